@@ -1,0 +1,155 @@
+"""Capture stage: one thread that reads the source and queues frames.
+
+Overflow policy: a live camera drops the *oldest* queued frame and counts it (the newest frame is
+what the line needs); a recording waits for room, so replay never drops a frame.
+A live source that fails is reopened with capped exponential backoff that a stop interrupts.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from enum import StrEnum
+
+import numpy as np
+import structlog
+
+from station.errors import CameraError
+from station.messages import END, Frame
+from station.metrics import Metrics
+from station.sources import FrameSource
+from station.stage import put_bounded
+
+log = structlog.get_logger()
+_EMPTY = np.zeros((0, 0), dtype=np.uint8)
+
+
+class CameraState(StrEnum):
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    DISCONNECTED = "disconnected"
+    ENDED = "ended"
+
+
+class CaptureStage:
+    """Owns the source; puts :class:`Frame` objects on ``outbox`` and END when done."""
+
+    def __init__(
+        self, source: FrameSource, outbox: queue.Queue[object], metrics: Metrics, realtime: bool = False, backoff_cap_s: float = 10.0
+    ) -> None:
+        self.source = source
+        self.outbox = outbox
+        self.metrics = metrics
+        self.realtime = realtime
+        self._backoff_cap = backoff_cap_s
+        self._stop = threading.Event()
+        self._abort = threading.Event()
+        self.state = CameraState.CONNECTING
+        self.frames = 0
+        self.failed: BaseException | None = None
+        self.last_progress = time.monotonic()
+        self._thread = threading.Thread(target=self._run, name="stage-capture", daemon=True)
+        self._log = log.bind(stage="capture", camera=source.name)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop grabbing; frames already queued still get their verdicts."""
+        self._stop.set()
+
+    def abort(self) -> None:
+        self._stop.set()
+        self._abort.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def _set_state(self, state: CameraState) -> None:
+        if state is not self.state:
+            self._log.info("camera_state", state=state.value, previous=self.state.value)
+            self.state = state
+        self.metrics.camera_connected.set(1 if state is CameraState.CONNECTED else 0)
+
+    def _put(self, item: object) -> None:
+        if not self.source.live:
+            put_bounded(self.outbox, item, self._abort)
+            return
+        while True:
+            try:
+                self.outbox.put_nowait(item)
+                return
+            except queue.Full:
+                try:
+                    dropped = self.outbox.get_nowait()
+                    if dropped is END:  # never drop the end marker
+                        self.outbox.put_nowait(dropped)
+                        return
+                    self.metrics.frames_dropped.labels(reason="queue_full").inc()
+                except queue.Empty:
+                    pass
+
+    def _open_with_backoff(self) -> bool:
+        delay = 0.2
+        while not self._stop.is_set():
+            try:
+                self.source.open()
+                self._set_state(CameraState.CONNECTED)
+                return True
+            except CameraError as exc:
+                if not self.source.live:
+                    raise
+                self._set_state(CameraState.DISCONNECTED)
+                self._log.warning("camera_open_failed", error=str(exc), retry_in_s=round(delay, 2))
+                if self._stop.wait(delay):
+                    return False
+                delay = min(delay * 2, self._backoff_cap)
+        return False
+
+    def _run(self) -> None:
+        try:
+            self._loop()
+        except BaseException as exc:
+            self.failed = exc
+            self._log.error("stage_failed", error=f"{type(exc).__name__}: {exc}")
+        finally:
+            self.source.close()
+            put_bounded(self.outbox, END, self._abort)
+
+    def _loop(self) -> None:
+        if not self._open_with_backoff():
+            return
+        t0 = time.monotonic()
+        fps = self.source.fps or 25.0
+        while not self._stop.is_set():
+            self.last_progress = time.monotonic()
+            if self.realtime and self._stop.wait(max(0.0, t0 + self.frames / fps - time.monotonic())):
+                break
+            try:
+                grab = self.source.read()
+            except CameraError as exc:
+                self._log.warning("camera_lost", error=str(exc))
+                self._set_state(CameraState.DISCONNECTED)
+                self.source.close()
+                if not self._open_with_backoff():
+                    return
+                self.metrics.camera_reconnects.inc()
+                continue
+            if grab is None:
+                if not self.source.live:
+                    self._set_state(CameraState.ENDED)
+                    self._log.info("source_ended", frames=self.frames)
+                    return
+                continue
+            mono, wall = time.monotonic(), time.time()
+            if grab.error is not None:
+                self._log.error("frame_unreadable", error=grab.error, frame=self.frames)
+                self.metrics.frames_dropped.labels(reason="unreadable").inc()
+            image = grab.image if grab.image is not None else _EMPTY
+            self._put(Frame(self.frames, image, mono, wall, grab.error, grab.name))
+            self.metrics.frames.inc()
+            self.frames += 1

@@ -1,0 +1,74 @@
+"""``station classify``: images in, one JSON line each, through the daemon's own stage handlers."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+from station.crop import CropStage
+from station.decision import DecisionStage
+from station.inference import InferenceStage
+from station.messages import Frame, Part, Reason, Verdict
+from station.metrics import Metrics
+from station.model import Model
+from station.sources import IMAGE_SUFFIXES, read_image
+
+
+def iter_images(paths: list[Path]) -> Iterator[tuple[Path, str | None]]:
+    """Each file to classify, or a reason it is not one; folders are searched recursively."""
+    for p in paths:
+        if p.is_dir():
+            for f in sorted(x for x in p.rglob("*") if x.is_file()):
+                yield (f, None) if f.suffix.lower() in IMAGE_SUFFIXES else (f, f"{f}: not an image file (by extension)")
+        elif p.is_file():
+            yield p, None
+        else:
+            yield p, f"{p}: no such file or folder"
+
+
+class Classifier:
+    """Frame-mode inspection of single images with the daemon's preprocess, model and decision."""
+
+    def __init__(self, model: Model, metrics: Metrics | None = None) -> None:
+        m = metrics or Metrics()
+        self.crop = CropStage(model.info.spec, m)
+        self.infer = InferenceStage(model, m)
+        self.decide = DecisionStage(model.info, m)
+
+    def verdict(self, path: Path, part_id: int = 0) -> tuple[Verdict | None, str | None]:
+        grab = read_image(path)
+        if grab.image is None:
+            return None, grab.error
+        now = time.monotonic()
+        part = Part(part_id, Frame(0, grab.image, now, time.time(), None, str(path)), None)
+        return self.decide(self.infer(self.crop(part)[0])[0])[0], None
+
+
+def classify_paths(paths: list[Path], model: Model, out_path: Path | None) -> int:
+    """Exit 0 when images were classified (files that could not be, each reported on stderr); 2 when none."""
+    clf = Classifier(model)
+    out: IO[str] = out_path.open("w", encoding="utf-8") if out_path else sys.stdout
+    unreadable = classified = 0
+    try:
+        for n, (path, why) in enumerate(iter_images(paths)):
+            v, err = (None, why) if why else clf.verdict(path, n)
+            if v is None:
+                unreadable += 1
+                print(f"station: skipped {err}", file=sys.stderr)
+                continue
+            classified += 1
+            row = {"path": str(path), "verdict": v.verdict, "reason": v.reason.value, "score": v.score}
+            if v.reason is not Reason.OK:
+                row["detail"] = v.detail
+            out.write(json.dumps(row) + "\n")
+            out.flush()
+    finally:
+        if out_path:
+            out.close()
+    if unreadable:
+        print(f"station: classified {classified} images, skipped {unreadable} files", file=sys.stderr)
+    return 0 if classified else 2

@@ -1,0 +1,199 @@
+"""Command line: ``station run|replay|classify|check-config|demo|eval``.
+
+Exit codes: 0 done, 1 runtime failure (camera, model, a dead stage), 2 bad configuration or input.
+Errors are one line naming the key path or the file; never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+import structlog
+
+from station import __version__
+from station.config import Config, load_config
+from station.errors import CameraError, ConfigError, ModelError, StationError
+from station.log import configure
+from station.metrics import Metrics
+from station.model import Model
+from station.pipeline import Pipeline, RunOptions
+from station.sources import FrameSource, source_for
+
+log = structlog.get_logger()
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-c", "--config", type=Path, help="config file (default: the packaged config/station.yaml)")
+    p.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a config key (dotted path, YAML value)"
+    )
+
+
+def load(args: argparse.Namespace) -> tuple[Config, Model]:
+    """Validate the config and load its model; a model that will not load is a config error."""
+    cfg = load_config(args.config, args.overrides)
+    configure(cfg.logging.level, cfg.logging.format)
+    try:
+        model = Model(cfg.model.path, cfg.model.intra_threads, cfg.model.inter_threads)
+    except ModelError as exc:
+        raise ConfigError("model.path", str(exc)) from None
+    return cfg, model
+
+
+class _Stop:
+    """SIGTERM/SIGINT set an event the main loop waits on (bounded)."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        signal.signal(signal.SIGTERM, self._handle)
+        signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        log.info("signal_received", signal=signal.Signals(signum).name)
+        self.event.set()
+
+
+def run_pipeline(cfg: Config, model: Model, source: FrameSource, opts: RunOptions, progress: bool = False) -> int:
+    """Run until the source ends or a signal arrives; drain; 0 when every frame got its verdict."""
+    stop = _Stop()
+    model.warm_up()
+    pipe = Pipeline(cfg, source, model, Metrics(deadline_s=cfg.publisher.deadline_ms / 1000), opts)
+    bar = None
+    if progress and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(total=source.frame_count, unit="frame", desc="replay")
+    pipe.start()
+    failure = None
+    try:
+        while not stop.event.wait(0.1):
+            if bar is not None:
+                bar.update(pipe.capture.frames - bar.n)
+            failure = pipe.failed()
+            if failure is not None or pipe.finished():
+                break
+    finally:
+        if bar is not None:
+            bar.close()
+    drained = pipe.drain(cfg.shutdown.timeout_s)
+    pipe.close()
+    failure = failure or pipe.failed()
+    if failure is not None:
+        print(f"station: error: stage failed: {failure}", file=sys.stderr)
+        return 1
+    return 0 if drained else 1
+
+
+def _probe(source: FrameSource) -> None:
+    """Open a recording once up front, so that a bad file is a one-line error before anything starts."""
+    source.open()
+    source.close()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    cfg, model = load(args)
+    source = source_for(cfg.camera.source, cfg.camera.fps, cfg.camera.read_timeout_s)
+    if not source.live:
+        _probe(source)
+    return run_pipeline(cfg, model, source, RunOptions(realtime=False, out=args.out))
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    cfg, model = load(args)
+    path = Path(args.source)
+    if not path.exists():
+        raise CameraError(f"{path}: no such file or folder")
+    source = source_for(str(path), cfg.camera.fps, cfg.camera.read_timeout_s)
+    if source.live:
+        raise CameraError(f"{path}: replay takes a video file or an image folder")
+    _probe(source)
+    return run_pipeline(cfg, model, source, RunOptions(realtime=args.realtime, out=args.out), progress=not args.no_progress)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    cfg, model = load(args)
+    print(f"config OK: model {model.info.model_id}, source {cfg.camera.source}, publisher {cfg.publisher.endpoint}")
+    return 0
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    from station.classify import classify_paths
+
+    _cfg, model = load(args)
+    return classify_paths([Path(p) for p in args.paths], model, args.out)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from station.demo import run_demo
+
+    cfg, model = load(args)
+    return run_demo(cfg, model, parts=args.parts, seed=args.seed)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from station.evaluate import evaluate_folder
+
+    _cfg, model = load(args)
+    return evaluate_folder(Path(args.folder), model, Path(args.report))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="station", description="Inline camera inspection station for cast parts.")
+    ap.add_argument("--version", action="version", version=f"station {__version__}")
+    sub = ap.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("run", help="the daemon: inspect parts from camera.source")
+    _common(p)
+    p.add_argument("--out", type=Path, help="also append each verdict as a JSON line to this file")
+    p.set_defaults(func=cmd_run)
+    p = sub.add_parser("replay", help="test mode: a video file or image folder through the same pipeline")
+    p.add_argument("source")
+    _common(p)
+    p.add_argument("--out", type=Path, help="append each verdict as a JSON line to this file")
+    p.add_argument("--realtime", action="store_true", help="pace at the source's frame rate")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_replay)
+    p = sub.add_parser("classify", help="classify images or folders (recursively); binds no ports")
+    p.add_argument("paths", nargs="+")
+    _common(p)
+    p.add_argument("--out", type=Path, help="write the JSON lines here instead of stdout")
+    p.set_defaults(func=cmd_classify)
+    p = sub.add_parser("check-config", help="validate the config and its model; exit 2 naming the key if wrong")
+    _common(p)
+    p.set_defaults(func=cmd_check)
+    p = sub.add_parser("demo", help="compose line footage from the bundled sample and replay it through the daemon")
+    _common(p)
+    p.add_argument("--parts", type=int, default=12, help="parts in the composed footage")
+    p.add_argument("--seed", type=int, default=1)
+    p.set_defaults(func=cmd_demo)
+    p = sub.add_parser("eval", help="accuracy, escapes, false rejects, F1 and ROC AUC on a labelled folder")
+    p.add_argument("folder", help="folder with def_front/ and ok_front/")
+    _common(p)
+    p.add_argument("--report", default="eval-report", help="folder for the report pictures")
+    p.set_defaults(func=cmd_eval)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"station: config error: {exc}", file=sys.stderr)
+        return 2
+    except (CameraError, ModelError) as exc:
+        print(f"station: error: {exc}", file=sys.stderr)
+        return 2 if args.command in ("replay", "classify", "eval") else 1
+    except StationError as exc:
+        print(f"station: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

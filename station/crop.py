@@ -1,0 +1,59 @@
+"""Preprocess stage: find the part in its frame (or in the trigger's region) and crop it."""
+
+from __future__ import annotations
+
+import numpy as np
+import structlog
+
+from station.messages import Crop, Part
+from station.metrics import Metrics
+from station.preprocess import Circle, Preprocessed, PreprocessSpec, preprocess
+
+log = structlog.get_logger()
+
+
+def _isolate(image: np.ndarray, part: Part) -> tuple[np.ndarray, int, int]:
+    """The trigger's region, with anything outside the part's disc painted belt grey."""
+    assert part.roi is not None
+    x0, y0, x1, y1 = part.roi
+    roi = image[y0:y1, x0:x1].copy()
+    if part.belt_level is not None:
+        h, w = roi.shape
+        yy, xx = np.ogrid[:h, :w]
+        r = max(h, w) / 1.3 / 2.0 * 1.12
+        cx = (part.roi[0] + part.roi[2]) / 2.0 - x0
+        cy = (part.roi[1] + part.roi[3]) / 2.0 - y0
+        roi[(xx - cx) ** 2 + (yy - cy) ** 2 > r * r] = int(part.belt_level)
+    return roi, x0, y0
+
+
+class CropStage:
+    """Handler for the preprocess stage; one part in, one :class:`Crop` out, never an exception."""
+
+    def __init__(self, spec: PreprocessSpec, metrics: Metrics) -> None:
+        self.spec = spec
+        self.metrics = metrics
+
+    def __call__(self, part: Part) -> list[Crop]:
+        if part.failure is not None:
+            return [Crop(part, None)]
+        try:
+            return [Crop(part, self._run(part))]
+        except Exception as exc:  # one bad part must not stop the line: it is rejected as error
+            self.metrics.part_errors.labels(stage="preprocess").inc()
+            log.error("part_error", stage="preprocess", part_id=part.part_id, error=f"{type(exc).__name__}: {exc}")
+            return [Crop(part, None, f"preprocess: {type(exc).__name__}: {exc}")]
+
+    def _run(self, part: Part) -> Preprocessed:
+        image = part.frame.image
+        if part.roi is None:
+            pre = preprocess(image, self.spec)
+        else:
+            roi, x0, y0 = _isolate(image, part)
+            pre = preprocess(roi, self.spec)
+            if pre.circle is not None:
+                c = pre.circle
+                pre = Preprocessed(pre.quality, Circle(c.cx + x0, c.cy + y0, c.r), pre.crop, pre.brightness, pre.sharpness)
+        self.metrics.brightness.set(pre.brightness)
+        self.metrics.sharpness.set(pre.sharpness)
+        return pre

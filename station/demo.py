@@ -1,0 +1,75 @@
+"""``station demo``: compose line footage from the bundled sample, replay it through the daemon,
+and follow the verdicts live on the daemon's own ZeroMQ socket."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import threading
+from pathlib import Path
+
+import numpy as np
+import zmq
+
+from station.config import Config
+from station.footage import Envelope, compose, labelled_photos, read_truth
+from station.model import Model
+from station.pipeline import RunOptions
+
+SAMPLE = Path(__file__).resolve().parent / "sample" / "casting"
+
+
+def _follow(endpoint: str, stop: threading.Event, seen: list[dict[str, object]]) -> None:
+    sub: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.SUB)
+    sub.setsockopt(zmq.LINGER, 0)
+    sub.setsockopt(zmq.SUBSCRIBE, b"verdict")
+    sub.connect(endpoint)
+    try:
+        while not stop.is_set():
+            if not sub.poll(100):
+                continue
+            _, body = sub.recv_multipart()
+            v = json.loads(body)
+            seen.append(v)
+            score = "  -  " if v["score"] is None else f"{v['score']:.3f}"
+            mark = "PASS  " if v["verdict"] == "pass" else "REJECT"
+            print(f"  part {v['part_id']:>3}  frame {v['frame']:>5}  {mark}  {v['reason']:<18} score {score}", flush=True)
+    finally:
+        sub.close()
+
+
+def run_demo(cfg: Config, model: Model, parts: int = 12, seed: int = 1) -> int:
+    from station.cli import run_pipeline
+    from station.sources import VideoFileSource
+
+    rng = np.random.default_rng(seed)
+    photos = labelled_photos(SAMPLE)
+    chosen = [photos[i] for i in rng.permutation(len(photos))[:parts]]
+    with tempfile.TemporaryDirectory(prefix="station-demo-") as tmp:
+        video = Path(tmp) / "line.mp4"
+        env = Envelope(width=960, height=540, fps=30.0, speed=14.0, diameter=260.0)
+        print(f"composing {len(chosen)} parts of line footage from {SAMPLE} ...", flush=True)
+        compose(chosen, video, env, seed=seed)
+        truth = read_truth(video)
+        print(f"replaying {video.name} in real time through the daemon; verdicts as published on {cfg.publisher.endpoint}:", flush=True)
+        seen: list[dict[str, object]] = []
+        stop = threading.Event()
+        endpoint = cfg.publisher.endpoint.replace("tcp://*", "tcp://127.0.0.1").replace("tcp://0.0.0.0", "tcp://127.0.0.1")
+        follower = threading.Thread(target=_follow, args=(endpoint, stop, seen), name="demo-follow", daemon=True)
+        follower.start()
+        rc = run_pipeline(cfg, model, VideoFileSource(video), RunOptions(realtime=True))
+        stop.set()
+        follower.join(2.0)
+    return _summary(truth, seen, rc)
+
+
+def _summary(truth: list[dict[str, str]], seen: list[dict[str, object]], rc: int) -> int:
+    print()
+    print(f"{len(truth)} parts on the belt, {len(seen)} verdicts received")
+    right = 0
+    for t, v in zip(truth, seen, strict=False):
+        expected = "pass" if t["label"] == "ok" else "reject"
+        right += v["verdict"] == expected
+    escapes = sum(1 for t, v in zip(truth, seen, strict=False) if t["label"] == "def" and v["verdict"] == "pass")
+    print(f"agree with ground truth: {right}/{len(truth)}; defective parts passed: {escapes}")
+    return rc if len(seen) == len(truth) else 1

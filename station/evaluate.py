@@ -1,0 +1,170 @@
+"""``station eval FOLDER``: score a labelled folder (def_front/, ok_front/) the way the daemon would.
+
+Prints accuracy, escapes (defective parts passed), false rejects, F1 and ROC AUC, and writes a
+report folder: confusion matrix, per-class score histograms and a contact sheet of the worst
+mistakes, drawn with OpenCV (no plotting dependency).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from station.classify import Classifier
+from station.model import Model
+from station.sources import IMAGE_SUFFIXES, read_image
+
+CLASS_FOLDERS = (("ok_front", 0), ("def_front", 1))
+
+
+def auc(scores: npt.NDArray[np.floating], y: npt.NDArray[np.integer]) -> float:
+    """ROC AUC by the rank statistic (ties averaged)."""
+    order = np.argsort(scores, kind="mergesort")
+    ranks = np.empty(len(scores), dtype=np.float64)
+    ranks[order] = np.arange(1, len(scores) + 1)
+    for v in np.unique(scores):
+        tie = scores == v
+        if tie.sum() > 1:
+            ranks[tie] = ranks[tie].mean()
+    npos, nneg = int(np.sum(y == 1)), int(np.sum(y == 0))
+    if npos == 0 or nneg == 0:
+        return float("nan")
+    return float((ranks[y == 1].sum() - npos * (npos + 1) / 2) / (npos * nneg))
+
+
+def metrics_at(rejected: npt.NDArray[np.bool_], y: npt.NDArray[np.integer], scores: npt.NDArray[np.floating]) -> dict[str, float]:
+    """Accuracy, escapes, false rejects and F1 of reject decisions against labels (1 = defective)."""
+    tp = int(np.sum(rejected & (y == 1)))
+    fp = int(np.sum(rejected & (y == 0)))
+    fn = int(np.sum(~rejected & (y == 1)))
+    n_def, n_ok = int(np.sum(y == 1)), int(np.sum(y == 0))
+    return {
+        "images": len(y),
+        "accuracy": round(float(np.mean(rejected == (y == 1))), 4),
+        "f1": round(2 * tp / max(2 * tp + fp + fn, 1), 4),
+        "escapes": fn,
+        "escape_rate": round(fn / max(n_def, 1), 4),
+        "false_rejects": fp,
+        "false_reject_rate": round(fp / max(n_ok, 1), 4),
+        "auc": round(auc(scores, y), 4),
+    }
+
+
+@dataclass(frozen=True)
+class Row:
+    path: Path
+    label: int
+    verdict: str
+    reason: str
+    score: float  # NaN when not inspected
+
+
+def _collect(folder: Path, clf: Classifier) -> tuple[list[Row], list[str]]:
+    rows: list[Row] = []
+    problems: list[str] = []
+    for sub, label in CLASS_FOLDERS:
+        d = folder / sub
+        if not d.is_dir():
+            raise FileNotFoundError(f"{d}: missing (expected {folder}/ok_front and {folder}/def_front)")
+        for p in sorted(x for x in d.rglob("*") if x.is_file()):
+            if p.suffix.lower() not in IMAGE_SUFFIXES:
+                problems.append(f"{p}: not an image file (by extension)")
+                continue
+            v, err = clf.verdict(p)
+            if v is None:
+                problems.append(err or f"{p}: unreadable")
+                continue
+            rows.append(Row(p, label, v.verdict, v.reason.value, float("nan") if v.score is None else v.score))
+    return rows, problems
+
+
+def evaluate_folder(folder: Path, model: Model, report: Path) -> int:
+    """Print the figures as one JSON object and write the report pictures; 0 on success."""
+    import sys
+
+    try:
+        rows, problems = _collect(folder, Classifier(model))
+    except FileNotFoundError as exc:
+        print(f"station: error: {exc}", file=sys.stderr)
+        return 2
+    for p in problems:
+        print(f"station: skipped {p}", file=sys.stderr)
+    if not rows:
+        print(f"station: error: {folder}: no readable images", file=sys.stderr)
+        return 2
+    y = np.array([r.label for r in rows])
+    rejected = np.array([r.verdict == "reject" for r in rows])
+    scores = np.array([1.0 if np.isnan(r.score) else r.score for r in rows])
+    figures: dict[str, object] = dict(metrics_at(rejected, y, scores))
+    figures["not_inspected"] = int(sum(np.isnan(r.score) for r in rows))
+    figures["skipped_files"] = len(problems)
+    figures["model"] = model.info.model_id
+    report.mkdir(parents=True, exist_ok=True)
+    (report / "metrics.json").write_text(json.dumps(figures, indent=2) + "\n")
+    cv2.imwrite(str(report / "confusion_matrix.png"), confusion_png(rejected, y))
+    cv2.imwrite(str(report / "score_histograms.png"), histogram_png(scores, y, model.info.threshold))
+    cv2.imwrite(str(report / "worst_mistakes.png"), worst_png(rows, model.info.threshold))
+    print(json.dumps(figures))
+    return 0
+
+
+def confusion_png(rejected: npt.NDArray[np.bool_], y: npt.NDArray[np.integer]) -> npt.NDArray[np.uint8]:
+    img = np.full((330, 420, 3), 255, np.uint8)
+    cells = [[np.sum(~rejected & (y == 0)), np.sum(rejected & (y == 0))], [np.sum(~rejected & (y == 1)), np.sum(rejected & (y == 1))]]
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    cv2.putText(img, "predicted: pass    reject", (110, 40), font, 0.55, (0, 0, 0), 1, cv2.LINE_AA)
+    for i, name in enumerate(("ok", "defective")):
+        cv2.putText(img, name, (10, 120 + 120 * i), font, 0.55, (0, 0, 0), 1, cv2.LINE_AA)
+        for j in range(2):
+            good = i == j
+            colour = (200, 235, 200) if good else (190, 190, 245)
+            x0, y0 = 120 + 140 * j, 60 + 120 * i
+            cv2.rectangle(img, (x0, y0), (x0 + 130, y0 + 110), colour, -1)
+            cv2.putText(img, str(int(cells[i][j])), (x0 + 30, y0 + 65), font, 1.0, (0, 0, 0), 2, cv2.LINE_AA)
+    cv2.putText(img, "rows: true class", (10, 320), font, 0.45, (80, 80, 80), 1, cv2.LINE_AA)
+    return img
+
+
+def histogram_png(scores: npt.NDArray[np.floating], y: npt.NDArray[np.integer], threshold: float) -> npt.NDArray[np.uint8]:
+    w, h, bins = 640, 360, 40
+    img = np.full((h, w, 3), 255, np.uint8)
+    edges = np.linspace(0, 1, bins + 1)
+    hist = [np.histogram(scores[y == k], bins=edges)[0] for k in (0, 1)]
+    top = max(1, max(int(hh.max()) for hh in hist))
+    bw = (w - 60) / bins
+    for k, colour in ((0, (60, 160, 60)), (1, (60, 60, 200))):
+        for b, count in enumerate(hist[k]):
+            x0 = int(40 + b * bw + (bw / 2 if k else 0))
+            y1 = h - 40 - int((h - 80) * count / top)
+            cv2.rectangle(img, (x0, y1), (int(x0 + bw / 2) - 1, h - 40), colour, -1)
+    tx = int(40 + threshold * (w - 60))
+    cv2.line(img, (tx, 20), (tx, h - 40), (0, 0, 0), 1)
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    cv2.putText(img, f"threshold {threshold:.3f}", (min(tx + 4, w - 150), 30), font, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(img, "green: ok  red: defective  x: defect score 0..1", (40, h - 12), font, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
+    return img
+
+
+def worst_png(rows: list[Row], threshold: float, n: int = 24) -> npt.NDArray[np.uint8]:
+    """Contact sheet: escapes first (lowest-scored defective), then the highest-scored OK rejects."""
+    escapes = sorted((r for r in rows if r.label == 1 and r.verdict == "pass"), key=lambda r: r.score)
+    false = sorted((r for r in rows if r.label == 0 and r.verdict == "reject"), key=lambda r: -np.nan_to_num(r.score, nan=1.0))
+    chosen = (escapes + false)[:n]
+    tile = 160
+    sheet = np.full((tile * max(1, (len(chosen) + 5) // 6), tile * 6, 3), 255, np.uint8)
+    for i, r in enumerate(chosen):
+        g = read_image(r.path).image
+        if g is None:
+            continue
+        t = cv2.cvtColor(cv2.resize(g, (tile, tile), interpolation=cv2.INTER_AREA), cv2.COLOR_GRAY2BGR)
+        colour = (0, 0, 255) if r.label == 1 else (0, 140, 255)
+        cv2.rectangle(t, (0, 0), (tile - 1, tile - 1), colour, 3)
+        txt = f"{'ESCAPE' if r.label else 'FALSE REJ'} {r.score:.2f}"
+        cv2.putText(t, txt, (6, tile - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.45, colour, 1, cv2.LINE_AA)
+        sheet[(i // 6) * tile : (i // 6 + 1) * tile, (i % 6) * tile : (i % 6 + 1) * tile] = t
+    return sheet

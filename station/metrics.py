@@ -1,0 +1,72 @@
+"""Prometheus metrics for the whole pipeline, on an injectable registry.
+
+Each stage receives this object and updates the series that measure it. Every labelled series
+that is known in advance is created at zero, so dashboards see it from the first scrape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+from station.errors import ConfigError
+
+_MS_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+REASONS = ("ok", "defect", "uncertain", "unable_to_inspect", "error", "late", "camera_gone")
+DROP_REASONS = ("queue_full", "unreadable")
+STAGES = ("capture", "trigger", "preprocess", "inference", "decision")
+
+
+def _buckets(deadline_s: float) -> tuple[float, ...]:
+    return tuple(sorted(set(_MS_BUCKETS) | {deadline_s}))
+
+
+class Metrics:
+    """All station series. Pass a fresh registry in tests."""
+
+    def __init__(self, registry: CollectorRegistry | None = None, deadline_s: float = 0.5) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        self.frames = Counter("station_frames", "Frames grabbed from the source.", registry=r)
+        self.frames_dropped = Counter("station_frames_dropped", "Frames dropped, by reason.", ["reason"], registry=r)
+        self.parts = Counter("station_parts", "Parts with a verdict, by verdict and reason.", ["verdict", "reason"], registry=r)
+        self.inference_seconds = Histogram(
+            "station_inference_seconds", "Model run time per part.", buckets=_buckets(deadline_s), registry=r
+        )
+        self.latency_seconds = Histogram(
+            "station_latency_seconds", "Capture to publish, per part.", buckets=_buckets(deadline_s), registry=r
+        )
+        self.score = Histogram("station_score", "Defect score of inspected parts.", buckets=tuple(i / 20 for i in range(1, 21)), registry=r)
+        self.camera_connected = Gauge("station_camera_connected", "1 while the camera delivers frames.", registry=r)
+        self.camera_reconnects = Counter("station_camera_reconnects", "Camera reconnects.", registry=r)
+        self.queue_depth = Gauge("station_queue_depth", "Items waiting in front of each stage.", ["stage"], registry=r)
+        self.brightness = Gauge("station_image_brightness", "Mean grey level of the last inspected frame (0-255).", registry=r)
+        self.sharpness = Gauge("station_image_sharpness", "Mean absolute Laplacian on the last inspected part.", registry=r)
+        self.model_info = Info("station_model", "The model in use.", registry=r)
+        self.build_info = Info("station_build", "Station software build.", registry=r)
+        self.last_verdict = Gauge("station_last_verdict_timestamp_seconds", "Unix time of the last published verdict.", registry=r)
+        self.part_errors = Counter("station_part_errors", "Parts whose handling raised, by stage.", ["stage"], registry=r)
+        for reason in DROP_REASONS:
+            self.frames_dropped.labels(reason=reason)
+        for reason in REASONS:
+            self.parts.labels(verdict="pass" if reason == "ok" else "reject", reason=reason)
+        for stage in STAGES:
+            self.queue_depth.labels(stage=stage)
+            self.part_errors.labels(stage=stage)
+
+    def serve(self, host: str, port: int) -> WSGIServer:
+        """Serve /metrics; a port in use is a ConfigError naming metrics.port."""
+        from prometheus_client import start_http_server
+
+        try:
+            server, _ = start_http_server(port, addr=host, registry=self.registry)
+        except OSError as exc:
+            key = "metrics.port" if exc.errno in (98, 13) else "metrics.host"
+            raise ConfigError(key, f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}") from None
+        return server
+
+    def set_queue_depths(self, depths: Iterable[tuple[str, int]]) -> None:
+        for stage, depth in depths:
+            self.queue_depth.labels(stage=stage).set(depth)

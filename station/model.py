@@ -1,0 +1,118 @@
+"""The defect classifier: an ONNX Runtime session that describes itself through its metadata."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from station.errors import ModelError
+from station.preprocess import PreprocessSpec
+
+# metadata_props keys written by tools/train.py and read here; the single source of their names.
+META_VERSION = "station.version"
+META_CLASSES = "station.class_names"
+META_INPUT = "station.input"
+META_NORMALISATION = "station.normalisation"
+META_THRESHOLD = "station.threshold"
+META_BAND = "station.uncertain_band"
+META_FINGERPRINT = "station.data_fingerprint"
+META_METRICS = "station.metrics"
+NORMALISATION = (
+    "part_robust_z: crop 2r(1+margin) square, (x - median)/(p90-p10)/2.56 on the part disc, clipped to +-clip, zero beyond mask_radius*r"
+)
+REQUIRED = (META_VERSION, META_CLASSES, META_INPUT, META_NORMALISATION, META_THRESHOLD, META_BAND)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the model file says about itself."""
+
+    model_id: str
+    version: str
+    class_names: tuple[str, ...]
+    spec: PreprocessSpec
+    threshold: float
+    band: tuple[float, float]
+    metrics: dict[str, Any]
+    fingerprint: str
+
+
+def _parse_meta(meta: dict[str, str], path: Path, digest: str) -> ModelInfo:
+    missing = [k for k in REQUIRED if k not in meta]
+    if missing:
+        raise ModelError(f"{path}: model metadata lacks {', '.join(missing)}")
+    try:
+        spec_raw = json.loads(meta[META_INPUT])
+        known = {f.name for f in fields(PreprocessSpec)}
+        unknown = set(spec_raw) - known
+        if unknown:
+            raise ModelError(f"{path}: {META_INPUT} has unknown fields {sorted(unknown)}")
+        spec = PreprocessSpec(**spec_raw)
+        band = json.loads(meta[META_BAND])
+        threshold = float(meta[META_THRESHOLD])
+        classes = tuple(json.loads(meta[META_CLASSES]))
+        metrics = json.loads(meta.get(META_METRICS, "{}"))
+    except (ValueError, TypeError) as exc:
+        raise ModelError(f"{path}: model metadata is malformed: {exc}") from None
+    if not 0.0 < threshold < 1.0 or len(band) != 2 or not band[0] <= threshold <= band[1]:
+        raise ModelError(f"{path}: threshold {threshold} / uncertain band {band} are inconsistent")
+    version = meta[META_VERSION]
+    return ModelInfo(
+        model_id=f"{path.stem}-{version}-{digest[:12]}",
+        version=version,
+        class_names=classes,
+        spec=spec,
+        threshold=threshold,
+        band=(float(band[0]), float(band[1])),
+        metrics=metrics,
+        fingerprint=meta.get(META_FINGERPRINT, ""),
+    )
+
+
+class Model:
+    """An ONNX Runtime session for one model file, checked against its own metadata."""
+
+    def __init__(self, path: Path, intra_threads: int = 1, inter_threads: int = 1) -> None:
+        import onnxruntime as ort
+
+        try:
+            blob = path.read_bytes()
+        except OSError as exc:
+            raise ModelError(f"{path}: cannot read model file: {exc.strerror or exc}") from None
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = intra_threads
+        opts.inter_op_num_threads = inter_threads
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.log_severity_level = 3
+        try:
+            self._session = ort.InferenceSession(blob, sess_options=opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own untyped errors for corrupt files
+            raise ModelError(f"{path}: not a loadable ONNX model ({type(exc).__name__})") from None
+        meta = dict(self._session.get_modelmeta().custom_metadata_map)
+        self.info = _parse_meta(meta, path, hashlib.sha256(blob).hexdigest())
+        self.path = path
+        inp = self._session.get_inputs()[0]
+        shape = list(inp.shape)
+        size = self.info.spec.size
+        if len(shape) != 4 or shape[1:] != [1, size, size]:
+            raise ModelError(f"{path}: input shape {shape} does not match metadata size {size}")
+        self._input = inp.name
+
+    def score(self, crops: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """Defect probability for each crop (N x S x S float32)."""
+        batch = crops.reshape(crops.shape[0], 1, crops.shape[1], crops.shape[2]).astype(np.float32, copy=False)
+        out = self._session.run(None, {self._input: batch})[0]
+        return np.asarray(out, dtype=np.float32).reshape(-1)
+
+    def warm_up(self, runs: int = 3) -> None:
+        """Run a few blank crops so that the first real part is not slow."""
+        size = self.info.spec.size
+        for _ in range(runs):
+            self.score(np.zeros((1, size, size), dtype=np.float32))

@@ -1,0 +1,176 @@
+"""The pipeline: capture -> trigger -> preprocess -> inference -> decision -> publish.
+
+Each arrow is a bounded queue; each stage owns one thread. ``drain`` stops capture and lets the
+end-of-stream marker push every captured frame through to its verdict, within a time bound.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import queue
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from station import __version__
+from station.capture import CameraState, CaptureStage
+from station.config import Config, TriggerMode
+from station.crop import CropStage
+from station.decision import DecisionStage
+from station.inference import InferenceStage
+from station.messages import Part
+from station.metrics import Metrics
+from station.model import Model
+from station.publisher import Publisher
+from station.sources import FrameSource, ImageFolderSource
+from station.stage import Stage
+from station.trigger import FrameTrigger, LineTrigger
+
+log = structlog.get_logger()
+
+
+class StationState(StrEnum):
+    STARTING = "starting"
+    RUNNING = "running"
+    DEGRADED = "degraded"
+    STOPPING = "stopping"
+
+
+def config_hash(cfg: Config) -> str:
+    return hashlib.sha256(json.dumps(cfg.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def trigger_mode(cfg: Config, source: FrameSource) -> TriggerMode:
+    if cfg.trigger.mode is not TriggerMode.AUTO:
+        return cfg.trigger.mode
+    return TriggerMode.FRAME if isinstance(source, ImageFolderSource) else TriggerMode.LINE
+
+
+@dataclass
+class RunOptions:
+    realtime: bool = False
+    out: Path | None = None
+    metrics_server: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Pipeline:
+    """Wires the stages for one source; start(), then drain() or wait()."""
+
+    def __init__(self, cfg: Config, source: FrameSource, model: Model, metrics: Metrics, opts: RunOptions) -> None:
+        self.cfg = cfg
+        self.metrics = metrics
+        self.state = StationState.STARTING
+        size = cfg.pipeline.queue_size
+        self.queues: dict[str, queue.Queue[object]] = {
+            name: queue.Queue(maxsize=cfg.camera.queue_size if name == "trigger" else size)
+            for name in ("trigger", "preprocess", "inference", "decision", "publish")
+        }
+        q = self.queues
+        self.capture = CaptureStage(source, q["trigger"], metrics, realtime=opts.realtime)
+        self.mode = trigger_mode(cfg, source)
+        trig: FrameTrigger | LineTrigger = FrameTrigger() if self.mode is TriggerMode.FRAME else LineTrigger(cfg.trigger)
+        self.publisher = Publisher(
+            cfg.publisher.endpoint,
+            cfg.station.id,
+            model.info.model_id,
+            config_hash(cfg),
+            metrics,
+            heartbeat_s=cfg.publisher.heartbeat_ms / 1000,
+            deadline_s=cfg.publisher.deadline_ms / 1000,
+            linger_ms=cfg.publisher.linger_ms,
+            sndhwm=cfg.publisher.sndhwm,
+            out=opts.out,
+            health=self.health,
+        )
+        self.parts_triggered = 0
+
+        def count(parts: list[Part]) -> list[Part]:
+            self.parts_triggered += len(parts)
+            return parts
+
+        self.stages: list[Stage[Any, Any]] = [
+            Stage("trigger", q["trigger"], q["preprocess"], lambda f: count(trig(f)), on_end=lambda: count(trig.flush())),
+            Stage("preprocess", q["preprocess"], q["inference"], CropStage(model.info.spec, metrics)),
+            Stage("inference", q["inference"], q["decision"], InferenceStage(model, metrics)),
+            Stage("decision", q["decision"], q["publish"], DecisionStage(model.info, metrics)),
+            Stage("publish", q["publish"], None, self.publisher, on_idle=self._idle, on_end=self._final),
+        ]
+        self._server = metrics.serve(cfg.metrics.host, cfg.metrics.port) if opts.metrics_server and cfg.metrics.enabled else None
+        if self._server is not None:
+            self.metrics_port = self._server.server_port
+        metrics.model_info.info({"id": model.info.model_id, "version": model.info.version, "threshold": str(model.info.threshold)})
+        metrics.build_info.info({"version": __version__})
+
+    def health(self) -> dict[str, Any]:
+        return {"camera": self.capture.state.value}
+
+    def _idle(self) -> None:
+        cam = self.capture.state
+        if self.state in (StationState.RUNNING, StationState.DEGRADED):
+            self.state = StationState.DEGRADED if cam is CameraState.DISCONNECTED else StationState.RUNNING
+        self.publisher.set_state(self.state.value)
+        self.publisher.beat()
+        self.metrics.set_queue_depths(
+            (
+                ("capture", 0),
+                ("trigger", self.queues["trigger"].qsize()),
+                ("preprocess", self.queues["preprocess"].qsize()),
+                ("inference", self.queues["inference"].qsize()),
+                ("decision", self.queues["decision"].qsize()),
+            )
+        )
+
+    def _final(self) -> list[None]:
+        """Last words of the publish thread: the stopping status and a final heartbeat."""
+        self.state = StationState.STOPPING
+        self.publisher.set_state(self.state.value)
+        return []
+
+    def start(self) -> None:
+        for s in reversed(self.stages):
+            s.start()
+        self.capture.start()
+        self.state = StationState.RUNNING
+        log.info("pipeline_started", source=self.capture.source.name, mode=self.mode.value, endpoint=self.publisher.endpoint)
+
+    def failed(self) -> str | None:
+        """Name of a stage whose thread died, if any."""
+        if self.capture.failed is not None:
+            return f"capture: {self.capture.failed}"
+        for s in self.stages:
+            if s.failed is not None:
+                return f"{s.name}: {s.failed}"
+        return None
+
+    def finished(self) -> bool:
+        return not self.stages[-1].is_alive()
+
+    def drain(self, timeout_s: float) -> bool:
+        """Stop capture; wait until every captured frame has its verdict. True if it all got out."""
+        self.state = StationState.STOPPING
+        log.info("drain_started", timeout_s=timeout_s)
+        self.capture.stop()
+        deadline = time.monotonic() + timeout_s
+        self.capture.join(max(0.0, deadline - time.monotonic()))
+        for s in self.stages:
+            s.join(max(0.0, deadline - time.monotonic()))
+        done = self.finished()
+        if not done:
+            log.error("drain_timed_out", timeout_s=timeout_s)
+            self.capture.abort()
+            for s in self.stages:
+                s.stop()
+        return done
+
+    def close(self) -> None:
+        self.publisher.close()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        log.info("pipeline_stopped", verdicts=self.publisher.verdicts, frames=self.capture.frames)

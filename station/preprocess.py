@@ -1,0 +1,288 @@
+"""Find the part, crop it and normalise it: the one function training and serving share.
+
+The part is a cast impeller seen from the top. We locate its outer circle with a Hough
+transform on a downscaled copy, re-rank the candidates by how much of their perimeter is a
+real edge, and keep the largest well-supported one (the inner dark ring is also a strong
+circle, but it is never the largest). The crop is a square around that circle, resized to the
+model's input, grey levels standardised on the part's own pixels, and the background outside
+a thin ring around the part replaced by zero so that the model cannot learn the background.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+GrayImage = npt.NDArray[np.uint8]
+FloatImage = npt.NDArray[np.float32]
+
+_WORK_SIDE = 160  # part finding runs on an image this many pixels on its longer side
+_ANGLES = np.linspace(0.0, 2.0 * math.pi, 96, endpoint=False)
+_COS = np.cos(_ANGLES).astype(np.float32)
+_SIN = np.sin(_ANGLES).astype(np.float32)
+
+
+class Quality(StrEnum):
+    """Why a located part can or cannot be inspected."""
+
+    OK = "ok"
+    NO_PART = "no_part"
+    CUT_OFF = "cut_off"
+    OVEREXPOSED = "overexposed"
+    UNDEREXPOSED = "underexposed"
+    BLURRED = "blurred"
+    LOW_CONTRAST = "low_contrast"
+
+
+@dataclass(frozen=True)
+class Circle:
+    """The part's outer circle in source-image pixels."""
+
+    cx: float
+    cy: float
+    r: float
+
+    def inside(self, width: int, height: int, tolerance: float) -> bool:
+        """True when the circle leaves the image by at most ``tolerance`` * r."""
+        slack = self.r * tolerance
+        return (
+            self.cx - self.r >= -slack
+            and self.cy - self.r >= -slack
+            and self.cx + self.r <= width - 1 + slack
+            and self.cy + self.r <= height - 1 + slack
+        )
+
+
+@dataclass(frozen=True)
+class PreprocessSpec:
+    """How a crop is made; read from the model file's metadata, never guessed."""
+
+    size: int = 192
+    margin: float = 0.12
+    mask_radius: float = 1.06
+    clip: float = 4.0
+    min_radius_frac: float = 0.22
+    max_radius_frac: float = 0.62
+    cut_off_tolerance: float = 0.06
+
+
+@dataclass(frozen=True)
+class Preprocessed:
+    """The result of :func:`preprocess`: a model-ready crop, or the reason there is none."""
+
+    quality: Quality
+    circle: Circle | None
+    crop: FloatImage | None
+    brightness: float
+    sharpness: float
+
+
+def u8(image: npt.NDArray[Any]) -> GrayImage:
+    """Typed view of an 8-bit image (OpenCV's stubs lose the dtype); no copy when already uint8."""
+    return np.asarray(image, dtype=np.uint8)
+
+
+def f32(image: npt.NDArray[Any]) -> FloatImage:
+    """Typed view of a float32 image; no copy when already float32."""
+    return np.asarray(image, dtype=np.float32)
+
+
+def to_gray(image: npt.NDArray[Any]) -> GrayImage:
+    """Return an 8-bit single-channel view of ``image``; refuse what we cannot read."""
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if image.ndim == 3 and image.shape[2] in (3, 4):
+        if image.dtype not in (np.uint8, np.uint16):
+            raise ValueError(f"image has dtype {image.dtype}; expected uint8 or uint16")
+        image = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_BGR2GRAY if image.shape[2] == 3 else cv2.COLOR_BGRA2GRAY)
+    if image.ndim != 2:
+        raise ValueError(f"image has shape {image.shape}; expected H x W or H x W x 3")
+    if image.dtype == np.uint16:
+        return u8(np.right_shift(image, 8))
+    if image.dtype != np.uint8:
+        raise ValueError(f"image has dtype {image.dtype}; expected uint8 or uint16")
+    return u8(image)
+
+
+def _hough_centre(small: GrayImage, spec: PreprocessSpec) -> tuple[float, float] | None:
+    """Centre of the strongest circle; the impeller's circles are concentric, so any will do."""
+    side = min(small.shape)
+    circles = cv2.HoughCircles(
+        small,
+        cv2.HOUGH_GRADIENT_ALT,
+        dp=1.5,
+        minDist=4,
+        param1=40,
+        param2=0.4,
+        minRadius=int(side * 0.12),
+        maxRadius=math.ceil(side * spec.max_radius_frac),
+    )
+    if circles is None:
+        return None
+    return float(circles[0][0][0]), float(circles[0][0][1])
+
+
+def _radial_edges(small: GrayImage, cx: float, cy: float, r_max: int) -> tuple[FloatImage, FloatImage]:
+    """Polar unwrap around (cx, cy): |d/dr| of grey level per (angle, radius), and validity."""
+    radii = np.arange(r_max, dtype=np.float32)
+    map_x = (cx + _COS[:, None] * radii[None, :]).astype(np.float32)
+    map_y = (cy + _SIN[:, None] * radii[None, :]).astype(np.float32)
+    polar = cv2.remap(small.astype(np.float32), map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    h, w = small.shape
+    valid = ((map_x >= 1) & (map_x <= w - 2) & (map_y >= 1) & (map_y <= h - 2)).astype(np.float32)
+    deriv = f32(np.abs(cv2.Sobel(polar, cv2.CV_32F, 1, 0, ksize=3)) / 4.0)
+    return f32(cv2.dilate(deriv, np.ones((1, 5), np.uint8))), valid
+
+
+def _fit_circle(xs: FloatImage, ys: FloatImage) -> tuple[float, float, float]:
+    """Algebraic least-squares circle through points (Kasa fit)."""
+    a = np.stack([xs, ys, np.ones_like(xs)], axis=1).astype(np.float64)
+    b = xs.astype(np.float64) ** 2 + ys.astype(np.float64) ** 2
+    sol, *_ = np.linalg.lstsq(a, b, rcond=None)
+    cx, cy = sol[0] / 2.0, sol[1] / 2.0
+    return float(cx), float(cy), float(math.sqrt(max(sol[2] + cx * cx + cy * cy, 1.0)))
+
+
+def _ring_candidates(coverage: FloatImage, enough: npt.NDArray[np.bool_], r_min: int) -> list[int]:
+    """Radii where an edge covers a good part of the perimeter and stands out from what lies outside."""
+    out = []
+    for r in range(max(r_min, 1), len(coverage) - 2):
+        c = float(coverage[r])
+        if not enough[r] or c < 0.2 or c < coverage[r - 1] or c < coverage[r + 1]:
+            continue
+        beyond = coverage[r + 5 : r + 14]
+        if c >= 0.45 or (beyond.size and c >= 2.5 * float(beyond.mean()) + 0.05):
+            out.append(r)
+    return out
+
+
+def _outer_radius(small: GrayImage, cx: float, cy: float, spec: PreprocessSpec) -> tuple[float, float, float] | None:
+    """Largest radius where a radial edge rings the centre, refined by a fit of its edge points."""
+    side = min(small.shape)
+    r_max = math.ceil(side * spec.max_radius_frac) + 4
+    deriv, valid = _radial_edges(small, cx, cy, r_max)
+    thresh = max(float(np.percentile(deriv[valid > 0], 97)) * 0.15, 3.0)
+    strong = (deriv > thresh) * valid
+    coverage = f32(strong.sum(axis=0) / np.maximum(valid.sum(axis=0), 1.0))
+    enough = valid.sum(axis=0) >= 0.4 * valid.shape[0]
+    cands = _ring_candidates(coverage, enough, int(side * spec.min_radius_frac))
+    if not cands:
+        return None
+    r0 = max(cands)
+    band = deriv[:, r0 - 4 : r0 + 5] * valid[:, r0 - 4 : r0 + 5]
+    idx = np.argmax(band, axis=1)
+    ok = band[np.arange(band.shape[0]), idx] > thresh
+    if ok.sum() < 0.15 * ok.shape[0]:
+        return None
+    rr = (r0 - 4 + idx[ok]).astype(np.float32)
+    if ok.mean() >= 0.5:
+        fx, fy, fr = _fit_circle(cx + rr * _COS[ok], cy + rr * _SIN[ok])
+        if math.hypot(fx - cx, fy - cy) < 0.08 * fr and abs(fr - r0) < 0.1 * r0:
+            return fx, fy, fr
+    return cx, cy, float(np.median(rr))  # a short arc: trust the concentric centre, fit the radius only
+
+
+def locate_part(gray: GrayImage, spec: PreprocessSpec = PreprocessSpec()) -> Circle | None:
+    """Find the part's outer circle, or None when nothing circular enough is there."""
+    h, w = gray.shape
+    scale = min(_WORK_SIDE / max(h, w), 1.0)
+    small = u8(cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)) if scale < 1 else gray
+    small = u8(cv2.GaussianBlur(small, (3, 3), 0.8))
+    centre = _hough_centre(small, spec)
+    if centre is None:
+        return None
+    fit = _outer_radius(small, centre[0], centre[1], spec)
+    if fit is None:
+        return None
+    x, y, r = fit
+    return Circle(cx=x / scale, cy=y / scale, r=r / scale)
+
+
+def _crop_square(gray: GrayImage, circle: Circle, spec: PreprocessSpec) -> GrayImage:
+    """Square crop of side 2r(1+margin) around the circle, resized to spec.size."""
+    half = circle.r * (1.0 + spec.margin)
+    s = spec.size / (2.0 * half)
+    m = np.array([[s, 0.0, spec.size / 2.0 - s * circle.cx], [0.0, s, spec.size / 2.0 - s * circle.cy]], dtype=np.float64)
+    interp = cv2.INTER_AREA if s < 1.0 else cv2.INTER_LINEAR
+    return u8(cv2.warpAffine(gray, m, (spec.size, spec.size), flags=interp, borderMode=cv2.BORDER_REPLICATE))
+
+
+def _disc_masks(spec: PreprocessSpec) -> tuple[npt.NDArray[np.bool_], FloatImage]:
+    """The part disc (inside r) and the soft keep-mask out to mask_radius * r."""
+    c = (spec.size - 1) / 2.0
+    r_px = spec.size / (2.0 * (1.0 + spec.margin))
+    yy, xx = np.mgrid[0 : spec.size, 0 : spec.size].astype(np.float32)
+    rho = np.sqrt((xx - c) ** 2 + (yy - c) ** 2) / r_px
+    part = rho <= 0.95
+    keep = np.clip((spec.mask_radius - rho) / 0.03, 0.0, 1.0).astype(np.float32)
+    return part, keep
+
+
+_MASK_CACHE: dict[PreprocessSpec, tuple[npt.NDArray[np.bool_], FloatImage]] = {}
+
+
+def normalise_crop(gray: GrayImage, circle: Circle, spec: PreprocessSpec) -> tuple[FloatImage, float, float]:
+    """Crop, standardise grey levels on the part, suppress the background.
+
+    Returns the crop and the part's median brightness and contrast scale (grey levels).
+    """
+    masks = _MASK_CACHE.get(spec)
+    if masks is None:
+        masks = _MASK_CACHE.setdefault(spec, _disc_masks(spec))
+    part, keep = masks
+    crop = _crop_square(gray, circle, spec).astype(np.float32)
+    values = crop[part]
+    lo, med, hi = np.percentile(values, (10.0, 50.0, 90.0))
+    scale = max(float(hi - lo) / 2.56, 1.0)
+    z = np.clip((crop - float(med)) / scale, -spec.clip, spec.clip) * keep
+    return z.astype(np.float32), float(med), scale
+
+
+def crop_sharpness(crop: FloatImage) -> float:
+    """Mean absolute Laplacian over the centre of a normalised crop: independent of scale and contrast.
+
+    About 0.45-0.8 for a sharp photo, 0.3 at a Gaussian blur of 2 px, under 0.1 at 6 px.
+    """
+    q = crop.shape[0] // 4
+    lap = cv2.Laplacian(crop[q : 3 * q, q : 3 * q], cv2.CV_32F, ksize=3)
+    return float(np.mean(np.abs(lap)))
+
+
+def preprocess(
+    image: npt.NDArray[np.generic],
+    spec: PreprocessSpec = PreprocessSpec(),
+    circle: Circle | None = None,
+) -> Preprocessed:
+    """Locate the part (unless ``circle`` is given), check it can be inspected, and crop it."""
+    gray = to_gray(image)
+    brightness = float(np.mean(gray[::4, ::4]))
+    if circle is None:
+        circle = locate_part(gray, spec)
+    if circle is None:
+        return Preprocessed(Quality.NO_PART, None, None, brightness, 0.0)
+    h, w = gray.shape
+    if not circle.inside(w, h, spec.cut_off_tolerance):
+        return Preprocessed(Quality.CUT_OFF, circle, None, brightness, 0.0)
+    crop, med, contrast = normalise_crop(gray, circle, spec)
+    sharp = crop_sharpness(crop)
+    quality = _exposure_quality(med, contrast, sharp)
+    return Preprocessed(quality, circle, crop if quality is Quality.OK else None, brightness, sharp)
+
+
+def _exposure_quality(median: float, contrast: float, sharpness: float) -> Quality:
+    """Judge the part's own pixels: too bright, too dark, too flat or too blurred to inspect."""
+    if median > 245.0:
+        return Quality.OVEREXPOSED
+    if median < 12.0:
+        return Quality.UNDEREXPOSED
+    if contrast < 4.0:
+        return Quality.LOW_CONTRAST
+    if sharpness < 0.13:
+        return Quality.BLURRED
+    return Quality.OK

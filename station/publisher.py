@@ -1,0 +1,137 @@
+"""Publish stage: verdicts and heartbeats on a ZeroMQ PUB socket, and optionally to a file.
+
+Wire format (docs/protocol.md): two frames, ``[topic, JSON]`` with topic ``verdict``,
+``heartbeat`` or ``status``. Every message carries ``v``, ``station``, ``run_id``, ``seq`` (one
+counter per run over all messages, from 1) and ``sent_at``. The socket is used only by this
+stage's thread.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+import structlog
+import zmq
+
+from station.errors import ConfigError
+from station.messages import Reason, Verdict
+from station.metrics import Metrics
+
+PROTOCOL_VERSION = 1
+log = structlog.get_logger()
+
+
+class Publisher:
+    """Handler for the publish stage, plus heartbeats from its idle hook."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        station_id: str,
+        model_id: str,
+        config_hash: str,
+        metrics: Metrics,
+        heartbeat_s: float = 0.25,
+        deadline_s: float = 0.5,
+        linger_ms: int = 1000,
+        sndhwm: int = 10000,
+        out: Path | None = None,
+        health: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
+        self.run_id = secrets.token_hex(8)
+        self.station_id = station_id
+        self.model_id = model_id
+        self.config_hash = config_hash
+        self.metrics = metrics
+        self.heartbeat_s = heartbeat_s
+        self.deadline_s = deadline_s
+        self.seq = 0
+        self.verdicts = 0
+        self._health = health or (lambda: {})
+        self._next_beat = 0.0
+        self._state = ""
+        self._sock: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.PUB)
+        self._sock.setsockopt(zmq.LINGER, linger_ms)
+        self._sock.setsockopt(zmq.SNDHWM, sndhwm)
+        try:
+            self._sock.bind(endpoint)
+        except zmq.ZMQError as exc:
+            self._sock.close(0)
+            raise ConfigError("publisher.endpoint", f"cannot bind {endpoint}: {exc.strerror}") from None
+        self.endpoint: str = str(self._sock.getsockopt_string(zmq.LAST_ENDPOINT))
+        self._out: IO[str] | None = None
+        if out is not None:
+            try:
+                self._out = out.open("a", encoding="utf-8")
+            except OSError as exc:
+                self._sock.close(0)
+                raise ConfigError("--out", f"{out}: cannot open for writing: {exc.strerror or exc}") from None
+
+    def _send(self, topic: str, body: dict[str, Any]) -> dict[str, Any]:
+        self.seq += 1
+        msg = {"v": PROTOCOL_VERSION, "station": self.station_id, "run_id": self.run_id, "seq": self.seq, "sent_at": time.time(), **body}
+        try:
+            self._sock.send_multipart([topic.encode(), json.dumps(msg).encode()], flags=zmq.NOBLOCK)
+        except zmq.Again:  # PUB never blocks, but be explicit: count it rather than hang
+            self.metrics.frames_dropped.labels(reason="queue_full").inc()
+        return msg
+
+    def __call__(self, v: Verdict) -> list[None]:
+        now_mono, now = time.monotonic(), time.time()
+        verdict, reason, detail = v.verdict, v.reason, v.detail
+        if now_mono - v.captured_mono > self.deadline_s:
+            verdict, reason, detail = "reject", Reason.LATE, f"{v.reason.value} after deadline: {detail}"
+        body = {
+            "part_id": v.part_id,
+            "frame": v.frame,
+            "verdict": verdict,
+            "reason": reason.value,
+            "score": v.score,
+            "captured_at": v.captured_at,
+            "published_at": now,
+            "deadline_at": v.captured_at + self.deadline_s,
+            "model": self.model_id,
+            "config": self.config_hash,
+            "detail": detail,
+        }
+        if v.circle is not None:
+            body["circle"] = [round(v.circle.cx, 1), round(v.circle.cy, 1), round(v.circle.r, 1)]
+        if v.name is not None:
+            body["image"] = v.name
+        msg = self._send("verdict", body)
+        self.verdicts += 1
+        if self._out is not None:
+            self._out.write(json.dumps(msg) + "\n")
+            self._out.flush()
+        self.metrics.parts.labels(verdict=verdict, reason=reason.value).inc()
+        self.metrics.latency_seconds.observe(time.monotonic() - v.captured_mono)
+        self.metrics.last_verdict.set(now)
+        log.debug("part_verdict", part_id=v.part_id, frame=v.frame, verdict=verdict, reason=reason.value, score=v.score)
+        self.beat()
+        return []
+
+    def set_state(self, state: str) -> None:
+        """Announce a station state change with a status message."""
+        if state != self._state:
+            self._state = state
+            self._send("status", {"state": state, **self._health()})
+            self._next_beat = 0.0
+
+    def beat(self) -> None:
+        """Send a heartbeat if one is due."""
+        now = time.monotonic()
+        if now < self._next_beat:
+            return
+        self._next_beat = now + self.heartbeat_s
+        self._send("heartbeat", {"state": self._state, "last_seq": self.seq, "verdicts": self.verdicts, **self._health()})
+
+    def close(self) -> None:
+        if self._out is not None:
+            self._out.close()
+            self._out = None
+        self._sock.close()  # honours LINGER: bounded flush

@@ -1,0 +1,221 @@
+"""Frame sources: recorded (video file, image folder) and live (OpenCV device or stream).
+
+Every source implements :class:`FrameSource`. ``source_for`` picks one from the
+``camera.source`` string; a new kind (GigE Vision) adds a prefix there and a class here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+import structlog
+
+from station.errors import CameraError
+from station.preprocess import to_gray
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".pgm", ".webp"}
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".m4v", ".mjpeg", ".mjpg", ".webm"}
+log = structlog.get_logger()
+
+
+@dataclass(frozen=True)
+class Grab:
+    """One read: grey pixels, or why there are none (the frame still counts)."""
+
+    image: npt.NDArray[np.uint8] | None
+    error: str | None = None
+    name: str | None = None
+
+
+class FrameSource(Protocol):
+    """What the capture stage needs from a camera or a recording."""
+
+    name: str
+    live: bool
+    fps: float | None
+    frame_count: int | None
+
+    def open(self) -> None: ...
+
+    def read(self) -> Grab | None:
+        """The next frame; None at the end of a recording (or when a live read timed out)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def read_image(path: Path) -> Grab:
+    """Decode one image file as 8-bit grey, or say why it cannot be."""
+    try:
+        data = np.fromfile(str(path), dtype=np.uint8)
+    except OSError as exc:
+        return Grab(None, f"{path}: cannot read file: {exc.strerror or exc}", str(path))
+    if data.size == 0:
+        return Grab(None, f"{path}: empty file", str(path))
+    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if img is None:
+        return Grab(None, f"{path}: not a decodable image", str(path))
+    try:
+        gray = to_gray(img)
+    except ValueError as exc:
+        return Grab(None, f"{path}: {exc}", str(path))
+    if min(gray.shape) < 32:
+        return Grab(None, f"{path}: image is {gray.shape[1]}x{gray.shape[0]} px, too small to inspect", str(path))
+    if max(gray.shape) > 12000:
+        return Grab(None, f"{path}: image is {gray.shape[1]}x{gray.shape[0]} px, larger than 12000 px", str(path))
+    return Grab(gray, None, str(path))
+
+
+class ImageFolderSource:
+    """Each image in a folder is one part, in name order. Other files are reported, not read."""
+
+    live = False
+
+    def __init__(self, folder: Path, fps: float | None) -> None:
+        self.name = str(folder)
+        self.fps = fps
+        self._folder = folder
+        self._files: list[Path] = []
+        self._next = 0
+        self.frame_count: int | None = None
+
+    def open(self) -> None:
+        if not self._folder.is_dir():
+            raise CameraError(f"{self._folder}: not a folder")
+        entries = sorted(p for p in self._folder.iterdir() if p.is_file())
+        for p in entries:
+            if p.suffix.lower() not in IMAGE_SUFFIXES:
+                log.warning("file_not_an_image", file=str(p), reason="extension is not an image type; not a part")
+        self._files = [p for p in entries if p.suffix.lower() in IMAGE_SUFFIXES]
+        if not self._files:
+            raise CameraError(f"{self._folder}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        self.frame_count = len(self._files)
+
+    def read(self) -> Grab | None:
+        if self._next >= len(self._files):
+            return None
+        path = self._files[self._next]
+        self._next += 1
+        return read_image(path)
+
+    def close(self) -> None:
+        self._files = []
+
+
+class VideoFileSource:
+    """A recorded video: every frame, in order; a truncated file ends early with a warning."""
+
+    live = False
+
+    def __init__(self, path: Path) -> None:
+        self.name = str(path)
+        self._path = path
+        self._cap: cv2.VideoCapture | None = None
+        self.fps: float | None = None
+        self.frame_count: int | None = None
+        self._read = 0
+
+    def open(self) -> None:
+        if not self._path.is_file():
+            raise CameraError(f"{self._path}: no such video file")
+        cap = cv2.VideoCapture(str(self._path), cv2.CAP_FFMPEG)
+        if not cap.isOpened():
+            raise CameraError(f"{self._path}: not a readable video (unknown container or codec, or corrupt)")
+        fps = cap.get(cv2.CAP_PROP_FPS)
+        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        self.fps = fps if fps and 0 < fps < 1000 else None
+        self.frame_count = count if count > 0 else None
+        self._cap = cap
+
+    def read(self) -> Grab | None:
+        if self._cap is None:
+            return None
+        ok, frame = self._cap.read()
+        if not ok or frame is None:
+            if self.frame_count and self._read < self.frame_count - 1:
+                log.warning("video_ended_early", file=self.name, frames_read=self._read, frames_declared=self.frame_count)
+            return None
+        self._read += 1
+        return Grab(to_gray(frame))
+
+    def close(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+
+
+class OpenCVLiveSource:
+    """A USB camera (``usb:N`` or ``/dev/videoN``) or a network stream, through OpenCV."""
+
+    live = True
+
+    def __init__(self, spec: str, fps: float | None, read_timeout_s: float) -> None:
+        self.name = spec
+        self.fps = fps
+        self.frame_count: int | None = None
+        self._spec = spec
+        self._timeout_ms = int(read_timeout_s * 1000)
+        self._cap: cv2.VideoCapture | None = None
+
+    def open(self) -> None:
+        params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, self._timeout_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, self._timeout_ms]
+        if self._spec.startswith("usb:") or self._spec.startswith("/dev/video"):
+            index = int(self._spec.split(":", 1)[1]) if self._spec.startswith("usb:") else int(self._spec[len("/dev/video") :])
+            cap = cv2.VideoCapture(index, cv2.CAP_V4L2)
+            cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
+        else:
+            cap = cv2.VideoCapture(self._spec, cv2.CAP_FFMPEG, params)
+        if not cap.isOpened():
+            raise CameraError(f"{self._spec}: cannot open camera or stream")
+        fps = cap.get(cv2.CAP_PROP_FPS)
+        if self.fps is None and fps and 0 < fps < 1000:
+            self.fps = fps
+        self._cap = cap
+
+    def read(self) -> Grab | None:
+        if self._cap is None:
+            raise CameraError(f"{self._spec}: not open")
+        ok, frame = self._cap.read()
+        if not ok or frame is None or frame.size == 0:
+            raise CameraError(f"{self._spec}: no frame (camera disconnected or stream ended)")
+        return Grab(to_gray(frame))
+
+    def close(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+
+
+def source_for(spec: str, fps: float | None = None, read_timeout_s: float = 2.0) -> FrameSource:
+    """Choose the source kind from a ``camera.source`` string."""
+    if spec.startswith(("usb:", "/dev/video", "rtsp://", "rtsps://", "http://", "https://")):
+        if spec.startswith("usb:") and not spec[4:].isdigit():
+            raise CameraError(f"{spec}: expected usb:N with N a device index")
+        return OpenCVLiveSource(spec, fps, read_timeout_s)
+    if spec.startswith("gige:"):
+        raise CameraError(f"{spec}: GigE Vision sources are not available in this build")
+    path = Path(spec)
+    if path.is_dir():
+        return ImageFolderSource(path, fps)
+    if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
+        return _SingleImage(path)
+    if not path.exists():
+        raise CameraError(f"{spec}: no such file or folder")
+    return VideoFileSource(path)
+
+
+class _SingleImage(ImageFolderSource):
+    """One image file as a one-part recording."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path.parent, None)
+        self._one = path
+
+    def open(self) -> None:
+        self._files = [self._one]
+        self.frame_count = 1

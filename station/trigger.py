@@ -1,0 +1,193 @@
+"""Part trigger: decides which frame shows which part.
+
+``FrameTrigger``: every frame is one part (hardware-triggered camera, image folder).
+
+``LineTrigger``: free-running conveyor footage. Parts are found as blobs that differ from the
+belt, tracked from frame to frame, and inspected exactly once, like a photo-eye: on the first
+frame in which the part's centre has crossed the trigger line while the part is entirely in
+view. A track that leaves (or a stream that ends) after a full view but before crossing is
+inspected on its last full view; a blob never entirely in view is a fragment and never a part.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from station.config import Direction, TriggerSection
+from station.messages import Frame, Part, Reason
+from station.preprocess import u8
+
+_WORK_WIDTH = 480
+_MAX_MISSED = 4
+
+
+class FrameTrigger:
+    """Each frame is one part."""
+
+    def __init__(self) -> None:
+        self._next_id = 1
+
+    def __call__(self, frame: Frame) -> list[Part]:
+        part = Part(self._next_id, frame, None, None, frame.error, Reason.UNABLE if frame.error else None)
+        self._next_id += 1
+        return [part]
+
+    def flush(self) -> list[Part]:
+        return []
+
+
+@dataclass(frozen=True)
+class Blob:
+    """A connected region that differs from the belt, in full-frame pixels."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+
+    @property
+    def cx(self) -> float:
+        return (self.x0 + self.x1) / 2.0
+
+    @property
+    def cy(self) -> float:
+        return (self.y0 + self.y1) / 2.0
+
+    @property
+    def size(self) -> int:
+        return max(self.x1 - self.x0, self.y1 - self.y0)
+
+
+@dataclass
+class _Track:
+    order: int
+    blob: Blob
+    missed: int = 0
+    inspected: bool = False
+    last_full: tuple[Frame, Blob, float] | None = None
+    history: list[float] = field(default_factory=list)
+
+
+def find_blobs(gray: npt.NDArray[np.uint8], cfg: TriggerSection) -> tuple[list[Blob], float]:
+    """Blobs that differ from the belt by more than ``cfg.contrast``, and the belt's grey level."""
+    h, w = gray.shape
+    f = min(1.0, _WORK_WIDTH / w)
+    small = u8(cv2.resize(gray, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)) if f < 1 else gray
+    belt = float(np.median(small[::2, ::2]))
+    smooth = cv2.GaussianBlur(small, (5, 5), 1.5).astype(np.int16)
+    mask = (np.abs(smooth - round(belt)) > cfg.contrast).astype(np.uint8)
+    k = max(3, int(cfg.min_diameter_px * f * 0.12) | 1)
+    mask = u8(cv2.morphologyEx(mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))))
+    mask = u8(cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)))
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    min_side = cfg.min_diameter_px * f * 0.15
+    blobs = []
+    for c in contours:
+        x, y, bw, bh = cv2.boundingRect(c)
+        if max(bw, bh) < min_side:
+            continue
+        blobs.append(Blob(int(x / f), int(y / f), int(min(w, (x + bw) / f)), int(min(h, (y + bh) / f))))
+    return _merge_close(blobs, cfg.min_diameter_px * 0.1), belt
+
+
+def _merge_close(blobs: list[Blob], gap: float) -> list[Blob]:
+    """Join blobs whose boxes overlap or nearly touch: parts never do, so these are one part."""
+    merged = True
+    while merged and len(blobs) > 1:
+        merged = False
+        for i in range(len(blobs)):
+            for j in range(i + 1, len(blobs)):
+                a, b = blobs[i], blobs[j]
+                if a.x0 - gap <= b.x1 and b.x0 - gap <= a.x1 and a.y0 - gap <= b.y1 and b.y0 - gap <= a.y1:
+                    blobs[i] = Blob(min(a.x0, b.x0), min(a.y0, b.y0), max(a.x1, b.x1), max(a.y1, b.y1))
+                    del blobs[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    return blobs
+
+
+class LineTrigger:
+    """Tracks parts across frames and fires once per part at the trigger line."""
+
+    def __init__(self, cfg: TriggerSection) -> None:
+        self.cfg = cfg
+        self._tracks: list[_Track] = []
+        self._next_id = 1
+        self._order = 0
+
+    def _full_view(self, b: Blob, w: int, h: int) -> bool:
+        m = self.cfg.edge_margin_px
+        bw, bh = b.x1 - b.x0, b.y1 - b.y0
+        inside = b.x0 >= m and b.y0 >= m and b.x1 <= w - m and b.y1 <= h - m
+        round_enough = 0.75 <= bw / max(bh, 1) <= 1.33
+        return inside and round_enough and self.cfg.min_diameter_px <= b.size <= self.cfg.max_diameter_px
+
+    def _progress(self, b: Blob, w: int) -> float:
+        """Centre position along the direction of travel, 0..1."""
+        x = b.cx / w
+        return x if self.cfg.direction is Direction.LEFT_TO_RIGHT else 1.0 - x
+
+    def _emit(self, frame: Frame, blob: Blob, belt: float) -> Part:
+        side = int(blob.size * 1.3)
+        cx, cy = int(blob.cx), int(blob.cy)
+        h, w = frame.image.shape
+        roi = (max(0, cx - side // 2), max(0, cy - side // 2), min(w, cx + side // 2), min(h, cy + side // 2))
+        part = Part(self._next_id, frame, roi, belt)
+        self._next_id += 1
+        return part
+
+    def _match(self, blobs: list[Blob]) -> list[Blob]:
+        """Assign blobs to tracks (nearest centre within half a diameter); return the unmatched."""
+        free = list(blobs)
+        for t in sorted(self._tracks, key=lambda t: t.order):
+            best, dist = None, 0.6 * max(t.blob.size, 1)
+            for b in free:
+                d = float(np.hypot(b.cx - t.blob.cx, b.cy - t.blob.cy))
+                if d < dist:
+                    best, dist = b, d
+            if best is None:
+                t.missed += 1
+            else:
+                free.remove(best)
+                t.blob, t.missed = best, 0
+        return free
+
+    def __call__(self, frame: Frame) -> list[Part]:
+        if frame.error is not None or frame.image.size == 0:
+            return []
+        h, w = frame.image.shape
+        blobs, belt = find_blobs(frame.image, self.cfg)
+        for b in sorted(self._match(blobs), key=lambda b: -self._progress(b, w)):
+            self._tracks.append(_Track(self._order, b))
+            self._order += 1
+        out: list[Part] = []
+        for t in sorted(self._tracks, key=lambda t: t.order):
+            if t.missed or t.inspected or not self._full_view(t.blob, w, h):
+                continue
+            t.last_full = (frame, t.blob, belt)
+            if self._progress(t.blob, w) >= self.cfg.line:
+                t.inspected = True
+                out.append(self._emit(frame, t.blob, belt))
+        out += self._retire(lambda t: t.missed > _MAX_MISSED)
+        return out
+
+    def _retire(self, gone: object) -> list[Part]:
+        out: list[Part] = []
+        keep: list[_Track] = []
+        for t in sorted(self._tracks, key=lambda t: t.order):
+            if not gone(t):  # type: ignore[operator]
+                keep.append(t)
+            elif not t.inspected and t.last_full is not None:
+                out.append(self._emit(*t.last_full))
+        self._tracks = keep
+        return out
+
+    def flush(self) -> list[Part]:
+        """End of stream: parts seen whole but not yet past the line are inspected now."""
+        return self._retire(lambda t: True)

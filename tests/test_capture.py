@@ -1,0 +1,144 @@
+"""Capture stage against fakes that implement the FrameSource protocol (no camera can be attached here)."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+
+import numpy as np
+
+from station.capture import CameraState, CaptureStage
+from station.errors import CameraError
+from station.messages import END, Frame
+from station.metrics import Metrics
+from station.sources import Grab
+
+
+class FakeSource:
+    """A recorded or live source of ``n`` tiny frames; a live one can fail for a while."""
+
+    def __init__(self, n: int, live: bool, fail_opens: int = 0, lose_after: int | None = None) -> None:
+        self.name = "fake"
+        self.live = live
+        self.fps: float | None = None
+        self.frame_count: int | None = n
+        self._n = n
+        self._i = 0
+        self._fail_opens = fail_opens
+        self._lose_after = lose_after
+        self.opens = 0
+
+    def open(self) -> None:
+        self.opens += 1
+        if self._fail_opens > 0:
+            self._fail_opens -= 1
+            raise CameraError("fake: not there")
+
+    def read(self) -> Grab | None:
+        if self._lose_after is not None and self._i == self._lose_after:
+            self._lose_after = None
+            raise CameraError("fake: link lost")
+        if self._i >= self._n:
+            if self.live:
+                time.sleep(0.01)
+                return None
+            return None
+        self._i += 1
+        return Grab(np.full((4, 4), self._i, np.uint8))
+
+    def close(self) -> None:
+        pass
+
+
+def _drain(q: queue.Queue[object], timeout: float = 5.0) -> list[object]:
+    out: list[object] = []
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            item = q.get(timeout=0.1)
+        except queue.Empty:
+            continue
+        out.append(item)
+        if item is END:
+            break
+    return out
+
+
+def test_recorded_source_never_drops_even_with_a_slow_consumer() -> None:
+    q: queue.Queue[object] = queue.Queue(maxsize=2)
+    m = Metrics()
+    cap = CaptureStage(FakeSource(30, live=False), q, m)
+    cap.start()
+    got: list[object] = []
+    end = time.monotonic() + 10
+    while time.monotonic() < end and (not got or got[-1] is not END):
+        try:
+            got.append(q.get(timeout=0.1))
+        except queue.Empty:
+            continue
+        time.sleep(0.005)
+    cap.join(2)
+    frames = [f for f in got if isinstance(f, Frame)]
+    assert [f.index for f in frames] == list(range(30)) and got[-1] is END
+    assert m.frames_dropped.labels(reason="queue_full")._value.get() == 0
+
+
+def test_live_source_drops_the_oldest_and_counts_it() -> None:
+    q: queue.Queue[object] = queue.Queue(maxsize=3)
+    m = Metrics()
+    cap = CaptureStage(FakeSource(50, live=True), q, m)
+    cap.start()
+    end = time.monotonic() + 5
+    while time.monotonic() < end and cap.frames < 50:
+        time.sleep(0.01)
+    cap.stop()
+    cap.join(2)
+    got = _drain(q)
+    frames = [f for f in got if isinstance(f, Frame)]
+    assert frames[-1].index == 49  # the newest survived
+    dropped = m.frames_dropped.labels(reason="queue_full")._value.get()
+    assert dropped == 50 - len(frames) and dropped > 0
+
+
+def test_live_source_reconnects_with_backoff_and_counts_it() -> None:
+    q: queue.Queue[object] = queue.Queue(maxsize=100)
+    m = Metrics()
+    src = FakeSource(20, live=True, fail_opens=2, lose_after=5)
+    cap = CaptureStage(src, q, m, backoff_cap_s=0.3)
+    cap.start()
+    end = time.monotonic() + 10
+    while time.monotonic() < end and cap.frames < 20:
+        time.sleep(0.02)
+    assert cap.state is CameraState.CONNECTED
+    assert m.camera_reconnects._value.get() == 1
+    assert m.camera_connected._value.get() == 1
+    cap.stop()
+    cap.join(2)
+    assert not cap.is_alive()
+
+
+def test_stop_interrupts_the_backoff_at_once() -> None:
+    q: queue.Queue[object] = queue.Queue(maxsize=10)
+    cap = CaptureStage(FakeSource(5, live=True, fail_opens=10**6), q, Metrics(), backoff_cap_s=60)
+    cap.start()
+    time.sleep(1.0)  # well into the backoff
+    t0 = time.monotonic()
+    cap.stop()
+    cap.join(2)
+    assert not cap.is_alive() and time.monotonic() - t0 < 1.0
+    assert _drain(q, 1.0)[-1] is END
+
+
+def test_a_failing_source_is_recorded_not_hung() -> None:
+    class Broken(FakeSource):
+        def read(self) -> Grab | None:
+            raise RuntimeError("driver bug")
+
+    q: queue.Queue[object] = queue.Queue(maxsize=10)
+    cap = CaptureStage(Broken(5, live=False), q, Metrics())
+    cap.start()
+    cap.join(3)
+    assert isinstance(cap.failed, RuntimeError)
+    assert _drain(q, 1.0)[-1] is END
+    assert threading.active_count() < 50

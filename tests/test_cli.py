@@ -1,0 +1,153 @@
+"""The command line as a person or systemd runs it: real processes, signals and exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from station.footage import Envelope, compose, labelled_photos
+
+from .conftest import MODEL, ROOT, SAMPLE, free_port
+
+STATION = [sys.executable, "-m", "station.cli"]
+
+
+def _run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*STATION, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
+def _ports() -> list[str]:
+    return ["--set", f"metrics.port={free_port()}", "--set", f"publisher.endpoint=tcp://127.0.0.1:{free_port()}"]
+
+
+def _one_line_error(p: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert p.returncode == 2, p.stderr
+    assert "Traceback" not in p.stderr
+    err = p.stderr.strip().splitlines()
+    assert len(err) == 1, p.stderr
+    for n in needles:
+        assert n in err[0], err[0]
+
+
+def test_check_config_default_is_valid() -> None:
+    p = _run("check-config")
+    assert p.returncode == 0, p.stderr
+    assert "config OK" in p.stdout
+
+
+@pytest.mark.parametrize(
+    ("sets", "key"),
+    [
+        (["metrics.port=-1"], "metrics.port"),
+        (["publisher.endpoint=nowhere"], "publisher.endpoint"),
+        (["trigger.bogus=1"], "trigger.bogus"),
+        (["model.path=/nonexistent/model.onnx"], "model.path"),
+    ],
+)
+def test_bad_config_exits_2_naming_the_key(sets: list[str], key: str) -> None:
+    args = [a for s in sets for a in ("--set", s)]
+    _one_line_error(_run("check-config", *args), key)
+
+
+def test_yaml_error_and_corrupt_model(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("camera:\n  source: [oops\n")
+    _one_line_error(_run("check-config", "-c", str(bad)), "YAML", "line")
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"\x08\x01garbage" * 50)
+    _one_line_error(_run("check-config", "--set", f"model.path={junk}"), "model.path", "junk.onnx")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"model:\n  path: {junk}\n")
+    _one_line_error(_run("replay", str(SAMPLE / "ok_front"), "-c", str(cfg)), "model.path")
+
+
+def test_metrics_port_in_use_is_a_config_error() -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        port = s.getsockname()[1]
+        p = _run(
+            "replay",
+            str(SAMPLE / "ok_front"),
+            "--no-progress",
+            "--set",
+            f"metrics.port={port}",
+            "--set",
+            f"publisher.endpoint=tcp://127.0.0.1:{free_port()}",
+        )
+    _one_line_error(p, "metrics.port")
+
+
+def test_replay_of_a_missing_or_junk_video_is_one_line(tmp_path: Path) -> None:
+    _one_line_error(_run("replay", str(tmp_path / "nope.mp4"), *_ports()), "nope.mp4")
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(os.urandom(2000))
+    _one_line_error(_run("replay", str(junk), *_ports()), "junk.mp4")
+
+
+def test_classify_reports_bad_files_and_classifies_the_good(tmp_path: Path) -> None:
+    d = tmp_path / "in" / "nested"
+    d.mkdir(parents=True)
+    good = sorted((SAMPLE / "def_front").iterdir())[:3]
+    for g in good:
+        shutil.copy(g, d / g.name)
+    (d / "broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    (d / "notes.txt").write_text("x")
+    p = _run("classify", str(tmp_path / "in"), str(SAMPLE / "ok_front" / sorted(os.listdir(SAMPLE / "ok_front"))[0]))
+    assert p.returncode == 0, p.stderr
+    assert "Traceback" not in p.stderr
+    rows = [json.loads(x) for x in p.stdout.splitlines()]
+    assert len(rows) == 4
+    assert {Path(r["path"]).name for r in rows[:3]} == {g.name for g in good}
+    assert all(r["path"].startswith(str(tmp_path / "in")) for r in rows[:3])
+    assert all({"path", "verdict", "reason", "score"} <= set(r) for r in rows)
+    assert "broken.jpg" in p.stderr and "notes.txt" in p.stderr
+
+
+def test_sigterm_drains_and_exits_0_with_whole_lines(tmp_path: Path) -> None:
+    env = Envelope(width=640, height=360, fps=25, speed=12.0, diameter=200.0)
+    video = compose(labelled_photos(SAMPLE)[:12], tmp_path / "line.mp4", env, seed=9)
+    out = tmp_path / "v.jsonl"
+    proc = subprocess.Popen(
+        [*STATION, "replay", str(video), "--realtime", "--no-progress", "--out", str(out), *_ports()],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        end = time.monotonic() + 30
+        while time.monotonic() < end and (not out.exists() or out.read_text().count("\n") < 2):
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        t0 = time.monotonic()
+        rc = proc.wait(timeout=10)
+        took = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    _, err = proc.communicate(timeout=5)
+    assert rc == 0, err
+    assert took < 3.0
+    text = out.read_text()
+    assert text.endswith("\n")
+    rows = [json.loads(x) for x in text.splitlines()]
+    assert [r["part_id"] for r in rows] == list(range(1, len(rows) + 1))
+    assert 2 <= len(rows) < 12
+    assert '"drain_started"' in err
+
+
+def test_demo_runs_on_the_bundled_sample() -> None:
+    p = _run("demo", "--parts", "4", *_ports(), timeout=120)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "4 parts on the belt, 4 verdicts received" in p.stdout

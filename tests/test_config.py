@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from station.config import DEFAULT_CONFIG, TriggerMode, load_config
+from station.errors import ConfigError
+
+
+def test_packaged_default_is_valid_and_resolves_model_path() -> None:
+    cfg = load_config()
+    assert cfg.trigger.mode is TriggerMode.AUTO
+    assert cfg.model.path.is_absolute()
+    assert cfg.model.path == (DEFAULT_CONFIG.parent / "../models/defect.onnx").resolve()
+
+
+def test_every_field_is_documented_in_the_default_yaml() -> None:
+    text = DEFAULT_CONFIG.read_text()
+    cfg = load_config()
+    for section, model in cfg:
+        assert f"{section}:" in text
+        for name in type(model).model_fields:
+            assert f"  {name}:" in text, f"{section}.{name} missing from config/station.yaml"
+
+
+def test_every_field_has_a_description() -> None:
+    cfg = load_config()
+    for _section, model in cfg:
+        for name, field in type(model).model_fields.items():
+            assert field.description, name
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("metrics.port=70000", "metrics.port"),
+        ("metrics.port=abc", "metrics.port"),
+        ("publisher.endpoint=localhost:5556", "publisher.endpoint"),
+        ("trigger.mode=sometimes", "trigger.mode"),
+        ("trigger.line=1.5", "trigger.line"),
+        ("camera.bogus=1", "camera.bogus"),
+        ("nonsense.key=1", "nonsense"),
+    ],
+)
+def test_bad_values_name_the_key(override: str, key: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(None, [override])
+    assert err.value.key == key
+    assert str(err.value).startswith(key)
+
+
+def test_yaml_syntax_error_says_yaml_and_line(tmp_path: Path) -> None:
+    p = tmp_path / "bad.yaml"
+    p.write_text("station:\n  id: a\ncamera: [unclosed\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(p)
+    assert "YAML" in str(err.value) and "line" in str(err.value)
+
+
+def test_set_parses_yaml_values() -> None:
+    cfg = load_config(None, ["metrics.port=0", "trigger.direction=right_to_left", "camera.fps=12.5"])
+    assert cfg.metrics.port == 0 and cfg.camera.fps == 12.5
+    assert cfg.trigger.direction.value == "right_to_left"
+
+
+def test_relative_model_path_is_relative_to_the_config_file(tmp_path: Path) -> None:
+    p = tmp_path / "c.yaml"
+    p.write_text("model:\n  path: m/x.onnx\n")
+    assert load_config(p).model.path == (tmp_path / "m/x.onnx").resolve()

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import urllib.request
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from station.errors import ConfigError
+from station.metrics import Metrics
+
+from .conftest import free_port
+
+NAMES = [
+    "station_frames_total",
+    "station_frames_dropped_total",
+    "station_parts_total",
+    "station_inference_seconds_bucket",
+    "station_latency_seconds_bucket",
+    "station_score_bucket",
+    "station_camera_connected",
+    "station_camera_reconnects_total",
+    "station_queue_depth",
+    "station_image_brightness",
+    "station_image_sharpness",
+    "station_model_info",
+    "station_build_info",
+    "station_last_verdict_timestamp_seconds",
+]
+
+
+def test_all_series_exported_from_the_start_over_real_http() -> None:
+    m = Metrics(CollectorRegistry(), deadline_s=0.5)
+    m.model_info.info({"id": "x"})
+    m.build_info.info({"version": "0"})
+    port = free_port()
+    server = m.serve("127.0.0.1", port)
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+            text = r.read().decode()
+    finally:
+        server.shutdown()
+        server.server_close()
+    for name in NAMES:
+        assert name in text, name
+    assert 'station_parts_total{reason="uncertain",verdict="reject"} 0.0' in text
+    assert 'station_latency_seconds_bucket{le="0.5"}' in text  # a bucket exactly at the deadline
+
+
+def test_port_in_use_names_metrics_port() -> None:
+    port = free_port()
+    a = Metrics().serve("127.0.0.1", port)
+    try:
+        with pytest.raises(ConfigError) as err:
+            Metrics().serve("127.0.0.1", port)
+        assert err.value.key == "metrics.port"
+    finally:
+        a.shutdown()
+        a.server_close()

@@ -1,0 +1,159 @@
+"""End-to-end replays through the real pipeline: real ZeroMQ socket, real HTTP /metrics scrape."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import zmq
+
+from station import cli
+from station.config import Config, load_config
+from station.footage import Envelope, compose, labelled_photos, read_truth
+from station.metrics import Metrics
+from station.model import Model
+from station.pipeline import Pipeline, RunOptions
+from station.sources import source_for
+
+from .conftest import MODEL, SAMPLE, free_port
+
+ENVELOPE = [
+    Envelope(width=640, height=360, fps=25, speed=6.0, diameter=190.0, noise=4.0, shade=0.5, ring=0.08, codec="MJPG"),
+    Envelope(width=1280, height=720, fps=60, speed=38.0, diameter=320.0, belt_drop=45.0, drift=0.1, part_gain=0.12),
+    Envelope(width=960, height=540, fps=30, speed=15.0, diameter=240.0, direction="right_to_left", stripes=5.0),
+    Envelope(width=1920, height=1080, fps=50, speed=40.0, diameter=430.0, offset=0.1),
+]
+
+
+def _cfg(**sets: object) -> Config:
+    pairs = {"metrics.port": free_port(), "publisher.endpoint": f"tcp://127.0.0.1:{free_port()}", **sets}
+    return load_config(None, [f"{k}={v}" for k, v in pairs.items()])
+
+
+def _replay(cfg: Config, source: str, out: Path) -> int:
+    model = Model(MODEL)
+    return cli.run_pipeline(cfg, model, source_for(source), RunOptions(out=out))
+
+
+@pytest.mark.parametrize("env", ENVELOPE, ids=lambda e: f"{e.width}x{e.height}-v{e.speed:g}-d{e.diameter:g}-{e.direction}")
+def test_replay_gives_one_verdict_per_part_in_order_inside_its_window(env: Envelope, tmp_path: Path) -> None:
+    photos = labelled_photos(SAMPLE)[1::3]
+    video = compose(photos, tmp_path / ("line.avi" if env.codec == "MJPG" else "line.mp4"), env, seed=int(env.diameter))
+    truth = read_truth(video)
+    cfg = _cfg(**{"trigger.direction": env.direction})
+    assert _replay(cfg, str(video), tmp_path / "v.jsonl") == 0
+    got = [json.loads(x) for x in (tmp_path / "v.jsonl").read_text().splitlines()]
+    assert [v["part_id"] for v in got] == list(range(1, len(truth) + 1))
+    seqs = [v["seq"] for v in got]
+    assert seqs == sorted(seqs)
+    for v, t in zip(got, truth):
+        assert int(t["first_frame"]) <= v["frame"] <= int(t["last_frame"]), (v, t)
+        assert v["verdict"] in ("pass", "reject") and v["reason"]
+        assert v["reason"] != "unable_to_inspect", v  # every part here is whole and well lit
+        assert v["captured_at"] <= v["published_at"]
+
+
+def test_image_folder_replay_one_verdict_per_image_and_bad_files_rejected(tmp_path: Path) -> None:
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    photos = sorted((SAMPLE / "ok_front").iterdir())[:4]
+    for i, p in enumerate(photos):
+        (folder / f"{i:02d}.jpeg").write_bytes(p.read_bytes())
+    (folder / "02b.jpeg").write_bytes(b"garbage")
+    (folder / "readme.txt").write_text("not a part")
+    assert _replay(_cfg(), str(folder), tmp_path / "v.jsonl") == 0
+    got = [json.loads(x) for x in (tmp_path / "v.jsonl").read_text().splitlines()]
+    assert [Path(v["image"]).name for v in got] == ["00.jpeg", "01.jpeg", "02.jpeg", "02b.jpeg", "03.jpeg"]
+    bad = got[3]
+    assert bad["verdict"] == "reject" and bad["reason"] == "unable_to_inspect" and "not a decodable image" in bad["detail"]
+
+
+def test_blank_footage_gives_no_parts(tmp_path: Path) -> None:
+    import cv2
+    import numpy as np
+
+    p = tmp_path / "blank.avi"
+    w = cv2.VideoWriter(str(p), cv2.VideoWriter.fourcc(*"MJPG"), 25, (640, 360))
+    for _ in range(30):
+        w.write(np.full((360, 640, 3), 70, np.uint8))
+    w.release()
+    assert _replay(_cfg(), str(p), tmp_path / "v.jsonl") == 0
+    assert (tmp_path / "v.jsonl").read_text() == ""
+
+
+def test_one_failing_part_is_rejected_as_error_and_the_line_goes_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import station.crop as crop
+
+    real = crop.preprocess
+    calls = {"n": 0}
+
+    def flaky(*a: object, **k: object) -> object:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("injected fault")
+        return real(*a, **k)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(crop, "preprocess", flaky)
+    assert _replay(_cfg(), str(SAMPLE / "def_front"), tmp_path / "v.jsonl") == 0
+    got = [json.loads(x) for x in (tmp_path / "v.jsonl").read_text().splitlines()]
+    assert len(got) == 18
+    assert got[1]["reason"] == "error" and "injected fault" in got[1]["detail"]
+    assert all(v["reason"] != "error" for i, v in enumerate(got) if i != 1)
+
+
+def test_a_dead_stage_fails_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import station.pipeline as pl
+
+    def boom(self: object, scored: object) -> list[object]:
+        raise SystemError("stage bug outside per-part handling")
+
+    monkeypatch.setattr(pl.DecisionStage, "__call__", boom)
+    t0 = time.monotonic()
+    assert _replay(_cfg(**{"shutdown.timeout_s": 2}), str(SAMPLE / "ok_front"), tmp_path / "v.jsonl") == 1
+    assert time.monotonic() - t0 < 15
+
+
+def test_metrics_scraped_over_http_while_running_and_heartbeats_flow(tmp_path: Path) -> None:
+    env = Envelope(width=640, height=360, fps=25, speed=10.0, diameter=200.0)
+    video = compose(labelled_photos(SAMPLE)[:5], tmp_path / "line.mp4", env, seed=5)
+    mport, zport = free_port(), free_port()
+    cfg = load_config(None, [f"metrics.port={mport}", f"publisher.endpoint=tcp://127.0.0.1:{zport}"])
+    model = Model(MODEL)
+    sub: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.SUB)
+    sub.setsockopt(zmq.LINGER, 0)
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    sub.connect(f"tcp://127.0.0.1:{zport}")
+    pipe = Pipeline(cfg, source_for(str(video)), model, Metrics(deadline_s=0.5), RunOptions(realtime=True))
+    topics: list[str] = []
+    stop = threading.Event()
+
+    def listen() -> None:
+        while not stop.is_set():
+            if sub.poll(50):
+                topics.append(sub.recv_multipart()[0].decode())
+
+    t = threading.Thread(target=listen, daemon=True)
+    t.start()
+    pipe.start()
+    try:
+        end = time.monotonic() + 20
+        text = ""
+        while time.monotonic() < end and not pipe.finished():
+            time.sleep(0.3)
+            with urllib.request.urlopen(f"http://127.0.0.1:{mport}/metrics", timeout=5) as r:
+                text = r.read().decode()
+            if 'station_parts_total{reason="' in text and "station_frames_total 0.0" not in text and topics.count("verdict") >= 1:
+                break
+        assert "station_camera_connected 1.0" in text
+        assert "station_frames_total" in text and "station_frames_total 0.0" not in text
+    finally:
+        pipe.drain(10)
+        pipe.close()
+        stop.set()
+        t.join(2)
+        sub.close()
+    assert topics.count("heartbeat") >= 2 and "status" in topics and topics.count("verdict") >= 1

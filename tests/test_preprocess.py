@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+
+from station.preprocess import Circle, PreprocessSpec, Quality, locate_part, preprocess, to_gray
+
+from .conftest import SAMPLE
+
+PHOTOS = sorted(SAMPLE.glob("*/*.jpeg"))
+
+
+def _place(
+    img: np.ndarray, c: Circle, side: int, fill: float, bg: float, angle: float, shift: tuple[float, float]
+) -> tuple[np.ndarray, Circle]:
+    """The photo's part re-shot on another background, scale, position and rotation."""
+    s = fill * side / (2 * c.r)
+    free = (side - fill * side) / 2
+    tx, ty = side / 2 + shift[0] * free, side / 2 + shift[1] * free
+    m = cv2.getRotationMatrix2D((c.cx, c.cy), angle, s)
+    m[0, 2] += tx - c.cx
+    m[1, 2] += ty - c.cy
+    warped = cv2.warpAffine(img, m, (side, side), flags=cv2.INTER_LINEAR, borderValue=0).astype(np.float32)
+    yy, xx = np.mgrid[0:side, 0:side]
+    keep = np.clip((1.04 - np.hypot(xx - tx, yy - ty) / (c.r * s)) / 0.03, 0, 1)
+    out = warped * keep + bg * (1 - keep) + np.random.default_rng(0).normal(0, 2, (side, side))
+    return np.clip(out, 0, 255).astype(np.uint8), Circle(tx, ty, c.r * s)
+
+
+@pytest.mark.parametrize("path", PHOTOS, ids=lambda p: p.name)
+def test_locates_the_outer_rim_of_every_sample_photo(path) -> None:
+    img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    c = locate_part(img)
+    assert c is not None
+    assert 0.3 * img.shape[0] < c.r < 0.5 * img.shape[0]  # the rim, not the inner dark ring
+    assert math.hypot(c.cx - img.shape[1] / 2, c.cy - img.shape[0] / 2) < 0.15 * img.shape[0]
+
+
+@pytest.mark.parametrize("bg", [235.0, 150.0, 40.0])
+@pytest.mark.parametrize("fill", [0.6, 0.8, 0.97])
+def test_finds_the_part_at_any_scale_position_and_background(bg: float, fill: float) -> None:
+    rng = np.random.default_rng(int(bg + fill * 100))
+    for path in PHOTOS[::6]:
+        img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        truth0 = locate_part(img)
+        assert truth0 is not None
+        shot, truth = _place(img, truth0, 360, fill, bg, float(rng.uniform(0, 360)), (float(rng.uniform(-1, 1)), float(rng.uniform(-1, 1))))
+        c = locate_part(shot)
+        assert c is not None, path.name
+        assert abs(c.r - truth.r) < 0.07 * truth.r, (path.name, c, truth)
+        assert math.hypot(c.cx - truth.cx, c.cy - truth.cy) < 0.07 * truth.r
+
+
+def test_crop_is_normalised_and_background_suppressed() -> None:
+    img = cv2.imread(str(PHOTOS[0]), cv2.IMREAD_GRAYSCALE)
+    spec = PreprocessSpec(size=128)
+    a = preprocess(img, spec)
+    assert a.quality is Quality.OK and a.crop is not None
+    assert a.crop.shape == (128, 128) and a.crop.dtype == np.float32
+    assert a.crop[0, 0] == 0.0 and a.crop[-1, -1] == 0.0  # corners are outside the part: suppressed
+    brighter = np.clip(img.astype(np.float32) * 0.8 + 30, 0, 255).astype(np.uint8)
+    b = preprocess(brighter, spec, circle=a.circle)
+    assert b.crop is not None
+    assert float(np.mean(np.abs(a.crop - b.crop))) < 0.1  # gain and offset are normalised away
+
+
+@pytest.mark.parametrize(
+    ("image", "quality"),
+    [
+        (np.zeros((300, 300), np.uint8), Quality.NO_PART),
+        (np.full((300, 300), 255, np.uint8), Quality.NO_PART),
+    ],
+)
+def test_blank_frames_have_no_part(image: np.ndarray, quality: Quality) -> None:
+    assert preprocess(image).quality is quality
+
+
+def test_part_cut_off_by_the_frame_edge_is_not_inspectable() -> None:
+    img = cv2.imread(str(PHOTOS[1]), cv2.IMREAD_GRAYSCALE)
+    c = locate_part(img)
+    assert c is not None
+    assert preprocess(img[:, : int(c.cx)], circle=Circle(c.cx, c.cy, c.r)).quality is Quality.CUT_OFF
+
+
+def test_overexposed_and_blurred_parts_are_not_inspectable() -> None:
+    img = cv2.imread(str(PHOTOS[2]), cv2.IMREAD_GRAYSCALE)
+    c = locate_part(img)
+    assert c is not None
+    burnt = np.clip(img.astype(np.int32) + 200, 0, 255).astype(np.uint8)
+    assert preprocess(burnt, circle=c).quality is Quality.OVEREXPOSED
+    dark = (img // 40).astype(np.uint8)
+    assert preprocess(dark, circle=c).quality in (Quality.UNDEREXPOSED, Quality.LOW_CONTRAST)
+    blurred = cv2.GaussianBlur(img, (0, 0), 6)
+    assert preprocess(blurred, circle=c).quality is Quality.BLURRED
+
+
+def test_to_gray_accepts_colour_and_16_bit_and_refuses_the_rest() -> None:
+    assert to_gray(np.zeros((4, 4, 3), np.uint8)).shape == (4, 4)
+    assert to_gray(np.full((4, 4), 65535, np.uint16)).max() == 255
+    with pytest.raises(ValueError, match="dtype"):
+        to_gray(np.zeros((4, 4), np.float64))
+    with pytest.raises(ValueError, match="shape"):
+        to_gray(np.zeros((4, 4, 2), np.uint8))

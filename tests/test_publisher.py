@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+import zmq
+
+from station.errors import ConfigError
+from station.messages import Reason, Verdict
+from station.metrics import Metrics
+from station.publisher import PROTOCOL_VERSION, Publisher
+
+from .conftest import free_port
+
+
+def _verdict(part_id: int, age_s: float = 0.0) -> Verdict:
+    return Verdict(part_id, part_id * 3, "pass", Reason.OK, 0.01, "ok", time.time() - age_s, time.monotonic() - age_s, None)
+
+
+def _sub(endpoint: str) -> zmq.Socket[bytes]:
+    s: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.SUB)
+    s.setsockopt(zmq.LINGER, 0)
+    s.setsockopt(zmq.SUBSCRIBE, b"")
+    s.connect(endpoint)
+    return s
+
+
+def _recv_all(sub: zmq.Socket[bytes], until: float) -> list[tuple[str, dict[str, object]]]:
+    out = []
+    while time.monotonic() < until:
+        if sub.poll(50):
+            topic, body = sub.recv_multipart()
+            out.append((topic.decode(), json.loads(body)))
+    return out
+
+
+def test_verdicts_and_heartbeats_on_a_real_socket(tmp_path: Path) -> None:
+    port = free_port()
+    m = Metrics()
+    pub = Publisher(f"tcp://127.0.0.1:{port}", "st-1", "model-x", "cfg", m, heartbeat_s=0.05, out=tmp_path / "v.jsonl")
+    sub = _sub(f"tcp://127.0.0.1:{port}")
+    try:
+        time.sleep(0.3)  # slow joiner: let the subscription reach the publisher
+        pub.set_state("running")
+        for i in range(1, 4):
+            pub(_verdict(i))
+        pub(_verdict(4, age_s=2.0))  # older than the 0.5 s deadline
+        end = time.monotonic() + 0.5
+        while time.monotonic() < end:
+            pub.beat()
+            time.sleep(0.01)
+        msgs = _recv_all(sub, time.monotonic() + 0.5)
+    finally:
+        pub.close()
+        sub.close()
+    seqs = [b["seq"] for _, b in msgs]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # one counter, no gaps
+    verdicts = [b for t, b in msgs if t == "verdict"]
+    assert [v["part_id"] for v in verdicts] == [1, 2, 3, 4]
+    assert verdicts[3]["verdict"] == "reject" and verdicts[3]["reason"] == "late"
+    assert all(b["v"] == PROTOCOL_VERSION and b["station"] == "st-1" and b["run_id"] == pub.run_id for _, b in msgs)
+    beats = [b for t, b in msgs if t == "heartbeat"]
+    assert len(beats) >= 5 and beats[-1]["state"] == "running"
+    lines = [json.loads(x) for x in (tmp_path / "v.jsonl").read_text().splitlines()]
+    assert lines == verdicts
+    assert m.parts.labels(verdict="reject", reason="late")._value.get() == 1
+
+
+def test_endpoint_in_use_names_the_key() -> None:
+    port = free_port()
+    a = Publisher(f"tcp://127.0.0.1:{port}", "s", "m", "c", Metrics())
+    try:
+        with pytest.raises(ConfigError) as err:
+            Publisher(f"tcp://127.0.0.1:{port}", "s", "m", "c", Metrics())
+        assert err.value.key == "publisher.endpoint"
+    finally:
+        a.close()

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from station.errors import CameraError
+from station.sources import ImageFolderSource, OpenCVLiveSource, VideoFileSource, read_image, source_for
+
+from .conftest import SAMPLE
+
+
+def test_source_kind_follows_the_source_string(tmp_path: Path) -> None:
+    assert isinstance(source_for("usb:0"), OpenCVLiveSource)
+    assert isinstance(source_for("/dev/video2"), OpenCVLiveSource)
+    assert isinstance(source_for("rtsp://127.0.0.1:8554/cam"), OpenCVLiveSource)
+    assert isinstance(source_for(str(SAMPLE / "ok_front")), ImageFolderSource)
+    (tmp_path / "v.mp4").write_bytes(b"")
+    assert isinstance(source_for(str(tmp_path / "v.mp4")), VideoFileSource)
+    with pytest.raises(CameraError, match="no such file"):
+        source_for(str(tmp_path / "missing.mp4"))
+    with pytest.raises(CameraError, match="usb:N"):
+        source_for("usb:abc")
+
+
+def test_folder_reads_in_name_order_and_reports_bad_files(tmp_path: Path) -> None:
+    good = sorted((SAMPLE / "ok_front").iterdir())[:2]
+    shutil.copy(good[0], tmp_path / "b.jpeg")
+    shutil.copy(good[1], tmp_path / "d.jpeg")
+    (tmp_path / "a.jpeg").write_bytes(b"not a jpeg at all")
+    (tmp_path / "c.png").write_bytes(b"")
+    (tmp_path / "notes.txt").write_text("hello")
+    src = ImageFolderSource(tmp_path, None)
+    src.open()
+    grabs = []
+    while (g := src.read()) is not None:
+        grabs.append(g)
+    assert [Path(g.name or "").name for g in grabs] == ["a.jpeg", "b.jpeg", "c.png", "d.jpeg"]
+    assert grabs[0].image is None and "not a decodable image" in (grabs[0].error or "")
+    assert grabs[2].image is None and "empty file" in (grabs[2].error or "")
+    assert grabs[1].image is not None and grabs[3].image is not None
+
+
+@pytest.mark.parametrize(
+    ("image", "why"),
+    [
+        (np.zeros((16, 16), np.uint8), "too small"),
+        (np.zeros((300, 300, 3), np.uint8), None),  # colour is accepted, as grey
+        (np.zeros((300, 300), np.uint16), None),  # 16-bit is accepted, scaled to 8-bit
+    ],
+)
+def test_read_image_odd_formats(tmp_path: Path, image: np.ndarray, why: str | None) -> None:
+    p = tmp_path / "x.png"
+    cv2.imwrite(str(p), image)
+    g = read_image(p)
+    if why is None:
+        assert g.image is not None and g.image.dtype == np.uint8 and g.image.ndim == 2
+    else:
+        assert g.image is None and why in (g.error or "")
+
+
+def test_truncated_video_ends_cleanly(tmp_path: Path) -> None:
+    p = tmp_path / "v.avi"
+    w = cv2.VideoWriter(str(p), cv2.VideoWriter.fourcc(*"MJPG"), 25, (160, 120))
+    for i in range(40):
+        w.write(np.full((120, 160, 3), i * 5, np.uint8))
+    w.release()
+    data = p.read_bytes()
+    (tmp_path / "t.avi").write_bytes(data[: len(data) // 2])
+    src = VideoFileSource(tmp_path / "t.avi")
+    src.open()
+    n = 0
+    while src.read() is not None:
+        n += 1
+    src.close()
+    assert 0 < n < 40
+
+
+def test_junk_file_as_video_is_a_clear_error(tmp_path: Path) -> None:
+    p = tmp_path / "junk.mp4"
+    p.write_bytes(b"\x00junk" * 100)
+    with pytest.raises(CameraError, match="junk.mp4"):
+        VideoFileSource(p).open()

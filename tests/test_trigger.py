@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from station.config import Direction, TriggerSection
+from station.footage import Envelope, compose, labelled_photos, read_truth
+from station.messages import Frame, Part
+from station.trigger import FrameTrigger, LineTrigger, find_blobs
+
+from .conftest import SAMPLE
+
+
+def _frames(video: Path) -> list[Frame]:
+    cap = cv2.VideoCapture(str(video))
+    out = []
+    while True:
+        ok, img = cap.read()
+        if not ok:
+            break
+        out.append(Frame(len(out), cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), time.monotonic(), time.time()))
+    cap.release()
+    return out
+
+
+def _run(trigger: LineTrigger, frames: list[Frame]) -> list[Part]:
+    parts: list[Part] = []
+    for f in frames:
+        parts += trigger(f)
+    return parts + trigger.flush()
+
+
+def _disc_frame(w: int, h: int, centres: list[tuple[int, int, int]], belt: int = 60) -> np.ndarray:
+    img = np.full((h, w), belt, np.uint8)
+    for x, y, r in centres:
+        cv2.circle(img, (x, y), r, 190, -1)
+        cv2.circle(img, (x, y), r // 2, 25, -1)
+    return img
+
+
+def test_frame_trigger_makes_one_part_per_frame_in_order() -> None:
+    t = FrameTrigger()
+    frames = [Frame(i, np.zeros((8, 8), np.uint8), 0.0, 0.0) for i in range(5)]
+    ids = [p.part_id for f in frames for p in t(f)]
+    assert ids == [1, 2, 3, 4, 5]
+
+
+def test_unreadable_frame_becomes_a_part_that_cannot_be_inspected() -> None:
+    p = FrameTrigger()(Frame(0, np.zeros((0, 0), np.uint8), 0.0, 0.0, error="x.jpg: not a decodable image"))[0]
+    assert p.failure == "x.jpg: not a decodable image"
+
+
+def test_find_blobs_separates_parts_and_ignores_noise() -> None:
+    img = _disc_frame(960, 540, [(200, 270, 100), (520, 280, 110)])
+    img = np.clip(img + np.random.default_rng(0).normal(0, 4, img.shape), 0, 255).astype(np.uint8)
+    blobs, belt = find_blobs(img, TriggerSection())
+    assert len(blobs) == 2 and abs(belt - 60) < 3
+    assert abs(blobs[0].size - 200) < 12 or abs(blobs[1].size - 200) < 12
+
+
+@pytest.mark.parametrize("direction", [Direction.LEFT_TO_RIGHT, Direction.RIGHT_TO_LEFT])
+def test_synthetic_discs_fire_once_each_at_the_line(direction: Direction) -> None:
+    w, h, r, v = 960, 540, 100, 23
+    starts = [-r, -r - 320, -r - 700]
+    frames = []
+    for t in range(90):
+        xs = [s + v * t for s in starts]
+        if direction is Direction.RIGHT_TO_LEFT:
+            xs = [w - x for x in xs]
+        frames.append(Frame(t, _disc_frame(w, h, [(int(x), 270, r) for x in xs]), 0.0, 0.0))
+    parts = _run(LineTrigger(TriggerSection(direction=direction)), frames)
+    assert [p.part_id for p in parts] == [1, 2, 3]
+    for p, s in zip(parts, starts):
+        x = s + v * p.frame.index
+        assert x >= w / 2 and x - v < w / 2  # first frame past the line
+        assert x - r >= 0 and x + r <= w
+
+
+def test_fragments_at_the_edges_never_become_parts() -> None:
+    w, h = 960, 540
+    # a part sitting half out of the frame at both edges for the whole clip
+    frames = [Frame(t, _disc_frame(w, h, [(-40, 270, 120), (w + 30, 270, 120)]), 0.0, 0.0) for t in range(20)]
+    assert _run(LineTrigger(TriggerSection()), frames) == []
+
+
+def test_part_already_past_the_line_at_the_start_is_inspected_once() -> None:
+    w, h = 960, 540
+    frames = [Frame(t, _disc_frame(w, h, [(600 + 10 * t, 270, 100)]), 0.0, 0.0) for t in range(20)]
+    parts = _run(LineTrigger(TriggerSection()), frames)
+    assert len(parts) == 1 and parts[0].frame.index == 0
+
+
+def test_stream_ending_before_the_line_still_inspects_a_whole_part() -> None:
+    w, h = 960, 540
+    frames = [Frame(t, _disc_frame(w, h, [(150 + 10 * t, 270, 100)]), 0.0, 0.0) for t in range(10)]
+    parts = _run(LineTrigger(TriggerSection()), frames)
+    assert len(parts) == 1 and parts[0].frame.index == 9
+
+
+ENVELOPE = [
+    Envelope(width=640, height=360, speed=4.0, diameter=180.0, noise=4.0, shade=0.6, ring=0.1, codec="MJPG"),
+    Envelope(width=640, height=360, speed=30.0, diameter=250.0, stripes=5.0, drift=0.1),
+    Envelope(width=1280, height=720, speed=40.0, diameter=300.0, belt_drop=45.0, part_gain=0.12, offset=0.1),
+    Envelope(width=960, height=540, speed=12.0, diameter=220.0, direction="right_to_left"),
+]
+
+
+@pytest.mark.parametrize("env", ENVELOPE, ids=lambda e: f"{e.width}x{e.height}-v{e.speed:g}-d{e.diameter:g}-{e.direction}")
+def test_composed_footage_one_part_each_inside_its_window(env: Envelope, tmp_path: Path) -> None:
+    photos = labelled_photos(SAMPLE)[::5]
+    video = compose(photos, tmp_path / f"line{'.avi' if env.codec == 'MJPG' else '.mp4'}", env, seed=int(env.speed))
+    truth = read_truth(video)
+    cfg = TriggerSection(direction=Direction(env.direction), min_diameter_px=int(env.diameter * 0.6))
+    parts = _run(LineTrigger(cfg), _frames(video))
+    assert len(parts) == len(truth)
+    for p, t in zip(parts, truth):
+        assert int(t["first_frame"]) <= p.frame.index <= int(t["last_frame"]), (p.part_id, p.frame.index, t)

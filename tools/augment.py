@@ -1,0 +1,151 @@
+"""Training-time augmentation across the station's envelope (numpy + OpenCV only).
+
+Every function works on the raw grey photo and the part's circle, *before* the station's own
+preprocessing runs, so that training sees exactly the crops serving will make.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from station.preprocess import Circle
+
+Gray = npt.NDArray[np.uint8]
+
+
+@dataclass(frozen=True)
+class View:
+    """How one photo is re-shot: the knobs a different camera, belt or light would turn."""
+
+    fill: float = 0.85  # part diameter / image side
+    angle: float = 0.0
+    flip: bool = False
+    shift: tuple[float, float] = (0.0, 0.0)  # fraction of the free space, -1..1
+    background: float | None = None  # None keeps the photo's own background
+    bg_ring: float = 1.06  # radius (in r) out to which the photo's own background is kept
+    gain: float = 1.0
+    offset: float = 0.0
+    gamma: float = 1.0
+    contrast: float = 1.0  # < 1 flattens the light
+    shade: float = 0.0  # strength of a one-sided lighting gradient
+    shade_dir: float = 0.0
+    blur: float = 0.0
+    noise: float = 0.0
+    out_side: int = 300
+
+
+def paint_pin_holes(img: Gray, c: Circle, rng: np.random.Generator, count: int) -> Gray:
+    """Paint small dark pits (pin holes / blow holes) anywhere on the part's face."""
+    out = img.astype(np.float32)
+    for _ in range(count):
+        rho = math.sqrt(rng.uniform(0.08, 0.9))  # uniform over the face's area
+        phi = rng.uniform(0.0, 2.0 * math.pi)
+        x, y = c.cx + rho * c.r * math.cos(phi), c.cy + rho * c.r * math.sin(phi)
+        rad = c.r * rng.uniform(0.012, 0.04)
+        depth = rng.uniform(0.35, 0.8)
+        yy, xx = np.ogrid[: img.shape[0], : img.shape[1]]
+        d = np.sqrt((xx - x) ** 2 + ((yy - y) * rng.uniform(0.8, 1.25)) ** 2) / rad
+        pit = np.clip(1.2 - d, 0.0, 1.0)
+        lit = np.clip(1.0 - np.abs(d - 1.15) / 0.3, 0.0, 1.0) * rng.uniform(0.0, 0.25)
+        out = out * (1.0 - depth * pit) + lit * (255.0 - out)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def _background(side: int, level: float, rng: np.random.Generator) -> npt.NDArray[np.float32]:
+    yy, xx = np.mgrid[0:side, 0:side].astype(np.float32) / side
+    a = rng.uniform(-0.5, 0.5) * math.pi
+    ramp = (np.cos(a) * xx + np.sin(a) * yy - 0.5) * rng.uniform(-25, 25)
+    stripes = np.sin((xx * math.cos(a) + yy * math.sin(a)) * side / rng.uniform(8, 40)) * rng.uniform(0, 4)
+    return (level + ramp + stripes).astype(np.float32)
+
+
+def render(img: Gray, c: Circle, v: View, rng: np.random.Generator) -> tuple[Gray, Circle]:
+    """Re-shoot ``img`` as ``v`` says; return the new image and where the part now is."""
+    if v.flip:
+        img = np.ascontiguousarray(img[:, ::-1])
+        c = Circle(img.shape[1] - 1 - c.cx, c.cy, c.r)
+    if v.fill <= 0:  # keep the photo's own framing
+        side, s, tx, ty = img.shape[1], 1.0, c.cx, c.cy
+    else:
+        side = v.out_side
+        s = v.fill * side / (2.0 * c.r)
+        free = max(side - v.fill * side, 0.0) / 2.0
+        tx = side / 2.0 + v.shift[0] * free
+        ty = side / 2.0 + v.shift[1] * free
+    m = cv2.getRotationMatrix2D((c.cx, c.cy), v.angle, s)
+    m[0, 2] += tx - c.cx
+    m[1, 2] += ty - c.cy
+    out = cv2.warpAffine(img, m, (side, side), flags=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    f = out.astype(np.float32)
+    r_new = c.r * s
+    yy, xx = np.mgrid[0:side, 0:side].astype(np.float32)
+    rho = np.sqrt((xx - tx) ** 2 + (yy - ty) ** 2) / r_new
+    level, ring = v.background, v.bg_ring
+    if level is None:  # the photo's own background, continued past the photo's edge
+        level, ring = float(np.median(np.concatenate([img[0], img[-1], img[:, 0], img[:, -1]]))), 1.16
+    keep = np.clip((ring - rho) / 0.03, 0.0, 1.0)
+    if v.fill <= 0 and v.background is None:
+        keep = np.ones_like(keep)
+    f = f * keep + _background(side, level, rng) * (1.0 - keep)
+    f = _photometric(f, v, xx, yy, side)
+    if v.blur > 0.2:
+        f = cv2.GaussianBlur(f, (0, 0), v.blur)
+    if v.noise > 0:
+        f = f + rng.normal(0.0, v.noise, f.shape).astype(np.float32)
+    return np.clip(f, 0, 255).astype(np.uint8), Circle(tx, ty, r_new)
+
+
+def _photometric(
+    f: npt.NDArray[np.float32], v: View, xx: npt.NDArray[np.float32], yy: npt.NDArray[np.float32], side: int
+) -> npt.NDArray[np.float32]:
+    mean = float(f.mean())
+    f = mean + v.contrast * (f - mean)
+    if v.shade:
+        d = (np.cos(v.shade_dir) * (xx / side - 0.5) + np.sin(v.shade_dir) * (yy / side - 0.5)) * 2.0
+        f = f * (1.0 + v.shade * d)
+    f = np.clip(f, 0, 255)
+    f = 255.0 * (f / 255.0) ** v.gamma
+    return f * v.gain + v.offset
+
+
+def random_view(rng: np.random.Generator) -> View:
+    """A random re-shoot covering the whole envelope (and the training photos' own look)."""
+    bg: float | None = None
+    if rng.random() < 0.6:
+        band = rng.integers(0, 3)
+        bg = float(rng.uniform(*((200, 250), (90, 200), (15, 90))[band]))
+    return View(
+        fill=float(rng.uniform(0.58, 1.0)),
+        angle=float(rng.uniform(0, 360)),
+        flip=bool(rng.random() < 0.5),
+        shift=(float(rng.uniform(-1, 1)), float(rng.uniform(-1, 1))),
+        background=bg,
+        bg_ring=float(rng.uniform(1.02, 1.1)),
+        gain=float(rng.uniform(0.7, 1.3)),
+        offset=float(rng.uniform(-25, 25)),
+        gamma=float(rng.uniform(0.7, 1.4)),
+        contrast=float(rng.uniform(0.45, 1.1)),
+        shade=float(rng.uniform(0, 0.35)) if rng.random() < 0.5 else 0.0,
+        shade_dir=float(rng.uniform(0, 2 * math.pi)),
+        blur=float(rng.uniform(0, 1.3)) if rng.random() < 0.4 else 0.0,
+        noise=float(rng.uniform(0, 4)),
+        out_side=int(rng.integers(224, 400)),
+    )
+
+
+# Fixed re-shoots for the robustness report: each isolates one way the line differs.
+ROBUSTNESS_VIEWS: dict[str, View] = {
+    "as_photographed": View(fill=0.0),
+    "brighter": View(fill=0.0, gain=1.25, offset=20),
+    "darker": View(fill=0.0, gain=0.7, offset=-10),
+    "flat_light": View(fill=0.0, contrast=0.5),
+    "white_background": View(fill=0.0, background=235.0),
+    "grey_background": View(fill=0.0, background=150.0),
+    "dark_background": View(fill=0.0, background=45.0),
+    "small_white_flat": View(fill=0.62, background=228.0, contrast=0.6, shift=(0.5, -0.4), angle=37.0),
+}

@@ -1,0 +1,330 @@
+"""Train the casting defect classifier and export it as the station's ONNX model.
+
+    python tools/train.py [--data ../shared/data/casting/train] [--out models/defect.onnx]
+
+Every image goes through station.preprocess (the daemon's own crop and normalisation). The
+validation split is by groups of near-duplicates, so its numbers are honest. Needs the
+``train`` extra (PyTorch); the station itself never imports this file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from augment import ROBUSTNESS_VIEWS, View, paint_pin_holes, random_view, render
+
+from station import model as meta
+from station.evaluate import metrics_at as station_metrics
+from station.preprocess import Circle, PreprocessSpec, normalise_crop, preprocess
+
+SPEC = PreprocessSpec(size=192)
+CLASSES = ("ok", "defect")
+VERSION = "1.0.0"
+
+
+def load_images(root: Path) -> tuple[list[Path], npt.NDArray[np.int64], list[npt.NDArray[np.uint8]]]:
+    paths: list[Path] = []
+    labels: list[int] = []
+    for label, folder in ((0, "ok_front"), (1, "def_front")):
+        files = sorted((root / folder).glob("*.jp*g"))
+        if not files:
+            sys.exit(f"error: {root / folder}: no JPEG images found")
+        paths += files
+        labels += [label] * len(files)
+    images = []
+    for p in paths:
+        img = cv2.imread(str(p), cv2.IMREAD_GRAYSCALE)
+        if img is None:
+            sys.exit(f"error: {p}: unreadable image")
+        images.append(img)
+    return paths, np.array(labels), images
+
+
+def fingerprint(root: Path, paths: list[Path]) -> str:
+    h = hashlib.sha256()
+    for p in paths:
+        h.update(str(p.relative_to(root)).encode())
+        h.update(hashlib.sha256(p.read_bytes()).digest())
+    return h.hexdigest()
+
+
+def descriptor(crop: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """Rotation- and flip-invariant: the part's mean and spread of grey level per radius."""
+    c = crop.shape[0] / 2.0
+    polar = cv2.warpPolar(crop, (64, 256), (c, c), c / (1.0 + SPEC.margin), cv2.WARP_POLAR_LINEAR)[:, 4:60]
+    prof = np.concatenate([polar.mean(axis=0), polar.std(axis=0)[::4]])
+    return prof.astype(np.float32)
+
+
+def whiten(desc: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    d = (desc - desc.mean(axis=0)) / (desc.std(axis=0) + 1e-6)
+    return (d / np.linalg.norm(d, axis=1, keepdims=True)).astype(np.float32)
+
+
+def group_near_duplicates(desc: npt.NDArray[np.float32], labels: npt.NDArray[np.int64], tau: float) -> npt.NDArray[np.int64]:
+    """Union-find over pairs of the same class closer than tau (cosine distance)."""
+    parent = np.arange(len(desc))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = int(parent[i])
+        return i
+
+    for cls in (0, 1):
+        idx = np.flatnonzero(labels == cls)
+        d = desc[idx]
+        for start in range(0, len(idx), 512):
+            sim = d[start : start + 512] @ d.T
+            rows, cols = np.nonzero(1.0 - sim < tau)
+            for a, b in zip(rows + start, cols):
+                ra, rb = find(int(idx[a])), find(int(idx[b]))
+                if ra != rb:
+                    parent[ra] = rb
+    return np.array([find(i) for i in range(len(desc))])
+
+
+def grouped_split(groups: npt.NDArray[np.int64], labels: npt.NDArray[np.int64], frac: float, seed: int) -> npt.NDArray[np.bool_]:
+    rng = np.random.default_rng(seed)
+    is_val = np.zeros(len(groups), dtype=bool)
+    for cls in (0, 1):
+        ids = np.unique(groups[labels == cls])
+        rng.shuffle(ids)
+        target = frac * np.sum(labels == cls)
+        taken = 0
+        for g in ids:
+            if taken >= target:
+                break
+            members = groups == g
+            is_val |= members
+            taken += int(members.sum())
+    return is_val
+
+
+def make_sample(img: npt.NDArray[np.uint8], circle: Circle, label: int, rng: np.random.Generator) -> tuple[npt.NDArray[np.float32], int]:
+    """One augmented training crop, made by the station's own preprocessing."""
+    if label == 0 and rng.random() < 0.22:
+        img = paint_pin_holes(img, circle, rng, int(rng.integers(1, 4)))
+        label = 1
+    view = random_view(rng) if rng.random() < 0.85 else View(fill=0.0, angle=float(rng.uniform(0, 360)))
+    shot, c = render(img, circle, view, rng)
+    jitter = Circle(c.cx + rng.normal(0, 0.015) * c.r, c.cy + rng.normal(0, 0.015) * c.r, c.r * (1 + rng.normal(0, 0.015)))
+    crop, _, _ = normalise_crop(shot, jitter, SPEC)
+    return crop, label
+
+
+def train(args: argparse.Namespace) -> None:
+    import torch
+    from model_def import DefectNet
+    from torch.utils.data import DataLoader, Dataset
+    from tqdm import tqdm
+
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    root = Path(args.data)
+    t0 = time.time()
+    paths, labels, images = load_images(root)
+    if args.limit:
+        keep = np.concatenate([np.flatnonzero(labels == k)[: args.limit] for k in (0, 1)])
+        paths, labels, images = [paths[i] for i in keep], labels[keep], [images[i] for i in keep]
+    print(f"loaded {len(paths)} images ({int(labels.sum())} defective) in {time.time() - t0:.0f}s")
+    circles: list[Circle] = []
+    crops = []
+    fallback = 0
+    for img in tqdm(images, desc="locate", disable=args.no_progress):
+        pre = preprocess(img, SPEC)
+        if pre.circle is None:  # counted and reported: the photo is framed like the others
+            fallback += 1
+            pre = preprocess(img, SPEC, circle=Circle(img.shape[1] / 2, img.shape[0] / 2, 0.42 * img.shape[0]))
+        assert pre.circle is not None
+        circles.append(pre.circle)
+        crops.append(normalise_crop(img, pre.circle, SPEC)[0])
+    desc = whiten(np.stack([descriptor(c) for c in crops]))
+    groups = group_near_duplicates(desc, labels, args.tau)
+    is_val = grouped_split(groups, labels, 0.15, args.seed)
+    n_groups = len(np.unique(groups))
+    largest = int(np.max(np.unique(groups, return_counts=True)[1]))
+    print(f"part not found in {fallback} photos; {n_groups} near-duplicate groups (largest {largest}); val {int(is_val.sum())} images")
+    tr_idx, va_idx = np.flatnonzero(~is_val), np.flatnonzero(is_val)
+
+    class Aug(Dataset[tuple[torch.Tensor, torch.Tensor]]):
+        def __init__(self) -> None:
+            self.epoch = 0
+
+        def __len__(self) -> int:
+            return len(tr_idx)
+
+        def __getitem__(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+            i = int(tr_idx[k])
+            rng = np.random.default_rng([args.seed, self.epoch, i])
+            crop, label = make_sample(images[i], circles[i], int(labels[i]), rng)
+            return torch.from_numpy(crop)[None], torch.tensor([float(label)])
+
+    net = DefectNet(args.width)
+    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
+    steps = args.epochs * ((len(tr_idx) + args.batch - 1) // args.batch)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps, pct_start=0.15)
+    ds = Aug()
+    for epoch in range(args.epochs):
+        ds.epoch = epoch
+        net.train()
+        g = torch.Generator().manual_seed(args.seed + epoch)
+        loader = DataLoader(ds, batch_size=args.batch, shuffle=True, generator=g, num_workers=args.workers, drop_last=True)
+        tot = 0.0
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{args.epochs}", disable=args.no_progress)
+        for x, y in bar:
+            opt.zero_grad()
+            p = net(x).clamp(1e-6, 1 - 1e-6)
+            w = torch.where(y > 0.5, 2.0, 1.0)  # an escape costs more than a false reject
+            loss = torch.nn.functional.binary_cross_entropy(p, y, weight=w)
+            loss.backward()
+            opt.step()
+            sched.step()
+            tot += float(loss)
+            bar.set_postfix(loss=f"{float(loss):.3f}")
+        print(f"epoch {epoch + 1}: loss {tot / max(len(loader), 1):.4f} ({time.time() - t0:.0f}s)")
+    net.eval()
+    report = evaluate(net, images, circles, labels, va_idx, args.seed)
+    report.update(
+        {
+            "near_duplicate_groups": n_groups,
+            "largest_group": largest,
+            "tau": args.tau,
+            "val_images": len(va_idx),
+            "train_images": len(tr_idx),
+            "part_not_found": fallback,
+            "epochs": args.epochs,
+            "seed": args.seed,
+            "train_seconds": round(time.time() - t0),
+        }
+    )
+    export(net, Path(args.out), report, fingerprint(root, paths))
+    Path(args.report).write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+
+
+def scores_for(net: object, crops: list[npt.NDArray[np.float32]]) -> npt.NDArray[np.float32]:
+    import torch
+
+    out = []
+    with torch.no_grad():
+        for s in range(0, len(crops), 128):
+            x = torch.from_numpy(np.stack(crops[s : s + 128]))[:, None]
+            out.append(net(x).numpy().reshape(-1))  # type: ignore[operator]
+    return np.concatenate(out)
+
+
+def metrics_at(scores: npt.NDArray[np.float32], y: npt.NDArray[np.int64], thr: float) -> dict[str, float]:
+    """The station's own figures (station.evaluate) for "reject when score >= thr"."""
+    return station_metrics(scores >= thr, y, scores)
+
+
+def evaluate(
+    net: object,
+    images: list[npt.NDArray[np.uint8]],
+    circles: list[Circle],
+    labels: npt.NDArray[np.int64],
+    va_idx: npt.NDArray[np.int64],
+    seed: int,
+) -> dict[str, object]:
+    """Threshold on the clean grouped validation split; robustness on fixed re-shoots of it."""
+    y = labels[va_idx]
+    per_view: dict[str, npt.NDArray[np.float32]] = {}
+    located: dict[str, float] = {}
+    for name, view in ROBUSTNESS_VIEWS.items():
+        rng = np.random.default_rng(seed)
+        crops, found = [], 0
+        for i in va_idx:
+            shot, c = render(images[i], circles[i], view, rng)
+            pre = preprocess(shot, SPEC)  # the daemon's full path: find the part, then crop
+            if pre.circle is not None and abs(pre.circle.r - c.r) < 0.08 * c.r:
+                found += 1
+            crops.append(pre.crop if pre.crop is not None else normalise_crop(shot, c, SPEC)[0])
+        per_view[name] = scores_for(net, crops)
+        located[name] = round(found / len(va_idx), 4)
+    clean = per_view["as_photographed"]
+    thr = float(min(np.min(clean[y == 1]) - 1e-4, 0.5))
+    thr = max(thr, 0.02)
+    ok_scores = np.sort(clean[y == 0])
+    band_lo = float(max(thr * 0.6, 0.01))
+    band_hi = float(min(thr + (1 - thr) * 0.25, 0.95))
+    out: dict[str, object] = {
+        "threshold": round(thr, 4),
+        "uncertain_band": [round(band_lo, 4), round(band_hi, 4)],
+        "val_ok_scores_p99": round(float(ok_scores[int(0.99 * (len(ok_scores) - 1))]), 4),
+    }
+    out["validation"] = metrics_at(clean, y, thr)
+    out["robustness"] = {name: {**metrics_at(s, y, thr), "part_located": located[name]} for name, s in per_view.items()}
+    return out
+
+
+def export(net: object, path: Path, report: dict[str, object], data_fp: str) -> None:
+    import onnx
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    dummy = torch.zeros(1, 1, SPEC.size, SPEC.size)
+    torch.onnx.export(
+        net,
+        (dummy,),
+        str(path),
+        input_names=["crop"],
+        output_names=["defect_probability"],  # type: ignore[arg-type]
+        dynamic_axes={"crop": {0: "n"}, "defect_probability": {0: "n"}},
+        opset_version=17,
+        dynamo=False,
+    )
+    m = onnx.load(str(path))
+    props = {
+        meta.META_VERSION: VERSION,
+        meta.META_CLASSES: json.dumps(list(CLASSES)),
+        meta.META_INPUT: json.dumps(asdict(SPEC)),
+        meta.META_NORMALISATION: meta.NORMALISATION,
+        meta.META_THRESHOLD: str(report["threshold"]),
+        meta.META_BAND: json.dumps(report["uncertain_band"]),
+        meta.META_FINGERPRINT: data_fp,
+        meta.META_METRICS: json.dumps({"validation": report["validation"], "near_duplicate_groups": report["near_duplicate_groups"]}),
+    }
+    del m.metadata_props[:]
+    for k, v in props.items():
+        e = m.metadata_props.add()
+        e.key, e.value = k, v
+    onnx.save(m, str(path))
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[1] if __doc__ else None)
+    here = Path(__file__).resolve().parent.parent
+    ap.add_argument("--data", default=str(here.parent / "shared/data/casting/train"))
+    ap.add_argument("--out", default=str(here / "models/defect.onnx"))
+    ap.add_argument("--report", default=str(here / "models/training_report.json"))
+    ap.add_argument("--epochs", type=int, default=14)
+    ap.add_argument("--batch", type=int, default=48)
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--width", type=int, default=24)
+    ap.add_argument("--tau", type=float, default=0.0012, help="cosine distance under which two photos are near-duplicates")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--limit", type=int, default=0, help="debug: use only this many images per class")
+    ap.add_argument("--no-progress", action="store_true")
+    args = ap.parse_args()
+    train(args)
+
+
+if __name__ == "__main__":
+    main()
