@@ -94,7 +94,8 @@ class Model:
         try:
             self._session = ort.InferenceSession(blob, sess_options=opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own untyped errors for corrupt files
-            raise ModelError(f"{path}: not a loadable ONNX model ({type(exc).__name__})") from None
+            why = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+            raise ModelError(f"{path}: not a loadable ONNX model ({why})") from None
         meta = dict(self._session.get_modelmeta().custom_metadata_map)
         self.info = _parse_meta(meta, path, hashlib.sha256(blob).hexdigest())
         self.path = path

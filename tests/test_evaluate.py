@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from station.evaluate import auc, evaluate_folder, metrics_at
+from station.model import Model
+
+from .conftest import MODEL, SAMPLE
+
+
+def test_auc_and_metrics_on_known_values() -> None:
+    y = np.array([0, 0, 1, 1])
+    assert auc(np.array([0.1, 0.2, 0.8, 0.9]), y) == 1.0
+    assert auc(np.array([0.9, 0.8, 0.2, 0.1]), y) == 0.0
+    assert auc(np.array([0.5, 0.5, 0.5, 0.5]), y) == 0.5
+    m = metrics_at(np.array([False, True, False, True]), y, np.array([0.1, 0.6, 0.2, 0.9]))
+    assert m["escapes"] == 1 and m["false_rejects"] == 1 and m["accuracy"] == 0.5 and m["f1"] == 0.5
+
+
+def test_eval_writes_the_report(tmp_path: Path, capsys: object) -> None:
+    rc = evaluate_folder(SAMPLE, Model(MODEL), tmp_path / "r")
+    assert rc == 0
+    figures = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert figures["images"] == 36 and {"accuracy", "escapes", "false_rejects", "f1", "auc"} <= set(figures)
+    for name in ("confusion_matrix.png", "score_histograms.png", "worst_mistakes.png"):
+        img = cv2.imread(str(tmp_path / "r" / name))
+        assert img is not None and img.size > 0, name
+
+
+def test_eval_needs_both_class_folders(tmp_path: Path) -> None:
+    (tmp_path / "ok_front").mkdir()
+    assert evaluate_folder(tmp_path, Model(MODEL), tmp_path / "r") == 2

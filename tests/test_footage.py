@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from station.footage import Envelope, compose, labelled_photos, read_truth
+
+from .conftest import SAMPLE
+
+
+def test_random_envelopes_stay_inside_the_spec() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        e = Envelope.random(rng)
+        assert 640 <= e.width <= 1920 and 360 <= e.height <= 1080 and 25 <= e.fps <= 60
+        assert 4 <= e.speed <= 40 and 180 <= e.diameter <= 440 and e.noise <= 4 and e.ring <= 0.1
+        assert e.width - e.diameter * (1 + e.ring) >= 3 * e.speed  # whole in view for >= 3 frames
+
+
+def test_truth_windows_match_the_frames(tmp_path: Path) -> None:
+    env = Envelope(width=640, height=360, speed=20.0, diameter=200.0, codec="MJPG")
+    video = compose(labelled_photos(SAMPLE)[:4], tmp_path / "v.avi", env, seed=2)
+    truth = read_truth(video)
+    assert [int(t["part"]) for t in truth] == [1, 2, 3, 4]
+    assert {t["label"] for t in truth} <= {"ok", "def"}
+    cap = cv2.VideoCapture(str(video))
+    n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    ok, frame = cap.read()
+    cap.release()
+    assert ok and frame.shape == (360, 640, 3)
+    for t in truth:
+        first, last = int(t["first_frame"]), int(t["last_frame"])
+        assert 0 <= first and last - first >= 2 and last < n  # whole in view for >= 3 frames
+    firsts = [int(t["first_frame"]) for t in truth]
+    assert firsts == sorted(firsts)

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from station import model as meta
+from station.errors import ModelError
+from station.model import Model
+
+from .conftest import MODEL
+
+onnx = pytest.importorskip("onnx")
+helper = onnx.helper
+
+
+def _tiny(path: Path, size: int = 32, props: dict[str, str] | None = None, shape: list[object] | None = None) -> Path:
+    """A real ONNX graph: mean of the crop through a sigmoid, with the station's metadata."""
+    x = helper.make_tensor_value_info("crop", onnx.TensorProto.FLOAT, shape or ["n", 1, size, size])
+    y = helper.make_tensor_value_info("defect_probability", onnx.TensorProto.FLOAT, ["n", 1])
+    axes = helper.make_tensor("axes", onnx.TensorProto.INT64, [3], [1, 2, 3])
+    nodes = [helper.make_node("ReduceMean", ["crop", "axes"], ["m"], keepdims=0), helper.make_node("Sigmoid", ["m"], ["s"]),
+             helper.make_node("Unsqueeze", ["s", "one"], ["defect_probability"])]
+    one = helper.make_tensor("one", onnx.TensorProto.INT64, [1], [1])
+    g = helper.make_graph(nodes, "tiny", [x], [y], initializer=[axes, one])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
+    m.ir_version = 8
+    base = {
+        meta.META_VERSION: "0.0.1",
+        meta.META_CLASSES: json.dumps(["ok", "defect"]),
+        meta.META_INPUT: json.dumps({"size": size}),
+        meta.META_NORMALISATION: meta.NORMALISATION,
+        meta.META_THRESHOLD: "0.5",
+        meta.META_BAND: "[0.4, 0.6]",
+    }
+    for k, v in {**base, **(props or {})}.items():
+        if v is None:
+            continue
+        e = m.metadata_props.add()
+        e.key, e.value = k, v
+    onnx.save(m, str(path))
+    return path
+
+
+def test_metadata_drives_the_model(tmp_path: Path) -> None:
+    m = Model(_tiny(tmp_path / "t.onnx"))
+    assert m.info.spec.size == 32 and m.info.threshold == 0.5 and m.info.band == (0.4, 0.6)
+    assert m.info.class_names == ("ok", "defect") and m.info.model_id.startswith("t-0.0.1-")
+    s = m.score(np.zeros((2, 32, 32), np.float32))
+    assert s.shape == (2,) and np.allclose(s, 0.5)
+
+
+@pytest.mark.parametrize(
+    ("props", "message"),
+    [
+        ({meta.META_THRESHOLD: None}, "lacks station.threshold"),
+        ({meta.META_INPUT: "{not json"}, "malformed"),
+        ({meta.META_INPUT: json.dumps({"size": 32, "colour": True})}, "unknown fields"),
+        ({meta.META_BAND: "[0.6, 0.7]"}, "inconsistent"),
+    ],
+)
+def test_bad_metadata_is_refused(tmp_path: Path, props: dict[str, str], message: str) -> None:
+    with pytest.raises(ModelError, match=message):
+        Model(_tiny(tmp_path / "t.onnx", props=props))
+
+
+def test_wrong_shape_corrupt_and_missing_models_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="input shape"):
+        Model(_tiny(tmp_path / "s.onnx", shape=["n", 3, 32, 32]))
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x00" * 64)
+    with pytest.raises(ModelError, match="not a loadable ONNX model"):
+        Model(bad)
+    with pytest.raises(ModelError, match="cannot read"):
+        Model(tmp_path / "missing.onnx")
+
+
+def test_shipped_model_describes_itself_and_is_small() -> None:
+    m = Model(MODEL)
+    assert MODEL.stat().st_size <= 10_000_000
+    assert m.info.spec.size >= 128 and 0 < m.info.threshold < 1
+    assert m.info.band[0] <= m.info.threshold <= m.info.band[1]
+    assert m.info.fingerprint and "validation" in m.info.metrics

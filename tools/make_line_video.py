@@ -1,0 +1,58 @@
+"""Compose conveyor footage (and its ground-truth CSV) from labelled part photos.
+
+    python tools/make_line_video.py OUT_DIR [--photos ../shared/data/casting/train] [--videos 6]
+        [--parts 20] [--seed 0] [--width 1280 --height 720 --speed 16 --diameter 300 ...]
+
+With no envelope options each video draws its settings at random from the whole envelope of
+shared/spec/line-video.md; name options to pin them. Writes OUT_DIR/line_NNN.{mp4,avi} and
+line_NNN.csv (part,label,first_frame,last_frame,source) plus line_NNN.json (the settings used).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict, fields, replace
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from station.footage import CODECS, Envelope, compose, labelled_photos  # noqa: E402
+
+
+def main() -> int:
+    here = Path(__file__).resolve().parent.parent
+    ap = argparse.ArgumentParser(description="Compose conveyor footage with ground truth.")
+    ap.add_argument("out", type=Path)
+    ap.add_argument("--photos", type=Path, default=here.parent / "shared/data/casting/train")
+    ap.add_argument("--videos", type=int, default=6)
+    ap.add_argument("--parts", type=int, default=20)
+    ap.add_argument("--seed", type=int, default=0)
+    for f in fields(Envelope):
+        if f.name == "gap":
+            continue
+        kind = str if f.name in ("direction", "codec") else (int if f.name in ("width", "height") else float)
+        ap.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=None)
+    args = ap.parse_args()
+    try:
+        photos = labelled_photos(args.photos)
+    except (FileNotFoundError, NotADirectoryError) as exc:
+        print(f"make_line_video: {exc}", file=sys.stderr)
+        return 2
+    pinned = {f.name: getattr(args, f.name) for f in fields(Envelope) if f.name != "gap" and getattr(args, f.name, None) is not None}
+    rng = np.random.default_rng(args.seed)
+    for i in range(args.videos):
+        env = replace(Envelope.random(rng), **pinned)
+        chosen = [photos[k] for k in rng.choice(len(photos), size=args.parts, replace=False)]
+        video = args.out / f"line_{i:03d}{CODECS.get(env.codec, '.mp4')}"
+        compose(chosen, video, env, seed=args.seed * 1000 + i)
+        video.with_suffix(".json").write_text(json.dumps(asdict(env), indent=2) + "\n")
+        print(f"{video}  {env.width}x{env.height} {env.fps:g} fps  {env.speed:.1f} px/frame  d={env.diameter:.0f}px  {env.codec}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
