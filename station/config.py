@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from station.errors import ConfigError
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "station.yaml"
-_ENDPOINT = re.compile(r"^(tcp://(\*|[A-Za-z0-9.\-]+|\[[0-9a-fA-F:]+\]):\d{1,5}|ipc://.+|inproc://.+)$")
+_ENDPOINT = re.compile(r"^(tcp://(\*|[A-Za-z0-9.\-]+|\[[0-9a-fA-F:]+\]):(\d{1,5}|\*)|ipc://.+|inproc://.+)$")
 
 
 class _Model(BaseModel):
@@ -72,7 +72,7 @@ class ModelSection(_Model):
 
 
 class PublisherSection(_Model):
-    endpoint: str = Field("tcp://127.0.0.1:5556", description="ZeroMQ PUB endpoint the verdicts are published on.")
+    endpoint: str = Field("tcp://127.0.0.1:5556", description="ZeroMQ PUB endpoint the verdicts are published on (tcp://HOST:* picks a free port).")
     heartbeat_ms: int = Field(250, ge=10, le=60000, description="Heartbeat interval.")
     deadline_ms: int = Field(500, ge=1, le=600000, description="A verdict later than capture + this is published as a reject (late).")
     linger_ms: int = Field(1000, ge=0, le=60000, description="Bound on flushing the socket at shutdown.")
@@ -83,7 +83,8 @@ class PublisherSection(_Model):
     def _endpoint(cls, v: str) -> str:
         if not _ENDPOINT.match(v):
             raise ValueError(f"{v!r} is not a ZeroMQ endpoint (tcp://HOST:PORT, ipc://PATH or inproc://NAME)")
-        if v.startswith("tcp://") and not 0 < int(v.rsplit(":", 1)[1]) < 65536:
+        port = v.rsplit(":", 1)[1]
+        if v.startswith("tcp://") and port != "*" and not 0 < int(port) < 65536:
             raise ValueError(f"{v!r}: port out of range")
         return v
 

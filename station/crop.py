@@ -17,13 +17,11 @@ def _isolate(image: np.ndarray, part: Part) -> tuple[np.ndarray, int, int]:
     assert part.roi is not None
     x0, y0, x1, y1 = part.roi
     roi = image[y0:y1, x0:x1].copy()
-    if part.belt_level is not None:
-        h, w = roi.shape
-        yy, xx = np.ogrid[:h, :w]
-        r = max(h, w) / 1.3 / 2.0 * 1.12
-        cx = (part.roi[0] + part.roi[2]) / 2.0 - x0
-        cy = (part.roi[1] + part.roi[3]) / 2.0 - y0
-        roi[(xx - cx) ** 2 + (yy - cy) ** 2 > r * r] = int(part.belt_level)
+    if part.belt_level is not None and part.blob is not None:
+        bx, by, size = part.blob
+        yy, xx = np.ogrid[: roi.shape[0], : roi.shape[1]]
+        r = size / 2.0 * 1.12
+        roi[(xx - (bx - x0)) ** 2 + (yy - (by - y0)) ** 2 > r * r] = int(part.belt_level)
     return roi, x0, y0
 
 

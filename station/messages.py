@@ -58,7 +58,8 @@ class Part:
     part_id: int
     frame: Frame
     roi: tuple[int, int, int, int] | None
-    belt_level: float | None = None
+    belt_level: float | None = None  # line mode: grey level to paint outside the part
+    blob: tuple[float, float, float] | None = None  # line mode: the trigger's (cx, cy, diameter) of the part
     failure: str | None = None  # set when the part cannot be inspected at all (e.g. camera lost)
     failure_reason: Reason | None = None
 

@@ -156,8 +156,8 @@ def _ring_candidates(coverage: FloatImage, enough: npt.NDArray[np.bool_], r_min:
         c = float(coverage[r])
         if not enough[r] or c < 0.2 or c < coverage[r - 1] or c < coverage[r + 1]:
             continue
-        beyond = coverage[r + 5 : r + 14]
-        if c >= 0.45 or (beyond.size and c >= 2.5 * float(beyond.mean()) + 0.05):
+        beyond = coverage[r + 5 : r + 14][enough[r + 5 : r + 14]]
+        if c >= 0.45 or (beyond.size >= 4 and c >= 2.5 * float(beyond.mean()) + 0.05):
             out.append(r)
     return out
 
@@ -171,10 +171,15 @@ def _outer_radius(small: GrayImage, cx: float, cy: float, spec: PreprocessSpec) 
     strong = (deriv > thresh) * valid
     coverage = f32(strong.sum(axis=0) / np.maximum(valid.sum(axis=0), 1.0))
     enough = valid.sum(axis=0) >= 0.4 * valid.shape[0]
-    cands = _ring_candidates(coverage, enough, int(side * spec.min_radius_frac))
-    if not cands:
-        return None
-    r0 = max(cands)
+    for r0 in sorted(_ring_candidates(coverage, enough, int(side * spec.min_radius_frac)), reverse=True):
+        fit = _fit_ring(deriv, valid, thresh, r0, cx, cy)
+        if fit is not None:
+            return fit
+    return None
+
+
+def _fit_ring(deriv: FloatImage, valid: FloatImage, thresh: float, r0: int, cx: float, cy: float) -> tuple[float, float, float] | None:
+    """Edge points within 4 px of r0 -> circle; None when too little of the ring is there."""
     band = deriv[:, r0 - 4 : r0 + 5] * valid[:, r0 - 4 : r0 + 5]
     idx = np.argmax(band, axis=1)
     ok = band[np.arange(band.shape[0]), idx] > thresh

@@ -32,7 +32,7 @@ class FrameTrigger:
         self._next_id = 1
 
     def __call__(self, frame: Frame) -> list[Part]:
-        part = Part(self._next_id, frame, None, None, frame.error, Reason.UNABLE if frame.error else None)
+        part = Part(self._next_id, frame, None, failure=frame.error, failure_reason=Reason.UNABLE if frame.error else None)
         self._next_id += 1
         return [part]
 
@@ -138,7 +138,7 @@ class LineTrigger:
         cx, cy = int(blob.cx), int(blob.cy)
         h, w = frame.image.shape
         roi = (max(0, cx - side // 2), max(0, cy - side // 2), min(w, cx + side // 2), min(h, cy + side // 2))
-        part = Part(self._next_id, frame, roi, belt)
+        part = Part(self._next_id, frame, roi, belt, blob=(blob.cx, blob.cy, float(blob.size)))
         self._next_id += 1
         return part
 

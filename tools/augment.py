@@ -138,6 +138,19 @@ def random_view(rng: np.random.Generator) -> View:
     )
 
 
+def photo_view(rng: np.random.Generator) -> View:
+    """The training photos' own framing, turned and flipped, with mild light changes."""
+    return View(
+        fill=0.0,
+        angle=float(rng.uniform(0, 360)),
+        flip=bool(rng.random() < 0.5),
+        gain=float(rng.uniform(0.85, 1.15)),
+        offset=float(rng.uniform(-12, 12)),
+        contrast=float(rng.uniform(0.8, 1.1)),
+        noise=float(rng.uniform(0, 2)),
+    )
+
+
 # Fixed re-shoots for the robustness report: each isolates one way the line differs.
 ROBUSTNESS_VIEWS: dict[str, View] = {
     "as_photographed": View(fill=0.0),

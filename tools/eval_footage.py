@@ -1,0 +1,92 @@
+"""Line-footage acceptance: compose videos across the envelope, replay each through the station,
+and compare every verdict with the ground truth.
+
+    python tools/eval_footage.py [--photos DIR] [--files LIST] [--videos 8] [--parts 25] [--seed 11]
+
+``--files`` takes a JSON list of photo paths relative to ``--photos`` (e.g. the validation split
+recorded in models/training_report.json, so that no trained-on photo is used). Prints, per video
+and in total: parts, verdicts, missed/doubled parts, verdicts outside the part's whole-in-view
+window, escapes (defective parts passed) and wrong verdicts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from station.cli import run_pipeline  # noqa: E402
+from station.config import load_config  # noqa: E402
+from station.footage import CODECS, Envelope, PartPhoto, compose, labelled_photos, read_truth  # noqa: E402
+from station.model import Model  # noqa: E402
+from station.pipeline import RunOptions  # noqa: E402
+from station.sources import VideoFileSource  # noqa: E402
+
+
+def _photos(root: Path, files: Path | None) -> list[PartPhoto]:
+    if files is None:
+        return labelled_photos(root)
+    names = json.loads(files.read_text())
+    if isinstance(names, dict):
+        names = names["validation_files"]
+    return [PartPhoto(root / n, "def" if n.startswith("def_front") else "ok") for n in names]
+
+
+def judge(truth: list[dict[str, str]], got: list[dict[str, object]]) -> dict[str, int]:
+    escapes = wrong = outside = 0
+    for t, v in zip(truth, got, strict=False):
+        expected = "pass" if t["label"] == "ok" else "reject"
+        wrong += v["verdict"] != expected
+        escapes += t["label"] == "def" and v["verdict"] == "pass"
+        frame = int(v["frame"])  # type: ignore[call-overload]
+        outside += not int(t["first_frame"]) <= frame <= int(t["last_frame"])
+    return {"parts": len(truth), "verdicts": len(got), "missing_or_extra": abs(len(truth) - len(got)),
+            "outside_window": outside, "escapes": escapes, "wrong": wrong,
+            "unable": sum(1 for v in got if v["reason"] == "unable_to_inspect")}
+
+
+def main() -> int:
+    here = Path(__file__).resolve().parent.parent
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap.add_argument("--photos", type=Path, default=here.parent / "shared/data/casting/train")
+    ap.add_argument("--files", type=Path, help="JSON list of photo paths under --photos (or a training report)")
+    ap.add_argument("--videos", type=int, default=8)
+    ap.add_argument("--parts", type=int, default=25)
+    ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--model", type=Path, default=here / "models/defect.onnx")
+    args = ap.parse_args()
+    photos = _photos(args.photos, args.files)
+    rng = np.random.default_rng(args.seed)
+    model = Model(args.model)
+    totals: dict[str, int] = {}
+    with tempfile.TemporaryDirectory(prefix="station-eval-") as tmp:
+        for i in range(args.videos):
+            env = Envelope.random(rng)
+            if i % 4 == 3:
+                env = replace(env, direction="right_to_left")
+            chosen = [photos[k] for k in rng.choice(len(photos), size=min(args.parts, len(photos)), replace=False)]
+            video = Path(tmp) / f"v{i}{CODECS[env.codec]}"
+            compose(chosen, video, env, seed=args.seed * 100 + i)
+            out = Path(tmp) / f"v{i}.jsonl"
+            cfg = load_config(None, ["metrics.enabled=false", "publisher.endpoint=tcp://127.0.0.1:*", "logging.level=warning",
+                                     f"trigger.direction={env.direction}"])
+            run_pipeline(cfg, model, VideoFileSource(video), RunOptions(out=out, metrics_server=False))
+            got = [json.loads(x) for x in out.read_text().splitlines()]
+            res = judge(read_truth(video), got)
+            print(json.dumps({"video": i, **res, "envelope": asdict(env)}))
+            for k, v in res.items():
+                totals[k] = totals.get(k, 0) + v
+    totals["wrong_rate_pct"] = round(100 * totals["wrong"] / max(totals["parts"], 1), 2)  # type: ignore[assignment]
+    print(json.dumps({"total": totals}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
