@@ -72,7 +72,9 @@ class ModelSection(_Model):
 
 
 class PublisherSection(_Model):
-    endpoint: str = Field("tcp://127.0.0.1:5556", description="ZeroMQ PUB endpoint the verdicts are published on (tcp://HOST:* picks a free port).")
+    endpoint: str = Field(
+        "tcp://127.0.0.1:5556", description="ZeroMQ PUB endpoint the verdicts are published on (tcp://HOST:* picks a free port)."
+    )
     heartbeat_ms: int = Field(250, ge=10, le=60000, description="Heartbeat interval.")
     deadline_ms: int = Field(500, ge=1, le=600000, description="A verdict later than capture + this is published as a reject (late).")
     linger_ms: int = Field(1000, ge=0, le=60000, description="Bound on flushing the socket at shutdown.")

@@ -151,3 +151,35 @@ def test_demo_runs_on_the_bundled_sample() -> None:
     p = _run("demo", "--parts", "4", *_ports(), timeout=120)
     assert p.returncode == 0, p.stderr[-2000:]
     assert "4 parts on the belt, 4 verdicts received" in p.stdout
+
+
+def test_run_without_a_camera_keeps_retrying_and_stops_on_sigterm(tmp_path: Path) -> None:
+    """No camera can be attached here: /dev/video99 does not exist, so the daemon is blind."""
+    zport = free_port()
+    proc = subprocess.Popen([*STATION, "run", "--set", "camera.source=/dev/video99", "--set", f"metrics.port={free_port()}",
+                             "--set", f"publisher.endpoint=tcp://127.0.0.1:{zport}"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    import zmq
+
+    sub: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.SUB)
+    sub.setsockopt(zmq.LINGER, 0)
+    sub.setsockopt(zmq.SUBSCRIBE, b"heartbeat")
+    sub.connect(f"tcp://127.0.0.1:{zport}")
+    try:
+        states = []
+        end = time.monotonic() + 20
+        while time.monotonic() < end and "degraded" not in states:
+            if sub.poll(100):
+                states.append(json.loads(sub.recv_multipart()[1])["state"])
+        proc.send_signal(signal.SIGTERM)
+        t0 = time.monotonic()
+        rc = proc.wait(timeout=10)
+        took = time.monotonic() - t0
+    finally:
+        sub.close()
+        if proc.poll() is None:
+            proc.kill()
+    _, err = proc.communicate(timeout=5)
+    assert "degraded" in states, err[-2000:]
+    assert rc == 0 and took < 2.0, err[-2000:]
+    assert "camera_open_failed" in err

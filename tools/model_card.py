@@ -1,0 +1,66 @@
+"""Render the measured sections of models/README.md from models/training_report.json.
+
+    python tools/model_card.py
+
+Replaces the text between ``<!-- report:begin -->`` and ``<!-- report:end -->``; the prose
+around it is written by hand. Numbers are never typed in by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent.parent
+BEGIN, END = "<!-- report:begin -->", "<!-- report:end -->"
+
+
+def _row(name: str, m: dict[str, float]) -> str:
+    located = f"{100 * m['part_located']:.1f} %" if "part_located" in m else "-"
+    return (f"| {name} | {m['auc']:.4f} | {100 * m['accuracy']:.2f} % | {m['f1']:.4f} | {m['escapes']} ({100 * m['escape_rate']:.2f} %) "
+            f"| {m['false_rejects']} ({100 * m['false_reject_rate']:.2f} %) | {located} |")
+
+
+def render(report: dict[str, object]) -> str:
+    val = report["validation"]
+    rob = report["robustness"]
+    assert isinstance(val, dict) and isinstance(rob, dict)
+    lines = [
+        f"Training: {report['train_images']} photos, {report['epochs']} epochs, seed {report['seed']}, "
+        f"{report['train_seconds']} s on the 2-core CPU. Near-duplicate groups: {report['near_duplicate_groups']} "
+        f"(largest {report['largest_group']} photos; linking distance {report['tau']}). "
+        f"Grouped validation split: {report['val_images']} photos. Part not found by the locator in "
+        f"{report['part_not_found']} training photos.",
+        "",
+        f"Decision threshold: **{report['threshold']}** (the highest that passes no defective validation photo); "
+        f"uncertain band **{report['uncertain_band']}** (scores inside it are rejected as `uncertain`). "
+        f"99th percentile of OK validation scores: {report['val_ok_scores_p99']}.",
+        "",
+        "| validation set (grouped split) | ROC AUC | accuracy | F1 | escapes | false rejects | part located |",
+        "|---|---|---|---|---|---|---|",
+        _row("as photographed", val),
+    ]
+    lines += ["", "Robustness: the same validation photos re-shot (`tools/augment.py: ROBUSTNESS_VIEWS`), found by the "
+              "station's own locator, scored at the same threshold (the uncertain band not applied):", "",
+              "| re-shot as | ROC AUC | accuracy | F1 | escapes | false rejects | part located |", "|---|---|---|---|---|---|---|"]
+    lines += [_row(name.replace("_", " "), m) for name, m in rob.items()]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    report = json.loads((HERE / "models/training_report.json").read_text())
+    card = HERE / "models/README.md"
+    text = card.read_text()
+    if BEGIN not in text or END not in text:
+        print(f"{card}: markers {BEGIN} / {END} missing", file=sys.stderr)
+        return 2
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    card.write_text(f"{head}{BEGIN}\n{render(report)}\n{END}{tail}")
+    print(f"updated {card}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
