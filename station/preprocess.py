@@ -193,12 +193,20 @@ def _fit_ring(deriv: FloatImage, valid: FloatImage, thresh: float, r0: int, cx: 
     return cx, cy, float(np.median(rr))  # a short arc: trust the concentric centre, fit the radius only
 
 
+def _stretch(small: GrayImage) -> GrayImage:
+    """Grey levels stretched so that the 1st..99th percentiles span 0..255: finding is gain-invariant."""
+    lo, hi = np.percentile(small, (1.0, 99.0))
+    if hi - lo < 8.0:
+        return small
+    return u8(np.clip((small.astype(np.float32) - float(lo)) * (255.0 / float(hi - lo)), 0, 255))
+
+
 def locate_part(gray: GrayImage, spec: PreprocessSpec = PreprocessSpec()) -> Circle | None:
     """Find the part's outer circle, or None when nothing circular enough is there."""
     h, w = gray.shape
     scale = min(_WORK_SIDE / max(h, w), 1.0)
     small = u8(cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)) if scale < 1 else gray
-    small = u8(cv2.GaussianBlur(small, (3, 3), 0.8))
+    small = _stretch(u8(cv2.GaussianBlur(small, (3, 3), 0.8)))
     centre = _hough_centre(small, spec)
     if centre is None:
         return None
