@@ -264,7 +264,7 @@ def evaluate(
     thr = float(min(np.min(clean[y == 1]) - 1e-4, 0.5))
     thr = max(thr, 0.02)
     ok_scores = np.sort(clean[y == 0])
-    band_lo = float(max(thr * 0.6, 0.01))
+    band_lo = float(max(thr * 0.9, 0.01))
     band_hi = float(min(thr + (1 - thr) * 0.25, 0.95))
     out: dict[str, object] = {
         "threshold": round(thr, 4),
