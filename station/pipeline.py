@@ -10,7 +10,7 @@ import hashlib
 import json
 import queue
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -56,7 +56,6 @@ class RunOptions:
     realtime: bool = False
     out: Path | None = None
     metrics_server: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Pipeline:

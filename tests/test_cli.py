@@ -15,7 +15,7 @@ import pytest
 
 from station.footage import Envelope, compose, labelled_photos
 
-from .conftest import MODEL, ROOT, SAMPLE, free_port
+from .conftest import ROOT, SAMPLE, free_port
 
 STATION = [sys.executable, "-m", "station.cli"]
 

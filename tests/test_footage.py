@@ -32,6 +32,6 @@ def test_truth_windows_match_the_frames(tmp_path: Path) -> None:
     assert ok and frame.shape == (360, 640, 3)
     for t in truth:
         first, last = int(t["first_frame"]), int(t["last_frame"])
-        assert 0 <= first and last - first >= 2 and last < n  # whole in view for >= 3 frames
+        assert first >= 0 and last - first >= 2 and last < n  # whole in view for >= 3 frames
     firsts = [int(t["first_frame"]) for t in truth]
     assert firsts == sorted(firsts)

@@ -50,7 +50,7 @@ def test_replay_gives_one_verdict_per_part_in_order_inside_its_window(env: Envel
     assert [v["part_id"] for v in got] == list(range(1, len(truth) + 1))
     seqs = [v["seq"] for v in got]
     assert seqs == sorted(seqs)
-    for v, t in zip(got, truth):
+    for v, t in zip(got, truth, strict=True):
         assert int(t["first_frame"]) <= v["frame"] <= int(t["last_frame"]), (v, t)
         assert v["verdict"] in ("pass", "reject") and v["reason"]
         assert v["reason"] != "unable_to_inspect", v  # every part here is whole and well lit

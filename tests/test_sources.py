@@ -82,5 +82,5 @@ def test_truncated_video_ends_cleanly(tmp_path: Path) -> None:
 def test_junk_file_as_video_is_a_clear_error(tmp_path: Path) -> None:
     p = tmp_path / "junk.mp4"
     p.write_bytes(b"\x00junk" * 100)
-    with pytest.raises(CameraError, match="junk.mp4"):
+    with pytest.raises(CameraError, match=r"junk\.mp4"):
         VideoFileSource(p).open()

@@ -74,7 +74,7 @@ def test_synthetic_discs_fire_once_each_at_the_line(direction: Direction) -> Non
         frames.append(Frame(t, _disc_frame(w, h, [(int(x), 270, r) for x in xs]), 0.0, 0.0))
     parts = _run(LineTrigger(TriggerSection(direction=direction)), frames)
     assert [p.part_id for p in parts] == [1, 2, 3]
-    for p, s in zip(parts, starts):
+    for p, s in zip(parts, starts, strict=True):
         x = s + v * p.frame.index
         assert x >= w / 2 and x - v < w / 2  # first frame past the line
         assert x - r >= 0 and x + r <= w
@@ -117,5 +117,5 @@ def test_composed_footage_one_part_each_inside_its_window(env: Envelope, tmp_pat
     cfg = TriggerSection(direction=Direction(env.direction), min_diameter_px=int(env.diameter * 0.6))
     parts = _run(LineTrigger(cfg), _frames(video))
     assert len(parts) == len(truth)
-    for p, t in zip(parts, truth):
+    for p, t in zip(parts, truth, strict=True):
         assert int(t["first_frame"]) <= p.frame.index <= int(t["last_frame"]), (p.part_id, p.frame.index, t)
