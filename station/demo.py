@@ -12,7 +12,7 @@ import numpy as np
 import zmq
 
 from station.config import Config
-from station.footage import Envelope, compose, labelled_photos, read_truth
+from station.footage import Envelope, compose, judge, labelled_photos, read_truth
 from station.model import Model
 from station.pipeline import RunOptions
 
@@ -64,12 +64,9 @@ def run_demo(cfg: Config, model: Model, parts: int = 12, seed: int = 1) -> int:
 
 
 def _summary(truth: list[dict[str, str]], seen: list[dict[str, object]], rc: int) -> int:
+    res = judge(truth, seen)
     print()
-    print(f"{len(truth)} parts on the belt, {len(seen)} verdicts received")
-    right = 0
-    for t, v in zip(truth, seen, strict=False):
-        expected = "pass" if t["label"] == "ok" else "reject"
-        right += v["verdict"] == expected
-    escapes = sum(1 for t, v in zip(truth, seen, strict=False) if t["label"] == "def" and v["verdict"] == "pass")
-    print(f"agree with ground truth: {right}/{len(truth)}; defective parts passed: {escapes}")
-    return rc if len(seen) == len(truth) else 1
+    print(f"{res['parts']} parts on the belt, {res['verdicts']} verdicts received")
+    agree = min(res["parts"], res["verdicts"]) - res["wrong"]
+    print(f"agree with ground truth: {agree}/{res['parts']}; defective parts passed: {res['escapes']}")
+    return rc if res["missing_or_extra"] == 0 else 1

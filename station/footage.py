@@ -214,3 +214,22 @@ def _write_truth(video: Path, placed: list[_Placed], windows: list[list[int]]) -
 def read_truth(video: Path) -> list[dict[str, str]]:
     with video.with_suffix(".csv").open() as f:
         return list(csv.DictReader(f))
+
+
+def judge(truth: list[dict[str, str]], got: list[dict[str, object]]) -> dict[str, int]:
+    """Verdicts (in order) against the ground truth: counts, window misses, escapes, wrong verdicts."""
+    escapes = wrong = outside = 0
+    for t, v in zip(truth, got, strict=False):
+        expected = "pass" if t["label"] == "ok" else "reject"
+        wrong += v["verdict"] != expected
+        escapes += t["label"] == "def" and v["verdict"] == "pass"
+        outside += not int(t["first_frame"]) <= int(str(v["frame"])) <= int(t["last_frame"])
+    return {
+        "parts": len(truth),
+        "verdicts": len(got),
+        "missing_or_extra": abs(len(truth) - len(got)),
+        "outside_window": outside,
+        "escapes": escapes,
+        "wrong": wrong,
+        "unable": sum(1 for v in got if v["reason"] == "unable_to_inspect"),
+    }

@@ -35,3 +35,16 @@ def test_truth_windows_match_the_frames(tmp_path: Path) -> None:
         assert first >= 0 and last - first >= 2 and last < n  # whole in view for >= 3 frames
     firsts = [int(t["first_frame"]) for t in truth]
     assert firsts == sorted(firsts)
+
+
+def test_judge_counts_misses_windows_escapes_and_wrong_verdicts() -> None:
+    from station.footage import judge
+
+    truth = [
+        {"label": "ok", "first_frame": "3", "last_frame": "9"},
+        {"label": "def", "first_frame": "10", "last_frame": "15"},
+        {"label": "def", "first_frame": "20", "last_frame": "25"},
+    ]
+    got: list[dict[str, object]] = [{"verdict": "pass", "reason": "ok", "frame": 5}, {"verdict": "pass", "reason": "ok", "frame": 16}]
+    res = judge(truth, got)
+    assert res == {"parts": 3, "verdicts": 2, "missing_or_extra": 1, "outside_window": 1, "escapes": 1, "wrong": 1, "unable": 0}

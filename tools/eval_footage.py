@@ -22,12 +22,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from station.cli import run_pipeline  # noqa: E402
-from station.config import load_config  # noqa: E402
-from station.footage import CODECS, Envelope, PartPhoto, compose, labelled_photos, read_truth  # noqa: E402
-from station.model import Model  # noqa: E402
-from station.pipeline import RunOptions  # noqa: E402
-from station.sources import VideoFileSource  # noqa: E402
+from station.cli import run_pipeline
+from station.config import load_config
+from station.footage import CODECS, Envelope, PartPhoto, compose, judge, labelled_photos, read_truth
+from station.model import Model
+from station.pipeline import RunOptions
+from station.sources import VideoFileSource
 
 
 def _photos(root: Path, files: Path | None) -> list[PartPhoto]:
@@ -37,19 +37,6 @@ def _photos(root: Path, files: Path | None) -> list[PartPhoto]:
     if isinstance(names, dict):
         names = names["validation_files"]
     return [PartPhoto(root / n, "def" if n.startswith("def_front") else "ok") for n in names]
-
-
-def judge(truth: list[dict[str, str]], got: list[dict[str, object]]) -> dict[str, int]:
-    escapes = wrong = outside = 0
-    for t, v in zip(truth, got, strict=False):
-        expected = "pass" if t["label"] == "ok" else "reject"
-        wrong += v["verdict"] != expected
-        escapes += t["label"] == "def" and v["verdict"] == "pass"
-        frame = int(v["frame"])  # type: ignore[call-overload]
-        outside += not int(t["first_frame"]) <= frame <= int(t["last_frame"])
-    return {"parts": len(truth), "verdicts": len(got), "missing_or_extra": abs(len(truth) - len(got)),
-            "outside_window": outside, "escapes": escapes, "wrong": wrong,
-            "unable": sum(1 for v in got if v["reason"] == "unable_to_inspect")}
 
 
 def main() -> int:
@@ -75,8 +62,15 @@ def main() -> int:
             video = Path(tmp) / f"v{i}{CODECS[env.codec]}"
             compose(chosen, video, env, seed=args.seed * 100 + i)
             out = Path(tmp) / f"v{i}.jsonl"
-            cfg = load_config(None, ["metrics.enabled=false", "publisher.endpoint=tcp://127.0.0.1:*", "logging.level=warning",
-                                     f"trigger.direction={env.direction}"])
+            cfg = load_config(
+                None,
+                [
+                    "metrics.enabled=false",
+                    "publisher.endpoint=tcp://127.0.0.1:*",
+                    "logging.level=warning",
+                    f"trigger.direction={env.direction}",
+                ],
+            )
             run_pipeline(cfg, model, VideoFileSource(video), RunOptions(out=out, metrics_server=False))
             got = [json.loads(x) for x in out.read_text().splitlines()]
             res = judge(read_truth(video), got)
