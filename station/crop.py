@@ -12,16 +12,17 @@ from station.preprocess import Circle, Preprocessed, PreprocessSpec, preprocess
 log = structlog.get_logger()
 
 
-def _isolate(image: np.ndarray, part: Part) -> tuple[np.ndarray, int, int]:
-    """The trigger's region, with anything outside the part's disc painted belt grey."""
-    assert part.roi is not None
-    x0, y0, x1, y1 = part.roi
-    roi = image[y0:y1, x0:x1].copy()
-    if part.belt_level is not None and part.blob is not None:
-        bx, by, size = part.blob
+def _isolate(image: np.ndarray, blob: tuple[float, float, float], belt_level: float | None) -> tuple[np.ndarray, int, int]:
+    """A square of 1.3 diameters around the trigger's blob, outside the part's disc painted belt grey."""
+    bx, by, size = blob
+    half = int(size * 1.3) // 2
+    h, w = image.shape
+    x0, y0 = max(0, int(bx) - half), max(0, int(by) - half)
+    roi = image[y0 : min(h, int(by) + half), x0 : min(w, int(bx) + half)].copy()
+    if belt_level is not None:
         yy, xx = np.ogrid[: roi.shape[0], : roi.shape[1]]
         r = size / 2.0 * 1.12
-        roi[(xx - (bx - x0)) ** 2 + (yy - (by - y0)) ** 2 > r * r] = int(part.belt_level)
+        roi[(xx - (bx - x0)) ** 2 + (yy - (by - y0)) ** 2 > r * r] = int(belt_level)
     return roi, x0, y0
 
 
@@ -44,10 +45,10 @@ class CropStage:
 
     def _run(self, part: Part) -> Preprocessed:
         image = part.frame.image
-        if part.roi is None:
+        if part.blob is None:
             pre = preprocess(image, self.spec)
         else:
-            roi, x0, y0 = _isolate(image, part)
+            roi, x0, y0 = _isolate(image, part.blob, part.belt_level)
             pre = preprocess(roi, self.spec)
             if pre.circle is not None:
                 c = pre.circle

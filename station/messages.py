@@ -53,13 +53,12 @@ class Frame:
 
 @dataclass(frozen=True, eq=False)
 class Part:
-    """A part the trigger decided to inspect on ``frame``; roi is (x0, y0, x1, y1) or None for the whole frame."""
+    """A part the trigger decided to inspect on ``frame``: the whole frame, or (line mode) the blob."""
 
     part_id: int
     frame: Frame
-    roi: tuple[int, int, int, int] | None
-    belt_level: float | None = None  # line mode: grey level to paint outside the part
     blob: tuple[float, float, float] | None = None  # line mode: the trigger's (cx, cy, diameter) of the part
+    belt_level: float | None = None  # line mode: grey level to paint outside the part
     failure: str | None = None  # set when the part cannot be inspected at all (e.g. camera lost)
     failure_reason: Reason | None = None
 

@@ -32,7 +32,7 @@ class FrameTrigger:
         self._next_id = 1
 
     def __call__(self, frame: Frame) -> list[Part]:
-        part = Part(self._next_id, frame, None, failure=frame.error, failure_reason=Reason.UNABLE if frame.error else None)
+        part = Part(self._next_id, frame, failure=frame.error, failure_reason=Reason.UNABLE if frame.error else None)
         self._next_id += 1
         return [part]
 
@@ -134,11 +134,7 @@ class LineTrigger:
         return x if self.cfg.direction is Direction.LEFT_TO_RIGHT else 1.0 - x
 
     def _emit(self, frame: Frame, blob: Blob, belt: float) -> Part:
-        side = int(blob.size * 1.3)
-        cx, cy = int(blob.cx), int(blob.cy)
-        h, w = frame.image.shape
-        roi = (max(0, cx - side // 2), max(0, cy - side // 2), min(w, cx + side // 2), min(h, cy + side // 2))
-        part = Part(self._next_id, frame, roi, belt, blob=(blob.cx, blob.cy, float(blob.size)))
+        part = Part(self._next_id, frame, blob=(blob.cx, blob.cy, float(blob.size)), belt_level=belt)
         self._next_id += 1
         return part
 

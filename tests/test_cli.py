@@ -156,9 +156,22 @@ def test_demo_runs_on_the_bundled_sample() -> None:
 def test_run_without_a_camera_keeps_retrying_and_stops_on_sigterm(tmp_path: Path) -> None:
     """No camera can be attached here: /dev/video99 does not exist, so the daemon is blind."""
     zport = free_port()
-    proc = subprocess.Popen([*STATION, "run", "--set", "camera.source=/dev/video99", "--set", f"metrics.port={free_port()}",
-                             "--set", f"publisher.endpoint=tcp://127.0.0.1:{zport}"],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            *STATION,
+            "run",
+            "--set",
+            "camera.source=/dev/video99",
+            "--set",
+            f"metrics.port={free_port()}",
+            "--set",
+            f"publisher.endpoint=tcp://127.0.0.1:{zport}",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     import zmq
 
     sub: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.SUB)

@@ -21,8 +21,11 @@ def _tiny(path: Path, size: int = 32, props: dict[str, str] | None = None, shape
     x = helper.make_tensor_value_info("crop", onnx.TensorProto.FLOAT, shape or ["n", 1, size, size])
     y = helper.make_tensor_value_info("defect_probability", onnx.TensorProto.FLOAT, ["n", 1])
     axes = helper.make_tensor("axes", onnx.TensorProto.INT64, [3], [1, 2, 3])
-    nodes = [helper.make_node("ReduceMean", ["crop", "axes"], ["m"], keepdims=0), helper.make_node("Sigmoid", ["m"], ["s"]),
-             helper.make_node("Unsqueeze", ["s", "one"], ["defect_probability"])]
+    nodes = [
+        helper.make_node("ReduceMean", ["crop", "axes"], ["m"], keepdims=0),
+        helper.make_node("Sigmoid", ["m"], ["s"]),
+        helper.make_node("Unsqueeze", ["s", "one"], ["defect_probability"]),
+    ]
     one = helper.make_tensor("one", onnx.TensorProto.INT64, [1], [1])
     g = helper.make_graph(nodes, "tiny", [x], [y], initializer=[axes, one])
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])

@@ -18,8 +18,10 @@ BEGIN, END = "<!-- report:begin -->", "<!-- report:end -->"
 
 def _row(name: str, m: dict[str, float]) -> str:
     located = f"{100 * m['part_located']:.1f} %" if "part_located" in m else "-"
-    return (f"| {name} | {m['auc']:.4f} | {100 * m['accuracy']:.2f} % | {m['f1']:.4f} | {m['escapes']} ({100 * m['escape_rate']:.2f} %) "
-            f"| {m['false_rejects']} ({100 * m['false_reject_rate']:.2f} %) | {located} |")
+    return (
+        f"| {name} | {m['auc']:.4f} | {100 * m['accuracy']:.2f} % | {m['f1']:.4f} | {m['escapes']} ({100 * m['escape_rate']:.2f} %) "
+        f"| {m['false_rejects']} ({100 * m['false_reject_rate']:.2f} %) | {located} |"
+    )
 
 
 def render(report: dict[str, object]) -> str:
@@ -41,9 +43,14 @@ def render(report: dict[str, object]) -> str:
         "|---|---|---|---|---|---|---|",
         _row("as photographed", val),
     ]
-    lines += ["", "Robustness: the same validation photos re-shot (`tools/augment.py: ROBUSTNESS_VIEWS`), found by the "
-              "station's own locator, scored at the same threshold (the uncertain band not applied):", "",
-              "| re-shot as | ROC AUC | accuracy | F1 | escapes | false rejects | part located |", "|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "Robustness: the same validation photos re-shot (`tools/augment.py: ROBUSTNESS_VIEWS`), found by the "
+        "station's own locator, scored at the same threshold (the uncertain band not applied):",
+        "",
+        "| re-shot as | ROC AUC | accuracy | F1 | escapes | false rejects | part located |",
+        "|---|---|---|---|---|---|---|",
+    ]
     lines += [_row(name.replace("_", " "), m) for name, m in rob.items()]
     return "\n".join(lines)
 
