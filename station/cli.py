@@ -1,4 +1,4 @@
-"""Command line: ``station run|replay|classify|check-config|demo|eval``.
+"""Command line: ``station run|replay|classify|check-config|demo|eval|gateway|keys``.
 
 Exit codes: 0 done, 1 runtime failure (camera, model, a dead stage), 2 bad configuration or input.
 Errors are one line naming the key path or the file; never a traceback.
@@ -142,6 +142,32 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return evaluate_folder(Path(args.folder), model, Path(args.report))
 
 
+def cmd_gateway(args: argparse.Namespace) -> int:
+    from station.gateway.service import Gateway, build_outputs
+
+    cfg = load_config(args.config, args.overrides)
+    configure(cfg.logging.level, cfg.logging.format)
+    stop = _Stop()
+    gw = Gateway(cfg, build_outputs(cfg, args.out))
+    gw.start()
+    while not stop.event.wait(0.2) and gw.is_alive():
+        pass
+    gw.stop()
+    gw.join(5.0)
+    if gw.failed is not None:
+        print(f"station: error: gateway failed: {gw.failed}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from station.keys import create_keys
+
+    public, secret = create_keys(Path(args.folder), args.name)
+    print(f"public key: {public}\nsecret key: {secret} (keep it on this machine only)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="station", description="Inline camera inspection station for cast parts.")
     ap.add_argument("--version", action="version", version=f"station {__version__}")
@@ -175,6 +201,14 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--report", default="eval-report", help="folder for the report pictures")
     p.set_defaults(func=cmd_eval)
+    p = sub.add_parser("gateway", help="reference PLC gateway: follow the station, fire reject or pass per part, hold a healthy output")
+    _common(p)
+    p.add_argument("--out", type=Path, help="append one JSON line per part here (default: stdout)")
+    p.set_defaults(func=cmd_gateway)
+    p = sub.add_parser("keys", help="make a CURVE key pair (NAME.key public, NAME.key_secret secret) in FOLDER")
+    p.add_argument("folder")
+    p.add_argument("--name", default="station", help="file name stem (station, or the gateway's name)")
+    p.set_defaults(func=cmd_keys)
     return ap
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from station.errors import ConfigError
 
@@ -71,6 +71,23 @@ class ModelSection(_Model):
     inter_threads: int = Field(1, ge=1, le=64, description="ONNX Runtime inter-op threads.")
 
 
+def _check_endpoint(v: str) -> str:
+    if not _ENDPOINT.match(v):
+        raise ValueError(f"{v!r} is not a ZeroMQ endpoint (tcp://HOST:PORT, ipc://PATH or inproc://NAME)")
+    port = v.rsplit(":", 1)[1]
+    if v.startswith("tcp://") and port != "*" and not 0 < int(port) < 65536:
+        raise ValueError(f"{v!r}: port out of range")
+    return v
+
+
+class CurveSection(_Model):
+    enabled: bool = Field(False, description="Encrypt and authenticate the verdict stream and resend socket with ZeroMQ CURVE.")
+    secret_key_file: Path | None = Field(None, description="The station's secret key file (made by `station keys`); required when enabled.")
+    clients_dir: Path | None = Field(
+        None, description="Folder of public key files of the gateways allowed to connect (null: any client that knows the station's key)."
+    )
+
+
 class PublisherSection(_Model):
     endpoint: str = Field(
         "tcp://127.0.0.1:5556", description="ZeroMQ PUB endpoint the verdicts are published on (tcp://HOST:* picks a free port)."
@@ -79,16 +96,81 @@ class PublisherSection(_Model):
     deadline_ms: int = Field(500, ge=1, le=600000, description="A verdict later than capture + this is published as a reject (late).")
     linger_ms: int = Field(1000, ge=0, le=60000, description="Bound on flushing the socket at shutdown.")
     sndhwm: int = Field(10000, ge=1, le=10_000_000, description="Messages queued per subscriber before ZeroMQ drops.")
+    resend_endpoint: str | None = Field(
+        "tcp://127.0.0.1:5557", description="ZeroMQ ROUTER endpoint answering resend requests for missed seqs (null: no resend)."
+    )
+    resend_buffer: int = Field(4096, ge=16, le=1_000_000, description="Messages kept for resend; older ones are answered as gone.")
+    curve: CurveSection = Field(CurveSection(), description="Optional CURVE encryption and authentication.")
 
-    @field_validator("endpoint")
+    @field_validator("endpoint", "resend_endpoint")
     @classmethod
-    def _endpoint(cls, v: str) -> str:
-        if not _ENDPOINT.match(v):
-            raise ValueError(f"{v!r} is not a ZeroMQ endpoint (tcp://HOST:PORT, ipc://PATH or inproc://NAME)")
-        port = v.rsplit(":", 1)[1]
-        if v.startswith("tcp://") and port != "*" and not 0 < int(port) < 65536:
-            raise ValueError(f"{v!r}: port out of range")
-        return v
+    def _endpoint(cls, v: str | None) -> str | None:
+        return None if v is None else _check_endpoint(v)
+
+
+class Tracking(StrEnum):
+    DELAY = "delay"
+    DISTANCE = "distance"
+
+
+class GatewayOutputKind(StrEnum):
+    LOG = "log"
+    MODBUS = "modbus"
+
+
+class ModbusSection(_Model):
+    host: str = Field("127.0.0.1", min_length=1, description="PLC (Modbus TCP server) address.")
+    port: int = Field(502, ge=1, le=65535, description="PLC Modbus TCP port.")
+    device_id: int = Field(1, ge=0, le=255, description="Modbus unit / device id.")
+    reject_coil: int = Field(0, ge=0, le=65535, description="Coil written per part: 1 reject, 0 pass.")
+    healthy_coil: int = Field(1, ge=0, le=65535, description="Coil held at 1 only while the vision system is healthy.")
+    part_register: int = Field(0, ge=0, le=65535, description="Holding register set to the part id (mod 65536) after each reject coil.")
+    alive_register: int = Field(
+        1, ge=0, le=65535, description="Holding register counted up every alive_ms; the PLC treats a stalled count as unhealthy."
+    )
+    alive_ms: int = Field(200, ge=20, le=10000, description="Interval of the alive count and of re-asserting the healthy coil.")
+    timeout_s: float = Field(0.5, gt=0, le=10, description="Bound on one Modbus request.")
+
+
+class GatewaySection(_Model):
+    station_endpoint: str | None = Field(
+        None, description="The station's PUB endpoint to connect to (null: publisher.endpoint, with a wildcard host read as 127.0.0.1)."
+    )
+    resend_endpoint: str | None = Field(
+        None, description="The station's resend endpoint (null: publisher.resend_endpoint, wildcard host read as 127.0.0.1)."
+    )
+    tracking: Tracking = Field(Tracking.DELAY, description="delay: a fixed time from capture to actuator; distance: distance / belt speed.")
+    actuator_delay_ms: int = Field(1500, ge=1, le=600000, description="Capture to actuator time (tracking: delay).")
+    actuator_distance_mm: float | None = Field(None, gt=0, description="Camera to actuator distance along the belt (tracking: distance).")
+    belt_speed_mm_s: float | None = Field(None, gt=0, description="Belt speed (tracking: distance).")
+    margin_ms: int = Field(20, ge=0, le=60000, description="A verdict must arrive at least this long before the actuator time.")
+    resend_timeout_ms: int = Field(300, ge=1, le=60000, description="A gap not filled by resend within this is unrecovered.")
+    missed_heartbeats: int = Field(3, ge=1, le=100, description="Heartbeat intervals of silence after which vision is unhealthy.")
+    curve_public_key_file: Path | None = Field(None, description="The station's public key file (required when publisher.curve.enabled).")
+    curve_secret_key_file: Path | None = Field(
+        None, description="This gateway's own secret key file (null: a fresh key pair per start; set it when the station lists clients)."
+    )
+    output: GatewayOutputKind = Field(
+        GatewayOutputKind.LOG, description="log: decisions only in the log and --out; modbus: also drive PLC coils."
+    )
+    modbus: ModbusSection = Field(ModbusSection(), description="The PLC, when output is modbus.")
+
+    @field_validator("station_endpoint", "resend_endpoint")
+    @classmethod
+    def _endpoint(cls, v: str | None) -> str | None:
+        return None if v is None else _check_endpoint(v)
+
+    @model_validator(mode="after")
+    def _distance(self) -> GatewaySection:
+        if self.tracking is Tracking.DISTANCE and (self.actuator_distance_mm is None or self.belt_speed_mm_s is None):
+            raise ValueError("tracking: distance needs actuator_distance_mm and belt_speed_mm_s")
+        return self
+
+    def actuator_delay_s(self) -> float:
+        if self.tracking is Tracking.DISTANCE:
+            assert self.actuator_distance_mm is not None and self.belt_speed_mm_s is not None
+            return self.actuator_distance_mm / self.belt_speed_mm_s
+        return self.actuator_delay_ms / 1000
 
 
 class MetricsSection(_Model):
@@ -111,15 +193,16 @@ class LoggingSection(_Model):
 
 
 class Config(_Model):
-    station: StationSection = StationSection()
-    camera: CameraSection = CameraSection()
-    trigger: TriggerSection = TriggerSection()
-    model: ModelSection = ModelSection()
-    publisher: PublisherSection = PublisherSection()
-    metrics: MetricsSection = MetricsSection()
-    pipeline: PipelineSection = PipelineSection()
-    shutdown: ShutdownSection = ShutdownSection()
-    logging: LoggingSection = LoggingSection()
+    station: StationSection = Field(StationSection(), description="Who this station is.")
+    camera: CameraSection = Field(CameraSection(), description="Where frames come from.")
+    trigger: TriggerSection = Field(TriggerSection(), description="Which frame shows which part.")
+    model: ModelSection = Field(ModelSection(), description="The classifier.")
+    publisher: PublisherSection = Field(PublisherSection(), description="The verdict stream (docs/protocol.md).")
+    metrics: MetricsSection = Field(MetricsSection(), description="Prometheus /metrics.")
+    pipeline: PipelineSection = Field(PipelineSection(), description="Queues between the stages.")
+    shutdown: ShutdownSection = Field(ShutdownSection(), description="How a stop drains.")
+    logging: LoggingSection = Field(LoggingSection(), description="Log output.")
+    gateway: GatewaySection = Field(GatewaySection(), description="The reference PLC gateway (station gateway).")
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -173,5 +256,22 @@ def load_config(path: Path | None = None, overrides: list[str] | None = None) ->
         key = ".".join(str(p) for p in err["loc"])
         msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
         raise ConfigError(key, f"{msg} (got {err.get('input')!r})" if err["type"] != "extra_forbidden" else msg) from None
-    model_path = cfg.model.path if cfg.model.path.is_absolute() else (path.parent / cfg.model.path).resolve()
-    return cfg.model_copy(update={"model": cfg.model.model_copy(update={"path": model_path})})
+    return _resolve_paths(cfg, path.parent)
+
+
+def _resolve_paths(cfg: Config, base: Path) -> Config:
+    """Every Path field, in any section, relative to the config file's folder."""
+
+    def fix(m: BaseModel) -> BaseModel:
+        upd: dict[str, Any] = {}
+        for name in type(m).model_fields:
+            v = getattr(m, name)
+            if isinstance(v, Path) and not v.is_absolute():
+                upd[name] = (base / v).resolve()
+            elif isinstance(v, BaseModel):
+                upd[name] = fix(v)
+        return m.model_copy(update=upd) if upd else m
+
+    fixed = fix(cfg)
+    assert isinstance(fixed, Config)
+    return fixed

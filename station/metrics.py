@@ -47,11 +47,15 @@ class Metrics:
         self.model_info = Info("station_model", "The model in use.", registry=r)
         self.build_info = Info("station_build", "Station software build.", registry=r)
         self.last_verdict = Gauge("station_last_verdict_timestamp_seconds", "Unix time of the last published verdict.", registry=r)
+        self.resend_requests = Counter("station_resend_requests", "Resend requests answered, by result.", ["result"], registry=r)
+        self.resent_messages = Counter("station_resent_messages", "Messages sent again on request.", registry=r)
         self.part_errors = Counter("station_part_errors", "Parts whose handling raised, by stage.", ["stage"], registry=r)
         for reason in DROP_REASONS:
             self.frames_dropped.labels(reason=reason)
         for reason in REASONS:
             self.parts.labels(verdict="pass" if reason == "ok" else "reject", reason=reason)
+        for result in ("served", "gone", "bad"):
+            self.resend_requests.labels(result=result)
         for stage in STAGES:
             self.queue_depth.labels(stage=stage)
             self.part_errors.labels(stage=stage)

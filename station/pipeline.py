@@ -22,11 +22,12 @@ from station.capture import CameraState, CaptureStage
 from station.config import Config, TriggerMode
 from station.crop import CropStage
 from station.decision import DecisionStage
+from station.errors import ConfigError
 from station.inference import InferenceStage
 from station.messages import Part
 from station.metrics import Metrics
 from station.model import Model
-from station.publisher import Publisher
+from station.publisher import Outlet
 from station.sources import FrameSource, ImageFolderSource
 from station.stage import Stage
 from station.trigger import FrameTrigger, LineTrigger
@@ -74,19 +75,8 @@ class Pipeline:
         self.capture = CaptureStage(source, q["trigger"], metrics, realtime=opts.realtime)
         self.mode = trigger_mode(cfg, source)
         trig: FrameTrigger | LineTrigger = FrameTrigger() if self.mode is TriggerMode.FRAME else LineTrigger(cfg.trigger)
-        self.publisher = Publisher(
-            cfg.publisher.endpoint,
-            cfg.station.id,
-            model.info.model_id,
-            config_hash(cfg),
-            metrics,
-            heartbeat_s=cfg.publisher.heartbeat_ms / 1000,
-            deadline_s=cfg.publisher.deadline_ms / 1000,
-            linger_ms=cfg.publisher.linger_ms,
-            sndhwm=cfg.publisher.sndhwm,
-            out=opts.out,
-            health=self.health,
-        )
+        self.outlet = Outlet(cfg.publisher, cfg.station.id, model.info.model_id, config_hash(cfg), metrics, opts.out, self.health)
+        self.publisher = self.outlet.publisher
         self.parts_triggered = 0
 
         def count(parts: list[Part]) -> list[Part]:
@@ -100,7 +90,11 @@ class Pipeline:
             Stage("decision", q["decision"], q["publish"], DecisionStage(model.info, metrics)),
             Stage("publish", q["publish"], None, self.publisher, on_idle=self._idle, on_end=self._final),
         ]
-        self._server = metrics.serve(cfg.metrics.host, cfg.metrics.port) if opts.metrics_server and cfg.metrics.enabled else None
+        try:
+            self._server = metrics.serve(cfg.metrics.host, cfg.metrics.port) if opts.metrics_server and cfg.metrics.enabled else None
+        except ConfigError:
+            self.outlet.close()
+            raise
         if self._server is not None:
             self.metrics_port = self._server.server_port
         metrics.model_info.info({"id": model.info.model_id, "version": model.info.version, "threshold": str(model.info.threshold)})
@@ -132,6 +126,7 @@ class Pipeline:
         return []
 
     def start(self) -> None:
+        self.outlet.start()
         for s in reversed(self.stages):
             s.start()
         self.capture.start()
@@ -168,7 +163,7 @@ class Pipeline:
         return done
 
     def close(self) -> None:
-        self.publisher.close()
+        self.outlet.close()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

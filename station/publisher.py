@@ -18,9 +18,12 @@ from typing import IO, Any
 import structlog
 import zmq
 
+from station.config import PublisherSection
 from station.errors import ConfigError
+from station.keys import ClientAllowList, KeyPair, bind_server, load_secret
 from station.messages import Reason, Verdict
 from station.metrics import Metrics
+from station.resend import ResendServer, Ring
 
 PROTOCOL_VERSION = 1
 log = structlog.get_logger()
@@ -42,8 +45,11 @@ class Publisher:
         sndhwm: int = 10000,
         out: Path | None = None,
         health: Callable[[], dict[str, Any]] | None = None,
+        ring: Ring | None = None,
+        keys: KeyPair | None = None,
     ) -> None:
         self.run_id = secrets.token_hex(8)
+        self.ring = ring
         self.station_id = station_id
         self.model_id = model_id
         self.config_hash = config_hash
@@ -55,15 +61,7 @@ class Publisher:
         self._health = health or (lambda: {})
         self._next_beat = 0.0
         self._state = ""
-        self._sock: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.PUB)
-        self._sock.setsockopt(zmq.LINGER, linger_ms)
-        self._sock.setsockopt(zmq.SNDHWM, sndhwm)
-        try:
-            self._sock.bind(endpoint)
-        except zmq.ZMQError as exc:
-            self._sock.close(0)
-            raise ConfigError("publisher.endpoint", f"cannot bind {endpoint}: {exc.strerror}") from None
-        self.endpoint: str = str(self._sock.getsockopt_string(zmq.LAST_ENDPOINT))
+        self._sock, self.endpoint = bind_server(zmq.PUB, endpoint, "publisher.endpoint", keys, {zmq.LINGER: linger_ms, zmq.SNDHWM: sndhwm})
         self._out: IO[str] | None = None
         if out is not None:
             try:
@@ -75,10 +73,12 @@ class Publisher:
     def _send(self, topic: str, body: dict[str, Any]) -> dict[str, Any]:
         self.seq += 1
         msg = {"v": PROTOCOL_VERSION, "station": self.station_id, "run_id": self.run_id, "seq": self.seq, "sent_at": time.time(), **body}
-        try:
-            self._sock.send_multipart([topic.encode(), json.dumps(msg).encode()], flags=zmq.NOBLOCK)
-        except zmq.Again:  # PUB never blocks, but be explicit: count it rather than hang
-            self.metrics.frames_dropped.labels(reason="queue_full").inc()
+        frames = [topic.encode(), json.dumps(msg).encode()]
+        if self.ring is not None:
+            self.ring.add(self.seq, *frames)
+        # PUB never blocks: a subscriber whose SNDHWM queue is full loses this message (it sees
+        # the gap in seq and asks for a resend); NOBLOCK makes that explicit
+        self._sock.send_multipart(frames, flags=zmq.NOBLOCK)
         return msg
 
     def __call__(self, v: Verdict) -> list[None]:
@@ -135,3 +135,61 @@ class Publisher:
             self._out.close()
             self._out = None
         self._sock.close()  # honours LINGER: bounded flush
+
+
+class Outlet:
+    """Everything the station sends out: the PUB publisher, its resend server and CURVE guard."""
+
+    def __init__(
+        self,
+        cfg: PublisherSection,
+        station_id: str,
+        model_id: str,
+        config_hash: str,
+        metrics: Metrics,
+        out: Path | None = None,
+        health: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
+        keys = load_secret(cfg.curve.secret_key_file, "publisher.curve.secret_key_file") if cfg.curve.enabled else None
+        self.allow = ClientAllowList(cfg.curve.clients_dir) if keys is not None and cfg.curve.clients_dir is not None else None
+        ring = Ring(cfg.resend_buffer) if cfg.resend_endpoint else None
+        self.resend: ResendServer | None = None
+        try:
+            self.publisher = Publisher(
+                cfg.endpoint,
+                station_id,
+                model_id,
+                config_hash,
+                metrics,
+                heartbeat_s=cfg.heartbeat_ms / 1000,
+                deadline_s=cfg.deadline_ms / 1000,
+                linger_ms=cfg.linger_ms,
+                sndhwm=cfg.sndhwm,
+                out=out,
+                health=health,
+                ring=ring,
+                keys=keys,
+            )
+            if cfg.resend_endpoint and ring is not None:
+                try:
+                    self.resend = ResendServer(cfg.resend_endpoint, ring, self.publisher.run_id, metrics, keys)
+                except ConfigError:
+                    self.publisher.close()
+                    raise
+        except ConfigError:
+            if self.allow is not None:
+                self.allow.stop()
+            raise
+
+    def start(self) -> None:
+        if self.resend is not None:
+            self.resend.start()
+
+    def close(self) -> None:
+        """After the publish stage ended: flush (bounded by LINGER), stop resend, stop the guard."""
+        self.publisher.close()
+        if self.resend is not None:
+            self.resend.stop()
+            self.resend.join(1.0)
+        if self.allow is not None:
+            self.allow.stop()

@@ -98,3 +98,26 @@ class Stage(Generic[In, Out]):
         except BaseException as exc:  # a dead stage must take the process down, never leave a zombie
             self.failed = exc
             log.error("stage_failed", stage=self.name, error=f"{type(exc).__name__}: {exc}")
+
+
+class Worker:
+    """One named daemon thread running ``_run`` until ``stop()``; its loop must wait with a timeout."""
+
+    def __init__(self, name: str) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()

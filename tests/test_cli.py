@@ -25,7 +25,14 @@ def _run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
 
 
 def _ports() -> list[str]:
-    return ["--set", f"metrics.port={free_port()}", "--set", f"publisher.endpoint=tcp://127.0.0.1:{free_port()}"]
+    return [
+        "--set",
+        f"metrics.port={free_port()}",
+        "--set",
+        f"publisher.endpoint=tcp://127.0.0.1:{free_port()}",
+        "--set",
+        "publisher.resend_endpoint=tcp://127.0.0.1:*",
+    ]
 
 
 def _one_line_error(p: subprocess.CompletedProcess[str], *needles: str) -> None:
@@ -84,6 +91,8 @@ def test_metrics_port_in_use_is_a_config_error() -> None:
             f"metrics.port={port}",
             "--set",
             f"publisher.endpoint=tcp://127.0.0.1:{free_port()}",
+            "--set",
+            "publisher.resend_endpoint=null",
         )
     _one_line_error(p, "metrics.port")
 
@@ -166,6 +175,8 @@ def test_run_without_a_camera_keeps_retrying_and_stops_on_sigterm(tmp_path: Path
             f"metrics.port={free_port()}",
             "--set",
             f"publisher.endpoint=tcp://127.0.0.1:{zport}",
+            "--set",
+            "publisher.resend_endpoint=null",
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,

@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 
 from station.config import DEFAULT_CONFIG, TriggerMode, load_config
 from station.errors import ConfigError
@@ -15,20 +19,29 @@ def test_packaged_default_is_valid_and_resolves_model_path() -> None:
     assert cfg.model.path == (DEFAULT_CONFIG.parent / "../models/defect.onnx").resolve()
 
 
+def _fields(model: BaseModel, prefix: str = "") -> Iterator[tuple[str, str, FieldInfo]]:
+    """Every field of every section, nested ones included, as (dotted path, name, field)."""
+    for name, field in type(model).model_fields.items():
+        value = getattr(model, name)
+        yield f"{prefix}{name}", name, field
+        if isinstance(value, BaseModel):
+            yield from _fields(value, f"{prefix}{name}.")
+
+
 def test_every_field_is_documented_in_the_default_yaml() -> None:
     text = DEFAULT_CONFIG.read_text()
-    cfg = load_config()
-    for section, model in cfg:
-        assert f"{section}:" in text
-        for name in type(model).model_fields:
-            assert f"  {name}:" in text, f"{section}.{name} missing from config/station.yaml"
+    data = yaml.safe_load(text)
+    for path, name, _field in _fields(load_config()):
+        node = data
+        for part in path.split("."):
+            assert isinstance(node, dict) and part in node, f"{path} missing from config/station.yaml"
+            node = node[part]
+        assert f"{name}:" in text
 
 
 def test_every_field_has_a_description() -> None:
-    cfg = load_config()
-    for _section, model in cfg:
-        for name, field in type(model).model_fields.items():
-            assert field.description, name
+    for path, _name, field in _fields(load_config()):
+        assert field.description, path
 
 
 @pytest.mark.parametrize(
@@ -68,3 +81,18 @@ def test_relative_model_path_is_relative_to_the_config_file(tmp_path: Path) -> N
     p = tmp_path / "c.yaml"
     p.write_text("model:\n  path: m/x.onnx\n")
     assert load_config(p).model.path == (tmp_path / "m/x.onnx").resolve()
+
+
+def test_gateway_tracking_by_distance_over_belt_speed() -> None:
+    g = load_config(None, ["gateway.tracking=distance", "gateway.actuator_distance_mm=900", "gateway.belt_speed_mm_s=600"]).gateway
+    assert g.actuator_delay_s() == 1.5
+    assert load_config(None, ["gateway.actuator_delay_ms=700"]).gateway.actuator_delay_s() == 0.7
+    with pytest.raises(ConfigError) as err:
+        load_config(None, ["gateway.tracking=distance", "gateway.actuator_distance_mm=900"])
+    assert err.value.key == "gateway" and "belt_speed_mm_s" in str(err.value)
+
+
+def test_key_file_paths_resolve_against_the_config_folder(tmp_path: Path) -> None:
+    p = tmp_path / "c.yaml"
+    p.write_text("publisher:\n  curve:\n    secret_key_file: keys/station.key_secret\n")
+    assert load_config(p).publisher.curve.secret_key_file == tmp_path / "keys" / "station.key_secret"

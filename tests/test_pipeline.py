@@ -30,7 +30,12 @@ ENVELOPE = [
 
 
 def _cfg(**sets: object) -> Config:
-    pairs = {"metrics.port": free_port(), "publisher.endpoint": f"tcp://127.0.0.1:{free_port()}", **sets}
+    pairs = {
+        "metrics.port": free_port(),
+        "publisher.endpoint": f"tcp://127.0.0.1:{free_port()}",
+        "publisher.resend_endpoint": "tcp://127.0.0.1:*",
+        **sets,
+    }
     return load_config(None, [f"{k}={v}" for k, v in pairs.items()])
 
 
@@ -121,7 +126,7 @@ def test_metrics_scraped_over_http_while_running_and_heartbeats_flow(tmp_path: P
     env = Envelope(width=640, height=360, fps=25, speed=10.0, diameter=200.0)
     video = compose(labelled_photos(SAMPLE)[:5], tmp_path / "line.mp4", env, seed=5)
     mport, zport = free_port(), free_port()
-    cfg = load_config(None, [f"metrics.port={mport}", f"publisher.endpoint=tcp://127.0.0.1:{zport}"])
+    cfg = load_config(None, [f"metrics.port={mport}", f"publisher.endpoint=tcp://127.0.0.1:{zport}", "publisher.resend_endpoint=null"])
     model = Model(MODEL)
     sub: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.SUB)
     sub.setsockopt(zmq.LINGER, 0)

@@ -1,0 +1,273 @@
+"""The reference gateway's judgement, free of sockets and clocks (time is passed in).
+
+It follows one station's stream and decides, for every part at its actuator time, pass or
+reject, and at every moment whether vision is healthy. Only a positive, timely pass from a
+healthy, gap-free stream passes a part; everything else rejects it, with a reason.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from station.publisher import PROTOCOL_VERSION
+
+log = structlog.get_logger()
+DONE_KEPT = 4096
+JOIN_BACKFILL = 64  # a run first heard at seq <= this is followed from seq 1
+
+
+@dataclass(frozen=True)
+class Timing:
+    actuator_delay_s: float
+    margin_s: float
+    heartbeat_s: float
+    missed_heartbeats: int = 3
+    resend_timeout_s: float = 0.3
+
+
+@dataclass(frozen=True)
+class PartDecision:
+    """What the gateway did with one part, written as one JSON line."""
+
+    run_id: str
+    part_id: int
+    decision: str  # "pass" or "reject"
+    reason: str  # ok, or why it was rejected
+    station_verdict: str | None
+    station_reason: str | None
+    seq: int | None
+    captured_at: float | None
+    actuate_at: float | None
+    decided_at: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(order=True)
+class _Pending:
+    actuate_at: float
+    part_id: int
+    run_id: str = field(compare=False)
+    msg: dict[str, Any] = field(compare=False)
+    late: bool = field(compare=False)
+
+
+@dataclass
+class _Gap:
+    seqs: set[int]
+    asked_at: float
+
+
+class GatewayCore:
+    """Feed it messages with :meth:`receive` and resend replies with :meth:`resent`; call :meth:`tick`."""
+
+    def __init__(self, timing: Timing, station_id: str | None = None) -> None:
+        self.t = timing
+        self.station_id = station_id
+        self.run_id: str | None = None
+        self.next_seq = 0
+        self.next_part = 1
+        self.station_state = "unknown"
+        self.last_heartbeat = float("-inf")
+        self.gaps: list[_Gap] = []
+        self.awaiting: set[int] = set()
+        self.done: dict[int, None] = {}  # part ids decided in this run (the last DONE_KEPT), for duplicates
+        self.pending: list[_Pending] = []
+        self.fault = "no_station"
+        self.hold_until = 0.0
+        self.healthy = False
+        self.reason = "no_station"
+        self.decisions: list[PartDecision] = []
+        self.resend_requests: list[tuple[str, int, int]] = []
+        self.ignored = 0
+
+    # ---- input -------------------------------------------------------------------------
+    def valid(self, topic: str, msg: object) -> dict[str, Any] | None:
+        """The message if it is a well-formed v1 message from our station; else None (counted)."""
+        ok = (
+            isinstance(msg, dict)
+            and msg.get("v") == PROTOCOL_VERSION
+            and isinstance(msg.get("run_id"), str)
+            and isinstance(msg.get("seq"), int)
+            and topic in ("verdict", "heartbeat", "status")
+            and (self.station_id is None or msg.get("station") == self.station_id)
+        )
+        if not ok:
+            self.ignored += 1
+            log.warning("message_ignored", stage="gateway", topic=topic)
+            return None
+        assert isinstance(msg, dict)
+        return msg
+
+    def receive(self, topic: str, raw: object, now: float) -> None:
+        msg = self.valid(topic, raw)
+        if msg is None:
+            return
+        if msg["run_id"] != self.run_id:
+            self._new_run(msg, now)
+        seq = int(msg["seq"])
+        if seq >= self.next_seq:
+            if seq > self.next_seq:
+                self._gap(self.next_seq, seq - 1, now)
+            self.next_seq = seq + 1
+        elif not self._fills_gap(seq):
+            return  # a duplicate
+        self._handle(topic, msg, now)
+        self._abandon_awaiting(now)
+
+    def resent(self, head: dict[str, Any], messages: list[tuple[str, object]], now: float) -> None:
+        """A resend reply: the messages it carried, then whatever it says is gone."""
+        if head.get("run_id") != self.run_id:
+            return
+        for topic, raw in messages:
+            msg = self.valid(topic, raw)
+            if msg is not None and msg["run_id"] == self.run_id and self._fills_gap(int(msg["seq"])):
+                self._handle(topic, msg, now)
+        self._abandon_awaiting(now)
+        gone = head.get("gone")
+        if isinstance(gone, list) and len(gone) == 2 and any(g.seqs & set(range(gone[0], gone[1] + 1)) for g in self.gaps):
+            self._unrecovered(now, f"seq {gone[0]}..{gone[1]} gone from the station's buffer")
+
+    def _new_run(self, msg: dict[str, Any], now: float) -> None:
+        # parts already on the belt when a run starts (or when we join one) had verdicts we never
+        # saw: vision stays unhealthy until they are past the actuator
+        self._trip(now, "run_changed" if self.run_id is not None else "joined")
+        if self.run_id is not None:
+            log.warning("station_restarted", stage="gateway", old=self.run_id, new=msg["run_id"])
+        self.gaps.clear()
+        self._abandon_awaiting(now)
+        self.run_id = msg["run_id"]
+        # a run that began moments ago (ZeroMQ's slow joiner: the first messages went out before our
+        # subscription arrived) is taken from seq 1, the rest asked for by resend, so that its first
+        # parts are decided too; a run joined later starts where we joined, learnt from its first verdict
+        seq = int(msg["seq"])
+        self.next_seq = 1 if seq <= JOIN_BACKFILL else seq
+        self.next_part = 1 if self.next_seq == 1 else 0
+        self.done.clear()
+
+    def _gap(self, first: int, last: int, now: float) -> None:
+        assert self.run_id is not None
+        self.gaps.append(_Gap(set(range(first, last + 1)), now))
+        self.resend_requests.append((self.run_id, first, last))
+        log.warning("seq_gap", stage="gateway", first=first, last=last)
+
+    def _fills_gap(self, seq: int) -> bool:
+        for g in self.gaps:
+            if seq in g.seqs:
+                g.seqs.discard(seq)
+                self.gaps = [x for x in self.gaps if x.seqs]
+                return True
+        return False
+
+    def _handle(self, topic: str, msg: dict[str, Any], now: float) -> None:
+        if topic in ("heartbeat", "status"):
+            if topic == "heartbeat":
+                self.last_heartbeat = now
+            self.station_state = str(msg.get("state", "unknown"))
+            return
+        self._verdict(msg, now)
+
+    def _verdict(self, msg: dict[str, Any], now: float) -> None:
+        pid, cap = msg.get("part_id"), msg.get("captured_at")
+        if not isinstance(pid, int) or not isinstance(cap, int | float):
+            self.ignored += 1
+            return
+        assert self.run_id is not None
+        if pid in self.done:
+            return
+        if self.next_part == 0:
+            self.next_part = pid
+        if pid >= self.next_part:
+            self.awaiting |= set(range(self.next_part, pid))
+            self.next_part = pid + 1
+        self.awaiting.discard(pid)
+        self._mark_done(pid)
+        actuate_at = float(cap) + self.t.actuator_delay_s
+        late = now > actuate_at - self.t.margin_s or now > float(msg.get("deadline_at", float("inf")))
+        heapq.heappush(self.pending, _Pending(actuate_at, pid, self.run_id, msg, late))
+
+    def _abandon_awaiting(self, now: float) -> None:
+        """Part ids skipped over with no gap left to fill them: their verdicts are lost."""
+        if not self.awaiting or self.gaps:
+            return
+        for pid in sorted(self.awaiting):
+            self._decide_missing(pid, now)
+        self.awaiting.clear()
+
+    def _mark_done(self, pid: int) -> None:
+        self.done[pid] = None
+        if len(self.done) > DONE_KEPT:
+            del self.done[next(iter(self.done))]
+
+    def _decide_missing(self, pid: int, now: float) -> None:
+        """Rejected, in its place in the order: due with the part before it, or now."""
+        assert self.run_id is not None
+        before = [p.actuate_at for p in self.pending if p.run_id == self.run_id and p.part_id < pid]
+        heapq.heappush(self.pending, _Pending(max([now, *before]), pid, self.run_id, {}, False))
+        self._mark_done(pid)
+        log.warning("verdict_missing", stage="gateway", part_id=pid)
+
+    # ---- time --------------------------------------------------------------------------
+    def tick(self, now: float) -> None:
+        """Resend timeouts, health, and every part whose actuator time has come."""
+        for g in list(self.gaps):
+            if now - g.asked_at > self.t.resend_timeout_s:
+                self._unrecovered(now, f"no resend within {self.t.resend_timeout_s:.3f} s")
+        self._health(now)
+        while self.pending and self.pending[0].actuate_at <= now:
+            self.decisions.append(self._actuate(heapq.heappop(self.pending), now))
+
+    def _unrecovered(self, now: float, why: str) -> None:
+        log.error("gap_unrecovered", stage="gateway", why=why)
+        self.gaps.clear()
+        self._trip(now, "gap")
+        self._abandon_awaiting(now)
+
+    def _trip(self, now: float, fault: str) -> None:
+        self.fault = fault
+        self.hold_until = max(self.hold_until, now + self.t.actuator_delay_s)
+
+    def _health(self, now: float) -> None:
+        silent = now - self.last_heartbeat > self.t.missed_heartbeats * self.t.heartbeat_s
+        live = "no_heartbeat" if silent else (None if self.station_state == "running" else f"station_{self.station_state}")
+        if live is not None:  # a present fault keeps the hold a full actuator delay ahead
+            self._trip(now, live)
+        ok = live is None and now >= self.hold_until
+        reason = "ok" if ok else (live or f"recovering_from_{self.fault}")
+        if ok != self.healthy:
+            log.info("vision_healthy" if ok else "vision_unhealthy", stage="gateway", reason=reason, last_heartbeat=self.last_heartbeat)
+        self.healthy, self.reason = ok, reason
+
+    def _actuate(self, p: _Pending, now: float) -> PartDecision:
+        m = p.msg
+        if not m:  # its verdict was lost
+            return PartDecision(p.run_id, p.part_id, "reject", "missing", None, None, None, None, p.actuate_at, now)
+        verdict, sreason = m.get("verdict"), m.get("reason")
+        if p.late:
+            reason = "late"
+        elif not self.healthy:
+            reason = "vision_unhealthy"
+        elif verdict == "pass" and sreason == "ok":
+            reason = "ok"
+        else:
+            reason = str(sreason or "not_pass")
+        return PartDecision(
+            p.run_id,
+            p.part_id,
+            "pass" if reason == "ok" else "reject",
+            reason,
+            str(verdict) if verdict is not None else None,
+            str(sreason) if sreason is not None else None,
+            int(m["seq"]),
+            float(m["captured_at"]),
+            p.actuate_at,
+            now,
+        )
+
+    def next_due(self) -> float | None:
+        return self.pending[0].actuate_at if self.pending else None

@@ -1,0 +1,130 @@
+"""Where the gateway's decisions go: a JSON-lines log, or a PLC over Modbus TCP.
+
+Every output implements :class:`Output`. The Modbus adapter writes one reject coil per part (then
+the part id into a holding register, so the PLC sees a new event even for two equal decisions
+in a row), holds a healthy coil, and counts an alive register up so that the PLC can tell a
+stalled gateway from a healthy one. Every request is bounded by ``timeout_s``; a PLC that does
+not answer is logged and retried, never waited on.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+import structlog
+
+from station.config import ModbusSection
+from station.errors import ConfigError
+from station.gateway.core import PartDecision
+
+log = structlog.get_logger()
+
+
+class Output(Protocol):
+    def part(self, d: PartDecision) -> None: ...
+
+    def healthy(self, ok: bool, reason: str) -> None: ...
+
+    def tick(self, now: float) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class JsonLinesOutput:
+    """One JSON line per part to a file (appended) or stdout."""
+
+    def __init__(self, path: Path | None) -> None:
+        self._own = path is not None
+        try:
+            self._f: IO[str] = path.open("a", encoding="utf-8") if path is not None else sys.stdout
+        except OSError as exc:
+            raise ConfigError("--out", f"{path}: cannot open for writing: {exc.strerror or exc}") from None
+
+    def part(self, d: PartDecision) -> None:
+        self._f.write(json.dumps(d.as_dict()) + "\n")
+        self._f.flush()
+
+    def healthy(self, ok: bool, reason: str) -> None:
+        pass  # health changes are in the log
+
+    def tick(self, now: float) -> None:
+        pass
+
+    def close(self) -> None:
+        if self._own:
+            self._f.close()
+
+
+class ModbusOutput:
+    """Coils and registers on a PLC that is a Modbus TCP server (pymodbus client)."""
+
+    def __init__(self, cfg: ModbusSection) -> None:
+        try:
+            from pymodbus.client import ModbusTcpClient
+        except ImportError:
+            raise ConfigError("gateway.output", "modbus needs pymodbus: pip install 'casting-station[modbus]'") from None
+        self.cfg = cfg
+        self._client: Any = ModbusTcpClient(cfg.host, port=cfg.port, timeout=cfg.timeout_s, retries=0, reconnect_delay=0)
+        self._ok = False
+        self._alive = 0
+        self._next_alive = 0.0
+
+    def _call(self, what: str, fn: str, address: int, value: Any) -> bool:
+        try:
+            if not self._client.connected and not self._client.connect():
+                raise ConnectionError(f"cannot connect to {self.cfg.host}:{self.cfg.port}")
+            rr = getattr(self._client, fn)(address, value, device_id=self.cfg.device_id)
+            if rr.isError():
+                raise ConnectionError(str(rr))
+            return True
+        except Exception as exc:  # pymodbus raises its own and OS errors; all mean "PLC not reached"
+            log.error("modbus_write_failed", stage="gateway", what=what, address=address, error=f"{type(exc).__name__}: {exc}")
+            self._client.close()
+            return False
+
+    def part(self, d: PartDecision) -> None:
+        if self._call("reject_coil", "write_coil", self.cfg.reject_coil, d.decision != "pass"):
+            self._call("part_register", "write_register", self.cfg.part_register, d.part_id % 65536)
+
+    def healthy(self, ok: bool, reason: str) -> None:
+        self._ok = ok
+        self._call("healthy_coil", "write_coil", self.cfg.healthy_coil, ok)
+
+    def tick(self, now: float) -> None:
+        if now < self._next_alive:
+            return
+        self._next_alive = now + self.cfg.alive_ms / 1000
+        self._alive = (self._alive + 1) % 65536
+        if self._call("alive_register", "write_register", self.cfg.alive_register, self._alive):
+            self._call("healthy_coil", "write_coil", self.cfg.healthy_coil, self._ok)
+
+    def close(self) -> None:
+        self._ok = False
+        self._call("healthy_coil", "write_coil", self.cfg.healthy_coil, False)
+        self._client.close()
+
+
+class Outputs:
+    """Fan one decision out to several outputs."""
+
+    def __init__(self, outputs: list[Output]) -> None:
+        self.outputs = outputs
+
+    def part(self, d: PartDecision) -> None:
+        for o in self.outputs:
+            o.part(d)
+
+    def healthy(self, ok: bool, reason: str) -> None:
+        for o in self.outputs:
+            o.healthy(ok, reason)
+
+    def tick(self, now: float) -> None:
+        for o in self.outputs:
+            o.tick(now)
+
+    def close(self) -> None:
+        for o in self.outputs:
+            o.close()

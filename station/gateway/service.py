@@ -1,0 +1,169 @@
+"""The reference PLC gateway: subscribes to one station, fills gaps by resend, drives the outputs.
+
+One thread owns both sockets (SUB for the stream, DEALER for resend) and polls them with a
+timeout no longer than the time to the next actuator event, so that a part is decided on time
+and a stop is seen within ``poll_s``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import structlog
+import zmq
+
+from station.config import Config, GatewayOutputKind
+from station.gateway.core import GatewayCore, Timing
+from station.gateway.outputs import JsonLinesOutput, ModbusOutput, Output, Outputs
+from station.keys import KeyPair, curve_client, ephemeral, load_public, load_secret
+from station.stage import Worker
+
+log = structlog.get_logger()
+
+
+def local_endpoint(endpoint: str) -> str:
+    """A bind endpoint as a client connects to it: a wildcard host becomes loopback."""
+    return endpoint.replace("tcp://*", "tcp://127.0.0.1").replace("tcp://0.0.0.0", "tcp://127.0.0.1")
+
+
+def _decode(frames: list[bytes]) -> tuple[str, object]:
+    try:
+        return frames[0].decode("ascii", "replace"), json.loads(frames[1]) if len(frames) == 2 else None
+    except ValueError:
+        return "invalid", None
+
+
+class Gateway(Worker):
+    """``start()``, then ``stop()`` and ``join()``; decisions go to ``outputs`` in actuator order."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        outputs: list[Output],
+        poll_s: float = 0.02,
+        drop: Callable[[str, dict[str, Any]], bool] | None = None,
+    ) -> None:
+        g = cfg.gateway
+        self.core = GatewayCore(
+            Timing(
+                actuator_delay_s=g.actuator_delay_s(),
+                margin_s=g.margin_ms / 1000,
+                heartbeat_s=cfg.publisher.heartbeat_ms / 1000,
+                missed_heartbeats=g.missed_heartbeats,
+                resend_timeout_s=g.resend_timeout_ms / 1000,
+            ),
+            cfg.station.id,
+        )
+        self.outputs = Outputs(outputs)
+        self._poll_s = poll_s
+        self._drop = drop  # tests only: simulate a message lost on the network
+        self.failed: BaseException | None = None
+        ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
+        keys, server_key = self._curve(cfg)
+        self._sub: zmq.Socket[bytes] = ctx.socket(zmq.SUB)
+        self._sub.setsockopt(zmq.LINGER, 0)
+        self._sub.setsockopt(zmq.SUBSCRIBE, b"")
+        stream = g.station_endpoint or local_endpoint(cfg.publisher.endpoint)
+        resend = g.resend_endpoint or (local_endpoint(cfg.publisher.resend_endpoint) if cfg.publisher.resend_endpoint else None)
+        self._resend: zmq.Socket[bytes] | None = ctx.socket(zmq.DEALER) if resend else None
+        for sock in (self._sub, self._resend):
+            if sock is None:
+                continue
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.setsockopt(zmq.RECONNECT_IVL, 20)
+            sock.setsockopt(zmq.RECONNECT_IVL_MAX, 500)
+            if keys is not None and server_key is not None:
+                curve_client(sock, keys, server_key)
+        self._sub.connect(stream)
+        if self._resend is not None and resend:
+            self._resend.connect(resend)
+        super().__init__("gateway")
+        log.info("gateway_started", stage="gateway", station=stream, resend=resend, delay_s=g.actuator_delay_s(), curve=keys is not None)
+
+    @staticmethod
+    def _curve(cfg: Config) -> tuple[KeyPair | None, bytes | None]:
+        if not cfg.publisher.curve.enabled:
+            return None, None
+        server = load_public(cfg.gateway.curve_public_key_file, "gateway.curve_public_key_file")
+        own = cfg.gateway.curve_secret_key_file
+        return (load_secret(own, "gateway.curve_secret_key_file") if own is not None else ephemeral()), server
+
+    def _run(self) -> None:
+        poller = zmq.Poller()
+        poller.register(self._sub, zmq.POLLIN)
+        if self._resend is not None:
+            poller.register(self._resend, zmq.POLLIN)
+        healthy = None
+        try:
+            while not self._stop.is_set():
+                now = time.time()
+                due = self.core.next_due()
+                wait = self._poll_s if due is None else min(self._poll_s, max(due - now, 0.0))
+                for sock, _ in poller.poll(int(wait * 1000)):
+                    self._read(sock, time.time())
+                now = time.time()
+                self._send_resend_requests()
+                self.core.tick(now)
+                if self.core.healthy != healthy:
+                    healthy = self.core.healthy
+                    self.outputs.healthy(healthy, self.core.reason)
+                for d in self.core.decisions:
+                    self.outputs.part(d)
+                self.core.decisions.clear()
+                self.outputs.tick(now)
+        except BaseException as exc:  # a dead gateway must say so; the PLC sees the healthy coil drop
+            self.failed = exc
+            log.error("gateway_failed", stage="gateway", error=f"{type(exc).__name__}: {exc}")
+        finally:
+            self.outputs.healthy(False, "gateway_stopped")
+            self.outputs.close()
+            self._sub.close(0)
+            if self._resend is not None:
+                self._resend.close(0)
+
+    def _read(self, sock: zmq.Socket[bytes], now: float) -> None:
+        while True:
+            try:
+                frames = sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if sock is self._resend:
+                self._on_resend(frames, now)
+                continue
+            topic, msg = _decode(frames)
+            if self._drop is not None and isinstance(msg, dict) and self._drop(topic, msg):
+                continue
+            self.core.receive(topic, msg, now)
+
+    def _on_resend(self, frames: list[bytes], now: float) -> None:
+        if len(frames) < 2 or frames[0] != b"resend":
+            return
+        try:
+            head = json.loads(frames[1])
+        except ValueError:
+            return
+        pairs = [_decode(frames[i : i + 2]) for i in range(2, len(frames) - 1, 2)]
+        if isinstance(head, dict):
+            self.core.resent(head, pairs, now)
+
+    def _send_resend_requests(self) -> None:
+        for run_id, first, last in self.core.resend_requests:
+            if self._resend is None:
+                continue
+            body = json.dumps({"run_id": run_id, "from": first, "to": last}).encode()
+            try:
+                self._resend.send_multipart([b"resend", body], zmq.NOBLOCK)
+            except zmq.Again:  # the station's resend socket is not there: the gap will time out
+                log.warning("resend_request_not_sent", stage="gateway", first=first, last=last)
+        self.core.resend_requests.clear()
+
+
+def build_outputs(cfg: Config, out: Path | None) -> list[Output]:
+    outputs: list[Output] = [JsonLinesOutput(out)]
+    if cfg.gateway.output is GatewayOutputKind.MODBUS:
+        outputs.append(ModbusOutput(cfg.gateway.modbus))
+    return outputs

@@ -1,0 +1,119 @@
+"""CURVE key files: making them (``station keys``) and loading them for the station and gateways.
+
+Key files are ZeroMQ's own certificate format (``NAME.key`` public, ``NAME.key_secret`` secret).
+A missing or malformed file is a ConfigError naming the config key that points at it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import zmq
+import zmq.auth
+
+from station.errors import ConfigError, StationError
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    public: bytes
+    secret: bytes
+
+
+def create_keys(folder: Path, name: str) -> tuple[Path, Path]:
+    """Write ``NAME.key`` and ``NAME.key_secret`` (mode 600) in ``folder``; never overwrite."""
+    if not zmq.has("curve"):
+        raise StationError("this libzmq was built without CURVE support")
+    public, secret = folder / f"{name}.key", folder / f"{name}.key_secret"
+    for p in (public, secret):
+        if p.exists():
+            raise StationError(f"{p}: already exists; refusing to overwrite a key")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        made_public, made_secret = zmq.auth.create_certificates(str(folder), name)
+    except OSError as exc:
+        raise StationError(f"{folder}: cannot write keys: {exc.strerror or exc}") from None
+    os.chmod(made_secret, 0o600)
+    return Path(made_public), Path(made_secret)
+
+
+def _load(path: Path, key: str) -> tuple[bytes, bytes | None]:
+    try:
+        public, secret = zmq.auth.load_certificate(str(path))
+    except OSError as exc:
+        raise ConfigError(key, f"{path}: cannot read key file: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise ConfigError(key, f"{path}: not a ZeroMQ key file: {exc}") from None
+    if public is None or len(public) != 40:
+        raise ConfigError(key, f"{path}: no public key in the file")
+    return public, secret
+
+
+def load_secret(path: Path | None, key: str) -> KeyPair:
+    """A key pair from a ``.key_secret`` file."""
+    if path is None:
+        raise ConfigError(key, "required when CURVE is enabled")
+    public, secret = _load(path, key)
+    if secret is None:
+        raise ConfigError(key, f"{path}: holds no secret key (use the .key_secret file)")
+    return KeyPair(public, secret)
+
+
+def load_public(path: Path | None, key: str) -> bytes:
+    """The public key from a ``.key`` (or ``.key_secret``) file."""
+    if path is None:
+        raise ConfigError(key, "required when CURVE is enabled")
+    return _load(path, key)[0]
+
+
+def ephemeral() -> KeyPair:
+    public, secret = zmq.curve_keypair()
+    return KeyPair(public, secret)
+
+
+def curve_server(sock: zmq.Socket[bytes], keys: KeyPair) -> None:
+    sock.setsockopt(zmq.CURVE_SERVER, 1)
+    sock.setsockopt(zmq.CURVE_SECRETKEY, keys.secret)
+    sock.setsockopt(zmq.CURVE_PUBLICKEY, keys.public)
+
+
+def curve_client(sock: zmq.Socket[bytes], keys: KeyPair, server_public: bytes) -> None:
+    sock.setsockopt(zmq.CURVE_SERVERKEY, server_public)
+    sock.setsockopt(zmq.CURVE_PUBLICKEY, keys.public)
+    sock.setsockopt(zmq.CURVE_SECRETKEY, keys.secret)
+
+
+class ClientAllowList:
+    """ZeroMQ's ZAP handler admitting only the CURVE clients whose public keys are in a folder."""
+
+    def __init__(self, folder: Path) -> None:
+        from zmq.auth.thread import ThreadAuthenticator
+
+        if not folder.is_dir() or not any(folder.glob("*.key")):
+            raise ConfigError("publisher.curve.clients_dir", f"{folder}: no public key files (*.key) there")
+        self._auth = ThreadAuthenticator(zmq.Context.instance())
+        self._auth.start()
+        self._auth.configure_curve(domain="*", location=str(folder))
+
+    def stop(self) -> None:
+        self._auth.stop()
+
+
+def bind_server(kind: int, endpoint: str, key: str, keys: KeyPair | None, options: dict[int, int]) -> tuple[zmq.Socket[bytes], str]:
+    """A socket of ``kind`` with ``options``, a CURVE server if ``keys``, bound at ``endpoint``.
+
+    Returns the socket and the endpoint actually bound; a bind failure is a ConfigError naming ``key``.
+    """
+    sock: zmq.Socket[bytes] = zmq.Context.instance().socket(kind)
+    for opt, value in options.items():
+        sock.setsockopt(opt, value)
+    if keys is not None:
+        curve_server(sock, keys)
+    try:
+        sock.bind(endpoint)
+    except zmq.ZMQError as exc:
+        sock.close(0)
+        raise ConfigError(key, f"cannot bind {endpoint}: {exc.strerror}") from None
+    return sock, str(sock.getsockopt_string(zmq.LAST_ENDPOINT))

@@ -1,0 +1,118 @@
+"""Resend: a ring of the last published messages, served on a ZeroMQ ROUTER socket.
+
+A gateway that sees a jump in ``seq`` asks for the missing range and gets back every message
+still in the ring, byte for byte as first sent, and an explicit ``gone`` range for anything older.
+Request and reply are documented in docs/protocol.md. The ROUTER socket is used only by this
+stage's own thread; the ring is shared with the publisher under a lock.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import deque
+from typing import Any
+
+import structlog
+import zmq
+
+from station.keys import KeyPair, bind_server
+from station.metrics import Metrics
+from station.stage import Worker
+
+MAX_SPAN = 1000  # most messages one reply carries
+log = structlog.get_logger()
+
+
+class Ring:
+    """The last ``size`` messages as (seq, topic, payload), appended by the publisher."""
+
+    def __init__(self, size: int) -> None:
+        self._items: deque[tuple[int, bytes, bytes]] = deque(maxlen=size)
+        self._lock = threading.Lock()
+
+    def add(self, seq: int, topic: bytes, payload: bytes) -> None:
+        with self._lock:
+            self._items.append((seq, topic, payload))
+
+    def span(self, first: int, last: int) -> tuple[list[tuple[int, bytes, bytes]], tuple[int, int] | None]:
+        """Messages first..last still held, and the (first, last) range that is gone, if any."""
+        with self._lock:
+            if not self._items:
+                return [], (first, last)
+            oldest = self._items[0][0]
+            newest = self._items[-1][0]
+            lo = max(first, oldest)
+            hi = min(last, newest)
+            held = [self._items[s - oldest] for s in range(lo, hi + 1)] if lo <= hi else []
+        gone = (first, min(last, oldest - 1)) if first < oldest else None
+        return held, gone
+
+
+def parse_request(frames: list[bytes]) -> dict[str, Any] | str:
+    """The request dict, or a one-line reason why it is not one."""
+    if len(frames) != 2 or frames[0] != b"resend":
+        return "expected two frames: resend, JSON"
+    try:
+        req = json.loads(frames[1])
+    except ValueError:
+        return "the body is not JSON"
+    if not isinstance(req, dict):
+        return "the body is not a JSON object"
+    a, b = req.get("from"), req.get("to")
+    if not isinstance(a, int) or not isinstance(b, int) or a < 1 or b < a:
+        return "from and to must be integers with 1 <= from <= to"
+    if b - a + 1 > MAX_SPAN:
+        return f"at most {MAX_SPAN} messages per request"
+    return req
+
+
+class ResendServer(Worker):
+    """The resend stage: one thread, one ROUTER socket, polled with a timeout."""
+
+    def __init__(self, endpoint: str, ring: Ring, run_id: str, metrics: Metrics, keys: KeyPair | None = None, poll_s: float = 0.1) -> None:
+        self.ring = ring
+        self.run_id = run_id
+        self.metrics = metrics
+        self._poll_ms = int(poll_s * 1000)
+        opts: dict[int, int] = {zmq.LINGER: 0, zmq.ROUTER_MANDATORY: 0, zmq.SNDHWM: 100}
+        self._sock, self.endpoint = bind_server(zmq.ROUTER, endpoint, "publisher.resend_endpoint", keys, opts)
+        super().__init__("stage-resend")
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                if self._sock.poll(self._poll_ms, zmq.POLLIN):
+                    self._serve_one()
+        finally:
+            self._sock.close(0)
+
+    def _serve_one(self) -> None:
+        frames = self._sock.recv_multipart(zmq.NOBLOCK)
+        # ROUTER prefixes the peer's identity; a REQ peer adds an empty delimiter frame
+        split = frames.index(b"", 1) + 1 if b"" in frames[1:2] else 1
+        envelope, body = frames[:split], frames[split:]
+        try:
+            self._sock.send_multipart(envelope + self._answer(body), zmq.NOBLOCK)
+        except zmq.ZMQError as exc:  # the peer went away or is not reading: its loss
+            log.warning("resend_reply_dropped", stage="resend", error=str(exc))
+
+    def _answer(self, body: list[bytes]) -> list[bytes]:
+        req = parse_request(body)
+        head: dict[str, Any] = {"v": 1, "run_id": self.run_id}
+        if isinstance(req, str):
+            self.metrics.resend_requests.labels(result="bad").inc()
+            return [b"resend", json.dumps({**head, "error": req}).encode()]
+        a, b = int(req["from"]), int(req["to"])
+        if req.get("run_id") not in (None, self.run_id):
+            self.metrics.resend_requests.labels(result="gone").inc()
+            return [b"resend", json.dumps({**head, "from": a, "to": b, "gone": [a, b], "count": 0, "error": "another run"}).encode()]
+        held, gone = self.ring.span(a, b)
+        self.metrics.resend_requests.labels(result="gone" if gone else "served").inc()
+        self.metrics.resent_messages.inc(len(held))
+        head.update({"from": a, "to": b, "gone": list(gone) if gone else None, "count": len(held)})
+        out = [b"resend", json.dumps(head).encode()]
+        for _seq, topic, payload in held:
+            out += [topic, payload]
+        log.info("resend_served", stage="resend", first=a, last=b, count=len(held), gone=gone)
+        return out

@@ -1,0 +1,207 @@
+"""The gateway's judgement, driven message by message with an explicit clock (no sockets)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from station.gateway.core import GatewayCore, Timing
+
+T = Timing(actuator_delay_s=1.0, margin_s=0.02, heartbeat_s=0.25, missed_heartbeats=3, resend_timeout_s=0.3)
+
+
+class FakeStation:
+    """Messages as station.publisher writes them: one seq over all topics."""
+
+    def __init__(self, run_id: str = "run-a") -> None:
+        self.run_id = run_id
+        self.seq = 0
+        self.part = 0
+
+    def msg(self, **body: Any) -> dict[str, Any]:
+        self.seq += 1
+        return {"v": 1, "station": "station-1", "run_id": self.run_id, "seq": self.seq, "sent_at": 0.0, **body}
+
+    def beat(self, state: str = "running") -> tuple[str, dict[str, Any]]:
+        return "heartbeat", self.msg(state=state, last_seq=self.seq, camera="connected")
+
+    def verdict(self, captured_at: float, verdict: str = "pass", reason: str = "ok") -> tuple[str, dict[str, Any]]:
+        self.part += 1
+        return "verdict", self.msg(
+            part_id=self.part,
+            frame=self.part,
+            verdict=verdict,
+            reason=reason,
+            captured_at=captured_at,
+            deadline_at=captured_at + 0.5,
+            score=0.01,
+        )
+
+
+def healthy_core(st: FakeStation, until: float = 1.5) -> GatewayCore:
+    """A core that has followed ``st`` with heartbeats from t=0 to ``until`` (past the join hold)."""
+    core = GatewayCore(T, "station-1")
+    t = 0.0
+    while t <= until:
+        core.receive(*st.beat(), t)
+        core.tick(t)
+        t = round(t + 0.25, 6)
+    assert core.healthy, core.reason
+    return core
+
+
+def run_to(core: GatewayCore, st: FakeStation, start: float, end: float, beats: bool = True) -> None:
+    t = start
+    while t <= end:
+        if beats:
+            core.receive(*st.beat(), t)
+        core.tick(t)
+        t = round(t + 0.05, 6)
+
+
+def test_not_healthy_until_parts_in_flight_at_join_are_past_the_actuator() -> None:
+    st = FakeStation()
+    core = GatewayCore(T, "station-1")
+    core.receive(*st.beat(), 0.0)
+    core.tick(0.0)
+    assert not core.healthy
+    run_to(core, st, 0.05, 0.9)
+    assert not core.healthy
+    run_to(core, st, 0.95, 1.2)
+    assert core.healthy
+
+
+def test_a_timely_pass_passes_at_its_actuator_time_and_defects_reject() -> None:
+    st = FakeStation()
+    core = healthy_core(st)
+    core.receive(*st.verdict(captured_at=1.6), 1.7)
+    core.receive(*st.verdict(captured_at=1.7, verdict="reject", reason="defect"), 1.8)
+    run_to(core, st, 1.8, 2.55)
+    assert core.decisions == []  # part 1's actuator time is 1.6 + 1.0
+    run_to(core, st, 2.6, 2.65)
+    assert [d.part_id for d in core.decisions] == [1]
+    run_to(core, st, 2.7, 2.8)
+    got = [(d.part_id, d.decision, d.reason) for d in core.decisions]
+    assert got == [(1, "pass", "ok"), (2, "reject", "defect")]
+    assert core.decisions[0].decided_at >= core.decisions[0].actuate_at == 2.6
+
+
+def test_a_verdict_after_the_actuator_margin_is_rejected_late() -> None:
+    st = FakeStation()
+    core = healthy_core(st)
+    core.receive(*st.verdict(captured_at=0.6), 1.59)  # actuator at 1.6, margin 20 ms
+    run_to(core, st, 1.6, 1.7)
+    assert [(d.decision, d.reason) for d in core.decisions] == [("reject", "late")]
+
+
+def test_a_station_late_verdict_rejects() -> None:
+    st = FakeStation()
+    core = healthy_core(st)
+    core.receive(*st.verdict(captured_at=1.6, verdict="reject", reason="late"), 1.7)
+    run_to(core, st, 1.75, 2.7)
+    assert [(d.decision, d.reason) for d in core.decisions] == [("reject", "late")]
+
+
+def test_silence_makes_vision_unhealthy_after_three_heartbeats_and_parts_then_reject() -> None:
+    st = FakeStation()
+    core = healthy_core(st)
+    core.receive(*st.verdict(captured_at=1.5), 1.55)
+    core.tick(1.55)
+    run_to(core, st, 1.6, 2.25, beats=False)  # last heartbeat at 1.5: 3 x 0.25 s is 2.25
+    assert core.healthy
+    core.tick(2.3)
+    assert not core.healthy and core.reason == "no_heartbeat"
+    run_to(core, st, 2.35, 2.6, beats=False)
+    assert [(d.part_id, d.decision, d.reason) for d in core.decisions] == [(1, "reject", "vision_unhealthy")]
+
+
+def test_heartbeats_back_recover_only_after_one_actuator_delay() -> None:
+    st = FakeStation()
+    core = healthy_core(st)
+    run_to(core, st, 1.6, 2.5, beats=False)
+    assert not core.healthy
+    run_to(core, st, 2.55, 3.45)
+    assert not core.healthy and core.reason.startswith("recovering")
+    run_to(core, st, 3.5, 3.7)
+    assert core.healthy
+
+
+def test_a_gap_asks_for_resend_and_a_filled_gap_costs_nothing() -> None:
+    st = FakeStation()
+    core = healthy_core(st)
+    lost = [st.verdict(captured_at=1.5), st.beat()]
+    core.receive(*st.verdict(captured_at=1.55), 1.6)
+    assert core.resend_requests == [("run-a", lost[0][1]["seq"], lost[1][1]["seq"])]
+    core.resent({"run_id": "run-a", "gone": None}, lost, 1.65)
+    run_to(core, st, 1.7, 2.6)
+    assert core.healthy
+    assert [(d.part_id, d.decision) for d in core.decisions] == [(1, "pass"), (2, "pass")]
+
+
+def test_a_gap_the_station_no_longer_holds_trips_health_and_rejects_the_lost_part() -> None:
+    st = FakeStation()
+    core = healthy_core(st)
+    first = st.verdict(captured_at=1.5)[1]["seq"]
+    core.receive(*st.verdict(captured_at=1.55), 1.6)
+    core.resent({"run_id": "run-a", "gone": [first, first]}, [], 1.62)
+    assert not core.healthy or core.fault == "gap"
+    run_to(core, st, 1.65, 2.6)
+    got = [(d.part_id, d.decision, d.reason) for d in core.decisions]
+    assert got == [(1, "reject", "missing"), (2, "reject", "vision_unhealthy")]
+
+
+def test_a_gap_nobody_fills_times_out() -> None:
+    st = FakeStation()
+    core = healthy_core(st)
+    st.verdict(captured_at=1.5)  # lost, never resent
+    core.receive(*st.verdict(captured_at=1.55), 1.6)
+    run_to(core, st, 1.65, 1.95)
+    assert not core.healthy
+    assert core.decisions[0].reason == "missing"
+
+
+def test_a_station_restart_trips_health() -> None:
+    st = FakeStation()
+    core = healthy_core(st)
+    st2 = FakeStation("run-b")
+    core.receive(*st2.beat(), 1.6)
+    core.tick(1.6)
+    assert not core.healthy and core.reason.endswith("run_changed")
+    run_to(core, st2, 1.65, 2.5)
+    assert not core.healthy
+    run_to(core, st2, 2.65, 2.8)
+    assert core.healthy
+
+
+def test_degraded_and_stopping_states_are_unhealthy() -> None:
+    for state in ("degraded", "stopping", "starting"):
+        st = FakeStation()
+        core = healthy_core(st)
+        core.receive(*st.beat(state), 1.6)
+        core.tick(1.6)
+        assert not core.healthy and core.reason == f"station_{state}"
+
+
+def test_foreign_and_malformed_messages_are_ignored() -> None:
+    st = FakeStation()
+    core = healthy_core(st)
+    bad: list[tuple[str, object]] = [
+        ("verdict", "not a dict"),
+        ("verdict", {**st.verdict(2.0)[1], "station": "someone-else"}),
+        ("verdict", {**st.verdict(2.0)[1], "v": 99}),
+        ("bogus", st.msg()),
+    ]
+    for topic, m in bad:
+        core.receive(topic, m, 1.6)
+    assert core.ignored == 4
+    assert core.decisions == []
+
+
+def test_duplicates_are_decided_once() -> None:
+    st = FakeStation()
+    core = healthy_core(st)
+    v = st.verdict(captured_at=1.6)
+    core.receive(*v, 1.61)
+    core.receive(*v, 1.62)
+    core.resent({"run_id": "run-a", "gone": None}, [v], 1.63)
+    run_to(core, st, 1.65, 2.7)
+    assert len(core.decisions) == 1

@@ -1,0 +1,167 @@
+"""Gateway outputs: JSON lines, and Modbus TCP against a real pymodbus server on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from station.config import load_config
+from station.gateway.core import PartDecision
+from station.gateway.outputs import JsonLinesOutput, ModbusOutput
+from station.gateway.service import Gateway, build_outputs
+
+from ..conftest import free_port
+from .test_service import Line, finish, wait_for
+
+pymodbus = pytest.importorskip("pymodbus", reason="the Modbus adapter needs the modbus extra (pymodbus)")
+
+
+class Plc:
+    """A real Modbus TCP server (pymodbus) that records every write request in order."""
+
+    def __init__(self) -> None:
+        from pymodbus.server import ModbusTcpServer
+        from pymodbus.simulator import DataType, SimData, SimDevice
+
+        self.port = free_port()
+        self.writes: list[tuple[str, int, int]] = []
+        self._lock = threading.Lock()
+        blocks = (
+            [SimData(0, count=64, datatype=DataType.BITS)],
+            [SimData(0, count=64, datatype=DataType.BITS)],
+            [SimData(0, count=64, datatype=DataType.REGISTERS)],
+            [SimData(0, count=64, datatype=DataType.REGISTERS)],
+        )
+        device = SimDevice(id=1, simdata=blocks)
+        self._loop = asyncio.new_event_loop()
+        self._server: Any = None
+        ready = threading.Event()
+
+        async def serve() -> None:
+            self._server = ModbusTcpServer(device, address=("127.0.0.1", self.port), trace_pdu=self._trace)
+            ready.set()
+            await self._server.serve_forever()
+
+        self._thread = threading.Thread(target=lambda: self._loop.run_until_complete(serve()), name="plc", daemon=True)
+        self._thread.start()
+        assert ready.wait(5)
+        time.sleep(0.2)
+
+    def _trace(self, sending: bool, pdu: Any) -> Any:
+        name = type(pdu).__name__
+        if not sending and name in ("WriteSingleCoilRequest", "WriteSingleRegisterRequest"):
+            value = int(pdu.bits[0]) if name == "WriteSingleCoilRequest" else int(pdu.registers[0])
+            with self._lock:
+                self.writes.append(("coil" if "Coil" in name else "register", int(pdu.address), value))
+        return pdu
+
+    def log(self) -> list[tuple[str, int, int]]:
+        with self._lock:
+            return list(self.writes)
+
+    def close(self) -> None:
+        asyncio.run_coroutine_threadsafe(self._server.shutdown(), self._loop).result(5)
+        self._thread.join(5)
+
+
+@pytest.fixture
+def plc() -> Iterator[Plc]:
+    p = Plc()
+    yield p
+    p.close()
+
+
+def _decision(pid: int, decision: str) -> PartDecision:
+    return PartDecision("r", pid, decision, "ok" if decision == "pass" else "defect", decision, "ok", pid, 0.0, 1.0, 1.0)
+
+
+def test_modbus_output_writes_reject_coil_then_part_register(plc: Plc) -> None:
+    cfg = load_config(
+        None,
+        [
+            f"gateway.modbus.port={plc.port}",
+            "gateway.modbus.reject_coil=5",
+            "gateway.modbus.healthy_coil=6",
+            "gateway.modbus.part_register=7",
+            "gateway.modbus.alive_register=8",
+        ],
+    ).gateway.modbus
+    out = ModbusOutput(cfg)
+    out.healthy(True, "ok")
+    out.part(_decision(1, "pass"))
+    out.part(_decision(2, "reject"))
+    out.tick(time.monotonic())
+    out.close()
+    assert plc.log() == [
+        ("coil", 6, 1),
+        ("coil", 5, 0),
+        ("register", 7, 1),
+        ("coil", 5, 1),
+        ("register", 7, 2),
+        ("register", 8, 1),
+        ("coil", 6, 1),
+        ("coil", 6, 0),
+    ]
+
+
+def test_modbus_output_without_a_plc_logs_and_does_not_hang() -> None:
+    cfg = load_config(None, [f"gateway.modbus.port={free_port()}", "gateway.modbus.timeout_s=0.2"]).gateway.modbus
+    out = ModbusOutput(cfg)
+    t0 = time.monotonic()
+    out.part(_decision(1, "pass"))
+    out.healthy(False, "x")
+    out.close()
+    assert time.monotonic() - t0 < 5
+
+
+def test_json_lines_output(tmp_path: Path) -> None:
+    out = JsonLinesOutput(tmp_path / "g.jsonl")
+    out.part(_decision(3, "reject"))
+    out.close()
+    row = json.loads((tmp_path / "g.jsonl").read_text())
+    assert (row["part_id"], row["decision"], row["reason"]) == (3, "reject", "defect")
+
+
+def test_coils_follow_the_verdicts_of_a_real_station(plc: Plc, tmp_path: Path) -> None:
+    line = Line(
+        [
+            f"publisher.endpoint=tcp://127.0.0.1:{free_port()}",
+            f"publisher.resend_endpoint=tcp://127.0.0.1:{free_port()}",
+            "metrics.enabled=false",
+            "gateway.actuator_delay_ms=300",
+            "gateway.output=modbus",
+            f"gateway.modbus.port={plc.port}",
+            "logging.format=json",
+        ],
+        tmp_path / "verdicts.jsonl",
+    )
+    cfg = line.config()
+    gw = Gateway(cfg, build_outputs(cfg, tmp_path / "gateway.jsonl"))
+    gw.start()
+    try:
+        finish(line.station())
+        n = len(line.verdicts())
+        gl = tmp_path / "gateway.jsonl"
+        assert wait_for(lambda: gl.exists() and len(gl.read_text().splitlines()) == n, 5)
+    finally:
+        gw.stop()
+        gw.join(5)
+    decided = [json.loads(x) for x in (tmp_path / "gateway.jsonl").read_text().splitlines()]
+    writes = plc.log()
+    m = cfg.gateway.modbus
+    coils = [v for kind, addr, v in writes if kind == "coil" and addr == m.reject_coil]
+    parts = [v for kind, addr, v in writes if kind == "register" and addr == m.part_register]
+    assert parts == [d["part_id"] for d in decided]
+    assert coils == [int(d["decision"] == "reject") for d in decided]
+    assert any(d["decision"] == "pass" for d in decided)
+    healthy = [v for kind, addr, v in writes if kind == "coil" and addr == m.healthy_coil]
+    assert 1 in healthy and healthy[-1] == 0
+    alive = [v for kind, addr, v in writes if kind == "register" and addr == m.alive_register]
+    assert len(alive) >= 5 and alive == sorted(alive)
