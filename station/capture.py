@@ -93,9 +93,19 @@ class CaptureStage:
                 except queue.Empty:
                     pass
 
+    def _wait(self, seconds: float) -> bool:
+        """Back off for ``seconds`` in short slices, showing progress (waiting for a camera is not a hang)."""
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            self.last_progress = time.monotonic()
+            if self._stop.wait(min(left, 0.5)):
+                return True
+        return False
+
     def _open_with_backoff(self) -> bool:
         delay = 0.2
         while not self._stop.is_set():
+            self.last_progress = time.monotonic()
             try:
                 self.source.open()
                 self._set_state(CameraState.CONNECTED)
@@ -105,7 +115,7 @@ class CaptureStage:
                     raise
                 self._set_state(CameraState.DISCONNECTED)
                 self._log.warning("camera_open_failed", error=str(exc), retry_in_s=round(delay, 2))
-                if self._stop.wait(delay):
+                if self._wait(delay):
                     return False
                 delay = min(delay * 2, self._backoff_cap)
         return False

@@ -16,11 +16,13 @@ from types import FrameType
 import structlog
 
 from station import __version__
+from station.capture import CameraState
 from station.config import Config, load_config
 from station.errors import CameraError, ConfigError, ModelError, StationError
 from station.log import configure
 from station.metrics import Metrics
 from station.model import Model
+from station.notify import Notifier, Watchdog
 from station.pipeline import Pipeline, RunOptions
 from station.sources import FrameSource, source_for
 
@@ -62,16 +64,22 @@ def run_pipeline(cfg: Config, model: Model, source: FrameSource, opts: RunOption
     """Run until the source ends or a signal arrives; drain; 0 when every frame got its verdict."""
     stop = _Stop()
     model.warm_up()
+    notifier = Notifier()
     pipe = Pipeline(cfg, source, model, Metrics(deadline_s=cfg.publisher.deadline_ms / 1000), opts)
+    watchdog = Watchdog(notifier, pipe.hung, lambda: (pipe.state.value, pipe.publisher.verdicts))
     bar = None
     if progress and sys.stderr.isatty():
         from tqdm import tqdm
 
         bar = tqdm(total=source.frame_count, unit="frame", desc="replay")
     pipe.start()
-    failure = None
+    watchdog.start()
+    failure, ready = None, False
     try:
         while not stop.event.wait(0.1):
+            if not ready and pipe.capture.state in (CameraState.CONNECTED, CameraState.ENDED):
+                notifier.send("READY=1", f"STATUS={pipe.state.value}, camera {pipe.capture.state.value}")
+                ready = True
             if bar is not None:
                 bar.update(pipe.capture.frames - bar.n)
             failure = pipe.failed()
@@ -80,7 +88,11 @@ def run_pipeline(cfg: Config, model: Model, source: FrameSource, opts: RunOption
     finally:
         if bar is not None:
             bar.close()
+    notifier.send("STOPPING=1", "STATUS=stopping: draining")
     drained = pipe.drain(cfg.shutdown.timeout_s)
+    watchdog.stop()
+    watchdog.join(2.0)
+    notifier.close()
     pipe.close()
     failure = failure or pipe.failed()
     if failure is not None:

@@ -181,6 +181,9 @@ class MetricsSection(_Model):
 
 class PipelineSection(_Model):
     queue_size: int = Field(16, ge=1, le=4096, description="Items held between the stages after capture.")
+    stall_after_s: float = Field(
+        15.0, gt=0, le=3600, description="A stage whose loop has not turned for this long is hung: the systemd watchdog stops."
+    )
 
 
 class ShutdownSection(_Model):

@@ -1,8 +1,13 @@
-"""structlog setup: readable on a terminal, JSON lines otherwise (journald)."""
+"""structlog setup: readable on a terminal, JSON lines otherwise.
+
+Under systemd (``$JOURNAL_STREAM`` is set) the JSON lines go to stdout, where journald keeps them;
+elsewhere to stderr, so that commands that print results on stdout stay clean.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import structlog
@@ -11,10 +16,11 @@ _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARN
 
 
 def configure(level: str = "info", fmt: str = "auto") -> None:
-    """Configure structlog to write to stderr at ``level``."""
-    json_out = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+    """Configure structlog at ``level``: JSON lines (journald, files) or a console format (a terminal)."""
+    out = sys.stdout if os.environ.get("JOURNAL_STREAM") else sys.stderr
+    json_out = fmt == "json" or (fmt == "auto" and not out.isatty())
     renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer() if json_out else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        structlog.processors.JSONRenderer() if json_out else structlog.dev.ConsoleRenderer(colors=out.isatty())
     )
     structlog.configure(
         processors=[
@@ -24,6 +30,6 @@ def configure(level: str = "info", fmt: str = "auto") -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=out),
         cache_logger_on_first_use=False,
     )

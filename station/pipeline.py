@@ -142,6 +142,22 @@ class Pipeline:
                 return f"{s.name}: {s.failed}"
         return None
 
+    def hung(self) -> str | None:
+        """Why the process is not healthy: a dead thread or a loop stuck past pipeline.stall_after_s."""
+        if self.state is StationState.STOPPING:
+            return None  # the drain is bounded by shutdown.timeout_s
+        dead = self.failed()
+        if dead is not None:
+            return f"stage died: {dead}"
+        now = time.monotonic()
+        for name, alive, last in [
+            ("capture", self.capture.is_alive(), self.capture.last_progress),
+            *[(s.name, s.is_alive(), s.last_progress) for s in self.stages],
+        ]:
+            if alive and now - last > self.cfg.pipeline.stall_after_s:
+                return f"{name} stuck for {now - last:.0f} s"
+        return None
+
     def finished(self) -> bool:
         return not self.stages[-1].is_alive()
 

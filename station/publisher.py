@@ -111,7 +111,9 @@ class Publisher:
         self.metrics.parts.labels(verdict=verdict, reason=reason.value).inc()
         self.metrics.latency_seconds.observe(time.monotonic() - v.captured_mono)
         self.metrics.last_verdict.set(now)
-        log.debug("part_verdict", part_id=v.part_id, frame=v.frame, verdict=verdict, reason=reason.value, score=v.score)
+        # one line per reject at info (journal searches by part_id / reason), passes only at debug
+        emit = log.info if verdict == "reject" else log.debug
+        emit("part_verdict", stage="publish", part_id=v.part_id, frame=v.frame, verdict=verdict, reason=reason.value, score=v.score)
         self.beat()
         return []
 

@@ -1,0 +1,128 @@
+"""The systemd unit and the installer, checked offline (systemd is not PID 1 here)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import MODEL, ROOT
+
+UNIT = ROOT / "systemd" / "station.service"
+ANALYZE = shutil.which("systemd-analyze")
+needs_analyze = pytest.mark.skipif(ANALYZE is None, reason="systemd-analyze not installed (.ci/run installs systemd)")
+
+
+def _unit_here(tmp_path: Path) -> Path:
+    """The unit with ExecStart pointing at this checkout's station command (verify checks it exists)."""
+    exe = shutil.which("station") or f"{sys.executable} -m station.cli"
+    unit = tmp_path / "station.service"
+    unit.write_text(UNIT.read_text().replace("/opt/station/venv/bin/station", exe.split()[0] if " " not in exe else exe))
+    return unit
+
+
+def test_unit_has_what_the_line_needs() -> None:
+    text = UNIT.read_text()
+    for line in [
+        "Type=notify",
+        "NotifyAccess=main",
+        "Restart=on-failure",
+        "ConfigurationDirectory=station",
+        "StateDirectory=station",
+        "SupplementaryGroups=video",
+        "DeviceAllow=char-video4linux rw",
+        "ProtectSystem=strict",
+        "NoNewPrivileges=yes",
+        "CapabilityBoundingSet=",
+        "SystemCallFilter=@system-service",
+        "MemoryDenyWriteExecute=yes",
+    ]:
+        assert re.search(rf"^{re.escape(line)}$", text, re.M), line
+    assert not re.search(r"^PrivateDevices=", text, re.M)
+    assert re.search(r"^RestrictAddressFamilies=.*AF_INET .*AF_INET6", text, re.M)
+    stop = int(re.search(r"^TimeoutStopSec=(\d+)", text, re.M).group(1))  # type: ignore[union-attr]
+    from station.config import load_config
+
+    cfg = load_config()
+    assert stop > cfg.shutdown.timeout_s + cfg.publisher.linger_ms / 1000
+    watchdog = int(re.search(r"^WatchdogSec=(\d+)", text, re.M).group(1))  # type: ignore[union-attr]
+    assert watchdog > cfg.pipeline.stall_after_s / 2
+
+
+@needs_analyze
+def test_unit_verifies_offline(tmp_path: Path) -> None:
+    p = subprocess.run([str(ANALYZE), "verify", "--man=no", str(_unit_here(tmp_path))], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+@needs_analyze
+def test_security_exposure_at_most_3(tmp_path: Path) -> None:
+    p = subprocess.run([str(ANALYZE), "security", "--offline=true", "--no-pager", str(UNIT)], capture_output=True, text=True, timeout=60)
+    m = re.search(r"Overall exposure level for station\.service: (\d+\.\d+)", p.stdout + p.stderr)
+    assert m, p.stdout[-2000:] + p.stderr
+    assert float(m.group(1)) <= 3.0
+
+
+MDWE_PROBE = """
+import ctypes, sys
+libc = ctypes.CDLL(None, use_errno=True)
+PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN = 65, 1
+if libc.prctl(PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN, 0, 0, 0) != 0:
+    print("unsupported", ctypes.get_errno()); sys.exit(3)
+import numpy as np, cv2, zmq
+from station.model import Model
+from station.preprocess import preprocess
+from pathlib import Path
+m = Model(Path(sys.argv[1]))
+img = cv2.imread(sys.argv[2], cv2.IMREAD_GRAYSCALE)
+pre = preprocess(img, m.info.spec)
+print("score", m.score(np.stack([pre.crop]))[0])
+"""
+
+
+def test_onnx_runtime_runs_with_memory_deny_write_execute() -> None:
+    """MemoryDenyWriteExecute=yes as the kernel enforces it (prctl PR_SET_MDWE, Linux 6.3+)."""
+    img = next((ROOT / "station" / "sample" / "casting" / "ok_front").iterdir())
+    p = subprocess.run([sys.executable, "-c", MDWE_PROBE, str(MODEL), str(img)], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    if p.returncode == 3:
+        pytest.skip(f"this kernel has no PR_SET_MDWE ({p.stdout.strip()})")
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert p.stdout.startswith("score ")
+
+
+def test_install_and_uninstall_into_a_scratch_root(tmp_path: Path) -> None:
+    """tools/install.sh with every path moved under tmp_path and systemctl recorded, not run."""
+    calls = tmp_path / "systemctl.log"
+    fake = tmp_path / "systemctl"
+    fake.write_text(f'#!/bin/sh\necho "$@" >> {calls}\n')
+    fake.chmod(0o755)
+    env = {
+        **os.environ,
+        "PREFIX": str(tmp_path / "opt"),
+        "CONFDIR": str(tmp_path / "etc"),
+        "UNITDIR": str(tmp_path / "units"),
+        "SYSTEMCTL": str(fake),
+        "PYTHON": sys.executable,
+        "VENV_ARGS": "--system-site-packages",  # the test reuses this machine's packages: no downloads
+    }
+    run = [str(ROOT / "tools" / "install.sh")]
+    p = subprocess.run(run, env=env, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stdout + p.stderr
+    conf = tmp_path / "etc" / "station.yaml"
+    assert f"path: {tmp_path / 'opt'}/models/defect.onnx" in conf.read_text()
+    assert (tmp_path / "opt" / "models" / "defect.onnx").exists()
+    unit = (tmp_path / "units" / "station.service").read_text()
+    assert f"ExecStart={tmp_path / 'opt'}/venv/bin/station run -c {conf}" in unit
+    assert "enable --now station.service" in calls.read_text()
+    # an edited config survives a reinstall; the new default lands beside it
+    conf.write_text(conf.read_text().replace("id: station-1", "id: line-7"))
+    assert subprocess.run(run, env=env, capture_output=True, timeout=600).returncode == 0
+    assert "id: line-7" in conf.read_text() and (tmp_path / "etc" / "station.yaml.new").exists()
+    p = subprocess.run([*run, "--uninstall"], env=env, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and not (tmp_path / "opt").exists() and conf.exists()
+    assert "disable --now station.service" in calls.read_text()

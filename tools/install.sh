@@ -1,0 +1,68 @@
+#!/bin/sh
+# Install the station as a systemd service on the line PC, or remove it.
+#
+#   sudo tools/install.sh              install (or upgrade) and start
+#   sudo tools/install.sh --uninstall  stop and remove the service and the venv; keep config and archive
+#
+# Layout: venv and model in $PREFIX (/opt/station), config in $CONFDIR/station.yaml (/etc/station;
+# an edited config is never overwritten: the new default lands beside it as station.yaml.new),
+# unit in $UNITDIR (/etc/systemd/system). Every path and the systemctl command can be overridden
+# from the environment, which is how tests/test_systemd.py installs into a scratch folder.
+set -eu
+
+HERE=$(cd "$(dirname "$0")/.." && pwd)
+PREFIX=${PREFIX:-/opt/station}
+CONFDIR=${CONFDIR:-/etc/station}
+UNITDIR=${UNITDIR:-/etc/systemd/system}
+SYSTEMCTL=${SYSTEMCTL:-systemctl}
+PYTHON=${PYTHON:-python3}
+VENV_ARGS=${VENV_ARGS:-}
+
+say() { printf 'install: %s\n' "$*"; }
+die() { printf 'install: error: %s\n' "$*" >&2; exit 1; }
+
+uninstall() {
+    $SYSTEMCTL disable --now station.service 2>/dev/null || true
+    rm -f "$UNITDIR/station.service"
+    $SYSTEMCTL daemon-reload || true
+    rm -rf "$PREFIX"
+    say "removed the service and $PREFIX; kept $CONFDIR and /var/lib/station (remove them by hand if wanted)"
+}
+
+install_config() {
+    mkdir -p "$CONFDIR"
+    new="$CONFDIR/station.yaml.new"
+    # the packaged default, with the model path pointing at the installed model
+    sed "s|^  path: ../models/defect.onnx.*|  path: $PREFIX/models/defect.onnx  # installed by tools/install.sh|" \
+        "$HERE/config/station.yaml" > "$new"
+    if [ ! -e "$CONFDIR/station.yaml" ]; then
+        mv "$new" "$CONFDIR/station.yaml"
+        say "config: $CONFDIR/station.yaml"
+    elif cmp -s "$new" "$CONFDIR/station.yaml"; then
+        rm -f "$new"
+    else
+        say "config: kept your $CONFDIR/station.yaml; the new default is $new"
+    fi
+}
+
+install() {
+    [ -f "$HERE/pyproject.toml" ] || die "$HERE: not the station's source tree"
+    mkdir -p "$PREFIX/models" "$UNITDIR"
+    # shellcheck disable=SC2086
+    "$PYTHON" -m venv $VENV_ARGS "$PREFIX/venv" || die "cannot create $PREFIX/venv"
+    "$PREFIX/venv/bin/python" -m pip install -q --upgrade "$HERE" || die "pip install failed"
+    cp "$HERE/models/defect.onnx" "$HERE/models/README.md" "$PREFIX/models/"
+    install_config
+    "$PREFIX/venv/bin/station" check-config -c "$CONFDIR/station.yaml" || die "$CONFDIR/station.yaml does not validate"
+    sed "s|/opt/station|$PREFIX|g; s|/etc/station/station.yaml|$CONFDIR/station.yaml|g" \
+        "$HERE/systemd/station.service" > "$UNITDIR/station.service"
+    $SYSTEMCTL daemon-reload
+    $SYSTEMCTL enable --now station.service
+    say "installed; follow it with: journalctl -u station -f"
+}
+
+case "${1:-}" in
+    --uninstall) uninstall ;;
+    "") install ;;
+    *) die "usage: $0 [--uninstall]" ;;
+esac
