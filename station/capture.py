@@ -49,6 +49,7 @@ class CaptureStage:
         self.frames = 0
         self.failed: BaseException | None = None
         self.last_progress = time.monotonic()
+        self.last_frame_mono = 0.0
         self._thread = threading.Thread(target=self._run, name="stage-capture", daemon=True)
         self._log = log.bind(stage="capture", camera=source.name)
 
@@ -156,6 +157,7 @@ class CaptureStage:
                     return
                 continue
             mono, wall = time.monotonic(), time.time()
+            self.last_frame_mono = mono
             if grab.error is not None:
                 self._log.error("frame_unreadable", error=grab.error, frame=self.frames)
                 self.metrics.frames_dropped.labels(reason="unreadable").inc()

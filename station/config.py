@@ -176,7 +176,10 @@ class GatewaySection(_Model):
 class MetricsSection(_Model):
     enabled: bool = Field(True, description="Serve /metrics while a pipeline runs.")
     host: str = Field("127.0.0.1", min_length=1, description="Address the metrics HTTP server binds.")
-    port: int = Field(9108, ge=0, le=65535, description="Port of the metrics HTTP server (0: any free port).")
+    port: int = Field(9108, ge=0, le=65535, description="Port of the HTTP server: /metrics, /healthz and the live page (0: any free port).")
+    healthy_within_s: float = Field(
+        5.0, gt=0, le=3600, description="/healthz is 200 only if the camera is connected and a frame arrived within this."
+    )
 
 
 class PipelineSection(_Model):

@@ -60,5 +60,6 @@ class DecisionStage:
                 captured_mono=part.frame.captured_mono,
                 circle=pre.circle if pre is not None else None,
                 name=part.frame.name,
+                image=part.frame.image,
             )
         ]

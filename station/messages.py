@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final
 
@@ -95,3 +95,4 @@ class Verdict:
     captured_mono: float
     circle: Circle | None
     name: str | None = None  # source file name, for image folders
+    image: npt.NDArray[np.uint8] | None = field(default=None, compare=False, repr=False)  # the inspected frame

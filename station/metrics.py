@@ -7,15 +7,13 @@ that is known in advance is created at zero, so dashboards see it from the first
 from __future__ import annotations
 
 from collections.abc import Iterable
-from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
-
-from station.errors import ConfigError
 
 _MS_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 REASONS = ("ok", "defect", "uncertain", "unable_to_inspect", "error", "late", "camera_gone")
 DROP_REASONS = ("queue_full", "unreadable")
+STATES = ("starting", "running", "degraded", "stopping")
 STAGES = ("capture", "trigger", "preprocess", "inference", "decision")
 
 
@@ -49,6 +47,9 @@ class Metrics:
         self.last_verdict = Gauge("station_last_verdict_timestamp_seconds", "Unix time of the last published verdict.", registry=r)
         self.resend_requests = Counter("station_resend_requests", "Resend requests answered, by result.", ["result"], registry=r)
         self.resent_messages = Counter("station_resent_messages", "Messages sent again on request.", registry=r)
+        self.deadline = Gauge("station_deadline_seconds", "The verdict deadline after capture (publisher.deadline_ms).", registry=r)
+        self.deadline.set(deadline_s)
+        self.state = Gauge("station_state", "1 for the station's current state, 0 for the others.", ["state"], registry=r)
         self.part_errors = Counter("station_part_errors", "Parts whose handling raised, by stage.", ["stage"], registry=r)
         for reason in DROP_REASONS:
             self.frames_dropped.labels(reason=reason)
@@ -56,21 +57,15 @@ class Metrics:
             self.parts.labels(verdict="pass" if reason == "ok" else "reject", reason=reason)
         for result in ("served", "gone", "bad"):
             self.resend_requests.labels(result=result)
+        self.set_state("starting")
         for stage in STAGES:
             self.queue_depth.labels(stage=stage)
             self.part_errors.labels(stage=stage)
 
-    def serve(self, host: str, port: int) -> WSGIServer:
-        """Serve /metrics; a port in use is a ConfigError naming metrics.port."""
-        from prometheus_client import start_http_server
-
-        try:
-            server, _ = start_http_server(port, addr=host, registry=self.registry)
-        except OSError as exc:
-            key = "metrics.port" if exc.errno in (98, 13) else "metrics.host"
-            raise ConfigError(key, f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}") from None
-        return server
-
     def set_queue_depths(self, depths: Iterable[tuple[str, int]]) -> None:
         for stage, depth in depths:
             self.queue_depth.labels(stage=stage).set(depth)
+
+    def set_state(self, current: str) -> None:
+        for state in STATES:
+            self.state.labels(state=state).set(1 if state == current else 0)

@@ -31,6 +31,7 @@ from station.publisher import Outlet
 from station.sources import FrameSource, ImageFolderSource
 from station.stage import Stage
 from station.trigger import FrameTrigger, LineTrigger
+from station.web import Health, LiveView, WebServer
 
 log = structlog.get_logger()
 
@@ -75,7 +76,10 @@ class Pipeline:
         self.capture = CaptureStage(source, q["trigger"], metrics, realtime=opts.realtime)
         self.mode = trigger_mode(cfg, source)
         trig: FrameTrigger | LineTrigger = FrameTrigger() if self.mode is TriggerMode.FRAME else LineTrigger(cfg.trigger)
-        self.outlet = Outlet(cfg.publisher, cfg.station.id, model.info.model_id, config_hash(cfg), metrics, opts.out, self.health)
+        self.live = LiveView(metrics)
+        self.outlet = Outlet(
+            cfg.publisher, cfg.station.id, model.info.model_id, config_hash(cfg), metrics, opts.out, self.health, self.live.record
+        )
         self.publisher = self.outlet.publisher
         self.parts_triggered = 0
 
@@ -90,18 +94,34 @@ class Pipeline:
             Stage("decision", q["decision"], q["publish"], DecisionStage(model.info, metrics)),
             Stage("publish", q["publish"], None, self.publisher, on_idle=self._idle, on_end=self._final),
         ]
-        try:
-            self._server = metrics.serve(cfg.metrics.host, cfg.metrics.port) if opts.metrics_server and cfg.metrics.enabled else None
-        except ConfigError:
-            self.outlet.close()
-            raise
-        if self._server is not None:
-            self.metrics_port = self._server.server_port
+        self.web: WebServer | None = None
+        if opts.metrics_server and cfg.metrics.enabled:
+            try:
+                self.web = WebServer(cfg.metrics.host, cfg.metrics.port, metrics, self.live, self.healthz)
+            except ConfigError:
+                self.outlet.close()
+                raise
+            self.metrics_port = self.web.port
         metrics.model_info.info({"id": model.info.model_id, "version": model.info.version, "threshold": str(model.info.threshold)})
         metrics.build_info.info({"version": __version__})
 
     def health(self) -> dict[str, Any]:
         return {"camera": self.capture.state.value}
+
+    def healthz(self) -> Health:
+        """Camera connected, frames arriving within metrics.healthy_within_s, no stage dead or stuck."""
+        age = time.monotonic() - self.capture.last_frame_mono if self.capture.frames else None
+        body: dict[str, Any] = {"state": self.state.value, "camera": self.capture.state.value, "last_frame_age_s": age}
+        problems = []
+        if self.capture.state is not CameraState.CONNECTED:
+            problems.append(f"camera {self.capture.state.value}")
+        if age is None or age > self.cfg.metrics.healthy_within_s:
+            problems.append("no frame yet" if age is None else f"no frame for {age:.1f} s")
+        hung = self.hung()
+        if hung is not None:
+            problems.append(hung)
+        body["problems"] = problems
+        return Health(not problems, body)
 
     def _idle(self) -> None:
         cam = self.capture.state
@@ -180,7 +200,6 @@ class Pipeline:
 
     def close(self) -> None:
         self.outlet.close()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        if self.web is not None:
+            self.web.close()
         log.info("pipeline_stopped", verdicts=self.publisher.verdicts, frames=self.capture.frames)

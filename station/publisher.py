@@ -47,9 +47,11 @@ class Publisher:
         health: Callable[[], dict[str, Any]] | None = None,
         ring: Ring | None = None,
         keys: KeyPair | None = None,
+        on_published: Callable[[Verdict, dict[str, Any]], None] | None = None,
     ) -> None:
         self.run_id = secrets.token_hex(8)
         self.ring = ring
+        self._on_published = on_published
         self.station_id = station_id
         self.model_id = model_id
         self.config_hash = config_hash
@@ -111,6 +113,8 @@ class Publisher:
         self.metrics.parts.labels(verdict=verdict, reason=reason.value).inc()
         self.metrics.latency_seconds.observe(time.monotonic() - v.captured_mono)
         self.metrics.last_verdict.set(now)
+        if self._on_published is not None:
+            self._on_published(v, msg)
         # one line per reject at info (journal searches by part_id / reason), passes only at debug
         emit = log.info if verdict == "reject" else log.debug
         emit("part_verdict", stage="publish", part_id=v.part_id, frame=v.frame, verdict=verdict, reason=reason.value, score=v.score)
@@ -121,6 +125,7 @@ class Publisher:
         """Announce a station state change with a status message."""
         if state != self._state:
             self._state = state
+            self.metrics.set_state(state)
             self._send("status", {"state": state, **self._health()})
             self._next_beat = 0.0
 
@@ -151,6 +156,7 @@ class Outlet:
         metrics: Metrics,
         out: Path | None = None,
         health: Callable[[], dict[str, Any]] | None = None,
+        on_published: Callable[[Verdict, dict[str, Any]], None] | None = None,
     ) -> None:
         keys = load_secret(cfg.curve.secret_key_file, "publisher.curve.secret_key_file") if cfg.curve.enabled else None
         self.allow = ClientAllowList(cfg.curve.clients_dir) if keys is not None and cfg.curve.clients_dir is not None else None
@@ -171,6 +177,7 @@ class Outlet:
                 health=health,
                 ring=ring,
                 keys=keys,
+                on_published=on_published,
             )
             if cfg.resend_endpoint and ring is not None:
                 try:

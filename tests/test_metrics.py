@@ -2,11 +2,10 @@ from __future__ import annotations
 
 import urllib.request
 
-import pytest
 from prometheus_client import CollectorRegistry
 
-from station.errors import ConfigError
 from station.metrics import Metrics
+from station.web import Health, LiveView, WebServer
 
 from .conftest import free_port
 
@@ -33,26 +32,13 @@ def test_all_series_exported_from_the_start_over_real_http() -> None:
     m.model_info.info({"id": "x"})
     m.build_info.info({"version": "0"})
     port = free_port()
-    server = m.serve("127.0.0.1", port)
+    server = WebServer("127.0.0.1", port, m, LiveView(m), lambda: Health(True, {}))
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
             text = r.read().decode()
     finally:
-        server.shutdown()
-        server.server_close()
+        server.close()
     for name in NAMES:
         assert name in text, name
     assert 'station_parts_total{reason="uncertain",verdict="reject"} 0.0' in text
     assert 'station_latency_seconds_bucket{le="0.5"}' in text  # a bucket exactly at the deadline
-
-
-def test_port_in_use_names_metrics_port() -> None:
-    port = free_port()
-    a = Metrics().serve("127.0.0.1", port)
-    try:
-        with pytest.raises(ConfigError) as err:
-            Metrics().serve("127.0.0.1", port)
-        assert err.value.key == "metrics.port"
-    finally:
-        a.shutdown()
-        a.server_close()

@@ -20,6 +20,7 @@ from station.pipeline import Pipeline, RunOptions
 from station.sources import source_for
 
 from .conftest import MODEL, SAMPLE, free_port
+from .test_metrics import NAMES
 
 ENVELOPE = [
     Envelope(width=640, height=360, fps=25, speed=6.0, diameter=190.0, noise=4.0, shade=0.5, ring=0.08, codec="MJPG"),
@@ -122,6 +123,10 @@ def test_a_dead_stage_fails_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert time.monotonic() - t0 < 15
 
 
+def _parts_total(text: str) -> float:
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("station_parts_total{"))
+
+
 def test_metrics_scraped_over_http_while_running_and_heartbeats_flow(tmp_path: Path) -> None:
     env = Envelope(width=640, height=360, fps=25, speed=10.0, diameter=200.0)
     video = compose(labelled_photos(SAMPLE)[:5], tmp_path / "line.mp4", env, seed=5)
@@ -155,6 +160,17 @@ def test_metrics_scraped_over_http_while_running_and_heartbeats_flow(tmp_path: P
                 break
         assert "station_camera_connected 1.0" in text
         assert "station_frames_total" in text and "station_frames_total 0.0" not in text
+        for name in NAMES:
+            assert name in text, name
+        with urllib.request.urlopen(f"http://127.0.0.1:{mport}/healthz", timeout=5) as r:
+            assert r.status == 200 and json.loads(r.read())["problems"] == []
+        parts = _parts_total(text)
+        moved = time.monotonic() + 10
+        while _parts_total(text) <= parts and time.monotonic() < moved and not pipe.finished():
+            time.sleep(0.2)
+            with urllib.request.urlopen(f"http://127.0.0.1:{mport}/metrics", timeout=5) as r:
+                text = r.read().decode()
+        assert _parts_total(text) > parts, "station_parts_total moves while parts pass"
     finally:
         pipe.drain(10)
         pipe.close()

@@ -1,0 +1,162 @@
+"""The station's HTTP endpoints on ``metrics.host:metrics.port``.
+
+- ``/metrics``: Prometheus exposition of the station's registry.
+- ``/healthz``: 200 when the camera is connected and frames arrived within
+  ``metrics.healthy_within_s``, else 503; both with a JSON body saying why.
+- ``/``: the operator's live page (one self-contained HTML file, no build step, no external assets),
+  fed by ``/state.json`` (last verdicts, counters) and ``/frame.jpg`` (the last inspected frame,
+  annotated with the part's outline, verdict colour and score).
+
+The server has its own thread; every connection has a socket timeout, so a stalled client
+cannot hold a handler forever.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from typing import Any
+
+import cv2
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from station.errors import ConfigError
+from station.messages import Verdict
+from station.metrics import Metrics
+from station.preprocess import u8
+
+COLOURS = {"pass": (60, 180, 60), "reject": (40, 40, 220), "uncertain": (0, 160, 255)}  # BGR
+
+
+@dataclass(frozen=True)
+class Health:
+    ok: bool
+    body: dict[str, Any]
+
+
+class LiveView:
+    """The last verdicts and the last inspected frame, kept for the live page (thread-safe)."""
+
+    def __init__(self, metrics: Metrics, keep: int = 20, max_width: int = 800) -> None:
+        self.metrics = metrics
+        self._lock = threading.Lock()
+        self._recent: deque[dict[str, Any]] = deque(maxlen=keep)
+        self._last: tuple[Verdict, dict[str, Any]] | None = None
+        self._jpeg: tuple[int, bytes] | None = None
+        self._max_width = max_width
+
+    def record(self, v: Verdict, msg: dict[str, Any]) -> None:
+        row = {k: msg.get(k) for k in ("part_id", "frame", "verdict", "reason", "score", "published_at", "detail")}
+        with self._lock:
+            self._recent.appendleft(row)
+            if v.image is not None and v.image.size:
+                self._last = (v, msg)
+
+    def state(self) -> dict[str, Any]:
+        counts: dict[str, float] = {}
+        for metric in self.metrics.parts.collect():
+            for s in metric.samples:
+                if s.name.endswith("_total"):
+                    counts[s.labels["reason"]] = counts.get(s.labels["reason"], 0.0) + s.value
+        with self._lock:
+            last = self._last[1]["part_id"] if self._last else None
+            return {"recent": list(self._recent), "counts": counts, "frame_part": last}
+
+    def frame_jpeg(self) -> bytes | None:
+        with self._lock:
+            last = self._last
+            cached = self._jpeg
+        if last is None:
+            return None
+        v, msg = last
+        if cached is not None and cached[0] == v.part_id:
+            return cached[1]
+        data = annotate(v, msg, self._max_width)
+        with self._lock:
+            self._jpeg = (v.part_id, data)
+        return data
+
+
+def annotate(v: Verdict, msg: dict[str, Any], max_width: int) -> bytes:
+    """The frame in colour with the part's circle and a label, as JPEG."""
+    assert v.image is not None
+    img = cv2.cvtColor(u8(v.image), cv2.COLOR_GRAY2BGR)
+    scale = min(1.0, max_width / img.shape[1])
+    if scale < 1.0:
+        img = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    colour = COLOURS["uncertain" if msg["reason"] == "uncertain" else msg["verdict"]]
+    thick = max(2, img.shape[1] // 300)
+    if v.circle is not None:
+        centre = (round(v.circle.cx * scale), round(v.circle.cy * scale))
+        cv2.circle(img, centre, round(v.circle.r * scale), colour, thick, cv2.LINE_AA)
+    score = "-" if msg["score"] is None else f"{msg['score']:.3f}"
+    label = f"#{msg['part_id']} {msg['verdict'].upper()} {msg['reason']} {score}"
+    cv2.rectangle(img, (0, 0), (img.shape[1], 28), (0, 0, 0), -1)
+    cv2.putText(img, label, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, colour, 2, cv2.LINE_AA)
+    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 80])
+    return bytes(buf.tobytes()) if ok else b""
+
+
+def _page() -> bytes:
+    return resources.files("station").joinpath("live.html").read_bytes()
+
+
+class WebServer:
+    """/metrics, /healthz, / (live page), /state.json, /frame.jpg on one port, in one thread."""
+
+    def __init__(self, host: str, port: int, metrics: Metrics, live: LiveView, health: Callable[[], Health]) -> None:
+        handler = _handler(metrics, live, health, _page())
+        try:
+            self._server = ThreadingHTTPServer((host, port), handler)
+        except OSError as exc:
+            key = "metrics.port" if exc.errno in (98, 13) else "metrics.host"
+            raise ConfigError(key, f"cannot serve HTTP on {host}:{port}: {exc.strerror or exc}") from None
+        self._server.daemon_threads = True
+        self.port: int = int(self._server.server_address[1])
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, name="http", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(2.0)
+
+
+def _handler(metrics: Metrics, live: LiveView, health: Callable[[], Health], page: bytes) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        timeout = 5.0  # a stalled client cannot hold this thread
+
+        def do_GET(self) -> None:
+            path = self.path.split("?", 1)[0]
+            if path == "/metrics":
+                self._send(200, CONTENT_TYPE_LATEST, generate_latest(metrics.registry))
+            elif path == "/healthz":
+                h = health()
+                self._send(200 if h.ok else 503, "application/json", json.dumps(h.body).encode())
+            elif path == "/":
+                self._send(200, "text/html; charset=utf-8", page)
+            elif path == "/state.json":
+                self._send(200, "application/json", json.dumps(live.state()).encode())
+            elif path == "/frame.jpg":
+                data = live.frame_jpeg()
+                self._send(200 if data else 404, "image/jpeg" if data else "text/plain", data or b"no part inspected yet\n")
+            else:
+                self._send(404, "text/plain", b"not found\n")
+
+        def _send(self, code: int, ctype: str, body: bytes) -> None:
+            self.send_response(code)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # scrapes every few seconds are not news
+
+    return Handler

@@ -1,0 +1,88 @@
+"""The HTTP endpoints over real HTTP: /healthz, the live page's data and its annotated frame."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+from station.errors import ConfigError
+from station.messages import Reason, Verdict
+from station.metrics import Metrics
+from station.preprocess import Circle
+from station.web import Health, LiveView, WebServer
+
+from .conftest import free_port
+
+
+def _get(port: int, path: str) -> tuple[int, str, bytes]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+            return r.status, r.headers["Content-Type"], r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers["Content-Type"], e.read()
+
+
+def _verdict(pid: int, verdict: str = "reject", reason: Reason = Reason.DEFECT) -> tuple[Verdict, dict[str, Any]]:
+    img = np.full((360, 640), 90, np.uint8)
+    cv2.circle(img, (320, 180), 120, 200, -1)
+    v = Verdict(pid, pid * 10, verdict, reason, 0.91, "d", time.time(), time.monotonic(), Circle(320, 180, 120), image=img)
+    msg = {"part_id": pid, "frame": pid * 10, "verdict": verdict, "reason": reason.value, "score": 0.91, "published_at": 0.0}
+    return v, msg
+
+
+def test_healthz_says_why_with_the_status_code() -> None:
+    m = Metrics()
+    state = {"h": Health(False, {"problems": ["camera disconnected"]})}
+    server = WebServer("127.0.0.1", 0, m, LiveView(m), lambda: state["h"])
+    try:
+        code, ctype, body = _get(server.port, "/healthz")
+        assert code == 503 and ctype == "application/json" and json.loads(body)["problems"] == ["camera disconnected"]
+        state["h"] = Health(True, {"problems": []})
+        assert _get(server.port, "/healthz")[0] == 200
+        assert _get(server.port, "/nope")[0] == 404
+    finally:
+        server.close()
+
+
+def test_live_page_state_and_annotated_frame() -> None:
+    m = Metrics()
+    live = LiveView(m)
+    server = WebServer("127.0.0.1", 0, m, live, lambda: Health(True, {}))
+    try:
+        code, ctype, page = _get(server.port, "/")
+        assert code == 200 and ctype.startswith("text/html")
+        assert b"<script>" in page and not re.search(rb"(src|href)\s*=\s*[\"'](https?:)?//", page)  # no external assets
+        assert _get(server.port, "/frame.jpg")[0] == 404  # nothing inspected yet
+        m.parts.labels(verdict="reject", reason="defect").inc()
+        live.record(*_verdict(1))
+        live.record(*_verdict(2, "pass", Reason.OK))
+        state = json.loads(_get(server.port, "/state.json")[2])
+        assert [r["part_id"] for r in state["recent"]] == [2, 1] and state["frame_part"] == 2
+        assert state["counts"]["defect"] == 1
+        code, ctype, jpeg = _get(server.port, "/frame.jpg")
+        assert code == 200 and ctype == "image/jpeg"
+        img = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+        b, g, r = img[180, 320 + 120].astype(int)  # on the outline: green for a pass
+        assert g > r + 60 and g > b + 60
+    finally:
+        server.close()
+
+
+def test_port_in_use_names_metrics_port() -> None:
+    port = free_port()
+    m = Metrics()
+    a = WebServer("127.0.0.1", port, m, LiveView(m), lambda: Health(True, {}))
+    try:
+        with pytest.raises(ConfigError) as err:
+            WebServer("127.0.0.1", port, m, LiveView(m), lambda: Health(True, {}))
+        assert err.value.key == "metrics.port"
+    finally:
+        a.close()
