@@ -1,4 +1,6 @@
-"""Command line: ``station run|replay|classify|check-config|demo|eval|gateway|keys``.
+"""Command line: ``station run|replay|classify|check-config|demo|eval|gateway|keys|archive``.
+
+SIGTERM/SIGINT drain and exit; SIGHUP reloads the model (validated first; a bad one is refused).
 
 Exit codes: 0 done, 1 runtime failure (camera, model, a dead stage), 2 bad configuration or input.
 Errors are one line naming the key path or the file; never a traceback.
@@ -52,12 +54,14 @@ class _Stop:
 
     def __init__(self) -> None:
         self.event = threading.Event()
+        self.reload = threading.Event()
         signal.signal(signal.SIGTERM, self._handle)
         signal.signal(signal.SIGINT, self._handle)
+        signal.signal(signal.SIGHUP, self._handle)
 
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
         log.info("signal_received", signal=signal.Signals(signum).name)
-        self.event.set()
+        (self.reload if signum == signal.SIGHUP else self.event).set()
 
 
 def run_pipeline(cfg: Config, model: Model, source: FrameSource, opts: RunOptions, progress: bool = False) -> int:
@@ -80,6 +84,9 @@ def run_pipeline(cfg: Config, model: Model, source: FrameSource, opts: RunOption
             if not ready and pipe.capture.state in (CameraState.CONNECTED, CameraState.ENDED):
                 notifier.send("READY=1", f"STATUS={pipe.state.value}, camera {pipe.capture.state.value}")
                 ready = True
+            if stop.reload.is_set() or (cfg.model.watch and pipe.reloader.changed()):
+                stop.reload.clear()
+                pipe.reloader.reload()
             if bar is not None:
                 bar.update(pipe.capture.frames - bar.n)
             failure = pipe.failed()
@@ -109,7 +116,7 @@ def _probe(source: FrameSource) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     cfg, model = load(args)
-    source = source_for(cfg.camera.source, cfg.camera.fps, cfg.camera.read_timeout_s)
+    source = source_for(cfg.camera.source, cfg.camera.fps, cfg.camera.read_timeout_s, cfg.camera.loop)
     if not source.live:
         _probe(source)
     return run_pipeline(cfg, model, source, RunOptions(realtime=False, out=args.out))
@@ -120,7 +127,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     path = Path(args.source)
     if not path.exists():
         raise CameraError(f"{path}: no such file or folder")
-    source = source_for(str(path), cfg.camera.fps, cfg.camera.read_timeout_s)
+    source = source_for(str(path), cfg.camera.fps, cfg.camera.read_timeout_s, cfg.camera.loop)
     if source.live:
         raise CameraError(f"{path}: replay takes a video file or an image folder")
     _probe(source)
@@ -180,6 +187,17 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_archive(args: argparse.Namespace) -> int:
+    from station.archive import export
+
+    src = Path(args.archive)
+    if not src.is_dir():
+        raise ConfigError("archive.dir", f"{src}: no such archive folder")
+    counts = export(src, Path(args.out))
+    print(f"exported to {args.out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()) + " (relabel review/ by hand)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="station", description="Inline camera inspection station for cast parts.")
     ap.add_argument("--version", action="version", version=f"station {__version__}")
@@ -217,6 +235,11 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--out", type=Path, help="append one JSON line per part here (default: stdout)")
     p.set_defaults(func=cmd_gateway)
+    p = sub.add_parser("archive", help="archive tools: export ARCHIVE OUT packs a labelled set for retraining")
+    p.add_argument("action", choices=["export"])
+    p.add_argument("archive", help="the archive folder (archive.dir)")
+    p.add_argument("out", help="output folder: def_front/, ok_front/, review/ and labels.csv")
+    p.set_defaults(func=cmd_archive)
     p = sub.add_parser("keys", help="make a CURVE key pair (NAME.key public, NAME.key_secret secret) in FOLDER")
     p.add_argument("folder")
     p.add_argument("--name", default="station", help="file name stem (station, or the gateway's name)")

@@ -46,6 +46,7 @@ class CameraSection(_Model):
     queue_size: int = Field(8, ge=1, le=1024, description="Frames held between capture and trigger.")
     stale_after_s: float = Field(5.0, gt=0, le=600, description="A live source silent this long is reconnected.")
     read_timeout_s: float = Field(2.0, gt=0, le=60, description="Bound on one blocking frame read.")
+    loop: bool = Field(False, description="Play a video file again from the start when it ends (demos and soak tests).")
 
 
 class TriggerSection(_Model):
@@ -67,6 +68,7 @@ class ModelSection(_Model):
     path: Path = Field(
         Path("../models/defect.onnx"), description="ONNX model; input size, normalisation, classes and threshold come from its metadata."
     )
+    watch: bool = Field(False, description="Reload the model when its file changes (SIGHUP always reloads).")
     intra_threads: int = Field(1, ge=1, le=64, description="ONNX Runtime intra-op threads.")
     inter_threads: int = Field(1, ge=1, le=64, description="ONNX Runtime inter-op threads.")
 
@@ -189,6 +191,17 @@ class PipelineSection(_Model):
     )
 
 
+class ArchiveSection(_Model):
+    dir: Path | None = Field(
+        None, description="Folder of the reject archive (null: no archive); tools/install.sh sets /var/lib/station/archive."
+    )
+    full_frame: bool = Field(False, description="Also keep the whole frame of each archived part.")
+    pass_sample: float = Field(0.01, ge=0, le=1, description="Share of passed parts archived too (for retraining).")
+    max_bytes: int = Field(2_000_000_000, ge=1_000_000, description="Quota by size; the oldest passes go first, then the oldest rejects.")
+    max_age_days: float = Field(30.0, gt=0, le=3650, description="Quota by age: anything older is deleted.")
+    queue_size: int = Field(64, ge=1, le=10000, description="Parts waiting to be written; more are dropped and counted.")
+
+
 class ShutdownSection(_Model):
     timeout_s: float = Field(10.0, gt=0, le=300, description="Bound on the drain after SIGTERM.")
 
@@ -206,6 +219,7 @@ class Config(_Model):
     publisher: PublisherSection = Field(PublisherSection(), description="The verdict stream (docs/protocol.md).")
     metrics: MetricsSection = Field(MetricsSection(), description="Prometheus /metrics.")
     pipeline: PipelineSection = Field(PipelineSection(), description="Queues between the stages.")
+    archive: ArchiveSection = Field(ArchiveSection(), description="The reject archive.")
     shutdown: ShutdownSection = Field(ShutdownSection(), description="How a stop drains.")
     logging: LoggingSection = Field(LoggingSection(), description="Log output.")
     gateway: GatewaySection = Field(GatewaySection(), description="The reference PLC gateway (station gateway).")

@@ -42,8 +42,9 @@ class DecisionStage:
 
     def __call__(self, scored: Scored) -> list[Verdict]:
         part = scored.crop.part
+        info = scored.model or self.info  # the model that scored this part decides it
         try:
-            reason, detail = decide(scored, self.info.threshold, self.info.band)
+            reason, detail = decide(scored, info.threshold, info.band)
         except Exception as exc:  # never lose the part: reject it
             self.metrics.part_errors.labels(stage="decision").inc()
             reason, detail = Reason.ERROR, f"decision: {type(exc).__name__}: {exc}"
@@ -61,5 +62,6 @@ class DecisionStage:
                 circle=pre.circle if pre is not None else None,
                 name=part.frame.name,
                 image=part.frame.image,
+                model_id=info.model_id,
             )
         ]

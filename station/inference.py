@@ -10,6 +10,7 @@ from station.messages import Crop, Scored
 from station.metrics import Metrics
 from station.model import Model
 from station.preprocess import Quality
+from station.reload import ModelSlot
 
 log = structlog.get_logger()
 
@@ -17,20 +18,21 @@ log = structlog.get_logger()
 class InferenceStage:
     """Handler: scores a crop; parts that cannot be inspected pass through unscored."""
 
-    def __init__(self, model: Model, metrics: Metrics) -> None:
-        self.model = model
+    def __init__(self, model: Model | ModelSlot, metrics: Metrics) -> None:
+        self.slot = model if isinstance(model, ModelSlot) else ModelSlot(model)
         self.metrics = metrics
 
     def __call__(self, crop: Crop) -> list[Scored]:
+        model = self.slot.current  # once per part: a reload takes effect between two parts
         if crop.pre is None or crop.pre.crop is None or crop.pre.quality is not Quality.OK:
-            return [Scored(crop, None)]
+            return [Scored(crop, None, model=model.info)]
         try:
             t0 = time.perf_counter()
-            score = float(self.model.score(crop.pre.crop[None])[0])
+            score = float(model.score(crop.pre.crop[None])[0])
             self.metrics.inference_seconds.observe(time.perf_counter() - t0)
             self.metrics.score.observe(score)
-            return [Scored(crop, score)]
+            return [Scored(crop, score, model=model.info)]
         except Exception as exc:  # rejected as error, the line goes on
             self.metrics.part_errors.labels(stage="inference").inc()
             log.error("part_error", stage="inference", part_id=crop.part.part_id, error=f"{type(exc).__name__}: {exc}")
-            return [Scored(crop, None, f"inference: {type(exc).__name__}: {exc}")]
+            return [Scored(crop, None, f"inference: {type(exc).__name__}: {exc}", model.info)]

@@ -9,6 +9,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from station.model import ModelInfo
 from station.preprocess import Circle, Preprocessed
 
 
@@ -79,6 +80,7 @@ class Scored:
     crop: Crop
     score: float | None
     error: str | None = None
+    model: ModelInfo | None = None  # the model that scored it (a reload swaps models between parts)
 
 
 @dataclass(frozen=True)
@@ -95,4 +97,5 @@ class Verdict:
     captured_mono: float
     circle: Circle | None
     name: str | None = None  # source file name, for image folders
+    model_id: str | None = None
     image: npt.NDArray[np.uint8] | None = field(default=None, compare=False, repr=False)  # the inspected frame

@@ -50,6 +50,13 @@ class Metrics:
         self.deadline = Gauge("station_deadline_seconds", "The verdict deadline after capture (publisher.deadline_ms).", registry=r)
         self.deadline.set(deadline_s)
         self.state = Gauge("station_state", "1 for the station's current state, 0 for the others.", ["state"], registry=r)
+        self.model_reloads = Counter("station_model_reloads", "Model reloads, by result (ok, refused).", ["result"], registry=r)
+        self.archive_writes = Counter("station_archive_writes", "Parts written to the archive, by kind.", ["kind"], registry=r)
+        self.archive_dropped = Counter("station_archive_dropped", "Parts not archived because its queue was full.", registry=r)
+        self.archive_errors = Counter(
+            "station_archive_errors", "Archive writes or deletions that failed (disk full, read-only).", registry=r
+        )
+        self.archive_bytes = Gauge("station_archive_bytes", "Bytes held in the archive.", registry=r)
         self.part_errors = Counter("station_part_errors", "Parts whose handling raised, by stage.", ["stage"], registry=r)
         for reason in DROP_REASONS:
             self.frames_dropped.labels(reason=reason)
@@ -57,6 +64,10 @@ class Metrics:
             self.parts.labels(verdict="pass" if reason == "ok" else "reject", reason=reason)
         for result in ("served", "gone", "bad"):
             self.resend_requests.labels(result=result)
+        for result in ("ok", "refused"):
+            self.model_reloads.labels(result=result)
+        for kind in ("reject", "pass"):
+            self.archive_writes.labels(kind=kind)
         self.set_state("starting")
         for stage in STAGES:
             self.queue_depth.labels(stage=stage)

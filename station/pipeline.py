@@ -18,16 +18,18 @@ from typing import Any
 import structlog
 
 from station import __version__
+from station.archive import Archive
 from station.capture import CameraState, CaptureStage
 from station.config import Config, TriggerMode
 from station.crop import CropStage
 from station.decision import DecisionStage
 from station.errors import ConfigError
 from station.inference import InferenceStage
-from station.messages import Part
+from station.messages import Part, Verdict
 from station.metrics import Metrics
 from station.model import Model
 from station.publisher import Outlet
+from station.reload import ModelSlot, Reloader
 from station.sources import FrameSource, ImageFolderSource
 from station.stage import Stage
 from station.trigger import FrameTrigger, LineTrigger
@@ -76,10 +78,14 @@ class Pipeline:
         self.capture = CaptureStage(source, q["trigger"], metrics, realtime=opts.realtime)
         self.mode = trigger_mode(cfg, source)
         trig: FrameTrigger | LineTrigger = FrameTrigger() if self.mode is TriggerMode.FRAME else LineTrigger(cfg.trigger)
+        self.slot = ModelSlot(model)
+        self.reloader = Reloader(cfg.model.path, self.slot, metrics, cfg.model.intra_threads, cfg.model.inter_threads)
         self.live = LiveView(metrics)
-        self.outlet = Outlet(
-            cfg.publisher, cfg.station.id, model.info.model_id, config_hash(cfg), metrics, opts.out, self.health, self.live.record
-        )
+        self.archive: Archive | None = None
+        cfg_hash = config_hash(cfg)
+        self.outlet = Outlet(cfg.publisher, cfg.station.id, model.info.model_id, cfg_hash, metrics, opts.out, self.health, self._published)
+        if cfg.archive.dir is not None:
+            self.archive = Archive(cfg.archive, metrics, self.outlet.publisher.run_id, cfg_hash)
         self.publisher = self.outlet.publisher
         self.parts_triggered = 0
 
@@ -90,7 +96,7 @@ class Pipeline:
         self.stages: list[Stage[Any, Any]] = [
             Stage("trigger", q["trigger"], q["preprocess"], lambda f: count(trig(f)), on_end=lambda: count(trig.flush())),
             Stage("preprocess", q["preprocess"], q["inference"], CropStage(model.info.spec, metrics)),
-            Stage("inference", q["inference"], q["decision"], InferenceStage(model, metrics)),
+            Stage("inference", q["inference"], q["decision"], InferenceStage(self.slot, metrics)),
             Stage("decision", q["decision"], q["publish"], DecisionStage(model.info, metrics)),
             Stage("publish", q["publish"], None, self.publisher, on_idle=self._idle, on_end=self._final),
         ]
@@ -104,6 +110,11 @@ class Pipeline:
             self.metrics_port = self.web.port
         metrics.model_info.info({"id": model.info.model_id, "version": model.info.version, "threshold": str(model.info.threshold)})
         metrics.build_info.info({"version": __version__})
+
+    def _published(self, v: Verdict, msg: dict[str, Any]) -> None:
+        self.live.record(v, msg)
+        if self.archive is not None:
+            self.archive.submit(v, msg)
 
     def health(self) -> dict[str, Any]:
         return {"camera": self.capture.state.value}
@@ -120,7 +131,8 @@ class Pipeline:
         hung = self.hung()
         if hung is not None:
             problems.append(hung)
-        body["problems"] = problems
+        degraded = [f"archive: {self.archive.failing}"] if self.archive is not None and self.archive.failing else []
+        body.update({"problems": problems, "degraded": degraded, "status": "unhealthy" if problems else "degraded" if degraded else "ok"})
         return Health(not problems, body)
 
     def _idle(self) -> None:
@@ -147,6 +159,8 @@ class Pipeline:
 
     def start(self) -> None:
         self.outlet.start()
+        if self.archive is not None:
+            self.archive.start()
         for s in reversed(self.stages):
             s.start()
         self.capture.start()
@@ -191,6 +205,8 @@ class Pipeline:
         for s in self.stages:
             s.join(max(0.0, deadline - time.monotonic()))
         done = self.finished()
+        if self.archive is not None:
+            self.archive.drain(max(0.5, deadline - time.monotonic()))
         if not done:
             log.error("drain_timed_out", timeout_s=timeout_s)
             self.capture.abort()

@@ -97,7 +97,7 @@ class Publisher:
             "captured_at": v.captured_at,
             "published_at": now,
             "deadline_at": v.captured_at + self.deadline_s,
-            "model": self.model_id,
+            "model": v.model_id or self.model_id,
             "config": self.config_hash,
             "detail": detail,
         }

@@ -112,9 +112,10 @@ class VideoFileSource:
 
     live = False
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, loop: bool = False) -> None:
         self.name = str(path)
         self._path = path
+        self._loop = loop
         self._cap: cv2.VideoCapture | None = None
         self.fps: float | None = None
         self.frame_count: int | None = None
@@ -136,6 +137,10 @@ class VideoFileSource:
         if self._cap is None:
             return None
         ok, frame = self._cap.read()
+        if (not ok or frame is None) and self._loop and self._read > 0:  # demos and soak tests: round again
+            self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            self._read = 0
+            ok, frame = self._cap.read()
         if not ok or frame is None:
             if self.frame_count and self._read < self.frame_count - 1:
                 log.warning("video_ended_early", file=self.name, frames_read=self._read, frames_declared=self.frame_count)
@@ -191,7 +196,7 @@ class OpenCVLiveSource:
             self._cap = None
 
 
-def source_for(spec: str, fps: float | None = None, read_timeout_s: float = 2.0) -> FrameSource:
+def source_for(spec: str, fps: float | None = None, read_timeout_s: float = 2.0, loop: bool = False) -> FrameSource:
     """Choose the source kind from a ``camera.source`` string."""
     if spec.startswith(("usb:", "/dev/video", "rtsp://", "rtsps://", "http://", "https://")):
         if spec.startswith("usb:") and not spec[4:].isdigit():
@@ -206,7 +211,7 @@ def source_for(spec: str, fps: float | None = None, read_timeout_s: float = 2.0)
         return _SingleImage(path)
     if not path.exists():
         raise CameraError(f"{spec}: no such file or folder")
-    return VideoFileSource(path)
+    return VideoFileSource(path, loop)
 
 
 class _SingleImage(ImageFolderSource):

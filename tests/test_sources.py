@@ -50,6 +50,7 @@ def test_folder_reads_in_name_order_and_reports_bad_files(tmp_path: Path) -> Non
         (np.zeros((16, 16), np.uint8), "too small"),
         (np.zeros((300, 300, 3), np.uint8), None),  # colour is accepted, as grey
         (np.zeros((300, 300), np.uint16), None),  # 16-bit is accepted, scaled to 8-bit
+        (np.zeros((100, 12001), np.uint8), "larger than 12000"),  # huge
     ],
 )
 def test_read_image_odd_formats(tmp_path: Path, image: np.ndarray, why: str | None) -> None:
@@ -84,3 +85,20 @@ def test_junk_file_as_video_is_a_clear_error(tmp_path: Path) -> None:
     p.write_bytes(b"\x00junk" * 100)
     with pytest.raises(CameraError, match=r"junk\.mp4"):
         VideoFileSource(p).open()
+
+
+class _EmptyCapture:
+    """Stands in for cv2.VideoCapture: no camera can be attached here. It says ok but gives no pixels."""
+
+    def read(self) -> tuple[bool, np.ndarray]:
+        return True, np.zeros((0, 0), np.uint8)
+
+    def release(self) -> None:
+        pass
+
+
+def test_a_camera_that_returns_empty_frames_is_a_camera_error() -> None:
+    src = OpenCVLiveSource("usb:0", None, 1.0)
+    src._cap = _EmptyCapture()  # type: ignore[assignment]
+    with pytest.raises(CameraError, match="no frame"):
+        src.read()

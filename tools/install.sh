@@ -14,6 +14,7 @@ HERE=$(cd "$(dirname "$0")/.." && pwd)
 PREFIX=${PREFIX:-/opt/station}
 CONFDIR=${CONFDIR:-/etc/station}
 UNITDIR=${UNITDIR:-/etc/systemd/system}
+ARCHIVE=${ARCHIVE:-/var/lib/station/archive}
 SYSTEMCTL=${SYSTEMCTL:-systemctl}
 PYTHON=${PYTHON:-python3}
 VENV_ARGS=${VENV_ARGS:-}
@@ -33,7 +34,8 @@ install_config() {
     mkdir -p "$CONFDIR"
     new="$CONFDIR/station.yaml.new"
     # the packaged default, with the model path pointing at the installed model
-    sed "s|^  path: ../models/defect.onnx.*|  path: $PREFIX/models/defect.onnx  # installed by tools/install.sh|" \
+    sed -e "s|^  path: ../models/defect.onnx.*|  path: $PREFIX/models/defect.onnx  # installed by tools/install.sh|" \
+        -e "s|^  dir: null .*|  dir: $ARCHIVE  # the unit's StateDirectory|" \
         "$HERE/config/station.yaml" > "$new"
     if [ ! -e "$CONFDIR/station.yaml" ]; then
         mv "$new" "$CONFDIR/station.yaml"

@@ -1,0 +1,206 @@
+"""The reject archive: every rejected part (and a sample of passes) on disk, for review and retraining.
+
+Layout: ``DIR/YYYY-MM-DD/{reject,pass}/<run>-<part>.png`` (the part's crop, grey, unmodified
+pixels) with a sidecar ``.json`` (verdict, reason, score, model, config hash, times), and the full
+frame as ``.frame.png`` when ``archive.full_frame`` is on. Writes are atomic (temp file, then
+rename) and happen on the archive's own thread, fed by a bounded queue that drops (and counts)
+when full, so the hot path never waits for the disk. A quota by bytes and by age deletes the
+oldest passes first, then the oldest rejects. A full or read-only disk moves an error counter and
+makes /healthz say "degraded"; inspection goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import random
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import cv2
+import structlog
+
+from station.config import ArchiveSection
+from station.messages import Verdict
+from station.metrics import Metrics
+from station.preprocess import u8
+from station.stage import Worker
+
+log = structlog.get_logger()
+
+
+@dataclass(frozen=True)
+class _Item:
+    verdict: Verdict
+    msg: dict[str, Any]
+
+
+@dataclass
+class _Entry:
+    mtime: float
+    size: int
+    stem: Path  # path without suffix; the entry is every file starting with it
+    kind: str
+
+
+def crop_of(v: Verdict, margin: float = 0.12) -> Any:
+    """The part's square around its circle (the whole frame when the part was not found)."""
+    assert v.image is not None
+    img = u8(v.image)
+    if v.circle is None:
+        return img
+    r = v.circle.r * (1 + margin)
+    h, w = img.shape
+    x0, y0 = max(0, int(v.circle.cx - r)), max(0, int(v.circle.cy - r))
+    x1, y1 = min(w, int(v.circle.cx + r) + 1), min(h, int(v.circle.cy + r) + 1)
+    return img[y0:y1, x0:x1]
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+class Archive(Worker):
+    """``submit()`` from the publish stage; writing, quota and errors on this thread."""
+
+    def __init__(self, cfg: ArchiveSection, metrics: Metrics, run_id: str, config_hash: str) -> None:
+        assert cfg.dir is not None
+        self.cfg = cfg
+        self.root = cfg.dir
+        self.metrics = metrics
+        self.run_id = run_id
+        self.config_hash = config_hash
+        self.failing: str | None = None
+        self._queue: queue.Queue[_Item | None] = queue.Queue(maxsize=cfg.queue_size)
+        self._rng = random.Random(0)
+        self._entries: list[_Entry] = []
+        self._bytes = 0
+        super().__init__("archive")
+
+    def submit(self, v: Verdict, msg: dict[str, Any]) -> None:
+        """Queue a verdict for the archive if it is kept (all rejects, a sample of passes); never blocks."""
+        if v.image is None or not v.image.size:
+            return
+        if msg["verdict"] == "pass" and self._rng.random() >= self.cfg.pass_sample:
+            return
+        try:
+            self._queue.put_nowait(_Item(v, msg))
+        except queue.Full:
+            self.metrics.archive_dropped.inc()
+
+    def drain(self, timeout_s: float) -> None:
+        """Write what is queued (bounded), then stop the thread."""
+        try:
+            self._queue.put(None, timeout=timeout_s)
+        except queue.Full:
+            log.error("archive_drain_timed_out", stage="archive", queued=self._queue.qsize())
+        self.stop()
+        self.join(timeout_s)
+
+    def _run(self) -> None:
+        self._scan()
+        while not self._stop.is_set():
+            try:
+                item = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if item is None:
+                return
+            self._write(item)
+            self._enforce_quota()
+
+    def _fail(self, what: str, exc: OSError) -> None:
+        self.metrics.archive_errors.inc()
+        why = f"{what}: {exc.strerror or exc}"
+        if self.failing != why:
+            log.error("archive_failing", stage="archive", error=why)
+        self.failing = why
+
+    def _write(self, item: _Item) -> None:
+        v, msg = item.verdict, item.msg
+        kind = "reject" if msg["verdict"] == "reject" else "pass"
+        day = datetime.fromtimestamp(v.captured_at, tz=UTC).strftime("%Y-%m-%d")
+        stem = self.root / day / kind / f"{self.run_id}-{v.part_id:07d}"
+        side = {**{k: msg.get(k) for k in ("part_id", "frame", "verdict", "reason", "score", "detail", "model", "captured_at")}}
+        side.update({"run_id": self.run_id, "config": self.config_hash, "archived_at": time.time(), "image": v.name})
+        assert v.image is not None  # submit() keeps only verdicts with their frame
+        files = [(stem.with_suffix(".png"), crop_of(v))]
+        if self.cfg.full_frame:
+            files.append((stem.with_suffix(".frame.png"), u8(v.image)))
+        try:
+            stem.parent.mkdir(parents=True, exist_ok=True)
+            size = 0
+            for path, img in files:
+                ok, buf = cv2.imencode(".png", img)
+                if ok:
+                    _atomic_write(path, buf.tobytes())
+                    size += len(buf)
+            data = json.dumps(side, indent=1).encode()
+            _atomic_write(stem.with_suffix(".json"), data)  # last: a sidecar means the entry is whole
+        except OSError as exc:
+            self._fail(f"writing {stem}", exc)
+            return
+        self.failing = None
+        self.metrics.archive_writes.labels(kind=kind).inc()
+        self._add(_Entry(time.time(), size + len(data), stem, kind))
+
+    def _add(self, e: _Entry) -> None:
+        self._entries.append(e)
+        self._bytes += e.size
+        self.metrics.archive_bytes.set(self._bytes)
+
+    def _scan(self) -> None:
+        """Index what an earlier run left, so the quota covers it too."""
+        if not self.root.exists():
+            return
+        for side in self.root.glob("*/*/*.json"):
+            stem = side.with_suffix("")
+            try:
+                size = sum(p.stat().st_size for p in side.parent.glob(stem.name + ".*"))
+                self._add(_Entry(side.stat().st_mtime, size, stem, side.parent.name))
+            except OSError:
+                continue
+        self._entries.sort(key=lambda e: e.mtime)
+
+    def _enforce_quota(self) -> None:
+        max_age = self.cfg.max_age_days * 86400.0
+        now = time.time()
+        while self._entries and (self._bytes > self.cfg.max_bytes or now - self._entries[0].mtime > max_age):
+            over_age = now - self._entries[0].mtime > max_age
+            passes = [e for e in self._entries if e.kind == "pass"]
+            victim = self._entries[0] if over_age or not passes else passes[0]
+            for p in victim.stem.parent.glob(victim.stem.name + ".*"):
+                try:
+                    p.unlink()
+                except OSError as exc:
+                    self._fail(f"deleting {p}", exc)
+            self._entries.remove(victim)
+            self._bytes -= victim.size
+        self.metrics.archive_bytes.set(self._bytes)
+
+
+def export(archive: Path, out: Path) -> dict[str, int]:
+    """Copy the archive's crops into a training layout: def_front/, ok_front/, and review/ for the rest."""
+    counts = {"def_front": 0, "ok_front": 0, "review": 0}
+    rows = ["file,reason,score,model,captured_at"]
+    for side in sorted(archive.glob("*/*/*.json")):
+        meta = json.loads(side.read_text())
+        crop = side.with_suffix(".png")
+        if not crop.exists():
+            continue
+        folder = {"defect": "def_front", "ok": "ok_front"}.get(str(meta.get("reason")), "review")
+        dest = out / folder / crop.name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(crop, dest)
+        counts[folder] += 1
+        rows.append(f"{folder}/{crop.name},{meta.get('reason')},{meta.get('score')},{meta.get('model')},{meta.get('captured_at')}")
+    (out / "labels.csv").write_text("\n".join(rows) + "\n")
+    return counts

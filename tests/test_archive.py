@@ -1,0 +1,124 @@
+"""The reject archive: what it writes, its quota, a full disk, and the export for retraining."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from station import cli
+from station.archive import Archive
+from station.config import load_config
+from station.messages import Reason, Verdict
+from station.metrics import Metrics
+from station.model import Model
+from station.pipeline import Pipeline, RunOptions
+from station.preprocess import Circle
+from station.sources import source_for
+
+from .conftest import MODEL, ROOT, SAMPLE, free_port
+
+
+def _sets(archive: Path, *extra: str) -> list[str]:
+    return [
+        f"archive.dir={archive}",
+        "metrics.enabled=false",
+        "publisher.endpoint=tcp://127.0.0.1:*",
+        "publisher.resend_endpoint=null",
+        *extra,
+    ]
+
+
+def _verdict(pid: int, verdict: str, seed: int = 0) -> tuple[Verdict, dict[str, object]]:
+    img = np.random.default_rng(seed + pid).integers(0, 255, (400, 400), dtype=np.uint8)  # noise: PNGs of ~100 kB
+    reason = Reason.OK if verdict == "pass" else Reason.DEFECT
+    v = Verdict(pid, pid, verdict, reason, 0.5, "d", time.time(), time.monotonic(), Circle(200, 200, 150), image=img)
+    return v, {"part_id": pid, "frame": pid, "verdict": verdict, "reason": reason.value, "score": 0.5, "model": "m"}
+
+
+def test_replay_archives_every_reject_and_sampled_passes_then_exports(tmp_path: Path) -> None:
+    archive = tmp_path / "archive"
+    cfg = load_config(None, _sets(archive, "archive.pass_sample=1.0", "archive.full_frame=true"))
+    assert cli.run_pipeline(cfg, Model(MODEL), source_for(str(SAMPLE / "def_front")), RunOptions(out=tmp_path / "v.jsonl")) == 0
+    verdicts = [json.loads(x) for x in (tmp_path / "v.jsonl").read_text().splitlines()]
+    sides = sorted(archive.glob("*/*/*.json"))
+    assert len(sides) == len(verdicts) == 18
+    for side in sides:
+        meta = json.loads(side.read_text())
+        v = next(x for x in verdicts if x["part_id"] == meta["part_id"])
+        assert side.parent.name == ("reject" if v["verdict"] == "reject" else "pass")
+        assert (meta["reason"], meta["model"], meta["config"]) == (v["reason"], v["model"], v["config"])
+        assert side.with_suffix(".png").exists() and side.with_suffix(".frame.png").exists()
+    assert not list(archive.rglob(".*.tmp")), "no half-written files"
+    out = tmp_path / "export"
+    cmd = [sys.executable, "-m", "station.cli", "archive", "export", str(archive), str(out)]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert p.returncode == 0, p.stderr
+    rows = (out / "labels.csv").read_text().splitlines()
+    assert len(rows) == 19 and rows[0].startswith("file,reason")
+    assert len(list(out.glob("*/*.png"))) == 18
+
+
+def test_quota_deletes_the_oldest_passes_first(tmp_path: Path) -> None:
+    cfg = load_config(None, [f"archive.dir={tmp_path}", "archive.max_bytes=1000000", "archive.pass_sample=1.0"]).archive
+    m = Metrics()
+    a = Archive(cfg, m, "run", "cfg")
+    a.start()
+    for pid in range(1, 6):
+        a.submit(*_verdict(pid, "reject"))
+    for pid in range(6, 26):
+        a.submit(*_verdict(pid, "pass"))
+        time.sleep(0.01)  # the queue holds 64; keep it honest about order
+    a.drain(20)
+    left = {int(p.stem.split("-")[1]): p.parent.name for p in tmp_path.glob("*/*/*.json")}
+    total = sum(p.stat().st_size for p in tmp_path.rglob("*") if p.is_file())
+    assert total <= 1_000_000
+    assert all(left.get(pid) == "reject" for pid in range(1, 6)), "rejects outlive passes"
+    passes = sorted(pid for pid, kind in left.items() if kind == "pass")
+    assert passes and passes == list(range(26 - len(passes), 26)), "the newest passes are the ones kept"
+    assert m.registry.get_sample_value("station_archive_bytes") == pytest.approx(total, rel=0.01)
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real full file system: a 64 kB tmpfs, filled up."""
+    mnt = tmp_path / "full"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)], capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root in a mount namespace)")
+    try:
+        with (mnt / "filler").open("wb") as f, contextlib.suppress(OSError):
+            f.write(b"\0" * 200_000)
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def test_a_full_disk_does_not_stop_inspection(full_disk: Path, tmp_path: Path) -> None:
+    port = free_port()
+    cfg = load_config(None, [*_sets(full_disk / "archive"), "metrics.enabled=true", f"metrics.port={port}", "camera.fps=8"])
+    m = Metrics()
+    pipe = Pipeline(cfg, source_for(str(SAMPLE / "def_front"), 8.0), Model(MODEL), m, RunOptions(realtime=True, out=tmp_path / "v.jsonl"))
+    pipe.start()
+    try:
+        end = time.monotonic() + 20
+        while m.registry.get_sample_value("station_archive_errors_total") == 0 and time.monotonic() < end:
+            time.sleep(0.05)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
+            body = json.loads(r.read())
+        assert r.status == 200 and body["status"] == "degraded" and "archive" in body["degraded"][0]
+        while not pipe.finished() and time.monotonic() < end:
+            time.sleep(0.1)
+    finally:
+        pipe.drain(10)
+        pipe.close()
+    assert len((tmp_path / "v.jsonl").read_text().splitlines()) == 18, "every part still got its verdict"
+    assert (m.registry.get_sample_value("station_archive_errors_total") or 0) >= 1

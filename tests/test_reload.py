@@ -1,0 +1,97 @@
+"""Hot model reload: a bad model is refused while inspection goes on; a good one swaps between parts."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import onnx
+import pytest
+from onnx import numpy_helper
+
+from station.errors import ModelError
+from station.metrics import Metrics
+from station.model import META_VERSION, Model
+from station.reload import ModelSlot, Reloader, self_test
+
+from .conftest import MODEL, ROOT, SAMPLE, free_port
+
+
+def _variant(dst: Path, version: str | None = None, sabotage: bool = False) -> Path:
+    """A copy of the shipped model with another version string, or with its last bias ruined."""
+    m = onnx.load(str(MODEL))
+    if version is not None:
+        for p in m.metadata_props:
+            if p.key == META_VERSION:
+                p.value = version
+    if sabotage:  # valid file, valid metadata, useless judgement: every part looks defective
+        init = m.graph.initializer[-1]
+        arr = numpy_helper.to_array(init).copy()
+        arr[...] = 40.0
+        init.CopyFrom(numpy_helper.from_array(arr, init.name))
+    onnx.save(m, str(dst))
+    return dst
+
+
+def test_self_test_passes_the_shipped_model_and_fails_a_ruined_one(tmp_path: Path) -> None:
+    assert self_test(Model(MODEL)) is None
+    why = self_test(Model(_variant(tmp_path / "bad.onnx", sabotage=True)))
+    assert why is not None and "accuracy" in why
+
+
+def test_reloader_refuses_junk_and_keeps_the_old_model(tmp_path: Path) -> None:
+    path = tmp_path / "m.onnx"
+    shutil.copy(MODEL, path)
+    old = Model(path)
+    slot, m = ModelSlot(old), Metrics()
+    r = Reloader(path, slot, m)
+    path.write_bytes(b"not an onnx file")
+    with pytest.raises(ModelError):
+        Model(path)
+    assert r.reload() is False and slot.current is old
+    _variant(path, sabotage=True)
+    assert r.reload() is False and slot.current is old
+    assert m.registry.get_sample_value("station_model_reloads_total", {"result": "refused"}) == 2
+    _variant(path, version="9.9.9")
+    assert r.changed()
+    assert r.reload() is True and slot.current.info.version == "9.9.9"
+    assert m.registry.get_sample_value("station_model_reloads_total", {"result": "ok"}) == 1
+
+
+def test_sighup_refuses_a_bad_model_then_swaps_a_good_one_between_parts(tmp_path: Path) -> None:
+    path = tmp_path / "live.onnx"
+    shutil.copy(MODEL, path)
+    out = tmp_path / "v.jsonl"
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    for i in range(3):  # 54 unmodified sample photos, 6 per second
+        for p in sorted((SAMPLE / "def_front").iterdir()):
+            shutil.copy(p, folder / f"{i}-{p.name}")
+    sets = [f"model.path={path}", "camera.fps=6", f"metrics.port={free_port()}", "publisher.endpoint=tcp://127.0.0.1:*",
+            "publisher.resend_endpoint=null", "logging.format=json"]  # fmt: skip
+    cmd = [sys.executable, "-m", "station.cli", "replay", str(folder), "--realtime", "--no-progress", "--out", str(out)]
+    proc = subprocess.Popen([*cmd, *[a for s in sets for a in ("--set", s)]], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(3)
+        _variant(path, sabotage=True)
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(2)
+        _variant(path, version="1.0.1-reloaded")
+        proc.send_signal(signal.SIGHUP)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err[-2000:]
+    events = [json.loads(x)["event"] for x in err.splitlines() if x.startswith("{")]
+    assert events.count("model_refused") == 1 and events.count("model_reloaded") == 1
+    verdicts = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [v["part_id"] for v in verdicts] == list(range(1, 55)), "inspection went on through both reloads"
+    models = [v["model"] for v in verdicts]
+    first_new = next(i for i, m in enumerate(models) if "1.0.1-reloaded" in m)
+    assert 0 < first_new < len(models) - 1
+    assert len(set(models[:first_new])) == 1 and len(set(models[first_new:])) == 1, "one clean switch"
