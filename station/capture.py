@@ -18,7 +18,7 @@ import structlog
 from station.errors import CameraError
 from station.messages import END, Frame
 from station.metrics import Metrics
-from station.sources import FrameSource
+from station.sources import FrameSource, Grab
 from station.stage import put_bounded
 
 log = structlog.get_logger()
@@ -36,9 +36,16 @@ class CaptureStage:
     """Owns the source; puts :class:`Frame` objects on ``outbox`` and END when done."""
 
     def __init__(
-        self, source: FrameSource, outbox: queue.Queue[object], metrics: Metrics, realtime: bool = False, backoff_cap_s: float = 10.0
+        self,
+        source: FrameSource,
+        outbox: queue.Queue[object],
+        metrics: Metrics,
+        realtime: bool = False,
+        backoff_cap_s: float = 10.0,
+        stale_after_s: float = 5.0,
     ) -> None:
         self.source = source
+        self.stale_after_s = stale_after_s
         self.outbox = outbox
         self.metrics = metrics
         self.realtime = realtime
@@ -57,8 +64,11 @@ class CaptureStage:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop grabbing; frames already queued still get their verdicts."""
+        """Stop grabbing; frames already queued still get their verdicts. A source's open in progress is interrupted."""
         self._stop.set()
+        interrupt = getattr(self.source, "interrupt", None)
+        if interrupt is not None:
+            interrupt()
 
     def abort(self) -> None:
         self._stop.set()
@@ -131,11 +141,33 @@ class CaptureStage:
             self.source.close()
             put_bounded(self.outbox, END, self._abort)
 
+    def _reconnect(self, why: str) -> bool:
+        """Close and reopen a live source (with backoff); False when stopped meanwhile."""
+        self._log.warning("camera_lost", error=why)
+        self._set_state(CameraState.DISCONNECTED)
+        self.source.close()
+        if not self._open_with_backoff():
+            return False
+        self.metrics.camera_reconnects.inc()
+        self.last_frame_mono = time.monotonic()
+        return True
+
+    def _count_source_drops(self) -> None:
+        """Frames the source itself lost (incomplete GigE buffers, missing frame ids)."""
+        drops: dict[str, int] = getattr(self.source, "drops", {})
+        for reason, n in drops.items():
+            seen = self._drops_seen.get(reason, 0)
+            if n > seen:
+                self.metrics.frames_dropped.labels(reason=reason).inc(n - seen)
+                self._drops_seen[reason] = n
+
     def _loop(self) -> None:
         if not self._open_with_backoff():
             return
         t0 = time.monotonic()
+        self.last_frame_mono = t0
         fps = self.source.fps or 25.0
+        self._drops_seen: dict[str, int] = {}
         while not self._stop.is_set():
             self.last_progress = time.monotonic()
             if self.realtime and self._stop.wait(max(0.0, t0 + self.frames / fps - time.monotonic())):
@@ -143,25 +175,29 @@ class CaptureStage:
             try:
                 grab = self.source.read()
             except CameraError as exc:
-                self._log.warning("camera_lost", error=str(exc))
-                self._set_state(CameraState.DISCONNECTED)
-                self.source.close()
-                if not self._open_with_backoff():
+                if not self._reconnect(str(exc)):
                     return
-                self.metrics.camera_reconnects.inc()
                 continue
+            self._count_source_drops()
             if grab is None:
                 if not self.source.live:
                     self._set_state(CameraState.ENDED)
                     self._log.info("source_ended", frames=self.frames)
                     return
+                # the watchdog: a live source that gives nothing for stale_after_s is restarted
+                stale = time.monotonic() - self.last_frame_mono
+                if stale > self.stale_after_s and not self._reconnect(f"no frame for {stale:.1f} s (camera.stale_after_s)"):
+                    return
                 continue
-            mono, wall = time.monotonic(), time.time()
-            self.last_frame_mono = mono
-            if grab.error is not None:
-                self._log.error("frame_unreadable", error=grab.error, frame=self.frames)
-                self.metrics.frames_dropped.labels(reason="unreadable").inc()
-            image = grab.image if grab.image is not None else _EMPTY
-            self._put(Frame(self.frames, image, mono, wall, grab.error, grab.name))
-            self.metrics.frames.inc()
-            self.frames += 1
+            self._emit(grab)
+
+    def _emit(self, grab: Grab) -> None:
+        mono, wall = time.monotonic(), time.time()
+        self.last_frame_mono = mono
+        if grab.error is not None:
+            self._log.error("frame_unreadable", error=grab.error, frame=self.frames)
+            self.metrics.frames_dropped.labels(reason="unreadable").inc()
+        image = grab.image if grab.image is not None else _EMPTY
+        self._put(Frame(self.frames, image, mono, wall, grab.error, grab.name))
+        self.metrics.frames.inc()
+        self.frames += 1

@@ -26,7 +26,7 @@ from station.metrics import Metrics
 from station.model import Model
 from station.notify import Notifier, Watchdog
 from station.pipeline import Pipeline, RunOptions
-from station.sources import FrameSource, source_for
+from station.sources import CameraSettings, FrameSource, source_for
 
 log = structlog.get_logger()
 
@@ -108,6 +108,11 @@ def run_pipeline(cfg: Config, model: Model, source: FrameSource, opts: RunOption
     return 0 if drained else 1
 
 
+def camera_settings(cfg: Config) -> CameraSettings:
+    c = cfg.camera
+    return CameraSettings(c.exposure_us, c.gain_db, c.acquisition_fps, c.roi, c.pixel_format, c.trigger)
+
+
 def _probe(source: FrameSource) -> None:
     """Open a recording once up front, so that a bad file is a one-line error before anything starts."""
     source.open()
@@ -116,7 +121,7 @@ def _probe(source: FrameSource) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     cfg, model = load(args)
-    source = source_for(cfg.camera.source, cfg.camera.fps, cfg.camera.read_timeout_s, cfg.camera.loop)
+    source = source_for(cfg.camera.source, cfg.camera.fps, cfg.camera.read_timeout_s, cfg.camera.loop, camera_settings(cfg))
     if not source.live:
         _probe(source)
     return run_pipeline(cfg, model, source, RunOptions(realtime=False, out=args.out))

@@ -45,8 +45,17 @@ class CameraSection(_Model):
     )
     queue_size: int = Field(8, ge=1, le=1024, description="Frames held between capture and trigger.")
     stale_after_s: float = Field(5.0, gt=0, le=600, description="A live source silent this long is reconnected.")
+    backoff_max_s: float = Field(2.0, gt=0, le=300, description="Cap of the exponential backoff between reconnect attempts.")
     read_timeout_s: float = Field(2.0, gt=0, le=60, description="Bound on one blocking frame read.")
     loop: bool = Field(False, description="Play a video file again from the start when it ends (demos and soak tests).")
+    exposure_us: float | None = Field(None, gt=0, description="Exposure time in microseconds (null: leave the camera's own).")
+    gain_db: float | None = Field(None, ge=0, description="Analogue gain in dB (null: leave the camera's own).")
+    acquisition_fps: float | None = Field(None, gt=0, le=1000, description="Frame rate asked of the camera (null: its own).")
+    roi: tuple[int, int, int, int] | None = Field(None, description="Sensor region [x, y, width, height] (null: full sensor).")
+    pixel_format: str | None = Field(None, min_length=1, description="GenICam pixel format, e.g. Mono8 (GigE only; null: the camera's).")
+    trigger: str = Field(
+        "free_run", min_length=1, description="free_run, or the hardware trigger line that starts each frame (e.g. Line1)."
+    )
 
 
 class TriggerSection(_Model):

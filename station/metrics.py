@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 _MS_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 REASONS = ("ok", "defect", "uncertain", "unable_to_inspect", "error", "late", "camera_gone")
-DROP_REASONS = ("queue_full", "unreadable")
+DROP_REASONS = ("queue_full", "unreadable", "incomplete", "missing_id")
 STATES = ("starting", "running", "degraded", "stopping")
 STAGES = ("capture", "trigger", "preprocess", "inference", "decision")
 

@@ -75,7 +75,9 @@ class Pipeline:
             for name in ("trigger", "preprocess", "inference", "decision", "publish")
         }
         q = self.queues
-        self.capture = CaptureStage(source, q["trigger"], metrics, realtime=opts.realtime)
+        self.capture = CaptureStage(
+            source, q["trigger"], metrics, opts.realtime, stale_after_s=cfg.camera.stale_after_s, backoff_cap_s=cfg.camera.backoff_max_s
+        )
         self.mode = trigger_mode(cfg, source)
         trig: FrameTrigger | LineTrigger = FrameTrigger() if self.mode is TriggerMode.FRAME else LineTrigger(cfg.trigger)
         self.slot = ModelSlot(model)
@@ -215,6 +217,8 @@ class Pipeline:
         return done
 
     def close(self) -> None:
+        for s in self.stages:  # the publish thread owns the socket: it must be gone before the socket closes
+            s.join(2.0)
         self.outlet.close()
         if self.web is not None:
             self.web.close()

@@ -154,14 +154,54 @@ class VideoFileSource:
             self._cap = None
 
 
+@dataclass(frozen=True)
+class CameraSettings:
+    """camera.* settings a live camera is asked for (None: leave the camera's own)."""
+
+    exposure_us: float | None = None
+    gain_db: float | None = None
+    acquisition_fps: float | None = None
+    roi: tuple[int, int, int, int] | None = None
+    pixel_format: str | None = None
+    trigger: str = "free_run"
+
+
+def apply_v4l2(cap: cv2.VideoCapture, s: CameraSettings, name: str) -> None:
+    """Set each configured V4L2 property, read it back and log it; a refusal is a CameraError naming it."""
+    if s.trigger != "free_run":
+        raise CameraError(f"camera.trigger: {name} is a USB camera, which has no hardware trigger line here")
+    if s.pixel_format is not None:
+        raise CameraError(f"camera.pixel_format: {name}: pixel formats are set on GigE cameras only")
+    if s.roi is not None and s.roi[:2] != (0, 0):
+        raise CameraError(f"camera.roi: {name}: a USB camera takes a size [0, 0, width, height], not an offset")
+    steps: list[tuple[str, float, int, float]] = []  # (key, wanted, property, value written)
+    if s.exposure_us is not None:
+        cap.set(cv2.CAP_PROP_AUTO_EXPOSURE, 1)  # V4L2: 1 = manual
+        steps.append(("camera.exposure_us", s.exposure_us, cv2.CAP_PROP_EXPOSURE, s.exposure_us / 100.0))  # units of 100 us
+    if s.gain_db is not None:
+        steps.append(("camera.gain_db", s.gain_db, cv2.CAP_PROP_GAIN, s.gain_db))
+    if s.acquisition_fps is not None:
+        steps.append(("camera.acquisition_fps", s.acquisition_fps, cv2.CAP_PROP_FPS, s.acquisition_fps))
+    if s.roi is not None:
+        steps += [
+            ("camera.roi", s.roi[2], cv2.CAP_PROP_FRAME_WIDTH, s.roi[2]),
+            ("camera.roi", s.roi[3], cv2.CAP_PROP_FRAME_HEIGHT, s.roi[3]),
+        ]
+    for key, wanted, prop, value in steps:
+        if not cap.set(prop, value):
+            raise CameraError(f"{key}: {name} refused {wanted}")
+        log.info("camera_setting", stage="capture", camera=name, key=key, wanted=wanted, got=cap.get(prop))
+
+
 class OpenCVLiveSource:
     """A USB camera (``usb:N`` or ``/dev/videoN``) or a network stream, through OpenCV."""
 
     live = True
 
-    def __init__(self, spec: str, fps: float | None, read_timeout_s: float) -> None:
+    def __init__(self, spec: str, fps: float | None, read_timeout_s: float, settings: CameraSettings | None = None) -> None:
         self.name = spec
         self.fps = fps
+        self._settings = settings or CameraSettings()
         self.frame_count: int | None = None
         self._spec = spec
         self._timeout_ms = int(read_timeout_s * 1000)
@@ -172,7 +212,16 @@ class OpenCVLiveSource:
         if self._spec.startswith("usb:") or self._spec.startswith("/dev/video"):
             index = int(self._spec.split(":", 1)[1]) if self._spec.startswith("usb:") else int(self._spec[len("/dev/video") :])
             cap = cv2.VideoCapture(index, cv2.CAP_V4L2)
-            cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
+            if not cap.isOpened():
+                raise CameraError(f"{self._spec}: cannot open camera")
+            cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # a buffer of one: the frame read is the newest
+            try:
+                apply_v4l2(cap, self._settings, self._spec)
+            except CameraError:
+                cap.release()
+                raise
+            for _ in range(2):  # whatever the driver queued before we asked is stale: drop it
+                cap.grab()
         else:
             cap = cv2.VideoCapture(self._spec, cv2.CAP_FFMPEG, params)
         if not cap.isOpened():
@@ -196,14 +245,18 @@ class OpenCVLiveSource:
             self._cap = None
 
 
-def source_for(spec: str, fps: float | None = None, read_timeout_s: float = 2.0, loop: bool = False) -> FrameSource:
+def source_for(
+    spec: str, fps: float | None = None, read_timeout_s: float = 2.0, loop: bool = False, settings: CameraSettings | None = None
+) -> FrameSource:
     """Choose the source kind from a ``camera.source`` string."""
     if spec.startswith(("usb:", "/dev/video", "rtsp://", "rtsps://", "http://", "https://")):
         if spec.startswith("usb:") and not spec[4:].isdigit():
             raise CameraError(f"{spec}: expected usb:N with N a device index")
-        return OpenCVLiveSource(spec, fps, read_timeout_s)
+        return OpenCVLiveSource(spec, fps, read_timeout_s, settings)
     if spec.startswith("gige:"):
-        raise CameraError(f"{spec}: GigE Vision sources are not available in this build")
+        from station.gige import AravisSource
+
+        return AravisSource(spec[5:] or None, settings or CameraSettings(), min(read_timeout_s, 0.5))
     path = Path(spec)
     if path.is_dir():
         return ImageFolderSource(path, fps)
