@@ -36,6 +36,9 @@ class Metrics:
         self.latency_seconds = Histogram(
             "station_latency_seconds", "Capture to publish, per part.", buckets=_buckets(deadline_s), registry=r
         )
+        self.stage_seconds = Histogram(
+            "station_stage_seconds", "Handling time per item, by stage.", ["stage"], buckets=_buckets(deadline_s), registry=r
+        )
         self.score = Histogram("station_score", "Defect score of inspected parts.", buckets=tuple(i / 20 for i in range(1, 21)), registry=r)
         self.camera_connected = Gauge("station_camera_connected", "1 while the camera delivers frames.", registry=r)
         self.camera_reconnects = Counter("station_camera_reconnects", "Camera reconnects.", registry=r)
@@ -69,6 +72,8 @@ class Metrics:
         for kind in ("reject", "pass"):
             self.archive_writes.labels(kind=kind)
         self.set_state("starting")
+        for stage in (*STAGES, "publish"):
+            self.stage_seconds.labels(stage=stage)
         for stage in STAGES:
             self.queue_depth.labels(stage=stage)
             self.part_errors.labels(stage=stage)

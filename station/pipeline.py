@@ -10,6 +10,7 @@ import hashlib
 import json
 import queue
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -95,12 +96,17 @@ class Pipeline:
             self.parts_triggered += len(parts)
             return parts
 
+        def t(stage: str) -> Callable[[float], None]:
+            return metrics.stage_seconds.labels(stage=stage).observe
+
         self.stages: list[Stage[Any, Any]] = [
-            Stage("trigger", q["trigger"], q["preprocess"], lambda f: count(trig(f)), on_end=lambda: count(trig.flush())),
-            Stage("preprocess", q["preprocess"], q["inference"], CropStage(model.info.spec, metrics)),
-            Stage("inference", q["inference"], q["decision"], InferenceStage(self.slot, metrics)),
-            Stage("decision", q["decision"], q["publish"], DecisionStage(model.info, metrics)),
-            Stage("publish", q["publish"], None, self.publisher, on_idle=self._idle, on_end=self._final),
+            Stage(
+                "trigger", q["trigger"], q["preprocess"], lambda f: count(trig(f)), on_end=lambda: count(trig.flush()), timer=t("trigger")
+            ),
+            Stage("preprocess", q["preprocess"], q["inference"], CropStage(model.info.spec, metrics), timer=t("preprocess")),
+            Stage("inference", q["inference"], q["decision"], InferenceStage(self.slot, metrics), timer=t("inference")),
+            Stage("decision", q["decision"], q["publish"], DecisionStage(model.info, metrics), timer=t("decision")),
+            Stage("publish", q["publish"], None, self.publisher, on_idle=self._idle, on_end=self._final, timer=t("publish")),
         ]
         self.web: WebServer | None = None
         if opts.metrics_server and cfg.metrics.enabled:

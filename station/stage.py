@@ -9,6 +9,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -44,8 +45,11 @@ class Stage(Generic[In, Out]):
         on_end: Callable[[], list[Out]] | None = None,
         on_idle: Callable[[], None] | None = None,
         poll_s: float = 0.1,
+        timer: Callable[[float], None] | None = None,
     ) -> None:
         self.name = name
+        self._timer = timer
+        self.durations: deque[float] = deque(maxlen=4096)  # recent handling times, for benchmarks
         self.inbox = inbox
         self.outbox = outbox
         self._handle = handle
@@ -92,7 +96,13 @@ class Stage(Generic[In, Out]):
                     if self.outbox is not None:
                         put_bounded(self.outbox, END, self._abort, self._poll_s)
                     return
-                self._emit(self._handle(item))  # type: ignore[arg-type]
+                t0 = time.perf_counter()
+                out = self._handle(item)  # type: ignore[arg-type]
+                took = time.perf_counter() - t0
+                self.durations.append(took)
+                if self._timer is not None:
+                    self._timer(took)
+                self._emit(out)
                 if self._on_idle is not None:
                     self._on_idle()
         except BaseException as exc:  # a dead stage must take the process down, never leave a zombie

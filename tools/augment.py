@@ -34,7 +34,10 @@ class View:
     contrast: float = 1.0  # < 1 flattens the light
     shade: float = 0.0  # strength of a one-sided lighting gradient
     shade_dir: float = 0.0
+    sector: float = 0.0  # darkening of one sector of the part (a low side light), 0..1
+    sector_dir: float = 0.0
     blur: float = 0.0
+    jpeg: int = 0  # re-encode at this JPEG quality (a video codec's blocking), 0 = off
     noise: float = 0.0
     out_side: int = 300
 
@@ -46,8 +49,8 @@ def paint_pin_holes(img: Gray, c: Circle, rng: np.random.Generator, count: int) 
         rho = math.sqrt(rng.uniform(0.08, 0.9))  # uniform over the face's area
         phi = rng.uniform(0.0, 2.0 * math.pi)
         x, y = c.cx + rho * c.r * math.cos(phi), c.cy + rho * c.r * math.sin(phi)
-        rad = c.r * rng.uniform(0.012, 0.04)
-        depth = rng.uniform(0.35, 0.8)
+        rad = c.r * rng.uniform(0.02, 0.05)  # >= ~2 px at the model's input: small, but there to see
+        depth = rng.uniform(0.45, 0.85)
         yy, xx = np.ogrid[: img.shape[0], : img.shape[1]]
         d = np.sqrt((xx - x) ** 2 + ((yy - y) * rng.uniform(0.8, 1.25)) ** 2) / rad
         pit = np.clip(1.2 - d, 0.0, 1.0)
@@ -85,6 +88,9 @@ def render(img: Gray, c: Circle, v: View, rng: np.random.Generator) -> tuple[Gra
     r_new = c.r * s
     yy, xx = np.mgrid[0:side, 0:side].astype(np.float32)
     rho = np.sqrt((xx - tx) ** 2 + (yy - ty) ** 2) / r_new
+    if v.sector > 0:  # as station.footage shades a rim sector: the part and its ring, not the belt
+        ang = np.arctan2(yy - ty, xx - tx)
+        f = f * (1.0 - v.sector * np.clip(np.cos(ang - v.sector_dir), 0, 1) ** 2)
     level, ring = v.background, v.bg_ring
     if level is None:  # the photo's own background, continued past the photo's edge
         level, ring = float(np.median(np.concatenate([img[0], img[-1], img[:, 0], img[:, -1]]))), 1.16
@@ -97,7 +103,11 @@ def render(img: Gray, c: Circle, v: View, rng: np.random.Generator) -> tuple[Gra
         f = cv2.GaussianBlur(f, (0, 0), v.blur)
     if v.noise > 0:
         f = f + rng.normal(0.0, v.noise, f.shape).astype(np.float32)
-    return np.clip(f, 0, 255).astype(np.uint8), Circle(tx, ty, r_new)
+    out8 = np.clip(f, 0, 255).astype(np.uint8)
+    if v.jpeg:
+        ok, buf = cv2.imencode(".jpg", out8, [cv2.IMWRITE_JPEG_QUALITY, v.jpeg])
+        out8 = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE) if ok else out8
+    return out8, Circle(tx, ty, r_new)
 
 
 def _photometric(
@@ -114,26 +124,34 @@ def _photometric(
 
 
 def random_view(rng: np.random.Generator) -> View:
-    """A random re-shoot covering the whole envelope (and the training photos' own look)."""
+    """A random re-shoot covering the whole envelope.
+
+    The photo's own background is replaced almost always, from just outside the rim: in the
+    training photos its brightness goes with the label (defective photos are darker), and on the
+    line the belt shows there instead.
+    """
     bg: float | None = None
-    if rng.random() < 0.6:
+    if rng.random() < 0.9:
         band = rng.integers(0, 3)
-        bg = float(rng.uniform(*((200, 250), (90, 200), (15, 90))[band]))
+        bg = float(rng.uniform(*((200, 250), (90, 200), (10, 90))[band]))
     return View(
         fill=float(rng.uniform(0.58, 1.0)),
         angle=float(rng.uniform(0, 360)),
         flip=bool(rng.random() < 0.5),
         shift=(float(rng.uniform(-1, 1)), float(rng.uniform(-1, 1))),
         background=bg,
-        bg_ring=float(rng.uniform(1.02, 1.1)),
+        bg_ring=float(rng.uniform(0.99, 1.09)),
         gain=float(rng.uniform(0.7, 1.3)),
         offset=float(rng.uniform(-25, 25)),
         gamma=float(rng.uniform(0.7, 1.4)),
         contrast=float(rng.uniform(0.45, 1.1)),
         shade=float(rng.uniform(0, 0.35)) if rng.random() < 0.5 else 0.0,
         shade_dir=float(rng.uniform(0, 2 * math.pi)),
+        sector=float(rng.uniform(0, 0.6)) if rng.random() < 0.4 else 0.0,
+        sector_dir=float(rng.uniform(0, 2 * math.pi)),
         blur=float(rng.uniform(0, 1.3)) if rng.random() < 0.4 else 0.0,
         noise=float(rng.uniform(0, 4)),
+        jpeg=int(rng.integers(25, 90)) if rng.random() < 0.4 else 0,
         out_side=int(rng.integers(224, 400)),
     )
 
@@ -160,5 +178,6 @@ ROBUSTNESS_VIEWS: dict[str, View] = {
     "white_background": View(fill=0.0, background=235.0),
     "grey_background": View(fill=0.0, background=150.0),
     "dark_background": View(fill=0.0, background=45.0),
+    "dark_belt_at_rim": View(fill=0.8, background=70.0, bg_ring=1.01, sector=0.4, jpeg=40),
     "small_white_flat": View(fill=0.62, background=228.0, contrast=0.6, shift=(0.5, -0.4), angle=37.0),
 }

@@ -14,7 +14,7 @@ import hashlib
 import json
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import cv2
@@ -116,10 +116,15 @@ def grouped_split(groups: npt.NDArray[np.int64], labels: npt.NDArray[np.int64], 
 
 def make_sample(img: npt.NDArray[np.uint8], circle: Circle, label: int, rng: np.random.Generator) -> tuple[npt.NDArray[np.float32], int]:
     """One augmented training crop, made by the station's own preprocessing."""
-    if label == 0 and rng.random() < 0.15:
-        img = paint_pin_holes(img, circle, rng, int(rng.integers(1, 4)))
+    painted = label == 0 and rng.random() < 0.12
+    if painted:
+        img = paint_pin_holes(img, circle, rng, int(rng.integers(1, 5)))
         label = 1
-    view = random_view(rng) if rng.random() < 0.65 else photo_view(rng)
+    view = random_view(rng) if rng.random() < 0.8 else photo_view(rng)
+    if painted:  # a label must stay true: keep the painted holes visible through blur, scale and codec
+        view = replace(
+            view, blur=min(view.blur, 0.6), jpeg=max(view.jpeg, 60) if view.jpeg else 0, fill=max(view.fill, 0.7) if view.fill > 0 else 0.0
+        )
     shot, c = render(img, circle, view, rng)
     # the daemon's locator is off by ~1.5 %; on a ragged (flashed, burred) rim or a fixture ring it
     # may settle on an edge up to ~10 % outside or inside the true rim

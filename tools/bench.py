@@ -1,0 +1,213 @@
+"""Benchmarks, side by side on the same footage, each mode in its own process (clean CPU and memory).
+
+    python tools/bench.py [--parts 40] [--json bench.json]
+
+(a) floor:    decode every frame, plus one model run per part; nothing else.
+(b) fast:     the station's replay as fast as it goes (frames/s, parts/s, ratio to the floor).
+(c) realtime: a real-time replay at 30 fps with about 2 parts/s: capture-to-publish latency
+              p50/p99/max, per-stage handling time, CPU (% of one core) and peak RSS.
+(d) threads:  ONNX Runtime intra-op threads 1 and 2, per-part model time; and the model input size
+              (random-weight networks of the shipped architecture, if the `train` extra is installed).
+The footage is composed at run time from the bundled sample photos (it is not in training or in
+the repository). Speed is measured here, never asserted in tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tools"))
+
+from station.footage import Envelope, compose, labelled_photos, read_truth  # noqa: E402
+
+MODEL = ROOT / "models" / "defect.onnx"
+ENV = Envelope(width=1280, height=720, fps=30.0, speed=25.0, diameter=300.0, codec="mp4v")
+
+
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _pct(xs: list[float], q: float) -> float:
+    return float(np.percentile(np.array(xs), q)) if xs else float("nan")
+
+
+def floor(video: Path) -> dict[str, Any]:
+    import cv2
+
+    from station.model import Model
+
+    model = Model(MODEL)
+    model.warm_up()
+    parts = len(read_truth(video))
+    crop = np.zeros((1, model.info.spec.size, model.info.spec.size), np.float32)
+    t0, c0 = time.perf_counter(), _cpu()
+    cap = cv2.VideoCapture(str(video), cv2.CAP_FFMPEG)
+    frames = 0
+    while True:
+        ok, _ = cap.read()
+        if not ok:
+            break
+        frames += 1
+    for _ in range(parts):
+        model.score(crop)
+    wall = time.perf_counter() - t0
+    return {"wall_s": wall, "frames": frames, "parts": parts, "cpu_s": _cpu() - c0, "peak_rss_mb": _peak_mb()}
+
+
+def _pipeline(video: Path, realtime: bool) -> dict[str, Any]:
+    from station.config import load_config
+    from station.metrics import Metrics
+    from station.model import Model
+    from station.pipeline import Pipeline, RunOptions
+    from station.sources import source_for
+
+    cfg = load_config(None, ["metrics.enabled=false", "publisher.endpoint=tcp://127.0.0.1:*", "publisher.resend_endpoint=null"])
+    model = Model(MODEL)
+    model.warm_up()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "v.jsonl"
+        pipe = Pipeline(cfg, source_for(str(video)), model, Metrics(), RunOptions(realtime=realtime, out=out, metrics_server=False))
+        t0, c0 = time.perf_counter(), _cpu()
+        pipe.start()
+        while not pipe.finished():
+            time.sleep(0.05)
+        wall, cpu = time.perf_counter() - t0, _cpu() - c0
+        stages = {s.name: list(s.durations) for s in pipe.stages}
+        pipe.drain(10)
+        pipe.close()
+        verdicts = [json.loads(x) for x in out.read_text().splitlines()]
+    lat = [(v["published_at"] - v["captured_at"]) * 1000 for v in verdicts]
+    res: dict[str, Any] = {
+        "wall_s": wall,
+        "frames": pipe.capture.frames,
+        "parts": len(verdicts),
+        "cpu_s": cpu,
+        "cpu_pct_of_one_core": 100 * cpu / wall,
+        "peak_rss_mb": _peak_mb(),
+        "latency_ms": {"p50": _pct(lat, 50), "p99": _pct(lat, 99), "max": max(lat) if lat else float("nan")},
+        "stage_ms": {k: {"p50": _pct(v, 50) * 1000, "p99": _pct(v, 99) * 1000, "items": len(v)} for k, v in stages.items()},
+    }
+    return res
+
+
+def threads() -> dict[str, Any]:
+    import onnxruntime as ort
+
+    from station.model import Model
+
+    out: dict[str, Any] = {}
+    size = Model(MODEL).info.spec.size
+    x = np.random.default_rng(0).normal(size=(1, 1, size, size)).astype(np.float32)
+    for n in (1, 2):
+        so = ort.SessionOptions()
+        so.intra_op_num_threads, so.inter_op_num_threads = n, 1
+        sess = ort.InferenceSession(str(MODEL), so, providers=["CPUExecutionProvider"])
+        name = sess.get_inputs()[0].name
+        for _ in range(20):
+            sess.run(None, {name: x})
+        ts = []
+        for _ in range(200):
+            t0 = time.perf_counter()
+            sess.run(None, {name: x})
+            ts.append((time.perf_counter() - t0) * 1000)
+        out[f"intra_threads_{n}"] = {"p50_ms": _pct(ts, 50), "p99_ms": _pct(ts, 99)}
+    out["input_size"] = input_sizes()
+    return out
+
+
+def input_sizes() -> dict[str, Any] | str:
+    try:
+        import torch
+        from model_def import DefectNet
+    except ImportError:
+        return "skipped: needs the train extra (PyTorch)"
+    import onnxruntime as ort
+
+    res: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in (128, 160, 192, 256):
+            path = Path(tmp) / f"m{size}.onnx"
+            net = DefectNet(16).eval()
+            torch.onnx.export(net, (torch.zeros(1, 1, size, size),), str(path), opset_version=17, dynamo=False)
+            so = ort.SessionOptions()
+            so.intra_op_num_threads = 1
+            sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+            name = sess.get_inputs()[0].name
+            x = np.zeros((1, 1, size, size), np.float32)
+            for _ in range(10):
+                sess.run(None, {name: x})
+            ts = []
+            for _ in range(100):
+                t0 = time.perf_counter()
+                sess.run(None, {name: x})
+                ts.append((time.perf_counter() - t0) * 1000)
+            res[str(size)] = {"p50_ms": _pct(ts, 50)}
+    return res
+
+
+def child(mode: str, video: Path) -> dict[str, Any]:
+    return {"floor": lambda: floor(video), "fast": lambda: _pipeline(video, False), "realtime": lambda: _pipeline(video, True),
+            "threads": threads}[mode]()  # fmt: skip
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap.add_argument("--parts", type=int, default=40)
+    ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--video", type=Path, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child, args.video)))
+        return 0
+    with tempfile.TemporaryDirectory(prefix="station-bench-") as tmp:
+        photos = labelled_photos(ROOT / "station" / "sample" / "casting")
+        photos = (photos * (args.parts // len(photos) + 1))[: args.parts]
+        video = compose(photos, Path(tmp) / "line.mp4", ENV, seed=3)
+        res: dict[str, Any] = {"machine": _machine(), "footage": {"width": ENV.width, "height": ENV.height, "fps": ENV.fps}}
+        for mode in ("floor", "fast", "realtime", "threads"):
+            cmd = [sys.executable, __file__, "--child", mode, "--video", str(video)]
+            p = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+            if p.returncode != 0:
+                print(p.stderr[-3000:], file=sys.stderr)
+                return 1
+            res[mode] = json.loads(p.stdout.strip().splitlines()[-1])
+    res["fast"]["ratio_to_floor"] = res["fast"]["wall_s"] / res["floor"]["wall_s"]
+    res["fast"]["frames_per_s"] = res["fast"]["frames"] / res["fast"]["wall_s"]
+    res["fast"]["parts_per_s"] = res["fast"]["parts"] / res["fast"]["wall_s"]
+    res["floor"]["frames_per_s"] = res["floor"]["frames"] / res["floor"]["wall_s"]
+    text = json.dumps(res, indent=2)
+    print(text)
+    if args.json:
+        args.json.write_text(text + "\n")
+    return 0
+
+
+def _machine() -> str:
+    import os
+    import platform
+
+    cpu = next((x.split(":", 1)[1].strip() for x in Path("/proc/cpuinfo").read_text().splitlines() if x.startswith("model name")), "?")
+    return f"{cpu}, {os.cpu_count()} cores, Linux {platform.release()}, Python {platform.python_version()}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
