@@ -154,6 +154,11 @@ class VideoFileSource:
             self._cap = None
 
 
+def has_gstreamer() -> bool:
+    """Whether the installed OpenCV was built with GStreamer (a `gst:` pipeline source needs it)."""
+    return any(line.strip().startswith("GStreamer:") and "YES" in line for line in cv2.getBuildInformation().splitlines())
+
+
 @dataclass(frozen=True)
 class CameraSettings:
     """camera.* settings a live camera is asked for (None: leave the camera's own)."""
@@ -222,6 +227,8 @@ class OpenCVLiveSource:
                 raise
             for _ in range(2):  # whatever the driver queued before we asked is stale: drop it
                 cap.grab()
+        elif self._spec.startswith("gst:"):
+            cap = cv2.VideoCapture(self._spec[4:], cv2.CAP_GSTREAMER)
         else:
             cap = cv2.VideoCapture(self._spec, cv2.CAP_FFMPEG, params)
         if not cap.isOpened():
@@ -252,6 +259,10 @@ def source_for(
     if spec.startswith(("usb:", "/dev/video", "rtsp://", "rtsps://", "http://", "https://")):
         if spec.startswith("usb:") and not spec[4:].isdigit():
             raise CameraError(f"{spec}: expected usb:N with N a device index")
+        return OpenCVLiveSource(spec, fps, read_timeout_s, settings)
+    if spec.startswith("gst:"):
+        if not has_gstreamer():
+            raise CameraError(f"{spec}: this OpenCV build has no GStreamer (the pip wheels do not); use gige:, usb:, rtsp:// or http://")
         return OpenCVLiveSource(spec, fps, read_timeout_s, settings)
     if spec.startswith("gige:"):
         from station.gige import AravisSource

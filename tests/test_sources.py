@@ -132,3 +132,13 @@ def test_v4l2_settings_are_written_read_back_and_a_refusal_names_the_key() -> No
         apply_v4l2(_V4L2Capture(refuse=cv2.CAP_PROP_GAIN), CameraSettings(gain_db=3), "usb:0")  # type: ignore[arg-type]
     with pytest.raises(CameraError, match=r"camera\.trigger"):
         apply_v4l2(_V4L2Capture(), CameraSettings(trigger="Line1"), "usb:0")  # type: ignore[arg-type]
+
+
+def test_a_gstreamer_pipeline_needs_an_opencv_with_gstreamer() -> None:
+    from station.sources import has_gstreamer
+
+    if has_gstreamer():
+        assert isinstance(source_for("gst:videotestsrc ! videoconvert ! appsink"), OpenCVLiveSource)
+    else:
+        with pytest.raises(CameraError, match="no GStreamer"):
+            source_for("gst:videotestsrc ! videoconvert ! appsink")
