@@ -145,6 +145,8 @@ class CaptureStage:
         """Close and reopen a live source (with backoff); False when stopped meanwhile."""
         self._log.warning("camera_lost", error=why)
         self._set_state(CameraState.DISCONNECTED)
+        # tell the trigger: parts it was following cannot be matched across the outage
+        self._put(Frame(self.frames, _EMPTY, time.monotonic(), time.time(), f"camera lost: {why}", camera_lost=True))
         self.source.close()
         if not self._open_with_backoff():
             return False

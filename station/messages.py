@@ -50,6 +50,7 @@ class Frame:
     captured_wall: float
     error: str | None = None  # why the image could not be read (the frame still gets a verdict)
     name: str | None = None  # file name, for image folders
+    camera_lost: bool = False  # a marker, not a picture: the camera went away after the previous frame
 
 
 @dataclass(frozen=True, eq=False)

@@ -32,6 +32,8 @@ class FrameTrigger:
         self._next_id = 1
 
     def __call__(self, frame: Frame) -> list[Part]:
+        if frame.camera_lost:
+            return []  # no trigger came while blind; the gateways see the station degraded meanwhile
         part = Part(self._next_id, frame, failure=frame.error, failure_reason=Reason.UNABLE if frame.error else None)
         self._next_id += 1
         return [part]
@@ -156,6 +158,8 @@ class LineTrigger:
         return free
 
     def __call__(self, frame: Frame) -> list[Part]:
+        if frame.camera_lost:
+            return self._blinded(frame)
         if frame.error is not None or frame.image.size == 0:
             return []
         h, w = frame.image.shape
@@ -183,6 +187,23 @@ class LineTrigger:
             elif not t.inspected and t.last_full is not None:
                 out.append(self._emit(*t.last_full))
         self._tracks = keep
+        return out
+
+    def _blinded(self, marker: Frame) -> list[Part]:
+        """The camera went away: every part in view not yet inspected is rejected, unable to inspect.
+
+        They move on while the station is blind, so no later frame can be matched to them.
+        """
+        out = []
+        for t in sorted(self._tracks, key=lambda t: t.order):
+            if not t.inspected:
+                frame = t.last_full[0] if t.last_full is not None else marker
+                why = "camera lost while the part was in view"
+                out.append(
+                    Part(self._next_id, frame, blob=(t.blob.cx, t.blob.cy, float(t.blob.size)), failure=why, failure_reason=Reason.UNABLE)
+                )
+                self._next_id += 1
+        self._tracks = []
         return out
 
     def flush(self) -> list[Part]:

@@ -119,3 +119,23 @@ def test_composed_footage_one_part_each_inside_its_window(env: Envelope, tmp_pat
     assert len(parts) == len(truth)
     for p, t in zip(parts, truth, strict=True):
         assert int(t["first_frame"]) <= p.frame.index <= int(t["last_frame"]), (p.part_id, p.frame.index, t)
+
+
+def test_parts_in_view_when_the_camera_is_lost_are_unable_to_inspect() -> None:
+    from station.messages import Reason
+
+    trig = LineTrigger(TriggerSection())
+    frames = [Frame(i, _disc_frame(640, 360, [(150 + 10 * i, 180, 100)]), time.monotonic(), time.time()) for i in range(5)]
+    assert _run_no_flush(trig, frames) == []  # whole and followed, not yet at the line
+    lost = Frame(5, np.zeros((0, 0), np.uint8), time.monotonic(), time.time(), "camera lost: test", camera_lost=True)
+    parts = trig(lost)
+    assert len(parts) == 1 and parts[0].failure_reason is Reason.UNABLE and "camera lost" in (parts[0].failure or "")
+    assert trig.flush() == [], "the part is not inspected again after the outage"
+    assert FrameTrigger()(lost) == []
+
+
+def _run_no_flush(trigger: LineTrigger, frames: list[Frame]) -> list[Part]:
+    out: list[Part] = []
+    for f in frames:
+        out += trigger(f)
+    return out
