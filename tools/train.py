@@ -16,6 +16,7 @@ import sys
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -90,7 +91,7 @@ def group_near_duplicates(desc: npt.NDArray[np.float32], labels: npt.NDArray[np.
         for start in range(0, len(idx), 512):
             sim = d[start : start + 512] @ d.T
             rows, cols = np.nonzero(1.0 - sim < tau)
-            for a, b in zip(rows + start, cols):
+            for a, b in zip(rows + start, cols, strict=True):
                 ra, rb = find(int(idx[a])), find(int(idx[b]))
                 if ra != rb:
                     parent[ra] = rb
@@ -112,6 +113,42 @@ def grouped_split(groups: npt.NDArray[np.int64], labels: npt.NDArray[np.int64], 
             is_val |= members
             taken += int(members.sum())
     return is_val
+
+
+_SHARED: dict[str, Any] = {}  # read-only inputs for pool workers (forked, so not copied)
+
+
+def _pool(n: int) -> Any:
+    import multiprocessing
+
+    return multiprocessing.get_context("fork").Pool(max(1, n))
+
+
+def _locate(i: int) -> tuple[Circle, int, npt.NDArray[np.float32]]:
+    """The station's part finder on photo i (the frame's centre if it finds nothing), and its descriptor."""
+    img = _SHARED["images"][i]
+    pre = preprocess(img, SPEC)
+    fallback = 0
+    if pre.circle is None:  # counted and reported: the photo is framed like the others
+        fallback = 1
+        pre = preprocess(img, SPEC, circle=Circle(img.shape[1] / 2, img.shape[0] / 2, 0.42 * img.shape[0]))
+    assert pre.circle is not None
+    return pre.circle, fallback, descriptor(normalise_crop(img, pre.circle, SPEC)[0])
+
+
+def _view_crops(name: str) -> tuple[list[npt.NDArray[np.float32]], int]:
+    """One robustness view of the validation photos, found and cropped by the station; its own seeded rng."""
+    images, circles, va_idx, seed = (_SHARED[k] for k in ("images", "circles", "va_idx", "seed"))
+    view = ROBUSTNESS_VIEWS[name]
+    rng = np.random.default_rng(seed)
+    crops, found = [], 0
+    for i in va_idx:
+        shot, c = render(images[i], circles[i], view, rng)
+        pre = preprocess(shot, SPEC)  # the daemon's full path: find the part, then crop
+        if pre.circle is not None and abs(pre.circle.r - c.r) < 0.08 * c.r:
+            found += 1
+        crops.append(pre.crop if pre.crop is not None else normalise_crop(shot, c, SPEC)[0])
+    return crops, found
 
 
 def make_sample(img: npt.NDArray[np.uint8], circle: Circle, label: int, rng: np.random.Generator) -> tuple[npt.NDArray[np.float32], int]:
@@ -150,18 +187,13 @@ def train(args: argparse.Namespace) -> None:
         keep = np.concatenate([np.flatnonzero(labels == k)[: args.limit] for k in (0, 1)])
         paths, labels, images = [paths[i] for i in keep], labels[keep], [images[i] for i in keep]
     print(f"loaded {len(paths)} images ({int(labels.sum())} defective) in {time.time() - t0:.0f}s")
-    circles: list[Circle] = []
-    crops = []
-    fallback = 0
-    for img in tqdm(images, desc="locate", disable=args.no_progress):
-        pre = preprocess(img, SPEC)
-        if pre.circle is None:  # counted and reported: the photo is framed like the others
-            fallback += 1
-            pre = preprocess(img, SPEC, circle=Circle(img.shape[1] / 2, img.shape[0] / 2, 0.42 * img.shape[0]))
-        assert pre.circle is not None
-        circles.append(pre.circle)
-        crops.append(normalise_crop(img, pre.circle, SPEC)[0])
-    desc = whiten(np.stack([descriptor(c) for c in crops]))
+    _SHARED["images"] = images
+    with _pool(args.threads) as pool:  # same results as one process: each photo is independent
+        jobs = pool.imap(_locate, range(len(images)), chunksize=64)
+        located = list(tqdm(jobs, total=len(images), desc="locate", disable=args.no_progress))
+    circles = [c for c, _, _ in located]
+    fallback = sum(f for _, f, _ in located)
+    desc = whiten(np.stack([d for _, _, d in located]))
     groups = group_near_duplicates(desc, labels, args.tau)
     is_val = grouped_split(groups, labels, 0.15, args.seed)
     n_groups = len(np.unique(groups))
@@ -206,7 +238,7 @@ def train(args: argparse.Namespace) -> None:
             bar.set_postfix(loss=f"{float(loss):.3f}")
         print(f"epoch {epoch + 1}: loss {tot / max(len(loader), 1):.4f} ({time.time() - t0:.0f}s)")
     net.eval()
-    report = evaluate(net, images, circles, labels, va_idx, args.seed)
+    report = evaluate(net, images, circles, labels, va_idx, args.seed, args.threads)
     report.update(
         {
             "near_duplicate_groups": n_groups,
@@ -249,22 +281,17 @@ def evaluate(
     labels: npt.NDArray[np.int64],
     va_idx: npt.NDArray[np.int64],
     seed: int,
+    workers: int = 2,
 ) -> dict[str, object]:
     """Threshold on the clean grouped validation split; robustness on fixed re-shoots of it."""
     y = labels[va_idx]
     per_view: dict[str, npt.NDArray[np.float32]] = {}
     located: dict[str, float] = {}
-    for name, view in ROBUSTNESS_VIEWS.items():
-        rng = np.random.default_rng(seed)
-        crops, found = [], 0
-        for i in va_idx:
-            shot, c = render(images[i], circles[i], view, rng)
-            pre = preprocess(shot, SPEC)  # the daemon's full path: find the part, then crop
-            if pre.circle is not None and abs(pre.circle.r - c.r) < 0.08 * c.r:
-                found += 1
-            crops.append(pre.crop if pre.crop is not None else normalise_crop(shot, c, SPEC)[0])
-        per_view[name] = scores_for(net, crops)
-        located[name] = round(found / len(va_idx), 4)
+    _SHARED.update({"images": images, "circles": circles, "va_idx": va_idx, "seed": seed})
+    with _pool(workers) as pool:  # views in parallel; each has its own rng, so the figures do not change
+        for name, (crops, found) in zip(ROBUSTNESS_VIEWS, pool.imap(_view_crops, list(ROBUSTNESS_VIEWS)), strict=True):
+            per_view[name] = scores_for(net, crops)
+            located[name] = round(found / len(va_idx), 4)
     clean = per_view["as_photographed"]
     thr = float(min(np.min(clean[y == 1]) - 1e-4, 0.5))
     thr = max(thr, 0.02)
