@@ -7,9 +7,10 @@ import structlog
 
 from station.messages import Crop, Part
 from station.metrics import Metrics
-from station.preprocess import Circle, Preprocessed, PreprocessSpec, preprocess
+from station.preprocess import Circle, Preprocessed, PreprocessSpec, Quality, preprocess
 
 log = structlog.get_logger()
+MIN_RADIUS_OF_BLOB = 0.8  # the rim is 0.9-1.0 of the blob's half size (a fixture ring adds the rest); inner rings ~0.6
 
 
 def _isolate(image: np.ndarray, blob: tuple[float, float, float], belt_level: float | None) -> tuple[np.ndarray, int, int]:
@@ -52,7 +53,16 @@ class CropStage:
             pre = preprocess(roi, self.spec)
             if pre.circle is not None:
                 c = pre.circle
-                pre = Preprocessed(pre.quality, Circle(c.cx + x0, c.cy + y0, c.r), pre.crop, pre.brightness, pre.sharpness)
+                # an inner ring taken for the rim would crop away the rim, where burrs and flash are:
+                # the trigger's blob says how big the part is, so such a crop is never inspected
+                ok = c.r >= MIN_RADIUS_OF_BLOB * part.blob[2] / 2.0
+                pre = Preprocessed(
+                    pre.quality if ok else Quality.OUTLINE_MISMATCH,
+                    Circle(c.cx + x0, c.cy + y0, c.r),
+                    pre.crop if ok else None,
+                    pre.brightness,
+                    pre.sharpness,
+                )
         self.metrics.brightness.set(pre.brightness)
         self.metrics.sharpness.set(pre.sharpness)
         return pre

@@ -38,6 +38,7 @@ class Quality(StrEnum):
     UNDEREXPOSED = "underexposed"
     BLURRED = "blurred"
     LOW_CONTRAST = "low_contrast"
+    OUTLINE_MISMATCH = "outline_mismatch"  # the circle found is much smaller than the part the trigger saw
 
 
 @dataclass(frozen=True)
