@@ -109,7 +109,6 @@ def _pipeline(video: Path, realtime: bool) -> dict[str, Any]:
 
 
 def threads() -> dict[str, Any]:
-    import onnxruntime as ort
 
     from station.model import Model
 
@@ -117,20 +116,28 @@ def threads() -> dict[str, Any]:
     size = Model(MODEL).info.spec.size
     x = np.random.default_rng(0).normal(size=(1, 1, size, size)).astype(np.float32)
     for n in (1, 2):
-        so = ort.SessionOptions()
-        so.intra_op_num_threads, so.inter_op_num_threads = n, 1
-        sess = ort.InferenceSession(str(MODEL), so, providers=["CPUExecutionProvider"])
-        name = sess.get_inputs()[0].name
-        for _ in range(20):
-            sess.run(None, {name: x})
-        ts = []
-        for _ in range(200):
-            t0 = time.perf_counter()
-            sess.run(None, {name: x})
-            ts.append((time.perf_counter() - t0) * 1000)
+        ts = _time_model(MODEL, x, n, runs=200)
         out[f"intra_threads_{n}"] = {"p50_ms": _pct(ts, 50), "p99_ms": _pct(ts, 99)}
     out["input_size"] = input_sizes()
     return out
+
+
+def _time_model(path: Path, x: np.ndarray[Any, Any], threads: int, runs: int) -> list[float]:
+    """Milliseconds per run of an ONNX model on one input, after a warm-up."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
+    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    for _ in range(10):
+        sess.run(None, {name: x})
+    ts = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        sess.run(None, {name: x})
+        ts.append((time.perf_counter() - t0) * 1000)
+    return ts
 
 
 def input_sizes() -> dict[str, Any] | str:
@@ -139,7 +146,6 @@ def input_sizes() -> dict[str, Any] | str:
         from model_def import DefectNet
     except ImportError:
         return "skipped: needs the train extra (PyTorch)"
-    import onnxruntime as ort
 
     res: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -147,19 +153,7 @@ def input_sizes() -> dict[str, Any] | str:
             path = Path(tmp) / f"m{size}.onnx"
             net = DefectNet(16).eval()
             torch.onnx.export(net, (torch.zeros(1, 1, size, size),), str(path), opset_version=17, dynamo=False)
-            so = ort.SessionOptions()
-            so.intra_op_num_threads = 1
-            sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-            name = sess.get_inputs()[0].name
-            x = np.zeros((1, 1, size, size), np.float32)
-            for _ in range(10):
-                sess.run(None, {name: x})
-            ts = []
-            for _ in range(100):
-                t0 = time.perf_counter()
-                sess.run(None, {name: x})
-                ts.append((time.perf_counter() - t0) * 1000)
-            res[str(size)] = {"p50_ms": _pct(ts, 50)}
+            res[str(size)] = {"p50_ms": _pct(_time_model(path, np.zeros((1, 1, size, size), np.float32), 1, runs=100), 50)}
     return res
 
 
