@@ -91,6 +91,11 @@ def _check_endpoint(v: str) -> str:
     return v
 
 
+def local_endpoint(endpoint: str) -> str:
+    """A bind endpoint as a client on this machine connects to it: a wildcard host becomes loopback."""
+    return endpoint.replace("tcp://*", "tcp://127.0.0.1").replace("tcp://0.0.0.0", "tcp://127.0.0.1")
+
+
 class CurveSection(_Model):
     enabled: bool = Field(False, description="Encrypt and authenticate the verdict stream and resend socket with ZeroMQ CURVE.")
     secret_key_file: Path | None = Field(None, description="The station's secret key file (made by `station keys`); required when enabled.")

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import zmq
 
-from station.config import Config
+from station.config import Config, local_endpoint
 from station.footage import Envelope, compose, judge, labelled_photos, read_truth
 from station.model import Model
 from station.pipeline import RunOptions
@@ -54,7 +54,7 @@ def run_demo(cfg: Config, model: Model, parts: int = 12, seed: int = 1) -> int:
         print(f"replaying {video.name} in real time through the daemon; verdicts as published on {cfg.publisher.endpoint}:", flush=True)
         seen: list[dict[str, object]] = []
         stop = threading.Event()
-        endpoint = cfg.publisher.endpoint.replace("tcp://*", "tcp://127.0.0.1").replace("tcp://0.0.0.0", "tcp://127.0.0.1")
+        endpoint = local_endpoint(cfg.publisher.endpoint)
         follower = threading.Thread(target=_follow, args=(endpoint, stop, seen), name="demo-follow", daemon=True)
         follower.start()
         rc = run_pipeline(cfg, model, VideoFileSource(video), RunOptions(realtime=True))

@@ -26,7 +26,7 @@ import zmq
 
 from station.footage import Envelope, compose, labelled_photos
 
-from .conftest import ROOT, SAMPLE, free_port
+from .conftest import ROOT, SAMPLE, free_port, wait_for
 
 FFMPEG = shutil.which("ffmpeg")
 FAKE_GV = shutil.which("arv-fake-gv-camera-0.8")
@@ -101,12 +101,7 @@ class Station:
 
 
 def until(cond: Callable[[], bool], timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.1)
-    return cond()
+    return wait_for(cond, timeout, poll=0.1)
 
 
 def outage_and_recovery(st: Station, kill: Callable[[], None], restart: Callable[[], None], outage_s: float = 4.0) -> None:

@@ -16,18 +16,13 @@ from typing import Any
 import structlog
 import zmq
 
-from station.config import Config, GatewayOutputKind
+from station.config import Config, GatewayOutputKind, local_endpoint
 from station.gateway.core import GatewayCore, Timing
 from station.gateway.outputs import JsonLinesOutput, ModbusOutput, Output, Outputs
 from station.keys import KeyPair, curve_client, ephemeral, load_public, load_secret
 from station.stage import Worker
 
 log = structlog.get_logger()
-
-
-def local_endpoint(endpoint: str) -> str:
-    """A bind endpoint as a client connects to it: a wildcard host becomes loopback."""
-    return endpoint.replace("tcp://*", "tcp://127.0.0.1").replace("tcp://0.0.0.0", "tcp://127.0.0.1")
 
 
 def _decode(frames: list[bytes]) -> tuple[str, object]:

@@ -17,8 +17,8 @@ from station.gateway.core import PartDecision
 from station.gateway.outputs import JsonLinesOutput, ModbusOutput
 from station.gateway.service import Gateway, build_outputs
 
-from ..conftest import free_port
-from .test_service import Line, finish, wait_for
+from ..conftest import free_port, wait_for
+from .test_service import Line, finish
 
 pymodbus = pytest.importorskip("pymodbus", reason="the Modbus adapter needs the modbus extra (pymodbus)")
 

@@ -21,7 +21,7 @@ from station.config import Config, load_config
 from station.gateway.core import PartDecision
 from station.gateway.service import Gateway
 
-from ..conftest import ROOT, SAMPLE, free_port
+from ..conftest import ROOT, SAMPLE, free_port, wait_for
 
 STATION = [sys.executable, "-m", "station.cli"]
 FOLDER = SAMPLE / "ok_front"  # 18 photos: one part each, in frame mode
@@ -104,15 +104,6 @@ def gateways() -> Iterator[Callable[..., tuple[Gateway, Recorder]]]:
     for gw in made:
         gw.stop()
         gw.join(5)
-
-
-def wait_for(cond: Callable[[], bool], timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return cond()
 
 
 def finish(proc: subprocess.Popen[str], timeout: float = 60) -> None:
