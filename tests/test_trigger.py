@@ -10,7 +10,7 @@ import pytest
 from station.config import Direction, TriggerSection
 from station.footage import Envelope, compose, labelled_photos, read_truth
 from station.messages import Frame, Part
-from station.trigger import FrameTrigger, LineTrigger, find_blobs
+from station.trigger import FrameTrigger, LineTrigger, _median, find_blobs
 
 from .conftest import SAMPLE
 
@@ -52,6 +52,15 @@ def test_frame_trigger_makes_one_part_per_frame_in_order() -> None:
 def test_unreadable_frame_becomes_a_part_that_cannot_be_inspected() -> None:
     p = FrameTrigger()(Frame(0, np.zeros((0, 0), np.uint8), 0.0, 0.0, error="x.jpg: not a decodable image"))[0]
     assert p.failure == "x.jpg: not a decodable image"
+
+
+def test_belt_median_from_the_histogram_equals_numpys_median() -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(500):
+        n = int(rng.integers(1, 60))
+        lo = int(rng.integers(0, 250))
+        pixels = rng.integers(lo, 256, size=(n, int(rng.integers(1, 4)))).astype(np.uint8)
+        assert _median(pixels) == pytest.approx(float(np.median(pixels)))
 
 
 def test_find_blobs_separates_parts_and_ignores_noise() -> None:
