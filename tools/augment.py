@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -42,16 +43,38 @@ class View:
     out_side: int = 300
 
 
-def paint_pin_holes(img: Gray, c: Circle, rng: np.random.Generator, count: int) -> Gray:
-    """Paint small dark pits (pin holes / blow holes) anywhere on the part's face."""
-    out = img.astype(np.float32)
-    for _ in range(count):
-        rho = math.sqrt(rng.uniform(0.08, 0.9))  # uniform over the face's area
+def _on_metal(img: Gray, c: Circle, rng: np.random.Generator) -> tuple[float, float]:
+    """A random spot on the part's lit metal (face, hub or rim), not in the dark vanes' shadow.
+
+    A pit painted where the photo is already near black is invisible: labelled defective, it would
+    teach the model that pits do not matter.
+    """
+    y0, x0 = max(int(c.cy - c.r / 2), 0), max(int(c.cx - c.r), 0)
+    band = img[y0 : max(int(c.cy + c.r / 2), y0 + 1), x0 : max(int(c.cx + c.r), x0 + 1)]  # a band through the centre
+    lit = float(np.percentile(band, 75)) if band.size else float(np.percentile(img, 75))
+    best, best_level = (c.cx, c.cy), -1.0
+    for _ in range(24):
+        rho = math.sqrt(rng.uniform(0.02, 0.88))  # uniform over the face's area, inside the rim
         phi = rng.uniform(0.0, 2.0 * math.pi)
         x, y = c.cx + rho * c.r * math.cos(phi), c.cy + rho * c.r * math.sin(phi)
+        ix, iy = round(x), round(y)
+        spot = img[max(iy - 2, 0) : max(iy + 3, 0), max(ix - 2, 0) : max(ix + 3, 0)]
+        level = float(np.mean(spot)) if spot.size else -1.0
+        if level >= 0.7 * lit:
+            return x, y
+        if level > best_level:
+            best, best_level = (x, y), level
+    return best
+
+
+def paint_pin_holes(img: Gray, c: Circle, rng: np.random.Generator, count: int) -> Gray:
+    """Paint small dark pits (pin holes / blow holes) anywhere on the part's lit metal."""
+    out = img.astype(np.float32)
+    yy, xx = np.ogrid[: img.shape[0], : img.shape[1]]
+    for _ in range(count):
+        x, y = _on_metal(img, c, rng)
         rad = c.r * rng.uniform(0.02, 0.05)  # >= ~2 px at the model's input: small, but there to see
         depth = rng.uniform(0.45, 0.85)
-        yy, xx = np.ogrid[: img.shape[0], : img.shape[1]]
         d = np.sqrt((xx - x) ** 2 + ((yy - y) * rng.uniform(0.8, 1.25)) ** 2) / rad
         pit = np.clip(1.2 - d, 0.0, 1.0)
         lit = np.clip(1.0 - np.abs(d - 1.15) / 0.3, 0.0, 1.0) * rng.uniform(0.0, 0.25)
@@ -59,8 +82,17 @@ def paint_pin_holes(img: Gray, c: Circle, rng: np.random.Generator, count: int) 
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
+@lru_cache(maxsize=256)
+def _grid(side: int) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """Pixel row and column coordinates of a side x side image (read-only, shared between calls)."""
+    yy, xx = np.mgrid[0:side, 0:side].astype(np.float32)
+    yy.flags.writeable = False
+    xx.flags.writeable = False
+    return yy, xx
+
+
 def _background(side: int, level: float, rng: np.random.Generator) -> npt.NDArray[np.float32]:
-    yy, xx = np.mgrid[0:side, 0:side].astype(np.float32) / side
+    yy, xx = (g / side for g in _grid(side))
     a = rng.uniform(-0.5, 0.5) * math.pi
     ramp = (np.cos(a) * xx + np.sin(a) * yy - 0.5) * rng.uniform(-25, 25)
     stripes = np.sin((xx * math.cos(a) + yy * math.sin(a)) * side / rng.uniform(8, 40)) * rng.uniform(0, 4)
@@ -86,8 +118,8 @@ def render(img: Gray, c: Circle, v: View, rng: np.random.Generator) -> tuple[Gra
     out = cv2.warpAffine(img, m, (side, side), flags=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     f = out.astype(np.float32)
     r_new = c.r * s
-    yy, xx = np.mgrid[0:side, 0:side].astype(np.float32)
-    rho = np.sqrt((xx - tx) ** 2 + (yy - ty) ** 2) / r_new
+    yy, xx = _grid(side)
+    rho = cv2.magnitude(xx - np.float32(tx), yy - np.float32(ty)) / np.float32(r_new)
     if v.sector > 0:  # as station.footage shades a rim sector: the part and its ring, not the belt
         ang = np.arctan2(yy - ty, xx - tx)
         f = f * (1.0 - v.sector * np.clip(np.cos(ang - v.sector_dir), 0, 1) ** 2)
@@ -131,6 +163,7 @@ def random_view(rng: np.random.Generator) -> View:
     line the belt shows there instead.
     """
     bg: float | None = None
+    high_key = rng.random() < 0.15  # strong light: the face near saturation, where defects wash out
     if rng.random() < 0.9:
         band = rng.integers(0, 3)
         bg = float(rng.uniform(*((200, 250), (90, 200), (10, 90))[band]))
@@ -141,8 +174,8 @@ def random_view(rng: np.random.Generator) -> View:
         shift=(float(rng.uniform(-1, 1)), float(rng.uniform(-1, 1))),
         background=bg,
         bg_ring=float(rng.uniform(0.99, 1.09)),
-        gain=float(rng.uniform(0.7, 1.3)),
-        offset=float(rng.uniform(-25, 25)),
+        gain=float(rng.uniform(1.1, 1.45) if high_key else rng.uniform(0.7, 1.3)),
+        offset=float(rng.uniform(5, 35) if high_key else rng.uniform(-25, 25)),
         gamma=float(rng.uniform(0.7, 1.4)),
         contrast=float(rng.uniform(0.45, 1.1)),
         shade=float(rng.uniform(0, 0.35)) if rng.random() < 0.5 else 0.0,

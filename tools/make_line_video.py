@@ -20,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from station.footage import CODECS, Envelope, compose, labelled_photos  # noqa: E402
+from station.footage import CODECS, Envelope, compose, labelled_photos
 
 
 def main() -> int:

@@ -32,7 +32,9 @@ def render(report: dict[str, object]) -> str:
         f"Training: {report['train_images']} photos, {report['epochs']} epochs, seed {report['seed']}, "
         f"{report['train_seconds']} s on the 2-core CPU. Near-duplicate groups: {report['near_duplicate_groups']} "
         f"(largest {report['largest_group']} photos; linking distance {report['tau']}). "
-        f"Grouped validation split: {report['val_images']} photos. Part not found by the locator in "
+        f"Grouped validation split: {report['val_images']} photos ({report.get('split', 'drawn')}); "
+        f"{report.get('linked_to_validation_left_out', 0)} photos linked to it by this run's grouping left out of training. "
+        "Part not found by the locator in "
         f"{report['part_not_found']} training photos.",
         "",
         f"Decision threshold: **{report['threshold']}** (the highest that passes no defective validation photo); "
@@ -52,6 +54,18 @@ def render(report: dict[str, object]) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     lines += [_row(name.replace("_", " "), m) for name, m in rob.items()]
+    pins = report.get("pin_holes")
+    if isinstance(pins, dict):
+        lines += [
+            "",
+            "Pin holes per background brightness band (`tools/robustness.py: PIN_HOLE_BANDS`): every OK validation photo "
+            "on that background twice, once as it is (OK) and once with 1-3 small pits painted on its lit metal (defective); "
+            "escapes are painted photos passed:",
+            "",
+            "| background | ROC AUC | accuracy | F1 | escapes | false rejects | part located |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        lines += [_row(name.removeprefix("pin_holes_").replace("_", " "), m) for name, m in pins.items()]
     return "\n".join(lines)
 
 

@@ -14,7 +14,8 @@ import hashlib
 import json
 import sys
 import time
-from dataclasses import asdict, replace
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +26,10 @@ import numpy.typing as npt
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from augment import ROBUSTNESS_VIEWS, paint_pin_holes, photo_view, random_view, render
+from augment import paint_pin_holes, photo_view, random_view, render
+from robustness import SHARED, evaluate, pool
 
 from station import model as meta
-from station.evaluate import metrics_at as station_metrics
 from station.preprocess import Circle, PreprocessSpec, normalise_crop, preprocess
 
 SPEC = PreprocessSpec(size=192, margin=0.16, mask_radius=1.12)
@@ -115,18 +116,9 @@ def grouped_split(groups: npt.NDArray[np.int64], labels: npt.NDArray[np.int64], 
     return is_val
 
 
-_SHARED: dict[str, Any] = {}  # read-only inputs for pool workers (forked, so not copied)
-
-
-def _pool(n: int) -> Any:
-    import multiprocessing
-
-    return multiprocessing.get_context("fork").Pool(max(1, n))
-
-
 def _locate(i: int) -> tuple[Circle, int, npt.NDArray[np.float32]]:
     """The station's part finder on photo i (the frame's centre if it finds nothing), and its descriptor."""
-    img = _SHARED["images"][i]
+    img = SHARED["images"][i]
     pre = preprocess(img, SPEC)
     fallback = 0
     if pre.circle is None:  # counted and reported: the photo is framed like the others
@@ -136,24 +128,9 @@ def _locate(i: int) -> tuple[Circle, int, npt.NDArray[np.float32]]:
     return pre.circle, fallback, descriptor(normalise_crop(img, pre.circle, SPEC)[0])
 
 
-def _view_crops(name: str) -> tuple[list[npt.NDArray[np.float32]], int]:
-    """One robustness view of the validation photos, found and cropped by the station; its own seeded rng."""
-    images, circles, va_idx, seed = (_SHARED[k] for k in ("images", "circles", "va_idx", "seed"))
-    view = ROBUSTNESS_VIEWS[name]
-    rng = np.random.default_rng(seed)
-    crops, found = [], 0
-    for i in va_idx:
-        shot, c = render(images[i], circles[i], view, rng)
-        pre = preprocess(shot, SPEC)  # the daemon's full path: find the part, then crop
-        if pre.circle is not None and abs(pre.circle.r - c.r) < 0.08 * c.r:
-            found += 1
-        crops.append(pre.crop if pre.crop is not None else normalise_crop(shot, c, SPEC)[0])
-    return crops, found
-
-
 def make_sample(img: npt.NDArray[np.uint8], circle: Circle, label: int, rng: np.random.Generator) -> tuple[npt.NDArray[np.float32], int]:
     """One augmented training crop, made by the station's own preprocessing."""
-    painted = label == 0 and rng.random() < 0.12
+    painted = label == 0 and rng.random() < 0.2
     if painted:
         img = paint_pin_holes(img, circle, rng, int(rng.integers(1, 5)))
         label = 1
@@ -172,6 +149,74 @@ def make_sample(img: npt.NDArray[np.uint8], circle: Circle, label: int, rng: np.
     return crop, label
 
 
+@dataclass
+class Prepared:
+    """The photos, where the station finds each part, and the grouped split: shared by training and --evaluate-only."""
+
+    root: Path
+    paths: list[Path]
+    labels: npt.NDArray[np.int64]
+    images: list[npt.NDArray[np.uint8]]
+    circles: list[Circle]
+    tr_idx: npt.NDArray[np.int64]
+    va_idx: npt.NDArray[np.int64]
+    facts: dict[str, object]
+
+    def eval_data(self, seed: int) -> dict[str, Any]:
+        return {"images": self.images, "circles": self.circles, "labels": self.labels, "va_idx": self.va_idx, "seed": seed, "spec": SPEC}
+
+
+def prepare(args: argparse.Namespace) -> Prepared:
+    from tqdm import tqdm
+
+    root = Path(args.data)
+    t0 = time.time()
+    paths, labels, images = load_images(root)
+    if args.limit:
+        keep = np.concatenate([np.flatnonzero(labels == k)[: args.limit] for k in (0, 1)])
+        paths, labels, images = [paths[i] for i in keep], labels[keep], [images[i] for i in keep]
+    print(f"loaded {len(paths)} images ({int(labels.sum())} defective) in {time.time() - t0:.0f}s")
+    SHARED["images"] = images
+    with pool(args.threads) as p:  # same results as one process: each photo is independent
+        jobs = p.imap(_locate, range(len(images)), chunksize=64)
+        located = list(tqdm(jobs, total=len(images), desc="locate", disable=args.no_progress))
+    circles = [c for c, _, _ in located]
+    fallback = sum(f for _, f, _ in located)
+    desc = whiten(np.stack([d for _, _, d in located]))
+    groups = group_near_duplicates(desc, labels, args.tau)
+    frozen = Path(args.split) if args.split and not args.limit else None
+    is_val = frozen_split(frozen, root, paths) if frozen else grouped_split(groups, labels, 0.15, args.seed)
+    # no near-duplicate of a validation photo (by this run's grouping) is trained on
+    linked = np.isin(groups, groups[is_val]) & ~is_val
+    n_groups = len(np.unique(groups))
+    largest = int(np.max(np.unique(groups, return_counts=True)[1]))
+    print(
+        f"part not found in {fallback} photos; {n_groups} near-duplicate groups (largest {largest}); "
+        f"val {int(is_val.sum())} images ({'frozen: ' + str(frozen) if frozen else 'drawn'}); {int(linked.sum())} linked to val left out"
+    )
+    facts: dict[str, object] = {
+        "near_duplicate_groups": n_groups,
+        "largest_group": largest,
+        "tau": args.tau,
+        "split": "frozen" if frozen else "drawn",
+        "linked_to_validation_left_out": int(linked.sum()),
+        "val_images": int(is_val.sum()),
+        "train_images": int((~is_val & ~linked).sum()),
+        "part_not_found": fallback,
+        "seed": args.seed,
+    }
+    return Prepared(root, paths, labels, images, circles, np.flatnonzero(~is_val & ~linked), np.flatnonzero(is_val), facts)
+
+
+def frozen_split(path: Path, root: Path, paths: list[Path]) -> npt.NDArray[np.bool_]:
+    """The validation photos listed in ``path`` (models/validation_split.json); every one must be there."""
+    names = set(json.loads(path.read_text())["files"])
+    is_val = np.array([str(p.relative_to(root)) in names for p in paths])
+    if int(is_val.sum()) != len(names):
+        sys.exit(f"error: {path}: {len(names) - int(is_val.sum())} of its validation photos are not in {root}")
+    return is_val
+
+
 def train(args: argparse.Namespace) -> None:
     import torch
     from model_def import DefectNet
@@ -180,26 +225,9 @@ def train(args: argparse.Namespace) -> None:
 
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
-    root = Path(args.data)
     t0 = time.time()
-    paths, labels, images = load_images(root)
-    if args.limit:
-        keep = np.concatenate([np.flatnonzero(labels == k)[: args.limit] for k in (0, 1)])
-        paths, labels, images = [paths[i] for i in keep], labels[keep], [images[i] for i in keep]
-    print(f"loaded {len(paths)} images ({int(labels.sum())} defective) in {time.time() - t0:.0f}s")
-    _SHARED["images"] = images
-    with _pool(args.threads) as pool:  # same results as one process: each photo is independent
-        jobs = pool.imap(_locate, range(len(images)), chunksize=64)
-        located = list(tqdm(jobs, total=len(images), desc="locate", disable=args.no_progress))
-    circles = [c for c, _, _ in located]
-    fallback = sum(f for _, f, _ in located)
-    desc = whiten(np.stack([d for _, _, d in located]))
-    groups = group_near_duplicates(desc, labels, args.tau)
-    is_val = grouped_split(groups, labels, 0.15, args.seed)
-    n_groups = len(np.unique(groups))
-    largest = int(np.max(np.unique(groups, return_counts=True)[1]))
-    print(f"part not found in {fallback} photos; {n_groups} near-duplicate groups (largest {largest}); val {int(is_val.sum())} images")
-    tr_idx, va_idx = np.flatnonzero(~is_val), np.flatnonzero(is_val)
+    data = prepare(args)
+    images, circles, labels, tr_idx = data.images, data.circles, data.labels, data.tr_idx
 
     class Aug(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         def __init__(self) -> None:
@@ -214,7 +242,7 @@ def train(args: argparse.Namespace) -> None:
             crop, label = make_sample(images[i], circles[i], int(labels[i]), rng)
             return torch.from_numpy(crop)[None], torch.tensor([float(label)])
 
-    net = DefectNet(args.width)
+    net = DefectNet(args.width).to(memory_format=torch.channels_last)  # ~30 % faster convolutions on a CPU
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
     steps = args.epochs * ((len(tr_idx) + args.batch - 1) // args.batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps, pct_start=0.15)
@@ -228,32 +256,46 @@ def train(args: argparse.Namespace) -> None:
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{args.epochs}", disable=args.no_progress)
         for x, y in bar:
             opt.zero_grad()
-            p = net(x).clamp(1e-6, 1 - 1e-6)
+            p = net(x.contiguous(memory_format=torch.channels_last)).clamp(1e-6, 1 - 1e-6)
             w = torch.where(y > 0.5, 1.5, 1.0)  # an escape costs more than a false reject
             loss = torch.nn.functional.binary_cross_entropy(p, y, weight=w)
             loss.backward()
             opt.step()
             sched.step()
             tot += float(loss.detach())
-            bar.set_postfix(loss=f"{float(loss):.3f}")
+            bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
         print(f"epoch {epoch + 1}: loss {tot / max(len(loader), 1):.4f} ({time.time() - t0:.0f}s)")
+    net = net.to(memory_format=torch.contiguous_format)
     net.eval()
-    report = evaluate(net, images, circles, labels, va_idx, args.seed, args.threads)
-    report.update(
-        {
-            "near_duplicate_groups": n_groups,
-            "largest_group": largest,
-            "tau": args.tau,
-            "val_images": len(va_idx),
-            "train_images": len(tr_idx),
-            "part_not_found": fallback,
-            "epochs": args.epochs,
-            "seed": args.seed,
-            "train_seconds": round(time.time() - t0),
-        }
-    )
-    report["validation_files"] = sorted(str(paths[i].relative_to(root)) for i in va_idx)
-    export(net, Path(args.out), report, fingerprint(root, paths))
+    report = {**evaluate(lambda crops: scores_for(net, crops), data.eval_data(args.seed), args.threads), **data.facts}
+    report.update({"epochs": args.epochs, "train_seconds": round(time.time() - t0)})
+    finish(args, data, report, lambda path: export_graph(net, path))
+
+
+def evaluate_only(args: argparse.Namespace) -> None:
+    """Re-score a trained model through the station's own ONNX Runtime session: same split, same views."""
+    from station.model import Model
+
+    old = json.loads(Path(args.report).read_text()) if Path(args.report).exists() else {}
+    data = prepare(args)
+    model = Model(Path(args.out))  # after the locate workers are forked: they never touch ONNX Runtime
+
+    def score(crops: list[npt.NDArray[np.float32]]) -> npt.NDArray[np.float32]:
+        return np.concatenate([model.score(np.stack(crops[k : k + 128])) for k in range(0, len(crops), 128)])
+
+    report = {**evaluate(score, data.eval_data(args.seed), args.threads), **data.facts}
+    report.update({k: old[k] for k in ("epochs", "train_seconds") if k in old})
+    finish(args, data, report, None)
+
+
+def finish(args: argparse.Namespace, data: Prepared, report: dict[str, object], write_graph: Callable[[Path], None] | None) -> None:
+    """Write the graph (when training), the metadata the station reads, and the report."""
+    report["validation_files"] = sorted(str(data.paths[i].relative_to(data.root)) for i in data.va_idx)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if write_graph is not None:
+        write_graph(out)
+    write_metadata(out, report, fingerprint(data.root, data.paths))
     Path(args.report).write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps({k: v for k, v in report.items() if k != "validation_files"}, indent=2))
 
@@ -269,61 +311,25 @@ def scores_for(net: object, crops: list[npt.NDArray[np.float32]]) -> npt.NDArray
     return np.concatenate(out)
 
 
-def metrics_at(scores: npt.NDArray[np.float32], y: npt.NDArray[np.int64], thr: float) -> dict[str, float]:
-    """The station's own figures (station.evaluate) for "reject when score >= thr"."""
-    return station_metrics(scores >= thr, y, scores)
-
-
-def evaluate(
-    net: object,
-    images: list[npt.NDArray[np.uint8]],
-    circles: list[Circle],
-    labels: npt.NDArray[np.int64],
-    va_idx: npt.NDArray[np.int64],
-    seed: int,
-    workers: int = 2,
-) -> dict[str, object]:
-    """Threshold on the clean grouped validation split; robustness on fixed re-shoots of it."""
-    y = labels[va_idx]
-    per_view: dict[str, npt.NDArray[np.float32]] = {}
-    located: dict[str, float] = {}
-    _SHARED.update({"images": images, "circles": circles, "va_idx": va_idx, "seed": seed})
-    with _pool(workers) as pool:  # views in parallel; each has its own rng, so the figures do not change
-        for name, (crops, found) in zip(ROBUSTNESS_VIEWS, pool.imap(_view_crops, list(ROBUSTNESS_VIEWS)), strict=True):
-            per_view[name] = scores_for(net, crops)
-            located[name] = round(found / len(va_idx), 4)
-    clean = per_view["as_photographed"]
-    thr = float(min(np.min(clean[y == 1]) - 1e-4, 0.5))
-    thr = max(thr, 0.02)
-    ok_scores = np.sort(clean[y == 0])
-    band_lo = float(max(thr * 0.9, 0.01))
-    band_hi = float(min(thr + (1 - thr) * 0.25, 0.95))
-    out: dict[str, object] = {
-        "threshold": round(thr, 4),
-        "uncertain_band": [round(band_lo, 4), round(band_hi, 4)],
-        "val_ok_scores_p99": round(float(ok_scores[int(0.99 * (len(ok_scores) - 1))]), 4),
-    }
-    out["validation"] = metrics_at(clean, y, thr)
-    out["robustness"] = {name: {**metrics_at(s, y, thr), "part_located": located[name]} for name, s in per_view.items()}
-    return out
-
-
-def export(net: object, path: Path, report: dict[str, object], data_fp: str) -> None:
-    import onnx
+def export_graph(net: object, path: Path) -> None:
     import torch
 
-    path.parent.mkdir(parents=True, exist_ok=True)
     dummy = torch.zeros(1, 1, SPEC.size, SPEC.size)
     torch.onnx.export(
-        net,
+        net,  # type: ignore[arg-type]
         (dummy,),
         str(path),
         input_names=["crop"],
-        output_names=["defect_probability"],  # type: ignore[arg-type]
+        output_names=["defect_probability"],
         dynamic_axes={"crop": {0: "n"}, "defect_probability": {0: "n"}},
         opset_version=17,
         dynamo=False,
     )
+
+
+def write_metadata(path: Path, report: dict[str, object], data_fp: str) -> None:
+    import onnx
+
     m = onnx.load(str(path))
     props = {
         meta.META_VERSION: VERSION,
@@ -355,12 +361,18 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=16)
     ap.add_argument("--tau", type=float, default=0.0012, help="cosine distance under which two photos are near-duplicates")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument(
+        "--split", default=str(here / "models/validation_split.json"), help="frozen validation photos; '' draws a grouped split"
+    )
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--limit", type=int, default=0, help="debug: use only this many images per class")
     ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument(
+        "--evaluate-only", action="store_true", help="re-score the model at --out (ONNX Runtime) and rewrite its report and metadata"
+    )
     args = ap.parse_args()
-    train(args)
+    evaluate_only(args) if args.evaluate_only else train(args)
 
 
 if __name__ == "__main__":
