@@ -22,7 +22,8 @@ import numpy.typing as npt
 GrayImage = npt.NDArray[np.uint8]
 FloatImage = npt.NDArray[np.float32]
 
-_WORK_SIDE = 160  # part finding runs on an image this many pixels on its longer side
+_WORK_SIDE = 160  # the rim is fitted on an image this many pixels on its longer side
+_HOUGH_SIDE = 96  # the centre is voted for on a coarser copy: 3x cheaper, and as often right
 _ANGLES = np.linspace(0.0, 2.0 * math.pi, 96, endpoint=False)
 _COS = np.cos(_ANGLES).astype(np.float32)
 _SIN = np.sin(_ANGLES).astype(np.float32)
@@ -112,10 +113,15 @@ def to_gray(image: npt.NDArray[Any]) -> GrayImage:
 
 
 def _hough_centre(small: GrayImage, spec: PreprocessSpec) -> tuple[float, float] | None:
-    """Centre of the strongest circle; the impeller's circles are concentric, so any will do."""
-    side = min(small.shape)
+    """Centre of the strongest circle; the impeller's circles are concentric, so any will do.
+
+    The rim fit that follows refines the centre from edge points, so a coarse vote is enough.
+    """
+    scale = min(_HOUGH_SIDE / max(small.shape), 1.0)
+    coarse = u8(cv2.resize(small, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)) if scale < 1 else small
+    side = min(coarse.shape)
     circles = cv2.HoughCircles(
-        small,
+        coarse,
         cv2.HOUGH_GRADIENT_ALT,
         dp=1.5,
         minDist=4,
@@ -126,7 +132,7 @@ def _hough_centre(small: GrayImage, spec: PreprocessSpec) -> tuple[float, float]
     )
     if circles is None:
         return None
-    return float(circles[0][0][0]), float(circles[0][0][1])
+    return float(circles[0][0][0]) / scale, float(circles[0][0][1]) / scale
 
 
 def _radial_edges(small: GrayImage, cx: float, cy: float, r_max: int) -> tuple[FloatImage, FloatImage]:
