@@ -7,7 +7,10 @@
 (c) realtime: a real-time replay at 30 fps with about 2 parts/s: capture-to-publish latency
               p50/p99/max, per-stage handling time, CPU (% of one core) and peak RSS.
 (d) threads:  ONNX Runtime intra-op threads 1 and 2, per-part model time; and the model input size
-              (random-weight networks of the shipped architecture, if the `train` extra is installed).
+              (random-weight networks of the shipped architecture, if the `train` extra is installed);
+              and int8 (static QDQ, per channel, calibrated on the bundled sample): its model time and
+              how many pass/reject decisions it changes on the validation photos (../shared) or, without
+              them, on the bundled sample.
 The footage is composed at run time from the bundled sample photos (it is not in training or in
 the repository). Speed is measured here, never asserted in tests.
 """
@@ -42,6 +45,10 @@ def _cpu() -> float:
 
 
 def _peak_mb() -> float:
+    """This process's own peak resident memory (VmHWM; ru_maxrss would carry the parent's over exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -119,7 +126,63 @@ def threads() -> dict[str, Any]:
         ts = _time_model(MODEL, x, n, runs=200)
         out[f"intra_threads_{n}"] = {"p50_ms": _pct(ts, 50), "p99_ms": _pct(ts, 99)}
     out["input_size"] = input_sizes()
+    out["int8"] = int8(x)
     return out
+
+
+def _crops(paths: list[Path], spec: Any) -> np.ndarray[Any, Any]:
+    import cv2
+
+    from station.preprocess import preprocess
+
+    out = []
+    for p in paths:
+        pre = preprocess(cv2.imread(str(p), cv2.IMREAD_GRAYSCALE), spec)
+        if pre.crop is not None:
+            out.append(pre.crop)
+    return np.stack(out)[:, None]
+
+
+def _judged_photos() -> tuple[str, list[Path]]:
+    shared = ROOT.parent / "shared/data/casting/train"
+    report = ROOT / "models/training_report.json"
+    if shared.is_dir() and report.is_file():
+        return "validation photos", [shared / n for n in json.loads(report.read_text())["validation_files"]]
+    return "bundled sample photos", sorted((ROOT / "station/sample/casting").glob("*/*.jp*g"))
+
+
+def int8(x: np.ndarray[Any, Any]) -> dict[str, Any]:
+    """Static QDQ per-channel int8 of the shipped model: speed, and decisions changed at its threshold."""
+    import onnxruntime as ort
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    from station.model import Model
+
+    fp32 = Model(MODEL)
+    calib = _crops(sorted((ROOT / "station/sample/casting").glob("*/*.jp*g")), fp32.info.spec)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self._it = iter(calib)
+
+        def get_next(self) -> dict[str, np.ndarray[Any, Any]] | None:
+            c = next(self._it, None)
+            return None if c is None else {"crop": c[None]}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        q8 = Path(tmp) / "int8.onnx"
+        quantize_static(str(MODEL), str(q8), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)  # fmt: skip
+        ms = _time_model(q8, x, 1, runs=200)
+        name, photos = _judged_photos()
+        crops = _crops(photos, fp32.info.spec)
+        sess = ort.InferenceSession(str(q8), providers=["CPUExecutionProvider"])
+        s8 = np.concatenate([sess.run(None, {"crop": crops[k : k + 64]})[0].reshape(-1) for k in range(0, len(crops), 64)])
+    s32 = fp32.score(crops[:, 0])
+    lo = fp32.info.band[0]  # a part passes only below the uncertain band
+    changed = int(np.sum((s8 < lo) != (s32 < lo)))
+    return {"p50_ms": _pct(ms, 50), "judged_on": name, "crops": len(crops), "decisions_changed": changed,
+            "max_score_change": float(np.max(np.abs(s8 - s32)))}  # fmt: skip
 
 
 def _time_model(path: Path, x: np.ndarray[Any, Any], threads: int, runs: int) -> list[float]:

@@ -73,8 +73,13 @@ def main() -> int:
             )
             run_pipeline(cfg, model, VideoFileSource(video), RunOptions(out=out, metrics_server=False))
             got = [json.loads(x) for x in out.read_text().splitlines()]
-            res = judge(read_truth(video), got)
+            truth = read_truth(video)
+            res = judge(truth, got)
             print(json.dumps({"video": i, **res, "envelope": asdict(env)}))
+            for t, v in zip(truth, got, strict=False):
+                if v["verdict"] != ("pass" if t["label"] == "ok" else "reject"):
+                    seen = {k: v[k] for k in ("part_id", "reason", "score")}
+                    print(json.dumps({"wrong": Path(t["source"]).name, "label": t["label"], **seen}))
             for k, v in res.items():
                 totals[k] = totals.get(k, 0) + v
     totals["wrong_rate_pct"] = round(100 * totals["wrong"] / max(totals["parts"], 1), 2)  # type: ignore[assignment]
