@@ -43,15 +43,19 @@ class View:
     out_side: int = 300
 
 
-def _on_metal(img: Gray, c: Circle, rng: np.random.Generator) -> tuple[float, float]:
+def _lit_level(img: Gray, c: Circle) -> float:
+    """The part's lit metal's grey level: 75th percentile of a band through its centre."""
+    y0, x0 = max(int(c.cy - c.r / 2), 0), max(int(c.cx - c.r), 0)
+    band = img[y0 : max(int(c.cy + c.r / 2), y0 + 1), x0 : max(int(c.cx + c.r), x0 + 1)]
+    return float(np.percentile(band, 75)) if band.size else float(np.percentile(img, 75))
+
+
+def _on_metal(img: Gray, c: Circle, metal: float, rng: np.random.Generator) -> tuple[float, float]:
     """A random spot on the part's lit metal (face, hub or rim), not in the dark vanes' shadow.
 
     A pit painted where the photo is already near black is invisible: labelled defective, it would
     teach the model that pits do not matter.
     """
-    y0, x0 = max(int(c.cy - c.r / 2), 0), max(int(c.cx - c.r), 0)
-    band = img[y0 : max(int(c.cy + c.r / 2), y0 + 1), x0 : max(int(c.cx + c.r), x0 + 1)]  # a band through the centre
-    lit = float(np.percentile(band, 75)) if band.size else float(np.percentile(img, 75))
     best, best_level = (c.cx, c.cy), -1.0
     for _ in range(24):
         rho = math.sqrt(rng.uniform(0.02, 0.88))  # uniform over the face's area, inside the rim
@@ -60,7 +64,7 @@ def _on_metal(img: Gray, c: Circle, rng: np.random.Generator) -> tuple[float, fl
         ix, iy = round(x), round(y)
         spot = img[max(iy - 2, 0) : max(iy + 3, 0), max(ix - 2, 0) : max(ix + 3, 0)]
         level = float(np.mean(spot)) if spot.size else -1.0
-        if level >= 0.7 * lit:
+        if level >= 0.7 * metal:
             return x, y
         if level > best_level:
             best, best_level = (x, y), level
@@ -71,8 +75,9 @@ def paint_pin_holes(img: Gray, c: Circle, rng: np.random.Generator, count: int) 
     """Paint small dark pits (pin holes / blow holes) anywhere on the part's lit metal."""
     out = img.astype(np.float32)
     yy, xx = np.ogrid[: img.shape[0], : img.shape[1]]
+    metal = _lit_level(img, c)
     for _ in range(count):
-        x, y = _on_metal(img, c, rng)
+        x, y = _on_metal(img, c, metal, rng)
         rad = c.r * rng.uniform(0.02, 0.05)  # >= ~2 px at the model's input: small, but there to see
         depth = rng.uniform(0.45, 0.85)
         d = np.sqrt((xx - x) ** 2 + ((yy - y) * rng.uniform(0.8, 1.25)) ** 2) / rad
