@@ -1,0 +1,55 @@
+"""tools/train.py and tools/robustness.py: the frozen split and the pin-hole views (no PyTorch needed)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from station.preprocess import PreprocessSpec, locate_part
+
+from .conftest import SAMPLE
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+
+import robustness
+import train
+
+
+def _paths(root: Path) -> list[Path]:
+    return [root / "def_front" / f"d{i}.jpeg" for i in range(3)] + [root / "ok_front" / f"o{i}.jpeg" for i in range(3)]
+
+
+def test_frozen_split_marks_exactly_the_listed_photos(tmp_path: Path) -> None:
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"files": ["def_front/d1.jpeg", "ok_front/o2.jpeg"]}))
+    is_val = train.frozen_split(split, tmp_path, _paths(tmp_path))
+    assert is_val.tolist() == [False, True, False, False, False, True]
+
+
+def test_frozen_split_refuses_a_photo_that_is_not_there(tmp_path: Path) -> None:
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"files": ["def_front/d1.jpeg", "ok_front/gone.jpeg"]}))
+    with pytest.raises(SystemExit, match="1 of its validation photos are not in"):
+        train.frozen_split(split, tmp_path, _paths(tmp_path))
+
+
+def test_pin_hole_view_pairs_each_ok_photo_with_its_painted_twin() -> None:
+    files = sorted((SAMPLE / "ok_front").glob("*.jp*g"))[:3] + sorted((SAMPLE / "def_front").glob("*.jp*g"))[:2]
+    images = [cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in files]
+    spec = PreprocessSpec(size=192, margin=0.16, mask_radius=1.12)
+    circles = [locate_part(im, spec) for im in images]
+    robustness.SHARED.update(
+        {"images": images, "circles": circles, "labels": np.array([0, 0, 0, 1, 1]), "va_idx": np.arange(5), "seed": 7, "spec": spec}
+    )
+    vc = robustness.view_crops("pin_holes_white_background")
+    assert len(vc.crops) == 6 and vc.labels.tolist() == [0, 1, 0, 1, 0, 1]  # defective photos are not used
+    assert all(c.shape == (192, 192) for c in vc.crops)
+    painted_differs = [float(np.abs(vc.crops[k + 1] - vc.crops[k]).max()) for k in (0, 2, 4)]
+    assert min(painted_differs) > 0.5  # each painted twin shows its pits
+    again = robustness.view_crops("pin_holes_white_background")
+    assert all(np.array_equal(a, b) for a, b in zip(vc.crops, again.crops, strict=True))  # seeded: the same every time
