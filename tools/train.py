@@ -280,10 +280,7 @@ def evaluate_only(args: argparse.Namespace) -> None:
     data = prepare(args)
     model = Model(Path(args.out))  # after the locate workers are forked: they never touch ONNX Runtime
 
-    def score(crops: list[npt.NDArray[np.float32]]) -> npt.NDArray[np.float32]:
-        return np.concatenate([model.score(np.stack(crops[k : k + 128])) for k in range(0, len(crops), 128)])
-
-    report = {**evaluate(score, data.eval_data(args.seed), args.threads), **data.facts}
+    report = {**evaluate(lambda crops: in_batches(model.score, crops), data.eval_data(args.seed), args.threads), **data.facts}
     report.update({k: old[k] for k in ("epochs", "train_seconds") if k in old})
     finish(args, data, report, None)
 
@@ -300,15 +297,18 @@ def finish(args: argparse.Namespace, data: Prepared, report: dict[str, object], 
     print(json.dumps({k: v for k, v in report.items() if k != "validation_files"}, indent=2))
 
 
+def in_batches(
+    score_batch: Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float32]], crops: list[npt.NDArray[np.float32]]
+) -> npt.NDArray[np.float32]:
+    """Scores of crops (each S x S), 128 at a time, by a function of an N x S x S batch."""
+    return np.concatenate([score_batch(np.stack(crops[k : k + 128])) for k in range(0, len(crops), 128)])
+
+
 def scores_for(net: object, crops: list[npt.NDArray[np.float32]]) -> npt.NDArray[np.float32]:
     import torch
 
-    out = []
     with torch.no_grad():
-        for s in range(0, len(crops), 128):
-            x = torch.from_numpy(np.stack(crops[s : s + 128]))[:, None]
-            out.append(net(x).numpy().reshape(-1))  # type: ignore[operator]
-    return np.concatenate(out)
+        return in_batches(lambda b: net(torch.from_numpy(b)[:, None]).numpy().reshape(-1), crops)  # type: ignore[operator,no-any-return]
 
 
 def export_graph(net: object, path: Path) -> None:
