@@ -131,14 +131,14 @@ def threads() -> dict[str, Any]:
 
 
 def _crops(paths: list[Path], spec: Any) -> np.ndarray[Any, Any]:
-    import cv2
-
     from station.preprocess import preprocess
+    from station.sources import read_image
 
     out = []
     for p in paths:
-        pre = preprocess(cv2.imread(str(p), cv2.IMREAD_GRAYSCALE), spec)
-        if pre.crop is not None:
+        image = read_image(p).image
+        pre = preprocess(image, spec) if image is not None else None
+        if pre is not None and pre.crop is not None:
             out.append(pre.crop)
     return np.stack(out)[:, None]
 
