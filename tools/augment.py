@@ -71,14 +71,14 @@ def _on_metal(img: Gray, c: Circle, metal: float, rng: np.random.Generator) -> t
     return best
 
 
-def paint_pin_holes(img: Gray, c: Circle, rng: np.random.Generator, count: int) -> Gray:
-    """Paint small dark pits (pin holes / blow holes) anywhere on the part's lit metal."""
+def paint_pin_holes(img: Gray, c: Circle, rng: np.random.Generator, count: int, sizes: tuple[float, float] = (0.02, 0.05)) -> Gray:
+    """Paint small dark pits (pin holes / blow holes) anywhere on the part's lit metal, radii ``sizes`` x r."""
     out = img.astype(np.float32)
     yy, xx = np.ogrid[: img.shape[0], : img.shape[1]]
     metal = _lit_level(img, c)
     for _ in range(count):
         x, y = _on_metal(img, c, metal, rng)
-        rad = c.r * rng.uniform(0.02, 0.05)  # >= ~2 px at the model's input: small, but there to see
+        rad = c.r * rng.uniform(*sizes)
         depth = rng.uniform(0.45, 0.85)
         d = np.sqrt((xx - x) ** 2 + ((yy - y) * rng.uniform(0.8, 1.25)) ** 2) / rad
         pit = np.clip(1.2 - d, 0.0, 1.0)

@@ -97,6 +97,11 @@ def evaluate(
     with pool(workers) as p:  # views in parallel; each has its own rng, so the figures do not change
         for name, vc in zip(names, p.imap(view_crops, names), strict=True):
             per_view[name] = (score(vc.crops), vc)
+    return summarise(per_view)
+
+
+def summarise(per_view: dict[str, tuple[npt.NDArray[np.float32], ViewCrops]]) -> dict[str, object]:
+    """The report's figures from each view's scores: the threshold and band from the clean view."""
     clean, vc0 = per_view["as_photographed"]
     y = vc0.labels
     thr = float(min(np.min(clean[y == 1]) - 1e-4, 0.5))

@@ -35,6 +35,7 @@ from station.preprocess import Circle, PreprocessSpec, normalise_crop, preproces
 SPEC = PreprocessSpec(size=192, margin=0.16, mask_radius=1.12)
 CLASSES = ("ok", "defect")
 VERSION = "1.0.0"
+TAU = 0.0012  # cosine distance under which two photos are near-duplicates
 
 
 def load_images(root: Path) -> tuple[list[Path], npt.NDArray[np.int64], list[npt.NDArray[np.uint8]]]:
@@ -128,11 +129,17 @@ def _locate(i: int) -> tuple[Circle, int, npt.NDArray[np.float32]]:
     return pre.circle, fallback, descriptor(normalise_crop(img, pre.circle, SPEC)[0])
 
 
-def make_sample(img: npt.NDArray[np.uint8], circle: Circle, label: int, rng: np.random.Generator) -> tuple[npt.NDArray[np.float32], int]:
-    """One augmented training crop, made by the station's own preprocessing."""
-    painted = label == 0 and rng.random() < 0.2
+def make_sample(
+    img: npt.NDArray[np.uint8], circle: Circle, label: int, rng: np.random.Generator, paint: float, pits: tuple[float, float]
+) -> tuple[npt.NDArray[np.float32], int]:
+    """One augmented training crop, made by the station's own preprocessing.
+
+    ``paint``: the share of OK photos given 1-4 painted pits (then labelled defective), ``pits``:
+    their radii as fractions of the part's radius.
+    """
+    painted = label == 0 and rng.random() < paint
     if painted:
-        img = paint_pin_holes(img, circle, rng, int(rng.integers(1, 5)))
+        img = paint_pin_holes(img, circle, rng, int(rng.integers(1, 5)), pits)
         label = 1
     view = random_view(rng) if rng.random() < 0.8 else photo_view(rng)
     if painted:  # a label must stay true: keep the painted holes visible through blur, scale and codec
@@ -239,7 +246,7 @@ def train(args: argparse.Namespace) -> None:
         def __getitem__(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
             i = int(tr_idx[k])
             rng = np.random.default_rng([args.seed, self.epoch, i])
-            crop, label = make_sample(images[i], circles[i], int(labels[i]), rng)
+            crop, label = make_sample(images[i], circles[i], int(labels[i]), rng, args.paint, (args.pits[0], args.pits[1]))
             return torch.from_numpy(crop)[None], torch.tensor([float(label)])
 
     net = DefectNet(args.width).to(memory_format=torch.channels_last)  # ~30 % faster convolutions on a CPU
@@ -247,6 +254,7 @@ def train(args: argparse.Namespace) -> None:
     steps = args.epochs * ((len(tr_idx) + args.batch - 1) // args.batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps, pct_start=0.15)
     ds = Aug()
+    losses: list[float] = []
     for epoch in range(args.epochs):
         ds.epoch = epoch
         net.train()
@@ -264,11 +272,13 @@ def train(args: argparse.Namespace) -> None:
             sched.step()
             tot += float(loss.detach())
             bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
-        print(f"epoch {epoch + 1}: loss {tot / max(len(loader), 1):.4f} ({time.time() - t0:.0f}s)")
+        losses.append(round(tot / max(len(loader), 1), 4))
+        print(f"epoch {epoch + 1}: loss {losses[-1]:.4f} ({time.time() - t0:.0f}s)")
     net = net.to(memory_format=torch.contiguous_format)
     net.eval()
     report = {**evaluate(lambda crops: scores_for(net, crops), data.eval_data(args.seed), args.threads), **data.facts}
-    report.update({"epochs": args.epochs, "train_seconds": round(time.time() - t0)})
+    recipe = {"paint": args.paint, "pits": list(args.pits), "lr": args.lr, "batch": args.batch, "width": args.width}
+    report.update({"epochs": args.epochs, "train_seconds": round(time.time() - t0), "recipe": recipe, "epoch_loss": losses})
     finish(args, data, report, lambda path: export_graph(net, path))
 
 
@@ -281,7 +291,7 @@ def evaluate_only(args: argparse.Namespace) -> None:
     model = Model(Path(args.out))  # after the locate workers are forked: they never touch ONNX Runtime
 
     report = {**evaluate(lambda crops: in_batches(model.score, crops), data.eval_data(args.seed), args.threads), **data.facts}
-    report.update({k: old[k] for k in ("epochs", "train_seconds") if k in old})
+    report.update({k: old[k] for k in ("epochs", "train_seconds", "recipe", "epoch_loss") if k in old})
     finish(args, data, report, None)
 
 
@@ -356,10 +366,12 @@ def main() -> None:
     ap.add_argument("--out", default=str(here / "models/defect.onnx"))
     ap.add_argument("--report", default=str(here / "models/training_report.json"))
     ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--paint", type=float, default=0.2, help="share of OK photos given synthetic pits (labelled defective)")
+    ap.add_argument("--pits", type=float, nargs=2, default=[0.02, 0.05], metavar=("MIN", "MAX"), help="pit radius range, x part radius")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--width", type=int, default=16)
-    ap.add_argument("--tau", type=float, default=0.0012, help="cosine distance under which two photos are near-duplicates")
+    ap.add_argument("--tau", type=float, default=TAU, help="cosine distance under which two photos are near-duplicates")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument(
         "--split", default=str(here / "models/validation_split.json"), help="frozen validation photos; '' draws a grouped split"
