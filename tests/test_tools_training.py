@@ -8,9 +8,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 import pytest
 
-from station.preprocess import PreprocessSpec, locate_part
+from station.preprocess import Circle, PreprocessSpec, locate_part
 
 from .conftest import SAMPLE
 
@@ -53,3 +54,29 @@ def test_pin_hole_view_pairs_each_ok_photo_with_its_painted_twin() -> None:
     assert min(painted_differs) > 0.5  # each painted twin shows its pits
     again = robustness.view_crops("pin_holes_white_background")
     assert all(np.array_equal(a, b) for a, b in zip(vc.crops, again.crops, strict=True))  # seeded: the same every time
+
+
+def _sample_photo(folder: str) -> tuple[npt.NDArray[np.uint8], Circle]:
+    path = sorted((SAMPLE / folder).glob("*.jp*g"))[0]
+    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    circle = locate_part(image, train.SPEC)
+    assert circle is not None
+    return image, circle
+
+
+def test_pit_map_marks_the_painted_pits_and_leaves_the_sample_unchanged() -> None:
+    image, circle = _sample_photo("ok_front")
+    for seed in range(6):
+        crop, label, cells = train.make_sample(image, circle, 0, np.random.default_rng(seed), 1.0, (0.02, 0.05), pit_map=True)
+        plain, plain_label, none = train.make_sample(image, circle, 0, np.random.default_rng(seed), 1.0, (0.02, 0.05))
+        assert np.array_equal(crop, plain) and label == plain_label == 1 and none is None  # the map draws no random numbers
+        assert cells is not None and cells.shape == (24, 24) and 1 <= cells.sum() <= 4 * 9  # 1-4 pits, each in a few cells
+
+
+def test_pit_map_is_empty_without_pits_and_unknown_for_a_defective_photo() -> None:
+    image, circle = _sample_photo("ok_front")
+    _, label, cells = train.make_sample(image, circle, 0, np.random.default_rng(1), 0.0, (0.02, 0.05), pit_map=True)
+    assert label == 0 and cells is not None and not cells.any()
+    image, circle = _sample_photo("def_front")
+    _, label, cells = train.make_sample(image, circle, 1, np.random.default_rng(1), 1.0, (0.02, 0.05), pit_map=True)
+    assert label == 1 and cells is None  # where a real defect is, is not known

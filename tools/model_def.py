@@ -17,7 +17,7 @@ class DefectNet(nn.Module):
     features, so one small defect anywhere on the face (a pin hole) can drive the score.
     """
 
-    def __init__(self, width: int = 16) -> None:
+    def __init__(self, width: int = 16, pit_head: bool = False) -> None:
         super().__init__()
         w = width
         self.features = nn.Sequential(
@@ -31,8 +31,16 @@ class DefectNet(nn.Module):
             _conv(8 * w, 12 * w, 2),  # 6
         )
         self.head = nn.Sequential(nn.Dropout(0.2), nn.Linear(24 * w, 1))
+        # training only: where painted pits are, per cell of the 24 x 24 stage (not in the export)
+        self.pits = nn.Conv2d(4 * w, 1, 1) if pit_head else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        f = self.features(x)
+        return self.forward_with_pits(x)[0]
+
+    def forward_with_pits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The defect probability, and the pit logits per 8 x 8 px cell when the pit head is on."""
+        f = self.features[:5](x)
+        pit_logits = self.pits(f) if self.pits is not None else None
+        f = self.features[5:](f)
         pooled = torch.cat([f.mean(dim=(2, 3)), f.amax(dim=(2, 3))], dim=1)
-        return torch.sigmoid(self.head(pooled))
+        return torch.sigmoid(self.head(pooled)), pit_logits

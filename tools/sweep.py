@@ -47,7 +47,7 @@ def _stream(data: T.Prepared, seed: int, paint: float, pits: tuple[float, float]
         def __getitem__(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
             i = int(data.tr_idx[k])
             rng = np.random.default_rng([seed, self.epoch, i])
-            crop, label = T.make_sample(data.images[i], data.circles[i], int(data.labels[i]), rng, paint, pits)
+            crop, label, _ = T.make_sample(data.images[i], data.circles[i], int(data.labels[i]), rng, paint, pits)
             return torch.from_numpy(crop)[None], torch.tensor([float(label)])
 
     return Aug()

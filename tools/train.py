@@ -35,6 +35,7 @@ from station.preprocess import Circle, PreprocessSpec, normalise_crop, preproces
 SPEC = PreprocessSpec(size=192, margin=0.16, mask_radius=1.12)
 CLASSES = ("ok", "defect")
 VERSION = "1.0.0"
+PIT_CELL = 8  # px of the crop per cell of the network's 24 x 24 stage (stride 8)
 TAU = 0.0012  # cosine distance under which two photos are near-duplicates
 
 
@@ -130,22 +131,31 @@ def _locate(i: int) -> tuple[Circle, int, npt.NDArray[np.float32]]:
 
 
 def make_sample(
-    img: npt.NDArray[np.uint8], circle: Circle, label: int, rng: np.random.Generator, paint: float, pits: tuple[float, float]
-) -> tuple[npt.NDArray[np.float32], int]:
-    """One augmented training crop, made by the station's own preprocessing.
+    img: npt.NDArray[np.uint8],
+    circle: Circle,
+    label: int,
+    rng: np.random.Generator,
+    paint: float,
+    pits: tuple[float, float],
+    pit_map: bool = False,
+) -> tuple[npt.NDArray[np.float32], int, npt.NDArray[np.float32] | None]:
+    """One augmented training crop, made by the station's own preprocessing, its label, and its pit map.
 
     ``paint``: the share of OK photos given 1-4 painted pits (then labelled defective), ``pits``:
-    their radii as fractions of the part's radius.
+    their radii as fractions of the part's radius. With ``pit_map``, a photo of an OK part also
+    gets where its painted pits ended up in the crop, per 8 x 8 px cell (all zeros when none were
+    painted); a defective photo's defects are not located, so its map is None.
     """
+    clean = img
     painted = label == 0 and rng.random() < paint
     if painted:
         img = paint_pin_holes(img, circle, rng, int(rng.integers(1, 5)), pits)
-        label = 1
     view = random_view(rng) if rng.random() < 0.8 else photo_view(rng)
     if painted:  # a label must stay true: keep the painted holes visible through blur, scale and codec
         view = replace(
             view, blur=min(view.blur, 0.6), jpeg=max(view.jpeg, 60) if view.jpeg else 0, fill=max(view.fill, 0.7) if view.fill > 0 else 0.0
         )
+    before = rng.bit_generator.state
     shot, c = render(img, circle, view, rng)
     # the daemon's locator is off by ~1.5 %; on a ragged (flashed, burred) rim or a fixture ring it
     # may settle on an edge up to ~10 % outside or inside the true rim
@@ -153,7 +163,17 @@ def make_sample(
     grow = rng.normal(0, 0.015) if u < 0.6 else (rng.uniform(0.0, 0.10) if u < 0.85 else rng.uniform(-0.10, 0.0))
     jitter = Circle(c.cx + rng.normal(0, 0.015) * c.r, c.cy + rng.normal(0, 0.015) * c.r, c.r * (1 + grow))
     crop, _, _ = normalise_crop(shot, jitter, SPEC)
-    return crop, label
+    cells = None
+    if pit_map and label == 0:
+        cells = np.zeros((SPEC.size // PIT_CELL, SPEC.size // PIT_CELL), np.float32)
+        if painted:  # the same shot of the unpainted photo (same random draws): the difference is the pits
+            after = rng.bit_generator.state
+            rng.bit_generator.state = before
+            clean_crop = normalise_crop(render(clean, circle, view, rng)[0], jitter, SPEC)[0]
+            rng.bit_generator.state = after
+            n = SPEC.size // PIT_CELL
+            cells = ((clean_crop - crop) > 0.4).reshape(n, PIT_CELL, n, PIT_CELL).max(axis=(1, 3)).astype(np.float32)
+    return crop, int(label or painted), cells
 
 
 @dataclass
@@ -236,20 +256,26 @@ def train(args: argparse.Namespace) -> None:
     data = prepare(args)
     images, circles, labels, tr_idx = data.images, data.circles, data.labels, data.tr_idx
 
-    class Aug(Dataset[tuple[torch.Tensor, torch.Tensor]]):
+    n_cells = SPEC.size // PIT_CELL
+    with_maps = args.pit_loss > 0
+
+    class Aug(Dataset[tuple[torch.Tensor, ...]]):
         def __init__(self) -> None:
             self.epoch = 0
 
         def __len__(self) -> int:
             return len(tr_idx)
 
-        def __getitem__(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        def __getitem__(self, k: int) -> tuple[torch.Tensor, ...]:
             i = int(tr_idx[k])
             rng = np.random.default_rng([args.seed, self.epoch, i])
-            crop, label = make_sample(images[i], circles[i], int(labels[i]), rng, args.paint, (args.pits[0], args.pits[1]))
-            return torch.from_numpy(crop)[None], torch.tensor([float(label)])
+            pits = (args.pits[0], args.pits[1])
+            crop, label, cells = make_sample(images[i], circles[i], int(labels[i]), rng, args.paint, pits, with_maps)
+            known = cells is not None
+            grid = torch.from_numpy(cells)[None] if cells is not None else torch.zeros(1, n_cells, n_cells)
+            return torch.from_numpy(crop)[None], torch.tensor([float(label)]), grid, torch.tensor(float(known))
 
-    net = DefectNet(args.width).to(memory_format=torch.channels_last)  # ~30 % faster convolutions on a CPU
+    net = DefectNet(args.width, pit_head=with_maps).to(memory_format=torch.channels_last)  # ~30 % faster convolutions on a CPU
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
     steps = args.epochs * ((len(tr_idx) + args.batch - 1) // args.batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps, pct_start=0.15)
@@ -262,11 +288,16 @@ def train(args: argparse.Namespace) -> None:
         loader = DataLoader(ds, batch_size=args.batch, shuffle=True, generator=g, num_workers=args.workers, drop_last=True)
         tot = 0.0
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{args.epochs}", disable=args.no_progress)
-        for x, y in bar:
+        for x, y, grid, known in bar:
             opt.zero_grad()
-            p = net(x.contiguous(memory_format=torch.channels_last)).clamp(1e-6, 1 - 1e-6)
+            p, pit_logits = net.forward_with_pits(x.contiguous(memory_format=torch.channels_last))
             w = torch.where(y > 0.5, 1.5, 1.0)  # an escape costs more than a false reject
-            loss = torch.nn.functional.binary_cross_entropy(p, y, weight=w)
+            loss = torch.nn.functional.binary_cross_entropy(p.clamp(1e-6, 1 - 1e-6), y, weight=w)
+            if pit_logits is not None:  # where the painted pits are: a direct signal for the pit detector
+                cell_loss = torch.nn.functional.binary_cross_entropy_with_logits(
+                    pit_logits, grid, pos_weight=torch.tensor(10.0), reduction="none"
+                ).mean(dim=(1, 2, 3))
+                loss = loss + args.pit_loss * (cell_loss * known).sum() / known.sum().clamp(min=1.0)
             loss.backward()
             opt.step()
             sched.step()
@@ -277,7 +308,8 @@ def train(args: argparse.Namespace) -> None:
     net = net.to(memory_format=torch.contiguous_format)
     net.eval()
     report = {**evaluate(lambda crops: scores_for(net, crops), data.eval_data(args.seed), args.threads), **data.facts}
-    recipe = {"paint": args.paint, "pits": list(args.pits), "lr": args.lr, "batch": args.batch, "width": args.width}
+    recipe = {"paint": args.paint, "pits": list(args.pits), "pit_loss": args.pit_loss, "lr": args.lr, "batch": args.batch}
+    recipe["width"] = args.width
     report.update({"epochs": args.epochs, "train_seconds": round(time.time() - t0), "recipe": recipe, "epoch_loss": losses})
     finish(args, data, report, lambda path: export_graph(net, path))
 
@@ -368,6 +400,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--paint", type=float, default=0.2, help="share of OK photos given synthetic pits (labelled defective)")
     ap.add_argument("--pits", type=float, nargs=2, default=[0.02, 0.05], metavar=("MIN", "MAX"), help="pit radius range, x part radius")
+    ap.add_argument("--pit-loss", type=float, default=0.0, help="weight of the painted pits' location loss (0: off)")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--width", type=int, default=16)
