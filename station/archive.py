@@ -11,6 +11,7 @@ makes /healthz say "degraded"; inspection goes on.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -97,13 +98,19 @@ class Archive(Worker):
             self.metrics.archive_dropped.inc()
 
     def drain(self, timeout_s: float) -> None:
-        """Write what is queued (bounded), then stop the thread."""
-        try:
+        """Write what is queued, then end the thread; past ``timeout_s`` the rest is abandoned (logged).
+
+        The end marker goes behind the queued parts and the thread ends when it reaches it: stopping
+        it at once would abandon whatever it had not yet written.
+        """
+        deadline = time.monotonic() + timeout_s
+        with contextlib.suppress(queue.Full):  # still full at the deadline: the thread is found busy below
             self._queue.put(None, timeout=timeout_s)
-        except queue.Full:
+        self.join(max(0.0, deadline - time.monotonic()))
+        if self.is_alive():
             log.error("archive_drain_timed_out", stage="archive", queued=self._queue.qsize())
-        self.stop()
-        self.join(timeout_s)
+            self.stop()
+            self.join(1.0)
 
     def _run(self) -> None:
         self._scan()

@@ -67,6 +67,17 @@ def test_replay_archives_every_reject_and_sampled_passes_then_exports(tmp_path: 
     assert len(list(out.glob("*/*.png"))) == 18
 
 
+def test_drain_writes_every_queued_part_before_the_thread_ends(tmp_path: Path) -> None:
+    cfg = load_config(None, [f"archive.dir={tmp_path}", "archive.full_frame=true"]).archive
+    a = Archive(cfg, Metrics(), "run", "cfg")
+    a.start()
+    for pid in range(1, 31):  # queued far faster than PNGs are written
+        a.submit(*_verdict(pid, "reject"))
+    a.drain(60)
+    assert not a.is_alive()
+    assert len(list(tmp_path.glob("*/reject/*.json"))) == 30
+
+
 def test_quota_deletes_the_oldest_passes_first(tmp_path: Path) -> None:
     cfg = load_config(None, [f"archive.dir={tmp_path}", "archive.max_bytes=1000000", "archive.pass_sample=1.0"]).archive
     m = Metrics()
