@@ -64,9 +64,7 @@ def train_stream(data: T.Prepared, stream: dict[str, Any], args: argparse.Namesp
     for spec in stream["nets"]:
         torch.manual_seed(int(spec.get("seed", args.seed)))
         net = DefectNet(int(spec.get("width", 16))).to(args.device).to(memory_format=torch.channels_last)
-        lr = float(spec.get("lr", 3e-3))
-        opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=int(spec["epochs"]) * per_epoch, pct_start=0.15)
+        opt, sched = T.optimiser(net, float(spec.get("lr", 3e-3)), int(spec["epochs"]) * per_epoch)
         runs.append({"spec": spec, "net": net, "opt": opt, "sched": sched, "loss": []})
     t0 = time.time()
     for epoch in range(max(int(r["spec"]["epochs"]) for r in runs)):
@@ -79,10 +77,9 @@ def train_stream(data: T.Prepared, stream: dict[str, Any], args: argparse.Namesp
             r["net"].train()
         for x, y in loader:
             x, y = x.to(args.device).contiguous(memory_format=torch.channels_last), y.to(args.device)
-            w = torch.where(y > 0.5, 1.5, 1.0)  # as tools/train.py
             for k, r in enumerate(active):
                 r["opt"].zero_grad()
-                loss = torch.nn.functional.binary_cross_entropy(r["net"](x).clamp(1e-6, 1 - 1e-6), y, weight=w)
+                loss = T.defect_loss(r["net"](x), y)
                 loss.backward()
                 r["opt"].step()
                 r["sched"].step()

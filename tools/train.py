@@ -276,9 +276,7 @@ def train(args: argparse.Namespace) -> None:
             return torch.from_numpy(crop)[None], torch.tensor([float(label)]), grid, torch.tensor(float(known))
 
     net = DefectNet(args.width, pit_head=with_maps).to(memory_format=torch.channels_last)  # ~30 % faster convolutions on a CPU
-    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
-    steps = args.epochs * ((len(tr_idx) + args.batch - 1) // args.batch)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps, pct_start=0.15)
+    opt, sched = optimiser(net, args.lr, args.epochs * ((len(tr_idx) + args.batch - 1) // args.batch))
     ds = Aug()
     losses: list[float] = []
     for epoch in range(args.epochs):
@@ -291,8 +289,7 @@ def train(args: argparse.Namespace) -> None:
         for x, y, grid, known in bar:
             opt.zero_grad()
             p, pit_logits = net.forward_with_pits(x.contiguous(memory_format=torch.channels_last))
-            w = torch.where(y > 0.5, 1.5, 1.0)  # an escape costs more than a false reject
-            loss = torch.nn.functional.binary_cross_entropy(p.clamp(1e-6, 1 - 1e-6), y, weight=w)
+            loss = defect_loss(p, y)
             if pit_logits is not None:  # where the painted pits are: a direct signal for the pit detector
                 cell_loss = torch.nn.functional.binary_cross_entropy_with_logits(
                     pit_logits, grid, pos_weight=torch.tensor(10.0), reduction="none"
@@ -312,6 +309,22 @@ def train(args: argparse.Namespace) -> None:
     recipe["width"] = args.width
     report.update({"epochs": args.epochs, "train_seconds": round(time.time() - t0), "recipe": recipe, "epoch_loss": losses})
     finish(args, data, report, lambda path: export_graph(net, path))
+
+
+def optimiser(net: Any, lr: float, steps: int) -> tuple[Any, Any]:
+    """AdamW with a one-cycle learning rate over ``steps`` batches (shared with tools/sweep.py)."""
+    import torch
+
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
+    return opt, torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)
+
+
+def defect_loss(p: Any, y: Any) -> Any:
+    """Binary cross-entropy of the defect probability; defective samples weigh 1.5 (an escape costs more)."""
+    import torch
+
+    w = torch.where(y > 0.5, 1.5, 1.0)
+    return torch.nn.functional.binary_cross_entropy(p.clamp(1e-6, 1 - 1e-6), y, weight=w)
 
 
 def evaluate_only(args: argparse.Namespace) -> None:
