@@ -35,30 +35,12 @@ from augment import ROBUSTNESS_VIEWS
 from robustness import PIN_HOLE_BANDS, SHARED, ViewCrops, pool, summarise, view_crops
 
 
-def _stream(data: T.Prepared, seed: int, paint: float, pits: tuple[float, float]) -> Any:
-    import torch
-
-    class Aug(torch.utils.data.Dataset[tuple[torch.Tensor, torch.Tensor]]):
-        epoch = 0
-
-        def __len__(self) -> int:
-            return len(data.tr_idx)
-
-        def __getitem__(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-            i = int(data.tr_idx[k])
-            rng = np.random.default_rng([seed, self.epoch, i])
-            crop, label, _ = T.make_sample(data.images[i], data.circles[i], int(data.labels[i]), rng, paint, pits)
-            return torch.from_numpy(crop)[None], torch.tensor([float(label)])
-
-    return Aug()
-
-
 def train_stream(data: T.Prepared, stream: dict[str, Any], args: argparse.Namespace) -> list[dict[str, Any]]:
     """Train every network of one stream on the same batches; each keeps its own optimiser and schedule."""
     import torch
     from model_def import DefectNet
 
-    ds = _stream(data, args.seed, float(stream["paint"]), (float(stream["pits"][0]), float(stream["pits"][1])))
+    ds = T.sample_set(data, args.seed, float(stream["paint"]), (float(stream["pits"][0]), float(stream["pits"][1])), False)
     per_epoch = len(ds) // args.batch
     runs = []
     for spec in stream["nets"]:
@@ -75,7 +57,7 @@ def train_stream(data: T.Prepared, stream: dict[str, Any], args: argparse.Namesp
         totals = [0.0] * len(active)
         for r in active:
             r["net"].train()
-        for x, y in loader:
+        for x, y, _, _ in loader:
             x, y = x.to(args.device).contiguous(memory_format=torch.channels_last), y.to(args.device)
             for k, r in enumerate(active):
                 r["opt"].zero_grad()

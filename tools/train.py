@@ -36,6 +36,7 @@ SPEC = PreprocessSpec(size=192, margin=0.16, mask_radius=1.12)
 CLASSES = ("ok", "defect")
 VERSION = "1.0.0"
 PIT_CELL = 8  # px of the crop per cell of the network's 24 x 24 stage (stride 8)
+PIT_GRID = SPEC.size // PIT_CELL
 TAU = 0.0012  # cosine distance under which two photos are near-duplicates
 
 
@@ -165,14 +166,13 @@ def make_sample(
     crop, _, _ = normalise_crop(shot, jitter, SPEC)
     cells = None
     if pit_map and label == 0:
-        cells = np.zeros((SPEC.size // PIT_CELL, SPEC.size // PIT_CELL), np.float32)
+        cells = np.zeros((PIT_GRID, PIT_GRID), np.float32)
         if painted:  # the same shot of the unpainted photo (same random draws): the difference is the pits
             after = rng.bit_generator.state
             rng.bit_generator.state = before
             clean_crop = normalise_crop(render(clean, circle, view, rng)[0], jitter, SPEC)[0]
             rng.bit_generator.state = after
-            n = SPEC.size // PIT_CELL
-            cells = ((clean_crop - crop) > 0.4).reshape(n, PIT_CELL, n, PIT_CELL).max(axis=(1, 3)).astype(np.float32)
+            cells = ((clean_crop - crop) > 0.4).reshape(PIT_GRID, PIT_CELL, PIT_GRID, PIT_CELL).max(axis=(1, 3)).astype(np.float32)
     return crop, int(label or painted), cells
 
 
@@ -247,37 +247,19 @@ def frozen_split(path: Path, root: Path, paths: list[Path]) -> npt.NDArray[np.bo
 def train(args: argparse.Namespace) -> None:
     import torch
     from model_def import DefectNet
-    from torch.utils.data import DataLoader, Dataset
+    from torch.utils.data import DataLoader
     from tqdm import tqdm
 
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     t0 = time.time()
     data = prepare(args)
-    images, circles, labels, tr_idx = data.images, data.circles, data.labels, data.tr_idx
+    tr_idx = data.tr_idx
 
-    n_cells = SPEC.size // PIT_CELL
     with_maps = args.pit_loss > 0
-
-    class Aug(Dataset[tuple[torch.Tensor, ...]]):
-        def __init__(self) -> None:
-            self.epoch = 0
-
-        def __len__(self) -> int:
-            return len(tr_idx)
-
-        def __getitem__(self, k: int) -> tuple[torch.Tensor, ...]:
-            i = int(tr_idx[k])
-            rng = np.random.default_rng([args.seed, self.epoch, i])
-            pits = (args.pits[0], args.pits[1])
-            crop, label, cells = make_sample(images[i], circles[i], int(labels[i]), rng, args.paint, pits, with_maps)
-            known = cells is not None
-            grid = torch.from_numpy(cells)[None] if cells is not None else torch.zeros(1, n_cells, n_cells)
-            return torch.from_numpy(crop)[None], torch.tensor([float(label)]), grid, torch.tensor(float(known))
-
     net = DefectNet(args.width, pit_head=with_maps).to(memory_format=torch.channels_last)  # ~30 % faster convolutions on a CPU
     opt, sched = optimiser(net, args.lr, args.epochs * ((len(tr_idx) + args.batch - 1) // args.batch))
-    ds = Aug()
+    ds = sample_set(data, args.seed, args.paint, (args.pits[0], args.pits[1]), with_maps)
     losses: list[float] = []
     for epoch in range(args.epochs):
         ds.epoch = epoch
@@ -305,10 +287,35 @@ def train(args: argparse.Namespace) -> None:
     net = net.to(memory_format=torch.contiguous_format)
     net.eval()
     report = {**evaluate(lambda crops: scores_for(net, crops), data.eval_data(args.seed), args.threads), **data.facts}
-    recipe = {"paint": args.paint, "pits": list(args.pits), "pit_loss": args.pit_loss, "lr": args.lr, "batch": args.batch}
-    recipe["width"] = args.width
+    recipe = {
+        "paint": args.paint, "pits": list(args.pits), "pit_loss": args.pit_loss, "lr": args.lr, "batch": args.batch, "width": args.width
+    }  # fmt: skip
     report.update({"epochs": args.epochs, "train_seconds": round(time.time() - t0), "recipe": recipe, "epoch_loss": losses})
     finish(args, data, report, lambda path: export_graph(net, path))
+
+
+def sample_set(data: Prepared, seed: int, paint: float, pits: tuple[float, float], pit_map: bool) -> Any:
+    """The training photos as a PyTorch dataset of (crop, label, pit map, map known); set ``.epoch``.
+
+    Each sample is seeded by (seed, epoch, photo), so any worker makes the same one (shared with
+    tools/sweep.py).
+    """
+    import torch
+
+    class Samples(torch.utils.data.Dataset[tuple[torch.Tensor, ...]]):
+        epoch = 0
+
+        def __len__(self) -> int:
+            return len(data.tr_idx)
+
+        def __getitem__(self, k: int) -> tuple[torch.Tensor, ...]:
+            i = int(data.tr_idx[k])
+            rng = np.random.default_rng([seed, self.epoch, i])
+            crop, label, cells = make_sample(data.images[i], data.circles[i], int(data.labels[i]), rng, paint, pits, pit_map)
+            grid = torch.from_numpy(cells)[None] if cells is not None else torch.zeros(1, PIT_GRID, PIT_GRID)
+            return torch.from_numpy(crop)[None], torch.tensor([float(label)]), grid, torch.tensor(float(cells is not None))
+
+    return Samples()
 
 
 def optimiser(net: Any, lr: float, steps: int) -> tuple[Any, Any]:
