@@ -113,6 +113,13 @@ def camera_settings(cfg: Config) -> CameraSettings:
     return CameraSettings(c.exposure_us, c.gain_db, c.acquisition_fps, c.roi, c.pixel_format, c.trigger)
 
 
+def configured_source(cfg: Config, spec: str | None = None) -> FrameSource:
+    """The camera.* source (or ``spec``, a recording to replay) with its camera.* settings."""
+    c = cfg.camera
+    settings = camera_settings(cfg) if spec is None else None
+    return source_for(spec or c.source, c.fps, c.read_timeout_s, c.loop, settings, c.decode_threads)
+
+
 def _probe(source: FrameSource) -> None:
     """Open a recording once up front, so that a bad file is a one-line error before anything starts."""
     source.open()
@@ -121,7 +128,7 @@ def _probe(source: FrameSource) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     cfg, model = load(args)
-    source = source_for(cfg.camera.source, cfg.camera.fps, cfg.camera.read_timeout_s, cfg.camera.loop, camera_settings(cfg))
+    source = configured_source(cfg)
     if not source.live:
         _probe(source)
     return run_pipeline(cfg, model, source, RunOptions(realtime=False, out=args.out))
@@ -132,7 +139,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     path = Path(args.source)
     if not path.exists():
         raise CameraError(f"{path}: no such file or folder")
-    source = source_for(str(path), cfg.camera.fps, cfg.camera.read_timeout_s, cfg.camera.loop)
+    source = configured_source(cfg, str(path))
     if source.live:
         raise CameraError(f"{path}: replay takes a video file or an image folder")
     _probe(source)

@@ -47,6 +47,9 @@ class CameraSection(_Model):
     stale_after_s: float = Field(5.0, gt=0, le=600, description="A live source silent this long is reconnected.")
     backoff_max_s: float = Field(2.0, gt=0, le=300, description="Cap of the exponential backoff between reconnect attempts.")
     read_timeout_s: float = Field(2.0, gt=0, le=60, description="Bound on one blocking frame read.")
+    decode_threads: int | None = Field(
+        None, ge=1, le=64, description="FFmpeg decoder threads for video files and network streams (null: FFmpeg's own, one per core)."
+    )
     loop: bool = Field(False, description="Play a video file again from the start when it ends (demos and soak tests).")
     exposure_us: float | None = Field(None, gt=0, description="Exposure time in microseconds (null: leave the camera's own).")
     gain_db: float | None = Field(None, ge=0, description="Analogue gain in dB (null: leave the camera's own).")
@@ -202,6 +205,9 @@ class PipelineSection(_Model):
     queue_size: int = Field(16, ge=1, le=4096, description="Items held between the stages after capture.")
     stall_after_s: float = Field(
         15.0, gt=0, le=3600, description="A stage whose loop has not turned for this long is hung: the systemd watchdog stops."
+    )
+    opencv_threads: int | None = Field(
+        None, ge=1, le=64, description="Worker threads of each OpenCV image operation (null: OpenCV's own, one per core)."
     )
 
 

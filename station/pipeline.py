@@ -16,6 +16,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import cv2
 import structlog
 
 from station import __version__
@@ -70,6 +71,8 @@ class Pipeline:
         self.cfg = cfg
         self.metrics = metrics
         self.state = StationState.STARTING
+        if cfg.pipeline.opencv_threads is not None:  # a process-wide setting
+            cv2.setNumThreads(cfg.pipeline.opencv_threads)
         size = cfg.pipeline.queue_size
         self.queues: dict[str, queue.Queue[object]] = {
             name: queue.Queue(maxsize=cfg.camera.queue_size if name == "trigger" else size)

@@ -112,10 +112,11 @@ class VideoFileSource:
 
     live = False
 
-    def __init__(self, path: Path, loop: bool = False) -> None:
+    def __init__(self, path: Path, loop: bool = False, decode_threads: int | None = None) -> None:
         self.name = str(path)
         self._path = path
         self._loop = loop
+        self._params = _decode_params(decode_threads)
         self._cap: cv2.VideoCapture | None = None
         self.fps: float | None = None
         self.frame_count: int | None = None
@@ -124,7 +125,7 @@ class VideoFileSource:
     def open(self) -> None:
         if not self._path.is_file():
             raise CameraError(f"{self._path}: no such video file")
-        cap = cv2.VideoCapture(str(self._path), cv2.CAP_FFMPEG)
+        cap = cv2.VideoCapture(str(self._path), cv2.CAP_FFMPEG, self._params)
         if not cap.isOpened():
             raise CameraError(f"{self._path}: not a readable video (unknown container or codec, or corrupt)")
         fps = cap.get(cv2.CAP_PROP_FPS)
@@ -152,6 +153,11 @@ class VideoFileSource:
         if self._cap is not None:
             self._cap.release()
             self._cap = None
+
+
+def _decode_params(threads: int | None) -> list[int]:
+    """FFmpeg open parameters: the decoder's thread count (camera.decode_threads), or none to keep FFmpeg's own."""
+    return [] if threads is None else [cv2.CAP_PROP_N_THREADS, threads]
 
 
 def has_gstreamer() -> bool:
@@ -203,8 +209,11 @@ class OpenCVLiveSource:
 
     live = True
 
-    def __init__(self, spec: str, fps: float | None, read_timeout_s: float, settings: CameraSettings | None = None) -> None:
+    def __init__(
+        self, spec: str, fps: float | None, read_timeout_s: float, settings: CameraSettings | None = None, decode_threads: int | None = None
+    ) -> None:
         self.name = spec
+        self._decode_threads = decode_threads
         self.fps = fps
         self._settings = settings or CameraSettings()
         self.frame_count: int | None = None
@@ -230,7 +239,7 @@ class OpenCVLiveSource:
         elif self._spec.startswith("gst:"):
             cap = cv2.VideoCapture(self._spec[4:], cv2.CAP_GSTREAMER)
         else:
-            cap = cv2.VideoCapture(self._spec, cv2.CAP_FFMPEG, params)
+            cap = cv2.VideoCapture(self._spec, cv2.CAP_FFMPEG, params + _decode_params(self._decode_threads))
         if not cap.isOpened():
             raise CameraError(f"{self._spec}: cannot open camera or stream")
         fps = cap.get(cv2.CAP_PROP_FPS)
@@ -253,13 +262,18 @@ class OpenCVLiveSource:
 
 
 def source_for(
-    spec: str, fps: float | None = None, read_timeout_s: float = 2.0, loop: bool = False, settings: CameraSettings | None = None
+    spec: str,
+    fps: float | None = None,
+    read_timeout_s: float = 2.0,
+    loop: bool = False,
+    settings: CameraSettings | None = None,
+    decode_threads: int | None = None,
 ) -> FrameSource:
     """Choose the source kind from a ``camera.source`` string."""
     if spec.startswith(("usb:", "/dev/video", "rtsp://", "rtsps://", "http://", "https://")):
         if spec.startswith("usb:") and not spec[4:].isdigit():
             raise CameraError(f"{spec}: expected usb:N with N a device index")
-        return OpenCVLiveSource(spec, fps, read_timeout_s, settings)
+        return OpenCVLiveSource(spec, fps, read_timeout_s, settings, decode_threads)
     if spec.startswith("gst:"):
         if not has_gstreamer():
             raise CameraError(f"{spec}: this OpenCV build has no GStreamer (the pip wheels do not); use gige:, usb:, rtsp:// or http://")
@@ -275,7 +289,7 @@ def source_for(
         return _SingleImage(path)
     if not path.exists():
         raise CameraError(f"{spec}: no such file or folder")
-    return VideoFileSource(path, loop)
+    return VideoFileSource(path, loop, decode_threads)
 
 
 class _SingleImage(ImageFolderSource):

@@ -57,6 +57,8 @@ def test_check_config_default_is_valid() -> None:
         (["publisher.endpoint=nowhere"], "publisher.endpoint"),
         (["trigger.bogus=1"], "trigger.bogus"),
         (["model.path=/nonexistent/model.onnx"], "model.path"),
+        (["pipeline.opencv_threads=0"], "pipeline.opencv_threads"),
+        (["camera.decode_threads=many"], "camera.decode_threads"),
     ],
 )
 def test_bad_config_exits_2_naming_the_key(sets: list[str], key: str) -> None:

@@ -8,6 +8,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import cv2
 import pytest
 import zmq
 
@@ -42,7 +43,7 @@ def _cfg(**sets: object) -> Config:
 
 def _replay(cfg: Config, source: str, out: Path) -> int:
     model = Model(MODEL)
-    return cli.run_pipeline(cfg, model, source_for(source), RunOptions(out=out))
+    return cli.run_pipeline(cfg, model, cli.configured_source(cfg, source), RunOptions(out=out))
 
 
 @pytest.mark.parametrize("env", ENVELOPE, ids=lambda e: f"{e.width}x{e.height}-v{e.speed:g}-d{e.diameter:g}-{e.direction}")
@@ -61,6 +62,21 @@ def test_replay_gives_one_verdict_per_part_in_order_inside_its_window(env: Envel
         assert v["verdict"] in ("pass", "reject") and v["reason"]
         assert v["reason"] != "unable_to_inspect", v  # every part here is whole and well lit
         assert v["captured_at"] <= v["published_at"]
+
+
+def test_thread_settings_change_no_verdict(tmp_path: Path) -> None:
+    env = Envelope(width=960, height=540, fps=30, speed=20.0, diameter=260.0)
+    video = compose(labelled_photos(SAMPLE)[::6], tmp_path / "line.mp4", env, seed=4)
+    runs = []
+    for opencv, decode in (("1", "null"), ("null", "1"), ("2", "2")):
+        cfg = _cfg(**{"pipeline.opencv_threads": opencv, "camera.decode_threads": decode})
+        assert _replay(cfg, str(video), tmp_path / f"{opencv}-{decode}.jsonl") == 0
+        if opencv != "null":
+            assert cv2.getNumThreads() == int(opencv)  # the pipeline set it for the process
+        got = [json.loads(x) for x in (tmp_path / f"{opencv}-{decode}.jsonl").read_text().splitlines()]
+        runs.append([(v["part_id"], v["frame"], v["verdict"], v["reason"], v["score"]) for v in got])
+    assert len(runs[0]) == len(read_truth(video))
+    assert runs[1] == runs[0] and runs[2] == runs[0]
 
 
 def test_image_folder_replay_one_verdict_per_image_and_bad_files_rejected(tmp_path: Path) -> None:

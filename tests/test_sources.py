@@ -80,6 +80,32 @@ def test_truncated_video_ends_cleanly(tmp_path: Path) -> None:
     assert 0 < n < 40
 
 
+def _small_video(path: Path, frames: int = 10) -> Path:
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), 25, (160, 120))  # MPEG-4 decodes on threads; MJPEG does not
+    for i in range(frames):
+        w.write(np.full((120, 160, 3), i * 5, np.uint8))
+    w.release()
+    return path
+
+
+@pytest.mark.parametrize("threads", [None, 1, 3])
+def test_decode_threads_reach_the_decoder(tmp_path: Path, threads: int | None) -> None:
+    src = source_for(str(_small_video(tmp_path / "v.mp4")), decode_threads=threads)
+    assert isinstance(src, VideoFileSource)
+    src.open()
+    assert src._cap is not None
+    got = int(src._cap.get(cv2.CAP_PROP_N_THREADS))
+    frames = 0
+    while src.read() is not None:
+        frames += 1
+    src.close()
+    assert frames == 10  # every frame, whatever the thread count
+    if threads is None:
+        assert got >= 1  # FFmpeg's own choice
+    else:
+        assert got == threads
+
+
 def test_junk_file_as_video_is_a_clear_error(tmp_path: Path) -> None:
     p = tmp_path / "junk.mp4"
     p.write_bytes(b"\x00junk" * 100)

@@ -81,19 +81,21 @@ def floor(video: Path) -> dict[str, Any]:
     return {"wall_s": wall, "frames": frames, "parts": parts, "cpu_s": _cpu() - c0, "peak_rss_mb": _peak_mb()}
 
 
-def _pipeline(video: Path, realtime: bool) -> dict[str, Any]:
+def _pipeline(video: Path, realtime: bool, overrides: list[str]) -> dict[str, Any]:
+    from station.cli import configured_source
     from station.config import load_config
     from station.metrics import Metrics
     from station.model import Model
     from station.pipeline import Pipeline, RunOptions
-    from station.sources import source_for
 
-    cfg = load_config(None, ["metrics.enabled=false", "publisher.endpoint=tcp://127.0.0.1:*", "publisher.resend_endpoint=null"])
+    fixed = ["metrics.enabled=false", "publisher.endpoint=tcp://127.0.0.1:*", "publisher.resend_endpoint=null"]
+    cfg = load_config(None, [*fixed, *overrides])
     model = Model(MODEL)
     model.warm_up()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "v.jsonl"
-        pipe = Pipeline(cfg, source_for(str(video)), model, Metrics(), RunOptions(realtime=realtime, out=out, metrics_server=False))
+        opts = RunOptions(realtime=realtime, out=out, metrics_server=False)
+        pipe = Pipeline(cfg, configured_source(cfg, str(video)), model, Metrics(), opts)
         t0, c0 = time.perf_counter(), _cpu()
         pipe.start()
         while not pipe.finished():
@@ -222,9 +224,14 @@ def input_sizes() -> dict[str, Any] | str:
     return res
 
 
-def child(mode: str, video: Path) -> dict[str, Any]:
-    return {"floor": lambda: floor(video), "fast": lambda: _pipeline(video, False), "realtime": lambda: _pipeline(video, True),
-            "threads": threads}[mode]()  # fmt: skip
+def child(mode: str, video: Path, overrides: list[str]) -> dict[str, Any]:
+    runs = {
+        "floor": lambda: floor(video),
+        "fast": lambda: _pipeline(video, False, overrides),
+        "realtime": lambda: _pipeline(video, True, overrides),
+        "threads": threads,
+    }
+    return runs[mode]()
 
 
 def main() -> int:
@@ -232,11 +239,12 @@ def main() -> int:
     ap.add_argument("--parts", type=int, default=40)
     ap.add_argument("--json", type=Path, help="also write the figures here")
     ap.add_argument("--repeat", type=int, default=1, help="measure the floor, the fast and the real-time replay this many times each")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="station config override for (b) and (c)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--video", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(child(args.child, args.video)))
+        print(json.dumps(child(args.child, args.video, args.set)))
         return 0
     with tempfile.TemporaryDirectory(prefix="station-bench-") as tmp:
         photos = labelled_photos(ROOT / "station" / "sample" / "casting")
@@ -245,7 +253,7 @@ def main() -> int:
         res: dict[str, Any] = {"machine": _machine(), "footage": {"width": ENV.width, "height": ENV.height, "fps": ENV.fps}}
         runs: dict[str, list[dict[str, Any]]] = {}
         for mode in [*("floor", "fast") * args.repeat, *("realtime",) * args.repeat, "threads"]:
-            cmd = [sys.executable, __file__, "--child", mode, "--video", str(video)]
+            cmd = [sys.executable, __file__, "--child", mode, "--video", str(video), *(f"--set={x}" for x in args.set)]
             p = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
             if p.returncode != 0:
                 print(p.stderr[-3000:], file=sys.stderr)
