@@ -116,7 +116,7 @@ class VideoFileSource:
         self.name = str(path)
         self._path = path
         self._loop = loop
-        self._params = _decode_params(decode_threads)
+        self._decode_params = _decode_params(decode_threads)
         self._cap: cv2.VideoCapture | None = None
         self.fps: float | None = None
         self.frame_count: int | None = None
@@ -125,7 +125,7 @@ class VideoFileSource:
     def open(self) -> None:
         if not self._path.is_file():
             raise CameraError(f"{self._path}: no such video file")
-        cap = cv2.VideoCapture(str(self._path), cv2.CAP_FFMPEG, self._params)
+        cap = cv2.VideoCapture(str(self._path), cv2.CAP_FFMPEG, self._decode_params)
         if not cap.isOpened():
             raise CameraError(f"{self._path}: not a readable video (unknown container or codec, or corrupt)")
         fps = cap.get(cv2.CAP_PROP_FPS)
@@ -213,7 +213,7 @@ class OpenCVLiveSource:
         self, spec: str, fps: float | None, read_timeout_s: float, settings: CameraSettings | None = None, decode_threads: int | None = None
     ) -> None:
         self.name = spec
-        self._decode_threads = decode_threads
+        self._decode_params = _decode_params(decode_threads)
         self.fps = fps
         self._settings = settings or CameraSettings()
         self.frame_count: int | None = None
@@ -239,7 +239,7 @@ class OpenCVLiveSource:
         elif self._spec.startswith("gst:"):
             cap = cv2.VideoCapture(self._spec[4:], cv2.CAP_GSTREAMER)
         else:
-            cap = cv2.VideoCapture(self._spec, cv2.CAP_FFMPEG, params + _decode_params(self._decode_threads))
+            cap = cv2.VideoCapture(self._spec, cv2.CAP_FFMPEG, params + self._decode_params)
         if not cap.isOpened():
             raise CameraError(f"{self._spec}: cannot open camera or stream")
         fps = cap.get(cv2.CAP_PROP_FPS)

@@ -10,7 +10,8 @@ import pytest
 from station.config import Direction, TriggerSection
 from station.footage import Envelope, compose, labelled_photos, read_truth
 from station.messages import Frame, Part
-from station.trigger import FrameTrigger, LineTrigger, _median, _work_image, find_blobs
+from station.preprocess import level_percentiles
+from station.trigger import FrameTrigger, LineTrigger, _work_image, find_blobs
 
 from .conftest import SAMPLE
 
@@ -60,7 +61,7 @@ def test_belt_median_from_the_histogram_equals_numpys_median() -> None:
         n = int(rng.integers(1, 60))
         lo = int(rng.integers(0, 250))
         pixels = rng.integers(lo, 256, size=(n, int(rng.integers(1, 4)))).astype(np.uint8)
-        assert _median(pixels) == pytest.approx(float(np.median(pixels)))
+        assert level_percentiles(pixels, (50.0,))[0] == pytest.approx(float(np.median(pixels)))
 
 
 def test_find_blobs_separates_parts_and_ignores_noise() -> None:
