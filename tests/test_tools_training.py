@@ -80,3 +80,13 @@ def test_pit_map_is_empty_without_pits_and_unknown_for_a_defective_photo() -> No
     image, circle = _sample_photo("def_front")
     _, label, cells = train.make_sample(image, circle, 1, np.random.default_rng(1), 1.0, (0.02, 0.05), pit_map=True)
     assert label == 1 and cells is None  # where a real defect is, is not known
+
+
+def test_a_larger_input_makes_larger_crops_with_the_same_pit_grid() -> None:
+    image, circle = _sample_photo("ok_front")
+    spec = PreprocessSpec(size=288, margin=0.16, mask_radius=1.12)
+    crop, label, cells = train.make_sample(image, circle, 0, np.random.default_rng(3), 1.0, (0.02, 0.05), True, spec)
+    small, _, small_cells = train.make_sample(image, circle, 0, np.random.default_rng(3), 1.0, (0.02, 0.05), True)
+    assert crop.shape == (288, 288) and small.shape == (192, 192) and label == 1
+    assert cells is not None and small_cells is not None and cells.shape == small_cells.shape == (24, 24)
+    assert cells.any()  # the same pits, found on the larger crop's 12 x 12 px cells

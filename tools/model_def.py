@@ -6,22 +6,26 @@ import torch
 from torch import nn
 
 
-def _conv(cin: int, cout: int, stride: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+def _conv(cin: int, cout: int, stride: int, kernel: int = 3) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, kernel, stride, kernel // 2, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
 class DefectNet(nn.Module):
     """Plain CNN, narrow where the image is large and wide where it is small (cheap on a CPU).
 
-    192 px in; five stride-2 stages to 6 x 6. The head pools both the mean and the max of the last
-    features, so one small defect anywhere on the face (a pin hole) can drive the score.
+    192 px in (or 288, with a stride-3 first layer); then stride-2 stages to 6 x 6. The head pools
+    both the mean and the max of the last features, so one small defect anywhere on the face (a pin
+    hole) can drive the score.
     """
 
-    def __init__(self, width: int = 16, pit_head: bool = False) -> None:
+    def __init__(self, width: int = 16, pit_head: bool = False, size: int = 192) -> None:
         super().__init__()
         w = width
+        if size % 96:
+            raise ValueError(f"input size {size} is not a multiple of 96")
+        stride = size // 96  # 192: a 3 x 3 stride-2 first layer; 288: 5 x 5 stride 3 (each pixel seen, pits kept sharp)
         self.features = nn.Sequential(
-            _conv(1, w, 2),  # 96
+            _conv(1, w, stride, 2 * stride - 1),  # 96
             _conv(w, w * 3 // 2, 2),  # 48
             _conv(w * 3 // 2, 2 * w, 1),
             _conv(2 * w, 4 * w, 2),  # 24

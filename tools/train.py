@@ -32,11 +32,10 @@ from robustness import SHARED, evaluate, pool
 from station import model as meta
 from station.preprocess import Circle, PreprocessSpec, normalise_crop, preprocess
 
-SPEC = PreprocessSpec(size=192, margin=0.16, mask_radius=1.12)
+SPEC = PreprocessSpec(size=192, margin=0.16, mask_radius=1.12)  # --size changes the input size only
 CLASSES = ("ok", "defect")
 VERSION = "1.0.0"
-PIT_CELL = 8  # px of the crop per cell of the network's 24 x 24 stage (stride 8)
-PIT_GRID = SPEC.size // PIT_CELL
+PIT_GRID = 24  # cells per side of the network's 24 x 24 stage, where the pit head looks (8 px of a 192 px crop)
 TAU = 0.0012  # cosine distance under which two photos are near-duplicates
 
 
@@ -139,13 +138,15 @@ def make_sample(
     paint: float,
     pits: tuple[float, float],
     pit_map: bool = False,
+    spec: PreprocessSpec = SPEC,
 ) -> tuple[npt.NDArray[np.float32], int, npt.NDArray[np.float32] | None]:
     """One augmented training crop, made by the station's own preprocessing, its label, and its pit map.
 
     ``paint``: the share of OK photos given 1-4 painted pits (then labelled defective), ``pits``:
     their radii as fractions of the part's radius. With ``pit_map``, a photo of an OK part also
-    gets where its painted pits ended up in the crop, per 8 x 8 px cell (all zeros when none were
-    painted); a defective photo's defects are not located, so its map is None.
+    gets where its painted pits ended up in the crop, per cell of a 24 x 24 grid (all zeros when none
+    were painted); a defective photo's defects are not located, so its map is None. ``spec``: the
+    crop (the model's input).
     """
     clean = img
     painted = label == 0 and rng.random() < paint
@@ -163,16 +164,17 @@ def make_sample(
     u = rng.random()
     grow = rng.normal(0, 0.015) if u < 0.6 else (rng.uniform(0.0, 0.10) if u < 0.85 else rng.uniform(-0.10, 0.0))
     jitter = Circle(c.cx + rng.normal(0, 0.015) * c.r, c.cy + rng.normal(0, 0.015) * c.r, c.r * (1 + grow))
-    crop, _, _ = normalise_crop(shot, jitter, SPEC)
+    crop, _, _ = normalise_crop(shot, jitter, spec)
     cells = None
     if pit_map and label == 0:
         cells = np.zeros((PIT_GRID, PIT_GRID), np.float32)
         if painted:  # the same shot of the unpainted photo (same random draws): the difference is the pits
             after = rng.bit_generator.state
             rng.bit_generator.state = before
-            clean_crop = normalise_crop(render(clean, circle, view, rng)[0], jitter, SPEC)[0]
+            clean_crop = normalise_crop(render(clean, circle, view, rng)[0], jitter, spec)[0]
             rng.bit_generator.state = after
-            cells = ((clean_crop - crop) > 0.4).reshape(PIT_GRID, PIT_CELL, PIT_GRID, PIT_CELL).max(axis=(1, 3)).astype(np.float32)
+            k = spec.size // PIT_GRID
+            cells = ((clean_crop - crop) > 0.4).reshape(PIT_GRID, k, PIT_GRID, k).max(axis=(1, 3)).astype(np.float32)
     return crop, int(label or painted), cells
 
 
@@ -188,9 +190,11 @@ class Prepared:
     tr_idx: npt.NDArray[np.int64]
     va_idx: npt.NDArray[np.int64]
     facts: dict[str, object]
+    spec: PreprocessSpec  # the model's input; photos are located and grouped on SPEC's 192 px crop whatever it is
 
     def eval_data(self, seed: int) -> dict[str, Any]:
-        return {"images": self.images, "circles": self.circles, "labels": self.labels, "va_idx": self.va_idx, "seed": seed, "spec": SPEC}
+        data = {"images": self.images, "circles": self.circles, "labels": self.labels, "va_idx": self.va_idx}
+        return {**data, "seed": seed, "spec": self.spec}
 
 
 def prepare(args: argparse.Namespace) -> Prepared:
@@ -232,7 +236,8 @@ def prepare(args: argparse.Namespace) -> Prepared:
         "part_not_found": fallback,
         "seed": args.seed,
     }
-    return Prepared(root, paths, labels, images, circles, np.flatnonzero(~is_val & ~linked), np.flatnonzero(is_val), facts)
+    spec = replace(SPEC, size=args.size)
+    return Prepared(root, paths, labels, images, circles, np.flatnonzero(~is_val & ~linked), np.flatnonzero(is_val), facts, spec)
 
 
 def frozen_split(path: Path, root: Path, paths: list[Path]) -> npt.NDArray[np.bool_]:
@@ -257,9 +262,10 @@ def train(args: argparse.Namespace) -> None:
     tr_idx = data.tr_idx
 
     with_maps = args.pit_loss > 0
-    net = DefectNet(args.width, pit_head=with_maps).to(memory_format=torch.channels_last)  # ~30 % faster convolutions on a CPU
+    net = DefectNet(args.width, pit_head=with_maps, size=args.size)
+    net = net.to(memory_format=torch.channels_last)  # ~30 % faster convolutions on a CPU
     opt, sched = optimiser(net, args.lr, args.epochs * ((len(tr_idx) + args.batch - 1) // args.batch))
-    ds = sample_set(data, args.seed, args.paint, (args.pits[0], args.pits[1]), with_maps)
+    ds = sample_set(data, args.seed, args.paint, (args.pits[0], args.pits[1]), with_maps, args.pit_warmup)
     losses: list[float] = []
     for epoch in range(args.epochs):
         ds.epoch = epoch
@@ -288,17 +294,19 @@ def train(args: argparse.Namespace) -> None:
     net.eval()
     report = {**evaluate(lambda crops: scores_for(net, crops), data.eval_data(args.seed), args.threads), **data.facts}
     recipe = {
-        "paint": args.paint, "pits": list(args.pits), "pit_loss": args.pit_loss, "lr": args.lr, "batch": args.batch, "width": args.width
+        "paint": args.paint, "pits": list(args.pits), "pit_loss": args.pit_loss, "lr": args.lr, "batch": args.batch, "width": args.width,
+        "size": args.size, "pit_warmup": args.pit_warmup,
     }  # fmt: skip
     report.update({"epochs": args.epochs, "train_seconds": round(time.time() - t0), "recipe": recipe, "epoch_loss": losses})
-    finish(args, data, report, lambda path: export_graph(net, path))
+    finish(args, data, report, lambda path: export_graph(net, path, data.spec.size))
 
 
-def sample_set(data: Prepared, seed: int, paint: float, pits: tuple[float, float], pit_map: bool) -> Any:
+def sample_set(data: Prepared, seed: int, paint: float, pits: tuple[float, float], pit_map: bool, warmup: int = 0) -> Any:
     """The training photos as a PyTorch dataset of (crop, label, pit map, map known); set ``.epoch``.
 
     Each sample is seeded by (seed, epoch, photo), so any worker makes the same one (shared with
-    tools/sweep.py).
+    tools/sweep.py). For the first ``warmup`` epochs twice as many OK photos get pits, twice as
+    large (an easy start for the pit detector).
     """
     import torch
 
@@ -311,7 +319,8 @@ def sample_set(data: Prepared, seed: int, paint: float, pits: tuple[float, float
         def __getitem__(self, k: int) -> tuple[torch.Tensor, ...]:
             i = int(data.tr_idx[k])
             rng = np.random.default_rng([seed, self.epoch, i])
-            crop, label, cells = make_sample(data.images[i], data.circles[i], int(data.labels[i]), rng, paint, pits, pit_map)
+            share, radii = (min(1.0, 2 * paint), (2 * pits[0], 2 * pits[1])) if self.epoch < warmup else (paint, pits)
+            crop, label, cells = make_sample(data.images[i], data.circles[i], int(data.labels[i]), rng, share, radii, pit_map, data.spec)
             grid = torch.from_numpy(cells)[None] if cells is not None else torch.zeros(1, PIT_GRID, PIT_GRID)
             return torch.from_numpy(crop)[None], torch.tensor([float(label)]), grid, torch.tensor(float(cells is not None))
 
@@ -341,6 +350,7 @@ def evaluate_only(args: argparse.Namespace) -> None:
     old = json.loads(Path(args.report).read_text()) if Path(args.report).exists() else {}
     data = prepare(args)
     model = Model(Path(args.out))  # after the locate workers are forked: they never touch ONNX Runtime
+    data = replace(data, spec=model.info.spec)  # the file's own input size, whatever --size says
 
     report = {**evaluate(lambda crops: in_batches(model.score, crops), data.eval_data(args.seed), args.threads), **data.facts}
     report.update({k: old[k] for k in ("epochs", "train_seconds", "recipe", "epoch_loss") if k in old})
@@ -354,7 +364,7 @@ def finish(args: argparse.Namespace, data: Prepared, report: dict[str, object], 
     out.parent.mkdir(parents=True, exist_ok=True)
     if write_graph is not None:
         write_graph(out)
-    write_metadata(out, report, fingerprint(data.root, data.paths))
+    write_metadata(out, report, fingerprint(data.root, data.paths), data.spec)
     Path(args.report).write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps({k: v for k, v in report.items() if k != "validation_files"}, indent=2))
 
@@ -373,10 +383,10 @@ def scores_for(net: object, crops: list[npt.NDArray[np.float32]]) -> npt.NDArray
         return in_batches(lambda b: net(torch.from_numpy(b)[:, None]).numpy().reshape(-1), crops)  # type: ignore[operator,no-any-return]
 
 
-def export_graph(net: object, path: Path) -> None:
+def export_graph(net: object, path: Path, size: int) -> None:
     import torch
 
-    dummy = torch.zeros(1, 1, SPEC.size, SPEC.size)
+    dummy = torch.zeros(1, 1, size, size)
     torch.onnx.export(
         net,  # type: ignore[arg-type]
         (dummy,),
@@ -389,14 +399,14 @@ def export_graph(net: object, path: Path) -> None:
     )
 
 
-def write_metadata(path: Path, report: dict[str, object], data_fp: str) -> None:
+def write_metadata(path: Path, report: dict[str, object], data_fp: str, spec: PreprocessSpec) -> None:
     import onnx
 
     m = onnx.load(str(path))
     props = {
         meta.META_VERSION: VERSION,
         meta.META_CLASSES: json.dumps(list(CLASSES)),
-        meta.META_INPUT: json.dumps(asdict(SPEC)),
+        meta.META_INPUT: json.dumps(asdict(spec)),
         meta.META_NORMALISATION: meta.NORMALISATION,
         meta.META_THRESHOLD: str(report["threshold"]),
         meta.META_BAND: json.dumps(report["uncertain_band"]),
@@ -420,10 +430,12 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--paint", type=float, default=0.2, help="share of OK photos given synthetic pits (labelled defective)")
     ap.add_argument("--pits", type=float, nargs=2, default=[0.02, 0.05], metavar=("MIN", "MAX"), help="pit radius range, x part radius")
+    ap.add_argument("--pit-warmup", type=int, default=0, help="first epochs with twice the pits, twice as large")
     ap.add_argument("--pit-loss", type=float, default=0.0, help="weight of the painted pits' location loss (0: off)")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--width", type=int, default=16)
+    ap.add_argument("--size", type=int, default=SPEC.size, choices=(192, 288), help="input crop, px (288: a stride-3 first layer)")
     ap.add_argument("--tau", type=float, default=TAU, help="cosine distance under which two photos are near-duplicates")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument(
