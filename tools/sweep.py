@@ -113,7 +113,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     split = str(here / "models/validation_split.json")
     prep = argparse.Namespace(
-        data=args.data, limit=args.limit, threads=args.workers, no_progress=True, tau=T.TAU, split=split, seed=args.seed, size=192
+        data=args.data, limit=args.limit, threads=args.workers, no_progress=True, tau=T.TAU, split=split, seed=args.seed, size=T.SPEC.size
     )
     data = T.prepare(prep)
     SHARED.update(data.eval_data(args.seed))

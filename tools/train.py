@@ -262,7 +262,7 @@ def train(args: argparse.Namespace) -> None:
     tr_idx = data.tr_idx
 
     with_maps = args.pit_loss > 0
-    net = DefectNet(args.width, pit_head=with_maps, size=args.size)
+    net = DefectNet(args.width, pit_head=with_maps, size=data.spec.size)
     net = net.to(memory_format=torch.channels_last)  # ~30 % faster convolutions on a CPU
     opt, sched = optimiser(net, args.lr, args.epochs * ((len(tr_idx) + args.batch - 1) // args.batch))
     ds = sample_set(data, args.seed, args.paint, (args.pits[0], args.pits[1]), with_maps, args.pit_warmup)
