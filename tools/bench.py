@@ -90,7 +90,7 @@ def _pipeline(video: Path, realtime: bool, overrides: list[str]) -> dict[str, An
 
     fixed = ["metrics.enabled=false", "publisher.endpoint=tcp://127.0.0.1:*", "publisher.resend_endpoint=null"]
     cfg = load_config(None, [*fixed, *overrides])
-    model = Model(MODEL)
+    model = Model(MODEL, cfg.model.intra_threads, cfg.model.inter_threads)
     model.warm_up()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "v.jsonl"
