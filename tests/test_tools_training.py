@@ -17,6 +17,7 @@ from .conftest import SAMPLE
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
 
+import augment
 import robustness
 import train
 
@@ -90,3 +91,13 @@ def test_a_larger_input_makes_larger_crops_with_the_same_pit_grid() -> None:
     assert crop.shape == (288, 288) and small.shape == (192, 192) and label == 1
     assert cells is not None and small_cells is not None and cells.shape == small_cells.shape == (24, 24)
     assert cells.any()  # the same pits, found on the larger crop's 12 x 12 px cells
+
+
+def test_shallower_pits_darken_the_metal_less_at_the_same_places() -> None:
+    image, circle = _sample_photo("ok_front")
+    deep = augment.paint_pin_holes(image, circle, np.random.default_rng(5), 3, (0.03, 0.05), (0.8, 0.8))
+    faint = augment.paint_pin_holes(image, circle, np.random.default_rng(5), 3, (0.03, 0.05), (0.2, 0.2))
+    dark_deep = image.astype(np.int16) - deep.astype(np.int16)
+    dark_faint = image.astype(np.int16) - faint.astype(np.int16)
+    assert np.array_equal(dark_deep > 8, (dark_deep > 8) | (dark_faint > 8))  # the same spots, no new ones
+    assert dark_faint.max() < 0.5 * dark_deep.max() and dark_faint.max() > 8

@@ -17,6 +17,7 @@ import numpy.typing as npt
 from station.preprocess import Circle
 
 Gray = npt.NDArray[np.uint8]
+PIT_DEPTHS = (0.45, 0.85)  # how much a painted pit darkens the metal at its centre (a share of its level)
 
 
 @dataclass(frozen=True)
@@ -71,15 +72,25 @@ def _on_metal(img: Gray, c: Circle, metal: float, rng: np.random.Generator) -> t
     return best
 
 
-def paint_pin_holes(img: Gray, c: Circle, rng: np.random.Generator, count: int, sizes: tuple[float, float] = (0.02, 0.05)) -> Gray:
-    """Paint small dark pits (pin holes / blow holes) anywhere on the part's lit metal, radii ``sizes`` x r."""
+def paint_pin_holes(
+    img: Gray,
+    c: Circle,
+    rng: np.random.Generator,
+    count: int,
+    sizes: tuple[float, float] = (0.02, 0.05),
+    depths: tuple[float, float] = PIT_DEPTHS,
+) -> Gray:
+    """Paint small dark pits (pin holes / blow holes) anywhere on the part's lit metal.
+
+    Radii ``sizes`` x r; each pit darkens the metal at its centre by a share drawn from ``depths``.
+    """
     out = img.astype(np.float32)
     yy, xx = np.ogrid[: img.shape[0], : img.shape[1]]
     metal = _lit_level(img, c)
     for _ in range(count):
         x, y = _on_metal(img, c, metal, rng)
         rad = c.r * rng.uniform(*sizes)
-        depth = rng.uniform(0.45, 0.85)
+        depth = rng.uniform(*depths)
         d = np.sqrt((xx - x) ** 2 + ((yy - y) * rng.uniform(0.8, 1.25)) ** 2) / rad
         pit = np.clip(1.2 - d, 0.0, 1.0)
         lit = np.clip(1.0 - np.abs(d - 1.15) / 0.3, 0.0, 1.0) * rng.uniform(0.0, 0.25)

@@ -26,7 +26,7 @@ import numpy.typing as npt
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from augment import paint_pin_holes, photo_view, random_view, render
+from augment import PIT_DEPTHS, paint_pin_holes, photo_view, random_view, render
 from robustness import SHARED, evaluate, pool
 
 from station import model as meta
@@ -139,6 +139,7 @@ def make_sample(
     pits: tuple[float, float],
     pit_map: bool = False,
     spec: PreprocessSpec = SPEC,
+    depths: tuple[float, float] = PIT_DEPTHS,
 ) -> tuple[npt.NDArray[np.float32], int, npt.NDArray[np.float32] | None]:
     """One augmented training crop, made by the station's own preprocessing, its label, and its pit map.
 
@@ -146,12 +147,12 @@ def make_sample(
     their radii as fractions of the part's radius. With ``pit_map``, a photo of an OK part also
     gets where its painted pits ended up in the crop, per cell of a 24 x 24 grid (all zeros when none
     were painted); a defective photo's defects are not located, so its map is None. ``spec``: the
-    crop (the model's input).
+    crop (the model's input). ``depths``: how much a pit darkens the metal at its centre.
     """
     clean = img
     painted = label == 0 and rng.random() < paint
     if painted:
-        img = paint_pin_holes(img, circle, rng, int(rng.integers(1, 5)), pits)
+        img = paint_pin_holes(img, circle, rng, int(rng.integers(1, 5)), pits, depths)
     view = random_view(rng) if rng.random() < 0.8 else photo_view(rng)
     if painted:  # a label must stay true: keep the painted holes visible through blur, scale and codec
         view = replace(
@@ -265,7 +266,8 @@ def train(args: argparse.Namespace) -> None:
     net = DefectNet(args.width, pit_head=with_maps, size=data.spec.size)
     net = net.to(memory_format=torch.channels_last)  # ~30 % faster convolutions on a CPU
     opt, sched = optimiser(net, args.lr, args.epochs * ((len(tr_idx) + args.batch - 1) // args.batch))
-    ds = sample_set(data, args.seed, args.paint, (args.pits[0], args.pits[1]), with_maps, args.pit_warmup)
+    depths = (args.pit_depth[0], args.pit_depth[1])
+    ds = sample_set(data, args.seed, args.paint, (args.pits[0], args.pits[1]), with_maps, args.pit_warmup, depths)
     losses: list[float] = []
     for epoch in range(args.epochs):
         ds.epoch = epoch
@@ -295,13 +297,21 @@ def train(args: argparse.Namespace) -> None:
     report = {**evaluate(lambda crops: scores_for(net, crops), data.eval_data(args.seed), args.threads), **data.facts}
     recipe = {
         "paint": args.paint, "pits": list(args.pits), "pit_loss": args.pit_loss, "lr": args.lr, "batch": args.batch, "width": args.width,
-        "size": args.size, "pit_warmup": args.pit_warmup,
+        "size": args.size, "pit_warmup": args.pit_warmup, "pit_depth": list(args.pit_depth),
     }  # fmt: skip
     report.update({"epochs": args.epochs, "train_seconds": round(time.time() - t0), "recipe": recipe, "epoch_loss": losses})
     finish(args, data, report, lambda path: export_graph(net, path, data.spec.size))
 
 
-def sample_set(data: Prepared, seed: int, paint: float, pits: tuple[float, float], pit_map: bool, warmup: int = 0) -> Any:
+def sample_set(
+    data: Prepared,
+    seed: int,
+    paint: float,
+    pits: tuple[float, float],
+    pit_map: bool,
+    warmup: int = 0,
+    depths: tuple[float, float] = PIT_DEPTHS,
+) -> Any:
     """The training photos as a PyTorch dataset of (crop, label, pit map, map known); set ``.epoch``.
 
     Each sample is seeded by (seed, epoch, photo), so any worker makes the same one (shared with
@@ -320,7 +330,8 @@ def sample_set(data: Prepared, seed: int, paint: float, pits: tuple[float, float
             i = int(data.tr_idx[k])
             rng = np.random.default_rng([seed, self.epoch, i])
             share, radii = (min(1.0, 2 * paint), (2 * pits[0], 2 * pits[1])) if self.epoch < warmup else (paint, pits)
-            crop, label, cells = make_sample(data.images[i], data.circles[i], int(data.labels[i]), rng, share, radii, pit_map, data.spec)
+            img, circle, label = data.images[i], data.circles[i], int(data.labels[i])
+            crop, label, cells = make_sample(img, circle, label, rng, share, radii, pit_map, data.spec, depths)
             grid = torch.from_numpy(cells)[None] if cells is not None else torch.zeros(1, PIT_GRID, PIT_GRID)
             return torch.from_numpy(crop)[None], torch.tensor([float(label)]), grid, torch.tensor(float(cells is not None))
 
@@ -430,6 +441,9 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--paint", type=float, default=0.2, help="share of OK photos given synthetic pits (labelled defective)")
     ap.add_argument("--pits", type=float, nargs=2, default=[0.02, 0.05], metavar=("MIN", "MAX"), help="pit radius range, x part radius")
+    ap.add_argument(
+        "--pit-depth", type=float, nargs=2, default=list(PIT_DEPTHS), metavar=("MIN", "MAX"), help="share by which a pit darkens the metal"
+    )
     ap.add_argument("--pit-warmup", type=int, default=0, help="first epochs with twice the pits, twice as large")
     ap.add_argument("--pit-loss", type=float, default=0.0, help="weight of the painted pits' location loss (0: off)")
     ap.add_argument("--batch", type=int, default=64)
