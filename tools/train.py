@@ -330,8 +330,8 @@ def sample_set(
             i = int(data.tr_idx[k])
             rng = np.random.default_rng([seed, self.epoch, i])
             share, radii = (min(1.0, 2 * paint), (2 * pits[0], 2 * pits[1])) if self.epoch < warmup else (paint, pits)
-            img, circle, label = data.images[i], data.circles[i], int(data.labels[i])
-            crop, label, cells = make_sample(img, circle, label, rng, share, radii, pit_map, data.spec, depths)
+            img, circle, photo_label = data.images[i], data.circles[i], int(data.labels[i])
+            crop, label, cells = make_sample(img, circle, photo_label, rng, share, radii, pit_map, data.spec, depths)
             grid = torch.from_numpy(cells)[None] if cells is not None else torch.zeros(1, PIT_GRID, PIT_GRID)
             return torch.from_numpy(crop)[None], torch.tensor([float(label)]), grid, torch.tensor(float(cells is not None))
 
