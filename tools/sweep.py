@@ -2,7 +2,8 @@
 
     python tools/sweep.py --plan plan.json [--data ../shared/data/casting/train] [--device cuda]
 
-Each entry of the plan is one augmentation stream (``paint``, ``pits``) and the networks trained
+Each entry of the plan is one augmentation stream (``paint``, ``pits``, optionally ``pit_depth``,
+as tools/train.py's ``--pit-depth``) and the networks trained
 on it (``name``, ``epochs``, net ``seed``, ``lr``): every network of a stream sees the same
 batches, made on many CPU workers by tools/train.py's own ``make_sample`` (so by the station's own
 preprocessing), and is judged by tools/robustness.py on the same frozen validation split, re-shoots
@@ -31,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import train as T
-from augment import ROBUSTNESS_VIEWS
+from augment import PIT_DEPTHS, ROBUSTNESS_VIEWS
 from robustness import PIN_HOLE_BANDS, SHARED, ViewCrops, pool, summarise, view_crops
 
 
@@ -40,7 +41,9 @@ def train_stream(data: T.Prepared, stream: dict[str, Any], args: argparse.Namesp
     import torch
     from model_def import DefectNet
 
-    ds = T.sample_set(data, args.seed, float(stream["paint"]), (float(stream["pits"][0]), float(stream["pits"][1])), False)
+    pits = (float(stream["pits"][0]), float(stream["pits"][1]))
+    depth = stream.get("pit_depth", PIT_DEPTHS)
+    ds = T.sample_set(data, args.seed, float(stream["paint"]), pits, False, depths=(float(depth[0]), float(depth[1])))
     per_epoch = len(ds) // args.batch
     runs = []
     for spec in stream["nets"]:
@@ -125,7 +128,8 @@ def main() -> None:
         runs = train_stream(data, stream, args)
         for run in runs:
             rep = judge(run, views, data, args.device)
-            results[run["spec"]["name"]] = {"paint": stream["paint"], "pits": stream["pits"], **rep}
+            recipe = {"paint": stream["paint"], "pits": stream["pits"], "pit_depth": list(stream.get("pit_depth", PIT_DEPTHS))}
+            results[run["spec"]["name"]] = {**recipe, **rep}
             v, ph = rep["validation"], rep["pin_holes"]
             at_half = list(rep["pin_holes_passed_at_0.5"].values())
             print(f"{run['spec']['name']}: threshold {rep['threshold']} false rejects {v['false_rejects']} lowest {rep['lowest_defects']} "
