@@ -17,6 +17,7 @@ import numpy.typing as npt
 from station.preprocess import Circle
 
 Gray = npt.NDArray[np.uint8]
+PIT_SIZES = (0.02, 0.05)  # a painted pit's radius, as a share of the part's radius
 PIT_DEPTHS = (0.45, 0.85)  # how much a painted pit darkens the metal at its centre (a share of its level)
 
 
@@ -77,7 +78,7 @@ def paint_pin_holes(
     c: Circle,
     rng: np.random.Generator,
     count: int,
-    sizes: tuple[float, float] = (0.02, 0.05),
+    sizes: tuple[float, float] = PIT_SIZES,
     depths: tuple[float, float] = PIT_DEPTHS,
 ) -> Gray:
     """Paint small dark pits (pin holes / blow holes) anywhere on the part's lit metal.

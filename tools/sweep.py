@@ -36,14 +36,19 @@ from augment import PIT_DEPTHS, ROBUSTNESS_VIEWS
 from robustness import PIN_HOLE_BANDS, SHARED, ViewCrops, pool, summarise, view_crops
 
 
+def _pit_depths(stream: dict[str, Any]) -> tuple[float, float]:
+    """The stream's ``pit_depth``, or tools/train.py's default."""
+    depth = stream.get("pit_depth", PIT_DEPTHS)
+    return float(depth[0]), float(depth[1])
+
+
 def train_stream(data: T.Prepared, stream: dict[str, Any], args: argparse.Namespace) -> list[dict[str, Any]]:
     """Train every network of one stream on the same batches; each keeps its own optimiser and schedule."""
     import torch
     from model_def import DefectNet
 
     pits = (float(stream["pits"][0]), float(stream["pits"][1]))
-    depth = stream.get("pit_depth", PIT_DEPTHS)
-    ds = T.sample_set(data, args.seed, float(stream["paint"]), pits, False, depths=(float(depth[0]), float(depth[1])))
+    ds = T.sample_set(data, args.seed, float(stream["paint"]), pits, False, depths=_pit_depths(stream))
     per_epoch = len(ds) // args.batch
     runs = []
     for spec in stream["nets"]:
@@ -128,7 +133,7 @@ def main() -> None:
         runs = train_stream(data, stream, args)
         for run in runs:
             rep = judge(run, views, data, args.device)
-            recipe = {"paint": stream["paint"], "pits": stream["pits"], "pit_depth": list(stream.get("pit_depth", PIT_DEPTHS))}
+            recipe = {"paint": stream["paint"], "pits": stream["pits"], "pit_depth": list(_pit_depths(stream))}
             results[run["spec"]["name"]] = {**recipe, **rep}
             v, ph = rep["validation"], rep["pin_holes"]
             at_half = list(rep["pin_holes_passed_at_0.5"].values())

@@ -26,7 +26,7 @@ import numpy.typing as npt
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from augment import PIT_DEPTHS, paint_pin_holes, photo_view, random_view, render
+from augment import PIT_DEPTHS, PIT_SIZES, paint_pin_holes, photo_view, random_view, render
 from robustness import SHARED, evaluate, pool
 
 from station import model as meta
@@ -440,7 +440,7 @@ def main() -> None:
     ap.add_argument("--report", default=str(here / "models/training_report.json"))
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--paint", type=float, default=0.2, help="share of OK photos given synthetic pits (labelled defective)")
-    ap.add_argument("--pits", type=float, nargs=2, default=[0.02, 0.05], metavar=("MIN", "MAX"), help="pit radius range, x part radius")
+    ap.add_argument("--pits", type=float, nargs=2, default=list(PIT_SIZES), metavar=("MIN", "MAX"), help="pit radius range, x part radius")
     ap.add_argument(
         "--pit-depth", type=float, nargs=2, default=list(PIT_DEPTHS), metavar=("MIN", "MAX"), help="share by which a pit darkens the metal"
     )
