@@ -101,3 +101,12 @@ def test_shallower_pits_darken_the_metal_less_at_the_same_places() -> None:
     dark_faint = image.astype(np.int16) - faint.astype(np.int16)
     assert np.array_equal(dark_deep > 8, (dark_deep > 8) | (dark_faint > 8))  # the same spots, no new ones
     assert dark_faint.max() < 0.5 * dark_deep.max() and dark_faint.max() > 8
+
+
+def test_the_eight_orientations_put_each_corner_of_the_crop_first_twice() -> None:
+    crop = np.zeros((4, 4), np.float32)
+    crop[0, 0], crop[0, 3], crop[3, 3], crop[3, 0] = 1, 2, 3, 4  # one value per corner
+    scores = robustness.turned_scores(lambda cs: np.array([c[0, 0] for c in cs], np.float32), [crop])
+    assert len(scores) == 8 and float(scores["as photographed"][0]) == 1.0
+    firsts = sorted(float(s[0]) for s in scores.values())
+    assert firsts == [1, 1, 2, 2, 3, 3, 4, 4]  # four turns, each also flipped: every corner, twice

@@ -7,7 +7,8 @@
 (c) realtime: a real-time replay at 30 fps with about 2 parts/s: capture-to-publish latency
               p50/p99/max, per-stage handling time, CPU (% of one core) and peak RSS.
 (d) threads:  ONNX Runtime intra-op threads 1 and 2, per-part model time; and the model input size
-              (random-weight networks of the shipped architecture, if the `train` extra is installed);
+              (random-weight networks: the square one at 128-256 px, the polar one at three unwraps,
+              if the `train` extra is installed);
               and int8 (static QDQ, per channel, calibrated on the bundled sample): its model time and
               how many pass/reject decisions it changes on the validation photos (../shared) or, without
               them, on the bundled sample.
@@ -210,7 +211,7 @@ def _time_model(path: Path, x: np.ndarray[Any, Any], threads: int, runs: int) ->
 def input_sizes() -> dict[str, Any] | str:
     try:
         import torch
-        from model_def import DefectNet
+        from model_def import DefectNet, PolarNet
     except ImportError:
         return "skipped: needs the train extra (PyTorch)"
 
@@ -221,6 +222,11 @@ def input_sizes() -> dict[str, Any] | str:
             net = DefectNet(16).eval()
             torch.onnx.export(net, (torch.zeros(1, 1, size, size),), str(path), opset_version=17, dynamo=False)
             res[str(size)] = {"p50_ms": _pct(_time_model(path, np.zeros((1, 1, size, size), np.float32), 1, runs=100), 50)}
+        for rings, angles in ((64, 288), (96, 416), (128, 544)):  # the polar network's unwrap, on a 192 px crop
+            path = Path(tmp) / f"p{rings}.onnx"
+            polar = PolarNet(16, reach=1.0, radii=rings, angles=angles).eval()
+            torch.onnx.export(polar, (torch.zeros(1, 1, 192, 192),), str(path), opset_version=17, dynamo=False)
+            res[f"polar {rings} x {angles}"] = {"p50_ms": _pct(_time_model(path, np.zeros((1, 1, 192, 192), np.float32), 1, runs=100), 50)}
     return res
 
 

@@ -66,6 +66,17 @@ def render(report: dict[str, object]) -> str:
             "|---|---|---|---|---|---|---|",
         ]
         lines += [_row(name.removeprefix("pin_holes_").replace("_", " "), m) for name, m in pins.items()]
+    turns = report.get("orientations")
+    if isinstance(turns, dict):
+        lines += [
+            "",
+            "Orientation: the same validation crops turned and flipped (the 8 ways a part can lie in its square crop), "
+            "at the same threshold; on the line a part arrives at any of them:",
+            "",
+            "| validation crops | ROC AUC | accuracy | F1 | escapes | false rejects | part located |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        lines += [_row(name, m) for name, m in turns.items()]
     return "\n".join(lines)
 
 

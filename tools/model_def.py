@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -48,3 +50,72 @@ class DefectNet(nn.Module):
         f = self.features[5:](f)
         pooled = torch.cat([f.mean(dim=(2, 3)), f.amax(dim=(2, 3))], dim=1)
         return torch.sigmoid(self.head(pooled)), pit_logits
+
+
+def _polar_grid(radii: int, angles: int, reach: float, overlap: float) -> torch.Tensor:
+    """grid_sample coordinates (1 x radii x angles x 2) of rings around the crop's centre, out to ``reach``.
+
+    ``reach`` is in grid_sample's units (the crop's half side = 1; the crop is centred on the part).
+    The angles run once round and on by ``overlap`` of a turn, half before 0 and half after 360
+    degrees, so that a defect on the seam is seen whole on one side of it.
+    """
+    rho = (torch.arange(radii, dtype=torch.float32) + 0.5) / radii * reach
+    turn = 2.0 * math.pi * (1.0 + overlap)
+    theta = (torch.arange(angles, dtype=torch.float32) + 0.5) / angles * turn - math.pi * overlap
+    x = rho[:, None] * torch.cos(theta)[None, :]
+    y = rho[:, None] * torch.sin(theta)[None, :]
+    return torch.stack([x, y], dim=-1)[None]
+
+
+class PolarNet(nn.Module):
+    """DefectNet's stages on the part unwrapped around its centre: rings (radius) x angle.
+
+    The crop is centred on the part, so turning the part only shifts the polar image along the
+    angle axis, and the features are pooled over angle (mean and max) ring by ring: how the part
+    lies on the belt moves the score far less than in a square crop, by construction rather than
+    by augmentation alone. The unwrap (a fixed bilinear grid, 96 rings x 416 angles: about one
+    pixel of the crop per sample on the face) is the graph's first operation, so the station
+    still feeds the same square crop.
+    """
+
+    def __init__(self, width: int, reach: float, radii: int = 96, angles: int = 416, overlap: float = 1 / 16) -> None:
+        super().__init__()
+        w = width
+        if radii % 32 or angles % 32:
+            raise ValueError(f"rings {radii} and angles {angles} must be multiples of 32")
+        self.register_buffer("grid", _polar_grid(radii, angles, reach, overlap), persistent=False)
+        self.features = nn.Sequential(
+            _conv(1, w, 2),
+            _conv(w, w * 3 // 2, 2),
+            _conv(w * 3 // 2, 2 * w, 1),
+            _conv(2 * w, 4 * w, 2),
+            _conv(4 * w, 4 * w, 1),
+            _conv(4 * w, 8 * w, 2),
+            _conv(8 * w, 8 * w, 1),
+            _conv(8 * w, 12 * w, 2),
+        )
+        self.head = nn.Sequential(nn.Dropout(0.2), nn.Linear(2 * 12 * w * (radii // 32), 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        grid = self.grid.expand(x.shape[0], -1, -1, -1)  # type: ignore[operator]
+        polar = nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        f = self.features(polar)
+        pooled = torch.cat([f.mean(dim=3), f.amax(dim=3)], dim=1).flatten(1)  # per ring, over angle
+        return torch.sigmoid(self.head(pooled))
+
+    def forward_with_pits(self, x: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return self.forward(x), None
+
+
+ARCHS = ("square", "polar")
+
+
+def build(arch: str, width: int, size: int, reach: float, pit_head: bool = False) -> nn.Module:
+    """The network named ``arch`` for crops of ``size`` px whose mask ends at ``reach`` (tools/train.py, tools/sweep.py)."""
+    if arch == "polar":
+        if pit_head:
+            raise ValueError("the polar network has no pit map")
+        return PolarNet(width, reach=reach)
+    if arch == "square":
+        return DefectNet(width, pit_head=pit_head, size=size)
+    raise ValueError(f"unknown network {arch!r}; expected one of {ARCHS}")

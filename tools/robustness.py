@@ -82,6 +82,24 @@ def metrics_at(scores: npt.NDArray[np.float32], y: npt.NDArray[np.int64], thr: f
     return station_metrics(scores >= thr, y, scores)
 
 
+# The 8 ways a square crop can lie (turns and flips): on the line a part arrives at any of them.
+TURNS: dict[str, Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float32]]] = {
+    "as photographed": lambda c: c,
+    "turned 90": lambda c: np.rot90(c, 1),
+    "turned 180": lambda c: np.rot90(c, 2),
+    "turned 270": lambda c: np.rot90(c, 3),
+    "flipped": lambda c: c[:, ::-1],
+    "flipped, turned 90": lambda c: np.rot90(c[:, ::-1], 1),
+    "flipped, turned 180": lambda c: np.rot90(c[:, ::-1], 2),
+    "flipped, turned 270": lambda c: np.rot90(c[:, ::-1], 3),
+}
+
+
+def turned_scores(score: Scorer, crops: Crops) -> dict[str, npt.NDArray[np.float32]]:
+    """Scores of the same crops in each of the 8 orientations (a crop is centred on its part)."""
+    return {name: score([np.ascontiguousarray(turn(c)) for c in crops]) for name, turn in TURNS.items()}
+
+
 def evaluate(
     score: Scorer,
     data: dict[str, Any],
@@ -97,7 +115,11 @@ def evaluate(
     with pool(workers) as p:  # views in parallel; each has its own rng, so the figures do not change
         for name, vc in zip(names, p.imap(view_crops, names), strict=True):
             per_view[name] = (score(vc.crops), vc)
-    return summarise(per_view)
+    report = summarise(per_view)
+    clean = per_view["as_photographed"][1]
+    thr = float(report["threshold"])  # type: ignore[arg-type]
+    report["orientations"] = {name: metrics_at(s, clean.labels, thr) for name, s in turned_scores(score, clean.crops).items()}
+    return report
 
 
 def summarise(per_view: dict[str, tuple[npt.NDArray[np.float32], ViewCrops]]) -> dict[str, object]:

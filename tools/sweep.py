@@ -4,7 +4,7 @@
 
 Each entry of the plan is one augmentation stream (``paint``, ``pits``, optionally ``pit_depth``,
 as tools/train.py's ``--pit-depth``) and the networks trained
-on it (``name``, ``epochs``, net ``seed``, ``lr``): every network of a stream sees the same
+on it (``name``, ``epochs``, net ``seed``, ``lr``, ``arch`` as tools/train.py's ``--arch``): every network of a stream sees the same
 batches, made on many CPU workers by tools/train.py's own ``make_sample`` (so by the station's own
 preprocessing), and is judged by tools/robustness.py on the same frozen validation split, re-shoots
 and pin holes as a training run. It writes ``sweep.json`` (one report per network, with its loss
@@ -45,7 +45,7 @@ def _pit_depths(stream: dict[str, Any]) -> tuple[float, float]:
 def train_stream(data: T.Prepared, stream: dict[str, Any], args: argparse.Namespace) -> list[dict[str, Any]]:
     """Train every network of one stream on the same batches; each keeps its own optimiser and schedule."""
     import torch
-    from model_def import DefectNet
+    from model_def import build
 
     pits = (float(stream["pits"][0]), float(stream["pits"][1]))
     ds = T.sample_set(data, args.seed, float(stream["paint"]), pits, False, depths=_pit_depths(stream))
@@ -53,7 +53,9 @@ def train_stream(data: T.Prepared, stream: dict[str, Any], args: argparse.Namesp
     runs = []
     for spec in stream["nets"]:
         torch.manual_seed(int(spec.get("seed", args.seed)))
-        net = DefectNet(int(spec.get("width", 16))).to(args.device).to(memory_format=torch.channels_last)
+        reach = data.spec.mask_radius / (1.0 + data.spec.margin)
+        net = build(str(spec.get("arch", "square")), int(spec.get("width", 16)), data.spec.size, reach)
+        net = net.to(args.device).to(memory_format=torch.channels_last)
         opt, sched = T.optimiser(net, float(spec.get("lr", 3e-3)), int(spec["epochs"]) * per_epoch)
         runs.append({"spec": spec, "net": net, "opt": opt, "sched": sched, "loss": []})
     t0 = time.time()

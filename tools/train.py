@@ -252,7 +252,7 @@ def frozen_split(path: Path, root: Path, paths: list[Path]) -> npt.NDArray[np.bo
 
 def train(args: argparse.Namespace) -> None:
     import torch
-    from model_def import DefectNet
+    from model_def import build
     from torch.utils.data import DataLoader
     from tqdm import tqdm
 
@@ -263,7 +263,7 @@ def train(args: argparse.Namespace) -> None:
     tr_idx = data.tr_idx
 
     with_maps = args.pit_loss > 0
-    net = DefectNet(args.width, pit_head=with_maps, size=data.spec.size)
+    net = build(args.arch, args.width, data.spec.size, data.spec.mask_radius / (1.0 + data.spec.margin), with_maps)
     net = net.to(memory_format=torch.channels_last)  # ~30 % faster convolutions on a CPU
     opt, sched = optimiser(net, args.lr, args.epochs * ((len(tr_idx) + args.batch - 1) // args.batch))
     depths = (args.pit_depth[0], args.pit_depth[1])
@@ -297,7 +297,7 @@ def train(args: argparse.Namespace) -> None:
     report = {**evaluate(lambda crops: scores_for(net, crops), data.eval_data(args.seed), args.threads), **data.facts}
     recipe = {
         "paint": args.paint, "pits": list(args.pits), "pit_loss": args.pit_loss, "lr": args.lr, "batch": args.batch, "width": args.width,
-        "size": args.size, "pit_warmup": args.pit_warmup, "pit_depth": list(args.pit_depth),
+        "size": args.size, "pit_warmup": args.pit_warmup, "pit_depth": list(args.pit_depth), "arch": args.arch,
     }  # fmt: skip
     report.update({"epochs": args.epochs, "train_seconds": round(time.time() - t0), "recipe": recipe, "epoch_loss": losses})
     finish(args, data, report, lambda path: export_graph(net, path, data.spec.size))
@@ -450,6 +450,12 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--width", type=int, default=16)
     ap.add_argument("--size", type=int, default=SPEC.size, choices=(192, 288), help="input crop, px (288: a stride-3 first layer)")
+    ap.add_argument(
+        "--arch",
+        default="polar",
+        choices=("square", "polar"),
+        help="network: on the part unwrapped around its centre, or on the square crop (runs 1-19)",
+    )
     ap.add_argument("--tau", type=float, default=TAU, help="cosine distance under which two photos are near-duplicates")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument(
@@ -463,6 +469,8 @@ def main() -> None:
         "--evaluate-only", action="store_true", help="re-score the model at --out (ONNX Runtime) and rewrite its report and metadata"
     )
     args = ap.parse_args()
+    if args.arch == "polar" and args.pit_loss > 0:
+        ap.error("--pit-loss needs --arch square (the polar network has no pit map)")
     evaluate_only(args) if args.evaluate_only else train(args)
 
 
