@@ -7,9 +7,29 @@ import math
 import torch
 from torch import nn
 
+from station.preprocess import PreprocessSpec
+
 
 def _conv(cin: int, cout: int, stride: int, kernel: int = 3) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, kernel, stride, kernel // 2, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+def _stages(w: int, stride: int = 2) -> nn.Sequential:
+    """The 8 layers both networks share: narrow where the image is large, wide where it is small.
+
+    The first layer has ``stride`` and a (2 stride - 1) kernel (each pixel seen); then four stride-2
+    stages, 32 x smaller in all at stride 2.
+    """
+    return nn.Sequential(
+        _conv(1, w, stride, 2 * stride - 1),
+        _conv(w, w * 3 // 2, 2),
+        _conv(w * 3 // 2, 2 * w, 1),
+        _conv(2 * w, 4 * w, 2),
+        _conv(4 * w, 4 * w, 1),
+        _conv(4 * w, 8 * w, 2),
+        _conv(8 * w, 8 * w, 1),
+        _conv(8 * w, 12 * w, 2),
+    )
 
 
 class DefectNet(nn.Module):
@@ -26,16 +46,7 @@ class DefectNet(nn.Module):
         if size % 96:
             raise ValueError(f"input size {size} is not a multiple of 96")
         stride = size // 96  # 192: a 3 x 3 stride-2 first layer; 288: 5 x 5 stride 3 (each pixel seen, pits kept sharp)
-        self.features = nn.Sequential(
-            _conv(1, w, stride, 2 * stride - 1),  # 96
-            _conv(w, w * 3 // 2, 2),  # 48
-            _conv(w * 3 // 2, 2 * w, 1),
-            _conv(2 * w, 4 * w, 2),  # 24
-            _conv(4 * w, 4 * w, 1),
-            _conv(4 * w, 8 * w, 2),  # 12
-            _conv(8 * w, 8 * w, 1),
-            _conv(8 * w, 12 * w, 2),  # 6
-        )
+        self.features = _stages(w, stride)  # 96, 48, 24, 12, 6 px
         self.head = nn.Sequential(nn.Dropout(0.2), nn.Linear(24 * w, 1))
         # training only: where painted pits are, per cell of the 24 x 24 stage (not in the export)
         self.pits = nn.Conv2d(4 * w, 1, 1) if pit_head else None
@@ -84,16 +95,7 @@ class PolarNet(nn.Module):
         if radii % 32 or angles % 32:
             raise ValueError(f"rings {radii} and angles {angles} must be multiples of 32")
         self.register_buffer("grid", _polar_grid(radii, angles, reach, overlap), persistent=False)
-        self.features = nn.Sequential(
-            _conv(1, w, 2),
-            _conv(w, w * 3 // 2, 2),
-            _conv(w * 3 // 2, 2 * w, 1),
-            _conv(2 * w, 4 * w, 2),
-            _conv(4 * w, 4 * w, 1),
-            _conv(4 * w, 8 * w, 2),
-            _conv(8 * w, 8 * w, 1),
-            _conv(8 * w, 12 * w, 2),
-        )
+        self.features = _stages(w)
         self.head = nn.Sequential(nn.Dropout(0.2), nn.Linear(2 * 12 * w * (radii // 32), 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -110,12 +112,12 @@ class PolarNet(nn.Module):
 ARCHS = ("square", "polar")
 
 
-def build(arch: str, width: int, size: int, reach: float, pit_head: bool = False) -> nn.Module:
-    """The network named ``arch`` for crops of ``size`` px whose mask ends at ``reach`` (tools/train.py, tools/sweep.py)."""
+def build(arch: str, width: int, spec: PreprocessSpec, pit_head: bool = False) -> nn.Module:
+    """The network named ``arch`` for the crops ``spec`` makes (tools/train.py, tools/sweep.py)."""
     if arch == "polar":
         if pit_head:
             raise ValueError("the polar network has no pit map")
-        return PolarNet(width, reach=reach)
+        return PolarNet(width, reach=spec.mask_radius / (1.0 + spec.margin))  # the mask's edge, in grid_sample's units
     if arch == "square":
-        return DefectNet(width, pit_head=pit_head, size=size)
+        return DefectNet(width, pit_head=pit_head, size=spec.size)
     raise ValueError(f"unknown network {arch!r}; expected one of {ARCHS}")

@@ -53,8 +53,7 @@ def train_stream(data: T.Prepared, stream: dict[str, Any], args: argparse.Namesp
     runs = []
     for spec in stream["nets"]:
         torch.manual_seed(int(spec.get("seed", args.seed)))
-        reach = data.spec.mask_radius / (1.0 + data.spec.margin)
-        net = build(str(spec.get("arch", "square")), int(spec.get("width", 16)), data.spec.size, reach)
+        net = build(str(spec.get("arch", "square")), int(spec.get("width", 16)), data.spec)
         net = net.to(args.device).to(memory_format=torch.channels_last)
         opt, sched = T.optimiser(net, float(spec.get("lr", 3e-3)), int(spec["epochs"]) * per_epoch)
         runs.append({"spec": spec, "net": net, "opt": opt, "sched": sched, "loss": []})

@@ -263,7 +263,7 @@ def train(args: argparse.Namespace) -> None:
     tr_idx = data.tr_idx
 
     with_maps = args.pit_loss > 0
-    net = build(args.arch, args.width, data.spec.size, data.spec.mask_radius / (1.0 + data.spec.margin), with_maps)
+    net = build(args.arch, args.width, data.spec, with_maps)
     net = net.to(memory_format=torch.channels_last)  # ~30 % faster convolutions on a CPU
     opt, sched = optimiser(net, args.lr, args.epochs * ((len(tr_idx) + args.batch - 1) // args.batch))
     depths = (args.pit_depth[0], args.pit_depth[1])
