@@ -83,6 +83,11 @@ class ModelSection(_Model):
     watch: bool = Field(False, description="Reload the model when its file changes (SIGHUP always reloads).")
     intra_threads: int = Field(1, ge=1, le=64, description="ONNX Runtime intra-op threads.")
     inter_threads: int = Field(1, ge=1, le=64, description="ONNX Runtime inter-op threads.")
+    spin_wait: bool = Field(
+        False,
+        description="Let ONNX Runtime's idle pool threads spin-wait for work instead of sleeping (with more than one thread: "
+        "a little less latency on an idle machine, a busy core on a shared one).",
+    )
 
 
 def _check_endpoint(v: str) -> str:

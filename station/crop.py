@@ -7,7 +7,7 @@ import structlog
 
 from station.messages import Crop, Part
 from station.metrics import Metrics
-from station.preprocess import Circle, Preprocessed, PreprocessSpec, Quality, preprocess
+from station.preprocess import Circle, Preprocessed, PreprocessSpec, Quality, preprocess, warm_up
 
 log = structlog.get_logger()
 MIN_RADIUS_OF_BLOB = 0.8  # the rim is 0.9-1.0 of the blob's half size (a fixture ring adds the rest); inner rings ~0.6
@@ -33,6 +33,7 @@ class CropStage:
     def __init__(self, spec: PreprocessSpec, metrics: Metrics) -> None:
         self.spec = spec
         self.metrics = metrics
+        warm_up(spec)  # the first part on the line must not be the slow one
 
     def __call__(self, part: Part) -> list[Crop]:
         if part.failure is not None:

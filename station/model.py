@@ -78,7 +78,7 @@ def _parse_meta(meta: dict[str, str], path: Path, digest: str) -> ModelInfo:
 class Model:
     """An ONNX Runtime session for one model file, checked against its own metadata."""
 
-    def __init__(self, path: Path, intra_threads: int = 1, inter_threads: int = 1) -> None:
+    def __init__(self, path: Path, intra_threads: int = 1, inter_threads: int = 1, spin_wait: bool = False) -> None:
         import onnxruntime as ort
 
         try:
@@ -88,6 +88,9 @@ class Model:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = intra_threads
         opts.inter_op_num_threads = inter_threads
+        spin = "1" if spin_wait else "0"  # idle pool threads spin (burning a core) or sleep until work comes
+        opts.add_session_config_entry("session.intra_op.allow_spinning", spin)
+        opts.add_session_config_entry("session.inter_op.allow_spinning", spin)
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3

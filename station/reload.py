@@ -70,11 +70,11 @@ def self_test(model: Model, sample: Path = SAMPLE) -> str | None:
 class Reloader:
     """Loads, validates and swaps; never raises."""
 
-    def __init__(self, path: Path, slot: ModelSlot, metrics: Metrics, intra: int = 1, inter: int = 1) -> None:
+    def __init__(self, path: Path, slot: ModelSlot, metrics: Metrics, intra: int = 1, inter: int = 1, spin: bool = False) -> None:
         self.path = path
         self.slot = slot
         self.metrics = metrics
-        self._threads = (intra, inter)
+        self._threads = (intra, inter, spin)
         self._mtime = self._stat()
 
     def _stat(self) -> float | None:

@@ -86,3 +86,14 @@ def test_shipped_model_describes_itself_and_is_small() -> None:
     assert m.info.spec.size >= 128 and 0 < m.info.threshold < 1
     assert m.info.band[0] <= m.info.threshold <= m.info.band[1]
     assert m.info.fingerprint and "validation" in m.info.metrics
+
+
+@pytest.mark.parametrize("spin", [False, True])
+def test_thread_settings_reach_the_session_and_change_no_score(spin: bool) -> None:
+    one = Model(MODEL)
+    crops = np.random.default_rng(0).normal(size=(3, one.info.spec.size, one.info.spec.size)).astype(np.float32)
+    two = Model(MODEL, intra_threads=2, spin_wait=spin)
+    opts = two._session.get_session_options()  # ONNX Runtime reads its options back; nothing else shows them
+    assert opts.intra_op_num_threads == 2
+    assert opts.get_session_config_entry("session.intra_op.allow_spinning") == ("1" if spin else "0")
+    np.testing.assert_allclose(two.score(crops), one.score(crops), atol=1e-5)

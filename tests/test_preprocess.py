@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from station.preprocess import Circle, PreprocessSpec, Quality, level_percentiles, locate_part, preprocess, to_gray
+from station.preprocess import Circle, PreprocessSpec, Quality, drawn_part, level_percentiles, locate_part, preprocess, to_gray
 
 from .conftest import SAMPLE
 
@@ -118,3 +118,14 @@ def test_level_percentiles_equal_numpys_bit_for_bit() -> None:
         assert level_percentiles(levels, qs) == want
     image = rng.integers(0, 256, (120, 160)).astype(np.uint8)  # a 2-D image as well as a 1-D selection
     assert level_percentiles(image, (0.0, 1.0, 99.0, 100.0)) == [float(x) for x in np.percentile(image, (0.0, 1.0, 99.0, 100.0))]
+
+
+@pytest.mark.parametrize("spec", [PreprocessSpec(), PreprocessSpec(size=128, margin=0.16, mask_radius=1.12)])
+def test_the_warm_up_part_goes_the_whole_way(spec: PreprocessSpec) -> None:
+    """The warm-up must reach every step a real part does (rim fit, crop, normalisation), or it warms nothing."""
+    image = drawn_part(spec)
+    pre = preprocess(image, spec)
+    assert pre.quality is Quality.OK and pre.crop is not None and pre.circle is not None
+    side = image.shape[0]
+    assert abs(pre.circle.cx - side / 2) < 2 and abs(pre.circle.cy - side / 2) < 2
+    assert abs(pre.circle.r - int(side * 0.38)) < 3

@@ -91,7 +91,7 @@ def _pipeline(video: Path, realtime: bool, overrides: list[str]) -> dict[str, An
 
     fixed = ["metrics.enabled=false", "publisher.endpoint=tcp://127.0.0.1:*", "publisher.resend_endpoint=null"]
     cfg = load_config(None, [*fixed, *overrides])
-    model = Model(MODEL, cfg.model.intra_threads, cfg.model.inter_threads)
+    model = Model(MODEL, cfg.model.intra_threads, cfg.model.inter_threads, cfg.model.spin_wait)
     model.warm_up()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "v.jsonl"
@@ -127,9 +127,9 @@ def threads() -> dict[str, Any]:
     out: dict[str, Any] = {}
     size = Model(MODEL).info.spec.size
     x = np.random.default_rng(0).normal(size=(1, 1, size, size)).astype(np.float32)
-    for n in (1, 2):
-        ts = _time_model(MODEL, x, n, runs=200)
-        out[f"intra_threads_{n}"] = {"p50_ms": _pct(ts, 50), "p99_ms": _pct(ts, 99)}
+    for n, spin in ((1, False), (2, False), (2, True)):
+        ts = _time_model(MODEL, x, n, runs=200, spin=spin)
+        out[f"intra_threads_{n}" + ("_spinning" if spin else "")] = {"p50_ms": _pct(ts, 50), "p99_ms": _pct(ts, 99)}
     out["input_size"] = input_sizes()
     out["int8"] = int8(x)
     return out
@@ -190,12 +190,13 @@ def int8(x: np.ndarray[Any, Any]) -> dict[str, Any]:
             "max_score_change": float(np.max(np.abs(s8 - s32)))}  # fmt: skip
 
 
-def _time_model(path: Path, x: np.ndarray[Any, Any], threads: int, runs: int) -> list[float]:
-    """Milliseconds per run of an ONNX model on one input, after a warm-up."""
+def _time_model(path: Path, x: np.ndarray[Any, Any], threads: int, runs: int, spin: bool = False) -> list[float]:
+    """Milliseconds per run of an ONNX model on one input, after a warm-up (pool threads spin-wait or sleep)."""
     import onnxruntime as ort
 
     so = ort.SessionOptions()
     so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
+    so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
     sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
     name = sess.get_inputs()[0].name
     for _ in range(10):
