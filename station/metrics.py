@@ -61,6 +61,11 @@ class Metrics:
         )
         self.archive_bytes = Gauge("station_archive_bytes", "Bytes held in the archive.", registry=r)
         self.part_errors = Counter("station_part_errors", "Parts whose handling raised, by stage.", ["stage"], registry=r)
+        self._preset_labels()
+        self.set_state("starting")
+
+    def _preset_labels(self) -> None:
+        """Every known label value exists from the start, so a rate() over it never begins with a gap."""
         for reason in DROP_REASONS:
             self.frames_dropped.labels(reason=reason)
         for reason in REASONS:
@@ -71,7 +76,6 @@ class Metrics:
             self.model_reloads.labels(result=result)
         for kind in ("reject", "pass"):
             self.archive_writes.labels(kind=kind)
-        self.set_state("starting")
         for stage in (*STAGES, "publish"):
             self.stage_seconds.labels(stage=stage)
         for stage in STAGES:

@@ -95,22 +95,7 @@ class Pipeline:
         self.publisher = self.outlet.publisher
         self.parts_triggered = 0
 
-        def count(parts: list[Part]) -> list[Part]:
-            self.parts_triggered += len(parts)
-            return parts
-
-        def t(stage: str) -> Callable[[float], None]:
-            return metrics.stage_seconds.labels(stage=stage).observe
-
-        self.stages: list[Stage[Any, Any]] = [
-            Stage(
-                "trigger", q["trigger"], q["preprocess"], lambda f: count(trig(f)), on_end=lambda: count(trig.flush()), timer=t("trigger")
-            ),
-            Stage("preprocess", q["preprocess"], q["inference"], CropStage(model.info.spec, metrics), timer=t("preprocess")),
-            Stage("inference", q["inference"], q["decision"], InferenceStage(self.slot, metrics), timer=t("inference")),
-            Stage("decision", q["decision"], q["publish"], DecisionStage(model.info, metrics), timer=t("decision")),
-            Stage("publish", q["publish"], None, self.publisher, on_idle=self._idle, on_end=self._final, timer=t("publish")),
-        ]
+        self.stages = self._stages(trig, model, metrics)
         self.web: WebServer | None = None
         if opts.metrics_server and cfg.metrics.enabled:
             try:
@@ -121,6 +106,27 @@ class Pipeline:
             self.metrics_port = self.web.port
         metrics.model_info.info({"id": model.info.model_id, "version": model.info.version, "threshold": str(model.info.threshold)})
         metrics.build_info.info({"version": __version__})
+
+    def _stages(self, trig: FrameTrigger | LineTrigger, model: Model, metrics: Metrics) -> list[Stage[Any, Any]]:
+        """The five stages after capture, each between two of the bounded queues."""
+        q = self.queues
+
+        def count(parts: list[Part]) -> list[Part]:
+            self.parts_triggered += len(parts)
+            return parts
+
+        def t(stage: str) -> Callable[[float], None]:
+            return metrics.stage_seconds.labels(stage=stage).observe
+
+        return [
+            Stage(
+                "trigger", q["trigger"], q["preprocess"], lambda f: count(trig(f)), on_end=lambda: count(trig.flush()), timer=t("trigger")
+            ),
+            Stage("preprocess", q["preprocess"], q["inference"], CropStage(model.info.spec, metrics), timer=t("preprocess")),
+            Stage("inference", q["inference"], q["decision"], InferenceStage(self.slot, metrics), timer=t("inference")),
+            Stage("decision", q["decision"], q["publish"], DecisionStage(model.info, metrics), timer=t("decision")),
+            Stage("publish", q["publish"], None, self.publisher, on_idle=self._idle, on_end=self._final, timer=t("publish")),
+        ]
 
     def _published(self, v: Verdict, msg: dict[str, Any]) -> None:
         self.live.record(v, msg)
