@@ -326,7 +326,7 @@ def drawn_part(spec: PreprocessSpec = PreprocessSpec()) -> GrayImage:
 
 def warm_up(spec: PreprocessSpec, runs: int = 2) -> None:
     """Preprocess a drawn part a few times, so that the first real part does not pay for numpy's lazy
-    imports and the first allocations (25-40 ms here, against 4-5 ms for every later part)."""
+    imports and the first allocations (25-45 ms here, against 4-5 ms for every later part)."""
     image = drawn_part(spec)
     for _ in range(runs):
         preprocess(image, spec)
