@@ -75,6 +75,22 @@ def _parse_meta(meta: dict[str, str], path: Path, digest: str) -> ModelInfo:
     )
 
 
+def session_options(intra_threads: int = 1, inter_threads: int = 1, spin_wait: bool = False) -> Any:
+    """ONNX Runtime options for one CPU session (the station's model, and the benchmark's bare runs)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = intra_threads
+    opts.inter_op_num_threads = inter_threads
+    spin = "1" if spin_wait else "0"  # idle pool threads spin (burning a core) or sleep until work comes
+    opts.add_session_config_entry("session.intra_op.allow_spinning", spin)
+    opts.add_session_config_entry("session.inter_op.allow_spinning", spin)
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3
+    return opts
+
+
 class Model:
     """An ONNX Runtime session for one model file, checked against its own metadata."""
 
@@ -85,15 +101,7 @@ class Model:
             blob = path.read_bytes()
         except OSError as exc:
             raise ModelError(f"{path}: cannot read model file: {exc.strerror or exc}") from None
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = intra_threads
-        opts.inter_op_num_threads = inter_threads
-        spin = "1" if spin_wait else "0"  # idle pool threads spin (burning a core) or sleep until work comes
-        opts.add_session_config_entry("session.intra_op.allow_spinning", spin)
-        opts.add_session_config_entry("session.inter_op.allow_spinning", spin)
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.log_severity_level = 3
+        opts = session_options(intra_threads, inter_threads, spin_wait)
         try:
             self._session = ort.InferenceSession(blob, sess_options=opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own untyped errors for corrupt files

@@ -194,10 +194,9 @@ def _time_model(path: Path, x: np.ndarray[Any, Any], threads: int, runs: int, sp
     """Milliseconds per run of an ONNX model on one input, after a warm-up (pool threads spin-wait or sleep)."""
     import onnxruntime as ort
 
-    so = ort.SessionOptions()
-    so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
-    so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
-    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    from station.model import session_options
+
+    sess = ort.InferenceSession(str(path), session_options(threads, 1, spin), providers=["CPUExecutionProvider"])
     name = sess.get_inputs()[0].name
     for _ in range(10):
         sess.run(None, {name: x})
