@@ -6,13 +6,14 @@ import hashlib
 import json
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from station.errors import ModelError
 from station.preprocess import PreprocessSpec
+from station.unwrap import PolarUnwrap, UnwrapSpec
 
 # metadata_props keys written by tools/train.py and read here; the single source of their names.
 META_VERSION = "station.version"
@@ -23,9 +24,11 @@ META_THRESHOLD = "station.threshold"
 META_BAND = "station.uncertain_band"
 META_FINGERPRINT = "station.data_fingerprint"
 META_METRICS = "station.metrics"
+META_UNWRAP = "station.unwrap"  # optional: the graph takes the crop unwrapped around its centre (station/unwrap.py)
 NORMALISATION = (
     "part_robust_z: crop 2r(1+margin) square, (x - median)/(p90-p10)/2.56 on the part disc, clipped to +-clip, zero beyond mask_radius*r"
 )
+_Spec = TypeVar("_Spec", PreprocessSpec, UnwrapSpec)
 REQUIRED = (META_VERSION, META_CLASSES, META_INPUT, META_NORMALISATION, META_THRESHOLD, META_BAND)
 
 
@@ -41,6 +44,27 @@ class ModelInfo:
     band: tuple[float, float]
     metrics: dict[str, Any]
     fingerprint: str
+    unwrap: UnwrapSpec | None = None  # None: the graph takes the square crop itself
+
+    def input_shape(self) -> list[int]:
+        """The graph input's shape after the batch axis, as the metadata says it must be."""
+        if self.unwrap is not None:
+            return [1, self.unwrap.rings, self.unwrap.angles]
+        return [1, self.spec.size, self.spec.size]
+
+
+def _section(cls: type[_Spec], meta: dict[str, str], key: str, path: Path) -> _Spec:
+    """The dataclass ``cls`` from the JSON object under ``key``; unknown or bad fields are an error."""
+    try:
+        raw = json.loads(meta[key])
+        if not isinstance(raw, dict):
+            raise ModelError(f"{path}: {key} is not a JSON object")
+        unknown = set(raw) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ModelError(f"{path}: {key} has unknown fields {sorted(unknown)}")
+        return cls(**raw)
+    except (ValueError, TypeError) as exc:
+        raise ModelError(f"{path}: {key} is malformed: {exc}") from None
 
 
 def _parse_meta(meta: dict[str, str], path: Path, digest: str) -> ModelInfo:
@@ -48,12 +72,8 @@ def _parse_meta(meta: dict[str, str], path: Path, digest: str) -> ModelInfo:
     if missing:
         raise ModelError(f"{path}: model metadata lacks {', '.join(missing)}")
     try:
-        spec_raw = json.loads(meta[META_INPUT])
-        known = {f.name for f in fields(PreprocessSpec)}
-        unknown = set(spec_raw) - known
-        if unknown:
-            raise ModelError(f"{path}: {META_INPUT} has unknown fields {sorted(unknown)}")
-        spec = PreprocessSpec(**spec_raw)
+        spec = _section(PreprocessSpec, meta, META_INPUT, path)
+        unwrap = _section(UnwrapSpec, meta, META_UNWRAP, path) if META_UNWRAP in meta else None
         band = json.loads(meta[META_BAND])
         threshold = float(meta[META_THRESHOLD])
         classes = tuple(json.loads(meta[META_CLASSES]))
@@ -72,6 +92,7 @@ def _parse_meta(meta: dict[str, str], path: Path, digest: str) -> ModelInfo:
         band=(float(band[0]), float(band[1])),
         metrics=metrics,
         fingerprint=meta.get(META_FINGERPRINT, ""),
+        unwrap=unwrap,
     )
 
 
@@ -112,15 +133,20 @@ class Model:
         self.path = path
         inp = self._session.get_inputs()[0]
         shape = list(inp.shape)
-        size = self.info.spec.size
-        if len(shape) != 4 or shape[1:] != [1, size, size]:
-            raise ModelError(f"{path}: input shape {shape} does not match metadata size {size}")
+        if len(shape) != 4 or shape[1:] != self.info.input_shape():
+            raise ModelError(f"{path}: input shape {shape} does not match the metadata's {['n', *self.info.input_shape()]}")
         self._input = inp.name
+        self._unwrap = PolarUnwrap(self.info.unwrap, self.info.spec.size) if self.info.unwrap is not None else None
+
+    def graph_input(self, crops: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """What the graph takes for N x S x S crops: the crops themselves, or unwrapped around their centre."""
+        if self._unwrap is not None:
+            return self._unwrap(crops)
+        return crops.reshape(crops.shape[0], 1, crops.shape[1], crops.shape[2]).astype(np.float32, copy=False)
 
     def score(self, crops: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """Defect probability for each crop (N x S x S float32)."""
-        batch = crops.reshape(crops.shape[0], 1, crops.shape[1], crops.shape[2]).astype(np.float32, copy=False)
-        out = self._session.run(None, {self._input: batch})[0]
+        out = self._session.run(None, {self._input: self.graph_input(crops)})[0]
         return np.asarray(out, dtype=np.float32).reshape(-1)
 
     def warm_up(self, runs: int = 3) -> None:

@@ -9,11 +9,15 @@ import pytest
 from station import model as meta
 from station.errors import ModelError
 from station.model import Model
+from station.unwrap import PolarUnwrap, UnwrapSpec
 
 from .conftest import MODEL
 
 onnx = pytest.importorskip("onnx")
 helper = onnx.helper
+
+
+_UNWRAP = {"rings": 32, "angles": 96, "reach": 0.9, "overlap": 0.0625}
 
 
 def _tiny(path: Path, size: int = 32, props: dict[str, str] | None = None, shape: list[object] | None = None) -> Path:
@@ -62,6 +66,9 @@ def test_metadata_drives_the_model(tmp_path: Path) -> None:
         ({meta.META_INPUT: "{not json"}, "malformed"),
         ({meta.META_INPUT: json.dumps({"size": 32, "colour": True})}, "unknown fields"),
         ({meta.META_BAND: "[0.6, 0.7]"}, "inconsistent"),
+        ({meta.META_UNWRAP: json.dumps({**_UNWRAP, "reach": 3.0})}, "station.unwrap is malformed: reach 3.0"),
+        ({meta.META_UNWRAP: json.dumps({**_UNWRAP, "spiral": True})}, "station.unwrap has unknown fields"),
+        ({meta.META_UNWRAP: "[32, 96]"}, "station.unwrap is not a JSON object"),
     ],
 )
 def test_bad_metadata_is_refused(tmp_path: Path, props: dict[str, str], message: str) -> None:
@@ -78,6 +85,17 @@ def test_wrong_shape_corrupt_and_missing_models_are_refused(tmp_path: Path) -> N
         Model(bad)
     with pytest.raises(ModelError, match="cannot read"):
         Model(tmp_path / "missing.onnx")
+
+
+def test_a_polar_model_is_fed_the_crop_unwrapped_by_its_own_metadata(tmp_path: Path) -> None:
+    polar = {meta.META_UNWRAP: json.dumps(_UNWRAP)}
+    m = Model(_tiny(tmp_path / "p.onnx", size=64, props=polar, shape=["n", 1, 32, 96]))
+    assert m.info.unwrap == UnwrapSpec(**_UNWRAP) and m.info.spec.size == 64
+    crops = np.random.default_rng(5).normal(size=(2, 64, 64)).astype(np.float32)
+    means = PolarUnwrap(UnwrapSpec(**_UNWRAP), 64)(crops).mean(axis=(1, 2, 3))
+    np.testing.assert_allclose(m.score(crops), 1 / (1 + np.exp(-means)), atol=1e-6)  # the tiny graph: sigmoid of the mean
+    with pytest.raises(ModelError, match=r"input shape \['n', 1, 64, 64\] does not match the metadata's \['n', 1, 32, 96\]"):
+        Model(_tiny(tmp_path / "q.onnx", size=64, props=polar))  # unwrap promised, square crop taken
 
 
 def test_shipped_model_describes_itself_and_is_small() -> None:
