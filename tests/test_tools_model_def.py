@@ -1,4 +1,4 @@
-"""tools/model_def.py: the polar network's unwrap (training-only code; needs PyTorch, the train extra)."""
+"""tools/model_def.py: the networks, their unwrap and their export (training-only code; needs PyTorch, the train extra)."""
 
 from __future__ import annotations
 
@@ -13,36 +13,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
 
 import model_def  # noqa: E402  (tools/ is not a package: on the path first)
 
-
-def _unwrap(crop: np.ndarray, radii: int, angles: int, overlap: float) -> np.ndarray:
-    grid = model_def._polar_grid(radii, angles, 1.0, overlap)
-    x = torch.from_numpy(np.ascontiguousarray(crop, dtype=np.float32))[None, None]
-    return torch.nn.functional.grid_sample(x, grid, mode="bilinear", align_corners=False)[0, 0].numpy()  # type: ignore[no-any-return]
-
-
-def test_a_ring_around_the_centre_is_one_row_of_the_polar_image() -> None:
-    yy, xx = np.mgrid[0:192, 0:192] - 95.5
-    crop = (np.abs(np.hypot(xx, yy) - 48.0) < 1.5).astype(np.float32)  # a thin ring at half the crop's half side
-    polar = _unwrap(crop, 96, 416, 1 / 16)
-    row = int(np.argmax(polar.mean(axis=1)))
-    assert abs(row - 48) <= 1  # ring k samples radius (k + 0.5) / 96 of the half side
-    assert polar[row].min() > 0.5 * polar[row].max()  # all the way round
-
-
-def test_turning_the_crop_shifts_the_polar_image_along_the_angle() -> None:
-    rng = np.random.default_rng(0)
-    crop = rng.normal(size=(192, 192)).astype(np.float32)
-    polar = _unwrap(crop, 64, 416, 1 / 12)  # 384 samples a turn (+ 32 of overlap): a quarter turn is 96
-    turned = _unwrap(np.rot90(crop), 64, 416, 1 / 12)
-    shifted = [np.abs(turned[:, 100:300] - polar[:, 100 + s : 300 + s]).max() for s in (-96, 96)]
-    assert min(shifted) < 1e-3  # the same samples, 90 degrees along (float rounding of the angles)
-    assert np.abs(turned - polar).max() > 0.5  # and not merely an image that looks the same turned
-
-
-def test_the_seam_is_overlapped_so_both_ends_show_the_same_angles() -> None:
-    crop = np.random.default_rng(1).normal(size=(192, 192)).astype(np.float32)
-    polar = _unwrap(crop, 64, 416, 1 / 12)
-    assert np.abs(polar[:, :32] - polar[:, 384:]).max() < 1e-3  # the first 32 angles come round again at the end
+from station.preprocess import PreprocessSpec  # noqa: E402
+from station.unwrap import PolarUnwrap, polar_grid  # noqa: E402
 
 
 def test_the_polar_network_takes_the_stations_square_crop() -> None:
@@ -52,3 +24,42 @@ def test_the_polar_network_takes_the_stations_square_crop() -> None:
     assert p.shape == (3, 1) and bool(((p > 0) & (p < 1)).all())
     with pytest.raises(ValueError, match="multiples of 32"):
         model_def.PolarNet(8, reach=1.0, radii=80)
+
+
+def test_the_training_grid_is_the_stations_to_the_last_bit_of_float32() -> None:
+    spec = model_def.PolarNet(8, reach=1.12 / 1.16).unwrap
+    assert np.abs(model_def._polar_grid(spec).numpy()[0] - polar_grid(spec)).max() <= 6e-8
+
+
+def test_training_unwraps_as_the_station_does() -> None:
+    """Train/serve parity: torch's grid_sample on the network's grid, against the station's numpy table."""
+    net = model_def.build("polar", 8, PreprocessSpec(size=192, margin=0.16, mask_radius=1.12))
+    crops = np.random.default_rng(3).normal(size=(2, 192, 192)).astype(np.float32)
+    with torch.no_grad():
+        trained = net.unwrapped(torch.from_numpy(crops)[:, None]).numpy()
+    assert np.abs(PolarUnwrap(net.unwrap, 192)(crops) - trained).max() < 2e-4  # noise crops: the steepest case for 6e-8
+
+
+def test_a_polar_network_exports_the_graph_after_its_unwrap(tmp_path: Path) -> None:
+    import onnxruntime as ort
+
+    net = model_def.PolarNet(8, reach=0.9).eval()
+    unwrap = model_def.export(net, tmp_path / "p.onnx", 192)
+    assert unwrap == net.unwrap
+    sess = ort.InferenceSession(str(tmp_path / "p.onnx"), providers=["CPUExecutionProvider"])
+    inp = sess.get_inputs()[0]
+    assert inp.name == "polar" and inp.shape == ["n", 1, 96, 416]
+    crops = np.random.default_rng(4).normal(size=(3, 192, 192)).astype(np.float32)
+    served = sess.run(None, {"polar": PolarUnwrap(unwrap, 192)(crops)})[0]
+    with torch.no_grad():
+        trained = net(torch.from_numpy(crops)[:, None]).numpy()
+    assert not net.training  # exporting leaves the network as it was
+    assert np.abs(served - trained).max() < 1e-5  # the station's unwrap + the graph = the trained network
+
+
+def test_a_square_network_exports_the_crop_as_its_input(tmp_path: Path) -> None:
+    import onnxruntime as ort
+
+    assert model_def.export(model_def.DefectNet(8).eval(), tmp_path / "s.onnx", 192) is None
+    inp = ort.InferenceSession(str(tmp_path / "s.onnx"), providers=["CPUExecutionProvider"]).get_inputs()[0]
+    assert inp.name == "crop" and inp.shape == ["n", 1, 192, 192]

@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -125,11 +126,15 @@ def threads() -> dict[str, Any]:
     from station.model import Model
 
     out: dict[str, Any] = {}
-    size = Model(MODEL).info.spec.size
-    x = np.random.default_rng(0).normal(size=(1, 1, size, size)).astype(np.float32)
+    model = Model(MODEL)
+    size = model.info.spec.size
+    crop = np.random.default_rng(0).normal(size=(1, size, size)).astype(np.float32)
+    x = model.graph_input(crop)  # the graph's own input: the crop, or the crop unwrapped
     for n, spin in ((1, False), (2, False), (2, True)):
         ts = _time_model(MODEL, x, n, runs=200, spin=spin)
         out[f"intra_threads_{n}" + ("_spinning" if spin else "")] = {"p50_ms": _pct(ts, 50), "p99_ms": _pct(ts, 99)}
+    if model.info.unwrap is not None:
+        out["unwrap"] = {"p50_ms": _pct(_time_call(lambda: model.graph_input(crop), runs=200), 50)}
     out["input_size"] = input_sizes()
     out["int8"] = int8(x)
     return out
@@ -145,7 +150,7 @@ def _crops(paths: list[Path], spec: Any) -> np.ndarray[Any, Any]:
         pre = preprocess(image, spec) if image is not None else None
         if pre is not None and pre.crop is not None:
             out.append(pre.crop)
-    return np.stack(out)[:, None]
+    return np.stack(out)
 
 
 def _judged_photos() -> tuple[str, list[Path]]:
@@ -164,6 +169,7 @@ def int8(x: np.ndarray[Any, Any]) -> dict[str, Any]:
     from station.model import Model
 
     fp32 = Model(MODEL)
+    name = ort.InferenceSession(str(MODEL), providers=["CPUExecutionProvider"]).get_inputs()[0].name
     calib = _crops(sorted((ROOT / "station/sample/casting").glob("*/*.jp*g")), fp32.info.spec)
 
     class Reader(CalibrationDataReader):
@@ -172,21 +178,21 @@ def int8(x: np.ndarray[Any, Any]) -> dict[str, Any]:
 
         def get_next(self) -> dict[str, np.ndarray[Any, Any]] | None:
             c = next(self._it, None)
-            return None if c is None else {"crop": c[None]}
+            return None if c is None else {name: fp32.graph_input(c[None])}
 
     with tempfile.TemporaryDirectory() as tmp:
         q8 = Path(tmp) / "int8.onnx"
         quantize_static(str(MODEL), str(q8), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)  # fmt: skip
         ms = _time_model(q8, x, 1, runs=200)
-        name, photos = _judged_photos()
+        judged_on, photos = _judged_photos()
         crops = _crops(photos, fp32.info.spec)
         sess = ort.InferenceSession(str(q8), providers=["CPUExecutionProvider"])
-        s8 = np.concatenate([sess.run(None, {"crop": crops[k : k + 64]})[0].reshape(-1) for k in range(0, len(crops), 64)])
-    s32 = fp32.score(crops[:, 0])
+        s8 = np.concatenate([sess.run(None, {name: fp32.graph_input(crops[k : k + 64])})[0].reshape(-1) for k in range(0, len(crops), 64)])
+    s32 = fp32.score(crops)
     lo = fp32.info.band[0]  # a part passes only below the uncertain band
     changed = int(np.sum((s8 < lo) != (s32 < lo)))
-    return {"p50_ms": _pct(ms, 50), "judged_on": name, "crops": len(crops), "decisions_changed": changed,
+    return {"p50_ms": _pct(ms, 50), "judged_on": judged_on, "crops": len(crops), "decisions_changed": changed,
             "max_score_change": float(np.max(np.abs(s8 - s32)))}  # fmt: skip
 
 
@@ -198,35 +204,42 @@ def _time_model(path: Path, x: np.ndarray[Any, Any], threads: int, runs: int, sp
 
     sess = ort.InferenceSession(str(path), session_options(threads, 1, spin), providers=["CPUExecutionProvider"])
     name = sess.get_inputs()[0].name
+    return _time_call(lambda: sess.run(None, {name: x}), runs)
+
+
+def _time_call(call: Callable[[], object], runs: int) -> list[float]:
+    """Milliseconds per call, after ten warm-up calls."""
     for _ in range(10):
-        sess.run(None, {name: x})
+        call()
     ts = []
     for _ in range(runs):
         t0 = time.perf_counter()
-        sess.run(None, {name: x})
+        call()
         ts.append((time.perf_counter() - t0) * 1000)
     return ts
 
 
 def input_sizes() -> dict[str, Any] | str:
     try:
-        import torch
-        from model_def import DefectNet, PolarNet
+        from model_def import DefectNet, PolarNet, export
     except ImportError:
         return "skipped: needs the train extra (PyTorch)"
+    from station.unwrap import PolarUnwrap
 
     res: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for size in (128, 160, 192, 256):
             path = Path(tmp) / f"m{size}.onnx"
-            net = DefectNet(16).eval()
-            torch.onnx.export(net, (torch.zeros(1, 1, size, size),), str(path), opset_version=17, dynamo=False)
+            export(DefectNet(16).eval(), path, size)  # global pooling: any size runs
             res[str(size)] = {"p50_ms": _pct(_time_model(path, np.zeros((1, 1, size, size), np.float32), 1, runs=100), 50)}
+        crop = np.zeros((1, 192, 192), np.float32)
         for rings, angles in ((64, 288), (96, 416), (128, 544)):  # the polar network's unwrap, on a 192 px crop
             path = Path(tmp) / f"p{rings}.onnx"
-            polar = PolarNet(16, reach=1.0, radii=rings, angles=angles).eval()
-            torch.onnx.export(polar, (torch.zeros(1, 1, 192, 192),), str(path), opset_version=17, dynamo=False)
-            res[f"polar {rings} x {angles}"] = {"p50_ms": _pct(_time_model(path, np.zeros((1, 1, 192, 192), np.float32), 1, runs=100), 50)}
+            unwrap = export(PolarNet(16, reach=1.0, radii=rings, angles=angles).eval(), path, 192)
+            assert unwrap is not None
+            table = PolarUnwrap(unwrap, 192)
+            graph = _pct(_time_model(path, table(crop), 1, runs=100), 50)
+            res[f"polar {rings} x {angles}"] = {"p50_ms": graph + _pct(_time_call(lambda t=table: t(crop), runs=100), 50)}
     return res
 
 

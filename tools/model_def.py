@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import torch
 from torch import nn
 
 from station.preprocess import PreprocessSpec
+from station.unwrap import UnwrapSpec
 
 
 def _conv(cin: int, cout: int, stride: int, kernel: int = 3) -> nn.Sequential:
@@ -63,16 +65,18 @@ class DefectNet(nn.Module):
         return torch.sigmoid(self.head(pooled)), pit_logits
 
 
-def _polar_grid(radii: int, angles: int, reach: float, overlap: float) -> torch.Tensor:
-    """grid_sample coordinates (1 x radii x angles x 2) of rings around the crop's centre, out to ``reach``.
+def _polar_grid(spec: UnwrapSpec) -> torch.Tensor:
+    """grid_sample coordinates (1 x rings x angles x 2) of ``spec``'s rings, in torch's float32 arithmetic.
 
-    ``reach`` is in grid_sample's units (the crop's half side = 1; the crop is centred on the part).
-    The angles run once round and on by ``overlap`` of a turn, half before 0 and half after 360
-    degrees, so that a defect on the seam is seen whole on one side of it.
+    The station builds the same grid in numpy (``station.unwrap.polar_grid``) and samples it with
+    a fixed table. Training keeps torch's own operations, exactly those runs 20-24 trained with,
+    so that the shipped recipe reproduces bit for bit: torch's float32 cos and sin differ from
+    numpy's by one unit in the last place at some samples (6e-8 of the crop's half side), and
+    ``tests/test_tools_model_def.py`` checks that the two unwraps agree.
     """
-    rho = (torch.arange(radii, dtype=torch.float32) + 0.5) / radii * reach
-    turn = 2.0 * math.pi * (1.0 + overlap)
-    theta = (torch.arange(angles, dtype=torch.float32) + 0.5) / angles * turn - math.pi * overlap
+    rho = (torch.arange(spec.rings, dtype=torch.float32) + 0.5) / spec.rings * spec.reach
+    turn = 2.0 * math.pi * (1.0 + spec.overlap)
+    theta = (torch.arange(spec.angles, dtype=torch.float32) + 0.5) / spec.angles * turn - math.pi * spec.overlap
     x = rho[:, None] * torch.cos(theta)[None, :]
     y = rho[:, None] * torch.sin(theta)[None, :]
     return torch.stack([x, y], dim=-1)[None]
@@ -85,8 +89,9 @@ class PolarNet(nn.Module):
     angle axis, and the features are pooled over angle (mean and max) ring by ring: how the part
     lies on the belt moves the score far less than in a square crop, by construction rather than
     by augmentation alone. The unwrap (a fixed bilinear grid, 96 rings x 416 angles: about one
-    pixel of the crop per sample on the face) is the graph's first operation, so the station
-    still feeds the same square crop.
+    pixel of the crop per sample on the face) is the first operation in training; the exported
+    graph starts after it (:func:`export`) and the station unwraps the crop itself, from the
+    geometry in the model's metadata.
     """
 
     def __init__(self, width: int, reach: float, radii: int = 96, angles: int = 416, overlap: float = 1 / 16) -> None:
@@ -94,13 +99,21 @@ class PolarNet(nn.Module):
         w = width
         if radii % 32 or angles % 32:
             raise ValueError(f"rings {radii} and angles {angles} must be multiples of 32")
-        self.register_buffer("grid", _polar_grid(radii, angles, reach, overlap), persistent=False)
+        self.unwrap = UnwrapSpec(radii, angles, reach, overlap)
+        self.register_buffer("grid", _polar_grid(self.unwrap), persistent=False)
         self.features = _stages(w)
         self.head = nn.Sequential(nn.Dropout(0.2), nn.Linear(2 * 12 * w * (radii // 32), 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.on_polar(self.unwrapped(x))
+
+    def unwrapped(self, x: torch.Tensor) -> torch.Tensor:
+        """The square crops (N x 1 x S x S) as rings x angles (N x 1 x R x A)."""
         grid = self.grid.expand(x.shape[0], -1, -1, -1)  # type: ignore[operator]
-        polar = nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        return nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+    def on_polar(self, polar: torch.Tensor) -> torch.Tensor:
+        """The defect probability of unwrapped crops: what the exported graph computes."""
         f = self.features(polar)
         pooled = torch.cat([f.mean(dim=3), f.amax(dim=3)], dim=1).flatten(1)  # per ring, over angle
         return torch.sigmoid(self.head(pooled))
@@ -121,3 +134,40 @@ def build(arch: str, width: int, spec: PreprocessSpec, pit_head: bool = False) -
     if arch == "square":
         return DefectNet(width, pit_head=pit_head, size=spec.size)
     raise ValueError(f"unknown network {arch!r}; expected one of {ARCHS}")
+
+
+class _OnPolar(nn.Module):
+    """The polar network after its unwrap, as one module for the ONNX exporter."""
+
+    def __init__(self, net: PolarNet) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, polar: torch.Tensor) -> torch.Tensor:
+        return self.net.on_polar(polar)
+
+
+def export(net: nn.Module, path: Path, size: int) -> UnwrapSpec | None:
+    """Write ``net`` (eval mode) as ONNX for the station; returns the unwrap the station must apply first.
+
+    A square network takes the crop (``crop``: N x 1 x S x S). A polar network's graph starts
+    after the unwrap (``polar``: N x 1 x R x A): its geometry goes to the model's metadata and the
+    station resamples the crop in numpy (``station.unwrap``), a fixed four-tap table that costs a
+    fraction of ONNX Runtime's GridSample.
+    """
+    if isinstance(net, PolarNet):
+        module: nn.Module = _OnPolar(net).train(net.training)  # the exporter restores the wrapper's mode, recursively
+        name, dummy, unwrap = "polar", torch.zeros(1, 1, net.unwrap.rings, net.unwrap.angles), net.unwrap
+    else:
+        module, name, dummy, unwrap = net, "crop", torch.zeros(1, 1, size, size), None
+    torch.onnx.export(
+        module,
+        (dummy,),
+        str(path),
+        input_names=[name],
+        output_names=["defect_probability"],
+        dynamic_axes={name: {0: "n"}, "defect_probability": {0: "n"}},
+        opset_version=17,
+        dynamo=False,
+    )
+    return unwrap

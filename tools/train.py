@@ -31,6 +31,7 @@ from robustness import SHARED, evaluate, pool
 
 from station import model as meta
 from station.preprocess import Circle, PreprocessSpec, normalise_crop, preprocess
+from station.unwrap import UnwrapSpec
 
 SPEC = PreprocessSpec(size=192, margin=0.16, mask_radius=1.12)  # --size changes the input size only
 CLASSES = ("ok", "defect")
@@ -252,7 +253,7 @@ def frozen_split(path: Path, root: Path, paths: list[Path]) -> npt.NDArray[np.bo
 
 def train(args: argparse.Namespace) -> None:
     import torch
-    from model_def import build
+    from model_def import build, export
     from torch.utils.data import DataLoader
     from tqdm import tqdm
 
@@ -300,7 +301,26 @@ def train(args: argparse.Namespace) -> None:
         "size": args.size, "pit_warmup": args.pit_warmup, "pit_depth": list(args.pit_depth), "arch": args.arch,
     }  # fmt: skip
     report.update({"epochs": args.epochs, "train_seconds": round(time.time() - t0), "recipe": recipe, "epoch_loss": losses})
-    finish(args, data, report, lambda path: export_graph(net, path, data.spec.size))
+    report["environment"] = environment()
+    finish(args, data, report, lambda path: export(net, path, data.spec.size))
+
+
+def environment() -> dict[str, str]:
+    """What a bit-for-bit rerun needs to match: float kernels and image resampling differ between
+    library versions and CPU instruction sets, so the same seed can train a slightly different net."""
+    import platform
+
+    import onnxruntime
+    import torch
+
+    cpu = Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").is_file() else []
+    name = next((x.split(":", 1)[1].strip() for x in cpu if x.startswith("model name")), platform.machine())
+    flags = next((x.split(":", 1)[1].split() for x in cpu if x.startswith("flags")), [])
+    isa = "avx512" if "avx512f" in flags else "avx2" if "avx2" in flags else "other"
+    return {
+        "python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
+        "opencv": cv2.__version__, "onnxruntime": onnxruntime.__version__, "cpu": f"{name} ({isa}, {torch.get_num_threads()} threads)",
+    }  # fmt: skip
 
 
 def sample_set(
@@ -365,17 +385,16 @@ def evaluate_only(args: argparse.Namespace) -> None:
 
     report = {**evaluate(lambda crops: in_batches(model.score, crops), data.eval_data(args.seed), args.threads), **data.facts}
     report.update({k: old[k] for k in ("epochs", "train_seconds", "recipe", "epoch_loss") if k in old})
-    finish(args, data, report, None)
+    finish(args, data, report, lambda _path: model.info.unwrap)  # the graph stays as it is
 
 
-def finish(args: argparse.Namespace, data: Prepared, report: dict[str, object], write_graph: Callable[[Path], None] | None) -> None:
-    """Write the graph (when training), the metadata the station reads, and the report."""
+def finish(args: argparse.Namespace, data: Prepared, report: dict[str, object], write_graph: Callable[[Path], UnwrapSpec | None]) -> None:
+    """Write the graph (``write_graph`` returns the unwrap it starts after), the metadata the station reads, and the report."""
     report["validation_files"] = sorted(str(data.paths[i].relative_to(data.root)) for i in data.va_idx)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    if write_graph is not None:
-        write_graph(out)
-    write_metadata(out, report, fingerprint(data.root, data.paths), data.spec)
+    unwrap = write_graph(out)
+    write_metadata(out, report, fingerprint(data.root, data.paths), data.spec, unwrap)
     Path(args.report).write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps({k: v for k, v in report.items() if k != "validation_files"}, indent=2))
 
@@ -394,23 +413,7 @@ def scores_for(net: object, crops: list[npt.NDArray[np.float32]]) -> npt.NDArray
         return in_batches(lambda b: net(torch.from_numpy(b)[:, None]).numpy().reshape(-1), crops)  # type: ignore[operator,no-any-return]
 
 
-def export_graph(net: object, path: Path, size: int) -> None:
-    import torch
-
-    dummy = torch.zeros(1, 1, size, size)
-    torch.onnx.export(
-        net,  # type: ignore[arg-type]
-        (dummy,),
-        str(path),
-        input_names=["crop"],
-        output_names=["defect_probability"],
-        dynamic_axes={"crop": {0: "n"}, "defect_probability": {0: "n"}},
-        opset_version=17,
-        dynamo=False,
-    )
-
-
-def write_metadata(path: Path, report: dict[str, object], data_fp: str, spec: PreprocessSpec) -> None:
+def write_metadata(path: Path, report: dict[str, object], data_fp: str, spec: PreprocessSpec, unwrap: UnwrapSpec | None) -> None:
     import onnx
 
     m = onnx.load(str(path))
@@ -424,6 +427,8 @@ def write_metadata(path: Path, report: dict[str, object], data_fp: str, spec: Pr
         meta.META_FINGERPRINT: data_fp,
         meta.META_METRICS: json.dumps({"validation": report["validation"], "near_duplicate_groups": report["near_duplicate_groups"]}),
     }
+    if unwrap is not None:
+        props[meta.META_UNWRAP] = json.dumps(asdict(unwrap))
     del m.metadata_props[:]
     for k, v in props.items():
         e = m.metadata_props.add()
