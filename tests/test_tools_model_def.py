@@ -63,3 +63,30 @@ def test_a_square_network_exports_the_crop_as_its_input(tmp_path: Path) -> None:
     assert model_def.export(model_def.DefectNet(8).eval(), tmp_path / "s.onnx", 192) is None
     inp = ort.InferenceSession(str(tmp_path / "s.onnx"), providers=["CPUExecutionProvider"]).get_inputs()[0]
     assert inp.name == "crop" and inp.shape == ["n", 1, 192, 192]
+
+
+def test_the_wrapped_polar_network_has_no_seam() -> None:
+    """polar-wrap: one turn, convolutions padded round the circle; turning the part by a multiple of
+    the network's stride (32 angles) changes nothing at all, and it exports like the polar network."""
+    net = model_def.build("polar-wrap", 8, PreprocessSpec(size=192, margin=0.16, mask_radius=1.12)).eval()
+    assert net.unwrap.angles == 384 and net.unwrap.overlap == 0.0
+    polar = torch.from_numpy(np.random.default_rng(7).normal(size=(2, 1, 96, 384)).astype(np.float32))
+    with torch.no_grad():
+        p, turned = net.on_polar(polar), net.on_polar(torch.roll(polar, 32, dims=3))
+    assert torch.equal(p, turned)
+    with pytest.raises(ValueError, match="no overlap"):
+        model_def.PolarNet(8, reach=0.9, angles=384, wrap=True)
+
+
+def test_the_wrapped_network_exports_to_the_same_scores(tmp_path: Path) -> None:
+    import onnxruntime as ort
+
+    net = model_def.build("polar-wrap", 8, PreprocessSpec(size=192, margin=0.16, mask_radius=1.12)).eval()
+    unwrap = model_def.export(net, tmp_path / "w.onnx", 192)
+    assert unwrap is not None and unwrap.angles == 384
+    crops = np.random.default_rng(8).normal(size=(2, 192, 192)).astype(np.float32)
+    sess = ort.InferenceSession(str(tmp_path / "w.onnx"), providers=["CPUExecutionProvider"])
+    served = sess.run(None, {"polar": PolarUnwrap(unwrap, 192)(crops)})[0]
+    with torch.no_grad():
+        trained = net(torch.from_numpy(crops)[:, None]).numpy()
+    assert np.abs(served - trained).max() < 1e-5

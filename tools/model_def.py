@@ -12,25 +12,35 @@ from station.preprocess import PreprocessSpec
 from station.unwrap import UnwrapSpec
 
 
-def _conv(cin: int, cout: int, stride: int, kernel: int = 3) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, kernel, stride, kernel // 2, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+def _conv(cin: int, cout: int, stride: int, kernel: int = 3, wrap: bool = False) -> nn.Sequential:
+    """Convolution, batch norm, ReLU; with ``wrap`` the width axis is a circle (padded with its other end)."""
+    pad = kernel // 2
+    if not wrap:
+        return nn.Sequential(nn.Conv2d(cin, cout, kernel, stride, pad, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+    return nn.Sequential(
+        nn.CircularPad2d((pad, pad, 0, 0)),
+        nn.Conv2d(cin, cout, kernel, stride, (pad, 0), bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+    )
 
 
-def _stages(w: int, stride: int = 2) -> nn.Sequential:
+def _stages(w: int, stride: int = 2, wrap: bool = False) -> nn.Sequential:
     """The 8 layers both networks share: narrow where the image is large, wide where it is small.
 
     The first layer has ``stride`` and a (2 stride - 1) kernel (each pixel seen); then four stride-2
-    stages, 32 x smaller in all at stride 2.
+    stages, 32 x smaller in all at stride 2. ``wrap``: the width axis is periodic (the angle round
+    the part), so no layer sees a seam.
     """
     return nn.Sequential(
-        _conv(1, w, stride, 2 * stride - 1),
-        _conv(w, w * 3 // 2, 2),
-        _conv(w * 3 // 2, 2 * w, 1),
-        _conv(2 * w, 4 * w, 2),
-        _conv(4 * w, 4 * w, 1),
-        _conv(4 * w, 8 * w, 2),
-        _conv(8 * w, 8 * w, 1),
-        _conv(8 * w, 12 * w, 2),
+        _conv(1, w, stride, 2 * stride - 1, wrap),
+        _conv(w, w * 3 // 2, 2, wrap=wrap),
+        _conv(w * 3 // 2, 2 * w, 1, wrap=wrap),
+        _conv(2 * w, 4 * w, 2, wrap=wrap),
+        _conv(4 * w, 4 * w, 1, wrap=wrap),
+        _conv(4 * w, 8 * w, 2, wrap=wrap),
+        _conv(8 * w, 8 * w, 1, wrap=wrap),
+        _conv(8 * w, 12 * w, 2, wrap=wrap),
     )
 
 
@@ -94,14 +104,16 @@ class PolarNet(nn.Module):
     geometry in the model's metadata.
     """
 
-    def __init__(self, width: int, reach: float, radii: int = 96, angles: int = 416, overlap: float = 1 / 16) -> None:
+    def __init__(self, width: int, reach: float, radii: int = 96, angles: int = 416, overlap: float = 1 / 16, wrap: bool = False) -> None:
         super().__init__()
         w = width
         if radii % 32 or angles % 32:
             raise ValueError(f"rings {radii} and angles {angles} must be multiples of 32")
+        if wrap and overlap:
+            raise ValueError("a wrapped network sees the angle axis as a circle: it needs no overlap")
         self.unwrap = UnwrapSpec(radii, angles, reach, overlap)
         self.register_buffer("grid", _polar_grid(self.unwrap), persistent=False)
-        self.features = _stages(w)
+        self.features = _stages(w, wrap=wrap)
         self.head = nn.Sequential(nn.Dropout(0.2), nn.Linear(2 * 12 * w * (radii // 32), 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -122,15 +134,22 @@ class PolarNet(nn.Module):
         return self.forward(x), None
 
 
-ARCHS = ("square", "polar")
+ARCHS = ("square", "polar", "polar-wrap")
 
 
 def build(arch: str, width: int, spec: PreprocessSpec, pit_head: bool = False) -> nn.Module:
-    """The network named ``arch`` for the crops ``spec`` makes (tools/train.py, tools/sweep.py)."""
-    if arch == "polar":
+    """The network named ``arch`` for the crops ``spec`` makes (tools/train.py, tools/sweep.py).
+
+    ``polar-wrap``: the polar network on exactly one turn (384 angles), every convolution padded
+    round the circle, so that no part of the face lies near a seam (run 26).
+    """
+    if arch.startswith("polar"):
         if pit_head:
             raise ValueError("the polar network has no pit map")
-        return PolarNet(width, reach=spec.mask_radius / (1.0 + spec.margin))  # the mask's edge, in grid_sample's units
+        reach = spec.mask_radius / (1.0 + spec.margin)  # the mask's edge, in grid_sample's units
+        if arch == "polar-wrap":
+            return PolarNet(width, reach=reach, angles=384, overlap=0.0, wrap=True)
+        return PolarNet(width, reach=reach)
     if arch == "square":
         return DefectNet(width, pit_head=pit_head, size=spec.size)
     raise ValueError(f"unknown network {arch!r}; expected one of {ARCHS}")

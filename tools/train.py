@@ -457,9 +457,10 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=SPEC.size, choices=(192, 288), help="input crop, px (288: a stride-3 first layer)")
     ap.add_argument(
         "--arch",
-        default="polar",
-        choices=("square", "polar"),
-        help="network: on the part unwrapped around its centre, or on the square crop (runs 1-19)",
+        default="polar-wrap",
+        choices=("square", "polar", "polar-wrap"),
+        help="network: on the part unwrapped around its centre (polar-wrap: one turn, convolutions padded round the circle), "
+        "or on the square crop (runs 1-19)",
     )
     ap.add_argument("--tau", type=float, default=TAU, help="cosine distance under which two photos are near-duplicates")
     ap.add_argument("--seed", type=int, default=7)
@@ -474,7 +475,7 @@ def main() -> None:
         "--evaluate-only", action="store_true", help="re-score the model at --out (ONNX Runtime) and rewrite its report and metadata"
     )
     args = ap.parse_args()
-    if args.arch == "polar" and args.pit_loss > 0:
+    if args.arch.startswith("polar") and args.pit_loss > 0:
         ap.error("--pit-loss needs --arch square (the polar network has no pit map)")
     evaluate_only(args) if args.evaluate_only else train(args)
 
