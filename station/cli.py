@@ -43,7 +43,7 @@ def load(args: argparse.Namespace) -> tuple[Config, Model]:
     cfg = load_config(args.config, args.overrides)
     configure(cfg.logging.level, cfg.logging.format)
     try:
-        model = Model(cfg.model.path, cfg.model.intra_threads, cfg.model.inter_threads, cfg.model.spin_wait)
+        model = Model(cfg.model.path, cfg.model.threads())
     except ModelError as exc:
         raise ConfigError("model.path", str(exc)) from None
     return cfg, model

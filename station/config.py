@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from station.errors import ConfigError
+from station.model import Threads
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "station.yaml"
 _ENDPOINT = re.compile(r"^(tcp://(\*|[A-Za-z0-9.\-]+|\[[0-9a-fA-F:]+\]):(\d{1,5}|\*)|ipc://.+|inproc://.+)$")
@@ -88,6 +89,10 @@ class ModelSection(_Model):
         description="Let ONNX Runtime's idle pool threads spin-wait for work instead of sleeping (with more than one thread: "
         "a little less latency on an idle machine, a busy core on a shared one).",
     )
+
+    def threads(self) -> Threads:
+        """The session's thread settings, as station.model takes them."""
+        return Threads(self.intra_threads, self.inter_threads, self.spin_wait)
 
 
 def _check_endpoint(v: str) -> str:

@@ -96,14 +96,24 @@ def _parse_meta(meta: dict[str, str], path: Path, digest: str) -> ModelInfo:
     )
 
 
-def session_options(intra_threads: int = 1, inter_threads: int = 1, spin_wait: bool = False) -> Any:
+@dataclass(frozen=True)
+class Threads:
+    """How one ONNX Runtime session uses the CPU (config: model.intra_threads, inter_threads, spin_wait)."""
+
+    intra: int = 1
+    inter: int = 1
+    spin_wait: bool = False
+
+
+def session_options(threads: Threads | None = None) -> Any:
     """ONNX Runtime options for one CPU session (the station's model, and the benchmark's bare runs)."""
     import onnxruntime as ort
 
+    threads = threads or Threads()
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = intra_threads
-    opts.inter_op_num_threads = inter_threads
-    spin = "1" if spin_wait else "0"  # idle pool threads spin (burning a core) or sleep until work comes
+    opts.intra_op_num_threads = threads.intra
+    opts.inter_op_num_threads = threads.inter
+    spin = "1" if threads.spin_wait else "0"  # idle pool threads spin (burning a core) or sleep until work comes
     opts.add_session_config_entry("session.intra_op.allow_spinning", spin)
     opts.add_session_config_entry("session.inter_op.allow_spinning", spin)
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -115,14 +125,14 @@ def session_options(intra_threads: int = 1, inter_threads: int = 1, spin_wait: b
 class Model:
     """An ONNX Runtime session for one model file, checked against its own metadata."""
 
-    def __init__(self, path: Path, intra_threads: int = 1, inter_threads: int = 1, spin_wait: bool = False) -> None:
+    def __init__(self, path: Path, threads: Threads | None = None) -> None:
         import onnxruntime as ort
 
         try:
             blob = path.read_bytes()
         except OSError as exc:
             raise ModelError(f"{path}: cannot read model file: {exc.strerror or exc}") from None
-        opts = session_options(intra_threads, inter_threads, spin_wait)
+        opts = session_options(threads)
         try:
             self._session = ort.InferenceSession(blob, sess_options=opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own untyped errors for corrupt files
@@ -135,7 +145,7 @@ class Model:
         shape = list(inp.shape)
         if len(shape) != 4 or shape[1:] != self.info.input_shape():
             raise ModelError(f"{path}: input shape {shape} does not match the metadata's {['n', *self.info.input_shape()]}")
-        self._input = inp.name
+        self.input_name: str = inp.name
         self._unwrap = PolarUnwrap(self.info.unwrap, self.info.spec.size) if self.info.unwrap is not None else None
 
     def graph_input(self, crops: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
@@ -146,7 +156,7 @@ class Model:
 
     def score(self, crops: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """Defect probability for each crop (N x S x S float32)."""
-        out = self._session.run(None, {self._input: self.graph_input(crops)})[0]
+        out = self._session.run(None, {self.input_name: self.graph_input(crops)})[0]
         return np.asarray(out, dtype=np.float32).reshape(-1)
 
     def warm_up(self, runs: int = 3) -> None:

@@ -85,7 +85,7 @@ class Pipeline:
         self.mode = trigger_mode(cfg, source)
         trig: FrameTrigger | LineTrigger = FrameTrigger() if self.mode is TriggerMode.FRAME else LineTrigger(cfg.trigger)
         self.slot = ModelSlot(model)
-        self.reloader = Reloader(cfg.model.path, self.slot, metrics, cfg.model.intra_threads, cfg.model.inter_threads, cfg.model.spin_wait)
+        self.reloader = Reloader(cfg.model.path, self.slot, metrics, cfg.model.threads())
         self.live = LiveView(metrics)
         self.archive: Archive | None = None
         cfg_hash = config_hash(cfg)

@@ -19,7 +19,7 @@ import structlog
 
 from station.errors import ModelError
 from station.metrics import Metrics
-from station.model import Model
+from station.model import Model, Threads
 from station.preprocess import Quality, preprocess
 from station.sources import IMAGE_SUFFIXES
 
@@ -70,11 +70,11 @@ def self_test(model: Model, sample: Path = SAMPLE) -> str | None:
 class Reloader:
     """Loads, validates and swaps; never raises."""
 
-    def __init__(self, path: Path, slot: ModelSlot, metrics: Metrics, intra: int = 1, inter: int = 1, spin: bool = False) -> None:
+    def __init__(self, path: Path, slot: ModelSlot, metrics: Metrics, threads: Threads | None = None) -> None:
         self.path = path
         self.slot = slot
         self.metrics = metrics
-        self._threads = (intra, inter, spin)
+        self._threads = threads
         self._mtime = self._stat()
 
     def _stat(self) -> float | None:
@@ -94,7 +94,7 @@ class Reloader:
     def reload(self) -> bool:
         old = self.slot.current
         try:
-            new = Model(self.path, *self._threads)
+            new = Model(self.path, self._threads)
             why = None if new.info.spec == old.info.spec else "its preprocessing (input size, margin, mask) differs: restart the station"
             why = why or self_test(new)
         except ModelError as exc:

@@ -10,6 +10,7 @@ from pydantic.fields import FieldInfo
 
 from station.config import DEFAULT_CONFIG, TriggerMode, load_config
 from station.errors import ConfigError
+from station.model import Threads
 
 
 def test_packaged_default_is_valid_and_resolves_model_path() -> None:
@@ -75,6 +76,11 @@ def test_set_parses_yaml_values() -> None:
     cfg = load_config(None, ["metrics.port=0", "trigger.direction=right_to_left", "camera.fps=12.5"])
     assert cfg.metrics.port == 0 and cfg.camera.fps == 12.5
     assert cfg.trigger.direction.value == "right_to_left"
+
+
+def test_model_thread_settings_reach_the_session_as_one_value() -> None:
+    cfg = load_config(None, ["model.intra_threads=2", "model.spin_wait=true"])
+    assert cfg.model.threads() == Threads(intra=2, inter=1, spin_wait=True)
 
 
 def test_relative_model_path_is_relative_to_the_config_file(tmp_path: Path) -> None:

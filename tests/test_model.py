@@ -8,7 +8,7 @@ import pytest
 
 from station import model as meta
 from station.errors import ModelError
-from station.model import Model
+from station.model import Model, Threads
 from station.unwrap import PolarUnwrap, UnwrapSpec
 
 from .conftest import MODEL
@@ -110,7 +110,7 @@ def test_shipped_model_describes_itself_and_is_small() -> None:
 def test_thread_settings_reach_the_session_and_change_no_score(spin: bool) -> None:
     one = Model(MODEL)
     crops = np.random.default_rng(0).normal(size=(3, one.info.spec.size, one.info.spec.size)).astype(np.float32)
-    two = Model(MODEL, intra_threads=2, spin_wait=spin)
+    two = Model(MODEL, Threads(intra=2, spin_wait=spin))
     opts = two._session.get_session_options()  # ONNX Runtime reads its options back; nothing else shows them
     assert opts.intra_op_num_threads == 2
     assert opts.get_session_config_entry("session.intra_op.allow_spinning") == ("1" if spin else "0")

@@ -37,6 +37,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
 
+from toolkit import cpu, photo_crops  # noqa: E402
+
 from station.footage import Envelope, compose, labelled_photos, read_truth  # noqa: E402
 
 MODEL = ROOT / "models" / "defect.onnx"
@@ -92,7 +94,7 @@ def _pipeline(video: Path, realtime: bool, overrides: list[str]) -> dict[str, An
 
     fixed = ["metrics.enabled=false", "publisher.endpoint=tcp://127.0.0.1:*", "publisher.resend_endpoint=null"]
     cfg = load_config(None, [*fixed, *overrides])
-    model = Model(MODEL, cfg.model.intra_threads, cfg.model.inter_threads, cfg.model.spin_wait)
+    model = Model(MODEL, cfg.model.threads())
     model.warm_up()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "v.jsonl"
@@ -140,19 +142,6 @@ def threads() -> dict[str, Any]:
     return out
 
 
-def _crops(paths: list[Path], spec: Any) -> np.ndarray[Any, Any]:
-    from station.preprocess import preprocess
-    from station.sources import read_image
-
-    out = []
-    for p in paths:
-        image = read_image(p).image
-        pre = preprocess(image, spec) if image is not None else None
-        if pre is not None and pre.crop is not None:
-            out.append(pre.crop)
-    return np.stack(out)
-
-
 def _judged_photos() -> tuple[str, list[Path]]:
     shared = ROOT.parent / "shared/data/casting/train"
     report = ROOT / "models/training_report.json"
@@ -169,8 +158,8 @@ def int8(x: np.ndarray[Any, Any]) -> dict[str, Any]:
     from station.model import Model
 
     fp32 = Model(MODEL)
-    name = ort.InferenceSession(str(MODEL), providers=["CPUExecutionProvider"]).get_inputs()[0].name
-    calib = _crops(sorted((ROOT / "station/sample/casting").glob("*/*.jp*g")), fp32.info.spec)
+    name = fp32.input_name
+    calib = photo_crops(sorted((ROOT / "station/sample/casting").glob("*/*.jp*g")), fp32.info.spec, "skip")
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
@@ -186,7 +175,7 @@ def int8(x: np.ndarray[Any, Any]) -> dict[str, Any]:
                         activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)  # fmt: skip
         ms = _time_model(q8, x, 1, runs=200)
         judged_on, photos = _judged_photos()
-        crops = _crops(photos, fp32.info.spec)
+        crops = photo_crops(photos, fp32.info.spec, "skip")
         sess = ort.InferenceSession(str(q8), providers=["CPUExecutionProvider"])
         s8 = np.concatenate([sess.run(None, {name: fp32.graph_input(crops[k : k + 64])})[0].reshape(-1) for k in range(0, len(crops), 64)])
     s32 = fp32.score(crops)
@@ -200,9 +189,9 @@ def _time_model(path: Path, x: np.ndarray[Any, Any], threads: int, runs: int, sp
     """Milliseconds per run of an ONNX model on one input, after a warm-up (pool threads spin-wait or sleep)."""
     import onnxruntime as ort
 
-    from station.model import session_options
+    from station.model import Threads, session_options
 
-    sess = ort.InferenceSession(str(path), session_options(threads, 1, spin), providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(str(path), session_options(Threads(threads, 1, spin)), providers=["CPUExecutionProvider"])
     name = sess.get_inputs()[0].name
     return _time_call(lambda: sess.run(None, {name: x}), runs)
 
@@ -299,8 +288,7 @@ def _machine() -> str:
     import os
     import platform
 
-    cpu = next((x.split(":", 1)[1].strip() for x in Path("/proc/cpuinfo").read_text().splitlines() if x.startswith("model name")), "?")
-    return f"{cpu}, {os.cpu_count()} cores, Linux {platform.release()}, Python {platform.python_version()}"
+    return f"{cpu()[0]}, {os.cpu_count()} cores, Linux {platform.release()}, Python {platform.python_version()}"
 
 
 if __name__ == "__main__":

@@ -26,6 +26,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tools"))
+
+from toolkit import photo_crops  # noqa: E402
 
 from station import model as meta  # noqa: E402
 from station.unwrap import UnwrapSpec, polar_grid  # noqa: E402
@@ -94,19 +97,10 @@ def split(src: Path, dst: Path, overlap: float) -> UnwrapSpec:
 def compare(whole: Path, parts: Path, photos: list[Path]) -> dict[str, Any]:
     """Both models on the same crops, through the station's Model: largest score change, decisions changed."""
     from station.model import Model
-    from station.preprocess import preprocess
-    from station.sources import read_image
 
     a, b = Model(whole), Model(parts)
-    crops = []
-    for p in photos:
-        image = read_image(p).image
-        if image is None:
-            raise SystemExit(f"split_unwrap: {p}: not a readable image")
-        pre = preprocess(image, a.info.spec)
-        if pre.crop is not None:
-            crops.append(pre.crop)
-    sa, sb = a.score(np.stack(crops)), b.score(np.stack(crops))
+    crops = photo_crops(photos, a.info.spec, "raise")
+    sa, sb = a.score(crops), b.score(crops)
     edges = (a.info.band[0], a.info.threshold, a.info.band[1])  # pass / uncertain / reject lie between these
     changed = int(np.sum(np.any([(sa < e) != (sb < e) for e in edges], axis=0)))
     return {"crops": len(crops), "max_score_change": float(np.abs(sa - sb).max()), "decisions_changed": changed}

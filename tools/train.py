@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from augment import PIT_DEPTHS, PIT_SIZES, paint_pin_holes, photo_view, random_view, render
 from robustness import SHARED, evaluate, pool
+from toolkit import cpu
 
 from station import model as meta
 from station.preprocess import Circle, PreprocessSpec, normalise_crop, preprocess
@@ -313,9 +314,7 @@ def environment() -> dict[str, str]:
     import onnxruntime
     import torch
 
-    cpu = Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").is_file() else []
-    name = next((x.split(":", 1)[1].strip() for x in cpu if x.startswith("model name")), platform.machine())
-    flags = next((x.split(":", 1)[1].split() for x in cpu if x.startswith("flags")), [])
+    name, flags = cpu()
     isa = "avx512" if "avx512f" in flags else "avx2" if "avx2" in flags else "other"
     return {
         "python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,

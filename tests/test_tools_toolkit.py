@@ -1,0 +1,49 @@
+"""tools/toolkit.py: the helpers the benchmark, training and split tools share."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from station.preprocess import PreprocessSpec
+
+from .conftest import SAMPLE
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+
+import toolkit
+
+SPEC = PreprocessSpec(size=64)
+
+
+def _photos(tmp_path: Path) -> list[Path]:
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"not a jpeg")
+    return [*sorted((SAMPLE / "ok_front").glob("*.jp*g"))[:2], bad]
+
+
+def test_photo_crops_skips_an_unreadable_photo_when_asked(tmp_path: Path) -> None:
+    crops = toolkit.photo_crops(_photos(tmp_path), SPEC, "skip")
+    assert crops.shape == (2, 64, 64)
+
+
+def test_photo_crops_names_an_unreadable_photo_when_every_photo_must_count(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match=r"broken\.jpg: not a readable image"):
+        toolkit.photo_crops(_photos(tmp_path), SPEC, "raise")
+
+
+def test_photo_crops_refuses_to_return_nothing(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="no part found in any of the 1 photos"):
+        toolkit.photo_crops(_photos(tmp_path)[-1:], SPEC, "skip")
+
+
+def test_cpu_reads_a_name_and_flags_and_tolerates_a_missing_cpuinfo(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: Test CPU 9000\nflags\t\t: fpu avx2 avx512f\n")
+    monkeypatch.setattr(toolkit, "CPUINFO", cpuinfo)
+    assert toolkit.cpu() == ("Test CPU 9000", ["fpu", "avx2", "avx512f"])
+    monkeypatch.setattr(toolkit, "CPUINFO", tmp_path / "missing")
+    name, flags = toolkit.cpu()
+    assert name and flags == []

@@ -1,0 +1,45 @@
+"""Helpers that more than one tool needs: the machine's CPU, and photos through the station's own crop."""
+
+from __future__ import annotations
+
+import platform
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+CPUINFO = Path("/proc/cpuinfo")
+
+
+def cpu() -> tuple[str, list[str]]:
+    """The CPU's model name and instruction-set flags (the machine's architecture and no flags where /proc/cpuinfo is missing)."""
+    lines = CPUINFO.read_text().splitlines() if CPUINFO.is_file() else []
+    name = next((x.split(":", 1)[1].strip() for x in lines if x.startswith("model name")), platform.machine())
+    flags = next((x.split(":", 1)[1].split() for x in lines if x.startswith("flags")), [])
+    return name, flags
+
+
+def photo_crops(paths: list[Path], spec: Any, unreadable: Literal["skip", "raise"]) -> np.ndarray[Any, Any]:
+    """The station's crop of each photo (N x S x S), leaving out photos where no part is found.
+
+    An unreadable photo is left out too (``"skip"``: a benchmark on whatever photos there are) or
+    stops the tool with its path named (``"raise"``: a comparison that must use every photo given)."""
+    from station.preprocess import preprocess
+    from station.sources import read_image
+
+    out = []
+    for p in paths:
+        image = read_image(p).image
+        if image is None:
+            if unreadable == "raise":
+                raise SystemExit(f"{p}: not a readable image")
+            continue
+        pre = preprocess(image, spec)
+        if pre.crop is not None:
+            out.append(pre.crop)
+    if not out:
+        raise SystemExit(f"no part found in any of the {len(paths)} photos")
+    return np.stack(out)
