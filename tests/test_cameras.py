@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -202,7 +203,14 @@ def test_gige_setting_the_camera_refuses_is_a_clear_error(gige: FakeGigE) -> Non
            "--set", "camera.pixel_format=NoSuchFormat", "--set", f"metrics.port={free_port()}",
            "--set", "publisher.endpoint=tcp://127.0.0.1:*", "--set", "publisher.resend_endpoint=null"]  # fmt: skip
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    time.sleep(4)
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=10)
-    assert "camera.pixel_format" in err and "refused" in err and "Traceback" not in err
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")) if proc.stderr else None, daemon=True)
+    reader.start()
+    try:  # the refusal comes once the model is loaded and the camera opened: seconds, more on a loaded machine
+        assert until(lambda: any("camera.pixel_format" in line for line in lines), 30), "".join(lines)[-2000:]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+        reader.join(5)
+    err = "".join(lines)
+    assert "refused" in err and "Traceback" not in err
