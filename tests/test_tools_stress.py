@@ -1,0 +1,50 @@
+"""tools/stress.py: re-shoots past the training envelope, judged as the station judges."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from station.model import Model
+
+from .conftest import MODEL, ROOT, SAMPLE
+
+sys.path.insert(0, str(ROOT / "tools"))
+
+import stress  # tools/ is not a package: on the path first
+
+
+def test_a_part_that_cannot_be_inspected_is_rejected_never_passed() -> None:
+    model = Model(MODEL)
+    crop = np.zeros((model.info.spec.size,) * 2, dtype=np.float32)  # a blank crop scores low: it would pass
+    shot = stress.Shot([crop, None, None], ["ok", "overexposed", "no_part"], np.array([0, 1, 0]), ["a.jpg", "b.jpg", "c.jpg"])
+    m = stress.judge(model, shot)
+    assert (m["escapes"], m["false_rejects"], m["unreadable"]) == (0, 1, 2)
+    assert m["unreadable_why"] == {"no_part": 1, "overexposed": 1} and m["escaped"] == []
+    passed = stress.judge(model, stress.Shot([crop], ["ok"], np.array([1]), ["d.jpg"]))  # a defective part scored low
+    assert passed["escapes"] == 1 and passed["escaped"] == ["d.jpg"]
+
+
+def test_every_view_is_reported_on_the_bundled_sample(tmp_path: Path) -> None:
+    out = tmp_path / "stress.json"
+    cmd = [sys.executable, "tools/stress.py", "--data", str(SAMPLE), "--split", "", "--workers", "1", "--json", str(out)]
+    run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    report = json.loads(out.read_text())
+    n = len(list(SAMPLE.glob("*/*.jp*g")))
+    assert report["photos"] == n and list(report["views"]) == list(stress.STRESS_VIEWS)
+    for name, m in report["views"].items():
+        assert m["parts"] == n and m["unreadable"] == sum(m["unreadable_why"].values()), name
+        assert m["escapes"] + m["false_rejects"] <= n and 0.0 <= m["accuracy"] <= 1.0, name
+        assert len(m["escaped"]) == m["escapes"], name
+        assert name in run.stdout
+
+
+def test_a_missing_data_folder_is_one_clear_line(tmp_path: Path) -> None:
+    cmd = [sys.executable, "tools/stress.py", "--data", str(tmp_path / "nope")]
+    run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode != 0 and "nope: no such folder" in run.stderr and "Traceback" not in run.stderr

@@ -1,0 +1,142 @@
+"""How far past the service envelope the shipped model holds: a measurement, not a gate.
+
+    python3 tools/stress.py [--model models/defect.onnx] [--data ../shared/data/casting/train]
+                            [--split models/validation_split.json] [--json stress.json]
+
+The validation photos (never trained on) are re-shot further than training's augmentation ever
+goes (tools/augment.py: random_view), one way at a time, then found, cropped and scored by the
+station's own preprocessing and `Model`, and judged as the station judges: a part passes only
+when it is found and scores below the uncertain band. A part the locator misses is rejected as
+unreadable, so it can only ever be a false reject. `--split ''` takes every photo under --data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tools"))
+
+from augment import View, render  # noqa: E402
+from robustness import pool  # noqa: E402
+
+from station.evaluate import metrics_at  # noqa: E402
+from station.model import Model  # noqa: E402
+from station.preprocess import Circle, PreprocessSpec, Quality, locate_part, preprocess  # noqa: E402
+
+# Each goes one step past training's range (in brackets) on one knob; one sits at the range's bright edge.
+STRESS_VIEWS: dict[str, View] = {
+    "part 50 % of the frame, off centre, white belt (58-100 %)": View(fill=0.5, shift=(0.7, -0.5), background=235.0),
+    "part 45 % of the frame, grey belt (58-100 %)": View(fill=0.45, background=150.0),
+    "contrast 0.3 (0.45-1.1)": View(fill=0.0, contrast=0.3),
+    "contrast 0.3 on a white belt (0.45-1.1)": View(fill=0.0, contrast=0.3, background=235.0),
+    "gain 1.45, +35 (training's brightest, for reference)": View(fill=0.0, gain=1.45, offset=35.0),
+    "gain 1.6, +40 (up to 1.45, +35)": View(fill=0.0, gain=1.6, offset=40.0),
+    "gain 0.45, -20 (down to 0.7, -25)": View(fill=0.0, gain=0.45, offset=-20.0),
+    "blur sigma 2.0 (up to 1.3)": View(fill=0.0, blur=2.0),
+    "noise sigma 10 (up to 4)": View(fill=0.0, noise=10.0),
+    "JPEG quality 12 (25-90)": View(fill=0.0, jpeg=12),
+}
+DEFECT_DIRS = {"def_front": 1, "ok_front": 0}
+SHARED: dict[str, Any] = {}  # read-only inputs for the forked workers
+
+
+@dataclass(frozen=True)
+class Shot:
+    """One view of every photo: the station's crop of each, and its quality verdict (only "ok" is inspected)."""
+
+    crops: list[np.ndarray[Any, Any] | None]
+    quality: list[str]
+    labels: np.ndarray[Any, Any]
+    names: list[str]
+
+
+def photos(data: Path, split: str) -> list[tuple[Path, int]]:
+    """The photos to re-shoot and their labels: the frozen validation split, or every photo under ``data``."""
+    if split:
+        names = json.loads(Path(split).read_text())["files"]
+        return [(data / n, DEFECT_DIRS[n.split("/")[0]]) for n in names]
+    return [(p, y) for d, y in DEFECT_DIRS.items() for p in sorted((data / d).glob("*.jp*g"))]
+
+
+def load(items: list[tuple[Path, int]]) -> tuple[list[Any], list[Circle], np.ndarray[Any, Any]]:
+    """Each photo and where the station's locator puts its part; a photo it cannot read or find stops the tool."""
+    images, circles = [], []
+    for path, _ in items:
+        img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        if img is None:
+            raise SystemExit(f"stress: {path}: not a readable image")
+        circle = locate_part(img)
+        if circle is None:
+            raise SystemExit(f"stress: {path}: the locator finds no part in the photo as taken")
+        images.append(img)
+        circles.append(circle)
+    return images, circles, np.array([y for _, y in items], dtype=np.int64)
+
+
+def shoot(name: str) -> Shot:
+    """Re-shoot every photo as ``STRESS_VIEWS[name]`` and crop it as the daemon does (own seeded rng per view)."""
+    images, circles, spec = SHARED["images"], SHARED["circles"], SHARED["spec"]
+    rng = np.random.default_rng([SHARED["seed"], list(STRESS_VIEWS).index(name)])
+    crops, quality = [], []
+    for img, c in zip(images, circles, strict=True):
+        shot, _ = render(img, c, STRESS_VIEWS[name], rng)
+        pre = preprocess(shot, spec)
+        crops.append(pre.crop if pre.quality is Quality.OK else None)
+        quality.append(pre.quality.value)
+    return Shot(crops, quality, SHARED["labels"], SHARED["names"])
+
+
+def judge(model: Model, shot: Shot) -> dict[str, Any]:
+    """The station's decision on one view (station.decision): reject when the part cannot be inspected or scores at/above the band."""
+    found = np.array([c is not None for c in shot.crops])
+    blank = np.zeros((model.info.spec.size,) * 2, dtype=np.float32)
+    crops = np.stack([c if c is not None else blank for c in shot.crops])
+    scores = np.concatenate([model.score(crops[k : k + 128]) for k in range(0, len(crops), 128)])
+    scores[~found] = 1.0  # unreadable: rejected, as the decision stage does
+    m = metrics_at(scores >= model.info.band[0], shot.labels, scores)
+    why = {q: shot.quality.count(q) for q in sorted(set(shot.quality)) if q != Quality.OK.value}
+    escaped = [n for n, y, s in zip(shot.names, shot.labels, scores, strict=True) if y == 1 and s < model.info.band[0]]
+    return {**m, "unreadable": int((~found).sum()), "unreadable_why": why, "parts": len(found), "escaped": escaped}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap.add_argument("--model", type=Path, default=ROOT / "models/defect.onnx")
+    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared/data/casting/train")
+    ap.add_argument("--split", default=str(ROOT / "models/validation_split.json"), help="frozen validation photos; '' takes all")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    if not args.data.is_dir():
+        raise SystemExit(f"stress: {args.data}: no such folder (the training photos, laid out as def_front/ and ok_front/)")
+    items = photos(args.data, args.split)
+    images, circles, labels = load(items)
+    spec: PreprocessSpec = Model(args.model).info.spec
+    SHARED.update(images=images, circles=circles, labels=labels, names=[p.name for p, _ in items], seed=args.seed, spec=spec)
+    with pool(args.workers) as p:  # views in parallel, each with its own rng: the figures do not depend on the workers
+        shots = dict(zip(STRESS_VIEWS, p.imap(shoot, list(STRESS_VIEWS)), strict=True))
+    model = Model(args.model)
+    out = {"model": str(args.model), "photos": len(images), "views": {name: judge(model, s) for name, s in shots.items()}}
+    print("| re-shot as | accuracy | F1 | escapes | false rejects | not inspectable, so rejected (why) |\n|---|---|---|---|---|---|")
+    for name, m in out["views"].items():
+        why = ", ".join(f"{k} {v}" for k, v in m["unreadable_why"].items())
+        row = [name, f"{m['accuracy']:.2%}", f"{m['f1']:.3f}", m["escapes"], m["false_rejects"], f"{m['unreadable']} {why}".strip()]
+        print("| " + " | ".join(str(x) for x in row) + " |")
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
