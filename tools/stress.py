@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +31,7 @@ from robustness import pool  # noqa: E402
 from station.evaluate import metrics_at  # noqa: E402
 from station.model import Model  # noqa: E402
 from station.preprocess import Circle, PreprocessSpec, Quality, locate_part, preprocess  # noqa: E402
+from station.sources import read_image  # noqa: E402
 
 # Each goes one step past training's range (in brackets) on one knob; one sits at the range's bright edge.
 STRESS_VIEWS: dict[str, View] = {
@@ -72,9 +72,10 @@ def load(items: list[tuple[Path, int]]) -> tuple[list[Any], list[Circle], np.nda
     """Each photo and where the station's locator puts its part; a photo it cannot read or find stops the tool."""
     images, circles = [], []
     for path, _ in items:
-        img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        grab = read_image(path)  # the station's own decoding
+        img = grab.image
         if img is None:
-            raise SystemExit(f"stress: {path}: not a readable image")
+            raise SystemExit(f"stress: {grab.error}")
         circle = locate_part(img)
         if circle is None:
             raise SystemExit(f"stress: {path}: the locator finds no part in the photo as taken")
