@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from station.preprocess import PreprocessSpec
@@ -47,3 +48,15 @@ def test_cpu_reads_a_name_and_flags_and_tolerates_a_missing_cpuinfo(monkeypatch:
     monkeypatch.setattr(toolkit, "CPUINFO", tmp_path / "missing")
     name, flags = toolkit.cpu()
     assert name and flags == []
+
+
+def test_in_batches_scores_every_crop_once_in_order() -> None:
+    crops = [np.full((4, 4), float(i), dtype=np.float32) for i in range(7)]
+    sizes: list[int] = []
+
+    def score(batch: np.ndarray) -> np.ndarray:
+        sizes.append(len(batch))
+        return batch[:, 0, 0].astype(np.float32)
+
+    assert toolkit.in_batches(score, crops, batch=3).tolist() == list(range(7))
+    assert sizes == [3, 3, 1]

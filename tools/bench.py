@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
 
-from toolkit import cpu, photo_crops  # noqa: E402
+from toolkit import cpu, in_batches, photo_crops  # noqa: E402
 
 from station.footage import Envelope, compose, labelled_photos, read_truth  # noqa: E402
 
@@ -177,7 +177,7 @@ def int8(x: np.ndarray[Any, Any]) -> dict[str, Any]:
         judged_on, photos = _judged_photos()
         crops = photo_crops(photos, fp32.info.spec, "skip")
         sess = ort.InferenceSession(str(q8), providers=["CPUExecutionProvider"])
-        s8 = np.concatenate([sess.run(None, {name: fp32.graph_input(crops[k : k + 64])})[0].reshape(-1) for k in range(0, len(crops), 64)])
+        s8 = in_batches(lambda b: sess.run(None, {name: fp32.graph_input(b)})[0].reshape(-1), crops, 64)
     s32 = fp32.score(crops)
     lo = fp32.info.band[0]  # a part passes only below the uncertain band
     changed = int(np.sum((s8 < lo) != (s32 < lo)))

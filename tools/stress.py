@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 from augment import View, render  # noqa: E402
 from robustness import pool  # noqa: E402
+from toolkit import in_batches  # noqa: E402
 
 from station.evaluate import metrics_at  # noqa: E402
 from station.model import Model  # noqa: E402
@@ -101,8 +102,8 @@ def judge(model: Model, shot: Shot) -> dict[str, Any]:
     """The station's decision on one view (station.decision): reject when the part cannot be inspected or scores at/above the band."""
     found = np.array([c is not None for c in shot.crops])
     blank = np.zeros((model.info.spec.size,) * 2, dtype=np.float32)
-    crops = np.stack([c if c is not None else blank for c in shot.crops])
-    scores = np.concatenate([model.score(crops[k : k + 128]) for k in range(0, len(crops), 128)])
+    crops = [c if c is not None else blank for c in shot.crops]
+    scores = in_batches(model.score, crops)
     scores[~found] = 1.0  # unreadable: rejected, as the decision stage does
     m = metrics_at(scores >= model.info.band[0], shot.labels, scores)
     why = {q: shot.quality.count(q) for q in sorted(set(shot.quality)) if q != Quality.OK.value}

@@ -1,13 +1,15 @@
-"""Helpers that more than one tool needs: the machine's CPU, and photos through the station's own crop."""
+"""Helpers that more than one tool needs: the machine's CPU, photos through the station's own crop, scoring in batches."""
 
 from __future__ import annotations
 
 import platform
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -43,3 +45,10 @@ def photo_crops(paths: list[Path], spec: Any, unreadable: Literal["skip", "raise
     if not out:
         raise SystemExit(f"no part found in any of the {len(paths)} photos")
     return np.stack(out)
+
+
+def in_batches(
+    score_batch: Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float32]], crops: Sequence[npt.NDArray[np.float32]], batch: int = 128
+) -> npt.NDArray[np.float32]:
+    """Scores of crops (each S x S), ``batch`` at a time, by a function of an N x S x S batch."""
+    return np.concatenate([score_batch(np.stack(crops[k : k + batch])) for k in range(0, len(crops), batch)])

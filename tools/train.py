@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from augment import PIT_DEPTHS, PIT_SIZES, paint_pin_holes, photo_view, random_view, render
 from robustness import SHARED, evaluate, pool
-from toolkit import cpu
+from toolkit import cpu, in_batches
 
 from station import model as meta
 from station.preprocess import Circle, PreprocessSpec, normalise_crop, preprocess
@@ -396,13 +396,6 @@ def finish(args: argparse.Namespace, data: Prepared, report: dict[str, object], 
     write_metadata(out, report, fingerprint(data.root, data.paths), data.spec, unwrap)
     Path(args.report).write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps({k: v for k, v in report.items() if k != "validation_files"}, indent=2))
-
-
-def in_batches(
-    score_batch: Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float32]], crops: list[npt.NDArray[np.float32]]
-) -> npt.NDArray[np.float32]:
-    """Scores of crops (each S x S), 128 at a time, by a function of an N x S x S batch."""
-    return np.concatenate([score_batch(np.stack(crops[k : k + 128])) for k in range(0, len(crops), 128)])
 
 
 def scores_for(net: object, crops: list[npt.NDArray[np.float32]]) -> npt.NDArray[np.float32]:
