@@ -124,11 +124,11 @@ def main() -> int:
         raise SystemExit(f"stress: {args.data}: no such folder (the training photos, laid out as def_front/ and ok_front/)")
     items = photos(args.data, args.split)
     images, circles, labels = load(items)
-    spec: PreprocessSpec = Model(args.model).info.spec
+    model = Model(args.model)  # one intra-op thread: no ONNX Runtime thread pool for the fork below to copy; workers never score
+    spec: PreprocessSpec = model.info.spec
     SHARED.update(images=images, circles=circles, labels=labels, names=[p.name for p, _ in items], seed=args.seed, spec=spec)
     with pool(args.workers) as p:  # views in parallel, each with its own rng: the figures do not depend on the workers
         shots = dict(zip(STRESS_VIEWS, p.imap(shoot, list(STRESS_VIEWS)), strict=True))
-    model = Model(args.model)
     out = {"model": str(args.model), "photos": len(images), "views": {name: judge(model, s) for name, s in shots.items()}}
     print("| re-shot as | accuracy | F1 | escapes | false rejects | not inspectable, so rejected (why) |\n|---|---|---|---|---|---|")
     for name, m in out["views"].items():
