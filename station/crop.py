@@ -63,7 +63,9 @@ class CropStage:
                     pre.crop if ok else None,
                     pre.brightness,
                     pre.sharpness,
+                    pre.clipped,
                 )
         self.metrics.brightness.set(pre.brightness)
         self.metrics.sharpness.set(pre.sharpness)
+        self.metrics.clipped.set(pre.clipped)
         return pre

@@ -74,6 +74,9 @@ class PreprocessSpec:
     cut_off_tolerance: float = 0.06
 
 
+CLIPPED_LEVEL = 254  # grey level counted as clipped white in Preprocessed.clipped
+
+
 @dataclass(frozen=True)
 class Preprocessed:
     """The result of :func:`preprocess`: a model-ready crop, or the reason there is none."""
@@ -83,6 +86,7 @@ class Preprocessed:
     crop: FloatImage | None
     brightness: float
     sharpness: float
+    clipped: float  # share of the image at full white (>= CLIPPED_LEVEL): glare hides outlines and defects
 
 
 def u8(image: npt.NDArray[Any]) -> GrayImage:
@@ -299,18 +303,20 @@ def preprocess(
 ) -> Preprocessed:
     """Locate the part (unless ``circle`` is given), check it can be inspected, and crop it."""
     gray = to_gray(image)
-    brightness = float(np.mean(gray[::4, ::4]))
+    sample = gray[::4, ::4]
+    brightness = float(np.mean(sample))
+    clipped = float(np.count_nonzero(sample >= CLIPPED_LEVEL)) / sample.size
     if circle is None:
         circle = locate_part(gray, spec)
     if circle is None:
-        return Preprocessed(Quality.NO_PART, None, None, brightness, 0.0)
+        return Preprocessed(Quality.NO_PART, None, None, brightness, 0.0, clipped)
     h, w = gray.shape
     if not circle.inside(w, h, spec.cut_off_tolerance):
-        return Preprocessed(Quality.CUT_OFF, circle, None, brightness, 0.0)
+        return Preprocessed(Quality.CUT_OFF, circle, None, brightness, 0.0, clipped)
     crop, med, contrast = normalise_crop(gray, circle, spec)
     sharp = crop_sharpness(crop)
     quality = _exposure_quality(med, contrast, sharp)
-    return Preprocessed(quality, circle, crop if quality is Quality.OK else None, brightness, sharp)
+    return Preprocessed(quality, circle, crop if quality is Quality.OK else None, brightness, sharp, clipped)
 
 
 def drawn_part(spec: PreprocessSpec = PreprocessSpec()) -> GrayImage:

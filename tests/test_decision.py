@@ -13,7 +13,7 @@ THR = 0.3
 
 def _scored(score: float | None, quality: Quality = Quality.OK, failure: str | None = None, error: str | None = None) -> Scored:
     part = Part(1, Frame(0, np.zeros((4, 4), np.uint8), 0.0, 0.0), failure=failure, failure_reason=Reason.UNABLE if failure else None)
-    pre = Preprocessed(quality, None, np.zeros((4, 4), np.float32) if quality is Quality.OK else None, 100.0, 1.0)
+    pre = Preprocessed(quality, None, np.zeros((4, 4), np.float32) if quality is Quality.OK else None, 100.0, 1.0, 0.0)
     return Scored(Crop(part, pre), score, error)
 
 

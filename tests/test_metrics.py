@@ -21,6 +21,7 @@ NAMES = [
     "station_queue_depth",
     "station_image_brightness",
     "station_image_sharpness",
+    "station_image_clipped_ratio",
     "station_model_info",
     "station_build_info",
     "station_last_verdict_timestamp_seconds",

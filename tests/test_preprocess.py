@@ -97,6 +97,15 @@ def test_overexposed_and_blurred_parts_are_not_inspectable() -> None:
     assert preprocess(blurred, circle=c).quality is Quality.BLURRED
 
 
+def test_clipped_share_reports_glare_whether_or_not_the_part_is_found() -> None:
+    img = cv2.imread(str(PHOTOS[2]), cv2.IMREAD_GRAYSCALE)
+    assert preprocess(img).clipped == 0.0  # the photos as taken clip nothing
+    glare = img.copy()
+    glare[:, : img.shape[1] // 2] = 255  # the left half burnt out
+    assert preprocess(glare).clipped == pytest.approx(0.5, abs=0.02)
+    assert preprocess(np.full((200, 200), 255, np.uint8)).clipped == 1.0  # no part found: still measured
+
+
 def test_to_gray_accepts_colour_and_16_bit_and_refuses_the_rest() -> None:
     assert to_gray(np.zeros((4, 4, 3), np.uint8)).shape == (4, 4)
     assert to_gray(np.full((4, 4), 65535, np.uint16)).max() == 255
