@@ -46,7 +46,9 @@ class Metrics:
         self.brightness = Gauge("station_image_brightness", "Mean grey level of the last inspected frame (0-255).", registry=r)
         self.sharpness = Gauge("station_image_sharpness", "Mean absolute Laplacian on the last inspected part.", registry=r)
         self.clipped = Gauge(
-            "station_image_clipped_ratio", "Share of the image around the last inspected part at full white (0-1): glare hides its rim.", registry=r
+            "station_image_clipped_ratio",
+            "Share of the image around the last inspected part at full white (0-1): glare hides its rim.",
+            registry=r,
         )
         self.model_info = Info("station_model", "The model in use.", registry=r)
         self.build_info = Info("station_build", "Station software build.", registry=r)
