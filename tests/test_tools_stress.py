@@ -48,3 +48,11 @@ def test_a_missing_data_folder_is_one_clear_line(tmp_path: Path) -> None:
     cmd = [sys.executable, "tools/stress.py", "--data", str(tmp_path / "nope")]
     run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert run.returncode != 0 and "nope: no such folder" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_a_bad_split_file_is_one_clear_line(tmp_path: Path) -> None:
+    split = tmp_path / "split.json"
+    split.write_text('{"files": ["elsewhere/x.jpeg"]}')
+    cmd = [sys.executable, "tools/stress.py", "--data", str(SAMPLE), "--split", str(split)]
+    run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode != 0 and f"{split}: not a split file" in run.stderr and "Traceback" not in run.stderr

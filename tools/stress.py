@@ -64,8 +64,12 @@ class Shot:
 def photos(data: Path, split: str) -> list[tuple[Path, int]]:
     """The photos to re-shoot and their labels: the frozen validation split, or every photo under ``data``."""
     if split:
-        names = json.loads(Path(split).read_text())["files"]
-        return [(data / n, DEFECT_DIRS[n.split("/")[0]]) for n in names]
+        try:
+            names = json.loads(Path(split).read_text())["files"]
+            return [(data / n, DEFECT_DIRS[n.split("/")[0]]) for n in names]
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            want = 'JSON with "files": ["def_front/NAME" or "ok_front/NAME", ...]'
+            raise SystemExit(f"stress: {split}: not a split file ({want}): {exc!r}") from None
     return [(p, y) for d, y in DEFECT_DIRS.items() for p in sorted((data / d).glob("*.jp*g"))]
 
 
