@@ -2,10 +2,13 @@
 
 The part is a cast impeller seen from the top. We locate its outer circle with a Hough
 transform on a downscaled copy, re-rank the candidates by how much of their perimeter is a
-real edge, and keep the largest well-supported one (the inner dark ring is also a strong
-circle, but it is never the largest). The crop is a square around that circle, resized to the
-model's input, grey levels standardised on the part's own pixels, and the background outside
-a thin ring around the part replaced by zero so that the model cannot learn the background.
+real edge, and keep the largest well-supported one. The inner dark ring is also a strong
+circle; when glare or a pale belt washes the rim out it can be the largest one left, so a fainter
+concentric ring well outside the circle found marks it as an inner ring, and the part is refused
+(OUTLINE_MISMATCH) rather than inspected on a crop that misses the rim. The crop is a square
+around that circle, resized to the model's input, grey levels standardised on the part's own
+pixels, and the background outside a thin ring around the part replaced by zero so that the
+model cannot learn the background.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ _HOUGH_SIDE = 96  # the centre is voted for on a coarser copy: 3x cheaper, and a
 _ANGLES = np.linspace(0.0, 2.0 * math.pi, 96, endpoint=False)
 _COS = np.cos(_ANGLES).astype(np.float32)
 _SIN = np.sin(_ANGLES).astype(np.float32)
+_BEYOND = (1.3, 1.9)  # where an impeller's rim lies, in radii of its inner ring (measured: 1.4-2.0)
+_BEYOND_EDGE = 5.0  # grey-level step per pixel (stretched image) that counts as an edge out there
+_BEYOND_MARGIN = 0.1  # how much more of that ring is edge than of the band around it
 
 
 class Quality(StrEnum):
@@ -39,7 +45,7 @@ class Quality(StrEnum):
     UNDEREXPOSED = "underexposed"
     BLURRED = "blurred"
     LOW_CONTRAST = "low_contrast"
-    OUTLINE_MISMATCH = "outline_mismatch"  # the circle found is much smaller than the part the trigger saw
+    OUTLINE_MISMATCH = "outline_mismatch"  # the circle found is an inner ring: a larger outline rings it, or the trigger saw more
 
 
 @dataclass(frozen=True)
@@ -231,20 +237,52 @@ def _stretch(small: GrayImage) -> GrayImage:
     return u8(np.clip((small.astype(np.float32) - float(lo)) * (255.0 / float(hi - lo)), 0, 255))
 
 
-def locate_part(gray: GrayImage, spec: PreprocessSpec = PreprocessSpec()) -> Circle | None:
-    """Find the part's outer circle, or None when nothing circular enough is there."""
+def _ring_beyond(small: GrayImage, cx: float, cy: float, r: float) -> bool:
+    """True when a faint concentric edge rings the circle at 1.3-1.9 r: the circle is an inner ring.
+
+    Glare or a pale belt can wash the rim out until the locator's edge threshold, set by the part's
+    strongest (inner) edge, no longer sees it. Here a low fixed threshold looks for a ring that stands
+    out from the band between it and the circle (and from what lies beyond, where the image goes on).
+    """
+    r_max = math.ceil(_BEYOND[1] * r) + 12
+    deriv, valid = _radial_edges(small, cx, cy, r_max)
+    vs = valid.sum(axis=0)
+    coverage = ((deriv > _BEYOND_EDGE) * valid).sum(axis=0) / np.maximum(vs, 1.0)
+    enough = vs >= 0.3 * valid.shape[0]
+    near = int(1.08 * r)  # past the circle's own edge: where its coverage has halved
+    while near < r_max - 1 and coverage[near] > 0.5 * coverage[int(r)]:
+        near += 1
+    for ring in range(math.ceil(_BEYOND[0] * r), min(int(_BEYOND[1] * r), r_max - 2) + 1):
+        c = float(coverage[ring])
+        if not enough[ring] or c < coverage[ring - 1] or c < coverage[ring + 1]:
+            continue
+        inner = coverage[near : ring - 3][enough[near : ring - 3]]
+        outer = coverage[ring + 4 : ring + 11][enough[ring + 4 : ring + 11]]
+        around = max(float(inner.mean()) if inner.size else 1.0, float(outer.mean()) if outer.size >= 3 else 0.0)
+        if c - around >= _BEYOND_MARGIN:
+            return True
+    return False
+
+
+def _find(gray: GrayImage, spec: PreprocessSpec) -> tuple[Circle | None, bool]:
+    """The part's outer circle (or None), and whether a fainter concentric ring lies well beyond it."""
     h, w = gray.shape
     scale = min(_WORK_SIDE / max(h, w), 1.0)
     small = u8(cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)) if scale < 1 else gray
     small = _stretch(u8(cv2.GaussianBlur(small, (3, 3), 0.8)))
     centre = _hough_centre(small, spec)
     if centre is None:
-        return None
+        return None, False
     fit = _outer_radius(small, centre[0], centre[1], spec)
     if fit is None:
-        return None
+        return None, False
     x, y, r = fit
-    return Circle(cx=x / scale, cy=y / scale, r=r / scale)
+    return Circle(cx=x / scale, cy=y / scale, r=r / scale), _ring_beyond(small, x, y, r)
+
+
+def locate_part(gray: GrayImage, spec: PreprocessSpec = PreprocessSpec()) -> Circle | None:
+    """Find the part's outer circle, or None when nothing circular enough is there."""
+    return _find(gray, spec)[0]
 
 
 def _crop_square(gray: GrayImage, circle: Circle, spec: PreprocessSpec) -> GrayImage:
@@ -306,13 +344,16 @@ def preprocess(
     sample = gray[::4, ::4]
     brightness = float(np.mean(sample))
     clipped = float(np.count_nonzero(sample >= CLIPPED_LEVEL)) / sample.size
+    beyond = False
     if circle is None:
-        circle = locate_part(gray, spec)
+        circle, beyond = _find(gray, spec)
     if circle is None:
         return Preprocessed(Quality.NO_PART, None, None, brightness, 0.0, clipped)
     h, w = gray.shape
     if not circle.inside(w, h, spec.cut_off_tolerance):
         return Preprocessed(Quality.CUT_OFF, circle, None, brightness, 0.0, clipped)
+    if beyond:  # the circle found is an inner ring: a crop of it would cut the rim away
+        return Preprocessed(Quality.OUTLINE_MISMATCH, circle, None, brightness, 0.0, clipped)
     crop, med, contrast = normalise_crop(gray, circle, spec)
     sharp = crop_sharpness(crop)
     quality = _exposure_quality(med, contrast, sharp)

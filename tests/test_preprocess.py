@@ -106,6 +106,23 @@ def test_clipped_share_reports_glare_whether_or_not_the_part_is_found() -> None:
     assert preprocess(np.full((200, 200), 255, np.uint8)).clipped == 1.0  # no part found: still measured
 
 
+def test_under_glare_no_part_is_inspected_on_an_inner_ring() -> None:
+    """Gain 1.6, +40 clips face and belt alike: the rim all but vanishes and the locator can take the
+    impeller's inner ring (0.56-0.64 r on three sample photos). Such a crop would cut the rim away, so
+    the part must be refused as an outline mismatch, never inspected; photos as taken are all inspected."""
+    refused = 0
+    for path in PHOTOS:
+        img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        truth = locate_part(img)
+        assert truth is not None and preprocess(img).quality is Quality.OK, path.name
+        glare = np.clip(img.astype(np.float32) * 1.6 + 40.0, 0, 255).astype(np.uint8)
+        pre = preprocess(glare)
+        if pre.quality is Quality.OK:
+            assert pre.circle is not None and abs(pre.circle.r - truth.r) < 0.08 * truth.r, path.name
+        refused += pre.quality is Quality.OUTLINE_MISMATCH
+    assert refused >= 1  # the case does occur in the sample, so this test exercises the check
+
+
 def test_to_gray_accepts_colour_and_16_bit_and_refuses_the_rest() -> None:
     assert to_gray(np.zeros((4, 4, 3), np.uint8)).shape == (4, 4)
     assert to_gray(np.full((4, 4), 65535, np.uint16)).max() == 255
