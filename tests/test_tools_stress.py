@@ -31,12 +31,13 @@ def test_a_part_that_cannot_be_inspected_is_rejected_never_passed() -> None:
 
 def test_every_view_is_reported_on_the_bundled_sample(tmp_path: Path) -> None:
     out = tmp_path / "stress.json"
-    cmd = [sys.executable, "tools/stress.py", "--data", str(SAMPLE), "--split", "", "--workers", "1", "--json", str(out)]
+    cmd = [sys.executable, "tools/stress.py", "--data", str(SAMPLE), "--split", "", "--draws", "1", "--workers", "1", "--json", str(out)]
     run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     report = json.loads(out.read_text())
     n = len(list(SAMPLE.glob("*/*.jp*g")))
-    assert report["photos"] == n and list(report["views"]) == list(stress.STRESS_VIEWS)
+    assert report["photos"] == n and list(report["views"]) == list(stress.views(1))
+    assert list(stress.views(1)) == [*stress.STRESS_VIEWS, "inside the envelope (random_view), draw 1"]
     for name, m in report["views"].items():
         assert m["parts"] == n and m["unreadable"] == sum(m["unreadable_why"].values()), name
         assert m["escapes"] + m["false_rejects"] <= n and 0.0 <= m["accuracy"] <= 1.0, name

@@ -1,13 +1,14 @@
 """How far past the service envelope the shipped model holds: a measurement, not a gate.
 
     python3 tools/stress.py [--model models/defect.onnx] [--data ../shared/data/casting/train]
-                            [--split models/validation_split.json] [--json stress.json]
+                            [--split models/validation_split.json] [--draws 3] [--json stress.json]
 
 The validation photos (never trained on) are re-shot further than training's augmentation ever
 goes (tools/augment.py: random_view), one way at a time, then found, cropped and scored by the
 station's own preprocessing and `Model`, and judged as the station judges: a part passes only
 when it is found and scores below the uncertain band. A part the locator misses is rejected as
 unreadable, so it can only ever be a false reject. `--split ''` takes every photo under --data.
+For reference, `--draws` more passes re-shoot each photo inside the envelope (a fresh random_view each).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
 
-from augment import View, render  # noqa: E402
+from augment import View, random_view, render  # noqa: E402
 from robustness import pool  # noqa: E402
 from toolkit import in_batches  # noqa: E402
 
@@ -89,13 +90,19 @@ def load(items: list[tuple[Path, int]]) -> tuple[list[Any], list[Circle], np.nda
     return images, circles, np.array([y for _, y in items], dtype=np.int64)
 
 
+def views(draws: int) -> dict[str, View | None]:
+    """The stress views, then ``draws`` passes inside training's envelope (None: a fresh ``random_view`` per photo)."""
+    inside: dict[str, View | None] = {f"inside the envelope (random_view), draw {k + 1}": None for k in range(draws)}
+    return {**STRESS_VIEWS, **inside}
+
+
 def shoot(name: str) -> Shot:
-    """Re-shoot every photo as ``STRESS_VIEWS[name]`` and crop it as the daemon does (own seeded rng per view)."""
-    images, circles, spec = SHARED["images"], SHARED["circles"], SHARED["spec"]
-    rng = np.random.default_rng([SHARED["seed"], list(STRESS_VIEWS).index(name)])
+    """Re-shoot every photo as ``SHARED["views"][name]`` and crop it as the daemon does (own seeded rng per view)."""
+    images, circles, spec, table = SHARED["images"], SHARED["circles"], SHARED["spec"], SHARED["views"]
+    rng = np.random.default_rng([SHARED["seed"], list(table).index(name)])
     crops, quality = [], []
     for img, c in zip(images, circles, strict=True):
-        shot, _ = render(img, c, STRESS_VIEWS[name], rng)
+        shot, _ = render(img, c, table[name] or random_view(rng), rng)
         pre = preprocess(shot, spec)
         crops.append(pre.crop if pre.quality is Quality.OK else None)
         quality.append(pre.quality.value)
@@ -121,6 +128,7 @@ def main() -> int:
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared/data/casting/train")
     ap.add_argument("--split", default=str(ROOT / "models/validation_split.json"), help="frozen validation photos; '' takes all")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--draws", type=int, default=3, help="passes inside training's envelope, for reference")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
@@ -130,9 +138,10 @@ def main() -> int:
     images, circles, labels = load(items)
     model = Model(args.model)  # one intra-op thread: no ONNX Runtime thread pool for the fork below to copy; workers never score
     spec: PreprocessSpec = model.info.spec
-    SHARED.update(images=images, circles=circles, labels=labels, names=[p.name for p, _ in items], seed=args.seed, spec=spec)
+    table = views(args.draws)
+    SHARED.update(images=images, circles=circles, labels=labels, names=[p.name for p, _ in items], seed=args.seed, spec=spec, views=table)
     with pool(args.workers) as p:  # views in parallel, each with its own rng: the figures do not depend on the workers
-        shots = dict(zip(STRESS_VIEWS, p.imap(shoot, list(STRESS_VIEWS)), strict=True))
+        shots = dict(zip(table, p.imap(shoot, list(table)), strict=True))
     out = {"model": str(args.model), "photos": len(images), "views": {name: judge(model, s) for name, s in shots.items()}}
     print("| re-shot as | accuracy | F1 | escapes | false rejects | not inspectable, so rejected (why) |\n|---|---|---|---|---|---|")
     for name, m in out["views"].items():
