@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +61,7 @@ class Shot:
     quality: list[str]
     labels: np.ndarray[Any, Any]
     names: list[str]
+    misplaced: int = 0  # parts inspected on a circle that is not the part's (see ``misplaced``)
 
 
 def photos(data: Path, split: str) -> list[tuple[Path, int]]:
@@ -100,13 +102,20 @@ def shoot(name: str) -> Shot:
     """Re-shoot every photo as ``SHARED["views"][name]`` and crop it as the daemon does (own seeded rng per view)."""
     images, circles, spec, table = SHARED["images"], SHARED["circles"], SHARED["spec"], SHARED["views"]
     rng = np.random.default_rng([SHARED["seed"], list(table).index(name)])
-    crops, quality = [], []
+    crops, quality, wrong = [], [], 0
     for img, c in zip(images, circles, strict=True):
-        shot, _ = render(img, c, table[name] or random_view(rng), rng)
+        shot, true = render(img, c, table[name] or random_view(rng), rng)
         pre = preprocess(shot, spec)
         crops.append(pre.crop if pre.quality is Quality.OK else None)
         quality.append(pre.quality.value)
-    return Shot(crops, quality, SHARED["labels"], SHARED["names"])
+        wrong += pre.quality is Quality.OK and pre.circle is not None and misplaced(pre.circle, true)
+    return Shot(crops, quality, SHARED["labels"], SHARED["names"], wrong)
+
+
+def misplaced(found: Circle, true: Circle) -> bool:
+    """The circle found is not the part's: radius or centre off by more than 15 % of the part's radius
+    (an inner ring taken for the rim is 0.55-0.7 r). Such a crop misses part of the part."""
+    return abs(found.r - true.r) > 0.15 * true.r or math.hypot(found.cx - true.cx, found.cy - true.cy) > 0.15 * true.r
 
 
 def judge(model: Model, shot: Shot) -> dict[str, Any]:
@@ -119,7 +128,8 @@ def judge(model: Model, shot: Shot) -> dict[str, Any]:
     m = metrics_at(scores >= model.info.band[0], shot.labels, scores)
     why = {q: shot.quality.count(q) for q in sorted(set(shot.quality)) if q != Quality.OK.value}
     escaped = [n for n, y, s in zip(shot.names, shot.labels, scores, strict=True) if y == 1 and s < model.info.band[0]]
-    return {**m, "unreadable": int((~found).sum()), "unreadable_why": why, "parts": len(found), "escaped": escaped}
+    out = {**m, "unreadable": int((~found).sum()), "unreadable_why": why, "parts": len(found), "escaped": escaped}
+    return {**out, "inspected_on_wrong_circle": shot.misplaced}
 
 
 def main() -> int:
@@ -143,10 +153,12 @@ def main() -> int:
     with pool(args.workers) as p:  # views in parallel, each with its own rng: the figures do not depend on the workers
         shots = dict(zip(table, p.imap(shoot, list(table)), strict=True))
     out = {"model": str(args.model), "photos": len(images), "views": {name: judge(model, s) for name, s in shots.items()}}
-    print("| re-shot as | accuracy | F1 | escapes | false rejects | not inspectable, so rejected (why) |\n|---|---|---|---|---|---|")
+    print("| re-shot as | accuracy | F1 | escapes | false rejects | not inspectable, so rejected (why) | inspected on a wrong circle |")
+    print("|---|---|---|---|---|---|---|")
     for name, m in out["views"].items():
         why = ", ".join(f"{k} {v}" for k, v in m["unreadable_why"].items())
         row = [name, f"{m['accuracy']:.2%}", f"{m['f1']:.3f}", m["escapes"], m["false_rejects"], f"{m['unreadable']} {why}".strip()]
+        row.append(m["inspected_on_wrong_circle"])
         print("| " + " | ".join(str(x) for x in row) + " |")
     if args.json:
         args.json.write_text(json.dumps(out, indent=2) + "\n")
