@@ -264,8 +264,8 @@ def _ring_beyond(small: GrayImage, cx: float, cy: float, r: float) -> bool:
     return False
 
 
-def _find(gray: GrayImage, spec: PreprocessSpec) -> tuple[Circle | None, bool]:
-    """The part's outer circle (or None), and whether a fainter concentric ring lies well beyond it."""
+def _find(gray: GrayImage, spec: PreprocessSpec, look_beyond: bool) -> tuple[Circle | None, bool]:
+    """The part's outer circle (or None), and (when asked) whether a fainter concentric ring lies well beyond it."""
     h, w = gray.shape
     scale = min(_WORK_SIDE / max(h, w), 1.0)
     small = u8(cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)) if scale < 1 else gray
@@ -277,12 +277,12 @@ def _find(gray: GrayImage, spec: PreprocessSpec) -> tuple[Circle | None, bool]:
     if fit is None:
         return None, False
     x, y, r = fit
-    return Circle(cx=x / scale, cy=y / scale, r=r / scale), _ring_beyond(small, x, y, r)
+    return Circle(cx=x / scale, cy=y / scale, r=r / scale), look_beyond and _ring_beyond(small, x, y, r)
 
 
 def locate_part(gray: GrayImage, spec: PreprocessSpec = PreprocessSpec()) -> Circle | None:
     """Find the part's outer circle, or None when nothing circular enough is there."""
-    return _find(gray, spec)[0]
+    return _find(gray, spec, look_beyond=False)[0]
 
 
 def _crop_square(gray: GrayImage, circle: Circle, spec: PreprocessSpec) -> GrayImage:
@@ -346,7 +346,7 @@ def preprocess(
     clipped = float(np.count_nonzero(sample >= CLIPPED_LEVEL)) / sample.size
     beyond = False
     if circle is None:
-        circle, beyond = _find(gray, spec)
+        circle, beyond = _find(gray, spec, look_beyond=True)
     if circle is None:
         return Preprocessed(Quality.NO_PART, None, None, brightness, 0.0, clipped)
     h, w = gray.shape

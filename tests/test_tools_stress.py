@@ -42,7 +42,7 @@ def test_every_view_is_reported_on_the_bundled_sample(tmp_path: Path) -> None:
     for name, m in report["views"].items():
         assert m["parts"] == n and m["unreadable"] == sum(m["unreadable_why"].values()), name
         assert m["escapes"] + m["false_rejects"] <= n and 0.0 <= m["accuracy"] <= 1.0, name
-        assert len(m["escaped"]) == m["escapes"] and 0 <= m["inspected_on_wrong_circle"] <= n, name
+        assert len(m["escaped"]) == m["escapes"] and 0 <= m["inspected_cut"] <= n, name
         assert name in run.stdout
 
 
@@ -60,8 +60,9 @@ def test_a_bad_split_file_is_one_clear_line(tmp_path: Path) -> None:
     assert run.returncode != 0 and f"{split}: not a split file" in run.stderr and "Traceback" not in run.stderr
 
 
-def test_a_circle_off_by_more_than_15_percent_of_the_part_is_misplaced() -> None:
+def test_a_crop_cuts_the_part_when_the_part_reaches_15_percent_past_the_circle() -> None:
     part = Circle(100.0, 100.0, 50.0)
-    assert not stress.misplaced(Circle(103.0, 98.0, 46.0), part)  # the locator's usual error
-    assert stress.misplaced(Circle(100.0, 100.0, 31.0), part)  # an inner ring at 0.62 r
-    assert stress.misplaced(Circle(110.0, 104.0, 50.0), part)  # the right size in the wrong place
+    assert not stress.cuts_part(Circle(101.0, 99.0, 47.0), part)  # the locator's usual error
+    assert not stress.cuts_part(Circle(101.0, 100.0, 59.0), part)  # larger than the part: all of it is in the crop
+    assert stress.cuts_part(Circle(100.0, 100.0, 31.0), part)  # an inner ring at 0.62 r
+    assert stress.cuts_part(Circle(110.0, 104.0, 50.0), part)  # the right size in the wrong place

@@ -61,7 +61,7 @@ class Shot:
     quality: list[str]
     labels: np.ndarray[Any, Any]
     names: list[str]
-    misplaced: int = 0  # parts inspected on a circle that is not the part's (see ``misplaced``)
+    cut: int = 0  # parts inspected on a crop that cuts part of the part away (see ``cuts_part``)
 
 
 def photos(data: Path, split: str) -> list[tuple[Path, int]]:
@@ -108,14 +108,14 @@ def shoot(name: str) -> Shot:
         pre = preprocess(shot, spec)
         crops.append(pre.crop if pre.quality is Quality.OK else None)
         quality.append(pre.quality.value)
-        wrong += pre.quality is Quality.OK and pre.circle is not None and misplaced(pre.circle, true)
+        wrong += pre.quality is Quality.OK and pre.circle is not None and cuts_part(pre.circle, true)
     return Shot(crops, quality, SHARED["labels"], SHARED["names"], wrong)
 
 
-def misplaced(found: Circle, true: Circle) -> bool:
-    """The circle found is not the part's: radius or centre off by more than 15 % of the part's radius
-    (an inner ring taken for the rim is 0.55-0.7 r). Such a crop misses part of the part."""
-    return abs(found.r - true.r) > 0.15 * true.r or math.hypot(found.cx - true.cx, found.cy - true.cy) > 0.15 * true.r
+def cuts_part(found: Circle, true: Circle) -> bool:
+    """The part reaches more than 15 % of its radius past the circle found somewhere: its crop misses
+    part of the part (an inner ring taken for the rim is 0.55-0.7 r). A circle larger than the part is not."""
+    return math.hypot(found.cx - true.cx, found.cy - true.cy) + true.r - found.r > 0.15 * true.r
 
 
 def judge(model: Model, shot: Shot) -> dict[str, Any]:
@@ -129,7 +129,7 @@ def judge(model: Model, shot: Shot) -> dict[str, Any]:
     why = {q: shot.quality.count(q) for q in sorted(set(shot.quality)) if q != Quality.OK.value}
     escaped = [n for n, y, s in zip(shot.names, shot.labels, scores, strict=True) if y == 1 and s < model.info.band[0]]
     out = {**m, "unreadable": int((~found).sum()), "unreadable_why": why, "parts": len(found), "escaped": escaped}
-    return {**out, "inspected_on_wrong_circle": shot.misplaced}
+    return {**out, "inspected_cut": shot.cut}
 
 
 def main() -> int:
@@ -153,12 +153,13 @@ def main() -> int:
     with pool(args.workers) as p:  # views in parallel, each with its own rng: the figures do not depend on the workers
         shots = dict(zip(table, p.imap(shoot, list(table)), strict=True))
     out = {"model": str(args.model), "photos": len(images), "views": {name: judge(model, s) for name, s in shots.items()}}
-    print("| re-shot as | accuracy | F1 | escapes | false rejects | not inspectable, so rejected (why) | inspected on a wrong circle |")
-    print("|---|---|---|---|---|---|---|")
+    head = ["re-shot as", "accuracy", "F1", "escapes", "false rejects", "not inspectable, so rejected (why)"]
+    head.append("inspected on a crop that cuts the part")
+    print("| " + " | ".join(head) + " |\n" + "|---" * len(head) + "|")
     for name, m in out["views"].items():
         why = ", ".join(f"{k} {v}" for k, v in m["unreadable_why"].items())
         row = [name, f"{m['accuracy']:.2%}", f"{m['f1']:.3f}", m["escapes"], m["false_rejects"], f"{m['unreadable']} {why}".strip()]
-        row.append(m["inspected_on_wrong_circle"])
+        row.append(m["inspected_cut"])
         print("| " + " | ".join(str(x) for x in row) + " |")
     if args.json:
         args.json.write_text(json.dumps(out, indent=2) + "\n")
