@@ -60,9 +60,10 @@ def test_a_bad_split_file_is_one_clear_line(tmp_path: Path) -> None:
     assert run.returncode != 0 and f"{split}: not a split file" in run.stderr and "Traceback" not in run.stderr
 
 
-def test_a_crop_cuts_the_part_when_the_part_reaches_15_percent_past_the_circle() -> None:
+def test_a_crop_cuts_the_part_when_the_part_reaches_a_quarter_of_its_radius_past_the_circle() -> None:
     part = Circle(100.0, 100.0, 50.0)
     assert not stress.cuts_part(Circle(101.0, 99.0, 47.0), part)  # the locator's usual error
+    assert not stress.cuts_part(Circle(102.0, 100.0, 44.0), part)  # the rim inside a photo's shadow ring taken as truth
     assert not stress.cuts_part(Circle(101.0, 100.0, 59.0), part)  # larger than the part: all of it is in the crop
     assert stress.cuts_part(Circle(100.0, 100.0, 31.0), part)  # an inner ring at 0.62 r
-    assert stress.cuts_part(Circle(110.0, 104.0, 50.0), part)  # the right size in the wrong place
+    assert stress.cuts_part(Circle(114.0, 104.0, 50.0), part)  # the right size in the wrong place
