@@ -102,14 +102,14 @@ def shoot(name: str) -> Shot:
     """Re-shoot every photo as ``SHARED["views"][name]`` and crop it as the daemon does (own seeded rng per view)."""
     images, circles, spec, table = SHARED["images"], SHARED["circles"], SHARED["spec"], SHARED["views"]
     rng = np.random.default_rng([SHARED["seed"], list(table).index(name)])
-    crops, quality, wrong = [], [], 0
+    crops, quality, cut = [], [], 0
     for img, c in zip(images, circles, strict=True):
         shot, true = render(img, c, table[name] or random_view(rng), rng)
         pre = preprocess(shot, spec)
         crops.append(pre.crop if pre.quality is Quality.OK else None)
         quality.append(pre.quality.value)
-        wrong += pre.quality is Quality.OK and pre.circle is not None and cuts_part(pre.circle, true)
-    return Shot(crops, quality, SHARED["labels"], SHARED["names"], wrong)
+        cut += pre.quality is Quality.OK and pre.circle is not None and cuts_part(pre.circle, true)
+    return Shot(crops, quality, SHARED["labels"], SHARED["names"], cut)
 
 
 def cuts_part(found: Circle, true: Circle) -> bool:
