@@ -31,7 +31,7 @@ def test_photo_crops_skips_an_unreadable_photo_when_asked(tmp_path: Path) -> Non
 
 
 def test_photo_crops_names_an_unreadable_photo_when_every_photo_must_count(tmp_path: Path) -> None:
-    with pytest.raises(SystemExit, match=r"broken\.jpg: not a readable image"):
+    with pytest.raises(SystemExit, match=r"broken\.jpg: not a decodable image"):
         toolkit.photo_crops(_photos(tmp_path), SPEC, "raise")
 
 

@@ -34,11 +34,12 @@ def photo_crops(paths: list[Path], spec: Any, unreadable: Literal["skip", "raise
 
     out = []
     for p in paths:
-        image = read_image(p).image
-        if image is None:
+        grab = read_image(p)
+        if grab.image is None:
             if unreadable == "raise":
-                raise SystemExit(f"{p}: not a readable image")
+                raise SystemExit(grab.error or f"{p}: not a readable image")  # the station's own reason, naming the file
             continue
+        image = grab.image
         pre = preprocess(image, spec)
         if pre.crop is not None:
             out.append(pre.crop)
