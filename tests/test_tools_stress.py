@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from station.model import Model
 from station.preprocess import Circle
@@ -67,3 +68,35 @@ def test_a_crop_cuts_the_part_when_the_part_reaches_a_quarter_of_its_radius_past
     assert not stress.cuts_part(Circle(101.0, 100.0, 59.0), part)  # larger than the part: all of it is in the crop
     assert stress.cuts_part(Circle(100.0, 100.0, 31.0), part)  # an inner ring at 0.62 r
     assert stress.cuts_part(Circle(114.0, 104.0, 50.0), part)  # the right size in the wrong place
+
+
+def test_the_ranges_in_the_view_labels_are_training_s_own() -> None:
+    """Each label quotes random_view's range in brackets; drawing random_view shows whether it still holds."""
+    rng = np.random.default_rng(0)
+    drawn = [stress.random_view(rng) for _ in range(4000)]
+
+    def span(values: list[float]) -> tuple[float, float]:
+        return min(values), max(values)
+
+    quoted = {
+        "(58-100 %)": span([v.fill for v in drawn]),
+        "(0.45-1.1)": span([v.contrast for v in drawn]),
+        "(up to 1.45, +35)": (max(v.gain for v in drawn), max(v.offset for v in drawn)),
+        "(down to 0.7, -25)": (min(v.gain for v in drawn), min(v.offset for v in drawn)),
+        "(up to 1.3)": (0.0, max(v.blur for v in drawn)),
+        "(up to 4)": (0.0, max(v.noise for v in drawn)),
+        "(25-90)": span([float(v.jpeg) for v in drawn if v.jpeg]),
+    }
+    expected = {
+        "(58-100 %)": (0.58, 1.0),
+        "(0.45-1.1)": (0.45, 1.1),
+        "(up to 1.45, +35)": (1.45, 35.0),
+        "(down to 0.7, -25)": (0.7, -25.0),
+        "(up to 1.3)": (0.0, 1.3),
+        "(up to 4)": (0.0, 4.0),
+        "(25-90)": (25.0, 89.0),  # integers drawn below 90
+    }
+    for bracket, (lo, hi) in quoted.items():
+        assert any(bracket in name for name in stress.STRESS_VIEWS), bracket
+        assert lo == pytest.approx(expected[bracket][0], abs=0.02 * abs(expected[bracket][0]) + 0.5e-2), bracket
+        assert hi == pytest.approx(expected[bracket][1], abs=0.02 * abs(expected[bracket][1]) + 0.5e-2), bracket
