@@ -31,6 +31,7 @@ from station.metrics import Metrics
 from station.preprocess import u8
 
 COLOURS = {"pass": (60, 180, 60), "reject": (40, 40, 220), "uncertain": (0, 160, 255)}  # BGR
+GLARE_WARN = 0.25  # image share at full white that the live page warns of (the StationGlare alert's level)
 
 
 @dataclass(frozen=True)
@@ -63,9 +64,10 @@ class LiveView:
             for s in metric.samples:
                 if s.name.endswith("_total"):
                     counts[s.labels["reason"]] = counts.get(s.labels["reason"], 0.0) + s.value
+        clipped = next(iter(self.metrics.clipped.collect())).samples[0].value
         with self._lock:
             last = self._last[1]["part_id"] if self._last else None
-            return {"recent": list(self._recent), "counts": counts, "frame_part": last}
+            return {"recent": list(self._recent), "counts": counts, "frame_part": last, "clipped": clipped, "clipped_warn": GLARE_WARN}
 
     def frame_jpeg(self) -> bytes | None:
         with self._lock:

@@ -67,6 +67,9 @@ def test_live_page_state_and_annotated_frame() -> None:
         state = json.loads(_get(server.port, "/state.json")[2])
         assert [r["part_id"] for r in state["recent"]] == [2, 1] and state["frame_part"] == 2
         assert state["counts"]["defect"] == 1
+        assert state["clipped"] == 0.0 and state["clipped_warn"] == 0.25 and b'id="glare"' in page
+        m.clipped.set(0.4)  # a glare-burnt image: the page warns of it
+        assert json.loads(_get(server.port, "/state.json")[2])["clipped"] == 0.4
         code, ctype, jpeg = _get(server.port, "/frame.jpg")
         assert code == 200 and ctype == "image/jpeg"
         img = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
