@@ -12,14 +12,15 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+import yaml
 
 from station.errors import ConfigError
 from station.messages import Reason, Verdict
 from station.metrics import Metrics
 from station.preprocess import Circle
-from station.web import Health, LiveView, WebServer
+from station.web import GLARE_WARN, Health, LiveView, WebServer
 
-from .conftest import free_port
+from .conftest import ROOT, free_port
 
 
 def _get(port: int, path: str) -> tuple[int, str, bytes]:
@@ -89,3 +90,9 @@ def test_port_in_use_names_metrics_port() -> None:
         assert err.value.key == "metrics.port"
     finally:
         a.close()
+
+
+def test_the_live_page_warns_of_glare_at_the_alert_s_level() -> None:
+    rules = yaml.safe_load((ROOT / "config/prometheus/alerts.yml").read_text())
+    alerts = {r["alert"]: r["expr"] for g in rules["groups"] for r in g["rules"] if "alert" in r}
+    assert alerts["StationGlare"].endswith(f"> {GLARE_WARN}")
