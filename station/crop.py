@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import structlog
 
@@ -57,14 +59,8 @@ class CropStage:
                 # an inner ring taken for the rim would crop away the rim, where burrs and flash are:
                 # the trigger's blob says how big the part is, so such a crop is never inspected
                 ok = c.r >= MIN_RADIUS_OF_BLOB * part.blob[2] / 2.0
-                pre = Preprocessed(
-                    pre.quality if ok else Quality.OUTLINE_MISMATCH,
-                    Circle(c.cx + x0, c.cy + y0, c.r),
-                    pre.crop if ok else None,
-                    pre.brightness,
-                    pre.sharpness,
-                    pre.clipped,
-                )
+                moved = replace(pre, circle=Circle(c.cx + x0, c.cy + y0, c.r))  # back in frame coordinates
+                pre = moved if ok else replace(moved, quality=Quality.OUTLINE_MISMATCH, crop=None)
         self.metrics.brightness.set(pre.brightness)
         self.metrics.sharpness.set(pre.sharpness)
         self.metrics.clipped.set(pre.clipped)

@@ -39,8 +39,7 @@ def photo_crops(paths: list[Path], spec: Any, unreadable: Literal["skip", "raise
             if unreadable == "raise":
                 raise SystemExit(grab.error or f"{p}: not a readable image")  # the station's own reason, naming the file
             continue
-        image = grab.image
-        pre = preprocess(image, spec)
+        pre = preprocess(grab.image, spec)
         if pre.crop is not None:
             out.append(pre.crop)
     if not out:
