@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import structlog
 
 from station.messages import Reason, Scored, Verdict
@@ -10,6 +12,11 @@ from station.model import ModelInfo
 from station.preprocess import Quality
 
 log = structlog.get_logger()
+
+
+def valid_score(s: float) -> bool:
+    """A score the decision may judge: a finite number in [0, 1]. Anything else is never a pass."""
+    return math.isfinite(s) and 0.0 <= s <= 1.0
 
 
 def decide(scored: Scored, threshold: float, band: tuple[float, float]) -> tuple[Reason, str]:
@@ -26,6 +33,8 @@ def decide(scored: Scored, threshold: float, band: tuple[float, float]) -> tuple
     if scored.score is None:
         return Reason.ERROR, "no score"
     s = scored.score
+    if not valid_score(s):
+        return Reason.ERROR, f"score {s!r} is not a finite number in [0, 1]"
     if band[0] <= s <= band[1]:
         return Reason.UNCERTAIN, f"score {s:.3f} within uncertain band [{band[0]:.3f}, {band[1]:.3f}]"
     if s > threshold:
@@ -55,7 +64,7 @@ class DecisionStage:
                 frame=part.frame.index,
                 verdict="pass" if reason is Reason.OK else "reject",
                 reason=reason,
-                score=None if scored.score is None else round(scored.score, 6),
+                score=round(scored.score, 6) if scored.score is not None and valid_score(scored.score) else None,
                 detail=detail,
                 captured_at=part.frame.captured_wall,
                 captured_mono=part.frame.captured_mono,

@@ -6,6 +6,7 @@ import time
 
 import structlog
 
+from station.decision import valid_score
 from station.messages import Crop, Scored
 from station.metrics import Metrics
 from station.model import Model
@@ -30,6 +31,10 @@ class InferenceStage:
             t0 = time.perf_counter()
             score = float(model.score(crop.pre.crop[None])[0])
             self.metrics.inference_seconds.observe(time.perf_counter() - t0)
+            if not valid_score(score):  # NaN, inf or outside [0, 1]: never a pass, never in the score histogram
+                self.metrics.invalid_scores.inc()
+                log.error("invalid_score", stage="inference", part_id=crop.part.part_id, score=repr(score), model=model.info.model_id)
+                return [Scored(crop, None, f"inference: the model gave {score!r}, not a finite score in [0, 1]", model.info)]
             self.metrics.score.observe(score)
             return [Scored(crop, score, model=model.info)]
         except Exception as exc:  # rejected as error, the line goes on

@@ -65,6 +65,12 @@ class Metrics:
             "station_archive_errors", "Archive writes or deletions that failed (disk full, read-only).", registry=r
         )
         self.archive_bytes = Gauge("station_archive_bytes", "Bytes held in the archive.", registry=r)
+        self.invalid_scores = Counter(
+            "station_invalid_scores", "Scores that were not a finite number in [0, 1] (each part rejected as error).", registry=r
+        )
+        self.output_errors = Counter(
+            "station_output_errors", "Verdict lines that could not be written to --out (disk full, file gone).", registry=r
+        )
         self.part_errors = Counter("station_part_errors", "Parts whose handling raised, by stage.", ["stage"], registry=r)
         self._preset_labels()
         self.set_state("starting")

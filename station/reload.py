@@ -1,9 +1,8 @@
 """Hot model reload: validate a new model file, then swap it in whole between two parts.
 
-A reload (SIGHUP, or a changed file when ``model.watch`` is on) loads the file, checks its
-metadata and input shape (station.model does), requires the same preprocessing as the running
-model (a different crop would need a restart), and runs a self-test on the bundled sample
-photos. Only then is it swapped in; the inference stage picks up the new model at the next part,
+A reload (SIGHUP, or a changed file when ``model.watch`` is on) passes the model gate (station.gate:
+the same validation as at start-up, plus the running model's preprocessing). Only then is it
+swapped in; the inference stage picks up the new model at the next part,
 and that part carries its model (threshold, band, id) with it to the decision and the verdict.
 A model that fails any check is refused with one log line and a counter; the old one keeps running.
 """
@@ -13,18 +12,13 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-import cv2
-import numpy as np
 import structlog
 
 from station.errors import ModelError
+from station.gate import admit
 from station.metrics import Metrics
 from station.model import Model, Threads
-from station.preprocess import Quality, preprocess
-from station.sources import IMAGE_SUFFIXES
 
-SAMPLE = Path(__file__).resolve().parent / "sample" / "casting"
-SELF_TEST_ACCURACY = 0.8
 log = structlog.get_logger()
 
 
@@ -44,27 +38,6 @@ class ModelSlot:
         with self._lock:
             old, self._model = self._model, model
         return old
-
-
-def self_test(model: Model, sample: Path = SAMPLE) -> str | None:
-    """Why ``model`` is unfit to run, judged on the labelled sample photos; None when it is fit."""
-    crops, labels = [], []
-    for folder, label in (("ok_front", 0), ("def_front", 1)):
-        for p in sorted((sample / folder).iterdir()):
-            img = cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) if p.suffix.lower() in IMAGE_SUFFIXES else None
-            pre = preprocess(img, model.info.spec) if img is not None else None
-            if pre is not None and pre.crop is not None and pre.quality is Quality.OK:
-                crops.append(pre.crop)
-                labels.append(label)
-    if len(set(labels)) < 2:
-        return f"{sample}: the self-test photos are missing"
-    scores = model.score(np.stack(crops))
-    if not np.all(np.isfinite(scores)) or scores.min() < 0.0 or scores.max() > 1.0:
-        return "scores outside 0..1 on the self-test photos"
-    accuracy = float(np.mean((scores > model.info.threshold) == np.array(labels, dtype=bool)))
-    if accuracy < SELF_TEST_ACCURACY:
-        return f"accuracy {accuracy:.2f} on the {len(labels)} self-test photos (needs {SELF_TEST_ACCURACY})"
-    return None
 
 
 class Reloader:
@@ -93,10 +66,9 @@ class Reloader:
 
     def reload(self) -> bool:
         old = self.slot.current
+        why: str | None = None
         try:
-            new = Model(self.path, self._threads)
-            why = None if new.info.spec == old.info.spec else "its preprocessing (input size, margin, mask) differs: restart the station"
-            why = why or self_test(new)
+            new = admit(self.path, self._threads, old.info.spec)
         except ModelError as exc:
             why = str(exc)
         except Exception as exc:  # whatever a broken file does inside ONNX Runtime, the old model stays

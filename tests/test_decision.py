@@ -34,3 +34,20 @@ def _scored(score: float | None, quality: Quality = Quality.OK, failure: str | N
 )
 def test_only_a_confident_ok_passes(scored: Scored, reason: Reason) -> None:
     assert decide(scored, THR, BAND)[0] is reason
+
+
+@pytest.mark.parametrize("score", [float("nan"), float("inf"), float("-inf"), 1.5, -0.01])
+def test_a_score_that_is_not_a_finite_number_in_0_1_is_an_error_never_a_pass(score: float) -> None:
+    reason, detail = decide(_scored(score), THR, BAND)
+    assert reason is Reason.ERROR and "not a finite number" in detail
+
+
+def test_the_verdict_of_a_nan_score_is_a_reject_without_the_nan() -> None:
+    from station.decision import DecisionStage
+    from station.metrics import Metrics
+    from station.model import ModelInfo
+    from station.preprocess import PreprocessSpec
+
+    info = ModelInfo("m", "1", ("ok", "defect"), PreprocessSpec(), THR, BAND, {}, "")
+    v = DecisionStage(info, Metrics())(_scored(float("nan")))[0]
+    assert v.verdict == "reject" and v.reason is Reason.ERROR and v.score is None

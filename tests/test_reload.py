@@ -15,9 +15,10 @@ import pytest
 from onnx import numpy_helper
 
 from station.errors import ModelError
+from station.gate import self_test
 from station.metrics import Metrics
 from station.model import META_VERSION, Model
-from station.reload import ModelSlot, Reloader, self_test
+from station.reload import ModelSlot, Reloader
 
 from .conftest import MODEL, ROOT, SAMPLE, free_port
 

@@ -1,0 +1,48 @@
+"""The model gate: one validation for start-up, check-config, SIGHUP and the file watch."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from station.errors import ModelError
+from station.gate import admit, self_test
+from station.model import Model
+from station.preprocess import PreprocessSpec
+
+from .conftest import MODEL
+from .hostile_models import inf_above, inverted, nan_above
+
+
+def test_the_shipped_model_is_admitted(tmp_path: Path) -> None:
+    path = tmp_path / "m.onnx"
+    shutil.copy(MODEL, path)
+    assert admit(path).info.model_id.startswith("m-")
+
+
+@pytest.mark.parametrize(
+    ("make", "why"),
+    [(inverted, "accuracy 0.00"), (nan_above, "not a finite number"), (inf_above, "not a finite number")],
+)
+def test_a_model_whose_scores_lie_is_refused(tmp_path: Path, make: Callable[[Path], Path], why: str) -> None:
+    path = make(tmp_path / f"{make.__name__}.onnx")
+    Model(path)  # it loads and describes itself: only the self-test catches it
+    with pytest.raises(ModelError, match=why) as exc:
+        admit(path)
+    assert str(path) in str(exc.value)
+
+
+def test_junk_and_another_preprocessing_are_refused(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"\x08\x01not a model" * 20)
+    with pytest.raises(ModelError, match="not a loadable ONNX model"):
+        admit(junk)
+    with pytest.raises(ModelError, match="preprocessing"):
+        admit(MODEL, spec=PreprocessSpec(size=96))
+
+
+def test_self_test_without_its_photos_says_so(tmp_path: Path) -> None:
+    assert "missing" in str(self_test(Model(MODEL), tmp_path))

@@ -1,0 +1,31 @@
+"""Inference stage: a model's non-finite score is counted and rejected as an error, never judged."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from station.crop import CropStage
+from station.decision import DecisionStage
+from station.inference import InferenceStage
+from station.messages import Frame, Part, Reason
+from station.metrics import Metrics
+from station.model import Model
+from station.sources import read_image
+
+from .conftest import SAMPLE
+from .hostile_models import nan_above
+
+
+def test_nan_scores_are_counted_and_every_defect_is_rejected_as_error(tmp_path: Path) -> None:
+    model = Model(nan_above(tmp_path / "nan.onnx"))  # straight in, past the gate: the stage itself must hold
+    m = Metrics()
+    crop, infer, decide = CropStage(model.info.spec, m), InferenceStage(model, m), DecisionStage(model.info, m)
+    verdicts = []
+    for i, p in enumerate(sorted((SAMPLE / "def_front").iterdir())):
+        image = read_image(p).image
+        assert image is not None
+        verdicts += decide(infer(crop(Part(i, Frame(i, image, 0.0, 0.0)))[0])[0])
+    assert verdicts and all(v.verdict == "reject" for v in verdicts)
+    nan = [v for v in verdicts if v.reason is Reason.ERROR]
+    assert nan and all(v.score is None and "not a finite score" in v.detail for v in nan)
+    assert m.registry.get_sample_value("station_invalid_scores_total") == len(nan)
