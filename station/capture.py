@@ -22,6 +22,8 @@ from station.sources import FrameSource, Grab
 from station.stage import put_bounded
 
 log = structlog.get_logger()
+LOST_AFTER_FRAMES = 8  # frame intervals of silence after which a free-running camera is lost
+LOST_FLOOR_S = 0.25  # never sooner (a late packet resend is not a lost camera)
 _EMPTY = np.zeros((0, 0), dtype=np.uint8)
 
 
@@ -43,9 +45,11 @@ class CaptureStage:
         realtime: bool = False,
         backoff_cap_s: float = 10.0,
         stale_after_s: float = 5.0,
+        free_run: bool = True,
     ) -> None:
         self.source = source
         self.stale_after_s = stale_after_s
+        self.free_run = free_run  # False: a hardware trigger starts each frame, so silence is normal
         self.outbox = outbox
         self.metrics = metrics
         self.realtime = realtime
@@ -57,6 +61,7 @@ class CaptureStage:
         self.failed: BaseException | None = None
         self.last_progress = time.monotonic()
         self.last_frame_mono = 0.0
+        self._streaming = False  # a frame came since the last open
         self._thread = threading.Thread(target=self._run, name="stage-capture", daemon=True)
         self._log = log.bind(stage="capture", camera=source.name)
 
@@ -119,6 +124,7 @@ class CaptureStage:
             self.last_progress = time.monotonic()
             try:
                 self.source.open()
+                self._streaming = False  # the first frame after an open may take longer than a frame interval
                 self._set_state(CameraState.CONNECTED)
                 return True
             except CameraError as exc:
@@ -154,6 +160,35 @@ class CaptureStage:
         self.last_frame_mono = time.monotonic()
         return True
 
+    def lost_after_s(self) -> float:
+        """Silence after which a free-running camera is lost: LOST_AFTER_FRAMES frame intervals (at least LOST_FLOOR_S).
+
+        Never more than camera.stale_after_s; a source that reports no frame rate has only that.
+        """
+        fps = self.source.fps
+        if not fps:
+            return self.stale_after_s
+        return min(self.stale_after_s, max(LOST_FLOOR_S, LOST_AFTER_FRAMES / fps))
+
+    def _silent(self) -> bool:
+        """A live read gave nothing: say the camera is lost after a few frame intervals, reopen it after stale_after_s.
+
+        With a hardware trigger silence is normal: only the control channel (a read that fails) says it is gone.
+        False when stopped meanwhile.
+        """
+        if not self.free_run:
+            return True
+        silent = time.monotonic() - self.last_frame_mono
+        if self._streaming and self.state is CameraState.CONNECTED and silent > self.lost_after_s():
+            self._log.warning("camera_lost", error=f"no frame for {silent:.2f} s (free run at {self.source.fps or 0:.1f} fps)")
+            self._set_state(CameraState.DISCONNECTED)
+            self._put(
+                Frame(self.frames, _EMPTY, time.monotonic(), time.time(), f"camera lost: no frame for {silent:.2f} s", camera_lost=True)
+            )
+        if silent > self.stale_after_s:
+            return self._reconnect(f"no frame for {silent:.1f} s (camera.stale_after_s)")
+        return True
+
     def _count_source_drops(self) -> None:
         """Frames the source itself lost (incomplete GigE buffers, missing frame ids)."""
         drops: dict[str, int] = getattr(self.source, "drops", {})
@@ -186,9 +221,7 @@ class CaptureStage:
                     self._set_state(CameraState.ENDED)
                     self._log.info("source_ended", frames=self.frames)
                     return
-                # the watchdog: a live source that gives nothing for stale_after_s is restarted
-                stale = time.monotonic() - self.last_frame_mono
-                if stale > self.stale_after_s and not self._reconnect(f"no frame for {stale:.1f} s (camera.stale_after_s)"):
+                if not self._silent():  # the watchdog: lost after a few frame intervals, restarted after stale_after_s
                     return
                 continue
             self._emit(grab)
@@ -196,6 +229,9 @@ class CaptureStage:
     def _emit(self, grab: Grab) -> None:
         mono, wall = time.monotonic(), time.time()
         self.last_frame_mono = mono
+        self._streaming = True
+        if self.state is CameraState.DISCONNECTED:  # frames again after a short silence, without a reopen
+            self._set_state(CameraState.CONNECTED)
         if grab.error is not None:
             self._log.error("frame_unreadable", error=grab.error, frame=self.frames)
             self.metrics.frames_dropped.labels(reason="unreadable").inc()

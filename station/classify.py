@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -22,12 +23,23 @@ def iter_images(paths: list[Path]) -> Iterator[tuple[Path, str | None]]:
     """Each file to classify, or a reason it is not one; folders are searched recursively."""
     for p in paths:
         if p.is_dir():
-            for f in sorted(x for x in p.rglob("*") if x.is_file()):
+            for f in _walk(p):
                 yield (f, None) if f.suffix.lower() in IMAGE_SUFFIXES else (f, f"{f}: not an image file (by extension)")
-        elif p.is_file():
-            yield p, None
+        elif p.exists() or p.is_symlink():
+            yield p, None  # read_image says why a link, a pipe or an unreadable file cannot be classified
         else:
             yield p, f"{p}: no such file or folder"
+
+
+def _walk(folder: Path) -> list[Path]:
+    """Every entry below ``folder`` that is not a folder, in name order; linked folders are not followed (no loops)."""
+    found: list[Path] = []
+    for top, dirs, files in os.walk(folder, followlinks=False):
+        dirs.sort()
+        # os.walk lists a link to a folder (or a looping link) among dirs: not followed, and not a part either
+        found += [Path(top) / f for f in files]
+        found += [Path(top) / d for d in dirs if (Path(top) / d).is_symlink() and not (Path(top) / d).is_dir()]
+    return sorted(found)
 
 
 class Classifier:

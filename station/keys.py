@@ -6,14 +6,21 @@ A missing or malformed file is a ConfigError naming the config key that points a
 
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+import structlog
 import zmq
 import zmq.auth
+import zmq.utils.z85
 
+from station.config import CurveSection
 from station.errors import ConfigError, StationError
+
+log = structlog.get_logger()
 
 
 @dataclass(frozen=True)
@@ -39,25 +46,43 @@ def create_keys(folder: Path, name: str) -> tuple[Path, Path]:
     return Path(made_public), Path(made_secret)
 
 
+def _z85_key(value: bytes | None) -> bool:
+    """A CURVE key as ZeroMQ's key files hold it: 40 characters of Z85 for 32 bytes."""
+    if value is None or len(value) != 40:
+        return False
+    try:
+        return len(zmq.utils.z85.decode(value)) == 32
+    except (ValueError, KeyError, TypeError):
+        return False
+
+
 def _load(path: Path, key: str) -> tuple[bytes, bytes | None]:
     try:
         public, secret = zmq.auth.load_certificate(str(path))
     except OSError as exc:
         raise ConfigError(key, f"{path}: cannot read key file: {exc.strerror or exc}") from None
-    except ValueError as exc:
+    except (ValueError, UnicodeDecodeError) as exc:
         raise ConfigError(key, f"{path}: not a ZeroMQ key file: {exc}") from None
-    if public is None or len(public) != 40:
+    if public is None:
         raise ConfigError(key, f"{path}: no public key in the file")
+    if not _z85_key(public):
+        raise ConfigError(key, f"{path}: the public key is not 40 characters of Z85 (a 32-byte CURVE key)")
+    if secret is not None and not _z85_key(secret):
+        raise ConfigError(key, f"{path}: the secret key is not 40 characters of Z85 (a 32-byte CURVE key)")
     return public, secret
 
 
 def load_secret(path: Path | None, key: str) -> KeyPair:
-    """A key pair from a ``.key_secret`` file."""
+    """A key pair from a ``.key_secret`` file; a file others can read is allowed, with a warning."""
     if path is None:
         raise ConfigError(key, "required when CURVE is enabled")
     public, secret = _load(path, key)
     if secret is None:
         raise ConfigError(key, f"{path}: holds no secret key (use the .key_secret file)")
+    with contextlib.suppress(OSError):
+        mode = path.stat().st_mode
+        if mode & (stat.S_IRGRP | stat.S_IROTH):
+            log.warning("secret_key_readable", key=key, file=str(path), mode=oct(mode & 0o777), fix=f"chmod 600 {path}")
     return KeyPair(public, secret)
 
 
@@ -66,6 +91,28 @@ def load_public(path: Path | None, key: str) -> bytes:
     if path is None:
         raise ConfigError(key, "required when CURVE is enabled")
     return _load(path, key)[0]
+
+
+def check_clients(folder: Path, key: str = "publisher.curve.clients_dir") -> int:
+    """How many client keys ``folder`` holds; a folder without any, or any malformed ``*.key``, is an error naming it."""
+    if not folder.is_dir():
+        raise ConfigError(key, f"{folder}: not a folder")
+    files = sorted(folder.glob("*.key"))
+    if not files:
+        raise ConfigError(key, f"{folder}: no public key files (*.key) there")
+    for f in files:
+        _load(f, key)
+    return len(files)
+
+
+def server_keys(curve: CurveSection) -> KeyPair | None:
+    """The station's key pair when CURVE is on (None when off), with its clients folder checked: what run and check-config both use."""
+    if not curve.enabled:
+        return None
+    keys = load_secret(curve.secret_key_file, "publisher.curve.secret_key_file")
+    if curve.clients_dir is not None:
+        check_clients(curve.clients_dir)
+    return keys
 
 
 def ephemeral() -> KeyPair:
@@ -91,8 +138,7 @@ class ClientAllowList:
     def __init__(self, folder: Path) -> None:
         from zmq.auth.thread import ThreadAuthenticator
 
-        if not folder.is_dir() or not any(folder.glob("*.key")):
-            raise ConfigError("publisher.curve.clients_dir", f"{folder}: no public key files (*.key) there")
+        check_clients(folder)
         self._auth = ThreadAuthenticator(zmq.Context.instance())
         self._auth.start()
         self._auth.configure_curve(domain="*", location=str(folder))

@@ -80,7 +80,13 @@ class Pipeline:
         }
         q = self.queues
         self.capture = CaptureStage(
-            source, q["trigger"], metrics, opts.realtime, stale_after_s=cfg.camera.stale_after_s, backoff_cap_s=cfg.camera.backoff_max_s
+            source,
+            q["trigger"],
+            metrics,
+            opts.realtime,
+            stale_after_s=cfg.camera.stale_after_s,
+            backoff_cap_s=cfg.camera.backoff_max_s,
+            free_run=cfg.camera.trigger == "free_run",
         )
         self.mode = trigger_mode(cfg, source)
         trig: FrameTrigger | LineTrigger = FrameTrigger() if self.mode is TriggerMode.FRAME else LineTrigger(cfg.trigger)
@@ -149,6 +155,8 @@ class Pipeline:
         if hung is not None:
             problems.append(hung)
         degraded = [f"archive: {self.archive.failing}"] if self.archive is not None and self.archive.failing else []
+        if self.publisher.out_failing is not None:
+            degraded.append(self.publisher.out_failing)
         body.update({"problems": problems, "degraded": degraded, "status": "unhealthy" if problems else "degraded" if degraded else "ok"})
         return Health(not problems, body)
 
@@ -185,12 +193,15 @@ class Pipeline:
         log.info("pipeline_started", source=self.capture.source.name, mode=self.mode.value, endpoint=self.publisher.endpoint)
 
     def failed(self) -> str | None:
-        """Name of a stage whose thread died, if any."""
+        """Name of a stage or worker (resend, archive) whose thread died, if any."""
         if self.capture.failed is not None:
             return f"capture: {self.capture.failed}"
         for s in self.stages:
             if s.failed is not None:
                 return f"{s.name}: {s.failed}"
+        for w in (self.outlet.resend, self.archive):
+            if w is not None and w.failed is not None:
+                return f"{w.name}: {type(w.failed).__name__}: {w.failed}"
         return None
 
     def hung(self) -> str | None:

@@ -9,6 +9,7 @@ stage's thread.
 from __future__ import annotations
 
 import json
+import math
 import secrets
 import time
 from collections.abc import Callable
@@ -19,10 +20,12 @@ import structlog
 import zmq
 
 from station.config import PublisherSection
+from station.decision import valid_score
 from station.errors import ConfigError
-from station.keys import ClientAllowList, KeyPair, bind_server, load_secret
+from station.keys import ClientAllowList, KeyPair, bind_server, server_keys
 from station.messages import Reason, Verdict
 from station.metrics import Metrics
+from station.ratelog import RateLimitedLog
 from station.resend import ResendServer, Ring
 
 PROTOCOL_VERSION = 1
@@ -65,6 +68,8 @@ class Publisher:
         self._state = ""
         self._sock, self.endpoint = bind_server(zmq.PUB, endpoint, "publisher.endpoint", keys, {zmq.LINGER: linger_ms, zmq.SNDHWM: sndhwm})
         self._out: IO[str] | None = None
+        self.out_failing: str | None = None  # why the last --out write failed (health shows it); None while it works
+        self._quiet = RateLimitedLog()
         if out is not None:
             try:
                 self._out = out.open("a", encoding="utf-8")
@@ -75,7 +80,7 @@ class Publisher:
     def _send(self, topic: str, body: dict[str, Any]) -> dict[str, Any]:
         self.seq += 1
         msg = {"v": PROTOCOL_VERSION, "station": self.station_id, "run_id": self.run_id, "seq": self.seq, "sent_at": time.time(), **body}
-        frames = [topic.encode(), json.dumps(msg).encode()]
+        frames = [topic.encode(), json.dumps(msg, allow_nan=False).encode()]  # strict JSON: never NaN or Infinity
         if self.ring is not None:
             self.ring.add(self.seq, *frames)
         # PUB never blocks: a subscriber whose SNDHWM queue is full loses this message (it sees
@@ -86,6 +91,8 @@ class Publisher:
     def __call__(self, v: Verdict) -> list[None]:
         now_mono, now = time.monotonic(), time.time()
         verdict, reason, detail = v.verdict, v.reason, v.detail
+        if verdict == "pass" and (v.reason is not Reason.OK or v.score is None or not valid_score(v.score)):
+            verdict, reason, detail = "reject", Reason.ERROR, f"a pass without a valid score ({v.score!r}) is never published"
         if now_mono - v.captured_mono > self.deadline_s:
             verdict, reason, detail = "reject", Reason.LATE, f"{v.reason.value} after deadline: {detail}"
         body = {
@@ -93,7 +100,7 @@ class Publisher:
             "frame": v.frame,
             "verdict": verdict,
             "reason": reason.value,
-            "score": v.score,
+            "score": v.score if v.score is not None and math.isfinite(v.score) else None,
             "captured_at": v.captured_at,
             "published_at": now,
             "deadline_at": v.captured_at + self.deadline_s,
@@ -101,15 +108,13 @@ class Publisher:
             "config": self.config_hash,
             "detail": detail,
         }
-        if v.circle is not None:
+        if v.circle is not None and all(math.isfinite(x) for x in (v.circle.cx, v.circle.cy, v.circle.r)):
             body["circle"] = [round(v.circle.cx, 1), round(v.circle.cy, 1), round(v.circle.r, 1)]
         if v.name is not None:
             body["image"] = v.name
         msg = self._send("verdict", body)
         self.verdicts += 1
-        if self._out is not None:
-            self._out.write(json.dumps(msg) + "\n")
-            self._out.flush()
+        self._write_out(msg)
         self.metrics.parts.labels(verdict=verdict, reason=reason.value).inc()
         self.metrics.latency_seconds.observe(time.monotonic() - v.captured_mono)
         self.metrics.last_verdict.set(now)
@@ -120,6 +125,19 @@ class Publisher:
         emit("part_verdict", stage="publish", part_id=v.part_id, frame=v.frame, verdict=verdict, reason=reason.value, score=v.score)
         self.beat()
         return []
+
+    def _write_out(self, msg: dict[str, Any]) -> None:
+        """Append to ``--out``; a failing file (disk full, gone) is counted, logged and shown in health, never fatal."""
+        if self._out is None:
+            return
+        try:
+            self._out.write(json.dumps(msg, allow_nan=False) + "\n")
+            self._out.flush()
+            self.out_failing = None
+        except (OSError, ValueError) as exc:
+            self.out_failing = f"--out: {exc.strerror if isinstance(exc, OSError) and exc.strerror else exc}"
+            self.metrics.output_errors.inc()
+            self._quiet.emit("out", "out_write_failed", level="error", stage="publish", part_id=msg.get("part_id"), error=self.out_failing)
 
     def set_state(self, state: str) -> None:
         """Announce a station state change with a status message."""
@@ -139,7 +157,10 @@ class Publisher:
 
     def close(self) -> None:
         if self._out is not None:
-            self._out.close()
+            try:
+                self._out.close()
+            except OSError as exc:  # the last flush on a full disk: already counted per line
+                log.error("out_close_failed", stage="publish", error=exc.strerror or str(exc))
             self._out = None
         self._sock.close()  # honours LINGER: bounded flush
 
@@ -158,7 +179,7 @@ class Outlet:
         health: Callable[[], dict[str, Any]] | None = None,
         on_published: Callable[[Verdict, dict[str, Any]], None] | None = None,
     ) -> None:
-        keys = load_secret(cfg.curve.secret_key_file, "publisher.curve.secret_key_file") if cfg.curve.enabled else None
+        keys = server_keys(cfg.curve)
         self.allow = ClientAllowList(cfg.curve.clients_dir) if keys is not None and cfg.curve.clients_dir is not None else None
         ring = Ring(cfg.resend_buffer) if cfg.resend_endpoint else None
         self.resend: ResendServer | None = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import deque
 from typing import Any
 
@@ -18,9 +19,12 @@ import zmq
 
 from station.keys import KeyPair, bind_server
 from station.metrics import Metrics
+from station.ratelog import RateLimitedLog
 from station.stage import Worker
 
 MAX_SPAN = 1000  # most messages one reply carries
+MAX_REQUEST_BYTES = 4096  # a request is about 80 bytes; a peer sending a larger message is disconnected by libzmq
+RESENT_PER_S = 20000.0  # messages resent a second at most (a gateway's gap is a few; a flood is paced, never served faster)
 log = structlog.get_logger()
 
 
@@ -49,33 +53,72 @@ class Ring:
         return held, gone
 
 
+def _whole(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
 def parse_request(frames: list[bytes]) -> dict[str, Any] | str:
-    """The request dict, or a one-line reason why it is not one."""
+    """The request dict, or a one-line reason why it is not one; never raises, whatever the bytes."""
     if len(frames) != 2 or frames[0] != b"resend":
         return "expected two frames: resend, JSON"
+    if len(frames[1]) > MAX_REQUEST_BYTES:
+        return f"the body is over {MAX_REQUEST_BYTES} bytes"
     try:
         req = json.loads(frames[1])
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: brackets nested thousands deep
         return "the body is not JSON"
     if not isinstance(req, dict):
         return "the body is not a JSON object"
     a, b = req.get("from"), req.get("to")
-    if not isinstance(a, int) or not isinstance(b, int) or a < 1 or b < a:
+    if not _whole(a) or not _whole(b) or a < 1 or b < a:  # type: ignore[operator]
         return "from and to must be integers with 1 <= from <= to"
-    if b - a + 1 > MAX_SPAN:
+    if b - a + 1 > MAX_SPAN:  # type: ignore[operator]
         return f"at most {MAX_SPAN} messages per request"
+    if not isinstance(req.get("run_id", ""), str | None):
+        return "run_id must be a string"
     return req
 
 
+class Budget:
+    """A token bucket: ``rate`` units a second, up to ``burst`` saved; time is passed in."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate, self.burst = rate, burst
+        self._tokens: float = burst
+        self._at: float | None = None
+
+    def wait_s(self, cost: float, now: float) -> float:
+        """Take ``cost`` units; how long to wait before serving again (0 while within budget)."""
+        if self._at is not None:
+            self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+        self._at = now
+        self._tokens -= cost
+        return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
+
+
 class ResendServer(Worker):
-    """The resend stage: one thread, one ROUTER socket, polled with a timeout."""
+    """The resend stage: one thread, one ROUTER socket, polled with a timeout.
+
+    What a client can do to this socket is bounded, so that heartbeats and verdicts never depend on it:
+    libzmq drops a peer whose message is over MAX_REQUEST_BYTES (before Python sees it) and queues at
+    most RCVHWM requests; replies are paced by a budget of resent messages a second; a request that
+    cannot be parsed is answered with a reason and counted; log lines are summarised.
+    """
 
     def __init__(self, endpoint: str, ring: Ring, run_id: str, metrics: Metrics, keys: KeyPair | None = None, poll_s: float = 0.1) -> None:
         self.ring = ring
         self.run_id = run_id
         self.metrics = metrics
         self._poll_ms = int(poll_s * 1000)
-        opts: dict[int, int] = {zmq.LINGER: 0, zmq.ROUTER_MANDATORY: 0, zmq.SNDHWM: 100}
+        self._budget = Budget(RESENT_PER_S, RESENT_PER_S)
+        self._quiet = RateLimitedLog()
+        opts: dict[int, int] = {
+            zmq.LINGER: 0,
+            zmq.ROUTER_MANDATORY: 0,
+            zmq.SNDHWM: 100,
+            zmq.RCVHWM: 100,
+            zmq.MAXMSGSIZE: MAX_REQUEST_BYTES,
+        }
         self._sock, self.endpoint = bind_server(zmq.ROUTER, endpoint, "publisher.resend_endpoint", keys, opts)
         super().__init__("stage-resend")
 
@@ -83,25 +126,37 @@ class ResendServer(Worker):
         try:
             while not self._stop.is_set():
                 if self._sock.poll(self._poll_ms, zmq.POLLIN):
-                    self._serve_one()
+                    cost = self._serve_one()
+                    pause = self._budget.wait_s(cost, time.monotonic())
+                    if pause > 0 and self._stop.wait(min(pause, 1.0)):
+                        return
         finally:
             self._sock.close(0)
 
-    def _serve_one(self) -> None:
+    def _serve_one(self) -> float:
+        """Answer one request; its cost in budget units (1 + messages resent). Never raises for a peer's bytes."""
         frames = self._sock.recv_multipart(zmq.NOBLOCK)
         # ROUTER prefixes the peer's identity; a REQ peer adds an empty delimiter frame
         split = frames.index(b"", 1) + 1 if b"" in frames[1:2] else 1
         envelope, body = frames[:split], frames[split:]
         try:
-            self._sock.send_multipart(envelope + self._answer(body), zmq.NOBLOCK)
+            reply = self._answer(body)
+        except Exception as exc:  # whatever a request does, the thread goes on
+            self.metrics.resend_requests.labels(result="bad").inc()
+            self._quiet.emit("error", "resend_request_failed", level="error", stage="resend", error=f"{type(exc).__name__}: {exc}")
+            reply = [b"resend", json.dumps({"v": 1, "run_id": self.run_id, "error": "the request could not be handled"}).encode()]
+        try:
+            self._sock.send_multipart(envelope + reply, zmq.NOBLOCK)
         except zmq.ZMQError as exc:  # the peer went away or is not reading: its loss
-            log.warning("resend_reply_dropped", stage="resend", error=str(exc))
+            self._quiet.emit("dropped", "resend_reply_dropped", level="warning", stage="resend", error=str(exc))
+        return 1.0 + (len(reply) - 2) / 2
 
     def _answer(self, body: list[bytes]) -> list[bytes]:
         req = parse_request(body)
         head: dict[str, Any] = {"v": 1, "run_id": self.run_id}
         if isinstance(req, str):
             self.metrics.resend_requests.labels(result="bad").inc()
+            self._quiet.emit("bad", "resend_bad_request", level="warning", stage="resend", error=req)
             return [b"resend", json.dumps({**head, "error": req}).encode()]
         a, b = int(req["from"]), int(req["to"])
         if req.get("run_id") not in (None, self.run_id):
@@ -114,5 +169,5 @@ class ResendServer(Worker):
         out = [b"resend", json.dumps(head).encode()]
         for _seq, topic, payload in held:
             out += [topic, payload]
-        log.info("resend_served", stage="resend", first=a, last=b, count=len(held), gone=gone)
+        self._quiet.emit("served", "resend_served", stage="resend", first=a, last=b, count=len(held), gone=gone)
         return out

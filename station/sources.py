@@ -6,6 +6,7 @@ Every source implements :class:`FrameSource`. ``source_for`` picks one from the
 
 from __future__ import annotations
 
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -18,6 +19,7 @@ import structlog
 from station.errors import CameraError
 from station.preprocess import to_gray
 
+MAX_IMAGE_BYTES = 256 * 1024 * 1024
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".pgm", ".webp"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".m4v", ".mjpeg", ".mjpg", ".webm"}
 log = structlog.get_logger()
@@ -50,7 +52,15 @@ class FrameSource(Protocol):
 
 
 def read_image(path: Path) -> Grab:
-    """Decode one image file as 8-bit grey, or say why it cannot be."""
+    """Decode one image file as 8-bit grey, or say why it cannot be (a dangling or looping link, a pipe, ...)."""
+    try:
+        st = path.stat()
+    except OSError as exc:  # dangling symlink, symlink loop, vanished, no permission
+        return Grab(None, f"{path}: cannot read file: {exc.strerror or exc}", str(path))
+    if not stat.S_ISREG(st.st_mode):  # a FIFO or device named .jpg would block the read forever
+        return Grab(None, f"{path}: not a regular file", str(path))
+    if st.st_size > MAX_IMAGE_BYTES:
+        return Grab(None, f"{path}: {st.st_size} bytes, larger than {MAX_IMAGE_BYTES} for one image", str(path))
     try:
         data = np.fromfile(str(path), dtype=np.uint8)
     except OSError as exc:
@@ -87,7 +97,8 @@ class ImageFolderSource:
     def open(self) -> None:
         if not self._folder.is_dir():
             raise CameraError(f"{self._folder}: not a folder")
-        entries = sorted(p for p in self._folder.iterdir() if p.is_file())
+        # every entry but a folder: a dangling or looping link named .jpg is a part whose image cannot be read
+        entries = sorted(p for p in self._folder.iterdir() if not p.is_dir())
         for p in entries:
             if p.suffix.lower() not in IMAGE_SUFFIXES:
                 log.warning("file_not_an_image", file=str(p), reason="extension is not an image type; not a part")

@@ -111,14 +111,27 @@ class Stage(Generic[In, Out]):
 
 
 class Worker:
-    """One named daemon thread running ``_run`` until ``stop()``; its loop must wait with a timeout."""
+    """One named daemon thread running ``_run`` until ``stop()``; its loop must wait with a timeout.
+
+    An exception that escapes ``_run`` is kept in ``failed`` (the pipeline's supervision reads it:
+    health turns unhealthy and the process exits 1, as for a dead stage).
+    """
 
     def __init__(self, name: str) -> None:
+        self.name = name
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.failed: BaseException | None = None
+        self._thread = threading.Thread(target=self._guarded, name=name, daemon=True)
 
     def _run(self) -> None:
         raise NotImplementedError
+
+    def _guarded(self) -> None:
+        try:
+            self._run()
+        except BaseException as exc:  # a dead worker must be seen, never a silent zombie
+            self.failed = exc
+            log.error("stage_failed", stage=self.name, error=f"{type(exc).__name__}: {exc}")
 
     def start(self) -> None:
         self._thread.start()
@@ -127,7 +140,8 @@ class Worker:
         self._stop.set()
 
     def join(self, timeout: float | None = None) -> None:
-        self._thread.join(timeout)
+        if self._thread.ident is not None:  # never started (start-up failed before it): nothing to wait for
+            self._thread.join(timeout)
 
     def is_alive(self) -> bool:
         return self._thread.is_alive()

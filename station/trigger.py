@@ -68,6 +68,7 @@ class Blob:
 class _Track:
     order: int
     blob: Blob
+    before_line: bool = False  # first seen short of the trigger line: it crosses while watched
     missed: int = 0
     inspected: bool = False
     last_full: tuple[Frame, Blob, float] | None = None
@@ -147,6 +148,33 @@ class LineTrigger:
         self._next_id += 1
         return part
 
+    def _outside_envelope(self, t: _Track, w: int, h: int) -> str | None:
+        """Why a part crossing the line is outside the size envelope; None for anything else (fragments, debris).
+
+        Larger than max_diameter_px: a part, whatever edges it touches, if it crossed the line while
+        watched, or entirely in view if already past the line when first seen (else it is a sliver
+        at the edge). Smaller than min_diameter_px but at least half of it, round and entirely in
+        view: a small part. Anything smaller is debris or noise.
+        """
+        b, c = t.blob, self.cfg
+        m = c.edge_margin_px
+        inside = b.x0 >= m and b.y0 >= m and b.x1 <= w - m and b.y1 <= h - m
+        if not t.before_line and not inside:  # past the line when first seen, cut by the frame: a sliver
+            return None
+        if b.size > c.max_diameter_px:
+            return f"part {b.size} px across, larger than trigger.max_diameter_px ({c.max_diameter_px}): outside the size envelope"
+        round_enough = 0.75 <= (b.x1 - b.x0) / max(b.y1 - b.y0, 1) <= 1.33
+        if inside and round_enough and c.min_diameter_px / 2 <= b.size < c.min_diameter_px:
+            return f"part {b.size} px across, smaller than trigger.min_diameter_px ({c.min_diameter_px}): outside the size envelope"
+        return None
+
+    def _refuse(self, frame: Frame, blob: Blob, belt: float, why: str) -> Part:
+        part = Part(
+            self._next_id, frame, blob=(blob.cx, blob.cy, float(blob.size)), belt_level=belt, failure=why, failure_reason=Reason.UNABLE
+        )
+        self._next_id += 1
+        return part
+
     def _match(self, blobs: list[Blob]) -> list[Blob]:
         """Assign blobs to tracks (nearest centre within half a diameter); return the unmatched."""
         free = list(blobs)
@@ -171,14 +199,21 @@ class LineTrigger:
         h, w = frame.image.shape
         blobs, belt = find_blobs(frame.image, self.cfg)
         for b in sorted(self._match(blobs), key=lambda b: -self._progress(b, w)):
-            self._tracks.append(_Track(self._order, b))
+            self._tracks.append(_Track(self._order, b, before_line=self._progress(b, w) < self.cfg.line))
             self._order += 1
         out: list[Part] = []
         for t in sorted(self._tracks, key=lambda t: t.order):
-            if t.missed or t.inspected or not self._full_view(t.blob, w, h):
+            if t.missed or t.inspected:
+                continue
+            past = self._progress(t.blob, w) >= self.cfg.line
+            if not self._full_view(t.blob, w, h):
+                why = self._outside_envelope(t, w, h)
+                if past and why is not None:  # it crossed the line and cannot be inspected: a reject, never ignored
+                    t.inspected = True
+                    out.append(self._refuse(frame, t.blob, belt, why))
                 continue
             t.last_full = (frame, t.blob, belt)
-            if self._progress(t.blob, w) >= self.cfg.line:
+            if past:
                 t.inspected = True
                 out.append(self._emit(frame, t.blob, belt))
         out += self._retire(lambda t: t.missed > _MAX_MISSED)

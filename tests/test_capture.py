@@ -14,6 +14,8 @@ from station.messages import END, Frame
 from station.metrics import Metrics
 from station.sources import Grab
 
+from .conftest import wait_for
+
 
 class FakeSource:
     """A recorded or live source of ``n`` tiny frames; a live one can fail for a while."""
@@ -142,3 +144,58 @@ def test_a_failing_source_is_recorded_not_hung() -> None:
     assert isinstance(cap.failed, RuntimeError)
     assert _drain(q, 1.0)[-1] is END
     assert threading.active_count() < 50
+
+
+class PausingCamera(FakeSource):
+    """A free-running live camera at 25 fps that goes silent after ``n`` frames until ``resume`` is set."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__(n, live=True)
+        self.fps = 25.0
+        self.resume = threading.Event()
+        self.last_frame_at = 0.0
+
+    def read(self) -> Grab | None:
+        if self._i >= self._n and not self.resume.is_set():
+            time.sleep(0.02)  # a pop that timed out
+            return None
+        time.sleep(0.04)
+        self._i += 1
+        self.last_frame_at = time.monotonic()
+        return Grab(np.full((4, 4), self._i % 256, np.uint8))
+
+
+def test_a_silent_free_running_camera_is_lost_within_a_second_and_back_without_a_reopen() -> None:
+    q: queue.Queue[object] = queue.Queue(maxsize=1000)
+    m = Metrics()
+    src = PausingCamera(10)
+    cap = CaptureStage(src, q, m, stale_after_s=30.0)
+    cap.start()
+    try:
+        assert wait_for(lambda: cap.frames == 10, 5)
+        assert wait_for(lambda: cap.state is CameraState.DISCONNECTED, 5)
+        seen_after = time.monotonic() - src.last_frame_at
+        assert seen_after < 1.0, f"lost {seen_after:.2f} s after the last frame"
+        assert m.camera_connected._value.get() == 0
+        markers = [f for f in _drain(q, 0.5) if isinstance(f, Frame) and f.camera_lost]
+        assert len(markers) == 1, "the trigger is told once: parts in view are rejected"
+        src.resume.set()
+        assert wait_for(lambda: cap.state is CameraState.CONNECTED, 5)
+        assert src.opens == 1 and m.camera_reconnects._value.get() == 0
+    finally:
+        cap.stop()
+        cap.join(2)
+
+
+def test_with_a_hardware_trigger_silence_is_normal() -> None:
+    q: queue.Queue[object] = queue.Queue(maxsize=1000)
+    src = PausingCamera(5)
+    cap = CaptureStage(src, q, Metrics(), stale_after_s=0.5, free_run=False)
+    cap.start()
+    try:
+        assert wait_for(lambda: cap.frames == 5, 5)
+        time.sleep(1.5)  # three times stale_after_s without a trigger
+        assert cap.state is CameraState.CONNECTED and src.opens == 1
+    finally:
+        cap.stop()
+        cap.join(2)

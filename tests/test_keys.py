@@ -45,3 +45,37 @@ def test_bad_key_files_name_the_key_and_the_file(tmp_path: Path) -> None:
 def test_curve_on_without_a_key_is_a_config_error(tmp_path: Path) -> None:
     p = subprocess.run([*STATION, "gateway", "--set", "publisher.curve.enabled=true"], capture_output=True, text=True, timeout=30)
     assert p.returncode == 2 and p.stderr.startswith("station: config error: gateway.curve_public_key_file")
+
+
+def _short_secret(tmp_path: Path) -> Path:
+    """A key file in ZeroMQ's format whose secret key is 30 characters instead of 40."""
+    _public, secret = create_keys(tmp_path, "st")
+    text = secret.read_text()
+    line = next(x for x in text.splitlines() if "secret-key" in x)
+    secret.write_text(text.replace(line, '    secret-key = "' + "a" * 30 + '"'))
+    return secret
+
+
+def test_a_key_of_the_wrong_length_names_the_key(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_secret(_short_secret(tmp_path), "publisher.curve.secret_key_file")
+    assert err.value.key == "publisher.curve.secret_key_file" and "40 characters" in str(err.value)
+
+
+def test_a_malformed_client_key_names_its_file(tmp_path: Path) -> None:
+    from station.keys import check_clients
+
+    create_keys(tmp_path / "clients", "gw1")
+    bad = tmp_path / "clients" / "gw2.key"
+    bad.write_text('metadata\ncurve\n    public-key = "short"\n')
+    with pytest.raises(ConfigError) as err:
+        check_clients(tmp_path / "clients")
+    assert err.value.key == "publisher.curve.clients_dir" and str(bad) in str(err.value)
+
+
+def test_a_secret_key_others_can_read_is_warned_of(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _public, secret = create_keys(tmp_path, "st")
+    secret.chmod(0o644)
+    load_secret(secret, "publisher.curve.secret_key_file")
+    out = capsys.readouterr()
+    assert "secret_key_readable" in out.out + out.err and "chmod 600" in out.out + out.err

@@ -139,6 +139,35 @@ def test_a_dead_stage_fails_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert time.monotonic() - t0 < 15
 
 
+def test_a_dead_resend_thread_is_supervised_like_a_stage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fault injected past the handler's own guard (a bug, not a request): health says so and the run fails."""
+    import station.resend as rs
+
+    def boom(self: object) -> float:
+        raise SystemError("resend bug")
+
+    monkeypatch.setattr(rs.ResendServer, "_serve_one", boom)
+    cfg = _cfg(**{"camera.fps": 6, "publisher.resend_endpoint": f"tcp://127.0.0.1:{free_port()}"})
+    pipe = Pipeline(cfg, source_for(str(SAMPLE / "ok_front")), Model(MODEL), Metrics(), RunOptions(realtime=True))
+    pipe.start()
+    ask: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.DEALER)
+    ask.setsockopt(zmq.LINGER, 0)
+    try:
+        assert pipe.outlet.resend is not None
+        ask.connect(pipe.outlet.resend.endpoint)
+        ask.send_multipart([b"resend", b'{"from": 1, "to": 1}'])
+        end = time.monotonic() + 10
+        while pipe.failed() is None and time.monotonic() < end:
+            time.sleep(0.05)
+        assert "stage-resend: SystemError: resend bug" in str(pipe.failed())
+        health = pipe.healthz()
+        assert not health.ok and any("stage-resend" in p for p in health.body["problems"])
+    finally:
+        ask.close(0)
+        pipe.drain(5)
+        pipe.close()
+
+
 def _parts_total(text: str) -> float:
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("station_parts_total{"))
 

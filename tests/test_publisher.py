@@ -77,3 +77,54 @@ def test_endpoint_in_use_names_the_key() -> None:
         assert err.value.key == "publisher.endpoint"
     finally:
         a.close()
+
+
+def _strict(body: bytes) -> dict[str, object]:
+    """JSON as a strict subscriber reads it: NaN, Infinity and -Infinity are errors."""
+
+    def refuse(name: str) -> object:
+        raise ValueError(f"not JSON: {name}")
+
+    out: dict[str, object] = json.loads(body, parse_constant=refuse)
+    return out
+
+
+def test_a_pass_with_a_non_finite_score_goes_out_as_an_error_reject_in_strict_json() -> None:
+    port = free_port()
+    pub = Publisher(f"tcp://127.0.0.1:{port}", "s", "m", "c", Metrics())
+    sub = _sub(f"tcp://127.0.0.1:{port}")
+    try:
+        time.sleep(0.3)  # slow joiner
+        for score in (float("nan"), float("inf")):
+            pub(Verdict(1, 1, "pass", Reason.OK, score, "ok", time.time(), time.monotonic(), None))
+        got = []
+        end = time.monotonic() + 5
+        while len(got) < 2 and time.monotonic() < end:
+            if sub.poll(100):
+                topic, body = sub.recv_multipart()
+                if topic == b"verdict":
+                    got.append(_strict(body))
+    finally:
+        pub.close()
+        sub.close()
+    assert len(got) == 2
+    assert all(v["verdict"] == "reject" and v["reason"] == "error" and v["score"] is None for v in got)
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full on this system")
+def test_a_failing_out_file_never_stops_publishing() -> None:
+    port = free_port()
+    m = Metrics()
+    pub = Publisher(f"tcp://127.0.0.1:{port}", "s", "m", "c", m, out=Path("/dev/full"))  # every write: no space left
+    sub = _sub(f"tcp://127.0.0.1:{port}")
+    try:
+        time.sleep(0.3)  # slow joiner
+        for i in range(1, 6):
+            pub(_verdict(i))
+        assert pub.out_failing is not None and "No space" in pub.out_failing
+        ids = [b["part_id"] for t, b in _recv_all(sub, time.monotonic() + 1.0) if t == "verdict"]
+    finally:
+        pub.close()  # its last flush fails too: logged, not raised
+        sub.close()
+    assert ids == [1, 2, 3, 4, 5]
+    assert m.registry.get_sample_value("station_output_errors_total") == 5

@@ -65,3 +65,82 @@ def test_bad_requests_get_a_reason(server: ResendServer, body: object) -> None:
 def test_another_runs_request_is_all_gone(server: ResendServer) -> None:
     head = json.loads(_ask(server, {"run_id": "run-0", "from": 20, "to": 21})[1])
     assert head["gone"] == [20, 21] and head["run_id"] == "run-1"
+
+
+def _raw(srv: ResendServer, frames: list[bytes], wait_ms: int = 3000) -> list[bytes] | None:
+    s: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.DEALER)
+    s.setsockopt(zmq.LINGER, 0)
+    s.connect(srv.endpoint)
+    try:
+        s.send_multipart(frames)
+        return s.recv_multipart() if s.poll(wait_ms) else None
+    finally:
+        s.close(0)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 4000,  # under the size bound, and deep enough to raise RecursionError in json
+        b'{"from": true, "to": true}',
+        b'{"from": 1, "to": 2, "run_id": 7}',
+        b"\xff\xfe garbage",
+        b'{"from": 1e400, "to": 2}',
+    ],
+)
+def test_hostile_requests_get_a_reason_and_the_thread_lives_on(server: ResendServer, body: bytes) -> None:
+    reply = _raw(server, [b"resend", body])
+    assert reply is not None and json.loads(reply[1])["error"]
+    assert server.is_alive() and server.failed is None
+    assert json.loads(_ask(server, {"run_id": "run-1", "from": 20, "to": 21})[1])["count"] == 2
+
+
+def test_a_message_over_the_size_bound_is_dropped_by_libzmq_and_others_are_served(server: ResendServer) -> None:
+    from station.resend import MAX_REQUEST_BYTES
+
+    assert _raw(server, [b"resend", b"x" * (MAX_REQUEST_BYTES * 8)], wait_ms=500) is None  # disconnected, never parsed
+    assert server.is_alive() and json.loads(_ask(server, {"from": 24, "to": 25})[1])["count"] == 2
+
+
+def test_served_requests_are_summarised_in_the_log_not_one_line_each(server: ResendServer, capsys: pytest.CaptureFixture[str]) -> None:
+    for _ in range(30):
+        _ask(server, {"from": 20, "to": 21})
+    out = capsys.readouterr()
+    lines = [x for x in (out.out + out.err).splitlines() if "resend_served" in x]
+    assert 1 <= len(lines) <= 2
+    assert server.metrics.registry.get_sample_value("station_resend_requests_total", {"result": "served"}) == 30
+
+
+def test_budget_paces_a_flood_and_refills_with_time() -> None:
+    from station.resend import Budget
+
+    b = Budget(rate=100.0, burst=100.0)
+    assert b.wait_s(60, now=0.0) == 0.0
+    assert b.wait_s(60, now=0.0) == pytest.approx(0.2)  # 20 units short at 100 a second
+    assert b.wait_s(10, now=10.0) == 0.0  # refilled (to the burst) after a quiet spell
+
+
+def test_parse_request_never_raises_on_any_bytes() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from station.resend import parse_request
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(st.binary(max_size=300), max_size=4))
+    def check(frames: list[bytes]) -> None:
+        out = parse_request(frames)
+        assert isinstance(out, str | dict)
+
+    scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8)
+    keys = st.sampled_from(["from", "to", "run_id", "x"])
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.recursive(scalars, lambda c: st.lists(c, max_size=4) | st.dictionaries(keys, c, max_size=4)))
+    def check_json(doc: object) -> None:
+        out = parse_request([b"resend", json.dumps(doc).encode()])
+        if isinstance(out, dict):
+            assert type(out["from"]) is int and type(out["to"]) is int and 1 <= out["from"] <= out["to"]
+
+    check()
+    check_json()

@@ -168,3 +168,23 @@ def test_a_gstreamer_pipeline_needs_an_opencv_with_gstreamer() -> None:
     else:
         with pytest.raises(CameraError, match="no GStreamer"):
             source_for("gst:videotestsrc ! videoconvert ! appsink")
+
+
+def test_links_that_go_nowhere_and_pipes_in_a_folder_are_parts_with_a_reason(tmp_path: Path) -> None:
+    import os
+
+    shutil.copy(sorted((SAMPLE / "ok_front").iterdir())[0], tmp_path / "a.jpeg")
+    (tmp_path / "b-dangling.jpg").symlink_to(tmp_path / "nowhere.jpg")
+    (tmp_path / "c-loop.jpg").symlink_to(tmp_path / "c-loop.jpg")
+    os.mkfifo(tmp_path / "d-fifo.jpg")  # reading it would block for ever
+    (tmp_path / "e-folder.jpg").mkdir()  # a folder is not a part
+    src = ImageFolderSource(tmp_path, None)
+    src.open()
+    grabs = []
+    while (g := src.read()) is not None:
+        grabs.append(g)
+    assert [Path(g.name or "").name for g in grabs] == ["a.jpeg", "b-dangling.jpg", "c-loop.jpg", "d-fifo.jpg"]
+    assert grabs[0].image is not None
+    assert "No such file" in (grabs[1].error or "")
+    assert "symbolic links" in (grabs[2].error or "")
+    assert "not a regular file" in (grabs[3].error or "")

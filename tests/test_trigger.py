@@ -159,3 +159,35 @@ def _run_no_flush(trigger: LineTrigger, frames: list[Frame]) -> list[Part]:
     for f in frames:
         out += trigger(f)
     return out
+
+
+def _moving(w: int, h: int, r: int, starts: list[int], v: int, n: int, y: int | None = None) -> list[Frame]:
+    return [Frame(t, _disc_frame(w, h, [(s + v * t, y or h // 2, r) for s in starts]), 0.0, 0.0) for t in range(n)]
+
+
+@pytest.mark.parametrize(("w", "h", "r"), [(1920, 1080, 350), (1920, 1080, 700)], ids=["700px", "taller-than-the-frame"])
+def test_parts_larger_than_the_envelope_are_each_rejected_once_at_the_line(w: int, h: int, r: int) -> None:
+    from station.messages import Reason
+
+    parts = _run(LineTrigger(TriggerSection()), _moving(w, h, r, [-r, -r - 3 * r], 40, 140))
+    assert [p.part_id for p in parts] == [1, 2]
+    for p in parts:
+        assert p.failure_reason is Reason.UNABLE and "larger than trigger.max_diameter_px (560)" in (p.failure or "")
+        assert p.blob is not None and p.blob[0] >= w / 2  # fired at the line
+
+
+def test_a_small_part_is_rejected_and_debris_is_not_a_part() -> None:
+    from station.messages import Reason
+
+    small = _run(LineTrigger(TriggerSection()), _moving(960, 540, 40, [-40], 20, 60))  # 80 px: under 120, over half of it
+    assert len(small) == 1 and small[0].failure_reason is Reason.UNABLE and "smaller than" in (small[0].failure or "")
+    assert _run(LineTrigger(TriggerSection()), _moving(960, 540, 20, [-20], 20, 60)) == []  # 40 px: debris
+
+
+def test_an_oversized_part_already_past_the_line_at_the_start_is_not_a_part() -> None:
+    assert _run(LineTrigger(TriggerSection()), _moving(1920, 1080, 350, [1700], 30, 20)) == []
+
+
+def test_an_oversized_part_whole_in_view_past_the_line_at_the_start_is_rejected_once() -> None:
+    parts = _run(LineTrigger(TriggerSection()), _moving(1920, 1080, 300, [1300], 30, 10))
+    assert len(parts) == 1 and "larger than" in (parts[0].failure or "")

@@ -1,0 +1,30 @@
+"""Rate-limited log lines: a flood gives one line per interval, with the count of the rest."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from station.ratelog import RateLimitedLog
+
+
+class _Lines:
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, dict[str, Any]]] = []
+
+    def info(self, event: str, **fields: Any) -> None:
+        self.lines.append((event, fields))
+
+
+def test_a_flood_is_one_line_per_interval_with_the_suppressed_count() -> None:
+    now = [0.0]
+    out = _Lines()
+    log = RateLimitedLog(interval_s=10.0, clock=lambda: now[0], logger=out)
+    assert log.emit("k", "served", n=1) is True
+    for i in range(999):
+        now[0] = i * 0.001
+        assert log.emit("k", "served", n=i) is False
+    assert log.emit("other", "bad") is True  # keys are independent
+    now[0] = 10.5
+    assert log.emit("k", "served", n=1000) is True
+    assert [e for e, _ in out.lines] == ["served", "bad", "served"]
+    assert out.lines[2][1] == {"n": 1000, "suppressed": 999}
