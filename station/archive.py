@@ -17,6 +17,8 @@ import os
 import queue
 import random
 import shutil
+import stat
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,6 +29,7 @@ import cv2
 import structlog
 
 from station.config import ArchiveSection
+from station.errors import ConfigError
 from station.messages import Verdict
 from station.metrics import Metrics
 from station.preprocess import u8
@@ -67,6 +70,25 @@ def _atomic_write(path: Path, data: bytes) -> None:
     with tmp.open("wb") as f:
         f.write(data)
     os.replace(tmp, path)
+
+
+def probe(root: Path, key: str = "archive.dir") -> None:
+    """Refuse an archive folder that cannot be written, before anything starts (run and check-config alike).
+
+    It must be creatable, writable by mode (the service runs as an unprivileged user; root would
+    write past a read-only mode and hide the problem until the line runs) and take a file.
+    """
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        if not root.is_dir():
+            raise ConfigError(key, f"{root}: not a folder")
+        if not root.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH) or not os.access(root, os.W_OK):
+            raise ConfigError(key, f"{root}: the folder is read-only")
+        fd, name = tempfile.mkstemp(prefix=".probe-", dir=root)
+        os.close(fd)
+        os.unlink(name)
+    except OSError as exc:
+        raise ConfigError(key, f"{root}: cannot write there: {exc.strerror or exc}") from None
 
 
 class Archive(Worker):

@@ -9,23 +9,24 @@ Errors are one line naming the key path or the file; never a traceback.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 from pathlib import Path
-from types import FrameType
 
 import structlog
 
 from station import __version__
+from station.archive import probe
 from station.capture import CameraState
 from station.config import Config, load_config
 from station.errors import CameraError, ConfigError, ModelError, StationError
+from station.gate import admit
+from station.keys import server_keys
 from station.log import configure
 from station.metrics import Metrics
 from station.model import Model
 from station.notify import Notifier, Watchdog
 from station.pipeline import Pipeline, RunOptions
+from station.signals import SIGNALS
 from station.sources import CameraSettings, FrameSource, source_for
 
 log = structlog.get_logger()
@@ -38,35 +39,30 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
 
 
-def load(args: argparse.Namespace) -> tuple[Config, Model]:
-    """Validate the config and load its model; a model that will not load is a config error."""
+def load(args: argparse.Namespace, daemon: bool = False) -> tuple[Config, Model]:
+    """Validate the config and pass its model through the gate; what the daemon would refuse at start, refused here.
+
+    A model that fails the gate (station.gate) is a config error naming model.path. For the daemon
+    (and check-config, which must say what ``run`` would) the CURVE keys and the archive folder
+    are checked too.
+    """
     cfg = load_config(args.config, args.overrides)
     configure(cfg.logging.level, cfg.logging.format)
     try:
-        model = Model(cfg.model.path, cfg.model.threads())
+        model = admit(cfg.model.path, cfg.model.threads())
     except ModelError as exc:
         raise ConfigError("model.path", str(exc)) from None
+    if daemon:
+        server_keys(cfg.publisher.curve)
+        if cfg.archive.dir is not None:
+            probe(cfg.archive.dir)
     return cfg, model
-
-
-class _Stop:
-    """SIGTERM/SIGINT set an event the main loop waits on (bounded)."""
-
-    def __init__(self) -> None:
-        self.event = threading.Event()
-        self.reload = threading.Event()
-        signal.signal(signal.SIGTERM, self._handle)
-        signal.signal(signal.SIGINT, self._handle)
-        signal.signal(signal.SIGHUP, self._handle)
-
-    def _handle(self, signum: int, _frame: FrameType | None) -> None:
-        log.info("signal_received", signal=signal.Signals(signum).name)
-        (self.reload if signum == signal.SIGHUP else self.event).set()
 
 
 def run_pipeline(cfg: Config, model: Model, source: FrameSource, opts: RunOptions, progress: bool = False) -> int:
     """Run until the source ends or a signal arrives; drain; 0 when every frame got its verdict."""
-    stop = _Stop()
+    stop = SIGNALS
+    stop.install()
     model.warm_up()
     notifier = Notifier()
     pipe = Pipeline(cfg, source, model, Metrics(deadline_s=cfg.publisher.deadline_ms / 1000), opts)
@@ -80,11 +76,12 @@ def run_pipeline(cfg: Config, model: Model, source: FrameSource, opts: RunOption
     watchdog.start()
     failure, ready = None, False
     try:
-        while not stop.event.wait(0.1):
+        while not stop.stop.wait(0.1):
             if not ready and pipe.capture.state in (CameraState.CONNECTED, CameraState.ENDED):
                 notifier.send("READY=1", f"STATUS={pipe.state.value}, camera {pipe.capture.state.value}")
                 ready = True
             if stop.reload.is_set() or (cfg.model.watch and pipe.reloader.changed()):
+                log.info("reload_requested", by="SIGHUP" if stop.reload.is_set() else "model.watch")
                 stop.reload.clear()
                 pipe.reloader.reload()
             if bar is not None:
@@ -95,6 +92,8 @@ def run_pipeline(cfg: Config, model: Model, source: FrameSource, opts: RunOption
     finally:
         if bar is not None:
             bar.close()
+    if stop.stop.is_set():
+        log.info("signal_received", signal=stop.last.name if stop.last is not None else None)
     notifier.send("STOPPING=1", "STATUS=stopping: draining")
     drained = pipe.drain(cfg.shutdown.timeout_s)
     watchdog.stop()
@@ -102,6 +101,7 @@ def run_pipeline(cfg: Config, model: Model, source: FrameSource, opts: RunOption
     notifier.close()
     pipe.close()
     failure = failure or pipe.failed()
+    stop.consume()
     if failure is not None:
         print(f"station: error: stage failed: {failure}", file=sys.stderr)
         return 1
@@ -127,7 +127,7 @@ def _probe(source: FrameSource) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    cfg, model = load(args)
+    cfg, model = load(args, daemon=True)
     source = configured_source(cfg)
     if not source.live:
         _probe(source)
@@ -135,7 +135,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    cfg, model = load(args)
+    cfg, model = load(args, daemon=True)
     path = Path(args.source)
     if not path.exists():
         raise CameraError(f"{path}: no such file or folder")
@@ -147,7 +147,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    cfg, model = load(args)
+    cfg, model = load(args, daemon=True)
     print(f"config OK: model {model.info.model_id}, source {cfg.camera.source}, publisher {cfg.publisher.endpoint}")
     return 0
 
@@ -162,7 +162,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from station.demo import run_demo
 
-    cfg, model = load(args)
+    cfg, model = load(args, daemon=True)
     return run_demo(cfg, model, parts=args.parts, seed=args.seed)
 
 
@@ -178,10 +178,10 @@ def cmd_gateway(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config, args.overrides)
     configure(cfg.logging.level, cfg.logging.format)
-    stop = _Stop()
+    SIGNALS.install()
     gw = Gateway(cfg, build_outputs(cfg, args.out))
     gw.start()
-    while not stop.event.wait(0.2) and gw.is_alive():
+    while not SIGNALS.stop.wait(0.2) and gw.is_alive():
         pass
     gw.stop()
     gw.join(5.0)
@@ -259,8 +259,14 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+DAEMONS = ("run", "replay", "demo", "gateway")  # they drain on SIGTERM; the other commands stop at once
+
+
 def main(argv: list[str] | None = None) -> int:
+    SIGNALS.install()  # again, for callers that come in here directly (python -m station.cli)
     args = build_parser().parse_args(argv)
+    if args.command not in DAEMONS:
+        SIGNALS.release()
     try:
         return int(args.func(args))
     except ConfigError as exc:

@@ -76,6 +76,14 @@ class TriggerSection(_Model):
     contrast: float = Field(22.0, gt=0, le=200, description="Grey levels away from the belt that count as part.")
     edge_margin_px: int = Field(3, ge=0, le=100, description="A blob this close to the frame edge is not entirely in view.")
 
+    @model_validator(mode="after")
+    def _envelope(self) -> TriggerSection:
+        if self.min_diameter_px >= self.max_diameter_px:
+            raise Contradiction(
+                "trigger.min_diameter_px", f"{self.min_diameter_px} must be below trigger.max_diameter_px ({self.max_diameter_px})"
+            )
+        return self
+
 
 class ModelSection(_Model):
     path: Path = Field(
@@ -102,6 +110,22 @@ def _check_endpoint(v: str) -> str:
     if v.startswith("tcp://") and port != "*" and not 0 < int(port) < 65536:
         raise ValueError(f"{v!r}: port out of range")
     return v
+
+
+def tcp_port(endpoint: str | None) -> int | None:
+    """The fixed TCP port of a ZeroMQ endpoint; None for ipc, inproc, a wildcard port or no endpoint."""
+    if endpoint is None or not endpoint.startswith("tcp://"):
+        return None
+    port = endpoint.rsplit(":", 1)[1]
+    return None if port == "*" else int(port)
+
+
+class Contradiction(ValueError):
+    """Two settings that cannot both hold; ``key`` names the one reported (the full key path)."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
 
 
 def local_endpoint(endpoint: str) -> str:
@@ -254,6 +278,24 @@ class Config(_Model):
     logging: LoggingSection = Field(LoggingSection(), description="Log output.")
     gateway: GatewaySection = Field(GatewaySection(), description="The reference PLC gateway (station gateway).")
 
+    @model_validator(mode="after")
+    def _ports(self) -> Config:
+        """Two of the station's own sockets on one TCP port can never both bind: say which key, before anything starts."""
+        taken: dict[int, str] = {}
+        pairs = [
+            ("publisher.endpoint", tcp_port(self.publisher.endpoint)),
+            ("publisher.resend_endpoint", tcp_port(self.publisher.resend_endpoint)),
+        ]
+        if self.metrics.enabled and self.metrics.port:
+            pairs.append(("metrics.port", self.metrics.port))
+        for key, port in pairs:
+            if port is None:
+                continue
+            if port in taken:
+                raise Contradiction(key, f"port {port} is already {taken[port]}'s")
+            taken[port] = key
+        return self
+
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
@@ -303,6 +345,9 @@ def load_config(path: Path | None = None, overrides: list[str] | None = None) ->
         cfg = Config.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
+        clash = err.get("ctx", {}).get("error")  # a cross-field check names its own full key
+        if isinstance(clash, Contradiction):
+            raise ConfigError(clash.key, str(clash)) from None
         key = ".".join(str(p) for p in err["loc"])
         msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
         raise ConfigError(key, f"{msg} (got {err.get('input')!r})" if err["type"] != "extra_forbidden" else msg) from None

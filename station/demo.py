@@ -4,6 +4,7 @@ and follow the verdicts live on the daemon's own ZeroMQ socket."""
 from __future__ import annotations
 
 import json
+import socket
 import tempfile
 import threading
 from pathlib import Path
@@ -54,6 +55,7 @@ def run_demo(cfg: Config, model: Model, parts: int = 12, seed: int = 1) -> int:
         print(f"replaying {video.name} in real time through the daemon; verdicts as published on {cfg.publisher.endpoint}:", flush=True)
         seen: list[dict[str, object]] = []
         stop = threading.Event()
+        cfg = _fixed_port(cfg)
         endpoint = local_endpoint(cfg.publisher.endpoint)
         follower = threading.Thread(target=_follow, args=(endpoint, stop, seen), name="demo-follow", daemon=True)
         follower.start()
@@ -61,6 +63,17 @@ def run_demo(cfg: Config, model: Model, parts: int = 12, seed: int = 1) -> int:
         stop.set()
         follower.join(2.0)
     return _summary(truth, seen, rc)
+
+
+def _fixed_port(cfg: Config) -> Config:
+    """The follower connects before the daemon binds: a wildcard port (tcp://HOST:*) becomes a free one, chosen now."""
+    if not cfg.publisher.endpoint.endswith(":*"):
+        return cfg
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    publisher = cfg.publisher.model_copy(update={"endpoint": f"{cfg.publisher.endpoint[:-1]}{port}"})
+    return cfg.model_copy(update={"publisher": publisher})
 
 
 def _summary(truth: list[dict[str, str]], seen: list[dict[str, object]], rc: int) -> int:

@@ -133,3 +133,22 @@ def test_a_full_disk_does_not_stop_inspection(full_disk: Path, tmp_path: Path) -
         pipe.close()
     assert len((tmp_path / "v.jsonl").read_text().splitlines()) == 18, "every part still got its verdict"
     assert (m.registry.get_sample_value("station_archive_errors_total") or 0) >= 1
+
+
+def test_probe_refuses_a_read_only_folder_and_takes_a_new_one(tmp_path: Path) -> None:
+    from station.archive import probe
+    from station.errors import ConfigError
+
+    probe(tmp_path / "new" / "archive")  # made on the way
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        with pytest.raises(ConfigError) as err:
+            probe(ro)
+    finally:
+        ro.chmod(0o755)
+    assert err.value.key == "archive.dir" and "read-only" in str(err.value)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ConfigError):
+        probe(tmp_path / "file")

@@ -102,3 +102,21 @@ def test_key_file_paths_resolve_against_the_config_folder(tmp_path: Path) -> Non
     p = tmp_path / "c.yaml"
     p.write_text("publisher:\n  curve:\n    secret_key_file: keys/station.key_secret\n")
     assert load_config(p).publisher.curve.secret_key_file == tmp_path / "keys" / "station.key_secret"
+
+
+@pytest.mark.parametrize(
+    ("sets", "key"),
+    [
+        (["trigger.min_diameter_px=600"], "trigger.min_diameter_px"),
+        (["metrics.port=5556", "publisher.endpoint=tcp://127.0.0.1:5556"], "metrics.port"),
+        (["publisher.endpoint=tcp://*:7000", "publisher.resend_endpoint=tcp://127.0.0.1:7000"], "publisher.resend_endpoint"),
+    ],
+)
+def test_contradictions_name_their_key(sets: list[str], key: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(None, sets)
+    assert err.value.key == key
+
+
+def test_ports_that_cannot_clash_are_fine() -> None:
+    load_config(None, ["metrics.port=0", "publisher.endpoint=tcp://127.0.0.1:*", "publisher.resend_endpoint=ipc:///tmp/r"])

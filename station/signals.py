@@ -1,0 +1,60 @@
+"""Signals, handled from the first moment of the process.
+
+``station`` installs these handlers before it imports anything heavy (station.entry), so a SIGHUP
+or SIGTERM that arrives while the config, the model or the camera is still loading is remembered,
+never fatal: a stop is honoured as soon as the pipeline could drain (it exits 0), and a reload is
+carried out once the pipeline runs. Commands that run no pipeline (``classify``, ``eval`` ...) give
+SIGTERM and SIGINT back their default meaning with :meth:`Signals.release`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from types import FrameType
+
+HANDLED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+class Signals:
+    """SIGTERM/SIGINT set ``stop``; SIGHUP sets ``reload``. Waited on with a timeout by the supervisor."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.reload = threading.Event()
+        self.last: signal.Signals | None = None
+        self._installed = False
+
+    def install(self) -> None:
+        """Take over the three signals (idempotent; only the main thread may call it)."""
+        if self._installed or threading.current_thread() is not threading.main_thread():
+            return
+        for sig in HANDLED:
+            signal.signal(sig, self._handle)
+        self._installed = True
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        self.last = signal.Signals(signum)
+        (self.reload if signum == signal.SIGHUP else self.stop).set()
+
+    def release(self) -> None:
+        """Back to the defaults for SIGTERM and SIGINT (a one-shot command); one already received takes effect now.
+
+        SIGHUP stays remembered and unused: a one-shot command has nothing to reload.
+        """
+        if not self._installed:
+            return
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        if self.stop.is_set() and self.last is not None:
+            os.kill(os.getpid(), self.last)
+
+    def consume(self) -> None:
+        """Forget what was received (after a pipeline ran to its end in this process)."""
+        self.stop.clear()
+        self.reload.clear()
+        self.last = None
+
+
+SIGNALS = Signals()
