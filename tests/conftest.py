@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
+import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "station" / "sample" / "casting"
@@ -26,3 +30,42 @@ def wait_for(cond: Callable[[], bool], timeout: float, poll: float = 0.02) -> bo
             return True
         time.sleep(poll)
     return cond()
+
+
+FAKE_GV = shutil.which("arv-fake-gv-camera-0.8")
+
+
+def _has_aravis() -> bool:
+    try:
+        import gi
+
+        gi.require_version("Aravis", "0.8")
+        from gi.repository import Aravis  # noqa: F401
+    except (ImportError, ValueError):
+        return False
+    return True
+
+
+class FakeGigE:
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        assert FAKE_GV is not None
+        self.proc = subprocess.Popen([FAKE_GV, "-i", "127.0.0.1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.3)
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+@pytest.fixture
+def gige() -> Iterator[FakeGigE]:
+    if FAKE_GV is None or not _has_aravis():
+        pytest.skip("Aravis' emulator or its Python bindings are not installed (.ci/run installs aravis-tools and the gige extra)")
+    cam = FakeGigE()
+    cam.start()
+    yield cam
+    cam.kill()

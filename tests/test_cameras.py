@@ -19,7 +19,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -27,21 +27,9 @@ import zmq
 
 from station.footage import Envelope, compose, labelled_photos
 
-from .conftest import ROOT, SAMPLE, free_port, wait_for
+from .conftest import ROOT, SAMPLE, FakeGigE, free_port, wait_for
 
 FFMPEG = shutil.which("ffmpeg")
-FAKE_GV = shutil.which("arv-fake-gv-camera-0.8")
-
-
-def _has_aravis() -> bool:
-    try:
-        import gi
-
-        gi.require_version("Aravis", "0.8")
-        from gi.repository import Aravis  # noqa: F401
-    except (ImportError, ValueError):
-        return False
-    return True
 
 
 class Station:
@@ -158,31 +146,6 @@ def test_http_stream_killed_and_restarted(mjpeg_video: Path) -> None:
         server.kill()
         st.proc.kill()
     assert rc == 0 and took < 2.0
-
-
-class FakeGigE:
-    def __init__(self) -> None:
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        assert FAKE_GV is not None
-        self.proc = subprocess.Popen([FAKE_GV, "-i", "127.0.0.1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(0.3)
-
-    def kill(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait(5)
-
-
-@pytest.fixture
-def gige() -> Iterator[FakeGigE]:
-    if FAKE_GV is None or not _has_aravis():
-        pytest.skip("Aravis' emulator or its Python bindings are not installed (.ci/run installs aravis-tools and the gige extra)")
-    cam = FakeGigE()
-    cam.start()
-    yield cam
-    cam.kill()
 
 
 def test_gige_emulator_killed_for_4_s_then_sigterm_mid_reconnect(gige: FakeGigE) -> None:

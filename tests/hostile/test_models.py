@@ -1,0 +1,80 @@
+"""Models whose scores lie: refused at every door, and a NaN that got in anyway is never a pass."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from station import cli
+from station.config import load_config
+from station.model import Model
+from station.pipeline import RunOptions
+from station.sources import source_for
+
+from ..conftest import MODEL, SAMPLE, free_port, wait_for
+from ..hostile_models import inf_above, inverted, nan_above
+from ..proc import Station, one_line_error, run, sets, strict_json
+
+PORTS = ("metrics.port=0", "publisher.endpoint=tcp://127.0.0.1:*", "publisher.resend_endpoint=tcp://127.0.0.1:*")
+DOORS: list[tuple[Callable[[Path], Path], list[str]]] = [
+    (inverted, ["check-config"]),
+    (inverted, ["run", "--set", f"camera.source={SAMPLE / 'ok_front'}"]),
+    (inverted, ["replay", str(SAMPLE / "ok_front"), "--no-progress"]),
+    (inverted, ["classify", str(SAMPLE / "ok_front")]),
+    (inverted, ["demo", "--parts", "2"]),
+    (inverted, ["eval", str(SAMPLE)]),
+    (nan_above, ["check-config"]),
+    (nan_above, ["run", "--set", f"camera.source={SAMPLE / 'ok_front'}"]),
+    (inf_above, ["replay", str(SAMPLE / "def_front"), "--no-progress"]),
+]
+
+
+@pytest.mark.parametrize(("make", "command"), DOORS, ids=lambda x: x.__name__ if callable(x) else x[0])
+def test_start_up_refuses_a_model_whose_scores_lie(tmp_path: Path, make: Callable[[Path], Path], command: list[str]) -> None:
+    path = make(tmp_path / "m.onnx")
+    p = run(*command, *sets(f"model.path={path}", *PORTS))
+    one_line_error(p, "model.path", str(path), "self-test")
+    assert "verdict" not in p.stdout
+
+
+def test_nan_scores_that_got_past_the_gate_are_never_a_pass_and_the_wire_stays_strict_json(tmp_path: Path) -> None:
+    """The gate keeps such a model out at every door; the decision must hold even if one got in (here: in-process)."""
+    out = tmp_path / "v.jsonl"
+    cfg = load_config(None, [f"metrics.port={free_port()}", "publisher.endpoint=tcp://127.0.0.1:*", "publisher.resend_endpoint=null"])
+    model = Model(nan_above(tmp_path / "nan.onnx"))
+    assert cli.run_pipeline(cfg, model, source_for(str(SAMPLE / "def_front")), RunOptions(out=out)) == 0
+    got = [strict_json(line) for line in out.read_text().splitlines()]  # no NaN or Infinity anywhere
+    assert len(got) == 18 and not [v for v in got if v["verdict"] == "pass"]
+    errors = [v for v in got if v["reason"] == "error"]
+    assert errors and all(v["score"] is None and "not a finite score" in str(v["detail"]) for v in errors)
+
+
+@pytest.mark.parametrize("make", [nan_above, inverted], ids=lambda f: f.__name__)
+def test_a_reload_to_a_lying_model_is_refused_and_inspection_goes_on(tmp_path: Path, make: Callable[[Path], Path]) -> None:
+    live = tmp_path / "live.onnx"
+    shutil.copy(MODEL, live)
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    for i in range(4):
+        for p in sorted((SAMPLE / "def_front").iterdir()):
+            shutil.copy(p, folder / f"{i}-{p.name}")
+    out = tmp_path / "v.jsonl"
+    st = Station(
+        "replay", str(folder), "--realtime", "--no-progress", "--out", str(out), extra=tuple(sets(f"model.path={live}", "camera.fps=8"))
+    )
+    try:
+        assert st.up() and wait_for(lambda: len(st.verdicts()) >= 3, 60)
+        make(tmp_path / "bad.onnx").replace(live)
+        st.signal(signal.SIGHUP)
+        assert wait_for(lambda: st.metric("station_model_reloads_total", result="refused") == 1, 30), st.stderr()[-2000:]
+        assert st.wait(120) == 0
+    finally:
+        st.close()
+    verdicts = [strict_json(line) for line in out.read_text().splitlines()]
+    assert [v["part_id"] for v in verdicts] == list(range(1, 73)), "every part judged, by the old model"
+    assert len({v["model"] for v in verdicts}) == 1 and all(v["verdict"] == "reject" for v in verdicts)
+    assert not st.invalid and st.verdicts(), "what the subscriber saw was strict JSON"
