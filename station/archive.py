@@ -75,18 +75,23 @@ def _atomic_write(path: Path, data: bytes) -> None:
 def probe(root: Path, key: str = "archive.dir") -> None:
     """Refuse an archive folder that cannot be written, before anything starts (run and check-config alike).
 
-    It must be creatable, writable by mode (the service runs as an unprivileged user; root would
-    write past a read-only mode and hide the problem until the line runs) and take a file.
+    The folder, or its nearest existing parent when it is not made yet (the archive makes it on
+    its first write; a check makes nothing), must be a folder, writable by mode (the service runs
+    as an unprivileged user: root would write past a read-only mode and hide the problem until the
+    line runs) and, when it exists, take a file.
     """
+    here = root
+    while not here.exists() and here != here.parent:
+        here = here.parent
     try:
-        root.mkdir(parents=True, exist_ok=True)
-        if not root.is_dir():
-            raise ConfigError(key, f"{root}: not a folder")
-        if not root.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH) or not os.access(root, os.W_OK):
-            raise ConfigError(key, f"{root}: the folder is read-only")
-        fd, name = tempfile.mkstemp(prefix=".probe-", dir=root)
-        os.close(fd)
-        os.unlink(name)
+        if not here.is_dir():
+            raise ConfigError(key, f"{root}: {here} is not a folder")
+        if not here.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH) or not os.access(here, os.W_OK):
+            raise ConfigError(key, f"{root}: {'the folder' if here == root else here} is read-only")
+        if here == root:
+            fd, name = tempfile.mkstemp(prefix=".probe-", dir=root)
+            os.close(fd)
+            os.unlink(name)
     except OSError as exc:
         raise ConfigError(key, f"{root}: cannot write there: {exc.strerror or exc}") from None
 

@@ -18,6 +18,7 @@ from station import __version__
 from station.archive import probe
 from station.capture import CameraState
 from station.config import Config, load_config
+from station.config import warnings as config_warnings
 from station.errors import CameraError, ConfigError, ModelError, StationError
 from station.gate import admit
 from station.keys import server_keys
@@ -56,6 +57,8 @@ def load(args: argparse.Namespace, daemon: bool = False) -> tuple[Config, Model]
         server_keys(cfg.publisher.curve)
         if cfg.archive.dir is not None:
             probe(cfg.archive.dir)
+        for w in config_warnings(cfg):
+            log.warning("config_warning", warning=w)
     return cfg, model
 
 
@@ -280,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    finally:
+        SIGNALS.retire()
 
 
 if __name__ == "__main__":

@@ -297,6 +297,20 @@ class Config(_Model):
         return self
 
 
+def warnings(cfg: Config) -> list[str]:
+    """Settings that are valid but unwise together: ``check-config`` prints them and ``run`` logs them (key first)."""
+    out = []
+    g, p = cfg.gateway, cfg.publisher
+    budget_ms = g.actuator_delay_s() * 1000 - g.margin_ms
+    if budget_ms < p.deadline_ms:
+        key = "gateway.actuator_delay_ms" if g.tracking is Tracking.DELAY else "gateway.actuator_distance_mm"
+        out.append(
+            f"{key}: the actuator comes {g.actuator_delay_s() * 1000:.0f} ms after capture, less gateway.margin_ms "
+            f"({g.margin_ms}) is under publisher.deadline_ms ({p.deadline_ms}): the gateway rejects verdicts the station sent on time"
+        )
+    return out
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text()

@@ -50,6 +50,19 @@ class Signals:
         if self.stop.is_set() and self.last is not None:
             os.kill(os.getpid(), self.last)
 
+    def retire(self) -> None:
+        """The work is done and the process is exiting: ignore the three signals from now on.
+
+        Python puts back the default action of a signal with a Python handler while it shuts down,
+        and the default action of SIGHUP kills: a SIGHUP or SIGTERM in the last few hundred
+        milliseconds would turn a clean exit 0 into a death by signal. An ignored signal stays
+        ignored through the shutdown.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in HANDLED:
+            signal.signal(sig, signal.SIG_IGN)
+
     def consume(self) -> None:
         """Forget what was received (after a pipeline ran to its end in this process)."""
         self.stop.clear()

@@ -44,6 +44,7 @@ def _verdict(pid: int, verdict: str, seed: int = 0) -> tuple[Verdict, dict[str, 
     return v, {"part_id": pid, "frame": pid, "verdict": verdict, "reason": reason.value, "score": 0.5, "model": "m"}
 
 
+@pytest.mark.integration
 def test_replay_archives_every_reject_and_sampled_passes_then_exports(tmp_path: Path) -> None:
     archive = tmp_path / "archive"
     cfg = load_config(None, _sets(archive, "archive.pass_sample=1.0", "archive.full_frame=true"))
@@ -113,6 +114,7 @@ def full_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
 
 
+@pytest.mark.integration
 def test_a_full_disk_does_not_stop_inspection(full_disk: Path, tmp_path: Path) -> None:
     port = free_port()
     cfg = load_config(None, [*_sets(full_disk / "archive"), "metrics.enabled=true", f"metrics.port={port}", "camera.fps=8"])
@@ -139,7 +141,8 @@ def test_probe_refuses_a_read_only_folder_and_takes_a_new_one(tmp_path: Path) ->
     from station.archive import probe
     from station.errors import ConfigError
 
-    probe(tmp_path / "new" / "archive")  # made on the way
+    probe(tmp_path / "new" / "archive")  # to be made on the first write: its parent is writable
+    assert not (tmp_path / "new").exists(), "a check makes nothing"
     ro = tmp_path / "ro"
     ro.mkdir()
     ro.chmod(0o555)
@@ -152,3 +155,9 @@ def test_probe_refuses_a_read_only_folder_and_takes_a_new_one(tmp_path: Path) ->
     (tmp_path / "file").write_text("x")
     with pytest.raises(ConfigError):
         probe(tmp_path / "file")
+    ro.chmod(0o555)
+    try:
+        with pytest.raises(ConfigError, match="read-only"):
+            probe(ro / "below" / "archive")
+    finally:
+        ro.chmod(0o755)

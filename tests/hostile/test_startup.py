@@ -81,3 +81,20 @@ def test_sigterm_during_start_up_drains_and_exits_0(delay_s: float) -> None:
     finally:
         proc.kill()
     assert proc.returncode == 0 and "Traceback" not in err, err[-2000:]
+
+
+def test_a_storm_of_sighups_from_start_to_exit_is_never_fatal(tmp_path: Path) -> None:
+    out = tmp_path / "v.jsonl"
+    args = ["replay", FOLDER, "--no-progress", "--out", str(out), *sets("metrics.port=0", _pub(), "publisher.resend_endpoint=null")]
+    proc = subprocess.Popen([*STATION, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.1)
+        end = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < end:
+            proc.send_signal(signal.SIGHUP)  # through start-up, the run, the drain and the interpreter's own shutdown
+            time.sleep(0.02)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err[-2000:]
+    assert len(out.read_text().splitlines()) == 18
