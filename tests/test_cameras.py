@@ -29,6 +29,8 @@ from station.footage import Envelope, compose, labelled_photos
 
 from .conftest import ROOT, SAMPLE, FakeGigE, free_port, wait_for
 
+pytestmark = pytest.mark.integration  # real processes, sockets, servers or browsers
+
 FFMPEG = shutil.which("ffmpeg")
 
 

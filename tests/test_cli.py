@@ -17,6 +17,8 @@ from station.footage import Envelope, compose, labelled_photos
 
 from .conftest import ROOT, SAMPLE, free_port
 
+pytestmark = pytest.mark.integration  # real processes, sockets, servers or browsers
+
 STATION = [sys.executable, "-m", "station.cli"]
 
 

@@ -28,9 +28,10 @@ from station.sources import source_for
 from .conftest import MODEL, ROOT, SAMPLE, free_port
 
 PROM, PROMTOOL = shutil.which("prometheus"), shutil.which("promtool")
-pytestmark = pytest.mark.skipif(
-    PROM is None or PROMTOOL is None, reason="Debian's prometheus package is not installed (.ci/run installs it)"
-)
+pytestmark = [
+    pytest.mark.integration,  # a real Prometheus against a real replay
+    pytest.mark.skipif(PROM is None or PROMTOOL is None, reason="Debian's prometheus package is not installed (.ci/run installs it)"),
+]
 DASHBOARD = ROOT / "config" / "grafana" / "station-dashboard.json"
 RULES = ROOT / "config" / "prometheus" / "alerts.yml"
 

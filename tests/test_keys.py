@@ -12,6 +12,7 @@ from station.keys import create_keys, load_public, load_secret
 STATION = [sys.executable, "-m", "station.cli"]
 
 
+@pytest.mark.integration
 def test_keys_command_makes_a_pair_and_refuses_to_overwrite(tmp_path: Path) -> None:
     args = [*STATION, "keys", str(tmp_path), "--name", "gw"]
     first = subprocess.run(args, capture_output=True, text=True, timeout=30)
@@ -42,6 +43,7 @@ def test_bad_key_files_name_the_key_and_the_file(tmp_path: Path) -> None:
         create_keys(tmp_path, "st")
 
 
+@pytest.mark.integration
 def test_curve_on_without_a_key_is_a_config_error(tmp_path: Path) -> None:
     p = subprocess.run([*STATION, "gateway", "--set", "publisher.curve.enabled=true"], capture_output=True, text=True, timeout=30)
     assert p.returncode == 2 and p.stderr.startswith("station: config error: gateway.curve_public_key_file")

@@ -20,7 +20,10 @@ from station.sources import source_for
 from .conftest import MODEL, SAMPLE, free_port
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium package is not installed (.ci/run installs it)")
+pytestmark = [
+    pytest.mark.integration,  # headless Chromium against a running station
+    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium package is not installed (.ci/run installs it)"),
+]
 FLAGS = [
     "--headless",
     "--no-sandbox",

@@ -2,12 +2,15 @@ from __future__ import annotations
 
 import urllib.request
 
+import pytest
 from prometheus_client import CollectorRegistry
 
 from station.metrics import Metrics
 from station.web import Health, LiveView, WebServer
 
 from .conftest import free_port
+
+pytestmark = pytest.mark.integration  # real processes, sockets, servers or browsers
 
 NAMES = [
     "station_frames_total",

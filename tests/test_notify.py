@@ -74,6 +74,7 @@ def test_notifier_reads_the_environment(tmp_path: Path) -> None:
     assert not off.enabled and off.send("READY=1") is False
 
 
+@pytest.mark.integration
 def test_watchdog_pings_while_healthy_and_stops_when_stuck(systemd: FakeSystemd) -> None:
     stuck: list[str | None] = [None]
     n = Notifier({"NOTIFY_SOCKET": str(systemd.path), "WATCHDOG_USEC": "200000"})
@@ -96,6 +97,7 @@ def test_watchdog_pings_while_healthy_and_stops_when_stuck(systemd: FakeSystemd)
     assert any(line.startswith("STATUS=running") for line in systemd.lines())
 
 
+@pytest.mark.integration
 def test_realtime_replay_says_ready_pings_and_says_stopping(systemd: FakeSystemd) -> None:
     usec = 1_000_000
     env = {**os.environ, "NOTIFY_SOCKET": str(systemd.path), "WATCHDOG_USEC": str(usec)}
@@ -114,6 +116,7 @@ def test_realtime_replay_says_ready_pings_and_says_stopping(systemd: FakeSystemd
     assert any("parts/min" in line for line in lines if line.startswith("STATUS="))
 
 
+@pytest.mark.integration
 def test_a_stuck_stage_withholds_the_watchdog(systemd: FakeSystemd, monkeypatch: pytest.MonkeyPatch) -> None:
     """The test hook: the inference handler blocks (as a hung driver call would) until released."""
     import station.pipeline as pl

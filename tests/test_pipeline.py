@@ -23,6 +23,8 @@ from station.sources import source_for
 from .conftest import MODEL, SAMPLE, free_port
 from .test_metrics import NAMES
 
+pytestmark = pytest.mark.integration  # real processes, sockets, servers or browsers
+
 ENVELOPE = [
     Envelope(width=640, height=360, fps=25, speed=6.0, diameter=190.0, noise=4.0, shade=0.5, ring=0.08, codec="MJPG"),
     Envelope(width=1280, height=720, fps=60, speed=38.0, diameter=320.0, belt_drop=45.0, drift=0.1, part_gain=0.12),

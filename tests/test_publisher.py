@@ -14,6 +14,8 @@ from station.publisher import PROTOCOL_VERSION, Publisher
 
 from .conftest import free_port
 
+pytestmark = pytest.mark.integration  # real processes, sockets, servers or browsers
+
 
 def _verdict(part_id: int, age_s: float = 0.0) -> Verdict:
     return Verdict(part_id, part_id * 3, "pass", Reason.OK, 0.01, "ok", time.time() - age_s, time.monotonic() - age_s, None)

@@ -64,6 +64,7 @@ def test_reloader_refuses_junk_and_keeps_the_old_model(tmp_path: Path) -> None:
     assert m.registry.get_sample_value("station_model_reloads_total", {"result": "ok"}) == 1
 
 
+@pytest.mark.integration
 def test_sighup_refuses_a_bad_model_then_swaps_a_good_one_between_parts(tmp_path: Path) -> None:
     path = tmp_path / "live.onnx"
     shutil.copy(MODEL, path)

@@ -36,6 +36,7 @@ def _ask(srv: ResendServer, body: object, kind: int = zmq.DEALER) -> list[bytes]
         s.close(0)
 
 
+@pytest.mark.integration
 def test_serves_what_it_holds_and_says_what_is_gone(server: ResendServer) -> None:
     for kind in (zmq.DEALER, zmq.REQ):
         frames = _ask(server, {"run_id": "run-1", "from": 12, "to": 18}, kind)
@@ -48,11 +49,13 @@ def test_serves_what_it_holds_and_says_what_is_gone(server: ResendServer) -> Non
     assert m.get_sample_value("station_resent_messages_total") == 6
 
 
+@pytest.mark.integration
 def test_all_held_is_not_gone(server: ResendServer) -> None:
     head = json.loads(_ask(server, {"run_id": "run-1", "from": 20, "to": 25})[1])
     assert head["gone"] is None and head["count"] == 6
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     "body",
     [{"from": 5}, {"from": 0, "to": 3}, {"from": 9, "to": 3}, {"from": 1, "to": MAX_SPAN + 1}, ["not", "an", "object"]],
@@ -62,6 +65,7 @@ def test_bad_requests_get_a_reason(server: ResendServer, body: object) -> None:
     assert head["error"] and "count" not in head
 
 
+@pytest.mark.integration
 def test_another_runs_request_is_all_gone(server: ResendServer) -> None:
     head = json.loads(_ask(server, {"run_id": "run-0", "from": 20, "to": 21})[1])
     assert head["gone"] == [20, 21] and head["run_id"] == "run-1"
@@ -78,6 +82,7 @@ def _raw(srv: ResendServer, frames: list[bytes], wait_ms: int = 3000) -> list[by
         s.close(0)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     "body",
     [
@@ -95,6 +100,7 @@ def test_hostile_requests_get_a_reason_and_the_thread_lives_on(server: ResendSer
     assert json.loads(_ask(server, {"run_id": "run-1", "from": 20, "to": 21})[1])["count"] == 2
 
 
+@pytest.mark.integration
 def test_a_message_over_the_size_bound_is_dropped_by_libzmq_and_others_are_served(server: ResendServer) -> None:
     from station.resend import MAX_REQUEST_BYTES
 
@@ -102,6 +108,7 @@ def test_a_message_over_the_size_bound_is_dropped_by_libzmq_and_others_are_serve
     assert server.is_alive() and json.loads(_ask(server, {"from": 24, "to": 25})[1])["count"] == 2
 
 
+@pytest.mark.integration
 def test_served_requests_are_summarised_in_the_log_not_one_line_each(server: ResendServer, capsys: pytest.CaptureFixture[str]) -> None:
     for _ in range(30):
         _ask(server, {"from": 20, "to": 21})

@@ -13,6 +13,8 @@ import pytest
 
 from .conftest import MODEL, ROOT
 
+pytestmark = pytest.mark.integration  # real processes, sockets, servers or browsers
+
 UNIT = ROOT / "systemd" / "station.service"
 ANALYZE = shutil.which("systemd-analyze")
 needs_analyze = pytest.mark.skipif(ANALYZE is None, reason="systemd-analyze not installed (.ci/run installs systemd)")

@@ -31,6 +31,7 @@ def test_a_part_that_cannot_be_inspected_is_rejected_never_passed() -> None:
     assert passed["escapes"] == 1 and passed["escaped"] == ["d.jpg"]
 
 
+@pytest.mark.integration
 def test_every_view_is_reported_on_the_bundled_sample(tmp_path: Path) -> None:
     out = tmp_path / "stress.json"
     cmd = [sys.executable, "tools/stress.py", "--data", str(SAMPLE), "--split", "", "--draws", "1", "--workers", "1", "--json", str(out)]
@@ -47,12 +48,14 @@ def test_every_view_is_reported_on_the_bundled_sample(tmp_path: Path) -> None:
         assert name in run.stdout
 
 
+@pytest.mark.integration
 def test_a_missing_data_folder_is_one_clear_line(tmp_path: Path) -> None:
     cmd = [sys.executable, "tools/stress.py", "--data", str(tmp_path / "nope")]
     run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert run.returncode != 0 and "nope: no such folder" in run.stderr and "Traceback" not in run.stderr
 
 
+@pytest.mark.integration
 def test_a_bad_split_file_is_one_clear_line(tmp_path: Path) -> None:
     split = tmp_path / "split.json"
     split.write_text('{"files": ["elsewhere/x.jpeg"]}')

@@ -22,6 +22,8 @@ from station.web import GLARE_WARN, Health, LiveView, WebServer
 
 from .conftest import ROOT, free_port
 
+pytestmark = pytest.mark.integration  # real processes, sockets, servers or browsers
+
 
 def _get(port: int, path: str) -> tuple[int, str, bytes]:
     try:

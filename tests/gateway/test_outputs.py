@@ -82,6 +82,7 @@ def _decision(pid: int, decision: str) -> PartDecision:
     return PartDecision("r", pid, decision, "ok" if decision == "pass" else "defect", decision, "ok", pid, 0.0, 1.0, 1.0)
 
 
+@pytest.mark.integration
 def test_modbus_output_writes_reject_coil_then_part_register(plc: Plc) -> None:
     cfg = load_config(
         None,
@@ -111,6 +112,7 @@ def test_modbus_output_writes_reject_coil_then_part_register(plc: Plc) -> None:
     ]
 
 
+@pytest.mark.integration
 def test_modbus_output_without_a_plc_logs_and_does_not_hang() -> None:
     cfg = load_config(None, [f"gateway.modbus.port={free_port()}", "gateway.modbus.timeout_s=0.2"]).gateway.modbus
     out = ModbusOutput(cfg)
@@ -129,6 +131,7 @@ def test_json_lines_output(tmp_path: Path) -> None:
     assert (row["part_id"], row["decision"], row["reason"]) == (3, "reject", "defect")
 
 
+@pytest.mark.integration
 def test_coils_follow_the_verdicts_of_a_real_station(plc: Plc, tmp_path: Path) -> None:
     line = Line(
         [

@@ -23,6 +23,8 @@ from station.gateway.service import Gateway
 
 from ..conftest import ROOT, SAMPLE, free_port, wait_for
 
+pytestmark = pytest.mark.integration  # real processes, sockets, servers or browsers
+
 STATION = [sys.executable, "-m", "station.cli"]
 FOLDER = SAMPLE / "ok_front"  # 18 photos: one part each, in frame mode
 
