@@ -34,7 +34,7 @@ log = structlog.get_logger()
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-c", "--config", type=Path, help="config file (default: the packaged config/station.yaml)")
+    p.add_argument("-c", "--config", type=Path, help="config file (default: the packaged station/defaults/station.yaml)")
     p.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a config key (dotted path, YAML value)"
     )

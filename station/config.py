@@ -16,7 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from station.errors import ConfigError
 from station.model import Threads
 
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "station.yaml"
+DEFAULTS = Path(__file__).resolve().parent / "defaults"  # package data: in the wheel as in the source tree
+DEFAULT_CONFIG = DEFAULTS / "station.yaml"
+SHIPPED_MODEL = DEFAULTS / "defect.onnx"
 _ENDPOINT = re.compile(r"^(tcp://(\*|[A-Za-z0-9.\-]+|\[[0-9a-fA-F:]+\]):(\d{1,5}|\*)|ipc://.+|inproc://.+)$")
 
 
@@ -87,7 +89,8 @@ class TriggerSection(_Model):
 
 class ModelSection(_Model):
     path: Path = Field(
-        Path("../models/defect.onnx"), description="ONNX model; input size, normalisation, classes and threshold come from its metadata."
+        SHIPPED_MODEL,
+        description="ONNX model (default: the shipped one); input size, normalisation, classes and threshold come from its metadata.",
     )
     watch: bool = Field(False, description="Reload the model when its file changes (SIGHUP always reloads).")
     intra_threads: int = Field(1, ge=1, le=64, description="ONNX Runtime intra-op threads.")

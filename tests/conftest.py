@@ -13,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "station" / "sample" / "casting"
-MODEL = ROOT / "models" / "defect.onnx"
+MODEL = ROOT / "station" / "defaults" / "defect.onnx"
 
 
 def free_port() -> int:

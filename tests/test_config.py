@@ -8,7 +8,7 @@ import yaml
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from station.config import DEFAULT_CONFIG, TriggerMode, load_config
+from station.config import DEFAULT_CONFIG, SHIPPED_MODEL, TriggerMode, load_config
 from station.errors import ConfigError
 from station.model import Threads
 
@@ -17,7 +17,7 @@ def test_packaged_default_is_valid_and_resolves_model_path() -> None:
     cfg = load_config()
     assert cfg.trigger.mode is TriggerMode.AUTO
     assert cfg.model.path.is_absolute()
-    assert cfg.model.path == (DEFAULT_CONFIG.parent / "../models/defect.onnx").resolve()
+    assert cfg.model.path == SHIPPED_MODEL == DEFAULT_CONFIG.parent / "defect.onnx"
 
 
 def _fields(model: BaseModel, prefix: str = "") -> Iterator[tuple[str, str, FieldInfo]]:

@@ -41,7 +41,7 @@ from toolkit import cpu, in_batches, photo_crops  # noqa: E402
 
 from station.footage import Envelope, compose, labelled_photos, read_truth  # noqa: E402
 
-MODEL = ROOT / "models" / "defect.onnx"
+MODEL = ROOT / "station" / "defaults" / "defect.onnx"
 ENV = Envelope(width=1280, height=720, fps=30.0, speed=25.0, diameter=300.0, codec="mp4v")
 
 

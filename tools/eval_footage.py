@@ -47,7 +47,7 @@ def main() -> int:
     ap.add_argument("--videos", type=int, default=8)
     ap.add_argument("--parts", type=int, default=25)
     ap.add_argument("--seed", type=int, default=11)
-    ap.add_argument("--model", type=Path, default=here / "models/defect.onnx")
+    ap.add_argument("--model", type=Path, default=here / "station/defaults/defect.onnx")
     args = ap.parse_args()
     photos = _photos(args.photos, args.files)
     rng = np.random.default_rng(args.seed)

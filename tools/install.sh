@@ -34,9 +34,9 @@ install_config() {
     mkdir -p "$CONFDIR"
     new="$CONFDIR/station.yaml.new"
     # the packaged default, with the model path pointing at the installed model
-    sed -e "s|^  path: ../models/defect.onnx.*|  path: $PREFIX/models/defect.onnx  # installed by tools/install.sh|" \
+    sed -e "s|^  path: defect.onnx .*|  path: $PREFIX/models/defect.onnx  # installed by tools/install.sh|" \
         -e "s|^  dir: null .*|  dir: $ARCHIVE  # the unit's StateDirectory|" \
-        "$HERE/config/station.yaml" > "$new"
+        "$HERE/station/defaults/station.yaml" > "$new"
     if [ ! -e "$CONFDIR/station.yaml" ]; then
         mv "$new" "$CONFDIR/station.yaml"
         say "config: $CONFDIR/station.yaml"
@@ -52,8 +52,14 @@ install() {
     mkdir -p "$PREFIX/models" "$UNITDIR"
     # shellcheck disable=SC2086
     "$PYTHON" -m venv $VENV_ARGS "$PREFIX/venv" || die "cannot create $PREFIX/venv"
-    "$PREFIX/venv/bin/python" -m pip install -q --upgrade "$HERE" || die "pip install failed"
-    cp "$HERE/models/defect.onnx" "$HERE/models/README.md" "$PREFIX/models/"
+    # the wheel, as anyone would install it (default config and shipped model inside the package)
+    wheels=$(mktemp -d)
+    trap 'rm -rf "$wheels"' EXIT
+    "$PREFIX/venv/bin/python" -m pip wheel -q --no-deps -w "$wheels" "$HERE" || die "cannot build the wheel"
+    whl=$(ls "$wheels"/casting_station-*.whl)
+    "$PREFIX/venv/bin/python" -m pip install -q --upgrade "$whl" || die "pip install failed"  # with its dependencies
+    "$PREFIX/venv/bin/python" -m pip install -q --no-deps --force-reinstall "$whl" || die "pip install failed"  # this build, even at the same version
+    cp "$HERE/station/defaults/defect.onnx" "$HERE/models/README.md" "$PREFIX/models/"
     install_config
     "$PREFIX/venv/bin/station" check-config -c "$CONFDIR/station.yaml" || die "$CONFDIR/station.yaml does not validate"
     sed "s|/opt/station|$PREFIX|g; s|/etc/station/station.yaml|$CONFDIR/station.yaml|g" \

@@ -1,6 +1,6 @@
 """Train the casting defect classifier and export it as the station's ONNX model.
 
-    python tools/train.py [--data ../shared/data/casting/train] [--out models/defect.onnx]
+    python tools/train.py [--data ../shared/data/casting/train] [--out station/defaults/defect.onnx]
 
 Every image goes through station.preprocess (the daemon's own crop and normalisation). The
 validation split is by groups of near-duplicates, so its numbers are honest. Needs the
@@ -433,7 +433,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[1] if __doc__ else None)
     here = Path(__file__).resolve().parent.parent
     ap.add_argument("--data", default=str(here.parent / "shared/data/casting/train"))
-    ap.add_argument("--out", default=str(here / "models/defect.onnx"))
+    ap.add_argument("--out", default=str(here / "station/defaults/defect.onnx"))
     ap.add_argument("--report", default=str(here / "models/training_report.json"))
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--paint", type=float, default=0.2, help="share of OK photos given synthetic pits (labelled defective)")
