@@ -81,9 +81,9 @@ def probe(root: Path, key: str = "archive.dir") -> None:
     line runs) and, when it exists, take a file.
     """
     here = root
-    while not here.exists() and here != here.parent:
-        here = here.parent
     try:
+        while not here.exists() and here != here.parent:
+            here = here.parent
         if not here.is_dir():
             raise ConfigError(key, f"{root}: {here} is not a folder")
         if not here.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH) or not os.access(here, os.W_OK):
@@ -148,8 +148,13 @@ class Archive(Worker):
                 continue
             if item is None:
                 return
-            self._write(item)
-            self._enforce_quota()
+            try:
+                self._write(item)
+                self._enforce_quota()
+            except Exception as exc:  # the archive is not the line: a bug or a codec error degrades, never stops inspection
+                self.metrics.archive_errors.inc()
+                self.failing = f"{type(exc).__name__}: {exc}"
+                log.error("archive_failing", stage="archive", error=self.failing)
 
     def _fail(self, what: str, exc: OSError) -> None:
         self.metrics.archive_errors.inc()

@@ -62,6 +62,7 @@ class CaptureStage:
         self.last_progress = time.monotonic()
         self.last_frame_mono = 0.0
         self._streaming = False  # a frame came since the last open
+        self._interval = 0.0  # observed seconds between frames (smoothed)
         self._thread = threading.Thread(target=self._run, name="stage-capture", daemon=True)
         self._log = log.bind(stage="capture", camera=source.name)
 
@@ -168,12 +169,17 @@ class CaptureStage:
         fps = self.source.fps
         if not fps:
             return self.stale_after_s
-        return min(self.stale_after_s, max(LOST_FLOOR_S, LOST_AFTER_FRAMES / fps))
+        interval = max(1.0 / fps, self._interval)  # a camera slower than it says (long exposure) is not lost between its frames
+        return min(self.stale_after_s, max(LOST_FLOOR_S, LOST_AFTER_FRAMES * interval))
 
     def _silent(self) -> bool:
         """A live read gave nothing: say the camera is lost after a few frame intervals, reopen it after stale_after_s.
 
-        With a hardware trigger silence is normal: only the control channel (a read that fails) says it is gone.
+        Lost means blind: ``degraded`` in the heartbeats (gateways reject every part meanwhile),
+        station_camera_connected 0, /healthz 503. The trigger keeps following the parts in view, so
+        a short silence costs no part a second verdict; if the silence lasts stale_after_s, the
+        reopen tells the trigger, and every part then in view is rejected. With a hardware trigger
+        silence is normal: only the control channel (a read that fails) says the camera is gone.
         False when stopped meanwhile.
         """
         if not self.free_run:
@@ -182,9 +188,6 @@ class CaptureStage:
         if self._streaming and self.state is CameraState.CONNECTED and silent > self.lost_after_s():
             self._log.warning("camera_lost", error=f"no frame for {silent:.2f} s (free run at {self.source.fps or 0:.1f} fps)")
             self._set_state(CameraState.DISCONNECTED)
-            self._put(
-                Frame(self.frames, _EMPTY, time.monotonic(), time.time(), f"camera lost: no frame for {silent:.2f} s", camera_lost=True)
-            )
         if silent > self.stale_after_s:
             return self._reconnect(f"no frame for {silent:.1f} s (camera.stale_after_s)")
         return True
@@ -228,6 +231,8 @@ class CaptureStage:
 
     def _emit(self, grab: Grab) -> None:
         mono, wall = time.monotonic(), time.time()
+        if self._streaming:  # the observed frame interval, smoothed
+            self._interval += 0.1 * (min(mono - self.last_frame_mono, self.stale_after_s) - self._interval)
         self.last_frame_mono = mono
         self._streaming = True
         if self.state is CameraState.DISCONNECTED:  # frames again after a short silence, without a reopen

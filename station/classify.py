@@ -23,23 +23,30 @@ def iter_images(paths: list[Path]) -> Iterator[tuple[Path, str | None]]:
     """Each file to classify, or a reason it is not one; folders are searched recursively."""
     for p in paths:
         if p.is_dir():
-            for f in _walk(p):
-                yield (f, None) if f.suffix.lower() in IMAGE_SUFFIXES else (f, f"{f}: not an image file (by extension)")
+            for f, why in _walk(p):
+                if why is None and f.suffix.lower() not in IMAGE_SUFFIXES:
+                    why = f"{f}: not an image file (by extension)"
+                yield f, why
         elif p.exists() or p.is_symlink():
             yield p, None  # read_image says why a link, a pipe or an unreadable file cannot be classified
         else:
             yield p, f"{p}: no such file or folder"
 
 
-def _walk(folder: Path) -> list[Path]:
-    """Every entry below ``folder`` that is not a folder, in name order; linked folders are not followed (no loops)."""
-    found: list[Path] = []
-    for top, dirs, files in os.walk(folder, followlinks=False):
-        dirs.sort()
-        # os.walk lists a link to a folder (or a looping link) among dirs: not followed, and not a part either
-        found += [Path(top) / f for f in files]
-        found += [Path(top) / d for d in dirs if (Path(top) / d).is_symlink() and not (Path(top) / d).is_dir()]
-    return sorted(found)
+def _walk(folder: Path) -> list[tuple[Path, str | None]]:
+    """Every entry below ``folder`` that is not a folder, in name order, and every folder that cannot be listed, with why.
+
+    Linked folders are not followed (no loops); dangling and looping links are listed as files.
+    """
+    found: list[tuple[Path, str | None]] = []
+
+    def unreadable(exc: OSError) -> None:
+        name = Path(exc.filename) if exc.filename else folder
+        found.append((name, f"{name}: cannot list folder: {exc.strerror or exc}"))
+
+    for top, _dirs, files in os.walk(folder, followlinks=False, onerror=unreadable):
+        found += [(Path(top) / f, None) for f in files]
+    return sorted(found, key=lambda x: x[0])
 
 
 class Classifier:

@@ -65,7 +65,7 @@ def load(args: argparse.Namespace, daemon: bool = False) -> tuple[Config, Model]
 def run_pipeline(cfg: Config, model: Model, source: FrameSource, opts: RunOptions, progress: bool = False) -> int:
     """Run until the source ends or a signal arrives; drain; 0 when every frame got its verdict."""
     stop = SIGNALS
-    stop.install()
+    ours = stop.install()  # False under `station`: installed at the first moment, kept to the end
     model.warm_up()
     notifier = Notifier()
     pipe = Pipeline(cfg, source, model, Metrics(deadline_s=cfg.publisher.deadline_ms / 1000), opts)
@@ -105,6 +105,8 @@ def run_pipeline(cfg: Config, model: Model, source: FrameSource, opts: RunOption
     pipe.close()
     failure = failure or pipe.failed()
     stop.consume()
+    if ours:  # called from another program (a test, a tool): its handlers back
+        stop.uninstall()
     if failure is not None:
         print(f"station: error: stage failed: {failure}", file=sys.stderr)
         return 1
@@ -268,9 +270,9 @@ DAEMONS = ("run", "replay", "demo", "gateway")  # they drain on SIGTERM; the oth
 def main(argv: list[str] | None = None) -> int:
     SIGNALS.install()  # again, for callers that come in here directly (python -m station.cli)
     args = build_parser().parse_args(argv)
-    if args.command not in DAEMONS:
-        SIGNALS.release()
     try:
+        if args.command not in DAEMONS:
+            SIGNALS.release()  # a SIGINT already received raises KeyboardInterrupt here: exit 130
         return int(args.func(args))
     except ConfigError as exc:
         print(f"station: config error: {exc}", file=sys.stderr)

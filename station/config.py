@@ -47,7 +47,12 @@ class CameraSection(_Model):
         None, gt=0, le=1000, description="Frame rate for pacing image folders and live sources that do not report one."
     )
     queue_size: int = Field(8, ge=1, le=1024, description="Frames held between capture and trigger.")
-    stale_after_s: float = Field(5.0, gt=0, le=600, description="A live source silent this long is reconnected.")
+    stale_after_s: float = Field(
+        5.0,
+        gt=0,
+        le=600,
+        description="A free-running live source silent this long is reopened (with a hardware trigger only a failed read is).",
+    )
     backoff_max_s: float = Field(2.0, gt=0, le=300, description="Cap of the exponential backoff between reconnect attempts.")
     read_timeout_s: float = Field(2.0, gt=0, le=60, description="Bound on one blocking frame read.")
     decode_threads: int | None = Field(
@@ -115,12 +120,22 @@ def _check_endpoint(v: str) -> str:
     return v
 
 
-def tcp_port(endpoint: str | None) -> int | None:
-    """The fixed TCP port of a ZeroMQ endpoint; None for ipc, inproc, a wildcard port or no endpoint."""
+def tcp_address(endpoint: str | None) -> tuple[str, int] | None:
+    """The host and fixed TCP port of a ZeroMQ endpoint; None for ipc, inproc, a wildcard port or no endpoint."""
     if endpoint is None or not endpoint.startswith("tcp://"):
         return None
-    port = endpoint.rsplit(":", 1)[1]
-    return None if port == "*" else int(port)
+    host, port = endpoint[len("tcp://") :].rsplit(":", 1)
+    return None if port == "*" else (host.strip("[]"), int(port))
+
+
+_ANY = {"*", "0.0.0.0", "::", ""}
+_LOOPBACK = {"localhost", "127.0.0.1"}
+
+
+def _same_interface(a: str, b: str) -> bool:
+    """Whether two bind hosts can collide on one port: the same address, or either one every address."""
+    a, b = ("127.0.0.1" if h in _LOOPBACK else h for h in (a, b))
+    return a == b or a in _ANY or b in _ANY
 
 
 class Contradiction(ValueError):
@@ -283,20 +298,22 @@ class Config(_Model):
 
     @model_validator(mode="after")
     def _ports(self) -> Config:
-        """Two of the station's own sockets on one TCP port can never both bind: say which key, before anything starts."""
-        taken: dict[int, str] = {}
+        """Two of the station's own sockets on one TCP port and address can never both bind: say which key, before anything starts."""
+        taken: dict[int, list[tuple[str, str]]] = {}
         pairs = [
-            ("publisher.endpoint", tcp_port(self.publisher.endpoint)),
-            ("publisher.resend_endpoint", tcp_port(self.publisher.resend_endpoint)),
+            ("publisher.endpoint", tcp_address(self.publisher.endpoint)),
+            ("publisher.resend_endpoint", tcp_address(self.publisher.resend_endpoint)),
         ]
         if self.metrics.enabled and self.metrics.port:
-            pairs.append(("metrics.port", self.metrics.port))
-        for key, port in pairs:
-            if port is None:
+            pairs.append(("metrics.port", (self.metrics.host, self.metrics.port)))
+        for key, address in pairs:
+            if address is None:
                 continue
-            if port in taken:
-                raise Contradiction(key, f"port {port} is already {taken[port]}'s")
-            taken[port] = key
+            host, port = address
+            for other_key, other_host in taken.get(port, []):
+                if _same_interface(host, other_host):
+                    raise Contradiction(key, f"port {port} is already {other_key}'s")
+            taken.setdefault(port, []).append((key, host))
         return self
 
 

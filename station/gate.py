@@ -24,19 +24,25 @@ SELF_TEST_ACCURACY = 0.8
 
 
 def self_test(model: Model, sample: Path = SAMPLE) -> str | None:
-    """Why ``model`` is unfit to run, judged on the labelled sample photos; None when it is fit."""
+    """Why ``model`` is unfit to run, judged on the labelled sample photos; None when it is fit. Never raises."""
+    photos = [(p, label) for folder, label in (("ok_front", 0), ("def_front", 1)) if (sample / folder).is_dir()
+              for p in sorted((sample / folder).iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]  # fmt: skip
+    if len({label for _, label in photos}) < 2:
+        return f"{sample}: the self-test photos are missing"
     crops, labels = [], []
-    for folder, label in (("ok_front", 0), ("def_front", 1)):
-        for p in sorted((sample / folder).iterdir()) if (sample / folder).is_dir() else []:
-            image = read_image(p).image if p.suffix.lower() in IMAGE_SUFFIXES else None
+    try:
+        for p, label in photos:
+            image = read_image(p).image
             pre = preprocess(image, model.info.spec) if image is not None else None
             if pre is not None and pre.crop is not None and pre.quality is Quality.OK:
                 crops.append(pre.crop)
                 labels.append(label)
+    except Exception as exc:  # metadata that describes a crop the station cannot make (wrong types, sizes)
+        return f"its preprocessing cannot run ({type(exc).__name__}: {str(exc).strip()[:160]})"
     if len(set(labels)) < 2:
-        return f"{sample}: the self-test photos are missing"
-    try:
-        scores = model.score(np.stack(crops))
+        return f"its preprocessing finds no inspectable part in the {len(photos)} self-test photos"
+    try:  # one crop at a time, as the station scores them (a graph with a fixed batch of 1 is fine)
+        scores = np.concatenate([model.score(c[None]) for c in crops])
     except Exception as exc:  # whatever ONNX Runtime raises while running a broken graph
         return f"it cannot score the self-test photos ({type(exc).__name__}: {str(exc).strip()[:160]})"
     if scores.shape != (len(labels),):

@@ -58,6 +58,8 @@ def _z85_key(value: bytes | None) -> bool:
 
 def _load(path: Path, key: str) -> tuple[bytes, bytes | None]:
     try:
+        if not stat.S_ISREG(path.stat().st_mode):  # a pipe named .key would block start-up for ever
+            raise ConfigError(key, f"{path}: not a regular file")
         public, secret = zmq.auth.load_certificate(str(path))
     except OSError as exc:
         raise ConfigError(key, f"{path}: cannot read key file: {exc.strerror or exc}") from None

@@ -8,7 +8,6 @@ stage's thread.
 
 from __future__ import annotations
 
-import json
 import math
 import secrets
 import time
@@ -27,8 +26,8 @@ from station.messages import Reason, Verdict
 from station.metrics import Metrics
 from station.ratelog import RateLimitedLog
 from station.resend import ResendServer, Ring
+from station.wire import PROTOCOL_VERSION, encode
 
-PROTOCOL_VERSION = 1
 log = structlog.get_logger()
 
 
@@ -80,7 +79,7 @@ class Publisher:
     def _send(self, topic: str, body: dict[str, Any]) -> dict[str, Any]:
         self.seq += 1
         msg = {"v": PROTOCOL_VERSION, "station": self.station_id, "run_id": self.run_id, "seq": self.seq, "sent_at": time.time(), **body}
-        frames = [topic.encode(), json.dumps(msg, allow_nan=False).encode()]  # strict JSON: never NaN or Infinity
+        frames = [topic.encode(), encode(msg)]  # strict JSON: never NaN or Infinity
         if self.ring is not None:
             self.ring.add(self.seq, *frames)
         # PUB never blocks: a subscriber whose SNDHWM queue is full loses this message (it sees
@@ -131,8 +130,10 @@ class Publisher:
         if self._out is None:
             return
         try:
-            self._out.write(json.dumps(msg, allow_nan=False) + "\n")
+            self._out.write(encode(msg).decode() + "\n")
             self._out.flush()
+            if self.out_failing is not None:
+                log.info("out_write_recovered", stage="publish", part_id=msg.get("part_id"), was=self.out_failing)
             self.out_failing = None
         except (OSError, ValueError) as exc:
             self.out_failing = f"--out: {exc.strerror if isinstance(exc, OSError) and exc.strerror else exc}"
@@ -152,6 +153,7 @@ class Publisher:
         now = time.monotonic()
         if now < self._next_beat:
             return
+        self._quiet.tick()
         self._next_beat = now + self.heartbeat_s
         self._send("heartbeat", {"state": self._state, "last_seq": self.seq, "verdicts": self.verdicts, **self._health()})
 

@@ -27,6 +27,7 @@ class RateLimitedLog:
         self._lock = threading.Lock()
         self._next: dict[str, float] = {}
         self._held: dict[str, int] = {}
+        self._last: dict[str, tuple[str, str]] = {}  # the event and level last logged for each key
 
     def emit(self, key: str, event: str, level: str = "info", **fields: Any) -> bool:
         """Log ``event`` unless ``key`` was logged less than ``interval_s`` ago; True when it was logged."""
@@ -40,4 +41,17 @@ class RateLimitedLog:
         if held:
             fields["suppressed"] = held  # lines of this kind not logged since the last one
         getattr(self._log, level)(event, **fields)
+        self._last[key] = (event, level)
         return True
+
+    def tick(self) -> None:
+        """Log the count of lines held back for each key whose interval has passed (call it when idle)."""
+        now = self._clock()
+        with self._lock:
+            due = [(k, n) for k, n in self._held.items() if n and now >= self._next.get(k, 0.0)]
+            for k, _ in due:
+                del self._held[k]
+                self._next[k] = now + self.interval_s
+        for k, n in due:
+            event, level = self._last.get(k, (k, "info"))
+            getattr(self._log, level)(event, suppressed=n, summary=True)

@@ -24,6 +24,7 @@ from station.stage import Worker
 
 MAX_SPAN = 1000  # most messages one reply carries
 MAX_REQUEST_BYTES = 4096  # a request is about 80 bytes; a peer sending a larger message is disconnected by libzmq
+BAD_REQUEST_COST = 10.0  # budget units a request that gets an error costs: junk is paced to 2,000 a second
 RESENT_PER_S = 20000.0  # messages resent a second at most (a gateway's gap is a few; a flood is paced, never served faster)
 log = structlog.get_logger()
 
@@ -100,9 +101,11 @@ class ResendServer(Worker):
     """The resend stage: one thread, one ROUTER socket, polled with a timeout.
 
     What a client can do to this socket is bounded, so that heartbeats and verdicts never depend on it:
-    libzmq drops a peer whose message is over MAX_REQUEST_BYTES (before Python sees it) and queues at
-    most RCVHWM requests; replies are paced by a budget of resent messages a second; a request that
-    cannot be parsed is answered with a reason and counted; log lines are summarised.
+    libzmq drops a peer that sends a frame over MAX_REQUEST_BYTES (before Python sees it) and queues
+    at most RCVHWM requests; replies are paced by a budget of resent messages a second (junk costs
+    more); a request that cannot be parsed is answered with a reason and counted; log lines are
+    summarised. Not bounded: one multipart message of very many small frames (libzmq holds a
+    message until its last frame; its size limit is per frame).
     """
 
     def __init__(self, endpoint: str, ring: Ring, run_id: str, metrics: Metrics, keys: KeyPair | None = None, poll_s: float = 0.1) -> None:
@@ -125,7 +128,9 @@ class ResendServer(Worker):
     def _run(self) -> None:
         try:
             while not self._stop.is_set():
-                if self._sock.poll(self._poll_ms, zmq.POLLIN):
+                if not self._sock.poll(self._poll_ms, zmq.POLLIN):
+                    self._quiet.tick()  # idle: the counts of lines held back during a flood
+                else:
                     cost = self._serve_one()
                     pause = self._budget.wait_s(cost, time.monotonic())
                     if pause > 0 and self._stop.wait(min(pause, 1.0)):
@@ -149,7 +154,7 @@ class ResendServer(Worker):
             self._sock.send_multipart(envelope + reply, zmq.NOBLOCK)
         except zmq.ZMQError as exc:  # the peer went away or is not reading: its loss
             self._quiet.emit("dropped", "resend_reply_dropped", level="warning", stage="resend", error=str(exc))
-        return 1.0 + (len(reply) - 2) / 2
+        return (BAD_REQUEST_COST if b"error" in reply[1] else 1.0) + (len(reply) - 2) / 2
 
     def _answer(self, body: list[bytes]) -> list[bytes]:
         req = parse_request(body)

@@ -25,14 +25,24 @@ class Signals:
         self.reload = threading.Event()
         self.last: signal.Signals | None = None
         self._installed = False
+        self._previous: dict[signal.Signals, object] = {}
 
-    def install(self) -> None:
-        """Take over the three signals (idempotent; only the main thread may call it)."""
+    def install(self) -> bool:
+        """Take over the three signals; True when this call did (idempotent; only the main thread may)."""
         if self._installed or threading.current_thread() is not threading.main_thread():
-            return
+            return False
         for sig in HANDLED:
-            signal.signal(sig, self._handle)
+            self._previous[sig] = signal.signal(sig, self._handle)
         self._installed = True
+        return True
+
+    def uninstall(self) -> None:
+        """Give the three signals back the handlers they had before :meth:`install` (a pipeline run inside another program)."""
+        if not self._installed or threading.current_thread() is not threading.main_thread():
+            return
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)  # type: ignore[arg-type]
+        self._installed = False
 
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
         self.last = signal.Signals(signum)
@@ -62,6 +72,7 @@ class Signals:
             return
         for sig in HANDLED:
             signal.signal(sig, signal.SIG_IGN)
+        self._installed = False
 
     def consume(self) -> None:
         """Forget what was received (after a pipeline ran to its end in this process)."""

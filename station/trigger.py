@@ -23,6 +23,7 @@ from station.preprocess import level_percentiles, u8
 
 _MIN_PART_PX = 30  # the smallest part (trigger.min_diameter_px) stays at least this wide in the work image
 _MAX_MISSED = 4
+_GRACE_FRAMES = 4  # past the line without a whole, round view this long: rejected (the next part needs 5+ frames to get there)
 
 
 class FrameTrigger:
@@ -69,6 +70,8 @@ class _Track:
     order: int
     blob: Blob
     before_line: bool = False  # first seen short of the trigger line: it crosses while watched
+    past_unseen: int = 0  # frames past the line, crossed while watched, without a whole round view
+    last_seen: tuple[Frame, Blob, float] | None = None  # for a part that leaves without one
     missed: int = 0
     inspected: bool = False
     last_full: tuple[Frame, Blob, float] | None = None
@@ -149,12 +152,12 @@ class LineTrigger:
         return part
 
     def _outside_envelope(self, t: _Track, w: int, h: int) -> str | None:
-        """Why a part crossing the line is outside the size envelope; None for anything else (fragments, debris).
+        """Why a part crossing the line is too large to inspect; None for anything else.
 
         Larger than max_diameter_px: a part, whatever edges it touches, if it crossed the line while
         watched, or entirely in view if already past the line when first seen (else it is a sliver
-        at the edge). Smaller than min_diameter_px but at least half of it, round and entirely in
-        view: a small part. Anything smaller is debris or noise.
+        at the edge). A blob under min_diameter_px is never a part: under shaded light a part's rim
+        breaks into pieces of any smaller size, and a rejected piece would be a second verdict.
         """
         b, c = t.blob, self.cfg
         m = c.edge_margin_px
@@ -163,10 +166,11 @@ class LineTrigger:
             return None
         if b.size > c.max_diameter_px:
             return f"part {b.size} px across, larger than trigger.max_diameter_px ({c.max_diameter_px}): outside the size envelope"
-        round_enough = 0.75 <= (b.x1 - b.x0) / max(b.y1 - b.y0, 1) <= 1.33
-        if inside and round_enough and c.min_diameter_px / 2 <= b.size < c.min_diameter_px:
-            return f"part {b.size} px across, smaller than trigger.min_diameter_px ({c.min_diameter_px}): outside the size envelope"
         return None
+
+    def _crossed_whole_size(self, t: _Track) -> bool:
+        """A blob of a part's size (not a piece of one, nor debris) that crossed the line while watched."""
+        return t.before_line and t.blob.size >= self.cfg.min_diameter_px
 
     def _refuse(self, frame: Frame, blob: Blob, belt: float, why: str) -> Part:
         part = Part(
@@ -207,8 +211,13 @@ class LineTrigger:
                 continue
             past = self._progress(t.blob, w) >= self.cfg.line
             if not self._full_view(t.blob, w, h):
-                why = self._outside_envelope(t, w, h)
-                if past and why is not None:  # it crossed the line and cannot be inspected: a reject, never ignored
+                t.last_seen = (frame, t.blob, belt)
+                why = self._outside_envelope(t, w, h) if past else None
+                if past and why is None and self._crossed_whole_size(t):
+                    t.past_unseen += 1
+                    if t.past_unseen >= _GRACE_FRAMES:
+                        why = f"crossed the trigger line without a whole, round view for {t.past_unseen} frames"
+                if why is not None:  # it crossed the line and cannot be inspected: a reject, never ignored
                     t.inspected = True
                     out.append(self._refuse(frame, t.blob, belt, why))
                 continue
@@ -227,6 +236,9 @@ class LineTrigger:
                 keep.append(t)
             elif not t.inspected and t.last_full is not None:
                 out.append(self._emit(*t.last_full))
+            elif not t.inspected and t.past_unseen and t.last_seen is not None:  # left (or the stream ended) before the grace ran out
+                frame, blob, belt = t.last_seen
+                out.append(self._refuse(frame, blob, belt, "crossed the trigger line without a whole, round view"))
         self._tracks = keep
         return out
 

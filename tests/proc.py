@@ -18,6 +18,8 @@ from pathlib import Path
 
 import zmq
 
+from station.wire import decode
+
 from .conftest import ROOT, free_port, wait_for
 
 STATION = [sys.executable, "-m", "station"]
@@ -45,12 +47,7 @@ def one_line_error(p: subprocess.CompletedProcess[str], *needles: str) -> str:
 
 def strict_json(body: bytes | str) -> dict[str, object]:
     """JSON as a strict subscriber reads it: NaN and Infinity are errors, not numbers."""
-
-    def refuse(name: str) -> object:
-        raise ValueError(f"not JSON: {name}")
-
-    out: dict[str, object] = json.loads(body, parse_constant=refuse)
-    return out
+    return decode(body)
 
 
 class Station:

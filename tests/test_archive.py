@@ -161,3 +161,17 @@ def test_probe_refuses_a_read_only_folder_and_takes_a_new_one(tmp_path: Path) ->
             probe(ro / "below" / "archive")
     finally:
         ro.chmod(0o755)
+
+
+def test_a_part_the_archive_cannot_encode_degrades_it_and_the_thread_lives_on(tmp_path: Path) -> None:
+    m = Metrics()
+    cfg = load_config(None, [f"archive.dir={tmp_path / 'a'}"]).archive
+    arch = Archive(cfg, m, "run", "cfg")
+    arch.start()
+    v, msg = _verdict(1, "reject")
+    arch.submit(Verdict(**{**v.__dict__, "circle": Circle(99999.0, 99999.0, 5.0)}), msg)  # crop outside the frame: empty
+    arch.submit(*_verdict(2, "reject"))
+    arch.drain(10)
+    assert arch.failed is None and arch.failing is None, "the next part was written again"
+    assert m.registry.get_sample_value("station_archive_errors_total") == 1
+    assert m.registry.get_sample_value("station_archive_writes_total", {"kind": "reject"}) == 1

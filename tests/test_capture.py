@@ -178,7 +178,7 @@ def test_a_silent_free_running_camera_is_lost_within_a_second_and_back_without_a
         assert seen_after < 1.0, f"lost {seen_after:.2f} s after the last frame"
         assert m.camera_connected._value.get() == 0
         markers = [f for f in _drain(q, 0.5) if isinstance(f, Frame) and f.camera_lost]
-        assert len(markers) == 1, "the trigger is told once: parts in view are rejected"
+        assert markers == [], "a short silence: the trigger keeps following its parts (no second verdict for any)"
         src.resume.set()
         assert wait_for(lambda: cap.state is CameraState.CONNECTED, 5)
         assert src.opens == 1 and m.camera_reconnects._value.get() == 0

@@ -46,3 +46,14 @@ def test_junk_and_another_preprocessing_are_refused(tmp_path: Path) -> None:
 
 def test_self_test_without_its_photos_says_so(tmp_path: Path) -> None:
     assert "missing" in str(self_test(Model(MODEL), tmp_path))
+
+
+def test_metadata_that_describes_an_impossible_crop_is_refused_not_a_traceback(tmp_path: Path) -> None:
+    from station.model import META_INPUT
+
+    from .test_model import _tiny
+
+    for i, spec in enumerate(['{"size": 32, "margin": "0.12"}', '{"size": 32, "max_radius_frac": 0.0}']):
+        path = _tiny(tmp_path / f"t{i}.onnx", props={META_INPUT: spec})
+        with pytest.raises(ModelError, match="preprocessing"):
+            admit(path)

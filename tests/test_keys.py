@@ -81,3 +81,11 @@ def test_a_secret_key_others_can_read_is_warned_of(tmp_path: Path, capsys: pytes
     load_secret(secret, "publisher.curve.secret_key_file")
     out = capsys.readouterr()
     assert "secret_key_readable" in out.out + out.err and "chmod 600" in out.out + out.err
+
+
+def test_a_pipe_named_like_a_key_is_refused_not_waited_on(tmp_path: Path) -> None:
+    import os
+
+    os.mkfifo(tmp_path / "st.key_secret")
+    with pytest.raises(ConfigError, match="not a regular file"):
+        load_secret(tmp_path / "st.key_secret", "publisher.curve.secret_key_file")

@@ -10,7 +10,8 @@ import zmq
 from station.errors import ConfigError
 from station.messages import Reason, Verdict
 from station.metrics import Metrics
-from station.publisher import PROTOCOL_VERSION, Publisher
+from station.publisher import Publisher
+from station.wire import PROTOCOL_VERSION, decode
 
 from .conftest import free_port
 
@@ -81,16 +82,6 @@ def test_endpoint_in_use_names_the_key() -> None:
         a.close()
 
 
-def _strict(body: bytes) -> dict[str, object]:
-    """JSON as a strict subscriber reads it: NaN, Infinity and -Infinity are errors."""
-
-    def refuse(name: str) -> object:
-        raise ValueError(f"not JSON: {name}")
-
-    out: dict[str, object] = json.loads(body, parse_constant=refuse)
-    return out
-
-
 def test_a_pass_with_a_non_finite_score_goes_out_as_an_error_reject_in_strict_json() -> None:
     port = free_port()
     pub = Publisher(f"tcp://127.0.0.1:{port}", "s", "m", "c", Metrics())
@@ -105,7 +96,7 @@ def test_a_pass_with_a_non_finite_score_goes_out_as_an_error_reject_in_strict_js
             if sub.poll(100):
                 topic, body = sub.recv_multipart()
                 if topic == b"verdict":
-                    got.append(_strict(body))
+                    got.append(decode(body))
     finally:
         pub.close()
         sub.close()

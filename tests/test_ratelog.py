@@ -28,3 +28,17 @@ def test_a_flood_is_one_line_per_interval_with_the_suppressed_count() -> None:
     assert log.emit("k", "served", n=1000) is True
     assert [e for e, _ in out.lines] == ["served", "bad", "served"]
     assert out.lines[2][1] == {"n": 1000, "suppressed": 999}
+
+
+def test_the_count_held_back_is_logged_when_the_flood_stops() -> None:
+    now = [0.0]
+    out = _Lines()
+    log = RateLimitedLog(interval_s=10.0, clock=lambda: now[0], logger=out)
+    log.emit("k", "served")
+    for _ in range(5):
+        log.emit("k", "served")
+    log.tick()  # too early: nothing yet
+    now[0] = 11.0
+    log.tick()
+    log.tick()  # once only
+    assert out.lines == [("served", {}), ("served", {"suppressed": 5, "summary": True})]

@@ -13,7 +13,7 @@ from typing import Any
 
 import structlog
 
-from station.publisher import PROTOCOL_VERSION
+from station.wire import PROTOCOL_VERSION
 
 log = structlog.get_logger()
 DONE_KEPT = 4096
