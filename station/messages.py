@@ -37,7 +37,15 @@ class Reason(StrEnum):
     UNABLE = "unable_to_inspect"
     ERROR = "error"
     LATE = "late"
-    CAMERA_GONE = "camera_gone"
+
+
+class StationState(StrEnum):
+    """What the heartbeats say (docs/protocol.md); the metric station_state has one series per value."""
+
+    STARTING = "starting"
+    RUNNING = "running"
+    DEGRADED = "degraded"
+    STOPPING = "stopping"
 
 
 @dataclass(frozen=True, eq=False)

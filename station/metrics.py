@@ -10,10 +10,12 @@ from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
+from station.messages import Reason, StationState
+
 _MS_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
-REASONS = ("ok", "defect", "uncertain", "unable_to_inspect", "error", "late", "camera_gone")
+REASONS = tuple(r.value for r in Reason)  # declared once, in station.messages
 DROP_REASONS = ("queue_full", "unreadable", "incomplete", "missing_id")
-STATES = ("starting", "running", "degraded", "stopping")
+STATES = tuple(s.value for s in StationState)
 STAGES = ("capture", "trigger", "preprocess", "inference", "decision")
 
 

@@ -12,7 +12,6 @@ import queue
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,7 @@ from station.crop import CropStage
 from station.decision import DecisionStage
 from station.errors import ConfigError
 from station.inference import InferenceStage
-from station.messages import Part, Verdict
+from station.messages import Part, StationState, Verdict
 from station.metrics import Metrics
 from station.model import Model
 from station.publisher import Outlet
@@ -38,13 +37,6 @@ from station.trigger import FrameTrigger, LineTrigger
 from station.web import Health, LiveView, WebServer
 
 log = structlog.get_logger()
-
-
-class StationState(StrEnum):
-    STARTING = "starting"
-    RUNNING = "running"
-    DEGRADED = "degraded"
-    STOPPING = "stopping"
 
 
 def config_hash(cfg: Config) -> str:

@@ -203,7 +203,8 @@ def test_metrics_scraped_over_http_while_running_and_heartbeats_flow(tmp_path: P
             time.sleep(0.3)
             with urllib.request.urlopen(f"http://127.0.0.1:{mport}/metrics", timeout=5) as r:
                 text = r.read().decode()
-            if 'station_parts_total{reason="' in text and "station_frames_total 0.0" not in text and topics.count("verdict") >= 1:
+            # every labelled series exists from the first scrape at 0: wait for a part actually counted
+            if _parts_total(text) > 0 and "station_frames_total 0.0" not in text and topics.count("verdict") >= 1:
                 break
         assert "station_camera_connected 1.0" in text
         assert "station_frames_total" in text and "station_frames_total 0.0" not in text
