@@ -9,6 +9,9 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import cv2
+import numpy as np
+import numpy.typing as npt
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,3 +72,10 @@ def gige() -> Iterator[FakeGigE]:
     cam.start()
     yield cam
     cam.kill()
+
+
+def grey(path: Path) -> npt.NDArray[np.uint8]:
+    """A photo as 8-bit grey (OpenCV's own decode, as the tests always had it); the test fails if it cannot be read."""
+    img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    assert img is not None, f"{path}: not readable"
+    return np.asarray(img, dtype=np.uint8)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ onnx = pytest.importorskip("onnx")
 helper = onnx.helper
 
 
-_UNWRAP = {"rings": 32, "angles": 96, "reach": 0.9, "overlap": 0.0625}
+_UNWRAP: dict[str, Any] = {"rings": 32, "angles": 96, "reach": 0.9, "overlap": 0.0625}
 
 
 def _tiny(path: Path, size: int = 32, props: dict[str, str] | None = None, shape: list[object] | None = None) -> Path:

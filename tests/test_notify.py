@@ -119,7 +119,7 @@ def test_realtime_replay_says_ready_pings_and_says_stopping(systemd: FakeSystemd
 @pytest.mark.integration
 def test_a_stuck_stage_withholds_the_watchdog(systemd: FakeSystemd, monkeypatch: pytest.MonkeyPatch) -> None:
     """The test hook: the inference handler blocks (as a hung driver call would) until released."""
-    import station.pipeline as pl
+    import station.inference as pl
 
     release = threading.Event()
     real = pl.InferenceStage.__call__

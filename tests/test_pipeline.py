@@ -110,9 +110,9 @@ def test_blank_footage_gives_no_parts(tmp_path: Path) -> None:
 
 
 def test_one_failing_part_is_rejected_as_error_and_the_line_goes_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import station.crop as crop
+    import station.preprocess as pre
 
-    real = crop.preprocess
+    real = pre.preprocess
     calls = {"n": 0}
 
     def flaky(*a: object, **k: object) -> object:
@@ -121,7 +121,7 @@ def test_one_failing_part_is_rejected_as_error_and_the_line_goes_on(tmp_path: Pa
             raise RuntimeError("injected fault")
         return real(*a, **k)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(crop, "preprocess", flaky)
+    monkeypatch.setattr("station.crop.preprocess", flaky)  # the name the preprocess stage calls
     assert _replay(_cfg(), str(SAMPLE / "def_front"), tmp_path / "v.jsonl") == 0
     got = [json.loads(x) for x in (tmp_path / "v.jsonl").read_text().splitlines()]
     assert len(got) == 18
@@ -130,7 +130,7 @@ def test_one_failing_part_is_rejected_as_error_and_the_line_goes_on(tmp_path: Pa
 
 
 def test_a_dead_stage_fails_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import station.pipeline as pl
+    import station.decision as pl
 
     def boom(self: object, scored: object) -> list[object]:
         raise SystemError("stage bug outside per-part handling")

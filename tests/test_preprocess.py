@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -8,7 +9,7 @@ import pytest
 
 from station.preprocess import Circle, PreprocessSpec, Quality, drawn_part, level_percentiles, locate_part, preprocess, to_gray
 
-from .conftest import SAMPLE
+from .conftest import SAMPLE, grey
 
 PHOTOS = sorted(SAMPLE.glob("*/*.jpeg"))
 
@@ -31,8 +32,8 @@ def _place(
 
 
 @pytest.mark.parametrize("path", PHOTOS, ids=lambda p: p.name)
-def test_locates_the_outer_rim_of_every_sample_photo(path) -> None:
-    img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+def test_locates_the_outer_rim_of_every_sample_photo(path: Path) -> None:
+    img = grey(path)
     c = locate_part(img)
     assert c is not None
     assert 0.3 * img.shape[0] < c.r < 0.5 * img.shape[0]  # the rim, not the inner dark ring
@@ -44,7 +45,7 @@ def test_locates_the_outer_rim_of_every_sample_photo(path) -> None:
 def test_finds_the_part_at_any_scale_position_and_background(bg: float, fill: float) -> None:
     rng = np.random.default_rng(int(bg + fill * 100))
     for path in PHOTOS[::6]:
-        img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        img = grey(path)
         truth0 = locate_part(img)
         assert truth0 is not None
         shot, truth = _place(img, truth0, 360, fill, bg, float(rng.uniform(0, 360)), (float(rng.uniform(-1, 1)), float(rng.uniform(-1, 1))))
@@ -55,7 +56,7 @@ def test_finds_the_part_at_any_scale_position_and_background(bg: float, fill: fl
 
 
 def test_crop_is_normalised_and_background_suppressed() -> None:
-    img = cv2.imread(str(PHOTOS[0]), cv2.IMREAD_GRAYSCALE)
+    img = grey(PHOTOS[0])
     spec = PreprocessSpec(size=128)
     a = preprocess(img, spec)
     assert a.quality is Quality.OK and a.crop is not None
@@ -79,14 +80,14 @@ def test_blank_frames_have_no_part(image: np.ndarray, quality: Quality) -> None:
 
 
 def test_part_cut_off_by_the_frame_edge_is_not_inspectable() -> None:
-    img = cv2.imread(str(PHOTOS[1]), cv2.IMREAD_GRAYSCALE)
+    img = grey(PHOTOS[1])
     c = locate_part(img)
     assert c is not None
     assert preprocess(img[:, : int(c.cx)], circle=Circle(c.cx, c.cy, c.r)).quality is Quality.CUT_OFF
 
 
 def test_overexposed_and_blurred_parts_are_not_inspectable() -> None:
-    img = cv2.imread(str(PHOTOS[2]), cv2.IMREAD_GRAYSCALE)
+    img = grey(PHOTOS[2])
     c = locate_part(img)
     assert c is not None
     burnt = np.clip(img.astype(np.int32) + 200, 0, 255).astype(np.uint8)
@@ -98,7 +99,7 @@ def test_overexposed_and_blurred_parts_are_not_inspectable() -> None:
 
 
 def test_clipped_share_reports_glare_whether_or_not_the_part_is_found() -> None:
-    img = cv2.imread(str(PHOTOS[2]), cv2.IMREAD_GRAYSCALE)
+    img = grey(PHOTOS[2])
     assert preprocess(img).clipped == 0.0  # the photos as taken clip nothing
     glare = img.copy()
     glare[:, : img.shape[1] // 2] = 255  # the left half burnt out
@@ -112,7 +113,7 @@ def test_under_glare_no_part_is_inspected_on_an_inner_ring() -> None:
     the part must be refused as an outline mismatch, never inspected; photos as taken are all inspected."""
     refused = 0
     for path in PHOTOS:
-        img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        img = grey(path)
         truth = locate_part(img)
         assert truth is not None and preprocess(img).quality is Quality.OK, path.name
         glare = np.clip(img.astype(np.float32) * 1.6 + 40.0, 0, 255).astype(np.uint8)

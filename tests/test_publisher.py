@@ -58,7 +58,7 @@ def test_verdicts_and_heartbeats_on_a_real_socket(tmp_path: Path) -> None:
     finally:
         pub.close()
         sub.close()
-    seqs = [b["seq"] for _, b in msgs]
+    seqs = [int(str(b["seq"])) for _, b in msgs]
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # one counter, no gaps
     verdicts = [b for t, b in msgs if t == "verdict"]
     assert [v["part_id"] for v in verdicts] == [1, 2, 3, 4]
@@ -90,7 +90,7 @@ def test_a_pass_with_a_non_finite_score_goes_out_as_an_error_reject_in_strict_js
         time.sleep(0.3)  # slow joiner
         for score in (float("nan"), float("inf")):
             pub(Verdict(1, 1, "pass", Reason.OK, score, "ok", time.time(), time.monotonic(), None))
-        got = []
+        got: list[dict[str, object]] = []
         end = time.monotonic() + 5
         while len(got) < 2 and time.monotonic() < end:
             if sub.poll(100):

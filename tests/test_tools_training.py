@@ -6,14 +6,13 @@ import json
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 import pytest
 
 from station.preprocess import Circle, PreprocessSpec, locate_part
 
-from .conftest import SAMPLE
+from .conftest import SAMPLE, grey
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
 
@@ -42,7 +41,7 @@ def test_frozen_split_refuses_a_photo_that_is_not_there(tmp_path: Path) -> None:
 
 def test_pin_hole_view_pairs_each_ok_photo_with_its_painted_twin() -> None:
     files = sorted((SAMPLE / "ok_front").glob("*.jp*g"))[:3] + sorted((SAMPLE / "def_front").glob("*.jp*g"))[:2]
-    images = [cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in files]
+    images = [grey(p) for p in files]
     spec = PreprocessSpec(size=192, margin=0.16, mask_radius=1.12)
     circles = [locate_part(im, spec) for im in images]
     robustness.SHARED.update(
@@ -59,7 +58,7 @@ def test_pin_hole_view_pairs_each_ok_photo_with_its_painted_twin() -> None:
 
 def _sample_photo(folder: str) -> tuple[npt.NDArray[np.uint8], Circle]:
     path = sorted((SAMPLE / folder).glob("*.jp*g"))[0]
-    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    image = grey(path)
     circle = locate_part(image, train.SPEC)
     assert circle is not None
     return image, circle

@@ -18,12 +18,12 @@ from .conftest import SAMPLE
 
 def _frames(video: Path) -> list[Frame]:
     cap = cv2.VideoCapture(str(video))
-    out = []
+    out: list[Frame] = []
     while True:
         ok, img = cap.read()
         if not ok:
             break
-        out.append(Frame(len(out), cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), time.monotonic(), time.time()))
+        out.append(Frame(len(out), np.asarray(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), np.uint8), time.monotonic(), time.time()))
     cap.release()
     return out
 

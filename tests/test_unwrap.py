@@ -9,7 +9,8 @@ from station.unwrap import PolarUnwrap, UnwrapSpec, polar_grid
 
 
 def _unwrap(crop: np.ndarray, rings: int, angles: int, overlap: float, reach: float = 1.0) -> np.ndarray:
-    return PolarUnwrap(UnwrapSpec(rings, angles, reach, overlap), crop.shape[0])(crop[None].astype(np.float32))[0, 0]
+    out: np.ndarray = PolarUnwrap(UnwrapSpec(rings, angles, reach, overlap), crop.shape[0])(crop[None].astype(np.float32))[0, 0]
+    return out
 
 
 def test_a_ring_around_the_centre_is_one_row_of_the_polar_image() -> None:

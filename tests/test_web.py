@@ -76,6 +76,7 @@ def test_live_page_state_and_annotated_frame() -> None:
         code, ctype, jpeg = _get(server.port, "/frame.jpg")
         assert code == 200 and ctype == "image/jpeg"
         img = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+        assert img is not None
         b, g, r = img[180, 320 + 120].astype(int)  # on the outline: green for a pass
         assert g > r + 60 and g > b + 60
     finally:

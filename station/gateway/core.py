@@ -8,6 +8,7 @@ healthy, gap-free stream passes a part; everything else rejects it, with a reaso
 from __future__ import annotations
 
 import heapq
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -120,7 +121,7 @@ class GatewayCore:
         self._handle(topic, msg, now)
         self._abandon_awaiting(now)
 
-    def resent(self, head: dict[str, Any], messages: list[tuple[str, object]], now: float) -> None:
+    def resent(self, head: dict[str, Any], messages: Sequence[tuple[str, object]], now: float) -> None:
         """A resend reply: the messages it carried, then whatever it says is gone."""
         if head.get("run_id") != self.run_id:
             return

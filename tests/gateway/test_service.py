@@ -325,7 +325,7 @@ def test_a_subscriber_that_stops_reading_leaves_the_station_bounded(tmp_path: Pa
 def test_the_wire_carries_every_verdict_of_out_in_order_with_contiguous_seq(line: Line) -> None:
     """A plain subscriber of a real-time replay; what it missed while connecting it asks for by resend."""
     cfg = line.config()
-    ctx = zmq.Context.instance()
+    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
     sub: zmq.Socket[bytes] = ctx.socket(zmq.SUB)
     ask: zmq.Socket[bytes] = ctx.socket(zmq.DEALER)
     for s in (sub, ask):
