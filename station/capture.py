@@ -72,9 +72,7 @@ class CaptureStage:
     def stop(self) -> None:
         """Stop grabbing; frames already queued still get their verdicts. A source's open in progress is interrupted."""
         self._stop.set()
-        interrupt = getattr(self.source, "interrupt", None)
-        if interrupt is not None:
-            interrupt()
+        self.source.interrupt()
 
     def abort(self) -> None:
         self._stop.set()
@@ -194,8 +192,7 @@ class CaptureStage:
 
     def _count_source_drops(self) -> None:
         """Frames the source itself lost (incomplete GigE buffers, missing frame ids)."""
-        drops: dict[str, int] = getattr(self.source, "drops", {})
-        for reason, n in drops.items():
+        for reason, n in self.source.drops.items():
             seen = self._drops_seen.get(reason, 0)
             if n > seen:
                 self.metrics.frames_dropped.labels(reason=reason).inc(n - seen)

@@ -41,6 +41,7 @@ class FrameSource(Protocol):
     live: bool
     fps: float | None
     frame_count: int | None
+    drops: dict[str, int]  # frames the source itself lost, by reason (station_frames_dropped_total), counted up
 
     def open(self) -> None: ...
 
@@ -48,7 +49,21 @@ class FrameSource(Protocol):
         """The next frame; None at the end of a recording (or when a live read timed out)."""
         ...
 
+    def interrupt(self) -> None:
+        """Called from another thread on stop: an open in progress gives up at once (a no-op where opens are quick)."""
+        ...
+
     def close(self) -> None: ...
+
+
+class _QuickOpen:
+    """For sources whose open and read never block for long: nothing to interrupt, nothing dropped by the source."""
+
+    def __init__(self) -> None:
+        self.drops: dict[str, int] = {}
+
+    def interrupt(self) -> None:
+        return None
 
 
 def read_image(path: Path) -> Grab:
@@ -81,12 +96,13 @@ def read_image(path: Path) -> Grab:
     return Grab(gray, None, str(path))
 
 
-class ImageFolderSource:
+class ImageFolderSource(_QuickOpen):
     """Each image in a folder is one part, in name order. Other files are reported, not read."""
 
     live = False
 
     def __init__(self, folder: Path, fps: float | None) -> None:
+        super().__init__()
         self.name = str(folder)
         self.fps = fps
         self._folder = folder
@@ -118,12 +134,13 @@ class ImageFolderSource:
         self._files = []
 
 
-class VideoFileSource:
+class VideoFileSource(_QuickOpen):
     """A recorded video: every frame, in order; a truncated file ends early with a warning."""
 
     live = False
 
     def __init__(self, path: Path, loop: bool = False, decode_threads: int | None = None) -> None:
+        super().__init__()
         self.name = str(path)
         self._path = path
         self._loop = loop
@@ -215,7 +232,7 @@ def apply_v4l2(cap: cv2.VideoCapture, s: CameraSettings, name: str) -> None:
         log.info("camera_setting", stage="capture", camera=name, key=key, wanted=wanted, got=cap.get(prop))
 
 
-class OpenCVLiveSource:
+class OpenCVLiveSource(_QuickOpen):
     """A USB camera (``usb:N`` or ``/dev/videoN``) or a network stream, through OpenCV."""
 
     live = True
@@ -223,6 +240,7 @@ class OpenCVLiveSource:
     def __init__(
         self, spec: str, fps: float | None, read_timeout_s: float, settings: CameraSettings | None = None, decode_threads: int | None = None
     ) -> None:
+        super().__init__()
         self.name = spec
         self._decode_params = _decode_params(decode_threads)
         self.fps = fps

@@ -30,6 +30,10 @@ class FakeSource:
         self._fail_opens = fail_opens
         self._lose_after = lose_after
         self.opens = 0
+        self.drops: dict[str, int] = {}
+
+    def interrupt(self) -> None:
+        pass
 
     def open(self) -> None:
         self.opens += 1
