@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import queue
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from station.trigger import FrameTrigger, LineTrigger
 from station.web import Health, LiveView, WebServer
 
 log = structlog.get_logger()
+_LIVE = (StationState.RUNNING, StationState.DEGRADED)
 
 
 def config_hash(cfg: Config) -> str:
@@ -62,7 +64,8 @@ class Pipeline:
     def __init__(self, cfg: Config, source: FrameSource, model: Model, metrics: Metrics, opts: RunOptions) -> None:
         self.cfg = cfg
         self.metrics = metrics
-        self.state = StationState.STARTING
+        self.state = StationState.STARTING  # written only by _move_to (stopping is final)
+        self._state_lock = threading.Lock()
         if cfg.pipeline.opencv_threads is not None:  # a process-wide setting
             cv2.setNumThreads(cfg.pipeline.opencv_threads)
         size = cfg.pipeline.queue_size
@@ -154,8 +157,7 @@ class Pipeline:
 
     def _idle(self) -> None:
         cam = self.capture.state
-        if self.state in (StationState.RUNNING, StationState.DEGRADED):
-            self.state = StationState.DEGRADED if cam is CameraState.DISCONNECTED else StationState.RUNNING
+        self._move_to(StationState.DEGRADED if cam is CameraState.DISCONNECTED else StationState.RUNNING, only_from=_LIVE)
         self.publisher.set_state(self.state.value)
         self.publisher.beat()
         self.metrics.set_queue_depths(
@@ -170,9 +172,16 @@ class Pipeline:
 
     def _final(self) -> list[None]:
         """Last words of the publish thread: the stopping status and a final heartbeat."""
-        self.state = StationState.STOPPING
+        self._move_to(StationState.STOPPING)
         self.publisher.set_state(self.state.value)
         return []
+
+    def _move_to(self, new: StationState, only_from: tuple[StationState, ...] | None = None) -> None:
+        """The one writer of ``state``: the idle hook, start and drain all come here; nothing leaves STOPPING."""
+        with self._state_lock:
+            if self.state is StationState.STOPPING or (only_from is not None and self.state not in only_from):
+                return
+            self.state = new
 
     def start(self) -> None:
         self.outlet.start()
@@ -181,7 +190,7 @@ class Pipeline:
         for s in reversed(self.stages):
             s.start()
         self.capture.start()
-        self.state = StationState.RUNNING
+        self._move_to(StationState.RUNNING, only_from=(StationState.STARTING,))
         log.info("pipeline_started", source=self.capture.source.name, mode=self.mode.value, endpoint=self.publisher.endpoint)
 
     def failed(self) -> str | None:
@@ -217,7 +226,7 @@ class Pipeline:
 
     def drain(self, timeout_s: float) -> bool:
         """Stop capture; wait until every captured frame has its verdict. True if it all got out."""
-        self.state = StationState.STOPPING
+        self._move_to(StationState.STOPPING)
         log.info("drain_started", timeout_s=timeout_s)
         self.capture.stop()
         deadline = time.monotonic() + timeout_s

@@ -226,3 +226,22 @@ def test_metrics_scraped_over_http_while_running_and_heartbeats_flow(tmp_path: P
         t.join(2)
         sub.close()
     assert topics.count("heartbeat") >= 2 and "status" in topics and topics.count("verdict") >= 1
+
+
+def test_stopping_is_final_whatever_the_idle_hook_sees(tmp_path: Path) -> None:
+    pipe = Pipeline(_cfg(), source_for(str(SAMPLE / "ok_front")), Model(MODEL), Metrics(), RunOptions(realtime=True))
+
+    def state() -> str:  # read afresh each time
+        return pipe.state.value
+
+    assert state() == "starting"
+    pipe.start()
+    try:
+        assert state() == "running"
+        pipe._idle()  # the publish stage's idle hook: running stays running
+        assert state() == "running"
+    finally:
+        pipe.drain(10)
+        pipe._idle()  # a late idle turn of the publish thread must not undo the drain's stopping
+        assert state() == "stopping"
+        pipe.close()
