@@ -45,7 +45,7 @@ def test_a_polar_network_exports_the_graph_after_its_unwrap(tmp_path: Path) -> N
 
     net = model_def.PolarNet(8, reach=0.9).eval()
     unwrap = model_def.export(net, tmp_path / "p.onnx", 192)
-    assert unwrap == net.unwrap
+    assert unwrap is not None and unwrap == net.unwrap
     sess = ort.InferenceSession(str(tmp_path / "p.onnx"), providers=["CPUExecutionProvider"])
     inp = sess.get_inputs()[0]
     assert inp.name == "polar" and inp.shape == ["n", 1, 96, 416]

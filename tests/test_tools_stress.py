@@ -17,7 +17,8 @@ from .conftest import MODEL, ROOT, SAMPLE
 
 sys.path.insert(0, str(ROOT / "tools"))
 
-import stress  # tools/ is not a package: on the path first
+import augment  # tools/ is not a package: on the path first
+import stress
 
 
 def test_a_part_that_cannot_be_inspected_is_rejected_never_passed() -> None:
@@ -76,7 +77,7 @@ def test_a_crop_cuts_the_part_when_the_part_reaches_a_quarter_of_its_radius_past
 def test_the_ranges_in_the_view_labels_are_training_s_own() -> None:
     """Each label quotes random_view's range in brackets; drawing random_view shows whether it still holds."""
     rng = np.random.default_rng(0)
-    drawn = [stress.random_view(rng) for _ in range(4000)]
+    drawn = [augment.random_view(rng) for _ in range(4000)]  # the function stress.py imports from augment
 
     def span(values: list[float]) -> tuple[float, float]:
         return min(values), max(values)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any, cast
 
 import cv2
 import numpy as np
@@ -85,7 +86,7 @@ def paint_pin_holes(
 
     Radii ``sizes`` x r; each pit darkens the metal at its centre by a share drawn from ``depths``.
     """
-    out = img.astype(np.float32)
+    out: npt.NDArray[np.floating[Any]] = img.astype(np.float32)
     yy, xx = np.ogrid[: img.shape[0], : img.shape[1]]
     metal = _lit_level(img, c)
     for _ in range(count):
@@ -96,7 +97,7 @@ def paint_pin_holes(
         pit = np.clip(1.2 - d, 0.0, 1.0)
         lit = np.clip(1.0 - np.abs(d - 1.15) / 0.3, 0.0, 1.0) * rng.uniform(0.0, 0.25)
         out = out * (1.0 - depth * pit) + lit * (255.0 - out)
-    return np.clip(out, 0, 255).astype(np.uint8)
+    return cast(npt.NDArray[np.uint8], np.clip(out, 0, 255).astype(np.uint8))
 
 
 @lru_cache(maxsize=256)
@@ -113,7 +114,7 @@ def _background(side: int, level: float, rng: np.random.Generator) -> npt.NDArra
     a = rng.uniform(-0.5, 0.5) * math.pi
     ramp = (np.cos(a) * xx + np.sin(a) * yy - 0.5) * rng.uniform(-25, 25)
     stripes = np.sin((xx * math.cos(a) + yy * math.sin(a)) * side / rng.uniform(8, 40)) * rng.uniform(0, 4)
-    return (level + ramp + stripes).astype(np.float32)
+    return cast(npt.NDArray[np.float32], (level + ramp + stripes).astype(np.float32))
 
 
 def render(img: Gray, c: Circle, v: View, rng: np.random.Generator) -> tuple[Gray, Circle]:
@@ -149,13 +150,13 @@ def render(img: Gray, c: Circle, v: View, rng: np.random.Generator) -> tuple[Gra
     f = f * keep + _background(side, level, rng) * (1.0 - keep)
     f = _photometric(f, v, xx, yy, side)
     if v.blur > 0.2:
-        f = cv2.GaussianBlur(f, (0, 0), v.blur)
+        f = cast(npt.NDArray[np.float32], cv2.GaussianBlur(f, (0, 0), v.blur))
     if v.noise > 0:
         f = f + rng.normal(0.0, v.noise, f.shape).astype(np.float32)
     out8 = np.clip(f, 0, 255).astype(np.uint8)
     if v.jpeg:
         ok, buf = cv2.imencode(".jpg", out8, [cv2.IMWRITE_JPEG_QUALITY, v.jpeg])
-        out8 = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE) if ok else out8
+        out8 = cast(npt.NDArray[np.uint8], cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)) if ok else out8
     return out8, Circle(tx, ty, r_new)
 
 

@@ -27,11 +27,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
+import numpy.typing as npt
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -161,7 +163,7 @@ def int8(x: np.ndarray[Any, Any]) -> dict[str, Any]:
     name = fp32.input_name
     calib = photo_crops(sorted((ROOT / "station/sample/casting").glob("*/*.jp*g")), fp32.info.spec, "skip")
 
-    class Reader(CalibrationDataReader):
+    class Reader(CalibrationDataReader):  # type: ignore[misc, unused-ignore]  # torch or onnxruntime: Any without the train extra
         def __init__(self) -> None:
             self._it = iter(calib)
 
@@ -177,7 +179,8 @@ def int8(x: np.ndarray[Any, Any]) -> dict[str, Any]:
         judged_on, photos = _judged_photos()
         crops = photo_crops(photos, fp32.info.spec, "skip")
         sess = ort.InferenceSession(str(q8), providers=["CPUExecutionProvider"])
-        s8 = in_batches(lambda b: sess.run(None, {name: fp32.graph_input(b)})[0].reshape(-1), crops, 64)
+        batches = cast(Sequence[npt.NDArray[np.float32]], crops)  # an N x S x S array: a sequence of crops
+        s8 = in_batches(lambda b: sess.run(None, {name: fp32.graph_input(b)})[0].reshape(-1), batches, 64)
     s32 = fp32.score(crops)
     lo = fp32.info.band[0]  # a part passes only below the uncertain band
     changed = int(np.sum((s8 < lo) != (s32 < lo)))
@@ -228,7 +231,7 @@ def input_sizes() -> dict[str, Any] | str:
             assert unwrap is not None
             table = PolarUnwrap(unwrap, 192)
             graph = _pct(_time_model(path, table(crop), 1, runs=100), 50)
-            res[f"polar {rings} x {angles}"] = {"p50_ms": graph + _pct(_time_call(lambda t=table: t(crop), runs=100), 50)}
+            res[f"polar {rings} x {angles}"] = {"p50_ms": graph + _pct(_time_call(partial(table, crop), runs=100), 50)}
     return res
 
 

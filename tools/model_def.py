@@ -44,7 +44,7 @@ def _stages(w: int, stride: int = 2, wrap: bool = False) -> nn.Sequential:
     )
 
 
-class DefectNet(nn.Module):
+class DefectNet(nn.Module):  # type: ignore[misc, unused-ignore]  # torch or onnxruntime: Any without the train extra
     """Plain CNN, narrow where the image is large and wide where it is small (cheap on a CPU).
 
     192 px in (or 288, with a stride-3 first layer); then stride-2 stages to 6 x 6. The head pools
@@ -92,7 +92,7 @@ def _polar_grid(spec: UnwrapSpec) -> torch.Tensor:
     return torch.stack([x, y], dim=-1)[None]
 
 
-class PolarNet(nn.Module):
+class PolarNet(nn.Module):  # type: ignore[misc, unused-ignore]  # torch or onnxruntime: Any without the train extra
     """DefectNet's stages on the part unwrapped around its centre: rings (radius) x angle.
 
     The crop is centred on the part, so turning the part only shifts the polar image along the
@@ -121,7 +121,7 @@ class PolarNet(nn.Module):
 
     def unwrapped(self, x: torch.Tensor) -> torch.Tensor:
         """The square crops (N x 1 x S x S) as rings x angles (N x 1 x R x A)."""
-        grid = self.grid.expand(x.shape[0], -1, -1, -1)  # type: ignore[operator]
+        grid = self.grid.expand(x.shape[0], -1, -1, -1)  # type: ignore[operator, unused-ignore]
         return nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
     def on_polar(self, polar: torch.Tensor) -> torch.Tensor:
@@ -155,7 +155,7 @@ def build(arch: str, width: int, spec: PreprocessSpec, pit_head: bool = False) -
     raise ValueError(f"unknown network {arch!r}; expected one of {ARCHS}")
 
 
-class _OnPolar(nn.Module):
+class _OnPolar(nn.Module):  # type: ignore[misc, unused-ignore]  # torch or onnxruntime: Any without the train extra
     """The polar network after its unwrap, as one module for the ONNX exporter."""
 
     def __init__(self, net: PolarNet) -> None:

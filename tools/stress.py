@@ -157,11 +157,12 @@ def main() -> int:
     SHARED.update(images=images, circles=circles, labels=labels, names=[p.name for p, _ in items], seed=args.seed, spec=spec, views=table)
     with pool(args.workers) as p:  # views in parallel, each with its own rng: the figures do not depend on the workers
         shots = dict(zip(table, p.imap(shoot, list(table)), strict=True))
-    out = {"model": str(args.model), "photos": len(images), "views": {name: judge(model, s) for name, s in shots.items()}}
+    views_out: dict[str, dict[str, Any]] = {name: judge(model, s) for name, s in shots.items()}
+    out = {"model": str(args.model), "photos": len(images), "views": views_out}
     head = ["re-shot as", "accuracy", "F1", "escapes", "false rejects", "not inspectable, so rejected (why)"]
     head.append("inspected on a crop that cuts the part")
     print("| " + " | ".join(head) + " |\n" + "|---" * len(head) + "|")
-    for name, m in out["views"].items():
+    for name, m in views_out.items():
         why = ", ".join(f"{k} {v}" for k, v in m["unreadable_why"].items())
         row = [name, f"{m['accuracy']:.2%}", f"{m['f1']:.3f}", m["escapes"], m["false_rejects"], f"{m['unreadable']} {why}".strip()]
         row.append(m["inspected_cut"])

@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import train as T
 from augment import PIT_DEPTHS, ROBUSTNESS_VIEWS
 from robustness import PIN_HOLE_BANDS, SHARED, ViewCrops, pool, summarise, view_crops
+from toolkit import in_batches
 
 
 def _pit_depths(stream: dict[str, Any]) -> tuple[float, float]:
@@ -89,7 +90,7 @@ def judge(run: dict[str, Any], views: dict[str, ViewCrops], data: T.Prepared, de
 
     def score(crops: list[Any]) -> Any:
         with torch.no_grad():
-            return T.in_batches(lambda b: net(torch.from_numpy(b)[:, None].to(device)).float().cpu().numpy().reshape(-1), crops)
+            return in_batches(lambda b: net(torch.from_numpy(b)[:, None].to(device)).float().cpu().numpy().reshape(-1), crops)
 
     per_view = {name: (score(vc.crops), vc) for name, vc in views.items()}
     report: dict[str, Any] = summarise(per_view)

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import cv2
 import numpy as np
@@ -56,7 +56,7 @@ def load_images(root: Path) -> tuple[list[Path], npt.NDArray[np.int64], list[npt
         if img is None:
             sys.exit(f"error: {p}: unreadable image")
         images.append(img)
-    return paths, np.array(labels), images
+    return paths, np.array(labels), cast(list[npt.NDArray[np.uint8]], images)
 
 
 def fingerprint(root: Path, paths: list[Path]) -> str:
@@ -77,7 +77,7 @@ def descriptor(crop: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
 
 def whiten(desc: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     d = (desc - desc.mean(axis=0)) / (desc.std(axis=0) + 1e-6)
-    return (d / np.linalg.norm(d, axis=1, keepdims=True)).astype(np.float32)
+    return cast(npt.NDArray[np.float32], (d / np.linalg.norm(d, axis=1, keepdims=True)).astype(np.float32))
 
 
 def group_near_duplicates(desc: npt.NDArray[np.float32], labels: npt.NDArray[np.int64], tau: float) -> npt.NDArray[np.int64]:
@@ -339,7 +339,7 @@ def sample_set(
     """
     import torch
 
-    class Samples(torch.utils.data.Dataset[tuple[torch.Tensor, ...]]):
+    class Samples(torch.utils.data.Dataset[tuple[torch.Tensor, ...]]):  # type: ignore[misc, unused-ignore]  # torch or onnxruntime: Any without the train extra
         epoch = 0
 
         def __len__(self) -> int:
@@ -402,7 +402,7 @@ def scores_for(net: object, crops: list[npt.NDArray[np.float32]]) -> npt.NDArray
     import torch
 
     with torch.no_grad():
-        return in_batches(lambda b: net(torch.from_numpy(b)[:, None]).numpy().reshape(-1), crops)  # type: ignore[operator,no-any-return]
+        return in_batches(lambda b: net(torch.from_numpy(b)[:, None]).numpy().reshape(-1), crops)  # type: ignore[operator, no-any-return, unused-ignore]
 
 
 def write_metadata(path: Path, report: dict[str, object], data_fp: str, spec: PreprocessSpec, unwrap: UnwrapSpec | None) -> None:
