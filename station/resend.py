@@ -21,6 +21,7 @@ from station.keys import KeyPair, bind_server
 from station.metrics import Metrics
 from station.ratelog import RateLimitedLog
 from station.stage import Worker
+from station.wire import decode
 
 MAX_SPAN = 1000  # most messages one reply carries
 MAX_REQUEST_BYTES = 4096  # a request is about 80 bytes; a peer sending a larger message is disconnected by libzmq
@@ -65,11 +66,9 @@ def parse_request(frames: list[bytes]) -> dict[str, Any] | str:
     if len(frames[1]) > MAX_REQUEST_BYTES:
         return f"the body is over {MAX_REQUEST_BYTES} bytes"
     try:
-        req = json.loads(frames[1])
-    except (ValueError, RecursionError):  # RecursionError: brackets nested thousands deep
-        return "the body is not JSON"
-    if not isinstance(req, dict):
-        return "the body is not a JSON object"
+        req = decode(frames[1])  # strict, and never a RecursionError for brackets nested thousands deep
+    except ValueError as exc:
+        return f"the body is not a strict JSON object: {exc}"
     a, b = req.get("from"), req.get("to")
     if not _whole(a) or not _whole(b) or a < 1 or b < a:  # type: ignore[operator]
         return "from and to must be integers with 1 <= from <= to"

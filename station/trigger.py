@@ -167,7 +167,8 @@ class LineTrigger:
             return f"part {b.size} px across, larger than trigger.max_diameter_px ({c.max_diameter_px}): outside the size envelope"
         return None
 
-    def _refuse(self, frame: Frame, blob: Blob, belt: float, why: str) -> Part:
+    def _refuse(self, frame: Frame, blob: Blob, belt: float | None, why: str) -> Part:
+        """A part the trigger saw but that cannot be inspected: rejected unable_to_inspect, with why."""
         part = Part(
             self._next_id, frame, blob=(blob.cx, blob.cy, float(blob.size)), belt_level=belt, failure=why, failure_reason=Reason.UNABLE
         )
@@ -238,11 +239,7 @@ class LineTrigger:
         for t in sorted(self._tracks, key=lambda t: t.order):
             if not t.inspected:
                 frame = t.last_full[0] if t.last_full is not None else marker
-                why = "camera lost while the part was in view"
-                out.append(
-                    Part(self._next_id, frame, blob=(t.blob.cx, t.blob.cy, float(t.blob.size)), failure=why, failure_reason=Reason.UNABLE)
-                )
-                self._next_id += 1
+                out.append(self._refuse(frame, t.blob, None, "camera lost while the part was in view"))
         self._tracks = []
         return out
 
