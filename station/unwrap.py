@@ -1,6 +1,6 @@
 """The polar unwrap: a part's crop resampled as rings (radius) x angles around its centre.
 
-The polar network (``tools/model_def.py``, ``PolarNet``) judges the part unwrapped around its
+The polar network (``station/teach/net.py``, ``PolarNet``) judges the part unwrapped around its
 centre. It trains on this grid through torch's ``grid_sample`` (its float32 cos and sin may
 differ from numpy's in the last bit); the station resamples the crop here, in numpy, before ONNX
 Runtime, with the same sampling (bilinear, zero outside the crop, pixel centres at half-pixel
@@ -42,7 +42,7 @@ def polar_grid(spec: UnwrapSpec) -> FloatArray:
     """Sample points (rings x angles x 2: x, y) in grid_sample's units: the crop spans -1..1.
 
     Float32 throughout, operation for operation as the network's training grid
-    (``tools/model_def.py``), so that the station and training sample the same points.
+    (``station/teach/net.py``), so that the station and training sample the same points.
     """
     rho = (np.arange(spec.rings, dtype=np.float32) + np.float32(0.5)) / np.float32(spec.rings) * np.float32(spec.reach)
     turn = np.float32(2.0 * math.pi * (1.0 + spec.overlap))

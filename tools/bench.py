@@ -213,7 +213,7 @@ def _time_call(call: Callable[[], object], runs: int) -> list[float]:
 
 def input_sizes() -> dict[str, Any] | str:
     try:
-        from model_def import DefectNet, PolarNet, export
+        from station.teach.net import DefectNet, PolarNet, export
     except ImportError:
         return "skipped: needs the train extra (PyTorch)"
     from station.unwrap import PolarUnwrap

@@ -8,7 +8,7 @@ that GridSample, makes its output the graph's input (``polar``), and writes the 
 to the metadata (``station.unwrap``), where ``station.model.Model`` finds it and resamples the crop
 with a fixed four-tap table (~0.15 ms). The grid in the file must be the one the geometry
 describes (the reach is the model's mask edge, ``mask_radius / (1 + margin)``, as
-``tools/model_def.py`` builds it), else nothing is written. Then both files score the bundled
+``station/teach/net.py`` builds it), else nothing is written. Then both files score the bundled
 sample through the station's own ``Model`` and the largest score change is printed;
 ``tools/train.py`` exports polar models in the split form directly.
 """

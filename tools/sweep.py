@@ -46,7 +46,8 @@ def _pit_depths(stream: dict[str, Any]) -> tuple[float, float]:
 def train_stream(data: T.Prepared, stream: dict[str, Any], args: argparse.Namespace) -> list[dict[str, Any]]:
     """Train every network of one stream on the same batches; each keeps its own optimiser and schedule."""
     import torch
-    from model_def import build
+
+    from station.teach.net import build
 
     pits = (float(stream["pits"][0]), float(stream["pits"][1]))
     ds = T.sample_set(data, args.seed, float(stream["paint"]), pits, False, depths=_pit_depths(stream))

@@ -254,9 +254,10 @@ def frozen_split(path: Path, root: Path, paths: list[Path]) -> npt.NDArray[np.bo
 
 def train(args: argparse.Namespace) -> None:
     import torch
-    from model_def import build, export
     from torch.utils.data import DataLoader
     from tqdm import tqdm
+
+    from station.teach.net import build, export
 
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)

@@ -1,19 +1,15 @@
-"""tools/model_def.py: the networks, their unwrap and their export (training-only code; needs PyTorch, the train extra)."""
+"""station/teach/net.py: the networks, their unwrap and their export (training-only code; needs PyTorch, the train extra)."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch", reason="tools/model_def.py needs PyTorch (pip install -e '.[train]')")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
-
-import model_def  # noqa: E402  (tools/ is not a package: on the path first)
-
+torch = pytest.importorskip("torch", reason="station.teach.net needs PyTorch (pip install -e '.[train]')")
 from station.preprocess import PreprocessSpec  # noqa: E402
+from station.teach import net as model_def  # noqa: E402
 from station.unwrap import PolarUnwrap, polar_grid  # noqa: E402
 
 

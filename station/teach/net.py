@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -82,7 +83,7 @@ def _polar_grid(spec: UnwrapSpec) -> torch.Tensor:
     a fixed table. Training keeps torch's own operations, exactly those runs 20-24 trained with,
     so that the shipped recipe reproduces bit for bit: torch's float32 cos and sin differ from
     numpy's by one unit in the last place at some samples (6e-8 of the crop's half side), and
-    ``tests/test_tools_model_def.py`` checks that the two unwraps agree.
+    ``tests/test_teach_net.py`` checks that the two unwraps agree.
     """
     rho = (torch.arange(spec.rings, dtype=torch.float32) + 0.5) / spec.rings * spec.reach
     turn = 2.0 * math.pi * (1.0 + spec.overlap)
@@ -137,7 +138,7 @@ class PolarNet(nn.Module):  # type: ignore[misc, unused-ignore]  # torch or onnx
 ARCHS = ("square", "polar", "polar-wrap")
 
 
-def build(arch: str, width: int, spec: PreprocessSpec, pit_head: bool = False) -> nn.Module:
+def build(arch: str, width: int, spec: PreprocessSpec, pit_head: bool = False) -> Any:  # PolarNet | DefectNet
     """The network named ``arch`` for the crops ``spec`` makes (tools/train.py, tools/sweep.py).
 
     ``polar-wrap``: the polar network on exactly one turn (384 angles), every convolution padded
