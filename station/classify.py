@@ -16,6 +16,7 @@ from station.inference import InferenceStage
 from station.messages import Frame, Part, Reason, Verdict
 from station.metrics import Metrics
 from station.model import Model
+from station.reload import ModelSlot
 from station.sources import IMAGE_SUFFIXES, read_image
 
 
@@ -54,8 +55,9 @@ class Classifier:
 
     def __init__(self, model: Model, metrics: Metrics | None = None) -> None:
         m = metrics or Metrics()
-        self.crop = CropStage(model.info.spec, m)
-        self.infer = InferenceStage(model, m)
+        slot = ModelSlot(model)
+        self.crop = CropStage(slot, m)
+        self.infer = InferenceStage(slot, m)
         self.decide = DecisionStage(model.info, m)
 
     def verdict(self, path: Path, part_id: int = 0) -> tuple[Verdict | None, str | None]:

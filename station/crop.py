@@ -9,7 +9,8 @@ import structlog
 
 from station.messages import Crop, Part
 from station.metrics import Metrics
-from station.preprocess import Circle, Preprocessed, PreprocessSpec, Quality, preprocess, warm_up
+from station.preprocess import Preprocessed, PreprocessSpec, Quality, preprocess, warm_up
+from station.reload import ModelSlot
 
 log = structlog.get_logger()
 MIN_RADIUS_OF_BLOB = 0.8  # the rim is 0.9-1.0 of the blob's half size (a fixture ring adds the rest); inner rings ~0.6
@@ -30,36 +31,44 @@ def _isolate(image: np.ndarray, blob: tuple[float, float, float], belt_level: fl
 
 
 class CropStage:
-    """Handler for the preprocess stage; one part in, one :class:`Crop` out, never an exception."""
+    """Handler for the preprocess stage; one part in, one :class:`Crop` out, never an exception.
 
-    def __init__(self, spec: PreprocessSpec, metrics: Metrics) -> None:
-        self.spec = spec
+    Given the model slot, each part is cropped with the preprocessing of the model in the slot at
+    that moment, and carries that model on to be scored by it: a reload to a model with other
+    preprocessing (a taught model rectifies tilted parts) takes effect between two parts.
+    """
+
+    def __init__(self, models: ModelSlot | PreprocessSpec, metrics: Metrics) -> None:
+        self.models = models
         self.metrics = metrics
-        warm_up(spec)  # the first part on the line must not be the slow one
+        warm_up(models if isinstance(models, PreprocessSpec) else models.current.info.spec)  # the first part must not be the slow one
 
     def __call__(self, part: Part) -> list[Crop]:
+        model = self.models.current if isinstance(self.models, ModelSlot) else None
         if part.failure is not None:
-            return [Crop(part, None)]
+            return [Crop(part, None, model=model)]
+        spec = model.info.spec if model is not None else self.models
+        assert isinstance(spec, PreprocessSpec)
         try:
-            return [Crop(part, self._run(part))]
+            return [Crop(part, self._run(part, spec), model=model)]
         except Exception as exc:  # one bad part must not stop the line: it is rejected as error
             self.metrics.part_errors.labels(stage="preprocess").inc()
             log.error("part_error", stage="preprocess", part_id=part.part_id, error=f"{type(exc).__name__}: {exc}")
-            return [Crop(part, None, f"preprocess: {type(exc).__name__}: {exc}")]
+            return [Crop(part, None, f"preprocess: {type(exc).__name__}: {exc}", model)]
 
-    def _run(self, part: Part) -> Preprocessed:
+    def _run(self, part: Part, spec: PreprocessSpec) -> Preprocessed:
         image = part.frame.image
         if part.blob is None:
-            pre = preprocess(image, self.spec)
+            pre = preprocess(image, spec)
         else:
             roi, x0, y0 = _isolate(image, part.blob, part.belt_level)
-            pre = preprocess(roi, self.spec)
+            pre = preprocess(roi, spec)
             if pre.circle is not None:
                 c = pre.circle
                 # an inner ring taken for the rim would crop away the rim, where burrs and flash are:
                 # the trigger's blob says how big the part is, so such a crop is never inspected
                 ok = c.r >= MIN_RADIUS_OF_BLOB * part.blob[2] / 2.0
-                moved = replace(pre, circle=Circle(c.cx + x0, c.cy + y0, c.r))  # back in frame coordinates
+                moved = replace(pre, circle=replace(c, cx=c.cx + x0, cy=c.cy + y0))  # back in frame coordinates
                 pre = moved if ok else replace(moved, quality=Quality.OUTLINE_MISMATCH, crop=None)
         self.metrics.brightness.set(pre.brightness)
         self.metrics.sharpness.set(pre.sharpness)

@@ -2,29 +2,32 @@
 
 Start-up (``run``, ``replay``, ``classify``, ``demo``, ``eval``, ``check-config``), SIGHUP and the
 file watch all come through :func:`admit`. A model is admitted when it loads, its metadata and
-input shape agree (station.model checks both), its preprocessing is the running one's (on a
-reload), and on the bundled labelled sample photos every score is a finite number in [0, 1] and
-at least SELF_TEST_ACCURACY of the photos are judged right at its own threshold. An inverted,
+input shape agree (station.model checks both), and on the bundled labelled sample photos every score is a finite number in [0, 1] and
+at least SELF_TEST_ACCURACY of the photos are judged right at its own threshold (a taught model:
+on the crops of its own line that it carries). An inverted,
 NaN-producing or ruined model fails the last two. Anything else it does wrong is a ModelError too.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from station.errors import ModelError
-from station.model import Model, Threads
-from station.preprocess import PreprocessSpec, Quality, preprocess
+from station.model import META_SELF_TEST, Model, Threads
+from station.preprocess import FloatImage, Quality, preprocess
 from station.sources import IMAGE_SUFFIXES, read_image
 
 SAMPLE = Path(__file__).resolve().parent / "sample" / "casting"
 SELF_TEST_ACCURACY = 0.8
 
 
-def self_test(model: Model, sample: Path = SAMPLE) -> str | None:
-    """Why ``model`` is unfit to run, judged on the labelled sample photos; None when it is fit. Never raises."""
+def _photos(model: Model, sample: Path) -> tuple[list[FloatImage], list[int]] | str:
+    """The bundled labelled photos, cropped by the model's own preprocessing; or why there are none."""
     photos = [(p, label) for folder, label in (("ok_front", 0), ("def_front", 1)) if (sample / folder).is_dir()
               for p in sorted((sample / folder).iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]  # fmt: skip
     if len({label for _, label in photos}) < 2:
@@ -41,6 +44,38 @@ def self_test(model: Model, sample: Path = SAMPLE) -> str | None:
         return f"its preprocessing cannot run ({type(exc).__name__}: {str(exc).strip()[:160]})"
     if len(set(labels)) < 2:
         return f"its preprocessing finds no inspectable part in the {len(photos)} self-test photos"
+    return crops, labels
+
+
+def _taught(model: Model) -> tuple[list[FloatImage], list[int]] | str:
+    """A taught model's own line: the labelled crops ``station teach`` stored in it (grey levels over +-clip)."""
+    try:
+        raw = json.loads(model.info.self_test)
+        clip, labels = float(raw["clip"]), [int(v) for v in raw["labels"]]
+        size = model.info.spec.size
+        crops = []
+        for b64 in raw["crops"]:
+            img = cv2.imdecode(np.frombuffer(base64.b64decode(b64, validate=True), np.uint8), cv2.IMREAD_GRAYSCALE)
+            if img is None or img.shape != (size, size):
+                raise ValueError("a crop that is not a grey PNG of the input size")
+            crops.append((img.astype(np.float32) / 255.0 * 2.0 - 1.0) * clip)
+        if len(crops) != len(labels) or set(labels) != {0, 1}:
+            raise ValueError("crops and labels do not match, or one class is missing")
+    except (ValueError, KeyError, TypeError) as exc:
+        return f"its {META_SELF_TEST} metadata is malformed ({exc})"
+    return crops, labels
+
+
+def self_test(model: Model, sample: Path = SAMPLE) -> str | None:
+    """Why ``model`` is unfit to run, judged on its labelled self-test crops; None when it is fit. Never raises.
+
+    A model taught for a line (``station teach``) carries crops of that line's parts and is judged
+    on them; any other model on the bundled sample photos.
+    """
+    got = _taught(model) if model.info.self_test else _photos(model, sample)
+    if isinstance(got, str):
+        return got
+    crops, labels = got
     try:  # one crop at a time, as the station scores them (a graph with a fixed batch of 1 is fine)
         scores = np.concatenate([model.score(c[None]) for c in crops])
     except Exception as exc:  # whatever ONNX Runtime raises while running a broken graph
@@ -50,17 +85,16 @@ def self_test(model: Model, sample: Path = SAMPLE) -> str | None:
     if not np.all(np.isfinite(scores)) or scores.min() < 0.0 or scores.max() > 1.0:
         bad = int(np.sum(~np.isfinite(scores) | (scores < 0) | (scores > 1)))
         return f"{bad} of its {len(labels)} self-test scores are not a finite number in [0, 1]"
-    accuracy = float(np.mean((scores > model.info.threshold) == np.array(labels, dtype=bool)))
+    lo = model.info.band[0]  # the station passes a part only below its uncertain band (station/decision.py)
+    accuracy = float(np.mean((scores >= min(lo, model.info.threshold)) == np.array(labels, dtype=bool)))
     if accuracy < SELF_TEST_ACCURACY:
         return f"accuracy {accuracy:.2f} on the {len(labels)} self-test photos (needs {SELF_TEST_ACCURACY})"
     return None
 
 
-def admit(path: Path, threads: Threads | None = None, spec: PreprocessSpec | None = None) -> Model:
-    """The model at ``path`` if it passes the gate (``spec``: the running model's preprocessing); else ModelError."""
+def admit(path: Path, threads: Threads | None = None) -> Model:
+    """The model at ``path`` if it passes the gate; else ModelError."""
     model = Model(path, threads)
-    if spec is not None and model.info.spec != spec:
-        raise ModelError(f"{path}: its preprocessing (input size, margin, mask) differs from the running model's: restart the station")
     why = self_test(model)
     if why is not None:
         raise ModelError(f"{path}: refused by the self-test: {why}")

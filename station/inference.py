@@ -24,7 +24,7 @@ class InferenceStage:
         self.metrics = metrics
 
     def __call__(self, crop: Crop) -> list[Scored]:
-        model = self.slot.current  # once per part: a reload takes effect between two parts
+        model = crop.model or self.slot.current  # the model it was cropped for: a reload takes effect between two parts
         if crop.pre is None or crop.pre.crop is None or crop.pre.quality is not Quality.OK:
             return [Scored(crop, None, model=model.info)]
         try:

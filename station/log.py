@@ -15,6 +15,11 @@ import structlog
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
 
+def _current_stream(*_args: object) -> structlog.PrintLogger:
+    """A logger on whatever sys.stderr is when it logs (a caller that swaps stderr, as pytest does, is followed)."""
+    return structlog.PrintLogger(file=sys.stderr)
+
+
 def configure(level: str = "info", fmt: str = "auto") -> None:
     """Configure structlog at ``level``: JSON lines (journald, files) or a console format (a terminal)."""
     out = sys.stdout if os.environ.get("JOURNAL_STREAM") else sys.stderr
@@ -30,6 +35,6 @@ def configure(level: str = "info", fmt: str = "auto") -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
-        logger_factory=structlog.PrintLoggerFactory(file=out),
+        logger_factory=_current_stream if out is sys.stderr else structlog.PrintLoggerFactory(file=out),
         cache_logger_on_first_use=False,
     )

@@ -9,7 +9,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from station.model import ModelInfo
+from station.model import Model, ModelInfo
 from station.preprocess import Circle, Preprocessed
 
 
@@ -80,6 +80,7 @@ class Crop:
     part: Part
     pre: Preprocessed | None
     error: str | None = None
+    model: Model | None = field(default=None, compare=False, repr=False)  # cropped for, and scored by, this model
 
 
 @dataclass(frozen=True, eq=False)

@@ -25,6 +25,7 @@ META_BAND = "station.uncertain_band"
 META_FINGERPRINT = "station.data_fingerprint"
 META_METRICS = "station.metrics"
 META_UNWRAP = "station.unwrap"  # optional: the graph takes the crop unwrapped around its centre (station/unwrap.py)
+META_SELF_TEST = "station.self_test"  # optional: labelled crops of the line a taught model is for (station/gate.py)
 NORMALISATION = (
     "part_robust_z: crop 2r(1+margin) square, (x - median)/(p90-p10)/2.56 on the part disc, clipped to +-clip, zero beyond mask_radius*r"
 )
@@ -45,6 +46,7 @@ class ModelInfo:
     metrics: dict[str, Any]
     fingerprint: str
     unwrap: UnwrapSpec | None = None  # None: the graph takes the square crop itself
+    self_test: str = ""  # JSON of labelled crops for the model gate (a taught model); "": the bundled photos
 
     def input_shape(self) -> list[int]:
         """The graph input's shape after the batch axis, as the metadata says it must be."""
@@ -93,6 +95,7 @@ def _parse_meta(meta: dict[str, str], path: Path, digest: str) -> ModelInfo:
         metrics=metrics,
         fingerprint=meta.get(META_FINGERPRINT, ""),
         unwrap=unwrap,
+        self_test=meta.get(META_SELF_TEST, ""),
     )
 
 

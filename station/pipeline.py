@@ -123,7 +123,7 @@ class Pipeline:
             Stage(
                 "trigger", q["trigger"], q["preprocess"], lambda f: count(trig(f)), on_end=lambda: count(trig.flush()), timer=t("trigger")
             ),
-            Stage("preprocess", q["preprocess"], q["inference"], CropStage(model.info.spec, metrics), timer=t("preprocess")),
+            Stage("preprocess", q["preprocess"], q["inference"], CropStage(self.slot, metrics), timer=t("preprocess")),
             Stage("inference", q["inference"], q["decision"], InferenceStage(self.slot, metrics), timer=t("inference")),
             Stage("decision", q["decision"], q["publish"], DecisionStage(model.info, metrics), timer=t("decision")),
             Stage("publish", q["publish"], None, self.publisher, on_idle=self._idle, on_end=self._final, timer=t("publish")),

@@ -14,7 +14,7 @@ model cannot learn the background.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -30,9 +30,15 @@ _HOUGH_SIDE = 96  # the centre is voted for on a coarser copy: 3x cheaper, and a
 _ANGLES = np.linspace(0.0, 2.0 * math.pi, 96, endpoint=False)
 _COS = np.cos(_ANGLES).astype(np.float32)
 _SIN = np.sin(_ANGLES).astype(np.float32)
+_RAYS = np.linspace(0.0, 2.0 * math.pi, 180, endpoint=False)
+_RAY_COS = np.cos(_RAYS).astype(np.float32)
+_RAY_SIN = np.sin(_RAYS).astype(np.float32)
 _BEYOND = (1.3, 1.9)  # where an impeller's rim lies, in radii of its inner ring (measured: 1.4-2.0)
 _BEYOND_EDGE = 5.0  # grey-level step per pixel (stretched image) that counts as an edge out there
 _BEYOND_MARGIN = 0.1  # how much more of that ring is edge than of the band around it
+ELLIPSE_SQUASH = 0.97  # a rim flatter than this is an ellipse (a camera ~14 degrees or more off perpendicular)
+ELLIPSE_MIN_SQUASH = 0.8  # ... up to ~37 degrees; flatter than that is not a part seen from above
+ELLIPSE_BETTER = 2.5  # how much closer the rim's points lie to the ellipse than to the best circle
 
 
 class Quality(StrEnum):
@@ -50,11 +56,18 @@ class Quality(StrEnum):
 
 @dataclass(frozen=True)
 class Circle:
-    """The part's outer circle in source-image pixels."""
+    """The part's outer circle in source-image pixels; seen by a tilted camera, an ellipse.
+
+    ``r`` is then the ellipse's major semi-axis, ``squash`` its minor over its major axis, and
+    ``axis`` the direction of its minor axis (radians, from +x towards +y). The crop stretches the
+    minor axis back to ``r`` (:func:`rectify`), so the network always sees a round part.
+    """
 
     cx: float
     cy: float
     r: float
+    squash: float = 1.0
+    axis: float = 0.0
 
     def inside(self, width: int, height: int, tolerance: float) -> bool:
         """True when the circle leaves the image by at most ``tolerance`` * r."""
@@ -78,6 +91,7 @@ class PreprocessSpec:
     min_radius_frac: float = 0.22
     max_radius_frac: float = 0.62
     cut_off_tolerance: float = 0.06
+    rectify: bool = False  # a part seen as an ellipse (tilted camera) is made round before the crop (taught models)
 
 
 CLIPPED_LEVEL = 254  # grey level counted as clipped white in Preprocessed.clipped
@@ -179,7 +193,7 @@ def _ring_candidates(coverage: FloatImage, enough: npt.NDArray[np.bool_], r_min:
     return out
 
 
-def _outer_radius(small: GrayImage, cx: float, cy: float, spec: PreprocessSpec) -> tuple[float, float, float] | None:
+def _outer_radius(small: GrayImage, cx: float, cy: float, spec: PreprocessSpec) -> Circle | None:
     """Largest radius where a radial edge rings the centre, refined by a fit of its edge points."""
     side = min(small.shape)
     r_max = math.ceil(side * spec.max_radius_frac) + 4
@@ -195,7 +209,7 @@ def _outer_radius(small: GrayImage, cx: float, cy: float, spec: PreprocessSpec) 
     return None
 
 
-def _fit_ring(deriv: FloatImage, valid: FloatImage, thresh: float, r0: int, cx: float, cy: float) -> tuple[float, float, float] | None:
+def _fit_ring(deriv: FloatImage, valid: FloatImage, thresh: float, r0: int, cx: float, cy: float) -> Circle | None:
     """Edge points within 4 px of r0 -> circle; None when too little of the ring is there."""
     band = deriv[:, r0 - 4 : r0 + 5] * valid[:, r0 - 4 : r0 + 5]
     idx = np.argmax(band, axis=1)
@@ -206,8 +220,55 @@ def _fit_ring(deriv: FloatImage, valid: FloatImage, thresh: float, r0: int, cx: 
     if ok.mean() >= 0.5:
         fx, fy, fr = _fit_circle(cx + rr * _COS[ok], cy + rr * _SIN[ok])
         if math.hypot(fx - cx, fy - cy) < 0.08 * fr and abs(fr - r0) < 0.1 * r0:
-            return fx, fy, fr
-    return cx, cy, float(np.median(rr))  # a short arc: trust the concentric centre, fit the radius only
+            return Circle(fx, fy, fr)
+    return Circle(cx, cy, float(np.median(rr)))  # a short arc: trust the concentric centre, fit the radius only
+
+
+def ellipse_of(gray: GrayImage, circle: Circle) -> Circle:
+    """The rim as an ellipse, fitted on the full image, when the part clearly is one (a tilted camera); else ``circle``.
+
+    The strongest radial edge within 20 % of the circle's radius on each of 180 rays, then an
+    ellipse fit that drops outlying points (a burr, a gap in the rim) three times. Kept when it is
+    flatter than ELLIPSE_SQUASH (about 14 degrees of tilt), no flatter than ELLIPSE_MIN_SQUASH, and
+    the rim's points lie ELLIPSE_BETTER times closer to it than to the best circle through them.
+    """
+    radii = np.arange(0.8 * circle.r, 1.2 * circle.r, 0.5, dtype=np.float32)
+    map_x = (circle.cx + _RAY_COS[:, None] * radii[None, :]).astype(np.float32)
+    map_y = (circle.cy + _RAY_SIN[:, None] * radii[None, :]).astype(np.float32)
+    smooth = cv2.GaussianBlur(gray, (0, 0), 1.0).astype(np.float32)
+    polar = cv2.remap(smooth, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    h, w = gray.shape
+    inside = (map_x >= 1) & (map_x <= w - 2) & (map_y >= 1) & (map_y <= h - 2)
+    deriv = np.abs(cv2.Sobel(polar, cv2.CV_32F, 1, 0, ksize=3)) * inside
+    k = np.argmax(deriv, axis=1)
+    strength = deriv[np.arange(len(k)), k]
+    edge = strength > 0.25 * float(np.percentile(strength, 90))
+    xs, ys = f32(circle.cx + radii[k] * _RAY_COS), f32(circle.cy + radii[k] * _RAY_SIN)
+    keep, e = edge, circle
+    for _ in range(3):
+        if keep.sum() < 0.5 * len(keep):
+            return circle
+        (ex, ey), (aw, ah), deg = cv2.fitEllipse(np.stack([xs[keep], ys[keep]], axis=1))
+        major, minor = max(aw, ah) / 2.0, min(aw, ah) / 2.0
+        e = Circle(float(ex), float(ey), float(major), float(minor / max(major, 1e-6)),
+                   (math.radians(deg) + (0.0 if aw < ah else math.pi / 2)) % math.pi)  # fmt: skip
+        u = _rectify_points(xs, ys, e)
+        miss = np.abs(np.hypot(u[0], u[1]) - e.r)
+        keep = edge & (miss < max(3.0 * float(np.median(miss[keep])), 1.0))
+    if not ELLIPSE_MIN_SQUASH <= e.squash < ELLIPSE_SQUASH or math.hypot(e.cx - circle.cx, e.cy - circle.cy) > 0.2 * circle.r:
+        return circle
+    cx, cy, cr = _fit_circle(xs[keep], ys[keep])  # a round rim fits a circle as well as an ellipse: keep the circle
+    miss_c = float(np.median(np.abs(np.hypot(xs[keep] - cx, ys[keep] - cy) - cr)))
+    miss_e = float(np.median(miss[keep]))
+    return e if miss_c > max(ELLIPSE_BETTER * miss_e, 0.005 * e.r) else circle
+
+
+def _rectify_points(xs: FloatImage, ys: FloatImage, e: Circle) -> tuple[FloatImage, FloatImage]:
+    """Points relative to the ellipse's centre, its minor axis stretched to the major: on the rim, at distance r."""
+    ca, sa = math.cos(e.axis), math.sin(e.axis)
+    dx, dy = xs - e.cx, ys - e.cy
+    along, across = (dx * ca + dy * sa) / e.squash, -dx * sa + dy * ca
+    return f32(along * ca - across * sa), f32(along * sa + across * ca)
 
 
 def level_percentiles(levels: GrayImage, qs: tuple[float, ...]) -> list[float]:
@@ -276,8 +337,8 @@ def _find(gray: GrayImage, spec: PreprocessSpec, look_beyond: bool) -> tuple[Cir
     fit = _outer_radius(small, centre[0], centre[1], spec)
     if fit is None:
         return None, False
-    x, y, r = fit
-    return Circle(cx=x / scale, cy=y / scale, r=r / scale), look_beyond and _ring_beyond(small, x, y, r)
+    found = replace(fit, cx=fit.cx / scale, cy=fit.cy / scale, r=fit.r / scale)
+    return found, look_beyond and _ring_beyond(small, fit.cx, fit.cy, fit.r)
 
 
 def locate_part(gray: GrayImage, spec: PreprocessSpec = PreprocessSpec()) -> Circle | None:
@@ -285,11 +346,21 @@ def locate_part(gray: GrayImage, spec: PreprocessSpec = PreprocessSpec()) -> Cir
     return _find(gray, spec, look_beyond=False)[0]
 
 
+def rectify(circle: Circle) -> npt.NDArray[np.float64]:
+    """2 x 2 matrix that stretches the ellipse's minor axis to its major one (the identity for a circle)."""
+    ca, sa = math.cos(circle.axis), math.sin(circle.axis)
+    rot = np.array([[ca, -sa], [sa, ca]])
+    return np.asarray(rot @ np.diag([1.0 / circle.squash, 1.0]) @ rot.T, np.float64)
+
+
 def _crop_square(gray: GrayImage, circle: Circle, spec: PreprocessSpec) -> GrayImage:
-    """Square crop of side 2r(1+margin) around the circle, resized to spec.size."""
+    """Square crop of side 2r(1+margin) around the circle, resized to spec.size; an ellipse is made round first."""
     half = circle.r * (1.0 + spec.margin)
     s = spec.size / (2.0 * half)
     m = np.array([[s, 0.0, spec.size / 2.0 - s * circle.cx], [0.0, s, spec.size / 2.0 - s * circle.cy]], dtype=np.float64)
+    if circle.squash != 1.0:
+        lin = s * rectify(circle)
+        m = np.hstack([lin, (np.array([spec.size / 2.0, spec.size / 2.0]) - lin @ np.array([circle.cx, circle.cy]))[:, None]])
     interp = cv2.INTER_AREA if s < 1.0 else cv2.INTER_LINEAR
     return u8(cv2.warpAffine(gray, m, (spec.size, spec.size), flags=interp, borderMode=cv2.BORDER_REPLICATE))
 
@@ -347,6 +418,8 @@ def preprocess(
     beyond = False
     if circle is None:
         circle, beyond = _find(gray, spec, look_beyond=True)
+        if circle is not None and spec.rectify:
+            circle = ellipse_of(gray, circle)
     if circle is None:
         return Preprocessed(Quality.NO_PART, None, None, brightness, 0.0, clipped)
     h, w = gray.shape

@@ -1,9 +1,9 @@
 """Hot model reload: validate a new model file, then swap it in whole between two parts.
 
 A reload (SIGHUP, or a changed file when ``model.watch`` is on) passes the model gate (station.gate:
-the same validation as at start-up, plus the running model's preprocessing). Only then is it
-swapped in; the inference stage picks up the new model at the next part,
-and that part carries its model (threshold, band, id) with it to the decision and the verdict.
+the same validation as at start-up). Only then is it swapped in; the preprocess stage picks up the
+new model at the next part, crops it with that model's preprocessing, and that part carries its
+model (preprocessing, threshold, band, id) with it to inference, the decision and the verdict.
 A model that fails any check is refused with one log line and a counter; the old one keeps running.
 """
 
@@ -18,6 +18,7 @@ from station.errors import ModelError
 from station.gate import admit
 from station.metrics import Metrics
 from station.model import Model, Threads
+from station.preprocess import warm_up
 
 log = structlog.get_logger()
 
@@ -68,7 +69,7 @@ class Reloader:
         old = self.slot.current
         why: str | None = None
         try:
-            new = admit(self.path, self._threads, old.info.spec)
+            new = admit(self.path, self._threads)
         except ModelError as exc:
             why = str(exc)
         except Exception as exc:  # whatever a broken file does inside ONNX Runtime, the old model stays
@@ -78,6 +79,7 @@ class Reloader:
             log.error("model_refused", stage="reload", path=str(self.path), why=why, keeping=old.info.model_id)
             return False
         new.warm_up()
+        warm_up(new.info.spec)  # its preprocessing may differ (a taught model rectifies tilted parts)
         self.slot.swap(new)
         self.metrics.model_reloads.labels(result="ok").inc()
         i = new.info

@@ -11,7 +11,6 @@ import pytest
 from station.errors import ModelError
 from station.gate import admit, self_test
 from station.model import Model
-from station.preprocess import PreprocessSpec
 
 from .conftest import MODEL
 from .hostile_models import inf_above, inverted, nan_above
@@ -35,13 +34,11 @@ def test_a_model_whose_scores_lie_is_refused(tmp_path: Path, make: Callable[[Pat
     assert str(path) in str(exc.value)
 
 
-def test_junk_and_another_preprocessing_are_refused(tmp_path: Path) -> None:
+def test_junk_is_refused(tmp_path: Path) -> None:
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"\x08\x01not a model" * 20)
     with pytest.raises(ModelError, match="not a loadable ONNX model"):
         admit(junk)
-    with pytest.raises(ModelError, match="preprocessing"):
-        admit(MODEL, spec=PreprocessSpec(size=96))
 
 
 def test_self_test_without_its_photos_says_so(tmp_path: Path) -> None:
@@ -57,3 +54,21 @@ def test_metadata_that_describes_an_impossible_crop_is_refused_not_a_traceback(t
         path = _tiny(tmp_path / f"t{i}.onnx", props={META_INPUT: spec})
         with pytest.raises(ModelError, match="preprocessing"):
             admit(path)
+
+
+@pytest.mark.parametrize(
+    ("self_test_json", "why"),
+    [("{bad", "malformed"), ('{"clip": 4, "labels": [0], "crops": ["AAAA"]}', "malformed"),
+     ('{"clip": 4, "labels": [0, 1], "crops": []}', "do not match")],
+)  # fmt: skip
+def test_a_model_carrying_a_broken_self_test_of_its_own_is_refused(tmp_path: Path, self_test_json: str, why: str) -> None:
+    import onnx
+
+    from station.model import META_SELF_TEST
+
+    m = onnx.load(str(MODEL))
+    e = m.metadata_props.add()
+    e.key, e.value = META_SELF_TEST, self_test_json
+    onnx.save(m, str(tmp_path / "t.onnx"))
+    with pytest.raises(ModelError, match=why):
+        admit(tmp_path / "t.onnx")

@@ -156,3 +156,45 @@ def test_the_warm_up_part_goes_the_whole_way(spec: PreprocessSpec) -> None:
     side = image.shape[0]
     assert abs(pre.circle.cx - side / 2) < 2 and abs(pre.circle.cy - side / 2) < 2
     assert abs(pre.circle.r - int(side * 0.38)) < 3
+
+
+def _tilted(photo: np.ndarray, squash: float, axis_deg: float) -> np.ndarray:
+    """``photo`` as a camera tilted about ``axis_deg`` sees it: squashed by ``squash`` across that axis."""
+    h, w = photo.shape
+    a = math.radians(axis_deg)
+    rot = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
+    lin = rot @ np.diag([squash, 1.0]) @ rot.T
+    m = np.hstack([lin, (np.array([w / 2, h / 2]) - lin @ np.array([w / 2, h / 2]))[:, None]])
+    return cv2.warpAffine(photo, m, (w, h), borderMode=cv2.BORDER_CONSTANT, borderValue=float(np.median(photo[0])))
+
+
+def test_a_tilted_part_is_located_as_an_ellipse_and_made_round() -> None:
+    spec = PreprocessSpec(size=192, margin=0.16, mask_radius=1.12, rectify=True)
+    drawn = drawn_part(spec)  # a round part
+    base = preprocess(drawn, spec)
+    assert base.circle is not None and base.circle.squash == 1.0
+    for squash, axis in ((0.9, 30.0), (0.85, 120.0)):
+        pre = preprocess(_tilted(drawn, squash, axis), spec)
+        c = pre.circle
+        assert c is not None and pre.crop is not None
+        assert abs(c.squash - squash) < 0.015
+        assert abs((math.degrees(c.axis) - axis + 90) % 180 - 90) < 5  # the squashed direction
+        assert abs(c.r - base.circle.r) < 0.02 * base.circle.r  # the major axis keeps the part's size
+        unrectified = preprocess(_tilted(drawn, squash, axis), PreprocessSpec(size=192, margin=0.16, mask_radius=1.12)).crop
+        assert base.crop is not None and unrectified is not None
+
+        def off(crop: np.ndarray) -> float:  # the drawn part's pixel noise blurred away: its shape is what differs
+            return float(np.mean(np.abs(cv2.GaussianBlur(crop, (0, 0), 2.0) - cv2.GaussianBlur(base.crop, (0, 0), 2.0))))
+
+        assert off(pre.crop) < 0.5 * off(unrectified)  # made round: close to the untilted part's crop
+
+
+def test_without_rectify_or_on_a_round_part_nothing_changes() -> None:
+    spec = PreprocessSpec(size=192, margin=0.16, mask_radius=1.12)
+    tilted = _tilted(grey(sorted((SAMPLE / "ok_front").iterdir())[0]), 0.9, 30.0)
+    plain = preprocess(tilted, spec)
+    assert plain.circle is not None and plain.circle.squash == 1.0  # the shipped model's crops are as before
+    drawn = drawn_part(spec)  # a perfect circle
+    a, b = preprocess(drawn, spec), preprocess(drawn, PreprocessSpec(**{**spec.__dict__, "rectify": True}))
+    assert b.circle is not None and b.circle.squash == 1.0
+    assert a.crop is not None and b.crop is not None and np.array_equal(a.crop, b.crop)

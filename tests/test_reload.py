@@ -97,3 +97,29 @@ def test_sighup_refuses_a_bad_model_then_swaps_a_good_one_between_parts(tmp_path
     first_new = next(i for i, m in enumerate(models) if "1.0.1-reloaded" in m)
     assert 0 < first_new < len(models) - 1
     assert len(set(models[:first_new])) == 1 and len(set(models[first_new:])) == 1, "one clean switch"
+
+
+def test_a_model_with_other_preprocessing_takes_over_at_a_part_boundary(tmp_path: Path) -> None:
+    from station.crop import CropStage
+    from station.inference import InferenceStage
+    from station.messages import Frame, Part
+    from station.model import META_INPUT
+    from station.sources import read_image
+
+    path = Path(shutil.copy(MODEL, tmp_path / "live.onnx"))
+    slot = ModelSlot(Model(path))
+    m = Metrics()
+    crop, infer = CropStage(slot, m), InferenceStage(slot, m)
+    image = read_image(sorted((SAMPLE / "ok_front").iterdir())[0]).image
+    assert image is not None
+    before = crop(Part(1, Frame(1, image, 0.0, 0.0)))[0]
+    rectifying = onnx.load(str(MODEL))
+    for p in rectifying.metadata_props:
+        if p.key == META_INPUT:
+            p.value = json.dumps({**json.loads(p.value), "rectify": True})
+    onnx.save(rectifying, str(path))
+    assert Reloader(path, slot, m).reload()
+    after = crop(Part(2, Frame(2, image, 0.0, 0.0)))[0]
+    assert before.model is not None and not before.model.info.spec.rectify
+    assert after.model is not None and after.model.info.spec.rectify
+    assert infer(before)[0].model == before.model.info  # scored by the model it was cropped for, not the new one
