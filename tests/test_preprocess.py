@@ -182,9 +182,10 @@ def test_a_tilted_part_is_located_as_an_ellipse_and_made_round() -> None:
         assert abs(c.r - base.circle.r) < 0.02 * base.circle.r  # the major axis keeps the part's size
         unrectified = preprocess(_tilted(drawn, squash, axis), PreprocessSpec(size=192, margin=0.16, mask_radius=1.12)).crop
         assert base.crop is not None and unrectified is not None
+        ref = np.asarray(cv2.GaussianBlur(base.crop, (0, 0), 2.0), np.float32)
 
         def off(crop: np.ndarray) -> float:  # the drawn part's pixel noise blurred away: its shape is what differs
-            return float(np.mean(np.abs(cv2.GaussianBlur(crop, (0, 0), 2.0) - cv2.GaussianBlur(base.crop, (0, 0), 2.0))))
+            return float(np.mean(np.abs(np.asarray(cv2.GaussianBlur(crop, (0, 0), 2.0), np.float32) - ref)))
 
         assert off(pre.crop) < 0.5 * off(unrectified)  # made round: close to the untilted part's crop
 
