@@ -1,4 +1,4 @@
-"""Command line: ``station run|replay|classify|check-config|demo|eval|gateway|keys|archive``.
+"""Command line: ``station run|replay|classify|check-config|demo|eval|teach|gateway|keys|archive``.
 
 SIGTERM/SIGINT drain and exit; SIGHUP reloads the model (validated first; a bad one is refused).
 
@@ -19,7 +19,7 @@ from station.archive import probe
 from station.capture import CameraState
 from station.config import Config, load_config
 from station.config import warnings as config_warnings
-from station.errors import CameraError, ConfigError, ModelError, StationError
+from station.errors import CameraError, ConfigError, InputError, ModelError, StationError
 from station.gate import admit
 from station.keys import server_keys
 from station.log import configure
@@ -178,6 +178,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return evaluate_folder(Path(args.folder), model, Path(args.report))
 
 
+def cmd_teach(args: argparse.Namespace) -> int:
+    try:
+        import onnx  # noqa: F401
+        import torch  # noqa: F401
+    except ImportError:
+        print("station: error: station teach needs PyTorch and onnx: pip install '.[train]'", file=sys.stderr)
+        return 2
+    from station.teach.command import teach
+
+    cfg = load_config(args.config, args.overrides)
+    configure(cfg.logging.level, cfg.logging.format)
+    return teach(args)
+
+
 def cmd_gateway(args: argparse.Namespace) -> int:
     from station.gateway.service import Gateway, build_outputs
 
@@ -248,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--report", default="eval-report", help="folder for the report pictures")
     p.set_defaults(func=cmd_eval)
+    _teach_parser(sub)
     p = sub.add_parser("gateway", help="reference PLC gateway: follow the station, fire reject or pass per part, hold a healthy output")
     _common(p)
     p.add_argument("--out", type=Path, help="append one JSON line per part here (default: stdout)")
@@ -262,6 +277,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default="station", help="file name stem (station, or the gateway's name)")
     p.set_defaults(func=cmd_keys)
     return ap
+
+
+def _teach_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from station.teach.finetune import Recipe
+    from station.teach.threshold import MARGIN
+
+    p = sub.add_parser("teach", help="fine-tune the model on a line's labelled parts, qualify it on held-out parts, write it")
+    kinds = "a labelled folder (ok_front/, def_front/, as archive export writes), or a VIDEO with VIDEO.csv beside it"
+    p.add_argument("sources", nargs="+", metavar="SOURCE", help=kinds)
+    p.add_argument("--out", required=True, type=Path, help="the taught model file (written only if it qualifies)")
+    _common(p)
+    p.add_argument("--base", type=Path, help="start from this model (default: model.path of the config)")
+    p.add_argument("--from-scratch", action="store_true", help="a new network on the samples alone (a new part type, many samples)")
+    p.add_argument("--line", default="", help="the line's name, kept in the model file")
+    p.add_argument("--report", default="teach-report", help="folder for the teaching report")
+    gate = "qualification: the most held-out %s allowed, %%%% (default %s)"
+    p.add_argument("--max-escape-rate", type=float, default=0.0, metavar="PCT", help=gate % ("defective parts passed", 0))
+    p.add_argument("--max-false-reject-rate", type=float, default=3.0, metavar="PCT", help=gate % ("good parts rejected", 3))
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--folds", type=int, default=4, help="cross-fitting folds (each part's held-out score comes from one)")
+    p.add_argument("--epochs", type=int, default=Recipe.epochs)
+    p.add_argument("--lr", type=float, default=Recipe.lr)
+    p.add_argument("--margin", type=float, default=MARGIN, help="log-odds below the lowest held-out defect score where passing stops")
+    p.add_argument("--threads", type=int, default=2)
+    p.set_defaults(func=cmd_teach)
 
 
 DAEMONS = ("run", "replay", "demo", "gateway")  # they drain on SIGTERM; the other commands stop at once
@@ -279,7 +319,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except (CameraError, ModelError) as exc:
         print(f"station: error: {exc}", file=sys.stderr)
-        return 2 if args.command in ("replay", "classify", "eval") else 1
+        return 2 if args.command in ("replay", "classify", "eval", "teach") else 1
+    except InputError as exc:
+        print(f"station: error: {exc}", file=sys.stderr)
+        return 2
     except StationError as exc:
         print(f"station: error: {exc}", file=sys.stderr)
         return 1

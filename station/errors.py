@@ -21,3 +21,7 @@ class CameraError(StationError):
 
 class ModelError(StationError):
     """The model file is missing, corrupt, or does not describe itself."""
+
+
+class InputError(StationError):
+    """A file or folder given on the command line that is not what the command takes (exit 2)."""

@@ -1,0 +1,244 @@
+"""``station teach SOURCE... --out MODEL``: collect, cross-fit, set the threshold, qualify, write.
+
+1. Collect the line's labelled parts through the station's own trigger and preprocessing
+   (``samples``); the parts it cannot inspect are counted and named, never used.
+2. Cross-fit: K networks, each fine-tuned from the base model on K-1 folds, score the fold they
+   never saw (``finetune``), so every part has a held-out score.
+3. Set the threshold on those held-out scores, and judge it honestly (``threshold``). The base
+   network never saw the parts either: with the line's threshold, or as shipped, it competes too,
+   and the candidate with the better honest figures is chosen.
+4. Qualify: a line that does not gets the reasons and what would help, and exit 1; nothing is written.
+5. Fine-tune on every part (when the taught network won), write an ordinary model file with the
+   held-out figures in its metadata and a self-test on the line's own parts, and pass it through
+   the station's model gate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from station import model as meta
+from station.config import load_config
+from station.errors import ModelError
+from station.gate import admit
+from station.model import Model
+from station.preprocess import PreprocessSpec
+from station.teach import report, threshold
+from station.teach.finetune import Recipe, fit, plain, score
+from station.teach.samples import Collection, Sample, collect, groups
+
+Trainer = Callable[[list[Sample], int, str], Any]  # (parts, seed, progress label) -> a trained network
+Scorer = Callable[[Any, npt.NDArray[np.float32]], npt.NDArray[np.float64]]
+
+META_TEACH = "station.teach"  # what the line taught: base, line, samples, held-out figures
+SELF_TEST_PER_CLASS = 16
+
+
+def say(text: str) -> None:
+    print(f"station teach: {text}", file=sys.stderr, flush=True)
+
+
+def self_test_meta(crops: npt.NDArray[np.float32], labels: npt.NDArray[np.int64], clip: float, seed: int) -> str:
+    """Up to SELF_TEST_PER_CLASS crops of each class as PNG (grey levels over +-clip), for the model gate."""
+    rng = np.random.default_rng(seed)
+    picked = [int(i) for cls in (0, 1) for i in rng.permutation(np.flatnonzero(labels == cls))[:SELF_TEST_PER_CLASS]]
+    pngs = []
+    for i in picked:
+        u8 = np.clip(np.rint((crops[i] + clip) / (2 * clip) * 255), 0, 255).astype(np.uint8)
+        pngs.append(base64.b64encode(cv2.imencode(".png", u8)[1].tobytes()).decode())
+    return json.dumps({"clip": clip, "labels": [int(labels[i]) for i in picked], "crops": pngs})
+
+
+def _collect(args: argparse.Namespace, base: Model) -> Collection:
+    cfg = load_config(args.config, args.overrides)
+    col = collect([Path(s) for s in args.sources], taught_spec(base), cfg)
+    c = col.counts()
+    say(f"{c['ok']} good and {c['defective']} defective parts to learn from; {c['not_inspectable']} could not be inspected")
+    for r in col.refused[:20]:
+        say(f"not inspectable ({r.why}): {r.origin}")
+    if len(col.refused) > 20:
+        say(f"... and {len(col.refused) - 20} more (all in the report)")
+    for note in col.notes:
+        say(note)
+    return col
+
+
+def taught_spec(base: Model) -> PreprocessSpec:
+    """The base model's preprocessing, rectifying a part seen as an ellipse (a tilted camera)."""
+    return replace(base.info.spec, rectify=True)
+
+
+def _start(base: Model, fresh: bool) -> Any:
+    from station.teach.net import build
+    from station.teach.weights import arch_of, from_onnx
+
+    if fresh:
+        return build(arch_of(base.info), 16, base.info.spec)
+    return from_onnx(base.path, base)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A network for the line with its held-out scores, the threshold they set, and the honest figures."""
+
+    name: str  # "taught": fine-tuned on the line; "base-line-threshold": the base network, the line's threshold; "base-as-shipped"
+    spec: PreprocessSpec
+    crops: npt.NDArray[np.float32]
+    held_out: npt.NDArray[np.float64]
+    judged: threshold.Outcome
+    threshold: float
+    band: tuple[float, float]
+
+    def cost(self) -> int:
+        return 5 * self.judged.escapes + self.judged.false_rejects  # an escape costs a line far more than a false reject
+
+
+def candidate(name: str, spec: PreprocessSpec, crops: npt.NDArray[np.float32], held_out: npt.NDArray[np.float64],
+              labels: npt.NDArray[np.int64], fold: npt.NDArray[np.int64], args: argparse.Namespace) -> Candidate:  # fmt: skip
+    thr, band = threshold.operating_point(held_out, labels, args.margin)
+    return Candidate(name, spec, crops, held_out, threshold.honest(held_out, labels, fold, args.margin), thr, band)
+
+
+def teach(args: argparse.Namespace) -> int:
+    t0 = time.monotonic()
+    base = admit(Path(args.base)) if args.base else admit(load_config(args.config, args.overrides).model.path)
+    col = _collect(args, base)
+    samples, spec, counts = col.samples, taught_spec(base), col.counts()
+    labels = np.array([s.label for s in samples], np.int64)
+    framing = len(col.refused) / max(len(samples) + len(col.refused), 1)
+    gate = threshold.Gate(args.max_escape_rate / 100, args.max_false_reject_rate / 100)
+    if counts["ok"] < threshold.MIN_PER_CLASS or counts["defective"] < threshold.MIN_PER_CLASS:
+        for reason in threshold.qualify(gate, threshold.Outcome(0, 0, 0, 0), counts, framing):
+            say(f"not qualified: {reason}")
+        return 1
+    recipe = Recipe(epochs=args.epochs, lr=args.lr, threads=args.threads)
+    start = _start(base, args.from_scratch)
+    fold = threshold.folds(groups(samples, spec), labels, args.folds, args.seed)
+
+    def train(part: list[Sample], seed: int, desc: str) -> Any:
+        return fit(start, part, spec, recipe, seed, desc, fresh=args.from_scratch)
+
+    crops = plain(samples, spec)
+    taught = candidate("taught", spec, crops, cross_fit(samples, crops, fold, train, score, args.seed), labels, fold, args)
+    say(f"{args.folds} folds learnt ({time.monotonic() - t0:.0f} s)")
+    base_crops = plain(samples, base.info.spec)  # the base network never saw these parts: all its scores are held out
+    base_scores = base.score(base_crops).astype(np.float64)
+    rethresholded = candidate("base-line-threshold", base.info.spec, base_crops, base_scores, labels, fold, args)
+    as_shipped = Candidate("base-as-shipped", base.info.spec, base_crops, base_scores,
+                           threshold.outcome(base_scores, labels, base.info.band[0]), base.info.threshold, base.info.band)  # fmt: skip
+    both = (taught, rethresholded, as_shipped)
+    pick = min(both, key=lambda c: c.cost())  # the first of equals: the taught network
+    figures = _figures(args, col, pick, both, base, labels, fold, gate, recipe)
+    why = threshold.qualify(gate, pick.judged, counts, framing)
+    figures["qualified"], figures["refusals"] = not why, why
+    report.write(Path(args.report), figures, samples, pick.crops, pick.held_out, base_scores, pick.band[0])
+    _summary(figures)
+    if why:
+        for w in why + advice(pick, labels, samples, gate):
+            say(f"not qualified: {w}")
+        say(f"nothing written; the report is in {args.report}/")
+        return 1
+    net = fit(start, samples, spec, recipe, args.seed + args.folds, "all parts", fresh=args.from_scratch) if pick is taught else None
+    _write(Path(args.out), net, base, pick, figures, col, labels, args.seed)
+    say(f"wrote {args.out} ({time.monotonic() - t0:.0f} s); report in {args.report}/")
+    return 0
+
+
+def _figures(args: argparse.Namespace, col: Collection, pick: Candidate, both: tuple[Candidate, ...], base: Model,
+             labels: npt.NDArray[np.int64], fold: npt.NDArray[np.int64], gate: threshold.Gate,
+             recipe: Recipe) -> dict[str, Any]:  # fmt: skip
+    refused = (sum(1 for r in col.refused if r.label == 0), sum(1 for r in col.refused if r.label == 1))
+    return {
+        "sources": args.sources, "line": args.line, "counts": col.counts(), "folds": args.folds, "seed": args.seed,
+        "recipe": asdict(recipe), "margin": args.margin, "from_scratch": args.from_scratch, "gate": asdict(gate),
+        "network": pick.name, "threshold": pick.threshold, "uncertain_band": list(pick.band),
+        "held_out": pick.judged.as_dict(),
+        "held_out_at_threshold": threshold.outcome(pick.held_out, labels, pick.band[0], refused).as_dict(),
+        "candidates": {c.name: {**c.judged.as_dict(), "threshold": c.threshold, "uncertain_band": list(c.band)} for c in both},
+        "base": {"model": base.info.model_id, "pass_limit": base.info.band[0],
+                 **threshold.outcome(both[-1].held_out, labels, base.info.band[0], refused).as_dict()},
+        "not_inspectable": [asdict(r) for r in col.refused], "notes": col.notes,
+        "held_out_scores": [{"part": s.origin, "label": s.label, "fold": int(f), "score": round(float(v), 6)}
+                            for s, v, f in zip(col.samples, pick.held_out, fold, strict=True)],
+    }  # fmt: skip
+
+
+def cross_fit(samples: list[Sample], crops: npt.NDArray[np.float32], fold: npt.NDArray[np.int64], train: Trainer, scorer: Scorer,
+              seed: int) -> npt.NDArray[np.float64]:  # fmt: skip
+    """Each part's held-out score: from the network trained on every fold but its own."""
+    held_out = np.full(len(samples), np.nan)
+    k = int(fold.max()) + 1 if len(fold) else 0
+    for f in range(k):
+        mine = fold == f
+        net = train([s for s, m in zip(samples, mine, strict=True) if not m], seed + f, f"fold {f + 1}/{k}")
+        held_out[mine] = scorer(net, crops[mine])
+    return held_out
+
+
+def advice(pick: Candidate, labels: npt.NDArray[np.int64], samples: list[Sample], gate: threshold.Gate) -> list[str]:
+    """The parts to look at again (a wrong label is the commonest cause), and the gate that would take these figures."""
+    low = [i for i in np.argsort(pick.held_out) if labels[i] == 1][:3]
+    out = ["check the labels of the defective parts the network finds least defective: "
+           + ", ".join(f"{samples[i].origin} ({pick.held_out[i]:.3f})" for i in low)]  # fmt: skip
+    high = [i for i in np.argsort(-pick.held_out) if labels[i] == 0 and pick.held_out[i] >= pick.band[0]][:3]
+    if high:
+        out.append(
+            "and of the good parts it finds most defective: " + ", ".join(f"{samples[i].origin} ({pick.held_out[i]:.3f})" for i in high)
+        )
+    j = pick.judged
+    out.append(
+        f"to go live with these held-out figures anyway: --max-escape-rate {math.ceil(1000 * j.escape_rate) / 10:g} "
+        f"--max-false-reject-rate {math.ceil(1000 * j.false_reject_rate) / 10:g} (the threshold stays where no held-out defect passes)"
+    )
+    return out
+
+
+def _summary(f: dict[str, Any]) -> None:
+    h, b = f["held_out"], f["base"]
+    say(
+        f"held out (each part judged by a network and a threshold that never saw it): {h['escapes']} of {h['defective']} defective "
+        f"parts pass, {h['false_rejects']} of {h['parts'] - h['defective']} good parts rejected; "
+        f"the base model on the same parts: {b['escapes']} pass, {b['false_rejects']} rejected"
+    )
+
+
+def _write(out: Path, net: Any, base: Model, pick: Candidate, figures: dict[str, Any], col: Collection, labels: npt.NDArray[np.int64],
+           seed: int) -> None:  # fmt: skip
+    """The taught network, or the base network with the line's threshold, with what it was taught; then the station's gate."""
+    from station.teach.weights import relabel, write_model
+
+    taught = {
+        "base_model": base.info.model_id, "network": pick.name, "line": figures["line"], "samples_fingerprint": col.digest.hexdigest(),
+        "counts": figures["counts"], "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "validation": figures["held_out"],
+        "threshold_rule": f"no held-out defect passes: {figures['margin']} log-odds below the lowest, or mid-gap below it",
+    }  # fmt: skip
+    extra = {
+        META_TEACH: json.dumps(taught),
+        meta.META_FINGERPRINT: col.digest.hexdigest(),
+        meta.META_METRICS: json.dumps({"validation": figures["held_out"]}),
+        meta.META_SELF_TEST: self_test_meta(pick.crops, labels, pick.spec.clip, seed),
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if net is None:
+        relabel(base.path, out, pick.threshold, pick.band, extra)
+    else:
+        write_model(net, out, replace(base.info, spec=pick.spec), pick.threshold, pick.band, extra)
+    try:
+        admit(out)
+    except ModelError as exc:
+        out.unlink()
+        raise ModelError(f"the taught model failed the station's own gate, so it was removed: {exc}") from None

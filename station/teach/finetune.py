@@ -1,0 +1,126 @@
+"""Fine-tune a network on the line's parts, with the station's own crops (needs the ``train`` extra).
+
+Every crop the network learns from is made by ``station.preprocess.normalise_crop`` from the
+part's image and circle, as the station makes it on the line. Augmentations keep the label true:
+a turn about the part's centre, a mirror image, small changes of light (gamma, a one-sided
+gradient, focus, noise), and the locator's own error of about 1.5 % of the radius. The whole
+network moves, starting from the base weights; batch-norm statistics stay the base model's (a few
+hundred parts cannot re-estimate them). Deterministic for a seed and thread count.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from station.preprocess import Circle, FloatImage, GrayImage, PreprocessSpec, normalise_crop, rectify
+from station.teach.samples import Sample
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a network learns the line (``station teach`` options; defaults measured in docs/commissioning.md)."""
+
+    epochs: int = 40
+    batch: int = 16
+    lr: float = 1e-3
+    threads: int = 2
+
+
+def _light(f: npt.NDArray[Any], rng: np.random.Generator) -> npt.NDArray[Any]:
+    f = 255.0 * (np.clip(f, 0, 255) / 255.0) ** rng.uniform(0.8, 1.25)
+    side = f.shape[0]
+    a = rng.uniform(0, 2 * math.pi)
+    ramp = (np.arange(side, dtype=np.float32) / side - 0.5) * 2
+    f = f * (1.0 + rng.uniform(-0.15, 0.15) * (math.cos(a) * ramp[None, :] + math.sin(a) * ramp[:, None]))
+    if rng.random() < 0.25:
+        f = cv2.GaussianBlur(f, (0, 0), rng.uniform(0.3, 0.9))
+    return f + rng.normal(0, rng.uniform(0, 3), f.shape).astype(np.float32)
+
+
+def augmented(s: Sample, rng: np.random.Generator, spec: PreprocessSpec) -> FloatImage:
+    """One label-preserving variant of ``s``, cropped and normalised by the station's own code.
+
+    One warp takes the part (made round first, when the station saw it as an ellipse) into a square
+    of its own, turned and perhaps mirrored about its centre; the light changes come after.
+    """
+    c = s.circle
+    half = math.ceil(c.r * (1 + spec.margin) * 1.45) + 2
+    a = rng.uniform(0, 2 * math.pi)
+    turn = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
+    mirror = np.diag([-1.0, 1.0]) if rng.random() < 0.5 else np.eye(2)
+    lin = mirror @ turn @ rectify(c)
+    m = np.hstack([lin, (np.array([half, half]) - lin @ np.array([c.cx, c.cy]))[:, None]])
+    roi = cv2.warpAffine(s.image, m, (2 * half, 2 * half), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    img: GrayImage = np.clip(_light(roi.astype(np.float32), rng), 0, 255).astype(np.uint8)
+    jitter = Circle(half + rng.normal(0, 0.015) * c.r, half + rng.normal(0, 0.015) * c.r, c.r * (1 + rng.normal(0, 0.015)))
+    return normalise_crop(img, jitter, spec)[0]
+
+
+def plain(samples: list[Sample], spec: PreprocessSpec) -> npt.NDArray[np.float32]:
+    """The crops the station itself would score (no augmentation), N x S x S."""
+    return np.stack([normalise_crop(s.image, s.circle, spec)[0] for s in samples])
+
+
+def _freeze_norms(net: Any) -> None:
+    import torch
+
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.eval()
+
+
+def fit(base: Any, samples: list[Sample], spec: PreprocessSpec, recipe: Recipe, seed: int, desc: str, fresh: bool = False) -> Any:
+    """A copy of ``base`` trained on ``samples`` (``fresh``: ``base`` is untrained, its batch norms learn too)."""
+    import torch
+    from tqdm import tqdm
+
+    torch.manual_seed(seed)
+    torch.set_num_threads(recipe.threads)
+    net = copy.deepcopy(base)
+    labels = np.array([s.label for s in samples])
+    n_def = max(int(labels.sum()), 1)
+    weight = {1: 1.5 * len(labels) / (2 * n_def), 0: len(labels) / (2 * max(len(labels) - n_def, 1))}
+    steps = recipe.epochs * max(len(samples) // recipe.batch, 1)
+    opt = torch.optim.AdamW(net.parameters(), lr=recipe.lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe.lr, total_steps=steps, pct_start=0.15)
+    rng = np.random.default_rng(seed)
+    bar = tqdm(total=steps, desc=desc, unit="batch", disable=not sys.stderr.isatty(), leave=False)
+    for _ in range(recipe.epochs):
+        net.train()
+        if not fresh:
+            _freeze_norms(net)
+        order = rng.permutation(len(samples))
+        for start in range(0, len(order) - recipe.batch + 1, recipe.batch):
+            idx = order[start : start + recipe.batch]
+            x = torch.from_numpy(np.stack([augmented(samples[i], rng, spec) for i in idx]))[:, None]
+            y = torch.from_numpy(labels[idx].astype(np.float32))[:, None]
+            w = torch.tensor([[weight[int(v)]] for v in labels[idx]], dtype=torch.float32)
+            p = net(x).clamp(1e-6, 1 - 1e-6)
+            loss: Any = torch.nn.functional.binary_cross_entropy(p, y, weight=w)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            bar.update(1)
+    bar.close()
+    return net.eval()
+
+
+def score(net: Any, crops: npt.NDArray[np.float32], batch: int = 64) -> npt.NDArray[np.float64]:
+    """The network's defect probability for each crop (eval mode)."""
+    import torch
+
+    net.eval()
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(crops), batch):
+            out.append(net(torch.from_numpy(crops[i : i + batch])[:, None]).numpy().reshape(-1))
+    return np.concatenate(out).astype(np.float64) if out else np.zeros(0)

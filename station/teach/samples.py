@@ -1,0 +1,208 @@
+"""The line's labelled parts, found the way the station finds them: photos, footage, archive exports.
+
+A SOURCE is a labelled folder (``ok_front/`` and ``def_front/``; ``station archive export`` writes
+one), or a video with its ground-truth CSV beside it (``VIDEO.csv`` or ``VIDEO.EXT.csv``, the format
+of docs/protocol.md's line-video spec). Every part goes through the station's own locator: for a
+video, the same line trigger and preprocess stage as ``replay``. A part the station cannot locate
+or inspect is never used and never dropped silently: it is a :class:`Refused` with the station's
+own reason, and the teaching report counts them.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from station.config import Config
+from station.crop import CropStage
+from station.errors import InputError
+from station.messages import Frame
+from station.metrics import Metrics
+from station.preprocess import Circle, GrayImage, Preprocessed, PreprocessSpec, Quality, normalise_crop, preprocess
+from station.sources import IMAGE_SUFFIXES, VideoFileSource, read_image
+from station.trigger import LineTrigger
+
+LABELS = {"ok_front": 0, "def_front": 1}
+EXPORT_MARGIN = 0.12  # station.archive.crop_of: an exported crop is the part's circle grown by this, centred
+TAU = 0.02  # cosine distance of two parts' ring profiles under which they are one part (turned: < 0.01; others: > 0.04)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One labelled part as the station located it: the grey image, the part's circle, the label (1 = defective)."""
+
+    image: GrayImage
+    circle: Circle
+    label: int
+    origin: str  # the file, or VIDEO#part
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A labelled part the station could not inspect, with its reason (never used for teaching)."""
+
+    origin: str
+    label: int
+    why: str
+
+
+@dataclass
+class Collection:
+    samples: list[Sample] = field(default_factory=list)
+    refused: list[Refused] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what else was found and not used (unlabelled review/ crops, stray files)
+    digest: hashlib._Hash = field(default_factory=hashlib.sha256)
+
+    def counts(self) -> dict[str, int]:
+        n_def = sum(s.label for s in self.samples)
+        return {"ok": len(self.samples) - n_def, "defective": n_def, "not_inspectable": len(self.refused)}
+
+
+def truth_csv(video: Path) -> Path | None:
+    """The ground truth beside ``video``: VIDEO.csv or VIDEO.EXT.csv."""
+    for c in (video.with_suffix(".csv"), video.with_name(video.name + ".csv")):
+        if c.is_file():
+            return c
+    return None
+
+
+def collect(sources: list[Path], spec: PreprocessSpec, cfg: Config) -> Collection:
+    """Every labelled part in ``sources``; InputError naming the first source that is none of the kinds."""
+    col = Collection()
+    for src in sources:
+        if src.is_dir() and any((src / sub).is_dir() for sub in LABELS):
+            _folder(src, spec, col)
+        elif src.is_file() and truth_csv(src) is not None:
+            _video(src, spec, cfg, col)
+        elif src.is_file():
+            raise InputError(f"{src}: a video needs its ground truth beside it ({src.with_suffix('.csv').name})")
+        elif src.is_dir():
+            raise InputError(f"{src}: not a labelled folder (expected ok_front/ and def_front/ in it)")
+        else:
+            raise InputError(f"{src}: no such file or folder")
+    return col
+
+
+def _folder(root: Path, spec: PreprocessSpec, col: Collection) -> None:
+    exported = (root / "labels.csv").is_file()  # station archive export: crops centred on the part
+    review = root / "review"
+    if exported and review.is_dir():
+        n = sum(1 for p in review.iterdir() if p.is_file())
+        if n:
+            col.notes.append(f"{review}: {n} crops not used (unlabelled: move each into ok_front/ or def_front/ to teach with it)")
+    for sub, label in LABELS.items():
+        d = root / sub
+        if not d.is_dir():
+            col.notes.append(f"{d}: missing, so no {'defective' if label else 'good'} parts from {root}")
+            continue
+        for p in sorted(d.iterdir()):
+            if not p.is_file() or p.suffix.lower() not in IMAGE_SUFFIXES:
+                col.notes.append(f"{p}: not an image file, not used")
+                continue
+            grab = read_image(p)
+            if grab.image is None:
+                col.refused.append(Refused(str(p), label, grab.error or "unreadable"))
+                continue
+            col.digest.update(f"{sub}/{p.name}".encode())
+            col.digest.update(hashlib.sha256(grab.image.tobytes()).digest())
+            _add(grab.image, label, str(p), spec, col, centred=exported)
+
+
+def _add(image: GrayImage, label: int, origin: str, spec: PreprocessSpec, col: Collection, centred: bool) -> None:
+    if centred:  # an archived crop: where the station found the part is known exactly
+        h, w = image.shape
+        col.samples.append(Sample(image, Circle(w / 2, h / 2, min(w, h) / 2 / (1 + EXPORT_MARGIN)), label, origin))
+        return
+    pre = preprocess(image, spec)
+    if pre.quality is not Quality.OK or pre.circle is None:
+        col.refused.append(Refused(origin, label, pre.quality.value))
+        return
+    col.samples.append(Sample(image, pre.circle, label, origin))
+
+
+def _read_truth(path: Path) -> list[tuple[int, int, int]]:
+    """(label, first_frame, last_frame) per row; InputError naming the file and row when malformed."""
+    rows = []
+    with path.open(newline="", encoding="utf-8") as f:
+        for n, row in enumerate(csv.DictReader(f), start=2):
+            try:
+                label = {"ok": 0, "def": 1}[row["label"]]
+                rows.append((label, int(row["first_frame"]), int(row["last_frame"])))
+            except (KeyError, ValueError, TypeError):
+                raise InputError(f"{path}: line {n}: expected part,label(ok|def),first_frame,last_frame,source") from None
+    return rows
+
+
+def _video(video: Path, spec: PreprocessSpec, cfg: Config, col: Collection) -> None:
+    """The parts the line trigger fires on, matched to the ground truth by the frame they were fired in."""
+    truth_path = truth_csv(video)
+    assert truth_path is not None
+    truth = _read_truth(truth_path)
+    used = [False] * len(truth)
+    source = VideoFileSource(video)
+    trigger, crops = LineTrigger(cfg.trigger), CropStage(spec, Metrics())
+    source.open()
+    index = 0
+    try:
+        while (grab := source.read()) is not None:
+            if grab.image is not None:
+                frame = Frame(index, grab.image, index / (source.fps or 25.0), 0.0)
+                for part in trigger(frame):
+                    _match(video, part.part_id, frame, crops(part)[0].pre, truth, used, col)
+            index += 1
+    finally:
+        source.close()
+    col.digest.update(hashlib.sha256(video.read_bytes()).digest() + truth_path.read_bytes())
+    for k, done in enumerate(used):
+        if not done:
+            col.refused.append(Refused(f"{video}#row{k + 1}", truth[k][0], "missed by the trigger"))
+
+
+def _match(video: Path, part_id: int, frame: Frame, pre: Preprocessed | None, truth: list[tuple[int, int, int]], used: list[bool],
+           col: Collection) -> None:  # fmt: skip
+    row = next((k for k, (_, a, b) in enumerate(truth) if not used[k] and a <= frame.index <= b), None)
+    origin = f"{video}#part{part_id}@frame{frame.index}"
+    if row is None:
+        col.notes.append(f"{origin}: a verdict for no part of the ground truth (a fragment?), not used")
+        return
+    used[row] = True
+    label = truth[row][0]
+    if pre is None or pre.quality is not Quality.OK or pre.circle is None:
+        col.refused.append(Refused(origin, label, pre.quality.value if pre is not None else "not preprocessed"))
+        return
+    col.samples.append(Sample(frame.image, pre.circle, label, origin))
+
+
+def descriptor(image: GrayImage, circle: Circle, spec: PreprocessSpec) -> npt.NDArray[np.float32]:
+    """Turn- and flip-invariant: the part's mean and spread of grey level per radius, on the station's own crop."""
+    crop = normalise_crop(image, circle, spec)[0]
+    c = crop.shape[0] / 2.0
+    polar = cv2.warpPolar(crop, (64, 256), (c, c), c / (1.0 + spec.margin), cv2.WARP_POLAR_LINEAR)[:, 4:60]
+    return np.concatenate([polar.mean(axis=0), polar.std(axis=0)[::4]]).astype(np.float32)
+
+
+def groups(samples: list[Sample], spec: PreprocessSpec, tau: float = TAU) -> npt.NDArray[np.int64]:
+    """Group ids: photos of the same part (turned, flipped, re-shot) share one, so no split separates them."""
+    if not samples:
+        return np.zeros(0, np.int64)
+    d = np.stack([descriptor(s.image, s.circle, spec) for s in samples])
+    d /= np.linalg.norm(d, axis=1, keepdims=True) + 1e-12  # not whitened: a few dozen parts cannot set the scale
+    parent = np.arange(len(samples))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = int(parent[i])
+        return i
+
+    labels = np.array([s.label for s in samples])
+    close = (1.0 - d @ d.T < tau) & (labels[:, None] == labels[None, :])
+    for a, b in zip(*np.nonzero(np.triu(close, 1)), strict=True):
+        parent[find(int(a))] = find(int(b))
+    return np.array([find(i) for i in range(len(samples))], np.int64)

@@ -1,0 +1,153 @@
+"""The operating point and the qualification gate, from held-out scores only (numpy; no PyTorch).
+
+Teaching cross-fits: the line's parts are split into K folds by part group (photos of one part
+stay together), K networks each learn from the other folds and score their own, so every part has
+a score from a network that never saw it (its held-out score). The final network learns from all
+parts; its threshold comes from the held-out scores, never from scores of parts it trained on.
+
+The rule (:func:`operating_point`): no held-out defective part may pass, with a safety margin; the
+pass limit is the lowest held-out defect score, lowered by ``margin`` in log-odds, or to the middle
+of the gap below it when that is lower. The qualification may tolerate a measured escape rate; the
+rule never trades escapes for fewer false rejects (measured in docs/commissioning.md: with 100
+defects, a rule that let 1 % pass let 2.4 % of other parts' defects pass). Scores from the
+limit up to ``max(limit, 0.5)`` are ``uncertain``, above that ``defect``; both reject. The gate
+(:func:`qualify`) judges the rule honestly: for each fold, the limit set on the *other* folds'
+held-out scores is applied to this fold's, so no part is judged by a limit its own score set.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+Scores = npt.NDArray[np.float64]
+Ints = npt.NDArray[np.int64]
+MARGIN = 1.0  # log-odds below the lowest held-out defect score; measured in docs/commissioning.md
+MIN_PER_CLASS = 12
+
+
+def folds(groups: Ints, labels: Ints, k: int, seed: int) -> Ints:
+    """A fold id per part: whole groups to a fold, each class spread evenly over the folds."""
+    rng = np.random.default_rng(seed)
+    fold = np.full(len(groups), -1, np.int64)
+    for cls in (0, 1):
+        ids = np.unique(groups[labels == cls])
+        rng.shuffle(ids)
+        sizes = np.zeros(k, np.int64)
+        for g in ids:
+            members = (groups == g) & (fold < 0)
+            f = int(np.argmin(sizes))
+            fold[members] = f
+            sizes[f] += int(members.sum())
+    return fold
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return math.log(p / (1 - p))
+
+
+def pass_limit(scores: Scores, labels: Ints, margin: float = MARGIN) -> float:
+    """A part passes when its score is below this.
+
+    Below the lowest defect score by ``margin`` in log-odds, and never above the middle of the gap
+    between it and the highest good part below it: where the classes are far apart, the limit sits
+    between them. The qualification may tolerate escapes; this rule never aims for any.
+    """
+    defects = scores[labels == 1]
+    if not len(defects):
+        return 0.5
+    top = float(defects.min())
+    below = scores[(labels == 0) & (scores < top)]
+    limit = 1.0 / (1.0 + math.exp(-(_logit(top) - margin)))
+    return min(limit, (top + float(below.max())) / 2) if len(below) else limit
+
+
+def operating_point(scores: Scores, labels: Ints, margin: float = MARGIN) -> tuple[float, tuple[float, float]]:
+    """(threshold, uncertain band) for the station: pass below the band, uncertain in it, defect above."""
+    lo = min(max(pass_limit(scores, labels, margin), 1e-4), 0.99)
+    hi = max(lo, 0.5)
+    return round(hi, 6), (round(lo, 6), round(hi, 6))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Reject decisions against labels: what the line would have seen."""
+
+    parts: int
+    defective: int
+    escapes: int
+    false_rejects: int
+
+    @property
+    def escape_rate(self) -> float:
+        return self.escapes / max(self.defective, 1)
+
+    @property
+    def false_reject_rate(self) -> float:
+        return self.false_rejects / max(self.parts - self.defective, 1)
+
+    def as_dict(self) -> dict[str, float]:
+        return {"parts": self.parts, "defective": self.defective, "escapes": self.escapes, "false_rejects": self.false_rejects,
+                "escape_rate": round(self.escape_rate, 4), "false_reject_rate": round(self.false_reject_rate, 4)}  # fmt: skip
+
+
+def outcome(scores: Scores, labels: Ints, limit: float, not_inspectable: tuple[int, int] = (0, 0)) -> Outcome:
+    """Pass below ``limit``; ``not_inspectable`` (good, defective) parts are rejects that were never scored."""
+    rejected = scores >= limit
+    ok_refused, def_refused = not_inspectable
+    return Outcome(
+        parts=len(scores) + ok_refused + def_refused,
+        defective=int(np.sum(labels == 1)) + def_refused,
+        escapes=int(np.sum(~rejected & (labels == 1))),
+        false_rejects=int(np.sum(rejected & (labels == 0))) + ok_refused,
+    )
+
+
+def honest(scores: Scores, labels: Ints, fold: Ints, margin: float = MARGIN) -> Outcome:
+    """Each fold judged by the limit the other folds' held-out scores set (see the module's docstring)."""
+    esc = fr = 0
+    for f in np.unique(fold):
+        mine = fold == f
+        limit = pass_limit(scores[~mine], labels[~mine], margin)
+        o = outcome(scores[mine], labels[mine], limit)
+        esc, fr = esc + o.escapes, fr + o.false_rejects
+    return Outcome(len(scores), int(np.sum(labels == 1)), esc, fr)
+
+
+@dataclass(frozen=True)
+class Gate:
+    """What a taught model must show on held-out parts before it is written (``station teach`` options)."""
+
+    max_escape_rate: float = 0.0
+    max_false_reject_rate: float = 0.03
+
+
+def qualify(gate: Gate, judged: Outcome, counts: dict[str, int], framing: float) -> list[str]:
+    """Why the taught model must not go live, each with what would help; empty when it qualifies."""
+    why = []
+    if counts["ok"] < MIN_PER_CLASS or counts["defective"] < MIN_PER_CLASS:
+        why.append(
+            f"too few inspectable parts ({counts['ok']} good, {counts['defective']} defective): collect at least {MIN_PER_CLASS} "
+            "of each, 100 of each for a model you can trust"
+        )
+    if framing > 0.2:
+        why.append(
+            f"{framing:.0%} of the parts could not be inspected: a framing or light problem, not a model one. Check that each part is "
+            "whole in view, sharp, and neither washed out nor dark (see the reasons in the report)"
+        )
+    if judged.escape_rate > gate.max_escape_rate:
+        why.append(
+            f"{judged.escapes} of {judged.defective} held-out defective parts would pass ({judged.escape_rate:.1%}, allowed "
+            f"{gate.max_escape_rate:.1%}): collect more defective parts, especially of the kinds in the report's escapes"
+        )
+    if judged.false_reject_rate > gate.max_false_reject_rate:
+        why.append(
+            f"{judged.false_rejects} of {judged.parts - judged.defective} held-out good parts would be rejected "
+            f"({judged.false_reject_rate:.1%}, allowed {gate.max_false_reject_rate:.1%}): collect more good parts, especially like "
+            "the report's false rejects, and check the light is steady"
+        )
+    return why

@@ -1,0 +1,171 @@
+"""station teach end to end on the bundled sample (small and quick: one epoch), and its cross-fitting."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from station.cli import main
+from station.config import SHIPPED_MODEL, load_config
+from station.gate import admit
+from station.metrics import Metrics
+from station.reload import ModelSlot, Reloader
+from station.teach.command import META_TEACH, cross_fit
+from station.teach.finetune import Recipe, plain, score
+from station.teach.samples import Sample
+
+from .conftest import ROOT, SAMPLE
+
+pytest.importorskip("torch", reason="station teach needs PyTorch (pip install -e '.[train]')")
+SHIPPED_DIGEST = hashlib.sha256(SHIPPED_MODEL.read_bytes()).hexdigest()
+
+QUICK = ["--epochs", "1", "--folds", "2", "--seed", "3"]
+
+
+def test_every_held_out_score_comes_from_a_network_that_never_saw_the_part() -> None:
+    samples = [Sample(np.zeros((4, 4), np.uint8), None, i % 2, f"p{i}") for i in range(12)]  # type: ignore[arg-type]
+    crops = np.arange(12, dtype=np.float32)[:, None, None]
+    fold = np.array([0, 1, 2] * 4)
+
+    def memorise(part: list[Sample], seed: int, desc: str) -> Any:
+        return {int(s.origin[1:]) for s in part}  # the "network" is the set of parts it learnt
+
+    def scorer(seen: Any, c: np.ndarray) -> np.ndarray:
+        return np.array([1.0 if int(x[0, 0]) in seen else 0.5 for x in c])
+
+    held_out = cross_fit(samples, crops, fold, memorise, scorer, seed=0)
+    assert np.all(held_out == 0.5)
+
+
+def _teach(tmp_path: Path, *extra: str, source: Path = SAMPLE) -> tuple[int, Path, Path]:
+    out, report = tmp_path / "taught.onnx", tmp_path / "report"
+    code = main(["teach", str(source), "--out", str(out), "--report", str(report), "--line", "test line", *QUICK, *extra])
+    return code, out, report
+
+
+@pytest.fixture(scope="module")
+def taught(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The bundled sample taught with the defaults: the base network already judges that line well."""
+    code, out, report = _teach(tmp_path_factory.mktemp("taught"))
+    assert code == 0
+    return out, report
+
+
+def test_a_qualified_line_is_an_ordinary_model_file_with_what_it_was_taught(taught: tuple[Path, Path]) -> None:
+    import onnx
+
+    out, report = taught
+    model = admit(out)  # the station's own gate, on the crops of its line it carries
+    meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    info = json.loads(meta[META_TEACH])
+    assert info["line"] == "test line" and info["counts"] == {"ok": 18, "defective": 18, "not_inspectable": 0}
+    assert info["base_model"].startswith("defect-") and info["samples_fingerprint"] and info["validation"]["parts"] == 36
+    figures = json.loads((report / "metrics.json").read_text())
+    assert figures["qualified"] and set(figures["candidates"]) == {"taught", "base-line-threshold", "base-as-shipped"}
+    assert info["network"] == figures["network"]
+    assert model.info.threshold == figures["threshold"] and list(model.info.band) == figures["uncertain_band"]
+    assert {p.name for p in report.iterdir()} >= {"confusion_matrix.png", "score_histograms.png", "heldout_mistakes.png"}
+    scored = [s for s in figures["held_out_scores"] if s["label"] == 1]
+    assert min(s["score"] for s in scored) >= figures["uncertain_band"][0]  # no held-out defect passes
+    assert hashlib.sha256(SHIPPED_MODEL.read_bytes()).hexdigest() == SHIPPED_DIGEST  # teaching never touches the shipped model
+
+
+def test_a_taught_network_is_written_as_exactly_what_it_learnt(tmp_path: Path) -> None:
+    from station.model import Model
+    from station.teach.finetune import fit
+    from station.teach.samples import collect
+    from station.teach.weights import from_onnx, write_model
+
+    base = Model(SHIPPED_MODEL)
+    net = from_onnx(SHIPPED_MODEL, base)
+    spec = replace(base.info.spec, rectify=True)
+    samples = collect([SAMPLE], spec, load_config(None, [])).samples[::2]
+    net = fit(net, samples, spec, Recipe(epochs=2), seed=1, desc="test")
+    write_model(net, tmp_path / "t.onnx", replace(base.info, spec=spec), 0.5, (0.2, 0.5), {})
+    written = Model(tmp_path / "t.onnx")
+    crops = plain(samples, spec)
+    assert written.info.spec == spec and written.info.band == (0.2, 0.5)
+    assert np.allclose(written.score(crops), score(net, crops), atol=2e-4)  # ONNX Runtime and PyTorch round apart
+    a, b = (np.clip(m.score(crops), 1e-6, 1 - 1e-6) for m in (written, base))
+    assert np.abs(np.log(a / (1 - a)) - np.log(b / (1 - b))).max() > 0.05  # it did learn something (in log-odds)
+
+
+def test_fine_tuning_is_deterministic_for_a_seed() -> None:
+    from station.model import Model
+    from station.teach.finetune import fit
+    from station.teach.samples import collect
+    from station.teach.weights import from_onnx
+
+    base = Model(SHIPPED_MODEL)
+    start = from_onnx(SHIPPED_MODEL, base)
+    samples = collect([SAMPLE], base.info.spec, load_config(None, [])).samples
+    crops = plain(samples, base.info.spec)
+    fold = np.arange(len(samples)) % 2
+
+    def train(part: list[Sample], seed: int, desc: str) -> Any:
+        return fit(start, part, base.info.spec, Recipe(epochs=1), seed, desc)
+
+    runs = [cross_fit(samples, crops, fold, train, score, 5) for _ in range(2)]
+    assert np.array_equal(runs[0], runs[1])
+
+
+def test_the_gate_refuses_a_line_it_cannot_learn_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    shuffled = tmp_path / "shuffled"  # labels drawn at random: nothing to learn
+    rng = np.random.default_rng(1)
+    photos = sorted(SAMPLE.glob("*/*.jpeg"))
+    for p, label in zip(photos, rng.permutation([0, 1] * (len(photos) // 2)), strict=True):
+        dest = shuffled / ("def_front" if label else "ok_front")
+        dest.mkdir(parents=True, exist_ok=True)
+        shutil.copy(p, dest / p.name)
+    code, out, report = _teach(tmp_path, source=shuffled)
+    assert code == 1 and not out.exists()
+    err = capsys.readouterr().err
+    assert "not qualified" in err and "collect more" in err
+    assert json.loads((report / "metrics.json").read_text())["qualified"] is False
+
+
+def test_a_taught_model_goes_live_through_hot_reload(tmp_path: Path, taught: tuple[Path, Path]) -> None:
+    out = taught[0]
+    live = tmp_path / "live.onnx"
+    shutil.copy(SHIPPED_MODEL, live)
+    slot = ModelSlot(admit(live))
+    reloader = Reloader(live, slot, Metrics())
+    shutil.copy(out, live)
+    assert reloader.reload()
+    assert slot.current.info.model_id != admit(SHIPPED_MODEL).info.model_id
+    assert slot.current.info.self_test
+
+
+def test_an_inverted_taught_model_is_still_refused(tmp_path: Path, taught: tuple[Path, Path]) -> None:
+    import onnx
+
+    from station.errors import ModelError
+
+    m = onnx.load(str(taught[0]))
+    out = tmp_path / "inverted.onnx"
+    out_name = m.graph.output[0].name
+    inner = m.graph.node[-1]
+    inner.output[0] = "before_inversion"
+    one = onnx.helper.make_tensor("one", onnx.TensorProto.FLOAT, [], [1.0])
+    m.graph.initializer.append(one)
+    m.graph.node.append(onnx.helper.make_node("Sub", ["one", "before_inversion"], [out_name]))
+    onnx.save(m, str(out))
+    with pytest.raises(ModelError, match="self-test"):
+        admit(out)
+
+
+def test_without_the_train_extra_it_says_what_to_install(tmp_path: Path) -> None:
+    code = "import sys; sys.modules['torch'] = None; from station.cli import main; sys.exit(main(sys.argv[1:]))"
+    p = subprocess.run([sys.executable, "-c", code, "teach", str(SAMPLE), "--out", str(tmp_path / "m.onnx")],
+                       cwd=ROOT, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert p.returncode == 2
+    assert p.stderr.strip().splitlines() == ["station: error: station teach needs PyTorch and onnx: pip install '.[train]'"]

@@ -1,0 +1,100 @@
+"""station/teach/samples.py: every source kind, read through the station's own locator and trigger."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from station.config import load_config
+from station.errors import InputError
+from station.footage import Envelope, compose, labelled_photos, read_truth
+from station.preprocess import PreprocessSpec
+from station.sources import read_image
+from station.teach.samples import EXPORT_MARGIN, collect, groups
+
+from .conftest import SAMPLE
+
+SPEC = PreprocessSpec(size=192, margin=0.16, mask_radius=1.12)
+
+
+def _labelled(tmp_path: Path, n: int = 4) -> Path:
+    root = tmp_path / "line"
+    for sub in ("ok_front", "def_front"):
+        (root / sub).mkdir(parents=True)
+        for p in sorted((SAMPLE / sub).iterdir())[:n]:
+            shutil.copy(p, root / sub / p.name)
+    return root
+
+
+def test_a_labelled_folder_gives_each_photo_with_its_label(tmp_path: Path) -> None:
+    root = _labelled(tmp_path)
+    col = collect([root], SPEC, load_config(None, []))
+    assert col.counts() == {"ok": 4, "defective": 4, "not_inspectable": 0}
+    assert {Path(s.origin).parent.name for s in col.samples if s.label == 1} == {"def_front"}
+
+
+def test_a_part_that_cannot_be_inspected_is_reported_never_used(tmp_path: Path) -> None:
+    root = _labelled(tmp_path)
+    cv2.imwrite(str(root / "ok_front" / "blank.png"), np.full((300, 300), 128, np.uint8))
+    (root / "def_front" / "broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    (root / "def_front" / "notes.txt").write_text("x")
+    col = collect([root], SPEC, load_config(None, []))
+    assert col.counts() == {"ok": 4, "defective": 4, "not_inspectable": 2}
+    why = {Path(r.origin).name: (r.label, r.why) for r in col.refused}
+    assert why["blank.png"] == (0, "no_part")
+    assert why["broken.jpg"][0] == 1
+    assert any("notes.txt" in n for n in col.notes)
+
+
+def test_an_archive_export_is_read_centred_and_its_unlabelled_crops_are_named(tmp_path: Path) -> None:
+    root = _labelled(tmp_path, 2)
+    (root / "labels.csv").write_text("file,reason,score,model,captured_at\n")
+    (root / "review").mkdir()
+    shutil.copy(sorted((SAMPLE / "ok_front").iterdir())[5], root / "review" / "x.jpeg")
+    col = collect([root], SPEC, load_config(None, []))
+    assert col.counts()["ok"] == 2 and col.counts()["defective"] == 2
+    s = col.samples[0]
+    h, w = s.image.shape
+    assert (s.circle.cx, s.circle.cy, s.circle.r) == (w / 2, h / 2, min(w, h) / 2 / (1 + EXPORT_MARGIN))
+    assert any("review" in n and "1 crops not used" in n for n in col.notes)
+
+
+def test_a_video_is_read_through_the_line_trigger_and_matched_to_its_ground_truth(tmp_path: Path) -> None:
+    env = Envelope(width=960, height=540, fps=25, speed=14.0, diameter=240.0)
+    video = compose(labelled_photos(SAMPLE)[::3], tmp_path / "line.mp4", env, seed=4)
+    truth = read_truth(video)
+    col = collect([video], SPEC, load_config(None, []))
+    assert not col.refused and not col.notes
+    assert [s.label for s in col.samples] == [int(t["label"] == "def") for t in truth]
+    assert all("#part" in s.origin and s.image.shape == (540, 960) for s in col.samples)
+
+
+def test_a_source_of_no_known_kind_is_one_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "clip.mp4").write_bytes(b"x")
+    (tmp_path / "empty").mkdir()
+    cfg = load_config(None, [])
+    with pytest.raises(InputError, match=r"clip\.mp4: a video needs its ground truth beside it \(clip\.csv\)"):
+        collect([tmp_path / "clip.mp4"], SPEC, cfg)
+    with pytest.raises(InputError, match="not a labelled folder"):
+        collect([tmp_path / "empty"], SPEC, cfg)
+    with pytest.raises(InputError, match="no such file or folder"):
+        collect([tmp_path / "nothing"], SPEC, cfg)
+
+
+def test_photos_of_one_part_turned_or_flipped_fall_in_one_group(tmp_path: Path) -> None:
+    root = _labelled(tmp_path, 3)
+    photo = sorted((root / "ok_front").iterdir())[0]
+    img = read_image(photo).image
+    assert img is not None
+    cv2.imwrite(str(root / "ok_front" / "turned.png"), cv2.rotate(img, cv2.ROTATE_90_CLOCKWISE))
+    cv2.imwrite(str(root / "ok_front" / "flipped.png"), img[:, ::-1])
+    col = collect([root], SPEC, load_config(None, []))
+    g = groups(col.samples, SPEC)
+    names = [Path(s.origin).name for s in col.samples]
+    same = {g[names.index(n)] for n in (photo.name, "turned.png", "flipped.png")}
+    assert len(same) == 1
+    assert len(set(g)) == len(col.samples) - 2

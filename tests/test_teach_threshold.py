@@ -1,0 +1,55 @@
+"""station/teach/threshold.py: folds, the operating point and the qualification gate (numpy only)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from station.teach import threshold as th
+
+
+def test_folds_keep_a_group_together_and_spread_each_class() -> None:
+    groups = np.repeat(np.arange(40), 3)  # 40 parts photographed 3 times each
+    labels = (np.arange(120) >= 60).astype(np.int64)
+    fold = th.folds(groups, labels, 4, seed=1)
+    for g in range(40):
+        assert len(set(fold[groups == g])) == 1
+    for cls in (0, 1):
+        sizes = np.bincount(fold[labels == cls], minlength=4)
+        assert sizes.max() - sizes.min() <= 3
+
+
+def test_no_held_out_defect_passes_at_the_operating_point() -> None:
+    rng = np.random.default_rng(0)
+    labels = np.array([0] * 50 + [1] * 50)
+    scores = np.concatenate([rng.uniform(0, 0.3, 50), rng.uniform(0.2, 1.0, 50)])
+    thr, (lo, hi) = th.operating_point(scores, labels)
+    assert lo < scores[labels == 1].min()  # pass is below the band: every defect is rejected
+    assert lo <= thr <= hi and 0 < thr < 1
+
+
+def test_the_honest_estimate_judges_a_fold_by_the_other_folds_limit() -> None:
+    labels = np.array([0, 0, 1, 1, 0, 0, 1, 1])
+    fold = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    # fold 0's lowest defect (0.05) is far below fold 1's (0.9): a limit set on fold 1 lets it pass
+    scores = np.array([0.01, 0.02, 0.05, 0.9, 0.01, 0.02, 0.9, 0.95])
+    assert th.outcome(scores, labels, th.pass_limit(scores, labels)).escapes == 0  # in-sample: looks perfect
+    assert th.honest(scores, labels, fold).escapes == 1
+
+
+def test_parts_that_could_not_be_inspected_count_as_rejects() -> None:
+    o = th.outcome(np.array([0.1, 0.9]), np.array([0, 1]), 0.5, not_inspectable=(3, 2))
+    assert (o.parts, o.defective, o.false_rejects, o.escapes) == (7, 3, 3, 0)
+
+
+def test_the_gate_refuses_with_what_would_help() -> None:
+    gate = th.Gate(max_escape_rate=0.0, max_false_reject_rate=0.03)
+    counts = {"ok": 100, "defective": 100, "not_inspectable": 0}
+    assert th.qualify(gate, th.Outcome(200, 100, 0, 3), counts, 0.0) == []
+    escapes = th.qualify(gate, th.Outcome(200, 100, 1, 0), counts, 0.0)
+    assert len(escapes) == 1 and "collect more defective parts" in escapes[0]
+    rejects = th.qualify(gate, th.Outcome(200, 100, 0, 4), counts, 0.0)
+    assert len(rejects) == 1 and "collect more good parts" in rejects[0]
+    framing = th.qualify(gate, th.Outcome(200, 100, 0, 0), counts, 0.3)
+    assert len(framing) == 1 and "framing" in framing[0]
+    few = th.qualify(gate, th.Outcome(20, 10, 0, 0), {"ok": 10, "defective": 10, "not_inspectable": 0}, 0.0)
+    assert len(few) == 1 and "too few" in few[0]

@@ -1,0 +1,152 @@
+"""Simulate another line's camera: re-shoot the held-out validation photos as a different setup would.
+
+    python3 tools/new_line.py SETUP --out FOLDER [--data ../shared/data/casting/train] [--teach 100]
+
+Writes FOLDER/def_front and FOLDER/ok_front (a labelled folder for ``station teach`` and
+``station eval``) from the photos in models/validation_split.json, which the shipped model never
+trained on. With ``--teach N`` it also writes FOLDER-teach/ (N good and N defective photos, drawn
+with ``--split-seed``) and FOLDER-judge/ (the rest), as docs/commissioning.md measures. Each
+setup changes what a real new line changes, and the setups are unlike each other:
+
+- ``tilted``: a camera 18-26 degrees off perpendicular (parts are ellipses), a near-white belt,
+  and a low side light that throws relief shadows across the face;
+- ``dark``: a small, far camera over a black belt, a hard gamma, a sharpening filter, sensor noise
+  and strong JPEG;
+- ``glare``: a ring light's specular band on the face, a grey belt, a slight tilt and soft focus.
+
+The images are modified copies of CC BY-NC-ND photos: keep them out of the repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import cast
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+Gray = npt.NDArray[np.uint8]
+Floats = npt.NDArray[np.float32]
+HERE = Path(__file__).resolve().parent.parent
+
+
+def _tilt(img: Floats, degrees: float, axis: float, side: int, fill: float, background: float) -> Floats:
+    """The photo's part (centred, radius ~0.42 of the side) seen by a camera ``degrees`` off perpendicular."""
+    h, w = img.shape
+    s = fill * side / (0.84 * w)
+    c = math.cos(math.radians(degrees))
+    rot = np.array([[math.cos(axis), -math.sin(axis), 0], [math.sin(axis), math.cos(axis), 0], [0, 0, 1]])
+    to_centre = np.array([[1, 0, -w / 2], [0, 1, -h / 2], [0, 0, 1]])
+    keystone = np.array([[s, 0, 0], [0, s * c, 0], [0, 0.25 * math.sin(math.radians(degrees)) / w, 1]])
+    out = np.array([[1, 0, side / 2], [0, 1, side / 2], [0, 0, 1]])
+    m = out @ rot @ keystone @ rot.T @ to_centre
+    warped = cv2.warpPerspective(img, m, (side, side), flags=cv2.INTER_LINEAR, borderValue=float(background))
+    return cast(Floats, np.asarray(warped, np.float32))
+
+
+def _belt(img: Floats, photo: Gray, level: float, degrees: float, axis: float, side: int, fill: float) -> Floats:
+    """Replace the photo's own background (where the untilted photo is background) by a belt at ``level``."""
+    h, w = photo.shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    part = (np.hypot(xx - w / 2, yy - h / 2) < 0.45 * w).astype(np.float32)
+    mask = cast(Floats, cv2.GaussianBlur(_tilt(part * 255, degrees, axis, side, fill, 0.0) / 255.0, (0, 0), 1.5))
+    return cast(Floats, img * mask + np.float32(level) * (1 - mask))
+
+
+def _relief(img: Floats, strength: float, direction: float) -> Floats:
+    """A low side light: surfaces facing it brighten, the others darken (a directional derivative)."""
+    smooth = cv2.GaussianBlur(img, (0, 0), 2.0)
+    gx = cv2.Sobel(smooth, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=3)
+    side = img.shape[0]
+    yy, xx = np.mgrid[0:side, 0:side].astype(np.float32) / side - 0.5
+    ramp = 1.0 + 0.35 * (math.cos(direction) * xx + math.sin(direction) * yy) * 2
+    return cast(Floats, img * ramp + strength * (math.cos(direction) * gx + math.sin(direction) * gy))
+
+
+def tilted(photo: Gray, rng: np.random.Generator) -> Gray:
+    side, fill, axis, deg = 320, float(rng.uniform(0.62, 0.75)), float(rng.uniform(0, math.pi)), float(rng.uniform(18, 26))
+    level = float(rng.uniform(225, 245))
+    f = _tilt(photo.astype(np.float32), deg, axis, side, fill, level)
+    f = _belt(f, photo, level, deg, axis, side, fill)
+    f = _relief(f, float(rng.uniform(1.0, 1.5)), float(rng.uniform(0, 2 * math.pi)))
+    f += rng.normal(0, 2.0, f.shape).astype(np.float32)
+    return np.clip(f, 0, 255).astype(np.uint8)
+
+
+def dark(photo: Gray, rng: np.random.Generator) -> Gray:
+    side, fill, axis, deg = 360, float(rng.uniform(0.45, 0.55)), float(rng.uniform(0, math.pi)), float(rng.uniform(0, 5))
+    level = float(rng.uniform(15, 40))
+    f = _tilt(photo.astype(np.float32), deg, axis, side, fill, level)
+    f = _belt(f, photo, level, deg, axis, side, fill)
+    f = 255.0 * (np.clip(f, 0, 255) / 255.0) ** 0.6
+    f = f + 1.4 * (f - cv2.GaussianBlur(f, (0, 0), 1.2))  # the camera's sharpening
+    f += rng.normal(0, 7.0, f.shape).astype(np.float32)
+    _ok, buf = cv2.imencode(".jpg", np.clip(f, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 45])
+    return cast(Gray, cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE))
+
+
+def glare(photo: Gray, rng: np.random.Generator) -> Gray:
+    side, fill, axis, deg = 300, float(rng.uniform(0.7, 0.85)), float(rng.uniform(0, math.pi)), float(rng.uniform(6, 12))
+    level = float(rng.uniform(140, 165))
+    f = _tilt(photo.astype(np.float32), deg, axis, side, fill, level)
+    f = _belt(f, photo, level, deg, axis, side, fill)
+    yy, xx = np.mgrid[0:side, 0:side].astype(np.float32) - side / 2
+    r = np.hypot(xx, yy) / (fill * side / 2)
+    ang = np.arctan2(yy, xx)
+    band = np.exp(-(((r - rng.uniform(0.55, 0.7)) / 0.07) ** 2)) * (0.6 + 0.4 * np.cos(4 * ang + rng.uniform(0, 6)))
+    f = 128 + 1.3 * (f - 128) + 90 * band * (f > 60)
+    return cast(Gray, np.clip(cv2.GaussianBlur(f, (0, 0), 1.0), 0, 255).astype(np.uint8))
+
+
+SETUPS: dict[str, Callable[[Gray, np.random.Generator], Gray]] = {"tilted": tilted, "dark": dark, "glare": glare}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap.add_argument("setup", choices=sorted(SETUPS))
+    ap.add_argument("--out", required=True, type=Path)
+    ap.add_argument("--data", type=Path, default=HERE.parent / "shared/data/casting/train")
+    ap.add_argument("--split", type=Path, default=HERE / "models/validation_split.json")
+    ap.add_argument("--seed", type=int, default=5)
+    ap.add_argument("--teach", type=int, default=0, help="also split: this many photos of each class to teach from, the rest to judge")
+    ap.add_argument("--split-seed", type=int, default=3)
+    args = ap.parse_args()
+    files = json.loads(args.split.read_text())["files"]
+    shoot = SETUPS[args.setup]
+    for k, name in enumerate(files):
+        photo = cast(Gray | None, cv2.imread(str(args.data / name), cv2.IMREAD_GRAYSCALE))
+        if photo is None:
+            sys.exit(f"error: {args.data / name}: unreadable (is ../shared beside the checkout?)")
+        out = args.out / name
+        out.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(out.with_suffix(".png")), shoot(photo, np.random.default_rng([args.seed, k])))
+    print(f"wrote {len(files)} photos of setup {args.setup!r} to {args.out}")
+    if args.teach:
+        split(args.out, args.teach, args.split_seed)
+
+
+def split(root: Path, n: int, seed: int) -> None:
+    """root-teach/ with n photos of each class (shuffled names, seed), root-judge/ with the rest."""
+    import random
+    import shutil
+
+    for sub in ("ok_front", "def_front"):
+        names = sorted(p.name for p in (root / sub).iterdir())
+        random.Random(seed).shuffle(names)
+        for part, chosen in (("teach", names[:n]), ("judge", names[n:])):
+            dest = root.with_name(f"{root.name}-{part}") / sub
+            dest.mkdir(parents=True, exist_ok=True)
+            for name in chosen:
+                shutil.copyfile(root / sub / name, dest / name)
+    print(f"split into {root}-teach/ ({n} of each class) and {root}-judge/")
+
+
+if __name__ == "__main__":
+    main()
