@@ -168,6 +168,11 @@ def _tilted(photo: np.ndarray, squash: float, axis_deg: float) -> np.ndarray:
     return cv2.warpAffine(photo, m, (w, h), borderMode=cv2.BORDER_CONSTANT, borderValue=float(np.median(photo[0])))
 
 
+def _apart(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean difference of two crops with the drawn part's pixel noise blurred away: their shapes are what differs."""
+    return float(np.mean(np.abs(np.asarray(cv2.GaussianBlur(a, (0, 0), 2.0), np.float32) - cv2.GaussianBlur(b, (0, 0), 2.0))))
+
+
 def test_a_tilted_part_is_located_as_an_ellipse_and_made_round() -> None:
     spec = PreprocessSpec(size=192, margin=0.16, mask_radius=1.12, rectify=True)
     drawn = drawn_part(spec)  # a round part
@@ -182,12 +187,7 @@ def test_a_tilted_part_is_located_as_an_ellipse_and_made_round() -> None:
         assert abs(c.r - base.circle.r) < 0.02 * base.circle.r  # the major axis keeps the part's size
         unrectified = preprocess(_tilted(drawn, squash, axis), PreprocessSpec(size=192, margin=0.16, mask_radius=1.12)).crop
         assert base.crop is not None and unrectified is not None
-        ref = np.asarray(cv2.GaussianBlur(base.crop, (0, 0), 2.0), np.float32)
-
-        def off(crop: np.ndarray) -> float:  # the drawn part's pixel noise blurred away: its shape is what differs
-            return float(np.mean(np.abs(np.asarray(cv2.GaussianBlur(crop, (0, 0), 2.0), np.float32) - ref)))
-
-        assert off(pre.crop) < 0.5 * off(unrectified)  # made round: close to the untilted part's crop
+        assert _apart(pre.crop, base.crop) < 0.5 * _apart(unrectified, base.crop)  # made round: close to the untilted part's crop
 
 
 def test_without_rectify_or_on_a_round_part_nothing_changes() -> None:
