@@ -4,7 +4,8 @@
         [--parts 20] [--seed 0] [--width 1280 --height 720 --speed 16 --diameter 300 ...]
 
 With no envelope options each video draws its settings at random from the whole envelope of
-shared/spec/line-video.md; name options to pin them. Writes OUT_DIR/line_NNN.{mp4,avi} and
+shared/spec/line-video.md; name options to pin them, or ``--one-line`` to draw them once for every
+video (one camera, belt and light: footage to teach a line from, and more of it to judge). Writes OUT_DIR/line_NNN.{mp4,avi} and
 line_NNN.csv (part,label,first_frame,last_frame,source) plus line_NNN.json (the settings used).
 """
 
@@ -31,6 +32,7 @@ def main() -> int:
     ap.add_argument("--videos", type=int, default=6)
     ap.add_argument("--parts", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--one-line", action="store_true", help="every video from one line: the envelope is drawn once, not per video")
     for f in fields(Envelope):
         if f.name == "gap":
             continue
@@ -44,8 +46,9 @@ def main() -> int:
         return 2
     pinned = {f.name: getattr(args, f.name) for f in fields(Envelope) if f.name != "gap" and getattr(args, f.name, None) is not None}
     rng = np.random.default_rng(args.seed)
+    line = replace(Envelope.random(rng), **pinned) if args.one_line else None  # else the same draws as before
     for i in range(args.videos):
-        env = replace(Envelope.random(rng), **pinned)
+        env = line or replace(Envelope.random(rng), **pinned)
         chosen = [photos[k] for k in rng.choice(len(photos), size=args.parts, replace=False)]
         video = args.out / f"line_{i:03d}{CODECS.get(env.codec, '.mp4')}"
         compose(chosen, video, env, seed=args.seed * 1000 + i)
