@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import structlog
@@ -279,6 +280,21 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _at_least(low: float, kind: type[int] | type[float], high: float | None = None) -> Callable[[str], float]:
+    """An argparse type: a number of ``kind`` in [low, high]; anything else is a usage error (exit 2) naming it."""
+
+    def parse(text: str) -> float:
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if v < low or (high is not None and v > high):
+            raise argparse.ArgumentTypeError(f"{text} is out of range ({low} to {high if high is not None else 'any'})")
+        return v
+
+    return parse
+
+
 def _teach_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from station.teach.finetune import Recipe
     from station.teach.threshold import MARGIN
@@ -293,14 +309,17 @@ def _teach_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--line", default="", help="the line's name, kept in the model file")
     p.add_argument("--report", default="teach-report", help="folder for the teaching report")
     gate = "qualification: the most held-out %s allowed, %%%% (default %s)"
-    p.add_argument("--max-escape-rate", type=float, default=0.0, metavar="PCT", help=gate % ("defective parts passed", 0))
-    p.add_argument("--max-false-reject-rate", type=float, default=3.0, metavar="PCT", help=gate % ("good parts rejected", 3))
+    pct = _at_least(0.0, float, 100.0)
+    p.add_argument("--max-escape-rate", type=pct, default=0.0, metavar="PCT", help=gate % ("defective parts passed", 0))
+    p.add_argument("--max-false-reject-rate", type=pct, default=3.0, metavar="PCT", help=gate % ("good parts rejected", 3))
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--folds", type=int, default=4, help="cross-fitting folds (each part's held-out score comes from one)")
-    p.add_argument("--epochs", type=int, default=Recipe.epochs)
-    p.add_argument("--lr", type=float, default=Recipe.lr)
-    p.add_argument("--margin", type=float, default=MARGIN, help="log-odds below the lowest held-out defect score where passing stops")
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--folds", type=_at_least(2, int), default=4, help="cross-fitting folds (each part's held-out score comes from one)")
+    p.add_argument("--epochs", type=_at_least(1, int), default=Recipe.epochs)
+    p.add_argument("--lr", type=_at_least(1e-9, float), default=Recipe.lr)
+    p.add_argument(
+        "--margin", type=_at_least(0.0, float), default=MARGIN, help="log-odds below the lowest held-out defect score where passing stops"
+    )
+    p.add_argument("--threads", type=_at_least(1, int), default=2)
     p.set_defaults(func=cmd_teach)
 
 

@@ -24,6 +24,7 @@ from station.sources import IMAGE_SUFFIXES, read_image
 
 SAMPLE = Path(__file__).resolve().parent / "sample" / "casting"
 SELF_TEST_ACCURACY = 0.8
+TAUGHT_PER_CLASS = 8  # a taught model's own self-test: at least this many crops of each class
 
 
 def _photos(model: Model, sample: Path) -> tuple[list[FloatImage], list[int]] | str:
@@ -59,8 +60,8 @@ def _taught(model: Model) -> tuple[list[FloatImage], list[int]] | str:
             if img is None or img.shape != (size, size):
                 raise ValueError("a crop that is not a grey PNG of the input size")
             crops.append((img.astype(np.float32) / 255.0 * 2.0 - 1.0) * clip)
-        if len(crops) != len(labels) or set(labels) != {0, 1}:
-            raise ValueError("crops and labels do not match, or one class is missing")
+        if len(crops) != len(labels) or min(labels.count(0), labels.count(1)) < TAUGHT_PER_CLASS or set(labels) != {0, 1}:
+            raise ValueError(f"crops and labels do not match, or fewer than {TAUGHT_PER_CLASS} crops of a class")
     except (ValueError, KeyError, TypeError) as exc:
         return f"its {META_SELF_TEST} metadata is malformed ({exc})"
     return crops, labels
@@ -72,10 +73,21 @@ def self_test(model: Model, sample: Path = SAMPLE) -> str | None:
     A model taught for a line (``station teach``) carries crops of that line's parts and is judged
     on them; any other model on the bundled sample photos.
     """
+    if model.info.self_test:  # its own line's crops judge it; the bundled photos still must score as numbers
+        photos = _photos(model, sample)
+        if isinstance(photos, str):
+            return photos
+        why = _judge(model, *photos, accuracy_needed=0.0)
+        if why is not None:
+            return why
     got = _taught(model) if model.info.self_test else _photos(model, sample)
     if isinstance(got, str):
         return got
-    crops, labels = got
+    return _judge(model, *got, accuracy_needed=SELF_TEST_ACCURACY)
+
+
+def _judge(model: Model, crops: list[FloatImage], labels: list[int], accuracy_needed: float) -> str | None:
+    """Every score a finite number in [0, 1], and at least ``accuracy_needed`` judged as the decision would."""
     try:  # one crop at a time, as the station scores them (a graph with a fixed batch of 1 is fine)
         scores = np.concatenate([model.score(c[None]) for c in crops])
     except Exception as exc:  # whatever ONNX Runtime raises while running a broken graph
@@ -87,8 +99,8 @@ def self_test(model: Model, sample: Path = SAMPLE) -> str | None:
         return f"{bad} of its {len(labels)} self-test scores are not a finite number in [0, 1]"
     lo = model.info.band[0]  # the station passes a part only below its uncertain band (station/decision.py)
     accuracy = float(np.mean((scores >= min(lo, model.info.threshold)) == np.array(labels, dtype=bool)))
-    if accuracy < SELF_TEST_ACCURACY:
-        return f"accuracy {accuracy:.2f} on the {len(labels)} self-test photos (needs {SELF_TEST_ACCURACY})"
+    if accuracy < accuracy_needed:
+        return f"accuracy {accuracy:.2f} on the {len(labels)} self-test photos (needs {accuracy_needed})"
     return None
 
 

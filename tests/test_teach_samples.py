@@ -98,3 +98,26 @@ def test_photos_of_one_part_turned_or_flipped_fall_in_one_group(tmp_path: Path) 
     same = {g[names.index(n)] for n in (photo.name, "turned.png", "flipped.png")}
     assert len(same) == 1
     assert len(set(g)) == len(col.samples) - 2
+
+
+def test_a_missed_part_does_not_shift_the_labels_of_the_parts_after_it() -> None:
+    from station.messages import Frame, Part
+    from station.teach.samples import _row_for
+
+    # rows A..D in order of arrival, windows overlapping (parts in view together); A never fires
+    truth = [(1, 0, 30), (0, 20, 50), (0, 40, 70), (1, 60, 90)]
+    used = [False] * 4
+    image = np.zeros((400, 1000), np.uint8)
+    d = 200.0
+
+    def fired(frame: int, row: int) -> Part:  # where row's part is at that frame: its centre runs d/2 .. W - d/2
+        a, b = truth[row][1], truth[row][2]
+        return Part(frame, Frame(frame, image, 0.0, 0.0), blob=(d / 2 + (frame - a) / (b - a) * (1000 - d), 200.0, d))
+
+    got = []
+    for frame, row in ((25, 1), (45, 2), (65, 3)):
+        k = _row_for(fired(frame, row), truth, used, rtl=False)
+        assert k is not None
+        used[k] = True
+        got.append(k)
+    assert got == [1, 2, 3] and not used[0]  # A is reported missed; D keeps its defective label

@@ -53,3 +53,22 @@ def test_the_gate_refuses_with_what_would_help() -> None:
     assert len(framing) == 1 and "framing" in framing[0]
     few = th.qualify(gate, th.Outcome(20, 10, 0, 0), {"ok": 10, "defective": 10, "not_inspectable": 0}, 0.0)
     assert len(few) == 1 and "too few" in few[0]
+
+
+def test_the_honest_figures_judge_with_the_limit_the_model_file_gets() -> None:
+    rng = np.random.default_rng(2)
+    labels = np.array([0] * 40 + [1] * 20)
+    scores = np.concatenate([rng.uniform(1e-6, 8e-6, 40), [3e-5, 6e-5], rng.uniform(0.5, 1.0, 18)])
+    fold = np.arange(60) % 4
+    written = th.operating_point(scores, labels)[1][0]
+    assert written <= th.pass_limit(scores, labels)  # rounded down, never floored above the limit
+    assert th.outcome(scores, labels, written).escapes == 0
+    assert th.honest(scores, labels, fold).escapes == sum(
+        th.outcome(scores[fold == f], labels[fold == f], th.operating_point(scores[fold != f], labels[fold != f])[1][0]).escapes
+        for f in range(4)
+    )
+
+
+def test_a_score_that_is_not_a_number_is_never_a_pass() -> None:
+    o = th.outcome(np.array([np.nan, np.nan]), np.array([0, 1]), 0.5)
+    assert (o.false_rejects, o.escapes) == (1, 0)

@@ -19,6 +19,7 @@ import argparse
 import base64
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -33,7 +34,7 @@ import numpy.typing as npt
 
 from station import model as meta
 from station.config import load_config
-from station.errors import ModelError
+from station.errors import InputError, ModelError
 from station.gate import admit
 from station.model import Model
 from station.preprocess import PreprocessSpec
@@ -103,7 +104,9 @@ class Candidate:
     threshold: float
     band: tuple[float, float]
 
-    def cost(self) -> int:
+    def cost(self) -> float:
+        if not np.all(np.isfinite(self.held_out)):  # a network that gives a part no number is never chosen
+            return math.inf
         return 5 * self.judged.escapes + self.judged.false_rejects  # an escape costs a line far more than a false reject
 
 
@@ -113,9 +116,24 @@ def candidate(name: str, spec: PreprocessSpec, crops: npt.NDArray[np.float32], h
     return Candidate(name, spec, crops, held_out, threshold.honest(held_out, labels, fold, args.margin), thr, band)
 
 
+def _check_paths(args: argparse.Namespace, base: Path) -> None:
+    """Refuse at once what would only fail after minutes of teaching: an --out that cannot be written, or the base itself."""
+    out = Path(args.out)
+    if out.resolve() == base.resolve():
+        raise InputError(f"{out}: --out is the base model itself; write the taught model to another file")
+    if not out.parent.is_dir() or not os.access(out.parent, os.W_OK) or out.is_dir():
+        raise InputError(f"{out}: cannot write the model there (no such folder, or not writable)")
+    try:
+        Path(args.report).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{args.report}: cannot make the report folder: {exc.strerror or exc}") from None
+
+
 def teach(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
-    base = admit(Path(args.base)) if args.base else admit(load_config(args.config, args.overrides).model.path)
+    base_path = Path(args.base) if args.base else load_config(args.config, args.overrides).model.path
+    _check_paths(args, base_path)
+    base = admit(base_path)
     col = _collect(args, base)
     samples, spec, counts = col.samples, taught_spec(base), col.counts()
     labels = np.array([s.label for s in samples], np.int64)
@@ -140,8 +158,8 @@ def teach(args: argparse.Namespace) -> int:
     rethresholded = candidate("base-line-threshold", base.info.spec, base_crops, base_scores, labels, fold, args)
     as_shipped = Candidate("base-as-shipped", base.info.spec, base_crops, base_scores,
                            threshold.outcome(base_scores, labels, base.info.band[0]), base.info.threshold, base.info.band)  # fmt: skip
-    both = (taught, rethresholded, as_shipped)
-    pick = min(both, key=lambda c: c.cost())  # the first of equals: the taught network
+    both = (as_shipped, rethresholded, taught)
+    pick = min(both, key=lambda c: c.cost())  # the first of equals: change no more than the figures ask for
     figures = _figures(args, col, pick, both, base, labels, fold, gate, recipe)
     why = threshold.qualify(gate, pick.judged, counts, framing)
     figures["qualified"], figures["refusals"] = not why, why
@@ -153,6 +171,12 @@ def teach(args: argparse.Namespace) -> int:
         say(f"nothing written; the report is in {args.report}/")
         return 1
     net = fit(start, samples, spec, recipe, args.seed + args.folds, "all parts", fresh=args.from_scratch) if pick is taught else None
+    final = score(net, pick.crops) if net is not None else pick.held_out
+    missed = [samples[i].origin for i in np.flatnonzero((labels == 1) & ~(final >= pick.band[0]))]
+    if missed:  # the written network must at least reject every defective part it was shown
+        say(f"not qualified: the final network passes {len(missed)} of the defective parts it was taught: {', '.join(missed[:5])}")
+        say(f"nothing written; the report is in {args.report}/")
+        return 1
     _write(Path(args.out), net, base, pick, figures, col, labels, args.seed)
     say(f"wrote {args.out} ({time.monotonic() - t0:.0f} s); report in {args.report}/")
     return 0
@@ -170,7 +194,7 @@ def _figures(args: argparse.Namespace, col: Collection, pick: Candidate, both: t
         "held_out_at_threshold": threshold.outcome(pick.held_out, labels, pick.band[0], refused).as_dict(),
         "candidates": {c.name: {**c.judged.as_dict(), "threshold": c.threshold, "uncertain_band": list(c.band)} for c in both},
         "base": {"model": base.info.model_id, "pass_limit": base.info.band[0],
-                 **threshold.outcome(both[-1].held_out, labels, base.info.band[0], refused).as_dict()},
+                 **threshold.outcome(both[0].held_out, labels, base.info.band[0], refused).as_dict()},
         "not_inspectable": [asdict(r) for r in col.refused], "notes": col.notes,
         "held_out_scores": [{"part": s.origin, "label": s.label, "fold": int(f), "score": round(float(v), 6)}
                             for s, v, f in zip(col.samples, pick.held_out, fold, strict=True)],
@@ -232,7 +256,6 @@ def _write(out: Path, net: Any, base: Model, pick: Candidate, figures: dict[str,
         meta.META_METRICS: json.dumps({"validation": figures["held_out"]}),
         meta.META_SELF_TEST: self_test_meta(pick.crops, labels, pick.spec.clip, seed),
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
     if net is None:
         relabel(base.path, out, pick.threshold, pick.band, extra)
     else:

@@ -19,12 +19,12 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from station.config import Config
+from station.config import Config, Direction
 from station.crop import CropStage
 from station.errors import InputError
-from station.messages import Frame
+from station.messages import Frame, Part
 from station.metrics import Metrics
-from station.preprocess import Circle, GrayImage, Preprocessed, PreprocessSpec, Quality, normalise_crop, preprocess
+from station.preprocess import Circle, GrayImage, Preprocessed, PreprocessSpec, Quality, ellipse_of, normalise_crop, preprocess
 from station.sources import IMAGE_SUFFIXES, VideoFileSource, read_image
 from station.trigger import LineTrigger
 
@@ -101,7 +101,11 @@ def _folder(root: Path, spec: PreprocessSpec, col: Collection) -> None:
         if not d.is_dir():
             col.notes.append(f"{d}: missing, so no {'defective' if label else 'good'} parts from {root}")
             continue
-        for p in sorted(d.iterdir()):
+        try:
+            entries = sorted(d.iterdir())
+        except OSError as exc:
+            raise InputError(f"{d}: cannot list folder: {exc.strerror or exc}") from None
+        for p in entries:
             if not p.is_file() or p.suffix.lower() not in IMAGE_SUFFIXES:
                 col.notes.append(f"{p}: not an image file, not used")
                 continue
@@ -115,11 +119,12 @@ def _folder(root: Path, spec: PreprocessSpec, col: Collection) -> None:
 
 
 def _add(image: GrayImage, label: int, origin: str, spec: PreprocessSpec, col: Collection, centred: bool) -> None:
-    if centred:  # an archived crop: where the station found the part is known exactly
-        h, w = image.shape
-        col.samples.append(Sample(image, Circle(w / 2, h / 2, min(w, h) / 2 / (1 + EXPORT_MARGIN)), label, origin))
-        return
-    pre = preprocess(image, spec)
+    h, w = image.shape
+    circle = None
+    if centred and abs(h - w) <= 2:  # an archived crop (station.archive.crop_of): the part is centred, its radius known
+        circle = Circle(w / 2, h / 2, min(w, h) / 2 / (1 + EXPORT_MARGIN))
+        circle = ellipse_of(image, circle) if spec.rectify else circle  # as the station locates it when serving this model
+    pre = preprocess(image, spec, circle=circle)  # a crop cut by the frame's edge is located afresh; quality checked either way
     if pre.quality is not Quality.OK or pre.circle is None:
         col.refused.append(Refused(origin, label, pre.quality.value))
         return
@@ -129,33 +134,38 @@ def _add(image: GrayImage, label: int, origin: str, spec: PreprocessSpec, col: C
 def _read_truth(path: Path) -> list[tuple[int, int, int]]:
     """(label, first_frame, last_frame) per row; InputError naming the file and row when malformed."""
     rows = []
-    with path.open(newline="", encoding="utf-8") as f:
-        for n, row in enumerate(csv.DictReader(f), start=2):
-            try:
-                label = {"ok": 0, "def": 1}[row["label"]]
-                rows.append((label, int(row["first_frame"]), int(row["last_frame"])))
-            except (KeyError, ValueError, TypeError):
-                raise InputError(f"{path}: line {n}: expected part,label(ok|def),first_frame,last_frame,source") from None
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            for n, row in enumerate(csv.DictReader(f), start=2):
+                try:
+                    label = {"ok": 0, "def": 1}[row["label"]]
+                    rows.append((label, int(row["first_frame"]), int(row["last_frame"])))
+                except (KeyError, ValueError, TypeError):
+                    raise InputError(f"{path}: line {n}: expected part,label(ok|def),first_frame,last_frame,source") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read the ground truth: {getattr(exc, 'strerror', None) or exc}") from None
     return rows
 
 
 def _video(video: Path, spec: PreprocessSpec, cfg: Config, col: Collection) -> None:
-    """The parts the line trigger fires on, matched to the ground truth by the frame they were fired in."""
+    """The parts the line trigger fires on (as ``replay`` would), each matched to its ground-truth row by position."""
     truth_path = truth_csv(video)
     assert truth_path is not None
     truth = _read_truth(truth_path)
     used = [False] * len(truth)
     source = VideoFileSource(video)
     trigger, crops = LineTrigger(cfg.trigger), CropStage(spec, Metrics())
+    rtl = cfg.trigger.direction is Direction.RIGHT_TO_LEFT
     source.open()
     index = 0
     try:
         while (grab := source.read()) is not None:
             if grab.image is not None:
-                frame = Frame(index, grab.image, index / (source.fps or 25.0), 0.0)
-                for part in trigger(frame):
-                    _match(video, part.part_id, frame, crops(part)[0].pre, truth, used, col)
+                for part in trigger(Frame(index, grab.image, index / (source.fps or 25.0), 0.0)):
+                    _match(video, part, crops(part)[0].pre, truth, used, col, rtl)
             index += 1
+        for part in trigger.flush():  # parts in view at the end, as replay's drain inspects them
+            _match(video, part, crops(part)[0].pre, truth, used, col, rtl)
     finally:
         source.close()
     col.digest.update(hashlib.sha256(video.read_bytes()).digest() + truth_path.read_bytes())
@@ -164,19 +174,40 @@ def _video(video: Path, spec: PreprocessSpec, cfg: Config, col: Collection) -> N
             col.refused.append(Refused(f"{video}#row{k + 1}", truth[k][0], "missed by the trigger"))
 
 
-def _match(video: Path, part_id: int, frame: Frame, pre: Preprocessed | None, truth: list[tuple[int, int, int]], used: list[bool],
-           col: Collection) -> None:  # fmt: skip
-    row = next((k for k, (_, a, b) in enumerate(truth) if not used[k] and a <= frame.index <= b), None)
-    origin = f"{video}#part{part_id}@frame{frame.index}"
+def _row_for(part: Part, truth: list[tuple[int, int, int]], used: list[bool], rtl: bool) -> int | None:
+    """The unused row whose part was where this one is: each row's centre runs from d/2 to W - d/2 over its window.
+
+    Windows of parts in view together overlap, so the frame alone cannot say which part fired;
+    its position along the belt can. None when no row's part was within half a diameter of it.
+    """
+    f, width = part.frame.index, part.frame.image.shape[1]
+    cx, d = (part.blob[0], part.blob[2]) if part.blob is not None else (width / 2, 0.0)
+    best, gap = None, 0.5 * d if d else float(width)
+    for k, (_, a, b) in enumerate(truth):
+        if used[k] or not a <= f <= b:
+            continue
+        x = d / 2 + (f - a) / max(b - a, 1) * (width - d)
+        off = abs((width - x if rtl else x) - cx)
+        if off <= gap:
+            best, gap = k, off
+    return best
+
+
+def _match(video: Path, part: Part, pre: Preprocessed | None, truth: list[tuple[int, int, int]], used: list[bool],
+           col: Collection, rtl: bool) -> None:  # fmt: skip
+    origin = f"{video}#part{part.part_id}@frame{part.frame.index}"
+    row = _row_for(part, truth, used, rtl)
     if row is None:
-        col.notes.append(f"{origin}: a verdict for no part of the ground truth (a fragment?), not used")
+        col.notes.append(f"{origin}: where it fired, no part of the ground truth was (a fragment?), not used")
         return
     used[row] = True
     label = truth[row][0]
-    if pre is None or pre.quality is not Quality.OK or pre.circle is None:
+    if part.failure is not None:
+        col.refused.append(Refused(origin, label, part.failure))
+    elif pre is None or pre.quality is not Quality.OK or pre.circle is None:
         col.refused.append(Refused(origin, label, pre.quality.value if pre is not None else "not preprocessed"))
-        return
-    col.samples.append(Sample(frame.image, pre.circle, label, origin))
+    else:
+        col.samples.append(Sample(part.frame.image, pre.circle, label, origin))
 
 
 def descriptor(image: GrayImage, circle: Circle, spec: PreprocessSpec) -> npt.NDArray[np.float32]:

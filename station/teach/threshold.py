@@ -67,8 +67,12 @@ def pass_limit(scores: Scores, labels: Ints, margin: float = MARGIN) -> float:
 
 
 def operating_point(scores: Scores, labels: Ints, margin: float = MARGIN) -> tuple[float, tuple[float, float]]:
-    """(threshold, uncertain band) for the station: pass below the band, uncertain in it, defect above."""
-    lo = min(max(pass_limit(scores, labels, margin), 1e-4), 0.99)
+    """(threshold, uncertain band) for the station: pass below the band, uncertain in it, defect above.
+
+    The band's lower edge is the pass limit as written in the model file (rounded down, never
+    above the limit): the honest figures judge with exactly this number.
+    """
+    lo = min(math.floor(pass_limit(scores, labels, margin) * 1e6) / 1e6, 0.99)
     hi = max(lo, 0.5)
     return round(hi, 6), (round(lo, 6), round(hi, 6))
 
@@ -97,7 +101,7 @@ class Outcome:
 
 def outcome(scores: Scores, labels: Ints, limit: float, not_inspectable: tuple[int, int] = (0, 0)) -> Outcome:
     """Pass below ``limit``; ``not_inspectable`` (good, defective) parts are rejects that were never scored."""
-    rejected = scores >= limit
+    rejected = ~(scores < limit)  # a score that is not a number is never a pass
     ok_refused, def_refused = not_inspectable
     return Outcome(
         parts=len(scores) + ok_refused + def_refused,
@@ -112,7 +116,7 @@ def honest(scores: Scores, labels: Ints, fold: Ints, margin: float = MARGIN) -> 
     esc = fr = 0
     for f in np.unique(fold):
         mine = fold == f
-        limit = pass_limit(scores[~mine], labels[~mine], margin)
+        limit = operating_point(scores[~mine], labels[~mine], margin)[1][0]
         o = outcome(scores[mine], labels[mine], limit)
         esc, fr = esc + o.escapes, fr + o.false_rejects
     return Outcome(len(scores), int(np.sum(labels == 1)), esc, fr)
