@@ -40,7 +40,7 @@ from station.model import Model
 from station.preprocess import PreprocessSpec
 from station.teach import report, threshold
 from station.teach.finetune import Recipe, fit, plain, score
-from station.teach.samples import Collection, Sample, collect, groups
+from station.teach.samples import Collection, Sample, collect, groups, rectified
 
 Trainer = Callable[[list[Sample], int, str], Any]  # (parts, seed, progress label) -> a trained network
 Scorer = Callable[[Any, npt.NDArray[np.float32]], npt.NDArray[np.float64]]
@@ -66,7 +66,7 @@ def self_test_meta(crops: npt.NDArray[np.float32], labels: npt.NDArray[np.int64]
 
 def _collect(args: argparse.Namespace, base: Model) -> Collection:
     cfg = load_config(args.config, args.overrides)
-    col = collect([Path(s) for s in args.sources], taught_spec(base), cfg)
+    col = collect([Path(s) for s in args.sources], base.info.spec, cfg)
     c = col.counts()
     say(f"{c['ok']} good and {c['defective']} defective parts to learn from; {c['not_inspectable']} could not be inspected")
     for r in col.refused[:20]:
@@ -135,7 +135,8 @@ def teach(args: argparse.Namespace) -> int:
     _check_paths(args, base_path)
     base = admit(base_path)
     col = _collect(args, base)
-    samples, spec, counts = col.samples, taught_spec(base), col.counts()
+    spec, counts = taught_spec(base), col.counts()
+    samples = rectified(col.samples)  # as the taught model will locate them; col.samples as the base model does
     labels = np.array([s.label for s in samples], np.int64)
     framing = len(col.refused) / max(len(samples) + len(col.refused), 1)
     gate = threshold.Gate(args.max_escape_rate / 100, args.max_false_reject_rate / 100)
@@ -153,7 +154,7 @@ def teach(args: argparse.Namespace) -> int:
     crops = plain(samples, spec)
     taught = candidate("taught", spec, crops, cross_fit(samples, crops, fold, train, score, args.seed), labels, fold, args)
     say(f"{args.folds} folds learnt ({time.monotonic() - t0:.0f} s)")
-    base_crops = plain(samples, base.info.spec)  # the base network never saw these parts: all its scores are held out
+    base_crops = plain(col.samples, base.info.spec)  # the base network never saw these parts: all its scores are held out
     base_scores = base.score(base_crops).astype(np.float64)
     rethresholded = candidate("base-line-threshold", base.info.spec, base_crops, base_scores, labels, fold, args)
     as_shipped = Candidate("base-as-shipped", base.info.spec, base_crops, base_scores,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -72,8 +72,15 @@ def truth_csv(video: Path) -> Path | None:
     return None
 
 
+def rectified(samples: list[Sample]) -> list[Sample]:
+    """The same parts with each rim fitted as an ellipse where it is one: as a model that rectifies locates them."""
+    return [replace(s, circle=ellipse_of(s.image, s.circle)) for s in samples]
+
+
 def collect(sources: list[Path], spec: PreprocessSpec, cfg: Config) -> Collection:
-    """Every labelled part in ``sources``; InputError naming the first source that is none of the kinds."""
+    """Every labelled part in ``sources``, located as a model with ``spec`` but no rectification would locate it
+    (:func:`rectified` adds that); InputError naming the first source that is none of the kinds."""
+    spec = replace(spec, rectify=False)
     col = Collection()
     for src in sources:
         if src.is_dir() and any((src / sub).is_dir() for sub in LABELS):
@@ -123,7 +130,6 @@ def _add(image: GrayImage, label: int, origin: str, spec: PreprocessSpec, col: C
     circle = None
     if centred and abs(h - w) <= 2:  # an archived crop (station.archive.crop_of): the part is centred, its radius known
         circle = Circle(w / 2, h / 2, min(w, h) / 2 / (1 + EXPORT_MARGIN))
-        circle = ellipse_of(image, circle) if spec.rectify else circle  # as the station locates it when serving this model
     pre = preprocess(image, spec, circle=circle)  # a crop cut by the frame's edge is located afresh; quality checked either way
     if pre.quality is not Quality.OK or pre.circle is None:
         col.refused.append(Refused(origin, label, pre.quality.value))
