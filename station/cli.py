@@ -190,7 +190,7 @@ def cmd_teach(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config, args.overrides)
     configure(cfg.logging.level, cfg.logging.format)
-    return teach(args)
+    return teach(args, cfg)
 
 
 def cmd_gateway(args: argparse.Namespace) -> int:

@@ -2,10 +2,11 @@
 
 Start-up (``run``, ``replay``, ``classify``, ``demo``, ``eval``, ``check-config``), SIGHUP and the
 file watch all come through :func:`admit`. A model is admitted when it loads, its metadata and
-input shape agree (station.model checks both), and on the bundled labelled sample photos every score is a finite number in [0, 1] and
-at least SELF_TEST_ACCURACY of the photos are judged right at its own threshold (a taught model:
-on the crops of its own line that it carries). An inverted,
-NaN-producing or ruined model fails the last two. Anything else it does wrong is a ModelError too.
+input shape agree (station.model checks both), and on the bundled labelled sample photos every
+score is a finite number in [0, 1] and at least SELF_TEST_ACCURACY of the photos are judged right
+as the decision would judge them (a taught model: on the crops of its own line that it carries).
+An inverted, NaN-producing or ruined model fails the last two. Anything else it does wrong is a
+ModelError too.
 """
 
 from __future__ import annotations

@@ -265,10 +265,8 @@ def ellipse_of(gray: GrayImage, circle: Circle) -> Circle:
 
 def _rectify_points(xs: FloatImage, ys: FloatImage, e: Circle) -> tuple[FloatImage, FloatImage]:
     """Points relative to the ellipse's centre, its minor axis stretched to the major: on the rim, at distance r."""
-    ca, sa = math.cos(e.axis), math.sin(e.axis)
-    dx, dy = xs - e.cx, ys - e.cy
-    along, across = (dx * ca + dy * sa) / e.squash, -dx * sa + dy * ca
-    return f32(along * ca - across * sa), f32(along * sa + across * ca)
+    u = rectify(e) @ np.stack([xs - e.cx, ys - e.cy])
+    return f32(u[0]), f32(u[1])
 
 
 def level_percentiles(levels: GrayImage, qs: tuple[float, ...]) -> list[float]:

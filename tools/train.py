@@ -14,7 +14,7 @@ import hashlib
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, cast
@@ -32,6 +32,7 @@ from toolkit import cpu, in_batches
 
 from station import model as meta
 from station.preprocess import Circle, PreprocessSpec, normalise_crop, preprocess
+from station.teach.samples import components
 from station.unwrap import UnwrapSpec
 
 SPEC = PreprocessSpec(size=192, margin=0.16, mask_radius=1.12)  # --size changes the input size only
@@ -82,25 +83,18 @@ def whiten(desc: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
 
 def group_near_duplicates(desc: npt.NDArray[np.float32], labels: npt.NDArray[np.int64], tau: float) -> npt.NDArray[np.int64]:
     """Union-find over pairs of the same class closer than tau (cosine distance)."""
-    parent = np.arange(len(desc))
 
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = int(parent[i])
-        return i
+    def pairs() -> Iterator[tuple[int, int]]:
+        for cls in (0, 1):
+            idx = np.flatnonzero(labels == cls)
+            d = desc[idx]
+            for start in range(0, len(idx), 512):
+                sim = d[start : start + 512] @ d.T
+                rows, cols = np.nonzero(1.0 - sim < tau)
+                for a, b in zip(rows + start, cols, strict=True):
+                    yield int(idx[a]), int(idx[b])
 
-    for cls in (0, 1):
-        idx = np.flatnonzero(labels == cls)
-        d = desc[idx]
-        for start in range(0, len(idx), 512):
-            sim = d[start : start + 512] @ d.T
-            rows, cols = np.nonzero(1.0 - sim < tau)
-            for a, b in zip(rows + start, cols, strict=True):
-                ra, rb = find(int(idx[a])), find(int(idx[b]))
-                if ra != rb:
-                    parent[ra] = rb
-    return np.array([find(i) for i in range(len(desc))])
+    return components(len(desc), pairs())
 
 
 def grouped_split(groups: npt.NDArray[np.int64], labels: npt.NDArray[np.int64], frac: float, seed: int) -> npt.NDArray[np.bool_]:

@@ -33,7 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from station import model as meta
-from station.config import load_config
+from station.config import Config
 from station.errors import InputError, ModelError
 from station.gate import admit
 from station.model import Model
@@ -64,8 +64,7 @@ def self_test_meta(crops: npt.NDArray[np.float32], labels: npt.NDArray[np.int64]
     return json.dumps({"clip": clip, "labels": [int(labels[i]) for i in picked], "crops": pngs})
 
 
-def _collect(args: argparse.Namespace, base: Model) -> Collection:
-    cfg = load_config(args.config, args.overrides)
+def _collect(args: argparse.Namespace, cfg: Config, base: Model) -> Collection:
     col = collect([Path(s) for s in args.sources], base.info.spec, cfg)
     c = col.counts()
     say(f"{c['ok']} good and {c['defective']} defective parts to learn from; {c['not_inspectable']} could not be inspected")
@@ -129,12 +128,12 @@ def _check_paths(args: argparse.Namespace, base: Path) -> None:
         raise InputError(f"{args.report}: cannot make the report folder: {exc.strerror or exc}") from None
 
 
-def teach(args: argparse.Namespace) -> int:
+def teach(args: argparse.Namespace, cfg: Config) -> int:
     t0 = time.monotonic()
-    base_path = Path(args.base) if args.base else load_config(args.config, args.overrides).model.path
+    base_path = Path(args.base) if args.base else cfg.model.path
     _check_paths(args, base_path)
     base = admit(base_path)
-    col = _collect(args, base)
+    col = _collect(args, cfg, base)
     spec, counts = taught_spec(base), col.counts()
     samples = rectified(col.samples)  # as the taught model will locate them; col.samples as the base model does
     labels = np.array([s.label for s in samples], np.int64)

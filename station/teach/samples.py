@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import csv
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -230,7 +232,14 @@ def groups(samples: list[Sample], spec: PreprocessSpec, tau: float = TAU) -> npt
         return np.zeros(0, np.int64)
     d = np.stack([descriptor(s.image, s.circle, spec) for s in samples])
     d /= np.linalg.norm(d, axis=1, keepdims=True) + 1e-12  # not whitened: a few dozen parts cannot set the scale
-    parent = np.arange(len(samples))
+    labels = np.array([s.label for s in samples])
+    close = (1.0 - d @ d.T < tau) & (labels[:, None] == labels[None, :])
+    return components(len(samples), zip(*np.nonzero(np.triu(close, 1)), strict=True))
+
+
+def components(n: int, pairs: Iterable[tuple[Any, Any]]) -> npt.NDArray[np.int64]:
+    """Union-find: for each of ``n`` items, the root of the group ``pairs`` link it into (shared with tools/train.py)."""
+    parent = np.arange(n)
 
     def find(i: int) -> int:
         while parent[i] != i:
@@ -238,8 +247,8 @@ def groups(samples: list[Sample], spec: PreprocessSpec, tau: float = TAU) -> npt
             i = int(parent[i])
         return i
 
-    labels = np.array([s.label for s in samples])
-    close = (1.0 - d @ d.T < tau) & (labels[:, None] == labels[None, :])
-    for a, b in zip(*np.nonzero(np.triu(close, 1)), strict=True):
-        parent[find(int(a))] = find(int(b))
-    return np.array([find(i) for i in range(len(samples))], np.int64)
+    for a, b in pairs:
+        ra, rb = find(int(a)), find(int(b))
+        if ra != rb:
+            parent[ra] = rb
+    return np.array([find(i) for i in range(n)], np.int64)
