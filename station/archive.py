@@ -34,6 +34,7 @@ from station.messages import Verdict
 from station.metrics import Metrics
 from station.preprocess import u8
 from station.stage import Worker
+from station.wire import VerdictMessage
 
 log = structlog.get_logger()
 
@@ -41,7 +42,7 @@ log = structlog.get_logger()
 @dataclass(frozen=True)
 class _Item:
     verdict: Verdict
-    msg: dict[str, Any]
+    msg: VerdictMessage
 
 
 @dataclass
@@ -113,11 +114,11 @@ class Archive(Worker):
         self._bytes = 0
         super().__init__("archive")
 
-    def submit(self, v: Verdict, msg: dict[str, Any]) -> None:
+    def submit(self, v: Verdict, msg: VerdictMessage) -> None:
         """Queue a verdict for the archive if it is kept (all rejects, a sample of passes); never blocks."""
         if v.image is None or not v.image.size:
             return
-        if msg["verdict"] == "pass" and self._rng.random() >= self.cfg.pass_sample:
+        if v.verdict == "pass" and self._rng.random() >= self.cfg.pass_sample:
             return
         try:
             self._queue.put_nowait(_Item(v, msg))
@@ -165,10 +166,11 @@ class Archive(Worker):
 
     def _write(self, item: _Item) -> None:
         v, msg = item.verdict, item.msg
-        kind = "reject" if msg["verdict"] == "reject" else "pass"
+        kind = v.verdict
         day = datetime.fromtimestamp(v.captured_at, tz=UTC).strftime("%Y-%m-%d")
         stem = self.root / day / kind / f"{self.run_id}-{v.part_id:07d}"
-        side = {**{k: msg.get(k) for k in ("part_id", "frame", "verdict", "reason", "score", "detail", "model", "captured_at")}}
+        body = msg.body()
+        side = {k: body.get(k) for k in ("part_id", "frame", "verdict", "reason", "score", "detail", "model", "captured_at")}
         side.update({"run_id": self.run_id, "config": self.config_hash, "archived_at": time.time(), "image": v.name})
         assert v.image is not None  # submit() keeps only verdicts with their frame
         files = [(stem.with_suffix(".png"), crop_of(v))]

@@ -16,7 +16,7 @@ import numpy as np
 import structlog
 
 from station.errors import CameraError
-from station.messages import END, Frame
+from station.messages import END, Failure, Frame, Reason
 from station.metrics import Metrics
 from station.sources import FrameSource, Grab
 from station.stage import put_bounded
@@ -151,7 +151,8 @@ class CaptureStage:
         self._log.warning("camera_lost", error=why)
         self._set_state(CameraState.DISCONNECTED)
         # tell the trigger: parts it was following cannot be matched across the outage
-        self._put(Frame(self.frames, _EMPTY, time.monotonic(), time.time(), f"camera lost: {why}", camera_lost=True))
+        lost = Failure(Reason.UNABLE, f"camera lost: {why}")
+        self._put(Frame(self.frames, _EMPTY, time.monotonic(), time.time(), lost, camera_lost=True))
         self.source.close()
         if not self._open_with_backoff():
             return False
@@ -238,6 +239,7 @@ class CaptureStage:
             self._log.error("frame_unreadable", error=grab.error, frame=self.frames)
             self.metrics.frames_dropped.labels(reason="unreadable").inc()
         image = grab.image if grab.image is not None else _EMPTY
-        self._put(Frame(self.frames, image, mono, wall, grab.error, grab.name))
+        unreadable = Failure(Reason.UNABLE, grab.error) if grab.error is not None else None
+        self._put(Frame(self.frames, image, mono, wall, unreadable, grab.name))
         self.metrics.frames.inc()
         self.frames += 1

@@ -65,7 +65,7 @@ class Classifier:
         if grab.image is None:
             return None, grab.error
         now = time.monotonic()
-        part = Part(part_id, Frame(0, grab.image, now, time.time(), None, str(path)))
+        part = Part(part_id, Frame(0, grab.image, now, time.time(), name=str(path)))
         return self.decide(self.infer(self.crop(part)[0])[0])[0], None
 
 

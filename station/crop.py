@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 import structlog
 
-from station.messages import Crop, Part
+from station.messages import Crop, Failure, Part, Reason
 from station.metrics import Metrics
 from station.preprocess import Preprocessed, PreprocessSpec, Quality, preprocess, warm_up
 from station.reload import ModelSlot
@@ -46,15 +46,17 @@ class CropStage:
     def __call__(self, part: Part) -> list[Crop]:
         model = self.models.current if isinstance(self.models, ModelSlot) else None
         if part.failure is not None:
-            return [Crop(part, None, model=model)]
+            return [Crop(part, None, part.failure, model)]
         spec = model.info.spec if model is not None else self.models
         assert isinstance(spec, PreprocessSpec)
         try:
-            return [Crop(part, self._run(part, spec), model=model)]
+            pre = self._run(part, spec)
         except Exception as exc:  # one bad part must not stop the line: it is rejected as error
             self.metrics.part_errors.labels(stage="preprocess").inc()
             log.error("part_error", stage="preprocess", part_id=part.part_id, error=f"{type(exc).__name__}: {exc}")
-            return [Crop(part, None, f"preprocess: {type(exc).__name__}: {exc}", model)]
+            return [Crop(part, None, Failure(Reason.ERROR, f"preprocess: {type(exc).__name__}: {exc}"), model)]
+        unable = Failure(Reason.UNABLE, pre.quality.value) if pre.quality is not Quality.OK or pre.crop is None else None
+        return [Crop(part, pre, unable, model)]
 
     def _run(self, part: Part, spec: PreprocessSpec) -> Preprocessed:
         image = part.frame.image

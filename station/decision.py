@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import structlog
 
@@ -21,15 +22,11 @@ def valid_score(s: float) -> bool:
 
 def decide(scored: Scored, threshold: float, band: tuple[float, float]) -> tuple[Reason, str]:
     """The reason for one part's verdict, and a short detail for the log and the archive."""
-    crop = scored.crop
-    part = crop.part
-    if part.failure is not None:
-        return part.failure_reason or Reason.UNABLE, part.failure
-    error = crop.error or scored.error
-    if error is not None:
-        return Reason.ERROR, error
-    if crop.pre is None or crop.pre.quality is not Quality.OK:
-        return Reason.UNABLE, crop.pre.quality.value if crop.pre is not None else "not preprocessed"
+    if scored.failure is not None:  # the one failure, from the stage that found it
+        return scored.failure.reason, scored.failure.detail
+    pre = scored.crop.pre
+    if pre is None or pre.quality is not Quality.OK:
+        return Reason.UNABLE, pre.quality.value if pre is not None else "not preprocessed"
     if scored.score is None:
         return Reason.ERROR, "no score"
     s = scored.score
@@ -40,6 +37,23 @@ def decide(scored: Scored, threshold: float, band: tuple[float, float]) -> tuple
     if s > threshold:
         return Reason.DEFECT, f"score {s:.3f} above threshold {threshold:.3f}"
     return Reason.OK, f"score {s:.3f} below threshold {threshold:.3f}"
+
+
+def finalise(v: Verdict, now_mono: float, deadline_s: float) -> Verdict:
+    """The verdict as it goes out, decided at the moment of publishing: the one that is sent, shown and archived.
+
+    A verdict ready after its deadline is a reject ``late`` (the gateway has moved on); a pass
+    without a valid score is never sent (a second check after :func:`decide`'s).
+    """
+    if v.score is not None and not valid_score(v.score):
+        v = replace(v, score=None)  # never on the wire (a second check after the decision's)
+        if v.reason is Reason.OK:
+            v = replace(v, reason=Reason.ERROR, detail="a pass without a valid score is never published")
+    if v.reason is Reason.OK and v.score is None:
+        v = replace(v, reason=Reason.ERROR, detail="a pass without a valid score is never published")
+    if now_mono - v.captured_mono > deadline_s:
+        v = replace(v, reason=Reason.LATE, detail=f"{v.reason.value} after deadline: {v.detail}")
+    return v
 
 
 class DecisionStage:
@@ -62,7 +76,6 @@ class DecisionStage:
             Verdict(
                 part_id=part.part_id,
                 frame=part.frame.index,
-                verdict="pass" if reason is Reason.OK else "reject",
                 reason=reason,
                 score=round(scored.score, 6) if scored.score is not None and valid_score(scored.score) else None,
                 detail=detail,

@@ -3,7 +3,6 @@ and follow the verdicts live on the daemon's own ZeroMQ socket."""
 
 from __future__ import annotations
 
-import json
 import socket
 import tempfile
 import threading
@@ -16,11 +15,12 @@ from station.config import Config, local_endpoint
 from station.footage import Envelope, compose, judge, labelled_photos, read_truth
 from station.model import Model
 from station.pipeline import RunOptions
+from station.wire import VerdictMessage, WireError, read
 
 SAMPLE = Path(__file__).resolve().parent / "sample" / "casting"
 
 
-def _follow(endpoint: str, stop: threading.Event, seen: list[dict[str, object]]) -> None:
+def _follow(endpoint: str, stop: threading.Event, seen: list[VerdictMessage]) -> None:
     sub: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.SUB)
     sub.setsockopt(zmq.LINGER, 0)
     sub.setsockopt(zmq.SUBSCRIBE, b"verdict")
@@ -29,12 +29,17 @@ def _follow(endpoint: str, stop: threading.Event, seen: list[dict[str, object]])
         while not stop.is_set():
             if not sub.poll(100):
                 continue
-            _, body = sub.recv_multipart()
-            v = json.loads(body)
-            seen.append(v)
-            score = "  -  " if v["score"] is None else f"{v['score']:.3f}"
-            mark = "PASS  " if v["verdict"] == "pass" else "REJECT"
-            print(f"  part {v['part_id']:>3}  frame {v['frame']:>5}  {mark}  {v['reason']:<18} score {score}", flush=True)
+            try:
+                msg = read(sub.recv_multipart())  # strict: the demo reads the wire as a gateway would
+            except WireError as exc:
+                print(f"  a message that is not the wire contract: {exc}", flush=True)
+                continue  # its part counts as missing in the summary
+            if not isinstance(msg, VerdictMessage):
+                continue
+            seen.append(msg)
+            score = "  -  " if msg.score is None else f"{msg.score:.3f}"
+            mark = "PASS  " if msg.verdict == "pass" else "REJECT"
+            print(f"  part {msg.part_id:>3}  frame {msg.frame:>5}  {mark}  {msg.reason.value:<18} score {score}", flush=True)
     finally:
         sub.close()
 
@@ -53,7 +58,7 @@ def run_demo(cfg: Config, model: Model, parts: int = 12, seed: int = 1) -> int:
         compose(chosen, video, env, seed=seed)
         truth = read_truth(video)
         print(f"replaying {video.name} in real time through the daemon; verdicts as published on {cfg.publisher.endpoint}:", flush=True)
-        seen: list[dict[str, object]] = []
+        seen: list[VerdictMessage] = []
         stop = threading.Event()
         cfg = _fixed_port(cfg)
         endpoint = local_endpoint(cfg.publisher.endpoint)
@@ -76,7 +81,7 @@ def _fixed_port(cfg: Config) -> Config:
     return cfg.model_copy(update={"publisher": publisher})
 
 
-def _summary(truth: list[dict[str, str]], seen: list[dict[str, object]], rc: int) -> int:
+def _summary(truth: list[dict[str, str]], seen: list[VerdictMessage], rc: int) -> int:
     res = judge(truth, seen)
     print()
     print(f"{res['parts']} parts on the belt, {res['verdicts']} verdicts received")

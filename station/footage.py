@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import numpy.typing as npt
 
 from station.preprocess import Circle, f32, locate_part, u8
 from station.sources import IMAGE_SUFFIXES
+from station.wire import Reason, VerdictMessage
 
 CODECS = {"mp4v": ".mp4", "avc1": ".mp4", "MJPG": ".avi"}
 
@@ -216,14 +218,14 @@ def read_truth(video: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def judge(truth: list[dict[str, str]], got: list[dict[str, object]]) -> dict[str, int]:
+def judge(truth: list[dict[str, str]], got: Sequence[VerdictMessage]) -> dict[str, int]:
     """Verdicts (in order) against the ground truth: counts, window misses, escapes, wrong verdicts."""
     escapes = wrong = outside = 0
     for t, v in zip(truth, got, strict=False):
         expected = "pass" if t["label"] == "ok" else "reject"
-        wrong += v["verdict"] != expected
-        escapes += t["label"] == "def" and v["verdict"] == "pass"
-        outside += not int(t["first_frame"]) <= int(str(v["frame"])) <= int(t["last_frame"])
+        wrong += v.verdict != expected
+        escapes += t["label"] == "def" and v.verdict == "pass"
+        outside += not int(t["first_frame"]) <= v.frame <= int(t["last_frame"])
     return {
         "parts": len(truth),
         "verdicts": len(got),
@@ -231,5 +233,5 @@ def judge(truth: list[dict[str, str]], got: list[dict[str, object]]) -> dict[str
         "outside_window": outside,
         "escapes": escapes,
         "wrong": wrong,
-        "unable": sum(1 for v in got if v["reason"] == "unable_to_inspect"),
+        "unable": sum(1 for v in got if v.reason is Reason.UNABLE),
     }

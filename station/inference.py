@@ -7,7 +7,7 @@ import time
 import structlog
 
 from station.decision import valid_score
-from station.messages import Crop, Scored
+from station.messages import Crop, Failure, Reason, Scored
 from station.metrics import Metrics
 from station.model import Model
 from station.preprocess import Quality
@@ -25,8 +25,8 @@ class InferenceStage:
 
     def __call__(self, crop: Crop) -> list[Scored]:
         model = crop.model or self.slot.current  # the model it was cropped for: a reload takes effect between two parts
-        if crop.pre is None or crop.pre.crop is None or crop.pre.quality is not Quality.OK:
-            return [Scored(crop, None, model=model.info)]
+        if crop.failure is not None or crop.pre is None or crop.pre.crop is None or crop.pre.quality is not Quality.OK:
+            return [Scored(crop, None, crop.failure, model.info)]
         try:
             t0 = time.perf_counter()
             score = float(model.score(crop.pre.crop[None])[0])
@@ -34,10 +34,11 @@ class InferenceStage:
             if not valid_score(score):  # NaN, inf or outside [0, 1]: never a pass, never in the score histogram
                 self.metrics.invalid_scores.inc()
                 log.error("invalid_score", stage="inference", part_id=crop.part.part_id, score=repr(score), model=model.info.model_id)
-                return [Scored(crop, None, f"inference: the model gave {score!r}, not a finite score in [0, 1]", model.info)]
+                why = f"inference: the model gave {score!r}, not a finite score in [0, 1]"
+                return [Scored(crop, None, Failure(Reason.ERROR, why), model.info)]
             self.metrics.score.observe(score)
             return [Scored(crop, score, model=model.info)]
         except Exception as exc:  # rejected as error, the line goes on
             self.metrics.part_errors.labels(stage="inference").inc()
             log.error("part_error", stage="inference", part_id=crop.part.part_id, error=f"{type(exc).__name__}: {exc}")
-            return [Scored(crop, None, f"inference: {type(exc).__name__}: {exc}", model.info)]
+            return [Scored(crop, None, Failure(Reason.ERROR, f"inference: {type(exc).__name__}: {exc}"), model.info)]

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import Final
+from typing import TYPE_CHECKING, Final, Literal
 
 import numpy as np
 import numpy.typing as npt
 
-from station.model import Model, ModelInfo
-from station.preprocess import Circle, Preprocessed
+from station.wire import Reason, StationState
+
+if TYPE_CHECKING:  # types only: the messages are the bottom layer, above the wire contract alone
+    from station.model import Model, ModelInfo
+    from station.preprocess import Circle, Preprocessed
+
+__all__ = ["END", "Crop", "Failure", "Frame", "Part", "Reason", "Scored", "StationState", "Verdict"]
 
 
 class _End:
@@ -30,22 +34,12 @@ class _End:
 END: Final = _End()
 
 
-class Reason(StrEnum):
-    OK = "ok"
-    DEFECT = "defect"
-    UNCERTAIN = "uncertain"
-    UNABLE = "unable_to_inspect"
-    ERROR = "error"
-    LATE = "late"
+@dataclass(frozen=True)
+class Failure:
+    """Why a part cannot pass, set by the stage that found out and carried unchanged to the decision."""
 
-
-class StationState(StrEnum):
-    """What the heartbeats say (docs/protocol.md); the metric station_state has one series per value."""
-
-    STARTING = "starting"
-    RUNNING = "running"
-    DEGRADED = "degraded"
-    STOPPING = "stopping"
+    reason: Reason
+    detail: str
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,7 +50,7 @@ class Frame:
     image: npt.NDArray[np.uint8]
     captured_mono: float
     captured_wall: float
-    error: str | None = None  # why the image could not be read (the frame still gets a verdict)
+    failure: Failure | None = None  # the image could not be read, or the camera is lost (the frame still gets a verdict)
     name: str | None = None  # file name, for image folders
     camera_lost: bool = False  # a marker, not a picture: the camera went away after the previous frame
 
@@ -69,8 +63,7 @@ class Part:
     frame: Frame
     blob: tuple[float, float, float] | None = None  # line mode: the trigger's (cx, cy, diameter) of the part
     belt_level: float | None = None  # line mode: grey level to paint outside the part
-    failure: str | None = None  # set when the part cannot be inspected at all (e.g. camera lost)
-    failure_reason: Reason | None = None
+    failure: Failure | None = None  # set when the part cannot be inspected at all (e.g. camera lost)
 
 
 @dataclass(frozen=True, eq=False)
@@ -79,7 +72,7 @@ class Crop:
 
     part: Part
     pre: Preprocessed | None
-    error: str | None = None
+    failure: Failure | None = None  # the part's own, or why preprocessing could not inspect it
     model: Model | None = field(default=None, compare=False, repr=False)  # cropped for, and scored by, this model
 
 
@@ -89,7 +82,7 @@ class Scored:
 
     crop: Crop
     score: float | None
-    error: str | None = None
+    failure: Failure | None = None  # the crop's own, or why the model gave no valid score
     model: ModelInfo | None = None  # the model that scored it (a reload swaps models between parts)
 
 
@@ -99,8 +92,7 @@ class Verdict:
 
     part_id: int
     frame: int
-    verdict: str
-    reason: Reason
+    reason: Reason  # OK is the only reason that passes
     score: float | None
     detail: str
     captured_at: float
@@ -109,3 +101,7 @@ class Verdict:
     name: str | None = None  # source file name, for image folders
     model_id: str | None = None
     image: npt.NDArray[np.uint8] | None = field(default=None, compare=False, repr=False)  # the inspected frame
+
+    @property
+    def verdict(self) -> Literal["pass", "reject"]:
+        return "pass" if self.reason is Reason.OK else "reject"

@@ -30,12 +30,13 @@ from station.inference import InferenceStage
 from station.messages import Part, StationState, Verdict
 from station.metrics import Metrics
 from station.model import Model
-from station.publisher import Outlet
+from station.publisher import Identity, Outlet
 from station.reload import ModelSlot, Reloader
 from station.sources import FrameSource, ImageFolderSource
 from station.stage import Stage
 from station.trigger import FrameTrigger, LineTrigger
 from station.web import Health, LiveView, WebServer
+from station.wire import VerdictMessage
 
 log = structlog.get_logger()
 _LIVE = (StationState.RUNNING, StationState.DEGRADED)
@@ -90,7 +91,10 @@ class Pipeline:
         self.live = LiveView(metrics)
         self.archive: Archive | None = None
         cfg_hash = config_hash(cfg)
-        self.outlet = Outlet(cfg.publisher, cfg.station.id, model.info.model_id, cfg_hash, metrics, opts.out, self.health, self._published)
+        who = Identity(cfg.station.id, cfg_hash, model.info.model_id)
+        self.outlet = Outlet(
+            cfg.publisher, who, metrics, out=opts.out, camera=lambda: self.capture.state.value, on_published=self._published
+        )
         if cfg.archive.dir is not None:
             self.archive = Archive(cfg.archive, metrics, self.outlet.publisher.run_id, cfg_hash)
         self.publisher = self.outlet.publisher
@@ -129,13 +133,10 @@ class Pipeline:
             Stage("publish", q["publish"], None, self.publisher, on_idle=self._idle, on_end=self._final, timer=t("publish")),
         ]
 
-    def _published(self, v: Verdict, msg: dict[str, Any]) -> None:
+    def _published(self, v: Verdict, msg: VerdictMessage) -> None:
         self.live.record(v, msg)
         if self.archive is not None:
             self.archive.submit(v, msg)
-
-    def health(self) -> dict[str, Any]:
-        return {"camera": self.capture.state.value}
 
     def healthz(self) -> Health:
         """Camera connected, frames arriving within metrics.healthy_within_s, no stage dead or stuck."""
@@ -158,7 +159,7 @@ class Pipeline:
     def _idle(self) -> None:
         cam = self.capture.state
         self._move_to(StationState.DEGRADED if cam is CameraState.DISCONNECTED else StationState.RUNNING, only_from=_LIVE)
-        self.publisher.set_state(self.state.value)
+        self.publisher.set_state(self.state)
         self.publisher.beat()
         self.metrics.set_queue_depths(
             (
@@ -173,7 +174,7 @@ class Pipeline:
     def _final(self) -> list[None]:
         """Last words of the publish thread: the stopping status and a final heartbeat."""
         self._move_to(StationState.STOPPING)
-        self.publisher.set_state(self.state.value)
+        self.publisher.set_state(self.state)
         return []
 
     def _move_to(self, new: StationState, only_from: tuple[StationState, ...] | None = None) -> None:

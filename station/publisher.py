@@ -12,6 +12,7 @@ import math
 import secrets
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -19,53 +20,84 @@ import structlog
 import zmq
 
 from station.config import PublisherSection
-from station.decision import valid_score
+from station.decision import finalise
 from station.errors import ConfigError
 from station.keys import ClientAllowList, KeyPair, bind_server, server_keys
-from station.messages import Reason, Verdict
+from station.messages import StationState, Verdict
 from station.metrics import Metrics
 from station.ratelog import RateLimitedLog
 from station.resend import ResendServer, Ring
-from station.wire import PROTOCOL_VERSION, encode
+from station.wire import Heartbeat, Message, Status, VerdictMessage, frames
 
 log = structlog.get_logger()
 
 
+@dataclass(frozen=True)
+class Identity:
+    """Who is speaking: the station, its effective config, and the model it started with."""
+
+    station: str
+    config: str  # hash of the effective configuration
+    model: str  # the model at start; each verdict names the model that scored it
+
+
+def to_message(v: Verdict, who: Identity, envelope: dict[str, Any], deadline_s: float, now: float) -> VerdictMessage:
+    """The wire form of a finalised verdict; ``envelope`` is station, run_id, seq and sent_at."""
+    c = v.circle
+    circle = (round(c.cx, 1), round(c.cy, 1), round(c.r, 1)) if c is not None and all(map(math.isfinite, (c.cx, c.cy, c.r))) else None
+    return VerdictMessage(
+        **envelope,
+        part_id=v.part_id,
+        frame=v.frame,
+        verdict=v.verdict,
+        reason=v.reason,
+        score=v.score,
+        captured_at=v.captured_at,
+        published_at=now,
+        deadline_at=v.captured_at + deadline_s,
+        model=v.model_id or who.model,
+        config=who.config,
+        detail=v.detail,
+        circle=circle,
+        image=v.name,
+    )
+
+
 class Publisher:
-    """Handler for the publish stage, plus heartbeats from its idle hook."""
+    """Handler for the publish stage, plus heartbeats from its idle hook.
+
+    Each verdict is finalised here (:func:`station.decision.finalise`: late, or a pass without a
+    valid score), and that one :class:`Verdict` is what is sent, written to ``--out`` and handed to
+    ``on_published`` (live page, archive) with its wire message.
+    """
 
     def __init__(
         self,
-        endpoint: str,
-        station_id: str,
-        model_id: str,
-        config_hash: str,
+        cfg: PublisherSection,
+        who: Identity,
         metrics: Metrics,
-        heartbeat_s: float = 0.25,
-        deadline_s: float = 0.5,
-        linger_ms: int = 1000,
-        sndhwm: int = 10000,
+        *,
         out: Path | None = None,
-        health: Callable[[], dict[str, Any]] | None = None,
+        camera: Callable[[], str] = lambda: "connected",
         ring: Ring | None = None,
         keys: KeyPair | None = None,
-        on_published: Callable[[Verdict, dict[str, Any]], None] | None = None,
+        on_published: Callable[[Verdict, VerdictMessage], None] | None = None,
     ) -> None:
         self.run_id = secrets.token_hex(8)
+        self.who = who
         self.ring = ring
         self._on_published = on_published
-        self.station_id = station_id
-        self.model_id = model_id
-        self.config_hash = config_hash
         self.metrics = metrics
-        self.heartbeat_s = heartbeat_s
-        self.deadline_s = deadline_s
+        self.heartbeat_s = cfg.heartbeat_ms / 1000
+        self.deadline_s = cfg.deadline_ms / 1000
         self.seq = 0
         self.verdicts = 0
-        self._health = health or (lambda: {})
+        self._camera = camera
         self._next_beat = 0.0
-        self._state = ""
-        self._sock, self.endpoint = bind_server(zmq.PUB, endpoint, "publisher.endpoint", keys, {zmq.LINGER: linger_ms, zmq.SNDHWM: sndhwm})
+        self._state = StationState.STARTING
+        self._announced = False
+        opts: dict[int, int] = {zmq.LINGER: cfg.linger_ms, zmq.SNDHWM: cfg.sndhwm}
+        self._sock, self.endpoint = bind_server(zmq.PUB, cfg.endpoint, "publisher.endpoint", keys, opts)
         self._out: IO[str] | None = None
         self.out_failing: str | None = None  # why the last --out write failed (health shows it); None while it works
         self._quiet = RateLimitedLog()
@@ -76,76 +108,56 @@ class Publisher:
                 self._sock.close(0)
                 raise ConfigError("--out", f"{out}: cannot open for writing: {exc.strerror or exc}") from None
 
-    def _send(self, topic: str, body: dict[str, Any]) -> dict[str, Any]:
+    def _envelope(self) -> dict[str, Any]:
         self.seq += 1
-        msg = {"v": PROTOCOL_VERSION, "station": self.station_id, "run_id": self.run_id, "seq": self.seq, "sent_at": time.time(), **body}
-        frames = [topic.encode(), encode(msg)]  # strict JSON: never NaN or Infinity
+        return {"station": self.who.station, "run_id": self.run_id, "seq": self.seq, "sent_at": time.time()}
+
+    def _send(self, msg: Message) -> None:
+        parts = frames(msg)  # strict JSON: never NaN or Infinity
         if self.ring is not None:
-            self.ring.add(self.seq, *frames)
+            self.ring.add(msg.seq, *parts)
         # PUB never blocks: a subscriber whose SNDHWM queue is full loses this message (it sees
         # the gap in seq and asks for a resend); NOBLOCK makes that explicit
-        self._sock.send_multipart(frames, flags=zmq.NOBLOCK)
-        return msg
+        self._sock.send_multipart(parts, flags=zmq.NOBLOCK)
 
-    def __call__(self, v: Verdict) -> list[None]:
-        now_mono, now = time.monotonic(), time.time()
-        verdict, reason, detail = v.verdict, v.reason, v.detail
-        if verdict == "pass" and (v.reason is not Reason.OK or v.score is None or not valid_score(v.score)):
-            verdict, reason, detail = "reject", Reason.ERROR, f"a pass without a valid score ({v.score!r}) is never published"
-        if now_mono - v.captured_mono > self.deadline_s:
-            verdict, reason, detail = "reject", Reason.LATE, f"{v.reason.value} after deadline: {detail}"
-        body = {
-            "part_id": v.part_id,
-            "frame": v.frame,
-            "verdict": verdict,
-            "reason": reason.value,
-            "score": v.score if v.score is not None and math.isfinite(v.score) else None,
-            "captured_at": v.captured_at,
-            "published_at": now,
-            "deadline_at": v.captured_at + self.deadline_s,
-            "model": v.model_id or self.model_id,
-            "config": self.config_hash,
-            "detail": detail,
-        }
-        if v.circle is not None and all(math.isfinite(x) for x in (v.circle.cx, v.circle.cy, v.circle.r)):
-            body["circle"] = [round(v.circle.cx, 1), round(v.circle.cy, 1), round(v.circle.r, 1)]
-        if v.name is not None:
-            body["image"] = v.name
-        msg = self._send("verdict", body)
+    def __call__(self, decided: Verdict) -> list[None]:
+        v = finalise(decided, time.monotonic(), self.deadline_s)
+        msg = to_message(v, self.who, self._envelope(), self.deadline_s, time.time())
+        self._send(msg)
         self.verdicts += 1
         self._write_out(msg)
-        self.metrics.parts.labels(verdict=verdict, reason=reason.value).inc()
+        self.metrics.parts.labels(verdict=v.verdict, reason=v.reason.value).inc()
         self.metrics.latency_seconds.observe(time.monotonic() - v.captured_mono)
-        self.metrics.last_verdict.set(now)
+        self.metrics.last_verdict.set(msg.published_at)
         if self._on_published is not None:
             self._on_published(v, msg)
         # one line per reject at info (journal searches by part_id / reason), passes only at debug
-        emit = log.info if verdict == "reject" else log.debug
-        emit("part_verdict", stage="publish", part_id=v.part_id, frame=v.frame, verdict=verdict, reason=reason.value, score=v.score)
+        emit = log.info if v.verdict == "reject" else log.debug
+        emit("part_verdict", stage="publish", part_id=v.part_id, frame=v.frame, verdict=v.verdict, reason=v.reason.value, score=v.score)
         self.beat()
         return []
 
-    def _write_out(self, msg: dict[str, Any]) -> None:
+    def _write_out(self, msg: VerdictMessage) -> None:
         """Append to ``--out``; a failing file (disk full, gone) is counted, logged and shown in health, never fatal."""
         if self._out is None:
             return
         try:
-            self._out.write(encode(msg).decode() + "\n")
+            self._out.write(msg.encode().decode() + "\n")
             self._out.flush()
             if self.out_failing is not None:
-                log.info("out_write_recovered", stage="publish", part_id=msg.get("part_id"), was=self.out_failing)
+                log.info("out_write_recovered", stage="publish", part_id=msg.part_id, was=self.out_failing)
             self.out_failing = None
         except (OSError, ValueError) as exc:
             self.out_failing = f"--out: {exc.strerror if isinstance(exc, OSError) and exc.strerror else exc}"
             self.metrics.output_errors.inc()
-            self._quiet.emit("out", "out_write_failed", level="error", stage="publish", part_id=msg.get("part_id"), error=self.out_failing)
+            self._quiet.emit("out", "out_write_failed", level="error", stage="publish", part_id=msg.part_id, error=self.out_failing)
 
-    def set_state(self, state: str) -> None:
+    def set_state(self, state: StationState) -> None:
         """Announce a station state change with a status message."""
-        if state != self._state:
-            self._state = state
-            self.metrics.set_state(state)
-            self._send("status", {"state": state, **self._health()})
+        if state is not self._state or not self._announced:
+            self._state, self._announced = state, True
+            self.metrics.set_state(state.value)
+            self._send(Status(**self._envelope(), state=state, camera=self._camera()))
             self._next_beat = 0.0
 
     def beat(self) -> None:
@@ -155,7 +167,8 @@ class Publisher:
             return
         self._quiet.tick()
         self._next_beat = now + self.heartbeat_s
-        self._send("heartbeat", {"state": self._state, "last_seq": self.seq, "verdicts": self.verdicts, **self._health()})
+        env = self._envelope()  # last_seq: the message before this one
+        self._send(Heartbeat(**env, state=self._state, last_seq=env["seq"] - 1, verdicts=self.verdicts, camera=self._camera()))
 
     def close(self) -> None:
         if self._out is not None:
@@ -173,35 +186,19 @@ class Outlet:
     def __init__(
         self,
         cfg: PublisherSection,
-        station_id: str,
-        model_id: str,
-        config_hash: str,
+        who: Identity,
         metrics: Metrics,
+        *,
         out: Path | None = None,
-        health: Callable[[], dict[str, Any]] | None = None,
-        on_published: Callable[[Verdict, dict[str, Any]], None] | None = None,
+        camera: Callable[[], str] = lambda: "connected",
+        on_published: Callable[[Verdict, VerdictMessage], None] | None = None,
     ) -> None:
         keys = server_keys(cfg.curve)
         self.allow = ClientAllowList(cfg.curve.clients_dir) if keys is not None and cfg.curve.clients_dir is not None else None
         ring = Ring(cfg.resend_buffer) if cfg.resend_endpoint else None
         self.resend: ResendServer | None = None
         try:
-            self.publisher = Publisher(
-                cfg.endpoint,
-                station_id,
-                model_id,
-                config_hash,
-                metrics,
-                heartbeat_s=cfg.heartbeat_ms / 1000,
-                deadline_s=cfg.deadline_ms / 1000,
-                linger_ms=cfg.linger_ms,
-                sndhwm=cfg.sndhwm,
-                out=out,
-                health=health,
-                ring=ring,
-                keys=keys,
-                on_published=on_published,
-            )
+            self.publisher = Publisher(cfg, who, metrics, out=out, camera=camera, ring=ring, keys=keys, on_published=on_published)
             if cfg.resend_endpoint and ring is not None:
                 try:
                     self.resend = ResendServer(cfg.resend_endpoint, ring, self.publisher.run_id, metrics, keys)

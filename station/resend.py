@@ -8,11 +8,9 @@ stage's own thread; the ring is shared with the publisher under a lock.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections import deque
-from typing import Any
 
 import structlog
 import zmq
@@ -21,9 +19,9 @@ from station.keys import KeyPair, bind_server
 from station.metrics import Metrics
 from station.ratelog import RateLimitedLog
 from station.stage import Worker
-from station.wire import decode
+from station.wire import ResendReply, ResendRequest, WireError
 
-MAX_SPAN = 1000  # most messages one reply carries
+MAX_SPAN = ResendRequest.MAX_SPAN  # most messages one reply carries
 MAX_REQUEST_BYTES = 4096  # a request is about 80 bytes; a peer sending a larger message is disconnected by libzmq
 BAD_REQUEST_COST = 10.0  # budget units a request that gets an error costs: junk is paced to 2,000 a second
 RESENT_PER_S = 20000.0  # messages resent a second at most (a gateway's gap is a few; a flood is paced, never served faster)
@@ -55,28 +53,16 @@ class Ring:
         return held, gone
 
 
-def _whole(v: object) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def parse_request(frames: list[bytes]) -> dict[str, Any] | str:
-    """The request dict, or a one-line reason why it is not one; never raises, whatever the bytes."""
+def parse_request(frames: list[bytes]) -> ResendRequest | str:
+    """The request, or a one-line reason why it is not one; never raises, whatever the bytes."""
     if len(frames) != 2 or frames[0] != b"resend":
         return "expected two frames: resend, JSON"
     if len(frames[1]) > MAX_REQUEST_BYTES:
         return f"the body is over {MAX_REQUEST_BYTES} bytes"
     try:
-        req = decode(frames[1])  # strict, and never a RecursionError for brackets nested thousands deep
-    except ValueError as exc:
-        return f"the body is not a strict JSON object: {exc}"
-    a, b = req.get("from"), req.get("to")
-    if not _whole(a) or not _whole(b) or a < 1 or b < a:  # type: ignore[operator]
-        return "from and to must be integers with 1 <= from <= to"
-    if b - a + 1 > MAX_SPAN:  # type: ignore[operator]
-        return f"at most {MAX_SPAN} messages per request"
-    if not isinstance(req.get("run_id", ""), str | None):
-        return "run_id must be a string"
-    return req
+        return ResendRequest.decode(frames[1])  # strict, and never a RecursionError for brackets nested thousands deep
+    except WireError as exc:
+        return str(exc)
 
 
 class Budget:
@@ -148,7 +134,7 @@ class ResendServer(Worker):
         except Exception as exc:  # whatever a request does, the thread goes on
             self.metrics.resend_requests.labels(result="bad").inc()
             self._quiet.emit("error", "resend_request_failed", level="error", stage="resend", error=f"{type(exc).__name__}: {exc}")
-            reply = [b"resend", json.dumps({"v": 1, "run_id": self.run_id, "error": "the request could not be handled"}).encode()]
+            reply = [b"resend", ResendReply(run_id=self.run_id, error="the request could not be handled").encode()]
         try:
             self._sock.send_multipart(envelope + reply, zmq.NOBLOCK)
         except zmq.ZMQError as exc:  # the peer went away or is not reading: its loss
@@ -157,20 +143,18 @@ class ResendServer(Worker):
 
     def _answer(self, body: list[bytes]) -> list[bytes]:
         req = parse_request(body)
-        head: dict[str, Any] = {"v": 1, "run_id": self.run_id}
         if isinstance(req, str):
             self.metrics.resend_requests.labels(result="bad").inc()
             self._quiet.emit("bad", "resend_bad_request", level="warning", stage="resend", error=req)
-            return [b"resend", json.dumps({**head, "error": req}).encode()]
-        a, b = int(req["from"]), int(req["to"])
-        if req.get("run_id") not in (None, self.run_id):
+            return [b"resend", ResendReply(run_id=self.run_id, error=req).encode()]
+        a, b = req.first, req.last
+        if req.run_id not in (None, self.run_id):
             self.metrics.resend_requests.labels(result="gone").inc()
-            return [b"resend", json.dumps({**head, "from": a, "to": b, "gone": [a, b], "count": 0, "error": "another run"}).encode()]
+            return [b"resend", ResendReply(run_id=self.run_id, first=a, last=b, gone=(a, b), count=0, error="another run").encode()]
         held, gone = self.ring.span(a, b)
         self.metrics.resend_requests.labels(result="gone" if gone else "served").inc()
         self.metrics.resent_messages.inc(len(held))
-        head.update({"from": a, "to": b, "gone": list(gone) if gone else None, "count": len(held)})
-        out = [b"resend", json.dumps(head).encode()]
+        out = [b"resend", ResendReply(run_id=self.run_id, first=a, last=b, gone=gone, count=len(held)).encode()]
         for _seq, topic, payload in held:
             out += [topic, payload]
         self._quiet.emit("served", "resend_served", stage="resend", first=a, last=b, count=len(held), gone=gone)

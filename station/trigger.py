@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from station.config import Direction, TriggerSection
-from station.messages import Frame, Part, Reason
+from station.messages import Failure, Frame, Part, Reason
 from station.preprocess import level_percentiles, u8
 
 _MIN_PART_PX = 30  # the smallest part (trigger.min_diameter_px) stays at least this wide in the work image
@@ -34,7 +34,7 @@ class FrameTrigger:
     def __call__(self, frame: Frame) -> list[Part]:
         if frame.camera_lost:
             return []  # no trigger came while blind; the gateways see the station degraded meanwhile
-        part = Part(self._next_id, frame, failure=frame.error, failure_reason=Reason.UNABLE if frame.error else None)
+        part = Part(self._next_id, frame, failure=frame.failure)
         self._next_id += 1
         return [part]
 
@@ -169,9 +169,7 @@ class LineTrigger:
 
     def _refuse(self, frame: Frame, blob: Blob, belt: float | None, why: str) -> Part:
         """A part the trigger saw but that cannot be inspected: rejected unable_to_inspect, with why."""
-        part = Part(
-            self._next_id, frame, blob=(blob.cx, blob.cy, float(blob.size)), belt_level=belt, failure=why, failure_reason=Reason.UNABLE
-        )
+        part = Part(self._next_id, frame, blob=(blob.cx, blob.cy, float(blob.size)), belt_level=belt, failure=Failure(Reason.UNABLE, why))
         self._next_id += 1
         return part
 
@@ -194,7 +192,7 @@ class LineTrigger:
     def __call__(self, frame: Frame) -> list[Part]:
         if frame.camera_lost:
             return self._blinded(frame)
-        if frame.error is not None or frame.image.size == 0:
+        if frame.failure is not None or frame.image.size == 0:
             return []
         h, w = frame.image.shape
         blobs, belt = find_blobs(frame.image, self.cfg)

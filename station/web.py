@@ -26,9 +26,10 @@ import cv2
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from station.errors import ConfigError
-from station.messages import Verdict
+from station.messages import Reason, Verdict
 from station.metrics import Metrics
 from station.preprocess import u8
+from station.wire import VerdictMessage
 
 COLOURS = {"pass": (60, 180, 60), "reject": (40, 40, 220), "uncertain": (0, 160, 255)}  # BGR
 GLARE_WARN = 0.25  # image share at full white that the live page warns of (the StationGlare alert's level)
@@ -47,16 +48,18 @@ class LiveView:
         self.metrics = metrics
         self._lock = threading.Lock()
         self._recent: deque[dict[str, Any]] = deque(maxlen=keep)
-        self._last: tuple[Verdict, dict[str, Any]] | None = None
+        self._last: Verdict | None = None
         self._jpeg: tuple[int, bytes] | None = None
         self._max_width = max_width
 
-    def record(self, v: Verdict, msg: dict[str, Any]) -> None:
-        row = {k: msg.get(k) for k in ("part_id", "frame", "verdict", "reason", "score", "published_at", "detail")}
+    def record(self, v: Verdict, msg: VerdictMessage) -> None:
+        """One published verdict: ``v`` is the one sent, ``msg`` its wire form."""
+        body = msg.body()
+        row = {k: body.get(k) for k in ("part_id", "frame", "verdict", "reason", "score", "published_at", "detail")}
         with self._lock:
             self._recent.appendleft(row)
             if v.image is not None and v.image.size:
-                self._last = (v, msg)
+                self._last = v
 
     def state(self) -> dict[str, Any]:
         counts: dict[str, float] = {}
@@ -66,7 +69,7 @@ class LiveView:
                     counts[s.labels["reason"]] = counts.get(s.labels["reason"], 0.0) + s.value
         clipped = next(iter(self.metrics.clipped.collect())).samples[0].value
         with self._lock:
-            last = self._last[1]["part_id"] if self._last else None
+            last = self._last.part_id if self._last else None
             return {"recent": list(self._recent), "counts": counts, "frame_part": last, "clipped": clipped, "clipped_warn": GLARE_WARN}
 
     def frame_jpeg(self) -> bytes | None:
@@ -75,29 +78,29 @@ class LiveView:
             cached = self._jpeg
         if last is None:
             return None
-        v, msg = last
+        v = last
         if cached is not None and cached[0] == v.part_id:
             return cached[1]
-        data = annotate(v, msg, self._max_width)
+        data = annotate(v, self._max_width)
         with self._lock:
             self._jpeg = (v.part_id, data)
         return data
 
 
-def annotate(v: Verdict, msg: dict[str, Any], max_width: int) -> bytes:
+def annotate(v: Verdict, max_width: int) -> bytes:
     """The frame in colour with the part's circle and a label, as JPEG."""
     assert v.image is not None
     img = cv2.cvtColor(u8(v.image), cv2.COLOR_GRAY2BGR)
     scale = min(1.0, max_width / img.shape[1])
     if scale < 1.0:
         img = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    colour = COLOURS["uncertain" if msg["reason"] == "uncertain" else msg["verdict"]]
+    colour = COLOURS["uncertain" if v.reason is Reason.UNCERTAIN else v.verdict]
     thick = max(2, img.shape[1] // 300)
     if v.circle is not None:
         centre = (round(v.circle.cx * scale), round(v.circle.cy * scale))
         cv2.circle(img, centre, round(v.circle.r * scale), colour, thick, cv2.LINE_AA)
-    score = "-" if msg["score"] is None else f"{msg['score']:.3f}"
-    label = f"#{msg['part_id']} {msg['verdict'].upper()} {msg['reason']} {score}"
+    score = "-" if v.score is None else f"{v.score:.3f}"
+    label = f"#{v.part_id} {v.verdict.upper()} {v.reason.value} {score}"
     cv2.rectangle(img, (0, 0), (img.shape[1], 28), (0, 0, 0), -1)
     cv2.putText(img, label, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, colour, 2, cv2.LINE_AA)
     ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 80])

@@ -1,16 +1,23 @@
-"""The wire contract's bottom layer: protocol version, topics and strict JSON, importing nothing with I/O.
+"""The wire contract: typed messages, each with one encoder and one strict decoder; no I/O.
 
-Everything that goes out on a socket or into ``--out`` is encoded by :func:`encode` (strict: a
-number that is not finite is an error, never ``NaN`` in the output); everything read from the
-wire by a subscriber that must be strict is decoded by :func:`decode`. docs/protocol.md is the
-contract in words. The gateway's I/O-free core imports this module, not the publisher.
+Every message the station sends (``verdict``, ``heartbeat``, ``status`` on the PUB socket; the
+``resend`` reply header on the ROUTER socket) and the gateway's resend request is a frozen class
+here. ``encode()`` writes the bytes (strict JSON: never NaN or Infinity, fields in the documented
+order); ``decode()`` reads them back and raises :class:`WireError` naming the field for anything
+that is not the contract: a missing or unknown field, a wrong type, a number that is not finite,
+another protocol version. docs/protocol.md is the contract in words. This module is the bottom of
+the import graph: the gateway's I/O-free core and the station's messages import it.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import types
+import typing
+from dataclasses import dataclass, fields
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar, Literal, Self
 
 PROTOCOL_VERSION = 1
 
@@ -22,21 +29,228 @@ class Topic(StrEnum):
     RESEND = "resend"
 
 
+class Reason(StrEnum):
+    """Why a verdict is what it is: ``ok`` is the only reason that passes."""
+
+    OK = "ok"
+    DEFECT = "defect"
+    UNCERTAIN = "uncertain"
+    UNABLE = "unable_to_inspect"
+    ERROR = "error"
+    LATE = "late"
+
+
+class StationState(StrEnum):
+    """What the heartbeats say; the metric station_state has one series per value."""
+
+    STARTING = "starting"
+    RUNNING = "running"
+    DEGRADED = "degraded"
+    STOPPING = "stopping"
+
+
+class WireError(ValueError):
+    """Bytes that are not the contract; the message names the field."""
+
+
 def encode(body: dict[str, Any]) -> bytes:
-    """One message body as strict JSON (ValueError for NaN or Infinity anywhere in it)."""
+    """One JSON object as strict JSON (ValueError for NaN or Infinity anywhere in it)."""
     return json.dumps(body, allow_nan=False).encode()
 
 
 def _refuse(name: str) -> object:
-    raise ValueError(f"{name} is not JSON")
+    raise WireError(f"{name} is not JSON")
 
 
 def decode(data: bytes | str) -> dict[str, Any]:
-    """A message body from strict JSON: a JSON object, without NaN or Infinity; ValueError otherwise."""
+    """A JSON object from strict JSON, without NaN or Infinity; WireError otherwise."""
     try:
         out = json.loads(data, parse_constant=_refuse)
     except RecursionError:
-        raise ValueError("nested too deeply") from None
+        raise WireError("nested too deeply") from None
+    except ValueError as exc:
+        raise WireError(f"not JSON: {exc}") from None
     if not isinstance(out, dict):
-        raise ValueError("not a JSON object")
+        raise WireError("not a JSON object")
     return out
+
+
+def _number(v: object) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _check(name: str, kind: Any, v: object) -> object:
+    """``v`` as a value of ``kind`` (the field's type), or WireError naming the field."""
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin in (types.UnionType, typing.Union):  # X | None
+        return None if v is None else _check(name, next(a for a in args if a is not type(None)), v)
+    if origin is Literal:
+        if v not in args:
+            raise WireError(f"{name}: {v!r} is not one of {', '.join(map(str, args))}")
+        return v
+    if origin is tuple:
+        if not isinstance(v, list) or len(v) != len(args):
+            raise WireError(f"{name}: expected a list of {len(args)}")
+        return tuple(_check(f"{name}[{i}]", a, x) for i, (a, x) in enumerate(zip(args, v, strict=True)))
+    if isinstance(kind, type) and issubclass(kind, StrEnum):
+        if not isinstance(v, str) or v not in {m.value for m in kind}:
+            raise WireError(f"{name}: {v!r} is not one of {', '.join(kind)}")
+        return kind(v)
+    ok = {int: lambda: isinstance(v, int) and not isinstance(v, bool), float: lambda: _number(v), str: lambda: isinstance(v, str)}[kind]()
+    if not ok:
+        raise WireError(f"{name}: expected {kind.__name__}, got {type(v).__name__}")
+    return float(v) if kind is float else v  # type: ignore[arg-type]
+
+
+class _Body:
+    """Strict JSON <-> frozen dataclass, field by field, in declaration order."""
+
+    RENAME: ClassVar[dict[str, str]] = {}  # Python name -> wire name (``from`` is a keyword)
+    VERSIONED: ClassVar[bool] = True  # carries ``v``
+
+    def body(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"v": PROTOCOL_VERSION} if self.VERSIONED else {}
+        for f in fields(self):  # type: ignore[arg-type]
+            v = getattr(self, f.name)
+            if v is None and f.default is None:
+                continue  # an optional field is absent, never null
+            out[self.RENAME.get(f.name, f.name)] = list(v) if isinstance(v, tuple) else v
+        return out
+
+    def encode(self) -> bytes:
+        return encode(self.body())
+
+    @classmethod
+    def decode(cls, data: bytes | str) -> Self:
+        return cls.from_body(decode(data))
+
+    @classmethod
+    def from_body(cls, raw: dict[str, Any]) -> Self:
+        raw = dict(raw)
+        if cls.VERSIONED and raw.pop("v", None) != PROTOCOL_VERSION:
+            raise WireError(f"v: expected {PROTOCOL_VERSION}")
+        hints = typing.get_type_hints(cls)
+        values: dict[str, object] = {}
+        for f in fields(cls):  # type: ignore[arg-type]
+            key = cls.RENAME.get(f.name, f.name)
+            if key not in raw:
+                if f.default is None:
+                    continue
+                raise WireError(f"{key}: missing")
+            values[f.name] = _check(key, hints[f.name], raw.pop(key))
+        if raw:
+            raise WireError(f"{sorted(raw)[0]}: unknown field")
+        return cls(**values)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Envelope(_Body):
+    """What every published message carries."""
+
+    station: str
+    run_id: str
+    seq: int
+    sent_at: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class VerdictMessage(_Envelope):
+    """The one verdict for a part (``topic`` verdict)."""
+
+    TOPIC: ClassVar[Topic] = Topic.VERDICT
+    part_id: int
+    frame: int
+    verdict: Literal["pass", "reject"]
+    reason: Reason
+    score: float | None
+    captured_at: float
+    published_at: float
+    deadline_at: float
+    model: str
+    config: str
+    detail: str
+    circle: tuple[float, float, float] | None = None
+    image: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.verdict == "pass") != (self.reason is Reason.OK) or (self.verdict == "pass" and self.score is None):
+            raise WireError(f"verdict: {self.verdict} with reason {self.reason.value} and score {self.score!r}")
+        if self.score is not None and not 0.0 <= self.score <= 1.0:
+            raise WireError(f"score: {self.score!r} is not in [0, 1]")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Heartbeat(_Envelope):
+    TOPIC: ClassVar[Topic] = Topic.HEARTBEAT
+    state: StationState
+    last_seq: int
+    verdicts: int
+    camera: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Status(_Envelope):
+    TOPIC: ClassVar[Topic] = Topic.STATUS
+    state: StationState
+    camera: str
+
+
+Message = VerdictMessage | Heartbeat | Status
+_BY_TOPIC: dict[bytes, type[VerdictMessage] | type[Heartbeat] | type[Status]] = {
+    c.TOPIC.encode(): c for c in (VerdictMessage, Heartbeat, Status)
+}
+
+
+def frames(msg: Message) -> list[bytes]:
+    """The two frames of a published message: topic, JSON."""
+    return [msg.TOPIC.encode(), msg.encode()]
+
+
+def read(parts: list[bytes]) -> Message:
+    """A published message from its frames; WireError naming what is wrong."""
+    if len(parts) != 2:
+        raise WireError(f"expected two frames (topic, JSON), got {len(parts)}")
+    cls = _BY_TOPIC.get(parts[0])
+    if cls is None:
+        raise WireError(f"topic: {parts[0][:32]!r} is not verdict, heartbeat or status")
+    return cls.decode(parts[1])
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResendRequest(_Body):
+    """A gateway's ask for seqs ``first``..``last`` (inclusive) of run ``run_id``."""
+
+    RENAME: ClassVar[dict[str, str]] = {"first": "from", "last": "to"}
+    VERSIONED: ClassVar[bool] = False
+    MAX_SPAN: ClassVar[int] = 1000
+    run_id: str | None = None
+    first: int
+    last: int
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.first <= self.last:
+            raise WireError("from, to: expected 1 <= from <= to")
+        if self.last - self.first + 1 > self.MAX_SPAN:
+            raise WireError(f"from, to: at most {self.MAX_SPAN} messages per request")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResendReply(_Body):
+    """The header of a resend reply; the ``count`` messages held follow it, as first sent.
+
+    Without ``first`` (a request not understood) only ``run_id`` and ``error`` are sent.
+    """
+
+    RENAME: ClassVar[dict[str, str]] = {"first": "from", "last": "to"}
+    run_id: str
+    first: int | None = None
+    last: int | None = None
+    gone: tuple[int, int] | None = None
+    count: int | None = None
+    error: str | None = None
+
+    def body(self) -> dict[str, Any]:
+        out = super().body()
+        if self.first is not None:
+            out = {**{k: out.get(k) for k in ("v", "run_id", "from", "to", "gone", "count")}, **out}  # gone: null when none
+        return out

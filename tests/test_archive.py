@@ -22,7 +22,9 @@ from station.metrics import Metrics
 from station.model import Model
 from station.pipeline import Pipeline, RunOptions
 from station.preprocess import Circle
+from station.publisher import Identity, to_message
 from station.sources import source_for
+from station.wire import VerdictMessage
 
 from .conftest import MODEL, ROOT, SAMPLE, free_port
 
@@ -37,11 +39,11 @@ def _sets(archive: Path, *extra: str) -> list[str]:
     ]
 
 
-def _verdict(pid: int, verdict: str, seed: int = 0) -> tuple[Verdict, dict[str, object]]:
+def _verdict(pid: int, verdict: str, seed: int = 0) -> tuple[Verdict, VerdictMessage]:
     img = np.random.default_rng(seed + pid).integers(0, 255, (400, 400), dtype=np.uint8)  # noise: PNGs of ~100 kB
     reason = Reason.OK if verdict == "pass" else Reason.DEFECT
-    v = Verdict(pid, pid, verdict, reason, 0.5, "d", time.time(), time.monotonic(), Circle(200, 200, 150), image=img)
-    return v, {"part_id": pid, "frame": pid, "verdict": verdict, "reason": reason.value, "score": 0.5, "model": "m"}
+    v = Verdict(pid, pid, reason, 0.5, "d", time.time(), time.monotonic(), Circle(200, 200, 150), image=img)
+    return v, to_message(v, Identity("s", "c", "m"), {"station": "s", "run_id": "r", "seq": pid, "sent_at": 0.0}, 0.5, 0.0)
 
 
 @pytest.mark.integration

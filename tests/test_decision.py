@@ -4,17 +4,17 @@ import numpy as np
 import pytest
 
 from station.decision import decide
-from station.messages import Crop, Frame, Part, Reason, Scored
+from station.messages import Crop, Failure, Frame, Part, Reason, Scored
 from station.preprocess import Preprocessed, Quality
 
 BAND = (0.2, 0.5)
 THR = 0.3
 
 
-def _scored(score: float | None, quality: Quality = Quality.OK, failure: str | None = None, error: str | None = None) -> Scored:
-    part = Part(1, Frame(0, np.zeros((4, 4), np.uint8), 0.0, 0.0), failure=failure, failure_reason=Reason.UNABLE if failure else None)
+def _scored(score: float | None, quality: Quality = Quality.OK, failure: Failure | None = None) -> Scored:
+    part = Part(1, Frame(0, np.zeros((4, 4), np.uint8), 0.0, 0.0), failure=failure)
     pre = Preprocessed(quality, None, np.zeros((4, 4), np.float32) if quality is Quality.OK else None, 100.0, 1.0, 0.0)
-    return Scored(Crop(part, pre), score, error)
+    return Scored(Crop(part, pre, failure), score, failure)
 
 
 @pytest.mark.parametrize(
@@ -27,8 +27,8 @@ def _scored(score: float | None, quality: Quality = Quality.OK, failure: str | N
         (_scored(None, Quality.CUT_OFF), Reason.UNABLE),
         (_scored(None, Quality.NO_PART), Reason.UNABLE),
         (_scored(None, Quality.BLURRED), Reason.UNABLE),
-        (_scored(None, failure="camera lost"), Reason.UNABLE),
-        (_scored(None, error="inference: boom"), Reason.ERROR),
+        (_scored(None, failure=Failure(Reason.UNABLE, "camera lost")), Reason.UNABLE),
+        (_scored(None, failure=Failure(Reason.ERROR, "inference: boom")), Reason.ERROR),
         (_scored(None), Reason.ERROR),
     ],
 )

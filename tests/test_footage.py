@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 
 from station.footage import Envelope, compose, labelled_photos, read_truth
+from station.wire import Reason, VerdictMessage
 
 from .conftest import SAMPLE
 
@@ -37,6 +38,14 @@ def test_truth_windows_match_the_frames(tmp_path: Path) -> None:
     assert firsts == sorted(firsts)
 
 
+def _passed(frame: int) -> VerdictMessage:
+    return VerdictMessage(
+        station="s", run_id="r", seq=frame, sent_at=0.0, part_id=frame, frame=frame, verdict="pass", reason=Reason.OK, score=0.01,
+        captured_at=0.0, published_at=0.0,
+        deadline_at=0.5, model="m", config="c", detail="d",
+    )  # fmt: skip
+
+
 def test_judge_counts_misses_windows_escapes_and_wrong_verdicts() -> None:
     from station.footage import judge
 
@@ -45,6 +54,6 @@ def test_judge_counts_misses_windows_escapes_and_wrong_verdicts() -> None:
         {"label": "def", "first_frame": "10", "last_frame": "15"},
         {"label": "def", "first_frame": "20", "last_frame": "25"},
     ]
-    got: list[dict[str, object]] = [{"verdict": "pass", "reason": "ok", "frame": 5}, {"verdict": "pass", "reason": "ok", "frame": 16}]
+    got = [_passed(frame=5), _passed(frame=16)]
     res = judge(truth, got)
     assert res == {"parts": 3, "verdicts": 2, "missing_or_extra": 1, "outside_window": 1, "escapes": 1, "wrong": 1, "unable": 0}

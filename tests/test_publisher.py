@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 import zmq
 
+from station.config import PublisherSection
 from station.errors import ConfigError
-from station.messages import Reason, Verdict
+from station.messages import Reason, StationState, Verdict
 from station.metrics import Metrics
-from station.publisher import Publisher
+from station.publisher import Identity, Publisher
 from station.wire import PROTOCOL_VERSION, decode
 
 from .conftest import free_port
@@ -19,7 +20,12 @@ pytestmark = pytest.mark.integration  # real processes, sockets, servers or brow
 
 
 def _verdict(part_id: int, age_s: float = 0.0) -> Verdict:
-    return Verdict(part_id, part_id * 3, "pass", Reason.OK, 0.01, "ok", time.time() - age_s, time.monotonic() - age_s, None)
+    return Verdict(part_id, part_id * 3, Reason.OK, 0.01, "ok", time.time() - age_s, time.monotonic() - age_s, None)
+
+
+def _publisher(port: int, metrics: Metrics, heartbeat_ms: int = 250, out: Path | None = None) -> Publisher:
+    cfg = PublisherSection(endpoint=f"tcp://127.0.0.1:{port}", heartbeat_ms=heartbeat_ms)
+    return Publisher(cfg, Identity("st-1", "cfg", "model-x"), metrics, out=out)
 
 
 def _sub(endpoint: str) -> zmq.Socket[bytes]:
@@ -42,11 +48,11 @@ def _recv_all(sub: zmq.Socket[bytes], until: float) -> list[tuple[str, dict[str,
 def test_verdicts_and_heartbeats_on_a_real_socket(tmp_path: Path) -> None:
     port = free_port()
     m = Metrics()
-    pub = Publisher(f"tcp://127.0.0.1:{port}", "st-1", "model-x", "cfg", m, heartbeat_s=0.05, out=tmp_path / "v.jsonl")
+    pub = _publisher(port, m, heartbeat_ms=50, out=tmp_path / "v.jsonl")
     sub = _sub(f"tcp://127.0.0.1:{port}")
     try:
         time.sleep(0.3)  # slow joiner: let the subscription reach the publisher
-        pub.set_state("running")
+        pub.set_state(StationState.RUNNING)
         for i in range(1, 4):
             pub(_verdict(i))
         pub(_verdict(4, age_s=2.0))  # older than the 0.5 s deadline
@@ -73,10 +79,10 @@ def test_verdicts_and_heartbeats_on_a_real_socket(tmp_path: Path) -> None:
 
 def test_endpoint_in_use_names_the_key() -> None:
     port = free_port()
-    a = Publisher(f"tcp://127.0.0.1:{port}", "s", "m", "c", Metrics())
+    a = _publisher(port, Metrics())
     try:
         with pytest.raises(ConfigError) as err:
-            Publisher(f"tcp://127.0.0.1:{port}", "s", "m", "c", Metrics())
+            _publisher(port, Metrics())
         assert err.value.key == "publisher.endpoint"
     finally:
         a.close()
@@ -84,12 +90,12 @@ def test_endpoint_in_use_names_the_key() -> None:
 
 def test_a_pass_with_a_non_finite_score_goes_out_as_an_error_reject_in_strict_json() -> None:
     port = free_port()
-    pub = Publisher(f"tcp://127.0.0.1:{port}", "s", "m", "c", Metrics())
+    pub = _publisher(port, Metrics())
     sub = _sub(f"tcp://127.0.0.1:{port}")
     try:
         time.sleep(0.3)  # slow joiner
         for score in (float("nan"), float("inf")):
-            pub(Verdict(1, 1, "pass", Reason.OK, score, "ok", time.time(), time.monotonic(), None))
+            pub(Verdict(1, 1, Reason.OK, score, "ok", time.time(), time.monotonic(), None))
         got: list[dict[str, object]] = []
         end = time.monotonic() + 5
         while len(got) < 2 and time.monotonic() < end:
@@ -108,7 +114,7 @@ def test_a_pass_with_a_non_finite_score_goes_out_as_an_error_reject_in_strict_js
 def test_a_failing_out_file_never_stops_publishing() -> None:
     port = free_port()
     m = Metrics()
-    pub = Publisher(f"tcp://127.0.0.1:{port}", "s", "m", "c", m, out=Path("/dev/full"))  # every write: no space left
+    pub = _publisher(port, m, out=Path("/dev/full"))  # every write: no space left
     sub = _sub(f"tcp://127.0.0.1:{port}")
     try:
         time.sleep(0.3)  # slow joiner

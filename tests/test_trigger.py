@@ -9,7 +9,7 @@ import pytest
 
 from station.config import Direction, TriggerSection
 from station.footage import Envelope, compose, labelled_photos, read_truth
-from station.messages import Frame, Part
+from station.messages import Failure, Frame, Part, Reason
 from station.preprocess import level_percentiles
 from station.trigger import FrameTrigger, LineTrigger, _work_image, find_blobs
 
@@ -51,8 +51,8 @@ def test_frame_trigger_makes_one_part_per_frame_in_order() -> None:
 
 
 def test_unreadable_frame_becomes_a_part_that_cannot_be_inspected() -> None:
-    p = FrameTrigger()(Frame(0, np.zeros((0, 0), np.uint8), 0.0, 0.0, error="x.jpg: not a decodable image"))[0]
-    assert p.failure == "x.jpg: not a decodable image"
+    p = FrameTrigger()(Frame(0, np.zeros((0, 0), np.uint8), 0.0, 0.0, Failure(Reason.UNABLE, "x.jpg: not a decodable image")))[0]
+    assert p.failure == Failure(Reason.UNABLE, "x.jpg: not a decodable image")
 
 
 def test_belt_median_from_the_histogram_equals_numpys_median() -> None:
@@ -147,9 +147,16 @@ def test_parts_in_view_when_the_camera_is_lost_are_unable_to_inspect() -> None:
     trig = LineTrigger(TriggerSection())
     frames = [Frame(i, _disc_frame(640, 360, [(150 + 10 * i, 180, 100)]), time.monotonic(), time.time()) for i in range(5)]
     assert _run_no_flush(trig, frames) == []  # whole and followed, not yet at the line
-    lost = Frame(5, np.zeros((0, 0), np.uint8), time.monotonic(), time.time(), "camera lost: test", camera_lost=True)
+    lost = Frame(
+        5, np.zeros((0, 0), np.uint8), time.monotonic(), time.time(), Failure(Reason.UNABLE, "camera lost: test"), camera_lost=True
+    )
     parts = trig(lost)
-    assert len(parts) == 1 and parts[0].failure_reason is Reason.UNABLE and "camera lost" in (parts[0].failure or "")
+    assert (
+        len(parts) == 1
+        and parts[0].failure is not None
+        and parts[0].failure.reason is Reason.UNABLE
+        and "camera lost" in parts[0].failure.detail
+    )
     assert trig.flush() == [], "the part is not inspected again after the outage"
     assert FrameTrigger()(lost) == []
 
@@ -172,7 +179,9 @@ def test_parts_larger_than_the_envelope_are_each_rejected_once_at_the_line(w: in
     parts = _run(LineTrigger(TriggerSection()), _moving(w, h, r, [-r, -r - 3 * r], 40, 140))
     assert [p.part_id for p in parts] == [1, 2]
     for p in parts:
-        assert p.failure_reason is Reason.UNABLE and "larger than trigger.max_diameter_px (560)" in (p.failure or "")
+        assert (
+            p.failure is not None and p.failure.reason is Reason.UNABLE and "larger than trigger.max_diameter_px (560)" in p.failure.detail
+        )
         assert p.blob is not None and p.blob[0] >= w / 2  # fired at the line
 
 
@@ -186,4 +195,4 @@ def test_an_oversized_part_already_past_the_line_at_the_start_is_not_a_part() ->
 
 def test_an_oversized_part_whole_in_view_past_the_line_at_the_start_is_rejected_once() -> None:
     parts = _run(LineTrigger(TriggerSection()), _moving(1920, 1080, 300, [1300], 30, 10))
-    assert len(parts) == 1 and "larger than" in (parts[0].failure or "")
+    assert len(parts) == 1 and parts[0].failure is not None and "larger than" in parts[0].failure.detail

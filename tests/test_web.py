@@ -7,7 +7,6 @@ import re
 import time
 import urllib.error
 import urllib.request
-from typing import Any
 
 import cv2
 import numpy as np
@@ -18,7 +17,9 @@ from station.errors import ConfigError
 from station.messages import Reason, Verdict
 from station.metrics import Metrics
 from station.preprocess import Circle
+from station.publisher import Identity, to_message
 from station.web import GLARE_WARN, Health, LiveView, WebServer
+from station.wire import VerdictMessage
 
 from .conftest import ROOT, free_port
 
@@ -33,12 +34,11 @@ def _get(port: int, path: str) -> tuple[int, str, bytes]:
         return e.code, e.headers["Content-Type"], e.read()
 
 
-def _verdict(pid: int, verdict: str = "reject", reason: Reason = Reason.DEFECT) -> tuple[Verdict, dict[str, Any]]:
+def _verdict(pid: int, reason: Reason = Reason.DEFECT) -> tuple[Verdict, VerdictMessage]:
     img = np.full((360, 640), 90, np.uint8)
     cv2.circle(img, (320, 180), 120, 200, -1)
-    v = Verdict(pid, pid * 10, verdict, reason, 0.91, "d", time.time(), time.monotonic(), Circle(320, 180, 120), image=img)
-    msg = {"part_id": pid, "frame": pid * 10, "verdict": verdict, "reason": reason.value, "score": 0.91, "published_at": 0.0}
-    return v, msg
+    v = Verdict(pid, pid * 10, reason, 0.91, "d", time.time(), time.monotonic(), Circle(320, 180, 120), image=img)
+    return v, to_message(v, Identity("s", "c", "m"), {"station": "s", "run_id": "r", "seq": pid, "sent_at": 0.0}, 0.5, 0.0)
 
 
 def test_healthz_says_why_with_the_status_code() -> None:
@@ -66,7 +66,7 @@ def test_live_page_state_and_annotated_frame() -> None:
         assert _get(server.port, "/frame.jpg")[0] == 404  # nothing inspected yet
         m.parts.labels(verdict="reject", reason="defect").inc()
         live.record(*_verdict(1))
-        live.record(*_verdict(2, "pass", Reason.OK))
+        live.record(*_verdict(2, Reason.OK))
         state = json.loads(_get(server.port, "/state.json")[2])
         assert [r["part_id"] for r in state["recent"]] == [2, 1] and state["frame_part"] == 2
         assert state["counts"]["defect"] == 1

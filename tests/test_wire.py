@@ -1,13 +1,27 @@
-"""The wire contract's bottom layer: strict JSON both ways, and a gateway core free of I/O libraries."""
+"""The wire contract: typed messages with one encoder and one strict decoder each, and a gateway core free of I/O libraries."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
 import pytest
 
-from station.wire import decode, encode
+from station.wire import (
+    Heartbeat,
+    Reason,
+    ResendReply,
+    ResendRequest,
+    StationState,
+    Status,
+    VerdictMessage,
+    WireError,
+    decode,
+    encode,
+    frames,
+    read,
+)
 
 from .conftest import ROOT
 
@@ -35,3 +49,68 @@ def test_importing_the_gateway_core_loads_no_sockets_and_no_metrics() -> None:
     code = "import sys, station.gateway.core; print(sorted(m for m in ('zmq', 'prometheus_client') if m in sys.modules))"
     p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert p.returncode == 0 and p.stdout.strip() == "[]", p.stdout + p.stderr
+
+
+def _verdict(**over: object) -> dict[str, object]:
+    body: dict[str, object] = {
+        "v": 1, "station": "s", "run_id": "r", "seq": 7, "sent_at": 1.5, "part_id": 3, "frame": 40, "verdict": "pass",
+        "reason": "ok", "score": 0.01, "captured_at": 1.0, "published_at": 1.5, "deadline_at": 1.5, "model": "m",
+        "config": "c", "detail": "score 0.010 below threshold 0.050", "circle": [1.5, 2.0, 3.0],
+    }  # fmt: skip
+    body.update(over)
+    return {k: v for k, v in body.items() if v is not None or k == "score"}
+
+
+def test_each_message_decodes_to_its_class_and_encodes_to_the_same_bytes() -> None:
+    data = encode(_verdict())
+    msg = read([b"verdict", data])
+    assert isinstance(msg, VerdictMessage) and msg.reason is Reason.OK and msg.circle == (1.5, 2.0, 3.0)
+    assert msg.encode() == data  # field order as documented: the bytes on the wire are unchanged
+    beat = b'{"v": 1, "station": "s", "run_id": "r", "seq": 8, "sent_at": 2.0, "state": "running", "last_seq": 7, "verdicts": 3, '
+    beat += b'"camera": "x"}'
+    hb = read([b"heartbeat", beat])
+    assert isinstance(hb, Heartbeat) and hb.state is StationState.RUNNING and hb.encode() == beat
+    status = Status(station="s", run_id="r", seq=9, sent_at=2.0, state=StationState.STOPPING, camera="ended")
+    assert read(frames(status)) == status
+
+
+@pytest.mark.parametrize(
+    ("body", "names"),
+    [
+        (_verdict(v=2), "v:"),
+        (_verdict(part_id=None), "part_id: missing"),
+        (_verdict(extra=1), "extra: unknown field"),
+        (_verdict(part_id=True), "part_id: expected int"),
+        (_verdict(frame=1.5), "frame: expected int"),
+        (_verdict(score="0.1"), "score: expected float"),
+        (_verdict(verdict="maybe"), "verdict:"),
+        (_verdict(reason="fine"), "reason:"),
+        (_verdict(circle=[1, 2]), "circle: expected a list of 3"),
+        (_verdict(verdict="pass", reason="defect"), "verdict: pass with reason defect"),
+        (_verdict(score=None), "verdict: pass with reason ok and score None"),
+        (_verdict(verdict="reject", reason="defect", score=1.5), "score: 1.5 is not in [0, 1]"),
+    ],
+)
+def test_the_strict_decoder_names_what_is_not_the_contract(body: dict[str, object], names: str) -> None:
+    with pytest.raises(WireError, match=re.escape(names)):
+        VerdictMessage.decode(encode(body))
+
+
+@pytest.mark.parametrize(
+    "parts", [[b"verdict"], [b"bogus", b"{}"], [b"verdict", b"not json"], [b"heartbeat", encode(_verdict())], [b"status", b"[]"]]
+)
+def test_read_refuses_frames_that_are_not_a_published_message(parts: list[bytes]) -> None:
+    with pytest.raises(WireError):
+        read(parts)
+
+
+def test_resend_request_and_reply_as_documented() -> None:
+    assert ResendRequest(run_id="r", first=57, last=59).encode() == b'{"run_id": "r", "from": 57, "to": 59}'
+    assert ResendRequest.decode(b'{"from": 1, "to": 2}') == ResendRequest(first=1, last=2)
+    served = ResendReply(run_id="r", first=57, last=59, gone=None, count=3)
+    assert served.encode() == b'{"v": 1, "run_id": "r", "from": 57, "to": 59, "gone": null, "count": 3}'
+    assert ResendReply.decode(served.encode()) == served
+    assert ResendReply(run_id="r", error="x").encode() == b'{"v": 1, "run_id": "r", "error": "x"}'
+    for bad in (b'{"from": 2, "to": 1}', b'{"from": 1, "to": 1001}', b'{"from": 1}', b'{"from": 1, "to": 2, "run_id": 5}'):
+        with pytest.raises(WireError):
+            ResendRequest.decode(bad)

@@ -14,7 +14,7 @@ from typing import Any
 
 import structlog
 
-from station.wire import PROTOCOL_VERSION
+from station.wire import Heartbeat, Message, Reason, ResendReply, Status, VerdictMessage
 
 log = structlog.get_logger()
 DONE_KEPT = 4096
@@ -54,7 +54,7 @@ class _Pending:
     actuate_at: float
     part_id: int
     run_id: str = field(compare=False)
-    msg: dict[str, Any] = field(compare=False)
+    msg: VerdictMessage | None = field(compare=False)  # None: its verdict was lost
     late: bool = field(compare=False)
 
 
@@ -88,65 +88,57 @@ class GatewayCore:
         self.ignored = 0
 
     # ---- input -------------------------------------------------------------------------
-    def valid(self, topic: str, msg: object) -> dict[str, Any] | None:
-        """The message if it is a well-formed v1 message from our station; else None (counted)."""
-        ok = (
-            isinstance(msg, dict)
-            and msg.get("v") == PROTOCOL_VERSION
-            and isinstance(msg.get("run_id"), str)
-            and isinstance(msg.get("seq"), int)
-            and topic in ("verdict", "heartbeat", "status")
-            and (self.station_id is None or msg.get("station") == self.station_id)
-        )
-        if not ok:
-            self.ignored += 1
-            log.warning("message_ignored", stage="gateway", topic=topic)
-            return None
-        assert isinstance(msg, dict)
-        return msg
+    def ignore(self, why: str) -> None:
+        """A message that is not the contract (the service could not decode it): counted, never acted on."""
+        self.ignored += 1
+        log.warning("message_ignored", stage="gateway", why=why)
 
-    def receive(self, topic: str, raw: object, now: float) -> None:
-        msg = self.valid(topic, raw)
-        if msg is None:
+    def _ours(self, msg: Message) -> bool:
+        if self.station_id is None or msg.station == self.station_id:
+            return True
+        self.ignore(f"station {msg.station!r} is not {self.station_id!r}")
+        return False
+
+    def receive(self, msg: Message, now: float) -> None:
+        if not self._ours(msg):
             return
-        if msg["run_id"] != self.run_id:
+        if msg.run_id != self.run_id:
             self._new_run(msg, now)
-        seq = int(msg["seq"])
+        seq = msg.seq
         if seq >= self.next_seq:
             if seq > self.next_seq:
                 self._gap(self.next_seq, seq - 1, now)
             self.next_seq = seq + 1
         elif not self._fills_gap(seq):
             return  # a duplicate
-        self._handle(topic, msg, now)
+        self._handle(msg, now)
         self._abandon_awaiting(now)
 
-    def resent(self, head: dict[str, Any], messages: Sequence[tuple[str, object]], now: float) -> None:
+    def resent(self, head: ResendReply, messages: Sequence[Message], now: float) -> None:
         """A resend reply: the messages it carried, then whatever it says is gone."""
-        if head.get("run_id") != self.run_id:
+        if head.run_id != self.run_id:
             return
-        for topic, raw in messages:
-            msg = self.valid(topic, raw)
-            if msg is not None and msg["run_id"] == self.run_id and self._fills_gap(int(msg["seq"])):
-                self._handle(topic, msg, now)
+        for msg in messages:
+            if self._ours(msg) and msg.run_id == self.run_id and self._fills_gap(msg.seq):
+                self._handle(msg, now)
         self._abandon_awaiting(now)
-        gone = head.get("gone")
-        if isinstance(gone, list) and len(gone) == 2 and any(g.seqs & set(range(gone[0], gone[1] + 1)) for g in self.gaps):
+        gone = head.gone
+        if gone is not None and any(g.seqs & set(range(gone[0], gone[1] + 1)) for g in self.gaps):
             self._unrecovered(now, f"seq {gone[0]}..{gone[1]} gone from the station's buffer")
 
-    def _new_run(self, msg: dict[str, Any], now: float) -> None:
+    def _new_run(self, msg: Message, now: float) -> None:
         # parts already on the belt when a run starts (or when we join one) had verdicts we never
         # saw: vision stays unhealthy until they are past the actuator
         self._trip(now, "run_changed" if self.run_id is not None else "joined")
         if self.run_id is not None:
-            log.warning("station_restarted", stage="gateway", old=self.run_id, new=msg["run_id"])
+            log.warning("station_restarted", stage="gateway", old=self.run_id, new=msg.run_id)
         self.gaps.clear()
         self._abandon_awaiting(now)
-        self.run_id = msg["run_id"]
+        self.run_id = msg.run_id
         # a run that began moments ago (ZeroMQ's slow joiner: the first messages went out before our
         # subscription arrived) is taken from seq 1, the rest asked for by resend, so that its first
         # parts are decided too; a run joined later starts where we joined, learnt from its first verdict
-        seq = int(msg["seq"])
+        seq = msg.seq
         self.next_seq = 1 if seq <= JOIN_BACKFILL else seq
         self.next_part = 1 if self.next_seq == 1 else 0
         self.done.clear()
@@ -165,19 +157,16 @@ class GatewayCore:
                 return True
         return False
 
-    def _handle(self, topic: str, msg: dict[str, Any], now: float) -> None:
-        if topic in ("heartbeat", "status"):
-            if topic == "heartbeat":
+    def _handle(self, msg: Message, now: float) -> None:
+        if isinstance(msg, Heartbeat | Status):
+            if isinstance(msg, Heartbeat):
                 self.last_heartbeat = now
-            self.station_state = str(msg.get("state", "unknown"))
+            self.station_state = msg.state.value
             return
         self._verdict(msg, now)
 
-    def _verdict(self, msg: dict[str, Any], now: float) -> None:
-        pid, cap = msg.get("part_id"), msg.get("captured_at")
-        if not isinstance(pid, int) or not isinstance(cap, int | float):
-            self.ignored += 1
-            return
+    def _verdict(self, msg: VerdictMessage, now: float) -> None:
+        pid = msg.part_id
         assert self.run_id is not None
         if pid in self.done:
             return
@@ -188,8 +177,8 @@ class GatewayCore:
             self.next_part = pid + 1
         self.awaiting.discard(pid)
         self._mark_done(pid)
-        actuate_at = float(cap) + self.t.actuator_delay_s
-        late = now > actuate_at - self.t.margin_s or now > float(msg.get("deadline_at", float("inf")))
+        actuate_at = msg.captured_at + self.t.actuator_delay_s
+        late = now > actuate_at - self.t.margin_s or now > msg.deadline_at
         heapq.heappush(self.pending, _Pending(actuate_at, pid, self.run_id, msg, late))
 
     def _abandon_awaiting(self, now: float) -> None:
@@ -209,7 +198,7 @@ class GatewayCore:
         """Rejected, in its place in the order: due with the part before it, or now."""
         assert self.run_id is not None
         before = [p.actuate_at for p in self.pending if p.run_id == self.run_id and p.part_id < pid]
-        heapq.heappush(self.pending, _Pending(max([now, *before]), pid, self.run_id, {}, False))
+        heapq.heappush(self.pending, _Pending(max([now, *before]), pid, self.run_id, None, False))
         self._mark_done(pid)
         log.warning("verdict_missing", stage="gateway", part_id=pid)
 
@@ -246,29 +235,18 @@ class GatewayCore:
 
     def _actuate(self, p: _Pending, now: float) -> PartDecision:
         m = p.msg
-        if not m:  # its verdict was lost
+        if m is None:  # its verdict was lost
             return PartDecision(p.run_id, p.part_id, "reject", "missing", None, None, None, None, p.actuate_at, now)
-        verdict, sreason = m.get("verdict"), m.get("reason")
         if p.late:
             reason = "late"
         elif not self.healthy:
             reason = "vision_unhealthy"
-        elif verdict == "pass" and sreason == "ok":
+        elif m.verdict == "pass" and m.reason is Reason.OK:
             reason = "ok"
         else:
-            reason = str(sreason or "not_pass")
-        return PartDecision(
-            p.run_id,
-            p.part_id,
-            "pass" if reason == "ok" else "reject",
-            reason,
-            str(verdict) if verdict is not None else None,
-            str(sreason) if sreason is not None else None,
-            int(m["seq"]),
-            float(m["captured_at"]),
-            p.actuate_at,
-            now,
-        )
+            reason = m.reason.value
+        decision = "pass" if reason == "ok" else "reject"
+        return PartDecision(p.run_id, p.part_id, decision, reason, m.verdict, m.reason.value, m.seq, m.captured_at, p.actuate_at, now)
 
     def next_due(self) -> float | None:
         return self.pending[0].actuate_at if self.pending else None

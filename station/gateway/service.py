@@ -7,11 +7,9 @@ and a stop is seen within ``poll_s``.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import structlog
 import zmq
@@ -21,15 +19,9 @@ from station.gateway.core import GatewayCore, Timing
 from station.gateway.outputs import JsonLinesOutput, ModbusOutput, Output, Outputs
 from station.keys import KeyPair, curve_client, ephemeral, load_public, load_secret
 from station.stage import Worker
+from station.wire import Message, ResendReply, ResendRequest, WireError, read
 
 log = structlog.get_logger()
-
-
-def _decode(frames: list[bytes]) -> tuple[str, object]:
-    try:
-        return frames[0].decode("ascii", "replace"), json.loads(frames[1]) if len(frames) == 2 else None
-    except ValueError:
-        return "invalid", None
 
 
 class Gateway(Worker):
@@ -40,7 +32,7 @@ class Gateway(Worker):
         cfg: Config,
         outputs: list[Output],
         poll_s: float = 0.02,
-        drop: Callable[[str, dict[str, Any]], bool] | None = None,
+        drop: Callable[[Message], bool] | None = None,
     ) -> None:
         g = cfg.gateway
         self.core = GatewayCore(
@@ -129,31 +121,44 @@ class Gateway(Worker):
             if sock is self._resend:
                 self._on_resend(frames, now)
                 continue
-            topic, msg = _decode(frames)
-            if self._drop is not None and isinstance(msg, dict) and self._drop(topic, msg):
+            try:
+                msg = read(frames)
+            except WireError as exc:  # not the contract: never acted on (its part, if any, is rejected as missing)
+                self.core.ignore(str(exc))
                 continue
-            self.core.receive(topic, msg, now)
+            if self._drop is not None and self._drop(msg):
+                continue
+            self.core.receive(msg, now)
 
     def _on_resend(self, frames: list[bytes], now: float) -> None:
         if len(frames) < 2 or frames[0] != b"resend":
+            self.core.ignore("a resend reply without its header")
             return
         try:
-            head = json.loads(frames[1])
-        except ValueError:
+            head = ResendReply.decode(frames[1])
+        except WireError as exc:
+            self.core.ignore(f"resend reply: {exc}")
             return
-        pairs = [_decode(frames[i : i + 2]) for i in range(2, len(frames) - 1, 2)]
-        if isinstance(head, dict):
-            self.core.resent(head, pairs, now)
+        messages: list[Message] = []
+        for i in range(2, len(frames) - 1, 2):
+            try:
+                messages.append(read(frames[i : i + 2]))
+            except WireError as exc:  # that seq stays a gap: it times out, and vision is unhealthy
+                self.core.ignore(f"resent message: {exc}")
+        self.core.resent(head, messages, now)
 
     def _send_resend_requests(self) -> None:
+        span = ResendRequest.MAX_SPAN
         for run_id, first, last in self.core.resend_requests:
             if self._resend is None:
                 continue
-            body = json.dumps({"run_id": run_id, "from": first, "to": last}).encode()
-            try:
-                self._resend.send_multipart([b"resend", body], zmq.NOBLOCK)
-            except zmq.Again:  # the station's resend socket is not there: the gap will time out
-                log.warning("resend_request_not_sent", stage="gateway", first=first, last=last)
+            for a in range(first, last + 1, span):  # a long gap is asked for in requests of at most MAX_SPAN
+                body = ResendRequest(run_id=run_id, first=a, last=min(last, a + span - 1)).encode()
+                try:
+                    self._resend.send_multipart([b"resend", body], zmq.NOBLOCK)
+                except zmq.Again:  # the station's resend socket is not there: the gap will time out
+                    log.warning("resend_request_not_sent", stage="gateway", first=first, last=last)
+                    break
         self.core.resend_requests.clear()
 
 

@@ -211,7 +211,7 @@ def _match(video: Path, part: Part, pre: Preprocessed | None, truth: list[tuple[
     used[row] = True
     label = truth[row][0]
     if part.failure is not None:
-        col.refused.append(Refused(origin, label, part.failure))
+        col.refused.append(Refused(origin, label, part.failure.detail))
     elif pre is None or pre.quality is not Quality.OK or pre.circle is None:
         col.refused.append(Refused(origin, label, pre.quality.value if pre is not None else "not preprocessed"))
     else:

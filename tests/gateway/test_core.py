@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from station.gateway.core import GatewayCore, Timing
+from station.wire import Heartbeat, Message, Reason, ResendReply, StationState, VerdictMessage
 
 T = Timing(actuator_delay_s=1.0, margin_s=0.02, heartbeat_s=0.25, missed_heartbeats=3, resend_timeout_s=0.3)
 
@@ -17,23 +19,28 @@ class FakeStation:
         self.seq = 0
         self.part = 0
 
-    def msg(self, **body: Any) -> dict[str, Any]:
+    def envelope(self) -> dict[str, Any]:
         self.seq += 1
-        return {"v": 1, "station": "station-1", "run_id": self.run_id, "seq": self.seq, "sent_at": 0.0, **body}
+        return {"station": "station-1", "run_id": self.run_id, "seq": self.seq, "sent_at": 0.0}
 
-    def beat(self, state: str = "running") -> tuple[str, dict[str, Any]]:
-        return "heartbeat", self.msg(state=state, last_seq=self.seq, camera="connected")
+    def beat(self, state: str = "running") -> Heartbeat:
+        return Heartbeat(**self.envelope(), state=StationState(state), last_seq=self.seq, verdicts=self.part, camera="connected")
 
-    def verdict(self, captured_at: float, verdict: str = "pass", reason: str = "ok") -> tuple[str, dict[str, Any]]:
+    def verdict(self, captured_at: float, verdict: str = "pass", reason: str = "ok") -> VerdictMessage:
         self.part += 1
-        return "verdict", self.msg(
+        return VerdictMessage(
+            **self.envelope(),
             part_id=self.part,
             frame=self.part,
-            verdict=verdict,
-            reason=reason,
-            captured_at=captured_at,
-            deadline_at=captured_at + 0.5,
+            verdict="pass" if verdict == "pass" else "reject",
+            reason=Reason(reason),
             score=0.01,
+            captured_at=captured_at,
+            published_at=captured_at,
+            deadline_at=captured_at + 0.5,
+            model="m",
+            config="c",
+            detail="d",
         )
 
 
@@ -42,7 +49,7 @@ def healthy_core(st: FakeStation, until: float = 1.5) -> GatewayCore:
     core = GatewayCore(T, "station-1")
     t = 0.0
     while t <= until:
-        core.receive(*st.beat(), t)
+        core.receive(st.beat(), t)
         core.tick(t)
         t = round(t + 0.25, 6)
     assert core.healthy, core.reason
@@ -53,7 +60,7 @@ def run_to(core: GatewayCore, st: FakeStation, start: float, end: float, beats: 
     t = start
     while t <= end:
         if beats:
-            core.receive(*st.beat(), t)
+            core.receive(st.beat(), t)
         core.tick(t)
         t = round(t + 0.05, 6)
 
@@ -61,7 +68,7 @@ def run_to(core: GatewayCore, st: FakeStation, start: float, end: float, beats: 
 def test_not_healthy_until_parts_in_flight_at_join_are_past_the_actuator() -> None:
     st = FakeStation()
     core = GatewayCore(T, "station-1")
-    core.receive(*st.beat(), 0.0)
+    core.receive(st.beat(), 0.0)
     core.tick(0.0)
     assert not core.healthy
     run_to(core, st, 0.05, 0.9)
@@ -73,8 +80,8 @@ def test_not_healthy_until_parts_in_flight_at_join_are_past_the_actuator() -> No
 def test_a_timely_pass_passes_at_its_actuator_time_and_defects_reject() -> None:
     st = FakeStation()
     core = healthy_core(st)
-    core.receive(*st.verdict(captured_at=1.6), 1.7)
-    core.receive(*st.verdict(captured_at=1.7, verdict="reject", reason="defect"), 1.8)
+    core.receive(st.verdict(captured_at=1.6), 1.7)
+    core.receive(st.verdict(captured_at=1.7, verdict="reject", reason="defect"), 1.8)
     run_to(core, st, 1.8, 2.55)
     assert core.decisions == []  # part 1's actuator time is 1.6 + 1.0
     run_to(core, st, 2.6, 2.65)
@@ -89,7 +96,7 @@ def test_a_timely_pass_passes_at_its_actuator_time_and_defects_reject() -> None:
 def test_a_verdict_after_the_actuator_margin_is_rejected_late() -> None:
     st = FakeStation()
     core = healthy_core(st)
-    core.receive(*st.verdict(captured_at=0.6), 1.59)  # actuator at 1.6, margin 20 ms
+    core.receive(st.verdict(captured_at=0.6), 1.59)  # actuator at 1.6, margin 20 ms
     run_to(core, st, 1.6, 1.7)
     assert [(d.decision, d.reason) for d in core.decisions] == [("reject", "late")]
 
@@ -97,7 +104,7 @@ def test_a_verdict_after_the_actuator_margin_is_rejected_late() -> None:
 def test_a_station_late_verdict_rejects() -> None:
     st = FakeStation()
     core = healthy_core(st)
-    core.receive(*st.verdict(captured_at=1.6, verdict="reject", reason="late"), 1.7)
+    core.receive(st.verdict(captured_at=1.6, verdict="reject", reason="late"), 1.7)
     run_to(core, st, 1.75, 2.7)
     assert [(d.decision, d.reason) for d in core.decisions] == [("reject", "late")]
 
@@ -105,7 +112,7 @@ def test_a_station_late_verdict_rejects() -> None:
 def test_silence_makes_vision_unhealthy_after_three_heartbeats_and_parts_then_reject() -> None:
     st = FakeStation()
     core = healthy_core(st)
-    core.receive(*st.verdict(captured_at=1.5), 1.55)
+    core.receive(st.verdict(captured_at=1.5), 1.55)
     core.tick(1.55)
     run_to(core, st, 1.6, 2.25, beats=False)  # last heartbeat at 1.5: 3 x 0.25 s is 2.25
     assert core.healthy
@@ -129,10 +136,10 @@ def test_heartbeats_back_recover_only_after_one_actuator_delay() -> None:
 def test_a_gap_asks_for_resend_and_a_filled_gap_costs_nothing() -> None:
     st = FakeStation()
     core = healthy_core(st)
-    lost = [st.verdict(captured_at=1.5), st.beat()]
-    core.receive(*st.verdict(captured_at=1.55), 1.6)
-    assert core.resend_requests == [("run-a", lost[0][1]["seq"], lost[1][1]["seq"])]
-    core.resent({"run_id": "run-a", "gone": None}, lost, 1.65)
+    lost: list[Message] = [st.verdict(captured_at=1.5), st.beat()]
+    core.receive(st.verdict(captured_at=1.55), 1.6)
+    assert core.resend_requests == [("run-a", lost[0].seq, lost[1].seq)]
+    core.resent(ResendReply(run_id="run-a", first=lost[0].seq, last=lost[1].seq, count=2), lost, 1.65)
     run_to(core, st, 1.7, 2.6)
     assert core.healthy
     assert [(d.part_id, d.decision) for d in core.decisions] == [(1, "pass"), (2, "pass")]
@@ -141,9 +148,9 @@ def test_a_gap_asks_for_resend_and_a_filled_gap_costs_nothing() -> None:
 def test_a_gap_the_station_no_longer_holds_trips_health_and_rejects_the_lost_part() -> None:
     st = FakeStation()
     core = healthy_core(st)
-    first = st.verdict(captured_at=1.5)[1]["seq"]
-    core.receive(*st.verdict(captured_at=1.55), 1.6)
-    core.resent({"run_id": "run-a", "gone": [first, first]}, [], 1.62)
+    first = st.verdict(captured_at=1.5).seq
+    core.receive(st.verdict(captured_at=1.55), 1.6)
+    core.resent(ResendReply(run_id="run-a", first=first, last=first, gone=(first, first), count=0), [], 1.62)
     assert not core.healthy or core.fault == "gap"
     run_to(core, st, 1.65, 2.6)
     got = [(d.part_id, d.decision, d.reason) for d in core.decisions]
@@ -154,7 +161,7 @@ def test_a_gap_nobody_fills_times_out() -> None:
     st = FakeStation()
     core = healthy_core(st)
     st.verdict(captured_at=1.5)  # lost, never resent
-    core.receive(*st.verdict(captured_at=1.55), 1.6)
+    core.receive(st.verdict(captured_at=1.55), 1.6)
     run_to(core, st, 1.65, 1.95)
     assert not core.healthy
     assert core.decisions[0].reason == "missing"
@@ -164,7 +171,7 @@ def test_a_station_restart_trips_health() -> None:
     st = FakeStation()
     core = healthy_core(st)
     st2 = FakeStation("run-b")
-    core.receive(*st2.beat(), 1.6)
+    core.receive(st2.beat(), 1.6)
     core.tick(1.6)
     assert not core.healthy and core.reason.endswith("run_changed")
     run_to(core, st2, 1.65, 2.5)
@@ -177,23 +184,18 @@ def test_degraded_and_stopping_states_are_unhealthy() -> None:
     for state in ("degraded", "stopping", "starting"):
         st = FakeStation()
         core = healthy_core(st)
-        core.receive(*st.beat(state), 1.6)
+        core.receive(st.beat(state), 1.6)
         core.tick(1.6)
         assert not core.healthy and core.reason == f"station_{state}"
 
 
-def test_foreign_and_malformed_messages_are_ignored() -> None:
+def test_another_station_s_messages_and_undecodable_ones_are_ignored() -> None:
     st = FakeStation()
     core = healthy_core(st)
-    bad: list[tuple[str, object]] = [
-        ("verdict", "not a dict"),
-        ("verdict", {**st.verdict(2.0)[1], "station": "someone-else"}),
-        ("verdict", {**st.verdict(2.0)[1], "v": 99}),
-        ("bogus", st.msg()),
-    ]
-    for topic, m in bad:
-        core.receive(topic, m, 1.6)
-    assert core.ignored == 4
+    core.receive(replace(st.verdict(2.0), station="someone-else"), 1.6)
+    core.ignore("v: expected 1")  # what the service reports for bytes the wire contract refuses (tests/test_wire.py)
+    run_to(core, st, 1.65, 3.2)
+    assert core.ignored == 2
     assert core.decisions == []
 
 
@@ -201,8 +203,8 @@ def test_duplicates_are_decided_once() -> None:
     st = FakeStation()
     core = healthy_core(st)
     v = st.verdict(captured_at=1.6)
-    core.receive(*v, 1.61)
-    core.receive(*v, 1.62)
-    core.resent({"run_id": "run-a", "gone": None}, [v], 1.63)
+    core.receive(v, 1.61)
+    core.receive(v, 1.62)
+    core.resent(ResendReply(run_id="run-a", first=v.seq, last=v.seq, count=1), [v], 1.63)
     run_to(core, st, 1.65, 2.7)
     assert len(core.decisions) == 1

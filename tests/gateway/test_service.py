@@ -20,6 +20,7 @@ import zmq
 from station.config import Config, load_config
 from station.gateway.core import PartDecision
 from station.gateway.service import Gateway
+from station.wire import Heartbeat, Message, Reason, StationState, VerdictMessage, frames
 
 from ..conftest import ROOT, SAMPLE, free_port, wait_for
 
@@ -184,9 +185,9 @@ def test_a_lost_verdict_is_filled_by_resend(line: Line, gateways: Any) -> None:
     """ZeroMQ over loopback does not lose messages, so the loss is simulated at the gateway's door."""
     lost: list[int] = []
 
-    def drop(topic: str, msg: dict[str, Any]) -> bool:
-        if topic == "verdict" and msg["part_id"] in (10, 11) and msg["seq"] not in lost:
-            lost.append(msg["seq"])
+    def drop(msg: Message) -> bool:
+        if isinstance(msg, VerdictMessage) and msg.part_id in (10, 11) and msg.seq not in lost:
+            lost.append(msg.seq)
             return True
         return False
 
@@ -205,8 +206,8 @@ def test_a_lost_verdict_is_filled_by_resend(line: Line, gateways: Any) -> None:
 
 
 def test_a_lost_verdict_without_resend_rejects_the_part_and_trips_health(line: Line, gateways: Any) -> None:
-    def drop(topic: str, msg: dict[str, Any]) -> bool:
-        return topic == "verdict" and msg["part_id"] == 12
+    def drop(msg: Message) -> bool:
+        return isinstance(msg, VerdictMessage) and msg.part_id == 12
 
     cfg = line.config("publisher.resend_endpoint=null")
     _gw, rec = gateways(cfg)
@@ -265,14 +266,16 @@ def test_curve_stream_is_followed_and_a_forged_pass_is_ignored(line: Line, gatew
         run, t0 = "f0f0f0f0f0f0f0f0", time.time()
         for seq in range(1, 80):
             now = time.time()
+            env: dict[str, Any] = {"station": "station-1", "run_id": run, "seq": seq, "sent_at": now}
+            msg: Message
             if seq % 2:
-                body = {"state": "running", "last_seq": seq - 1, "camera": "connected"}
-                topic = "heartbeat"
+                msg = Heartbeat(**env, state=StationState.RUNNING, last_seq=seq - 1, verdicts=seq // 2, camera="connected")
             else:
-                body = {"part_id": seq // 2, "frame": seq, "verdict": "pass", "reason": "ok", "captured_at": now, "deadline_at": now + 0.5}
-                topic = "verdict"
-            msg = {"v": 1, "station": "station-1", "run_id": run, "seq": seq, "sent_at": now, **body}
-            forger.send_multipart([topic.encode(), json.dumps(msg).encode()])
+                msg = VerdictMessage(
+                    **env, part_id=seq // 2, frame=seq, verdict="pass", reason=Reason.OK, score=0.01, captured_at=now,
+                    published_at=now, deadline_at=now + 0.5, model="forged", config="forged", detail="forged",
+                )  # fmt: skip
+            forger.send_multipart(frames(msg))
             time.sleep(0.03)
         assert wait_for(lambda: len(prec.parts) > 10, 5), "the unguarded gateway hears the forger"
         time.sleep(0.4)
@@ -287,16 +290,16 @@ def test_a_subscriber_that_stops_reading_leaves_the_station_bounded(tmp_path: Pa
     """A stuck subscriber: the station's queue for it stops at SNDHWM, its own loss shows as seq gaps."""
     import resource
 
+    from station.config import PublisherSection
     from station.metrics import Metrics
-    from station.publisher import Publisher
+    from station.publisher import Identity, Publisher
     from station.resend import Ring
 
     port = free_port()
     ring = Ring(1000)
     pad = "x" * 2000
-    pub = Publisher(
-        f"tcp://127.0.0.1:{port}", "s", "m", "c", Metrics(), heartbeat_s=0.0, sndhwm=500, health=lambda: {"pad": pad}, ring=ring
-    )
+    cfg = PublisherSection.model_construct(endpoint=f"tcp://127.0.0.1:{port}", heartbeat_ms=0, sndhwm=500)  # a beat every call
+    pub = Publisher(cfg, Identity("s", "c", "m"), Metrics(), camera=lambda: pad, ring=ring)
     stuck: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.SUB)
     stuck.setsockopt(zmq.LINGER, 0)
     stuck.setsockopt(zmq.RCVHWM, 500)
