@@ -12,13 +12,9 @@ import pytest
 
 from station.model import Model
 from station.preprocess import Circle
+from tools import augment, stress
 
 from .conftest import MODEL, ROOT, SAMPLE
-
-sys.path.insert(0, str(ROOT / "tools"))
-
-import augment  # tools/ is not a package: on the path first
-import stress
 
 
 def test_a_part_that_cannot_be_inspected_is_rejected_never_passed() -> None:
@@ -35,7 +31,7 @@ def test_a_part_that_cannot_be_inspected_is_rejected_never_passed() -> None:
 @pytest.mark.integration
 def test_every_view_is_reported_on_the_bundled_sample(tmp_path: Path) -> None:
     out = tmp_path / "stress.json"
-    cmd = [sys.executable, "tools/stress.py", "--data", str(SAMPLE), "--split", "", "--draws", "1", "--workers", "1", "--json", str(out)]
+    cmd = [sys.executable, "-m", "tools.stress", "--data", str(SAMPLE), "--split", "", "--draws", "1", "--workers", "1", "--json", str(out)]
     run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     report = json.loads(out.read_text())
@@ -51,7 +47,7 @@ def test_every_view_is_reported_on_the_bundled_sample(tmp_path: Path) -> None:
 
 @pytest.mark.integration
 def test_a_missing_data_folder_is_one_clear_line(tmp_path: Path) -> None:
-    cmd = [sys.executable, "tools/stress.py", "--data", str(tmp_path / "nope")]
+    cmd = [sys.executable, "-m", "tools.stress", "--data", str(tmp_path / "nope")]
     run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert run.returncode != 0 and "nope: no such folder" in run.stderr and "Traceback" not in run.stderr
 
@@ -60,7 +56,7 @@ def test_a_missing_data_folder_is_one_clear_line(tmp_path: Path) -> None:
 def test_a_bad_split_file_is_one_clear_line(tmp_path: Path) -> None:
     split = tmp_path / "split.json"
     split.write_text('{"files": ["elsewhere/x.jpeg"]}')
-    cmd = [sys.executable, "tools/stress.py", "--data", str(SAMPLE), "--split", str(split)]
+    cmd = [sys.executable, "-m", "tools.stress", "--data", str(SAMPLE), "--split", str(split)]
     run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert run.returncode != 0 and f"{split}: not a split file" in run.stderr and "Traceback" not in run.stderr
 

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from station.preprocess import PreprocessSpec
+from tools import toolkit
 
 from .conftest import SAMPLE
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
-
-import toolkit
 
 SPEC = PreprocessSpec(size=64)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,14 +10,9 @@ import numpy.typing as npt
 import pytest
 
 from station.preprocess import Circle, PreprocessSpec, locate_part
+from tools import augment, robustness, train
 
 from .conftest import SAMPLE, grey
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
-
-import augment
-import robustness
-import train
 
 
 def _paths(root: Path) -> list[Path]:

@@ -35,13 +35,10 @@ from typing import Any, cast
 import numpy as np
 import numpy.typing as npt
 
+from station.footage import Envelope, compose, labelled_photos, read_truth
+from tools.toolkit import cpu, in_batches, photo_crops
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tools"))
-
-from toolkit import cpu, in_batches, photo_crops  # noqa: E402
-
-from station.footage import Envelope, compose, labelled_photos, read_truth  # noqa: E402
 
 MODEL = ROOT / "station" / "defaults" / "defect.onnx"
 ENV = Envelope(width=1280, height=720, fps=30.0, speed=25.0, diameter=300.0, codec="mp4v")
@@ -264,8 +261,8 @@ def main() -> int:
         res: dict[str, Any] = {"machine": _machine(), "footage": {"width": ENV.width, "height": ENV.height, "fps": ENV.fps}}
         runs: dict[str, list[dict[str, Any]]] = {}
         for mode in [*("floor", "fast") * args.repeat, *("realtime",) * args.repeat, "threads"]:
-            cmd = [sys.executable, __file__, "--child", mode, "--video", str(video), *(f"--set={x}" for x in args.set)]
-            p = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+            cmd = [sys.executable, "-m", "tools.bench", "--child", mode, "--video", str(video), *(f"--set={x}" for x in args.set)]
+            p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1800)
             if p.returncode != 0:
                 print(p.stderr[-3000:], file=sys.stderr)
                 return 1

@@ -20,8 +20,6 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from station.cli import run_pipeline
 from station.config import load_config
 from station.footage import CODECS, Envelope, PartPhoto, compose, judge, labelled_photos, read_truth

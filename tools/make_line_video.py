@@ -19,8 +19,6 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from station.footage import CODECS, Envelope, compose, labelled_photos
 
 

@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from augment import ROBUSTNESS_VIEWS, View, paint_pin_holes, render
 
 from station.evaluate import metrics_at as station_metrics
 from station.preprocess import Circle, PreprocessSpec, normalise_crop, preprocess
+from tools.augment import ROBUSTNESS_VIEWS, View, paint_pin_holes, render
 
 Crops = list[npt.NDArray[np.float32]]
 Scorer = Callable[[Crops], npt.NDArray[np.float32]]

@@ -21,8 +21,6 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from station.footage import Envelope, compose, labelled_photos
 
 ROOT = Path(__file__).resolve().parent.parent

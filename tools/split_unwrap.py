@@ -17,21 +17,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from station import model as meta
+from station.unwrap import UnwrapSpec, polar_grid
+from tools.toolkit import photo_crops
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tools"))
-
-from toolkit import photo_crops  # noqa: E402
-
-from station import model as meta  # noqa: E402
-from station.unwrap import UnwrapSpec, polar_grid  # noqa: E402
 
 
 def _grid_of(graph: Any, node: Any) -> np.ndarray[Any, Any]:

@@ -16,25 +16,21 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from station.evaluate import metrics_at
+from station.model import Model
+from station.preprocess import Circle, PreprocessSpec, Quality, locate_part, preprocess
+from station.sources import read_image
+from tools.augment import View, random_view, render
+from tools.robustness import pool
+from tools.toolkit import in_batches
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tools"))
-
-from augment import View, random_view, render  # noqa: E402
-from robustness import pool  # noqa: E402
-from toolkit import in_batches  # noqa: E402
-
-from station.evaluate import metrics_at  # noqa: E402
-from station.model import Model  # noqa: E402
-from station.preprocess import Circle, PreprocessSpec, Quality, locate_part, preprocess  # noqa: E402
-from station.sources import read_image  # noqa: E402
 
 # Each goes one step past training's range (in brackets) on one knob; one sits at the range's bright edge.
 STRESS_VIEWS: dict[str, View] = {

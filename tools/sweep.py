@@ -21,20 +21,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import train as T
-from augment import PIT_DEPTHS, ROBUSTNESS_VIEWS
-from robustness import PIN_HOLE_BANDS, SHARED, ViewCrops, pool, summarise, view_crops
-from toolkit import in_batches
+from tools import train as T
+from tools.augment import PIT_DEPTHS, ROBUSTNESS_VIEWS
+from tools.robustness import PIN_HOLE_BANDS, SHARED, ViewCrops, pool, summarise, view_crops
+from tools.toolkit import in_batches
 
 
 def _pit_depths(stream: dict[str, Any]) -> tuple[float, float]:

@@ -23,17 +23,13 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from augment import PIT_DEPTHS, PIT_SIZES, paint_pin_holes, photo_view, random_view, render
-from robustness import SHARED, evaluate, pool
-from toolkit import cpu, in_batches
-
 from station import model as meta
 from station.preprocess import Circle, PreprocessSpec, normalise_crop, preprocess
 from station.teach.samples import components
 from station.unwrap import UnwrapSpec
+from tools.augment import PIT_DEPTHS, PIT_SIZES, paint_pin_holes, photo_view, random_view, render
+from tools.robustness import SHARED, evaluate, pool
+from tools.toolkit import cpu, in_batches
 
 SPEC = PreprocessSpec(size=192, margin=0.16, mask_radius=1.12)  # --size changes the input size only
 CLASSES = ("ok", "defect")

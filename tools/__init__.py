@@ -1,0 +1,1 @@
+"""The station's helper tools, run from the repository root as ``python3 -m tools.NAME``."""
