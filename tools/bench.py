@@ -1,6 +1,6 @@
 """Benchmarks, side by side on the same footage, each mode in its own process (clean CPU and memory).
 
-    python tools/bench.py [--parts 40] [--repeat 1] [--json bench.json]
+    python3 -m tools.bench [--parts 40] [--repeat 1] [--json bench.json]
 
 (a) floor:    decode every frame, plus one model run per part; nothing else.
 (b) fast:     the station's replay as fast as it goes (frames/s, parts/s, ratio to the floor).
@@ -243,7 +243,7 @@ def child(mode: str, video: Path, overrides: list[str]) -> dict[str, Any]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap = argparse.ArgumentParser(prog="python3 -m tools.bench", description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--parts", type=int, default=40)
     ap.add_argument("--json", type=Path, help="also write the figures here")
     ap.add_argument("--repeat", type=int, default=1, help="measure the floor, the fast and the real-time replay this many times each")

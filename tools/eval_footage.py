@@ -1,7 +1,7 @@
 """Line-footage acceptance: compose videos across the envelope, replay each through the station,
 and compare every verdict with the ground truth.
 
-    python tools/eval_footage.py [--photos DIR] [--files LIST] [--videos 8] [--parts 25] [--seed 11]
+    python3 -m tools.eval_footage [--photos DIR] [--files LIST] [--videos 8] [--parts 25] [--seed 11]
 
 ``--files`` takes a JSON list of photo paths relative to ``--photos`` (e.g. the validation split
 recorded in models/training_report.json, so that no trained-on photo is used). Prints, per video
@@ -39,7 +39,7 @@ def _photos(root: Path, files: Path | None) -> list[PartPhoto]:
 
 def main() -> int:
     here = Path(__file__).resolve().parent.parent
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap = argparse.ArgumentParser(prog="python3 -m tools.eval_footage", description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--photos", type=Path, default=here.parent / "shared/data/casting/train")
     ap.add_argument("--files", type=Path, help="JSON list of photo paths under --photos (or a training report)")
     ap.add_argument("--videos", type=int, default=8)

@@ -1,6 +1,6 @@
 """Compose conveyor footage (and its ground-truth CSV) from labelled part photos.
 
-    python tools/make_line_video.py OUT_DIR [--photos ../shared/data/casting/train] [--videos 6]
+    python3 -m tools.make_line_video OUT_DIR [--photos ../shared/data/casting/train] [--videos 6]
         [--parts 20] [--seed 0] [--width 1280 --height 720 --speed 16 --diameter 300 ...]
 
 With no envelope options each video draws its settings at random from the whole envelope of
@@ -24,7 +24,7 @@ from station.footage import CODECS, Envelope, compose, labelled_photos
 
 def main() -> int:
     here = Path(__file__).resolve().parent.parent
-    ap = argparse.ArgumentParser(description="Compose conveyor footage with ground truth.")
+    ap = argparse.ArgumentParser(prog="python3 -m tools.make_line_video", description="Compose conveyor footage with ground truth.")
     ap.add_argument("out", type=Path)
     ap.add_argument("--photos", type=Path, default=here.parent / "shared/data/casting/train")
     ap.add_argument("--videos", type=int, default=6)

@@ -1,6 +1,6 @@
 """Render the measured sections of models/README.md from models/training_report.json.
 
-    python tools/model_card.py
+    python3 -m tools.model_card
 
 Replaces the text between ``<!-- report:begin -->`` and ``<!-- report:end -->``; the prose
 around it is written by hand. Numbers are never typed in by hand.

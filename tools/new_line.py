@@ -1,6 +1,6 @@
 """Simulate another line's camera: re-shoot the held-out validation photos as a different setup would.
 
-    python3 tools/new_line.py SETUP --out FOLDER [--data ../shared/data/casting/train] [--teach 100]
+    python3 -m tools.new_line SETUP --out FOLDER [--data ../shared/data/casting/train] [--teach 100]
 
 Writes FOLDER/def_front and FOLDER/ok_front (a labelled folder for ``station teach`` and
 ``station eval``) from the photos in models/validation_split.json, which the shipped model never
@@ -109,7 +109,7 @@ SETUPS: dict[str, Callable[[Gray, np.random.Generator], Gray]] = {"tilted": tilt
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap = argparse.ArgumentParser(prog="python3 -m tools.new_line", description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("setup", choices=sorted(SETUPS))
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--data", type=Path, default=HERE.parent / "shared/data/casting/train")

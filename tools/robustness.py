@@ -1,7 +1,7 @@
 """Validation and robustness figures for tools/train.py: the threshold, the re-shoots, the pin holes.
 
 The model is scored through a callable (PyTorch while training, the station's own ONNX Runtime
-session with ``tools/train.py --evaluate-only``), so both paths give the same report.
+session with ``python3 -m tools.train --evaluate-only``), so both paths give the same report.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Soak test: one station process replaying line footage in real time, round and round, for N minutes.
 
-    python tools/soak.py --minutes 60 [--out soak.csv]
+    python3 -m tools.soak --minutes 60 [--out soak.csv]
 
 Composes a short conveyor video from the bundled sample photos, runs
 ``station replay VIDEO --realtime --set camera.loop=true``, samples the process's resident memory,
@@ -35,7 +35,7 @@ def sample(pid: int) -> tuple[float, int, int]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap = argparse.ArgumentParser(prog="python3 -m tools.soak", description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--minutes", type=float, default=60.0)
     ap.add_argument("--every", type=float, default=10.0, help="seconds between samples")
     ap.add_argument("--warmup", type=float, default=2.0, help="minutes before the memory baseline is taken")

@@ -1,6 +1,6 @@
 """Split a whole-graph polar model at its unwrap: the station then unwraps the crop itself.
 
-    python tools/split_unwrap.py MODEL.onnx OUT.onnx [--overlap 0.0625]
+    python3 -m tools.split_unwrap MODEL.onnx OUT.onnx [--overlap 0.0625]
 
 Polar models up to run 24 were exported whole: their graph opens with a GridSample of the square
 crop on a constant grid (ONNX Runtime: ~0.5-1.5 ms a part). This keeps every weight and node after
@@ -103,7 +103,7 @@ def compare(whole: Path, parts: Path, photos: list[Path]) -> dict[str, Any]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap = argparse.ArgumentParser(prog="python3 -m tools.split_unwrap", description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("model", type=Path)
     ap.add_argument("out", type=Path)
     ap.add_argument("--overlap", type=float, default=1 / 16, help="share of a turn the grid samples twice (PolarNet's default)")

@@ -1,6 +1,6 @@
 """How far past the service envelope the shipped model holds: a measurement, not a gate.
 
-    python3 tools/stress.py [--model station/defaults/defect.onnx] [--data ../shared/data/casting/train]
+    python3 -m tools.stress [--model station/defaults/defect.onnx] [--data ../shared/data/casting/train]
                             [--split models/validation_split.json] [--draws 3] [--json stress.json]
 
 The validation photos (never trained on) are re-shot further than training's augmentation ever
@@ -134,7 +134,7 @@ def judge(model: Model, shot: Shot) -> dict[str, Any]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap = argparse.ArgumentParser(prog="python3 -m tools.stress", description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--model", type=Path, default=ROOT / "station/defaults/defect.onnx")
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared/data/casting/train")
     ap.add_argument("--split", default=str(ROOT / "models/validation_split.json"), help="frozen validation photos; '' takes all")

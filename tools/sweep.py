@@ -1,6 +1,6 @@
 """Compare training recipes side by side on one machine with a GPU (exploration, not the shipped recipe).
 
-    python tools/sweep.py --plan plan.json [--data ../shared/data/casting/train] [--device cuda]
+    python3 -m tools.sweep --plan plan.json [--data ../shared/data/casting/train] [--device cuda]
 
 Each entry of the plan is one augmentation stream (``paint``, ``pits``, optionally ``pit_depth``,
 as tools/train.py's ``--pit-depth``) and the networks trained
@@ -12,7 +12,7 @@ per epoch, the three lowest-scored defective validation photos and the pin holes
 and each stream's weights to ``--out``.
 
 A GPU run is not the 2-core CPU run that ships (different arithmetic, so different weights from
-the same seed): use the sweep to choose a recipe, then train it with tools/train.py. Example plan::
+the same seed): use the sweep to choose a recipe, then train it with ``python3 -m tools.train``. Example plan::
 
     [{"paint": 0.2, "pits": [0.02, 0.05], "nets": [{"name": "e12", "epochs": 12}, {"name": "e14_s8", "epochs": 14, "seed": 8}]}]
 """
@@ -102,7 +102,7 @@ def judge(run: dict[str, Any], views: dict[str, ViewCrops], data: T.Prepared, de
 
 def main() -> None:
     here = Path(__file__).resolve().parent.parent
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap = argparse.ArgumentParser(prog="python3 -m tools.sweep", description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--plan", type=Path, required=True)
     ap.add_argument("--data", default=str(here.parent / "shared/data/casting/train"))
     ap.add_argument("--out", type=Path, default=Path("sweep-out"))

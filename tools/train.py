@@ -1,6 +1,6 @@
 """Train the casting defect classifier and export it as the station's ONNX model.
 
-    python tools/train.py [--data ../shared/data/casting/train] [--out station/defaults/defect.onnx]
+    python3 -m tools.train [--data ../shared/data/casting/train] [--out station/defaults/defect.onnx]
 
 Every image goes through station.preprocess (the daemon's own crop and normalisation). The
 validation split is by groups of near-duplicates, so its numbers are honest. Needs the
@@ -421,7 +421,7 @@ def write_metadata(path: Path, report: dict[str, object], data_fp: str, spec: Pr
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[1] if __doc__ else None)
+    ap = argparse.ArgumentParser(prog="python3 -m tools.train", description=__doc__.splitlines()[1] if __doc__ else None)
     here = Path(__file__).resolve().parent.parent
     ap.add_argument("--data", default=str(here.parent / "shared/data/casting/train"))
     ap.add_argument("--out", default=str(here / "station/defaults/defect.onnx"))
