@@ -15,7 +15,7 @@ from station.errors import ModelError
 from station.preprocess import PreprocessSpec
 from station.unwrap import PolarUnwrap, UnwrapSpec
 
-# metadata_props keys written by tools/train.py and read here; the single source of their names.
+# metadata_props keys written by tools.train and read here; the single source of their names.
 META_VERSION = "station.version"
 META_CLASSES = "station.class_names"
 META_INPUT = "station.input"

@@ -139,7 +139,7 @@ ARCHS = ("square", "polar", "polar-wrap")
 
 
 def build(arch: str, width: int, spec: PreprocessSpec, pit_head: bool = False) -> Any:  # PolarNet | DefectNet
-    """The network named ``arch`` for the crops ``spec`` makes (tools/train.py, tools/sweep.py).
+    """The network named ``arch`` for the crops ``spec`` makes (tools.train, tools.sweep).
 
     ``polar-wrap``: the polar network on exactly one turn (384 angles), every convolution padded
     round the circle, so that no part of the face lies near a seam (run 26).

@@ -238,7 +238,7 @@ def groups(samples: list[Sample], spec: PreprocessSpec, tau: float = TAU) -> npt
 
 
 def components(n: int, pairs: Iterable[tuple[Any, Any]]) -> npt.NDArray[np.int64]:
-    """Union-find: for each of ``n`` items, the root of the group ``pairs`` link it into (shared with tools/train.py)."""
+    """Union-find: for each of ``n`` items, the root of the group ``pairs`` link it into (shared with tools.train)."""
     parent = np.arange(n)
 
     def find(i: int) -> int:
