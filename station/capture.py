@@ -8,7 +8,6 @@ A live source that fails is reopened with capped exponential backoff that a stop
 from __future__ import annotations
 
 import queue
-import threading
 import time
 from enum import StrEnum
 
@@ -19,7 +18,7 @@ from station.errors import CameraError
 from station.messages import END, Failure, Frame, Reason
 from station.metrics import Metrics
 from station.sources import FrameSource, Grab
-from station.stage import put_bounded
+from station.stage import Worker, put_bounded
 
 log = structlog.get_logger()
 LOST_AFTER_FRAMES = 8  # frame intervals of silence after which a free-running camera is lost
@@ -34,7 +33,7 @@ class CameraState(StrEnum):
     ENDED = "ended"
 
 
-class CaptureStage:
+class CaptureStage(Worker):
     """Owns the source; puts :class:`Frame` objects on ``outbox`` and END when done."""
 
     def __init__(
@@ -54,35 +53,18 @@ class CaptureStage:
         self.metrics = metrics
         self.realtime = realtime
         self._backoff_cap = backoff_cap_s
-        self._stop = threading.Event()
-        self._abort = threading.Event()
         self.state = CameraState.CONNECTING
         self.frames = 0
-        self.failed: BaseException | None = None
-        self.last_progress = time.monotonic()
         self.last_frame_mono = 0.0
         self._streaming = False  # a frame came since the last open
         self._interval = 0.0  # observed seconds between frames (smoothed)
-        self._thread = threading.Thread(target=self._run, name="stage-capture", daemon=True)
         self._log = log.bind(stage="capture", camera=source.name)
-
-    def start(self) -> None:
-        self._thread.start()
+        super().__init__("capture", "stage-capture")
 
     def stop(self) -> None:
         """Stop grabbing; frames already queued still get their verdicts. A source's open in progress is interrupted."""
-        self._stop.set()
+        super().stop()
         self.source.interrupt()
-
-    def abort(self) -> None:
-        self._stop.set()
-        self._abort.set()
-
-    def join(self, timeout: float | None = None) -> None:
-        self._thread.join(timeout)
-
-    def is_alive(self) -> bool:
-        return self._thread.is_alive()
 
     def _set_state(self, state: CameraState) -> None:
         if state is not self.state:
@@ -136,15 +118,9 @@ class CaptureStage:
                 delay = min(delay * 2, self._backoff_cap)
         return False
 
-    def _run(self) -> None:
-        try:
-            self._loop()
-        except BaseException as exc:
-            self.failed = exc
-            self._log.error("stage_failed", error=f"{type(exc).__name__}: {exc}")
-        finally:
-            self.source.close()
-            put_bounded(self.outbox, END, self._abort)
+    def _finish(self) -> None:
+        self.source.close()
+        put_bounded(self.outbox, END, self._abort)
 
     def _reconnect(self, why: str) -> bool:
         """Close and reopen a live source (with backoff); False when stopped meanwhile."""
@@ -199,7 +175,7 @@ class CaptureStage:
                 self.metrics.frames_dropped.labels(reason=reason).inc(n - seen)
                 self._drops_seen[reason] = n
 
-    def _loop(self) -> None:
+    def _run(self) -> None:
         if not self._open_with_backoff():
             return
         t0 = time.monotonic()

@@ -33,7 +33,7 @@ from station.model import Model
 from station.publisher import Identity, Outlet
 from station.reload import ModelSlot, Reloader
 from station.sources import FrameSource, ImageFolderSource
-from station.stage import Stage
+from station.stage import Stage, Worker
 from station.trigger import FrameTrigger, LineTrigger
 from station.web import Health, LiveView, WebServer
 from station.wire import VerdictMessage
@@ -194,32 +194,29 @@ class Pipeline:
         self._move_to(StationState.RUNNING, only_from=(StationState.STARTING,))
         log.info("pipeline_started", source=self.capture.source.name, mode=self.mode.value, endpoint=self.publisher.endpoint)
 
+    def workers(self) -> list[Worker]:
+        """Every thread of the station, capture first: each one's failure and progress are read the same way."""
+        extra = [w for w in (self.outlet.resend, self.archive) if w is not None]
+        return [self.capture, *self.stages, *extra]
+
     def failed(self) -> str | None:
         """Name of a stage or worker (resend, archive) whose thread died, if any."""
-        if self.capture.failed is not None:
-            return f"capture: {self.capture.failed}"
-        for s in self.stages:
-            if s.failed is not None:
-                return f"{s.name}: {s.failed}"
-        for w in (self.outlet.resend, self.archive):
-            if w is not None and w.failed is not None:
+        for w in self.workers():
+            if w.failed is not None:
                 return f"{w.name}: {type(w.failed).__name__}: {w.failed}"
         return None
 
     def hung(self) -> str | None:
-        """Why the process is not healthy: a dead thread or a loop stuck past pipeline.stall_after_s."""
+        """Why the process is not healthy: a dead thread or a stage loop stuck past pipeline.stall_after_s."""
         if self.state is StationState.STOPPING:
             return None  # the drain is bounded by shutdown.timeout_s
         dead = self.failed()
         if dead is not None:
             return f"stage died: {dead}"
         now = time.monotonic()
-        for name, alive, last in [
-            ("capture", self.capture.is_alive(), self.capture.last_progress),
-            *[(s.name, s.is_alive(), s.last_progress) for s in self.stages],
-        ]:
-            if alive and now - last > self.cfg.pipeline.stall_after_s:
-                return f"{name} stuck for {now - last:.0f} s"
+        for w in (self.capture, *self.stages):  # resend and archive wait on their own sockets and queues
+            if w.is_alive() and now - w.last_progress > self.cfg.pipeline.stall_after_s:
+                return f"{w.name} stuck for {now - w.last_progress:.0f} s"
         return None
 
     def finished(self) -> bool:
@@ -239,9 +236,8 @@ class Pipeline:
             self.archive.drain(max(0.5, deadline - time.monotonic()))
         if not done:
             log.error("drain_timed_out", timeout_s=timeout_s)
-            self.capture.abort()
-            for s in self.stages:
-                s.stop()
+            for w in (self.capture, *self.stages):
+                w.abort()
         return done
 
     def close(self) -> None:

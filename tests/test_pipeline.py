@@ -14,11 +14,12 @@ import zmq
 
 from station import cli
 from station.config import Config, load_config
-from station.footage import Envelope, compose, labelled_photos, read_truth
+from station.footage import Envelope, compose, judge, labelled_photos, read_truth
 from station.metrics import Metrics
 from station.model import Model
 from station.pipeline import Pipeline, RunOptions
 from station.sources import source_for
+from station.wire import Reason, VerdictMessage
 
 from .conftest import MODEL, SAMPLE, free_port
 from .test_metrics import NAMES
@@ -43,6 +44,11 @@ def _cfg(**sets: object) -> Config:
     return load_config(None, [f"{k}={v}" for k, v in pairs.items()])
 
 
+def _out(path: Path) -> list[VerdictMessage]:
+    """The ``--out`` file, each line read by the wire contract's strict decoder."""
+    return [VerdictMessage.decode(x) for x in path.read_text().splitlines()]
+
+
 def _replay(cfg: Config, source: str, out: Path) -> int:
     model = Model(MODEL)
     return cli.run_pipeline(cfg, model, cli.configured_source(cfg, source), RunOptions(out=out))
@@ -55,15 +61,16 @@ def test_replay_gives_one_verdict_per_part_in_order_inside_its_window(env: Envel
     truth = read_truth(video)
     cfg = _cfg(**{"trigger.direction": env.direction})
     assert _replay(cfg, str(video), tmp_path / "v.jsonl") == 0
-    got = [json.loads(x) for x in (tmp_path / "v.jsonl").read_text().splitlines()]
-    assert [v["part_id"] for v in got] == list(range(1, len(truth) + 1))
-    seqs = [v["seq"] for v in got]
+    got = _out(tmp_path / "v.jsonl")
+    assert [v.part_id for v in got] == list(range(1, len(truth) + 1))
+    seqs = [v.seq for v in got]
     assert seqs == sorted(seqs)
     for v, t in zip(got, truth, strict=True):
-        assert int(t["first_frame"]) <= v["frame"] <= int(t["last_frame"]), (v, t)
-        assert v["verdict"] in ("pass", "reject") and v["reason"]
-        assert v["reason"] != "unable_to_inspect", v  # every part here is whole and well lit
-        assert v["captured_at"] <= v["published_at"]
+        assert int(t["first_frame"]) <= v.frame <= int(t["last_frame"]), (v, t)
+        assert v.reason is not Reason.UNABLE, v  # every part here is whole and well lit
+        assert v.captured_at <= v.published_at
+    res = judge(truth, got)  # and the verdicts are right: no defective part passes, at most one good part rejected
+    assert res["escapes"] == 0 and res["wrong"] <= 1, res
 
 
 def test_thread_settings_change_no_verdict(tmp_path: Path) -> None:
@@ -75,8 +82,8 @@ def test_thread_settings_change_no_verdict(tmp_path: Path) -> None:
         assert _replay(cfg, str(video), tmp_path / f"{opencv}-{decode}.jsonl") == 0
         if opencv != "null":
             assert cv2.getNumThreads() == int(opencv)  # the pipeline set it for the process
-        got = [json.loads(x) for x in (tmp_path / f"{opencv}-{decode}.jsonl").read_text().splitlines()]
-        runs.append([(v["part_id"], v["frame"], v["verdict"], v["reason"], v["score"]) for v in got])
+        got = _out(tmp_path / f"{opencv}-{decode}.jsonl")
+        runs.append([(v.part_id, v.frame, v.verdict, v.reason, v.score) for v in got])
     assert len(runs[0]) == len(read_truth(video))
     assert runs[1] == runs[0] and runs[2] == runs[0]
 
@@ -90,10 +97,10 @@ def test_image_folder_replay_one_verdict_per_image_and_bad_files_rejected(tmp_pa
     (folder / "02b.jpeg").write_bytes(b"garbage")
     (folder / "readme.txt").write_text("not a part")
     assert _replay(_cfg(), str(folder), tmp_path / "v.jsonl") == 0
-    got = [json.loads(x) for x in (tmp_path / "v.jsonl").read_text().splitlines()]
-    assert [Path(v["image"]).name for v in got] == ["00.jpeg", "01.jpeg", "02.jpeg", "02b.jpeg", "03.jpeg"]
+    got = _out(tmp_path / "v.jsonl")
+    assert [Path(v.image or "").name for v in got] == ["00.jpeg", "01.jpeg", "02.jpeg", "02b.jpeg", "03.jpeg"]
     bad = got[3]
-    assert bad["verdict"] == "reject" and bad["reason"] == "unable_to_inspect" and "not a decodable image" in bad["detail"]
+    assert bad.verdict == "reject" and bad.reason is Reason.UNABLE and "not a decodable image" in bad.detail
 
 
 def test_blank_footage_gives_no_parts(tmp_path: Path) -> None:
@@ -123,10 +130,10 @@ def test_one_failing_part_is_rejected_as_error_and_the_line_goes_on(tmp_path: Pa
 
     monkeypatch.setattr("station.crop.preprocess", flaky)  # the name the preprocess stage calls
     assert _replay(_cfg(), str(SAMPLE / "def_front"), tmp_path / "v.jsonl") == 0
-    got = [json.loads(x) for x in (tmp_path / "v.jsonl").read_text().splitlines()]
+    got = _out(tmp_path / "v.jsonl")
     assert len(got) == 18
-    assert got[1]["reason"] == "error" and "injected fault" in got[1]["detail"]
-    assert all(v["reason"] != "error" for i, v in enumerate(got) if i != 1)
+    assert got[1].reason is Reason.ERROR and "injected fault" in got[1].detail
+    assert all(v.reason is not Reason.ERROR for i, v in enumerate(got) if i != 1)
 
 
 def test_a_dead_stage_fails_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -36,6 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from station.footage import Envelope, compose, labelled_photos, read_truth
+from station.wire import VerdictMessage
 from tools.toolkit import cpu, in_batches, photo_crops
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,8 +108,8 @@ def _pipeline(video: Path, realtime: bool, overrides: list[str]) -> dict[str, An
         stages = {s.name: list(s.durations) for s in pipe.stages}
         pipe.drain(10)
         pipe.close()
-        verdicts = [json.loads(x) for x in out.read_text().splitlines()]
-    lat = [(v["published_at"] - v["captured_at"]) * 1000 for v in verdicts]
+        verdicts = [VerdictMessage.decode(x) for x in out.read_text().splitlines()]
+    lat = [(v.published_at - v.captured_at) * 1000 for v in verdicts]
     res: dict[str, Any] = {
         "wall_s": wall,
         "frames": pipe.capture.frames,

@@ -26,6 +26,7 @@ from station.footage import CODECS, Envelope, PartPhoto, compose, judge, labelle
 from station.model import Model
 from station.pipeline import RunOptions
 from station.sources import VideoFileSource
+from station.wire import VerdictMessage
 
 
 def _photos(root: Path, files: Path | None) -> list[PartPhoto]:
@@ -70,16 +71,16 @@ def main() -> int:
                 ],
             )
             run_pipeline(cfg, model, VideoFileSource(video), RunOptions(out=out, metrics_server=False))
-            got = [json.loads(x) for x in out.read_text().splitlines()]
+            got = [VerdictMessage.decode(x) for x in out.read_text().splitlines()]
             truth = read_truth(video)
             res = judge(truth, got)
             print(json.dumps({"video": i, **res, "envelope": asdict(env)}))
             for t, v in zip(truth, got, strict=False):
-                if v["verdict"] != ("pass" if t["label"] == "ok" else "reject"):
-                    seen = {k: v[k] for k in ("part_id", "reason", "score")}
+                if v.verdict != ("pass" if t["label"] == "ok" else "reject"):
+                    seen = {"part_id": v.part_id, "reason": v.reason.value, "score": v.score}
                     print(json.dumps({"wrong": Path(t["source"]).name, "label": t["label"], **seen}))
-            for k, v in res.items():
-                totals[k] = totals.get(k, 0) + v
+            for k, n in res.items():
+                totals[k] = totals.get(k, 0) + n
     totals["wrong_rate_pct"] = round(100 * totals["wrong"] / max(totals["parts"], 1), 2)  # type: ignore[assignment]
     print(json.dumps({"total": totals}))
     return 0
