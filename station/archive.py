@@ -33,7 +33,7 @@ from station.errors import ConfigError
 from station.messages import Verdict
 from station.metrics import Metrics
 from station.preprocess import u8
-from station.stage import Worker
+from station.stages.base import Worker
 from station.wire import VerdictMessage
 
 log = structlog.get_logger()

@@ -17,19 +17,17 @@ import structlog
 
 from station import __version__
 from station.archive import probe
-from station.capture import CameraState
 from station.config import Config, load_config
 from station.config import warnings as config_warnings
 from station.errors import CameraError, ConfigError, InputError, ModelError, StationError
 from station.gate import admit
 from station.keys import server_keys
 from station.log import configure
-from station.metrics import Metrics
 from station.model import Model
-from station.notify import Notifier, Watchdog
-from station.pipeline import Pipeline, RunOptions
+from station.pipeline import RunOptions
 from station.signals import SIGNALS
-from station.sources import CameraSettings, FrameSource, source_for
+from station.sources import FrameSource
+from station.supervisor import configured_source, run_pipeline
 
 log = structlog.get_logger()
 
@@ -61,69 +59,6 @@ def load(args: argparse.Namespace, daemon: bool = False) -> tuple[Config, Model]
         for w in config_warnings(cfg):
             log.warning("config_warning", warning=w)
     return cfg, model
-
-
-def run_pipeline(cfg: Config, model: Model, source: FrameSource, opts: RunOptions, progress: bool = False) -> int:
-    """Run until the source ends or a signal arrives; drain; 0 when every frame got its verdict."""
-    stop = SIGNALS
-    ours = stop.install()  # False under `station`: installed at the first moment, kept to the end
-    model.warm_up()
-    notifier = Notifier()
-    pipe = Pipeline(cfg, source, model, Metrics(deadline_s=cfg.publisher.deadline_ms / 1000), opts)
-    watchdog = Watchdog(notifier, pipe.hung, lambda: (pipe.state.value, pipe.publisher.verdicts))
-    bar = None
-    if progress and sys.stderr.isatty():
-        from tqdm import tqdm
-
-        bar = tqdm(total=source.frame_count, unit="frame", desc="replay")
-    pipe.start()
-    watchdog.start()
-    failure, ready = None, False
-    try:
-        while not stop.stop.wait(0.1):
-            if not ready and pipe.capture.state in (CameraState.CONNECTED, CameraState.ENDED):
-                notifier.send("READY=1", f"STATUS={pipe.state.value}, camera {pipe.capture.state.value}")
-                ready = True
-            if stop.reload.is_set() or (cfg.model.watch and pipe.reloader.changed()):
-                log.info("reload_requested", by="SIGHUP" if stop.reload.is_set() else "model.watch")
-                stop.reload.clear()
-                pipe.reloader.reload()
-            if bar is not None:
-                bar.update(pipe.capture.frames - bar.n)
-            failure = pipe.failed()
-            if failure is not None or pipe.finished():
-                break
-    finally:
-        if bar is not None:
-            bar.close()
-    if stop.stop.is_set():
-        log.info("signal_received", signal=stop.last.name if stop.last is not None else None)
-    notifier.send("STOPPING=1", "STATUS=stopping: draining")
-    drained = pipe.drain(cfg.shutdown.timeout_s)
-    watchdog.stop()
-    watchdog.join(2.0)
-    notifier.close()
-    pipe.close()
-    failure = failure or pipe.failed()
-    stop.consume()
-    if ours:  # called from another program (a test, a tool): its handlers back
-        stop.uninstall()
-    if failure is not None:
-        print(f"station: error: stage failed: {failure}", file=sys.stderr)
-        return 1
-    return 0 if drained else 1
-
-
-def camera_settings(cfg: Config) -> CameraSettings:
-    c = cfg.camera
-    return CameraSettings(c.exposure_us, c.gain_db, c.acquisition_fps, c.roi, c.pixel_format, c.trigger)
-
-
-def configured_source(cfg: Config, spec: str | None = None) -> FrameSource:
-    """The camera.* source (or ``spec``, a recording to replay) with its camera.* settings."""
-    c = cfg.camera
-    settings = camera_settings(cfg) if spec is None else None
-    return source_for(spec or c.source, c.fps, c.read_timeout_s, c.loop, settings, c.decode_threads)
 
 
 def _probe(source: FrameSource) -> None:
@@ -159,21 +94,21 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
-    from station.classify import classify_paths
+    from station.offline.classify import classify_paths
 
     _cfg, model = load(args)
     return classify_paths([Path(p) for p in args.paths], model, args.out)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from station.demo import run_demo
+    from station.offline.demo import run_demo
 
     cfg, model = load(args, daemon=True)
     return run_demo(cfg, model, parts=args.parts, seed=args.seed)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from station.evaluate import evaluate_folder
+    from station.offline.evaluate import evaluate_folder
 
     _cfg, model = load(args)
     return evaluate_folder(Path(args.folder), model, Path(args.report))

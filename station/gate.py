@@ -98,7 +98,7 @@ def _judge(model: Model, crops: list[FloatImage], labels: list[int], accuracy_ne
     if not np.all(np.isfinite(scores)) or scores.min() < 0.0 or scores.max() > 1.0:
         bad = int(np.sum(~np.isfinite(scores) | (scores < 0) | (scores > 1)))
         return f"{bad} of its {len(labels)} self-test scores are not a finite number in [0, 1]"
-    lo = model.info.band[0]  # the station passes a part only below its uncertain band (station/decision.py)
+    lo = model.info.band[0]  # the station passes a part only below its uncertain band (station/stages/decision.py)
     accuracy = float(np.mean((scores >= min(lo, model.info.threshold)) == np.array(labels, dtype=bool)))
     if accuracy < accuracy_needed:
         return f"accuracy {accuracy:.2f} on the {len(labels)} self-test photos (needs {accuracy_needed})"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING, Final, Literal
 
 import numpy as np
@@ -14,7 +15,7 @@ if TYPE_CHECKING:  # types only: the messages are the bottom layer, above the wi
     from station.model import Model, ModelInfo
     from station.preprocess import Circle, Preprocessed
 
-__all__ = ["END", "Crop", "Failure", "Frame", "Part", "Reason", "Scored", "StationState", "Verdict"]
+__all__ = ["END", "Crop", "DropReason", "Failure", "Frame", "Part", "Reason", "Scored", "StageName", "StationState", "Verdict"]
 
 
 class _End:
@@ -32,6 +33,26 @@ class _End:
 
 
 END: Final = _End()
+
+
+class StageName(StrEnum):
+    """The pipeline's stages in data order; the per-stage metric series have one value each."""
+
+    CAPTURE = "capture"
+    TRIGGER = "trigger"
+    PREPROCESS = "preprocess"
+    INFERENCE = "inference"
+    DECISION = "decision"
+    PUBLISH = "publish"
+
+
+class DropReason(StrEnum):
+    """Why a frame was dropped before the trigger saw it (station_frames_dropped_total)."""
+
+    QUEUE_FULL = "queue_full"  # a live camera outran the pipeline: the oldest queued frame goes
+    UNREADABLE = "unreadable"  # a live camera's frame could not be decoded
+    INCOMPLETE = "incomplete"  # GigE: the camera's buffer arrived with packets missing
+    MISSING_ID = "missing_id"  # GigE: frame ids jumped (frames lost on the wire)
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,10 @@ from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
-from station.messages import Reason, StationState
+from station.messages import DropReason, Reason, StageName, StationState
 
 _MS_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
-REASONS = tuple(r.value for r in Reason)  # declared once, in station.messages
-DROP_REASONS = ("queue_full", "unreadable", "incomplete", "missing_id")
-STATES = tuple(s.value for s in StationState)
-STAGES = ("capture", "trigger", "preprocess", "inference", "decision")
+QUEUED = tuple(s for s in StageName if s is not StageName.PUBLISH)  # stages with a queue in front (capture: the camera's)
 
 
 def _buckets(deadline_s: float) -> tuple[float, ...]:
@@ -79,26 +76,26 @@ class Metrics:
 
     def _preset_labels(self) -> None:
         """Every known label value exists from the start, so a rate() over it never begins with a gap."""
-        for reason in DROP_REASONS:
-            self.frames_dropped.labels(reason=reason)
-        for reason in REASONS:
-            self.parts.labels(verdict="pass" if reason == "ok" else "reject", reason=reason)
+        for drop in DropReason:
+            self.frames_dropped.labels(reason=drop.value)
+        for reason in Reason:
+            self.parts.labels(verdict="pass" if reason is Reason.OK else "reject", reason=reason.value)
         for result in ("served", "gone", "bad"):
             self.resend_requests.labels(result=result)
         for result in ("ok", "refused"):
             self.model_reloads.labels(result=result)
         for kind in ("reject", "pass"):
             self.archive_writes.labels(kind=kind)
-        for stage in (*STAGES, "publish"):
-            self.stage_seconds.labels(stage=stage)
-        for stage in STAGES:
-            self.queue_depth.labels(stage=stage)
-            self.part_errors.labels(stage=stage)
+        for stage in StageName:
+            self.stage_seconds.labels(stage=stage.value)
+        for stage in QUEUED:
+            self.queue_depth.labels(stage=stage.value)
+            self.part_errors.labels(stage=stage.value)
 
     def set_queue_depths(self, depths: Iterable[tuple[str, int]]) -> None:
         for stage, depth in depths:
             self.queue_depth.labels(stage=stage).set(depth)
 
     def set_state(self, current: str) -> None:
-        for state in STATES:
-            self.state.labels(state=state).set(1 if state == current else 0)
+        for state in StationState:
+            self.state.labels(state=state.value).set(1 if state == current else 0)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 
 import structlog
 
-from station.stage import Worker
+from station.stages.base import Worker
 
 log = structlog.get_logger()
 

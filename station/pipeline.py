@@ -21,20 +21,20 @@ import structlog
 
 from station import __version__
 from station.archive import Archive
-from station.capture import CameraState, CaptureStage
 from station.config import Config, TriggerMode
-from station.crop import CropStage
-from station.decision import DecisionStage
 from station.errors import ConfigError
-from station.inference import InferenceStage
-from station.messages import Part, StationState, Verdict
-from station.metrics import Metrics
+from station.messages import Part, StageName, StationState, Verdict
+from station.metrics import QUEUED, Metrics
 from station.model import Model
-from station.publisher import Identity, Outlet
 from station.reload import ModelSlot, Reloader
 from station.sources import FrameSource, ImageFolderSource
-from station.stage import Stage, Worker
-from station.trigger import FrameTrigger, LineTrigger
+from station.stages.base import Stage, Worker
+from station.stages.capture import CameraState, CaptureStage
+from station.stages.decision import DecisionStage
+from station.stages.inference import InferenceStage
+from station.stages.preprocess import PreprocessStage
+from station.stages.publish import Identity, Outlet
+from station.stages.trigger import FrameTrigger, LineTrigger
 from station.web import Health, LiveView, WebServer
 from station.wire import VerdictMessage
 
@@ -70,14 +70,15 @@ class Pipeline:
         if cfg.pipeline.opencv_threads is not None:  # a process-wide setting
             cv2.setNumThreads(cfg.pipeline.opencv_threads)
         size = cfg.pipeline.queue_size
-        self.queues: dict[str, queue.Queue[object]] = {
-            name: queue.Queue(maxsize=cfg.camera.queue_size if name == "trigger" else size)
-            for name in ("trigger", "preprocess", "inference", "decision", "publish")
+        self.queues: dict[StageName, queue.Queue[object]] = {  # the queue in front of each stage after capture
+            name: queue.Queue(maxsize=cfg.camera.queue_size if name is StageName.TRIGGER else size)
+            for name in StageName
+            if name is not StageName.CAPTURE
         }
         q = self.queues
         self.capture = CaptureStage(
             source,
-            q["trigger"],
+            q[StageName.TRIGGER],
             metrics,
             opts.realtime,
             stale_after_s=cfg.camera.stale_after_s,
@@ -120,17 +121,18 @@ class Pipeline:
             self.parts_triggered += len(parts)
             return parts
 
-        def t(stage: str) -> Callable[[float], None]:
-            return metrics.stage_seconds.labels(stage=stage).observe
+        def t(stage: StageName) -> Callable[[float], None]:
+            return metrics.stage_seconds.labels(stage=stage.value).observe
 
+        S = StageName
         return [
             Stage(
-                "trigger", q["trigger"], q["preprocess"], lambda f: count(trig(f)), on_end=lambda: count(trig.flush()), timer=t("trigger")
+                S.TRIGGER, q[S.TRIGGER], q[S.PREPROCESS], lambda f: count(trig(f)), on_end=lambda: count(trig.flush()), timer=t(S.TRIGGER)
             ),
-            Stage("preprocess", q["preprocess"], q["inference"], CropStage(self.slot, metrics), timer=t("preprocess")),
-            Stage("inference", q["inference"], q["decision"], InferenceStage(self.slot, metrics), timer=t("inference")),
-            Stage("decision", q["decision"], q["publish"], DecisionStage(model.info, metrics), timer=t("decision")),
-            Stage("publish", q["publish"], None, self.publisher, on_idle=self._idle, on_end=self._final, timer=t("publish")),
+            Stage(S.PREPROCESS, q[S.PREPROCESS], q[S.INFERENCE], PreprocessStage(self.slot, metrics), timer=t(S.PREPROCESS)),
+            Stage(S.INFERENCE, q[S.INFERENCE], q[S.DECISION], InferenceStage(self.slot, metrics), timer=t(S.INFERENCE)),
+            Stage(S.DECISION, q[S.DECISION], q[S.PUBLISH], DecisionStage(model.info, metrics), timer=t(S.DECISION)),
+            Stage(S.PUBLISH, q[S.PUBLISH], None, self.publisher, on_idle=self._idle, on_end=self._final, timer=t(S.PUBLISH)),
         ]
 
     def _published(self, v: Verdict, msg: VerdictMessage) -> None:
@@ -161,15 +163,7 @@ class Pipeline:
         self._move_to(StationState.DEGRADED if cam is CameraState.DISCONNECTED else StationState.RUNNING, only_from=_LIVE)
         self.publisher.set_state(self.state)
         self.publisher.beat()
-        self.metrics.set_queue_depths(
-            (
-                ("capture", 0),
-                ("trigger", self.queues["trigger"].qsize()),
-                ("preprocess", self.queues["preprocess"].qsize()),
-                ("inference", self.queues["inference"].qsize()),
-                ("decision", self.queues["decision"].qsize()),
-            )
-        )
+        self.metrics.set_queue_depths([(StageName.CAPTURE, 0), *((n, q.qsize()) for n, q in self.queues.items() if n in QUEUED)])
 
     def _final(self) -> list[None]:
         """Last words of the publish thread: the stopping status and a final heartbeat."""
@@ -193,6 +187,27 @@ class Pipeline:
         self.capture.start()
         self._move_to(StationState.RUNNING, only_from=(StationState.STARTING,))
         log.info("pipeline_started", source=self.capture.source.name, mode=self.mode.value, endpoint=self.publisher.endpoint)
+
+    # ---- the facade: what the supervisor and the tools read ---------------------------------
+    @property
+    def camera(self) -> CameraState:
+        return self.capture.state
+
+    @property
+    def frames(self) -> int:
+        return self.capture.frames
+
+    @property
+    def verdicts(self) -> int:
+        return self.publisher.verdicts
+
+    def model_changed(self) -> bool:
+        """The model file changed on disk since it was loaded (``model.watch``)."""
+        return self.reloader.changed()
+
+    def reload_model(self) -> None:
+        """Load ``model.path`` again through the gate; a refused model leaves the running one in place."""
+        self.reloader.reload()
 
     def workers(self) -> list[Worker]:
         """Every thread of the station, capture first: each one's failure and progress are read the same way."""

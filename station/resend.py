@@ -18,7 +18,7 @@ import zmq
 from station.keys import KeyPair, bind_server
 from station.metrics import Metrics
 from station.ratelog import RateLimitedLog
-from station.stage import Worker
+from station.stages.base import Worker
 from station.wire import ResendReply, ResendRequest, WireError
 
 MAX_SPAN = ResendRequest.MAX_SPAN  # most messages one reply carries

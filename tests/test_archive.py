@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from station import cli
+from station import supervisor
 from station.archive import Archive
 from station.config import load_config
 from station.messages import Reason, Verdict
@@ -22,8 +22,8 @@ from station.metrics import Metrics
 from station.model import Model
 from station.pipeline import Pipeline, RunOptions
 from station.preprocess import Circle
-from station.publisher import Identity, to_message
 from station.sources import source_for
+from station.stages.publish import Identity, to_message
 from station.wire import VerdictMessage
 
 from .conftest import MODEL, ROOT, SAMPLE, free_port
@@ -50,7 +50,7 @@ def _verdict(pid: int, verdict: str, seed: int = 0) -> tuple[Verdict, VerdictMes
 def test_replay_archives_every_reject_and_sampled_passes_then_exports(tmp_path: Path) -> None:
     archive = tmp_path / "archive"
     cfg = load_config(None, _sets(archive, "archive.pass_sample=1.0", "archive.full_frame=true"))
-    assert cli.run_pipeline(cfg, Model(MODEL), source_for(str(SAMPLE / "def_front")), RunOptions(out=tmp_path / "v.jsonl")) == 0
+    assert supervisor.run_pipeline(cfg, Model(MODEL), source_for(str(SAMPLE / "def_front")), RunOptions(out=tmp_path / "v.jsonl")) == 0
     verdicts = [json.loads(x) for x in (tmp_path / "v.jsonl").read_text().splitlines()]
     sides = sorted(archive.glob("*/*/*.json"))
     assert len(sides) == len(verdicts) == 18

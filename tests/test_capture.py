@@ -8,11 +8,11 @@ import time
 
 import numpy as np
 
-from station.capture import CameraState, CaptureStage
 from station.errors import CameraError
 from station.messages import END, Frame
 from station.metrics import Metrics
 from station.sources import Grab
+from station.stages.capture import CameraState, CaptureStage
 
 from .conftest import wait_for
 

@@ -5,10 +5,10 @@ import time
 import cv2
 import numpy as np
 
-from station.crop import CropStage
 from station.messages import Frame, Part
 from station.metrics import Metrics
 from station.preprocess import PreprocessSpec, Quality
+from station.stages.preprocess import PreprocessStage
 
 
 def _frame() -> Frame:
@@ -19,7 +19,7 @@ def _frame() -> Frame:
 
 
 def test_a_circle_much_smaller_than_the_trigger_blob_is_not_inspected() -> None:
-    stage = CropStage(PreprocessSpec(), Metrics())
+    stage = PreprocessStage(PreprocessSpec(), Metrics())
     ok = stage(Part(1, _frame(), blob=(200.0, 200.0, 186.0), belt_level=60.0))[0]
     assert ok.pre is not None and ok.pre.quality is Quality.OK and ok.pre.circle is not None
     assert abs(ok.pre.circle.r - 90) < 6

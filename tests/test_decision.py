@@ -3,9 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from station.decision import decide
 from station.messages import Crop, Failure, Frame, Part, Reason, Scored
 from station.preprocess import Preprocessed, Quality
+from station.stages.decision import decide
 
 BAND = (0.2, 0.5)
 THR = 0.3
@@ -43,10 +43,10 @@ def test_a_score_that_is_not_a_finite_number_in_0_1_is_an_error_never_a_pass(sco
 
 
 def test_the_verdict_of_a_nan_score_is_a_reject_without_the_nan() -> None:
-    from station.decision import DecisionStage
     from station.metrics import Metrics
     from station.model import ModelInfo
     from station.preprocess import PreprocessSpec
+    from station.stages.decision import DecisionStage
 
     info = ModelInfo("m", "1", ("ok", "defect"), PreprocessSpec(), THR, BAND, {}, "")
     v = DecisionStage(info, Metrics())(_scored(float("nan")))[0]

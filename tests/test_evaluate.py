@@ -6,8 +6,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from station.evaluate import auc, evaluate_folder, metrics_at
 from station.model import Model
+from station.offline.evaluate import auc, evaluate_folder, metrics_at
 
 from .conftest import MODEL, SAMPLE
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from station.crop import CropStage
-from station.decision import DecisionStage
-from station.inference import InferenceStage
 from station.messages import Frame, Part, Reason
 from station.metrics import Metrics
 from station.model import Model
 from station.sources import read_image
+from station.stages.decision import DecisionStage
+from station.stages.inference import InferenceStage
+from station.stages.preprocess import PreprocessStage
 
 from .conftest import SAMPLE
 from .hostile_models import nan_above
@@ -19,7 +19,7 @@ from .hostile_models import nan_above
 def test_nan_scores_are_counted_and_every_defect_is_rejected_as_error(tmp_path: Path) -> None:
     model = Model(nan_above(tmp_path / "nan.onnx"))  # straight in, past the gate: the stage itself must hold
     m = Metrics()
-    crop, infer, decide = CropStage(model.info.spec, m), InferenceStage(model, m), DecisionStage(model.info, m)
+    crop, infer, decide = PreprocessStage(model.info.spec, m), InferenceStage(model, m), DecisionStage(model.info, m)
     verdicts = []
     for i, p in enumerate(sorted((SAMPLE / "def_front").iterdir())):
         image = read_image(p).image

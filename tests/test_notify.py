@@ -119,7 +119,7 @@ def test_realtime_replay_says_ready_pings_and_says_stopping(systemd: FakeSystemd
 @pytest.mark.integration
 def test_a_stuck_stage_withholds_the_watchdog(systemd: FakeSystemd, monkeypatch: pytest.MonkeyPatch) -> None:
     """The test hook: the inference handler blocks (as a hung driver call would) until released."""
-    import station.inference as pl
+    import station.stages.inference as pl
 
     release = threading.Event()
     real = pl.InferenceStage.__call__
@@ -135,7 +135,7 @@ def test_a_stuck_stage_withholds_the_watchdog(systemd: FakeSystemd, monkeypatch:
     )
     pipe = Pipeline(cfg, source_for(str(SAMPLE / "ok_front")), Model(MODEL), Metrics(), RunOptions(metrics_server=False))
     n = Notifier({"NOTIFY_SOCKET": str(systemd.path), "WATCHDOG_USEC": "200000"})
-    w = Watchdog(n, pipe.hung, lambda: (pipe.state.value, pipe.publisher.verdicts))
+    w = Watchdog(n, pipe.hung, lambda: (pipe.state.value, pipe.verdicts))
     pipe.start()
     w.start()
     try:

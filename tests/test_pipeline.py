@@ -12,7 +12,7 @@ import cv2
 import pytest
 import zmq
 
-from station import cli
+from station import supervisor
 from station.config import Config, load_config
 from station.footage import Envelope, compose, judge, labelled_photos, read_truth
 from station.metrics import Metrics
@@ -51,7 +51,7 @@ def _out(path: Path) -> list[VerdictMessage]:
 
 def _replay(cfg: Config, source: str, out: Path) -> int:
     model = Model(MODEL)
-    return cli.run_pipeline(cfg, model, cli.configured_source(cfg, source), RunOptions(out=out))
+    return supervisor.run_pipeline(cfg, model, supervisor.configured_source(cfg, source), RunOptions(out=out))
 
 
 @pytest.mark.parametrize("env", ENVELOPE, ids=lambda e: f"{e.width}x{e.height}-v{e.speed:g}-d{e.diameter:g}-{e.direction}")
@@ -128,7 +128,7 @@ def test_one_failing_part_is_rejected_as_error_and_the_line_goes_on(tmp_path: Pa
             raise RuntimeError("injected fault")
         return real(*a, **k)  # type: ignore[arg-type]
 
-    monkeypatch.setattr("station.crop.preprocess", flaky)  # the name the preprocess stage calls
+    monkeypatch.setattr("station.stages.preprocess.preprocess", flaky)  # the name the preprocess stage calls
     assert _replay(_cfg(), str(SAMPLE / "def_front"), tmp_path / "v.jsonl") == 0
     got = _out(tmp_path / "v.jsonl")
     assert len(got) == 18
@@ -137,7 +137,7 @@ def test_one_failing_part_is_rejected_as_error_and_the_line_goes_on(tmp_path: Pa
 
 
 def test_a_dead_stage_fails_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import station.decision as pl
+    import station.stages.decision as pl
 
     def boom(self: object, scored: object) -> list[object]:
         raise SystemError("stage bug outside per-part handling")

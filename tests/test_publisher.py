@@ -11,7 +11,7 @@ from station.config import PublisherSection
 from station.errors import ConfigError
 from station.messages import Reason, StationState, Verdict
 from station.metrics import Metrics
-from station.publisher import Identity, Publisher
+from station.stages.publish import Identity, Publisher
 from station.wire import PROTOCOL_VERSION, decode
 
 from .conftest import free_port
@@ -36,6 +36,17 @@ def _sub(endpoint: str) -> zmq.Socket[bytes]:
     return s
 
 
+def _joined(pub: Publisher, sub: zmq.Socket[bytes]) -> None:
+    """ZeroMQ's slow joiner, waited for by event: heartbeats until the subscriber hears one (bounded), then drained."""
+    end = time.monotonic() + 10
+    pub.heartbeat_s = 0.0
+    while not sub.poll(20):
+        assert time.monotonic() < end, "the subscription never reached the publisher"
+        pub.beat()
+    while sub.poll(50):
+        sub.recv_multipart()
+
+
 def _recv_all(sub: zmq.Socket[bytes], until: float) -> list[tuple[str, dict[str, object]]]:
     out = []
     while time.monotonic() < until:
@@ -51,7 +62,8 @@ def test_verdicts_and_heartbeats_on_a_real_socket(tmp_path: Path) -> None:
     pub = _publisher(port, m, heartbeat_ms=50, out=tmp_path / "v.jsonl")
     sub = _sub(f"tcp://127.0.0.1:{port}")
     try:
-        time.sleep(0.3)  # slow joiner: let the subscription reach the publisher
+        _joined(pub, sub)
+        pub.heartbeat_s = 0.05
         pub.set_state(StationState.RUNNING)
         for i in range(1, 4):
             pub(_verdict(i))
@@ -93,7 +105,7 @@ def test_a_pass_with_a_non_finite_score_goes_out_as_an_error_reject_in_strict_js
     pub = _publisher(port, Metrics())
     sub = _sub(f"tcp://127.0.0.1:{port}")
     try:
-        time.sleep(0.3)  # slow joiner
+        _joined(pub, sub)
         for score in (float("nan"), float("inf")):
             pub(Verdict(1, 1, Reason.OK, score, "ok", time.time(), time.monotonic(), None))
         got: list[dict[str, object]] = []
@@ -117,7 +129,7 @@ def test_a_failing_out_file_never_stops_publishing() -> None:
     pub = _publisher(port, m, out=Path("/dev/full"))  # every write: no space left
     sub = _sub(f"tcp://127.0.0.1:{port}")
     try:
-        time.sleep(0.3)  # slow joiner
+        _joined(pub, sub)
         for i in range(1, 6):
             pub(_verdict(i))
         assert pub.out_failing is not None and "No space" in pub.out_failing

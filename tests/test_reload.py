@@ -100,16 +100,16 @@ def test_sighup_refuses_a_bad_model_then_swaps_a_good_one_between_parts(tmp_path
 
 
 def test_a_model_with_other_preprocessing_takes_over_at_a_part_boundary(tmp_path: Path) -> None:
-    from station.crop import CropStage
-    from station.inference import InferenceStage
     from station.messages import Frame, Part
     from station.model import META_INPUT
     from station.sources import read_image
+    from station.stages.inference import InferenceStage
+    from station.stages.preprocess import PreprocessStage
 
     path = Path(shutil.copy(MODEL, tmp_path / "live.onnx"))
     slot = ModelSlot(Model(path))
     m = Metrics()
-    crop, infer = CropStage(slot, m), InferenceStage(slot, m)
+    crop, infer = PreprocessStage(slot, m), InferenceStage(slot, m)
     image = read_image(sorted((SAMPLE / "ok_front").iterdir())[0]).image
     assert image is not None
     before = crop(Part(1, Frame(1, image, 0.0, 0.0)))[0]

@@ -11,7 +11,7 @@ from station.config import Direction, TriggerSection
 from station.footage import Envelope, compose, labelled_photos, read_truth
 from station.messages import Failure, Frame, Part, Reason
 from station.preprocess import level_percentiles
-from station.trigger import FrameTrigger, LineTrigger, _work_image, find_blobs
+from station.stages.trigger import FrameTrigger, LineTrigger, _work_image, find_blobs
 
 from .conftest import SAMPLE
 

@@ -17,7 +17,7 @@ from station.errors import ConfigError
 from station.messages import Reason, Verdict
 from station.metrics import Metrics
 from station.preprocess import Circle
-from station.publisher import Identity, to_message
+from station.stages.publish import Identity, to_message
 from station.web import GLARE_WARN, Health, LiveView, WebServer
 from station.wire import VerdictMessage
 

@@ -86,11 +86,11 @@ def floor(video: Path) -> dict[str, Any]:
 
 
 def _pipeline(video: Path, realtime: bool, overrides: list[str]) -> dict[str, Any]:
-    from station.cli import configured_source
     from station.config import load_config
     from station.metrics import Metrics
     from station.model import Model
     from station.pipeline import Pipeline, RunOptions
+    from station.supervisor import configured_source
 
     fixed = ["metrics.enabled=false", "publisher.endpoint=tcp://127.0.0.1:*", "publisher.resend_endpoint=null"]
     cfg = load_config(None, [*fixed, *overrides])
@@ -112,7 +112,7 @@ def _pipeline(video: Path, realtime: bool, overrides: list[str]) -> dict[str, An
     lat = [(v.published_at - v.captured_at) * 1000 for v in verdicts]
     res: dict[str, Any] = {
         "wall_s": wall,
-        "frames": pipe.capture.frames,
+        "frames": pipe.frames,
         "parts": len(verdicts),
         "cpu_s": cpu,
         "cpu_pct_of_one_core": 100 * cpu / wall,

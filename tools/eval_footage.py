@@ -20,12 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from station.cli import run_pipeline
 from station.config import load_config
 from station.footage import CODECS, Envelope, PartPhoto, compose, judge, labelled_photos, read_truth
 from station.model import Model
 from station.pipeline import RunOptions
 from station.sources import VideoFileSource
+from station.supervisor import run_pipeline
 from station.wire import VerdictMessage
 
 

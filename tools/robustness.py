@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from station.evaluate import metrics_at as station_metrics
+from station.offline.evaluate import metrics_at as station_metrics
 from station.preprocess import Circle, PreprocessSpec, normalise_crop, preprocess
 from tools.augment import ROBUSTNESS_VIEWS, View, paint_pin_holes, render
 
@@ -78,7 +78,7 @@ def view_crops(name: str) -> ViewCrops:
 
 
 def metrics_at(scores: npt.NDArray[np.float32], y: npt.NDArray[np.int64], thr: float) -> dict[str, float]:
-    """The station's own figures (station.evaluate) for "reject when score >= thr"."""
+    """The station's own figures (station.offline.evaluate) for "reject when score >= thr"."""
     return station_metrics(scores >= thr, y, scores)
 
 

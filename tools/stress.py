@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from station.evaluate import metrics_at
 from station.model import Model
+from station.offline.evaluate import metrics_at
 from station.preprocess import Circle, PreprocessSpec, Quality, locate_part, preprocess
 from station.sources import read_image
 from tools.augment import View, random_view, render
@@ -120,7 +120,8 @@ def cuts_part(found: Circle, true: Circle) -> bool:
 
 
 def judge(model: Model, shot: Shot) -> dict[str, Any]:
-    """The station's decision on one view (station.decision): reject when the part cannot be inspected or scores at/above the band."""
+    """The station's decision on one view (station.stages.decision): reject when the part cannot be inspected or
+    scores at or above the band."""
     found = np.array([c is not None for c in shot.crops])
     blank = np.zeros((model.info.spec.size,) * 2, dtype=np.float32)
     crops = [c if c is not None else blank for c in shot.crops]

@@ -18,7 +18,7 @@ from station.config import Config, GatewayOutputKind, local_endpoint
 from station.gateway.core import GatewayCore, Timing
 from station.gateway.outputs import JsonLinesOutput, ModbusOutput, Output, Outputs
 from station.keys import KeyPair, curve_client, ephemeral, load_public, load_secret
-from station.stage import Worker
+from station.stages.base import Worker
 from station.wire import Message, ResendReply, ResendRequest, WireError, read
 
 log = structlog.get_logger()

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from station.evaluate import confusion_png, histogram_png
+from station.offline.evaluate import confusion_png, histogram_png
 from station.teach.samples import Sample
 
 

@@ -22,13 +22,13 @@ import numpy as np
 import numpy.typing as npt
 
 from station.config import Config, Direction
-from station.crop import CropStage
 from station.errors import InputError
 from station.messages import Frame, Part
 from station.metrics import Metrics
 from station.preprocess import Circle, GrayImage, Preprocessed, PreprocessSpec, Quality, ellipse_of, normalise_crop, preprocess
 from station.sources import IMAGE_SUFFIXES, VideoFileSource, read_image
-from station.trigger import LineTrigger
+from station.stages.preprocess import PreprocessStage
+from station.stages.trigger import LineTrigger
 
 LABELS = {"ok_front": 0, "def_front": 1}
 EXPORT_MARGIN = 0.12  # station.archive.crop_of: an exported crop is the part's circle grown by this, centred
@@ -162,7 +162,7 @@ def _video(video: Path, spec: PreprocessSpec, cfg: Config, col: Collection) -> N
     truth = _read_truth(truth_path)
     used = [False] * len(truth)
     source = VideoFileSource(video)
-    trigger, crops = LineTrigger(cfg.trigger), CropStage(spec, Metrics())
+    trigger, crops = LineTrigger(cfg.trigger), PreprocessStage(spec, Metrics())
     rtl = cfg.trigger.direction is Direction.RIGHT_TO_LEFT
     source.open()
     index = 0

@@ -12,7 +12,7 @@ T = Timing(actuator_delay_s=1.0, margin_s=0.02, heartbeat_s=0.25, missed_heartbe
 
 
 class FakeStation:
-    """Messages as station.publisher writes them: one seq over all topics."""
+    """Messages as station.stages.publish writes them: one seq over all topics."""
 
     def __init__(self, run_id: str = "run-a") -> None:
         self.run_id = run_id

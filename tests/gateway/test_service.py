@@ -292,8 +292,8 @@ def test_a_subscriber_that_stops_reading_leaves_the_station_bounded(tmp_path: Pa
 
     from station.config import PublisherSection
     from station.metrics import Metrics
-    from station.publisher import Identity, Publisher
     from station.resend import Ring
+    from station.stages.publish import Identity, Publisher
 
     port = free_port()
     ring = Ring(1000)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from station import cli
+from station import supervisor
 from station.config import load_config
 from station.model import Model
 from station.pipeline import RunOptions
@@ -46,7 +46,7 @@ def test_nan_scores_that_got_past_the_gate_are_never_a_pass_and_the_wire_stays_s
     out = tmp_path / "v.jsonl"
     cfg = load_config(None, [f"metrics.port={free_port()}", "publisher.endpoint=tcp://127.0.0.1:*", "publisher.resend_endpoint=null"])
     model = Model(nan_above(tmp_path / "nan.onnx"))
-    assert cli.run_pipeline(cfg, model, source_for(str(SAMPLE / "def_front")), RunOptions(out=out)) == 0
+    assert supervisor.run_pipeline(cfg, model, source_for(str(SAMPLE / "def_front")), RunOptions(out=out)) == 0
     got = [strict_json(line) for line in out.read_text().splitlines()]  # no NaN or Infinity anywhere
     assert len(got) == 18 and not [v for v in got if v["verdict"] == "pass"]
     errors = [v for v in got if v["reason"] == "error"]

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import structlog
 
-from station.messages import Reason, Scored, Verdict
+from station.messages import Reason, Scored, StageName, Verdict
 from station.metrics import Metrics
 from station.model import ModelInfo
 from station.preprocess import Quality
@@ -69,7 +69,7 @@ class DecisionStage:
         try:
             reason, detail = decide(scored, info.threshold, info.band)
         except Exception as exc:  # never lose the part: reject it
-            self.metrics.part_errors.labels(stage="decision").inc()
+            self.metrics.part_errors.labels(stage=StageName.DECISION).inc()
             reason, detail = Reason.ERROR, f"decision: {type(exc).__name__}: {exc}"
         pre = scored.crop.pre
         return [

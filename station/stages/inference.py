@@ -6,12 +6,12 @@ import time
 
 import structlog
 
-from station.decision import valid_score
-from station.messages import Crop, Failure, Reason, Scored
+from station.messages import Crop, Failure, Reason, Scored, StageName
 from station.metrics import Metrics
 from station.model import Model
 from station.preprocess import Quality
 from station.reload import ModelSlot
+from station.stages.decision import valid_score
 
 log = structlog.get_logger()
 
@@ -39,6 +39,6 @@ class InferenceStage:
             self.metrics.score.observe(score)
             return [Scored(crop, score, model=model.info)]
         except Exception as exc:  # rejected as error, the line goes on
-            self.metrics.part_errors.labels(stage="inference").inc()
+            self.metrics.part_errors.labels(stage=StageName.INFERENCE).inc()
             log.error("part_error", stage="inference", part_id=crop.part.part_id, error=f"{type(exc).__name__}: {exc}")
             return [Scored(crop, None, Failure(Reason.ERROR, f"inference: {type(exc).__name__}: {exc}"), model.info)]

@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 import structlog
 
-from station.messages import Crop, Failure, Part, Reason
+from station.messages import Crop, Failure, Part, Reason, StageName
 from station.metrics import Metrics
 from station.preprocess import Preprocessed, PreprocessSpec, Quality, preprocess, warm_up
 from station.reload import ModelSlot
@@ -30,7 +30,7 @@ def _isolate(image: np.ndarray, blob: tuple[float, float, float], belt_level: fl
     return roi, x0, y0
 
 
-class CropStage:
+class PreprocessStage:
     """Handler for the preprocess stage; one part in, one :class:`Crop` out, never an exception.
 
     Given the model slot, each part is cropped with the preprocessing of the model in the slot at
@@ -52,7 +52,7 @@ class CropStage:
         try:
             pre = self._run(part, spec)
         except Exception as exc:  # one bad part must not stop the line: it is rejected as error
-            self.metrics.part_errors.labels(stage="preprocess").inc()
+            self.metrics.part_errors.labels(stage=StageName.PREPROCESS).inc()
             log.error("part_error", stage="preprocess", part_id=part.part_id, error=f"{type(exc).__name__}: {exc}")
             return [Crop(part, None, Failure(Reason.ERROR, f"preprocess: {type(exc).__name__}: {exc}"), model)]
         unable = Failure(Reason.UNABLE, pre.quality.value) if pre.quality is not Quality.OK or pre.crop is None else None

@@ -20,13 +20,13 @@ import structlog
 import zmq
 
 from station.config import PublisherSection
-from station.decision import finalise
 from station.errors import ConfigError
 from station.keys import ClientAllowList, KeyPair, bind_server, server_keys
 from station.messages import StationState, Verdict
 from station.metrics import Metrics
 from station.ratelog import RateLimitedLog
 from station.resend import ResendServer, Ring
+from station.stages.decision import finalise
 from station.wire import Heartbeat, Message, Status, VerdictMessage, frames
 
 log = structlog.get_logger()
@@ -66,7 +66,7 @@ def to_message(v: Verdict, who: Identity, envelope: dict[str, Any], deadline_s: 
 class Publisher:
     """Handler for the publish stage, plus heartbeats from its idle hook.
 
-    Each verdict is finalised here (:func:`station.decision.finalise`: late, or a pass without a
+    Each verdict is finalised here (:func:`station.stages.decision.finalise`: late, or a pass without a
     valid score), and that one :class:`Verdict` is what is sent, written to ``--out`` and handed to
     ``on_published`` (live page, archive) with its wire message.
     """

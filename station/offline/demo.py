@@ -15,9 +15,11 @@ from station.config import Config, local_endpoint
 from station.footage import Envelope, compose, judge, labelled_photos, read_truth
 from station.model import Model
 from station.pipeline import RunOptions
+from station.sources import VideoFileSource
+from station.supervisor import run_pipeline
 from station.wire import VerdictMessage, WireError, read
 
-SAMPLE = Path(__file__).resolve().parent / "sample" / "casting"
+SAMPLE = Path(__file__).resolve().parent.parent / "sample" / "casting"
 
 
 def _follow(endpoint: str, stop: threading.Event, seen: list[VerdictMessage]) -> None:
@@ -45,9 +47,6 @@ def _follow(endpoint: str, stop: threading.Event, seen: list[VerdictMessage]) ->
 
 
 def run_demo(cfg: Config, model: Model, parts: int = 12, seed: int = 1) -> int:
-    from station.cli import run_pipeline
-    from station.sources import VideoFileSource
-
     rng = np.random.default_rng(seed)
     photos = labelled_photos(SAMPLE)
     chosen = [photos[i] for i in rng.permutation(len(photos))[:parts]]

@@ -15,10 +15,10 @@ import numpy as np
 import structlog
 
 from station.errors import CameraError
-from station.messages import END, Failure, Frame, Reason
+from station.messages import END, DropReason, Failure, Frame, Reason
 from station.metrics import Metrics
 from station.sources import FrameSource, Grab
-from station.stage import Worker, put_bounded
+from station.stages.base import Worker, put_bounded
 
 log = structlog.get_logger()
 LOST_AFTER_FRAMES = 8  # frame intervals of silence after which a free-running camera is lost
@@ -86,7 +86,7 @@ class CaptureStage(Worker):
                     if dropped is END:  # never drop the end marker
                         self.outbox.put_nowait(dropped)
                         return
-                    self.metrics.frames_dropped.labels(reason="queue_full").inc()
+                    self.metrics.frames_dropped.labels(reason=DropReason.QUEUE_FULL).inc()
                 except queue.Empty:
                     pass
 
@@ -213,7 +213,7 @@ class CaptureStage(Worker):
             self._set_state(CameraState.CONNECTED)
         if grab.error is not None:
             self._log.error("frame_unreadable", error=grab.error, frame=self.frames)
-            self.metrics.frames_dropped.labels(reason="unreadable").inc()
+            self.metrics.frames_dropped.labels(reason=DropReason.UNREADABLE).inc()
         image = grab.image if grab.image is not None else _EMPTY
         unreadable = Failure(Reason.UNABLE, grab.error) if grab.error is not None else None
         self._put(Frame(self.frames, image, mono, wall, unreadable, grab.name))

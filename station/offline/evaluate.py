@@ -15,8 +15,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from station.classify import Classifier
 from station.model import Model
+from station.offline.classify import Classifier
 from station.sources import IMAGE_SUFFIXES, read_image
 
 CLASS_FOLDERS = (("ok_front", 0), ("def_front", 1))

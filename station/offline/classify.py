@@ -10,14 +10,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from station.crop import CropStage
-from station.decision import DecisionStage
-from station.inference import InferenceStage
 from station.messages import Frame, Part, Reason, Verdict
 from station.metrics import Metrics
 from station.model import Model
 from station.reload import ModelSlot
 from station.sources import IMAGE_SUFFIXES, read_image
+from station.stages.decision import DecisionStage
+from station.stages.inference import InferenceStage
+from station.stages.preprocess import PreprocessStage
 
 
 def iter_images(paths: list[Path]) -> Iterator[tuple[Path, str | None]]:
@@ -56,7 +56,7 @@ class Classifier:
     def __init__(self, model: Model, metrics: Metrics | None = None) -> None:
         m = metrics or Metrics()
         slot = ModelSlot(model)
-        self.crop = CropStage(slot, m)
+        self.crop = PreprocessStage(slot, m)
         self.infer = InferenceStage(slot, m)
         self.decide = DecisionStage(model.info, m)
 
