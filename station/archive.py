@@ -115,10 +115,11 @@ class Archive(Worker):
         super().__init__("archive")
 
     def submit(self, v: Verdict, msg: VerdictMessage) -> None:
-        """Queue a verdict for the archive if it is kept (all rejects, a sample of passes); never blocks."""
+        """Queue a verdict for the archive if it is kept (all rejects and shadow disagreements, a sample of passes); never blocks."""
         if v.image is None or not v.image.size:
             return
-        if v.verdict == "pass" and self._rng.random() >= self.cfg.pass_sample:
+        disagree = v.shadow is not None and v.shadow.verdict != v.verdict
+        if v.verdict == "pass" and not disagree and self._rng.random() >= self.cfg.pass_sample:
             return
         try:
             self._queue.put_nowait(_Item(v, msg))
@@ -170,7 +171,9 @@ class Archive(Worker):
         day = datetime.fromtimestamp(v.captured_at, tz=UTC).strftime("%Y-%m-%d")
         stem = self.root / day / kind / f"{self.run_id}-{v.part_id:07d}"
         body = msg.body()
-        side = {k: body.get(k) for k in ("part_id", "frame", "verdict", "reason", "score", "detail", "model", "captured_at")}
+        side = {k: body.get(k) for k in ("part_id", "frame", "verdict", "reason", "score", "detail", "model", "captured_at", "circle")}
+        if "shadow" in body:  # both models' verdicts and scores; a disagreement is archived whatever the pass sample
+            side["shadow"] = body["shadow"]
         side.update({"run_id": self.run_id, "config": self.config_hash, "archived_at": time.time(), "image": v.name})
         assert v.image is not None  # submit() keeps only verdicts with their frame
         files = [(stem.with_suffix(".png"), crop_of(v))]

@@ -53,6 +53,11 @@ def load(args: argparse.Namespace, daemon: bool = False) -> tuple[Config, Model]
     except ModelError as exc:
         raise ConfigError("model.path", str(exc)) from None
     if daemon:
+        if cfg.model.shadow is not None:  # the same gate as model.path
+            try:
+                admit(cfg.model.shadow, cfg.model.threads())
+            except ModelError as exc:
+                raise ConfigError("model.shadow", str(exc)) from None
         server_keys(cfg.publisher.curve)
         if cfg.archive.dir is not None:
             probe(cfg.archive.dir)
@@ -67,12 +72,19 @@ def _probe(source: FrameSource) -> None:
     source.close()
 
 
+def _rereader(args: argparse.Namespace) -> Callable[[], Config]:
+    """Reads the same config file with the same --set overrides again (SIGHUP: model.path and model.shadow)."""
+    return lambda: load_config(args.config, args.overrides)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     cfg, model = load(args, daemon=True)
     source = configured_source(cfg)
     if not source.live:
         _probe(source)
-    return run_pipeline(cfg, model, source, RunOptions(realtime=False, out=args.out))
+    return run_pipeline(
+        cfg, model, source, RunOptions(realtime=False, out=args.out), reread=lambda: load_config(args.config, args.overrides)
+    )
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -84,7 +96,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if source.live:
         raise CameraError(f"{path}: replay takes a video file or an image folder")
     _probe(source)
-    return run_pipeline(cfg, model, source, RunOptions(realtime=args.realtime, out=args.out), progress=not args.no_progress)
+    opts = RunOptions(realtime=args.realtime, out=args.out)
+    return run_pipeline(cfg, model, source, opts, progress=not args.no_progress, reread=_rereader(args))
 
 
 def cmd_check(args: argparse.Namespace) -> int:

@@ -97,6 +97,11 @@ class ModelSection(_Model):
         SHIPPED_MODEL,
         description="ONNX model (default: the shipped one); input size, normalisation, classes and threshold come from its metadata.",
     )
+    shadow: Path | None = Field(
+        None,
+        description="A candidate model that judges every part beside the active one and changes no verdict: each verdict "
+        "carries what it would have published (docs/protocol.md). Promote it: model.path set to its file, shadow null, SIGHUP.",
+    )
     watch: bool = Field(False, description="Reload the model when its file changes (SIGHUP always reloads).")
     intra_threads: int = Field(1, ge=1, le=64, description="ONNX Runtime intra-op threads.")
     inter_threads: int = Field(1, ge=1, le=64, description="ONNX Runtime inter-op threads.")

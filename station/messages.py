@@ -9,13 +9,26 @@ from typing import TYPE_CHECKING, Final, Literal
 import numpy as np
 import numpy.typing as npt
 
-from station.wire import Reason, StationState
+from station.wire import Reason, ShadowVerdict, StationState
 
 if TYPE_CHECKING:  # types only: the messages are the bottom layer, above the wire contract alone
     from station.model import Model, ModelInfo
     from station.preprocess import Circle, Preprocessed
 
-__all__ = ["END", "Crop", "DropReason", "Failure", "Frame", "Part", "Reason", "Scored", "StageName", "StationState", "Verdict"]
+__all__ = [
+    "END",
+    "Crop",
+    "DropReason",
+    "Failure",
+    "Frame",
+    "Part",
+    "Reason",
+    "Scored",
+    "ShadowVerdict",
+    "StageName",
+    "StationState",
+    "Verdict",
+]
 
 
 class _End:
@@ -43,6 +56,7 @@ class StageName(StrEnum):
     PREPROCESS = "preprocess"
     INFERENCE = "inference"
     DECISION = "decision"
+    SHADOW = "shadow"
     PUBLISH = "publish"
 
 
@@ -122,6 +136,8 @@ class Verdict:
     name: str | None = None  # source file name, for image folders
     model_id: str | None = None
     image: npt.NDArray[np.uint8] | None = field(default=None, compare=False, repr=False)  # the inspected frame
+    shadow: ShadowVerdict | None = None  # what the shadow model would have published alone (model.shadow)
+    crop: Crop | None = field(default=None, compare=False, repr=False)  # the part as scored, for the shadow stage
 
     @property
     def verdict(self) -> Literal["pass", "reject"]:

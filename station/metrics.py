@@ -7,10 +7,14 @@ that is known in advance is created at zero, so dashboards see it from the first
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from station.messages import DropReason, Reason, StageName, StationState
+
+if TYPE_CHECKING:
+    from station.model import ModelInfo
 
 _MS_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 QUEUED = tuple(s for s in StageName if s is not StageName.PUBLISH)  # stages with a queue in front (capture: the camera's)
@@ -71,6 +75,18 @@ class Metrics:
             "station_output_errors", "Verdict lines that could not be written to --out (disk full, file gone).", registry=r
         )
         self.part_errors = Counter("station_part_errors", "Parts whose handling raised, by stage.", ["stage"], registry=r)
+        self.shadow_info = Info("station_shadow_model", "The shadow model (model.shadow); id none when there is none.", registry=r)
+        self.shadow_parts = Counter("station_shadow_parts", "Published verdicts that carry the shadow model's verdict.", registry=r)
+        self.shadow_disagreements = Counter(
+            "station_shadow_disagreements",
+            "Published verdicts whose shadow verdict differs, by the pair (active, shadow).",
+            ["active", "shadow"],
+            registry=r,
+        )
+        self.shadow_skipped = Counter(
+            "station_shadow_skipped", "Parts the shadow model did not score because it would have pushed the verdict past its deadline.",
+            registry=r,
+        )  # fmt: skip
         self._preset_labels()
         self.set_state("starting")
 
@@ -80,6 +96,9 @@ class Metrics:
             self.frames_dropped.labels(reason=drop.value)
         for reason in Reason:
             self.parts.labels(verdict="pass" if reason is Reason.OK else "reject", reason=reason.value)
+        for active, shadow in (("pass", "reject"), ("reject", "pass")):
+            self.shadow_disagreements.labels(active=active, shadow=shadow)
+        self.set_shadow(None)
         for result in ("served", "gone", "bad"):
             self.resend_requests.labels(result=result)
         for result in ("ok", "refused"):
@@ -95,6 +114,10 @@ class Metrics:
     def set_queue_depths(self, depths: Iterable[tuple[str, int]]) -> None:
         for stage, depth in depths:
             self.queue_depth.labels(stage=stage).set(depth)
+
+    def set_shadow(self, info: ModelInfo | None) -> None:
+        about = {"id": "none"} if info is None else {"id": info.model_id, "version": info.version, "threshold": str(info.threshold)}
+        self.shadow_info.info(about)
 
     def set_state(self, current: str) -> None:
         for state in StationState:

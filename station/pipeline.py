@@ -21,12 +21,13 @@ import structlog
 
 from station import __version__
 from station.archive import Archive
-from station.config import Config, TriggerMode
-from station.errors import ConfigError
+from station.config import Config, ModelSection, TriggerMode
+from station.errors import ConfigError, ModelError
+from station.gate import admit
 from station.messages import Part, StageName, StationState, Verdict
 from station.metrics import QUEUED, Metrics
 from station.model import Model
-from station.reload import ModelSlot, Reloader
+from station.reload import ModelSlot, Reloader, ShadowSlot
 from station.sources import FrameSource, ImageFolderSource
 from station.stages.base import Stage, Worker
 from station.stages.capture import CameraState, CaptureStage
@@ -34,12 +35,22 @@ from station.stages.decision import DecisionStage
 from station.stages.inference import InferenceStage
 from station.stages.preprocess import PreprocessStage
 from station.stages.publish import Identity, Outlet
+from station.stages.shadow import ShadowStage
 from station.stages.trigger import FrameTrigger, LineTrigger
 from station.web import Health, LiveView, WebServer
 from station.wire import VerdictMessage
 
 log = structlog.get_logger()
 _LIVE = (StationState.RUNNING, StationState.DEGRADED)
+
+
+def _shadow_model(cfg: Config) -> Model:
+    """The shadow model through the same gate as any model; refused: a config error naming model.shadow."""
+    assert cfg.model.shadow is not None
+    try:
+        return admit(cfg.model.shadow, cfg.model.threads())
+    except ModelError as exc:
+        raise ConfigError("model.shadow", str(exc)) from None
 
 
 def config_hash(cfg: Config) -> str:
@@ -88,7 +99,12 @@ class Pipeline:
         self.mode = trigger_mode(cfg, source)
         trig: FrameTrigger | LineTrigger = FrameTrigger() if self.mode is TriggerMode.FRAME else LineTrigger(cfg.trigger)
         self.slot = ModelSlot(model)
-        self.reloader = Reloader(cfg.model.path, self.slot, metrics, cfg.model.threads())
+        self.shadow = ShadowSlot()
+        self.reloader = Reloader(cfg.model.path, self.slot, metrics, cfg.model.threads(), self.shadow)
+        if cfg.model.shadow is not None:
+            self.shadow.swap(_shadow_model(cfg))
+            metrics.set_shadow(self.shadow.current.info if self.shadow.current is not None else None)
+            self.reloader.retarget(cfg.model.path, cfg.model.shadow)
         self.live = LiveView(metrics)
         self.archive: Archive | None = None
         cfg_hash = config_hash(cfg)
@@ -131,7 +147,8 @@ class Pipeline:
             ),
             Stage(S.PREPROCESS, q[S.PREPROCESS], q[S.INFERENCE], PreprocessStage(self.slot, metrics), timer=t(S.PREPROCESS)),
             Stage(S.INFERENCE, q[S.INFERENCE], q[S.DECISION], InferenceStage(self.slot, metrics), timer=t(S.INFERENCE)),
-            Stage(S.DECISION, q[S.DECISION], q[S.PUBLISH], DecisionStage(model.info, metrics), timer=t(S.DECISION)),
+            Stage(S.DECISION, q[S.DECISION], q[S.SHADOW], DecisionStage(model.info, metrics), timer=t(S.DECISION)),
+            Stage(S.SHADOW, q[S.SHADOW], q[S.PUBLISH], ShadowStage(self.shadow, metrics, self.publisher.deadline_s), timer=t(S.SHADOW)),
             Stage(S.PUBLISH, q[S.PUBLISH], None, self.publisher, on_idle=self._idle, on_end=self._final, timer=t(S.PUBLISH)),
         ]
 
@@ -205,8 +222,11 @@ class Pipeline:
         """The model file changed on disk since it was loaded (``model.watch``)."""
         return self.reloader.changed()
 
-    def reload_model(self) -> None:
-        """Load ``model.path`` again through the gate; a refused model leaves the running one in place."""
+    def reload_model(self, section: ModelSection | None = None) -> None:
+        """Load ``model.path`` and ``model.shadow`` again through the gate (from ``section``, a re-read config,
+        when given); a refused model leaves the running one in place."""
+        if section is not None:
+            self.reloader.retarget(section.path, section.shadow)
         self.reloader.reload()
 
     def workers(self) -> list[Worker]:

@@ -41,48 +41,108 @@ class ModelSlot:
         return old
 
 
-class Reloader:
-    """Loads, validates and swaps; never raises."""
+class ShadowSlot:
+    """The shadow model (``model.shadow``), or None; read once per part and swapped whole under a lock."""
 
-    def __init__(self, path: Path, slot: ModelSlot, metrics: Metrics, threads: Threads | None = None) -> None:
+    def __init__(self, model: Model | None = None) -> None:
+        self._model = model
+        self._lock = threading.Lock()
+
+    @property
+    def current(self) -> Model | None:
+        with self._lock:
+            return self._model
+
+    def swap(self, model: Model | None) -> Model | None:
+        with self._lock:
+            old, self._model = self._model, model
+        return old
+
+
+class Reloader:
+    """Loads, validates and swaps the active model and the shadow model; never raises.
+
+    ``retarget`` takes new paths (``model.path`` and ``model.shadow`` from a re-read config); a
+    reload then loads both files again. Promoting the shadow model is ``model.path`` set to its file
+    and ``model.shadow`` to null, then SIGHUP.
+    """
+
+    def __init__(
+        self, path: Path, slot: ModelSlot, metrics: Metrics, threads: Threads | None = None, shadow: ShadowSlot | None = None
+    ) -> None:
         self.path = path
         self.slot = slot
+        self.shadow = shadow or ShadowSlot()
+        self.shadow_path: Path | None = None
         self.metrics = metrics
         self._threads = threads
-        self._mtime = self._stat()
+        self._mtimes = self._stat()
 
-    def _stat(self) -> float | None:
-        try:
-            return self.path.stat().st_mtime
-        except OSError:
-            return None
+    def _stat(self) -> tuple[float | None, float | None]:
+        def mtime(p: Path | None) -> float | None:
+            try:
+                return p.stat().st_mtime if p is not None else None
+            except OSError:
+                return None
+
+        return mtime(self.path), mtime(self.shadow_path)
+
+    def retarget(self, path: Path, shadow_path: Path | None) -> None:
+        """The files the next reload loads (a config re-read on SIGHUP may name others)."""
+        self.path, self.shadow_path = path, shadow_path
 
     def changed(self) -> bool:
-        """True once each time the file's mtime moves (for model.watch)."""
+        """True once each time either file's mtime moves (for model.watch)."""
         m = self._stat()
-        if m is None or m == self._mtime:
+        if m == self._mtimes or m[0] is None:
             return False
-        self._mtime = m
+        self._mtimes = m
         return True
 
-    def reload(self) -> bool:
-        old = self.slot.current
+    def _admit(self, path: Path, role: str, keeping: str | None) -> Model | None:
         why: str | None = None
         try:
-            new = admit(self.path, self._threads)
+            new = admit(path, self._threads)
         except ModelError as exc:
             why = str(exc)
         except Exception as exc:  # whatever a broken file does inside ONNX Runtime, the old model stays
             why = f"{type(exc).__name__}: {exc}"
         if why is not None:
             self.metrics.model_reloads.labels(result="refused").inc()
-            log.error("model_refused", stage="reload", path=str(self.path), why=why, keeping=old.info.model_id)
-            return False
+            log.error("model_refused", stage="reload", role=role, path=str(path), why=why, keeping=keeping)
+            return None
         new.warm_up()
         warm_up(new.info.spec)  # its preprocessing may differ (a taught model rectifies tilted parts)
-        self.slot.swap(new)
         self.metrics.model_reloads.labels(result="ok").inc()
-        i = new.info
-        self.metrics.model_info.info({"id": i.model_id, "version": i.version, "threshold": str(i.threshold)})
-        log.info("model_reloaded", stage="reload", old=old.info.model_id, new=i.model_id)
-        return True
+        return new
+
+    def reload(self) -> bool:
+        """Both models again from their files; True when the active one was swapped (a refused file keeps the old).
+
+        The shadow is swapped first: a promoted model is never the shadow of itself.
+        """
+        self._mtimes = self._stat()
+        old = self.slot.current
+        new = self._admit(self.path, "active", old.info.model_id)
+        self.reload_shadow()
+        if new is not None:
+            self.slot.swap(new)
+            i = new.info
+            self.metrics.model_info.info({"id": i.model_id, "version": i.version, "threshold": str(i.threshold)})
+            log.info("model_reloaded", stage="reload", old=old.info.model_id, new=i.model_id)
+        return new is not None
+
+    def reload_shadow(self) -> None:
+        old = self.shadow.current
+        old_id = old.info.model_id if old is not None else None
+        if self.shadow_path is None:
+            if old is not None:
+                self.shadow.swap(None)
+                log.info("shadow_removed", stage="reload", old=old_id)
+            self.metrics.set_shadow(None)
+            return
+        new = self._admit(self.shadow_path, "shadow", old_id)
+        if new is not None:
+            self.shadow.swap(new)
+            self.metrics.set_shadow(new.info)
+            log.info("shadow_loaded", stage="reload", old=old_id, new=new.info.model_id)

@@ -9,10 +9,12 @@ only through its facade (``state``, ``camera``, ``frames``, ``verdicts``, ``fail
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 import structlog
 
-from station.config import Config
+from station.config import Config, ModelSection
+from station.errors import ConfigError
 from station.metrics import Metrics
 from station.model import Model
 from station.notify import Notifier, Watchdog
@@ -24,8 +26,35 @@ from station.stages.capture import CameraState
 log = structlog.get_logger()
 
 
-def run_pipeline(cfg: Config, model: Model, source: FrameSource, opts: RunOptions, progress: bool = False) -> int:
-    """Run until the source ends or a signal arrives; drain; 0 when every frame got its verdict."""
+def _model_section(cfg: Config, reread: Callable[[], Config] | None) -> ModelSection | None:
+    """The model section of the config file as it is now (SIGHUP); None to reload the same files.
+
+    Only ``model.path`` and ``model.shadow`` take effect without a restart; other changed keys are
+    named in a warning. A config that no longer validates is refused with one line; the files
+    already named are reloaded.
+    """
+    if reread is None:
+        return None
+    try:
+        new = reread()
+    except ConfigError as exc:
+        log.error("config_refused", stage="reload", key=exc.key, why=str(exc))
+        return None
+    old, now = cfg.model_dump(mode="json", exclude={"model"}), new.model_dump(mode="json", exclude={"model"})
+    changed = sorted(f"{sec}.{k}" for sec in now for k in now[sec] if now[sec][k] != old.get(sec, {}).get(k))
+    if changed:
+        log.warning("config_needs_restart", stage="reload", keys=changed)
+    return new.model
+
+
+def run_pipeline(
+    cfg: Config, model: Model, source: FrameSource, opts: RunOptions, progress: bool = False, reread: Callable[[], Config] | None = None
+) -> int:
+    """Run until the source ends or a signal arrives; drain; 0 when every frame got its verdict.
+
+    ``reread`` reads the config file again; given, SIGHUP takes ``model.path`` and ``model.shadow``
+    from it (promoting the shadow model is a config edit and SIGHUP).
+    """
     stop = SIGNALS
     ours = stop.install()  # False under `station`: installed at the first moment, kept to the end
     model.warm_up()
@@ -46,9 +75,10 @@ def run_pipeline(cfg: Config, model: Model, source: FrameSource, opts: RunOption
                 notifier.send("READY=1", f"STATUS={pipe.state.value}, camera {pipe.camera.value}")
                 ready = True
             if stop.reload.is_set() or (cfg.model.watch and pipe.model_changed()):
-                log.info("reload_requested", by="SIGHUP" if stop.reload.is_set() else "model.watch")
+                by = "SIGHUP" if stop.reload.is_set() else "model.watch"
+                log.info("reload_requested", by=by)
                 stop.reload.clear()
-                pipe.reload_model()
+                pipe.reload_model(_model_section(cfg, reread) if by == "SIGHUP" else None)
             if bar is not None:
                 bar.update(pipe.frames - bar.n)
             failure = pipe.failed()

@@ -92,6 +92,13 @@ def _check(name: str, kind: Any, v: object) -> object:
         if not isinstance(v, list) or len(v) != len(args):
             raise WireError(f"{name}: expected a list of {len(args)}")
         return tuple(_check(f"{name}[{i}]", a, x) for i, (a, x) in enumerate(zip(args, v, strict=True)))
+    if isinstance(kind, type) and issubclass(kind, _Body):
+        if not isinstance(v, dict):
+            raise WireError(f"{name}: expected an object")
+        try:
+            return kind.from_body(v)
+        except WireError as exc:
+            raise WireError(f"{name}.{exc}") from None
     if isinstance(kind, type) and issubclass(kind, StrEnum):
         if not isinstance(v, str) or v not in {m.value for m in kind}:
             raise WireError(f"{name}: {v!r} is not one of {', '.join(kind)}")
@@ -114,7 +121,7 @@ class _Body:
             v = getattr(self, f.name)
             if v is None and f.default is None:
                 continue  # an optional field is absent, never null
-            out[self.RENAME.get(f.name, f.name)] = list(v) if isinstance(v, tuple) else v
+            out[self.RENAME.get(f.name, f.name)] = list(v) if isinstance(v, tuple) else v.body() if isinstance(v, _Body) else v
         return out
 
     def encode(self) -> bytes:
@@ -153,6 +160,28 @@ class _Envelope(_Body):
     sent_at: float
 
 
+def _consistent(verdict: str, reason: Reason, score: float | None) -> None:
+    """Only ``pass``/``ok`` with a score passes; a score is a number in [0, 1]."""
+    if (verdict == "pass") != (reason is Reason.OK) or (verdict == "pass" and score is None):
+        raise WireError(f"verdict: {verdict} with reason {reason.value} and score {score!r}")
+    if score is not None and not 0.0 <= score <= 1.0:
+        raise WireError(f"score: {score!r} is not in [0, 1]")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ShadowVerdict(_Body):
+    """What the shadow model would have published alone on the part (its own threshold and band)."""
+
+    VERSIONED: ClassVar[bool] = False
+    verdict: Literal["pass", "reject"]
+    reason: Reason
+    score: float | None
+    model: str
+
+    def __post_init__(self) -> None:
+        _consistent(self.verdict, self.reason, self.score)
+
+
 @dataclass(frozen=True, kw_only=True)
 class VerdictMessage(_Envelope):
     """The one verdict for a part (``topic`` verdict)."""
@@ -171,12 +200,10 @@ class VerdictMessage(_Envelope):
     detail: str
     circle: tuple[float, float, float] | None = None
     image: str | None = None
+    shadow: ShadowVerdict | None = None  # present when a shadow model scored the part (model.shadow)
 
     def __post_init__(self) -> None:
-        if (self.verdict == "pass") != (self.reason is Reason.OK) or (self.verdict == "pass" and self.score is None):
-            raise WireError(f"verdict: {self.verdict} with reason {self.reason.value} and score {self.score!r}")
-        if self.score is not None and not 0.0 <= self.score <= 1.0:
-            raise WireError(f"score: {self.score!r} is not in [0, 1]")
+        _consistent(self.verdict, self.reason, self.score)
 
 
 @dataclass(frozen=True, kw_only=True)

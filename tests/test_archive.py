@@ -9,6 +9,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -177,3 +178,23 @@ def test_a_part_the_archive_cannot_encode_degrades_it_and_the_thread_lives_on(tm
     assert arch.failed is None and arch.failing is None, "the next part was written again"
     assert m.registry.get_sample_value("station_archive_errors_total") == 1
     assert m.registry.get_sample_value("station_archive_writes_total", {"kind": "reject"}) == 1
+
+
+def test_a_shadow_disagreement_is_archived_whatever_the_pass_sample_with_both_verdicts(tmp_path: Path) -> None:
+    from station.wire import ShadowVerdict
+
+    cfg = load_config(None, [f"archive.dir={tmp_path}", "archive.pass_sample=0"]).archive
+    a = Archive(cfg, Metrics(), "run", "cfg")
+    a.start()
+    agree = ShadowVerdict(verdict="pass", reason=Reason.OK, score=0.01, model="cand")
+    differ = ShadowVerdict(verdict="reject", reason=Reason.DEFECT, score=0.9, model="cand")
+    for pid, shadow in ((1, None), (2, agree), (3, differ)):
+        v, _ = _verdict(pid, "pass")
+        v = replace(v, shadow=shadow)
+        a.submit(v, to_message(v, Identity("s", "c", "m"), {"station": "s", "run_id": "r", "seq": pid, "sent_at": 0.0}, 0.5, 0.0))
+    a.drain(20)
+    sides = {int(p.stem.split("-")[1]): json.loads(p.read_text()) for p in tmp_path.glob("*/*/*.json")}
+    assert list(sides) == [3], "only the disagreement is kept when no pass is sampled"
+    assert sides[3]["verdict"] == "pass" and sides[3]["score"] == 0.5
+    assert sides[3]["shadow"] == {"verdict": "reject", "reason": "defect", "score": 0.9, "model": "cand"}
+    assert sides[3]["circle"] == [200.0, 200.0, 150.0]

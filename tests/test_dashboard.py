@@ -26,6 +26,7 @@ from station.pipeline import Pipeline, RunOptions
 from station.sources import source_for
 
 from .conftest import MODEL, ROOT, SAMPLE, free_port
+from .variants import candidate
 
 PROM, PROMTOOL = shutil.which("prometheus"), shutil.which("promtool")
 pytestmark = [
@@ -69,7 +70,7 @@ def test_dashboard_shape() -> None:
         for t in p["targets"]:
             assert 'station=~"$station"' in t["expr"], (p["title"], t["expr"])
     titles = " ".join(p["title"].lower() for p in dash["panels"])
-    for want in ["throughput", "reject", "latency", "score", "camera", "dropped", "queue", "brightness", "sharpness", "model"]:
+    for want in ["throughput", "reject", "latency", "score", "camera", "dropped", "queue", "brightness", "sharpness", "model", "shadow"]:
         assert want in titles, want
 
 
@@ -91,7 +92,9 @@ def test_promtool_checks_config_and_rules() -> None:
 def station_and_prometheus(tmp_path: Path) -> Iterator[tuple[int, int]]:
     """A real-time replay (2 parts/s) scraped every second by a real Prometheus with the alert rules."""
     mport, pport = free_port(), free_port()
+    shadow = candidate(tmp_path / "shadow.onnx", 0.05, (0.04, 0.05))  # the shadow row's panels get data too
     sets = [f"metrics.port={mport}", "camera.fps=2", "publisher.endpoint=tcp://127.0.0.1:*", "publisher.resend_endpoint=null"]
+    sets.append(f"model.shadow={shadow}")
     folder = tmp_path / "parts"
     folder.mkdir()
     for i, img in enumerate(sorted((SAMPLE / "def_front").iterdir()) + sorted((SAMPLE / "ok_front").iterdir())):

@@ -85,5 +85,6 @@ class DecisionStage:
                 name=part.frame.name,
                 image=part.frame.image,
                 model_id=info.model_id,
+                crop=scored.crop,
             )
         ]

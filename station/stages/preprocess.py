@@ -9,6 +9,7 @@ import structlog
 
 from station.messages import Crop, Failure, Part, Reason, StageName
 from station.metrics import Metrics
+from station.model import Model
 from station.preprocess import Preprocessed, PreprocessSpec, Quality, preprocess, warm_up
 from station.reload import ModelSlot
 
@@ -30,6 +31,37 @@ def _isolate(image: np.ndarray, blob: tuple[float, float, float], belt_level: fl
     return roi, x0, y0
 
 
+def locate(part: Part, spec: PreprocessSpec) -> Preprocessed:
+    """Find the part in its frame (or in the trigger's blob) and crop it as ``spec`` says; circle in frame pixels."""
+    image = part.frame.image
+    if part.blob is None:
+        return preprocess(image, spec)
+    roi, x0, y0 = _isolate(image, part.blob, part.belt_level)
+    pre = preprocess(roi, spec)
+    if pre.circle is None:
+        return pre
+    c = pre.circle
+    # an inner ring taken for the rim would crop away the rim, where burrs and flash are:
+    # the trigger's blob says how big the part is, so such a crop is never inspected
+    ok = c.r >= MIN_RADIUS_OF_BLOB * part.blob[2] / 2.0
+    moved = replace(pre, circle=replace(c, cx=c.cx + x0, cy=c.cy + y0))  # back in frame coordinates
+    return moved if ok else replace(moved, quality=Quality.OUTLINE_MISMATCH, crop=None)
+
+
+def crop_part(part: Part, spec: PreprocessSpec, model: Model | None, metrics: Metrics, stage: StageName) -> Crop:
+    """One part as a :class:`Crop` for ``model`` (its failure set when it cannot be inspected); never raises."""
+    if part.failure is not None:
+        return Crop(part, None, part.failure, model)
+    try:
+        pre = locate(part, spec)
+    except Exception as exc:  # one bad part must not stop the line: it is rejected as error
+        metrics.part_errors.labels(stage=stage).inc()
+        log.error("part_error", stage=stage.value, part_id=part.part_id, error=f"{type(exc).__name__}: {exc}")
+        return Crop(part, None, Failure(Reason.ERROR, f"{stage.value}: {type(exc).__name__}: {exc}"), model)
+    unable = Failure(Reason.UNABLE, pre.quality.value) if pre.quality is not Quality.OK or pre.crop is None else None
+    return Crop(part, pre, unable, model)
+
+
 class PreprocessStage:
     """Handler for the preprocess stage; one part in, one :class:`Crop` out, never an exception.
 
@@ -45,34 +77,11 @@ class PreprocessStage:
 
     def __call__(self, part: Part) -> list[Crop]:
         model = self.models.current if isinstance(self.models, ModelSlot) else None
-        if part.failure is not None:
-            return [Crop(part, None, part.failure, model)]
         spec = model.info.spec if model is not None else self.models
         assert isinstance(spec, PreprocessSpec)
-        try:
-            pre = self._run(part, spec)
-        except Exception as exc:  # one bad part must not stop the line: it is rejected as error
-            self.metrics.part_errors.labels(stage=StageName.PREPROCESS).inc()
-            log.error("part_error", stage="preprocess", part_id=part.part_id, error=f"{type(exc).__name__}: {exc}")
-            return [Crop(part, None, Failure(Reason.ERROR, f"preprocess: {type(exc).__name__}: {exc}"), model)]
-        unable = Failure(Reason.UNABLE, pre.quality.value) if pre.quality is not Quality.OK or pre.crop is None else None
-        return [Crop(part, pre, unable, model)]
-
-    def _run(self, part: Part, spec: PreprocessSpec) -> Preprocessed:
-        image = part.frame.image
-        if part.blob is None:
-            pre = preprocess(image, spec)
-        else:
-            roi, x0, y0 = _isolate(image, part.blob, part.belt_level)
-            pre = preprocess(roi, spec)
-            if pre.circle is not None:
-                c = pre.circle
-                # an inner ring taken for the rim would crop away the rim, where burrs and flash are:
-                # the trigger's blob says how big the part is, so such a crop is never inspected
-                ok = c.r >= MIN_RADIUS_OF_BLOB * part.blob[2] / 2.0
-                moved = replace(pre, circle=replace(c, cx=c.cx + x0, cy=c.cy + y0))  # back in frame coordinates
-                pre = moved if ok else replace(moved, quality=Quality.OUTLINE_MISMATCH, crop=None)
-        self.metrics.brightness.set(pre.brightness)
-        self.metrics.sharpness.set(pre.sharpness)
-        self.metrics.clipped.set(pre.clipped)
-        return pre
+        crop = crop_part(part, spec, model, self.metrics, StageName.PREPROCESS)
+        if crop.pre is not None:
+            self.metrics.brightness.set(crop.pre.brightness)
+            self.metrics.sharpness.set(crop.pre.sharpness)
+            self.metrics.clipped.set(crop.pre.clipped)
+        return [crop]

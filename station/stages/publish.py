@@ -60,6 +60,7 @@ def to_message(v: Verdict, who: Identity, envelope: dict[str, Any], deadline_s: 
         detail=v.detail,
         circle=circle,
         image=v.name,
+        shadow=v.shadow,
     )
 
 
@@ -129,6 +130,10 @@ class Publisher:
         self.metrics.parts.labels(verdict=v.verdict, reason=v.reason.value).inc()
         self.metrics.latency_seconds.observe(time.monotonic() - v.captured_mono)
         self.metrics.last_verdict.set(msg.published_at)
+        if v.shadow is not None:  # counted as published: a late verdict is compared as the reject it went out as
+            self.metrics.shadow_parts.inc()
+            if v.shadow.verdict != v.verdict:
+                self.metrics.shadow_disagreements.labels(active=v.verdict, shadow=v.shadow.verdict).inc()
         if self._on_published is not None:
             self._on_published(v, msg)
         # one line per reject at info (journal searches by part_id / reason), passes only at debug
