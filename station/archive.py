@@ -1,8 +1,10 @@
 """The reject archive: every rejected part (and a sample of passes) on disk, for review and retraining.
 
 Layout: ``DIR/YYYY-MM-DD/{reject,pass}/<run>-<part>.png`` (the part's crop, grey, unmodified
-pixels) with a sidecar ``.json`` (verdict, reason, score, model, config hash, times), and the full
-frame as ``.frame.png`` when ``archive.full_frame`` is on. Writes are atomic (temp file, then
+pixels) with a sidecar ``.json`` (verdict, reason, score, model, config hash, times, circle, where,
+shadow), a heat map ``.heat.png`` for a ``defect`` or ``uncertain`` reject (the model's crop with the
+network's evidence over it, station.evidence), and the full frame as ``.frame.png`` when
+``archive.full_frame`` is on. A shadow disagreement is kept whatever ``archive.pass_sample`` says. Writes are atomic (temp file, then
 rename) and happen on the archive's own thread, fed by a bounded queue that drops (and counts)
 when full, so the hot path never waits for the disk. A quota by bytes and by age deletes the
 oldest passes first, then the oldest rejects. A full or read-only disk moves an error counter and
@@ -171,7 +173,8 @@ class Archive(Worker):
         day = datetime.fromtimestamp(v.captured_at, tz=UTC).strftime("%Y-%m-%d")
         stem = self.root / day / kind / f"{self.run_id}-{v.part_id:07d}"
         body = msg.body()
-        side = {k: body.get(k) for k in ("part_id", "frame", "verdict", "reason", "score", "detail", "model", "captured_at", "circle")}
+        keep = ("part_id", "frame", "verdict", "reason", "score", "detail", "model", "captured_at", "circle", "where")
+        side = {k: body.get(k) for k in keep}
         if "shadow" in body:  # both models' verdicts and scores; a disagreement is archived whatever the pass sample
             side["shadow"] = body["shadow"]
         side.update({"run_id": self.run_id, "config": self.config_hash, "archived_at": time.time(), "image": v.name})
@@ -179,6 +182,8 @@ class Archive(Worker):
         files = [(stem.with_suffix(".png"), crop_of(v))]
         if self.cfg.full_frame:
             files.append((stem.with_suffix(".frame.png"), u8(v.image)))
+        if v.evidence is not None and v.circle is not None:  # a defect or uncertain reject: where the network saw it
+            files.append((stem.with_suffix(".heat.png"), v.evidence.picture(u8(v.image), v.circle)))
         try:
             stem.parent.mkdir(parents=True, exist_ok=True)
             size = 0

@@ -12,6 +12,7 @@ import numpy.typing as npt
 from station.wire import Reason, ShadowVerdict, StationState
 
 if TYPE_CHECKING:  # types only: the messages are the bottom layer, above the wire contract alone
+    from station.evidence import Evidence
     from station.model import Model, ModelInfo
     from station.preprocess import Circle, Preprocessed
 
@@ -119,6 +120,7 @@ class Scored:
     score: float | None
     failure: Failure | None = None  # the crop's own, or why the model gave no valid score
     model: ModelInfo | None = None  # the model that scored it (a reload swaps models between parts)
+    evidence: Evidence | None = field(default=None, compare=False, repr=False)  # where the network saw a defect
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,8 @@ class Verdict:
     model_id: str | None = None
     image: npt.NDArray[np.uint8] | None = field(default=None, compare=False, repr=False)  # the inspected frame
     shadow: ShadowVerdict | None = None  # what the shadow model would have published alone (model.shadow)
+    where: tuple[float, float] | None = None  # defect or uncertain: the frame point that drove the score
+    evidence: Evidence | None = field(default=None, compare=False, repr=False)  # its map, for the archive's heat map
     crop: Crop | None = field(default=None, compare=False, repr=False)  # the part as scored, for the shadow stage
 
     @property

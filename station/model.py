@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from station.errors import ModelError
+from station.evidence import Evidence, Head, with_feature_output
 from station.preprocess import PreprocessSpec
 from station.unwrap import PolarUnwrap, UnwrapSpec
 
@@ -125,6 +126,14 @@ def session_options(threads: Threads | None = None) -> Any:
     return opts
 
 
+def _feature_output(blob: bytes) -> tuple[bytes, Head] | None:
+    """The graph with its head's feature map as a second output (evidence); None when that cannot be had."""
+    try:
+        return with_feature_output(blob)
+    except Exception:  # a file onnx cannot parse: ONNX Runtime judges it next, with its own message
+        return None
+
+
 class Model:
     """An ONNX Runtime session for one model file, checked against its own metadata."""
 
@@ -137,7 +146,10 @@ class Model:
             raise ModelError(f"{path}: cannot read model file: {exc.strerror or exc}") from None
         opts = session_options(threads)
         try:
-            self._session = ort.InferenceSession(blob, sess_options=opts, providers=["CPUExecutionProvider"])
+            with_head = _feature_output(blob)
+            self._head: Head | None = with_head[1] if with_head is not None else None
+            graph = with_head[0] if with_head is not None else blob
+            self._session = ort.InferenceSession(graph, sess_options=opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own untyped errors for corrupt files
             why = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
             raise ModelError(f"{path}: not a loadable ONNX model ({why})") from None
@@ -149,6 +161,7 @@ class Model:
         if len(shape) != 4 or shape[1:] != self.info.input_shape():
             raise ModelError(f"{path}: input shape {shape} does not match the metadata's {['n', *self.info.input_shape()]}")
         self.input_name: str = inp.name
+        self._output: str = self._session.get_outputs()[0].name
         self._unwrap = PolarUnwrap(self.info.unwrap, self.info.spec.size) if self.info.unwrap is not None else None
 
     def graph_input(self, crops: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
@@ -159,8 +172,17 @@ class Model:
 
     def score(self, crops: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """Defect probability for each crop (N x S x S float32)."""
-        out = self._session.run(None, {self.input_name: self.graph_input(crops)})[0]
+        out = self._session.run([self._output], {self.input_name: self.graph_input(crops)})[0]
         return np.asarray(out, dtype=np.float32).reshape(-1)
+
+    def score_with_evidence(self, crops: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.float32], list[Evidence] | None]:
+        """Defect probabilities, and each crop's evidence map (station.evidence) when the graph's head allows one."""
+        if self._head is None:
+            return self.score(crops), None
+        out, feats = self._session.run([self._output, self._head.feature], {self.input_name: self.graph_input(crops)})
+        cells = self._head.evidence(np.asarray(feats, np.float32))
+        evidence = [Evidence(c, self.info.spec, self.info.unwrap) for c in cells]
+        return np.asarray(out, dtype=np.float32).reshape(-1), evidence
 
     def warm_up(self, runs: int = 3) -> None:
         """Run a few blank crops so that the first real part is not slow."""

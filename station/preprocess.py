@@ -351,7 +351,7 @@ def rectify(circle: Circle) -> npt.NDArray[np.float64]:
     return np.asarray(rot @ np.diag([1.0 / circle.squash, 1.0]) @ rot.T, np.float64)
 
 
-def _crop_square(gray: GrayImage, circle: Circle, spec: PreprocessSpec) -> GrayImage:
+def crop_square(gray: GrayImage, circle: Circle, spec: PreprocessSpec) -> GrayImage:
     """Square crop of side 2r(1+margin) around the circle, resized to spec.size; an ellipse is made round first."""
     half = circle.r * (1.0 + spec.margin)
     s = spec.size / (2.0 * half)
@@ -386,7 +386,7 @@ def normalise_crop(gray: GrayImage, circle: Circle, spec: PreprocessSpec) -> tup
     if masks is None:
         masks = _MASK_CACHE.setdefault(spec, _disc_masks(spec))
     part, keep = masks
-    crop8 = _crop_square(gray, circle, spec)
+    crop8 = crop_square(gray, circle, spec)
     lo, med, hi = level_percentiles(u8(crop8[part]), (10.0, 50.0, 90.0))
     scale = max(float(hi - lo) / 2.56, 1.0)
     z = np.clip((crop8.astype(np.float32) - float(med)) / scale, -spec.clip, spec.clip) * keep

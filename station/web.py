@@ -88,7 +88,7 @@ class LiveView:
 
 
 def annotate(v: Verdict, max_width: int) -> bytes:
-    """The frame in colour with the part's circle and a label, as JPEG."""
+    """The frame in colour with the part's circle, where the defect is (yellow), and a label, as JPEG."""
     assert v.image is not None
     img = cv2.cvtColor(u8(v.image), cv2.COLOR_GRAY2BGR)
     scale = min(1.0, max_width / img.shape[1])
@@ -99,6 +99,10 @@ def annotate(v: Verdict, max_width: int) -> bytes:
     if v.circle is not None:
         centre = (round(v.circle.cx * scale), round(v.circle.cy * scale))
         cv2.circle(img, centre, round(v.circle.r * scale), colour, thick, cv2.LINE_AA)
+    if v.where is not None:  # where the network saw the defect: a cross-hair ring on the point
+        at, size = (round(v.where[0] * scale), round(v.where[1] * scale)), max(8, img.shape[1] // 60)
+        cv2.circle(img, at, size, (0, 255, 255), thick, cv2.LINE_AA)
+        cv2.drawMarker(img, at, (0, 255, 255), cv2.MARKER_CROSS, 2 * size, max(1, thick // 2), cv2.LINE_AA)
     score = "-" if v.score is None else f"{v.score:.3f}"
     label = f"#{v.part_id} {v.verdict.upper()} {v.reason.value} {score}"
     cv2.rectangle(img, (0, 0), (img.shape[1], 28), (0, 0, 0), -1)

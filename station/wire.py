@@ -200,6 +200,7 @@ class VerdictMessage(_Envelope):
     detail: str
     circle: tuple[float, float, float] | None = None
     image: str | None = None
+    where: tuple[float, float] | None = None  # defect or uncertain: frame pixels of the point that drove the score
     shadow: ShadowVerdict | None = None  # present when a shadow model scored the part (model.shadow)
 
     def __post_init__(self) -> None:

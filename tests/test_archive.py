@@ -61,6 +61,9 @@ def test_replay_archives_every_reject_and_sampled_passes_then_exports(tmp_path: 
         assert side.parent.name == ("reject" if v["verdict"] == "reject" else "pass")
         assert (meta["reason"], meta["model"], meta["config"]) == (v["reason"], v["model"], v["config"])
         assert side.with_suffix(".png").exists() and side.with_suffix(".frame.png").exists()
+        heat = side.with_name(side.stem + ".heat.png")
+        assert heat.exists() == (meta["reason"] in ("defect", "uncertain")), "a heat map with each defect or uncertain reject"
+        assert (meta["where"] is not None) == heat.exists()
     assert not list(archive.rglob(".*.tmp")), "no half-written files"
     out = tmp_path / "export"
     cmd = [sys.executable, "-m", "station.cli", "archive", "export", str(archive), str(out)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 import urllib.request
@@ -69,6 +70,11 @@ def test_replay_gives_one_verdict_per_part_in_order_inside_its_window(env: Envel
         assert int(t["first_frame"]) <= v.frame <= int(t["last_frame"]), (v, t)
         assert v.reason is not Reason.UNABLE, v  # every part here is whole and well lit
         assert v.captured_at <= v.published_at
+        if v.reason is Reason.DEFECT:  # where the network saw the defect: on the part
+            assert v.where is not None and v.circle is not None, v
+            assert math.hypot(v.where[0] - v.circle[0], v.where[1] - v.circle[1]) <= v.circle[2], v
+        else:
+            assert v.where is None or v.reason is Reason.UNCERTAIN
     res = judge(truth, got)  # and the verdicts are right: no defective part passes, at most one good part rejected
     assert res["escapes"] == 0 and res["wrong"] <= 1, res
 

@@ -81,10 +81,12 @@ def paint_pin_holes(
     count: int,
     sizes: tuple[float, float] = PIT_SIZES,
     depths: tuple[float, float] = PIT_DEPTHS,
+    placed: list[tuple[float, float, float]] | None = None,
 ) -> Gray:
     """Paint small dark pits (pin holes / blow holes) anywhere on the part's lit metal.
 
     Radii ``sizes`` x r; each pit darkens the metal at its centre by a share drawn from ``depths``.
+    ``placed``, when given, gets each pit's (x, y, radius) in image pixels (ground truth for ``where``).
     """
     out: npt.NDArray[np.floating[Any]] = img.astype(np.float32)
     yy, xx = np.ogrid[: img.shape[0], : img.shape[1]]
@@ -93,6 +95,8 @@ def paint_pin_holes(
         x, y = _on_metal(img, c, metal, rng)
         rad = c.r * rng.uniform(*sizes)
         depth = rng.uniform(*depths)
+        if placed is not None:
+            placed.append((x, y, rad))
         d = np.sqrt((xx - x) ** 2 + ((yy - y) * rng.uniform(0.8, 1.25)) ** 2) / rad
         pit = np.clip(1.2 - d, 0.0, 1.0)
         lit = np.clip(1.0 - np.abs(d - 1.15) / 0.3, 0.0, 1.0) * rng.uniform(0.0, 0.25)

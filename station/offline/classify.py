@@ -82,7 +82,9 @@ def classify_paths(paths: list[Path], model: Model, out_path: Path | None) -> in
                 print(f"station: skipped {err}", file=sys.stderr)
                 continue
             classified += 1
-            row = {"path": str(path), "verdict": v.verdict, "reason": v.reason.value, "score": v.score}
+            row: dict[str, object] = {"path": str(path), "verdict": v.verdict, "reason": v.reason.value, "score": v.score}
+            if v.where is not None:
+                row["where"] = list(v.where)
             if v.reason is not Reason.OK:
                 row["detail"] = v.detail
             out.write(json.dumps(row) + "\n")

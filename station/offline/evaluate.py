@@ -62,6 +62,7 @@ class Row:
     verdict: str
     reason: str
     score: float  # NaN when not inspected
+    where: tuple[float, float] | None = None  # a defect or uncertain verdict: the point that drove the score (image pixels)
 
 
 def _collect(folder: Path, clf: Classifier) -> tuple[list[Row], list[str]]:
@@ -79,7 +80,7 @@ def _collect(folder: Path, clf: Classifier) -> tuple[list[Row], list[str]]:
             if v is None:
                 problems.append(err or f"{p}: unreadable")
                 continue
-            rows.append(Row(p, label, v.verdict, v.reason.value, float("nan") if v.score is None else v.score))
+            rows.append(Row(p, label, v.verdict, v.reason.value, float("nan") if v.score is None else v.score, v.where))
     return rows, problems
 
 
@@ -151,7 +152,7 @@ def histogram_png(scores: npt.NDArray[np.floating], y: npt.NDArray[np.integer], 
 
 
 def worst_png(rows: list[Row], threshold: float, n: int = 24) -> npt.NDArray[np.uint8]:
-    """Contact sheet: escapes first (lowest-scored defective), then the highest-scored OK rejects."""
+    """Contact sheet: escapes first (lowest-scored defective), then the highest-scored OK rejects, each marked where it was seen."""
     escapes = sorted((r for r in rows if r.label == 1 and r.verdict == "pass"), key=lambda r: r.score)
     false = sorted((r for r in rows if r.label == 0 and r.verdict == "reject"), key=lambda r: -np.nan_to_num(r.score, nan=1.0))
     chosen = (escapes + false)[:n]
@@ -163,6 +164,9 @@ def worst_png(rows: list[Row], threshold: float, n: int = 24) -> npt.NDArray[np.
             continue
         t = cv2.cvtColor(cv2.resize(g, (tile, tile), interpolation=cv2.INTER_AREA), cv2.COLOR_GRAY2BGR)
         colour = (0, 0, 255) if r.label == 1 else (0, 140, 255)
+        if r.where is not None:  # where the network saw the defect it wrongly rejected for
+            at = (round(r.where[0] * tile / g.shape[1]), round(r.where[1] * tile / g.shape[0]))
+            cv2.circle(t, at, 9, (0, 255, 255), 2, cv2.LINE_AA)
         cv2.rectangle(t, (0, 0), (tile - 1, tile - 1), colour, 3)
         txt = f"{'ESCAPE' if r.label else 'FALSE REJ'} {r.score:.2f}"
         cv2.putText(t, txt, (6, tile - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.45, colour, 1, cv2.LINE_AA)

@@ -72,6 +72,8 @@ class DecisionStage:
             self.metrics.part_errors.labels(stage=StageName.DECISION).inc()
             reason, detail = Reason.ERROR, f"decision: {type(exc).__name__}: {exc}"
         pre = scored.crop.pre
+        circle = pre.circle if pre is not None else None
+        shown = scored.evidence if reason in (Reason.DEFECT, Reason.UNCERTAIN) and circle is not None else None
         return [
             Verdict(
                 part_id=part.part_id,
@@ -81,10 +83,12 @@ class DecisionStage:
                 detail=detail,
                 captured_at=part.frame.captured_wall,
                 captured_mono=part.frame.captured_mono,
-                circle=pre.circle if pre is not None else None,
+                circle=circle,
                 name=part.frame.name,
                 image=part.frame.image,
                 model_id=info.model_id,
                 crop=scored.crop,
+                where=shown.where(circle) if shown is not None and circle is not None else None,
+                evidence=shown,
             )
         ]

@@ -29,7 +29,8 @@ class InferenceStage:
             return [Scored(crop, None, crop.failure, model.info)]
         try:
             t0 = time.perf_counter()
-            score = float(model.score(crop.pre.crop[None])[0])
+            scores, evidence = model.score_with_evidence(crop.pre.crop[None])
+            score = float(scores[0])
             self.metrics.inference_seconds.observe(time.perf_counter() - t0)
             if not valid_score(score):  # NaN, inf or outside [0, 1]: never a pass, never in the score histogram
                 self.metrics.invalid_scores.inc()
@@ -37,7 +38,7 @@ class InferenceStage:
                 why = f"inference: the model gave {score!r}, not a finite score in [0, 1]"
                 return [Scored(crop, None, Failure(Reason.ERROR, why), model.info)]
             self.metrics.score.observe(score)
-            return [Scored(crop, score, model=model.info)]
+            return [Scored(crop, score, model=model.info, evidence=evidence[0] if evidence else None)]
         except Exception as exc:  # rejected as error, the line goes on
             self.metrics.part_errors.labels(stage=StageName.INFERENCE).inc()
             log.error("part_error", stage="inference", part_id=crop.part.part_id, error=f"{type(exc).__name__}: {exc}")

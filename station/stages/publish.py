@@ -60,6 +60,7 @@ def to_message(v: Verdict, who: Identity, envelope: dict[str, Any], deadline_s: 
         detail=v.detail,
         circle=circle,
         image=v.name,
+        where=v.where,
         shadow=v.shadow,
     )
 
