@@ -236,20 +236,29 @@ class Archive(Worker):
         self.metrics.archive_bytes.set(self._bytes)
 
 
-def export(archive: Path, out: Path) -> dict[str, int]:
-    """Copy the archive's crops into a training layout: def_front/, ok_front/, and review/ for the rest."""
+def export(archive: Path, out: Path, reviewed_only: bool = False) -> dict[str, int]:
+    """Copy the archive's crops into a training layout: def_front/, ok_front/, and review/ for the rest.
+
+    A part an operator labelled (the sidecar's ``review``) goes where the operator put it; an
+    unlabelled one goes by the station's own reason (defect, ok), the rest to review/. With
+    ``reviewed_only`` only the operator-labelled parts are written: the folder ``station eval`` and
+    ``station teach`` can trust.
+    """
     counts = {"def_front": 0, "ok_front": 0, "review": 0}
-    rows = ["file,reason,score,model,captured_at"]
+    rows = ["file,reason,score,model,captured_at,label_by"]
     for side in sorted(archive.glob("*/*/*.json")):
         meta = json.loads(side.read_text())
         crop = side.with_suffix(".png")
-        if not crop.exists():
+        review = meta.get("review") if isinstance(meta.get("review"), dict) else None
+        if not crop.exists() or (reviewed_only and review is None):
             continue
-        folder = {"defect": "def_front", "ok": "ok_front"}.get(str(meta.get("reason")), "review")
+        label = review["label"] if review is not None else {"defect": "defect", "ok": "good"}.get(str(meta.get("reason")))
+        folder = {"defect": "def_front", "good": "ok_front"}.get(str(label), "review")
         dest = out / folder / crop.name
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(crop, dest)
         counts[folder] += 1
-        rows.append(f"{folder}/{crop.name},{meta.get('reason')},{meta.get('score')},{meta.get('model')},{meta.get('captured_at')}")
+        by = review["by"] if review is not None else "station"
+        rows.append(f"{folder}/{crop.name},{meta.get('reason')},{meta.get('score')},{meta.get('model')},{meta.get('captured_at')},{by}")
     (out / "labels.csv").write_text("\n".join(rows) + "\n")
     return counts

@@ -25,6 +25,7 @@ from station.keys import server_keys
 from station.log import configure
 from station.model import Model
 from station.pipeline import RunOptions
+from station.review import load_token
 from station.signals import SIGNALS
 from station.sources import FrameSource
 from station.supervisor import configured_source, run_pipeline
@@ -59,6 +60,7 @@ def load(args: argparse.Namespace, daemon: bool = False) -> tuple[Config, Model]
             except ModelError as exc:
                 raise ConfigError("model.shadow", str(exc)) from None
         server_keys(cfg.publisher.curve)
+        load_token(cfg)  # review.token_file: readable, a long enough token, and an archive to review
         if cfg.archive.dir is not None:
             probe(cfg.archive.dir)
         for w in config_warnings(cfg):
@@ -173,7 +175,7 @@ def cmd_archive(args: argparse.Namespace) -> int:
     src = Path(args.archive)
     if not src.is_dir():
         raise ConfigError("archive.dir", f"{src}: no such archive folder")
-    counts = export(src, Path(args.out))
+    counts = export(src, Path(args.out), reviewed_only=args.reviewed_only)
     print(f"exported to {args.out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()) + " (relabel review/ by hand)")
     return 0
 
@@ -220,6 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["export"])
     p.add_argument("archive", help="the archive folder (archive.dir)")
     p.add_argument("out", help="output folder: def_front/, ok_front/, review/ and labels.csv")
+    p.add_argument("--reviewed-only", action="store_true", help="only the parts an operator labelled on the review page")
     p.set_defaults(func=cmd_archive)
     p = sub.add_parser("keys", help="make a CURVE key pair (NAME.key public, NAME.key_secret secret) in FOLDER")
     p.add_argument("folder")

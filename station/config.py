@@ -288,6 +288,15 @@ class LoggingSection(_Model):
     format: str = Field("auto", pattern="^(auto|json|console)$", description="auto: console on a terminal, JSON lines otherwise.")
 
 
+class ReviewSection(_Model):
+    token_file: Path | None = Field(
+        None,
+        description="File holding the review token (one word, at least 16 characters). Set: the live page's /review view lets "
+        "an operator label archived rejects, each request carrying the token; null: review is off. Needs archive.dir.",
+    )
+    recent: int = Field(60, ge=1, le=1000, description="Archived parts the review view lists, newest first.")
+
+
 class Config(_Model):
     station: StationSection = Field(StationSection(), description="Who this station is.")
     camera: CameraSection = Field(CameraSection(), description="Where frames come from.")
@@ -297,6 +306,7 @@ class Config(_Model):
     metrics: MetricsSection = Field(MetricsSection(), description="Prometheus /metrics.")
     pipeline: PipelineSection = Field(PipelineSection(), description="Queues between the stages.")
     archive: ArchiveSection = Field(ArchiveSection(), description="The reject archive.")
+    review: ReviewSection = Field(ReviewSection(), description="Operators labelling archived rejects on the live page.")
     shutdown: ShutdownSection = Field(ShutdownSection(), description="How a stop drains.")
     logging: LoggingSection = Field(LoggingSection(), description="Log output.")
     gateway: GatewaySection = Field(GatewaySection(), description="The reference PLC gateway (station gateway).")

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from station.onnxgraph import Graph, Node, add_float_output, read_graph
 from station.preprocess import Circle, PreprocessSpec, crop_square, rectify
 from station.unwrap import UnwrapSpec
 
@@ -64,42 +65,39 @@ class Head:
         return out.reshape(n, h, w)
 
 
-def _axes(node: Any, consts: dict[str, Any]) -> tuple[int, ...] | None:
+def _axes(node: Node, consts: dict[str, Any]) -> tuple[int, ...] | None:
     """The axes a pooling node reduces (attribute, or a constant second input), None when unknown."""
     if node.op_type.startswith("Global"):
         return (2, 3)
-    for a in node.attribute:
-        if a.name == "axes":
-            return tuple(int(x) for x in a.ints)
-    if len(node.input) > 1 and node.input[1] in consts:
-        return tuple(int(x) for x in np.asarray(consts[node.input[1]]).reshape(-1))
+    if "axes" in node.ints:
+        return tuple(node.ints["axes"])
+    if len(node.inputs) > 1 and node.inputs[1] in consts:
+        return tuple(int(x) for x in np.asarray(consts[node.inputs[1]]).reshape(-1))
     return None
 
 
-def find_head(graph: Any) -> Head | None:
-    """The head of an ONNX graph of the form ... F -> pool(s) -> [Concat] -> [Flatten] -> Gemm -> [Sigmoid]; else None."""
-    from onnx import numpy_helper
-
-    made = {o: n for n in graph.node for o in n.output}
-    consts = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
-    for n in graph.node:
-        if n.op_type == "Constant" and n.attribute:
-            consts[n.output[0]] = numpy_helper.to_array(n.attribute[0].t)
-    node = made.get(graph.output[0].name)
+def find_head(graph: Graph) -> Head | None:
+    """The head of a graph of the form ... F -> pool(s) -> [Concat] -> [Flatten] -> Gemm -> [Sigmoid]; else None."""
+    made = {o: n for n in graph.nodes for o in n.outputs}
+    consts: dict[str, Any] = dict(graph.initializers)
+    consts.update({n.outputs[0]: n.tensors["value"] for n in graph.nodes if n.op_type == "Constant" and "value" in n.tensors})
+    node = made.get(graph.outputs[0]) if graph.outputs else None
     while node is not None and node.op_type in ("Sigmoid", "Flatten", "Reshape"):
-        node = made.get(node.input[0])
-    if node is None or node.op_type != "Gemm" or node.input[1] not in consts:
+        node = made.get(node.inputs[0])
+    if node is None or node.op_type != "Gemm" or node.inputs[1] not in consts:
         return None
-    trans_b = next((a.i for a in node.attribute if a.name == "transB"), 0)
-    weights = np.asarray(consts[node.input[1]], np.float32)
-    w = (weights if trans_b else weights.T).reshape(-1)  # one output: the defect logit
-    src = made.get(node.input[0])
+    trans_b = node.ints.get("transB", [0])[0]
+    weights = np.asarray(consts[node.inputs[1]], np.float32)
+    if weights.ndim != 2 or 1 not in weights.shape:
+        return None  # one output: the defect logit
+    w = (weights if trans_b else weights.T).reshape(-1)
+    src = made.get(node.inputs[0])
     while src is not None and src.op_type in ("Flatten", "Reshape"):
-        src = made.get(src.input[0])
-    pools = [made.get(i) for i in src.input] if src is not None and src.op_type == "Concat" else [src]
+        src = made.get(src.inputs[0])
+    pools = [made.get(i) for i in src.inputs] if src is not None and src.op_type == "Concat" else [src]
     if any(p is None or p.op_type not in (*_MEAN, *_MAX) for p in pools):
         return None
-    found = [(p.input[0], _axes(p, consts), "mean" if p.op_type in _MEAN else "max") for p in pools if p is not None]
+    found = [(p.inputs[0], _axes(p, consts), "mean" if p.op_type in _MEAN else "max") for p in pools if p is not None]
     if len({f for f, _, _ in found}) != 1 or len({a for _, a, _ in found}) != 1 or found[0][1] not in ((3,), (2, 3)):
         return None
     return Head(found[0][0], w, tuple(k for _, _, k in found), whole=found[0][1] == (2, 3))
@@ -107,14 +105,10 @@ def find_head(graph: Any) -> Head | None:
 
 def with_feature_output(blob: bytes) -> tuple[bytes, Head] | None:
     """The model with its head's feature map as a second output, and the head; None when it has no such head."""
-    import onnx
-
-    m = onnx.load_from_string(blob)
-    head = find_head(m.graph)
+    head = find_head(read_graph(blob))
     if head is None:
         return None
-    m.graph.output.append(onnx.helper.make_tensor_value_info(head.feature, onnx.TensorProto.FLOAT, None))
-    return m.SerializeToString(), head
+    return add_float_output(blob, head.feature), head
 
 
 def _centre(i: float, cells: int, samples: int) -> float:

@@ -75,6 +75,11 @@ class Metrics:
             "station_output_errors", "Verdict lines that could not be written to --out (disk full, file gone).", registry=r
         )
         self.part_errors = Counter("station_part_errors", "Parts whose handling raised, by stage.", ["stage"], registry=r)
+        self.reviewed = Counter("station_reviewed", "Archived parts an operator labelled on the review page.", registry=r)
+        self.review_overruled = Counter(
+            "station_review_overruled", "Operator labels that contradict the station's verdict (good on a reject, defect on a pass).",
+            registry=r,
+        )  # fmt: skip
         self.shadow_info = Info("station_shadow_model", "The shadow model (model.shadow); id none when there is none.", registry=r)
         self.shadow_parts = Counter("station_shadow_parts", "Published verdicts that carry the shadow model's verdict.", registry=r)
         self.shadow_disagreements = Counter(

@@ -28,6 +28,7 @@ from station.messages import Part, StageName, StationState, Verdict
 from station.metrics import QUEUED, Metrics
 from station.model import Model
 from station.reload import ModelSlot, Reloader, ShadowSlot
+from station.review import Review, load_token
 from station.sources import FrameSource, ImageFolderSource
 from station.stages.base import Stage, Worker
 from station.stages.capture import CameraState, CaptureStage
@@ -121,7 +122,9 @@ class Pipeline:
         self.web: WebServer | None = None
         if opts.metrics_server and cfg.metrics.enabled:
             try:
-                self.web = WebServer(cfg.metrics.host, cfg.metrics.port, metrics, self.live, self.healthz)
+                token = load_token(cfg)
+                review = Review(cfg.archive.dir, token, metrics, cfg.review.recent) if token and cfg.archive.dir else None
+                self.web = WebServer(cfg.metrics.host, cfg.metrics.port, metrics, self.live, self.healthz, review)
             except ConfigError:
                 self.outlet.close()
                 raise

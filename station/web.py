@@ -15,21 +15,24 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any
+from urllib.parse import parse_qs
 
 import cv2
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from station.errors import ConfigError
+from station.errors import ConfigError, InputError
 from station.messages import Reason, Verdict
 from station.metrics import Metrics
 from station.preprocess import u8
-from station.wire import VerdictMessage
+from station.review import Review
+from station.wire import VerdictMessage, WireError, decode
 
 COLOURS = {"pass": (60, 180, 60), "reject": (40, 40, 220), "uncertain": (0, 160, 255)}  # BGR
 GLARE_WARN = 0.25  # image share at full white that the live page warns of (the StationGlare alert's level)
@@ -111,15 +114,20 @@ def annotate(v: Verdict, max_width: int) -> bytes:
     return bytes(buf.tobytes()) if ok else b""
 
 
-def _page() -> bytes:
-    return resources.files("station").joinpath("live.html").read_bytes()
+def _page(name: str = "live.html") -> bytes:
+    return resources.files("station").joinpath(name).read_bytes()
+
+
+MAX_BODY = 4096  # bytes of a review request (a label is about 100)
 
 
 class WebServer:
     """/metrics, /healthz, / (live page), /state.json, /frame.jpg on one port, in one thread."""
 
-    def __init__(self, host: str, port: int, metrics: Metrics, live: LiveView, health: Callable[[], Health]) -> None:
-        handler = _handler(metrics, live, health, _page())
+    def __init__(
+        self, host: str, port: int, metrics: Metrics, live: LiveView, health: Callable[[], Health], review: Review | None = None
+    ) -> None:
+        handler = _handler(metrics, live, health, _page(), review)
         try:
             self._server = ThreadingHTTPServer((host, port), handler)
         except OSError as exc:
@@ -136,13 +144,19 @@ class WebServer:
         self._thread.join(2.0)
 
 
-def _handler(metrics: Metrics, live: LiveView, health: Callable[[], Health], page: bytes) -> type[BaseHTTPRequestHandler]:
+def _handler(
+    metrics: Metrics, live: LiveView, health: Callable[[], Health], page: bytes, review: Review | None
+) -> type[BaseHTTPRequestHandler]:
+    review_page = _page("review.html")
+
     class Handler(BaseHTTPRequestHandler):
         timeout = 5.0  # a stalled client cannot hold this thread
 
         def do_GET(self) -> None:
-            path = self.path.split("?", 1)[0]
-            if path == "/metrics":
+            path, _, query = self.path.partition("?")
+            if path.startswith("/review"):
+                self._review_get(path, parse_qs(query))
+            elif path == "/metrics":
                 self._send(200, CONTENT_TYPE_LATEST, generate_latest(metrics.registry))
             elif path == "/healthz":
                 h = health()
@@ -155,6 +169,55 @@ def _handler(metrics: Metrics, live: LiveView, health: Callable[[], Health], pag
                 data = live.frame_jpeg()
                 self._send(200 if data else 404, "image/jpeg" if data else "text/plain", data or b"no part inspected yet\n")
             else:
+                self._send(404, "text/plain", b"not found\n")
+
+        def do_POST(self) -> None:
+            if self.path != "/review/label" or not self._review_ok():
+                return
+            assert review is not None
+            size = int(self.headers.get("Content-Length") or 0)
+            if not 0 < size <= MAX_BODY:
+                self._send(413, "text/plain", f"a label request is 1-{MAX_BODY} bytes\n".encode())
+                return
+            try:
+                body = decode(self.rfile.read(size))
+                item, label, who = (body.get(k) for k in ("id", "label", "who"))
+                if not all(isinstance(x, str) for x in (item, label, who)):
+                    raise InputError("id, label and who must be strings")
+                meta = review.label(str(item), str(label), str(who), time.time())
+            except (WireError, InputError) as exc:
+                self._send(400, "text/plain", f"{exc}\n".encode())
+                return
+            self._send(200, "application/json", json.dumps({"id": item, "review": meta["review"]}).encode())
+
+        def _review_ok(self) -> bool:
+            """Review is on and the request carries its token; otherwise answered (404 or 403) here."""
+            if review is None:
+                self._send(404, "text/plain", b"review is off (review.token_file)\n")
+                return False
+            if not review.allowed(self.headers.get("X-Review-Token")):
+                self._send(403, "text/plain", b"a review request needs the token (X-Review-Token)\n")
+                return False
+            return True
+
+        def _review_get(self, path: str, query: dict[str, list[str]]) -> None:
+            if path == "/review":  # the page itself holds nothing: it asks for the token, then for the data
+                if review is None:
+                    self._send(404, "text/plain", b"review is off (review.token_file)\n")
+                else:
+                    self._send(200, "text/html; charset=utf-8", review_page)
+            elif path in ("/review/items", "/review/image") and self._review_ok():
+                assert review is not None
+                if path == "/review/items":
+                    self._send(200, "application/json", json.dumps({"items": review.items()}).encode())
+                    return
+                try:
+                    data = review.image(query.get("id", [""])[0], query.get("kind", ["crop"])[0])
+                except InputError as exc:
+                    self._send(404, "text/plain", f"{exc}\n".encode())
+                    return
+                self._send(200, "image/png", data)
+            elif path not in ("/review/items", "/review/image"):
                 self._send(404, "text/plain", b"not found\n")
 
         def _send(self, code: int, ctype: str, body: bytes) -> None:

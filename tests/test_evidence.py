@@ -15,6 +15,7 @@ from station.evidence import find_head, grid_point, heat, to_frame
 from station.messages import Frame, Part, Reason, Verdict
 from station.metrics import Metrics
 from station.model import Model
+from station.onnxgraph import read_graph
 from station.preprocess import Circle, locate_part
 from station.reload import ModelSlot
 from station.sources import read_image
@@ -36,7 +37,7 @@ def _verdict(model: Model, image: np.ndarray, pid: int = 1) -> Verdict:
 
 def test_the_shipped_head_is_found_and_its_evidence_adds_up_to_the_logit() -> None:
     graph = onnx.load(str(MODEL)).graph
-    head = find_head(graph)
+    head = find_head(read_graph(MODEL.read_bytes()))
     assert head is not None and head.pools == ("mean", "max") and not head.whole  # pooled round the part, per ring
     bias = float(next(numpy_helper.to_array(t) for t in graph.initializer if t.name.endswith("head.1.bias")).reshape(-1)[0])
     model = Model(MODEL)

@@ -1,0 +1,124 @@
+"""Operator review: archived rejects and shadow disagreements, labelled ``defect`` or ``good`` by a person.
+
+The live page's review view (``/review``) lists the newest archived parts (every reject, and every
+pass the shadow model would have rejected) with their crop and heat map; an operator marks each
+one. The label goes into that part's sidecar, atomically (temp file, then rename), as
+``review: {label, by, at}``; ``station archive export --reviewed-only`` turns the labelled parts
+into a training folder. Changing data over HTTP needs protection: review is off unless
+``review.token_file`` is set, and every request must carry that token (``X-Review-Token``).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from station.config import Config
+from station.errors import ConfigError, InputError
+from station.metrics import Metrics
+
+LABELS = ("defect", "good")
+MIN_TOKEN = 16  # characters: a token shorter than this is refused at start
+_ID = re.compile(r"^\d{4}-\d{2}-\d{2}/(reject|pass)/[0-9a-f]{1,64}-\d{7}$")  # <day>/<kind>/<run>-<part>, as the archive names
+_WHO = re.compile(r"^[\w .@'-]{1,64}$")
+
+
+def load_token(cfg: Config) -> str | None:
+    """The review token from ``review.token_file``, or None when review is off; ConfigError naming the key."""
+    path = cfg.review.token_file
+    if path is None:
+        return None
+    if cfg.archive.dir is None:
+        raise ConfigError("review.token_file", "review labels archived parts: set archive.dir too")
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError("review.token_file", f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    if len(token) < MIN_TOKEN or any(c.isspace() for c in token):
+        raise ConfigError("review.token_file", f"{path}: the token must be one word of at least {MIN_TOKEN} characters")
+    return token
+
+
+class Review:
+    """The archive seen for review: listing, images and labels; the HTTP handler's only door to it."""
+
+    def __init__(self, root: Path, token: str, metrics: Metrics, recent: int = 60) -> None:
+        self.root = root
+        self._token = token
+        self.metrics = metrics
+        self.recent = recent
+
+    def allowed(self, token: str | None) -> bool:
+        return token is not None and hmac.compare_digest(token.encode(), self._token.encode())
+
+    def _side(self, item: str) -> Path:
+        if not _ID.match(item):
+            raise InputError(f"id {item[:80]!r} is not an archived part")
+        side = self.root / f"{item}.json"
+        if not side.is_file():
+            raise InputError(f"id {item}: no such archived part (deleted by the archive's quota?)")
+        return side
+
+    def items(self) -> list[dict[str, Any]]:
+        """The newest archived rejects and disagreements, newest first, as the page shows them."""
+        sides: list[tuple[float, Path]] = []
+        for side in self.root.glob("*/*/*.json"):
+            try:
+                sides.append((side.stat().st_mtime, side))
+            except OSError:
+                continue  # deleted meanwhile by the quota
+        out: list[dict[str, Any]] = []
+        for _, side in sorted(sides, reverse=True):
+            try:
+                meta = json.loads(side.read_text())
+            except (OSError, ValueError):
+                continue
+            shadow = meta.get("shadow")
+            disagree = isinstance(shadow, dict) and shadow.get("verdict") != meta.get("verdict")
+            if meta.get("verdict") != "reject" and not disagree:
+                continue
+            item = side.relative_to(self.root).with_suffix("").as_posix()
+            keep = ("part_id", "verdict", "reason", "score", "where", "shadow", "review", "captured_at", "model")
+            heat = side.with_name(side.stem + ".heat.png").exists()
+            out.append({"id": item, "disagreement": disagree, "heat": heat, **{k: meta.get(k) for k in keep}})
+            if len(out) >= self.recent:
+                break
+        return out
+
+    def image(self, item: str, kind: str) -> bytes:
+        """The part's crop (``crop``) or heat map (``heat``), PNG bytes."""
+        side = self._side(item)
+        path = side.with_suffix(".png") if kind == "crop" else side.with_name(side.stem + ".heat.png") if kind == "heat" else None
+        if path is None:
+            raise InputError(f"kind {kind[:20]!r} is not crop or heat")
+        try:
+            return path.read_bytes()
+        except OSError:
+            raise InputError(f"id {item}: no {kind} image") from None
+
+    def label(self, item: str, label: str, who: str, now: float) -> dict[str, Any]:
+        """Write the operator's label into the part's sidecar, atomically; the sidecar as written."""
+        if label not in LABELS:
+            raise InputError(f"label {label[:20]!r} is not defect or good")
+        if not _WHO.match(who):
+            raise InputError("who: a name of 1-64 letters, digits, spaces or .@'-")
+        side = self._side(item)
+        meta: dict[str, Any] = json.loads(side.read_text())
+        meta["review"] = {"label": label, "by": who, "at": round(now, 3)}
+        fd, tmp = tempfile.mkstemp(dir=side.parent, prefix=f".{side.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(meta, f, indent=1)
+            os.replace(tmp, side)
+        except OSError:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        self.metrics.reviewed.inc()
+        if (label == "good") == (meta.get("verdict") == "reject"):
+            self.metrics.review_overruled.inc()
+        return meta

@@ -1,0 +1,253 @@
+"""Operator review: labels written into the archive's sidecars, behind a token, and clicked in a real Chromium."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from station.archive import Archive, export
+from station.config import load_config
+from station.errors import ConfigError, InputError
+from station.messages import Reason
+from station.metrics import Metrics
+from station.model import Model
+from station.pipeline import Pipeline, RunOptions
+from station.review import Review, load_token
+from station.sources import source_for
+from station.stages.publish import Identity, to_message
+from station.wire import ShadowVerdict
+
+from .conftest import MODEL, SAMPLE, free_port, wait_for
+from .test_archive import _verdict
+
+TOKEN = "0123456789abcdef-review"
+
+
+def _archive(root: Path, shadow_pass: bool = True) -> list[str]:
+    """Three rejects and (optionally) one pass the shadow would reject, written by the real archive; their ids."""
+    a = Archive(load_config(None, [f"archive.dir={root}", "archive.pass_sample=0"]).archive, Metrics(), "0a1b", "cfg")
+    a.start()
+    kinds = ["reject", "reject", "reject", *(["pass"] if shadow_pass else [])]
+    for pid, kind in enumerate(kinds, 1):
+        v, _ = _verdict(pid, kind)
+        if kind == "pass":
+            v = replace(v, shadow=ShadowVerdict(verdict="reject", reason=Reason.DEFECT, score=0.8, model="cand"))
+        a.submit(v, to_message(v, Identity("s", "c", "m"), {"station": "s", "run_id": "r", "seq": pid, "sent_at": 0.0}, 0.5, 0.0))
+        time.sleep(0.02)  # distinct mtimes: the listing is newest first
+    a.drain(20)
+    return sorted(p.relative_to(root).with_suffix("").as_posix() for p in root.glob("*/*/*.json"))
+
+
+def test_the_token_file_is_checked_at_start(tmp_path: Path) -> None:
+    assert load_token(load_config(None, [])) is None
+    tok = tmp_path / "token"
+    tok.write_text(TOKEN + "\n")
+    with pytest.raises(ConfigError, match=r"review\.token_file.*archive\.dir"):
+        load_token(load_config(None, [f"review.token_file={tok}"]))
+    assert load_token(load_config(None, [f"review.token_file={tok}", f"archive.dir={tmp_path / 'a'}"])) == TOKEN
+    tok.write_text("short\n")
+    with pytest.raises(ConfigError, match="at least 16"):
+        load_token(load_config(None, [f"review.token_file={tok}", f"archive.dir={tmp_path / 'a'}"]))
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_token(load_config(None, [f"review.token_file={tmp_path / 'none'}", f"archive.dir={tmp_path / 'a'}"]))
+
+
+def test_a_label_is_written_into_the_sidecar_with_who_and_when_and_counted(tmp_path: Path) -> None:
+    ids = _archive(tmp_path)
+    m = Metrics()
+    review = Review(tmp_path, TOKEN, m)
+    reject = next(i for i in ids if "/reject/" in i)
+    meta = review.label(reject, "good", "Ana", 1795800000.0)
+    side = json.loads((tmp_path / f"{reject}.json").read_text())
+    assert side["review"] == meta["review"] == {"label": "good", "by": "Ana", "at": 1795800000.0}
+    assert side["verdict"] == "reject" and side["part_id"] == meta["part_id"], "the rest of the sidecar is kept"
+    review.label(reject, "defect", "Bo", 1795800001.0)  # a second opinion replaces the first
+    assert json.loads((tmp_path / f"{reject}.json").read_text())["review"]["by"] == "Bo"
+    assert m.registry.get_sample_value("station_reviewed_total") == 2
+    assert m.registry.get_sample_value("station_review_overruled_total") == 1  # good on a reject
+    assert not list(tmp_path.rglob(".*.tmp")), "no half-written sidecar"
+
+
+@pytest.mark.parametrize(
+    ("item", "label", "who", "names"),
+    [
+        ("../../etc/passwd", "good", "Ana", "not an archived part"),
+        ("2026-12-01/reject/0a1b-9999999", "good", "Ana", "no such archived part"),
+        (None, "maybe", "Ana", "label"),
+        (None, "good", "", "who"),
+        (None, "good", "<script>", "who"),
+    ],
+)
+def test_a_bad_label_request_is_refused_naming_what(tmp_path: Path, item: str | None, label: str, who: str, names: str) -> None:
+    ids = _archive(tmp_path)
+    with pytest.raises(InputError, match=names):
+        Review(tmp_path, TOKEN, Metrics()).label(item or ids[0], label, who, 0.0)
+
+
+def test_the_listing_holds_rejects_and_disagreements_newest_first(tmp_path: Path) -> None:
+    ids = _archive(tmp_path)
+    items = Review(tmp_path, TOKEN, Metrics()).items()
+    assert sorted(i["id"] for i in items) == ids
+    assert items[0]["verdict"] == "pass" and items[0]["disagreement"] is True, "the newest first: the disagreement"
+    assert all(i["verdict"] == "reject" for i in items[1:])
+    assert Review(tmp_path, TOKEN, Metrics(), recent=2).items() == items[:2]
+    assert Review(tmp_path, TOKEN, Metrics()).allowed(TOKEN) and not Review(tmp_path, TOKEN, Metrics()).allowed(TOKEN[:-1])
+
+
+def test_export_reviewed_only_writes_the_operators_labels_as_a_training_folder(tmp_path: Path) -> None:
+    ids = _archive(tmp_path / "a")
+    review = Review(tmp_path / "a", TOKEN, Metrics())
+    review.label(ids[0], "good", "Ana", 0.0)
+    review.label(ids[1], "defect", "Ana", 0.0)
+    counts = export(tmp_path / "a", tmp_path / "out", reviewed_only=True)
+    assert counts == {"def_front": 1, "ok_front": 1, "review": 0}
+    assert (tmp_path / "out" / "ok_front" / f"{Path(ids[0]).name}.png").exists()
+    rows = (tmp_path / "out" / "labels.csv").read_text().splitlines()
+    assert rows[0].endswith("label_by") and all(r.endswith(",Ana") for r in rows[1:])
+    with pytest.raises(InputError):
+        review.image(ids[0], "frame")
+    with pytest.raises(InputError):
+        review.image("x", "crop")
+
+
+def _http(port: int, path: str, token: str | None = None, body: dict[str, Any] | bytes | None = None) -> tuple[int, bytes]:
+    data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method="POST" if data is not None else "GET")
+    if token is not None:
+        req.add_header("X-Review-Token", token)
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return int(r.status), r.read()
+    except urllib.error.HTTPError as e:
+        return int(e.code), e.read()
+
+
+@pytest.fixture
+def station_with_review(tmp_path: Path) -> Any:
+    """A replay of 18 defective parts archived, the station's HTTP port left up with review on."""
+    tok = tmp_path / "token"
+    tok.write_text(TOKEN + "\n")
+    port = free_port()
+    sets = [f"metrics.port={port}", f"archive.dir={tmp_path / 'archive'}", f"review.token_file={tok}",
+            "publisher.endpoint=tcp://127.0.0.1:*", "publisher.resend_endpoint=null"]  # fmt: skip
+    m = Metrics()
+    pipe = Pipeline(load_config(None, sets), source_for(str(SAMPLE / "def_front")), Model(MODEL), m, RunOptions())
+    pipe.start()
+    try:
+        assert wait_for(pipe.finished, 60)
+        assert pipe.drain(10)
+        yield port, tmp_path / "archive", m
+    finally:
+        pipe.close()
+
+
+@pytest.mark.integration
+def test_review_over_http_needs_the_token_and_writes_the_label(station_with_review: Any) -> None:
+    port, archive, m = station_with_review
+    assert _http(port, "/review/items")[0] == 403
+    assert _http(port, "/review/items", token="wrong-token-wrong-token")[0] == 403
+    code, body = _http(port, "/review/items", token=TOKEN)
+    items = json.loads(body)["items"]
+    assert code == 200 and len(items) == 18 and all(i["heat"] for i in items)
+    first = items[0]["id"]
+    code, png = _http(port, f"/review/image?id={first}&kind=heat", token=TOKEN)
+    assert code == 200 and png.startswith(b"\x89PNG")
+    assert _http(port, "/review/label", token=None, body={"id": first, "label": "good", "who": "Ana"})[0] == 403
+    assert _http(port, "/review/label", token=TOKEN, body=b"{" * 5000)[0] == 413
+    assert _http(port, "/review/label", token=TOKEN, body={"id": first, "label": "maybe", "who": "Ana"})[0] == 400
+    assert _http(port, "/review/label", token=TOKEN, body=b"[NaN]")[0] == 400
+    code, body = _http(port, "/review/label", token=TOKEN, body={"id": first, "label": "good", "who": "Ana"})
+    assert code == 200 and json.loads(body)["review"]["by"] == "Ana"
+    assert json.loads((archive / f"{first}.json").read_text())["review"]["label"] == "good"
+    assert m.registry.get_sample_value("station_review_overruled_total") == 1
+    for item in items[1:]:  # the rest confirmed as defective: a labelled folder with both kinds
+        assert _http(port, "/review/label", token=TOKEN, body={"id": item["id"], "label": "defect", "who": "Bo"})[0] == 200
+    out = archive.parent / "reviewed"
+    assert export(archive, out, reviewed_only=True) == {"def_front": 17, "ok_front": 1, "review": 0}
+    from station.offline.evaluate import evaluate_folder
+
+    assert evaluate_folder(out, Model(MODEL), archive.parent / "report") == 0, "station eval reads the export"
+    figures = json.loads((archive.parent / "report" / "metrics.json").read_text())
+    assert figures["images"] == 18
+
+
+@pytest.mark.integration
+def test_review_is_off_without_a_token_file(tmp_path: Path) -> None:
+    port = free_port()
+    cfg = load_config(None, [f"metrics.port={port}", "publisher.endpoint=tcp://127.0.0.1:*", "publisher.resend_endpoint=null"])
+    pipe = Pipeline(cfg, source_for(str(SAMPLE / "def_front")), Model(MODEL), Metrics(), RunOptions())
+    try:
+        for path in ("/review", "/review/items"):
+            assert _http(port, path, token=TOKEN)[0] == 404
+        assert _http(port, "/review/label", token=TOKEN, body={"id": "x", "label": "good", "who": "A"})[0] == 404
+    finally:
+        pipe.close()
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium package is not installed (.ci/run installs it)")
+def test_an_operator_clicks_good_in_chromium_and_the_sidecar_changes(station_with_review: Any, tmp_path: Path) -> None:
+    import websocket
+
+    port, archive, _m = station_with_review
+    debug = free_port()
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-sync"]
+    url = f"http://127.0.0.1:{port}/review#token={TOKEN}&name=Ana"
+    args = [str(CHROMIUM), *flags, f"--remote-debugging-port={debug}", f"--user-data-dir={tmp_path / 'profile'}", url]
+    browser = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        targets: list[dict[str, Any]] = []
+
+        def page_up() -> bool:
+            nonlocal targets
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{debug}/json", timeout=2) as r:
+                    targets = [t for t in json.loads(r.read()) if t.get("type") == "page"]
+            except OSError:
+                return False
+            return bool(targets)
+
+        assert wait_for(page_up, 60, poll=0.2), "Chromium's debugging port never answered"
+        ws = websocket.create_connection(targets[0]["webSocketDebuggerUrl"], timeout=10, suppress_origin=True)
+        calls = iter(range(1, 1000))
+
+        def cdp(method: str, **params: Any) -> dict[str, Any]:
+            n = next(calls)
+            ws.send(json.dumps({"id": n, "method": method, "params": params}))
+            while True:
+                msg = json.loads(ws.recv())
+                if msg.get("id") == n:
+                    return msg.get("result", {})  # type: ignore[no-any-return]
+
+        def js(expr: str) -> Any:
+            return cdp("Runtime.evaluate", expression=expr, returnByValue=True).get("result", {}).get("value")
+
+        listed = "(document.body && document.body.dataset.loaded) || 0"  # evaluated from the first moment: the page may still load
+        assert wait_for(lambda: int(js(listed) or 0) == 18, 30, poll=0.2), "the review view never listed the parts"
+        first = js("document.querySelector('.card').dataset.id")
+        box = js("JSON.stringify(document.querySelector('.card button.good').getBoundingClientRect())")
+        r = json.loads(box)
+        x, y = r["x"] + r["width"] / 2, r["y"] + r["height"] / 2
+        for kind in ("mousePressed", "mouseReleased"):  # a real click on the button, not a call of its handler
+            cdp("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
+        side = archive / f"{first}.json"
+        assert wait_for(lambda: "review" in json.loads(side.read_text()), 10), "the click never reached the sidecar"
+        review = json.loads(side.read_text())["review"]
+        assert review["label"] == "good" and review["by"] == "Ana"
+        assert wait_for(lambda: "good (by Ana" in str(js("document.querySelector('.card .label').textContent")), 10)
+        ws.close()
+    finally:
+        browser.kill()
+        browser.wait(10)
