@@ -68,11 +68,19 @@ def crop_of(v: Verdict, margin: float = 0.12) -> Any:
     return img[y0:y1, x0:x1]
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+def atomic_write(path: Path, data: bytes) -> None:
+    """``data`` as ``path``, whole or not at all: a temp file of its own beside it, then a rename.
+
+    Its own temp name, so two writers of one file (the archive thread, a review label) never share one.
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except OSError:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def probe(root: Path, key: str = "archive.dir") -> None:
@@ -190,10 +198,10 @@ class Archive(Worker):
             for path, img in files:
                 ok, buf = cv2.imencode(".png", img)
                 if ok:
-                    _atomic_write(path, buf.tobytes())
+                    atomic_write(path, buf.tobytes())
                     size += len(buf)
             data = json.dumps(side, indent=1).encode()
-            _atomic_write(stem.with_suffix(".json"), data)  # last: a sidecar means the entry is whole
+            atomic_write(stem.with_suffix(".json"), data)  # last: a sidecar means the entry is whole
         except OSError as exc:
             self._fail(f"writing {stem}", exc)
             return

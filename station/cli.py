@@ -20,7 +20,7 @@ from station.archive import probe
 from station.config import Config, load_config
 from station.config import warnings as config_warnings
 from station.errors import CameraError, ConfigError, InputError, ModelError, StationError
-from station.gate import admit
+from station.gate import admit_configured
 from station.keys import server_keys
 from station.log import configure
 from station.model import Model
@@ -45,20 +45,12 @@ def load(args: argparse.Namespace, daemon: bool = False) -> tuple[Config, Model]
 
     A model that fails the gate (station.gate) is a config error naming model.path. For the daemon
     (and check-config, which must say what ``run`` would) the CURVE keys and the archive folder
-    are checked too.
+    are checked too; ``model.shadow`` is admitted by the pipeline itself (and by check-config).
     """
     cfg = load_config(args.config, args.overrides)
     configure(cfg.logging.level, cfg.logging.format)
-    try:
-        model = admit(cfg.model.path, cfg.model.threads())
-    except ModelError as exc:
-        raise ConfigError("model.path", str(exc)) from None
+    model = admit_configured(cfg.model.path, "model.path", cfg.model.threads())
     if daemon:
-        if cfg.model.shadow is not None:  # the same gate as model.path
-            try:
-                admit(cfg.model.shadow, cfg.model.threads())
-            except ModelError as exc:
-                raise ConfigError("model.shadow", str(exc)) from None
         server_keys(cfg.publisher.curve)
         load_token(cfg)  # review.token_file: readable, a long enough token, and an archive to review
         if cfg.archive.dir is not None:
@@ -104,6 +96,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     cfg, model = load(args, daemon=True)
+    if cfg.model.shadow is not None:  # run admits it when the pipeline is built: the same gate, the same key
+        admit_configured(cfg.model.shadow, "model.shadow", cfg.model.threads())
     print(f"config OK: model {model.info.model_id}, source {cfg.camera.source}, publisher {cfg.publisher.endpoint}")
     return 0
 

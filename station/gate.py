@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from station.errors import ModelError
+from station.errors import ConfigError, ModelError
 from station.model import META_SELF_TEST, Model, Threads
 from station.preprocess import FloatImage, Quality, preprocess
 from station.sources import IMAGE_SUFFIXES, read_image
@@ -112,3 +112,11 @@ def admit(path: Path, threads: Threads | None = None) -> Model:
     if why is not None:
         raise ModelError(f"{path}: refused by the self-test: {why}")
     return model
+
+
+def admit_configured(path: Path, key: str, threads: Threads | None = None) -> Model:
+    """:func:`admit` for a model the config names: a refusal is a ConfigError naming ``key`` (exit 2)."""
+    try:
+        return admit(path, threads)
+    except ModelError as exc:
+        raise ConfigError(key, str(exc)) from None

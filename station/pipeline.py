@@ -22,8 +22,8 @@ import structlog
 from station import __version__
 from station.archive import Archive
 from station.config import Config, ModelSection, TriggerMode
-from station.errors import ConfigError, ModelError
-from station.gate import admit
+from station.errors import ConfigError
+from station.gate import admit_configured
 from station.messages import Part, StageName, StationState, Verdict
 from station.metrics import QUEUED, Metrics
 from station.model import Model
@@ -43,15 +43,6 @@ from station.wire import VerdictMessage
 
 log = structlog.get_logger()
 _LIVE = (StationState.RUNNING, StationState.DEGRADED)
-
-
-def _shadow_model(cfg: Config) -> Model:
-    """The shadow model through the same gate as any model; refused: a config error naming model.shadow."""
-    assert cfg.model.shadow is not None
-    try:
-        return admit(cfg.model.shadow, cfg.model.threads())
-    except ModelError as exc:
-        raise ConfigError("model.shadow", str(exc)) from None
 
 
 def config_hash(cfg: Config) -> str:
@@ -100,12 +91,10 @@ class Pipeline:
         self.mode = trigger_mode(cfg, source)
         trig: FrameTrigger | LineTrigger = FrameTrigger() if self.mode is TriggerMode.FRAME else LineTrigger(cfg.trigger)
         self.slot = ModelSlot(model)
-        self.shadow = ShadowSlot()
-        self.reloader = Reloader(cfg.model.path, self.slot, metrics, cfg.model.threads(), self.shadow)
-        if cfg.model.shadow is not None:
-            self.shadow.swap(_shadow_model(cfg))
-            metrics.set_shadow(self.shadow.current.info if self.shadow.current is not None else None)
-            self.reloader.retarget(cfg.model.path, cfg.model.shadow)
+        shadow = admit_configured(cfg.model.shadow, "model.shadow", cfg.model.threads()) if cfg.model.shadow else None
+        self.shadow = ShadowSlot(shadow)
+        metrics.set_shadow(shadow.info if shadow is not None else None)
+        self.reloader = Reloader(cfg.model.path, self.slot, metrics, cfg.model.threads(), self.shadow, cfg.model.shadow)
         self.live = LiveView(metrics)
         self.archive: Archive | None = None
         cfg_hash = config_hash(cfg)

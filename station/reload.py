@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import structlog
 
@@ -21,42 +22,36 @@ from station.model import Model, Threads
 from station.preprocess import warm_up
 
 log = structlog.get_logger()
+M = TypeVar("M")
 
 
-class ModelSlot:
-    """The model in use, read once per part and swapped whole under a lock."""
+class _Slot(Generic[M]):
+    """A model read once per part and swapped whole under a lock."""
 
-    def __init__(self, model: Model) -> None:
+    def __init__(self, model: M) -> None:
         self._model = model
         self._lock = threading.Lock()
 
     @property
-    def current(self) -> Model:
+    def current(self) -> M:
         with self._lock:
             return self._model
 
-    def swap(self, model: Model) -> Model:
+    def swap(self, model: M) -> M:
         with self._lock:
             old, self._model = self._model, model
         return old
 
 
-class ShadowSlot:
-    """The shadow model (``model.shadow``), or None; read once per part and swapped whole under a lock."""
+class ModelSlot(_Slot[Model]):
+    """The active model (``model.path``)."""
+
+
+class ShadowSlot(_Slot[Model | None]):
+    """The shadow model (``model.shadow``), or None."""
 
     def __init__(self, model: Model | None = None) -> None:
-        self._model = model
-        self._lock = threading.Lock()
-
-    @property
-    def current(self) -> Model | None:
-        with self._lock:
-            return self._model
-
-    def swap(self, model: Model | None) -> Model | None:
-        with self._lock:
-            old, self._model = self._model, model
-        return old
+        super().__init__(model)
 
 
 class Reloader:
@@ -68,12 +63,18 @@ class Reloader:
     """
 
     def __init__(
-        self, path: Path, slot: ModelSlot, metrics: Metrics, threads: Threads | None = None, shadow: ShadowSlot | None = None
+        self,
+        path: Path,
+        slot: ModelSlot,
+        metrics: Metrics,
+        threads: Threads | None = None,
+        shadow: ShadowSlot | None = None,
+        shadow_path: Path | None = None,
     ) -> None:
         self.path = path
         self.slot = slot
         self.shadow = shadow or ShadowSlot()
-        self.shadow_path: Path | None = None
+        self.shadow_path = shadow_path
         self.metrics = metrics
         self._threads = threads
         self._mtimes = self._stat()

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import hmac
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from station.archive import atomic_write
 from station.config import Config
 from station.errors import ConfigError, InputError
 from station.metrics import Metrics
@@ -110,14 +109,7 @@ class Review:
         side = self._side(item)
         meta: dict[str, Any] = json.loads(side.read_text())
         meta["review"] = {"label": label, "by": who, "at": round(now, 3)}
-        fd, tmp = tempfile.mkstemp(dir=side.parent, prefix=f".{side.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(meta, f, indent=1)
-            os.replace(tmp, side)
-        except OSError:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(side, json.dumps(meta, indent=1).encode())
         self.metrics.reviewed.inc()
         if (label == "good") == (meta.get("verdict") == "reject"):
             self.metrics.review_overruled.inc()

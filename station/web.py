@@ -206,7 +206,9 @@ def _handler(
                     self._send(404, "text/plain", b"review is off (review.token_file)\n")
                 else:
                     self._send(200, "text/html; charset=utf-8", review_page)
-            elif path in ("/review/items", "/review/image") and self._review_ok():
+            elif path not in ("/review/items", "/review/image"):
+                self._send(404, "text/plain", b"not found\n")
+            elif self._review_ok():
                 assert review is not None
                 if path == "/review/items":
                     self._send(200, "application/json", json.dumps({"items": review.items()}).encode())
@@ -217,8 +219,6 @@ def _handler(
                     self._send(404, "text/plain", f"{exc}\n".encode())
                     return
                 self._send(200, "image/png", data)
-            elif path not in ("/review/items", "/review/image"):
-                self._send(404, "text/plain", b"not found\n")
 
         def _send(self, code: int, ctype: str, body: bytes) -> None:
             self.send_response(code)

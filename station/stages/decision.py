@@ -47,8 +47,6 @@ def finalise(v: Verdict, now_mono: float, deadline_s: float) -> Verdict:
     """
     if v.score is not None and not valid_score(v.score):
         v = replace(v, score=None)  # never on the wire (a second check after the decision's)
-        if v.reason is Reason.OK:
-            v = replace(v, reason=Reason.ERROR, detail="a pass without a valid score is never published")
     if v.reason is Reason.OK and v.score is None:
         v = replace(v, reason=Reason.ERROR, detail="a pass without a valid score is never published")
     if now_mono - v.captured_mono > deadline_s:
