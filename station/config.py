@@ -102,6 +102,11 @@ class ModelSection(_Model):
         description="A candidate model that judges every part beside the active one and changes no verdict: each verdict "
         "carries what it would have published (docs/protocol.md). Promote it: model.path set to its file, shadow null, SIGHUP.",
     )
+    shadow_own_cpus: bool = Field(
+        True,
+        description="While a shadow model runs, the active and the shadow model score on separate halves of the CPUs the "
+        "station may use, so that a part waits for the slower of the two, not their sum (Linux, two CPUs or more).",
+    )
     watch: bool = Field(False, description="Reload the model when its file changes (SIGHUP always reloads).")
     intra_threads: int = Field(1, ge=1, le=64, description="ONNX Runtime intra-op threads.")
     inter_threads: int = Field(1, ge=1, le=64, description="ONNX Runtime inter-op threads.")

@@ -141,7 +141,6 @@ class Verdict:
     shadow: ShadowVerdict | None = None  # what the shadow model would have published alone (model.shadow)
     where: tuple[float, float] | None = None  # defect or uncertain: the frame point that drove the score
     evidence: Evidence | None = field(default=None, compare=False, repr=False)  # its map, for the archive's heat map
-    crop: Crop | None = field(default=None, compare=False, repr=False)  # the part as scored, for the shadow stage
 
     @property
     def verdict(self) -> Literal["pass", "reject"]:

@@ -1,5 +1,7 @@
 """The pipeline: capture -> trigger -> preprocess -> inference -> decision -> publish.
 
+The shadow stage is a side branch: inference hands it each crop, decision attaches its verdict.
+
 Each arrow is a bounded queue; each stage owns one thread. ``drain`` stops capture and lets the
 end-of-stream marker push every captured frame through to its verdict, within a time bound.
 """
@@ -24,7 +26,7 @@ from station.archive import Archive
 from station.config import Config, ModelSection, TriggerMode
 from station.errors import ConfigError
 from station.gate import admit_configured
-from station.messages import Part, StageName, StationState, Verdict
+from station.messages import Part, Scored, StageName, StationState, Verdict
 from station.metrics import QUEUED, Metrics
 from station.model import Model
 from station.reload import ModelSlot, Reloader, ShadowSlot
@@ -36,7 +38,7 @@ from station.stages.decision import DecisionStage
 from station.stages.inference import InferenceStage
 from station.stages.preprocess import PreprocessStage
 from station.stages.publish import Identity, Outlet
-from station.stages.shadow import ShadowStage
+from station.stages.shadow import CpuSplit, ShadowStage
 from station.stages.trigger import FrameTrigger, LineTrigger
 from station.web import Health, LiveView, WebServer
 from station.wire import VerdictMessage
@@ -133,14 +135,20 @@ class Pipeline:
             return metrics.stage_seconds.labels(stage=stage.value).observe
 
         S = StageName
+        split = CpuSplit.of_this_process() if self.cfg.model.shadow_own_cpus else None
+        self.shadow_stage = ShadowStage(self.shadow, metrics, self.publisher.deadline_s, q[S.SHADOW], timer=t(S.SHADOW), split=split)
+        decision, shadow = DecisionStage(model.info, metrics), self.shadow_stage
+
+        def decide_then_attach(scored: Scored) -> list[Verdict]:
+            return [shadow.attach(v) for v in decision(scored)]
+
         return [
             Stage(
                 S.TRIGGER, q[S.TRIGGER], q[S.PREPROCESS], lambda f: count(trig(f)), on_end=lambda: count(trig.flush()), timer=t(S.TRIGGER)
             ),
             Stage(S.PREPROCESS, q[S.PREPROCESS], q[S.INFERENCE], PreprocessStage(self.slot, metrics), timer=t(S.PREPROCESS)),
-            Stage(S.INFERENCE, q[S.INFERENCE], q[S.DECISION], InferenceStage(self.slot, metrics), timer=t(S.INFERENCE)),
-            Stage(S.DECISION, q[S.DECISION], q[S.SHADOW], DecisionStage(model.info, metrics), timer=t(S.DECISION)),
-            Stage(S.SHADOW, q[S.SHADOW], q[S.PUBLISH], ShadowStage(self.shadow, metrics, self.publisher.deadline_s), timer=t(S.SHADOW)),
+            Stage(S.INFERENCE, q[S.INFERENCE], q[S.DECISION], InferenceStage(self.slot, metrics, shadow.submit), timer=t(S.INFERENCE)),
+            Stage(S.DECISION, q[S.DECISION], q[S.PUBLISH], decide_then_attach, timer=t(S.DECISION)),
             Stage(S.PUBLISH, q[S.PUBLISH], None, self.publisher, on_idle=self._idle, on_end=self._final, timer=t(S.PUBLISH)),
         ]
 
@@ -191,6 +199,7 @@ class Pipeline:
         self.outlet.start()
         if self.archive is not None:
             self.archive.start()
+        self.shadow_stage.start()
         for s in reversed(self.stages):
             s.start()
         self.capture.start()
@@ -224,7 +233,7 @@ class Pipeline:
     def workers(self) -> list[Worker]:
         """Every thread of the station, capture first: each one's failure and progress are read the same way."""
         extra = [w for w in (self.outlet.resend, self.archive) if w is not None]
-        return [self.capture, *self.stages, *extra]
+        return [self.capture, *self.stages, self.shadow_stage, *extra]
 
     def failed(self) -> str | None:
         """Name of a stage or worker (resend, archive) whose thread died, if any."""
@@ -241,7 +250,7 @@ class Pipeline:
         if dead is not None:
             return f"stage died: {dead}"
         now = time.monotonic()
-        for w in (self.capture, *self.stages):  # resend and archive wait on their own sockets and queues
+        for w in (self.capture, *self.stages, self.shadow_stage):  # resend and archive wait on their own sockets and queues
             if w.is_alive() and now - w.last_progress > self.cfg.pipeline.stall_after_s:
                 return f"{w.name} stuck for {now - w.last_progress:.0f} s"
         return None
@@ -258,18 +267,22 @@ class Pipeline:
         self.capture.join(max(0.0, deadline - time.monotonic()))
         for s in self.stages:
             s.join(max(0.0, deadline - time.monotonic()))
+        self.shadow_stage.stop()  # decision, its one user, has ended (or the drain ran out of time)
+        self.shadow_stage.join(max(0.0, deadline - time.monotonic()))
         done = self.finished()
         if self.archive is not None:
             self.archive.drain(max(0.5, deadline - time.monotonic()))
         if not done:
             log.error("drain_timed_out", timeout_s=timeout_s)
-            for w in (self.capture, *self.stages):
+            for w in (self.capture, *self.stages, self.shadow_stage):
                 w.abort()
         return done
 
     def close(self) -> None:
         for s in self.stages:  # the publish thread owns the socket: it must be gone before the socket closes
             s.join(2.0)
+        self.shadow_stage.stop()
+        self.shadow_stage.join(2.0)
         self.outlet.close()
         if self.web is not None:
             self.web.close()

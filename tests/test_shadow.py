@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
+import queue
 import signal
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from station.config import Config, load_config
 from station.footage import Envelope, compose, labelled_photos, read_truth
-from station.messages import Frame, Part, Reason, Verdict
+from station.messages import Crop, Frame, Part, Reason, Verdict
 from station.metrics import Metrics
 from station.model import Model
 from station.pipeline import Pipeline, RunOptions
@@ -21,7 +27,7 @@ from station.sources import read_image, source_for
 from station.stages.decision import DecisionStage
 from station.stages.inference import InferenceStage
 from station.stages.preprocess import PreprocessStage
-from station.stages.shadow import ShadowStage
+from station.stages.shadow import CpuSplit, ShadowStage
 from station.wire import VerdictMessage
 
 from .conftest import MODEL, SAMPLE, wait_for
@@ -35,13 +41,14 @@ def _photos() -> list[Path]:
     return sorted((SAMPLE / "ok_front").iterdir()) + sorted((SAMPLE / "def_front").iterdir())
 
 
-def _alone(model: Model, path: Path, pid: int) -> Verdict:
-    """The verdict ``model`` decides on one photo, running alone."""
+def _alone(model: Model, path: Path, pid: int) -> tuple[Crop, Verdict]:
+    """The crop ``model`` scores and the verdict it decides on one photo, running alone."""
     image = read_image(path).image
     assert image is not None
     slot, m = ModelSlot(model), Metrics()
     part = Part(pid, Frame(pid, image, time.monotonic(), time.time(), name=str(path)))
-    return DecisionStage(model.info, m)(InferenceStage(slot, m)(PreprocessStage(slot, m)(part)[0])[0])[0]
+    crop = PreprocessStage(slot, m)(part)[0]
+    return crop, DecisionStage(model.info, m)(InferenceStage(slot, m)(crop)[0])[0]
 
 
 @pytest.fixture(scope="module")
@@ -50,38 +57,119 @@ def strict(tmp_path_factory: pytest.TempPathFactory) -> Model:
     return Model(candidate(tmp_path_factory.mktemp("m") / "strict.onnx", threshold, band, rectify=True))
 
 
+@contextmanager
+def _running(slot: ShadowSlot, m: Metrics, deadline_s: float = 60.0) -> Iterator[ShadowStage]:
+    stage = ShadowStage(slot, m, deadline_s, poll_s=0.02)
+    stage.start()
+    try:
+        yield stage
+    finally:
+        stage.stop()
+        stage.join(5)
+    assert not stage.is_alive() and stage.failed is None
+
+
+def _through(stage: ShadowStage, crop: Crop, v: Verdict) -> Verdict:
+    """What the pipeline does: inference submits the crop, decision attaches the shadow to its verdict."""
+    stage.submit(crop)
+    return stage.attach(v)
+
+
 def test_the_shadow_is_what_the_candidate_decides_alone_and_the_active_verdict_is_unchanged(strict: Model) -> None:
-    active, m = Model(MODEL), Metrics()
-    stage = ShadowStage(ShadowSlot(strict), m, deadline_s=60.0)
-    differ = 0
-    for pid, path in enumerate(_photos(), 1):
-        v = _alone(active, path, pid)
-        out = stage(v)[0]
-        assert replace(out, shadow=None) == replace(v, crop=None) and out.crop is None
-        mine = _alone(strict, path, pid)
-        assert out.shadow is not None
-        assert (out.shadow.verdict, out.shadow.reason, out.shadow.score) == (mine.verdict, mine.reason, mine.score)
-        assert out.shadow.model == strict.info.model_id != active.info.model_id
-        differ += out.shadow.verdict != v.verdict
+    active, differ = Model(MODEL), 0
+    with _running(ShadowSlot(strict), Metrics()) as stage:
+        for pid, path in enumerate(_photos(), 1):
+            crop, v = _alone(active, path, pid)
+            out = _through(stage, crop, v)
+            assert replace(out, shadow=None) == v
+            _, mine = _alone(strict, path, pid)
+            assert out.shadow is not None
+            assert (out.shadow.verdict, out.shadow.reason, out.shadow.score) == (mine.verdict, mine.reason, mine.score)
+            assert out.shadow.model == strict.info.model_id != active.info.model_id
+            differ += out.shadow.verdict != v.verdict
     assert differ >= 3, "the strict candidate must disagree on some good parts"
 
 
 def test_a_part_the_active_model_did_not_score_gets_no_shadow(strict: Model) -> None:
-    v = _alone(Model(MODEL), _photos()[0], 1)
+    crop, v = _alone(Model(MODEL), _photos()[0], 1)
     unscored = replace(v, reason=Reason.UNABLE, score=None, detail="no part")
-    assert ShadowStage(ShadowSlot(strict), Metrics(), 60.0)(unscored)[0].shadow is None
-    assert ShadowStage(ShadowSlot(None), Metrics(), 60.0)(v)[0].shadow is None
+    with _running(ShadowSlot(strict), Metrics()) as stage:
+        assert _through(stage, crop, unscored) == unscored and stage.attach(v) == v  # its job is gone with it
+    with _running(ShadowSlot(None), Metrics()) as stage:
+        assert _through(stage, crop, v).shadow is None
+
+
+def test_the_shadow_thread_scores_a_crop_before_decision_asks_for_it(strict: Model) -> None:
+    """Submitted when the active model starts scoring, done on the shadow's own thread: attach need not wait."""
+    crop, v = _alone(Model(MODEL), _photos()[0], 1)
+    with _running(ShadowSlot(strict), Metrics()) as stage:
+        stage.submit(crop)
+        with stage._lock:
+            job = stage._jobs[v.part_id]
+        assert job.done.wait(30), "the shadow thread never scored the crop"
+        out = stage.attach(v)
+    assert out.shadow is not None and out.shadow == job.verdict
+
+
+@contextmanager
+def _stuck(model: Model, monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
+    """The shadow model's scoring blocks until released (at most 10 s): a shadow far slower than the line."""
+    release, score = threading.Event(), model.score
+
+    def slow(x: Any) -> Any:
+        release.wait(10)
+        return score(x)
+
+    monkeypatch.setattr(model, "score", slow)
+    try:
+        yield release
+    finally:
+        release.set()
 
 
 def test_the_shadow_is_skipped_and_counted_when_the_deadline_is_near(strict: Model) -> None:
     m = Metrics()
-    stage = ShadowStage(ShadowSlot(strict), m, deadline_s=0.5)
-    v = _alone(Model(MODEL), _photos()[0], 1)
-    assert stage(v)[0].shadow is not None  # plenty of time: it runs (and learns how long it takes)
-    late = replace(v, captured_mono=time.monotonic() - 0.5)  # no time left at all
-    out = stage(late)[0]
-    assert out.shadow is None and replace(out, crop=None) == replace(late, crop=None)
+    crop, v = _alone(Model(MODEL), _photos()[0], 1)
+    with _running(ShadowSlot(strict), m, deadline_s=0.5) as stage:
+        assert _through(stage, crop, v).shadow is not None  # plenty of time: it runs (and learns how long it takes)
+        old = time.monotonic() - 0.5  # no time left at all
+        late_crop = replace(crop, part=replace(crop.part, frame=replace(crop.part.frame, captured_mono=old)))
+        late = replace(v, captured_mono=old)
+        assert _through(stage, late_crop, late) == late
     assert m.registry.get_sample_value("station_shadow_skipped_total") == 1
+
+
+def test_a_shadow_not_ready_in_time_is_skipped_and_counted(strict: Model, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Decision gives up on a slow shadow at half the time left before the deadline, and counts it."""
+    m = Metrics()
+    crop, v = _alone(Model(MODEL), _photos()[0], 1)
+    now = time.monotonic()
+    crop = replace(crop, part=replace(crop.part, frame=replace(crop.part.frame, captured_mono=now)))
+    with _stuck(strict, monkeypatch) as release, _running(ShadowSlot(strict), m, deadline_s=2.0) as stage:
+        stage.submit(crop)
+        out = stage.attach(replace(v, captured_mono=now))
+        assert time.monotonic() - now < 1.5, "attach waited past half the time left"
+        release.set()
+    assert out.shadow is None and replace(out, captured_mono=v.captured_mono) == v
+    assert m.registry.get_sample_value("station_shadow_skipped_total") == 1
+
+
+def test_a_full_shadow_queue_skips_the_newest_part_and_counts_it(strict: Model, monkeypatch: pytest.MonkeyPatch) -> None:
+    m = Metrics()
+    crop, _ = _alone(Model(MODEL), _photos()[0], 1)
+    with _stuck(strict, monkeypatch) as release:
+        stage = ShadowStage(ShadowSlot(strict), m, 60.0, inbox=queue.Queue(maxsize=1), poll_s=0.02)
+        stage.start()
+        stage.submit(crop)  # taken by the thread, which then blocks on it
+        assert wait_for(stage.inbox.empty, 10)
+        for pid in (2, 3):  # 2 waits in the queue, 3 finds it full
+            stage.submit(replace(crop, part=replace(crop.part, part_id=pid)))
+        assert sorted(stage._jobs) == [1, 2]
+        assert m.registry.get_sample_value("station_shadow_skipped_total") == 1
+        release.set()
+        stage.stop()
+        stage.join(10)
+    assert not stage.is_alive()
 
 
 def test_a_shadow_that_fails_is_its_own_error_and_the_active_verdict_stands(strict: Model, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -90,8 +178,9 @@ def test_a_shadow_that_fails_is_its_own_error_and_the_active_verdict_stands(stri
 
     monkeypatch.setattr(strict, "score", boom)
     m = Metrics()
-    v = _alone(Model(MODEL), _photos()[0], 1)
-    out = ShadowStage(ShadowSlot(strict), m, 60.0)(v)[0]
+    crop, v = _alone(Model(MODEL), _photos()[0], 1)
+    with _running(ShadowSlot(strict), m) as stage:
+        out = _through(stage, crop, v)
     assert out.shadow is not None and (out.shadow.verdict, out.shadow.reason, out.shadow.score) == ("reject", Reason.ERROR, None)
     assert (out.verdict, out.reason, out.score) == (v.verdict, v.reason, v.score)
     assert m.registry.get_sample_value("station_part_errors_total", {"stage": "shadow"}) == 1
@@ -106,10 +195,10 @@ def test_the_published_verdict_carries_the_shadow_and_disagreements_are_counted(
     m = Metrics()
     out = tmp_path / "v.jsonl"
     pub = Publisher(PublisherSection(endpoint="tcp://127.0.0.1:*", deadline_ms=60000), Identity("s", "c", "m"), m, out=out)
-    stage = ShadowStage(ShadowSlot(strict), m, 60.0)
     try:
-        for pid, path in enumerate(_photos(), 1):
-            pub(stage(_alone(Model(MODEL), path, pid))[0])
+        with _running(ShadowSlot(strict), m) as stage:
+            for pid, path in enumerate(_photos(), 1):
+                pub(_through(stage, *_alone(Model(MODEL), path, pid)))
     finally:
         pub.close()
     sent = [VerdictMessage.decode(x) for x in out.read_text().splitlines()]
@@ -204,3 +293,44 @@ def test_check_config_and_run_refuse_a_shadow_model_the_gate_refuses(shadow: str
     path = inverted(tmp_path / "inverted.onnx") if shadow == "inverted" else tmp_path / shadow
     for cmd in ("check-config", "run"):
         one_line_error(run(cmd, *sets(f"model.shadow={path}", "metrics.enabled=false")), "model.shadow", str(path))
+
+
+needs_two_cpus = pytest.mark.skipif(
+    not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2, reason="needs Linux and two CPUs for this process"
+)
+
+
+@needs_two_cpus
+def test_the_cpus_are_split_into_two_halves_that_do_not_overlap() -> None:
+    split = CpuSplit.of_this_process()
+    assert split is not None and split.active and split.shadow
+    assert not split.active & split.shadow and split.active | split.shadow == split.every == frozenset(os.sched_getaffinity(0))
+
+
+@needs_two_cpus
+def test_while_a_shadow_runs_the_two_models_score_on_separate_cpus(strict: Model) -> None:
+    """The shadow thread keeps to its half; the submitting (inference) thread to the other while a shadow model runs, and
+    to every CPU again once the shadow is gone (a reload)."""
+    split = CpuSplit.of_this_process()
+    assert split is not None
+    crop, _ = _alone(Model(MODEL), _photos()[0], 1)
+    slot, seen = ShadowSlot(strict), list[frozenset[int]]()
+
+    def inference_thread() -> None:
+        stage.submit(crop)
+        seen.append(frozenset(os.sched_getaffinity(0)))
+        slot.swap(None)
+        stage.submit(crop)
+        seen.append(frozenset(os.sched_getaffinity(0)))
+
+    stage = ShadowStage(slot, Metrics(), 60.0, poll_s=0.02, split=split)
+    stage.start()
+    try:
+        assert wait_for(lambda: frozenset(os.sched_getaffinity(stage._thread.native_id or 0)) == split.shadow, 10)
+        t = threading.Thread(target=inference_thread)
+        t.start()
+        t.join(30)
+    finally:
+        stage.stop()
+        stage.join(5)
+    assert seen == [split.active, split.every]

@@ -106,6 +106,7 @@ def _pipeline(video: Path, realtime: bool, overrides: list[str]) -> dict[str, An
             time.sleep(0.05)
         wall, cpu = time.perf_counter() - t0, _cpu() - c0
         stages = {s.name: list(s.durations) for s in pipe.stages}
+        stages[pipe.shadow_stage.name] = list(pipe.shadow_stage.durations)
         pipe.drain(10)
         pipe.close()
         verdicts = [VerdictMessage.decode(x) for x in out.read_text().splitlines()]

@@ -85,7 +85,6 @@ class DecisionStage:
                 name=part.frame.name,
                 image=part.frame.image,
                 model_id=info.model_id,
-                crop=scored.crop,
                 where=shown.where(circle) if shown is not None and circle is not None else None,
                 evidence=shown,
             )

@@ -1,8 +1,13 @@
-"""Inference stage: one ONNX Runtime run per inspectable part."""
+"""Inference stage: one ONNX Runtime run per inspectable part.
+
+Each inspectable crop is first offered to ``shadow`` (the shadow stage's ``submit``), so that a
+shadow model scores it on the other core while the active model does.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import structlog
 
@@ -19,14 +24,17 @@ log = structlog.get_logger()
 class InferenceStage:
     """Handler: scores a crop; parts that cannot be inspected pass through unscored."""
 
-    def __init__(self, model: Model | ModelSlot, metrics: Metrics) -> None:
+    def __init__(self, model: Model | ModelSlot, metrics: Metrics, shadow: Callable[[Crop], None] | None = None) -> None:
         self.slot = model if isinstance(model, ModelSlot) else ModelSlot(model)
         self.metrics = metrics
+        self.shadow = shadow
 
     def __call__(self, crop: Crop) -> list[Scored]:
         model = crop.model or self.slot.current  # the model it was cropped for: a reload takes effect between two parts
         if crop.failure is not None or crop.pre is None or crop.pre.crop is None or crop.pre.quality is not Quality.OK:
             return [Scored(crop, None, crop.failure, model.info)]
+        if self.shadow is not None:
+            self.shadow(crop)
         try:
             t0 = time.perf_counter()
             scores, evidence = model.score_with_evidence(crop.pre.crop[None])

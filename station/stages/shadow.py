@@ -1,25 +1,44 @@
 """Shadow stage: a candidate model judges every part beside the active one, and changes nothing.
 
-Between the decision and the publish stage. For each part the active model scored, the shadow
-model (``model.shadow``, in a :class:`ShadowSlot`, swapped by a reload like the active one)
-scores the same crop, or the same part cropped with its own preprocessing when that differs
-(a taught model rectifies tilted parts), and :func:`decide` judges it with the shadow model's own
-threshold and band. The verdict gets ``shadow``: exactly what that model would have published
-alone on the part. The active verdict is never changed, delayed past its deadline, or added to:
+The shadow model (``model.shadow``, in a :class:`ShadowSlot`, swapped by a reload like the
+active one) scores the same crop as the active model, or the same part cropped with its own
+preprocessing when that differs (a taught model rectifies tilted parts), and :func:`decide`
+judges it with the shadow model's own threshold and band. The verdict gets ``shadow``: exactly
+what that model would have published alone on the part.
+
+The stage is a side branch with its own thread, so that the two models score at the same time
+(ONNX Runtime releases the GIL; each session uses one core by default). With
+``model.shadow_own_cpus`` (:class:`CpuSplit`) the inference thread, while a shadow model runs, and
+the shadow thread keep to separate halves of the process's CPUs: left to itself, Linux often wakes
+the shadow thread on the inference thread's CPU, and the two runs then share one core
+(measured: docs/benchmarks.md).
+
+- the inference stage hands each crop it is about to score to :meth:`ShadowStage.submit`, which
+  queues it (bounded; a full queue skips the part's shadow, counted);
+- the stage's thread scores and decides queued crops;
+- the decision stage, once the active verdict is decided, calls :meth:`ShadowStage.attach`, which
+  waits for that part's shadow for at most half the time left before the part's deadline.
+
+The active verdict is never changed, and the shadow never pushes it past its deadline:
 
 - a part the active model did not score (not inspectable, an error) gets no shadow;
-- the shadow's work is skipped (and counted) when the part's time left before its deadline is
-  less than twice the longest recent shadow run; a shadow that raises is the shadow's ``error``.
+- the shadow is skipped (and counted) when the part has less than twice the longest recent
+  shadow run left before its deadline, when the queue is full, or when the wait runs out;
+- a shadow that raises is the shadow's ``error``.
 
-The shadow's own inference time is added to each part's capture-to-publish latency (see
-docs/benchmarks.md). Disagreements are counted where the verdict is published.
+A part waits for the longer of the two models, not their sum (measured: docs/benchmarks.md).
+Disagreements are counted where the verdict is published.
 """
 
 from __future__ import annotations
 
+import os
+import queue
+import threading
 import time
 from collections import deque
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 import structlog
 
@@ -27,6 +46,7 @@ from station.messages import Crop, Failure, Reason, Scored, ShadowVerdict, Stage
 from station.metrics import Metrics
 from station.model import Model
 from station.reload import ShadowSlot
+from station.stages.base import Worker
 from station.stages.decision import decide, valid_score
 from station.stages.preprocess import crop_part
 
@@ -34,35 +54,143 @@ log = structlog.get_logger()
 RECENT = 32  # shadow runs whose longest sets the time a part must have left
 
 
-class ShadowStage:
-    """Handler: one decided verdict in, the same verdict (with ``shadow`` when it ran) out."""
+@dataclass(frozen=True)
+class CpuSplit:
+    """The CPUs the active model's thread keeps to while a shadow runs, the shadow's own, and all the process may use."""
 
-    def __init__(self, slot: ShadowSlot, metrics: Metrics, deadline_s: float) -> None:
+    active: frozenset[int]
+    shadow: frozenset[int]
+    every: frozenset[int]
+
+    @classmethod
+    def of_this_process(cls) -> CpuSplit | None:
+        """Halves of this process's CPUs; None where there is one CPU or no affinity (not Linux)."""
+        if not hasattr(os, "sched_getaffinity"):
+            return None
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) < 2:
+            return None
+        half = len(cpus) // 2
+        return cls(frozenset(cpus[:half]), frozenset(cpus[half:]), frozenset(cpus))
+
+    @staticmethod
+    def keep(cpus: frozenset[int]) -> bool:
+        """Keep the calling thread to ``cpus``; False (and a warning) when the system refuses."""
+        try:
+            os.sched_setaffinity(0, cpus)
+            return True
+        except OSError as exc:
+            log.warning("cpu_affinity_refused", cpus=sorted(cpus), error=str(exc))
+            return False
+
+
+@dataclass(eq=False)
+class _Job:
+    """One part's shadow: queued by the inference thread, done by the shadow thread, taken by the decision thread."""
+
+    crop: Crop
+    model: Model
+    done: threading.Event = field(default_factory=threading.Event)
+    verdict: ShadowVerdict | None = None
+    abandoned: bool = False  # its verdict went out without it: not worth scoring any more
+
+
+class ShadowStage(Worker):
+    """The shadow model's thread; ``submit`` and ``attach`` are what the inference and decision stages call."""
+
+    def __init__(
+        self,
+        slot: ShadowSlot,
+        metrics: Metrics,
+        deadline_s: float,
+        inbox: queue.Queue[object] | None = None,
+        poll_s: float = 0.1,
+        timer: Callable[[float], None] | None = None,
+        split: CpuSplit | None = None,
+    ) -> None:
+        super().__init__(StageName.SHADOW.value, "stage-shadow")
+        self.split = split
+        self._kept = False  # the inference thread keeps to split.active (it does while a shadow model runs)
         self.slot = slot
         self.metrics = metrics
         self.deadline_s = deadline_s
+        self.inbox: queue.Queue[object] = inbox if inbox is not None else queue.Queue(maxsize=8)
+        self._poll_s = poll_s
+        self._timer = timer
         self._took: deque[float] = deque(maxlen=RECENT)
+        self.durations: deque[float] = deque(maxlen=4096)  # every run's time, for benchmarks
+        self._jobs: dict[int, _Job] = {}  # by part id; at most the parts between inference and decision
+        self._lock = threading.Lock()
 
-    def __call__(self, v: Verdict) -> list[Verdict]:
-        model, crop = self.slot.current, v.crop
-        if model is None or crop is None or v.score is None:  # the active model did not score the part
-            return [replace(v, crop=None)]
-        left = self.deadline_s - (time.monotonic() - v.captured_mono)
+    def submit(self, crop: Crop) -> None:
+        """Queue the shadow's look at a part the active model is about to score (inference thread)."""
+        model = self.slot.current
+        if self.split is not None and self._kept != (model is not None):  # a shadow came or went (reload)
+            self.split.keep(self.split.active if model is not None else self.split.every)
+            self._kept = model is not None
+        if model is None or not self.is_alive():
+            return
+        part = crop.part
+        left = self.deadline_s - (time.monotonic() - part.frame.captured_mono)
         if left < 2.0 * max(self._took, default=0.0):
-            self.metrics.shadow_skipped.inc()
-            log.warning("shadow_skipped", stage="shadow", part_id=v.part_id, left_ms=round(left * 1000, 1))
-            return [replace(v, crop=None)]
-        t0 = time.perf_counter()
-        shadow = self.judge(model, crop)
-        self._took.append(time.perf_counter() - t0)
-        return [replace(v, shadow=shadow, crop=None)]
+            self._skip(part.part_id, f"{left * 1000:.1f} ms left before the deadline")
+            return
+        job = _Job(crop, model)
+        with self._lock:
+            self._jobs[part.part_id] = job
+        try:
+            self.inbox.put_nowait(job)
+        except queue.Full:  # overflow policy: the newest part goes without a shadow
+            with self._lock:
+                del self._jobs[part.part_id]
+            self._skip(part.part_id, "the shadow's queue is full")
+
+    def attach(self, v: Verdict) -> Verdict:
+        """The decided verdict with the part's shadow, when it is ready in time (decision thread)."""
+        with self._lock:
+            job = self._jobs.pop(v.part_id, None)
+        if job is None:
+            return v
+        if v.score is None:  # the active model gave no score: nothing to compare
+            job.abandoned = True
+            return v
+        left = self.deadline_s - (time.monotonic() - v.captured_mono)
+        if not job.done.wait(max(0.0, left / 2)):
+            job.abandoned = True
+            self._skip(v.part_id, f"not ready within {left * 500:.1f} ms, half the time left before the deadline")
+            return v
+        return replace(v, shadow=job.verdict)
+
+    def _skip(self, part_id: int, why: str) -> None:
+        self.metrics.shadow_skipped.inc()
+        log.warning("shadow_skipped", stage="shadow", part_id=part_id, why=why)
+
+    def _run(self) -> None:
+        if self.split is not None:
+            self.split.keep(self.split.shadow)
+        while not self._stop.is_set():
+            self.last_progress = time.monotonic()
+            try:
+                job = self.inbox.get(timeout=self._poll_s)
+            except queue.Empty:
+                continue
+            if not isinstance(job, _Job) or job.abandoned:
+                continue
+            t0 = time.perf_counter()
+            job.verdict = self.judge(job.model, job.crop)
+            took = time.perf_counter() - t0
+            self._took.append(took)
+            self.durations.append(took)
+            if self._timer is not None:
+                self._timer(took)
+            job.done.set()
 
     def judge(self, model: Model, crop: Crop) -> ShadowVerdict:
         """What ``model`` would publish alone on the part in ``crop``; never raises."""
         info = model.info
         same = crop.model is not None and crop.model.info.spec == info.spec
-        mine = crop if same else crop_part(crop.part, info.spec, model, self.metrics, StageName.SHADOW)
         try:
+            mine = crop if same else crop_part(crop.part, info.spec, model, self.metrics, StageName.SHADOW)
             if mine.failure is not None or mine.pre is None or mine.pre.crop is None:
                 scored = Scored(mine, None, mine.failure, info)
             else:
