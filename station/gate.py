@@ -7,6 +7,10 @@ score is a finite number in [0, 1] and at least SELF_TEST_ACCURACY of the photos
 as the decision would judge them (a taught model: on the crops of its own line that it carries).
 An inverted, NaN-producing or ruined model fails the last two. Anything else it does wrong is a
 ModelError too.
+
+The gate catches broken and mistaken models, not forged ones: a file crafted to invert its graph
+*and* the labels of the self-test it carries passes it. A model file is trusted as the program is
+(who may write the model folder; docs/commissioning.md).
 """
 
 from __future__ import annotations
