@@ -262,6 +262,10 @@ def _teach_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--epochs", type=_at_least(1, int), default=Recipe.epochs)
     p.add_argument("--lr", type=_at_least(1e-9, float), default=Recipe.lr)
     p.add_argument(
+        "--pits", type=_at_least(0.0, float, 1.0), default=Recipe.pits, metavar="SHARE",
+        help=f"share of good parts also shown with painted pits, as defective (default {Recipe.pits:g}: none; see docs/commissioning.md)",
+    )  # fmt: skip
+    p.add_argument(
         "--margin", type=_at_least(0.0, float), default=MARGIN, help="log-odds below the lowest held-out defect score where passing stops"
     )
     p.add_argument("--threads", type=_at_least(1, int), default=2)

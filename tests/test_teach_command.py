@@ -70,7 +70,7 @@ def test_a_qualified_line_is_an_ordinary_model_file_with_what_it_was_taught(taug
     assert info["line"] == "test line" and info["counts"] == {"ok": 18, "defective": 18, "not_inspectable": 0}
     assert info["base_model"].startswith("defect-") and info["samples_fingerprint"] and info["validation"]["parts"] == 36
     figures = json.loads((report / "metrics.json").read_text())
-    assert figures["qualified"] and set(figures["candidates"]) == {"taught", "base-line-threshold", "base-as-shipped"}
+    assert figures["qualified"] and set(figures["candidates"]) == {"taught", "base-line-threshold", "base-rectified", "base-as-shipped"}
     assert info["network"] == figures["network"]
     assert model.info.threshold == figures["threshold"] and list(model.info.band) == figures["uncertain_band"]
     assert {p.name for p in report.iterdir()} >= {"confusion_matrix.png", "score_histograms.png", "heldout_mistakes.png"}
@@ -169,3 +169,63 @@ def test_without_the_train_extra_it_says_what_to_install(tmp_path: Path) -> None
                        cwd=ROOT, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert p.returncode == 2
     assert p.stderr.strip().splitlines() == ["station: error: station teach needs PyTorch and onnx: pip install '.[train]'"]
+
+
+@pytest.mark.integration
+def test_a_trial_run_reviewed_and_exported_teaches_a_model(tmp_path: Path) -> None:
+    """The commissioning loop: a trial run archives every part, an operator labels each on the review page's code path,
+    the export of the reviewed parts is a source teaching reads, and the model it writes is admitted."""
+    from station import supervisor
+    from station.archive import export
+    from station.model import Model
+    from station.pipeline import RunOptions
+    from station.review import Review
+    from station.sources import source_for
+
+    archive = tmp_path / "archive"
+    run = ["metrics.enabled=false", "publisher.endpoint=tcp://127.0.0.1:*", "publisher.resend_endpoint=null"]
+    cfg = load_config(None, [*run, f"archive.dir={archive}", "archive.pass_sample=1.0"])
+    for folder in ("ok_front", "def_front"):  # two trial runs into one archive
+        opts = RunOptions(out=tmp_path / f"{folder}.jsonl")
+        assert supervisor.run_pipeline(cfg, Model(SHIPPED_MODEL), source_for(str(SAMPLE / folder)), opts) == 0
+    review = Review(archive, "a-token-of-sixteen-chars", Metrics())
+    sides = sorted(archive.glob("*/*/*.json"))
+    truth = {"def_front": "defect", "ok_front": "good"}
+    for side in sides:  # the operator labels every part by what it is (the photo's folder is the ground truth)
+        image = Path(json.loads(side.read_text())["image"])
+        review.label(side.relative_to(archive).with_suffix("").as_posix(), truth[image.parent.name], "Ana", 0.0)
+    counts = export(archive, tmp_path / "export", reviewed_only=True)
+    photos = {k: len(list((SAMPLE / k).iterdir())) for k in truth}
+    assert counts == {**photos, "review": 0} and len(sides) == sum(photos.values())
+    code, out, report = _teach(tmp_path, source=tmp_path / "export")
+    assert code == 0, "the sample's line qualifies"
+    import onnx
+
+    admit(out)
+    info = json.loads({p.key: p.value for p in onnx.load(str(out)).metadata_props}[META_TEACH])
+    assert info["counts"] == {"ok": photos["ok_front"], "defective": photos["def_front"], "not_inspectable": 0}
+    assert json.loads((report / "metrics.json").read_text())["sources"] == [str(tmp_path / "export")]
+
+
+def test_the_base_network_made_round_is_written_as_the_base_network_that_rectifies(tmp_path: Path) -> None:
+    """A base candidate that wins is the base model's own graph with the line's operating point and preprocessing."""
+    from station.model import Model
+    from station.teach.command import Candidate, _write, taught_spec
+    from station.teach.samples import collect
+    from station.teach.threshold import Outcome, operating_point
+
+    base = Model(SHIPPED_MODEL)
+    spec = taught_spec(base)
+    col = collect([SAMPLE], spec, load_config(None, []))
+    labels = np.array([s.label for s in col.samples], np.int64)
+    crops = plain(col.samples, spec)
+    scores = base.score(crops).astype(np.float64)
+    thr, band = operating_point(scores, labels)
+    pick = Candidate("base-rectified", spec, crops, scores, Outcome(len(labels), int(labels.sum()), 0, 0), thr, band)
+    figures = {"line": "tilted", "counts": col.counts(), "held_out": pick.judged.as_dict(), "margin": 1.0}
+    out = tmp_path / "round.onnx"
+    _write(out, None, base, pick, figures, col, labels, seed=1)
+    written = Model(out)
+    assert written.info.spec == spec and spec.rectify and not base.info.spec.rectify
+    assert (written.info.threshold, written.info.band) == (thr, band)
+    assert np.array_equal(written.score(crops), base.score(crops))

@@ -5,8 +5,9 @@
 2. Cross-fit: K networks, each fine-tuned from the base model on K-1 folds, score the fold they
    never saw (``finetune``), so every part has a held-out score.
 3. Set the threshold on those held-out scores, and judge it honestly (``threshold``). The base
-   network never saw the parts either: with the line's threshold, or as shipped, it competes too,
-   and the candidate with the better honest figures is chosen.
+   network never saw the parts either: with the line's threshold (on the parts as it crops them,
+   or made round as a taught model crops them), or as shipped, it competes too, and the candidate
+   with the better honest figures is chosen.
 4. Qualify: a line that does not gets the reasons and what would help, and exit 1; nothing is written.
 5. Fine-tune on every part (when the taught network won), write an ordinary model file with the
    held-out figures in its metadata and a self-test on the line's own parts, and pass it through
@@ -95,7 +96,8 @@ def _start(base: Model, fresh: bool) -> Any:
 class Candidate:
     """A network for the line with its held-out scores, the threshold they set, and the honest figures."""
 
-    name: str  # "taught": fine-tuned on the line; "base-line-threshold": the base network, the line's threshold; "base-as-shipped"
+    name: str  # "taught": fine-tuned on the line; "base-line-threshold": the base network, the line's threshold;
+    # "base-rectified": the base network on parts made round (a tilted camera), the line's threshold; "base-as-shipped"
     spec: PreprocessSpec
     crops: npt.NDArray[np.float32]
     held_out: npt.NDArray[np.float64]
@@ -143,7 +145,7 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
         for reason in threshold.qualify(gate, threshold.Outcome(0, 0, 0, 0), counts, framing):
             say(f"not qualified: {reason}")
         return 1
-    recipe = Recipe(epochs=args.epochs, lr=args.lr, threads=args.threads)
+    recipe = Recipe(epochs=args.epochs, lr=args.lr, threads=args.threads, pits=args.pits)
     start = _start(base, args.from_scratch)
     fold = threshold.folds(groups(samples, spec), labels, args.folds, args.seed)
 
@@ -156,11 +158,12 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
     base_crops = plain(col.samples, base.info.spec)  # the base network never saw these parts: all its scores are held out
     base_scores = base.score(base_crops).astype(np.float64)
     rethresholded = candidate("base-line-threshold", base.info.spec, base_crops, base_scores, labels, fold, args)
+    rectified_base = candidate("base-rectified", spec, crops, base.score(crops).astype(np.float64), labels, fold, args)
     as_shipped = Candidate("base-as-shipped", base.info.spec, base_crops, base_scores,
                            threshold.outcome(base_scores, labels, base.info.band[0]), base.info.threshold, base.info.band)  # fmt: skip
-    both = (as_shipped, rethresholded, taught)
-    pick = min(both, key=lambda c: c.cost())  # the first of equals: change no more than the figures ask for
-    figures = _figures(args, col, pick, both, base, labels, fold, gate, recipe)
+    candidates = (as_shipped, rethresholded, rectified_base, taught)
+    pick = min(candidates, key=lambda c: c.cost())  # the first of equals: change no more than the figures ask for
+    figures = _figures(args, col, pick, candidates, base, labels, fold, gate, recipe)
     why = threshold.qualify(gate, pick.judged, counts, framing)
     figures["qualified"], figures["refusals"] = not why, why
     report.write(Path(args.report), figures, samples, pick.crops, pick.held_out, base_scores, pick.band[0])
@@ -182,7 +185,7 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
     return 0
 
 
-def _figures(args: argparse.Namespace, col: Collection, pick: Candidate, both: tuple[Candidate, ...], base: Model,
+def _figures(args: argparse.Namespace, col: Collection, pick: Candidate, candidates: tuple[Candidate, ...], base: Model,
              labels: npt.NDArray[np.int64], fold: npt.NDArray[np.int64], gate: threshold.Gate,
              recipe: Recipe) -> dict[str, Any]:  # fmt: skip
     refused = (sum(1 for r in col.refused if r.label == 0), sum(1 for r in col.refused if r.label == 1))
@@ -192,9 +195,9 @@ def _figures(args: argparse.Namespace, col: Collection, pick: Candidate, both: t
         "network": pick.name, "threshold": pick.threshold, "uncertain_band": list(pick.band),
         "held_out": pick.judged.as_dict(),
         "held_out_at_threshold": threshold.outcome(pick.held_out, labels, pick.band[0], refused).as_dict(),
-        "candidates": {c.name: {**c.judged.as_dict(), "threshold": c.threshold, "uncertain_band": list(c.band)} for c in both},
+        "candidates": {c.name: {**c.judged.as_dict(), "threshold": c.threshold, "uncertain_band": list(c.band)} for c in candidates},
         "base": {"model": base.info.model_id, "pass_limit": base.info.band[0],
-                 **threshold.outcome(both[0].held_out, labels, base.info.band[0], refused).as_dict()},
+                 **threshold.outcome(candidates[0].held_out, labels, base.info.band[0], refused).as_dict()},
         "not_inspectable": [asdict(r) for r in col.refused], "notes": col.notes,
         "held_out_scores": [{"part": s.origin, "label": s.label, "fold": int(f), "score": round(float(v), 6)}
                             for s, v, f in zip(col.samples, pick.held_out, fold, strict=True)],
@@ -256,8 +259,8 @@ def _write(out: Path, net: Any, base: Model, pick: Candidate, figures: dict[str,
         meta.META_METRICS: json.dumps({"validation": figures["held_out"]}),
         meta.META_SELF_TEST: self_test_meta(pick.crops, labels, pick.spec.clip, seed),
     }
-    if net is None:
-        relabel(base.path, out, pick.threshold, pick.band, extra)
+    if net is None:  # a base candidate: its network, its preprocessing (perhaps rectifying), the line's operating point
+        relabel(base.path, out, pick.threshold, pick.band, {**extra, meta.META_INPUT: json.dumps(asdict(pick.spec))})
     else:
         write_model(net, out, replace(base.info, spec=pick.spec), pick.threshold, pick.band, extra)
     try:

@@ -3,7 +3,12 @@
 Every crop the network learns from is made by ``station.preprocess.normalise_crop`` from the
 part's image and circle, as the station makes it on the line. Augmentations keep the label true:
 a turn about the part's centre, a mirror image, small changes of light (gamma, a one-sided
-gradient, focus, noise), and the locator's own error of about 1.5 % of the radius. The whole
+gradient, focus, noise), and the locator's own error of about 1.5 % of the radius. On request
+(``Recipe.pits``, ``--pits``) a share of the good parts is shown with small pits painted on its
+metal, as defective (``station.teach.pits``, the shipped model's own synthetic defects). Measured
+(docs/commissioning.md): on a line with ring-light glare it kept the fine-tuned networks' eye for
+small defects; under a low side light it taught them that relief shadows are pits, so it is off
+by default. The whole
 network moves, starting from the base weights; batch-norm statistics stay the base model's (a few
 hundred parts cannot re-estimate them). Deterministic for a seed and thread count.
 """
@@ -20,7 +25,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from station.preprocess import Circle, FloatImage, GrayImage, PreprocessSpec, normalise_crop, rectify
+from station.preprocess import Circle, FloatImage, GrayImage, PreprocessSpec, normalise_crop, rectify, u8
+from station.teach.pits import paint_pin_holes
 from station.teach.samples import Sample
 
 
@@ -32,6 +38,7 @@ class Recipe:
     batch: int = 16
     lr: float = 1e-3
     threads: int = 2
+    pits: float = 0.0  # share of the good parts shown with painted pits, as defective (0: none)
 
 
 def _light(f: npt.NDArray[Any], rng: np.random.Generator) -> npt.NDArray[Any]:
@@ -45,11 +52,12 @@ def _light(f: npt.NDArray[Any], rng: np.random.Generator) -> npt.NDArray[Any]:
     return f + rng.normal(0, rng.uniform(0, 3), f.shape).astype(np.float32)
 
 
-def augmented(s: Sample, rng: np.random.Generator, spec: PreprocessSpec) -> FloatImage:
+def augmented(s: Sample, rng: np.random.Generator, spec: PreprocessSpec, pits: bool = False) -> FloatImage:
     """One label-preserving variant of ``s``, cropped and normalised by the station's own code.
 
     One warp takes the part (made round first, when the station saw it as an ellipse) into a square
-    of its own, turned and perhaps mirrored about its centre; the light changes come after.
+    of its own, turned and perhaps mirrored about its centre; ``pits`` paints one to three pits on
+    it (the variant is then defective); the light changes come after.
     """
     c = s.circle
     half = math.ceil(c.r * (1 + spec.margin) * 1.45) + 2
@@ -58,7 +66,9 @@ def augmented(s: Sample, rng: np.random.Generator, spec: PreprocessSpec) -> Floa
     mirror = np.diag([-1.0, 1.0]) if rng.random() < 0.5 else np.eye(2)
     lin = mirror @ turn @ rectify(c)
     m = np.hstack([lin, (np.array([half, half]) - lin @ np.array([c.cx, c.cy]))[:, None]])
-    roi = cv2.warpAffine(s.image, m, (2 * half, 2 * half), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    roi = u8(cv2.warpAffine(s.image, m, (2 * half, 2 * half), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
+    if pits:
+        roi = paint_pin_holes(roi, Circle(half, half, c.r), rng, int(rng.integers(1, 4)))
     img: GrayImage = np.clip(_light(roi.astype(np.float32), rng), 0, 255).astype(np.uint8)
     jitter = Circle(half + rng.normal(0, 0.015) * c.r, half + rng.normal(0, 0.015) * c.r, c.r * (1 + rng.normal(0, 0.015)))
     return normalise_crop(img, jitter, spec)[0]
@@ -100,8 +110,9 @@ def fit(base: Any, samples: list[Sample], spec: PreprocessSpec, recipe: Recipe, 
         order = rng.permutation(len(samples))
         for start in range(0, len(order) - recipe.batch + 1, recipe.batch):
             idx = order[start : start + recipe.batch]
-            x = torch.from_numpy(np.stack([augmented(samples[i], rng, spec) for i in idx]))[:, None]
-            y = torch.from_numpy(labels[idx].astype(np.float32))[:, None]
+            painted = (labels[idx] == 0) & (rng.random(len(idx)) < recipe.pits)
+            x = torch.from_numpy(np.stack([augmented(samples[i], rng, spec, bool(p)) for i, p in zip(idx, painted, strict=True)]))[:, None]
+            y = torch.from_numpy((labels[idx] | painted).astype(np.float32))[:, None]
             w = torch.tensor([[weight[int(v)]] for v in labels[idx]], dtype=torch.float32)
             p = net(x).clamp(1e-6, 1 - 1e-6)
             loss: Any = torch.nn.functional.binary_cross_entropy(p, y, weight=w)
