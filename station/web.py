@@ -25,6 +25,8 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import cv2
+import numpy as np
+import numpy.typing as npt
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from station.errors import ConfigError, InputError
@@ -90,13 +92,25 @@ class LiveView:
         return data
 
 
+def _inset_heat(img: npt.NDArray[np.uint8], v: Verdict) -> None:
+    """The part as the model saw it, with its heat map (red: where the defect score came from), in the top right corner."""
+    if v.evidence is None or v.circle is None or v.image is None:
+        return
+    side = min(img.shape[0] - 32, img.shape[1] // 3)
+    if side < 32:
+        return
+    pic = cv2.resize(v.evidence.picture(u8(v.image), v.circle), (side, side), interpolation=cv2.INTER_AREA)
+    img[30 : 30 + side, img.shape[1] - side :] = pic
+    cv2.rectangle(img, (img.shape[1] - side, 30), (img.shape[1] - 1, 29 + side), (0, 255, 255), 1)
+
+
 def annotate(v: Verdict, max_width: int) -> bytes:
-    """The frame in colour with the part's circle, where the defect is (yellow), and a label, as JPEG."""
+    """The frame in colour with the part's circle, where the defect is (yellow), the heat map inset, and a label, as JPEG."""
     assert v.image is not None
-    img = cv2.cvtColor(u8(v.image), cv2.COLOR_GRAY2BGR)
+    img = u8(cv2.cvtColor(u8(v.image), cv2.COLOR_GRAY2BGR))
     scale = min(1.0, max_width / img.shape[1])
     if scale < 1.0:
-        img = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        img = u8(cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA))
     colour = COLOURS["uncertain" if v.reason is Reason.UNCERTAIN else v.verdict]
     thick = max(2, img.shape[1] // 300)
     if v.circle is not None:
@@ -106,6 +120,7 @@ def annotate(v: Verdict, max_width: int) -> bytes:
         at, size = (round(v.where[0] * scale), round(v.where[1] * scale)), max(8, img.shape[1] // 60)
         cv2.circle(img, at, size, (0, 255, 255), thick, cv2.LINE_AA)
         cv2.drawMarker(img, at, (0, 255, 255), cv2.MARKER_CROSS, 2 * size, max(1, thick // 2), cv2.LINE_AA)
+    _inset_heat(img, v)
     score = "-" if v.score is None else f"{v.score:.3f}"
     label = f"#{v.part_id} {v.verdict.upper()} {v.reason.value} {score}"
     cv2.rectangle(img, (0, 0), (img.shape[1], 28), (0, 0, 0), -1)

@@ -99,3 +99,40 @@ def test_the_live_page_warns_of_glare_at_the_alert_s_level() -> None:
     rules = yaml.safe_load((ROOT / "config/prometheus/alerts.yml").read_text())
     alerts = {r["alert"]: r["expr"] for g in rules["groups"] for r in g["rules"] if "alert" in r}
     assert alerts["StationGlare"].endswith(f"> {GLARE_WARN}")
+
+
+def test_the_live_frame_shows_the_heat_map_of_a_defect_beside_the_part() -> None:
+    """A defect reject carries its evidence: the frame gets the model's view of the part, coloured by where the score came from."""
+    from dataclasses import replace
+
+    from station.messages import Frame, Part
+    from station.model import Model
+    from station.reload import ModelSlot
+    from station.sources import read_image
+    from station.stages.decision import DecisionStage
+    from station.stages.inference import InferenceStage
+    from station.stages.preprocess import PreprocessStage
+    from station.web import annotate
+
+    from .conftest import MODEL, SAMPLE
+
+    model, m = Model(MODEL), Metrics()
+    slot = ModelSlot(model)
+    for path in sorted((SAMPLE / "def_front").iterdir()):
+        photo = read_image(path).image
+        assert photo is not None
+        image = np.pad(photo, ((150, 150), (300, 300)), mode="edge")  # a wide frame: the part in the middle, belt around it
+        part = Part(1, Frame(1, image, time.monotonic(), time.time()))
+        v = DecisionStage(model.info, m)(InferenceStage(slot, m)(PreprocessStage(slot, m)(part)[0])[0])[0]
+        if v.reason is Reason.DEFECT:
+            break
+    assert v.reason is Reason.DEFECT and v.evidence is not None
+
+    def colourful(jpeg: bytes) -> float:
+        """Share of strongly coloured pixels in the top right third, clear of the part (the frame itself is grey)."""
+        img = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+        assert img is not None
+        corner = img[40 : img.shape[0] // 2, img.shape[1] * 2 // 3 :].astype(int)
+        return float(np.mean(corner.max(axis=2) - corner.min(axis=2) > 60))
+
+    assert colourful(annotate(v, 800)) > 0.05 and colourful(annotate(replace(v, evidence=None), 800)) < 0.01
