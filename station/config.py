@@ -105,7 +105,8 @@ class ModelSection(_Model):
     shadow_own_cpus: bool = Field(
         True,
         description="While a shadow model runs, the active and the shadow model score on separate halves of the CPUs the "
-        "station may use, so that a part waits for the slower of the two, not their sum (Linux, two CPUs or more).",
+        "station may use (the active one gets the larger), so that a part waits for the slower of the two, not their sum "
+        "(Linux, two CPUs or more; the split holds the scoring threads themselves, i.e. with intra_threads 1).",
     )
     watch: bool = Field(False, description="Reload the model when its file changes (SIGHUP always reloads).")
     intra_threads: int = Field(1, ge=1, le=64, description="ONNX Runtime intra-op threads.")

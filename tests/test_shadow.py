@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import signal
 import threading
 import time
@@ -130,23 +129,24 @@ def _stuck(model: Model, monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.
 def test_the_shadow_is_skipped_and_counted_when_the_deadline_is_near(strict: Model) -> None:
     m = Metrics()
     crop, v = _alone(Model(MODEL), _photos()[0], 1)
-    with _running(ShadowSlot(strict), m, deadline_s=0.5) as stage:
+    with _running(ShadowSlot(strict), m, deadline_s=5.0) as stage:
         assert _through(stage, crop, v).shadow is not None  # plenty of time: it runs (and learns how long it takes)
-        old = time.monotonic() - 0.5  # no time left at all
+        old = time.monotonic() - 5.0  # no time left at all
         late_crop = replace(crop, part=replace(crop.part, frame=replace(crop.part.frame, captured_mono=old)))
         late = replace(v, captured_mono=old)
         assert _through(stage, late_crop, late) == late
     assert m.registry.get_sample_value("station_shadow_skipped_total") == 1
 
 
-def test_a_shadow_not_ready_in_time_is_skipped_and_counted(strict: Model, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Decision gives up on a slow shadow at half the time left before the deadline, and counts it."""
+def test_a_shadow_under_way_but_not_ready_in_time_is_skipped_and_counted(strict: Model, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Decision gives up on a slow shadow at half the time left before the deadline (no runs to go by yet), and counts it."""
     m = Metrics()
     crop, v = _alone(Model(MODEL), _photos()[0], 1)
     now = time.monotonic()
     crop = replace(crop, part=replace(crop.part, frame=replace(crop.part.frame, captured_mono=now)))
     with _stuck(strict, monkeypatch) as release, _running(ShadowSlot(strict), m, deadline_s=2.0) as stage:
         stage.submit(crop)
+        assert wait_for(stage.inbox.empty, 10)  # the shadow thread took it: under way
         out = stage.attach(replace(v, captured_mono=now))
         assert time.monotonic() - now < 1.5, "attach waited past half the time left"
         release.set()
@@ -154,18 +154,25 @@ def test_a_shadow_not_ready_in_time_is_skipped_and_counted(strict: Model, monkey
     assert m.registry.get_sample_value("station_shadow_skipped_total") == 1
 
 
-def test_a_full_shadow_queue_skips_the_newest_part_and_counts_it(strict: Model, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_shadow_slower_than_the_line_never_holds_a_verdict_up(strict: Model, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While the shadow is busy, one part may wait in its queue and the next is skipped at once; a queued part whose
+    verdict is decided before the shadow starts on it is skipped too, without waiting. Each skip is counted."""
     m = Metrics()
-    crop, _ = _alone(Model(MODEL), _photos()[0], 1)
+    crop, v = _alone(Model(MODEL), _photos()[0], 1)
     with _stuck(strict, monkeypatch) as release:
-        stage = ShadowStage(ShadowSlot(strict), m, 60.0, inbox=queue.Queue(maxsize=1), poll_s=0.02)
+        stage = ShadowStage(ShadowSlot(strict), m, 60.0, poll_s=0.02)
         stage.start()
         stage.submit(crop)  # taken by the thread, which then blocks on it
         assert wait_for(stage.inbox.empty, 10)
-        for pid in (2, 3):  # 2 waits in the queue, 3 finds it full
+        for pid in (2, 3):  # 2 waits in the queue, 3 finds the shadow busy
             stage.submit(replace(crop, part=replace(crop.part, part_id=pid)))
         assert sorted(stage._jobs) == [1, 2]
         assert m.registry.get_sample_value("station_shadow_skipped_total") == 1
+        t0 = time.monotonic()
+        second = replace(v, part_id=2, captured_mono=time.monotonic())
+        assert stage.attach(second) == second  # not started: no shadow, no wait (30 s of the deadline's 60 were allowed)
+        assert time.monotonic() - t0 < 10
+        assert m.registry.get_sample_value("station_shadow_skipped_total") == 2
         release.set()
         stage.stop()
         stage.join(10)
@@ -240,8 +247,8 @@ def test_a_replay_with_a_shadow_publishes_the_same_verdicts_and_each_shadow_is_t
     m = _run(load_config(None, [*sets, f"model.shadow={strict}"]), video, Model(MODEL), tmp_path / "both.jsonl")
     active, alone, both = (_out(tmp_path / f"{n}.jsonl") for n in ("active", "strict", "both"))
     assert len(both) == len(read_truth(video)) == len(active) == len(alone)
-    key = [(v.part_id, v.frame, v.verdict, v.reason) for v in both]
-    assert key == [(v.part_id, v.frame, v.verdict, v.reason) for v in active], "the shadow changed a published verdict"
+    key = [(v.part_id, v.frame, v.verdict, v.reason, v.score) for v in both]
+    assert key == [(v.part_id, v.frame, v.verdict, v.reason, v.score) for v in active], "the shadow changed a published verdict"
     for v, s in zip(both, alone, strict=True):
         if v.score is None:  # the active model did not score it: no shadow
             assert v.shadow is None
@@ -334,3 +341,16 @@ def test_while_a_shadow_runs_the_two_models_score_on_separate_cpus(strict: Model
         stage.stop()
         stage.join(5)
     assert seen == [split.active, split.every]
+
+
+def test_a_shadow_that_cannot_take_a_part_never_costs_the_live_score() -> None:
+    """Whatever goes wrong handing a crop to the shadow, the inference stage scores the part and counts a skip."""
+    active, m = Model(MODEL), Metrics()
+    crop, v = _alone(active, _photos()[0], 1)
+
+    def broken(_crop: Crop) -> None:
+        raise RuntimeError("shadow queue broke")
+
+    scored = InferenceStage(ModelSlot(active), m, broken)(crop)[0]
+    assert scored.failure is None and scored.score is not None and round(scored.score, 6) == v.score
+    assert m.registry.get_sample_value("station_shadow_skipped_total") == 1

@@ -34,7 +34,11 @@ class InferenceStage:
         if crop.failure is not None or crop.pre is None or crop.pre.crop is None or crop.pre.quality is not Quality.OK:
             return [Scored(crop, None, crop.failure, model.info)]
         if self.shadow is not None:
-            self.shadow(crop)
+            try:
+                self.shadow(crop)
+            except Exception as exc:  # the shadow's trouble never costs the live part
+                self.metrics.shadow_skipped.inc()
+                log.error("shadow_submit_failed", stage="inference", part_id=crop.part.part_id, error=f"{type(exc).__name__}: {exc}")
         try:
             t0 = time.perf_counter()
             scores, evidence = model.score_with_evidence(crop.pre.crop[None])

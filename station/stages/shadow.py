@@ -14,16 +14,20 @@ the shadow thread on the inference thread's CPU, and the two runs then share one
 (measured: docs/benchmarks.md).
 
 - the inference stage hands each crop it is about to score to :meth:`ShadowStage.submit`, which
-  queues it (bounded; a full queue skips the part's shadow, counted);
+  queues it when the shadow thread has nothing else queued (else the part's shadow is skipped,
+  counted: a shadow slower than the line never builds a backlog);
 - the stage's thread scores and decides queued crops;
-- the decision stage, once the active verdict is decided, calls :meth:`ShadowStage.attach`, which
-  waits for that part's shadow for at most half the time left before the part's deadline.
+- the decision stage, once the active verdict is decided, calls :meth:`ShadowStage.attach`: a
+  shadow queued behind another part's and not yet started is skipped at once; any other is waited
+  for at most twice the longest recent shadow run, and never more than half the time left before
+  the part's deadline.
 
 The active verdict is never changed, and the shadow never pushes it past its deadline:
 
 - a part the active model did not score (not inspectable, an error) gets no shadow;
 - the shadow is skipped (and counted) when the part has less than twice the longest recent
-  shadow run left before its deadline, when the queue is full, or when the wait runs out;
+  shadow run left before its deadline, when the shadow is busy with an earlier part, or when the
+  wait runs out, so a slow shadow costs a verdict at most about one shadow run;
 - a shadow that raises is the shadow's ``error``.
 
 A part waits for the longer of the two models, not their sum (measured: docs/benchmarks.md).
@@ -70,7 +74,7 @@ class CpuSplit:
         cpus = sorted(os.sched_getaffinity(0))
         if len(cpus) < 2:
             return None
-        half = len(cpus) // 2
+        half = (len(cpus) + 1) // 2  # the live model gets the larger half
         return cls(frozenset(cpus[:half]), frozenset(cpus[half:]), frozenset(cpus))
 
     @staticmethod
@@ -92,6 +96,8 @@ class _Job:
     model: Model
     done: threading.Event = field(default_factory=threading.Event)
     verdict: ShadowVerdict | None = None
+    behind: bool = False  # queued while the shadow thread was busy with another part
+    started: bool = False  # the shadow thread took it
     abandoned: bool = False  # its verdict went out without it: not worth scoring any more
 
 
@@ -121,6 +127,7 @@ class ShadowStage(Worker):
         self.durations: deque[float] = deque(maxlen=4096)  # every run's time, for benchmarks
         self._jobs: dict[int, _Job] = {}  # by part id; at most the parts between inference and decision
         self._lock = threading.Lock()
+        self._busy = False  # the shadow thread is scoring a part (written by it alone)
 
     def submit(self, crop: Crop) -> None:
         """Queue the shadow's look at a part the active model is about to score (inference thread)."""
@@ -135,7 +142,10 @@ class ShadowStage(Worker):
         if left < 2.0 * max(self._took, default=0.0):
             self._skip(part.part_id, f"{left * 1000:.1f} ms left before the deadline")
             return
-        job = _Job(crop, model)
+        if not self.inbox.empty():  # a shadow slower than the line: this part's turn would come too late
+            self._skip(part.part_id, "the shadow is still busy with earlier parts")
+            return
+        job = _Job(crop, model, behind=self._busy)
         with self._lock:
             self._jobs[part.part_id] = job
         try:
@@ -154,10 +164,15 @@ class ShadowStage(Worker):
         if v.score is None:  # the active model gave no score: nothing to compare
             job.abandoned = True
             return v
-        left = self.deadline_s - (time.monotonic() - v.captured_mono)
-        if not job.done.wait(max(0.0, left / 2)):
+        if job.behind and not job.started:  # still queued behind another part's shadow: never wait for it
             job.abandoned = True
-            self._skip(v.part_id, f"not ready within {left * 500:.1f} ms, half the time left before the deadline")
+            self._skip(v.part_id, "the shadow had not started on it when the verdict was decided")
+            return v
+        left = self.deadline_s - (time.monotonic() - v.captured_mono)
+        wait = min(left / 2, 2.0 * max(self._took)) if self._took else left / 2
+        if not job.done.wait(max(0.0, wait)):
+            job.abandoned = True
+            self._skip(v.part_id, f"not ready within {wait * 1000:.1f} ms")
             return v
         return replace(v, shadow=job.verdict)
 
@@ -176,11 +191,13 @@ class ShadowStage(Worker):
                 continue
             if not isinstance(job, _Job) or job.abandoned:
                 continue
+            job.started, self._busy = True, True
             t0 = time.perf_counter()
             job.verdict = self.judge(job.model, job.crop)
             took = time.perf_counter() - t0
             self._took.append(took)
             self.durations.append(took)
+            self._busy = False
             if self._timer is not None:
                 self._timer(took)
             job.done.set()
