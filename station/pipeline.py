@@ -8,6 +8,7 @@ end-of-stream marker push every captured frame through to its verdict, within a 
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import queue
@@ -196,6 +197,11 @@ class Pipeline:
             self.state = new
 
     def start(self) -> None:
+        # Everything loaded so far (modules, models, config) lives as long as the process: frozen out of the
+        # garbage collector's full passes. A full pass over it takes about 30 ms (measured at start, docs/benchmarks.md);
+        # none fell inside a 90 s replay, but over hours of running one would land in the middle of some part.
+        gc.collect()
+        gc.freeze()
         self.outlet.start()
         if self.archive is not None:
             self.archive.start()
