@@ -198,8 +198,8 @@ class Pipeline:
 
     def start(self) -> None:
         # Everything loaded so far (modules, models, config) lives as long as the process: frozen out of the
-        # garbage collector's full passes. A full pass over it takes about 30 ms (measured at start, docs/benchmarks.md);
-        # none fell inside a 90 s replay, but over hours of running one would land in the middle of some part.
+        # garbage collector's full passes. A full pass over it takes about 30 ms (docs/benchmarks.md); over hours
+        # of running one would land in the middle of some part.
         gc.collect()
         gc.freeze()
         self.outlet.start()
