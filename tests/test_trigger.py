@@ -100,6 +100,27 @@ def test_synthetic_discs_fire_once_each_at_the_line(direction: Direction) -> Non
         assert x - r >= 0 and x + r <= w
 
 
+@pytest.mark.parametrize("shaded", ["left", "top"])
+def test_a_part_with_a_shaded_sector_is_one_narrower_blob_and_fires_once(shaded: str) -> None:
+    """A low side light darkens a sector of the rim to the belt's level: the part's blob is about 0.7 as wide as tall
+    (or as tall as wide), and it still gets exactly one verdict (found on composed footage: such a part crossed unseen)."""
+    w, h, r, v = 960, 540, 100, 23
+    starts = [-r, -r - 320]
+    frames = []
+    for t in range(70):
+        img = _disc_frame(w, h, [(s + v * t, 270, r) for s in starts])
+        for s in starts:  # the sector facing away from the light, down to the belt's grey
+            x0 = s + v * t
+            left, top = x0 - r - 2, 270 - r - 2
+            corner = (x0 - int(0.45 * r), 270 + r + 2) if shaded == "left" else (x0 + r + 2, 270 - int(0.45 * r))
+            cv2.rectangle(img, (left, top), corner, 60, -1)
+        frames.append(Frame(t, img, 0.0, 0.0))
+    blobs, _ = find_blobs(frames[30].image, TriggerSection())
+    whole = [b for b in blobs if b.x0 > 0 and b.x1 < w]
+    assert whole and all(0.6 <= min(b.x1 - b.x0, b.y1 - b.y0) / b.size <= 0.75 for b in whole), "the test must draw narrow blobs"
+    assert [p.part_id for p in _run(LineTrigger(TriggerSection()), frames)] == [1, 2]
+
+
 def test_fragments_at_the_edges_never_become_parts() -> None:
     w, h = 960, 540
     # a part sitting half out of the frame at both edges for the whole clip

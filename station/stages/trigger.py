@@ -64,6 +64,12 @@ class Blob:
         return max(self.x1 - self.x0, self.y1 - self.y0)
 
 
+# A whole part's blob is at least this much as wide as tall (and the other way): under a low side light a
+# sector of the rim falls to the belt's grey and the blob narrows to about 0.7 (at 0.75, a part on composed
+# footage crossed the line unseen); a piece of a broken rim is narrower still (half a rim: 0.5).
+_ROUND = 0.6
+
+
 @dataclass
 class _Track:
     order: int
@@ -135,7 +141,7 @@ class LineTrigger:
         m = self.cfg.edge_margin_px
         bw, bh = b.x1 - b.x0, b.y1 - b.y0
         inside = b.x0 >= m and b.y0 >= m and b.x1 <= w - m and b.y1 <= h - m
-        round_enough = 0.75 <= bw / max(bh, 1) <= 1.33
+        round_enough = _ROUND <= bw / max(bh, 1) <= 1 / _ROUND
         return inside and round_enough and self.cfg.min_diameter_px <= b.size <= self.cfg.max_diameter_px
 
     def _progress(self, b: Blob, w: int) -> float:
