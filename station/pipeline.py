@@ -236,10 +236,14 @@ class Pipeline:
             self.reloader.retarget(section.path, section.shadow)
         self.reloader.reload()
 
+    def _loops(self) -> list[Worker]:
+        """The threads parts flow through: capture, the stages, the shadow beside them."""
+        return [self.capture, *self.stages, self.shadow_stage]
+
     def workers(self) -> list[Worker]:
         """Every thread of the station, capture first: each one's failure and progress are read the same way."""
         extra = [w for w in (self.outlet.resend, self.archive) if w is not None]
-        return [self.capture, *self.stages, self.shadow_stage, *extra]
+        return [*self._loops(), *extra]
 
     def failed(self) -> str | None:
         """Name of a stage or worker (resend, archive) whose thread died, if any."""
@@ -256,7 +260,7 @@ class Pipeline:
         if dead is not None:
             return f"stage died: {dead}"
         now = time.monotonic()
-        for w in (self.capture, *self.stages, self.shadow_stage):  # resend and archive wait on their own sockets and queues
+        for w in self._loops():  # resend and archive wait on their own sockets and queues
             if w.is_alive() and now - w.last_progress > self.cfg.pipeline.stall_after_s:
                 return f"{w.name} stuck for {now - w.last_progress:.0f} s"
         return None
@@ -280,7 +284,7 @@ class Pipeline:
             self.archive.drain(max(0.5, deadline - time.monotonic()))
         if not done:
             log.error("drain_timed_out", timeout_s=timeout_s)
-            for w in (self.capture, *self.stages, self.shadow_stage):
+            for w in self._loops():
                 w.abort()
         return done
 

@@ -43,6 +43,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from itertools import islice
 
 import structlog
 
@@ -123,8 +124,7 @@ class ShadowStage(Worker):
         self.inbox: queue.Queue[object] = inbox if inbox is not None else queue.Queue(maxsize=8)
         self._poll_s = poll_s
         self._timer = timer
-        self._took: deque[float] = deque(maxlen=RECENT)
-        self.durations: deque[float] = deque(maxlen=4096)  # every run's time, for benchmarks
+        self.durations: deque[float] = deque(maxlen=4096)  # every run's time, newest last (benchmarks read it too)
         self._jobs: dict[int, _Job] = {}  # by part id; at most the parts between inference and decision
         self._lock = threading.Lock()
         self._busy = False  # the shadow thread is scoring a part (written by it alone)
@@ -139,21 +139,16 @@ class ShadowStage(Worker):
             return
         part = crop.part
         left = self.deadline_s - (time.monotonic() - part.frame.captured_mono)
-        if left < 2.0 * max(self._took, default=0.0):
+        if left < self._allowance():
             self._skip(part.part_id, f"{left * 1000:.1f} ms left before the deadline")
             return
-        if not self.inbox.empty():  # a shadow slower than the line: this part's turn would come too late
+        if not self.inbox.empty():  # overflow policy: one part waits at most; a newer one goes without a shadow
             self._skip(part.part_id, "the shadow is still busy with earlier parts")
             return
         job = _Job(crop, model, behind=self._busy)
         with self._lock:
             self._jobs[part.part_id] = job
-        try:
-            self.inbox.put_nowait(job)
-        except queue.Full:  # overflow policy: the newest part goes without a shadow
-            with self._lock:
-                del self._jobs[part.part_id]
-            self._skip(part.part_id, "the shadow's queue is full")
+        self.inbox.put_nowait(job)  # this thread alone puts, into an empty queue: never full
 
     def attach(self, v: Verdict) -> Verdict:
         """The decided verdict with the part's shadow, when it is ready in time (decision thread)."""
@@ -169,12 +164,16 @@ class ShadowStage(Worker):
             self._skip(v.part_id, "the shadow had not started on it when the verdict was decided")
             return v
         left = self.deadline_s - (time.monotonic() - v.captured_mono)
-        wait = min(left / 2, 2.0 * max(self._took)) if self._took else left / 2
+        wait = min(left / 2, self._allowance()) if self.durations else left / 2
         if not job.done.wait(max(0.0, wait)):
             job.abandoned = True
             self._skip(v.part_id, f"not ready within {wait * 1000:.1f} ms")
             return v
         return replace(v, shadow=job.verdict)
+
+    def _allowance(self) -> float:
+        """Twice the longest of the RECENT latest shadow runs (0 before the first)."""
+        return 2.0 * max(islice(reversed(self.durations), RECENT), default=0.0)
 
     def _skip(self, part_id: int, why: str) -> None:
         self.metrics.shadow_skipped.inc()
@@ -195,7 +194,6 @@ class ShadowStage(Worker):
             t0 = time.perf_counter()
             job.verdict = self.judge(job.model, job.crop)
             took = time.perf_counter() - t0
-            self._took.append(took)
             self.durations.append(took)
             self._busy = False
             if self._timer is not None:

@@ -1,9 +1,8 @@
 """Synthetic pits painted on a part's lit metal: training's and teaching's defects of known place.
 
-The shipped model learnt from these (``tools/train.py``); teaching paints them on the line's own
-good parts, in the line's own look, so that a network learning the new look keeps seeing small
-defects (``station.teach.finetune``); ``tools/where_check.py`` knows where each one is. numpy and
-OpenCV only.
+The shipped model learnt from these (``tools/train.py``); teaching can paint them on the line's
+own good parts, in the line's own look (``station teach --pits``, off by default: measured in
+docs/commissioning.md); ``tools/where_check.py`` knows where each one is. numpy and OpenCV only.
 """
 
 from __future__ import annotations
