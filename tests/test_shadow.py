@@ -69,8 +69,17 @@ def _running(slot: ShadowSlot, m: Metrics, deadline_s: float = 60.0) -> Iterator
 
 
 def _through(stage: ShadowStage, crop: Crop, v: Verdict) -> Verdict:
-    """What the pipeline does: inference submits the crop, decision attaches the shadow to its verdict."""
+    """What the pipeline does: inference submits the crop, decision attaches the shadow to its verdict.
+
+    Waits (at most 30 s) for a submitted shadow to be done before attaching: attach's own wait is
+    about two shadow runs, and a loaded machine can delay the shadow thread past it (a skip, which
+    the tests of skipping cover); the tests that use this one check what the shadow says.
+    """
     stage.submit(crop)
+    with stage._lock:
+        job = stage._jobs.get(v.part_id)
+    if job is not None:
+        assert job.done.wait(30), "the shadow thread never scored the crop"
     return stage.attach(v)
 
 
