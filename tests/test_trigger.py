@@ -121,6 +121,47 @@ def test_a_part_with_a_shaded_sector_is_one_narrower_blob_and_fires_once(shaded:
     assert [p.part_id for p in _run(LineTrigger(TriggerSection()), frames)] == [1, 2]
 
 
+def _arcs(w: int, h: int, r: int, v: int, n: int, arcs: list[tuple[int, int]], start: int = -120) -> list[Frame]:
+    """A part of which only arcs of the rim differ from the belt (dark part, low side light), moving at v px a frame."""
+    frames = []
+    for t in range(n):
+        img = np.full((h, w), 60, np.uint8)
+        for a0, a1 in arcs:
+            cv2.ellipse(img, (start + v * t, h // 2), (r, r), 0, a0, a1, 190, thickness=max(r // 5, 2))
+        frames.append(Frame(t, img, 0.0, 0.0))
+    return frames
+
+
+@pytest.mark.parametrize("arcs", [[(100, 260)], [(110, 250), (-70, 70)]], ids=["a-crescent", "two-arcs-apart"])
+def test_a_part_never_seen_whole_that_crosses_the_line_is_one_reject(arcs: list[tuple[int, int]]) -> None:
+    """Only a crescent (or two arcs, two blobs) of a dark part shows: never round, so never inspectable; it crossed the
+    line, so it is rejected, unable to inspect, once, at the line (before, it crossed without a verdict)."""
+    from station.messages import Reason
+
+    frames = _arcs(960, 540, 100, 23, 60, arcs)
+    blobs, _ = find_blobs(frames[20].image, TriggerSection())
+    assert len(blobs) == len(arcs) and all(min(b.x1 - b.x0, b.y1 - b.y0) / b.size < 0.6 for b in blobs), "the test must draw pieces"
+    parts = _run(LineTrigger(TriggerSection()), frames)
+    assert [p.part_id for p in parts] == [1]
+    f = parts[0].failure
+    assert f is not None and f.reason is Reason.UNABLE and "never seen whole" in f.detail
+    assert parts[0].blob is not None and parts[0].blob[0] >= 480  # at the line
+
+
+def test_a_piece_beside_a_part_seen_whole_is_not_a_second_part() -> None:
+    """A whole part and, just outside its rim, a part-sized arc that never looks round (a fixture ring's reflection, a
+    piece of a broken outline): one verdict, the part's."""
+    frames = []
+    for t in range(60):
+        img = _disc_frame(960, 540, [(-120 + 23 * t, 270, 100)])
+        cv2.ellipse(img, (-120 + 23 * t, 270), (170, 170), 0, 145, 215, 190, thickness=14)
+        frames.append(Frame(t, img, 0.0, 0.0))
+    blobs, _ = find_blobs(frames[20].image, TriggerSection())
+    assert len(blobs) == 2, "the test must draw a separate piece"
+    parts = _run(LineTrigger(TriggerSection()), frames)
+    assert [p.part_id for p in parts] == [1] and parts[0].failure is None
+
+
 def test_fragments_at_the_edges_never_become_parts() -> None:
     w, h = 960, 540
     # a part sitting half out of the frame at both edges for the whole clip
