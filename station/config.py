@@ -108,6 +108,14 @@ class ModelSection(_Model):
         "station may use (the active one gets the larger), so that a part waits for the slower of the two, not their sum "
         "(Linux, two CPUs or more; the split holds the scoring threads themselves, i.e. with intra_threads 1).",
     )
+    shadow_wait_ms: float = Field(
+        3.0,
+        gt=0,
+        le=60000,
+        description="The longest a decided verdict waits for its shadow's (which started with the active model's run, on "
+        "its own CPUs); a shadow not ready by then is skipped for that part and counted. The shadow's cost to any verdict "
+        "stays within this (docs/benchmarks.md).",
+    )
     watch: bool = Field(False, description="Reload the model when its file changes (SIGHUP always reloads).")
     intra_threads: int = Field(1, ge=1, le=64, description="ONNX Runtime intra-op threads.")
     inter_threads: int = Field(1, ge=1, le=64, description="ONNX Runtime inter-op threads.")

@@ -12,6 +12,7 @@ import gc
 import hashlib
 import json
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -46,6 +47,10 @@ from station.wire import VerdictMessage
 
 log = structlog.get_logger()
 _LIVE = (StationState.RUNNING, StationState.DEGRADED)
+# How long a thread that holds the GIL may keep a waiting one waiting (Python's default: 5 ms). A part's
+# preprocessing and scoring hand the GIL back and forth with the capture, trigger and shadow threads a few
+# dozen times; at 5 ms a turn, the waits made the real-time p99 (docs/benchmarks.md).
+GIL_SWITCH_S = 0.001
 
 
 def config_hash(cfg: Config) -> str:
@@ -137,7 +142,8 @@ class Pipeline:
 
         S = StageName
         split = CpuSplit.of_this_process() if self.cfg.model.shadow_own_cpus else None
-        self.shadow_stage = ShadowStage(self.shadow, metrics, self.publisher.deadline_s, q[S.SHADOW], timer=t(S.SHADOW), split=split)
+        deadline_s, wait_s = self.publisher.deadline_s, self.cfg.model.shadow_wait_ms / 1000
+        self.shadow_stage = ShadowStage(self.shadow, metrics, deadline_s, wait_s, q[S.SHADOW], timer=t(S.SHADOW), split=split)
         decision, shadow = DecisionStage(model.info, metrics), self.shadow_stage
 
         def decide_then_attach(scored: Scored) -> list[Verdict]:
@@ -202,6 +208,7 @@ class Pipeline:
         # of running one would land in the middle of some part.
         gc.collect()
         gc.freeze()
+        sys.setswitchinterval(GIL_SWITCH_S)
         self.outlet.start()
         if self.archive is not None:
             self.archive.start()

@@ -109,6 +109,24 @@ def test_image_folder_replay_one_verdict_per_image_and_bad_files_rejected(tmp_pa
     assert bad.verdict == "reject" and bad.reason is Reason.UNABLE and "not a decodable image" in bad.detail
 
 
+def test_a_running_station_makes_a_thread_wait_at_most_a_millisecond_for_the_gil(tmp_path: Path) -> None:
+    """Python's default (5 ms) let the capture and trigger threads keep a part's preprocessing waiting (docs/benchmarks.md)."""
+    import sys
+
+    from station.pipeline import GIL_SWITCH_S
+
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(0.005)
+    try:
+        folder = tmp_path / "imgs"
+        folder.mkdir()
+        (folder / "00.jpeg").write_bytes(sorted((SAMPLE / "ok_front").iterdir())[0].read_bytes())
+        assert _replay(_cfg(), str(folder), tmp_path / "v.jsonl") == 0
+        assert sys.getswitchinterval() == pytest.approx(GIL_SWITCH_S) == 0.001
+    finally:
+        sys.setswitchinterval(before)
+
+
 def test_blank_footage_gives_no_parts(tmp_path: Path) -> None:
     import cv2
     import numpy as np

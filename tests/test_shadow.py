@@ -57,8 +57,8 @@ def strict(tmp_path_factory: pytest.TempPathFactory) -> Model:
 
 
 @contextmanager
-def _running(slot: ShadowSlot, m: Metrics, deadline_s: float = 60.0) -> Iterator[ShadowStage]:
-    stage = ShadowStage(slot, m, deadline_s, poll_s=0.02)
+def _running(slot: ShadowSlot, m: Metrics, deadline_s: float = 60.0, wait_s: float = 1.0) -> Iterator[ShadowStage]:
+    stage = ShadowStage(slot, m, deadline_s, wait_s, poll_s=0.02)
     stage.start()
     try:
         yield stage
@@ -72,8 +72,8 @@ def _through(stage: ShadowStage, crop: Crop, v: Verdict) -> Verdict:
     """What the pipeline does: inference submits the crop, decision attaches the shadow to its verdict.
 
     Waits (at most 30 s) for a submitted shadow to be done before attaching: attach's own wait is
-    about two shadow runs, and a loaded machine can delay the shadow thread past it (a skip, which
-    the tests of skipping cover); the tests that use this one check what the shadow says.
+    short (``model.shadow_wait_ms``), and a loaded machine can delay the shadow thread past it (a
+    skip, which the tests of skipping cover); the tests that use this one check what the shadow says.
     """
     stage.submit(crop)
     with stage._lock:
@@ -147,17 +147,21 @@ def test_the_shadow_is_skipped_and_counted_when_the_deadline_is_near(strict: Mod
     assert m.registry.get_sample_value("station_shadow_skipped_total") == 1
 
 
-def test_a_shadow_under_way_but_not_ready_in_time_is_skipped_and_counted(strict: Model, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Decision gives up on a slow shadow at half the time left before the deadline (no runs to go by yet), and counts it."""
+@pytest.mark.parametrize(("deadline_s", "wait_s"), [(60.0, 0.3), (2.0, 60.0)], ids=["its-wait", "half-the-time-left"])
+def test_a_shadow_under_way_but_not_ready_in_time_is_skipped_and_counted(
+    strict: Model, monkeypatch: pytest.MonkeyPatch, deadline_s: float, wait_s: float
+) -> None:
+    """Decision gives up on a slow shadow after model.shadow_wait_ms, or at half the time left before the deadline
+    when that comes first, and counts it."""
     m = Metrics()
     crop, v = _alone(Model(MODEL), _photos()[0], 1)
     now = time.monotonic()
     crop = replace(crop, part=replace(crop.part, frame=replace(crop.part.frame, captured_mono=now)))
-    with _stuck(strict, monkeypatch) as release, _running(ShadowSlot(strict), m, deadline_s=2.0) as stage:
+    with _stuck(strict, monkeypatch) as release, _running(ShadowSlot(strict), m, deadline_s, wait_s) as stage:
         stage.submit(crop)
         assert wait_for(stage.inbox.empty, 10)  # the shadow thread took it: under way
         out = stage.attach(replace(v, captured_mono=now))
-        assert time.monotonic() - now < 1.5, "attach waited past half the time left"
+        assert time.monotonic() - now < 1.5, "attach waited past its wait, or past half the time left"
         release.set()
     assert out.shadow is None and replace(out, captured_mono=v.captured_mono) == v
     assert m.registry.get_sample_value("station_shadow_skipped_total") == 1
@@ -169,7 +173,7 @@ def test_a_shadow_slower_than_the_line_never_holds_a_verdict_up(strict: Model, m
     m = Metrics()
     crop, v = _alone(Model(MODEL), _photos()[0], 1)
     with _stuck(strict, monkeypatch) as release:
-        stage = ShadowStage(ShadowSlot(strict), m, 60.0, poll_s=0.02)
+        stage = ShadowStage(ShadowSlot(strict), m, 60.0, 30.0, poll_s=0.02)
         stage.start()
         stage.submit(crop)  # taken by the thread, which then blocks on it
         assert wait_for(stage.inbox.empty, 10)
@@ -249,7 +253,7 @@ def test_a_replay_with_a_shadow_publishes_the_same_verdicts_and_each_shadow_is_t
     threshold, band = STRICT
     strict = candidate(tmp_path / "strict.onnx", threshold, band, rectify=True)
     sets = ["metrics.enabled=false", "publisher.endpoint=tcp://127.0.0.1:*", "publisher.resend_endpoint=null"]
-    sets.append("publisher.deadline_ms=60000")  # nothing late, nothing skipped: the comparison is exact
+    sets += ["publisher.deadline_ms=60000", "model.shadow_wait_ms=30000"]  # nothing late, nothing skipped: the comparison is exact
     cfg = load_config(None, sets)
     _run(cfg, video, Model(MODEL), tmp_path / "active.jsonl")
     _run(cfg, video, Model(strict), tmp_path / "strict.jsonl")
@@ -281,7 +285,8 @@ def test_promotion_is_a_config_edit_and_sighup(tmp_path: Path) -> None:
             (folder / f"{i}-{p.name}").write_bytes(p.read_bytes())
     cfg = tmp_path / "station.yaml"
     camera = {"fps": 8}
-    cfg.write_text(json.dumps({"model": {"path": str(MODEL), "shadow": str(strict)}, "camera": camera}))
+    shadow = {"shadow": str(strict), "shadow_wait_ms": 30000}  # every part's shadow waited for (half the time left at most)
+    cfg.write_text(json.dumps({"model": {"path": str(MODEL), **shadow}, "camera": camera}))
     st = Station("replay", str(folder), "--realtime", "--no-progress", "-c", str(cfg))
     try:
         assert wait_for(lambda: len(st.verdicts()) >= 8, 60), st.stderr()[-2000:]
@@ -339,7 +344,7 @@ def test_while_a_shadow_runs_the_two_models_score_on_separate_cpus(strict: Model
         stage.submit(crop)
         seen.append(frozenset(os.sched_getaffinity(0)))
 
-    stage = ShadowStage(slot, Metrics(), 60.0, poll_s=0.02, split=split)
+    stage = ShadowStage(slot, Metrics(), 60.0, 1.0, poll_s=0.02, split=split)
     stage.start()
     try:
         assert wait_for(lambda: frozenset(os.sched_getaffinity(stage._thread.native_id or 0)) == split.shadow, 10)

@@ -19,15 +19,17 @@ the shadow thread on the inference thread's CPU, and the two runs then share one
 - the stage's thread scores and decides queued crops;
 - the decision stage, once the active verdict is decided, calls :meth:`ShadowStage.attach`: a
   shadow queued behind another part's and not yet started is skipped at once; any other is waited
-  for at most twice the longest recent shadow run, and never more than half the time left before
-  the part's deadline.
+  for at most ``model.shadow_wait_ms``, and never more than half the time left before the part's
+  deadline.
 
 The active verdict is never changed, and the shadow never pushes it past its deadline:
 
 - a part the active model did not score (not inspectable, an error) gets no shadow;
 - the shadow is skipped (and counted) when the part has less than twice the longest recent
   shadow run left before its deadline, when the shadow is busy with an earlier part, or when the
-  wait runs out, so a slow shadow costs a verdict at most about one shadow run;
+  wait runs out, so a shadow costs a verdict at most ``model.shadow_wait_ms``: a shadow of the
+  active model's size runs beside it and is usually ready first; one preempted on a busy machine,
+  or one much slower than the active model, is skipped rather than waited for;
 - a shadow that raises is the shadow's ``error``.
 
 A part waits for the longer of the two models, not their sum (measured: docs/benchmarks.md).
@@ -50,13 +52,14 @@ import structlog
 from station.messages import Crop, Failure, Reason, Scored, ShadowVerdict, StageName, Verdict
 from station.metrics import Metrics
 from station.model import Model
+from station.ratelog import RateLimitedLog
 from station.reload import ShadowSlot
 from station.stages.base import Worker
 from station.stages.decision import decide, valid_score
 from station.stages.preprocess import crop_part
 
 log = structlog.get_logger()
-RECENT = 32  # shadow runs whose longest sets the time a part must have left
+RECENT = 32  # shadow runs whose longest sets the time a part must have left to be queued
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,7 @@ class ShadowStage(Worker):
         slot: ShadowSlot,
         metrics: Metrics,
         deadline_s: float,
+        wait_s: float,
         inbox: queue.Queue[object] | None = None,
         poll_s: float = 0.1,
         timer: Callable[[float], None] | None = None,
@@ -121,6 +125,7 @@ class ShadowStage(Worker):
         self.slot = slot
         self.metrics = metrics
         self.deadline_s = deadline_s
+        self.wait_s = wait_s
         self.inbox: queue.Queue[object] = inbox if inbox is not None else queue.Queue(maxsize=8)
         self._poll_s = poll_s
         self._timer = timer
@@ -128,6 +133,7 @@ class ShadowStage(Worker):
         self._jobs: dict[int, _Job] = {}  # by part id; at most the parts between inference and decision
         self._lock = threading.Lock()
         self._busy = False  # the shadow thread is scoring a part (written by it alone)
+        self._skips = RateLimitedLog()  # a shadow slower than the line would log every part: each is counted, a few logged
 
     def submit(self, crop: Crop) -> None:
         """Queue the shadow's look at a part the active model is about to score (inference thread)."""
@@ -164,7 +170,7 @@ class ShadowStage(Worker):
             self._skip(v.part_id, "the shadow had not started on it when the verdict was decided")
             return v
         left = self.deadline_s - (time.monotonic() - v.captured_mono)
-        wait = min(left / 2, self._allowance()) if self.durations else left / 2
+        wait = min(left / 2, self.wait_s)
         if not job.done.wait(max(0.0, wait)):
             job.abandoned = True
             self._skip(v.part_id, f"not ready within {wait * 1000:.1f} ms")
@@ -177,7 +183,7 @@ class ShadowStage(Worker):
 
     def _skip(self, part_id: int, why: str) -> None:
         self.metrics.shadow_skipped.inc()
-        log.warning("shadow_skipped", stage="shadow", part_id=part_id, why=why)
+        self._skips.emit("shadow_skipped", "shadow_skipped", level="warning", stage="shadow", part_id=part_id, why=why)
 
     def _run(self) -> None:
         if self.split is not None:
@@ -187,6 +193,7 @@ class ShadowStage(Worker):
             try:
                 job = self.inbox.get(timeout=self._poll_s)
             except queue.Empty:
+                self._skips.tick()
                 continue
             if not isinstance(job, _Job) or job.abandoned:
                 continue
