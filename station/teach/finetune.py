@@ -8,9 +8,10 @@ gradient, focus, noise), and the locator's own error of about 1.5 % of the radiu
 metal, as defective (``station.teach.pits``, the shipped model's own synthetic defects). Measured
 (docs/commissioning.md): on a line with ring-light glare it kept the fine-tuned networks' eye for
 small defects; under a low side light it taught them that relief shadows are pits, so it is off
-by default. The whole
-network moves, starting from the base weights; batch-norm statistics stay the base model's (a few
-hundred parts cannot re-estimate them). Deterministic for a seed and thread count.
+by default. The whole network moves, starting from the base weights; batch-norm statistics stay
+the base model's (a few hundred parts cannot re-estimate them: let learn, ``Recipe.learn_norms``,
+they multiplied a tilted line's false rejects by two to five). Deterministic for a seed and
+thread count.
 """
 
 from __future__ import annotations
@@ -34,11 +35,12 @@ from station.teach.samples import Sample
 class Recipe:
     """How a network learns the line (``station teach`` options; defaults measured in docs/commissioning.md)."""
 
-    epochs: int = 40
+    epochs: int = 60  # of 40, 60 and 80, 60 taught a tilted line best (docs/commissioning.md)
     batch: int = 16
     lr: float = 1e-3
     threads: int = 2
     pits: float = 0.0  # share of the good parts shown with painted pits, as defective (0: none)
+    learn_norms: bool = False  # batch-norm statistics learn the line's parts too (measured worse: docs/commissioning.md)
 
 
 def _light(f: npt.NDArray[Any], rng: np.random.Generator) -> npt.NDArray[Any]:
@@ -105,7 +107,7 @@ def fit(base: Any, samples: list[Sample], spec: PreprocessSpec, recipe: Recipe, 
     bar = tqdm(total=steps, desc=desc, unit="batch", disable=not sys.stderr.isatty(), leave=False)
     for _ in range(recipe.epochs):
         net.train()
-        if not fresh:
+        if not (fresh or recipe.learn_norms):
             _freeze_norms(net)
         order = rng.permutation(len(samples))
         for start in range(0, len(order) - recipe.batch + 1, recipe.batch):

@@ -1,0 +1,119 @@
+"""Compare teaching recipes on one simulated (or real) line: held-out figures and a judged set, side by side.
+
+    python3 -m tools.teach_sweep TEACH_FOLDER JUDGE_FOLDER [--plan plan.json] [--json out.json]
+
+TEACH_FOLDER and JUDGE_FOLDER are labelled folders (``ok_front/``, ``def_front/``), e.g. the two
+halves ``python3 -m tools.new_line`` writes. Each entry of the plan is a recipe (keys of
+``station.teach.finetune.Recipe``, plus ``margins``, the threshold rule's margins to compare); for
+each one this does what ``station teach`` does for its taught candidate: cross-fits ``--folds``
+networks from the shipped model on the teach parts, sets the operating point on their held-out
+scores and judges it honestly, then fine-tunes on every teach part and judges that network
+(``final``), and the mean of its and the fold networks' weights (``soup``), at that operating point
+on the judge folder; parts the station cannot inspect there count as rejects. Exploration, not a
+product path: the recipe that ships is ``station teach``'s default, and this is how it was chosen
+(docs/commissioning.md). Default plan (each margin's figures come from the same networks)::
+
+    [{"name": "default"}, {"name": "epochs 60", "epochs": 60}, {"name": "lr 2e-3", "lr": 0.002},
+     {"name": "learnt BN", "learn_norms": true}]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from station.config import load_config
+from station.gate import admit
+from station.teach import threshold
+from station.teach.command import taught_spec
+from station.teach.finetune import Recipe, fit, plain, score
+from station.teach.samples import collect, groups, rectified
+from station.teach.weights import from_onnx
+
+ROOT = Path(__file__).resolve().parent.parent
+MARGINS = (threshold.MARGIN, 0.5)
+PLAN: list[dict[str, Any]] = [{"name": "default"}, {"name": "epochs 60", "epochs": 60}, {"name": "lr 2e-3", "lr": 0.002},
+        {"name": "learnt BN", "learn_norms": True}]  # fmt: skip
+
+
+def _f1(o: threshold.Outcome) -> float:
+    caught = o.defective - o.escapes
+    return 2 * caught / max(2 * caught + o.escapes + o.false_rejects, 1)
+
+
+def run(teach: Path, judge: Path, plan: list[dict[str, Any]], folds: int, seed: int) -> list[dict[str, Any]]:
+    cfg = load_config(None, [])
+    base = admit(ROOT / "station" / "defaults" / "defect.onnx")
+    spec = taught_spec(base)
+    samples = rectified(collect([teach], base.info.spec, cfg).samples)
+    labels = np.array([s.label for s in samples], np.int64)
+    fold = threshold.folds(groups(samples, spec), labels, folds, seed)
+    judged_col = collect([judge], base.info.spec, cfg)
+    j_samples = rectified(judged_col.samples)
+    j_labels = np.array([s.label for s in j_samples], np.int64)
+    j_refused = (sum(1 for r in judged_col.refused if r.label == 0), sum(1 for r in judged_col.refused if r.label == 1))
+    crops, j_crops = plain(samples, spec), plain(j_samples, spec)
+    start = from_onnx(base.path, base)
+    names = {f.name for f in fields(Recipe)}
+    out = []
+    for entry in plan:
+        t0 = time.monotonic()
+        recipe = replace(Recipe(), **{k: v for k, v in entry.items() if k in names})
+        held, nets = np.full(len(samples), np.nan), []
+        for f in range(folds):
+            mine = fold == f
+            nets.append(fit(start, [s for s, m in zip(samples, mine, strict=True) if not m], spec, recipe, seed + f, f"fold {f + 1}"))
+            held[mine] = score(nets[-1], crops[mine])
+        final = fit(start, samples, spec, recipe, seed + folds, "all")
+        judged_scores = {"final": score(final, j_crops), "soup": score(_soup([*nets, final]), j_crops)}
+        for margin in entry.get("margins", MARGINS):
+            _, band = threshold.operating_point(held, labels, margin)
+            row: dict[str, Any] = {"name": entry.get("name", str(entry)), "recipe": entry, "margin": margin, "pass_limit": band[0],
+                                   "honest": threshold.honest(held, labels, fold, margin).as_dict()}  # fmt: skip
+            for which, js in judged_scores.items():
+                o = threshold.outcome(js, j_labels, band[0], j_refused)
+                row[f"judged_{which}"] = {**o.as_dict(), "f1": round(_f1(o), 4)}
+            row["seconds"] = round(time.monotonic() - t0)
+            out.append(row)
+            print(json.dumps(row), flush=True)
+    return out
+
+
+def _soup(nets: list[Any]) -> Any:
+    """One network whose weights are the mean of ``nets``' (all fine-tuned from one base: "fold averaging")."""
+    import copy
+
+    import torch
+
+    soup = copy.deepcopy(nets[0])
+    states = [n.state_dict() for n in nets]
+    mean = {k: (torch.stack([s[k].float() for s in states]).mean(0).to(v.dtype) if v.is_floating_point() else v)
+            for k, v in states[0].items()}  # fmt: skip
+    soup.load_state_dict(mean)
+    return soup.eval()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(prog="python3 -m tools.teach_sweep", description=__doc__.splitlines()[0] if __doc__ else None)
+    ap.add_argument("teach", type=Path)
+    ap.add_argument("judge", type=Path)
+    ap.add_argument("--plan", type=Path, help="a JSON list of recipes (see the module's docstring)")
+    ap.add_argument("--folds", type=int, default=4)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--json", type=Path, help="also write the figures here")
+    args = ap.parse_args()
+    plan = json.loads(args.plan.read_text()) if args.plan else PLAN
+    res = run(args.teach, args.judge, plan, args.folds, args.seed)
+    if args.json:
+        args.json.write_text(json.dumps(res, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
