@@ -148,6 +148,48 @@ def test_a_part_never_seen_whole_that_crosses_the_line_is_one_reject(arcs: list[
     assert parts[0].blob is not None and parts[0].blob[0] >= 480  # at the line
 
 
+def _never_seen_whole(p: Part) -> bool:
+    return p.failure is not None and "never seen whole" in p.failure.detail
+
+
+def test_a_part_close_behind_a_dark_one_keeps_its_verdict() -> None:
+    """Large parts (400 px) 80 px apart: the dark one ahead shows a crescent only and is rejected at the line while the
+    next is still cut by the frame's edge; the next, whole later, gets its own verdict (a review found it lost one)."""
+    frames = []
+    for t in range(100):
+        img = np.full((540, 960), 60, np.uint8)
+        x = 100 + 23 * t
+        cv2.ellipse(img, (x, 270), (200, 200), 0, 100, 260, 190, thickness=40)  # the dark part: its lit side only
+        cv2.circle(img, (x - 480, 270), 200, 190, -1)  # the next part, whole
+        cv2.circle(img, (x - 480, 270), 100, 25, -1)
+        frames.append(Frame(t, img, 0.0, 0.0))
+    parts = _run(LineTrigger(TriggerSection()), frames)
+    assert [p.part_id for p in parts] == [1, 2]
+    assert _never_seen_whole(parts[0]) and parts[1].failure is None
+
+
+def test_a_row_of_dark_parts_in_pieces_gets_one_verdict_each() -> None:
+    """Each part shows two arcs (two blobs), 120 px between parts: the pieces of one part are covered by its one reject,
+    and a piece of the part behind is not."""
+    r, gap, v = 100, 120, 23
+    frames = []
+    for t in range(130):
+        img = np.full((540, 960), 60, np.uint8)
+        for k in range(3):
+            for a0, a1 in ((110, 250), (-70, 70)):
+                cv2.ellipse(img, (-120 - k * (2 * r + gap) + v * t, 270), (r, r), 0, a0, a1, 190, thickness=20)
+        frames.append(Frame(t, img, 0.0, 0.0))
+    parts = _run(LineTrigger(TriggerSection()), frames)
+    assert [p.part_id for p in parts] == [1, 2, 3] and all(_never_seen_whole(p) for p in parts)
+
+
+def test_a_part_rejected_as_never_seen_whole_and_whole_after_the_line_gets_no_second_verdict() -> None:
+    frames = _arcs(960, 540, 100, 23, 40, [(100, 260)])
+    frames += [Frame(40 + t, _disc_frame(960, 540, [(-120 + 23 * (40 + t), 270, 100)]), 0.0, 0.0) for t in range(20)]
+    parts = _run(LineTrigger(TriggerSection()), frames)
+    assert [p.part_id for p in parts] == [1] and _never_seen_whole(parts[0])
+
+
 def test_a_piece_beside_a_part_seen_whole_is_not_a_second_part() -> None:
     """A whole part and, just outside its rim, a part-sized arc that never looks round (a fixture ring's reflection, a
     piece of a broken outline): one verdict, the part's."""
