@@ -147,9 +147,9 @@ def test_the_shadow_is_skipped_and_counted_when_the_deadline_is_near(strict: Mod
     assert m.registry.get_sample_value("station_shadow_skipped_total") == 1
 
 
-@pytest.mark.parametrize(("deadline_s", "wait_s"), [(60.0, 0.3), (2.0, 60.0)], ids=["its-wait", "half-the-time-left"])
+@pytest.mark.parametrize(("deadline_s", "wait_s", "at_least"), [(60.0, 0.3, 0.25), (2.0, 60.0, 0.5)], ids=["its-wait", "half-time-left"])
 def test_a_shadow_under_way_but_not_ready_in_time_is_skipped_and_counted(
-    strict: Model, monkeypatch: pytest.MonkeyPatch, deadline_s: float, wait_s: float
+    strict: Model, monkeypatch: pytest.MonkeyPatch, deadline_s: float, wait_s: float, at_least: float
 ) -> None:
     """Decision gives up on a slow shadow after model.shadow_wait_ms, or at half the time left before the deadline
     when that comes first, and counts it."""
@@ -160,7 +160,9 @@ def test_a_shadow_under_way_but_not_ready_in_time_is_skipped_and_counted(
     with _stuck(strict, monkeypatch) as release, _running(ShadowSlot(strict), m, deadline_s, wait_s) as stage:
         stage.submit(crop)
         assert wait_for(stage.inbox.empty, 10)  # the shadow thread took it: under way
+        t0 = time.monotonic()
         out = stage.attach(replace(v, captured_mono=now))
+        assert time.monotonic() - t0 >= at_least, "attach gave up before its wait"
         assert time.monotonic() - now < 1.5, "attach waited past its wait, or past half the time left"
         release.set()
     assert out.shadow is None and replace(out, captured_mono=v.captured_mono) == v
