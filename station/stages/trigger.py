@@ -65,6 +65,10 @@ class Blob:
     def size(self) -> int:
         return max(self.x1 - self.x0, self.y1 - self.y0)
 
+    def apart(self, other: Blob) -> float:
+        """Distance between the two centres."""
+        return float(np.hypot(other.cx - self.cx, other.cy - self.cy))
+
 
 # A whole part's blob is at least this much as wide as tall (and the other way): under a low side light a
 # sector of the rim falls to the belt's grey and the blob narrows to about 0.7 (at 0.75, a part on composed
@@ -147,12 +151,17 @@ class LineTrigger:
         self._next_id = 1
         self._order = 0
 
-    def _full_view(self, b: Blob, w: int, h: int) -> bool:
+    def _inside(self, b: Blob, w: int, h: int) -> bool:
+        """Entirely in view: no closer to a frame edge than trigger.edge_margin_px."""
         m = self.cfg.edge_margin_px
-        bw, bh = b.x1 - b.x0, b.y1 - b.y0
-        inside = b.x0 >= m and b.y0 >= m and b.x1 <= w - m and b.y1 <= h - m
-        round_enough = _ROUND <= bw / max(bh, 1) <= 1 / _ROUND
-        return inside and round_enough and self.cfg.min_diameter_px <= b.size <= self.cfg.max_diameter_px
+        return b.x0 >= m and b.y0 >= m and b.x1 <= w - m and b.y1 <= h - m
+
+    def _part_sized(self, b: Blob) -> bool:
+        return self.cfg.min_diameter_px <= b.size <= self.cfg.max_diameter_px
+
+    def _full_view(self, b: Blob, w: int, h: int) -> bool:
+        round_enough = _ROUND <= (b.x1 - b.x0) / max(b.y1 - b.y0, 1) <= 1 / _ROUND
+        return self._inside(b, w, h) and round_enough and self._part_sized(b)
 
     def _progress(self, b: Blob, w: int) -> float:
         """Centre position along the direction of travel, 0..1."""
@@ -175,9 +184,7 @@ class LineTrigger:
         around them, added 2 verdicts to 25 parts of in-envelope footage).
         """
         b, c = t.blob, self.cfg
-        m = c.edge_margin_px
-        inside = b.x0 >= m and b.y0 >= m and b.x1 <= w - m and b.y1 <= h - m
-        if not t.before_line and not inside:  # past the line when first seen, cut by the frame: a sliver
+        if not t.before_line and not self._inside(b, w, h):  # past the line when first seen, cut by the frame: a sliver
             return None
         if b.size > c.max_diameter_px:
             return f"part {b.size} px across, larger than trigger.max_diameter_px ({c.max_diameter_px}): outside the size envelope"
@@ -196,12 +203,10 @@ class LineTrigger:
         (:meth:`_of_refused`): a neighbouring part keeps its verdict. Checked on 925 parts of composed
         footage (six videos, 25 to 600 parts, shaded ones among them): not one verdict more.
         """
-        b, c = t.blob, self.cfg
-        if t.covered or not (
-            t.before_line and self._inside(b, w, h) and t.last_full is None and c.min_diameter_px <= b.size <= c.max_diameter_px
-        ):
+        b = t.blob
+        if t.covered or not (t.before_line and self._inside(b, w, h) and t.last_full is None and self._part_sized(b)):
             return None
-        near = [o for o in self._tracks if o is not t and np.hypot(o.blob.cx - b.cx, o.blob.cy - b.cy) < max(o.blob.size, b.size)]
+        near = [o for o in self._tracks if o is not t and o.blob.apart(b) < max(o.blob.size, b.size)]
         if any(o.last_full is not None or o.inspected for o in near):
             return None
         for o in near:  # perhaps pieces of this part; a neighbour's piece is rarely in view and in its box
@@ -210,13 +215,9 @@ class LineTrigger:
         bw, bh = b.x1 - b.x0, b.y1 - b.y0
         return f"crossed the line never seen whole ({bw} x {bh} px, not round): part or framing too dark or shaded to inspect"
 
-    def _inside(self, b: Blob, w: int, h: int) -> bool:
-        m = self.cfg.edge_margin_px
-        return b.x0 >= m and b.y0 >= m and b.x1 <= w - m and b.y1 <= h - m
-
     def _of_refused(self, b: Blob) -> bool:
         """A whole view centred where a part rejected as never seen whole is (as close as a track follows its blob)."""
-        return any(o.never_whole and np.hypot(o.blob.cx - b.cx, o.blob.cy - b.cy) < 0.6 * o.blob.size for o in self._tracks)
+        return any(o.never_whole and o.blob.apart(b) < 0.6 * o.blob.size for o in self._tracks)
 
     def _refuse(self, frame: Frame, blob: Blob, belt: float | None, why: str) -> Part:
         """A part the trigger saw but that cannot be inspected: rejected unable_to_inspect, with why."""
@@ -230,7 +231,7 @@ class LineTrigger:
         for t in sorted(self._tracks, key=lambda t: t.order):
             best, dist = None, 0.6 * max(t.blob.size, 1)
             for b in free:
-                d = float(np.hypot(b.cx - t.blob.cx, b.cy - t.blob.cy))
+                d = t.blob.apart(b)
                 if d < dist:
                     best, dist = b, d
             if best is None:
