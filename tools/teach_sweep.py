@@ -31,9 +31,9 @@ import numpy as np
 from station.config import load_config
 from station.gate import admit
 from station.teach import threshold
-from station.teach.command import taught_spec
+from station.teach.command import cross_fit, taught_spec
 from station.teach.finetune import Recipe, fit, plain, score
-from station.teach.samples import collect, groups, rectified
+from station.teach.samples import Sample, collect, groups, rectified
 from station.teach.weights import from_onnx
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,7 +57,7 @@ def run(teach: Path, judge: Path, plan: list[dict[str, Any]], folds: int, seed: 
     judged_col = collect([judge], base.info.spec, cfg)
     j_samples = rectified(judged_col.samples)
     j_labels = np.array([s.label for s in j_samples], np.int64)
-    j_refused = (sum(1 for r in judged_col.refused if r.label == 0), sum(1 for r in judged_col.refused if r.label == 1))
+    j_refused = judged_col.refused_by_label()
     crops, j_crops = plain(samples, spec), plain(j_samples, spec)
     start = from_onnx(base.path, base)
     names = {f.name for f in fields(Recipe)}
@@ -65,11 +65,13 @@ def run(teach: Path, judge: Path, plan: list[dict[str, Any]], folds: int, seed: 
     for entry in plan:
         t0 = time.monotonic()
         recipe = replace(Recipe(), **{k: v for k, v in entry.items() if k in names})
-        held, nets = np.full(len(samples), np.nan), []
-        for f in range(folds):
-            mine = fold == f
-            nets.append(fit(start, [s for s, m in zip(samples, mine, strict=True) if not m], spec, recipe, seed + f, f"fold {f + 1}"))
-            held[mine] = score(nets[-1], crops[mine])
+        nets: list[Any] = []
+
+        def train(part: list[Sample], net_seed: int, desc: str, recipe: Recipe = recipe, nets: list[Any] = nets) -> Any:
+            nets.append(fit(start, part, spec, recipe, net_seed, desc))  # kept for the weights' mean
+            return nets[-1]
+
+        held = cross_fit(samples, crops, fold, train, score, seed)
         final = fit(start, samples, spec, recipe, seed + folds, "all")
         judged_scores = {"final": score(final, j_crops), "soup": score(_soup([*nets, final]), j_crops)}
         for margin in entry.get("margins", MARGINS):

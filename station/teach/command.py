@@ -188,7 +188,7 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
 def _figures(args: argparse.Namespace, col: Collection, pick: Candidate, candidates: tuple[Candidate, ...], base: Model,
              labels: npt.NDArray[np.int64], fold: npt.NDArray[np.int64], gate: threshold.Gate,
              recipe: Recipe) -> dict[str, Any]:  # fmt: skip
-    refused = (sum(1 for r in col.refused if r.label == 0), sum(1 for r in col.refused if r.label == 1))
+    refused = col.refused_by_label()
     return {
         "sources": args.sources, "line": args.line, "counts": col.counts(), "folds": args.folds, "seed": args.seed,
         "recipe": asdict(recipe), "margin": args.margin, "from_scratch": args.from_scratch, "gate": asdict(gate),

@@ -65,6 +65,11 @@ class Collection:
         n_def = sum(s.label for s in self.samples)
         return {"ok": len(self.samples) - n_def, "defective": n_def, "not_inspectable": len(self.refused)}
 
+    def refused_by_label(self) -> tuple[int, int]:
+        """(good, defective) parts that could not be inspected: rejects that were never scored."""
+        n_def = sum(r.label for r in self.refused)
+        return len(self.refused) - n_def, n_def
+
 
 def truth_csv(video: Path) -> Path | None:
     """The ground truth beside ``video``: VIDEO.csv or VIDEO.EXT.csv."""
