@@ -370,3 +370,26 @@ def test_a_shadow_that_cannot_take_a_part_never_costs_the_live_score() -> None:
     scored = InferenceStage(ModelSlot(active), m, broken)(crop)[0]
     assert scored.failure is None and scored.score is not None and round(scored.score, 6) == v.score
     assert m.registry.get_sample_value("station_shadow_skipped_total") == 1
+
+
+def test_every_skip_is_counted_and_a_run_of_skips_is_one_log_line(strict: Model) -> None:
+    """A shadow that cannot keep up would otherwise log a warning for every part."""
+    from station.ratelog import RateLimitedLog
+
+    class Lines:
+        def __init__(self) -> None:
+            self.events: list[str] = []
+
+        def warning(self, event: str, **_fields: Any) -> None:
+            self.events.append(event)
+
+    m, lines = Metrics(), Lines()
+    crop, _ = _alone(Model(MODEL), _photos()[0], 1)
+    with _running(ShadowSlot(strict), m, deadline_s=1.0) as stage:
+        stage._skips = RateLimitedLog(interval_s=60.0, logger=lines)
+        stage.durations.append(1.0)  # a shadow run took 1 s: no part has twice that left
+        for pid in range(1, 6):
+            fresh = replace(crop.part.frame, captured_mono=time.monotonic())
+            stage.submit(replace(crop, part=replace(crop.part, part_id=pid, frame=fresh)))
+    assert m.registry.get_sample_value("station_shadow_skipped_total") == 5
+    assert lines.events == ["shadow_skipped"]
