@@ -64,3 +64,36 @@ def test_batch_norm_statistics_stay_the_base_models_unless_the_recipe_lets_them_
     learnt = fit(start, samples, base.info.spec, Recipe(epochs=1, batch=8, learn_norms=True), 3, "learnt")
     assert norms(start) and all(torch.equal(a, b) for a, b in zip(norms(start), norms(kept), strict=True))
     assert not any(torch.equal(a, b) for a, b in zip(norms(start), norms(learnt), strict=True))
+
+
+def test_rehearsal_adds_base_line_parts_half_of_each_class_to_every_batch() -> None:
+    from station.teach.finetune import Recipe, _Batches
+
+    spec = Model(MODEL).info.spec
+    line = _good_samples(4) + [replace(s, label=1) for s in _good_samples(8)[4:]]
+    old = [replace(s, label=1, origin=f"old{i}") for i, s in enumerate(_good_samples(3))] + [replace(_good_samples(1)[0], origin="old-ok")]
+    batches = list(_Batches(line, old, spec, Recipe(batch=4, rehearse=4), np.random.default_rng(0)).epoch())
+    assert len(batches) == 2
+    for x, y, w in batches:
+        assert x.shape[0] == y.shape[0] == w.shape[0] == 8
+        assert list(y[4:]) == [0.0, 1.0, 0.0, 1.0] and list(w[4:]) == [1.0] * 4
+    one_class = list(_Batches(line, old[:3], spec, Recipe(batch=4, rehearse=4), np.random.default_rng(0)).epoch())
+    assert all(x.shape[0] == 4 for x, _, _ in one_class)  # rehearsal needs both classes, or none is added
+
+
+def test_the_anchor_keeps_the_weights_near_the_base() -> None:
+    pytest.importorskip("torch", reason="fine-tuning needs PyTorch (pip install -e '.[train]')")
+    from station.teach.finetune import Recipe, fit
+    from station.teach.weights import from_onnx
+
+    base = Model(MODEL)
+    start = from_onnx(MODEL, base)
+    samples = _good_samples(8) + [replace(s, label=1) for s in _good_samples(16)[8:]]
+
+    def moved(net: Any) -> float:
+        before = dict(start.named_parameters())
+        return sum(float(((p - before[n]) ** 2).sum()) for n, p in net.named_parameters())
+
+    free = fit(start, samples, base.info.spec, Recipe(epochs=4, batch=8, lr=1e-2), 3, "free")
+    held = fit(start, samples, base.info.spec, Recipe(epochs=4, batch=8, lr=1e-2, anchor=100.0), 3, "held")
+    assert 0.0 < moved(held) < 0.5 * moved(free)

@@ -1,6 +1,6 @@
 """Compare teaching recipes on one simulated (or real) line: held-out figures and a judged set, side by side.
 
-    python3 -m tools.teach_sweep TEACH_FOLDER JUDGE_FOLDER [--plan plan.json] [--json out.json]
+    python3 -m tools.teach_sweep TEACH_FOLDER JUDGE_FOLDER [--plan plan.json] [--json out.json] [--rehearse FOLDER]
 
 TEACH_FOLDER and JUDGE_FOLDER are labelled folders (``ok_front/``, ``def_front/``), e.g. the two
 halves ``python3 -m tools.new_line`` writes. Each entry of the plan is a recipe (keys of
@@ -9,9 +9,11 @@ each one this does what ``station teach`` does for its taught candidate: cross-f
 networks from the shipped model on the teach parts, sets the operating point on their held-out
 scores and judges it honestly, then fine-tunes on every teach part and judges that network
 (``final``), and the mean of its and the fold networks' weights (``soup``), at that operating point
-on the judge folder; parts the station cannot inspect there count as rejects. Exploration, not a
-product path: the recipe that ships is ``station teach``'s default, and this is how it was chosen
-(docs/commissioning.md). Default plan (each margin's figures come from the same networks)::
+on the judge folder; parts the station cannot inspect there count as rejects. ``--rehearse``: the
+base model's training photos (``../shared/data/casting/train``), for recipes with ``rehearse``:
+600 photos of each class, none of the validation split that ``tools.new_line`` re-shoots.
+Exploration, not a product path: the recipe that ships is ``station teach``'s default, and this
+is how it was chosen (docs/commissioning.md). Default plan (each margin's figures come from the same networks)::
 
     [{"name": "default"}, {"name": "epochs 60", "epochs": 60}, {"name": "lr 2e-3", "lr": 0.002},
      {"name": "learnt BN", "learn_norms": true}]
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 import time
 from dataclasses import fields, replace
 from pathlib import Path
@@ -47,10 +50,11 @@ def _f1(o: threshold.Outcome) -> float:
     return 2 * caught / max(2 * caught + o.escapes + o.false_rejects, 1)
 
 
-def run(teach: Path, judge: Path, plan: list[dict[str, Any]], folds: int, seed: int) -> list[dict[str, Any]]:
+def run(teach: Path, judge: Path, plan: list[dict[str, Any]], folds: int, seed: int, rehearse: Path | None = None) -> list[dict[str, Any]]:
     cfg = load_config(None, [])
     base = admit(ROOT / "station" / "defaults" / "defect.onnx")
     spec = taught_spec(base)
+    rehearsal = _rehearsal(rehearse, base, cfg, seed) if rehearse else []
     samples = rectified(collect([teach], base.info.spec, cfg).samples)
     labels = np.array([s.label for s in samples], np.int64)
     fold = threshold.folds(groups(samples, spec), labels, folds, seed)
@@ -68,11 +72,11 @@ def run(teach: Path, judge: Path, plan: list[dict[str, Any]], folds: int, seed: 
         nets: list[Any] = []
 
         def train(part: list[Sample], net_seed: int, desc: str, recipe: Recipe = recipe, nets: list[Any] = nets) -> Any:
-            nets.append(fit(start, part, spec, recipe, net_seed, desc))  # kept for the weights' mean
+            nets.append(fit(start, part, spec, recipe, net_seed, desc, rehearsal=rehearsal))  # kept for the weights' mean
             return nets[-1]
 
         held = cross_fit(samples, crops, fold, train, score, seed)
-        final = fit(start, samples, spec, recipe, seed + folds, "all")
+        final = fit(start, samples, spec, recipe, seed + folds, "all", rehearsal=rehearsal)
         judged_scores = {"final": score(final, j_crops), "soup": score(_soup([*nets, final]), j_crops)}
         for margin in entry.get("margins", MARGINS):
             _, band = threshold.operating_point(held, labels, margin)
@@ -85,6 +89,19 @@ def run(teach: Path, judge: Path, plan: list[dict[str, Any]], folds: int, seed: 
             out.append(row)
             print(json.dumps(row), flush=True)
     return out
+
+
+def _rehearsal(train: Path, base: Any, cfg: Any, seed: int, per_class: int = 600) -> list[Sample]:
+    """Photos of the base model's own line that no simulated line was made from, located by the station."""
+    held_out = set(json.loads((ROOT / "models" / "validation_split.json").read_text())["files"])
+    rng = np.random.default_rng(seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        for sub in ("ok_front", "def_front"):
+            (Path(tmp) / sub).mkdir()
+            names = sorted(p.name for p in (train / sub).iterdir() if f"{sub}/{p.name}" not in held_out)
+            for name in rng.permutation(names)[:per_class]:
+                (Path(tmp) / sub / name).symlink_to((train / sub / name).resolve())
+        return collect([Path(tmp)], base.info.spec, cfg).samples
 
 
 def _soup(nets: list[Any]) -> Any:
@@ -109,9 +126,10 @@ def main() -> int:
     ap.add_argument("--folds", type=int, default=4)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument("--rehearse", type=Path, help="the base model's training photos, for recipes with rehearse > 0")
     args = ap.parse_args()
     plan = json.loads(args.plan.read_text()) if args.plan else PLAN
-    res = run(args.teach, args.judge, plan, args.folds, args.seed)
+    res = run(args.teach, args.judge, plan, args.folds, args.seed, args.rehearse)
     if args.json:
         args.json.write_text(json.dumps(res, indent=2) + "\n")
     return 0

@@ -10,8 +10,12 @@ metal, as defective (``station.teach.pits``, the shipped model's own synthetic d
 small defects; under a low side light it taught them that relief shadows are pits, so it is off
 by default. The whole network moves, starting from the base weights; batch-norm statistics stay
 the base model's (a few hundred parts cannot re-estimate them: let learn, ``Recipe.learn_norms``,
-they multiplied a tilted line's false rejects by two to five). Deterministic for a seed and
-thread count.
+they multiplied a tilted line's false rejects by two to five). Two guards against forgetting the
+base line are there to measure, off by default: rehearsal (``Recipe.rehearse``: photos of the base
+model's own line join each batch) and an anchor (``Recipe.anchor``, L2-SP: the loss pays for the
+weights' distance from the base's). On a tilted line each doubled the held-out false rejects: the
+network has to move far from the base to learn the line (docs/commissioning.md). Deterministic
+for a seed and thread count.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import copy
 import math
 import sys
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +46,8 @@ class Recipe:
     threads: int = 2
     pits: float = 0.0  # share of the good parts shown with painted pits, as defective (0: none)
     learn_norms: bool = False  # batch-norm statistics learn the line's parts too (measured worse: docs/commissioning.md)
+    rehearse: int = 0  # base-line photos added to each batch, half good and half defective, when fit is given some
+    anchor: float = 0.0  # L2-SP: the loss also pays this times the squared distance of the weights from the base's
 
 
 def _light(f: npt.NDArray[Any], rng: np.random.Generator) -> npt.NDArray[Any]:
@@ -89,35 +96,34 @@ def _freeze_norms(net: Any) -> None:
             m.eval()
 
 
-def fit(base: Any, samples: list[Sample], spec: PreprocessSpec, recipe: Recipe, seed: int, desc: str, fresh: bool = False) -> Any:
-    """A copy of ``base`` trained on ``samples`` (``fresh``: ``base`` is untrained, its batch norms learn too)."""
+def fit(base: Any, samples: list[Sample], spec: PreprocessSpec, recipe: Recipe, seed: int, desc: str, fresh: bool = False,
+        rehearsal: Sequence[Sample] = ()) -> Any:  # fmt: skip
+    """A copy of ``base`` trained on ``samples`` (``fresh``: ``base`` is untrained, its batch norms learn too).
+
+    ``rehearsal``: labelled parts of the line the base model was trained on; ``recipe.rehearse`` of
+    them, half of each class, join every batch so that the network keeps what it knew.
+    """
     import torch
     from tqdm import tqdm
 
     torch.manual_seed(seed)
     torch.set_num_threads(recipe.threads)
     net = copy.deepcopy(base)
-    labels = np.array([s.label for s in samples])
-    n_def = max(int(labels.sum()), 1)
-    weight = {1: 1.5 * len(labels) / (2 * n_def), 0: len(labels) / (2 * max(len(labels) - n_def, 1))}
     steps = recipe.epochs * max(len(samples) // recipe.batch, 1)
     opt = torch.optim.AdamW(net.parameters(), lr=recipe.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe.lr, total_steps=steps, pct_start=0.15)
-    rng = np.random.default_rng(seed)
+    ref = [p.detach().clone() for p in net.parameters()] if recipe.anchor else []
+    batches = _Batches(samples, rehearsal, spec, recipe, np.random.default_rng(seed))
     bar = tqdm(total=steps, desc=desc, unit="batch", disable=not sys.stderr.isatty(), leave=False)
     for _ in range(recipe.epochs):
         net.train()
         if not (fresh or recipe.learn_norms):
             _freeze_norms(net)
-        order = rng.permutation(len(samples))
-        for start in range(0, len(order) - recipe.batch + 1, recipe.batch):
-            idx = order[start : start + recipe.batch]
-            painted = (labels[idx] == 0) & (rng.random(len(idx)) < recipe.pits)
-            x = torch.from_numpy(np.stack([augmented(samples[i], rng, spec, bool(p)) for i, p in zip(idx, painted, strict=True)]))[:, None]
-            y = torch.from_numpy((labels[idx] | painted).astype(np.float32))[:, None]
-            w = torch.tensor([[weight[int(v)]] for v in labels[idx]], dtype=torch.float32)
-            p = net(x).clamp(1e-6, 1 - 1e-6)
-            loss: Any = torch.nn.functional.binary_cross_entropy(p, y, weight=w)
+        for x, y, w in batches.epoch():
+            p = net(torch.from_numpy(x)[:, None]).clamp(1e-6, 1 - 1e-6)
+            loss: Any = torch.nn.functional.binary_cross_entropy(p, torch.from_numpy(y)[:, None], weight=torch.from_numpy(w)[:, None])
+            if ref:
+                loss = loss + recipe.anchor * sum(((q - r) ** 2).sum() for q, r in zip(net.parameters(), ref, strict=True))
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -125,6 +131,37 @@ def fit(base: Any, samples: list[Sample], spec: PreprocessSpec, recipe: Recipe, 
             bar.update(1)
     bar.close()
     return net.eval()
+
+
+class _Batches:
+    """The augmented batches of one fine-tune: crops, labels (1 = defective) and loss weights, from one generator."""
+
+    def __init__(self, samples: list[Sample], rehearsal: Sequence[Sample], spec: PreprocessSpec, recipe: Recipe,
+                 rng: np.random.Generator) -> None:  # fmt: skip
+        self.samples, self.rehearsal, self.spec, self.recipe, self.rng = samples, rehearsal, spec, recipe, rng
+        self.labels = np.array([s.label for s in samples])
+        n_def = max(int(self.labels.sum()), 1)
+        n = len(self.labels)
+        self.weight = {1: 1.5 * n / (2 * n_def), 0: n / (2 * max(n - n_def, 1))}
+        r_labels = np.array([s.label for s in rehearsal], np.int64)
+        self.by_class = [np.flatnonzero(r_labels == c) for c in (0, 1)]
+        self.extra = recipe.rehearse if all(len(c) for c in self.by_class) else 0
+
+    def epoch(self) -> Iterator[tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.float32]]]:
+        rng, b = self.rng, self.recipe.batch
+        order = rng.permutation(len(self.samples))
+        for start in range(0, len(order) - b + 1, b):
+            idx = order[start : start + b]
+            painted = (self.labels[idx] == 0) & (rng.random(len(idx)) < self.recipe.pits)
+            crops = [augmented(self.samples[i], rng, self.spec, bool(p)) for i, p in zip(idx, painted, strict=True)]
+            y = list((self.labels[idx] | painted).astype(np.float32))
+            w = [self.weight[int(v)] for v in self.labels[idx]]
+            for k in range(self.extra):
+                s = self.rehearsal[int(rng.choice(self.by_class[k % 2]))]
+                crops.append(augmented(s, rng, self.spec))
+                y.append(float(s.label))
+                w.append(1.0)
+            yield np.stack(crops), np.array(y, np.float32), np.array(w, np.float32)
 
 
 def score(net: Any, crops: npt.NDArray[np.float32], batch: int = 64) -> npt.NDArray[np.float64]:
