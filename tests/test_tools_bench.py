@@ -1,0 +1,19 @@
+"""tools/bench.py: the figures it derives (speed itself is measured by the tool, never asserted here)."""
+
+from __future__ import annotations
+
+import math
+
+from tools.bench import _stolen, steady
+
+
+def test_stolen_is_the_hosts_share_of_all_cpu_time_between_two_readings() -> None:
+    assert _stolen((100, 10_000), (150, 20_000)) == 0.5
+    assert _stolen((0, 0), (0, 0)) == 0.0  # no /proc/stat: nothing is claimed
+
+
+def test_steady_times_the_stations_own_preprocessing_alone() -> None:
+    res = steady(runs=20)
+    assert res["runs"] == 20
+    assert 0 < res["p50_ms"] <= res["p99_ms"] <= res["max_ms"] and math.isfinite(res["max_ms"])
+    assert 0 <= res["over_twice_p50_pct"] <= 100 and 0 <= res["stolen_pct"] <= 100
