@@ -77,8 +77,22 @@ def test_rehearsal_adds_base_line_parts_half_of_each_class_to_every_batch() -> N
     for x, y, w in batches:
         assert x.shape[0] == y.shape[0] == w.shape[0] == 8
         assert list(y[4:]) == [0.0, 1.0, 0.0, 1.0] and list(w[4:]) == [1.0] * 4
-    one_class = list(_Batches(line, old[:3], spec, Recipe(batch=4, rehearse=4), np.random.default_rng(0)).epoch())
-    assert all(x.shape[0] == 4 for x, _, _ in one_class)  # rehearsal needs both classes, or none is added
+    with pytest.raises(ValueError, match="both classes"):
+        _Batches(line, old[:3], spec, Recipe(batch=4, rehearse=4), np.random.default_rng(0))
+
+
+def test_without_rehearsal_the_batches_are_those_of_the_recipe_before_it() -> None:
+    """Recipe.rehearse 0 draws nothing more from the generator: the default recipe trains as it did."""
+    from station.teach.finetune import Recipe, _Batches
+
+    spec = Model(MODEL).info.spec
+    line = _good_samples(4) + [replace(s, label=1) for s in _good_samples(8)[4:]]
+    old = _good_samples(2) + [replace(s, label=1) for s in _good_samples(4)[2:]]
+    given = list(_Batches(line, old, spec, Recipe(batch=4, pits=0.5), np.random.default_rng(0)).epoch())
+    none = list(_Batches(line, [], spec, Recipe(batch=4, pits=0.5), np.random.default_rng(0)).epoch())
+    assert len(given) == len(none) == 2
+    for a, b in zip(given, none, strict=True):
+        assert all(np.array_equal(u, v) for u, v in zip(a, b, strict=True))
 
 
 def test_the_anchor_keeps_the_weights_near_the_base() -> None:

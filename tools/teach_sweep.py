@@ -11,7 +11,9 @@ scores and judges it honestly, then fine-tunes on every teach part and judges th
 (``final``), and the mean of its and the fold networks' weights (``soup``), at that operating point
 on the judge folder; parts the station cannot inspect there count as rejects. ``--rehearse``: the
 base model's training photos (``../shared/data/casting/train``), for recipes with ``rehearse``:
-600 photos of each class, none of the validation split that ``tools.new_line`` re-shoots.
+600 photos of each class, none of the validation split that ``tools.new_line`` re-shoots (a
+near-duplicate of one, which ``tools/train.py`` also leaves out, may be among them: a leak that
+could only favour rehearsal).
 Exploration, not a product path: the recipe that ships is ``station teach``'s default, and this
 is how it was chosen (docs/commissioning.md). Default plan (each margin's figures come from the same networks)::
 
@@ -101,7 +103,7 @@ def _rehearsal(train: Path, base: Any, cfg: Any, seed: int, per_class: int = 600
             names = sorted(p.name for p in (train / sub).iterdir() if f"{sub}/{p.name}" not in held_out)
             for name in rng.permutation(names)[:per_class]:
                 (Path(tmp) / sub / name).symlink_to((train / sub / name).resolve())
-        return collect([Path(tmp)], base.info.spec, cfg).samples
+        return rectified(collect([Path(tmp)], base.info.spec, cfg).samples)  # as the line's parts are
 
 
 def _soup(nets: list[Any]) -> Any:

@@ -145,7 +145,9 @@ class _Batches:
         self.weight = {1: 1.5 * n / (2 * n_def), 0: n / (2 * max(n - n_def, 1))}
         r_labels = np.array([s.label for s in rehearsal], np.int64)
         self.by_class = [np.flatnonzero(r_labels == c) for c in (0, 1)]
-        self.extra = recipe.rehearse if all(len(c) for c in self.by_class) else 0
+        self.extra = recipe.rehearse if rehearsal else 0
+        if self.extra and not all(len(c) for c in self.by_class):
+            raise ValueError("rehearsal needs parts of both classes")
 
     def epoch(self) -> Iterator[tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.float32]]]:
         rng, b = self.rng, self.recipe.batch
@@ -160,7 +162,7 @@ class _Batches:
                 s = self.rehearsal[int(rng.choice(self.by_class[k % 2]))]
                 crops.append(augmented(s, rng, self.spec))
                 y.append(float(s.label))
-                w.append(1.0)
+                w.append(1.0)  # balanced by the draw; the line's own defects alone lean against escapes
             yield np.stack(crops), np.array(y, np.float32), np.array(w, np.float32)
 
 
