@@ -12,8 +12,13 @@ def test_stolen_is_the_hosts_share_of_all_cpu_time_between_two_readings() -> Non
     assert _stolen((0, 0), (0, 0)) == 0.0  # no /proc/stat: nothing is claimed
 
 
-def test_steady_times_the_stations_own_preprocessing_alone() -> None:
+def test_steady_times_each_run_and_gives_opencv_its_threads_back() -> None:
+    """A smoke test of the probe's figures (their values are the host's); it runs on one OpenCV thread, then restores them."""
+    import cv2
+
+    before = cv2.getNumThreads()
     res = steady(runs=20)
+    assert cv2.getNumThreads() == before
     assert res["runs"] == 20
     assert 0 < res["p50_ms"] <= res["p99_ms"] <= res["max_ms"] and math.isfinite(res["max_ms"])
     assert 0 <= res["over_twice_p50_pct"] <= 100 and 0 <= res["stolen_pct"] <= 100

@@ -13,9 +13,10 @@
               and int8 (static QDQ, per channel, calibrated on the bundled sample): its model time and
               how many pass/reject decisions it changes on the validation photos (../shared) or, without
               them, on the bundled sample.
-(e) steady:   the host alone (only with --child steady): one part's preprocessing on a drawn frame,
-              one thread, 3000 times with 10 ms between: how much a fixed piece of work varies here
-              with no station running, and the stolen share meanwhile.
+(e) steady:   the host alone (only with --child steady): one part's preprocessing on a drawn
+              256 x 256 frame, one OpenCV thread, 3000 times with 10 ms between: how much a fixed
+              piece of work varies here with no station running (compare ratios, p99 / p50, with
+              the station's stages, not milliseconds), and the stolen share meanwhile.
 With --repeat N, (a) and (b) run N times in turn and then (c) N times; the table shows the first
 of each, "repeats" every ratio and every p99 (on a shared virtual machine they spread widely).
 The footage is composed at run time from the bundled sample photos (it is not in training or in
@@ -261,19 +262,26 @@ def input_sizes() -> dict[str, Any] | str:
 
 def steady(runs: int = 3000) -> dict[str, Any]:
     """A fixed piece of the station's work, timed alone: the host's own spread, to read p99 against."""
+    import cv2
+
     from station.model import Model
     from station.preprocess import drawn_part, preprocess
 
     spec = Model(MODEL).info.spec
     image = drawn_part(spec)
-    for _ in range(10):
-        preprocess(image, spec)
-    before, work = _cpu_ticks(), []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        preprocess(image, spec)
-        work.append((time.perf_counter() - t0) * 1000)
-        time.sleep(0.01)  # idle between, as the station is between parts
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        for _ in range(10):
+            preprocess(image, spec)
+        before, work = _cpu_ticks(), []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            preprocess(image, spec)
+            work.append((time.perf_counter() - t0) * 1000)
+            time.sleep(0.01)  # idle between, as the station is between parts
+    finally:
+        cv2.setNumThreads(threads)
     p50 = _pct(work, 50)
     return {"runs": runs, "p50_ms": p50, "p99_ms": _pct(work, 99), "max_ms": max(work),
             "over_twice_p50_pct": 100 * float(np.mean(np.array(work) > 2 * p50)), "stolen_pct": _stolen(before, _cpu_ticks())}  # fmt: skip
