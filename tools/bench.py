@@ -224,8 +224,8 @@ def _time_model(path: Path, x: np.ndarray[Any, Any], threads: int, runs: int, sp
     return _time_call(lambda: sess.run(None, {name: x}), runs)
 
 
-def _time_call(call: Callable[[], object], runs: int) -> list[float]:
-    """Milliseconds per call, after ten warm-up calls."""
+def _time_call(call: Callable[[], object], runs: int, pause_s: float = 0.0) -> list[float]:
+    """Milliseconds per call, after ten warm-up calls; ``pause_s`` idle (untimed) after each."""
     for _ in range(10):
         call()
     ts = []
@@ -233,6 +233,8 @@ def _time_call(call: Callable[[], object], runs: int) -> list[float]:
         t0 = time.perf_counter()
         call()
         ts.append((time.perf_counter() - t0) * 1000)
+        if pause_s:
+            time.sleep(pause_s)
     return ts
 
 
@@ -271,15 +273,9 @@ def steady(runs: int = 3000) -> dict[str, Any]:
     image = drawn_part(spec)
     threads = cv2.getNumThreads()
     cv2.setNumThreads(1)
+    before = _cpu_ticks()
     try:
-        for _ in range(10):
-            preprocess(image, spec)
-        before, work = _cpu_ticks(), []
-        for _ in range(runs):
-            t0 = time.perf_counter()
-            preprocess(image, spec)
-            work.append((time.perf_counter() - t0) * 1000)
-            time.sleep(0.01)  # idle between, as the station is between parts
+        work = _time_call(partial(preprocess, image, spec), runs, pause_s=0.01)  # idle between, as the station is between parts
     finally:
         cv2.setNumThreads(threads)
     p50 = _pct(work, 50)
