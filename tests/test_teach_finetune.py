@@ -77,8 +77,9 @@ def test_rehearsal_adds_base_line_parts_half_of_each_class_to_every_batch() -> N
     for x, y, w in batches:
         assert x.shape[0] == y.shape[0] == w.shape[0] == 8
         assert list(y[4:]) == [0.0, 1.0, 0.0, 1.0] and list(w[4:]) == [1.0] * 4
-    with pytest.raises(ValueError, match="both classes"):
-        _Batches(line, old[:3], spec, Recipe(batch=4, rehearse=4), np.random.default_rng(0))
+    for lacking in (old[:3], []):  # one class only, or none given: refused, never the plain recipe in disguise
+        with pytest.raises(ValueError, match="both classes"):
+            _Batches(line, lacking, spec, Recipe(batch=4, rehearse=4), np.random.default_rng(0))
 
 
 def test_without_rehearsal_the_batches_are_those_of_the_recipe_before_it() -> None:

@@ -133,6 +133,8 @@ def main() -> int:
     ap.add_argument("--rehearse", type=Path, help="the base model's training photos, for recipes with rehearse > 0")
     args = ap.parse_args()
     plan = json.loads(args.plan.read_text()) if args.plan else PLAN
+    if not args.rehearse and any(entry.get("rehearse") for entry in plan):
+        ap.error("a recipe with rehearse needs --rehearse (the base model's training photos)")
     res = run(args.teach, args.judge, plan, args.folds, args.seed, args.rehearse)
     if args.json:
         args.json.write_text(json.dumps(res, indent=2) + "\n")

@@ -145,9 +145,9 @@ class _Batches:
         self.weight = {1: 1.5 * n / (2 * n_def), 0: n / (2 * max(n - n_def, 1))}
         r_labels = np.array([s.label for s in rehearsal], np.int64)
         self.by_class = [np.flatnonzero(r_labels == c) for c in (0, 1)]
-        self.extra = recipe.rehearse if rehearsal else 0
+        self.extra = recipe.rehearse
         if self.extra and not all(len(c) for c in self.by_class):
-            raise ValueError("rehearsal needs parts of both classes")
+            raise ValueError("recipe.rehearse needs rehearsal parts of both classes")
 
     def epoch(self) -> Iterator[tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.float32]]]:
         rng, b = self.rng, self.recipe.batch
