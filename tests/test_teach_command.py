@@ -69,6 +69,7 @@ def test_a_qualified_line_is_an_ordinary_model_file_with_what_it_was_taught(taug
     info = json.loads(meta[META_TEACH])
     assert info["line"] == "test line" and info["counts"] == {"ok": 18, "defective": 18, "not_inspectable": 0}
     assert info["base_model"].startswith("defect-") and info["samples_fingerprint"] and info["validation"]["parts"] == 36
+    assert info["validation"]["escape_rate_upper_95"] > 0.15  # 18 held-out defects cannot show that fewer than 15 % pass
     figures = json.loads((report / "metrics.json").read_text())
     assert figures["qualified"] and set(figures["candidates"]) == {"taught", "base-line-threshold", "base-rectified", "base-as-shipped"}
     assert info["network"] == figures["network"]
@@ -129,7 +130,7 @@ def test_the_gate_refuses_a_line_it_cannot_learn_and_writes_nothing(tmp_path: Pa
     code, out, report = _teach(tmp_path, source=shuffled)
     assert code == 1 and not out.exists()
     err = capsys.readouterr().err
-    assert "not qualified" in err and "collect more" in err
+    assert "not qualified" in err and "collect more" in err and "at 95% confidence: at most" in err
     assert json.loads((report / "metrics.json").read_text())["qualified"] is False
 
 

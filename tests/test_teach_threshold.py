@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from station.teach import threshold as th
@@ -72,3 +74,26 @@ def test_the_honest_figures_judge_with_the_limit_the_model_file_gets() -> None:
 def test_a_score_that_is_not_a_number_is_never_a_pass() -> None:
     o = th.outcome(np.array([np.nan, np.nan]), np.array([0, 1]), 0.5)
     assert (o.false_rejects, o.escapes) == (1, 0)
+
+
+def _at_most(k: int, n: int, p: float) -> float:
+    return sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k + 1))
+
+
+def test_the_upper_bound_is_the_rate_at_which_so_few_failures_become_unlikely() -> None:
+    assert math.isclose(th.upper_bound(0, 41), 1 - 0.05 ** (1 / 41), rel_tol=1e-9)  # 0 of 41: fewer than 7 %
+    for k, n in ((1, 100), (3, 100), (14, 100), (2, 39)):
+        bound = th.upper_bound(k, n)
+        assert k / n < bound < 1 and math.isclose(_at_most(k, n, bound), 0.05, rel_tol=1e-6)
+    assert th.upper_bound(0, 0) == 1.0 and th.upper_bound(5, 5) == 1.0  # nothing shown: nothing ruled out
+
+
+def test_parts_to_show_is_the_fewest_with_none_wrong_that_show_the_rate() -> None:
+    n = th.parts_to_show(0.01)
+    assert n == 299 and th.upper_bound(0, n) <= 0.01 < th.upper_bound(0, n - 1)
+
+
+def test_the_figures_carry_their_upper_bounds() -> None:
+    d = th.Outcome(parts=80, defective=41, escapes=0, false_rejects=1).as_dict()
+    assert d["escape_rate"] == 0 and d["escape_rate_upper_95"] == round(th.upper_bound(0, 41), 4)
+    assert d["false_reject_rate_upper_95"] == round(th.upper_bound(1, 39), 4)

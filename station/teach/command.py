@@ -167,7 +167,7 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
     why = threshold.qualify(gate, pick.judged, counts, framing)
     figures["qualified"], figures["refusals"] = not why, why
     report.write(Path(args.report), figures, samples, pick.crops, pick.held_out, base_scores, pick.band[0])
-    _summary(figures)
+    _summary(figures, pick.judged)
     if why:
         for w in why + advice(pick, labels, samples, gate):
             say(f"not qualified: {w}")
@@ -234,12 +234,18 @@ def advice(pick: Candidate, labels: npt.NDArray[np.int64], samples: list[Sample]
     return out
 
 
-def _summary(f: dict[str, Any]) -> None:
-    h, b = f["held_out"], f["base"]
+def _summary(f: dict[str, Any], judged: threshold.Outcome) -> None:
+    b = f["base"]
+    esc, fr = judged.bounds()
     say(
-        f"held out (each part judged by a network and a threshold that never saw it): {h['escapes']} of {h['defective']} defective "
-        f"parts pass, {h['false_rejects']} of {h['parts'] - h['defective']} good parts rejected; "
+        f"held out (each part judged by a network and a threshold that never saw it): {judged.escapes} of {judged.defective} defective "
+        f"parts pass, {judged.false_rejects} of {judged.parts - judged.defective} good parts rejected; "
         f"the base model on the same parts: {b['escapes']} pass, {b['false_rejects']} rejected"
+    )
+    say(
+        f"what {judged.parts} held-out parts can show, at {threshold.CONFIDENCE:.0%} confidence: at most {esc:.1%} of the line's "
+        f"defective parts pass and at most {fr:.1%} of its good parts are rejected ({threshold.parts_to_show(0.01)} defective parts, "
+        "none passing, would show under 1%)"
     )
 
 

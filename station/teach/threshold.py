@@ -27,6 +27,7 @@ Scores = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
 MARGIN = 1.0  # log-odds below the lowest held-out defect score; measured in docs/commissioning.md
 MIN_PER_CLASS = 12
+CONFIDENCE = 0.95  # of the upper bounds the report gives beside each held-out rate
 
 
 def folds(groups: Ints, labels: Ints, k: int, seed: int) -> Ints:
@@ -77,6 +78,35 @@ def operating_point(scores: Scores, labels: Ints, margin: float = MARGIN) -> tup
     return round(hi, 6), (round(lo, 6), round(hi, 6))
 
 
+def _log_choose(n: int, k: int) -> float:
+    return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
+
+
+def upper_bound(failures: int, trials: int, confidence: float = CONFIDENCE) -> float:
+    """The highest rate that could still show as few as ``failures`` in ``trials``, at ``confidence`` (Clopper-Pearson).
+
+    0 of n gives 1 - (1 - confidence) ** (1 / n): 0 escapes in 41 held-out defects shows only that
+    fewer than 7 % of the line's defects would pass; showing fewer than 1 % takes 299 with none passing
+    (:func:`parts_to_show`).
+    """
+    if trials <= 0 or failures >= trials:
+        return 1.0
+
+    def at_most(p: float) -> float:  # P(X <= failures) for X ~ Binomial(trials, p)
+        return sum(math.exp(_log_choose(trials, i) + i * math.log(p) + (trials - i) * math.log1p(-p)) for i in range(failures + 1))
+
+    lo, hi = failures / trials, 1.0
+    for _ in range(60):  # at_most falls as p rises: bisect for at_most(p) == 1 - confidence
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if at_most(mid) > 1 - confidence else (lo, mid)
+    return hi
+
+
+def parts_to_show(rate: float, confidence: float = CONFIDENCE) -> int:
+    """How many parts of a kind, none of them wrong, show at ``confidence`` that fewer than ``rate`` would be."""
+    return math.ceil(math.log(1 - confidence) / math.log1p(-rate))
+
+
 @dataclass(frozen=True)
 class Outcome:
     """Reject decisions against labels: what the line would have seen."""
@@ -94,9 +124,16 @@ class Outcome:
     def false_reject_rate(self) -> float:
         return self.false_rejects / max(self.parts - self.defective, 1)
 
+    def bounds(self) -> tuple[float, float]:
+        """Upper bounds at CONFIDENCE on the line's escape and false-reject rates that these counts show."""
+        return upper_bound(self.escapes, self.defective), upper_bound(self.false_rejects, self.parts - self.defective)
+
     def as_dict(self) -> dict[str, float]:
+        esc, fr = self.bounds()
+        upper = f"_upper_{CONFIDENCE * 100:.0f}"
         return {"parts": self.parts, "defective": self.defective, "escapes": self.escapes, "false_rejects": self.false_rejects,
-                "escape_rate": round(self.escape_rate, 4), "false_reject_rate": round(self.false_reject_rate, 4)}  # fmt: skip
+                "escape_rate": round(self.escape_rate, 4), "false_reject_rate": round(self.false_reject_rate, 4),
+                "escape_rate" + upper: round(esc, 4), "false_reject_rate" + upper: round(fr, 4)}  # fmt: skip
 
 
 def outcome(scores: Scores, labels: Ints, limit: float, not_inspectable: tuple[int, int] = (0, 0)) -> Outcome:
