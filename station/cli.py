@@ -199,8 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_check)
     p = sub.add_parser("demo", help="compose line footage from the bundled sample and replay it through the daemon")
     _common(p)
-    p.add_argument("--parts", type=int, default=12, help="parts in the composed footage")
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--parts", type=_at_least(1, int), default=12, help="parts in the composed footage")
+    p.add_argument("--seed", type=SEED, default=1)
     p.set_defaults(func=cmd_demo)
     p = sub.add_parser("eval", help="accuracy, escapes, false rejects, F1 and ROC AUC on a labelled folder")
     p.add_argument("folder", help="folder with def_front/ and ok_front/")
@@ -240,6 +240,9 @@ def _at_least(low: float, kind: type[int] | type[float], high: float | None = No
     return parse
 
 
+SEED = _at_least(0, int, 2**32 - 1)  # what NumPy's and PyTorch's generators both take
+
+
 def _teach_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from station.teach.finetune import Recipe
     from station.teach.threshold import MARGIN
@@ -257,7 +260,7 @@ def _teach_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     pct = _at_least(0.0, float, 100.0)
     p.add_argument("--max-escape-rate", type=pct, default=0.0, metavar="PCT", help=gate % ("defective parts passed", 0))
     p.add_argument("--max-false-reject-rate", type=pct, default=3.0, metavar="PCT", help=gate % ("good parts rejected", 3))
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seed", type=SEED, default=1)
     p.add_argument("--folds", type=_at_least(2, int), default=4, help="cross-fitting folds (each part's held-out score comes from one)")
     p.add_argument("--epochs", type=_at_least(1, int), default=Recipe.epochs)
     p.add_argument("--lr", type=_at_least(1e-9, float), default=Recipe.lr)

@@ -85,6 +85,21 @@ def test_a_source_of_no_known_kind_is_one_clear_error(tmp_path: Path) -> None:
         collect([tmp_path / "nothing"], SPEC, cfg)
 
 
+@pytest.mark.parametrize(
+    ("truth", "error"),
+    [
+        ("part,label\n", r"clip\.csv: line 1: expected the header part,label,first_frame,last_frame,source"),
+        ("part,label,first_frame,last_frame,source\n", r"clip\.csv: no parts in the ground truth"),
+        ("part,label,first_frame,last_frame,source\n1,maybe,0,5,x\n", r"clip\.csv: line 2: expected part,label\(ok\|def\)"),
+    ],
+)
+def test_ground_truth_that_names_no_part_is_one_clear_error(tmp_path: Path, truth: str, error: str) -> None:
+    (tmp_path / "clip.mp4").write_bytes(b"x")
+    (tmp_path / "clip.csv").write_text(truth)
+    with pytest.raises(InputError, match=error):
+        collect([tmp_path / "clip.mp4"], SPEC, load_config(None, []))
+
+
 def test_photos_of_one_part_turned_or_flipped_fall_in_one_group(tmp_path: Path) -> None:
     root = _labelled(tmp_path, 3)
     photo = sorted((root / "ok_front").iterdir())[0]

@@ -149,7 +149,10 @@ def _read_truth(path: Path) -> list[tuple[int, int, int]]:
     rows = []
     try:
         with path.open(newline="", encoding="utf-8") as f:
-            for n, row in enumerate(csv.DictReader(f), start=2):
+            reader = csv.DictReader(f)
+            if not {"label", "first_frame", "last_frame"} <= set(reader.fieldnames or ()):
+                raise InputError(f"{path}: line 1: expected the header part,label,first_frame,last_frame,source")
+            for n, row in enumerate(reader, start=2):
                 try:
                     label = {"ok": 0, "def": 1}[row["label"]]
                     rows.append((label, int(row["first_frame"]), int(row["last_frame"])))
@@ -157,6 +160,8 @@ def _read_truth(path: Path) -> list[tuple[int, int, int]]:
                     raise InputError(f"{path}: line {n}: expected part,label(ok|def),first_frame,last_frame,source") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read the ground truth: {getattr(exc, 'strerror', None) or exc}") from None
+    if not rows:
+        raise InputError(f"{path}: no parts in the ground truth (a header and no rows)")
     return rows
 
 

@@ -1,0 +1,33 @@
+"""The command line's numeric options: out of range is a usage error (exit 2) naming the option, never a traceback."""
+
+from __future__ import annotations
+
+import pytest
+
+from station.cli import build_parser
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["demo", "--seed", "-1"], "--seed"),
+        (["demo", "--parts", "0"], "--parts"),
+        (["demo", "--parts", "many"], "--parts"),
+        (["teach", "x", "--out", "y", "--seed", "-5"], "--seed"),
+        (["teach", "x", "--out", "y", "--seed", str(2**32)], "--seed"),
+        (["teach", "x", "--out", "y", "--folds", "1"], "--folds"),
+        (["teach", "x", "--out", "y", "--epochs", "0"], "--epochs"),
+        (["teach", "x", "--out", "y", "--max-escape-rate", "150"], "--max-escape-rate"),
+    ],
+)
+def test_an_out_of_range_option_is_a_usage_error_naming_it(args: list[str], option: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stop:
+        build_parser().parse_args(args)
+    assert stop.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"argument {option}:" in last and "Traceback" not in last
+
+
+def test_the_widest_seeds_are_taken() -> None:
+    assert build_parser().parse_args(["demo", "--seed", "0"]).seed == 0
+    assert build_parser().parse_args(["teach", "x", "--out", "y", "--seed", str(2**32 - 1)]).seed == 2**32 - 1
