@@ -70,6 +70,16 @@ class DropReason(StrEnum):
     MISSING_ID = "missing_id"  # GigE: frame ids jumped (frames lost on the wire)
 
 
+class ShadowSkip(StrEnum):
+    """Why the shadow model did not judge a part (station_shadow_skipped_total); the live verdict never waits for it."""
+
+    DEADLINE = "deadline"  # less than twice the shadow's recent run time was left before the part's deadline
+    BUSY = "busy"  # the shadow was still busy with earlier parts and one was already waiting
+    NOT_STARTED = "not_started"  # queued behind another part's shadow when the live verdict was decided
+    NOT_READY = "not_ready"  # not ready model.shadow_wait_ms after the live verdict was decided
+    FAILED = "failed"  # handing the part to the shadow raised
+
+
 @dataclass(frozen=True)
 class Failure:
     """Why a part cannot pass, set by the stage that found out and carried unchanged to the decision."""

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
-from station.messages import DropReason, Reason, StageName, StationState
+from station.messages import DropReason, Reason, ShadowSkip, StageName, StationState
 
 if TYPE_CHECKING:
     from station.model import ModelInfo
@@ -89,7 +89,7 @@ class Metrics:
             registry=r,
         )
         self.shadow_skipped = Counter(
-            "station_shadow_skipped", "Parts the shadow model did not score because it would have pushed the verdict past its deadline.",
+            "station_shadow_skipped", "Parts the shadow model did not judge, by why (the live verdict never waits for it).", ["cause"],
             registry=r,
         )  # fmt: skip
         self._preset_labels()
@@ -99,6 +99,8 @@ class Metrics:
         """Every known label value exists from the start, so a rate() over it never begins with a gap."""
         for drop in DropReason:
             self.frames_dropped.labels(reason=drop.value)
+        for cause in ShadowSkip:
+            self.shadow_skipped.labels(cause=cause.value)
         for reason in Reason:
             self.parts.labels(verdict="pass" if reason is Reason.OK else "reject", reason=reason.value)
         for active, shadow in (("pass", "reject"), ("reject", "pass")):

@@ -27,10 +27,13 @@ class RateLimitedLog:
         self._lock = threading.Lock()
         self._next: dict[str, float] = {}
         self._held: dict[str, int] = {}
-        self._last: dict[str, tuple[str, str]] = {}  # the event and level last logged for each key
+        self._last: dict[str, tuple[str, str, dict[str, Any]]] = {}  # the event, level and kept fields last logged for each key
 
-    def emit(self, key: str, event: str, level: str = "info", **fields: Any) -> bool:
-        """Log ``event`` unless ``key`` was logged less than ``interval_s`` ago; True when it was logged."""
+    def emit(self, key: str, event: str, level: str = "info", keep: tuple[str, ...] = (), **fields: Any) -> bool:
+        """Log ``event`` unless ``key`` was logged less than ``interval_s`` ago; True when it was logged.
+
+        The fields named in ``keep`` (the same on every line of ``key``) are repeated in its summaries.
+        """
         now = self._clock()
         with self._lock:
             if now < self._next.get(key, float("-inf")):
@@ -41,7 +44,7 @@ class RateLimitedLog:
         if held:
             fields["suppressed"] = held  # lines of this kind not logged since the last one
         getattr(self._log, level)(event, **fields)
-        self._last[key] = (event, level)
+        self._last[key] = (event, level, {k: fields[k] for k in keep if k in fields})
         return True
 
     def tick(self) -> None:
@@ -53,5 +56,5 @@ class RateLimitedLog:
                 del self._held[k]
                 self._next[k] = now + self.interval_s
         for k, n in due:
-            event, level = self._last.get(k, (k, "info"))
-            getattr(self._log, level)(event, suppressed=n, summary=True)
+            event, level, kept = self._last.get(k, (k, "info", {}))
+            getattr(self._log, level)(event, **kept, suppressed=n, summary=True)

@@ -42,3 +42,16 @@ def test_the_count_held_back_is_logged_when_the_flood_stops() -> None:
     log.tick()
     log.tick()  # once only
     assert out.lines == [("served", {}), ("served", {"suppressed": 5, "summary": True})]
+
+
+def test_a_summary_repeats_the_fields_its_key_keeps() -> None:
+    now = [0.0]
+    out = _Lines()
+    log = RateLimitedLog(interval_s=10.0, clock=lambda: now[0], logger=out)
+    for part in range(3):
+        log.emit("skip:busy", "skipped", keep=("cause",), part_id=part, cause="busy", why="busy with part 0")
+    log.emit("skip:deadline", "skipped", keep=("cause",), part_id=9, cause="deadline", why="2 ms left")
+    now[0] = 11.0
+    log.tick()
+    assert out.lines[-1] == ("skipped", {"cause": "busy", "suppressed": 2, "summary": True})  # not part 0's id nor its why
+    assert [f.get("cause") for _, f in out.lines] == ["busy", "deadline", "busy"]  # each cause has its own first line

@@ -17,7 +17,7 @@ import pytest
 
 from station.config import Config, load_config
 from station.footage import Envelope, compose, labelled_photos, read_truth
-from station.messages import Crop, Frame, Part, Reason, Verdict
+from station.messages import Crop, Frame, Part, Reason, ShadowSkip, Verdict
 from station.metrics import Metrics
 from station.model import Model
 from station.pipeline import Pipeline, RunOptions
@@ -135,6 +135,12 @@ def _stuck(model: Model, monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.
         release.set()
 
 
+def _skipped(m: Metrics) -> dict[ShadowSkip, float]:
+    """The skips counted, by cause (those never counted left out)."""
+    counts = {c: m.registry.get_sample_value("station_shadow_skipped_total", {"cause": c.value}) for c in ShadowSkip}
+    return {c: n for c, n in counts.items() if n}
+
+
 def test_the_shadow_is_skipped_and_counted_when_the_deadline_is_near(strict: Model) -> None:
     m = Metrics()
     crop, v = _alone(Model(MODEL), _photos()[0], 1)
@@ -144,7 +150,7 @@ def test_the_shadow_is_skipped_and_counted_when_the_deadline_is_near(strict: Mod
         late_crop = replace(crop, part=replace(crop.part, frame=replace(crop.part.frame, captured_mono=old)))
         late = replace(v, captured_mono=old)
         assert _through(stage, late_crop, late) == late
-    assert m.registry.get_sample_value("station_shadow_skipped_total") == 1
+    assert _skipped(m) == {ShadowSkip.DEADLINE: 1}
 
 
 @pytest.mark.parametrize(("deadline_s", "wait_s", "at_least"), [(60.0, 0.3, 0.25), (2.0, 60.0, 0.5)], ids=["its-wait", "half-time-left"])
@@ -166,7 +172,7 @@ def test_a_shadow_under_way_but_not_ready_in_time_is_skipped_and_counted(
         assert time.monotonic() - now < 1.5, "attach waited past its wait, or past half the time left"
         release.set()
     assert out.shadow is None and replace(out, captured_mono=v.captured_mono) == v
-    assert m.registry.get_sample_value("station_shadow_skipped_total") == 1
+    assert _skipped(m) == {ShadowSkip.NOT_READY: 1}
 
 
 def test_a_shadow_slower_than_the_line_never_holds_a_verdict_up(strict: Model, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -182,12 +188,12 @@ def test_a_shadow_slower_than_the_line_never_holds_a_verdict_up(strict: Model, m
         for pid in (2, 3):  # 2 waits in the queue, 3 finds the shadow busy
             stage.submit(replace(crop, part=replace(crop.part, part_id=pid)))
         assert sorted(stage._jobs) == [1, 2]
-        assert m.registry.get_sample_value("station_shadow_skipped_total") == 1
+        assert _skipped(m) == {ShadowSkip.BUSY: 1}
         t0 = time.monotonic()
         second = replace(v, part_id=2, captured_mono=time.monotonic())
         assert stage.attach(second) == second  # not started: no shadow, no wait (30 s of the deadline's 60 were allowed)
         assert time.monotonic() - t0 < 10
-        assert m.registry.get_sample_value("station_shadow_skipped_total") == 2
+        assert _skipped(m) == {ShadowSkip.BUSY: 1, ShadowSkip.NOT_STARTED: 1}
         release.set()
         stage.stop()
         stage.join(10)
@@ -369,7 +375,7 @@ def test_a_shadow_that_cannot_take_a_part_never_costs_the_live_score() -> None:
 
     scored = InferenceStage(ModelSlot(active), m, broken)(crop)[0]
     assert scored.failure is None and scored.score is not None and round(scored.score, 6) == v.score
-    assert m.registry.get_sample_value("station_shadow_skipped_total") == 1
+    assert _skipped(m) == {ShadowSkip.FAILED: 1}
 
 
 def test_every_skip_is_counted_and_a_run_of_skips_is_one_log_line(strict: Model) -> None:
@@ -378,10 +384,10 @@ def test_every_skip_is_counted_and_a_run_of_skips_is_one_log_line(strict: Model)
 
     class Lines:
         def __init__(self) -> None:
-            self.events: list[str] = []
+            self.events: list[tuple[str, str]] = []
 
-        def warning(self, event: str, **_fields: Any) -> None:
-            self.events.append(event)
+        def warning(self, event: str, **fields: Any) -> None:
+            self.events.append((event, fields["cause"]))
 
     m, lines = Metrics(), Lines()
     crop, _ = _alone(Model(MODEL), _photos()[0], 1)
@@ -391,5 +397,5 @@ def test_every_skip_is_counted_and_a_run_of_skips_is_one_log_line(strict: Model)
         for pid in range(1, 6):
             fresh = replace(crop.part.frame, captured_mono=time.monotonic())
             stage.submit(replace(crop, part=replace(crop.part, part_id=pid, frame=fresh)))
-    assert m.registry.get_sample_value("station_shadow_skipped_total") == 5
-    assert lines.events == ["shadow_skipped"]
+    assert _skipped(m) == {ShadowSkip.DEADLINE: 5}
+    assert lines.events == [("shadow_skipped", "deadline")]

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import structlog
 
-from station.messages import Crop, Failure, Reason, Scored, StageName
+from station.messages import Crop, Failure, Reason, Scored, ShadowSkip, StageName
 from station.metrics import Metrics
 from station.model import Model
 from station.preprocess import Quality
@@ -37,7 +37,7 @@ class InferenceStage:
             try:
                 self.shadow(crop)
             except Exception as exc:  # the shadow's trouble never costs the live part
-                self.metrics.shadow_skipped.inc()
+                self.metrics.shadow_skipped.labels(cause=ShadowSkip.FAILED.value).inc()
                 log.error("shadow_submit_failed", stage="inference", part_id=crop.part.part_id, error=f"{type(exc).__name__}: {exc}")
         try:
             t0 = time.perf_counter()

@@ -49,7 +49,7 @@ from itertools import islice
 
 import structlog
 
-from station.messages import Crop, Failure, Reason, Scored, ShadowVerdict, StageName, Verdict
+from station.messages import Crop, Failure, Reason, Scored, ShadowSkip, ShadowVerdict, StageName, Verdict
 from station.metrics import Metrics
 from station.model import Model
 from station.ratelog import RateLimitedLog
@@ -146,10 +146,10 @@ class ShadowStage(Worker):
         part = crop.part
         left = self.deadline_s - (time.monotonic() - part.frame.captured_mono)
         if left < self._allowance():
-            self._skip(part.part_id, f"{left * 1000:.1f} ms left before the deadline")
+            self._skip(part.part_id, ShadowSkip.DEADLINE, f"{left * 1000:.1f} ms left before the deadline")
             return
         if not self.inbox.empty():  # overflow policy: one part waits at most; a newer one goes without a shadow
-            self._skip(part.part_id, "the shadow is still busy with earlier parts")
+            self._skip(part.part_id, ShadowSkip.BUSY, "the shadow is still busy with earlier parts")
             return
         job = _Job(crop, model, behind=self._busy)
         with self._lock:
@@ -167,13 +167,13 @@ class ShadowStage(Worker):
             return v
         if job.behind and not job.started:  # still queued behind another part's shadow: never wait for it
             job.abandoned = True
-            self._skip(v.part_id, "the shadow had not started on it when the verdict was decided")
+            self._skip(v.part_id, ShadowSkip.NOT_STARTED, "the shadow had not started on it when the verdict was decided")
             return v
         left = self.deadline_s - (time.monotonic() - v.captured_mono)
         wait = min(left / 2, self.wait_s)
         if not job.done.wait(max(0.0, wait)):
             job.abandoned = True
-            self._skip(v.part_id, f"not ready within {wait * 1000:.1f} ms")
+            self._skip(v.part_id, ShadowSkip.NOT_READY, f"not ready within {wait * 1000:.1f} ms")
             return v
         return replace(v, shadow=job.verdict)
 
@@ -181,9 +181,10 @@ class ShadowStage(Worker):
         """Twice the longest of the RECENT latest shadow runs (0 before the first)."""
         return 2.0 * max(islice(reversed(self.durations), RECENT), default=0.0)
 
-    def _skip(self, part_id: int, why: str) -> None:
-        self.metrics.shadow_skipped.inc()
-        self._skips.emit("shadow_skipped", "shadow_skipped", level="warning", stage="shadow", part_id=part_id, why=why)
+    def _skip(self, part_id: int, cause: ShadowSkip, why: str) -> None:
+        self.metrics.shadow_skipped.labels(cause=cause.value).inc()
+        self._skips.emit(f"shadow_skipped:{cause}", "shadow_skipped", level="warning", keep=("cause",), stage="shadow", part_id=part_id,
+                         cause=cause.value, why=why)  # fmt: skip
 
     def _run(self) -> None:
         if self.split is not None:
