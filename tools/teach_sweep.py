@@ -35,6 +35,7 @@ import numpy as np
 
 from station.config import load_config
 from station.gate import admit
+from station.offline.evaluate import f1_score
 from station.teach import threshold
 from station.teach.command import cross_fit, taught_spec
 from station.teach.finetune import Recipe, fit, plain, score
@@ -45,11 +46,6 @@ ROOT = Path(__file__).resolve().parent.parent
 MARGINS = (threshold.MARGIN, 0.5)
 PLAN: list[dict[str, Any]] = [{"name": "default"}, {"name": "epochs 60", "epochs": 60}, {"name": "lr 2e-3", "lr": 0.002},
         {"name": "learnt BN", "learn_norms": True}]  # fmt: skip
-
-
-def _f1(o: threshold.Outcome) -> float:
-    caught = o.defective - o.escapes
-    return 2 * caught / max(2 * caught + o.escapes + o.false_rejects, 1)
 
 
 def run(teach: Path, judge: Path, plan: list[dict[str, Any]], folds: int, seed: int, rehearse: Path | None = None) -> list[dict[str, Any]]:
@@ -86,7 +82,7 @@ def run(teach: Path, judge: Path, plan: list[dict[str, Any]], folds: int, seed: 
                                    "honest": threshold.honest(held, labels, fold, margin).as_dict()}  # fmt: skip
             for which, js in judged_scores.items():
                 o = threshold.outcome(js, j_labels, band[0], j_refused)
-                row[f"judged_{which}"] = {**o.as_dict(), "f1": round(_f1(o), 4)}
+                row[f"judged_{which}"] = {**o.as_dict(), "f1": round(f1_score(o.defective - o.escapes, o.false_rejects, o.escapes), 4)}
             row["seconds"] = round(time.monotonic() - t0)
             out.append(row)
             print(json.dumps(row), flush=True)

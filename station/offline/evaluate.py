@@ -37,6 +37,11 @@ def auc(scores: npt.NDArray[np.floating], y: npt.NDArray[np.integer]) -> float:
     return float((ranks[y == 1].sum() - npos * (npos + 1) / 2) / (npos * nneg))
 
 
+def f1_score(caught: int, false_rejects: int, escapes: int) -> float:
+    """F1 of the defect class: defective parts rejected against good parts rejected and defective parts passed."""
+    return 2 * caught / max(2 * caught + false_rejects + escapes, 1)
+
+
 def metrics_at(rejected: npt.NDArray[np.bool_], y: npt.NDArray[np.integer], scores: npt.NDArray[np.floating]) -> dict[str, float]:
     """Accuracy, escapes, false rejects and F1 of reject decisions against labels (1 = defective)."""
     tp = int(np.sum(rejected & (y == 1)))
@@ -46,7 +51,7 @@ def metrics_at(rejected: npt.NDArray[np.bool_], y: npt.NDArray[np.integer], scor
     return {
         "images": len(y),
         "accuracy": round(float(np.mean(rejected == (y == 1))), 4),
-        "f1": round(2 * tp / max(2 * tp + fp + fn, 1), 4),
+        "f1": round(f1_score(tp, fp, fn), 4),
         "escapes": fn,
         "escape_rate": round(fn / max(n_def, 1), 4),
         "false_rejects": fp,
