@@ -12,7 +12,7 @@ import pytest
 from station.config import load_config
 from station.errors import InputError
 from station.footage import Envelope, compose, labelled_photos, read_truth
-from station.preprocess import PreprocessSpec
+from station.preprocess import PreprocessSpec, preprocess
 from station.sources import read_image
 from station.teach.samples import EXPORT_MARGIN, collect, groups
 
@@ -50,9 +50,25 @@ def test_a_part_that_cannot_be_inspected_is_reported_never_used(tmp_path: Path) 
     assert any("notes.txt" in n for n in col.notes)
 
 
-def test_an_archive_export_is_read_centred_and_its_unlabelled_crops_are_named(tmp_path: Path) -> None:
-    root = _labelled(tmp_path, 2)
+def _exported(tmp_path: Path, n: int) -> Path:
+    """A folder as ``station archive export`` writes it: square crops centred on each part's circle grown by EXPORT_MARGIN."""
+    root = _labelled(tmp_path, n)
+    for p in root.glob("*/*"):
+        img = read_image(p).image
+        assert img is not None
+        c = preprocess(img, SPEC).circle
+        assert c is not None
+        r = round(c.r * (1 + EXPORT_MARGIN))
+        canvas = cv2.copyMakeBorder(img, r, r, r, r, cv2.BORDER_REPLICATE)  # a part near the photo's edge stays centred
+        x, y = round(c.cx), round(c.cy)
+        cv2.imwrite(str(p.with_suffix(".png")), canvas[y : y + 2 * r, x : x + 2 * r])
+        p.unlink()
     (root / "labels.csv").write_text("file,reason,score,model,captured_at\n")
+    return root
+
+
+def test_an_archive_export_is_read_centred_and_its_unlabelled_crops_are_named(tmp_path: Path) -> None:
+    root = _exported(tmp_path, 2)
     (root / "review").mkdir()
     shutil.copy(sorted((SAMPLE / "ok_front").iterdir())[5], root / "review" / "x.jpeg")
     col = collect([root], SPEC, load_config(None, []))
@@ -61,6 +77,26 @@ def test_an_archive_export_is_read_centred_and_its_unlabelled_crops_are_named(tm
     h, w = s.image.shape
     assert (s.circle.cx, s.circle.cy, s.circle.r) == (w / 2, h / 2, min(w, h) / 2 / (1 + EXPORT_MARGIN))
     assert any("review" in n and "1 crops not used" in n for n in col.notes)
+
+
+def test_an_exported_crop_is_used_only_where_the_station_finds_its_part_centred(tmp_path: Path) -> None:
+    """labels.csv marks a folder as an archive export, whose crops are centred on the part: still, an image with no part
+    in it, or with the part elsewhere, is refused as the station would refuse it, never taught as a part."""
+    root = _exported(tmp_path, 2)
+    rng = np.random.default_rng(0)
+    cv2.imwrite(str(root / "ok_front" / "noise.png"), rng.integers(0, 256, (300, 300), dtype=np.uint8))
+    grey = np.full((300, 300), 128, np.uint8)
+    cv2.putText(grey, "HELLO", (40, 160), cv2.FONT_HERSHEY_SIMPLEX, 2.0, 255, 4)
+    cv2.imwrite(str(root / "ok_front" / "hello.png"), grey)
+    photo = read_image(sorted((SAMPLE / "ok_front").iterdir())[0]).image
+    assert photo is not None
+    off_centre = np.full((photo.shape[0] * 2, photo.shape[1] * 2), int(photo[0, 0]), np.uint8)
+    off_centre[: photo.shape[0], : photo.shape[1]] = photo  # the whole part, in the top-left quarter of a square image
+    cv2.imwrite(str(root / "ok_front" / "corner.png"), off_centre)
+    col = collect([root], SPEC, load_config(None, []))
+    why = {Path(r.origin).name: r.why for r in col.refused}
+    assert why["noise.png"] != "ok" and why["hello.png"] != "ok" and why["corner.png"] == "not_centred"
+    assert col.counts() == {"ok": 2, "defective": 2, "not_inspectable": 3}
 
 
 def test_a_video_is_read_through_the_line_trigger_and_matched_to_its_ground_truth(tmp_path: Path) -> None:

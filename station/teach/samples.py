@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -32,6 +33,7 @@ from station.stages.trigger import LineTrigger
 
 LABELS = {"ok_front": 0, "def_front": 1}
 EXPORT_MARGIN = 0.12  # station.archive.crop_of: an exported crop is the part's circle grown by this, centred
+CENTRED_TOLERANCE = 0.15  # of the radius: how far the part located in an exported crop may sit from the centred circle
 TAU = 0.02  # cosine distance of two parts' ring profiles under which they are one part (turned: < 0.01; others: > 0.04)
 
 
@@ -134,14 +136,24 @@ def _folder(root: Path, spec: PreprocessSpec, col: Collection) -> None:
 
 def _add(image: GrayImage, label: int, origin: str, spec: PreprocessSpec, col: Collection, centred: bool) -> None:
     h, w = image.shape
-    circle = None
-    if centred and abs(h - w) <= 2:  # an archived crop (station.archive.crop_of): the part is centred, its radius known
+    pre = preprocess(image, spec)  # located as the station locates a part: an image with no part in it is never used
+    if centred and abs(h - w) <= 2 and pre.quality is Quality.OK and pre.circle is not None:
+        # an archived crop (station.archive.crop_of): the part is centred and its radius known, once the locator agrees
         circle = Circle(w / 2, h / 2, min(w, h) / 2 / (1 + EXPORT_MARGIN))
-    pre = preprocess(image, spec, circle=circle)  # a crop cut by the frame's edge is located afresh; quality checked either way
+        if not _agree(pre.circle, circle):
+            col.refused.append(Refused(origin, label, "not_centred"))
+            return
+        pre = preprocess(image, spec, circle=circle)  # a crop cut by the frame's edge is located afresh; quality checked either way
     if pre.quality is not Quality.OK or pre.circle is None:
         col.refused.append(Refused(origin, label, pre.quality.value))
         return
     col.samples.append(Sample(image, pre.circle, label, origin))
+
+
+def _agree(found: Circle, centred: Circle, tolerance: float = CENTRED_TOLERANCE) -> bool:
+    """The part the locator found is the one an exported crop is centred on: same centre and size, within ``tolerance`` of r."""
+    off = math.hypot(found.cx - centred.cx, found.cy - centred.cy)
+    return off <= tolerance * centred.r and abs(found.r - centred.r) <= tolerance * centred.r
 
 
 def _read_truth(path: Path) -> list[tuple[int, int, int]]:
