@@ -14,6 +14,7 @@ makes /healthz say "degraded"; inspection goes on.
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import os
 import queue
@@ -31,7 +32,7 @@ import cv2
 import structlog
 
 from station.config import ArchiveSection
-from station.errors import ConfigError
+from station.errors import ConfigError, InputError
 from station.messages import Verdict
 from station.metrics import Metrics
 from station.preprocess import u8
@@ -244,29 +245,79 @@ class Archive(Worker):
         self.metrics.archive_bytes.set(self._bytes)
 
 
-def export(archive: Path, out: Path, reviewed_only: bool = False) -> dict[str, int]:
+LABEL_FOLDERS = {"defect": "def_front", "good": "ok_front"}  # an operator's label -> where export puts the part
+REASON_LABELS = {"defect": "defect", "ok": "good"}  # the station's own reason, for a part no operator labelled
+
+
+@dataclass
+class Exported:
+    """What ``export`` wrote, by folder, and each archived part it could not use, with why."""
+
+    counts: dict[str, int]
+    skipped: list[str]
+
+
+def export(archive: Path, out: Path, reviewed_only: bool = False) -> Exported:
     """Copy the archive's crops into a training layout: def_front/, ok_front/, and review/ for the rest.
 
     A part an operator labelled (the sidecar's ``review``) goes where the operator put it; an
     unlabelled one goes by the station's own reason (defect, ok), the rest to review/. With
     ``reviewed_only`` only the operator-labelled parts are written: the folder ``station eval`` and
-    ``station teach`` can trust.
+    ``station teach`` can trust. ``out`` must be new or empty (an earlier export left in it could
+    put one part under both labels); InputError naming it otherwise. A part whose sidecar or crop
+    cannot be read is skipped and named, never silently.
     """
-    counts = {"def_front": 0, "ok_front": 0, "review": 0}
-    rows = ["file,reason,score,model,captured_at,label_by"]
+    _empty_folder(out)
+    done = Exported({"def_front": 0, "ok_front": 0, "review": 0}, [])
+    rows = [["file", "reason", "score", "model", "captured_at", "label_by"]]
     for side in sorted(archive.glob("*/*/*.json")):
-        meta = json.loads(side.read_text())
-        crop = side.with_suffix(".png")
-        review = meta.get("review") if isinstance(meta.get("review"), dict) else None
-        if not crop.exists() or (reviewed_only and review is None):
+        try:
+            meta, review = _sidecar(side)
+        except ValueError as exc:
+            done.skipped.append(f"{side}: {exc}")
             continue
-        label = review["label"] if review is not None else {"defect": "defect", "ok": "good"}.get(str(meta.get("reason")))
-        folder = {"defect": "def_front", "good": "ok_front"}.get(str(label), "review")
+        crop = side.with_suffix(".png")
+        if reviewed_only and review is None:
+            continue
+        label = review["label"] if review is not None else REASON_LABELS.get(str(meta.get("reason")))
+        folder = LABEL_FOLDERS.get(str(label), "review")
         dest = out / folder / crop.name
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(crop, dest)
-        counts[folder] += 1
-        by = review["by"] if review is not None else "station"
-        rows.append(f"{folder}/{crop.name},{meta.get('reason')},{meta.get('score')},{meta.get('model')},{meta.get('captured_at')},{by}")
-    (out / "labels.csv").write_text("\n".join(rows) + "\n")
-    return counts
+        try:
+            if not crop.is_file():
+                raise OSError("no crop beside it (or not a file)")
+            dest.parent.mkdir(exist_ok=True)
+            shutil.copyfile(crop, dest)
+        except OSError as exc:
+            done.skipped.append(f"{crop}: {getattr(exc, 'strerror', None) or exc}")
+            continue
+        done.counts[folder] += 1
+        rows.append([f"{folder}/{crop.name}", *(str(meta.get(k)) for k in ("reason", "score", "model", "captured_at")),
+                     review["by"] if review is not None else "station"])  # fmt: skip
+    with (out / "labels.csv").open("w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    return done
+
+
+def _empty_folder(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        if any(out.iterdir()):
+            raise InputError(f"{out}: not empty; export into a new folder (an earlier export in it could label a part twice)")
+    except OSError as exc:
+        raise InputError(f"{out}: cannot make the export folder: {exc.strerror or exc}") from None
+
+
+def _sidecar(side: Path) -> tuple[dict[str, Any], dict[str, str] | None]:
+    """The sidecar's fields and the operator's review (None: not reviewed); ValueError saying why it cannot be used."""
+    try:
+        meta = json.loads(side.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"unreadable sidecar ({getattr(exc, 'strerror', None) or exc})") from None
+    if not isinstance(meta, dict):
+        raise ValueError("the sidecar is not a JSON object")
+    review = meta.get("review")
+    if review is None:
+        return meta, None
+    if not isinstance(review, dict) or review.get("label") not in LABEL_FOLDERS or not isinstance(review.get("by"), str):
+        raise ValueError(f"its review is not {{label: defect|good, by, at}}: {json.dumps(review)[:80]}")
+    return meta, review

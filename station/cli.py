@@ -169,8 +169,11 @@ def cmd_archive(args: argparse.Namespace) -> int:
     src = Path(args.archive)
     if not src.is_dir():
         raise ConfigError("archive.dir", f"{src}: no such archive folder")
-    counts = export(src, Path(args.out), reviewed_only=args.reviewed_only)
-    print(f"exported to {args.out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()) + " (relabel review/ by hand)")
+    done = export(src, Path(args.out), reviewed_only=args.reviewed_only)
+    for why in done.skipped:
+        print(f"station archive export: not exported: {why}", file=sys.stderr)
+    print(f"exported to {args.out}: " + ", ".join(f"{k} {v}" for k, v in done.counts.items()) + " (relabel review/ by hand)"
+          + (f"; {len(done.skipped)} parts not exported (named above)" if done.skipped else ""))  # fmt: skip
     return 0
 
 

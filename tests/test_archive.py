@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import subprocess
 import sys
@@ -201,3 +202,49 @@ def test_a_shadow_disagreement_is_archived_whatever_the_pass_sample_with_both_ve
     assert sides[3]["verdict"] == "pass" and sides[3]["score"] == 0.5
     assert sides[3]["shadow"] == {"verdict": "reject", "reason": "defect", "score": 0.9, "model": "cand"}
     assert sides[3]["circle"] == [200.0, 200.0, 150.0]
+
+
+def _archived(day: Path, stem: str, sidecar: str | bytes, crop: bool = True) -> None:
+    day.mkdir(parents=True, exist_ok=True)
+    (day / f"{stem}.json").write_bytes(sidecar if isinstance(sidecar, bytes) else sidecar.encode())
+    if crop:
+        (day / f"{stem}.png").write_bytes(b"png")
+
+
+def test_export_names_every_part_it_cannot_use_and_writes_the_rest(tmp_path: Path) -> None:
+    from station.archive import export
+
+    reject, passed = tmp_path / "a" / "2026-01-01" / "reject", tmp_path / "a" / "2026-01-01" / "pass"
+    _archived(reject, "p1", json.dumps({"reason": "defect", "model": "m,1\nx"}))
+    _archived(passed, "p2", json.dumps({"reason": "ok", "review": {"label": "defect", "by": "op", "at": 1}}))
+    bad = {"p3": "{not json", "p4": "", "p5": "[1, 2]", "p6": json.dumps({"review": {"by": "x"}}),
+           "p7": json.dumps({"reason": "defect", "review": "defect"})}  # fmt: skip
+    for stem, text in bad.items():
+        _archived(reject, stem, text)
+    _archived(reject, "p8", b"\xff\xfe{", crop=True)
+    _archived(reject, "p9", json.dumps({"reason": "defect"}), crop=False)
+    (reject / "p10.png").mkdir()
+    _archived(reject, "p10", json.dumps({"reason": "defect"}), crop=False)
+    done = export(tmp_path / "a", tmp_path / "out")
+    assert done.counts == {"def_front": 2, "ok_front": 0, "review": 0}
+    named = sorted(Path(why.split(":")[0]).stem for why in done.skipped)
+    assert named == sorted(["p3", "p4", "p5", "p6", "p7", "p8", "p9", "p10"])
+    with (tmp_path / "out" / "labels.csv").open(newline="") as f:
+        rows = list(csv.reader(f))
+    assert [r[0] for r in rows[1:]] == ["def_front/p2.png", "def_front/p1.png"] and rows[2][3] == "m,1\nx"
+
+
+def test_export_refuses_a_folder_that_is_not_empty(tmp_path: Path) -> None:
+    from station.archive import export
+    from station.errors import InputError
+
+    _archived(tmp_path / "a" / "2026-01-01" / "reject", "p1", json.dumps({"reason": "defect"}))
+    export(tmp_path / "a", tmp_path / "out")
+    with pytest.raises(InputError, match=r"out: not empty"):
+        export(tmp_path / "a", tmp_path / "out", reviewed_only=True)  # the first export's def_front/p1.png would stay
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(InputError, match=r"file: cannot make the export folder"):
+        export(tmp_path / "a", tmp_path / "file")
+    (tmp_path / "none").mkdir()
+    assert export(tmp_path / "none", tmp_path / "out2").counts == {"def_front": 0, "ok_front": 0, "review": 0}
+    assert (tmp_path / "out2" / "labels.csv").read_text().startswith("file,reason")

@@ -108,7 +108,7 @@ def test_export_reviewed_only_writes_the_operators_labels_as_a_training_folder(t
     review = Review(tmp_path / "a", TOKEN, Metrics())
     review.label(ids[0], "good", "Ana", 0.0)
     review.label(ids[1], "defect", "Ana", 0.0)
-    counts = export(tmp_path / "a", tmp_path / "out", reviewed_only=True)
+    counts = export(tmp_path / "a", tmp_path / "out", reviewed_only=True).counts
     assert counts == {"def_front": 1, "ok_front": 1, "review": 0}
     assert (tmp_path / "out" / "ok_front" / f"{Path(ids[0]).name}.png").exists()
     rows = (tmp_path / "out" / "labels.csv").read_text().splitlines()
@@ -172,7 +172,7 @@ def test_review_over_http_needs_the_token_and_writes_the_label(station_with_revi
     for item in items[1:]:  # the rest confirmed as defective: a labelled folder with both kinds
         assert _http(port, "/review/label", token=TOKEN, body={"id": item["id"], "label": "defect", "who": "Bo"})[0] == 200
     out = archive.parent / "reviewed"
-    assert export(archive, out, reviewed_only=True) == {"def_front": 17, "ok_front": 1, "review": 0}
+    assert export(archive, out, reviewed_only=True).counts == {"def_front": 17, "ok_front": 1, "review": 0}
     from station.offline.evaluate import evaluate_folder
 
     assert evaluate_folder(out, Model(MODEL), archive.parent / "report") == 0, "station eval reads the export"

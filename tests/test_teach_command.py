@@ -195,7 +195,7 @@ def test_a_trial_run_reviewed_and_exported_teaches_a_model(tmp_path: Path) -> No
     for side in sides:  # the operator labels every part by what it is (the photo's folder is the ground truth)
         image = Path(json.loads(side.read_text())["image"])
         review.label(side.relative_to(archive).with_suffix("").as_posix(), truth[image.parent.name], "Ana", 0.0)
-    counts = export(archive, tmp_path / "export", reviewed_only=True)
+    counts = export(archive, tmp_path / "export", reviewed_only=True).counts
     photos = {k: len(list((SAMPLE / k).iterdir())) for k in truth}
     assert counts == {**photos, "review": 0} and len(sides) == sum(photos.values())
     code, out, report = _teach(tmp_path, source=tmp_path / "export")
