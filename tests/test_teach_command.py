@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -16,10 +18,11 @@ import pytest
 
 from station.cli import main
 from station.config import SHIPPED_MODEL, load_config
+from station.errors import InputError
 from station.gate import admit
 from station.metrics import Metrics
 from station.reload import ModelSlot, Reloader
-from station.teach.command import META_TEACH, cross_fit
+from station.teach.command import META_TEACH, _check_paths, cross_fit
 from station.teach.finetune import Recipe, plain, score
 from station.teach.samples import Sample
 
@@ -230,3 +233,26 @@ def test_the_base_network_made_round_is_written_as_the_base_network_that_rectifi
     assert written.info.spec == spec and spec.rectify and not base.info.spec.rectify
     assert (written.info.threshold, written.info.band) == (thr, band)
     assert np.array_equal(written.score(crops), base.score(crops))
+
+
+def test_an_out_that_teaching_would_wreck_or_never_write_is_refused_before_it_starts(tmp_path: Path) -> None:
+    def check(out: Path, report: Path | None = None) -> None:
+        _check_paths(argparse.Namespace(out=str(out), report=str(report or tmp_path / "report")), SHIPPED_MODEL)
+
+    os.mkfifo(tmp_path / "pipe")
+    (tmp_path / "link.onnx").symlink_to(tmp_path / "elsewhere.onnx")
+    (tmp_path / "folder").mkdir()
+    refused = {
+        SHIPPED_MODEL: "the base model itself",
+        tmp_path / "missing" / "m.onnx": "cannot write the model there",
+        tmp_path / "folder": "cannot write the model there",
+        tmp_path / "pipe": "not a regular file",
+        tmp_path / "link.onnx": "not a regular file",
+    }
+    for out, why in refused.items():
+        with pytest.raises(InputError, match=why):
+            check(out)
+    with pytest.raises(InputError, match="--out and --report are the same path"):
+        check(tmp_path / "same", tmp_path / "same")
+    check(tmp_path / "new.onnx")  # a new file in a writable folder: taught into
+    assert (tmp_path / "report").is_dir() and not (tmp_path / "new.onnx").exists()

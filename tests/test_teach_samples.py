@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -127,6 +128,9 @@ def test_a_source_of_no_known_kind_is_one_clear_error(tmp_path: Path) -> None:
         ("part,label\n", r"clip\.csv: line 1: expected the header part,label,first_frame,last_frame,source"),
         ("part,label,first_frame,last_frame,source\n", r"clip\.csv: no parts in the ground truth"),
         ("part,label,first_frame,last_frame,source\n1,maybe,0,5,x\n", r"clip\.csv: line 2: expected part,label\(ok\|def\)"),
+        ("part,label,first_frame,last_frame,source\n1,ok,34,21,x\n", r"clip\.csv: line 2: first_frame 34 and last_frame 21"),
+        ("part,label,first_frame,last_frame,source\n1,ok,-34,-21,x\n", r"clip\.csv: line 2: first_frame -34"),
+        ("part,label,first_frame,last_frame,source\n1,def,3,9,x\n1,ok,3,9,x\n", r"clip\.csv: line 3: frames 3-9 do not follow"),
     ],
 )
 def test_ground_truth_that_names_no_part_is_one_clear_error(tmp_path: Path, truth: str, error: str) -> None:
@@ -134,6 +138,23 @@ def test_ground_truth_that_names_no_part_is_one_clear_error(tmp_path: Path, trut
     (tmp_path / "clip.csv").write_text(truth)
     with pytest.raises(InputError, match=error):
         collect([tmp_path / "clip.mp4"], SPEC, load_config(None, []))
+
+
+def test_a_video_with_two_different_ground_truths_beside_it_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "clip.mp4").write_bytes(b"x")
+    (tmp_path / "clip.csv").write_text("part,label,first_frame,last_frame,source\n1,ok,3,9,x\n")
+    (tmp_path / "clip.mp4.csv").write_text("part,label,first_frame,last_frame,source\n1,def,3,9,x\n")
+    with pytest.raises(InputError, match=r"clip\.mp4: two ground truths beside it \(clip\.csv and clip\.mp4\.csv\)"):
+        collect([tmp_path / "clip.mp4"], SPEC, load_config(None, []))
+
+
+def test_a_photo_whose_name_is_not_utf8_is_taught_like_any_other(tmp_path: Path) -> None:
+    root = _labelled(tmp_path, 2)
+    src = sorted((root / "ok_front").iterdir())[0]
+    odd = os.fsdecode(bytes(root / "ok_front") + b"/bad\xffname.jpeg")
+    shutil.copy(src, odd)
+    col = collect([root], SPEC, load_config(None, []))
+    assert col.counts()["ok"] == 3 and odd in {s.origin for s in col.samples}
 
 
 def test_photos_of_one_part_turned_or_flipped_fall_in_one_group(tmp_path: Path) -> None:

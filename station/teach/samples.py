@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import math
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -74,11 +75,11 @@ class Collection:
 
 
 def truth_csv(video: Path) -> Path | None:
-    """The ground truth beside ``video``: VIDEO.csv or VIDEO.EXT.csv."""
-    for c in (video.with_suffix(".csv"), video.with_name(video.name + ".csv")):
-        if c.is_file():
-            return c
-    return None
+    """The ground truth beside ``video``: VIDEO.csv or VIDEO.EXT.csv; InputError when both are there and differ."""
+    found = [c for c in (video.with_suffix(".csv"), video.with_name(video.name + ".csv")) if c.is_file()]
+    if len(found) == 2 and not found[0].samefile(found[1]):
+        raise InputError(f"{video}: two ground truths beside it ({found[0].name} and {found[1].name}): keep the right one")
+    return found[0] if found else None
 
 
 def rectified(samples: list[Sample]) -> list[Sample]:
@@ -129,7 +130,7 @@ def _folder(root: Path, spec: PreprocessSpec, col: Collection) -> None:
             if grab.image is None:
                 col.refused.append(Refused(str(p), label, grab.error or "unreadable"))
                 continue
-            col.digest.update(f"{sub}/{p.name}".encode())
+            col.digest.update(os.fsencode(f"{sub}/{p.name}"))  # a name need not be UTF-8
             col.digest.update(hashlib.sha256(grab.image.tobytes()).digest())
             _add(grab.image, label, str(p), spec, col, centred=exported)
 
@@ -156,6 +157,15 @@ def _agree(found: Circle, centred: Circle, tolerance: float = CENTRED_TOLERANCE)
     return off <= tolerance * centred.r and abs(found.r - centred.r) <= tolerance * centred.r
 
 
+def _check_row(path: Path, n: int, rows: list[tuple[int, int, int]]) -> None:
+    """The newest row's frames are possible: 0 <= first <= last, and after the previous row's (rows come in order of arrival)."""
+    _, first, last = rows[-1]
+    if not 0 <= first <= last:
+        raise InputError(f"{path}: line {n}: first_frame {first} and last_frame {last}: expected 0 <= first_frame <= last_frame")
+    if len(rows) > 1 and not (first > rows[-2][1] and last > rows[-2][2]):
+        raise InputError(f"{path}: line {n}: frames {first}-{last} do not follow the previous row's (one row per part, in arrival order)")
+
+
 def _read_truth(path: Path) -> list[tuple[int, int, int]]:
     """(label, first_frame, last_frame) per row; InputError naming the file and row when malformed."""
     rows = []
@@ -170,6 +180,7 @@ def _read_truth(path: Path) -> list[tuple[int, int, int]]:
                     rows.append((label, int(row["first_frame"]), int(row["last_frame"])))
                 except (KeyError, ValueError, TypeError):
                     raise InputError(f"{path}: line {n}: expected part,label(ok|def),first_frame,last_frame,source") from None
+                _check_row(path, n, rows)
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read the ground truth: {getattr(exc, 'strerror', None) or exc}") from None
     if not rows:
