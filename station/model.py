@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import stat
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_type_hints
 
 import numpy as np
 import numpy.typing as npt
@@ -31,6 +33,7 @@ NORMALISATION = (
     "part_robust_z: crop 2r(1+margin) square, (x - median)/(p90-p10)/2.56 on the part disc, clipped to +-clip, zero beyond mask_radius*r"
 )
 _Spec = TypeVar("_Spec", PreprocessSpec, UnwrapSpec)
+MAX_MODEL_BYTES = 256 * 1024 * 1024  # far above any station model (the shipped one is about 2 MB)
 REQUIRED = (META_VERSION, META_CLASSES, META_INPUT, META_NORMALISATION, META_THRESHOLD, META_BAND)
 
 
@@ -65,9 +68,25 @@ def _section(cls: type[_Spec], meta: dict[str, str], key: str, path: Path) -> _S
         unknown = set(raw) - {f.name for f in fields(cls)}
         if unknown:
             raise ModelError(f"{path}: {key} has unknown fields {sorted(unknown)}")
+        kinds = get_type_hints(cls)
+        for name, value in raw.items():
+            if not _is_a(value, kinds[name]):
+                raise ModelError(f"{path}: {key}: {name} must be {_KIND_NAMES[kinds[name]]}, not {json.dumps(value)[:40]}")
         return cls(**raw)
     except (ValueError, TypeError) as exc:
         raise ModelError(f"{path}: {key} is malformed: {exc}") from None
+
+
+_KIND_NAMES = {bool: "true or false", int: "a whole number", float: "a finite number"}
+
+
+def _is_a(value: object, kind: type) -> bool:
+    """``value`` (from JSON) is a ``kind``: a bool is no number, and a number is finite."""
+    if kind is bool or isinstance(value, bool):
+        return kind is bool and isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int)
+    return kind is float and isinstance(value, int | float) and math.isfinite(value)
 
 
 def _parse_meta(meta: dict[str, str], path: Path, digest: str) -> ModelInfo:
@@ -83,7 +102,9 @@ def _parse_meta(meta: dict[str, str], path: Path, digest: str) -> ModelInfo:
         metrics = json.loads(meta.get(META_METRICS, "{}"))
     except (ValueError, TypeError) as exc:
         raise ModelError(f"{path}: model metadata is malformed: {exc}") from None
-    if not 0.0 < threshold < 1.0 or len(band) != 2 or not band[0] <= threshold <= band[1]:
+    if not isinstance(band, list) or len(band) != 2 or not all(_is_a(b, float) for b in band):
+        raise ModelError(f"{path}: uncertain band {json.dumps(band)[:40]} is not two finite numbers")
+    if not 0.0 < threshold < 1.0 or not band[0] <= threshold <= band[1]:
         raise ModelError(f"{path}: threshold {threshold} / uncertain band {band} are inconsistent")
     version = meta[META_VERSION]
     return ModelInfo(
@@ -141,6 +162,11 @@ class Model:
         import onnxruntime as ort
 
         try:
+            st = path.stat()
+            if not stat.S_ISREG(st.st_mode):  # a pipe would block for ever, a device never end
+                raise ModelError(f"{path}: not a regular file")
+            if st.st_size > MAX_MODEL_BYTES:
+                raise ModelError(f"{path}: {st.st_size} bytes, more than a station model ({MAX_MODEL_BYTES} at most)")
             blob = path.read_bytes()
         except OSError as exc:
             raise ModelError(f"{path}: cannot read model file: {exc.strerror or exc}") from None

@@ -93,6 +93,13 @@ class PreprocessSpec:
     cut_off_tolerance: float = 0.06
     rectify: bool = False  # a part seen as an ellipse (tilted camera) is made round before the crop (taught models)
 
+    def __post_init__(self) -> None:
+        if not (
+            8 <= self.size <= 2048 and 0 <= self.margin <= 1 and 0 < self.mask_radius <= 2 and self.clip > 0
+            and 0 < self.min_radius_frac < self.max_radius_frac <= 1 and 0 <= self.cut_off_tolerance < 0.5
+        ):  # fmt: skip
+            raise ValueError(f"{self} is outside what a crop can be")
+
 
 CLIPPED_LEVEL = 254  # grey level counted as clipped white in Preprocessed.clipped
 

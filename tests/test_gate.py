@@ -50,9 +50,14 @@ def test_metadata_that_describes_an_impossible_crop_is_refused_not_a_traceback(t
 
     from .test_model import _tiny
 
-    for i, spec in enumerate(['{"size": 32, "margin": "0.12"}', '{"size": 32, "max_radius_frac": 0.0}']):
+    cases = {
+        '{"size": 32, "margin": "0.12"}': "margin must be a finite number",
+        '{"size": 32, "max_radius_frac": 0.0}': "outside what a crop can be",
+        '{"size": 32, "margin": 3.0}': "outside what a crop can be",
+    }
+    for i, (spec, why) in enumerate(cases.items()):
         path = _tiny(tmp_path / f"t{i}.onnx", props={META_INPUT: spec})
-        with pytest.raises(ModelError, match="preprocessing"):
+        with pytest.raises(ModelError, match=rf"station\.input.*{why}"):
             admit(path)
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,15 @@ def test_metadata_drives_the_model(tmp_path: Path) -> None:
         ({meta.META_UNWRAP: json.dumps({**_UNWRAP, "reach": 3.0})}, "station.unwrap is malformed: reach 3.0"),
         ({meta.META_UNWRAP: json.dumps({**_UNWRAP, "spiral": True})}, "station.unwrap has unknown fields"),
         ({meta.META_UNWRAP: "[32, 96]"}, "station.unwrap is not a JSON object"),
+        ({meta.META_BAND: '["0.1", "0.9"]'}, "uncertain band .* is not two finite numbers"),
+        ({meta.META_BAND: "[[0.1], [0.9]]"}, "uncertain band .* is not two finite numbers"),
+        ({meta.META_BAND: '{"a": 0.1, "b": 0.9}'}, "uncertain band .* is not two finite numbers"),
+        ({meta.META_BAND: "[NaN, 0.9]"}, "uncertain band .* is not two finite numbers"),
+        ({meta.META_INPUT: json.dumps({"size": "32"})}, 'station.input: size must be a whole number, not "32"'),
+        ({meta.META_INPUT: json.dumps({"size": 32.0})}, "station.input: size must be a whole number, not 32.0"),
+        ({meta.META_INPUT: '{"size": 32, "margin": NaN}'}, "station.input: margin must be a finite number, not NaN"),
+        ({meta.META_INPUT: json.dumps({"size": 32, "rectify": "yes"})}, "station.input: rectify must be true or false"),
+        ({meta.META_INPUT: json.dumps({"size": True})}, "station.input: size must be a whole number, not true"),
     ],
 )
 def test_bad_metadata_is_refused(tmp_path: Path, props: dict[str, str], message: str) -> None:
@@ -86,6 +96,10 @@ def test_wrong_shape_corrupt_and_missing_models_are_refused(tmp_path: Path) -> N
         Model(bad)
     with pytest.raises(ModelError, match="cannot read"):
         Model(tmp_path / "missing.onnx")
+    os.mkfifo(tmp_path / "pipe.onnx")  # reading it would block for ever
+    for odd in (tmp_path / "pipe.onnx", Path("/dev/zero")):  # /dev/zero would never end
+        with pytest.raises(ModelError, match="not a regular file"):
+            Model(odd)
 
 
 def test_a_polar_model_is_fed_the_crop_unwrapped_by_its_own_metadata(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog.testing
 
 from station.archive import Archive, export
 from station.config import load_config
@@ -59,6 +61,24 @@ def test_the_token_file_is_checked_at_start(tmp_path: Path) -> None:
         load_token(load_config(None, [f"review.token_file={tok}", f"archive.dir={tmp_path / 'a'}"]))
     with pytest.raises(ConfigError, match="cannot read"):
         load_token(load_config(None, [f"review.token_file={tmp_path / 'none'}", f"archive.dir={tmp_path / 'a'}"]))
+    for bad in ("é" * 20, "a" * 20 + "\x00" + "b"):  # no browser can send these in a header
+        tok.write_text(bad)
+        with pytest.raises(ConfigError, match="printable ASCII"):
+            load_token(load_config(None, [f"review.token_file={tok}", f"archive.dir={tmp_path / 'a'}"]))
+    os.mkfifo(tmp_path / "pipe")  # would block start-up for ever
+    with pytest.raises(ConfigError, match="pipe: not a regular file"):
+        load_token(load_config(None, [f"review.token_file={tmp_path / 'pipe'}", f"archive.dir={tmp_path / 'a'}"]))
+
+
+def test_a_token_file_others_can_read_is_warned_of(tmp_path: Path) -> None:
+    tok = tmp_path / "token"
+    tok.write_text(TOKEN)
+    sets = [f"review.token_file={tok}", f"archive.dir={tmp_path / 'a'}"]
+    for mode, warned in ((0o600, False), (0o644, True)):
+        tok.chmod(mode)
+        with structlog.testing.capture_logs() as logs:
+            assert load_token(load_config(None, sets)) == TOKEN
+        assert any(e["event"] == "review_token_readable" for e in logs) == warned
 
 
 def test_a_label_is_written_into_the_sidecar_with_who_and_when_and_counted(tmp_path: Path) -> None:
