@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 from station.model import Model
 from station.offline.evaluate import auc, evaluate_folder, metrics_at
@@ -34,3 +37,20 @@ def test_eval_writes_the_report(tmp_path: Path, capsys: object) -> None:
 def test_eval_needs_both_class_folders(tmp_path: Path) -> None:
     (tmp_path / "ok_front").mkdir()
     assert evaluate_folder(tmp_path, Model(MODEL), tmp_path / "r") == 2
+
+
+def test_entries_that_are_not_files_are_named_and_one_class_gives_no_auc(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ok, bad = tmp_path / "ok_front", tmp_path / "def_front"
+    ok.mkdir()
+    bad.mkdir()
+    for p in sorted((SAMPLE / "ok_front").iterdir())[:2]:
+        shutil.copy(p, ok / p.name)
+    (bad / "gone.jpg").symlink_to(tmp_path / "nowhere.jpg")
+    (bad / "loop.jpg").symlink_to(bad / "loop.jpg")
+    os.mkfifo(bad / "pipe.jpg")  # reading it would block
+    assert evaluate_folder(tmp_path, Model(MODEL), tmp_path / "r") == 0
+    out, err = capsys.readouterr()
+    for name in ("gone.jpg", "loop.jpg", "pipe.jpg"):
+        assert f"{name}: not a regular file" in err
+    figures = json.loads(out, parse_constant=lambda c: pytest.fail(f"not JSON: {c}"))
+    assert figures["images"] == 2 and figures["auc"] is None and figures["skipped_files"] == 3

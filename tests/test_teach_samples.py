@@ -150,11 +150,23 @@ def test_a_video_with_two_different_ground_truths_beside_it_is_refused(tmp_path:
 
 def test_a_photo_whose_name_is_not_utf8_is_taught_like_any_other(tmp_path: Path) -> None:
     root = _labelled(tmp_path, 2)
-    src = sorted((root / "ok_front").iterdir())[0]
-    odd = os.fsdecode(bytes(root / "ok_front") + b"/bad\xffname.jpeg")
-    shutil.copy(src, odd)
+    photo = read_image(sorted((SAMPLE / "ok_front").iterdir())[3]).image  # a photo not in the folder yet
+    assert photo is not None
+    odd = os.fsdecode(bytes(root / "ok_front") + b"/bad\xffname.png")
+    cv2.imencode(".png", photo)[1].tofile(odd)
     col = collect([root], SPEC, load_config(None, []))
     assert col.counts()["ok"] == 3 and odd in {s.origin for s in col.samples}
+
+
+def test_a_photo_given_twice_is_used_once_and_one_given_both_labels_is_refused(tmp_path: Path) -> None:
+    root = _labelled(tmp_path, 2)
+    col = collect([root, root], SPEC, load_config(None, []))  # the same folder twice
+    assert col.counts() == {"ok": 2, "defective": 2, "not_inspectable": 0}
+    assert any("4 photos are exact copies of others and were used once" in n for n in col.notes)
+    first = sorted((root / "ok_front").iterdir())[0]
+    shutil.copy(first, root / "def_front" / "again.jpeg")
+    with pytest.raises(InputError, match=r"again\.jpeg: the same photo as .*labelled good, but here defective"):
+        collect([root], SPEC, load_config(None, []))
 
 
 def test_photos_of_one_part_turned_or_flipped_fall_in_one_group(tmp_path: Path) -> None:

@@ -77,7 +77,10 @@ def _collect(folder: Path, clf: Classifier) -> tuple[list[Row], list[str]]:
         d = folder / sub
         if not d.is_dir():
             raise FileNotFoundError(f"{d}: missing (expected {folder}/ok_front and {folder}/def_front)")
-        for p in sorted(x for x in d.rglob("*") if x.is_file()):
+        for p in sorted(x for x in d.rglob("*") if not x.is_dir()):
+            if not p.is_file():  # a dangling or looping link, a pipe, a device: named, never silently passed over
+                problems.append(f"{p}: not a regular file")
+                continue
             if p.suffix.lower() not in IMAGE_SUFFIXES:
                 problems.append(f"{p}: not an image file (by extension)")
                 continue
@@ -107,6 +110,8 @@ def evaluate_folder(folder: Path, model: Model, report: Path) -> int:
     rejected = np.array([r.verdict == "reject" for r in rows])
     scores = np.array([1.0 if np.isnan(r.score) else r.score for r in rows])
     figures: dict[str, object] = dict(metrics_at(rejected, y, scores))
+    if np.isnan(auc(scores, y)):  # one class only: no ranking to measure, and JSON has no NaN
+        figures["auc"] = None
     figures["not_inspected"] = int(sum(np.isnan(r.score) for r in rows))
     figures["skipped_files"] = len(problems)
     figures["model"] = model.info.model_id

@@ -63,6 +63,8 @@ class Collection:
     refused: list[Refused] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what else was found and not used (unlabelled review/ crops, stray files)
     digest: hashlib._Hash = field(default_factory=hashlib.sha256)
+    seen: dict[bytes, tuple[str, int]] = field(default_factory=dict)  # each photo's content -> where it was first met, its label
+    copies: list[tuple[str, str]] = field(default_factory=list)  # (a photo, the photo it is an exact copy of): used once
 
     def counts(self) -> dict[str, int]:
         n_def = sum(s.label for s in self.samples)
@@ -103,6 +105,9 @@ def collect(sources: list[Path], spec: PreprocessSpec, cfg: Config) -> Collectio
             raise InputError(f"{src}: not a labelled folder (expected ok_front/ and def_front/ in it)")
         else:
             raise InputError(f"{src}: no such file or folder")
+    if col.copies:
+        copy, first = col.copies[0]
+        col.notes.append(f"{len(col.copies)} photos are exact copies of others and were used once (the first: {copy} = {first})")
     return col
 
 
@@ -130,9 +135,25 @@ def _folder(root: Path, spec: PreprocessSpec, col: Collection) -> None:
             if grab.image is None:
                 col.refused.append(Refused(str(p), label, grab.error or "unreadable"))
                 continue
+            content = hashlib.sha256(grab.image.tobytes()).digest()
+            if _copy(content, str(p), label, col):
+                continue
             col.digest.update(os.fsencode(f"{sub}/{p.name}"))  # a name need not be UTF-8
-            col.digest.update(hashlib.sha256(grab.image.tobytes()).digest())
+            col.digest.update(content)
             _add(grab.image, label, str(p), spec, col, centred=exported)
+
+
+def _copy(content: bytes, origin: str, label: int, col: Collection) -> bool:
+    """True when this photo was met before (it is not used again); InputError when it was met under the other label."""
+    first = col.seen.get(content)
+    if first is None:
+        col.seen[content] = (origin, label)
+        return False
+    if first[1] != label:
+        kind = ("good", "defective")
+        raise InputError(f"{origin}: the same photo as {first[0]}, which is labelled {kind[first[1]]}, but here {kind[label]}: fix a label")
+    col.copies.append((origin, first[0]))
+    return True
 
 
 def _add(image: GrayImage, label: int, origin: str, spec: PreprocessSpec, col: Collection, centred: bool) -> None:
@@ -170,7 +191,7 @@ def _read_truth(path: Path) -> list[tuple[int, int, int]]:
     """(label, first_frame, last_frame) per row; InputError naming the file and row when malformed."""
     rows = []
     try:
-        with path.open(newline="", encoding="utf-8") as f:
+        with path.open(newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
             if not {"label", "first_frame", "last_frame"} <= set(reader.fieldnames or ()):
                 raise InputError(f"{path}: line 1: expected the header part,label,first_frame,last_frame,source")
