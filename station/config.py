@@ -357,6 +357,11 @@ def warnings(cfg: Config) -> list[str]:
             f"{key}: the actuator comes {g.actuator_delay_s() * 1000:.0f} ms after capture, less gateway.margin_ms "
             f"({g.margin_ms}) is under publisher.deadline_ms ({p.deadline_ms}): the gateway rejects verdicts the station sent on time"
         )
+    if cfg.model.shadow is not None and cfg.model.shadow_wait_ms > p.deadline_ms / 2:
+        out.append(
+            f"model.shadow_wait_ms: {cfg.model.shadow_wait_ms:g} ms is over half publisher.deadline_ms ({p.deadline_ms}): a verdict "
+            "never waits for its shadow past half the time it has left, so the shadow is skipped sooner than this says"
+        )
     return out
 
 

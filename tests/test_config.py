@@ -128,3 +128,13 @@ def test_timing_that_makes_the_gateway_reject_on_time_verdicts_is_warned_of() ->
     assert warnings(load_config()) == []
     (w,) = warnings(load_config(None, ["gateway.actuator_delay_ms=400"]))
     assert w.startswith("gateway.actuator_delay_ms:") and "publisher.deadline_ms (500)" in w
+
+
+def test_a_shadow_wait_longer_than_a_verdict_can_give_is_warned_of() -> None:
+    from station.config import SHIPPED_MODEL, warnings
+
+    shadow = f"model.shadow={SHIPPED_MODEL}"
+    assert warnings(load_config(None, [shadow, "model.shadow_wait_ms=250"])) == []  # half the 500 ms deadline: honoured
+    (w,) = warnings(load_config(None, [shadow, "model.shadow_wait_ms=400"]))
+    assert w.startswith("model.shadow_wait_ms: 400 ms") and "publisher.deadline_ms (500)" in w
+    assert warnings(load_config(None, ["model.shadow_wait_ms=400"])) == []  # no shadow: nothing waits
