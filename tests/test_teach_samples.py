@@ -47,7 +47,7 @@ def test_a_part_that_cannot_be_inspected_is_reported_never_used(tmp_path: Path) 
     assert col.counts() == {"ok": 4, "defective": 4, "not_inspectable": 2}
     why = {Path(r.origin).name: (r.label, r.why) for r in col.refused}
     assert why["blank.png"] == (0, "no_part")
-    assert why["broken.jpg"][0] == 1
+    assert why["broken.jpg"] == (1, "not a decodable image")  # the reason, without the path again
     assert any("notes.txt" in n for n in col.notes)
 
 
@@ -120,6 +120,10 @@ def test_a_source_of_no_known_kind_is_one_clear_error(tmp_path: Path) -> None:
         collect([tmp_path / "empty"], SPEC, cfg)
     with pytest.raises(InputError, match="no such file or folder"):
         collect([tmp_path / "nothing"], SPEC, cfg)
+    (tmp_path / "half" / "def_front").mkdir(parents=True)
+    (tmp_path / "half" / "ok_front").write_text("x")
+    with pytest.raises(InputError, match=r"ok_front: not a folder"):
+        collect([tmp_path / "half"], SPEC, cfg)
 
 
 @pytest.mark.parametrize(

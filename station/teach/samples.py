@@ -120,6 +120,8 @@ def _folder(root: Path, spec: PreprocessSpec, col: Collection) -> None:
             col.notes.append(f"{review}: {n} crops not used (unlabelled: move each into ok_front/ or def_front/ to teach with it)")
     for sub, label in LABELS.items():
         d = root / sub
+        if d.exists() and not d.is_dir():
+            raise InputError(f"{d}: not a folder (the {'defective' if label else 'good'} parts go in a folder of that name)")
         if not d.is_dir():
             col.notes.append(f"{d}: missing, so no {'defective' if label else 'good'} parts from {root}")
             continue
@@ -133,7 +135,7 @@ def _folder(root: Path, spec: PreprocessSpec, col: Collection) -> None:
                 continue
             grab = read_image(p)
             if grab.image is None:
-                col.refused.append(Refused(str(p), label, grab.error or "unreadable"))
+                col.refused.append(Refused(str(p), label, (grab.error or "unreadable").removeprefix(f"{p}: ")))
                 continue
             content = hashlib.sha256(grab.image.tobytes()).digest()
             if _copy(content, str(p), label, col):
