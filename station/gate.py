@@ -4,9 +4,10 @@ Start-up (``run``, ``replay``, ``classify``, ``demo``, ``eval``, ``check-config`
 file watch all come through :func:`admit`. A model is admitted when it loads, its metadata and
 input shape agree (station.model checks both), and on the bundled labelled sample photos every
 score is a finite number in [0, 1] and at least SELF_TEST_ACCURACY of the photos are judged right
-as the decision would judge them (a taught model: on the crops of its own line that it carries).
-An inverted, NaN-producing or ruined model fails the last two. Anything else it does wrong is a
-ModelError too.
+as the decision would judge them (a taught model: on the crops of its own line that it carries,
+two of which its own preprocessing must remake from the pixels it keeps of them). An inverted,
+NaN-producing or ruined model fails the last two, a taught model with changed crop settings the
+remake. Anything else it does wrong is a ModelError too.
 
 The gate catches broken and mistaken models, not forged ones: a file crafted to invert its graph
 *and* the labels of the self-test it carries passes it. A model file is trusted as the program is
@@ -18,18 +19,20 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
+from typing import cast
 
 import cv2
 import numpy as np
 
 from station.errors import ConfigError, ModelError
 from station.model import META_SELF_TEST, Model, Threads
-from station.preprocess import FloatImage, Quality, preprocess
+from station.preprocess import Circle, FloatImage, GrayImage, Quality, crop_square, normalise, preprocess, quantised
 from station.sources import IMAGE_SUFFIXES, read_image
 
 SAMPLE = Path(__file__).resolve().parent / "sample" / "casting"
 SELF_TEST_ACCURACY = 0.8
 TAUGHT_PER_CLASS = 8  # a taught model's own self-test: at least this many crops of each class
+REMADE_TOLERANCE = 3  # grey levels: a square crop remade from its stored pixels differs by rounding (1 measured), no more
 
 
 def _photos(model: Model, sample: Path) -> tuple[list[FloatImage], list[int]] | str:
@@ -53,23 +56,46 @@ def _photos(model: Model, sample: Path) -> tuple[list[FloatImage], list[int]] | 
     return crops, labels
 
 
+def _grey_png(b64: object) -> GrayImage:
+    if not isinstance(b64, str):
+        raise ValueError("an image that is not base64 text")
+    img = cv2.imdecode(np.frombuffer(base64.b64decode(b64, validate=True), np.uint8), cv2.IMREAD_GRAYSCALE)
+    if img is None:
+        raise ValueError("an image that is not a grey PNG")
+    return cast(GrayImage, img)
+
+
+def _off(a: GrayImage, b: GrayImage) -> int:
+    """The largest difference between two grey images, in grey levels."""
+    return int(np.abs(a.astype(np.int16) - b.astype(np.int16)).max())
+
+
 def _taught(model: Model) -> tuple[list[FloatImage], list[int]] | str:
-    """A taught model's own line: the labelled crops ``station teach`` stored in it (grey levels over +-clip)."""
+    """A taught model's own line: the labelled crops ``station teach`` stored in it (grey levels over +-clip).
+
+    Where it also kept the pixels some crops were cut from, those crops are remade with the model's
+    own preprocessing and must come out the same: a file whose crop settings were changed is refused.
+    """
     try:
         raw = json.loads(model.info.self_test)
         clip, labels = float(raw["clip"]), [int(v) for v in raw["labels"]]
         size = model.info.spec.size
-        crops = []
-        for b64 in raw["crops"]:
-            img = cv2.imdecode(np.frombuffer(base64.b64decode(b64, validate=True), np.uint8), cv2.IMREAD_GRAYSCALE)
-            if img is None or img.shape != (size, size):
-                raise ValueError("a crop that is not a grey PNG of the input size")
-            crops.append((img.astype(np.float32) / 255.0 * 2.0 - 1.0) * clip)
-        if len(crops) != len(labels) or min(labels.count(0), labels.count(1)) < TAUGHT_PER_CLASS or set(labels) != {0, 1}:
+        stored = [_grey_png(b64) for b64 in raw["crops"]]
+        if any(img.shape != (size, size) for img in stored):
+            raise ValueError("a crop that is not of the input size")
+        if len(stored) != len(labels) or min(labels.count(0), labels.count(1)) < TAUGHT_PER_CLASS or set(labels) != {0, 1}:
             raise ValueError(f"crops and labels do not match, or fewer than {TAUGHT_PER_CLASS} crops of a class")
-    except (ValueError, KeyError, TypeError) as exc:
+        for part in raw.get("parts", []):
+            k, (cx, cy, r, squash, axis) = int(part["crop"]), (float(v) for v in part["circle"])
+            circle = Circle(cx, cy, r, squash, axis) if model.info.spec.rectify else Circle(cx, cy, r)  # as the station finds it
+            square = _grey_png(part["square"])
+            cut = crop_square(_grey_png(part["image"]), circle, model.info.spec)  # the geometry: margin, size, rectification
+            again = quantised(normalise(square, model.info.spec)[0], clip)  # the grey levels: clip, mask
+            if cut.shape != square.shape or _off(cut, square) > REMADE_TOLERANCE or _off(again, stored[k]) > 1:
+                return f"its preprocessing does not remake the crops it was taught on (self-test crop {k}): its input metadata was changed"
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
         return f"its {META_SELF_TEST} metadata is malformed ({exc})"
-    return crops, labels
+    return [(img.astype(np.float32) / 255.0 * 2.0 - 1.0) * clip for img in stored], labels
 
 
 def self_test(model: Model, sample: Path = SAMPLE) -> str | None:

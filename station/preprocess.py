@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 import cv2
 import numpy as np
@@ -370,6 +370,16 @@ def crop_square(gray: GrayImage, circle: Circle, spec: PreprocessSpec) -> GrayIm
     return u8(cv2.warpAffine(gray, m, (spec.size, spec.size), flags=interp, borderMode=cv2.BORDER_REPLICATE))
 
 
+def part_region(gray: GrayImage, circle: Circle, spec: PreprocessSpec) -> tuple[GrayImage, Circle]:
+    """The pixels :func:`crop_square` can sample for ``circle`` (a square round its centre, cut at the image's edges),
+    and the circle in them: the same crop is made from either. A model's self-test keeps these to remake its crops."""
+    reach = circle.r * (1.0 + spec.margin) * math.sqrt(2.0) + 3.0  # the crop's corners, and the interpolation's support
+    h, w = gray.shape[:2]
+    x0, y0 = max(0, int(circle.cx - reach)), max(0, int(circle.cy - reach))
+    x1, y1 = min(w, math.ceil(circle.cx + reach) + 1), min(h, math.ceil(circle.cy + reach) + 1)
+    return gray[y0:y1, x0:x1], replace(circle, cx=circle.cx - x0, cy=circle.cy - y0)
+
+
 def _disc_masks(spec: PreprocessSpec) -> tuple[npt.NDArray[np.bool_], FloatImage]:
     """The part disc (inside r) and the soft keep-mask out to mask_radius * r."""
     c = (spec.size - 1) / 2.0
@@ -389,15 +399,24 @@ def normalise_crop(gray: GrayImage, circle: Circle, spec: PreprocessSpec) -> tup
 
     Returns the crop and the part's median brightness and contrast scale (grey levels).
     """
+    return normalise(crop_square(gray, circle, spec), spec)
+
+
+def normalise(crop8: GrayImage, spec: PreprocessSpec) -> tuple[FloatImage, float, float]:
+    """:func:`normalise_crop`'s second half, on the square crop :func:`crop_square` made."""
     masks = _MASK_CACHE.get(spec)
     if masks is None:
         masks = _MASK_CACHE.setdefault(spec, _disc_masks(spec))
     part, keep = masks
-    crop8 = crop_square(gray, circle, spec)
     lo, med, hi = level_percentiles(u8(crop8[part]), (10.0, 50.0, 90.0))
     scale = max(float(hi - lo) / 2.56, 1.0)
     z = np.clip((crop8.astype(np.float32) - float(med)) / scale, -spec.clip, spec.clip) * keep
     return z.astype(np.float32), float(med), scale
+
+
+def quantised(crop: FloatImage, clip: float) -> GrayImage:
+    """A normalised crop as grey levels, 0 at -clip and 255 at +clip (how a model's self-test stores its crops)."""
+    return cast(GrayImage, np.clip(np.rint((crop + clip) / (2 * clip) * 255), 0, 255).astype(np.uint8))
 
 
 def crop_sharpness(crop: FloatImage) -> float:

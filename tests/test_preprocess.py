@@ -199,3 +199,20 @@ def test_without_rectify_or_on_a_round_part_nothing_changes() -> None:
     a, b = preprocess(drawn, spec), preprocess(drawn, PreprocessSpec(**{**spec.__dict__, "rectify": True}))
     assert b.circle is not None and b.circle.squash == 1.0
     assert a.crop is not None and b.crop is not None and np.array_equal(a.crop, b.crop)
+
+
+@pytest.mark.parametrize(
+    "circle",
+    [Circle(300.0, 300.0, 120.0), Circle(20.0, 580.0, 120.0), Circle(280.0, 320.0, 110.0, squash=0.85, axis=0.6)],
+    ids=["centred", "at-two-edges", "an-ellipse"],
+)
+def test_a_part_region_remakes_the_square_crop_of_the_whole_image(circle: Circle) -> None:
+    from station.preprocess import crop_square, normalise, normalise_crop, part_region
+
+    image = (np.random.default_rng(3).random((600, 600)) * 255).astype(np.uint8)
+    spec = PreprocessSpec(margin=0.16, mask_radius=1.12, rectify=True)
+    region, moved = part_region(image, circle, spec)
+    assert region.size < image.size
+    whole, cut = crop_square(image, circle, spec), crop_square(region, moved, spec)
+    assert np.abs(whole.astype(int) - cut.astype(int)).max() <= 1  # warpAffine rounds a shifted origin apart, by a level
+    assert np.array_equal(normalise(whole, spec)[0], normalise_crop(image, circle, spec)[0])

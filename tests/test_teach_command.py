@@ -83,6 +83,26 @@ def test_a_qualified_line_is_an_ordinary_model_file_with_what_it_was_taught(taug
     assert hashlib.sha256(SHIPPED_MODEL.read_bytes()).hexdigest() == SHIPPED_DIGEST  # teaching never touches the shipped model
 
 
+@pytest.mark.parametrize(("field", "value"), [("margin", 0.3), ("clip", 1.5), ("mask_radius", 1.0)])
+def test_a_taught_model_whose_crop_settings_were_changed_is_refused(taught: tuple[Path, Path], tmp_path: Path, field: str,
+                                                                     value: object) -> None:  # fmt: skip
+    """Its self-test keeps the pixels two of its crops were cut from: remade with other settings, they differ."""
+    import onnx
+
+    from station.errors import ModelError
+    from station.model import META_INPUT, META_SELF_TEST
+
+    m = onnx.load(str(taught[0]))
+    props = {p.key: p for p in m.metadata_props}
+    assert len(json.loads(props[META_SELF_TEST].value)["parts"]) == 2  # one of each class
+    spec = json.loads(props[META_INPUT].value)
+    assert spec[field] != value
+    props[META_INPUT].value = json.dumps({**spec, field: value})
+    onnx.save(m, str(tmp_path / "edited.onnx"))
+    with pytest.raises(ModelError, match="does not remake the crops it was taught on"):
+        admit(tmp_path / "edited.onnx")
+
+
 def test_a_taught_network_is_written_as_exactly_what_it_learnt(tmp_path: Path) -> None:
     from station.model import Model
     from station.teach.finetune import fit

@@ -23,7 +23,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,7 +38,7 @@ from station.config import Config
 from station.errors import InputError, ModelError
 from station.gate import admit
 from station.model import Model
-from station.preprocess import PreprocessSpec
+from station.preprocess import PreprocessSpec, crop_square, part_region, quantised
 from station.teach import report, threshold
 from station.teach.finetune import Recipe, fit, plain, score
 from station.teach.samples import Collection, Sample, collect, groups, rectified
@@ -54,15 +54,29 @@ def say(text: str) -> None:
     print(f"station teach: {text}", file=sys.stderr, flush=True)
 
 
-def self_test_meta(crops: npt.NDArray[np.float32], labels: npt.NDArray[np.int64], clip: float, seed: int) -> str:
-    """Up to SELF_TEST_PER_CLASS crops of each class as PNG (grey levels over +-clip), for the model gate."""
+def _png(image: npt.NDArray[np.uint8]) -> str:
+    return base64.b64encode(cv2.imencode(".png", image)[1].tobytes()).decode()
+
+
+def self_test_meta(crops: npt.NDArray[np.float32], labels: npt.NDArray[np.int64], spec: PreprocessSpec, seed: int,
+                   parts: Sequence[Sample] = ()) -> str:  # fmt: skip
+    """Up to SELF_TEST_PER_CLASS crops of each class as PNG (grey levels over +-clip), for the model gate.
+
+    With ``parts`` (the samples the crops were made from), the first crop of each class also keeps
+    the pixels it was cut from, its circle (``station.preprocess.part_region``) and its square crop
+    before normalisation: the gate remakes that crop with the model's own preprocessing, so a file
+    whose crop settings were changed is refused.
+    """
     rng = np.random.default_rng(seed)
     picked = [int(i) for cls in (0, 1) for i in rng.permutation(np.flatnonzero(labels == cls))[:SELF_TEST_PER_CLASS]]
-    pngs = []
-    for i in picked:
-        u8 = np.clip(np.rint((crops[i] + clip) / (2 * clip) * 255), 0, 255).astype(np.uint8)
-        pngs.append(base64.b64encode(cv2.imencode(".png", u8)[1].tobytes()).decode())
-    return json.dumps({"clip": clip, "labels": [int(labels[i]) for i in picked], "crops": pngs})
+    pngs = [_png(quantised(crops[i], spec.clip)) for i in picked]
+    remade = []
+    for k in sorted({next(k for k, i in enumerate(picked) if labels[i] == cls) for cls in (0, 1)} if len(parts) else ()):
+        part = parts[picked[k]]
+        region, circle = part_region(part.image, part.circle, spec)
+        remade.append({"crop": k, "image": _png(region), "circle": [circle.cx, circle.cy, circle.r, circle.squash, circle.axis],
+                       "square": _png(crop_square(part.image, part.circle, spec))})  # fmt: skip
+    return json.dumps({"clip": spec.clip, "labels": [int(labels[i]) for i in picked], "crops": pngs, "parts": remade})
 
 
 def _collect(args: argparse.Namespace, cfg: Config, base: Model) -> Collection:
@@ -104,6 +118,7 @@ class Candidate:
     judged: threshold.Outcome
     threshold: float
     band: tuple[float, float]
+    parts: Sequence[Sample] = ()  # the parts the crops were made from, located as this candidate's spec locates them
 
     def cost(self) -> float:
         if not np.all(np.isfinite(self.held_out)):  # a network that gives a part no number is never chosen
@@ -111,10 +126,11 @@ class Candidate:
         return 5 * self.judged.escapes + self.judged.false_rejects  # an escape costs a line far more than a false reject
 
 
-def candidate(name: str, spec: PreprocessSpec, crops: npt.NDArray[np.float32], held_out: npt.NDArray[np.float64],
-              labels: npt.NDArray[np.int64], fold: npt.NDArray[np.int64], args: argparse.Namespace) -> Candidate:  # fmt: skip
+def candidate(name: str, spec: PreprocessSpec, parts: Sequence[Sample], crops: npt.NDArray[np.float32],
+              held_out: npt.NDArray[np.float64], labels: npt.NDArray[np.int64], fold: npt.NDArray[np.int64],
+              args: argparse.Namespace) -> Candidate:  # fmt: skip
     thr, band = threshold.operating_point(held_out, labels, args.margin)
-    return Candidate(name, spec, crops, held_out, threshold.honest(held_out, labels, fold, args.margin), thr, band)
+    return Candidate(name, spec, crops, held_out, threshold.honest(held_out, labels, fold, args.margin), thr, band, parts)
 
 
 def _check_paths(args: argparse.Namespace, base: Path) -> None:
@@ -157,14 +173,15 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
         return fit(start, part, spec, recipe, seed, desc, fresh=args.from_scratch)
 
     crops = plain(samples, spec)
-    taught = candidate("taught", spec, crops, cross_fit(samples, crops, fold, train, score, args.seed), labels, fold, args)
+    taught = candidate("taught", spec, samples, crops, cross_fit(samples, crops, fold, train, score, args.seed), labels, fold, args)
     say(f"{args.folds} folds learnt ({time.monotonic() - t0:.0f} s)")
-    base_crops = plain(col.samples, base.info.spec)  # the base network never saw these parts: all its scores are held out
+    base_parts = samples if base.info.spec.rectify else col.samples  # as the base model locates them on the line
+    base_crops = plain(base_parts, base.info.spec)  # the base network never saw these parts: all its scores are held out
     base_scores = base.score(base_crops).astype(np.float64)
-    rethresholded = candidate("base-line-threshold", base.info.spec, base_crops, base_scores, labels, fold, args)
-    rectified_base = candidate("base-rectified", spec, crops, base.score(crops).astype(np.float64), labels, fold, args)
-    as_shipped = Candidate("base-as-shipped", base.info.spec, base_crops, base_scores,
-                           threshold.outcome(base_scores, labels, base.info.band[0]), base.info.threshold, base.info.band)  # fmt: skip
+    rethresholded = candidate("base-line-threshold", base.info.spec, base_parts, base_crops, base_scores, labels, fold, args)
+    rectified_base = candidate("base-rectified", spec, samples, crops, base.score(crops).astype(np.float64), labels, fold, args)
+    as_shipped = Candidate("base-as-shipped", base.info.spec, base_crops, base_scores, threshold.outcome(base_scores, labels,
+                           base.info.band[0]), base.info.threshold, base.info.band, base_parts)  # fmt: skip
     candidates = (as_shipped, rethresholded, rectified_base, taught)
     pick = min(candidates, key=lambda c: c.cost())  # the first of equals: change no more than the figures ask for
     figures = _figures(args, col, pick, candidates, base, labels, fold, gate, recipe)
@@ -267,7 +284,7 @@ def _write(out: Path, net: Any, base: Model, pick: Candidate, figures: dict[str,
         META_TEACH: json.dumps(taught),
         meta.META_FINGERPRINT: col.digest.hexdigest(),
         meta.META_METRICS: json.dumps({"validation": figures["held_out"]}),
-        meta.META_SELF_TEST: self_test_meta(pick.crops, labels, pick.spec.clip, seed),
+        meta.META_SELF_TEST: self_test_meta(pick.crops, labels, pick.spec, seed, pick.parts),
     }
     if net is None:  # a base candidate: its network, its preprocessing (perhaps rectifying), the line's operating point
         relabel(base.path, out, pick.threshold, pick.band, {**extra, meta.META_INPUT: json.dumps(asdict(pick.spec))})
