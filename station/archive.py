@@ -293,8 +293,11 @@ def export(archive: Path, out: Path, reviewed_only: bool = False) -> Exported:
         done.counts[folder] += 1
         rows.append([f"{folder}/{crop.name}", *(str(meta.get(k)) for k in ("reason", "score", "model", "captured_at")),
                      review["by"] if review is not None else "station"])  # fmt: skip
-    with (out / "labels.csv").open("w", newline="") as f:
-        csv.writer(f).writerows(rows)
+    try:
+        with (out / "labels.csv").open("w", newline="") as f:
+            csv.writer(f).writerows(rows)
+    except OSError as exc:
+        raise InputError(f"{out / 'labels.csv'}: cannot write: {exc.strerror or exc}") from None
     return done
 
 
@@ -310,6 +313,8 @@ def _empty_folder(out: Path) -> None:
 def _sidecar(side: Path) -> tuple[dict[str, Any], dict[str, str] | None]:
     """The sidecar's fields and the operator's review (None: not reviewed); ValueError saying why it cannot be used."""
     try:
+        if not side.is_file():  # a pipe named .json would block the export for ever
+            raise ValueError("the sidecar is not a regular file")
         meta = json.loads(side.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"unreadable sidecar ({getattr(exc, 'strerror', None) or exc})") from None

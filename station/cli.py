@@ -9,6 +9,7 @@ Errors are one line naming the key path or the file; never a traceback.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -236,7 +237,7 @@ def _at_least(low: float, kind: type[int] | type[float], high: float | None = No
             v = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if v < low or (high is not None and v > high):
+        if not math.isfinite(v) or v < low or (high is not None and v > high):
             raise argparse.ArgumentTypeError(f"{text} is out of range ({low} to {high if high is not None else 'any'})")
         return v
 

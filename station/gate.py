@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from pathlib import Path
 from typing import cast
 
@@ -57,7 +58,7 @@ def _photos(model: Model, sample: Path) -> tuple[list[FloatImage], list[int]] | 
 
 
 def _grey_png(b64: object) -> GrayImage:
-    if not isinstance(b64, str):
+    if not isinstance(b64, str) or not b64:
         raise ValueError("an image that is not base64 text")
     img = cv2.imdecode(np.frombuffer(base64.b64decode(b64, validate=True), np.uint8), cv2.IMREAD_GRAYSCALE)
     if img is None:
@@ -79,6 +80,8 @@ def _taught(model: Model) -> tuple[list[FloatImage], list[int]] | str:
     try:
         raw = json.loads(model.info.self_test)
         clip, labels = float(raw["clip"]), [int(v) for v in raw["labels"]]
+        if raw.get("parts") and clip != model.info.spec.clip:  # the crops were stored over the clip the model crops with
+            return f"its self-test crops were stored with clip {clip}, its input's {model.info.spec.clip}: its metadata was changed"
         size = model.info.spec.size
         stored = [_grey_png(b64) for b64 in raw["crops"]]
         if any(img.shape != (size, size) for img in stored):
@@ -87,14 +90,16 @@ def _taught(model: Model) -> tuple[list[FloatImage], list[int]] | str:
             raise ValueError(f"crops and labels do not match, or fewer than {TAUGHT_PER_CLASS} crops of a class")
         for part in raw.get("parts", []):
             k, (cx, cy, r, squash, axis) = int(part["crop"]), (float(v) for v in part["circle"])
+            if not (all(math.isfinite(v) for v in (cx, cy, r, axis)) and r > 0 and 0 < squash <= 1):
+                raise ValueError(f"self-test part {k}: a circle that is not one")
             circle = Circle(cx, cy, r, squash, axis) if model.info.spec.rectify else Circle(cx, cy, r)  # as the station finds it
             square = _grey_png(part["square"])
             cut = crop_square(_grey_png(part["image"]), circle, model.info.spec)  # the geometry: margin, size, rectification
             again = quantised(normalise(square, model.info.spec)[0], clip)  # the grey levels: clip, mask
             if cut.shape != square.shape or _off(cut, square) > REMADE_TOLERANCE or _off(again, stored[k]) > 1:
                 return f"its preprocessing does not remake the crops it was taught on (self-test crop {k}): its input metadata was changed"
-    except (ValueError, KeyError, TypeError, IndexError) as exc:
-        return f"its {META_SELF_TEST} metadata is malformed ({exc})"
+    except (ValueError, KeyError, TypeError, IndexError, ArithmeticError, cv2.error) as exc:
+        return f"its {META_SELF_TEST} metadata is malformed ({str(exc).strip()[:160]})"
     return [(img.astype(np.float32) / 255.0 * 2.0 - 1.0) * clip for img in stored], labels
 
 

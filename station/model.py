@@ -86,7 +86,10 @@ def _is_a(value: object, kind: type) -> bool:
         return kind is bool and isinstance(value, bool)
     if kind is int:
         return isinstance(value, int)
-    return kind is float and isinstance(value, int | float) and math.isfinite(value)
+    try:
+        return kind is float and isinstance(value, int | float) and math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
 
 
 def _parse_meta(meta: dict[str, str], path: Path, digest: str) -> ModelInfo:

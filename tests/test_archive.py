@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import os
 import subprocess
 import sys
 import time
@@ -225,10 +226,11 @@ def test_export_names_every_part_it_cannot_use_and_writes_the_rest(tmp_path: Pat
     _archived(reject, "p9", json.dumps({"reason": "defect"}), crop=False)
     (reject / "p10.png").mkdir()
     _archived(reject, "p10", json.dumps({"reason": "defect"}), crop=False)
+    os.mkfifo(reject / "p11.json")  # reading it would block the export
     done = export(tmp_path / "a", tmp_path / "out")
     assert done.counts == {"def_front": 2, "ok_front": 0, "review": 0}
     named = sorted(Path(why.split(":")[0]).stem for why in done.skipped)
-    assert named == sorted(["p3", "p4", "p5", "p6", "p7", "p8", "p9", "p10"])
+    assert named == sorted(["p3", "p4", "p5", "p6", "p7", "p8", "p9", "p10", "p11"])
     with (tmp_path / "out" / "labels.csv").open(newline="") as f:
         rows = list(csv.reader(f))
     assert [r[0] for r in rows[1:]] == ["def_front/p2.png", "def_front/p1.png"] and rows[2][3] == "m,1\nx"

@@ -18,6 +18,9 @@ from station.cli import build_parser
         (["teach", "x", "--out", "y", "--folds", "1"], "--folds"),
         (["teach", "x", "--out", "y", "--epochs", "0"], "--epochs"),
         (["teach", "x", "--out", "y", "--max-escape-rate", "150"], "--max-escape-rate"),
+        (["teach", "x", "--out", "y", "--max-escape-rate", "nan"], "--max-escape-rate"),
+        (["teach", "x", "--out", "y", "--margin", "nan"], "--margin"),
+        (["teach", "x", "--out", "y", "--lr", "inf"], "--lr"),
     ],
 )
 def test_an_out_of_range_option_is_a_usage_error_naming_it(args: list[str], option: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -83,7 +83,7 @@ def test_a_qualified_line_is_an_ordinary_model_file_with_what_it_was_taught(taug
     assert hashlib.sha256(SHIPPED_MODEL.read_bytes()).hexdigest() == SHIPPED_DIGEST  # teaching never touches the shipped model
 
 
-@pytest.mark.parametrize(("field", "value"), [("margin", 0.3), ("clip", 1.5), ("mask_radius", 1.0)])
+@pytest.mark.parametrize(("field", "value"), [("margin", 0.3), ("clip", 1.5), ("clip", 8.0), ("mask_radius", 1.0)])
 def test_a_taught_model_whose_crop_settings_were_changed_is_refused(taught: tuple[Path, Path], tmp_path: Path, field: str,
                                                                      value: object) -> None:  # fmt: skip
     """Its self-test keeps the pixels two of its crops were cut from: remade with other settings, they differ."""
@@ -99,8 +99,30 @@ def test_a_taught_model_whose_crop_settings_were_changed_is_refused(taught: tupl
     assert spec[field] != value
     props[META_INPUT].value = json.dumps({**spec, field: value})
     onnx.save(m, str(tmp_path / "edited.onnx"))
-    with pytest.raises(ModelError, match="does not remake the crops it was taught on"):
+    with pytest.raises(ModelError, match=r"does not remake the crops it was taught on|were stored with clip"):
         admit(tmp_path / "edited.onnx")
+
+
+@pytest.mark.parametrize(
+    "part",
+    [{"image": ""}, {"square": ""}, {"circle": [10.0, 10.0, 0.0, 1.0, 0.0]}, {"circle": [10.0, 10.0, 9.0, 0.0, 0.0]}, {"crop": 1e300}],
+    ids=["empty-image", "empty-square", "radius-0", "squash-0", "huge-index"],
+)
+def test_a_taught_model_with_a_broken_self_test_part_is_refused_never_a_traceback(taught: tuple[Path, Path], tmp_path: Path,
+                                                                                     part: dict[str, object]) -> None:  # fmt: skip
+    import onnx
+
+    from station.errors import ModelError
+    from station.model import META_SELF_TEST
+
+    m = onnx.load(str(taught[0]))
+    prop = next(p for p in m.metadata_props if p.key == META_SELF_TEST)
+    raw = json.loads(prop.value)
+    raw["parts"][0].update(part)
+    prop.value = json.dumps(raw)
+    onnx.save(m, str(tmp_path / "broken.onnx"))
+    with pytest.raises(ModelError, match="metadata is malformed"):
+        admit(tmp_path / "broken.onnx")
 
 
 def test_a_taught_network_is_written_as_exactly_what_it_learnt(tmp_path: Path) -> None:

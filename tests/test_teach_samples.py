@@ -96,7 +96,8 @@ def test_an_exported_crop_is_used_only_where_the_station_finds_its_part_centred(
     cv2.imwrite(str(root / "ok_front" / "corner.png"), off_centre)
     col = collect([root], SPEC, load_config(None, []))
     why = {Path(r.origin).name: r.why for r in col.refused}
-    assert why["noise.png"] != "ok" and why["hello.png"] != "ok" and why["corner.png"] == "not_centred"
+    assert why["noise.png"] in {"no_part", "not_centred"} and why["hello.png"] in {"no_part", "not_centred"}
+    assert why["corner.png"] == "not_centred"
     assert col.counts() == {"ok": 2, "defective": 2, "not_inspectable": 3}
 
 
@@ -134,14 +135,23 @@ def test_a_source_of_no_known_kind_is_one_clear_error(tmp_path: Path) -> None:
         ("part,label,first_frame,last_frame,source\n1,maybe,0,5,x\n", r"clip\.csv: line 2: expected part,label\(ok\|def\)"),
         ("part,label,first_frame,last_frame,source\n1,ok,34,21,x\n", r"clip\.csv: line 2: first_frame 34 and last_frame 21"),
         ("part,label,first_frame,last_frame,source\n1,ok,-34,-21,x\n", r"clip\.csv: line 2: first_frame -34"),
-        ("part,label,first_frame,last_frame,source\n1,def,3,9,x\n1,ok,3,9,x\n", r"clip\.csv: line 3: frames 3-9 do not follow"),
+        ("part,label,first_frame,last_frame,source\n1,def,3,9,x\n2,ok,3,9,x\n", r"clip\.csv: line 3: frames 3-9 do not follow"),
+        ("part,label,first_frame,last_frame,source\n1,def,5,9,x\n2,ok,4,12,x\n", r"clip\.csv: line 3: frames 4-12 do not follow"),
     ],
 )
-def test_ground_truth_that_names_no_part_is_one_clear_error(tmp_path: Path, truth: str, error: str) -> None:
+def test_ground_truth_that_names_no_part_or_an_impossible_one_is_one_clear_error(tmp_path: Path, truth: str, error: str) -> None:
     (tmp_path / "clip.mp4").write_bytes(b"x")
     (tmp_path / "clip.csv").write_text(truth)
     with pytest.raises(InputError, match=error):
         collect([tmp_path / "clip.mp4"], SPEC, load_config(None, []))
+
+
+def test_parts_in_view_together_at_the_start_may_share_frames() -> None:
+    from station.teach.samples import _check_row
+
+    rows = [(0, 0, 40), (1, 0, 90), (0, 12, 90)]  # two parts whole in the first frame, two in the last
+    for n in range(1, 4):
+        _check_row(Path("clip.csv"), n + 1, rows[:n])
 
 
 def test_a_video_with_two_different_ground_truths_beside_it_is_refused(tmp_path: Path) -> None:
@@ -171,6 +181,14 @@ def test_a_photo_given_twice_is_used_once_and_one_given_both_labels_is_refused(t
     shutil.copy(first, root / "def_front" / "again.jpeg")
     with pytest.raises(InputError, match=r"again\.jpeg: the same photo as .*labelled good, but here defective"):
         collect([root], SPEC, load_config(None, []))
+
+
+def test_a_blank_frame_under_both_labels_is_refused_as_no_part_not_as_a_wrong_label(tmp_path: Path) -> None:
+    root = _labelled(tmp_path, 2)
+    for sub in ("ok_front", "def_front"):
+        cv2.imwrite(str(root / sub / "blank.png"), np.full((300, 300), 128, np.uint8))
+    col = collect([root], SPEC, load_config(None, []))
+    assert [(Path(r.origin).parent.name, r.why) for r in col.refused] == [("ok_front", "no_part"), ("def_front", "no_part")]
 
 
 def test_photos_of_one_part_turned_or_flipped_fall_in_one_group(tmp_path: Path) -> None:

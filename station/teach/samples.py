@@ -79,7 +79,7 @@ class Collection:
 def truth_csv(video: Path) -> Path | None:
     """The ground truth beside ``video``: VIDEO.csv or VIDEO.EXT.csv; InputError when both are there and differ."""
     found = [c for c in (video.with_suffix(".csv"), video.with_name(video.name + ".csv")) if c.is_file()]
-    if len(found) == 2 and not found[0].samefile(found[1]):
+    if len(found) == 2 and found[0].read_bytes() != found[1].read_bytes():
         raise InputError(f"{video}: two ground truths beside it ({found[0].name} and {found[1].name}): keep the right one")
     return found[0] if found else None
 
@@ -137,23 +137,29 @@ def _folder(root: Path, spec: PreprocessSpec, col: Collection) -> None:
             if grab.image is None:
                 col.refused.append(Refused(str(p), label, (grab.error or "unreadable").removeprefix(f"{p}: ")))
                 continue
-            content = hashlib.sha256(grab.image.tobytes()).digest()
+            content = hashlib.sha256(repr(grab.image.shape).encode() + grab.image.tobytes()).digest()
             if _copy(content, str(p), label, col):
                 continue
             col.digest.update(os.fsencode(f"{sub}/{p.name}"))  # a name need not be UTF-8
             col.digest.update(content)
             _add(grab.image, label, str(p), spec, col, centred=exported)
+            first = col.seen[content]
+            if first[1] != label and col.samples and col.samples[-1].origin == str(p):  # a part, not a blank: a label is wrong
+                kind = ("good", "defective")
+                raise InputError(
+                    f"{p}: the same photo as {first[0]}, which is labelled {kind[first[1]]}, but here {kind[label]}: fix a label"
+                )
 
 
 def _copy(content: bytes, origin: str, label: int, col: Collection) -> bool:
-    """True when this photo was met before (it is not used again); InputError when it was met under the other label."""
+    """True when this photo was met before with the same label (it is not used again); one met under the other label is
+    judged like any photo, and refused by the caller if it is an inspectable part (one of the two labels is wrong)."""
     first = col.seen.get(content)
     if first is None:
         col.seen[content] = (origin, label)
         return False
     if first[1] != label:
-        kind = ("good", "defective")
-        raise InputError(f"{origin}: the same photo as {first[0]}, which is labelled {kind[first[1]]}, but here {kind[label]}: fix a label")
+        return False
     col.copies.append((origin, first[0]))
     return True
 
@@ -181,11 +187,12 @@ def _agree(found: Circle, centred: Circle, tolerance: float = CENTRED_TOLERANCE)
 
 
 def _check_row(path: Path, n: int, rows: list[tuple[int, int, int]]) -> None:
-    """The newest row's frames are possible: 0 <= first <= last, and after the previous row's (rows come in order of arrival)."""
+    """The newest row's frames are possible: 0 <= first <= last, not before the previous row's (rows come in order of arrival;
+    parts in view together at the start or end share frames), and not the previous row's exactly (a part twice)."""
     _, first, last = rows[-1]
     if not 0 <= first <= last:
         raise InputError(f"{path}: line {n}: first_frame {first} and last_frame {last}: expected 0 <= first_frame <= last_frame")
-    if len(rows) > 1 and not (first > rows[-2][1] and last > rows[-2][2]):
+    if len(rows) > 1 and (first < rows[-2][1] or last < rows[-2][2] or (first, last) == rows[-2][1:]):
         raise InputError(f"{path}: line {n}: frames {first}-{last} do not follow the previous row's (one row per part, in arrival order)")
 
 
