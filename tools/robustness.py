@@ -77,7 +77,7 @@ def view_crops(name: str) -> ViewCrops:
     return ViewCrops(crops, np.tile(np.array([0, 1]), len(ok_idx)), round(found / max(2 * len(ok_idx), 1), 4))
 
 
-def metrics_at(scores: npt.NDArray[np.float32], y: npt.NDArray[np.int64], thr: float) -> dict[str, float]:
+def metrics_at(scores: npt.NDArray[np.float32], y: npt.NDArray[np.int64], thr: float) -> dict[str, float | None]:
     """The station's own figures (station.offline.evaluate) for "reject when score >= thr"."""
     return station_metrics(scores >= thr, y, scores)
 

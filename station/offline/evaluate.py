@@ -42,7 +42,7 @@ def f1_score(caught: int, false_rejects: int, escapes: int) -> float:
     return 2 * caught / max(2 * caught + false_rejects + escapes, 1)
 
 
-def metrics_at(rejected: npt.NDArray[np.bool_], y: npt.NDArray[np.integer], scores: npt.NDArray[np.floating]) -> dict[str, float]:
+def metrics_at(rejected: npt.NDArray[np.bool_], y: npt.NDArray[np.integer], scores: npt.NDArray[np.floating]) -> dict[str, float | None]:
     """Accuracy, escapes, false rejects and F1 of reject decisions against labels (1 = defective)."""
     tp = int(np.sum(rejected & (y == 1)))
     fp = int(np.sum(rejected & (y == 0)))
@@ -56,7 +56,7 @@ def metrics_at(rejected: npt.NDArray[np.bool_], y: npt.NDArray[np.integer], scor
         "escape_rate": round(fn / max(n_def, 1), 4),
         "false_rejects": fp,
         "false_reject_rate": round(fp / max(n_ok, 1), 4),
-        "auc": round(auc(scores, y), 4),
+        "auc": None if np.isnan(ranked := auc(scores, y)) else round(ranked, 4),  # one class: no ranking (and JSON has no NaN)
     }
 
 
@@ -110,8 +110,6 @@ def evaluate_folder(folder: Path, model: Model, report: Path) -> int:
     rejected = np.array([r.verdict == "reject" for r in rows])
     scores = np.array([1.0 if np.isnan(r.score) else r.score for r in rows])
     figures: dict[str, object] = dict(metrics_at(rejected, y, scores))
-    if np.isnan(auc(scores, y)):  # one class only: no ranking to measure, and JSON has no NaN
-        figures["auc"] = None
     figures["not_inspected"] = int(sum(np.isnan(r.score) for r in rows))
     figures["skipped_files"] = len(problems)
     figures["model"] = model.info.model_id
