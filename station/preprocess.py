@@ -94,11 +94,14 @@ class PreprocessSpec:
     rectify: bool = False  # a part seen as an ellipse (tilted camera) is made round before the crop (taught models)
 
     def __post_init__(self) -> None:
-        if not (
-            8 <= self.size <= 2048 and 0 <= self.margin <= 1 and 0 < self.mask_radius <= 2 and self.clip > 0
-            and 0 < self.min_radius_frac < self.max_radius_frac <= 1 and 0 <= self.cut_off_tolerance < 0.5
-        ):  # fmt: skip
-            raise ValueError(f"{self} is outside what a crop can be")
+        checks = {
+            "size": 8 <= self.size <= 2048, "margin": 0 <= self.margin <= 1, "mask_radius": 0 < self.mask_radius <= 2,
+            "clip": self.clip > 0, "min_radius_frac": 0 < self.min_radius_frac < 1,
+            "max_radius_frac": self.min_radius_frac < self.max_radius_frac <= 1, "cut_off_tolerance": 0 <= self.cut_off_tolerance < 0.5,
+        }  # fmt: skip
+        wrong = [name for name, ok in checks.items() if not ok]
+        if wrong:
+            raise ValueError(f"{', '.join(f'{n} {getattr(self, n)}' for n in wrong)}: outside what a crop can be")
 
 
 CLIPPED_LEVEL = 254  # grey level counted as clipped white in Preprocessed.clipped
