@@ -81,11 +81,16 @@ def load_secret(path: Path | None, key: str) -> KeyPair:
     public, secret = _load(path, key)
     if secret is None:
         raise ConfigError(key, f"{path}: holds no secret key (use the .key_secret file)")
+    warn_if_others_read(path, key, "secret_key_readable")
+    return KeyPair(public, secret)
+
+
+def warn_if_others_read(path: Path, key: str, event: str) -> None:
+    """Log ``event`` when users other than the owner may read the secret in ``path`` (it still works: a warning, not a refusal)."""
     with contextlib.suppress(OSError):
         mode = path.stat().st_mode
         if mode & (stat.S_IRGRP | stat.S_IROTH):
-            log.warning("secret_key_readable", key=key, file=str(path), mode=oct(mode & 0o777), fix=f"chmod 600 {path}")
-    return KeyPair(public, secret)
+            log.warning(event, key=key, file=str(path), mode=oct(mode & 0o777), fix=f"chmod 600 {path}")
 
 
 def load_public(path: Path | None, key: str) -> bytes:

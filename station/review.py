@@ -17,14 +17,11 @@ import stat
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from station.archive import atomic_write
 from station.config import Config
 from station.errors import ConfigError, InputError
+from station.keys import warn_if_others_read
 from station.metrics import Metrics
-
-log = structlog.get_logger()
 
 LABELS = ("defect", "good")
 MIN_TOKEN = 16  # characters: a token shorter than this is refused at start
@@ -43,15 +40,13 @@ def load_token(cfg: Config) -> str | None:
         if not stat.S_ISREG(path.stat().st_mode):  # a pipe would block start-up for ever, a device never end
             raise ConfigError("review.token_file", f"{path}: not a regular file")
         token = path.read_text(encoding="utf-8").strip()
-        mode = path.stat().st_mode
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError("review.token_file", f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
     if len(token) < MIN_TOKEN or not token.isascii() or not token.isprintable() or any(c.isspace() for c in token):
         raise ConfigError(
             "review.token_file", f"{path}: the token must be one word of at least {MIN_TOKEN} printable ASCII characters (an HTTP header)"
         )
-    if mode & (stat.S_IRGRP | stat.S_IROTH):
-        log.warning("review_token_readable", key="review.token_file", file=str(path), mode=oct(mode & 0o777), fix=f"chmod 600 {path}")
+    warn_if_others_read(path, "review.token_file", "review_token_readable")
     return token
 
 
