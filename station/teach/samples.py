@@ -138,30 +138,18 @@ def _folder(root: Path, spec: PreprocessSpec, col: Collection) -> None:
                 col.refused.append(Refused(str(p), label, (grab.error or "unreadable").removeprefix(f"{p}: ")))
                 continue
             content = hashlib.sha256(repr(grab.image.shape).encode() + grab.image.tobytes()).digest()
-            if _copy(content, str(p), label, col):
+            first = col.seen.setdefault(content, here := (str(p), label))
+            if first is not here and first[1] == label:  # an exact copy of a photo met before: used once
+                col.copies.append((str(p), first[0]))
                 continue
             col.digest.update(os.fsencode(f"{sub}/{p.name}"))  # a name need not be UTF-8
             col.digest.update(content)
             _add(grab.image, label, str(p), spec, col, centred=exported)
-            first = col.seen[content]
             if first[1] != label and col.samples and col.samples[-1].origin == str(p):  # a part, not a blank: a label is wrong
                 kind = ("good", "defective")
                 raise InputError(
                     f"{p}: the same photo as {first[0]}, which is labelled {kind[first[1]]}, but here {kind[label]}: fix a label"
                 )
-
-
-def _copy(content: bytes, origin: str, label: int, col: Collection) -> bool:
-    """True when this photo was met before with the same label (it is not used again); one met under the other label is
-    judged like any photo, and refused by the caller if it is an inspectable part (one of the two labels is wrong)."""
-    first = col.seen.get(content)
-    if first is None:
-        col.seen[content] = (origin, label)
-        return False
-    if first[1] != label:
-        return False
-    col.copies.append((origin, first[0]))
-    return True
 
 
 def _add(image: GrayImage, label: int, origin: str, spec: PreprocessSpec, col: Collection, centred: bool) -> None:
