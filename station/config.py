@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from station.errors import ConfigError
 from station.model import Threads
@@ -24,6 +24,14 @@ _ENDPOINT = re.compile(r"^(tcp://(\*|[A-Za-z0-9.\-]+|\[[0-9a-fA-F:]+\]):(\d{1,5}
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_as_number(cls, value: Any, info: ValidationInfo) -> Any:
+        """``true`` where a number belongs is a mistake, not 1 (pydantic would take it as 1)."""
+        if isinstance(value, bool) and info.field_name and "bool" not in str(cls.model_fields[info.field_name].annotation):
+            raise ValueError("expected a number or text, not true/false")
+        return value
 
 
 class TriggerMode(StrEnum):
@@ -417,7 +425,7 @@ def load_config(path: Path | None = None, overrides: list[str] | None = None) ->
         if isinstance(clash, Contradiction):
             raise ConfigError(clash.key, str(clash)) from None
         key = ".".join(str(p) for p in err["loc"])
-        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
         raise ConfigError(key, f"{msg} (got {err.get('input')!r})" if err["type"] != "extra_forbidden" else msg) from None
     return _resolve_paths(cfg, path.parent)
 

@@ -64,6 +64,19 @@ def test_bad_values_name_the_key(override: str, key: str) -> None:
     assert str(err.value).startswith(key)
 
 
+@pytest.mark.parametrize("override", ["archive.pass_sample=true", "archive.queue_size=yes", "gateway.modbus.port=false", "station.id=true"])
+def test_true_or_false_where_a_number_or_text_belongs_is_refused(override: str) -> None:
+    key = override.split("=")[0]
+    with pytest.raises(ConfigError) as err:
+        load_config(None, [override])
+    assert err.value.key == key and "not true/false" in str(err.value)
+
+
+def test_true_or_false_still_set_the_switches() -> None:
+    cfg = load_config(None, ["camera.loop=true", "model.watch=yes"])
+    assert cfg.camera.loop is True and cfg.model.watch is True
+
+
 def test_yaml_syntax_error_says_yaml_and_line(tmp_path: Path) -> None:
     p = tmp_path / "bad.yaml"
     p.write_text("station:\n  id: a\ncamera: [unclosed\n")
