@@ -33,9 +33,9 @@ import structlog
 
 from station.config import ArchiveSection
 from station.errors import ConfigError, InputError
+from station.locate import u8
 from station.messages import Verdict
 from station.metrics import Metrics
-from station.preprocess import u8
 from station.stages.base import Worker
 from station.wire import VerdictMessage
 

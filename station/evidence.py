@@ -22,8 +22,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from station.locate import Circle, rectify
 from station.onnxgraph import Graph, Node, add_float_output, read_graph
-from station.preprocess import Circle, PreprocessSpec, crop_square, rectify
+from station.preprocess import PreprocessSpec, crop_square
 from station.unwrap import UnwrapSpec
 
 FloatArray = npt.NDArray[np.float32]

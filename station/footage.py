@@ -19,7 +19,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from station.preprocess import Circle, f32, locate_part, u8
+from station.locate import Circle, f32, u8
+from station.preprocess import locate_part
 from station.sources import IMAGE_SUFFIXES
 from station.wire import Reason, VerdictMessage
 

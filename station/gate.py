@@ -26,8 +26,9 @@ import cv2
 import numpy as np
 
 from station.errors import ConfigError, ModelError
+from station.locate import Circle, FloatImage, GrayImage
 from station.model import META_SELF_TEST, Model, Threads
-from station.preprocess import Circle, FloatImage, GrayImage, Quality, crop_square, normalise, preprocess, quantised
+from station.preprocess import Quality, crop_square, normalise, preprocess, quantised
 from station.sources import IMAGE_SUFFIXES, read_image
 
 SAMPLE = Path(__file__).resolve().parent / "sample" / "casting"

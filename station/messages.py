@@ -13,8 +13,9 @@ from station.wire import Reason, ShadowVerdict, StationState
 
 if TYPE_CHECKING:  # types only: the messages are the bottom layer, above the wire contract alone
     from station.evidence import Evidence
+    from station.locate import Circle
     from station.model import Model, ModelInfo
-    from station.preprocess import Circle, Preprocessed
+    from station.preprocess import Preprocessed
 
 __all__ = [
     "END",

@@ -30,9 +30,9 @@ import numpy.typing as npt
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from station.errors import ConfigError, InputError
+from station.locate import u8
 from station.messages import Reason, Verdict
 from station.metrics import Metrics
-from station.preprocess import u8
 from station.review import Review
 from station.wire import VerdictMessage, WireError, decode
 

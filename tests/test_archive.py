@@ -20,11 +20,11 @@ import pytest
 from station import supervisor
 from station.archive import Archive
 from station.config import load_config
+from station.locate import Circle
 from station.messages import Reason, Verdict
 from station.metrics import Metrics
 from station.model import Model
 from station.pipeline import Pipeline, RunOptions
-from station.preprocess import Circle
 from station.sources import source_for
 from station.stages.publish import Identity, to_message
 from station.wire import VerdictMessage

@@ -12,11 +12,12 @@ import pytest
 from onnx import numpy_helper
 
 from station.evidence import find_head, grid_point, heat, to_frame
+from station.locate import Circle
 from station.messages import Frame, Part, Reason, Verdict
 from station.metrics import Metrics
 from station.model import Model
 from station.onnxgraph import read_graph
-from station.preprocess import Circle, locate_part
+from station.preprocess import locate_part
 from station.reload import ModelSlot
 from station.sources import read_image
 from station.stages.decision import DecisionStage
@@ -55,7 +56,8 @@ def test_the_shipped_head_is_found_and_its_evidence_adds_up_to_the_logit() -> No
 
 @pytest.mark.parametrize("squash", [1.0, 0.85])
 def test_a_grid_point_goes_back_to_where_it_lies_in_the_frame(squash: float) -> None:
-    from station.preprocess import PreprocessSpec, rectify
+    from station.locate import rectify
+    from station.preprocess import PreprocessSpec
 
     spec, c = PreprocessSpec(margin=0.16), Circle(300.0, 200.0, 100.0, squash, 0.6)
     for g in [(0.0, 0.0), (0.5, 0.0), (0.0, -0.5), (0.3, 0.4)]:

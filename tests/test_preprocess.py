@@ -7,7 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from station.preprocess import Circle, PreprocessSpec, Quality, drawn_part, level_percentiles, locate_part, preprocess, to_gray
+from station.locate import Circle
+from station.preprocess import PreprocessSpec, Quality, drawn_part, locate_part, preprocess, to_gray
 
 from .conftest import SAMPLE, grey
 
@@ -131,20 +132,6 @@ def test_to_gray_accepts_colour_and_16_bit_and_refuses_the_rest() -> None:
         to_gray(np.zeros((4, 4), np.float64))
     with pytest.raises(ValueError, match="shape"):
         to_gray(np.zeros((4, 4, 2), np.uint8))
-
-
-def test_level_percentiles_equal_numpys_bit_for_bit() -> None:
-    """Training and serving both call it: any difference from numpy would change every crop (and the model)."""
-    rng = np.random.default_rng(5)
-    for t in range(3000):
-        n = int(rng.integers(1, 40)) if t % 3 == 0 else int(rng.integers(40, 30000))
-        lo, hi = sorted(int(x) for x in rng.integers(0, 256, 2))
-        levels = rng.integers(lo, hi + 1, n).astype(np.uint8)
-        qs = (1.0, 99.0) if t % 2 else (10.0, 50.0, 90.0)
-        want = [float(x) for x in np.percentile(levels.astype(np.float32), qs)]
-        assert level_percentiles(levels, qs) == want
-    image = rng.integers(0, 256, (120, 160)).astype(np.uint8)  # a 2-D image as well as a 1-D selection
-    assert level_percentiles(image, (0.0, 1.0, 99.0, 100.0)) == [float(x) for x in np.percentile(image, (0.0, 1.0, 99.0, 100.0))]
 
 
 @pytest.mark.parametrize("spec", [PreprocessSpec(), PreprocessSpec(size=128, margin=0.16, mask_radius=1.12)])

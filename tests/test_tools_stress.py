@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from station.locate import Circle
 from station.model import Model
-from station.preprocess import Circle
 from tools import augment, stress
 
 from .conftest import MODEL, ROOT, SAMPLE

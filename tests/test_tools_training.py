@@ -9,7 +9,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from station.preprocess import Circle, PreprocessSpec, locate_part
+from station.locate import Circle
+from station.preprocess import PreprocessSpec, locate_part
 from tools import augment, robustness, train
 
 from .conftest import SAMPLE, grey

@@ -9,8 +9,8 @@ import pytest
 
 from station.config import Direction, TriggerSection
 from station.footage import Envelope, compose, labelled_photos, read_truth
+from station.locate import level_percentiles
 from station.messages import Failure, Frame, Part, Reason
-from station.preprocess import level_percentiles
 from station.stages.trigger import FrameTrigger, LineTrigger, _work_image, find_blobs
 
 from .conftest import SAMPLE

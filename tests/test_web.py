@@ -14,9 +14,9 @@ import pytest
 import yaml
 
 from station.errors import ConfigError
+from station.locate import Circle
 from station.messages import Reason, Verdict
 from station.metrics import Metrics
-from station.preprocess import Circle
 from station.stages.publish import Identity, to_message
 from station.web import GLARE_WARN, Health, LiveView, WebServer
 from station.wire import VerdictMessage

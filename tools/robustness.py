@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from station.locate import Circle
 from station.offline.evaluate import metrics_at as station_metrics
-from station.preprocess import Circle, PreprocessSpec, normalise_crop, preprocess
+from station.preprocess import PreprocessSpec, normalise_crop, preprocess
 from tools.augment import ROBUSTNESS_VIEWS, View, paint_pin_holes, render
 
 Crops = list[npt.NDArray[np.float32]]

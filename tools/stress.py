@@ -22,9 +22,10 @@ from typing import Any
 
 import numpy as np
 
+from station.locate import Circle
 from station.model import Model
 from station.offline.evaluate import metrics_at
-from station.preprocess import Circle, PreprocessSpec, Quality, locate_part, preprocess
+from station.preprocess import PreprocessSpec, Quality, locate_part, preprocess
 from station.sources import read_image
 from tools.augment import View, random_view, render
 from tools.robustness import pool

@@ -24,7 +24,8 @@ import numpy as np
 import numpy.typing as npt
 
 from station import model as meta
-from station.preprocess import Circle, PreprocessSpec, normalise_crop, preprocess
+from station.locate import Circle
+from station.preprocess import PreprocessSpec, normalise_crop, preprocess
 from station.teach.samples import components
 from station.unwrap import UnwrapSpec
 from tools.augment import PIT_DEPTHS, PIT_SIZES, paint_pin_holes, photo_view, random_view, render

@@ -20,8 +20,8 @@ import numpy as np
 import numpy.typing as npt
 
 from station.config import Direction, TriggerSection
+from station.locate import level_percentiles, u8
 from station.messages import Failure, Frame, Part, Reason
-from station.preprocess import level_percentiles, u8
 
 _MIN_PART_PX = 30  # the smallest part (trigger.min_diameter_px) stays at least this wide in the work image
 _MAX_MISSED = 4

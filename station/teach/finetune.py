@@ -31,7 +31,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from station.preprocess import Circle, FloatImage, GrayImage, PreprocessSpec, normalise_crop, rectify, u8
+from station.locate import Circle, FloatImage, GrayImage, rectify, u8
+from station.preprocess import PreprocessSpec, normalise_crop
 from station.teach.pits import paint_pin_holes
 from station.teach.samples import Sample
 

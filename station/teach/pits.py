@@ -13,7 +13,7 @@ from typing import Any, cast
 import numpy as np
 import numpy.typing as npt
 
-from station.preprocess import Circle
+from station.locate import Circle
 
 Gray = npt.NDArray[np.uint8]
 PIT_SIZES = (0.02, 0.05)  # a painted pit's radius, as a share of the part's radius
