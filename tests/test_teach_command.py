@@ -268,7 +268,7 @@ def test_the_base_network_made_round_is_written_as_the_base_network_that_rectifi
     scores = base.score(crops).astype(np.float64)
     thr, band = operating_point(scores, labels)
     pick = Candidate("base-rectified", spec, crops, scores, Outcome(len(labels), int(labels.sum()), 0, 0), thr, band)
-    figures = {"line": "tilted", "counts": col.counts(), "held_out": pick.judged.as_dict(), "margin": 1.0}
+    figures = {"line": "tilted", "counts": col.counts(), "held_out": pick.judged.as_dict(), "margin": 1.0, "gate": {"max_escape_rate": 0.0, "max_false_reject_rate": 0.03}}
     out = tmp_path / "round.onnx"
     _write(out, None, base, pick, figures, col, labels, seed=1)
     written = Model(out)

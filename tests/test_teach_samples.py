@@ -206,6 +206,29 @@ def test_photos_of_one_part_turned_or_flipped_fall_in_one_group(tmp_path: Path) 
     assert len(set(g)) == len(col.samples) - 2
 
 
+def test_parts_that_all_look_alike_do_not_chain_into_one_group() -> None:
+    from station.teach.samples import MAX_GROUP, components
+
+    chain = [(i, i + 1) for i in range(39)]  # each part close to the next: single linkage makes one group of 40
+    assert len(set(components(40, chain))) == 1
+    g = components(40, chain, most=MAX_GROUP)
+    assert np.bincount(g).max() == MAX_GROUP and len(set(g)) == 5
+
+
+def test_the_closest_pairs_are_joined_first(tmp_path: Path) -> None:
+    """A photo and its turned copy stay together even when the line's other parts are almost as close (groups are bounded)."""
+    root = _labelled(tmp_path, 3)
+    photo = sorted((root / "ok_front").iterdir())[0]
+    img = read_image(photo).image
+    assert img is not None
+    cv2.imwrite(str(root / "ok_front" / "turned.png"), cv2.rotate(img, cv2.ROTATE_90_CLOCKWISE))
+    col = collect([root], SPEC, load_config(None, []))
+    names = [Path(s.origin).name for s in col.samples]
+    g = groups(col.samples, SPEC, tau=2.0, most=2)  # every pair of a class is close enough: only the closest may join
+    assert g[names.index(photo.name)] == g[names.index("turned.png")]
+    assert np.bincount(g).max() == 2
+
+
 def test_a_missed_part_does_not_shift_the_labels_of_the_parts_after_it() -> None:
     from station.messages import Frame, Part
     from station.teach.samples import _row_for

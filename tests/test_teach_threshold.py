@@ -20,6 +20,17 @@ def test_folds_keep_a_group_together_and_spread_each_class() -> None:
         assert sizes.max() - sizes.min() <= 3
 
 
+def test_folds_stay_balanced_when_some_groups_are_large() -> None:
+    rng = np.random.default_rng(4)
+    sizes = [8, 8, 8, 7, 6, *([1] * 63)]  # 100 parts of one class: five large groups, the rest alone
+    groups = np.repeat(np.arange(len(sizes)), sizes)
+    rng.shuffle(groups)
+    labels = np.zeros(100, np.int64)
+    for seed in range(5):
+        counts = np.bincount(th.folds(groups, labels, 4, seed), minlength=4)
+        assert counts.max() - counts.min() <= 1, counts  # smallest last: the singles even the folds out
+
+
 def test_no_held_out_defect_passes_at_the_operating_point() -> None:
     rng = np.random.default_rng(0)
     labels = np.array([0] * 50 + [1] * 50)
@@ -27,6 +38,25 @@ def test_no_held_out_defect_passes_at_the_operating_point() -> None:
     thr, (lo, hi) = th.operating_point(scores, labels)
     assert lo < scores[labels == 1].min()  # pass is below the band: every defect is rejected
     assert lo <= thr <= hi and 0 < thr < 1
+
+
+def test_a_defect_the_network_cannot_see_does_not_set_the_limit_under_every_good_part() -> None:
+    rng = np.random.default_rng(1)
+    good, defects = rng.uniform(0.001, 0.2, 100), np.concatenate([[0.0001], rng.uniform(0.8, 1.0, 99)])  # one defect scored as good
+    scores, labels = np.concatenate([good, defects]), np.array([0] * 100 + [1] * 100)
+    unbounded = th.pass_limit(scores, labels)  # no held-out defect passes: every good part is rejected
+    assert th.outcome(scores, labels, unbounded).false_rejects == 100
+    limit = th.pass_limit(scores, labels, most_rejected=0.03)
+    o = th.outcome(scores, labels, limit)
+    assert o.false_rejects <= 3 and o.escapes == 1  # the gate (no escape by default) then judges the one that passes
+    assert limit < 0.8  # and no defect the network sees passes
+
+
+def test_where_no_defect_need_pass_the_bound_on_false_rejects_changes_nothing() -> None:
+    rng = np.random.default_rng(3)
+    scores, labels = np.concatenate([rng.uniform(0, 0.3, 60), rng.uniform(0.6, 1.0, 60)]), np.array([0] * 60 + [1] * 60)
+    assert th.pass_limit(scores, labels, most_rejected=0.03) == th.pass_limit(scores, labels)
+    assert th.honest(scores, labels, np.arange(120) % 4, most_rejected=0.0) == th.honest(scores, labels, np.arange(120) % 4)
 
 
 def test_the_honest_estimate_judges_a_fold_by_the_other_folds_limit() -> None:

@@ -77,9 +77,10 @@ def run(teach: Path, judge: Path, plan: list[dict[str, Any]], folds: int, seed: 
         final = fit(start, samples, spec, recipe, seed + folds, "all", rehearsal=rehearsal)
         judged_scores = {"final": score(final, j_crops), "soup": score(_soup([*nets, final]), j_crops)}
         for margin in entry.get("margins", MARGINS):
-            _, band = threshold.operating_point(held, labels, margin)
+            most = threshold.Gate().max_false_reject_rate  # station teach's default gate
+            _, band = threshold.operating_point(held, labels, margin, most)
             row: dict[str, Any] = {"name": entry.get("name", str(entry)), "recipe": entry, "margin": margin, "pass_limit": band[0],
-                                   "honest": threshold.honest(held, labels, fold, margin).as_dict()}  # fmt: skip
+                                   "honest": threshold.honest(held, labels, fold, margin, most).as_dict()}  # fmt: skip
             for which, js in judged_scores.items():
                 o = threshold.outcome(js, j_labels, band[0], j_refused)
                 row[f"judged_{which}"] = {**o.as_dict(), "f1": round(f1_score(o.defective - o.escapes, o.false_rejects, o.escapes), 4)}

@@ -129,8 +129,9 @@ class Candidate:
 def candidate(name: str, spec: PreprocessSpec, parts: Sequence[Sample], crops: npt.NDArray[np.float32],
               held_out: npt.NDArray[np.float64], labels: npt.NDArray[np.int64], fold: npt.NDArray[np.int64],
               args: argparse.Namespace) -> Candidate:  # fmt: skip
-    thr, band = threshold.operating_point(held_out, labels, args.margin)
-    return Candidate(name, spec, crops, held_out, threshold.honest(held_out, labels, fold, args.margin), thr, band, parts)
+    most = args.max_false_reject_rate / 100  # the limit rejects no more good parts than the gate allows (threshold.pass_limit)
+    thr, band = threshold.operating_point(held_out, labels, args.margin, most)
+    return Candidate(name, spec, crops, held_out, threshold.honest(held_out, labels, fold, args.margin, most), thr, band, parts)
 
 
 def _check_paths(args: argparse.Namespace, base: Path) -> None:
@@ -250,7 +251,8 @@ def advice(pick: Candidate, labels: npt.NDArray[np.int64], samples: list[Sample]
     j = pick.judged
     out.append(
         f"to go live with these held-out figures anyway: --max-escape-rate {math.ceil(1000 * j.escape_rate) / 10:g} "
-        f"--max-false-reject-rate {math.ceil(1000 * j.false_reject_rate) / 10:g} (the threshold stays where no held-out defect passes)"
+        f"--max-false-reject-rate {math.ceil(1000 * j.false_reject_rate) / 10:g} (the defects that would pass are in the report's "
+        "heldout_mistakes.png: look at them first)"
     )
     return out
 
@@ -278,7 +280,8 @@ def _write(out: Path, net: Any, base: Model, pick: Candidate, figures: dict[str,
     taught = {
         "base_model": base.info.model_id, "network": pick.name, "line": figures["line"], "samples_fingerprint": col.digest.hexdigest(),
         "counts": figures["counts"], "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "validation": figures["held_out"],
-        "threshold_rule": f"no held-out defect passes: {figures['margin']} log-odds below the lowest, or mid-gap below it",
+        "threshold_rule": f"no held-out defect passes: {figures['margin']} log-odds below the lowest, or mid-gap below it; unless that "
+        f"rejects more than {figures['gate']['max_false_reject_rate']:.1%} of the held-out good parts: then the limit that rejects so many",
     }  # fmt: skip
     extra = {
         META_TEACH: json.dumps(taught),

@@ -2,15 +2,18 @@
 
 Teaching cross-fits: the line's parts are split into K folds by part group (photos of one part
 stay together), K networks each learn from the other folds and score their own, so every part has
-a score from a network that never saw it (its held-out score). The final network learns from all
-parts; its threshold comes from the held-out scores, never from scores of parts it trained on.
+a score from a network that never saw it (its held-out score). The threshold comes from the
+held-out scores, never from scores of parts a network trained on.
 
-The rule (:func:`operating_point`): no held-out defective part may pass, with a safety margin; the
+The rule (:func:`pass_limit`): no held-out defective part may pass, with a safety margin; the
 pass limit is the lowest held-out defect score, lowered by ``margin`` in log-odds, or to the middle
-of the gap below it when that is lower. The qualification may tolerate a measured escape rate; the
-rule never trades escapes for fewer false rejects (measured in docs/commissioning.md: with 100
-defects, a rule that let 1 % pass let 2.4 % of other parts' defects pass). Scores from the
-limit up to ``max(limit, 0.5)`` are ``uncertain``, above that ``defect``; both reject. The gate
+of the gap below it when that is lower. Unless that limit would reject more of the held-out good
+parts than the gate allows: a defect the network cannot see (scored like the good parts, or lower)
+would set the limit under every good part. Then the limit is the one that rejects just the share
+of good parts the gate allows (with the same margin, upwards), and the gate judges the defects it
+lets pass: with the default gate (no escape) such a line is refused, and the report shows the
+defects that would pass. The rule never aims for an escape. Scores from the limit up to
+``max(limit, 0.5)`` are ``uncertain``, above that ``defect``; both reject. The gate
 (:func:`qualify`) judges the rule honestly: for each fold, the limit set on the *other* folds'
 held-out scores is applied to this fold's, so no part is judged by a limit its own score set.
 """
@@ -31,12 +34,18 @@ CONFIDENCE = 0.95  # of the upper bounds the report gives beside each held-out r
 
 
 def folds(groups: Ints, labels: Ints, k: int, seed: int) -> Ints:
-    """A fold id per part: whole groups to a fold, each class spread evenly over the folds."""
+    """A fold id per part: whole groups to a fold, each class spread evenly over the folds.
+
+    Largest groups first (in random order among equals), each to the fold of that class with the
+    fewest parts so far: the folds' sizes differ by at most the largest group.
+    """
     rng = np.random.default_rng(seed)
     fold = np.full(len(groups), -1, np.int64)
     for cls in (0, 1):
         ids = np.unique(groups[labels == cls])
         rng.shuffle(ids)
+        members_of = np.array([int(np.sum((groups == g) & (labels == cls))) for g in ids], np.int64)
+        ids = ids[np.argsort(-members_of, kind="stable")]
         sizes = np.zeros(k, np.int64)
         for g in ids:
             members = (groups == g) & (fold < 0)
@@ -51,29 +60,43 @@ def _logit(p: float) -> float:
     return math.log(p / (1 - p))
 
 
-def pass_limit(scores: Scores, labels: Ints, margin: float = MARGIN) -> float:
-    """A part passes when its score is below this.
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def pass_limit(scores: Scores, labels: Ints, margin: float = MARGIN, most_rejected: float = 1.0) -> float:
+    """A part passes when its score is below this (see the module's docstring).
 
     Below the lowest defect score by ``margin`` in log-odds, and never above the middle of the gap
     between it and the highest good part below it: where the classes are far apart, the limit sits
-    between them. The qualification may tolerate escapes; this rule never aims for any.
+    between them. When that limit rejects more than ``most_rejected`` of the good parts, the limit
+    instead rejects at most that share: ``margin`` above the highest good part that must pass, and
+    never above the middle of the gap to the next good part up.
     """
-    defects = scores[labels == 1]
+    defects, good = scores[labels == 1], np.sort(scores[labels == 0])[::-1]
     if not len(defects):
         return 0.5
     top = float(defects.min())
-    below = scores[(labels == 0) & (scores < top)]
-    limit = 1.0 / (1.0 + math.exp(-(_logit(top) - margin)))
-    return min(limit, (top + float(below.max())) / 2) if len(below) else limit
+    below = good[good < top]
+    limit = _sigmoid(_logit(top) - margin)
+    limit = min(limit, (top + float(below.max())) / 2) if len(below) else limit
+    allowed = math.floor(most_rejected * len(good) + 1e-9)  # good parts that may be rejected
+    if allowed >= len(good) or float(np.sum(good >= limit)) <= allowed:
+        return limit
+    must_pass = float(good[allowed])  # the highest good part that must pass
+    raised = _sigmoid(_logit(must_pass) + margin)
+    if allowed:
+        raised = min(raised, (must_pass + float(good[allowed - 1])) / 2)
+    return max(raised, math.nextafter(must_pass, 1.0))
 
 
-def operating_point(scores: Scores, labels: Ints, margin: float = MARGIN) -> tuple[float, tuple[float, float]]:
+def operating_point(scores: Scores, labels: Ints, margin: float = MARGIN, most_rejected: float = 1.0) -> tuple[float, tuple[float, float]]:
     """(threshold, uncertain band) for the station: pass below the band, uncertain in it, defect above.
 
     The band's lower edge is the pass limit as written in the model file (rounded down, never
     above the limit): the honest figures judge with exactly this number.
     """
-    lo = min(math.floor(pass_limit(scores, labels, margin) * 1e6) / 1e6, 0.99)
+    lo = min(math.floor(pass_limit(scores, labels, margin, most_rejected) * 1e6) / 1e6, 0.99)
     hi = max(lo, 0.5)
     return round(hi, 6), (round(lo, 6), round(hi, 6))
 
@@ -148,12 +171,12 @@ def outcome(scores: Scores, labels: Ints, limit: float, not_inspectable: tuple[i
     )
 
 
-def honest(scores: Scores, labels: Ints, fold: Ints, margin: float = MARGIN) -> Outcome:
+def honest(scores: Scores, labels: Ints, fold: Ints, margin: float = MARGIN, most_rejected: float = 1.0) -> Outcome:
     """Each fold judged by the limit the other folds' held-out scores set (see the module's docstring)."""
     esc = fr = 0
     for f in np.unique(fold):
         mine = fold == f
-        limit = operating_point(scores[~mine], labels[~mine], margin)[1][0]
+        limit = operating_point(scores[~mine], labels[~mine], margin, most_rejected)[1][0]
         o = outcome(scores[mine], labels[mine], limit)
         esc, fr = esc + o.escapes, fr + o.false_rejects
     return Outcome(len(scores), int(np.sum(labels == 1)), esc, fr)
