@@ -18,7 +18,7 @@ import pytest
 
 from station.cli import main
 from station.config import SHIPPED_MODEL, load_config
-from station.errors import InputError
+from station.errors import InputError, ModelError
 from station.gate import admit
 from station.metrics import Metrics
 from station.reload import ModelSlot, Reloader
@@ -145,6 +145,53 @@ def test_a_taught_network_is_written_as_exactly_what_it_learnt(tmp_path: Path) -
     assert np.abs(np.log(a / (1 - a)) - np.log(b / (1 - b))).max() > 0.05  # it did learn something (in log-odds)
 
 
+def test_a_taught_model_is_the_mean_of_the_cross_fitted_networks_and_no_base_for_more_teaching(tmp_path: Path) -> None:
+    from station.model import Model
+    from station.teach.command import Candidate, _ensemble, _write
+    from station.teach.finetune import fit
+    from station.teach.samples import collect
+    from station.teach.threshold import Outcome
+    from station.teach.weights import from_onnx
+
+    base = Model(SHIPPED_MODEL)
+    spec = replace(base.info.spec, rectify=True)
+    col = collect([SAMPLE], spec, load_config(None, []))
+    start = from_onnx(SHIPPED_MODEL, base)
+    nets = [fit(start, col.samples[k::2], spec, Recipe(epochs=1), seed=k, desc="test") for k in (0, 1)]
+    labels = np.array([s.label for s in col.samples], np.int64)
+    crops = plain(col.samples, spec)
+    held = np.where(labels == 1, 0.9, 0.1)
+    pick = Candidate("taught", spec, crops, held, Outcome(len(labels), int(labels.sum()), 0, 0), 0.5, (0.4, 0.5), col.samples)
+    figures = {"line": "l", "counts": col.counts(), "held_out": pick.judged.as_dict(), "margin": 1.0,
+               "gate": {"max_escape_rate": 0.0, "max_false_reject_rate": 0.03}}  # fmt: skip
+    out = tmp_path / "ensemble.onnx"
+    _write(out, _ensemble(nets), base, pick, figures, col, labels, seed=1)
+    written = Model(out)
+    assert np.allclose(written.score(crops), np.mean([score(n, crops) for n in nets], axis=0), atol=2e-4)
+    import onnx
+
+    assert json.loads({p.key: p.value for p in onnx.load(str(out)).metadata_props}[META_TEACH])["networks"] == 2
+    with pytest.raises(ModelError, match=r"mean of 2 networks.*teach again from the model it was taught from"):
+        from_onnx(out, written)
+
+
+def test_between_candidates_that_cost_the_same_the_one_with_fewer_parts_near_its_limit_wins() -> None:
+    from station.preprocess import PreprocessSpec
+    from station.teach.command import Candidate
+    from station.teach.threshold import Outcome
+
+    judged = Outcome(4, 2, 0, 0)  # both judge every held-out part right
+    crops = np.zeros((4, 2, 2), np.float32)
+    close = Candidate("base-line-threshold", PreprocessSpec(), crops, np.array([0.4, 0.45, 0.7, 0.75]), judged, 0.5, (0.5, 0.5))
+    apart = Candidate("taught", PreprocessSpec(), crops, np.array([0.001, 0.002, 0.998, 0.999]), judged, 0.5, (0.5, 0.5))
+    assert close.cost()[0] == apart.cost()[0] and close.cost() > apart.cost()
+    assert min((close, apart), key=lambda c: c.cost()) is apart
+    worse = Candidate("taught", PreprocessSpec(), crops, apart.held_out, Outcome(4, 2, 1, 0), 0.5, (0.5, 0.5))
+    assert min((close, worse), key=lambda c: c.cost()) is close  # the held-out figures come first
+    broken = Candidate("taught", PreprocessSpec(), crops, np.array([np.nan, 0.0, 1.0, 1.0]), judged, 0.5, (0.5, 0.5))
+    assert min((broken, close), key=lambda c: c.cost()) is close  # no number for a part: never chosen
+
+
 def test_fine_tuning_is_deterministic_for_a_seed() -> None:
     from station.model import Model
     from station.teach.finetune import fit
@@ -268,7 +315,8 @@ def test_the_base_network_made_round_is_written_as_the_base_network_that_rectifi
     scores = base.score(crops).astype(np.float64)
     thr, band = operating_point(scores, labels)
     pick = Candidate("base-rectified", spec, crops, scores, Outcome(len(labels), int(labels.sum()), 0, 0), thr, band)
-    figures = {"line": "tilted", "counts": col.counts(), "held_out": pick.judged.as_dict(), "margin": 1.0, "gate": {"max_escape_rate": 0.0, "max_false_reject_rate": 0.03}}
+    figures = {"line": "tilted", "counts": col.counts(), "held_out": pick.judged.as_dict(), "margin": 1.0,
+               "gate": {"max_escape_rate": 0.0, "max_false_reject_rate": 0.03}}  # fmt: skip
     out = tmp_path / "round.onnx"
     _write(out, None, base, pick, figures, col, labels, seed=1)
     written = Model(out)

@@ -86,3 +86,24 @@ def test_the_wrapped_network_exports_to_the_same_scores(tmp_path: Path) -> None:
     with torch.no_grad():
         trained = net(torch.from_numpy(crops)[:, None]).numpy()
     assert np.abs(served - trained).max() < 1e-5
+
+
+def test_an_ensemble_exports_the_mean_of_its_members(tmp_path: Path) -> None:
+    import onnxruntime as ort
+
+    spec = PreprocessSpec(size=192, margin=0.16, mask_radius=1.12)
+    members = []
+    for seed in (1, 2, 3):
+        torch.manual_seed(seed)
+        members.append(model_def.build("polar-wrap", 8, spec).eval())
+    ensemble = model_def.Ensemble(members).eval()
+    unwrap = model_def.export(ensemble, tmp_path / "e.onnx", 192)
+    assert unwrap is not None and unwrap == members[0].unwrap
+    crops = np.random.default_rng(9).normal(size=(3, 192, 192)).astype(np.float32)
+    served = ort.InferenceSession(str(tmp_path / "e.onnx"), providers=["CPUExecutionProvider"]).run(
+        None, {"polar": PolarUnwrap(unwrap, 192)(crops)}
+    )[0]
+    with torch.no_grad():
+        each = [m(torch.from_numpy(crops)[:, None]).numpy() for m in members]
+    assert np.abs(served - np.mean(each, axis=0)).max() < 1e-5
+    assert np.abs(each[0] - each[1]).max() > 1e-3  # the members differ: the mean is not any one of them

@@ -127,3 +127,10 @@ def test_the_figures_carry_their_upper_bounds() -> None:
     d = th.Outcome(parts=80, defective=41, escapes=0, false_rejects=1).as_dict()
     assert d["escape_rate"] == 0 and d["escape_rate_upper_95"] == round(th.upper_bound(0, 41), 4)
     assert d["false_reject_rate_upper_95"] == round(th.upper_bound(1, 39), 4)
+
+
+def test_near_limit_counts_the_parts_within_the_margin_on_either_side() -> None:
+    limit = 0.5  # log-odds 0
+    scores = np.array([0.3, 0.45, 0.55, 0.7, 0.01, 0.99])  # log-odds -0.85, -0.2, 0.2, 0.85, -4.6, 4.6
+    assert th.near_limit(scores, limit, margin=1.0) == 4
+    assert th.near_limit(scores, limit, margin=0.5) == 2

@@ -7,9 +7,10 @@ halves ``python3 -m tools.new_line`` writes. Each entry of the plan is a recipe 
 ``station.teach.finetune.Recipe``, plus ``margins``, the threshold rule's margins to compare); for
 each one this does what ``station teach`` does for its taught candidate: cross-fits ``--folds``
 networks from the shipped model on the teach parts, sets the operating point on their held-out
-scores and judges it honestly, then fine-tunes on every teach part and judges that network
-(``final``), and the mean of its and the fold networks' weights (``soup``), at that operating point
-on the judge folder; parts the station cannot inspect there count as rejects. ``--rehearse``: the
+scores and judges it honestly; then, at that operating point on the judge folder, it judges the
+mean of the fold networks' scores (``ensemble``: what ``station teach`` writes), one network
+fine-tuned on every teach part (``final``) and the mean of its and the fold networks' weights
+(``soup``), and each fold network alone (``fold_1``...); parts the station cannot inspect there count as rejects. ``--rehearse``: the
 base model's training photos (``../shared/data/casting/train``), for recipes with ``rehearse``:
 600 photos of each class, none of the validation split that ``tools.new_line`` re-shoots (a
 near-duplicate of one, which ``tools/train.py`` also leaves out, may be among them: a leak that
@@ -39,6 +40,7 @@ from station.offline.evaluate import f1_score
 from station.teach import threshold
 from station.teach.command import cross_fit, taught_spec
 from station.teach.finetune import Recipe, fit, plain, score
+from station.teach.net import Ensemble
 from station.teach.samples import Sample, collect, groups, rectified
 from station.teach.weights import from_onnx
 
@@ -48,7 +50,8 @@ PLAN: list[dict[str, Any]] = [{"name": "default"}, {"name": "epochs 60", "epochs
         {"name": "learnt BN", "learn_norms": True}]  # fmt: skip
 
 
-def run(teach: Path, judge: Path, plan: list[dict[str, Any]], folds: int, seed: int, rehearse: Path | None = None) -> list[dict[str, Any]]:
+def run(teach: Path, judge: Path, plan: list[dict[str, Any]], folds: int, seed: int, rehearse: Path | None = None,
+        most: float = threshold.Gate().max_false_reject_rate) -> list[dict[str, Any]]:  # fmt: skip
     cfg = load_config(None, [])
     base = admit(ROOT / "station" / "defaults" / "defect.onnx")
     spec = taught_spec(base)
@@ -75,9 +78,10 @@ def run(teach: Path, judge: Path, plan: list[dict[str, Any]], folds: int, seed: 
 
         held = cross_fit(samples, crops, fold, train, score, seed)
         final = fit(start, samples, spec, recipe, seed + folds, "all", rehearsal=rehearsal)
-        judged_scores = {"final": score(final, j_crops), "soup": score(_soup([*nets, final]), j_crops)}
+        judged_scores = {"ensemble": score(Ensemble(nets).eval(), j_crops), "final": score(final, j_crops),
+                         "soup": score(_soup([*nets, final]), j_crops)}  # fmt: skip
+        judged_scores.update({f"fold_{k + 1}": score(n, j_crops) for k, n in enumerate(nets)})
         for margin in entry.get("margins", MARGINS):
-            most = threshold.Gate().max_false_reject_rate  # station teach's default gate
             _, band = threshold.operating_point(held, labels, margin, most)
             row: dict[str, Any] = {"name": entry.get("name", str(entry)), "recipe": entry, "margin": margin, "pass_limit": band[0],
                                    "honest": threshold.honest(held, labels, fold, margin, most).as_dict()}  # fmt: skip
@@ -128,11 +132,13 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--json", type=Path, help="also write the figures here")
     ap.add_argument("--rehearse", type=Path, help="the base model's training photos, for recipes with rehearse > 0")
+    ap.add_argument("--max-false-reject-rate", type=float, default=100 * threshold.Gate().max_false_reject_rate,
+                    help="percent, as station teach's: the pass limit rejects no more held-out good parts")  # fmt: skip
     args = ap.parse_args()
     plan = json.loads(args.plan.read_text()) if args.plan else PLAN
     if not args.rehearse and any(entry.get("rehearse") for entry in plan):
         ap.error("a recipe with rehearse needs --rehearse (the base model's training photos)")
-    res = run(args.teach, args.judge, plan, args.folds, args.seed, args.rehearse)
+    res = run(args.teach, args.judge, plan, args.folds, args.seed, args.rehearse, args.max_false_reject_rate / 100)
     if args.json:
         args.json.write_text(json.dumps(res, indent=2) + "\n")
     return 0

@@ -9,7 +9,8 @@
    or made round as a taught model crops them), or as shipped, it competes too, and the candidate
    with the better honest figures is chosen.
 4. Qualify: a line that does not gets the reasons and what would help, and exit 1; nothing is written.
-5. Fine-tune on every part (when the taught network won), write an ordinary model file with the
+5. Write an ordinary model file (when the taught networks won: one graph that averages the K
+   cross-fitted networks, the very networks whose held-out scores set its threshold) with the
    held-out figures in its metadata and a self-test on the line's own parts, and pass it through
    the station's model gate.
 """
@@ -42,6 +43,7 @@ from station.preprocess import PreprocessSpec, crop_square, part_region, quantis
 from station.teach import report, threshold
 from station.teach.finetune import Recipe, fit, plain, score
 from station.teach.samples import Collection, Sample, collect, groups, rectified
+from station.teach.threshold import MARGIN
 
 Trainer = Callable[[list[Sample], int, str], Any]  # (parts, seed, progress label) -> a trained network
 Scorer = Callable[[Any, npt.NDArray[np.float32]], npt.NDArray[np.float64]]
@@ -120,10 +122,17 @@ class Candidate:
     band: tuple[float, float]
     parts: Sequence[Sample] = ()  # the parts the crops were made from, located as this candidate's spec locates them
 
-    def cost(self) -> float:
+    def cost(self, margin: float = MARGIN) -> tuple[float, int]:
+        """What the line would pay (an escape costs five false rejects), then how many parts the limit nearly got wrong.
+
+        The second figure decides between candidates whose held-out parts cost the same: the held-out
+        parts within ``margin`` log-odds of the pass limit, on either side. A candidate whose classes
+        lie far from its limit is the one a new part is least likely to cross.
+        """
         if not np.all(np.isfinite(self.held_out)):  # a network that gives a part no number is never chosen
-            return math.inf
-        return 5 * self.judged.escapes + self.judged.false_rejects  # an escape costs a line far more than a false reject
+            return math.inf, 0
+        near = threshold.near_limit(self.held_out, self.band[0], margin)
+        return 5 * self.judged.escapes + self.judged.false_rejects, near
 
 
 def candidate(name: str, spec: PreprocessSpec, parts: Sequence[Sample], crops: npt.NDArray[np.float32],
@@ -170,8 +179,11 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
     start = _start(base, args.from_scratch)
     fold = threshold.folds(groups(samples, spec), labels, args.folds, args.seed)
 
+    nets: list[Any] = []
+
     def train(part: list[Sample], seed: int, desc: str) -> Any:
-        return fit(start, part, spec, recipe, seed, desc, fresh=args.from_scratch)
+        nets.append(fit(start, part, spec, recipe, seed, desc, fresh=args.from_scratch))
+        return nets[-1]
 
     crops = plain(samples, spec)
     taught = candidate("taught", spec, samples, crops, cross_fit(samples, crops, fold, train, score, args.seed), labels, fold, args)
@@ -184,7 +196,7 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
     as_shipped = Candidate("base-as-shipped", base.info.spec, base_crops, base_scores, threshold.outcome(base_scores, labels,
                            base.info.band[0]), base.info.threshold, base.info.band, base_parts)  # fmt: skip
     candidates = (as_shipped, rethresholded, rectified_base, taught)
-    pick = min(candidates, key=lambda c: c.cost())  # the first of equals: change no more than the figures ask for
+    pick = min(candidates, key=lambda c: c.cost(args.margin))  # the first of equals: change no more than the figures ask for
     figures = _figures(args, col, pick, candidates, base, labels, fold, gate, recipe)
     why = threshold.qualify(gate, pick.judged, counts, framing)
     figures["qualified"], figures["refusals"] = not why, why
@@ -195,16 +207,22 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
             say(f"not qualified: {w}")
         say(f"nothing written; the report is in {args.report}/")
         return 1
-    net = fit(start, samples, spec, recipe, args.seed + args.folds, "all parts", fresh=args.from_scratch) if pick is taught else None
+    net = _ensemble(nets) if pick is taught else None  # the networks the held-out scores came from
     final = score(net, pick.crops) if net is not None else pick.held_out
     missed = [samples[i].origin for i in np.flatnonzero((labels == 1) & ~(final >= pick.band[0]))]
     if missed:  # the written network must at least reject every defective part it was shown
-        say(f"not qualified: the final network passes {len(missed)} of the defective parts it was taught: {', '.join(missed[:5])}")
+        say(f"not qualified: the written networks pass {len(missed)} of the defective parts they were taught: {', '.join(missed[:5])}")
         say(f"nothing written; the report is in {args.report}/")
         return 1
     _write(Path(args.out), net, base, pick, figures, col, labels, args.seed)
     say(f"wrote {args.out} ({time.monotonic() - t0:.0f} s); report in {args.report}/")
     return 0
+
+
+def _ensemble(nets: list[Any]) -> Any:
+    from station.teach.net import Ensemble
+
+    return Ensemble(nets).eval()
 
 
 def _figures(args: argparse.Namespace, col: Collection, pick: Candidate, candidates: tuple[Candidate, ...], base: Model,
@@ -280,6 +298,7 @@ def _write(out: Path, net: Any, base: Model, pick: Candidate, figures: dict[str,
     taught = {
         "base_model": base.info.model_id, "network": pick.name, "line": figures["line"], "samples_fingerprint": col.digest.hexdigest(),
         "counts": figures["counts"], "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "validation": figures["held_out"],
+        "networks": len(net.members) if net is not None else 1,
         "threshold_rule": f"no held-out defect passes: {figures['margin']} log-odds below the lowest, or mid-gap below it; unless that "
         f"rejects more than {figures['gate']['max_false_reject_rate']:.1%} of the held-out good parts: then the limit that rejects so many",
     }  # fmt: skip

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -156,10 +156,32 @@ def build(arch: str, width: int, spec: PreprocessSpec, pit_head: bool = False) -
     raise ValueError(f"unknown network {arch!r}; expected one of {ARCHS}")
 
 
-class _OnPolar(nn.Module):  # type: ignore[misc, unused-ignore]  # torch or onnxruntime: Any without the train extra
-    """The polar network after its unwrap, as one module for the ONNX exporter."""
+class Ensemble(nn.Module):  # type: ignore[misc, unused-ignore]  # torch or onnxruntime: Any without the train extra
+    """The mean of several networks' defect probabilities: what ``station teach`` writes for a taught line.
 
-    def __init__(self, net: PolarNet) -> None:
+    Its members are the cross-fitted networks whose held-out scores set the threshold, so the
+    written model is judged by the networks that threshold was set for. One network fine-tuned on
+    every part instead varied by far more than the cross-fit could show (docs/commissioning.md).
+    """
+
+    def __init__(self, members: list[nn.Module]) -> None:
+        super().__init__()
+        if not members:
+            raise ValueError("an ensemble needs at least one network")
+        self.members = nn.ModuleList(members)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([m(x) for m in self.members]).mean(dim=0)
+
+    def on_polar(self, polar: torch.Tensor) -> torch.Tensor:
+        """Polar members: the mean on crops already unwrapped (they share one unwrap)."""
+        return torch.stack([cast(PolarNet, m).on_polar(polar) for m in self.members]).mean(dim=0)
+
+
+class _OnPolar(nn.Module):  # type: ignore[misc, unused-ignore]  # torch or onnxruntime: Any without the train extra
+    """The polar network (or an ensemble of them) after its unwrap, as one module for the ONNX exporter."""
+
+    def __init__(self, net: PolarNet | Ensemble) -> None:
         super().__init__()
         self.net = net
 
@@ -175,9 +197,13 @@ def export(net: nn.Module, path: Path, size: int) -> UnwrapSpec | None:
     station resamples the crop in numpy (``station.unwrap``), a fixed four-tap table that costs a
     fraction of ONNX Runtime's GridSample.
     """
-    if isinstance(net, PolarNet):
-        module: nn.Module = _OnPolar(net).train(net.training)  # the exporter restores the wrapper's mode, recursively
-        name, dummy, unwrap = "polar", torch.zeros(1, 1, net.unwrap.rings, net.unwrap.angles), net.unwrap
+    polar = net.members[0] if isinstance(net, Ensemble) else net
+    if isinstance(polar, PolarNet):
+        if isinstance(net, Ensemble) and any(m.unwrap != polar.unwrap for m in net.members):
+            raise ValueError("the members of an ensemble must share one unwrap")
+        wrapped = _OnPolar(net if isinstance(net, Ensemble) else polar)
+        module: nn.Module = wrapped.train(net.training)  # the exporter restores the wrapper's mode, recursively
+        name, dummy, unwrap = "polar", torch.zeros(1, 1, polar.unwrap.rings, polar.unwrap.angles), polar.unwrap
     else:
         module, name, dummy, unwrap = net, "crop", torch.zeros(1, 1, size, size), None
     torch.onnx.export(

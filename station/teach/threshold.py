@@ -101,6 +101,12 @@ def operating_point(scores: Scores, labels: Ints, margin: float = MARGIN, most_r
     return round(hi, 6), (round(lo, 6), round(hi, 6))
 
 
+def near_limit(scores: Scores, limit: float, margin: float = MARGIN) -> int:
+    """How many scores lie within ``margin`` log-odds of ``limit``, on either side: the parts it nearly judged otherwise."""
+    logits = np.log(np.clip(scores, 1e-6, 1 - 1e-6) / (1 - np.clip(scores, 1e-6, 1 - 1e-6)))
+    return int(np.sum(np.abs(logits - _logit(limit)) < margin))
+
+
 def _log_choose(n: int, k: int) -> float:
     return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
 

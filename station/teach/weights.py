@@ -37,6 +37,12 @@ def _initialisers(path: Path) -> tuple[list[tuple[Any, Any]], tuple[Any, Any]]:
     from onnx import numpy_helper
 
     graph = onnx.load(str(path)).graph
+    heads = sum(node.op_type == "Gemm" for node in graph.node)
+    if heads > 1:
+        raise ModelError(
+            f"{path}: the mean of {heads} networks (a model station teach wrote) cannot be fine-tuned: teach again from the model it "
+            "was taught from (its base_model), with all the line's parts"
+        )
     init = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
     convs, head = [], None
     for node in graph.node:
