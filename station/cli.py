@@ -263,7 +263,8 @@ def _teach_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     gate = "qualification: the most held-out %s allowed, %%%% (default %s)"
     pct = _at_least(0.0, float, 100.0)
     p.add_argument("--max-escape-rate", type=pct, default=0.0, metavar="PCT", help=gate % ("defective parts passed", 0))
-    p.add_argument("--max-false-reject-rate", type=pct, default=3.0, metavar="PCT", help=gate % ("good parts rejected", 3))
+    p.add_argument("--max-false-reject-rate", type=pct, default=3.0, metavar="PCT",
+                   help=gate % ("good parts rejected", 3) + "; the threshold rejects no more, even if a defect then passes")  # fmt: skip
     p.add_argument("--seed", type=SEED, default=1)
     p.add_argument("--folds", type=_at_least(2, int), default=4, help="cross-fitting folds (each part's held-out score comes from one)")
     p.add_argument("--epochs", type=_at_least(1, int), default=Recipe.epochs)
@@ -273,7 +274,10 @@ def _teach_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help=f"share of good parts also shown with painted pits, as defective (default {Recipe.pits:g}: none; see docs/commissioning.md)",
     )  # fmt: skip
     p.add_argument(
-        "--margin", type=_at_least(0.0, float), default=MARGIN, help="log-odds below the lowest held-out defect score where passing stops"
+        "--margin",
+        type=_at_least(0.0, float),
+        default=MARGIN,
+        help="log-odds between the threshold and the held-out part that sets it (the lowest defect, or the good part that must pass)",
     )
     p.add_argument("--threads", type=_at_least(1, int), default=2)
     p.set_defaults(func=cmd_teach)

@@ -29,7 +29,8 @@ class _Model(BaseModel):
     @classmethod
     def _no_bool_as_number(cls, value: Any, info: ValidationInfo) -> Any:
         """``true`` where a number belongs is a mistake, not 1 (pydantic would take it as 1)."""
-        if isinstance(value, bool) and info.field_name and "bool" not in str(cls.model_fields[info.field_name].annotation):
+        inside = value if isinstance(value, list | tuple) else [value]
+        if any(isinstance(v, bool) for v in inside) and info.field_name and "bool" not in str(cls.model_fields[info.field_name].annotation):
             raise ValueError("expected a number or text, not true/false")
         return value
 

@@ -64,7 +64,10 @@ def test_bad_values_name_the_key(override: str, key: str) -> None:
     assert str(err.value).startswith(key)
 
 
-@pytest.mark.parametrize("override", ["archive.pass_sample=true", "archive.queue_size=yes", "gateway.modbus.port=false", "station.id=true"])
+@pytest.mark.parametrize(
+    "override",
+    ["archive.pass_sample=true", "archive.queue_size=yes", "gateway.modbus.port=false", "station.id=true", "camera.roi=[true,0,10,10]"],
+)
 def test_true_or_false_where_a_number_or_text_belongs_is_refused(override: str) -> None:
     key = override.split("=")[0]
     with pytest.raises(ConfigError) as err:

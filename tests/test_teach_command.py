@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -190,6 +191,30 @@ def test_between_candidates_that_cost_the_same_the_one_with_fewer_parts_near_its
     assert min((close, worse), key=lambda c: c.cost()) is close  # the held-out figures come first
     broken = Candidate("taught", PreprocessSpec(), crops, np.array([np.nan, 0.0, 1.0, 1.0]), judged, 0.5, (0.5, 0.5))
     assert min((broken, close), key=lambda c: c.cost()) is close  # no number for a part: never chosen
+
+
+def test_nothing_is_written_when_the_written_limit_would_pass_more_held_out_defects_than_the_gate_allows() -> None:
+    from station.preprocess import PreprocessSpec
+    from station.teach.command import Candidate, _last_check
+    from station.teach.threshold import Gate, Outcome
+
+    labels = np.array([0, 0, 1, 1])
+    held = np.array([0.1, 0.2, 0.15, 0.9])  # one defect below the limit: the fold-by-fold figures said none passed
+    pick = Candidate("base-line-threshold", PreprocessSpec(), np.zeros((4, 2, 2), np.float32), held, Outcome(4, 2, 0, 0), 0.5, (0.3, 0.5))
+    samples = [Sample(np.zeros((2, 2), np.uint8), None, int(v), f"p{i}") for i, v in enumerate(labels)]  # type: ignore[arg-type]
+    assert "1 of 2 held-out defective parts pass" in _last_check(pick, None, labels, samples, Gate())
+    assert _last_check(pick, None, labels, samples, Gate(max_escape_rate=0.5)) == ""
+
+
+def test_a_network_that_gives_a_part_no_number_is_a_candidate_never_chosen_not_a_traceback() -> None:
+    from station.preprocess import PreprocessSpec
+    from station.teach.command import candidate
+
+    labels = np.array([0, 0, 1, 1])
+    args = argparse.Namespace(max_false_reject_rate=3.0, margin=1.0)
+    c = candidate("taught", PreprocessSpec(), [], np.zeros((4, 2, 2), np.float32), np.array([0.1, np.nan, 0.9, 0.8]), labels,
+                  np.array([0, 1, 0, 1]), args)  # fmt: skip
+    assert c.cost()[0] == math.inf and c.judged.escapes == 0
 
 
 def test_fine_tuning_is_deterministic_for_a_seed() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 
 from station.teach import threshold as th
 
@@ -134,3 +135,23 @@ def test_near_limit_counts_the_parts_within_the_margin_on_either_side() -> None:
     scores = np.array([0.3, 0.45, 0.55, 0.7, 0.01, 0.99])  # log-odds -0.85, -0.2, 0.2, 0.85, -4.6, 4.6
     assert th.near_limit(scores, limit, margin=1.0) == 4
     assert th.near_limit(scores, limit, margin=0.5) == 2
+
+
+def test_the_raised_limit_lets_no_defect_pass_that_the_allowance_does_not() -> None:
+    good = np.array([0.05] * 27 + [0.6, 0.7, 0.9])  # 30 good parts: 3 % allows none to be rejected
+    defects = np.array([0.3, 0.62, 0.65, 0.93, *([0.99] * 26)])
+    scores, labels = np.concatenate([good, defects]), np.array([0] * 30 + [1] * 30)
+    limit = th.operating_point(scores, labels, most_rejected=0.03)[1][0]
+    o = th.outcome(scores, labels, limit)
+    assert o.false_rejects == 0
+    assert o.escapes == 3  # 0.3, 0.62 and 0.65 lie below the good part at 0.9 that must pass; 0.93 does not
+
+
+@pytest.mark.parametrize("margin", [0.0, 1.0])
+def test_the_written_limit_rejects_no_more_good_parts_than_allowed(margin: float) -> None:
+    good = np.array([0.01] * 90 + [0.2, 0.2, 0.2, 0.2000003, 0.3, 0.3, 0.4, 0.5, 0.6, 0.7])  # ties, and a gap under 1e-6
+    scores = np.concatenate([good, [0.001], np.full(99, 0.95)])  # one defect scored under every good part
+    labels = np.array([0] * 100 + [1] * 100)
+    for most in (0.03, 0.05, 0.06, 0.1):
+        written = th.operating_point(scores, labels, margin, most)[1][0]
+        assert th.outcome(scores, labels, written).false_rejects <= math.floor(most * 100 + 1e-9), (most, written)

@@ -138,6 +138,8 @@ class Candidate:
 def candidate(name: str, spec: PreprocessSpec, parts: Sequence[Sample], crops: npt.NDArray[np.float32],
               held_out: npt.NDArray[np.float64], labels: npt.NDArray[np.int64], fold: npt.NDArray[np.int64],
               args: argparse.Namespace) -> Candidate:  # fmt: skip
+    if not np.all(np.isfinite(held_out)):  # a network that gives a part no number: every part rejected, never chosen (cost)
+        return Candidate(name, spec, crops, held_out, threshold.outcome(held_out, labels, 0.0), 0.0, (0.0, 0.5), parts)
     most = args.max_false_reject_rate / 100  # the limit rejects no more good parts than the gate allows (threshold.pass_limit)
     thr, band = threshold.operating_point(held_out, labels, args.margin, most)
     return Candidate(name, spec, crops, held_out, threshold.honest(held_out, labels, fold, args.margin, most), thr, band, parts)
@@ -208,15 +210,28 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
         say(f"nothing written; the report is in {args.report}/")
         return 1
     net = _ensemble(nets) if pick is taught else None  # the networks the held-out scores came from
-    final = score(net, pick.crops) if net is not None else pick.held_out
-    missed = [samples[i].origin for i in np.flatnonzero((labels == 1) & ~(final >= pick.band[0]))]
-    if missed:  # the written network must at least reject every defective part it was shown
-        say(f"not qualified: the written networks pass {len(missed)} of the defective parts they were taught: {', '.join(missed[:5])}")
+    last = _last_check(pick, net, labels, samples, gate)
+    if last:
+        say(f"not qualified: {last}")
         say(f"nothing written; the report is in {args.report}/")
         return 1
     _write(Path(args.out), net, base, pick, figures, col, labels, args.seed)
     say(f"wrote {args.out} ({time.monotonic() - t0:.0f} s); report in {args.report}/")
     return 0
+
+
+def _last_check(pick: Candidate, net: Any, labels: npt.NDArray[np.int64], samples: list[Sample], gate: threshold.Gate) -> str:
+    """Why the model about to be written must not be, or "": every held-out score by the limit the file will hold
+    (not only fold by fold), and every defective part the taught networks were shown, by their mean."""
+    at_limit = threshold.outcome(pick.held_out, labels, pick.band[0])
+    if at_limit.escape_rate > gate.max_escape_rate:
+        return f"at the written limit {at_limit.escapes} of {at_limit.defective} held-out defective parts pass"
+    if net is None:  # a base candidate: its held-out scores are the ones it will give, judged above
+        return ""
+    missed = [samples[i].origin for i in np.flatnonzero((labels == 1) & ~(score(net, pick.crops) >= pick.band[0]))]
+    if missed:
+        return f"the written networks pass {len(missed)} of the defective parts they were taught: {', '.join(missed[:5])}"
+    return ""
 
 
 def _ensemble(nets: list[Any]) -> Any:
@@ -267,10 +282,11 @@ def advice(pick: Candidate, labels: npt.NDArray[np.int64], samples: list[Sample]
             "and of the good parts it finds most defective: " + ", ".join(f"{samples[i].origin} ({pick.held_out[i]:.3f})" for i in high)
         )
     j = pick.judged
+    fr = max(math.ceil(1000 * j.false_reject_rate) / 10, 100 * gate.max_false_reject_rate)  # a lower one would move the limit down
     out.append(
         f"to go live with these held-out figures anyway: --max-escape-rate {math.ceil(1000 * j.escape_rate) / 10:g} "
-        f"--max-false-reject-rate {math.ceil(1000 * j.false_reject_rate) / 10:g} (the defects that would pass are in the report's "
-        "heldout_mistakes.png: look at them first)"
+        f"--max-false-reject-rate {fr:g} (the second also bounds how many good parts the limit may reject; the report's "
+        "heldout_mistakes.png shows the parts each would let through or reject: look at them first)"
     )
     return out
 

@@ -9,10 +9,11 @@ The rule (:func:`pass_limit`): no held-out defective part may pass, with a safet
 pass limit is the lowest held-out defect score, lowered by ``margin`` in log-odds, or to the middle
 of the gap below it when that is lower. Unless that limit would reject more of the held-out good
 parts than the gate allows: a defect the network cannot see (scored like the good parts, or lower)
-would set the limit under every good part. Then the limit is the one that rejects just the share
-of good parts the gate allows (with the same margin, upwards), and the gate judges the defects it
-lets pass: with the default gate (no escape) such a line is refused, and the report shows the
-defects that would pass. The rule never aims for an escape. Scores from the limit up to
+would set the limit under every good part. Then the limit is the lowest that rejects at most the
+share of good parts the gate allows (with the same margin upwards, but never past a defect), and
+the gate judges the defects it lets pass: with the default gate (no escape) such a line is
+refused, and the report shows the defects that would pass. Only defects scored below good parts
+the gate lets pass can pass. Scores from the limit up to
 ``max(limit, 0.5)`` are ``uncertain``, above that ``defect``; both reject. The gate
 (:func:`qualify`) judges the rule honestly: for each fold, the limit set on the *other* folds'
 held-out scores is applied to this fold's, so no part is judged by a limit its own score set.
@@ -71,7 +72,7 @@ def pass_limit(scores: Scores, labels: Ints, margin: float = MARGIN, most_reject
     between it and the highest good part below it: where the classes are far apart, the limit sits
     between them. When that limit rejects more than ``most_rejected`` of the good parts, the limit
     instead rejects at most that share: ``margin`` above the highest good part that must pass, and
-    never above the middle of the gap to the next good part up.
+    never above the middle of the gap to the next good part or defect up. Scores must be finite.
     """
     defects, good = scores[labels == 1], np.sort(scores[labels == 0])[::-1]
     if not len(defects):
@@ -87,7 +88,10 @@ def pass_limit(scores: Scores, labels: Ints, margin: float = MARGIN, most_reject
     raised = _sigmoid(_logit(must_pass) + margin)
     if allowed:
         raised = min(raised, (must_pass + float(good[allowed - 1])) / 2)
-    return max(raised, math.nextafter(must_pass, 1.0))
+    above = defects[defects > must_pass]
+    if len(above):  # no defect passes that the allowance does not make pass
+        raised = min(raised, (must_pass + float(above.min())) / 2)
+    return max(raised, (math.floor(must_pass * 1e6) + 1) / 1e6)  # above it on the 1e-6 grid the model file keeps
 
 
 def operating_point(scores: Scores, labels: Ints, margin: float = MARGIN, most_rejected: float = 1.0) -> tuple[float, tuple[float, float]]:
