@@ -15,7 +15,7 @@ from station.errors import InputError
 from station.footage import Envelope, compose, labelled_photos, read_truth
 from station.preprocess import PreprocessSpec, preprocess
 from station.sources import read_image
-from station.teach.samples import EXPORT_MARGIN, collect, groups
+from station.teach.samples import EXPORT_MARGIN, Sample, collect, groups
 
 from .conftest import SAMPLE
 
@@ -191,19 +191,25 @@ def test_a_blank_frame_under_both_labels_is_refused_as_no_part_not_as_a_wrong_la
     assert [(Path(r.origin).parent.name, r.why) for r in col.refused] == [("ok_front", "no_part"), ("def_front", "no_part")]
 
 
-def test_photos_of_one_part_turned_or_flipped_fall_in_one_group(tmp_path: Path) -> None:
+def _with_copies(tmp_path: Path, flipped: bool) -> tuple[Path, list[Sample]]:
+    """Three photos of each class, and the first good one again turned (and, with ``flipped``, mirrored)."""
     root = _labelled(tmp_path, 3)
     photo = sorted((root / "ok_front").iterdir())[0]
     img = read_image(photo).image
     assert img is not None
     cv2.imwrite(str(root / "ok_front" / "turned.png"), cv2.rotate(img, cv2.ROTATE_90_CLOCKWISE))
-    cv2.imwrite(str(root / "ok_front" / "flipped.png"), img[:, ::-1])
-    col = collect([root], SPEC, load_config(None, []))
-    g = groups(col.samples, SPEC)
-    names = [Path(s.origin).name for s in col.samples]
+    if flipped:
+        cv2.imwrite(str(root / "ok_front" / "flipped.png"), img[:, ::-1])
+    return photo, collect([root], SPEC, load_config(None, [])).samples
+
+
+def test_photos_of_one_part_turned_or_flipped_fall_in_one_group(tmp_path: Path) -> None:
+    photo, samples = _with_copies(tmp_path, flipped=True)
+    g = groups(samples, SPEC)
+    names = [Path(s.origin).name for s in samples]
     same = {g[names.index(n)] for n in (photo.name, "turned.png", "flipped.png")}
     assert len(same) == 1
-    assert len(set(g)) == len(col.samples) - 2
+    assert len(set(g)) == len(samples) - 2
 
 
 def test_parts_that_all_look_alike_do_not_chain_into_one_group() -> None:
@@ -217,14 +223,9 @@ def test_parts_that_all_look_alike_do_not_chain_into_one_group() -> None:
 
 def test_the_closest_pairs_are_joined_first(tmp_path: Path) -> None:
     """A photo and its turned copy stay together even when the line's other parts are almost as close (groups are bounded)."""
-    root = _labelled(tmp_path, 3)
-    photo = sorted((root / "ok_front").iterdir())[0]
-    img = read_image(photo).image
-    assert img is not None
-    cv2.imwrite(str(root / "ok_front" / "turned.png"), cv2.rotate(img, cv2.ROTATE_90_CLOCKWISE))
-    col = collect([root], SPEC, load_config(None, []))
-    names = [Path(s.origin).name for s in col.samples]
-    g = groups(col.samples, SPEC, tau=2.0, most=2)  # every pair of a class is close enough: only the closest may join
+    photo, samples = _with_copies(tmp_path, flipped=False)
+    names = [Path(s.origin).name for s in samples]
+    g = groups(samples, SPEC, tau=2.0, most=2)  # every pair of a class is close enough: only the closest may join
     assert g[names.index(photo.name)] == g[names.index("turned.png")]
     assert np.bincount(g).max() == 2
 
