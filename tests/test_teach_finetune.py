@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from station.model import Model
-from station.preprocess import locate_part
+from station.preprocess import PreprocessSpec, locate_part
 from station.sources import read_image
 from station.teach.finetune import augmented
 from station.teach.samples import Sample
@@ -112,3 +112,22 @@ def test_the_anchor_keeps_the_weights_near_the_base() -> None:
     free = fit(start, samples, base.info.spec, Recipe(epochs=4, batch=8, lr=1e-2), 3, "free")
     held = fit(start, samples, base.info.spec, Recipe(epochs=4, batch=8, lr=1e-2, anchor=100.0), 3, "held")
     assert 0.0 < moved(held) < 0.5 * moved(free)
+
+
+def test_the_soup_is_one_network_with_the_mean_of_the_networks_weights() -> None:
+    import torch
+
+    from station.teach.finetune import soup
+    from station.teach.net import build
+
+    spec = PreprocessSpec(size=192, margin=0.16, mask_radius=1.12)
+    nets = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        nets.append(build("polar-wrap", 8, spec))
+    mean = soup(nets)
+    assert not mean.training and type(mean) is type(nets[0])
+    for (name, p), a, b in zip(mean.state_dict().items(), nets[0].state_dict().values(), nets[1].state_dict().values(), strict=True):
+        if p.is_floating_point():
+            assert torch.allclose(p, (a + b) / 2), name
+    assert not torch.equal(nets[0].state_dict()["head.1.weight"], nets[1].state_dict()["head.1.weight"])  # the mean is neither

@@ -8,9 +8,10 @@ halves ``python3 -m tools.new_line`` writes. Each entry of the plan is a recipe 
 each one this does what ``station teach`` does for its taught candidate: cross-fits ``--folds``
 networks from the shipped model on the teach parts, sets the operating point on their held-out
 scores and judges it honestly; then, at that operating point on the judge folder, it judges the
-mean of the fold networks' scores (``ensemble``: what ``station teach`` writes), one network
-fine-tuned on every teach part (``final``) and the mean of its and the fold networks' weights
-(``soup``), and each fold network alone (``fold_1``...); parts the station cannot inspect there count as rejects. ``--rehearse``: the
+mean of the fold networks' scores (``ensemble``: what ``station teach --from-scratch`` writes),
+one network fine-tuned on every teach part (``final``), the mean of its and the fold networks'
+weights (``soup``: what ``station teach`` writes) and each fold network alone (``fold_1``...);
+parts the station cannot inspect there count as rejects. ``--rehearse``: the
 base model's training photos (``../shared/data/casting/train``), for recipes with ``rehearse``:
 600 photos of each class, none of the validation split that ``tools.new_line`` re-shoots (a
 near-duplicate of one, which ``tools/train.py`` also leaves out, may be among them: a leak that
@@ -39,7 +40,7 @@ from station.gate import admit
 from station.offline.evaluate import f1_score
 from station.teach import threshold
 from station.teach.command import cross_fit, taught_spec
-from station.teach.finetune import Recipe, fit, plain, score
+from station.teach.finetune import Recipe, fit, plain, score, soup
 from station.teach.net import Ensemble
 from station.teach.samples import Sample, collect, groups, rectified
 from station.teach.weights import from_onnx
@@ -79,7 +80,7 @@ def run(teach: Path, judge: Path, plan: list[dict[str, Any]], folds: int, seed: 
         held = cross_fit(samples, crops, fold, train, score, seed)
         final = fit(start, samples, spec, recipe, seed + folds, "all", rehearsal=rehearsal)
         judged_scores = {"ensemble": score(Ensemble(nets).eval(), j_crops), "final": score(final, j_crops),
-                         "soup": score(_soup([*nets, final]), j_crops)}  # fmt: skip
+                         "soup": score(soup([*nets, final]), j_crops)}  # fmt: skip
         judged_scores.update({f"fold_{k + 1}": score(n, j_crops) for k, n in enumerate(nets)})
         for margin in entry.get("margins", MARGINS):
             _, band = threshold.operating_point(held, labels, margin, most)
@@ -107,20 +108,6 @@ def _rehearsal(train: Path, base: Any, cfg: Any, seed: int, per_class: int = 600
         # located as the base model was trained on them (not made round: 671 of the 1200 would be
         # fitted as slight ellipses, and their crops would no longer be the ones the base learnt)
         return collect([Path(tmp)], base.info.spec, cfg).samples
-
-
-def _soup(nets: list[Any]) -> Any:
-    """One network whose weights are the mean of ``nets``' (all fine-tuned from one base: "fold averaging")."""
-    import copy
-
-    import torch
-
-    soup = copy.deepcopy(nets[0])
-    states = [n.state_dict() for n in nets]
-    mean = {k: (torch.stack([s[k].float() for s in states]).mean(0).to(v.dtype) if v.is_floating_point() else v)
-            for k, v in states[0].items()}  # fmt: skip
-    soup.load_state_dict(mean)
-    return soup.eval()
 
 
 def main() -> int:

@@ -9,8 +9,9 @@
    or made round as a taught model crops them), or as shipped, it competes too, and the candidate
    with the better honest figures is chosen.
 4. Qualify: a line that does not gets the reasons and what would help, and exit 1; nothing is written.
-5. Write an ordinary model file (when the taught networks won: one graph that averages the K
-   cross-fitted networks, the very networks whose held-out scores set its threshold) with the
+5. Write an ordinary model file (when the taught networks won: one network fine-tuned on every
+   part with its weights averaged with the K cross-fitted networks'; from scratch, the mean of the
+   K networks' scores) with the
    held-out figures in its metadata and a self-test on the line's own parts, and pass it through
    the station's model gate.
 """
@@ -41,7 +42,7 @@ from station.gate import admit
 from station.model import Model
 from station.preprocess import PreprocessSpec, crop_square, part_region, quantised
 from station.teach import report, threshold
-from station.teach.finetune import Recipe, fit, plain, score
+from station.teach.finetune import Recipe, fit, plain, score, soup
 from station.teach.samples import Collection, Sample, collect, groups, rectified
 from station.teach.threshold import MARGIN
 
@@ -209,7 +210,7 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
             say(f"not qualified: {w}")
         say(f"nothing written; the report is in {args.report}/")
         return 1
-    net = _ensemble(nets) if pick is taught else None  # the networks the held-out scores came from
+    net = _taught_network(pick is taught, nets, args, start, samples, spec, recipe)
     last = _last_check(pick, net, labels, samples, gate)
     if last:
         say(f"not qualified: {last}")
@@ -232,6 +233,18 @@ def _last_check(pick: Candidate, net: Any, labels: npt.NDArray[np.int64], sample
     if missed:
         return f"the written networks pass {len(missed)} of the defective parts they were taught: {', '.join(missed[:5])}"
     return ""
+
+
+def _taught_network(won: bool, nets: list[Any], args: argparse.Namespace, start: Any, samples: list[Sample], spec: PreprocessSpec,
+                    recipe: Recipe) -> Any:  # fmt: skip
+    """What is written when the taught networks won: one network fine-tuned on every part, its weights averaged with the
+    fold networks' (from scratch, where each network learnt its own batch-norm statistics: the mean of the fold networks' scores)."""
+    if not won:
+        return None
+    if args.from_scratch:
+        return _ensemble(nets)
+    final = fit(start, samples, spec, recipe, args.seed + args.folds, "all parts")
+    return soup([*nets, final])
 
 
 def _ensemble(nets: list[Any]) -> Any:
@@ -314,7 +327,7 @@ def _write(out: Path, net: Any, base: Model, pick: Candidate, figures: dict[str,
     taught = {
         "base_model": base.info.model_id, "network": pick.name, "line": figures["line"], "samples_fingerprint": col.digest.hexdigest(),
         "counts": figures["counts"], "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "validation": figures["held_out"],
-        "networks": len(net.members) if net is not None else 1,
+        "networks": len(net.members) if hasattr(net, "members") else 1,
         "threshold_rule": f"no held-out defect passes: {figures['margin']} log-odds below the lowest, or mid-gap below it; unless that "
         f"rejects more than {figures['gate']['max_false_reject_rate']:.1%} of the held-out good parts: then the limit that rejects so many",
     }  # fmt: skip
