@@ -157,12 +157,13 @@ def build(arch: str, width: int, spec: PreprocessSpec, pit_head: bool = False) -
 
 
 class Ensemble(nn.Module):  # type: ignore[misc, unused-ignore]  # torch or onnxruntime: Any without the train extra
-    """The mean of several networks' defect probabilities: what ``station teach`` writes for a taught line.
+    """The mean of several networks' defect probabilities: what ``station teach --from-scratch`` writes.
 
     Its members are the cross-fitted networks whose held-out scores set the threshold (each part's
-    by the one network that never saw it; their mean has no held-out score of its own). One network
-    fine-tuned on every part instead varied by far more than the cross-fit could show, and so do
-    the members alone (docs/commissioning.md). It costs one inference per member.
+    by the one network that never saw it). Networks fine-tuned from one base are averaged by their
+    weights instead (``finetune.soup``: one network); networks trained from scratch each learn
+    their own batch-norm statistics, whose mean means nothing, so their scores are averaged. It
+    costs one inference per member (docs/commissioning.md).
     """
 
     def __init__(self, members: list[nn.Module]) -> None:
