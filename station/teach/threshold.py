@@ -107,8 +107,8 @@ def operating_point(scores: Scores, labels: Ints, margin: float = MARGIN, most_r
 
 def near_limit(scores: Scores, limit: float, margin: float = MARGIN) -> int:
     """How many scores lie within ``margin`` log-odds of ``limit``, on either side: the parts it nearly judged otherwise."""
-    logits = np.log(np.clip(scores, 1e-6, 1 - 1e-6) / (1 - np.clip(scores, 1e-6, 1 - 1e-6)))
-    return int(np.sum(np.abs(logits - _logit(limit)) < margin))
+    p = np.clip(scores, 1e-6, 1 - 1e-6)  # as _logit clips one score
+    return int(np.sum(np.abs(np.log(p / (1 - p)) - _logit(limit)) < margin))
 
 
 def _log_choose(n: int, k: int) -> float:
