@@ -80,6 +80,7 @@ def test_a_qualified_line_is_an_ordinary_model_file_with_what_it_was_taught(taug
     assert model.info.threshold == figures["threshold"] and list(model.info.band) == figures["uncertain_band"]
     assert {p.name for p in report.iterdir()} >= {"confusion_matrix.png", "score_histograms.png", "heldout_mistakes.png"}
     scored = [s for s in figures["held_out_scores"] if s["label"] == 1]
+    assert all(s["by_candidate"][figures["network"]] == s["score"] and len(s["by_candidate"]) == 4 for s in figures["held_out_scores"])
     assert min(s["score"] for s in scored) >= figures["uncertain_band"][0]  # no held-out defect passes
     assert hashlib.sha256(SHIPPED_MODEL.read_bytes()).hexdigest() == SHIPPED_DIGEST  # teaching never touches the shipped model
 
@@ -191,6 +192,53 @@ def test_between_candidates_that_cost_the_same_the_one_with_fewer_parts_near_its
     assert min((close, worse), key=lambda c: c.cost()) is close  # the held-out figures come first
     broken = Candidate("taught", PreprocessSpec(), crops, np.array([np.nan, 0.0, 1.0, 1.0]), judged, 0.5, (0.5, 0.5))
     assert min((broken, close), key=lambda c: c.cost()) is close  # no number for a part: never chosen
+
+
+def test_between_candidates_with_no_part_near_their_limits_the_one_whose_nearest_part_is_further_wins() -> None:
+    from station.preprocess import PreprocessSpec
+    from station.teach.command import Candidate
+    from station.teach.threshold import Outcome
+
+    judged, crops = Outcome(4, 2, 0, 0), np.zeros((4, 2, 2), np.float32)
+    base = Candidate("base-line-threshold", PreprocessSpec(), crops, np.array([0.05, 0.1, 0.9, 0.95]), judged, 0.5, (0.5, 0.5))
+    taught = Candidate("taught", PreprocessSpec(), crops, np.array([0.01, 0.02, 0.97, 0.99]), judged, 0.5, (0.5, 0.5))
+    assert base.cost()[:2] == taught.cost()[:2] == (0, 0)  # the same figures, no part within 1 log-odds
+    assert min((base, taught), key=lambda c: c.cost()) is taught  # its nearest part, 0.97, is 3.5 log-odds from 0.5; base's 2.2
+    assert min((base, base), key=lambda c: c.cost()) is base  # exact equals: the first, which changes least
+
+
+def _ranked(*names: str) -> list[Any]:
+    from station.preprocess import PreprocessSpec
+    from station.teach.command import Candidate
+    from station.teach.threshold import Outcome
+
+    return [Candidate(n, PreprocessSpec(), np.zeros((2, 2, 2), np.float32), np.array([0.1, 0.9]), Outcome(2, 1, 0, 0), 0.5, (0.5, 0.5))
+            for n in names]  # fmt: skip
+
+
+def test_a_candidate_whose_written_network_fails_the_last_check_gives_way_to_the_next_the_gate_takes() -> None:
+    from station.teach.command import choose
+
+    ranked = _ranked("taught", "refused", "base-rectified", "base-line-threshold")
+    built: list[str] = []
+
+    def build(c: Any) -> tuple[Any, str]:
+        built.append(c.name)
+        return (None, "passes a taught defect") if c.name == "taught" else (f"net of {c.name}", "")
+
+    pick, net, why = choose(ranked, lambda c: ["too many escapes"] if c.name == "refused" else [], build)
+    assert (pick.name, net, why) == ("base-rectified", "net of base-rectified", [])
+    assert built == ["taught", "base-rectified"]  # the refused one was never built, nor any after the one written
+
+
+def test_when_no_candidate_is_left_the_reasons_are_the_best_ones_refusal_or_every_failed_last_check() -> None:
+    from station.teach.command import choose
+
+    ranked = _ranked("taught", "base-line-threshold")
+    pick, net, why = choose(ranked, lambda c: [f"{c.name} refused"], lambda c: (None, ""))
+    assert (pick.name, net, why) == ("taught", None, ["taught refused"])
+    pick, net, why = choose(ranked, lambda c: [], lambda c: (None, f"{c.name} fails"))
+    assert (pick.name, net) == ("taught", None) and why == ["taught: taught fails", "base-line-threshold: base-line-threshold fails"]
 
 
 def test_nothing_is_written_when_the_written_limit_would_pass_more_held_out_defects_than_the_gate_allows() -> None:

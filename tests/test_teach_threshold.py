@@ -137,6 +137,13 @@ def test_near_limit_counts_the_parts_within_the_margin_on_either_side() -> None:
     assert th.near_limit(scores, limit, margin=0.5) == 2
 
 
+def test_clearance_is_the_distance_in_log_odds_of_the_score_nearest_the_limit() -> None:
+    scores = np.array([0.1, 0.8, 0.999])  # log-odds -2.2, 1.39, 6.9
+    assert th.clearance(scores, 0.5) == pytest.approx(math.log(4))
+    assert th.clearance(scores, 0.9) == pytest.approx(math.log(9) - math.log(4))  # 0.8 lies below this limit: still the nearest
+    assert th.clearance(np.array([]), 0.5) == 0.0
+
+
 def test_the_raised_limit_lets_no_defect_pass_that_the_allowance_does_not() -> None:
     good = np.array([0.05] * 27 + [0.6, 0.7, 0.9])  # 30 good parts: 3 % allows none to be rejected
     defects = np.array([0.3, 0.62, 0.65, 0.93, *([0.99] * 26)])

@@ -51,6 +51,7 @@ Scorer = Callable[[Any, npt.NDArray[np.float32]], npt.NDArray[np.float64]]
 
 META_TEACH = "station.teach"  # what the line taught: base, line, samples, held-out figures
 SELF_TEST_PER_CLASS = 16
+AS_SHIPPED = "base-as-shipped"  # the candidate whose threshold is the base model's, not the line's
 
 
 def say(text: str) -> None:
@@ -123,17 +124,18 @@ class Candidate:
     band: tuple[float, float]
     parts: Sequence[Sample] = ()  # the parts the crops were made from, located as this candidate's spec locates them
 
-    def cost(self, margin: float = MARGIN) -> tuple[float, int]:
-        """What the line would pay (an escape costs five false rejects), then how many parts the limit nearly got wrong.
+    def cost(self, margin: float = MARGIN) -> tuple[float, int, float]:
+        """What the line would pay (an escape costs five false rejects), then how near the limit its parts came.
 
-        The second figure decides between candidates whose held-out parts cost the same: the held-out
-        parts within ``margin`` log-odds of the pass limit, on either side. A candidate whose classes
-        lie far from its limit is the one a new part is least likely to cross.
+        The second and third figures decide between candidates whose held-out parts cost the same:
+        the held-out parts within ``margin`` log-odds of the pass limit, on either side, and then the
+        distance of the nearest one (negated: further is better). A candidate whose classes lie far
+        from its limit is the one a new part is least likely to cross.
         """
         if not np.all(np.isfinite(self.held_out)):  # a network that gives a part no number is never chosen
-            return math.inf, 0
+            return math.inf, 0, 0.0
         near = threshold.near_limit(self.held_out, self.band[0], margin)
-        return 5 * self.judged.escapes + self.judged.false_rejects, near
+        return 5 * self.judged.escapes + self.judged.false_rejects, near, -threshold.clearance(self.held_out, self.band[0])
 
 
 def candidate(name: str, spec: PreprocessSpec, parts: Sequence[Sample], crops: npt.NDArray[np.float32],
@@ -191,34 +193,67 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
     crops = plain(samples, spec)
     taught = candidate("taught", spec, samples, crops, cross_fit(samples, crops, fold, train, score, args.seed), labels, fold, args)
     say(f"{args.folds} folds learnt ({time.monotonic() - t0:.0f} s)")
-    base_parts = samples if base.info.spec.rectify else col.samples  # as the base model locates them on the line
-    base_crops = plain(base_parts, base.info.spec)  # the base network never saw these parts: all its scores are held out
-    base_scores = base.score(base_crops).astype(np.float64)
-    rethresholded = candidate("base-line-threshold", base.info.spec, base_parts, base_crops, base_scores, labels, fold, args)
-    rectified_base = candidate("base-rectified", spec, samples, crops, base.score(crops).astype(np.float64), labels, fold, args)
-    as_shipped = Candidate("base-as-shipped", base.info.spec, base_crops, base_scores, threshold.outcome(base_scores, labels,
-                           base.info.band[0]), base.info.threshold, base.info.band, base_parts)  # fmt: skip
-    candidates = (as_shipped, rethresholded, rectified_base, taught)
-    pick = min(candidates, key=lambda c: c.cost(args.margin))  # the first of equals: change no more than the figures ask for
+    candidates = (*_base_candidates(base, col.samples, samples, crops, labels, fold, args), taught)
+    base_scores = candidates[0].held_out
+    ranked = sorted(candidates, key=lambda c: c.cost(args.margin))  # the first of exact equals: change no more than the figures ask for
+
+    def qualify(c: Candidate) -> list[str]:
+        return threshold.qualify(gate, c.judged, counts, framing)
+
+    def build(c: Candidate) -> tuple[Any, str]:
+        net = _taught_network(c is taught, nets, args, start, samples, spec, recipe)
+        return net, _last_check(c, net, labels, samples, gate)
+
+    pick, net, why = choose(ranked, qualify, build)
     figures = _figures(args, col, pick, candidates, base, labels, fold, gate, recipe)
-    why = threshold.qualify(gate, pick.judged, counts, framing)
     figures["qualified"], figures["refusals"] = not why, why
     report.write(Path(args.report), figures, samples, pick.crops, pick.held_out, base_scores, pick.band[0])
     _summary(figures, pick.judged)
     if why:
-        for w in why + advice(pick, labels, samples, gate):
+        for w in why + (advice(pick, labels, samples, gate) if qualify(pick) else []):
             say(f"not qualified: {w}")
-        say(f"nothing written; the report is in {args.report}/")
-        return 1
-    net = _taught_network(pick is taught, nets, args, start, samples, spec, recipe)
-    last = _last_check(pick, net, labels, samples, gate)
-    if last:
-        say(f"not qualified: {last}")
         say(f"nothing written; the report is in {args.report}/")
         return 1
     _write(Path(args.out), net, base, pick, figures, col, labels, args.seed)
     say(f"wrote {args.out} ({time.monotonic() - t0:.0f} s); report in {args.report}/")
     return 0
+
+
+def _base_candidates(base: Model, found: list[Sample], samples: list[Sample], crops: npt.NDArray[np.float32],
+                     labels: npt.NDArray[np.int64], fold: npt.NDArray[np.int64],
+                     args: argparse.Namespace) -> tuple[Candidate, ...]:  # fmt: skip
+    """The base network as shipped, with the line's threshold, and on parts made round (it never saw them: all its scores are held out).
+
+    ``found``: the parts as the base model locates them; ``samples`` and ``crops``: made round, as a taught model does.
+    """
+    base_parts = samples if base.info.spec.rectify else found
+    base_crops = plain(base_parts, base.info.spec)
+    base_scores = base.score(base_crops).astype(np.float64)
+    as_shipped = Candidate(AS_SHIPPED, base.info.spec, base_crops, base_scores, threshold.outcome(base_scores, labels,
+                           base.info.band[0]), base.info.threshold, base.info.band, base_parts)  # fmt: skip
+    rethresholded = candidate("base-line-threshold", base.info.spec, base_parts, base_crops, base_scores, labels, fold, args)
+    made_round = candidate("base-rectified", taught_spec(base), samples, crops, base.score(crops).astype(np.float64), labels, fold, args)
+    return as_shipped, rethresholded, made_round
+
+
+def choose(ranked: Sequence[Candidate], qualify: Callable[[Candidate], list[str]],
+           build: Callable[[Candidate], tuple[Any, str]]) -> tuple[Candidate, Any, list[str]]:  # fmt: skip
+    """The best-ranked candidate the gate takes whose written network passes the last check: (it, its network, []).
+
+    A candidate whose network fails the last check (the network written differs from the ones that
+    were judged) gives way to the next the gate takes, and is named. When none is left: the best
+    candidate and why it was refused, or, when the gate took candidates, why each failed its last check.
+    """
+    failed: list[str] = []
+    for c in ranked:
+        if qualify(c):
+            continue
+        net, last = build(c)
+        if not last:
+            return c, net, []
+        failed.append(f"{c.name}: {last}")
+        say(f"{c.name} not written ({last}); the next candidate the gate takes, if any")
+    return ranked[0], None, failed or qualify(ranked[0])
 
 
 def _last_check(pick: Candidate, net: Any, labels: npt.NDArray[np.int64], samples: list[Sample], gate: threshold.Gate) -> str:
@@ -263,13 +298,21 @@ def _figures(args: argparse.Namespace, col: Collection, pick: Candidate, candida
         "network": pick.name, "threshold": pick.threshold, "uncertain_band": list(pick.band),
         "held_out": pick.judged.as_dict(),
         "held_out_at_threshold": threshold.outcome(pick.held_out, labels, pick.band[0], refused).as_dict(),
-        "candidates": {c.name: {**c.judged.as_dict(), "threshold": c.threshold, "uncertain_band": list(c.band)} for c in candidates},
+        "candidates": {c.name: {**c.judged.as_dict(), "threshold": c.threshold, "uncertain_band": list(c.band), **_nearness(c, args.margin)}
+                       for c in candidates},
         "base": {"model": base.info.model_id, "pass_limit": base.info.band[0],
                  **threshold.outcome(candidates[0].held_out, labels, base.info.band[0], refused).as_dict()},
         "not_inspectable": [asdict(r) for r in col.refused], "notes": col.notes,
-        "held_out_scores": [{"part": s.origin, "label": s.label, "fold": int(f), "score": round(float(v), 6)}
-                            for s, v, f in zip(col.samples, pick.held_out, fold, strict=True)],
+        "held_out_scores": [{"part": s.origin, "label": s.label, "fold": int(f), "score": round(float(pick.held_out[i]), 6),
+                             "by_candidate": {c.name: round(float(c.held_out[i]), 6) for c in candidates}}
+                            for i, (s, f) in enumerate(zip(col.samples, fold, strict=True))],
     }  # fmt: skip
+
+
+def _nearness(c: Candidate, margin: float) -> dict[str, float]:
+    """How near its pass limit a candidate's held-out parts came: what decides between candidates that cost the same."""
+    _, near, clear = c.cost(margin)
+    return {"near_limit": near, "clearance_log_odds": round(-clear, 3)}
 
 
 def cross_fit(samples: list[Sample], crops: npt.NDArray[np.float32], fold: npt.NDArray[np.int64], train: Trainer, scorer: Scorer,
@@ -328,8 +371,9 @@ def _write(out: Path, net: Any, base: Model, pick: Candidate, figures: dict[str,
         "base_model": base.info.model_id, "network": pick.name, "line": figures["line"], "samples_fingerprint": col.digest.hexdigest(),
         "counts": figures["counts"], "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "validation": figures["held_out"],
         "networks": len(net.members) if hasattr(net, "members") else 1,
-        "threshold_rule": f"no held-out defect passes: {figures['margin']} log-odds below the lowest, or mid-gap below it; unless that "
-        f"rejects more than {figures['gate']['max_false_reject_rate']:.1%} of the held-out good parts: then the limit that rejects so many",
+        "threshold_rule": "the base model's own" if pick.name == AS_SHIPPED else f"no held-out defect passes: {figures['margin']} "
+        "log-odds below the lowest, or mid-gap below it; unless that rejects more than "
+        f"{figures['gate']['max_false_reject_rate']:.1%} of the held-out good parts: then the limit that rejects so many",
     }  # fmt: skip
     extra = {
         META_TEACH: json.dumps(taught),

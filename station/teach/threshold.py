@@ -105,10 +105,20 @@ def operating_point(scores: Scores, labels: Ints, margin: float = MARGIN, most_r
     return round(hi, 6), (round(lo, 6), round(hi, 6))
 
 
+def _from_limit(scores: Scores, limit: float) -> npt.NDArray[np.float64]:
+    """Each score's distance from ``limit`` in log-odds, on either side."""
+    p = np.clip(scores, 1e-6, 1 - 1e-6)  # as _logit clips one score
+    return np.asarray(np.abs(np.log(p / (1 - p)) - _logit(limit)), np.float64)
+
+
 def near_limit(scores: Scores, limit: float, margin: float = MARGIN) -> int:
     """How many scores lie within ``margin`` log-odds of ``limit``, on either side: the parts it nearly judged otherwise."""
-    p = np.clip(scores, 1e-6, 1 - 1e-6)  # as _logit clips one score
-    return int(np.sum(np.abs(np.log(p / (1 - p)) - _logit(limit)) < margin))
+    return int(np.sum(_from_limit(scores, limit) < margin))
+
+
+def clearance(scores: Scores, limit: float) -> float:
+    """The distance in log-odds from ``limit`` of the score nearest it: how far the closest part was from being judged otherwise."""
+    return float(np.min(_from_limit(scores, limit))) if len(scores) else 0.0
 
 
 def _log_choose(n: int, k: int) -> float:
