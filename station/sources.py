@@ -6,6 +6,7 @@ Every source implements :class:`FrameSource`. ``source_for`` picks one from the
 
 from __future__ import annotations
 
+import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,6 +95,31 @@ def read_image(path: Path) -> Grab:
     if max(gray.shape) > 12000:
         return Grab(None, f"{path}: image is {gray.shape[1]}x{gray.shape[0]} px, larger than 12000 px", str(path))
     return Grab(gray, None, str(path))
+
+
+def files_below(folder: Path) -> list[tuple[Path, str | None]]:
+    """Every entry below ``folder`` but its folders, in name order, each with why it is not an image to read (None: it may be).
+
+    Named, never opened: an entry that is not a regular file (a dangling or looping link, a pipe, a
+    device), a name without an image extension, a linked folder (not followed: no loops) and a
+    folder that cannot be listed.
+    """
+    found: list[tuple[Path, str | None]] = []
+
+    def unlistable(exc: OSError) -> None:
+        name = Path(exc.filename) if exc.filename else folder
+        found.append((name, f"{name}: cannot list folder: {exc.strerror or exc}"))
+
+    for top, dirs, files in os.walk(folder, followlinks=False, onerror=unlistable):
+        found += [(Path(top) / d, f"{Path(top) / d}: a linked folder, not followed") for d in dirs if (Path(top) / d).is_symlink()]
+        found += [(Path(top) / f, _not_an_image(Path(top) / f)) for f in files]
+    return sorted(found, key=lambda x: x[0])
+
+
+def _not_an_image(p: Path) -> str | None:
+    if not p.is_file():
+        return f"{p}: not a regular file"
+    return None if p.suffix.lower() in IMAGE_SUFFIXES else f"{p}: not an image file (by extension)"
 
 
 class ImageFolderSource(_QuickOpen):

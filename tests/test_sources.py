@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from station.errors import CameraError
-from station.sources import ImageFolderSource, OpenCVLiveSource, VideoFileSource, read_image, source_for
+from station.sources import ImageFolderSource, OpenCVLiveSource, VideoFileSource, files_below, read_image, source_for
 
 from .conftest import SAMPLE
 
@@ -188,3 +188,17 @@ def test_links_that_go_nowhere_and_pipes_in_a_folder_are_parts_with_a_reason(tmp
     assert "No such file" in (grabs[1].error or "")
     assert "symbolic links" in (grabs[2].error or "")
     assert "not a regular file" in (grabs[3].error or "")
+
+
+def test_files_below_a_folder_come_in_name_order_each_with_why_it_is_not_an_image_to_read(tmp_path: Path) -> None:
+    import os
+
+    (tmp_path / "b").mkdir()
+    for name in ("b/z.png", "a.jpg", "c.txt"):
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "d.jpg").symlink_to(tmp_path / "nowhere.jpg")
+    os.mkfifo(tmp_path / "e.png")
+    (tmp_path / "f").symlink_to(tmp_path / "b", target_is_directory=True)
+    found = [(p.relative_to(tmp_path).as_posix(), why and why.removeprefix(f"{p}: ")) for p, why in files_below(tmp_path)]
+    assert found == [("a.jpg", None), ("b/z.png", None), ("c.txt", "not an image file (by extension)"), ("d.jpg", "not a regular file"),
+                     ("e.png", "not a regular file"), ("f", "a linked folder, not followed")]  # fmt: skip

@@ -51,6 +51,22 @@ def test_a_part_that_cannot_be_inspected_is_reported_never_used(tmp_path: Path) 
     assert any("notes.txt" in n for n in col.notes)
 
 
+def test_photos_in_folders_below_a_label_are_used_and_what_cannot_be_read_is_named_never_opened(tmp_path: Path) -> None:
+    root = _labelled(tmp_path)
+    (root / "ok_front" / "monday").mkdir()
+    extra = sorted((SAMPLE / "ok_front").iterdir())[4]
+    shutil.copy(extra, root / "ok_front" / "monday" / extra.name)
+    (root / "def_front" / "gone.jpg").symlink_to(tmp_path / "nowhere.jpg")
+    os.mkfifo(root / "def_front" / "pipe.jpg")  # opening it would block
+    (root / "def_front" / "linked").symlink_to(root / "ok_front", target_is_directory=True)  # not followed: no loops
+    col = collect([root], SPEC, load_config(None, []))
+    assert col.counts() == {"ok": 5, "defective": 4, "not_inspectable": 0}
+    assert any(s.origin.endswith(f"monday/{extra.name}") and s.label == 0 for s in col.samples)
+    notes = "\n".join(col.notes)
+    for name in ("gone.jpg: not a regular file", "pipe.jpg: not a regular file", "linked: a linked folder, not followed"):
+        assert name in notes
+
+
 def _exported(tmp_path: Path, n: int) -> Path:
     """A folder as ``station archive export`` writes it: square crops centred on each part's circle grown by EXPORT_MARGIN."""
     root = _labelled(tmp_path, n)

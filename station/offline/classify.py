@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from collections.abc import Iterator
@@ -14,7 +13,7 @@ from station.messages import Frame, Part, Reason, Verdict
 from station.metrics import Metrics
 from station.model import Model
 from station.reload import ModelSlot
-from station.sources import IMAGE_SUFFIXES, read_image
+from station.sources import files_below, read_image
 from station.stages.decision import DecisionStage
 from station.stages.inference import InferenceStage
 from station.stages.preprocess import PreprocessStage
@@ -24,30 +23,11 @@ def iter_images(paths: list[Path]) -> Iterator[tuple[Path, str | None]]:
     """Each file to classify, or a reason it is not one; folders are searched recursively."""
     for p in paths:
         if p.is_dir():
-            for f, why in _walk(p):
-                if why is None and f.suffix.lower() not in IMAGE_SUFFIXES:
-                    why = f"{f}: not an image file (by extension)"
-                yield f, why
+            yield from files_below(p)
         elif p.exists() or p.is_symlink():
             yield p, None  # read_image says why a link, a pipe or an unreadable file cannot be classified
         else:
             yield p, f"{p}: no such file or folder"
-
-
-def _walk(folder: Path) -> list[tuple[Path, str | None]]:
-    """Every entry below ``folder`` that is not a folder, in name order, and every folder that cannot be listed, with why.
-
-    Linked folders are not followed (no loops); dangling and looping links are listed as files.
-    """
-    found: list[tuple[Path, str | None]] = []
-
-    def unreadable(exc: OSError) -> None:
-        name = Path(exc.filename) if exc.filename else folder
-        found.append((name, f"{name}: cannot list folder: {exc.strerror or exc}"))
-
-    for top, _dirs, files in os.walk(folder, followlinks=False, onerror=unreadable):
-        found += [(Path(top) / f, None) for f in files]
-    return sorted(found, key=lambda x: x[0])
 
 
 class Classifier:

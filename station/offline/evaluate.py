@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from station.model import Model
 from station.offline.classify import Classifier
-from station.sources import IMAGE_SUFFIXES, read_image
+from station.sources import files_below, read_image
 
 CLASS_FOLDERS = (("ok_front", 0), ("def_front", 1))
 
@@ -77,12 +77,9 @@ def _collect(folder: Path, clf: Classifier) -> tuple[list[Row], list[str]]:
         d = folder / sub
         if not d.is_dir():
             raise FileNotFoundError(f"{d}: missing (expected {folder}/ok_front and {folder}/def_front)")
-        for p in sorted(x for x in d.rglob("*") if not x.is_dir()):
-            if not p.is_file():  # a dangling or looping link, a pipe, a device: named, never silently passed over
-                problems.append(f"{p}: not a regular file")
-                continue
-            if p.suffix.lower() not in IMAGE_SUFFIXES:
-                problems.append(f"{p}: not an image file (by extension)")
+        for p, why in files_below(d):  # a link, a pipe, a device, another file type: named, never silently passed over
+            if why:
+                problems.append(why)
                 continue
             v, err = clf.verdict(p)
             if v is None:

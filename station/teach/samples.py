@@ -29,7 +29,7 @@ from station.locate import Circle, GrayImage, ellipse_of
 from station.messages import Frame, Part
 from station.metrics import Metrics
 from station.preprocess import Preprocessed, PreprocessSpec, Quality, normalise_crop, preprocess
-from station.sources import IMAGE_SUFFIXES, VideoFileSource, read_image
+from station.sources import VideoFileSource, files_below, read_image
 from station.stages.preprocess import PreprocessStage
 from station.stages.trigger import LineTrigger
 
@@ -128,12 +128,12 @@ def _folder(root: Path, spec: PreprocessSpec, col: Collection) -> None:
             col.notes.append(f"{d}: missing, so no {'defective' if label else 'good'} parts from {root}")
             continue
         try:
-            entries = sorted(d.iterdir())
+            os.scandir(d).close()
         except OSError as exc:
             raise InputError(f"{d}: cannot list folder: {exc.strerror or exc}") from None
-        for p in entries:
-            if not p.is_file() or p.suffix.lower() not in IMAGE_SUFFIXES:
-                col.notes.append(f"{p}: not an image file, not used")
+        for p, why in files_below(d):  # photos in folders below it too, as station eval reads them
+            if why:
+                col.notes.append(f"{why}, not used")
                 continue
             grab = read_image(p)
             if grab.image is None:
@@ -144,7 +144,7 @@ def _folder(root: Path, spec: PreprocessSpec, col: Collection) -> None:
             if first is not here and first[1] == label:  # an exact copy of a photo met before: used once
                 col.copies.append((str(p), first[0]))
                 continue
-            col.digest.update(os.fsencode(f"{sub}/{p.name}"))  # a name need not be UTF-8
+            col.digest.update(os.fsencode(str(p.relative_to(root))))  # a name need not be UTF-8
             col.digest.update(content)
             _add(grab.image, label, str(p), spec, col, centred=exported)
             if first[1] != label and col.samples and col.samples[-1].origin == str(p):  # a part, not a blank: a label is wrong
