@@ -100,9 +100,9 @@ def read_image(path: Path) -> Grab:
 def files_below(folder: Path) -> list[tuple[Path, str | None]]:
     """Every entry below ``folder`` but its folders, in name order, each with why it is not an image to read (None: it may be).
 
-    Named, never opened: an entry that is not a regular file (a dangling or looping link, a pipe, a
-    device), a name without an image extension, a linked folder (not followed: no loops) and a
-    folder that cannot be listed.
+    Named, never opened: an entry that is not a regular file (a link that leads nowhere, a pipe, a
+    device), a name without an image extension, a linked folder (not followed: no loops), a hidden
+    folder (``.thumbnails``, a NAS's ``@eaDir``: not read) and a folder that cannot be listed.
     """
     found: list[tuple[Path, str | None]] = []
 
@@ -111,12 +111,17 @@ def files_below(folder: Path) -> list[tuple[Path, str | None]]:
         found.append((name, f"{name}: cannot list folder: {exc.strerror or exc}"))
 
     for top, dirs, files in os.walk(folder, followlinks=False, onerror=unlistable):
-        found += [(Path(top) / d, f"{Path(top) / d}: a linked folder, not followed") for d in dirs if (Path(top) / d).is_symlink()]
-        found += [(Path(top) / f, _not_an_image(Path(top) / f)) for f in files]
+        here = Path(top)
+        found += [(here / d, f"{here / d}: a linked folder, not followed") for d in dirs if (here / d).is_symlink()]
+        found += [(here / d, f"{here / d}: a hidden folder, not read") for d in dirs if d.startswith((".", "@"))]
+        dirs[:] = [d for d in dirs if not d.startswith((".", "@"))]
+        found += [(here / f, _not_an_image(here / f)) for f in files]
     return sorted(found, key=lambda x: x[0])
 
 
 def _not_an_image(p: Path) -> str | None:
+    if p.is_symlink() and not p.exists():
+        return f"{p}: a link that leads nowhere (or to itself)"
     if not p.is_file():
         return f"{p}: not a regular file"
     return None if p.suffix.lower() in IMAGE_SUFFIXES else f"{p}: not an image file (by extension)"

@@ -226,19 +226,31 @@ def test_a_candidate_whose_written_network_fails_the_last_check_gives_way_to_the
         built.append(c.name)
         return (None, "passes a taught defect") if c.name == "taught" else (f"net of {c.name}", "")
 
-    pick, net, why = choose(ranked, lambda c: ["too many escapes"] if c.name == "refused" else [], build)
+    pick, net, why, passed_over = choose(ranked, lambda c: ["too many escapes"] if c.name == "refused" else [], build)
     assert (pick.name, net, why) == ("base-rectified", "net of base-rectified", [])
+    assert passed_over == ["taught: passes a taught defect"]  # in the report: the taught networks were not written, and why
     assert built == ["taught", "base-rectified"]  # the refused one was never built, nor any after the one written
 
 
-def test_when_no_candidate_is_left_the_reasons_are_the_best_ones_refusal_or_every_failed_last_check() -> None:
+def test_when_no_candidate_is_left_the_reasons_are_the_best_ones_refusals_then_every_failed_last_check() -> None:
     from station.teach.command import choose
 
     ranked = _ranked("taught", "base-line-threshold")
-    pick, net, why = choose(ranked, lambda c: [f"{c.name} refused"], lambda c: (None, ""))
+    pick, net, why, _ = choose(ranked, lambda c: [f"{c.name} refused"], lambda c: (None, ""))
     assert (pick.name, net, why) == ("taught", None, ["taught refused"])
-    pick, net, why = choose(ranked, lambda c: [], lambda c: (None, f"{c.name} fails"))
+    pick, net, why, _ = choose(ranked, lambda c: [], lambda c: (None, f"{c.name} fails"))
     assert (pick.name, net) == ("taught", None) and why == ["taught: taught fails", "base-line-threshold: base-line-threshold fails"]
+    pick, net, why, _ = choose(ranked, lambda c: ["refused"] if c.name == "taught" else [], lambda c: (None, f"{c.name} fails"))
+    assert pick.name == "taught" and why == ["refused", "base-line-threshold: base-line-threshold fails"]  # the best's reasons first
+
+
+def test_a_candidate_that_gives_a_part_no_number_is_never_written_even_when_the_gate_would_take_it() -> None:
+    from station.teach.command import choose
+
+    good, broken = _ranked("base-line-threshold", "taught")
+    broken = replace(broken, held_out=np.array([0.1, np.nan]))
+    pick, net, why, _ = choose([good, broken], lambda c: ["refused"] if c is good else [], lambda c: ("net", ""))
+    assert (pick, net, why) == (good, None, ["refused"])
 
 
 def test_nothing_is_written_when_the_written_limit_would_pass_more_held_out_defects_than_the_gate_allows() -> None:

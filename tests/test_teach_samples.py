@@ -59,12 +59,15 @@ def test_photos_in_folders_below_a_label_are_used_and_what_cannot_be_read_is_nam
     (root / "def_front" / "gone.jpg").symlink_to(tmp_path / "nowhere.jpg")
     os.mkfifo(root / "def_front" / "pipe.jpg")  # opening it would block
     (root / "def_front" / "linked").symlink_to(root / "ok_front", target_is_directory=True)  # not followed: no loops
+    (root / "def_front" / "@eaDir").mkdir()  # a NAS's thumbnails: never taught as defects
+    shutil.copy(extra, root / "def_front" / "@eaDir" / extra.name)
     col = collect([root], SPEC, load_config(None, []))
     assert col.counts() == {"ok": 5, "defective": 4, "not_inspectable": 0}
     assert any(s.origin.endswith(f"monday/{extra.name}") and s.label == 0 for s in col.samples)
     notes = "\n".join(col.notes)
-    for name in ("gone.jpg: not a regular file", "pipe.jpg: not a regular file", "linked: a linked folder, not followed"):
-        assert name in notes
+    for said in ("gone.jpg: a link that leads nowhere", "pipe.jpg: not a regular file", "linked: a linked folder, not followed",
+                 "@eaDir: a hidden folder, not read", "monday: 1 photos, taught as good parts like those in ok_front/"):  # fmt: skip
+        assert said in notes
 
 
 def _exported(tmp_path: Path, n: int) -> Path:

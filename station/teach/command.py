@@ -135,7 +135,8 @@ class Candidate:
         if not np.all(np.isfinite(self.held_out)):  # a network that gives a part no number is never chosen
             return math.inf, 0, 0.0
         near = threshold.near_limit(self.held_out, self.band[0], margin)
-        return 5 * self.judged.escapes + self.judged.false_rejects, near, -threshold.clearance(self.held_out, self.band[0])
+        clear = round(threshold.clearance(self.held_out, self.band[0]), 1)  # a tenth of a log-odds: less is no reason to change more
+        return 5 * self.judged.escapes + self.judged.false_rejects, near, -clear
 
 
 def candidate(name: str, spec: PreprocessSpec, parts: Sequence[Sample], crops: npt.NDArray[np.float32],
@@ -204,9 +205,9 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
         net = _taught_network(c is taught, nets, args, start, samples, spec, recipe)
         return net, _last_check(c, net, labels, samples, gate)
 
-    pick, net, why = choose(ranked, qualify, build)
+    pick, net, why, passed_over = choose(ranked, qualify, build)
     figures = _figures(args, col, pick, candidates, base, labels, fold, gate, recipe)
-    figures["qualified"], figures["refusals"] = not why, why
+    figures["qualified"], figures["refusals"], figures["passed_over"] = not why, why, passed_over
     report.write(Path(args.report), figures, samples, pick.crops, pick.held_out, base_scores, pick.band[0])
     _summary(figures, pick.judged)
     if why:
@@ -237,23 +238,24 @@ def _base_candidates(base: Model, found: list[Sample], samples: list[Sample], cr
 
 
 def choose(ranked: Sequence[Candidate], qualify: Callable[[Candidate], list[str]],
-           build: Callable[[Candidate], tuple[Any, str]]) -> tuple[Candidate, Any, list[str]]:  # fmt: skip
-    """The best-ranked candidate the gate takes whose written network passes the last check: (it, its network, []).
+           build: Callable[[Candidate], tuple[Any, str]]) -> tuple[Candidate, Any, list[str], list[str]]:  # fmt: skip
+    """The best-ranked candidate the gate takes whose written network passes the last check: (it, its network, [], passed over).
 
     A candidate whose network fails the last check (the network written differs from the ones that
-    were judged) gives way to the next the gate takes, and is named. When none is left: the best
-    candidate and why it was refused, or, when the gate took candidates, why each failed its last check.
+    were judged) gives way to the next the gate takes, and is named in the last list. A candidate
+    that gives a part no number is never written. When none is left: the best candidate, no
+    network, and why: its own refusals, then each last check that failed.
     """
     failed: list[str] = []
     for c in ranked:
-        if qualify(c):
+        if math.isinf(c.cost()[0]) or qualify(c):
             continue
         net, last = build(c)
         if not last:
-            return c, net, []
+            return c, net, [], failed
         failed.append(f"{c.name}: {last}")
         say(f"{c.name} not written ({last}); the next candidate the gate takes, if any")
-    return ranked[0], None, failed or qualify(ranked[0])
+    return ranked[0], None, qualify(ranked[0]) + failed, failed
 
 
 def _last_check(pick: Candidate, net: Any, labels: npt.NDArray[np.int64], samples: list[Sample], gate: threshold.Gate) -> str:
@@ -293,7 +295,8 @@ def _figures(args: argparse.Namespace, col: Collection, pick: Candidate, candida
              recipe: Recipe) -> dict[str, Any]:  # fmt: skip
     refused = col.refused_by_label()
     return {
-        "sources": args.sources, "line": args.line, "counts": col.counts(), "folds": args.folds, "seed": args.seed,
+        "sources": args.sources, "line": args.line, "counts": col.counts(),
+        "folds": args.folds, "seed": args.seed,
         "recipe": asdict(recipe), "margin": args.margin, "from_scratch": args.from_scratch, "gate": asdict(gate),
         "network": pick.name, "threshold": pick.threshold, "uncertain_band": list(pick.band),
         "held_out": pick.judged.as_dict(),
@@ -303,16 +306,21 @@ def _figures(args: argparse.Namespace, col: Collection, pick: Candidate, candida
         "base": {"model": base.info.model_id, "pass_limit": base.info.band[0],
                  **threshold.outcome(candidates[0].held_out, labels, base.info.band[0], refused).as_dict()},
         "not_inspectable": [asdict(r) for r in col.refused], "notes": col.notes,
-        "held_out_scores": [{"part": s.origin, "label": s.label, "fold": int(f), "score": round(float(pick.held_out[i]), 6),
-                             "by_candidate": {c.name: round(float(c.held_out[i]), 6) for c in candidates}}
+        "held_out_scores": [{"part": s.origin, "label": s.label, "fold": int(f), "score": _number(pick.held_out[i]),
+                             "by_candidate": {c.name: _number(c.held_out[i]) for c in candidates}}
                             for i, (s, f) in enumerate(zip(col.samples, fold, strict=True))],
     }  # fmt: skip
 
 
-def _nearness(c: Candidate, margin: float) -> dict[str, float]:
+def _nearness(c: Candidate, margin: float) -> dict[str, float | None]:
     """How near its pass limit a candidate's held-out parts came: what decides between candidates that cost the same."""
-    _, near, clear = c.cost(margin)
-    return {"near_limit": near, "clearance_log_odds": round(-clear, 3)}
+    cost, near, clear = c.cost(margin)
+    return {"near_limit": None, "clearance_log_odds": None} if math.isinf(cost) else {"near_limit": near, "clearance_log_odds": -clear}
+
+
+def _number(v: float) -> float | None:
+    """A score for the report: JSON has no NaN (a network that gave a part no number)."""
+    return round(float(v), 6) if math.isfinite(v) else None
 
 
 def cross_fit(samples: list[Sample], crops: npt.NDArray[np.float32], fold: npt.NDArray[np.int64], train: Trainer, scorer: Scorer,

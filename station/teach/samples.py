@@ -127,14 +127,7 @@ def _folder(root: Path, spec: PreprocessSpec, col: Collection) -> None:
         if not d.is_dir():
             col.notes.append(f"{d}: missing, so no {'defective' if label else 'good'} parts from {root}")
             continue
-        try:
-            os.scandir(d).close()
-        except OSError as exc:
-            raise InputError(f"{d}: cannot list folder: {exc.strerror or exc}") from None
-        for p, why in files_below(d):  # photos in folders below it too, as station eval reads them
-            if why:
-                col.notes.append(f"{why}, not used")
-                continue
+        for p in _photos(d, label, col):
             grab = read_image(p)
             if grab.image is None:
                 col.refused.append(Refused(str(p), label, (grab.error or "unreadable").removeprefix(f"{p}: ")))
@@ -144,7 +137,7 @@ def _folder(root: Path, spec: PreprocessSpec, col: Collection) -> None:
             if first is not here and first[1] == label:  # an exact copy of a photo met before: used once
                 col.copies.append((str(p), first[0]))
                 continue
-            col.digest.update(os.fsencode(str(p.relative_to(root))))  # a name need not be UTF-8
+            col.digest.update(os.fsencode(p.relative_to(root).as_posix()))  # a name need not be UTF-8
             col.digest.update(content)
             _add(grab.image, label, str(p), spec, col, centred=exported)
             if first[1] != label and col.samples and col.samples[-1].origin == str(p):  # a part, not a blank: a label is wrong
@@ -152,6 +145,32 @@ def _folder(root: Path, spec: PreprocessSpec, col: Collection) -> None:
                 raise InputError(
                     f"{p}: the same photo as {first[0]}, which is labelled {kind[first[1]]}, but here {kind[label]}: fix a label"
                 )
+
+
+def _photos(d: Path, label: int, col: Collection) -> list[Path]:
+    """The files to read in a labelled folder and the folders below it (as ``station eval`` reads them); the rest named in notes.
+
+    A folder below it that cannot be listed is an InputError, as the labelled folder itself is: its
+    parts would be missing from the line without a word.
+    """
+    try:
+        os.scandir(d).close()
+    except OSError as exc:
+        raise InputError(f"{d}: cannot list folder: {exc.strerror or exc}") from None
+    found = files_below(d)
+    for p, why in found:
+        if why and p.is_dir() and not p.is_symlink() and not p.name.startswith((".", "@")):
+            raise InputError(why)
+        if why:
+            col.notes.append(f"{why}, not used")
+    photos = [p for p, why in found if why is None]
+    below: dict[Path, int] = {}
+    for p in photos:
+        if p.parent != d:
+            below[p.parent] = below.get(p.parent, 0) + 1
+    kind = "defective" if label else "good"
+    col.notes += [f"{folder}: {n} photos, taught as {kind} parts like those in {d.name}/" for folder, n in below.items()]
+    return photos
 
 
 def _add(image: GrayImage, label: int, origin: str, spec: PreprocessSpec, col: Collection, centred: bool) -> None:
