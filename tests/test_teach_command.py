@@ -251,6 +251,8 @@ def test_a_candidate_that_gives_a_part_no_number_is_never_written_even_when_the_
     broken = replace(broken, held_out=np.array([0.1, np.nan]))
     pick, net, why, _ = choose([good, broken], lambda c: ["refused"] if c is good else [], lambda c: ("net", ""))
     assert (pick, net, why) == (good, None, ["refused"])
+    pick, net, why, _ = choose([broken], lambda c: [], lambda c: ("net", ""))  # a gate that takes anything: still nothing written
+    assert (pick, net, why) == (broken, None, ["no candidate gave every held-out part a number"])
 
 
 def test_nothing_is_written_when_the_written_limit_would_pass_more_held_out_defects_than_the_gate_allows() -> None:

@@ -255,7 +255,7 @@ def choose(ranked: Sequence[Candidate], qualify: Callable[[Candidate], list[str]
             return c, net, [], failed
         failed.append(f"{c.name}: {last}")
         say(f"{c.name} not written ({last}); the next candidate the gate takes, if any")
-    return ranked[0], None, qualify(ranked[0]) + failed, failed
+    return ranked[0], None, qualify(ranked[0]) + failed or ["no candidate gave every held-out part a number"], failed
 
 
 def _last_check(pick: Candidate, net: Any, labels: npt.NDArray[np.int64], samples: list[Sample], gate: threshold.Gate) -> str:
