@@ -11,7 +11,9 @@ scores and judges it honestly; then, at that operating point on the judge folder
 mean of the fold networks' scores (``ensemble``: what ``station teach --from-scratch`` writes),
 one network fine-tuned on every teach part (``final``), the mean of its and the fold networks'
 weights (``soup``: what ``station teach`` writes) and each fold network alone (``fold_1``...);
-parts the station cannot inspect there count as rejects. ``--rehearse``: the
+parts the station cannot inspect there count as rejects. ``--toward-base A...``: the same again
+with every network's weights A of the way from the base's to their own (measured and dropped,
+docs/commissioning.md). ``--rehearse``: the
 base model's training photos (``../shared/data/casting/train``), for recipes with ``rehearse``:
 600 photos of each class, none of the validation split that ``tools.new_line`` re-shoots (a
 near-duplicate of one, which ``tools/train.py`` also leaves out, may be among them: a leak that
@@ -52,7 +54,7 @@ PLAN: list[dict[str, Any]] = [{"name": "default"}, {"name": "epochs 60", "epochs
 
 
 def run(teach: Path, judge: Path, plan: list[dict[str, Any]], folds: int, seed: int, rehearse: Path | None = None,
-        most: float = threshold.Gate().max_false_reject_rate) -> list[dict[str, Any]]:  # fmt: skip
+        most: float = threshold.Gate().max_false_reject_rate, toward_base: tuple[float, ...] = ()) -> list[dict[str, Any]]:  # fmt: skip
     cfg = load_config(None, [])
     base = admit(ROOT / "station" / "defaults" / "defect.onnx")
     spec = taught_spec(base)
@@ -82,17 +84,38 @@ def run(teach: Path, judge: Path, plan: list[dict[str, Any]], folds: int, seed: 
         judged_scores = {"ensemble": score(Ensemble(nets).eval(), j_crops), "final": score(final, j_crops),
                          "soup": score(soup([*nets, final]), j_crops)}  # fmt: skip
         judged_scores.update({f"fold_{k + 1}": score(n, j_crops) for k, n in enumerate(nets)})
-        for margin in entry.get("margins", MARGINS):
-            _, band = threshold.operating_point(held, labels, margin, most)
-            row: dict[str, Any] = {"name": entry.get("name", str(entry)), "recipe": entry, "margin": margin, "pass_limit": band[0],
-                                   "honest": threshold.honest(held, labels, fold, margin, most).as_dict()}  # fmt: skip
-            for which, js in judged_scores.items():
-                o = threshold.outcome(js, j_labels, band[0], j_refused)
-                row[f"judged_{which}"] = {**o.as_dict(), "f1": round(f1_score(o.defective - o.escapes, o.false_rejects, o.escapes), 4)}
-            row["seconds"] = round(time.monotonic() - t0)
-            out.append(row)
-            print(json.dumps(row), flush=True)
+        name = entry.get("name", str(entry))
+        runs = [(name, held, judged_scores)]
+        for a in toward_base:  # each fold network's and the soup's weights a of the way from the base's to their own
+            near_base = np.full(len(samples), np.nan)
+            for f, net in enumerate(nets):
+                near_base[fold == f] = score(soup([start, net], (1 - a, a)), crops[fold == f])
+            runs.append(
+                (
+                    f"{name}, {a:g} of the way from the base",
+                    near_base,
+                    {"soup": score(soup([start, soup([*nets, final])], (1 - a, a)), j_crops)},
+                )
+            )
+        for run_name, run_held, run_judged in runs:
+            for margin in entry.get("margins", MARGINS):
+                row = _row(run_name, entry, margin, run_held, labels, fold, most, run_judged, j_labels, j_refused)
+                row["seconds"] = round(time.monotonic() - t0)
+                out.append(row)
+                print(json.dumps(row), flush=True)
     return out
+
+
+def _row(name: str, entry: dict[str, Any], margin: float, held: Any, labels: Any, fold: Any, most: float, judged: dict[str, Any],
+         j_labels: Any, j_refused: tuple[int, int]) -> dict[str, Any]:  # fmt: skip
+    """The honest held-out figures at the operating point the held-out scores set, and each judged network's at that limit."""
+    _, band = threshold.operating_point(held, labels, margin, most)
+    row: dict[str, Any] = {"name": name, "recipe": entry, "margin": margin, "pass_limit": band[0],
+                           "honest": threshold.honest(held, labels, fold, margin, most).as_dict()}  # fmt: skip
+    for which, js in judged.items():
+        o = threshold.outcome(js, j_labels, band[0], j_refused)
+        row[f"judged_{which}"] = {**o.as_dict(), "f1": round(f1_score(o.defective - o.escapes, o.false_rejects, o.escapes), 4)}
+    return row
 
 
 def _rehearsal(train: Path, base: Any, cfg: Any, seed: int, per_class: int = 600) -> list[Sample]:
@@ -121,11 +144,15 @@ def main() -> int:
     ap.add_argument("--rehearse", type=Path, help="the base model's training photos, for recipes with rehearse > 0")
     ap.add_argument("--max-false-reject-rate", type=float, default=100 * threshold.Gate().max_false_reject_rate,
                     help="percent, as station teach's: the pass limit rejects no more held-out good parts")  # fmt: skip
+    ap.add_argument("--toward-base", type=float, nargs="*", default=[], metavar="A",
+                    help="also judge the networks with their weights A of the way from the base's to their own (0 < A < 1)")  # fmt: skip
     args = ap.parse_args()
+    if any(not 0 < a < 1 for a in args.toward_base):
+        ap.error("--toward-base: each A between 0 and 1")
     plan = json.loads(args.plan.read_text()) if args.plan else PLAN
     if not args.rehearse and any(entry.get("rehearse") for entry in plan):
         ap.error("a recipe with rehearse needs --rehearse (the base model's training photos)")
-    res = run(args.teach, args.judge, plan, args.folds, args.seed, args.rehearse, args.max_false_reject_rate / 100)
+    res = run(args.teach, args.judge, plan, args.folds, args.seed, args.rehearse, args.max_false_reject_rate / 100, tuple(args.toward_base))
     if args.json:
         args.json.write_text(json.dumps(res, indent=2) + "\n")
     return 0

@@ -179,8 +179,10 @@ def score(net: Any, crops: npt.NDArray[np.float32], batch: int = 64) -> npt.NDAr
     return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
 
 
-def soup(nets: list[Any]) -> Any:
+def soup(nets: list[Any], weights: Sequence[float] | None = None) -> Any:
     """One network whose weights are the mean of ``nets``' (all fine-tuned from one base, batch-norm statistics the base's).
+
+    ``weights``: a weighted mean (summing to 1), e.g. ``soup([base, net], (1 - a, a))``, ``a`` of the way from the base to ``net``.
 
     Measured (docs/commissioning.md): the mean of the fold networks' and the final network's weights
     judged new parts as well as the mean of their scores, or better, on three simulated lines, at
@@ -190,7 +192,11 @@ def soup(nets: list[Any]) -> Any:
 
     out = copy.deepcopy(nets[0])
     states = [n.state_dict() for n in nets]
-    mean = {k: (torch.stack([s[k].float() for s in states]).mean(0).to(v.dtype) if v.is_floating_point() else v)
-            for k, v in states[0].items()}  # fmt: skip
-    out.load_state_dict(mean)
+    w = torch.tensor(weights if weights is not None else [], dtype=torch.float32)
+
+    def mean(k: str) -> Any:
+        stacked = torch.stack([s[k].float() for s in states])
+        return stacked.mean(0) if weights is None else torch.tensordot(w, stacked, dims=1)
+
+    out.load_state_dict({k: mean(k).to(v.dtype) if v.is_floating_point() else v for k, v in states[0].items()})
     return out.eval()
