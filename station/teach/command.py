@@ -6,14 +6,13 @@
    never saw (``finetune``), so every part has a held-out score.
 3. Set the threshold on those held-out scores, and judge it honestly (``threshold``). The base
    network never saw the parts either: with the line's threshold (on the parts as it crops them,
-   or made round as a taught model crops them), or as shipped, it competes too, and the candidate
-   with the better honest figures is chosen.
+   or made round as a taught model crops them), or as shipped, it competes too (``candidates``):
+   the best-ranked candidate the gate takes, whose written network passes the last check, is chosen.
 4. Qualify: a line that does not gets the reasons and what would help, and exit 1; nothing is written.
 5. Write an ordinary model file (when the taught networks won: one network fine-tuned on every
    part with its weights averaged with the K cross-fitted networks'; from scratch, the mean of the
-   K networks' scores) with the
-   held-out figures in its metadata and a self-test on the line's own parts, and pass it through
-   the station's model gate.
+   K networks' scores) with the held-out figures in its metadata and a self-test on the line's own
+   parts, and pass it through the station's model gate.
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,16 +41,15 @@ from station.gate import admit
 from station.model import Model
 from station.preprocess import PreprocessSpec, crop_square, part_region, quantised
 from station.teach import report, threshold
+from station.teach.candidates import AS_SHIPPED, Candidate, advice, base_candidates, candidate, choose, last_check, nearness
 from station.teach.finetune import Recipe, fit, plain, score, soup
 from station.teach.samples import Collection, Sample, collect, groups, rectified
-from station.teach.threshold import MARGIN
 
 Trainer = Callable[[list[Sample], int, str], Any]  # (parts, seed, progress label) -> a trained network
 Scorer = Callable[[Any, npt.NDArray[np.float32]], npt.NDArray[np.float64]]
 
 META_TEACH = "station.teach"  # what the line taught: base, line, samples, held-out figures
 SELF_TEST_PER_CLASS = 16
-AS_SHIPPED = "base-as-shipped"  # the candidate whose threshold is the base model's, not the line's
 
 
 def say(text: str) -> None:
@@ -110,45 +108,6 @@ def _start(base: Model, fresh: bool) -> Any:
     return from_onnx(base.path, base)
 
 
-@dataclass(frozen=True)
-class Candidate:
-    """A network for the line with its held-out scores, the threshold they set, and the honest figures."""
-
-    name: str  # "taught": fine-tuned on the line; "base-line-threshold": the base network, the line's threshold;
-    # "base-rectified": the base network on parts made round (a tilted camera), the line's threshold; "base-as-shipped"
-    spec: PreprocessSpec
-    crops: npt.NDArray[np.float32]
-    held_out: npt.NDArray[np.float64]
-    judged: threshold.Outcome
-    threshold: float
-    band: tuple[float, float]
-    parts: Sequence[Sample] = ()  # the parts the crops were made from, located as this candidate's spec locates them
-
-    def cost(self, margin: float = MARGIN) -> tuple[float, int, float]:
-        """What the line would pay (an escape costs five false rejects), then how near the limit its parts came.
-
-        The second and third figures decide between candidates whose held-out parts cost the same:
-        the held-out parts within ``margin`` log-odds of the pass limit, on either side, and then the
-        distance of the nearest one (negated: further is better). A candidate whose classes lie far
-        from its limit is the one a new part is least likely to cross.
-        """
-        if not np.all(np.isfinite(self.held_out)):  # a network that gives a part no number is never chosen
-            return math.inf, 0, 0.0
-        near = threshold.near_limit(self.held_out, self.band[0], margin)
-        clear = round(threshold.clearance(self.held_out, self.band[0]), 1)  # a tenth of a log-odds: less is no reason to change more
-        return 5 * self.judged.escapes + self.judged.false_rejects, near, -clear
-
-
-def candidate(name: str, spec: PreprocessSpec, parts: Sequence[Sample], crops: npt.NDArray[np.float32],
-              held_out: npt.NDArray[np.float64], labels: npt.NDArray[np.int64], fold: npt.NDArray[np.int64],
-              args: argparse.Namespace) -> Candidate:  # fmt: skip
-    if not np.all(np.isfinite(held_out)):  # a network that gives a part no number: every part rejected, never chosen (cost)
-        return Candidate(name, spec, crops, held_out, threshold.outcome(held_out, labels, 0.0), 0.0, (0.0, 0.5), parts)
-    most = args.max_false_reject_rate / 100  # the limit rejects no more good parts than the gate allows (threshold.pass_limit)
-    thr, band = threshold.operating_point(held_out, labels, args.margin, most)
-    return Candidate(name, spec, crops, held_out, threshold.honest(held_out, labels, fold, args.margin, most), thr, band, parts)
-
-
 def _check_paths(args: argparse.Namespace, base: Path) -> None:
     """Refuse at once what would only fail after minutes of teaching: an --out that cannot be written, or the base itself."""
     out = Path(args.out)
@@ -194,7 +153,7 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
     crops = plain(samples, spec)
     taught = candidate("taught", spec, samples, crops, cross_fit(samples, crops, fold, train, score, args.seed), labels, fold, args)
     say(f"{args.folds} folds learnt ({time.monotonic() - t0:.0f} s)")
-    candidates = (*_base_candidates(base, col.samples, samples, crops, labels, fold, args), taught)
+    candidates = (*base_candidates(base, col.samples, samples, crops, labels, fold, args), taught)
     base_scores = candidates[0].held_out
     ranked = sorted(candidates, key=lambda c: c.cost(args.margin))  # the first of exact equals: change no more than the figures ask for
 
@@ -203,9 +162,11 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
 
     def build(c: Candidate) -> tuple[Any, str]:
         net = _taught_network(c is taught, nets, args, start, samples, spec, recipe)
-        return net, _last_check(c, net, labels, samples, gate)
+        return net, last_check(c, net, labels, samples, gate)
 
     pick, net, why, passed_over = choose(ranked, qualify, build)
+    for p in passed_over:
+        say(f"not written: {p}; the next candidate the gate takes instead, if any")
     figures = _figures(args, col, pick, candidates, base, labels, fold, gate, recipe)
     figures["qualified"], figures["refusals"], figures["passed_over"] = not why, why, passed_over
     report.write(Path(args.report), figures, samples, pick.crops, pick.held_out, base_scores, pick.band[0])
@@ -218,58 +179,6 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
     _write(Path(args.out), net, base, pick, figures, col, labels, args.seed)
     say(f"wrote {args.out} ({time.monotonic() - t0:.0f} s); report in {args.report}/")
     return 0
-
-
-def _base_candidates(base: Model, found: list[Sample], samples: list[Sample], crops: npt.NDArray[np.float32],
-                     labels: npt.NDArray[np.int64], fold: npt.NDArray[np.int64],
-                     args: argparse.Namespace) -> tuple[Candidate, ...]:  # fmt: skip
-    """The base network as shipped, with the line's threshold, and on parts made round (it never saw them: all its scores are held out).
-
-    ``found``: the parts as the base model locates them; ``samples`` and ``crops``: made round, as a taught model does.
-    """
-    base_parts = samples if base.info.spec.rectify else found
-    base_crops = plain(base_parts, base.info.spec)
-    base_scores = base.score(base_crops).astype(np.float64)
-    as_shipped = Candidate(AS_SHIPPED, base.info.spec, base_crops, base_scores, threshold.outcome(base_scores, labels,
-                           base.info.band[0]), base.info.threshold, base.info.band, base_parts)  # fmt: skip
-    rethresholded = candidate("base-line-threshold", base.info.spec, base_parts, base_crops, base_scores, labels, fold, args)
-    made_round = candidate("base-rectified", taught_spec(base), samples, crops, base.score(crops).astype(np.float64), labels, fold, args)
-    return as_shipped, rethresholded, made_round
-
-
-def choose(ranked: Sequence[Candidate], qualify: Callable[[Candidate], list[str]],
-           build: Callable[[Candidate], tuple[Any, str]]) -> tuple[Candidate, Any, list[str], list[str]]:  # fmt: skip
-    """The best-ranked candidate the gate takes whose written network passes the last check: (it, its network, [], passed over).
-
-    A candidate whose network fails the last check (the network written differs from the ones that
-    were judged) gives way to the next the gate takes, and is named in the last list. A candidate
-    that gives a part no number is never written. When none is left: the best candidate, no
-    network, and why: its own refusals, then each last check that failed.
-    """
-    failed: list[str] = []
-    for c in ranked:
-        if math.isinf(c.cost()[0]) or qualify(c):
-            continue
-        net, last = build(c)
-        if not last:
-            return c, net, [], failed
-        failed.append(f"{c.name}: {last}")
-        say(f"{c.name} not written ({last}); the next candidate the gate takes, if any")
-    return ranked[0], None, qualify(ranked[0]) + failed or ["no candidate gave every held-out part a number"], failed
-
-
-def _last_check(pick: Candidate, net: Any, labels: npt.NDArray[np.int64], samples: list[Sample], gate: threshold.Gate) -> str:
-    """Why the model about to be written must not be, or "": every held-out score by the limit the file will hold
-    (not only fold by fold), and every defective part the taught networks were shown, by their mean."""
-    at_limit = threshold.outcome(pick.held_out, labels, pick.band[0])
-    if at_limit.escape_rate > gate.max_escape_rate:
-        return f"at the written limit {at_limit.escapes} of {at_limit.defective} held-out defective parts pass"
-    if net is None:  # a base candidate: its held-out scores are the ones it will give, judged above
-        return ""
-    missed = [samples[i].origin for i in np.flatnonzero((labels == 1) & ~(score(net, pick.crops) >= pick.band[0]))]
-    if missed:
-        return f"the written networks pass {len(missed)} of the defective parts they were taught: {', '.join(missed[:5])}"
-    return ""
 
 
 def _taught_network(won: bool, nets: list[Any], args: argparse.Namespace, start: Any, samples: list[Sample], spec: PreprocessSpec,
@@ -301,7 +210,7 @@ def _figures(args: argparse.Namespace, col: Collection, pick: Candidate, candida
         "network": pick.name, "threshold": pick.threshold, "uncertain_band": list(pick.band),
         "held_out": pick.judged.as_dict(),
         "held_out_at_threshold": threshold.outcome(pick.held_out, labels, pick.band[0], refused).as_dict(),
-        "candidates": {c.name: {**c.judged.as_dict(), "threshold": c.threshold, "uncertain_band": list(c.band), **_nearness(c, args.margin)}
+        "candidates": {c.name: {**c.judged.as_dict(), "threshold": c.threshold, "uncertain_band": list(c.band), **nearness(c, args.margin)}
                        for c in candidates},
         "base": {"model": base.info.model_id, "pass_limit": base.info.band[0],
                  **threshold.outcome(candidates[0].held_out, labels, base.info.band[0], refused).as_dict()},
@@ -310,12 +219,6 @@ def _figures(args: argparse.Namespace, col: Collection, pick: Candidate, candida
                              "by_candidate": {c.name: _number(c.held_out[i]) for c in candidates}}
                             for i, (s, f) in enumerate(zip(col.samples, fold, strict=True))],
     }  # fmt: skip
-
-
-def _nearness(c: Candidate, margin: float) -> dict[str, float | None]:
-    """How near its pass limit a candidate's held-out parts came: what decides between candidates that cost the same."""
-    cost, near, clear = c.cost(margin)
-    return {"near_limit": None, "clearance_log_odds": None} if math.isinf(cost) else {"near_limit": near, "clearance_log_odds": -clear}
 
 
 def _number(v: float) -> float | None:
@@ -333,26 +236,6 @@ def cross_fit(samples: list[Sample], crops: npt.NDArray[np.float32], fold: npt.N
         net = train([s for s, m in zip(samples, mine, strict=True) if not m], seed + f, f"fold {f + 1}/{k}")
         held_out[mine] = scorer(net, crops[mine])
     return held_out
-
-
-def advice(pick: Candidate, labels: npt.NDArray[np.int64], samples: list[Sample], gate: threshold.Gate) -> list[str]:
-    """The parts to look at again (a wrong label is the commonest cause), and the gate that would take these figures."""
-    low = [i for i in np.argsort(pick.held_out) if labels[i] == 1][:3]
-    out = ["check the labels of the defective parts the network finds least defective: "
-           + ", ".join(f"{samples[i].origin} ({pick.held_out[i]:.3f})" for i in low)]  # fmt: skip
-    high = [i for i in np.argsort(-pick.held_out) if labels[i] == 0 and pick.held_out[i] >= pick.band[0]][:3]
-    if high:
-        out.append(
-            "and of the good parts it finds most defective: " + ", ".join(f"{samples[i].origin} ({pick.held_out[i]:.3f})" for i in high)
-        )
-    j = pick.judged
-    fr = max(math.ceil(1000 * j.false_reject_rate) / 10, 100 * gate.max_false_reject_rate)  # a lower one would move the limit down
-    out.append(
-        f"to go live with these held-out figures anyway: --max-escape-rate {math.ceil(1000 * j.escape_rate) / 10:g} "
-        f"--max-false-reject-rate {fr:g} (the second also bounds how many good parts the limit may reject; the report's "
-        "heldout_mistakes.png shows the parts each would let through or reject: look at them first)"
-    )
-    return out
 
 
 def _summary(f: dict[str, Any], judged: threshold.Outcome) -> None:

@@ -1,0 +1,147 @@
+"""The candidates for a line's model, ranked on their honest held-out figures; the one written, and why not.
+
+Four compete (``station teach``): the base model as shipped, the base network with the line's own
+threshold, the base network on parts made round (a tilted camera) with the line's threshold, and
+the networks taught on the line. Each carries its held-out scores (from networks that never saw the
+part), the operating point they set and the honest figures (``threshold.honest``). The best-ranked
+one the qualification gate takes is written, unless the network about to be written fails the
+last check; then the next one the gate takes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from station.model import Model
+from station.preprocess import PreprocessSpec
+from station.teach import threshold
+from station.teach.finetune import plain, score
+from station.teach.samples import Sample
+from station.teach.threshold import MARGIN
+
+AS_SHIPPED = "base-as-shipped"  # the candidate whose threshold is the base model's, not the line's
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A network for the line with its held-out scores, the threshold they set, and the honest figures."""
+
+    name: str  # "taught": fine-tuned on the line; "base-line-threshold": the base network, the line's threshold;
+    # "base-rectified": the base network on parts made round (a tilted camera), the line's threshold; "base-as-shipped"
+    spec: PreprocessSpec
+    crops: npt.NDArray[np.float32]
+    held_out: npt.NDArray[np.float64]
+    judged: threshold.Outcome
+    threshold: float
+    band: tuple[float, float]
+    parts: Sequence[Sample] = ()  # the parts the crops were made from, located as this candidate's spec locates them
+
+    def cost(self, margin: float = MARGIN) -> tuple[float, int, float]:
+        """What the line would pay (an escape costs five false rejects), then how near the limit its parts came.
+
+        The second and third figures decide between candidates whose held-out parts cost the same:
+        the held-out parts within ``margin`` log-odds of the pass limit, on either side, and then the
+        distance of the nearest one (negated: further is better). A candidate whose classes lie far
+        from its limit is the one a new part is least likely to cross.
+        """
+        if not np.all(np.isfinite(self.held_out)):  # a network that gives a part no number is never chosen
+            return math.inf, 0, 0.0
+        near = threshold.near_limit(self.held_out, self.band[0], margin)
+        clear = round(threshold.clearance(self.held_out, self.band[0]), 1)  # a tenth of a log-odds: less is no reason to change more
+        return 5 * self.judged.escapes + self.judged.false_rejects, near, -clear
+
+
+def candidate(name: str, spec: PreprocessSpec, parts: Sequence[Sample], crops: npt.NDArray[np.float32],
+              held_out: npt.NDArray[np.float64], labels: npt.NDArray[np.int64], fold: npt.NDArray[np.int64],
+              args: argparse.Namespace) -> Candidate:  # fmt: skip
+    if not np.all(np.isfinite(held_out)):  # a network that gives a part no number: every part rejected, never chosen (cost)
+        return Candidate(name, spec, crops, held_out, threshold.outcome(held_out, labels, 0.0), 0.0, (0.0, 0.5), parts)
+    most = args.max_false_reject_rate / 100  # the limit rejects no more good parts than the gate allows (threshold.pass_limit)
+    thr, band = threshold.operating_point(held_out, labels, args.margin, most)
+    return Candidate(name, spec, crops, held_out, threshold.honest(held_out, labels, fold, args.margin, most), thr, band, parts)
+
+
+def base_candidates(base: Model, found: list[Sample], samples: list[Sample], crops: npt.NDArray[np.float32],
+                    labels: npt.NDArray[np.int64], fold: npt.NDArray[np.int64],
+                    args: argparse.Namespace) -> tuple[Candidate, ...]:  # fmt: skip
+    """The base network as shipped, with the line's threshold, and on parts made round (it never saw them: all its scores are held out).
+
+    ``found``: the parts as the base model locates them; ``samples`` and ``crops``: made round, as a taught model does.
+    """
+    base_parts = samples if base.info.spec.rectify else found
+    base_crops = plain(base_parts, base.info.spec)
+    base_scores = base.score(base_crops).astype(np.float64)
+    as_shipped = Candidate(AS_SHIPPED, base.info.spec, base_crops, base_scores, threshold.outcome(base_scores, labels,
+                           base.info.band[0]), base.info.threshold, base.info.band, base_parts)  # fmt: skip
+    rethresholded = candidate("base-line-threshold", base.info.spec, base_parts, base_crops, base_scores, labels, fold, args)
+    made_round = candidate(
+        "base-rectified", replace(base.info.spec, rectify=True), samples, crops, base.score(crops).astype(np.float64), labels, fold, args
+    )
+    return as_shipped, rethresholded, made_round
+
+
+def choose(ranked: Sequence[Candidate], qualify: Callable[[Candidate], list[str]],
+           build: Callable[[Candidate], tuple[Any, str]]) -> tuple[Candidate, Any, list[str], list[str]]:  # fmt: skip
+    """The best-ranked candidate the gate takes whose written network passes the last check: (it, its network, [], passed over).
+
+    A candidate whose network fails the last check (the network written differs from the ones that
+    were judged) gives way to the next the gate takes, and is named in the last list. A candidate
+    that gives a part no number is never written. When none is left: the best candidate, no
+    network, and why: its own refusals, then each last check that failed.
+    """
+    failed: list[str] = []
+    for c in ranked:
+        if math.isinf(c.cost()[0]) or qualify(c):
+            continue
+        net, last = build(c)
+        if not last:
+            return c, net, [], failed
+        failed.append(f"{c.name}: {last}")
+    return ranked[0], None, qualify(ranked[0]) + failed or ["no candidate gave every held-out part a number"], failed
+
+
+def last_check(pick: Candidate, net: Any, labels: npt.NDArray[np.int64], samples: list[Sample], gate: threshold.Gate) -> str:
+    """Why the model about to be written must not be, or "": every held-out score by the limit the file will hold
+    (not only fold by fold), and every defective part the taught networks were shown, by their mean."""
+    at_limit = threshold.outcome(pick.held_out, labels, pick.band[0])
+    if at_limit.escape_rate > gate.max_escape_rate:
+        return f"at the written limit {at_limit.escapes} of {at_limit.defective} held-out defective parts pass"
+    if net is None:  # a base candidate: its held-out scores are the ones it will give, judged above
+        return ""
+    missed = [samples[i].origin for i in np.flatnonzero((labels == 1) & ~(score(net, pick.crops) >= pick.band[0]))]
+    if missed:
+        return f"the written networks pass {len(missed)} of the defective parts they were taught: {', '.join(missed[:5])}"
+    return ""
+
+
+def nearness(c: Candidate, margin: float) -> dict[str, float | None]:
+    """How near its pass limit a candidate's held-out parts came: what decides between candidates that cost the same."""
+    cost, near, clear = c.cost(margin)
+    return {"near_limit": None, "clearance_log_odds": None} if math.isinf(cost) else {"near_limit": near, "clearance_log_odds": -clear}
+
+
+def advice(pick: Candidate, labels: npt.NDArray[np.int64], samples: list[Sample], gate: threshold.Gate) -> list[str]:
+    """The parts to look at again (a wrong label is the commonest cause), and the gate that would take these figures."""
+    low = [i for i in np.argsort(pick.held_out) if labels[i] == 1][:3]
+    out = ["check the labels of the defective parts the network finds least defective: "
+           + ", ".join(f"{samples[i].origin} ({pick.held_out[i]:.3f})" for i in low)]  # fmt: skip
+    high = [i for i in np.argsort(-pick.held_out) if labels[i] == 0 and pick.held_out[i] >= pick.band[0]][:3]
+    if high:
+        out.append(
+            "and of the good parts it finds most defective: " + ", ".join(f"{samples[i].origin} ({pick.held_out[i]:.3f})" for i in high)
+        )
+    j = pick.judged
+    fr = max(math.ceil(1000 * j.false_reject_rate) / 10, 100 * gate.max_false_reject_rate)  # a lower one would move the limit down
+    out.append(
+        f"to go live with these held-out figures anyway: --max-escape-rate {math.ceil(1000 * j.escape_rate) / 10:g} "
+        f"--max-false-reject-rate {fr:g} (the second also bounds how many good parts the limit may reject; the report's "
+        "heldout_mistakes.png shows the parts each would let through or reject: look at them first)"
+    )
+    return out

@@ -1,0 +1,114 @@
+"""station/teach/candidates.py: the ranking on honest held-out figures, and which candidate is written."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from station.teach.samples import Sample
+
+
+def test_between_candidates_that_cost_the_same_the_one_with_fewer_parts_near_its_limit_wins() -> None:
+    from station.preprocess import PreprocessSpec
+    from station.teach.candidates import Candidate
+    from station.teach.threshold import Outcome
+
+    judged = Outcome(4, 2, 0, 0)  # both judge every held-out part right
+    crops = np.zeros((4, 2, 2), np.float32)
+    close = Candidate("base-line-threshold", PreprocessSpec(), crops, np.array([0.4, 0.45, 0.7, 0.75]), judged, 0.5, (0.5, 0.5))
+    apart = Candidate("taught", PreprocessSpec(), crops, np.array([0.001, 0.002, 0.998, 0.999]), judged, 0.5, (0.5, 0.5))
+    assert close.cost()[0] == apart.cost()[0] and close.cost() > apart.cost()
+    assert min((close, apart), key=lambda c: c.cost()) is apart
+    worse = Candidate("taught", PreprocessSpec(), crops, apart.held_out, Outcome(4, 2, 1, 0), 0.5, (0.5, 0.5))
+    assert min((close, worse), key=lambda c: c.cost()) is close  # the held-out figures come first
+    broken = Candidate("taught", PreprocessSpec(), crops, np.array([np.nan, 0.0, 1.0, 1.0]), judged, 0.5, (0.5, 0.5))
+    assert min((broken, close), key=lambda c: c.cost()) is close  # no number for a part: never chosen
+
+
+def test_between_candidates_with_no_part_near_their_limits_the_one_whose_nearest_part_is_further_wins() -> None:
+    from station.preprocess import PreprocessSpec
+    from station.teach.candidates import Candidate
+    from station.teach.threshold import Outcome
+
+    judged, crops = Outcome(4, 2, 0, 0), np.zeros((4, 2, 2), np.float32)
+    base = Candidate("base-line-threshold", PreprocessSpec(), crops, np.array([0.05, 0.1, 0.9, 0.95]), judged, 0.5, (0.5, 0.5))
+    taught = Candidate("taught", PreprocessSpec(), crops, np.array([0.01, 0.02, 0.97, 0.99]), judged, 0.5, (0.5, 0.5))
+    assert base.cost()[:2] == taught.cost()[:2] == (0, 0)  # the same figures, no part within 1 log-odds
+    assert min((base, taught), key=lambda c: c.cost()) is taught  # its nearest part, 0.97, is 3.5 log-odds from 0.5; base's 2.2
+    assert min((base, base), key=lambda c: c.cost()) is base  # exact equals: the first, which changes least
+
+
+def _ranked(*names: str) -> list[Any]:
+    from station.preprocess import PreprocessSpec
+    from station.teach.candidates import Candidate
+    from station.teach.threshold import Outcome
+
+    return [Candidate(n, PreprocessSpec(), np.zeros((2, 2, 2), np.float32), np.array([0.1, 0.9]), Outcome(2, 1, 0, 0), 0.5, (0.5, 0.5))
+            for n in names]  # fmt: skip
+
+
+def test_a_candidate_whose_written_network_fails_thelast_check_gives_way_to_the_next_the_gate_takes() -> None:
+    from station.teach.candidates import choose
+
+    ranked = _ranked("taught", "refused", "base-rectified", "base-line-threshold")
+    built: list[str] = []
+
+    def build(c: Any) -> tuple[Any, str]:
+        built.append(c.name)
+        return (None, "passes a taught defect") if c.name == "taught" else (f"net of {c.name}", "")
+
+    pick, net, why, passed_over = choose(ranked, lambda c: ["too many escapes"] if c.name == "refused" else [], build)
+    assert (pick.name, net, why) == ("base-rectified", "net of base-rectified", [])
+    assert passed_over == ["taught: passes a taught defect"]  # in the report: the taught networks were not written, and why
+    assert built == ["taught", "base-rectified"]  # the refused one was never built, nor any after the one written
+
+
+def test_when_no_candidate_is_left_the_reasons_are_the_best_ones_refusals_then_every_failedlast_check() -> None:
+    from station.teach.candidates import choose
+
+    ranked = _ranked("taught", "base-line-threshold")
+    pick, net, why, _ = choose(ranked, lambda c: [f"{c.name} refused"], lambda c: (None, ""))
+    assert (pick.name, net, why) == ("taught", None, ["taught refused"])
+    pick, net, why, _ = choose(ranked, lambda c: [], lambda c: (None, f"{c.name} fails"))
+    assert (pick.name, net) == ("taught", None) and why == ["taught: taught fails", "base-line-threshold: base-line-threshold fails"]
+    pick, net, why, _ = choose(ranked, lambda c: ["refused"] if c.name == "taught" else [], lambda c: (None, f"{c.name} fails"))
+    assert pick.name == "taught" and why == ["refused", "base-line-threshold: base-line-threshold fails"]  # the best's reasons first
+
+
+def test_a_candidate_that_gives_a_part_no_number_is_never_written_even_when_the_gate_would_take_it() -> None:
+    from station.teach.candidates import choose
+
+    good, broken = _ranked("base-line-threshold", "taught")
+    broken = replace(broken, held_out=np.array([0.1, np.nan]))
+    pick, net, why, _ = choose([good, broken], lambda c: ["refused"] if c is good else [], lambda c: ("net", ""))
+    assert (pick, net, why) == (good, None, ["refused"])
+    pick, net, why, _ = choose([broken], lambda c: [], lambda c: ("net", ""))  # a gate that takes anything: still nothing written
+    assert (pick, net, why) == (broken, None, ["no candidate gave every held-out part a number"])
+
+
+def test_nothing_is_written_when_the_written_limit_would_pass_more_held_out_defects_than_the_gate_allows() -> None:
+    from station.preprocess import PreprocessSpec
+    from station.teach.candidates import Candidate, last_check
+    from station.teach.threshold import Gate, Outcome
+
+    labels = np.array([0, 0, 1, 1])
+    held = np.array([0.1, 0.2, 0.15, 0.9])  # one defect below the limit: the fold-by-fold figures said none passed
+    pick = Candidate("base-line-threshold", PreprocessSpec(), np.zeros((4, 2, 2), np.float32), held, Outcome(4, 2, 0, 0), 0.5, (0.3, 0.5))
+    samples = [Sample(np.zeros((2, 2), np.uint8), None, int(v), f"p{i}") for i, v in enumerate(labels)]  # type: ignore[arg-type]
+    assert "1 of 2 held-out defective parts pass" in last_check(pick, None, labels, samples, Gate())
+    assert last_check(pick, None, labels, samples, Gate(max_escape_rate=0.5)) == ""
+
+
+def test_a_network_that_gives_a_part_no_number_is_a_candidate_never_chosen_not_a_traceback() -> None:
+    from station.preprocess import PreprocessSpec
+    from station.teach.candidates import candidate
+
+    labels = np.array([0, 0, 1, 1])
+    args = argparse.Namespace(max_false_reject_rate=3.0, margin=1.0)
+    c = candidate("taught", PreprocessSpec(), [], np.zeros((4, 2, 2), np.float32), np.array([0.1, np.nan, 0.9, 0.8]), labels,
+                  np.array([0, 1, 0, 1]), args)  # fmt: skip
+    assert c.cost()[0] == math.inf and c.judged.escapes == 0
