@@ -156,6 +156,7 @@ def test_a_source_of_no_known_kind_is_one_clear_error(tmp_path: Path) -> None:
         ("part,label,first_frame,last_frame,source\n1,ok,-34,-21,x\n", r"clip\.csv: line 2: first_frame -34"),
         ("part,label,first_frame,last_frame,source\n1,def,3,9,x\n2,ok,3,9,x\n", r"clip\.csv: line 3: frames 3-9 do not follow"),
         ("part,label,first_frame,last_frame,source\n1,def,5,9,x\n2,ok,4,12,x\n", r"clip\.csv: line 3: frames 4-12 do not follow"),
+        ('part,label,first_frame,last_frame,source\n1,ok,1,5,"' + "x" * 200_000 + '"\n', r"clip\.csv: not a ground truth CSV"),
     ],
 )
 def test_ground_truth_that_names_no_part_or_an_impossible_one_is_one_clear_error(tmp_path: Path, truth: str, error: str) -> None:

@@ -220,6 +220,8 @@ def _read_truth(path: Path) -> list[tuple[int, int, int]]:
                 except (KeyError, ValueError, TypeError):
                     raise InputError(f"{path}: line {n}: expected part,label(ok|def),first_frame,last_frame,source") from None
                 _check_row(path, n, rows)
+    except csv.Error as exc:  # a field past the csv module's limit, a quote never closed
+        raise InputError(f"{path}: not a ground truth CSV: {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read the ground truth: {getattr(exc, 'strerror', None) or exc}") from None
     if not rows:
