@@ -332,3 +332,18 @@ def test_an_out_that_teaching_would_wreck_or_never_write_is_refused_before_it_st
         check(tmp_path / "same", tmp_path / "same")
     check(tmp_path / "new.onnx")  # a new file in a writable folder: taught into
     assert (tmp_path / "report").is_dir() and not (tmp_path / "new.onnx").exists()
+
+
+def test_more_folds_than_groups_of_parts_are_as_many_folds_as_there_are_groups_and_said(capsys: pytest.CaptureFixture[str]) -> None:
+    from station.model import Model
+    from station.teach.command import _folds
+    from station.teach.samples import collect, rectified
+
+    spec = Model(SHIPPED_MODEL).info.spec
+    samples = rectified(collect([SAMPLE], spec, load_config(None, [])).samples)
+    labels = np.array([s.label for s in samples], np.int64)
+    args = argparse.Namespace(folds=1000, seed=3)
+    fold, used = _folds(samples, replace(spec, rectify=True), labels, args)
+    assert used.folds == int(fold.max()) + 1 == len(np.unique(fold)) < 1000 and args.folds == 1000  # the caller's args untouched
+    assert f"{used.folds} folds, not 1000: the parts fall into" in capsys.readouterr().err
+    assert _folds(samples, replace(spec, rectify=True), labels, argparse.Namespace(folds=2, seed=3))[1].folds == 2

@@ -142,7 +142,7 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
         return 1
     recipe = Recipe(epochs=args.epochs, lr=args.lr, threads=args.threads, pits=args.pits)
     start = _start(base, args.from_scratch)
-    fold = threshold.folds(groups(samples, spec), labels, args.folds, args.seed)
+    fold, args = _folds(samples, spec, labels, args)
 
     nets: list[Any] = []
 
@@ -179,6 +179,17 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
     _write(Path(args.out), net, base, pick, figures, col, labels, args.seed)
     say(f"wrote {args.out} ({time.monotonic() - t0:.0f} s); report in {args.report}/")
     return 0
+
+
+def _folds(samples: list[Sample], spec: PreprocessSpec, labels: npt.NDArray[np.int64],
+           args: argparse.Namespace) -> tuple[npt.NDArray[np.int64], argparse.Namespace]:  # fmt: skip
+    """A fold per part, whole groups (photos of one part) to a fold; ``args`` with the folds there are (no more than groups)."""
+    part_groups = groups(samples, spec)
+    fold = threshold.folds(part_groups, labels, args.folds, args.seed)
+    if (used := int(fold.max()) + 1) < args.folds:
+        say(f"{used} folds, not {args.folds}: the parts fall into {len(np.unique(part_groups))} groups (photos of one part stay together)")
+        return fold, argparse.Namespace(**{**vars(args), "folds": used})
+    return fold, args
 
 
 def _taught_network(won: bool, nets: list[Any], args: argparse.Namespace, start: Any, samples: list[Sample], spec: PreprocessSpec,
