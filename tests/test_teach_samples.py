@@ -128,6 +128,14 @@ def test_a_video_is_read_through_the_line_trigger_and_matched_to_its_ground_trut
     assert not col.refused and not col.notes
     assert [s.label for s in col.samples] == [int(t["label"] == "def") for t in truth]
     assert all("#part" in s.origin and s.image.shape == (540, 960) for s in col.samples)
+    shutil.copy(video, tmp_path / "again.mp4")
+    shutil.copy(video.with_suffix(".csv"), tmp_path / "again.csv")
+    twice = collect([video, video, tmp_path / "again.mp4"], SPEC, load_config(None, []))
+    assert len(twice.samples) == len(col.samples) and twice.digest.hexdigest() == col.digest.hexdigest()  # each part once
+    assert twice.notes == [
+        f"{video}: the same video as {video}, used once",
+        f"{tmp_path / 'again.mp4'}: the same video as {video}, used once",
+    ]
 
 
 def test_a_source_of_no_known_kind_is_one_clear_error(tmp_path: Path) -> None:

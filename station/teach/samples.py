@@ -67,6 +67,7 @@ class Collection:
     digest: hashlib._Hash = field(default_factory=hashlib.sha256)
     seen: dict[bytes, tuple[str, int]] = field(default_factory=dict)  # each photo's content -> where it was first met, its label
     copies: list[tuple[str, str]] = field(default_factory=list)  # (a photo, the photo it is an exact copy of): used once
+    videos: dict[bytes, str] = field(default_factory=dict)  # each video's content -> where it was first met: used once
 
     def counts(self) -> dict[str, int]:
         n_def = sum(s.label for s in self.samples)
@@ -234,6 +235,11 @@ def _video(video: Path, spec: PreprocessSpec, cfg: Config, col: Collection) -> N
     truth_path = truth_csv(video)
     assert truth_path is not None
     truth = _read_truth(truth_path)
+    content = hashlib.sha256(video.read_bytes()).digest()
+    if content in col.videos:
+        col.notes.append(f"{video}: the same video as {col.videos[content]}, used once")
+        return
+    col.videos[content] = str(video)
     used = [False] * len(truth)
     source = VideoFileSource(video)
     trigger, crops = LineTrigger(cfg.trigger), PreprocessStage(spec, Metrics())
@@ -250,7 +256,7 @@ def _video(video: Path, spec: PreprocessSpec, cfg: Config, col: Collection) -> N
             _match(video, part, crops(part)[0].pre, truth, used, col, rtl)
     finally:
         source.close()
-    col.digest.update(hashlib.sha256(video.read_bytes()).digest() + truth_path.read_bytes())
+    col.digest.update(content + truth_path.read_bytes())
     for k, done in enumerate(used):
         if not done:
             col.refused.append(Refused(f"{video}#row{k + 1}", truth[k][0], "missed by the trigger"))
