@@ -51,7 +51,7 @@ def _ranked(*names: str) -> list[Any]:
             for n in names]  # fmt: skip
 
 
-def test_a_candidate_whose_written_network_fails_thelast_check_gives_way_to_the_next_the_gate_takes() -> None:
+def test_a_candidate_whose_written_network_fails_the_last_check_gives_way_to_the_next_the_gate_takes() -> None:
     from station.teach.candidates import choose
 
     ranked = _ranked("taught", "refused", "base-rectified", "base-line-threshold")
@@ -67,7 +67,7 @@ def test_a_candidate_whose_written_network_fails_thelast_check_gives_way_to_the_
     assert built == ["taught", "base-rectified"]  # the refused one was never built, nor any after the one written
 
 
-def test_when_no_candidate_is_left_the_reasons_are_the_best_ones_refusals_then_every_failedlast_check() -> None:
+def test_when_no_candidate_is_left_the_reasons_are_the_best_ones_refusals_then_every_failed_last_check() -> None:
     from station.teach.candidates import choose
 
     ranked = _ranked("taught", "base-line-threshold")

@@ -132,6 +132,9 @@ def test_the_soup_is_one_network_with_the_mean_of_the_networks_weights() -> None
             assert torch.allclose(p, (a + b) / 2), name
     assert not torch.equal(nets[0].state_dict()["head.1.weight"], nets[1].state_dict()["head.1.weight"])  # the mean is neither
     quarter = soup(nets, (0.75, 0.25)).state_dict()  # a quarter of the way from the first to the second
+    for wrong in ((0.5,), (0.5, 0.6)):
+        with pytest.raises(ValueError, match="one each, summing to 1"):
+            soup(nets, wrong)
     for name, a in nets[0].state_dict().items():
         if a.is_floating_point():
             assert torch.allclose(quarter[name], 0.75 * a + 0.25 * nets[1].state_dict()[name], atol=1e-6), name

@@ -136,6 +136,12 @@ def test_a_video_is_read_through_the_line_trigger_and_matched_to_its_ground_trut
         f"{video}: the same video as {video}, used once",
         f"{tmp_path / 'again.mp4'}: the same video as {video}, used once",
     ]
+    rows = video.with_suffix(".csv").read_text().splitlines()
+    first = rows[1].split(",")
+    first[1] = "ok" if first[1] == "def" else "def"  # one part labelled otherwise
+    (tmp_path / "again.csv").write_text("\n".join([rows[0], ",".join(first), *rows[2:]]) + "\n")
+    with pytest.raises(InputError, match=r"again\.mp4: the same video as .*line\.mp4, but its ground truth again\.csv differs"):
+        collect([video, tmp_path / "again.mp4"], SPEC, load_config(None, []))
 
 
 def test_a_source_of_no_known_kind_is_one_clear_error(tmp_path: Path) -> None:

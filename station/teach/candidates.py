@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -68,12 +68,12 @@ def candidate(name: str, spec: PreprocessSpec, parts: Sequence[Sample], crops: n
     return Candidate(name, spec, crops, held_out, threshold.honest(held_out, labels, fold, args.margin, most), thr, band, parts)
 
 
-def base_candidates(base: Model, found: list[Sample], samples: list[Sample], crops: npt.NDArray[np.float32],
+def base_candidates(base: Model, found: list[Sample], samples: list[Sample], spec: PreprocessSpec, crops: npt.NDArray[np.float32],
                     labels: npt.NDArray[np.int64], fold: npt.NDArray[np.int64],
                     args: argparse.Namespace) -> tuple[Candidate, ...]:  # fmt: skip
     """The base network as shipped, with the line's threshold, and on parts made round (it never saw them: all its scores are held out).
 
-    ``found``: the parts as the base model locates them; ``samples`` and ``crops``: made round, as a taught model does.
+    ``found``: the parts as the base model locates them; ``samples`` and ``crops``: made round, as a taught model does (``spec``).
     """
     base_parts = samples if base.info.spec.rectify else found
     base_crops = plain(base_parts, base.info.spec)
@@ -81,9 +81,7 @@ def base_candidates(base: Model, found: list[Sample], samples: list[Sample], cro
     as_shipped = Candidate(AS_SHIPPED, base.info.spec, base_crops, base_scores, threshold.outcome(base_scores, labels,
                            base.info.band[0]), base.info.threshold, base.info.band, base_parts)  # fmt: skip
     rethresholded = candidate("base-line-threshold", base.info.spec, base_parts, base_crops, base_scores, labels, fold, args)
-    made_round = candidate(
-        "base-rectified", replace(base.info.spec, rectify=True), samples, crops, base.score(crops).astype(np.float64), labels, fold, args
-    )
+    made_round = candidate("base-rectified", spec, samples, crops, base.score(crops).astype(np.float64), labels, fold, args)
     return as_shipped, rethresholded, made_round
 
 

@@ -153,7 +153,7 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
     crops = plain(samples, spec)
     taught = candidate("taught", spec, samples, crops, cross_fit(samples, crops, fold, train, score, args.seed), labels, fold, args)
     say(f"{args.folds} folds learnt ({time.monotonic() - t0:.0f} s)")
-    candidates = (*base_candidates(base, col.samples, samples, crops, labels, fold, args), taught)
+    candidates = (*base_candidates(base, col.samples, samples, spec, crops, labels, fold, args), taught)
     base_scores = candidates[0].held_out
     ranked = sorted(candidates, key=lambda c: c.cost(args.margin))  # the first of exact equals: change no more than the figures ask for
 
@@ -187,7 +187,8 @@ def _folds(samples: list[Sample], spec: PreprocessSpec, labels: npt.NDArray[np.i
     part_groups = groups(samples, spec)
     fold = threshold.folds(part_groups, labels, args.folds, args.seed)
     if (used := int(fold.max()) + 1) < args.folds:
-        say(f"{used} folds, not {args.folds}: the parts fall into {len(np.unique(part_groups))} groups (photos of one part stay together)")
+        most = max(len(np.unique(part_groups[labels == c])) for c in (0, 1))
+        say(f"{used} folds, not {args.folds}: the parts of one kind fall into at most {most} groups (photos of one part stay together)")
         return fold, argparse.Namespace(**{**vars(args), "folds": used})
     return fold, args
 

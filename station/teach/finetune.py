@@ -190,6 +190,8 @@ def soup(nets: list[Any], weights: Sequence[float] | None = None) -> Any:
     """
     import torch
 
+    if weights is not None and (len(weights) != len(nets) or not math.isclose(sum(weights), 1.0)):
+        raise ValueError(f"soup: {len(weights)} weights summing to {sum(weights):g} for {len(nets)} networks (one each, summing to 1)")
     out = copy.deepcopy(nets[0])
     states = [n.state_dict() for n in nets]
     w = torch.tensor(weights if weights is not None else [], dtype=torch.float32)

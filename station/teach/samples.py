@@ -67,7 +67,7 @@ class Collection:
     digest: hashlib._Hash = field(default_factory=hashlib.sha256)
     seen: dict[bytes, tuple[str, int]] = field(default_factory=dict)  # each photo's content -> where it was first met, its label
     copies: list[tuple[str, str]] = field(default_factory=list)  # (a photo, the photo it is an exact copy of): used once
-    videos: dict[bytes, str] = field(default_factory=dict)  # each video's content -> where it was first met: used once
+    videos: dict[bytes, tuple[str, list[tuple[int, int, int]]]] = field(default_factory=dict)  # content -> first path, its truth
 
     def counts(self) -> dict[str, int]:
         n_def = sum(s.label for s in self.samples)
@@ -221,7 +221,7 @@ def _read_truth(path: Path) -> list[tuple[int, int, int]]:
                 except (KeyError, ValueError, TypeError):
                     raise InputError(f"{path}: line {n}: expected part,label(ok|def),first_frame,last_frame,source") from None
                 _check_row(path, n, rows)
-    except csv.Error as exc:  # a field past the csv module's limit, a quote never closed
+    except csv.Error as exc:  # a field past the csv module's size limit
         raise InputError(f"{path}: not a ground truth CSV: {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read the ground truth: {getattr(exc, 'strerror', None) or exc}") from None
@@ -235,11 +235,18 @@ def _video(video: Path, spec: PreprocessSpec, cfg: Config, col: Collection) -> N
     truth_path = truth_csv(video)
     assert truth_path is not None
     truth = _read_truth(truth_path)
-    content = hashlib.sha256(video.read_bytes()).digest()
+    try:
+        with video.open("rb") as f:
+            content = hashlib.file_digest(f, "sha256").digest()
+    except OSError as exc:
+        raise InputError(f"{video}: cannot read the video: {exc.strerror or exc}") from None
     if content in col.videos:
-        col.notes.append(f"{video}: the same video as {col.videos[content]}, used once")
+        first, its_truth = col.videos[content]
+        if its_truth != truth:
+            raise InputError(f"{video}: the same video as {first}, but its ground truth {truth_path.name} differs: fix one")
+        col.notes.append(f"{video}: the same video as {first}, used once")
         return
-    col.videos[content] = str(video)
+    col.videos[content] = (str(video), truth)
     used = [False] * len(truth)
     source = VideoFileSource(video)
     trigger, crops = LineTrigger(cfg.trigger), PreprocessStage(spec, Metrics())
