@@ -114,6 +114,21 @@ def test_the_anchor_keeps_the_weights_near_the_base() -> None:
     assert 0.0 < moved(held) < 0.5 * moved(free)
 
 
+def test_with_a_layer_decay_the_first_layers_learn_slowest_and_the_head_at_the_full_rate() -> None:
+    pytest.importorskip("torch", reason="fine-tuning needs PyTorch (pip install -e '.[train]')")
+    from station.teach.finetune import Recipe, _by_depth
+    from station.teach.weights import from_onnx
+
+    net = from_onnx(MODEL, Model(MODEL))
+    groups = _by_depth(net, Recipe(lr=1e-3, layer_decay=0.5))
+    rate = {id(p): g["lr"] for g in groups for p in g["params"]}
+    named = dict(net.named_parameters())
+    assert len(rate) == len(named)  # every parameter learns, once
+    blocks = sorted({int(n.split(".")[1]) for n in named if n.startswith("features.")})
+    assert [rate[id(named[f"features.{i}.1.weight"])] for i in blocks] == [1e-3 * 0.5 ** (len(blocks) - i) for i in blocks]
+    assert rate[id(named["head.1.weight"])] == 1e-3
+
+
 def test_the_soup_is_one_network_with_the_mean_of_the_networks_weights() -> None:
     import torch
 
