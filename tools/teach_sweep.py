@@ -81,8 +81,9 @@ def run(teach: Path, judge: Path, plan: list[dict[str, Any]], folds: int, seed: 
 
         held = cross_fit(samples, crops, fold, train, score, seed)
         final = fit(start, samples, spec, recipe, seed + folds, "all", rehearsal=rehearsal)
+        souped = soup([*nets, final])
         judged_scores = {"ensemble": score(Ensemble(nets).eval(), j_crops), "final": score(final, j_crops),
-                         "soup": score(soup([*nets, final]), j_crops)}  # fmt: skip
+                         "soup": score(souped, j_crops)}  # fmt: skip
         judged_scores.update({f"fold_{k + 1}": score(n, j_crops) for k, n in enumerate(nets)})
         name = entry.get("name", str(entry))
         runs = [(name, held, judged_scores)]
@@ -94,7 +95,7 @@ def run(teach: Path, judge: Path, plan: list[dict[str, Any]], folds: int, seed: 
                 (
                     f"{name}, {a:g} of the way from the base",
                     near_base,
-                    {"soup": score(soup([start, soup([*nets, final])], (1 - a, a)), j_crops)},
+                    {"soup": score(soup([start, souped], (1 - a, a)), j_crops)},
                 )
             )
         for run_name, run_held, run_judged in runs:

@@ -216,8 +216,7 @@ def _figures(args: argparse.Namespace, col: Collection, pick: Candidate, candida
              recipe: Recipe) -> dict[str, Any]:  # fmt: skip
     refused = col.refused_by_label()
     return {
-        "sources": args.sources, "line": args.line, "counts": col.counts(),
-        "folds": args.folds, "seed": args.seed,
+        "sources": args.sources, "line": args.line, "counts": col.counts(), "folds": args.folds, "seed": args.seed,
         "recipe": asdict(recipe), "margin": args.margin, "from_scratch": args.from_scratch, "gate": asdict(gate),
         "network": pick.name, "threshold": pick.threshold, "uncertain_band": list(pick.band),
         "held_out": pick.judged.as_dict(),

@@ -114,13 +114,9 @@ def fit(base: Any, samples: list[Sample], spec: PreprocessSpec, recipe: Recipe, 
     torch.set_num_threads(recipe.threads)
     net = copy.deepcopy(base)
     steps = recipe.epochs * max(len(samples) // recipe.batch, 1)
-    if recipe.layer_decay == 1.0:
-        opt = torch.optim.AdamW(net.parameters(), lr=recipe.lr, weight_decay=1e-4)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe.lr, total_steps=steps, pct_start=0.15)
-    else:
-        groups = _by_depth(net, recipe)
-        opt = torch.optim.AdamW(groups, lr=recipe.lr, weight_decay=1e-4)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in groups], total_steps=steps, pct_start=0.15)
+    groups = _by_depth(net, recipe)  # one group at lr without a layer decay
+    opt = torch.optim.AdamW(groups, lr=recipe.lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in groups], total_steps=steps, pct_start=0.15)
     ref = [p.detach().clone() for p in net.parameters()] if recipe.anchor else []
     batches = _Batches(samples, rehearsal, spec, recipe, np.random.default_rng(seed))
     bar = tqdm(total=steps, desc=desc, unit="batch", disable=not sys.stderr.isatty(), leave=False)

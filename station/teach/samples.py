@@ -14,6 +14,7 @@ import csv
 import hashlib
 import math
 import os
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -155,20 +156,17 @@ def _photos(d: Path, label: int, col: Collection) -> list[Path]:
     parts would be missing from the line without a word.
     """
     try:
-        os.scandir(d).close()
+        os.scandir(d).close()  # itself, even when it is a link to a folder
     except OSError as exc:
         raise InputError(f"{d}: cannot list folder: {exc.strerror or exc}") from None
     found = files_below(d)
     for p, why in found:
-        if why and p.is_dir() and not p.is_symlink() and not p.name.startswith((".", "@")):
+        if why and p.is_dir() and not p.is_symlink() and not p.name.startswith((".", "@")):  # not linked, not hidden: unlistable
             raise InputError(why)
         if why:
             col.notes.append(f"{why}, not used")
     photos = [p for p, why in found if why is None]
-    below: dict[Path, int] = {}
-    for p in photos:
-        if p.parent != d:
-            below[p.parent] = below.get(p.parent, 0) + 1
+    below = Counter(p.parent for p in photos if p.parent != d)
     kind = "defective" if label else "good"
     col.notes += [f"{folder}: {n} photos, taught as {kind} parts like those in {d.name}/" for folder, n in below.items()]
     return photos
