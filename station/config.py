@@ -5,7 +5,6 @@ Relative paths in a config file are resolved against that file's own folder.
 
 from __future__ import annotations
 
-import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -13,13 +12,13 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from station.endpoints import check_endpoint, same_interface, tcp_address
 from station.errors import ConfigError
 from station.model import Threads
 
 DEFAULTS = Path(__file__).resolve().parent / "defaults"  # package data: in the wheel as in the source tree
 DEFAULT_CONFIG = DEFAULTS / "station.yaml"
 SHIPPED_MODEL = DEFAULTS / "defect.onnx"
-_ENDPOINT = re.compile(r"^(tcp://(\*|[A-Za-z0-9.\-]+|\[[0-9a-fA-F:]+\]):(\d{1,5}|\*)|ipc://.+|inproc://.+)$")
 
 
 class _Model(BaseModel):
@@ -139,44 +138,12 @@ class ModelSection(_Model):
         return Threads(self.intra_threads, self.inter_threads, self.spin_wait)
 
 
-def _check_endpoint(v: str) -> str:
-    if not _ENDPOINT.match(v):
-        raise ValueError(f"{v!r} is not a ZeroMQ endpoint (tcp://HOST:PORT, ipc://PATH or inproc://NAME)")
-    port = v.rsplit(":", 1)[1]
-    if v.startswith("tcp://") and port != "*" and not 0 < int(port) < 65536:
-        raise ValueError(f"{v!r}: port out of range")
-    return v
-
-
-def tcp_address(endpoint: str | None) -> tuple[str, int] | None:
-    """The host and fixed TCP port of a ZeroMQ endpoint; None for ipc, inproc, a wildcard port or no endpoint."""
-    if endpoint is None or not endpoint.startswith("tcp://"):
-        return None
-    host, port = endpoint[len("tcp://") :].rsplit(":", 1)
-    return None if port == "*" else (host.strip("[]"), int(port))
-
-
-_ANY = {"*", "0.0.0.0", "::", ""}
-_LOOPBACK = {"localhost", "127.0.0.1"}
-
-
-def _same_interface(a: str, b: str) -> bool:
-    """Whether two bind hosts can collide on one port: the same address, or either one every address."""
-    a, b = ("127.0.0.1" if h in _LOOPBACK else h for h in (a, b))
-    return a == b or a in _ANY or b in _ANY
-
-
 class Contradiction(ValueError):
     """Two settings that cannot both hold; ``key`` names the one reported (the full key path)."""
 
     def __init__(self, key: str, message: str) -> None:
         super().__init__(message)
         self.key = key
-
-
-def local_endpoint(endpoint: str) -> str:
-    """A bind endpoint as a client on this machine connects to it: a wildcard host becomes loopback."""
-    return endpoint.replace("tcp://*", "tcp://127.0.0.1").replace("tcp://0.0.0.0", "tcp://127.0.0.1")
 
 
 class CurveSection(_Model):
@@ -204,7 +171,7 @@ class PublisherSection(_Model):
     @field_validator("endpoint", "resend_endpoint")
     @classmethod
     def _endpoint(cls, v: str | None) -> str | None:
-        return None if v is None else _check_endpoint(v)
+        return None if v is None else check_endpoint(v)
 
 
 class Tracking(StrEnum):
@@ -257,7 +224,7 @@ class GatewaySection(_Model):
     @field_validator("station_endpoint", "resend_endpoint")
     @classmethod
     def _endpoint(cls, v: str | None) -> str | None:
-        return None if v is None else _check_endpoint(v)
+        return None if v is None else check_endpoint(v)
 
     @model_validator(mode="after")
     def _distance(self) -> GatewaySection:
@@ -349,7 +316,7 @@ class Config(_Model):
                 continue
             host, port = address
             for other_key, other_host in taken.get(port, []):
-                if _same_interface(host, other_host):
+                if same_interface(host, other_host):
                     raise Contradiction(key, f"port {port} is already {other_key}'s")
             taken.setdefault(port, []).append((key, host))
         return self

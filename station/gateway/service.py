@@ -14,7 +14,8 @@ from pathlib import Path
 import structlog
 import zmq
 
-from station.config import Config, GatewayOutputKind, local_endpoint
+from station.config import Config, GatewayOutputKind
+from station.endpoints import local_endpoint
 from station.gateway.core import GatewayCore, Timing
 from station.gateway.outputs import JsonLinesOutput, ModbusOutput, Output, Outputs
 from station.keys import KeyPair, curve_client, ephemeral, load_public, load_secret

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import zmq
 
-from station.config import Config, local_endpoint
+from station.config import Config
+from station.endpoints import local_endpoint
 from station.footage import Envelope, compose, judge, labelled_photos, read_truth
 from station.model import Model
 from station.pipeline import RunOptions

@@ -1,0 +1,40 @@
+"""ZeroMQ endpoints as the config writes them: their syntax, their TCP address, and which bind hosts can collide."""
+
+from __future__ import annotations
+
+import re
+
+_ENDPOINT = re.compile(r"^(tcp://(\*|[A-Za-z0-9.\-]+|\[[0-9a-fA-F:]+\]):(\d{1,5}|\*)|ipc://.+|inproc://.+)$")
+
+
+def check_endpoint(v: str) -> str:
+    """``v``, when it is a ZeroMQ endpoint the station can bind or connect to; otherwise a ValueError saying why."""
+    if not _ENDPOINT.match(v):
+        raise ValueError(f"{v!r} is not a ZeroMQ endpoint (tcp://HOST:PORT, ipc://PATH or inproc://NAME)")
+    port = v.rsplit(":", 1)[1]
+    if v.startswith("tcp://") and port != "*" and not 0 < int(port) < 65536:
+        raise ValueError(f"{v!r}: port out of range")
+    return v
+
+
+def tcp_address(endpoint: str | None) -> tuple[str, int] | None:
+    """The host and fixed TCP port of a ZeroMQ endpoint; None for ipc, inproc, a wildcard port or no endpoint."""
+    if endpoint is None or not endpoint.startswith("tcp://"):
+        return None
+    host, port = endpoint[len("tcp://") :].rsplit(":", 1)
+    return None if port == "*" else (host.strip("[]"), int(port))
+
+
+_ANY = {"*", "0.0.0.0", "::", ""}
+_LOOPBACK = {"localhost", "127.0.0.1"}
+
+
+def same_interface(a: str, b: str) -> bool:
+    """Whether two bind hosts can collide on one port: the same address, or either one every address."""
+    a, b = ("127.0.0.1" if h in _LOOPBACK else h for h in (a, b))
+    return a == b or a in _ANY or b in _ANY
+
+
+def local_endpoint(endpoint: str) -> str:
+    """A bind endpoint as a client on this machine connects to it: a wildcard host becomes loopback."""
+    return endpoint.replace("tcp://*", "tcp://127.0.0.1").replace("tcp://0.0.0.0", "tcp://127.0.0.1")
