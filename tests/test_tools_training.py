@@ -1,37 +1,15 @@
-"""tools/train.py and tools/robustness.py: the frozen split and the pin-hole views (no PyTorch needed)."""
+"""tools/train.py and tools/robustness.py: the training samples and the pin-hole views (no PyTorch needed)."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 import numpy.typing as npt
-import pytest
 
 from station.locate import Circle
 from station.preprocess import PreprocessSpec, locate_part
 from tools import augment, robustness, train
 
 from .conftest import SAMPLE, grey
-
-
-def _paths(root: Path) -> list[Path]:
-    return [root / "def_front" / f"d{i}.jpeg" for i in range(3)] + [root / "ok_front" / f"o{i}.jpeg" for i in range(3)]
-
-
-def test_frozen_split_marks_exactly_the_listed_photos(tmp_path: Path) -> None:
-    split = tmp_path / "split.json"
-    split.write_text(json.dumps({"files": ["def_front/d1.jpeg", "ok_front/o2.jpeg"]}))
-    is_val = train.frozen_split(split, tmp_path, _paths(tmp_path))
-    assert is_val.tolist() == [False, True, False, False, False, True]
-
-
-def test_frozen_split_refuses_a_photo_that_is_not_there(tmp_path: Path) -> None:
-    split = tmp_path / "split.json"
-    split.write_text(json.dumps({"files": ["def_front/d1.jpeg", "ok_front/gone.jpeg"]}))
-    with pytest.raises(SystemExit, match="1 of its validation photos are not in"):
-        train.frozen_split(split, tmp_path, _paths(tmp_path))
 
 
 def test_pin_hole_view_pairs_each_ok_photo_with_its_painted_twin() -> None:

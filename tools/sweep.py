@@ -30,6 +30,7 @@ import numpy as np
 from tools import train as T
 from tools.augment import PIT_DEPTHS, ROBUSTNESS_VIEWS
 from tools.robustness import PIN_HOLE_BANDS, SHARED, ViewCrops, pool, summarise, view_crops
+from tools.split import TAU
 from tools.toolkit import in_batches
 
 
@@ -120,7 +121,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     split = str(here / "models/validation_split.json")
     prep = argparse.Namespace(
-        data=args.data, limit=args.limit, threads=args.workers, no_progress=True, tau=T.TAU, split=split, seed=args.seed, size=T.SPEC.size
+        data=args.data, limit=args.limit, threads=args.workers, no_progress=True, tau=TAU, split=split, seed=args.seed, size=T.SPEC.size
     )
     data = T.prepare(prep)
     SHARED.update(data.eval_data(args.seed))

@@ -14,7 +14,7 @@ import hashlib
 import json
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, cast
@@ -26,17 +26,16 @@ import numpy.typing as npt
 from station import model as meta
 from station.locate import Circle
 from station.preprocess import PreprocessSpec, normalise_crop, preprocess
-from station.teach.samples import components
 from station.unwrap import UnwrapSpec
 from tools.augment import PIT_DEPTHS, PIT_SIZES, paint_pin_holes, photo_view, random_view, render
 from tools.robustness import SHARED, evaluate, pool
+from tools.split import TAU, descriptor, frozen_split, group_near_duplicates, grouped_split, whiten
 from tools.toolkit import cpu, in_batches
 
 SPEC = PreprocessSpec(size=192, margin=0.16, mask_radius=1.12)  # --size changes the input size only
 CLASSES = ("ok", "defect")
 VERSION = "1.0.0"
 PIT_GRID = 24  # cells per side of the network's 24 x 24 stage, where the pit head looks (8 px of a 192 px crop)
-TAU = 0.0012  # cosine distance under which two photos are near-duplicates
 
 
 def load_images(root: Path) -> tuple[list[Path], npt.NDArray[np.int64], list[npt.NDArray[np.uint8]]]:
@@ -65,52 +64,6 @@ def fingerprint(root: Path, paths: list[Path]) -> str:
     return h.hexdigest()
 
 
-def descriptor(crop: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    """Rotation- and flip-invariant: the part's mean and spread of grey level per radius."""
-    c = crop.shape[0] / 2.0
-    polar = cv2.warpPolar(crop, (64, 256), (c, c), c / (1.0 + SPEC.margin), cv2.WARP_POLAR_LINEAR)[:, 4:60]
-    prof = np.concatenate([polar.mean(axis=0), polar.std(axis=0)[::4]])
-    return prof.astype(np.float32)
-
-
-def whiten(desc: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    d = (desc - desc.mean(axis=0)) / (desc.std(axis=0) + 1e-6)
-    return cast(npt.NDArray[np.float32], (d / np.linalg.norm(d, axis=1, keepdims=True)).astype(np.float32))
-
-
-def group_near_duplicates(desc: npt.NDArray[np.float32], labels: npt.NDArray[np.int64], tau: float) -> npt.NDArray[np.int64]:
-    """Union-find over pairs of the same class closer than tau (cosine distance)."""
-
-    def pairs() -> Iterator[tuple[int, int]]:
-        for cls in (0, 1):
-            idx = np.flatnonzero(labels == cls)
-            d = desc[idx]
-            for start in range(0, len(idx), 512):
-                sim = d[start : start + 512] @ d.T
-                rows, cols = np.nonzero(1.0 - sim < tau)
-                for a, b in zip(rows + start, cols, strict=True):
-                    yield int(idx[a]), int(idx[b])
-
-    return components(len(desc), pairs())
-
-
-def grouped_split(groups: npt.NDArray[np.int64], labels: npt.NDArray[np.int64], frac: float, seed: int) -> npt.NDArray[np.bool_]:
-    rng = np.random.default_rng(seed)
-    is_val = np.zeros(len(groups), dtype=bool)
-    for cls in (0, 1):
-        ids = np.unique(groups[labels == cls])
-        rng.shuffle(ids)
-        target = frac * np.sum(labels == cls)
-        taken = 0
-        for g in ids:
-            if taken >= target:
-                break
-            members = groups == g
-            is_val |= members
-            taken += int(members.sum())
-    return is_val
-
-
 def _locate(i: int) -> tuple[Circle, int, npt.NDArray[np.float32]]:
     """The station's part finder on photo i (the frame's centre if it finds nothing), and its descriptor."""
     img = SHARED["images"][i]
@@ -120,7 +73,7 @@ def _locate(i: int) -> tuple[Circle, int, npt.NDArray[np.float32]]:
         fallback = 1
         pre = preprocess(img, SPEC, circle=Circle(img.shape[1] / 2, img.shape[0] / 2, 0.42 * img.shape[0]))
     assert pre.circle is not None
-    return pre.circle, fallback, descriptor(normalise_crop(img, pre.circle, SPEC)[0])
+    return pre.circle, fallback, descriptor(normalise_crop(img, pre.circle, SPEC)[0], SPEC.margin)
 
 
 def make_sample(
@@ -232,15 +185,6 @@ def prepare(args: argparse.Namespace) -> Prepared:
     }
     spec = replace(SPEC, size=args.size)
     return Prepared(root, paths, labels, images, circles, np.flatnonzero(~is_val & ~linked), np.flatnonzero(is_val), facts, spec)
-
-
-def frozen_split(path: Path, root: Path, paths: list[Path]) -> npt.NDArray[np.bool_]:
-    """The validation photos listed in ``path`` (models/validation_split.json); every one must be there."""
-    names = set(json.loads(path.read_text())["files"])
-    is_val = np.array([str(p.relative_to(root)) in names for p in paths])
-    if int(is_val.sum()) != len(names):
-        sys.exit(f"error: {path}: {len(names) - int(is_val.sum())} of its validation photos are not in {root}")
-    return is_val
 
 
 def train(args: argparse.Namespace) -> None:
