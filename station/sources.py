@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import structlog
 
-from station.errors import CameraError
+from station.errors import CameraError, InputError
 from station.preprocess import to_gray
 
 MAX_IMAGE_BYTES = 256 * 1024 * 1024
@@ -97,18 +97,22 @@ def read_image(path: Path) -> Grab:
     return Grab(gray, None, str(path))
 
 
-def files_below(folder: Path) -> list[tuple[Path, str | None]]:
+def files_below(folder: Path, strict: bool = False) -> list[tuple[Path, str | None]]:
     """Every entry below ``folder`` but its folders, in name order, each with why it is not an image to read (None: it may be).
 
     Named, never opened: an entry that is not a regular file (a link that leads nowhere, a pipe, a
     device), a name without an image extension, a linked folder (not followed: no loops), a hidden
-    folder (``.thumbnails``, a NAS's ``@eaDir``: not read) and a folder that cannot be listed.
+    folder (``.thumbnails``, a NAS's ``@eaDir``: not read) and a folder that cannot be listed; with
+    ``strict``, a folder that cannot be listed (``folder`` itself or one below it) is an InputError.
     """
     found: list[tuple[Path, str | None]] = []
 
     def unlistable(exc: OSError) -> None:
         name = Path(exc.filename) if exc.filename else folder
-        found.append((name, f"{name}: cannot list folder: {exc.strerror or exc}"))
+        why = f"{name}: cannot list folder: {exc.strerror or exc}"
+        if strict:
+            raise InputError(why)
+        found.append((name, why))
 
     for top, dirs, files in os.walk(folder, followlinks=False, onerror=unlistable):
         here = Path(top)

@@ -2,12 +2,13 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 import pytest
 
-from station.errors import CameraError
+from station.errors import CameraError, InputError
 from station.sources import ImageFolderSource, OpenCVLiveSource, VideoFileSource, files_below, read_image, source_for
 
 from .conftest import SAMPLE
@@ -205,3 +206,22 @@ def test_files_below_a_folder_come_in_name_order_each_with_why_it_is_not_an_imag
     assert found == [(".thumbnails", "a hidden folder, not read"), ("a.jpg", None), ("b/z.png", None),
                      ("c.txt", "not an image file (by extension)"), ("d.jpg", "a link that leads nowhere (or to itself)"),
                      ("e.png", "not a regular file"), ("f", "a linked folder, not followed")]  # fmt: skip
+
+
+def test_a_folder_below_that_cannot_be_listed_is_named_or_with_strict_is_an_input_error(tmp_path: Path, monkeypatch: Any) -> None:
+    import os
+
+    (tmp_path / "locked").mkdir()
+    (tmp_path / "a.jpg").write_bytes(b"x")
+    scandir = os.scandir
+
+    def denied(path: Any = ".") -> Any:  # these tests run as root, whom a chmod 000 folder does not stop: the OS's refusal is faked
+        if Path(path).name == "locked":
+            raise PermissionError(13, "Permission denied", str(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", denied)
+    why = f"{tmp_path / 'locked'}: cannot list folder: Permission denied"
+    assert files_below(tmp_path) == [(tmp_path / "a.jpg", None), (tmp_path / "locked", why)]
+    with pytest.raises(InputError, match="locked: cannot list folder: Permission denied"):
+        files_below(tmp_path, strict=True)

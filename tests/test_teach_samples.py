@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -68,6 +69,21 @@ def test_photos_in_folders_below_a_label_are_used_and_what_cannot_be_read_is_nam
     for said in ("gone.jpg: a link that leads nowhere", "pipe.jpg: not a regular file", "linked: a linked folder, not followed",
                  "@eaDir: a hidden folder, not read", "monday: 1 photos, taught as good parts like those in ok_front/"):  # fmt: skip
         assert said in notes
+
+
+def test_a_folder_below_a_label_that_cannot_be_listed_stops_teaching_with_its_name(tmp_path: Path, monkeypatch: Any) -> None:
+    root = _labelled(tmp_path)
+    (root / "def_front" / "tuesday").mkdir()
+    scandir = os.scandir
+
+    def denied(path: Any = ".") -> Any:  # run as root, a chmod 000 folder would be listed: the OS's refusal is faked
+        if Path(path).name == "tuesday":
+            raise PermissionError(13, "Permission denied", str(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", denied)
+    with pytest.raises(InputError, match="tuesday: cannot list folder: Permission denied"):  # its defects would be missing unsaid
+        collect([root], SPEC, load_config(None, []))
 
 
 def _exported(tmp_path: Path, n: int) -> Path:

@@ -159,12 +159,8 @@ def _photos(d: Path, label: int, col: Collection) -> list[Path]:
         os.scandir(d).close()  # itself, even when it is a link to a folder
     except OSError as exc:
         raise InputError(f"{d}: cannot list folder: {exc.strerror or exc}") from None
-    found = files_below(d)
-    for p, why in found:
-        if why and p.is_dir() and not p.is_symlink() and not p.name.startswith((".", "@")):  # not linked, not hidden: unlistable
-            raise InputError(why)
-        if why:
-            col.notes.append(f"{why}, not used")
+    found = files_below(d, strict=True)
+    col.notes += [f"{why}, not used" for _, why in found if why]
     photos = [p for p, why in found if why is None]
     below = Counter(p.parent for p in photos if p.parent != d)
     kind = "defective" if label else "good"
