@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -112,3 +113,31 @@ def test_a_network_that_gives_a_part_no_number_is_a_candidate_never_chosen_not_a
     c = candidate("taught", PreprocessSpec(), [], np.zeros((4, 2, 2), np.float32), np.array([0.1, np.nan, 0.9, 0.8]), labels,
                   np.array([0, 1, 0, 1]), args)  # fmt: skip
     assert c.cost()[0] == math.inf and c.judged.escapes == 0
+
+
+def test_a_base_model_that_makes_parts_round_itself_is_scored_once_and_both_its_line_candidates_agree() -> None:
+    from station.locate import Circle
+    from station.model import Model
+    from station.teach.candidates import base_candidates
+    from station.teach.command import taught_spec
+    from station.teach.finetune import plain
+
+    base = Model(Path(__file__).resolve().parent.parent / "station" / "defaults" / "defect.onnx")
+    base.info = replace(base.info, spec=taught_spec(base))  # as a model taught on a tilted line would be
+    calls: list[int] = []
+    score = base.score
+
+    def counted(crops: Any) -> Any:
+        calls.append(len(crops))
+        return score(crops)
+
+    base.score = counted  # type: ignore[method-assign]
+    rng = np.random.default_rng(0)
+    labels = np.array([0, 0, 1, 1])
+    image = rng.integers(0, 255, (300, 300), dtype=np.uint8)
+    samples = [Sample(image, Circle(150, 150, 100), int(v), f"p{i}") for i, v in enumerate(labels)]
+    crops = plain(samples, base.info.spec)
+    args = argparse.Namespace(max_false_reject_rate=3.0, margin=1.0)
+    shipped, line, made_round = base_candidates(base, samples, samples, base.info.spec, crops, labels, np.array([0, 1, 0, 1]), args)
+    assert calls == [4]  # one pass over the parts, not one per candidate
+    assert np.array_equal(line.held_out, made_round.held_out) and np.array_equal(shipped.held_out, line.held_out)

@@ -81,7 +81,9 @@ def base_candidates(base: Model, found: list[Sample], samples: list[Sample], spe
     as_shipped = Candidate(AS_SHIPPED, base.info.spec, base_crops, base_scores, threshold.outcome(base_scores, labels,
                            base.info.band[0]), base.info.threshold, base.info.band, base_parts)  # fmt: skip
     rethresholded = candidate("base-line-threshold", base.info.spec, base_parts, base_crops, base_scores, labels, fold, args)
-    made_round = candidate("base-rectified", spec, samples, crops, base.score(crops).astype(np.float64), labels, fold, args)
+    same = base_parts is samples and base.info.spec == spec  # the base model makes parts round itself: the same crops
+    round_scores = base_scores if same else base.score(crops).astype(np.float64)
+    made_round = candidate("base-rectified", spec, samples, crops, round_scores, labels, fold, args)
     return as_shipped, rethresholded, made_round
 
 
