@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from station.teach.candidates import AS_SHIPPED
 from station.teach.samples import Sample
 
 
@@ -141,3 +142,21 @@ def test_a_base_model_that_makes_parts_round_itself_is_scored_once_and_both_its_
     shipped, line, made_round = base_candidates(base, samples, samples, base.info.spec, crops, labels, np.array([0, 1, 0, 1]), args)
     assert calls == [4]  # one pass over the parts, not one per candidate
     assert np.array_equal(line.held_out, made_round.held_out) and np.array_equal(shipped.held_out, line.held_out)
+
+
+def test_a_refusal_names_the_held_out_defects_that_pass_though_the_base_model_rejects_them() -> None:
+    from station.preprocess import PreprocessSpec
+    from station.teach.candidates import Candidate, advice
+    from station.teach.threshold import Gate, Outcome
+
+    labels = np.array([0, 0, 1, 1, 1])
+    crops = np.zeros((5, 2, 2), np.float32)
+    held = np.array([0.01, 0.02, 0.001, 0.03, 0.99])
+    taught = Candidate("taught", PreprocessSpec(), crops, held, Outcome(5, 3, 2, 0), 0.05, (0.05, 0.05))
+    shipped = Candidate(AS_SHIPPED, PreprocessSpec(), crops, np.array([0.9, 0.1, 0.95, 0.2, 0.99]), Outcome(5, 3, 1, 1), 0.5, (0.5, 0.5))
+    samples = [Sample(np.zeros((2, 2), np.uint8), None, int(v), f"p{i}.png") for i, v in enumerate(labels)]  # type: ignore[arg-type]
+    said = "\n".join(advice(taught, labels, samples, Gate(), shipped))
+    assert "1 of the 2 held-out defective parts that pass are rejected by the base model as shipped: " in said
+    assert "p2.png (0.001, base model 0.950). Networks taught without them lost their kind" in said
+    assert "p3.png (0.030, base" not in said  # the base model passes it too: not forgotten
+    assert "lost their kind" not in "\n".join(advice(taught, labels, samples, Gate()))  # no base scores (from scratch): not said

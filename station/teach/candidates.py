@@ -127,8 +127,10 @@ def nearness(c: Candidate, margin: float) -> dict[str, float | None]:
     return {"near_limit": None, "clearance_log_odds": None} if math.isinf(cost) else {"near_limit": near, "clearance_log_odds": -clear}
 
 
-def advice(pick: Candidate, labels: npt.NDArray[np.int64], samples: list[Sample], gate: threshold.Gate) -> list[str]:
-    """The parts to look at again (a wrong label is the commonest cause), and the gate that would take these figures."""
+def advice(pick: Candidate, labels: npt.NDArray[np.int64], samples: list[Sample], gate: threshold.Gate,
+           shipped: Candidate | None = None) -> list[str]:  # fmt: skip
+    """The parts to look at again (a wrong label is the commonest cause), defects the taught networks forgot, and the gate
+    that would take these figures. ``shipped``: the base model as shipped, on the same parts."""
     low = [i for i in np.argsort(pick.held_out) if labels[i] == 1][:3]
     out = ["check the labels of the defective parts the network finds least defective: "
            + ", ".join(f"{samples[i].origin} ({pick.held_out[i]:.3f})" for i in low)]  # fmt: skip
@@ -137,6 +139,8 @@ def advice(pick: Candidate, labels: npt.NDArray[np.int64], samples: list[Sample]
         out.append(
             "and of the good parts it finds most defective: " + ", ".join(f"{samples[i].origin} ({pick.held_out[i]:.3f})" for i in high)
         )
+    if shipped is not None and shipped is not pick:
+        out += _forgotten(pick, shipped, labels, samples)
     j = pick.judged
     fr = max(math.ceil(1000 * j.false_reject_rate) / 10, 100 * gate.max_false_reject_rate)  # a lower one would move the limit down
     out.append(
@@ -145,3 +149,18 @@ def advice(pick: Candidate, labels: npt.NDArray[np.int64], samples: list[Sample]
         "heldout_mistakes.png shows the parts each would let through or reject: look at them first)"
     )
     return out
+
+
+def _forgotten(pick: Candidate, shipped: Candidate, labels: npt.NDArray[np.int64], samples: list[Sample]) -> list[str]:
+    """Held-out defects that pass ``pick`` but that the base model as shipped rejects: taught without them, the networks lost
+    their kind (measured on a tilted line: docs/commissioning.md)."""
+    passing = (labels == 1) & (pick.held_out < pick.band[0])
+    lost = [i for i in np.argsort(pick.held_out) if passing[i] and not shipped.held_out[i] < shipped.band[0]]  # lowest first
+    if not len(lost):
+        return []
+    names = ", ".join(f"{samples[i].origin} ({pick.held_out[i]:.3f}, base model {shipped.held_out[i]:.3f})" for i in lost[:5])
+    return [
+        f"{len(lost)} of the {int(passing.sum())} held-out defective parts that pass are rejected by the base model as shipped: "
+        f"{names}. Networks taught without them lost their kind: more defective parts like them would help, and so may more "
+        "folds (--folds 8: each network then learns from seven eighths of the line, at nearly twice the teaching time)"
+    ]

@@ -172,7 +172,7 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
     report.write(Path(args.report), figures, samples, pick.crops, pick.held_out, base_scores, pick.band[0])
     _summary(figures, pick.judged)
     if why:
-        for w in why + (advice(pick, labels, samples, gate) if qualify(pick) else []):
+        for w in why + (advice(pick, labels, samples, gate, None if args.from_scratch else candidates[0]) if qualify(pick) else []):
             say(f"not qualified: {w}")
         say(f"nothing written; the report is in {args.report}/")
         return 1
