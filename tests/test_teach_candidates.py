@@ -141,13 +141,14 @@ def test_a_base_model_that_makes_parts_round_itself_is_scored_once_and_both_its_
     args = argparse.Namespace(max_false_reject_rate=3.0, margin=1.0)
     shipped, line, made_round = base_candidates(base, samples, samples, base.info.spec, crops, labels, np.array([0, 1, 0, 1]), args)
     assert calls == [4]  # one pass over the parts, not one per candidate
-    assert np.array_equal(line.held_out, made_round.held_out) and np.array_equal(shipped.held_out, line.held_out)
+    assert shipped.crops is line.crops is made_round.crops is crops  # nor cropped twice
+    assert np.array_equal(line.held_out, made_round.held_out) and line.band == made_round.band
 
 
 def test_a_refusal_names_the_held_out_defects_that_pass_though_the_base_model_rejects_them() -> None:
     from station.preprocess import PreprocessSpec
-    from station.teach.candidates import Candidate, advice
-    from station.teach.threshold import Gate, Outcome
+    from station.teach.candidates import Candidate, forgotten
+    from station.teach.threshold import Outcome
 
     labels = np.array([0, 0, 1, 1, 1])
     crops = np.zeros((5, 2, 2), np.float32)
@@ -155,8 +156,32 @@ def test_a_refusal_names_the_held_out_defects_that_pass_though_the_base_model_re
     taught = Candidate("taught", PreprocessSpec(), crops, held, Outcome(5, 3, 2, 0), 0.05, (0.05, 0.05))
     shipped = Candidate(AS_SHIPPED, PreprocessSpec(), crops, np.array([0.9, 0.1, 0.95, 0.2, 0.99]), Outcome(5, 3, 1, 1), 0.5, (0.5, 0.5))
     samples = [Sample(np.zeros((2, 2), np.uint8), None, int(v), f"p{i}.png") for i, v in enumerate(labels)]  # type: ignore[arg-type]
-    said = "\n".join(advice(taught, labels, samples, Gate(), shipped))
-    assert "1 of the 2 held-out defective parts that pass are rejected by the base model as shipped: " in said
+    (said,) = forgotten(taught, shipped, labels, samples, folds=4, more_folds=True)
+    assert said.startswith("1 of the 2 held-out defective parts that pass at the written limit are rejected by the base model")
     assert "p2.png (0.001, base model 0.950). Networks taught without them lost their kind" in said
-    assert "p3.png (0.030, base" not in said  # the base model passes it too: not forgotten
-    assert "lost their kind" not in "\n".join(advice(taught, labels, samples, Gate()))  # no base scores (from scratch): not said
+    assert "p3.png" not in said  # the base model passes it too: not forgotten
+    assert "--folds 8: each network then learns from 88% of the line instead of 75%, with 2 times the networks to teach" in said
+    for folds, more in ((8, True), (4, False)):  # already 8 folds, or the line's groups allow no more: not suggested
+        assert "--folds" not in forgotten(taught, shipped, labels, samples, folds, more)[0]
+    assert forgotten(taught, replace(shipped, band=(0.99, 0.99)), labels, samples, 4, True) == []  # the base passes them too
+
+
+def test_a_refused_base_candidate_is_never_said_to_have_forgotten_anything() -> None:
+    from station.preprocess import PreprocessSpec
+    from station.teach.candidates import Candidate
+    from station.teach.command import _advice
+    from station.teach.threshold import Gate, Outcome
+
+    labels = np.array([0, 0, 1, 1])
+    crops = np.zeros((4, 2, 2), np.float32)
+    scores = np.array([0.1, 0.2, 0.6, 0.9])  # the line's higher limit passes the defect at 0.6; the shipped limit rejects it
+    shipped = Candidate(AS_SHIPPED, PreprocessSpec(), crops, scores, Outcome(4, 2, 0, 0), 0.5, (0.5, 0.5))
+    line = Candidate("base-line-threshold", PreprocessSpec(), crops, scores, Outcome(4, 2, 1, 0), 0.7, (0.7, 0.7))
+    taught = Candidate("taught", PreprocessSpec(), crops, np.array([0.1, 0.2, 0.01, 0.9]), Outcome(4, 2, 1, 0), 0.5, (0.5, 0.5))
+    samples = [Sample(np.zeros((2, 2), np.uint8), None, int(v), f"p{i}.png") for i, v in enumerate(labels)]  # type: ignore[arg-type]
+    args = argparse.Namespace(from_scratch=False, folds=4)
+    assert not any("lost their kind" in w for w in _advice(line, taught, shipped, labels, samples, Gate(), args, 25))
+    said = _advice(taught, taught, shipped, labels, samples, Gate(), args, 25)
+    assert "lost their kind" in said[-2] and said[-1].startswith("to go live")  # before the gate that would take the figures
+    scratch = argparse.Namespace(from_scratch=True, folds=4)
+    assert not any("lost their kind" in w for w in _advice(taught, taught, shipped, labels, samples, Gate(), scratch, 25))

@@ -343,7 +343,7 @@ def test_more_folds_than_groups_of_parts_are_as_many_folds_as_there_are_groups_a
     samples = rectified(collect([SAMPLE], spec, load_config(None, [])).samples)
     labels = np.array([s.label for s in samples], np.int64)
     args = argparse.Namespace(folds=1000, seed=3)
-    fold, used = _folds(samples, replace(spec, rectify=True), labels, args)
-    assert used.folds == int(fold.max()) + 1 == len(np.unique(fold)) < 1000 and args.folds == 1000  # the caller's args untouched
+    fold, used, most = _folds(samples, replace(spec, rectify=True), labels, args)
+    assert used.folds == int(fold.max()) + 1 == len(np.unique(fold)) == most < 1000 and args.folds == 1000  # the caller's args untouched
     assert f"{used.folds} folds, not 1000: the parts of one kind fall into at most" in capsys.readouterr().err
     assert _folds(samples, replace(spec, rectify=True), labels, argparse.Namespace(folds=2, seed=3))[1].folds == 2

@@ -30,8 +30,8 @@ import numpy as np
 from tools import train as T
 from tools.augment import PIT_DEPTHS, ROBUSTNESS_VIEWS
 from tools.robustness import PIN_HOLE_BANDS, SHARED, ViewCrops, pool, summarise, view_crops
-from tools.split import TAU
 from tools.toolkit import in_batches
+from tools.validation_split import TAU
 
 
 def _pit_depths(stream: dict[str, Any]) -> tuple[float, float]:

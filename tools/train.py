@@ -29,8 +29,8 @@ from station.preprocess import PreprocessSpec, normalise_crop, preprocess
 from station.unwrap import UnwrapSpec
 from tools.augment import PIT_DEPTHS, PIT_SIZES, paint_pin_holes, photo_view, random_view, render
 from tools.robustness import SHARED, evaluate, pool
-from tools.split import TAU, descriptor, frozen_split, group_near_duplicates, grouped_split, whiten
 from tools.toolkit import cpu, in_batches
+from tools.validation_split import TAU, descriptor, frozen_split, group_near_duplicates, grouped_split, whiten
 
 SPEC = PreprocessSpec(size=192, margin=0.16, mask_radius=1.12)  # --size changes the input size only
 CLASSES = ("ok", "defect")

@@ -26,6 +26,7 @@ from station.teach.finetune import plain, score
 from station.teach.samples import Sample
 from station.teach.threshold import MARGIN
 
+MORE_FOLDS = 8  # what a refusal suggests where taught networks forgot defects (docs/commissioning.md)
 AS_SHIPPED = "base-as-shipped"  # the candidate whose threshold is the base model's, not the line's
 
 
@@ -76,12 +77,12 @@ def base_candidates(base: Model, found: list[Sample], samples: list[Sample], spe
     ``found``: the parts as the base model locates them; ``samples`` and ``crops``: made round, as a taught model does (``spec``).
     """
     base_parts = samples if base.info.spec.rectify else found
-    base_crops = plain(base_parts, base.info.spec)
+    same = base_parts is samples and base.info.spec == spec  # the base model makes parts round itself: the same crops
+    base_crops = crops if same else plain(base_parts, base.info.spec)
     base_scores = base.score(base_crops).astype(np.float64)
     as_shipped = Candidate(AS_SHIPPED, base.info.spec, base_crops, base_scores, threshold.outcome(base_scores, labels,
                            base.info.band[0]), base.info.threshold, base.info.band, base_parts)  # fmt: skip
     rethresholded = candidate("base-line-threshold", base.info.spec, base_parts, base_crops, base_scores, labels, fold, args)
-    same = base_parts is samples and base.info.spec == spec  # the base model makes parts round itself: the same crops
     round_scores = base_scores if same else base.score(crops).astype(np.float64)
     made_round = candidate("base-rectified", spec, samples, crops, round_scores, labels, fold, args)
     return as_shipped, rethresholded, made_round
@@ -127,10 +128,8 @@ def nearness(c: Candidate, margin: float) -> dict[str, float | None]:
     return {"near_limit": None, "clearance_log_odds": None} if math.isinf(cost) else {"near_limit": near, "clearance_log_odds": -clear}
 
 
-def advice(pick: Candidate, labels: npt.NDArray[np.int64], samples: list[Sample], gate: threshold.Gate,
-           shipped: Candidate | None = None) -> list[str]:  # fmt: skip
-    """The parts to look at again (a wrong label is the commonest cause), defects the taught networks forgot, and the gate
-    that would take these figures. ``shipped``: the base model as shipped, on the same parts."""
+def advice(pick: Candidate, labels: npt.NDArray[np.int64], samples: list[Sample], gate: threshold.Gate) -> list[str]:
+    """The parts to look at again (a wrong label is the commonest cause), and the gate that would take these figures."""
     low = [i for i in np.argsort(pick.held_out) if labels[i] == 1][:3]
     out = ["check the labels of the defective parts the network finds least defective: "
            + ", ".join(f"{samples[i].origin} ({pick.held_out[i]:.3f})" for i in low)]  # fmt: skip
@@ -139,8 +138,6 @@ def advice(pick: Candidate, labels: npt.NDArray[np.int64], samples: list[Sample]
         out.append(
             "and of the good parts it finds most defective: " + ", ".join(f"{samples[i].origin} ({pick.held_out[i]:.3f})" for i in high)
         )
-    if shipped is not None and shipped is not pick:
-        out += _forgotten(pick, shipped, labels, samples)
     j = pick.judged
     fr = max(math.ceil(1000 * j.false_reject_rate) / 10, 100 * gate.max_false_reject_rate)  # a lower one would move the limit down
     out.append(
@@ -151,16 +148,20 @@ def advice(pick: Candidate, labels: npt.NDArray[np.int64], samples: list[Sample]
     return out
 
 
-def _forgotten(pick: Candidate, shipped: Candidate, labels: npt.NDArray[np.int64], samples: list[Sample]) -> list[str]:
-    """Held-out defects that pass ``pick`` but that the base model as shipped rejects: taught without them, the networks lost
-    their kind (measured on a tilted line: docs/commissioning.md)."""
-    passing = (labels == 1) & (pick.held_out < pick.band[0])
-    lost = [i for i in np.argsort(pick.held_out) if passing[i] and not shipped.held_out[i] < shipped.band[0]]  # lowest first
-    if not len(lost):
+def forgotten(taught: Candidate, shipped: Candidate, labels: npt.NDArray[np.int64], samples: list[Sample], folds: int,
+              more_folds: bool) -> list[str]:  # fmt: skip
+    """Held-out defects the taught networks pass at the written limit but the base model as shipped rejects: taught without
+    them, the networks lost their kind (measured on a tilted line: docs/commissioning.md). ``more_folds``: the line's part
+    groups allow more than ``folds`` folds."""
+    passing = (labels == 1) & (taught.held_out < taught.band[0])
+    lost = [i for i in np.argsort(taught.held_out) if passing[i] and not shipped.held_out[i] < shipped.band[0]]  # lowest first
+    if not lost:
         return []
-    names = ", ".join(f"{samples[i].origin} ({pick.held_out[i]:.3f}, base model {shipped.held_out[i]:.3f})" for i in lost[:5])
+    names = ", ".join(f"{samples[i].origin} ({taught.held_out[i]:.3f}, base model {shipped.held_out[i]:.3f})" for i in lost[:5])
+    more = (f", and so may more folds (--folds {MORE_FOLDS}: each network then learns from {(MORE_FOLDS - 1) / MORE_FOLDS:.0%} of the "
+            f"line instead of {(folds - 1) / folds:.0%}, with {MORE_FOLDS / folds:g} times the networks to teach)"
+            if more_folds and folds < MORE_FOLDS else "")  # fmt: skip
     return [
-        f"{len(lost)} of the {int(passing.sum())} held-out defective parts that pass are rejected by the base model as shipped: "
-        f"{names}. Networks taught without them lost their kind: more defective parts like them would help, and so may more "
-        "folds (--folds 8: each network then learns from seven eighths of the line, at nearly twice the teaching time)"
+        f"{len(lost)} of the {int(passing.sum())} held-out defective parts that pass at the written limit are rejected by the base "
+        f"model as shipped: {names}. Networks taught without them lost their kind: more defective parts like them would help{more}"
     ]

@@ -41,7 +41,18 @@ from station.gate import admit
 from station.model import Model
 from station.preprocess import PreprocessSpec, crop_square, part_region, quantised
 from station.teach import report, threshold
-from station.teach.candidates import AS_SHIPPED, Candidate, advice, base_candidates, candidate, choose, last_check, nearness
+from station.teach.candidates import (
+    AS_SHIPPED,
+    MORE_FOLDS,
+    Candidate,
+    advice,
+    base_candidates,
+    candidate,
+    choose,
+    forgotten,
+    last_check,
+    nearness,
+)
 from station.teach.finetune import Recipe, fit, plain, score, soup
 from station.teach.samples import Collection, Sample, collect, groups, rectified
 
@@ -142,7 +153,7 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
         return 1
     recipe = Recipe(epochs=args.epochs, lr=args.lr, threads=args.threads, pits=args.pits)
     start = _start(base, args.from_scratch)
-    fold, args = _folds(samples, spec, labels, args)
+    fold, args, most_folds = _folds(samples, spec, labels, args)
 
     nets: list[Any] = []
 
@@ -172,7 +183,7 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
     report.write(Path(args.report), figures, samples, pick.crops, pick.held_out, base_scores, pick.band[0])
     _summary(figures, pick.judged)
     if why:
-        for w in why + (advice(pick, labels, samples, gate, None if args.from_scratch else candidates[0]) if qualify(pick) else []):
+        for w in why + (_advice(pick, taught, candidates[0], labels, samples, gate, args, most_folds) if qualify(pick) else []):
             say(f"not qualified: {w}")
         say(f"nothing written; the report is in {args.report}/")
         return 1
@@ -182,15 +193,25 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def _folds(samples: list[Sample], spec: PreprocessSpec, labels: npt.NDArray[np.int64],
-           args: argparse.Namespace) -> tuple[npt.NDArray[np.int64], argparse.Namespace]:  # fmt: skip
-    """A fold per part, whole groups (photos of one part) to a fold; ``args`` with the folds there are (no more than groups)."""
+           args: argparse.Namespace) -> tuple[npt.NDArray[np.int64], argparse.Namespace, int]:  # fmt: skip
+    """A fold per part, whole groups (photos of one part) to a fold; ``args`` with the folds there are (no more than groups);
+    the most folds the groups allow."""
     part_groups = groups(samples, spec)
     fold = threshold.folds(part_groups, labels, args.folds, args.seed)
+    most = max(len(np.unique(part_groups[labels == c])) for c in (0, 1))
     if (used := int(fold.max()) + 1) < args.folds:
-        most = max(len(np.unique(part_groups[labels == c])) for c in (0, 1))
         say(f"{used} folds, not {args.folds}: the parts of one kind fall into at most {most} groups (photos of one part stay together)")
-        return fold, argparse.Namespace(**{**vars(args), "folds": used})
-    return fold, args
+        return fold, argparse.Namespace(**{**vars(args), "folds": used}), most
+    return fold, args, most
+
+
+def _advice(pick: Candidate, taught: Candidate, shipped: Candidate, labels: npt.NDArray[np.int64], samples: list[Sample],
+            gate: threshold.Gate, args: argparse.Namespace, most_folds: int) -> list[str]:  # fmt: skip
+    """What would help a refused line: the parts to look at again, the defects fine-tuned networks forgot, and the gate."""
+    out = advice(pick, labels, samples, gate)
+    if pick is taught and not args.from_scratch:  # from scratch, nothing was there to forget
+        out[-1:-1] = forgotten(taught, shipped, labels, samples, args.folds, most_folds >= MORE_FOLDS)
+    return out
 
 
 def _taught_network(won: bool, nets: list[Any], args: argparse.Namespace, start: Any, samples: list[Sample], spec: PreprocessSpec,

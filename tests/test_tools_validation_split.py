@@ -1,4 +1,4 @@
-"""tools/split.py: the validation split keeps near-duplicates together, and a frozen split is taken exactly."""
+"""tools/validation_split.py: the validation split keeps near-duplicates together, and a frozen split is taken exactly."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tools.split import frozen_split, group_near_duplicates, grouped_split, whiten
+from tools.validation_split import frozen_split, group_near_duplicates, grouped_split, whiten
 
 
 def _paths(root: Path) -> list[Path]:
