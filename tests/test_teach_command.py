@@ -84,6 +84,16 @@ def test_a_qualified_line_is_an_ordinary_model_file_with_what_it_was_taught(taug
     assert hashlib.sha256(SHIPPED_MODEL.read_bytes()).hexdigest() == SHIPPED_DIGEST  # teaching never touches the shipped model
 
 
+def test_fine_tuning_stays_near_the_base_weights_and_a_network_from_scratch_has_none_to_stay_near(
+    taught: tuple[Path, Path], tmp_path: Path
+) -> None:
+    _, report = taught
+    assert json.loads((report / "metrics.json").read_text())["recipe"]["anchor"] == Recipe.anchor > 0
+    code, _, scratch = _teach(tmp_path, "--from-scratch", "--max-escape-rate", "100", "--max-false-reject-rate", "100")
+    assert code in (0, 1)  # written or refused, the recipe is in the report either way
+    assert json.loads((scratch / "metrics.json").read_text())["recipe"]["anchor"] == 0.0
+
+
 @pytest.mark.parametrize(("field", "value"), [("margin", 0.3), ("clip", 1.5), ("clip", 8.0), ("mask_radius", 1.0)])
 def test_a_taught_model_whose_crop_settings_were_changed_is_refused(taught: tuple[Path, Path], tmp_path: Path, field: str,
                                                                      value: object) -> None:  # fmt: skip

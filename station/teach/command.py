@@ -151,7 +151,8 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
         for reason in threshold.qualify(gate, threshold.Outcome(0, 0, 0, 0), counts, framing):
             say(f"not qualified: {reason}")
         return 1
-    recipe = Recipe(epochs=args.epochs, lr=args.lr, threads=args.threads, pits=args.pits)
+    anchor = 0.0 if args.from_scratch else Recipe.anchor  # from scratch: no base weights to stay near
+    recipe = Recipe(epochs=args.epochs, lr=args.lr, threads=args.threads, pits=args.pits, anchor=anchor)
     start = _start(base, args.from_scratch)
     fold, args, most_folds = _folds(samples, spec, labels, args)
 
