@@ -155,11 +155,7 @@ def _photos(d: Path, label: int, col: Collection) -> list[Path]:
     A folder below it that cannot be listed is an InputError, as the labelled folder itself is: its
     parts would be missing from the line without a word.
     """
-    try:
-        os.scandir(d).close()  # itself, even when it is a link to a folder
-    except OSError as exc:
-        raise InputError(f"{d}: cannot list folder: {exc.strerror or exc}") from None
-    found = files_below(d, strict=True)
+    found = files_below(d, strict=True)  # the folder itself too, even when it is a link to one that cannot be listed
     col.notes += [f"{why}, not used" for _, why in found if why]
     photos = [p for p, why in found if why is None]
     below = Counter(p.parent for p in photos if p.parent != d)
