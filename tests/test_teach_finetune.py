@@ -109,9 +109,19 @@ def test_the_anchor_keeps_the_weights_near_the_base() -> None:
         before = dict(start.named_parameters())
         return sum(float(((p - before[n]) ** 2).sum()) for n, p in net.named_parameters())
 
-    free = fit(start, samples, base.info.spec, Recipe(epochs=4, batch=8, lr=1e-2), 3, "free")
+    free = fit(start, samples, base.info.spec, Recipe(epochs=4, batch=8, lr=1e-2, anchor=0.0), 3, "free")
     held = fit(start, samples, base.info.spec, Recipe(epochs=4, batch=8, lr=1e-2, anchor=100.0), 3, "held")
     assert 0.0 < moved(held) < 0.5 * moved(free)
+
+
+def test_a_network_taught_from_scratch_cannot_be_anchored() -> None:
+    pytest.importorskip("torch", reason="fine-tuning needs PyTorch (pip install -e '.[train]')")
+    from station.teach.finetune import Recipe, fit
+    from station.teach.weights import from_onnx
+
+    base = Model(MODEL)
+    with pytest.raises(ValueError, match="anchor must be 0"):
+        fit(from_onnx(MODEL, base), _good_samples(2), base.info.spec, Recipe(epochs=1, batch=2), 3, "fresh", fresh=True)
 
 
 def test_with_a_layer_decay_the_first_layers_learn_slowest_and_the_head_at_the_full_rate() -> None:

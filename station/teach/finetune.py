@@ -107,8 +107,11 @@ def fit(base: Any, samples: list[Sample], spec: PreprocessSpec, recipe: Recipe, 
     """A copy of ``base`` trained on ``samples`` (``fresh``: ``base`` is untrained, its batch norms learn too).
 
     ``rehearsal``: labelled parts of the line the base model was trained on; ``recipe.rehearse`` of
-    them, half of each class, join every batch so that the network keeps what it knew.
+    them, half of each class, join every batch so that the network keeps what it knew. A ``fresh``
+    network has no base weights to be anchored to: its recipe's ``anchor`` must be 0.
     """
+    if fresh and recipe.anchor:
+        raise ValueError("a network taught from scratch has no base weights to be anchored to: its recipe's anchor must be 0")
     import torch
     from tqdm import tqdm
 
