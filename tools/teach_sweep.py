@@ -1,6 +1,6 @@
 """Compare teaching recipes on one simulated (or real) line: held-out figures and a judged set, side by side.
 
-    python3 -m tools.teach_sweep TEACH_FOLDER JUDGE_FOLDER [--plan plan.json] [--json out.json] [--rehearse FOLDER]
+    python3 -m tools.teach_sweep TEACH_FOLDER JUDGE_FOLDER [--plan plan.json] [--json out.json] [--scores DIR] [--rehearse FOLDER]
 
 TEACH_FOLDER and JUDGE_FOLDER are labelled folders (``ok_front/``, ``def_front/``), e.g. the two
 halves ``python3 -m tools.new_line`` writes. Each entry of the plan is a recipe (keys of
@@ -54,7 +54,8 @@ PLAN: list[dict[str, Any]] = [{"name": "default"}, {"name": "epochs 60", "epochs
 
 
 def run(teach: Path, judge: Path, plan: list[dict[str, Any]], folds: int, seed: int, rehearse: Path | None = None,
-        most: float = threshold.Gate().max_false_reject_rate, toward_base: tuple[float, ...] = ()) -> list[dict[str, Any]]:  # fmt: skip
+        most: float = threshold.Gate().max_false_reject_rate, toward_base: tuple[float, ...] = (),
+        keep: Path | None = None) -> list[dict[str, Any]]:  # fmt: skip
     cfg = load_config(None, [])
     base = admit(ROOT / "station" / "defaults" / "defect.onnx")
     spec = taught_spec(base)
@@ -69,7 +70,7 @@ def run(teach: Path, judge: Path, plan: list[dict[str, Any]], folds: int, seed: 
     crops, j_crops = plain(samples, spec), plain(j_samples, spec)
     start = from_onnx(base.path, base)
     names = {f.name for f in fields(Recipe)}
-    out = []
+    out: list[dict[str, Any]] = []
     for entry in plan:
         t0 = time.monotonic()
         recipe = replace(Recipe(), **{k: v for k, v in entry.items() if k in names})
@@ -99,6 +100,10 @@ def run(teach: Path, judge: Path, plan: list[dict[str, Any]], folds: int, seed: 
                 )
             )
         for run_name, run_held, run_judged in runs:
+            if keep:  # every score, to compare threshold rules without teaching again
+                arrays: dict[str, Any] = {"name": run_name, "held": run_held, "labels": labels, "fold": fold,
+                                          "judge_labels": j_labels, "judge_refused": np.array(j_refused), **run_judged}  # fmt: skip
+                np.savez(keep / f"{len(out):03d}.npz", **arrays)
             for margin in entry.get("margins", MARGINS):
                 row = _row(run_name, entry, margin, run_held, labels, fold, most, run_judged, j_labels, j_refused)
                 row["seconds"] = round(time.monotonic() - t0)
@@ -147,13 +152,16 @@ def main() -> int:
                     help="percent, as station teach's: the pass limit rejects no more held-out good parts")  # fmt: skip
     ap.add_argument("--toward-base", type=float, nargs="*", default=[], metavar="A",
                     help="also judge the networks with their weights A of the way from the base's to their own (0 < A < 1)")  # fmt: skip
+    ap.add_argument("--scores", type=Path, metavar="DIR",
+                    help="also keep every held-out and judged score, one NNN.npz per recipe (and --toward-base) in DIR")  # fmt: skip
     args = ap.parse_args()
     if any(not 0 < a < 1 for a in args.toward_base):
         ap.error("--toward-base: each A between 0 and 1")
     plan = json.loads(args.plan.read_text()) if args.plan else PLAN
     if not args.rehearse and any(entry.get("rehearse") for entry in plan):
         ap.error("a recipe with rehearse needs --rehearse (the base model's training photos)")
-    res = run(args.teach, args.judge, plan, args.folds, args.seed, args.rehearse, args.max_false_reject_rate / 100, tuple(args.toward_base))
+    res = run(args.teach, args.judge, plan, args.folds, args.seed, args.rehearse, args.max_false_reject_rate / 100, tuple(args.toward_base),
+              args.scores)  # fmt: skip
     if args.json:
         args.json.write_text(json.dumps(res, indent=2) + "\n")
     return 0
