@@ -221,6 +221,21 @@ def test_the_gate_refuses_a_line_it_cannot_learn_and_writes_nothing(tmp_path: Pa
     assert json.loads((report / "metrics.json").read_text())["qualified"] is False
 
 
+def test_a_line_with_many_parts_it_cannot_inspect_is_refused_before_teaching_with_its_parts_in_the_report(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    line = tmp_path / "line"
+    shutil.copytree(SAMPLE, line)
+    for k in range(10):  # 10 of 46 parts (22 %) the station cannot read
+        (line / "ok_front" / f"torn_{k}.jpeg").write_bytes(b"not a photo")
+    code, out, report = _teach(tmp_path, "--epochs", "200", source=line)  # were it taught, it would take an hour
+    assert code == 1 and not out.exists()
+    err = capsys.readouterr().err
+    assert "10 of the 46 parts (21.7%, allowed 20%) could not be inspected" in err and "not a decodable image" in err
+    assert "folds learnt" not in err and "nothing written" in err
+    metrics = json.loads((report / "metrics.json").read_text())
+    assert metrics["qualified"] is False and len(metrics["not_inspectable"]) == 10
+
+
 def test_a_taught_model_goes_live_through_hot_reload(tmp_path: Path, taught: tuple[Path, Path]) -> None:
     out = taught[0]
     live = tmp_path / "live.onnx"

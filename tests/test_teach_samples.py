@@ -14,9 +14,10 @@ import pytest
 from station.config import load_config
 from station.errors import InputError
 from station.footage import Envelope, compose, labelled_photos, read_truth
+from station.locate import Circle
 from station.preprocess import PreprocessSpec, preprocess
 from station.sources import read_image
-from station.teach.samples import EXPORT_MARGIN, Sample, collect, groups
+from station.teach.samples import EXPORT_MARGIN, MISSED, Collection, Refused, Sample, collect, groups
 
 from .conftest import SAMPLE
 
@@ -301,3 +302,24 @@ def test_a_missed_part_does_not_shift_the_labels_of_the_parts_after_it() -> None
         used[k] = True
         got.append(k)
     assert got == [1, 2, 3] and not used[0]  # A is reported missed; D keeps its defective label
+
+
+def _collection(good: int, defective: int, refused: list[str]) -> Collection:
+    image = np.zeros((8, 8), np.uint8)
+    parts = [Sample(image, Circle(4, 4, 3), int(k >= good), f"part{k}") for k in range(good + defective)]
+    return Collection(samples=parts, refused=[Refused(f"gone{k}", 0, why) for k, why in enumerate(refused)])
+
+
+def test_a_line_with_too_few_parts_of_a_class_cannot_be_taught() -> None:
+    assert _collection(12, 12, []).unteachable() == []
+    (few,) = _collection(12, 11, []).unteachable()
+    assert "too few inspectable parts (12 good, 11 defective)" in few
+
+
+def test_a_line_with_many_parts_it_cannot_inspect_is_a_framing_problem_named_by_its_commonest_reason() -> None:
+    assert _collection(40, 40, ["cut_off"] * 20).unteachable() == []  # 20 %: allowed
+    (framing,) = _collection(40, 40, ["cut_off"] * 15 + ["blurred"] * 6).unteachable()
+    assert "21 of the 101 parts (20.8%, allowed 20%)" in framing and "most of them (15) cut_off" in framing
+    assert "trigger.direction" not in framing
+    (missed,) = _collection(40, 40, [MISSED] * 30).unteachable()
+    assert "(30) missed by the trigger" in missed and "trigger.direction" in missed

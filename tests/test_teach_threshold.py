@@ -76,16 +76,20 @@ def test_parts_that_could_not_be_inspected_count_as_rejects() -> None:
 
 def test_the_gate_refuses_with_what_would_help() -> None:
     gate = th.Gate(max_escape_rate=0.0, max_false_reject_rate=0.03)
-    counts = {"ok": 100, "defective": 100, "not_inspectable": 0}
-    assert th.qualify(gate, th.Outcome(200, 100, 0, 3), counts, 0.0) == []
-    escapes = th.qualify(gate, th.Outcome(200, 100, 1, 0), counts, 0.0)
+    assert th.short_of(gate, th.Outcome(200, 100, 0, 3)) == []
+    escapes = th.short_of(gate, th.Outcome(200, 100, 1, 0))
     assert len(escapes) == 1 and "collect more defective parts" in escapes[0]
-    rejects = th.qualify(gate, th.Outcome(200, 100, 0, 4), counts, 0.0)
+    rejects = th.short_of(gate, th.Outcome(200, 100, 0, 4))
     assert len(rejects) == 1 and "collect more good parts" in rejects[0]
-    framing = th.qualify(gate, th.Outcome(200, 100, 0, 0), counts, 0.3)
-    assert len(framing) == 1 and "framing" in framing[0]
-    few = th.qualify(gate, th.Outcome(20, 10, 0, 0), {"ok": 10, "defective": 10, "not_inspectable": 0}, 0.0)
-    assert len(few) == 1 and "too few" in few[0]
+
+
+def test_the_rate_a_refusal_suggests_for_the_gate_is_one_the_gate_takes() -> None:
+    for defective in range(1, 400):
+        for escapes in range(defective + 1):
+            judged = th.Outcome(2 * defective, defective, escapes, 0)
+            suggested = th.percent_up(judged.escape_rate)
+            assert suggested >= 100 * judged.escape_rate - 1e-9 and suggested - 100 * judged.escape_rate < 0.1 + 1e-9
+            assert th.short_of(th.Gate(suggested / 100, 1.0), judged) == []
 
 
 def test_the_honest_figures_judge_with_the_limit_the_model_file_gets() -> None:

@@ -139,9 +139,9 @@ def advice(pick: Candidate, labels: npt.NDArray[np.int64], samples: list[Sample]
             "and of the good parts it finds most defective: " + ", ".join(f"{samples[i].origin} ({pick.held_out[i]:.3f})" for i in high)
         )
     j = pick.judged
-    fr = max(math.ceil(1000 * j.false_reject_rate) / 10, 100 * gate.max_false_reject_rate)  # a lower one would move the limit down
+    fr = max(threshold.percent_up(j.false_reject_rate), 100 * gate.max_false_reject_rate)  # a lower one would move the limit down
     out.append(
-        f"to go live with these held-out figures anyway: --max-escape-rate {math.ceil(1000 * j.escape_rate) / 10:g} "
+        f"to go live with these held-out figures anyway: --max-escape-rate {threshold.percent_up(j.escape_rate):g} "
         f"--max-false-reject-rate {fr:g} (the second also bounds how many good parts the limit may reject; the report's "
         "heldout_mistakes.png shows the parts each would let through or reject: look at them first)"
     )

@@ -142,15 +142,13 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
     _check_paths(args, base_path)
     base = admit(base_path)
     col = _collect(args, cfg, base)
-    spec, counts = taught_spec(base), col.counts()
+    spec = taught_spec(base)
     samples = rectified(col.samples)  # as the taught model will locate them; col.samples as the base model does
     labels = np.array([s.label for s in samples], np.int64)
-    framing = len(col.refused) / max(len(samples) + len(col.refused), 1)
     gate = threshold.Gate(args.max_escape_rate / 100, args.max_false_reject_rate / 100)
-    if counts["ok"] < threshold.MIN_PER_CLASS or counts["defective"] < threshold.MIN_PER_CLASS:
-        for reason in threshold.qualify(gate, threshold.Outcome(0, 0, 0, 0), counts, framing):
-            say(f"not qualified: {reason}")
-        return 1
+    unteachable = col.unteachable()
+    if unteachable:  # no network could change it: refuse before minutes of teaching
+        return _refuse_early(args, col, unteachable)
     anchor = 0.0 if args.from_scratch else Recipe.anchor  # from scratch: no base weights to stay near
     recipe = Recipe(epochs=args.epochs, lr=args.lr, threads=args.threads, pits=args.pits, anchor=anchor)
     start = _start(base, args.from_scratch)
@@ -170,7 +168,7 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
     ranked = sorted(candidates, key=lambda c: c.cost(args.margin))  # the first of exact equals: change no more than the figures ask for
 
     def qualify(c: Candidate) -> list[str]:
-        return threshold.qualify(gate, c.judged, counts, framing)
+        return threshold.short_of(gate, c.judged)
 
     def build(c: Candidate) -> tuple[Any, str]:
         net = _taught_network(c is taught, nets, args, start, samples, spec, recipe)
@@ -182,7 +180,7 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
     figures = _figures(args, col, pick, candidates, base, labels, fold, gate, recipe)
     figures["qualified"], figures["refusals"], figures["passed_over"] = not why, why, passed_over
     report.write(Path(args.report), figures, samples, pick.crops, pick.held_out, base_scores, pick.band[0])
-    _summary(figures, pick.judged)
+    _summary(pick.judged, threshold.outcome(candidates[0].held_out, labels, base.info.band[0]))
     if why:
         for w in why + (_advice(pick, taught, candidates[0], labels, samples, gate, args, most_folds) if qualify(pick) else []):
             say(f"not qualified: {w}")
@@ -271,13 +269,24 @@ def cross_fit(samples: list[Sample], crops: npt.NDArray[np.float32], fold: npt.N
     return held_out
 
 
-def _summary(f: dict[str, Any], judged: threshold.Outcome) -> None:
-    b = f["base"]
+def _refuse_early(args: argparse.Namespace, col: Collection, why: list[str]) -> int:
+    """Refuse a line no network could qualify on, with the parts it could not inspect in the report (metrics.json)."""
+    for reason in why:
+        say(f"not qualified: {reason}")
+    figures = {"sources": args.sources, "line": args.line, "counts": col.counts(), "qualified": False, "refusals": why,
+               "not_inspectable": [asdict(r) for r in col.refused], "notes": col.notes}  # fmt: skip
+    report.write_metrics(Path(args.report), figures)
+    say(f"nothing written; the report is in {args.report}/")
+    return 1
+
+
+def _summary(judged: threshold.Outcome, base: threshold.Outcome) -> None:
+    """The held-out figures, beside the base model's (as shipped, at its own threshold) on the same parts."""
     esc, fr = judged.bounds()
     say(
         f"held out (each part judged by a network and a threshold that never saw it): {judged.escapes} of {judged.defective} defective "
-        f"parts pass, {judged.false_rejects} of {judged.parts - judged.defective} good parts rejected; "
-        f"the base model on the same parts: {b['escapes']} pass, {b['false_rejects']} rejected"
+        f"parts pass, {judged.false_rejects} of {judged.parts - judged.defective} good parts rejected; the base model on the same "
+        f"parts: {base.escapes} of {base.defective} defective pass, {base.false_rejects} of {base.parts - base.defective} good rejected"
     )
     say(
         f"what {judged.parts} held-out parts can show, at {threshold.CONFIDENCE:.0%} confidence: at most {esc:.1%} of the line's "

@@ -35,12 +35,17 @@ def mistakes_png(samples: list[Sample], crops: npt.NDArray[np.float32], scores: 
     return sheet
 
 
+def write_metrics(folder: Path, figures: dict[str, Any]) -> None:
+    """metrics.json alone (a line refused before teaching has no scores to draw)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "metrics.json").write_text(json.dumps(figures, indent=2) + "\n")
+
+
 def write(folder: Path, figures: dict[str, Any], samples: list[Sample], crops: npt.NDArray[np.float32], held_out: npt.NDArray[np.float64],
           base: npt.NDArray[np.float64], limit: float) -> None:  # fmt: skip
     """metrics.json, confusion_matrix.png, score_histograms.png (taught and base), heldout_mistakes.png."""
-    folder.mkdir(parents=True, exist_ok=True)
+    write_metrics(folder, figures)
     labels = np.array([s.label for s in samples])
-    (folder / "metrics.json").write_text(json.dumps(figures, indent=2) + "\n")
     if len(samples):
         cv2.imwrite(str(folder / "confusion_matrix.png"), confusion_png(held_out >= limit, labels))
         cv2.imwrite(str(folder / "score_histograms.png"), histogram_png(held_out, labels, limit))

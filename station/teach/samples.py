@@ -33,11 +33,14 @@ from station.preprocess import Preprocessed, PreprocessSpec, Quality, normalise_
 from station.sources import VideoFileSource, files_below, read_image
 from station.stages.preprocess import PreprocessStage
 from station.stages.trigger import LineTrigger
+from station.teach.threshold import MIN_PER_CLASS
 
 LABELS = {"ok_front": 0, "def_front": 1}
 EXPORT_MARGIN = 0.12  # station.archive.crop_of: an exported crop is the part's circle grown by this, centred
 CENTRED_TOLERANCE = 0.15  # of the radius: how far the part located in an exported crop may sit from the centred circle
 TAU = 0.02  # cosine distance of two parts' ring profiles under which they may be one part (turned: < 0.01; others: > 0.04)
+FRAMING = 0.2  # more of the parts than this not inspectable: a framing or light problem, not a model one
+MISSED = "missed by the trigger"  # a footage part whose row no trigger fired for
 MAX_GROUP = 8  # photos of one part: four turns and their mirror images; a larger group is parts that look alike
 
 
@@ -73,6 +76,25 @@ class Collection:
     def counts(self) -> dict[str, int]:
         n_def = sum(s.label for s in self.samples)
         return {"ok": len(self.samples) - n_def, "defective": n_def, "not_inspectable": len(self.refused)}
+
+    def unteachable(self) -> list[str]:
+        """Why these parts cannot teach a line at all, known before any network learns (too few of a class, or too many the
+        station cannot inspect), each with what would help; empty when they can."""
+        c, why = self.counts(), []
+        if c["ok"] < MIN_PER_CLASS or c["defective"] < MIN_PER_CLASS:
+            why.append(f"too few inspectable parts ({c['ok']} good, {c['defective']} defective): collect at least {MIN_PER_CLASS} "
+                       "of each, 100 of each for a model you can trust")  # fmt: skip
+        total = len(self.samples) + len(self.refused)
+        if len(self.refused) > FRAMING * total:
+            reason, n = Counter(r.why for r in self.refused).most_common(1)[0]
+            hint = (" For footage, check the trigger settings of the config given with -c (trigger.direction first): its parts went "
+                    "by uncounted" if reason == MISSED else "")  # fmt: skip
+            why.append(
+                f"{len(self.refused)} of the {total} parts ({len(self.refused) / total:.1%}, allowed {FRAMING:.0%}) could not be "
+                f"inspected, most of them ({n}) {reason}: a framing or light problem, not a model one. Check that each part is whole "
+                f"in view, sharp, and neither washed out nor dark (every part and its reason: the report's not_inspectable).{hint}"
+            )
+        return why
 
     def refused_by_label(self) -> tuple[int, int]:
         """(good, defective) parts that could not be inspected: rejects that were never scored."""
@@ -256,7 +278,7 @@ def _video(video: Path, spec: PreprocessSpec, cfg: Config, col: Collection) -> N
     col.digest.update(content + truth_path.read_bytes())
     for k, done in enumerate(used):
         if not done:
-            col.refused.append(Refused(f"{video}#row{k + 1}", truth[k][0], "missed by the trigger"))
+            col.refused.append(Refused(f"{video}#row{k + 1}", truth[k][0], MISSED))
 
 
 def _row_for(part: Part, truth: list[tuple[int, int, int]], used: list[bool], rtl: bool) -> int | None:

@@ -15,7 +15,7 @@ the gate judges the defects it lets pass: with the default gate (no escape) such
 refused, and the report shows the defects that would pass. Only defects scored below good parts
 the gate lets pass can pass. Scores from the limit up to
 ``max(limit, 0.5)`` are ``uncertain``, above that ``defect``; both reject. The gate
-(:func:`qualify`) judges the rule honestly: for each fold, the limit set on the *other* folds'
+(:func:`short_of`) judges the rule honestly: for each fold, the limit set on the *other* folds'
 held-out scores is applied to this fold's, so no part is judged by a limit its own score set.
 """
 
@@ -210,28 +210,27 @@ class Gate:
     max_false_reject_rate: float = 0.03
 
 
-def qualify(gate: Gate, judged: Outcome, counts: dict[str, int], framing: float) -> list[str]:
-    """Why the taught model must not go live, each with what would help; empty when it qualifies."""
+_TOLERANCE = 1e-9  # a rate the report rounds to the gate's own value meets it
+
+
+def percent_up(rate: float) -> float:
+    """``rate`` in percent, rounded up to a tenth: the gate option (``--max-escape-rate``...) that takes it."""
+    return math.ceil(round(1000 * rate, 6)) / 10
+
+
+def short_of(gate: Gate, judged: Outcome) -> list[str]:
+    """Where held-out figures fall short of the gate, each with what would help; empty when they meet it."""
     why = []
-    if counts["ok"] < MIN_PER_CLASS or counts["defective"] < MIN_PER_CLASS:
-        why.append(
-            f"too few inspectable parts ({counts['ok']} good, {counts['defective']} defective): collect at least {MIN_PER_CLASS} "
-            "of each, 100 of each for a model you can trust"
-        )
-    if framing > 0.2:
-        why.append(
-            f"{framing:.0%} of the parts could not be inspected: a framing or light problem, not a model one. Check that each part is "
-            "whole in view, sharp, and neither washed out nor dark (see the reasons in the report)"
-        )
-    if judged.escape_rate > gate.max_escape_rate:
+    if judged.escape_rate > gate.max_escape_rate + _TOLERANCE:
         why.append(
             f"{judged.escapes} of {judged.defective} held-out defective parts would pass ({judged.escape_rate:.1%}, allowed "
-            f"{gate.max_escape_rate:.1%}): collect more defective parts, especially of the kinds in the report's escapes"
+            f"{gate.max_escape_rate:.1%}): collect more defective parts, especially of the kinds the report's heldout_mistakes.png "
+            "shows passing"
         )
-    if judged.false_reject_rate > gate.max_false_reject_rate:
+    if judged.false_reject_rate > gate.max_false_reject_rate + _TOLERANCE:
         why.append(
             f"{judged.false_rejects} of {judged.parts - judged.defective} held-out good parts would be rejected "
             f"({judged.false_reject_rate:.1%}, allowed {gate.max_false_reject_rate:.1%}): collect more good parts, especially like "
-            "the report's false rejects, and check the light is steady"
+            "those the report's heldout_mistakes.png shows rejected, and check the light is steady"
         )
     return why
