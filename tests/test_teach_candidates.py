@@ -116,6 +116,24 @@ def test_a_network_that_gives_a_part_no_number_is_a_candidate_never_chosen_not_a
     assert c.cost()[0] == math.inf and c.judged.escapes == 0
 
 
+def test_each_held_out_part_is_judged_at_the_limit_the_other_folds_set_and_the_figures_count_those_verdicts() -> None:
+    from station.preprocess import PreprocessSpec
+    from station.teach import threshold
+    from station.teach.candidates import candidate
+
+    labels = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    held = np.array([0.01, 0.02, 0.01, 0.3, 0.95, 0.2, 0.9, 0.97])  # fold 1: a mild defect; fold 0: a good part scored high
+    fold = np.array([0, 1, 0, 1, 0, 1, 0, 1])
+    args = argparse.Namespace(max_false_reject_rate=50.0, margin=1.0)
+    c = candidate("taught", PreprocessSpec(), [], np.zeros((8, 2, 2), np.float32), held, labels, fold, args)
+    at = c.limits()
+    assert np.all(at[fold == 0] == at[0]) and np.all(at[fold == 1] == at[1]) and at[0] != at[1]
+    assert at[1] == threshold.operating_point(held[fold == 0], labels[fold == 0], 1.0, 0.5)[1][0]
+    assert c.judged == threshold.outcome(held, labels, at) == threshold.honest(held, labels, fold, 1.0, 0.5)
+    assert c.judged.escapes == 1  # the mild defect passes the limit fold 0 set, though the written limit is below it
+    assert held[5] >= c.band[0]
+
+
 def test_a_base_model_that_makes_parts_round_itself_is_scored_once_and_both_its_line_candidates_agree() -> None:
     from station.locate import Circle
     from station.model import Model

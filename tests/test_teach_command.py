@@ -218,7 +218,12 @@ def test_the_gate_refuses_a_line_it_cannot_learn_and_writes_nothing(tmp_path: Pa
     assert code == 1 and not out.exists()
     err = capsys.readouterr().err
     assert "not qualified" in err and "collect more" in err and "at 95% confidence: at most" in err
-    assert json.loads((report / "metrics.json").read_text())["qualified"] is False
+    figures = json.loads((report / "metrics.json").read_text())
+    assert figures["qualified"] is False
+    parts, held = figures["held_out_scores"], figures["held_out"]  # each part's honest verdict: the parts behind the counts
+    assert sum(p["label"] == 1 and p["honest"] == "pass" for p in parts) == held["escapes"] > 0
+    assert sum(p["label"] == 0 and p["honest"] == "reject" for p in parts) == held["false_rejects"]
+    assert all((p["score"] < p["judged_at"]) == (p["honest"] == "pass") for p in parts)
 
 
 def test_a_line_with_many_parts_it_cannot_inspect_is_refused_before_teaching_with_its_parts_in_the_report(

@@ -43,6 +43,11 @@ class Candidate:
     threshold: float
     band: tuple[float, float]
     parts: Sequence[Sample] = ()  # the parts the crops were made from, located as this candidate's spec locates them
+    judged_at: npt.NDArray[np.float64] | None = None  # each part's pass limit in the honest figures (None: band[0] for all)
+
+    def limits(self) -> npt.NDArray[np.float64]:
+        """The pass limit each held-out part was judged by in ``judged``: the one the other folds set, or the model's own."""
+        return self.judged_at if self.judged_at is not None else np.full(len(self.held_out), self.band[0])
 
     def cost(self, margin: float = MARGIN) -> tuple[float, int, float]:
         """What the line would pay (an escape costs five false rejects), then how near the limit its parts came.
@@ -66,7 +71,8 @@ def candidate(name: str, spec: PreprocessSpec, parts: Sequence[Sample], crops: n
         return Candidate(name, spec, crops, held_out, threshold.outcome(held_out, labels, 0.0), 0.0, (0.0, 0.5), parts)
     most = args.max_false_reject_rate / 100  # the limit rejects no more good parts than the gate allows (threshold.pass_limit)
     thr, band = threshold.operating_point(held_out, labels, args.margin, most)
-    return Candidate(name, spec, crops, held_out, threshold.honest(held_out, labels, fold, args.margin, most), thr, band, parts)
+    judged_at = threshold.fold_limits(held_out, labels, fold, args.margin, most)  # the honest figures: threshold.honest
+    return Candidate(name, spec, crops, held_out, threshold.outcome(held_out, labels, judged_at), thr, band, parts, judged_at)
 
 
 def base_candidates(base: Model, found: list[Sample], samples: list[Sample], spec: PreprocessSpec, crops: npt.NDArray[np.float32],

@@ -179,7 +179,7 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
         say(f"not written: {p}; the next candidate the gate takes instead, if any")
     figures = _figures(args, col, pick, candidates, base, labels, fold, gate, recipe)
     figures["qualified"], figures["refusals"], figures["passed_over"] = not why, why, passed_over
-    report.write(Path(args.report), figures, samples, pick.crops, pick.held_out, base_scores, pick.band[0])
+    report.write(Path(args.report), figures, samples, pick.crops, pick.held_out, base_scores, pick.band[0], pick.limits())
     _summary(pick.judged, threshold.outcome(candidates[0].held_out, labels, base.info.band[0]))
     if why:
         for w in why + (_advice(pick, taught, candidates[0], labels, samples, gate, args, most_folds) if qualify(pick) else []):
@@ -234,7 +234,7 @@ def _ensemble(nets: list[Any]) -> Any:
 def _figures(args: argparse.Namespace, col: Collection, pick: Candidate, candidates: tuple[Candidate, ...], base: Model,
              labels: npt.NDArray[np.int64], fold: npt.NDArray[np.int64], gate: threshold.Gate,
              recipe: Recipe) -> dict[str, Any]:  # fmt: skip
-    refused = col.refused_by_label()
+    refused, at = col.refused_by_label(), pick.limits()
     return {
         "sources": args.sources, "line": args.line, "counts": col.counts(), "folds": args.folds, "seed": args.seed,
         "recipe": asdict(recipe), "margin": args.margin, "from_scratch": args.from_scratch, "gate": asdict(gate),
@@ -247,6 +247,7 @@ def _figures(args: argparse.Namespace, col: Collection, pick: Candidate, candida
                  **threshold.outcome(candidates[0].held_out, labels, base.info.band[0], refused).as_dict()},
         "not_inspectable": [asdict(r) for r in col.refused], "notes": col.notes,
         "held_out_scores": [{"part": s.origin, "label": s.label, "fold": int(f), "score": _number(pick.held_out[i]),
+                             "judged_at": float(at[i]), "honest": "pass" if pick.held_out[i] < at[i] else "reject",
                              "by_candidate": {c.name: _number(c.held_out[i]) for c in candidates}}
                             for i, (s, f) in enumerate(zip(col.samples, fold, strict=True))],
     }  # fmt: skip

@@ -14,9 +14,10 @@ from station.offline.evaluate import confusion_png, histogram_png
 from station.teach.samples import Sample
 
 
-def mistakes_png(samples: list[Sample], crops: npt.NDArray[np.float32], scores: npt.NDArray[np.float64], limit: float,
-                 n: int = 24) -> npt.NDArray[np.uint8]:  # fmt: skip
-    """Contact sheet of the held-out mistakes and near misses: escapes and the lowest defects, then the highest good parts."""
+def mistakes_png(samples: list[Sample], crops: npt.NDArray[np.float32], scores: npt.NDArray[np.float64],
+                 limits: npt.NDArray[np.float64], n: int = 24) -> npt.NDArray[np.uint8]:  # fmt: skip
+    """Contact sheet of the held-out mistakes and near misses: escapes and the lowest defects, then the highest good parts,
+    each judged by its own pass limit (``limits``)."""
     labels = np.array([s.label for s in samples])
     defects = sorted(np.flatnonzero(labels == 1), key=lambda i: scores[i])[: n // 2]
     goods = sorted(np.flatnonzero(labels == 0), key=lambda i: -scores[i])[: n - len(defects)]
@@ -26,7 +27,7 @@ def mistakes_png(samples: list[Sample], crops: npt.NDArray[np.float32], scores: 
     for k, i in enumerate(chosen):
         g = np.clip((crops[i] + 4.0) / 8.0 * 255, 0, 255).astype(np.uint8)
         t = cv2.cvtColor(cv2.resize(g, (tile, tile), interpolation=cv2.INTER_AREA), cv2.COLOR_GRAY2BGR)
-        wrong = (scores[i] >= limit) != bool(labels[i])
+        wrong = (not scores[i] < limits[i]) != bool(labels[i])
         colour = (0, 0, 255) if wrong else (150, 150, 150)
         cv2.rectangle(t, (0, 0), (tile - 1, tile - 1), colour, 3 if wrong else 1)
         kind = ("ESCAPE" if labels[i] else "FALSE REJ") if wrong else ("defect" if labels[i] else "good")
@@ -42,12 +43,16 @@ def write_metrics(folder: Path, figures: dict[str, Any]) -> None:
 
 
 def write(folder: Path, figures: dict[str, Any], samples: list[Sample], crops: npt.NDArray[np.float32], held_out: npt.NDArray[np.float64],
-          base: npt.NDArray[np.float64], limit: float) -> None:  # fmt: skip
-    """metrics.json, confusion_matrix.png, score_histograms.png (taught and base), heldout_mistakes.png."""
+          base: npt.NDArray[np.float64], limit: float, judged_at: npt.NDArray[np.float64]) -> None:  # fmt: skip
+    """metrics.json, confusion_matrix.png, score_histograms.png (taught and base), heldout_mistakes.png.
+
+    The confusion matrix and the mistakes judge each part as the honest figures did (``judged_at``: the limit the other
+    folds set), so that they show the parts behind the printed counts; the histograms draw the written ``limit``.
+    """
     write_metrics(folder, figures)
     labels = np.array([s.label for s in samples])
     if len(samples):
-        cv2.imwrite(str(folder / "confusion_matrix.png"), confusion_png(held_out >= limit, labels))
+        cv2.imwrite(str(folder / "confusion_matrix.png"), confusion_png(~(held_out < judged_at), labels))
         cv2.imwrite(str(folder / "score_histograms.png"), histogram_png(held_out, labels, limit))
         cv2.imwrite(str(folder / "base_score_histograms.png"), histogram_png(base, labels, float(figures["base"]["pass_limit"])))
-        cv2.imwrite(str(folder / "heldout_mistakes.png"), mistakes_png(samples, crops, held_out, limit))
+        cv2.imwrite(str(folder / "heldout_mistakes.png"), mistakes_png(samples, crops, held_out, judged_at))

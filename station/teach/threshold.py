@@ -179,8 +179,8 @@ class Outcome:
                 "escape_rate" + upper: round(esc, 4), "false_reject_rate" + upper: round(fr, 4)}  # fmt: skip
 
 
-def outcome(scores: Scores, labels: Ints, limit: float, not_inspectable: tuple[int, int] = (0, 0)) -> Outcome:
-    """Pass below ``limit``; ``not_inspectable`` (good, defective) parts are rejects that were never scored."""
+def outcome(scores: Scores, labels: Ints, limit: float | Scores, not_inspectable: tuple[int, int] = (0, 0)) -> Outcome:
+    """Pass below ``limit`` (one, or each part's own); ``not_inspectable`` (good, defective) parts are rejects that were never scored."""
     rejected = ~(scores < limit)  # a score that is not a number is never a pass
     ok_refused, def_refused = not_inspectable
     return Outcome(
@@ -191,15 +191,18 @@ def outcome(scores: Scores, labels: Ints, limit: float, not_inspectable: tuple[i
     )
 
 
-def honest(scores: Scores, labels: Ints, fold: Ints, margin: float = MARGIN, most_rejected: float = 1.0) -> Outcome:
-    """Each fold judged by the limit the other folds' held-out scores set (see the module's docstring)."""
-    esc = fr = 0
+def fold_limits(scores: Scores, labels: Ints, fold: Ints, margin: float = MARGIN, most_rejected: float = 1.0) -> Scores:
+    """Each part's pass limit in the honest figures: the one the *other* folds' held-out scores set."""
+    limits = np.empty(len(scores), np.float64)
     for f in np.unique(fold):
         mine = fold == f
-        limit = operating_point(scores[~mine], labels[~mine], margin, most_rejected)[1][0]
-        o = outcome(scores[mine], labels[mine], limit)
-        esc, fr = esc + o.escapes, fr + o.false_rejects
-    return Outcome(len(scores), int(np.sum(labels == 1)), esc, fr)
+        limits[mine] = operating_point(scores[~mine], labels[~mine], margin, most_rejected)[1][0]
+    return limits
+
+
+def honest(scores: Scores, labels: Ints, fold: Ints, margin: float = MARGIN, most_rejected: float = 1.0) -> Outcome:
+    """Each fold judged by the limit the other folds' held-out scores set (see the module's docstring)."""
+    return outcome(scores, labels, fold_limits(scores, labels, fold, margin, most_rejected))
 
 
 @dataclass(frozen=True)
