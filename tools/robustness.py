@@ -6,10 +6,12 @@ session with ``python3 -m tools.train --evaluate-only``), so both paths give the
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 
@@ -40,10 +42,33 @@ class ViewCrops:
     located: float
 
 
-def pool(n: int) -> Any:
+class _Here:
+    """One worker: the jobs run in this process, in order (no fork)."""
+
+    def imap(self, func: Callable[[Any], Any], items: Iterable[Any], chunksize: int = 1) -> Iterator[Any]:
+        return map(func, items)
+
+
+@contextmanager
+def pool(n: int) -> Iterator[Any]:
+    """``n`` forked worker processes (they share the parent's read-only data, ``SHARED``), or this process for one.
+
+    OpenCV's thread pool does not survive a fork: a worker's first parallel OpenCV call can wait for
+    threads it does not have, for ever (opencv/opencv#5150). OpenCV runs single-threaded while the
+    workers live, and each of them too.
+    """
+    if n <= 1:
+        yield _Here()
+        return
     import multiprocessing
 
-    return multiprocessing.get_context("fork").Pool(max(1, n))
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(0)
+    try:
+        with multiprocessing.get_context("fork").Pool(n) as workers:
+            yield workers
+    finally:
+        cv2.setNumThreads(before)
 
 
 def _shoot(

@@ -1,0 +1,26 @@
+"""The tools' worker pool: forked processes that give what one process gives, OpenCV and all."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from tools.robustness import pool
+
+
+def _blurred_mean(k: int) -> float:
+    image = np.random.default_rng(k).integers(0, 255, (256, 256), dtype=np.uint8)
+    return float(cv2.GaussianBlur(image, (0, 0), 2.0).mean())  # a parallel OpenCV call, in the worker
+
+
+@pytest.mark.integration
+def test_forked_workers_give_what_this_process_gives_and_opencv_gets_its_threads_back() -> None:
+    cv2.GaussianBlur(np.zeros((1024, 1024), np.uint8), (0, 0), 3.0)  # OpenCV's thread pool is running before the fork
+    threads = cv2.getNumThreads()
+    with pool(1) as here:
+        alone = list(here.imap(_blurred_mean, range(8)))
+    with pool(2) as workers:
+        forked = list(workers.imap(_blurred_mean, range(8)))
+    assert forked == alone and len(set(alone)) == 8
+    assert cv2.getNumThreads() == threads
