@@ -267,7 +267,8 @@ class Pipeline:
         if dead is not None:
             return f"stage died: {dead}"
         now = time.monotonic()
-        for w in self._loops():  # resend and archive wait on their own sockets and queues
+        # downstream first: a stage waiting to hand its part to a stuck one is stuck too, and the cause is the one it waits on
+        for w in reversed(self._loops()):  # resend and archive wait on their own sockets and queues
             if w.is_alive() and now - w.last_progress > self.cfg.pipeline.stall_after_s:
                 return f"{w.name} stuck for {now - w.last_progress:.0f} s"
         return None

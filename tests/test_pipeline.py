@@ -79,6 +79,19 @@ def test_replay_gives_one_verdict_per_part_in_order_inside_its_window(env: Envel
     assert res["escapes"] == 0 and res["wrong"] <= 1, res
 
 
+def test_a_stage_waiting_to_hand_on_to_a_stuck_one_is_not_named_as_the_hang(monkeypatch: pytest.MonkeyPatch) -> None:
+    pipe = Pipeline(_cfg(), source_for(str(SAMPLE / "ok_front")), Model(MODEL), Metrics(), RunOptions(metrics_server=False))
+    try:
+        stage = {s.name: s for s in pipe.stages}
+        now = time.monotonic()
+        for name, ago in (("preprocess", 200.0), ("inference", 100.0)):  # preprocess longest, blocked on the full inference queue
+            monkeypatch.setattr(stage[name], "is_alive", lambda: True)
+            stage[name].last_progress = now - ago
+        assert (pipe.hung() or "").startswith("inference stuck for 100 s")
+    finally:
+        pipe.close()
+
+
 def test_thread_settings_change_no_verdict(tmp_path: Path) -> None:
     env = Envelope(width=960, height=540, fps=30, speed=20.0, diameter=260.0)
     video = compose(labelled_photos(SAMPLE)[::6], tmp_path / "line.mp4", env, seed=4)
