@@ -105,6 +105,25 @@ def test_nothing_is_written_when_the_written_limit_would_pass_more_held_out_defe
     assert last_check(pick, None, labels, samples, Gate(max_escape_rate=0.5)) == ""
 
 
+def test_the_gate_a_refusal_suggests_takes_the_figures_and_the_written_limit_alike() -> None:
+    import re
+
+    from station.preprocess import PreprocessSpec
+    from station.teach.candidates import Candidate, advice, last_check
+    from station.teach.threshold import Gate, Outcome, short_of
+
+    labels = np.array([0, 0, 0, 1, 1, 1, 1, 1, 1, 1])
+    held = np.array([0.1, 0.2, 0.05, 0.15, 0.25, 0.9, 0.95, 0.97, 0.99, 0.8])  # 2 of 7 defects pass the written limit
+    judged = Outcome(10, 7, 1, 0)  # fold by fold only one did
+    pick = Candidate("taught", PreprocessSpec(), np.zeros((10, 2, 2), np.float32), held, judged, 0.5, (0.3, 0.5))
+    samples = [Sample(np.zeros((2, 2), np.uint8), None, int(v), f"p{i}") for i, v in enumerate(labels)]  # type: ignore[arg-type]
+    said = advice(pick, labels, samples, Gate())[-1]
+    match = re.search(r"--max-escape-rate ([0-9.]+) --max-false-reject-rate ([0-9.]+)", said)
+    assert match is not None and float(match[1]) == 28.6  # 2 of 7, rounded up
+    gate = Gate(float(match[1]) / 100, float(match[2]) / 100)
+    assert short_of(gate, judged) == [] and last_check(pick, None, labels, samples, gate) == ""
+
+
 def test_a_network_that_gives_a_part_no_number_is_a_candidate_never_chosen_not_a_traceback() -> None:
     from station.preprocess import PreprocessSpec
     from station.teach.candidates import candidate

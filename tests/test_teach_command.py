@@ -232,6 +232,8 @@ def test_a_line_with_many_parts_it_cannot_inspect_is_refused_before_teaching_wit
     shutil.copytree(SAMPLE, line)
     for k in range(10):  # 10 of 46 parts (22 %) the station cannot read
         (line / "ok_front" / f"torn_{k}.jpeg").write_bytes(b"not a photo")
+    (tmp_path / "report").mkdir()
+    (tmp_path / "report" / "heldout_mistakes.png").write_bytes(b"an earlier run's")
     code, out, report = _teach(tmp_path, "--epochs", "200", source=line)  # were it taught, it would take an hour
     assert code == 1 and not out.exists()
     err = capsys.readouterr().err
@@ -239,6 +241,7 @@ def test_a_line_with_many_parts_it_cannot_inspect_is_refused_before_teaching_wit
     assert "folds learnt" not in err and "nothing written" in err
     metrics = json.loads((report / "metrics.json").read_text())
     assert metrics["qualified"] is False and len(metrics["not_inspectable"]) == 10
+    assert not (report / "heldout_mistakes.png").exists()  # no picture of an earlier run beside this refusal
 
 
 def test_a_taught_model_goes_live_through_hot_reload(tmp_path: Path, taught: tuple[Path, Path]) -> None:

@@ -82,6 +82,19 @@ def test_rehearsal_adds_base_line_parts_half_of_each_class_to_every_batch() -> N
             _Batches(line, lacking, spec, Recipe(batch=4, rehearse=4), np.random.default_rng(0))
 
 
+def test_the_recipes_jitter_moves_the_crops_the_network_learns_from() -> None:
+    from station.teach.finetune import Recipe, _Batches
+
+    spec = Model(MODEL).info.spec
+    line = _good_samples(2) + [replace(s, label=1) for s in _good_samples(4)[2:]]
+
+    def first_batch(jitter: float) -> np.ndarray:
+        return next(_Batches(line, (), spec, Recipe(batch=4, jitter=jitter), np.random.default_rng(5)).epoch())[0]
+
+    assert np.array_equal(first_batch(0.0), first_batch(0.0))
+    assert not np.allclose(first_batch(0.0), first_batch(0.1), atol=0.05)  # same turns and light, the crop circle moved
+
+
 def test_without_rehearsal_the_batches_are_those_of_the_recipe_before_it() -> None:
     """Recipe.rehearse 0 draws nothing more from the generator: the default recipe trains as it did."""
     from station.teach.finetune import Recipe, _Batches

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
+
 import cv2
 import numpy as np
 import pytest
 
 from tools.robustness import pool
+
+
+def _where(_: int) -> tuple[int, int]:
+    return os.getpid(), cv2.getNumThreads()
 
 
 def _blurred_mean(k: int) -> float:
@@ -22,5 +28,9 @@ def test_forked_workers_give_what_this_process_gives_and_opencv_gets_its_threads
         alone = list(here.imap(_blurred_mean, range(8)))
     with pool(2) as workers:
         forked = list(workers.imap(_blurred_mean, range(8)))
+        inside = list(workers.imap(_where, range(4)))
     assert forked == alone and len(set(alone)) == 8
+    assert all(pid != os.getpid() and n == 1 for pid, n in inside)  # forked, and OpenCV single-threaded in each worker
+    with pool(1) as here:
+        assert list(here.imap(_where, range(2))) == [(os.getpid(), threads)] * 2  # one worker: this process, as it was
     assert cv2.getNumThreads() == threads

@@ -103,7 +103,7 @@ def run(teach: Path, judge: Path, plan: list[dict[str, Any]], folds: int, seed: 
             if keep:  # every score, to compare threshold rules without teaching again
                 arrays: dict[str, Any] = {"name": run_name, "held": run_held, "labels": labels, "fold": fold,
                                           "judge_labels": j_labels, "judge_refused": np.array(j_refused), **run_judged}  # fmt: skip
-                np.savez(keep / f"{len(out):03d}.npz", **arrays)
+                np.savez(keep / f"{len(list(keep.glob('*.npz'))):03d}.npz", **arrays)
             for margin in entry.get("margins", MARGINS):
                 row = _row(run_name, entry, margin, run_held, labels, fold, most, run_judged, j_labels, j_refused)
                 row["seconds"] = round(time.monotonic() - t0)
@@ -153,8 +153,13 @@ def main() -> int:
     ap.add_argument("--toward-base", type=float, nargs="*", default=[], metavar="A",
                     help="also judge the networks with their weights A of the way from the base's to their own (0 < A < 1)")  # fmt: skip
     ap.add_argument("--scores", type=Path, metavar="DIR",
-                    help="also keep every held-out and judged score, one NNN.npz per recipe (and --toward-base) in DIR")  # fmt: skip
+                    help="keep every held-out and judged score in DIR (NNN.npz per recipe and --toward-base, after any there)")  # fmt: skip
     args = ap.parse_args()
+    if args.scores:
+        try:  # now, not after the first recipe has taught
+            args.scores.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            ap.error(f"--scores {args.scores}: {exc.strerror or exc}")
     if any(not 0 < a < 1 for a in args.toward_base):
         ap.error("--toward-base: each A between 0 and 1")
     plan = json.loads(args.plan.read_text()) if args.plan else PLAN

@@ -118,7 +118,7 @@ def last_check(pick: Candidate, net: Any, labels: npt.NDArray[np.int64], samples
     """Why the model about to be written must not be, or "": every held-out score by the limit the file will hold
     (not only fold by fold), and every defective part the taught networks were shown, by their mean."""
     at_limit = threshold.outcome(pick.held_out, labels, pick.band[0])
-    if at_limit.escape_rate > gate.max_escape_rate:
+    if not threshold.meets(at_limit.escape_rate, gate.max_escape_rate):
         return f"at the written limit {at_limit.escapes} of {at_limit.defective} held-out defective parts pass"
     if net is None:  # a base candidate: its held-out scores are the ones it will give, judged above
         return ""
@@ -139,15 +139,17 @@ def advice(pick: Candidate, labels: npt.NDArray[np.int64], samples: list[Sample]
     low = [i for i in np.argsort(pick.held_out) if labels[i] == 1][:3]
     out = ["check the labels of the defective parts the network finds least defective: "
            + ", ".join(f"{samples[i].origin} ({pick.held_out[i]:.3f})" for i in low)]  # fmt: skip
-    high = [i for i in np.argsort(-pick.held_out) if labels[i] == 0 and pick.held_out[i] >= pick.band[0]][:3]
+    at = pick.limits()  # as the honest figures and heldout_mistakes.png judge each part
+    high = [i for i in np.argsort(-pick.held_out) if labels[i] == 0 and not pick.held_out[i] < at[i]][:3]
     if high:
         out.append(
             "and of the good parts it finds most defective: " + ", ".join(f"{samples[i].origin} ({pick.held_out[i]:.3f})" for i in high)
         )
-    j = pick.judged
+    j, written = pick.judged, threshold.outcome(pick.held_out, labels, pick.band[0])  # the last check judges the written limit too
     fr = max(threshold.percent_up(j.false_reject_rate), 100 * gate.max_false_reject_rate)  # a lower one would move the limit down
+    esc = threshold.percent_up(max(j.escape_rate, written.escape_rate))
     out.append(
-        f"to go live with these held-out figures anyway: --max-escape-rate {threshold.percent_up(j.escape_rate):g} "
+        f"to go live with these held-out figures anyway: --max-escape-rate {esc:g} "
         f"--max-false-reject-rate {fr:g} (the second also bounds how many good parts the limit may reject; the report's "
         "heldout_mistakes.png shows the parts each would let through or reject: look at them first)"
     )

@@ -142,13 +142,13 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
     _check_paths(args, base_path)
     base = admit(base_path)
     col = _collect(args, cfg, base)
+    unteachable = col.unteachable()
+    if unteachable:  # no network could change it: refuse before minutes of teaching
+        return _refuse_early(args, col, unteachable)
     spec = taught_spec(base)
     samples = rectified(col.samples)  # as the taught model will locate them; col.samples as the base model does
     labels = np.array([s.label for s in samples], np.int64)
     gate = threshold.Gate(args.max_escape_rate / 100, args.max_false_reject_rate / 100)
-    unteachable = col.unteachable()
-    if unteachable:  # no network could change it: refuse before minutes of teaching
-        return _refuse_early(args, col, unteachable)
     anchor = 0.0 if args.from_scratch else Recipe.anchor  # from scratch: no base weights to stay near
     recipe = Recipe(epochs=args.epochs, lr=args.lr, threads=args.threads, pits=args.pits, anchor=anchor)
     start = _start(base, args.from_scratch)
@@ -254,8 +254,9 @@ def _figures(args: argparse.Namespace, col: Collection, pick: Candidate, candida
 
 
 def _number(v: float) -> float | None:
-    """A score for the report: JSON has no NaN (a network that gave a part no number)."""
-    return round(float(v), 6) if math.isfinite(v) else None
+    """A score for the report, as the figures compared it (not rounded: next to a limit, rounding could turn a verdict round);
+    JSON has no NaN (a network that gave a part no number)."""
+    return float(v) if math.isfinite(v) else None
 
 
 def cross_fit(samples: list[Sample], crops: npt.NDArray[np.float32], fold: npt.NDArray[np.int64], train: Trainer, scorer: Scorer,

@@ -69,7 +69,7 @@ def _light(f: npt.NDArray[Any], rng: np.random.Generator) -> npt.NDArray[Any]:
     return f + rng.normal(0, rng.uniform(0, 3), f.shape).astype(np.float32)
 
 
-def augmented(s: Sample, rng: np.random.Generator, spec: PreprocessSpec, pits: bool = False, jitter: float = 0.015) -> FloatImage:
+def augmented(s: Sample, rng: np.random.Generator, spec: PreprocessSpec, pits: bool = False, jitter: float = Recipe.jitter) -> FloatImage:
     """One label-preserving variant of ``s``, cropped and normalised by the station's own code.
 
     One warp takes the part (made round first, when the station saw it as an ellipse) into a square

@@ -36,9 +36,14 @@ def mistakes_png(samples: list[Sample], crops: npt.NDArray[np.float32], scores: 
     return sheet
 
 
+PICTURES = ("confusion_matrix.png", "score_histograms.png", "base_score_histograms.png", "heldout_mistakes.png")
+
+
 def write_metrics(folder: Path, figures: dict[str, Any]) -> None:
-    """metrics.json alone (a line refused before teaching has no scores to draw)."""
+    """metrics.json, and none of an earlier run's pictures (a line refused before teaching has no scores to draw)."""
     folder.mkdir(parents=True, exist_ok=True)
+    for name in PICTURES:
+        (folder / name).unlink(missing_ok=True)
     (folder / "metrics.json").write_text(json.dumps(figures, indent=2) + "\n")
 
 
@@ -52,7 +57,8 @@ def write(folder: Path, figures: dict[str, Any], samples: list[Sample], crops: n
     write_metrics(folder, figures)
     labels = np.array([s.label for s in samples])
     if len(samples):
-        cv2.imwrite(str(folder / "confusion_matrix.png"), confusion_png(~(held_out < judged_at), labels))
-        cv2.imwrite(str(folder / "score_histograms.png"), histogram_png(held_out, labels, limit))
-        cv2.imwrite(str(folder / "base_score_histograms.png"), histogram_png(base, labels, float(figures["base"]["pass_limit"])))
-        cv2.imwrite(str(folder / "heldout_mistakes.png"), mistakes_png(samples, crops, held_out, judged_at))
+        base_limit = float(figures["base"]["pass_limit"])
+        pictures = (confusion_png(~(held_out < judged_at), labels), histogram_png(held_out, labels, limit),
+                    histogram_png(base, labels, base_limit), mistakes_png(samples, crops, held_out, judged_at))  # fmt: skip
+        for name, picture in zip(PICTURES, pictures, strict=True):
+            cv2.imwrite(str(folder / name), picture)

@@ -15,7 +15,7 @@ the gate judges the defects it lets pass: with the default gate (no escape) such
 refused, and the report shows the defects that would pass. Only defects scored below good parts
 the gate lets pass can pass. Scores from the limit up to
 ``max(limit, 0.5)`` are ``uncertain``, above that ``defect``; both reject. The gate
-(:func:`short_of`) judges the rule honestly: for each fold, the limit set on the *other* folds'
+(:func:`short_of`, on :func:`honest` figures) judges the rule honestly: for each fold, the limit set on the *other* folds'
 held-out scores is applied to this fold's, so no part is judged by a limit its own score set.
 """
 
@@ -221,16 +221,21 @@ def percent_up(rate: float) -> float:
     return math.ceil(round(1000 * rate, 6)) / 10
 
 
+def meets(rate: float, allowed: float) -> bool:
+    """``rate`` is within ``allowed``: a rate the gate option states to a tenth of a percent (``percent_up``) meets it."""
+    return rate <= allowed + _TOLERANCE
+
+
 def short_of(gate: Gate, judged: Outcome) -> list[str]:
     """Where held-out figures fall short of the gate, each with what would help; empty when they meet it."""
     why = []
-    if judged.escape_rate > gate.max_escape_rate + _TOLERANCE:
+    if not meets(judged.escape_rate, gate.max_escape_rate):
         why.append(
             f"{judged.escapes} of {judged.defective} held-out defective parts would pass ({judged.escape_rate:.1%}, allowed "
             f"{gate.max_escape_rate:.1%}): collect more defective parts, especially of the kinds the report's heldout_mistakes.png "
             "shows passing"
         )
-    if judged.false_reject_rate > gate.max_false_reject_rate + _TOLERANCE:
+    if not meets(judged.false_reject_rate, gate.max_false_reject_rate):
         why.append(
             f"{judged.false_rejects} of {judged.parts - judged.defective} held-out good parts would be rejected "
             f"({judged.false_reject_rate:.1%}, allowed {gate.max_false_reject_rate:.1%}): collect more good parts, especially like "
