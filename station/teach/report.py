@@ -31,7 +31,9 @@ def mistakes_png(samples: list[Sample], crops: npt.NDArray[np.float32], scores: 
         colour = (0, 0, 255) if wrong else (150, 150, 150)
         cv2.rectangle(t, (0, 0), (tile - 1, tile - 1), colour, 3 if wrong else 1)
         kind = ("ESCAPE" if labels[i] else "FALSE REJ") if wrong else ("defect" if labels[i] else "good")
-        cv2.putText(t, f"{kind} {scores[i]:.2f}", (6, tile - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.45, colour, 1, cv2.LINE_AA)
+        cv2.rectangle(t, (3, tile - 24), (tile - 4, tile - 4), (0, 0, 0), -1)  # a dark strip: the label reads on any crop
+        cv2.putText(t, f"{kind} {scores[i]:.3f}", (6, tile - 9), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
+                    (80, 80, 255) if wrong else (230, 230, 230), 1, cv2.LINE_AA)  # fmt: skip
         sheet[(k // 6) * tile : (k // 6 + 1) * tile, (k % 6) * tile : (k % 6 + 1) * tile] = t
     return sheet
 
