@@ -180,7 +180,7 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
     figures = _figures(args, col, pick, candidates, base, labels, fold, gate, recipe)
     figures["qualified"], figures["refusals"], figures["passed_over"] = not why, why, passed_over
     report.write(Path(args.report), figures, samples, pick.crops, pick.held_out, base_scores, pick.band[0], pick.limits())
-    _summary(pick.judged, threshold.outcome(candidates[0].held_out, labels, base.info.band[0]))
+    _summary(pick.judged, candidates[0].judged)  # the base model as shipped, at its own threshold, on the same scored parts
     if why:
         for w in why + (_advice(pick, taught, candidates[0], labels, samples, gate, args, most_folds) if qualify(pick) else []):
             say(f"not qualified: {w}")
