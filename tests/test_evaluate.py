@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from station.model import Model
-from station.offline.evaluate import auc, evaluate_folder, metrics_at
+from station.offline.evaluate import Row, auc, evaluate_folder, metrics_at, tile_label
 
 from .conftest import MODEL, SAMPLE
 
@@ -32,6 +32,11 @@ def test_eval_writes_the_report(tmp_path: Path, capsys: object) -> None:
     for name in ("confusion_matrix.png", "score_histograms.png", "worst_mistakes.png"):
         img = cv2.imread(str(tmp_path / "r" / name))
         assert img is not None and img.size > 0, name
+
+
+def test_a_tile_names_why_a_part_has_no_score() -> None:
+    assert tile_label(Row(Path("a.jpg"), 1, "pass", "ok", 0.0123)) == ("ESCAPE 0.012",)
+    assert tile_label(Row(Path("b.jpg"), 0, "reject", "unable_to_inspect", float("nan"))) == ("FALSE REJ", "unable to inspect")
 
 
 def test_eval_needs_both_class_folders(tmp_path: Path) -> None:

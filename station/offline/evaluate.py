@@ -156,6 +156,12 @@ def histogram_png(scores: npt.NDArray[np.floating], y: npt.NDArray[np.integer], 
     return img
 
 
+def tile_label(r: Row) -> tuple[str, ...]:
+    """The lines a mistake's tile says: the kind of mistake and its score, or why the part had none (it was never scored)."""
+    kind = "ESCAPE" if r.label else "FALSE REJ"
+    return (f"{kind} {r.score:.3f}",) if not np.isnan(r.score) else (kind, r.reason.replace("_", " "))
+
+
 def worst_png(rows: list[Row], threshold: float, n: int = 24) -> npt.NDArray[np.uint8]:
     """Contact sheet: escapes first (lowest-scored defective), then the highest-scored OK rejects, each marked where it was seen."""
     escapes = sorted((r for r in rows if r.label == 1 and r.verdict == "pass"), key=lambda r: r.score)
@@ -173,7 +179,9 @@ def worst_png(rows: list[Row], threshold: float, n: int = 24) -> npt.NDArray[np.
             at = (round(r.where[0] * tile / g.shape[1]), round(r.where[1] * tile / g.shape[0]))
             cv2.circle(t, at, 9, (0, 255, 255), 2, cv2.LINE_AA)
         cv2.rectangle(t, (0, 0), (tile - 1, tile - 1), colour, 3)
-        txt = f"{'ESCAPE' if r.label else 'FALSE REJ'} {r.score:.2f}"
-        cv2.putText(t, txt, (6, tile - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.45, colour, 1, cv2.LINE_AA)
+        lines = tile_label(r)
+        cv2.rectangle(t, (3, tile - 4 - 18 * len(lines)), (tile - 4, tile - 4), (0, 0, 0), -1)  # the label reads on any photo
+        for k, line in enumerate(reversed(lines)):
+            cv2.putText(t, line, (6, tile - 9 - 18 * k), cv2.FONT_HERSHEY_SIMPLEX, 0.45, colour, 1, cv2.LINE_AA)
         sheet[(i // 6) * tile : (i // 6 + 1) * tile, (i % 6) * tile : (i % 6 + 1) * tile] = t
     return sheet
