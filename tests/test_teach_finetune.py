@@ -176,3 +176,28 @@ def test_the_soup_is_one_network_with_the_mean_of_the_networks_weights() -> None
     for name, a in nets[0].state_dict().items():
         if a.is_floating_point():
             assert torch.allclose(quarter[name], 0.75 * a + 0.25 * nets[1].state_dict()[name], atol=1e-6), name
+
+
+def test_the_recipes_defect_weight_is_a_defective_parts_loss_weight_against_a_good_parts() -> None:
+    from station.teach.finetune import Recipe, _Batches
+
+    spec = Model(MODEL).info.spec
+    line = _good_samples(2) + [replace(s, label=1) for s in _good_samples(4)[2:]]  # balanced: a good part weighs 1
+    for weight in (1.5, 3.0):
+        _, y, w = next(_Batches(line, (), spec, Recipe(batch=4, defect_weight=weight), np.random.default_rng(0)).epoch())
+        assert list(w[y == 1]) == [weight] * 2 and list(w[y == 0]) == [1.0] * 2
+
+
+def test_a_focused_loss_weighs_a_part_already_learnt_less_and_without_focus_is_the_plain_one() -> None:
+    import torch
+
+    from station.teach.finetune import _loss
+
+    p, y, w = torch.tensor([[0.9], [0.4]]), torch.tensor([[1.0], [1.0]]), torch.tensor([[1.0], [2.0]])
+    plain = torch.nn.functional.binary_cross_entropy(p, y, weight=w)
+    assert torch.allclose(_loss(p, y, w, 0.0), plain)
+    one = [(p[i : i + 1], y[i : i + 1], w[i : i + 1]) for i in (0, 1)]
+    learnt, missed = (_loss(*part, 2.0) / _loss(*part, 0.0) for part in one)
+    assert torch.isclose(learnt, torch.tensor(0.1**2)) and torch.isclose(missed, torch.tensor(0.6**2))  # (1 - p_true) ** focus
+    assert torch.isclose(_loss(torch.tensor([[0.1]]), torch.tensor([[0.0]]), torch.tensor([[1.0]]), 2.0),
+                         _loss(torch.tensor([[0.9]]), torch.tensor([[1.0]]), torch.tensor([[1.0]]), 2.0))  # fmt: skip

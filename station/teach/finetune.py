@@ -56,6 +56,8 @@ class Recipe:
     anchor: float = 0.002  # L2-SP: the loss also pays this times the squared distance of the weights from the base's
     jitter: float = 0.015  # the locator's error shown in teaching: SD of the crop circle's centre and radius, share of the radius
     layer_decay: float = 1.0  # feature block i of n learns at lr * layer_decay ** (n - i): the first layers move least
+    defect_weight: float = 1.5  # a defective part's loss against a good part's, after balancing the classes: lean against escapes
+    focus: float = 0.0  # focal loss: each part's loss times (1 - p_true) ** focus, so parts already learnt weigh less (0: plain)
 
 
 def _light(f: npt.NDArray[Any], rng: np.random.Generator) -> npt.NDArray[Any]:
@@ -133,7 +135,7 @@ def fit(base: Any, samples: list[Sample], spec: PreprocessSpec, recipe: Recipe, 
             _freeze_norms(net)
         for x, y, w in batches.epoch():
             p = net(torch.from_numpy(x)[:, None]).clamp(1e-6, 1 - 1e-6)
-            loss: Any = torch.nn.functional.binary_cross_entropy(p, torch.from_numpy(y)[:, None], weight=torch.from_numpy(w)[:, None])
+            loss: Any = _loss(p, torch.from_numpy(y)[:, None], torch.from_numpy(w)[:, None], recipe.focus)
             if ref:
                 loss = loss + recipe.anchor * sum(((q - r) ** 2).sum() for q, r in zip(net.parameters(), ref, strict=True))
             opt.zero_grad()
@@ -143,6 +145,16 @@ def fit(base: Any, samples: list[Sample], spec: PreprocessSpec, recipe: Recipe, 
             bar.update(1)
     bar.close()
     return net.eval()
+
+
+def _loss(p: Any, y: Any, w: Any, focus: float) -> Any:
+    """Weighted binary cross-entropy of defect probabilities ``p`` against labels ``y``; with ``focus``, focal."""
+    import torch
+
+    each = torch.nn.functional.binary_cross_entropy(p, y, weight=w, reduction="none")
+    if focus:
+        each = each * (1 - torch.where(y > 0.5, p, 1 - p)) ** focus
+    return each.mean()
 
 
 def _by_depth(net: Any, recipe: Recipe) -> list[dict[str, Any]]:
@@ -166,7 +178,7 @@ class _Batches:
         self.labels = np.array([s.label for s in samples])
         n_def = max(int(self.labels.sum()), 1)
         n = len(self.labels)
-        self.weight = {1: 1.5 * n / (2 * n_def), 0: n / (2 * max(n - n_def, 1))}
+        self.weight = {1: recipe.defect_weight * n / (2 * n_def), 0: n / (2 * max(n - n_def, 1))}
         r_labels = np.array([s.label for s in rehearsal], np.int64)
         self.by_class = [np.flatnonzero(r_labels == c) for c in (0, 1)]
         self.extra = recipe.rehearse
