@@ -354,7 +354,7 @@ def test_an_out_that_teaching_would_wreck_or_never_write_is_refused_before_it_st
     refused = {
         SHIPPED_MODEL: "the base model itself",
         tmp_path / "missing" / "m.onnx": "cannot write the model there",
-        tmp_path / "folder": "cannot write the model there",
+        tmp_path / "folder": "--out is a folder; give the taught model.s file name",
         tmp_path / "pipe": "not a regular file",
         tmp_path / "link.onnx": "not a regular file",
     }

@@ -124,7 +124,9 @@ def _check_paths(args: argparse.Namespace, base: Path) -> None:
     out = Path(args.out)
     if out.resolve() == base.resolve():
         raise InputError(f"{out}: --out is the base model itself; write the taught model to another file")
-    if not out.parent.is_dir() or not os.access(out.parent, os.W_OK) or out.is_dir():
+    if out.is_dir():
+        raise InputError(f"{out}: --out is a folder; give the taught model's file name (e.g. {out / 'line.onnx'})")
+    if not out.parent.is_dir() or not os.access(out.parent, os.W_OK):
         raise InputError(f"{out}: cannot write the model there (no such folder, or not writable)")
     if (out.exists() and not out.is_file()) or out.is_symlink():  # a device, a pipe or a link would be replaced by the model
         raise InputError(f"{out}: not a regular file; write the taught model to a new file or over an old model")
