@@ -271,7 +271,7 @@ def _teach_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--lr", type=_at_least(1e-9, float), default=Recipe.lr)
     p.add_argument(
         "--pits", type=_at_least(0.0, float, 1.0), default=Recipe.pits, metavar="SHARE",
-        help=f"share of good parts also shown with painted pits, as defective (default {Recipe.pits:g}: none; see docs/commissioning.md)",
+        help=f"share of good parts also shown with painted pits, as defective (default {Recipe.pits:g}: none; docs/teaching-measured.md)",
     )  # fmt: skip
     p.add_argument(
         "--margin",

@@ -5,7 +5,7 @@
 Writes FOLDER/def_front and FOLDER/ok_front (a labelled folder for ``station teach`` and
 ``station eval``) from the photos in models/validation_split.json, which the shipped model never
 trained on. With ``--teach N`` it also writes FOLDER-teach/ (N good and N defective photos, drawn
-with ``--split-seed``) and FOLDER-judge/ (the rest), as docs/commissioning.md measures. Each
+with ``--split-seed``) and FOLDER-judge/ (the rest), as docs/teaching-measured.md measures. Each
 setup changes what a real new line changes, and the setups are unlike each other:
 
 - ``tilted``: a camera 18-26 degrees off perpendicular (parts are ellipses), a near-white belt,

@@ -13,13 +13,13 @@ one network fine-tuned on every teach part (``final``), the mean of its and the 
 weights (``soup``: what ``station teach`` writes) and each fold network alone (``fold_1``...);
 parts the station cannot inspect there count as rejects. ``--toward-base A...``: the same again
 with every network's weights A of the way from the base's to their own (measured and dropped,
-docs/commissioning.md). ``--rehearse``: the
+docs/teaching-measured.md). ``--rehearse``: the
 base model's training photos (``../shared/data/casting/train``), for recipes with ``rehearse``:
 600 photos of each class, none of the validation split that ``tools.new_line`` re-shoots (a
 near-duplicate of one, which ``tools/train.py`` also leaves out, may be among them: a leak that
 could only favour rehearsal).
 Exploration, not a product path: the recipe that ships is ``station teach``'s default, and this
-is how it was chosen (docs/commissioning.md). Default plan (each margin's figures come from the same networks)::
+is how it was chosen (docs/teaching-measured.md). Default plan (each margin's figures come from the same networks)::
 
     [{"name": "default"}, {"name": "epochs 60", "epochs": 60}, {"name": "lr 2e-3", "lr": 0.002},
      {"name": "learnt BN", "learn_norms": true}]

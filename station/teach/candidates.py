@@ -26,7 +26,7 @@ from station.teach.finetune import plain, score
 from station.teach.samples import Sample
 from station.teach.threshold import MARGIN
 
-MORE_FOLDS = 8  # what a refusal suggests where taught networks forgot defects (docs/commissioning.md)
+MORE_FOLDS = 8  # what a refusal suggests where taught networks forgot defects (docs/teaching-measured.md)
 AS_SHIPPED = "base-as-shipped"  # the candidate whose threshold is the base model's, not the line's
 
 
@@ -159,7 +159,7 @@ def advice(pick: Candidate, labels: npt.NDArray[np.int64], samples: list[Sample]
 def forgotten(taught: Candidate, shipped: Candidate, labels: npt.NDArray[np.int64], samples: list[Sample], folds: int,
               more_folds: bool) -> list[str]:  # fmt: skip
     """Held-out defects the taught networks pass at the written limit but the base model as shipped rejects: taught without
-    them, the networks lost their kind (measured on a tilted line: docs/commissioning.md). ``more_folds``: the line's part
+    them, the networks lost their kind (measured on a tilted line: docs/teaching-measured.md). ``more_folds``: the line's part
     groups allow more than ``folds`` folds."""
     passing = (labels == 1) & (taught.held_out < taught.band[0])
     lost = [i for i in np.argsort(taught.held_out) if passing[i] and not shipped.held_out[i] < shipped.band[0]]  # lowest first

@@ -4,10 +4,10 @@ Every crop the network learns from is made by ``station.preprocess.normalise_cro
 part's image and circle, as the station makes it on the line. Augmentations keep the label true:
 a turn about the part's centre, a mirror image, small changes of light (gamma, a one-sided
 gradient, focus, noise), and the locator's own error of about 1.5 % of the radius (``Recipe.jitter``;
-4 % let more held-out defects pass on a tilted line, docs/commissioning.md). On request
+4 % let more held-out defects pass on a tilted line, docs/teaching-measured.md). On request
 (``Recipe.pits``, ``--pits``) a share of the good parts is shown with small pits painted on its
 metal, as defective (``station.teach.pits``, the shipped model's own synthetic defects). Measured
-(docs/commissioning.md): on a line with ring-light glare it kept the fine-tuned networks' eye for
+(docs/teaching-measured.md): on a line with ring-light glare it kept the fine-tuned networks' eye for
 small defects; under a low side light it taught them that relief shadows are pits, so it is off
 by default. The whole network moves, starting from the base weights; batch-norm statistics stay
 the base model's (a few hundred parts cannot re-estimate them: let learn, ``Recipe.learn_norms``,
@@ -44,14 +44,14 @@ from station.teach.samples import Sample
 
 @dataclass(frozen=True)
 class Recipe:
-    """How a network learns the line (``station teach`` options; defaults measured in docs/commissioning.md)."""
+    """How a network learns the line (``station teach`` options; defaults measured in docs/teaching-measured.md)."""
 
-    epochs: int = 60  # of 40, 60 and 80, 60 taught a tilted line best (docs/commissioning.md)
+    epochs: int = 60  # of 40, 60 and 80, 60 taught a tilted line best (docs/teaching-measured.md)
     batch: int = 16
     lr: float = 1e-3
     threads: int = 2
     pits: float = 0.0  # share of the good parts shown with painted pits, as defective (0: none)
-    learn_norms: bool = False  # batch-norm statistics learn the line's parts too (measured worse: docs/commissioning.md)
+    learn_norms: bool = False  # batch-norm statistics learn the line's parts too (measured worse: docs/teaching-measured.md)
     rehearse: int = 0  # base-line photos added to each batch, half good and half defective, when fit is given some
     anchor: float = 0.002  # L2-SP: the loss also pays this times the squared distance of the weights from the base's
     jitter: float = 0.015  # the locator's error shown in teaching: SD of the crop circle's centre and radius, share of the radius
@@ -219,7 +219,7 @@ def soup(nets: list[Any], weights: Sequence[float] | None = None) -> Any:
 
     ``weights``: a weighted mean (summing to 1), e.g. ``soup([base, net], (1 - a, a))``, ``a`` of the way from the base to ``net``.
 
-    Measured (docs/commissioning.md): the mean of the fold networks' and the final network's weights
+    Measured (docs/teaching-measured.md): the mean of the fold networks' and the final network's weights
     judged new parts as well as the mean of their scores, or better, on three simulated lines, at
     the cost of one network.
     """

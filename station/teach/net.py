@@ -163,7 +163,7 @@ class Ensemble(nn.Module):  # type: ignore[misc, unused-ignore]  # torch or onnx
     by the one network that never saw it). Networks fine-tuned from one base are averaged by their
     weights instead (``finetune.soup``: one network); networks trained from scratch each learn
     their own batch-norm statistics, whose mean means nothing, so their scores are averaged. It
-    costs one inference per member (docs/commissioning.md).
+    costs one inference per member (docs/teaching-measured.md).
     """
 
     def __init__(self, members: list[nn.Module]) -> None:

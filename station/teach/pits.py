@@ -2,7 +2,7 @@
 
 The shipped model learnt from these (``tools/train.py``); teaching can paint them on the line's
 own good parts, in the line's own look (``station teach --pits``, off by default: measured in
-docs/commissioning.md); ``tools/where_check.py`` knows where each one is. numpy and OpenCV only.
+docs/teaching-measured.md); ``tools/where_check.py`` knows where each one is. numpy and OpenCV only.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ import numpy.typing as npt
 
 Scores = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
-MARGIN = 1.0  # log-odds below the lowest held-out defect score; measured in docs/commissioning.md
+MARGIN = 1.0  # log-odds below the lowest held-out defect score; measured in docs/teaching-measured.md
 MIN_PER_CLASS = 12
 CONFIDENCE = 0.95  # of the upper bounds the report gives beside each held-out rate
 
