@@ -8,6 +8,7 @@ mistakes, drawn with OpenCV (no plotting dependency).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -162,26 +163,46 @@ def tile_label(r: Row) -> tuple[str, ...]:
     return (f"{kind} {r.score:.3f}",) if not np.isnan(r.score) else (kind, r.reason.replace("_", " "))
 
 
+TILE = 160  # pixels a side of one part in a contact sheet
+
+
+def tile_of(g: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """A greyscale picture as one colour tile of a contact sheet."""
+    return cv2.cvtColor(cv2.resize(g, (TILE, TILE), interpolation=cv2.INTER_AREA), cv2.COLOR_GRAY2BGR).astype(np.uint8)
+
+
+def label(t: npt.NDArray[np.uint8], lines: tuple[str, ...], colour: tuple[int, int, int]) -> None:
+    """Write ``lines`` at the foot of tile ``t``, on a dark strip so that they read on any picture."""
+    cv2.rectangle(t, (3, TILE - 6 - 18 * len(lines)), (TILE - 4, TILE - 4), (0, 0, 0), -1)
+    for k, line in enumerate(reversed(lines)):
+        cv2.putText(t, line, (6, TILE - 9 - 18 * k), cv2.FONT_HERSHEY_SIMPLEX, 0.45, colour, 1, cv2.LINE_AA)
+
+
+def contact_sheet(tiles: Sequence[npt.NDArray[np.uint8] | None]) -> npt.NDArray[np.uint8]:
+    """The tiles six to a row, in order, on white (a None leaves its place white)."""
+    sheet = np.full((TILE * max(1, (len(tiles) + 5) // 6), TILE * 6, 3), 255, np.uint8)
+    for i, t in enumerate(tiles):
+        if t is not None:
+            sheet[(i // 6) * TILE : (i // 6 + 1) * TILE, (i % 6) * TILE : (i % 6 + 1) * TILE] = t
+    return sheet
+
+
 def worst_png(rows: list[Row], threshold: float, n: int = 24) -> npt.NDArray[np.uint8]:
     """Contact sheet: escapes first (lowest-scored defective), then the highest-scored OK rejects, each marked where it was seen."""
     escapes = sorted((r for r in rows if r.label == 1 and r.verdict == "pass"), key=lambda r: r.score)
     false = sorted((r for r in rows if r.label == 0 and r.verdict == "reject"), key=lambda r: -np.nan_to_num(r.score, nan=1.0))
-    chosen = (escapes + false)[:n]
-    tile = 160
-    sheet = np.full((tile * max(1, (len(chosen) + 5) // 6), tile * 6, 3), 255, np.uint8)
-    for i, r in enumerate(chosen):
-        g = read_image(r.path).image
-        if g is None:
-            continue
-        t = cv2.cvtColor(cv2.resize(g, (tile, tile), interpolation=cv2.INTER_AREA), cv2.COLOR_GRAY2BGR)
-        colour = (0, 0, 255) if r.label == 1 else (0, 140, 255)
-        if r.where is not None:  # where the network saw the defect it wrongly rejected for
-            at = (round(r.where[0] * tile / g.shape[1]), round(r.where[1] * tile / g.shape[0]))
-            cv2.circle(t, at, 9, (0, 255, 255), 2, cv2.LINE_AA)
-        cv2.rectangle(t, (0, 0), (tile - 1, tile - 1), colour, 3)
-        lines = tile_label(r)
-        cv2.rectangle(t, (3, tile - 4 - 18 * len(lines)), (tile - 4, tile - 4), (0, 0, 0), -1)  # the label reads on any photo
-        for k, line in enumerate(reversed(lines)):
-            cv2.putText(t, line, (6, tile - 9 - 18 * k), cv2.FONT_HERSHEY_SIMPLEX, 0.45, colour, 1, cv2.LINE_AA)
-        sheet[(i // 6) * tile : (i // 6 + 1) * tile, (i % 6) * tile : (i % 6 + 1) * tile] = t
-    return sheet
+    return contact_sheet([_mistake(r) for r in (escapes + false)[:n]])
+
+
+def _mistake(r: Row) -> npt.NDArray[np.uint8] | None:
+    g = read_image(r.path).image
+    if g is None:
+        return None
+    t = tile_of(g)
+    colour = (0, 0, 255) if r.label == 1 else (0, 140, 255)
+    if r.where is not None:  # where the network saw the defect it wrongly rejected for
+        at = (round(r.where[0] * TILE / g.shape[1]), round(r.where[1] * TILE / g.shape[0]))
+        cv2.circle(t, at, 9, (0, 255, 255), 2, cv2.LINE_AA)
+    cv2.rectangle(t, (0, 0), (TILE - 1, TILE - 1), colour, 3)
+    label(t, tile_label(r), colour)
+    return t

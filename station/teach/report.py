@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from station.offline.evaluate import confusion_png, histogram_png
+from station.offline.evaluate import TILE, confusion_png, contact_sheet, histogram_png, label, tile_of
 from station.teach.samples import Sample
 
 
@@ -21,21 +21,15 @@ def mistakes_png(samples: list[Sample], crops: npt.NDArray[np.float32], scores: 
     labels = np.array([s.label for s in samples])
     defects = sorted(np.flatnonzero(labels == 1), key=lambda i: scores[i])[: n // 2]
     goods = sorted(np.flatnonzero(labels == 0), key=lambda i: -scores[i])[: n - len(defects)]
-    chosen = list(defects) + list(goods)
-    tile = 160
-    sheet = np.full((tile * max(1, (len(chosen) + 5) // 6), tile * 6, 3), 255, np.uint8)
-    for k, i in enumerate(chosen):
-        g = np.clip((crops[i] + 4.0) / 8.0 * 255, 0, 255).astype(np.uint8)
-        t = cv2.cvtColor(cv2.resize(g, (tile, tile), interpolation=cv2.INTER_AREA), cv2.COLOR_GRAY2BGR)
+    tiles = []
+    for i in list(defects) + list(goods):
+        t = tile_of(np.clip((crops[i] + 4.0) / 8.0 * 255, 0, 255).astype(np.uint8))
         wrong = (not scores[i] < limits[i]) != bool(labels[i])
-        colour = (0, 0, 255) if wrong else (150, 150, 150)
-        cv2.rectangle(t, (0, 0), (tile - 1, tile - 1), colour, 3 if wrong else 1)
+        cv2.rectangle(t, (0, 0), (TILE - 1, TILE - 1), (0, 0, 255) if wrong else (150, 150, 150), 3 if wrong else 1)
         kind = ("ESCAPE" if labels[i] else "FALSE REJ") if wrong else ("defect" if labels[i] else "good")
-        cv2.rectangle(t, (3, tile - 24), (tile - 4, tile - 4), (0, 0, 0), -1)  # a dark strip: the label reads on any crop
-        cv2.putText(t, f"{kind} {scores[i]:.3f}", (6, tile - 9), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
-                    (80, 80, 255) if wrong else (230, 230, 230), 1, cv2.LINE_AA)  # fmt: skip
-        sheet[(k // 6) * tile : (k // 6 + 1) * tile, (k % 6) * tile : (k % 6 + 1) * tile] = t
-    return sheet
+        label(t, (f"{kind} {scores[i]:.3f}",), (80, 80, 255) if wrong else (230, 230, 230))
+        tiles.append(t)
+    return contact_sheet(tiles)
 
 
 PICTURES = ("confusion_matrix.png", "score_histograms.png", "base_score_histograms.png", "heldout_mistakes.png")
