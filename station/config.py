@@ -9,12 +9,12 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from station.endpoints import check_endpoint, same_interface, tcp_address
 from station.errors import ConfigError
 from station.model import Threads
+from station.settings_file import apply_override, read_mapping, resolve_paths
 
 DEFAULTS = Path(__file__).resolve().parent / "defaults"  # package data: in the wheel as in the source tree
 DEFAULT_CONFIG = DEFAULTS / "station.yaml"
@@ -341,48 +341,10 @@ def warnings(cfg: Config) -> list[str]:
     return out
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError("", f"{path}: cannot read config file: {exc.strerror or exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "syntax error"
-        raise ConfigError("", f"{path}: invalid YAML{where}: {problem}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError("", f"{path}: the top level must be a mapping of sections")
-    return data
-
-
-def apply_override(data: dict[str, Any], assignment: str) -> None:
-    """Apply one ``dotted.key=yaml_value`` override in place."""
-    key, sep, raw = assignment.partition("=")
-    if not sep or not key.strip():
-        raise ConfigError("", f"--set {assignment!r}: expected KEY=VALUE")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
-        raise ConfigError(key, f"--set value {raw!r} is not valid YAML") from None
-    node = data
-    parts = key.strip().split(".")
-    for p in parts[:-1]:
-        child = node.setdefault(p, {})
-        if not isinstance(child, dict):
-            raise ConfigError(key, f"{p} is not a section")
-        node = child
-    node[parts[-1]] = value
-
-
 def load_config(path: Path | None = None, overrides: list[str] | None = None) -> Config:
     """Load, override and validate; every problem is a ConfigError naming its key path."""
     path = path or DEFAULT_CONFIG
-    data = _read_yaml(path)
+    data = read_mapping(path)
     for o in overrides or []:
         apply_override(data, o)
     try:
@@ -395,22 +357,6 @@ def load_config(path: Path | None = None, overrides: list[str] | None = None) ->
         key = ".".join(str(p) for p in err["loc"])
         msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
         raise ConfigError(key, f"{msg} (got {err.get('input')!r})" if err["type"] != "extra_forbidden" else msg) from None
-    return _resolve_paths(cfg, path.parent)
-
-
-def _resolve_paths(cfg: Config, base: Path) -> Config:
-    """Every Path field, in any section, relative to the config file's folder."""
-
-    def fix(m: BaseModel) -> BaseModel:
-        upd: dict[str, Any] = {}
-        for name in type(m).model_fields:
-            v = getattr(m, name)
-            if isinstance(v, Path) and not v.is_absolute():
-                upd[name] = (base / v).resolve()
-            elif isinstance(v, BaseModel):
-                upd[name] = fix(v)
-        return m.model_copy(update=upd) if upd else m
-
-    fixed = fix(cfg)
+    fixed = resolve_paths(cfg, path.parent)
     assert isinstance(fixed, Config)
     return fixed

@@ -1,0 +1,69 @@
+"""Settings files: a YAML mapping read with errors naming the file, ``--set`` overrides, relative paths.
+
+The parts of loading a config that know nothing of its sections (``station.config`` declares those).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel
+
+from station.errors import ConfigError
+
+
+def read_mapping(path: Path) -> dict[str, Any]:
+    """The YAML mapping in ``path`` (empty for an empty file); a file that is not one is a ConfigError naming it."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError("", f"{path}: cannot read config file: {exc.strerror or exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "syntax error"
+        raise ConfigError("", f"{path}: invalid YAML{where}: {problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError("", f"{path}: the top level must be a mapping of sections")
+    return data
+
+
+def apply_override(data: dict[str, Any], assignment: str) -> None:
+    """Apply one ``dotted.key=yaml_value`` override in place."""
+    key, sep, raw = assignment.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError("", f"--set {assignment!r}: expected KEY=VALUE")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        raise ConfigError(key, f"--set value {raw!r} is not valid YAML") from None
+    node = data
+    parts = key.strip().split(".")
+    for p in parts[:-1]:
+        child = node.setdefault(p, {})
+        if not isinstance(child, dict):
+            raise ConfigError(key, f"{p} is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def resolve_paths(model: BaseModel, base: Path) -> BaseModel:
+    """``model`` with every relative Path field, in any section, taken against ``base``."""
+
+    def fix(m: BaseModel) -> BaseModel:
+        upd: dict[str, Any] = {}
+        for name in type(m).model_fields:
+            v = getattr(m, name)
+            if isinstance(v, Path) and not v.is_absolute():
+                upd[name] = (base / v).resolve()
+            elif isinstance(v, BaseModel):
+                upd[name] = fix(v)
+        return m.model_copy(update=upd) if upd else m
+
+    return fix(model)

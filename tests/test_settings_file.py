@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from station.errors import ConfigError
+from station.settings_file import apply_override, read_mapping, resolve_paths
+
+
+def test_an_empty_file_is_an_empty_mapping(tmp_path: Path) -> None:
+    p = tmp_path / "empty.yaml"
+    p.write_text("")
+    assert read_mapping(p) == {}
+
+
+@pytest.mark.parametrize(("text", "says"), [("- a\n- b\n", "top level must be a mapping"), ("a: [b\n", "invalid YAML at line")])
+def test_a_file_that_is_not_a_mapping_is_named(tmp_path: Path, text: str, says: str) -> None:
+    p = tmp_path / "bad.yaml"
+    p.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        read_mapping(p)
+    assert str(err.value).startswith(f"{p}: ") and says in str(err.value)
+
+
+def test_a_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read config file") as err:
+        read_mapping(tmp_path / "none.yaml")
+    assert str(tmp_path / "none.yaml") in str(err.value)
+
+
+def test_an_override_makes_its_sections_and_parses_yaml() -> None:
+    data: dict[str, object] = {"a": {"x": 1}}
+    apply_override(data, "a.b.c=[1, 2]")
+    apply_override(data, "a.x=")
+    assert data == {"a": {"x": "", "b": {"c": [1, 2]}}}
+
+
+@pytest.mark.parametrize(("assignment", "key"), [("a.x.y=1", "a.x.y"), ("novalue", ""), ("=3", ""), ("a.z=[", "a.z")])
+def test_a_bad_override_is_refused_naming_its_key(assignment: str, key: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        apply_override({"a": {"x": 1}}, assignment)
+    assert err.value.key == key
+
+
+class _Inner(BaseModel):
+    file: Path
+    elsewhere: Path
+
+
+class _Outer(BaseModel):
+    inner: _Inner
+    top: Path | None = None
+
+
+def test_relative_paths_at_any_depth_are_taken_against_the_folder(tmp_path: Path) -> None:
+    model = _Outer(inner=_Inner(file=Path("k/a.key"), elsewhere=Path("/etc/b.key")), top=Path("m.onnx"))
+    fixed = resolve_paths(model, tmp_path)
+    assert isinstance(fixed, _Outer)
+    assert fixed.inner.file == (tmp_path / "k/a.key").resolve() and fixed.inner.elsewhere == Path("/etc/b.key")
+    assert fixed.top == (tmp_path / "m.onnx").resolve() and model.top == Path("m.onnx")
