@@ -142,7 +142,8 @@ class WebServer:
     def __init__(
         self, host: str, port: int, metrics: Metrics, live: LiveView, health: Callable[[], Health], review: Review | None = None
     ) -> None:
-        handler = _handler(metrics, live, health, _page(), review)
+        site = _Site(metrics, live, health, _page(), _page("review.html"), review)
+        handler = type("Handler", (_Handler,), {"site": site})
         try:
             self._server = ThreadingHTTPServer((host, port), handler)
         except OSError as exc:
@@ -159,91 +160,102 @@ class WebServer:
         self._thread.join(2.0)
 
 
-def _handler(
-    metrics: Metrics, live: LiveView, health: Callable[[], Health], page: bytes, review: Review | None
-) -> type[BaseHTTPRequestHandler]:
-    review_page = _page("review.html")
+@dataclass(frozen=True)
+class _Site:
+    """What the handler serves: one per server."""
 
-    class Handler(BaseHTTPRequestHandler):
-        timeout = 5.0  # a stalled client cannot hold this thread
+    metrics: Metrics
+    live: LiveView
+    health: Callable[[], Health]
+    page: bytes
+    review_page: bytes
+    review: Review | None
 
-        def do_GET(self) -> None:
-            path, _, query = self.path.partition("?")
-            if path.startswith("/review"):
-                self._review_get(path, parse_qs(query))
-            elif path == "/metrics":
-                self._send(200, CONTENT_TYPE_LATEST, generate_latest(metrics.registry))
-            elif path == "/healthz":
-                h = health()
-                self._send(200 if h.ok else 503, "application/json", json.dumps(h.body).encode())
-            elif path == "/":
-                self._send(200, "text/html; charset=utf-8", page)
-            elif path == "/state.json":
-                self._send(200, "application/json", json.dumps(live.state()).encode())
-            elif path == "/frame.jpg":
-                data = live.frame_jpeg()
-                self._send(200 if data else 404, "image/jpeg" if data else "text/plain", data or b"no part inspected yet\n")
-            else:
-                self._send(404, "text/plain", b"not found\n")
 
-        def do_POST(self) -> None:
-            if self.path != "/review/label" or not self._review_ok():
-                return
-            assert review is not None
-            size = int(self.headers.get("Content-Length") or 0)
-            if not 0 < size <= MAX_BODY:
-                self._send(413, "text/plain", f"a label request is 1-{MAX_BODY} bytes\n".encode())
-                return
-            try:
-                body = decode(self.rfile.read(size))
-                item, label, who = (body.get(k) for k in ("id", "label", "who"))
-                if not all(isinstance(x, str) for x in (item, label, who)):
-                    raise InputError("id, label and who must be strings")
-                meta = review.label(str(item), str(label), str(who), time.time())
-            except (WireError, InputError) as exc:
-                self._send(400, "text/plain", f"{exc}\n".encode())
-                return
-            self._send(200, "application/json", json.dumps({"id": item, "review": meta["review"]}).encode())
+class _Handler(BaseHTTPRequestHandler):
+    """One request; :class:`WebServer` subclasses it with its own :class:`_Site`."""
 
-        def _review_ok(self) -> bool:
-            """Review is on and the request carries its token; otherwise answered (404 or 403) here."""
+    site: _Site
+    timeout = 5.0  # a stalled client cannot hold this thread
+
+    def do_GET(self) -> None:
+        path, _, query = self.path.partition("?")
+        if path.startswith("/review"):
+            self._review_get(path, parse_qs(query))
+        elif path == "/metrics":
+            self._send(200, CONTENT_TYPE_LATEST, generate_latest(self.site.metrics.registry))
+        elif path == "/healthz":
+            h = self.site.health()
+            self._send(200 if h.ok else 503, "application/json", json.dumps(h.body).encode())
+        elif path == "/":
+            self._send(200, "text/html; charset=utf-8", self.site.page)
+        elif path == "/state.json":
+            self._send(200, "application/json", json.dumps(self.site.live.state()).encode())
+        elif path == "/frame.jpg":
+            data = self.site.live.frame_jpeg()
+            self._send(200 if data else 404, "image/jpeg" if data else "text/plain", data or b"no part inspected yet\n")
+        else:
+            self._send(404, "text/plain", b"not found\n")
+
+    def do_POST(self) -> None:
+        review = self.site.review
+        if self.path != "/review/label" or not self._review_ok():
+            return
+        assert review is not None
+        size = int(self.headers.get("Content-Length") or 0)
+        if not 0 < size <= MAX_BODY:
+            self._send(413, "text/plain", f"a label request is 1-{MAX_BODY} bytes\n".encode())
+            return
+        try:
+            body = decode(self.rfile.read(size))
+            item, label, who = (body.get(k) for k in ("id", "label", "who"))
+            if not all(isinstance(x, str) for x in (item, label, who)):
+                raise InputError("id, label and who must be strings")
+            meta = review.label(str(item), str(label), str(who), time.time())
+        except (WireError, InputError) as exc:
+            self._send(400, "text/plain", f"{exc}\n".encode())
+            return
+        self._send(200, "application/json", json.dumps({"id": item, "review": meta["review"]}).encode())
+
+    def _review_ok(self) -> bool:
+        """Review is on and the request carries its token; otherwise answered (404 or 403) here."""
+        review = self.site.review
+        if review is None:
+            self._send(404, "text/plain", b"review is off (review.token_file)\n")
+            return False
+        if not review.allowed(self.headers.get("X-Review-Token")):
+            self._send(403, "text/plain", b"a review request needs the token (X-Review-Token)\n")
+            return False
+        return True
+
+    def _review_get(self, path: str, query: dict[str, list[str]]) -> None:
+        review = self.site.review
+        if path == "/review":  # the page itself holds nothing: it asks for the token, then for the data
             if review is None:
                 self._send(404, "text/plain", b"review is off (review.token_file)\n")
-                return False
-            if not review.allowed(self.headers.get("X-Review-Token")):
-                self._send(403, "text/plain", b"a review request needs the token (X-Review-Token)\n")
-                return False
-            return True
+            else:
+                self._send(200, "text/html; charset=utf-8", self.site.review_page)
+        elif path not in ("/review/items", "/review/image"):
+            self._send(404, "text/plain", b"not found\n")
+        elif self._review_ok():
+            assert review is not None
+            if path == "/review/items":
+                self._send(200, "application/json", json.dumps({"items": review.items()}).encode())
+                return
+            try:
+                data = review.image(query.get("id", [""])[0], query.get("kind", ["crop"])[0])
+            except InputError as exc:
+                self._send(404, "text/plain", f"{exc}\n".encode())
+                return
+            self._send(200, "image/png", data)
 
-        def _review_get(self, path: str, query: dict[str, list[str]]) -> None:
-            if path == "/review":  # the page itself holds nothing: it asks for the token, then for the data
-                if review is None:
-                    self._send(404, "text/plain", b"review is off (review.token_file)\n")
-                else:
-                    self._send(200, "text/html; charset=utf-8", review_page)
-            elif path not in ("/review/items", "/review/image"):
-                self._send(404, "text/plain", b"not found\n")
-            elif self._review_ok():
-                assert review is not None
-                if path == "/review/items":
-                    self._send(200, "application/json", json.dumps({"items": review.items()}).encode())
-                    return
-                try:
-                    data = review.image(query.get("id", [""])[0], query.get("kind", ["crop"])[0])
-                except InputError as exc:
-                    self._send(404, "text/plain", f"{exc}\n".encode())
-                    return
-                self._send(200, "image/png", data)
+    def _send(self, code: int, ctype: str, body: bytes) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
 
-        def _send(self, code: int, ctype: str, body: bytes) -> None:
-            self.send_response(code)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass  # scrapes every few seconds are not news
-
-    return Handler
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # scrapes every few seconds are not news
