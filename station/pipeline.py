@@ -116,18 +116,22 @@ class Pipeline:
         self.parts_triggered = 0
 
         self.stages = self._stages(trig, model, metrics)
-        self.web: WebServer | None = None
-        if opts.metrics_server and cfg.metrics.enabled:
-            try:
-                token = load_token(cfg)
-                review = Review(cfg.archive.dir, token, metrics, cfg.review.recent) if token and cfg.archive.dir else None
-                self.web = WebServer(cfg.metrics.host, cfg.metrics.port, metrics, self.live, self.healthz, review)
-            except ConfigError:
-                self.outlet.close()
-                raise
+        self.web = self._serve() if opts.metrics_server and cfg.metrics.enabled else None
+        if self.web is not None:
             self.metrics_port = self.web.port
         metrics.model_info.info({"id": model.info.model_id, "version": model.info.version, "threshold": str(model.info.threshold)})
         metrics.build_info.info({"version": __version__})
+
+    def _serve(self) -> WebServer:
+        """The HTTP endpoints (metrics, health, live page, review when on); a port or token that fails closes the publisher."""
+        cfg = self.cfg
+        try:
+            token = load_token(cfg)
+            review = Review(cfg.archive.dir, token, self.metrics, cfg.review.recent) if token and cfg.archive.dir else None
+            return WebServer(cfg.metrics.host, cfg.metrics.port, self.metrics, self.live, self.healthz, review)
+        except ConfigError:
+            self.outlet.close()
+            raise
 
     def _stages(self, trig: FrameTrigger | LineTrigger, model: Model, metrics: Metrics) -> list[Stage[Any, Any]]:
         """The five stages after capture, each between two of the bounded queues."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from typing import Any
 
 import structlog
 
@@ -68,22 +69,8 @@ def run_pipeline(
         bar = tqdm(total=source.frame_count, unit="frame", desc="replay")
     pipe.start()
     watchdog.start()
-    failure, ready = None, False
     try:
-        while not stop.stop.wait(0.1):
-            if not ready and pipe.camera in (CameraState.CONNECTED, CameraState.ENDED):
-                notifier.send("READY=1", f"STATUS={pipe.state.value}, camera {pipe.camera.value}")
-                ready = True
-            if stop.reload.is_set() or (cfg.model.watch and pipe.model_changed()):
-                by = "SIGHUP" if stop.reload.is_set() else "model.watch"
-                log.info("reload_requested", by=by)
-                stop.reload.clear()
-                pipe.reload_model(_model_section(cfg, reread) if by == "SIGHUP" else None)
-            if bar is not None:
-                bar.update(pipe.frames - bar.n)
-            failure = pipe.failed()
-            if failure is not None or pipe.finished():
-                break
+        failure = _watch(cfg, pipe, notifier, bar, reread)
     finally:
         if bar is not None:
             bar.close()
@@ -103,6 +90,26 @@ def run_pipeline(
         print(f"station: error: stage failed: {failure}", file=sys.stderr)
         return 1
     return 0 if drained else 1
+
+
+def _watch(cfg: Config, pipe: Pipeline, notifier: Notifier, bar: Any, reread: Callable[[], Config] | None) -> str | None:
+    """Until a signal, the source's end or a stage's failure (returned): say ready once, reload on request, show progress."""
+    stop, ready, failure = SIGNALS, False, None
+    while not stop.stop.wait(0.1):
+        if not ready and pipe.camera in (CameraState.CONNECTED, CameraState.ENDED):
+            notifier.send("READY=1", f"STATUS={pipe.state.value}, camera {pipe.camera.value}")
+            ready = True
+        if stop.reload.is_set() or (cfg.model.watch and pipe.model_changed()):
+            by = "SIGHUP" if stop.reload.is_set() else "model.watch"
+            log.info("reload_requested", by=by)
+            stop.reload.clear()
+            pipe.reload_model(_model_section(cfg, reread) if by == "SIGHUP" else None)
+        if bar is not None:
+            bar.update(pipe.frames - bar.n)
+        failure = pipe.failed()
+        if failure is not None or pipe.finished():
+            break
+    return failure
 
 
 def camera_settings(cfg: Config) -> CameraSettings:
