@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
+from station.errors import StationError
 from station.model import Model
 from station.offline.evaluate import Row, auc, evaluate_folder, metrics_at, tile_label
 
@@ -59,3 +60,18 @@ def test_entries_that_are_not_files_are_named_and_one_class_gives_no_auc(tmp_pat
         assert said in err
     figures = json.loads(out, parse_constant=lambda c: pytest.fail(f"not JSON: {c}"))
     assert figures["images"] == 2 and figures["auc"] is None and figures["skipped_files"] == 3
+
+
+def test_a_report_that_cannot_be_written_is_one_line_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from station.cli import main
+    from station.offline.evaluate import write_png
+
+    with pytest.raises(StationError, match=r"nowhere/a\.png: cannot write the report picture"):
+        write_png(tmp_path / "nowhere" / "a.png", np.zeros((4, 4), np.uint8))
+    (tmp_path / "r").write_text("a file where the report folder should be")
+    assert main(["eval", str(SAMPLE), "--report", str(tmp_path / "r")]) == 1
+    out, err = capsys.readouterr()
+    assert json.loads(out)["images"] == 36  # the figures are printed first
+    assert err.strip().splitlines() == [f"station: error: {tmp_path / 'r'}: cannot write the report: File exists"]

@@ -12,6 +12,7 @@ import numpy as np
 
 from station.teach.candidates import AS_SHIPPED
 from station.teach.samples import Sample
+from station.teach.threshold import Gate
 
 
 def test_between_candidates_that_cost_the_same_the_one_with_fewer_parts_near_its_limit_wins() -> None:
@@ -129,9 +130,8 @@ def test_a_network_that_gives_a_part_no_number_is_a_candidate_never_chosen_not_a
     from station.teach.candidates import candidate
 
     labels = np.array([0, 0, 1, 1])
-    args = argparse.Namespace(max_false_reject_rate=3.0, margin=1.0)
     c = candidate("taught", PreprocessSpec(), [], np.zeros((4, 2, 2), np.float32), np.array([0.1, np.nan, 0.9, 0.8]), labels,
-                  np.array([0, 1, 0, 1]), args)  # fmt: skip
+                  np.array([0, 1, 0, 1]), Gate(0.0, 0.03), 1.0)  # fmt: skip
     assert c.cost()[0] == math.inf and c.judged.escapes == 0
 
 
@@ -143,8 +143,7 @@ def test_each_held_out_part_is_judged_at_the_limit_the_other_folds_set_and_the_f
     labels = np.array([0, 0, 0, 0, 1, 1, 1, 1])
     held = np.array([0.01, 0.02, 0.01, 0.3, 0.95, 0.2, 0.9, 0.97])  # fold 1: a mild defect; fold 0: a good part scored high
     fold = np.array([0, 1, 0, 1, 0, 1, 0, 1])
-    args = argparse.Namespace(max_false_reject_rate=50.0, margin=1.0)
-    c = candidate("taught", PreprocessSpec(), [], np.zeros((8, 2, 2), np.float32), held, labels, fold, args)
+    c = candidate("taught", PreprocessSpec(), [], np.zeros((8, 2, 2), np.float32), held, labels, fold, Gate(0.0, 0.5), 1.0)
     at = c.limits()
     assert np.all(at[fold == 0] == at[0]) and np.all(at[fold == 1] == at[1]) and at[0] != at[1]
     assert at[1] == threshold.operating_point(held[fold == 0], labels[fold == 0], 1.0, 0.5)[1][0]
@@ -175,8 +174,8 @@ def test_a_base_model_that_makes_parts_round_itself_is_scored_once_and_both_its_
     image = rng.integers(0, 255, (300, 300), dtype=np.uint8)
     samples = [Sample(image, Circle(150, 150, 100), int(v), f"p{i}") for i, v in enumerate(labels)]
     crops = plain(samples, base.info.spec)
-    args = argparse.Namespace(max_false_reject_rate=3.0, margin=1.0)
-    shipped, line, made_round = base_candidates(base, samples, samples, base.info.spec, crops, labels, np.array([0, 1, 0, 1]), args)
+    fold = np.array([0, 1, 0, 1])
+    shipped, line, made_round = base_candidates(base, samples, samples, base.info.spec, crops, labels, fold, Gate(0.0, 0.03), 1.0)
     assert calls == [4]  # one pass over the parts, not one per candidate
     assert shipped.crops is line.crops is made_round.crops is crops  # nor cropped twice
     assert np.array_equal(line.held_out, made_round.held_out) and line.band == made_round.band
@@ -222,3 +221,30 @@ def test_a_refused_base_candidate_is_never_said_to_have_forgotten_anything() -> 
     assert "lost their kind" in said[-2] and said[-1].startswith("to go live")  # before the gate that would take the figures
     scratch = argparse.Namespace(from_scratch=True, folds=4)
     assert not any("lost their kind" in w for w in _advice(taught, taught, shipped, labels, samples, Gate(), scratch, 25))
+
+
+def test_a_written_network_that_rejects_more_of_the_good_parts_it_was_taught_than_the_gate_allows_is_not_written() -> None:
+    import torch
+
+    from station.preprocess import PreprocessSpec
+    from station.teach.candidates import Candidate, last_check
+    from station.teach.threshold import Outcome
+
+    class Fixed(torch.nn.Module):
+        """Scores each crop by its first pixel: the test sets what the written network says of each part."""
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x[:, :, 0, 0]
+
+    labels = np.array([0] * 10 + [1] * 2)
+    crops = np.zeros((12, 2, 2), np.float32)
+    crops[10:, 0, 0] = 0.9  # every taught defect rejected
+    held = np.array([0.1] * 10 + [0.9, 0.95])  # the held-out figures were clean
+    pick = Candidate("taught", PreprocessSpec(), crops, held, Outcome(12, 2, 0, 0), 0.5, (0.5, 0.5))
+    samples = [Sample(np.zeros((2, 2), np.uint8), None, int(v), f"p{i}") for i, v in enumerate(labels)]  # type: ignore[arg-type]
+    assert last_check(pick, Fixed(), labels, samples, Gate()) == ""
+    crops[0, 0, 0] = 0.7  # one good part of ten rejected: 10 %, over the gate's 3 %
+    assert last_check(pick, Fixed(), labels, samples, Gate()) == "the written networks reject 1 of the 10 good parts they were taught: p0"
+    assert last_check(pick, Fixed(), labels, samples, Gate(max_false_reject_rate=0.1)) == ""
+    crops[0, 0, 0] = np.nan  # no number is no pass
+    assert "reject 1 of the 10 good parts" in last_check(pick, Fixed(), labels, samples, Gate())

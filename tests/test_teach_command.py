@@ -337,11 +337,39 @@ def test_the_base_network_made_round_is_written_as_the_base_network_that_rectifi
     figures = {"line": "tilted", "counts": col.counts(), "held_out": pick.judged.as_dict(), "margin": 1.0,
                "gate": {"max_escape_rate": 0.0, "max_false_reject_rate": 0.03}}  # fmt: skip
     out = tmp_path / "round.onnx"
-    _write(out, None, base, pick, figures, col, labels, seed=1)
+    assert _write(out, None, base, pick, figures, col, labels, seed=1) is None
     written = Model(out)
     assert written.info.spec == spec and spec.rectify and not base.info.spec.rectify
     assert (written.info.threshold, written.info.band) == (thr, band)
     assert np.array_equal(written.score(crops), base.score(crops))
+    assert list(tmp_path.iterdir()) == [out]  # no .part left behind
+
+
+def test_a_model_the_gate_refuses_leaves_the_old_model_at_out_as_it_was(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from station.model import Model
+    from station.teach import command
+    from station.teach.candidates import Candidate
+    from station.teach.samples import collect
+    from station.teach.threshold import Outcome
+
+    base = Model(SHIPPED_MODEL)
+    col = collect([SAMPLE], base.info.spec, load_config(None, []))
+    labels = np.array([s.label for s in col.samples], np.int64)
+    crops = plain(col.samples, base.info.spec)
+    pick = Candidate("base-line-threshold", base.info.spec, crops, base.score(crops).astype(np.float64),
+                     Outcome(len(labels), int(labels.sum()), 0, 0), 0.5, (0.5, 0.5))  # fmt: skip
+    figures = {"line": "", "counts": col.counts(), "held_out": pick.judged.as_dict(), "margin": 1.0,
+               "gate": {"max_escape_rate": 0.0, "max_false_reject_rate": 0.03}}  # fmt: skip
+    out = tmp_path / "line.onnx"
+    out.write_bytes(b"the model this line runs now")
+
+    def refuse(path: Path) -> Any:
+        raise ModelError(f"{path}: refused by the self-test: inverted")
+
+    monkeypatch.setattr(command, "admit", refuse)
+    why = command._write(out, None, base, pick, figures, col, labels, seed=1)
+    assert why is not None and why.startswith("the taught model failed the station's own gate (nothing written)") and "inverted" in why
+    assert out.read_bytes() == b"the model this line runs now" and list(tmp_path.iterdir()) == [out]
 
 
 def test_an_out_that_teaching_would_wreck_or_never_write_is_refused_before_it_starts(tmp_path: Path) -> None:
@@ -375,8 +403,34 @@ def test_more_folds_than_groups_of_parts_are_as_many_folds_as_there_are_groups_a
     spec = Model(SHIPPED_MODEL).info.spec
     samples = rectified(collect([SAMPLE], spec, load_config(None, [])).samples)
     labels = np.array([s.label for s in samples], np.int64)
-    args = argparse.Namespace(folds=1000, seed=3)
-    fold, used, most = _folds(samples, replace(spec, rectify=True), labels, args)
-    assert used.folds == int(fold.max()) + 1 == len(np.unique(fold)) == most < 1000 and args.folds == 1000  # the caller's args untouched
-    assert f"{used.folds} folds, not 1000: the parts of one kind fall into at most" in capsys.readouterr().err
-    assert _folds(samples, replace(spec, rectify=True), labels, argparse.Namespace(folds=2, seed=3))[1].folds == 2
+    fold, used, most = _folds(samples, replace(spec, rectify=True), labels, 1000, 3)
+    assert used == int(fold.max()) + 1 == len(np.unique(fold)) == most < 1000
+    assert f"{used} folds, not 1000: the parts of one kind fall into at most" in capsys.readouterr().err
+    assert _folds(samples, replace(spec, rectify=True), labels, 2, 3)[1] == 2
+
+
+def test_a_qualified_model_the_stations_gate_refuses_exits_1_and_the_report_says_not_qualified(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    from station.teach import command
+
+    def admit_all_but_the_written(path: Path) -> Any:
+        if path.name.endswith(".part"):
+            raise ModelError(f"{path}: refused by the self-test: scores are not numbers")
+        return admit(path)
+
+    monkeypatch.setattr(command, "admit", admit_all_but_the_written)
+    code, out, report = _teach(tmp_path)
+    assert code == 1 and not out.exists() and not list(tmp_path.glob("*.part"))
+    assert "not written: the taught model failed the station's own gate" in capsys.readouterr().err
+    figures = json.loads((report / "metrics.json").read_text())
+    assert figures["qualified"] is False and "scores are not numbers" in figures["refusals"][0]
+    assert (report / "heldout_mistakes.png").exists()  # this run's pictures stay beside it
+
+
+def test_a_teaching_report_that_cannot_be_written_is_one_error_naming_its_folder(tmp_path: Path) -> None:
+    from station.errors import StationError
+    from station.teach import report
+
+    (tmp_path / "metrics.json").mkdir()  # something in the way of the file
+    with pytest.raises(StationError, match=f"{tmp_path}: cannot write the teaching report: Is a directory"):
+        report.write_metrics(tmp_path, {"qualified": False})

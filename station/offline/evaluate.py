@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from station.errors import StationError
 from station.model import Model
 from station.offline.classify import Classifier
 from station.sources import files_below, read_image
@@ -111,13 +112,22 @@ def evaluate_folder(folder: Path, model: Model, report: Path) -> int:
     figures["not_inspected"] = int(sum(np.isnan(r.score) for r in rows))
     figures["skipped_files"] = len(problems)
     figures["model"] = model.info.model_id
-    report.mkdir(parents=True, exist_ok=True)
-    (report / "metrics.json").write_text(json.dumps(figures, indent=2) + "\n")
-    cv2.imwrite(str(report / "confusion_matrix.png"), confusion_png(rejected, y))
-    cv2.imwrite(str(report / "score_histograms.png"), histogram_png(scores, y, model.info.threshold))
-    cv2.imwrite(str(report / "worst_mistakes.png"), worst_png(rows, model.info.threshold))
     print(json.dumps(figures))
+    try:
+        report.mkdir(parents=True, exist_ok=True)
+        (report / "metrics.json").write_text(json.dumps(figures, indent=2) + "\n")
+    except OSError as exc:
+        raise StationError(f"{report}: cannot write the report: {exc.strerror or exc}") from None
+    write_png(report / "confusion_matrix.png", confusion_png(rejected, y))
+    write_png(report / "score_histograms.png", histogram_png(scores, y, model.info.threshold))
+    write_png(report / "worst_mistakes.png", worst_png(rows, model.info.threshold))
     return 0
+
+
+def write_png(path: Path, image: npt.NDArray[np.uint8]) -> None:
+    """One report picture; a folder that cannot take it is a StationError naming the file (OpenCV only returns False)."""
+    if not cv2.imwrite(str(path), image):
+        raise StationError(f"{path}: cannot write the report picture (is the folder writable, the disk full?)")
 
 
 def confusion_png(rejected: npt.NDArray[np.bool_], y: npt.NDArray[np.integer]) -> npt.NDArray[np.uint8]:

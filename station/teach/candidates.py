@@ -10,7 +10,6 @@ last check; then the next one the gate takes.
 
 from __future__ import annotations
 
-import argparse
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -65,19 +64,20 @@ class Candidate:
 
 
 def candidate(name: str, spec: PreprocessSpec, parts: Sequence[Sample], crops: npt.NDArray[np.float32],
-              held_out: npt.NDArray[np.float64], labels: npt.NDArray[np.int64], fold: npt.NDArray[np.int64],
-              args: argparse.Namespace) -> Candidate:  # fmt: skip
+              held_out: npt.NDArray[np.float64], labels: npt.NDArray[np.int64], fold: npt.NDArray[np.int64], gate: threshold.Gate,
+              margin: float = MARGIN) -> Candidate:  # fmt: skip
+    """``held_out`` scored by a network for the line: the operating point they set, and its honest figures."""
     if not np.all(np.isfinite(held_out)):  # a network that gives a part no number: every part rejected, never chosen (cost)
         return Candidate(name, spec, crops, held_out, threshold.outcome(held_out, labels, 0.0), 0.0, (0.0, 0.5), parts)
-    most = args.max_false_reject_rate / 100  # the limit rejects no more good parts than the gate allows (threshold.pass_limit)
-    thr, band = threshold.operating_point(held_out, labels, args.margin, most)
-    judged_at = threshold.fold_limits(held_out, labels, fold, args.margin, most)  # the honest figures: threshold.honest
+    most = gate.max_false_reject_rate  # the limit rejects no more good parts than the gate allows (threshold.pass_limit)
+    thr, band = threshold.operating_point(held_out, labels, margin, most)
+    judged_at = threshold.fold_limits(held_out, labels, fold, margin, most)  # the honest figures: threshold.honest
     return Candidate(name, spec, crops, held_out, threshold.outcome(held_out, labels, judged_at), thr, band, parts, judged_at)
 
 
 def base_candidates(base: Model, found: list[Sample], samples: list[Sample], spec: PreprocessSpec, crops: npt.NDArray[np.float32],
-                    labels: npt.NDArray[np.int64], fold: npt.NDArray[np.int64],
-                    args: argparse.Namespace) -> tuple[Candidate, ...]:  # fmt: skip
+                    labels: npt.NDArray[np.int64], fold: npt.NDArray[np.int64], gate: threshold.Gate,
+                    margin: float = MARGIN) -> tuple[Candidate, ...]:  # fmt: skip
     """The base network as shipped, with the line's threshold, and on parts made round (it never saw them: all its scores are held out).
 
     ``found``: the parts as the base model locates them; ``samples`` and ``crops``: made round, as a taught model does (``spec``).
@@ -88,9 +88,9 @@ def base_candidates(base: Model, found: list[Sample], samples: list[Sample], spe
     base_scores = base.score(base_crops).astype(np.float64)
     as_shipped = Candidate(AS_SHIPPED, base.info.spec, base_crops, base_scores, threshold.outcome(base_scores, labels,
                            base.info.band[0]), base.info.threshold, base.info.band, base_parts)  # fmt: skip
-    rethresholded = candidate("base-line-threshold", base.info.spec, base_parts, base_crops, base_scores, labels, fold, args)
+    rethresholded = candidate("base-line-threshold", base.info.spec, base_parts, base_crops, base_scores, labels, fold, gate, margin)
     round_scores = base_scores if same else base.score(crops).astype(np.float64)
-    made_round = candidate("base-rectified", spec, samples, crops, round_scores, labels, fold, args)
+    made_round = candidate("base-rectified", spec, samples, crops, round_scores, labels, fold, gate, margin)
     return as_shipped, rethresholded, made_round
 
 
@@ -116,15 +116,21 @@ def choose(ranked: Sequence[Candidate], qualify: Callable[[Candidate], list[str]
 
 def last_check(pick: Candidate, net: Any, labels: npt.NDArray[np.int64], samples: list[Sample], gate: threshold.Gate) -> str:
     """Why the model about to be written must not be, or "": every held-out score by the limit the file will hold
-    (not only fold by fold), and every defective part the taught networks were shown, by their mean."""
+    (not only fold by fold); then the written network itself, which no held-out figure judged, on the parts it was
+    taught: it must reject every defective one, and no more of the good ones than the gate allows."""
     at_limit = threshold.outcome(pick.held_out, labels, pick.band[0])
     if not threshold.meets(at_limit.escape_rate, gate.max_escape_rate):
         return f"at the written limit {at_limit.escapes} of {at_limit.defective} held-out defective parts pass"
     if net is None:  # a base candidate: its held-out scores are the ones it will give, judged above
         return ""
-    missed = [samples[i].origin for i in np.flatnonzero((labels == 1) & ~(score(net, pick.crops) >= pick.band[0]))]
+    scores = score(net, pick.crops)  # a part given no number counts against the network either way
+    missed = [samples[i].origin for i in np.flatnonzero((labels == 1) & ~(scores >= pick.band[0]))]
     if missed:
         return f"the written networks pass {len(missed)} of the defective parts they were taught: {', '.join(missed[:5])}"
+    good, rejected = labels == 0, ~(scores < pick.band[0])
+    if not threshold.meets(float(np.mean(rejected[good])) if good.any() else 0.0, gate.max_false_reject_rate):
+        wrong = [samples[i].origin for i in np.flatnonzero(good & rejected)]
+        return f"the written networks reject {len(wrong)} of the {int(good.sum())} good parts they were taught: {', '.join(wrong[:5])}"
     return ""
 
 

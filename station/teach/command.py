@@ -136,6 +136,8 @@ def _check_paths(args: argparse.Namespace, base: Path) -> None:
         Path(args.report).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"{args.report}: cannot make the report folder: {exc.strerror or exc}") from None
+    if not os.access(args.report, os.W_OK | os.X_OK):
+        raise InputError(f"{args.report}: cannot write the report there (the folder is not writable)")
 
 
 def teach(args: argparse.Namespace, cfg: Config) -> int:
@@ -143,6 +145,7 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
     base_path = Path(args.base) if args.base else cfg.model.path
     _check_paths(args, base_path)
     base = admit(base_path)
+    start = _start(base, args.from_scratch)  # a base it cannot learn from is refused before the parts are collected
     col = _collect(args, cfg, base)
     unteachable = col.unteachable()
     if unteachable:  # no network could change it: refuse before minutes of teaching
@@ -153,8 +156,7 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
     gate = threshold.Gate(args.max_escape_rate / 100, args.max_false_reject_rate / 100)
     anchor = 0.0 if args.from_scratch else Recipe.anchor  # from scratch: no base weights to stay near
     recipe = Recipe(epochs=args.epochs, lr=args.lr, threads=args.threads, pits=args.pits, anchor=anchor)
-    start = _start(base, args.from_scratch)
-    fold, args, most_folds = _folds(samples, spec, labels, args)
+    fold, args.folds, most_folds = _folds(samples, spec, labels, args.folds, args.seed)
 
     nets: list[Any] = []
 
@@ -163,9 +165,10 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
         return nets[-1]
 
     crops = plain(samples, spec)
-    taught = candidate("taught", spec, samples, crops, cross_fit(samples, crops, fold, train, score, args.seed), labels, fold, args)
+    held_out = cross_fit(samples, crops, fold, train, score, args.seed)
+    taught = candidate("taught", spec, samples, crops, held_out, labels, fold, gate, args.margin)
     say(f"{args.folds} folds learnt ({time.monotonic() - t0:.0f} s)")
-    candidates = (*base_candidates(base, col.samples, samples, spec, crops, labels, fold, args), taught)
+    candidates = (*base_candidates(base, col.samples, samples, spec, crops, labels, fold, gate, args.margin), taught)
     base_scores = candidates[0].held_out
     ranked = sorted(candidates, key=lambda c: c.cost(args.margin))  # the first of exact equals: change no more than the figures ask for
 
@@ -188,22 +191,26 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
             say(f"not qualified: {w}")
         say(f"nothing written; the report is in {args.report}/")
         return 1
-    _write(Path(args.out), net, base, pick, figures, col, labels, args.seed)
+    failed = _write(Path(args.out), net, base, pick, figures, col, labels, args.seed)
+    if failed:
+        figures["qualified"], figures["refusals"] = False, [failed]
+        report.write_metrics(Path(args.report), figures, keep_pictures=True)
+        say(f"not written: {failed}; the report is in {args.report}/")
+        return 1
     say(f"wrote {args.out} ({time.monotonic() - t0:.0f} s); report in {args.report}/")
     return 0
 
 
-def _folds(samples: list[Sample], spec: PreprocessSpec, labels: npt.NDArray[np.int64],
-           args: argparse.Namespace) -> tuple[npt.NDArray[np.int64], argparse.Namespace, int]:  # fmt: skip
-    """A fold per part, whole groups (photos of one part) to a fold; ``args`` with the folds there are (no more than groups);
-    the most folds the groups allow."""
+def _folds(samples: list[Sample], spec: PreprocessSpec, labels: npt.NDArray[np.int64], asked: int,
+           seed: int) -> tuple[npt.NDArray[np.int64], int, int]:  # fmt: skip
+    """A fold per part, whole groups (photos of one part) to a fold; the folds there are (no more than ``asked``, nor than
+    groups of a kind); the most folds the groups allow."""
     part_groups = groups(samples, spec)
-    fold = threshold.folds(part_groups, labels, args.folds, args.seed)
+    fold = threshold.folds(part_groups, labels, asked, seed)
     most = max(len(np.unique(part_groups[labels == c])) for c in (0, 1))
-    if (used := int(fold.max()) + 1) < args.folds:
-        say(f"{used} folds, not {args.folds}: the parts of one kind fall into at most {most} groups (photos of one part stay together)")
-        return fold, argparse.Namespace(**{**vars(args), "folds": used}), most
-    return fold, args, most
+    if (used := int(fold.max()) + 1) < asked:
+        say(f"{used} folds, not {asked}: the parts of one kind fall into at most {most} groups (photos of one part stay together)")
+    return fold, used, most
 
 
 def _advice(pick: Candidate, taught: Candidate, shipped: Candidate, labels: npt.NDArray[np.int64], samples: list[Sample],
@@ -300,8 +307,9 @@ def _summary(judged: threshold.Outcome, base: threshold.Outcome) -> None:
 
 
 def _write(out: Path, net: Any, base: Model, pick: Candidate, figures: dict[str, Any], col: Collection, labels: npt.NDArray[np.int64],
-           seed: int) -> None:  # fmt: skip
-    """The taught network, or the base network with the line's threshold, with what it was taught; then the station's gate."""
+           seed: int) -> str | None:  # fmt: skip
+    """The taught network, or the base network with the line's threshold, with what it was taught, if the station's gate takes
+    it; else why not (nothing written)."""
     from station.teach.weights import relabel, write_model
 
     taught = {
@@ -318,12 +326,18 @@ def _write(out: Path, net: Any, base: Model, pick: Candidate, figures: dict[str,
         meta.META_METRICS: json.dumps({"validation": figures["held_out"]}),
         meta.META_SELF_TEST: self_test_meta(pick.crops, labels, pick.spec, seed, pick.parts),
     }
-    if net is None:  # a base candidate: its network, its preprocessing (perhaps rectifying), the line's operating point
-        relabel(base.path, out, pick.threshold, pick.band, {**extra, meta.META_INPUT: json.dumps(asdict(pick.spec))})
-    else:
-        write_model(net, out, replace(base.info, spec=pick.spec), pick.threshold, pick.band, extra)
+    part = out.with_name(out.name + ".part")  # --out changes only to a model the gate took: an old model there stays otherwise
     try:
-        admit(out)
+        if net is None:  # a base candidate: its network, its preprocessing (perhaps rectifying), the line's operating point
+            relabel(base.path, part, pick.threshold, pick.band, {**extra, meta.META_INPUT: json.dumps(asdict(pick.spec))})
+        else:
+            write_model(net, part, replace(base.info, spec=pick.spec), pick.threshold, pick.band, extra)
+        admit(part)
+        part.replace(out)
     except ModelError as exc:
-        out.unlink()
-        raise ModelError(f"the taught model failed the station's own gate, so it was removed: {exc}") from None
+        return f"the taught model failed the station's own gate (nothing written): {exc}"
+    except OSError as exc:
+        return f"{out}: cannot write the taught model: {exc.strerror or exc}"
+    finally:
+        part.unlink(missing_ok=True)
+    return None

@@ -10,7 +10,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from station.offline.evaluate import TILE, confusion_png, contact_sheet, histogram_png, label, tile_of
+from station.errors import StationError
+from station.offline.evaluate import TILE, confusion_png, contact_sheet, histogram_png, label, tile_of, write_png
 from station.teach.samples import Sample
 
 
@@ -35,12 +36,16 @@ def mistakes_png(samples: list[Sample], crops: npt.NDArray[np.float32], scores: 
 PICTURES = ("confusion_matrix.png", "score_histograms.png", "base_score_histograms.png", "heldout_mistakes.png")
 
 
-def write_metrics(folder: Path, figures: dict[str, Any]) -> None:
-    """metrics.json, and none of an earlier run's pictures (a line refused before teaching has no scores to draw)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in PICTURES:
-        (folder / name).unlink(missing_ok=True)
-    (folder / "metrics.json").write_text(json.dumps(figures, indent=2) + "\n")
+def write_metrics(folder: Path, figures: dict[str, Any], keep_pictures: bool = False) -> None:
+    """metrics.json, and (unless ``keep_pictures``, this run's) none of an earlier run's pictures: a line refused before
+    teaching has no scores to draw."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in () if keep_pictures else PICTURES:
+            (folder / name).unlink(missing_ok=True)
+        (folder / "metrics.json").write_text(json.dumps(figures, indent=2) + "\n")
+    except OSError as exc:
+        raise StationError(f"{folder}: cannot write the teaching report: {exc.strerror or exc}") from None
 
 
 def write(folder: Path, figures: dict[str, Any], samples: list[Sample], crops: npt.NDArray[np.float32], held_out: npt.NDArray[np.float64],
@@ -57,4 +62,4 @@ def write(folder: Path, figures: dict[str, Any], samples: list[Sample], crops: n
         pictures = (confusion_png(~(held_out < judged_at), labels), histogram_png(held_out, labels, limit),
                     histogram_png(base, labels, base_limit), mistakes_png(samples, crops, held_out, judged_at))  # fmt: skip
         for name, picture in zip(PICTURES, pictures, strict=True):
-            cv2.imwrite(str(folder / name), picture)
+            write_png(folder / name, picture)

@@ -46,12 +46,16 @@ def _initialisers(path: Path) -> tuple[list[tuple[Any, Any]], tuple[Any, Any]]:
     init = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
     convs, head = [], None
     for node in graph.node:
-        if node.op_type == "Conv":
-            if len(node.input) < 3:
-                raise ModelError(f"{path}: a convolution without a bias: not a graph station teach can fine-tune")
-            convs.append((init[node.input[1]], init[node.input[2]]))
-        elif node.op_type == "Gemm":
-            head = (init[node.input[1]], init[node.input[2]])
+        if node.op_type in ("Conv", "Gemm"):
+            if len(node.input) < 3 or node.input[1] not in init or node.input[2] not in init:
+                raise ModelError(
+                    f"{path}: a {node.op_type} whose weights or bias are not stored constants: not a graph station teach can fine-tune"
+                )
+            pair = (init[node.input[1]], init[node.input[2]])
+            if node.op_type == "Conv":
+                convs.append(pair)
+            else:
+                head = pair
     if head is None:
         raise ModelError(f"{path}: no fully connected head: not a graph station teach can fine-tune")
     return convs, head
@@ -113,24 +117,21 @@ def _set_props(m: Any, props: dict[str, str]) -> None:
 
 
 def relabel(src: Path, path: Path, threshold: float, band: tuple[float, float], extra: dict[str, str]) -> None:
-    """``src``'s graph and metadata with another operating point and ``extra``: the base network, set for a line."""
+    """``src``'s graph and metadata with another operating point and ``extra`` at ``path``: the base network, set for a line."""
     import onnx
 
     m = onnx.load(str(src))
     _set_props(m, {meta.META_THRESHOLD: f"{threshold:.6f}", meta.META_BAND: json.dumps([round(band[0], 6), round(band[1], 6)]), **extra})
-    tmp = path.with_name(path.name + ".part")
-    onnx.save(m, str(tmp))
-    tmp.replace(path)
+    onnx.save(m, str(path))
 
 
 def write_model(net: Any, path: Path, info: ModelInfo, threshold: float, band: tuple[float, float], extra: dict[str, str]) -> None:
-    """Export ``net`` with ``info``'s preprocessing and the given operating point; ``extra``: more metadata."""
+    """Export ``net`` to ``path`` with ``info``'s preprocessing and the given operating point; ``extra``: more metadata."""
     import onnx
 
     net.eval()
-    tmp = path.with_name(path.name + ".part")
-    unwrap = export(net, tmp, info.spec.size)
-    m = onnx.load(str(tmp))
+    unwrap = export(net, path, info.spec.size)
+    m = onnx.load(str(path))
     props = {
         meta.META_VERSION: info.version,
         meta.META_CLASSES: json.dumps(list(info.class_names)),
@@ -144,5 +145,4 @@ def write_model(net: Any, path: Path, info: ModelInfo, threshold: float, band: t
         props[meta.META_UNWRAP] = json.dumps(asdict(unwrap))
     del m.metadata_props[:]
     _set_props(m, props)
-    onnx.save(m, str(tmp))
-    tmp.replace(path)
+    onnx.save(m, str(path))
