@@ -62,9 +62,7 @@ def test_entries_that_are_not_files_are_named_and_one_class_gives_no_auc(tmp_pat
     assert figures["images"] == 2 and figures["auc"] is None and figures["skipped_files"] == 3
 
 
-def test_a_report_that_cannot_be_written_is_one_line_naming_it(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_report_that_cannot_be_written_is_one_line_naming_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from station.cli import main
     from station.offline.evaluate import write_png
 

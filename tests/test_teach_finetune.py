@@ -201,3 +201,13 @@ def test_a_focused_loss_weighs_a_part_already_learnt_less_and_without_focus_is_t
     assert torch.isclose(learnt, torch.tensor(0.1**2)) and torch.isclose(missed, torch.tensor(0.6**2))  # (1 - p_true) ** focus
     assert torch.isclose(_loss(torch.tensor([[0.1]]), torch.tensor([[0.0]]), torch.tensor([[1.0]]), 2.0),
                          _loss(torch.tensor([[0.9]]), torch.tensor([[1.0]]), torch.tensor([[1.0]]), 2.0))  # fmt: skip
+
+
+def test_fewer_parts_than_a_batch_are_one_batch_of_them_all_each_epoch_not_none() -> None:
+    from station.teach.finetune import Recipe, _Batches
+
+    spec = Model(MODEL).info.spec
+    line = _good_samples(3) + [replace(s, label=1) for s in _good_samples(5)[3:]]
+    batches = list(_Batches(line, (), spec, Recipe(batch=16), np.random.default_rng(0)).epoch())
+    assert [x.shape[0] for x, _, _ in batches] == [5] and sorted(batches[0][1]) == [0.0, 0.0, 0.0, 1.0, 1.0]
+    assert [x.shape[0] for x, _, _ in _Batches(line, (), spec, Recipe(batch=2), np.random.default_rng(0)).epoch()] == [2, 2]

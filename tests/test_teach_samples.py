@@ -323,3 +323,10 @@ def test_a_line_with_many_parts_it_cannot_inspect_is_a_framing_problem_named_by_
     assert "trigger.direction" not in framing
     (missed,) = _collection(40, 40, [MISSED] * 30).unteachable()
     assert "(30) missed by the trigger" in missed and "trigger.direction" in missed
+
+
+def test_parts_refused_for_one_reason_count_together_whatever_their_particulars() -> None:
+    shaded = [f"crossed the line never seen whole ({90 + k} x 40 px, not round): part or framing too dark" for k in range(6)]
+    (framing,) = _collection(20, 20, shaded + ["blurred"] * 5).unteachable()
+    assert "most of them (6) crossed the line never seen whole:" in framing
+    assert Refused("v.mp4#part1", 0, "camera lost: timeout").kind == "camera lost" and Refused("a.png", 1, "blurred").kind == "blurred"

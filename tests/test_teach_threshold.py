@@ -166,3 +166,13 @@ def test_the_written_limit_rejects_no_more_good_parts_than_allowed(margin: float
     for most in (0.03, 0.05, 0.06, 0.1):
         written = th.operating_point(scores, labels, margin, most)[1][0]
         assert th.outcome(scores, labels, written).false_rejects <= math.floor(most * 100 + 1e-9), (most, written)
+
+
+def test_a_limit_raised_past_a_good_part_that_must_pass_is_written_past_it_despite_float_rounding() -> None:
+    labels = np.array([0, 0, 0, 1])
+    scores = np.array([0.5242596, 0.5242595, 0.01, 0.001])  # a defect the network cannot see: the allowance sets the limit
+    limit = th.pass_limit(scores, labels, most_rejected=0.34)  # one good part of three may be rejected
+    assert limit == 0.52426 and round(limit * 1e6) == 524260  # 524259.99999... as a float
+    written = th.operating_point(scores, labels, most_rejected=0.34)[1][0]
+    assert written == 0.52426  # was floored to 0.524259, which rejected both good parts: more than the one allowed
+    assert th.outcome(scores, labels, written).false_rejects == 0  # both lie in the millionth below the limit

@@ -186,7 +186,7 @@ class _Batches:
             raise ValueError("recipe.rehearse needs rehearsal parts of both classes")
 
     def epoch(self) -> Iterator[tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.float32]]]:
-        rng, b = self.rng, self.recipe.batch
+        rng, b = self.rng, min(self.recipe.batch, len(self.samples))  # fewer parts than a batch: one batch of them all
         order = rng.permutation(len(self.samples))
         for start in range(0, len(order) - b + 1, b):
             idx = order[start : start + b]

@@ -14,6 +14,7 @@ import csv
 import hashlib
 import math
 import os
+import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -56,11 +57,20 @@ class Sample:
 
 @dataclass(frozen=True)
 class Refused:
-    """A labelled part the station could not inspect, with its reason (never used for teaching)."""
+    """A labelled part the station could not inspect, with its reason (never used for teaching).
+
+    ``kind`` is the reason without this part's particulars (a size, a file name), so that parts refused
+    for one reason count together; ``why`` is the whole reason, for the listing.
+    """
 
     origin: str
     label: int
     why: str
+    kind: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.kind:
+            object.__setattr__(self, "kind", re.split(r" \(|: ", self.why, maxsplit=1)[0])
 
 
 @dataclass
@@ -86,7 +96,7 @@ class Collection:
                        "of each, 100 of each for a model you can trust")  # fmt: skip
         total = len(self.samples) + len(self.refused)
         if len(self.refused) > FRAMING * total:
-            reason, n = Counter(r.why for r in self.refused).most_common(1)[0]
+            reason, n = Counter(r.kind for r in self.refused).most_common(1)[0]
             hint = (" For footage, check the trigger settings of the config given with -c (trigger.direction first): its parts went "
                     "by uncounted" if reason == MISSED else "")  # fmt: skip
             why.append(

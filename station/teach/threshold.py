@@ -91,7 +91,12 @@ def pass_limit(scores: Scores, labels: Ints, margin: float = MARGIN, most_reject
     above = defects[defects > must_pass]
     if len(above):  # no defect passes that the allowance does not make pass
         raised = min(raised, (must_pass + float(above.min())) / 2)
-    return max(raised, (math.floor(must_pass * 1e6) + 1) / 1e6)  # above it on the 1e-6 grid the model file keeps
+    return max(raised, (_micro_down(must_pass) + 1) / 1e6)  # above it on the 1e-6 grid the model file keeps
+
+
+def _micro_down(x: float) -> int:
+    """``x`` in millionths, rounded down; a float a hair under a millionth (0.52426 * 1e6 = 524259.99...) is that millionth."""
+    return math.floor(round(x * 1e6, 3))
 
 
 def operating_point(scores: Scores, labels: Ints, margin: float = MARGIN, most_rejected: float = 1.0) -> tuple[float, tuple[float, float]]:
@@ -100,7 +105,7 @@ def operating_point(scores: Scores, labels: Ints, margin: float = MARGIN, most_r
     The band's lower edge is the pass limit as written in the model file (rounded down, never
     above the limit): the honest figures judge with exactly this number.
     """
-    lo = min(math.floor(pass_limit(scores, labels, margin, most_rejected) * 1e6) / 1e6, 0.99)
+    lo = min(_micro_down(pass_limit(scores, labels, margin, most_rejected)) / 1e6, 0.99)
     hi = max(lo, 0.5)
     return round(hi, 6), (round(lo, 6), round(hi, 6))
 
