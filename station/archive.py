@@ -56,7 +56,10 @@ class _Entry:
     kind: str
 
 
-def crop_of(v: Verdict, margin: float = 0.12) -> Any:
+CROP_MARGIN = 0.12  # an archived crop is the part's circle grown by this share, centred (station teach reads exports so)
+
+
+def crop_of(v: Verdict, margin: float = CROP_MARGIN) -> Any:
     """The part's square around its circle (the whole frame when the part was not found)."""
     assert v.image is not None
     img = u8(v.image)

@@ -249,7 +249,7 @@ SEED = _at_least(0, int, 2**32 - 1)  # what NumPy's and PyTorch's generators bot
 
 def _teach_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from station.teach.finetune import Recipe
-    from station.teach.threshold import MARGIN
+    from station.teach.threshold import FOLDS, MARGIN, Gate
 
     p = sub.add_parser("teach", help="fine-tune the model on a line's labelled parts, qualify it on held-out parts, write it")
     kinds = "a labelled folder (ok_front/, def_front/, as archive export writes), or a VIDEO with VIDEO.csv beside it"
@@ -260,13 +260,14 @@ def _teach_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--from-scratch", action="store_true", help="a new network on the samples alone (a new part type, many samples)")
     p.add_argument("--line", default="", help="the line's name, kept in the model file")
     p.add_argument("--report", default="teach-report", help="folder for the teaching report")
-    gate = "qualification: the most held-out %s allowed, %%%% (default %s)"
-    pct = _at_least(0.0, float, 100.0)
-    p.add_argument("--max-escape-rate", type=pct, default=0.0, metavar="PCT", help=gate % ("defective parts passed", 0))
-    p.add_argument("--max-false-reject-rate", type=pct, default=3.0, metavar="PCT",
-                   help=gate % ("good parts rejected", 3) + "; the threshold rejects no more, even if a defect then passes")  # fmt: skip
+    gate = "qualification: the most held-out %s allowed, %%%% (default %g)"
+    pct, escapes, false_rejects = _at_least(0.0, float, 100.0), 100 * Gate().max_escape_rate, 100 * Gate().max_false_reject_rate
+    p.add_argument("--max-escape-rate", type=pct, default=escapes, metavar="PCT", help=gate % ("defective parts passed", escapes))
+    too_many = "; the threshold rejects no more, even if a defect then passes"
+    p.add_argument("--max-false-reject-rate", type=pct, default=false_rejects, metavar="PCT",
+                   help=gate % ("good parts rejected", false_rejects) + too_many)  # fmt: skip
     p.add_argument("--seed", type=SEED, default=1)
-    p.add_argument("--folds", type=_at_least(2, int), default=4, help="cross-fitting folds (each part's held-out score comes from one)")
+    p.add_argument("--folds", type=_at_least(2, int), default=FOLDS, help="cross-fitting folds (each part's held-out score comes from one)")
     p.add_argument("--epochs", type=_at_least(1, int), default=Recipe.epochs)
     p.add_argument("--lr", type=_at_least(1e-9, float), default=Recipe.lr)
     p.add_argument(
@@ -279,7 +280,7 @@ def _teach_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         default=MARGIN,
         help="log-odds between the threshold and the held-out part that sets it (the lowest defect, or the good part that must pass)",
     )
-    p.add_argument("--threads", type=_at_least(1, int), default=2)
+    p.add_argument("--threads", type=_at_least(1, int), default=Recipe.threads)
     p.set_defaults(func=cmd_teach)
 
 

@@ -11,13 +11,14 @@ import cv2
 import numpy as np
 import pytest
 
+from station.archive import CROP_MARGIN
 from station.config import load_config
 from station.errors import InputError
 from station.footage import Envelope, compose, labelled_photos, read_truth
 from station.locate import Circle
 from station.preprocess import PreprocessSpec, preprocess
 from station.sources import read_image
-from station.teach.samples import EXPORT_MARGIN, MISSED, Collection, Refused, Sample, collect, groups
+from station.teach.samples import MISSED, Collection, Refused, Sample, collect, groups
 
 from .conftest import SAMPLE
 
@@ -88,14 +89,14 @@ def test_a_folder_below_a_label_that_cannot_be_listed_stops_teaching_with_its_na
 
 
 def _exported(tmp_path: Path, n: int) -> Path:
-    """A folder as ``station archive export`` writes it: square crops centred on each part's circle grown by EXPORT_MARGIN."""
+    """A folder as ``station archive export`` writes it: square crops centred on each part's circle grown by CROP_MARGIN."""
     root = _labelled(tmp_path, n)
     for p in root.glob("*/*"):
         img = read_image(p).image
         assert img is not None
         c = preprocess(img, SPEC).circle
         assert c is not None
-        r = round(c.r * (1 + EXPORT_MARGIN))
+        r = round(c.r * (1 + CROP_MARGIN))
         canvas = cv2.copyMakeBorder(img, r, r, r, r, cv2.BORDER_REPLICATE)  # a part near the photo's edge stays centred
         x, y = round(c.cx), round(c.cy)
         cv2.imwrite(str(p.with_suffix(".png")), canvas[y : y + 2 * r, x : x + 2 * r])
@@ -112,7 +113,7 @@ def test_an_archive_export_is_read_centred_and_its_unlabelled_crops_are_named(tm
     assert col.counts()["ok"] == 2 and col.counts()["defective"] == 2
     s = col.samples[0]
     h, w = s.image.shape
-    assert (s.circle.cx, s.circle.cy, s.circle.r) == (w / 2, h / 2, min(w, h) / 2 / (1 + EXPORT_MARGIN))
+    assert (s.circle.cx, s.circle.cy, s.circle.r) == (w / 2, h / 2, min(w, h) / 2 / (1 + CROP_MARGIN))
     assert any("review" in n and "1 crops not used" in n for n in col.notes)
 
 
@@ -144,7 +145,8 @@ def test_a_video_is_read_through_the_line_trigger_and_matched_to_its_ground_trut
     col = collect([video], SPEC, load_config(None, []))
     assert not col.refused and not col.notes
     assert [s.label for s in col.samples] == [int(t["label"] == "def") for t in truth]
-    assert all("#part" in s.origin and s.image.shape == (540, 960) for s in col.samples)
+    assert all("#part" in s.origin for s in col.samples)
+    _crops_are_the_frames(video, col.samples)
     shutil.copy(video, tmp_path / "again.mp4")
     shutil.copy(video.with_suffix(".csv"), tmp_path / "again.csv")
     twice = collect([video, video, tmp_path / "again.mp4"], SPEC, load_config(None, []))
@@ -159,6 +161,26 @@ def test_a_video_is_read_through_the_line_trigger_and_matched_to_its_ground_trut
     (tmp_path / "again.csv").write_text("\n".join([rows[0], ",".join(first), *rows[2:]]) + "\n")
     with pytest.raises(InputError, match=r"again\.mp4: the same video as .*line\.mp4, but its ground truth again\.csv differs"):
         collect([video, tmp_path / "again.mp4"], SPEC, load_config(None, []))
+
+
+def _crops_are_the_frames(video: Path, samples: list[Sample]) -> None:
+    """Each footage part keeps only the pixels round it, and makes the crop its whole frame would have made."""
+    from station.preprocess import normalise_crop, to_gray
+    from station.sources import VideoFileSource
+
+    source, frames = VideoFileSource(video), []
+    source.open()
+    while (grab := source.read()) is not None:
+        frames.append(to_gray(grab.image) if grab.image is not None else None)
+    source.close()
+    for s in samples:
+        frame = frames[int(s.origin.rsplit("@frame", 1)[1])]
+        assert frame is not None and s.image.size < frame.size / 2  # not the frame: a square round the part
+        x0, y0 = cv2.minMaxLoc(cv2.matchTemplate(frame, s.image, cv2.TM_SQDIFF))[2]
+        h, w = s.image.shape
+        assert np.array_equal(frame[y0 : y0 + h, x0 : x0 + w], s.image)  # cut from the frame as it is
+        in_frame = Circle(s.circle.cx + x0, s.circle.cy + y0, s.circle.r, s.circle.squash, s.circle.axis)
+        assert np.array_equal(normalise_crop(s.image, s.circle, SPEC)[0], normalise_crop(frame, in_frame, SPEC)[0])
 
 
 def test_a_source_of_no_known_kind_is_one_clear_error(tmp_path: Path) -> None:
@@ -330,3 +352,9 @@ def test_parts_refused_for_one_reason_count_together_whatever_their_particulars(
     (framing,) = _collection(20, 20, shaded + ["blurred"] * 5).unteachable()
     assert "most of them (6) crossed the line never seen whole:" in framing
     assert Refused("v.mp4#part1", 0, "camera lost: timeout").kind == "camera lost" and Refused("a.png", 1, "blurred").kind == "blurred"
+
+
+def test_footage_parts_the_trigger_missed_are_counted_apart_from_parts_it_could_not_inspect() -> None:
+    col = _collection(0, 0, ["blurred", MISSED, "cut_off"])
+    col.refused.append(Refused("v.mp4#row9", 1, MISSED))
+    assert col.refused_by_label() == (2, 0) and col.refused_by_label(missed=True) == (1, 1)

@@ -176,3 +176,9 @@ def test_a_limit_raised_past_a_good_part_that_must_pass_is_written_past_it_despi
     written = th.operating_point(scores, labels, most_rejected=0.34)[1][0]
     assert written == 0.52426  # was floored to 0.524259, which rejected both good parts: more than the one allowed
     assert th.outcome(scores, labels, written).false_rejects == 0  # both lie in the millionth below the limit
+
+
+def test_parts_never_inspected_are_rejects_and_parts_the_trigger_missed_are_passes() -> None:
+    scores, labels = np.array([0.1, 0.9]), np.array([0, 1])
+    o = th.outcome(scores, labels, 0.5, not_inspectable=(2, 1), missed=(3, 4))
+    assert (o.parts, o.defective, o.escapes, o.false_rejects) == (12, 6, 4, 2)  # every missed defect passed; missed good parts too

@@ -144,7 +144,7 @@ def main() -> int:
     ap.add_argument("teach", type=Path)
     ap.add_argument("judge", type=Path)
     ap.add_argument("--plan", type=Path, help="a JSON list of recipes (see the module's docstring)")
-    ap.add_argument("--folds", type=int, default=4)
+    ap.add_argument("--folds", type=int, default=threshold.FOLDS)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--json", type=Path, help="also write the figures here")
     ap.add_argument("--rehearse", type=Path, help="the base model's training photos, for recipes with rehearse > 0")

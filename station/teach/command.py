@@ -156,7 +156,7 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
     gate = threshold.Gate(args.max_escape_rate / 100, args.max_false_reject_rate / 100)
     anchor = 0.0 if args.from_scratch else Recipe.anchor  # from scratch: no base weights to stay near
     recipe = Recipe(epochs=args.epochs, lr=args.lr, threads=args.threads, pits=args.pits, anchor=anchor)
-    fold, args.folds, most_folds = _folds(samples, spec, labels, args.folds, args.seed)
+    fold, args.folds, fewest_groups = _folds(samples, spec, labels, args.folds, args.seed)
 
     nets: list[Any] = []
 
@@ -187,7 +187,7 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
     report.write(Path(args.report), figures, samples, pick.crops, pick.held_out, base_scores, pick.band[0], pick.limits())
     _summary(pick.judged, candidates[0].judged)  # the base model as shipped, at its own threshold, on the same scored parts
     if why:
-        for w in why + (_advice(pick, taught, candidates[0], labels, samples, gate, args, most_folds) if qualify(pick) else []):
+        for w in why + (_advice(pick, taught, candidates[0], labels, samples, gate, args, fewest_groups) if qualify(pick) else []):
             say(f"not qualified: {w}")
         say(f"nothing written; the report is in {args.report}/")
         return 1
@@ -204,21 +204,21 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
 def _folds(samples: list[Sample], spec: PreprocessSpec, labels: npt.NDArray[np.int64], asked: int,
            seed: int) -> tuple[npt.NDArray[np.int64], int, int]:  # fmt: skip
     """A fold per part, whole groups (photos of one part) to a fold; the folds there are (no more than ``asked``, nor than
-    groups of a kind); the most folds the groups allow."""
+    groups of a kind); the groups of the kind with fewest: more folds than that leave it in some folds only."""
     part_groups = groups(samples, spec)
     fold = threshold.folds(part_groups, labels, asked, seed)
-    most = max(len(np.unique(part_groups[labels == c])) for c in (0, 1))
+    per_kind = [len(np.unique(part_groups[labels == c])) for c in (0, 1)]
     if (used := int(fold.max()) + 1) < asked:
-        say(f"{used} folds, not {asked}: the parts of one kind fall into at most {most} groups (photos of one part stay together)")
-    return fold, used, most
+        say(f"{used} folds, not {asked}: the parts of one kind fall into at most {max(per_kind)} groups (photos of one part stay together)")
+    return fold, used, min(per_kind)
 
 
 def _advice(pick: Candidate, taught: Candidate, shipped: Candidate, labels: npt.NDArray[np.int64], samples: list[Sample],
-            gate: threshold.Gate, args: argparse.Namespace, most_folds: int) -> list[str]:  # fmt: skip
+            gate: threshold.Gate, args: argparse.Namespace, fewest_groups: int) -> list[str]:  # fmt: skip
     """What would help a refused line: the parts to look at again, the defects fine-tuned networks forgot, and the gate."""
     out = advice(pick, labels, samples, gate)
     if pick is taught and not args.from_scratch:  # from scratch, nothing was there to forget
-        out[-1:-1] = forgotten(taught, shipped, labels, samples, args.folds, most_folds >= MORE_FOLDS)
+        out[-1:-1] = forgotten(taught, shipped, labels, samples, args.folds, fewest_groups >= MORE_FOLDS)  # each kind in every fold
     return out
 
 
@@ -243,17 +243,17 @@ def _ensemble(nets: list[Any]) -> Any:
 def _figures(args: argparse.Namespace, col: Collection, pick: Candidate, candidates: tuple[Candidate, ...], base: Model,
              labels: npt.NDArray[np.int64], fold: npt.NDArray[np.int64], gate: threshold.Gate,
              recipe: Recipe) -> dict[str, Any]:  # fmt: skip
-    refused, at = col.refused_by_label(), pick.limits()
+    refused, missed, at = col.refused_by_label(), col.refused_by_label(missed=True), pick.limits()
     return {
         "sources": args.sources, "line": args.line, "counts": col.counts(), "folds": args.folds, "seed": args.seed,
         "recipe": asdict(recipe), "margin": args.margin, "from_scratch": args.from_scratch, "gate": asdict(gate),
         "network": pick.name, "threshold": pick.threshold, "uncertain_band": list(pick.band),
         "held_out": pick.judged.as_dict(),
-        "held_out_at_threshold": threshold.outcome(pick.held_out, labels, pick.band[0], refused).as_dict(),
+        "held_out_at_threshold": threshold.outcome(pick.held_out, labels, pick.band[0], refused, missed).as_dict(),
         "candidates": {c.name: {**c.judged.as_dict(), "threshold": c.threshold, "uncertain_band": list(c.band), **nearness(c, args.margin)}
                        for c in candidates},
         "base": {"model": base.info.model_id, "pass_limit": base.info.band[0],
-                 **threshold.outcome(candidates[0].held_out, labels, base.info.band[0], refused).as_dict()},
+                 **threshold.outcome(candidates[0].held_out, labels, base.info.band[0], refused, missed).as_dict()},
         "not_inspectable": [asdict(r) for r in col.refused], "notes": col.notes,
         "held_out_scores": [{"part": s.origin, "label": s.label, "fold": int(f), "score": _number(pick.held_out[i]),
                              "judged_at": float(at[i]), "honest": "pass" if pick.held_out[i] < at[i] else "reject",

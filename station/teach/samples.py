@@ -25,19 +25,19 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from station.archive import CROP_MARGIN
 from station.config import Config, Direction
 from station.errors import InputError
 from station.locate import Circle, GrayImage, ellipse_of
 from station.messages import Frame, Part
 from station.metrics import Metrics
-from station.preprocess import Preprocessed, PreprocessSpec, Quality, normalise_crop, preprocess
+from station.preprocess import Preprocessed, PreprocessSpec, Quality, normalise_crop, part_region, preprocess, to_gray
 from station.sources import VideoFileSource, files_below, read_image
 from station.stages.preprocess import PreprocessStage
 from station.stages.trigger import LineTrigger
 from station.teach.threshold import MIN_PER_CLASS
 
 LABELS = {"ok_front": 0, "def_front": 1}
-EXPORT_MARGIN = 0.12  # station.archive.crop_of: an exported crop is the part's circle grown by this, centred
 CENTRED_TOLERANCE = 0.15  # of the radius: how far the part located in an exported crop may sit from the centred circle
 TAU = 0.02  # cosine distance of two parts' ring profiles under which they may be one part (turned: < 0.01; others: > 0.04)
 FRAMING = 0.2  # more of the parts than this not inspectable: a framing or light problem, not a model one
@@ -106,10 +106,12 @@ class Collection:
             )
         return why
 
-    def refused_by_label(self) -> tuple[int, int]:
-        """(good, defective) parts that could not be inspected: rejects that were never scored."""
-        n_def = sum(r.label for r in self.refused)
-        return len(self.refused) - n_def, n_def
+    def refused_by_label(self, missed: bool = False) -> tuple[int, int]:
+        """(good, defective) parts that could not be inspected: rejects that were never scored. With ``missed``, instead
+        the footage parts no trigger fired for: on the line they get no verdict, so no reject either."""
+        mine = [r for r in self.refused if (r.why == MISSED) == missed]
+        n_def = sum(r.label for r in mine)
+        return len(mine) - n_def, n_def
 
 
 def truth_csv(video: Path) -> Path | None:
@@ -201,7 +203,7 @@ def _add(image: GrayImage, label: int, origin: str, spec: PreprocessSpec, col: C
     pre = preprocess(image, spec)  # located as the station locates a part: an image with no part in it is never used
     if centred and abs(h - w) <= 2 and pre.quality is Quality.OK and pre.circle is not None:
         # an archived crop (station.archive.crop_of): the part is centred and its radius known, once the locator agrees
-        circle = Circle(w / 2, h / 2, min(w, h) / 2 / (1 + EXPORT_MARGIN))
+        circle = Circle(w / 2, h / 2, min(w, h) / 2 / (1 + CROP_MARGIN))
         if not _agree(pre.circle, circle):
             col.refused.append(Refused(origin, label, "not_centred"))
             return
@@ -279,10 +281,10 @@ def _video(video: Path, spec: PreprocessSpec, cfg: Config, col: Collection) -> N
         while (grab := source.read()) is not None:
             if grab.image is not None:
                 for part in trigger(Frame(index, grab.image, index / (source.fps or 25.0), 0.0)):
-                    _match(video, part, crops(part)[0].pre, truth, used, col, rtl)
+                    _match(video, part, crops(part)[0].pre, truth, used, col, rtl, spec)
             index += 1
         for part in trigger.flush():  # parts in view at the end, as replay's drain inspects them
-            _match(video, part, crops(part)[0].pre, truth, used, col, rtl)
+            _match(video, part, crops(part)[0].pre, truth, used, col, rtl, spec)
     finally:
         source.close()
     col.digest.update(content + truth_path.read_bytes())
@@ -311,7 +313,9 @@ def _row_for(part: Part, truth: list[tuple[int, int, int]], used: list[bool], rt
 
 
 def _match(video: Path, part: Part, pre: Preprocessed | None, truth: list[tuple[int, int, int]], used: list[bool],
-           col: Collection, rtl: bool) -> None:  # fmt: skip
+           col: Collection, rtl: bool, spec: PreprocessSpec) -> None:  # fmt: skip
+    """The part to its ground-truth row; kept as the pixels its crops can use (not the whole frame: an hour of footage is
+    thousands of parts), refused with why, or noted as a fragment."""
     origin = f"{video}#part{part.part_id}@frame{part.frame.index}"
     row = _row_for(part, truth, used, rtl)
     if row is None:
@@ -324,7 +328,8 @@ def _match(video: Path, part: Part, pre: Preprocessed | None, truth: list[tuple[
     elif pre is None or pre.quality is not Quality.OK or pre.circle is None:
         col.refused.append(Refused(origin, label, pre.quality.value if pre is not None else "not preprocessed"))
     else:
-        col.samples.append(Sample(part.frame.image, pre.circle, label, origin))
+        region, circle = part_region(to_gray(part.frame.image), pre.circle, spec)  # the same crops, made or turned
+        col.samples.append(Sample(region.copy(), circle, label, origin))  # a copy: the frame itself is let go
 
 
 def descriptor(image: GrayImage, circle: Circle, spec: PreprocessSpec) -> npt.NDArray[np.float32]:

@@ -31,6 +31,7 @@ Scores = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
 MARGIN = 1.0  # log-odds below the lowest held-out defect score; measured in docs/teaching-measured.md
 MIN_PER_CLASS = 12
+FOLDS = 4  # cross-fitting folds: each network learns from three quarters of the line (8 measured: docs/teaching-measured.md)
 CONFIDENCE = 0.95  # of the upper bounds the report gives beside each held-out rate
 
 
@@ -184,14 +185,16 @@ class Outcome:
                 "escape_rate" + upper: round(esc, 4), "false_reject_rate" + upper: round(fr, 4)}  # fmt: skip
 
 
-def outcome(scores: Scores, labels: Ints, limit: float | Scores, not_inspectable: tuple[int, int] = (0, 0)) -> Outcome:
-    """Pass below ``limit`` (one, or each part's own); ``not_inspectable`` (good, defective) parts are rejects that were never scored."""
+def outcome(scores: Scores, labels: Ints, limit: float | Scores, not_inspectable: tuple[int, int] = (0, 0),
+            missed: tuple[int, int] = (0, 0)) -> Outcome:  # fmt: skip
+    """Pass below ``limit`` (one, or each part's own); ``not_inspectable`` (good, defective) parts are rejects that were never
+    scored; ``missed`` (good, defective) parts got no verdict at all, so no reject: a missed defect is an escape."""
     rejected = ~(scores < limit)  # a score that is not a number is never a pass
     ok_refused, def_refused = not_inspectable
     return Outcome(
-        parts=len(scores) + ok_refused + def_refused,
-        defective=int(np.sum(labels == 1)) + def_refused,
-        escapes=int(np.sum(~rejected & (labels == 1))),
+        parts=len(scores) + ok_refused + def_refused + sum(missed),
+        defective=int(np.sum(labels == 1)) + def_refused + missed[1],
+        escapes=int(np.sum(~rejected & (labels == 1))) + missed[1],
         false_rejects=int(np.sum(rejected & (labels == 0))) + ok_refused,
     )
 
