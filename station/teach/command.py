@@ -157,16 +157,8 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
     anchor = 0.0 if args.from_scratch else Recipe.anchor  # from scratch: no base weights to stay near
     recipe = Recipe(epochs=args.epochs, lr=args.lr, threads=args.threads, pits=args.pits, anchor=anchor)
     fold, args.folds, fewest_groups = _folds(samples, spec, labels, args.folds, args.seed)
-
-    nets: list[Any] = []
-
-    def train(part: list[Sample], seed: int, desc: str) -> Any:
-        nets.append(fit(start, part, spec, recipe, seed, desc, fresh=args.from_scratch))
-        return nets[-1]
-
     crops = plain(samples, spec)
-    held_out = cross_fit(samples, crops, fold, train, score, args.seed)
-    taught = candidate("taught", spec, samples, crops, held_out, labels, fold, gate, args.margin)
+    taught, nets = _cross_fitted(args, start, samples, spec, crops, labels, fold, gate, recipe)
     say(f"{args.folds} folds learnt ({time.monotonic() - t0:.0f} s)")
     candidates = (*base_candidates(base, col.samples, samples, spec, crops, labels, fold, gate, args.margin), taught)
     base_scores = candidates[0].held_out
@@ -199,6 +191,20 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
         return 1
     say(f"wrote {args.out} ({time.monotonic() - t0:.0f} s); report in {args.report}/")
     return 0
+
+
+def _cross_fitted(args: argparse.Namespace, start: Any, samples: list[Sample], spec: PreprocessSpec, crops: npt.NDArray[np.float32],
+                  labels: npt.NDArray[np.int64], fold: npt.NDArray[np.int64], gate: threshold.Gate,
+                  recipe: Recipe) -> tuple[Candidate, list[Any]]:  # fmt: skip
+    """The taught candidate (each part scored by the network that learnt every fold but its own), and those networks."""
+    nets: list[Any] = []
+
+    def train(part: list[Sample], seed: int, desc: str) -> Any:
+        nets.append(fit(start, part, spec, recipe, seed, desc, fresh=args.from_scratch))
+        return nets[-1]
+
+    held_out = cross_fit(samples, crops, fold, train, score, args.seed)
+    return candidate("taught", spec, samples, crops, held_out, labels, fold, gate, args.margin), nets
 
 
 def _folds(samples: list[Sample], spec: PreprocessSpec, labels: npt.NDArray[np.int64], asked: int,
