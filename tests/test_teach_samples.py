@@ -164,7 +164,8 @@ def test_a_video_is_read_through_the_line_trigger_and_matched_to_its_ground_trut
 
 
 def _crops_are_the_frames(video: Path, samples: list[Sample]) -> None:
-    """Each footage part keeps only the pixels round it, and makes the crop its whole frame would have made."""
+    """Each footage part keeps only the pixels round it, and makes the crop its whole frame would have made (the warp's
+    sub-pixel rounding aside: OpenCV's fixed point rounds a coordinate moved by a whole pixel now and then the other way)."""
     from station.preprocess import normalise_crop, to_gray
     from station.sources import VideoFileSource
 
@@ -180,7 +181,8 @@ def _crops_are_the_frames(video: Path, samples: list[Sample]) -> None:
         h, w = s.image.shape
         assert np.array_equal(frame[y0 : y0 + h, x0 : x0 + w], s.image)  # cut from the frame as it is
         in_frame = Circle(s.circle.cx + x0, s.circle.cy + y0, s.circle.r, s.circle.squash, s.circle.axis)
-        assert np.array_equal(normalise_crop(s.image, s.circle, SPEC)[0], normalise_crop(frame, in_frame, SPEC)[0])
+        diff = np.abs(normalise_crop(s.image, s.circle, SPEC)[0] - normalise_crop(frame, in_frame, SPEC)[0])
+        assert diff.max() < 0.1 and diff.mean() < 1e-3  # the same crop, to OpenCV's fixed-point sub-pixel rounding
 
 
 def test_a_source_of_no_known_kind_is_one_clear_error(tmp_path: Path) -> None:

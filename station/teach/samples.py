@@ -328,7 +328,7 @@ def _match(video: Path, part: Part, pre: Preprocessed | None, truth: list[tuple[
     elif pre is None or pre.quality is not Quality.OK or pre.circle is None:
         col.refused.append(Refused(origin, label, pre.quality.value if pre is not None else "not preprocessed"))
     else:
-        region, circle = part_region(to_gray(part.frame.image), pre.circle, spec)  # the same crops, made or turned
+        region, circle = part_region(to_gray(part.frame.image), pre.circle, spec)  # the same crops, made or turned (to the warp's rounding)
         col.samples.append(Sample(region.copy(), circle, label, origin))  # a copy: the frame itself is let go
 
 
