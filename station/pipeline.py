@@ -160,7 +160,16 @@ class Pipeline:
             Stage(S.PREPROCESS, q[S.PREPROCESS], q[S.INFERENCE], PreprocessStage(self.slot, metrics), timer=t(S.PREPROCESS)),
             Stage(S.INFERENCE, q[S.INFERENCE], q[S.DECISION], InferenceStage(self.slot, metrics, shadow.submit), timer=t(S.INFERENCE)),
             Stage(S.DECISION, q[S.DECISION], q[S.PUBLISH], decide_then_attach, timer=t(S.DECISION)),
-            Stage(S.PUBLISH, q[S.PUBLISH], None, self.publisher, on_idle=self._idle, on_end=self._final, timer=t(S.PUBLISH)),
+            Stage(
+                S.PUBLISH,
+                q[S.PUBLISH],
+                None,
+                self.publisher,
+                on_idle=self._idle,
+                on_end=self._final,
+                timer=t(S.PUBLISH),
+                poll_s=min(0.1, self.cfg.publisher.heartbeat_ms / 2000),
+            ),  # its idle turns send the heartbeats: it waits at most half their interval
         ]
 
     def _published(self, v: Verdict, msg: VerdictMessage) -> None:

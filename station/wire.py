@@ -76,7 +76,13 @@ def decode(data: bytes | str) -> dict[str, Any]:
 
 
 def _number(v: object) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    """A finite JSON number: an integer too large for a float (400 digits) is not one (math.isfinite would raise)."""
+    if not isinstance(v, int | float) or isinstance(v, bool):
+        return False
+    try:
+        return math.isfinite(float(v))
+    except OverflowError:
+        return False
 
 
 def _check(name: str, kind: Any, v: object) -> object:
@@ -150,6 +156,14 @@ class _Body:
         return cls(**values)
 
 
+MAX_COUNT = 2**53  # seqs, part ids and frames count from 1 (frames from 0) and stay below this: exact as floats too
+
+
+def _counted(name: str, v: int, least: int = 1) -> None:
+    if not least <= v < MAX_COUNT:
+        raise WireError(f"{name}: {v} is not in {least}..2^53")
+
+
 @dataclass(frozen=True, kw_only=True)
 class _Envelope(_Body):
     """What every published message carries."""
@@ -158,6 +172,9 @@ class _Envelope(_Body):
     run_id: str
     seq: int
     sent_at: float
+
+    def __post_init__(self) -> None:
+        _counted("seq", self.seq)
 
 
 def _consistent(verdict: str, reason: Reason, score: float | None) -> None:
@@ -204,6 +221,9 @@ class VerdictMessage(_Envelope):
     shadow: ShadowVerdict | None = None  # present when a shadow model scored the part (model.shadow)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
+        _counted("part_id", self.part_id)
+        _counted("frame", self.frame, least=0)
         _consistent(self.verdict, self.reason, self.score)
 
 

@@ -92,6 +92,18 @@ def test_a_stage_waiting_to_hand_on_to_a_stuck_one_is_not_named_as_the_hang(monk
         pipe.close()
 
 
+@pytest.mark.parametrize("heartbeat_ms", [40, 250, 1000])
+def test_the_publish_stage_turns_at_least_twice_a_heartbeat_interval_so_heartbeats_keep_their_pace(heartbeat_ms: int) -> None:
+    cfg = load_config(None, ["metrics.enabled=false", f"publisher.heartbeat_ms={heartbeat_ms}", "publisher.endpoint=tcp://127.0.0.1:*",
+                             "publisher.resend_endpoint=null"])  # fmt: skip
+    pipe = Pipeline(cfg, source_for(str(SAMPLE / "ok_front")), Model(MODEL), Metrics(), RunOptions(metrics_server=False))
+    try:
+        publish = next(s for s in pipe.stages if s.name == "publish")
+        assert publish._poll_s <= min(0.1, heartbeat_ms / 2000)
+    finally:
+        pipe.close()
+
+
 def test_thread_settings_change_no_verdict(tmp_path: Path) -> None:
     env = Envelope(width=960, height=540, fps=30, speed=20.0, diameter=260.0)
     video = compose(labelled_photos(SAMPLE)[::6], tmp_path / "line.mp4", env, seed=4)

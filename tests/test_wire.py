@@ -89,6 +89,12 @@ def test_each_message_decodes_to_its_class_and_encodes_to_the_same_bytes() -> No
         (_verdict(verdict="pass", reason="defect"), "verdict: pass with reason defect"),
         (_verdict(score=None), "verdict: pass with reason ok and score None"),
         (_verdict(verdict="reject", reason="defect", score=1.5), "score: 1.5 is not in [0, 1]"),
+        (_verdict(sent_at=10**400), "sent_at: expected float"),  # too large for a float: refused, not an OverflowError
+        (_verdict(score=10**400), "score: expected float"),
+        (_verdict(seq=0), "seq: 0 is not in 1..2^53"),
+        (_verdict(part_id=-3), "part_id: -3 is not in 1..2^53"),
+        (_verdict(part_id=2**60), "part_id: 1152921504606846976 is not in 1..2^53"),
+        (_verdict(frame=-1), "frame: -1 is not in 0..2^53"),
     ],
 )
 def test_the_strict_decoder_names_what_is_not_the_contract(body: dict[str, object], names: str) -> None:

@@ -14,11 +14,15 @@ from typing import Any
 
 import structlog
 
+from station.ratelog import RateLimitedLog
 from station.wire import Heartbeat, Message, Reason, ResendReply, Status, VerdictMessage
 
 log = structlog.get_logger()
 DONE_KEPT = 4096
 JOIN_BACKFILL = 64  # a run first heard at seq <= this is followed from seq 1
+MAX_GAP = 100_000  # seqs one gap may ask for again (the station keeps at most publisher.resend_buffer <= 1e6 of them)
+MAX_SKIPPED = DONE_KEPT  # part ids one verdict may skip; more is not a stream to follow part by part: vision trips
+CLOCK_AHEAD_S = 0.25  # a verdict captured further in the future than this: the station's clock is not the gateway's
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,7 @@ class _Pending:
     run_id: str = field(compare=False)
     msg: VerdictMessage | None = field(compare=False)  # None: its verdict was lost
     late: bool = field(compare=False)
+    fault: str | None = field(default=None, compare=False)  # why the stream cannot be believed about it: it is rejected
 
 
 @dataclass
@@ -86,12 +91,14 @@ class GatewayCore:
         self.decisions: list[PartDecision] = []
         self.resend_requests: list[tuple[str, int, int]] = []
         self.ignored = 0
+        self._quiet = RateLimitedLog()
 
     # ---- input -------------------------------------------------------------------------
     def ignore(self, why: str) -> None:
-        """A message that is not the contract (the service could not decode it): counted, never acted on."""
+        """A message that is not the contract (the service could not decode it): counted, never acted on; logged at most
+        once every 10 s with a count of the rest, so that a flood of junk cannot flood the log."""
         self.ignored += 1
-        log.warning("message_ignored", stage="gateway", why=why)
+        self._quiet.emit("ignored", "message_ignored", level="warning", stage="gateway", why=why)
 
     def _ours(self, msg: Message) -> bool:
         if self.station_id is None or msg.station == self.station_id:
@@ -106,7 +113,9 @@ class GatewayCore:
             self._new_run(msg, now)
         seq = msg.seq
         if seq >= self.next_seq:
-            if seq > self.next_seq:
+            if seq - self.next_seq > MAX_GAP:  # more than any station keeps for resend: lost, and never listed one by one
+                self._unrecovered(now, f"seq jumped from {self.next_seq} to {seq}")
+            elif seq > self.next_seq:
                 self._gap(self.next_seq, seq - 1, now)
             self.next_seq = seq + 1
         elif not self._fills_gap(seq):
@@ -123,7 +132,7 @@ class GatewayCore:
                 self._handle(msg, now)
         self._abandon_awaiting(now)
         gone = head.gone
-        if gone is not None and any(g.seqs & set(range(gone[0], gone[1] + 1)) for g in self.gaps):
+        if gone is not None and any(gone[0] <= q <= gone[1] for g in self.gaps for q in g.seqs):
             self._unrecovered(now, f"seq {gone[0]}..{gone[1]} gone from the station's buffer")
 
     def _new_run(self, msg: Message, now: float) -> None:
@@ -169,24 +178,55 @@ class GatewayCore:
         pid = msg.part_id
         assert self.run_id is not None
         if pid in self.done:
+            self._again(msg, now)
             return
         if self.next_part == 0:
             self.next_part = pid
-        if pid >= self.next_part:
+        fault = None
+        if pid - self.next_part > MAX_SKIPPED:  # not parts on a belt: a stream gone wrong
+            fault = "part_ids_jumped"
+            log.error(fault, stage="gateway", expected=self.next_part, got=pid)
+        elif pid >= self.next_part:
             self.awaiting |= set(range(self.next_part, pid))
-            self.next_part = pid + 1
+        self.next_part = max(self.next_part, pid + 1)
         self.awaiting.discard(pid)
         self._mark_done(pid)
-        actuate_at = msg.captured_at + self.t.actuator_delay_s
-        late = now > actuate_at - self.t.margin_s or now > msg.deadline_at
-        heapq.heappush(self.pending, _Pending(actuate_at, pid, self.run_id, msg, late))
+        late = now > msg.captured_at + self.t.actuator_delay_s - self.t.margin_s or now > msg.deadline_at
+        if msg.captured_at > now + CLOCK_AHEAD_S:  # judged by the gateway's clock: the part was captured about now
+            fault = "clock_ahead"
+            log.error(fault, stage="gateway", part_id=pid, captured_at=msg.captured_at, now=now)
+        if fault is not None:
+            self._trip(now, fault)
+        due = min(msg.captured_at, now) + self.t.actuator_delay_s
+        heapq.heappush(self.pending, _Pending(due, pid, self.run_id, msg, late, fault))
+
+    def _again(self, msg: VerdictMessage, now: float) -> None:
+        """A second verdict for a part, under another seq: the station sends one per part, so this is a stream gone wrong.
+        The same verdict again changes nothing; a different one rejects the part, if still pending, and trips vision."""
+        mine = next((p for p in self.pending if p.part_id == msg.part_id and p.run_id == self.run_id), None)
+        if mine is not None and (mine.msg is None or (mine.msg.verdict, mine.msg.reason) == (msg.verdict, msg.reason)):
+            log.warning("verdict_repeated", stage="gateway", part_id=msg.part_id, seq=msg.seq, missing=mine.msg is None)
+            return
+        log.error("verdict_conflict", stage="gateway", part_id=msg.part_id, seq=msg.seq, decided=mine is None)
+        self._trip(now, "verdict_conflict")
+        if mine is not None:
+            mine.fault = "verdict_conflict"
 
     def _abandon_awaiting(self, now: float) -> None:
-        """Part ids skipped over with no gap left to fill them: their verdicts are lost."""
+        """Part ids skipped over with no gap left to fill them: their verdicts are lost. Each is rejected in its place in
+        the order: due with the part before it, or now (one pass over the parts pending, not one per lost part)."""
         if not self.awaiting or self.gaps:
             return
+        assert self.run_id is not None
+        known = sorted((p.part_id, p.actuate_at) for p in self.pending if p.run_id == self.run_id)
+        k, due = 0, now
         for pid in sorted(self.awaiting):
-            self._decide_missing(pid, now)
+            while k < len(known) and known[k][0] < pid:
+                due = max(due, known[k][1])
+                k += 1
+            heapq.heappush(self.pending, _Pending(due, pid, self.run_id, None, False))
+            self._mark_done(pid)
+            log.warning("verdict_missing", stage="gateway", part_id=pid)
         self.awaiting.clear()
 
     def _mark_done(self, pid: int) -> None:
@@ -194,23 +234,42 @@ class GatewayCore:
         if len(self.done) > DONE_KEPT:
             del self.done[next(iter(self.done))]
 
-    def _decide_missing(self, pid: int, now: float) -> None:
-        """Rejected, in its place in the order: due with the part before it, or now."""
-        assert self.run_id is not None
-        before = [p.actuate_at for p in self.pending if p.run_id == self.run_id and p.part_id < pid]
-        heapq.heappush(self.pending, _Pending(max([now, *before]), pid, self.run_id, None, False))
-        self._mark_done(pid)
-        log.warning("verdict_missing", stage="gateway", part_id=pid)
-
     # ---- time --------------------------------------------------------------------------
     def tick(self, now: float) -> None:
         """Resend timeouts, health, and every part whose actuator time has come."""
         for g in list(self.gaps):
             if now - g.asked_at > self.t.resend_timeout_s:
                 self._unrecovered(now, f"no resend within {self.t.resend_timeout_s:.3f} s")
+        if self.pending and now > self.pending[0].actuate_at + self.t.margin_s:  # the loop fell behind (a slow PLC, a stall)
+            log.error(
+                "decision_late", stage="gateway", part_id=self.pending[0].part_id, behind_s=round(now - self.pending[0].actuate_at, 3)
+            )
+            self._trip(now, "decision_late")
         self._health(now)
+        self._quiet.tick()
         while self.pending and self.pending[0].actuate_at <= now:
             self.decisions.append(self._actuate(heapq.heappop(self.pending), now))
+
+    def clock_stepped(self, step: float, now: float) -> None:
+        """The gateway's wall clock jumped by ``step`` s (the service saw it against the monotonic clock): the times it
+        kept by its own clock move with it, and vision trips, since the station's timestamps are now read against
+        another clock."""
+        log.error("clock_stepped", stage="gateway", step_s=round(step, 3))
+        self.last_heartbeat += step
+        self.hold_until += step
+        for g in self.gaps:
+            g.asked_at += step
+        self._trip(now, "clock_stepped")
+
+    def output_failed(self, part_id: int, now: float) -> None:
+        """A part's decision did not reach the PLC: until an actuator delay has passed, the PLC rejects on the healthy coil."""
+        log.error("decision_not_delivered", stage="gateway", part_id=part_id)
+        self._trip(now, "output_failed")
+
+    def stop(self, now: float) -> None:
+        """Every part still pending, decided now as a reject: the gateway stops before their actuator time."""
+        while self.pending:
+            self.decisions.append(_decision(heapq.heappop(self.pending), "gateway_stopped", now))
 
     def _unrecovered(self, now: float, why: str) -> None:
         log.error("gap_unrecovered", stage="gateway", why=why)
@@ -236,17 +295,27 @@ class GatewayCore:
     def _actuate(self, p: _Pending, now: float) -> PartDecision:
         m = p.msg
         if m is None:  # its verdict was lost
-            return PartDecision(p.run_id, p.part_id, "reject", "missing", None, None, None, None, p.actuate_at, now)
-        if p.late:
+            reason = "missing"
+        elif p.late:
             reason = "late"
+        elif p.fault is not None:
+            reason = p.fault
         elif not self.healthy:
             reason = "vision_unhealthy"
         elif m.verdict == "pass" and m.reason is Reason.OK:
             reason = "ok"
         else:
             reason = m.reason.value
-        decision = "pass" if reason == "ok" else "reject"
-        return PartDecision(p.run_id, p.part_id, decision, reason, m.verdict, m.reason.value, m.seq, m.captured_at, p.actuate_at, now)
+        return _decision(p, reason, now)
 
     def next_due(self) -> float | None:
         return self.pending[0].actuate_at if self.pending else None
+
+
+def _decision(p: _Pending, reason: str, now: float) -> PartDecision:
+    """The line written for a part: it passes only for ``ok``."""
+    m = p.msg
+    if m is None:
+        return PartDecision(p.run_id, p.part_id, "reject", reason, None, None, None, None, p.actuate_at, now)
+    decision = "pass" if reason == "ok" else "reject"
+    return PartDecision(p.run_id, p.part_id, decision, reason, m.verdict, m.reason.value, m.seq, m.captured_at, p.actuate_at, now)

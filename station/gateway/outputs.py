@@ -19,12 +19,15 @@ import structlog
 from station.config import ModbusSection
 from station.errors import ConfigError
 from station.gateway.core import PartDecision
+from station.ratelog import RateLimitedLog
 
 log = structlog.get_logger()
 
 
 class Output(Protocol):
-    def part(self, d: PartDecision) -> None: ...
+    def part(self, d: PartDecision) -> bool:
+        """Deliver one part's decision; False when it did not arrive (the gateway then trips vision)."""
+        ...
 
     def healthy(self, ok: bool, reason: str) -> None: ...
 
@@ -38,14 +41,23 @@ class JsonLinesOutput:
 
     def __init__(self, path: Path | None) -> None:
         self._own = path is not None
+        self.failed_writes = 0
+        self._quiet = RateLimitedLog()
         try:
             self._f: IO[str] = path.open("a", encoding="utf-8") if path is not None else sys.stdout
         except OSError as exc:
             raise ConfigError("--out", f"{path}: cannot open for writing: {exc.strerror or exc}") from None
 
-    def part(self, d: PartDecision) -> None:
-        self._f.write(json.dumps(d.as_dict()) + "\n")
-        self._f.flush()
+    def part(self, d: PartDecision) -> bool:
+        """One line; a write that fails (a full disk, a closed pipe) is logged and counted, and the PLC output goes on (a log
+        line lost is not a part lost: True either way)."""
+        try:
+            self._f.write(json.dumps(d.as_dict()) + "\n")
+            self._f.flush()
+        except (OSError, ValueError) as exc:  # ValueError: the file was closed under us
+            self.failed_writes += 1
+            self._quiet.emit("out", "out_write_failed", level="error", stage="gateway", part_id=d.part_id, error=str(exc))
+        return True
 
     def healthy(self, ok: bool, reason: str) -> None:
         pass  # health changes are in the log
@@ -55,7 +67,10 @@ class JsonLinesOutput:
 
     def close(self) -> None:
         if self._own:
-            self._f.close()
+            try:
+                self._f.close()
+            except OSError as exc:  # the last buffered line could not be written either: said, and the stop goes on
+                log.error("out_write_failed", stage="gateway", error=str(exc), at="close")
 
 
 class ModbusOutput:
@@ -85,9 +100,11 @@ class ModbusOutput:
             self._client.close()
             return False
 
-    def part(self, d: PartDecision) -> None:
-        if self._call("reject_coil", "write_coil", self.cfg.reject_coil, d.decision != "pass"):
-            self._call("part_register", "write_register", self.cfg.part_register, d.part_id % 65536)
+    def part(self, d: PartDecision) -> bool:
+        """The reject coil, then the part register the PLC latches it on; False when either write failed."""
+        return self._call("reject_coil", "write_coil", self.cfg.reject_coil, d.decision != "pass") and self._call(
+            "part_register", "write_register", self.cfg.part_register, d.part_id % 65536
+        )
 
     def healthy(self, ok: bool, reason: str) -> None:
         self._ok = ok
@@ -113,9 +130,10 @@ class Outputs:
     def __init__(self, outputs: list[Output]) -> None:
         self.outputs = outputs
 
-    def part(self, d: PartDecision) -> None:
-        for o in self.outputs:
-            o.part(d)
+    def part(self, d: PartDecision) -> bool:
+        """Every output is told; True only when every one delivered it."""
+        delivered = [o.part(d) for o in self.outputs]
+        return all(delivered)
 
     def healthy(self, ok: bool, reason: str) -> None:
         for o in self.outputs:

@@ -23,6 +23,9 @@ from station.stages.base import Worker
 from station.wire import Message, ResendReply, ResendRequest, WireError, read
 
 log = structlog.get_logger()
+READ_BATCH = 256  # messages read from one socket before the loop ticks again: a flood cannot hold decisions up
+MAX_MESSAGE = 65536  # bytes of one frame; a peer that sends more is disconnected by libzmq (a verdict is under 2 KiB)
+CLOCK_STEP_S = 0.1  # the wall clock moved this much against the monotonic one within one turn of the loop: it was stepped
 
 
 class Gateway(Worker):
@@ -62,6 +65,7 @@ class Gateway(Worker):
             if sock is None:
                 continue
             sock.setsockopt(zmq.LINGER, 0)
+            sock.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE)
             sock.setsockopt(zmq.RECONNECT_IVL, 20)
             sock.setsockopt(zmq.RECONNECT_IVL_MAX, 500)
             if keys is not None and server_key is not None:
@@ -85,24 +89,27 @@ class Gateway(Worker):
         poller.register(self._sub, zmq.POLLIN)
         if self._resend is not None:
             poller.register(self._resend, zmq.POLLIN)
-        healthy = None
+        healthy, offset = None, time.time() - time.monotonic()
         try:
             while not self._stop.is_set():
                 now = time.time()
                 due = self.core.next_due()
                 wait = self._poll_s if due is None else min(self._poll_s, max(due - now, 0.0))
                 for sock, _ in poller.poll(int(wait * 1000)):
-                    self._read(sock, time.time())
+                    self._read(sock)
                 now = time.time()
+                if abs(step := now - time.monotonic() - offset) > CLOCK_STEP_S:
+                    self.core.clock_stepped(step, now)
+                    offset += step
                 self._send_resend_requests()
                 self.core.tick(now)
                 if self.core.healthy != healthy:
                     healthy = self.core.healthy
                     self.outputs.healthy(healthy, self.core.reason)
-                for d in self.core.decisions:
-                    self.outputs.part(d)
-                self.core.decisions.clear()
+                self._write_decisions()
                 self.outputs.tick(now)
+            self.core.stop(time.time())  # the parts still on their way to the actuator: rejected, each with its line
+            self._write_decisions()
         except BaseException as exc:  # a dead gateway must say so; the PLC sees the healthy coil drop
             self.failed = exc
             log.error("gateway_failed", stage="gateway", error=f"{type(exc).__name__}: {exc}")
@@ -113,19 +120,26 @@ class Gateway(Worker):
             if self._resend is not None:
                 self._resend.close(0)
 
-    def _read(self, sock: zmq.Socket[bytes], now: float) -> None:
-        while True:
+    def _write_decisions(self) -> None:
+        for d in self.core.decisions:
+            if not self.outputs.part(d):  # the PLC never got this part's decision: vision trips, the healthy coil drops
+                self.core.output_failed(d.part_id, time.time())
+        self.core.decisions.clear()
+
+    def _read(self, sock: zmq.Socket[bytes]) -> None:
+        for _ in range(READ_BATCH):  # then the loop ticks, decides what is due, and comes back for the rest
             try:
                 frames = sock.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
+            now = time.time()  # each message when it is read: a batch read late is not stamped early
             if sock is self._resend:
                 self._on_resend(frames, now)
                 continue
             try:
                 msg = read(frames)
-            except WireError as exc:  # not the contract: never acted on (its part, if any, is rejected as missing)
-                self.core.ignore(str(exc))
+            except (WireError, ValueError, TypeError, OverflowError, RecursionError) as exc:  # not the contract: never acted on
+                self.core.ignore(str(exc) if isinstance(exc, WireError) else f"{type(exc).__name__}: {exc}")
                 continue
             if self._drop is not None and self._drop(msg):
                 continue
@@ -164,7 +178,6 @@ class Gateway(Worker):
 
 
 def build_outputs(cfg: Config, out: Path | None) -> list[Output]:
-    outputs: list[Output] = [JsonLinesOutput(out)]
-    if cfg.gateway.output is GatewayOutputKind.MODBUS:
-        outputs.append(ModbusOutput(cfg.gateway.modbus))
-    return outputs
+    """The PLC first (each part's coil is due at its actuator time), then the JSON-lines log."""
+    outputs: list[Output] = [ModbusOutput(cfg.gateway.modbus)] if cfg.gateway.output is GatewayOutputKind.MODBUS else []
+    return [*outputs, JsonLinesOutput(out)]

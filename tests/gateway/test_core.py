@@ -208,3 +208,107 @@ def test_duplicates_are_decided_once() -> None:
     core.resent(ResendReply(run_id="run-a", first=v.seq, last=v.seq, count=1), [v], 1.63)
     run_to(core, st, 1.65, 2.7)
     assert len(core.decisions) == 1
+
+
+def test_a_verdict_captured_in_the_future_is_a_clock_fault_and_its_part_is_rejected_on_the_gateways_time() -> None:
+    st = FakeStation()
+    core = healthy_core(st)
+    core.receive(st.verdict(captured_at=6.6), 1.6)  # the station's clock 5 s ahead of ours
+    run_to(core, st, 1.65, 2.7)
+    (d,) = core.decisions
+    assert (d.decision, d.reason, d.actuate_at) == ("reject", "clock_ahead", 2.6)  # due when the part is, not at 7.6
+    assert core.fault == "clock_ahead"
+
+
+def test_a_seq_jump_beyond_any_resend_buffer_is_lost_at_once_and_never_listed() -> None:
+    from station.gateway.core import MAX_GAP
+
+    st = FakeStation()
+    core = healthy_core(st)
+    st.seq += 10**12
+    core.receive(st.beat(), 1.6)
+    assert core.gaps == [] and core.resend_requests == [] and core.fault == "gap"
+    st.seq = 1  # a modest jump is still asked for again
+    core2 = healthy_core(st)
+    st.seq += MAX_GAP // 2
+    core2.receive(st.beat(), 1.6)
+    assert len(core2.gaps) == 1 and core2.resend_requests[-1][2] - core2.resend_requests[-1][1] == MAX_GAP // 2 - 1
+
+
+def test_part_ids_that_jump_further_than_parts_on_a_belt_trip_vision_without_a_reject_per_id() -> None:
+    st = FakeStation()
+    core = healthy_core(st)
+    core.receive(st.verdict(captured_at=1.6), 1.6)
+    st.part += 10**9
+    core.receive(st.verdict(captured_at=1.7), 1.7)
+    run_to(core, st, 1.75, 2.8)
+    assert [d.reason for d in core.decisions] == ["vision_unhealthy", "part_ids_jumped"] and core.fault == "part_ids_jumped"
+
+
+def test_many_lost_part_ids_are_each_rejected_in_order_in_one_pass() -> None:
+    st = FakeStation()
+    core = healthy_core(st)
+    core.receive(st.verdict(captured_at=1.6), 1.6)
+    st.part += 3000  # verdicts lost, and no gap to fill: seqs ran on
+    core.receive(st.verdict(captured_at=1.7), 1.7)
+    run_to(core, st, 1.75, 2.8)
+    assert [d.part_id for d in core.decisions] == list(range(1, 3003))
+    assert {d.reason for d in core.decisions[1:-1]} == {"missing"} and core.decisions[0].reason == "ok"
+
+
+def test_a_second_different_verdict_for_a_part_rejects_it_and_trips_vision() -> None:
+    st = FakeStation()
+    core = healthy_core(st)
+    v = st.verdict(captured_at=1.6)
+    core.receive(v, 1.61)
+    core.receive(replace(v, seq=v.seq + 1, verdict="pass", reason=Reason.OK), 1.62)  # the same again: nothing changes
+    st.seq += 1
+    core.receive(replace(v, seq=st.seq + 1, verdict="reject", reason=Reason.DEFECT, score=0.9), 1.63)
+    st.seq += 1
+    run_to(core, st, 1.65, 2.7)
+    (d,) = core.decisions
+    assert (d.decision, d.reason) == ("reject", "verdict_conflict") and core.fault == "verdict_conflict"
+
+
+def test_a_decision_the_loop_makes_after_its_actuator_time_trips_vision() -> None:
+    st = FakeStation()
+    core = healthy_core(st)
+    core.receive(st.verdict(captured_at=1.6), 1.6)
+    core.receive(st.beat(), 2.5)
+    core.tick(2.5)
+    assert core.healthy
+    core.tick(3.1)  # the loop stalled half a second past the part's actuator time (2.6)
+    (d,) = core.decisions
+    assert (d.decision, d.reason) == ("reject", "vision_unhealthy") and core.fault == "decision_late"
+
+
+def test_a_gateway_clock_step_back_does_not_hide_a_silent_station() -> None:
+    st = FakeStation()
+    core = healthy_core(st)  # last heartbeat at 1.5
+    core.clock_stepped(-10.0, 1.55 - 10.0)
+    assert core.fault == "clock_stepped"
+    core.tick(1.55 - 10.0 + 0.8)  # 0.8 s of silence after the step, on the stepped clock
+    assert not core.healthy and core.reason == "no_heartbeat"
+
+
+def test_parts_pending_when_the_gateway_stops_are_each_rejected() -> None:
+    st = FakeStation()
+    core = healthy_core(st)
+    for t in (1.6, 1.7):
+        core.receive(st.verdict(captured_at=t), t)
+    core.stop(1.8)
+    assert [(d.part_id, d.decision, d.reason) for d in core.decisions] == [
+        (1, "reject", "gateway_stopped"),
+        (2, "reject", "gateway_stopped"),
+    ]
+    assert core.pending == []
+
+
+def test_a_decision_the_plc_never_got_trips_vision_for_an_actuator_delay() -> None:
+    st = FakeStation()
+    core = healthy_core(st)
+    core.output_failed(7, 1.6)
+    run_to(core, st, 1.6, 2.55)
+    assert not core.healthy and core.reason == "recovering_from_output_failed"
+    run_to(core, st, 2.65, 2.7)
+    assert core.healthy

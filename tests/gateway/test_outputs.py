@@ -96,8 +96,7 @@ def test_modbus_output_writes_reject_coil_then_part_register(plc: Plc) -> None:
     ).gateway.modbus
     out = ModbusOutput(cfg)
     out.healthy(True, "ok")
-    out.part(_decision(1, "pass"))
-    out.part(_decision(2, "reject"))
+    assert out.part(_decision(1, "pass")) and out.part(_decision(2, "reject"))  # delivered
     out.tick(time.monotonic())
     out.close()
     assert plc.log() == [
@@ -113,11 +112,11 @@ def test_modbus_output_writes_reject_coil_then_part_register(plc: Plc) -> None:
 
 
 @pytest.mark.integration
-def test_modbus_output_without_a_plc_logs_and_does_not_hang() -> None:
+def test_modbus_output_without_a_plc_logs_and_does_not_hang_and_says_the_part_was_not_delivered() -> None:
     cfg = load_config(None, [f"gateway.modbus.port={free_port()}", "gateway.modbus.timeout_s=0.2"]).gateway.modbus
     out = ModbusOutput(cfg)
     t0 = time.monotonic()
-    out.part(_decision(1, "pass"))
+    assert out.part(_decision(1, "pass")) is False  # the gateway trips vision on it
     out.healthy(False, "x")
     out.close()
     assert time.monotonic() - t0 < 5
@@ -129,6 +128,22 @@ def test_json_lines_output(tmp_path: Path) -> None:
     out.close()
     row = json.loads((tmp_path / "g.jsonl").read_text())
     assert (row["part_id"], row["decision"], row["reason"]) == (3, "reject", "defect")
+
+
+def test_a_json_line_that_cannot_be_written_is_counted_and_the_outputs_go_on(tmp_path: Path) -> None:
+    out = JsonLinesOutput(Path("/dev/full"))  # every write: No space left on device
+    out.part(_decision(1, "reject"))
+    out.part(_decision(2, "pass"))
+    assert out.failed_writes == 2
+    out.close()
+
+
+def test_the_plc_is_told_before_the_log_is_written() -> None:
+    cfg = load_config(None, ["gateway.output=modbus", f"gateway.modbus.port={free_port()}"])
+    outputs = build_outputs(cfg, None)
+    assert [type(o) for o in outputs] == [ModbusOutput, JsonLinesOutput]
+    for o in outputs[:1]:
+        o.close()
 
 
 @pytest.mark.integration

@@ -38,8 +38,9 @@ class Recorder:
     health: list[tuple[float, bool, str]] = field(default_factory=list)
     closed: bool = False
 
-    def part(self, d: PartDecision) -> None:
+    def part(self, d: PartDecision) -> bool:
         self.parts.append(d)
+        return True
 
     def healthy(self, ok: bool, reason: str) -> None:
         self.health.append((time.time(), ok, reason))
@@ -370,3 +371,38 @@ def test_the_wire_carries_every_verdict_of_out_in_order_with_contiguous_seq(line
     beats = [at for s in seqs for t, _, at in [got[s]] if t == "heartbeat" and at > 0]
     assert len(beats) >= 6
     assert max(b - a for a, b in itertools.pairwise(beats)) < 0.6, "heartbeats flow while parts pass"
+
+
+def test_junk_a_decoder_chokes_on_never_kills_the_gateway_and_a_stop_rejects_the_parts_still_due(line: Line, gateways: Any) -> None:
+    endpoint = line.config().publisher.endpoint
+    pub: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.PUB)
+    pub.setsockopt(zmq.LINGER, 0)
+    pub.bind(endpoint)
+    gw, rec = gateways(line.config("gateway.actuator_delay_ms=5000", "publisher.resend_endpoint=null"))
+    try:
+        run, seq = "e1e1e1e1e1e1e1e1", itertools.count(1)
+
+        def beat() -> bool:
+            env: dict[str, Any] = {"station": "station-1", "run_id": run, "seq": next(seq), "sent_at": time.time()}
+            pub.send_multipart(frames(Heartbeat(**env, state=StationState.RUNNING, last_seq=0, verdicts=0, camera="connected")))
+            return True
+
+        assert wait_for(lambda: beat() and gw.core.run_id == run, 5)  # subscribed
+        body = b'{"v": 1, "station": "station-1", "run_id": "' + run.encode() + b'", "seq": 99, "sent_at": 1' + b"0" * 400 + b"}"
+        pub.send_multipart([b"heartbeat", body])  # a float too large for a float: OverflowError in a lax decoder
+        now = time.time()
+        env: dict[str, Any] = {"station": "station-1", "run_id": run, "seq": next(seq), "sent_at": now}
+        pub.send_multipart(frames(VerdictMessage(
+            **env, part_id=1, frame=1, verdict="pass", reason=Reason.OK, score=0.01, captured_at=now, published_at=now,
+            deadline_at=now + 0.5, model="m", config="c", detail="d")))  # fmt: skip
+        assert wait_for(lambda: beat() and len(gw.core.pending) == 1, 5)
+        assert gw.core.ignored >= 1 and gw.failed is None and gw.is_alive()
+        pub.send_multipart([b"heartbeat", b"x" * 200_000])  # over the socket's message size: libzmq drops the peer, never reads it
+        time.sleep(0.2)
+        assert gw.failed is None and gw.is_alive()
+    finally:
+        pub.close(0)
+    gw.stop()
+    gw.join(5)
+    assert gw.failed is None and [(d.part_id, d.decision, d.reason) for d in rec.parts] == [(1, "reject", "gateway_stopped")]
+    assert rec.health[-1][1:] == (False, "gateway_stopped")
