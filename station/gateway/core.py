@@ -23,6 +23,7 @@ JOIN_BACKFILL = 64  # a run first heard at seq <= this is followed from seq 1
 MAX_GAP = 100_000  # seqs one gap may ask for again (the station keeps at most publisher.resend_buffer <= 1e6 of them)
 MAX_SKIPPED = DONE_KEPT  # part ids one verdict may skip; more is not a stream to follow part by part: vision trips
 CLOCK_AHEAD_S = 0.25  # a verdict captured further in the future than this: the station's clock is not the gateway's
+DECISION_LATE_S = 0.1  # a part decided this long after its actuator time: the loop stalled (a slow PLC), not scheduling jitter
 
 
 @dataclass(frozen=True)
@@ -240,7 +241,7 @@ class GatewayCore:
         for g in list(self.gaps):
             if now - g.asked_at > self.t.resend_timeout_s:
                 self._unrecovered(now, f"no resend within {self.t.resend_timeout_s:.3f} s")
-        if self.pending and now > self.pending[0].actuate_at + self.t.margin_s:  # the loop fell behind (a slow PLC, a stall)
+        if self.pending and now > self.pending[0].actuate_at + DECISION_LATE_S:  # the loop fell behind (a slow PLC, a stall)
             log.error(
                 "decision_late", stage="gateway", part_id=self.pending[0].part_id, behind_s=round(now - self.pending[0].actuate_at, 3)
             )
@@ -252,13 +253,15 @@ class GatewayCore:
 
     def clock_stepped(self, step: float, now: float) -> None:
         """The gateway's wall clock jumped by ``step`` s (the service saw it against the monotonic clock): the times it
-        kept by its own clock move with it, and vision trips, since the station's timestamps are now read against
-        another clock."""
+        kept by its own clock move with it, the parts pending come due when they would have, and vision trips, since the
+        station's timestamps are now read against another clock."""
         log.error("clock_stepped", stage="gateway", step_s=round(step, 3))
         self.last_heartbeat += step
         self.hold_until += step
         for g in self.gaps:
             g.asked_at += step
+        for p in self.pending:  # a part reaches the actuator when it does: on the stepped clock, that reads ``step`` later
+            p.actuate_at += step  # the same shift for all: the heap's order holds
         self._trip(now, "clock_stepped")
 
     def output_failed(self, part_id: int, now: float) -> None:
