@@ -150,8 +150,11 @@ def cmd_gateway(args: argparse.Namespace) -> int:
         pass
     gw.stop()
     gw.join(5.0)
+    if gw.is_alive():  # its loop is stuck in a write (a PLC or an --out that takes no more): the healthy coil may still be 1
+        print("station: error: gateway did not stop within 5 s (an output is blocked); stopping anyway", file=sys.stderr)
+        return 1
     if gw.failed is not None:
-        print(f"station: error: gateway failed: {gw.failed}", file=sys.stderr)
+        print(f"station: error: gateway failed: {type(gw.failed).__name__}: {gw.failed}", file=sys.stderr)
         return 1
     return 0
 
