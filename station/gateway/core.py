@@ -20,7 +20,7 @@ from station.wire import Heartbeat, Message, Reason, ResendReply, Status, Verdic
 log = structlog.get_logger()
 DONE_KEPT = 4096
 JOIN_BACKFILL = 64  # a run first heard at seq <= this is followed from seq 1
-MAX_GAP = 100_000  # seqs one gap may ask for again (the station keeps at most publisher.resend_buffer <= 1e6 of them)
+MAX_GAP = 100_000  # seqs all open gaps together may ask for again; a jump past that is lost without asking
 MAX_SKIPPED = DONE_KEPT  # part ids one verdict may skip; more is not a stream to follow part by part: vision trips
 CLOCK_AHEAD_S = 0.25  # a verdict captured further in the future than this: the station's clock is not the gateway's
 DECISION_LATE_S = 0.1  # a part decided this long after its actuator time: the loop stalled (a slow PLC), not scheduling jitter
@@ -83,7 +83,7 @@ class GatewayCore:
         self.last_heartbeat = float("-inf")
         self.gaps: list[_Gap] = []
         self.awaiting: set[int] = set()
-        self.done: dict[int, None] = {}  # part ids decided in this run (the last DONE_KEPT), for duplicates
+        self.done: dict[int, tuple[str, str] | None] = {}  # part ids heard in this run (the last DONE_KEPT): (verdict, reason), None lost
         self.pending: list[_Pending] = []
         self.fault = "no_station"
         self.hold_until = 0.0
@@ -114,7 +114,7 @@ class GatewayCore:
             self._new_run(msg, now)
         seq = msg.seq
         if seq >= self.next_seq:
-            if seq - self.next_seq > MAX_GAP:  # more than any station keeps for resend: lost, and never listed one by one
+            if seq - self.next_seq + sum(len(g.seqs) for g in self.gaps) > MAX_GAP:  # lost at once, never listed one by one
                 self._unrecovered(now, f"seq jumped from {self.next_seq} to {seq}")
             elif seq > self.next_seq:
                 self._gap(self.next_seq, seq - 1, now)
@@ -191,7 +191,7 @@ class GatewayCore:
             self.awaiting |= set(range(self.next_part, pid))
         self.next_part = max(self.next_part, pid + 1)
         self.awaiting.discard(pid)
-        self._mark_done(pid)
+        self._mark_done(pid, (msg.verdict, msg.reason.value))
         late = now > msg.captured_at + self.t.actuator_delay_s - self.t.margin_s or now > msg.deadline_at
         if msg.captured_at > now + CLOCK_AHEAD_S:  # judged by the gateway's clock: the part was captured about now
             fault = "clock_ahead"
@@ -203,11 +203,13 @@ class GatewayCore:
 
     def _again(self, msg: VerdictMessage, now: float) -> None:
         """A second verdict for a part, under another seq: the station sends one per part, so this is a stream gone wrong.
-        The same verdict again changes nothing; a different one rejects the part, if still pending, and trips vision."""
-        mine = next((p for p in self.pending if p.part_id == msg.part_id and p.run_id == self.run_id), None)
-        if mine is not None and (mine.msg is None or (mine.msg.verdict, mine.msg.reason) == (msg.verdict, msg.reason)):
-            log.warning("verdict_repeated", stage="gateway", part_id=msg.part_id, seq=msg.seq, missing=mine.msg is None)
+        The same verdict again (or one for a part already rejected as lost) changes nothing; a different one rejects the
+        part, if it is still pending, and trips vision either way."""
+        heard = self.done.get(msg.part_id)
+        if heard is None or heard == (msg.verdict, msg.reason.value):
+            log.warning("verdict_repeated", stage="gateway", part_id=msg.part_id, seq=msg.seq, lost_before=heard is None)
             return
+        mine = next((p for p in self.pending if p.part_id == msg.part_id and p.run_id == self.run_id), None)
         log.error("verdict_conflict", stage="gateway", part_id=msg.part_id, seq=msg.seq, decided=mine is None)
         self._trip(now, "verdict_conflict")
         if mine is not None:
@@ -226,12 +228,12 @@ class GatewayCore:
                 due = max(due, known[k][1])
                 k += 1
             heapq.heappush(self.pending, _Pending(due, pid, self.run_id, None, False))
-            self._mark_done(pid)
+            self._mark_done(pid, None)
             log.warning("verdict_missing", stage="gateway", part_id=pid)
         self.awaiting.clear()
 
-    def _mark_done(self, pid: int) -> None:
-        self.done[pid] = None
+    def _mark_done(self, pid: int, heard: tuple[str, str] | None) -> None:
+        self.done[pid] = heard
         if len(self.done) > DONE_KEPT:
             del self.done[next(iter(self.done))]
 
@@ -241,10 +243,9 @@ class GatewayCore:
         for g in list(self.gaps):
             if now - g.asked_at > self.t.resend_timeout_s:
                 self._unrecovered(now, f"no resend within {self.t.resend_timeout_s:.3f} s")
-        if self.pending and now > self.pending[0].actuate_at + DECISION_LATE_S:  # the loop fell behind (a slow PLC, a stall)
-            log.error(
-                "decision_late", stage="gateway", part_id=self.pending[0].part_id, behind_s=round(now - self.pending[0].actuate_at, 3)
-            )
+        first = self.pending[0] if self.pending else None
+        if first is not None and not first.late and now > first.actuate_at + DECISION_LATE_S:  # the loop fell behind (a stall)
+            log.error("decision_late", stage="gateway", part_id=first.part_id, behind_s=round(now - first.actuate_at, 3))
             self._trip(now, "decision_late")
         self._health(now)
         self._quiet.tick()
@@ -253,16 +254,16 @@ class GatewayCore:
 
     def clock_stepped(self, step: float, now: float) -> None:
         """The gateway's wall clock jumped by ``step`` s (the service saw it against the monotonic clock): the times it
-        kept by its own clock move with it, the parts pending come due when they would have, and vision trips, since the
-        station's timestamps are now read against another clock."""
+        kept by its own clock move with it, vision trips (the station's timestamps are now read against another clock),
+        and the parts pending are rejected now, in order, since when each reaches the actuator can no longer be told."""
         log.error("clock_stepped", stage="gateway", step_s=round(step, 3))
         self.last_heartbeat += step
         self.hold_until += step
         for g in self.gaps:
             g.asked_at += step
-        for p in self.pending:  # a part reaches the actuator when it does: on the stepped clock, that reads ``step`` later
-            p.actuate_at += step  # the same shift for all: the heap's order holds
         self._trip(now, "clock_stepped")
+        while self.pending:  # when each comes due can no longer be told: rejected now, in order (the healthy coil is down)
+            self.decisions.append(_decision(heapq.heappop(self.pending), "clock_stepped", now))
 
     def output_failed(self, part_id: int, now: float) -> None:
         """A part's decision did not reach the PLC: until an actuator delay has passed, the PLC rejects on the healthy coil."""
@@ -271,8 +272,11 @@ class GatewayCore:
 
     def stop(self, now: float) -> None:
         """Every part still pending, decided now as a reject: the gateway stops before their actuator time."""
+        self.gaps.clear()
+        self._abandon_awaiting(now)  # parts whose verdicts were being asked for again: lost, and rejected with the rest
         while self.pending:
-            self.decisions.append(_decision(heapq.heappop(self.pending), "gateway_stopped", now))
+            p = heapq.heappop(self.pending)
+            self.decisions.append(_decision(p, "gateway_stopped" if p.msg is not None else "missing", now))
 
     def _unrecovered(self, now: float, why: str) -> None:
         log.error("gap_unrecovered", stage="gateway", why=why)

@@ -53,6 +53,7 @@ class Gateway(Worker):
         self._poll_s = poll_s
         self._drop = drop  # tests only: simulate a message lost on the network
         self.failed: BaseException | None = None
+        self._offset = time.time() - time.monotonic()  # the wall clock against the monotonic one: a change is a step
         ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
         keys, server_key = self._curve(cfg)
         self._sub: zmq.Socket[bytes] = ctx.socket(zmq.SUB)
@@ -89,18 +90,15 @@ class Gateway(Worker):
         poller.register(self._sub, zmq.POLLIN)
         if self._resend is not None:
             poller.register(self._resend, zmq.POLLIN)
-        healthy, offset = None, time.time() - time.monotonic()
+        healthy = None
         try:
             while not self._stop.is_set():
-                now = time.time()
+                now = self._now()
                 due = self.core.next_due()
                 wait = self._poll_s if due is None else min(self._poll_s, max(due - now, 0.0))
                 for sock, _ in poller.poll(int(wait * 1000)):
                     self._read(sock)
-                now = time.time()
-                if abs(step := now - time.monotonic() - offset) > CLOCK_STEP_S:
-                    self.core.clock_stepped(step, now)
-                    offset += step
+                now = self._now()
                 self._send_resend_requests()
                 self.core.tick(now)
                 if self.core.healthy != healthy:
@@ -108,7 +106,7 @@ class Gateway(Worker):
                     self.outputs.healthy(healthy, self.core.reason)
                 self._write_decisions()
                 self.outputs.tick(now)
-            self.core.stop(time.time())  # the parts still on their way to the actuator: rejected, each with its line
+            self.core.stop(self._now())  # the parts still on their way to the actuator: rejected, each with its line
             self._write_decisions()
         except BaseException as exc:  # a dead gateway must say so; the PLC sees the healthy coil drop
             self.failed = exc
@@ -120,10 +118,19 @@ class Gateway(Worker):
             if self._resend is not None:
                 self._resend.close(0)
 
+    def _now(self) -> float:
+        """The wall clock, which the station's timestamps are read against; a step in it (against the monotonic clock) is
+        told to the core before any time read after it reaches the core."""
+        now = time.time()
+        if abs(step := now - time.monotonic() - self._offset) > CLOCK_STEP_S:
+            self._offset += step
+            self.core.clock_stepped(step, now)
+        return now
+
     def _write_decisions(self) -> None:
         for d in self.core.decisions:
             if not self.outputs.part(d):  # the PLC never got this part's decision: vision trips, the healthy coil drops
-                self.core.output_failed(d.part_id, time.time())
+                self.core.output_failed(d.part_id, self._now())
         self.core.decisions.clear()
 
     def _read(self, sock: zmq.Socket[bytes]) -> None:
@@ -132,7 +139,7 @@ class Gateway(Worker):
                 frames = sock.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            now = time.time()  # each message when it is read: a batch read late is not stamped early
+            now = self._now()  # each message when it is read: a batch read late is not stamped early
             if sock is self._resend:
                 self._on_resend(frames, now)
                 continue

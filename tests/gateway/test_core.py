@@ -263,6 +263,7 @@ def test_a_second_different_verdict_for_a_part_rejects_it_and_trips_vision() -> 
     core.receive(v, 1.61)
     core.receive(replace(v, seq=v.seq + 1, verdict="pass", reason=Reason.OK), 1.62)  # the same again: nothing changes
     st.seq += 1
+    assert core.healthy and core.fault != "verdict_conflict"
     core.receive(replace(v, seq=st.seq + 1, verdict="reject", reason=Reason.DEFECT, score=0.9), 1.63)
     st.seq += 1
     run_to(core, st, 1.65, 2.7)
@@ -277,10 +278,10 @@ def test_a_decision_the_loop_makes_after_its_actuator_time_trips_vision() -> Non
     core.receive(st.beat(), 2.5)
     core.tick(2.5)
     assert core.healthy
+    core.receive(st.verdict(captured_at=1.7), 1.7)
     core.tick(2.65)  # within DECISION_LATE_S of its actuator time (2.6): scheduling jitter, not a stall
     assert core.healthy and core.decisions[-1].reason == "ok"
-    core.receive(st.verdict(captured_at=1.7), 1.7)
-    core.tick(3.1)  # the loop stalled 0.4 s past the part's actuator time (2.7)
+    core.tick(3.1)  # the loop stalled 0.4 s past the second part's actuator time (2.7)
     d = core.decisions[-1]
     assert (d.decision, d.reason) == ("reject", "vision_unhealthy") and core.fault == "decision_late"
 
@@ -290,7 +291,7 @@ def test_a_gateway_clock_step_back_does_not_hide_a_silent_station() -> None:
     core = healthy_core(st)  # last heartbeat at 1.5
     core.receive(st.verdict(captured_at=1.5), 1.52)
     core.clock_stepped(-10.0, 1.55 - 10.0)
-    assert core.next_due() == 2.5 - 10.0  # the part comes due when it would have, read on the stepped clock
+    assert [(d.part_id, d.reason) for d in core.decisions] == [(1, "clock_stepped")] and core.pending == []  # rejected at once
     assert core.fault == "clock_stepped"
     core.tick(1.55 - 10.0 + 0.8)  # 0.8 s of silence after the step, on the stepped clock
     assert not core.healthy and core.reason == "no_heartbeat"
@@ -317,3 +318,57 @@ def test_a_decision_the_plc_never_got_trips_vision_for_an_actuator_delay() -> No
     assert not core.healthy and core.reason == "recovering_from_output_failed"
     run_to(core, st, 2.65, 2.7)
     assert core.healthy
+
+
+def test_the_same_verdict_repeated_after_its_part_was_decided_changes_nothing_and_a_different_one_trips() -> None:
+    st = FakeStation()
+    core = healthy_core(st)
+    v = st.verdict(captured_at=1.6)
+    core.receive(v, 1.6)
+    run_to(core, st, 1.65, 2.7)
+    st.seq += 1
+    core.receive(replace(v, seq=st.seq), 2.72)
+    assert core.healthy and core.fault != "verdict_conflict"
+    st.seq += 1
+    core.receive(replace(v, seq=st.seq, verdict="reject", reason=Reason.DEFECT, score=0.9), 2.74)
+    assert core.fault == "verdict_conflict" and [d.part_id for d in core.decisions] == [1]  # tripped; no second decision
+
+
+def test_a_verdict_that_arrives_late_is_rejected_late_without_tripping_vision_for_the_next_part() -> None:
+    st = FakeStation()
+    core = healthy_core(st)
+    core.receive(st.verdict(captured_at=0.4), 1.6)  # the station's own lateness: its actuator time (1.4) has gone
+    core.receive(st.verdict(captured_at=1.6), 1.6)
+    run_to(core, st, 1.6, 2.7)
+    assert [(d.part_id, d.reason) for d in core.decisions] == [(1, "late"), (2, "ok")]
+
+
+def test_a_forward_clock_step_rejects_the_parts_pending_at_once_in_order() -> None:
+    st = FakeStation()
+    core = healthy_core(st)
+    for t in (1.6, 1.7):
+        core.receive(st.verdict(captured_at=t), t)
+    core.clock_stepped(10.0, 11.75)
+    assert [(d.part_id, d.decision, d.reason) for d in core.decisions] == [(1, "reject", "clock_stepped"), (2, "reject", "clock_stepped")]
+
+
+def test_a_stop_rejects_parts_whose_verdicts_were_being_asked_for_again_too() -> None:
+    st = FakeStation()
+    core = healthy_core(st)
+    core.receive(st.verdict(captured_at=1.6), 1.6)
+    st.verdict(captured_at=1.65)  # part 2: its verdict lost on the way, its seq a gap being asked for again
+    core.receive(st.verdict(captured_at=1.7), 1.7)
+    assert core.gaps
+    core.stop(1.75)
+    assert [(d.part_id, d.reason) for d in core.decisions] == [(1, "gateway_stopped"), (2, "missing"), (3, "gateway_stopped")]
+
+
+def test_open_gaps_together_never_ask_for_more_than_max_gap() -> None:
+    from station.gateway.core import MAX_GAP
+
+    st = FakeStation()
+    core = healthy_core(st)
+    for _ in range(3):
+        st.seq += MAX_GAP // 2
+        core.receive(st.beat(), 1.6)
+    assert sum(len(g.seqs) for g in core.gaps) <= MAX_GAP and core.fault == "gap"

@@ -397,12 +397,49 @@ def test_junk_a_decoder_chokes_on_never_kills_the_gateway_and_a_stop_rejects_the
             deadline_at=now + 0.5, model="m", config="c", detail="d")))  # fmt: skip
         assert wait_for(lambda: beat() and len(gw.core.pending) == 1, 5)
         assert gw.core.ignored >= 1 and gw.failed is None and gw.is_alive()
+        ignored = gw.core.ignored
         pub.send_multipart([b"heartbeat", b"x" * 200_000])  # over the socket's message size: libzmq drops the peer, never reads it
         time.sleep(0.2)
-        assert gw.failed is None and gw.is_alive()
+        assert gw.failed is None and gw.is_alive() and gw.core.ignored == ignored  # never handed to Python
     finally:
         pub.close(0)
     gw.stop()
     gw.join(5)
     assert gw.failed is None and [(d.part_id, d.decision, d.reason) for d in rec.parts] == [(1, "reject", "gateway_stopped")]
     assert rec.health[-1][1:] == (False, "gateway_stopped")
+
+
+def test_a_step_of_the_gateways_wall_clock_is_noticed_and_trips_vision(
+        line: Line, gateways: Any, monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    from station.gateway import service
+
+    class SteppedTime:
+        """The time module, with a wall clock that a test can step (the monotonic clock runs on)."""
+
+        shift = 0.0
+        monotonic = staticmethod(time.monotonic)
+
+        def time(self) -> float:
+            return time.time() + self.shift
+
+    clock = SteppedTime()
+    monkeypatch.setattr(service, "time", clock)
+    pub: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.PUB)
+    pub.setsockopt(zmq.LINGER, 0)
+    pub.bind(line.config().publisher.endpoint)
+    gw, _rec = gateways(line.config("publisher.resend_endpoint=null", "gateway.actuator_delay_ms=100"))
+    seq = itertools.count(1)
+
+    def beat() -> bool:
+        env: dict[str, Any] = {"station": "station-1", "run_id": "c0c0c0c0c0c0c0c0", "seq": next(seq), "sent_at": clock.time()}
+        pub.send_multipart(frames(Heartbeat(**env, state=StationState.RUNNING, last_seq=0, verdicts=0, camera="connected")))
+        time.sleep(0.02)
+        return True
+
+    try:
+        assert wait_for(lambda: beat() and gw.core.healthy, 10)
+        clock.shift = 30.0  # an NTP step at boot, say
+        assert wait_for(lambda: beat() and gw.core.fault == "clock_stepped", 5)
+        assert not gw.core.healthy and gw.failed is None
+    finally:
+        pub.close(0)
