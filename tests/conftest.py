@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -17,6 +18,17 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "station" / "sample" / "casting"
 MODEL = ROOT / "station" / "defaults" / "defect.onnx"
+
+
+@pytest.fixture(autouse=True)
+def _signals_as_they_were() -> Iterator[None]:
+    """A test that runs ``station.cli.main`` in this process leaves SIGTERM, SIGINT and SIGHUP ignored, as a command about to
+    exit should (station.signals.retire); the tests after it get the pytest process's own handlers back (a forked pool's
+    workers inherit them, and one that ignores SIGTERM outlives Pool.terminate)."""
+    kept = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    yield
+    for sig, handler in kept.items():
+        signal.signal(sig, handler)
 
 
 def free_port() -> int:
