@@ -18,7 +18,8 @@ from station.gateway.outputs import JsonLinesOutput, ModbusOutput
 from station.gateway.service import Gateway, build_outputs
 
 from ..conftest import free_port, wait_for
-from .test_service import Line, finish
+from .conftest import Line
+from .test_service import finish
 
 pymodbus = pytest.importorskip("pymodbus", reason="the Modbus adapter needs the modbus extra (pymodbus)")
 

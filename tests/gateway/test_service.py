@@ -7,107 +7,19 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 import zmq
 
-from station.config import Config, load_config
-from station.gateway.core import PartDecision
-from station.gateway.service import Gateway
 from station.wire import Heartbeat, Message, Reason, StationState, VerdictMessage, frames
 
-from ..conftest import ROOT, SAMPLE, free_port, wait_for
+from ..conftest import free_port, wait_for
+from .conftest import STATION, Line, Recorder
 
 pytestmark = pytest.mark.integration  # real processes, sockets, servers or browsers
-
-STATION = [sys.executable, "-m", "station.cli"]
-FOLDER = SAMPLE / "ok_front"  # 18 photos: one part each, in frame mode
-
-
-@dataclass
-class Recorder:
-    """An Output (station.gateway.outputs.Output) that keeps what it was told, with the time."""
-
-    parts: list[PartDecision] = field(default_factory=list)
-    health: list[tuple[float, bool, str]] = field(default_factory=list)
-    closed: bool = False
-
-    def part(self, d: PartDecision) -> bool:
-        self.parts.append(d)
-        return True
-
-    def healthy(self, ok: bool, reason: str) -> None:
-        self.health.append((time.time(), ok, reason))
-
-    def tick(self, now: float) -> None:
-        pass
-
-    def close(self) -> None:
-        self.closed = True
-
-    def healthy_at(self, t: float) -> bool:
-        state = False
-        for at, ok, _ in self.health:
-            if at > t:
-                break
-            state = ok
-        return state
-
-
-@dataclass
-class Line:
-    """Endpoints and config shared by one station process and its gateway."""
-
-    overrides: list[str]
-    out: Path
-
-    def config(self, *extra: str) -> Config:
-        return load_config(None, [*self.overrides, *extra])
-
-    def station(self, *extra: str, fps: float = 8.0) -> subprocess.Popen[str]:
-        sets = [a for o in [*self.overrides, f"camera.fps={fps}", *extra] for a in ("--set", o)]
-        cmd = [*STATION, "replay", str(FOLDER), "--realtime", "--no-progress", "--out", str(self.out), *sets]
-        return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-    def verdicts(self) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in self.out.read_text().splitlines()] if self.out.exists() else []
-
-
-@pytest.fixture
-def line(tmp_path: Path) -> Line:
-    return Line(
-        [
-            f"publisher.endpoint=tcp://127.0.0.1:{free_port()}",
-            f"publisher.resend_endpoint=tcp://127.0.0.1:{free_port()}",
-            "metrics.enabled=false",
-            "gateway.actuator_delay_ms=300",
-            "logging.format=json",
-        ],
-        tmp_path / "verdicts.jsonl",
-    )
-
-
-@pytest.fixture
-def gateways() -> Iterator[Callable[..., tuple[Gateway, Recorder]]]:
-    made: list[Gateway] = []
-
-    def make(cfg: Config, **kw: Any) -> tuple[Gateway, Recorder]:
-        rec = Recorder()
-        gw = Gateway(cfg, [rec], **kw)
-        gw.start()
-        made.append(gw)
-        return gw, rec
-
-    yield make
-    for gw in made:
-        gw.stop()
-        gw.join(5)
 
 
 def finish(proc: subprocess.Popen[str], timeout: float = 60) -> None:
@@ -371,75 +283,3 @@ def test_the_wire_carries_every_verdict_of_out_in_order_with_contiguous_seq(line
     beats = [at for s in seqs for t, _, at in [got[s]] if t == "heartbeat" and at > 0]
     assert len(beats) >= 6
     assert max(b - a for a, b in itertools.pairwise(beats)) < 0.6, "heartbeats flow while parts pass"
-
-
-def test_junk_a_decoder_chokes_on_never_kills_the_gateway_and_a_stop_rejects_the_parts_still_due(line: Line, gateways: Any) -> None:
-    endpoint = line.config().publisher.endpoint
-    pub: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.PUB)
-    pub.setsockopt(zmq.LINGER, 0)
-    pub.bind(endpoint)
-    gw, rec = gateways(line.config("gateway.actuator_delay_ms=5000", "publisher.resend_endpoint=null"))
-    try:
-        run, seq = "e1e1e1e1e1e1e1e1", itertools.count(1)
-
-        def beat() -> bool:
-            env: dict[str, Any] = {"station": "station-1", "run_id": run, "seq": next(seq), "sent_at": time.time()}
-            pub.send_multipart(frames(Heartbeat(**env, state=StationState.RUNNING, last_seq=0, verdicts=0, camera="connected")))
-            return True
-
-        assert wait_for(lambda: beat() and gw.core.run_id == run, 5)  # subscribed
-        body = b'{"v": 1, "station": "station-1", "run_id": "' + run.encode() + b'", "seq": 99, "sent_at": 1' + b"0" * 400 + b"}"
-        pub.send_multipart([b"heartbeat", body])  # a float too large for a float: OverflowError in a lax decoder
-        now = time.time()
-        env: dict[str, Any] = {"station": "station-1", "run_id": run, "seq": next(seq), "sent_at": now}
-        pub.send_multipart(frames(VerdictMessage(
-            **env, part_id=1, frame=1, verdict="pass", reason=Reason.OK, score=0.01, captured_at=now, published_at=now,
-            deadline_at=now + 0.5, model="m", config="c", detail="d")))  # fmt: skip
-        assert wait_for(lambda: beat() and len(gw.core.pending) == 1, 5)
-        assert gw.core.ignored >= 1 and gw.failed is None and gw.is_alive()
-        ignored = gw.core.ignored
-        pub.send_multipart([b"heartbeat", b"x" * 200_000])  # over the socket's message size: libzmq drops the peer, never reads it
-        time.sleep(0.2)
-        assert gw.failed is None and gw.is_alive() and gw.core.ignored == ignored  # never handed to Python
-    finally:
-        pub.close(0)
-    gw.stop()
-    gw.join(5)
-    assert gw.failed is None and [(d.part_id, d.decision, d.reason) for d in rec.parts] == [(1, "reject", "gateway_stopped")]
-    assert rec.health[-1][1:] == (False, "gateway_stopped")
-
-
-def test_a_step_of_the_gateways_wall_clock_is_noticed_and_trips_vision(
-        line: Line, gateways: Any, monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
-    from station.gateway import service
-
-    class SteppedTime:
-        """The time module, with a wall clock that a test can step (the monotonic clock runs on)."""
-
-        shift = 0.0
-        monotonic = staticmethod(time.monotonic)
-
-        def time(self) -> float:
-            return time.time() + self.shift
-
-    clock = SteppedTime()
-    monkeypatch.setattr(service, "time", clock)
-    pub: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.PUB)
-    pub.setsockopt(zmq.LINGER, 0)
-    pub.bind(line.config().publisher.endpoint)
-    gw, _rec = gateways(line.config("publisher.resend_endpoint=null", "gateway.actuator_delay_ms=100"))
-    seq = itertools.count(1)
-
-    def beat() -> bool:
-        env: dict[str, Any] = {"station": "station-1", "run_id": "c0c0c0c0c0c0c0c0", "seq": next(seq), "sent_at": clock.time()}
-        pub.send_multipart(frames(Heartbeat(**env, state=StationState.RUNNING, last_seq=0, verdicts=0, camera="connected")))
-        time.sleep(0.02)
-        return True
-
-    try:
-        assert wait_for(lambda: beat() and gw.core.healthy, 10)
-        clock.shift = 30.0  # an NTP step at boot, say
-        assert wait_for(lambda: beat() and gw.core.fault == "clock_stepped", 5)
-        assert not gw.core.healthy and gw.failed is None
-    finally:
-        pub.close(0)

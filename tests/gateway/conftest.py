@@ -1,0 +1,103 @@
+"""What the gateway's tests share: an Output that records, one station's endpoints, and gateways stopped after each test."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from station.config import Config, load_config
+from station.gateway.core import PartDecision
+from station.gateway.service import Gateway
+
+from ..conftest import ROOT, SAMPLE, free_port
+
+STATION = [sys.executable, "-m", "station.cli"]
+FOLDER = SAMPLE / "ok_front"  # 18 photos: one part each, in frame mode
+
+
+@dataclass
+class Recorder:
+    """An Output (station.gateway.outputs.Output) that keeps what it was told, with the time."""
+
+    parts: list[PartDecision] = field(default_factory=list)
+    health: list[tuple[float, bool, str]] = field(default_factory=list)
+    closed: bool = False
+
+    def part(self, d: PartDecision) -> bool:
+        self.parts.append(d)
+        return True
+
+    def healthy(self, ok: bool, reason: str) -> None:
+        self.health.append((time.time(), ok, reason))
+
+    def tick(self, now: float) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+    def healthy_at(self, t: float) -> bool:
+        state = False
+        for at, ok, _ in self.health:
+            if at > t:
+                break
+            state = ok
+        return state
+
+
+@dataclass
+class Line:
+    """Endpoints and config shared by one station process and its gateway."""
+
+    overrides: list[str]
+    out: Path
+
+    def config(self, *extra: str) -> Config:
+        return load_config(None, [*self.overrides, *extra])
+
+    def station(self, *extra: str, fps: float = 8.0) -> subprocess.Popen[str]:
+        sets = [a for o in [*self.overrides, f"camera.fps={fps}", *extra] for a in ("--set", o)]
+        cmd = [*STATION, "replay", str(FOLDER), "--realtime", "--no-progress", "--out", str(self.out), *sets]
+        return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def verdicts(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.out.read_text().splitlines()] if self.out.exists() else []
+
+
+@pytest.fixture
+def line(tmp_path: Path) -> Line:
+    return Line(
+        [
+            f"publisher.endpoint=tcp://127.0.0.1:{free_port()}",
+            f"publisher.resend_endpoint=tcp://127.0.0.1:{free_port()}",
+            "metrics.enabled=false",
+            "gateway.actuator_delay_ms=300",
+            "logging.format=json",
+        ],
+        tmp_path / "verdicts.jsonl",
+    )
+
+
+@pytest.fixture
+def gateways() -> Iterator[Callable[..., tuple[Gateway, Recorder]]]:
+    made: list[Gateway] = []
+
+    def make(cfg: Config, **kw: Any) -> tuple[Gateway, Recorder]:
+        rec = Recorder()
+        gw = Gateway(cfg, [rec], **kw)
+        gw.start()
+        made.append(gw)
+        return gw, rec
+
+    yield make
+    for gw in made:
+        gw.stop()
+        gw.join(5)

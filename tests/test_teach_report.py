@@ -1,0 +1,43 @@
+"""The teaching report: what station teach leaves in its folder, refused or not, and when the folder will not take it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from station.errors import ModelError
+from station.gate import admit
+
+from .test_teach_command import _teach
+
+pytest.importorskip("torch", reason="station teach needs PyTorch (pip install -e '.[train]')")
+
+
+def test_a_qualified_model_the_stations_gate_refuses_exits_1_and_the_report_says_not_qualified(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    from station.teach import command
+
+    def admit_all_but_the_written(path: Path) -> Any:
+        if path.name.endswith(".part"):
+            raise ModelError(f"{path}: refused by the self-test: scores are not numbers")
+        return admit(path)
+
+    monkeypatch.setattr(command, "admit", admit_all_but_the_written)
+    code, out, report = _teach(tmp_path)
+    assert code == 1 and not out.exists() and not list(tmp_path.glob("*.part"))
+    assert "not written: the taught model failed the station's own gate" in capsys.readouterr().err
+    figures = json.loads((report / "metrics.json").read_text())
+    assert figures["qualified"] is False and "scores are not numbers" in figures["refusals"][0]
+    assert (report / "heldout_mistakes.png").exists()  # this run's pictures stay beside it
+
+
+def test_a_teaching_report_that_cannot_be_written_is_one_error_naming_its_folder(tmp_path: Path) -> None:
+    from station.errors import StationError
+    from station.teach import report
+
+    (tmp_path / "metrics.json").mkdir()  # something in the way of the file
+    with pytest.raises(StationError, match=f"{tmp_path}: cannot write the teaching report: Is a directory"):
+        report.write_metrics(tmp_path, {"qualified": False})
