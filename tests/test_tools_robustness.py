@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 
 import cv2
 import numpy as np
@@ -35,14 +34,3 @@ def test_forked_workers_give_what_this_process_gives_and_opencv_gets_its_threads
     with pool(1) as here:
         assert list(here.imap(_where, range(2))) == [(os.getpid(), threads)] * 2  # one worker: this process, as it was
     assert cv2.getNumThreads() == threads
-
-
-def _sigterm_action(_: int) -> int:
-    return int(signal.getsignal(signal.SIGTERM))  # type: ignore[arg-type]
-
-
-@pytest.mark.integration
-def test_a_worker_dies_on_sigterm_even_when_this_process_ignores_it() -> None:
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # as a station command leaves it once done (conftest puts it back)
-    with pool(2) as workers:
-        assert list(workers.imap(_sigterm_action, range(2))) == [int(signal.SIG_DFL)] * 2  # so Pool.terminate ends it

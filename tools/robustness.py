@@ -65,18 +65,10 @@ def pool(n: int) -> Iterator[Any]:
     before = cv2.getNumThreads()
     cv2.setNumThreads(0)
     try:
-        with multiprocessing.get_context("fork").Pool(n, initializer=_worker_signals) as workers:
+        with multiprocessing.get_context("fork").Pool(n) as workers:
             yield workers
     finally:
         cv2.setNumThreads(before)
-
-
-def _worker_signals() -> None:
-    """A worker dies on SIGTERM whatever its parent did with the signal (a station command ignores it once done), so that
-    Pool.terminate always ends it."""
-    import signal
-
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _shoot(
