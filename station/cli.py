@@ -264,7 +264,8 @@ def _teach_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--line", default="", help="the line's name, kept in the model file")
     p.add_argument("--report", default="teach-report", help="folder for the teaching report")
     gate = "qualification: the most held-out %s allowed, %%%% (default %g)"
-    pct, escapes, false_rejects = _at_least(0.0, float, 100.0), 100 * Gate().max_escape_rate, 100 * Gate().max_false_reject_rate
+    pct, defaults = _at_least(0.0, float, 100.0), Gate()
+    escapes, false_rejects = 100 * defaults.max_escape_rate, 100 * defaults.max_false_reject_rate
     p.add_argument("--max-escape-rate", type=pct, default=escapes, metavar="PCT", help=gate % ("defective parts passed", escapes))
     too_many = "; the threshold rejects no more, even if a defect then passes"
     p.add_argument("--max-false-reject-rate", type=pct, default=false_rejects, metavar="PCT",

@@ -156,7 +156,8 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
     gate = threshold.Gate(args.max_escape_rate / 100, args.max_false_reject_rate / 100)
     anchor = 0.0 if args.from_scratch else Recipe.anchor  # from scratch: no base weights to stay near
     recipe = Recipe(epochs=args.epochs, lr=args.lr, threads=args.threads, pits=args.pits, anchor=anchor)
-    fold, args.folds, fewest_groups = _folds(samples, spec, labels, args.folds, args.seed)
+    fold, used, fewest_groups = _folds(samples, spec, labels, args.folds, args.seed)
+    args = argparse.Namespace(**{**vars(args), "folds": used})  # the folds there are, from here on; the caller's args untouched
     crops = plain(samples, spec)
     taught, nets = _cross_fitted(args, start, samples, spec, crops, labels, fold, gate, recipe)
     say(f"{args.folds} folds learnt ({time.monotonic() - t0:.0f} s)")
