@@ -32,6 +32,7 @@ from station.sources import FrameSource
 from station.supervisor import configured_source, run_pipeline
 
 log = structlog.get_logger()
+GATEWAY_STOP_S = 5.0  # a gateway loop that has not stopped by then is blocked in an output
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -149,9 +150,9 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     while not SIGNALS.stop.wait(0.2) and gw.is_alive():
         pass
     gw.stop()
-    gw.join(5.0)
+    gw.join(GATEWAY_STOP_S)
     if gw.is_alive():  # its loop is stuck in a write (a PLC or an --out that takes no more): the healthy coil may still be 1
-        print("station: error: gateway did not stop within 5 s (an output is blocked); stopping anyway", file=sys.stderr)
+        print(f"station: error: gateway did not stop within {GATEWAY_STOP_S:g} s (an output is blocked); stopping anyway", file=sys.stderr)
         return 1
     if gw.failed is not None:
         print(f"station: error: gateway failed: {type(gw.failed).__name__}: {gw.failed}", file=sys.stderr)

@@ -262,8 +262,7 @@ class GatewayCore:
         for g in self.gaps:
             g.asked_at += step
         self._trip(now, "clock_stepped")
-        while self.pending:  # when each comes due can no longer be told: rejected now, in order (the healthy coil is down)
-            self.decisions.append(_decision(heapq.heappop(self.pending), "clock_stepped", now))
+        self._reject_pending("clock_stepped", now)  # when each comes due can no longer be told (the healthy coil is down)
 
     def output_failed(self, part_id: int, now: float) -> None:
         """A part's decision did not reach the PLC: until an actuator delay has passed, the PLC rejects on the healthy coil."""
@@ -274,9 +273,13 @@ class GatewayCore:
         """Every part still pending, decided now as a reject: the gateway stops before their actuator time."""
         self.gaps.clear()
         self._abandon_awaiting(now)  # parts whose verdicts were being asked for again: lost, and rejected with the rest
+        self._reject_pending("gateway_stopped", now)
+
+    def _reject_pending(self, reason: str, now: float) -> None:
+        """Every part pending, rejected now, in actuator order: ``reason``, or ``missing`` where its verdict never came."""
         while self.pending:
             p = heapq.heappop(self.pending)
-            self.decisions.append(_decision(p, "gateway_stopped" if p.msg is not None else "missing", now))
+            self.decisions.append(_decision(p, reason if p.msg is not None else "missing", now))
 
     def _unrecovered(self, now: float, why: str) -> None:
         log.error("gap_unrecovered", stage="gateway", why=why)

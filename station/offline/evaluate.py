@@ -8,7 +8,7 @@ mistakes, drawn with OpenCV (no plotting dependency).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,15 +113,23 @@ def evaluate_folder(folder: Path, model: Model, report: Path) -> int:
     figures["skipped_files"] = len(problems)
     figures["model"] = model.info.model_id
     print(json.dumps(figures))
-    try:
-        report.mkdir(parents=True, exist_ok=True)
-        (report / "metrics.json").write_text(json.dumps(figures, indent=2) + "\n")
-    except OSError as exc:
-        raise StationError(f"{report}: cannot write the report: {exc.strerror or exc}") from None
+    write_metrics(report, figures, "the report")
     write_png(report / "confusion_matrix.png", confusion_png(rejected, y))
     write_png(report / "score_histograms.png", histogram_png(scores, y, model.info.threshold))
     write_png(report / "worst_mistakes.png", worst_png(rows, model.info.threshold))
     return 0
+
+
+def write_metrics(folder: Path, figures: Mapping[str, object], what: str, stale: Sequence[str] = ()) -> None:
+    """``folder``/metrics.json, the folder made first and the ``stale`` pictures of an earlier run removed; a folder that
+    cannot take it is a StationError naming the folder and ``what`` was being written."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in stale:
+            (folder / name).unlink(missing_ok=True)
+        (folder / "metrics.json").write_text(json.dumps(figures, indent=2) + "\n")
+    except OSError as exc:
+        raise StationError(f"{folder}: cannot write {what}: {exc.strerror or exc}") from None
 
 
 def write_png(path: Path, image: npt.NDArray[np.uint8]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +9,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from station.errors import StationError
+from station.offline import evaluate
 from station.offline.evaluate import TILE, confusion_png, contact_sheet, histogram_png, label, tile_of, write_png
 from station.teach.samples import Sample
 
@@ -39,13 +38,7 @@ PICTURES = ("confusion_matrix.png", "score_histograms.png", "base_score_histogra
 def write_metrics(folder: Path, figures: dict[str, Any], keep_pictures: bool = False) -> None:
     """metrics.json, and (unless ``keep_pictures``, this run's) none of an earlier run's pictures: a line refused before
     teaching has no scores to draw."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        for name in () if keep_pictures else PICTURES:
-            (folder / name).unlink(missing_ok=True)
-        (folder / "metrics.json").write_text(json.dumps(figures, indent=2) + "\n")
-    except OSError as exc:
-        raise StationError(f"{folder}: cannot write the teaching report: {exc.strerror or exc}") from None
+    evaluate.write_metrics(folder, figures, "the teaching report", () if keep_pictures else PICTURES)
 
 
 def write(folder: Path, figures: dict[str, Any], samples: list[Sample], crops: npt.NDArray[np.float32], held_out: npt.NDArray[np.float64],

@@ -90,8 +90,8 @@ def line(tmp_path: Path) -> Line:
 def gateways() -> Iterator[Callable[..., tuple[Gateway, Recorder]]]:
     made: list[Gateway] = []
 
-    def make(cfg: Config, **kw: Any) -> tuple[Gateway, Recorder]:
-        rec = Recorder()
+    def make(cfg: Config, rec: Recorder | None = None, **kw: Any) -> tuple[Gateway, Recorder]:
+        rec = rec or Recorder()
         gw = Gateway(cfg, [rec], **kw)
         gw.start()
         made.append(gw)

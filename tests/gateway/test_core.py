@@ -352,6 +352,18 @@ def test_a_forward_clock_step_rejects_the_parts_pending_at_once_in_order() -> No
     assert [(d.part_id, d.decision, d.reason) for d in core.decisions] == [(1, "reject", "clock_stepped"), (2, "reject", "clock_stepped")]
 
 
+def test_a_clock_step_rejects_a_part_whose_verdict_was_lost_as_missing_in_its_place() -> None:
+    st = FakeStation()
+    core = healthy_core(st)
+    core.receive(st.verdict(captured_at=1.6), 1.6)
+    st.verdict(captured_at=1.65)  # part 2: its verdict lost on the way
+    core.receive(st.verdict(captured_at=1.7), 1.7)
+    core.tick(2.05)  # the gap was not filled within the resend timeout: part 2 is lost, pending in its place
+    assert not core.gaps and [d.part_id for d in core.decisions] == []
+    core.clock_stepped(10.0, 12.1)
+    assert [(d.part_id, d.reason) for d in core.decisions] == [(1, "clock_stepped"), (2, "missing"), (3, "clock_stepped")]
+
+
 def test_a_stop_rejects_parts_whose_verdicts_were_being_asked_for_again_too() -> None:
     st = FakeStation()
     core = healthy_core(st)

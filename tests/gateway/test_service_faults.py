@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 from typing import Any
 
 import pytest
 import zmq
 
+from station.gateway.core import PartDecision
 from station.wire import Heartbeat, Reason, StationState, VerdictMessage, frames
 
 from ..conftest import wait_for
-from .conftest import Line
+from .conftest import Line, Recorder
 
 pytestmark = pytest.mark.integration  # real sockets and threads
 
@@ -87,3 +89,63 @@ def test_a_step_of_the_gateways_wall_clock_is_noticed_and_trips_vision(
         assert not gw.core.healthy and gw.failed is None
     finally:
         pub.close(0)
+
+
+class RefusingPlc(Recorder):
+    """A PLC whose writes all fail (ModbusOutput.part returns False when the PLC does not take a decision)."""
+
+    def part(self, d: PartDecision) -> bool:
+        self.parts.append(d)
+        return False
+
+
+def test_a_decision_the_plc_did_not_take_trips_vision(line: Line, gateways: Any) -> None:
+    pub: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.PUB)
+    pub.setsockopt(zmq.LINGER, 0)
+    pub.bind(line.config().publisher.endpoint)
+    gw, rec = gateways(line.config("publisher.resend_endpoint=null", "gateway.actuator_delay_ms=100"), rec=RefusingPlc())
+    run, seq = "d0d0d0d0d0d0d0d0", itertools.count(1)
+
+    def beat() -> bool:
+        env: dict[str, Any] = {"station": "station-1", "run_id": run, "seq": next(seq), "sent_at": time.time()}
+        pub.send_multipart(frames(Heartbeat(**env, state=StationState.RUNNING, last_seq=0, verdicts=0, camera="connected")))
+        time.sleep(0.02)
+        return True
+
+    try:
+        assert wait_for(lambda: beat() and gw.core.healthy, 10)
+        now = time.time()
+        env: dict[str, Any] = {"station": "station-1", "run_id": run, "seq": next(seq), "sent_at": now}
+        pub.send_multipart(frames(VerdictMessage(
+            **env, part_id=1, frame=1, verdict="pass", reason=Reason.OK, score=0.01, captured_at=now, published_at=now,
+            deadline_at=now + 0.05, model="m", config="c", detail="d")))  # fmt: skip
+        assert wait_for(lambda: beat() and bool(rec.health) and rec.health[-1][1:] == (False, "recovering_from_output_failed"), 5)
+        assert [(d.part_id, d.decision) for d in rec.parts] == [(1, "pass")] and gw.core.fault == "output_failed"
+    finally:
+        pub.close(0)
+
+
+def test_station_gateway_exits_1_when_an_output_blocks_its_stop(
+        line: Line, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    from station import cli
+    from station.gateway import service
+    from station.signals import SIGNALS
+
+    release = threading.Event()
+
+    class StuckPlc(Recorder):
+        def close(self) -> None:  # a PLC connection that hangs as it closes
+            release.wait(10)
+
+    monkeypatch.setattr(service, "build_outputs", lambda cfg, out: [StuckPlc()])
+    monkeypatch.setattr(cli, "GATEWAY_STOP_S", 0.5)
+    SIGNALS.stop.set()  # SIGTERM as it starts
+    try:
+        code = cli.main(["gateway", *[a for o in line.overrides for a in ("--set", o)], "--out", str(line.out)])
+    finally:
+        SIGNALS.consume()
+        release.set()
+    assert code == 1
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "station: error: gateway did not stop within 0.5 s (an output is blocked); stopping anyway"
+    )
