@@ -171,15 +171,20 @@ def preprocess(
     image: npt.NDArray[np.generic],
     spec: PreprocessSpec = PreprocessSpec(),
     circle: Circle | None = None,
+    found: Circle | None = None,
 ) -> Preprocessed:
-    """Locate the part (unless ``circle`` is given), check it can be inspected, and crop it."""
+    """Locate the part (unless ``circle`` is given), check it can be inspected, and crop it.
+
+    ``found`` is the circle this image's search already gave (another model's preprocessing, with the same
+    :func:`same_search`, found it whole and inside its rim): it is not searched for again, only made an ellipse when
+    ``spec`` rectifies."""
     gray = to_gray(image)
     sample = gray[::4, ::4]
     brightness = float(np.mean(sample))
     clipped = float(np.count_nonzero(sample >= CLIPPED_LEVEL)) / sample.size
     beyond = False
     if circle is None:
-        circle, beyond = find(gray, spec.min_radius_frac, spec.max_radius_frac, look_beyond=True)
+        circle, beyond = (found, False) if found is not None else find(gray, spec.min_radius_frac, spec.max_radius_frac, look_beyond=True)
         if circle is not None and spec.rectify:
             circle = ellipse_of(gray, circle)
     if circle is None:
@@ -193,6 +198,11 @@ def preprocess(
     sharp = crop_sharpness(crop)
     quality = _exposure_quality(med, contrast, sharp)
     return Preprocessed(quality, circle, crop if quality is Quality.OK else None, brightness, sharp, clipped)
+
+
+def same_search(a: PreprocessSpec, b: PreprocessSpec) -> bool:
+    """``a``'s circle, found without rectifying, is the one ``b``'s search would find on the same image."""
+    return not a.rectify and (a.min_radius_frac, a.max_radius_frac) == (b.min_radius_frac, b.max_radius_frac)
 
 
 def drawn_part(spec: PreprocessSpec = PreprocessSpec()) -> GrayImage:

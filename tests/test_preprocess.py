@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -203,3 +204,22 @@ def test_a_part_region_remakes_the_square_crop_of_the_whole_image(circle: Circle
     whole, cut = crop_square(image, circle, spec), crop_square(region, moved, spec)
     assert np.abs(whole.astype(int) - cut.astype(int)).max() <= 1  # warpAffine rounds a shifted origin apart, by a level
     assert np.array_equal(normalise(whole, spec)[0], normalise_crop(image, circle, spec)[0])
+
+
+def test_a_circle_found_without_rectifying_by_the_same_search_is_one_another_spec_may_start_from() -> None:
+    from station.preprocess import same_search
+
+    plain = PreprocessSpec()
+    assert same_search(plain, replace(plain, rectify=True)) and same_search(plain, replace(plain, size=64, margin=0.2))
+    assert not same_search(replace(plain, rectify=True), plain)  # an ellipse already: not what the search found
+    assert not same_search(plain, replace(plain, min_radius_frac=0.3)) and not same_search(plain, replace(plain, max_radius_frac=0.5))
+
+
+def test_a_found_circle_is_not_searched_for_again_and_gives_the_crop_a_search_would() -> None:
+    image = drawn_part()
+    spec = PreprocessSpec(rectify=True)
+    searched = preprocess(image, spec)
+    plain = preprocess(image, PreprocessSpec())
+    assert plain.circle is not None and searched.crop is not None
+    reused = preprocess(image, spec, found=plain.circle)
+    assert reused.circle == searched.circle and reused.crop is not None and np.array_equal(reused.crop, searched.crop)

@@ -119,6 +119,26 @@ def test_the_shadow_thread_scores_a_crop_before_decision_asks_for_it(strict: Mod
     assert out.shadow is not None and out.shadow == job.verdict
 
 
+def test_a_candidate_that_rectifies_makes_its_crop_from_the_circle_the_active_model_found(
+        strict: Model, monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """The search is the slow half of preprocessing; a shadow that searched again was mostly not ready in time."""
+    from station import preprocess
+
+    searches: list[int] = []
+    search = preprocess.find  # type: ignore[attr-defined]  # the name preprocess() calls
+
+    def counted(*a: Any, **kw: Any) -> Any:
+        searches.append(1)
+        return search(*a, **kw)
+
+    crop, v = _alone(Model(MODEL), _photos()[0], 1)
+    _, alone = _alone(strict, _photos()[0], 1)
+    monkeypatch.setattr(preprocess, "find", counted)
+    with _running(ShadowSlot(strict), Metrics()) as stage:
+        out = _through(stage, crop, v)
+    assert searches == [] and out.shadow is not None and out.shadow.score == alone.score
+
+
 @contextmanager
 def _stuck(model: Model, monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
     """The shadow model's scoring blocks until released (at most 10 s): a shadow far slower than the line."""

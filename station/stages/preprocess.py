@@ -7,6 +7,7 @@ from dataclasses import replace
 import numpy as np
 import structlog
 
+from station.locate import Circle
 from station.messages import Crop, Failure, Part, Reason, StageName
 from station.metrics import Metrics
 from station.model import Model
@@ -31,13 +32,14 @@ def _isolate(image: np.ndarray, blob: tuple[float, float, float], belt_level: fl
     return roi, x0, y0
 
 
-def locate(part: Part, spec: PreprocessSpec) -> Preprocessed:
-    """Find the part in its frame (or in the trigger's blob) and crop it as ``spec`` says; circle in frame pixels."""
+def locate(part: Part, spec: PreprocessSpec, found: Circle | None = None) -> Preprocessed:
+    """Find the part in its frame (or in the trigger's blob) and crop it as ``spec`` says; circle in frame pixels.
+    ``found``: the circle another model's preprocessing found for this part (frame pixels; see :func:`preprocess`)."""
     image = part.frame.image
     if part.blob is None:
-        return preprocess(image, spec)
+        return preprocess(image, spec, found=found)
     roi, x0, y0 = _isolate(image, part.blob, part.belt_level)
-    pre = preprocess(roi, spec)
+    pre = preprocess(roi, spec, found=None if found is None else replace(found, cx=found.cx - x0, cy=found.cy - y0))
     if pre.circle is None:
         return pre
     c = pre.circle
@@ -48,12 +50,15 @@ def locate(part: Part, spec: PreprocessSpec) -> Preprocessed:
     return moved if ok else replace(moved, quality=Quality.OUTLINE_MISMATCH, crop=None)
 
 
-def crop_part(part: Part, spec: PreprocessSpec, model: Model | None, metrics: Metrics, stage: StageName) -> Crop:
-    """One part as a :class:`Crop` for ``model`` (its failure set when it cannot be inspected); never raises."""
+def crop_part(
+    part: Part, spec: PreprocessSpec, model: Model | None, metrics: Metrics, stage: StageName, found: Circle | None = None
+) -> Crop:
+    """One part as a :class:`Crop` for ``model`` (its failure set when it cannot be inspected); never raises.
+    ``found``: the circle another model's preprocessing found for it (see :func:`locate`)."""
     if part.failure is not None:
         return Crop(part, None, part.failure, model)
     try:
-        pre = locate(part, spec)
+        pre = locate(part, spec, found)
     except Exception as exc:  # one bad part must not stop the line: it is rejected as error
         metrics.part_errors.labels(stage=stage).inc()
         log.error("part_error", stage=stage.value, part_id=part.part_id, error=f"{type(exc).__name__}: {exc}")
