@@ -345,8 +345,7 @@ def load_config(path: Path | None = None, overrides: list[str] | None = None) ->
     """Load, override and validate; every problem is a ConfigError naming its key path."""
     path = path or DEFAULT_CONFIG
     data = read_mapping(path)
-    for o in overrides or []:
-        apply_override(data, o)
+    given = frozenset(apply_override(data, o) for o in overrides or [])
     try:
         cfg = Config.model_validate(data)
     except ValidationError as exc:
@@ -357,6 +356,6 @@ def load_config(path: Path | None = None, overrides: list[str] | None = None) ->
         key = ".".join(str(p) for p in err["loc"])
         msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
         raise ConfigError(key, f"{msg} (got {err.get('input')!r})" if err["type"] != "extra_forbidden" else msg) from None
-    fixed = resolve_paths(cfg, path.parent)
+    fixed = resolve_paths(cfg, path.parent, given)  # relative paths: in the file against its folder, from --set against the cwd
     assert isinstance(fixed, Config)
     return fixed

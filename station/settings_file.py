@@ -34,8 +34,8 @@ def read_mapping(path: Path) -> dict[str, Any]:
     return data
 
 
-def apply_override(data: dict[str, Any], assignment: str) -> None:
-    """Apply one ``dotted.key=yaml_value`` override in place."""
+def apply_override(data: dict[str, Any], assignment: str) -> str:
+    """Apply one ``dotted.key=yaml_value`` override in place; the key it set."""
     key, sep, raw = assignment.partition("=")
     if not sep or not key.strip():
         raise ConfigError("", f"--set {assignment!r}: expected KEY=VALUE")
@@ -51,19 +51,23 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
             raise ConfigError(key, f"{p} is not a section")
         node = child
     node[parts[-1]] = value
+    return ".".join(parts)
 
 
-def resolve_paths(model: BaseModel, base: Path) -> BaseModel:
-    """``model`` with every relative Path field, in any section, taken against ``base``."""
+def resolve_paths(model: BaseModel, base: Path, given: frozenset[str] = frozenset(), here: Path | None = None) -> BaseModel:
+    """``model`` with every relative Path field, in any section, taken against ``base`` (the config file's folder); a
+    field whose dotted key, or a section above it, is in ``given`` (set on the command line) against ``here`` (the
+    working directory), as any path typed in a shell is."""
 
-    def fix(m: BaseModel) -> BaseModel:
+    def fix(m: BaseModel, prefix: str, typed: bool) -> BaseModel:
         upd: dict[str, Any] = {}
         for name in type(m).model_fields:
-            v = getattr(m, name)
+            v, key = getattr(m, name), f"{prefix}{name}"
+            mine = typed or key in given
             if isinstance(v, Path) and not v.is_absolute():
-                upd[name] = (base / v).resolve()
+                upd[name] = ((here or Path.cwd()) if mine else base).joinpath(v).resolve()
             elif isinstance(v, BaseModel):
-                upd[name] = fix(v)
+                upd[name] = fix(v, f"{key}.", mine)
         return m.model_copy(update=upd) if upd else m
 
-    return fix(model)
+    return fix(model, "", False)

@@ -105,6 +105,16 @@ def test_relative_model_path_is_relative_to_the_config_file(tmp_path: Path) -> N
     assert load_config(p).model.path == (tmp_path / "m/x.onnx").resolve()
 
 
+def test_a_relative_path_given_with_set_is_relative_to_the_working_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    p = tmp_path / "etc" / "c.yaml"
+    p.parent.mkdir()
+    p.write_text("model:\n  path: m/x.onnx\n")
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(p, ["model.shadow=line-a.onnx"])
+    assert cfg.model.shadow == tmp_path / "line-a.onnx" and cfg.model.path == tmp_path / "etc" / "m" / "x.onnx"
+    assert load_config(None, ["model.path=line-a.onnx"]).model.path == tmp_path / "line-a.onnx"  # not the packaged folder's
+
+
 def test_gateway_tracking_by_distance_over_belt_speed() -> None:
     g = load_config(None, ["gateway.tracking=distance", "gateway.actuator_distance_mm=900", "gateway.belt_speed_mm_s=600"]).gateway
     assert g.actuator_delay_s() == 1.5

@@ -60,3 +60,26 @@ def test_relative_paths_at_any_depth_are_taken_against_the_folder(tmp_path: Path
     assert isinstance(fixed, _Outer)
     assert fixed.inner.file == (tmp_path / "k/a.key").resolve() and fixed.inner.elsewhere == Path("/etc/b.key")
     assert fixed.top == (tmp_path / "m.onnx").resolve() and model.top == Path("m.onnx")
+
+
+def test_paths_set_on_the_command_line_are_taken_against_the_working_directory(tmp_path: Path) -> None:
+    model = _Outer(inner=_Inner(file=Path("a.key"), elsewhere=Path("b.key")), top=Path("m.onnx"))
+    here, there = tmp_path / "cwd", tmp_path / "config"
+    one = resolve_paths(model, there, frozenset({"inner.file"}), here)
+    assert isinstance(one, _Outer)
+    assert (one.inner.file, one.inner.elsewhere, one.top) == (
+        (here / "a.key").resolve(),
+        (there / "b.key").resolve(),
+        (there / "m.onnx").resolve(),
+    )
+    section = resolve_paths(model, there, frozenset({"inner"}), here)  # --set inner={...}: everything in it was typed
+    assert isinstance(section, _Outer)
+    assert (section.inner.file, section.inner.elsewhere, section.top) == (
+        (here / "a.key").resolve(),
+        (here / "b.key").resolve(),
+        (there / "m.onnx").resolve(),
+    )
+
+
+def test_an_override_says_which_key_it_set() -> None:
+    assert apply_override({}, "model.path=x.onnx") == "model.path"
