@@ -20,7 +20,7 @@ from station.preprocess import PreprocessSpec, preprocess
 from station.sources import read_image
 from station.teach.samples import MISSED, Collection, Refused, Sample, collect, groups
 
-from .conftest import SAMPLE
+from .conftest import MODEL, SAMPLE
 
 SPEC = PreprocessSpec(size=192, margin=0.16, mask_radius=1.12)
 
@@ -134,8 +134,28 @@ def test_an_exported_crop_is_used_only_where_the_station_finds_its_part_centred(
     col = collect([root], SPEC, load_config(None, []))
     why = {Path(r.origin).name: r.why for r in col.refused}
     assert why["noise.png"] in {"no_part", "not_centred"} and why["hello.png"] in {"no_part", "not_centred"}
-    assert why["corner.png"] == "not_centred"
+    assert why["corner.png"] in {"no_part", "not_centred"}  # no part in the crop's disc, where an exported crop has its part
     assert col.counts() == {"ok": 2, "defective": 2, "not_inspectable": 3}
+
+
+@pytest.mark.integration
+def test_every_part_a_trial_run_on_footage_archived_is_taught_from_its_exported_crop(tmp_path: Path) -> None:
+    """An exported crop leaves little belt round the part (CROP_MARGIN): with a rim sector shaded into the belt, the
+    locator alone found some of them cut off; the line had inspected every one."""
+    from station import supervisor
+    from station.archive import export
+    from station.model import Model
+    from station.pipeline import RunOptions
+    from station.sources import source_for
+
+    env = Envelope(width=1280, height=720, fps=30, speed=20.0, diameter=300.0, shade=0.6)
+    video = compose(labelled_photos(SAMPLE), tmp_path / "line.mp4", env, seed=5)
+    run = ["metrics.enabled=false", "publisher.endpoint=tcp://127.0.0.1:*", "publisher.resend_endpoint=null"]
+    cfg = load_config(None, [*run, f"archive.dir={tmp_path / 'archive'}", "archive.pass_sample=1.0"])
+    assert supervisor.run_pipeline(cfg, Model(MODEL), source_for(str(video)), RunOptions(out=tmp_path / "v.jsonl")) == 0
+    counts = export(tmp_path / "archive", tmp_path / "export").counts  # by the station's verdict: no relabelling needed here
+    col = collect([tmp_path / "export"], SPEC, load_config(None, []))
+    assert col.refused == [] and len(col.samples) == counts["ok_front"] + counts["def_front"] >= 30
 
 
 def test_a_video_is_read_through_the_line_trigger_and_matched_to_its_ground_truth(tmp_path: Path) -> None:
