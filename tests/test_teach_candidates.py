@@ -125,6 +125,21 @@ def test_the_gate_a_refusal_suggests_takes_the_figures_and_the_written_limit_ali
     assert short_of(gate, judged) == [] and last_check(pick, None, labels, samples, gate) == ""
 
 
+def test_a_refusal_whose_held_out_scores_cannot_tell_the_labels_apart_points_at_the_labels_and_suggests_no_gate() -> None:
+    from station.preprocess import PreprocessSpec
+    from station.teach.candidates import Candidate, advice
+    from station.teach.threshold import Outcome
+
+    rng = np.random.default_rng(3)
+    labels = np.array([0, 1] * 24)
+    held = rng.uniform(0, 1, 48)  # labels shuffled: scores that know nothing of them (ranking AUC near 0.5)
+    pick = Candidate("taught", PreprocessSpec(), np.zeros((48, 2, 2), np.float32), held, Outcome(48, 24, 12, 12), 0.5, (0.5, 0.5))
+    samples = [Sample(np.zeros((2, 2), np.uint8), None, int(v), f"p{i}") for i, v in enumerate(labels)]  # type: ignore[arg-type]
+    said = advice(pick, labels, samples, Gate())
+    assert said[0].startswith("the held-out scores hardly tell the two labels apart (ranking AUC 0.")
+    assert not any("--max-escape-rate" in line for line in said) and said[-1] == "no gate setting makes these figures worth going live with"
+
+
 def test_a_network_that_gives_a_part_no_number_is_a_candidate_never_chosen_not_a_traceback() -> None:
     from station.preprocess import PreprocessSpec
     from station.teach.candidates import candidate

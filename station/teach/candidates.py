@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from station.model import Model
+from station.offline.evaluate import auc
 from station.preprocess import PreprocessSpec
 from station.teach import threshold
 from station.teach.finetune import plain, score
@@ -27,6 +28,7 @@ from station.teach.threshold import MARGIN
 
 MORE_FOLDS = 8  # what a refusal suggests where taught networks forgot defects (docs/teaching-measured.md)
 AS_SHIPPED = "base-as-shipped"  # the candidate whose threshold is the base model's, not the line's
+NO_BETTER_THAN_LABELS = 0.75  # a held-out ranking AUC this low or lower: look at the labels, not at the gate
 
 
 @dataclass(frozen=True)
@@ -141,16 +143,26 @@ def nearness(c: Candidate, margin: float) -> dict[str, float | None]:
 
 
 def advice(pick: Candidate, labels: npt.NDArray[np.int64], samples: list[Sample], gate: threshold.Gate) -> list[str]:
-    """The parts to look at again (a wrong label is the commonest cause), and the gate that would take these figures."""
+    """The parts to look at again (a wrong label is the commonest cause), and the gate that would take these figures;
+    where the held-out scores hardly tell the labels apart, the labels first, and no gate."""
+    scored = np.isfinite(pick.held_out)
+    ranking = auc(pick.held_out[scored], labels[scored])
+    enough = min(np.sum(labels[scored] == c) for c in (0, 1)) >= threshold.MIN_PER_CLASS  # a few parts' ranking says nothing
+    chance = enough and not ranking > NO_BETTER_THAN_LABELS
     low = [i for i in np.argsort(pick.held_out) if labels[i] == 1][:3]
-    out = ["check the labels of the defective parts the network finds least defective: "
-           + ", ".join(f"{samples[i].origin} ({pick.held_out[i]:.3f})" for i in low)]  # fmt: skip
+    out = [f"the held-out scores hardly tell the two labels apart (ranking AUC {ranking:.2f}; 0.5 is chance): check that "
+           "ok_front/ and def_front/ hold what they say (swapped or mixed labels look like this) before collecting more parts"
+           ] if chance else []  # fmt: skip
+    out.append("check the labels of the defective parts the network finds least defective: "
+               + ", ".join(f"{samples[i].origin} ({pick.held_out[i]:.3f})" for i in low))  # fmt: skip
     at = pick.limits()  # as the honest figures and heldout_mistakes.png judge each part
     high = [i for i in np.argsort(-pick.held_out) if labels[i] == 0 and not pick.held_out[i] < at[i]][:3]
     if high:
         out.append(
             "and of the good parts it finds most defective: " + ", ".join(f"{samples[i].origin} ({pick.held_out[i]:.3f})" for i in high)
         )
+    if chance:
+        return [*out, "no gate setting makes these figures worth going live with"]
     j, written = pick.judged, threshold.outcome(pick.held_out, labels, pick.band[0])  # the last check judges the written limit too
     fr = max(threshold.percent_up(j.false_reject_rate), 100 * gate.max_false_reject_rate)  # a lower one would move the limit down
     esc = threshold.percent_up(max(j.escape_rate, written.escape_rate))
