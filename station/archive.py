@@ -258,6 +258,7 @@ class Exported:
 
     counts: dict[str, int]
     skipped: list[str]
+    archived: int = 0  # parts found in the archive (sidecars), exported or not
 
 
 def export(archive: Path, out: Path, reviewed_only: bool = False) -> Exported:
@@ -273,7 +274,10 @@ def export(archive: Path, out: Path, reviewed_only: bool = False) -> Exported:
     _empty_folder(out)
     done = Exported({"def_front": 0, "ok_front": 0, "review": 0}, [])
     rows = [["file", "reason", "score", "model", "captured_at", "label_by"]]
+    for folder in ("def_front", "ok_front"):  # even empty: a labelled folder, which teach and eval count
+        (out / folder).mkdir()
     for side in sorted(archive.glob("*/*/*.json")):
+        done.archived += 1
         try:
             meta, review = _sidecar(side)
         except ValueError as exc:

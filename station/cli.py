@@ -173,11 +173,16 @@ def cmd_archive(args: argparse.Namespace) -> int:
 
     src = Path(args.archive)
     if not src.is_dir():
-        raise ConfigError("archive.dir", f"{src}: no such archive folder")
+        raise InputError(f"{src}: no such archive folder")
     done = export(src, Path(args.out), reviewed_only=args.reviewed_only)
     for why in done.skipped:
         print(f"station archive export: not exported: {why}", file=sys.stderr)
-    print(f"exported to {args.out}: " + ", ".join(f"{k} {v}" for k, v in done.counts.items()) + " (relabel review/ by hand)"
+    if not done.archived:
+        print(f"station archive export: {src} holds no archived parts (archive.dir keeps DAY/reject/ and DAY/pass/)", file=sys.stderr)
+    elif args.reviewed_only and not sum(done.counts.values()):
+        print(f"station archive export: none of its {done.archived} parts is labelled yet (the live page's /review)", file=sys.stderr)
+    print(f"exported to {args.out}: " + ", ".join(f"{k} {v}" for k, v in done.counts.items())
+          + (" (relabel review/ by hand)" if done.counts["review"] else "")
           + (f"; {len(done.skipped)} parts not exported (named above)" if done.skipped else ""))  # fmt: skip
     return 0
 

@@ -250,3 +250,21 @@ def test_export_refuses_a_folder_that_is_not_empty(tmp_path: Path) -> None:
     (tmp_path / "none").mkdir()
     assert export(tmp_path / "none", tmp_path / "out2").counts == {"def_front": 0, "ok_front": 0, "review": 0}
     assert (tmp_path / "out2" / "labels.csv").read_text().startswith("file,reason")
+
+
+def test_export_says_when_there_was_nothing_to_export_and_still_writes_a_labelled_folder(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    from station.cli import main
+
+    assert main(["archive", "export", str(tmp_path / "nowhere"), str(tmp_path / "o1")]) == 2
+    assert capsys.readouterr().err.strip() == f"station: error: {tmp_path / 'nowhere'}: no such archive folder"
+    photos = tmp_path / "photos"  # a folder of images, not an archive
+    photos.mkdir()
+    (photos / "a.png").write_bytes(b"x")
+    assert main(["archive", "export", str(photos), str(tmp_path / "o2")]) == 0
+    assert "holds no archived parts" in capsys.readouterr().err
+    assert (tmp_path / "o2" / "def_front").is_dir() and (tmp_path / "o2" / "ok_front").is_dir()  # teach and eval: "too few parts"
+    _archived(tmp_path / "a" / "2026-01-01" / "reject", "p1", json.dumps({"reason": "defect"}))
+    assert main(["archive", "export", str(tmp_path / "a"), str(tmp_path / "o3"), "--reviewed-only"]) == 0
+    said = capsys.readouterr()
+    assert "none of its 1 parts is labelled yet" in said.err and "relabel review/" not in said.out

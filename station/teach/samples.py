@@ -145,7 +145,9 @@ def collect(sources: list[Path], spec: PreprocessSpec, cfg: Config) -> Collectio
             raise InputError(f"{src}: no such file or folder")
     if col.copies:
         copy, first = col.copies[0]
-        col.notes.append(f"{len(col.copies)} photos are exact copies of others and were used once (the first: {copy} = {first})")
+        n = len(col.copies)
+        what = "photos are exact copies of others and were" if n > 1 else "photo is an exact copy of another and was"
+        col.notes.append(f"{n} {what} used once (the first: {copy} = {first})")
     return col
 
 
