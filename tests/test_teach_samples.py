@@ -183,6 +183,17 @@ def test_a_video_is_read_through_the_line_trigger_and_matched_to_its_ground_trut
         collect([video, tmp_path / "again.mp4"], SPEC, load_config(None, []))
 
 
+def test_a_ground_truth_row_after_the_videos_end_is_named_not_counted_as_missed_by_the_trigger(tmp_path: Path) -> None:
+    env = Envelope(width=960, height=540, fps=25, speed=14.0, diameter=240.0)
+    video = compose(labelled_photos(SAMPLE)[::6], tmp_path / "line.mp4", env, seed=4)
+    rows = video.with_suffix(".csv").read_text().splitlines()
+    end = int(cv2.VideoCapture(str(video)).get(cv2.CAP_PROP_FRAME_COUNT)) - 1
+    video.with_suffix(".csv").write_text("\n".join([*rows, f"99,def,{end + 500},{end + 520},x.jpeg"]) + "\n")
+    col = collect([video], SPEC, load_config(None, []))
+    assert not col.refused and len(col.samples) == len(rows) - 1
+    assert col.notes == [f"{video}#row{len(rows)}: frames {end + 500}-{end + 520}, after the video's last frame ({end}), not used"]
+
+
 def _crops_are_the_frames(video: Path, samples: list[Sample]) -> None:
     """Each footage part keeps only the pixels round it, and makes the crop its whole frame would have made (the warp's
     sub-pixel rounding aside: OpenCV's fixed point rounds a coordinate moved by a whole pixel now and then the other way)."""

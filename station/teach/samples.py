@@ -307,9 +307,19 @@ def _video(video: Path, spec: PreprocessSpec, cfg: Config, col: Collection) -> N
     finally:
         source.close()
     col.digest.update(content + truth_path.read_bytes())
+    _unmatched(video, truth, used, index, col)
+
+
+def _unmatched(video: Path, truth: list[tuple[int, int, int]], used: list[bool], frames: int, col: Collection) -> None:
+    """Rows no part was matched to: missed by the trigger, or (a mistake of the ground truth) after the video's end."""
     for k, done in enumerate(used):
-        if not done:
-            col.refused.append(Refused(f"{video}#row{k + 1}", truth[k][0], MISSED))
+        label, first, last = truth[k]
+        if done:
+            continue
+        if first >= frames:  # no verdict was due
+            col.notes.append(f"{video}#row{k + 1}: frames {first}-{last}, after the video's last frame ({frames - 1}), not used")
+        else:
+            col.refused.append(Refused(f"{video}#row{k + 1}", label, MISSED))
 
 
 def _row_for(part: Part, truth: list[tuple[int, int, int]], used: list[bool], rtl: bool) -> int | None:
