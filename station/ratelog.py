@@ -47,11 +47,15 @@ class RateLimitedLog:
         self._last[key] = (event, level, {k: fields[k] for k in keep if k in fields})
         return True
 
-    def tick(self) -> None:
+    def flush(self) -> None:
+        """Log the count of every line held back, whatever the interval (call it as the work ends: none is left unsaid)."""
+        self.tick(everything=True)
+
+    def tick(self, everything: bool = False) -> None:
         """Log the count of lines held back for each key whose interval has passed (call it when idle)."""
         now = self._clock()
         with self._lock:
-            due = [(k, n) for k, n in self._held.items() if n and now >= self._next.get(k, 0.0)]
+            due = [(k, n) for k, n in self._held.items() if n and (everything or now >= self._next.get(k, 0.0))]
             for k, _ in due:
                 del self._held[k]
                 self._next[k] = now + self.interval_s

@@ -121,6 +121,7 @@ class ResendServer(Worker):
                     if pause > 0 and self._stop.wait(min(pause, 1.0)):
                         return
         finally:
+            self._quiet.flush()
             self._sock.close(0)
 
     def _serve_one(self) -> float:

@@ -55,3 +55,15 @@ def test_a_summary_repeats_the_fields_its_key_keeps() -> None:
     log.tick()
     assert out.lines[-1] == ("skipped", {"cause": "busy", "suppressed": 2, "summary": True})  # not part 0's id nor its why
     assert [f.get("cause") for _, f in out.lines] == ["busy", "deadline", "busy"]  # each cause has its own first line
+
+
+def test_a_flush_logs_every_count_held_back_before_its_interval_has_passed() -> None:
+    now = [0.0]
+    out = _Lines()
+    log = RateLimitedLog(interval_s=10.0, clock=lambda: now[0], logger=out)
+    for _ in range(4):
+        log.emit("k", "skipped")
+    now[0] = 1.0  # the work ends long before the next summary was due
+    log.flush()
+    log.flush()  # once only
+    assert out.lines == [("skipped", {}), ("skipped", {"suppressed": 3, "summary": True})]

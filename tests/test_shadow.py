@@ -404,10 +404,10 @@ def test_every_skip_is_counted_and_a_run_of_skips_is_one_log_line(strict: Model)
 
     class Lines:
         def __init__(self) -> None:
-            self.events: list[tuple[str, str]] = []
+            self.events: list[tuple[str, str, int]] = []
 
         def warning(self, event: str, **fields: Any) -> None:
-            self.events.append((event, fields["cause"]))
+            self.events.append((event, fields["cause"], fields.get("suppressed", 0)))
 
     m, lines = Metrics(), Lines()
     crop, _ = _alone(Model(MODEL), _photos()[0], 1)
@@ -418,4 +418,4 @@ def test_every_skip_is_counted_and_a_run_of_skips_is_one_log_line(strict: Model)
             fresh = replace(crop.part.frame, captured_mono=time.monotonic())
             stage.submit(replace(crop, part=replace(crop.part, part_id=pid, frame=fresh)))
     assert _skipped(m) == {ShadowSkip.DEADLINE: 5}
-    assert lines.events == [("shadow_skipped", "deadline")]
+    assert lines.events == [("shadow_skipped", "deadline", 0), ("shadow_skipped", "deadline", 4)]  # the rest, said as it stops

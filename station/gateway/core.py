@@ -274,6 +274,7 @@ class GatewayCore:
         self.gaps.clear()
         self._abandon_awaiting(now)  # parts whose verdicts were being asked for again: lost, and rejected with the rest
         self._reject_pending("gateway_stopped", now)
+        self._quiet.flush()
 
     def _reject_pending(self, reason: str, now: float) -> None:
         """Every part pending, rejected now, in actuator order: ``reason``, or ``missing`` where its verdict never came."""

@@ -177,6 +177,7 @@ class Publisher:
         self._send(Heartbeat(**env, state=self._state, last_seq=env["seq"] - 1, verdicts=self.verdicts, camera=self._camera()))
 
     def close(self) -> None:
+        self._quiet.flush()
         if self._out is not None:
             try:
                 self._out.close()

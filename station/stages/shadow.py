@@ -208,6 +208,7 @@ class ShadowStage(Worker):
             if self._timer is not None:
                 self._timer(took)
             job.done.set()
+        self._skips.flush()
 
     def judge(self, model: Model, crop: Crop) -> ShadowVerdict:
         """What ``model`` would publish alone on the part in ``crop``; never raises."""
