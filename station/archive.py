@@ -271,11 +271,9 @@ def export(archive: Path, out: Path, reviewed_only: bool = False) -> Exported:
     put one part under both labels); InputError naming it otherwise. A part whose sidecar or crop
     cannot be read is skipped and named, never silently.
     """
-    _empty_folder(out)
+    _empty_folder(out, ("def_front", "ok_front"))  # even empty: a labelled folder, which teach and eval count
     done = Exported({"def_front": 0, "ok_front": 0, "review": 0}, [])
     rows = [["file", "reason", "score", "model", "captured_at", "label_by"]]
-    for folder in ("def_front", "ok_front"):  # even empty: a labelled folder, which teach and eval count
-        (out / folder).mkdir()
     for side in sorted(archive.glob("*/*/*.json")):
         done.archived += 1
         try:
@@ -308,11 +306,14 @@ def export(archive: Path, out: Path, reviewed_only: bool = False) -> Exported:
     return done
 
 
-def _empty_folder(out: Path) -> None:
+def _empty_folder(out: Path, below: tuple[str, ...]) -> None:
+    """``out``, new or empty, with the folders ``below`` made in it; InputError naming it otherwise."""
     try:
         out.mkdir(parents=True, exist_ok=True)
         if any(out.iterdir()):
             raise InputError(f"{out}: not empty; export into a new folder (an earlier export in it could label a part twice)")
+        for name in below:
+            (out / name).mkdir()
     except OSError as exc:
         raise InputError(f"{out}: cannot make the export folder: {exc.strerror or exc}") from None
 

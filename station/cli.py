@@ -180,7 +180,7 @@ def cmd_archive(args: argparse.Namespace) -> int:
     if not done.archived:
         print(f"station archive export: {src} holds no archived parts (archive.dir keeps DAY/reject/ and DAY/pass/)", file=sys.stderr)
     elif args.reviewed_only and not sum(done.counts.values()):
-        print(f"station archive export: none of its {done.archived} parts is labelled yet (the live page's /review)", file=sys.stderr)
+        print(f"station archive export: no part in {src} is labelled yet (the live page's /review)", file=sys.stderr)
     print(f"exported to {args.out}: " + ", ".join(f"{k} {v}" for k, v in done.counts.items())
           + (" (relabel review/ by hand)" if done.counts["review"] else "")
           + (f"; {len(done.skipped)} parts not exported (named above)" if done.skipped else ""))  # fmt: skip

@@ -267,4 +267,4 @@ def test_export_says_when_there_was_nothing_to_export_and_still_writes_a_labelle
     _archived(tmp_path / "a" / "2026-01-01" / "reject", "p1", json.dumps({"reason": "defect"}))
     assert main(["archive", "export", str(tmp_path / "a"), str(tmp_path / "o3"), "--reviewed-only"]) == 0
     said = capsys.readouterr()
-    assert "none of its 1 parts is labelled yet" in said.err and "relabel review/" not in said.out
+    assert f"no part in {tmp_path / 'a'} is labelled yet" in said.err and "relabel review/" not in said.out

@@ -63,9 +63,10 @@ class JsonLinesOutput:
         pass  # health changes are in the log
 
     def tick(self, now: float) -> None:
-        pass
+        self._quiet.tick()  # the count of failed lines held back
 
     def close(self) -> None:
+        self._quiet.flush()
         if self._own:
             try:
                 self._f.close()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import math
 import os
 import re
 from collections import Counter
@@ -25,20 +24,19 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from station.archive import CROP_MARGIN
 from station.config import Config, Direction
 from station.errors import InputError
-from station.locate import Circle, GrayImage, ellipse_of, u8
+from station.locate import Circle, GrayImage, ellipse_of
 from station.messages import Frame, Part
 from station.metrics import Metrics
 from station.preprocess import Preprocessed, PreprocessSpec, Quality, normalise_crop, part_region, preprocess, to_gray
 from station.sources import VideoFileSource, files_below, read_image
 from station.stages.preprocess import PreprocessStage
 from station.stages.trigger import LineTrigger
+from station.teach import exported
 from station.teach.threshold import MIN_PER_CLASS
 
 LABELS = {"ok_front": 0, "def_front": 1}
-CENTRED_TOLERANCE = 0.15  # of the radius: how far the part located in an exported crop may sit from the centred circle
 TAU = 0.02  # cosine distance of two parts' ring profiles under which they may be one part (turned: < 0.01; others: > 0.04)
 FRAMING = 0.2  # more of the parts than this not inspectable: a framing or light problem, not a model one
 MISSED = "missed by the trigger"  # a footage part whose row no trigger fired for
@@ -152,9 +150,9 @@ def collect(sources: list[Path], spec: PreprocessSpec, cfg: Config) -> Collectio
 
 
 def _folder(root: Path, spec: PreprocessSpec, col: Collection) -> None:
-    exported = (root / "labels.csv").is_file()  # station archive export: crops centred on the part
+    reasons = exported.station_reasons(root) if (root / "labels.csv").is_file() else None  # an export: crops centred on the part
     review = root / "review"
-    if exported and review.is_dir():
+    if reasons is not None and review.is_dir():
         n = sum(1 for p in review.iterdir() if p.is_file())
         if n:
             col.notes.append(f"{review}: {n} crops not used (unlabelled: move each into ok_front/ or def_front/ to teach with it)")
@@ -177,7 +175,7 @@ def _folder(root: Path, spec: PreprocessSpec, col: Collection) -> None:
                 continue
             col.digest.update(os.fsencode(p.relative_to(root).as_posix()))  # a name need not be UTF-8
             col.digest.update(content)
-            _add(grab.image, label, str(p), spec, col, centred=exported)
+            _add(grab.image, label, str(p), spec, col, reasons)
             if first[1] != label and col.samples and col.samples[-1].origin == str(p):  # a part, not a blank: a label is wrong
                 kind = ("good", "defective")
                 raise InputError(
@@ -200,43 +198,13 @@ def _photos(d: Path, label: int, col: Collection) -> list[Path]:
     return photos
 
 
-def _add(image: GrayImage, label: int, origin: str, spec: PreprocessSpec, col: Collection, centred: bool) -> None:
-    h, w = image.shape
-    if centred and abs(h - w) <= 2:  # an archived crop (station.archive.crop_of): centred on the part, its radius known
-        circle = Circle(w / 2, h / 2, min(w, h) / 2 / (1 + CROP_MARGIN))
-        seen, pad = _on_belt(image)
-        located = preprocess(seen, spec)  # located as the station locates a part: an image with no part in it is never used
-        found = located.circle
-        if found is None or not _agree(replace(found, cx=found.cx - pad, cy=found.cy - pad), circle):
-            col.refused.append(Refused(origin, label, located.quality.value if found is None else "not_centred"))
-            return
-        pre = preprocess(image, spec, circle=circle)  # its quality checked as any part's
-    else:  # a photo, or a crop cut by the frame's edge: located afresh
-        pre = preprocess(image, spec)
-    if pre.quality is not Quality.OK or pre.circle is None:
-        col.refused.append(Refused(origin, label, pre.quality.value))
+def _add(image: GrayImage, label: int, origin: str, spec: PreprocessSpec, col: Collection, reasons: dict[str, str] | None) -> None:
+    """One image, as the station would locate and inspect its part; ``reasons``: an export's (its crops are centred)."""
+    pre, why = exported.inspect(image, spec, reasons.get(Path(origin).name)) if reasons is not None else (preprocess(image, spec), "")
+    if pre is None or pre.quality is not Quality.OK or pre.circle is None:
+        col.refused.append(Refused(origin, label, why or (pre.quality.value if pre is not None else "not preprocessed")))
         return
     col.samples.append(Sample(image, pre.circle, label, origin))
-
-
-def _on_belt(crop: GrayImage) -> tuple[GrayImage, int]:
-    """An exported crop as the trigger hands a part to the locator (station.stages.preprocess): outside its inscribed
-    disc (the part's circle grown by CROP_MARGIN) the belt's level, with a border of it all round, and the border's
-    width. A crop that tight leaves the locator too little belt to find a rim shaded into it (2 of 40 in a trial run)."""
-    h, w = crop.shape
-    yy, xx = np.ogrid[:h, :w]
-    outside = (xx - w / 2) ** 2 + (yy - h / 2) ** 2 > (min(h, w) / 2) ** 2
-    level = int(np.median(crop[outside])) if outside.any() else int(np.median(crop))
-    seen = crop.copy()
-    seen[outside] = level
-    pad = round(0.3 * max(h, w))
-    return u8(cv2.copyMakeBorder(seen, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=level)), pad
-
-
-def _agree(found: Circle, centred: Circle, tolerance: float = CENTRED_TOLERANCE) -> bool:
-    """The part the locator found is the one an exported crop is centred on: same centre and size, within ``tolerance`` of r."""
-    off = math.hypot(found.cx - centred.cx, found.cy - centred.cy)
-    return off <= tolerance * centred.r and abs(found.r - centred.r) <= tolerance * centred.r
 
 
 def _check_row(path: Path, n: int, rows: list[tuple[int, int, int]]) -> None:
