@@ -118,7 +118,10 @@ def test_the_gate_a_refusal_suggests_takes_the_figures_and_the_written_limit_ali
     judged = Outcome(10, 7, 1, 0)  # fold by fold only one did
     pick = Candidate("taught", PreprocessSpec(), np.zeros((10, 2, 2), np.float32), held, judged, 0.5, (0.3, 0.5))
     samples = [Sample(np.zeros((2, 2), np.uint8), None, int(v), f"p{i}") for i, v in enumerate(labels)]  # type: ignore[arg-type]
-    said = advice(pick, labels, samples, Gate())[-1]
+    told = advice(pick, labels, samples, Gate())
+    assert told[0] == "check the labels of the held-out defective parts that passed: p3 (0.150), p4 (0.250)"  # the mistakes alone
+    assert not any("good parts that were rejected" in line for line in told)  # none was
+    said = told[-1]
     match = re.search(r"--max-escape-rate ([0-9.]+) --max-false-reject-rate ([0-9.]+)", said)
     assert match is not None and float(match[1]) == 28.6  # 2 of 7, rounded up
     gate = Gate(float(match[1]) / 100, float(match[2]) / 100)

@@ -149,18 +149,15 @@ def advice(pick: Candidate, labels: npt.NDArray[np.int64], samples: list[Sample]
     ranking = auc(pick.held_out[scored], labels[scored])
     enough = min(np.sum(labels[scored] == c) for c in (0, 1)) >= threshold.MIN_PER_CLASS  # a few parts' ranking says nothing
     chance = enough and not ranking > NO_BETTER_THAN_LABELS
-    low = [i for i in np.argsort(pick.held_out) if labels[i] == 1][:3]
     out = [f"the held-out scores hardly tell the two labels apart (ranking AUC {ranking:.2f}; 0.5 is chance): check that "
            "ok_front/ and def_front/ hold what they say (swapped or mixed labels look like this) before collecting more parts"
            ] if chance else []  # fmt: skip
-    out.append("check the labels of the defective parts the network finds least defective: "
-               + ", ".join(f"{samples[i].origin} ({pick.held_out[i]:.3f})" for i in low))  # fmt: skip
-    at = pick.limits()  # as the honest figures and heldout_mistakes.png judge each part
-    high = [i for i in np.argsort(-pick.held_out) if labels[i] == 0 and not pick.held_out[i] < at[i]][:3]
-    if high:
-        out.append(
-            "and of the good parts it finds most defective: " + ", ".join(f"{samples[i].origin} ({pick.held_out[i]:.3f})" for i in high)
-        )
+    at = pick.limits()  # as the honest figures and heldout_mistakes.png judge each part: the mistakes they count, worst first
+    passed = [i for i in np.argsort(pick.held_out) if labels[i] == 1 and pick.held_out[i] < at[i]][:3]
+    rejected = [i for i in np.argsort(-pick.held_out) if labels[i] == 0 and not pick.held_out[i] < at[i]][:3]
+    for kind, wrong in (("defective parts that passed", passed), ("good parts that were rejected", rejected)):
+        named = ", ".join(f"{samples[i].origin} ({pick.held_out[i]:.3f})" for i in wrong)
+        out += [f"check the labels of the held-out {kind}: {named}"] if wrong else []
     if chance:
         return [*out, "no gate setting makes these figures worth going live with"]
     j, written = pick.judged, threshold.outcome(pick.held_out, labels, pick.band[0])  # the last check judges the written limit too
