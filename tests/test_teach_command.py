@@ -66,6 +66,8 @@ def taught(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def test_a_qualified_line_is_an_ordinary_model_file_with_what_it_was_taught(taught: tuple[Path, Path]) -> None:
     import onnx
 
+    from station.model import Model
+
     out, report = taught
     model = admit(out)  # the station's own gate, on the crops of its line it carries
     meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
@@ -76,12 +78,20 @@ def test_a_qualified_line_is_an_ordinary_model_file_with_what_it_was_taught(taug
     figures = json.loads((report / "metrics.json").read_text())
     assert figures["qualified"] and set(figures["candidates"]) == {"taught", "base-line-threshold", "base-rectified", "base-as-shipped"}
     assert info["network"] == figures["network"]
+    assert model.info.version == f"{Model(SHIPPED_MODEL).info.version}+test-line" and "+test-line-" in model.info.model_id
     assert model.info.threshold == figures["threshold"] and list(model.info.band) == figures["uncertain_band"]
     assert {p.name for p in report.iterdir()} >= {"confusion_matrix.png", "score_histograms.png", "heldout_mistakes.png"}
     scored = [s for s in figures["held_out_scores"] if s["label"] == 1]
     assert all(s["by_candidate"][figures["network"]] == s["score"] and len(s["by_candidate"]) == 4 for s in figures["held_out_scores"])
     assert min(s["score"] for s in scored) >= figures["uncertain_band"][0]  # no held-out defect passes
     assert hashlib.sha256(SHIPPED_MODEL.read_bytes()).hexdigest() == SHIPPED_DIGEST  # teaching never touches the shipped model
+
+
+def test_a_taught_models_version_names_its_line_once() -> None:
+    from station.teach.command import taught_version
+
+    assert taught_version("1.0.0", "Line A / shift 2") == "1.0.0+line-a-shift-2" and taught_version("1.0.0", "") == "1.0.0+taught"
+    assert taught_version("1.0.0+line-a", "line b") == "1.0.0+line-b"  # taught again from a taught base
 
 
 def test_fine_tuning_stays_near_the_base_weights_and_a_network_from_scratch_has_none_to_stay_near(

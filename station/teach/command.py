@@ -22,6 +22,7 @@ import base64
 import json
 import math
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -313,6 +314,13 @@ def _summary(judged: threshold.Outcome, base: threshold.Outcome) -> None:
     )
 
 
+def taught_version(base: str, line: str) -> str:
+    """The base model's version with the line's name as its build part (``1.0.0+line-a``): a model's id, which every
+    verdict carries, then says what line it was taught for, whatever its file is called."""
+    name = re.sub(r"[^0-9A-Za-z]+", "-", line).strip("-").lower()
+    return f"{base.split('+')[0]}+{name or 'taught'}"  # a base taught for another line: that line's name gives way
+
+
 def _write(out: Path, net: Any, base: Model, pick: Candidate, figures: dict[str, Any], col: Collection, labels: npt.NDArray[np.int64],
            seed: int) -> str | None:  # fmt: skip
     """The taught network, or the base network with the line's threshold, with what it was taught, if the station's gate takes
@@ -328,6 +336,7 @@ def _write(out: Path, net: Any, base: Model, pick: Candidate, figures: dict[str,
         f"{figures['gate']['max_false_reject_rate']:.1%} of the held-out good parts: then the limit that rejects so many",
     }  # fmt: skip
     extra = {
+        meta.META_VERSION: taught_version(base.info.version, figures["line"]),
         META_TEACH: json.dumps(taught),
         meta.META_FINGERPRINT: col.digest.hexdigest(),
         meta.META_METRICS: json.dumps({"validation": figures["held_out"]}),
