@@ -95,6 +95,15 @@ def test_the_recipes_jitter_moves_the_crops_the_network_learns_from() -> None:
     assert not np.allclose(first_batch(0.0), first_batch(0.1), atol=0.05)  # same turns and light, the crop circle moved
 
 
+def test_a_squash_flattens_the_part_and_none_draws_nothing_more() -> None:
+    """Recipe.squash (measured and dropped: docs/teaching-measured.md) shows each part flattened along a random axis."""
+    s, spec = _good_samples(1)[0], Model(MODEL).info.spec
+    plain, rng = augmented(s, np.random.default_rng(3), spec, jitter=0.0), np.random.default_rng(3)
+    assert np.array_equal(plain, augmented(s, rng, spec, jitter=0.0, squash=0.0))  # the default: the variants as they were
+    flat = augmented(s, np.random.default_rng(3), spec, jitter=0.0, squash=0.3)
+    assert flat.shape == plain.shape and not np.allclose(flat, plain, atol=0.05)
+
+
 def test_without_rehearsal_the_batches_are_those_of_the_recipe_before_it() -> None:
     """Recipe.rehearse 0 draws nothing more from the generator: the default recipe trains as it did."""
     from station.teach.finetune import Recipe, _Batches

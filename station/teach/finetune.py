@@ -58,6 +58,7 @@ class Recipe:
     layer_decay: float = 1.0  # feature block i of n learns at lr * layer_decay ** (n - i): the first layers move least
     defect_weight: float = 1.5  # a defective part's loss against a good part's, after balancing the classes: lean against escapes
     focus: float = 0.0  # focal loss: each part's loss times (1 - p_true) ** focus, so parts already learnt weigh less (0: plain)
+    squash: float = 0.0  # a part is also shown flattened along a random axis by up to this share (an ellipse left unrectified)
 
 
 def _light(f: npt.NDArray[Any], rng: np.random.Generator) -> npt.NDArray[Any]:
@@ -71,7 +72,8 @@ def _light(f: npt.NDArray[Any], rng: np.random.Generator) -> npt.NDArray[Any]:
     return f + rng.normal(0, rng.uniform(0, 3), f.shape).astype(np.float32)
 
 
-def augmented(s: Sample, rng: np.random.Generator, spec: PreprocessSpec, pits: bool = False, jitter: float = Recipe.jitter) -> FloatImage:
+def augmented(s: Sample, rng: np.random.Generator, spec: PreprocessSpec, pits: bool = False, jitter: float = Recipe.jitter,
+              squash: float = Recipe.squash) -> FloatImage:  # fmt: skip
     """One label-preserving variant of ``s``, cropped and normalised by the station's own code.
 
     One warp takes the part (made round first, when the station saw it as an ellipse) into a square
@@ -84,6 +86,10 @@ def augmented(s: Sample, rng: np.random.Generator, spec: PreprocessSpec, pits: b
     turn = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
     mirror = np.diag([-1.0, 1.0]) if rng.random() < 0.5 else np.eye(2)
     lin = mirror @ turn @ rectify(c)
+    if squash:  # drawn only then: without it, the variants (and a seed's networks) are the ones they always were
+        b, k = rng.uniform(0, math.pi), 1.0 - rng.uniform(0, squash)
+        axis = np.array([[math.cos(b), -math.sin(b)], [math.sin(b), math.cos(b)]])
+        lin = axis @ np.diag([1.0, k]) @ axis.T @ lin
     m = np.hstack([lin, (np.array([half, half]) - lin @ np.array([c.cx, c.cy]))[:, None]])
     roi = u8(cv2.warpAffine(s.image, m, (2 * half, 2 * half), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
     if pits:
@@ -191,12 +197,15 @@ class _Batches:
         for start in range(0, len(order) - b + 1, b):
             idx = order[start : start + b]
             painted = (self.labels[idx] == 0) & (rng.random(len(idx)) < self.recipe.pits)
-            crops = [augmented(self.samples[i], rng, self.spec, bool(p), self.recipe.jitter) for i, p in zip(idx, painted, strict=True)]
+            crops = [
+                augmented(self.samples[i], rng, self.spec, bool(p), self.recipe.jitter, self.recipe.squash)
+                for i, p in zip(idx, painted, strict=True)
+            ]
             y = list((self.labels[idx] | painted).astype(np.float32))
             w = [self.weight[int(v)] for v in self.labels[idx]]
             for k in range(self.extra):
                 s = self.rehearsal[int(rng.choice(self.by_class[k % 2]))]
-                crops.append(augmented(s, rng, self.spec, jitter=self.recipe.jitter))
+                crops.append(augmented(s, rng, self.spec, jitter=self.recipe.jitter, squash=self.recipe.squash))
                 y.append(float(s.label))
                 w.append(1.0)  # balanced by the draw; the line's own defects alone lean against escapes
             yield np.stack(crops), np.array(y, np.float32), np.array(w, np.float32)
