@@ -299,7 +299,7 @@ def export(archive: Path, out: Path, reviewed_only: bool = False) -> Exported:
         rows.append([f"{folder}/{crop.name}", *(str(meta.get(k)) for k in ("reason", "score", "model", "captured_at")),
                      review["by"] if review is not None else "station"])  # fmt: skip
     try:
-        with (out / "labels.csv").open("w", newline="") as f:
+        with (out / "labels.csv").open("w", newline="", encoding="utf-8") as f:
             csv.writer(f).writerows(rows)
     except OSError as exc:
         raise InputError(f"{out / 'labels.csv'}: cannot write: {exc.strerror or exc}") from None

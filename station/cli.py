@@ -179,7 +179,7 @@ def cmd_archive(args: argparse.Namespace) -> int:
         print(f"station archive export: not exported: {why}", file=sys.stderr)
     if not done.archived:
         print(f"station archive export: {src} holds no archived parts (archive.dir keeps DAY/reject/ and DAY/pass/)", file=sys.stderr)
-    elif args.reviewed_only and not sum(done.counts.values()):
+    elif args.reviewed_only and not sum(done.counts.values()) and not done.skipped:
         print(f"station archive export: no part in {src} is labelled yet (the live page's /review)", file=sys.stderr)
     print(f"exported to {args.out}: " + ", ".join(f"{k} {v}" for k, v in done.counts.items())
           + (" (relabel review/ by hand)" if done.counts["review"] else "")

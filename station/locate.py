@@ -28,8 +28,8 @@ _ANGLES = np.linspace(0.0, 2.0 * math.pi, 96, endpoint=False)
 _COS = np.cos(_ANGLES).astype(np.float32)
 _SIN = np.sin(_ANGLES).astype(np.float32)
 _RAYS = np.linspace(0.0, 2.0 * math.pi, 180, endpoint=False)
-_RAY_COS = np.cos(_RAYS).astype(np.float32)
-_RAY_SIN = np.sin(_RAYS).astype(np.float32)
+RAY_COS = np.cos(_RAYS).astype(np.float32)
+RAY_SIN = np.sin(_RAYS).astype(np.float32)
 _BEYOND = (1.3, 1.9)  # where an impeller's rim lies, in radii of its inner ring (measured: 1.4-2.0)
 _BEYOND_EDGE = 5.0  # grey-level step per pixel (stretched image) that counts as an edge out there
 _BEYOND_MARGIN = 0.1  # how much more of that ring is edge than of the band around it
@@ -178,8 +178,8 @@ def ellipse_of(gray: GrayImage, circle: Circle) -> Circle:
     the rim's points lie ELLIPSE_BETTER times closer to it than to the best circle through them.
     """
     radii = np.arange(0.8 * circle.r, 1.2 * circle.r, 0.5, dtype=np.float32)
-    map_x = (circle.cx + _RAY_COS[:, None] * radii[None, :]).astype(np.float32)
-    map_y = (circle.cy + _RAY_SIN[:, None] * radii[None, :]).astype(np.float32)
+    map_x = (circle.cx + RAY_COS[:, None] * radii[None, :]).astype(np.float32)
+    map_y = (circle.cy + RAY_SIN[:, None] * radii[None, :]).astype(np.float32)
     smooth = cv2.GaussianBlur(gray, (0, 0), 1.0).astype(np.float32)
     polar = cv2.remap(smooth, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     h, w = gray.shape
@@ -188,16 +188,13 @@ def ellipse_of(gray: GrayImage, circle: Circle) -> Circle:
     k = np.argmax(deriv, axis=1)
     strength = deriv[np.arange(len(k)), k]
     edge = strength > 0.25 * float(np.percentile(strength, 90))
-    xs, ys = f32(circle.cx + radii[k] * _RAY_COS), f32(circle.cy + radii[k] * _RAY_SIN)
+    xs, ys = f32(circle.cx + radii[k] * RAY_COS), f32(circle.cy + radii[k] * RAY_SIN)
     keep, e = edge, circle
     for _ in range(3):
         if keep.sum() < 0.5 * len(keep):
             return circle
-        (ex, ey), (aw, ah), deg = cv2.fitEllipse(np.stack([xs[keep], ys[keep]], axis=1))
-        major, minor = max(aw, ah) / 2.0, min(aw, ah) / 2.0
-        e = Circle(float(ex), float(ey), float(major), float(minor / max(major, 1e-6)),
-                   (math.radians(deg) + (0.0 if aw < ah else math.pi / 2)) % math.pi)  # fmt: skip
-        u = _rectify_points(xs, ys, e)
+        e = fit_ellipse(xs[keep], ys[keep])
+        u = rectify_points(xs, ys, e)
         miss = np.abs(np.hypot(u[0], u[1]) - e.r)
         keep = edge & (miss < max(3.0 * float(np.median(miss[keep])), 1.0))
     if not ELLIPSE_MIN_SQUASH <= e.squash < ELLIPSE_SQUASH or math.hypot(e.cx - circle.cx, e.cy - circle.cy) > 0.2 * circle.r:
@@ -208,7 +205,20 @@ def ellipse_of(gray: GrayImage, circle: Circle) -> Circle:
     return e if miss_c > max(ELLIPSE_BETTER * miss_e, 0.005 * e.r) else circle
 
 
-def _rectify_points(xs: FloatImage, ys: FloatImage, e: Circle) -> tuple[FloatImage, FloatImage]:
+def fit_ellipse(xs: FloatImage, ys: FloatImage) -> Circle:
+    """The ellipse through points (at least 5) as a Circle: r its major semi-axis, squash minor / major, axis the major's."""
+    (ex, ey), (aw, ah), deg = cv2.fitEllipse(np.stack([xs, ys], axis=1))
+    major, minor = max(aw, ah) / 2.0, min(aw, ah) / 2.0
+    return Circle(
+        float(ex),
+        float(ey),
+        float(major),
+        float(minor / max(major, 1e-6)),
+        (math.radians(deg) + (0.0 if aw < ah else math.pi / 2)) % math.pi,
+    )
+
+
+def rectify_points(xs: FloatImage, ys: FloatImage, e: Circle) -> tuple[FloatImage, FloatImage]:
     """Points relative to the ellipse's centre, its minor axis stretched to the major: on the rim, at distance r."""
     u = rectify(e) @ np.stack([xs - e.cx, ys - e.cy])
     return f32(u[0]), f32(u[1])

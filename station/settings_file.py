@@ -59,11 +59,11 @@ def resolve_paths(model: BaseModel, base: Path, given: frozenset[str] = frozense
     field whose dotted key, or a section above it, is in ``given`` (set on the command line) against ``here`` (the
     working directory), as any path typed in a shell is."""
 
-    def typed_from() -> Path:
+    def typed_from(key: str) -> Path:
         try:
             return here or Path.cwd()
         except OSError as exc:  # the working directory was deleted under a running station (a SIGHUP re-reads the config)
-            raise ConfigError("", f"a relative path given with --set, and no working directory: {exc.strerror or exc}") from None
+            raise ConfigError(key, f"a relative path given with --set, and no working directory: {exc.strerror or exc}") from None
 
     def fix(m: BaseModel, prefix: str, typed: bool) -> BaseModel:
         upd: dict[str, Any] = {}
@@ -71,7 +71,7 @@ def resolve_paths(model: BaseModel, base: Path, given: frozenset[str] = frozense
             v, key = getattr(m, name), f"{prefix}{name}"
             mine = typed or key in given
             if isinstance(v, Path) and not v.is_absolute():
-                upd[name] = (typed_from() if mine else base).joinpath(v).resolve()
+                upd[name] = (typed_from(key) if mine else base).joinpath(v).resolve()
             elif isinstance(v, BaseModel):
                 upd[name] = fix(v, f"{key}.", mine)
         return m.model_copy(update=upd) if upd else m

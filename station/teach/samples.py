@@ -199,8 +199,10 @@ def _photos(d: Path, label: int, col: Collection) -> list[Path]:
 
 
 def _add(image: GrayImage, label: int, origin: str, spec: PreprocessSpec, col: Collection, reasons: dict[str, str] | None) -> None:
-    """One image, as the station would locate and inspect its part; ``reasons``: an export's (its crops are centred)."""
-    pre, why = exported.inspect(image, spec, reasons.get(Path(origin).name)) if reasons is not None else (preprocess(image, spec), "")
+    """One image, as the station would locate and inspect its part; ``reasons``: an export's, by file name (its crops are
+    centred on their parts)."""
+    reason = reasons.get(Path(origin).name) if reasons is not None else None  # a file the export did not write: a photo
+    pre, why = exported.inspect(image, spec, reason) if reason is not None else (preprocess(image, spec), "")
     if pre is None or pre.quality is not Quality.OK or pre.circle is None:
         col.refused.append(Refused(origin, label, why or (pre.quality.value if pre is not None else "not preprocessed")))
         return
