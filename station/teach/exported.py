@@ -2,8 +2,9 @@
 
 Each crop is square and centred on the circle the station found for its part, grown by
 ``CROP_MARGIN`` (station.archive.crop_of); ``labels.csv`` beside the label folders keeps the
-station's reason for each. Teaching uses such a crop with that circle, once the locator finds the
-part there too, so that an image with no part in it, or of another thing, is never taught.
+station's reason for each. Teaching uses such a crop with that circle once the part's rim is seen
+there (:func:`rim_fits`), so that an image with no part in it, or with its part elsewhere or of
+another size, is not taught.
 """
 
 from __future__ import annotations
