@@ -141,6 +141,8 @@ def test_a_refusal_whose_held_out_scores_cannot_tell_the_labels_apart_points_at_
     said = advice(pick, labels, samples, Gate())
     assert said[0].startswith("the held-out scores hardly tell the two labels apart (ranking AUC 0.")
     assert not any("--max-escape-rate" in line for line in said) and said[-1] == "no gate setting makes these figures worth going live with"
+    swapped = replace(pick, held_out=np.where(labels == 1, 0.1, 0.9) + rng.uniform(0, 0.05, 48))  # every label the wrong way round
+    assert advice(swapped, labels, samples, Gate())[0].startswith("the held-out scores rank the two labels the wrong way round")
 
 
 def test_a_network_that_gives_a_part_no_number_is_a_candidate_never_chosen_not_a_traceback() -> None:

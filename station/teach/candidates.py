@@ -149,9 +149,14 @@ def advice(pick: Candidate, labels: npt.NDArray[np.int64], samples: list[Sample]
     ranking = auc(pick.held_out[scored], labels[scored])
     enough = min(np.sum(labels[scored] == c) for c in (0, 1)) >= threshold.MIN_PER_CLASS  # a few parts' ranking says nothing
     chance = enough and not ranking > NO_BETTER_THAN_LABELS
-    out = [f"the held-out scores hardly tell the two labels apart (ranking AUC {ranking:.2f}; 0.5 is chance): check that "
-           "ok_front/ and def_front/ hold what they say (swapped or mixed labels look like this) before collecting more parts"
-           ] if chance else []  # fmt: skip
+    swapped = ranking < 1 - NO_BETTER_THAN_LABELS  # the good parts scored as defective and the defective as good
+    what = (
+        ("rank the two labels the wrong way round", "ok_front/ and def_front/ look swapped")
+        if swapped
+        else ("hardly tell the two labels apart", "swapped or mixed labels look like this")
+    )
+    out = [f"the held-out scores {what[0]} (ranking AUC {ranking:.2f}; 0.5 is chance): check that ok_front/ and def_front/ "
+           f"hold what they say ({what[1]}) before collecting more parts"] if chance else []  # fmt: skip
     at = pick.limits()  # as the honest figures and heldout_mistakes.png judge each part: the mistakes they count, worst first
     passed = [i for i in np.argsort(pick.held_out) if labels[i] == 1 and pick.held_out[i] < at[i]][:3]
     rejected = [i for i in np.argsort(-pick.held_out) if labels[i] == 0 and not pick.held_out[i] < at[i]][:3]
