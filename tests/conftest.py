@@ -20,14 +20,20 @@ SAMPLE = ROOT / "station" / "sample" / "casting"
 MODEL = ROOT / "station" / "defaults" / "defect.onnx"
 
 
+_OWN_HANDLERS = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}  # before any test ran
+
+
 @pytest.fixture(autouse=True)
 def _signals_as_they_were() -> Iterator[None]:
     """A test that runs ``station.cli.main`` in this process leaves SIGTERM, SIGINT and SIGHUP ignored, as a command about to
-    exit should (station.signals.retire); the tests after it get the pytest process's own handlers back (a forked pool's
-    workers inherit them, and one that ignores SIGTERM outlives Pool.terminate)."""
-    kept = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    exit should (station.signals.retire); every test starts and ends with the pytest process's own handlers (a forked
+    pool's workers inherit them, and one that ignores SIGTERM outlives Pool.terminate). Taken once, before any test: a
+    module-scoped fixture that runs ``main`` is set up before this one, and its ignored signals must not become the ones
+    put back (a CI run hung 300 s so)."""
+    for sig, handler in _OWN_HANDLERS.items():
+        signal.signal(sig, handler)
     yield
-    for sig, handler in kept.items():
+    for sig, handler in _OWN_HANDLERS.items():
         signal.signal(sig, handler)
 
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import cv2
 import numpy as np
 import pytest
 
 from tools.robustness import pool
+
+from .conftest import ROOT
 
 
 def _where(_: int) -> tuple[int, int]:
@@ -20,8 +24,8 @@ def _blurred_mean(k: int) -> float:
     return float(cv2.GaussianBlur(image, (0, 0), 2.0).mean())  # a parallel OpenCV call, in the worker
 
 
-@pytest.mark.integration
-def test_forked_workers_give_what_this_process_gives_and_opencv_gets_its_threads_back() -> None:
+def forked_workers_check() -> None:
+    """What the test checks, in a process of its own (run as ``python -c``)."""
     cv2.GaussianBlur(np.zeros((1024, 1024), np.uint8), (0, 0), 3.0)  # OpenCV's thread pool is running before the fork
     threads = cv2.getNumThreads()
     with pool(1) as here:
@@ -34,3 +38,12 @@ def test_forked_workers_give_what_this_process_gives_and_opencv_gets_its_threads
     with pool(1) as here:
         assert list(here.imap(_where, range(2))) == [(os.getpid(), threads)] * 2  # one worker: this process, as it was
     assert cv2.getNumThreads() == threads
+
+
+@pytest.mark.integration
+def test_forked_workers_give_what_this_process_gives_and_opencv_gets_its_threads_back() -> None:
+    """In a fresh process, as the tools run: forked from the test process, whose earlier tests leave threads behind (ZeroMQ's,
+    ONNX Runtime's), a worker could start holding a lock one of them held, and wait for ever (a CI run hung 300 s so)."""
+    code = "from tests.test_tools_robustness import forked_workers_check; forked_workers_check()"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
