@@ -28,8 +28,8 @@ _ANGLES = np.linspace(0.0, 2.0 * math.pi, 96, endpoint=False)
 _COS = np.cos(_ANGLES).astype(np.float32)
 _SIN = np.sin(_ANGLES).astype(np.float32)
 _RAYS = np.linspace(0.0, 2.0 * math.pi, 180, endpoint=False)
-RAY_COS = np.cos(_RAYS).astype(np.float32)
-RAY_SIN = np.sin(_RAYS).astype(np.float32)
+_RAY_COS = np.cos(_RAYS).astype(np.float32)
+_RAY_SIN = np.sin(_RAYS).astype(np.float32)
 _BEYOND = (1.3, 1.9)  # where an impeller's rim lies, in radii of its inner ring (measured: 1.4-2.0)
 _BEYOND_EDGE = 5.0  # grey-level step per pixel (stretched image) that counts as an edge out there
 _BEYOND_MARGIN = 0.1  # how much more of that ring is edge than of the band around it
@@ -169,6 +169,21 @@ def _fit_ring(deriv: FloatImage, valid: FloatImage, thresh: float, r0: int, cx: 
     return Circle(cx, cy, float(np.median(rr)))  # a short arc: trust the concentric centre, fit the radius only
 
 
+def rim_edges(gray: GrayImage, circle: Circle, band: tuple[float, float]) -> tuple[FloatImage, FloatImage, FloatImage]:
+    """On each of 180 rays from ``circle``'s centre, the strongest radial edge between ``band`` radii (none outside the
+    image): its points and its strength (Sobel)."""
+    radii = np.arange(band[0] * circle.r, band[1] * circle.r, 0.5, dtype=np.float32)
+    map_x = (circle.cx + _RAY_COS[:, None] * radii[None, :]).astype(np.float32)
+    map_y = (circle.cy + _RAY_SIN[:, None] * radii[None, :]).astype(np.float32)
+    smooth = cv2.GaussianBlur(gray, (0, 0), 1.0).astype(np.float32)
+    polar = cv2.remap(smooth, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    h, w = gray.shape
+    inside = (map_x >= 1) & (map_x <= w - 2) & (map_y >= 1) & (map_y <= h - 2)
+    deriv = np.abs(cv2.Sobel(polar, cv2.CV_32F, 1, 0, ksize=3)) * inside
+    k = np.argmax(deriv, axis=1)
+    return f32(circle.cx + radii[k] * _RAY_COS), f32(circle.cy + radii[k] * _RAY_SIN), f32(deriv[np.arange(len(k)), k])
+
+
 def ellipse_of(gray: GrayImage, circle: Circle) -> Circle:
     """The rim as an ellipse, fitted on the full image, when the part clearly is one (a tilted camera); else ``circle``.
 
@@ -177,18 +192,8 @@ def ellipse_of(gray: GrayImage, circle: Circle) -> Circle:
     flatter than ELLIPSE_SQUASH (about 14 degrees of tilt), no flatter than ELLIPSE_MIN_SQUASH, and
     the rim's points lie ELLIPSE_BETTER times closer to it than to the best circle through them.
     """
-    radii = np.arange(0.8 * circle.r, 1.2 * circle.r, 0.5, dtype=np.float32)
-    map_x = (circle.cx + RAY_COS[:, None] * radii[None, :]).astype(np.float32)
-    map_y = (circle.cy + RAY_SIN[:, None] * radii[None, :]).astype(np.float32)
-    smooth = cv2.GaussianBlur(gray, (0, 0), 1.0).astype(np.float32)
-    polar = cv2.remap(smooth, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    h, w = gray.shape
-    inside = (map_x >= 1) & (map_x <= w - 2) & (map_y >= 1) & (map_y <= h - 2)
-    deriv = np.abs(cv2.Sobel(polar, cv2.CV_32F, 1, 0, ksize=3)) * inside
-    k = np.argmax(deriv, axis=1)
-    strength = deriv[np.arange(len(k)), k]
+    xs, ys, strength = rim_edges(gray, circle, (0.8, 1.2))
     edge = strength > 0.25 * float(np.percentile(strength, 90))
-    xs, ys = f32(circle.cx + radii[k] * RAY_COS), f32(circle.cy + radii[k] * RAY_SIN)
     keep, e = edge, circle
     for _ in range(3):
         if keep.sum() < 0.5 * len(keep):

@@ -13,12 +13,11 @@ import csv
 import math
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from station.archive import CROP_MARGIN
 from station.errors import InputError
-from station.locate import ELLIPSE_MIN_SQUASH, RAY_COS, RAY_SIN, Circle, GrayImage, f32, fit_ellipse, rectify_points
+from station.locate import ELLIPSE_MIN_SQUASH, Circle, GrayImage, fit_ellipse, rectify_points, rim_edges
 from station.messages import Reason
 from station.preprocess import Preprocessed, PreprocessSpec, preprocess
 
@@ -66,20 +65,13 @@ def rim_fits(crop: GrayImage, circle: Circle) -> bool:
     of 156 crops made for a circle 20 % larger or smaller, or half a radius off, or of no part (a belt, a checkerboard,
     spots), none does. A drawn ring or disc of the part's size, centred, passes: so would it the locator."""
     r = circle.r
-    radii = np.arange(RIM_BAND[0] * r, RIM_BAND[1] * r, 0.5, dtype=np.float32)
-    map_x = (circle.cx + RAY_COS[:, None] * radii[None, :]).astype(np.float32)
-    map_y = (circle.cy + RAY_SIN[:, None] * radii[None, :]).astype(np.float32)
-    smooth = cv2.GaussianBlur(crop, (0, 0), 1.0).astype(np.float32)
-    deriv = np.abs(cv2.Sobel(cv2.remap(smooth, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE), cv2.CV_32F, 1, 0, ksize=3))
-    k = np.argmax(deriv, axis=1)
-    strength = deriv[np.arange(len(k)), k]
+    xs, ys, strength = rim_edges(crop, circle, RIM_BAND)
     keep = strength >= max(RIM_MIN_EDGE, 0.25 * float(np.percentile(strength, 90)))
-    xs, ys = f32(circle.cx + radii[k] * RAY_COS), f32(circle.cy + radii[k] * RAY_SIN)
     for _ in range(3):  # the ellipse through the rim points, those far from it dropped
-        if keep.sum() < max(RIM_SHARE * len(k), 5):
+        if keep.sum() < max(RIM_SHARE * len(keep), 5):
             return False
         e = fit_ellipse(xs[keep], ys[keep])
         u = rectify_points(xs, ys, e)
         keep &= np.abs(np.hypot(u[0], u[1]) - e.r) < max(RIM_MISS * r, 1.0)
     centred = math.hypot(e.cx - circle.cx, e.cy - circle.cy) <= CENTRED * r
-    return bool(keep.sum() >= RIM_SHARE * len(k) and centred and SIZE[0] * r <= e.r <= SIZE[1] * r and e.squash >= ELLIPSE_MIN_SQUASH)
+    return bool(keep.sum() >= RIM_SHARE * len(keep) and centred and SIZE[0] * r <= e.r <= SIZE[1] * r and e.squash >= ELLIPSE_MIN_SQUASH)
