@@ -166,11 +166,13 @@ def test_a_taught_network_is_written_as_exactly_what_it_learnt(tmp_path: Path) -
     assert np.abs(np.log(a / (1 - a)) - np.log(b / (1 - b))).max() > 0.05  # it did learn something (in log-odds)
 
 
-def test_a_taught_model_is_the_mean_of_the_cross_fitted_networks_and_no_base_for_more_teaching(tmp_path: Path) -> None:
+def test_a_model_file_holding_the_mean_of_several_networks_is_no_base_for_more_teaching(tmp_path: Path) -> None:
+    """Such a file (station teach --from-scratch wrote one until 2026-12-03) scores as its networks' mean, and is refused as a base."""
     from station.model import Model
     from station.teach.candidates import Candidate
-    from station.teach.command import _ensemble, _write
+    from station.teach.command import _write
     from station.teach.finetune import fit
+    from station.teach.net import Ensemble
     from station.teach.samples import collect
     from station.teach.threshold import Outcome
     from station.teach.weights import from_onnx
@@ -187,7 +189,7 @@ def test_a_taught_model_is_the_mean_of_the_cross_fitted_networks_and_no_base_for
     figures = {"line": "l", "counts": col.counts(), "held_out": pick.judged.as_dict(), "margin": 1.0,
                "gate": {"max_escape_rate": 0.0, "max_false_reject_rate": 0.03}}  # fmt: skip
     out = tmp_path / "ensemble.onnx"
-    _write(out, _ensemble(nets), base, pick, figures, col, labels, seed=1)
+    _write(out, Ensemble(nets).eval(), base, pick, figures, col, labels, seed=1)
     written = Model(out)
     assert np.allclose(written.score(crops), np.mean([score(n, crops) for n in nets], axis=0), atol=2e-4)
     import onnx
@@ -195,6 +197,37 @@ def test_a_taught_model_is_the_mean_of_the_cross_fitted_networks_and_no_base_for
     assert json.loads({p.key: p.value for p in onnx.load(str(out)).metadata_props}[META_TEACH])["networks"] == 2
     with pytest.raises(ModelError, match=r"mean of 2 networks.*teach again from the model it was taught from"):
         from_onnx(out, written)
+
+
+def test_from_scratch_the_network_written_is_one_network_taught_on_every_part_and_a_base_for_more_teaching(tmp_path: Path) -> None:
+    from station.model import Model
+    from station.teach.command import _taught_network, fresh_start
+    from station.teach.samples import collect
+    from station.teach.weights import from_onnx, write_model
+
+    base = Model(SHIPPED_MODEL)
+    samples = collect([SAMPLE], base.info.spec, load_config(None, [])).samples
+    args = argparse.Namespace(from_scratch=True, seed=3, folds=2)
+    start = fresh_start(base, 3)
+    net = _taught_network(True, [start, start], args, start, samples, base.info.spec, Recipe(epochs=1, anchor=0.0))
+    assert type(net) is type(start)  # one network, not the fold networks' mean
+    moved = [not np.array_equal(a.detach().numpy(), b.detach().numpy()) for a, b in zip(net.parameters(), start.parameters(), strict=True)]
+    assert any(moved)  # it learnt
+    write_model(net, tmp_path / "scratch.onnx", base.info, 0.5, (0.4, 0.5), {})
+    again = from_onnx(tmp_path / "scratch.onnx", Model(tmp_path / "scratch.onnx"))  # it can be the base of another line's teaching
+    crops = plain(samples, base.info.spec)
+    assert np.allclose(score(again, crops), score(net, crops), atol=1e-4)
+
+
+def test_a_network_from_scratch_starts_from_weights_its_seed_draws() -> None:
+    from station.model import Model
+    from station.teach.command import fresh_start
+
+    base = Model(SHIPPED_MODEL)
+    a, b, c = fresh_start(base, 7), fresh_start(base, 7), fresh_start(base, 8)
+    first = [p.detach().numpy() for p in a.parameters()]
+    assert all(np.array_equal(x, y.detach().numpy()) for x, y in zip(first, b.parameters(), strict=True))
+    assert any(not np.array_equal(x, y.detach().numpy()) for x, y in zip(first, c.parameters(), strict=True))
 
 
 def test_fine_tuning_is_deterministic_for_a_seed() -> None:

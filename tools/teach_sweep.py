@@ -4,13 +4,15 @@
 
 TEACH_FOLDER and JUDGE_FOLDER are labelled folders (``ok_front/``, ``def_front/``), e.g. the two
 halves ``python3 -m tools.new_line`` writes. Each entry of the plan is a recipe (keys of
-``station.teach.finetune.Recipe``, plus ``margins``, the threshold rule's margins to compare); for
-each one this does what ``station teach`` does for its taught candidate: cross-fits ``--folds``
-networks from the shipped model on the teach parts, sets the operating point on their held-out
-scores and judges it honestly; then, at that operating point on the judge folder, it judges the
-mean of the fold networks' scores (``ensemble``: what ``station teach --from-scratch`` writes),
-one network fine-tuned on every teach part (``final``), the mean of its and the fold networks'
-weights (``soup``: what ``station teach`` writes) and each fold network alone (``fold_1``...);
+``station.teach.finetune.Recipe``, plus ``margins``, the threshold rule's margins to compare, and
+``from_scratch``, true for networks taught from untrained weights drawn from ``--seed``, without
+an anchor); for each one this does what ``station teach`` does for its taught candidate:
+cross-fits ``--folds`` networks from the shipped model on the teach parts, sets the operating
+point on their held-out scores and judges it honestly; then, at that operating point on the judge
+folder, it judges the mean of the fold networks' scores (``ensemble``), one network taught on
+every teach part (``final``: what ``station teach --from-scratch`` writes), the mean of its and
+the fold networks' weights (``soup``: what ``station teach`` writes; not from scratch) and each
+fold network alone (``fold_1``...);
 parts the station cannot inspect there count as rejects. ``--toward-base A...``: the same again
 with every network's weights A of the way from the base's to their own (measured and dropped,
 docs/teaching-measured.md). ``--rehearse``: the
@@ -41,7 +43,7 @@ from station.config import load_config
 from station.gate import admit
 from station.offline.evaluate import f1_score
 from station.teach import threshold
-from station.teach.command import cross_fit, taught_spec
+from station.teach.command import cross_fit, fresh_start, taught_spec
 from station.teach.finetune import Recipe, fit, plain, score, soup
 from station.teach.net import Ensemble
 from station.teach.samples import Sample, collect, groups, rectified
@@ -73,18 +75,22 @@ def run(teach: Path, judge: Path, plan: list[dict[str, Any]], folds: int, seed: 
     out: list[dict[str, Any]] = []
     for entry in plan:
         t0 = time.monotonic()
-        recipe = replace(Recipe(), **{k: v for k, v in entry.items() if k in names})
+        fresh = bool(entry.get("from_scratch"))
+        recipe = replace(Recipe(anchor=0.0) if fresh else Recipe(), **{k: v for k, v in entry.items() if k in names})
+        first = fresh_start(base, seed) if fresh else start
         nets: list[Any] = []
 
-        def train(part: list[Sample], net_seed: int, desc: str, recipe: Recipe = recipe, nets: list[Any] = nets) -> Any:
-            nets.append(fit(start, part, spec, recipe, net_seed, desc, rehearsal=rehearsal))  # kept for the weights' mean
+        def train(part: list[Sample], net_seed: int, desc: str, recipe: Recipe = recipe, nets: list[Any] = nets,
+                  first: Any = first, fresh: bool = fresh) -> Any:  # fmt: skip
+            nets.append(fit(first, part, spec, recipe, net_seed, desc, fresh=fresh, rehearsal=rehearsal))  # kept for the weights' mean
             return nets[-1]
 
         held = cross_fit(samples, crops, fold, train, score, seed)
-        final = fit(start, samples, spec, recipe, seed + folds, "all", rehearsal=rehearsal)
-        souped = soup([*nets, final])
-        judged_scores = {"ensemble": score(Ensemble(nets).eval(), j_crops), "final": score(final, j_crops),
-                         "soup": score(souped, j_crops)}  # fmt: skip
+        final = fit(first, samples, spec, recipe, seed + folds, "all", fresh=fresh, rehearsal=rehearsal)
+        judged_scores = {"ensemble": score(Ensemble(nets).eval(), j_crops), "final": score(final, j_crops)}
+        souped = soup([*nets, final]) if not fresh else final  # networks from scratch: no common batch-norm statistics to average
+        if not fresh:
+            judged_scores["soup"] = score(souped, j_crops)
         judged_scores.update({f"fold_{k + 1}": score(n, j_crops) for k, n in enumerate(nets)})
         name = entry.get("name", str(entry))
         runs = [(name, held, judged_scores)]
@@ -163,6 +169,8 @@ def main() -> int:
     if any(not 0 < a < 1 for a in args.toward_base):
         ap.error("--toward-base: each A between 0 and 1")
     plan = json.loads(args.plan.read_text()) if args.plan else PLAN
+    if args.toward_base and any(entry.get("from_scratch") for entry in plan):
+        ap.error("--toward-base: networks from scratch have no base weights to go back to")
     if not args.rehearse and any(entry.get("rehearse") for entry in plan):
         ap.error("a recipe with rehearse needs --rehearse (the base model's training photos)")
     res = run(args.teach, args.judge, plan, args.folds, args.seed, args.rehearse, args.max_false_reject_rate / 100, tuple(args.toward_base),

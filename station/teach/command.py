@@ -10,8 +10,8 @@
    the best-ranked candidate the gate takes, whose written network passes the last check, is chosen.
 4. Qualify: a line that does not gets the reasons and what would help, and exit 1; nothing is written.
 5. Write an ordinary model file (when the taught networks won: one network fine-tuned on every
-   part with its weights averaged with the K cross-fitted networks'; from scratch, the mean of the
-   K networks' scores) with the held-out figures in its metadata and a self-test on the line's own
+   part with its weights averaged with the K cross-fitted networks'; from scratch, one network
+   taught on every part) with the held-out figures in its metadata and a self-test on the line's own
    parts, and pass it through the station's model gate.
 """
 
@@ -111,13 +111,21 @@ def taught_spec(base: Model) -> PreprocessSpec:
     return replace(base.info.spec, rectify=True)
 
 
-def _start(base: Model, fresh: bool) -> Any:
-    from station.teach.net import build
-    from station.teach.weights import arch_of, from_onnx
+def _start(base: Model, fresh: bool, seed: int) -> Any:
+    from station.teach.weights import from_onnx
 
-    if fresh:
-        return build(arch_of(base.info), 16, base.info.spec)
-    return from_onnx(base.path, base)
+    return fresh_start(base, seed) if fresh else from_onnx(base.path, base)
+
+
+def fresh_start(base: Model, seed: int) -> Any:
+    """An untrained network of the base's kind, its weights drawn from ``seed``: where ``--from-scratch`` starts."""
+    import torch
+
+    from station.teach.net import build
+    from station.teach.weights import arch_of
+
+    torch.manual_seed(seed)
+    return build(arch_of(base.info), 16, base.info.spec)
 
 
 def _check_paths(args: argparse.Namespace, base: Path) -> None:
@@ -146,7 +154,7 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
     base_path = Path(args.base) if args.base else cfg.model.path
     _check_paths(args, base_path)
     base = admit(base_path)
-    start = _start(base, args.from_scratch)  # a base it cannot learn from is refused before the parts are collected
+    start = _start(base, args.from_scratch, args.seed)  # a base it cannot learn from is refused before the parts are collected
     col = _collect(args, cfg, base)
     unteachable = col.unteachable()
     if unteachable:  # no network could change it: refuse before minutes of teaching
@@ -232,20 +240,13 @@ def _advice(pick: Candidate, taught: Candidate, shipped: Candidate, labels: npt.
 
 def _taught_network(won: bool, nets: list[Any], args: argparse.Namespace, start: Any, samples: list[Sample], spec: PreprocessSpec,
                     recipe: Recipe) -> Any:  # fmt: skip
-    """What is written when the taught networks won: one network fine-tuned on every part, its weights averaged with the
-    fold networks' (from scratch, where each network learnt its own batch-norm statistics: the mean of the fold networks' scores)."""
+    """What is written when the taught networks won: one network taught on every part, fine-tuned with its weights averaged
+    with the fold networks'; from scratch, alone (each network learnt its own batch-norm statistics, whose mean means nothing;
+    measured against the mean of the fold networks' scores in docs/teaching-measured.md)."""
     if not won:
         return None
-    if args.from_scratch:
-        return _ensemble(nets)
-    final = fit(start, samples, spec, recipe, args.seed + args.folds, "all parts")
-    return soup([*nets, final])
-
-
-def _ensemble(nets: list[Any]) -> Any:
-    from station.teach.net import Ensemble
-
-    return Ensemble(nets).eval()
+    final = fit(start, samples, spec, recipe, args.seed + args.folds, "all parts", fresh=args.from_scratch)
+    return final if args.from_scratch else soup([*nets, final])
 
 
 def _figures(args: argparse.Namespace, col: Collection, pick: Candidate, candidates: tuple[Candidate, ...], base: Model,

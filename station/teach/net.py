@@ -157,13 +157,14 @@ def build(arch: str, width: int, spec: PreprocessSpec, pit_head: bool = False) -
 
 
 class Ensemble(nn.Module):  # type: ignore[misc, unused-ignore]  # torch or onnxruntime: Any without the train extra
-    """The mean of several networks' defect probabilities: what ``station teach --from-scratch`` writes.
+    """The mean of several networks' defect probabilities (``tools.teach_sweep``'s ``ensemble``).
 
     Its members are the cross-fitted networks whose held-out scores set the threshold (each part's
-    by the one network that never saw it). Networks fine-tuned from one base are averaged by their
-    weights instead (``finetune.soup``: one network); networks trained from scratch each learn
-    their own batch-norm statistics, whose mean means nothing, so their scores are averaged. It
-    costs one inference per member (docs/teaching-measured.md).
+    by the one network that never saw it). It costs one inference per member, and its verdicts
+    carry no ``where``: ``station teach`` writes one network instead, fine-tuned networks' weights
+    averaged (``finetune.soup``), or from scratch the network taught on every part, which judged
+    new parts as well or better (docs/teaching-measured.md). ``station teach --from-scratch`` wrote
+    this mean until 2026-12-03; such a file is no base for more teaching (``weights.from_onnx``).
     """
 
     def __init__(self, members: list[nn.Module]) -> None:

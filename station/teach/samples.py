@@ -203,8 +203,8 @@ def _add(image: GrayImage, label: int, origin: str, spec: PreprocessSpec, col: C
     centred on their parts)."""
     reason = reasons.get(Path(origin).name) if reasons is not None else None  # a file the export did not write: a photo
     pre, why = exported.inspect(image, spec, reason) if reason is not None else (preprocess(image, spec), "")
-    if pre is None or pre.quality is not Quality.OK or pre.circle is None:
-        col.refused.append(Refused(origin, label, why or (pre.quality.value if pre is not None else "not preprocessed")))
+    if pre is None or pre.quality is not Quality.OK or pre.circle is None:  # None: an export's crop, and why it is not taught
+        col.refused.append(Refused(origin, label, pre.quality.value if pre is not None else why))
         return
     col.samples.append(Sample(image, pre.circle, label, origin))
 
