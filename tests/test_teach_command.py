@@ -202,17 +202,21 @@ def test_a_model_file_holding_the_mean_of_several_networks_is_no_base_for_more_t
 def test_from_scratch_the_network_written_is_one_network_taught_on_every_part_and_a_base_for_more_teaching(tmp_path: Path) -> None:
     from station.model import Model
     from station.teach.command import _taught_network, fresh_start
+    from station.teach.finetune import fit
     from station.teach.samples import collect
     from station.teach.weights import from_onnx, write_model
 
     base = Model(SHIPPED_MODEL)
     samples = collect([SAMPLE], base.info.spec, load_config(None, [])).samples
     args = argparse.Namespace(from_scratch=True, seed=3, folds=2)
-    start = fresh_start(base, 3)
-    net = _taught_network(True, [start, start], args, start, samples, base.info.spec, Recipe(epochs=1, anchor=0.0))
+    start, recipe = fresh_start(base, 3), Recipe(epochs=1, anchor=0.0)
+    folds = [fit(start, samples[k::2], base.info.spec, recipe, k, "fold", fresh=True) for k in (0, 1)]
+    net = _taught_network(True, folds, args, start, samples, base.info.spec, recipe)
+    alone = fit(start, samples, base.info.spec, recipe, 3 + 2, "all parts", fresh=True)  # seed + folds, as teach's final network
     assert type(net) is type(start)  # one network, not the fold networks' mean
-    moved = [not np.array_equal(a.detach().numpy(), b.detach().numpy()) for a, b in zip(net.parameters(), start.parameters(), strict=True)]
-    assert any(moved)  # it learnt
+    weights = [[p.detach().numpy() for p in n.parameters()] for n in (net, alone, start)]
+    assert all(np.array_equal(a, b) for a, b in zip(weights[0], weights[1], strict=True))  # that network: the folds play no part
+    assert any(not np.array_equal(a, c) for a, c in zip(weights[0], weights[2], strict=True))  # it learnt
     write_model(net, tmp_path / "scratch.onnx", base.info, 0.5, (0.4, 0.5), {})
     again = from_onnx(tmp_path / "scratch.onnx", Model(tmp_path / "scratch.onnx"))  # it can be the base of another line's teaching
     crops = plain(samples, base.info.spec)

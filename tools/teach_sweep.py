@@ -7,7 +7,7 @@ halves ``python3 -m tools.new_line`` writes. Each entry of the plan is a recipe 
 ``station.teach.finetune.Recipe``, plus ``margins``, the threshold rule's margins to compare, and
 ``from_scratch``, true for networks taught from untrained weights drawn from ``--seed``, without
 an anchor); for each one this does what ``station teach`` does for its taught candidate:
-cross-fits ``--folds`` networks from the shipped model on the teach parts, sets the operating
+cross-fits ``--folds`` networks from the shipped model (or from scratch) on the teach parts, sets the operating
 point on their held-out scores and judges it honestly; then, at that operating point on the judge
 folder, it judges the mean of the fold networks' scores (``ensemble``), one network taught on
 every teach part (``final``: what ``station teach --from-scratch`` writes), the mean of its and
@@ -88,13 +88,13 @@ def run(teach: Path, judge: Path, plan: list[dict[str, Any]], folds: int, seed: 
         held = cross_fit(samples, crops, fold, train, score, seed)
         final = fit(first, samples, spec, recipe, seed + folds, "all", fresh=fresh, rehearsal=rehearsal)
         judged_scores = {"ensemble": score(Ensemble(nets).eval(), j_crops), "final": score(final, j_crops)}
-        souped = soup([*nets, final]) if not fresh else final  # networks from scratch: no common batch-norm statistics to average
-        if not fresh:
+        if not fresh:  # networks from scratch have no common batch-norm statistics to average
+            souped = soup([*nets, final])
             judged_scores["soup"] = score(souped, j_crops)
         judged_scores.update({f"fold_{k + 1}": score(n, j_crops) for k, n in enumerate(nets)})
         name = entry.get("name", str(entry))
         runs = [(name, held, judged_scores)]
-        for a in toward_base:  # each fold network's and the soup's weights a of the way from the base's to their own
+        for a in toward_base if not fresh else ():  # each fold network's and the soup's weights a of the way from the base's to their own
             near_base = np.full(len(samples), np.nan)
             for f, net in enumerate(nets):
                 near_base[fold == f] = score(soup([start, net], (1 - a, a)), crops[fold == f])
@@ -169,8 +169,8 @@ def main() -> int:
     if any(not 0 < a < 1 for a in args.toward_base):
         ap.error("--toward-base: each A between 0 and 1")
     plan = json.loads(args.plan.read_text()) if args.plan else PLAN
-    if args.toward_base and any(entry.get("from_scratch") for entry in plan):
-        ap.error("--toward-base: networks from scratch have no base weights to go back to")
+    if any(entry.get("from_scratch") and (args.toward_base or entry.get("anchor")) for entry in plan):
+        ap.error("a recipe from_scratch has no base weights to go back to: no --toward-base, no anchor")
     if not args.rehearse and any(entry.get("rehearse") for entry in plan):
         ap.error("a recipe with rehearse needs --rehearse (the base model's training photos)")
     res = run(args.teach, args.judge, plan, args.folds, args.seed, args.rehearse, args.max_false_reject_rate / 100, tuple(args.toward_base),

@@ -40,8 +40,8 @@ def _initialisers(path: Path) -> tuple[list[tuple[Any, Any]], tuple[Any, Any]]:
     heads = sum(node.op_type == "Gemm" for node in graph.node)
     if heads > 1:
         raise ModelError(
-            f"{path}: the mean of {heads} networks (a model station teach wrote) cannot be fine-tuned: teach again from the model it "
-            "was taught from (its base_model), with all the line's parts"
+            f"{path}: the mean of {heads} networks (as station teach --from-scratch wrote before 2026-12-03) cannot be fine-tuned: "
+            "teach again from the model it was taught from (its base_model), with all the line's parts"
         )
     init = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
     convs, head = [], None
