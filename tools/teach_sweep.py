@@ -88,23 +88,13 @@ def run(teach: Path, judge: Path, plan: list[dict[str, Any]], folds: int, seed: 
         held = cross_fit(samples, crops, fold, train, score, seed)
         final = fit(first, samples, spec, recipe, seed + folds, "all", fresh=fresh, rehearsal=rehearsal)
         judged_scores = {"ensemble": score(Ensemble(nets).eval(), j_crops), "final": score(final, j_crops)}
-        if not fresh:  # networks from scratch have no common batch-norm statistics to average
-            souped = soup([*nets, final])
-            judged_scores["soup"] = score(souped, j_crops)
-        judged_scores.update({f"fold_{k + 1}": score(n, j_crops) for k, n in enumerate(nets)})
         name = entry.get("name", str(entry))
         runs = [(name, held, judged_scores)]
-        for a in toward_base if not fresh else ():  # each fold network's and the soup's weights a of the way from the base's to their own
-            near_base = np.full(len(samples), np.nan)
-            for f, net in enumerate(nets):
-                near_base[fold == f] = score(soup([start, net], (1 - a, a)), crops[fold == f])
-            runs.append(
-                (
-                    f"{name}, {a:g} of the way from the base",
-                    near_base,
-                    {"soup": score(soup([start, souped], (1 - a, a)), j_crops)},
-                )
-            )
+        if not fresh:  # networks from scratch have no common batch-norm statistics to average, and no base to go back to
+            souped = soup([*nets, final])
+            judged_scores["soup"] = score(souped, j_crops)
+            runs += [_toward(name, a, start, nets, souped, fold, crops, j_crops) for a in toward_base]
+        judged_scores.update({f"fold_{k + 1}": score(n, j_crops) for k, n in enumerate(nets)})
         for run_name, run_held, run_judged in runs:
             if keep:  # every score, to compare threshold rules without teaching again
                 arrays: dict[str, Any] = {"name": run_name, "held": run_held, "labels": labels, "fold": fold,
@@ -116,6 +106,15 @@ def run(teach: Path, judge: Path, plan: list[dict[str, Any]], folds: int, seed: 
                 out.append(row)
                 print(json.dumps(row), flush=True)
     return out
+
+
+def _toward(name: str, a: float, base: Any, nets: list[Any], souped: Any, fold: Any, crops: Any,
+            j_crops: Any) -> tuple[str, Any, dict[str, Any]]:  # fmt: skip
+    """Each fold network's held-out scores, and the soup's judged ones, with their weights ``a`` of the way from the base's."""
+    near_base = np.full(len(crops), np.nan)
+    for f, net in enumerate(nets):
+        near_base[fold == f] = score(soup([base, net], (1 - a, a)), crops[fold == f])
+    return f"{name}, {a:g} of the way from the base", near_base, {"soup": score(soup([base, souped], (1 - a, a)), j_crops)}
 
 
 def _row(name: str, entry: dict[str, Any], margin: float, held: Any, labels: Any, fold: Any, most: float, judged: dict[str, Any],
