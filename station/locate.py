@@ -74,10 +74,15 @@ def f32(image: npt.NDArray[Any]) -> FloatImage:
     return np.asarray(image, dtype=np.float32)
 
 
+def rotation(angle: float) -> npt.NDArray[np.float64]:
+    """2 x 2 matrix that turns a point ``angle`` radians about the origin."""
+    ca, sa = math.cos(angle), math.sin(angle)
+    return np.array([[ca, -sa], [sa, ca]])
+
+
 def rectify(circle: Circle) -> npt.NDArray[np.float64]:
     """2 x 2 matrix that stretches the ellipse's minor axis to its major one (the identity for a circle)."""
-    ca, sa = math.cos(circle.axis), math.sin(circle.axis)
-    rot = np.array([[ca, -sa], [sa, ca]])
+    rot = rotation(circle.axis)
     return np.asarray(rot @ np.diag([1.0 / circle.squash, 1.0]) @ rot.T, np.float64)
 
 

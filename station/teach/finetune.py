@@ -36,7 +36,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from station.locate import Circle, FloatImage, GrayImage, rectify, u8
+from station.locate import Circle, FloatImage, GrayImage, rectify, rotation, u8
 from station.preprocess import PreprocessSpec, normalise_crop
 from station.teach.pits import paint_pin_holes
 from station.teach.samples import Sample
@@ -83,12 +83,12 @@ def augmented(s: Sample, rng: np.random.Generator, spec: PreprocessSpec, pits: b
     c = s.circle
     half = math.ceil(c.r * (1 + spec.margin) * 1.45) + 2
     a = rng.uniform(0, 2 * math.pi)
-    turn = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
+    turn = rotation(a)
     mirror = np.diag([-1.0, 1.0]) if rng.random() < 0.5 else np.eye(2)
     lin = mirror @ turn @ rectify(c)
     if squash:  # drawn only then: without it, the variants (and a seed's networks) are the ones they always were
         b, k = rng.uniform(0, math.pi), 1.0 - rng.uniform(0, squash)
-        axis = np.array([[math.cos(b), -math.sin(b)], [math.sin(b), math.cos(b)]])
+        axis = rotation(b)
         lin = axis @ np.diag([1.0, k]) @ axis.T @ lin
     m = np.hstack([lin, (np.array([half, half]) - lin @ np.array([c.cx, c.cy]))[:, None]])
     roi = u8(cv2.warpAffine(s.image, m, (2 * half, 2 * half), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
