@@ -79,6 +79,7 @@ class ShadowSkip(StrEnum):
     NOT_STARTED = "not_started"  # queued behind another part's shadow when the live verdict was decided
     NOT_READY = "not_ready"  # not ready model.shadow_wait_ms after the live verdict was decided
     FAILED = "failed"  # handing the part to the shadow raised
+    STOPPED = "stopped"  # the shadow thread stopped first (a drain that ran out of time) with the part not yet judged
 
 
 @dataclass(frozen=True)

@@ -220,6 +220,29 @@ def test_a_shadow_slower_than_the_line_never_holds_a_verdict_up(strict: Model, m
     assert not stage.is_alive()
 
 
+def test_a_part_the_shadow_never_started_before_it_stopped_is_counted_once(strict: Model, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A drain that runs out of time stops the shadow with parts still queued: each is a skip, counted and logged once,
+    and a verdict decided after that goes out as it was."""
+    m = Metrics()
+    crop, v = _alone(Model(MODEL), _photos()[0], 1)
+    with _stuck(strict, monkeypatch) as release:
+        stage = ShadowStage(ShadowSlot(strict), m, 60.0, 30.0, poll_s=0.02)
+        stage.start()
+        stage.submit(crop)  # under way, blocked
+        assert wait_for(stage.inbox.empty, 10)
+        stage.submit(replace(crop, part=replace(crop.part, part_id=2)))  # queued behind it
+        stage.stop()
+        release.set()  # part 1 is judged; the thread then stops with part 2 never started
+        stage.join(10)
+    assert not stage.is_alive()
+    assert _skipped(m) == {ShadowSkip.STOPPED: 1}
+    assert sorted(stage._jobs) == [1]  # part 1's shadow, judged, waits for its verdict
+    late = replace(v, part_id=2)
+    assert stage.attach(late) == late
+    assert stage.attach(v).shadow is not None
+    assert _skipped(m) == {ShadowSkip.STOPPED: 1}
+
+
 def test_a_shadow_that_fails_is_its_own_error_and_the_active_verdict_stands(strict: Model, monkeypatch: pytest.MonkeyPatch) -> None:
     def boom(*_a: object) -> object:
         raise RuntimeError("shadow broke")

@@ -208,7 +208,17 @@ class ShadowStage(Worker):
             if self._timer is not None:
                 self._timer(took)
             job.done.set()
+        self._left_behind()
         self._skips.flush()
+
+    def _left_behind(self) -> None:
+        """Count and log the parts whose shadow the stopping thread leaves unjudged (none after a drain that got out)."""
+        with self._lock:
+            left = [i for i, job in self._jobs.items() if not job.done.is_set()]
+            for i in left:  # their verdicts, if still decided, go out without a shadow and are not counted twice
+                del self._jobs[i]
+        for i in left:
+            self._skip(i, ShadowSkip.STOPPED, "the shadow stopped before it judged the part")
 
     def judge(self, model: Model, crop: Crop) -> ShadowVerdict:
         """What ``model`` would publish alone on the part in ``crop``; never raises."""
