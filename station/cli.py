@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +22,7 @@ from station import __version__
 from station.archive import probe
 from station.config import Config, load_config
 from station.config import warnings as config_warnings
-from station.errors import CameraError, ConfigError, InputError, ModelError, StationError
+from station.errors import CameraError, ConfigError, InputError, ModelError, StationError, one_line
 from station.gate import admit_configured
 from station.keys import server_keys
 from station.log import configure
@@ -136,7 +138,26 @@ def cmd_teach(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config, args.overrides)
     configure(cfg.logging.level, cfg.logging.format)
-    return teach(args, cfg)
+    signal.signal(signal.SIGTERM, _stop_teaching)  # as Ctrl-C: teaching's cleanup runs (no half-written model file left)
+    try:
+        return teach(args, cfg)
+    except (KeyboardInterrupt, _Stopped) as exc:
+        signum = exc.signum if isinstance(exc, _Stopped) else signal.SIGINT
+        print(f"station teach: stopped by {signal.Signals(signum).name}; only a run that ends saying 'wrote' writes a model",
+              file=sys.stderr)  # fmt: skip
+        return 128 + signum
+
+
+class _Stopped(BaseException):  # not an Exception, which a handler might catch: a stop, like KeyboardInterrupt
+    """SIGTERM during ``station teach``."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stop_teaching(signum: int, _frame: object) -> None:
+    raise _Stopped(signum)
 
 
 def cmd_gateway(args: argparse.Namespace) -> int:
@@ -258,7 +279,7 @@ SEED = _at_least(0, int, 2**32 - 1)  # what NumPy's and PyTorch's generators bot
 
 def _teach_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from station.teach.finetune import Recipe
-    from station.teach.threshold import FOLDS, MARGIN, Gate
+    from station.teach.threshold import FOLDS, MARGIN, MOST_MARGIN, Gate
 
     p = sub.add_parser("teach", help="fine-tune the model on a line's labelled parts, qualify it on held-out parts, write it")
     kinds = "a labelled folder (ok_front/, def_front/, as archive export writes), or a VIDEO with VIDEO.csv beside it"
@@ -286,11 +307,12 @@ def _teach_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )  # fmt: skip
     p.add_argument(
         "--margin",
-        type=_at_least(0.0, float),
+        type=_at_least(0.0, float, MOST_MARGIN),
         default=MARGIN,
         help="log-odds between the threshold and the held-out part that sets it (the lowest defect, or the good part that must pass)",
     )
-    p.add_argument("--threads", type=_at_least(1, int), default=Recipe.threads)
+    cpus = max(Recipe.threads, os.cpu_count() or 1)  # more PyTorch threads than CPUs only slow it, or fail to start
+    p.add_argument("--threads", type=_at_least(1, int, cpus), default=Recipe.threads, help=f"PyTorch's threads (1 to {cpus}, the CPUs)")
     p.set_defaults(func=cmd_teach)
 
 
@@ -305,16 +327,16 @@ def main(argv: list[str] | None = None) -> int:
             SIGNALS.release()  # a SIGINT already received raises KeyboardInterrupt here: exit 130
         return int(args.func(args))
     except ConfigError as exc:
-        print(f"station: config error: {exc}", file=sys.stderr)
+        print(one_line(f"station: config error: {exc}"), file=sys.stderr)
         return 2
     except (CameraError, ModelError) as exc:
-        print(f"station: error: {exc}", file=sys.stderr)
+        print(one_line(f"station: error: {exc}"), file=sys.stderr)
         return 2 if args.command in ("replay", "classify", "eval", "teach") else 1
     except InputError as exc:
-        print(f"station: error: {exc}", file=sys.stderr)
+        print(one_line(f"station: error: {exc}"), file=sys.stderr)
         return 2
     except StationError as exc:
-        print(f"station: error: {exc}", file=sys.stderr)
+        print(one_line(f"station: error: {exc}"), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -1,6 +1,13 @@
-"""The station's exception hierarchy: small on purpose."""
+"""The station's exception hierarchy: small on purpose; and :func:`one_line`, for printing what they say."""
 
 from __future__ import annotations
+
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(32), 127)}  # a newline, a carriage return, an escape sequence's start ...
+
+
+def one_line(text: str) -> str:
+    """``text`` with its control characters written as escapes: a file name holding a newline cannot print a line of its own."""
+    return text.translate(_CONTROL)
 
 
 class StationError(Exception):

@@ -101,7 +101,7 @@ def files_below(folder: Path, strict: bool = False) -> list[tuple[Path, str | No
     """Every entry below ``folder`` but its folders, in name order, each with why it is not an image to read (None: it may be).
 
     Named, never opened: an entry that is not a regular file (a link that leads nowhere, a pipe, a
-    device), a name without an image extension, a linked folder (not followed: no loops), a hidden
+    device), a name without an image extension, a hidden file, a linked folder (not followed: no loops), a hidden
     folder (``.thumbnails``, a NAS's ``@eaDir``: not read) and a folder that cannot be listed; with
     ``strict``, a folder that cannot be listed (``folder`` itself or one below it) is an InputError.
     """
@@ -124,6 +124,8 @@ def files_below(folder: Path, strict: bool = False) -> list[tuple[Path, str | No
 
 
 def _not_an_image(p: Path) -> str | None:
+    if p.name.startswith("."):  # a Mac's ._NAME.jpeg beside each photo copied from it holds no image
+        return f"{p}: a hidden file, not read"
     if p.is_symlink() and not p.exists():
         return f"{p}: a link that leads nowhere (or to itself)"
     if not p.is_file():

@@ -21,6 +21,8 @@ from station.cli import build_parser
         (["teach", "x", "--out", "y", "--max-escape-rate", "nan"], "--max-escape-rate"),
         (["teach", "x", "--out", "y", "--margin", "nan"], "--margin"),
         (["teach", "x", "--out", "y", "--lr", "inf"], "--lr"),
+        (["teach", "x", "--out", "y", "--margin", "800"], "--margin"),  # once an overflow in the threshold rule
+        (["teach", "x", "--out", "y", "--threads", "100000"], "--threads"),  # once a crash in PyTorch's thread pool
     ],
 )
 def test_an_out_of_range_option_is_a_usage_error_naming_it(args: list[str], option: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -34,3 +36,10 @@ def test_an_out_of_range_option_is_a_usage_error_naming_it(args: list[str], opti
 def test_the_widest_seeds_are_taken() -> None:
     assert build_parser().parse_args(["demo", "--seed", "0"]).seed == 0
     assert build_parser().parse_args(["teach", "x", "--out", "y", "--seed", str(2**32 - 1)]).seed == 2**32 - 1
+
+
+def test_the_widest_margin_and_as_many_threads_as_cpus_are_taken() -> None:
+    import os
+
+    args = build_parser().parse_args(["teach", "x", "--out", "y", "--margin", "20", "--threads", str(os.cpu_count() or 1)])
+    assert (args.margin, args.threads) == (20.0, os.cpu_count() or 1)

@@ -195,7 +195,7 @@ def test_files_below_a_folder_come_in_name_order_each_with_why_it_is_not_an_imag
     import os
 
     (tmp_path / "b").mkdir()
-    for name in ("b/z.png", "a.jpg", "c.txt"):
+    for name in ("b/z.png", "a.jpg", "c.txt", "._a.jpg"):
         (tmp_path / name).write_bytes(b"x")
     (tmp_path / "d.jpg").symlink_to(tmp_path / "nowhere.jpg")
     os.mkfifo(tmp_path / "e.png")
@@ -203,7 +203,8 @@ def test_files_below_a_folder_come_in_name_order_each_with_why_it_is_not_an_imag
     (tmp_path / ".thumbnails").mkdir()
     (tmp_path / ".thumbnails" / "t.png").write_bytes(b"x")
     found = [(p.relative_to(tmp_path).as_posix(), why and why.removeprefix(f"{p}: ")) for p, why in files_below(tmp_path)]
-    assert found == [(".thumbnails", "a hidden folder, not read"), ("a.jpg", None), ("b/z.png", None),
+    assert found == [("._a.jpg", "a hidden file, not read"), (".thumbnails", "a hidden folder, not read"), ("a.jpg", None),
+                     ("b/z.png", None),
                      ("c.txt", "not an image file (by extension)"), ("d.jpg", "a link that leads nowhere (or to itself)"),
                      ("e.png", "not a regular file"), ("f", "a linked folder, not followed")]  # fmt: skip
 

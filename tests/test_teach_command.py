@@ -285,6 +285,7 @@ def test_a_line_with_many_parts_it_cannot_inspect_is_refused_before_teaching_wit
     assert code == 1 and not out.exists()
     err = capsys.readouterr().err
     assert "10 of the 46 parts (21.7%, allowed 20%) could not be inspected" in err and "not a decodable image" in err
+    assert "a file problem, not a model one" in err  # not a framing one: no part was ever seen
     assert "folds learnt" not in err and "nothing written" in err
     metrics = json.loads((report / "metrics.json").read_text())
     assert metrics["qualified"] is False and len(metrics["not_inspectable"]) == 10
@@ -420,14 +421,20 @@ def test_a_model_the_gate_refuses_leaves_the_old_model_at_out_as_it_was(tmp_path
 
 
 def test_an_out_that_teaching_would_wreck_or_never_write_is_refused_before_it_starts(tmp_path: Path) -> None:
+    live, shadow, base = tmp_path / "live.onnx", tmp_path / "shadow.onnx", tmp_path / "base.onnx"
+    cfg = load_config(None, [f"model.path={live}", f"model.shadow={shadow}"])
+
     def check(out: Path, report: Path | None = None) -> None:
-        _check_paths(argparse.Namespace(out=str(out), report=str(report or tmp_path / "report")), SHIPPED_MODEL)
+        _check_paths(argparse.Namespace(out=str(out), report=str(report or tmp_path / "report")), base, cfg)
 
     os.mkfifo(tmp_path / "pipe")
     (tmp_path / "link.onnx").symlink_to(tmp_path / "elsewhere.onnx")
     (tmp_path / "folder").mkdir()
     refused = {
-        SHIPPED_MODEL: "the base model itself",
+        base: "the base model itself",
+        SHIPPED_MODEL: "--out is the shipped model",
+        live: "--out is model.path, the model the station runs",
+        tmp_path / "." / "shadow.onnx": "--out is model.shadow",
         tmp_path / "missing" / "m.onnx": "cannot write the model there",
         tmp_path / "folder": "--out is a folder; give the taught model.s file name",
         tmp_path / "pipe": "not a regular file",
@@ -440,6 +447,32 @@ def test_an_out_that_teaching_would_wreck_or_never_write_is_refused_before_it_st
         check(tmp_path / "same", tmp_path / "same")
     check(tmp_path / "new.onnx")  # a new file in a writable folder: taught into
     assert (tmp_path / "report").is_dir() and not (tmp_path / "new.onnx").exists()
+
+
+@pytest.mark.integration
+def test_sigterm_stops_teaching_at_once_with_one_line_and_leaves_no_file_behind(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    out, report, log = tmp_path / "out" / "line.onnx", tmp_path / "report", tmp_path / "stderr.txt"
+    out.parent.mkdir()
+    with log.open("w") as stderr:  # 200 epochs: minutes of teaching, stopped in the first fold
+        proc = subprocess.Popen([sys.executable, "-m", "station", "teach", str(SAMPLE), "--out", str(out), "--report", str(report),
+                                 "--epochs", "200"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr)  # fmt: skip
+    try:
+        end = time.monotonic() + 120
+        while time.monotonic() < end and "parts to learn from" not in log.read_text() and proc.poll() is None:
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    err = log.read_text()
+    assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]
+    assert err.strip().splitlines()[-1].startswith("station teach: stopped by SIGTERM; only a run that ends saying 'wrote'")
+    assert "Traceback" not in err
+    assert list(out.parent.iterdir()) == []
 
 
 def test_more_folds_than_groups_of_parts_are_as_many_folds_as_there_are_groups_and_said(capsys: pytest.CaptureFixture[str]) -> None:

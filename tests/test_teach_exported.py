@@ -83,3 +83,18 @@ def test_the_station_reasons_are_read_by_file_name_and_labels_that_are_not_an_ex
     (tmp_path / "labels.csv").write_text("name,label\na.png,ok\n")
     with pytest.raises(InputError, match=r"labels\.csv: not an export's labels"):
         station_reasons(tmp_path)
+    (tmp_path / "labels.csv").write_text("")
+    with pytest.raises(InputError, match=r"labels\.csv: not an export's labels"):
+        station_reasons(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("rows", "named"),
+    [("def_front/a.png,UNABLE_TO_INSPECT\n", r"line 2: reason 'UNABLE_TO_INSPECT' is not one of the station's"),
+     ("def_front/a.png,defect\nok_front/a.png,unable_to_inspect\n", r"line 3: a\.png is listed again with another reason")],
+    ids=["unknown-reason", "one-name-two-reasons"],
+)  # fmt: skip
+def test_export_labels_a_crop_could_be_wrongly_taught_by_are_refused_naming_the_line(tmp_path: Path, rows: str, named: str) -> None:
+    (tmp_path / "labels.csv").write_text("file,reason\n" + rows)
+    with pytest.raises(InputError, match=named):
+        station_reasons(tmp_path)

@@ -288,7 +288,10 @@ def test_a_photo_given_twice_is_used_once_and_one_given_both_labels_is_refused(t
     root = _labelled(tmp_path, 2)
     col = collect([root, root], SPEC, load_config(None, []))  # the same folder twice
     assert col.counts() == {"ok": 2, "defective": 2, "not_inspectable": 0}
-    assert any("4 photos are exact copies of others and were used once" in n for n in col.notes)
+    assert any("4 photos are exact copies of others and were used once" in n and "the report's copies" in n for n in col.notes)
+    photos = sorted(str(p) for p in root.glob("*/*"))
+    assert sorted(c["photo"] for c in col.listed()["copies"]) == photos  # every copy named, each with the photo it copies
+    assert all(c["copy_of"] == c["photo"] for c in col.listed()["copies"])
     first = sorted((root / "ok_front").iterdir())[0]
     shutil.copy(first, root / "def_front" / "again.jpeg")
     with pytest.raises(InputError, match=r"again\.jpeg: the same photo as .*labelled good, but here defective"):
@@ -381,7 +384,11 @@ def test_a_line_with_many_parts_it_cannot_inspect_is_a_framing_problem_named_by_
     assert _collection(40, 40, ["cut_off"] * 20).unteachable() == []  # 20 %: allowed
     (framing,) = _collection(40, 40, ["cut_off"] * 15 + ["blurred"] * 6).unteachable()
     assert "21 of the 101 parts (20.8%, allowed 20%)" in framing and "most of them (15) cut_off" in framing
-    assert "trigger.direction" not in framing
+    assert "a framing or light problem" in framing and "trigger.direction" not in framing
+    files = _collection(40, 40, [])
+    files.refused += [Refused(f"torn{k}.jpg", 0, "not a decodable image", unreadable=True) for k in range(21)]
+    (unreadable,) = files.unteachable()
+    assert "most of them (21) not a decodable image: a file problem, not a model one" in unreadable and "framing" not in unreadable
     (missed,) = _collection(40, 40, [MISSED] * 30).unteachable()
     assert "(30) missed by the trigger" in missed and "trigger.direction" in missed
 

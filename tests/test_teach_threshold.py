@@ -41,6 +41,14 @@ def test_no_held_out_defect_passes_at_the_operating_point() -> None:
     assert lo <= thr <= hi and 0 < thr < 1
 
 
+@pytest.mark.parametrize("margin", [th.MOST_MARGIN, 800.0])
+def test_the_widest_margin_still_lets_no_defect_pass_and_never_overflows(margin: float) -> None:
+    labels = np.array([0] * 20 + [1] * 20)
+    scores = np.concatenate([np.linspace(0.001, 0.1, 20), np.linspace(0.4, 1.0, 20)])
+    lo = th.operating_point(scores, labels, margin)[1][0]
+    assert 0 <= lo < 0.4 and math.isfinite(lo)
+
+
 def test_a_defect_the_network_cannot_see_does_not_set_the_limit_under_every_good_part() -> None:
     rng = np.random.default_rng(1)
     good, defects = rng.uniform(0.001, 0.2, 100), np.concatenate([[0.0001], rng.uniform(0.8, 1.0, 99)])  # one defect scored as good

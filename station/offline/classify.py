@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from station.errors import one_line
 from station.messages import Frame, Part, Reason, Verdict
 from station.metrics import Metrics
 from station.model import Model
@@ -59,7 +60,7 @@ def classify_paths(paths: list[Path], model: Model, out_path: Path | None) -> in
             v, err = (None, why) if why else clf.verdict(path, n)
             if v is None:
                 unreadable += 1
-                print(f"station: skipped {err}", file=sys.stderr)
+                print(one_line(f"station: skipped {err}"), file=sys.stderr)
                 continue
             classified += 1
             row: dict[str, object] = {"path": str(path), "verdict": v.verdict, "reason": v.reason.value, "score": v.score}

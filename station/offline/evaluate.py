@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from station.errors import StationError
+from station.errors import StationError, one_line
 from station.model import Model
 from station.offline.classify import Classifier
 from station.sources import files_below, read_image
@@ -98,12 +98,12 @@ def evaluate_folder(folder: Path, model: Model, report: Path) -> int:
     try:
         rows, problems = _collect(folder, Classifier(model))
     except FileNotFoundError as exc:
-        print(f"station: error: {exc}", file=sys.stderr)
+        print(one_line(f"station: error: {exc}"), file=sys.stderr)
         return 2
     for p in problems:
-        print(f"station: skipped {p}", file=sys.stderr)
+        print(one_line(f"station: skipped {p}"), file=sys.stderr)
     if not rows:
-        print(f"station: error: {folder}: no readable images", file=sys.stderr)
+        print(one_line(f"station: error: {folder}: no readable images"), file=sys.stderr)
         return 2
     y = np.array([r.label for r in rows])
     rejected = np.array([r.verdict == "reject" for r in rows])

@@ -36,8 +36,8 @@ import numpy as np
 import numpy.typing as npt
 
 from station import model as meta
-from station.config import Config
-from station.errors import InputError, ModelError
+from station.config import SHIPPED_MODEL, Config
+from station.errors import InputError, ModelError, one_line
 from station.gate import admit
 from station.model import Model
 from station.preprocess import PreprocessSpec, crop_square, part_region, quantised
@@ -65,7 +65,7 @@ SELF_TEST_PER_CLASS = 16
 
 
 def say(text: str) -> None:
-    print(f"station teach: {text}", file=sys.stderr, flush=True)
+    print(one_line(f"station teach: {text}"), file=sys.stderr, flush=True)
 
 
 def _png(image: npt.NDArray[np.uint8]) -> str:
@@ -128,11 +128,18 @@ def fresh_start(base: Model, seed: int) -> Any:
     return build(arch_of(base.info), 16, base.info.spec)
 
 
-def _check_paths(args: argparse.Namespace, base: Path) -> None:
-    """Refuse at once what would only fail after minutes of teaching: an --out that cannot be written, or the base itself."""
+def _check_paths(args: argparse.Namespace, base: Path, cfg: Config) -> None:
+    """Refuse at once what would only fail after minutes of teaching: an --out that cannot be written, or a model the
+    station has: the base, the shipped model, or the config's live or shadow model (a taught model goes live by a config
+    edit, after its shadow run: docs/commissioning.md)."""
     out = Path(args.out)
     if out.resolve() == base.resolve():
         raise InputError(f"{out}: --out is the base model itself; write the taught model to another file")
+    taken = [(SHIPPED_MODEL, "the shipped model"), (cfg.model.path, "model.path, the model the station runs"),
+             (cfg.model.shadow, "model.shadow, the model the station runs in shadow")]  # fmt: skip
+    for path, what in taken:
+        if path is not None and out.resolve() == Path(path).resolve():
+            raise InputError(f"{out}: --out is {what}; write the taught model to a new file, then point the config at it")
     if out.is_dir():
         raise InputError(f"{out}: --out is a folder; give the taught model's file name (e.g. {out / 'line.onnx'})")
     if not out.parent.is_dir() or not os.access(out.parent, os.W_OK):
@@ -152,7 +159,7 @@ def _check_paths(args: argparse.Namespace, base: Path) -> None:
 def teach(args: argparse.Namespace, cfg: Config) -> int:
     t0 = time.monotonic()
     base_path = Path(args.base) if args.base else cfg.model.path
-    _check_paths(args, base_path)
+    _check_paths(args, base_path, cfg)
     base = admit(base_path)
     start = _start(base, args.from_scratch, args.seed)  # a base it cannot learn from is refused before the parts are collected
     col = _collect(args, cfg, base)
@@ -263,7 +270,7 @@ def _figures(args: argparse.Namespace, col: Collection, pick: Candidate, candida
                        for c in candidates},
         "base": {"model": base.info.model_id, "pass_limit": base.info.band[0],
                  **threshold.outcome(candidates[0].held_out, labels, base.info.band[0], refused, missed).as_dict()},
-        "not_inspectable": [asdict(r) for r in col.refused], "notes": col.notes,
+        **col.listed(),
         "held_out_scores": [{"part": s.origin, "label": s.label, "fold": int(f), "score": _number(pick.held_out[i]),
                              "judged_at": float(at[i]), "honest": "pass" if pick.held_out[i] < at[i] else "reject",
                              "by_candidate": {c.name: _number(c.held_out[i]) for c in candidates}}
@@ -293,8 +300,7 @@ def _refuse_early(args: argparse.Namespace, col: Collection, why: list[str]) -> 
     """Refuse a line no network could qualify on, with the parts it could not inspect in the report (metrics.json)."""
     for reason in why:
         say(f"not qualified: {reason}")
-    figures = {"sources": args.sources, "line": args.line, "counts": col.counts(), "qualified": False, "refusals": why,
-               "not_inspectable": [asdict(r) for r in col.refused], "notes": col.notes}  # fmt: skip
+    figures = {"sources": args.sources, "line": args.line, "counts": col.counts(), "qualified": False, "refusals": why, **col.listed()}
     report.write_metrics(Path(args.report), figures)
     say(f"nothing written; the report is in {args.report}/")
     return 1
@@ -343,7 +349,7 @@ def _write(out: Path, net: Any, base: Model, pick: Candidate, figures: dict[str,
         meta.META_METRICS: json.dumps({"validation": figures["held_out"]}),
         meta.META_SELF_TEST: self_test_meta(pick.crops, labels, pick.spec, seed, pick.parts),
     }
-    part = out.with_name(out.name + ".part")  # --out changes only to a model the gate took: an old model there stays otherwise
+    part = out.with_name(f".{out.name}.{os.getpid()}.part")  # --out changes only to a model the gate took: an old one stays otherwise
     try:
         if net is None:  # a base candidate: its network, its preprocessing (perhaps rectifying), the line's operating point
             relabel(base.path, part, pick.threshold, pick.band, {**extra, meta.META_INPUT: json.dumps(asdict(pick.spec))})

@@ -30,16 +30,27 @@ SIZE = (0.93, 1.09)  # the rim's major semi-axis against the radius the crop was
 
 
 def station_reasons(root: Path) -> dict[str, str]:
-    """The station's reason for each exported crop, by file name (``labels.csv``: ``file,reason,...``)."""
+    """The station's reason for each exported crop, by file name (``labels.csv``: ``file,reason,...``), so that a crop an
+    operator moved to another label folder keeps it. InputError naming the file and line for a reason that is not one of
+    the station's, or one name with two reasons (which crop was not inspectable could not be told)."""
     path = root / "labels.csv"
     try:
         with path.open(newline="", encoding="utf-8-sig") as f:  # a spreadsheet's "CSV UTF-8" starts with a BOM
-            rows = list(csv.DictReader(f))
+            reader = csv.DictReader(f)
+            rows = list(reader)
+            columns = reader.fieldnames or []
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise InputError(f"{path}: cannot read the export's labels: {getattr(exc, 'strerror', None) or exc}") from None
-    if rows and not {"file", "reason"} <= set(rows[0]):
+    if not {"file", "reason"} <= set(columns):
         raise InputError(f"{path}: not an export's labels (expected the columns file and reason)")
-    return {Path(r["file"] or "").name: r["reason"] or "" for r in rows}
+    known, reasons = {r.value for r in Reason}, dict[str, str]()
+    for n, row in enumerate(rows, start=2):
+        name, reason = Path(row["file"] or "").name, row["reason"] or ""
+        if reason not in known:
+            raise InputError(f"{path}: line {n}: reason {reason!r} is not one of the station's ({', '.join(sorted(known))})")
+        if reasons.setdefault(name, reason) != reason:
+            raise InputError(f"{path}: line {n}: {name} is listed again with another reason ({reasons[name]}, now {reason})")
+    return reasons
 
 
 def inspect(image: GrayImage, spec: PreprocessSpec, reason: str) -> tuple[Preprocessed | None, str]:

@@ -16,7 +16,7 @@ import os
 import re
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,7 @@ class Refused:
     label: int
     why: str
     kind: str = ""
+    unreadable: bool = False  # the file is no image the station can read: not a part it failed to inspect
 
     def __post_init__(self) -> None:
         if not self.kind:
@@ -80,6 +81,11 @@ class Collection:
     seen: dict[bytes, tuple[str, int]] = field(default_factory=dict)  # each photo's content -> where it was first met, its label
     copies: list[tuple[str, str]] = field(default_factory=list)  # (a photo, the photo it is an exact copy of): used once
     videos: dict[bytes, tuple[str, list[tuple[int, int, int]]]] = field(default_factory=dict)  # content -> first path, its truth
+
+    def listed(self) -> dict[str, Any]:
+        """What the report lists beside the figures: every part not inspected, every exact copy used once, the notes."""
+        return {"not_inspectable": [asdict(r) for r in self.refused], "copies": [{"photo": c, "copy_of": f} for c, f in self.copies],
+                "notes": self.notes}  # fmt: skip
 
     def counts(self) -> dict[str, int]:
         n_def = sum(s.label for s in self.samples)
@@ -97,10 +103,13 @@ class Collection:
             reason, n = Counter(r.kind for r in self.refused).most_common(1)[0]
             hint = (" For footage, check the trigger settings of the config given with -c (trigger.direction first): its parts went "
                     "by uncounted" if reason == MISSED else "")  # fmt: skip
+            files = any(r.unreadable for r in self.refused if r.kind == reason)
+            check = ("a file problem, not a model one. Check that each file is a photo of one part" if files else
+                     "a framing or light problem, not a model one. Check that each part is whole in view, sharp, and neither washed "
+                     "out nor dark")  # fmt: skip
             why.append(
                 f"{len(self.refused)} of the {total} parts ({len(self.refused) / total:.1%}, allowed {FRAMING:.0%}) could not be "
-                f"inspected, most of them ({n}) {reason}: a framing or light problem, not a model one. Check that each part is whole "
-                f"in view, sharp, and neither washed out nor dark (every part and its reason: the report's not_inspectable).{hint}"
+                f"inspected, most of them ({n}) {reason}: {check} (every part and its reason: the report's not_inspectable).{hint}"
             )
         return why
 
@@ -145,12 +154,12 @@ def collect(sources: list[Path], spec: PreprocessSpec, cfg: Config) -> Collectio
         copy, first = col.copies[0]
         n = len(col.copies)
         what = "photos are exact copies of others and were" if n > 1 else "photo is an exact copy of another and was"
-        col.notes.append(f"{n} {what} used once (the first: {copy} = {first})")
+        col.notes.append(f"{n} {what} used once (the first: {copy} = {first}; every one: the report's copies)")
     return col
 
 
 def _folder(root: Path, spec: PreprocessSpec, col: Collection) -> None:
-    reasons = exported.station_reasons(root) if (root / "labels.csv").is_file() else None  # an export: crops centred on the part
+    reasons = exported.station_reasons(root) if (root / "labels.csv").exists() else None  # an export: crops centred on the part
     review = root / "review"
     if reasons is not None and review.is_dir():
         n = sum(1 for p in review.iterdir() if p.is_file())
@@ -166,7 +175,7 @@ def _folder(root: Path, spec: PreprocessSpec, col: Collection) -> None:
         for p in _photos(d, label, col):
             grab = read_image(p)
             if grab.image is None:
-                col.refused.append(Refused(str(p), label, (grab.error or "unreadable").removeprefix(f"{p}: ")))
+                col.refused.append(Refused(str(p), label, (grab.error or "unreadable").removeprefix(f"{p}: "), unreadable=True))
                 continue
             content = hashlib.sha256(repr(grab.image.shape).encode() + grab.image.tobytes()).digest()
             first = col.seen.setdefault(content, here := (str(p), label))

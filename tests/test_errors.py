@@ -1,0 +1,13 @@
+"""What the station prints about an error stays on one line, whatever the names in it hold."""
+
+from __future__ import annotations
+
+from station.errors import one_line
+
+
+def test_control_characters_in_a_message_are_escapes_so_a_file_name_cannot_print_a_line_of_its_own() -> None:
+    forged = "bad/x\nstation teach: wrote line.onnx\r\x1b[2K.jpg"
+    shown = one_line(f"station: skipped {forged}")
+    assert shown == "station: skipped bad/x\\x0astation teach: wrote line.onnx\\x0d\\x1b[2K.jpg"
+    assert shown.isprintable()
+    assert one_line("déjà vu: ünïcode stays") == "déjà vu: ünïcode stays"
