@@ -232,6 +232,9 @@ def test_a_source_of_no_known_kind_is_one_clear_error(tmp_path: Path) -> None:
         collect([tmp_path / "empty"], SPEC, cfg)
     with pytest.raises(InputError, match="no such file or folder"):
         collect([tmp_path / "nothing"], SPEC, cfg)
+    os.mkfifo(tmp_path / "pipe.mp4")
+    with pytest.raises(InputError, match=r"pipe\.mp4: not a regular file or folder"):
+        collect([tmp_path / "pipe.mp4"], SPEC, cfg)
     (tmp_path / "half" / "def_front").mkdir(parents=True)
     (tmp_path / "half" / "ok_front").write_text("x")
     with pytest.raises(InputError, match=r"ok_front: not a folder"):

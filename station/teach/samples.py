@@ -148,6 +148,8 @@ def collect(sources: list[Path], spec: PreprocessSpec, cfg: Config) -> Collectio
             raise InputError(f"{src}: a video needs its ground truth beside it ({src.with_suffix('.csv').name})")
         elif src.is_dir():
             raise InputError(f"{src}: not a labelled folder (expected ok_front/ and def_front/ in it)")
+        elif src.exists():
+            raise InputError(f"{src}: not a regular file or folder (a pipe or a device is no video to teach from)")
         else:
             raise InputError(f"{src}: no such file or folder")
     if col.copies:
