@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+import threading
 from pathlib import Path
 from typing import cast
 
@@ -104,29 +105,39 @@ def _taught(model: Model) -> tuple[list[FloatImage], list[int]] | str:
     return [(img.astype(np.float32) / 255.0 * 2.0 - 1.0) * clip for img in stored], labels
 
 
-def self_test(model: Model, sample: Path = SAMPLE) -> str | None:
+STOPPED = "not finished: the station is stopping"  # the self-test's answer once ``stop`` is set
+
+
+def self_test(model: Model, sample: Path = SAMPLE, stop: threading.Event | None = None) -> str | None:
     """Why ``model`` is unfit to run, judged on its labelled self-test crops; None when it is fit. Never raises.
 
     A model taught for a line (``station teach``) carries crops of that line's parts and is judged
-    on them; any other model on the bundled sample photos.
+    on them; any other model on the bundled sample photos. Once ``stop`` is set it gives up between
+    two crops, answering :data:`STOPPED` (a slow model's self-test must not hold up a stop).
     """
     if model.info.self_test:  # its own line's crops judge it; the bundled photos still must score as numbers
         photos = _photos(model, sample)
         if isinstance(photos, str):
             return photos
-        why = _judge(model, *photos, accuracy_needed=0.0)
+        why = _judge(model, *photos, accuracy_needed=0.0, stop=stop)
         if why is not None:
             return why
     got = _taught(model) if model.info.self_test else _photos(model, sample)
     if isinstance(got, str):
         return got
-    return _judge(model, *got, accuracy_needed=SELF_TEST_ACCURACY)
+    return _judge(model, *got, accuracy_needed=SELF_TEST_ACCURACY, stop=stop)
 
 
-def _judge(model: Model, crops: list[FloatImage], labels: list[int], accuracy_needed: float) -> str | None:
+def _judge(model: Model, crops: list[FloatImage], labels: list[int], accuracy_needed: float,
+           stop: threading.Event | None = None) -> str | None:  # fmt: skip
     """Every score a finite number in [0, 1], and at least ``accuracy_needed`` judged as the decision would."""
+    scored = []
     try:  # one crop at a time, as the station scores them (a graph with a fixed batch of 1 is fine)
-        scores = np.concatenate([model.score(c[None]) for c in crops])
+        for c in crops:
+            if stop is not None and stop.is_set():
+                return STOPPED
+            scored.append(model.score(c[None]))
+        scores = np.concatenate(scored)
     except Exception as exc:  # whatever ONNX Runtime raises while running a broken graph
         return f"it cannot score the self-test photos ({type(exc).__name__}: {str(exc).strip()[:160]})"
     if scores.shape != (len(labels),):
@@ -141,10 +152,10 @@ def _judge(model: Model, crops: list[FloatImage], labels: list[int], accuracy_ne
     return None
 
 
-def admit(path: Path, threads: Threads | None = None) -> Model:
-    """The model at ``path`` if it passes the gate; else ModelError."""
+def admit(path: Path, threads: Threads | None = None, stop: threading.Event | None = None) -> Model:
+    """The model at ``path`` if it passes the gate; else ModelError (also once ``stop`` is set: :func:`self_test`)."""
     model = Model(path, threads)
-    why = self_test(model)
+    why = self_test(model, stop=stop)
     if why is not None:
         raise ModelError(f"{path}: refused by the self-test: {why}")
     return model

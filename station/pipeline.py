@@ -249,12 +249,12 @@ class Pipeline:
         """The model file changed on disk since it was loaded (``model.watch``)."""
         return self.reloader.changed()
 
-    def reload_model(self, section: ModelSection | None = None) -> None:
+    def reload_model(self, section: ModelSection | None = None, stop: threading.Event | None = None) -> None:
         """Load ``model.path`` and ``model.shadow`` again through the gate (from ``section``, a re-read config,
-        when given); a refused model leaves the running one in place."""
+        when given); a refused model, or one not judged to the end before ``stop`` was set, leaves the running one."""
         if section is not None:
             self.reloader.retarget(section.path, section.shadow)
-        self.reloader.reload()
+        self.reloader.reload(stop)
 
     def _loops(self) -> list[Worker]:
         """The threads parts flow through: capture, the stages, the shadow beside them."""

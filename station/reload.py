@@ -100,14 +100,17 @@ class Reloader:
         self._mtimes = m
         return True
 
-    def _admit(self, path: Path, role: str, keeping: str | None) -> Model | None:
+    def _admit(self, path: Path, role: str, keeping: str | None, stop: threading.Event | None) -> Model | None:
         why: str | None = None
         try:
-            new = admit(path, self._threads)
+            new = admit(path, self._threads, stop)
         except ModelError as exc:
             why = str(exc)
         except Exception as exc:  # whatever a broken file does inside ONNX Runtime, the old model stays
             why = f"{type(exc).__name__}: {exc}"
+        if why is not None and stop is not None and stop.is_set():  # not refused: not judged to the end
+            log.warning("reload_abandoned", stage="reload", role=role, path=str(path), why="the station is stopping", keeping=keeping)
+            return None
         if why is not None:
             self.metrics.model_reloads.labels(result="refused").inc()
             log.error("model_refused", stage="reload", role=role, path=str(path), why=why, keeping=keeping)
@@ -117,15 +120,17 @@ class Reloader:
         self.metrics.model_reloads.labels(result="ok").inc()
         return new
 
-    def reload(self) -> bool:
+    def reload(self, stop: threading.Event | None = None) -> bool:
         """Both models again from their files; True when the active one was swapped (a refused file keeps the old).
 
-        The shadow is swapped first: a promoted model is never the shadow of itself.
+        The shadow is swapped first: a promoted model is never the shadow of itself. Once ``stop`` is
+        set, the model gate gives up on the files (a slow model's self-test takes seconds) and the
+        running models stay.
         """
         self._mtimes = self._stat()
         old = self.slot.current
-        new = self._admit(self.path, "active", old.info.model_id)
-        self.reload_shadow()
+        new = self._admit(self.path, "active", old.info.model_id, stop)
+        self.reload_shadow(stop)
         if new is not None:
             self.slot.swap(new)
             i = new.info
@@ -133,7 +138,7 @@ class Reloader:
             log.info("model_reloaded", stage="reload", old=old.info.model_id, new=i.model_id)
         return new is not None
 
-    def reload_shadow(self) -> None:
+    def reload_shadow(self, stop: threading.Event | None = None) -> None:
         old = self.shadow.current
         old_id = old.info.model_id if old is not None else None
         if self.shadow_path is None:
@@ -142,7 +147,7 @@ class Reloader:
                 log.info("shadow_removed", stage="reload", old=old_id)
             self.metrics.set_shadow(None)
             return
-        new = self._admit(self.shadow_path, "shadow", old_id)
+        new = self._admit(self.shadow_path, "shadow", old_id, stop)
         if new is not None:
             self.shadow.swap(new)
             self.metrics.set_shadow(new.info)

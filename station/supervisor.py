@@ -104,7 +104,7 @@ def _watch(cfg: Config, pipe: Pipeline, notifier: Notifier, bar: Any, reread: Ca
             by = "SIGHUP" if stop.reload.is_set() else "model.watch"
             log.info("reload_requested", by=by)
             stop.reload.clear()
-            pipe.reload_model(_model_section(cfg, reread) if by == "SIGHUP" else None)
+            pipe.reload_model(_model_section(cfg, reread) if by == "SIGHUP" else None, stop.stop)  # a stop cuts it short
         if bar is not None:
             bar.update(pipe.frames - bar.n)
         failure = pipe.failed()

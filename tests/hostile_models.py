@@ -3,7 +3,8 @@
 Each wraps the shipped graph's output ``defect_probability`` (p) in a few more nodes:
 - ``inverted``: 1 - p (every defect looks good);
 - ``nan_above``: NaN where p > 0.5, else p (every defect scores NaN);
-- ``inf_above``: +inf where p > 0.5, else p.
+- ``inf_above``: +inf where p > 0.5, else p;
+- ``slow``: p, after ``layers`` matrix products on the input that add nothing (a model far slower than the shipped one).
 They load, describe themselves and have the right input shape, so only the model gate's
 self-test (and the decision's finite-score rule) stand between them and the line.
 """
@@ -21,8 +22,8 @@ from .conftest import MODEL
 OUT = "defect_probability"
 
 
-def _wrap(dst: Path, nodes: list[onnx.NodeProto], consts: dict[str, float]) -> Path:
-    m = onnx.load(str(MODEL))
+def _wrap(dst: Path, nodes: list[onnx.NodeProto], consts: dict[str, float], source: Path = MODEL) -> Path:
+    m = onnx.load(str(source))
     for n in m.graph.node:  # the shipped output becomes an inner value: p
         n.output[:] = ["p" if o == OUT else o for o in n.output]
     for name, value in consts.items():
@@ -51,3 +52,22 @@ def nan_above(dst: Path) -> Path:
 
 def inf_above(dst: Path) -> Path:
     return _above(dst, float("inf"))
+
+
+def slow(dst: Path, layers: int) -> Path:
+    """p + 0 x (``layers`` times a 384 x 384 product of the polar crop's rows, each squashed by tanh): the same scores, slowly."""
+    nodes = [helper.make_node("Reshape", ["polar", "rows"], ["h0"])]
+    for k in range(layers):
+        nodes += [helper.make_node("MatMul", [f"h{k}", "w"], [f"m{k}"]), helper.make_node("Tanh", [f"m{k}"], [f"h{k + 1}"])]
+    nodes += [
+        helper.make_node("ReduceMean", [f"h{layers}"], ["mean"], keepdims=0),
+        helper.make_node("Mul", ["mean", "zero"], ["nothing"]),
+        helper.make_node("Add", ["p", "nothing"], [OUT]),
+    ]
+    m = onnx.load(str(MODEL))
+    m.graph.initializer.extend([
+        numpy_helper.from_array(np.array([-1, 384], np.int64), "rows"),
+        numpy_helper.from_array((np.random.default_rng(0).standard_normal((384, 384)) / 20).astype(np.float32), "w"),
+    ])  # fmt: skip
+    onnx.save(m, str(dst))  # saved with its extra constants first; _wrap adds the nodes and the zero
+    return _wrap(dst, nodes, {"zero": 0.0}, source=dst)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from station.errors import ModelError
-from station.gate import admit, self_test
+from station.gate import STOPPED, admit, self_test
 from station.model import Model
 
 from .conftest import MODEL
@@ -32,6 +32,17 @@ def test_a_model_whose_scores_lie_is_refused(tmp_path: Path, make: Callable[[Pat
     with pytest.raises(ModelError, match=why) as exc:
         admit(path)
     assert str(path) in str(exc.value)
+
+
+def test_a_self_test_gives_up_once_the_station_is_stopping() -> None:
+    import threading
+
+    stop = threading.Event()
+    assert self_test(Model(MODEL), stop=stop) is None
+    stop.set()
+    assert self_test(Model(MODEL), stop=stop) == STOPPED
+    with pytest.raises(ModelError, match="the station is stopping"):
+        admit(MODEL, stop=stop)
 
 
 def test_junk_is_refused(tmp_path: Path) -> None:

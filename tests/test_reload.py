@@ -123,3 +123,37 @@ def test_a_model_with_other_preprocessing_takes_over_at_a_part_boundary(tmp_path
     assert before.model is not None and not before.model.info.spec.rectify
     assert after.model is not None and after.model.info.spec.rectify
     assert infer(before)[0].model == before.model.info  # scored by the model it was cropped for, not the new one
+
+
+@pytest.mark.integration
+def test_a_stop_during_a_slow_reload_drains_at_once_and_the_running_model_stays(tmp_path: Path) -> None:
+    """The model gate's self-test of a slow model takes seconds (here about ten, more on a busy machine): a stop cuts it short
+    between two crops, so that SIGTERM drains without waiting for it (systemd's stop timeout would kill the station)."""
+    from .hostile_models import slow
+
+    path = tmp_path / "live.onnx"
+    shutil.copy(MODEL, path)
+    out = tmp_path / "v.jsonl"
+    sets = [f"model.path={path}", "camera.fps=4", f"metrics.port={free_port()}", "publisher.endpoint=tcp://127.0.0.1:*",
+            "publisher.resend_endpoint=null", "logging.format=json"]  # fmt: skip
+    cmd = [sys.executable, "-m", "station.cli", "replay", str(SAMPLE / "def_front"), "--realtime", "--no-progress", "--out", str(out)]
+    proc = subprocess.Popen([*cmd, *[a for s in sets for a in ("--set", s)]], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    try:
+        end = time.monotonic() + 60
+        while time.monotonic() < end and (not out.exists() or not out.read_text()):
+            time.sleep(0.1)
+        slow(tmp_path / "slow.onnx", 1500).replace(path)  # the same scores, each crop about 0.25 s
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(1)
+        proc.send_signal(signal.SIGTERM)
+        t0 = time.monotonic()
+        _, err = proc.communicate(timeout=60)
+        took = time.monotonic() - t0
+    finally:
+        proc.kill()
+    events = [json.loads(x)["event"] for x in err.splitlines() if x.startswith("{")]
+    assert proc.returncode == 0, err[-2000:]
+    assert "reload_abandoned" in events and "model_reloaded" not in events
+    assert took < 5, f"SIGTERM waited {took:.1f} s for the reload"
+    models = {json.loads(x)["model"] for x in out.read_text().splitlines()}
+    assert len(models) == 1, "the running model judged every part"
