@@ -34,7 +34,7 @@ import structlog
 from station.config import ArchiveSection
 from station.errors import ConfigError, InputError
 from station.locate import u8
-from station.messages import Verdict
+from station.messages import Reason, Verdict
 from station.metrics import Metrics
 from station.stages.base import Worker
 from station.wire import VerdictMessage
@@ -288,8 +288,7 @@ def export(archive: Path, out: Path, reviewed_only: bool = False) -> Exported:
         folder = LABEL_FOLDERS.get(str(label), "review")
         dest = out / folder / crop.name
         try:
-            if not crop.is_file():
-                raise OSError("no crop beside it (or not a file)")
+            _check_crop(crop, dest)
             dest.parent.mkdir(exist_ok=True)
             shutil.copyfile(crop, dest)
         except OSError as exc:
@@ -318,16 +317,44 @@ def _empty_folder(out: Path, below: tuple[str, ...]) -> None:
         raise InputError(f"{out}: cannot make the export folder: {exc.strerror or exc}") from None
 
 
+MAX_SIDECAR = 1 << 20  # bytes: the archive writes about 1 KB
+PNG = b"\x89PNG\r\n\x1a\n"  # the first bytes of every PNG file
+
+
+def read_sidecar(side: Path) -> dict[str, Any]:
+    """An archived part's sidecar as the archive wrote it (a JSON object in a regular file); ValueError saying why not.
+
+    A pipe or a device named ``.json`` is never opened (the read would block), nor a file far larger than a sidecar.
+    """
+    try:
+        st = side.stat()
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_SIDECAR:
+            raise ValueError("not a regular file of at most 1 MB")
+        meta = json.loads(side.read_bytes())
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise ValueError(f"not a sidecar the archive wrote ({getattr(exc, 'strerror', None) or exc})") from None
+    if not isinstance(meta, dict):
+        raise ValueError("not a sidecar the archive wrote (not a JSON object)")
+    return meta
+
+
+def _check_crop(crop: Path, dest: Path) -> None:
+    """OSError saying why ``crop`` is no archived crop to export to ``dest``: a link (it could lead anywhere), not a PNG
+    file, or a name another part exported already has."""
+    if crop.is_symlink() or not crop.is_file():
+        raise OSError("no crop beside it (or a link, or not a file)")
+    with crop.open("rb") as f:
+        if f.read(len(PNG)) != PNG:
+            raise OSError("the crop is not a PNG image")
+    if dest.exists():
+        raise OSError(f"a crop of that name was exported already ({dest}): two archives' parts share a name")
+
+
 def _sidecar(side: Path) -> tuple[dict[str, Any], dict[str, str] | None]:
     """The sidecar's fields and the operator's review (None: not reviewed); ValueError saying why it cannot be used."""
-    try:
-        if not side.is_file():  # a pipe named .json would block the export for ever
-            raise ValueError("the sidecar is not a regular file")
-        meta = json.loads(side.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"unreadable sidecar ({getattr(exc, 'strerror', None) or exc})") from None
-    if not isinstance(meta, dict):
-        raise ValueError("the sidecar is not a JSON object")
+    meta = read_sidecar(side)
+    if meta.get("reason") not in {r.value for r in Reason}:  # teaching reads it from labels.csv, as strictly
+        raise ValueError(f"its reason {json.dumps(meta.get('reason'))[:40]} is not one of the station's")
     review = meta.get("review")
     if review is None:
         return meta, None

@@ -17,7 +17,9 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from station.archive import atomic_write
+import structlog
+
+from station.archive import atomic_write, read_sidecar
 from station.config import Config
 from station.errors import ConfigError, InputError
 from station.keys import warn_if_others_read
@@ -25,8 +27,9 @@ from station.metrics import Metrics
 
 LABELS = ("defect", "good")
 MIN_TOKEN = 16  # characters: a token shorter than this is refused at start
-_ID = re.compile(r"^\d{4}-\d{2}-\d{2}/(reject|pass)/[0-9a-f]{1,64}-\d{7}$")  # <day>/<kind>/<run>-<part>, as the archive names
-_WHO = re.compile(r"^[\w .@'-]{1,64}$")
+_ID = re.compile(r"\d{4}-\d{2}-\d{2}/(reject|pass)/[0-9a-f]{1,64}-\d{7}")  # <day>/<kind>/<run>-<part>, as the archive names
+_WHO = re.compile(r"[\w .@'-]{1,64}")  # both matched whole (fullmatch: no newline after the end)
+log = structlog.get_logger()
 
 
 def load_token(cfg: Config) -> str | None:
@@ -58,12 +61,13 @@ class Review:
         self._token = token
         self.metrics = metrics
         self.recent = recent
+        self._named: set[Path] = set()  # sidecars the listing cannot read, each logged once
 
     def allowed(self, token: str | None) -> bool:
         return token is not None and hmac.compare_digest(token.encode(), self._token.encode())
 
     def _side(self, item: str) -> Path:
-        if not _ID.match(item):
+        if not _ID.fullmatch(item):
             raise InputError(f"id {item[:80]!r} is not an archived part")
         side = self.root / f"{item}.json"
         if not side.is_file():
@@ -81,8 +85,11 @@ class Review:
         out: list[dict[str, Any]] = []
         for _, side in sorted(sides, reverse=True):
             try:
-                meta = json.loads(side.read_text())
-            except (OSError, ValueError):
+                meta = read_sidecar(side)
+            except ValueError as exc:  # not listed; named once in the log
+                if side not in self._named:
+                    self._named.add(side)
+                    log.warning("review_sidecar_unreadable", stage="review", why=f"{side}: {exc}")
                 continue
             shadow = meta.get("shadow")
             disagree = isinstance(shadow, dict) and shadow.get("verdict") != meta.get("verdict")
@@ -111,12 +118,21 @@ class Review:
         """Write the operator's label into the part's sidecar, atomically; the sidecar as written."""
         if label not in LABELS:
             raise InputError(f"label {label[:20]!r} is not defect or good")
-        if not _WHO.match(who):
+        if not _WHO.fullmatch(who):
             raise InputError("who: a name of 1-64 letters, digits, spaces or .@'-")
         side = self._side(item)
-        meta: dict[str, Any] = json.loads(side.read_text())
+        crop = side.with_suffix(".png")
+        try:
+            meta = read_sidecar(side)
+        except ValueError as exc:
+            raise InputError(f"id {item}: its sidecar cannot be labelled: {exc}") from None
+        if not crop.is_file():
+            raise InputError(f"id {item}: no crop beside its sidecar: nothing an operator could have judged")
         meta["review"] = {"label": label, "by": who, "at": round(now, 3)}
         atomic_write(side, json.dumps(meta, indent=1).encode())
+        if not crop.is_file():  # the quota deleted the part while it was labelled: its sidecar goes too, as the quota meant
+            side.unlink(missing_ok=True)
+            raise InputError(f"id {item}: no such archived part (deleted by the archive's quota?)")
         self.metrics.reviewed.inc()
         if (label == "good") == (meta.get("verdict") == "reject"):
             self.metrics.review_overruled.inc()

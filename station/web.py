@@ -134,6 +134,7 @@ def _page(name: str = "live.html") -> bytes:
 
 
 MAX_BODY = 4096  # bytes of a review request (a label is about 100)
+GET_ONLY = ("/", "/metrics", "/healthz", "/state.json", "/frame.jpg", "/review", "/review/items", "/review/image")
 
 
 class WebServer:
@@ -199,10 +200,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         review = self.site.review
-        if self.path != "/review/label" or not self._review_ok():
+        if self.path != "/review/label":
+            known = self.path.partition("?")[0] in GET_ONLY
+            self._send(405 if known else 404, "text/plain", b"POST is only for /review/label\n", {"Allow": "GET"} if known else None)
+            return
+        if not self._review_ok():
             return
         assert review is not None
-        size = int(self.headers.get("Content-Length") or 0)
+        try:
+            size = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            size = -1  # not a number: answered as a size out of range
         if not 0 < size <= MAX_BODY:
             self._send(413, "text/plain", f"a label request is 1-{MAX_BODY} bytes\n".encode())
             return
@@ -249,8 +257,10 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             self._send(200, "image/png", data)
 
-    def _send(self, code: int, ctype: str, body: bytes) -> None:
+    def _send(self, code: int, ctype: str, body: bytes, headers: dict[str, str] | None = None) -> None:
         self.send_response(code)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")

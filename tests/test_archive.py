@@ -209,7 +209,7 @@ def _archived(day: Path, stem: str, sidecar: str | bytes, crop: bool = True) -> 
     day.mkdir(parents=True, exist_ok=True)
     (day / f"{stem}.json").write_bytes(sidecar if isinstance(sidecar, bytes) else sidecar.encode())
     if crop:
-        (day / f"{stem}.png").write_bytes(b"png")
+        (day / f"{stem}.png").write_bytes(b"\x89PNG\r\n\x1a\n and the rest")
 
 
 def test_export_names_every_part_it_cannot_use_and_writes_the_rest(tmp_path: Path) -> None:
@@ -227,10 +227,19 @@ def test_export_names_every_part_it_cannot_use_and_writes_the_rest(tmp_path: Pat
     (reject / "p10.png").mkdir()
     _archived(reject, "p10", json.dumps({"reason": "defect"}), crop=False)
     os.mkfifo(reject / "p11.json")  # reading it would block the export
+    secret = tmp_path / "secret.png"  # a crop that is a link could lead to any file the station can read
+    secret.write_bytes(b"\x89PNG\r\n\x1a\n not a crop")
+    _archived(reject, "p12", json.dumps({"reason": "defect"}), crop=False)
+    (reject / "p12.png").symlink_to(secret)
+    _archived(reject, "p13", json.dumps({"reason": "defect"}), crop=False)
+    (reject / "p13.png").write_text("not a png")
+    _archived(reject, "p14", json.dumps({"reason": 5}))  # teaching would refuse the whole export for it
+    _archived(tmp_path / "a" / "2026-01-02" / "reject", "p1", json.dumps({"reason": "defect"}))  # another day, the same name
     done = export(tmp_path / "a", tmp_path / "out")
     assert done.counts == {"def_front": 2, "ok_front": 0, "review": 0}
     named = sorted(Path(why.split(":")[0]).stem for why in done.skipped)
-    assert named == sorted(["p3", "p4", "p5", "p6", "p7", "p8", "p9", "p10", "p11"])
+    assert named == sorted(["p1", "p3", "p4", "p5", "p6", "p7", "p8", "p9", "p10", "p11", "p12", "p13", "p14"])
+    assert any("2026-01-02" in why and "exported already" in why for why in done.skipped)
     with (tmp_path / "out" / "labels.csv").open(newline="") as f:
         rows = list(csv.reader(f))
     assert [r[0] for r in rows[1:]] == ["def_front/p2.png", "def_front/p1.png"] and rows[2][3] == "m,1\nx"

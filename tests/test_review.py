@@ -105,12 +105,38 @@ def test_a_label_is_written_into_the_sidecar_with_who_and_when_and_counted(tmp_p
         (None, "maybe", "Ana", "label"),
         (None, "good", "", "who"),
         (None, "good", "<script>", "who"),
+        (None, "good", "Ana\n", "who"),
+        ("ITEM\n", "good", "Ana", "not an archived part"),
     ],
 )
 def test_a_bad_label_request_is_refused_naming_what(tmp_path: Path, item: str | None, label: str, who: str, names: str) -> None:
     ids = _archive(tmp_path)
     with pytest.raises(InputError, match=names):
-        Review(tmp_path, TOKEN, Metrics()).label(item or ids[0], label, who, 0.0)
+        Review(tmp_path, TOKEN, Metrics()).label((item or "ITEM").replace("ITEM", ids[0]), label, who, 0.0)
+
+
+def test_a_sidecar_the_archive_did_not_write_is_never_listed_nor_labelled_and_is_named_once(tmp_path: Path) -> None:
+    ids = _archive(tmp_path)
+    bad = {ids[0]: b"{not json", ids[1]: b"[1, 2]", ids[2]: b"\xff\xfe\x00"}
+    for item, data in bad.items():
+        (tmp_path / f"{item}.json").write_bytes(data)
+    os.mkfifo(tmp_path / Path(ids[0]).parent / "0a1b-0000009.json")  # a pipe named .json: a read would block the listing for ever
+    review = Review(tmp_path, TOKEN, Metrics())
+    with structlog.testing.capture_logs() as logs:
+        assert [i["id"] for i in review.items()] == [ids[3]] and [i["id"] for i in review.items()] == [ids[3]]
+    named = [e["why"] for e in logs if e["event"] == "review_sidecar_unreadable"]
+    assert len(named) == 4 and all("not a sidecar the archive wrote" in w for w in named), "each named once, not at every poll"
+    for item in bad:
+        with pytest.raises(InputError, match="its sidecar cannot be labelled"):
+            review.label(item, "good", "Ana", 0.0)
+
+
+def test_a_part_whose_crop_is_gone_is_not_labelled_and_keeps_its_sidecar(tmp_path: Path) -> None:
+    ids = _archive(tmp_path)
+    (tmp_path / f"{ids[0]}.png").unlink()
+    with pytest.raises(InputError, match="no crop beside its sidecar"):
+        Review(tmp_path, TOKEN, Metrics()).label(ids[0], "good", "Ana", 0.0)
+    assert "review" not in json.loads((tmp_path / f"{ids[0]}.json").read_text())
 
 
 def test_the_listing_holds_rejects_and_disagreements_newest_first(tmp_path: Path) -> None:
@@ -185,6 +211,14 @@ def test_review_over_http_needs_the_token_and_writes_the_label(station_with_revi
     assert _http(port, "/review/label", token=TOKEN, body=b"{" * 5000)[0] == 413
     assert _http(port, "/review/label", token=TOKEN, body={"id": first, "label": "maybe", "who": "Ana"})[0] == 400
     assert _http(port, "/review/label", token=TOKEN, body=b"[NaN]")[0] == 400
+    assert _http(port, "/review/label", token=TOKEN, body={"id": first, "label": "good", "who": "Ana\n"})[0] == 400
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:  # a length that is no number: an answer, not a traceback
+        sock.sendall(f"POST /review/label HTTP/1.1\r\nX-Review-Token: {TOKEN}\r\nContent-Length: abc\r\n\r\n".encode())
+        assert sock.recv(64).startswith(b"HTTP/1.0 413")
+    assert _http(port, "/metrics", token=TOKEN, body={"id": first})[0] == 405  # a page that is only read
+    assert _http(port, "/nothing", token=TOKEN, body={"id": first})[0] == 404
     code, body = _http(port, "/review/label", token=TOKEN, body={"id": first, "label": "good", "who": "Ana"})
     assert code == 200 and json.loads(body)["review"]["by"] == "Ana"
     assert json.loads((archive / f"{first}.json").read_text())["review"]["label"] == "good"
@@ -267,6 +301,14 @@ def test_an_operator_clicks_good_in_chromium_and_the_sidecar_changes(station_wit
         review = json.loads(side.read_text())["review"]
         assert review["label"] == "good" and review["by"] == "Ana"
         assert wait_for(lambda: "good (by Ana" in str(js("document.querySelector('.card .label').textContent")), 10)
+        meta = json.loads(side.read_text())  # a sidecar is a file on disk: what it holds is shown as text, never run as markup
+        meta.update(part_id='<img src="x" onerror="document.title=\'owned\'">', score="high")
+        side.write_text(json.dumps(meta))
+        js("location.reload()")
+        meta_of_first = f"(document.querySelector('.card[data-id=\"{first}\"] .meta') || {{}}).textContent"
+        assert wait_for(lambda: '#<img src="x"' in str(js(meta_of_first)), 30, poll=0.2), "the reloaded view never showed it"
+        assert "defect -" in js(meta_of_first) and js("document.title") != "owned"  # a score that is no number shows as -
+        assert js("document.querySelectorAll('.card img[src=\"x\"]').length") == 0
         ws.close()
     finally:
         browser.kill()
