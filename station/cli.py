@@ -100,9 +100,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     cfg, model = load(args, daemon=True)
+    shadow = ""
     if cfg.model.shadow is not None:  # run admits it when the pipeline is built: the same gate, the same key
-        admit_configured(cfg.model.shadow, "model.shadow", cfg.model.threads())
-    print(f"config OK: model {model.info.model_id}, source {cfg.camera.source}, publisher {cfg.publisher.endpoint}")
+        shadow = f", shadow {admit_configured(cfg.model.shadow, 'model.shadow', cfg.model.threads()).info.model_id}"
+    print(f"config OK: model {model.info.model_id}{shadow}, source {cfg.camera.source}, publisher {cfg.publisher.endpoint}")
     return 0
 
 

@@ -367,6 +367,14 @@ def test_check_config_and_run_refuse_a_shadow_model_the_gate_refuses(shadow: str
         one_line_error(run(cmd, *sets(f"model.shadow={path}", "metrics.enabled=false")), "model.shadow", str(path))
 
 
+@pytest.mark.integration
+def test_check_config_names_the_shadow_model_it_admitted(tmp_path: Path) -> None:
+    threshold, band = STRICT
+    strict = Model(candidate(tmp_path / "strict.onnx", threshold, band, version="2.0.0-candidate"))
+    p = run("check-config", *sets(f"model.shadow={strict.path}", "metrics.enabled=false"))
+    assert p.returncode == 0 and f", shadow {strict.info.model_id}, " in p.stdout, p.stderr[-2000:]
+
+
 needs_two_cpus = pytest.mark.skipif(
     not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2, reason="needs Linux and two CPUs for this process"
 )
