@@ -34,10 +34,10 @@ import structlog
 from station.config import ArchiveSection
 from station.errors import ConfigError, InputError
 from station.locate import u8
-from station.messages import Reason, Verdict
+from station.messages import Verdict
 from station.metrics import Metrics
 from station.stages.base import Worker
-from station.wire import VerdictMessage
+from station.wire import REASONS, VerdictMessage
 
 log = structlog.get_logger()
 
@@ -238,9 +238,10 @@ class Archive(Worker):
             over_age = now - self._entries[0].mtime > max_age
             passes = [e for e in self._entries if e.kind == "pass"]
             victim = self._entries[0] if over_age or not passes else passes[0]
-            for p in victim.stem.parent.glob(victim.stem.name + ".*"):
+            files = victim.stem.parent.glob(victim.stem.name + ".*")  # the sidecar last: a label racing this sees its crop go
+            for p in sorted(files, key=lambda f: f.suffix == ".json"):
                 try:
-                    p.unlink()
+                    p.unlink(missing_ok=True)  # a review label may have removed the sidecar meanwhile
                 except OSError as exc:
                     self._fail(f"deleting {p}", exc)
             self._entries.remove(victim)
@@ -353,7 +354,7 @@ def _check_crop(crop: Path, dest: Path) -> None:
 def _sidecar(side: Path) -> tuple[dict[str, Any], dict[str, str] | None]:
     """The sidecar's fields and the operator's review (None: not reviewed); ValueError saying why it cannot be used."""
     meta = read_sidecar(side)
-    if meta.get("reason") not in {r.value for r in Reason}:  # teaching reads it from labels.csv, as strictly
+    if meta.get("reason") not in REASONS:  # teaching reads it from labels.csv, as strictly
         raise ValueError(f"its reason {json.dumps(meta.get('reason'))[:40]} is not one of the station's")
     review = meta.get("review")
     if review is None:

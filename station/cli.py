@@ -29,7 +29,7 @@ from station.log import configure
 from station.model import Model
 from station.pipeline import RunOptions
 from station.review import load_token
-from station.signals import SIGNALS
+from station.signals import SIGNALS, STOPS, Stopped
 from station.sources import FrameSource
 from station.supervisor import configured_source, run_pipeline
 
@@ -129,6 +129,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_teach(args: argparse.Namespace) -> int:
+    STOPS.install()  # SIGTERM as Ctrl-C: teaching's cleanup runs (no half-written model file left behind)
+    try:
+        return _teach(args)
+    except Stopped as exc:
+        print(f"station teach: stopped by {signal.Signals(exc.signum).name}; nothing written", file=sys.stderr)
+        return 128 + exc.signum
+    finally:
+        STOPS.uninstall()
+
+
+def _teach(args: argparse.Namespace) -> int:
     try:
         import onnx  # noqa: F401
         import torch  # noqa: F401
@@ -139,26 +150,7 @@ def cmd_teach(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config, args.overrides)
     configure(cfg.logging.level, cfg.logging.format)
-    signal.signal(signal.SIGTERM, _stop_teaching)  # as Ctrl-C: teaching's cleanup runs (no half-written model file left)
-    try:
-        return teach(args, cfg)
-    except (KeyboardInterrupt, _Stopped) as exc:
-        signum = exc.signum if isinstance(exc, _Stopped) else signal.SIGINT
-        print(f"station teach: stopped by {signal.Signals(signum).name}; only a run that ends saying 'wrote' writes a model",
-              file=sys.stderr)  # fmt: skip
-        return 128 + signum
-
-
-class _Stopped(BaseException):  # not an Exception, which a handler might catch: a stop, like KeyboardInterrupt
-    """SIGTERM during ``station teach``."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
-def _stop_teaching(signum: int, _frame: object) -> None:
-    raise _Stopped(signum)
+    return teach(args, cfg)
 
 
 def cmd_gateway(args: argparse.Namespace) -> int:
@@ -198,7 +190,7 @@ def cmd_archive(args: argparse.Namespace) -> int:
         raise InputError(f"{src}: no such archive folder")
     done = export(src, Path(args.out), reviewed_only=args.reviewed_only)
     for why in done.skipped:
-        print(f"station archive export: not exported: {why}", file=sys.stderr)
+        print(one_line(f"station archive export: not exported: {why}"), file=sys.stderr)
     if not done.archived:
         print(f"station archive export: {src} holds no archived parts (archive.dir keeps DAY/reject/ and DAY/pass/)", file=sys.stderr)
     elif args.reviewed_only and not sum(done.counts.values()) and not done.skipped:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-_CONTROL = {c: f"\\x{c:02x}" for c in (*range(32), 127)}  # a newline, a carriage return, an escape sequence's start ...
+
+def _escape(c: str) -> str:
+    return c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
 
 
 def one_line(text: str) -> str:
-    """``text`` with its control characters written as escapes: a file name holding a newline cannot print a line of its own."""
-    return text.translate(_CONTROL)
+    """``text`` with what a terminal would not print as a character written as an escape (a newline, a carriage return, an
+    escape sequence's start, a line separator ...): a file name holding one cannot print a line of its own."""
+    return "".join(_escape(c) for c in text)
 
 
 class StationError(Exception):

@@ -154,6 +154,8 @@ def _judge(model: Model, crops: list[FloatImage], labels: list[int], accuracy_ne
 
 def admit(path: Path, threads: Threads | None = None, stop: threading.Event | None = None) -> Model:
     """The model at ``path`` if it passes the gate; else ModelError (also once ``stop`` is set: :func:`self_test`)."""
+    if stop is not None and stop.is_set():  # not even the session built: a large model takes seconds
+        raise ModelError(f"{path}: refused by the self-test: {STOPPED}")
     model = Model(path, threads)
     why = self_test(model, stop=stop)
     if why is not None:

@@ -16,7 +16,7 @@ from typing import Generic, TypeVar
 import structlog
 
 from station.errors import ModelError
-from station.gate import admit
+from station.gate import STOPPED, admit
 from station.metrics import Metrics
 from station.model import Model, Threads
 from station.preprocess import warm_up
@@ -108,7 +108,7 @@ class Reloader:
             why = str(exc)
         except Exception as exc:  # whatever a broken file does inside ONNX Runtime, the old model stays
             why = f"{type(exc).__name__}: {exc}"
-        if why is not None and stop is not None and stop.is_set():  # not refused: not judged to the end
+        if why is not None and why.endswith(STOPPED):  # not refused: not judged to the end
             log.warning("reload_abandoned", stage="reload", role=role, path=str(path), why="the station is stopping", keeping=keeping)
             return None
         if why is not None:

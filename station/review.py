@@ -86,8 +86,8 @@ class Review:
         for _, side in sorted(sides, reverse=True):
             try:
                 meta = read_sidecar(side)
-            except ValueError as exc:  # not listed; named once in the log
-                if side not in self._named:
+            except ValueError as exc:  # not listed; named once in the log, unless the quota deleted it meanwhile
+                if side.exists() and side not in self._named:
                     self._named.add(side)
                     log.warning("review_sidecar_unreadable", stage="review", why=f"{side}: {exc}")
                 continue
@@ -109,6 +109,8 @@ class Review:
         path = side.with_suffix(".png") if kind == "crop" else side.with_name(side.stem + ".heat.png") if kind == "heat" else None
         if path is None:
             raise InputError(f"kind {kind[:20]!r} is not crop or heat")
+        if not path.is_file():  # a pipe would hold this thread for ever
+            raise InputError(f"id {item}: no {kind} image")
         try:
             return path.read_bytes()
         except OSError:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import FrameType
 
 HANDLED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -82,3 +84,48 @@ class Signals:
 
 
 SIGNALS = Signals()
+
+
+class Stopped(BaseException):  # not an Exception, which a handler might catch: a stop, like KeyboardInterrupt
+    """SIGTERM or SIGINT during a one-shot command that writes a file (``station teach``), raised so that its cleanup runs."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+class Stops:
+    """SIGTERM and SIGINT raise :class:`Stopped`, except inside :meth:`held`: there a stop waits for the end of the block,
+    and is dropped when the block said its work is done (a model file written is not a stop's to undo)."""
+
+    def __init__(self) -> None:
+        self._holding = False
+        self._pending: int | None = None
+
+    def install(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._handle)
+
+    def uninstall(self) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        if self._holding:
+            self._pending = signum
+            return
+        raise Stopped(signum)
+
+    @contextmanager
+    def held(self) -> Iterator[Callable[[], None]]:
+        """Stops wait for the block's end; calling what it yields says the work is done (a stop meanwhile is dropped)."""
+        self._holding, self._pending, done = True, None, [False]
+        try:
+            yield lambda: done.__setitem__(0, True)
+        finally:
+            self._holding = False
+            if self._pending is not None and not done[0]:
+                raise Stopped(self._pending)
+
+
+STOPS = Stops()

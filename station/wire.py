@@ -40,6 +40,9 @@ class Reason(StrEnum):
     LATE = "late"
 
 
+REASONS = frozenset(r.value for r in Reason)  # the strings a reason may be: sidecars and an export's labels.csv are checked
+
+
 class StationState(StrEnum):
     """What the heartbeats say; the metric station_state has one series per value."""
 

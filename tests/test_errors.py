@@ -11,3 +11,4 @@ def test_control_characters_in_a_message_are_escapes_so_a_file_name_cannot_print
     assert shown == "station: skipped bad/x\\x0astation teach: wrote line.onnx\\x0d\\x1b[2K.jpg"
     assert shown.isprintable()
     assert one_line("déjà vu: ünïcode stays") == "déjà vu: ünïcode stays"
+    assert one_line("a\u2028b\x85c\x9bd") == "a\\u2028b\\x85c\\x9bd"  # a line separator, NEL and a CSI: not printed either

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,8 +40,17 @@ def test_a_self_test_gives_up_once_the_station_is_stopping() -> None:
 
     stop = threading.Event()
     assert self_test(Model(MODEL), stop=stop) is None
-    stop.set()
-    assert self_test(Model(MODEL), stop=stop) == STOPPED
+    model, scored = Model(MODEL), []
+    score = model.score
+
+    def stopped_after_three(crops: Any) -> Any:  # the stop comes while the third crop is scored
+        scored.append(len(crops))
+        if len(scored) == 3:
+            stop.set()
+        return score(crops)
+
+    model.score = stopped_after_three  # type: ignore[method-assign]
+    assert self_test(model, stop=stop) == STOPPED and len(scored) == 3, "it gave up at the next crop"
     with pytest.raises(ModelError, match="the station is stopping"):
         admit(MODEL, stop=stop)
 

@@ -137,20 +137,25 @@ def test_a_stop_during_a_slow_reload_drains_at_once_and_the_running_model_stays(
     sets = [f"model.path={path}", "camera.fps=4", f"metrics.port={free_port()}", "publisher.endpoint=tcp://127.0.0.1:*",
             "publisher.resend_endpoint=null", "logging.format=json"]  # fmt: skip
     cmd = [sys.executable, "-m", "station.cli", "replay", str(SAMPLE / "def_front"), "--realtime", "--no-progress", "--out", str(out)]
-    proc = subprocess.Popen([*cmd, *[a for s in sets for a in ("--set", s)]], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "stderr.txt"
+    with log.open("w") as stderr:
+        proc = subprocess.Popen([*cmd, *[a for s in sets for a in ("--set", s)]], cwd=ROOT, stderr=stderr, text=True)
     try:
         end = time.monotonic() + 60
         while time.monotonic() < end and (not out.exists() or not out.read_text()):
             time.sleep(0.1)
         slow(tmp_path / "slow.onnx", 1500).replace(path)  # the same scores, each crop about 0.25 s
         proc.send_signal(signal.SIGHUP)
-        time.sleep(1)
+        while time.monotonic() < end and '"reload_requested"' not in log.read_text():
+            time.sleep(0.1)
+        time.sleep(0.5)  # into the self-test (it takes about ten seconds)
         proc.send_signal(signal.SIGTERM)
         t0 = time.monotonic()
-        _, err = proc.communicate(timeout=60)
+        proc.wait(timeout=60)
         took = time.monotonic() - t0
     finally:
         proc.kill()
+    err = log.read_text()
     events = [json.loads(x)["event"] for x in err.splitlines() if x.startswith("{")]
     assert proc.returncode == 0, err[-2000:]
     assert "reload_abandoned" in events and "model_reloaded" not in events

@@ -139,6 +139,33 @@ def test_a_part_whose_crop_is_gone_is_not_labelled_and_keeps_its_sidecar(tmp_pat
     assert "review" not in json.loads((tmp_path / f"{ids[0]}.json").read_text())
 
 
+def test_a_label_racing_the_quotas_delete_leaves_no_sidecar_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from station import review as review_module
+
+    ids = _archive(tmp_path)
+    side, crop = tmp_path / f"{ids[0]}.json", tmp_path / f"{ids[0]}.png"
+    from station.archive import atomic_write as write
+
+    def quota_first(path: Path, data: bytes) -> None:  # the quota deletes the part just before the label is written
+        crop.unlink()
+        side.unlink()
+        write(path, data)
+
+    monkeypatch.setattr(review_module, "atomic_write", quota_first)
+    m = Metrics()
+    with pytest.raises(InputError, match="no such archived part"):
+        Review(tmp_path, TOKEN, m).label(ids[0], "good", "Ana", 0.0)
+    assert not side.exists() and not list(tmp_path.rglob(f"{Path(ids[0]).name}*")), "nothing of the part is left"
+    assert m.registry.get_sample_value("station_reviewed_total") == 0
+
+
+def test_an_image_that_is_a_pipe_is_not_read(tmp_path: Path) -> None:
+    ids = _archive(tmp_path)
+    os.mkfifo(tmp_path / f"{ids[0]}.heat.png")  # a read would hold the web thread for ever
+    with pytest.raises(InputError, match="no heat image"):
+        Review(tmp_path, TOKEN, Metrics()).image(ids[0], "heat")
+
+
 def test_the_listing_holds_rejects_and_disagreements_newest_first(tmp_path: Path) -> None:
     ids = _archive(tmp_path)
     items = Review(tmp_path, TOKEN, Metrics()).items()

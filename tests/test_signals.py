@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import signal
 
-from station.signals import Signals
+import pytest
+
+from station.signals import Signals, Stopped, Stops
 
 
 def test_install_remembers_uninstall_gives_back_retire_ignores() -> None:
@@ -24,3 +26,24 @@ def test_install_remembers_uninstall_gives_back_retire_ignores() -> None:
     finally:
         s.uninstall()
         signal.signal(signal.SIGHUP, before)
+
+
+def test_a_stop_raises_at_once_waits_inside_held_and_is_dropped_once_the_work_is_done() -> None:
+    stops = Stops()
+    stops.install()
+    try:
+        with pytest.raises(Stopped) as stopped:
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(1000):  # the handler runs between two bytecodes of this thread
+                pass
+        assert stopped.value.signum == signal.SIGTERM
+        with pytest.raises(Stopped), stops.held():  # held: the stop comes at the block's end, nothing in it is cut short
+            os.kill(os.getpid(), signal.SIGINT)
+            reached = sum(range(1000))
+        assert reached == 499500
+        with stops.held() as done:  # the work was done: the stop is dropped
+            os.kill(os.getpid(), signal.SIGTERM)
+            done()
+    finally:
+        stops.uninstall()
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL and signal.getsignal(signal.SIGINT) == signal.default_int_handler

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import cv2
@@ -86,6 +87,14 @@ def test_the_station_reasons_are_read_by_file_name_and_labels_that_are_not_an_ex
     (tmp_path / "labels.csv").write_text("")
     with pytest.raises(InputError, match=r"labels\.csv: not an export's labels"):
         station_reasons(tmp_path)
+    (tmp_path / "labels.csv").write_text("file,reason,score\ndef_front/a.png,defect,0.9\n,,\n")  # a spreadsheet's empty row
+    assert station_reasons(tmp_path) == {"a.png": "defect"}
+    (tmp_path / "labels.csv").unlink()
+    for odd in ("folder", "pipe"):  # a pipe would block the read for ever
+        (tmp_path / "labels.csv").mkdir() if odd == "folder" else os.mkfifo(tmp_path / "labels.csv")
+        with pytest.raises(InputError, match=r"labels\.csv: not a regular file"):
+            station_reasons(tmp_path)
+        os.rmdir(tmp_path / "labels.csv") if odd == "folder" else (tmp_path / "labels.csv").unlink()
 
 
 @pytest.mark.parametrize(

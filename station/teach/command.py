@@ -41,6 +41,7 @@ from station.errors import InputError, ModelError, one_line
 from station.gate import admit
 from station.model import Model
 from station.preprocess import PreprocessSpec, crop_square, part_region, quantised
+from station.signals import STOPS
 from station.teach import report, threshold
 from station.teach.candidates import (
     AS_SHIPPED,
@@ -200,14 +201,16 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
             say(f"not qualified: {w}")
         say(f"nothing written; the report is in {args.report}/")
         return 1
-    failed = _write(Path(args.out), net, base, pick, figures, col, labels, args.seed)
-    if failed:
-        figures["qualified"], figures["refusals"] = False, [failed]
-        report.write_metrics(Path(args.report), figures, keep_pictures=True)
-        say(f"not written: {failed}; the report is in {args.report}/")
-        return 1
-    say(f"wrote {args.out} ({time.monotonic() - t0:.0f} s); report in {args.report}/")
-    return 0
+    with STOPS.held() as written:  # a stop now either comes before the model is written or not at all
+        failed = _write(Path(args.out), net, base, pick, figures, col, labels, args.seed)
+        if not failed:
+            say(f"wrote {args.out} ({time.monotonic() - t0:.0f} s); report in {args.report}/")
+            written()
+            return 0
+    figures["qualified"], figures["refusals"] = False, [failed]
+    report.write_metrics(Path(args.report), figures, keep_pictures=True)
+    say(f"not written: {failed}; the report is in {args.report}/")
+    return 1
 
 
 def _cross_fitted(args: argparse.Namespace, start: Any, samples: list[Sample], spec: PreprocessSpec, crops: npt.NDArray[np.float32],

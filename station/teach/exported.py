@@ -20,6 +20,7 @@ from station.errors import InputError
 from station.locate import ELLIPSE_MIN_SQUASH, Circle, GrayImage, fit_ellipse, rectify_points, rim_edges
 from station.messages import Reason
 from station.preprocess import Preprocessed, PreprocessSpec, preprocess
+from station.wire import REASONS
 
 RIM_BAND = (0.8, 1.1)  # of the radius: where each ray looks for the rim (the crop reaches 1 + CROP_MARGIN)
 RIM_MIN_EDGE = 40.0  # the rim's radial Sobel response at least: a step of about ten grey levels (vignetting gives a few)
@@ -34,6 +35,8 @@ def station_reasons(root: Path) -> dict[str, str]:
     operator moved to another label folder keeps it. InputError naming the file and line for a reason that is not one of
     the station's, or one name with two reasons (which crop was not inspectable could not be told)."""
     path = root / "labels.csv"
+    if not path.is_file():  # a pipe would block the read for ever
+        raise InputError(f"{path}: not a regular file, so not an export's labels")
     try:
         with path.open(newline="", encoding="utf-8-sig") as f:  # a spreadsheet's "CSV UTF-8" starts with a BOM
             reader = csv.DictReader(f)
@@ -43,8 +46,10 @@ def station_reasons(root: Path) -> dict[str, str]:
         raise InputError(f"{path}: cannot read the export's labels: {getattr(exc, 'strerror', None) or exc}") from None
     if not {"file", "reason"} <= set(columns):
         raise InputError(f"{path}: not an export's labels (expected the columns file and reason)")
-    known, reasons = {r.value for r in Reason}, dict[str, str]()
+    known, reasons = REASONS, dict[str, str]()
     for n, row in enumerate(rows, start=2):
+        if not any(row.values()):  # a row a spreadsheet adds (,,,,,): it names no crop
+            continue
         name, reason = Path(row["file"] or "").name, row["reason"] or ""
         if reason not in known:
             raise InputError(f"{path}: line {n}: reason {reason!r} is not one of the station's ({', '.join(sorted(known))})")
