@@ -42,6 +42,9 @@ def main() -> int:
     except (FileNotFoundError, NotADirectoryError) as exc:
         print(f"make_line_video: {exc}", file=sys.stderr)
         return 2
+    if not 0 < args.parts <= len(photos):
+        print(f"make_line_video: --parts {args.parts}: each video takes distinct photos, 1 to {len(photos)} here", file=sys.stderr)
+        return 2
     pinned = {f.name: getattr(args, f.name) for f in fields(Envelope) if f.name != "gap" and getattr(args, f.name, None) is not None}
     rng = np.random.default_rng(args.seed)
     line = replace(Envelope.random(rng), **pinned) if args.one_line else None  # else the same draws as before
