@@ -179,6 +179,18 @@ class Archive(Worker):
             log.error("archive_failing", stage="archive", error=why)
         self.failing = why
 
+    def _delete(self, stem: Path) -> None:
+        """An archived part's files, its sidecar last (a review label racing this sees its crop go first), and only when the
+        rest went: a crop left without its sidecar would be out of every later count of the archive."""
+        files = sorted(stem.parent.glob(stem.name + ".*"), key=lambda f: f.suffix == ".json")
+        for i, p in enumerate(files):
+            if p.suffix == ".json" and i and any(f.exists() for f in files[:i]):
+                return
+            try:
+                p.unlink(missing_ok=True)  # a review label may have removed the sidecar meanwhile
+            except OSError as exc:
+                self._fail(f"deleting {p}", exc)
+
     def _write(self, item: _Item) -> None:
         v, msg = item.verdict, item.msg
         kind = v.verdict
@@ -238,12 +250,7 @@ class Archive(Worker):
             over_age = now - self._entries[0].mtime > max_age
             passes = [e for e in self._entries if e.kind == "pass"]
             victim = self._entries[0] if over_age or not passes else passes[0]
-            files = victim.stem.parent.glob(victim.stem.name + ".*")  # the sidecar last: a label racing this sees its crop go
-            for p in sorted(files, key=lambda f: f.suffix == ".json"):
-                try:
-                    p.unlink(missing_ok=True)  # a review label may have removed the sidecar meanwhile
-                except OSError as exc:
-                    self._fail(f"deleting {p}", exc)
+            self._delete(victim.stem)
             self._entries.remove(victim)
             self._bytes -= victim.size
         self.metrics.archive_bytes.set(self._bytes)

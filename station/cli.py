@@ -129,14 +129,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_teach(args: argparse.Namespace) -> int:
-    STOPS.install()  # SIGTERM as Ctrl-C: teaching's cleanup runs (no half-written model file left behind)
     try:
+        STOPS.install()  # SIGTERM as Ctrl-C: teaching's cleanup runs (no half-written model file left behind)
         return _teach(args)
     except Stopped as exc:
-        print(f"station teach: stopped by {signal.Signals(exc.signum).name}; nothing written", file=sys.stderr)
-        return 128 + exc.signum
+        return _stopped(exc)
     finally:
         STOPS.uninstall()
+
+
+def _stopped(exc: Stopped) -> int:
+    print(f"station teach: stopped by {signal.Signals(exc.signum).name}; no model written", file=sys.stderr)
+    return 128 + exc.signum
 
 
 def _teach(args: argparse.Namespace) -> int:
@@ -333,6 +337,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except Stopped as exc:  # a second stop while station teach said it was stopped
+        return _stopped(exc)
     finally:
         SIGNALS.retire()
 

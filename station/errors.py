@@ -4,7 +4,8 @@ from __future__ import annotations
 
 
 def _escape(c: str) -> str:
-    return c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
+    n = ord(c)
+    return c if c.isprintable() else f"\\x{n:02x}" if n < 0x100 else f"\\u{n:04x}" if n < 0x10000 else f"\\U{n:08x}"
 
 
 def one_line(text: str) -> str:

@@ -96,21 +96,29 @@ class Stopped(BaseException):  # not an Exception, which a handler might catch: 
 
 class Stops:
     """SIGTERM and SIGINT raise :class:`Stopped`, except inside :meth:`held`: there a stop waits for the end of the block,
-    and is dropped when the block said its work is done (a model file written is not a stop's to undo)."""
+    and is dropped when the block said its work is done (a model file written is not a stop's to undo). Once the work is
+    done, and while :meth:`uninstall` runs, every stop is dropped: the command is ending anyway."""
 
     def __init__(self) -> None:
         self._holding = False
+        self._finished = False
+        self._closing = False
         self._pending: int | None = None
 
     def install(self) -> None:
+        self._holding, self._finished, self._closing, self._pending = False, False, False, None
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._handle)
 
     def uninstall(self) -> None:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        """The defaults back; ignored instead when the work was done (a stop now would only turn exit 0 into a death)."""
+        self._closing = True
+        signal.signal(signal.SIGTERM, signal.SIG_IGN if self._finished else signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_IGN if self._finished else signal.default_int_handler)
 
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        if self._finished or self._closing:
+            return
         if self._holding:
             self._pending = signum
             return
@@ -118,13 +126,19 @@ class Stops:
 
     @contextmanager
     def held(self) -> Iterator[Callable[[], None]]:
-        """Stops wait for the block's end; calling what it yields says the work is done (a stop meanwhile is dropped)."""
-        self._holding, self._pending, done = True, None, [False]
+        """Stops wait for the block's end; calling what it yields says the work is done (stops are dropped from then on)."""
+        if self._holding:
+            raise RuntimeError("Stops.held does not nest")
+        self._holding, self._pending = True, None
+
+        def done() -> None:
+            self._finished = True
+
         try:
-            yield lambda: done.__setitem__(0, True)
+            yield done
         finally:
             self._holding = False
-            if self._pending is not None and not done[0]:
+            if self._pending is not None and not self._finished:
                 raise Stopped(self._pending)
 
 

@@ -107,6 +107,32 @@ def test_quota_deletes_the_oldest_passes_first(tmp_path: Path) -> None:
     assert m.registry.get_sample_value("station_archive_bytes") == pytest.approx(total, rel=0.01)
 
 
+def test_the_quota_deletes_a_parts_sidecar_last_and_keeps_it_when_a_file_beside_it_stays(tmp_path: Path) -> None:
+    cfg = load_config(None, [f"archive.dir={tmp_path}"]).archive
+    m = Metrics()
+    a = Archive(cfg, m, "run", "cfg")
+    day = tmp_path / "2026-01-01" / "reject"
+    _archived(day, "run-0000001", json.dumps({"reason": "defect"}))
+    (day / "run-0000001.heat.png").write_bytes(b"x")
+    gone: list[str] = []
+    real_unlink = Path.unlink
+
+    def unlink(path: Path, missing_ok: bool = False) -> None:
+        gone.append(path.name)
+        real_unlink(path, missing_ok)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Path, "unlink", unlink)
+        a._delete(day / "run-0000001")
+    assert gone[-1] == "run-0000001.json" and not list(day.iterdir()), "every file, the sidecar last"
+    _archived(day, "run-0000002", json.dumps({"reason": "defect"}))
+    (day / "run-0000002.frame.png").mkdir()  # a file the quota cannot delete
+    (day / "run-0000002.frame.png" / "x").write_bytes(b"x")
+    a._delete(day / "run-0000002")
+    assert sorted(p.name for p in day.iterdir()) == ["run-0000002.frame.png", "run-0000002.json"], "its sidecar keeps it counted"
+    assert m.registry.get_sample_value("station_archive_errors_total") == 1
+
+
 @pytest.fixture
 def full_disk(tmp_path: Path) -> Iterator[Path]:
     """A real full file system: a 64 kB tmpfs, filled up."""

@@ -51,8 +51,10 @@ def test_a_self_test_gives_up_once_the_station_is_stopping() -> None:
 
     model.score = stopped_after_three  # type: ignore[method-assign]
     assert self_test(model, stop=stop) == STOPPED and len(scored) == 3, "it gave up at the next crop"
-    with pytest.raises(ModelError, match="the station is stopping"):
-        admit(MODEL, stop=stop)
+    with pytest.MonkeyPatch.context() as mp:  # stopping: not even the session is built
+        mp.setattr("station.gate.Model", lambda *_a: pytest.fail("a session was built while stopping"))
+        with pytest.raises(ModelError, match="the station is stopping"):
+            admit(MODEL, stop=stop)
 
 
 def test_junk_is_refused(tmp_path: Path) -> None:

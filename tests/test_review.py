@@ -107,6 +107,8 @@ def test_a_label_is_written_into_the_sidecar_with_who_and_when_and_counted(tmp_p
         (None, "good", "<script>", "who"),
         (None, "good", "Ana\n", "who"),
         ("ITEM\n", "good", "Ana", "not an archived part"),
+        ("2026-12-01/reject/0a1b-12345678901234567", "good", "Ana", "not an archived part"),  # a part id over 2 ** 53
+        ("2026-12-01/reject/0a1b-12345678", "good", "Ana", "no such archived part"),  # the 12,345,678th part: an id
     ],
 )
 def test_a_bad_label_request_is_refused_naming_what(tmp_path: Path, item: str | None, label: str, who: str, names: str) -> None:

@@ -29,21 +29,28 @@ def test_install_remembers_uninstall_gives_back_retire_ignores() -> None:
 
 
 def test_a_stop_raises_at_once_waits_inside_held_and_is_dropped_once_the_work_is_done() -> None:
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
     stops = Stops()
     stops.install()
     try:
         with pytest.raises(Stopped) as stopped:
-            os.kill(os.getpid(), signal.SIGTERM)
-            for _ in range(1000):  # the handler runs between two bytecodes of this thread
-                pass
+            signal.raise_signal(signal.SIGTERM)
         assert stopped.value.signum == signal.SIGTERM
         with pytest.raises(Stopped), stops.held():  # held: the stop comes at the block's end, nothing in it is cut short
-            os.kill(os.getpid(), signal.SIGINT)
+            signal.raise_signal(signal.SIGINT)
             reached = sum(range(1000))
         assert reached == 499500
-        with stops.held() as done:  # the work was done: the stop is dropped
-            os.kill(os.getpid(), signal.SIGTERM)
-            done()
-    finally:
+        with pytest.raises(RuntimeError, match="does not nest"), stops.held(), stops.held():
+            pass
         stops.uninstall()
-    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL and signal.getsignal(signal.SIGINT) == signal.default_int_handler
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL and signal.getsignal(signal.SIGINT) == signal.default_int_handler
+        stops.install()
+        with stops.held() as done:  # the work was done: the stop is dropped, and so is any later one
+            signal.raise_signal(signal.SIGTERM)
+            done()
+        signal.raise_signal(signal.SIGINT)
+        stops.uninstall()
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN, "a stop now would only turn exit 0 into a death"
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)

@@ -470,7 +470,7 @@ def test_sigterm_stops_teaching_at_once_with_one_line_and_leaves_no_file_behind(
             proc.kill()
     err = log.read_text()
     assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]
-    assert err.strip().splitlines()[-1] == "station teach: stopped by SIGTERM; nothing written"
+    assert err.strip().splitlines()[-1] == "station teach: stopped by SIGTERM; no model written"
     assert "Traceback" not in err
     assert list(out.parent.iterdir()) == []
 

@@ -87,7 +87,7 @@ def test_the_station_reasons_are_read_by_file_name_and_labels_that_are_not_an_ex
     (tmp_path / "labels.csv").write_text("")
     with pytest.raises(InputError, match=r"labels\.csv: not an export's labels"):
         station_reasons(tmp_path)
-    (tmp_path / "labels.csv").write_text("file,reason,score\ndef_front/a.png,defect,0.9\n,,\n")  # a spreadsheet's empty row
+    (tmp_path / "labels.csv").write_text("file,reason,score\ndef_front/a.png,defect,0.9\n,,\n,,,,\n")  # a spreadsheet's empty rows
     assert station_reasons(tmp_path) == {"a.png": "defect"}
     (tmp_path / "labels.csv").unlink()
     for odd in ("folder", "pipe"):  # a pipe would block the read for ever

@@ -201,15 +201,22 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
             say(f"not qualified: {w}")
         say(f"nothing written; the report is in {args.report}/")
         return 1
-    with STOPS.held() as written:  # a stop now either comes before the model is written or not at all
+    return _write_and_say(args, net, base, pick, figures, col, labels, t0)
+
+
+def _write_and_say(args: argparse.Namespace, net: Any, base: Model, pick: Candidate, figures: dict[str, Any], col: Collection,
+                   labels: npt.NDArray[np.int64], t0: float) -> int:  # fmt: skip
+    """Write the qualified model and say so; a stop meanwhile comes before it is written or not at all (0, or 1 when the
+    last checks refused it)."""
+    with STOPS.held() as written:
         failed = _write(Path(args.out), net, base, pick, figures, col, labels, args.seed)
         if not failed:
             say(f"wrote {args.out} ({time.monotonic() - t0:.0f} s); report in {args.report}/")
             written()
             return 0
-    figures["qualified"], figures["refusals"] = False, [failed]
-    report.write_metrics(Path(args.report), figures, keep_pictures=True)
-    say(f"not written: {failed}; the report is in {args.report}/")
+        figures["qualified"], figures["refusals"] = False, [failed]
+        report.write_metrics(Path(args.report), figures, keep_pictures=True)
+        say(f"not written: {failed}; the report is in {args.report}/")
     return 1
 
 

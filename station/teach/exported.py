@@ -48,7 +48,7 @@ def station_reasons(root: Path) -> dict[str, str]:
         raise InputError(f"{path}: not an export's labels (expected the columns file and reason)")
     known, reasons = REASONS, dict[str, str]()
     for n, row in enumerate(rows, start=2):
-        if not any(row.values()):  # a row a spreadsheet adds (,,,,,): it names no crop
+        if not any(v for k, v in row.items() if k is not None):  # a row a spreadsheet adds (,,,,,): it names no crop
             continue
         name, reason = Path(row["file"] or "").name, row["reason"] or ""
         if reason not in known:
