@@ -286,7 +286,7 @@ def _teach_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--base", type=Path, help="start from this model (default: model.path of the config)")
     p.add_argument("--from-scratch", action="store_true", help="a new network on the samples alone (a new part type, many samples)")
     p.add_argument("--line", default="", help="the line's name, kept in the model file")
-    p.add_argument("--report", default="teach-report", help="folder for the teaching report")
+    p.add_argument("--report", default="teach-report", help="folder for the teaching report (default %(default)s)")
     gate = "qualification: the most held-out %s allowed, %%%% (default %g)"
     pct, defaults = _at_least(0.0, float, 100.0), Gate()
     escapes, false_rejects = 100 * defaults.max_escape_rate, 100 * defaults.max_false_reject_rate
@@ -294,10 +294,15 @@ def _teach_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     too_many = "; the threshold rejects no more, even if a defect then passes"
     p.add_argument("--max-false-reject-rate", type=pct, default=false_rejects, metavar="PCT",
                    help=gate % ("good parts rejected", false_rejects) + too_many)  # fmt: skip
-    p.add_argument("--seed", type=SEED, default=1)
-    p.add_argument("--folds", type=_at_least(2, int), default=FOLDS, help="cross-fitting folds (each part's held-out score comes from one)")
-    p.add_argument("--epochs", type=_at_least(1, int), default=Recipe.epochs)
-    p.add_argument("--lr", type=_at_least(1e-9, float), default=Recipe.lr)
+    p.add_argument("--seed", type=SEED, default=1, help="the same seed, parts and machine teach the same model (default %(default)s)")
+    p.add_argument(
+        "--folds",
+        type=_at_least(2, int),
+        default=FOLDS,
+        help="cross-fitting folds: each part's held-out score comes from a network taught on the others (default %(default)s)",
+    )
+    p.add_argument("--epochs", type=_at_least(1, int), default=Recipe.epochs, help="passes over the parts (default %(default)s)")
+    p.add_argument("--lr", type=_at_least(1e-9, float), default=Recipe.lr, help="learning rate (default %(default)s)")
     p.add_argument(
         "--pits", type=_at_least(0.0, float, 1.0), default=Recipe.pits, metavar="SHARE",
         help=f"share of good parts also shown with painted pits, as defective (default {Recipe.pits:g}: none; docs/teaching-measured.md)",
@@ -306,10 +311,16 @@ def _teach_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--margin",
         type=_at_least(0.0, float, MOST_MARGIN),
         default=MARGIN,
-        help="log-odds between the threshold and the held-out part that sets it (the lowest defect, or the good part that must pass)",
+        help="log-odds between the threshold and the held-out part that sets it (the lowest defect, or the good part that must "
+        "pass; default %(default)s)",
     )
     cpus = max(Recipe.threads, os.cpu_count() or 1)  # more PyTorch threads than CPUs only slow it, or fail to start
-    p.add_argument("--threads", type=_at_least(1, int, cpus), default=Recipe.threads, help=f"PyTorch's threads (1 to {cpus}, the CPUs)")
+    p.add_argument(
+        "--threads",
+        type=_at_least(1, int, cpus),
+        default=Recipe.threads,
+        help=f"PyTorch's threads (1 to {cpus}, the CPUs; default %(default)s; 1 leaves a CPU to a station running beside it)",
+    )
     p.set_defaults(func=cmd_teach)
 
 

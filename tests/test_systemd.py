@@ -34,6 +34,7 @@ def test_unit_has_what_the_line_needs() -> None:
         "Type=notify",
         "NotifyAccess=main",
         "Restart=on-failure",
+        "ExecReload=/bin/kill -HUP $MAINPID",  # systemctl reload: the config's models again
         "ConfigurationDirectory=station",
         "StateDirectory=station",
         "SupplementaryGroups=video",
