@@ -22,12 +22,13 @@ from .conftest import MODEL
 OUT = "defect_probability"
 
 
-def _wrap(dst: Path, nodes: list[onnx.NodeProto], consts: dict[str, float], source: Path = MODEL) -> Path:
-    m = onnx.load(str(source))
+def _wrap(dst: Path, nodes: list[onnx.NodeProto], consts: dict[str, float | np.ndarray]) -> Path:
+    """The shipped graph with ``nodes`` after it; ``consts``: numbers (float32) or arrays (kept as they are)."""
+    m = onnx.load(str(MODEL))
     for n in m.graph.node:  # the shipped output becomes an inner value: p
         n.output[:] = ["p" if o == OUT else o for o in n.output]
     for name, value in consts.items():
-        m.graph.initializer.append(numpy_helper.from_array(np.array(value, dtype=np.float32), name))
+        m.graph.initializer.append(numpy_helper.from_array(np.array(value, dtype=np.float32) if isinstance(value, float) else value, name))
     m.graph.node.extend(nodes)
     onnx.checker.check_model(m)
     onnx.save(m, str(dst))
@@ -64,10 +65,5 @@ def slow(dst: Path, layers: int) -> Path:
         helper.make_node("Mul", ["mean", "zero"], ["nothing"]),
         helper.make_node("Add", ["p", "nothing"], [OUT]),
     ]
-    m = onnx.load(str(MODEL))
-    m.graph.initializer.extend([
-        numpy_helper.from_array(np.array([-1, 384], np.int64), "rows"),
-        numpy_helper.from_array((np.random.default_rng(0).standard_normal((384, 384)) / 20).astype(np.float32), "w"),
-    ])  # fmt: skip
-    onnx.save(m, str(dst))  # saved with its extra constants first; _wrap adds the nodes and the zero
-    return _wrap(dst, nodes, {"zero": 0.0}, source=dst)
+    w = (np.random.default_rng(0).standard_normal((384, 384)) / 20).astype(np.float32)
+    return _wrap(dst, nodes, {"zero": 0.0, "rows": np.array([-1, 384], np.int64), "w": w})

@@ -20,7 +20,7 @@ from station.metrics import Metrics
 from station.model import META_VERSION, Model
 from station.reload import ModelSlot, Reloader
 
-from .conftest import MODEL, ROOT, SAMPLE, free_port
+from .conftest import MODEL, ROOT, SAMPLE, free_port, wait_for
 
 
 def _variant(dst: Path, version: str | None = None, sabotage: bool = False) -> Path:
@@ -130,35 +130,26 @@ def test_a_stop_during_a_slow_reload_drains_at_once_and_the_running_model_stays(
     """The model gate's self-test of a slow model takes seconds (here about ten, more on a busy machine): a stop cuts it short
     between two crops, so that SIGTERM drains without waiting for it (systemd's stop timeout would kill the station)."""
     from .hostile_models import slow
+    from .proc import Station, sets
 
     path = tmp_path / "live.onnx"
     shutil.copy(MODEL, path)
     out = tmp_path / "v.jsonl"
-    sets = [f"model.path={path}", "camera.fps=4", f"metrics.port={free_port()}", "publisher.endpoint=tcp://127.0.0.1:*",
-            "publisher.resend_endpoint=null", "logging.format=json"]  # fmt: skip
-    cmd = [sys.executable, "-m", "station.cli", "replay", str(SAMPLE / "def_front"), "--realtime", "--no-progress", "--out", str(out)]
-    log = tmp_path / "stderr.txt"
-    with log.open("w") as stderr:
-        proc = subprocess.Popen([*cmd, *[a for s in sets for a in ("--set", s)]], cwd=ROOT, stderr=stderr, text=True)
+    station = Station("replay", str(SAMPLE / "def_front"), "--realtime", "--no-progress", "--out", str(out),
+                      extra=tuple(sets(f"model.path={path}", "camera.fps=4")))  # fmt: skip
     try:
-        end = time.monotonic() + 60
-        while time.monotonic() < end and (not out.exists() or not out.read_text()):
-            time.sleep(0.1)
+        assert wait_for(lambda: out.exists() and bool(out.read_text()), 60), station.stderr()[-2000:]
         slow(tmp_path / "slow.onnx", 1500).replace(path)  # the same scores, each crop about 0.25 s
-        proc.send_signal(signal.SIGHUP)
-        while time.monotonic() < end and '"reload_requested"' not in log.read_text():
-            time.sleep(0.1)
+        station.signal(signal.SIGHUP)
+        assert wait_for(lambda: bool(station.logged("reload_requested")), 60), station.stderr()[-2000:]
         time.sleep(0.5)  # into the self-test (it takes about ten seconds)
-        proc.send_signal(signal.SIGTERM)
         t0 = time.monotonic()
-        proc.wait(timeout=60)
+        rc = station.stop(60)
         took = time.monotonic() - t0
     finally:
-        proc.kill()
-    err = log.read_text()
-    events = [json.loads(x)["event"] for x in err.splitlines() if x.startswith("{")]
-    assert proc.returncode == 0, err[-2000:]
-    assert "reload_abandoned" in events and "model_reloaded" not in events
+        station.close()
+    assert rc == 0, station.stderr()[-2000:]
+    assert station.logged("reload_abandoned") and not station.logged("model_reloaded")
     assert took < 5, f"SIGTERM waited {took:.1f} s for the reload"
     models = {json.loads(x)["model"] for x in out.read_text().splitlines()}
     assert len(models) == 1, "the running model judged every part"
