@@ -184,7 +184,7 @@ class Archive(Worker):
         rest went: a crop left without its sidecar would be out of every later count of the archive."""
         files = sorted(stem.parent.glob(stem.name + ".*"), key=lambda f: f.suffix == ".json")
         for i, p in enumerate(files):
-            if p.suffix == ".json" and i and any(f.exists() for f in files[:i]):
+            if p.suffix == ".json" and any(f.exists() for f in files[:i]):
                 return
             try:
                 p.unlink(missing_ok=True)  # a review label may have removed the sidecar meanwhile

@@ -134,12 +134,13 @@ def _check_paths(args: argparse.Namespace, base: Path, cfg: Config) -> None:
     station has: the base, the shipped model, or the config's live or shadow model (a taught model goes live by a config
     edit, after its shadow run: docs/commissioning.md)."""
     out = Path(args.out)
-    if out.resolve() == base.resolve():
+    where = out.resolve()
+    if where == base.resolve():
         raise InputError(f"{out}: --out is the base model itself; write the taught model to another file")
     taken = [(SHIPPED_MODEL, "the shipped model"), (cfg.model.path, "model.path, the model the station runs"),
              (cfg.model.shadow, "model.shadow, the model the station runs in shadow")]  # fmt: skip
     for path, what in taken:
-        if path is not None and out.resolve() == Path(path).resolve():
+        if path is not None and where == Path(path).resolve():
             raise InputError(f"{out}: --out is {what}; write the taught model to a new file, then point the config at it")
     if out.is_dir():
         raise InputError(f"{out}: --out is a folder; give the taught model's file name (e.g. {out / 'line.onnx'})")
@@ -147,7 +148,7 @@ def _check_paths(args: argparse.Namespace, base: Path, cfg: Config) -> None:
         raise InputError(f"{out}: cannot write the model there (no such folder, or not writable)")
     if (out.exists() and not out.is_file()) or out.is_symlink():  # a device, a pipe or a link would be replaced by the model
         raise InputError(f"{out}: not a regular file; write the taught model to a new file or over an old model")
-    if out.resolve() == Path(args.report).resolve():
+    if where == Path(args.report).resolve():
         raise InputError(f"{out}: --out and --report are the same path")
     try:
         Path(args.report).mkdir(parents=True, exist_ok=True)

@@ -46,13 +46,13 @@ def station_reasons(root: Path) -> dict[str, str]:
         raise InputError(f"{path}: cannot read the export's labels: {getattr(exc, 'strerror', None) or exc}") from None
     if not {"file", "reason"} <= set(columns):
         raise InputError(f"{path}: not an export's labels (expected the columns file and reason)")
-    known, reasons = REASONS, dict[str, str]()
+    reasons: dict[str, str] = {}
     for n, row in enumerate(rows, start=2):
         if not any(v for k, v in row.items() if k is not None):  # a row a spreadsheet adds (,,,,,): it names no crop
             continue
         name, reason = Path(row["file"] or "").name, row["reason"] or ""
-        if reason not in known:
-            raise InputError(f"{path}: line {n}: reason {reason!r} is not one of the station's ({', '.join(sorted(known))})")
+        if reason not in REASONS:
+            raise InputError(f"{path}: line {n}: reason {reason!r} is not one of the station's ({', '.join(sorted(REASONS))})")
         if reasons.setdefault(name, reason) != reason:
             raise InputError(f"{path}: line {n}: {name} is listed again with another reason ({reasons[name]}, now {reason})")
     return reasons
