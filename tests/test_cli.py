@@ -14,8 +14,11 @@ from pathlib import Path
 import pytest
 
 from station.footage import Envelope, compose, labelled_photos
+from station.model import Model
 
 from .conftest import ROOT, SAMPLE, free_port
+from .proc import one_line_error, run, sets
+from .variants import STRICT, candidate
 
 pytestmark = pytest.mark.integration  # real processes, sockets, servers or browsers
 
@@ -211,3 +214,21 @@ def test_run_without_a_camera_keeps_retrying_and_stops_on_sigterm(tmp_path: Path
     assert "degraded" in states, err[-2000:]
     assert rc == 0 and took < 2.0, err[-2000:]
     assert "camera_open_failed" in err
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("shadow", ["missing.onnx", "inverted"])
+def test_check_config_and_run_refuse_a_shadow_model_the_gate_refuses(shadow: str, tmp_path: Path) -> None:
+    from .hostile_models import inverted
+
+    path = inverted(tmp_path / "inverted.onnx") if shadow == "inverted" else tmp_path / shadow
+    for cmd in ("check-config", "run"):
+        one_line_error(run(cmd, *sets(f"model.shadow={path}", "metrics.enabled=false")), "model.shadow", str(path))
+
+
+@pytest.mark.integration
+def test_check_config_names_the_shadow_model_it_admitted(tmp_path: Path) -> None:
+    threshold, band = STRICT
+    strict = Model(candidate(tmp_path / "strict.onnx", threshold, band, version="2.0.0-candidate"))
+    p = run("check-config", *sets(f"model.shadow={strict.path}", "metrics.enabled=false"))
+    assert p.returncode == 0 and f", shadow {strict.info.model_id}, " in p.stdout, p.stderr[-2000:]

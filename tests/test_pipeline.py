@@ -22,8 +22,9 @@ from station.pipeline import Pipeline, RunOptions
 from station.sources import source_for
 from station.wire import Reason, VerdictMessage
 
-from .conftest import MODEL, SAMPLE, free_port
+from .conftest import MODEL, SAMPLE, free_port, wait_for
 from .test_metrics import NAMES
+from .variants import STRICT, candidate
 
 pytestmark = pytest.mark.integration  # real processes, sockets, servers or browsers
 
@@ -301,3 +302,41 @@ def test_stopping_is_final_whatever_the_idle_hook_sees(tmp_path: Path) -> None:
         pipe._idle()  # a late idle turn of the publish thread must not undo the drain's stopping
         assert state() == "stopping"
         pipe.close()
+
+
+def _run(cfg: Config, video: Path, model: Model, out: Path) -> Metrics:
+    m = Metrics(deadline_s=cfg.publisher.deadline_ms / 1000)
+    pipe = Pipeline(cfg, source_for(str(video)), model, m, RunOptions(out=out, metrics_server=False))
+    pipe.start()
+    assert wait_for(pipe.finished, 120)
+    assert pipe.drain(10)
+    pipe.close()
+    return m
+
+
+@pytest.mark.integration
+def test_a_replay_with_a_shadow_publishes_the_same_verdicts_and_each_shadow_is_the_candidate_alone(tmp_path: Path) -> None:
+    env = Envelope(width=960, height=540, fps=30, speed=20.0, diameter=260.0)
+    video = compose(labelled_photos(SAMPLE), tmp_path / "line.mp4", env, seed=7)
+    threshold, band = STRICT
+    strict = candidate(tmp_path / "strict.onnx", threshold, band, rectify=True)
+    sets = ["metrics.enabled=false", "publisher.endpoint=tcp://127.0.0.1:*", "publisher.resend_endpoint=null"]
+    sets += ["publisher.deadline_ms=60000", "model.shadow_wait_ms=30000"]  # nothing late, nothing skipped: the comparison is exact
+    cfg = load_config(None, sets)
+    _run(cfg, video, Model(MODEL), tmp_path / "active.jsonl")
+    _run(cfg, video, Model(strict), tmp_path / "strict.jsonl")
+    m = _run(load_config(None, [*sets, f"model.shadow={strict}"]), video, Model(MODEL), tmp_path / "both.jsonl")
+    active, alone, both = (_out(tmp_path / f"{n}.jsonl") for n in ("active", "strict", "both"))
+    assert len(both) == len(read_truth(video)) == len(active) == len(alone)
+    key = [(v.part_id, v.frame, v.verdict, v.reason, v.score) for v in both]
+    assert key == [(v.part_id, v.frame, v.verdict, v.reason, v.score) for v in active], "the shadow changed a published verdict"
+    for v, s in zip(both, alone, strict=True):
+        if v.score is None:  # the active model did not score it: no shadow
+            assert v.shadow is None
+            continue
+        assert v.shadow is not None and (v.shadow.verdict, v.shadow.reason, v.shadow.score) == (s.verdict, s.reason, s.score)
+    pairs: list[tuple[str, str]] = [(v.verdict, v.shadow.verdict) for v in both if v.shadow is not None and v.shadow.verdict != v.verdict]
+    assert pairs, "the strict candidate must disagree somewhere on this footage"
+    for active_v, shadow_v in (("pass", "reject"), ("reject", "pass")):
+        got = m.registry.get_sample_value("station_shadow_disagreements_total", {"active": active_v, "shadow": shadow_v})
+        assert got == pairs.count((active_v, shadow_v))

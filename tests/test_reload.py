@@ -19,8 +19,11 @@ from station.gate import self_test
 from station.metrics import Metrics
 from station.model import META_VERSION, Model
 from station.reload import ModelSlot, Reloader
+from station.wire import VerdictMessage
 
 from .conftest import MODEL, ROOT, SAMPLE, free_port, wait_for
+from .proc import Station
+from .variants import STRICT, candidate
 
 
 def _variant(dst: Path, version: str | None = None, sabotage: bool = False) -> Path:
@@ -153,3 +156,35 @@ def test_a_stop_during_a_slow_reload_drains_at_once_and_the_running_model_stays(
     assert took < 5, f"SIGTERM waited {took:.1f} s for the reload"
     models = {json.loads(x)["model"] for x in out.read_text().splitlines()}
     assert len(models) == 1, "the running model judged every part"
+
+
+@pytest.mark.integration
+def test_promotion_is_a_config_edit_and_sighup(tmp_path: Path) -> None:
+    threshold, band = STRICT
+    strict = candidate(tmp_path / "strict.onnx", threshold, band, version="2.0.0-candidate")
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    for i in range(3):  # 108 unmodified sample photos, 8 per second
+        for p in sorted((SAMPLE / "ok_front").iterdir()) + sorted((SAMPLE / "def_front").iterdir()):
+            (folder / f"{i}-{p.name}").write_bytes(p.read_bytes())
+    cfg = tmp_path / "station.yaml"
+    camera = {"fps": 8}
+    shadow = {"shadow": str(strict), "shadow_wait_ms": 30000}  # every part's shadow waited for (half the time left at most)
+    cfg.write_text(json.dumps({"model": {"path": str(MODEL), **shadow}, "camera": camera}))
+    st = Station("replay", str(folder), "--realtime", "--no-progress", "-c", str(cfg))
+    try:
+        assert wait_for(lambda: len(st.verdicts()) >= 8, 60), st.stderr()[-2000:]
+        cfg.write_text(json.dumps({"model": {"path": str(strict), "shadow": None}, "camera": camera}))
+        st.signal(signal.SIGHUP)
+        assert wait_for(lambda: any("2.0.0-candidate" in str(v["model"]) for v in st.verdicts()), 30), st.stderr()[-2000:]
+        assert st.wait(60) == 0
+    finally:
+        st.close()
+    got = [VerdictMessage.from_body(v) for v in st.verdicts()]
+    first_id = got[0].part_id  # the subscriber may join after the first part (ZeroMQ's slow joiner)
+    assert [v.part_id for v in got] == list(range(first_id, 109)), "inspection went on through the promotion"
+    promoted = [v.model == Model(strict).info.model_id for v in got]
+    first = promoted.index(True)
+    assert not any(promoted[:first]) and all(promoted[first:]), "the active model changed once, at a part boundary"
+    assert all(v.shadow is None for v in got[first:]), "a promoted model is not its own shadow"
+    assert all(v.shadow is not None and v.shadow.model == got[first].model for v in got[:4])

@@ -146,59 +146,6 @@ def test_a_taught_model_with_a_broken_self_test_part_is_refused_never_a_tracebac
         admit(tmp_path / "broken.onnx")
 
 
-def test_a_taught_network_is_written_as_exactly_what_it_learnt(tmp_path: Path) -> None:
-    from station.model import Model
-    from station.teach.finetune import fit
-    from station.teach.samples import collect
-    from station.teach.weights import from_onnx, write_model
-
-    base = Model(SHIPPED_MODEL)
-    net = from_onnx(SHIPPED_MODEL, base)
-    spec = replace(base.info.spec, rectify=True)
-    samples = collect([SAMPLE], spec, load_config(None, [])).samples[::2]
-    net = fit(net, samples, spec, Recipe(epochs=2), seed=1, desc="test")
-    write_model(net, tmp_path / "t.onnx", replace(base.info, spec=spec), 0.5, (0.2, 0.5), {})
-    written = Model(tmp_path / "t.onnx")
-    crops = plain(samples, spec)
-    assert written.info.spec == spec and written.info.band == (0.2, 0.5)
-    assert np.allclose(written.score(crops), score(net, crops), atol=2e-4)  # ONNX Runtime and PyTorch round apart
-    a, b = (np.clip(m.score(crops), 1e-6, 1 - 1e-6) for m in (written, base))
-    assert np.abs(np.log(a / (1 - a)) - np.log(b / (1 - b))).max() > 0.05  # it did learn something (in log-odds)
-
-
-def test_a_model_file_holding_the_mean_of_several_networks_is_no_base_for_more_teaching(tmp_path: Path) -> None:
-    """Such a file (station teach --from-scratch wrote one until 2026-12-03) scores as its networks' mean, and is refused as a base."""
-    from station.model import Model
-    from station.teach.candidates import Candidate
-    from station.teach.command import _write
-    from station.teach.finetune import fit
-    from station.teach.net import Ensemble
-    from station.teach.samples import collect
-    from station.teach.threshold import Outcome
-    from station.teach.weights import from_onnx
-
-    base = Model(SHIPPED_MODEL)
-    spec = replace(base.info.spec, rectify=True)
-    col = collect([SAMPLE], spec, load_config(None, []))
-    start = from_onnx(SHIPPED_MODEL, base)
-    nets = [fit(start, col.samples[k::2], spec, Recipe(epochs=1), seed=k, desc="test") for k in (0, 1)]
-    labels = np.array([s.label for s in col.samples], np.int64)
-    crops = plain(col.samples, spec)
-    held = np.where(labels == 1, 0.9, 0.1)
-    pick = Candidate("taught", spec, crops, held, Outcome(len(labels), int(labels.sum()), 0, 0), 0.5, (0.4, 0.5), col.samples)
-    figures = {"line": "l", "counts": col.counts(), "held_out": pick.judged.as_dict(), "margin": 1.0,
-               "gate": {"max_escape_rate": 0.0, "max_false_reject_rate": 0.03}}  # fmt: skip
-    out = tmp_path / "ensemble.onnx"
-    _write(out, Ensemble(nets).eval(), base, pick, figures, col, labels, seed=1)
-    written = Model(out)
-    assert np.allclose(written.score(crops), np.mean([score(n, crops) for n in nets], axis=0), atol=2e-4)
-    import onnx
-
-    assert json.loads({p.key: p.value for p in onnx.load(str(out)).metadata_props}[META_TEACH])["networks"] == 2
-    with pytest.raises(ModelError, match=r"mean of 2 networks.*teach again from the model it was taught from"):
-        from_onnx(out, written)
-
-
 def test_from_scratch_the_network_written_is_one_network_taught_on_every_part_and_a_base_for_more_teaching(tmp_path: Path) -> None:
     from station.model import Model
     from station.teach.command import _taught_network, fresh_start
@@ -232,25 +179,6 @@ def test_a_network_from_scratch_starts_from_weights_its_seed_draws() -> None:
     first = [p.detach().numpy() for p in a.parameters()]
     assert all(np.array_equal(x, y.detach().numpy()) for x, y in zip(first, b.parameters(), strict=True))
     assert any(not np.array_equal(x, y.detach().numpy()) for x, y in zip(first, c.parameters(), strict=True))
-
-
-def test_fine_tuning_is_deterministic_for_a_seed() -> None:
-    from station.model import Model
-    from station.teach.finetune import fit
-    from station.teach.samples import collect
-    from station.teach.weights import from_onnx
-
-    base = Model(SHIPPED_MODEL)
-    start = from_onnx(SHIPPED_MODEL, base)
-    samples = collect([SAMPLE], base.info.spec, load_config(None, [])).samples
-    crops = plain(samples, base.info.spec)
-    fold = np.arange(len(samples)) % 2
-
-    def train(part: list[Sample], seed: int, desc: str) -> Any:
-        return fit(start, part, base.info.spec, Recipe(epochs=1), seed, desc)
-
-    runs = [cross_fit(samples, crops, fold, train, score, 5) for _ in range(2)]
-    assert np.array_equal(runs[0], runs[1])
 
 
 def test_the_gate_refuses_a_line_it_cannot_learn_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

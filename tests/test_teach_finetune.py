@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from station.config import SHIPPED_MODEL, load_config
 from station.model import Model
 from station.preprocess import PreprocessSpec, locate_part
 from station.sources import read_image
@@ -129,7 +130,7 @@ def test_the_anchor_keeps_the_weights_near_the_base() -> None:
 
     def moved(net: Any) -> float:
         before = dict(start.named_parameters())
-        return sum(float(((p - before[n]) ** 2).sum()) for n, p in net.named_parameters())
+        return sum(float(((p - before[n]) ** 2).sum().detach()) for n, p in net.named_parameters())
 
     free = fit(start, samples, base.info.spec, Recipe(epochs=4, batch=8, lr=1e-2, anchor=0.0), 3, "free")
     held = fit(start, samples, base.info.spec, Recipe(epochs=4, batch=8, lr=1e-2, anchor=100.0), 3, "held")
@@ -220,3 +221,23 @@ def test_fewer_parts_than_a_batch_are_one_batch_of_them_all_each_epoch_not_none(
     batches = list(_Batches(line, (), spec, Recipe(batch=16), np.random.default_rng(0)).epoch())
     assert [x.shape[0] for x, _, _ in batches] == [5] and sorted(batches[0][1]) == [0.0, 0.0, 0.0, 1.0, 1.0]
     assert [x.shape[0] for x, _, _ in _Batches(line, (), spec, Recipe(batch=2), np.random.default_rng(0)).epoch()] == [2, 2]
+
+
+def test_fine_tuning_is_deterministic_for_a_seed() -> None:
+    pytest.importorskip("torch", reason="fine-tuning needs PyTorch (pip install -e '.[train]')")
+    from station.teach.command import cross_fit
+    from station.teach.finetune import Recipe, fit, plain, score
+    from station.teach.samples import collect
+    from station.teach.weights import from_onnx
+
+    base = Model(SHIPPED_MODEL)
+    start = from_onnx(SHIPPED_MODEL, base)
+    samples = collect([SAMPLE], base.info.spec, load_config(None, [])).samples
+    crops = plain(samples, base.info.spec)
+    fold = np.arange(len(samples)) % 2
+
+    def train(part: list[Sample], seed: int, desc: str) -> Any:
+        return fit(start, part, base.info.spec, Recipe(epochs=1), seed, desc)
+
+    runs = [cross_fit(samples, crops, fold, train, score, 5) for _ in range(2)]
+    assert np.array_equal(runs[0], runs[1])
