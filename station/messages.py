@@ -25,7 +25,10 @@ __all__ = [
     "Frame",
     "Part",
     "Reason",
+    "ReloadResult",
+    "ResendResult",
     "Scored",
+    "ShadowSkip",
     "ShadowVerdict",
     "StageName",
     "StationState",
@@ -80,6 +83,21 @@ class ShadowSkip(StrEnum):
     NOT_READY = "not_ready"  # not ready model.shadow_wait_ms after the live verdict was decided
     FAILED = "failed"  # handing the part to the shadow raised
     STOPPED = "stopped"  # the shadow thread stopped first (a drain that ran out of time) with the part not yet judged
+
+
+class ResendResult(StrEnum):
+    """How a resend request was answered (station_resend_requests_total)."""
+
+    SERVED = "served"  # every message asked for was still in the ring and was sent again
+    GONE = "gone"  # some or all of the range had left the ring, or it was another run's
+    BAD = "bad"  # not a request the contract knows, or handling it failed
+
+
+class ReloadResult(StrEnum):
+    """How a model reload ended (station_model_reloads_total)."""
+
+    OK = "ok"  # the gate admitted the new model and it is in use
+    REFUSED = "refused"  # the gate refused it; the running model stays
 
 
 @dataclass(frozen=True)

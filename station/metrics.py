@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
-from station.messages import DropReason, Reason, ShadowSkip, StageName, StationState
+from station.messages import DropReason, Reason, ReloadResult, ResendResult, ShadowSkip, StageName, StationState
 
 if TYPE_CHECKING:
     from station.model import ModelInfo
@@ -53,6 +53,14 @@ class Metrics:
             "Share of the image around the last inspected part at full white (0-1): glare hides its rim.",
             registry=r,
         )
+        self._declare_runtime(r, deadline_s)
+        self._declare_archive(r)
+        self._declare_shadow(r)
+        self._preset_labels()
+        self.set_state("starting")
+
+    def _declare_runtime(self, r: CollectorRegistry, deadline_s: float) -> None:
+        """The model, the build, the publisher, resend and the station's state."""
         self.model_info = Info("station_model", "The model in use.", registry=r)
         self.build_info = Info("station_build", "Station software build.", registry=r)
         self.last_verdict = Gauge("station_last_verdict_timestamp_seconds", "Unix time of the last published verdict.", registry=r)
@@ -62,6 +70,9 @@ class Metrics:
         self.deadline.set(deadline_s)
         self.state = Gauge("station_state", "1 for the station's current state, 0 for the others.", ["state"], registry=r)
         self.model_reloads = Counter("station_model_reloads", "Model reloads, by result (ok, refused).", ["result"], registry=r)
+
+    def _declare_archive(self, r: CollectorRegistry) -> None:
+        """The archive, the review page and the scores and outputs that failed."""
         self.archive_writes = Counter("station_archive_writes", "Parts written to the archive, by kind.", ["kind"], registry=r)
         self.archive_dropped = Counter("station_archive_dropped", "Parts not archived because its queue was full.", registry=r)
         self.archive_errors = Counter(
@@ -80,6 +91,9 @@ class Metrics:
             "station_review_overruled", "Operator labels that contradict the station's verdict (good on a reject, defect on a pass).",
             registry=r,
         )  # fmt: skip
+
+    def _declare_shadow(self, r: CollectorRegistry) -> None:
+        """The shadow model beside the active one."""
         self.shadow_info = Info("station_shadow_model", "The shadow model (model.shadow); id none when there is none.", registry=r)
         self.shadow_parts = Counter("station_shadow_parts", "Published verdicts that carry the shadow model's verdict.", registry=r)
         self.shadow_disagreements = Counter(
@@ -92,8 +106,6 @@ class Metrics:
             "station_shadow_skipped", "Parts the shadow model did not judge, by why (the live verdict never waits for it).", ["cause"],
             registry=r,
         )  # fmt: skip
-        self._preset_labels()
-        self.set_state("starting")
 
     def _preset_labels(self) -> None:
         """Every known label value exists from the start, so a rate() over it never begins with a gap."""
@@ -106,10 +118,10 @@ class Metrics:
         for active, shadow in (("pass", "reject"), ("reject", "pass")):
             self.shadow_disagreements.labels(active=active, shadow=shadow)
         self.set_shadow(None)
-        for result in ("served", "gone", "bad"):
-            self.resend_requests.labels(result=result)
-        for result in ("ok", "refused"):
-            self.model_reloads.labels(result=result)
+        for resend in ResendResult:
+            self.resend_requests.labels(result=resend.value)
+        for reload in ReloadResult:
+            self.model_reloads.labels(result=reload.value)
         for kind in ("reject", "pass"):
             self.archive_writes.labels(kind=kind)
         for stage in StageName:

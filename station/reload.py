@@ -17,6 +17,7 @@ import structlog
 
 from station.errors import ModelError
 from station.gate import STOPPED, admit
+from station.messages import ReloadResult
 from station.metrics import Metrics
 from station.model import Model, Threads
 from station.preprocess import warm_up
@@ -112,12 +113,12 @@ class Reloader:
             log.warning("reload_abandoned", stage="reload", role=role, path=str(path), why="the station is stopping", keeping=keeping)
             return None
         if why is not None:
-            self.metrics.model_reloads.labels(result="refused").inc()
+            self.metrics.model_reloads.labels(result=ReloadResult.REFUSED).inc()
             log.error("model_refused", stage="reload", role=role, path=str(path), why=why, keeping=keeping)
             return None
         new.warm_up()
         warm_up(new.info.spec)  # its preprocessing may differ (a taught model rectifies tilted parts)
-        self.metrics.model_reloads.labels(result="ok").inc()
+        self.metrics.model_reloads.labels(result=ReloadResult.OK).inc()
         return new
 
     def reload(self, stop: threading.Event | None = None) -> bool:

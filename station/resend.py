@@ -16,6 +16,7 @@ import structlog
 import zmq
 
 from station.keys import KeyPair, bind_server
+from station.messages import ResendResult
 from station.metrics import Metrics
 from station.ratelog import RateLimitedLog
 from station.stages.base import Worker
@@ -133,7 +134,7 @@ class ResendServer(Worker):
         try:
             reply = self._answer(body)
         except Exception as exc:  # whatever a request does, the thread goes on
-            self.metrics.resend_requests.labels(result="bad").inc()
+            self.metrics.resend_requests.labels(result=ResendResult.BAD).inc()
             self._quiet.emit("error", "resend_request_failed", level="error", stage="resend", error=f"{type(exc).__name__}: {exc}")
             reply = [b"resend", ResendReply(run_id=self.run_id, error="the request could not be handled").encode()]
         try:
@@ -145,15 +146,15 @@ class ResendServer(Worker):
     def _answer(self, body: list[bytes]) -> list[bytes]:
         req = parse_request(body)
         if isinstance(req, str):
-            self.metrics.resend_requests.labels(result="bad").inc()
+            self.metrics.resend_requests.labels(result=ResendResult.BAD).inc()
             self._quiet.emit("bad", "resend_bad_request", level="warning", stage="resend", error=req)
             return [b"resend", ResendReply(run_id=self.run_id, error=req).encode()]
         a, b = req.first, req.last
         if req.run_id not in (None, self.run_id):
-            self.metrics.resend_requests.labels(result="gone").inc()
+            self.metrics.resend_requests.labels(result=ResendResult.GONE).inc()
             return [b"resend", ResendReply(run_id=self.run_id, first=a, last=b, gone=(a, b), count=0, error="another run").encode()]
         held, gone = self.ring.span(a, b)
-        self.metrics.resend_requests.labels(result="gone" if gone else "served").inc()
+        self.metrics.resend_requests.labels(result=ResendResult.GONE if gone else ResendResult.SERVED).inc()
         self.metrics.resent_messages.inc(len(held))
         out = [b"resend", ResendReply(run_id=self.run_id, first=a, last=b, gone=gone, count=len(held)).encode()]
         for _seq, topic, payload in held:
