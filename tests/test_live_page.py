@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -39,7 +40,8 @@ FLAGS = [
 
 def chromium(url: str, profile: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     args = [str(CHROMIUM), *FLAGS, f"--user-data-dir={profile}", *extra, url]
-    return subprocess.run(args, capture_output=True, text=True, timeout=120)
+    env = {**os.environ, "TMPDIR": str(profile.parent)}  # Chromium's own temporary folders go with the test's
+    return subprocess.run(args, capture_output=True, text=True, timeout=120, env=env)
 
 
 def test_live_page_renders_the_frame_and_the_verdicts(tmp_path: Path) -> None:

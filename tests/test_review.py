@@ -289,7 +289,8 @@ def test_an_operator_clicks_good_in_chromium_and_the_sidecar_changes(station_wit
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-sync"]
     url = f"http://127.0.0.1:{port}/review#token={TOKEN}&name=Ana"
     args = [str(CHROMIUM), *flags, f"--remote-debugging-port={debug}", f"--user-data-dir={tmp_path / 'profile'}", url]
-    browser = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {**os.environ, "TMPDIR": str(tmp_path)}  # Chromium's own temporary folders go with the test's
+    browser = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     try:
         targets: list[dict[str, Any]] = []
 
