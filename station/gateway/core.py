@@ -17,11 +17,14 @@ import structlog
 from station.ratelog import RateLimitedLog
 from station.wire import Heartbeat, Message, Reason, ResendReply, Status, VerdictMessage
 
+Heard = tuple[str, ...]  # what one seq carried, as far as deciding goes: its topic, and a verdict's part, verdict and reason
+
 log = structlog.get_logger()
 DONE_KEPT = 4096
 JOIN_BACKFILL = 64  # a run first heard at seq <= this is followed from seq 1
 MAX_GAP = 100_000  # seqs all open gaps together may ask for again; a jump past that is lost without asking
-MAX_SKIPPED = DONE_KEPT  # part ids one verdict may skip; more is not a stream to follow part by part: vision trips
+MAX_SKIPPED = DONE_KEPT  # part ids lost and not yet decided, all together; more is not a stream to follow part by part: vision trips
+MAX_GAPS = 256  # seq gaps open at once; more within one resend timeout is not a stream to mend by resend: lost at once
 CLOCK_AHEAD_S = 0.25  # a verdict captured further in the future than this: the station's clock is not the gateway's
 DECISION_LATE_S = 0.1  # a part decided this long after its actuator time: the loop stalled (a slow PLC), not scheduling jitter
 
@@ -84,6 +87,7 @@ class GatewayCore:
         self.gaps: list[_Gap] = []
         self.awaiting: set[int] = set()
         self.done: dict[int, tuple[str, str] | None] = {}  # part ids heard in this run (the last DONE_KEPT): (verdict, reason), None lost
+        self.heard: dict[int, Heard] = {}  # what each seq of this run carried (the last DONE_KEPT seqs)
         self.pending: list[_Pending] = []
         self.fault = "no_station"
         self.hold_until = 0.0
@@ -116,11 +120,14 @@ class GatewayCore:
         if seq >= self.next_seq:
             if seq - self.next_seq + sum(len(g.seqs) for g in self.gaps) > MAX_GAP:  # lost at once, never listed one by one
                 self._unrecovered(now, f"seq jumped from {self.next_seq} to {seq}")
+            elif seq > self.next_seq and len(self.gaps) >= MAX_GAPS:
+                self._unrecovered(now, f"more than {MAX_GAPS} seq gaps open at once")
             elif seq > self.next_seq:
                 self._gap(self.next_seq, seq - 1, now)
             self.next_seq = seq + 1
         elif not self._fills_gap(seq):
-            return  # a duplicate
+            self._seq_again(msg, now)
+            return
         self._handle(msg, now)
         self._abandon_awaiting(now)
 
@@ -129,8 +136,12 @@ class GatewayCore:
         if head.run_id != self.run_id:
             return
         for msg in messages:
-            if self._ours(msg) and msg.run_id == self.run_id and self._fills_gap(msg.seq):
+            if not self._ours(msg) or msg.run_id != self.run_id:
+                continue
+            if self._fills_gap(msg.seq):
                 self._handle(msg, now)
+            else:
+                self._seq_again(msg, now)
         self._abandon_awaiting(now)
         gone = head.gone
         if gone is not None and any(gone[0] <= q <= gone[1] for g in self.gaps for q in g.seqs):
@@ -139,11 +150,11 @@ class GatewayCore:
     def _new_run(self, msg: Message, now: float) -> None:
         # parts already on the belt when a run starts (or when we join one) had verdicts we never
         # saw: vision stays unhealthy until they are past the actuator
-        self._trip(now, "run_changed" if self.run_id is not None else "joined")
         if self.run_id is not None:
             log.warning("station_restarted", stage="gateway", old=self.run_id, new=msg.run_id)
         self.gaps.clear()
         self._abandon_awaiting(now)
+        self._trip(now, "run_changed" if self.run_id is not None else "joined")
         self.run_id = msg.run_id
         # a run that began moments ago (ZeroMQ's slow joiner: the first messages went out before our
         # subscription arrived) is taken from seq 1, the rest asked for by resend, so that its first
@@ -152,6 +163,7 @@ class GatewayCore:
         self.next_seq = 1 if seq <= JOIN_BACKFILL else seq
         self.next_part = 1 if self.next_seq == 1 else 0
         self.done.clear()
+        self.heard.clear()
 
     def _gap(self, first: int, last: int, now: float) -> None:
         assert self.run_id is not None
@@ -167,7 +179,23 @@ class GatewayCore:
                 return True
         return False
 
+    def _seq_again(self, msg: Message, now: float) -> None:
+        """A seq heard before (or given up as lost). The same message again changes nothing; another under that seq is a
+        stream gone wrong: vision trips, and a part either one is about is rejected if it is still pending."""
+        before = self.heard.get(msg.seq)
+        if before is None or before == _heard(msg):  # the same again, or too old to tell: never acted on twice
+            return
+        log.error("seq_conflict", stage="gateway", seq=msg.seq, before=list(before), now=list(_heard(msg)))
+        self._trip(now, "seq_conflict")
+        parts = {int(x[1]) for x in (before, _heard(msg)) if x[0] == "verdict"}
+        for p in self.pending:
+            if p.part_id in parts and p.run_id == self.run_id:
+                p.fault = "seq_conflict"
+
     def _handle(self, msg: Message, now: float) -> None:
+        self.heard[msg.seq] = _heard(msg)
+        if len(self.heard) > DONE_KEPT:
+            del self.heard[next(iter(self.heard))]
         if isinstance(msg, Heartbeat | Status):
             if isinstance(msg, Heartbeat):
                 self.last_heartbeat = now
@@ -181,12 +209,17 @@ class GatewayCore:
         if pid in self.done:
             self._again(msg, now)
             return
+        if pid < self.next_part and pid not in self.awaiting:  # decided so long ago that it is forgotten: never decided twice
+            log.error("part_ids_backwards", stage="gateway", expected=self.next_part, got=pid, seq=msg.seq)
+            self._trip(now, "part_ids_backwards")
+            return
         if self.next_part == 0:
             self.next_part = pid
         fault = None
-        if pid - self.next_part > MAX_SKIPPED:  # not parts on a belt: a stream gone wrong
+        lost = len(self.awaiting) + sum(1 for p in self.pending if p.msg is None)
+        if pid - self.next_part + lost > MAX_SKIPPED:  # not parts on a belt: a stream gone wrong
             fault = "part_ids_jumped"
-            log.error(fault, stage="gateway", expected=self.next_part, got=pid)
+            log.error(fault, stage="gateway", expected=self.next_part, got=pid, lost_before=lost)
         elif pid >= self.next_part:
             self.awaiting |= set(range(self.next_part, pid))
         self.next_part = max(self.next_part, pid + 1)
@@ -223,14 +256,16 @@ class GatewayCore:
         assert self.run_id is not None
         known = sorted((p.part_id, p.actuate_at) for p in self.pending if p.run_id == self.run_id)
         k, due = 0, now
-        for pid in sorted(self.awaiting):
+        lost = sorted(self.awaiting)
+        for pid in lost:
             while k < len(known) and known[k][0] < pid:
                 due = max(due, known[k][1])
                 k += 1
             heapq.heappush(self.pending, _Pending(due, pid, self.run_id, None, False))
             self._mark_done(pid, None)
-            log.warning("verdict_missing", stage="gateway", part_id=pid)
+        log.warning("verdicts_missing", stage="gateway", first=lost[0], last=lost[-1], count=len(lost))
         self.awaiting.clear()
+        self._trip(now, "verdict_missing")  # the stream loses verdicts: the parts around them may have lost theirs too
 
     def _mark_done(self, pid: int, heard: tuple[str, str] | None) -> None:
         self.done[pid] = heard
@@ -285,8 +320,8 @@ class GatewayCore:
     def _unrecovered(self, now: float, why: str) -> None:
         log.error("gap_unrecovered", stage="gateway", why=why)
         self.gaps.clear()
-        self._trip(now, "gap")
         self._abandon_awaiting(now)
+        self._trip(now, "gap")  # the cause, named last
 
     def _trip(self, now: float, fault: str) -> None:
         self.fault = fault
@@ -311,7 +346,7 @@ class GatewayCore:
             reason = "late"
         elif p.fault is not None:
             reason = p.fault
-        elif not self.healthy:
+        elif not self.healthy or p.actuate_at <= self.hold_until:  # on the belt when vision tripped, whenever the loop got to it
             reason = "vision_unhealthy"
         elif m.verdict == "pass" and m.reason is Reason.OK:
             reason = "ok"
@@ -321,6 +356,12 @@ class GatewayCore:
 
     def next_due(self) -> float | None:
         return self.pending[0].actuate_at if self.pending else None
+
+
+def _heard(msg: Message) -> Heard:
+    if isinstance(msg, VerdictMessage):
+        return ("verdict", str(msg.part_id), msg.verdict, msg.reason.value)
+    return ("heartbeat",) if isinstance(msg, Heartbeat) else ("status", msg.state.value)
 
 
 def _decision(p: _Pending, reason: str, now: float) -> PartDecision:
