@@ -101,7 +101,10 @@ class _Placed:
 def _sprite(
     photo: PartPhoto, env: Envelope, rng: np.random.Generator, belt: float
 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], float]:
-    img = cv2.imread(str(photo.path), cv2.IMREAD_GRAYSCALE)
+    try:
+        img = cv2.imread(str(photo.path), cv2.IMREAD_GRAYSCALE)
+    except cv2.error:  # a header claiming more pixels than OpenCV decodes
+        img = None
     if img is None:
         raise FileNotFoundError(f"{photo.path}: unreadable image")
     c = locate_part(u8(img)) or Circle(img.shape[1] / 2, img.shape[0] / 2, img.shape[0] * 0.42)

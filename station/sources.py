@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import structlog
 
-from station.errors import CameraError, InputError
+from station.errors import CameraError, InputError, one_line
 from station.preprocess import to_gray
 
 MAX_IMAGE_BYTES = 256 * 1024 * 1024
@@ -83,12 +83,15 @@ def read_image(path: Path) -> Grab:
         return Grab(None, f"{path}: cannot read file: {exc.strerror or exc}", str(path))
     if data.size == 0:
         return Grab(None, f"{path}: empty file", str(path))
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    try:  # OpenCV raises for a header that claims more pixels than it will decode (CV_IO_MAX_IMAGE_PIXELS)
+        img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    except cv2.error as exc:
+        return Grab(None, f"{path}: not a decodable image (OpenCV refused it: {one_line(str(exc.err or exc))} is false)", str(path))
     if img is None:
         return Grab(None, f"{path}: not a decodable image", str(path))
     try:
         gray = to_gray(img)
-    except ValueError as exc:
+    except (ValueError, cv2.error) as exc:
         return Grab(None, f"{path}: {exc}", str(path))
     if min(gray.shape) < 32:
         return Grab(None, f"{path}: image is {gray.shape[1]}x{gray.shape[0]} px, too small to inspect", str(path))

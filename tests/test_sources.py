@@ -64,6 +64,20 @@ def test_read_image_odd_formats(tmp_path: Path, image: np.ndarray, why: str | No
         assert g.image is None and why in (g.error or "")
 
 
+def test_an_image_whose_header_claims_more_pixels_than_opencv_decodes_is_a_part_with_a_reason(tmp_path: Path) -> None:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 40000, 40000, 8, 0, 0, 0, 0)  # 1.6 gigapixels, 8-bit grey
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(1000))) + chunk(b"IEND", b"")
+    (tmp_path / "bomb.png").write_bytes(png)
+    g = read_image(tmp_path / "bomb.png")  # OpenCV raises for it: the capture stage died, and the parts after it got no verdict
+    assert g.image is None and "bomb.png: not a decodable image (OpenCV refused it" in (g.error or "")
+
+
 def test_truncated_video_ends_cleanly(tmp_path: Path) -> None:
     p = tmp_path / "v.avi"
     w = cv2.VideoWriter(str(p), cv2.VideoWriter.fourcc(*"MJPG"), 25, (160, 120))
