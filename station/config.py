@@ -5,6 +5,7 @@ Relative paths in a config file are resolved against that file's own folder.
 
 from __future__ import annotations
 
+import reprlib
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -19,10 +20,12 @@ from station.settings_file import apply_override, read_mapping, resolve_paths
 DEFAULTS = Path(__file__).resolve().parent / "defaults"  # package data: in the wheel as in the source tree
 DEFAULT_CONFIG = DEFAULTS / "station.yaml"
 SHIPPED_MODEL = DEFAULTS / "defect.onnx"
+_SHOWN = reprlib.Repr()  # a bad value, shown in its error, in a line of its own size (keywords need Python 3.12)
+_SHOWN.maxlevel, _SHOWN.maxstring, _SHOWN.maxother = 3, 80, 80
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # .inf or .nan is no setting
 
     @field_validator("*", mode="before")
     @classmethod
@@ -75,6 +78,13 @@ class CameraSection(_Model):
     trigger: str = Field(
         "free_run", min_length=1, description="free_run, or the hardware trigger line that starts each frame (e.g. Line1)."
     )
+
+    @field_validator("roi")
+    @classmethod
+    def _region(cls, v: tuple[int, int, int, int] | None) -> tuple[int, int, int, int] | None:
+        if v is not None and not (all(0 <= n <= 65535 for n in v) and min(v[2:]) >= 32):
+            raise ValueError("must be [x, y, width, height], each 0-65535, width and height at least 32")
+        return v
 
 
 class TriggerSection(_Model):
@@ -230,6 +240,13 @@ class GatewaySection(_Model):
     def _distance(self) -> GatewaySection:
         if self.tracking is Tracking.DISTANCE and (self.actuator_distance_mm is None or self.belt_speed_mm_s is None):
             raise ValueError("tracking: distance needs actuator_distance_mm and belt_speed_mm_s")
+        delay = self.actuator_delay_s()
+        if not 0.001 <= delay <= 600:  # actuator_delay_ms's own range
+            raise Contradiction(
+                "gateway.actuator_distance_mm",
+                f"{self.actuator_distance_mm} mm at belt_speed_mm_s {self.belt_speed_mm_s} is {delay:.3g} s to the actuator, "
+                "outside 0.001-600 s",
+            )
         return self
 
     def actuator_delay_s(self) -> float:
@@ -355,7 +372,7 @@ def load_config(path: Path | None = None, overrides: list[str] | None = None) ->
             raise ConfigError(clash.key, str(clash)) from None
         key = ".".join(str(p) for p in err["loc"])
         msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
-        raise ConfigError(key, f"{msg} (got {err.get('input')!r})" if err["type"] != "extra_forbidden" else msg) from None
+        raise ConfigError(key, f"{msg} (got {_SHOWN.repr(err.get('input'))})" if err["type"] != "extra_forbidden" else msg) from None
     fixed = resolve_paths(cfg, path.parent, given)  # relative paths: in the file against its folder, from --set against the cwd
     assert isinstance(fixed, Config)
     return fixed

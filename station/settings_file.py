@@ -5,6 +5,7 @@ The parts of loading a config that know nothing of its sections (``station.confi
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -13,15 +14,68 @@ from pydantic import BaseModel
 
 from station.errors import ConfigError
 
+MAX_CONFIG_BYTES = 1 << 20  # a station's config is a few kilobytes
+MAX_VALUES = 100_000  # values a YAML document may hold once its aliases are written out (an alias bomb holds billions)
+
+
+class TooBig(ValueError):
+    """A YAML document whose aliases (*name) write out to more than MAX_VALUES values, or to themselves, or nested too deep."""
+
+
+ALIASES = f"its aliases (*name) write out to more than {MAX_VALUES} values, or to themselves"
+
+
+def _values(node: yaml.Node, sizes: dict[int, int], open_: set[int]) -> int:
+    """How many values ``node`` holds once every alias in it is written out; each node counted once (memo), a cycle raises."""
+    if id(node) in sizes:
+        return sizes[id(node)]
+    if id(node) in open_:
+        raise TooBig(ALIASES)
+    open_.add(id(node))
+    n = 1
+    if isinstance(node, yaml.SequenceNode):
+        n += sum(_values(child, sizes, open_) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        n += sum(_values(k, sizes, open_) + _values(v, sizes, open_) for k, v in node.value)
+    open_.discard(id(node))
+    sizes[id(node)] = n = min(n, MAX_VALUES + 1)
+    if n > MAX_VALUES:
+        raise TooBig(ALIASES)
+    return n
+
+
+def load_yaml(text: str) -> Any:
+    """``yaml.safe_load``, refusing a document that its aliases would blow up (a billion laughs) before it is built."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _values(node, {}, set())
+        return loader.construct_document(node)
+    except RecursionError:
+        raise TooBig("it nests lists or mappings too deep to read") from None
+    finally:
+        loader.dispose()
+
 
 def read_mapping(path: Path) -> dict[str, Any]:
     """The YAML mapping in ``path`` (empty for an empty file); a file that is not one is a ConfigError naming it."""
     try:
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):  # a pipe would block the read forever, /dev/zero fill the memory
+            raise ConfigError("", f"{path}: not a regular file")
+        if st.st_size > MAX_CONFIG_BYTES:
+            raise ConfigError("", f"{path}: {st.st_size} bytes, more than {MAX_CONFIG_BYTES} for a config file")
         text = path.read_text()
     except OSError as exc:
         raise ConfigError("", f"{path}: cannot read config file: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError("", f"{path}: not text (UTF-8): byte {exc.start} cannot be read") from None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
+    except TooBig as exc:
+        raise ConfigError("", f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -40,7 +94,9 @@ def apply_override(data: dict[str, Any], assignment: str) -> str:
     if not sep or not key.strip():
         raise ConfigError("", f"--set {assignment!r}: expected KEY=VALUE")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = load_yaml(raw) if raw.strip() else ""
+    except TooBig as exc:
+        raise ConfigError(key, f"--set value: {exc}") from None
     except yaml.YAMLError:
         raise ConfigError(key, f"--set value {raw!r} is not valid YAML") from None
     node = data

@@ -55,6 +55,10 @@ def test_every_field_has_a_description() -> None:
         ("trigger.line=1.5", "trigger.line"),
         ("camera.bogus=1", "camera.bogus"),
         ("nonsense.key=1", "nonsense"),
+        ("camera.exposure_us=.inf", "camera.exposure_us"),
+        ("camera.gain_db=.nan", "camera.gain_db"),
+        ("camera.roi=[0, 0, -5, 99999999999999999999]", "camera.roi"),
+        ("gateway.belt_speed_mm_s=.inf", "gateway.belt_speed_mm_s"),
     ],
 )
 def test_bad_values_name_the_key(override: str, key: str) -> None:
@@ -62,6 +66,20 @@ def test_bad_values_name_the_key(override: str, key: str) -> None:
         load_config(None, [override])
     assert err.value.key == key
     assert str(err.value).startswith(key)
+
+
+@pytest.mark.parametrize(("distance", "speed"), [(".inf", "100"), ("1.0e300", "1.0e-300"), ("0.001", "1000")])
+def test_a_distance_and_belt_speed_that_put_the_actuator_at_no_time_or_never_are_refused(distance: str, speed: str) -> None:
+    sets = ["gateway.tracking=distance", f"gateway.actuator_distance_mm={distance}", f"gateway.belt_speed_mm_s={speed}"]
+    with pytest.raises(ConfigError) as err:  # an infinite delay decided no part until the gateway stopped
+        load_config(None, sets)
+    assert err.value.key == "gateway.actuator_distance_mm"
+
+
+def test_a_bad_value_is_shown_in_its_error_at_a_length_of_its_own() -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(None, ["station.id=[" + ", ".join(["[1, 2, 3, 4, 5, 6, 7, 8]"] * 10000) + "]"])
+    assert err.value.key == "station.id" and len(str(err.value)) < 300
 
 
 @pytest.mark.parametrize(

@@ -30,6 +30,60 @@ def test_a_missing_file_is_named(tmp_path: Path) -> None:
     assert str(tmp_path / "none.yaml") in str(err.value)
 
 
+BOMB = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]\n" for i in range(8)
+)  # nine levels of ten: 10**9 values once written out, from a few hundred bytes
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        (BOMB, "write out to more than 100000 values"),
+        ("a: &a [*a]\n", "write out to more than 100000 values, or to themselves"),
+        ("a: " + "[" * 50000 + "]" * 50000 + "\n", "nests lists or mappings too deep"),
+    ],
+    ids=["alias-bomb", "alias-to-itself", "deep"],
+)
+def test_a_file_its_aliases_or_nesting_would_blow_up_is_refused_before_it_is_built(tmp_path: Path, text: str, says: str) -> None:
+    p = tmp_path / "bomb.yaml"
+    p.write_text(text)
+    with pytest.raises(ConfigError, match=says) as err:
+        read_mapping(p)  # the bomb hung check-config while its memory grew; deep nesting was a RecursionError's traceback
+    assert str(err.value).startswith(f"{p}: ")
+
+
+def test_a_set_value_its_aliases_would_blow_up_is_refused_naming_its_key() -> None:
+    levels = ["&a [x, x, x, x, x, x, x, x, x, x]"] + [f"&{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]" for i in range(8)]
+    with pytest.raises(ConfigError, match="write out to more than 100000 values") as err:
+        apply_override({}, f"station.id=[{', '.join(levels)}]")
+    assert err.value.key == "station.id"
+
+
+def test_a_few_aliases_are_still_yaml(tmp_path: Path) -> None:
+    p = tmp_path / "ok.yaml"
+    p.write_text("camera: &cam {fps: 25}\nother: *cam\n")
+    assert read_mapping(p) == {"camera": {"fps": 25}, "other": {"fps": 25}}
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero", "binary", "huge"])
+def test_a_config_that_is_no_text_file_is_named_never_read_forever(tmp_path: Path, kind: str) -> None:
+    import os
+
+    p = tmp_path / "station.yaml"
+    if kind == "fifo":
+        os.mkfifo(p)  # reading it blocked check-config forever
+    elif kind == "dev-zero":
+        p = Path("/dev/zero")  # read until the memory ran out
+    elif kind == "binary":
+        p.write_bytes(b"\xff\xfe\x00a: 1")
+    else:
+        p.write_bytes(b"#" * (2 << 20))
+    says = {"fifo": "not a regular file", "dev-zero": "not a regular file", "binary": "not text", "huge": "more than 1048576"}[kind]
+    with pytest.raises(ConfigError, match=says) as err:
+        read_mapping(p)
+    assert str(err.value).startswith(f"{p}: ")
+
+
 def test_an_override_makes_its_sections_and_parses_yaml() -> None:
     data: dict[str, object] = {"a": {"x": 1}}
     apply_override(data, "a.b.c=[1, 2]")
