@@ -6,9 +6,15 @@
 belt, tracked from frame to frame, and inspected exactly once, like a photo-eye: on the first
 frame in which the part's centre has crossed the trigger line while the part is entirely in
 view. A track that leaves (or a stream that ends) after a full view but before crossing is
-inspected on its last full view; a blob never entirely in view is a fragment and never a part. A
+inspected on its last full view; a blob never entirely in view is a fragment and never a part,
+unless it is part-sized and crosses the line clear of the frame's sides, touching only its top or
+bottom (:meth:`LineTrigger._cut_by_frame`: preprocess then says whether it is cut off). A
 part-sized blob that crosses the line in view without ever looking round, with no whole part
 near it, is rejected at the line, unable to inspect (:meth:`LineTrigger._never_whole`).
+
+Across frames the trigger did not see (unreadable frames, frames a live camera dropped, a short
+camera loss) each track is looked for where its own speed has taken it meanwhile, so that a part
+keeps its one verdict.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from station.messages import Failure, Frame, Part, Reason
 
 _MIN_PART_PX = 30  # the smallest part (trigger.min_diameter_px) stays at least this wide in the work image
 _MAX_MISSED = 4
+_GAP_KEPT = 30  # frames a track is followed across unseen, at its own speed (unreadable frames, a short camera loss)
 
 
 class FrameTrigger:
@@ -87,6 +94,21 @@ class _Track:
     covered: bool = False  # beside a part rejected as never seen whole, perhaps a piece of it: no such reject of its own
     never_whole: bool = False  # rejected at the line as never seen whole
     history: list[float] = field(default_factory=list)
+    seen: int = 0  # the index of the frame it was last matched in
+    seen_mono: float = 0.0  # and when that frame was captured
+    velocity: tuple[float, float] | None = None  # px per frame, once matched in two frames
+
+    def where(self, steps: float) -> tuple[float, float]:
+        """Its centre ``steps`` frames after it was last seen: where it was, or across a gap, moved on at its speed."""
+        if steps <= 1 or self.velocity is None:
+            return self.blob.cx, self.blob.cy
+        return self.blob.cx + self.velocity[0] * steps, self.blob.cy + self.velocity[1] * steps
+
+    def follow(self, b: Blob, steps: float, frame: Frame) -> None:
+        moved = ((b.cx - self.blob.cx) / steps, (b.cy - self.blob.cy) / steps)
+        v = self.velocity
+        self.velocity = moved if v is None else ((v[0] + moved[0]) / 2, (v[1] + moved[1]) / 2)
+        self.blob, self.missed, self.seen, self.seen_mono = b, 0, frame.index, frame.captured_mono
 
 
 def _one_part(a: Blob, b: Blob) -> bool:
@@ -150,6 +172,9 @@ class LineTrigger:
         self._tracks: list[_Track] = []
         self._next_id = 1
         self._order = 0
+        self._last: tuple[int, float] | None = None  # the last frame seen: index, capture time
+        self._interval: float | None = None  # seconds per frame, smoothed: how many frames a camera loss lasted
+        self._blind = False  # the camera was lost since the last frame: the tracks wait for the next one
 
     def _inside(self, b: Blob, w: int, h: int) -> bool:
         """Entirely in view: no closer to a frame edge than trigger.edge_margin_px."""
@@ -215,6 +240,18 @@ class LineTrigger:
         bw, bh = b.x1 - b.x0, b.y1 - b.y0
         return f"crossed the line never seen whole ({bw} x {bh} px, not round): part or framing too dark or shaded to inspect"
 
+    def _cut_by_frame(self, t: _Track, w: int, h: int) -> bool:
+        """A part-sized blob that crossed the line while watched, clear of the frame's sides but touching its top or bottom
+        edge, never seen whole, and no piece of a part seen whole or judged (the two fit in one part's box): a part the
+        frame cuts, or whose shadow reaches the edge (measured: parts of 270 px in a 360 px frame). It was a fragment,
+        and got no verdict."""
+        b, m = t.blob, self.cfg.edge_margin_px
+        if t.covered or t.last_full is not None or not t.before_line or not self._part_sized(b):
+            return False
+        if b.x0 < m or b.x1 > w - m or (b.y0 >= m and b.y1 <= h - m):
+            return False
+        return not any(o is not t and (o.last_full is not None or o.inspected) and _one_part(b, o.blob) for o in self._tracks)
+
     def _of_refused(self, b: Blob) -> bool:
         """A whole view centred where a part rejected as never seen whole is (as close as a track follows its blob)."""
         return any(o.never_whole and o.blob.apart(b) < 0.6 * o.blob.size for o in self._tracks)
@@ -225,32 +262,57 @@ class LineTrigger:
         self._next_id += 1
         return part
 
-    def _match(self, blobs: list[Blob]) -> list[Blob]:
-        """Assign blobs to tracks (nearest centre within half a diameter); return the unmatched."""
+    def _pace(self, frame: Frame) -> None:
+        """The frame interval, from frames in a row; after a camera loss longer than _GAP_KEPT frames, no track is kept."""
+        last, self._last = self._last, (frame.index, frame.captured_mono)
+        if last is None:
+            return
+        away = frame.captured_mono - last[1]
+        if self._blind and not (self._interval and away < _GAP_KEPT * self._interval):
+            self._tracks = []  # too long away to tell a part seen before from one that came meanwhile
+        elif not self._blind and frame.index > last[0]:
+            dt = away / (frame.index - last[0])
+            self._interval = dt if self._interval is None else 0.9 * self._interval + 0.1 * dt
+
+    def _steps(self, t: _Track, frame: Frame) -> float:
+        """Frames since ``t`` was last seen: counted, or after a camera loss (no frames counted meanwhile), timed."""
+        steps = float(frame.index - t.seen)
+        if self._blind and self._interval:
+            steps = max(steps, (frame.captured_mono - t.seen_mono) / self._interval)
+        return max(steps, 1.0)
+
+    def _match(self, blobs: list[Blob], frame: Frame) -> list[Blob]:
+        """Assign blobs to tracks (nearest centre within 0.6 of a diameter of where each is now); return the unmatched."""
         free = list(blobs)
         for t in sorted(self._tracks, key=lambda t: t.order):
+            steps = self._steps(t, frame)
+            x, y = t.where(steps)
             best, dist = None, 0.6 * max(t.blob.size, 1)
             for b in free:
-                d = t.blob.apart(b)
+                d = float(np.hypot(b.cx - x, b.cy - y))
                 if d < dist:
                     best, dist = b, d
             if best is None:
                 t.missed += 1
             else:
                 free.remove(best)
-                t.blob, t.missed = best, 0
+                t.follow(best, steps, frame)
         return free
 
     def __call__(self, frame: Frame) -> list[Part]:
         if frame.camera_lost:
             return self._blinded(frame)
         if frame.failure is not None or frame.image.size == 0:
-            return []
+            return []  # unseen: the tracks wait, and are looked for where they will have moved to
         h, w = frame.image.shape
         blobs, belt = find_blobs(frame.image, self.cfg)
-        for b in sorted(self._match(blobs), key=lambda b: -self._progress(b, w)):
-            self._tracks.append(_Track(self._order, b, before_line=self._progress(b, w) < self.cfg.line))
+        self._pace(frame)
+        for b in sorted(self._match(blobs, frame), key=lambda b: -self._progress(b, w)):
+            self._tracks.append(
+                _Track(self._order, b, self._progress(b, w) < self.cfg.line, seen=frame.index, seen_mono=frame.captured_mono)
+            )
             self._order += 1
+        self._blind = False
         out: list[Part] = []
         for t in sorted(self._tracks, key=lambda t: t.order):
             if t.missed or t.inspected:
@@ -261,6 +323,9 @@ class LineTrigger:
                 if why is not None:  # it crossed the line and cannot be inspected: a reject, never ignored
                     t.inspected = True
                     out.append(self._refuse(frame, t.blob, belt, why))
+                elif past and self._cut_by_frame(t, w, h):  # never ignored either: preprocess says whether it is cut off
+                    t.inspected = True
+                    out.append(self._emit(frame, t.blob, belt))
                 continue
             t.last_full = (frame, t.blob, belt)
             if past:
@@ -284,14 +349,17 @@ class LineTrigger:
     def _blinded(self, marker: Frame) -> list[Part]:
         """The camera went away: every part in view not yet inspected is rejected, unable to inspect.
 
-        They move on while the station is blind, so no later frame can be matched to them.
+        Their tracks, and those of parts already inspected, are kept: when frames come back within
+        _GAP_KEPT frame intervals, a part found where its track has moved to meanwhile has had its
+        verdict and gets no second one; a part found elsewhere came in meanwhile and is a part of its own.
         """
         out = []
         for t in sorted(self._tracks, key=lambda t: t.order):
             if not t.inspected:
                 frame = t.last_full[0] if t.last_full is not None else marker
                 out.append(self._refuse(frame, t.blob, None, "camera lost while the part was in view"))
-        self._tracks = []
+                t.inspected = True
+        self._blind = True
         return out
 
     def flush(self) -> list[Part]:
