@@ -174,8 +174,12 @@ class ImageFolderSource(_QuickOpen):
         self._files = []
 
 
+MAX_BAD_RUN = 50  # frames in a row that cannot be decoded before a video is taken to have ended (2 s at 25 fps)
+
+
 class VideoFileSource(_QuickOpen):
-    """A recorded video: every frame, in order; a truncated file ends early with a warning."""
+    """A recorded video: every frame, in order. A frame that cannot be decoded before the end the file declares is an
+    unreadable frame (counted, and the next one read), up to MAX_BAD_RUN in a row; a truncated file ends early with a warning."""
 
     live = False
 
@@ -189,6 +193,8 @@ class VideoFileSource(_QuickOpen):
         self.fps: float | None = None
         self.frame_count: int | None = None
         self._read = 0
+        self._bad = 0  # frames that could not be decoded
+        self._bad_run = 0  # of them, in a row up to now
 
     def open(self) -> None:
         if not self._path.is_file():
@@ -206,15 +212,19 @@ class VideoFileSource(_QuickOpen):
         if self._cap is None:
             return None
         ok, frame = self._cap.read()
+        at = self._read + self._bad  # this frame's index
+        if (not ok or frame is None) and self.frame_count and at < self.frame_count - 1 and self._bad_run < MAX_BAD_RUN:
+            self._bad, self._bad_run = self._bad + 1, self._bad_run + 1  # a corrupt packet: the frames after it still decode
+            return Grab(None, f"{self.name}: frame {at} could not be decoded", self.name)
         if (not ok or frame is None) and self._loop and self._read > 0:  # demos and soak tests: round again
             self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
-            self._read = 0
+            self._read = self._bad = self._bad_run = 0
             ok, frame = self._cap.read()
         if not ok or frame is None:
-            if self.frame_count and self._read < self.frame_count - 1:
+            if self.frame_count and at < self.frame_count - 1:
                 log.warning("video_ended_early", file=self.name, frames_read=self._read, frames_declared=self.frame_count)
             return None
-        self._read += 1
+        self._read, self._bad_run = self._read + 1, 0
         return Grab(to_gray(frame))
 
     def close(self) -> None:

@@ -95,6 +95,29 @@ def test_truncated_video_ends_cleanly(tmp_path: Path) -> None:
     assert 0 < n < 40
 
 
+def test_a_frame_that_cannot_be_decoded_mid_video_is_one_unreadable_frame_and_the_rest_are_read(tmp_path: Path) -> None:
+    p = tmp_path / "v.avi"
+    w = cv2.VideoWriter(str(p), cv2.VideoWriter.fourcc(*"MJPG"), 25, (160, 120))
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        w.write(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8))
+    w.release()
+    data = bytearray(p.read_bytes())
+    starts = [i for i in range(len(data) - 1) if data[i] == 0xFF and data[i + 1] == 0xD8]  # each frame's JPEG
+    middle = starts[20]
+    data[middle : middle + 400] = bytes(400)  # its JPEG header gone: that frame cannot be decoded
+    (tmp_path / "c.avi").write_bytes(bytes(data))
+    src = VideoFileSource(tmp_path / "c.avi")
+    src.open()
+    grabs = []
+    while (g := src.read()) is not None:
+        grabs.append(g)
+    src.close()
+    bad = [i for i, g in enumerate(grabs) if g.image is None]
+    assert bad and all(g.error and "could not be decoded" in g.error for g in grabs if g.image is None)
+    assert len(grabs) == 40 and len(bad) <= 2 and sum(g.image is not None for g in grabs[bad[-1] :]) >= 15  # read on past it
+
+
 def _small_video(path: Path, frames: int = 10) -> Path:
     w = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), 25, (160, 120))  # MPEG-4 decodes on threads; MJPEG does not
     for i in range(frames):
