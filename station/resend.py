@@ -49,7 +49,10 @@ class Ring:
             newest = self._items[-1][0]
             lo = max(first, oldest)
             hi = min(last, newest)
-            held = [self._items[s - oldest] for s in range(lo, hi + 1)] if lo <= hi else []
+            if newest - oldest + 1 == len(self._items):  # every seq in between held: each at its offset
+                held = [self._items[s - oldest] for s in range(lo, hi + 1)] if lo <= hi else []
+            else:  # a seq counted but never added (its message could not be encoded): each found by its own seq
+                held = [item for item in self._items if lo <= item[0] <= hi]
         gone = (first, min(last, oldest - 1)) if first < oldest else None
         return held, gone
 
