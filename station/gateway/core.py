@@ -88,6 +88,7 @@ class GatewayCore:
         self.awaiting: set[int] = set()
         self.done: dict[int, tuple[str, str] | None] = {}  # part ids heard in this run (the last DONE_KEPT): (verdict, reason), None lost
         self.heard: dict[int, Heard] = {}  # what each seq of this run carried (the last DONE_KEPT seqs)
+        self.forgotten_below = 0  # part ids under this were decided and may have left ``done``
         self.pending: list[_Pending] = []
         self.fault = "no_station"
         self.hold_until = 0.0
@@ -164,6 +165,7 @@ class GatewayCore:
         self.next_part = 1 if self.next_seq == 1 else 0
         self.done.clear()
         self.heard.clear()
+        self.forgotten_below = 0
 
     def _gap(self, first: int, last: int, now: float) -> None:
         assert self.run_id is not None
@@ -209,14 +211,14 @@ class GatewayCore:
         if pid in self.done:
             self._again(msg, now)
             return
-        if pid < self.next_part and pid not in self.awaiting:  # decided so long ago that it is forgotten: never decided twice
+        if pid < self.forgotten_below and pid not in self.awaiting:  # decided so long ago that it is forgotten: never twice
             log.error("part_ids_backwards", stage="gateway", expected=self.next_part, got=pid, seq=msg.seq)
             self._trip(now, "part_ids_backwards")
             return
         if self.next_part == 0:
             self.next_part = pid
         fault = None
-        lost = len(self.awaiting) + sum(1 for p in self.pending if p.msg is None)
+        lost = len(self.awaiting) + sum(1 for p in self.pending if p.msg is None and p.run_id == self.run_id)
         if pid - self.next_part + lost > MAX_SKIPPED:  # not parts on a belt: a stream gone wrong
             fault = "part_ids_jumped"
             log.error(fault, stage="gateway", expected=self.next_part, got=pid, lost_before=lost)
@@ -270,7 +272,9 @@ class GatewayCore:
     def _mark_done(self, pid: int, heard: tuple[str, str] | None) -> None:
         self.done[pid] = heard
         if len(self.done) > DONE_KEPT:
-            del self.done[next(iter(self.done))]
+            old = next(iter(self.done))
+            del self.done[old]
+            self.forgotten_below = max(self.forgotten_below, old + 1)
 
     # ---- time --------------------------------------------------------------------------
     def tick(self, now: float) -> None:

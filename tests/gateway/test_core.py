@@ -465,3 +465,30 @@ def test_a_part_due_when_the_hold_ends_is_rejected_however_late_the_loop_decides
     core.receive(st.beat(), 2.7)
     core.tick(2.7)  # the loop gets to it only after the hold has ended
     assert [(d.part_id, d.reason) for d in core.decisions][-1] == (3, "vision_unhealthy") and core.healthy
+
+
+def test_a_stray_part_id_far_ahead_never_costs_the_parts_after_it_their_decisions() -> None:
+    st = FakeStation()
+    core = healthy_core(st)
+    core.receive(st.verdict(captured_at=1.6), 1.6)
+    core.receive(replace(st.verdict(captured_at=1.62), part_id=10_000_000), 1.62)  # part 2 arrives with a corrupt id
+    st.part = 2
+    for i in range(5):  # parts 3..7 carry on
+        core.receive(st.verdict(captured_at=1.64 + i * 0.02), 1.64 + i * 0.02)
+    run_to(core, st, 1.7, 3.0)
+    assert sorted(d.part_id for d in core.decisions) == [1, 3, 4, 5, 6, 7, 10_000_000]
+    reasons = {d.part_id: d.reason for d in core.decisions}
+    assert reasons[10_000_000] == "part_ids_jumped" and reasons[1] == "vision_unhealthy"  # on the belt when vision tripped
+
+
+def test_a_gateway_that_joins_a_run_decides_its_first_parts_when_resend_fills_them() -> None:
+    st = FakeStation()
+    st.seq, st.part = 500, 99  # the station has been running a while
+    core = GatewayCore(T, "station-1")
+    core.receive(st.beat(), 0.0)  # joined at seq 501
+    core.tick(0.0)
+    lost = [st.verdict(captured_at=0.05 + i * 0.01) for i in range(4)]  # parts 100..103, lost on the way
+    core.receive(st.verdict(captured_at=0.1), 0.1)  # part 104: seqs 502..505 asked for again
+    core.resent(ResendReply(run_id="run-a", first=502, last=505, count=4), lost, 0.15)
+    run_to(core, st, 0.2, 1.5)
+    assert sorted(d.part_id for d in core.decisions) == [100, 101, 102, 103, 104] and core.fault == "joined"
