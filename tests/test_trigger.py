@@ -316,19 +316,3 @@ def test_unreadable_frames_leave_a_fast_part_one_verdict() -> None:
     seen = [_disc_frame(1280, 360, [(120 + 25 * t, 180, 100)]) for t in range(30)]
     frames = [Frame(t, blank, t / 25, 0.0, bad) if 8 <= t <= 12 else Frame(t, seen[t], t / 25, 0.0) for t in range(30)]
     assert len(_run(LineTrigger(TriggerSection()), frames)) == 1
-
-
-@pytest.mark.parametrize(("away", "parts"), [(9, 1), (55, 2)], ids=["short", "long"])
-def test_after_a_short_camera_loss_a_part_inspected_before_it_gets_no_second_verdict(away: int, parts: int) -> None:
-    """Short: the part is found where its track has moved to meanwhile. Long (over 30 frame intervals): no track is
-    kept, and a part in view is a part of its own (it may have come meanwhile)."""
-    lost = Failure(Reason.UNABLE, "camera lost: test")
-    frames, index = [], 0
-    for t in range(100):
-        if t == 25:
-            frames.append(Frame(index, np.zeros((0, 0), np.uint8), t / 25, 0.0, lost, camera_lost=True))
-        elif not 25 < t < 25 + away:  # no frames while away, so none counted
-            frames.append(Frame(index, _disc_frame(1280, 360, [(520 + 5 * t, 180, 100)]), t / 25, 0.0))  # at the line at t=24
-            index += 1
-    got = _run(LineTrigger(TriggerSection()), frames)
-    assert len(got) == parts and got[0].failure is None  # inspected at the line, before the loss

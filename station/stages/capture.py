@@ -152,8 +152,10 @@ class CaptureStage(Worker):
 
         Lost means blind: ``degraded`` in the heartbeats (gateways reject every part meanwhile),
         station_camera_connected 0, /healthz 503. The trigger keeps following the parts in view, so
-        a short silence costs no part a second verdict; if the silence lasts stale_after_s, the
-        reopen tells the trigger, and every part then in view is rejected. With a hardware trigger
+        a silence in which they move less than about half their size costs no part a second verdict
+        (the frames after it are numbered on, so the trigger cannot tell how far they moved); if the
+        silence lasts stale_after_s, the reopen tells the trigger, and every part then in view is
+        rejected. With a hardware trigger
         silence is normal: only the control channel (a read that fails) says the camera is gone.
         False when stopped meanwhile.
         """

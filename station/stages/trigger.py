@@ -12,9 +12,9 @@ bottom (:meth:`LineTrigger._cut_by_frame`: preprocess then says whether it is cu
 part-sized blob that crosses the line in view without ever looking round, with no whole part
 near it, is rejected at the line, unable to inspect (:meth:`LineTrigger._never_whole`).
 
-Across frames the trigger did not see (unreadable frames, frames a live camera dropped, a short
-camera loss) each track is looked for where its own speed has taken it meanwhile, so that a part
-keeps its one verdict.
+Across frames the trigger did not see (undecodable frames of a recording, frames the capture
+queue dropped: gaps in the frame index) a track seen whole twice is looked for where its own speed
+has taken it, so that its part keeps its one verdict.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from station.messages import Failure, Frame, Part, Reason
 
 _MIN_PART_PX = 30  # the smallest part (trigger.min_diameter_px) stays at least this wide in the work image
 _MAX_MISSED = 4
-_GAP_KEPT = 30  # frames a track is followed across unseen, at its own speed (unreadable frames, a short camera loss)
 
 
 class FrameTrigger:
@@ -95,20 +94,23 @@ class _Track:
     never_whole: bool = False  # rejected at the line as never seen whole
     history: list[float] = field(default_factory=list)
     seen: int = 0  # the index of the frame it was last matched in
-    seen_mono: float = 0.0  # and when that frame was captured
-    velocity: tuple[float, float] | None = None  # px per frame, once matched in two frames
+    velocity: tuple[float, float] | None = None  # px per frame, measured between two whole views
 
-    def where(self, steps: float) -> tuple[float, float]:
-        """Its centre ``steps`` frames after it was last seen: where it was, or across a gap, moved on at its speed."""
+    def where(self, steps: int) -> tuple[float, float]:
+        """Its centre ``steps`` frames after it was last seen: where it was, or across frames not seen, moved on at its
+        speed (known once it was seen whole twice: a part coming into view seems to move at half its speed)."""
         if steps <= 1 or self.velocity is None:
             return self.blob.cx, self.blob.cy
         return self.blob.cx + self.velocity[0] * steps, self.blob.cy + self.velocity[1] * steps
 
-    def follow(self, b: Blob, steps: float, frame: Frame) -> None:
-        moved = ((b.cx - self.blob.cx) / steps, (b.cy - self.blob.cy) / steps)
-        v = self.velocity
-        self.velocity = moved if v is None else ((v[0] + moved[0]) / 2, (v[1] + moved[1]) / 2)
-        self.blob, self.missed, self.seen, self.seen_mono = b, 0, frame.index, frame.captured_mono
+    def whole(self, frame: Frame, b: Blob, belt: float) -> None:
+        """Seen whole on ``frame``: its last full view, and its speed since the one before."""
+        if self.last_full is not None and frame.index > self.last_full[0].index:
+            was, steps = self.last_full[1], frame.index - self.last_full[0].index
+            moved = ((b.cx - was.cx) / steps, (b.cy - was.cy) / steps)
+            v = self.velocity
+            self.velocity = moved if v is None else ((v[0] + moved[0]) / 2, (v[1] + moved[1]) / 2)
+        self.last_full = (frame, b, belt)
 
 
 def _one_part(a: Blob, b: Blob) -> bool:
@@ -172,9 +174,6 @@ class LineTrigger:
         self._tracks: list[_Track] = []
         self._next_id = 1
         self._order = 0
-        self._last: tuple[int, float] | None = None  # the last frame seen: index, capture time
-        self._interval: float | None = None  # seconds per frame, smoothed: how many frames a camera loss lasted
-        self._blind = False  # the camera was lost since the last frame: the tracks wait for the next one
 
     def _inside(self, b: Blob, w: int, h: int) -> bool:
         """Entirely in view: no closer to a frame edge than trigger.edge_margin_px."""
@@ -262,30 +261,11 @@ class LineTrigger:
         self._next_id += 1
         return part
 
-    def _pace(self, frame: Frame) -> None:
-        """The frame interval, from frames in a row; after a camera loss longer than _GAP_KEPT frames, no track is kept."""
-        last, self._last = self._last, (frame.index, frame.captured_mono)
-        if last is None:
-            return
-        away = frame.captured_mono - last[1]
-        if self._blind and not (self._interval and away < _GAP_KEPT * self._interval):
-            self._tracks = []  # too long away to tell a part seen before from one that came meanwhile
-        elif not self._blind and frame.index > last[0]:
-            dt = away / (frame.index - last[0])
-            self._interval = dt if self._interval is None else 0.9 * self._interval + 0.1 * dt
-
-    def _steps(self, t: _Track, frame: Frame) -> float:
-        """Frames since ``t`` was last seen: counted, or after a camera loss (no frames counted meanwhile), timed."""
-        steps = float(frame.index - t.seen)
-        if self._blind and self._interval:
-            steps = max(steps, (frame.captured_mono - t.seen_mono) / self._interval)
-        return max(steps, 1.0)
-
     def _match(self, blobs: list[Blob], frame: Frame) -> list[Blob]:
         """Assign blobs to tracks (nearest centre within 0.6 of a diameter of where each is now); return the unmatched."""
         free = list(blobs)
         for t in sorted(self._tracks, key=lambda t: t.order):
-            steps = self._steps(t, frame)
+            steps = max(frame.index - t.seen, 1)  # more than one across frames not seen (unreadable, dropped)
             x, y = t.where(steps)
             best, dist = None, 0.6 * max(t.blob.size, 1)
             for b in free:
@@ -296,7 +276,7 @@ class LineTrigger:
                 t.missed += 1
             else:
                 free.remove(best)
-                t.follow(best, steps, frame)
+                t.blob, t.missed, t.seen = best, 0, frame.index
         return free
 
     def __call__(self, frame: Frame) -> list[Part]:
@@ -306,13 +286,9 @@ class LineTrigger:
             return []  # unseen: the tracks wait, and are looked for where they will have moved to
         h, w = frame.image.shape
         blobs, belt = find_blobs(frame.image, self.cfg)
-        self._pace(frame)
         for b in sorted(self._match(blobs, frame), key=lambda b: -self._progress(b, w)):
-            self._tracks.append(
-                _Track(self._order, b, self._progress(b, w) < self.cfg.line, seen=frame.index, seen_mono=frame.captured_mono)
-            )
+            self._tracks.append(_Track(self._order, b, self._progress(b, w) < self.cfg.line, seen=frame.index))
             self._order += 1
-        self._blind = False
         out: list[Part] = []
         for t in sorted(self._tracks, key=lambda t: t.order):
             if t.missed or t.inspected:
@@ -327,7 +303,7 @@ class LineTrigger:
                     t.inspected = True
                     out.append(self._emit(frame, t.blob, belt))
                 continue
-            t.last_full = (frame, t.blob, belt)
+            t.whole(frame, t.blob, belt)
             if past:
                 t.inspected = True
                 if not self._of_refused(t.blob):  # else the rejected part itself, seen whole after all
@@ -349,17 +325,14 @@ class LineTrigger:
     def _blinded(self, marker: Frame) -> list[Part]:
         """The camera went away: every part in view not yet inspected is rejected, unable to inspect.
 
-        Their tracks, and those of parts already inspected, are kept: when frames come back within
-        _GAP_KEPT frame intervals, a part found where its track has moved to meanwhile has had its
-        verdict and gets no second one; a part found elsewhere came in meanwhile and is a part of its own.
+        They move on while the station is blind, so no later frame can be matched to them.
         """
         out = []
         for t in sorted(self._tracks, key=lambda t: t.order):
             if not t.inspected:
                 frame = t.last_full[0] if t.last_full is not None else marker
                 out.append(self._refuse(frame, t.blob, None, "camera lost while the part was in view"))
-                t.inspected = True
-        self._blind = True
+        self._tracks = []
         return out
 
     def flush(self) -> list[Part]:
