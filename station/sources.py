@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -178,8 +179,9 @@ MAX_BAD_RUN = 50  # frames in a row that cannot be decoded before a video is tak
 
 
 class VideoFileSource(_QuickOpen):
-    """A recorded video: every frame, in order. A frame that cannot be decoded before the end the file declares is an
-    unreadable frame (counted, and the next one read), up to MAX_BAD_RUN in a row; a truncated file ends early with a warning."""
+    """A recorded video: every frame, in order. Frames that cannot be decoded, followed by one that can, are unreadable
+    frames (counted); MAX_BAD_RUN of them with none after, or the end the file declares, is the end: a truncated file
+    ends early with a warning."""
 
     live = False
 
@@ -193,8 +195,8 @@ class VideoFileSource(_QuickOpen):
         self.fps: float | None = None
         self.frame_count: int | None = None
         self._read = 0
-        self._bad = 0  # frames that could not be decoded
-        self._bad_run = 0  # of them, in a row up to now
+        self._bad = 0  # frames that could not be decoded, with one that could after them
+        self._ahead: deque[Grab] = deque()  # read, not yet handed on
 
     def open(self) -> None:
         if not self._path.is_file():
@@ -209,23 +211,38 @@ class VideoFileSource(_QuickOpen):
         self._cap = cap
 
     def read(self) -> Grab | None:
+        if self._ahead:
+            return self._ahead.popleft()
         if self._cap is None:
             return None
-        ok, frame = self._cap.read()
-        at = self._read + self._bad  # this frame's index
-        if (not ok or frame is None) and self.frame_count and at < self.frame_count - 1 and self._bad_run < MAX_BAD_RUN:
-            self._bad, self._bad_run = self._bad + 1, self._bad_run + 1  # a corrupt packet: the frames after it still decode
-            return Grab(None, f"{self.name}: frame {at} could not be decoded", self.name)
-        if (not ok or frame is None) and self._loop and self._read > 0:  # demos and soak tests: round again
+        grab = self._next()
+        if grab is None and self._loop and self._read > 0:  # demos and soak tests: round again
             self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
-            self._read = self._bad = self._bad_run = 0
+            self._read = self._bad = 0
+            grab = self._next()
+        if grab is None and self.frame_count and self._read + self._bad < self.frame_count - 1:
+            log.warning("video_ended_early", file=self.name, frames_read=self._read, frames_declared=self.frame_count)
+        return grab
+
+    def _next(self) -> Grab | None:
+        """The next frame that decodes, the ones before it that did not queued first as unreadable (a corrupt packet: the
+        frames after it still decode); None at the end, or after MAX_BAD_RUN that did not with none after them."""
+        assert self._cap is not None
+        failed = 0
+        while True:
             ok, frame = self._cap.read()
-        if not ok or frame is None:
-            if self.frame_count and at < self.frame_count - 1:
-                log.warning("video_ended_early", file=self.name, frames_read=self._read, frames_declared=self.frame_count)
-            return None
-        self._read, self._bad_run = self._read + 1, 0
-        return Grab(to_gray(frame))
+            if ok and frame is not None:
+                break
+            failed += 1
+            at = self._read + self._bad + failed - 1  # the index of the frame that failed
+            if not self.frame_count or at >= self.frame_count - 1 or failed >= MAX_BAD_RUN:
+                return None
+        self._ahead.extend(
+            Grab(None, f"{self.name}: frame {self._read + self._bad + k} could not be decoded", self.name) for k in range(failed)
+        )
+        self._bad, self._read = self._bad + failed, self._read + 1
+        self._ahead.append(Grab(to_gray(frame)))
+        return self._ahead.popleft()
 
     def close(self) -> None:
         if self._cap is not None:
