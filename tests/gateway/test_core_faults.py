@@ -1,0 +1,117 @@
+"""The gateway's judgement of a stream gone wrong: ids that skip, jump or go back, seqs reused, floods (no sockets)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from station.gateway.core import GatewayCore
+from station.wire import Reason, ResendReply
+
+from .test_core import FakeStation, T, healthy_core, run_to
+
+
+def test_a_part_decided_so_long_ago_that_it_is_forgotten_is_never_decided_again() -> None:
+    from station.gateway.core import DONE_KEPT
+
+    st = FakeStation()
+    core = healthy_core(st)
+    first = st.verdict(captured_at=1.6, verdict="reject", reason="defect")
+    core.receive(first, 1.6)
+    st.part += DONE_KEPT - 1  # lost, with no gap to fill: enough to push part 1 out of what the core remembers
+    core.receive(st.verdict(captured_at=1.62), 1.62)
+    assert first.part_id not in core.done
+    st.seq += 1
+    core.receive(replace(first, seq=st.seq, verdict="pass", reason=Reason.OK), 1.64)  # part 1 again, now a pass
+    run_to(core, st, 1.65, 2.8)
+    assert [d.decision for d in core.decisions if d.part_id == 1] == ["reject"]  # once, as the station said
+    assert core.fault == "part_ids_backwards"
+
+
+def test_a_flood_of_verdicts_each_skipping_part_ids_never_lists_more_than_max_skipped_lost_parts() -> None:
+    from station.gateway.core import MAX_SKIPPED
+
+    st = FakeStation()
+    core = healthy_core(st)
+    for i in range(300):
+        st.part += MAX_SKIPPED  # each verdict alone skips as many as may be listed
+        core.receive(st.verdict(captured_at=1.6 + i / 10000), 1.6 + i / 10000)
+    assert sum(1 for p in core.pending if p.msg is None) <= MAX_SKIPPED and len(core.pending) <= MAX_SKIPPED + 300
+    run_to(core, st, 1.65, 2.8)
+    assert core.fault == "part_ids_jumped" and all(d.decision == "reject" for d in core.decisions)
+
+
+def test_another_verdict_under_a_seq_already_heard_trips_vision_and_rejects_the_part() -> None:
+    st = FakeStation()
+    core = healthy_core(st)
+    v = st.verdict(captured_at=1.6)
+    core.receive(v, 1.6)
+    core.receive(v, 1.61)  # the same message again: nothing changes
+    assert core.healthy and core.fault != "seq_conflict"
+    core.receive(replace(v, verdict="reject", reason=Reason.DEFECT, score=0.9), 1.62)  # the same seq, another verdict
+    core.resent(ResendReply(run_id="run-a", first=v.seq, last=v.seq, count=1), [replace(v, part_id=7)], 1.63)
+    run_to(core, st, 1.65, 2.7)
+    assert [(d.part_id, d.decision, d.reason) for d in core.decisions] == [(1, "reject", "seq_conflict")]
+    assert core.fault == "seq_conflict"
+
+
+def test_part_ids_skipped_without_a_seq_gap_reject_the_lost_part_and_trip_vision() -> None:
+    st = FakeStation()
+    core = healthy_core(st)
+    core.receive(st.verdict(captured_at=1.5), 1.6)
+    st.part += 1  # part 2 never sent, yet no seq is missing
+    core.receive(st.verdict(captured_at=1.55), 1.65)  # parts 3 and 4, on the belt when the loss showed
+    core.receive(st.verdict(captured_at=1.58), 1.66)
+    run_to(core, st, 1.75, 2.8)
+    assert [(d.part_id, d.reason) for d in core.decisions] == [
+        (1, "vision_unhealthy"), (2, "missing"), (3, "vision_unhealthy"), (4, "vision_unhealthy")]  # fmt: skip
+    assert core.fault == "verdict_missing"
+
+
+def test_more_seq_gaps_open_at_once_than_max_gaps_are_lost_at_once() -> None:
+    from station.gateway.core import MAX_GAPS
+
+    st = FakeStation()
+    core = healthy_core(st)
+    for _ in range(MAX_GAPS + 10):
+        st.seq += 1  # one seq lost before each heartbeat
+        core.receive(st.beat(), 1.6)
+    assert len(core.gaps) <= MAX_GAPS and core.fault == "gap"
+
+
+def test_a_part_due_when_the_hold_ends_is_rejected_however_late_the_loop_decides_it() -> None:
+    st = FakeStation()
+    core = healthy_core(st)
+    core.receive(st.verdict(captured_at=1.5), 1.6)
+    st.part += 1  # part 2 lost: vision trips at 1.65, held until 2.65
+    core.receive(st.verdict(captured_at=1.7), 1.65)  # part 3, timed from its arrival (the station's clock a little ahead): due 2.65
+    run_to(core, st, 1.7, 2.6)
+    core.receive(st.beat(), 2.7)
+    core.tick(2.7)  # the loop gets to it only after the hold has ended
+    assert [(d.part_id, d.reason) for d in core.decisions][-1] == (3, "vision_unhealthy") and core.healthy
+
+
+def test_a_stray_part_id_far_ahead_never_costs_the_parts_after_it_their_decisions() -> None:
+    st = FakeStation()
+    core = healthy_core(st)
+    core.receive(st.verdict(captured_at=1.6), 1.6)
+    core.receive(replace(st.verdict(captured_at=1.62), part_id=10_000_000), 1.62)  # part 2 arrives with a corrupt id
+    st.part = 2
+    for i in range(5):  # parts 3..7 carry on
+        core.receive(st.verdict(captured_at=1.64 + i * 0.02), 1.64 + i * 0.02)
+    run_to(core, st, 1.7, 3.0)
+    assert sorted(d.part_id for d in core.decisions) == [1, 3, 4, 5, 6, 7, 10_000_000]
+    reasons = {d.part_id: d.reason for d in core.decisions}
+    assert reasons[10_000_000] == "part_ids_jumped" and reasons[1] == "vision_unhealthy"  # on the belt when vision tripped
+
+
+def test_a_gateway_that_joins_a_run_decides_its_first_parts_when_resend_fills_them() -> None:
+    st = FakeStation()
+    st.seq, st.part = 500, 99  # the station has been running a while
+    core = GatewayCore(T, "station-1")
+    core.receive(st.beat(), 0.0)  # joined at seq 501
+    core.tick(0.0)
+    lost = [st.verdict(captured_at=0.05 + i * 0.01) for i in range(4)]  # parts 100..103, lost on the way
+    core.receive(st.verdict(captured_at=0.1), 0.1)  # part 104: seqs 502..505 asked for again
+    core.resent(ResendReply(run_id="run-a", first=502, last=505, count=4), lost, 0.15)
+    run_to(core, st, 0.2, 1.5)
+    assert sorted(d.part_id for d in core.decisions) == [100, 101, 102, 103, 104] and core.fault == "joined"
