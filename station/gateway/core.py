@@ -187,7 +187,9 @@ class GatewayCore:
         before = self.heard.get(msg.seq)
         if before is None or before == _heard(msg):  # the same again, or too old to tell: never acted on twice
             return
-        log.error("seq_conflict", stage="gateway", seq=msg.seq, before=list(before), now=list(_heard(msg)))
+        self._quiet.emit(
+            "seq_conflict", "seq_conflict", level="error", stage="gateway", seq=msg.seq, before=list(before), now=list(_heard(msg))
+        )
         self._trip(now, "seq_conflict")
         parts = {int(x[1]) for x in (before, _heard(msg)) if x[0] == "verdict"}
         for p in self.pending:
@@ -212,7 +214,9 @@ class GatewayCore:
             self._again(msg, now)
             return
         if pid < self.forgotten_below and pid not in self.awaiting:  # decided so long ago that it is forgotten: never twice
-            log.error("part_ids_backwards", stage="gateway", expected=self.next_part, got=pid, seq=msg.seq)
+            self._quiet.emit(
+                "backwards", "part_ids_backwards", level="error", stage="gateway", expected=self.next_part, got=pid, seq=msg.seq
+            )
             self._trip(now, "part_ids_backwards")
             return
         if self.next_part == 0:
@@ -221,7 +225,7 @@ class GatewayCore:
         lost = len(self.awaiting) + sum(1 for p in self.pending if p.msg is None and p.run_id == self.run_id)
         if pid - self.next_part + lost > MAX_SKIPPED:  # not parts on a belt: a stream gone wrong
             fault = "part_ids_jumped"
-            log.error(fault, stage="gateway", expected=self.next_part, got=pid, lost_before=lost)
+            self._quiet.emit("jumped", fault, level="error", stage="gateway", expected=self.next_part, got=pid, lost_before=lost)
         elif pid >= self.next_part:
             self.awaiting |= set(range(self.next_part, pid))
         self.next_part = max(self.next_part, pid + 1)

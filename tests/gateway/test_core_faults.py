@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from station.gateway.core import GatewayCore
 from station.wire import Reason, ResendReply
 
@@ -27,7 +29,9 @@ def test_a_part_decided_so_long_ago_that_it_is_forgotten_is_never_decided_again(
     assert core.fault == "part_ids_backwards"
 
 
-def test_a_flood_of_verdicts_each_skipping_part_ids_never_lists_more_than_max_skipped_lost_parts() -> None:
+def test_a_flood_of_verdicts_each_skipping_part_ids_never_lists_more_than_max_skipped_lost_parts(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     from station.gateway.core import MAX_SKIPPED
 
     st = FakeStation()
@@ -38,6 +42,7 @@ def test_a_flood_of_verdicts_each_skipping_part_ids_never_lists_more_than_max_sk
     assert sum(1 for p in core.pending if p.msg is None) <= MAX_SKIPPED and len(core.pending) <= MAX_SKIPPED + 300
     run_to(core, st, 1.65, 2.8)
     assert core.fault == "part_ids_jumped" and all(d.decision == "reject" for d in core.decisions)
+    assert capsys.readouterr().out.count("part_ids_jumped") <= 2  # the log says so once, not once a message
 
 
 def test_another_verdict_under_a_seq_already_heard_trips_vision_and_rejects_the_part() -> None:
