@@ -17,7 +17,7 @@ import structlog
 from station.ratelog import RateLimitedLog
 from station.wire import Heartbeat, Message, Reason, ResendReply, Status, VerdictMessage
 
-Heard = tuple[str, ...]  # what one seq carried, as far as deciding goes: its topic, and a verdict's part, verdict and reason
+Heard = tuple[str, int, str, str]  # what one seq carried, as far as deciding goes: topic, part id (0: none), verdict or state, reason
 
 log = structlog.get_logger()
 DONE_KEPT = 4096
@@ -184,14 +184,12 @@ class GatewayCore:
     def _seq_again(self, msg: Message, now: float) -> None:
         """A seq heard before (or given up as lost). The same message again changes nothing; another under that seq is a
         stream gone wrong: vision trips, and a part either one is about is rejected if it is still pending."""
-        before = self.heard.get(msg.seq)
-        if before is None or before == _heard(msg):  # the same again, or too old to tell: never acted on twice
+        before, heard = self.heard.get(msg.seq), _heard(msg)
+        if before is None or before == heard:  # the same again, or too old to tell: never acted on twice
             return
-        self._quiet.emit(
-            "seq_conflict", "seq_conflict", level="error", stage="gateway", seq=msg.seq, before=list(before), now=list(_heard(msg))
-        )
+        self._quiet.emit("seq_conflict", "seq_conflict", level="error", stage="gateway", seq=msg.seq, before=list(before), now=list(heard))
         self._trip(now, "seq_conflict")
-        parts = {int(x[1]) for x in (before, _heard(msg)) if x[0] == "verdict"}
+        parts = {x[1] for x in (before, heard) if x[0] == "verdict"}
         for p in self.pending:
             if p.part_id in parts and p.run_id == self.run_id:
                 p.fault = "seq_conflict"
@@ -368,8 +366,8 @@ class GatewayCore:
 
 def _heard(msg: Message) -> Heard:
     if isinstance(msg, VerdictMessage):
-        return ("verdict", str(msg.part_id), msg.verdict, msg.reason.value)
-    return ("heartbeat",) if isinstance(msg, Heartbeat) else ("status", msg.state.value)
+        return ("verdict", msg.part_id, msg.verdict, msg.reason.value)
+    return ("heartbeat", 0, "", "") if isinstance(msg, Heartbeat) else ("status", 0, msg.state.value, "")
 
 
 def _decision(p: _Pending, reason: str, now: float) -> PartDecision:
