@@ -316,3 +316,10 @@ def test_unreadable_frames_leave_a_fast_part_one_verdict() -> None:
     seen = [_disc_frame(1280, 360, [(120 + 25 * t, 180, 100)]) for t in range(30)]
     frames = [Frame(t, blank, t / 25, 0.0, bad) if 8 <= t <= 12 else Frame(t, seen[t], t / 25, 0.0) for t in range(30)]
     assert len(_run(LineTrigger(TriggerSection()), frames)) == 1
+
+
+def test_a_part_touching_the_frames_bottom_close_behind_one_leaving_gets_its_own_verdict() -> None:
+    """The part ahead, half out of the frame, is near it but no piece of it (the two do not fit in one part's box)."""
+    frames = [Frame(t, _disc_frame(640, 360, [(200 + 20 * t, 180, 140), (200 + 20 * t - 340, 225, 140)]), t / 25, 0.0) for t in range(40)]
+    parts = _run(LineTrigger(TriggerSection()), frames)
+    assert len(parts) == 2 and all(p.failure is None for p in parts)
