@@ -134,7 +134,7 @@ def _page(name: str = "live.html") -> bytes:
 
 
 MAX_BODY = 4096  # bytes of a review request (a label is about 100)
-GET_ONLY = ("/", "/metrics", "/healthz", "/state.json", "/frame.jpg", "/review", "/review/items", "/review/image")
+Query = dict[str, list[str]]
 
 
 class WebServer:
@@ -181,27 +181,33 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         path, _, query = self.path.partition("?")
-        if path.startswith("/review"):
-            self._review_get(path, parse_qs(query))
-        elif path == "/metrics":
-            self._send(200, CONTENT_TYPE_LATEST, generate_latest(self.site.metrics.registry))
-        elif path == "/healthz":
-            h = self.site.health()
-            self._send(200 if h.ok else 503, "application/json", json.dumps(h.body).encode())
-        elif path == "/":
-            self._send(200, "text/html; charset=utf-8", self.site.page)
-        elif path == "/state.json":
-            self._send(200, "application/json", json.dumps(self.site.live.state()).encode())
-        elif path == "/frame.jpg":
-            data = self.site.live.frame_jpeg()
-            self._send(200 if data else 404, "image/jpeg" if data else "text/plain", data or b"no part inspected yet\n")
-        else:
+        serve = GET_ROUTES.get(path)
+        if serve is None:
             self._send(404, "text/plain", b"not found\n")
+        else:
+            serve(self, parse_qs(query))
+
+    def _metrics(self, _query: Query) -> None:
+        self._send(200, CONTENT_TYPE_LATEST, generate_latest(self.site.metrics.registry))
+
+    def _health(self, _query: Query) -> None:
+        h = self.site.health()
+        self._send(200 if h.ok else 503, "application/json", json.dumps(h.body).encode())
+
+    def _live_page(self, _query: Query) -> None:
+        self._send(200, "text/html; charset=utf-8", self.site.page)
+
+    def _state(self, _query: Query) -> None:
+        self._send(200, "application/json", json.dumps(self.site.live.state()).encode())
+
+    def _frame(self, _query: Query) -> None:
+        data = self.site.live.frame_jpeg()
+        self._send(200 if data else 404, "image/jpeg" if data else "text/plain", data or b"no part inspected yet\n")
 
     def do_POST(self) -> None:
         review = self.site.review
         if self.path != "/review/label":
-            known = self.path.partition("?")[0] in GET_ONLY
+            known = self.path.partition("?")[0] in GET_ROUTES
             self._send(405 if known else 404, "text/plain", b"POST is only for /review/label\n", {"Allow": "GET"} if known else None)
             return
         if not self._review_ok():
@@ -236,26 +242,28 @@ class _Handler(BaseHTTPRequestHandler):
             return False
         return True
 
-    def _review_get(self, path: str, query: dict[str, list[str]]) -> None:
-        review = self.site.review
-        if path == "/review":  # the page itself holds nothing: it asks for the token, then for the data
-            if review is None:
-                self._send(404, "text/plain", b"review is off (review.token_file)\n")
-            else:
-                self._send(200, "text/html; charset=utf-8", self.site.review_page)
-        elif path not in ("/review/items", "/review/image"):
-            self._send(404, "text/plain", b"not found\n")
-        elif self._review_ok():
-            assert review is not None
-            if path == "/review/items":
-                self._send(200, "application/json", json.dumps({"items": review.items()}).encode())
-                return
-            try:
-                data = review.image(query.get("id", [""])[0], query.get("kind", ["crop"])[0])
-            except InputError as exc:
-                self._send(404, "text/plain", f"{exc}\n".encode())
-                return
-            self._send(200, "image/png", data)
+    def _review_page(self, _query: Query) -> None:
+        """The page itself holds nothing: it asks for the token, then for the data."""
+        if self.site.review is None:
+            self._send(404, "text/plain", b"review is off (review.token_file)\n")
+        else:
+            self._send(200, "text/html; charset=utf-8", self.site.review_page)
+
+    def _review_items(self, _query: Query) -> None:
+        if self._review_ok():
+            assert self.site.review is not None
+            self._send(200, "application/json", json.dumps({"items": self.site.review.items()}).encode())
+
+    def _review_image(self, query: Query) -> None:
+        if not self._review_ok():
+            return
+        assert self.site.review is not None
+        try:
+            data = self.site.review.image(query.get("id", [""])[0], query.get("kind", ["crop"])[0])
+        except InputError as exc:
+            self._send(404, "text/plain", f"{exc}\n".encode())
+            return
+        self._send(200, "image/png", data)
 
     def _send(self, code: int, ctype: str, body: bytes, headers: dict[str, str] | None = None) -> None:
         self.send_response(code)
@@ -269,3 +277,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # scrapes every few seconds are not news
+
+
+GET_ROUTES: dict[str, Callable[[_Handler, Query], None]] = {
+    "/": _Handler._live_page,
+    "/metrics": _Handler._metrics,
+    "/healthz": _Handler._health,
+    "/state.json": _Handler._state,
+    "/frame.jpg": _Handler._frame,
+    "/review": _Handler._review_page,
+    "/review/items": _Handler._review_items,
+    "/review/image": _Handler._review_image,
+}  # every path GET serves; POST answers 405 on these (only /review/label takes a POST)

@@ -18,7 +18,7 @@ from station.locate import Circle
 from station.messages import Reason, Verdict
 from station.metrics import Metrics
 from station.stages.publish import Identity, to_message
-from station.web import GLARE_WARN, Health, LiveView, WebServer
+from station.web import GET_ROUTES, GLARE_WARN, Health, LiveView, WebServer
 from station.wire import VerdictMessage
 
 from .conftest import ROOT, free_port
@@ -79,6 +79,27 @@ def test_live_page_state_and_annotated_frame() -> None:
         assert img is not None
         b, g, r = img[180, 320 + 120].astype(int)  # on the outline: green for a pass
         assert g > r + 60 and g > b + 60
+    finally:
+        server.close()
+
+
+def test_every_path_get_serves_answers_a_post_with_405_and_the_rest_with_404() -> None:
+    """One table says which paths GET serves; a POST to one of them is a wrong method, to any other path a wrong path."""
+    m = Metrics()
+    server = WebServer("127.0.0.1", 0, m, LiveView(m), lambda: Health(True, {}))
+    try:
+        served = {"/": 200, "/metrics": 200, "/healthz": 200, "/state.json": 200, "/frame.jpg": 404, "/review": 404}
+        for path, code in served.items():  # /frame.jpg: nothing inspected yet; /review: review is off
+            assert path in GET_ROUTES and _get(server.port, path)[0] == code, path
+        for path in GET_ROUTES:
+            req = urllib.request.Request(f"http://127.0.0.1:{server.port}{path}", data=b"{}", method="POST")
+            with pytest.raises(urllib.error.HTTPError) as err:
+                urllib.request.urlopen(req, timeout=5)
+            assert err.value.code == 405 and err.value.headers["Allow"] == "GET", path
+        req = urllib.request.Request(f"http://127.0.0.1:{server.port}/nothing", data=b"{}", method="POST")
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(req, timeout=5)
+        assert err.value.code == 404
     finally:
         server.close()
 
