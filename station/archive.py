@@ -33,6 +33,7 @@ import structlog
 
 from station.config import ArchiveSection
 from station.errors import ConfigError, InputError
+from station.files import read_bounded
 from station.locate import u8
 from station.messages import Verdict
 from station.metrics import Metrics
@@ -335,10 +336,7 @@ def read_sidecar(side: Path) -> dict[str, Any]:
     A pipe or a device named ``.json`` is never opened (the read would block), nor a file far larger than a sidecar.
     """
     try:
-        st = side.stat()
-        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_SIDECAR:
-            raise ValueError("not a regular file of at most 1 MB")
-        meta = json.loads(side.read_bytes())
+        meta = json.loads(read_bounded(side, MAX_SIDECAR, "a sidecar"))
     except (OSError, ValueError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raise ValueError(f"not a sidecar the archive wrote ({getattr(exc, 'strerror', None) or exc})") from None
     if not isinstance(meta, dict):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import stat
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar, get_type_hints
@@ -15,6 +14,7 @@ import numpy.typing as npt
 
 from station.errors import ModelError
 from station.evidence import Evidence, Head, with_feature_output
+from station.files import read_bounded, why
 from station.preprocess import PreprocessSpec
 from station.unwrap import PolarUnwrap, UnwrapSpec
 
@@ -165,14 +165,9 @@ class Model:
         import onnxruntime as ort
 
         try:
-            st = path.stat()
-            if not stat.S_ISREG(st.st_mode):  # a pipe would block for ever, a device never end
-                raise ModelError(f"{path}: not a regular file")
-            if st.st_size > MAX_MODEL_BYTES:
-                raise ModelError(f"{path}: {st.st_size} bytes, more than a station model ({MAX_MODEL_BYTES} at most)")
-            blob = path.read_bytes()
+            blob = read_bounded(path, MAX_MODEL_BYTES, "a station model")
         except OSError as exc:
-            raise ModelError(f"{path}: cannot read model file: {exc.strerror or exc}") from None
+            raise ModelError(f"{path}: {why(exc, 'cannot read model file')}") from None
         opts = session_options(threads)
         try:
             with_head = _feature_output(blob)
@@ -180,8 +175,8 @@ class Model:
             graph = with_head[0] if with_head is not None else blob
             self._session = ort.InferenceSession(graph, sess_options=opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own untyped errors for corrupt files
-            why = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
-            raise ModelError(f"{path}: not a loadable ONNX model ({why})") from None
+            said = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+            raise ModelError(f"{path}: not a loadable ONNX model ({said})") from None
         meta = dict(self._session.get_modelmeta().custom_metadata_map)
         self.info = _parse_meta(meta, path, hashlib.sha256(blob).hexdigest())
         self.path = path

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hmac
 import json
 import re
-import stat
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +21,13 @@ import structlog
 from station.archive import atomic_write, read_sidecar
 from station.config import Config
 from station.errors import ConfigError, InputError
+from station.files import read_bounded, why
 from station.keys import warn_if_others_read
 from station.metrics import Metrics
 
 LABELS = ("defect", "good")
 MIN_TOKEN = 16  # characters: a token shorter than this is refused at start
+MAX_TOKEN_FILE = 4096  # bytes: a token is one word
 _ID = re.compile(r"\d{4}-\d{2}-\d{2}/(reject|pass)/[0-9a-f]{1,64}-\d{7,16}")  # <day>/<kind>/<run>-<part>, as the archive names
 _WHO = re.compile(r"[\w .@'-]{1,64}")  # both matched whole (fullmatch: no newline after the end)
 log = structlog.get_logger()
@@ -40,11 +41,11 @@ def load_token(cfg: Config) -> str | None:
     if cfg.archive.dir is None:
         raise ConfigError("review.token_file", "review labels archived parts: set archive.dir too")
     try:
-        if not stat.S_ISREG(path.stat().st_mode):  # a pipe would block start-up for ever, a device never end
-            raise ConfigError("review.token_file", f"{path}: not a regular file")
-        token = path.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError("review.token_file", f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+        token = read_bounded(path, MAX_TOKEN_FILE, "a token file").decode("utf-8").strip()
+    except OSError as exc:
+        raise ConfigError("review.token_file", f"{path}: {why(exc, 'cannot read')}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError("review.token_file", f"{path}: not text (UTF-8): byte {exc.start} cannot be read") from None
     if len(token) < MIN_TOKEN or not token.isascii() or not token.isprintable() or any(c.isspace() for c in token):
         raise ConfigError(
             "review.token_file", f"{path}: the token must be one word of at least {MIN_TOKEN} printable ASCII characters (an HTTP header)"

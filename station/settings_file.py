@@ -5,7 +5,6 @@ The parts of loading a config that know nothing of its sections (``station.confi
 
 from __future__ import annotations
 
-import stat
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ import yaml
 from pydantic import BaseModel
 
 from station.errors import ConfigError
+from station.files import read_bounded, why
 
 MAX_CONFIG_BYTES = 1 << 20  # a station's config is a few kilobytes
 MAX_VALUES = 100_000  # values a YAML document may hold once its aliases are written out (an alias bomb holds billions)
@@ -62,14 +62,9 @@ def load_yaml(text: str) -> Any:
 def read_mapping(path: Path) -> dict[str, Any]:
     """The YAML mapping in ``path`` (empty for an empty file); a file that is not one is a ConfigError naming it."""
     try:
-        st = path.stat()
-        if not stat.S_ISREG(st.st_mode):  # a pipe would block the read forever, /dev/zero fill the memory
-            raise ConfigError("", f"{path}: not a regular file")
-        if st.st_size > MAX_CONFIG_BYTES:
-            raise ConfigError("", f"{path}: {st.st_size} bytes, more than {MAX_CONFIG_BYTES} for a config file")
-        text = path.read_text()
+        text = read_bounded(path, MAX_CONFIG_BYTES, "a config file").decode()
     except OSError as exc:
-        raise ConfigError("", f"{path}: cannot read config file: {exc.strerror or exc}") from None
+        raise ConfigError("", f"{path}: {why(exc, 'cannot read config file')}") from None
     except UnicodeDecodeError as exc:
         raise ConfigError("", f"{path}: not text (UTF-8): byte {exc.start} cannot be read") from None
     try:

@@ -7,7 +7,6 @@ Every source implements :class:`FrameSource`. ``source_for`` picks one from the
 from __future__ import annotations
 
 import os
-import stat
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy.typing as npt
 import structlog
 
 from station.errors import CameraError, InputError, one_line
+from station.files import read_bounded, why
 from station.preprocess import to_gray
 
 MAX_IMAGE_BYTES = 256 * 1024 * 1024
@@ -71,17 +71,9 @@ class _QuickOpen:
 def read_image(path: Path) -> Grab:
     """Decode one image file as 8-bit grey, or say why it cannot be (a dangling or looping link, a pipe, ...)."""
     try:
-        st = path.stat()
-    except OSError as exc:  # dangling symlink, symlink loop, vanished, no permission
-        return Grab(None, f"{path}: cannot read file: {exc.strerror or exc}", str(path))
-    if not stat.S_ISREG(st.st_mode):  # a FIFO or device named .jpg would block the read forever
-        return Grab(None, f"{path}: not a regular file", str(path))
-    if st.st_size > MAX_IMAGE_BYTES:
-        return Grab(None, f"{path}: {st.st_size} bytes, larger than {MAX_IMAGE_BYTES} for one image", str(path))
-    try:
-        data = np.fromfile(str(path), dtype=np.uint8)
-    except OSError as exc:
-        return Grab(None, f"{path}: cannot read file: {exc.strerror or exc}", str(path))
+        data = np.frombuffer(read_bounded(path, MAX_IMAGE_BYTES, "one image"), np.uint8)
+    except OSError as exc:  # a dangling or looping link, vanished, no permission, a pipe or a device, too large
+        return Grab(None, f"{path}: {why(exc, 'cannot read file')}", str(path))
     if data.size == 0:
         return Grab(None, f"{path}: empty file", str(path))
     try:  # OpenCV raises for a header that claims more pixels than it will decode (CV_IO_MAX_IMAGE_PIXELS)

@@ -1,0 +1,46 @@
+"""Reading a file the station is given by name: a regular file only, and no more of it than its kind may hold.
+
+A pipe or a device named like a config or an image would block the read for ever (a pipe) or never end
+(``/dev/zero``); a file far larger than its kind would fill the memory. Each caller says which file it
+read in its own words, and :func:`why` what went wrong.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path
+
+
+def read_bounded(path: Path, most: int, what: str) -> bytes:
+    """The bytes of ``path``, a regular file of at most ``most`` bytes (``what``: "a config file", for the message).
+
+    OSError otherwise: the system's own (no such file, no permission, a link that loops), or :class:`Refused` ("not a
+    regular file", or its size). A file that grows past ``most`` while it is read is refused too.
+    """
+    _check(path.stat(), most, what)  # nothing else is opened: opening some devices does something
+    with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:  # a pipe put there since cannot block the open
+        _check(os.fstat(f.fileno()), most, what)  # ... nor the read: the file opened is the one checked
+        data = f.read(most + 1)
+    if len(data) > most:
+        raise Refused(errno.EFBIG, f"more than {most} bytes for {what}")
+    return data
+
+
+class Refused(OSError):
+    """A file :func:`read_bounded` would not read: not a regular file, or larger than its kind may be."""
+
+
+def why(exc: OSError, reading: str) -> str:
+    """What to say after a file's name: why it was refused, or ``reading`` ("cannot read config file") and the system's
+    error."""
+    said = exc.strerror or str(exc)
+    return said if isinstance(exc, Refused) else f"{reading}: {said}"
+
+
+def _check(st: os.stat_result, most: int, what: str) -> None:
+    if not stat.S_ISREG(st.st_mode):
+        raise Refused(errno.EINVAL, "not a regular file")
+    if st.st_size > most:
+        raise Refused(errno.EFBIG, f"{st.st_size} bytes, more than {most} for {what}")

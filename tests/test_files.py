@@ -1,0 +1,39 @@
+"""read_bounded: only a regular file, and no more of it than its kind may hold; why: what the caller says after the name."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from station.files import Refused, read_bounded, why
+
+
+def test_a_regular_file_within_its_bound_is_read_whole(tmp_path: Path) -> None:
+    (tmp_path / "a").write_bytes(b"x" * 100)
+    assert read_bounded(tmp_path / "a", 100, "a thing") == b"x" * 100
+
+
+def test_a_file_larger_than_its_kind_is_refused_with_its_size(tmp_path: Path) -> None:
+    (tmp_path / "a").write_bytes(b"x" * 101)
+    with pytest.raises(Refused) as err:
+        read_bounded(tmp_path / "a", 100, "a thing")
+    assert why(err.value, "cannot read") == "101 bytes, more than 100 for a thing"
+
+
+def test_a_pipe_is_refused_without_blocking_and_a_device_without_reading_it(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe")  # opened for reading, it would block until a writer came: the test would hang
+    for path in (tmp_path / "pipe", Path("/dev/zero")):
+        with pytest.raises(Refused) as err:
+            read_bounded(path, 100, "a thing")
+        assert why(err.value, "cannot read") == "not a regular file"
+
+
+def test_what_the_system_refuses_is_said_after_the_caller_s_words(tmp_path: Path) -> None:
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    for path in (tmp_path / "none", tmp_path / "loop"):
+        with pytest.raises(OSError) as err:
+            read_bounded(path, 100, "a thing")
+        assert not isinstance(err.value, Refused)
+        assert why(err.value, "cannot read config file").startswith("cannot read config file: ")
