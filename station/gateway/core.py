@@ -10,7 +10,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 
@@ -20,6 +20,7 @@ from station.wire import Heartbeat, Message, Reason, ResendReply, Status, Verdic
 Heard = tuple[str, int, str, str]  # what one seq carried, as far as deciding goes: topic, part id (0: none), verdict or state, reason
 
 log = structlog.get_logger()
+_V = TypeVar("_V")  # what a DONE_KEPT-capped memory keeps per key
 DONE_KEPT = 4096
 JOIN_BACKFILL = 64  # a run first heard at seq <= this is followed from seq 1
 MAX_GAP = 100_000  # seqs all open gaps together may ask for again; a jump past that is lost without asking
@@ -195,9 +196,7 @@ class GatewayCore:
                 p.fault = "seq_conflict"
 
     def _handle(self, msg: Message, now: float) -> None:
-        self.heard[msg.seq] = _heard(msg)
-        if len(self.heard) > DONE_KEPT:
-            del self.heard[next(iter(self.heard))]
+        _keep(self.heard, msg.seq, _heard(msg))
         if isinstance(msg, Heartbeat | Status):
             if isinstance(msg, Heartbeat):
                 self.last_heartbeat = now
@@ -272,10 +271,7 @@ class GatewayCore:
         self._trip(now, "verdict_missing")  # the stream loses verdicts: the parts around them may have lost theirs too
 
     def _mark_done(self, pid: int, heard: tuple[str, str] | None) -> None:
-        self.done[pid] = heard
-        if len(self.done) > DONE_KEPT:
-            old = next(iter(self.done))
-            del self.done[old]
+        if (old := _keep(self.done, pid, heard)) is not None:
             self.forgotten_below = max(self.forgotten_below, old + 1)
 
     # ---- time --------------------------------------------------------------------------
@@ -362,6 +358,16 @@ class GatewayCore:
 
     def next_due(self) -> float | None:
         return self.pending[0].actuate_at if self.pending else None
+
+
+def _keep(memory: dict[int, _V], key: int, value: _V) -> int | None:
+    """Remember ``value`` under ``key``, the oldest key forgotten past DONE_KEPT; that key, or None."""
+    memory[key] = value
+    if len(memory) <= DONE_KEPT:
+        return None
+    old = next(iter(memory))
+    del memory[old]
+    return old
 
 
 def _heard(msg: Message) -> Heard:
