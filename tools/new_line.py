@@ -12,7 +12,10 @@ setup changes what a real new line changes, and the setups are unlike each other
   and a low side light that throws relief shadows across the face;
 - ``dark``: a small, far camera over a black belt, a hard gamma, a sharpening filter, sensor noise
   and strong JPEG;
-- ``glare``: a ring light's specular band on the face, a grey belt, a slight tilt and soft focus.
+- ``glare``: a ring light's specular band on the face, a grey belt, a slight tilt and soft focus;
+- ``offset``: parts placed off-centre, one in eight reaching the frame's edge or past it (as on a
+  line whose camera sees the belt's whole width tight), a slight tilt, a light belt, a vignetting
+  lens, motion blur along the belt and JPEG 80.
 
 The images are modified copies of CC BY-NC-ND photos: keep them out of the repository.
 """
@@ -105,7 +108,24 @@ def glare(photo: Gray, rng: np.random.Generator) -> Gray:
     return cast(Gray, np.clip(cv2.GaussianBlur(f, (0, 0), 1.0), 0, 255).astype(np.uint8))
 
 
-SETUPS: dict[str, Callable[[Gray, np.random.Generator], Gray]] = {"tilted": tilted, "dark": dark, "glare": glare}
+def offset(photo: Gray, rng: np.random.Generator) -> Gray:
+    side, big, axis, deg = 300, 420, float(rng.uniform(0, math.pi)), float(rng.uniform(8, 14))
+    fill, level = float(rng.uniform(0.78, 0.9)) * side / big, float(rng.uniform(195, 215))
+    f = _tilt(photo.astype(np.float32), deg, axis, big, fill, level)
+    f = _belt(f, photo, level, deg, axis, big, fill)
+    dx, dy = (round(float(v)) for v in rng.normal(0, 12, 2))  # the part's centre off the frame's: 1 in 8 reaches its edge
+    x0, y0 = (big - side) // 2 + dx, (big - side) // 2 + dy
+    f = f[y0 : y0 + side, x0 : x0 + side]
+    yy, xx = np.mgrid[0:side, 0:side].astype(np.float32) / side - 0.5
+    f = 0.8 * f * (1.0 - 0.6 * (xx**2 + yy**2))  # lower gain, and a lens darker to its corners
+    n = int(rng.integers(3, 6))
+    f = cast(Floats, np.asarray(cv2.filter2D(f, -1, np.full((1, n), 1.0 / n, np.float32)), np.float32))  # motion blur along the belt
+    f += rng.normal(0, 3.0, f.shape).astype(np.float32)
+    _ok, buf = cv2.imencode(".jpg", np.clip(f, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 80])
+    return cast(Gray, cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE))
+
+
+SETUPS: dict[str, Callable[[Gray, np.random.Generator], Gray]] = {"tilted": tilted, "dark": dark, "glare": glare, "offset": offset}
 
 
 def main() -> None:
