@@ -212,9 +212,18 @@ class VideoFileSource(_QuickOpen):
             self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
             self._read = self._bad = 0
             grab = self._next()
-        if grab is None and self.frame_count and self._read + self._bad < self.frame_count - 1:
+        if grab is None and self.frames_lost():
             log.warning("video_ended_early", file=self.name, frames_read=self._read, frames_declared=self.frame_count)
         return grab
+
+    def frames_lost(self) -> int:
+        """How many of the frames the file declares were never handed on, once it has ended (0 when it declares none).
+
+        Lost mid-file (a damaged stretch FFmpeg skips without a failed read) or at the end (a cut-short file): the count
+        alone cannot say where, and frames lost mid-file renumber every frame after them. One frame short is not a
+        loss: some files declare a frame more than they hold."""
+        handed_on = self._read + self._bad
+        return self.frame_count - handed_on if self.frame_count and handed_on < self.frame_count - 1 else 0
 
     def _next(self) -> Grab | None:
         """The next frame that decodes, the ones before it that did not queued first as unreadable (a corrupt packet: the

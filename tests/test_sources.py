@@ -95,6 +95,29 @@ def test_truncated_video_ends_cleanly(tmp_path: Path) -> None:
     assert 0 < len(grabs) < 40 and all(g.image is not None for g in grabs)  # no frames made up past where the file ends
 
 
+def test_frames_a_damaged_or_cut_short_video_loses_are_counted(tmp_path: Path) -> None:
+    """FFmpeg skips a zeroed stretch of an AVI without a failed read: the frames after it come numbered too early, and
+    only the count the file declares shows it. A cut-short file loses its end. An intact one loses nothing."""
+    p = tmp_path / "v.avi"
+    w = cv2.VideoWriter(str(p), cv2.VideoWriter.fourcc(*"MJPG"), 25, (160, 120))
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        w.write(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8))
+    w.release()
+    data = p.read_bytes()
+    a, b = int(0.45 * len(data)), int(0.52 * len(data))
+    for name, content, lost in (("intact", data, False), ("zeroed", data[:a] + bytes(b - a) + data[b:], True), ("cut", data[:a], True)):
+        (tmp_path / f"{name}.avi").write_bytes(content)
+        src = VideoFileSource(tmp_path / f"{name}.avi")
+        src.open()
+        grabs = []
+        while (g := src.read()) is not None:
+            grabs.append(g)
+        src.close()
+        assert src.frame_count == 60 and all(g.image is not None for g in grabs), name  # no failed read says so
+        assert src.frames_lost() == 60 - len(grabs) and (src.frames_lost() > 0) is lost, name
+
+
 def test_a_frame_that_cannot_be_decoded_mid_video_is_one_unreadable_frame_and_the_rest_are_read(tmp_path: Path) -> None:
     p = tmp_path / "v.avi"
     w = cv2.VideoWriter(str(p), cv2.VideoWriter.fourcc(*"MJPG"), 25, (160, 120))

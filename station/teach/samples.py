@@ -287,6 +287,11 @@ def _video(video: Path, spec: PreprocessSpec, cfg: Config, col: Collection) -> N
             _match(video, part, crops(part)[0].pre, truth, used, col, rtl, spec)
     finally:
         source.close()
+    if lost := source.frames_lost():  # its frame numbers past the loss are not the ground truth's: parts get others' labels
+        raise InputError(
+            f"{video}: {lost} of the {source.frame_count} frames it declares could not be read (a damaged or cut-short file), "
+            "so its frames cannot be matched to the ground truth's frame numbers: teach from an intact copy"
+        )
     col.digest.update(content + truth_path.read_bytes())
     _unmatched(video, truth, used, index, col)
 
