@@ -325,6 +325,18 @@ def test_a_blank_frame_under_both_labels_is_refused_as_no_part_not_as_a_wrong_la
     assert [(Path(r.origin).parent.name, r.why) for r in col.refused] == [("ok_front", "no_part"), ("def_front", "no_part")]
 
 
+def test_an_exported_crop_under_both_labels_is_refused_though_one_copy_was_not_inspectable(tmp_path: Path) -> None:
+    """In an export each crop's reason comes from labels.csv by name: a copy of a good crop put under def_front/ and
+    listed unable_to_inspect was refused, and the good copy was taught as good."""
+    root = _exported(tmp_path, 2)
+    crop = sorted((root / "ok_front").iterdir())[0]
+    shutil.copy(crop, root / "def_front" / "zz.png")
+    with (root / "labels.csv").open("a") as f:
+        f.write("def_front/zz.png,unable_to_inspect,,m,0\n")
+    with pytest.raises(InputError, match=rf"zz\.png: the same photo as .*{crop.name}, which is labelled good, but here defective"):
+        collect([root], SPEC, load_config(None, []))
+
+
 def _with_copies(tmp_path: Path, flipped: bool) -> tuple[Path, list[Sample]]:
     """Three photos of each class, and the first good one again turned (and, with ``flipped``, mirrored)."""
     root = _labelled(tmp_path, 3)

@@ -187,11 +187,17 @@ def _folder(root: Path, spec: PreprocessSpec, col: Collection) -> None:
             col.digest.update(os.fsencode(p.relative_to(root).as_posix()))  # a name need not be UTF-8
             col.digest.update(content)
             _add(grab.image, label, str(p), spec, col, reasons)
-            if first[1] != label and col.samples and col.samples[-1].origin == str(p):  # a part, not a blank: a label is wrong
+            if first[1] != label and _taught(col, str(p), first[0]):  # a part, not a blank: a label is wrong
                 kind = ("good", "defective")
                 raise InputError(
                     f"{p}: the same photo as {first[0]}, which is labelled {kind[first[1]]}, but here {kind[label]}: fix a label"
                 )
+
+
+def _taught(col: Collection, *photos: str) -> bool:
+    """Whether any of ``photos`` is among the parts to learn from (in an export each crop's reason comes from labels.csv by
+    name: of two copies of one crop, one may be refused and the other used)."""
+    return any(s.origin in photos for s in col.samples)
 
 
 def _photos(d: Path, label: int, col: Collection) -> list[Path]:
