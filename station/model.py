@@ -29,6 +29,7 @@ META_FINGERPRINT = "station.data_fingerprint"
 META_METRICS = "station.metrics"
 META_UNWRAP = "station.unwrap"  # optional: the graph takes the crop unwrapped around its centre (station/unwrap.py)
 META_SELF_TEST = "station.self_test"  # optional: labelled crops of the line a taught model is for (station/gate.py)
+META_TAUGHT = "station.teach"  # optional: what a line taught it (station teach): base, line, parts, held-out figures
 NORMALISATION = (
     "part_robust_z: crop 2r(1+margin) square, (x - median)/(p90-p10)/2.56 on the part disc, clipped to +-clip, zero beyond mask_radius*r"
 )
@@ -51,6 +52,7 @@ class ModelInfo:
     fingerprint: str
     unwrap: UnwrapSpec | None = None  # None: the graph takes the square crop itself
     self_test: str = ""  # JSON of labelled crops for the model gate (a taught model); "": the bundled photos
+    taught_parts: frozenset[str] = frozenset()  # digests of the parts station teach learnt it from (station.teach.parts)
 
     def input_shape(self) -> list[int]:
         """The graph input's shape after the batch axis, as the metadata says it must be."""
@@ -103,6 +105,10 @@ def _parse_meta(meta: dict[str, str], path: Path, digest: str) -> ModelInfo:
         threshold = float(meta[META_THRESHOLD])
         classes = tuple(json.loads(meta[META_CLASSES]))
         metrics = json.loads(meta.get(META_METRICS, "{}"))
+        taught = json.loads(meta.get(META_TAUGHT, "{}"))
+        parts = taught.get("parts", []) if isinstance(taught, dict) else None
+        if not isinstance(parts, list) or not all(isinstance(p, str) for p in parts):
+            raise ValueError(f"{META_TAUGHT} is not an object whose parts are a list of digests")
     except (ValueError, TypeError) as exc:
         raise ModelError(f"{path}: model metadata is malformed: {exc}") from None
     if not isinstance(band, list) or len(band) != 2 or not all(_is_a(b, float) for b in band):
@@ -121,6 +127,7 @@ def _parse_meta(meta: dict[str, str], path: Path, digest: str) -> ModelInfo:
         fingerprint=meta.get(META_FINGERPRINT, ""),
         unwrap=unwrap,
         self_test=meta.get(META_SELF_TEST, ""),
+        taught_parts=frozenset(parts),
     )
 
 

@@ -87,6 +87,22 @@ def test_a_qualified_line_is_an_ordinary_model_file_with_what_it_was_taught(taug
     assert hashlib.sha256(SHIPPED_MODEL.read_bytes()).hexdigest() == SHIPPED_DIGEST  # teaching never touches the shipped model
 
 
+def test_a_base_taught_on_some_of_the_parts_is_refused_before_any_teaching(taught: tuple[Path, Path], tmp_path: Path,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    """Its figures on the parts it learnt would be no held-out figures: before, the base as shipped won, with the threshold
+    set on those very parts by the first teaching, and the report said each part was judged by a network that never saw it."""
+    out, _ = taught
+    assert len(admit(out).info.taught_parts) == 36  # each part it learnt from, as a digest of its pixels
+    some = tmp_path / "some"
+    for sub in ("ok_front", "def_front"):
+        (some / sub).mkdir(parents=True)
+        for p in sorted((SAMPLE / sub).iterdir())[:13]:
+            shutil.copy(p, some / sub / p.name)
+    code, again, _ = _teach(tmp_path, "--base", str(out), source=some)
+    assert code == 2 and not again.exists()
+    assert f"{out}: it was taught on 26 of these 26 parts" in capsys.readouterr().err
+
+
 def test_a_taught_models_version_names_its_line_once() -> None:
     from station.teach.command import taught_version
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import hashlib
 import json
 import math
 import os
@@ -61,7 +62,7 @@ from station.teach.samples import Collection, Sample, collect, groups, rectified
 Trainer = Callable[[list[Sample], int, str], Any]  # (parts, seed, progress label) -> a trained network
 Scorer = Callable[[Any, npt.NDArray[np.float32]], npt.NDArray[np.float64]]
 
-META_TEACH = "station.teach"  # what the line taught: base, line, samples, held-out figures
+META_TEACH = meta.META_TAUGHT
 SELF_TEST_PER_CLASS = 16
 
 
@@ -165,6 +166,7 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
     base = admit(base_path)
     start = _start(base, args.from_scratch, args.seed)  # a base it cannot learn from is refused before the parts are collected
     col = _collect(args, cfg, base)
+    _not_seen_by(base, col.samples)
     unteachable = col.unteachable()
     if unteachable:  # no network could change it: refuse before minutes of teaching
         return _refuse_early(args, col, unteachable)
@@ -203,6 +205,22 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
         say(f"nothing written; the report is in {args.report}/")
         return 1
     return _write_and_say(args, net, base, pick, figures, col, labels, t0)
+
+
+def part_digest(s: Sample) -> str:
+    """A part's short digest: its pixels as the station located it (a photo, an exported crop, the pixels round a footage
+    part), the same whichever run collects it."""
+    return hashlib.sha256(repr(s.image.shape).encode() + s.image.tobytes()).hexdigest()[:16]
+
+
+def _not_seen_by(base: Model, samples: list[Sample]) -> None:
+    """InputError when the base model was taught on any of these parts: every figure on them would be on parts it learnt."""
+    seen = sum(part_digest(s) in base.info.taught_parts for s in samples) if base.info.taught_parts else 0
+    if seen:
+        raise InputError(
+            f"{base.path}: it was taught on {seen} of these {len(samples)} parts, so no figure on them would be held out: teach "
+            "from the model it was taught from (the default, or its --base) with all the parts"
+        )
 
 
 def _write_and_say(args: argparse.Namespace, net: Any, base: Model, pick: Candidate, figures: dict[str, Any], col: Collection,
@@ -347,6 +365,7 @@ def _write(out: Path, net: Any, base: Model, pick: Candidate, figures: dict[str,
 
     taught = {
         "base_model": base.info.model_id, "network": pick.name, "line": figures["line"], "samples_fingerprint": col.digest.hexdigest(),
+        "parts": sorted({part_digest(s) for s in col.samples}),
         "counts": figures["counts"], "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "validation": figures["held_out"],
         "networks": len(net.members) if hasattr(net, "members") else 1,
         "threshold_rule": "the base model's own" if pick.name == AS_SHIPPED else f"no held-out defect passes: {figures['margin']} "
