@@ -97,3 +97,13 @@ def grey(path: Path) -> npt.NDArray[np.uint8]:
     img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     assert img is not None, f"{path}: not readable"
     return np.asarray(img, dtype=np.uint8)
+
+
+def sample_line(tmp_path: Path, n: int = 4) -> Path:
+    """A labelled folder (ok_front/, def_front/) of the first ``n`` photos of each class of the bundled sample."""
+    root = tmp_path / "line"
+    for sub in ("ok_front", "def_front"):
+        (root / sub).mkdir(parents=True)
+        for p in sorted((SAMPLE / sub).iterdir())[:n]:
+            shutil.copy(p, root / sub / p.name)
+    return root

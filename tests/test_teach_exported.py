@@ -14,7 +14,7 @@ from station.errors import InputError
 from station.locate import Circle, GrayImage, u8
 from station.preprocess import PreprocessSpec, preprocess
 from station.sources import read_image
-from station.teach.exported import inspect, station_reasons
+from station.teach.exported import inspect, read_labels
 
 from .conftest import SAMPLE
 
@@ -78,22 +78,22 @@ def test_a_crop_of_a_part_the_station_could_not_inspect_is_not_taught() -> None:
 
 def test_the_station_reasons_are_read_by_file_name_and_labels_that_are_not_an_exports_are_refused(tmp_path: Path) -> None:
     (tmp_path / "labels.csv").write_text('file,reason,score\ndef_front/a.png,defect,0.9\n"ok_front/b,1.png",unable_to_inspect,\n')
-    assert station_reasons(tmp_path) == {"a.png": "defect", "b,1.png": "unable_to_inspect"}
+    assert read_labels(tmp_path).reasons == {"a.png": "defect", "b,1.png": "unable_to_inspect"}
     (tmp_path / "labels.csv").write_bytes(b"\xef\xbb\xbffile,reason\ndef_front/a.png,defect\n")  # a spreadsheet's BOM
-    assert station_reasons(tmp_path) == {"a.png": "defect"}
+    assert read_labels(tmp_path).reasons == {"a.png": "defect"}
     (tmp_path / "labels.csv").write_text("name,label\na.png,ok\n")
     with pytest.raises(InputError, match=r"labels\.csv: not an export's labels"):
-        station_reasons(tmp_path)
+        read_labels(tmp_path)
     (tmp_path / "labels.csv").write_text("")
     with pytest.raises(InputError, match=r"labels\.csv: not an export's labels"):
-        station_reasons(tmp_path)
+        read_labels(tmp_path)
     (tmp_path / "labels.csv").write_text("file,reason,score\ndef_front/a.png,defect,0.9\n,,\n,,,,\n")  # a spreadsheet's empty rows
-    assert station_reasons(tmp_path) == {"a.png": "defect"}
+    assert read_labels(tmp_path).reasons == {"a.png": "defect"}
     (tmp_path / "labels.csv").unlink()
     for odd in ("folder", "pipe"):  # a pipe would block the read for ever
         (tmp_path / "labels.csv").mkdir() if odd == "folder" else os.mkfifo(tmp_path / "labels.csv")
         with pytest.raises(InputError, match=r"labels\.csv: not a regular file"):
-            station_reasons(tmp_path)
+            read_labels(tmp_path)
         os.rmdir(tmp_path / "labels.csv") if odd == "folder" else (tmp_path / "labels.csv").unlink()
 
 
@@ -106,4 +106,4 @@ def test_the_station_reasons_are_read_by_file_name_and_labels_that_are_not_an_ex
 def test_export_labels_a_crop_could_be_wrongly_taught_by_are_refused_naming_the_line(tmp_path: Path, rows: str, named: str) -> None:
     (tmp_path / "labels.csv").write_text("file,reason\n" + rows)
     with pytest.raises(InputError, match=named):
-        station_reasons(tmp_path)
+        read_labels(tmp_path)

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from station.teach.samples import components
+from station.teach.groups import components
 
 TAU = 0.0012  # cosine distance under which two photos are near-duplicates
 

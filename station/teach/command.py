@@ -57,7 +57,8 @@ from station.teach.candidates import (
     nearness,
 )
 from station.teach.finetune import Recipe, fit, plain, score, soup
-from station.teach.samples import Collection, Sample, collect, groups, rectified
+from station.teach.groups import groups
+from station.teach.samples import Collection, Sample, collect, rectified
 
 Trainer = Callable[[list[Sample], int, str], Any]  # (parts, seed, progress label) -> a trained network
 Scorer = Callable[[Any, npt.NDArray[np.float32]], npt.NDArray[np.float64]]
@@ -103,8 +104,10 @@ def _collect(args: argparse.Namespace, cfg: Config, base: Model) -> Collection:
         say(f"not inspectable ({r.why}): {r.origin}")
     if len(col.refused) > 20:
         say(f"... and {len(col.refused) - 20} more (all in the report)")
-    for note in col.notes:
+    for note in col.notes[:20]:
         say(note)
+    if len(col.notes) > 20:
+        say(f"... and {len(col.notes) - 20} more notes (all in the report)")
     return col
 
 

@@ -10,13 +10,16 @@ another size, is not taught.
 from __future__ import annotations
 
 import csv
+import io
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from station.archive import CROP_MARGIN
 from station.errors import InputError
+from station.files import read_bounded, why
 from station.locate import ELLIPSE_MIN_SQUASH, Circle, GrayImage, fit_ellipse, rectify_points, rim_edges
 from station.messages import Reason
 from station.preprocess import Preprocessed, PreprocessSpec, preprocess
@@ -27,26 +30,46 @@ RIM_MIN_EDGE = 40.0  # the rim's radial Sobel response at least: a step of about
 RIM_MISS = 0.03  # of the radius: a rim point this far from the ellipse through the others is not on the rim
 RIM_SHARE = 0.3  # of 180 rays at least: the rim found there (a sector shaded into the belt shows none)
 CENTRED = 0.06  # of the radius: how far the rim's centre may sit from the crop's
+MAX_LABELS_BYTES = 64 << 20  # labels.csv: about 100 bytes a crop, for the largest archive
 SIZE = (0.93, 1.09)  # the rim's major semi-axis against the radius the crop was made for (an ellipse: a tilted camera)
 
 
-def station_reasons(root: Path) -> dict[str, str]:
-    """The station's reason for each exported crop, by file name (``labels.csv``: ``file,reason,...``), so that a crop an
-    operator moved to another label folder keeps it. InputError naming the file and line for a reason that is not one of
-    the station's, or one name with two reasons (which crop was not inspectable could not be told)."""
+@dataclass(frozen=True)
+class Labels:
+    """An export's labels.csv: the station's reason for each crop, by file name (a crop an operator moved to another label
+    folder keeps it), and the crops the export sorted by the station's verdict alone (``label_by`` station, not a person),
+    as FOLDER/NAME: where the export put them."""
+
+    reasons: dict[str, str]
+    by_station: frozenset[str]
+
+    def unchecked(self, met: set[str]) -> str | None:
+        """A note on the crops ``met`` (FOLDER/NAME) that still carry the station's verdict as their label; None if none."""
+        n = len(self.by_station & met)
+        if not n:
+            return None
+        what = "crop is" if n == 1 else "crops are"
+        return (f"{n} {what} still labelled by the station's own verdict (labels.csv label_by station, in the folder the export "
+                "put them in): a label is what a person decided; look at them, or export --reviewed-only (docs/commissioning.md, "
+                "section 2)")  # fmt: skip
+
+
+def read_labels(root: Path) -> Labels:
+    """``root``/labels.csv (``file,reason,...,label_by``). InputError naming the file and line for a reason that is not one
+    of the station's, or one name with two reasons (which crop was not inspectable could not be told)."""
     path = root / "labels.csv"
-    if not path.is_file():  # a pipe would block the read for ever
-        raise InputError(f"{path}: not a regular file, so not an export's labels")
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as f:  # a spreadsheet's "CSV UTF-8" starts with a BOM
-            reader = csv.DictReader(f)
-            rows = list(reader)
-            columns = reader.fieldnames or []
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise InputError(f"{path}: cannot read the export's labels: {getattr(exc, 'strerror', None) or exc}") from None
+    try:  # a spreadsheet's "CSV UTF-8" starts with a BOM
+        reader = csv.DictReader(io.StringIO(read_bounded(path, MAX_LABELS_BYTES, "an export's labels").decode("utf-8-sig"), newline=""))
+        rows = list(reader)
+        columns = reader.fieldnames or []
+    except OSError as exc:
+        raise InputError(f"{path}: {why(exc, 'cannot read them')}") from None
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(f"{path}: cannot read the export's labels: {exc}") from None
     if not {"file", "reason"} <= set(columns):
         raise InputError(f"{path}: not an export's labels (expected the columns file and reason)")
     reasons: dict[str, str] = {}
+    by_station = set()
     for n, row in enumerate(rows, start=2):
         if not any(v for k, v in row.items() if k is not None):  # a row a spreadsheet adds (,,,,,): it names no crop
             continue
@@ -55,7 +78,9 @@ def station_reasons(root: Path) -> dict[str, str]:
             raise InputError(f"{path}: line {n}: reason {reason!r} is not one of the station's ({', '.join(sorted(REASONS))})")
         if reasons.setdefault(name, reason) != reason:
             raise InputError(f"{path}: line {n}: {name} is listed again with another reason ({reasons[name]}, now {reason})")
-    return reasons
+        if row.get("label_by") == "station":
+            by_station.add(row["file"])
+    return Labels(reasons, frozenset(by_station))
 
 
 def inspect(image: GrayImage, spec: PreprocessSpec, reason: str) -> tuple[Preprocessed | None, str]:

@@ -12,24 +12,21 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import os
 import re
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import cv2
-import numpy as np
-import numpy.typing as npt
-
 from station.config import Config, Direction
 from station.errors import InputError
+from station.files import read_bounded, why
 from station.locate import Circle, GrayImage, ellipse_of
 from station.messages import Frame, Part
 from station.metrics import Metrics
-from station.preprocess import Preprocessed, PreprocessSpec, Quality, normalise_crop, part_region, preprocess, to_gray
+from station.preprocess import Preprocessed, PreprocessSpec, Quality, part_region, preprocess, to_gray
 from station.sources import VideoFileSource, files_below, read_image
 from station.stages.preprocess import PreprocessStage
 from station.stages.trigger import LineTrigger
@@ -37,10 +34,9 @@ from station.teach import exported
 from station.teach.threshold import MIN_PER_CLASS
 
 LABELS = {"ok_front": 0, "def_front": 1}
-TAU = 0.02  # cosine distance of two parts' ring profiles under which they may be one part (turned: < 0.01; others: > 0.04)
+MAX_TRUTH_BYTES = 16 << 20  # a ground truth CSV: about 40 bytes a part
 FRAMING = 0.2  # more of the parts than this not inspectable: a framing or light problem, not a model one
 MISSED = "missed by the trigger"  # a footage part whose row no trigger fired for
-MAX_GROUP = 8  # photos of one part: four turns and their mirror images; a larger group is parts that look alike
 
 
 @dataclass(frozen=True)
@@ -161,7 +157,8 @@ def collect(sources: list[Path], spec: PreprocessSpec, cfg: Config) -> Collectio
 
 
 def _folder(root: Path, spec: PreprocessSpec, col: Collection) -> None:
-    reasons = exported.station_reasons(root) if (root / "labels.csv").exists() else None  # an export: crops centred on the part
+    labels = exported.read_labels(root) if (root / "labels.csv").exists() else None  # an export: crops centred on the part
+    reasons, met = (labels.reasons if labels is not None else None), set()
     review = root / "review"
     if reasons is not None and review.is_dir():
         n = sum(1 for p in review.iterdir() if p.is_file())
@@ -184,20 +181,17 @@ def _folder(root: Path, spec: PreprocessSpec, col: Collection) -> None:
             if first is not here and first[1] == label:  # an exact copy of a photo met before: used once
                 col.copies.append((str(p), first[0]))
                 continue
-            col.digest.update(os.fsencode(p.relative_to(root).as_posix()))  # a name need not be UTF-8
+            col.digest.update(os.fsencode(rel := p.relative_to(root).as_posix()))  # a name need not be UTF-8
             col.digest.update(content)
-            _add(grab.image, label, str(p), spec, col, reasons)
-            if first[1] != label and _taught(col, str(p), first[0]):  # a part, not a blank: a label is wrong
+            if _add(grab.image, label, str(p), spec, col, reasons):
+                met.add(rel)
+            if first[1] != label and any(s.origin in (str(p), first[0]) for s in col.samples):  # a copy taught: a label is wrong
                 kind = ("good", "defective")
                 raise InputError(
                     f"{p}: the same photo as {first[0]}, which is labelled {kind[first[1]]}, but here {kind[label]}: fix a label"
                 )
-
-
-def _taught(col: Collection, *photos: str) -> bool:
-    """Whether any of ``photos`` is among the parts to learn from (in an export each crop's reason comes from labels.csv by
-    name: of two copies of one crop, one may be refused and the other used)."""
-    return any(s.origin in photos for s in col.samples)
+    if labels is not None and (note := labels.unchecked(met)):
+        col.notes.append(note)
 
 
 def _photos(d: Path, label: int, col: Collection) -> list[Path]:
@@ -215,15 +209,16 @@ def _photos(d: Path, label: int, col: Collection) -> list[Path]:
     return photos
 
 
-def _add(image: GrayImage, label: int, origin: str, spec: PreprocessSpec, col: Collection, reasons: dict[str, str] | None) -> None:
-    """One image, as the station would locate and inspect its part; ``reasons``: an export's, by file name (its crops are
-    centred on their parts)."""
+def _add(image: GrayImage, label: int, origin: str, spec: PreprocessSpec, col: Collection, reasons: dict[str, str] | None) -> bool:
+    """One image, as the station would locate and inspect its part (True: a part to learn from, False: refused); ``reasons``:
+    an export's, by file name (its crops are centred on their parts)."""
     reason = reasons.get(Path(origin).name) if reasons is not None else None  # a file the export did not write: a photo
     pre, why = exported.inspect(image, spec, reason) if reason is not None else (preprocess(image, spec), "")
     if pre is None or pre.quality is not Quality.OK or pre.circle is None:  # None: an export's crop, and why it is not taught
         col.refused.append(Refused(origin, label, pre.quality.value if pre is not None else why))
-        return
+        return False
     col.samples.append(Sample(image, pre.circle, label, origin))
+    return True
 
 
 def _check_row(path: Path, n: int, rows: list[tuple[int, int, int]]) -> None:
@@ -240,7 +235,7 @@ def _read_truth(path: Path) -> list[tuple[int, int, int]]:
     """(label, first_frame, last_frame) per row; InputError naming the file and row when malformed."""
     rows = []
     try:
-        with path.open(newline="", encoding="utf-8-sig") as f:
+        with io.StringIO(read_bounded(path, MAX_TRUTH_BYTES, "a ground truth").decode("utf-8-sig"), newline="") as f:
             reader = csv.DictReader(f)
             if not {"label", "first_frame", "last_frame"} <= set(reader.fieldnames or ()):
                 raise InputError(f"{path}: line 1: expected the header part,label,first_frame,last_frame,source")
@@ -253,8 +248,10 @@ def _read_truth(path: Path) -> list[tuple[int, int, int]]:
                 _check_row(path, n, rows)
     except csv.Error as exc:  # a field past the csv module's size limit
         raise InputError(f"{path}: not a ground truth CSV: {exc}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read the ground truth: {getattr(exc, 'strerror', None) or exc}") from None
+    except OSError as exc:
+        raise InputError(f"{path}: {why(exc, 'cannot read the ground truth')}") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: cannot read the ground truth: {exc}") from None
     if not rows:
         raise InputError(f"{path}: no parts in the ground truth (a header and no rows)")
     return rows
@@ -351,55 +348,3 @@ def _match(video: Path, part: Part, pre: Preprocessed | None, truth: list[tuple[
     else:
         region, circle = part_region(to_gray(part.frame.image), pre.circle, spec)  # the same crops, made or turned (to the warp's rounding)
         col.samples.append(Sample(region.copy(), circle, label, origin))  # a copy: the frame itself is let go
-
-
-def descriptor(image: GrayImage, circle: Circle, spec: PreprocessSpec) -> npt.NDArray[np.float32]:
-    """Turn- and flip-invariant: the part's mean and spread of grey level per radius, on the station's own crop."""
-    crop = normalise_crop(image, circle, spec)[0]
-    c = crop.shape[0] / 2.0
-    polar = cv2.warpPolar(crop, (64, 256), (c, c), c / (1.0 + spec.margin), cv2.WARP_POLAR_LINEAR)[:, 4:60]
-    return np.concatenate([polar.mean(axis=0), polar.std(axis=0)[::4]]).astype(np.float32)
-
-
-def groups(samples: list[Sample], spec: PreprocessSpec, tau: float = TAU, most: int = MAX_GROUP) -> npt.NDArray[np.int64]:
-    """Group ids: photos of the same part (turned, flipped, re-shot) share one, so no split separates them.
-
-    Pairs of one class whose profiles lie closer than ``tau`` are joined, closest first, into
-    groups of at most ``most``. On a line whose look dominates every profile (a ring light's
-    glare, a hard gamma) most of its parts lie that close: joined without a bound they chain
-    into one group of most of a class, and the folds cannot be balanced (measured on two
-    simulated lines: groups of 81 and 85 of 100, a fold held 88 of the 100 defective parts).
-    A part photographed more than ``most`` times is split, and may then be learnt from and judged
-    at once: its figures flatter the network a little.
-    """
-    if not samples:
-        return np.zeros(0, np.int64)
-    d = np.stack([descriptor(s.image, s.circle, spec) for s in samples])
-    d /= np.linalg.norm(d, axis=1, keepdims=True) + 1e-12  # not whitened: a few dozen parts cannot set the scale
-    labels = np.array([s.label for s in samples])
-    dist = 1.0 - d @ d.T
-    a, b = np.nonzero(np.triu((dist < tau) & (labels[:, None] == labels[None, :]), 1))
-    order = np.argsort(dist[a, b], kind="stable")
-    return components(len(samples), zip(a[order], b[order], strict=True), most)
-
-
-def components(n: int, pairs: Iterable[tuple[Any, Any]], most: int | None = None) -> npt.NDArray[np.int64]:
-    """Union-find: for each of ``n`` items, the root of the group ``pairs`` link it into (shared with tools.train).
-
-    With ``most``, a pair that would make a group larger than that is not joined (give the pairs closest first).
-    """
-    parent = np.arange(n)
-    size = np.ones(n, np.int64)
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = int(parent[i])
-        return i
-
-    for a, b in pairs:
-        ra, rb = find(int(a)), find(int(b))
-        if ra != rb and (most is None or size[ra] + size[rb] <= most):
-            parent[ra] = rb
-            size[rb] += size[ra]
-    return np.array([find(i) for i in range(n)], np.int64)
