@@ -302,7 +302,7 @@ def _teach_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="cross-fitting folds: each part's held-out score comes from a network taught on the others (default %(default)s)",
     )
     p.add_argument("--epochs", type=_at_least(1, int), default=Recipe.epochs, help="passes over the parts (default %(default)s)")
-    p.add_argument("--lr", type=_at_least(1e-9, float), default=Recipe.lr, help="learning rate (default %(default)s)")
+    p.add_argument("--lr", type=_at_least(1e-9, float, 1.0), default=Recipe.lr, help="learning rate (default %(default)s)")
     p.add_argument(
         "--pits", type=_at_least(0.0, float, 1.0), default=Recipe.pits, metavar="SHARE",
         help=f"share of good parts also shown with painted pits, as defective (default {Recipe.pits:g}: none; docs/teaching-measured.md)",

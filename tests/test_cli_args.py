@@ -21,6 +21,7 @@ from station.cli import build_parser
         (["teach", "x", "--out", "y", "--max-escape-rate", "nan"], "--max-escape-rate"),
         (["teach", "x", "--out", "y", "--margin", "nan"], "--margin"),
         (["teach", "x", "--out", "y", "--lr", "inf"], "--lr"),
+        (["teach", "x", "--out", "y", "--lr", "1e300"], "--lr"),  # once an overflow traceback in PyTorch
         (["teach", "x", "--out", "y", "--margin", "800"], "--margin"),  # once an overflow in the threshold rule
         (["teach", "x", "--out", "y", "--threads", "100000"], "--threads"),  # once a crash in PyTorch's thread pool
     ],

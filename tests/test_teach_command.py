@@ -432,3 +432,18 @@ def test_more_folds_than_groups_of_parts_are_as_many_folds_as_there_are_groups_a
     assert fewest == min(len(np.unique(fold[labels == c])) for c in (0, 1)) <= used  # the kind with fewest groups fills as many folds
     assert f"{used} folds, not 1000: the parts of one kind fall into at most" in capsys.readouterr().err
     assert _folds(samples, replace(spec, rectify=True), labels, 2, 3)[1] == 2
+
+
+def test_taught_networks_that_give_parts_no_number_are_said_to_have_diverged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                            capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    """Such a candidate is never written; before, a base candidate was written without a word about why."""
+    from station.teach import command
+
+    def diverged(net: Any, crops: np.ndarray) -> np.ndarray:
+        return np.full(len(crops), np.nan)
+
+    monkeypatch.setattr(command, "score", diverged)
+    code, out, report = _teach(tmp_path)
+    assert "the taught networks gave 36 of 36 parts no number (they diverged: teach with a smaller --lr)" in capsys.readouterr().err
+    assert json.loads((report / "metrics.json").read_text())["network"] != "taught"
+    assert code in (0, 1) and out.exists() == (code == 0)

@@ -184,6 +184,8 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
     crops = plain(samples, spec)
     taught, nets = _cross_fitted(args, start, samples, spec, crops, labels, fold, gate, recipe)
     say(f"{args.folds} folds learnt ({time.monotonic() - t0:.0f} s)")
+    if lost := int(np.sum(~np.isfinite(taught.held_out))):  # such a candidate is never written: say why it is not
+        say(f"the taught networks gave {lost} of {len(samples)} parts no number (they diverged: teach with a smaller --lr)")
     candidates = (*base_candidates(base, col.samples, samples, spec, crops, labels, fold, gate, args.margin), taught)
     base_scores = candidates[0].held_out
     ranked = sorted(candidates, key=lambda c: c.cost(args.margin))  # the first of exact equals: change no more than the figures ask for
