@@ -73,3 +73,20 @@ def test_a_report_that_cannot_be_written_is_one_line_naming_it(tmp_path: Path, c
     out, err = capsys.readouterr()
     assert json.loads(out)["images"] == 36  # the figures are printed first
     assert err.strip().splitlines() == [f"station: error: {tmp_path / 'r'}: cannot write the report: File exists"]
+
+
+def test_an_exact_copy_counts_once_and_one_photo_under_both_labels_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """As teaching treats them: before, a copy was judged twice, and a photo under both labels was a silent false reject
+    or escape, whichever it was."""
+    for sub in ("ok_front", "def_front"):
+        (tmp_path / sub).mkdir()
+        for p in sorted((SAMPLE / sub).iterdir())[:2]:
+            shutil.copy(p, tmp_path / sub / p.name)
+    good = sorted((tmp_path / "ok_front").iterdir())[0]
+    shutil.copy(good, tmp_path / "ok_front" / "zz-again.jpeg")
+    assert evaluate_folder(tmp_path, Model(MODEL), tmp_path / "r") == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["images"] == 4 and f"zz-again.jpeg: an exact copy of {good}, counted once" in err
+    shutil.copy(good, tmp_path / "def_front" / "zz-wrong.jpeg")
+    assert evaluate_folder(tmp_path, Model(MODEL), tmp_path / "r") == 2
+    assert f"zz-wrong.jpeg: the same photo as {good}, labelled defective here and good there: fix a label" in capsys.readouterr().err

@@ -9,6 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+import numpy as np
+import numpy.typing as npt
+
 from station.errors import one_line
 from station.messages import Frame, Part, Reason, Verdict
 from station.metrics import Metrics
@@ -45,9 +48,12 @@ class Classifier:
         grab = read_image(path)
         if grab.image is None:
             return None, grab.error
-        now = time.monotonic()
-        part = Part(part_id, Frame(0, grab.image, now, time.time(), name=str(path)))
-        return self.decide(self.infer(self.crop(part)[0])[0])[0], None
+        return self.judge(grab.image, str(path), part_id), None
+
+    def judge(self, image: npt.NDArray[np.uint8], name: str, part_id: int = 0) -> Verdict:
+        """The verdict on one image already read (``name``: its file, for the verdict)."""
+        part = Part(part_id, Frame(0, image, time.monotonic(), time.time(), name=name))
+        return self.decide(self.infer(self.crop(part)[0])[0])[0]
 
 
 def classify_paths(paths: list[Path], model: Model, out_path: Path | None) -> int:

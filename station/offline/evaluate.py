@@ -7,6 +7,7 @@ mistakes, drawn with OpenCV (no plotting dependency).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from station.errors import StationError, one_line
+from station.errors import InputError, StationError, one_line
 from station.model import Model
 from station.offline.classify import Classifier
 from station.sources import files_below, read_image
@@ -73,20 +74,28 @@ class Row:
 
 
 def _collect(folder: Path, clf: Classifier) -> tuple[list[Row], list[str]]:
+    """Every photo judged, and what was not (each named). An exact copy of a photo counts once (as teaching uses it once);
+    one photo under both labels is an InputError naming both (teaching refuses it too)."""
     rows: list[Row] = []
     problems: list[str] = []
+    seen: dict[bytes, tuple[Path, int]] = {}
     for sub, label in CLASS_FOLDERS:
         d = folder / sub
         if not d.is_dir():
             raise FileNotFoundError(f"{d}: missing (expected {folder}/ok_front and {folder}/def_front)")
         for p, why in files_below(d):  # a link, a pipe, a device, another file type: named, never silently passed over
-            if why:
-                problems.append(why)
+            grab = read_image(p) if not why else None
+            if grab is None or grab.image is None:
+                problems.append(why or (grab.error if grab is not None else None) or f"{p}: unreadable")
                 continue
-            v, err = clf.verdict(p)
-            if v is None:
-                problems.append(err or f"{p}: unreadable")
+            first = seen.setdefault(hashlib.sha256(repr(grab.image.shape).encode() + grab.image.tobytes()).digest(), (p, label))
+            if first[0] != p:
+                if first[1] != label:
+                    raise InputError(f"{p}: the same photo as {first[0]}, labelled {'defective' if label else 'good'} here and "
+                                     f"{'defective' if first[1] else 'good'} there: fix a label")  # fmt: skip
+                problems.append(f"{p}: an exact copy of {first[0]}, counted once")
                 continue
+            v = clf.judge(grab.image, str(p))
             rows.append(Row(p, label, v.verdict, v.reason.value, float("nan") if v.score is None else v.score, v.where))
     return rows, problems
 
@@ -97,7 +106,7 @@ def evaluate_folder(folder: Path, model: Model, report: Path) -> int:
 
     try:
         rows, problems = _collect(folder, Classifier(model))
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, InputError) as exc:
         print(one_line(f"station: error: {exc}"), file=sys.stderr)
         return 2
     for p in problems:
