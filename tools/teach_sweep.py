@@ -45,8 +45,8 @@ from station.offline.evaluate import f1_score
 from station.teach import threshold
 from station.teach.command import cross_fit, fresh_start, taught_spec
 from station.teach.finetune import Recipe, fit, plain, score, soup
-from station.teach.net import Ensemble
 from station.teach.groups import groups
+from station.teach.net import Ensemble
 from station.teach.samples import Sample, collect, rectified
 from station.teach.weights import from_onnx
 
