@@ -20,9 +20,14 @@ def read_bounded(path: Path, most: int, what: str) -> bytes:
     regular file", or its size). A file that grows past ``most`` while it is read is refused too.
     """
     _check(path.stat(), most, what)  # nothing else is opened: opening some devices does something
-    with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:  # a pipe put there since cannot block the open
-        _check(os.fstat(f.fileno()), most, what)  # ... nor the read: the file opened is the one checked
-        data = f.read(most + 1)
+    try:
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:  # a pipe put there since cannot block the open
+            size = _check(os.fstat(f.fileno()), most, what)  # ... nor the read: the file opened is the one checked
+            data = f.read(size + 1)  # its size, not the bound: a buffer of the bound for every image would be 256 MiB
+            if len(data) > size:  # it grew since: read on, up to one byte past the bound
+                data += f.read(most + 1 - len(data))
+    except MemoryError:  # a memory limit (systemd's, an edge box without overcommit) below the file: said, not a traceback
+        raise Refused(errno.ENOMEM, f"too large to read into the memory left ({what})") from None
     if len(data) > most:
         raise Refused(errno.EFBIG, f"more than {most} bytes for {what}")
     return data
@@ -39,8 +44,10 @@ def why(exc: OSError, reading: str) -> str:
     return said if isinstance(exc, Refused) else f"{reading}: {said}"
 
 
-def _check(st: os.stat_result, most: int, what: str) -> None:
+def _check(st: os.stat_result, most: int, what: str) -> int:
+    """The file's size, when it is a regular file of at most ``most`` bytes; else Refused."""
     if not stat.S_ISREG(st.st_mode):
         raise Refused(errno.EINVAL, "not a regular file")
     if st.st_size > most:
         raise Refused(errno.EFBIG, f"{st.st_size} bytes, more than {most} for {what}")
+    return st.st_size

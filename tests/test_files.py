@@ -37,3 +37,23 @@ def test_what_the_system_refuses_is_said_after_the_caller_s_words(tmp_path: Path
             read_bounded(path, 100, "a thing")
         assert not isinstance(err.value, Refused)
         assert why(err.value, "cannot read config file").startswith("cannot read config file: ")
+
+
+def test_a_file_that_grows_past_its_bound_while_read_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The read is sized by the file (a buffer of the bound for every image was 256 MiB); one that grew is read on."""
+    path = tmp_path / "a"
+    path.write_bytes(b"x" * 10)
+    real = os.fstat
+
+    def grown(fd: int) -> os.stat_result:  # the file as checked, then 200 more bytes appended before the read
+        st = real(fd)
+        with path.open("ab") as f:
+            f.write(b"y" * 200)
+        return st
+
+    monkeypatch.setattr(os, "fstat", grown)
+    with pytest.raises(Refused, match="more than 100 bytes for a thing"):
+        read_bounded(path, 100, "a thing")
+    monkeypatch.undo()
+    path.write_bytes(b"x" * 10)
+    assert read_bounded(path, 100, "a thing") == b"x" * 10
