@@ -186,6 +186,7 @@ class VideoFileSource(_QuickOpen):
         self._cap: cv2.VideoCapture | None = None
         self.fps: float | None = None
         self.frame_count: int | None = None
+        self.count_is_exact = False  # frame_count is every frame the file holds (so frames_lost is a loss)
         self._read = 0
         self._bad = 0  # frames that could not be decoded, with one that could after them
         self._ahead: deque[Grab] = deque()  # read, not yet handed on
@@ -200,6 +201,9 @@ class VideoFileSource(_QuickOpen):
         count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
         self.fps = fps if fps and 0 < fps < 1000 else None
         self.frame_count = count if count > 0 else None
+        fourcc = int(cap.get(cv2.CAP_PROP_FOURCC)) & 0xFFFFFFFF
+        # MJPG in AVI: every frame a picture of its own, counted in the header; elsewhere the count may be an estimate
+        self.count_is_exact = self._path.suffix.lower() == ".avi" and fourcc.to_bytes(4, "little") == b"MJPG"
         self._cap = cap
 
     def read(self) -> Grab | None:

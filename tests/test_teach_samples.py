@@ -403,3 +403,31 @@ def test_footage_parts_the_trigger_missed_are_counted_apart_from_parts_it_could_
     col = _collection(0, 0, ["blurred", MISSED, "cut_off"])
     col.refused.append(Refused("v.mp4#row9", 1, MISSED))
     assert col.refused_by_label() == (2, 0) and col.refused_by_label(missed=True) == (1, 1)
+
+
+@pytest.mark.integration
+def test_an_intact_clip_whose_declared_frame_count_is_an_estimate_is_noted_not_refused(tmp_path: Path) -> None:
+    """A clip cut from a longer H.264 video without re-encoding declares more frames than it decodes (so does a variable
+    frame rate in MKV): it is intact, and refusing it as damaged would send the operator the wrong way."""
+    import subprocess
+
+    from station.sources import VideoFileSource
+    from station.teach.samples import _lost
+
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None or "libx264" not in subprocess.run([ffmpeg, "-v", "error", "-encoders"], capture_output=True, text=True,
+                                                         timeout=60).stdout:  # fmt: skip
+        pytest.skip("no ffmpeg with libx264 here (.ci/run installs it)")
+    whole, cut = tmp_path / "long.mp4", tmp_path / "cut.mp4"
+    make = ["-f", "lavfi", "-i", "testsrc=size=160x120:rate=25:duration=8", "-c:v", "libx264", "-bf", "3", "-g", "50", str(whole)]
+    subprocess.run([ffmpeg, "-v", "error", *make], check=True, timeout=120)
+    subprocess.run([ffmpeg, "-v", "error", "-ss", "1.3", "-i", str(whole), "-t", "3", "-c", "copy", str(cut)], check=True, timeout=120)
+    src = VideoFileSource(cut)
+    src.open()
+    while src.read() is not None:
+        pass
+    src.close()
+    assert src.frames_lost() > 0 and not src.count_is_exact
+    col = Collection()
+    _lost(cut, src, col)
+    assert len(col.notes) == 1 and "usual for a clip cut without re-encoding" in col.notes[0]

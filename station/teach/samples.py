@@ -231,11 +231,12 @@ def _check_row(path: Path, n: int, rows: list[tuple[int, int, int]]) -> None:
         raise InputError(f"{path}: line {n}: frames {first}-{last} do not follow the previous row's (one row per part, in arrival order)")
 
 
-def _read_truth(path: Path) -> list[tuple[int, int, int]]:
-    """(label, first_frame, last_frame) per row; InputError naming the file and row when malformed."""
+def _read_truth(path: Path) -> tuple[list[tuple[int, int, int]], bytes]:
+    """(label, first_frame, last_frame) per row, and the file's bytes; InputError naming the file and row when malformed."""
     rows = []
     try:
-        with io.StringIO(read_bounded(path, MAX_TRUTH_BYTES, "a ground truth").decode("utf-8-sig"), newline="") as f:
+        raw = read_bounded(path, MAX_TRUTH_BYTES, "a ground truth")
+        with io.StringIO(raw.decode("utf-8-sig"), newline="") as f:
             reader = csv.DictReader(f)
             if not {"label", "first_frame", "last_frame"} <= set(reader.fieldnames or ()):
                 raise InputError(f"{path}: line 1: expected the header part,label,first_frame,last_frame,source")
@@ -254,14 +255,14 @@ def _read_truth(path: Path) -> list[tuple[int, int, int]]:
         raise InputError(f"{path}: cannot read the ground truth: {exc}") from None
     if not rows:
         raise InputError(f"{path}: no parts in the ground truth (a header and no rows)")
-    return rows
+    return rows, raw
 
 
 def _video(video: Path, spec: PreprocessSpec, cfg: Config, col: Collection) -> None:
     """The parts the line trigger fires on (as ``replay`` would), each matched to its ground-truth row by position."""
     truth_path = truth_csv(video)
     assert truth_path is not None
-    truth = _read_truth(truth_path)
+    truth, raw = _read_truth(truth_path)
     try:
         with video.open("rb") as f:
             content = hashlib.file_digest(f, "sha256").digest()
@@ -290,13 +291,22 @@ def _video(video: Path, spec: PreprocessSpec, cfg: Config, col: Collection) -> N
             _match(video, part, crops(part)[0].pre, truth, used, col, rtl, spec)
     finally:
         source.close()
-    if lost := source.frames_lost():  # its frame numbers past the loss are not the ground truth's: parts get others' labels
-        raise InputError(
-            f"{video}: {lost} of the {source.frame_count} frames it declares could not be read (a damaged or cut-short file), "
-            "so its frames cannot be matched to the ground truth's frame numbers: teach from an intact copy"
-        )
-    col.digest.update(content + truth_path.read_bytes())
+    _lost(video, source, col)
+    col.digest.update(content + raw)
     _unmatched(video, truth, used, index, col)
+
+
+def _lost(video: Path, source: VideoFileSource, col: Collection) -> None:
+    """A video that yields fewer frames than it declares: refused where the count is exact (a damaged stretch the decoder
+    skipped without a failed read renumbers every later frame, and its parts would take other parts' labels), else noted."""
+    if not (lost := source.frames_lost()):
+        return
+    said = f"{video}: {lost} of the {source.frame_count} frames it declares could not be read"
+    if source.count_is_exact:
+        raise InputError(f"{said} (a damaged or cut-short file), so its frames cannot be matched to the ground truth's frame "
+                         "numbers: teach from an intact copy")  # fmt: skip
+    col.notes.append(f"{said}: usual for a clip cut without re-encoding or a variable frame rate; were the file damaged, "
+                     "its parts after the loss would carry other parts' labels (the held-out mistakes would show them)")  # fmt: skip
 
 
 def _unmatched(video: Path, truth: list[tuple[int, int, int]], used: list[bool], frames: int, col: Collection) -> None:
