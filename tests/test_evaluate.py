@@ -90,3 +90,8 @@ def test_an_exact_copy_counts_once_and_one_photo_under_both_labels_is_refused(tm
     shutil.copy(good, tmp_path / "def_front" / "zz-wrong.jpeg")
     assert evaluate_folder(tmp_path, Model(MODEL), tmp_path / "r") == 2
     assert f"zz-wrong.jpeg: the same photo as {good}, labelled defective here and good there: fix a label" in capsys.readouterr().err
+    (tmp_path / "def_front" / "zz-wrong.jpeg").unlink()
+    for sub in ("ok_front", "def_front"):  # a blank under both labels: not inspectable, a reject either way (teaching takes it)
+        cv2.imwrite(str(tmp_path / sub / "blank.png"), np.full((300, 300), 128, np.uint8))
+    assert evaluate_folder(tmp_path, Model(MODEL), tmp_path / "r") == 0
+    assert json.loads(capsys.readouterr().out)["not_inspected"] == 2

@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from station.errors import InputError, StationError, one_line
+from station.messages import Reason
 from station.model import Model
 from station.offline.classify import Classifier
 from station.sources import files_below, read_image
@@ -75,10 +76,11 @@ class Row:
 
 def _collect(folder: Path, clf: Classifier) -> tuple[list[Row], list[str]]:
     """Every photo judged, and what was not (each named). An exact copy of a photo counts once (as teaching uses it once);
-    one photo under both labels is an InputError naming both (teaching refuses it too)."""
+    one photo under both labels is an InputError naming both, unless it cannot be inspected (a blank: teaching takes that
+    too, and each copy is a reject)."""
     rows: list[Row] = []
     problems: list[str] = []
-    seen: dict[bytes, tuple[Path, int]] = {}
+    seen: dict[bytes, tuple[Path, int, bool]] = {}  # content -> the first photo of it, its label, whether it was inspected
     for sub, label in CLASS_FOLDERS:
         d = folder / sub
         if not d.is_dir():
@@ -88,14 +90,16 @@ def _collect(folder: Path, clf: Classifier) -> tuple[list[Row], list[str]]:
             if grab is None or grab.image is None:
                 problems.append(why or (grab.error if grab is not None else None) or f"{p}: unreadable")
                 continue
-            first = seen.setdefault(hashlib.sha256(repr(grab.image.shape).encode() + grab.image.tobytes()).digest(), (p, label))
-            if first[0] != p:
-                if first[1] != label:
-                    raise InputError(f"{p}: the same photo as {first[0]}, labelled {'defective' if label else 'good'} here and "
-                                     f"{'defective' if first[1] else 'good'} there: fix a label")  # fmt: skip
+            content = hashlib.sha256(repr(grab.image.shape).encode() + grab.image.tobytes()).digest()
+            first = seen.get(content)
+            if first is not None and first[1] == label:
                 problems.append(f"{p}: an exact copy of {first[0]}, counted once")
                 continue
+            if first is not None and first[2]:
+                raise InputError(f"{p}: the same photo as {first[0]}, labelled {'defective' if label else 'good'} here and "
+                                 f"{'defective' if first[1] else 'good'} there: fix a label")  # fmt: skip
             v = clf.judge(grab.image, str(p))
+            seen.setdefault(content, (p, label, v.reason is not Reason.UNABLE))
             rows.append(Row(p, label, v.verdict, v.reason.value, float("nan") if v.score is None else v.score, v.where))
     return rows, problems
 
