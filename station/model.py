@@ -94,6 +94,18 @@ def _is_a(value: object, kind: type) -> bool:
         return False
 
 
+def _taught_parts(meta: dict[str, str]) -> list[str]:
+    """The digests of the parts station teach learnt the model from (none for a model no line taught); ValueError if malformed."""
+    try:
+        taught = json.loads(meta.get(META_TAUGHT, "{}"))
+    except ValueError:
+        taught = None
+    parts = taught.get("parts", []) if isinstance(taught, dict) else None
+    if not isinstance(parts, list) or not all(isinstance(p, str) for p in parts):
+        raise ValueError(f"{META_TAUGHT} is not a JSON object whose parts are a list of digests")
+    return parts
+
+
 def _parse_meta(meta: dict[str, str], path: Path, digest: str) -> ModelInfo:
     missing = [k for k in REQUIRED if k not in meta]
     if missing:
@@ -105,10 +117,7 @@ def _parse_meta(meta: dict[str, str], path: Path, digest: str) -> ModelInfo:
         threshold = float(meta[META_THRESHOLD])
         classes = tuple(json.loads(meta[META_CLASSES]))
         metrics = json.loads(meta.get(META_METRICS, "{}"))
-        taught = json.loads(meta.get(META_TAUGHT, "{}"))
-        parts = taught.get("parts", []) if isinstance(taught, dict) else None
-        if not isinstance(parts, list) or not all(isinstance(p, str) for p in parts):
-            raise ValueError(f"{META_TAUGHT} is not an object whose parts are a list of digests")
+        parts = _taught_parts(meta)
     except (ValueError, TypeError) as exc:
         raise ModelError(f"{path}: model metadata is malformed: {exc}") from None
     if not isinstance(band, list) or len(band) != 2 or not all(_is_a(b, float) for b in band):

@@ -83,6 +83,8 @@ def test_metadata_drives_the_model(tmp_path: Path) -> None:
         ({meta.META_INPUT: '{"size": 32, "margin": 1' + "0" * 400 + "}"}, "station.input: margin must be a finite number"),
         ({meta.META_BAND: "[1" + "0" * 400 + ", 1]"}, "uncertain band .* is not two finite numbers"),
         ({meta.META_INPUT: json.dumps({"size": 32, "margin": 3.0})}, "station.input is malformed: margin 3.0: outside what a crop can be"),
+        ({meta.META_TAUGHT: "{not json"}, "station.teach is not a JSON object whose parts are a list of digests"),
+        ({meta.META_TAUGHT: '{"parts": [1, 2]}'}, "station.teach is not a JSON object whose parts are a list of digests"),
     ],
 )
 def test_bad_metadata_is_refused(tmp_path: Path, props: dict[str, str], message: str) -> None:

@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import pytest
 
@@ -101,6 +102,18 @@ def test_a_base_taught_on_some_of_the_parts_is_refused_before_any_teaching(taugh
     code, again, _ = _teach(tmp_path, "--base", str(out), source=some)
     assert code == 2 and not again.exists()
     assert f"{out}: it was taught on 26 of these 26 parts" in capsys.readouterr().err
+    other = tmp_path / "other"  # the same photos mirrored: other pixels, so other parts as far as digests go
+    for p in some.glob("*/*"):
+        (other / p.parent.name).mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(other / p.parent.name / f"{p.stem}.png"), cv2.imread(str(p), cv2.IMREAD_GRAYSCALE)[:, ::-1])
+    (tmp_path / "b").mkdir()
+    (tmp_path / "c").mkdir()
+    code, second, _ = _teach(tmp_path / "b", "--base", str(out), source=other)
+    assert code == 0, capsys.readouterr().err[-2000:]
+    assert admit(second).info.taught_parts >= admit(out).info.taught_parts  # it holds what its base learnt
+    assert len(admit(second).info.taught_parts) == 36 + 26
+    code, third, _ = _teach(tmp_path / "c", "--base", str(second), source=some)  # the first base's parts, through the second
+    assert code == 2 and not third.exists() and "it was taught on 26 of these 26 parts" in capsys.readouterr().err
 
 
 def test_a_taught_models_version_names_its_line_once() -> None:

@@ -370,7 +370,7 @@ def _write(out: Path, net: Any, base: Model, pick: Candidate, figures: dict[str,
 
     taught = {
         "base_model": base.info.model_id, "network": pick.name, "line": figures["line"], "samples_fingerprint": col.digest.hexdigest(),
-        "parts": sorted({part_digest(s) for s in col.samples}),
+        "parts": sorted(base.info.taught_parts | {part_digest(s) for s in col.samples}),  # its base's too: it holds them
         "counts": figures["counts"], "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "validation": figures["held_out"],
         "networks": len(net.members) if hasattr(net, "members") else 1,
         "threshold_rule": "the base model's own" if pick.name == AS_SHIPPED else f"no held-out defect passes: {figures['margin']} "
