@@ -23,6 +23,7 @@ from station.errors import InputError, ModelError
 from station.gate import admit
 from station.metrics import Metrics
 from station.reload import ModelSlot, Reloader
+from station.sources import read_image
 from station.teach.command import META_TEACH, _check_paths, cross_fit
 from station.teach.finetune import Recipe, plain, score
 from station.teach.samples import Sample
@@ -105,7 +106,9 @@ def test_a_base_taught_on_some_of_the_parts_is_refused_before_any_teaching(taugh
     other = tmp_path / "other"  # the same photos mirrored: other pixels, so other parts as far as digests go
     for p in some.glob("*/*"):
         (other / p.parent.name).mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(other / p.parent.name / f"{p.stem}.png"), cv2.imread(str(p), cv2.IMREAD_GRAYSCALE)[:, ::-1])
+        image = read_image(p).image
+        assert image is not None
+        cv2.imwrite(str(other / p.parent.name / f"{p.stem}.png"), image[:, ::-1])
     (tmp_path / "b").mkdir()
     (tmp_path / "c").mkdir()
     code, second, _ = _teach(tmp_path / "b", "--base", str(out), source=other)
