@@ -113,7 +113,7 @@ def offset(photo: Gray, rng: np.random.Generator) -> Gray:
     fill, level = float(rng.uniform(0.78, 0.9)) * side / big, float(rng.uniform(195, 215))
     f = _tilt(photo.astype(np.float32), deg, axis, big, fill, level)
     f = _belt(f, photo, level, deg, axis, big, fill)
-    dx, dy = (round(float(v)) for v in rng.normal(0, 12, 2))  # the part's centre off the frame's: 1 in 8 reaches its edge
+    dx, dy = (int(np.clip(round(float(v)), -60, 60)) for v in rng.normal(0, 12, 2))  # off the frame's centre: 1 in 8 reaches its edge
     x0, y0 = (big - side) // 2 + dx, (big - side) // 2 + dy
     f = f[y0 : y0 + side, x0 : x0 + side]
     yy, xx = np.mgrid[0:side, 0:side].astype(np.float32) / side - 0.5

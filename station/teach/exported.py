@@ -63,7 +63,7 @@ def read_labels(root: Path) -> Labels:
         rows = list(reader)
         columns = reader.fieldnames or []
     except OSError as exc:
-        raise InputError(f"{path}: {why(exc, 'cannot read them')}") from None
+        raise InputError(f"{path}: {why(exc, 'cannot read the labels')}") from None
     except (UnicodeDecodeError, csv.Error) as exc:
         raise InputError(f"{path}: cannot read the export's labels: {exc}") from None
     if not {"file", "reason"} <= set(columns):
