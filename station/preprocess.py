@@ -10,6 +10,7 @@ learn the background.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -72,6 +73,11 @@ class Preprocessed:
     brightness: float
     sharpness: float
     clipped: float  # share of the image at full white (>= CLIPPED_LEVEL): glare hides outlines and defects
+
+
+def pixels_digest(image: npt.NDArray[Any]) -> bytes:
+    """SHA-256 of an image's shape and pixels: one photo however its file stores it (teaching and eval know copies by it)."""
+    return hashlib.sha256(repr(image.shape).encode() + image.tobytes()).digest()
 
 
 def to_gray(image: npt.NDArray[Any]) -> GrayImage:

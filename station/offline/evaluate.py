@@ -7,7 +7,6 @@ mistakes, drawn with OpenCV (no plotting dependency).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from station.errors import InputError, StationError, one_line
 from station.messages import Reason
 from station.model import Model
 from station.offline.classify import Classifier
+from station.preprocess import pixels_digest
 from station.sources import files_below, read_image
 
 CLASS_FOLDERS = (("ok_front", 0), ("def_front", 1))
@@ -90,7 +90,7 @@ def _collect(folder: Path, clf: Classifier) -> tuple[list[Row], list[str]]:
             if grab is None or grab.image is None:
                 problems.append(why or (grab.error if grab is not None else None) or f"{p}: unreadable")
                 continue
-            content = hashlib.sha256(repr(grab.image.shape).encode() + grab.image.tobytes()).digest()
+            content = pixels_digest(grab.image)
             first = seen.get(content)
             if first is not None and first[1] == label:
                 problems.append(f"{p}: an exact copy of {first[0]}, counted once")

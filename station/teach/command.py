@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import hashlib
 import json
 import math
 import os
@@ -41,7 +40,7 @@ from station.config import SHIPPED_MODEL, Config
 from station.errors import InputError, ModelError, one_line
 from station.gate import admit
 from station.model import Model
-from station.preprocess import PreprocessSpec, crop_square, part_region, quantised
+from station.preprocess import PreprocessSpec, crop_square, part_region, pixels_digest, quantised
 from station.signals import STOPS
 from station.teach import report, threshold
 from station.teach.candidates import (
@@ -215,7 +214,7 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
 def part_digest(s: Sample) -> str:
     """A part's short digest: its pixels as the station located it (a photo, an exported crop, the pixels round a footage
     part), the same whichever run collects it."""
-    return hashlib.sha256(repr(s.image.shape).encode() + s.image.tobytes()).hexdigest()[:16]
+    return pixels_digest(s.image).hex()[:16]
 
 
 def _not_seen_by(base: Model, samples: list[Sample]) -> None:

@@ -26,7 +26,7 @@ from station.files import read_bounded, why
 from station.locate import Circle, GrayImage, ellipse_of
 from station.messages import Frame, Part
 from station.metrics import Metrics
-from station.preprocess import Preprocessed, PreprocessSpec, Quality, part_region, preprocess, to_gray
+from station.preprocess import Preprocessed, PreprocessSpec, Quality, part_region, pixels_digest, preprocess, to_gray
 from station.sources import VideoFileSource, files_below, read_image
 from station.stages.preprocess import PreprocessStage
 from station.stages.trigger import LineTrigger
@@ -176,7 +176,7 @@ def _folder(root: Path, spec: PreprocessSpec, col: Collection) -> None:
             if grab.image is None:
                 col.refused.append(Refused(str(p), label, (grab.error or "unreadable").removeprefix(f"{p}: "), unreadable=True))
                 continue
-            content = hashlib.sha256(repr(grab.image.shape).encode() + grab.image.tobytes()).digest()
+            content = pixels_digest(grab.image)
             first = col.seen.setdefault(content, here := (str(p), label))
             if first is not here and first[1] == label:  # an exact copy of a photo met before: used once
                 col.copies.append((str(p), first[0]))
