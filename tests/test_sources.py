@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from station.errors import CameraError, InputError
-from station.sources import ImageFolderSource, OpenCVLiveSource, VideoFileSource, files_below, read_image, source_for
+from station.sources import Grab, ImageFolderSource, OpenCVLiveSource, VideoFileSource, files_below, read_image, source_for
 
 from .conftest import SAMPLE
 
@@ -78,6 +78,27 @@ def test_an_image_whose_header_claims_more_pixels_than_opencv_decodes_is_a_part_
     assert g.image is None and "bomb.png: not a decodable image (OpenCV refused it" in (g.error or "")
 
 
+def _noise_avi(path: Path, frames: int) -> bytes:
+    """An MJPG AVI of ``frames`` frames of noise (each frame's JPEG large and unlike the next); its bytes."""
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 25, (160, 120))
+    rng = np.random.default_rng(0)
+    for _ in range(frames):
+        w.write(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8))
+    w.release()
+    return path.read_bytes()
+
+
+def _read_to_end(path: Path) -> tuple[VideoFileSource, list[Grab]]:
+    """The video's source, opened, read to its end and closed, and every grab it handed on."""
+    src = VideoFileSource(path)
+    src.open()
+    grabs = []
+    while (g := src.read()) is not None:
+        grabs.append(g)
+    src.close()
+    return src, grabs
+
+
 def test_truncated_video_ends_cleanly(tmp_path: Path) -> None:
     p = tmp_path / "v.avi"
     w = cv2.VideoWriter(str(p), cv2.VideoWriter.fourcc(*"MJPG"), 25, (160, 120))
@@ -86,56 +107,29 @@ def test_truncated_video_ends_cleanly(tmp_path: Path) -> None:
     w.release()
     data = p.read_bytes()
     (tmp_path / "t.avi").write_bytes(data[: len(data) // 2])
-    src = VideoFileSource(tmp_path / "t.avi")
-    src.open()
-    grabs = []
-    while (g := src.read()) is not None:
-        grabs.append(g)
-    src.close()
+    _, grabs = _read_to_end(tmp_path / "t.avi")
     assert 0 < len(grabs) < 40 and all(g.image is not None for g in grabs)  # no frames made up past where the file ends
 
 
 def test_frames_a_damaged_or_cut_short_video_loses_are_counted(tmp_path: Path) -> None:
     """FFmpeg skips a zeroed stretch of an AVI without a failed read: the frames after it come numbered too early, and
     only the count the file declares shows it. A cut-short file loses its end. An intact one loses nothing."""
-    p = tmp_path / "v.avi"
-    w = cv2.VideoWriter(str(p), cv2.VideoWriter.fourcc(*"MJPG"), 25, (160, 120))
-    rng = np.random.default_rng(0)
-    for _ in range(60):
-        w.write(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8))
-    w.release()
-    data = p.read_bytes()
+    data = _noise_avi(tmp_path / "v.avi", 60)
     a, b = int(0.45 * len(data)), int(0.52 * len(data))
     for name, content, lost in (("intact", data, False), ("zeroed", data[:a] + bytes(b - a) + data[b:], True), ("cut", data[:a], True)):
         (tmp_path / f"{name}.avi").write_bytes(content)
-        src = VideoFileSource(tmp_path / f"{name}.avi")
-        src.open()
-        grabs = []
-        while (g := src.read()) is not None:
-            grabs.append(g)
-        src.close()
+        src, grabs = _read_to_end(tmp_path / f"{name}.avi")
         assert src.frame_count == 60 and src.count_is_exact and all(g.image is not None for g in grabs), name  # no failed read says so
         assert src.frames_lost() == 60 - len(grabs) and (src.frames_lost() > 0) is lost, name
 
 
 def test_a_frame_that_cannot_be_decoded_mid_video_is_one_unreadable_frame_and_the_rest_are_read(tmp_path: Path) -> None:
-    p = tmp_path / "v.avi"
-    w = cv2.VideoWriter(str(p), cv2.VideoWriter.fourcc(*"MJPG"), 25, (160, 120))
-    rng = np.random.default_rng(0)
-    for _ in range(40):
-        w.write(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8))
-    w.release()
-    data = bytearray(p.read_bytes())
+    data = bytearray(_noise_avi(tmp_path / "v.avi", 40))
     starts = [i for i in range(len(data) - 1) if data[i] == 0xFF and data[i + 1] == 0xD8]  # each frame's JPEG
     middle = starts[20]
     data[middle : middle + 400] = bytes(400)  # its JPEG header gone: that frame cannot be decoded
     (tmp_path / "c.avi").write_bytes(bytes(data))
-    src = VideoFileSource(tmp_path / "c.avi")
-    src.open()
-    grabs = []
-    while (g := src.read()) is not None:
-        grabs.append(g)
-    src.close()
+    _, grabs = _read_to_end(tmp_path / "c.avi")
     bad = [i for i, g in enumerate(grabs) if g.image is None]
     assert bad and all(g.error and "could not be decoded" in g.error for g in grabs if g.image is None)
     assert len(grabs) == 40 and len(bad) <= 2 and sum(g.image is not None for g in grabs[bad[-1] :]) >= 15  # read on past it
