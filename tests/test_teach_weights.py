@@ -13,7 +13,7 @@ from station.cli import main
 from station.config import SHIPPED_MODEL, load_config
 from station.errors import ModelError
 from station.gate import admit
-from station.teach.command import META_TEACH
+from station.model import META_TAUGHT
 from station.teach.finetune import Recipe, plain, score
 
 from .conftest import SAMPLE
@@ -100,6 +100,6 @@ def test_a_model_file_holding_the_mean_of_several_networks_is_no_base_for_more_t
     assert np.allclose(written.score(crops), np.mean([score(n, crops) for n in nets], axis=0), atol=2e-4)
     import onnx
 
-    assert json.loads({p.key: p.value for p in onnx.load(str(out)).metadata_props}[META_TEACH])["networks"] == 2
+    assert json.loads({p.key: p.value for p in onnx.load(str(out)).metadata_props}[META_TAUGHT])["networks"] == 2
     with pytest.raises(ModelError, match=r"mean of 2 networks.*teach again from the model it was taught from"):
         from_onnx(out, written)

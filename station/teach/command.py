@@ -62,7 +62,6 @@ from station.teach.samples import Collection, Sample, collect, rectified
 Trainer = Callable[[list[Sample], int, str], Any]  # (parts, seed, progress label) -> a trained network
 Scorer = Callable[[Any, npt.NDArray[np.float32]], npt.NDArray[np.float64]]
 
-META_TEACH = meta.META_TAUGHT
 SELF_TEST_PER_CLASS = 16
 
 
@@ -378,7 +377,7 @@ def _write(out: Path, net: Any, base: Model, pick: Candidate, figures: dict[str,
     }  # fmt: skip
     extra = {
         meta.META_VERSION: taught_version(base.info.version, figures["line"]),
-        META_TEACH: json.dumps(taught),
+        meta.META_TAUGHT: json.dumps(taught),
         meta.META_FINGERPRINT: col.digest.hexdigest(),
         meta.META_METRICS: json.dumps({"validation": figures["held_out"]}),
         meta.META_SELF_TEST: self_test_meta(pick.crops, labels, pick.spec, seed, pick.parts),
