@@ -90,7 +90,10 @@ class CameraSection(_Model):
 class TriggerSection(_Model):
     mode: TriggerMode = Field(
         TriggerMode.AUTO,
-        description="frame: each frame is a part; line: track parts on a conveyor; auto: frame for folders, line otherwise.",
+        description=(
+            "frame: each frame is a part; line: track parts on a conveyor; "
+            "auto: frame for folders and a hardware-triggered camera (camera.trigger), line otherwise."
+        ),
     )
     direction: Direction = Field(Direction.LEFT_TO_RIGHT, description="Direction of travel along the image x axis.")
     line: float = Field(

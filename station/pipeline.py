@@ -33,7 +33,7 @@ from station.metrics import QUEUED, Metrics
 from station.model import Model
 from station.reload import ModelSlot, Reloader, ShadowSlot
 from station.review import Review, load_token
-from station.sources import FrameSource, ImageFolderSource
+from station.sources import FrameSource
 from station.stages.base import Stage, Worker
 from station.stages.capture import CameraState, CaptureStage
 from station.stages.decision import DecisionStage
@@ -41,7 +41,7 @@ from station.stages.inference import InferenceStage
 from station.stages.preprocess import PreprocessStage
 from station.stages.publish import Identity, Outlet
 from station.stages.shadow import CpuSplit, ShadowStage
-from station.stages.trigger import FrameTrigger, LineTrigger
+from station.stages.trigger import FrameTrigger, LineTrigger, trigger_for
 from station.web import Health, LiveView, WebServer
 from station.wire import VerdictMessage
 
@@ -55,12 +55,6 @@ GIL_SWITCH_S = 0.001
 
 def config_hash(cfg: Config) -> str:
     return hashlib.sha256(json.dumps(cfg.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:16]
-
-
-def trigger_mode(cfg: Config, source: FrameSource) -> TriggerMode:
-    if cfg.trigger.mode is not TriggerMode.AUTO:
-        return cfg.trigger.mode
-    return TriggerMode.FRAME if isinstance(source, ImageFolderSource) else TriggerMode.LINE
 
 
 @dataclass
@@ -87,6 +81,8 @@ class Pipeline:
             if name is not StageName.CAPTURE
         }
         q = self.queues
+        trig = trigger_for(cfg, source)
+        self.mode = TriggerMode.FRAME if isinstance(trig, FrameTrigger) else TriggerMode.LINE
         self.capture = CaptureStage(
             source,
             q[StageName.TRIGGER],
@@ -95,9 +91,8 @@ class Pipeline:
             stale_after_s=cfg.camera.stale_after_s,
             backoff_cap_s=cfg.camera.backoff_max_s,
             free_run=cfg.camera.trigger == "free_run",
+            frames_are_parts=isinstance(trig, FrameTrigger),
         )
-        self.mode = trigger_mode(cfg, source)
-        trig: FrameTrigger | LineTrigger = FrameTrigger() if self.mode is TriggerMode.FRAME else LineTrigger(cfg.trigger)
         self.slot = ModelSlot(model)
         shadow = admit_configured(cfg.model.shadow, "model.shadow", cfg.model.threads()) if cfg.model.shadow else None
         self.shadow = ShadowSlot(shadow)

@@ -203,3 +203,66 @@ def test_with_a_hardware_trigger_silence_is_normal() -> None:
     finally:
         cap.stop()
         cap.join(2)
+
+
+def _frames_until_end(q: queue.Queue[object], timeout: float = 10.0) -> list[Frame]:
+    got = _drain(q, timeout)
+    assert got and got[-1] is END, "the capture ended within the bound"
+    return [f for f in got if isinstance(f, Frame)]
+
+
+def test_where_frames_are_parts_the_newest_frame_is_lost_and_rejected_in_its_place() -> None:
+    q: queue.Queue[object] = queue.Queue(maxsize=3)
+    m = Metrics()
+    src = FakeSource(50, live=True)
+    cap = CaptureStage(src, q, m, free_run=False, frames_are_parts=True)
+    cap.start()
+    assert wait_for(lambda: src._i == 50, 5)  # nobody reads the queue meanwhile: it fills after 3 frames
+    cap.stop()
+    frames = _frames_until_end(q)
+    cap.join(2)
+    assert len(frames) == 50, "each frame the camera gave is one part: kept or marked lost, never gone"
+    assert [int(f.image[0, 0]) for f in frames[:3]] == [1, 2, 3], "the oldest frames were kept"
+    lost = frames[3:]
+    assert all(f.failure is not None and f.image.size == 0 for f in lost)
+    assert all(f.failure is not None and "capture queue was full" in f.failure.detail for f in lost)
+    assert [f.index for f in frames] == sorted(f.index for f in frames), "in order"
+    assert m.frames_dropped.labels(reason="queue_full")._value.get() == 47
+
+
+class SkippingCamera(FakeSource):
+    """A live camera that loses two frames on the wire before its sixth, as GigE frame ids that jump."""
+
+    def read(self) -> Grab | None:
+        if self._i == 5:
+            self.drops["missing_id"] = self.drops.get("missing_id", 0) + 2
+        return super().read()
+
+
+def _skipping_camera_run(m: Metrics, frames_are_parts: bool) -> list[Frame]:
+    """Ten frames of a :class:`SkippingCamera` through the capture stage, to its end marker."""
+    q: queue.Queue[object] = queue.Queue(maxsize=100)
+    src = SkippingCamera(10, live=True)
+    cap = CaptureStage(src, q, m, free_run=not frames_are_parts, frames_are_parts=frames_are_parts)
+    cap.start()
+    assert wait_for(lambda: src._i == 10, 5)
+    cap.stop()
+    frames = _frames_until_end(q)
+    cap.join(2)
+    return frames
+
+
+def test_where_frames_are_parts_frames_the_source_lost_are_rejected_before_the_next_one() -> None:
+    m = Metrics()
+    frames = _skipping_camera_run(m, frames_are_parts=True)
+    kinds = ["lost" if f.failure is not None else int(f.image[0, 0]) for f in frames]
+    assert kinds == [1, 2, 3, 4, 5, "lost", "lost", 6, 7, 8, 9, 10]
+    assert all("missing_id" in f.failure.detail for f in frames if f.failure is not None)
+    assert m.frames_dropped.labels(reason="missing_id")._value.get() == 2
+
+
+def test_on_a_free_running_line_the_frames_the_source_lost_are_only_counted() -> None:
+    m = Metrics()
+    frames = _skipping_camera_run(m, frames_are_parts=False)
+    assert [int(f.image[0, 0]) for f in frames] == list(range(1, 11))
+    assert m.frames_dropped.labels(reason="missing_id")._value.get() == 2

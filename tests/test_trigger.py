@@ -7,11 +7,12 @@ import cv2
 import numpy as np
 import pytest
 
-from station.config import Direction, TriggerSection
+from station.config import Direction, TriggerMode, TriggerSection, load_config
 from station.footage import Envelope, compose, labelled_photos, read_truth
 from station.locate import level_percentiles
 from station.messages import Failure, Frame, Part, Reason
-from station.stages.trigger import FrameTrigger, LineTrigger, _work_image, find_blobs
+from station.sources import source_for
+from station.stages.trigger import FrameTrigger, LineTrigger, _work_image, find_blobs, trigger_for, trigger_mode
 
 from .conftest import SAMPLE
 
@@ -53,6 +54,21 @@ def test_frame_trigger_makes_one_part_per_frame_in_order() -> None:
 def test_unreadable_frame_becomes_a_part_that_cannot_be_inspected() -> None:
     p = FrameTrigger()(Frame(0, np.zeros((0, 0), np.uint8), 0.0, 0.0, Failure(Reason.UNABLE, "x.jpg: not a decodable image")))[0]
     assert p.failure == Failure(Reason.UNABLE, "x.jpg: not a decodable image")
+
+
+def test_auto_makes_each_frame_a_part_for_a_hardware_triggered_camera_and_an_image_folder(tmp_path: Path) -> None:
+    hardware = load_config(None, ["camera.trigger=Line1"])
+    free = load_config(None, [])
+    usb = source_for("usb:0")  # not opened
+    video = tmp_path / "line.mp4"
+    video.write_bytes(b"")
+    assert trigger_mode(hardware, usb) is TriggerMode.FRAME, "a trigger pulse per part: the line tracker would see one part"
+    assert isinstance(trigger_for(hardware, usb), FrameTrigger)
+    assert trigger_mode(free, usb) is TriggerMode.LINE
+    assert trigger_mode(free, source_for(str(SAMPLE))) is TriggerMode.FRAME
+    assert trigger_mode(hardware, source_for(str(video))) is TriggerMode.LINE, "a recording is footage of the conveyor"
+    assert trigger_mode(load_config(None, ["trigger.mode=frame"]), source_for(str(video))) is TriggerMode.FRAME
+    assert trigger_mode(load_config(None, ["camera.trigger=Line1", "trigger.mode=line"]), usb) is TriggerMode.LINE
 
 
 def test_belt_median_from_the_histogram_equals_numpys_median() -> None:

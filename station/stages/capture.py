@@ -1,7 +1,11 @@
 """Capture stage: one thread that reads the source and queues frames.
 
-Overflow policy: a live camera drops the *oldest* queued frame and counts it (the newest frame is
-what the line needs); a recording waits for room, so replay never drops a frame.
+Overflow policy: a free-running camera drops the *oldest* queued frame and counts it (the newest
+frame is what the line needs; the line trigger follows its parts across the gap); a recording waits
+for room, so replay never drops a frame. Where each frame is one part (a hardware-triggered camera,
+``frames_are_parts``) a frame lost is a part lost: the *newest* goes, and each frame lost, whether
+here or by the source (an incomplete GigE buffer, missing frame ids), takes its place in order as a
+marker that the trigger turns into a part rejected as unable to inspect.
 A live source that fails is reopened with capped exponential backoff that a stop interrupts.
 """
 
@@ -45,10 +49,13 @@ class CaptureStage(Worker):
         backoff_cap_s: float = 10.0,
         stale_after_s: float = 5.0,
         free_run: bool = True,
+        frames_are_parts: bool = False,
     ) -> None:
         self.source = source
         self.stale_after_s = stale_after_s
         self.free_run = free_run  # False: a hardware trigger starts each frame, so silence is normal
+        self.frames_are_parts = frames_are_parts  # frame trigger: a frame lost is a part to reject, in its place
+        self._lost: list[str] = []  # frames lost, each a part, whose markers wait for room in the queue (oldest first)
         self.outbox = outbox
         self.metrics = metrics
         self.realtime = realtime
@@ -76,6 +83,9 @@ class CaptureStage(Worker):
         if not self.source.live:
             put_bounded(self.outbox, item, self._abort)
             return
+        if self.frames_are_parts:
+            self._put_part(item)
+            return
         while True:
             try:
                 self.outbox.put_nowait(item)
@@ -89,6 +99,41 @@ class CaptureStage(Worker):
                     self.metrics.frames_dropped.labels(reason=DropReason.QUEUE_FULL).inc()
                 except queue.Empty:
                     pass
+
+    def _put_part(self, item: object) -> None:
+        """One frame, one part: markers for frames lost go first; with no room, this frame is lost too (the newest goes).
+
+        A camera-lost marker is never lost: it waits for room, after the markers before it.
+        """
+        if isinstance(item, Frame) and not item.camera_lost:
+            if self._flush_lost():
+                try:
+                    self.outbox.put_nowait(item)
+                    return
+                except queue.Full:
+                    pass
+            self.metrics.frames_dropped.labels(reason=DropReason.QUEUE_FULL).inc()
+            self._lost.append("the capture queue was full (the station fell behind the trigger)")
+            return
+        self._drain_lost()
+        put_bounded(self.outbox, item, self._abort)
+
+    def _flush_lost(self) -> bool:
+        """Queue a marker for each frame lost, oldest first, while there is room; True when none is left waiting."""
+        while self._lost:
+            lost = Failure(Reason.UNABLE, f"frame lost: {self._lost[0]}")
+            try:
+                self.outbox.put_nowait(Frame(self.frames, _EMPTY, time.monotonic(), time.time(), lost))
+            except queue.Full:
+                return False
+            self._lost.pop(0)
+            self.frames += 1
+        return True
+
+    def _drain_lost(self) -> None:
+        """Wait for room for every marker still waiting (a drain, a camera lost); only an abort gives up."""
+        while not self._flush_lost() and not self._abort.wait(0.05):
+            pass
 
     def _wait(self, seconds: float) -> bool:
         """Back off for ``seconds`` in short slices, showing progress (waiting for a camera is not a hang)."""
@@ -120,6 +165,7 @@ class CaptureStage(Worker):
 
     def _finish(self) -> None:
         self.source.close()
+        self._drain_lost()  # a drain still gives each part lost its reject
         put_bounded(self.outbox, END, self._abort)
 
     def _reconnect(self, why: str) -> bool:
@@ -170,12 +216,16 @@ class CaptureStage(Worker):
         return True
 
     def _count_source_drops(self) -> None:
-        """Frames the source itself lost (incomplete GigE buffers, missing frame ids)."""
+        """Frames the source itself lost (incomplete GigE buffers, missing frame ids); where frames are parts, each is one."""
         for reason, n in self.source.drops.items():
             seen = self._drops_seen.get(reason, 0)
             if n > seen:
                 self.metrics.frames_dropped.labels(reason=reason).inc(n - seen)
                 self._drops_seen[reason] = n
+                if self.frames_are_parts:
+                    self._lost.extend([f"the camera's frame did not arrive whole ({reason})"] * (n - seen))
+        if self._lost:
+            self._flush_lost()
 
     def _run(self) -> None:
         if not self._open_with_backoff():

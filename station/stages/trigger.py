@@ -25,12 +25,28 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from station.config import Direction, TriggerSection
+from station.config import Config, Direction, TriggerMode, TriggerSection
 from station.locate import level_percentiles, u8
 from station.messages import Failure, Frame, Part, Reason
+from station.sources import FrameSource, ImageFolderSource
 
 _MIN_PART_PX = 30  # the smallest part (trigger.min_diameter_px) stays at least this wide in the work image
 _MAX_MISSED = 4
+
+
+def trigger_mode(cfg: Config, source: FrameSource) -> TriggerMode:
+    """``auto``: one part per frame for an image folder or a live camera with a hardware trigger (``camera.trigger``); the
+    line for a free-running camera and for a recording (footage of a conveyor: ``trigger.mode: frame`` says otherwise)."""
+    if cfg.trigger.mode is not TriggerMode.AUTO:
+        return cfg.trigger.mode
+    if isinstance(source, ImageFolderSource) or (source.live and cfg.camera.trigger != "free_run"):
+        return TriggerMode.FRAME
+    return TriggerMode.LINE
+
+
+def trigger_for(cfg: Config, source: FrameSource) -> FrameTrigger | LineTrigger:
+    """The trigger :func:`trigger_mode` picks, for a replay, a live run and teaching alike."""
+    return FrameTrigger() if trigger_mode(cfg, source) is TriggerMode.FRAME else LineTrigger(cfg.trigger)
 
 
 class FrameTrigger:
