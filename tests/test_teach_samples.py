@@ -392,6 +392,17 @@ def test_a_line_with_many_parts_it_cannot_inspect_is_a_framing_problem_named_by_
     assert "(30) missed by the trigger" in missed and "trigger.direction" in missed
 
 
+def test_a_defective_footage_part_the_trigger_missed_refuses_the_line_unless_the_gate_lets_that_many_pass() -> None:
+    col = _collection(40, 40, [MISSED] * 3)
+    assert col.unteachable() == [], "good parts missed: noted in the report, no escape"
+    col.refused.append(Refused("line.mp4#row9", 1, MISSED))
+    (missed,) = col.unteachable()
+    assert "the trigger fired for none of 1 of the 41 defective parts" in missed and "passes whatever the model" in missed
+    assert col.unteachable(max_escape_rate=0.025) == [], "1 of 41 (2.4 %) is within a gate of 2.5 %"
+    col.refused.append(Refused("gone.png", 1, "cut_off"))  # cut off: a reject on the line, not missed
+    assert col.unteachable(max_escape_rate=0.025) == []
+
+
 def test_parts_refused_for_one_reason_count_together_whatever_their_particulars() -> None:
     shaded = [f"crossed the line never seen whole ({90 + k} x 40 px, not round): part or framing too dark" for k in range(6)]
     (framing,) = _collection(20, 20, shaded + ["blurred"] * 5).unteachable()

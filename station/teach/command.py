@@ -168,7 +168,7 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
     start = _start(base, args.from_scratch, args.seed)  # a base it cannot learn from is refused before the parts are collected
     col = _collect(args, cfg, base)
     _not_seen_by(base, col.samples)
-    unteachable = col.unteachable()
+    unteachable = col.unteachable(args.max_escape_rate / 100)
     if unteachable:  # no network could change it: refuse before minutes of teaching
         return _refuse_early(args, col, unteachable)
     spec = taught_spec(base)

@@ -3,7 +3,7 @@
 A SOURCE is a labelled folder (``ok_front/`` and ``def_front/``; ``station archive export`` writes
 one), or a video with its ground-truth CSV beside it (``VIDEO.csv`` or ``VIDEO.EXT.csv``, the format
 of docs/protocol.md's line-video spec). Every part goes through the station's own locator: for a
-video, the same line trigger and preprocess stage as ``replay``. A part the station cannot locate
+video, the same trigger (``trigger.mode``) and preprocess stage as ``replay``. A part the station cannot locate
 or inspect is never used and never dropped silently: it is a :class:`Refused` with the station's
 own reason, and the teaching report counts them.
 """
@@ -29,9 +29,9 @@ from station.metrics import Metrics
 from station.preprocess import Preprocessed, PreprocessSpec, Quality, part_region, pixels_digest, preprocess, to_gray
 from station.sources import VideoFileSource, files_below, read_image
 from station.stages.preprocess import PreprocessStage
-from station.stages.trigger import LineTrigger
+from station.stages.trigger import trigger_for
 from station.teach import exported
-from station.teach.threshold import MIN_PER_CLASS
+from station.teach.threshold import MIN_PER_CLASS, meets
 
 LABELS = {"ok_front": 0, "def_front": 1}
 MAX_TRUTH_BYTES = 16 << 20  # a ground truth CSV: about 40 bytes a part
@@ -87,10 +87,10 @@ class Collection:
         n_def = sum(s.label for s in self.samples)
         return {"ok": len(self.samples) - n_def, "defective": n_def, "not_inspectable": len(self.refused)}
 
-    def unteachable(self) -> list[str]:
-        """Why these parts cannot teach a line at all, known before any network learns (too few of a class, or too many the
-        station cannot inspect), each with what would help; empty when they can."""
-        c, why = self.counts(), []
+    def unteachable(self, max_escape_rate: float = 0.0) -> list[str]:
+        """Why these parts cannot teach a line at all, known before any network learns (too few of a class, too many the
+        station cannot inspect, defective footage parts the trigger missed), each with what would help; empty when they can."""
+        c, why = self.counts(), self._missed_defects(max_escape_rate)
         if c["ok"] < MIN_PER_CLASS or c["defective"] < MIN_PER_CLASS:
             why.append(f"too few inspectable parts ({c['ok']} good, {c['defective']} defective): collect at least {MIN_PER_CLASS} "
                        "of each, 100 of each for a model you can trust")  # fmt: skip
@@ -108,6 +108,19 @@ class Collection:
                 f"inspected, most of them ({n}) {reason}: {check} (every part and its reason: the report's not_inspectable).{hint}"
             )
         return why
+
+    def _missed_defects(self, max_escape_rate: float) -> list[str]:
+        """Defective footage parts the trigger fired for none of: on the line they get no verdict, so they pass whatever the
+        model; more of them than the gate lets pass (of all the defective parts) is a trigger problem."""
+        _, missed = self.refused_by_label(missed=True)
+        defective = sum(s.label for s in self.samples) + sum(r.label for r in self.refused)
+        if not missed or meets(missed / defective, max_escape_rate):
+            return []
+        return [f"the trigger fired for none of {missed} of the {defective} defective parts of the footage ({missed / defective:.1%}, "
+                f"allowed {max_escape_rate:.1%}; the report's not_inspectable names them, '{MISSED}'): on the line a part the "
+                "trigger misses gets no verdict, so such a defect passes whatever the model. Check the trigger settings of the config "
+                "given with -c (trigger.direction, min_diameter_px, max_diameter_px, contrast) with station replay, then teach "
+                "again"]  # fmt: skip
 
     def refused_by_label(self, missed: bool = False) -> tuple[int, int]:
         """(good, defective) parts that could not be inspected: rejects that were never scored. With ``missed``, instead
@@ -259,7 +272,7 @@ def _read_truth(path: Path) -> tuple[list[tuple[int, int, int]], bytes]:
 
 
 def _video(video: Path, spec: PreprocessSpec, cfg: Config, col: Collection) -> None:
-    """The parts the line trigger fires on (as ``replay`` would), each matched to its ground-truth row by position."""
+    """The parts the trigger fires on (as ``replay`` would), each matched to its ground-truth row by position."""
     truth_path = truth_csv(video)
     assert truth_path is not None
     truth, raw = _read_truth(truth_path)
@@ -277,7 +290,7 @@ def _video(video: Path, spec: PreprocessSpec, cfg: Config, col: Collection) -> N
     col.videos[content] = (str(video), truth)
     used = [False] * len(truth)
     source = VideoFileSource(video)
-    trigger, crops = LineTrigger(cfg.trigger), PreprocessStage(spec, Metrics())
+    trigger, crops = trigger_for(cfg, source), PreprocessStage(spec, Metrics())
     rtl = cfg.trigger.direction is Direction.RIGHT_TO_LEFT
     source.open()
     index = 0
