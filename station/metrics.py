@@ -134,10 +134,19 @@ class Metrics:
         for stage, depth in depths:
             self.queue_depth.labels(stage=stage).set(depth)
 
+    def set_model(self, info: ModelInfo) -> None:
+        """The model in use (``station_model_info``)."""
+        self.model_info.info(_about(info))
+
     def set_shadow(self, info: ModelInfo | None) -> None:
-        about = {"id": "none"} if info is None else {"id": info.model_id, "version": info.version, "threshold": str(info.threshold)}
-        self.shadow_info.info(about)
+        self.shadow_info.info({"id": "none"} if info is None else _about(info))
 
     def set_state(self, current: str) -> None:
         for state in StationState:
             self.state.labels(state=state.value).set(1 if state == current else 0)
+
+
+def _about(info: ModelInfo) -> dict[str, str]:
+    """A model's info labels: its id and version, and the scores it passes below and rejects as defective above (its
+    uncertain band between them; the model file's ``threshold`` lies inside the band and decides no verdict)."""
+    return {"id": info.model_id, "version": info.version, "pass_below": str(info.band[0]), "defect_above": str(info.band[1])}

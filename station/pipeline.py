@@ -114,7 +114,7 @@ class Pipeline:
         self.web = self._serve() if opts.metrics_server and cfg.metrics.enabled else None
         if self.web is not None:
             self.metrics_port = self.web.port
-        metrics.model_info.info({"id": model.info.model_id, "version": model.info.version, "threshold": str(model.info.threshold)})
+        metrics.set_model(model.info)
         metrics.build_info.info({"version": __version__})
 
     def _serve(self) -> WebServer:

@@ -135,7 +135,7 @@ class Reloader:
         if new is not None:
             self.slot.swap(new)
             i = new.info
-            self.metrics.model_info.info({"id": i.model_id, "version": i.version, "threshold": str(i.threshold)})
+            self.metrics.set_model(i)
             log.info("model_reloaded", stage="reload", old=old.info.model_id, new=i.model_id)
         return new is not None
 

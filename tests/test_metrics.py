@@ -3,12 +3,13 @@ from __future__ import annotations
 import urllib.request
 
 import pytest
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
 
 from station.metrics import Metrics
+from station.model import Model
 from station.web import Health, LiveView, WebServer
 
-from .conftest import free_port
+from .conftest import MODEL, free_port
 
 pytestmark = pytest.mark.integration  # real processes, sockets, servers or browsers
 
@@ -46,3 +47,12 @@ def test_all_series_exported_from_the_start_over_real_http() -> None:
         assert name in text, name
     assert 'station_parts_total{reason="uncertain",verdict="reject"} 0.0' in text
     assert 'station_latency_seconds_bucket{le="0.5"}' in text  # a bucket exactly at the deadline
+
+
+def test_the_model_in_use_shows_the_scores_it_passes_below_and_rejects_above() -> None:
+    info = Model(MODEL).info
+    m = Metrics(CollectorRegistry())
+    m.set_model(info)
+    text = generate_latest(m.registry).decode()
+    assert f'pass_below="{info.band[0]}"' in text and f'defect_above="{info.band[1]}"' in text
+    assert "threshold=" not in text, "the file's threshold lies inside the band and decides no verdict"

@@ -128,8 +128,8 @@ def evaluate_folder(folder: Path, model: Model, report: Path) -> int:
     print(json.dumps(figures))
     write_metrics(report, figures, "the report")
     write_png(report / "confusion_matrix.png", confusion_png(rejected, y))
-    write_png(report / "score_histograms.png", histogram_png(scores, y, model.info.threshold))
-    write_png(report / "worst_mistakes.png", worst_png(rows, model.info.threshold))
+    write_png(report / "score_histograms.png", histogram_png(scores, y, model.info.band[0]))
+    write_png(report / "worst_mistakes.png", worst_png(rows))
     return 0
 
 
@@ -168,7 +168,8 @@ def confusion_png(rejected: npt.NDArray[np.bool_], y: npt.NDArray[np.integer]) -
     return img
 
 
-def histogram_png(scores: npt.NDArray[np.floating], y: npt.NDArray[np.integer], threshold: float) -> npt.NDArray[np.uint8]:
+def histogram_png(scores: npt.NDArray[np.floating], y: npt.NDArray[np.integer], limit: float) -> npt.NDArray[np.uint8]:
+    """Score histograms of the good and the defective parts, with the pass limit (a part passes below it)."""
     w, h, bins = 640, 360, 40
     img = np.full((h, w, 3), 255, np.uint8)
     edges = np.linspace(0, 1, bins + 1)
@@ -180,10 +181,10 @@ def histogram_png(scores: npt.NDArray[np.floating], y: npt.NDArray[np.integer], 
             x0 = int(40 + b * bw + (bw / 2 if k else 0))
             y1 = h - 40 - int((h - 80) * count / top)
             cv2.rectangle(img, (x0, y1), (int(x0 + bw / 2) - 1, h - 40), colour, -1)
-    tx = int(40 + threshold * (w - 60))
+    tx = int(40 + limit * (w - 60))
     cv2.line(img, (tx, 20), (tx, h - 40), (0, 0, 0), 1)
     font = cv2.FONT_HERSHEY_SIMPLEX
-    cv2.putText(img, f"threshold {threshold:.3f}", (min(tx + 4, w - 150), 30), font, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(img, f"passes below {limit:.3f}", (min(tx + 4, w - 150), 30), font, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
     cv2.putText(img, "green: ok  red: defective  x: defect score 0..1", (40, h - 12), font, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
     return img
 
@@ -218,7 +219,7 @@ def contact_sheet(tiles: Sequence[npt.NDArray[np.uint8] | None]) -> npt.NDArray[
     return sheet
 
 
-def worst_png(rows: list[Row], threshold: float, n: int = 24) -> npt.NDArray[np.uint8]:
+def worst_png(rows: list[Row], n: int = 24) -> npt.NDArray[np.uint8]:
     """Contact sheet: escapes first (lowest-scored defective), then the highest-scored OK rejects, each marked where it was seen."""
     escapes = sorted((r for r in rows if r.label == 1 and r.verdict == "pass"), key=lambda r: r.score)
     false = sorted((r for r in rows if r.label == 0 and r.verdict == "reject"), key=lambda r: -np.nan_to_num(r.score, nan=1.0))
