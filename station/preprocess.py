@@ -80,6 +80,12 @@ def pixels_digest(image: npt.NDArray[Any]) -> bytes:
     return hashlib.sha256(repr(image.shape).encode() + image.tobytes()).digest()
 
 
+def part_digest(image: npt.NDArray[Any]) -> str:
+    """A part's short digest (16 hex digits of :func:`pixels_digest`): what a taught model records of each part it learnt
+    from (its pixels as the station located it: a photo, an exported crop, the pixels round a footage part)."""
+    return pixels_digest(image).hex()[:16]
+
+
 def to_gray(image: npt.NDArray[Any]) -> GrayImage:
     """Return an 8-bit single-channel view of ``image``; refuse what we cannot read."""
     if image.ndim == 3 and image.shape[2] == 1:

@@ -130,6 +130,14 @@ def test_classify_reports_bad_files_and_classifies_the_good(tmp_path: Path) -> N
     assert "broken.jpg" in p.stderr and "notes.txt" in p.stderr
 
 
+def test_classify_to_an_out_file_it_cannot_write_is_one_line_naming_it(tmp_path: Path) -> None:
+    one = str(sorted((SAMPLE / "ok_front").iterdir())[0])
+    p = _run("classify", one, "--out", str(tmp_path / "nowhere" / "v.jsonl"))
+    _one_line_error(p, "nowhere/v.jsonl: cannot write the verdicts there (--out)")
+    p = _run("classify", one, "--out", str(tmp_path))
+    _one_line_error(p, f"{tmp_path}: cannot write the verdicts there (--out)")
+
+
 def test_sigterm_drains_and_exits_0_with_whole_lines(tmp_path: Path) -> None:
     env = Envelope(width=640, height=360, fps=25, speed=12.0, diameter=200.0)
     video = compose(labelled_photos(SAMPLE)[:12], tmp_path / "line.mp4", env, seed=9)

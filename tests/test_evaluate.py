@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -12,6 +13,8 @@ import pytest
 from station.errors import StationError
 from station.model import Model
 from station.offline.evaluate import Row, auc, evaluate_folder, metrics_at, tile_label
+from station.preprocess import part_digest
+from station.sources import read_image
 
 from .conftest import MODEL, SAMPLE
 
@@ -69,10 +72,24 @@ def test_a_report_that_cannot_be_written_is_one_line_naming_it(tmp_path: Path, c
     with pytest.raises(StationError, match=r"nowhere/a\.png: cannot write the report picture"):
         write_png(tmp_path / "nowhere" / "a.png", np.zeros((4, 4), np.uint8))
     (tmp_path / "r").write_text("a file where the report folder should be")
-    assert main(["eval", str(SAMPLE), "--report", str(tmp_path / "r")]) == 1
+    assert main(["eval", str(SAMPLE), "--report", str(tmp_path / "r")]) == 2
     out, err = capsys.readouterr()
-    assert json.loads(out)["images"] == 36  # the figures are printed first
-    assert err.strip().splitlines() == [f"station: error: {tmp_path / 'r'}: cannot write the report: File exists"]
+    assert out == "", "refused before a photo was judged, not after"
+    assert err.strip().splitlines() == [f"station: error: {tmp_path / 'r'}: cannot make the report folder: File exists"]
+    assert main(["eval", str(SAMPLE), "--report", str(tmp_path / "r" / "below")]) == 2
+    assert "cannot make the report folder" in capsys.readouterr().err
+
+
+def test_eval_says_when_the_model_was_taught_on_the_photos_it_judges(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = Model(MODEL)
+    learnt = sorted((SAMPLE / "ok_front").iterdir())[:5]
+    model.info = replace(model.info, taught_parts=frozenset(part_digest(read_image(p).image) for p in learnt))  # type: ignore[arg-type]
+    assert evaluate_folder(SAMPLE, model, tmp_path / "r") == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["taught_on"] == 5
+    assert "was taught on 5 of these 36 photos" in err
+    assert evaluate_folder(SAMPLE, Model(MODEL), tmp_path / "r") == 0
+    assert "taught_on" not in json.loads(capsys.readouterr().out)
 
 
 def test_an_exact_copy_counts_once_and_one_photo_under_both_labels_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

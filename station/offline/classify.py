@@ -12,7 +12,7 @@ from typing import IO
 import numpy as np
 import numpy.typing as npt
 
-from station.errors import one_line
+from station.errors import InputError, one_line
 from station.messages import Frame, Part, Reason, Verdict
 from station.metrics import Metrics
 from station.model import Model
@@ -59,7 +59,10 @@ class Classifier:
 def classify_paths(paths: list[Path], model: Model, out_path: Path | None) -> int:
     """Exit 0 when images were classified (files that could not be, each reported on stderr); 2 when none."""
     clf = Classifier(model)
-    out: IO[str] = out_path.open("w", encoding="utf-8") if out_path else sys.stdout
+    try:
+        out: IO[str] = out_path.open("w", encoding="utf-8") if out_path else sys.stdout
+    except OSError as exc:
+        raise InputError(f"{out_path}: cannot write the verdicts there (--out): {exc.strerror or exc}") from None
     unreadable = classified = 0
     try:
         for n, (path, why) in enumerate(iter_images(paths)):

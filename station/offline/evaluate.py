@@ -8,6 +8,7 @@ mistakes, drawn with OpenCV (no plotting dependency).
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ from station.errors import InputError, StationError, one_line
 from station.messages import Reason
 from station.model import Model
 from station.offline.classify import Classifier
-from station.preprocess import pixels_digest
+from station.preprocess import part_digest, pixels_digest
 from station.sources import files_below, read_image
 
 CLASS_FOLDERS = (("ok_front", 0), ("def_front", 1))
@@ -72,9 +73,10 @@ class Row:
     reason: str
     score: float  # NaN when not inspected
     where: tuple[float, float] | None = None  # a defect or uncertain verdict: the point that drove the score (image pixels)
+    taught: bool = False  # a part the model was taught on (station teach): no measure of it
 
 
-def _collect(folder: Path, clf: Classifier) -> tuple[list[Row], list[str]]:
+def _collect(folder: Path, clf: Classifier, taught: frozenset[str] = frozenset()) -> tuple[list[Row], list[str]]:
     """Every photo judged, and what was not (each named). An exact copy of a photo counts once (as teaching uses it once);
     one photo under both labels is an InputError naming both, unless it cannot be inspected (a blank: teaching takes that
     too, and each copy is a reject)."""
@@ -100,7 +102,8 @@ def _collect(folder: Path, clf: Classifier) -> tuple[list[Row], list[str]]:
                                  f"{'defective' if first[1] else 'good'} there: fix a label")  # fmt: skip
             v = clf.judge(grab.image, str(p))
             seen.setdefault(content, (p, label, v.reason is not Reason.UNABLE))
-            rows.append(Row(p, label, v.verdict, v.reason.value, float("nan") if v.score is None else v.score, v.where))
+            score = float("nan") if v.score is None else v.score
+            rows.append(Row(p, label, v.verdict, v.reason.value, score, v.where, part_digest(grab.image) in taught))
     return rows, problems
 
 
@@ -109,7 +112,8 @@ def evaluate_folder(folder: Path, model: Model, report: Path) -> int:
     import sys
 
     try:
-        rows, problems = _collect(folder, Classifier(model))
+        report_folder(report)  # before the photos are judged, not after
+        rows, problems = _collect(folder, Classifier(model), model.info.taught_parts)
     except (FileNotFoundError, InputError) as exc:
         print(one_line(f"station: error: {exc}"), file=sys.stderr)
         return 2
@@ -125,12 +129,27 @@ def evaluate_folder(folder: Path, model: Model, report: Path) -> int:
     figures["not_inspected"] = int(sum(np.isnan(r.score) for r in rows))
     figures["skipped_files"] = len(problems)
     figures["model"] = model.info.model_id
+    if learnt := sum(r.taught for r in rows):
+        figures["taught_on"] = learnt
+        print(one_line(f"station: note: {model.info.model_id} was taught on {learnt} of these {len(rows)} photos, so the figures "
+                       "on them measure nothing: judge it on parts it never saw"), file=sys.stderr)  # fmt: skip
     print(json.dumps(figures))
     write_metrics(report, figures, "the report")
     write_png(report / "confusion_matrix.png", confusion_png(rejected, y))
     write_png(report / "score_histograms.png", histogram_png(scores, y, model.info.band[0]))
     write_png(report / "worst_mistakes.png", worst_png(rows))
     return 0
+
+
+def report_folder(path: Path) -> None:
+    """Make the report folder before any work that would only fail at the end: an InputError naming it when it cannot be
+    made or written."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot make the report folder: {exc.strerror or exc}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise InputError(f"{path}: cannot write the report there (the folder is not writable)")
 
 
 def write_metrics(folder: Path, figures: Mapping[str, object], what: str, stale: Sequence[str] = ()) -> None:

@@ -40,7 +40,8 @@ from station.config import SHIPPED_MODEL, Config
 from station.errors import InputError, ModelError, one_line
 from station.gate import admit
 from station.model import Model
-from station.preprocess import PreprocessSpec, crop_square, part_region, pixels_digest, quantised
+from station.offline.evaluate import report_folder
+from station.preprocess import PreprocessSpec, crop_square, part_digest, part_region, quantised
 from station.signals import STOPS
 from station.teach import report, threshold
 from station.teach.candidates import (
@@ -152,12 +153,7 @@ def _check_paths(args: argparse.Namespace, base: Path, cfg: Config) -> None:
         raise InputError(f"{out}: not a regular file; write the taught model to a new file or over an old model")
     if where == Path(args.report).resolve():
         raise InputError(f"{out}: --out and --report are the same path")
-    try:
-        Path(args.report).mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"{args.report}: cannot make the report folder: {exc.strerror or exc}") from None
-    if not os.access(args.report, os.W_OK | os.X_OK):
-        raise InputError(f"{args.report}: cannot write the report there (the folder is not writable)")
+    report_folder(Path(args.report))
 
 
 def teach(args: argparse.Namespace, cfg: Config) -> int:
@@ -210,15 +206,9 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
     return _write_and_say(args, net, base, pick, figures, col, labels, t0)
 
 
-def part_digest(s: Sample) -> str:
-    """A part's short digest: its pixels as the station located it (a photo, an exported crop, the pixels round a footage
-    part), the same whichever run collects it."""
-    return pixels_digest(s.image).hex()[:16]
-
-
 def _not_seen_by(base: Model, samples: list[Sample]) -> None:
     """InputError when the base model was taught on any of these parts: every figure on them would be on parts it learnt."""
-    seen = sum(part_digest(s) in base.info.taught_parts for s in samples) if base.info.taught_parts else 0
+    seen = sum(part_digest(s.image) in base.info.taught_parts for s in samples) if base.info.taught_parts else 0
     if seen:
         raise InputError(
             f"{base.path}: it was taught on {seen} of these {len(samples)} parts, so no figure on them would be held out: teach "
@@ -368,7 +358,7 @@ def _write(out: Path, net: Any, base: Model, pick: Candidate, figures: dict[str,
 
     taught = {
         "base_model": base.info.model_id, "network": pick.name, "line": figures["line"], "samples_fingerprint": col.digest.hexdigest(),
-        "parts": sorted(base.info.taught_parts | {part_digest(s) for s in col.samples}),  # its base's too: it holds them
+        "parts": sorted(base.info.taught_parts | {part_digest(s.image) for s in col.samples}),  # its base's too: it holds them
         "counts": figures["counts"], "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "validation": figures["held_out"],
         "networks": len(net.members) if hasattr(net, "members") else 1,
         "threshold_rule": "the base model's own" if pick.name == AS_SHIPPED else f"no held-out defect passes: {figures['margin']} "
