@@ -57,3 +57,28 @@ def test_loading_a_model_imports_neither_the_onnx_package_nor_sockets(tmp_path: 
     )
     p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert p.returncode == 0 and p.stdout.strip() == "[]", p.stdout + p.stderr
+
+
+# docs/architecture.md's layers, bottom first: a module imports only from its own layer or those below it.
+LIBRARY = "config settings_file errors files endpoints locate preprocess unwrap model onnxgraph evidence gate sources gige footage keys"
+LAYERS = [
+    {"wire", "messages"},
+    {*LIBRARY.split(), "metrics", "log", "ratelog", "reload", "signals"},
+    {"stages", "resend"},
+    {"pipeline", "supervisor", "archive", "review", "web", "notify"},
+    {"offline", "teach", "gateway"},
+    {"entry", "cli", "__main__"},
+]
+
+
+def _layer(module: str) -> int:
+    top = module.removeprefix("station.").split(".")[0]
+    found = [k for k, names in enumerate(LAYERS) if top in names]
+    assert found, f"{module}: in no layer of docs/architecture.md (add it there and here)"
+    return found[0]
+
+
+def test_no_module_imports_one_from_a_layer_above_it() -> None:
+    graph = _imports()
+    above = sorted(f"{m} -> {d}" for m, deps in graph.items() if m != "station" for d in deps if _layer(d) > _layer(m))
+    assert above == []
