@@ -5,7 +5,7 @@ import pytest
 
 from station.messages import Crop, Failure, Frame, Part, Reason, Scored
 from station.preprocess import Preprocessed, Quality
-from station.stages.decision import decide
+from station.stages.decision import decide, published
 
 BAND = (0.2, 0.5)
 THR = 0.3
@@ -51,3 +51,9 @@ def test_the_verdict_of_a_nan_score_is_a_reject_without_the_nan() -> None:
     info = ModelInfo("m", "1", ("ok", "defect"), PreprocessSpec(), THR, BAND, {}, "")
     v = DecisionStage(info, Metrics())(_scored(float("nan")))[0]
     assert v.verdict == "reject" and v.reason is Reason.ERROR and v.score is None
+
+
+def test_a_score_that_rounds_onto_the_pass_limit_as_published_is_not_a_pass() -> None:
+    assert decide(_scored(0.2 - 4e-7), THR, BAND)[0] is Reason.UNCERTAIN, "published as 0.2, the pass limit itself"
+    assert decide(_scored(0.2 - 6e-7), THR, BAND)[0] is Reason.OK, "published as 0.199999, under it"
+    assert published(0.2 - 4e-7) == BAND[0] and published(float("nan")) is None

@@ -20,8 +20,19 @@ def valid_score(s: float) -> bool:
     return math.isfinite(s) and 0.0 <= s <= 1.0
 
 
+SCORE_DIGITS = 6  # a score as the wire and the archive carry it; the decision judges that same number
+
+
+def published(score: float | None) -> float | None:
+    """A score as a verdict carries it: rounded to SCORE_DIGITS, or None when it is no valid score (never on the wire)."""
+    return round(score, SCORE_DIGITS) if score is not None and valid_score(score) else None
+
+
 def decide(scored: Scored, threshold: float, band: tuple[float, float]) -> tuple[Reason, str]:
-    """The reason for one part's verdict, and a short detail for the log and the archive."""
+    """The reason for one part's verdict, and a short detail for the log and the archive.
+
+    The score judged is the one published (:func:`published`): a score a hair under the pass limit that rounds onto it
+    is uncertain, so no verdict passes with a published score at its limit."""
     if scored.failure is not None:  # the one failure, from the stage that found it
         return scored.failure.reason, scored.failure.detail
     pre = scored.crop.pre
@@ -29,9 +40,9 @@ def decide(scored: Scored, threshold: float, band: tuple[float, float]) -> tuple
         return Reason.UNABLE, pre.quality.value if pre is not None else "not preprocessed"
     if scored.score is None:
         return Reason.ERROR, "no score"
-    s = scored.score
-    if not valid_score(s):
-        return Reason.ERROR, f"score {s!r} is not a finite number in [0, 1]"
+    if not valid_score(scored.score):
+        return Reason.ERROR, f"score {scored.score!r} is not a finite number in [0, 1]"
+    s = round(scored.score, SCORE_DIGITS)
     if band[0] <= s <= band[1]:
         return Reason.UNCERTAIN, f"score {s:.3f} within uncertain band [{band[0]:.3f}, {band[1]:.3f}]"
     if s > threshold:
@@ -77,7 +88,7 @@ class DecisionStage:
                 part_id=part.part_id,
                 frame=part.frame.index,
                 reason=reason,
-                score=round(scored.score, 6) if scored.score is not None and valid_score(scored.score) else None,
+                score=published(scored.score),
                 detail=detail,
                 captured_at=part.frame.captured_wall,
                 captured_mono=part.frame.captured_mono,

@@ -56,7 +56,7 @@ from station.preprocess import same_search
 from station.ratelog import RateLimitedLog
 from station.reload import ShadowSlot
 from station.stages.base import Worker
-from station.stages.decision import decide, valid_score
+from station.stages.decision import decide, published, valid_score
 from station.stages.preprocess import crop_part
 
 log = structlog.get_logger()
@@ -236,8 +236,7 @@ class ShadowStage(Worker):
             self.metrics.part_errors.labels(stage=StageName.SHADOW).inc()
             log.error("part_error", stage="shadow", part_id=crop.part.part_id, error=f"{type(exc).__name__}: {exc}")
             return ShadowVerdict(verdict="reject", reason=Reason.ERROR, score=None, model=info.model_id)
-        s = scored.score
-        score = round(s, 6) if s is not None and valid_score(s) else None
+        score = published(scored.score)
         return ShadowVerdict(verdict="pass" if reason is Reason.OK else "reject", reason=reason, score=score, model=info.model_id)
 
     def _own_crop(self, crop: Crop, model: Model) -> Crop:
