@@ -80,9 +80,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     source = configured_source(cfg)
     if not source.live:
         _probe(source)
-    return run_pipeline(
-        cfg, model, source, RunOptions(realtime=False, out=args.out), reread=lambda: load_config(args.config, args.overrides)
-    )
+    return run_pipeline(cfg, model, source, RunOptions(realtime=False, out=args.out), reread=_rereader(args))
 
 
 def cmd_replay(args: argparse.Namespace) -> int:

@@ -11,19 +11,20 @@ import numpy.typing as npt
 
 from station.offline import evaluate
 from station.offline.evaluate import TILE, confusion_png, contact_sheet, histogram_png, label, tile_of, write_png
+from station.preprocess import quantised
 from station.teach.samples import Sample
 
 
 def mistakes_png(samples: list[Sample], crops: npt.NDArray[np.float32], scores: npt.NDArray[np.float64],
-                 limits: npt.NDArray[np.float64], n: int = 24) -> npt.NDArray[np.uint8]:  # fmt: skip
+                 limits: npt.NDArray[np.float64], clip: float, n: int = 24) -> npt.NDArray[np.uint8]:  # fmt: skip
     """Contact sheet of the held-out mistakes and near misses: escapes and the lowest defects, then the highest good parts,
-    each judged by its own pass limit (``limits``)."""
+    each judged by its own pass limit (``limits``); ``clip``: the crops' normalisation (their spec's)."""
     labels = np.array([s.label for s in samples])
     defects = sorted(np.flatnonzero(labels == 1), key=lambda i: scores[i])[: n // 2]
     goods = sorted(np.flatnonzero(labels == 0), key=lambda i: -scores[i])[: n - len(defects)]
     tiles = []
     for i in list(defects) + list(goods):
-        t = tile_of(np.clip((crops[i] + 4.0) / 8.0 * 255, 0, 255).astype(np.uint8))
+        t = tile_of(quantised(crops[i], clip))
         wrong = (not scores[i] < limits[i]) != bool(labels[i])
         cv2.rectangle(t, (0, 0), (TILE - 1, TILE - 1), (0, 0, 255) if wrong else (150, 150, 150), 3 if wrong else 1)
         kind = ("ESCAPE" if labels[i] else "FALSE REJ") if wrong else ("defect" if labels[i] else "good")
@@ -42,7 +43,7 @@ def write_metrics(folder: Path, figures: dict[str, Any], keep_pictures: bool = F
 
 
 def write(folder: Path, figures: dict[str, Any], samples: list[Sample], crops: npt.NDArray[np.float32], held_out: npt.NDArray[np.float64],
-          base: npt.NDArray[np.float64], limit: float, judged_at: npt.NDArray[np.float64]) -> None:  # fmt: skip
+          base: npt.NDArray[np.float64], limit: float, judged_at: npt.NDArray[np.float64], clip: float) -> None:  # fmt: skip
     """metrics.json, confusion_matrix.png, score_histograms.png (taught and base), heldout_mistakes.png.
 
     The confusion matrix and the mistakes judge each part as the honest figures did (``judged_at``: the limit the other
@@ -53,6 +54,6 @@ def write(folder: Path, figures: dict[str, Any], samples: list[Sample], crops: n
     if len(samples):
         base_limit = float(figures["base"]["pass_limit"])
         pictures = (confusion_png(~(held_out < judged_at), labels), histogram_png(held_out, labels, limit),
-                    histogram_png(base, labels, base_limit), mistakes_png(samples, crops, held_out, judged_at))  # fmt: skip
+                    histogram_png(base, labels, base_limit), mistakes_png(samples, crops, held_out, judged_at, clip))  # fmt: skip
         for name, picture in zip(PICTURES, pictures, strict=True):
             write_png(folder / name, picture)
