@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import queue
 import threading
 import time
@@ -211,23 +212,40 @@ def _frames_until_end(q: queue.Queue[object], timeout: float = 10.0) -> list[Fra
     return [f for f in got if isinstance(f, Frame)]
 
 
+class PacedCamera(FakeSource):
+    """A live camera that gives a frame every 5 ms, as a hardware trigger at a fast line's pace."""
+
+    def read(self) -> Grab | None:
+        time.sleep(0.005)
+        return super().read()
+
+
 def test_where_frames_are_parts_the_newest_frame_is_lost_and_rejected_in_its_place() -> None:
     q: queue.Queue[object] = queue.Queue(maxsize=3)
     m = Metrics()
-    src = FakeSource(50, live=True)
+    src = PacedCamera(60, live=True)
     cap = CaptureStage(src, q, m, free_run=False, frames_are_parts=True)
     cap.start()
-    assert wait_for(lambda: src._i == 50, 5)  # nobody reads the queue meanwhile: it fills after 3 frames
+    assert wait_for(lambda: src._i >= 20, 5)  # nobody reads meanwhile: the queue fills after 3 frames, then frames are lost
+    got: list[object] = []
+    end = time.monotonic() + 10
+    while time.monotonic() < end and src._i < 60:  # then the station keeps up again while frames still come
+        try:
+            got.append(q.get(timeout=0.05))
+        except queue.Empty:
+            continue
     cap.stop()
-    frames = _frames_until_end(q)
+    frames = [f for f in got if isinstance(f, Frame)] + _frames_until_end(q)
     cap.join(2)
-    assert len(frames) == 50, "each frame the camera gave is one part: kept or marked lost, never gone"
-    assert [int(f.image[0, 0]) for f in frames[:3]] == [1, 2, 3], "the oldest frames were kept"
-    lost = frames[3:]
-    assert all(f.failure is not None and f.image.size == 0 for f in lost)
-    assert all(f.failure is not None and "capture queue was full" in f.failure.detail for f in lost)
-    assert [f.index for f in frames] == sorted(f.index for f in frames), "in order"
-    assert m.frames_dropped.labels(reason="queue_full")._value.get() == 47
+    assert [f.index for f in frames] == list(range(60)), "each frame the camera gave is one part, in its place: kept or marked lost"
+    kinds = ["lost" if f.failure is not None else "seen" for f in frames]
+    first = kinds.index("lost")
+    assert kinds[:first] == ["seen"] * 3 and "seen" in kinds[first:], "the oldest frames were kept; frames came again after"
+    assert all(f.image[0, 0] == f.index + 1 for f in frames if f.failure is None), "a frame's own number"
+    lost = [f for f in frames if f.failure is not None]
+    assert all(f.image.size == 0 and f.failure is not None and "capture queue was full" in f.failure.detail for f in lost)
+    assert all(a.captured_mono <= b.captured_mono for a, b in itertools.pairwise(frames)), "each marker keeps its frame's time"
+    assert m.frames_dropped.labels(reason="queue_full")._value.get() == kinds.count("lost")
 
 
 class SkippingCamera(FakeSource):
@@ -257,6 +275,8 @@ def test_where_frames_are_parts_frames_the_source_lost_are_rejected_before_the_n
     frames = _skipping_camera_run(m, frames_are_parts=True)
     kinds = ["lost" if f.failure is not None else int(f.image[0, 0]) for f in frames]
     assert kinds == [1, 2, 3, 4, 5, "lost", "lost", 6, 7, 8, 9, 10]
+    assert [f.index for f in frames] == list(range(12))
+    assert frames[4].captured_mono <= frames[5].captured_mono <= frames[6].captured_mono <= frames[7].captured_mono, "in between"
     assert all("missing_id" in f.failure.detail for f in frames if f.failure is not None)
     assert m.frames_dropped.labels(reason="missing_id")._value.get() == 2
 

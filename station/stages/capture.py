@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import queue
 import time
+from collections import deque
+from dataclasses import replace
 from enum import StrEnum
 
 import numpy as np
@@ -55,7 +57,7 @@ class CaptureStage(Worker):
         self.stale_after_s = stale_after_s
         self.free_run = free_run  # False: a hardware trigger starts each frame, so silence is normal
         self.frames_are_parts = frames_are_parts  # frame trigger: a frame lost is a part to reject, in its place
-        self._lost: list[str] = []  # frames lost, each a part, whose markers wait for room in the queue (oldest first)
+        self._lost: deque[Frame] = deque()  # markers of frames lost, each a part, waiting for room in the queue (oldest first)
         self.outbox = outbox
         self.metrics = metrics
         self.realtime = realtime
@@ -101,7 +103,8 @@ class CaptureStage(Worker):
                     pass
 
     def _put_part(self, item: object) -> None:
-        """One frame, one part: markers for frames lost go first; with no room, this frame is lost too (the newest goes).
+        """One frame, one part: markers for frames lost go first; with no room, this frame is lost too (the newest goes),
+        and its marker keeps its index and capture times (the gateway times the part's reject from them).
 
         A camera-lost marker is never lost: it waits for room, after the markers before it.
         """
@@ -113,21 +116,33 @@ class CaptureStage(Worker):
                 except queue.Full:
                     pass
             self.metrics.frames_dropped.labels(reason=DropReason.QUEUE_FULL).inc()
-            self._lost.append("the capture queue was full (the station fell behind the trigger)")
+            why = "the capture queue was full (the station fell behind the trigger)"
+            if item.failure is not None:
+                why = f"{item.failure.detail}; then {why}"
+            self._lost.append(replace(item, image=_EMPTY, failure=Failure(Reason.UNABLE, f"frame lost: {why}")))
             return
         self._drain_lost()
         put_bounded(self.outbox, item, self._abort)
 
+    def _lost_by_source(self, reason: str, n: int) -> None:
+        """Markers for ``n`` frames the source lost since the last frame, in the frame numbers and at the times they would
+        have had (spread evenly between the last frame and now: a hardware trigger's pulses come at the line's pace)."""
+        mono, wall = time.monotonic(), time.time()
+        since = max(0.0, mono - self.last_frame_mono) if self._streaming else 0.0
+        for k in range(n):
+            back = since * (n - k) / (n + 1)
+            lost = Failure(Reason.UNABLE, f"frame lost: the camera's frame did not arrive whole ({reason})")
+            self._lost.append(Frame(self.frames, _EMPTY, mono - back, wall - back, lost))
+            self.frames += 1
+
     def _flush_lost(self) -> bool:
-        """Queue a marker for each frame lost, oldest first, while there is room; True when none is left waiting."""
+        """Queue the marker of each frame lost, oldest first, while there is room; True when none is left waiting."""
         while self._lost:
-            lost = Failure(Reason.UNABLE, f"frame lost: {self._lost[0]}")
             try:
-                self.outbox.put_nowait(Frame(self.frames, _EMPTY, time.monotonic(), time.time(), lost))
+                self.outbox.put_nowait(self._lost[0])
             except queue.Full:
                 return False
-            self._lost.pop(0)
-            self.frames += 1
+            self._lost.popleft()
         return True
 
     def _drain_lost(self) -> None:
@@ -223,7 +238,7 @@ class CaptureStage(Worker):
                 self.metrics.frames_dropped.labels(reason=reason).inc(n - seen)
                 self._drops_seen[reason] = n
                 if self.frames_are_parts:
-                    self._lost.extend([f"the camera's frame did not arrive whole ({reason})"] * (n - seen))
+                    self._lost_by_source(reason, n - seen)
         if self._lost:
             self._flush_lost()
 
