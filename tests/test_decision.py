@@ -8,7 +8,6 @@ from station.preprocess import Preprocessed, Quality
 from station.stages.decision import decide, published
 
 BAND = (0.2, 0.5)
-THR = 0.3
 
 
 def _scored(score: float | None, quality: Quality = Quality.OK, failure: Failure | None = None) -> Scored:
@@ -33,12 +32,12 @@ def _scored(score: float | None, quality: Quality = Quality.OK, failure: Failure
     ],
 )
 def test_only_a_confident_ok_passes(scored: Scored, reason: Reason) -> None:
-    assert decide(scored, THR, BAND)[0] is reason
+    assert decide(scored, BAND)[0] is reason
 
 
 @pytest.mark.parametrize("score", [float("nan"), float("inf"), float("-inf"), 1.5, -0.01])
 def test_a_score_that_is_not_a_finite_number_in_0_1_is_an_error_never_a_pass(score: float) -> None:
-    reason, detail = decide(_scored(score), THR, BAND)
+    reason, detail = decide(_scored(score), BAND)
     assert reason is Reason.ERROR and "not a finite number" in detail
 
 
@@ -48,12 +47,12 @@ def test_the_verdict_of_a_nan_score_is_a_reject_without_the_nan() -> None:
     from station.preprocess import PreprocessSpec
     from station.stages.decision import DecisionStage
 
-    info = ModelInfo("m", "1", ("ok", "defect"), PreprocessSpec(), THR, BAND, {}, "")
+    info = ModelInfo("m", "1", ("ok", "defect"), PreprocessSpec(), 0.3, BAND, {}, "")
     v = DecisionStage(info, Metrics())(_scored(float("nan")))[0]
     assert v.verdict == "reject" and v.reason is Reason.ERROR and v.score is None
 
 
 def test_a_score_that_rounds_onto_the_pass_limit_as_published_is_not_a_pass() -> None:
-    assert decide(_scored(0.2 - 4e-7), THR, BAND)[0] is Reason.UNCERTAIN, "published as 0.2, the pass limit itself"
-    assert decide(_scored(0.2 - 6e-7), THR, BAND)[0] is Reason.OK, "published as 0.199999, under it"
+    assert decide(_scored(0.2 - 4e-7), BAND)[0] is Reason.UNCERTAIN, "published as 0.2, the pass limit itself"
+    assert decide(_scored(0.2 - 6e-7), BAND)[0] is Reason.OK, "published as 0.199999, under it"
     assert published(0.2 - 4e-7) == BAND[0] and published(float("nan")) is None

@@ -55,7 +55,7 @@ def _verdict(**over: object) -> dict[str, object]:
     body: dict[str, object] = {
         "v": 1, "station": "s", "run_id": "r", "seq": 7, "sent_at": 1.5, "part_id": 3, "frame": 40, "verdict": "pass",
         "reason": "ok", "score": 0.01, "captured_at": 1.0, "published_at": 1.5, "deadline_at": 1.5, "model": "m",
-        "config": "c", "detail": "score 0.010 below threshold 0.050", "circle": [1.5, 2.0, 3.0],
+        "config": "c", "detail": "score 0.010 below the pass limit 0.050", "circle": [1.5, 2.0, 3.0],
     }  # fmt: skip
     body.update(over)
     return {k: v for k, v in body.items() if v is not None or k == "score"}

@@ -28,11 +28,13 @@ def published(score: float | None) -> float | None:
     return round(score, SCORE_DIGITS) if score is not None and valid_score(score) else None
 
 
-def decide(scored: Scored, threshold: float, band: tuple[float, float]) -> tuple[Reason, str]:
+def decide(scored: Scored, band: tuple[float, float]) -> tuple[Reason, str]:
     """The reason for one part's verdict, and a short detail for the log and the archive.
 
-    The score judged is the one published (:func:`published`): a score a hair under the pass limit that rounds onto it
-    is uncertain, so no verdict passes with a published score at its limit."""
+    A score passes below ``band[0]`` (the pass limit), is a defect above ``band[1]`` and uncertain (a reject) between; the
+    model file's ``threshold`` lies inside the band and decides nothing. The score judged is the one published
+    (:func:`published`): a score a hair under the pass limit that rounds onto it is uncertain, so no verdict passes with a
+    published score at its limit."""
     if scored.failure is not None:  # the one failure, from the stage that found it
         return scored.failure.reason, scored.failure.detail
     pre = scored.crop.pre
@@ -45,9 +47,9 @@ def decide(scored: Scored, threshold: float, band: tuple[float, float]) -> tuple
     s = round(scored.score, SCORE_DIGITS)
     if band[0] <= s <= band[1]:
         return Reason.UNCERTAIN, f"score {s:.3f} within uncertain band [{band[0]:.3f}, {band[1]:.3f}]"
-    if s > threshold:
-        return Reason.DEFECT, f"score {s:.3f} above threshold {threshold:.3f}"
-    return Reason.OK, f"score {s:.3f} below threshold {threshold:.3f}"
+    if s > band[1]:
+        return Reason.DEFECT, f"score {s:.3f} above the uncertain band [{band[0]:.3f}, {band[1]:.3f}]"
+    return Reason.OK, f"score {s:.3f} below the pass limit {band[0]:.3f}"
 
 
 def finalise(v: Verdict, now_mono: float, deadline_s: float) -> Verdict:
@@ -76,7 +78,7 @@ class DecisionStage:
         part = scored.crop.part
         info = scored.model or self.info  # the model that scored this part decides it
         try:
-            reason, detail = decide(scored, info.threshold, info.band)
+            reason, detail = decide(scored, info.band)
         except Exception as exc:  # never lose the part: reject it
             self.metrics.part_errors.labels(stage=StageName.DECISION).inc()
             reason, detail = Reason.ERROR, f"decision: {type(exc).__name__}: {exc}"

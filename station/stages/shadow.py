@@ -231,7 +231,7 @@ class ShadowStage(Worker):
                 raw = float(model.score(mine.pre.crop[None])[0])
                 why = None if valid_score(raw) else Failure(Reason.ERROR, f"shadow: the model gave {raw!r}")
                 scored = Scored(mine, raw if why is None else None, why, info)
-            reason, _ = decide(scored, info.threshold, info.band)
+            reason, _ = decide(scored, info.band)
         except Exception as exc:  # the shadow's failure is its own verdict; the active one is untouched
             self.metrics.part_errors.labels(stage=StageName.SHADOW).inc()
             log.error("part_error", stage="shadow", part_id=crop.part.part_id, error=f"{type(exc).__name__}: {exc}")
