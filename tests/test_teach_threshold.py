@@ -91,6 +91,15 @@ def test_the_gate_refuses_with_what_would_help() -> None:
     assert len(rejects) == 1 and "collect more good parts" in rejects[0]
 
 
+def test_defects_the_trigger_missed_count_with_the_held_out_escapes() -> None:
+    gate = th.Gate(max_escape_rate=0.02, max_false_reject_rate=0.03)
+    assert th.short_of(gate, th.Outcome(200, 100, 1, 0), missed=1) == [], "2 of 101 pass: within 2 %"
+    (both,) = th.short_of(gate, th.Outcome(200, 100, 2, 0), missed=1)
+    assert "2 held-out defective parts would pass and the trigger missed 1 more: 3.0% of the defective parts in all" in both
+    (held_out,) = th.short_of(gate, th.Outcome(200, 100, 3, 0), missed=1)
+    assert "collect more defective parts" in held_out, "the held-out escapes alone fail: said once, as before"
+
+
 def test_the_rate_a_refusal_suggests_for_the_gate_is_one_the_gate_takes() -> None:
     for defective in range(1, 400):
         for escapes in range(defective + 1):

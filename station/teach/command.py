@@ -185,7 +185,7 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
     ranked = sorted(candidates, key=lambda c: c.cost(args.margin))  # the first of exact equals: change no more than the figures ask for
 
     def qualify(c: Candidate) -> list[str]:
-        return threshold.short_of(gate, c.judged)
+        return threshold.short_of(gate, c.judged, col.refused_by_label(missed=True)[1])
 
     def build(c: Candidate) -> tuple[Any, str]:
         net = _taught_network(c is taught, nets, args, start, samples, spec, recipe)

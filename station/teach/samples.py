@@ -111,10 +111,14 @@ class Collection:
 
     def _missed_defects(self, max_escape_rate: float) -> list[str]:
         """Defective footage parts the trigger fired for none of: on the line they get no verdict, so they pass whatever the
-        model; more of them than the gate lets pass (of all the defective parts) is a trigger problem."""
+        model; more of them than the gate lets pass (of the footage's defective parts) is a trigger problem."""
         _, missed = self.refused_by_label(missed=True)
-        defective = sum(s.label for s in self.samples) + sum(r.label for r in self.refused)
-        if not missed or meets(missed / defective, max_escape_rate):
+        if not missed:
+            return []
+        videos = tuple(f"{path}#" for path, _ in self.videos.values())  # a footage part's origin: VIDEO#part.. or VIDEO#row..
+        parts: list[Sample | Refused] = [*self.samples, *self.refused]
+        defective = sum(p.label for p in parts if p.origin.startswith(videos))
+        if meets(missed / defective, max_escape_rate):
             return []
         return [f"the trigger fired for none of {missed} of the {defective} defective parts of the footage ({missed / defective:.1%}, "
                 f"allowed {max_escape_rate:.1%}; the report's not_inspectable names them, '{MISSED}'): on the line a part the "

@@ -238,9 +238,17 @@ def meets(rate: float, allowed: float) -> bool:
     return rate <= allowed + _TOLERANCE
 
 
-def short_of(gate: Gate, judged: Outcome) -> list[str]:
-    """Where held-out figures fall short of the gate, each with what would help; empty when they meet it."""
+def short_of(gate: Gate, judged: Outcome, missed: int = 0) -> list[str]:
+    """Where held-out figures fall short of the gate, each with what would help; empty when they meet it. ``missed``:
+    defective footage parts the trigger missed, which pass on the line as the held-out escapes do."""
     why = []
+    if missed and meets(judged.escape_rate, gate.max_escape_rate):
+        both = (judged.escapes + missed) / (judged.defective + missed)
+        if not meets(both, gate.max_escape_rate):
+            why.append(
+                f"{judged.escapes} held-out defective parts would pass and the trigger missed {missed} more: {both:.1%} of the "
+                f"defective parts in all, allowed {gate.max_escape_rate:.1%}: check the trigger settings first"
+            )
     if not meets(judged.escape_rate, gate.max_escape_rate):
         why.append(
             f"{judged.escapes} of {judged.defective} held-out defective parts would pass ({judged.escape_rate:.1%}, allowed "
