@@ -143,8 +143,9 @@ def _stopped(exc: Stopped) -> int:
 
 def _teach(args: argparse.Namespace) -> int:
     try:
-        import onnx  # noqa: F401
-        import torch  # noqa: F401
+        with STOPS.held():  # a stop waits for the imports' end: one raised inside PyTorch's would leave it half set up
+            import onnx  # noqa: F401
+            import torch  # noqa: F401
     except ImportError:
         print("station: error: station teach needs PyTorch and onnx: pip install '.[train]'", file=sys.stderr)
         return 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+from typing import Any
 
 import pytest
 
@@ -54,3 +55,26 @@ def test_a_stop_raises_at_once_waits_inside_held_and_is_dropped_once_the_work_is
     finally:
         for sig, handler in before.items():
             signal.signal(sig, handler)
+
+
+def test_a_stop_during_station_teachs_imports_comes_after_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A SIGTERM while PyTorch is being imported must not cut the import short (a half-initialised extension at exit)."""
+    import argparse
+    import builtins
+
+    from station import cli
+
+    real, seen = builtins.__import__, list[str]()
+
+    def importing(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name == "torch" and not seen:
+            seen.append("started")
+            signal.raise_signal(signal.SIGTERM)  # the handler runs at the next bytecode: inside the import
+            module = real(name, *args, **kwargs)
+            seen.append("finished")
+            return module
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", importing)
+    assert cli.cmd_teach(argparse.Namespace(config=None, overrides=[])) == 128 + signal.SIGTERM
+    assert seen == ["started", "finished"]
