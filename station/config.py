@@ -52,6 +52,12 @@ class StationSection(_Model):
     id: str = Field("station-1", min_length=1, max_length=64, description="Station id, sent with every verdict.")
 
 
+CAMERA_SETTINGS = ("exposure_us", "gain_db", "acquisition_fps", "roi", "pixel_format")  # written to the camera (with trigger)
+USB = ("usb:", "/dev/video")  # camera.source prefixes, by kind (sources.source_for)
+NETWORK = ("rtsp://", "rtsps://", "http://", "https://")
+STREAMS = (*NETWORK, "gst:")
+
+
 class CameraSection(_Model):
     source: str = Field("usb:0", min_length=1, description="Video file, image folder, usb:N, /dev/videoN, rtsp:// or http:// URL.")
     fps: float | None = Field(
@@ -85,6 +91,29 @@ class CameraSection(_Model):
         if v is not None and not (all(0 <= n <= 65535 for n in v) and min(v[2:]) >= 32):
             raise ValueError("must be [x, y, width, height], each 0-65535, width and height at least 32")
         return v
+
+    @model_validator(mode="after")
+    def _settings_fit_the_source(self) -> CameraSection:
+        """Camera settings are written to a GigE camera, and some of them to a USB one; anywhere else they would be
+        ignored without a word, so they are refused, naming the key."""
+        given = [k for k in CAMERA_SETTINGS if getattr(self, k) is not None] + ["trigger"] * (self.trigger != "free_run")
+        src = self.source
+        if not given or src.startswith("gige:"):
+            return self
+        if src.startswith(USB):
+            if self.trigger != "free_run":
+                raise Contradiction("camera.trigger", f"{src} is a USB camera, which has no hardware trigger line here")
+            if self.pixel_format is not None:
+                raise Contradiction("camera.pixel_format", f"{src}: pixel formats are set on GigE cameras only")
+            if self.roi is not None and self.roi[:2] != (0, 0):
+                raise Contradiction("camera.roi", f"{src}: a USB camera takes a size [0, 0, width, height], not an offset")
+            return self
+        kind = "a network stream or pipeline" if src.startswith(STREAMS) else "a recording (a video file or an image folder)"
+        raise Contradiction(
+            f"camera.{given[0]}",
+            f"camera.source {src} is {kind}: the station sets this on a GigE or USB camera only; set it on the "
+            "device itself, or remove the key",
+        )
 
 
 class TriggerSection(_Model):

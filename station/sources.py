@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import structlog
 
+from station.config import NETWORK, USB
 from station.errors import CameraError, InputError, one_line
 from station.files import read_bounded, why
 from station.preprocess import to_gray
@@ -278,13 +279,8 @@ class CameraSettings:
 
 
 def apply_v4l2(cap: cv2.VideoCapture, s: CameraSettings, name: str) -> None:
-    """Set each configured V4L2 property, read it back and log it; a refusal is a CameraError naming it."""
-    if s.trigger != "free_run":
-        raise CameraError(f"camera.trigger: {name} is a USB camera, which has no hardware trigger line here")
-    if s.pixel_format is not None:
-        raise CameraError(f"camera.pixel_format: {name}: pixel formats are set on GigE cameras only")
-    if s.roi is not None and s.roi[:2] != (0, 0):
-        raise CameraError(f"camera.roi: {name}: a USB camera takes a size [0, 0, width, height], not an offset")
+    """Set each configured V4L2 property, read it back and log it; a refusal is a CameraError naming it (what a USB camera
+    cannot take at all, the config refuses: config.CameraSection)."""
     steps: list[tuple[str, float, int, float]] = []  # (key, wanted, property, value written)
     if s.exposure_us is not None:
         cap.set(cv2.CAP_PROP_AUTO_EXPOSURE, 1)  # V4L2: 1 = manual
@@ -371,7 +367,7 @@ def source_for(
     decode_threads: int | None = None,
 ) -> FrameSource:
     """Choose the source kind from a ``camera.source`` string."""
-    if spec.startswith(("usb:", "/dev/video", "rtsp://", "rtsps://", "http://", "https://")):
+    if spec.startswith((*USB, *NETWORK)):
         if spec.startswith("usb:") and not spec[4:].isdigit():
             raise CameraError(f"{spec}: expected usb:N with N a device index")
         return OpenCVLiveSource(spec, fps, read_timeout_s, settings, decode_threads)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -182,3 +183,25 @@ def test_a_shadow_wait_longer_than_a_verdict_can_give_is_warned_of() -> None:
     (w,) = warnings(load_config(None, [shadow, "model.shadow_wait_ms=400"]))
     assert w.startswith("model.shadow_wait_ms: 400 ms") and "publisher.deadline_ms (500)" in w
     assert warnings(load_config(None, ["model.shadow_wait_ms=400"])) == []  # no shadow: nothing waits
+
+
+@pytest.mark.parametrize(
+    ("sets", "key", "said"),
+    [
+        (["camera.trigger=Line1"], "camera.trigger", "usb:0 is a USB camera, which has no hardware trigger line here"),
+        (["camera.pixel_format=Mono8"], "camera.pixel_format", "pixel formats are set on GigE cameras only"),
+        (["camera.roi=[8, 8, 640, 480]"], "camera.roi", "not an offset"),
+        (["camera.source=rtsp://cam/1", "camera.exposure_us=2000"], "camera.exposure_us", "is a network stream or pipeline"),
+        (["camera.source=line.mp4", "camera.trigger=Line1"], "camera.trigger", "is a recording"),
+    ],
+)
+def test_a_camera_setting_the_source_cannot_take_is_refused_naming_the_key(sets: list[str], key: str, said: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(key)) as err:
+        load_config(None, sets)
+    assert said in str(err.value)
+
+
+def test_camera_settings_are_taken_where_they_are_written() -> None:
+    assert load_config(None, ["camera.source=gige:Cam1", "camera.trigger=Line1", "camera.pixel_format=Mono8"]).camera.trigger == "Line1"
+    assert load_config(None, ["camera.exposure_us=2000", "camera.roi=[0, 0, 640, 480]"]).camera.exposure_us == 2000  # usb:0
+    assert load_config(None, ["camera.source=rtsp://cam/1"]).camera.source == "rtsp://cam/1"

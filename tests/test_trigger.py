@@ -57,7 +57,7 @@ def test_unreadable_frame_becomes_a_part_that_cannot_be_inspected() -> None:
 
 
 def test_auto_makes_each_frame_a_part_for_a_hardware_triggered_camera_and_an_image_folder(tmp_path: Path) -> None:
-    hardware = load_config(None, ["camera.trigger=Line1"])
+    hardware = load_config(None, ["camera.source=gige:Cam1", "camera.trigger=Line1"])
     free = load_config(None, [])
     usb = source_for("usb:0")  # not opened
     video = tmp_path / "line.mp4"
@@ -68,7 +68,8 @@ def test_auto_makes_each_frame_a_part_for_a_hardware_triggered_camera_and_an_ima
     assert trigger_mode(free, source_for(str(SAMPLE))) is TriggerMode.FRAME
     assert trigger_mode(hardware, source_for(str(video))) is TriggerMode.LINE, "a recording is footage of the conveyor"
     assert trigger_mode(load_config(None, ["trigger.mode=frame"]), source_for(str(video))) is TriggerMode.FRAME
-    assert trigger_mode(load_config(None, ["camera.trigger=Line1", "trigger.mode=line"]), usb) is TriggerMode.LINE
+    encoder = load_config(None, ["camera.source=gige:Cam1", "camera.trigger=Line1", "trigger.mode=line"])  # pulses by belt travel
+    assert trigger_mode(encoder, usb) is TriggerMode.LINE
 
 
 def test_belt_median_from_the_histogram_equals_numpys_median() -> None:
