@@ -404,7 +404,12 @@ def load_config(path: Path | None = None, overrides: list[str] | None = None) ->
             raise ConfigError(clash.key, str(clash)) from None
         key = ".".join(str(p) for p in err["loc"])
         msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
-        raise ConfigError(key, f"{msg} (got {_SHOWN.repr(err.get('input'))})" if err["type"] != "extra_forbidden" else msg) from None
+        got = err.get("input")
+        if err["type"] != "extra_forbidden":
+            msg = f"{msg} (got {_SHOWN.repr(got)})"
+        if err["type"] == "string_type" and isinstance(got, dict) and len(got) == 1:  # `source: gige:` is YAML for {gige: null}
+            msg += f'; a value with a colon is a string only in quotes: "{next(iter(got))}:"'
+        raise ConfigError(key, msg) from None
     fixed = resolve_paths(cfg, path.parent, given)  # relative paths: in the file against its folder, from --set against the cwd
     assert isinstance(fixed, Config)
     return fixed

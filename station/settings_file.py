@@ -75,6 +75,8 @@ def read_mapping(path: Path) -> dict[str, Any]:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or "syntax error"
+        if problem == "mapping values are not allowed here":  # `source: gige:`: a value that ends in a colon
+            problem += " (a value with a colon in it is a string only in quotes, e.g. source: \"gige:\")"
         raise ConfigError("", f"{path}: invalid YAML{where}: {problem}") from None
     if data is None:
         return {}

@@ -205,3 +205,15 @@ def test_camera_settings_are_taken_where_they_are_written() -> None:
     assert load_config(None, ["camera.source=gige:Cam1", "camera.trigger=Line1", "camera.pixel_format=Mono8"]).camera.trigger == "Line1"
     assert load_config(None, ["camera.exposure_us=2000", "camera.roi=[0, 0, 640, 480]"]).camera.exposure_us == 2000  # usb:0
     assert load_config(None, ["camera.source=rtsp://cam/1"]).camera.source == "rtsp://cam/1"
+
+
+def test_a_value_ending_in_a_colon_is_told_to_be_quoted(tmp_path: Path) -> None:
+    """`source: gige:` is YAML for a mapping: the README's own source spelling must not end in a puzzle."""
+    with pytest.raises(ConfigError, match=r'camera\.source: .*a value with a colon is a string only in quotes: "gige:"'):
+        load_config(None, ["camera.source=gige:"])
+    bad = tmp_path / "station.yaml"
+    bad.write_text("camera:\n  source: gige:\n")
+    with pytest.raises(ConfigError, match=r'invalid YAML at line 2, column 15: .*only in quotes, e\.g\. source: "gige:"'):
+        load_config(bad)
+    bad.write_text('camera:\n  source: "gige:"\n')
+    assert load_config(bad).camera.source == "gige:"
