@@ -24,6 +24,14 @@ _SHOWN = reprlib.Repr()  # a bad value, shown in its error, in a line of its own
 _SHOWN.maxlevel, _SHOWN.maxstring, _SHOWN.maxother = 3, 80, 80
 
 
+def _shown(value: object) -> str:
+    """``value`` as its error shows it; an integer too long for Python to write out (over 4300 digits) said in words."""
+    try:
+        return _SHOWN.repr(value)
+    except ValueError:
+        return "an integer of thousands of digits"
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # .inf or .nan is no setting
 
@@ -406,7 +414,7 @@ def load_config(path: Path | None = None, overrides: list[str] | None = None) ->
         msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
         got = err.get("input")
         if err["type"] != "extra_forbidden":
-            msg = f"{msg} (got {_SHOWN.repr(got)})"
+            msg = f"{msg} (got {_shown(got)})"
         if err["type"] == "string_type" and isinstance(got, dict) and len(got) == 1:  # `source: gige:` is YAML for {gige: null}
             msg += f'; a value with a colon is a string only in quotes: "{next(iter(got))}:"'
         raise ConfigError(key, msg) from None

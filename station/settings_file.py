@@ -18,7 +18,11 @@ MAX_CONFIG_BYTES = 1 << 20  # a station's config is a few kilobytes
 MAX_VALUES = 100_000  # values a YAML document may hold once its aliases are written out (an alias bomb holds billions)
 
 
-class TooBig(ValueError):
+class Unreadable(ValueError):
+    """A YAML document that parses but must not be taken: what is wrong with it, in words."""
+
+
+class TooBig(Unreadable):
     """A YAML document whose aliases (*name) write out to more than MAX_VALUES values, or to themselves, or nested too deep."""
 
 
@@ -36,12 +40,23 @@ def _values(node: yaml.Node, sizes: dict[int, int], open_: set[int]) -> int:
     if isinstance(node, yaml.SequenceNode):
         n += sum(_values(child, sizes, open_) for child in node.value)
     elif isinstance(node, yaml.MappingNode):
+        _one_each(node)
         n += sum(_values(k, sizes, open_) + _values(v, sizes, open_) for k, v in node.value)
     open_.discard(id(node))
     sizes[id(node)] = n = min(n, MAX_VALUES + 1)
     if n > MAX_VALUES:
         raise TooBig(ALIASES)
     return n
+
+
+def _one_each(node: yaml.MappingNode) -> None:
+    """A key given twice in one mapping: YAML keeps the last without a word (a second ``curve:`` would drop the first)."""
+    seen: set[str] = set()
+    for key, _ in node.value:
+        if isinstance(key, yaml.ScalarNode) and key.value != "<<":
+            if key.value in seen:
+                raise Unreadable(f"the key {key.value!r} is given twice in one mapping (line {key.start_mark.line + 1}): keep one")
+            seen.add(key.value)
 
 
 def load_yaml(text: str) -> Any:
@@ -55,6 +70,10 @@ def load_yaml(text: str) -> Any:
         return loader.construct_document(node)
     except RecursionError:
         raise TooBig("it nests lists or mappings too deep to read") from None
+    except Unreadable:
+        raise
+    except ValueError as exc:  # a YAML value Python cannot make (an integer of more than 4300 digits)
+        raise Unreadable(f"a value it cannot read: {exc}") from None
     finally:
         loader.dispose()
 
@@ -69,14 +88,14 @@ def read_mapping(path: Path) -> dict[str, Any]:
         raise ConfigError("", f"{path}: not text (UTF-8): byte {exc.start} cannot be read") from None
     try:
         data = load_yaml(text)
-    except TooBig as exc:
+    except Unreadable as exc:
         raise ConfigError("", f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or "syntax error"
         if problem == "mapping values are not allowed here":  # `source: gige:`: a value that ends in a colon
-            problem += " (a value with a colon in it is a string only in quotes, e.g. source: \"gige:\")"
+            problem += ' (a value with a colon in it is a string only in quotes, e.g. source: "gige:")'
         raise ConfigError("", f"{path}: invalid YAML{where}: {problem}") from None
     if data is None:
         return {}
@@ -92,7 +111,7 @@ def apply_override(data: dict[str, Any], assignment: str) -> str:
         raise ConfigError("", f"--set {assignment!r}: expected KEY=VALUE")
     try:
         value = load_yaml(raw) if raw.strip() else ""
-    except TooBig as exc:
+    except Unreadable as exc:
         raise ConfigError(key, f"--set value: {exc}") from None
     except yaml.YAMLError:
         raise ConfigError(key, f"--set value {raw!r} is not valid YAML") from None
@@ -123,6 +142,8 @@ def resolve_paths(model: BaseModel, base: Path, given: frozenset[str] = frozense
         for name in type(m).model_fields:
             v, key = getattr(m, name), f"{prefix}{name}"
             mine = typed or key in given
+            if isinstance(v, Path) and "\0" in str(v):  # no file is named so: every use of it would raise
+                raise ConfigError(key, "a path cannot hold a NUL character")
             if isinstance(v, Path) and not v.is_absolute():
                 upd[name] = (typed_from(key) if mine else base).joinpath(v).resolve()
             elif isinstance(v, BaseModel):

@@ -217,3 +217,25 @@ def test_a_value_ending_in_a_colon_is_told_to_be_quoted(tmp_path: Path) -> None:
         load_config(bad)
     bad.write_text('camera:\n  source: "gige:"\n')
     assert load_config(bad).camera.source == "gige:"
+
+
+def test_a_key_given_twice_is_refused_naming_it(tmp_path: Path) -> None:
+    """YAML keeps the last of two equal keys without a word: a second `curve:` would turn encryption off."""
+    dup = tmp_path / "station.yaml"
+    dup.write_text("publisher:\n  curve:\n    enabled: true\n  curve:\n    enabled: false\n")
+    with pytest.raises(ConfigError, match=r"the key 'curve' is given twice in one mapping \(line 4\)"):
+        load_config(dup)
+    dup.write_text("base: &b {fps: 25}\ncamera:\n  <<: *b\n  source: usb:1\n")  # a merge key is not a second key
+    with pytest.raises(ConfigError, match=r"base: unknown key"):
+        load_config(dup)
+
+
+def test_a_number_python_cannot_write_out_and_a_path_with_a_nul_are_one_line_naming_the_key(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"camera\.queue_size: --set value: a value it cannot read"):
+        load_config(None, ["camera.queue_size=" + "9" * 5000])
+    with pytest.raises(ConfigError, match=r"camera\.fps: .*got an integer of thousands of digits"):
+        load_config(None, ["camera.fps=0x" + "f" * 5000])
+    with pytest.raises(ConfigError, match=r"model\.path: a path cannot hold a NUL character"):
+        load_config(None, ['model.path="x\\0y"'])
+    with pytest.raises(ConfigError, match=r"archive\.dir: a path cannot hold a NUL character"):
+        load_config(None, ['archive.dir="/tmp/\\0x"'])
