@@ -9,6 +9,7 @@ Errors are one line naming the key path or the file; never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import signal
@@ -332,7 +333,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command not in DAEMONS:
             SIGNALS.release()  # a SIGINT already received raises KeyboardInterrupt here: exit 130
-        return int(args.func(args))
+        rc = int(args.func(args))
+        sys.stdout.flush()  # here, not at exit: a full disk or a closed pipe is one line too
+        return rc
     except ConfigError as exc:
         print(one_line(f"station: config error: {exc}"), file=sys.stderr)
         return 2
@@ -349,8 +352,21 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Stopped as exc:  # a second stop while station teach said it was stopped
         return _stopped(exc)
+    except BrokenPipeError:  # the reader of our output went away (`| head`): nothing left to tell it
+        _mute_stdout()
+        return 1
+    except OSError as exc:  # a file the command was given or writes to (a name too long, a full disk), not caught nearer
+        _mute_stdout()
+        print(one_line(f"station: error: {exc}"), file=sys.stderr)
+        return 2
     finally:
         SIGNALS.retire()
+
+
+def _mute_stdout() -> None:
+    """Send what is left of standard output nowhere: output that cannot be written must not fail again at exit."""
+    with contextlib.suppress(OSError, ValueError):  # no standard output at all (closed): nothing to mute
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 if __name__ == "__main__":

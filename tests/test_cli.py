@@ -138,6 +138,17 @@ def test_classify_to_an_out_file_it_cannot_write_is_one_line_naming_it(tmp_path:
     _one_line_error(p, f"{tmp_path}: cannot write the verdicts there (--out)")
 
 
+def test_a_name_too_long_or_a_full_disk_is_one_line_never_a_traceback(tmp_path: Path) -> None:
+    one = str(sorted((SAMPLE / "ok_front").iterdir())[0])
+    _one_line_error(_run("eval", str(tmp_path / ("a" * 300))), "File name too long")
+    _one_line_error(_run("replay", str(tmp_path / ("a" * 300))), "File name too long")
+    if Path("/dev/full").exists():
+        _one_line_error(_run("classify", one, "--out", "/dev/full"), "No space left on device")
+        with open("/dev/full", "w") as full:
+            p = subprocess.run([*STATION, "check-config"], stdout=full, stderr=subprocess.PIPE, text=True, timeout=60, cwd=ROOT)
+        _one_line_error(p, "No space left on device")
+
+
 def test_sigterm_drains_and_exits_0_with_whole_lines(tmp_path: Path) -> None:
     env = Envelope(width=640, height=360, fps=25, speed=12.0, diameter=200.0)
     video = compose(labelled_photos(SAMPLE)[:12], tmp_path / "line.mp4", env, seed=9)
