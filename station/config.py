@@ -390,6 +390,11 @@ def warnings(cfg: Config) -> list[str]:
             f"{key}: the actuator comes {g.actuator_delay_s() * 1000:.0f} ms after capture, less gateway.margin_ms "
             f"({g.margin_ms}) is under publisher.deadline_ms ({p.deadline_ms}): the gateway rejects verdicts the station sent on time"
         )
+    if cfg.camera.trigger != "free_run" and cfg.trigger.mode is TriggerMode.LINE:
+        out.append(
+            "trigger.mode: line with a hardware trigger (camera.trigger) follows parts across frames, as for pulses by belt travel; "
+            "a frame lost on the way is then only counted, not a part rejected in its place (auto: one part a frame)"
+        )
     if cfg.model.shadow is not None and cfg.model.shadow_wait_ms > p.deadline_ms / 2:
         out.append(
             f"model.shadow_wait_ms: {cfg.model.shadow_wait_ms:g} ms is over half publisher.deadline_ms ({p.deadline_ms}): a verdict "

@@ -185,6 +185,15 @@ def test_a_shadow_wait_longer_than_a_verdict_can_give_is_warned_of() -> None:
     assert warnings(load_config(None, ["model.shadow_wait_ms=400"])) == []  # no shadow: nothing waits
 
 
+def test_the_line_trigger_with_a_hardware_trigger_is_warned_of() -> None:
+    from station.config import warnings
+
+    gige = ["camera.source=gige:Cam1", "camera.trigger=Line1"]
+    assert warnings(load_config(None, gige)) == []  # auto: one part a frame
+    (w,) = warnings(load_config(None, [*gige, "trigger.mode=line"]))
+    assert w.startswith("trigger.mode: line with a hardware trigger") and "only counted" in w
+
+
 @pytest.mark.parametrize(
     ("sets", "key", "said"),
     [
