@@ -99,6 +99,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     cfg, model = load(args, daemon=True)
+    try:
+        configured_source(cfg)  # made, not opened: a recording that is not there, a pipeline this OpenCV cannot run
+    except CameraError as exc:
+        raise ConfigError("camera.source", str(exc)) from None
     shadow = ""
     if cfg.model.shadow is not None:  # run admits it when the pipeline is built: the same gate, the same key
         shadow = f", shadow {admit_configured(cfg.model.shadow, 'model.shadow', cfg.model.threads()).info.model_id}"

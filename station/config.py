@@ -5,6 +5,7 @@ Relative paths in a config file are resolved against that file's own folder.
 
 from __future__ import annotations
 
+import re
 import reprlib
 from enum import StrEnum
 from pathlib import Path
@@ -64,6 +65,7 @@ CAMERA_SETTINGS = ("exposure_us", "gain_db", "acquisition_fps", "roi", "pixel_fo
 USB = ("usb:", "/dev/video")  # camera.source prefixes, by kind (sources.source_for)
 NETWORK = ("rtsp://", "rtsps://", "http://", "https://")
 STREAMS = (*NETWORK, "gst:")
+PIXEL_FORMATS = ("Mono8", "Mono10", "Mono12", "Mono16", "BayerRG8", "BayerGR8", "BayerBG8", "BayerGB8")  # gige.to_gray's
 
 
 class CameraSection(_Model):
@@ -92,6 +94,20 @@ class CameraSection(_Model):
     trigger: str = Field(
         "free_run", min_length=1, description="free_run, or the hardware trigger line that starts each frame (e.g. Line1)."
     )
+
+    @field_validator("source")
+    @classmethod
+    def _device_number(cls, v: str) -> str:
+        if v.startswith(USB) and not re.fullmatch(r"(usb:|/dev/video)[0-9]{1,4}", v):
+            raise ValueError("a USB camera is usb:N or /dev/videoN, N its device number (0-9999)")
+        return v
+
+    @field_validator("pixel_format")
+    @classmethod
+    def _decodable(cls, v: str | None) -> str | None:
+        if v is not None and v not in PIXEL_FORMATS:
+            raise ValueError(f"the station reads {', '.join(PIXEL_FORMATS)}")
+        return v
 
     @field_validator("roi")
     @classmethod
@@ -368,6 +384,10 @@ class Config(_Model):
         ]
         if self.metrics.enabled and self.metrics.port:
             pairs.append(("metrics.port", (self.metrics.host, self.metrics.port)))
+        others = [(k, e) for k, e in (("publisher.endpoint", self.publisher.endpoint),
+                                      ("publisher.resend_endpoint", self.publisher.resend_endpoint)) if tcp_address(e) is None]  # fmt: skip
+        if len(others) == 2 and others[0][1] == others[1][1]:  # ipc:// or inproc://: one name, one socket
+            raise Contradiction("publisher.resend_endpoint", f"{others[1][1]} is already publisher.endpoint's")
         for key, address in pairs:
             if address is None:
                 continue

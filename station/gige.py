@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import structlog
 
+from station.config import PIXEL_FORMATS
 from station.errors import CameraError
 from station.sources import CameraSettings, Grab
 
@@ -52,7 +53,7 @@ def to_gray(data: bytes, width: int, height: int, pixel_format: str) -> np.ndarr
         code = {"RG": cv2.COLOR_BayerRG2GRAY, "GR": cv2.COLOR_BayerGR2GRAY, "BG": cv2.COLOR_BayerBG2GRAY, "GB": cv2.COLOR_BayerGB2GRAY}
         raw = np.frombuffer(data, np.uint8, width * height).reshape(height, width)
         return np.asarray(cv2.cvtColor(raw, code[pixel_format[5:7]]), dtype=np.uint8)
-    raise CameraError(f"pixel format {pixel_format} is not supported (use Mono8, Mono10/12/16 or Bayer??8)")
+    raise CameraError(f"pixel format {pixel_format} is not supported (use one of {', '.join(PIXEL_FORMATS)})")
 
 
 class AravisSource:

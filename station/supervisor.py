@@ -15,7 +15,7 @@ from typing import Any
 import structlog
 
 from station.config import Config, ModelSection
-from station.errors import ConfigError
+from station.errors import ConfigError, one_line
 from station.metrics import Metrics
 from station.model import Model
 from station.notify import Notifier, Watchdog
@@ -88,7 +88,7 @@ def run_pipeline(
     if ours:  # called from another program (a test, a tool): its handlers back
         stop.uninstall()
     if failure is not None:
-        print(f"station: error: stage failed: {failure}", file=sys.stderr)
+        print(one_line(f"station: error: stage failed: {failure}"), file=sys.stderr)
         return 1
     return 0 if drained else 1
 

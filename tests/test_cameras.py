@@ -165,7 +165,7 @@ def test_gige_emulator_killed_for_4_s_then_sigterm_mid_reconnect(gige: FakeGigE)
 
 def test_gige_setting_the_camera_refuses_is_a_clear_error(gige: FakeGigE) -> None:
     cmd = [sys.executable, "-m", "station.cli", "run", "--set", "camera.source=gige:Aravis-Fake-GV01",
-           "--set", "camera.pixel_format=NoSuchFormat", "--set", f"metrics.port={free_port()}",
+           "--set", "camera.pixel_format=Mono12", "--set", f"metrics.port={free_port()}",  # the station reads it; the fake has none
            "--set", "publisher.endpoint=tcp://127.0.0.1:*", "--set", "publisher.resend_endpoint=null"]  # fmt: skip
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     lines: list[str] = []

@@ -138,6 +138,10 @@ def test_classify_to_an_out_file_it_cannot_write_is_one_line_naming_it(tmp_path:
     _one_line_error(p, f"{tmp_path}: cannot write the verdicts there (--out)")
 
 
+def test_check_config_makes_the_source_so_that_run_cannot_fail_on_it_later(tmp_path: Path) -> None:
+    _one_line_error(_run("check-config", "--set", f"camera.source={tmp_path / 'gone.mp4'}"), "camera.source:", "no such file")
+
+
 def test_a_name_too_long_or_a_full_disk_is_one_line_never_a_traceback(tmp_path: Path) -> None:
     one = str(sorted((SAMPLE / "ok_front").iterdir())[0])
     _one_line_error(_run("eval", str(tmp_path / ("a" * 300))), "File name too long")

@@ -202,6 +202,11 @@ def test_the_line_trigger_with_a_hardware_trigger_is_warned_of() -> None:
         (["camera.roi=[8, 8, 640, 480]"], "camera.roi", "not an offset"),
         (["camera.source=rtsp://cam/1", "camera.exposure_us=2000"], "camera.exposure_us", "is a network stream or pipeline"),
         (["camera.source=line.mp4", "camera.trigger=Line1"], "camera.trigger", "is a recording"),
+        (["camera.source=usb:abc"], "camera.source", "usb:N or /dev/videoN, N its device number"),
+        (["camera.source=/dev/videofoo"], "camera.source", "usb:N or /dev/videoN, N its device number"),
+        (["camera.source=usb:\u00b2"], "camera.source", "usb:N or /dev/videoN, N its device number"),  # a digit to isdigit()
+        (["camera.source=gige:Cam1", "camera.pixel_format=RGB8"], "camera.pixel_format", "the station reads Mono8"),
+        (["publisher.endpoint=ipc:///tmp/s", "publisher.resend_endpoint=ipc:///tmp/s"], "publisher.resend_endpoint", "already"),
     ],
 )
 def test_a_camera_setting_the_source_cannot_take_is_refused_naming_the_key(sets: list[str], key: str, said: str) -> None:
