@@ -440,7 +440,7 @@ def load_config(path: Path | None = None, overrides: list[str] | None = None) ->
         got = err.get("input")
         if err["type"] != "extra_forbidden":
             msg = f"{msg} (got {_shown(got)})"
-        if err["type"] == "string_type" and isinstance(got, dict) and len(got) == 1:  # `source: gige:` is YAML for {gige: null}
+        if err["type"] == "string_type" and isinstance(got, dict) and list(got.values()) == [None]:  # `gige:`: YAML for {gige: null}
             msg += f'; a value with a colon is a string only in quotes: "{next(iter(got))}:"'
         raise ConfigError(key, msg) from None
     fixed = resolve_paths(cfg, path.parent, given)  # relative paths: in the file against its folder, from --set against the cwd

@@ -117,6 +117,8 @@ def apply_override(data: dict[str, Any], assignment: str) -> str:
         raise ConfigError(key, f"--set value {raw!r} is not valid YAML") from None
     node = data
     parts = key.strip().split(".")
+    if not all(parts):
+        raise ConfigError(key.strip(), "a key is names joined by dots, none of them empty (e.g. camera.source)")
     for p in parts[:-1]:
         child = node.setdefault(p, {})
         if not isinstance(child, dict):

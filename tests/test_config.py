@@ -253,3 +253,12 @@ def test_a_number_python_cannot_write_out_and_a_path_with_a_nul_are_one_line_nam
         load_config(None, ['model.path="x\\0y"'])
     with pytest.raises(ConfigError, match=r"archive\.dir: a path cannot hold a NUL character"):
         load_config(None, ['archive.dir="/tmp/\\0x"'])
+
+
+@pytest.mark.parametrize("key", [".camera", "camera..source", "camera."])
+def test_a_set_key_with_an_empty_name_in_it_is_refused_naming_it(key: str) -> None:
+    with pytest.raises(ConfigError, match=rf"^{re.escape(key)}: a key is names joined by dots, none of them empty"):
+        load_config(None, [f"{key}=x"])
+    with pytest.raises(ConfigError) as err:
+        load_config(None, ["camera.source={a: 1}"])
+    assert "quotes" not in str(err.value), "only a value that ends in a colon is told to be quoted"
