@@ -384,10 +384,9 @@ class Config(_Model):
         ]
         if self.metrics.enabled and self.metrics.port:
             pairs.append(("metrics.port", (self.metrics.host, self.metrics.port)))
-        others = [(k, e) for k, e in (("publisher.endpoint", self.publisher.endpoint),
-                                      ("publisher.resend_endpoint", self.publisher.resend_endpoint)) if tcp_address(e) is None]  # fmt: skip
-        if len(others) == 2 and others[0][1] == others[1][1]:  # ipc:// or inproc://: one name, one socket
-            raise Contradiction("publisher.resend_endpoint", f"{others[1][1]} is already publisher.endpoint's")
+        pub, resend = self.publisher.endpoint, self.publisher.resend_endpoint
+        if pub == resend and pub.startswith(("ipc://", "inproc://")):  # one name, one socket: the second bind takes it over
+            raise Contradiction("publisher.resend_endpoint", f"{resend} is already publisher.endpoint's")
         for key, address in pairs:
             if address is None:
                 continue

@@ -165,6 +165,7 @@ def test_contradictions_name_their_key(sets: list[str], key: str) -> None:
 
 def test_ports_that_cannot_clash_are_fine() -> None:
     load_config(None, ["metrics.port=0", "publisher.endpoint=tcp://127.0.0.1:*", "publisher.resend_endpoint=ipc:///tmp/r"])
+    load_config(None, ["publisher.endpoint=tcp://127.0.0.1:*", "publisher.resend_endpoint=tcp://127.0.0.1:*"])  # two free ports
 
 
 def test_timing_that_makes_the_gateway_reject_on_time_verdicts_is_warned_of() -> None:
