@@ -69,7 +69,9 @@ PIXEL_FORMATS = ("Mono8", "Mono10", "Mono12", "Mono16", "BayerRG8", "BayerGR8", 
 
 
 class CameraSection(_Model):
-    source: str = Field("usb:0", min_length=1, description="Video file, image folder, usb:N, /dev/videoN, rtsp:// or http:// URL.")
+    source: str = Field(
+        "usb:0", min_length=1, description="Video file, image folder, usb:N, /dev/videoN, rtsp:// or http:// URL, gige:[ID], gst:PIPELINE."
+    )
     fps: float | None = Field(
         None, gt=0, le=1000, description="Frame rate for pacing image folders and live sources that do not report one."
     )
