@@ -338,7 +338,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command not in DAEMONS:
             SIGNALS.release()  # a SIGINT already received raises KeyboardInterrupt here: exit 130
         rc = int(args.func(args))
-        sys.stdout.flush()  # here, not at exit: a full disk or a closed pipe is one line too
+        if sys.stdout is not None:  # None: started with standard output closed
+            sys.stdout.flush()  # here, not at exit: a full disk or a closed pipe is one line too
         return rc
     except ConfigError as exc:
         print(one_line(f"station: config error: {exc}"), file=sys.stderr)
@@ -369,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _mute_stdout() -> None:
     """Send what is left of standard output nowhere: output that cannot be written must not fail again at exit."""
-    with contextlib.suppress(OSError, ValueError):  # no standard output at all (closed): nothing to mute
+    with contextlib.suppress(OSError, ValueError, AttributeError):  # no standard output at all (closed): nothing to mute
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 

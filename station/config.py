@@ -134,7 +134,12 @@ class CameraSection(_Model):
             if self.roi is not None and self.roi[:2] != (0, 0):
                 raise Contradiction("camera.roi", f"{src}: a USB camera takes a size [0, 0, width, height], not an offset")
             return self
-        kind = "a network stream or pipeline" if src.startswith(STREAMS) else "a recording (a video file or an image folder)"
+        stream = src.startswith(STREAMS)
+        if stream:  # a triggered camera behind a pipeline or a URL: the trigger says silence is normal and frames are parts
+            given = [k for k in given if k != "trigger"]
+            if not given:
+                return self
+        kind = "a network stream or pipeline" if stream else "a recording (a video file or an image folder)"
         raise Contradiction(
             f"camera.{given[0]}",
             f"camera.source {src} is {kind}: the station sets this on a GigE or USB camera only; set it on the "

@@ -220,6 +220,7 @@ def test_camera_settings_are_taken_where_they_are_written() -> None:
     assert load_config(None, ["camera.source=gige:Cam1", "camera.trigger=Line1", "camera.pixel_format=Mono8"]).camera.trigger == "Line1"
     assert load_config(None, ["camera.exposure_us=2000", "camera.roi=[0, 0, 640, 480]"]).camera.exposure_us == 2000  # usb:0
     assert load_config(None, ["camera.source=rtsp://cam/1"]).camera.source == "rtsp://cam/1"
+    assert load_config(None, ["camera.source=rtsp://cam/1", "camera.trigger=Line1"]).camera.trigger == "Line1"  # triggered upstream
 
 
 def test_a_value_ending_in_a_colon_is_told_to_be_quoted(tmp_path: Path) -> None:
