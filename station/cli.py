@@ -362,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except OSError as exc:  # a file the command was given or writes to (a name too long, a full disk), not caught nearer
         _mute_stdout()
-        print(one_line(f"station: error: {exc}"), file=sys.stderr)
+        print(one_line(f"station: error: {str(exc) or type(exc).__name__}"), file=sys.stderr)  # some carry no text at all
         return 2
     finally:
         SIGNALS.retire()

@@ -44,3 +44,26 @@ def test_the_widest_margin_and_as_many_threads_as_cpus_are_taken() -> None:
 
     args = build_parser().parse_args(["teach", "x", "--out", "y", "--margin", "20", "--threads", str(os.cpu_count() or 1)])
     assert (args.margin, args.threads) == (20.0, os.cpu_count() or 1)
+
+
+def test_an_os_error_without_text_is_still_a_line_naming_it(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+
+    from station import cli
+
+    def fails(_: argparse.Namespace) -> int:
+        raise OSError  # no errno, no text: once a bare "station: error: "
+
+    monkeypatch.setattr(cli, "build_parser", lambda: _Fixed(argparse.Namespace(command="eval", func=fails)))
+    assert cli.main([]) == 2
+    assert capsys.readouterr().err.strip() == "station: error: OSError"
+
+
+class _Fixed:
+    """A parser that hands back one namespace."""
+
+    def __init__(self, ns: object) -> None:
+        self.ns = ns
+
+    def parse_args(self, _: list[str] | None) -> object:
+        return self.ns
