@@ -1,8 +1,8 @@
 """Compare teaching recipes on one simulated (or real) line: held-out figures and a judged set, side by side.
 
-    python3 -m tools.teach_sweep TEACH_FOLDER JUDGE_FOLDER [--plan plan.json] [--json out.json] [--scores DIR] [--rehearse FOLDER]
+    python3 -m tools.teach_sweep TEACH JUDGE [--plan plan.json] [--json out.json] [--scores DIR] [--rehearse FOLDER] [--mirror]
 
-TEACH_FOLDER and JUDGE_FOLDER are labelled folders (``ok_front/``, ``def_front/``), e.g. the two
+TEACH and JUDGE are labelled folders (``ok_front/``, ``def_front/``), e.g. the two
 halves ``python3 -m tools.new_line`` writes. Each entry of the plan is a recipe (keys of
 ``station.teach.finetune.Recipe``, plus ``margins``, the threshold rule's margins to compare, and
 ``from_scratch``, true for networks taught from untrained weights drawn from ``--seed``, without
@@ -15,7 +15,8 @@ the fold networks' weights (``soup``: what ``station teach`` writes; not from sc
 fold network alone (``fold_1``...);
 parts the station cannot inspect there count as rejects. ``--toward-base A...``: the same again
 with every network's weights A of the way from the base's to their own (measured and dropped,
-docs/teaching-measured.md). ``--rehearse``: the
+docs/teaching-measured.md). ``--mirror``: the same networks again, each part scored as the
+mean over its crop and the crop's mirror image (measured and dropped, too). ``--rehearse``: the
 base model's training photos (``../shared/data/casting/train``), for recipes with ``rehearse``:
 600 photos of each class, none of the validation split that ``tools.new_line`` re-shoots (a
 near-duplicate of one, which ``tools/train.py`` also leaves out, may be among them: a leak that
@@ -58,7 +59,7 @@ PLAN: list[dict[str, Any]] = [{"name": "default"}, {"name": "epochs 60", "epochs
 
 def run(teach: Path, judge: Path, plan: list[dict[str, Any]], folds: int, seed: int, rehearse: Path | None = None,
         most: float = threshold.Gate().max_false_reject_rate, toward_base: tuple[float, ...] = (),
-        keep: Path | None = None) -> list[dict[str, Any]]:  # fmt: skip
+        keep: Path | None = None, mirror: bool = False) -> list[dict[str, Any]]:  # fmt: skip
     cfg = load_config(None, [])
     base = admit(ROOT / "station" / "defaults" / "defect.onnx")
     spec = taught_spec(base)
@@ -95,6 +96,8 @@ def run(teach: Path, judge: Path, plan: list[dict[str, Any]], folds: int, seed: 
             souped = soup([*nets, final])
             judged_scores["soup"] = score(souped, j_crops)
             runs += [_toward(name, a, start, nets, souped, fold, crops, j_crops) for a in toward_base]
+        if mirror:
+            runs.append(_mirrored(name, nets, final, fold, crops, j_crops))
         judged_scores.update({f"fold_{k + 1}": score(n, j_crops) for k, n in enumerate(nets)})
         for run_name, run_held, run_judged in runs:
             if keep:  # every score, to compare threshold rules without teaching again
@@ -116,6 +119,20 @@ def _toward(name: str, a: float, base: Any, nets: list[Any], souped: Any, fold: 
     for f, net in enumerate(nets):
         near_base[fold == f] = score(soup([base, net], (1 - a, a)), crops[fold == f])
     return f"{name}, {a:g} of the way from the base", near_base, {"soup": score(soup([base, souped], (1 - a, a)), j_crops)}
+
+
+def mirror_score(net: Any, crops: Any) -> Any:
+    """The mean of the network's defect probabilities on each crop and on its mirror image (test-time augmentation)."""
+    return (score(net, crops) + score(net, np.ascontiguousarray(crops[:, :, ::-1]))) / 2
+
+
+def _mirrored(name: str, nets: list[Any], final: Any, fold: Any, crops: Any, j_crops: Any) -> tuple[str, Any, dict[str, Any]]:
+    """The same networks (``nets``: the fold networks, in fold order), each part scored as the mean over its crop and its mirror image."""
+    held = np.full(len(crops), np.nan)
+    for f, net in enumerate(nets):
+        held[fold == f] = mirror_score(net, crops[fold == f])
+    judged = {"final": mirror_score(final, j_crops), "soup": mirror_score(soup([*nets, final]), j_crops)}
+    return f"{name}, crop and mirror", held, judged
 
 
 def _row(name: str, entry: dict[str, Any], margin: float, held: Any, labels: Any, fold: Any, most: float, judged: dict[str, Any],
@@ -158,6 +175,7 @@ def main() -> int:
                     help="percent, as station teach's: the pass limit rejects no more held-out good parts")  # fmt: skip
     ap.add_argument("--toward-base", type=float, nargs="*", default=[], metavar="A",
                     help="also judge the networks with their weights A of the way from the base's to their own (0 < A < 1)")  # fmt: skip
+    ap.add_argument("--mirror", action="store_true", help="also score every part as the mean over its crop and the crop's mirror image")
     ap.add_argument("--scores", type=Path, metavar="DIR",
                     help="keep every held-out and judged score in DIR (NNN.npz per recipe and --toward-base, after any there)")  # fmt: skip
     args = ap.parse_args()
@@ -174,7 +192,7 @@ def main() -> int:
     if not args.rehearse and any(entry.get("rehearse") for entry in plan):
         ap.error("a recipe with rehearse needs --rehearse (the base model's training photos)")
     res = run(args.teach, args.judge, plan, args.folds, args.seed, args.rehearse, args.max_false_reject_rate / 100, tuple(args.toward_base),
-              args.scores)  # fmt: skip
+              args.scores, args.mirror)  # fmt: skip
     if args.json:
         args.json.write_text(json.dumps(res, indent=2) + "\n")
     return 0
