@@ -22,7 +22,7 @@ import structlog
 from station import __version__
 from station.archive import probe
 from station.config import Config, load_config
-from station.config import warnings as config_warnings
+from station.config_warnings import warnings as config_warnings
 from station.errors import CameraError, ConfigError, InputError, ModelError, StationError, one_line
 from station.gate import admit_configured
 from station.keys import server_keys
@@ -45,12 +45,13 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
 
 
-def load(args: argparse.Namespace, daemon: bool = False) -> tuple[Config, Model]:
+def load(args: argparse.Namespace, daemon: bool = False, source: str | None = None) -> tuple[Config, Model]:
     """Validate the config and pass its model through the gate; what the daemon would refuse at start, refused here.
 
     A model that fails the gate (station.gate) is a config error naming model.path. For the daemon
     (and check-config, which must say what ``run`` would) the CURVE keys and the archive folder
-    are checked too; ``model.shadow`` is admitted by the pipeline itself (and by check-config).
+    are checked too, and unwise or unread settings logged, for ``source`` (replay's) in place of
+    camera.source where given; ``model.shadow`` is admitted by the pipeline itself (and by check-config).
     """
     cfg = load_config(args.config, args.overrides)
     configure(cfg.logging.level, cfg.logging.format)
@@ -60,7 +61,7 @@ def load(args: argparse.Namespace, daemon: bool = False) -> tuple[Config, Model]
         load_token(cfg)  # review.token_file: readable, a long enough token, and an archive to review
         if cfg.archive.dir is not None:
             probe(cfg.archive.dir)
-        for w in config_warnings(cfg):
+        for w in config_warnings(cfg, source):
             log.warning("config_warning", warning=w)
     return cfg, model
 
@@ -85,7 +86,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    cfg, model = load(args, daemon=True)
+    cfg, model = load(args, daemon=True, source=args.source)
     path = Path(args.source)
     if not path.exists():
         raise CameraError(f"{path}: no such file or folder")

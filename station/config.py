@@ -65,6 +65,7 @@ CAMERA_SETTINGS = ("exposure_us", "gain_db", "acquisition_fps", "roi", "pixel_fo
 USB = ("usb:", "/dev/video")  # camera.source prefixes, by kind (sources.source_for)
 NETWORK = ("rtsp://", "rtsps://", "http://", "https://")
 STREAMS = (*NETWORK, "gst:")
+STILLS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".pgm", ".webp")  # camera.source suffixes of a single image
 PIXEL_FORMATS = ("Mono8", "Mono10", "Mono12", "Mono16", "BayerRG8", "BayerGR8", "BayerBG8", "BayerGB8")  # gige.to_gray's
 
 
@@ -403,30 +404,6 @@ class Config(_Model):
                     raise Contradiction(key, f"port {port} is already {other_key}'s")
             taken.setdefault(port, []).append((key, host))
         return self
-
-
-def warnings(cfg: Config) -> list[str]:
-    """Settings that are valid but unwise together: ``check-config`` prints them and ``run`` logs them (key first)."""
-    out = []
-    g, p = cfg.gateway, cfg.publisher
-    budget_ms = g.actuator_delay_s() * 1000 - g.margin_ms
-    if budget_ms < p.deadline_ms:
-        key = "gateway.actuator_delay_ms" if g.tracking is Tracking.DELAY else "gateway.actuator_distance_mm"
-        out.append(
-            f"{key}: the actuator comes {g.actuator_delay_s() * 1000:.0f} ms after capture, less gateway.margin_ms "
-            f"({g.margin_ms}) is under publisher.deadline_ms ({p.deadline_ms}): the gateway rejects verdicts the station sent on time"
-        )
-    if cfg.camera.trigger != "free_run" and cfg.trigger.mode is TriggerMode.LINE:
-        out.append(
-            "trigger.mode: line with a hardware trigger (camera.trigger) follows parts across frames, as for pulses by belt travel; "
-            "a frame lost on the way is then only counted, not a part rejected in its place (auto: one part a frame)"
-        )
-    if cfg.model.shadow is not None and cfg.model.shadow_wait_ms > p.deadline_ms / 2:
-        out.append(
-            f"model.shadow_wait_ms: {cfg.model.shadow_wait_ms:g} ms is over half publisher.deadline_ms ({p.deadline_ms}): a verdict "
-            "never waits for its shadow past half the time it has left, so the shadow is skipped sooner than this says"
-        )
-    return out
 
 
 def load_config(path: Path | None = None, overrides: list[str] | None = None) -> Config:

@@ -17,13 +17,13 @@ import numpy as np
 import numpy.typing as npt
 import structlog
 
-from station.config import NETWORK, USB
+from station.config import NETWORK, STILLS, USB
 from station.errors import CameraError, InputError, one_line
 from station.files import read_bounded, why
 from station.preprocess import to_gray
 
 MAX_IMAGE_BYTES = 256 * 1024 * 1024
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".pgm", ".webp"}
+IMAGE_SUFFIXES = set(STILLS)
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".m4v", ".mjpeg", ".mjpg", ".webm"}
 log = structlog.get_logger()
 

@@ -1,0 +1,58 @@
+"""Settings that are valid but unwise together, or given and never read: ``check-config`` prints them and ``run`` and
+``replay`` log them, each naming its key first. None of them stops the station."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from station.config import NETWORK, STILLS, USB, Config, Tracking, TriggerMode
+
+
+def warnings(cfg: Config, source: str | None = None) -> list[str]:
+    """Settings that are valid but unwise together, or not read: ``check-config`` prints them and ``run`` logs them
+    (key first); ``source``: what replay reads in place of camera.source."""
+    out = []
+    g, p = cfg.gateway, cfg.publisher
+    budget_ms = g.actuator_delay_s() * 1000 - g.margin_ms
+    if budget_ms < p.deadline_ms:
+        key = "gateway.actuator_delay_ms" if g.tracking is Tracking.DELAY else "gateway.actuator_distance_mm"
+        out.append(
+            f"{key}: the actuator comes {g.actuator_delay_s() * 1000:.0f} ms after capture, less gateway.margin_ms "
+            f"({g.margin_ms}) is under publisher.deadline_ms ({p.deadline_ms}): the gateway rejects verdicts the station sent on time"
+        )
+    if cfg.camera.trigger != "free_run" and cfg.trigger.mode is TriggerMode.LINE:
+        out.append(
+            "trigger.mode: line with a hardware trigger (camera.trigger) follows parts across frames, as for pulses by belt travel; "
+            "a frame lost on the way is then only counted, not a part rejected in its place (auto: one part a frame)"
+        )
+    if cfg.model.shadow is not None and cfg.model.shadow_wait_ms > p.deadline_ms / 2:
+        out.append(
+            f"model.shadow_wait_ms: {cfg.model.shadow_wait_ms:g} ms is over half publisher.deadline_ms ({p.deadline_ms}): a verdict "
+            "never waits for its shadow past half the time it has left, so the shadow is skipped sooner than this says"
+        )
+    return out + _unread(cfg, source or cfg.camera.source)
+
+
+def _unread(cfg: Config, src: str) -> list[str]:
+    """Keys given a value that nothing reads with the rest of the config as it is and ``src`` the source (key first)."""
+    out = []
+    cam, g, curve = cfg.camera, cfg.gateway, cfg.publisher.curve
+    device = src.startswith((*USB, "gige:", "gst:"))
+    still = not device and not src.startswith(NETWORK) and (Path(src).is_dir() or Path(src).suffix.lower() in STILLS)
+    if cam.loop and (device or still or src.startswith(NETWORK)):
+        out.append(f"camera.loop: camera.source {src} is no video file: nothing plays again, the key is not read")
+    if cam.decode_threads is not None and (device or still):
+        out.append(f"camera.decode_threads: camera.source {src} is no video file or network stream: the key is not read")
+    if g.tracking is Tracking.DELAY:
+        out += [
+            f"gateway.{key}: not read with gateway.tracking: delay (gateway.actuator_delay_ms times the actuator)"
+            for key in ("actuator_distance_mm", "belt_speed_mm_s")
+            if getattr(g, key) is not None
+        ]
+    if not curve.enabled:
+        keys = {"publisher.curve.secret_key_file": curve.secret_key_file, "publisher.curve.clients_dir": curve.clients_dir,
+                "gateway.curve_public_key_file": g.curve_public_key_file,
+                "gateway.curve_secret_key_file": g.curve_secret_key_file}  # fmt: skip
+        out += [f"{key}: not read while publisher.curve.enabled is false: the verdict stream is neither encrypted nor authenticated"
+                for key, value in keys.items() if value is not None]  # fmt: skip
+    return out
