@@ -53,6 +53,7 @@ from station.teach.weights import from_onnx
 
 ROOT = Path(__file__).resolve().parent.parent
 MARGINS = (threshold.MARGIN, 0.5)
+RECIPE_KEYS = {f.name for f in fields(Recipe)}
 PLAN: list[dict[str, Any]] = [{"name": "default"}, {"name": "epochs 60", "epochs": 60}, {"name": "lr 2e-3", "lr": 0.002},
         {"name": "learnt BN", "learn_norms": True}]  # fmt: skip
 
@@ -73,12 +74,11 @@ def run(teach: Path, judge: Path, plan: list[dict[str, Any]], folds: int, seed: 
     j_refused = judged_col.refused_by_label()
     crops, j_crops = plain(samples, spec), plain(j_samples, spec)
     start = from_onnx(base.path, base)
-    names = {f.name for f in fields(Recipe)}
     out: list[dict[str, Any]] = []
     for entry in plan:
         t0 = time.monotonic()
         fresh = bool(entry.get("from_scratch"))
-        recipe = replace(Recipe(anchor=0.0) if fresh else Recipe(), **{k: v for k, v in entry.items() if k in names})
+        recipe = replace(Recipe(anchor=0.0) if fresh else Recipe(), **{k: v for k, v in entry.items() if k in RECIPE_KEYS})
         first = fresh_start(base, seed) if fresh else start
         nets: list[Any] = []
 
@@ -96,14 +96,12 @@ def run(teach: Path, judge: Path, plan: list[dict[str, Any]], folds: int, seed: 
             souped = soup([*nets, final])
             judged_scores["soup"] = score(souped, j_crops)
             runs += [_toward(name, a, start, nets, souped, fold, crops, j_crops) for a in toward_base]
-        if mirror:
-            runs.append(_mirrored(name, nets, final, fold, crops, j_crops))
+            runs += [_mirrored(name, nets, final, fold, crops, j_crops)] if mirror else []
         judged_scores.update({f"fold_{k + 1}": score(n, j_crops) for k, n in enumerate(nets)})
         for run_name, run_held, run_judged in runs:
             if keep:  # every score, to compare threshold rules without teaching again
-                arrays: dict[str, Any] = {"name": run_name, "held": run_held, "labels": labels, "fold": fold,
-                                          "judge_labels": j_labels, "judge_refused": np.array(j_refused), **run_judged}  # fmt: skip
-                np.savez(keep / f"{len(list(keep.glob('*.npz'))):03d}.npz", **arrays)
+                _keep(keep, {"name": run_name, "held": run_held, "labels": labels, "fold": fold, "judge_labels": j_labels,
+                             "judge_refused": np.array(j_refused), **run_judged})  # fmt: skip
             for margin in entry.get("margins", MARGINS):
                 row = _row(run_name, entry, margin, run_held, labels, fold, most, run_judged, j_labels, j_refused)
                 row["seconds"] = round(time.monotonic() - t0)
@@ -119,6 +117,11 @@ def _toward(name: str, a: float, base: Any, nets: list[Any], souped: Any, fold: 
     for f, net in enumerate(nets):
         near_base[fold == f] = score(soup([base, net], (1 - a, a)), crops[fold == f])
     return f"{name}, {a:g} of the way from the base", near_base, {"soup": score(soup([base, souped], (1 - a, a)), j_crops)}
+
+
+def _keep(folder: Path, arrays: dict[str, Any]) -> None:
+    """One recipe's scores as the next NNN.npz in ``folder``."""
+    np.savez(folder / f"{len(list(folder.glob('*.npz'))):03d}.npz", **arrays)
 
 
 def mirror_score(net: Any, crops: Any) -> Any:
