@@ -268,8 +268,27 @@ class ModbusSection(_Model):
     alive_register: int = Field(
         1, ge=0, le=65535, description="Holding register counted up every alive_ms; the PLC treats a stalled count as unhealthy."
     )
+    event_register: int = Field(
+        2,
+        ge=0,
+        le=65535,
+        description="Holding register counted up after each part's coil and part register, on from the value the PLC holds: "
+        "the PLC latches the reject coil when it changes (a part id may repeat; this never does).",
+    )
     alive_ms: int = Field(200, ge=20, le=10000, description="Interval of the alive count and of re-asserting the healthy coil.")
     timeout_s: float = Field(0.5, gt=0, le=10, description="Bound on one Modbus request.")
+
+    @model_validator(mode="after")
+    def _one_address_each(self) -> ModbusSection:
+        """Two outputs on one coil or one register would overwrite each other (a reject read as health)."""
+        for kind, keys in (("coil", ("reject_coil", "healthy_coil")), ("register", ("part_register", "alive_register", "event_register"))):
+            seen: dict[int, str] = {}
+            for key in keys:
+                address = getattr(self, key)
+                if address in seen:
+                    raise Contradiction(f"gateway.modbus.{key}", f"{kind} {address} is already gateway.modbus.{seen[address]}")
+                seen[address] = key
+        return self
 
 
 class GatewaySection(_Model):

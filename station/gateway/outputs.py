@@ -1,10 +1,12 @@
 """Where the gateway's decisions go: a JSON-lines log, or a PLC over Modbus TCP.
 
-Every output implements :class:`Output`. The Modbus adapter writes one reject coil per part (then
-the part id into a holding register, so the PLC sees a new event even for two equal decisions
-in a row), holds a healthy coil, and counts an alive register up so that the PLC can tell a
-stalled gateway from a healthy one. Every request is bounded by ``timeout_s``; a PLC that does
-not answer is logged and retried, never waited on.
+Every output implements :class:`Output`. The Modbus adapter writes one reject coil per part, then
+the part id into a holding register, then counts an event register up (on from the value the PLC
+holds), so that the PLC sees a new event for every part, even when a part id comes again after a
+restart; it holds a healthy coil, and counts an alive register up only while the healthy coil is
+written, so that the PLC can tell a stalled gateway from a healthy one. Every request is bounded
+by ``timeout_s``; a PLC that does not answer is logged (at most once every 10 s, with a count)
+and retried, never waited on.
 """
 
 from __future__ import annotations
@@ -87,41 +89,62 @@ class ModbusOutput:
         self._ok = False
         self._alive = 0
         self._next_alive = 0.0
+        self._event: int | None = None  # the event register's value as last written; None: read it from the PLC first
+        self._quiet = RateLimitedLog()
+        self.failed_requests = 0
 
-    def _call(self, what: str, fn: str, address: int, value: Any) -> bool:
+    def _call(self, what: str, fn: str, address: int, *args: Any) -> Any | None:
+        """One request's response, or None when the PLC was not reached or refused it (logged, counted)."""
         try:
             if not self._client.connected and not self._client.connect():
                 raise ConnectionError(f"cannot connect to {self.cfg.host}:{self.cfg.port}")
-            rr = getattr(self._client, fn)(address, value, device_id=self.cfg.device_id)
+            rr = getattr(self._client, fn)(address, *args, device_id=self.cfg.device_id)
             if rr.isError():
                 raise ConnectionError(str(rr))
-            return True
+            return rr
         except Exception as exc:  # pymodbus raises its own and OS errors; all mean "PLC not reached"
-            log.error("modbus_write_failed", stage="gateway", what=what, address=address, error=f"{type(exc).__name__}: {exc}")
+            self.failed_requests += 1
+            error = f"{type(exc).__name__}: {exc}"
+            self._quiet.emit(what, "modbus_write_failed", level="error", keep=("what", "address"), stage="gateway", what=what,
+                             address=address, error=error)  # fmt: skip
             self._client.close()
-            return False
+            return None
 
     def part(self, d: PartDecision) -> bool:
-        """The reject coil, then the part register the PLC latches it on; False when either write failed."""
-        return self._call("reject_coil", "write_coil", self.cfg.reject_coil, d.decision != "pass") and self._call(
-            "part_register", "write_register", self.cfg.part_register, d.part_id % 65536
-        )
+        """The reject coil, the part register, then the event register the PLC latches them on; False when any failed."""
+        m = self.cfg
+        if self._call("reject_coil", "write_coil", m.reject_coil, d.decision != "pass") is None:
+            return False
+        if self._call("part_register", "write_register", m.part_register, d.part_id % 65536) is None:
+            return False
+        if self._event is None:  # continue from what the PLC holds: a new value, whatever an earlier gateway left there
+            held = self._call("event_register", "read_holding_registers", m.event_register)
+            if held is None:
+                return False
+            self._event = int(held.registers[0])
+        event = (self._event + 1) % 65536
+        self._event = event if self._call("event_register", "write_register", m.event_register, event) is not None else None
+        return self._event is not None
 
     def healthy(self, ok: bool, reason: str) -> None:
         self._ok = ok
         self._call("healthy_coil", "write_coil", self.cfg.healthy_coil, ok)
 
     def tick(self, now: float) -> None:
+        """Every alive_ms: the healthy coil again, then, only if it was written, the alive count (a count that goes on
+        while the coil cannot be written would tell the PLC that a stale coil is current)."""
+        self._quiet.tick()
         if now < self._next_alive:
             return
         self._next_alive = now + self.cfg.alive_ms / 1000
-        self._alive = (self._alive + 1) % 65536
-        if self._call("alive_register", "write_register", self.cfg.alive_register, self._alive):
-            self._call("healthy_coil", "write_coil", self.cfg.healthy_coil, self._ok)
+        if self._call("healthy_coil", "write_coil", self.cfg.healthy_coil, self._ok) is not None:
+            self._alive = (self._alive + 1) % 65536
+            self._call("alive_register", "write_register", self.cfg.alive_register, self._alive)
 
     def close(self) -> None:
         self._ok = False
         self._call("healthy_coil", "write_coil", self.cfg.healthy_coil, False)
+        self._quiet.flush()
         self._client.close()
 
 

@@ -104,12 +104,40 @@ def test_modbus_output_writes_reject_coil_then_part_register(plc: Plc) -> None:
         ("coil", 6, 1),
         ("coil", 5, 0),
         ("register", 7, 1),
+        ("register", 2, 1),  # the event register, on from the PLC's 0
         ("coil", 5, 1),
         ("register", 7, 2),
+        ("register", 2, 2),
+        ("coil", 6, 1),  # the healthy coil first, then the alive count
         ("register", 8, 1),
-        ("coil", 6, 1),
         ("coil", 6, 0),
     ]
+
+
+@pytest.mark.integration
+def test_every_part_changes_the_event_register_even_when_a_part_id_comes_again(plc: Plc) -> None:
+    cfg = load_config(None, [f"gateway.modbus.port={plc.port}"]).gateway.modbus
+    first = ModbusOutput(cfg)
+    assert first.part(_decision(1, "pass"))
+    first.close()
+    again = ModbusOutput(cfg)  # a restart: the station counts parts from 1 again, and so may a new gateway
+    assert again.part(_decision(1, "reject")) and again.part(_decision(1, "reject"))
+    again.close()
+    parts = [v for kind, addr, v in plc.log() if kind == "register" and addr == cfg.part_register]
+    events = [v for kind, addr, v in plc.log() if kind == "register" and addr == cfg.event_register]
+    assert parts == [1, 1, 1]  # what the PLC would latch on until now: no change, so no reject
+    assert events == [1, 2, 3]  # a change for every part: the new gateway went on from the PLC's value
+
+
+@pytest.mark.integration
+def test_the_alive_count_stops_while_the_healthy_coil_cannot_be_written(plc: Plc) -> None:
+    cfg = load_config(None, [f"gateway.modbus.port={plc.port}", "gateway.modbus.healthy_coil=5001"]).gateway.modbus  # none
+    out = ModbusOutput(cfg)
+    for k in range(3):
+        out.tick(k * 1.0)
+    out.close()
+    assert out.failed_requests == 4  # three ticks and the close, each refused by the PLC
+    assert not [v for kind, addr, v in plc.log() if kind == "register" and addr == cfg.alive_register]
 
 
 @pytest.mark.integration
