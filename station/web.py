@@ -7,13 +7,19 @@
   fed by ``/state.json`` (last verdicts, counters) and ``/frame.jpg`` (the last inspected frame,
   annotated with the part's outline, verdict colour and score).
 
-The server has its own thread; every connection has a socket timeout, so a stalled client
-cannot hold a handler forever.
+The server has its own thread. It serves at most MAX_CLIENTS connections at once and closes any
+more at once, counted (``station_http_connections_refused_total``); each connection has
+REQUEST_S to send its whole request, however slowly it trickles in, and each read or write a
+socket timeout. So no number of slow or idle clients can take the threads, the file descriptors
+or the CPU the inspection needs. A client that goes away mid-answer costs at most one log line
+every 10 s, never a traceback.
 """
 
 from __future__ import annotations
 
 import json
+import socket
+import sys
 import threading
 import time
 from collections import deque
@@ -21,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs
 
 import cv2
@@ -33,6 +39,7 @@ from station.errors import ConfigError, InputError
 from station.locate import u8
 from station.messages import Reason, Verdict
 from station.metrics import Metrics
+from station.ratelog import RateLimitedLog
 from station.review import Review
 from station.wire import VerdictMessage, WireError, decode
 
@@ -134,6 +141,8 @@ def _page(name: str = "live.html") -> bytes:
 
 
 MAX_BODY = 4096  # bytes of a review request (a label is about 100)
+MAX_CLIENTS = 16  # connections served at once: scrapes, live pages, a review; more are closed unanswered
+REQUEST_S = 10.0  # the whole request (line, headers, body) must arrive within this
 Query = dict[str, list[str]]
 
 
@@ -146,11 +155,10 @@ class WebServer:
         site = _Site(metrics, live, health, _page(), _page("review.html"), review)
         handler = type("Handler", (_Handler,), {"site": site})
         try:
-            self._server = ThreadingHTTPServer((host, port), handler)
+            self._server = _BoundedServer((host, port), handler, metrics)
         except OSError as exc:
             key = "metrics.port" if exc.errno in (98, 13) else "metrics.host"
             raise ConfigError(key, f"cannot serve HTTP on {host}:{port}: {exc.strerror or exc}") from None
-        self._server.daemon_threads = True
         self.port: int = int(self._server.server_address[1])
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, name="http", daemon=True)
         self._thread.start()
@@ -159,6 +167,67 @@ class WebServer:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(2.0)
+
+
+class _BoundedServer(ThreadingHTTPServer):
+    """A thread per connection, at most MAX_CLIENTS of them; errors in a handler are one rate-limited line."""
+
+    daemon_threads = True
+    request_queue_size = 64  # connects waiting for accept(): a burst is not left to SYN retries
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], metrics: Metrics) -> None:
+        self._slots = threading.BoundedSemaphore(MAX_CLIENTS)
+        self._metrics = metrics
+        self._quiet = RateLimitedLog()
+        super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self._metrics.http_refused.inc()
+            self._quiet.emit("refused", "http_connection_refused", level="warning", max_clients=MAX_CLIENTS)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)  # starts the connection's thread
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away mid-answer (or anything else a handler raised): one line, at most every 10 s per kind."""
+        exc = sys.exc_info()[1]
+        kind = type(exc).__name__
+        self._quiet.emit(kind, "http_request_failed", level="warning", keep=("error",), error=f"{kind}: {exc}")
+
+
+class _Deadline:
+    """A connection's reads, each bounded by what is left of one deadline for the whole request."""
+
+    def __init__(self, raw: Any, sock: socket.socket, deadline: float) -> None:
+        self._raw, self._sock, self._deadline = raw, sock, deadline
+
+    def _arm(self) -> None:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"the request took over {REQUEST_S:g} s to arrive")
+        self._sock.settimeout(left)
+
+    def readline(self, limit: int = -1) -> bytes:
+        self._arm()
+        return cast(bytes, self._raw.readline(limit))
+
+    def read(self, n: int = -1) -> bytes:
+        self._arm()
+        return cast(bytes, self._raw.read(n))
+
+    def close(self) -> None:
+        self._raw.close()
 
 
 @dataclass(frozen=True)
@@ -177,7 +246,12 @@ class _Handler(BaseHTTPRequestHandler):
     """One request; :class:`WebServer` subclasses it with its own :class:`_Site`."""
 
     site: _Site
-    timeout = 5.0  # a stalled client cannot hold this thread
+    timeout = 5.0  # each read and write; the whole request has REQUEST_S
+    head_only = False
+
+    def setup(self) -> None:
+        super().setup()
+        self.rfile = cast(Any, _Deadline(self.rfile, self.connection, time.monotonic() + REQUEST_S))
 
     def do_GET(self) -> None:
         path, _, query = self.path.partition("?")
@@ -186,6 +260,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, "text/plain", b"not found\n")
         else:
             serve(self, parse_qs(query))
+
+    def do_HEAD(self) -> None:
+        """What GET would answer, without the body (monitors that ask with HEAD)."""
+        self.head_only = True
+        self.do_GET()
 
     def _metrics(self, _query: Query) -> None:
         self._send(200, CONTENT_TYPE_LATEST, generate_latest(self.site.metrics.registry))
@@ -206,8 +285,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         review = self.site.review
-        if self.path != "/review/label":
-            known = self.path.partition("?")[0] in GET_ROUTES
+        path = self.path.partition("?")[0]
+        if path != "/review/label":
+            known = path in GET_ROUTES
             self._send(405 if known else 404, "text/plain", b"POST is only for /review/label\n", {"Allow": "GET"} if known else None)
             return
         if not self._review_ok():
@@ -272,8 +352,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
+        self.connection.settimeout(self.timeout)  # the answer has its own bound, whatever was left of the request's
         self.end_headers()
-        self.wfile.write(body)
+        if not self.head_only:
+            self.wfile.write(body)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # scrapes every few seconds are not news

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 
 import cv2
 import numpy as np
 import pytest
 import yaml
 
+from station import web
 from station.errors import ConfigError
 from station.locate import Circle
 from station.messages import Reason, Verdict
@@ -157,3 +160,102 @@ def test_the_live_frame_shows_the_heat_map_of_a_defect_beside_the_part() -> None
         return float(np.mean(corner.max(axis=2) - corner.min(axis=2) > 60))
 
     assert colourful(annotate(v, 800)) > 0.05 and colourful(annotate(replace(v, evidence=None), 800)) < 0.01
+
+
+def _ok_server(m: Metrics) -> WebServer:
+    return WebServer("127.0.0.1", 0, m, LiveView(m), lambda: Health(True, {"problems": []}))
+
+
+def _closed_within(sock: socket.socket, seconds: float, trickle: bytes = b"") -> bool:
+    """True when the server closes ``sock`` (reads EOF or a reset) within ``seconds``, a byte of ``trickle`` sent every 0.2 s."""
+    sock.settimeout(0.2)
+    end = time.monotonic() + seconds
+    for k in range(10**6):
+        if time.monotonic() > end:
+            return False
+        try:
+            if trickle:
+                sock.sendall(trickle[k % len(trickle) : k % len(trickle) + 1])
+            if sock.recv(4096) == b"":
+                return True
+        except TimeoutError:
+            continue
+        except OSError:  # reset, or a send after the server closed: closed either way
+            return True
+    return False
+
+
+def test_a_request_that_trickles_in_is_cut_at_its_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(web, "REQUEST_S", 1.0)
+    m = Metrics()
+    server = _ok_server(m)
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as slow:
+            slow.sendall(b"GET /metrics HTTP/1.1\r\n")
+            t0 = time.monotonic()
+            assert _closed_within(slow, 8.0, b"X-A: b\r\n")  # a header line every 1.6 s kept it open for ever before
+            assert time.monotonic() - t0 < 8.0
+        assert _get(server.port, "/healthz")[0] == 200
+    finally:
+        server.close()
+
+
+def test_clients_past_the_limit_are_closed_unanswered_and_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(web, "MAX_CLIENTS", 2)
+    m = Metrics()
+    server = _ok_server(m)
+    idle = [socket.create_connection(("127.0.0.1", server.port), timeout=5) for _ in range(2)]
+    try:
+        for s in idle:  # each holds a handler thread, waiting for its request line
+            s.sendall(b"GET")
+        extra = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        assert _closed_within(extra, 5.0)  # closed at once: no thread, no descriptor held for it
+        extra.close()
+        assert m.registry.get_sample_value("station_http_connections_refused_total") == 1
+    finally:
+        for s in idle:
+            s.close()
+    try:
+        assert _wait(lambda: _get(server.port, "/healthz")[0] == 200, 5.0)  # the slots come back as the idle ones go
+    finally:
+        server.close()
+
+
+def _wait(ok: Callable[[], bool], seconds: float) -> bool:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            if ok():
+                return True
+        except OSError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
+def test_head_answers_as_get_would_without_the_body() -> None:
+    m = Metrics()
+    server = _ok_server(m)
+    try:
+        req = urllib.request.Request(f"http://127.0.0.1:{server.port}/healthz", method="HEAD")
+        with urllib.request.urlopen(req, timeout=5) as r:
+            assert r.status == 200 and r.headers["Content-Type"] == "application/json" and r.read() == b""
+            assert int(r.headers["Content-Length"]) == len(_get(server.port, "/healthz")[2])
+    finally:
+        server.close()
+
+
+def test_a_client_gone_mid_answer_is_one_log_line_never_a_traceback(capfd: pytest.CaptureFixture[str]) -> None:
+    m = Metrics()
+    server = _ok_server(m)
+    try:
+        for _ in range(3):
+            try:
+                raise ConnectionResetError(104, "Connection reset by peer")
+            except ConnectionResetError:
+                server._server.handle_error(None, ("127.0.0.1", 1))
+    finally:
+        server.close()
+    out, err = capfd.readouterr()
+    assert "Traceback" not in out + err
+    assert (out + err).count("http_request_failed") == 1  # the other two wait for the 10 s summary
