@@ -53,6 +53,7 @@ class PartDecision:
     captured_at: float | None
     actuate_at: float | None
     decided_at: float
+    delivered: bool = True  # False: an output before the log (the PLC) did not take it
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

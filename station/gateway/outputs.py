@@ -6,13 +6,15 @@ holds), so that the PLC sees a new event for every part, even when a part id com
 restart; it holds a healthy coil, and counts an alive register up only while the healthy coil is
 written, so that the PLC can tell a stalled gateway from a healthy one. Every request is bounded
 by ``timeout_s``; a PLC that does not answer is logged (at most once every 10 s, with a count)
-and retried, never waited on.
+and retried every ``alive_ms``; until it answers again, parts are not sent to it at all (each is
+a failed delivery at once, not a timeout per part that would hold up the decisions behind it).
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -92,6 +94,8 @@ class ModbusOutput:
         self._event: int | None = None  # the event register's value as last written; None: read it from the PLC first
         self._quiet = RateLimitedLog()
         self.failed_requests = 0
+        self._down = False  # a request failed: parts are not tried (not waited on) until tick() reaches the PLC again
+        self.skipped_parts = 0
 
     def _call(self, what: str, fn: str, address: int, *args: Any) -> Any | None:
         """One request's response, or None when the PLC was not reached or refused it (logged, counted)."""
@@ -101,9 +105,11 @@ class ModbusOutput:
             rr = getattr(self._client, fn)(address, *args, device_id=self.cfg.device_id)
             if rr.isError():
                 raise ConnectionError(str(rr))
+            self._down = False
             return rr
         except Exception as exc:  # pymodbus raises its own and OS errors; all mean "PLC not reached"
             self.failed_requests += 1
+            self._down = True
             error = f"{type(exc).__name__}: {exc}"
             self._quiet.emit(what, "modbus_write_failed", level="error", keep=("what", "address"), stage="gateway", what=what,
                              address=address, error=error)  # fmt: skip
@@ -113,6 +119,10 @@ class ModbusOutput:
     def part(self, d: PartDecision) -> bool:
         """The reject coil, the part register, then the event register the PLC latches them on; False when any failed."""
         m = self.cfg
+        if self._down:  # not waited on part after part: the decisions behind it are due too (vision trips either way)
+            self.skipped_parts += 1
+            self._quiet.emit("down", "modbus_part_skipped", level="error", stage="gateway", part_id=d.part_id, why="PLC not reached")
+            return False
         if self._call("reject_coil", "write_coil", m.reject_coil, d.decision != "pass") is None:
             return False
         if self._call("part_register", "write_register", m.part_register, d.part_id % 65536) is None:
@@ -155,9 +165,12 @@ class Outputs:
         self.outputs = outputs
 
     def part(self, d: PartDecision) -> bool:
-        """Every output is told; True only when every one delivered it."""
-        delivered = [o.part(d) for o in self.outputs]
-        return all(delivered)
+        """Every output is told, in order; True only when every one delivered it. Once one has not, the rest (the log
+        last) are told so: the line of a part the PLC never got says ``delivered: false``."""
+        delivered = True
+        for o in self.outputs:
+            delivered = o.part(d if delivered else replace(d, delivered=False)) and delivered
+        return delivered
 
     def healthy(self, ok: bool, reason: str) -> None:
         for o in self.outputs:

@@ -211,3 +211,33 @@ def test_coils_follow_the_verdicts_of_a_real_station(plc: Plc, tmp_path: Path) -
     assert 1 in healthy and healthy[-1] == 0
     alive = [v for kind, addr, v in writes if kind == "register" and addr == m.alive_register]
     assert len(alive) >= 5 and alive == sorted(alive)
+
+
+@pytest.mark.integration
+def test_after_a_failed_request_parts_are_not_sent_until_the_plc_answers_again(plc: Plc) -> None:
+    cfg = load_config(None, [f"gateway.modbus.port={plc.port}", "gateway.modbus.reject_coil=5001"]).gateway.modbus  # refused
+    out = ModbusOutput(cfg)
+    assert not out.part(_decision(1, "pass")) and out.failed_requests == 1
+    assert not out.part(_decision(2, "pass"))  # not tried: a silent PLC would cost a timeout per part
+    assert (out.failed_requests, out.skipped_parts) == (1, 1)
+    out.tick(0.0)  # the healthy coil is taken: the PLC is there again
+    assert not out.part(_decision(3, "pass")) and out.failed_requests == 2  # tried again
+    out.close()
+
+
+def test_the_log_line_of_a_part_the_plc_did_not_take_says_so(tmp_path: Path) -> None:
+    from station.gateway.outputs import Outputs
+
+    from .conftest import Recorder
+
+    class Refusing(Recorder):
+        def part(self, d: PartDecision) -> bool:
+            super().part(d)
+            return False
+
+    log = JsonLinesOutput(tmp_path / "g.jsonl")
+    assert not Outputs([Refusing(), log]).part(_decision(1, "pass"))
+    assert Outputs([Recorder(), log]).part(_decision(2, "pass"))
+    log.close()
+    rows = [json.loads(x) for x in (tmp_path / "g.jsonl").read_text().splitlines()]
+    assert [(r["part_id"], r["decision"], r["delivered"]) for r in rows] == [(1, "pass", False), (2, "pass", True)]
