@@ -20,8 +20,19 @@ def _current_stream(*_args: object) -> structlog.PrintLogger:
     return structlog.PrintLogger(file=sys.stderr)
 
 
+class _ToStructlog(logging.Handler):
+    """A line a library logs through the standard logging module, as one of ours (JSON under journald), never plain text."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            structlog.get_logger().log(record.levelno, "library_log", logger=record.name, message=record.getMessage())
+        except Exception:  # a library's malformed log call must not end the stage that made it
+            self.handleError(record)
+
+
 def configure(level: str = "info", fmt: str = "auto") -> None:
-    """Configure structlog at ``level``: JSON lines (journald, files) or a console format (a terminal)."""
+    """Configure structlog at ``level``: JSON lines (journald, files) or a console format (a terminal); the standard
+    logging module's records (libraries) go the same way, at warning and above."""
     out = sys.stdout if os.environ.get("JOURNAL_STREAM") else sys.stderr
     json_out = fmt == "json" or (fmt == "auto" and not out.isatty())
     renderer: structlog.types.Processor = (
@@ -38,3 +49,6 @@ def configure(level: str = "info", fmt: str = "auto") -> None:
         logger_factory=_current_stream if out is sys.stderr else structlog.PrintLoggerFactory(file=out),
         cache_logger_on_first_use=False,
     )
+    root = logging.getLogger()
+    root.handlers = [h for h in root.handlers if not isinstance(h, _ToStructlog)] + [_ToStructlog(logging.WARNING)]
+    root.setLevel(logging.WARNING)

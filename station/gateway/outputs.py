@@ -13,6 +13,7 @@ a failed delivery at once, not a timeout per part that would hold up the decisio
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -86,6 +87,7 @@ class ModbusOutput:
             from pymodbus.client import ModbusTcpClient
         except ImportError:
             raise ConfigError("gateway.output", "modbus needs pymodbus: pip install 'casting-station[modbus]'") from None
+        logging.getLogger("pymodbus").setLevel(logging.CRITICAL)  # its failures are ours to log, once per 10 s, as JSON
         self.cfg = cfg
         self._client: Any = ModbusTcpClient(cfg.host, port=cfg.port, timeout=cfg.timeout_s, retries=0, reconnect_delay=0)
         self._ok = False
