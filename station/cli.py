@@ -21,7 +21,7 @@ import structlog
 
 from station import __version__
 from station.archive import probe
-from station.config import Config, load_config
+from station.config import GATEWAY_STOP_S, Config, load_config
 from station.config_warnings import warnings as config_warnings
 from station.errors import CameraError, ConfigError, InputError, ModelError, StationError, one_line
 from station.gate import admit_configured
@@ -35,7 +35,6 @@ from station.sources import FrameSource
 from station.supervisor import configured_source, run_pipeline
 
 log = structlog.get_logger()
-GATEWAY_STOP_S = 5.0  # a gateway loop that has not stopped by then is blocked in an output
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -167,6 +166,8 @@ def cmd_gateway(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config, args.overrides)
     configure(cfg.logging.level, cfg.logging.format)
+    for w in config_warnings(cfg):  # the gateway's own too (a Modbus timeout a stop cannot wait out)
+        log.warning("config_warning", warning=w)
     SIGNALS.install()
     gw = Gateway(cfg, build_outputs(cfg, args.out))
     gw.start()

@@ -25,7 +25,12 @@ class _ToStructlog(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            structlog.get_logger().log(record.levelno, "library_log", logger=record.name, message=record.getMessage())
+            fields = {"logger": record.name, "message": record.getMessage()}
+            if record.exc_info:
+                fields["exception"] = logging.Formatter().formatException(record.exc_info)
+            n = record.levelno  # a library's own level between two of ours is logged at the lower one
+            name = "critical" if n >= logging.CRITICAL else "error" if n >= logging.ERROR else "warning"
+            getattr(structlog.get_logger(), name)("library_log", **fields)
         except Exception:  # a library's malformed log call must not end the stage that made it
             self.handleError(record)
 
@@ -51,4 +56,3 @@ def configure(level: str = "info", fmt: str = "auto") -> None:
     )
     root = logging.getLogger()
     root.handlers = [h for h in root.handlers if not isinstance(h, _ToStructlog)] + [_ToStructlog(logging.WARNING)]
-    root.setLevel(logging.WARNING)

@@ -17,6 +17,7 @@ every 10 s, never a traceback.
 
 from __future__ import annotations
 
+import io
 import json
 import socket
 import sys
@@ -27,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
-from typing import Any, cast
+from typing import Any
 from urllib.parse import parse_qs
 
 import cv2
@@ -199,6 +200,9 @@ class _BoundedServer(ThreadingHTTPServer):
         finally:
             self._slots.release()
 
+    def service_actions(self) -> None:
+        self._quiet.tick()  # the counts of lines held back, every poll of the accept loop
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that went away mid-answer (or anything else a handler raised): one line, at most every 10 s per kind."""
         exc = sys.exc_info()[1]
@@ -206,28 +210,23 @@ class _BoundedServer(ThreadingHTTPServer):
         self._quiet.emit(kind, "http_request_failed", level="warning", keep=("error",), error=f"{kind}: {exc}")
 
 
-class _Deadline:
-    """A connection's reads, each bounded by what is left of one deadline for the whole request."""
+class _Deadline(io.RawIOBase):
+    """A connection's socket read against one deadline for the whole request: every receive gets only what is left of
+    it, so a request trickled in a byte at a time is cut as surely as an idle one."""
 
-    def __init__(self, raw: Any, sock: socket.socket, deadline: float) -> None:
-        self._raw, self._sock, self._deadline = raw, sock, deadline
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        super().__init__()
+        self._sock, self._deadline = sock, deadline
 
-    def _arm(self) -> None:
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
         left = self._deadline - time.monotonic()
         if left <= 0:
             raise TimeoutError(f"the request took over {REQUEST_S:g} s to arrive")
         self._sock.settimeout(left)
-
-    def readline(self, limit: int = -1) -> bytes:
-        self._arm()
-        return cast(bytes, self._raw.readline(limit))
-
-    def read(self, n: int = -1) -> bytes:
-        self._arm()
-        return cast(bytes, self._raw.read(n))
-
-    def close(self) -> None:
-        self._raw.close()
+        return self._sock.recv_into(buffer)
 
 
 @dataclass(frozen=True)
@@ -251,7 +250,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
-        self.rfile = cast(Any, _Deadline(self.rfile, self.connection, time.monotonic() + REQUEST_S))
+        self.rfile.close()  # the socket's own reader, replaced by one against the request's deadline
+        self.rfile = io.BufferedReader(_Deadline(self.connection, time.monotonic() + REQUEST_S))
 
     def do_GET(self) -> None:
         path, _, query = self.path.partition("?")

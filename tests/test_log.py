@@ -22,3 +22,19 @@ def test_a_library_warning_is_one_json_line_naming_its_logger(capsys: pytest.Cap
     row = json.loads(lines[0])
     assert (row["event"], row["logger"], row["level"]) == ("library_log", "some.library", "warning")
     assert row["message"] == "Connection to (127.0.0.1, 502) failed"
+
+
+def test_a_library_level_of_its_own_and_its_exception_are_kept(capsys: pytest.CaptureFixture[str]) -> None:
+    configure("info", "json")
+    try:
+        logging.getLogger("some.library").log(35, "between warning and error")
+        try:
+            raise ValueError("bad frame")
+        except ValueError:
+            logging.getLogger("some.library").exception("decode failed")
+        err = capsys.readouterr().err
+    finally:
+        logging.getLogger().handlers = [h for h in logging.getLogger().handlers if type(h).__module__ != "station.log"]
+    rows = [json.loads(line) for line in err.strip().splitlines()]  # JSON, each: no "--- Logging error ---" traceback
+    assert [r["level"] for r in rows] == ["warning", "error"]
+    assert "ValueError: bad frame" in rows[1]["exception"]

@@ -107,11 +107,14 @@ class ModbusOutput:
             rr = getattr(self._client, fn)(address, *args, device_id=self.cfg.device_id)
             if rr.isError():
                 raise ConnectionError(str(rr))
+            if fn.startswith("read") and not getattr(rr, "registers", None):
+                raise ConnectionError("an answer without the register asked for")
             self._down = False
             return rr
         except Exception as exc:  # pymodbus raises its own and OS errors; all mean "PLC not reached"
             self.failed_requests += 1
             self._down = True
+            self._event = None  # a PLC that restarted may hold any value now: read it again before the next part
             error = f"{type(exc).__name__}: {exc}"
             self._quiet.emit(what, "modbus_write_failed", level="error", keep=("what", "address"), stage="gateway", what=what,
                              address=address, error=error)  # fmt: skip

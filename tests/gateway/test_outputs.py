@@ -241,3 +241,67 @@ def test_the_log_line_of_a_part_the_plc_did_not_take_says_so(tmp_path: Path) -> 
     log.close()
     rows = [json.loads(x) for x in (tmp_path / "g.jsonl").read_text().splitlines()]
     assert [(r["part_id"], r["decision"], r["delivered"]) for r in rows] == [(1, "pass", False), (2, "pass", True)]
+
+
+class _Answer:
+    def __init__(self, ok: bool, registers: list[int] | None = None) -> None:
+        self.ok, self.registers = ok, registers or []
+
+    def isError(self) -> bool:  # pymodbus's name
+        return not self.ok
+
+
+class _ScriptedPlc:
+    """A stand-in for pymodbus's client: a PLC whose registers a test sets, and which refuses the requests it is told to,
+    once each. The pymodbus server in these tests cannot refuse one request once, or answer a read with no registers."""
+
+    connected = True
+
+    def __init__(self) -> None:
+        self.regs: dict[int, int] = {}
+        self.refuse: set[str] = set()
+        self.empty_reads = False
+
+    def connect(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        pass
+
+    def _answer(self, fn: str) -> _Answer | None:
+        if fn in self.refuse:
+            self.refuse.discard(fn)
+            return _Answer(False)
+        return None
+
+    def write_coil(self, address: int, value: bool, device_id: int) -> _Answer:
+        return self._answer("write_coil") or _Answer(True)
+
+    def write_register(self, address: int, value: int, device_id: int) -> _Answer:
+        refused = self._answer("write_register")
+        if refused is None:
+            self.regs[address] = value
+        return refused or _Answer(True)
+
+    def read_holding_registers(self, address: int, device_id: int) -> _Answer:
+        return self._answer("read") or _Answer(True, [] if self.empty_reads else [self.regs.get(address, 0)])
+
+
+def test_after_any_failed_request_the_event_register_is_read_again_from_the_plc() -> None:
+    cfg = load_config(None, []).gateway.modbus
+    out, fake = ModbusOutput(cfg), _ScriptedPlc()
+    out._client = fake
+    assert out.part(_decision(1, "pass")) and fake.regs[cfg.event_register] == 1
+    fake.regs[cfg.event_register] = 2  # the PLC restarted and holds 2: what the gateway would have written next
+    fake.refuse = {"write_coil"}  # ... and refused the healthy coil once on its way down
+    out.tick(0.0)
+    out.tick(1.0)
+    assert out.part(_decision(2, "reject"))
+    assert fake.regs[cfg.event_register] == 3  # read again and counted on: a change the PLC latches
+
+
+def test_an_answer_without_the_register_asked_for_is_a_failed_request_not_a_crash() -> None:
+    out, fake = ModbusOutput(load_config(None, []).gateway.modbus), _ScriptedPlc()
+    out._client = fake
+    fake.empty_reads = True
+    assert out.part(_decision(1, "reject")) is False and out.failed_requests == 1
