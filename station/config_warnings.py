@@ -30,10 +30,11 @@ def warnings(cfg: Config, source: str | None = None) -> list[str]:
             f"model.shadow_wait_ms: {cfg.model.shadow_wait_ms:g} ms is over half publisher.deadline_ms ({p.deadline_ms}): a verdict "
             "never waits for its shadow past half the time it has left, so the shadow is skipped sooner than this says"
         )
-    if g.output is GatewayOutputKind.MODBUS and 3 * g.modbus.timeout_s > GATEWAY_STOP_S:
+    if g.output is GatewayOutputKind.MODBUS and 4 * g.modbus.timeout_s > GATEWAY_STOP_S:
         out.append(
-            f"gateway.modbus.timeout_s: {g.modbus.timeout_s:g} s; a stop with a PLC that does not answer waits on up to three "
-            f"requests (a tick, the healthy coil, the close), over the {GATEWAY_STOP_S:g} s a stop has: the gateway then exits 1"
+            f"gateway.modbus.timeout_s: {g.modbus.timeout_s:g} s; a stop with a PLC that does not answer waits on up to four "
+            f"requests (the one under way, a tick, the healthy coil, the close), over the {GATEWAY_STOP_S:g} s a stop has: the "
+            "gateway then exits 1"
         )
     return out + _unread(cfg, source or cfg.camera.source)
 

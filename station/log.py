@@ -25,8 +25,12 @@ class _ToStructlog(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            fields = {"logger": record.name, "message": record.getMessage()}
-            if record.exc_info:
+            try:
+                message = record.getMessage()
+            except Exception:  # arguments that do not fit the format: the line still goes out, as given
+                message = f"{record.msg} {record.args!r}"
+            fields = {"logger": record.name, "message": message}
+            if record.exc_info and record.exc_info[0] is not None:
                 fields["exception"] = logging.Formatter().formatException(record.exc_info)
             n = record.levelno  # a library's own level between two of ours is logged at the lower one
             name = "critical" if n >= logging.CRITICAL else "error" if n >= logging.ERROR else "warning"

@@ -167,6 +167,7 @@ class WebServer:
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+        self._server.flush_log()
         self._thread.join(2.0)
 
 
@@ -202,6 +203,9 @@ class _BoundedServer(ThreadingHTTPServer):
 
     def service_actions(self) -> None:
         self._quiet.tick()  # the counts of lines held back, every poll of the accept loop
+
+    def flush_log(self) -> None:
+        self._quiet.flush()  # as the server stops: no count of lines held back is left unsaid
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that went away mid-answer (or anything else a handler raised): one line, at most every 10 s per kind."""

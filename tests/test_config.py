@@ -192,9 +192,9 @@ def test_a_shadow_wait_longer_than_a_verdict_can_give_is_warned_of() -> None:
 def test_a_modbus_timeout_a_stop_cannot_wait_out_is_warned_of() -> None:
     from station.config_warnings import warnings
 
-    assert warnings(load_config(None, ["gateway.output=modbus", "gateway.modbus.timeout_s=1.5"])) == []
-    (w,) = warnings(load_config(None, ["gateway.output=modbus", "gateway.modbus.timeout_s=2"]))
-    assert w.startswith("gateway.modbus.timeout_s: 2 s") and "exits 1" in w
+    assert warnings(load_config(None, ["gateway.output=modbus", "gateway.modbus.timeout_s=1.25"])) == []  # four of them: 5 s
+    (w,) = warnings(load_config(None, ["gateway.output=modbus", "gateway.modbus.timeout_s=1.5"]))
+    assert w.startswith("gateway.modbus.timeout_s: 1.5 s") and "exits 1" in w
 
 
 def test_the_line_trigger_with_a_hardware_trigger_is_warned_of() -> None:

@@ -38,3 +38,17 @@ def test_a_library_level_of_its_own_and_its_exception_are_kept(capsys: pytest.Ca
     rows = [json.loads(line) for line in err.strip().splitlines()]  # JSON, each: no "--- Logging error ---" traceback
     assert [r["level"] for r in rows] == ["warning", "error"]
     assert "ValueError: bad frame" in rows[1]["exception"]
+
+
+def test_a_library_line_whose_arguments_do_not_fit_its_format_is_still_one_json_line(capsys: pytest.CaptureFixture[str]) -> None:
+    root = logging.getLogger()
+    kept = root.handlers
+    configure("info", "json")
+    root.handlers = [h for h in root.handlers if type(h).__module__ == "station.log"]  # pytest's own would raise on it
+    try:
+        logging.getLogger("some.library").warning("bad %d", "x")
+        err = capsys.readouterr().err
+    finally:
+        root.handlers = kept
+    (line,) = err.strip().splitlines()  # once a "--- Logging error ---" traceback
+    assert json.loads(line)["message"].startswith("bad %d")
