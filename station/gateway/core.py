@@ -8,6 +8,7 @@ healthy, gap-free stream passes a part; everything else rejects it, with a reaso
 from __future__ import annotations
 
 import heapq
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -26,6 +27,7 @@ JOIN_BACKFILL = 64  # a run first heard at seq <= this is followed from seq 1
 MAX_GAP = 100_000  # seqs all open gaps together may ask for again; a jump past that is lost without asking
 MAX_SKIPPED = DONE_KEPT  # part ids lost and not yet decided, all together; more is not a stream to follow part by part: vision trips
 MAX_GAPS = 256  # seq gaps open at once; more within one resend timeout is not a stream to mend by resend: lost at once
+ENDED_KEPT = 64  # runs remembered as ended: a message of one is stale (or a second station under this id), never a new run
 CLOCK_AHEAD_S = 0.25  # a verdict captured further in the future than this: the station's clock is not the gateway's
 DECISION_LATE_S = 0.1  # a part decided this long after its actuator time: the loop stalled (a slow PLC), not scheduling jitter
 
@@ -82,6 +84,7 @@ class GatewayCore:
         self.t = timing
         self.station_id = station_id
         self.run_id: str | None = None
+        self.ended: deque[str] = deque(maxlen=ENDED_KEPT)  # runs a newer run followed
         self.next_seq = 0
         self.next_part = 1
         self.station_state = "unknown"
@@ -116,6 +119,10 @@ class GatewayCore:
 
     def receive(self, msg: Message, now: float) -> None:
         if not self._ours(msg):
+            return
+        if msg.run_id in self.ended:  # its parts were decided, or rejected when the newer run began: never again
+            self.ignore(f"run {msg.run_id!r} ended when a newer run began")
+            self._trip(now, "ended_run")  # a station that is not one stream cannot be believed about its parts
             return
         if msg.run_id != self.run_id:
             self._new_run(msg, now)
@@ -155,6 +162,7 @@ class GatewayCore:
         # saw: vision stays unhealthy until they are past the actuator
         if self.run_id is not None:
             log.warning("station_restarted", stage="gateway", old=self.run_id, new=msg.run_id)
+            self.ended.append(self.run_id)
         self.gaps.clear()
         self._abandon_awaiting(now)
         self._trip(now, "run_changed" if self.run_id is not None else "joined")

@@ -180,6 +180,19 @@ def test_a_station_restart_trips_health() -> None:
     assert core.healthy
 
 
+def test_a_run_heard_again_after_a_newer_one_began_is_ignored_and_trips_health() -> None:
+    st = FakeStation()
+    core = healthy_core(st)
+    for t in (1.6, 1.7, 1.8):
+        core.receive(st.verdict(t), t)
+    run_to(core, st, 1.85, 2.9)
+    assert [d.part_id for d in core.decisions] == [1, 2, 3]
+    core.receive(FakeStation("run-b").beat(), 2.95)  # one heartbeat of another run under this station's id
+    run_to(core, st, 3.0, 4.5)  # ... then the first run again, seq 17 on: once taken as a run to follow from seq 1
+    assert [d.part_id for d in core.decisions] == [1, 2, 3]  # its parts are not decided a second time
+    assert core.ignored > 0 and not core.healthy  # what it hears is not the run it follows: silence, so vision is down
+
+
 def test_degraded_and_stopping_states_are_unhealthy() -> None:
     for state in ("degraded", "stopping", "starting"):
         st = FakeStation()
