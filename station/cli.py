@@ -16,6 +16,7 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -170,7 +171,30 @@ def cmd_gateway(args: argparse.Namespace) -> int:
         if w.startswith("gateway."):
             log.warning("config_warning", warning=w)
     SIGNALS.install()
-    gw = Gateway(cfg, build_outputs(cfg, args.out))
+    registry, served = _gateway_metrics(cfg)
+    try:
+        return _follow(Gateway(cfg, build_outputs(cfg, args.out, registry)))
+    finally:
+        if served is not None:
+            served.close()
+
+
+def _gateway_metrics(cfg: Config) -> tuple[Any, Any]:
+    """The gateway's registry and its /metrics server, on metrics.host:gateway.metrics_port; (None, None) when off."""
+    if cfg.gateway.metrics_port is None:
+        return None, None
+    from prometheus_client import CollectorRegistry
+
+    from station.httpserve import MetricsServer
+
+    registry = CollectorRegistry()
+    served = MetricsServer(cfg.metrics.host, cfg.gateway.metrics_port, registry, "gateway.metrics_port", "gateway")
+    log.info("gateway_metrics", url=f"http://{cfg.metrics.host}:{served.port}/metrics")
+    return registry, served
+
+
+def _follow(gw: Any) -> int:
+    """Run the gateway until SIGTERM (or its loop ends); exit 1 when it did not stop in time or failed."""
     gw.start()
     while not SIGNALS.stop.wait(0.2) and gw.is_alive():
         pass

@@ -306,6 +306,9 @@ class GatewaySection(_Model):
     margin_ms: int = Field(20, ge=0, le=60000, description="A verdict must arrive at least this long before the actuator time.")
     resend_timeout_ms: int = Field(300, ge=1, le=60000, description="A gap not filled by resend within this is unrecovered.")
     missed_heartbeats: int = Field(3, ge=1, le=100, description="Heartbeat intervals of silence after which vision is unhealthy.")
+    metrics_port: int | None = Field(
+        None, ge=0, le=65535, description="The gateway's own Prometheus /metrics, on metrics.host (null: none; 0: a free port)."
+    )
     curve_public_key_file: Path | None = Field(None, description="The station's public key file (required when publisher.curve.enabled).")
     curve_secret_key_file: Path | None = Field(
         None, description="This gateway's own secret key file (null: a fresh key pair per start; set it when the station lists clients)."

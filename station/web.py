@@ -17,16 +17,12 @@ every 10 s, never a traceback.
 
 from __future__ import annotations
 
-import io
 import json
-import socket
-import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs
@@ -36,11 +32,11 @@ import numpy as np
 import numpy.typing as npt
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from station.errors import ConfigError, InputError
+from station.errors import InputError
+from station.httpserve import BoundedHandler, Served
 from station.locate import u8
 from station.messages import Reason, Verdict
 from station.metrics import Metrics
-from station.ratelog import RateLimitedLog
 from station.review import Review
 from station.wire import VerdictMessage, WireError, decode
 
@@ -142,12 +138,10 @@ def _page(name: str = "live.html") -> bytes:
 
 
 MAX_BODY = 4096  # bytes of a review request (a label is about 100)
-MAX_CLIENTS = 16  # connections served at once: scrapes, live pages, a review; more are closed unanswered
-REQUEST_S = 10.0  # the whole request (line, headers, body) must arrive within this
 Query = dict[str, list[str]]
 
 
-class WebServer:
+class WebServer(Served):
     """/metrics, /healthz, / (live page), /state.json, /frame.jpg on one port, in one thread."""
 
     def __init__(
@@ -155,82 +149,7 @@ class WebServer:
     ) -> None:
         site = _Site(metrics, live, health, _page(), _page("review.html"), review)
         handler = type("Handler", (_Handler,), {"site": site})
-        try:
-            self._server = _BoundedServer((host, port), handler, metrics)
-        except OSError as exc:
-            key = "metrics.port" if exc.errno in (98, 13) else "metrics.host"
-            raise ConfigError(key, f"cannot serve HTTP on {host}:{port}: {exc.strerror or exc}") from None
-        self.port: int = int(self._server.server_address[1])
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, name="http", daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._server.flush_log()
-        self._thread.join(2.0)
-
-
-class _BoundedServer(ThreadingHTTPServer):
-    """A thread per connection, at most MAX_CLIENTS of them; errors in a handler are one rate-limited line."""
-
-    daemon_threads = True
-    request_queue_size = 64  # connects waiting for accept(): a burst is not left to SYN retries
-
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], metrics: Metrics) -> None:
-        self._slots = threading.BoundedSemaphore(MAX_CLIENTS)
-        self._metrics = metrics
-        self._quiet = RateLimitedLog()
-        super().__init__(address, handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        if not self._slots.acquire(blocking=False):
-            self._metrics.http_refused.inc()
-            self._quiet.emit("refused", "http_connection_refused", level="warning", max_clients=MAX_CLIENTS)
-            self.shutdown_request(request)
-            return
-        try:
-            super().process_request(request, client_address)  # starts the connection's thread
-        except BaseException:
-            self._slots.release()
-            raise
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self._slots.release()
-
-    def service_actions(self) -> None:
-        self._quiet.tick()  # the counts of lines held back, every poll of the accept loop
-
-    def flush_log(self) -> None:
-        self._quiet.flush()  # as the server stops: no count of lines held back is left unsaid
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that went away mid-answer (or anything else a handler raised): one line, at most every 10 s per kind."""
-        exc = sys.exc_info()[1]
-        kind = type(exc).__name__
-        self._quiet.emit(kind, "http_request_failed", level="warning", keep=("error",), error=f"{kind}: {exc}")
-
-
-class _Deadline(io.RawIOBase):
-    """A connection's socket read against one deadline for the whole request: every receive gets only what is left of
-    it, so a request trickled in a byte at a time is cut as surely as an idle one."""
-
-    def __init__(self, sock: socket.socket, deadline: float) -> None:
-        super().__init__()
-        self._sock, self._deadline = sock, deadline
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        left = self._deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError(f"the request took over {REQUEST_S:g} s to arrive")
-        self._sock.settimeout(left)
-        return self._sock.recv_into(buffer)
+        super().__init__(host, port, handler, metrics.http_refused, lambda exc: "metrics.port" if exc.errno in (98, 13) else "metrics.host")
 
 
 @dataclass(frozen=True)
@@ -245,17 +164,10 @@ class _Site:
     review: Review | None
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(BoundedHandler):
     """One request; :class:`WebServer` subclasses it with its own :class:`_Site`."""
 
     site: _Site
-    timeout = 5.0  # each read and write; the whole request has REQUEST_S
-    head_only = False
-
-    def setup(self) -> None:
-        super().setup()
-        self.rfile.close()  # the socket's own reader, replaced by one against the request's deadline
-        self.rfile = io.BufferedReader(_Deadline(self.connection, time.monotonic() + REQUEST_S))
 
     def do_GET(self) -> None:
         path, _, query = self.path.partition("?")
@@ -264,11 +176,6 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, "text/plain", b"not found\n")
         else:
             serve(self, parse_qs(query))
-
-    def do_HEAD(self) -> None:
-        """What GET would answer, without the body (monitors that ask with HEAD)."""
-        self.head_only = True
-        self.do_GET()
 
     def _metrics(self, _query: Query) -> None:
         self._send(200, CONTENT_TYPE_LATEST, generate_latest(self.site.metrics.registry))
@@ -348,21 +255,6 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, "text/plain", f"{exc}\n".encode())
             return
         self._send(200, "image/png", data)
-
-    def _send(self, code: int, ctype: str, body: bytes, headers: dict[str, str] | None = None) -> None:
-        self.send_response(code)
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.connection.settimeout(self.timeout)  # the answer has its own bound, whatever was left of the request's
-        self.end_headers()
-        if not self.head_only:
-            self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # scrapes every few seconds are not news
 
 
 GET_ROUTES: dict[str, Callable[[_Handler, Query], None]] = {

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import yaml
 
-from station import web
+from station import httpserve
 from station.errors import ConfigError
 from station.locate import Circle
 from station.messages import Reason, Verdict
@@ -186,7 +186,7 @@ def _closed_within(sock: socket.socket, seconds: float, trickle: bytes = b"") ->
 
 
 def test_a_request_that_trickles_in_is_cut_at_its_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(web, "REQUEST_S", 1.0)
+    monkeypatch.setattr(httpserve, "REQUEST_S", 1.0)
     m = Metrics()
     server = _ok_server(m)
     try:
@@ -201,7 +201,7 @@ def test_a_request_that_trickles_in_is_cut_at_its_deadline(monkeypatch: pytest.M
 
 
 def test_clients_past_the_limit_are_closed_unanswered_and_counted(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(web, "MAX_CLIENTS", 2)
+    monkeypatch.setattr(httpserve, "MAX_CLIENTS", 2)
     m = Metrics()
     server = _ok_server(m)
     idle = [socket.create_connection(("127.0.0.1", server.port), timeout=5) for _ in range(2)]

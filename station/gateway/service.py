@@ -13,10 +13,12 @@ from pathlib import Path
 
 import structlog
 import zmq
+from prometheus_client import CollectorRegistry
 
 from station.config import Config, GatewayOutputKind
 from station.endpoints import local_endpoint
 from station.gateway.core import GatewayCore, Timing
+from station.gateway.metrics import MetricsOutput
 from station.gateway.outputs import JsonLinesOutput, ModbusOutput, Output, Outputs
 from station.keys import KeyPair, curve_client, ephemeral, load_public, load_secret
 from station.stages.base import Worker
@@ -184,7 +186,8 @@ class Gateway(Worker):
         self.core.resend_requests.clear()
 
 
-def build_outputs(cfg: Config, out: Path | None) -> list[Output]:
-    """The PLC first (each part's coil is due at its actuator time), then the JSON-lines log."""
+def build_outputs(cfg: Config, out: Path | None, registry: CollectorRegistry | None = None) -> list[Output]:
+    """The PLC first (each part's coil is due at its actuator time), then the JSON-lines log, then (with ``registry``) the
+    gateway's metrics."""
     outputs: list[Output] = [ModbusOutput(cfg.gateway.modbus)] if cfg.gateway.output is GatewayOutputKind.MODBUS else []
-    return [*outputs, JsonLinesOutput(out)]
+    return [*outputs, JsonLinesOutput(out), *([MetricsOutput(registry)] if registry is not None else [])]

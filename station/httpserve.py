@@ -1,0 +1,164 @@
+"""HTTP served so that no client can take what inspection needs: a bounded number of connections, each with one
+deadline for its whole request, errors as rate-limited log lines. The station's pages (``station.web``) and the
+gateway's metrics are served this way.
+
+At most MAX_CLIENTS connections are served at once; more are closed unanswered and counted. Each connection has
+REQUEST_S to send its whole request, however slowly it trickles in, and each read or write a socket timeout. A client
+that goes away mid-answer costs at most one log line every 10 s, never a traceback.
+"""
+
+from __future__ import annotations
+
+import io
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+
+from station.errors import ConfigError
+from station.ratelog import RateLimitedLog
+
+MAX_CLIENTS = 16  # connections served at once: scrapes, live pages, a review; more are closed unanswered
+REQUEST_S = 10.0  # the whole request (line, headers, body) must arrive within this
+
+
+class BoundedServer(ThreadingHTTPServer):
+    """A thread per connection, at most MAX_CLIENTS of them; errors in a handler are one rate-limited line."""
+
+    daemon_threads = True
+    request_queue_size = 64  # connects waiting for accept(): a burst is not left to SYN retries
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], refused: Counter) -> None:
+        self._slots = threading.BoundedSemaphore(MAX_CLIENTS)
+        self._refused = refused
+        self._quiet = RateLimitedLog()
+        super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self._refused.inc()
+            self._quiet.emit("refused", "http_connection_refused", level="warning", max_clients=MAX_CLIENTS)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)  # starts the connection's thread
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def service_actions(self) -> None:
+        self._quiet.tick()  # the counts of lines held back, every poll of the accept loop
+
+    def flush_log(self) -> None:
+        self._quiet.flush()  # as the server stops: no count of lines held back is left unsaid
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away mid-answer (or anything else a handler raised): one line, at most every 10 s per kind."""
+        exc = sys.exc_info()[1]
+        kind = type(exc).__name__
+        self._quiet.emit(kind, "http_request_failed", level="warning", keep=("error",), error=f"{kind}: {exc}")
+
+
+class _Deadline(io.RawIOBase):
+    """A connection's socket read against one deadline for the whole request: every receive gets only what is left of
+    it, so a request trickled in a byte at a time is cut as surely as an idle one."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        super().__init__()
+        self._sock, self._deadline = sock, deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"the request took over {REQUEST_S:g} s to arrive")
+        self._sock.settimeout(left)
+        return self._sock.recv_into(buffer)
+
+
+class BoundedHandler(BaseHTTPRequestHandler):
+    """One connection's request, read against REQUEST_S; answers through :meth:`_send` (HEAD: without the body)."""
+
+    timeout = 5.0  # each read and write; the whole request has REQUEST_S
+    head_only = False
+
+    def setup(self) -> None:
+        super().setup()
+        self.rfile.close()  # the socket's own reader, replaced by one against the request's deadline
+        self.rfile = io.BufferedReader(_Deadline(self.connection, time.monotonic() + REQUEST_S))
+
+    def do_HEAD(self) -> None:
+        """What GET would answer, without the body (monitors that ask with HEAD)."""
+        self.head_only = True
+        do_get = getattr(self, "do_GET", None)
+        if do_get is None:
+            self.send_error(501)
+        else:
+            do_get()
+
+    def _send(self, code: int, ctype: str, body: bytes, headers: dict[str, str] | None = None) -> None:
+        self.send_response(code)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.connection.settimeout(self.timeout)  # the answer has its own bound, whatever was left of the request's
+        self.end_headers()
+        if not self.head_only:
+            self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # scrapes every few seconds are not news
+
+
+class Served:
+    """A :class:`BoundedServer` on a thread of its own; a bind that fails is a ConfigError naming ``key(error)``."""
+
+    def __init__(self, host: str, port: int, handler: type[BaseHTTPRequestHandler], refused: Counter,
+                 key: Callable[[OSError], str]) -> None:  # fmt: skip
+        try:
+            self._server = BoundedServer((host, port), handler, refused)
+        except OSError as exc:
+            raise ConfigError(key(exc), f"cannot serve HTTP on {host}:{port}: {exc.strerror or exc}") from None
+        self.port: int = int(self._server.server_address[1])
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, name="http", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._server.flush_log()
+        self._thread.join(2.0)
+
+
+class MetricsServer(Served):
+    """``/metrics`` of one registry on ``host:port`` (``key``: the config key a bind failure names)."""
+
+    def __init__(self, host: str, port: int, registry: CollectorRegistry, key: str, prefix: str) -> None:
+        refused = Counter(f"{prefix}_http_connections_refused", "HTTP connections closed unanswered: as many others were "
+                          "being served.", registry=registry)  # fmt: skip
+        super().__init__(host, port, type("MetricsHandler", (_MetricsHandler,), {"registry": registry}), refused, lambda _: key)
+
+
+class _MetricsHandler(BoundedHandler):
+    registry: CollectorRegistry
+
+    def do_GET(self) -> None:
+        if self.path.partition("?")[0] == "/metrics":
+            self._send(200, CONTENT_TYPE_LATEST, generate_latest(self.registry))
+        else:
+            self._send(404, "text/plain", b"not found: only /metrics here\n")

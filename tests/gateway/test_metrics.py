@@ -1,0 +1,63 @@
+"""The gateway's own metrics: counted by the last output, served on a bounded HTTP server, over real HTTP."""
+
+from __future__ import annotations
+
+import socket
+import urllib.request
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from station.errors import ConfigError
+from station.gateway.core import PartDecision
+from station.gateway.metrics import MetricsOutput
+from station.gateway.outputs import Outputs
+from station.httpserve import MetricsServer
+
+from .conftest import Recorder
+
+
+def _decision(pid: int, decision: str, reason: str) -> PartDecision:
+    return PartDecision("r", pid, decision, reason, decision, reason, pid, 0.0, 1.0, 1.0)
+
+
+class _Refusing(Recorder):
+    def part(self, d: PartDecision) -> bool:
+        super().part(d)
+        return False
+
+
+def test_decisions_are_counted_by_decision_and_reason_and_the_undelivered_apart() -> None:
+    registry = CollectorRegistry()
+    counted = MetricsOutput(registry)
+    Outputs([Recorder(), counted]).part(_decision(1, "pass", "ok"))
+    Outputs([Recorder(), counted]).part(_decision(2, "reject", "late"))
+    Outputs([_Refusing(), counted]).part(_decision(3, "reject", "defect"))
+    counted.healthy(True, "ok")
+    value = registry.get_sample_value
+    assert value("gateway_decisions_total", {"decision": "pass", "reason": "ok"}) == 1
+    assert value("gateway_decisions_total", {"decision": "reject", "reason": "late"}) == 1
+    assert value("gateway_decisions_total", {"decision": "reject", "reason": "defect"}) == 1
+    assert value("gateway_decisions_undelivered_total") == 1  # the one the PLC did not take
+    assert value("gateway_vision_healthy") == 1
+    counted.close()
+    assert value("gateway_vision_healthy") == 0
+
+
+@pytest.mark.integration
+def test_the_gateway_metrics_are_served_over_http_and_a_busy_port_names_its_key() -> None:
+    registry = CollectorRegistry()
+    MetricsOutput(registry).part(_decision(1, "pass", "ok"))
+    server = MetricsServer("127.0.0.1", 0, registry, "gateway.metrics_port", "gateway")
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics", timeout=5) as r:
+            text = r.read().decode()
+        assert 'gateway_decisions_total{decision="pass",reason="ok"} 1.0' in text
+        assert "gateway_http_connections_refused_total 0.0" in text
+        with pytest.raises(ConfigError) as err, socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            MetricsServer("127.0.0.1", taken.getsockname()[1], CollectorRegistry(), "gateway.metrics_port", "gateway")
+        assert err.value.key == "gateway.metrics_port"
+    finally:
+        server.close()
