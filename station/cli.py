@@ -16,7 +16,7 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -34,6 +34,9 @@ from station.review import load_token
 from station.signals import SIGNALS, STOPS, Stopped
 from station.sources import FrameSource
 from station.supervisor import configured_source, run_pipeline
+
+if TYPE_CHECKING:
+    from station.gateway.service import Gateway
 
 log = structlog.get_logger()
 
@@ -163,7 +166,7 @@ def _teach(args: argparse.Namespace) -> int:
 
 
 def cmd_gateway(args: argparse.Namespace) -> int:
-    from station.gateway.service import Gateway, build_outputs
+    from station.gateway.service import Gateway, build_outputs, serve_metrics
 
     cfg = load_config(args.config, args.overrides)
     configure(cfg.logging.level, cfg.logging.format)
@@ -171,7 +174,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
         if w.startswith("gateway."):
             log.warning("config_warning", warning=w)
     SIGNALS.install()
-    registry, served = _gateway_metrics(cfg)
+    registry, served = serve_metrics(cfg)
     try:
         return _follow(Gateway(cfg, build_outputs(cfg, args.out, registry)))
     finally:
@@ -179,21 +182,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
             served.close()
 
 
-def _gateway_metrics(cfg: Config) -> tuple[Any, Any]:
-    """The gateway's registry and its /metrics server, on metrics.host:gateway.metrics_port; (None, None) when off."""
-    if cfg.gateway.metrics_port is None:
-        return None, None
-    from prometheus_client import CollectorRegistry
-
-    from station.httpserve import MetricsServer
-
-    registry = CollectorRegistry()
-    served = MetricsServer(cfg.metrics.host, cfg.gateway.metrics_port, registry, "gateway.metrics_port", "gateway")
-    log.info("gateway_metrics", url=f"http://{cfg.metrics.host}:{served.port}/metrics")
-    return registry, served
-
-
-def _follow(gw: Any) -> int:
+def _follow(gw: Gateway) -> int:
     """Run the gateway until SIGTERM (or its loop ends); exit 1 when it did not stop in time or failed."""
     gw.start()
     while not SIGNALS.stop.wait(0.2) and gw.is_alive():

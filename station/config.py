@@ -415,6 +415,8 @@ class Config(_Model):
         ]
         if self.metrics.enabled and self.metrics.port:
             pairs.append(("metrics.port", (self.metrics.host, self.metrics.port)))
+        if self.gateway.metrics_port:  # on metrics.host too: one config for the station and its gateway on one PC
+            pairs.append(("gateway.metrics_port", (self.metrics.host, self.gateway.metrics_port)))
         pub, resend = self.publisher.endpoint, self.publisher.resend_endpoint
         if pub == resend and pub.startswith(("ipc://", "inproc://")):  # one name, one socket: the second bind takes it over
             raise Contradiction("publisher.resend_endpoint", f"{resend} is already publisher.endpoint's")

@@ -9,6 +9,7 @@ that goes away mid-answer costs at most one log line every 10 s, never a traceba
 
 from __future__ import annotations
 
+import errno
 import io
 import socket
 import sys
@@ -125,6 +126,11 @@ class BoundedHandler(BaseHTTPRequestHandler):
         pass  # scrapes every few seconds are not news
 
 
+def bind_key(port_key: str) -> Callable[[OSError], str]:
+    """The key a failed bind names: ``port_key`` for a port in use or not allowed, else the host (metrics.host)."""
+    return lambda exc: port_key if exc.errno in (errno.EADDRINUSE, errno.EACCES) else "metrics.host"
+
+
 class Served:
     """A :class:`BoundedServer` on a thread of its own; a bind that fails is a ConfigError naming ``key(error)``."""
 
@@ -151,7 +157,7 @@ class MetricsServer(Served):
     def __init__(self, host: str, port: int, registry: CollectorRegistry, key: str, prefix: str) -> None:
         refused = Counter(f"{prefix}_http_connections_refused", "HTTP connections closed unanswered: as many others were "
                           "being served.", registry=registry)  # fmt: skip
-        super().__init__(host, port, type("MetricsHandler", (_MetricsHandler,), {"registry": registry}), refused, lambda _: key)
+        super().__init__(host, port, type("MetricsHandler", (_MetricsHandler,), {"registry": registry}), refused, bind_key(key))
 
 
 class _MetricsHandler(BoundedHandler):

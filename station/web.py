@@ -7,12 +7,10 @@
   fed by ``/state.json`` (last verdicts, counters) and ``/frame.jpg`` (the last inspected frame,
   annotated with the part's outline, verdict colour and score).
 
-The server has its own thread. It serves at most MAX_CLIENTS connections at once and closes any
-more at once, counted (``station_http_connections_refused_total``); each connection has
-REQUEST_S to send its whole request, however slowly it trickles in, and each read or write a
-socket timeout. So no number of slow or idle clients can take the threads, the file descriptors
-or the CPU the inspection needs. A client that goes away mid-answer costs at most one log line
-every 10 s, never a traceback.
+The server has its own thread and the bounds of ``station.httpserve``: at most MAX_CLIENTS
+connections at once (more closed, counted in ``station_http_connections_refused_total``), REQUEST_S
+for a whole request. So no number of slow or idle clients can take the threads, the file
+descriptors or the CPU the inspection needs.
 """
 
 from __future__ import annotations
@@ -33,7 +31,7 @@ import numpy.typing as npt
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from station.errors import InputError
-from station.httpserve import BoundedHandler, Served
+from station.httpserve import BoundedHandler, Served, bind_key
 from station.locate import u8
 from station.messages import Reason, Verdict
 from station.metrics import Metrics
@@ -149,7 +147,7 @@ class WebServer(Served):
     ) -> None:
         site = _Site(metrics, live, health, _page(), _page("review.html"), review)
         handler = type("Handler", (_Handler,), {"site": site})
-        super().__init__(host, port, handler, metrics.http_refused, lambda exc: "metrics.port" if exc.errno in (98, 13) else "metrics.host")
+        super().__init__(host, port, handler, metrics.http_refused, bind_key("metrics.port"))
 
 
 @dataclass(frozen=True)

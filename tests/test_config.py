@@ -157,6 +157,7 @@ def test_key_file_paths_resolve_against_the_config_folder(tmp_path: Path) -> Non
         (["publisher.endpoint=tcp://*:7000", "publisher.resend_endpoint=tcp://127.0.0.1:7000"], "publisher.resend_endpoint"),
         (["gateway.modbus.healthy_coil=0"], "gateway.modbus.healthy_coil"),  # the reject coil's: a reject would read as health
         (["gateway.modbus.event_register=1"], "gateway.modbus.event_register"),  # the alive register's
+        (["metrics.port=9200", "gateway.metrics_port=9200"], "gateway.metrics_port"),  # both on metrics.host
     ],
 )
 def test_contradictions_name_their_key(sets: list[str], key: str) -> None:

@@ -20,6 +20,7 @@ from station.endpoints import local_endpoint
 from station.gateway.core import GatewayCore, Timing
 from station.gateway.metrics import MetricsOutput
 from station.gateway.outputs import JsonLinesOutput, ModbusOutput, Output, Outputs
+from station.httpserve import MetricsServer
 from station.keys import KeyPair, curve_client, ephemeral, load_public, load_secret
 from station.stages.base import Worker
 from station.wire import Message, ResendReply, ResendRequest, WireError, read
@@ -191,3 +192,13 @@ def build_outputs(cfg: Config, out: Path | None, registry: CollectorRegistry | N
     gateway's metrics."""
     outputs: list[Output] = [ModbusOutput(cfg.gateway.modbus)] if cfg.gateway.output is GatewayOutputKind.MODBUS else []
     return [*outputs, JsonLinesOutput(out), *([MetricsOutput(registry)] if registry is not None else [])]
+
+
+def serve_metrics(cfg: Config) -> tuple[CollectorRegistry | None, MetricsServer | None]:
+    """The gateway's registry and its /metrics server, on metrics.host:gateway.metrics_port; (None, None) when off."""
+    if cfg.gateway.metrics_port is None:
+        return None, None
+    registry = CollectorRegistry()
+    served = MetricsServer(cfg.metrics.host, cfg.gateway.metrics_port, registry, "gateway.metrics_port", "gateway")
+    log.info("gateway_metrics", stage="gateway", url=f"http://{cfg.metrics.host}:{served.port}/metrics")
+    return registry, served

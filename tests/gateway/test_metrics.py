@@ -59,5 +59,8 @@ def test_the_gateway_metrics_are_served_over_http_and_a_busy_port_names_its_key(
             taken.listen()
             MetricsServer("127.0.0.1", taken.getsockname()[1], CollectorRegistry(), "gateway.metrics_port", "gateway")
         assert err.value.key == "gateway.metrics_port"
+        with pytest.raises(ConfigError) as err:  # an address this machine does not have: the host is wrong, not the port
+            MetricsServer("192.0.2.1", 0, CollectorRegistry(), "gateway.metrics_port", "gateway")
+        assert err.value.key == "metrics.host"
     finally:
         server.close()

@@ -137,7 +137,7 @@ def test_station_gateway_exits_1_when_an_output_blocks_its_stop(
         def close(self) -> None:  # a PLC connection that hangs as it closes
             release.wait(10)
 
-    monkeypatch.setattr(service, "build_outputs", lambda cfg, out: [StuckPlc()])
+    monkeypatch.setattr(service, "build_outputs", lambda cfg, out, registry=None: [StuckPlc()])
     monkeypatch.setattr(cli, "GATEWAY_STOP_S", 0.5)
     SIGNALS.stop.set()  # SIGTERM as it starts
     try:
