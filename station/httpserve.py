@@ -101,14 +101,13 @@ class BoundedHandler(BaseHTTPRequestHandler):
         self.rfile.close()  # the socket's own reader, replaced by one against the request's deadline
         self.rfile = io.BufferedReader(_Deadline(self.connection, time.monotonic() + REQUEST_S))
 
+    def do_GET(self) -> None:
+        self._send(404, "text/plain", b"not found\n")  # a server's own handler says what it serves
+
     def do_HEAD(self) -> None:
         """What GET would answer, without the body (monitors that ask with HEAD)."""
         self.head_only = True
-        do_get = getattr(self, "do_GET", None)
-        if do_get is None:
-            self.send_error(501)
-        else:
-            do_get()
+        self.do_GET()
 
     def _send(self, code: int, ctype: str, body: bytes, headers: dict[str, str] | None = None) -> None:
         self.send_response(code)

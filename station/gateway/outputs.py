@@ -138,8 +138,10 @@ class ModbusOutput:
                 return False
             self._event = int(held.registers[0])
         event = (self._event + 1) % 65536
-        self._event = event if self._call("event_register", "write_register", m.event_register, event) is not None else None
-        return self._event is not None
+        if self._call("event_register", "write_register", m.event_register, event) is None:
+            return False  # _call forgot the value: it is read again before the next part
+        self._event = event
+        return True
 
     def healthy(self, ok: bool, reason: str) -> None:
         self._ok = ok
