@@ -176,7 +176,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     SIGNALS.install()
     registry, served = serve_metrics(cfg)
     try:
-        return _follow(Gateway(cfg, build_outputs(cfg, args.out, registry)))
+        return _follow(Gateway(cfg, build_outputs(cfg, args.out, registry), registry=registry))
     finally:
         if served is not None:
             served.close()

@@ -1,6 +1,7 @@
-"""The Grafana dashboard and the alert rules against a real Prometheus scraping a real replay.
+"""The Grafana dashboard and the alert rules against a real Prometheus scraping a real replay and a real
+``station gateway`` that follows it and drives a real Modbus server (pymodbus) standing in for the PLC.
 
-Needs Debian's `prometheus` package (prometheus and promtool); `.ci/run` installs it.
+Needs Debian's `prometheus` package (prometheus and promtool) and the modbus extra; `.ci/run` installs both.
 """
 
 from __future__ import annotations
@@ -18,14 +19,20 @@ from typing import Any
 
 import pytest
 import yaml
+from prometheus_client import CollectorRegistry
 
 from station.config import load_config
+from station.gateway.core import GatewayCore, Timing
+from station.gateway.metrics import GatewayCounts, MetricsOutput
+from station.gateway.outputs import JsonLinesOutput, ModbusOutput
 from station.metrics import Metrics
 from station.model import Model
 from station.pipeline import Pipeline, RunOptions
 from station.sources import source_for
 
 from .conftest import MODEL, ROOT, SAMPLE, free_port
+from .gateway.plc import Plc
+from .proc import STATION, sets
 from .variants import candidate
 
 PROM, PROMTOOL = shutil.which("prometheus"), shutil.which("promtool")
@@ -33,6 +40,7 @@ pytestmark = [
     pytest.mark.integration,  # a real Prometheus against a real replay
     pytest.mark.skipif(PROM is None or PROMTOOL is None, reason="Debian's prometheus package is not installed (.ci/run installs it)"),
 ]
+pymodbus = pytest.importorskip("pymodbus", reason="the gateway's PLC series need the modbus extra (pymodbus; .ci/run installs it)")
 DASHBOARD = ROOT / "config" / "grafana" / "station-dashboard.json"
 RULES = ROOT / "config" / "prometheus" / "alerts.yml"
 
@@ -70,14 +78,24 @@ def test_dashboard_shape() -> None:
         for t in p["targets"]:
             assert 'station=~"$station"' in t["expr"], (p["title"], t["expr"])
     titles = " ".join(p["title"].lower() for p in dash["panels"])
-    for want in ["throughput", "reject", "latency", "score", "camera", "dropped", "queue", "brightness", "sharpness", "model", "shadow"]:
+    wanted = ["throughput", "reject", "latency", "score", "camera", "dropped", "queue", "brightness", "sharpness", "model", "shadow"]
+    for want in [*wanted, "gateway", "plc"]:
         assert want in titles, want
 
 
+def _gateway_series() -> set[str]:
+    """Every series a gateway with a Modbus output and a log exports."""
+    registry = CollectorRegistry()
+    MetricsOutput(registry)
+    plc = ModbusOutput(load_config(None, ["gateway.output=modbus"]).gateway.modbus)  # never connects: nothing is sent
+    registry.register(GatewayCounts(GatewayCore(Timing(1.0, 0.02, 0.25)), [plc, JsonLinesOutput(None)]))
+    return {m.name for m in registry.collect()}
+
+
 def test_every_expression_names_only_exported_metrics() -> None:
-    exported = {m.name for m in Metrics().registry.collect()}
+    exported = {m.name for m in Metrics().registry.collect()} | _gateway_series()
     for source, expr in [*panel_exprs(), *rule_exprs()]:
-        for name in re.findall(r"\b(station_[a-z_]+)", expr):
+        for name in re.findall(r"\b((?:station|gateway)_[a-z_]+)", expr):
             base = re.sub(r"_(total|bucket|sum|count|info)$", "", name)
             assert name in exported or base in exported, f"{source}: {name}"
 
@@ -90,21 +108,25 @@ def test_promtool_checks_config_and_rules() -> None:
 
 @pytest.fixture
 def station_and_prometheus(tmp_path: Path) -> Iterator[tuple[int, int]]:
-    """A real-time replay (2 parts/s) scraped every second by a real Prometheus with the alert rules."""
-    mport, pport = free_port(), free_port()
+    """A real-time replay (2 parts/s) and the ``station gateway`` that follows it into a PLC, both scraped every second by a
+    real Prometheus with the alert rules."""
+    mport, gport, pport = free_port(), free_port(), free_port()
     shadow = candidate(tmp_path / "shadow.onnx", 0.05, (0.04, 0.05))  # the shadow row's panels get data too
-    sets = [f"metrics.port={mport}", "camera.fps=2", "publisher.endpoint=tcp://127.0.0.1:*", "publisher.resend_endpoint=null"]
-    sets.append(f"model.shadow={shadow}")
+    common = [f"metrics.port={mport}", f"publisher.endpoint=tcp://127.0.0.1:{free_port()}", "publisher.resend_endpoint=null"]
+    overrides = [*common, "camera.fps=2", f"model.shadow={shadow}"]
     folder = tmp_path / "parts"
     folder.mkdir()
     for i, img in enumerate(sorted((SAMPLE / "def_front").iterdir()) + sorted((SAMPLE / "ok_front").iterdir())):
         shutil.copy(img, folder / f"{i:03d}{img.suffix}")  # unmodified copies, interleaved by name
-    cfg = load_config(None, sets)
+    cfg = load_config(None, overrides)
     pipe = Pipeline(cfg, source_for(str(folder), 2.0), Model(MODEL), Metrics(deadline_s=0.5), RunOptions(realtime=True))
     conf = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(RULES)],
-        "scrape_configs": [{"job_name": "station", "static_configs": [{"targets": [f"127.0.0.1:{mport}"], "labels": {"station": "st-1"}}]}],
+        "scrape_configs": [
+            {"job_name": job, "static_configs": [{"targets": [f"127.0.0.1:{port}"], "labels": {"station": "st-1"}}]}
+            for job, port in (("station", mport), ("gateway", gport))
+        ],
     }
     (tmp_path / "prom.yml").write_text(yaml.safe_dump(conf))
     prom = subprocess.Popen(
@@ -112,30 +134,41 @@ def station_and_prometheus(tmp_path: Path) -> Iterator[tuple[int, int]]:
          f"--web.listen-address=127.0.0.1:{pport}", "--log.level=warn"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
+    plc = Plc()
+    gateway_sets = ["gateway.output=modbus", f"gateway.modbus.port={plc.port}", f"gateway.metrics_port={gport}"]
+    gateway = subprocess.Popen(
+        [*STATION, "gateway", *sets(*common, *gateway_sets), "--out", str(tmp_path / "gateway.jsonl")],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=(tmp_path / "gateway.log").open("w"),
+    )  # fmt: skip
     pipe.start()
     try:
         yield mport, pport
     finally:
         prom.terminate()
+        gateway.terminate()
         prom.wait(20)
+        gateway.wait(20)
         pipe.drain(10)
         pipe.close()
+        plc.close()
 
 
 def test_panels_return_data_and_rules_are_valid_in_prometheus(station_and_prometheus: tuple[int, int]) -> None:
     mport, pport = station_and_prometheus
     end = time.monotonic() + 40
-    parts = 0.0
+    parts = decided = 0.0
     while time.monotonic() < end:
         time.sleep(1)
         try:
             r = _query(pport, 'sum(station_parts_total{station="st-1"})')["data"]["result"]
+            g = _query(pport, 'sum(gateway_decisions_total{station="st-1"})')["data"]["result"]
         except OSError:
             continue  # Prometheus still starting
-        parts = float(r[0]["value"][1]) if r else 0.0
-        if parts >= 6:
+        parts, decided = (float(x[0]["value"][1]) if x else 0.0 for x in (r, g))
+        if parts >= 6 and decided >= 2:
             break
     assert parts >= 6, "Prometheus never saw parts moving"
+    assert decided >= 2, "Prometheus never saw the gateway decide parts"
     with urllib.request.urlopen(f"http://127.0.0.1:{mport}/healthz", timeout=5) as h:
         assert h.status == 200
     time.sleep(3)  # a few more scrapes, so every rate() window holds several samples
@@ -146,6 +179,6 @@ def test_panels_return_data_and_rules_are_valid_in_prometheus(station_and_promet
     for alert, expr in rule_exprs():
         res = _query(pport, expr)
         assert res["status"] == "success", (alert, expr, res)
-    rules = _get(f"http://127.0.0.1:{pport}/api/v1/rules")["data"]["groups"][0]["rules"]
+    rules = [r for g in _get(f"http://127.0.0.1:{pport}/api/v1/rules")["data"]["groups"] for r in g["rules"]]
     assert {r["name"] for r in rules} == {a for a, _ in rule_exprs()}
     assert all(r["health"] in ("ok", "unknown") for r in rules), [(r["name"], r.get("lastError")) for r in rules]

@@ -1,15 +1,23 @@
-"""The gateway's own Prometheus series, kept by an output that sees every decision after the PLC and the log.
+"""The gateway's own Prometheus series: decisions counted by an output that sees each one last, and the counts the core
+and the outputs keep, read at each scrape.
 
-It is the last of the gateway's outputs: it counts each part's decision (by decision and reason), those the PLC did not
-take, and holds the "vision healthy" the PLC is told. Served on ``metrics.host:gateway.metrics_port``
-(``station.httpserve``); no per-part labels.
+:class:`MetricsOutput` is the last of the gateway's outputs: it counts each part's decision (by decision and reason), those
+the PLC did not take, and holds the "vision healthy" the PLC is told. :class:`GatewayCounts` reads the plain counts that
+the core (messages ignored, parts pending) and the outputs (PLC requests that failed, parts not sent, log lines not
+written) keep on the gateway's thread. Served on ``metrics.host:gateway.metrics_port`` (``station.httpserve``); no per-part
+labels.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from collections.abc import Iterator, Sequence
 
-from station.gateway.core import PartDecision
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from station.gateway.core import GatewayCore, PartDecision
+from station.gateway.outputs import JsonLinesOutput, ModbusOutput, Output
 
 
 class MetricsOutput:
@@ -39,3 +47,35 @@ class MetricsOutput:
 
     def close(self) -> None:
         self.healthy_state.set(0)
+
+
+class GatewayCounts(Collector):
+    """The core's and the outputs' own counts, as series; a PLC's only with a Modbus output, the log's only with one.
+
+    Read from the scrape's thread while the gateway's thread counts: each is one integer read, never a torn value."""
+
+    def __init__(self, core: GatewayCore, outputs: Sequence[Output]) -> None:
+        self._core = core
+        self._plc = [o for o in outputs if isinstance(o, ModbusOutput)]
+        self._log = [o for o in outputs if isinstance(o, JsonLinesOutput)]
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(
+            "gateway_messages_ignored", "Messages not acted on: not the contract, another station's, or a run that ended.",
+            value=self._core.ignored,
+        )  # fmt: skip
+        yield GaugeMetricFamily("gateway_parts_pending", "Parts heard of and not yet at their actuator.", value=len(self._core.pending))
+        if self._plc:
+            yield CounterMetricFamily(
+                "gateway_plc_requests_failed", "Modbus requests the PLC did not answer or refused.",
+                value=sum(o.failed_requests for o in self._plc),
+            )  # fmt: skip
+            yield CounterMetricFamily(
+                "gateway_plc_parts_skipped", "Decisions not sent while the PLC was not reached (each is undelivered).",
+                value=sum(o.skipped_parts for o in self._plc),
+            )  # fmt: skip
+        if self._log:
+            yield CounterMetricFamily(
+                "gateway_out_write_failures", "Decision lines that could not be written to --out (the PLC was told).",
+                value=sum(o.failed_writes for o in self._log),
+            )  # fmt: skip

@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry
 from station.config import Config, GatewayOutputKind
 from station.endpoints import local_endpoint
 from station.gateway.core import GatewayCore, Timing
-from station.gateway.metrics import MetricsOutput
+from station.gateway.metrics import GatewayCounts, MetricsOutput
 from station.gateway.outputs import JsonLinesOutput, ModbusOutput, Output, Outputs
 from station.httpserve import MetricsServer
 from station.keys import KeyPair, curve_client, ephemeral, load_public, load_secret
@@ -32,7 +32,8 @@ CLOCK_STEP_S = 0.1  # the wall clock moved this much against the monotonic one w
 
 
 class Gateway(Worker):
-    """``start()``, then ``stop()`` and ``join()``; decisions go to ``outputs`` in actuator order."""
+    """``start()``, then ``stop()`` and ``join()``; decisions go to ``outputs`` in actuator order; with ``registry``, the
+    core's and the outputs' counts are series on it (``station.gateway.metrics.GatewayCounts``)."""
 
     def __init__(
         self,
@@ -40,6 +41,7 @@ class Gateway(Worker):
         outputs: list[Output],
         poll_s: float = 0.02,
         drop: Callable[[Message], bool] | None = None,
+        registry: CollectorRegistry | None = None,
     ) -> None:
         g = cfg.gateway
         self.core = GatewayCore(
@@ -53,6 +55,8 @@ class Gateway(Worker):
             cfg.station.id,
         )
         self.outputs = Outputs(outputs)
+        if registry is not None:  # the core's and the outputs' own counts, read at each scrape
+            registry.register(GatewayCounts(self.core, outputs))
         self._poll_s = poll_s
         self._drop = drop  # tests only: simulate a message lost on the network
         self.failed: BaseException | None = None

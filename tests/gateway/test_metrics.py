@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import socket
 import urllib.request
+from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
 
+from station.config import load_config
 from station.errors import ConfigError
-from station.gateway.core import PartDecision
-from station.gateway.metrics import MetricsOutput
-from station.gateway.outputs import Outputs
+from station.gateway.core import GatewayCore, PartDecision
+from station.gateway.metrics import GatewayCounts, MetricsOutput
+from station.gateway.outputs import JsonLinesOutput, ModbusOutput, Outputs
 from station.httpserve import MetricsServer
 
+from ..conftest import free_port
 from .conftest import Recorder
+from .test_core import FakeStation, T
 
 
 def _decision(pid: int, decision: str, reason: str) -> PartDecision:
@@ -42,6 +46,38 @@ def test_decisions_are_counted_by_decision_and_reason_and_the_undelivered_apart(
     assert value("gateway_vision_healthy") == 1
     counted.close()
     assert value("gateway_vision_healthy") == 0
+
+
+def test_the_core_s_and_the_outputs_counts_are_series_read_at_each_scrape() -> None:
+    pytest.importorskip("pymodbus", reason="the Modbus output needs the modbus extra (pymodbus)")
+    cfg = load_config(None, ["gateway.output=modbus", f"gateway.modbus.port={free_port()}", "gateway.modbus.timeout_s=1"])
+    plc, log = ModbusOutput(cfg.gateway.modbus), JsonLinesOutput(Path("/dev/full"))  # nobody on the port; every write fails
+    core = GatewayCore(T, "station-1")
+    registry = CollectorRegistry()
+    registry.register(GatewayCounts(core, [plc, log]))
+    value = registry.get_sample_value
+    assert [value(n) for n in ("gateway_messages_ignored_total", "gateway_plc_requests_failed_total", "gateway_plc_parts_skipped_total",
+                               "gateway_out_write_failures_total", "gateway_parts_pending")] == [0, 0, 0, 0, 0]  # fmt: skip
+    core.ignore("not the contract")
+    st = FakeStation()
+    core.receive(st.beat(), 0.0)
+    core.receive(st.verdict(0.1), 0.1)
+    outputs = Outputs([plc, log])
+    assert not outputs.part(_decision(1, "pass", "ok"))  # the PLC refused the connection: one failed request
+    assert not outputs.part(_decision(2, "reject", "defect"))  # not tried until the PLC is reached again
+    assert value("gateway_messages_ignored_total") == 1
+    assert value("gateway_parts_pending") == 1  # the verdict heard, its part not yet at the actuator
+    assert (value("gateway_plc_requests_failed_total"), value("gateway_plc_parts_skipped_total")) == (1, 1)
+    assert value("gateway_out_write_failures_total") == 2  # both lines, whatever the PLC did
+    plc.close()
+    log.close()
+
+
+def test_without_a_plc_there_are_no_plc_series() -> None:
+    registry = CollectorRegistry()
+    registry.register(GatewayCounts(GatewayCore(T, "station-1"), [Recorder(), JsonLinesOutput(None)]))
+    assert registry.get_sample_value("gateway_plc_requests_failed_total") is None
+    assert registry.get_sample_value("gateway_out_write_failures_total") == 0
 
 
 @pytest.mark.integration
