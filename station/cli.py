@@ -16,13 +16,12 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import structlog
 
 from station import __version__
 from station.archive import probe
-from station.config import GATEWAY_STOP_S, Config, load_config
+from station.config import Config, load_config
 from station.config_warnings import warnings as config_warnings
 from station.errors import CameraError, ConfigError, InputError, ModelError, StationError, one_line
 from station.gate import admit_configured
@@ -34,9 +33,6 @@ from station.review import load_token
 from station.signals import SIGNALS, STOPS, Stopped
 from station.sources import FrameSource
 from station.supervisor import configured_source, run_pipeline
-
-if TYPE_CHECKING:
-    from station.gateway.service import Gateway
 
 log = structlog.get_logger()
 
@@ -166,7 +162,7 @@ def _teach(args: argparse.Namespace) -> int:
 
 
 def cmd_gateway(args: argparse.Namespace) -> int:
-    from station.gateway.service import Gateway, build_outputs, serve_metrics
+    from station.gateway.service import Gateway, build_outputs, follow, serve_metrics
 
     cfg = load_config(args.config, args.overrides)
     configure(cfg.logging.level, cfg.logging.format)
@@ -176,26 +172,10 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     SIGNALS.install()
     registry, served = serve_metrics(cfg)
     try:
-        return _follow(Gateway(cfg, build_outputs(cfg, args.out, registry), registry=registry))
+        return follow(Gateway(cfg, build_outputs(cfg, args.out, registry), registry=registry))
     finally:
         if served is not None:
             served.close()
-
-
-def _follow(gw: Gateway) -> int:
-    """Run the gateway until SIGTERM (or its loop ends); exit 1 when it did not stop in time or failed."""
-    gw.start()
-    while not SIGNALS.stop.wait(0.2) and gw.is_alive():
-        pass
-    gw.stop()
-    gw.join(GATEWAY_STOP_S)
-    if gw.is_alive():  # its loop is stuck in a write (a PLC or an --out that takes no more): the healthy coil may still be 1
-        print(f"station: error: gateway did not stop within {GATEWAY_STOP_S:g} s (an output is blocked); stopping anyway", file=sys.stderr)
-        return 1
-    if gw.failed is not None:
-        print(f"station: error: gateway failed: {type(gw.failed).__name__}: {gw.failed}", file=sys.stderr)
-        return 1
-    return 0
 
 
 def cmd_keys(args: argparse.Namespace) -> int:

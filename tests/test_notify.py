@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from station.notify import Notifier, Watchdog
 from station.pipeline import Pipeline, RunOptions
 from station.sources import source_for
 
-from .conftest import MODEL, ROOT, SAMPLE, free_port
+from .conftest import MODEL, ROOT, SAMPLE, free_port, wait_for
 
 
 class FakeSystemd:
@@ -158,3 +159,25 @@ def test_a_stuck_stage_withholds_the_watchdog(systemd: FakeSystemd, monkeypatch:
         pipe.drain(10)
         pipe.close()
         n.close()
+
+
+@pytest.mark.integration
+def test_station_gateway_says_ready_pings_while_its_loop_turns_and_says_stopping(systemd: FakeSystemd, tmp_path: Path) -> None:
+    usec = 1_000_000
+    env = {**os.environ, "NOTIFY_SOCKET": str(systemd.path), "WATCHDOG_USEC": str(usec)}
+    sets = [f"publisher.endpoint=tcp://127.0.0.1:{free_port()}", "publisher.resend_endpoint=null"]  # no station there
+    cmd = [sys.executable, "-m", "station", "gateway", "--out", str(tmp_path / "decisions.jsonl")]
+    p = subprocess.Popen([*cmd, *[a for s in sets for a in ("--set", s)]], env=env, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_for(lambda: systemd.lines().count("WATCHDOG=1") >= 4, 30), systemd.lines()
+    finally:
+        p.send_signal(signal.SIGTERM)
+        _, err = p.communicate(timeout=20)
+    assert p.returncode == 0, err[-2000:]
+    time.sleep(0.2)
+    lines = systemd.lines()
+    assert lines.count("READY=1") == 1
+    assert lines.index("READY=1") < lines.index("WATCHDOG=1") < lines.index("STOPPING=1")
+    pings = [t for t in systemd.times("WATCHDOG=1") if t <= systemd.times("STOPPING=1")[0]]
+    assert max(b - a for a, b in itertools.pairwise(pings)) <= usec / 1e6 / 2 + 0.05
+    assert "STATUS=vision unhealthy (no_station), 0 parts/min, 0 parts" in lines  # no station heard: the PLC rejects all

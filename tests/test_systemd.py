@@ -11,20 +11,23 @@ from pathlib import Path
 
 import pytest
 
+from station.config import GATEWAY_STOP_S
+
 from .conftest import MODEL, ROOT
 
 pytestmark = pytest.mark.integration  # real processes, sockets, servers or browsers
 
 UNIT = ROOT / "systemd" / "station.service"
+GATEWAY_UNIT = ROOT / "systemd" / "station-gateway.service"
 ANALYZE = shutil.which("systemd-analyze")
 needs_analyze = pytest.mark.skipif(ANALYZE is None, reason="systemd-analyze not installed (.ci/run installs systemd)")
 
 
-def _unit_here(tmp_path: Path) -> Path:
+def _unit_here(tmp_path: Path, unit_file: Path = UNIT) -> Path:
     """The unit with ExecStart pointing at this checkout's station command (verify checks it exists)."""
     exe = shutil.which("station") or f"{sys.executable} -m station.cli"
-    unit = tmp_path / "station.service"
-    unit.write_text(UNIT.read_text().replace("/opt/station/venv/bin/station", exe.split()[0] if " " not in exe else exe))
+    unit = tmp_path / unit_file.name
+    unit.write_text(unit_file.read_text().replace("/opt/station/venv/bin/station", exe.split()[0] if " " not in exe else exe))
     return unit
 
 
@@ -57,16 +60,33 @@ def test_unit_has_what_the_line_needs() -> None:
     assert watchdog > cfg.pipeline.stall_after_s / 2
 
 
+def test_gateway_unit_has_what_the_plc_side_needs() -> None:
+    text = GATEWAY_UNIT.read_text()
+    for line in ["Type=notify", "NotifyAccess=main", "Restart=on-failure", "ConfigurationDirectory=station", "PrivateDevices=yes",
+                 "ProtectSystem=strict", "NoNewPrivileges=yes", "CapabilityBoundingSet=", "MemoryDenyWriteExecute=yes",
+                 "ExecStart=/opt/station/venv/bin/station gateway -c /etc/station/station.yaml"]:  # fmt: skip
+        assert re.search(rf"^{re.escape(line)}$", text, re.M), line
+    assert re.search(r"^RestrictAddressFamilies=.*AF_INET .*AF_INET6", text, re.M)
+    stop = int(re.search(r"^TimeoutStopSec=(\d+)", text, re.M).group(1))  # type: ignore[union-attr]
+    assert stop > GATEWAY_STOP_S + 2  # the loop's stop, then the watchdog thread's
+    watchdog = int(re.search(r"^WatchdogSec=(\d+)", text, re.M).group(1))  # type: ignore[union-attr]
+    assert watchdog >= 2 * GATEWAY_STOP_S  # a loop is called hung after 5 s at least; the pings come every 0.45 of it
+
+
 @needs_analyze
-def test_unit_verifies_offline(tmp_path: Path) -> None:
-    p = subprocess.run([str(ANALYZE), "verify", "--man=no", str(_unit_here(tmp_path))], capture_output=True, text=True, timeout=60)
+@pytest.mark.parametrize("unit_file", [UNIT, GATEWAY_UNIT], ids=lambda u: u.name)
+def test_unit_verifies_offline(tmp_path: Path, unit_file: Path) -> None:
+    unit = _unit_here(tmp_path, unit_file)
+    p = subprocess.run([str(ANALYZE), "verify", "--man=no", str(unit)], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stdout + p.stderr
 
 
 @needs_analyze
-def test_security_exposure_at_most_3(tmp_path: Path) -> None:
-    p = subprocess.run([str(ANALYZE), "security", "--offline=true", "--no-pager", str(UNIT)], capture_output=True, text=True, timeout=60)
-    m = re.search(r"Overall exposure level for station\.service: (\d+\.\d+)", p.stdout + p.stderr)
+@pytest.mark.parametrize("unit_file", [UNIT, GATEWAY_UNIT], ids=lambda u: u.name)
+def test_security_exposure_at_most_3(unit_file: Path) -> None:
+    cmd = [str(ANALYZE), "security", "--offline=true", "--no-pager", str(unit_file)]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    m = re.search(rf"Overall exposure level for {re.escape(unit_file.name)}: (\d+\.\d+)", p.stdout + p.stderr)
     assert m, p.stdout[-2000:] + p.stderr
     assert float(m.group(1)) <= 3.0
 
@@ -122,6 +142,10 @@ def test_install_and_uninstall_into_a_scratch_root(tmp_path: Path) -> None:
     unit = (tmp_path / "units" / "station.service").read_text()
     assert f"ExecStart={tmp_path / 'opt'}/venv/bin/station run -c {conf}" in unit
     assert "enable --now station.service" in calls.read_text()
+    gateway = (tmp_path / "units" / "station-gateway.service").read_text()
+    assert f"ExecStart={tmp_path / 'opt'}/venv/bin/station gateway -c {conf}" in gateway
+    assert "enable --now station-gateway" not in calls.read_text()  # not before gateway.* names the PLC
+    assert "systemctl enable --now station-gateway" in p.stdout  # what to run once it does
     # an edited config survives a reinstall; the new default lands beside it
     conf.write_text(conf.read_text().replace("id: station-1", "id: line-7"))
     assert subprocess.run(run, env=env, capture_output=True, timeout=600).returncode == 0
@@ -129,3 +153,5 @@ def test_install_and_uninstall_into_a_scratch_root(tmp_path: Path) -> None:
     p = subprocess.run([*run, "--uninstall"], env=env, capture_output=True, text=True, timeout=60)
     assert p.returncode == 0 and not (tmp_path / "opt").exists() and conf.exists()
     assert "disable --now station.service" in calls.read_text()
+    assert "disable --now station-gateway.service" in calls.read_text()
+    assert not (tmp_path / "units" / "station-gateway.service").exists()

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Install the station as a systemd service on the line PC, or remove it.
+# Install the station as a systemd service on the line PC, or remove it. The reference PLC gateway's
+# unit (station-gateway.service) is installed beside it and left disabled until the PLC is configured.
 #
 #   sudo tools/install.sh              install (or upgrade) and start
 #   sudo tools/install.sh --uninstall  stop and remove the service and the venv; keep config and archive
@@ -23,8 +24,9 @@ say() { printf 'install: %s\n' "$*"; }
 die() { printf 'install: error: %s\n' "$*" >&2; exit 1; }
 
 uninstall() {
+    $SYSTEMCTL disable --now station-gateway.service 2>/dev/null || true
     $SYSTEMCTL disable --now station.service 2>/dev/null || true
-    rm -f "$UNITDIR/station.service"
+    rm -f "$UNITDIR/station.service" "$UNITDIR/station-gateway.service"
     $SYSTEMCTL daemon-reload || true
     rm -rf "$PREFIX"
     say "removed the service and $PREFIX; kept $CONFDIR and /var/lib/station (remove them by hand if wanted)"
@@ -62,11 +64,17 @@ install() {
     cp "$HERE/station/defaults/defect.onnx" "$HERE/models/README.md" "$PREFIX/models/"
     install_config
     "$PREFIX/venv/bin/station" check-config -c "$CONFDIR/station.yaml" || die "$CONFDIR/station.yaml does not validate"
-    sed "s|/opt/station|$PREFIX|g; s|/etc/station/station.yaml|$CONFDIR/station.yaml|g" \
-        "$HERE/systemd/station.service" > "$UNITDIR/station.service"
+    for unit in station.service station-gateway.service; do
+        sed "s|/opt/station|$PREFIX|g; s|/etc/station/station.yaml|$CONFDIR/station.yaml|g" \
+            "$HERE/systemd/$unit" > "$UNITDIR/$unit"
+    done
     $SYSTEMCTL daemon-reload
     $SYSTEMCTL enable --now station.service
+    if $SYSTEMCTL is-enabled --quiet station-gateway.service 2>/dev/null; then
+        $SYSTEMCTL restart station-gateway.service  # an upgrade: the running gateway takes the new build
+    fi
     say "installed; follow it with: journalctl -u station -f"
+    say "the PLC gateway: set gateway.* in $CONFDIR/station.yaml, then: systemctl enable --now station-gateway"
 }
 
 case "${1:-}" in

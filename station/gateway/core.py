@@ -340,7 +340,10 @@ class GatewayCore:
 
     def _health(self, now: float) -> None:
         silent = now - self.last_heartbeat > self.t.missed_heartbeats * self.t.heartbeat_s
-        live = "no_heartbeat" if silent else (None if self.station_state == "running" else f"station_{self.station_state}")
+        if silent:  # never heard since the gateway started, or heard and gone quiet
+            live: str | None = "no_heartbeat" if self.run_id is not None else "no_station"
+        else:
+            live = None if self.station_state == "running" else f"station_{self.station_state}"
         if live is not None:  # a present fault keeps the hold a full actuator delay ahead
             self._trip(now, live)
         ok = live is None and now >= self.hold_until

@@ -2,11 +2,14 @@
 
 One thread owns both sockets (SUB for the stream, DEALER for resend) and polls them with a
 timeout no longer than the time to the next actuator event, so that a part is decided on time
-and a stop is seen within ``poll_s``.
+and a stop is seen within ``poll_s``. :func:`follow` runs it as ``station gateway`` does: under
+systemd it says READY=1 once the sockets and outputs are up, pings the watchdog while the loop
+turns, and STOPPING=1 at a stop.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,13 +18,15 @@ import structlog
 import zmq
 from prometheus_client import CollectorRegistry
 
-from station.config import Config, GatewayOutputKind
+from station.config import GATEWAY_STOP_S, Config, GatewayOutputKind
 from station.endpoints import local_endpoint
 from station.gateway.core import GatewayCore, Timing
 from station.gateway.metrics import GatewayCounts, MetricsOutput
 from station.gateway.outputs import JsonLinesOutput, ModbusOutput, Output, Outputs
 from station.httpserve import MetricsServer
 from station.keys import KeyPair, curve_client, ephemeral, load_public, load_secret
+from station.notify import Notifier, Watchdog
+from station.signals import SIGNALS
 from station.stages.base import Worker
 from station.wire import Message, ResendReply, ResendRequest, WireError, read
 
@@ -29,6 +34,7 @@ log = structlog.get_logger()
 READ_BATCH = 256  # messages read from one socket before the loop ticks again: a flood cannot hold decisions up
 MAX_MESSAGE = 65536  # bytes of one frame; a peer that sends more is disconnected by libzmq (a verdict is under 2 KiB)
 CLOCK_STEP_S = 0.1  # the wall clock moved this much against the monotonic one within one turn of the loop: it was stepped
+REQUESTS_PER_TURN = 8  # Modbus requests one turn of the loop can wait on: health, a part's four, a tick's two, and one spare
 
 
 class Gateway(Worker):
@@ -60,6 +66,9 @@ class Gateway(Worker):
         self._poll_s = poll_s
         self._drop = drop  # tests only: simulate a message lost on the network
         self.failed: BaseException | None = None
+        self.decided = 0  # parts decided, for systemd's STATUS=
+        plc_s = REQUESTS_PER_TURN * g.modbus.timeout_s if g.output is GatewayOutputKind.MODBUS else 0.0
+        self.stall_s = max(GATEWAY_STOP_S, plc_s + 1.0)  # a turn longer than this is a hang, not a slow or silent PLC
         self._offset = time.time() - time.monotonic()  # the wall clock against the monotonic one: a change is a step
         ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
         keys, server_key = self._curve(cfg)
@@ -100,6 +109,7 @@ class Gateway(Worker):
         healthy = None
         try:
             while not self._stop.is_set():
+                self.last_progress = time.monotonic()
                 now = self._now()
                 due = self.core.next_due()
                 wait = self._poll_s if due is None else min(self._poll_s, max(due - now, 0.0))
@@ -125,6 +135,18 @@ class Gateway(Worker):
             if self._resend is not None:
                 self._resend.close(0)
 
+    def hung(self) -> str | None:
+        """Why systemd's watchdog must not be pinged: the loop ended, or has not gone round for longer than its outputs'
+        requests can take (an output blocked past every bound it has); None while it turns."""
+        if not self.is_alive():
+            return "the gateway's loop ended"
+        idle = time.monotonic() - self.last_progress
+        return f"the gateway's loop has not turned for {idle:.1f} s (an output is blocked)" if idle > self.stall_s else None
+
+    def status(self) -> tuple[str, int]:
+        """What systemd's STATUS= says: vision health as the PLC is told it, and the parts decided."""
+        return ("vision healthy" if self.core.healthy else f"vision unhealthy ({self.core.reason})"), self.decided
+
     def _now(self) -> float:
         """The wall clock, which the station's timestamps are read against; a step in it (against the monotonic clock) is
         told to the core before any time read after it reaches the core."""
@@ -135,6 +157,7 @@ class Gateway(Worker):
         return now
 
     def _write_decisions(self) -> None:
+        self.decided += len(self.core.decisions)
         for d in self.core.decisions:
             if not self.outputs.part(d):  # the PLC never got this part's decision: vision trips, the healthy coil drops
                 self.core.output_failed(d.part_id, self._now())
@@ -206,3 +229,29 @@ def serve_metrics(cfg: Config) -> tuple[CollectorRegistry | None, MetricsServer 
     served = MetricsServer(cfg.metrics.host, cfg.gateway.metrics_port, registry, "gateway.metrics_port", "gateway")
     log.info("gateway_metrics", stage="gateway", url=f"http://{cfg.metrics.host}:{served.port}/metrics")
     return registry, served
+
+
+def follow(gw: Gateway) -> int:
+    """Run the gateway until SIGTERM (or its loop ends); exit 1 when it did not stop within ``GATEWAY_STOP_S`` or failed.
+    Under systemd: READY=1 once it runs, the watchdog pinged while its loop turns, STOPPING=1 at the stop."""
+    stop_s = GATEWAY_STOP_S
+    notifier = Notifier()
+    watchdog = Watchdog(notifier, gw.hung, gw.status)
+    gw.start()
+    notifier.send("READY=1")
+    watchdog.start()
+    while not SIGNALS.stop.wait(0.2) and gw.is_alive():
+        pass
+    notifier.send("STOPPING=1", "STATUS=stopping")
+    gw.stop()
+    gw.join(stop_s)
+    watchdog.stop()
+    watchdog.join(2.0)
+    notifier.close()
+    if gw.is_alive():  # its loop is stuck in a write (a PLC or an --out that takes no more): the healthy coil may still be 1
+        print(f"station: error: gateway did not stop within {stop_s:g} s (an output is blocked); stopping anyway", file=sys.stderr)
+        return 1
+    if gw.failed is not None:
+        print(f"station: error: gateway failed: {type(gw.failed).__name__}: {gw.failed}", file=sys.stderr)
+        return 1
+    return 0

@@ -109,6 +109,16 @@ def test_a_station_late_verdict_rejects() -> None:
     assert [(d.decision, d.reason) for d in core.decisions] == [("reject", "late")]
 
 
+def test_a_station_never_heard_is_no_station_and_one_gone_quiet_is_no_heartbeat() -> None:
+    core = GatewayCore(T, "station-1")
+    core.tick(5.0)
+    assert not core.healthy and core.reason == "no_station"
+    st = FakeStation()
+    core.receive(st.beat(), 5.0)
+    core.tick(5.0 + 3 * T.heartbeat_s + 0.01)
+    assert not core.healthy and core.reason == "no_heartbeat"
+
+
 def test_silence_makes_vision_unhealthy_after_three_heartbeats_and_parts_then_reject() -> None:
     st = FakeStation()
     core = healthy_core(st)

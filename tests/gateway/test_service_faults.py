@@ -138,7 +138,7 @@ def test_station_gateway_exits_1_when_an_output_blocks_its_stop(
             release.wait(10)
 
     monkeypatch.setattr(service, "build_outputs", lambda cfg, out, registry=None: [StuckPlc()])
-    monkeypatch.setattr(cli, "GATEWAY_STOP_S", 0.5)
+    monkeypatch.setattr(service, "GATEWAY_STOP_S", 0.5)
     SIGNALS.stop.set()  # SIGTERM as it starts
     try:
         code = cli.main(["gateway", *[a for o in line.overrides for a in ("--set", o)], "--out", str(line.out)])
@@ -149,3 +149,30 @@ def test_station_gateway_exits_1_when_an_output_blocks_its_stop(
     assert capsys.readouterr().err.splitlines()[-1] == (
         "station: error: gateway did not stop within 0.5 s (an output is blocked); stopping anyway"
     )
+
+
+def test_a_loop_blocked_in_an_output_past_its_bound_is_hung_and_turns_again_when_it_returns(line: Line, gateways: Any) -> None:
+    """What systemd's watchdog is told: a gateway whose loop stopped turning (an output that never returns) is hung, however
+    healthy it was; one that turns again is not."""
+    block, blocked = threading.Event(), threading.Event()
+    release = threading.Event()
+
+    class Stalling(Recorder):
+        def tick(self, now: float) -> None:  # every turn of the loop; once told to, it blocks until released
+            if block.is_set():
+                blocked.set()
+                release.wait(10)
+
+    gw, _ = gateways(line.config(), Stalling())
+    gw.stall_s = 0.5
+    assert wait_for(lambda: gw.hung() is None, 5)
+    block.set()
+    assert blocked.wait(5)
+    assert wait_for(lambda: (gw.hung() or "").startswith("the gateway's loop has not turned for"), 5)
+    block.clear()
+    release.set()
+    assert wait_for(lambda: gw.hung() is None, 5)
+    gw.stop()
+    gw.join(5)
+    assert gw.hung() == "the gateway's loop ended"
+    assert gw.status() == ("vision unhealthy (no_station)", 0)  # what STATUS= says: no station heard, no part decided
