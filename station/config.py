@@ -6,13 +6,13 @@ Relative paths in a config file are resolved against that file's own folder.
 from __future__ import annotations
 
 import re
-import reprlib
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
+from station.config_base import Contradiction, Section, shown
+from station.config_gateway import GatewaySection
 from station.endpoints import check_endpoint, same_interface, tcp_address
 from station.errors import ConfigError
 from station.model import Threads
@@ -21,29 +21,6 @@ from station.settings_file import apply_override, read_mapping, resolve_paths
 DEFAULTS = Path(__file__).resolve().parent / "defaults"  # package data: in the wheel as in the source tree
 DEFAULT_CONFIG = DEFAULTS / "station.yaml"
 SHIPPED_MODEL = DEFAULTS / "defect.onnx"
-_SHOWN = reprlib.Repr()  # a bad value, shown in its error, in a line of its own size (keywords need Python 3.12)
-_SHOWN.maxlevel, _SHOWN.maxstring, _SHOWN.maxother = 3, 80, 80
-
-
-def _shown(value: object) -> str:
-    """``value`` as its error shows it; an integer too long for Python to write out (over 4300 digits) said in words."""
-    try:
-        return _SHOWN.repr(value)
-    except ValueError:
-        return "an integer of thousands of digits"
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # .inf or .nan is no setting
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _no_bool_as_number(cls, value: Any, info: ValidationInfo) -> Any:
-        """``true`` where a number belongs is a mistake, not 1 (pydantic would take it as 1)."""
-        inside = value if isinstance(value, list | tuple) else [value]
-        if any(isinstance(v, bool) for v in inside) and info.field_name and "bool" not in str(cls.model_fields[info.field_name].annotation):
-            raise ValueError("expected a number or text, not true/false")
-        return value
 
 
 class TriggerMode(StrEnum):
@@ -57,7 +34,7 @@ class Direction(StrEnum):
     RIGHT_TO_LEFT = "right_to_left"
 
 
-class StationSection(_Model):
+class StationSection(Section):
     id: str = Field("station-1", min_length=1, max_length=64, description="Station id, sent with every verdict.")
 
 
@@ -65,12 +42,11 @@ CAMERA_SETTINGS = ("exposure_us", "gain_db", "acquisition_fps", "roi", "pixel_fo
 USB = ("usb:", "/dev/video")  # camera.source prefixes, by kind (sources.source_for)
 NETWORK = ("rtsp://", "rtsps://", "http://", "https://")
 STREAMS = (*NETWORK, "gst:")
-GATEWAY_STOP_S = 5.0  # station gateway exits 1 when its loop has not stopped this long after SIGTERM (blocked in an output)
 STILLS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".pgm", ".webp")  # camera.source suffixes of a single image
 PIXEL_FORMATS = ("Mono8", "Mono10", "Mono12", "Mono16", "BayerRG8", "BayerGR8", "BayerBG8", "BayerGB8")  # gige.to_gray's
 
 
-class CameraSection(_Model):
+class CameraSection(Section):
     source: str = Field(
         "usb:0", min_length=1, description="Video file, image folder, usb:N, /dev/videoN, rtsp:// or http:// URL, gige:[ID], gst:PIPELINE."
     )
@@ -149,7 +125,7 @@ class CameraSection(_Model):
         )
 
 
-class TriggerSection(_Model):
+class TriggerSection(Section):
     mode: TriggerMode = Field(
         TriggerMode.AUTO,
         description=(
@@ -175,7 +151,7 @@ class TriggerSection(_Model):
         return self
 
 
-class ModelSection(_Model):
+class ModelSection(Section):
     path: Path = Field(
         SHIPPED_MODEL,
         description="ONNX model (default: the shipped one); input size, normalisation, classes and threshold come from its metadata.",
@@ -213,15 +189,7 @@ class ModelSection(_Model):
         return Threads(self.intra_threads, self.inter_threads, self.spin_wait)
 
 
-class Contradiction(ValueError):
-    """Two settings that cannot both hold; ``key`` names the one reported (the full key path)."""
-
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(message)
-        self.key = key
-
-
-class CurveSection(_Model):
+class CurveSection(Section):
     enabled: bool = Field(False, description="Encrypt and authenticate the verdict stream and resend socket with ZeroMQ CURVE.")
     secret_key_file: Path | None = Field(None, description="The station's secret key file (made by `station keys`); required when enabled.")
     clients_dir: Path | None = Field(
@@ -229,7 +197,7 @@ class CurveSection(_Model):
     )
 
 
-class PublisherSection(_Model):
+class PublisherSection(Section):
     endpoint: str = Field(
         "tcp://127.0.0.1:5556", description="ZeroMQ PUB endpoint the verdicts are published on (tcp://HOST:* picks a free port)."
     )
@@ -249,101 +217,7 @@ class PublisherSection(_Model):
         return None if v is None else check_endpoint(v)
 
 
-class Tracking(StrEnum):
-    DELAY = "delay"
-    DISTANCE = "distance"
-
-
-class GatewayOutputKind(StrEnum):
-    LOG = "log"
-    MODBUS = "modbus"
-
-
-class ModbusSection(_Model):
-    host: str = Field("127.0.0.1", min_length=1, description="PLC (Modbus TCP server) address.")
-    port: int = Field(502, ge=1, le=65535, description="PLC Modbus TCP port.")
-    device_id: int = Field(1, ge=0, le=255, description="Modbus unit / device id.")
-    reject_coil: int = Field(0, ge=0, le=65535, description="Coil written per part: 1 reject, 0 pass.")
-    healthy_coil: int = Field(1, ge=0, le=65535, description="Coil held at 1 only while the vision system is healthy.")
-    part_register: int = Field(0, ge=0, le=65535, description="Holding register set to the part id (mod 65536) after each reject coil.")
-    alive_register: int = Field(
-        1, ge=0, le=65535, description="Holding register counted up every alive_ms; the PLC treats a stalled count as unhealthy."
-    )
-    event_register: int = Field(
-        2,
-        ge=0,
-        le=65535,
-        description="Holding register counted up after each part's coil and part register, on from the value the PLC holds: "
-        "the PLC latches the reject coil when it changes (a part id may repeat; this never does).",
-    )
-    alive_ms: int = Field(200, ge=20, le=10000, description="Interval of the alive count and of re-asserting the healthy coil.")
-    timeout_s: float = Field(0.5, gt=0, le=10, description="Bound on one Modbus request.")
-
-    @model_validator(mode="after")
-    def _one_address_each(self) -> ModbusSection:
-        """Two outputs on one coil or one register would overwrite each other (a reject read as health)."""
-        for kind, keys in (("coil", ("reject_coil", "healthy_coil")), ("register", ("part_register", "alive_register", "event_register"))):
-            seen: dict[int, str] = {}
-            for key in keys:
-                address = getattr(self, key)
-                if address in seen:
-                    raise Contradiction(f"gateway.modbus.{key}", f"{kind} {address} is already gateway.modbus.{seen[address]}")
-                seen[address] = key
-        return self
-
-
-class GatewaySection(_Model):
-    station_endpoint: str | None = Field(
-        None, description="The station's PUB endpoint to connect to (null: publisher.endpoint, with a wildcard host read as 127.0.0.1)."
-    )
-    resend_endpoint: str | None = Field(
-        None, description="The station's resend endpoint (null: publisher.resend_endpoint, wildcard host read as 127.0.0.1)."
-    )
-    tracking: Tracking = Field(Tracking.DELAY, description="delay: a fixed time from capture to actuator; distance: distance / belt speed.")
-    actuator_delay_ms: int = Field(1500, ge=1, le=600000, description="Capture to actuator time (tracking: delay).")
-    actuator_distance_mm: float | None = Field(None, gt=0, description="Camera to actuator distance along the belt (tracking: distance).")
-    belt_speed_mm_s: float | None = Field(None, gt=0, description="Belt speed (tracking: distance).")
-    margin_ms: int = Field(20, ge=0, le=60000, description="A verdict must arrive at least this long before the actuator time.")
-    resend_timeout_ms: int = Field(300, ge=1, le=60000, description="A gap not filled by resend within this is unrecovered.")
-    missed_heartbeats: int = Field(3, ge=1, le=100, description="Heartbeat intervals of silence after which vision is unhealthy.")
-    metrics_port: int | None = Field(
-        None, ge=0, le=65535, description="The gateway's own Prometheus /metrics, on metrics.host (null: none; 0: a free port)."
-    )
-    curve_public_key_file: Path | None = Field(None, description="The station's public key file (required when publisher.curve.enabled).")
-    curve_secret_key_file: Path | None = Field(
-        None, description="This gateway's own secret key file (null: a fresh key pair per start; set it when the station lists clients)."
-    )
-    output: GatewayOutputKind = Field(
-        GatewayOutputKind.LOG, description="log: decisions only in the log and --out; modbus: also drive PLC coils."
-    )
-    modbus: ModbusSection = Field(ModbusSection(), description="The PLC, when output is modbus.")
-
-    @field_validator("station_endpoint", "resend_endpoint")
-    @classmethod
-    def _endpoint(cls, v: str | None) -> str | None:
-        return None if v is None else check_endpoint(v)
-
-    @model_validator(mode="after")
-    def _distance(self) -> GatewaySection:
-        if self.tracking is Tracking.DISTANCE and (self.actuator_distance_mm is None or self.belt_speed_mm_s is None):
-            raise ValueError("tracking: distance needs actuator_distance_mm and belt_speed_mm_s")
-        delay = self.actuator_delay_s()
-        if not 0.001 <= delay <= 600:  # actuator_delay_ms's own range
-            raise Contradiction(
-                "gateway.actuator_distance_mm",
-                f"{self.actuator_distance_mm} mm at belt_speed_mm_s {self.belt_speed_mm_s} is {delay:.3g} s to the actuator, "
-                "outside 0.001-600 s",
-            )
-        return self
-
-    def actuator_delay_s(self) -> float:
-        if self.tracking is Tracking.DISTANCE:
-            assert self.actuator_distance_mm is not None and self.belt_speed_mm_s is not None
-            return self.actuator_distance_mm / self.belt_speed_mm_s
-        return self.actuator_delay_ms / 1000
-
-
-class MetricsSection(_Model):
+class MetricsSection(Section):
     enabled: bool = Field(True, description="Serve /metrics while a pipeline runs.")
     host: str = Field("127.0.0.1", min_length=1, description="Address the metrics HTTP server binds.")
     port: int = Field(9108, ge=0, le=65535, description="Port of the HTTP server: /metrics, /healthz and the live page (0: any free port).")
@@ -352,7 +226,7 @@ class MetricsSection(_Model):
     )
 
 
-class PipelineSection(_Model):
+class PipelineSection(Section):
     queue_size: int = Field(16, ge=1, le=4096, description="Items held between the stages after capture.")
     stall_after_s: float = Field(
         15.0, gt=0, le=3600, description="A stage whose loop has not turned for this long is hung: the systemd watchdog stops."
@@ -362,7 +236,7 @@ class PipelineSection(_Model):
     )
 
 
-class ArchiveSection(_Model):
+class ArchiveSection(Section):
     dir: Path | None = Field(
         None, description="Folder of the reject archive (null: no archive); tools/install.sh sets /var/lib/station/archive."
     )
@@ -373,16 +247,16 @@ class ArchiveSection(_Model):
     queue_size: int = Field(64, ge=1, le=10000, description="Parts waiting to be written; more are dropped and counted.")
 
 
-class ShutdownSection(_Model):
+class ShutdownSection(Section):
     timeout_s: float = Field(10.0, gt=0, le=300, description="Bound on the drain after SIGTERM.")
 
 
-class LoggingSection(_Model):
+class LoggingSection(Section):
     level: str = Field("info", pattern="^(debug|info|warning|error)$", description="Log level.")
     format: str = Field("auto", pattern="^(auto|json|console)$", description="auto: console on a terminal, JSON lines otherwise.")
 
 
-class ReviewSection(_Model):
+class ReviewSection(Section):
     token_file: Path | None = Field(
         None,
         description="File holding the review token (one word, at least 16 characters). Set: the live page's /review view lets "
@@ -391,7 +265,7 @@ class ReviewSection(_Model):
     recent: int = Field(60, ge=1, le=1000, description="Archived parts the review view lists, newest first.")
 
 
-class Config(_Model):
+class Config(Section):
     station: StationSection = Field(StationSection(), description="Who this station is.")
     camera: CameraSection = Field(CameraSection(), description="Where frames come from.")
     trigger: TriggerSection = Field(TriggerSection(), description="Which frame shows which part.")
@@ -447,7 +321,7 @@ def load_config(path: Path | None = None, overrides: list[str] | None = None) ->
         msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
         got = err.get("input")
         if err["type"] != "extra_forbidden":
-            msg = f"{msg} (got {_shown(got)})"
+            msg = f"{msg} (got {shown(got)})"
         if err["type"] == "string_type" and isinstance(got, dict) and list(got.values()) == [None]:  # `gige:`: YAML for {gige: null}
             msg += f'; a value with a colon is a string only in quotes: "{next(iter(got))}:"'
         raise ConfigError(key, msg) from None

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from station.config import GATEWAY_STOP_S, NETWORK, STILLS, USB, Config, GatewayOutputKind, Tracking, TriggerMode
+from station.config import NETWORK, STILLS, USB, Config, TriggerMode
+from station.config_gateway import GATEWAY_STOP_S, GatewayOutputKind, Tracking
 
 
 def warnings(cfg: Config, source: str | None = None) -> list[str]:

@@ -69,14 +69,6 @@ def test_bad_values_name_the_key(override: str, key: str) -> None:
     assert str(err.value).startswith(key)
 
 
-@pytest.mark.parametrize(("distance", "speed"), [(".inf", "100"), ("1.0e300", "1.0e-300"), ("0.001", "1000")])
-def test_a_distance_and_belt_speed_that_put_the_actuator_at_no_time_or_never_are_refused(distance: str, speed: str) -> None:
-    sets = ["gateway.tracking=distance", f"gateway.actuator_distance_mm={distance}", f"gateway.belt_speed_mm_s={speed}"]
-    with pytest.raises(ConfigError) as err:  # an infinite delay decided no part until the gateway stopped
-        load_config(None, sets)
-    assert err.value.key == "gateway.actuator_distance_mm"
-
-
 def test_a_bad_value_is_shown_in_its_error_at_a_length_of_its_own() -> None:
     with pytest.raises(ConfigError) as err:
         load_config(None, ["station.id=[" + ", ".join(["[1, 2, 3, 4, 5, 6, 7, 8]"] * 10000) + "]"])
@@ -134,15 +126,6 @@ def test_a_relative_path_given_with_set_is_relative_to_the_working_directory(tmp
     assert load_config(None, ["model.path=line-a.onnx"]).model.path == tmp_path / "line-a.onnx"  # not the packaged folder's
 
 
-def test_gateway_tracking_by_distance_over_belt_speed() -> None:
-    g = load_config(None, ["gateway.tracking=distance", "gateway.actuator_distance_mm=900", "gateway.belt_speed_mm_s=600"]).gateway
-    assert g.actuator_delay_s() == 1.5
-    assert load_config(None, ["gateway.actuator_delay_ms=700"]).gateway.actuator_delay_s() == 0.7
-    with pytest.raises(ConfigError) as err:
-        load_config(None, ["gateway.tracking=distance", "gateway.actuator_distance_mm=900"])
-    assert err.value.key == "gateway" and "belt_speed_mm_s" in str(err.value)
-
-
 def test_key_file_paths_resolve_against_the_config_folder(tmp_path: Path) -> None:
     p = tmp_path / "c.yaml"
     p.write_text("publisher:\n  curve:\n    secret_key_file: keys/station.key_secret\n")
@@ -155,8 +138,6 @@ def test_key_file_paths_resolve_against_the_config_folder(tmp_path: Path) -> Non
         (["trigger.min_diameter_px=600"], "trigger.min_diameter_px"),
         (["metrics.port=5556", "publisher.endpoint=tcp://127.0.0.1:5556"], "metrics.port"),
         (["publisher.endpoint=tcp://*:7000", "publisher.resend_endpoint=tcp://127.0.0.1:7000"], "publisher.resend_endpoint"),
-        (["gateway.modbus.healthy_coil=0"], "gateway.modbus.healthy_coil"),  # the reject coil's: a reject would read as health
-        (["gateway.modbus.event_register=1"], "gateway.modbus.event_register"),  # the alive register's
         (["metrics.port=9200", "gateway.metrics_port=9200"], "gateway.metrics_port"),  # both on metrics.host
     ],
 )
@@ -169,76 +150,6 @@ def test_contradictions_name_their_key(sets: list[str], key: str) -> None:
 def test_ports_that_cannot_clash_are_fine() -> None:
     load_config(None, ["metrics.port=0", "publisher.endpoint=tcp://127.0.0.1:*", "publisher.resend_endpoint=ipc:///tmp/r"])
     load_config(None, ["publisher.endpoint=tcp://127.0.0.1:*", "publisher.resend_endpoint=tcp://127.0.0.1:*"])  # two free ports
-
-
-def test_timing_that_makes_the_gateway_reject_on_time_verdicts_is_warned_of() -> None:
-    from station.config_warnings import warnings
-
-    assert warnings(load_config()) == []
-    (w,) = warnings(load_config(None, ["gateway.actuator_delay_ms=400"]))
-    assert w.startswith("gateway.actuator_delay_ms:") and "publisher.deadline_ms (500)" in w
-
-
-def test_a_shadow_wait_longer_than_a_verdict_can_give_is_warned_of() -> None:
-    from station.config import SHIPPED_MODEL
-    from station.config_warnings import warnings
-
-    shadow = f"model.shadow={SHIPPED_MODEL}"
-    assert warnings(load_config(None, [shadow, "model.shadow_wait_ms=250"])) == []  # half the 500 ms deadline: honoured
-    (w,) = warnings(load_config(None, [shadow, "model.shadow_wait_ms=400"]))
-    assert w.startswith("model.shadow_wait_ms: 400 ms") and "publisher.deadline_ms (500)" in w
-    assert warnings(load_config(None, ["model.shadow_wait_ms=400"])) == []  # no shadow: nothing waits
-
-
-def test_a_modbus_timeout_a_stop_cannot_wait_out_is_warned_of() -> None:
-    from station.config_warnings import warnings
-
-    assert warnings(load_config(None, ["gateway.output=modbus", "gateway.modbus.timeout_s=1.25"])) == []  # four of them: 5 s
-    (w,) = warnings(load_config(None, ["gateway.output=modbus", "gateway.modbus.timeout_s=1.5"]))
-    assert w.startswith("gateway.modbus.timeout_s: 1.5 s") and "exits 1" in w
-
-
-def test_the_line_trigger_with_a_hardware_trigger_is_warned_of() -> None:
-    from station.config_warnings import warnings
-
-    gige = ["camera.source=gige:Cam1", "camera.trigger=Line1"]
-    assert warnings(load_config(None, gige)) == []  # auto: one part a frame
-    (w,) = warnings(load_config(None, [*gige, "trigger.mode=line"]))
-    assert w.startswith("trigger.mode: line with a hardware trigger") and "only counted" in w
-
-
-@pytest.mark.parametrize(
-    ("sets", "key"),
-    [
-        (["camera.loop=true"], "camera.loop"),  # usb:0: a live camera
-        (["camera.source=gige:Cam1", "camera.decode_threads=2"], "camera.decode_threads"),
-        (["camera.source=rtsp://cam/1", "camera.loop=true"], "camera.loop"),
-        (["gateway.belt_speed_mm_s=250"], "gateway.belt_speed_mm_s"),  # tracking: delay
-        (["gateway.actuator_distance_mm=900"], "gateway.actuator_distance_mm"),
-        (["publisher.curve.clients_dir=/etc/station/clients"], "publisher.curve.clients_dir"),  # CURVE off
-        (["gateway.curve_public_key_file=/etc/station/station.key"], "gateway.curve_public_key_file"),
-    ],
-)
-def test_a_key_given_that_nothing_reads_is_warned_of_by_name(sets: list[str], key: str) -> None:
-    from station.config_warnings import warnings
-
-    (w,) = warnings(load_config(None, sets))
-    assert w.startswith(f"{key}: ") and "not read" in w
-
-
-def test_what_is_read_is_not_warned_of(tmp_path: Path) -> None:
-    from station.config_warnings import warnings
-
-    video, folder = tmp_path / "line.mp4", tmp_path / "photos"
-    folder.mkdir()
-    assert warnings(load_config(None, [f"camera.source={video}", "camera.loop=true", "camera.decode_threads=2"])) == []
-    assert warnings(load_config(None, ["camera.source=rtsp://cam/1", "camera.decode_threads=2"])) == []
-    distance = ["gateway.tracking=distance", "gateway.actuator_distance_mm=900", "gateway.belt_speed_mm_s=250"]
-    assert warnings(load_config(None, distance)) == []
-    (w,) = warnings(load_config(None, [f"camera.source={folder}", "camera.loop=true"]))  # an image folder plays once
-    assert w.startswith("camera.loop: ")
-    looped = load_config(None, ["camera.loop=true"])  # usb:0 in the file, a recording replayed (tools/soak.py)
-    assert warnings(looped, str(video)) == [] and len(warnings(looped)) == 1
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from station.config import GATEWAY_STOP_S
+from station.config_gateway import GATEWAY_STOP_S
 
 from .conftest import MODEL, ROOT
 

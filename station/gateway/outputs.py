@@ -21,7 +21,7 @@ from typing import IO, Any, Protocol
 
 import structlog
 
-from station.config import ModbusSection
+from station.config_gateway import ModbusSection
 from station.errors import ConfigError
 from station.gateway.core import PartDecision
 from station.ratelog import RateLimitedLog

@@ -18,7 +18,8 @@ import structlog
 import zmq
 from prometheus_client import CollectorRegistry
 
-from station.config import GATEWAY_STOP_S, Config, GatewayOutputKind
+from station.config import Config
+from station.config_gateway import GATEWAY_STOP_S, GatewayOutputKind
 from station.endpoints import local_endpoint
 from station.gateway.core import GatewayCore, Timing
 from station.gateway.metrics import GatewayCounts, MetricsOutput

@@ -1,0 +1,41 @@
+"""What every config section shares: strict, frozen models, one error for two settings that contradict each other, and
+a bad value shown at a bounded size."""
+
+from __future__ import annotations
+
+import reprlib
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
+
+_SHOWN = reprlib.Repr()  # a bad value, shown in its error, in a line of its own size (keywords need Python 3.12)
+_SHOWN.maxlevel, _SHOWN.maxstring, _SHOWN.maxother = 3, 80, 80
+
+
+def shown(value: object) -> str:
+    """``value`` as its error shows it; an integer too long for Python to write out (over 4300 digits) said in words."""
+    try:
+        return _SHOWN.repr(value)
+    except ValueError:
+        return "an integer of thousands of digits"
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # .inf or .nan is no setting
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_as_number(cls, value: Any, info: ValidationInfo) -> Any:
+        """``true`` where a number belongs is a mistake, not 1 (pydantic would take it as 1)."""
+        inside = value if isinstance(value, list | tuple) else [value]
+        if any(isinstance(v, bool) for v in inside) and info.field_name and "bool" not in str(cls.model_fields[info.field_name].annotation):
+            raise ValueError("expected a number or text, not true/false")
+        return value
+
+
+class Contradiction(ValueError):
+    """Two settings that cannot both hold; ``key`` names the one reported (the full key path)."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key

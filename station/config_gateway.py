@@ -1,0 +1,107 @@
+"""The reference PLC gateway's config section (``gateway.*``): tracking to the actuator, the outputs, the PLC over Modbus."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field, field_validator, model_validator
+
+from station.config_base import Contradiction, Section
+from station.endpoints import check_endpoint
+
+GATEWAY_STOP_S = 5.0  # station gateway exits 1 when its loop has not stopped this long after SIGTERM (blocked in an output)
+
+
+class Tracking(StrEnum):
+    DELAY = "delay"
+    DISTANCE = "distance"
+
+
+class GatewayOutputKind(StrEnum):
+    LOG = "log"
+    MODBUS = "modbus"
+
+
+class ModbusSection(Section):
+    host: str = Field("127.0.0.1", min_length=1, description="PLC (Modbus TCP server) address.")
+    port: int = Field(502, ge=1, le=65535, description="PLC Modbus TCP port.")
+    device_id: int = Field(1, ge=0, le=255, description="Modbus unit / device id.")
+    reject_coil: int = Field(0, ge=0, le=65535, description="Coil written per part: 1 reject, 0 pass.")
+    healthy_coil: int = Field(1, ge=0, le=65535, description="Coil held at 1 only while the vision system is healthy.")
+    part_register: int = Field(0, ge=0, le=65535, description="Holding register set to the part id (mod 65536) after each reject coil.")
+    alive_register: int = Field(
+        1, ge=0, le=65535, description="Holding register counted up every alive_ms; the PLC treats a stalled count as unhealthy."
+    )
+    event_register: int = Field(
+        2,
+        ge=0,
+        le=65535,
+        description="Holding register counted up after each part's coil and part register, on from the value the PLC holds: "
+        "the PLC latches the reject coil when it changes (a part id may repeat; this never does).",
+    )
+    alive_ms: int = Field(200, ge=20, le=10000, description="Interval of the alive count and of re-asserting the healthy coil.")
+    timeout_s: float = Field(0.5, gt=0, le=10, description="Bound on one Modbus request.")
+
+    @model_validator(mode="after")
+    def _one_address_each(self) -> ModbusSection:
+        """Two outputs on one coil or one register would overwrite each other (a reject read as health)."""
+        for kind, keys in (("coil", ("reject_coil", "healthy_coil")), ("register", ("part_register", "alive_register", "event_register"))):
+            seen: dict[int, str] = {}
+            for key in keys:
+                address = getattr(self, key)
+                if address in seen:
+                    raise Contradiction(f"gateway.modbus.{key}", f"{kind} {address} is already gateway.modbus.{seen[address]}")
+                seen[address] = key
+        return self
+
+
+class GatewaySection(Section):
+    station_endpoint: str | None = Field(
+        None, description="The station's PUB endpoint to connect to (null: publisher.endpoint, with a wildcard host read as 127.0.0.1)."
+    )
+    resend_endpoint: str | None = Field(
+        None, description="The station's resend endpoint (null: publisher.resend_endpoint, wildcard host read as 127.0.0.1)."
+    )
+    tracking: Tracking = Field(Tracking.DELAY, description="delay: a fixed time from capture to actuator; distance: distance / belt speed.")
+    actuator_delay_ms: int = Field(1500, ge=1, le=600000, description="Capture to actuator time (tracking: delay).")
+    actuator_distance_mm: float | None = Field(None, gt=0, description="Camera to actuator distance along the belt (tracking: distance).")
+    belt_speed_mm_s: float | None = Field(None, gt=0, description="Belt speed (tracking: distance).")
+    margin_ms: int = Field(20, ge=0, le=60000, description="A verdict must arrive at least this long before the actuator time.")
+    resend_timeout_ms: int = Field(300, ge=1, le=60000, description="A gap not filled by resend within this is unrecovered.")
+    missed_heartbeats: int = Field(3, ge=1, le=100, description="Heartbeat intervals of silence after which vision is unhealthy.")
+    metrics_port: int | None = Field(
+        None, ge=0, le=65535, description="The gateway's own Prometheus /metrics, on metrics.host (null: none; 0: a free port)."
+    )
+    curve_public_key_file: Path | None = Field(None, description="The station's public key file (required when publisher.curve.enabled).")
+    curve_secret_key_file: Path | None = Field(
+        None, description="This gateway's own secret key file (null: a fresh key pair per start; set it when the station lists clients)."
+    )
+    output: GatewayOutputKind = Field(
+        GatewayOutputKind.LOG, description="log: decisions only in the log and --out; modbus: also drive PLC coils."
+    )
+    modbus: ModbusSection = Field(ModbusSection(), description="The PLC, when output is modbus.")
+
+    @field_validator("station_endpoint", "resend_endpoint")
+    @classmethod
+    def _endpoint(cls, v: str | None) -> str | None:
+        return None if v is None else check_endpoint(v)
+
+    @model_validator(mode="after")
+    def _distance(self) -> GatewaySection:
+        if self.tracking is Tracking.DISTANCE and (self.actuator_distance_mm is None or self.belt_speed_mm_s is None):
+            raise ValueError("tracking: distance needs actuator_distance_mm and belt_speed_mm_s")
+        delay = self.actuator_delay_s()
+        if not 0.001 <= delay <= 600:  # actuator_delay_ms's own range
+            raise Contradiction(
+                "gateway.actuator_distance_mm",
+                f"{self.actuator_distance_mm} mm at belt_speed_mm_s {self.belt_speed_mm_s} is {delay:.3g} s to the actuator, "
+                "outside 0.001-600 s",
+            )
+        return self
+
+    def actuator_delay_s(self) -> float:
+        if self.tracking is Tracking.DISTANCE:
+            assert self.actuator_distance_mm is not None and self.belt_speed_mm_s is not None
+            return self.actuator_distance_mm / self.belt_speed_mm_s
+        return self.actuator_delay_ms / 1000

@@ -1,0 +1,38 @@
+"""The gateway's config section: tracking to the actuator, and the PLC's coils and registers."""
+
+from __future__ import annotations
+
+import pytest
+
+from station.config import load_config
+from station.errors import ConfigError
+
+
+@pytest.mark.parametrize(("distance", "speed"), [(".inf", "100"), ("1.0e300", "1.0e-300"), ("0.001", "1000")])
+def test_a_distance_and_belt_speed_that_put_the_actuator_at_no_time_or_never_are_refused(distance: str, speed: str) -> None:
+    sets = ["gateway.tracking=distance", f"gateway.actuator_distance_mm={distance}", f"gateway.belt_speed_mm_s={speed}"]
+    with pytest.raises(ConfigError) as err:  # an infinite delay decided no part until the gateway stopped
+        load_config(None, sets)
+    assert err.value.key == "gateway.actuator_distance_mm"
+
+
+def test_gateway_tracking_by_distance_over_belt_speed() -> None:
+    g = load_config(None, ["gateway.tracking=distance", "gateway.actuator_distance_mm=900", "gateway.belt_speed_mm_s=600"]).gateway
+    assert g.actuator_delay_s() == 1.5
+    assert load_config(None, ["gateway.actuator_delay_ms=700"]).gateway.actuator_delay_s() == 0.7
+    with pytest.raises(ConfigError) as err:
+        load_config(None, ["gateway.tracking=distance", "gateway.actuator_distance_mm=900"])
+    assert err.value.key == "gateway" and "belt_speed_mm_s" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("sets", "key"),
+    [
+        (["gateway.modbus.healthy_coil=0"], "gateway.modbus.healthy_coil"),  # the reject coil's: a reject would read as health
+        (["gateway.modbus.event_register=1"], "gateway.modbus.event_register"),  # the alive register's
+    ],
+)
+def test_two_keys_on_one_coil_or_register_are_refused_naming_the_second(sets: list[str], key: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(None, sets)
+    assert err.value.key == key

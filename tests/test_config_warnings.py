@@ -1,0 +1,67 @@
+"""Settings that are valid but unwise, or given and not read: one warning each, naming the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from station.config import SHIPPED_MODEL, load_config
+from station.config_warnings import warnings
+
+
+def test_timing_that_makes_the_gateway_reject_on_time_verdicts_is_warned_of() -> None:
+    assert warnings(load_config()) == []
+    (w,) = warnings(load_config(None, ["gateway.actuator_delay_ms=400"]))
+    assert w.startswith("gateway.actuator_delay_ms:") and "publisher.deadline_ms (500)" in w
+
+
+def test_a_shadow_wait_longer_than_a_verdict_can_give_is_warned_of() -> None:
+    shadow = f"model.shadow={SHIPPED_MODEL}"
+    assert warnings(load_config(None, [shadow, "model.shadow_wait_ms=250"])) == []  # half the 500 ms deadline: honoured
+    (w,) = warnings(load_config(None, [shadow, "model.shadow_wait_ms=400"]))
+    assert w.startswith("model.shadow_wait_ms: 400 ms") and "publisher.deadline_ms (500)" in w
+    assert warnings(load_config(None, ["model.shadow_wait_ms=400"])) == []  # no shadow: nothing waits
+
+
+def test_a_modbus_timeout_a_stop_cannot_wait_out_is_warned_of() -> None:
+    assert warnings(load_config(None, ["gateway.output=modbus", "gateway.modbus.timeout_s=1.25"])) == []  # four of them: 5 s
+    (w,) = warnings(load_config(None, ["gateway.output=modbus", "gateway.modbus.timeout_s=1.5"]))
+    assert w.startswith("gateway.modbus.timeout_s: 1.5 s") and "exits 1" in w
+
+
+def test_the_line_trigger_with_a_hardware_trigger_is_warned_of() -> None:
+    gige = ["camera.source=gige:Cam1", "camera.trigger=Line1"]
+    assert warnings(load_config(None, gige)) == []  # auto: one part a frame
+    (w,) = warnings(load_config(None, [*gige, "trigger.mode=line"]))
+    assert w.startswith("trigger.mode: line with a hardware trigger") and "only counted" in w
+
+
+@pytest.mark.parametrize(
+    ("sets", "key"),
+    [
+        (["camera.loop=true"], "camera.loop"),  # usb:0: a live camera
+        (["camera.source=gige:Cam1", "camera.decode_threads=2"], "camera.decode_threads"),
+        (["camera.source=rtsp://cam/1", "camera.loop=true"], "camera.loop"),
+        (["gateway.belt_speed_mm_s=250"], "gateway.belt_speed_mm_s"),  # tracking: delay
+        (["gateway.actuator_distance_mm=900"], "gateway.actuator_distance_mm"),
+        (["publisher.curve.clients_dir=/etc/station/clients"], "publisher.curve.clients_dir"),  # CURVE off
+        (["gateway.curve_public_key_file=/etc/station/station.key"], "gateway.curve_public_key_file"),
+    ],
+)
+def test_a_key_given_that_nothing_reads_is_warned_of_by_name(sets: list[str], key: str) -> None:
+    (w,) = warnings(load_config(None, sets))
+    assert w.startswith(f"{key}: ") and "not read" in w
+
+
+def test_what_is_read_is_not_warned_of(tmp_path: Path) -> None:
+    video, folder = tmp_path / "line.mp4", tmp_path / "photos"
+    folder.mkdir()
+    assert warnings(load_config(None, [f"camera.source={video}", "camera.loop=true", "camera.decode_threads=2"])) == []
+    assert warnings(load_config(None, ["camera.source=rtsp://cam/1", "camera.decode_threads=2"])) == []
+    distance = ["gateway.tracking=distance", "gateway.actuator_distance_mm=900", "gateway.belt_speed_mm_s=250"]
+    assert warnings(load_config(None, distance)) == []
+    (w,) = warnings(load_config(None, [f"camera.source={folder}", "camera.loop=true"]))  # an image folder plays once
+    assert w.startswith("camera.loop: ")
+    looped = load_config(None, ["camera.loop=true"])  # usb:0 in the file, a recording replayed (tools/soak.py)
+    assert warnings(looped, str(video)) == [] and len(warnings(looped)) == 1
