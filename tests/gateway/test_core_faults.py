@@ -120,3 +120,35 @@ def test_a_gateway_that_joins_a_run_decides_its_first_parts_when_resend_fills_th
     core.resent(ResendReply(run_id="run-a", first=502, last=505, count=4), lost, 0.15)
     run_to(core, st, 0.2, 1.5)
     assert sorted(d.part_id for d in core.decisions) == [100, 101, 102, 103, 104] and core.fault == "joined"
+
+
+def test_a_forward_clock_step_rejects_the_parts_pending_at_once_in_order() -> None:
+    st = FakeStation()
+    core = healthy_core(st)
+    for t in (1.6, 1.7):
+        core.receive(st.verdict(captured_at=t), t)
+    core.clock_stepped(10.0, 11.75)
+    assert [(d.part_id, d.decision, d.reason) for d in core.decisions] == [(1, "reject", "clock_stepped"), (2, "reject", "clock_stepped")]
+
+
+def test_a_clock_step_rejects_a_part_whose_verdict_was_lost_as_missing_in_its_place() -> None:
+    st = FakeStation()
+    core = healthy_core(st)
+    core.receive(st.verdict(captured_at=1.6), 1.6)
+    st.verdict(captured_at=1.65)  # part 2: its verdict lost on the way
+    core.receive(st.verdict(captured_at=1.7), 1.7)
+    core.tick(2.05)  # the gap was not filled within the resend timeout: part 2 is lost, pending in its place
+    assert not core.gaps and [d.part_id for d in core.decisions] == []
+    core.clock_stepped(10.0, 12.1)
+    assert [(d.part_id, d.reason) for d in core.decisions] == [(1, "clock_stepped"), (2, "missing"), (3, "clock_stepped")]
+
+
+def test_a_stop_rejects_parts_whose_verdicts_were_being_asked_for_again_too() -> None:
+    st = FakeStation()
+    core = healthy_core(st)
+    core.receive(st.verdict(captured_at=1.6), 1.6)
+    st.verdict(captured_at=1.65)  # part 2: its verdict lost on the way, its seq a gap being asked for again
+    core.receive(st.verdict(captured_at=1.7), 1.7)
+    assert core.gaps
+    core.stop(1.75)
+    assert [(d.part_id, d.reason) for d in core.decisions] == [(1, "gateway_stopped"), (2, "missing"), (3, "gateway_stopped")]
