@@ -62,7 +62,10 @@ def _load(path: Path, key: str) -> tuple[bytes, bytes | None]:
             raise ConfigError(key, f"{path}: not a regular file")
         public, secret = zmq.auth.load_certificate(str(path))
     except OSError as exc:
-        raise ConfigError(key, f"{path}: cannot read key file: {exc.strerror or exc}") from None
+        hint = ""
+        if isinstance(exc, PermissionError) and path.suffix == ".key_secret":  # most likely a service's dynamic user
+            hint = f"; a systemd unit is given it with LoadCredential={path.name}:{path} (docs/protocol.md)"
+        raise ConfigError(key, f"{path}: cannot read key file: {exc.strerror or exc}{hint}") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise ConfigError(key, f"{path}: not a ZeroMQ key file: {exc}") from None
     if public is None:
@@ -75,14 +78,29 @@ def _load(path: Path, key: str) -> tuple[bytes, bytes | None]:
 
 
 def load_secret(path: Path | None, key: str) -> KeyPair:
-    """A key pair from a ``.key_secret`` file; a file others can read is allowed, with a warning."""
+    """A key pair from a ``.key_secret`` file; a file others can read is allowed, with a warning.
+
+    Under systemd, a credential of the file's own name (``LoadCredential=NAME.key_secret:PATH`` in the unit) is read in its
+    place: a service that runs as a dynamic user cannot read a secret only root may read, and the config keeps naming the
+    file where it lies (``check-config``, run by root, reads that)."""
     if path is None:
         raise ConfigError(key, "required when CURVE is enabled")
+    path = credential(path)
     public, secret = _load(path, key)
     if secret is None:
         raise ConfigError(key, f"{path}: holds no secret key (use the .key_secret file)")
     warn_if_others_read(path, key, "secret_key_readable")
     return KeyPair(public, secret)
+
+
+def credential(path: Path) -> Path:
+    """``path``, or systemd's copy of it: ``$CREDENTIALS_DIRECTORY/<its name>`` when the service was given one."""
+    folder = os.environ.get("CREDENTIALS_DIRECTORY")
+    if folder:
+        given = Path(folder) / path.name
+        if given.is_file():
+            return given
+    return path
 
 
 def warn_if_others_read(path: Path, key: str, event: str) -> None:

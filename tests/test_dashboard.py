@@ -6,6 +6,7 @@ Needs Debian's `prometheus` package (prometheus and promtool) and the modbus ext
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
@@ -129,28 +130,38 @@ def station_and_prometheus(tmp_path: Path) -> Iterator[tuple[int, int]]:
         ],
     }
     (tmp_path / "prom.yml").write_text(yaml.safe_dump(conf))
-    prom = subprocess.Popen(
-        [str(PROM), f"--config.file={tmp_path / 'prom.yml'}", f"--storage.tsdb.path={tmp_path / 'data'}",
-         f"--web.listen-address=127.0.0.1:{pport}", "--log.level=warn"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    plc = Plc()
-    gateway_sets = ["gateway.output=modbus", f"gateway.modbus.port={plc.port}", f"gateway.metrics_port={gport}"]
-    gateway = subprocess.Popen(
-        [*STATION, "gateway", *sets(*common, *gateway_sets), "--out", str(tmp_path / "gateway.jsonl")],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=(tmp_path / "gateway.log").open("w"),
-    )  # fmt: skip
-    pipe.start()
-    try:
+    with contextlib.ExitStack() as stack:  # whatever fails to start, what did start is stopped
+        prom = subprocess.Popen(
+            [str(PROM), f"--config.file={tmp_path / 'prom.yml'}", f"--storage.tsdb.path={tmp_path / 'data'}",
+             f"--web.listen-address=127.0.0.1:{pport}", "--log.level=warn"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        stack.callback(_stopped, prom)
+        plc = Plc()
+        stack.callback(plc.close)
+        gateway_sets = ["gateway.output=modbus", f"gateway.modbus.port={plc.port}", f"gateway.metrics_port={gport}"]
+        gateway_log = stack.enter_context((tmp_path / "gateway.log").open("w"))
+        gateway = subprocess.Popen(
+            [*STATION, "gateway", *sets(*common, *gateway_sets), "--out", str(tmp_path / "gateway.jsonl")],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=gateway_log,
+        )  # fmt: skip
+        stack.callback(_stopped, gateway)
+        pipe.start()
+        stack.callback(pipe.close)
+        stack.callback(pipe.drain, 10)
         yield mport, pport
-    finally:
-        prom.terminate()
-        gateway.terminate()
-        prom.wait(20)
-        gateway.wait(20)
-        pipe.drain(10)
-        pipe.close()
-        plc.close()
+        assert _stopped(gateway) == 0, (tmp_path / "gateway.log").read_text()[-2000:]  # SIGTERM: the gateway drains and exits 0
+
+
+def _stopped(p: subprocess.Popen[Any]) -> int:
+    """SIGTERM, then its exit status (killed after 20 s)."""
+    p.terminate()
+    try:
+        return p.wait(20)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait(5)
+        raise
 
 
 def test_panels_return_data_and_rules_are_valid_in_prometheus(station_and_prometheus: tuple[int, int]) -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -8,6 +9,8 @@ import pytest
 
 from station.errors import ConfigError, StationError
 from station.keys import create_keys, load_public, load_secret
+
+from .conftest import ROOT
 
 STATION = [sys.executable, "-m", "station.cli"]
 
@@ -89,3 +92,31 @@ def test_a_pipe_named_like_a_key_is_refused_not_waited_on(tmp_path: Path) -> Non
     os.mkfifo(tmp_path / "st.key_secret")
     with pytest.raises(ConfigError, match="not a regular file"):
         load_secret(tmp_path / "st.key_secret", "publisher.curve.secret_key_file")
+
+
+def test_a_secret_systemd_hands_the_service_is_read_in_place_of_the_file_the_config_names(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    _, secret = create_keys(tmp_path / "made", "station")
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    secret.rename(credentials / "station.key_secret")  # LoadCredential=station.key_secret:/etc/station/keys/station.key_secret
+    named = tmp_path / "etc" / "station.key_secret"  # where the config says it is; this process could not read it there
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
+    assert len(load_secret(named, "publisher.curve.secret_key_file").secret) == 40
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY")
+    with pytest.raises(ConfigError) as err:  # outside the unit: the file the config names, which is not there
+        load_secret(named, "publisher.curve.secret_key_file")
+    assert err.value.key == "publisher.curve.secret_key_file" and str(named) in str(err.value)
+
+
+def test_a_secret_this_process_may_not_read_says_how_a_unit_is_given_it(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root, to read the key as another user (nobody)")
+    _, secret = create_keys(tmp_path, "station")
+    code = (
+        "import os, sys\nfrom pathlib import Path\nfrom station.keys import load_secret\nos.setgid(65534); os.setuid(65534)\n"
+        f"try:\n    load_secret(Path({str(secret)!r}), 'k')\nexcept Exception as e:\n    print(e)\n"
+    )
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, cwd=ROOT)
+    said = f"cannot read key file: Permission denied; a systemd unit is given it with LoadCredential=station.key_secret:{secret}"
+    assert said in p.stdout, p.stdout + p.stderr

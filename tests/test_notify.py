@@ -113,7 +113,7 @@ def test_realtime_replay_says_ready_pings_and_says_stopping(systemd: FakeSystemd
     pings = [t for t in systemd.times("WATCHDOG=1") if t <= systemd.times("STOPPING=1")[0]]
     assert len(pings) >= 5
     gaps = [b - a for a, b in itertools.pairwise(pings)]
-    assert max(gaps) <= usec / 1e6 / 2 + 0.05, f"longest gap between pings {max(gaps):.3f} s"
+    assert max(gaps) < usec / 1e6, f"longest gap between pings {max(gaps):.3f} s"  # systemd's limit (they come every 0.45 of it)
     assert any("parts/min" in line for line in lines if line.startswith("STATUS="))
 
 
@@ -179,5 +179,5 @@ def test_station_gateway_says_ready_pings_while_its_loop_turns_and_says_stopping
     assert lines.count("READY=1") == 1
     assert lines.index("READY=1") < lines.index("WATCHDOG=1") < lines.index("STOPPING=1")
     pings = [t for t in systemd.times("WATCHDOG=1") if t <= systemd.times("STOPPING=1")[0]]
-    assert max(b - a for a, b in itertools.pairwise(pings)) <= usec / 1e6 / 2 + 0.05
+    assert max(b - a for a, b in itertools.pairwise(pings)) < usec / 1e6  # systemd's limit (they come every 0.45 of it)
     assert "STATUS=vision unhealthy (no_station), 0 parts/min, 0 parts" in lines  # no station heard: the PLC rejects all

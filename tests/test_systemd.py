@@ -82,6 +82,20 @@ def test_unit_verifies_offline(tmp_path: Path, unit_file: Path) -> None:
 
 
 @needs_analyze
+def test_the_credential_drop_in_the_protocol_doc_gives_is_one_systemd_takes(tmp_path: Path) -> None:
+    doc = (ROOT / "docs" / "protocol.md").read_text()
+    (drop_in,) = re.findall(r"```\n(\[Service\]\nLoadCredential=[^\n]+\n)```", doc)
+    unit = _unit_here(tmp_path)
+    (tmp_path / "station.service.d").mkdir()
+    (tmp_path / "station.service.d" / "curve.conf").write_text(drop_in)
+    (tmp_path / "station.service.d" / "typo.conf").write_text("[Service]\nLoadCredentials=x:/y\n")  # what a wrong key says
+    p = subprocess.run([str(ANALYZE), "verify", "--man=no", str(unit)], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stdout + p.stderr
+    said = [line for line in (p.stdout + p.stderr).splitlines() if line.strip()]
+    assert len(said) == 1 and "typo.conf" in said[0] and "Unknown key" in said[0], said  # the doc's own drop-in: not a word
+
+
+@needs_analyze
 @pytest.mark.parametrize("unit_file", [UNIT, GATEWAY_UNIT], ids=lambda u: u.name)
 def test_security_exposure_at_most_3(unit_file: Path) -> None:
     cmd = [str(ANALYZE), "security", "--offline=true", "--no-pager", str(unit_file)]
@@ -141,7 +155,11 @@ def test_install_and_uninstall_into_a_scratch_root(tmp_path: Path) -> None:
     assert (tmp_path / "opt" / "models" / "defect.onnx").exists()
     unit = (tmp_path / "units" / "station.service").read_text()
     assert f"ExecStart={tmp_path / 'opt'}/venv/bin/station run -c {conf}" in unit
-    assert "enable --now station.service" in calls.read_text()
+    assert [c for c in calls.read_text().splitlines() if "station" in c and c.split()[0] in ("enable", "restart", "try-restart")] == [
+        "enable station.service",
+        "restart station.service",
+        "try-restart station-gateway.service",
+    ]
     gateway = (tmp_path / "units" / "station-gateway.service").read_text()
     assert f"ExecStart={tmp_path / 'opt'}/venv/bin/station gateway -c {conf}" in gateway
     assert "enable --now station-gateway" not in calls.read_text()  # not before gateway.* names the PLC

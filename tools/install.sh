@@ -59,7 +59,8 @@ install() {
     trap 'rm -rf "$wheels"' EXIT
     "$PREFIX/venv/bin/python" -m pip wheel -q --no-deps -w "$wheels" "$HERE" || die "cannot build the wheel"
     whl=$(ls "$wheels"/casting_station-*.whl)
-    "$PREFIX/venv/bin/python" -m pip install -q --upgrade "$whl" || die "pip install failed"  # with its dependencies
+    # with its dependencies, and pymodbus for the gateway's PLC output (pure Python, small)
+    "$PREFIX/venv/bin/python" -m pip install -q --upgrade "$whl[modbus]" || die "pip install failed"
     "$PREFIX/venv/bin/python" -m pip install -q --no-deps --force-reinstall "$whl" || die "pip install failed"  # this build, even at the same version
     cp "$HERE/station/defaults/defect.onnx" "$HERE/models/README.md" "$PREFIX/models/"
     install_config
@@ -69,10 +70,9 @@ install() {
             "$HERE/systemd/$unit" > "$UNITDIR/$unit"
     done
     $SYSTEMCTL daemon-reload
-    $SYSTEMCTL enable --now station.service
-    if $SYSTEMCTL is-enabled --quiet station-gateway.service 2>/dev/null; then
-        $SYSTEMCTL restart station-gateway.service  # an upgrade: the running gateway takes the new build
-    fi
+    $SYSTEMCTL enable station.service
+    $SYSTEMCTL restart station.service  # started, or on an upgrade restarted onto the new build
+    $SYSTEMCTL try-restart station-gateway.service  # a running gateway takes the new build too; a stopped one stays stopped
     say "installed; follow it with: journalctl -u station -f"
     say "the PLC gateway: set gateway.* in $CONFDIR/station.yaml, then: systemctl enable --now station-gateway"
 }

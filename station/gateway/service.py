@@ -35,7 +35,9 @@ log = structlog.get_logger()
 READ_BATCH = 256  # messages read from one socket before the loop ticks again: a flood cannot hold decisions up
 MAX_MESSAGE = 65536  # bytes of one frame; a peer that sends more is disconnected by libzmq (a verdict is under 2 KiB)
 CLOCK_STEP_S = 0.1  # the wall clock moved this much against the monotonic one within one turn of the loop: it was stepped
-REQUESTS_PER_TURN = 8  # Modbus requests one turn of the loop can wait on: health, a part's four, a tick's two, and one spare
+# The most the loop waits between two marks of progress (a turn, the health told, a part delivered): one part's four Modbus
+# requests, each up to three timeouts (pymodbus bounds a connect, and each read of an answer that trickles in, by timeout_s).
+TIMEOUTS_BETWEEN_MARKS = 4 * 3
 
 
 class Gateway(Worker):
@@ -68,8 +70,8 @@ class Gateway(Worker):
         self._drop = drop  # tests only: simulate a message lost on the network
         self.failed: BaseException | None = None
         self.decided = 0  # parts decided, for systemd's STATUS=
-        plc_s = REQUESTS_PER_TURN * g.modbus.timeout_s if g.output is GatewayOutputKind.MODBUS else 0.0
-        self.stall_s = max(GATEWAY_STOP_S, plc_s + 1.0)  # a turn longer than this is a hang, not a slow or silent PLC
+        plc_s = TIMEOUTS_BETWEEN_MARKS * g.modbus.timeout_s if g.output is GatewayOutputKind.MODBUS else 0.0
+        self.stall_s = max(GATEWAY_STOP_S, plc_s + 1.0)  # no progress for longer is a hang, not a slow or silent PLC
         self._offset = time.time() - time.monotonic()  # the wall clock against the monotonic one: a change is a step
         ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
         keys, server_key = self._curve(cfg)
@@ -122,6 +124,7 @@ class Gateway(Worker):
                 if self.core.healthy != healthy:
                     healthy = self.core.healthy
                     self.outputs.healthy(healthy, self.core.reason)
+                    self.last_progress = time.monotonic()
                 self._write_decisions()
                 self.outputs.tick(now)
             self.core.stop(self._now())  # the parts still on their way to the actuator: rejected, each with its line
@@ -137,12 +140,13 @@ class Gateway(Worker):
                 self._resend.close(0)
 
     def hung(self) -> str | None:
-        """Why systemd's watchdog must not be pinged: the loop ended, or has not gone round for longer than its outputs'
-        requests can take (an output blocked past every bound it has); None while it turns."""
+        """Why systemd's watchdog must not be pinged: the loop ended, or has made no progress (no turn, no part delivered or
+        failed) for longer than one part's requests can take (an output blocked past every bound it has); None while it
+        goes on."""
         if not self.is_alive():
             return "the gateway's loop ended"
         idle = time.monotonic() - self.last_progress
-        return f"the gateway's loop has not turned for {idle:.1f} s (an output is blocked)" if idle > self.stall_s else None
+        return f"the gateway's loop has made no progress for {idle:.1f} s (an output is blocked)" if idle > self.stall_s else None
 
     def status(self) -> tuple[str, int]:
         """What systemd's STATUS= says: vision health as the PLC is told it, and the parts decided."""
@@ -162,6 +166,7 @@ class Gateway(Worker):
         for d in self.core.decisions:
             if not self.outputs.part(d):  # the PLC never got this part's decision: vision trips, the healthy coil drops
                 self.core.output_failed(d.part_id, self._now())
+            self.last_progress = time.monotonic()  # a slow PLC with many parts due is slow, not hung
         self.core.decisions.clear()
 
     def _read(self, sock: zmq.Socket[bytes]) -> None:

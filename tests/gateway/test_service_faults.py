@@ -15,6 +15,7 @@ from station.wire import Heartbeat, Reason, StationState, VerdictMessage, frames
 
 from ..conftest import wait_for
 from .conftest import Line, Recorder
+from .test_service import finish
 
 pytestmark = pytest.mark.integration  # real sockets and threads
 
@@ -168,7 +169,7 @@ def test_a_loop_blocked_in_an_output_past_its_bound_is_hung_and_turns_again_when
     assert wait_for(lambda: gw.hung() is None, 5)
     block.set()
     assert blocked.wait(5)
-    assert wait_for(lambda: (gw.hung() or "").startswith("the gateway's loop has not turned for"), 5)
+    assert wait_for(lambda: (gw.hung() or "").startswith("the gateway's loop has made no progress for"), 5)
     block.clear()
     release.set()
     assert wait_for(lambda: gw.hung() is None, 5)
@@ -176,3 +177,26 @@ def test_a_loop_blocked_in_an_output_past_its_bound_is_hung_and_turns_again_when
     gw.join(5)
     assert gw.hung() == "the gateway's loop ended"
     assert gw.status() == ("vision unhealthy (no_station)", 0)  # what STATUS= says: no station heard, no part decided
+
+
+def test_a_slow_output_with_many_parts_due_at_once_is_slow_not_hung(line: Line, gateways: Any) -> None:
+    """A PLC that answers, slower than parts come, makes each turn of the loop long (every part due is delivered in it), but
+    each part delivered is progress: the watchdog is never withheld for it (systemd would kill a gateway that works)."""
+
+    class Slow(Recorder):
+        def part(self, d: PartDecision) -> bool:
+            time.sleep(0.2)  # each part's requests answered late, none failed
+            return super().part(d)
+
+    gw, rec = gateways(line.config("gateway.actuator_delay_ms=100"), Slow())
+    gw.stall_s = 0.6  # three slow parts in one turn would pass it
+    hung: list[str] = []
+    proc = line.station(fps=16)
+    end = time.monotonic() + 60
+    while (proc.poll() is None or len(rec.parts) < len(line.verdicts())) and time.monotonic() < end:
+        if (why := gw.hung()) is not None:
+            hung.append(why)
+        time.sleep(0.05)
+    finish(proc)
+    assert len(rec.parts) == len(line.verdicts()) == 18 and hung == []
+    assert any(d.reason == "vision_unhealthy" for d in rec.parts)  # decided late, so vision tripped: slow is still not safe
