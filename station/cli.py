@@ -166,6 +166,8 @@ def cmd_gateway(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config, args.overrides)
     configure(cfg.logging.level, cfg.logging.format)
+    if args.check_plc:
+        return _check_plc(cfg)
     for w in config_warnings(cfg):  # the gateway's own (a Modbus timeout a stop cannot wait out); the station's are run's
         if w.startswith("gateway."):
             log.warning("config_warning", warning=w)
@@ -176,6 +178,17 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     finally:
         if served is not None:
             served.close()
+
+
+def _check_plc(cfg: Config) -> int:
+    from station.config_gateway import GatewayOutputKind
+    from station.gateway.plccheck import check_plc, report
+
+    if cfg.gateway.output is not GatewayOutputKind.MODBUS:
+        raise ConfigError("gateway.output", f"{cfg.gateway.output.value}: no PLC to check (set it to modbus)")
+    check = check_plc(cfg.gateway.modbus)
+    print("\n".join(report(cfg.gateway.modbus, check)))
+    return 0 if check.passed else 1
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
@@ -242,6 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("gateway", help="reference PLC gateway: follow the station, fire reject or pass per part, hold a healthy output")
     _common(p)
     p.add_argument("--out", type=Path, help="append one JSON line per part here (default: stdout)")
+    p.add_argument("--check-plc", action="store_true",
+                   help="read the PLC's coils and registers once and time it, write nothing, and exit (0: passed, 1: failed)")  # fmt: skip
     p.set_defaults(func=cmd_gateway)
     p = sub.add_parser("archive", help="archive tools: export ARCHIVE OUT packs a labelled set for retraining")
     p.add_argument("action", choices=["export"])

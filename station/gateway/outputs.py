@@ -79,17 +79,23 @@ class JsonLinesOutput:
                 log.error("out_write_failed", stage="gateway", error=str(exc), at="close")
 
 
+def modbus_client(cfg: ModbusSection) -> Any:
+    """A pymodbus TCP client for the PLC, not yet connected: every request bounded by ``timeout_s``, never retried (a retry
+    is the caller's, at its next part or tick)."""
+    try:
+        from pymodbus.client import ModbusTcpClient
+    except ImportError:
+        raise ConfigError("gateway.output", "modbus needs pymodbus: pip install 'casting-station[modbus]'") from None
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)  # its failures are ours to log, once per 10 s, as JSON
+    return ModbusTcpClient(cfg.host, port=cfg.port, timeout=cfg.timeout_s, retries=0, reconnect_delay=0)
+
+
 class ModbusOutput:
     """Coils and registers on a PLC that is a Modbus TCP server (pymodbus client)."""
 
     def __init__(self, cfg: ModbusSection) -> None:
-        try:
-            from pymodbus.client import ModbusTcpClient
-        except ImportError:
-            raise ConfigError("gateway.output", "modbus needs pymodbus: pip install 'casting-station[modbus]'") from None
-        logging.getLogger("pymodbus").setLevel(logging.CRITICAL)  # its failures are ours to log, once per 10 s, as JSON
         self.cfg = cfg
-        self._client: Any = ModbusTcpClient(cfg.host, port=cfg.port, timeout=cfg.timeout_s, retries=0, reconnect_delay=0)
+        self._client: Any = modbus_client(cfg)
         self._ok = False
         self._alive = 0
         self._next_alive = 0.0

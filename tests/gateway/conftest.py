@@ -18,6 +18,7 @@ from station.gateway.core import PartDecision
 from station.gateway.service import Gateway
 
 from ..conftest import ROOT, SAMPLE, free_port
+from .plc import Plc
 
 STATION = [sys.executable, "-m", "station.cli"]
 FOLDER = SAMPLE / "ok_front"  # 18 photos: one part each, in frame mode
@@ -101,3 +102,11 @@ def gateways() -> Iterator[Callable[..., tuple[Gateway, Recorder]]]:
     for gw in made:
         gw.stop()
         gw.join(5)
+
+
+@pytest.fixture
+def plc() -> Iterator[Plc]:
+    """A real Modbus TCP server standing in for the PLC (needs pymodbus: the tests that take it skip without)."""
+    p = Plc()
+    yield p
+    p.close()

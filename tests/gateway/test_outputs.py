@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,13 +19,6 @@ from .plc import Plc
 from .test_service import finish
 
 pymodbus = pytest.importorskip("pymodbus", reason="the Modbus adapter needs the modbus extra (pymodbus)")
-
-
-@pytest.fixture
-def plc() -> Iterator[Plc]:
-    p = Plc()
-    yield p
-    p.close()
 
 
 def _decision(pid: int, decision: str) -> PartDecision:
