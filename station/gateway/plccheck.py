@@ -120,10 +120,14 @@ def report(cfg: ModbusSection, check: PlcCheck) -> list[str]:
     if check.alive_moved is not None:
         lines.append(f"  gateway.modbus.alive_register went from {check.alive_moved[0]} to {check.alive_moved[1]} during the check: "
                      "a gateway drives this PLC now (never run two on one PLC)")  # fmt: skip
-    failed = [p for p in check.probes if p.error is not None]
-    if failed:
-        keys = ", ".join(f"gateway.modbus.{p.key}" for p in failed)
-        lines.append(f"PLC check failed: {keys} cannot be read (not mapped on the PLC, or another device id?); nothing was written")
+    unanswered = [f"gateway.modbus.{p.key}" for p in check.probes if p.error is not None and not p.error.startswith("refused")]
+    refused = [f"gateway.modbus.{p.key}" for p in check.probes if p.error is not None and p.error.startswith("refused")]
+    if unanswered:
+        lines.append(f"PLC check failed: {', '.join(unanswered)} not answered (no Modbus TCP server there, or it dropped the "
+                     "connection); nothing was written")  # fmt: skip
+    elif refused:
+        lines.append(f"PLC check failed: {', '.join(refused)} refused (not mapped on the PLC, or another device id?); nothing was "
+                     "written")  # fmt: skip
     elif len(check.latency_s) < LATENCY_READS:
         lines.append("PLC check failed: the PLC stopped answering (nothing was written)")
     else:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
 import time
 
@@ -41,7 +43,7 @@ def test_an_address_the_plc_does_not_map_fails_the_check_naming_its_key(plc: Plc
     lines = report(cfg, check)
     assert not check.passed
     assert "  gateway.modbus.event_register (register 100): refused: Modbus exception 2 (illegal data address: not mapped)" in lines
-    assert lines[-1].startswith("PLC check failed: gateway.modbus.event_register cannot be read")
+    assert lines[-1].startswith("PLC check failed: gateway.modbus.event_register refused (not mapped on the PLC")
 
 
 def test_a_plc_that_is_not_there_fails_the_check_within_its_timeout() -> None:
@@ -80,3 +82,27 @@ def test_station_gateway_check_plc_exits_0_when_passed_and_2_without_a_plc_outpu
     assert p.stdout.splitlines()[-1] == "PLC check passed: every address read (nothing was written)"
     p = run("gateway", "--check-plc", timeout=60)
     assert p.returncode == 2 and p.stderr.strip() == "station: config error: gateway.output: log: no PLC to check (set it to modbus)"
+
+
+def test_a_server_that_is_not_modbus_fails_the_check_as_not_answered() -> None:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        stop = threading.Event()
+
+        def hang_up() -> None:  # takes each connection and closes it, as a wrong service on the port might
+            server.settimeout(0.1)
+            while not stop.is_set():
+                with contextlib.suppress(OSError):
+                    server.accept()[0].close()
+
+        t = threading.Thread(target=hang_up, daemon=True)
+        t.start()
+        try:
+            cfg = _modbus(server.getsockname()[1])
+            check = check_plc(cfg)
+        finally:
+            stop.set()
+            t.join(5)
+    assert not check.passed and check.reached is None and all((p.error or "").startswith("not answered") for p in check.probes)
+    assert "not answered (no Modbus TCP server there, or it dropped the connection)" in report(cfg, check)[-1]
