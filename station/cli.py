@@ -346,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     SIGNALS.install()  # again, for callers that come in here directly (python -m station.cli)
     args = build_parser().parse_args(argv)
     try:
-        if args.command not in DAEMONS:
+        if args.command not in DAEMONS or getattr(args, "check_plc", False):  # --check-plc is one-shot too
             SIGNALS.release()  # a SIGINT already received raises KeyboardInterrupt here: exit 130
         rc = int(args.func(args))
         if sys.stdout is not None:  # None: started with standard output closed

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from enum import StrEnum
 from pathlib import Path
 
@@ -10,6 +12,7 @@ from pydantic import Field, field_validator, model_validator
 from station.config_base import Contradiction, Section
 from station.endpoints import check_endpoint
 
+HOST_LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")  # a host name's label (RFC 1123, and _ as hosts files allow)
 GATEWAY_STOP_S = 5.0  # station gateway exits 1 when its loop has not stopped this long after SIGTERM (blocked in an output)
 
 
@@ -42,6 +45,20 @@ class ModbusSection(Section):
     )
     alive_ms: int = Field(200, ge=20, le=10000, description="Interval of the alive count and of re-asserting the healthy coil.")
     timeout_s: float = Field(0.5, gt=0, le=10, description="Bound on one Modbus request.")
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, v: str) -> str:
+        """An IP address or a host name as DNS writes it; anything else (a space, a NUL, a URL) is a mistake."""
+        try:
+            ipaddress.ip_address(v)
+            return v
+        except ValueError:
+            pass
+        labels = v.removesuffix(".").split(".")
+        if len(v) > 253 or not all(HOST_LABEL.fullmatch(label) for label in labels):
+            raise ValueError("not an IP address or a host name (letters, digits, hyphens and underscores, dots between)")
+        return v
 
     @model_validator(mode="after")
     def _one_address_each(self) -> ModbusSection:

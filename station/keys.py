@@ -85,7 +85,7 @@ def load_secret(path: Path | None, key: str) -> KeyPair:
     file where it lies (``check-config``, run by root, reads that)."""
     if path is None:
         raise ConfigError(key, "required when CURVE is enabled")
-    path = credential(path)
+    path = credential(path, key)
     public, secret = _load(path, key)
     if secret is None:
         raise ConfigError(key, f"{path}: holds no secret key (use the .key_secret file)")
@@ -93,13 +93,16 @@ def load_secret(path: Path | None, key: str) -> KeyPair:
     return KeyPair(public, secret)
 
 
-def credential(path: Path) -> Path:
+def credential(path: Path, key: str) -> Path:
     """``path``, or systemd's copy of it: ``$CREDENTIALS_DIRECTORY/<its name>`` when the service was given one."""
     folder = os.environ.get("CREDENTIALS_DIRECTORY")
     if folder:
         given = Path(folder) / path.name
-        if given.is_file():
-            return given
+        try:
+            if given.is_file():
+                return given
+        except OSError as exc:  # a folder this process may not look into (another unit's), a name too long
+            raise ConfigError(key, f"{given}: cannot look for the credential: {exc.strerror or exc}") from None
     return path
 
 

@@ -36,3 +36,15 @@ def test_two_keys_on_one_coil_or_register_are_refused_naming_the_second(sets: li
     with pytest.raises(ConfigError) as err:
         load_config(None, sets)
     assert err.value.key == key
+
+
+@pytest.mark.parametrize("host", ["192.168.0.10", "fe80::1", "plc-1.line2", "plc_1", "PLC1."])
+def test_a_plc_host_is_an_address_or_a_host_name(host: str) -> None:
+    assert load_config(None, [f"gateway.modbus.host={host}"]).gateway.modbus.host == host
+
+
+@pytest.mark.parametrize("host", ["a b", "tcp://plc", '"plc\\0x"', "-plc", "plc..line", "x" * 64])
+def test_a_plc_host_that_is_neither_is_refused_naming_the_key(host: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(None, [f"gateway.modbus.host={host}"])
+    assert err.value.key == "gateway.modbus.host" and "not an IP address or a host name" in str(err.value)

@@ -120,3 +120,10 @@ def test_a_secret_this_process_may_not_read_says_how_a_unit_is_given_it(tmp_path
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, cwd=ROOT)
     said = f"cannot read key file: Permission denied; a systemd unit is given it with LoadCredential=station.key_secret:{secret}"
     assert said in p.stdout, p.stdout + p.stderr
+
+
+def test_a_credentials_folder_that_cannot_be_looked_into_names_the_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
+    with pytest.raises(ConfigError) as err:  # a name longer than any file system takes (ENAMETOOLONG), as one odd path may be
+        load_secret(tmp_path / ("k" * 300 + ".key_secret"), "gateway.curve_secret_key_file")
+    assert err.value.key == "gateway.curve_secret_key_file" and "cannot look for the credential" in str(err.value)

@@ -71,9 +71,11 @@ install() {
     done
     $SYSTEMCTL daemon-reload
     $SYSTEMCTL enable station.service
-    $SYSTEMCTL restart station.service  # started, or on an upgrade restarted onto the new build
-    $SYSTEMCTL try-restart station-gateway.service  # a running gateway takes the new build too; a stopped one stays stopped
-    say "installed; follow it with: journalctl -u station -f"
+    # started, or on an upgrade restarted onto the new build; not waited on: it is ready only once its camera opens
+    $SYSTEMCTL restart --no-block station.service
+    # a running gateway takes the new build too, a stopped one stays stopped (not waited on: it starts after the station)
+    $SYSTEMCTL try-restart --no-block station-gateway.service
+    say "installed and starting; follow it with: journalctl -u station -f (systemctl status station: active once the camera is open)"
     say "the PLC gateway: set gateway.* in $CONFDIR/station.yaml, then: systemctl enable --now station-gateway"
 }
 

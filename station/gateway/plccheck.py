@@ -1,12 +1,14 @@
-"""``station gateway --check-plc``: before going live, is the PLC there, are the gateway's coils and registers mapped, and
-is it quick enough? It only reads: a check never writes a coil or register (a changed event register is a part's
-decision to the PLC)."""
+"""``station gateway --check-plc``: before going live, is the PLC there, are the gateway's coils and registers mapped, is
+it quick enough, and is no other gateway driving it? It only reads: a check never writes a coil or register (a changed
+event register is a part's decision to the PLC)."""
 
 from __future__ import annotations
 
+import ipaddress
 import statistics
 import time
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from station.config_gateway import ModbusSection
@@ -17,17 +19,37 @@ REQUESTS_PER_PART = 3  # the reject coil, the part register and the event regist
 ALIVE_WATCH_S = 5.0  # at most this long to see whether another gateway counts the alive register now
 EXCEPTIONS = {1: "illegal function", 2: "illegal data address: not mapped", 3: "illegal data value", 4: "server device failure",
               6: "server busy", 10: "gateway path unavailable", 11: "gateway target device failed to respond"}  # fmt: skip
+FUNCTION = {"coil": 1, "register": 3}  # Modbus' read coils and read holding registers
+
+
+class Fault(StrEnum):
+    """Why an address could not be read, each with what usually causes it (the report's last line)."""
+
+    REFUSED = "refused"
+    WRONG = "answered wrongly"
+    SILENT = "not answered"
+    DROPPED = "connection dropped"
+
+    @property
+    def hint(self) -> str:
+        return {
+            Fault.REFUSED: "each line names Modbus' exception: 2 is an address the PLC does not map; 4, 10 or 11 often another device_id",
+            Fault.WRONG: "an answer to another request: not a Modbus PLC, or something in between mixing answers",
+            Fault.SILENT: "no answer within timeout_s: another device_id, or a PLC slower than timeout_s",
+            Fault.DROPPED: "no Modbus TCP server there, or it closes connections",
+        }[self]
 
 
 @dataclass(frozen=True)
 class Probe:
-    """One address read: ``value`` when the PLC answered with it, else ``error`` says why not."""
+    """One address read: ``value`` when the PLC answered with it, else ``fault`` and ``error`` say why not."""
 
     key: str
     kind: str
     address: int
     value: int | None
-    error: str | None
+    fault: Fault | None = None
+    error: str = ""
 
 
 @dataclass(frozen=True)
@@ -39,27 +61,29 @@ class PlcCheck:
 
     @property
     def passed(self) -> bool:
-        return self.reached is None and all(p.error is None for p in self.probes) and len(self.latency_s) == LATENCY_READS
+        every = self.reached is None and all(p.fault is None for p in self.probes) and len(self.latency_s) == LATENCY_READS
+        return every and self.alive_moved is None
 
 
-def _read(client: Any, cfg: ModbusSection, kind: str, address: int) -> tuple[int | None, str | None]:
+def _read(client: Any, cfg: ModbusSection, kind: str, address: int) -> tuple[int | None, Fault | None, str]:
     fn = client.read_coils if kind == "coil" else client.read_holding_registers
     try:
         rr = fn(address, count=1, device_id=cfg.device_id)
-    except Exception as exc:  # pymodbus raises its own and OS errors; all mean "not answered"
-        return None, f"not answered: {type(exc).__name__}: {exc}"
+    except Exception as exc:  # pymodbus raises its own and OS errors
+        fault = Fault.SILENT if type(exc).__name__ == "ModbusIOException" else Fault.DROPPED  # a timeout; a closed connection
+        return None, fault, f"{type(exc).__name__}: {exc}"
     if rr.isError():
         code = getattr(rr, "exception_code", None)
-        return None, f"refused: Modbus exception {code} ({EXCEPTIONS.get(code, 'unknown')})" if code else f"refused: {rr}"
+        return None, Fault.REFUSED, f"Modbus exception {code} ({EXCEPTIONS.get(code, 'unknown')})" if code else str(rr)
     values = getattr(rr, "bits" if kind == "coil" else "registers", None)
-    if not values:
-        return None, "an answer without the value asked for"
-    return int(values[0]), None
+    if getattr(rr, "function_code", None) != FUNCTION[kind] or not values:  # pymodbus does not check the answer is to this
+        return None, Fault.WRONG, f"{type(rr).__name__} (function {getattr(rr, 'function_code', None)}) to a read of {kind}s"
+    return int(values[0]), None, ""
 
 
 def check_plc(cfg: ModbusSection) -> PlcCheck:
-    """Connect (bounded by ``timeout_s``), read each of the gateway's coils and registers once, then time reads of the
-    event register."""
+    """Connect (bounded by ``timeout_s``), read each of the gateway's coils and registers once, time reads of the event
+    register, and read the alive register again a little later."""
     client = modbus_client(cfg)
     try:
         try:
@@ -73,7 +97,7 @@ def check_plc(cfg: ModbusSection) -> PlcCheck:
         addresses = [("reject_coil", "coil"), ("healthy_coil", "coil"), ("part_register", "register"),
                      ("alive_register", "register"), ("event_register", "register")]  # fmt: skip
         probes = tuple(Probe(key, kind, getattr(cfg, key), *_read(client, cfg, kind, getattr(cfg, key))) for key, kind in addresses)
-        if any(p.error is not None for p in probes):
+        if any(p.fault is not None for p in probes):
             return PlcCheck(None, probes, ())
         return PlcCheck(None, probes, _timed(client, cfg), _alive_moved(client, cfg, probes[3].value))
     finally:
@@ -102,34 +126,49 @@ def _alive_moved(client: Any, cfg: ModbusSection, first: int | None) -> tuple[in
 def report(cfg: ModbusSection, check: PlcCheck) -> list[str]:
     """The lines ``station gateway --check-plc`` prints, the verdict last."""
     where = f"PLC {cfg.host}:{cfg.port} (device {cfg.device_id})"
+    lines = [] if _is_address(cfg.host) else [f"note: {cfg.host} is a name: its lookup is not bounded by timeout_s; give an address"]
     if check.reached is not None:
-        return [f"{where}: {check.reached}", "PLC check failed: not reached (nothing was written)"]
-    lines = [f"{where}: connected"]
+        return [*lines, f"{where}: {check.reached}", "PLC check failed: not reached (nothing was written)"]
+    lines.append(f"{where}: connected")
     for p in check.probes:
-        said = f"reads {p.value}" if p.error is None else p.error
+        said = f"reads {p.value}" if p.fault is None else f"{p.fault.value}: {p.error}"
         lines.append(f"  gateway.modbus.{p.key} ({p.kind} {p.address}): {said}")
-    if check.latency_s and len(check.latency_s) < LATENCY_READS:
-        lines.append(f"  timed reads of the event register: {len(check.latency_s)} of {LATENCY_READS} answered")
-    elif check.latency_s:
-        median, slowest = statistics.median(check.latency_s), max(check.latency_s)
-        per_part = REQUESTS_PER_PART * median
-        lines.append(f"  {LATENCY_READS} reads of the event register: median {median * 1000:.1f} ms, slowest {slowest * 1000:.1f} ms "
-                     f"(timeout_s {cfg.timeout_s:g} s)")  # fmt: skip
-        rate = f", so at most about {1 / per_part:.0f} parts a second" if per_part > 0 else ""
-        lines.append(f"  one part's decision is {REQUESTS_PER_PART} requests: about {per_part * 1000:.1f} ms{rate}")
+    lines += _timing(cfg, check.latency_s)
     if check.alive_moved is not None:
-        lines.append(f"  gateway.modbus.alive_register went from {check.alive_moved[0]} to {check.alive_moved[1]} during the check: "
-                     "a gateway drives this PLC now (never run two on one PLC)")  # fmt: skip
-    unanswered = [f"gateway.modbus.{p.key}" for p in check.probes if p.error is not None and not p.error.startswith("refused")]
-    refused = [f"gateway.modbus.{p.key}" for p in check.probes if p.error is not None and p.error.startswith("refused")]
-    if unanswered:
-        lines.append(f"PLC check failed: {', '.join(unanswered)} not answered (no Modbus TCP server there, or it dropped the "
-                     "connection); nothing was written")  # fmt: skip
-    elif refused:
-        lines.append(f"PLC check failed: {', '.join(refused)} refused (not mapped on the PLC, or another device id?); nothing was "
-                     "written")  # fmt: skip
-    elif len(check.latency_s) < LATENCY_READS:
-        lines.append("PLC check failed: the PLC stopped answering (nothing was written)")
-    else:
-        lines.append("PLC check passed: every address read (nothing was written)")
-    return lines
+        lines.append(f"  gateway.modbus.alive_register went from {check.alive_moved[0]} to {check.alive_moved[1]} during the check")
+    return [*lines, _verdict(check)]
+
+
+def _timing(cfg: ModbusSection, latency: tuple[float, ...]) -> list[str]:
+    if not latency:
+        return []
+    if len(latency) < LATENCY_READS:
+        return [f"  timed reads of the event register: {len(latency)} of {LATENCY_READS} answered"]
+    median, slowest = statistics.median(latency), max(latency)
+    per_part = REQUESTS_PER_PART * median
+    rate = f", so at most about {1 / per_part:.0f} parts a second" if per_part > 0 else ""
+    return [
+        f"  {LATENCY_READS} reads of the event register: median {median * 1000:.1f} ms, slowest {slowest * 1000:.1f} ms "
+        f"(timeout_s {cfg.timeout_s:g} s)",
+        f"  one part's decision is {REQUESTS_PER_PART} requests: about {per_part * 1000:.1f} ms{rate}",
+    ]
+
+
+def _verdict(check: PlcCheck) -> str:
+    for fault in Fault:  # the first kind of fault found, with its usual cause
+        keys = [f"gateway.modbus.{p.key}" for p in check.probes if p.fault is fault]
+        if keys:
+            return f"PLC check failed: {', '.join(keys)} {fault.value} ({fault.hint}); nothing was written"
+    if len(check.latency_s) < LATENCY_READS:
+        return "PLC check failed: the PLC stopped answering (nothing was written)"
+    if check.alive_moved is not None:
+        return "PLC check failed: a gateway drives this PLC now (its alive count moves): stop it first, never run two on one PLC"
+    return "PLC check passed: every address read (nothing was written)"
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import contextlib
+import signal
 import socket
+import subprocess
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 
 from station.config import load_config
 from station.config_gateway import ModbusSection
 from station.gateway.outputs import ModbusOutput
-from station.gateway.plccheck import LATENCY_READS, check_plc, report
+from station.gateway.plccheck import LATENCY_READS, Fault, PlcCheck, check_plc, report
 
-from ..conftest import free_port
-from ..proc import run
+from ..conftest import ROOT, free_port
+from ..proc import STATION, run
 from .plc import Plc
 
 pytestmark = pytest.mark.integration  # a real Modbus server on loopback
@@ -43,7 +46,7 @@ def test_an_address_the_plc_does_not_map_fails_the_check_naming_its_key(plc: Plc
     lines = report(cfg, check)
     assert not check.passed
     assert "  gateway.modbus.event_register (register 100): refused: Modbus exception 2 (illegal data address: not mapped)" in lines
-    assert lines[-1].startswith("PLC check failed: gateway.modbus.event_register refused (not mapped on the PLC")
+    assert lines[-1].startswith("PLC check failed: gateway.modbus.event_register refused (each line names Modbus' exception: 2 is")
 
 
 def test_a_plc_that_is_not_there_fails_the_check_within_its_timeout() -> None:
@@ -73,7 +76,8 @@ def test_a_gateway_already_driving_the_plc_is_said(plc: Plc) -> None:
         t.join(5)
         running.close()
     assert check.alive_moved is not None and check.alive_moved[1] != check.alive_moved[0]
-    assert any("a gateway drives this PLC now" in line for line in report(cfg, check))
+    assert not check.passed  # a second gateway would count the event register from under the first
+    assert report(cfg, check)[-1].startswith("PLC check failed: a gateway drives this PLC now (its alive count moves)")
 
 
 def test_station_gateway_check_plc_exits_0_when_passed_and_2_without_a_plc_output(plc: Plc) -> None:
@@ -104,5 +108,91 @@ def test_a_server_that_is_not_modbus_fails_the_check_as_not_answered() -> None:
         finally:
             stop.set()
             t.join(5)
-    assert not check.passed and check.reached is None and all((p.error or "").startswith("not answered") for p in check.probes)
-    assert "not answered (no Modbus TCP server there, or it dropped the connection)" in report(cfg, check)[-1]
+    assert not check.passed and check.reached is None and all(p.fault is Fault.DROPPED for p in check.probes)
+    assert "connection dropped (no Modbus TCP server there, or it closes connections)" in report(cfg, check)[-1]
+
+
+class _RawServer:
+    """A TCP server that answers each Modbus request with ``answer(request)`` (None: never answers), on its own thread."""
+
+    def __init__(self, answer: Callable[[bytes], bytes | None]) -> None:
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen()
+        self._sock.settimeout(0.1)
+        self.port = self._sock.getsockname()[1]
+        self._answer, self._stop = answer, threading.Event()
+        self.connected = threading.Event()  # a client came
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn = self._sock.accept()[0]
+            except OSError:
+                continue
+            self.connected.set()
+            with conn:
+                conn.settimeout(0.1)
+                while not self._stop.is_set():
+                    try:
+                        request = conn.recv(260)
+                    except TimeoutError:
+                        continue
+                    except OSError:
+                        break
+                    if not request:
+                        break
+                    if (reply := self._answer(request)) is not None:
+                        conn.sendall(reply)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self._sock.close()
+
+
+def _input_registers(request: bytes) -> bytes:
+    """An answer to another request: read input registers (function 4), one register, whatever was asked."""
+    return request[:2] + b"\x00\x00\x00\x05" + request[6:7] + b"\x04\x02\x00\x07"
+
+
+@pytest.mark.parametrize(("answer", "fault"), [(_input_registers, Fault.WRONG), (lambda request: None, Fault.SILENT)],
+                         ids=["another function's answer", "no answer"])  # fmt: skip
+def test_answers_to_another_request_and_no_answers_fail_the_check_each_with_its_cause(
+        answer: Callable[[bytes], bytes | None], fault: Fault) -> None:  # fmt: skip
+    server = _RawServer(answer)
+    try:
+        cfg = _modbus(server.port, "gateway.modbus.timeout_s=0.3")
+        check = check_plc(cfg)
+    finally:
+        server.close()
+    assert not check.passed and all(p.fault is fault and p.value is None for p in check.probes)
+    assert report(cfg, check)[-1].startswith(f"PLC check failed: gateway.modbus.reject_coil, gateway.modbus.healthy_coil, "
+                                             f"gateway.modbus.part_register, gateway.modbus.alive_register, "
+                                             f"gateway.modbus.event_register {fault.value} ({fault.hint})")  # fmt: skip
+
+
+def test_a_host_given_as_a_name_is_said_to_be_unbounded() -> None:
+    cfg = _modbus(1, "gateway.modbus.host=plc-1.line2")
+    lines = report(cfg, PlcCheck("cannot connect", (), ()))
+    assert lines[0] == "note: plc-1.line2 is a name: its lookup is not bounded by timeout_s; give an address"
+    assert not report(_modbus(1), PlcCheck("cannot connect", (), ()))[0].startswith("note:")  # 127.0.0.1: an address
+
+
+def test_ctrl_c_stops_the_check_at_once() -> None:
+    server = _RawServer(lambda request: None)  # never answers: the check would take 5 reads of 2 s
+    try:
+        cmd = [*STATION, "gateway", "--check-plc", "--set", "gateway.output=modbus", "--set", f"gateway.modbus.port={server.port}",
+               "--set", "gateway.modbus.timeout_s=2"]  # fmt: skip
+        p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert server.connected.wait(30)  # the check has begun: its first read waits on an answer that never comes
+        p.send_signal(signal.SIGINT)
+        start = time.monotonic()
+        _, err = p.communicate(timeout=8)
+        stopped_in = time.monotonic() - start
+    finally:
+        server.close()
+    assert p.returncode == 130, err[-2000:]
+    assert stopped_in < 3.0  # not the 6 s of reads still to come
