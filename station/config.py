@@ -41,8 +41,33 @@ class StationSection(Section):
 CAMERA_SETTINGS = ("exposure_us", "gain_db", "acquisition_fps", "roi", "pixel_format")  # written to the camera (with trigger)
 USB = ("usb:", "/dev/video")  # camera.source prefixes, by kind (sources.source_for)
 NETWORK = ("rtsp://", "rtsps://", "http://", "https://")
-STREAMS = (*NETWORK, "gst:")
 STILLS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".pgm", ".webp")  # camera.source suffixes of a single image
+
+
+class SourceKind(StrEnum):
+    """What a ``camera.source`` string names, by its prefix, or as a path by what is there and its suffix; declared once for
+    the source it opens (``sources.source_for``), the settings it takes, and the keys it reads (``config_warnings``)."""
+
+    USB = "a USB camera"
+    GIGE = "a GigE camera"
+    NETWORK = "a network stream"
+    PIPELINE = "a GStreamer pipeline"
+    FOLDER = "an image folder"
+    STILL = "an image"
+    VIDEO = "a video file"
+
+
+def source_kind(src: str) -> SourceKind:
+    prefixes = ((USB, SourceKind.USB), (("gige:",), SourceKind.GIGE), (NETWORK, SourceKind.NETWORK), (("gst:",), SourceKind.PIPELINE))
+    for prefix, kind in prefixes:
+        if src.startswith(prefix):
+            return kind
+    path = Path(src)
+    if path.is_dir():
+        return SourceKind.FOLDER
+    return SourceKind.STILL if path.suffix.lower() in STILLS else SourceKind.VIDEO
+
+
 PIXEL_FORMATS = ("Mono8", "Mono10", "Mono12", "Mono16", "BayerRG8", "BayerGR8", "BayerBG8", "BayerGB8")  # gige.to_gray's
 
 
@@ -101,10 +126,10 @@ class CameraSection(Section):
         """Camera settings are written to a GigE camera, and some of them to a USB one; anywhere else they would be
         ignored without a word, so they are refused, naming the key."""
         given = [k for k in CAMERA_SETTINGS if getattr(self, k) is not None] + ["trigger"] * (self.trigger != "free_run")
-        src = self.source
-        if not given or src.startswith("gige:"):
+        src, kind = self.source, source_kind(self.source)
+        if not given or kind is SourceKind.GIGE:
             return self
-        if src.startswith(USB):
+        if kind is SourceKind.USB:
             if self.trigger != "free_run":
                 raise Contradiction("camera.trigger", f"{src} is a USB camera, which has no hardware trigger line here")
             if self.pixel_format is not None:
@@ -112,15 +137,15 @@ class CameraSection(Section):
             if self.roi is not None and self.roi[:2] != (0, 0):
                 raise Contradiction("camera.roi", f"{src}: a USB camera takes a size [0, 0, width, height], not an offset")
             return self
-        stream = src.startswith(STREAMS)
+        stream = kind in (SourceKind.NETWORK, SourceKind.PIPELINE)
         if stream:  # a triggered camera behind a pipeline or a URL: the trigger says silence is normal and frames are parts
             given = [k for k in given if k != "trigger"]
             if not given:
                 return self
-        kind = "a network stream or pipeline" if stream else "a recording (a video file or an image folder)"
+        what = "a network stream or pipeline" if stream else "a recording (a video file or an image folder)"
         raise Contradiction(
             f"camera.{given[0]}",
-            f"camera.source {src} is {kind}: the station sets this on a GigE or USB camera only; set it on the "
+            f"camera.source {src} is {what}: the station sets this on a GigE or USB camera only; set it on the "
             "device itself, or remove the key",
         )
 

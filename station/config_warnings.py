@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from station.config import NETWORK, STILLS, USB, Config, TriggerMode
+from station.config import Config, SourceKind, TriggerMode, source_kind
 from station.config_gateway import GATEWAY_STOP_S, GatewayOutputKind, Tracking
 
 
@@ -44,9 +42,10 @@ def _unread(cfg: Config, src: str) -> list[str]:
     """Keys given a value that nothing reads with the rest of the config as it is and ``src`` the source (key first)."""
     out = []
     cam, g, curve = cfg.camera, cfg.gateway, cfg.publisher.curve
-    device = src.startswith((*USB, "gige:", "gst:"))
-    still = not device and not src.startswith(NETWORK) and (Path(src).is_dir() or Path(src).suffix.lower() in STILLS)
-    if cam.loop and (device or still or src.startswith(NETWORK)):
+    kind = source_kind(src)
+    device = kind in (SourceKind.USB, SourceKind.GIGE, SourceKind.PIPELINE)
+    still = kind in (SourceKind.FOLDER, SourceKind.STILL)
+    if cam.loop and kind is not SourceKind.VIDEO:
         out.append(f"camera.loop: camera.source {src} is no video file: nothing plays again, the key is not read")
     if cam.decode_threads is not None and (device or still):
         out.append(f"camera.decode_threads: camera.source {src} is no video file or network stream: the key is not read")

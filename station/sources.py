@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import structlog
 
-from station.config import NETWORK, STILLS, USB
+from station.config import STILLS, SourceKind, source_kind
 from station.errors import CameraError, InputError, one_line
 from station.files import read_bounded, why
 from station.preprocess import to_gray
@@ -366,23 +366,24 @@ def source_for(
     settings: CameraSettings | None = None,
     decode_threads: int | None = None,
 ) -> FrameSource:
-    """Choose the source kind from a ``camera.source`` string."""
-    if spec.startswith((*USB, *NETWORK)):
+    """Choose the source kind from a ``camera.source`` string (``config.source_kind``)."""
+    kind = source_kind(spec)
+    if kind in (SourceKind.USB, SourceKind.NETWORK):
         if spec.startswith("usb:") and not spec[4:].isdigit():
             raise CameraError(f"{spec}: expected usb:N with N a device index")
         return OpenCVLiveSource(spec, fps, read_timeout_s, settings, decode_threads)
-    if spec.startswith("gst:"):
+    if kind is SourceKind.PIPELINE:
         if not has_gstreamer():
             raise CameraError(f"{spec}: this OpenCV build has no GStreamer (the pip wheels do not); use gige:, usb:, rtsp:// or http://")
         return OpenCVLiveSource(spec, fps, read_timeout_s, settings)
-    if spec.startswith("gige:"):
+    if kind is SourceKind.GIGE:
         from station.gige import AravisSource
 
         return AravisSource(spec[5:] or None, settings or CameraSettings(), min(read_timeout_s, 0.5))
     path = Path(spec)
-    if path.is_dir():
+    if kind is SourceKind.FOLDER:
         return ImageFolderSource(path, fps)
-    if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
+    if kind is SourceKind.STILL and path.is_file():
         return _SingleImage(path)
     if not path.exists():
         raise CameraError(f"{spec}: no such file or folder")

@@ -221,3 +221,14 @@ def test_a_set_key_with_an_empty_name_in_it_is_refused_naming_it(key: str) -> No
     with pytest.raises(ConfigError) as err:
         load_config(None, ["camera.source={a: 1}"])
     assert "quotes" not in str(err.value), "only a value that ends in a colon is told to be quoted"
+
+
+def test_a_camera_source_is_classified_once_by_its_prefix_or_what_the_path_holds(tmp_path: Path) -> None:
+    from station.config import SourceKind, source_kind
+
+    (tmp_path / "photos").mkdir()
+    named = {"usb:0": SourceKind.USB, "/dev/video2": SourceKind.USB, "gige:Cam1": SourceKind.GIGE, "gige:": SourceKind.GIGE,
+             "rtsp://cam/1": SourceKind.NETWORK, "https://cam/mjpg": SourceKind.NETWORK, "gst:videotestsrc ! appsink": SourceKind.PIPELINE,
+             str(tmp_path / "photos"): SourceKind.FOLDER, str(tmp_path / "part.JPG"): SourceKind.STILL,
+             str(tmp_path / "line.mp4"): SourceKind.VIDEO, str(tmp_path / "missing"): SourceKind.VIDEO}  # fmt: skip
+    assert {src: source_kind(src) for src in named} == named
