@@ -107,3 +107,15 @@ def sample_line(tmp_path: Path, n: int = 4) -> Path:
         for p in sorted((SAMPLE / sub).iterdir())[:n]:
             shutil.copy(p, root / sub / p.name)
     return root
+
+
+@pytest.fixture(scope="session")
+def taught(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The bundled sample taught with the defaults (quick settings), once a session: the model file and its report. The base
+    network already judges that line well, so it qualifies."""
+    pytest.importorskip("torch", reason="station teach needs PyTorch (pip install -e '.[train]')")
+    from .teaching import teach_sample
+
+    code, out, report = teach_sample(tmp_path_factory.mktemp("taught"))
+    assert code == 0
+    return out, report

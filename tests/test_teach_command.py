@@ -17,24 +17,21 @@ import cv2
 import numpy as np
 import pytest
 
-from station.cli import main
 from station.config import SHIPPED_MODEL, load_config
 from station.errors import InputError, ModelError
 from station.gate import admit
 from station.metrics import Metrics
 from station.model import META_TAUGHT
-from station.reload import ModelSlot, Reloader
 from station.sources import read_image
 from station.teach.command import _check_paths, cross_fit
 from station.teach.finetune import Recipe, plain, score
 from station.teach.samples import Sample
 
 from .conftest import ROOT, SAMPLE
+from .teaching import teach_sample as _teach
 
 pytest.importorskip("torch", reason="station teach needs PyTorch (pip install -e '.[train]')")
 SHIPPED_DIGEST = hashlib.sha256(SHIPPED_MODEL.read_bytes()).hexdigest()
-
-QUICK = ["--epochs", "1", "--folds", "2", "--seed", "3"]
 
 
 def test_every_held_out_score_comes_from_a_network_that_never_saw_the_part() -> None:
@@ -50,20 +47,6 @@ def test_every_held_out_score_comes_from_a_network_that_never_saw_the_part() -> 
 
     held_out = cross_fit(samples, crops, fold, memorise, scorer, seed=0)
     assert np.all(held_out == 0.5)
-
-
-def _teach(tmp_path: Path, *extra: str, source: Path = SAMPLE) -> tuple[int, Path, Path]:
-    out, report = tmp_path / "taught.onnx", tmp_path / "report"
-    code = main(["teach", str(source), "--out", str(out), "--report", str(report), "--line", "test line", *QUICK, *extra])
-    return code, out, report
-
-
-@pytest.fixture(scope="module")
-def taught(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """The bundled sample taught with the defaults: the base network already judges that line well."""
-    code, out, report = _teach(tmp_path_factory.mktemp("taught"))
-    assert code == 0
-    return out, report
 
 
 def test_a_qualified_line_is_an_ordinary_model_file_with_what_it_was_taught(taught: tuple[Path, Path]) -> None:
@@ -135,48 +118,6 @@ def test_fine_tuning_stays_near_the_base_weights_and_a_network_from_scratch_has_
     code, _, scratch = _teach(tmp_path, "--from-scratch", "--max-escape-rate", "100", "--max-false-reject-rate", "100")
     assert code in (0, 1)  # written or refused, the recipe is in the report either way
     assert json.loads((scratch / "metrics.json").read_text())["recipe"]["anchor"] == 0.0
-
-
-@pytest.mark.parametrize(("field", "value"), [("margin", 0.3), ("clip", 1.5), ("clip", 8.0), ("mask_radius", 1.0)])
-def test_a_taught_model_whose_crop_settings_were_changed_is_refused(taught: tuple[Path, Path], tmp_path: Path, field: str,
-                                                                     value: object) -> None:  # fmt: skip
-    """Its self-test keeps the pixels two of its crops were cut from: remade with other settings, they differ."""
-    import onnx
-
-    from station.errors import ModelError
-    from station.model import META_INPUT, META_SELF_TEST
-
-    m = onnx.load(str(taught[0]))
-    props = {p.key: p for p in m.metadata_props}
-    assert len(json.loads(props[META_SELF_TEST].value)["parts"]) == 2  # one of each class
-    spec = json.loads(props[META_INPUT].value)
-    assert spec[field] != value
-    props[META_INPUT].value = json.dumps({**spec, field: value})
-    onnx.save(m, str(tmp_path / "edited.onnx"))
-    with pytest.raises(ModelError, match=r"does not remake the crops it was taught on|were stored with clip"):
-        admit(tmp_path / "edited.onnx")
-
-
-@pytest.mark.parametrize(
-    "part",
-    [{"image": ""}, {"square": ""}, {"circle": [10.0, 10.0, 0.0, 1.0, 0.0]}, {"circle": [10.0, 10.0, 9.0, 0.0, 0.0]}, {"crop": 1e300}],
-    ids=["empty-image", "empty-square", "radius-0", "squash-0", "huge-index"],
-)
-def test_a_taught_model_with_a_broken_self_test_part_is_refused_never_a_traceback(taught: tuple[Path, Path], tmp_path: Path,
-                                                                                     part: dict[str, object]) -> None:  # fmt: skip
-    import onnx
-
-    from station.errors import ModelError
-    from station.model import META_SELF_TEST
-
-    m = onnx.load(str(taught[0]))
-    prop = next(p for p in m.metadata_props if p.key == META_SELF_TEST)
-    raw = json.loads(prop.value)
-    raw["parts"][0].update(part)
-    prop.value = json.dumps(raw)
-    onnx.save(m, str(tmp_path / "broken.onnx"))
-    with pytest.raises(ModelError, match="metadata is malformed"):
-        admit(tmp_path / "broken.onnx")
 
 
 def test_from_scratch_the_network_written_is_one_network_taught_on_every_part_and_a_base_for_more_teaching(tmp_path: Path) -> None:
@@ -251,36 +192,6 @@ def test_a_line_with_many_parts_it_cannot_inspect_is_refused_before_teaching_wit
     metrics = json.loads((report / "metrics.json").read_text())
     assert metrics["qualified"] is False and len(metrics["not_inspectable"]) == 10
     assert not (report / "heldout_mistakes.png").exists()  # no picture of an earlier run beside this refusal
-
-
-def test_a_taught_model_goes_live_through_hot_reload(tmp_path: Path, taught: tuple[Path, Path]) -> None:
-    out = taught[0]
-    live = tmp_path / "live.onnx"
-    shutil.copy(SHIPPED_MODEL, live)
-    slot = ModelSlot(admit(live))
-    reloader = Reloader(live, slot, Metrics())
-    shutil.copy(out, live)
-    assert reloader.reload()
-    assert slot.current.info.model_id != admit(SHIPPED_MODEL).info.model_id
-    assert slot.current.info.self_test
-
-
-def test_an_inverted_taught_model_is_still_refused(tmp_path: Path, taught: tuple[Path, Path]) -> None:
-    import onnx
-
-    from station.errors import ModelError
-
-    m = onnx.load(str(taught[0]))
-    out = tmp_path / "inverted.onnx"
-    out_name = m.graph.output[0].name
-    inner = m.graph.node[-1]
-    inner.output[0] = "before_inversion"
-    one = onnx.helper.make_tensor("one", onnx.TensorProto.FLOAT, [], [1.0])
-    m.graph.initializer.append(one)
-    m.graph.node.append(onnx.helper.make_node("Sub", ["one", "before_inversion"], [out_name]))
-    onnx.save(m, str(out))
-    with pytest.raises(ModelError, match="self-test"):
-        admit(out)
 
 
 def test_without_the_train_extra_it_says_what_to_install(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import pytest
 from station.errors import ModelError
 from station.gate import admit
 
-from .test_teach_command import _teach
+from .teaching import teach_sample as _teach
 
 pytest.importorskip("torch", reason="station teach needs PyTorch (pip install -e '.[train]')")
 

@@ -1,0 +1,18 @@
+"""What the teaching tests share: a quick teaching of the bundled sample, and the model it writes (taught once a session)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from station.cli import main
+
+from .conftest import SAMPLE
+
+QUICK = ["--epochs", "1", "--folds", "2", "--seed", "3"]
+
+
+def teach_sample(tmp_path: Path, *extra: str, source: Path = SAMPLE) -> tuple[int, Path, Path]:
+    """``station teach`` of ``source`` (the bundled sample) with QUICK settings: its exit code, model and report paths."""
+    out, report = tmp_path / "taught.onnx", tmp_path / "report"
+    code = main(["teach", str(source), "--out", str(out), "--report", str(report), "--line", "test line", *QUICK, *extra])
+    return code, out, report
