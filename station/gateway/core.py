@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import structlog
 
+from station.gateway.reasons import Fault, GatewayReason
 from station.ratelog import RateLimitedLog
 from station.wire import Heartbeat, Message, Reason, ResendReply, Status, VerdictMessage
 
@@ -68,7 +69,7 @@ class _Pending:
     run_id: str = field(compare=False)
     msg: VerdictMessage | None = field(compare=False)  # None: its verdict was lost
     late: bool = field(compare=False)
-    fault: str | None = field(default=None, compare=False)  # why the stream cannot be believed about it: it is rejected
+    fault: GatewayReason | None = field(default=None, compare=False)  # why the stream cannot be believed about it: it is rejected
 
 
 @dataclass
@@ -95,10 +96,11 @@ class GatewayCore:
         self.heard: dict[int, Heard] = {}  # what each seq of this run carried (the last DONE_KEPT seqs)
         self.forgotten_below = 0  # part ids under this were decided and may have left ``done``
         self.pending: list[_Pending] = []
-        self.fault = "no_station"
+        self.fault = Fault.NO_STATION  # the fault holding vision down, or the last one
         self.hold_until = 0.0
         self.healthy = False
-        self.reason = "no_station"
+        self.reason: str = Fault.NO_STATION  # ok, a fault present now, or recovering_from_ the last one
+        self.trips = dict.fromkeys(Fault, 0)
         self.decisions: list[PartDecision] = []
         self.resend_requests: list[tuple[str, int, int]] = []
         self.ignored = 0
@@ -122,7 +124,7 @@ class GatewayCore:
             return
         if msg.run_id in self.ended:  # its parts were decided, or rejected when the newer run began: never again
             self.ignore(f"run {msg.run_id!r} ended when a newer run began")
-            self._trip(now, "ended_run")  # a station that is not one stream cannot be believed about its parts
+            self._trip(now, Fault.ENDED_RUN)  # a station that is not one stream cannot be believed about its parts
             return
         if msg.run_id != self.run_id:
             self._new_run(msg, now)
@@ -165,7 +167,7 @@ class GatewayCore:
             self.ended.append(self.run_id)
         self.gaps.clear()
         self._abandon_awaiting(now)
-        self._trip(now, "run_changed" if self.run_id is not None else "joined")
+        self._trip(now, Fault.RUN_CHANGED if self.run_id is not None else Fault.JOINED)
         self.run_id = msg.run_id
         # a run that began moments ago (ZeroMQ's slow joiner: the first messages went out before our
         # subscription arrived) is taken from seq 1, the rest asked for by resend, so that its first
@@ -198,11 +200,11 @@ class GatewayCore:
         if before is None or before == heard:  # the same again, or too old to tell: never acted on twice
             return
         self._quiet.emit("seq_conflict", "seq_conflict", level="error", stage="gateway", seq=msg.seq, before=list(before), now=list(heard))
-        self._trip(now, "seq_conflict")
+        self._trip(now, Fault.SEQ_CONFLICT)
         parts = {x[1] for x in (before, heard) if x[0] == "verdict"}
         for p in self.pending:
             if p.part_id in parts and p.run_id == self.run_id:
-                p.fault = "seq_conflict"
+                p.fault = GatewayReason.SEQ_CONFLICT
 
     def _handle(self, msg: Message, now: float) -> None:
         _keep(self.heard, msg.seq, _heard(msg))
@@ -223,14 +225,14 @@ class GatewayCore:
             self._quiet.emit(
                 "backwards", "part_ids_backwards", level="error", stage="gateway", expected=self.next_part, got=pid, seq=msg.seq
             )
-            self._trip(now, "part_ids_backwards")
+            self._trip(now, Fault.PART_IDS_BACKWARDS)
             return
         if self.next_part == 0:
             self.next_part = pid
-        fault = None
+        fault: GatewayReason | None = None
         lost = len(self.awaiting) + sum(1 for p in self.pending if p.msg is None and p.run_id == self.run_id)
         if pid - self.next_part + lost > MAX_SKIPPED:  # not parts on a belt: a stream gone wrong
-            fault = "part_ids_jumped"
+            fault = GatewayReason.PART_IDS_JUMPED
             self._quiet.emit("jumped", fault, level="error", stage="gateway", expected=self.next_part, got=pid, lost_before=lost)
         elif pid >= self.next_part:
             self.awaiting |= set(range(self.next_part, pid))
@@ -239,10 +241,10 @@ class GatewayCore:
         self._mark_done(pid, (msg.verdict, msg.reason.value))
         late = now > msg.captured_at + self.t.actuator_delay_s - self.t.margin_s or now > msg.deadline_at
         if msg.captured_at > now + CLOCK_AHEAD_S:  # judged by the gateway's clock: the part was captured about now
-            fault = "clock_ahead"
+            fault = GatewayReason.CLOCK_AHEAD
             log.error(fault, stage="gateway", part_id=pid, captured_at=msg.captured_at, now=now)
         if fault is not None:
-            self._trip(now, fault)
+            self._trip(now, Fault(fault.value))
         due = min(msg.captured_at, now) + self.t.actuator_delay_s
         heapq.heappush(self.pending, _Pending(due, pid, self.run_id, msg, late, fault))
 
@@ -256,9 +258,9 @@ class GatewayCore:
             return
         mine = next((p for p in self.pending if p.part_id == msg.part_id and p.run_id == self.run_id), None)
         log.error("verdict_conflict", stage="gateway", part_id=msg.part_id, seq=msg.seq, decided=mine is None)
-        self._trip(now, "verdict_conflict")
+        self._trip(now, Fault.VERDICT_CONFLICT)
         if mine is not None:
-            mine.fault = "verdict_conflict"
+            mine.fault = GatewayReason.VERDICT_CONFLICT
 
     def _abandon_awaiting(self, now: float) -> None:
         """Part ids skipped over with no gap left to fill them: their verdicts are lost. Each is rejected in its place in
@@ -277,7 +279,7 @@ class GatewayCore:
             self._mark_done(pid, None)
         log.warning("verdicts_missing", stage="gateway", first=lost[0], last=lost[-1], count=len(lost))
         self.awaiting.clear()
-        self._trip(now, "verdict_missing")  # the stream loses verdicts: the parts around them may have lost theirs too
+        self._trip(now, Fault.VERDICT_MISSING)  # the stream loses verdicts: the parts around them may have lost theirs too
 
     def _mark_done(self, pid: int, heard: tuple[str, str] | None) -> None:
         if (old := _keep(self.done, pid, heard)) is not None:
@@ -292,7 +294,7 @@ class GatewayCore:
         first = self.pending[0] if self.pending else None
         if first is not None and not first.late and now > first.actuate_at + DECISION_LATE_S:  # the loop fell behind (a stall)
             log.error("decision_late", stage="gateway", part_id=first.part_id, behind_s=round(now - first.actuate_at, 3))
-            self._trip(now, "decision_late")
+            self._trip(now, Fault.DECISION_LATE)
         self._health(now)
         self._quiet.tick()
         while self.pending and self.pending[0].actuate_at <= now:
@@ -307,61 +309,63 @@ class GatewayCore:
         self.hold_until += step
         for g in self.gaps:
             g.asked_at += step
-        self._trip(now, "clock_stepped")
-        self._reject_pending("clock_stepped", now)  # when each comes due can no longer be told (the healthy coil is down)
+        self._trip(now, Fault.CLOCK_STEPPED)
+        self._reject_pending(GatewayReason.CLOCK_STEPPED, now)  # when each comes due can no longer be told (the healthy coil is down)
 
     def output_failed(self, part_id: int, now: float) -> None:
         """A part's decision did not reach the PLC: until an actuator delay has passed, the PLC rejects on the healthy coil."""
         log.error("decision_not_delivered", stage="gateway", part_id=part_id)
-        self._trip(now, "output_failed")
+        self._trip(now, Fault.OUTPUT_FAILED)
 
     def stop(self, now: float) -> None:
         """Every part still pending, decided now as a reject: the gateway stops before their actuator time."""
         self.gaps.clear()
         self._abandon_awaiting(now)  # parts whose verdicts were being asked for again: lost, and rejected with the rest
-        self._reject_pending("gateway_stopped", now)
+        self._reject_pending(GatewayReason.GATEWAY_STOPPED, now)
         self._quiet.flush()
 
-    def _reject_pending(self, reason: str, now: float) -> None:
+    def _reject_pending(self, reason: GatewayReason, now: float) -> None:
         """Every part pending, rejected now, in actuator order: ``reason``, or ``missing`` where its verdict never came."""
         while self.pending:
             p = heapq.heappop(self.pending)
-            self.decisions.append(_decision(p, reason if p.msg is not None else "missing", now))
+            self.decisions.append(_decision(p, reason if p.msg is not None else GatewayReason.MISSING, now))
 
     def _unrecovered(self, now: float, why: str) -> None:
         log.error("gap_unrecovered", stage="gateway", why=why)
         self.gaps.clear()
         self._abandon_awaiting(now)
-        self._trip(now, "gap")  # the cause, named last
+        self._trip(now, Fault.GAP)  # the cause, named last
 
-    def _trip(self, now: float, fault: str) -> None:
+    def _trip(self, now: float, fault: Fault) -> None:
         self.fault = fault
         self.hold_until = max(self.hold_until, now + self.t.actuator_delay_s)
 
     def _health(self, now: float) -> None:
         silent = now - self.last_heartbeat > self.t.missed_heartbeats * self.t.heartbeat_s
         if silent:  # never heard since the gateway started, or heard and gone quiet
-            live: str | None = "no_heartbeat" if self.run_id is not None else "no_station"
+            live: Fault | None = Fault.NO_HEARTBEAT if self.run_id is not None else Fault.NO_STATION
         else:
-            live = None if self.station_state == "running" else f"station_{self.station_state}"
+            live = None if self.station_state == "running" else Fault.of_station(self.station_state)
         if live is not None:  # a present fault keeps the hold a full actuator delay ahead
             self._trip(now, live)
         ok = live is None and now >= self.hold_until
         reason = "ok" if ok else (live or f"recovering_from_{self.fault}")
         if ok != self.healthy:
             log.info("vision_healthy" if ok else "vision_unhealthy", stage="gateway", reason=reason, last_heartbeat=self.last_heartbeat)
+            if not ok:
+                self.trips[self.fault] += 1  # each time vision goes unhealthy, by the fault that took it down
         self.healthy, self.reason = ok, reason
 
     def _actuate(self, p: _Pending, now: float) -> PartDecision:
         m = p.msg
         if m is None:  # its verdict was lost
-            reason = "missing"
+            reason: str = GatewayReason.MISSING
         elif p.late:
-            reason = "late"
+            reason = GatewayReason.LATE
         elif p.fault is not None:
             reason = p.fault
         elif not self.healthy or p.actuate_at <= self.hold_until:  # on the belt when vision tripped, whenever the loop got to it
-            reason = "vision_unhealthy"
+            reason = GatewayReason.VISION_UNHEALTHY
         elif m.verdict == "pass" and m.reason is Reason.OK:
             reason = "ok"
         else:

@@ -3,9 +3,9 @@ and the outputs keep, read at each scrape.
 
 :class:`MetricsOutput` is the last of the gateway's outputs: it counts each part's decision (by decision and reason), those
 the PLC did not take, and holds the "vision healthy" the PLC is told. :class:`GatewayCounts` reads the plain counts that
-the core (messages ignored, parts pending) and the outputs (PLC requests that failed, parts not sent, log lines not
-written) keep on the gateway's thread. Served on ``metrics.host:gateway.metrics_port`` (``station.httpserve``); no per-part
-labels.
+the core (messages ignored, parts pending, the fault holding vision down, trips by fault) and the outputs (PLC requests
+that failed, parts not sent, log lines not written) keep on the gateway's thread. Served on
+``metrics.host:gateway.metrics_port`` (``station.httpserve``); no per-part labels.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from prometheus_client.registry import Collector
 
 from station.gateway.core import GatewayCore, PartDecision
 from station.gateway.outputs import JsonLinesOutput, ModbusOutput, Output
+from station.gateway.reasons import REJECTS, Fault
 
 
 class MetricsOutput:
@@ -31,7 +32,8 @@ class MetricsOutput:
         self.undelivered = Counter("gateway_decisions_undelivered", "Decisions the PLC did not take (vision trips).", registry=registry)
         self.healthy_state = Gauge("gateway_vision_healthy", "1 while the gateway tells the PLC that vision is healthy.", registry=registry)
         self.decisions.labels(decision="pass", reason="ok")
-        self.decisions.labels(decision="reject", reason="defect")
+        for reason in REJECTS:  # every series from the first scrape
+            self.decisions.labels(decision="reject", reason=reason)
 
     def part(self, d: PartDecision) -> bool:
         self.decisions.labels(decision=d.decision, reason=d.reason).inc()
@@ -65,6 +67,7 @@ class GatewayCounts(Collector):
             value=self._core.ignored,
         )  # fmt: skip
         yield GaugeMetricFamily("gateway_parts_pending", "Parts heard of and not yet at their actuator.", value=len(self._core.pending))
+        yield from self._vision()
         if self._plc:
             yield CounterMetricFamily(
                 "gateway_plc_requests_failed", "Modbus requests the PLC did not answer or refused.",
@@ -79,3 +82,17 @@ class GatewayCounts(Collector):
                 "gateway_out_write_failures", "Decision lines that could not be written to --out (the PLC was told).",
                 value=sum(o.failed_writes for o in self._log),
             )  # fmt: skip
+
+    def _vision(self) -> Iterator[Metric]:
+        """Every fault, each with 1 when it holds vision unhealthy now, and how often it took vision down."""
+        core = self._core
+        fault = GaugeMetricFamily("gateway_vision_fault", "1 for the fault holding vision unhealthy (present, or being recovered "
+                                  "from), 0 for the others.", labels=["fault"])  # fmt: skip
+        trips = CounterMetricFamily("gateway_vision_trips", "Times vision went unhealthy, by the fault that took it down.",
+                                    labels=["fault"])  # fmt: skip
+        down = not core.healthy
+        for f in Fault:
+            fault.add_metric([f.value], 1 if down and core.fault is f else 0)
+            trips.add_metric([f.value], core.trips[f])
+        yield fault
+        yield trips

@@ -14,11 +14,12 @@ from station.errors import ConfigError
 from station.gateway.core import GatewayCore, PartDecision
 from station.gateway.metrics import GatewayCounts, MetricsOutput
 from station.gateway.outputs import JsonLinesOutput, ModbusOutput, Outputs
+from station.gateway.reasons import REJECTS, Fault
 from station.httpserve import MetricsServer
 
 from ..conftest import free_port
 from .conftest import Recorder
-from .test_core import FakeStation, T
+from .test_core import FakeStation, T, healthy_core
 
 
 def _decision(pid: int, decision: str, reason: str) -> PartDecision:
@@ -78,6 +79,34 @@ def test_without_a_plc_there_are_no_plc_series() -> None:
     registry.register(GatewayCounts(GatewayCore(T, "station-1"), [Recorder(), JsonLinesOutput(None)]))
     assert registry.get_sample_value("gateway_plc_requests_failed_total") is None
     assert registry.get_sample_value("gateway_out_write_failures_total") == 0
+
+
+def test_every_reject_reason_is_a_series_from_the_first_scrape() -> None:
+    registry = CollectorRegistry()
+    MetricsOutput(registry)
+    for reason in REJECTS:
+        assert registry.get_sample_value("gateway_decisions_total", {"decision": "reject", "reason": reason}) == 0, reason
+
+
+def test_the_fault_holding_vision_down_is_1_and_each_time_vision_went_down_is_counted_by_its_fault() -> None:
+    st = FakeStation()
+    core = healthy_core(st)  # heartbeats until t=1.5: healthy
+    registry = CollectorRegistry()
+    registry.register(GatewayCounts(core, []))
+
+    def faults() -> dict[Fault, float | None]:
+        return {f: registry.get_sample_value("gateway_vision_fault", {"fault": f.value}) for f in Fault}
+
+    def trips() -> dict[Fault, float | None]:
+        return {f: registry.get_sample_value("gateway_vision_trips_total", {"fault": f.value}) for f in Fault}
+
+    assert core.healthy and set(faults().values()) == {0} and set(trips().values()) == {0}
+    core.tick(1.5 + 3 * T.heartbeat_s + 0.01)  # the station went quiet
+    assert not core.healthy
+    assert {f for f, v in faults().items() if v == 1} == {Fault.NO_HEARTBEAT} and set(faults().values()) == {0, 1}
+    assert trips()[Fault.NO_HEARTBEAT] == 1 and sum(v or 0 for v in trips().values()) == 1
+    core.tick(3.0)  # still quiet: the same trip, not another
+    assert trips()[Fault.NO_HEARTBEAT] == 1
 
 
 @pytest.mark.integration

@@ -1,0 +1,54 @@
+"""What the gateway says, declared once: its own reasons for rejecting a part (besides the station's, ``wire.Reason``), and
+the faults that make vision unhealthy. The core decides with them; the metrics count every one from the first scrape."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from station.wire import Reason
+
+
+class GatewayReason(StrEnum):
+    """Why the gateway rejected a part whatever the station said (docs/protocol.md, the reference gateway)."""
+
+    LATE = "late"
+    MISSING = "missing"
+    VISION_UNHEALTHY = "vision_unhealthy"
+    CLOCK_AHEAD = "clock_ahead"
+    PART_IDS_JUMPED = "part_ids_jumped"
+    VERDICT_CONFLICT = "verdict_conflict"
+    SEQ_CONFLICT = "seq_conflict"
+    CLOCK_STEPPED = "clock_stepped"
+    GATEWAY_STOPPED = "gateway_stopped"
+
+
+class Fault(StrEnum):
+    """Why vision is unhealthy: a fault present now, or the last one tripped (held for an actuator delay after it)."""
+
+    NO_STATION = "no_station"  # none heard since the gateway started
+    NO_HEARTBEAT = "no_heartbeat"
+    STATION_UNKNOWN = "station_unknown"  # heard, but no heartbeat yet to say its state
+    STATION_STARTING = "station_starting"
+    STATION_DEGRADED = "station_degraded"
+    STATION_STOPPING = "station_stopping"
+    JOINED = "joined"
+    RUN_CHANGED = "run_changed"
+    ENDED_RUN = "ended_run"
+    GAP = "gap"
+    SEQ_CONFLICT = "seq_conflict"
+    PART_IDS_BACKWARDS = "part_ids_backwards"
+    PART_IDS_JUMPED = "part_ids_jumped"
+    CLOCK_AHEAD = "clock_ahead"
+    VERDICT_CONFLICT = "verdict_conflict"
+    VERDICT_MISSING = "verdict_missing"
+    DECISION_LATE = "decision_late"
+    CLOCK_STEPPED = "clock_stepped"
+    OUTPUT_FAILED = "output_failed"
+
+    @staticmethod
+    def of_station(state: str) -> Fault:
+        """The fault a station in ``state`` (anything but running) is."""
+        return Fault(f"station_{state}")
+
+
+REJECTS = (*(r.value for r in Reason if r is not Reason.OK), *(r.value for r in GatewayReason))  # every reason a reject may give

@@ -1,0 +1,18 @@
+"""The gateway's reasons and faults, declared once: every station state but running is a fault, every reject reason is one."""
+
+from __future__ import annotations
+
+from station.gateway.reasons import REJECTS, Fault, GatewayReason
+from station.wire import Reason, StationState
+
+
+def test_every_station_state_but_running_and_a_state_not_yet_heard_is_a_fault() -> None:
+    for state in StationState:
+        if state is not StationState.RUNNING:
+            assert Fault.of_station(state.value).value == f"station_{state.value}"
+    assert Fault.of_station("unknown") is Fault.STATION_UNKNOWN  # the core's state before a heartbeat says it
+
+
+def test_the_reasons_a_reject_may_give_are_the_station_s_but_ok_and_the_gateway_s_own() -> None:
+    assert set(REJECTS) == {r.value for r in Reason if r is not Reason.OK} | {r.value for r in GatewayReason}
+    assert "ok" not in REJECTS
