@@ -229,10 +229,11 @@ class GatewayCore:
             return
         if self.next_part == 0:
             self.next_part = pid
-        fault: GatewayReason | None = None
+        fault: GatewayReason | None = None  # the part's own reason to be rejected, and the fault it trips
+        trip: Fault | None = None
         lost = len(self.awaiting) + sum(1 for p in self.pending if p.msg is None and p.run_id == self.run_id)
         if pid - self.next_part + lost > MAX_SKIPPED:  # not parts on a belt: a stream gone wrong
-            fault = GatewayReason.PART_IDS_JUMPED
+            fault, trip = GatewayReason.PART_IDS_JUMPED, Fault.PART_IDS_JUMPED
             self._quiet.emit("jumped", fault, level="error", stage="gateway", expected=self.next_part, got=pid, lost_before=lost)
         elif pid >= self.next_part:
             self.awaiting |= set(range(self.next_part, pid))
@@ -241,10 +242,10 @@ class GatewayCore:
         self._mark_done(pid, (msg.verdict, msg.reason.value))
         late = now > msg.captured_at + self.t.actuator_delay_s - self.t.margin_s or now > msg.deadline_at
         if msg.captured_at > now + CLOCK_AHEAD_S:  # judged by the gateway's clock: the part was captured about now
-            fault = GatewayReason.CLOCK_AHEAD
+            fault, trip = GatewayReason.CLOCK_AHEAD, Fault.CLOCK_AHEAD
             log.error(fault, stage="gateway", part_id=pid, captured_at=msg.captured_at, now=now)
-        if fault is not None:
-            self._trip(now, Fault(fault.value))
+        if trip is not None:
+            self._trip(now, trip)
         due = min(msg.captured_at, now) + self.t.actuator_delay_s
         heapq.heappush(self.pending, _Pending(due, pid, self.run_id, msg, late, fault))
 

@@ -90,9 +90,9 @@ class GatewayCounts(Collector):
                                   "from), 0 for the others.", labels=["fault"])  # fmt: skip
         trips = CounterMetricFamily("gateway_vision_trips", "Times vision went unhealthy, by the fault that took it down.",
                                     labels=["fault"])  # fmt: skip
-        down = not core.healthy
+        holding = None if core.healthy else core.fault  # read once: the gateway's thread may trip another meanwhile
         for f in Fault:
-            fault.add_metric([f.value], 1 if down and core.fault is f else 0)
+            fault.add_metric([f.value], 1 if f is holding else 0)
             trips.add_metric([f.value], core.trips[f])
         yield fault
         yield trips

@@ -27,10 +27,10 @@ class Fault(StrEnum):
 
     NO_STATION = "no_station"  # none heard since the gateway started
     NO_HEARTBEAT = "no_heartbeat"
-    STATION_UNKNOWN = "station_unknown"  # heard, but no heartbeat yet to say its state
     STATION_STARTING = "station_starting"
     STATION_DEGRADED = "station_degraded"
     STATION_STOPPING = "station_stopping"
+    STATION_NOT_RUNNING = "station_not_running"  # a state this gateway has no name for (a station newer than it)
     JOINED = "joined"
     RUN_CHANGED = "run_changed"
     ENDED_RUN = "ended_run"
@@ -47,8 +47,12 @@ class Fault(StrEnum):
 
     @staticmethod
     def of_station(state: str) -> Fault:
-        """The fault a station in ``state`` (anything but running) is."""
-        return Fault(f"station_{state}")
+        """The fault a station in ``state`` (anything but running) is; never raises (a dead gateway tells the PLC nothing)."""
+        try:
+            return Fault(f"station_{state}")
+        except ValueError:
+            return Fault.STATION_NOT_RUNNING
 
 
-REJECTS = (*(r.value for r in Reason if r is not Reason.OK), *(r.value for r in GatewayReason))  # every reason a reject may give
+# every reason a reject may give, once each (late is both the station's and the gateway's)
+REJECTS = tuple(dict.fromkeys([*(r.value for r in Reason if r is not Reason.OK), *(r.value for r in GatewayReason)]))

@@ -152,3 +152,11 @@ def test_a_stop_rejects_parts_whose_verdicts_were_being_asked_for_again_too() ->
     assert core.gaps
     core.stop(1.75)
     assert [(d.part_id, d.reason) for d in core.decisions] == [(1, "gateway_stopped"), (2, "missing"), (3, "gateway_stopped")]
+
+
+def test_a_station_state_this_gateway_has_no_name_for_is_a_fault_not_a_dead_gateway() -> None:
+    st = FakeStation()
+    core = healthy_core(st)
+    core.station_state = "paused"  # as if a newer station said so (today's decoder refuses it before the core)
+    core.tick(1.6)
+    assert not core.healthy and core.reason == "station_not_running"

@@ -19,7 +19,7 @@ from station.httpserve import MetricsServer
 
 from ..conftest import free_port
 from .conftest import Recorder
-from .test_core import FakeStation, T, healthy_core
+from .test_core import FakeStation, T, healthy_core, run_to
 
 
 def _decision(pid: int, decision: str, reason: str) -> PartDecision:
@@ -107,6 +107,13 @@ def test_the_fault_holding_vision_down_is_1_and_each_time_vision_went_down_is_co
     assert trips()[Fault.NO_HEARTBEAT] == 1 and sum(v or 0 for v in trips().values()) == 1
     core.tick(3.0)  # still quiet: the same trip, not another
     assert trips()[Fault.NO_HEARTBEAT] == 1
+    core.receive(st.beat(), 3.0)  # back: healthy again only an actuator delay later
+    core.tick(3.0)
+    assert core.reason == "recovering_from_no_heartbeat" and faults()[Fault.NO_HEARTBEAT] == 1  # still what holds it down
+    run_to(core, st, 3.0, 4.2)
+    assert core.healthy and set(faults().values()) == {0}
+    core.tick(4.2 + 3 * T.heartbeat_s + 0.01)  # quiet again: a second trip
+    assert trips()[Fault.NO_HEARTBEAT] == 2
 
 
 @pytest.mark.integration
