@@ -254,9 +254,10 @@ def build_parser() -> argparse.ArgumentParser:
     _teach_parser(sub)
     p = sub.add_parser("gateway", help="reference PLC gateway: follow the station, fire reject or pass per part, hold a healthy output")
     _common(p)
-    p.add_argument("--out", type=Path, help="append one JSON line per part here (default: stdout)")
-    p.add_argument("--check-plc", action="store_true",
-                   help="read the PLC's coils and registers once and time it, write nothing, and exit (0: passed, 1: failed)")  # fmt: skip
+    one = p.add_mutually_exclusive_group()  # the check decides no part: an --out with it would be ignored
+    one.add_argument("--out", type=Path, help="append one JSON line per part here (default: stdout)")
+    one.add_argument("--check-plc", action="store_true",
+                     help="read the PLC's coils and registers once, time them, write nothing, and exit (0: passed, 1: failed)")  # fmt: skip
     p.set_defaults(func=cmd_gateway)
     p = sub.add_parser("archive", help="archive tools: export ARCHIVE OUT packs a labelled set for retraining")
     p.add_argument("action", choices=["export"])

@@ -67,3 +67,10 @@ class _Fixed:
 
     def parse_args(self, _: list[str] | None) -> object:
         return self.ns
+
+
+def test_the_plc_check_with_an_out_it_would_never_write_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stop:
+        build_parser().parse_args(["gateway", "--check-plc", "--out", "decisions.jsonl"])
+    assert stop.value.code == 2
+    assert "argument --out: not allowed with argument --check-plc" in capsys.readouterr().err.strip().splitlines()[-1]
