@@ -4,14 +4,13 @@ event register is a part's decision to the PLC)."""
 
 from __future__ import annotations
 
-import ipaddress
 import statistics
 import time
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from station.config_gateway import ModbusSection
+from station.config_gateway import ModbusSection, is_ip_address
 from station.gateway.outputs import modbus_client
 
 LATENCY_READS = 20  # reads of the event register timed, one after another
@@ -126,7 +125,7 @@ def _alive_moved(client: Any, cfg: ModbusSection, first: int | None) -> tuple[in
 def report(cfg: ModbusSection, check: PlcCheck) -> list[str]:
     """The lines ``station gateway --check-plc`` prints, the verdict last."""
     where = f"PLC {cfg.host}:{cfg.port} (device {cfg.device_id})"
-    lines = [] if _is_address(cfg.host) else [f"note: {cfg.host} is a name: its lookup is not bounded by timeout_s; give an address"]
+    lines = [] if is_ip_address(cfg.host) else [f"note: {cfg.host} is a name: its lookup is not bounded by timeout_s; give an address"]
     if check.reached is not None:
         return [*lines, f"{where}: {check.reached}", "PLC check failed: not reached (nothing was written)"]
     lines.append(f"{where}: connected")
@@ -164,11 +163,3 @@ def _verdict(check: PlcCheck) -> str:
     if check.alive_moved is not None:
         return "PLC check failed: a gateway drives this PLC now (its alive count moves): stop it first, never run two on one PLC"
     return "PLC check passed: every address read (nothing was written)"
-
-
-def _is_address(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
