@@ -91,6 +91,13 @@ def test_the_gate_refuses_with_what_would_help() -> None:
     assert len(rejects) == 1 and "collect more good parts" in rejects[0]
 
 
+def test_a_refused_rate_never_reads_as_the_rate_allowed() -> None:
+    (escapes,) = th.short_of(th.Gate(0.01, 1.0), th.Outcome(196, 98, 1, 0))
+    assert "1 of 98 held-out defective parts would pass (1.02%, allowed 1.0%)" in escapes
+    (rejects,) = th.short_of(th.Gate(0.0, 0.03), th.Outcome(196, 98, 0, 4))
+    assert "(4.1%, allowed 3.0%)" in rejects, "a tenth where it differs"
+
+
 def test_defects_the_trigger_missed_count_with_the_held_out_escapes() -> None:
     gate = th.Gate(max_escape_rate=0.02, max_false_reject_rate=0.03)
     assert th.short_of(gate, th.Outcome(200, 100, 1, 0), missed=1) == [], "2 of 101 pass: within 2 %"

@@ -31,7 +31,7 @@ from station.sources import VideoFileSource, files_below, read_image
 from station.stages.preprocess import PreprocessStage
 from station.stages.trigger import trigger_for
 from station.teach import exported
-from station.teach.threshold import MIN_PER_CLASS, meets
+from station.teach.threshold import MIN_PER_CLASS, meets, shown
 
 LABELS = {"ok_front": 0, "def_front": 1}
 MAX_TRUTH_BYTES = 16 << 20  # a ground truth CSV: about 40 bytes a part
@@ -120,7 +120,8 @@ class Collection:
         defective = sum(p.label for p in parts if p.origin.startswith(videos))
         if meets(missed / defective, max_escape_rate):
             return []
-        return [f"the trigger fired for none of {missed} of the {defective} defective parts of the footage ({missed / defective:.1%}, "
+        rate = shown(missed / defective, max_escape_rate)
+        return [f"the trigger fired for none of {missed} of the {defective} defective parts of the footage ({rate}, "
                 f"allowed {max_escape_rate:.1%}; the report's not_inspectable names them, '{MISSED}'): on the line a part the "
                 "trigger misses gets no verdict, so such a defect passes whatever the model. Check the trigger settings of the config "
                 "given with -c (trigger.direction, min_diameter_px, max_diameter_px, contrast) with station replay, then teach "

@@ -233,6 +233,12 @@ def percent_up(rate: float) -> float:
     return math.ceil(round(1000 * rate, 6)) / 10
 
 
+def shown(rate: float, allowed: float) -> str:
+    """``rate`` as a percentage beside the ``allowed`` one it fails: to a tenth, or to a hundredth where a tenth would read
+    as the allowed rate itself (1 of 98 is 1.02 %, not the 1.0 % allowed)."""
+    return f"{rate:.1%}" if f"{rate:.1%}" != f"{allowed:.1%}" else f"{rate:.2%}"
+
+
 def meets(rate: float, allowed: float) -> bool:
     """``rate`` is within ``allowed``: a rate the gate option states to a tenth of a percent (``percent_up``) meets it."""
     return rate <= allowed + _TOLERANCE
@@ -246,19 +252,20 @@ def short_of(gate: Gate, judged: Outcome, missed: int = 0) -> list[str]:
         both = (judged.escapes + missed) / (judged.defective + missed)
         if not meets(both, gate.max_escape_rate):
             why.append(
-                f"{judged.escapes} held-out defective parts would pass and the trigger missed {missed} more: {both:.1%} of the "
+                f"{judged.escapes} held-out defective parts would pass and the trigger missed {missed} more: "
+                f"{shown(both, gate.max_escape_rate)} of the "
                 f"defective parts in all, allowed {gate.max_escape_rate:.1%}: check the trigger settings first"
             )
     if not meets(judged.escape_rate, gate.max_escape_rate):
         why.append(
-            f"{judged.escapes} of {judged.defective} held-out defective parts would pass ({judged.escape_rate:.1%}, allowed "
-            f"{gate.max_escape_rate:.1%}): collect more defective parts, especially of the kinds the report's heldout_mistakes.png "
-            "shows passing"
+            f"{judged.escapes} of {judged.defective} held-out defective parts would pass "
+            f"({shown(judged.escape_rate, gate.max_escape_rate)}, allowed {gate.max_escape_rate:.1%}): collect more defective parts, "
+            "especially of the kinds the report's heldout_mistakes.png shows passing"
         )
     if not meets(judged.false_reject_rate, gate.max_false_reject_rate):
         why.append(
             f"{judged.false_rejects} of {judged.parts - judged.defective} held-out good parts would be rejected "
-            f"({judged.false_reject_rate:.1%}, allowed {gate.max_false_reject_rate:.1%}): collect more good parts, especially like "
-            "those the report's heldout_mistakes.png shows rejected, and check the light is steady"
+            f"({shown(judged.false_reject_rate, gate.max_false_reject_rate)}, allowed {gate.max_false_reject_rate:.1%}): collect more "
+            "good parts, especially like those the report's heldout_mistakes.png shows rejected, and check the light is steady"
         )
     return why
