@@ -15,7 +15,11 @@ setup changes what a real new line changes, and the setups are unlike each other
 - ``glare``: a ring light's specular band on the face, a grey belt, a slight tilt and soft focus;
 - ``offset``: parts placed off-centre, one in eight reaching the frame's edge or past it (as on a
   line whose camera sees the belt's whole width tight), a slight tilt, a light belt, a vignetting
-  lens, motion blur along the belt and JPEG 80.
+  lens, motion blur along the belt and JPEG 80; ``offset_wide``: the same, parts further off-centre
+  (16 px a side, not 12) and corners darker (45 %, not 30 %).
+
+It also writes FOLDER-truth.csv: where each photo's part is (its centre, and its rim's radius
+along the larger axis), for ``python3 -m tools.locate_check``.
 
 The images are modified copies of CC BY-NC-ND photos: keep them out of the repository.
 """
@@ -27,6 +31,7 @@ import json
 import math
 import sys
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import cast
 
@@ -35,6 +40,7 @@ import numpy as np
 import numpy.typing as npt
 
 Gray = npt.NDArray[np.uint8]
+Shot = tuple[Gray, tuple[float, float, float]]  # the photo re-shot, and where its part is: centre x, y and rim radius (major axis)
 Floats = npt.NDArray[np.float32]
 HERE = Path(__file__).resolve().parent.parent
 
@@ -73,17 +79,17 @@ def _relief(img: Floats, strength: float, direction: float) -> Floats:
     return cast(Floats, img * ramp + strength * (math.cos(direction) * gx + math.sin(direction) * gy))
 
 
-def tilted(photo: Gray, rng: np.random.Generator) -> Gray:
+def tilted(photo: Gray, rng: np.random.Generator) -> Shot:
     side, fill, axis, deg = 320, float(rng.uniform(0.62, 0.75)), float(rng.uniform(0, math.pi)), float(rng.uniform(18, 26))
     level = float(rng.uniform(225, 245))
     f = _tilt(photo.astype(np.float32), deg, axis, side, fill, level)
     f = _belt(f, photo, level, deg, axis, side, fill)
     f = _relief(f, float(rng.uniform(1.0, 1.5)), float(rng.uniform(0, 2 * math.pi)))
     f += rng.normal(0, 2.0, f.shape).astype(np.float32)
-    return np.clip(f, 0, 255).astype(np.uint8)
+    return np.clip(f, 0, 255).astype(np.uint8), (side / 2, side / 2, fill * side / 2)
 
 
-def dark(photo: Gray, rng: np.random.Generator) -> Gray:
+def dark(photo: Gray, rng: np.random.Generator) -> Shot:
     side, fill, axis, deg = 360, float(rng.uniform(0.45, 0.55)), float(rng.uniform(0, math.pi)), float(rng.uniform(0, 5))
     level = float(rng.uniform(15, 40))
     f = _tilt(photo.astype(np.float32), deg, axis, side, fill, level)
@@ -92,10 +98,10 @@ def dark(photo: Gray, rng: np.random.Generator) -> Gray:
     f = f + 1.4 * (f - cv2.GaussianBlur(f, (0, 0), 1.2))  # the camera's sharpening
     f += rng.normal(0, 7.0, f.shape).astype(np.float32)
     _ok, buf = cv2.imencode(".jpg", np.clip(f, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 45])
-    return cast(Gray, cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE))
+    return cast(Gray, cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)), (side / 2, side / 2, fill * side / 2)
 
 
-def glare(photo: Gray, rng: np.random.Generator) -> Gray:
+def glare(photo: Gray, rng: np.random.Generator) -> Shot:
     side, fill, axis, deg = 300, float(rng.uniform(0.7, 0.85)), float(rng.uniform(0, math.pi)), float(rng.uniform(6, 12))
     level = float(rng.uniform(140, 165))
     f = _tilt(photo.astype(np.float32), deg, axis, side, fill, level)
@@ -105,27 +111,33 @@ def glare(photo: Gray, rng: np.random.Generator) -> Gray:
     ang = np.arctan2(yy, xx)
     band = np.exp(-(((r - rng.uniform(0.55, 0.7)) / 0.07) ** 2)) * (0.6 + 0.4 * np.cos(4 * ang + rng.uniform(0, 6)))
     f = 128 + 1.3 * (f - 128) + 90 * band * (f > 60)
-    return cast(Gray, np.clip(cv2.GaussianBlur(f, (0, 0), 1.0), 0, 255).astype(np.uint8))
+    return cast(Gray, np.clip(cv2.GaussianBlur(f, (0, 0), 1.0), 0, 255).astype(np.uint8)), (side / 2, side / 2, fill * side / 2)
 
 
-def offset(photo: Gray, rng: np.random.Generator) -> Gray:
+def offset(photo: Gray, rng: np.random.Generator, spread: float = 12.0, vignette: float = 0.6) -> Shot:
     side, big, axis, deg = 300, 420, float(rng.uniform(0, math.pi)), float(rng.uniform(8, 14))
     fill, level = float(rng.uniform(0.78, 0.9)) * side / big, float(rng.uniform(195, 215))
     f = _tilt(photo.astype(np.float32), deg, axis, big, fill, level)
     f = _belt(f, photo, level, deg, axis, big, fill)
-    dx, dy = (int(np.clip(round(float(v)), -60, 60)) for v in rng.normal(0, 12, 2))  # off the frame's centre: 1 in 8 reaches its edge
+    dx, dy = (int(np.clip(round(float(v)), -60, 60)) for v in rng.normal(0, spread, 2))  # off-centre (12 px: 1 part in 8 reaches the edge)
     x0, y0 = (big - side) // 2 + dx, (big - side) // 2 + dy
     f = f[y0 : y0 + side, x0 : x0 + side]
     yy, xx = np.mgrid[0:side, 0:side].astype(np.float32) / side - 0.5
-    f = 0.8 * f * (1.0 - 0.6 * (xx**2 + yy**2))  # lower gain, and a lens darker to its corners
+    f = 0.8 * f * (1.0 - vignette * (xx**2 + yy**2))  # lower gain, and a lens darker to its corners (0.6: 30 %)
     n = int(rng.integers(3, 6))
     f = cast(Floats, np.asarray(cv2.filter2D(f, -1, np.full((1, n), 1.0 / n, np.float32)), np.float32))  # motion blur along the belt
     f += rng.normal(0, 3.0, f.shape).astype(np.float32)
     _ok, buf = cv2.imencode(".jpg", np.clip(f, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 80])
-    return cast(Gray, cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE))
+    return cast(Gray, cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)), (side / 2 - dx, side / 2 - dy, fill * big / 2)
 
 
-SETUPS: dict[str, Callable[[Gray, np.random.Generator], Gray]] = {"tilted": tilted, "dark": dark, "glare": glare, "offset": offset}
+SETUPS: dict[str, Callable[[Gray, np.random.Generator], Shot]] = {
+    "tilted": tilted,
+    "dark": dark,
+    "glare": glare,
+    "offset": offset,
+    "offset_wide": partial(offset, spread=16.0, vignette=0.9),
+}
 
 
 def main() -> None:
@@ -139,15 +151,19 @@ def main() -> None:
     ap.add_argument("--split-seed", type=int, default=3)
     args = ap.parse_args()
     files = json.loads(args.split.read_text())["files"]
-    shoot = SETUPS[args.setup]
+    shoot, truth = SETUPS[args.setup], ["photo,cx,cy,r"]
     for k, name in enumerate(files):
         photo = cast(Gray | None, cv2.imread(str(args.data / name), cv2.IMREAD_GRAYSCALE))
         if photo is None:
             sys.exit(f"error: {args.data / name}: unreadable (is ../shared beside the checkout?)")
         out = args.out / name
         out.parent.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(out.with_suffix(".png")), shoot(photo, np.random.default_rng([args.seed, k])))
-    print(f"wrote {len(files)} photos of setup {args.setup!r} to {args.out}")
+        shot, (cx, cy, r) = shoot(photo, np.random.default_rng([args.seed, k]))
+        cv2.imwrite(str(out.with_suffix(".png")), shot)
+        truth.append(f"{Path(name).with_suffix('.png')},{cx:.1f},{cy:.1f},{r:.1f}")
+    where = args.out.with_name(f"{args.out.name}-truth.csv")
+    where.write_text("\n".join(truth) + "\n")
+    print(f"wrote {len(files)} photos of setup {args.setup!r} to {args.out}, and where each part is to {where}")
     if args.teach:
         split(args.out, args.teach, args.split_seed)
 
