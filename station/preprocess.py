@@ -2,10 +2,11 @@
 
 ``station.locate`` finds the part's outer circle (an ellipse, for a tilted camera); a part it
 finds inside a fainter outline is refused (OUTLINE_MISMATCH) rather than inspected on a crop
-that misses the rim. The crop is a square around that circle (made round first, for an
-ellipse), resized to the model's input, grey levels standardised on the part's own pixels, and
-the background outside a thin ring around the part replaced by zero so that the model cannot
-learn the background.
+that misses the rim, and so is a part that does not look the same all round the circle found
+(OFF_CENTRE: a circle off the part's centre). The crop is a square around that circle (made
+round first, for an ellipse), resized to the model's input, grey levels standardised on the
+part's own pixels, and the background outside a thin ring around the part replaced by zero so
+that the model cannot learn the background.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from station.locate import Circle, FloatImage, GrayImage, ellipse_of, find, level_percentiles, rectify, u8
+from station.locate import OFF_CENTRE, Circle, FloatImage, GrayImage, asymmetry, ellipse_of, find, level_percentiles, rectify, u8
 
 
 class Quality(StrEnum):
@@ -34,6 +35,7 @@ class Quality(StrEnum):
     BLURRED = "blurred"
     LOW_CONTRAST = "low_contrast"
     OUTLINE_MISMATCH = "outline_mismatch"  # the circle found is an inner ring: a larger outline rings it, or the trigger saw more
+    OFF_CENTRE = "off_centre"  # the part does not look the same all round the circle found: it is not centred on the part
 
 
 @dataclass(frozen=True)
@@ -206,6 +208,8 @@ def preprocess(
         return Preprocessed(Quality.CUT_OFF, circle, None, brightness, 0.0, clipped)
     if beyond:  # the circle found is an inner ring: a crop of it would cut the rim away
         return Preprocessed(Quality.OUTLINE_MISMATCH, circle, None, brightness, 0.0, clipped)
+    if asymmetry(gray, circle) > OFF_CENTRE:  # a circle across the part's rings, not round them: a crop of it misses the part
+        return Preprocessed(Quality.OFF_CENTRE, circle, None, brightness, 0.0, clipped)
     crop, med, contrast = normalise_crop(gray, circle, spec)
     sharp = crop_sharpness(crop)
     quality = _exposure_quality(med, contrast, sharp)

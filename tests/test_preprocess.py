@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from station.locate import Circle
-from station.preprocess import PreprocessSpec, Quality, drawn_part, locate_part, preprocess, to_gray
+from station.preprocess import PreprocessSpec, Quality, drawn_part, locate_part, normalise_crop, preprocess, to_gray
 
 from .conftest import SAMPLE, grey
 
@@ -86,6 +86,14 @@ def test_part_cut_off_by_the_frame_edge_is_not_inspectable() -> None:
     c = locate_part(img)
     assert c is not None
     assert preprocess(img[:, : int(c.cx)], circle=Circle(c.cx, c.cy, c.r)).quality is Quality.CUT_OFF
+
+
+def test_a_part_is_never_inspected_on_a_circle_off_its_centre() -> None:
+    img = grey(PHOTOS[1])
+    c = locate_part(img)
+    assert c is not None and preprocess(img, circle=c).quality is Quality.OK
+    pre = preprocess(img, circle=Circle(c.cx - 0.3 * c.r, c.cy, 0.7 * c.r))  # inside the frame, across the part's rings
+    assert pre.quality is Quality.OFF_CENTRE and pre.crop is None
 
 
 def test_overexposed_and_blurred_parts_are_not_inspectable() -> None:
@@ -173,8 +181,10 @@ def test_a_tilted_part_is_located_as_an_ellipse_and_made_round() -> None:
         assert abs(c.squash - squash) < 0.015
         assert abs((math.degrees(c.axis) - axis + 90) % 180 - 90) < 5  # the squashed direction
         assert abs(c.r - base.circle.r) < 0.02 * base.circle.r  # the major axis keeps the part's size
-        unrectified = preprocess(_tilted(drawn, squash, axis), PreprocessSpec(size=192, margin=0.16, mask_radius=1.12)).crop
-        assert base.crop is not None and unrectified is not None
+        round_spec = PreprocessSpec(size=192, margin=0.16, mask_radius=1.12)
+        found = locate_part(_tilted(drawn, squash, axis), round_spec)  # cropped as found: a circle that fits no ellipse well
+        assert base.crop is not None and found is not None
+        unrectified = normalise_crop(_tilted(drawn, squash, axis), found, round_spec)[0]
         assert _apart(pre.crop, base.crop) < 0.5 * _apart(unrectified, base.crop)  # made round: close to the untilted part's crop
 
 

@@ -353,7 +353,7 @@ def test_more_folds_than_groups_of_parts_are_as_many_folds_as_there_are_groups_a
     from station.teach.samples import collect, rectified
 
     spec = Model(SHIPPED_MODEL).info.spec
-    samples = rectified(collect([SAMPLE], spec, load_config(None, [])).samples)
+    samples = rectified(collect([SAMPLE], spec, load_config(None, [])))
     labels = np.array([s.label for s in samples], np.int64)
     fold, used, fewest = _folds(samples, replace(spec, rectify=True), labels, 1000, 3)
     assert used == int(fold.max()) + 1 == len(np.unique(fold)) < 1000

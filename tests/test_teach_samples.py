@@ -14,8 +14,8 @@ import pytest
 from station.config import load_config
 from station.errors import InputError
 from station.footage import Envelope, compose, labelled_photos, read_truth
-from station.locate import Circle
-from station.preprocess import PreprocessSpec
+from station.locate import Circle, find
+from station.preprocess import PreprocessSpec, drawn_part
 from station.sources import read_image
 from station.teach.samples import MISSED, Collection, Refused, Sample, collect
 
@@ -340,3 +340,21 @@ def test_an_intact_clip_whose_declared_frame_count_is_an_estimate_is_noted_not_r
     col = Collection()
     _lost(cut, src, col)
     assert len(col.notes) == 1 and "usual for a clip cut without re-encoding" in col.notes[0]
+
+
+def test_a_part_off_centre_about_the_ellipse_a_taught_model_fits_is_refused_not_taught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rectified search a taught model serves with refuses a part it finds off centre, so teaching refuses it too.
+    The ellipse fit is replaced (for one part) by one off the part's centre: a real one that far off needs a real line."""
+    from dataclasses import replace
+
+    from station.teach import samples as sm
+
+    image = drawn_part()
+    found = find(image, 0.22, 0.62, look_beyond=False)[0]
+    assert found is not None
+    col = Collection(samples=[Sample(image, found, 0, "a.png"), Sample(image.copy(), found, 1, "b.png"), Sample(image, found, 1, "c.png")])
+    off = replace(found, cx=found.cx + 0.3 * found.r, r=0.7 * found.r, squash=0.9)
+    monkeypatch.setattr(sm, "ellipse_of", lambda img, c: off if img is image else c)
+    kept = sm.rectified(col)
+    assert [s.origin for s in col.samples] == [s.origin for s in kept] == ["b.png"]
+    assert [(r.origin, r.label, r.kind) for r in col.refused] == [("a.png", 0, "off_centre"), ("c.png", 1, "off_centre")]

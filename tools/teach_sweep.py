@@ -65,11 +65,11 @@ def run(teach: Path, judge: Path, plan: list[dict[str, Any]], folds: int, seed: 
     base = admit(ROOT / "station" / "defaults" / "defect.onnx")
     spec = taught_spec(base)
     rehearsal = _rehearsal(rehearse, base, cfg, seed) if rehearse else []
-    samples = rectified(collect([teach], base.info.spec, cfg).samples)
+    samples = rectified(collect([teach], base.info.spec, cfg))
     labels = np.array([s.label for s in samples], np.int64)
     fold = threshold.folds(groups(samples, spec), labels, folds, seed)
     judged_col = collect([judge], base.info.spec, cfg)
-    j_samples = rectified(judged_col.samples)
+    j_samples = rectified(judged_col)
     j_labels = np.array([s.label for s in j_samples], np.int64)
     j_refused = judged_col.refused_by_label()
     crops, j_crops = plain(samples, spec), plain(j_samples, spec)

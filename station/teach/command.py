@@ -95,8 +95,10 @@ def self_test_meta(crops: npt.NDArray[np.float32], labels: npt.NDArray[np.int64]
     return json.dumps({"clip": spec.clip, "labels": [int(labels[i]) for i in picked], "crops": pngs, "parts": remade})
 
 
-def _collect(args: argparse.Namespace, cfg: Config, base: Model) -> Collection:
+def _collect(args: argparse.Namespace, cfg: Config, base: Model) -> tuple[Collection, list[Sample]]:
+    """The line's parts as the base model locates them (``col.samples``), and as the taught model will (rectified)."""
     col = collect([Path(s) for s in args.sources], base.info.spec, cfg)
+    samples = rectified(col)
     c = col.counts()
     say(f"{c['ok']} good and {c['defective']} defective parts to learn from; {c['not_inspectable']} could not be inspected")
     for r in col.refused[:20]:
@@ -107,7 +109,7 @@ def _collect(args: argparse.Namespace, cfg: Config, base: Model) -> Collection:
         say(note)
     if len(col.notes) > 20:
         say(f"... and {len(col.notes) - 20} more notes (all in the report)")
-    return col
+    return col, samples
 
 
 def taught_spec(base: Model) -> PreprocessSpec:
@@ -162,13 +164,12 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
     _check_paths(args, base_path, cfg)
     base = admit(base_path)
     start = _start(base, args.from_scratch, args.seed)  # a base it cannot learn from is refused before the parts are collected
-    col = _collect(args, cfg, base)
+    col, samples = _collect(args, cfg, base)  # samples: as the taught model will locate them; col.samples as the base model does
     _not_seen_by(base, col.samples)
     unteachable = col.unteachable(args.max_escape_rate / 100)
     if unteachable:  # no network could change it: refuse before minutes of teaching
         return _refuse_early(args, col, unteachable)
     spec = taught_spec(base)
-    samples = rectified(col.samples)  # as the taught model will locate them; col.samples as the base model does
     labels = np.array([s.label for s in samples], np.int64)
     gate = threshold.Gate(args.max_escape_rate / 100, args.max_false_reject_rate / 100)
     anchor = 0.0 if args.from_scratch else Recipe.anchor  # from scratch: no base weights to stay near

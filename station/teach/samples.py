@@ -23,7 +23,7 @@ from typing import Any
 from station.config import Config, Direction
 from station.errors import InputError
 from station.files import read_bounded, why
-from station.locate import Circle, GrayImage, ellipse_of
+from station.locate import OFF_CENTRE, Circle, GrayImage, asymmetry, ellipse_of
 from station.messages import Frame, Part
 from station.metrics import Metrics
 from station.preprocess import Preprocessed, PreprocessSpec, Quality, part_region, pixels_digest, preprocess, to_gray
@@ -143,9 +143,19 @@ def truth_csv(video: Path) -> Path | None:
     return found[0] if found else None
 
 
-def rectified(samples: list[Sample]) -> list[Sample]:
-    """The same parts with each rim fitted as an ellipse where it is one: as a model that rectifies locates them."""
-    return [replace(s, circle=ellipse_of(s.image, s.circle)) for s in samples]
+def rectified(col: Collection) -> list[Sample]:
+    """``col``'s parts with each rim fitted as an ellipse where it is one: as a model that rectifies locates them. A part
+    that does not look the same all round its ellipse, which that model would refuse (OFF_CENTRE), moves from
+    ``col.samples`` to ``col.refused``: the list returned and ``col.samples`` stay the same parts in the same order."""
+    kept: list[tuple[Sample, Sample]] = []
+    for s in col.samples:
+        fitted = replace(s, circle=ellipse_of(s.image, s.circle))
+        if fitted.circle != s.circle and asymmetry(s.image, fitted.circle) > OFF_CENTRE:
+            col.refused.append(Refused(s.origin, s.label, f"{Quality.OFF_CENTRE.value} (about the ellipse its rim fits)"))
+        else:
+            kept.append((s, fitted))
+    col.samples = [s for s, _ in kept]
+    return [f for _, f in kept]
 
 
 def collect(sources: list[Path], spec: PreprocessSpec, cfg: Config) -> Collection:
