@@ -192,11 +192,11 @@ def test_ground_truth_that_names_no_part_or_an_impossible_one_is_one_clear_error
 
 
 def test_parts_in_view_together_at_the_start_may_share_frames() -> None:
-    from station.teach.samples import _check_row
+    from station.teach.truth import check_row
 
     rows = [(0, 0, 40), (1, 0, 90), (0, 12, 90)]  # two parts whole in the first frame, two in the last
     for n in range(1, 4):
-        _check_row(Path("clip.csv"), n + 1, rows[:n])
+        check_row(Path("clip.csv"), n + 1, rows[:n])
 
 
 def test_a_video_with_two_different_ground_truths_beside_it_is_refused(tmp_path: Path) -> None:
@@ -358,3 +358,24 @@ def test_a_part_off_centre_about_the_ellipse_a_taught_model_fits_is_refused_not_
     kept = sm.rectified(col)
     assert [s.origin for s in col.samples] == [s.origin for s in kept] == ["b.png"]
     assert [(r.origin, r.label, r.kind) for r in col.refused] == [("a.png", 0, "off_centre"), ("c.png", 1, "off_centre")]
+
+
+def test_a_tilted_part_the_round_search_finds_off_centre_is_taught_when_the_taught_model_inspects_it(tmp_path: Path) -> None:
+    """Parity: a part is refused off_centre in teaching exactly when the taught model's (rectifying) search refuses it."""
+    from dataclasses import replace
+
+    from station.preprocess import Quality, preprocess
+    from station.teach.samples import rectified
+
+    from .test_preprocess import _tilted
+
+    tilted = _tilted(drawn_part(SPEC), 0.85, 120.0)
+    assert preprocess(tilted, SPEC).quality is Quality.OFF_CENTRE  # the base model's round search refuses it
+    assert preprocess(tilted, replace(SPEC, rectify=True)).quality is Quality.OK  # the taught model inspects it
+    for sub, image in (("ok_front", tilted), ("def_front", drawn_part(SPEC))):
+        (tmp_path / sub).mkdir()
+        cv2.imwrite(str(tmp_path / sub / "part.png"), image)
+    col = collect([tmp_path], SPEC, load_config(None, []))
+    assert col.counts() == {"ok": 1, "defective": 1, "not_inspectable": 0}
+    kept = rectified(col)
+    assert len(kept) == 2 and kept[0].circle.squash < 0.9 and col.refused == []

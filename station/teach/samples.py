@@ -10,31 +10,29 @@ own reason, and the teaching report counts them.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import os
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from station.config import Config, Direction
 from station.errors import InputError
-from station.files import read_bounded, why
 from station.locate import OFF_CENTRE, Circle, GrayImage, asymmetry, ellipse_of
 from station.messages import Frame, Part
 from station.metrics import Metrics
 from station.preprocess import Preprocessed, PreprocessSpec, Quality, part_region, pixels_digest, preprocess, to_gray
 from station.sources import VideoFileSource, files_below, read_image
-from station.stages.preprocess import PreprocessStage
+from station.stages.preprocess import PreprocessStage, locate
 from station.stages.trigger import trigger_for
 from station.teach import exported
 from station.teach.threshold import MIN_PER_CLASS, meets, shown
+from station.teach.truth import read_truth, truth_csv
 
 LABELS = {"ok_front": 0, "def_front": 1}
-MAX_TRUTH_BYTES = 16 << 20  # a ground truth CSV: about 40 bytes a part
 FRAMING = 0.2  # more of the parts than this not inspectable: a framing or light problem, not a model one
 MISSED = "missed by the trigger"  # a footage part whose row no trigger fired for
 
@@ -135,12 +133,14 @@ class Collection:
         return len(mine) - n_def, n_def
 
 
-def truth_csv(video: Path) -> Path | None:
-    """The ground truth beside ``video``: VIDEO.csv or VIDEO.EXT.csv; InputError when both are there and differ."""
-    found = [c for c in (video.with_suffix(".csv"), video.with_name(video.name + ".csv")) if c.is_file()]
-    if len(found) == 2 and found[0].read_bytes() != found[1].read_bytes():
-        raise InputError(f"{video}: two ground truths beside it ({found[0].name} and {found[1].name}): keep the right one")
-    return found[0] if found else None
+def as_taught(pre: Preprocessed | None, judge: Callable[[Circle], Preprocessed]) -> Preprocessed | None:
+    """``pre`` (the round search's), unless it is OFF_CENTRE and ``judge`` (the taught model's search, which fits an ellipse
+    to the circle it is given first) inspects the part: then OK, on the round circle. A tilted part's ellipse seen as a
+    circle is off its centre; the taught model, not the round search, decides which parts it can inspect."""
+    if pre is None or pre.quality is not Quality.OFF_CENTRE or pre.circle is None:
+        return pre
+    taught = judge(pre.circle)
+    return replace(taught, circle=pre.circle) if taught.quality is Quality.OK else pre
 
 
 def rectified(col: Collection) -> list[Sample]:
@@ -150,7 +150,7 @@ def rectified(col: Collection) -> list[Sample]:
     kept: list[tuple[Sample, Sample]] = []
     for s in col.samples:
         fitted = replace(s, circle=ellipse_of(s.image, s.circle))
-        if fitted.circle != s.circle and asymmetry(s.image, fitted.circle) > OFF_CENTRE:
+        if fitted.circle != s.circle and not asymmetry(s.image, fitted.circle) <= OFF_CENTRE:
             col.refused.append(Refused(s.origin, s.label, f"{Quality.OFF_CENTRE.value} (about the ellipse its rim fits)"))
         else:
             kept.append((s, fitted))
@@ -241,7 +241,10 @@ def _add(image: GrayImage, label: int, origin: str, spec: PreprocessSpec, col: C
     """One image, as the station would locate and inspect its part (True: a part to learn from, False: refused); ``reasons``:
     an export's, by file name (its crops are centred on their parts)."""
     reason = reasons.get(Path(origin).name) if reasons is not None else None  # a file the export did not write: a photo
-    pre, why = exported.inspect(image, spec, reason) if reason is not None else (preprocess(image, spec), "")
+    if reason is None:
+        pre, why = as_taught(preprocess(image, spec), lambda c: preprocess(image, replace(spec, rectify=True), found=c)), ""
+    else:
+        pre, why = exported.inspect(image, spec, reason)
     if pre is None or pre.quality is not Quality.OK or pre.circle is None:  # None: an export's crop, and why it is not taught
         col.refused.append(Refused(origin, label, pre.quality.value if pre is not None else why))
         return False
@@ -249,48 +252,11 @@ def _add(image: GrayImage, label: int, origin: str, spec: PreprocessSpec, col: C
     return True
 
 
-def _check_row(path: Path, n: int, rows: list[tuple[int, int, int]]) -> None:
-    """The newest row's frames are possible: 0 <= first <= last, not before the previous row's (rows come in order of arrival;
-    parts in view together at the start or end share frames), and not the previous row's exactly (a part twice)."""
-    _, first, last = rows[-1]
-    if not 0 <= first <= last:
-        raise InputError(f"{path}: line {n}: first_frame {first} and last_frame {last}: expected 0 <= first_frame <= last_frame")
-    if len(rows) > 1 and (first < rows[-2][1] or last < rows[-2][2] or (first, last) == rows[-2][1:]):
-        raise InputError(f"{path}: line {n}: frames {first}-{last} do not follow the previous row's (one row per part, in arrival order)")
-
-
-def _read_truth(path: Path) -> tuple[list[tuple[int, int, int]], bytes]:
-    """(label, first_frame, last_frame) per row, and the file's bytes; InputError naming the file and row when malformed."""
-    rows = []
-    try:
-        raw = read_bounded(path, MAX_TRUTH_BYTES, "a ground truth")
-        with io.StringIO(raw.decode("utf-8-sig"), newline="") as f:
-            reader = csv.DictReader(f)
-            if not {"label", "first_frame", "last_frame"} <= set(reader.fieldnames or ()):
-                raise InputError(f"{path}: line 1: expected the header part,label,first_frame,last_frame,source")
-            for n, row in enumerate(reader, start=2):
-                try:
-                    label = {"ok": 0, "def": 1}[row["label"]]
-                    rows.append((label, int(row["first_frame"]), int(row["last_frame"])))
-                except (KeyError, ValueError, TypeError):
-                    raise InputError(f"{path}: line {n}: expected part,label(ok|def),first_frame,last_frame,source") from None
-                _check_row(path, n, rows)
-    except csv.Error as exc:  # a field past the csv module's size limit
-        raise InputError(f"{path}: not a ground truth CSV: {exc}") from None
-    except OSError as exc:
-        raise InputError(f"{path}: {why(exc, 'cannot read the ground truth')}") from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: cannot read the ground truth: {exc}") from None
-    if not rows:
-        raise InputError(f"{path}: no parts in the ground truth (a header and no rows)")
-    return rows, raw
-
-
 def _video(video: Path, spec: PreprocessSpec, cfg: Config, col: Collection) -> None:
     """The parts the trigger fires on (as ``replay`` would), each matched to its ground-truth row by position."""
     truth_path = truth_csv(video)
     assert truth_path is not None
-    truth, raw = _read_truth(truth_path)
+    truth, raw = read_truth(truth_path)
     try:
         with video.open("rb") as f:
             content = hashlib.file_digest(f, "sha256").digest()
@@ -313,10 +279,10 @@ def _video(video: Path, spec: PreprocessSpec, cfg: Config, col: Collection) -> N
         while (grab := source.read()) is not None:
             if grab.image is not None:
                 for part in trigger(Frame(index, grab.image, index / (source.fps or 25.0), 0.0)):
-                    _match(video, part, crops(part)[0].pre, truth, used, col, rtl, spec)
+                    _match(video, part, _judged(part, crops, spec), truth, used, col, rtl, spec)
             index += 1
         for part in trigger.flush():  # parts in view at the end, as replay's drain inspects them
-            _match(video, part, crops(part)[0].pre, truth, used, col, rtl, spec)
+            _match(video, part, _judged(part, crops, spec), truth, used, col, rtl, spec)
     finally:
         source.close()
     _lost(video, source, col)
@@ -366,6 +332,11 @@ def _row_for(part: Part, truth: list[tuple[int, int, int]], used: list[bool], rt
         if off <= gap:
             best, gap = k, off
     return best
+
+
+def _judged(part: Part, crops: PreprocessStage, spec: PreprocessSpec) -> Preprocessed | None:
+    """One footage part as the preprocess stage sees it, OFF_CENTRE judged as the taught model will (:func:`as_taught`)."""
+    return as_taught(crops(part)[0].pre, lambda c: locate(part, replace(spec, rectify=True), found=c))
 
 
 def _match(video: Path, part: Part, pre: Preprocessed | None, truth: list[tuple[int, int, int]], used: list[bool],

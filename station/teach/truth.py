@@ -1,0 +1,58 @@
+"""The ground truth beside a video taught from: which part is which, in order of arrival (the format of
+``../shared/spec/line-video.md``: part,label,first_frame,last_frame,source)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from station.errors import InputError
+from station.files import read_bounded, why
+
+MAX_TRUTH_BYTES = 16 << 20  # a ground truth CSV: about 40 bytes a part
+
+
+def truth_csv(video: Path) -> Path | None:
+    """The ground truth beside ``video``: VIDEO.csv or VIDEO.EXT.csv; InputError when both are there and differ."""
+    found = [c for c in (video.with_suffix(".csv"), video.with_name(video.name + ".csv")) if c.is_file()]
+    if len(found) == 2 and found[0].read_bytes() != found[1].read_bytes():
+        raise InputError(f"{video}: two ground truths beside it ({found[0].name} and {found[1].name}): keep the right one")
+    return found[0] if found else None
+
+
+def check_row(path: Path, n: int, rows: list[tuple[int, int, int]]) -> None:
+    """The newest row's frames are possible: 0 <= first <= last, not before the previous row's (rows come in order of arrival;
+    parts in view together at the start or end share frames), and not the previous row's exactly (a part twice)."""
+    _, first, last = rows[-1]
+    if not 0 <= first <= last:
+        raise InputError(f"{path}: line {n}: first_frame {first} and last_frame {last}: expected 0 <= first_frame <= last_frame")
+    if len(rows) > 1 and (first < rows[-2][1] or last < rows[-2][2] or (first, last) == rows[-2][1:]):
+        raise InputError(f"{path}: line {n}: frames {first}-{last} do not follow the previous row's (one row per part, in arrival order)")
+
+
+def read_truth(path: Path) -> tuple[list[tuple[int, int, int]], bytes]:
+    """(label, first_frame, last_frame) per row, and the file's bytes; InputError naming the file and row when malformed."""
+    rows = []
+    try:
+        raw = read_bounded(path, MAX_TRUTH_BYTES, "a ground truth")
+        with io.StringIO(raw.decode("utf-8-sig"), newline="") as f:
+            reader = csv.DictReader(f)
+            if not {"label", "first_frame", "last_frame"} <= set(reader.fieldnames or ()):
+                raise InputError(f"{path}: line 1: expected the header part,label,first_frame,last_frame,source")
+            for n, row in enumerate(reader, start=2):
+                try:
+                    label = {"ok": 0, "def": 1}[row["label"]]
+                    rows.append((label, int(row["first_frame"]), int(row["last_frame"])))
+                except (KeyError, ValueError, TypeError):
+                    raise InputError(f"{path}: line {n}: expected part,label(ok|def),first_frame,last_frame,source") from None
+                check_row(path, n, rows)
+    except csv.Error as exc:  # a field past the csv module's size limit
+        raise InputError(f"{path}: not a ground truth CSV: {exc}") from None
+    except OSError as exc:
+        raise InputError(f"{path}: {why(exc, 'cannot read the ground truth')}") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: cannot read the ground truth: {exc}") from None
+    if not rows:
+        raise InputError(f"{path}: no parts in the ground truth (a header and no rows)")
+    return rows, raw
