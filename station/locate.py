@@ -58,10 +58,11 @@ class Circle:
     axis: float = 0.0
 
     def inside(self, width: int, height: int, tolerance: float) -> bool:
-        """True when the circle leaves the image by at most ``tolerance`` * r."""
+        """True when the circle leaves the image by at most ``tolerance`` * r (and has a radius: not for r <= 0 or NaN)."""
         slack = self.r * tolerance
         return (
-            self.cx - self.r >= -slack
+            self.r > 0
+            and self.cx - self.r >= -slack
             and self.cy - self.r >= -slack
             and self.cx + self.r <= width - 1 + slack
             and self.cy + self.r <= height - 1 + slack
@@ -245,8 +246,11 @@ def asymmetry(gray: GrayImage, circle: Circle) -> float:
     A round casting seen from above is rings round its centre, plus texture, defects and light that falls from one
     side: on the 6633 photos of the shipped model's own line, 0.64 at most and 0.47 for 99.8 % of them. A circle
     the search found elsewhere on the part (the Hough vote's strongest circle off the part's centre, a ring fitted
-    round it) cuts across its rings: 0.65-0.97 measured (docs/teaching-measured.md). Sampled on 96 rays of 48 points, made
-    round first for an ellipse; rays that leave the image are left out. 0 when fewer than 8 rays stay in it."""
+    round it) cuts across its rings: most measure 0.65-0.97, a few less (docs/teaching-measured.md). Sampled on 96 rays of 48 points, made
+    round first for an ellipse; rays that leave the image are left out. 1 when it cannot tell (fewer than 8 rays stay in
+    the image, a radius or squash that is no positive number); 0 for a part of one grey level (LOW_CONTRAST refuses it)."""
+    if not (circle.r > 0 and 0 < circle.squash <= 1 and math.isfinite(circle.r) and math.isfinite(circle.axis)):
+        return 1.0
     m = np.linalg.inv(rectify(circle))
     radii = _SYMMETRY_RADII * np.float32(circle.r)
     ux, uy = _COS[:, None] * radii[None, :], _SIN[:, None] * radii[None, :]
@@ -256,12 +260,13 @@ def asymmetry(gray: GrayImage, circle: Circle) -> float:
     h, w = gray.shape
     inside = ((map_x >= 0) & (map_x <= w - 1) & (map_y >= 0) & (map_y <= h - 1)).all(axis=1)
     if int(inside.sum()) < 8:
-        return 0.0
+        return 1.0
     rays = f32(cv2.GaussianBlur(polar, (0, 0), 1.0))[inside]
     total = float(np.var(rays))
     if total < 1e-6:
         return 0.0
-    return float(np.mean((rays - rays.mean(axis=0)) ** 2)) / total
+    share = float(np.mean((rays - rays.mean(axis=0)) ** 2)) / total
+    return share if math.isfinite(share) else 1.0
 
 
 def level_percentiles(levels: GrayImage, qs: tuple[float, ...]) -> list[float]:

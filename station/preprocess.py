@@ -208,7 +208,7 @@ def preprocess(
         return Preprocessed(Quality.CUT_OFF, circle, None, brightness, 0.0, clipped)
     if beyond:  # the circle found is an inner ring: a crop of it would cut the rim away
         return Preprocessed(Quality.OUTLINE_MISMATCH, circle, None, brightness, 0.0, clipped)
-    if asymmetry(gray, circle) > OFF_CENTRE:  # a circle across the part's rings, not round them: a crop of it misses the part
+    if not asymmetry(gray, circle) <= OFF_CENTRE:  # across the part's rings, not round them (or cannot tell): not the part's
         return Preprocessed(Quality.OFF_CENTRE, circle, None, brightness, 0.0, clipped)
     crop, med, contrast = normalise_crop(gray, circle, spec)
     sharp = crop_sharpness(crop)

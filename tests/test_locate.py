@@ -65,4 +65,12 @@ def test_asymmetry_reads_an_ellipse_made_round_and_only_rays_inside_the_image() 
     assert asymmetry(squashed, ellipse) < 0.1
     cut = squashed[:, : int(ellipse.cx) + 8]  # most of the right half past the frame's edge: those rays are left out, not read
     assert asymmetry(cut, ellipse) < 0.1
-    assert asymmetry(np.full((60, 60), 128, np.uint8), Circle(30, 30, 20)) == 0.0  # nothing to tell: no evidence either way
+    assert asymmetry(np.full((60, 60), 128, np.uint8), Circle(30, 30, 20)) == 0.0  # one grey level: LOW_CONTRAST's to refuse
+
+
+def test_asymmetry_that_cannot_be_measured_reads_as_off_centre() -> None:
+    image = drawn_part()
+    for circle in (Circle(500.0, 500.0, 50.0), Circle(64.0, 64.0, 0.0), Circle(64.0, 64.0, -5.0), Circle(64.0, 64.0, float("nan")),
+                   Circle(64.0, 64.0, 40.0, squash=0.0)):  # fmt: skip
+        assert asymmetry(image, circle) == 1.0, circle
+    assert not Circle(64.0, 64.0, -5.0).inside(128, 128, 0.06) and not Circle(64.0, 64.0, float("nan")).inside(128, 128, 0.06)

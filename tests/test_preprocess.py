@@ -88,7 +88,7 @@ def test_part_cut_off_by_the_frame_edge_is_not_inspectable() -> None:
     assert preprocess(img[:, : int(c.cx)], circle=Circle(c.cx, c.cy, c.r)).quality is Quality.CUT_OFF
 
 
-def test_a_part_is_never_inspected_on_a_circle_off_its_centre() -> None:
+def test_a_part_is_not_inspected_on_a_circle_across_its_rings() -> None:
     img = grey(PHOTOS[1])
     c = locate_part(img)
     assert c is not None and preprocess(img, circle=c).quality is Quality.OK
@@ -186,6 +186,14 @@ def test_a_tilted_part_is_located_as_an_ellipse_and_made_round() -> None:
         assert base.crop is not None and found is not None
         unrectified = normalise_crop(_tilted(drawn, squash, axis), found, round_spec)[0]
         assert _apart(pre.crop, base.crop) < 0.5 * _apart(unrectified, base.crop)  # made round: close to the untilted part's crop
+
+
+def test_a_tilted_part_the_round_search_finds_off_its_centre_is_refused_unless_made_round() -> None:
+    drawn = drawn_part(PreprocessSpec(size=192))
+    tilted = _tilted(drawn, 0.85, 120.0)  # a camera ~32 degrees off: the round search's circle lies 0.1 radii off centre
+    spec = PreprocessSpec(size=192, margin=0.16, mask_radius=1.12)
+    assert preprocess(tilted, spec).quality is Quality.OFF_CENTRE  # the shipped model: never inspected on that crop
+    assert preprocess(tilted, replace(spec, rectify=True)).quality is Quality.OK  # a taught model: its ellipse, made round
 
 
 def test_without_rectify_or_on_a_round_part_nothing_changes() -> None:

@@ -96,6 +96,7 @@ def test_a_refused_rate_never_reads_as_the_rate_allowed() -> None:
     assert "1 of 98 held-out defective parts would pass (1.02%, allowed 1.0%)" in escapes
     (rejects,) = th.short_of(th.Gate(0.0, 0.03), th.Outcome(196, 98, 0, 4))
     assert "(4.1%, allowed 3.0%)" in rejects, "a tenth where it differs"
+    assert th.shown(5 / 498, 0.01) == "1.004%" and th.shown(0.0102, 0.01) == "1.02%"
 
 
 def test_defects_the_trigger_missed_count_with_the_held_out_escapes() -> None:

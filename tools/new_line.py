@@ -15,11 +15,13 @@ setup changes what a real new line changes, and the setups are unlike each other
 - ``glare``: a ring light's specular band on the face, a grey belt, a slight tilt and soft focus;
 - ``offset``: parts placed off-centre, one in eight reaching the frame's edge or past it (as on a
   line whose camera sees the belt's whole width tight), a slight tilt, a light belt, a vignetting
-  lens, motion blur along the belt and JPEG 80; ``offset_wide``: the same, parts further off-centre
-  (16 px a side, not 12) and corners darker (45 %, not 30 %).
+  lens, motion blur along the belt and JPEG 80 (each part's centre off the frame's by a normal
+  error of 12 px a side); ``offset_wide``: the same, with an error of 16 px a side and corners
+  darker (45 %, not 30 %).
 
-It also writes FOLDER-truth.csv: where each photo's part is (its centre, and its rim's radius
-along the larger axis), for ``python3 -m tools.locate_check``.
+It also writes FOLDER-truth.csv (and with ``--teach``, FOLDER-teach-truth.csv and
+FOLDER-judge-truth.csv): where each photo's part is (its centre, and its rim's radius along the
+larger axis), for ``python3 -m tools.locate_check``.
 
 The images are modified copies of CC BY-NC-ND photos: keep them out of the repository.
 """
@@ -150,6 +152,7 @@ def main() -> None:
     ap.add_argument("--teach", type=int, default=0, help="also split: this many photos of each class to teach from, the rest to judge")
     ap.add_argument("--split-seed", type=int, default=3)
     args = ap.parse_args()
+    args.out = args.out.resolve()  # its name makes the -truth.csv, -teach and -judge beside it
     files = json.loads(args.split.read_text())["files"]
     shoot, truth = SETUPS[args.setup], ["photo,cx,cy,r"]
     for k, name in enumerate(files):
@@ -173,6 +176,9 @@ def split(root: Path, n: int, seed: int) -> None:
     import random
     import shutil
 
+    truth = root.with_name(f"{root.name}-truth.csv").read_text().splitlines()
+    rows = {line.split(",", 1)[0]: line for line in truth[1:]}
+    halves: dict[str, list[str]] = {"teach": [truth[0]], "judge": [truth[0]]}
     for sub in ("ok_front", "def_front"):
         names = sorted(p.name for p in (root / sub).iterdir())
         random.Random(seed).shuffle(names)
@@ -181,6 +187,9 @@ def split(root: Path, n: int, seed: int) -> None:
             dest.mkdir(parents=True, exist_ok=True)
             for name in chosen:
                 shutil.copyfile(root / sub / name, dest / name)
+                halves[part].append(rows[f"{sub}/{name}"])
+    for part, lines in halves.items():
+        root.with_name(f"{root.name}-{part}-truth.csv").write_text("\n".join(lines) + "\n")
     print(f"split into {root}-teach/ ({n} of each class) and {root}-judge/")
 
 

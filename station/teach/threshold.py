@@ -234,9 +234,12 @@ def percent_up(rate: float) -> float:
 
 
 def shown(rate: float, allowed: float) -> str:
-    """``rate`` as a percentage beside the ``allowed`` one it fails: to a tenth, or to a hundredth where a tenth would read
-    as the allowed rate itself (1 of 98 is 1.02 %, not the 1.0 % allowed)."""
-    return f"{rate:.1%}" if f"{rate:.1%}" != f"{allowed:.1%}" else f"{rate:.2%}"
+    """``rate`` as a percentage beside the ``allowed`` one it fails: to a tenth, or with as many more decimals as it takes
+    not to read as the allowed rate itself (1 of 98 is 1.02 %, not the 1.0 % allowed; 5 of 498 is 1.004 %)."""
+    for places in range(1, 7):
+        if f"{rate:.{places}%}" != f"{allowed:.{places}%}":
+            return f"{rate:.{places}%}"
+    return f"{rate:%}"
 
 
 def meets(rate: float, allowed: float) -> bool:
