@@ -18,9 +18,10 @@ from typing import Any
 import numpy as np
 import structlog
 
+from station.camera import CameraSettings
 from station.config import PIXEL_FORMATS
 from station.errors import CameraError
-from station.sources import CameraSettings, Grab
+from station.sources import Grab
 
 log = structlog.get_logger()
 BUFFERS = 8

@@ -14,6 +14,7 @@ from typing import Any
 
 import structlog
 
+from station.camera import CameraSettings
 from station.config import Config, ModelSection
 from station.errors import ConfigError, one_line
 from station.metrics import Metrics
@@ -21,7 +22,7 @@ from station.model import Model
 from station.notify import Notifier, Watchdog
 from station.pipeline import Pipeline, RunOptions
 from station.signals import SIGNALS
-from station.sources import CameraSettings, FrameSource, source_for
+from station.sources import FrameSource, source_for
 from station.stages.capture import CameraState
 
 log = structlog.get_logger()
