@@ -58,10 +58,10 @@ class Circle:
     axis: float = 0.0
 
     def inside(self, width: int, height: int, tolerance: float) -> bool:
-        """True when the circle leaves the image by at most ``tolerance`` * r (and has a radius: not for r <= 0 or NaN)."""
+        """True when the circle leaves the image by at most ``tolerance`` * r (and has a radius: not for r <= 0, inf or NaN)."""
         slack = self.r * tolerance
         return (
-            self.r > 0
+            0 < self.r < math.inf
             and self.cx - self.r >= -slack
             and self.cy - self.r >= -slack
             and self.cx + self.r <= width - 1 + slack

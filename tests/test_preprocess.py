@@ -188,6 +188,14 @@ def test_a_tilted_part_is_located_as_an_ellipse_and_made_round() -> None:
         assert _apart(pre.crop, base.crop) < 0.5 * _apart(unrectified, base.crop)  # made round: close to the untilted part's crop
 
 
+def test_an_asymmetry_that_is_not_a_number_refuses_the_part(monkeypatch: pytest.MonkeyPatch) -> None:
+    import station.preprocess as pp
+
+    img = grey(PHOTOS[1])
+    monkeypatch.setattr(pp, "asymmetry", lambda gray, circle: float("nan"))  # what no measure should ever give
+    assert preprocess(img).quality is Quality.OFF_CENTRE
+
+
 def test_a_tilted_part_the_round_search_finds_off_its_centre_is_refused_unless_made_round() -> None:
     drawn = drawn_part(PreprocessSpec(size=192))
     tilted = _tilted(drawn, 0.85, 120.0)  # a camera ~32 degrees off: the round search's circle lies 0.1 radii off centre

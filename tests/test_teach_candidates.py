@@ -201,6 +201,24 @@ def test_a_base_model_that_makes_parts_round_itself_is_scored_once_and_both_its_
     assert np.array_equal(line.held_out, made_round.held_out) and line.band == made_round.band
 
 
+def test_a_part_the_base_models_own_search_refuses_is_a_reject_in_its_candidates_not_a_score() -> None:
+    from station.locate import Circle
+    from station.model import Model
+    from station.teach.candidates import base_candidates
+    from station.teach.command import taught_spec
+    from station.teach.finetune import plain
+
+    base = Model(Path(__file__).resolve().parent.parent / "station" / "defaults" / "defect.onnx")  # it does not make parts round
+    image = np.random.default_rng(0).integers(0, 255, (300, 300), dtype=np.uint8)
+    labels = np.array([0, 0, 1, 1])
+    found = [Sample(image, Circle(150, 150, 100), int(v), f"p{i}", base_inspects=i != 1) for i, v in enumerate(labels)]
+    spec = taught_spec(base)
+    crops = plain(found, spec)
+    shipped, line, made_round = base_candidates(base, found, found, spec, crops, labels, np.array([0, 1, 0, 1]), Gate(0.0, 0.03))
+    assert shipped.held_out[1] == line.held_out[1] == 1.0 and shipped.held_out[0] < 1.0  # p1: off_centre on its line
+    assert made_round.held_out[1] < 1.0  # the search that makes parts round inspects it: a score
+
+
 def test_a_refusal_names_the_held_out_defects_that_pass_though_the_base_model_rejects_them() -> None:
     from station.preprocess import PreprocessSpec
     from station.teach.candidates import Candidate, forgotten

@@ -361,7 +361,8 @@ def test_a_part_off_centre_about_the_ellipse_a_taught_model_fits_is_refused_not_
 
 
 def test_a_tilted_part_the_round_search_finds_off_centre_is_taught_when_the_taught_model_inspects_it(tmp_path: Path) -> None:
-    """Parity: a part is refused off_centre in teaching exactly when the taught model's (rectifying) search refuses it."""
+    """A part the round search finds off centre is taught when the taught model's (rectifying) search inspects it, marked
+    as one the base model's own search refuses (its candidates count it a reject)."""
     from dataclasses import replace
 
     from station.preprocess import Quality, preprocess
@@ -377,5 +378,6 @@ def test_a_tilted_part_the_round_search_finds_off_centre_is_taught_when_the_taug
         cv2.imwrite(str(tmp_path / sub / "part.png"), image)
     col = collect([tmp_path], SPEC, load_config(None, []))
     assert col.counts() == {"ok": 1, "defective": 1, "not_inspectable": 0}
+    assert [(s.label, s.base_inspects) for s in col.samples] == [(0, False), (1, True)]
     kept = rectified(col)
     assert len(kept) == 2 and kept[0].circle.squash < 0.9 and col.refused == []

@@ -93,17 +93,17 @@ def test_the_gate_refuses_with_what_would_help() -> None:
 
 def test_a_refused_rate_never_reads_as_the_rate_allowed() -> None:
     (escapes,) = th.short_of(th.Gate(0.01, 1.0), th.Outcome(196, 98, 1, 0))
-    assert "1 of 98 held-out defective parts would pass (1.02%, allowed 1.0%)" in escapes
+    assert "1 of 98 held-out defective parts would pass (1.02%, allowed 1.00%)" in escapes
     (rejects,) = th.short_of(th.Gate(0.0, 0.03), th.Outcome(196, 98, 0, 4))
     assert "(4.1%, allowed 3.0%)" in rejects, "a tenth where it differs"
-    assert th.shown(5 / 498, 0.01) == "1.004%" and th.shown(0.0102, 0.01) == "1.02%"
+    assert th.shown(5 / 498, 0.01) == "1.004%, allowed 1.000%" and th.shown(1 / 94, 0.0105) == "1.06%, allowed 1.05%"
 
 
 def test_defects_the_trigger_missed_count_with_the_held_out_escapes() -> None:
     gate = th.Gate(max_escape_rate=0.02, max_false_reject_rate=0.03)
     assert th.short_of(gate, th.Outcome(200, 100, 1, 0), missed=1) == [], "2 of 101 pass: within 2 %"
     (both,) = th.short_of(gate, th.Outcome(200, 100, 2, 0), missed=1)
-    assert "2 held-out defective parts would pass and the trigger missed 1 more: 3.0% of the defective parts in all" in both
+    assert "2 held-out defective parts would pass and the trigger missed 1 more: of the defective parts in all 3.0%, allowed 2.0%" in both
     (held_out,) = th.short_of(gate, th.Outcome(200, 100, 3, 0), missed=1)
     assert "collect more defective parts" in held_out, "the held-out escapes alone fail: said once, as before"
 

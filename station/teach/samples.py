@@ -45,6 +45,7 @@ class Sample:
     circle: Circle
     label: int
     origin: str  # the file, or VIDEO#part
+    base_inspects: bool = True  # False: the base model's round search refuses it (off_centre), the taught model's does not
 
 
 @dataclass(frozen=True)
@@ -119,8 +120,8 @@ class Collection:
         if meets(missed / defective, max_escape_rate):
             return []
         rate = shown(missed / defective, max_escape_rate)
-        return [f"the trigger fired for none of {missed} of the {defective} defective parts of the footage ({rate}, "
-                f"allowed {max_escape_rate:.1%}; the report's not_inspectable names them, '{MISSED}'): on the line a part the "
+        return [f"the trigger fired for none of {missed} of the {defective} defective parts of the footage ({rate}; "
+                f"the report's not_inspectable names them, '{MISSED}'): on the line a part the "
                 "trigger misses gets no verdict, so such a defect passes whatever the model. Check the trigger settings of the config "
                 "given with -c (trigger.direction, min_diameter_px, max_diameter_px, contrast) with station replay, then teach "
                 "again"]  # fmt: skip
@@ -135,12 +136,16 @@ class Collection:
 
 def as_taught(pre: Preprocessed | None, judge: Callable[[Circle], Preprocessed]) -> Preprocessed | None:
     """``pre`` (the round search's), unless it is OFF_CENTRE and ``judge`` (the taught model's search, which fits an ellipse
-    to the circle it is given first) inspects the part: then OK, on the round circle. A tilted part's ellipse seen as a
-    circle is off its centre; the taught model, not the round search, decides which parts it can inspect."""
+    to the circle it is given first) inspects the part: then ``pre`` made OK (its circle, the round one, is what a sample
+    keeps). A tilted part's ellipse seen as a circle is off its centre; of those, the taught model decides which it can
+    inspect. A judge that fails leaves the part refused: one part must not stop teaching."""
     if pre is None or pre.quality is not Quality.OFF_CENTRE or pre.circle is None:
         return pre
-    taught = judge(pre.circle)
-    return replace(taught, circle=pre.circle) if taught.quality is Quality.OK else pre
+    try:
+        taught = judge(pre.circle)
+    except Exception:  # as the preprocess stage: one bad part is that part's refusal, never a stop
+        return pre
+    return replace(pre, quality=Quality.OK) if taught.quality is Quality.OK else pre
 
 
 def rectified(col: Collection) -> list[Sample]:
@@ -242,13 +247,15 @@ def _add(image: GrayImage, label: int, origin: str, spec: PreprocessSpec, col: C
     an export's, by file name (its crops are centred on their parts)."""
     reason = reasons.get(Path(origin).name) if reasons is not None else None  # a file the export did not write: a photo
     if reason is None:
-        pre, why = as_taught(preprocess(image, spec), lambda c: preprocess(image, replace(spec, rectify=True), found=c)), ""
+        base = preprocess(image, spec)
+        pre, why = as_taught(base, lambda c: preprocess(image, replace(spec, rectify=True), found=c)), ""
+        inspects = base.quality is Quality.OK
     else:
-        pre, why = exported.inspect(image, spec, reason)
+        (pre, why), inspects = exported.inspect(image, spec, reason), True  # on the circle it was centred on: the base's
     if pre is None or pre.quality is not Quality.OK or pre.circle is None:  # None: an export's crop, and why it is not taught
         col.refused.append(Refused(origin, label, pre.quality.value if pre is not None else why))
         return False
-    col.samples.append(Sample(image, pre.circle, label, origin))
+    col.samples.append(Sample(image, pre.circle, label, origin, inspects))
     return True
 
 
@@ -279,10 +286,10 @@ def _video(video: Path, spec: PreprocessSpec, cfg: Config, col: Collection) -> N
         while (grab := source.read()) is not None:
             if grab.image is not None:
                 for part in trigger(Frame(index, grab.image, index / (source.fps or 25.0), 0.0)):
-                    _match(video, part, _judged(part, crops, spec), truth, used, col, rtl, spec)
+                    _match(video, part, *_judged(part, crops, spec), truth, used, col, rtl, spec)
             index += 1
         for part in trigger.flush():  # parts in view at the end, as replay's drain inspects them
-            _match(video, part, _judged(part, crops, spec), truth, used, col, rtl, spec)
+            _match(video, part, *_judged(part, crops, spec), truth, used, col, rtl, spec)
     finally:
         source.close()
     _lost(video, source, col)
@@ -334,12 +341,15 @@ def _row_for(part: Part, truth: list[tuple[int, int, int]], used: list[bool], rt
     return best
 
 
-def _judged(part: Part, crops: PreprocessStage, spec: PreprocessSpec) -> Preprocessed | None:
-    """One footage part as the preprocess stage sees it, OFF_CENTRE judged as the taught model will (:func:`as_taught`)."""
-    return as_taught(crops(part)[0].pre, lambda c: locate(part, replace(spec, rectify=True), found=c))
+def _judged(part: Part, crops: PreprocessStage, spec: PreprocessSpec) -> tuple[Preprocessed | None, bool]:
+    """One footage part as the preprocess stage sees it, OFF_CENTRE judged as the taught model will (:func:`as_taught`),
+    and whether the base model's stage inspects it."""
+    base = crops(part)[0].pre
+    inspects = base is not None and base.quality is Quality.OK
+    return as_taught(base, lambda c: locate(part, replace(spec, rectify=True), found=c)), inspects
 
 
-def _match(video: Path, part: Part, pre: Preprocessed | None, truth: list[tuple[int, int, int]], used: list[bool],
+def _match(video: Path, part: Part, pre: Preprocessed | None, inspects: bool, truth: list[tuple[int, int, int]], used: list[bool],
            col: Collection, rtl: bool, spec: PreprocessSpec) -> None:  # fmt: skip
     """The part to its ground-truth row; kept as the pixels its crops can use (not the whole frame: an hour of footage is
     thousands of parts), refused with why, or noted as a fragment."""
@@ -356,4 +366,4 @@ def _match(video: Path, part: Part, pre: Preprocessed | None, truth: list[tuple[
         col.refused.append(Refused(origin, label, pre.quality.value if pre is not None else "not preprocessed"))
     else:
         region, circle = part_region(to_gray(part.frame.image), pre.circle, spec)  # the same crops, made or turned (to the warp's rounding)
-        col.samples.append(Sample(region.copy(), circle, label, origin))  # a copy: the frame itself is let go
+        col.samples.append(Sample(region.copy(), circle, label, origin, inspects))  # a copy: the frame itself is let go

@@ -234,12 +234,12 @@ def percent_up(rate: float) -> float:
 
 
 def shown(rate: float, allowed: float) -> str:
-    """``rate`` as a percentage beside the ``allowed`` one it fails: to a tenth, or with as many more decimals as it takes
-    not to read as the allowed rate itself (1 of 98 is 1.02 %, not the 1.0 % allowed; 5 of 498 is 1.004 %)."""
+    """ "RATE, allowed ALLOWED" for a rate the gate refuses, both to a tenth of a percent, or to as many more places as it
+    takes for the two to differ (1 of 98 is "1.02%, allowed 1.00%", not "1.0%, allowed 1.0%")."""
     for places in range(1, 7):
         if f"{rate:.{places}%}" != f"{allowed:.{places}%}":
-            return f"{rate:.{places}%}"
-    return f"{rate:%}"
+            return f"{rate:.{places}%}, allowed {allowed:.{places}%}"
+    return f"{rate:%}, allowed {allowed:%}"
 
 
 def meets(rate: float, allowed: float) -> bool:
@@ -256,19 +256,18 @@ def short_of(gate: Gate, judged: Outcome, missed: int = 0) -> list[str]:
         if not meets(both, gate.max_escape_rate):
             why.append(
                 f"{judged.escapes} held-out defective parts would pass and the trigger missed {missed} more: "
-                f"{shown(both, gate.max_escape_rate)} of the "
-                f"defective parts in all, allowed {gate.max_escape_rate:.1%}: check the trigger settings first"
+                f"of the defective parts in all {shown(both, gate.max_escape_rate)}: check the trigger settings first"
             )
     if not meets(judged.escape_rate, gate.max_escape_rate):
         why.append(
             f"{judged.escapes} of {judged.defective} held-out defective parts would pass "
-            f"({shown(judged.escape_rate, gate.max_escape_rate)}, allowed {gate.max_escape_rate:.1%}): collect more defective parts, "
+            f"({shown(judged.escape_rate, gate.max_escape_rate)}): collect more defective parts, "
             "especially of the kinds the report's heldout_mistakes.png shows passing"
         )
     if not meets(judged.false_reject_rate, gate.max_false_reject_rate):
         why.append(
             f"{judged.false_rejects} of {judged.parts - judged.defective} held-out good parts would be rejected "
-            f"({shown(judged.false_reject_rate, gate.max_false_reject_rate)}, allowed {gate.max_false_reject_rate:.1%}): collect more "
+            f"({shown(judged.false_reject_rate, gate.max_false_reject_rate)}): collect more "
             "good parts, especially like those the report's heldout_mistakes.png shows rejected, and check the light is steady"
         )
     return why
