@@ -381,3 +381,28 @@ def test_a_tilted_part_the_round_search_finds_off_centre_is_taught_when_the_taug
     assert [(s.label, s.base_inspects) for s in col.samples] == [(0, False), (1, True)]
     kept = rectified(col)
     assert len(kept) == 2 and kept[0].circle.squash < 0.9 and col.refused == []
+
+
+def test_whether_a_part_can_be_inspected_is_the_taught_models_to_say_except_what_the_search_decides() -> None:
+    from dataclasses import replace
+
+    from station.preprocess import Preprocessed, Quality
+    from station.teach.samples import as_taught
+
+    def pre(quality: Quality) -> Preprocessed:
+        return Preprocessed(quality, Circle(50.0, 50.0, 30.0), None, 100.0, 0.5, 0.0)
+
+    def judge(quality: Quality) -> Any:
+        return lambda c: replace(pre(quality), circle=replace(c, squash=0.9))
+
+    def fails(c: Circle) -> Preprocessed:
+        raise ValueError("a judge that fails")
+
+    for base, taught in ((Quality.CUT_OFF, Quality.OK), (Quality.OFF_CENTRE, Quality.OK), (Quality.OK, Quality.BLURRED)):
+        judged = as_taught(pre(base), judge(taught))
+        assert judged is not None and judged.quality is taught and judged.circle == Circle(50.0, 50.0, 30.0)  # the round circle kept
+    for searched in (Quality.OUTLINE_MISMATCH, Quality.NO_PART):  # a found circle skips the inner-ring check: never judged again
+        judged = as_taught(pre(searched), judge(Quality.OK))
+        assert judged is not None and judged.quality is searched
+    judged = as_taught(pre(Quality.CUT_OFF), fails)
+    assert judged is not None and judged.quality is Quality.CUT_OFF

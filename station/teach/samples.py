@@ -134,18 +134,22 @@ class Collection:
         return len(mine) - n_def, n_def
 
 
+SEARCHED = (Quality.NO_PART, Quality.OUTLINE_MISMATCH)  # what the search itself decides: the same for a taught model's search
+
+
 def as_taught(pre: Preprocessed | None, judge: Callable[[Circle], Preprocessed]) -> Preprocessed | None:
-    """``pre`` (the round search's), unless it is OFF_CENTRE and ``judge`` (the taught model's search, which fits an ellipse
-    to the circle it is given first) inspects the part: then ``pre`` made OK (its circle, the round one, is what a sample
-    keeps). A tilted part's ellipse seen as a circle is off its centre; of those, the taught model decides which it can
-    inspect. A judge that fails leaves the part refused: one part must not stop teaching."""
-    if pre is None or pre.quality is not Quality.OFF_CENTRE or pre.circle is None:
+    """``pre`` (the round search's: its circle is what a sample keeps) with the quality ``judge`` gives, the taught model's
+    checks from that circle (it fits an ellipse first): whether a part can be inspected is the taught model's to say, as
+    on its line. A tilted part's ellipse seen as a circle is off its centre, and its exposure is judged on another crop.
+    What the search decides (no part, an inner ring: SEARCHED) stands, as a ``found`` circle skips those checks. A
+    judge that fails leaves ``pre`` as it is: one part must not stop teaching."""
+    if pre is None or pre.circle is None or pre.quality in SEARCHED:
         return pre
     try:
         taught = judge(pre.circle)
     except Exception:  # as the preprocess stage: one bad part is that part's refusal, never a stop
         return pre
-    return replace(pre, quality=Quality.OK) if taught.quality is Quality.OK else pre
+    return replace(pre, quality=taught.quality)
 
 
 def rectified(col: Collection) -> list[Sample]:
