@@ -88,7 +88,7 @@ def base_candidates(base: Model, found: list[Sample], samples: list[Sample], spe
     same = base_parts is samples and base.info.spec == spec  # the base model makes parts round itself: the same crops
     base_crops = crops if same else plain(base_parts, base.info.spec)
     base_scores = base.score(base_crops).astype(np.float64)
-    if base_parts is found:  # a part the base model's own search refuses (off_centre) is a reject on its line, never a score
+    if base_parts is found:  # a part the base model's own checks refuse is a reject on its line, never a score
         base_scores[[not s.base_inspects for s in found]] = 1.0
     as_shipped = Candidate(AS_SHIPPED, base.info.spec, base_crops, base_scores, threshold.outcome(base_scores, labels,
                            base.info.band[0]), base.info.threshold, base.info.band, base_parts)  # fmt: skip

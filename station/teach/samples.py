@@ -45,7 +45,7 @@ class Sample:
     circle: Circle
     label: int
     origin: str  # the file, or VIDEO#part
-    base_inspects: bool = True  # False: the base model's round search refuses it (off_centre), the taught model's does not
+    base_inspects: bool = True  # False: the base model's own checks refuse it (e.g. off_centre), the taught model's do not
 
 
 @dataclass(frozen=True)
@@ -155,7 +155,9 @@ def as_taught(pre: Preprocessed | None, judge: Callable[[Circle], Preprocessed])
 def rectified(col: Collection) -> list[Sample]:
     """``col``'s parts with each rim fitted as an ellipse where it is one: as a model that rectifies locates them. A part
     that does not look the same all round its ellipse, which that model would refuse (OFF_CENTRE), moves from
-    ``col.samples`` to ``col.refused``: the list returned and ``col.samples`` stay the same parts in the same order."""
+    ``col.samples`` to ``col.refused``: the list returned and ``col.samples`` stay the same parts in the same order.
+    :func:`as_taught` judged each part on this fit already; the check here holds where the fit differs from the one it
+    judged (a footage part is judged in the trigger's cut-out of its frame, fitted here in ``part_region``)."""
     kept: list[tuple[Sample, Sample]] = []
     for s in col.samples:
         fitted = replace(s, circle=ellipse_of(s.image, s.circle))
@@ -346,8 +348,8 @@ def _row_for(part: Part, truth: list[tuple[int, int, int]], used: list[bool], rt
 
 
 def _judged(part: Part, crops: PreprocessStage, spec: PreprocessSpec) -> tuple[Preprocessed | None, bool]:
-    """One footage part as the preprocess stage sees it, OFF_CENTRE judged as the taught model will (:func:`as_taught`),
-    and whether the base model's stage inspects it."""
+    """One footage part as the preprocess stage sees it, judged as the taught model will (:func:`as_taught`), and whether
+    the base model's stage inspects it."""
     base = crops(part)[0].pre
     inspects = base is not None and base.quality is Quality.OK
     return as_taught(base, lambda c: locate(part, replace(spec, rectify=True), found=c)), inspects
