@@ -216,6 +216,11 @@ def preprocess(
     return Preprocessed(quality, circle, crop if quality is Quality.OK else None, brightness, sharp, clipped)
 
 
+def rectifying(spec: PreprocessSpec) -> PreprocessSpec:
+    """``spec`` making a part seen as an ellipse (a tilted camera) round before the crop: a taught model's preprocessing."""
+    return replace(spec, rectify=True)
+
+
 def same_search(a: PreprocessSpec, b: PreprocessSpec) -> bool:
     """``a``'s circle, found without rectifying, is the one ``b``'s search would find on the same image."""
     return not a.rectify and (a.min_radius_frac, a.max_radius_frac) == (b.min_radius_frac, b.max_radius_frac)

@@ -41,7 +41,7 @@ from station.errors import InputError, ModelError, one_line
 from station.gate import admit
 from station.model import Model
 from station.offline.evaluate import report_folder
-from station.preprocess import PreprocessSpec, crop_square, part_digest, part_region, quantised
+from station.preprocess import PreprocessSpec, crop_square, part_digest, part_region, quantised, rectifying
 from station.signals import STOPS
 from station.teach import report, threshold
 from station.teach.candidates import (
@@ -114,7 +114,7 @@ def _collect(args: argparse.Namespace, cfg: Config, base: Model) -> tuple[Collec
 
 def taught_spec(base: Model) -> PreprocessSpec:
     """The base model's preprocessing, rectifying a part seen as an ellipse (a tilted camera)."""
-    return replace(base.info.spec, rectify=True)
+    return rectifying(base.info.spec)
 
 
 def _start(base: Model, fresh: bool, seed: int) -> Any:

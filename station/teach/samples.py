@@ -24,7 +24,7 @@ from station.errors import InputError
 from station.locate import OFF_CENTRE, Circle, GrayImage, asymmetry, ellipse_of
 from station.messages import Frame, Part
 from station.metrics import Metrics
-from station.preprocess import Preprocessed, PreprocessSpec, Quality, part_region, pixels_digest, preprocess, to_gray
+from station.preprocess import Preprocessed, PreprocessSpec, Quality, part_region, pixels_digest, preprocess, rectifying, to_gray
 from station.sources import VideoFileSource, files_below, read_image
 from station.stages.preprocess import PreprocessStage, locate
 from station.stages.trigger import trigger_for
@@ -254,7 +254,7 @@ def _add(image: GrayImage, label: int, origin: str, spec: PreprocessSpec, col: C
     reason = reasons.get(Path(origin).name) if reasons is not None else None  # a file the export did not write: a photo
     if reason is None:
         base = preprocess(image, spec)
-        pre, why = as_taught(base, lambda c: preprocess(image, replace(spec, rectify=True), found=c)), ""
+        pre, why = as_taught(base, lambda c: preprocess(image, rectifying(spec), found=c)), ""
         inspects = base.quality is Quality.OK
     else:
         (pre, why), inspects = exported.inspect(image, spec, reason), True  # on the circle it was centred on: the base's
@@ -352,7 +352,7 @@ def _judged(part: Part, crops: PreprocessStage, spec: PreprocessSpec) -> tuple[P
     the base model's stage inspects it."""
     base = crops(part)[0].pre
     inspects = base is not None and base.quality is Quality.OK
-    return as_taught(base, lambda c: locate(part, replace(spec, rectify=True), found=c)), inspects
+    return as_taught(base, lambda c: locate(part, rectifying(spec), found=c)), inspects
 
 
 def _match(video: Path, part: Part, pre: Preprocessed | None, inspects: bool, truth: list[tuple[int, int, int]], used: list[bool],
