@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -216,3 +217,27 @@ def test_an_exported_crop_under_both_labels_is_refused_though_one_copy_was_not_i
         f.write("def_front/zz.png,unable_to_inspect,,m,0\n")
     with pytest.raises(InputError, match=rf"zz\.png: the same photo as .*{crop.name}, which is labelled good, but here defective"):
         collect([root], SPEC, load_config(None, []))
+
+
+def test_an_exported_crop_is_judged_by_the_taught_models_checks_as_a_photo_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whether an exported crop can be inspected is the taught model's to say (its search, which fits an ellipse), as for a
+    photo. No real crop is known that the base's checks on its centred circle pass and the taught model's refuse, so the
+    taught checks are made to find one blurred: the crop is refused as blurred, and its like under the other label taught."""
+    from dataclasses import replace
+
+    from station.preprocess import Quality
+    from station.teach import samples as sm
+
+    root = _exported(tmp_path, 1)
+    blurred = sorted((root / "def_front").iterdir())[0]
+    pixels = _photo(blurred)
+
+    def judged(image: GrayImage, spec: PreprocessSpec, circle: Circle | None = None, found: Circle | None = None) -> Any:
+        pre = preprocess(image, spec, circle=circle, found=found)
+        taught_blurred = spec.rectify and found is not None and np.array_equal(image, pixels)
+        return replace(pre, quality=Quality.BLURRED, crop=None) if taught_blurred else pre
+
+    monkeypatch.setattr(sm, "preprocess", judged)
+    col = collect([root], SPEC, load_config(None, []))
+    assert [(r.origin, r.why) for r in col.refused] == [(str(blurred), "blurred")]
+    assert [s.label for s in col.samples] == [0]

@@ -252,12 +252,13 @@ def _add(image: GrayImage, label: int, origin: str, spec: PreprocessSpec, col: C
     """One image, as the station would locate and inspect its part (True: a part to learn from, False: refused); ``reasons``:
     an export's, by file name (its crops are centred on their parts)."""
     reason = reasons.get(Path(origin).name) if reasons is not None else None  # a file the export did not write: a photo
+    base: Preprocessed | None
     if reason is None:
-        base = preprocess(image, spec)
-        pre, why = as_taught(base, lambda c: preprocess(image, rectifying(spec), found=c)), ""
-        inspects = base.quality is Quality.OK
-    else:
-        (pre, why), inspects = exported.inspect(image, spec, reason), True  # on the circle it was centred on: the base's
+        base, why = preprocess(image, spec), ""
+    else:  # an export's crop: on the circle it was centred on
+        base, why = exported.inspect(image, spec, reason)
+    pre = as_taught(base, lambda c: preprocess(image, rectifying(spec), found=c))  # a photo's and an export's alike
+    inspects = base is not None and base.quality is Quality.OK
     if pre is None or pre.quality is not Quality.OK or pre.circle is None:  # None: an export's crop, and why it is not taught
         col.refused.append(Refused(origin, label, pre.quality.value if pre is not None else why))
         return False
