@@ -1,4 +1,4 @@
-"""tools/toolkit.py: the helpers the benchmark, training and split tools share."""
+"""tools/toolkit.py: the helpers the benchmark, training and split tools share, and what a training run records of its machine."""
 
 from __future__ import annotations
 
@@ -56,3 +56,14 @@ def test_in_batches_scores_every_crop_once_in_order() -> None:
 
     assert toolkit.in_batches(score, crops, batch=3).tolist() == list(range(7))
     assert sizes == [3, 3, 1]
+
+
+def test_environment_names_each_library_and_the_cpus_instruction_set(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch", reason="the train extra (PyTorch) is not installed")
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("model name\t: Test CPU 9000\nflags\t\t: fpu avx2\n")
+    monkeypatch.setattr(toolkit, "CPUINFO", cpuinfo)
+    env = toolkit.environment()
+    assert set(env) == {"python", "torch", "numpy", "opencv", "onnxruntime", "cpu"}
+    assert env["torch"] == torch.__version__ and env["numpy"] == np.__version__
+    assert env["cpu"] == f"Test CPU 9000 (avx2, {torch.get_num_threads()} threads)"

@@ -1,4 +1,4 @@
-"""Helpers that more than one tool needs: the machine's CPU, photos through the station's own crop, scoring in batches."""
+"""Helpers of the tools: the machine's CPU and libraries, photos through the station's own crop, scoring in batches."""
 
 from __future__ import annotations
 
@@ -49,3 +49,18 @@ def in_batches(
 ) -> npt.NDArray[np.float32]:
     """Scores of crops (each S x S), ``batch`` at a time, by a function of an N x S x S batch."""
     return np.concatenate([score_batch(np.stack(crops[k : k + batch])) for k in range(0, len(crops), batch)])
+
+
+def environment() -> dict[str, str]:
+    """What a bit-for-bit rerun needs to match: float kernels and image resampling differ between
+    library versions and CPU instruction sets, so the same seed can train a slightly different net."""
+    import cv2
+    import onnxruntime
+    import torch
+
+    name, flags = cpu()
+    isa = "avx512" if "avx512f" in flags else "avx2" if "avx2" in flags else "other"
+    return {
+        "python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
+        "opencv": cv2.__version__, "onnxruntime": onnxruntime.__version__, "cpu": f"{name} ({isa}, {torch.get_num_threads()} threads)",
+    }  # fmt: skip

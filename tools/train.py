@@ -29,7 +29,7 @@ from station.preprocess import PreprocessSpec, normalise_crop, preprocess
 from station.unwrap import UnwrapSpec
 from tools.augment import PIT_DEPTHS, PIT_SIZES, paint_pin_holes, photo_view, random_view, render
 from tools.robustness import SHARED, evaluate, pool
-from tools.toolkit import cpu, in_batches
+from tools.toolkit import environment, in_batches
 from tools.validation_split import TAU, descriptor, frozen_split, group_near_duplicates, grouped_split, whiten
 
 SPEC = PreprocessSpec(size=192, margin=0.16, mask_radius=1.12)  # --size changes the input size only
@@ -240,22 +240,6 @@ def train(args: argparse.Namespace) -> None:
     report.update({"epochs": args.epochs, "train_seconds": round(time.time() - t0), "recipe": recipe, "epoch_loss": losses})
     report["environment"] = environment()
     finish(args, data, report, lambda path: export(net, path, data.spec.size))
-
-
-def environment() -> dict[str, str]:
-    """What a bit-for-bit rerun needs to match: float kernels and image resampling differ between
-    library versions and CPU instruction sets, so the same seed can train a slightly different net."""
-    import platform
-
-    import onnxruntime
-    import torch
-
-    name, flags = cpu()
-    isa = "avx512" if "avx512f" in flags else "avx2" if "avx2" in flags else "other"
-    return {
-        "python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
-        "opencv": cv2.__version__, "onnxruntime": onnxruntime.__version__, "cpu": f"{name} ({isa}, {torch.get_num_threads()} threads)",
-    }  # fmt: skip
 
 
 def sample_set(
