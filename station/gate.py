@@ -2,7 +2,8 @@
 
 Start-up (``run``, ``replay``, ``classify``, ``demo``, ``eval``, ``check-config``), SIGHUP and the
 file watch all come through :func:`admit`. A model is admitted when it loads, its metadata and
-input shape agree (station.model checks both), and on the bundled labelled sample photos every
+input shape agree (station.model checks both), it scores a blank crop (what the station warms it up
+with) without failing, and on the bundled labelled sample photos every
 score is a finite number in [0, 1] and at least SELF_TEST_ACCURACY of the photos are judged right
 as the decision would judge them (a taught model: on the crops of its own line that it carries,
 two of which its own preprocessing must remake from the pixels it keeps of them). An inverted,
@@ -115,6 +116,10 @@ def self_test(model: Model, sample: Path = SAMPLE, stop: threading.Event | None 
     on them; any other model on the bundled sample photos. Once ``stop`` is set it gives up between
     two crops, answering :data:`STOPPED` (a slow model's self-test must not hold up a stop).
     """
+    try:  # what the station runs it on first (Model.warm_up): a model that fails on it would fail the start or the reload
+        model.warm_up(runs=1)
+    except Exception as exc:
+        return f"it cannot score a blank crop ({type(exc).__name__}: {str(exc).strip()[:160]})"
     if model.info.self_test:  # its own line's crops judge it; the bundled photos still must score as numbers
         photos = _photos(model, sample)
         if isinstance(photos, str):
@@ -132,11 +137,11 @@ def _judge(model: Model, crops: list[FloatImage], labels: list[int], accuracy_ne
            stop: threading.Event | None = None) -> str | None:  # fmt: skip
     """Every score a finite number in [0, 1], and at least ``accuracy_needed`` judged as the decision would."""
     scored = []
-    try:  # one crop at a time, as the station scores them (a graph with a fixed batch of 1 is fine)
+    try:  # one crop at a time, as the station scores them (a graph with a fixed batch of 1 is fine), with the evidence
         for c in crops:
             if stop is not None and stop.is_set():
                 return STOPPED
-            scored.append(model.score(c[None]))
+            scored.append(model.score_with_evidence(c[None])[0])
         scores = np.concatenate(scored)
     except Exception as exc:  # whatever ONNX Runtime raises while running a broken graph
         return f"it cannot score the self-test photos ({type(exc).__name__}: {str(exc).strip()[:160]})"

@@ -162,7 +162,7 @@ def session_options(threads: Threads | None = None) -> Any:
     opts.add_session_config_entry("session.inter_op.allow_spinning", spin)
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.log_severity_level = 3
+    opts.log_severity_level = 4  # fatal only: a failing run raises, and the station logs that once with the part or file
     return opts
 
 
@@ -215,13 +215,14 @@ class Model:
         out = self._session.run([self._output], {self.input_name: self.graph_input(crops)})[0]
         return np.asarray(out, dtype=np.float32).reshape(-1)
 
-    def score_with_evidence(self, crops: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.float32], list[Evidence] | None]:
-        """Defect probabilities, and each crop's evidence map (station.evidence) when the graph's head allows one."""
+    def score_with_evidence(self, crops: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.float32], list[Evidence | None] | None]:
+        """Defect probabilities, and each crop's evidence map (station.evidence) when the graph's head allows one: None for
+        a crop whose map is not finite numbers (its features overflowed), which points nowhere."""
         if self._head is None:
             return self.score(crops), None
         out, feats = self._session.run([self._output, self._head.feature], {self.input_name: self.graph_input(crops)})
         cells = self._head.evidence(np.asarray(feats, np.float32))
-        evidence = [Evidence(c, self.info.spec, self.info.unwrap) for c in cells]
+        evidence = [Evidence(c, self.info.spec, self.info.unwrap) if np.all(np.isfinite(c)) else None for c in cells]
         return np.asarray(out, dtype=np.float32).reshape(-1), evidence
 
     def warm_up(self, runs: int = 3) -> None:

@@ -105,6 +105,8 @@ class Reloader:
         why: str | None = None
         try:
             new = admit(path, self._threads, stop)
+            new.warm_up()  # the gate ran it once on the same blank crop
+            warm_up(new.info.spec)  # its preprocessing may differ (a taught model rectifies tilted parts)
         except ModelError as exc:
             why = str(exc)
         except Exception as exc:  # whatever a broken file does inside ONNX Runtime, the old model stays
@@ -116,8 +118,6 @@ class Reloader:
             self.metrics.model_reloads.labels(result=ReloadResult.REFUSED).inc()
             log.error("model_refused", stage="reload", role=role, path=str(path), why=why, keeping=keeping)
             return None
-        new.warm_up()
-        warm_up(new.info.spec)  # its preprocessing may differ (a taught model rectifies tilted parts)
         self.metrics.model_reloads.labels(result=ReloadResult.OK).inc()
         return new
 

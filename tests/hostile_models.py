@@ -4,7 +4,8 @@ Each wraps the shipped graph's output ``defect_probability`` (p) in a few more n
 - ``inverted``: 1 - p (every defect looks good);
 - ``nan_above``: NaN where p > 0.5, else p (every defect scores NaN);
 - ``inf_above``: +inf where p > 0.5, else p;
-- ``slow``: p, after ``layers`` matrix products on the input that add nothing (a model far slower than the shipped one).
+- ``slow``: p, after ``layers`` matrix products on the input that add nothing (a model far slower than the shipped one);
+- ``fails_on_blank``: p on any crop but an all-zero one (what the station warms a model up with), where it cannot run.
 They load, describe themselves and have the right input shape, so only the model gate's
 self-test (and the decision's finite-score rule) stand between them and the line.
 """
@@ -67,3 +68,19 @@ def slow(dst: Path, layers: int) -> Path:
     ]
     w = (np.random.default_rng(0).standard_normal((384, 384)) / 20).astype(np.float32)
     return _wrap(dst, nodes, {"zero": 0.0, "rows": np.array([-1, 384], np.int64), "w": w})
+
+
+def fails_on_blank(dst: Path) -> Path:
+    """p reshaped to (-1, 2 - any), any: whether the input holds a pixel that is not 0; one score fits (-1, 1) alone."""
+    nodes = [
+        helper.make_node("Abs", ["polar"], ["size"]),
+        helper.make_node("ReduceMax", ["size"], ["most"], keepdims=0),
+        helper.make_node("Greater", ["most", "zero"], ["any"]),
+        helper.make_node("Cast", ["any"], ["any_i"], to=onnx.TensorProto.INT64),
+        helper.make_node("Sub", ["two", "any_i"], ["width"]),
+        helper.make_node("Unsqueeze", ["width", "axis0"], ["width_1"]),
+        helper.make_node("Concat", ["rows", "width_1"], ["shape"], axis=0),
+        helper.make_node("Reshape", ["p", "shape"], [OUT]),
+    ]
+    ints = {"two": np.array(2, np.int64), "axis0": np.array([0], np.int64), "rows": np.array([-1], np.int64)}
+    return _wrap(dst, nodes, {"zero": 0.0, **ints})

@@ -17,7 +17,7 @@ from station.messages import Frame, Part, Reason, Verdict
 from station.metrics import Metrics
 from station.model import Model
 from station.onnxgraph import read_graph
-from station.preprocess import locate_part
+from station.preprocess import locate_part, preprocess
 from station.reload import ModelSlot
 from station.sources import read_image
 from station.stages.decision import DecisionStage
@@ -46,12 +46,37 @@ def test_the_shipped_head_is_found_and_its_evidence_adds_up_to_the_logit() -> No
         pre = PreprocessStage(ModelSlot(model), Metrics())(Part(1, Frame(1, read_image(path).image, 0.0, 0.0)))[0].pre  # type: ignore[arg-type]
         assert pre is not None and pre.crop is not None
         scores, ev = model.score_with_evidence(pre.crop[None])
-        assert ev is not None
+        assert ev is not None and ev[0] is not None
         p = float(np.clip(scores[0], 1e-7, 1 - 1e-7))
         logit = math.log(p / (1 - p))
         if abs(logit) < 12:  # away from the sigmoid's float32 saturation
             assert float(ev[0].cells.sum()) + bias == pytest.approx(logit, abs=1e-3)
         assert np.array_equal(scores, model.score(pre.crop[None])), "the evidence output changes no score"
+
+
+def test_a_crop_whose_evidence_is_not_finite_has_none_and_keeps_its_score(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Features that overflow (a hostile or broken graph) make a map of inf or NaN, which points nowhere: that crop gets no
+    evidence (no ``where``, no heat map), the others theirs. The map is made to overflow: the shipped graph's never does."""
+    model = Model(MODEL)
+    pres = [preprocess(read_image(p).image, model.info.spec) for p in sorted((SAMPLE / "def_front").iterdir())[:2]]  # type: ignore[arg-type]
+    assert all(pre.crop is not None for pre in pres)
+    crops = np.stack([pre.crop for pre in pres])  # type: ignore[misc]
+    found = model._head
+    assert found is not None
+    head = found
+
+    class Overflowing:
+        feature = head.feature
+
+        def evidence(self, feats: np.ndarray) -> np.ndarray:
+            cells = head.evidence(feats)
+            cells[0, 0, 0] = np.inf
+            return cells
+
+    monkeypatch.setattr(model, "_head", Overflowing())
+    scores, ev = model.score_with_evidence(crops)
+    assert ev is not None and ev[0] is None and ev[1] is not None
+    assert np.array_equal(scores, model.score(crops))
 
 
 @pytest.mark.parametrize("squash", [1.0, 0.85])

@@ -14,7 +14,7 @@ from station.gate import STOPPED, admit, self_test
 from station.model import Model
 
 from .conftest import MODEL
-from .hostile_models import inf_above, inverted, nan_above
+from .hostile_models import fails_on_blank, inf_above, inverted, nan_above
 
 
 def test_the_shipped_model_is_admitted(tmp_path: Path) -> None:
@@ -25,8 +25,9 @@ def test_the_shipped_model_is_admitted(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("make", "why"),
-    [(inverted, "accuracy 0.00"), (nan_above, "not a finite number"), (inf_above, "not a finite number")],
-)
+    [(inverted, "accuracy 0.00"), (nan_above, "not a finite number"), (inf_above, "not a finite number"),
+     (fails_on_blank, "it cannot score a blank crop")],
+)  # fmt: skip
 def test_a_model_whose_scores_lie_is_refused(tmp_path: Path, make: Callable[[Path], Path], why: str) -> None:
     path = make(tmp_path / f"{make.__name__}.onnx")
     Model(path)  # it loads and describes itself: only the self-test catches it
@@ -41,7 +42,7 @@ def test_a_self_test_gives_up_once_the_station_is_stopping() -> None:
     stop = threading.Event()
     assert self_test(Model(MODEL), stop=stop) is None
     model, scored = Model(MODEL), []
-    score = model.score
+    score = model.score_with_evidence
 
     def stopped_after_three(crops: Any) -> Any:  # the stop comes while the third crop is scored
         scored.append(len(crops))
@@ -49,7 +50,7 @@ def test_a_self_test_gives_up_once_the_station_is_stopping() -> None:
             stop.set()
         return score(crops)
 
-    model.score = stopped_after_three  # type: ignore[method-assign]
+    model.score_with_evidence = stopped_after_three  # type: ignore[method-assign]
     assert self_test(model, stop=stop) == STOPPED and len(scored) == 3, "it gave up at the next crop"
     with pytest.MonkeyPatch.context() as mp:  # stopping: not even the session is built
         mp.setattr("station.gate.Model", lambda *_a: pytest.fail("a session was built while stopping"))

@@ -139,3 +139,16 @@ def test_a_failing_out_file_never_stops_publishing() -> None:
         sub.close()
     assert ids == [1, 2, 3, 4, 5]
     assert m.registry.get_sample_value("station_output_errors_total") == 5
+
+
+def test_a_point_or_circle_that_is_not_finite_is_left_out_of_the_verdict_never_fails_its_encoding() -> None:
+    """A model whose evidence overflowed gives a ``where`` of inf or NaN: the verdict goes out without it, in strict JSON."""
+    from station.locate import Circle
+    from station.stages.publish import to_message
+
+    envelope = {"station": "s", "run_id": "r", "seq": 1, "sent_at": 0.0}
+    for where, circle in (((float("inf"), 1.0), Circle(1.0, 2.0, 3.0)), ((float("nan"), float("nan")), Circle(float("nan"), 2.0, 3.0))):
+        v = Verdict(1, 1, Reason.DEFECT, 1.0, "defect", time.time(), time.monotonic(), circle, where=where)
+        msg = to_message(v, Identity("s", "c", "m"), envelope, 0.5, time.time())
+        assert msg.where is None and decode(msg.encode())["reason"] == "defect"
+    assert msg.circle is None

@@ -22,6 +22,7 @@ from station.reload import ModelSlot, Reloader
 from station.wire import VerdictMessage
 
 from .conftest import MODEL, ROOT, SAMPLE, free_port, wait_for
+from .hostile_models import fails_on_blank
 from .proc import Station
 from .variants import STRICT, candidate
 
@@ -60,7 +61,9 @@ def test_reloader_refuses_junk_and_keeps_the_old_model(tmp_path: Path) -> None:
     assert r.reload() is False and slot.current is old
     _variant(path, sabotage=True)
     assert r.reload() is False and slot.current is old
-    assert m.registry.get_sample_value("station_model_reloads_total", {"result": "refused"}) == 2
+    fails_on_blank(path)  # admitted, it would have failed the station where it is warmed up
+    assert r.reload() is False and slot.current is old
+    assert m.registry.get_sample_value("station_model_reloads_total", {"result": "refused"}) == 3
     _variant(path, version="9.9.9")
     assert r.changed()
     assert r.reload() is True and slot.current.info.version == "9.9.9"

@@ -43,8 +43,9 @@ class Identity:
 
 def to_message(v: Verdict, who: Identity, envelope: dict[str, Any], deadline_s: float, now: float) -> VerdictMessage:
     """The wire form of a finalised verdict; ``envelope`` is station, run_id, seq and sent_at."""
-    c = v.circle
+    c, w = v.circle, v.where  # a point that is not finite (a model's evidence overflowed) is not sent: strict JSON
     circle = (round(c.cx, 1), round(c.cy, 1), round(c.r, 1)) if c is not None and all(map(math.isfinite, (c.cx, c.cy, c.r))) else None
+    where = w if w is not None and all(map(math.isfinite, w)) else None
     return VerdictMessage(
         **envelope,
         part_id=v.part_id,
@@ -60,7 +61,7 @@ def to_message(v: Verdict, who: Identity, envelope: dict[str, Any], deadline_s: 
         detail=v.detail,
         circle=circle,
         image=v.name,
-        where=v.where,
+        where=where,
         shadow=v.shadow,
     )
 
