@@ -13,7 +13,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from station.config_base import Contradiction, Section, shown
 from station.config_gateway import GatewaySection
-from station.endpoints import check_endpoint, same_interface, tcp_address
+from station.endpoints import check_endpoint, check_host, same_interface, tcp_address
 from station.errors import ConfigError
 from station.model import Threads
 from station.settings_file import apply_override, read_mapping, resolve_paths
@@ -245,6 +245,12 @@ class PublisherSection(Section):
 class MetricsSection(Section):
     enabled: bool = Field(True, description="Serve /metrics while a pipeline runs.")
     host: str = Field("127.0.0.1", min_length=1, description="Address the metrics HTTP server binds.")
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, v: str) -> str:
+        return check_host(v)
+
     port: int = Field(9108, ge=0, le=65535, description="Port of the HTTP server: /metrics, /healthz and the live page (0: any free port).")
     healthy_within_s: float = Field(
         5.0, gt=0, le=3600, description="/healthz is 200 only if the camera is connected and a frame arrived within this."

@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-import ipaddress
-import re
 from enum import StrEnum
 from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
 
 from station.config_base import Contradiction, Section
-from station.endpoints import check_endpoint
+from station.endpoints import check_endpoint, check_host
 
-HOST_LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")  # a host name's label (RFC 1123, and _ as hosts files allow)
 GATEWAY_STOP_S = 5.0  # station gateway exits 1 when its loop has not stopped this long after SIGTERM (blocked in an output)
-
-
-def is_ip_address(host: str) -> bool:
-    """An IPv4 or IPv6 address, not a name (a name is looked up by the system's resolver, which no setting here bounds)."""
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 class Tracking(StrEnum):
@@ -59,12 +47,7 @@ class ModbusSection(Section):
     @classmethod
     def _host(cls, v: str) -> str:
         """An IP address or a host name as DNS writes it; anything else (a space, a NUL, a URL) is a mistake."""
-        if is_ip_address(v):
-            return v
-        labels = v.removesuffix(".").split(".")
-        if len(v) > 253 or not all(HOST_LABEL.fullmatch(label) for label in labels):
-            raise ValueError("not an IP address or a host name (letters, digits, hyphens and underscores, dots between)")
-        return v
+        return check_host(v)
 
     @model_validator(mode="after")
     def _one_address_each(self) -> ModbusSection:

@@ -2,9 +2,34 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 _ENDPOINT = re.compile(r"^(tcp://(\*|[A-Za-z0-9.\-]+|\[[0-9a-fA-F:]+\]):(\d{1,5}|\*)|ipc://.+|inproc://.+)$")
+
+
+HOST_LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")  # a host name's label (RFC 1123, and _ as hosts files allow)
+
+
+def is_ip_address(host: str) -> bool:
+    """An IPv4 or IPv6 address, not a name (a name is looked up by the system's resolver, which no setting here bounds)."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def check_host(v: str) -> str:
+    """``v``, when it is an address a socket can be bound to or connect to: an IPv4 or IPv6 address, or a host or
+    interface name as DNS writes it (one that is all digits and dots is an IPv4 address or nothing); otherwise a
+    ValueError saying why. Whether a name resolves is not looked up here: that is the bind's or the connect's."""
+    if is_ip_address(v.removeprefix("[").removesuffix("]")):
+        return v
+    labels = v.removesuffix(".").split(".")
+    if len(v) > 253 or not all(HOST_LABEL.fullmatch(x) for x in labels) or all(x.isdigit() for x in labels):
+        raise ValueError(f"{v!r} is not an IP address or a host name (letters, digits, hyphens and underscores, dots between)")
+    return v
 
 
 def check_endpoint(v: str) -> str:
@@ -14,6 +39,12 @@ def check_endpoint(v: str) -> str:
     port = v.rsplit(":", 1)[1]
     if v.startswith("tcp://") and port != "*" and not 0 < int(port) < 65536:
         raise ValueError(f"{v!r}: port out of range")
+    host = v[len("tcp://") :].rsplit(":", 1)[0] if v.startswith("tcp://") else "*"
+    if host != "*":
+        try:
+            check_host(host)
+        except ValueError as exc:
+            raise ValueError(f"{v!r}: {exc}") from None
     return v
 
 

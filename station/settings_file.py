@@ -128,6 +128,14 @@ def apply_override(data: dict[str, Any], assignment: str) -> str:
     return ".".join(parts)
 
 
+def _resolved(path: Path, key: str) -> Path:
+    """``path`` made absolute, its links followed; ConfigError naming ``key`` for links that lead round in a loop."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError) as exc:  # Python 3.11 raises RuntimeError for a loop, later ones OSError
+        raise ConfigError(key, f"{path}: cannot follow its links ({exc})") from None
+
+
 def resolve_paths(model: BaseModel, base: Path, given: frozenset[str] = frozenset(), here: Path | None = None) -> BaseModel:
     """``model`` with every relative Path field, in any section, taken against ``base`` (the config file's folder); a
     field whose dotted key, or a section above it, is in ``given`` (set on the command line) against ``here`` (the
@@ -147,7 +155,7 @@ def resolve_paths(model: BaseModel, base: Path, given: frozenset[str] = frozense
             if isinstance(v, Path) and "\0" in str(v):  # no file is named so: every use of it would raise
                 raise ConfigError(key, "a path cannot hold a NUL character")
             if isinstance(v, Path) and not v.is_absolute():
-                upd[name] = (typed_from(key) if mine else base).joinpath(v).resolve()
+                upd[name] = _resolved((typed_from(key) if mine else base).joinpath(v), key)
             elif isinstance(v, BaseModel):
                 upd[name] = fix(v, f"{key}.", mine)
         return m.model_copy(update=upd) if upd else m

@@ -43,6 +43,9 @@ def _model_section(cfg: Config, reread: Callable[[], Config] | None) -> ModelSec
         named = {"key": exc.key} if exc.key else {}  # a file that is not YAML names no key
         log.error("config_refused", stage="reload", why=str(exc), then="the model files already named are read again", **named)
         return None
+    except Exception as exc:  # a fault in reading it is never worth the running station
+        log.error("config_refused", stage="reload", why=f"{type(exc).__name__}: {exc}", then="the model files already named are read again")
+        return None
     old, now = cfg.model_dump(mode="json", exclude={"model"}), new.model_dump(mode="json", exclude={"model"})
     changed = sorted(f"{sec}.{k}" for sec in now for k in now[sec] if now[sec][k] != old.get(sec, {}).get(k))
     if changed:

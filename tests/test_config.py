@@ -46,6 +46,13 @@ def test_every_field_has_a_description() -> None:
         assert field.description, path
 
 
+@pytest.mark.parametrize("host", ["0.0.0.0", "::1", "localhost", "line-pc.local", "eth0"])
+def test_an_address_or_a_host_or_interface_name_is_taken_for_metrics_and_the_publisher(host: str) -> None:
+    bracketed = f"[{host}]" if ":" in host else host
+    cfg = load_config(None, [f"metrics.host='{host}'", f"publisher.endpoint=tcp://{bracketed}:5556"])
+    assert cfg.metrics.host == host and cfg.publisher.endpoint == f"tcp://{bracketed}:5556"
+
+
 @pytest.mark.parametrize(
     ("override", "key"),
     [
@@ -60,6 +67,10 @@ def test_every_field_has_a_description() -> None:
         ("camera.gain_db=.nan", "camera.gain_db"),
         ("camera.roi=[0, 0, -5, 99999999999999999999]", "camera.roi"),
         ("gateway.belt_speed_mm_s=.inf", "gateway.belt_speed_mm_s"),
+        ("metrics.host=999.1.1.1", "metrics.host"),  # no IPv4 address, and digits and dots are no name: run could not bind it
+        ("metrics.host=exa mple", "metrics.host"),
+        ("publisher.endpoint=tcp://256.1.1.1:5556", "publisher.endpoint"),
+        ("publisher.resend_endpoint=tcp://a b:5557", "publisher.resend_endpoint"),
     ],
 )
 def test_bad_values_name_the_key(override: str, key: str) -> None:

@@ -135,5 +135,13 @@ def test_paths_set_on_the_command_line_are_taken_against_the_working_directory(t
     )
 
 
+def test_a_relative_path_whose_links_loop_is_a_config_error_naming_its_key(tmp_path: Path) -> None:
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    model = _Outer(inner=_Inner(file=Path("a/x.key"), elsewhere=Path("/etc/b.key")))
+    with pytest.raises(ConfigError, match=r"inner\.file: .*a/x\.key: cannot follow its links"):
+        resolve_paths(model, tmp_path)
+
+
 def test_an_override_says_which_key_it_set() -> None:
     assert apply_override({}, "model.path=x.onnx") == "model.path"

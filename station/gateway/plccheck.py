@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from station.config_gateway import ModbusSection, is_ip_address
+from station.config_gateway import ModbusSection
+from station.endpoints import is_ip_address
 from station.gateway.outputs import modbus_client
 
 LATENCY_READS = 20  # reads of the event register timed, one after another

@@ -1,0 +1,36 @@
+"""station/supervisor.py: what a SIGHUP takes from the config file as it is now."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from structlog.testing import capture_logs
+
+from station.config import Config, load_config
+from station.errors import ConfigError
+from station.supervisor import _model_section
+
+
+def test_sighup_takes_the_model_section_and_names_keys_that_need_a_restart(tmp_path: Path) -> None:
+    cfg = load_config(None, [])
+    now = load_config(None, [f"model.shadow={tmp_path / 'b.onnx'}", "publisher.heartbeat_ms=500"])
+    with capture_logs() as logs:
+        got = _model_section(cfg, lambda: now)
+    assert got == now.model
+    assert [(e["event"], e["keys"]) for e in logs] == [("config_needs_restart", ["publisher.heartbeat_ms"])]
+
+
+def test_a_config_that_cannot_be_read_again_is_refused_in_one_line_and_the_station_goes_on() -> None:
+    cfg = load_config(None, [])
+
+    def invalid() -> Config:
+        raise ConfigError("model.path", "no such file")
+
+    def faulty() -> Config:  # whatever fails while reading it: never the station's end
+        raise RuntimeError("Symlink loop from '/etc/station/l1'")
+
+    for reread, why in ((invalid, "no such file"), (faulty, "RuntimeError: Symlink loop")):
+        with capture_logs() as logs:
+            assert _model_section(cfg, reread) is None
+        assert len(logs) == 1 and logs[0]["event"] == "config_refused" and why in logs[0]["why"]
+    assert _model_section(cfg, None) is None
