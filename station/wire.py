@@ -118,6 +118,11 @@ def _check(name: str, kind: Any, v: object) -> object:
     return float(v) if kind is float else v  # type: ignore[arg-type]
 
 
+def _is(v: object, n: int) -> bool:
+    """``v`` is the JSON integer ``n`` (``true`` and ``1.0`` equal 1 in Python, but are not the integer 1)."""
+    return type(v) is int and v == n
+
+
 class _Body:
     """Strict JSON <-> frozen dataclass, field by field, in declaration order."""
 
@@ -143,7 +148,7 @@ class _Body:
     @classmethod
     def from_body(cls, raw: dict[str, Any]) -> Self:
         raw = dict(raw)
-        if cls.VERSIONED and raw.pop("v", None) != PROTOCOL_VERSION:
+        if cls.VERSIONED and not _is(raw.pop("v", None), PROTOCOL_VERSION):
             raise WireError(f"v: expected {PROTOCOL_VERSION}")
         hints = typing.get_type_hints(cls)
         values: dict[str, object] = {}
@@ -237,6 +242,13 @@ class Heartbeat(_Envelope):
     last_seq: int
     verdicts: int
     camera: str
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.last_seq != self.seq - 1:
+            raise WireError(f"last_seq: {self.last_seq} is not seq - 1 ({self.seq - 1})")
+        if not 0 <= self.verdicts <= self.last_seq:  # each verdict is one of the messages before this one
+            raise WireError(f"verdicts: {self.verdicts} is not in 0..last_seq ({self.last_seq})")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -95,11 +95,25 @@ def test_each_message_decodes_to_its_class_and_encodes_to_the_same_bytes() -> No
         (_verdict(part_id=-3), "part_id: -3 is not in 1..2^53"),
         (_verdict(part_id=2**60), "part_id: 1152921504606846976 is not in 1..2^53"),
         (_verdict(frame=-1), "frame: -1 is not in 0..2^53"),
+        (_verdict(v=True), "v: expected 1"),  # equal to 1 in Python, not the JSON integer 1
+        (_verdict(v=1.0), "v: expected 1"),
     ],
 )
 def test_the_strict_decoder_names_what_is_not_the_contract(body: dict[str, object], names: str) -> None:
     with pytest.raises(WireError, match=re.escape(names)):
         VerdictMessage.decode(encode(body))
+
+
+@pytest.mark.parametrize(
+    ("over", "names"),
+    [({"last_seq": 5, "verdicts": 0}, "last_seq: 5 is not seq - 1 (7)"),
+     ({"last_seq": 7, "verdicts": -1}, "verdicts: -1 is not in 0..last_seq"),
+     ({"last_seq": 7, "verdicts": 8}, "verdicts: 8 is not in 0..last_seq (7)")],
+)  # fmt: skip
+def test_a_heartbeat_whose_counters_cannot_be_is_refused(over: dict[str, int], names: str) -> None:
+    body = {"v": 1, "station": "s", "run_id": "r", "seq": 8, "sent_at": 2.0, "state": "running", "camera": "x", **over}
+    with pytest.raises(WireError, match=re.escape(names)):
+        Heartbeat.decode(encode(body))
 
 
 @pytest.mark.parametrize(

@@ -11,11 +11,11 @@ import heapq
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import structlog
 
-from station.gateway.reasons import Fault, GatewayReason
+from station.gateway.reasons import Fault, GatewayReason, PartDecision
 from station.ratelog import RateLimitedLog
 from station.wire import Heartbeat, Message, Reason, ResendReply, Status, VerdictMessage
 
@@ -40,26 +40,6 @@ class Timing:
     heartbeat_s: float
     missed_heartbeats: int = 3
     resend_timeout_s: float = 0.3
-
-
-@dataclass(frozen=True)
-class PartDecision:
-    """What the gateway did with one part, written as one JSON line."""
-
-    run_id: str
-    part_id: int
-    decision: str  # "pass" or "reject"
-    reason: str  # ok, or why it was rejected
-    station_verdict: str | None
-    station_reason: str | None
-    seq: int | None
-    captured_at: float | None
-    actuate_at: float | None
-    decided_at: float
-    delivered: bool = True  # False: an output before the log (the PLC) did not take it
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
 
 @dataclass(order=True)
@@ -89,12 +69,14 @@ class GatewayCore:
         self.next_seq = 0
         self.next_part = 1
         self.station_state = "unknown"
+        self.state_seq = 0  # the seq that said it (a heartbeat or status)
         self.last_heartbeat = float("-inf")
         self.gaps: list[_Gap] = []
         self.awaiting: set[int] = set()
         self.done: dict[int, tuple[str, str] | None] = {}  # part ids heard in this run (the last DONE_KEPT): (verdict, reason), None lost
         self.heard: dict[int, Heard] = {}  # what each seq of this run carried (the last DONE_KEPT seqs)
         self.forgotten_below = 0  # part ids under this were decided and may have left ``done``
+        self.joined_at: tuple[int, int] | None = None  # a run joined mid-way: the seq and part id of its first verdict heard
         self.pending: list[_Pending] = []
         self.fault = Fault.NO_STATION  # the fault holding vision down, or the last one
         self.hold_until = 0.0
@@ -178,6 +160,8 @@ class GatewayCore:
         self.done.clear()
         self.heard.clear()
         self.forgotten_below = 0
+        self.joined_at = None
+        self.state_seq = 0
 
     def _gap(self, first: int, last: int, now: float) -> None:
         assert self.run_id is not None
@@ -209,6 +193,9 @@ class GatewayCore:
     def _handle(self, msg: Message, now: float) -> None:
         _keep(self.heard, msg.seq, _heard(msg))
         if isinstance(msg, Heartbeat | Status):
+            if msg.seq < self.state_seq:  # resent to fill a gap: the station's state and liveness are the newest said
+                return
+            self.state_seq = msg.seq
             if isinstance(msg, Heartbeat):
                 self.last_heartbeat = now
             self.station_state = msg.state.value
@@ -221,14 +208,16 @@ class GatewayCore:
         if pid in self.done:
             self._again(msg, now)
             return
-        if pid < self.forgotten_below and pid not in self.awaiting:  # decided so long ago that it is forgotten: never twice
+        joined = self.joined_at is not None and pid < self.joined_at[1] and msg.seq > self.joined_at[0]
+        if (pid < self.forgotten_below and pid not in self.awaiting) or joined:  # decided so long ago that it is forgotten
+            # (never twice), or an id before the first heard on joining, sent after it: the ids went back
             self._quiet.emit(
                 "backwards", "part_ids_backwards", level="error", stage="gateway", expected=self.next_part, got=pid, seq=msg.seq
             )
             self._trip(now, Fault.PART_IDS_BACKWARDS)
             return
-        if self.next_part == 0:
-            self.next_part = pid
+        if self.next_part == 0:  # joined: ids before this one come only in the seqs before it (a gap resend fills)
+            self.next_part, self.joined_at = pid, (msg.seq, pid)
         fault: GatewayReason | None = None  # the part's own reason to be rejected, and the fault it trips
         trip: Fault | None = None
         lost = len(self.awaiting) + sum(1 for p in self.pending if p.msg is None and p.run_id == self.run_id)

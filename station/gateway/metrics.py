@@ -16,9 +16,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from station.gateway.core import GatewayCore, PartDecision
+from station.gateway.core import GatewayCore
 from station.gateway.outputs import JsonLinesOutput, ModbusOutput, Output
-from station.gateway.reasons import REJECTS, Fault
+from station.gateway.reasons import REJECTS, Fault, PartDecision
 
 
 class MetricsOutput:

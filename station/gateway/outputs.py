@@ -23,7 +23,7 @@ import structlog
 
 from station.config_gateway import ModbusSection
 from station.errors import ConfigError
-from station.gateway.core import PartDecision
+from station.gateway.reasons import PartDecision
 from station.ratelog import RateLimitedLog
 
 log = structlog.get_logger()

@@ -1,9 +1,12 @@
-"""What the gateway says, declared once: its own reasons for rejecting a part (besides the station's, ``wire.Reason``), and
-the faults that make vision unhealthy. The core decides with them; the metrics count every one from the first scrape."""
+"""What the gateway says, declared once: its own reasons for rejecting a part (besides the station's, ``wire.Reason``), the
+faults that make vision unhealthy, and its record of each part's decision. The core decides with them; the metrics count
+every one from the first scrape."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from station.wire import Reason
 
@@ -56,3 +59,23 @@ class Fault(StrEnum):
 
 # every reason a reject may give, once each (late is both the station's and the gateway's)
 REJECTS = tuple(dict.fromkeys([*(r.value for r in Reason if r is not Reason.OK), *(r.value for r in GatewayReason)]))
+
+
+@dataclass(frozen=True)
+class PartDecision:
+    """What the gateway did with one part, written as one JSON line."""
+
+    run_id: str
+    part_id: int
+    decision: str  # "pass" or "reject"
+    reason: str  # ok, or why it was rejected
+    station_verdict: str | None
+    station_reason: str | None
+    seq: int | None
+    captured_at: float | None
+    actuate_at: float | None
+    decided_at: float
+    delivered: bool = True  # False: an output before the log (the PLC) did not take it
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)

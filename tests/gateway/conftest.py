@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from station.config import Config, load_config
-from station.gateway.core import PartDecision
+from station.gateway.reasons import PartDecision
 from station.gateway.service import Gateway
 
 from ..conftest import ROOT, SAMPLE, free_port

@@ -18,16 +18,18 @@ class FakeStation:
         self.run_id = run_id
         self.seq = 0
         self.part = 0
+        self.verdicts = 0  # sent: part ids may jump
 
     def envelope(self) -> dict[str, Any]:
         self.seq += 1
         return {"station": "station-1", "run_id": self.run_id, "seq": self.seq, "sent_at": 0.0}
 
     def beat(self, state: str = "running") -> Heartbeat:
-        return Heartbeat(**self.envelope(), state=StationState(state), last_seq=self.seq, verdicts=self.part, camera="connected")
+        return Heartbeat(**self.envelope(), state=StationState(state), last_seq=self.seq - 1, verdicts=self.verdicts, camera="connected")
 
     def verdict(self, captured_at: float, verdict: str = "pass", reason: str = "ok") -> VerdictMessage:
         self.part += 1
+        self.verdicts += 1
         return VerdictMessage(
             **self.envelope(),
             part_id=self.part,

@@ -7,7 +7,8 @@ from dataclasses import replace
 import pytest
 
 from station.gateway.core import GatewayCore
-from station.wire import Reason, ResendReply
+from station.gateway.reasons import Fault
+from station.wire import Reason, ResendReply, StationState, Status
 
 from .test_core import FakeStation, T, healthy_core, run_to
 
@@ -160,3 +161,29 @@ def test_a_station_state_this_gateway_has_no_name_for_is_a_fault_not_a_dead_gate
     core.station_state = "paused"  # as if a newer station said so (today's decoder refuses it before the core)
     core.tick(1.6)
     assert not core.healthy and core.reason == "station_not_running"
+
+
+def test_a_heartbeat_resent_after_a_newer_stopping_status_never_makes_the_station_look_running() -> None:
+    """The station's state and liveness are what its newest message said: a gap filled later changes neither."""
+    st = FakeStation()
+    core = healthy_core(st)
+    lost = st.beat()  # running, lost on the way
+    core.receive(Status(**st.envelope(), state=StationState.STOPPING, camera="ended"), 1.7)
+    core.tick(1.7)
+    core.resent(ResendReply(run_id=st.run_id, first=lost.seq, last=lost.seq, gone=None, count=1), [lost], 1.71)
+    assert core.station_state == "stopping" and core.last_heartbeat == 1.5
+    for t in (1.8, 2.2, 2.6, 3.0):  # past the hold of the trip (1.0 s), past three heartbeat intervals
+        core.tick(t)
+        assert not core.healthy
+
+
+def test_a_part_id_before_the_first_heard_on_joining_sent_after_it_trips_vision_and_is_never_decided() -> None:
+    st = FakeStation()
+    st.seq, st.part = 500, 40  # a run joined long after it began
+    core = healthy_core(st)
+    core.receive(st.verdict(captured_at=1.6), 1.62)  # part 41
+    st.part = 10  # the station's part ids go back
+    core.receive(st.verdict(captured_at=1.7), 1.72)  # part 11, under a later seq
+    run_to(core, st, 1.75, 3.0)
+    assert [(d.part_id, d.reason) for d in core.decisions] == [(41, "vision_unhealthy")]
+    assert core.trips[Fault.PART_IDS_BACKWARDS] == 1

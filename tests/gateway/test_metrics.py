@@ -11,10 +11,10 @@ from prometheus_client import CollectorRegistry
 
 from station.config import load_config
 from station.errors import ConfigError
-from station.gateway.core import GatewayCore, PartDecision
+from station.gateway.core import GatewayCore
 from station.gateway.metrics import GatewayCounts, MetricsOutput
 from station.gateway.outputs import JsonLinesOutput, ModbusOutput, Outputs
-from station.gateway.reasons import REJECTS, Fault
+from station.gateway.reasons import REJECTS, Fault, PartDecision
 from station.httpserve import MetricsServer
 
 from ..conftest import free_port

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from station.config import load_config
-from station.gateway.core import PartDecision
 from station.gateway.outputs import JsonLinesOutput, ModbusOutput
+from station.gateway.reasons import PartDecision
 from station.gateway.service import Gateway, build_outputs
 
 from ..conftest import free_port, wait_for

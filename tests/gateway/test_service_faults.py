@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import zmq
 
-from station.gateway.core import PartDecision
+from station.gateway.reasons import PartDecision
 from station.wire import Heartbeat, Reason, StationState, VerdictMessage, frames
 
 from ..conftest import wait_for
@@ -31,7 +31,8 @@ def test_junk_a_decoder_chokes_on_never_kills_the_gateway_and_a_stop_rejects_the
 
         def beat() -> bool:
             env: dict[str, Any] = {"station": "station-1", "run_id": run, "seq": next(seq), "sent_at": time.time()}
-            pub.send_multipart(frames(Heartbeat(**env, state=StationState.RUNNING, last_seq=0, verdicts=0, camera="connected")))
+            msg = Heartbeat(**env, state=StationState.RUNNING, last_seq=env["seq"] - 1, verdicts=0, camera="connected")
+            pub.send_multipart(frames(msg))
             return True
 
         assert wait_for(lambda: beat() and gw.core.run_id == run, 5)  # subscribed
@@ -79,7 +80,7 @@ def test_a_step_of_the_gateways_wall_clock_is_noticed_and_trips_vision(
 
     def beat() -> bool:
         env: dict[str, Any] = {"station": "station-1", "run_id": "c0c0c0c0c0c0c0c0", "seq": next(seq), "sent_at": clock.time()}
-        pub.send_multipart(frames(Heartbeat(**env, state=StationState.RUNNING, last_seq=0, verdicts=0, camera="connected")))
+        pub.send_multipart(frames(Heartbeat(**env, state=StationState.RUNNING, last_seq=env["seq"] - 1, verdicts=0, camera="connected")))
         time.sleep(0.02)
         return True
 
@@ -109,7 +110,7 @@ def test_a_decision_the_plc_did_not_take_trips_vision(line: Line, gateways: Any)
 
     def beat() -> bool:
         env: dict[str, Any] = {"station": "station-1", "run_id": run, "seq": next(seq), "sent_at": time.time()}
-        pub.send_multipart(frames(Heartbeat(**env, state=StationState.RUNNING, last_seq=0, verdicts=0, camera="connected")))
+        pub.send_multipart(frames(Heartbeat(**env, state=StationState.RUNNING, last_seq=env["seq"] - 1, verdicts=0, camera="connected")))
         time.sleep(0.02)
         return True
 
