@@ -21,9 +21,12 @@ from station.camera import CameraSettings, apply_v4l2, has_gstreamer
 from station.config import STILLS, SourceKind, source_kind
 from station.errors import CameraError, InputError, one_line
 from station.files import read_bounded, why
+from station.imagesize import claimed_size
 from station.preprocess import to_gray
 
 MAX_IMAGE_BYTES = 256 * 1024 * 1024
+MAX_IMAGE_SIDE = 12000  # px: a photo larger than this is no part's on a belt
+HEADER_BYTES = 1 << 16  # where a header's size is looked for (a JPEG's frame header follows its metadata)
 IMAGE_SUFFIXES = set(STILLS)
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".m4v", ".mjpeg", ".mjpg", ".webm"}
 log = structlog.get_logger()
@@ -78,6 +81,9 @@ def read_image(path: Path) -> Grab:
         return Grab(None, f"{path}: {why(exc, 'cannot read file')}", str(path))
     if data.size == 0:
         return Grab(None, f"{path}: empty file", str(path))
+    claimed = claimed_size(data[:HEADER_BYTES].tobytes())  # never decoded when too large: a small file may claim gigabytes
+    if claimed is not None and max(claimed) > MAX_IMAGE_SIDE:
+        return Grab(None, f"{path}: image is {claimed[0]}x{claimed[1]} px, larger than {MAX_IMAGE_SIDE} px", str(path))
     try:  # OpenCV raises for a header that claims more pixels than it will decode (CV_IO_MAX_IMAGE_PIXELS)
         img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     except cv2.error as exc:
@@ -90,8 +96,8 @@ def read_image(path: Path) -> Grab:
         return Grab(None, f"{path}: {exc}", str(path))
     if min(gray.shape) < 32:
         return Grab(None, f"{path}: image is {gray.shape[1]}x{gray.shape[0]} px, too small to inspect", str(path))
-    if max(gray.shape) > 12000:
-        return Grab(None, f"{path}: image is {gray.shape[1]}x{gray.shape[0]} px, larger than 12000 px", str(path))
+    if max(gray.shape) > MAX_IMAGE_SIDE:  # a header that claimed less than it held
+        return Grab(None, f"{path}: image is {gray.shape[1]}x{gray.shape[0]} px, larger than {MAX_IMAGE_SIDE} px", str(path))
     return Grab(gray, None, str(path))
 
 

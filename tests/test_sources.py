@@ -64,18 +64,23 @@ def test_read_image_odd_formats(tmp_path: Path, image: np.ndarray, why: str | No
         assert g.image is None and why in (g.error or "")
 
 
-def test_an_image_whose_header_claims_more_pixels_than_opencv_decodes_is_a_part_with_a_reason(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("side", "depth", "colour"), [(40000, 8, 0), (16000, 16, 6)])  # 1.6 gigapixels grey; 4 GB of RGBA16
+def test_an_image_whose_header_claims_too_many_pixels_is_refused_before_it_is_decoded(
+    tmp_path: Path, side: int, depth: int, colour: int
+) -> None:
+    """A file of a few kilobytes whose header claims gigabytes: refused from its header (OpenCV raised for the first, and
+    the capture stage died; the second it decoded, 4 GB, before its size was checked)."""
     import struct
     import zlib
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    header = struct.pack(">IIBBBBB", 40000, 40000, 8, 0, 0, 0, 0)  # 1.6 gigapixels, 8-bit grey
+    header = struct.pack(">IIBBBBB", side, side, depth, colour, 0, 0, 0)
     png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(1000))) + chunk(b"IEND", b"")
     (tmp_path / "bomb.png").write_bytes(png)
-    g = read_image(tmp_path / "bomb.png")  # OpenCV raises for it: the capture stage died, and the parts after it got no verdict
-    assert g.image is None and "bomb.png: not a decodable image (OpenCV refused it" in (g.error or "")
+    g = read_image(tmp_path / "bomb.png")
+    assert g.image is None and g.error == f"{tmp_path / 'bomb.png'}: image is {side}x{side} px, larger than 12000 px"
 
 
 def _noise_avi(path: Path, frames: int) -> bytes:

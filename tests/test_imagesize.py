@@ -1,0 +1,38 @@
+"""station/imagesize.py: an image's size from its header, for every still format the station reads."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from station.config import STILLS
+from station.imagesize import claimed_size
+
+IMAGE = (np.random.default_rng(0).random((37, 53)) * 255).astype(np.uint8)  # 53 wide, 37 high: the two never swapped
+
+
+@pytest.mark.parametrize("suffix", sorted(set(STILLS) - {".jpeg", ".tiff"}))
+@pytest.mark.parametrize("image", [IMAGE, cv2.cvtColor(IMAGE, cv2.COLOR_GRAY2BGR), IMAGE.astype(np.uint16) * 257])
+def test_each_still_format_gives_its_width_and_height_as_written(suffix: str, image: np.ndarray) -> None:
+    if suffix == ".pgm" and image.ndim == 3:
+        pytest.skip("a PGM is grey only")
+    ok, buf = cv2.imencode(suffix, image)  # 16 bits where the format holds them, else OpenCV writes 8
+    assert ok and claimed_size(buf.tobytes()) == (53, 37)
+
+
+@pytest.mark.parametrize("params", [[cv2.IMWRITE_JPEG_PROGRESSIVE, 1], [cv2.IMWRITE_WEBP_QUALITY, 101]])
+def test_a_progressive_jpeg_and_a_lossless_webp_give_theirs_too(params: list[int]) -> None:
+    ok, buf = cv2.imencode(".jpg" if params[0] == cv2.IMWRITE_JPEG_PROGRESSIVE else ".webp", IMAGE, params)
+    assert ok and claimed_size(buf.tobytes()) == (53, 37)
+
+
+def test_a_pnm_header_with_comments_is_read() -> None:
+    assert claimed_size(b"P5\n# from a camera\n53 # wide\n37\n255\n") == (53, 37)
+
+
+@pytest.mark.parametrize(
+    "data", [b"", b"\x89PNG", b"\xff\xd8\xff", b"BM", b"II*\x00\xff\xff\xff\xff", b"P5\nx", b"RIFF0000WEBPVP8Z", b"GIF89a"]
+)
+def test_a_header_cut_short_or_unknown_gives_none(data: bytes) -> None:
+    assert claimed_size(data) is None
