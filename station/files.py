@@ -10,7 +10,10 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Sequence
 from pathlib import Path
+
+from station.errors import InputError
 
 
 def read_bounded(path: Path, most: int, what: str) -> bytes:
@@ -51,3 +54,22 @@ def _check(st: os.stat_result, most: int, what: str) -> int:
     if st.st_size > most:
         raise Refused(errno.EFBIG, f"{st.st_size} bytes, more than {most} for {what}")
     return st.st_size
+
+
+def real(path: Path) -> Path:
+    """``path`` made absolute with its links followed; InputError naming it when its links go round in a loop."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError) as exc:  # Python 3.11 raises RuntimeError for a loop, later ones OSError
+        raise InputError(f"{path}: cannot follow its links ({exc})") from None
+
+
+def not_read(path: Path, what: str, read: Sequence[Path]) -> None:
+    """InputError when ``path``, which a command writes (``what``: "--out"), is one of the files or lies in one of the
+    folders the command reads (``read``): it would destroy an input, or be read back as one."""
+    where = real(path)
+    for r in read:
+        mine = real(r)
+        if where == mine or (where.is_relative_to(mine) and mine.is_dir()):
+            inside = "" if where == mine else "inside "
+            raise InputError(f"{path}: {what} is {inside}{r}, which this command reads; write it elsewhere")

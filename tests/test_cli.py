@@ -138,6 +138,16 @@ def test_classify_to_an_out_file_it_cannot_write_is_one_line_naming_it(tmp_path:
     _one_line_error(p, f"{tmp_path}: cannot write the verdicts there (--out)")
 
 
+def test_classify_never_writes_its_out_over_an_image_it_reads(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    photo = tmp_path / "in" / "a.jpeg"
+    shutil.copy(sorted((SAMPLE / "ok_front").iterdir())[0], photo)
+    before = photo.read_bytes()
+    _one_line_error(_run("classify", str(tmp_path / "in"), "--out", str(photo)), "a.jpeg: --out is inside", "which this command reads")
+    _one_line_error(_run("classify", str(photo), "--out", str(photo)), f"a.jpeg: --out is {photo}, which this command reads")
+    assert photo.read_bytes() == before
+
+
 def test_check_config_makes_the_source_so_that_run_cannot_fail_on_it_later(tmp_path: Path) -> None:
     _one_line_error(_run("check-config", "--set", f"camera.source={tmp_path / 'gone.mp4'}"), "camera.source:", "no such file")
 

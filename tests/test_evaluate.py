@@ -78,6 +78,9 @@ def test_a_report_that_cannot_be_written_is_one_line_naming_it(tmp_path: Path, c
     assert err.strip().splitlines() == [f"station: error: {tmp_path / 'r'}: cannot make the report folder: File exists"]
     assert main(["eval", str(SAMPLE), "--report", str(tmp_path / "r" / "below")]) == 2
     assert "cannot make the report folder" in capsys.readouterr().err
+    assert main(["eval", str(SAMPLE), "--report", str(SAMPLE / "def_front" / "report")]) == 2  # judged as parts next time
+    assert "--report is inside" in capsys.readouterr().err
+    assert not (SAMPLE / "def_front" / "report").exists()
 
 
 def test_eval_says_when_the_model_was_taught_on_the_photos_it_judges(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from station.files import Refused, read_bounded, why
+from station.errors import InputError
+from station.files import Refused, not_read, read_bounded, why
 
 
 def test_a_regular_file_within_its_bound_is_read_whole(tmp_path: Path) -> None:
@@ -57,3 +58,20 @@ def test_a_file_that_grows_past_its_bound_while_read_is_refused(tmp_path: Path, 
     monkeypatch.undo()
     path.write_bytes(b"x" * 10)
     assert read_bounded(path, 100, "a thing") == b"x" * 10
+
+
+def test_a_path_a_command_writes_is_refused_where_it_reads(tmp_path: Path) -> None:
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "truth.csv").write_text("x")
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    read = [tmp_path / "photos", tmp_path / "truth.csv", tmp_path / "missing"]
+    for path, said in [
+        (tmp_path / "photos" / "a.jpeg", "--out is inside .*photos, which this command reads"),
+        (tmp_path / "truth.csv", "--out is .*truth.csv, which this command reads"),
+        (tmp_path / "missing", "--out is .*missing, which this command reads"),  # a folder made later is read too
+        (tmp_path / "loop", "loop: cannot follow its links"),
+    ]:
+        with pytest.raises(InputError, match=said):
+            not_read(path, "--out", read)
+    not_read(tmp_path / "model.onnx", "--out", read)  # beside them: fine
+    not_read(tmp_path / "missing-not", "--out", read)

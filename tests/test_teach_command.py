@@ -27,7 +27,7 @@ from station.teach.command import _check_paths, cross_fit
 from station.teach.finetune import Recipe, plain, score
 from station.teach.samples import Sample
 
-from .conftest import ROOT, SAMPLE
+from .conftest import ROOT, SAMPLE, sample_line
 from .teaching import teach_sample as _teach
 
 pytest.importorskip("torch", reason="station teach needs PyTorch (pip install -e '.[train]')")
@@ -288,8 +288,41 @@ def test_a_model_the_gate_refuses_leaves_the_old_model_at_out_as_it_was(tmp_path
 
     monkeypatch.setattr(command, "admit", refuse)
     why = command._write(out, None, base, pick, figures, col, labels, seed=1)
-    assert why is not None and why.startswith("the taught model failed the station's own gate (nothing written)") and "inverted" in why
+    assert why == f"{out}: the taught model failed the station's own gate (nothing written): refused by the self-test: inverted"
     assert out.read_bytes() == b"the model this line runs now" and list(tmp_path.iterdir()) == [out]
+
+
+def test_an_out_or_report_over_what_teaching_reads_or_the_stations_own_files_is_refused_before_it_starts(tmp_path: Path) -> None:
+    """A photo, a video's ground truth, the config, the bundled self-test photos and default config: each would be replaced
+    by the model (or the report's pictures put among the photos), and the source or the station ruined."""
+    line, video, config = sample_line(tmp_path, 2), tmp_path / "line.mp4", tmp_path / "station.yaml"
+    for made in (video, video.with_suffix(".csv"), config):
+        made.write_bytes(b"x")
+    (tmp_path / "loop_a").symlink_to(tmp_path / "loop_b")
+    (tmp_path / "loop_b").symlink_to(tmp_path / "loop_a")
+    photo = next((line / "ok_front").iterdir())
+    cfg = load_config(None, [])
+
+    def check(out: Path, report: Path | str) -> None:
+        args = argparse.Namespace(out=str(out), report=str(report), sources=[str(line), str(video)], config=config)
+        _check_paths(args, SHIPPED_MODEL, cfg)
+
+    fine = tmp_path / "report"
+    cases: list[tuple[Path, Path | str, str]] = [
+        (photo, fine, f"--out is inside {photo.parent}, which this command reads"),
+        (video.with_suffix(".csv"), fine, "--out is .*line.csv, which this command reads"),
+        (config, fine, "--out is .*station.yaml, which this command reads"),
+        (SHIPPED_MODEL.parent / "station.yaml", fine, "--out is inside .*station, which this command reads"),
+        (SAMPLE / "ok_front" / "x.onnx", fine, "--out is inside"),
+        (tmp_path / "loop_a", fine, "loop_a: cannot follow its links"),
+        (tmp_path / "m.onnx", line / "def_front", "--report is .*def_front, which this command reads"),
+        (tmp_path / "m.onnx", "", "--report: give the report's folder"),
+    ]
+    for out, report, why in cases:
+        with pytest.raises(InputError, match=why):
+            check(out, report)
+    check(line / "m.onnx", line / "teach-report")  # beside the label folders: never read as parts
+    assert (line / "teach-report").is_dir()
 
 
 def test_an_out_that_teaching_would_wreck_or_never_write_is_refused_before_it_starts(tmp_path: Path) -> None:
@@ -297,7 +330,8 @@ def test_an_out_that_teaching_would_wreck_or_never_write_is_refused_before_it_st
     cfg = load_config(None, [f"model.path={live}", f"model.shadow={shadow}"])
 
     def check(out: Path, report: Path | None = None) -> None:
-        _check_paths(argparse.Namespace(out=str(out), report=str(report or tmp_path / "report")), base, cfg)
+        args = argparse.Namespace(out=str(out), report=str(report or tmp_path / "report"), sources=[], config=None)
+        _check_paths(args, base, cfg)
 
     os.mkfifo(tmp_path / "pipe")
     (tmp_path / "link.onnx").symlink_to(tmp_path / "elsewhere.onnx")

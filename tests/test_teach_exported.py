@@ -241,3 +241,13 @@ def test_an_exported_crop_is_judged_by_the_taught_models_checks_as_a_photo_is(tm
     col = collect([root], SPEC, load_config(None, []))
     assert [(r.origin, r.why) for r in col.refused] == [(str(blurred), "blurred")]
     assert [s.label for s in col.samples] == [0]
+
+
+def test_an_exports_labels_that_are_a_link_leading_nowhere_stop_teaching_with_their_name(tmp_path: Path) -> None:
+    """Without its labels.csv an export's crops would be taught as photos, without a word: the station's reasons and the
+    crops' geometry unread, and the note on crops still labelled by the station's verdict gone."""
+    root = _exported(tmp_path, 1)
+    (root / "labels.csv").unlink()
+    (root / "labels.csv").symlink_to(root / "gone.csv")
+    with pytest.raises(InputError, match=r"labels\.csv: cannot read the labels: No such file"):
+        collect([root], SPEC, load_config(None, []))

@@ -28,7 +28,7 @@ def test_a_qualified_model_the_stations_gate_refuses_exits_1_and_the_report_says
     monkeypatch.setattr(command, "admit", admit_all_but_the_written)
     code, out, report = _teach(tmp_path)
     assert code == 1 and not out.exists() and not list(tmp_path.glob("*.part"))
-    assert "not written: the taught model failed the station's own gate" in capsys.readouterr().err
+    assert f"not written: {out}: the taught model failed the station's own gate" in capsys.readouterr().err
     figures = json.loads((report / "metrics.json").read_text())
     assert figures["qualified"] is False and "scores are not numbers" in figures["refusals"][0]
     assert (report / "heldout_mistakes.png").exists()  # this run's pictures stay beside it

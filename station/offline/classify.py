@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from station.errors import InputError, one_line
+from station.files import not_read
 from station.messages import Frame, Part, Reason, Verdict
 from station.metrics import Metrics
 from station.model import Model
@@ -59,6 +60,8 @@ class Classifier:
 def classify_paths(paths: list[Path], model: Model, out_path: Path | None) -> int:
     """Exit 0 when images were classified (files that could not be, each reported on stderr); 2 when none."""
     clf = Classifier(model)
+    if out_path is not None:
+        not_read(out_path, "--out", paths)  # opened for writing first, an image given would be emptied before it is read
     try:
         out: IO[str] = out_path.open("w", encoding="utf-8") if out_path else sys.stdout
     except OSError as exc:

@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from station.errors import InputError, StationError, one_line
+from station.files import not_read
 from station.messages import Reason
 from station.model import Model
 from station.offline.classify import Classifier
@@ -112,6 +113,7 @@ def evaluate_folder(folder: Path, model: Model, report: Path) -> int:
     import sys
 
     try:
+        not_read(report, "--report", [folder / "ok_front", folder / "def_front"])  # its pictures would be judged next time
         report_folder(report)  # before the photos are judged, not after
         rows, problems = _collect(folder, Classifier(model), model.info.taught_parts)
     except (FileNotFoundError, InputError) as exc:

@@ -36,8 +36,9 @@ import numpy as np
 import numpy.typing as npt
 
 from station import model as meta
-from station.config import SHIPPED_MODEL, Config
+from station.config import DEFAULTS, SHIPPED_MODEL, Config
 from station.errors import InputError, ModelError, one_line
+from station.files import not_read, real
 from station.gate import admit
 from station.model import Model
 from station.offline.evaluate import report_folder
@@ -58,7 +59,7 @@ from station.teach.candidates import (
 )
 from station.teach.finetune import Recipe, fit, plain, score, soup
 from station.teach.groups import groups
-from station.teach.samples import Collection, Sample, collect, rectified
+from station.teach.samples import Collection, Sample, collect, read_by, rectified
 
 Trainer = Callable[[list[Sample], int, str], Any]  # (parts, seed, progress label) -> a trained network
 Scorer = Callable[[Any, npt.NDArray[np.float32]], npt.NDArray[np.float64]]
@@ -139,21 +140,26 @@ def _check_paths(args: argparse.Namespace, base: Path, cfg: Config) -> None:
     station has: the base, the shipped model, or the config's live or shadow model (a taught model goes live by a config
     edit, after its shadow run: docs/commissioning.md)."""
     out = Path(args.out)
-    where = out.resolve()
-    if where == base.resolve():
+    if not str(args.report):
+        raise InputError("--report: give the report's folder (an empty path would write it into the working directory)")
+    where = real(out)
+    if where == real(base):
         raise InputError(f"{out}: --out is the base model itself; write the taught model to another file")
     taken = [(SHIPPED_MODEL, "the shipped model"), (cfg.model.path, "model.path, the model the station runs"),
              (cfg.model.shadow, "model.shadow, the model the station runs in shadow")]  # fmt: skip
     for path, what in taken:
-        if path is not None and where == Path(path).resolve():
+        if path is not None and where == real(Path(path)):
             raise InputError(f"{out}: --out is {what}; write the taught model to a new file, then point the config at it")
+    read = [DEFAULTS.parent, *(p for src in args.sources for p in read_by(Path(src))), *([args.config] if args.config else [])]
+    not_read(out, "--out", read)  # a photo, a ground truth, the config or the station's own files would be overwritten
+    not_read(Path(args.report), "--report", read)
     if out.is_dir():
         raise InputError(f"{out}: --out is a folder; give the taught model's file name (e.g. {out / 'line.onnx'})")
     if not out.parent.is_dir() or not os.access(out.parent, os.W_OK):
         raise InputError(f"{out}: cannot write the model there (no such folder, or not writable)")
     if (out.exists() and not out.is_file()) or out.is_symlink():  # a device, a pipe or a link would be replaced by the model
         raise InputError(f"{out}: not a regular file; write the taught model to a new file or over an old model")
-    if where == Path(args.report).resolve():
+    if where == real(Path(args.report)):
         raise InputError(f"{out}: --out and --report are the same path")
     report_folder(Path(args.report))
 
@@ -382,7 +388,8 @@ def _write(out: Path, net: Any, base: Model, pick: Candidate, figures: dict[str,
         admit(part)
         part.replace(out)
     except ModelError as exc:
-        return f"the taught model failed the station's own gate (nothing written): {exc}"
+        why = str(exc).removeprefix(f"{part}: ")  # the file judged was --out's, written aside first; it is gone
+        return f"{out}: the taught model failed the station's own gate (nothing written): {why}"
     except OSError as exc:
         return f"{out}: cannot write the taught model: {exc.strerror or exc}"
     finally:

@@ -169,6 +169,14 @@ def rectified(col: Collection) -> list[Sample]:
     return [f for _, f in kept]
 
 
+def read_by(src: Path) -> list[Path]:
+    """What teaching reads of a SOURCE: a labelled folder's label folders, labels.csv and review/; a video and its ground
+    truth. The rest of a labelled folder (a report, the taught model) is never read."""
+    if src.is_dir():
+        return [src / name for name in (*LABELS, "labels.csv", "review")]
+    return [src, src.with_suffix(".csv"), src.with_name(src.name + ".csv")]
+
+
 def collect(sources: list[Path], spec: PreprocessSpec, cfg: Config) -> Collection:
     """Every labelled part in ``sources``, located as a model with ``spec`` but no rectification would locate it
     (:func:`rectified` adds that); InputError naming the first source that is none of the kinds."""
@@ -196,7 +204,7 @@ def collect(sources: list[Path], spec: PreprocessSpec, cfg: Config) -> Collectio
 
 
 def _folder(root: Path, spec: PreprocessSpec, col: Collection) -> None:
-    labels = exported.read_labels(root) if (root / "labels.csv").exists() else None  # an export: crops centred on the part
+    labels = exported.read_labels(root) if os.path.lexists(root / "labels.csv") else None  # an export (a link that leads nowhere: named)
     reasons, met = (labels.reasons if labels is not None else None), set()
     review = root / "review"
     if reasons is not None and review.is_dir():
