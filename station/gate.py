@@ -28,10 +28,11 @@ import cv2
 import numpy as np
 
 from station.errors import ConfigError, ModelError
+from station.imagesize import claimed_size
 from station.locate import Circle, FloatImage, GrayImage
 from station.model import META_SELF_TEST, Model, Threads
 from station.preprocess import Quality, crop_square, normalise, preprocess, quantised
-from station.sources import IMAGE_SUFFIXES, read_image
+from station.sources import IMAGE_SUFFIXES, MAX_IMAGE_SIDE, read_image
 
 SAMPLE = Path(__file__).resolve().parent / "sample" / "casting"
 SELF_TEST_ACCURACY = 0.8
@@ -63,7 +64,11 @@ def _photos(model: Model, sample: Path) -> tuple[list[FloatImage], list[int]] | 
 def _grey_png(b64: object) -> GrayImage:
     if not isinstance(b64, str) or not b64:
         raise ValueError("an image that is not base64 text")
-    img = cv2.imdecode(np.frombuffer(base64.b64decode(b64, validate=True), np.uint8), cv2.IMREAD_GRAYSCALE)
+    data = base64.b64decode(b64, validate=True)
+    claimed = claimed_size(data)
+    if claimed is None or max(claimed) > MAX_IMAGE_SIDE:  # the file is input too: never decoded to gigabytes
+        raise ValueError(f"an image that is not a grey PNG of at most {MAX_IMAGE_SIDE} px a side")
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
     if img is None:
         raise ValueError("an image that is not a grey PNG")
     return cast(GrayImage, img)

@@ -2,8 +2,9 @@
 
 A file of a few kilobytes can claim 16000 x 16000 pixels of 16-bit colour, gigabytes once decoded:
 the station refuses an image too large to inspect from its header, never after decoding it. The
-still formats the station reads (``config.STILLS``): JPEG, PNG, BMP, TIFF, PGM/PNM and WebP. A
-header this does not know (BigTIFF, a truncated file) gives None, and the decoder's own limits hold.
+still formats the station reads (``config.STILLS``): JPEG, PNG, BMP, TIFF, PGM/PNM and WebP, from
+the whole file (a TIFF's size table often follows its pixels; a JPEG's frame header, its metadata).
+A header this does not know (BigTIFF, a truncated file) gives None, and the decoder's own limits hold.
 """
 
 from __future__ import annotations

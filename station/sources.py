@@ -26,7 +26,6 @@ from station.preprocess import to_gray
 
 MAX_IMAGE_BYTES = 256 * 1024 * 1024
 MAX_IMAGE_SIDE = 12000  # px: a photo larger than this is no part's on a belt
-HEADER_BYTES = 1 << 16  # where a header's size is looked for (a JPEG's frame header follows its metadata)
 IMAGE_SUFFIXES = set(STILLS)
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".m4v", ".mjpeg", ".mjpg", ".webm"}
 log = structlog.get_logger()
@@ -76,16 +75,16 @@ class _QuickOpen:
 def read_image(path: Path) -> Grab:
     """Decode one image file as 8-bit grey, or say why it cannot be (a dangling or looping link, a pipe, ...)."""
     try:
-        data = np.frombuffer(read_bounded(path, MAX_IMAGE_BYTES, "one image"), np.uint8)
+        raw = read_bounded(path, MAX_IMAGE_BYTES, "one image")
     except OSError as exc:  # a dangling or looping link, vanished, no permission, a pipe or a device, too large
         return Grab(None, f"{path}: {why(exc, 'cannot read file')}", str(path))
-    if data.size == 0:
+    if not raw:
         return Grab(None, f"{path}: empty file", str(path))
-    claimed = claimed_size(data[:HEADER_BYTES].tobytes())  # never decoded when too large: a small file may claim gigabytes
+    claimed = claimed_size(raw)  # never decoded when too large: a small file may claim gigabytes
     if claimed is not None and max(claimed) > MAX_IMAGE_SIDE:
         return Grab(None, f"{path}: image is {claimed[0]}x{claimed[1]} px, larger than {MAX_IMAGE_SIDE} px", str(path))
     try:  # OpenCV raises for a header that claims more pixels than it will decode (CV_IO_MAX_IMAGE_PIXELS)
-        img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+        img = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_UNCHANGED)
     except cv2.error as exc:
         return Grab(None, f"{path}: not a decodable image (OpenCV refused it: {one_line(str(exc.err or exc))} is false)", str(path))
     if img is None:

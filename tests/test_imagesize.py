@@ -38,3 +38,15 @@ def test_a_pnm_header_with_comments_is_read() -> None:
 )
 def test_a_header_cut_short_or_unknown_gives_none(data: bytes) -> None:
     assert claimed_size(data) is None
+
+
+def test_a_size_table_after_the_pixels_or_a_frame_header_after_large_metadata_is_found() -> None:
+    """A TIFF's size table often follows its pixels, and a JPEG's frame header its metadata: read from the whole file."""
+    import struct
+
+    big = np.tile(IMAGE, (8, 8))  # 424 x 296: 125 KB of pixels before the TIFF's table
+    ok, tif = cv2.imencode(".tif", big)
+    assert ok and struct.unpack("<I", tif.tobytes()[4:8])[0] > 1 << 16 and claimed_size(tif.tobytes()) == (424, 296)
+    ok, jpg = cv2.imencode(".jpg", IMAGE)
+    app = b"\xff\xe1" + struct.pack(">H", 65535) + bytes(65533)  # one full metadata segment (EXIF, ICC, XMP) first
+    assert ok and claimed_size(b"\xff\xd8" + app + app + jpg.tobytes()[2:]) == (53, 37)
