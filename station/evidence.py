@@ -146,14 +146,18 @@ class Evidence:
     spec: PreprocessSpec
     unwrap: UnwrapSpec | None
 
-    def where(self, circle: Circle) -> tuple[float, float]:
-        """The frame point that drove the score: the centre of the cells holding at least half the most evidence.
+    def where(self, circle: Circle) -> tuple[float, float] | None:
+        """The frame point that drove the score: the centre of the cells holding at least half the most evidence; None
+        where that is no point (cells so large that their sums overflow, from a broken or hostile graph).
 
         Averaged as points on the crop (not as ring and angle indices), so a defect that straddles
         two cells, or the seam at angle 0, lands between them.
         """
-        rows, cols = self.cells.shape
-        weight = np.clip(self.cells - HALF * float(self.cells.max()), 0.0, None)
+        cells = self.cells.astype(np.float64)
+        if not np.all(np.isfinite(cells)):
+            return None
+        rows, cols = cells.shape
+        weight = np.clip(cells - HALF * float(cells.max()), 0.0, None)
         gx = gy = 0.0
         for h, w in zip(*np.nonzero(weight), strict=True):
             px, py = grid_point(float(h), float(w), (rows, cols), self.unwrap, self.spec.size)
@@ -162,7 +166,7 @@ class Evidence:
         if total <= 0.0:  # no cell stands out (all equal): the most evidence is everywhere
             gx, gy, total = 0.0, 0.0, 1.0
         x, y = to_frame((gx / total, gy / total), circle, self.spec)
-        return round(x, 1), round(y, 1)
+        return (round(x, 1), round(y, 1)) if math.isfinite(x) and math.isfinite(y) else None
 
     def picture(self, gray: npt.NDArray[np.uint8], circle: Circle) -> npt.NDArray[np.uint8]:
         """The part as the model saw it (its crop of ``gray``), in colour, with the evidence over it (red: most)."""

@@ -79,6 +79,19 @@ def test_a_crop_whose_evidence_is_not_finite_has_none_and_keeps_its_score(monkey
     assert np.array_equal(scores, model.score(crops))
 
 
+def test_where_is_a_finite_point_for_any_finite_map_and_none_for_one_that_is_not() -> None:
+    from station.evidence import Evidence
+    from station.preprocess import PreprocessSpec
+
+    spec, circle = PreprocessSpec(margin=0.16), Circle(300.0, 200.0, 100.0)
+    huge = np.zeros((4, 8), np.float32)
+    huge[:, 4:] = 3e38  # their float32 sum overflowed: where was (nan, nan), and the live page and eval raised on it
+    where = Evidence(huge, spec, None).where(circle)
+    assert where is not None and all(math.isfinite(v) for v in where)
+    huge[0, 0] = np.inf
+    assert Evidence(huge, spec, None).where(circle) is None
+
+
 @pytest.mark.parametrize("squash", [1.0, 0.85])
 def test_a_grid_point_goes_back_to_where_it_lies_in_the_frame(squash: float) -> None:
     from station.locate import rectify
