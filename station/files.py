@@ -10,7 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from station.errors import InputError
@@ -57,11 +57,16 @@ def _check(st: os.stat_result, most: int, what: str) -> int:
 
 
 def real(path: Path) -> Path:
-    """``path`` made absolute with its links followed; InputError naming it when its links go round in a loop."""
+    """``path`` made absolute with its links followed (a path not there yet: as far as it goes); InputError naming it when
+    its links go round in a loop."""
     try:
-        return path.resolve()
-    except (RuntimeError, OSError) as exc:  # Python 3.11 raises RuntimeError for a loop, later ones OSError
+        return path.resolve(strict=True)  # a loop raises: RuntimeError to 3.12, OSError (ELOOP) from 3.13
+    except RuntimeError as exc:
         raise InputError(f"{path}: cannot follow its links ({exc})") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise InputError(f"{path}: cannot follow its links ({exc})") from None
+        return path.resolve()  # not there (yet), or not a folder on the way: whoever opens it says so
 
 
 def not_read(path: Path, what: str, read: Sequence[Path]) -> None:
@@ -73,3 +78,21 @@ def not_read(path: Path, what: str, read: Sequence[Path]) -> None:
         if where == mine or (where.is_relative_to(mine) and mine.is_dir()):
             inside = "" if where == mine else "inside "
             raise InputError(f"{path}: {what} is {inside}{r}, which this command reads; write it elsewhere")
+
+
+def inputs_apart(out: Path, what: str, inputs: Sequence[Path], suffixes: Collection[str], also: Sequence[Path] = ()) -> None:
+    """:func:`not_read` for a command that reads ``inputs`` (files, and the files of ``suffixes`` in folders) and ``also``
+    (its model, its config): a video's ground truth counts as read, and ``out`` may lie in an input folder unless it
+    has one of those suffixes."""
+    read = [*also]
+    for p in inputs:
+        if not p.is_dir():
+            read += [p, *ground_truths(p)]
+        elif out.suffix.lower() in suffixes:
+            read.append(p)
+    not_read(out, what, read)
+
+
+def ground_truths(video: Path) -> tuple[Path, Path]:
+    """Where a video's ground truth may lie (docs: line-video.md): VIDEO.csv, or VIDEO.EXT.csv."""
+    return video.with_suffix(".csv"), video.with_name(video.name + ".csv")

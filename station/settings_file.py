@@ -11,8 +11,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from station.errors import ConfigError
-from station.files import read_bounded, why
+from station.errors import ConfigError, InputError
+from station.files import read_bounded, real, why
 
 MAX_CONFIG_BYTES = 1 << 20  # a station's config is a few kilobytes
 MAX_VALUES = 100_000  # values a YAML document may hold once its aliases are written out (an alias bomb holds billions)
@@ -131,9 +131,9 @@ def apply_override(data: dict[str, Any], assignment: str) -> str:
 def _resolved(path: Path, key: str) -> Path:
     """``path`` made absolute, its links followed; ConfigError naming ``key`` for links that lead round in a loop."""
     try:
-        return path.resolve()
-    except (RuntimeError, OSError) as exc:  # Python 3.11 raises RuntimeError for a loop, later ones OSError
-        raise ConfigError(key, f"{path}: cannot follow its links ({exc})") from None
+        return real(path)
+    except InputError as exc:
+        raise ConfigError(key, str(exc)) from None
 
 
 def resolve_paths(model: BaseModel, base: Path, given: frozenset[str] = frozenset(), here: Path | None = None) -> BaseModel:
@@ -156,6 +156,8 @@ def resolve_paths(model: BaseModel, base: Path, given: frozenset[str] = frozense
                 raise ConfigError(key, "a path cannot hold a NUL character")
             if isinstance(v, Path) and not v.is_absolute():
                 upd[name] = _resolved((typed_from(key) if mine else base).joinpath(v), key)
+            elif isinstance(v, Path):
+                _resolved(v, key)  # kept as given; links that loop are as wrong absolute as relative
             elif isinstance(v, BaseModel):
                 upd[name] = fix(v, f"{key}.", mine)
         return m.model_copy(update=upd) if upd else m

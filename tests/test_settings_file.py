@@ -141,6 +141,9 @@ def test_a_relative_path_whose_links_loop_is_a_config_error_naming_its_key(tmp_p
     model = _Outer(inner=_Inner(file=Path("a/x.key"), elsewhere=Path("/etc/b.key")))
     with pytest.raises(ConfigError, match=r"inner\.file: .*a/x\.key: cannot follow its links"):
         resolve_paths(model, tmp_path)
+    absolute = _Outer(inner=_Inner(file=Path("/etc/a.key"), elsewhere=tmp_path / "b" / "y.key"))  # absolute: kept, still checked
+    with pytest.raises(ConfigError, match=r"inner\.elsewhere: .*b/y\.key: cannot follow its links"):
+        resolve_paths(absolute, tmp_path)
 
 
 def test_an_override_says_which_key_it_set() -> None:
