@@ -24,7 +24,7 @@ def check_host(v: str) -> str:
     """``v``, when it is an address a socket can be bound to or connect to: an IPv4 or IPv6 address, or a host or
     interface name as DNS writes it (one that is all digits and dots is an IPv4 address or nothing); otherwise a
     ValueError saying why. Whether a name resolves is not looked up here: that is the bind's or the connect's."""
-    if is_ip_address(v.removeprefix("[").removesuffix("]")):
+    if is_ip_address(v):
         return v
     labels = v.removesuffix(".").split(".")
     if len(v) > 253 or not all(HOST_LABEL.fullmatch(x) for x in labels) or all(x.isdigit() for x in labels):
@@ -40,6 +40,8 @@ def check_endpoint(v: str) -> str:
     if v.startswith("tcp://") and port != "*" and not 0 < int(port) < 65536:
         raise ValueError(f"{v!r}: port out of range")
     host = v[len("tcp://") :].rsplit(":", 1)[0] if v.startswith("tcp://") else "*"
+    if host.startswith("["):  # an IPv6 address, bracketed in an endpoint as in a URL
+        host = host[1:-1]
     if host != "*":
         try:
             check_host(host)
