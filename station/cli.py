@@ -24,6 +24,7 @@ from station.archive import probe
 from station.config import Config, load_config
 from station.config_warnings import warnings as config_warnings
 from station.errors import CameraError, ConfigError, InputError, ModelError, StationError, one_line
+from station.files import inputs_apart
 from station.gate import admit_configured
 from station.keys import server_keys
 from station.log import configure
@@ -31,7 +32,7 @@ from station.model import Model
 from station.pipeline import RunOptions
 from station.review import load_token
 from station.signals import SIGNALS, STOPS, Stopped
-from station.sources import FrameSource
+from station.sources import IMAGE_SUFFIXES, FrameSource
 from station.supervisor import configured_source, run_pipeline
 
 log = structlog.get_logger()
@@ -76,8 +77,17 @@ def _rereader(args: argparse.Namespace) -> Callable[[], Config]:
     return lambda: load_config(args.config, args.overrides)
 
 
+def _out_apart(args: argparse.Namespace, cfg: Config, source: str) -> None:
+    """--out (JSON lines, appended) never onto what the station reads: a recording or image folder given as the source, a
+    video's ground truth, its models or its config (a verdicts file among the images was judged as a part)."""
+    if args.out is not None:
+        also = [p for p in (cfg.model.path, cfg.model.shadow, args.config) if p is not None]
+        inputs_apart(args.out, "--out", [Path(source)] if Path(source).exists() else [], IMAGE_SUFFIXES, also)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     cfg, model = load(args, daemon=True)
+    _out_apart(args, cfg, cfg.camera.source)
     source = configured_source(cfg)
     if not source.live:
         _probe(source)
@@ -89,6 +99,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     path = Path(args.source)
     if not path.exists():
         raise CameraError(f"{path}: no such file or folder")
+    _out_apart(args, cfg, args.source)
     source = configured_source(cfg, str(path))
     if source.live:
         raise CameraError(f"{path}: replay takes a video file or an image folder")
@@ -114,7 +125,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
     from station.offline.classify import classify_paths
 
     _cfg, model = load(args)
-    return classify_paths([Path(p) for p in args.paths], model, args.out)
+    return classify_paths([Path(p) for p in args.paths], model, args.out, args.config)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -128,6 +139,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from station.offline.evaluate import evaluate_folder
 
     _cfg, model = load(args)
+    if not args.report:  # Path("") is the working directory
+        raise InputError("--report: give the report's folder (an empty path would write it into the working directory)")
     return evaluate_folder(Path(args.folder), model, Path(args.report))
 
 
@@ -359,12 +372,9 @@ def main(argv: list[str] | None = None) -> int:
     except (CameraError, ModelError) as exc:
         print(one_line(f"station: error: {exc}"), file=sys.stderr)
         return 2 if args.command in ("replay", "classify", "eval", "teach") else 1
-    except InputError as exc:
+    except StationError as exc:  # bad input: 2; anything else gone wrong at run time: 1
         print(one_line(f"station: error: {exc}"), file=sys.stderr)
-        return 2
-    except StationError as exc:
-        print(one_line(f"station: error: {exc}"), file=sys.stderr)
-        return 1
+        return 2 if isinstance(exc, InputError) else 1
     except KeyboardInterrupt:
         return 130
     except Stopped as exc:  # a second stop while station teach said it was stopped

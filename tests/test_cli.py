@@ -16,7 +16,7 @@ import pytest
 from station.footage import Envelope, compose, labelled_photos
 from station.model import Model
 
-from .conftest import ROOT, SAMPLE, free_port
+from .conftest import MODEL, ROOT, SAMPLE, free_port
 from .proc import one_line_error, run, sets
 from .variants import STRICT, candidate
 
@@ -146,6 +146,21 @@ def test_classify_never_writes_its_out_over_an_image_it_reads(tmp_path: Path) ->
     _one_line_error(_run("classify", str(tmp_path / "in"), "--out", str(photo)), "a.jpeg: --out is inside", "which this command reads")
     _one_line_error(_run("classify", str(photo), "--out", str(photo)), f"a.jpeg: --out is {photo}, which this command reads")
     assert photo.read_bytes() == before
+    model = tmp_path / "m.onnx"
+    shutil.copy(MODEL, model)
+    _one_line_error(_run("classify", str(photo), "--set", f"model.path={model}", "--out", str(model)), "m.onnx: --out is")
+    assert _run("classify", str(tmp_path / "in"), "--out", str(tmp_path / "in" / "v.jsonl")).returncode == 0  # never read
+    assert len((tmp_path / "in" / "v.jsonl").read_text().splitlines()) == 1
+
+
+def test_replay_never_appends_its_verdicts_to_what_it_replays(tmp_path: Path) -> None:
+    """A verdicts file among the images was judged as one more part; one beside a video, its ground truth."""
+    photos = tmp_path / "photos"
+    shutil.copytree(SAMPLE / "ok_front", photos)
+    _one_line_error(_run("replay", str(photos), "--out", str(photos / "zz.png")), "zz.png: --out is inside")
+    video = tmp_path / "line.mp4"
+    video.write_bytes(b"")
+    _one_line_error(_run("replay", str(video), "--out", str(tmp_path / "line.csv")), "line.csv: --out is")
 
 
 def test_check_config_makes_the_source_so_that_run_cannot_fail_on_it_later(tmp_path: Path) -> None:

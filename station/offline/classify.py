@@ -13,12 +13,12 @@ import numpy as np
 import numpy.typing as npt
 
 from station.errors import InputError, one_line
-from station.files import not_read
+from station.files import inputs_apart
 from station.messages import Frame, Part, Reason, Verdict
 from station.metrics import Metrics
 from station.model import Model
 from station.reload import ModelSlot
-from station.sources import files_below, read_image
+from station.sources import IMAGE_SUFFIXES, files_below, read_image
 from station.stages.decision import DecisionStage
 from station.stages.inference import InferenceStage
 from station.stages.preprocess import PreprocessStage
@@ -57,11 +57,11 @@ class Classifier:
         return self.decide(self.infer(self.crop(part)[0])[0])[0]
 
 
-def classify_paths(paths: list[Path], model: Model, out_path: Path | None) -> int:
+def classify_paths(paths: list[Path], model: Model, out_path: Path | None, config: Path | None = None) -> int:
     """Exit 0 when images were classified (files that could not be, each reported on stderr); 2 when none."""
     clf = Classifier(model)
-    if out_path is not None:
-        not_read(out_path, "--out", paths)  # opened for writing first, an image given would be emptied before it is read
+    if out_path is not None:  # opened for writing first: an image given would be emptied before it is read
+        inputs_apart(out_path, "--out", paths, IMAGE_SUFFIXES, [model.path, *([config] if config else [])])
     try:
         out: IO[str] = out_path.open("w", encoding="utf-8") if out_path else sys.stdout
     except OSError as exc:

@@ -21,6 +21,7 @@ from typing import Any
 
 from station.config import Config, Direction
 from station.errors import InputError
+from station.files import ground_truths
 from station.locate import OFF_CENTRE, Circle, GrayImage, asymmetry, ellipse_of
 from station.messages import Frame, Part
 from station.metrics import Metrics
@@ -174,7 +175,7 @@ def read_by(src: Path) -> list[Path]:
     truth. The rest of a labelled folder (a report, the taught model) is never read."""
     if src.is_dir():
         return [src / name for name in (*LABELS, "labels.csv", "review")]
-    return [src, src.with_suffix(".csv"), src.with_name(src.name + ".csv")]
+    return [src, *ground_truths(src)]
 
 
 def collect(sources: list[Path], spec: PreprocessSpec, cfg: Config) -> Collection:

@@ -8,14 +8,14 @@ import io
 from pathlib import Path
 
 from station.errors import InputError
-from station.files import read_bounded, why
+from station.files import ground_truths, read_bounded, why
 
 MAX_TRUTH_BYTES = 16 << 20  # a ground truth CSV: about 40 bytes a part
 
 
 def truth_csv(video: Path) -> Path | None:
     """The ground truth beside ``video``: VIDEO.csv or VIDEO.EXT.csv; InputError when both are there and differ."""
-    found = [c for c in (video.with_suffix(".csv"), video.with_name(video.name + ".csv")) if c.is_file()]
+    found = [c for c in ground_truths(video) if c.is_file()]
     if len(found) == 2 and found[0].read_bytes() != found[1].read_bytes():
         raise InputError(f"{video}: two ground truths beside it ({found[0].name} and {found[1].name}): keep the right one")
     return found[0] if found else None
