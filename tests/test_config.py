@@ -69,6 +69,7 @@ def test_an_address_or_a_host_or_interface_name_is_taken_for_metrics_and_the_pub
         ("gateway.belt_speed_mm_s=.inf", "gateway.belt_speed_mm_s"),
         ("metrics.host=999.1.1.1", "metrics.host"),  # no IPv4 address, and digits and dots are no name: run could not bind it
         ("metrics.host=exa mple", "metrics.host"),
+        ("metrics.host='[::1]'", "metrics.host"),  # brackets belong to an endpoint, not to an address
         ("publisher.endpoint=tcp://256.1.1.1:5556", "publisher.endpoint"),
         ("publisher.resend_endpoint=tcp://a b:5557", "publisher.resend_endpoint"),
     ],
