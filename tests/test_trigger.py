@@ -340,3 +340,18 @@ def test_a_part_touching_the_frames_bottom_close_behind_one_leaving_gets_its_own
     frames = [Frame(t, _disc_frame(640, 360, [(200 + 20 * t, 180, 140), (200 + 20 * t - 340, 225, 140)]), t / 25, 0.0) for t in range(40)]
     parts = _run(LineTrigger(TriggerSection()), frames)
     assert len(parts) == 2 and all(p.failure is None for p in parts)
+
+
+@pytest.mark.parametrize("dark", [5, 20, 45])
+@pytest.mark.parametrize("shape", ["whole", "crescent"])
+def test_frames_that_show_no_part_while_one_crosses_leave_it_one_verdict(dark: int, shape: str) -> None:
+    """A light dropout or a hand over the belt: frames that decode but show nothing, while a part crosses the line. It is
+    looked for where it has moved to; dropped after 5 such frames, it got a second verdict (whole) or none (a crescent)."""
+    v, w, h, r = 12, 960, 540, 100
+    frames = _arcs(w, h, r, v, 90, [(100, 260)]) if shape == "crescent" else _moving(w, h, r, [-r], v, 90)
+    first = (w // 2 - (-r if shape == "whole" else -120)) // v - dark // 2  # the dark frames straddle the line
+    for t in range(first, first + dark):
+        frames[t] = Frame(t, np.full((h, w), 60, np.uint8), 0.0, 0.0)
+    parts = _run(LineTrigger(TriggerSection()), frames)
+    assert len(parts) == 1
+    assert (parts[0].failure is None) == (shape == "whole")

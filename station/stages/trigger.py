@@ -31,7 +31,8 @@ from station.messages import Failure, Frame, Part, Reason
 from station.sources import FrameSource, ImageFolderSource
 
 _MIN_PART_PX = 30  # the smallest part (trigger.min_diameter_px) stays at least this wide in the work image
-_MAX_MISSED = 4
+_MAX_MISSED = 4  # frames a part inspected, or seen to leave the frame, may go unseen before its track is dropped
+_MAX_UNSEEN = 50  # ... and one not yet inspected, where it would be in view now: a light dropout, a hand over the belt
 
 
 def trigger_mode(cfg: Config, source: FrameSource) -> TriggerMode:
@@ -111,13 +112,22 @@ class _Track:
     history: list[float] = field(default_factory=list)
     seen: int = 0  # the index of the frame it was last matched in
     velocity: tuple[float, float] | None = None  # px per frame, measured between two whole views
+    drift: tuple[float, float] | None = None  # px per frame of a part never seen whole, between two frames it was in view
 
     def where(self, steps: int) -> tuple[float, float]:
         """Its centre ``steps`` frames after it was last seen: where it was, or across frames not seen, moved on at its
-        speed (known once it was seen whole twice: a part coming into view seems to move at half its speed)."""
-        if steps <= 1 or self.velocity is None:
+        speed (known once it was seen whole twice: a part coming into view seems to move at half its speed; for a part
+        never seen whole, a crescent, as its blob moved between two frames in view)."""
+        v = self.velocity or self.drift
+        if steps <= 1 or v is None:
             return self.blob.cx, self.blob.cy
-        return self.blob.cx + self.velocity[0] * steps, self.blob.cy + self.velocity[1] * steps
+        return self.blob.cx + v[0] * steps, self.blob.cy + v[1] * steps
+
+    def in_view(self, w: int, h: int) -> bool:
+        """Where it would be now, after the frames it went unseen, still in a w x h frame: unseen, not gone (a track that
+        is dropped and seen again would be a second part, past the line when first seen)."""
+        x, y = self.where(self.missed)
+        return 0.0 <= x <= w and 0.0 <= y <= h
 
     def whole(self, frame: Frame, b: Blob, belt: float) -> None:
         """Seen whole on ``frame``: its last full view, and its speed since the one before."""
@@ -279,7 +289,7 @@ class LineTrigger:
 
     def _match(self, blobs: list[Blob], frame: Frame) -> list[Blob]:
         """Assign blobs to tracks (nearest centre within 0.6 of a diameter of where each is now); return the unmatched."""
-        free = list(blobs)
+        free, (h, w) = list(blobs), frame.image.shape
         for t in sorted(self._tracks, key=lambda t: t.order):
             steps = max(frame.index - t.seen, 1)  # more than one across frames not seen (unreadable, dropped)
             x, y = t.where(steps)
@@ -290,9 +300,11 @@ class LineTrigger:
                     best, dist = b, d
             if best is None:
                 t.missed += 1
-            else:
-                free.remove(best)
-                t.blob, t.missed, t.seen = best, 0, frame.index
+                continue
+            free.remove(best)
+            if steps == 1 and self._inside(best, w, h) and self._inside(t.blob, w, h):
+                t.drift = (best.cx - t.blob.cx, best.cy - t.blob.cy)
+            t.blob, t.missed, t.seen = best, 0, frame.index
         return free
 
     def __call__(self, frame: Frame) -> list[Part]:
@@ -324,7 +336,7 @@ class LineTrigger:
                 t.inspected = True
                 if not self._of_refused(t.blob):  # else the rejected part itself, seen whole after all
                     out.append(self._emit(frame, t.blob, belt))
-        out += self._retire(lambda t: t.missed > _MAX_MISSED)
+        out += self._retire(lambda t: t.missed > _MAX_MISSED and (t.inspected or t.missed > _MAX_UNSEEN or not t.in_view(w, h)))
         return out
 
     def _retire(self, gone: object) -> list[Part]:
