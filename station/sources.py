@@ -212,6 +212,11 @@ class VideoFileSource(_QuickOpen):
         # MJPG in AVI: every frame a picture of its own, counted in the header; elsewhere the count may be an estimate
         self.count_is_exact = self._path.suffix.lower() == ".avi" and fourcc.to_bytes(4, "little") == b"MJPG"
         self._cap = cap
+        first = self._next()  # read ahead: a file with no frame that decodes is said at once, not replayed as nothing
+        if first is None:
+            self.close()
+            raise CameraError(f"{self._path}: no frame of it decodes (an empty or unreadable video)")
+        self._ahead.appendleft(first)
 
     def read(self) -> Grab | None:
         if self._ahead:
@@ -247,7 +252,7 @@ class VideoFileSource(_QuickOpen):
                 break
             failed += 1
             at = self._read + self._bad + failed - 1  # the index of the frame that failed
-            if not self.frame_count or at >= self.frame_count - 1 or failed >= MAX_BAD_RUN:
+            if (self.frame_count and at >= self.frame_count - 1) or failed >= MAX_BAD_RUN:  # a count unknown: read on
                 return None
         self._ahead.extend(
             Grab(None, f"{self.name}: frame {self._read + self._bad + k} could not be decoded", self.name) for k in range(failed)

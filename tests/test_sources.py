@@ -255,3 +255,23 @@ def test_a_folder_below_that_cannot_be_listed_is_named_or_with_strict_is_an_inpu
     assert files_below(tmp_path) == [(tmp_path / "a.jpg", None), (tmp_path / "locked", why)]
     with pytest.raises(InputError, match="locked: cannot list folder: Permission denied"):
         files_below(tmp_path, strict=True)
+
+
+def test_a_video_with_no_frame_that_decodes_is_one_line_when_it_is_opened(tmp_path: Path) -> None:
+    """An AVI of no frames opened and replayed as nothing, exit 0, without a word."""
+    p = tmp_path / "empty.avi"
+    cv2.VideoWriter(str(p), cv2.VideoWriter.fourcc(*"MJPG"), 25, (160, 120)).release()
+    with pytest.raises(CameraError, match=r"empty\.avi: no frame of it decodes"):
+        VideoFileSource(p).open()
+
+
+def test_a_raw_mjpeg_stream_is_read_past_a_corrupt_stretch_though_its_frame_count_is_unknown(tmp_path: Path) -> None:
+    """A raw .mjpeg declares no frame count: the first frame that did not decode was taken for the end, silently."""
+    rng = np.random.default_rng(0)
+    frames = [cv2.imencode(".jpg", rng.integers(0, 255, (120, 160), dtype=np.uint8))[1].tobytes() for _ in range(30)]
+    frames[12] = frames[12][:40] + rng.integers(0, 256, len(frames[12]) - 40, dtype=np.uint8).tobytes()  # one ruined
+    p = tmp_path / "line.mjpeg"
+    p.write_bytes(b"".join(frames))
+    src, grabs = _read_to_end(p)
+    assert src.frame_count is None or src.frame_count > 30  # not a count to trust
+    assert sum(g.image is not None for g in grabs) >= 28  # the frames after the ruined one are read
