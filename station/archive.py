@@ -276,9 +276,11 @@ def export(archive: Path, out: Path, reviewed_only: bool = False) -> Exported:
     A part an operator labelled (the sidecar's ``review``) goes where the operator put it; an
     unlabelled one goes by the station's own reason (defect, ok), the rest to review/. With
     ``reviewed_only`` only the operator-labelled parts are written: the folder ``station eval`` and
-    ``station teach`` can trust. ``out`` must be new or empty (an earlier export left in it could
-    put one part under both labels); InputError naming it otherwise. A part whose sidecar or crop
-    cannot be read is skipped and named, never silently.
+    ``station teach`` can trust. A part the station located nowhere (the trigger refused it: too
+    large, never seen whole) was kept as its whole frame, other parts in it: review/ whatever its
+    label. ``out`` must be new or empty (an earlier export left in it could put one part under both
+    labels); InputError naming it otherwise. A part whose sidecar or crop cannot be read is skipped
+    and named, never silently.
     """
     _empty_folder(out, ("def_front", "ok_front"))  # even empty: a labelled folder, which teach and eval count
     done = Exported({"def_front": 0, "ok_front": 0, "review": 0}, [])
@@ -294,7 +296,8 @@ def export(archive: Path, out: Path, reviewed_only: bool = False) -> Exported:
         if reviewed_only and review is None:
             continue
         label = review["label"] if review is not None else REASON_LABELS.get(str(meta.get("reason")))
-        folder = LABEL_FOLDERS.get(str(label), "review")
+        whole_frame = "circle" in meta and meta["circle"] is None  # no part located: the crop is the frame, other parts in it
+        folder = "review" if whole_frame else LABEL_FOLDERS.get(str(label), "review")
         dest = out / folder / crop.name
         try:
             _check_crop(crop, dest)

@@ -271,6 +271,19 @@ def test_export_names_every_part_it_cannot_use_and_writes_the_rest(tmp_path: Pat
     assert [r[0] for r in rows[1:]] == ["def_front/p2.png", "def_front/p1.png"] and rows[2][3] == "m,1\nx"
 
 
+def test_a_part_located_nowhere_is_exported_for_review_whatever_its_label(tmp_path: Path) -> None:
+    """The trigger refused it (too large, never seen whole): its crop is the whole frame, other parts in it, and in a label
+    folder it would be judged or taught as one part."""
+    from station.archive import export
+
+    day = tmp_path / "a" / "2026-01-01" / "reject"
+    _archived(day, "p1", json.dumps({"reason": "unable_to_inspect", "circle": None, "review": {"label": "good", "by": "op", "at": 1}}))
+    _archived(day, "p2", json.dumps({"reason": "defect", "circle": [10.0, 10.0, 5.0], "review": {"label": "defect", "by": "op", "at": 1}}))
+    done = export(tmp_path / "a", tmp_path / "out", reviewed_only=True)
+    assert done.counts == {"def_front": 1, "ok_front": 0, "review": 1}
+    assert (tmp_path / "out" / "review" / "p1.png").exists() and (tmp_path / "out" / "def_front" / "p2.png").exists()
+
+
 def test_export_refuses_a_folder_that_is_not_empty(tmp_path: Path) -> None:
     from station.archive import export
     from station.errors import InputError
