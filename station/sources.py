@@ -199,6 +199,8 @@ class VideoFileSource(_QuickOpen):
         self._ahead: deque[Grab] = deque()  # read, not yet handed on
 
     def open(self) -> None:
+        self._ahead.clear()  # opened again (a probe first, then the capture stage): from its first frame, counted afresh
+        self._read = self._bad = 0
         if not self._path.is_file():
             raise CameraError(f"{self._path}: no such video file")
         cap = cv2.VideoCapture(str(self._path), cv2.CAP_FFMPEG, self._decode_params)
@@ -252,7 +254,10 @@ class VideoFileSource(_QuickOpen):
                 break
             failed += 1
             at = self._read + self._bad + failed - 1  # the index of the frame that failed
-            if (self.frame_count and at >= self.frame_count - 1) or failed >= MAX_BAD_RUN:  # a count unknown: read on
+            if self.frame_count and at >= self.frame_count - 1:  # its end
+                return None
+            if failed >= MAX_BAD_RUN:  # a count unknown: read on as far as this
+                log.warning("video_ended_undecodable", file=self.name, frames_read=self._read, undecodable_in_a_row=failed)
                 return None
         self._ahead.extend(
             Grab(None, f"{self.name}: frame {self._read + self._bad + k} could not be decoded", self.name) for k in range(failed)

@@ -275,3 +275,23 @@ def test_a_raw_mjpeg_stream_is_read_past_a_corrupt_stretch_though_its_frame_coun
     src, grabs = _read_to_end(p)
     assert src.frame_count is None or src.frame_count > 30  # not a count to trust
     assert sum(g.image is not None for g in grabs) >= 28  # the frames after the ruined one are read
+
+
+def test_a_video_opened_twice_hands_on_each_frame_once(tmp_path: Path) -> None:
+    """replay and run probe the file (open, close), then the capture stage opens it again: the frame read ahead at the
+    first open was handed on twice (one verdict more, every part after it shifted, with trigger.mode frame)."""
+    p = tmp_path / "ten.avi"
+    w = cv2.VideoWriter(str(p), cv2.VideoWriter.fourcc(*"MJPG"), 25, (160, 120))
+    for i in range(10):
+        w.write(np.full((120, 160, 3), 10 + 20 * i, np.uint8))
+    w.release()
+    src = VideoFileSource(p)
+    src.open()
+    src.close()
+    src.open()
+    levels = []
+    while (g := src.read()) is not None:
+        assert g.image is not None
+        levels.append(round(float(g.image.mean()) / 20))
+    src.close()
+    assert levels == list(range(10)) and src.frames_lost() == 0
