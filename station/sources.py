@@ -256,8 +256,7 @@ class VideoFileSource(_QuickOpen):
             at = self._read + self._bad + failed - 1  # the index of the frame that failed
             if self.frame_count and at >= self.frame_count - 1:  # its end
                 return None
-            if failed >= MAX_BAD_RUN:  # a count unknown: read on as far as this
-                log.warning("video_ended_undecodable", file=self.name, frames_read=self._read, undecodable_in_a_row=failed)
+            if failed >= MAX_BAD_RUN:  # a count unknown: read on as far as this (its true end looks the same: no warning)
                 return None
         self._ahead.extend(
             Grab(None, f"{self.name}: frame {self._read + self._bad + k} could not be decoded", self.name) for k in range(failed)
