@@ -340,29 +340,3 @@ def test_a_part_touching_the_frames_bottom_close_behind_one_leaving_gets_its_own
     frames = [Frame(t, _disc_frame(640, 360, [(200 + 20 * t, 180, 140), (200 + 20 * t - 340, 225, 140)]), t / 25, 0.0) for t in range(40)]
     parts = _run(LineTrigger(TriggerSection()), frames)
     assert len(parts) == 2 and all(p.failure is None for p in parts)
-
-
-@pytest.mark.parametrize("dark", [5, 20, 45])
-@pytest.mark.parametrize("shape", ["whole", "crescent", "cut"])
-def test_frames_that_show_no_part_while_one_crosses_leave_it_one_verdict(dark: int, shape: str) -> None:
-    """A light dropout or a hand over the belt: frames that decode but show nothing, while a part crosses the line. It is
-    looked for where it has moved to; dropped after 5 such frames, it got a second verdict (whole) or none (a crescent, a
-    part the frame's top edge cuts)."""
-    v, w, h, r = 12, 960, 540, 100
-    frames = {
-        "whole": _moving(w, h, r, [-r], v, 90),
-        "crescent": _arcs(w, h, r, v, 90, [(100, 260)]),
-        "cut": _moving(w, h, r, [-r], v, 90, y=60),
-    }[shape]
-    first = (w // 2 - (-120 if shape == "crescent" else -r)) // v - dark // 2  # the dark frames straddle the line
-    for t in range(first, first + dark):
-        frames[t] = Frame(t, np.full((h, w), 60, np.uint8), 0.0, 0.0)
-    parts = _run(LineTrigger(TriggerSection()), frames)
-    assert len(parts) == 1
-    assert (parts[0].failure is None) == (shape != "crescent")  # a cut part goes on, for preprocess to refuse as cut off
-
-
-def test_a_part_never_seen_whole_that_leaves_before_a_line_near_the_exit_is_one_reject() -> None:
-    """trigger.line at 0.95: the frame cuts a crescent before its centre reaches the line; it left without a verdict."""
-    parts = _run(LineTrigger(TriggerSection(line=0.95)), _arcs(960, 540, 100, 23, 60, [(100, 260)]))
-    assert len(parts) == 1 and parts[0].failure is not None and "left the frame before its centre crossed" in parts[0].failure.detail

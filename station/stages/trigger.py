@@ -31,8 +31,7 @@ from station.messages import Failure, Frame, Part, Reason
 from station.sources import FrameSource, ImageFolderSource
 
 _MIN_PART_PX = 30  # the smallest part (trigger.min_diameter_px) stays at least this wide in the work image
-_MAX_MISSED = 4  # frames a part inspected, or seen to leave the frame, may go unseen before its track is dropped
-_MAX_UNSEEN = 50  # ... and one not yet inspected, where it would be in view now: a light dropout, a hand over the belt
+_MAX_MISSED = 4
 
 
 def trigger_mode(cfg: Config, source: FrameSource) -> TriggerMode:
@@ -112,28 +111,13 @@ class _Track:
     history: list[float] = field(default_factory=list)
     seen: int = 0  # the index of the frame it was last matched in
     velocity: tuple[float, float] | None = None  # px per frame, measured between two whole views
-    drift: tuple[float, float] | None = None  # px per frame of a part never seen whole, between two frames it was in view
-    largest: int = 0  # its blob's largest size: a part leaving the frame shrinks to a sliver
-    beside_judged: bool = False  # crossed the line never whole, beside a part seen whole or judged
 
     def where(self, steps: int) -> tuple[float, float]:
         """Its centre ``steps`` frames after it was last seen: where it was, or across frames not seen, moved on at its
-        speed (known once it was seen whole twice: a part coming into view seems to move at half its speed; for a part
-        never seen whole, a crescent, as its blob moved between two frames in view)."""
-        v = self.velocity or self.drift
-        if steps <= 1 or v is None:
+        speed (known once it was seen whole twice: a part coming into view seems to move at half its speed)."""
+        if steps <= 1 or self.velocity is None:
             return self.blob.cx, self.blob.cy
-        return self.blob.cx + v[0] * steps, self.blob.cy + v[1] * steps
-
-    def waits(self, w: int, h: int) -> bool:
-        """Gone unseen for more than _MAX_MISSED frames, still looked for: not yet inspected, its speed known, and where it
-        would be now still in a w x h frame, for up to _MAX_UNSEEN frames (a track dropped and seen again would be a second
-        part, past the line when first seen). One of unknown speed would wait where it was last seen, and take the next
-        part that comes there for itself."""
-        if self.inspected or self.missed > _MAX_UNSEEN or (self.velocity or self.drift) is None:
-            return False
-        x, y = self.where(self.missed)
-        return 0.0 <= x <= w and 0.0 <= y <= h
+        return self.blob.cx + self.velocity[0] * steps, self.blob.cy + self.velocity[1] * steps
 
     def whole(self, frame: Frame, b: Blob, belt: float) -> None:
         """Seen whole on ``frame``: its last full view, and its speed since the one before."""
@@ -206,16 +190,11 @@ class LineTrigger:
         self._tracks: list[_Track] = []
         self._next_id = 1
         self._order = 0
-        self._last: Frame | None = None  # the last frame looked at: where a part that left uninspected is rejected at the end
 
     def _inside(self, b: Blob, w: int, h: int) -> bool:
         """Entirely in view: no closer to a frame edge than trigger.edge_margin_px."""
         m = self.cfg.edge_margin_px
         return b.x0 >= m and b.y0 >= m and b.x1 <= w - m and b.y1 <= h - m
-
-    def _clear_of_sides(self, b: Blob, w: int) -> bool:
-        """Clear of the frame's left and right edges, where parts come into view and leave it."""
-        return b.x0 >= self.cfg.edge_margin_px and b.x1 <= w - self.cfg.edge_margin_px
 
     def _part_sized(self, b: Blob) -> bool:
         return self.cfg.min_diameter_px <= b.size <= self.cfg.max_diameter_px
@@ -269,7 +248,6 @@ class LineTrigger:
             return None
         near = [o for o in self._tracks if o is not t and o.blob.apart(b) < max(o.blob.size, b.size)]
         if any(o.last_full is not None or o.inspected for o in near):
-            t.beside_judged = True  # perhaps a piece of that part, which has its verdict: not one to reject on leaving either
             return None
         for o in near:  # perhaps pieces of this part; a neighbour's piece is rarely in view and in its box
             o.covered = o.covered or (not o.missed and self._inside(o.blob, w, h) and _one_part(b, o.blob))
@@ -301,7 +279,7 @@ class LineTrigger:
 
     def _match(self, blobs: list[Blob], frame: Frame) -> list[Blob]:
         """Assign blobs to tracks (nearest centre within 0.6 of a diameter of where each is now); return the unmatched."""
-        free, w = list(blobs), frame.image.shape[1]
+        free = list(blobs)
         for t in sorted(self._tracks, key=lambda t: t.order):
             steps = max(frame.index - t.seen, 1)  # more than one across frames not seen (unreadable, dropped)
             x, y = t.where(steps)
@@ -312,11 +290,9 @@ class LineTrigger:
                     best, dist = b, d
             if best is None:
                 t.missed += 1
-                continue
-            free.remove(best)
-            if steps == 1 and self._clear_of_sides(best, w) and self._clear_of_sides(t.blob, w):  # cut only by top or bottom:
-                t.drift = (best.cx - t.blob.cx, best.cy - t.blob.cy)  # its box moves as the part does
-            t.blob, t.missed, t.seen, t.largest = best, 0, frame.index, max(t.largest, best.size)
+            else:
+                free.remove(best)
+                t.blob, t.missed, t.seen = best, 0, frame.index
         return free
 
     def __call__(self, frame: Frame) -> list[Part]:
@@ -325,10 +301,9 @@ class LineTrigger:
         if frame.failure is not None or frame.image.size == 0:
             return []  # unseen: the tracks wait, and are looked for where they will have moved to
         h, w = frame.image.shape
-        self._last = frame
         blobs, belt = find_blobs(frame.image, self.cfg)
         for b in sorted(self._match(blobs, frame), key=lambda b: -self._progress(b, w)):
-            self._tracks.append(_Track(self._order, b, self._progress(b, w) < self.cfg.line, seen=frame.index, largest=b.size))
+            self._tracks.append(_Track(self._order, b, self._progress(b, w) < self.cfg.line, seen=frame.index))
             self._order += 1
         out: list[Part] = []
         for t in sorted(self._tracks, key=lambda t: t.order):
@@ -349,10 +324,10 @@ class LineTrigger:
                 t.inspected = True
                 if not self._of_refused(t.blob):  # else the rejected part itself, seen whole after all
                     out.append(self._emit(frame, t.blob, belt))
-        out += self._retire(lambda t: t.missed > _MAX_MISSED and not t.waits(w, h), frame)
+        out += self._retire(lambda t: t.missed > _MAX_MISSED)
         return out
 
-    def _retire(self, gone: object, now: Frame | None = None) -> list[Part]:
+    def _retire(self, gone: object) -> list[Part]:
         out: list[Part] = []
         keep: list[_Track] = []
         for t in sorted(self._tracks, key=lambda t: t.order):
@@ -360,25 +335,8 @@ class LineTrigger:
                 keep.append(t)
             elif not t.inspected and t.last_full is not None and not self._of_refused(t.last_full[1]):
                 out.append(self._emit(*t.last_full))
-            elif now is not None and (why := self._left_uninspected(t, now.image.shape[1])) is not None:
-                out.append(self._refuse(now, t.blob, None, why))
         self._tracks = keep
         return out
-
-    def _left_uninspected(self, t: _Track, w: int) -> str | None:
-        """Why a part watched from before the line, never seen whole, that left the frame at its exit edge without its
-        centre reaching the line (a line so near the exit that the frame cuts the part first) is a reject; None when it is
-        no such part, or may be a piece of a part seen whole or judged."""
-        b, m = t.blob, self.cfg.edge_margin_px
-        at_exit = b.x1 > w - m if self.cfg.direction is Direction.LEFT_TO_RIGHT else b.x0 < m
-        if t.inspected or t.covered or t.beside_judged or t.last_full is not None or not t.before_line or not at_exit:
-            return None
-        if t.largest < self.cfg.min_diameter_px:
-            return None
-        judged = [o for o in self._tracks if o is not t and (o.last_full is not None or o.inspected)]
-        if any(o.blob.apart(b) < max(o.blob.size, b.size) for o in judged):
-            return None
-        return "left the frame before its centre crossed the trigger line, never seen whole: the line too near the exit side to inspect it"
 
     def _blinded(self, marker: Frame) -> list[Part]:
         """The camera went away: every part in view not yet inspected is rejected, unable to inspect.
@@ -395,4 +353,4 @@ class LineTrigger:
 
     def flush(self) -> list[Part]:
         """End of stream: parts seen whole but not yet past the line are inspected now."""
-        return self._retire(lambda t: True, self._last)
+        return self._retire(lambda t: True)
