@@ -340,18 +340,3 @@ def test_a_part_touching_the_frames_bottom_close_behind_one_leaving_gets_its_own
     frames = [Frame(t, _disc_frame(640, 360, [(200 + 20 * t, 180, 140), (200 + 20 * t - 340, 225, 140)]), t / 25, 0.0) for t in range(40)]
     parts = _run(LineTrigger(TriggerSection()), frames)
     assert len(parts) == 2 and all(p.failure is None for p in parts)
-
-
-@pytest.mark.parametrize("dark", [5, 20, 45])
-def test_frames_that_show_no_part_while_a_whole_one_crosses_leave_it_one_verdict_in_order(dark: int) -> None:
-    """A light dropout or a hand over the belt: frames that decode but show nothing while a part seen whole crosses the
-    line, a second part behind it. Dropped after 5 such frames, the first got a second verdict; it is inspected on its last
-    whole view once it would have crossed, before the part behind it."""
-    v, w, h, r = 12, 960, 540, 100
-    frames = _moving(w, h, r, [-r, -r - 3 * r], v, 150)
-    first = (w // 2 + r) // v - dark // 2  # the dark frames straddle the line for the first part
-    for t in range(first, first + dark):
-        frames[t] = Frame(t, np.full((h, w), 60, np.uint8), 0.0, 0.0)
-    parts = _run(LineTrigger(TriggerSection()), frames)
-    assert [p.part_id for p in parts] == [1, 2] and all(p.failure is None for p in parts)
-    assert parts[0].blob is not None and parts[1].blob is not None and parts[0].frame.index < parts[1].frame.index

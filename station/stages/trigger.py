@@ -32,7 +32,6 @@ from station.sources import FrameSource, ImageFolderSource
 
 _MIN_PART_PX = 30  # the smallest part (trigger.min_diameter_px) stays at least this wide in the work image
 _MAX_MISSED = 4
-_MAX_UNSEEN = 50  # frames a part seen whole twice (its speed known) may go unseen where it would be in view: a dropout, a hand
 
 
 def trigger_mode(cfg: Config, source: FrameSource) -> TriggerMode:
@@ -112,7 +111,6 @@ class _Track:
     history: list[float] = field(default_factory=list)
     seen: int = 0  # the index of the frame it was last matched in
     velocity: tuple[float, float] | None = None  # px per frame, measured between two whole views
-    inspected_unseen: bool = False  # inspected on its last whole view while unseen past the line (:meth:`LineTrigger._due`)
 
     def where(self, steps: int) -> tuple[float, float]:
         """Its centre ``steps`` frames after it was last seen: where it was, or across frames not seen, moved on at its
@@ -198,10 +196,6 @@ class LineTrigger:
         m = self.cfg.edge_margin_px
         return b.x0 >= m and b.y0 >= m and b.x1 <= w - m and b.y1 <= h - m
 
-    def _clear_of_sides(self, b: Blob, w: int) -> bool:
-        """Clear of the frame's left and right edges, where parts come into view and leave it."""
-        return b.x0 >= self.cfg.edge_margin_px and b.x1 <= w - self.cfg.edge_margin_px
-
     def _part_sized(self, b: Blob) -> bool:
         return self.cfg.min_diameter_px <= b.size <= self.cfg.max_diameter_px
 
@@ -252,7 +246,7 @@ class LineTrigger:
         b = t.blob
         if t.covered or not (t.before_line and self._inside(b, w, h) and t.last_full is None and self._part_sized(b)):
             return None
-        near = [o for o in self._tracks if o is not t and o.missed <= _MAX_MISSED and o.blob.apart(b) < max(o.blob.size, b.size)]
+        near = [o for o in self._tracks if o is not t and o.blob.apart(b) < max(o.blob.size, b.size)]
         if any(o.last_full is not None or o.inspected for o in near):
             return None
         for o in near:  # perhaps pieces of this part; a neighbour's piece is rarely in view and in its box
@@ -330,31 +324,7 @@ class LineTrigger:
                 t.inspected = True
                 if not self._of_refused(t.blob):  # else the rejected part itself, seen whole after all
                     out.append(self._emit(frame, t.blob, belt))
-        out += self._due(w)
-        out += self._retire(lambda t: t.missed > _MAX_MISSED and not self._waits(t, w, h))
-        return out
-
-    def _waits(self, t: _Track, w: int, h: int) -> bool:
-        """Unseen for more than _MAX_MISSED frames and still looked for: not inspected, its speed known from whole views (one
-        of unknown speed would wait where it was last seen and take the next part that comes there for itself), last seen
-        clear of the frame's sides, and where it would be now still short of the line and in view, for up to _MAX_UNSEEN
-        frames (dropped, a part seen again would be a second part, past the line when first seen)."""
-        if (t.inspected and not t.inspected_unseen) or t.velocity is None or t.missed > _MAX_UNSEEN or not self._clear_of_sides(t.blob, w):
-            return False
-        x, y = t.where(t.missed)
-        return 0.0 <= x <= w and 0.0 <= y <= h
-
-    def _due(self, w: int) -> list[Part]:
-        """Parts waiting unseen (:meth:`_waits`) whose centre would be past the line now: inspected at once on their last
-        whole view, in order, as they would have been had they been seen."""
-        out: list[Part] = []
-        for t in sorted(self._tracks, key=lambda t: t.order):
-            if t.missed > _MAX_MISSED and not t.inspected and t.last_full is not None and t.velocity is not None:
-                x = t.where(t.missed)[0]
-                ahead = x / w if self.cfg.direction is Direction.LEFT_TO_RIGHT else 1.0 - x / w
-                if ahead >= self.cfg.line and not self._of_refused(t.last_full[1]):
-                    t.inspected = t.inspected_unseen = True  # it waits on: seen again, it is this part, not another
-                    out.append(self._emit(*t.last_full))
+        out += self._retire(lambda t: t.missed > _MAX_MISSED)
         return out
 
     def _retire(self, gone: object) -> list[Part]:
