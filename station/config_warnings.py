@@ -6,6 +6,8 @@ from __future__ import annotations
 from station.config import Config, SourceKind, TriggerMode, source_kind
 from station.config_gateway import GATEWAY_STOP_S, GatewayOutputKind, Tracking
 
+LINE_NEAR_EDGE = 0.2  # trigger.line closer than this to a side of the frame (a fraction of its width) is warned of
+
 
 def warnings(cfg: Config, source: str | None = None) -> list[str]:
     """Settings that are valid but unwise together, or not read: ``check-config`` prints them and ``run`` logs them
@@ -23,6 +25,13 @@ def warnings(cfg: Config, source: str | None = None) -> list[str]:
         out.append(
             "trigger.mode: line with a hardware trigger (camera.trigger) follows parts across frames, as for pulses by belt travel; "
             "a frame lost on the way is then only counted, not a part rejected in its place (auto: one part a frame)"
+        )
+    near = min(cfg.trigger.line, 1 - cfg.trigger.line)
+    if cfg.trigger.mode is not TriggerMode.FRAME and near < LINE_NEAR_EDGE:
+        out.append(
+            f"trigger.line: {cfg.trigger.line:g} is near the frame's side: a part is whole in view as its centre crosses only "
+            f"if it is under {2 * near:.0%} of the frame's width across; a larger one never seen whole, or cut by the frame, "
+            "may leave without a verdict (keep the line between 0.2 and 0.8)"
         )
     if cfg.model.shadow is not None and cfg.model.shadow_wait_ms > p.deadline_ms / 2:
         out.append(

@@ -65,3 +65,11 @@ def test_what_is_read_is_not_warned_of(tmp_path: Path) -> None:
     assert w.startswith("camera.loop: ")
     looped = load_config(None, ["camera.loop=true"])  # usb:0 in the file, a recording replayed (tools/soak.py)
     assert warnings(looped, str(video)) == [] and len(warnings(looped)) == 1
+
+
+@pytest.mark.parametrize("line", [0.1, 0.95])
+def test_a_trigger_line_near_a_side_of_the_frame_is_warned_of(line: float) -> None:
+    """Near the exit side, a part cut by the frame or never seen whole left without a verdict (measured at 0.92 and 0.98)."""
+    said = [w for w in warnings(load_config(None, [f"trigger.line={line}"])) if w.startswith("trigger.line:")]
+    assert len(said) == 1 and "may leave without a verdict" in said[0]
+    assert not [w for w in warnings(load_config(None, ["trigger.line=0.5"])) if w.startswith("trigger.line:")]
