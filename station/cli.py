@@ -139,8 +139,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from station.offline.evaluate import evaluate_folder
 
     _cfg, model = load(args)
-    if not args.report:  # Path("") is the working directory
-        raise InputError("--report: give the report's folder (an empty path would write it into the working directory)")
     return evaluate_folder(Path(args.folder), model, Path(args.report))
 
 
@@ -262,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="accuracy, escapes, false rejects, F1 and ROC AUC on a labelled folder")
     p.add_argument("folder", help="folder with def_front/ and ok_front/")
     _common(p)
-    p.add_argument("--report", default="eval-report", help="folder for the report pictures")
+    p.add_argument("--report", type=_report_folder, default="eval-report", help="folder for the report pictures")
     p.set_defaults(func=cmd_eval)
     _teach_parser(sub)
     p = sub.add_parser("gateway", help="reference PLC gateway: follow the station, fire reject or pass per part, hold a healthy output")
@@ -303,6 +301,13 @@ def _at_least(low: float, kind: type[int] | type[float], high: float | None = No
 SEED = _at_least(0, int, 2**32 - 1)  # what NumPy's and PyTorch's generators both take
 
 
+def _report_folder(text: str) -> str:
+    """An argparse type: a report folder's path; an empty one (Path("") is the working directory) is a usage error."""
+    if not text:
+        raise argparse.ArgumentTypeError("give the report's folder (an empty path would write it into the working directory)")
+    return text
+
+
 def _teach_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from station.teach.finetune import Recipe
     from station.teach.threshold import FOLDS, MARGIN, MOST_MARGIN, Gate
@@ -315,7 +320,7 @@ def _teach_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--base", type=Path, help="start from this model (default: model.path of the config)")
     p.add_argument("--from-scratch", action="store_true", help="a new network on the samples alone (a new part type, many samples)")
     p.add_argument("--line", default="", help="the line's name, kept in the model file")
-    p.add_argument("--report", default="teach-report", help="folder for the teaching report (default %(default)s)")
+    p.add_argument("--report", type=_report_folder, default="teach-report", help="folder for the teaching report (default %(default)s)")
     gate = "qualification: the most held-out %s allowed, %%%% (default %g)"
     pct, defaults = _at_least(0.0, float, 100.0), Gate()
     escapes, false_rejects = 100 * defaults.max_escape_rate, 100 * defaults.max_false_reject_rate

@@ -80,8 +80,9 @@ def test_a_report_that_cannot_be_written_is_one_line_naming_it(tmp_path: Path, c
     assert "cannot make the report folder" in capsys.readouterr().err
     assert main(["eval", str(SAMPLE), "--report", str(SAMPLE / "def_front" / "report")]) == 2  # judged as parts next time
     assert "--report is inside" in capsys.readouterr().err
-    assert main(["eval", str(SAMPLE), "--report", ""]) == 2  # the working directory: its files replaced without a word
-    assert "--report: give the report's folder" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:  # the working directory: its files replaced without a word; a usage error
+        main(["eval", str(SAMPLE), "--report", ""])
+    assert stop.value.code == 2 and "--report: give the report's folder" in capsys.readouterr().err
     assert not (SAMPLE / "def_front" / "report").exists()
 
 

@@ -292,7 +292,9 @@ def test_a_model_the_gate_refuses_leaves_the_old_model_at_out_as_it_was(tmp_path
     assert out.read_bytes() == b"the model this line runs now" and list(tmp_path.iterdir()) == [out]
 
 
-def test_an_out_or_report_over_what_teaching_reads_or_the_stations_own_files_is_refused_before_it_starts(tmp_path: Path) -> None:
+def test_an_out_or_report_over_what_teaching_reads_or_the_stations_own_files_is_refused_before_it_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A photo, a video's ground truth, the config, the bundled self-test photos and default config: each would be replaced
     by the model (or the report's pictures put among the photos), and the source or the station ruined."""
     line, video, config = sample_line(tmp_path, 2), tmp_path / "line.mp4", tmp_path / "station.yaml"
@@ -316,13 +318,17 @@ def test_an_out_or_report_over_what_teaching_reads_or_the_stations_own_files_is_
         (SAMPLE / "ok_front" / "x.onnx", fine, "--out is inside"),
         (tmp_path / "loop_a", fine, "loop_a: cannot follow its links"),
         (tmp_path / "m.onnx", line / "def_front", "--report is .*def_front, which this command reads"),
-        (tmp_path / "m.onnx", "", "--report: give the report's folder"),
     ]
     for out, report, why in cases:
         with pytest.raises(InputError, match=why):
             check(out, report)
     check(line / "m.onnx", line / "teach-report")  # beside the label folders: never read as parts
     assert (line / "teach-report").is_dir()
+    from station.cli import build_parser
+
+    with pytest.raises(SystemExit) as stop:  # the working directory: a usage error before anything is read
+        build_parser().parse_args(["teach", str(line), "--out", str(tmp_path / "m.onnx"), "--report", ""])
+    assert stop.value.code == 2 and "--report: give the report's folder" in capsys.readouterr().err
 
 
 def test_an_out_that_teaching_would_wreck_or_never_write_is_refused_before_it_starts(tmp_path: Path) -> None:

@@ -140,8 +140,6 @@ def _check_paths(args: argparse.Namespace, base: Path, cfg: Config) -> None:
     station has: the base, the shipped model, or the config's live or shadow model (a taught model goes live by a config
     edit, after its shadow run: docs/commissioning.md)."""
     out = Path(args.out)
-    if not str(args.report):
-        raise InputError("--report: give the report's folder (an empty path would write it into the working directory)")
     where = real(out)
     if where == real(base):
         raise InputError(f"{out}: --out is the base model itself; write the taught model to another file")
