@@ -28,9 +28,10 @@ from station.archive import Archive
 from station.config import Config, ModelSection, TriggerMode
 from station.errors import ConfigError
 from station.gate import admit_configured
-from station.messages import Part, Scored, StageName, StationState, Verdict
+from station.messages import DropReason, Part, Scored, StageName, StationState, Verdict
 from station.metrics import QUEUED, Metrics
 from station.model import Model
+from station.ratelog import RateLimitedLog
 from station.reload import ModelSlot, Reloader, ShadowSlot
 from station.review import Review, load_token
 from station.sources import FrameSource
@@ -70,6 +71,7 @@ class Pipeline:
     def __init__(self, cfg: Config, source: FrameSource, model: Model, metrics: Metrics, opts: RunOptions) -> None:
         self.cfg = cfg
         self.metrics = metrics
+        self._blanks = RateLimitedLog()
         self.state = StationState.STARTING  # written only by _move_to (stopping is final)
         self._state_lock = threading.Lock()
         if cfg.pipeline.opencv_threads is not None:  # a process-wide setting
@@ -81,7 +83,7 @@ class Pipeline:
             if name is not StageName.CAPTURE
         }
         q = self.queues
-        trig = trigger_for(cfg, source)
+        trig = trigger_for(cfg, source, self._blank_frame)
         self.mode = TriggerMode.FRAME if isinstance(trig, FrameTrigger) else TriggerMode.LINE
         self.capture = CaptureStage(
             source,
@@ -166,6 +168,12 @@ class Pipeline:
                 poll_s=min(0.1, self.cfg.publisher.heartbeat_ms / 2000),
             ),  # its idle turns send the heartbeats: it waits at most half their interval
         ]
+
+    def _blank_frame(self, index: int) -> None:
+        """A frame the line trigger did not believe: counted, and logged at most every 10 s with how many more."""
+        self.metrics.frames_dropped.labels(reason=DropReason.BLANK).inc()
+        why = "it shows no part where one must be (a light out or a flash): the parts in view are looked for in the next frames"
+        self._blanks.emit("blank", "frame_blank", level="warning", frame=index, why=why)
 
     def _published(self, v: Verdict, msg: VerdictMessage) -> None:
         self.live.record(v, msg)

@@ -340,3 +340,30 @@ def test_a_replay_with_a_shadow_publishes_the_same_verdicts_and_each_shadow_is_t
     for active_v, shadow_v in (("pass", "reject"), ("reject", "pass")):
         got = m.registry.get_sample_value("station_shadow_disagreements_total", {"active": active_v, "shadow": shadow_v})
         assert got == pairs.count((active_v, shadow_v))
+
+
+def test_a_light_dropout_while_parts_cross_the_line_leaves_one_verdict_each_and_is_counted(tmp_path: Path) -> None:
+    """Composed footage whose frames go black for 8 frames while each third part crosses the line: every part still gets
+    its one verdict, in its window, and each black frame the trigger did not believe is counted as a blank drop."""
+    import numpy as np
+
+    env = Envelope(width=960, height=540, fps=30, speed=16.0, diameter=240.0)
+    composed = compose(labelled_photos(SAMPLE)[::4], tmp_path / "line.avi", env, seed=3)
+    truth = read_truth(composed)
+    dark = {
+        i
+        for t in truth[::3]
+        for i in range((int(t["first_frame"]) + int(t["last_frame"])) // 2 - 3, (int(t["first_frame"]) + int(t["last_frame"])) // 2 + 5)
+    }
+    video = tmp_path / "dropout.avi"
+    cap, out = cv2.VideoCapture(str(composed)), cv2.VideoWriter(str(video), cv2.VideoWriter.fourcc(*"MJPG"), 30, (960, 540))
+    i = 0
+    while (got := cap.read())[0]:
+        out.write(np.zeros_like(got[1]) if i in dark else got[1])
+        i += 1
+    cap.release()
+    out.release()
+    m = _run(_cfg(), video, Model(MODEL), tmp_path / "v.jsonl")
+    res = judge(truth, _out(tmp_path / "v.jsonl"))
+    assert res["missing_or_extra"] == 0 and res["outside_window"] == 0 and res["escapes"] == 0, res
+    assert m.frames_dropped.labels(reason="blank")._value.get() >= len(truth[::3]) * 6

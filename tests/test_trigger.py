@@ -256,8 +256,10 @@ def test_composed_footage_one_part_each_inside_its_window(env: Envelope, tmp_pat
     video = compose(photos, tmp_path / f"line{'.avi' if env.codec == 'MJPG' else '.mp4'}", env, seed=int(env.speed))
     truth = read_truth(video)
     cfg = TriggerSection(direction=Direction(env.direction), min_diameter_px=int(env.diameter * 0.6))
-    parts = _run(LineTrigger(cfg), _frames(video))
+    blank: list[int] = []
+    parts = _run(LineTrigger(cfg, blank.append), _frames(video))
     assert len(parts) == len(truth)
+    assert blank == [], "in-envelope footage has no frame the trigger may disbelieve"
     for p, t in zip(parts, truth, strict=True):
         assert int(t["first_frame"]) <= p.frame.index <= int(t["last_frame"]), (p.part_id, p.frame.index, t)
 
@@ -340,3 +342,71 @@ def test_a_part_touching_the_frames_bottom_close_behind_one_leaving_gets_its_own
     frames = [Frame(t, _disc_frame(640, 360, [(200 + 20 * t, 180, 140), (200 + 20 * t - 340, 225, 140)]), t / 25, 0.0) for t in range(40)]
     parts = _run(LineTrigger(TriggerSection()), frames)
     assert len(parts) == 2 and all(p.failure is None for p in parts)
+
+
+def _with_blank(frames: list[Frame], blank: range, level: int | None = None) -> list[Frame]:
+    """The frames in ``blank`` replaced by an empty belt (``level`` None) or a uniform field at ``level`` (a light out)."""
+    out = []
+    for f in frames:
+        if f.index in blank:
+            img = np.full_like(f.image, 60 if level is None else level)
+            f = Frame(f.index, np.clip(img + np.random.default_rng(f.index).normal(0, 3, img.shape), 0, 255).astype(np.uint8), 0.0, 0.0)
+        out.append(f)
+    return out
+
+
+@pytest.mark.parametrize("level", [None, 3, 255], ids=["empty-belt", "light-out", "flash"])
+@pytest.mark.parametrize("frames_out", [5, 12, 30])
+def test_a_part_unseen_for_frames_that_show_no_part_as_it_crosses_the_line_gets_one_verdict(level: int | None, frames_out: int) -> None:
+    """Seen whole and moving, then frames that show nothing (a light dropout) while it crosses the line: it is looked for
+    where its speed has taken it, and inspected once, whole and past the line; the part behind it, coming into view
+    meanwhile, gets its own. Before, the first got two verdicts (judged on its last view, then as a new part)."""
+    frames = _with_blank(_moving(1280, 360, 100, [-100, -400], 12, 120), range(40, 40 + frames_out), level)
+    blank: list[int] = []
+    parts = _run(LineTrigger(TriggerSection(), blank.append), frames)
+    assert [p.part_id for p in parts] == [1, 2] and all(p.failure is None for p in parts)
+    assert all(p.blob is not None and 640 <= p.blob[0] <= 1280 - 100 for p in parts), "each whole and past the line"
+    assert blank == list(range(40, 40 + frames_out)), "each frame not believed is told"
+
+
+def test_a_judged_part_unseen_for_a_while_gets_no_second_verdict_when_seen_again() -> None:
+    frames = _with_blank(_moving(1280, 360, 100, [-100], 12, 120), range(70, 85))
+    parts = _run(LineTrigger(TriggerSection()), frames)
+    assert len(parts) == 1 and parts[0].frame.index < 70
+
+
+def test_a_part_lifted_off_short_of_the_line_gets_one_verdict_and_the_next_part_its_own() -> None:
+    """It stops, is lifted off, and the next part comes: the stopped track is not looked for (the belt may hold none there)."""
+    xs = [min(-100 + 16 * t, 420) for t in range(60)]
+    frames = [Frame(t, _disc_frame(1280, 360, [(xs[t], 180, 100)] if t < 45 else []), 0.0, 0.0) for t in range(60)]
+    frames += [Frame(60 + t, _disc_frame(1280, 360, [(-100 + 16 * t, 180, 100)]), 0.0, 0.0) for t in range(80)]
+    parts = _run(LineTrigger(TriggerSection()), frames)
+    assert [p.part_id for p in parts] == [1, 2] and all(p.failure is None for p in parts)
+    assert parts[0].frame.index < 45 and parts[1].frame.index >= 60
+
+
+def test_a_part_lifted_off_while_moving_is_inspected_on_its_last_whole_view_within_a_bound() -> None:
+    """Frames that stay empty are believed after _MAX_BLANK of them: no part is waited for for ever."""
+    frames = _with_blank(_moving(1920, 360, 100, [150], 4, 300), range(50, 300))
+    trig = LineTrigger(TriggerSection())
+    parts = _run_no_flush(trig, frames[:120])
+    assert len(parts) == 1 and parts[0].frame.index < 50 and parts[0].failure is None
+    assert trig.flush() == []
+
+
+def test_a_part_waited_for_when_the_camera_is_lost_is_rejected_once() -> None:
+    frames = _with_blank(_moving(1280, 360, 100, [-100], 12, 40), range(30, 40))
+    trig = LineTrigger(TriggerSection())
+    assert _run_no_flush(trig, frames) == []
+    lost = Frame(40, np.zeros((0, 0), np.uint8), 0.0, 0.0, Failure(Reason.UNABLE, "camera lost: test"), camera_lost=True)
+    parts = trig(lost)
+    assert len(parts) == 1 and parts[0].failure is not None and "camera lost" in parts[0].failure.detail
+    assert trig.flush() == []
+
+
+def test_unreadable_and_blank_frames_together_leave_one_verdict_each() -> None:
+    bad = Failure(Reason.UNABLE, "not decodable")
+    frames = _with_blank(_moving(1280, 360, 100, [-100, -400], 12, 120), range(38, 46), 3)
+    frames = [Frame(f.index, np.zeros((0, 0), np.uint8), 0.0, 0.0, bad) if f.index % 3 == 0 and 30 < f.index < 60 else f for f in frames]
+    parts = _run(LineTrigger(TriggerSection()), frames)
+    assert [p.part_id for p in parts] == [1, 2] and all(p.failure is None for p in parts)

@@ -14,11 +14,13 @@ near it, is rejected at the line, unable to inspect (:meth:`LineTrigger._never_w
 
 Across frames the trigger did not see (undecodable frames of a recording, frames the capture
 queue dropped: gaps in the frame index) a track seen whole twice is looked for where its own speed
-has taken it, so that its part keeps its one verdict.
+has taken it, so that its part keeps its one verdict. A frame that shows nothing where such a part must be (the light
+out or a flash) is not believed either, and is waited across the same way (:meth:`LineTrigger._blank`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import cv2
@@ -32,6 +34,8 @@ from station.sources import FrameSource, ImageFolderSource
 
 _MIN_PART_PX = 30  # the smallest part (trigger.min_diameter_px) stays at least this wide in the work image
 _MAX_MISSED = 4
+_MIN_SPEED = 2.0  # px a frame along the travel: half the envelope's slowest belt; slower, a part may have stopped
+_MAX_BLANK = 50  # frames in a row that show nothing where a part must be, before it is no longer looked for there
 
 
 def trigger_mode(cfg: Config, source: FrameSource) -> TriggerMode:
@@ -44,9 +48,10 @@ def trigger_mode(cfg: Config, source: FrameSource) -> TriggerMode:
     return TriggerMode.LINE
 
 
-def trigger_for(cfg: Config, source: FrameSource) -> FrameTrigger | LineTrigger:
-    """The trigger :func:`trigger_mode` picks, for a replay, a live run and teaching alike."""
-    return FrameTrigger() if trigger_mode(cfg, source) is TriggerMode.FRAME else LineTrigger(cfg.trigger)
+def trigger_for(cfg: Config, source: FrameSource, on_blank: Callable[[int], None] | None = None) -> FrameTrigger | LineTrigger:
+    """The trigger :func:`trigger_mode` picks, for a replay, a live run and teaching alike; ``on_blank`` is told the
+    index of each frame the line trigger does not believe (:meth:`LineTrigger._blank`)."""
+    return FrameTrigger() if trigger_mode(cfg, source) is TriggerMode.FRAME else LineTrigger(cfg.trigger, on_blank)
 
 
 class FrameTrigger:
@@ -111,6 +116,7 @@ class _Track:
     history: list[float] = field(default_factory=list)
     seen: int = 0  # the index of the frame it was last matched in
     velocity: tuple[float, float] | None = None  # px per frame, measured between two whole views
+    whole_view: tuple[int, Blob] | None = None  # the index of the frame it was last seen whole in, judged or not, and its blob
 
     def where(self, steps: int) -> tuple[float, float]:
         """Its centre ``steps`` frames after it was last seen: where it was, or across frames not seen, moved on at its
@@ -185,11 +191,13 @@ def _merge_close(blobs: list[Blob], gap: float) -> list[Blob]:
 class LineTrigger:
     """Tracks parts across frames and fires once per part at the trigger line."""
 
-    def __init__(self, cfg: TriggerSection) -> None:
+    def __init__(self, cfg: TriggerSection, on_blank: Callable[[int], None] | None = None) -> None:
         self.cfg = cfg
+        self._on_blank = on_blank
         self._tracks: list[_Track] = []
         self._next_id = 1
         self._order = 0
+        self._blanks = 0  # frames in a row that were blank where a part must be (:meth:`_blank`)
 
     def _inside(self, b: Blob, w: int, h: int) -> bool:
         """Entirely in view: no closer to a frame edge than trigger.edge_margin_px."""
@@ -302,15 +310,22 @@ class LineTrigger:
             return []  # unseen: the tracks wait, and are looked for where they will have moved to
         h, w = frame.image.shape
         blobs, belt = find_blobs(frame.image, self.cfg)
+        if self._blank(blobs, frame.index, w, h):
+            return []  # it shows none of the parts that must be in view: unseen, as an unreadable frame
         for b in sorted(self._match(blobs, frame), key=lambda b: -self._progress(b, w)):
             self._tracks.append(_Track(self._order, b, self._progress(b, w) < self.cfg.line, seen=frame.index))
             self._order += 1
         out: list[Part] = []
         for t in sorted(self._tracks, key=lambda t: t.order):
-            if t.missed or t.inspected:
+            if t.missed:
+                continue
+            full = self._full_view(t.blob, w, h)
+            if full:
+                t.whole_view = (frame.index, t.blob)
+            if t.inspected:
                 continue
             past = self._progress(t.blob, w) >= self.cfg.line
-            if not self._full_view(t.blob, w, h):
+            if not full:
                 why = (self._outside_envelope(t, w, h) or self._never_whole(t, w, h)) if past else None
                 if why is not None:  # it crossed the line and cannot be inspected: a reject, never ignored
                     t.inspected = True
@@ -326,6 +341,37 @@ class LineTrigger:
                     out.append(self._emit(frame, t.blob, belt))
         out += self._retire(lambda t: t.missed > _MAX_MISSED)
         return out
+
+    def _blank(self, blobs: list[Blob], index: int, w: int, h: int) -> bool:
+        """A frame that shows nothing at all where a part must be: the light went out or flashed, or the camera showed
+        an empty belt. Parts do not vanish from the middle of the belt, so it is not believed: the trigger waits
+        for the next frame, as across an unreadable one, and looks for each part where its speed has taken it.
+
+        A part must be in view when it was seen whole and moving along the belt (:meth:`_expected`). Up to
+        ``_MAX_BLANK`` such frames in a row; after that the frames are taken as they are (a part lifted off the
+        belt then leaves its track: after ``_MAX_MISSED`` frames it is inspected on its last whole view).
+        """
+        if blobs:
+            self._blanks = 0
+            return False
+        if self._blanks >= _MAX_BLANK or not any(self._expected(t, index, w, h) for t in self._tracks):
+            return False
+        self._blanks += 1
+        if self._on_blank is not None:
+            self._on_blank(index)
+        return True
+
+    def _expected(self, t: _Track, index: int, w: int, h: int) -> bool:
+        """Seen on the last frame the trigger believed, whole then or a few frames before, at a speed along the
+        direction of travel of at least ``_MIN_SPEED``, and where that speed has taken it since, entirely in view."""
+        v, seen = t.velocity, t.whole_view
+        if t.missed or v is None or seen is None:
+            return False
+        if (v[0] if self.cfg.direction is Direction.LEFT_TO_RIGHT else -v[0]) < _MIN_SPEED or t.seen - seen[0] > _MAX_MISSED:
+            return False
+        steps, b = index - seen[0], seen[1]
+        dx, dy = v[0] * steps, v[1] * steps
+        return self._inside(Blob(int(b.x0 + dx), int(b.y0 + dy), int(b.x1 + dx), int(b.y1 + dy)), w, h)
 
     def _retire(self, gone: object) -> list[Part]:
         out: list[Part] = []
