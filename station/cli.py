@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import math
 import os
 import signal
 import sys
@@ -21,6 +20,7 @@ import structlog
 
 from station import __version__
 from station.archive import probe
+from station.cli_args import SEED, at_least, common, report_folder, teach_parser
 from station.config import Config, load_config
 from station.config_warnings import warnings as config_warnings
 from station.errors import CameraError, ConfigError, InputError, ModelError, StationError, one_line
@@ -36,13 +36,6 @@ from station.sources import IMAGE_SUFFIXES, FrameSource
 from station.supervisor import configured_source, run_pipeline
 
 log = structlog.get_logger()
-
-
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-c", "--config", type=Path, help="config file (default: the packaged station/defaults/station.yaml)")
-    p.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a config key (dotted path, YAML value)"
-    )
 
 
 def load(args: argparse.Namespace, daemon: bool = False, source: str | None = None) -> tuple[Config, Model]:
@@ -234,37 +227,37 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--version", action="version", version=f"station {__version__}")
     sub = ap.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="the daemon: inspect parts from camera.source")
-    _common(p)
+    common(p)
     p.add_argument("--out", type=Path, help="also append each verdict as a JSON line to this file")
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("replay", help="test mode: a video file or image folder through the same pipeline")
     p.add_argument("source")
-    _common(p)
+    common(p)
     p.add_argument("--out", type=Path, help="append each verdict as a JSON line to this file")
     p.add_argument("--realtime", action="store_true", help="pace at the source's frame rate")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_replay)
     p = sub.add_parser("classify", help="classify images or folders (recursively); binds no ports")
     p.add_argument("paths", nargs="+")
-    _common(p)
+    common(p)
     p.add_argument("--out", type=Path, help="write the JSON lines here instead of stdout")
     p.set_defaults(func=cmd_classify)
     p = sub.add_parser("check-config", help="validate the config and its model; exit 2 naming the key if wrong")
-    _common(p)
+    common(p)
     p.set_defaults(func=cmd_check)
     p = sub.add_parser("demo", help="compose line footage from the bundled sample and replay it through the daemon")
-    _common(p)
-    p.add_argument("--parts", type=_at_least(1, int), default=12, help="parts in the composed footage")
+    common(p)
+    p.add_argument("--parts", type=at_least(1, int), default=12, help="parts in the composed footage")
     p.add_argument("--seed", type=SEED, default=1)
     p.set_defaults(func=cmd_demo)
     p = sub.add_parser("eval", help="accuracy, escapes, false rejects, F1 and ROC AUC on a labelled folder")
     p.add_argument("folder", help="folder with def_front/ and ok_front/")
-    _common(p)
-    p.add_argument("--report", type=_report_folder, default="eval-report", help="folder for the report pictures")
+    common(p)
+    p.add_argument("--report", type=report_folder, default="eval-report", help="folder for the report pictures")
     p.set_defaults(func=cmd_eval)
-    _teach_parser(sub)
+    teach_parser(sub).set_defaults(func=cmd_teach)
     p = sub.add_parser("gateway", help="reference PLC gateway: follow the station, fire reject or pass per part, hold a healthy output")
-    _common(p)
+    common(p)
     one = p.add_mutually_exclusive_group()  # the check decides no part: an --out with it would be ignored
     one.add_argument("--out", type=Path, help="append one JSON line per part here (default: stdout)")
     one.add_argument("--check-plc", action="store_true",
@@ -281,81 +274,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default="station", help="file name stem (station, or the gateway's name)")
     p.set_defaults(func=cmd_keys)
     return ap
-
-
-def _at_least(low: float, kind: type[int] | type[float], high: float | None = None) -> Callable[[str], float]:
-    """An argparse type: a number of ``kind`` in [low, high]; anything else is a usage error (exit 2) naming it."""
-
-    def parse(text: str) -> float:
-        try:
-            v = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if not math.isfinite(v) or v < low or (high is not None and v > high):
-            raise argparse.ArgumentTypeError(f"{text} is out of range ({low} to {high if high is not None else 'any'})")
-        return v
-
-    return parse
-
-
-SEED = _at_least(0, int, 2**32 - 1)  # what NumPy's and PyTorch's generators both take
-
-
-def _report_folder(text: str) -> str:
-    """An argparse type: a report folder's path; an empty one (Path("") is the working directory) is a usage error."""
-    if not text:
-        raise argparse.ArgumentTypeError("give the report's folder (an empty path would write it into the working directory)")
-    return text
-
-
-def _teach_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from station.teach.finetune import Recipe
-    from station.teach.threshold import FOLDS, MARGIN, MOST_MARGIN, Gate
-
-    p = sub.add_parser("teach", help="fine-tune the model on a line's labelled parts, qualify it on held-out parts, write it")
-    kinds = "a labelled folder (ok_front/, def_front/, as archive export writes), or a VIDEO with VIDEO.csv beside it"
-    p.add_argument("sources", nargs="+", metavar="SOURCE", help=kinds)
-    p.add_argument("--out", required=True, type=Path, help="the taught model file (written only if it qualifies)")
-    _common(p)
-    p.add_argument("--base", type=Path, help="start from this model (default: model.path of the config)")
-    p.add_argument("--from-scratch", action="store_true", help="a new network on the samples alone (a new part type, many samples)")
-    p.add_argument("--line", default="", help="the line's name, kept in the model file")
-    p.add_argument("--report", type=_report_folder, default="teach-report", help="folder for the teaching report (default %(default)s)")
-    gate = "qualification: the most held-out %s allowed, %%%% (default %g)"
-    pct, defaults = _at_least(0.0, float, 100.0), Gate()
-    escapes, false_rejects = 100 * defaults.max_escape_rate, 100 * defaults.max_false_reject_rate
-    p.add_argument("--max-escape-rate", type=pct, default=escapes, metavar="PCT", help=gate % ("defective parts passed", escapes))
-    too_many = "; the threshold rejects no more, even if a defect then passes"
-    p.add_argument("--max-false-reject-rate", type=pct, default=false_rejects, metavar="PCT",
-                   help=gate % ("good parts rejected", false_rejects) + too_many)  # fmt: skip
-    p.add_argument("--seed", type=SEED, default=1, help="the same seed, parts and machine teach the same model (default %(default)s)")
-    p.add_argument(
-        "--folds",
-        type=_at_least(2, int),
-        default=FOLDS,
-        help="cross-fitting folds: each part's held-out score comes from a network taught on the others (default %(default)s)",
-    )
-    p.add_argument("--epochs", type=_at_least(1, int), default=Recipe.epochs, help="passes over the parts (default %(default)s)")
-    p.add_argument("--lr", type=_at_least(1e-9, float, 1.0), default=Recipe.lr, help="learning rate (default %(default)s)")
-    p.add_argument(
-        "--pits", type=_at_least(0.0, float, 1.0), default=Recipe.pits, metavar="SHARE",
-        help=f"share of good parts also shown with painted pits, as defective (default {Recipe.pits:g}: none; docs/teaching-measured.md)",
-    )  # fmt: skip
-    p.add_argument(
-        "--margin",
-        type=_at_least(0.0, float, MOST_MARGIN),
-        default=MARGIN,
-        help="log-odds between the threshold and the held-out part that sets it (the lowest defect, or the good part that must "
-        "pass; default %(default)s)",
-    )
-    cpus = max(Recipe.threads, os.cpu_count() or 1)  # more PyTorch threads than CPUs only slow it, or fail to start
-    p.add_argument(
-        "--threads",
-        type=_at_least(1, int, cpus),
-        default=Recipe.threads,
-        help=f"PyTorch's threads (1 to {cpus}, the CPUs; default %(default)s; 1 leaves a CPU to a station running beside it)",
-    )
-    p.set_defaults(func=cmd_teach)
 
 
 DAEMONS = ("run", "replay", "demo", "gateway")  # they drain on SIGTERM; the other commands stop at once

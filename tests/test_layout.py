@@ -70,7 +70,7 @@ LAYERS = [
     {"stages", "resend"},
     {"pipeline", "supervisor", "archive", "review", "web", "notify"},
     {"offline", "teach", "gateway"},
-    {"entry", "cli", "__main__"},
+    {"entry", "cli", "cli_args", "__main__"},
 ]
 
 

@@ -1,0 +1,94 @@
+"""The command line's arguments: the options common to the commands, argparse types that make a bad value a usage
+error (exit 2) naming the option, and the ``teach`` command's many options."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+
+def common(p: argparse.ArgumentParser) -> None:
+    """The options every command that reads the config takes: -c and --set."""
+    p.add_argument("-c", "--config", type=Path, help="config file (default: the packaged station/defaults/station.yaml)")
+    p.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a config key (dotted path, YAML value)"
+    )
+
+
+def at_least(low: float, kind: type[int] | type[float], high: float | None = None) -> Callable[[str], float]:
+    """An argparse type: a number of ``kind`` in [low, high]; anything else is a usage error (exit 2) naming it."""
+
+    def parse(text: str) -> float:
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not math.isfinite(v) or v < low or (high is not None and v > high):
+            raise argparse.ArgumentTypeError(f"{text} is out of range ({low} to {high if high is not None else 'any'})")
+        return v
+
+    return parse
+
+
+SEED = at_least(0, int, 2**32 - 1)  # what NumPy's and PyTorch's generators both take
+
+
+def report_folder(text: str) -> str:
+    """An argparse type: a report folder's path; an empty one (Path("") is the working directory) is a usage error."""
+    if not text:
+        raise argparse.ArgumentTypeError("give the report's folder (an empty path would write it into the working directory)")
+    return text
+
+
+def teach_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+    """The ``teach`` command's parser, added to ``sub``."""
+    from station.teach.finetune import Recipe
+    from station.teach.threshold import FOLDS, MARGIN, MOST_MARGIN, Gate
+
+    p = sub.add_parser("teach", help="fine-tune the model on a line's labelled parts, qualify it on held-out parts, write it")
+    kinds = "a labelled folder (ok_front/, def_front/, as archive export writes), or a VIDEO with VIDEO.csv beside it"
+    p.add_argument("sources", nargs="+", metavar="SOURCE", help=kinds)
+    p.add_argument("--out", required=True, type=Path, help="the taught model file (written only if it qualifies)")
+    common(p)
+    p.add_argument("--base", type=Path, help="start from this model (default: model.path of the config)")
+    p.add_argument("--from-scratch", action="store_true", help="a new network on the samples alone (a new part type, many samples)")
+    p.add_argument("--line", default="", help="the line's name, kept in the model file")
+    p.add_argument("--report", type=report_folder, default="teach-report", help="folder for the teaching report (default %(default)s)")
+    gate = "qualification: the most held-out %s allowed, %%%% (default %g)"
+    pct, defaults = at_least(0.0, float, 100.0), Gate()
+    escapes, false_rejects = 100 * defaults.max_escape_rate, 100 * defaults.max_false_reject_rate
+    p.add_argument("--max-escape-rate", type=pct, default=escapes, metavar="PCT", help=gate % ("defective parts passed", escapes))
+    too_many = "; the threshold rejects no more, even if a defect then passes"
+    p.add_argument("--max-false-reject-rate", type=pct, default=false_rejects, metavar="PCT",
+                   help=gate % ("good parts rejected", false_rejects) + too_many)  # fmt: skip
+    p.add_argument("--seed", type=SEED, default=1, help="the same seed, parts and machine teach the same model (default %(default)s)")
+    p.add_argument(
+        "--folds",
+        type=at_least(2, int),
+        default=FOLDS,
+        help="cross-fitting folds: each part's held-out score comes from a network taught on the others (default %(default)s)",
+    )
+    p.add_argument("--epochs", type=at_least(1, int), default=Recipe.epochs, help="passes over the parts (default %(default)s)")
+    p.add_argument("--lr", type=at_least(1e-9, float, 1.0), default=Recipe.lr, help="learning rate (default %(default)s)")
+    p.add_argument(
+        "--pits", type=at_least(0.0, float, 1.0), default=Recipe.pits, metavar="SHARE",
+        help=f"share of good parts also shown with painted pits, as defective (default {Recipe.pits:g}: none; docs/teaching-measured.md)",
+    )  # fmt: skip
+    p.add_argument(
+        "--margin",
+        type=at_least(0.0, float, MOST_MARGIN),
+        default=MARGIN,
+        help="log-odds between the threshold and the held-out part that sets it (the lowest defect, or the good part that must "
+        "pass; default %(default)s)",
+    )
+    cpus = max(Recipe.threads, os.cpu_count() or 1)  # more PyTorch threads than CPUs only slow it, or fail to start
+    p.add_argument(
+        "--threads",
+        type=at_least(1, int, cpus),
+        default=Recipe.threads,
+        help=f"PyTorch's threads (1 to {cpus}, the CPUs; default %(default)s; 1 leaves a CPU to a station running beside it)",
+    )
+    return p
