@@ -61,12 +61,10 @@ def real(path: Path) -> Path:
     its links go round in a loop."""
     try:
         return path.resolve(strict=True)  # a loop raises: RuntimeError to 3.12, OSError (ELOOP) from 3.13
-    except RuntimeError as exc:
+    except (RuntimeError, OSError) as exc:
+        if isinstance(exc, OSError) and exc.errno != errno.ELOOP:
+            return path.resolve()  # not there (yet), or not a folder on the way: whoever opens it says so
         raise InputError(f"{path}: cannot follow its links ({exc})") from None
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise InputError(f"{path}: cannot follow its links ({exc})") from None
-        return path.resolve()  # not there (yet), or not a folder on the way: whoever opens it says so
 
 
 def not_read(path: Path, what: str, read: Sequence[Path]) -> None:
