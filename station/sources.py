@@ -206,6 +206,7 @@ class VideoFileSource(_QuickOpen):
         cap = cv2.VideoCapture(str(self._path), cv2.CAP_FFMPEG, self._decode_params)
         if not cap.isOpened():
             raise CameraError(f"{self._path}: not a readable video (unknown container or codec, or corrupt)")
+        _not_oversize(cap, str(self._path))
         fps = cap.get(cv2.CAP_PROP_FPS)
         count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
         self.fps = fps if fps and 0 < fps < 1000 else None
@@ -271,6 +272,15 @@ class VideoFileSource(_QuickOpen):
             self._cap = None
 
 
+def _not_oversize(cap: cv2.VideoCapture, name: str) -> None:
+    """CameraError (``cap`` released) when the frames it says it will give are larger than MAX_IMAGE_SIDE: said by the
+    container or stream before a frame is decoded (13000 x 13000 MJPG frames took 1.7 GB each)."""
+    size = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    if max(size) > MAX_IMAGE_SIDE:
+        cap.release()
+        raise CameraError(f"{name}: frames are {size[0]}x{size[1]} px, larger than {MAX_IMAGE_SIDE} px")
+
+
 def _decode_params(threads: int | None) -> list[int]:
     """FFmpeg open parameters: the decoder's thread count (camera.decode_threads), or none to keep FFmpeg's own."""
     return [] if threads is None else [cv2.CAP_PROP_N_THREADS, threads]
@@ -315,6 +325,7 @@ class OpenCVLiveSource(_QuickOpen):
             cap = cv2.VideoCapture(self._spec, cv2.CAP_FFMPEG, params + self._decode_params)
         if not cap.isOpened():
             raise CameraError(f"{self._spec}: cannot open camera or stream")
+        _not_oversize(cap, self._spec)
         fps = cap.get(cv2.CAP_PROP_FPS)
         if self.fps is None and fps and 0 < fps < 1000:
             self.fps = fps

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from station.errors import CameraError, InputError
-from station.sources import Grab, ImageFolderSource, OpenCVLiveSource, VideoFileSource, files_below, read_image, source_for
+from station.sources import MAX_IMAGE_SIDE, Grab, ImageFolderSource, OpenCVLiveSource, VideoFileSource, files_below, read_image, source_for
 
 from .conftest import SAMPLE
 
@@ -295,3 +295,15 @@ def test_a_video_opened_twice_hands_on_each_frame_once(tmp_path: Path) -> None:
         levels.append(round(float(g.image.mean()) / 20))
     src.close()
     assert levels == list(range(10)) and src.frames_lost() == 0
+
+
+def test_a_video_of_frames_larger_than_any_photo_is_refused_when_it_is_opened(tmp_path: Path) -> None:
+    """Its container says the size before a frame is decoded: 13000 x 13000 MJPG frames once took 1.7 GB each."""
+    p = tmp_path / "wide.avi"
+    w = cv2.VideoWriter(str(p), cv2.VideoWriter.fourcc(*"MJPG"), 25, (MAX_IMAGE_SIDE + 8, 16))
+    for _ in range(3):
+        w.write(np.full((16, MAX_IMAGE_SIDE + 8, 3), 100, np.uint8))
+    w.release()
+    for source in (VideoFileSource(p), OpenCVLiveSource(str(p), None, 1.0)):  # a stream is opened by FFmpeg the same way
+        with pytest.raises(CameraError, match=rf"wide\.avi: frames are {MAX_IMAGE_SIDE + 8}x16 px, larger than {MAX_IMAGE_SIDE} px"):
+            source.open()
