@@ -7,12 +7,12 @@ import cv2
 import numpy as np
 import pytest
 
+from station.blobs import find_blobs
 from station.config import Direction, TriggerMode, TriggerSection, load_config
 from station.footage import Envelope, compose, labelled_photos, read_truth
-from station.locate import level_percentiles
 from station.messages import Failure, Frame, Part, Reason
 from station.sources import source_for
-from station.stages.trigger import FrameTrigger, LineTrigger, _work_image, find_blobs, trigger_for, trigger_mode
+from station.stages.trigger import FrameTrigger, LineTrigger, trigger_for, trigger_mode
 
 from .conftest import SAMPLE
 
@@ -70,33 +70,6 @@ def test_auto_makes_each_frame_a_part_for_a_hardware_triggered_camera_and_an_ima
     assert trigger_mode(load_config(None, ["trigger.mode=frame"]), source_for(str(video))) is TriggerMode.FRAME
     encoder = load_config(None, ["camera.source=gige:Cam1", "camera.trigger=Line1", "trigger.mode=line"])  # pulses by belt travel
     assert trigger_mode(encoder, usb) is TriggerMode.LINE
-
-
-def test_belt_median_from_the_histogram_equals_numpys_median() -> None:
-    rng = np.random.default_rng(3)
-    for _ in range(500):
-        n = int(rng.integers(1, 60))
-        lo = int(rng.integers(0, 250))
-        pixels = rng.integers(lo, 256, size=(n, int(rng.integers(1, 4)))).astype(np.uint8)
-        assert level_percentiles(pixels, (50.0,))[0] == pytest.approx(float(np.median(pixels)))
-
-
-def test_find_blobs_separates_parts_and_ignores_noise() -> None:
-    img = _disc_frame(960, 540, [(200, 270, 100), (520, 280, 110)])
-    img = np.clip(img + np.random.default_rng(0).normal(0, 4, img.shape), 0, 255).astype(np.uint8)
-    blobs, belt = find_blobs(img, TriggerSection())
-    assert len(blobs) == 2 and abs(belt - 60) < 3
-    # found on a quarter-size copy (120 px parts -> 30 px): box edges good to about 4 px each, plus the blur's spread
-    assert abs(blobs[0].size - 200) <= 16 or abs(blobs[1].size - 200) <= 16
-    assert all(abs(b.cy - 270) <= 8 or abs(b.cy - 280) <= 8 for b in blobs)
-
-
-def test_the_work_copy_keeps_the_smallest_part_30_px_wide() -> None:
-    for w, h in [(640, 360), (1280, 720), (1920, 1080), (4096, 2160)]:
-        small, f = _work_image(np.zeros((h, w), np.uint8), 120)
-        assert 30 <= 120 * f < 60 and small.shape == (round(h * f), round(w * f))
-    small, f = _work_image(np.zeros((360, 640), np.uint8), 40)  # small parts: nothing to halve
-    assert f == 1.0 and small.shape == (360, 640)
 
 
 @pytest.mark.parametrize("direction", [Direction.LEFT_TO_RIGHT, Direction.RIGHT_TO_LEFT])
@@ -358,14 +331,18 @@ def _with_blank(frames: list[Frame], blank: range, level: int | None = None) -> 
 @pytest.mark.parametrize("level", [None, 3, 255], ids=["empty-belt", "light-out", "flash"])
 @pytest.mark.parametrize("frames_out", [5, 12, 30])
 def test_a_part_unseen_for_frames_that_show_no_part_as_it_crosses_the_line_gets_one_verdict(level: int | None, frames_out: int) -> None:
-    """Seen whole and moving, then frames that show nothing (a light dropout) while it crosses the line: it is looked for
-    where its speed has taken it, and inspected once, whole and past the line; the part behind it, coming into view
-    meanwhile, gets its own. Before, the first got two verdicts (judged on its last view, then as a new part)."""
+    """Seen whole and moving, then frames that show nothing (a light dropout) while it crosses the line: it gets one
+    verdict, when it crosses, on a whole view (past the line when it is seen again in time, else its last one before);
+    the part behind it, coming into view meanwhile, gets its own when it crosses. Before, the first got two verdicts
+    (judged on its last view, then as a new part)."""
     frames = _with_blank(_moving(1280, 360, 100, [-100, -400], 12, 120), range(40, 40 + frames_out), level)
     blank: list[int] = []
-    parts = _run(LineTrigger(TriggerSection(), blank.append), frames)
-    assert [p.part_id for p in parts] == [1, 2] and all(p.failure is None for p in parts)
-    assert all(p.blob is not None and 640 <= p.blob[0] <= 1280 - 100 for p in parts), "each whole and past the line"
+    trig = LineTrigger(TriggerSection(), blank.append)
+    emitted = [(f.index, p) for f in frames for p in trig(f)]
+    assert trig.flush() == []
+    assert [p.part_id for _, p in emitted] == [1, 2] and all(p.failure is None for _, p in emitted)
+    assert [at for at, _ in emitted] == [62, 87], "each when its centre crosses the line (x 640: frames 62 and 87)"
+    assert all(p.blob is not None and 100 <= p.blob[0] <= 1280 - 100 for _, p in emitted), "each seen whole"
     assert blank == list(range(40, 40 + frames_out)), "each frame not believed is told"
 
 
@@ -410,3 +387,36 @@ def test_unreadable_and_blank_frames_together_leave_one_verdict_each() -> None:
     frames = [Frame(f.index, np.zeros((0, 0), np.uint8), 0.0, 0.0, bad) if f.index % 3 == 0 and 30 < f.index < 60 else f for f in frames]
     parts = _run(LineTrigger(TriggerSection()), frames)
     assert [p.part_id for p in parts] == [1, 2] and all(p.failure is None for p in parts)
+
+
+def _emitted(trig: LineTrigger, frames: list[Frame]) -> list[tuple[int, Part]]:
+    """Each part with the index of the frame on which the trigger gave it (flush: after the last)."""
+    out = [(f.index, p) for f in frames for p in trig(f)]
+    return out + [(len(frames), p) for p in trig.flush()]
+
+
+@pytest.mark.parametrize("frames_out", [4, 6, 8, 12])
+def test_parts_crossing_while_the_light_is_out_and_leaving_as_it_returns_keep_their_order_and_time(frames_out: int) -> None:
+    """The smallest frame, fast parts close together (30 px a frame, a gap of 0.44 diameters), the light out from the first
+    part's crossing until it is leaving: it is judged as it crosses, not after it has gone and after the parts behind it
+    (20 frames late, past the deadline: found by a review of the first version of the blank rule)."""
+    frames = _with_blank(_moving(640, 360, 90, [-90, -350, -610], 30, 60), range(13, 13 + frames_out), 3)
+    emitted = _emitted(LineTrigger(TriggerSection()), frames)
+    assert [p.part_id for _, p in emitted] == [1, 2, 3] and all(p.failure is None for _, p in emitted)
+    crossing = [14, 23, 31]  # the first frame each centre is past x 320; one not yet seen whole is judged when seen again
+    assert all(c <= at <= max(c, 13 + frames_out) + 1 for (at, _), c in zip(emitted, crossing, strict=True)), [at for at, _ in emitted]
+
+
+@pytest.mark.parametrize("frames_out", [11, 30, 45])
+def test_a_part_judged_without_a_speed_leaves_no_track_to_take_the_next_parts_blob_after_the_dark(frames_out: int) -> None:
+    """Ahead, a part whose lower half is shaded to the belt (rejected at the line as never seen whole: no speed); behind
+    it a whole part, moving, and a third coming into view as the light goes out. Only the moving part is waited for:
+    the shaded one's track, kept where it was, took the next part's blob after the dark, and that part got no verdict."""
+    frames = []
+    for t in range(40 + frames_out + 60):
+        x = 640 + 40 - 800 + 20 * t  # the shaded part at the line near frame 38
+        img = _disc_frame(1280, 540, [(x - k * 300, 270, 110) for k in range(3)])
+        img[270:, max(0, x - 112) : max(0, x + 113)] = 60
+        frames.append(Frame(t, img, 0.0, 0.0))
+    parts = [p for _, p in _emitted(LineTrigger(TriggerSection()), _with_blank(frames, range(40, 40 + frames_out)))]
+    assert len(parts) == 3 and _never_seen_whole(parts[0]) and parts[1].failure is None and parts[2].failure is None

@@ -15,7 +15,8 @@ near it, is rejected at the line, unable to inspect (:meth:`LineTrigger._never_w
 Across frames the trigger did not see (undecodable frames of a recording, frames the capture
 queue dropped: gaps in the frame index) a track seen whole twice is looked for where its own speed
 has taken it, so that its part keeps its one verdict. A frame that shows nothing where such a part must be (the light
-out or a flash) is not believed either, and is waited across the same way (:meth:`LineTrigger._blank`).
+out or a flash) is not believed either: the part is waited for, and judged on its last whole view if its speed takes
+it past the line unseen (:meth:`LineTrigger._blank`, :meth:`LineTrigger._unseen`).
 """
 
 from __future__ import annotations
@@ -23,16 +24,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
-import numpy.typing as npt
 
+from station.blobs import Blob, find_blobs, one_part
 from station.config import Config, Direction, TriggerMode, TriggerSection
-from station.locate import level_percentiles, u8
 from station.messages import Failure, Frame, Part, Reason
 from station.sources import FrameSource, ImageFolderSource
 
-_MIN_PART_PX = 30  # the smallest part (trigger.min_diameter_px) stays at least this wide in the work image
 _MAX_MISSED = 4
 _MIN_SPEED = 2.0  # px a frame along the travel: half the envelope's slowest belt; slower, a part may have stopped
 _MAX_BLANK = 50  # frames in a row that show nothing where a part must be, before it is no longer looked for there
@@ -71,32 +69,6 @@ class FrameTrigger:
         return []
 
 
-@dataclass(frozen=True)
-class Blob:
-    """A connected region that differs from the belt, in full-frame pixels."""
-
-    x0: int
-    y0: int
-    x1: int
-    y1: int
-
-    @property
-    def cx(self) -> float:
-        return (self.x0 + self.x1) / 2.0
-
-    @property
-    def cy(self) -> float:
-        return (self.y0 + self.y1) / 2.0
-
-    @property
-    def size(self) -> int:
-        return max(self.x1 - self.x0, self.y1 - self.y0)
-
-    def apart(self, other: Blob) -> float:
-        """Distance between the two centres."""
-        return float(np.hypot(other.cx - self.cx, other.cy - self.cy))
-
-
 # A whole part's blob is at least this much as wide as tall (and the other way): under a low side light a
 # sector of the rim falls to the belt's grey and the blob narrows to about 0.7 (at 0.75, a part on composed
 # footage crossed the line unseen); a piece of a broken rim is narrower still (half a rim: 0.5).
@@ -133,59 +105,6 @@ class _Track:
             v = self.velocity
             self.velocity = moved if v is None else ((v[0] + moved[0]) / 2, (v[1] + moved[1]) / 2)
         self.last_full = (frame, b, belt)
-
-
-def _one_part(a: Blob, b: Blob) -> bool:
-    """Two blobs that fit together in one part's box: the larger one's size, and a tenth more."""
-    union = Blob(min(a.x0, b.x0), min(a.y0, b.y0), max(a.x1, b.x1), max(a.y1, b.y1))
-    return union.size <= 1.1 * max(a.size, b.size)
-
-
-def _work_image(gray: npt.NDArray[np.uint8], min_diameter_px: int) -> tuple[npt.NDArray[np.uint8], float]:
-    """Halve the frame while the smallest part stays _MIN_PART_PX wide: 2x2 means are cheap and average the noise."""
-    small = gray
-    while min_diameter_px * small.shape[1] / gray.shape[1] >= 2 * _MIN_PART_PX and min(small.shape) >= 64:
-        small = u8(cv2.resize(small, (small.shape[1] // 2, small.shape[0] // 2), interpolation=cv2.INTER_AREA))
-    return small, small.shape[1] / gray.shape[1]
-
-
-def find_blobs(gray: npt.NDArray[np.uint8], cfg: TriggerSection) -> tuple[list[Blob], float]:
-    """Blobs that differ from the belt by more than ``cfg.contrast``, and the belt's grey level."""
-    h, w = gray.shape
-    small, f = _work_image(gray, cfg.min_diameter_px)
-    belt = level_percentiles(small[::2, ::2], (50.0,))[0]  # the median, from a histogram
-    smooth = cv2.GaussianBlur(small, (5, 5), 1.5)
-    mask = u8(cv2.threshold(cv2.absdiff(smooth, np.full_like(smooth, round(belt))), cfg.contrast, 1, cv2.THRESH_BINARY)[1])
-    k = max(3, int(cfg.min_diameter_px * f * 0.12) | 1)
-    mask = u8(cv2.morphologyEx(mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))))
-    mask = u8(cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)))
-    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    min_side = cfg.min_diameter_px * f * 0.15
-    blobs = []
-    for c in contours:
-        x, y, bw, bh = cv2.boundingRect(c)
-        if max(bw, bh) < min_side:
-            continue
-        blobs.append(Blob(int(x / f), int(y / f), int(min(w, (x + bw) / f)), int(min(h, (y + bh) / f))))
-    return _merge_close(blobs, cfg.min_diameter_px * 0.1), belt
-
-
-def _merge_close(blobs: list[Blob], gap: float) -> list[Blob]:
-    """Join blobs whose boxes overlap or nearly touch: parts never do, so these are one part."""
-    merged = True
-    while merged and len(blobs) > 1:
-        merged = False
-        for i in range(len(blobs)):
-            for j in range(i + 1, len(blobs)):
-                a, b = blobs[i], blobs[j]
-                if a.x0 - gap <= b.x1 and b.x0 - gap <= a.x1 and a.y0 - gap <= b.y1 and b.y0 - gap <= a.y1:
-                    blobs[i] = Blob(min(a.x0, b.x0), min(a.y0, b.y0), max(a.x1, b.x1), max(a.y1, b.y1))
-                    del blobs[j]
-                    merged = True
-                    break
-            if merged:
-                break
-    return blobs
 
 
 class LineTrigger:
@@ -258,7 +177,7 @@ class LineTrigger:
         if any(o.last_full is not None or o.inspected for o in near):
             return None
         for o in near:  # perhaps pieces of this part; a neighbour's piece is rarely in view and in its box
-            o.covered = o.covered or (not o.missed and self._inside(o.blob, w, h) and _one_part(b, o.blob))
+            o.covered = o.covered or (not o.missed and self._inside(o.blob, w, h) and one_part(b, o.blob))
         t.never_whole = True
         bw, bh = b.x1 - b.x0, b.y1 - b.y0
         return f"crossed the line never seen whole ({bw} x {bh} px, not round): part or framing too dark or shaded to inspect"
@@ -273,7 +192,7 @@ class LineTrigger:
             return False
         if b.x0 < m or b.x1 > w - m or (b.y0 >= m and b.y1 <= h - m):
             return False
-        return not any(o is not t and (o.last_full is not None or o.inspected) and _one_part(b, o.blob) for o in self._tracks)
+        return not any(o is not t and (o.last_full is not None or o.inspected) and one_part(b, o.blob) for o in self._tracks)
 
     def _of_refused(self, b: Blob) -> bool:
         """A whole view centred where a part rejected as never seen whole is (as close as a track follows its blob)."""
@@ -311,7 +230,7 @@ class LineTrigger:
         h, w = frame.image.shape
         blobs, belt = find_blobs(frame.image, self.cfg)
         if self._blank(blobs, frame.index, w, h):
-            return []  # it shows none of the parts that must be in view: unseen, as an unreadable frame
+            return self._unseen(frame.index, w, h)
         for b in sorted(self._match(blobs, frame), key=lambda b: -self._progress(b, w)):
             self._tracks.append(_Track(self._order, b, self._progress(b, w) < self.cfg.line, seen=frame.index))
             self._order += 1
@@ -348,8 +267,8 @@ class LineTrigger:
         for the next frame, as across an unreadable one, and looks for each part where its speed has taken it.
 
         A part must be in view when it was seen whole and moving along the belt (:meth:`_expected`). Up to
-        ``_MAX_BLANK`` such frames in a row; after that the frames are taken as they are (a part lifted off the
-        belt then leaves its track: after ``_MAX_MISSED`` frames it is inspected on its last whole view).
+        ``_MAX_BLANK`` such frames in a row; after that the frames are taken as they are. What each track does in
+        such a frame is :meth:`_unseen`'s.
         """
         if blobs:
             self._blanks = 0
@@ -361,17 +280,38 @@ class LineTrigger:
             self._on_blank(index)
         return True
 
+    def _unseen(self, index: int, w: int, h: int) -> list[Part]:
+        """A blank frame (:meth:`_blank`). The parts that must be in view wait for it to pass, and one that its speed has
+        taken past the line is inspected now, on its last whole view, as a photo-eye would fire: its verdict comes in its
+        turn, not after the parts behind it nor late. Every other track misses the frame, as it would have."""
+        out: list[Part] = []
+        for t in sorted(self._tracks, key=lambda t: t.order):
+            at = self._predicted(t, index)
+            if at is None or not self._inside(at, w, h):
+                t.missed += 1
+            elif not t.inspected and t.last_full is not None and self._progress(at, w) >= self.cfg.line:
+                t.inspected = True
+                if not self._of_refused(t.last_full[1]):
+                    out.append(self._emit(*t.last_full))
+        return out + self._retire(lambda t: t.missed > _MAX_MISSED)
+
     def _expected(self, t: _Track, index: int, w: int, h: int) -> bool:
-        """Seen on the last frame the trigger believed, whole then or a few frames before, at a speed along the
-        direction of travel of at least ``_MIN_SPEED``, and where that speed has taken it since, entirely in view."""
+        """Where its speed has taken it by frame ``index`` (:meth:`_predicted`) it is entirely in view."""
+        at = self._predicted(t, index)
+        return at is not None and self._inside(at, w, h)
+
+    def _predicted(self, t: _Track, index: int) -> Blob | None:
+        """Its box on frame ``index``, moved on from its last whole view at its speed; None unless it was seen on the last
+        frame the trigger believed, whole then or a few frames before, at a speed along the direction of travel of at
+        least ``_MIN_SPEED`` (slower, it may have stopped, and be lifted off)."""
         v, seen = t.velocity, t.whole_view
         if t.missed or v is None or seen is None:
-            return False
+            return None
         if (v[0] if self.cfg.direction is Direction.LEFT_TO_RIGHT else -v[0]) < _MIN_SPEED or t.seen - seen[0] > _MAX_MISSED:
-            return False
+            return None
         steps, b = index - seen[0], seen[1]
         dx, dy = v[0] * steps, v[1] * steps
-        return self._inside(Blob(int(b.x0 + dx), int(b.y0 + dy), int(b.x1 + dx), int(b.y1 + dy)), w, h)
+        return Blob(int(b.x0 + dx), int(b.y0 + dy), int(b.x1 + dx), int(b.y1 + dy))
 
     def _retire(self, gone: object) -> list[Part]:
         out: list[Part] = []

@@ -1,0 +1,93 @@
+"""Blobs: the regions of a frame that differ from the belt, in full-frame pixels, for the line trigger to follow."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from station.config import TriggerSection
+from station.locate import level_percentiles, u8
+
+_MIN_PART_PX = 30  # the smallest part (trigger.min_diameter_px) stays at least this wide in the work image
+
+
+@dataclass(frozen=True)
+class Blob:
+    """A connected region that differs from the belt, in full-frame pixels."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+
+    @property
+    def cx(self) -> float:
+        return (self.x0 + self.x1) / 2.0
+
+    @property
+    def cy(self) -> float:
+        return (self.y0 + self.y1) / 2.0
+
+    @property
+    def size(self) -> int:
+        return max(self.x1 - self.x0, self.y1 - self.y0)
+
+    def apart(self, other: Blob) -> float:
+        """Distance between the two centres."""
+        return float(np.hypot(other.cx - self.cx, other.cy - self.cy))
+
+
+def one_part(a: Blob, b: Blob) -> bool:
+    """Two blobs that fit together in one part's box: the larger one's size, and a tenth more."""
+    union = Blob(min(a.x0, b.x0), min(a.y0, b.y0), max(a.x1, b.x1), max(a.y1, b.y1))
+    return union.size <= 1.1 * max(a.size, b.size)
+
+
+def work_image(gray: npt.NDArray[np.uint8], min_diameter_px: int) -> tuple[npt.NDArray[np.uint8], float]:
+    """Halve the frame while the smallest part stays _MIN_PART_PX wide: 2x2 means are cheap and average the noise."""
+    small = gray
+    while min_diameter_px * small.shape[1] / gray.shape[1] >= 2 * _MIN_PART_PX and min(small.shape) >= 64:
+        small = u8(cv2.resize(small, (small.shape[1] // 2, small.shape[0] // 2), interpolation=cv2.INTER_AREA))
+    return small, small.shape[1] / gray.shape[1]
+
+
+def find_blobs(gray: npt.NDArray[np.uint8], cfg: TriggerSection) -> tuple[list[Blob], float]:
+    """Blobs that differ from the belt by more than ``cfg.contrast``, and the belt's grey level."""
+    h, w = gray.shape
+    small, f = work_image(gray, cfg.min_diameter_px)
+    belt = level_percentiles(small[::2, ::2], (50.0,))[0]  # the median, from a histogram
+    smooth = cv2.GaussianBlur(small, (5, 5), 1.5)
+    mask = u8(cv2.threshold(cv2.absdiff(smooth, np.full_like(smooth, round(belt))), cfg.contrast, 1, cv2.THRESH_BINARY)[1])
+    k = max(3, int(cfg.min_diameter_px * f * 0.12) | 1)
+    mask = u8(cv2.morphologyEx(mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))))
+    mask = u8(cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)))
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    min_side = cfg.min_diameter_px * f * 0.15
+    blobs = []
+    for c in contours:
+        x, y, bw, bh = cv2.boundingRect(c)
+        if max(bw, bh) < min_side:
+            continue
+        blobs.append(Blob(int(x / f), int(y / f), int(min(w, (x + bw) / f)), int(min(h, (y + bh) / f))))
+    return _merge_close(blobs, cfg.min_diameter_px * 0.1), belt
+
+
+def _merge_close(blobs: list[Blob], gap: float) -> list[Blob]:
+    """Join blobs whose boxes overlap or nearly touch: parts never do, so these are one part."""
+    merged = True
+    while merged and len(blobs) > 1:
+        merged = False
+        for i in range(len(blobs)):
+            for j in range(i + 1, len(blobs)):
+                a, b = blobs[i], blobs[j]
+                if a.x0 - gap <= b.x1 and b.x0 - gap <= a.x1 and a.y0 - gap <= b.y1 and b.y0 - gap <= a.y1:
+                    blobs[i] = Blob(min(a.x0, b.x0), min(a.y0, b.y0), max(a.x1, b.x1), max(a.y1, b.y1))
+                    del blobs[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    return blobs

@@ -1,0 +1,39 @@
+"""Blob finding: parts apart from the belt and its noise, on a work copy small enough to be quick."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from station.blobs import find_blobs, work_image
+from station.config import TriggerSection
+from station.locate import level_percentiles
+
+from .test_trigger import _disc_frame
+
+
+def test_belt_median_from_the_histogram_equals_numpys_median() -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(500):
+        n = int(rng.integers(1, 60))
+        lo = int(rng.integers(0, 250))
+        pixels = rng.integers(lo, 256, size=(n, int(rng.integers(1, 4)))).astype(np.uint8)
+        assert level_percentiles(pixels, (50.0,))[0] == pytest.approx(float(np.median(pixels)))
+
+
+def test_find_blobs_separates_parts_and_ignores_noise() -> None:
+    img = _disc_frame(960, 540, [(200, 270, 100), (520, 280, 110)])
+    img = np.clip(img + np.random.default_rng(0).normal(0, 4, img.shape), 0, 255).astype(np.uint8)
+    blobs, belt = find_blobs(img, TriggerSection())
+    assert len(blobs) == 2 and abs(belt - 60) < 3
+    # found on a quarter-size copy (120 px parts -> 30 px): box edges good to about 4 px each, plus the blur's spread
+    assert abs(blobs[0].size - 200) <= 16 or abs(blobs[1].size - 200) <= 16
+    assert all(abs(b.cy - 270) <= 8 or abs(b.cy - 280) <= 8 for b in blobs)
+
+
+def test_the_work_copy_keeps_the_smallest_part_30_px_wide() -> None:
+    for w, h in [(640, 360), (1280, 720), (1920, 1080), (4096, 2160)]:
+        small, f = work_image(np.zeros((h, w), np.uint8), 120)
+        assert 30 <= 120 * f < 60 and small.shape == (round(h * f), round(w * f))
+    small, f = work_image(np.zeros((360, 640), np.uint8), 40)  # small parts: nothing to halve
+    assert f == 1.0 and small.shape == (360, 640)
