@@ -44,6 +44,23 @@ def test_a_part_that_cannot_be_inspected_is_reported_never_used(tmp_path: Path) 
     assert any("notes.txt" in n for n in col.notes)
 
 
+def test_a_part_whose_taught_checks_fail_is_refused_with_why_never_taught(tmp_path: Path, monkeypatch: Any) -> None:
+    """The taught model's checks (a search from the part's circle) raising on a part: the base's judgement used to stand,
+    and the part was taught though the taught model on the line would reject it, error."""
+    import station.teach.samples as samples
+    from station.preprocess import preprocess
+
+    def failing(image: Any, spec: PreprocessSpec, found: Circle | None = None) -> Any:
+        if found is not None:
+            raise ValueError("a check that fails")
+        return preprocess(image, spec)
+
+    monkeypatch.setattr(samples, "preprocess", failing)
+    col = collect([sample_line(tmp_path)], SPEC, load_config(None, []))
+    assert col.samples == [] and len(col.refused) == 8
+    assert {r.why for r in col.refused} == {samples.CHECKS_FAILED}
+
+
 def test_photos_in_folders_below_a_label_are_used_and_what_cannot_be_read_is_named_never_opened(tmp_path: Path) -> None:
     root = sample_line(tmp_path)
     (root / "ok_front" / "monday").mkdir()
@@ -404,5 +421,5 @@ def test_whether_a_part_can_be_inspected_is_the_taught_models_to_say_except_what
     for searched in (Quality.OUTLINE_MISMATCH, Quality.NO_PART):  # a found circle skips the inner-ring check: never judged again
         judged = as_taught(pre(searched), judge(Quality.OK))
         assert judged is not None and judged.quality is searched
-    judged = as_taught(pre(Quality.CUT_OFF), fails)
-    assert judged is not None and judged.quality is Quality.CUT_OFF
+    for base in (Quality.OK, Quality.CUT_OFF):  # checks that fail never leave the base's word: the part is not taught
+        assert as_taught(pre(base), fails) is None

@@ -135,6 +135,7 @@ class Collection:
         return len(mine) - n_def, n_def
 
 
+CHECKS_FAILED = "error: the station's checks failed on it"  # a part no preprocess could judge: the line would reject it, error
 SEARCHED = (Quality.NO_PART, Quality.OUTLINE_MISMATCH)  # what the search itself decides: the same for a taught model's search
 
 
@@ -143,13 +144,14 @@ def as_taught(pre: Preprocessed | None, judge: Callable[[Circle], Preprocessed])
     checks from that circle (it fits an ellipse first): whether a part can be inspected is the taught model's to say, as
     on its line. A tilted part's ellipse seen as a circle is off its centre, and its exposure is judged on another crop.
     What the search decides (no part, an inner ring: SEARCHED) stands, as a ``found`` circle skips those checks. A
-    judge that fails leaves ``pre`` as it is: one part must not stop teaching."""
+    judge that fails gives None: the part is not taught (on the line the taught model would reject it, ``error``), and
+    one part does not stop teaching."""
     if pre is None or pre.circle is None or pre.quality in SEARCHED:
         return pre
     try:
         taught = judge(pre.circle)
     except Exception:  # as the preprocess stage: one bad part is that part's refusal, never a stop
-        return pre
+        return None
     return replace(pre, quality=taught.quality)
 
 
@@ -268,8 +270,8 @@ def _add(image: GrayImage, label: int, origin: str, spec: PreprocessSpec, col: C
         base, why = exported.inspect(image, spec, reason)
     pre = as_taught(base, lambda c: preprocess(image, rectifying(spec), found=c))  # a photo's and an export's alike
     inspects = base is not None and base.quality is Quality.OK
-    if pre is None or pre.quality is not Quality.OK or pre.circle is None:  # None: an export's crop, and why it is not taught
-        col.refused.append(Refused(origin, label, pre.quality.value if pre is not None else why))
+    if pre is None or pre.quality is not Quality.OK or pre.circle is None:  # None: an export's crop and why, or checks that failed
+        col.refused.append(Refused(origin, label, pre.quality.value if pre is not None else why or CHECKS_FAILED))
         return False
     col.samples.append(Sample(image, pre.circle, label, origin, inspects))
     return True
@@ -379,7 +381,7 @@ def _match(video: Path, part: Part, pre: Preprocessed | None, inspects: bool, tr
     if part.failure is not None:
         col.refused.append(Refused(origin, label, part.failure.detail))
     elif pre is None or pre.quality is not Quality.OK or pre.circle is None:
-        col.refused.append(Refused(origin, label, pre.quality.value if pre is not None else "not preprocessed"))
+        col.refused.append(Refused(origin, label, pre.quality.value if pre is not None else CHECKS_FAILED))
     else:
         region, circle = part_region(to_gray(part.frame.image), pre.circle, spec)  # the same crops, made or turned (to the warp's rounding)
         col.samples.append(Sample(region.copy(), circle, label, origin, inspects))  # a copy: the frame itself is let go
