@@ -420,3 +420,13 @@ def test_a_part_judged_without_a_speed_leaves_no_track_to_take_the_next_parts_bl
         frames.append(Frame(t, img, 0.0, 0.0))
     parts = [p for _, p in _emitted(LineTrigger(TriggerSection()), _with_blank(frames, range(40, 40 + frames_out)))]
     assert len(parts) == 3 and _never_seen_whole(parts[0]) and parts[1].failure is None and parts[2].failure is None
+
+
+def test_a_part_behind_judged_on_its_last_view_in_the_dark_never_overtakes_the_waited_for_part_ahead() -> None:
+    """Fast parts (40 px a frame), the line at 0.7: the one ahead seen whole and moving (waited for), the one behind seen
+    whole once as the light goes (no speed: it misses the dark frames and is judged on its one whole view when it
+    retires). The one ahead is judged first; it was judged four frames after the one behind (a second review)."""
+    frames = _with_blank(_moving(1280, 720, 100, [-100, -500, -900], 40, 90), range(17, 47))
+    emitted = _emitted(LineTrigger(TriggerSection(line=0.7)), frames)
+    assert [(p.part_id, p.blob[0] if p.blob else None) for _, p in emitted][:2] == [(1, 540.0), (2, 140.0)]
+    assert len(emitted) == 3 and [at for at, _ in emitted][:2] == [21, 21]

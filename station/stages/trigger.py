@@ -283,13 +283,20 @@ class LineTrigger:
     def _unseen(self, index: int, w: int, h: int) -> list[Part]:
         """A blank frame (:meth:`_blank`). The parts that must be in view wait for it to pass, and one that its speed has
         taken past the line is inspected now, on its last whole view, as a photo-eye would fire: its verdict comes in its
-        turn, not after the parts behind it nor late. Every other track misses the frame, as it would have."""
-        out: list[Part] = []
+        turn, not after the parts behind it nor late. Every other track misses the frame, as it would have; one that
+        retires now and is inspected on its last whole view has every waited-for part ahead of it inspected first."""
+        waited: list[tuple[_Track, Blob]] = []
         for t in sorted(self._tracks, key=lambda t: t.order):
             at = self._predicted(t, index)
             if at is None or not self._inside(at, w, h):
                 t.missed += 1
-            elif not t.inspected and t.last_full is not None and self._progress(at, w) >= self.cfg.line:
+            else:
+                waited.append((t, at))
+        # a track that retires now is judged now: the waited-for parts ahead of it come first
+        behind = max((t.order for t in self._tracks if t.missed > _MAX_MISSED and t.last_full is not None and not t.inspected), default=-1)
+        out: list[Part] = []
+        for t, at in waited:
+            if not t.inspected and t.last_full is not None and (self._progress(at, w) >= self.cfg.line or t.order < behind):
                 t.inspected = True
                 if not self._of_refused(t.last_full[1]):
                     out.append(self._emit(*t.last_full))
