@@ -342,6 +342,7 @@ def test_a_part_unseen_for_frames_that_show_no_part_as_it_crosses_the_line_gets_
     assert trig.flush() == []
     assert [p.part_id for _, p in emitted] == [1, 2] and all(p.failure is None for _, p in emitted)
     assert [at for at, _ in emitted] == [62, 87], "each when its centre crosses the line (x 640: frames 62 and 87)"
+    assert [p.frame.index for _, p in emitted] == [62, 87], "stamped with the frame it crossed in: the actuator is timed from it"
     assert all(p.blob is not None and 100 <= p.blob[0] <= 1280 - 100 for _, p in emitted), "each seen whole"
     assert blank == list(range(40, 40 + frames_out)), "each frame not believed is told"
 
@@ -430,3 +431,39 @@ def test_a_part_behind_judged_on_its_last_view_in_the_dark_never_overtakes_the_w
     emitted = _emitted(LineTrigger(TriggerSection(line=0.7)), frames)
     assert [(p.part_id, p.blob[0] if p.blob else None) for _, p in emitted][:2] == [(1, 540.0), (2, 140.0)]
     assert len(emitted) == 3 and [at for at, _ in emitted][:2] == [21, 21]
+
+
+def test_a_part_judged_in_the_dark_is_stamped_with_the_time_it_crossed_the_line() -> None:
+    """The gateway times the actuator from a verdict's capture time, as the moment its part crossed the line. A part last
+    seen whole well short of the line (the light out for 30 frames at 25 fps) is judged on that view's pixels, stamped
+    with the frame its speed took it across in: stamped with its view's, it was 640 ms late (a reject) and would have
+    fired the actuator early (found by a second review)."""
+    frames = [
+        Frame(f.index, f.image, f.index / 25, 1000 + f.index / 25)
+        for f in _with_blank(_moving(1280, 720, 100, [-100, -500, -900], 40, 70), range(10, 40), 3)
+    ]
+    emitted = _emitted(LineTrigger(TriggerSection(line=0.7)), frames)
+    first = emitted[0][1]
+    assert emitted[0][0] == first.frame.index == 25, "x 260 on frame 9, 40 px a frame: past 896 on frame 25"
+    assert first.frame.captured_mono == 1.0 and first.frame.captured_wall == 1001.0
+    assert first.blob is not None and first.blob[0] == 260.0 and float(first.frame.image.mean()) > 60, "its frame-9 pixels"
+
+
+def test_a_part_moved_further_unseen_than_its_speed_can_be_trusted_is_not_looked_for_and_takes_no_other_parts_blob() -> None:
+    """Tight parts in a wide frame, the belt 10 % faster from the moment the light goes out for 30 frames: the part ahead,
+    followed at its old speed, would be 120 px behind where it is, and 90 px from the next part, whose blob its track took
+    (that part got no verdict). Past six of its sizes unseen it is lost instead: each part behind gets its verdict."""
+
+    def x(t: int) -> int:
+        return 40 * t if t < 7 else 280 + 44 * (t - 7)
+
+    frames = []
+    for t in range(60):
+        img = _disc_frame(1920, 1080, [(-90 - 210 * k + x(t), 540, 90) for k in range(4)])
+        frames.append(Frame(t, img, 0.0, 0.0))
+    parts = [p for _, p in _emitted(LineTrigger(TriggerSection(min_diameter_px=108)), _with_blank(frames, range(7, 37)))]
+
+    def which(p: Part) -> int:  # the part it is, from where it was seen
+        return min(range(4), key=lambda k: abs(-90 - 210 * k + x(p.frame.index) - (p.blob[0] if p.blob else 0)))
+
+    assert {1, 2, 3} <= {which(p) for p in parts if p.frame.index >= 37}, [(p.frame.index, p.blob) for p in parts]

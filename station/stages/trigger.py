@@ -22,7 +22,7 @@ it past the line unseen (:meth:`LineTrigger._blank`, :meth:`LineTrigger._unseen`
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -34,6 +34,7 @@ from station.sources import FrameSource, ImageFolderSource
 _MAX_MISSED = 4
 _MIN_SPEED = 2.0  # px a frame along the travel: half the envelope's slowest belt; slower, a part may have stopped
 _MAX_BLANK = 50  # frames in a row that show nothing where a part must be, before it is no longer looked for there
+_MAX_DRIFT = 6.0  # sizes a part may move unseen and still be looked for: a tenth of that is the reach of a match (0.6)
 
 
 def trigger_mode(cfg: Config, source: FrameSource) -> TriggerMode:
@@ -90,11 +91,14 @@ class _Track:
     velocity: tuple[float, float] | None = None  # px per frame, measured between two whole views
     whole_view: tuple[int, Blob] | None = None  # the index of the frame it was last seen whole in, judged or not, and its blob
 
-    def where(self, steps: int) -> tuple[float, float]:
+    def where(self, steps: int) -> tuple[float, float] | None:
         """Its centre ``steps`` frames after it was last seen: where it was, or across frames not seen, moved on at its
-        speed (known once it was seen whole twice: a part coming into view seems to move at half its speed)."""
+        speed (known once it was seen whole twice: a part coming into view seems to move at half its speed); None once
+        that is more than ``_MAX_DRIFT`` sizes (lost: a speed a tenth off would put it out of a match's reach)."""
         if steps <= 1 or self.velocity is None:
             return self.blob.cx, self.blob.cy
+        if float(np.hypot(*self.velocity)) * steps > _MAX_DRIFT * self.blob.size:
+            return None
         return self.blob.cx + self.velocity[0] * steps, self.blob.cy + self.velocity[1] * steps
 
     def whole(self, frame: Frame, b: Blob, belt: float) -> None:
@@ -208,9 +212,11 @@ class LineTrigger:
         """Assign blobs to tracks (nearest centre within 0.6 of a diameter of where each is now); return the unmatched."""
         free = list(blobs)
         for t in sorted(self._tracks, key=lambda t: t.order):
-            steps = max(frame.index - t.seen, 1)  # more than one across frames not seen (unreadable, dropped)
-            x, y = t.where(steps)
-            best, dist = None, 0.6 * max(t.blob.size, 1)
+            at = t.where(max(frame.index - t.seen, 1))  # more than one frame on across frames not seen (unreadable, dropped, blank)
+            if at is None:
+                t.missed += 1
+                continue
+            (x, y), best, dist = at, None, 0.6 * max(t.blob.size, 1)
             for b in free:
                 d = float(np.hypot(b.cx - x, b.cy - y))
                 if d < dist:
@@ -230,7 +236,7 @@ class LineTrigger:
         h, w = frame.image.shape
         blobs, belt = find_blobs(frame.image, self.cfg)
         if self._blank(blobs, frame.index, w, h):
-            return self._unseen(frame.index, w, h)
+            return self._unseen(frame, w, h)
         for b in sorted(self._match(blobs, frame), key=lambda b: -self._progress(b, w)):
             self._tracks.append(_Track(self._order, b, self._progress(b, w) < self.cfg.line, seen=frame.index))
             self._order += 1
@@ -280,43 +286,57 @@ class LineTrigger:
             self._on_blank(index)
         return True
 
-    def _unseen(self, index: int, w: int, h: int) -> list[Part]:
-        """A blank frame (:meth:`_blank`). The parts that must be in view wait for it to pass, and one that its speed has
-        taken past the line is inspected now, on its last whole view, as a photo-eye would fire: its verdict comes in its
-        turn, not after the parts behind it nor late. Every other track misses the frame, as it would have; one that
-        retires now and is inspected on its last whole view has every waited-for part ahead of it inspected first."""
-        waited: list[tuple[_Track, Blob]] = []
-        for t in sorted(self._tracks, key=lambda t: t.order):
-            at = self._predicted(t, index)
-            if at is None or not self._inside(at, w, h):
-                t.missed += 1
-            else:
-                waited.append((t, at))
-        # a track that retires now is judged now: the waited-for parts ahead of it come first
-        behind = max((t.order for t in self._tracks if t.missed > _MAX_MISSED and t.last_full is not None and not t.inspected), default=-1)
+    def _unseen(self, frame: Frame, w: int, h: int) -> list[Part]:
+        """A blank frame (:meth:`_blank`). The parts that must be in view wait for it to pass; every other track misses
+        it, as it would have, and retires after ``_MAX_MISSED`` (a whole one inspected on its last whole view).
+
+        A waited-for part its speed takes past the line is inspected now, as a photo-eye would fire: on the pixels of
+        its last whole view, stamped with this frame's number and capture time, for the gateway times its actuator
+        from the moment a part crosses the line. It is still followed, so that seen again it gets no second verdict.
+        One followed further than its speed is known for (``_MAX_DRIFT``) is lost, and inspected now the same way, as near
+        the line as it will be seen. One that a track behind it, inspected now, would overtake is inspected now too:
+        verdicts stay in order."""
+        waited, due = set(), set()  # by order: followed across this frame; to be inspected now
+        for t in self._tracks:
+            at = self._predicted(t, frame.index)
+            if at is not None and self._inside(at, w, h):
+                waited.add(t.order)
+                if self._progress(at, w) >= self.cfg.line:
+                    due.add(t.order)
+                continue
+            drifted = self._predicted(t, frame.index, trusted=False)
+            if drifted is not None and self._inside(drifted, w, h):  # followed further than its speed is known: lost here
+                due.add(t.order)  # short of the line, as near it as it will be seen
+            t.missed += 1
+        retiring = [t.order for t in self._tracks if t.missed > _MAX_MISSED and t.last_full is not None and not t.inspected]
+        behind = max([*retiring, *due], default=-1)
         out: list[Part] = []
-        for t, at in waited:
-            if not t.inspected and t.last_full is not None and (self._progress(at, w) >= self.cfg.line or t.order < behind):
+        for t in sorted(self._tracks, key=lambda t: t.order):
+            if not t.inspected and t.last_full is not None and (t.order in due or (t.order in waited and t.order < behind)):
                 t.inspected = True
-                if not self._of_refused(t.last_full[1]):
-                    out.append(self._emit(*t.last_full))
+                seen, blob, belt = t.last_full
+                if not self._of_refused(blob):
+                    out.append(self._emit(replace(frame, image=seen.image), blob, belt))
         return out + self._retire(lambda t: t.missed > _MAX_MISSED)
 
     def _expected(self, t: _Track, index: int, w: int, h: int) -> bool:
-        """Where its speed has taken it by frame ``index`` (:meth:`_predicted`) it is entirely in view."""
-        at = self._predicted(t, index)
+        """Where its speed has taken it by frame ``index`` (:meth:`_predicted`, trusted or not) it is entirely in view."""
+        at = self._predicted(t, index, trusted=False)
         return at is not None and self._inside(at, w, h)
 
-    def _predicted(self, t: _Track, index: int) -> Blob | None:
+    def _predicted(self, t: _Track, index: int, trusted: bool = True) -> Blob | None:
         """Its box on frame ``index``, moved on from its last whole view at its speed; None unless it was seen on the last
         frame the trigger believed, whole then or a few frames before, at a speed along the direction of travel of at
-        least ``_MIN_SPEED`` (slower, it may have stopped, and be lifted off)."""
+        least ``_MIN_SPEED`` (slower, it may have stopped, and be lifted off), and (``trusted``) it has moved under
+        ``_MAX_DRIFT`` sizes since."""
         v, seen = t.velocity, t.whole_view
         if t.missed or v is None or seen is None:
             return None
         if (v[0] if self.cfg.direction is Direction.LEFT_TO_RIGHT else -v[0]) < _MIN_SPEED or t.seen - seen[0] > _MAX_MISSED:
             return None
         steps, b = index - seen[0], seen[1]
+        if trusted and float(np.hypot(*v)) * steps > _MAX_DRIFT * b.size:  # a speed a tenth off: out of a match's reach
+            return None
         dx, dy = v[0] * steps, v[1] * steps
         return Blob(int(b.x0 + dx), int(b.y0 + dy), int(b.x1 + dx), int(b.y1 + dy))
 
