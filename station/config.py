@@ -68,6 +68,18 @@ def source_kind(src: str) -> SourceKind:
     return SourceKind.STILL if path.suffix.lower() in STILLS else SourceKind.VIDEO
 
 
+LIVE = (SourceKind.USB, SourceKind.GIGE, SourceKind.NETWORK, SourceKind.PIPELINE)
+
+
+def resolved_mode(cfg: Config, images: bool, live: bool) -> TriggerMode:
+    """``trigger.mode``, with ``auto`` resolved: one part a frame for images (an image folder, one image) and for a live
+    camera with a hardware trigger (``camera.trigger``); the line for a free-running camera and for a recording (footage of
+    a conveyor). ``images``, ``live``: what the source is."""
+    if cfg.trigger.mode is not TriggerMode.AUTO:
+        return cfg.trigger.mode
+    return TriggerMode.FRAME if images or (live and cfg.camera.trigger != "free_run") else TriggerMode.LINE
+
+
 PIXEL_FORMATS = ("Mono8", "Mono10", "Mono12", "Mono16", "BayerRG8", "BayerGR8", "BayerBG8", "BayerGB8")  # gige.to_gray's
 
 

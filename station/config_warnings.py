@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from station.config import Config, SourceKind, TriggerMode, source_kind
+from station.config import LIVE, Config, SourceKind, TriggerMode, resolved_mode, source_kind
 from station.config_gateway import GATEWAY_STOP_S, GatewayOutputKind, Tracking
 
 LINE_NEAR_EDGE = 0.2  # trigger.line closer than this to a side of the frame (a fraction of its width) is warned of
@@ -26,8 +26,8 @@ def warnings(cfg: Config, source: str | None = None) -> list[str]:
             "trigger.mode: line with a hardware trigger (camera.trigger) follows parts across frames, as for pulses by belt travel; "
             "a frame lost on the way is then only counted, not a part rejected in its place (auto: one part a frame)"
         )
-    near = min(cfg.trigger.line, 1 - cfg.trigger.line)
-    if cfg.trigger.mode is not TriggerMode.FRAME and near < LINE_NEAR_EDGE:
+    near, kind = min(cfg.trigger.line, 1 - cfg.trigger.line), source_kind(source or cfg.camera.source)
+    if resolved_mode(cfg, kind in (SourceKind.FOLDER, SourceKind.STILL), kind in LIVE) is TriggerMode.LINE and near < LINE_NEAR_EDGE:
         out.append(
             f"trigger.line: {cfg.trigger.line:g} is near the frame's side: a part is whole in view as its centre crosses only "
             f"if it is under {2 * near:.0%} of the frame's width across; a larger one never seen whole, or cut by the frame, "

@@ -73,3 +73,20 @@ def test_a_trigger_line_near_a_side_of_the_frame_is_warned_of(line: float) -> No
     said = [w for w in warnings(load_config(None, [f"trigger.line={line}"])) if w.startswith("trigger.line:")]
     assert len(said) == 1 and "may leave without a verdict" in said[0]
     assert not [w for w in warnings(load_config(None, ["trigger.line=0.5"])) if w.startswith("trigger.line:")]
+
+
+def test_a_trigger_line_is_not_warned_of_where_each_frame_is_a_part(tmp_path: Path) -> None:
+    """trigger.mode auto reads no line for images or a hardware-triggered camera: warned of, it was a needless warning."""
+
+    def line_warned(*sets: str, source: str | None = None) -> bool:
+        cfg = load_config(None, ["trigger.line=0.1", *sets])
+        return any(w.startswith("trigger.line:") for w in warnings(cfg, source))
+
+    (tmp_path / "photos").mkdir()
+    video = tmp_path / "line.mp4"
+    video.write_bytes(b"")
+    assert not line_warned(source=str(tmp_path / "photos"))
+    assert not line_warned("camera.source=gige:Cam1", "camera.trigger=Line1")
+    assert not line_warned("trigger.mode=frame", source=str(video))
+    assert line_warned(source=str(video)) and line_warned("camera.source=gige:Cam1")
+    assert line_warned("camera.source=gige:Cam1", "camera.trigger=Line1", "trigger.mode=line")

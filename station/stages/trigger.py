@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from station.blobs import Blob, find_blobs, one_part
-from station.config import Config, Direction, TriggerMode, TriggerSection
+from station.config import Config, Direction, TriggerMode, TriggerSection, resolved_mode
 from station.messages import Failure, Frame, Part, Reason
 from station.sources import FrameSource, ImageFolderSource
 
@@ -38,13 +38,8 @@ _MAX_DRIFT = 6.0  # sizes a part may move unseen and still be looked for: a tent
 
 
 def trigger_mode(cfg: Config, source: FrameSource) -> TriggerMode:
-    """``auto``: one part per frame for an image folder or a live camera with a hardware trigger (``camera.trigger``); the
-    line for a free-running camera and for a recording (footage of a conveyor: ``trigger.mode: frame`` says otherwise)."""
-    if cfg.trigger.mode is not TriggerMode.AUTO:
-        return cfg.trigger.mode
-    if isinstance(source, ImageFolderSource) or (source.live and cfg.camera.trigger != "free_run"):
-        return TriggerMode.FRAME
-    return TriggerMode.LINE
+    """:func:`config.resolved_mode` for ``source``: an image folder's frames are each a part."""
+    return resolved_mode(cfg, isinstance(source, ImageFolderSource), source.live)
 
 
 def trigger_for(cfg: Config, source: FrameSource, on_blank: Callable[[int], None] | None = None) -> FrameTrigger | LineTrigger:
