@@ -69,6 +69,7 @@ def source_kind(src: str) -> SourceKind:
 
 
 LIVE = (SourceKind.USB, SourceKind.GIGE, SourceKind.NETWORK, SourceKind.PIPELINE)
+IMAGES = (SourceKind.FOLDER, SourceKind.STILL)  # read as an image folder (sources.ImageFolderSource)
 
 
 def resolved_mode(cfg: Config, images: bool, live: bool) -> TriggerMode:

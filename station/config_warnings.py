@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from station.config import LIVE, Config, SourceKind, TriggerMode, resolved_mode, source_kind
+from station.config import IMAGES, LIVE, Config, SourceKind, TriggerMode, resolved_mode, source_kind
 from station.config_gateway import GATEWAY_STOP_S, GatewayOutputKind, Tracking
 
 LINE_NEAR_EDGE = 0.2  # trigger.line closer than this to a side of the frame (a fraction of its width) is warned of
@@ -27,7 +27,7 @@ def warnings(cfg: Config, source: str | None = None) -> list[str]:
             "a frame lost on the way is then only counted, not a part rejected in its place (auto: one part a frame)"
         )
     near, kind = min(cfg.trigger.line, 1 - cfg.trigger.line), source_kind(source or cfg.camera.source)
-    if resolved_mode(cfg, kind in (SourceKind.FOLDER, SourceKind.STILL), kind in LIVE) is TriggerMode.LINE and near < LINE_NEAR_EDGE:
+    if resolved_mode(cfg, kind in IMAGES, kind in LIVE) is TriggerMode.LINE and near < LINE_NEAR_EDGE:
         out.append(
             f"trigger.line: {cfg.trigger.line:g} is near the frame's side: a part is whole in view as its centre crosses only "
             f"if it is under {2 * near:.0%} of the frame's width across; a larger one never seen whole, or cut by the frame, "
@@ -53,7 +53,7 @@ def _unread(cfg: Config, src: str) -> list[str]:
     cam, g, curve = cfg.camera, cfg.gateway, cfg.publisher.curve
     kind = source_kind(src)
     device = kind in (SourceKind.USB, SourceKind.GIGE, SourceKind.PIPELINE)
-    still = kind in (SourceKind.FOLDER, SourceKind.STILL)
+    still = kind in IMAGES
     if cam.loop and kind is not SourceKind.VIDEO:
         out.append(f"camera.loop: camera.source {src} is no video file: nothing plays again, the key is not read")
     if cam.decode_threads is not None and (device or still):

@@ -92,9 +92,14 @@ class _Track:
         that is more than ``_MAX_DRIFT`` sizes (lost: a speed a tenth off would put it out of a match's reach)."""
         if steps <= 1 or self.velocity is None:
             return self.blob.cx, self.blob.cy
-        if float(np.hypot(*self.velocity)) * steps > _MAX_DRIFT * self.blob.size:
+        if self.drifted(steps, self.blob):
             return None
         return self.blob.cx + self.velocity[0] * steps, self.blob.cy + self.velocity[1] * steps
+
+    def drifted(self, steps: int, b: Blob) -> bool:
+        """Moved more than ``_MAX_DRIFT`` sizes of ``b`` in ``steps`` frames at its speed: a speed a tenth off has put it
+        out of a match's reach."""
+        return self.velocity is not None and float(np.hypot(*self.velocity)) * steps > _MAX_DRIFT * b.size
 
     def whole(self, frame: Frame, b: Blob, belt: float) -> None:
         """Seen whole on ``frame``: its last full view, and its speed since the one before."""
@@ -295,13 +300,13 @@ class LineTrigger:
         for t in self._tracks:
             at = self._predicted(t, frame.index)
             if at is not None and self._inside(at, w, h):
-                waited.add(t.order)
-                if self._progress(at, w) >= self.cfg.line:
-                    due.add(t.order)
-                continue
-            drifted = self._predicted(t, frame.index, trusted=False)
-            if drifted is not None and self._inside(drifted, w, h):  # followed further than its speed is known: lost here
-                due.add(t.order)  # short of the line, as near it as it will be seen
+                assert t.whole_view is not None  # as _predicted gave a box
+                if not t.drifted(frame.index - t.whole_view[0], t.whole_view[1]):
+                    waited.add(t.order)
+                    if self._progress(at, w) >= self.cfg.line:
+                        due.add(t.order)
+                    continue
+                due.add(t.order)  # followed further than its speed is known: lost here, as near the line as it will be seen
             t.missed += 1
         retiring = [t.order for t in self._tracks if t.missed > _MAX_MISSED and t.last_full is not None and not t.inspected]
         behind = max([*retiring, *due], default=-1)
@@ -315,23 +320,20 @@ class LineTrigger:
         return out + self._retire(lambda t: t.missed > _MAX_MISSED)
 
     def _expected(self, t: _Track, index: int, w: int, h: int) -> bool:
-        """Where its speed has taken it by frame ``index`` (:meth:`_predicted`, trusted or not) it is entirely in view."""
-        at = self._predicted(t, index, trusted=False)
+        """Where its speed has taken it by frame ``index`` (:meth:`_predicted`) it is entirely in view."""
+        at = self._predicted(t, index)
         return at is not None and self._inside(at, w, h)
 
-    def _predicted(self, t: _Track, index: int, trusted: bool = True) -> Blob | None:
+    def _predicted(self, t: _Track, index: int) -> Blob | None:
         """Its box on frame ``index``, moved on from its last whole view at its speed; None unless it was seen on the last
         frame the trigger believed, whole then or a few frames before, at a speed along the direction of travel of at
-        least ``_MIN_SPEED`` (slower, it may have stopped, and be lifted off), and (``trusted``) it has moved under
-        ``_MAX_DRIFT`` sizes since."""
+        least ``_MIN_SPEED`` (slower, it may have stopped, and be lifted off). How far to trust it: :meth:`_Track.drifted`."""
         v, seen = t.velocity, t.whole_view
         if t.missed or v is None or seen is None:
             return None
         if (v[0] if self.cfg.direction is Direction.LEFT_TO_RIGHT else -v[0]) < _MIN_SPEED or t.seen - seen[0] > _MAX_MISSED:
             return None
         steps, b = index - seen[0], seen[1]
-        if trusted and float(np.hypot(*v)) * steps > _MAX_DRIFT * b.size:  # a speed a tenth off: out of a match's reach
-            return None
         dx, dy = v[0] * steps, v[1] * steps
         return Blob(int(b.x0 + dx), int(b.y0 + dy), int(b.x1 + dx), int(b.y1 + dy))
 
