@@ -2,7 +2,7 @@
 
 Layout: ``DIR/YYYY-MM-DD/{reject,pass}/<run>-<part>.png`` (the part's crop, grey, unmodified
 pixels) with a sidecar ``.json`` (verdict, reason, score, model, config hash, times, circle, where,
-shadow), a heat map ``.heat.png`` for a ``defect`` or ``uncertain`` reject (the model's crop with the
+blob, shadow), a heat map ``.heat.png`` for a ``defect`` or ``uncertain`` reject (the model's crop with the
 network's evidence over it, station.evidence), and the full frame as ``.frame.png`` when
 ``archive.full_frame`` is on. A shadow disagreement is kept whatever ``archive.pass_sample`` says. Writes are atomic (temp file, then
 rename) and happen on the archive's own thread, fed by a bounded queue that drops (and counts)
@@ -61,15 +61,20 @@ CROP_MARGIN = 0.12  # an archived crop is the part's circle grown by this share,
 
 
 def crop_of(v: Verdict, margin: float = CROP_MARGIN) -> Any:
-    """The part's square around its circle (the whole frame when the part was not found)."""
+    """The part's square around its circle; where it was not located, around the trigger's blob (line mode) or the
+    whole frame (a frame is a part)."""
     assert v.image is not None
     img = u8(v.image)
-    if v.circle is None:
+    if v.circle is not None:
+        cx, cy, r = v.circle.cx, v.circle.cy, v.circle.r
+    elif v.blob is not None:
+        cx, cy, r = v.blob[0], v.blob[1], v.blob[2] / 2
+    else:
         return img
-    r = v.circle.r * (1 + margin)
+    r *= 1 + margin
     h, w = img.shape
-    x0, y0 = max(0, int(v.circle.cx - r)), max(0, int(v.circle.cy - r))
-    x1, y1 = min(w, int(v.circle.cx + r) + 1), min(h, int(v.circle.cy + r) + 1)
+    x0, y0 = max(0, int(cx - r)), max(0, int(cy - r))
+    x1, y1 = min(w, int(cx + r) + 1), min(h, int(cy + r) + 1)
     return img[y0:y1, x0:x1]
 
 
@@ -200,6 +205,7 @@ class Archive(Worker):
         body = msg.body()
         keep = ("part_id", "frame", "verdict", "reason", "score", "detail", "model", "captured_at", "circle", "where")
         side = {k: body.get(k) for k in keep}
+        side["blob"] = None if v.blob is None else [round(x, 1) for x in v.blob]  # where the trigger saw it (line mode)
         if "shadow" in body:  # both models' verdicts and scores; a disagreement is archived whatever the pass sample
             side["shadow"] = body["shadow"]
         side.update({"run_id": self.run_id, "config": self.config_hash, "archived_at": time.time(), "image": v.name})
@@ -277,9 +283,10 @@ def export(archive: Path, out: Path, reviewed_only: bool = False) -> Exported:
     unlabelled one goes by the station's own reason (defect, ok), the rest to review/. With
     ``reviewed_only`` only the operator-labelled parts are written: the folder ``station eval`` and
     ``station teach`` can trust. A part the station located nowhere (the trigger refused it: too
-    large, never seen whole) was kept as its whole frame, other parts in it: review/ whatever its
-    label. ``out`` must be new or empty (an earlier export left in it could put one part under both
-    labels); InputError naming it otherwise. A part whose sidecar or crop cannot be read is skipped
+    large, never seen whole; or no rim found) was kept as the trigger's box round it or its whole
+    frame, parts of others in it, centred on no rim: review/ whatever its label. ``out`` must be new
+    or empty (an earlier export left in it could put one part under both labels); InputError naming
+    it otherwise. A part whose sidecar or crop cannot be read is skipped
     and named, never silently.
     """
     _empty_folder(out, ("def_front", "ok_front"))  # even empty: a labelled folder, which teach and eval count
@@ -296,8 +303,8 @@ def export(archive: Path, out: Path, reviewed_only: bool = False) -> Exported:
         if reviewed_only and review is None:
             continue
         label = review["label"] if review is not None else REASON_LABELS.get(str(meta.get("reason")))
-        whole_frame = "circle" in meta and meta["circle"] is None  # no part located: the crop is the frame, other parts in it
-        folder = "review" if whole_frame else LABEL_FOLDERS.get(str(label), "review")
+        nowhere = "circle" in meta and meta["circle"] is None  # no rim located: the crop is a box or the frame
+        folder = "review" if nowhere else LABEL_FOLDERS.get(str(label), "review")
         dest = out / folder / crop.name
         try:
             _check_crop(crop, dest)

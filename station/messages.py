@@ -171,6 +171,7 @@ class Verdict:
     image: npt.NDArray[np.uint8] | None = field(default=None, compare=False, repr=False)  # the inspected frame
     shadow: ShadowVerdict | None = None  # what the shadow model would have published alone (model.shadow)
     where: tuple[float, float] | None = None  # defect or uncertain: the frame point that drove the score
+    blob: tuple[float, float, float] | None = None  # line mode: the trigger's (cx, cy, diameter), where a part not located is
     evidence: Evidence | None = field(default=None, compare=False, repr=False)  # its map, for the archive's heat map
 
     @property

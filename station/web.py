@@ -118,6 +118,9 @@ def annotate(v: Verdict, max_width: int) -> bytes:
     if v.circle is not None:
         centre = (round(v.circle.cx * scale), round(v.circle.cy * scale))
         cv2.circle(img, centre, round(v.circle.r * scale), colour, thick, cv2.LINE_AA)
+    elif v.blob is not None:  # not located: the trigger's box round the part meant
+        (x, y, d) = (c * scale for c in v.blob)
+        cv2.rectangle(img, (round(x - d / 2), round(y - d / 2)), (round(x + d / 2), round(y + d / 2)), colour, thick)
     if v.where is not None:  # where the network saw the defect: a cross-hair ring on the point
         at, size = (round(v.where[0] * scale), round(v.where[1] * scale)), max(8, img.shape[1] // 60)
         cv2.circle(img, at, size, (0, 255, 255), thick, cv2.LINE_AA)

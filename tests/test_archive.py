@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -209,6 +210,30 @@ def test_a_part_the_archive_cannot_encode_degrades_it_and_the_thread_lives_on(tm
     assert arch.failed is None and arch.failing is None, "the next part was written again"
     assert m.registry.get_sample_value("station_archive_errors_total") == 1
     assert m.registry.get_sample_value("station_archive_writes_total", {"kind": "reject"}) == 1
+
+
+def test_a_part_not_located_is_archived_as_the_triggers_box_round_it_and_a_frame_part_as_its_frame(tmp_path: Path) -> None:
+    """Line mode: the trigger refused it (never seen whole, too large) or no rim was found. The crop is the box the trigger
+    saw it in, grown by the crop margin, not the whole frame with the other parts in it; the sidecar says where."""
+    from station.archive import crop_of
+
+    v, msg = _verdict(1, "reject")
+    image = np.zeros((360, 640), np.uint8)
+    image[150:250, 250:350] = 200  # the part meant
+    v = replace(v, reason=Reason.UNABLE, circle=None, image=image, blob=(300.0, 200.0, 100.0))
+    crop = crop_of(v)
+    assert crop.shape == (113, 113) and crop.mean() > 0.75 * 200, "56 px either side of the blob's centre"
+    assert crop_of(replace(v, blob=(600.0, 330.0, 200.0))).shape == (360 - 218, 640 - 488), "cut by the frame"
+    assert crop_of(replace(v, blob=None)).shape == (360, 640), "a frame is a part: its crop is the frame"
+    cfg = load_config(None, [f"archive.dir={tmp_path}"]).archive
+    arch = Archive(cfg, Metrics(), "run", "cfg")
+    arch.start()
+    arch.submit(v, msg)
+    arch.drain(10)
+    (side,) = tmp_path.glob("*/reject/*.json")
+    assert json.loads(side.read_text())["blob"] == [300.0, 200.0, 100.0]
+    kept = cv2.imread(str(side.with_suffix(".png")), cv2.IMREAD_GRAYSCALE)
+    assert kept is not None and kept.shape == (113, 113)
 
 
 def test_a_shadow_disagreement_is_archived_whatever_the_pass_sample_with_both_verdicts(tmp_path: Path) -> None:

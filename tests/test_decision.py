@@ -56,3 +56,19 @@ def test_a_score_that_rounds_onto_the_pass_limit_as_published_is_not_a_pass() ->
     assert decide(_scored(0.2 - 4e-7), BAND)[0] is Reason.UNCERTAIN, "published as 0.2, the pass limit itself"
     assert decide(_scored(0.2 - 6e-7), BAND)[0] is Reason.OK, "published as 0.199999, under it"
     assert published(0.2 - 4e-7) == BAND[0] and published(float("nan")) is None
+
+
+def test_a_part_the_trigger_refused_keeps_the_box_it_was_seen_in() -> None:
+    """The archive crops a part located nowhere to that box, and the live page draws it."""
+    from dataclasses import replace
+
+    from station.metrics import Metrics
+    from station.model import ModelInfo
+    from station.preprocess import PreprocessSpec
+    from station.stages.decision import DecisionStage
+
+    info = ModelInfo("m", "1", ("ok", "defect"), PreprocessSpec(), 0.3, BAND, {}, "")
+    refused = _scored(None, failure=Failure(Reason.UNABLE, "never seen whole"))
+    part = replace(refused.crop.part, blob=(30.0, 20.0, 12.0))
+    v = DecisionStage(info, Metrics())(replace(refused, crop=replace(refused.crop, part=part)))[0]
+    assert v.reason is Reason.UNABLE and v.blob == (30.0, 20.0, 12.0) and v.circle is None

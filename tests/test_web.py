@@ -162,6 +162,27 @@ def test_the_live_frame_shows_the_heat_map_of_a_defect_beside_the_part() -> None
     assert colourful(annotate(v, 800)) > 0.05 and colourful(annotate(replace(v, evidence=None), 800)) < 0.01
 
 
+def test_the_live_frame_boxes_a_part_that_was_not_located() -> None:
+    """Line mode, the trigger refused the part (or no rim was found): the frame shows the box it was seen in, in the
+    reject colour, so that the operator sees which of the parts in view was meant."""
+    from station.web import annotate
+
+    frame = np.full((360, 640), 60, np.uint8)
+    v = Verdict(3, 9, Reason.UNABLE, None, "never seen whole", 0.0, 0.0, None, image=frame, blob=(300.0, 200.0, 100.0))
+
+    def red(jpeg: bytes, rows: slice, cols: slice) -> float:
+        img = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+        assert img is not None
+        img = img[rows, cols].astype(int)
+        return float(np.mean((img[..., 2] > 150) & (img[..., 0] < 100)))
+
+    edge, inside = (slice(148, 153), slice(260, 340)), (slice(170, 230), slice(270, 330))  # the box's top edge; its middle
+    assert red(annotate(v, 800), *edge) > 0.5 and red(annotate(v, 800), *inside) == 0
+    assert red(annotate(Verdict(**{**v.__dict__, "blob": None}), 800), *edge) == 0, "a frame that is a part: no box"
+    half = annotate(v, 320)  # scaled to half: the box with it
+    assert red(half, slice(73, 77), slice(130, 170)) > 0.5
+
+
 def _ok_server(m: Metrics) -> WebServer:
     return WebServer("127.0.0.1", 0, m, LiveView(m), lambda: Health(True, {"problems": []}))
 

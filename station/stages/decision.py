@@ -100,5 +100,6 @@ class DecisionStage:
                 model_id=info.model_id,
                 where=shown.where(circle) if shown is not None and circle is not None else None,
                 evidence=shown,
+                blob=part.blob,
             )
         ]
