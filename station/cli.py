@@ -204,7 +204,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 
 def cmd_archive(args: argparse.Namespace) -> int:
-    from station.archive import export
+    from station.export import export
 
     src = Path(args.archive)
     if not src.is_dir():
@@ -217,8 +217,12 @@ def cmd_archive(args: argparse.Namespace) -> int:
     elif args.reviewed_only and not sum(done.counts.values()) and not done.skipped:
         print(f"station archive export: no part in {src} is labelled yet (the live page's /review)", file=sys.stderr)
     print(f"exported to {args.out}: " + ", ".join(f"{k} {v}" for k, v in done.counts.items())
-          + (" (relabel review/ by hand)" if done.counts["review"] else "")
           + (f"; {len(done.skipped)} parts not exported (named above)" if done.skipped else ""))  # fmt: skip
+    if not args.reviewed_only and sum(done.counts.values()) > 0:
+        print("sorted by the station's verdict, which is not a label: look at every crop and move the wrong ones, and sort "
+              "review/ by hand (labels.csv says where each part was; docs/commissioning.md, section 2)")  # fmt: skip
+    elif done.counts["review"]:
+        print("review/ holds parts the station located nowhere: sort them by hand, or leave them out")
     return 0
 
 

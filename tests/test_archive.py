@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import csv
 import json
-import os
 import subprocess
 import sys
 import time
@@ -261,83 +259,3 @@ def _archived(day: Path, stem: str, sidecar: str | bytes, crop: bool = True) -> 
     (day / f"{stem}.json").write_bytes(sidecar if isinstance(sidecar, bytes) else sidecar.encode())
     if crop:
         (day / f"{stem}.png").write_bytes(b"\x89PNG\r\n\x1a\n and the rest")
-
-
-def test_export_names_every_part_it_cannot_use_and_writes_the_rest(tmp_path: Path) -> None:
-    from station.archive import export
-
-    reject, passed = tmp_path / "a" / "2026-01-01" / "reject", tmp_path / "a" / "2026-01-01" / "pass"
-    _archived(reject, "p1", json.dumps({"reason": "defect", "model": "m,1\nx"}))
-    _archived(passed, "p2", json.dumps({"reason": "ok", "review": {"label": "defect", "by": "op", "at": 1}}))
-    bad = {"p3": "{not json", "p4": "", "p5": "[1, 2]", "p6": json.dumps({"review": {"by": "x"}}),
-           "p7": json.dumps({"reason": "defect", "review": "defect"})}  # fmt: skip
-    for stem, text in bad.items():
-        _archived(reject, stem, text)
-    _archived(reject, "p8", b"\xff\xfe{", crop=True)
-    _archived(reject, "p9", json.dumps({"reason": "defect"}), crop=False)
-    (reject / "p10.png").mkdir()
-    _archived(reject, "p10", json.dumps({"reason": "defect"}), crop=False)
-    os.mkfifo(reject / "p11.json")  # reading it would block the export
-    secret = tmp_path / "secret.png"  # a crop that is a link could lead to any file the station can read
-    secret.write_bytes(b"\x89PNG\r\n\x1a\n not a crop")
-    _archived(reject, "p12", json.dumps({"reason": "defect"}), crop=False)
-    (reject / "p12.png").symlink_to(secret)
-    _archived(reject, "p13", json.dumps({"reason": "defect"}), crop=False)
-    (reject / "p13.png").write_text("not a png")
-    _archived(reject, "p14", json.dumps({"reason": 5}))  # teaching would refuse the whole export for it
-    _archived(tmp_path / "a" / "2026-01-02" / "reject", "p1", json.dumps({"reason": "defect"}))  # another day, the same name
-    done = export(tmp_path / "a", tmp_path / "out")
-    assert done.counts == {"def_front": 2, "ok_front": 0, "review": 0}
-    named = sorted(Path(why.split(":")[0]).stem for why in done.skipped)
-    assert named == sorted(["p1", "p3", "p4", "p5", "p6", "p7", "p8", "p9", "p10", "p11", "p12", "p13", "p14"])
-    assert any("2026-01-02" in why and "exported already" in why for why in done.skipped)
-    with (tmp_path / "out" / "labels.csv").open(newline="") as f:
-        rows = list(csv.reader(f))
-    assert [r[0] for r in rows[1:]] == ["def_front/p2.png", "def_front/p1.png"] and rows[2][3] == "m,1\nx"
-
-
-def test_a_part_located_nowhere_is_exported_for_review_whatever_its_label(tmp_path: Path) -> None:
-    """The trigger refused it (too large, never seen whole): its crop is the whole frame, other parts in it, and in a label
-    folder it would be judged or taught as one part."""
-    from station.archive import export
-
-    day = tmp_path / "a" / "2026-01-01" / "reject"
-    _archived(day, "p1", json.dumps({"reason": "unable_to_inspect", "circle": None, "review": {"label": "good", "by": "op", "at": 1}}))
-    _archived(day, "p2", json.dumps({"reason": "defect", "circle": [10.0, 10.0, 5.0], "review": {"label": "defect", "by": "op", "at": 1}}))
-    done = export(tmp_path / "a", tmp_path / "out", reviewed_only=True)
-    assert done.counts == {"def_front": 1, "ok_front": 0, "review": 1}
-    assert (tmp_path / "out" / "review" / "p1.png").exists() and (tmp_path / "out" / "def_front" / "p2.png").exists()
-
-
-def test_export_refuses_a_folder_that_is_not_empty(tmp_path: Path) -> None:
-    from station.archive import export
-    from station.errors import InputError
-
-    _archived(tmp_path / "a" / "2026-01-01" / "reject", "p1", json.dumps({"reason": "defect"}))
-    export(tmp_path / "a", tmp_path / "out")
-    with pytest.raises(InputError, match=r"out: not empty"):
-        export(tmp_path / "a", tmp_path / "out", reviewed_only=True)  # the first export's def_front/p1.png would stay
-    (tmp_path / "file").write_text("x")
-    with pytest.raises(InputError, match=r"file: cannot make the export folder"):
-        export(tmp_path / "a", tmp_path / "file")
-    (tmp_path / "none").mkdir()
-    assert export(tmp_path / "none", tmp_path / "out2").counts == {"def_front": 0, "ok_front": 0, "review": 0}
-    assert (tmp_path / "out2" / "labels.csv").read_text().startswith("file,reason")
-
-
-def test_export_says_when_there_was_nothing_to_export_and_still_writes_a_labelled_folder(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
-    from station.cli import main
-
-    assert main(["archive", "export", str(tmp_path / "nowhere"), str(tmp_path / "o1")]) == 2
-    assert capsys.readouterr().err.strip() == f"station: error: {tmp_path / 'nowhere'}: no such archive folder"
-    photos = tmp_path / "photos"  # a folder of images, not an archive
-    photos.mkdir()
-    (photos / "a.png").write_bytes(b"x")
-    assert main(["archive", "export", str(photos), str(tmp_path / "o2")]) == 0
-    assert "holds no archived parts" in capsys.readouterr().err
-    assert (tmp_path / "o2" / "def_front").is_dir() and (tmp_path / "o2" / "ok_front").is_dir()  # teach and eval: "too few parts"
-    _archived(tmp_path / "a" / "2026-01-01" / "reject", "p1", json.dumps({"reason": "defect"}))
-    assert main(["archive", "export", str(tmp_path / "a"), str(tmp_path / "o3"), "--reviewed-only"]) == 0
-    said = capsys.readouterr()
-    assert f"no part in {tmp_path / 'a'} is labelled yet" in said.err and "relabel review/" not in said.out

@@ -69,7 +69,7 @@ LAYERS = [
     {*LIBRARY.split(), "metrics", "log", "ratelog", "reload", "signals"},
     {"stages", "resend"},
     {"pipeline", "supervisor", "archive", "review", "web", "notify"},
-    {"offline", "teach", "gateway"},
+    {"offline", "export", "teach", "gateway"},
     {"entry", "cli", "cli_args", "__main__"},
 ]
 

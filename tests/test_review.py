@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -16,9 +17,10 @@ from typing import Any
 import pytest
 import structlog.testing
 
-from station.archive import Archive, export
+from station.archive import Archive
 from station.config import load_config
 from station.errors import ConfigError, InputError
+from station.export import export
 from station.messages import Reason
 from station.metrics import Metrics
 from station.model import Model
@@ -186,8 +188,8 @@ def test_export_reviewed_only_writes_the_operators_labels_as_a_training_folder(t
     counts = export(tmp_path / "a", tmp_path / "out", reviewed_only=True).counts
     assert counts == {"def_front": 1, "ok_front": 1, "review": 0}
     assert (tmp_path / "out" / "ok_front" / f"{Path(ids[0]).name}.png").exists()
-    rows = (tmp_path / "out" / "labels.csv").read_text().splitlines()
-    assert rows[0].endswith("label_by") and all(r.endswith(",Ana") for r in rows[1:])
+    with (tmp_path / "out" / "labels.csv").open(newline="") as f:
+        assert [r["label_by"] for r in csv.DictReader(f)] == ["Ana", "Ana"]
     with pytest.raises(InputError):
         review.image(ids[0], "frame")
     with pytest.raises(InputError):

@@ -207,7 +207,7 @@ def test_a_trial_run_reviewed_and_exported_teaches_a_model(tmp_path: Path) -> No
     """The commissioning loop: a trial run archives every part, an operator labels each on the review page's code path,
     the export of the reviewed parts is a source teaching reads, and the model it writes is admitted."""
     from station import supervisor
-    from station.archive import export
+    from station.export import export
     from station.model import Model
     from station.pipeline import RunOptions
     from station.review import Review

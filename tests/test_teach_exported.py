@@ -3,6 +3,7 @@ folder read as a teaching source (``station.teach.samples.collect``)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -68,14 +69,14 @@ def test_every_crop_of_the_samples_parts_but_one_is_taught() -> None:
 
 
 def test_a_square_image_with_no_part_or_a_part_elsewhere_or_of_another_size_is_never_taught() -> None:
-    assert inspect(_vignetted(300, np.random.default_rng(5)), SPEC, "ok") == (None, "not_centred")  # a belt, brighter in the middle
+    assert inspect(_vignetted(300, np.random.default_rng(5)), SPEC, "ok") == (None, "rim_unseen")  # a belt, brighter in the middle
     board = (np.kron(np.indices((38, 38)).sum(axis=0) % 2, np.ones((8, 8))) * 110 + 60).astype(np.uint8)[:300, :300]
-    assert inspect(board, SPEC, "ok") == (None, "not_centred")  # strong edges everywhere, on no one ellipse
+    assert inspect(board, SPEC, "ok") == (None, "rim_unseen")  # strong edges everywhere, on no one ellipse
     for path in [*_photos()[:6], *_photos()[-6:]]:
         photo = _photo(path)
         for scale in (0.8, 1.2):  # centred, but the crop was made for a circle of another size
-            assert inspect(_crop_of(photo, scale), SPEC, "ok") == (None, "not_centred"), (path.name, scale)
-        assert inspect(_crop_of(photo, 1.0, dx=0.5), SPEC, "ok") == (None, "not_centred"), path.name  # half a radius off
+            assert inspect(_crop_of(photo, scale), SPEC, "ok")[0] is None, (path.name, scale)
+        assert inspect(_crop_of(photo, 1.0, dx=0.5), SPEC, "ok") == (None, "rim_unseen"), path.name  # half a radius off
 
 
 def test_a_crop_of_a_part_the_station_could_not_inspect_is_not_taught() -> None:
@@ -161,9 +162,52 @@ def test_exported_crops_still_labelled_by_the_station_s_verdict_are_counted_in_a
     assert any(n.startswith(note.replace("2 crops are", "1 crop is")) for n in notes)
 
 
+def _with_digests(root: Path) -> None:
+    """``root``'s labels.csv as an export since 2026-12-04 writes it: with the SHA-256 of each crop file."""
+    rows = (root / "labels.csv").read_text().splitlines()
+    digests = [hashlib.sha256((root / r.split(",")[0]).read_bytes()).hexdigest() for r in rows[1:]]
+    (root / "labels.csv").write_text("\n".join([rows[0] + ",sha256", *(f"{r},{d}" for r, d in zip(rows[1:], digests, strict=True))]) + "\n")
+
+
+def test_a_crop_the_export_wrote_is_taught_on_the_stations_circle_though_off_the_rims_centre(tmp_path: Path) -> None:
+    """The station's round search puts a tilted part's circle up to 0.15 of its radius off the rim's centre, and a damaged
+    rim's by 0.06-0.08; it inspected those parts on that circle, so teaching takes the crops it wrote as they are (a trial
+    run's export of a tilted line lost 37 of 80 crops to the rim check). An older export names no digests: checked."""
+    root = _exported(tmp_path, 2)
+    crop = sorted((root / "ok_front").iterdir())[0]
+    cv2.imwrite(str(crop), _crop_of(_photo(sorted((SAMPLE / "ok_front").iterdir())[0]), 1.0, dx=0.12))
+    assert inspect(_photo(crop), SPEC, "ok") == (None, "not_centred")
+    older = collect([root], SPEC, load_config(None, []))
+    assert [Path(r.origin).name for r in older.refused] == [crop.name]
+    _with_digests(root)
+    col = collect([root], SPEC, load_config(None, []))
+    assert col.refused == [] and col.counts() == {"ok": 2, "defective": 2, "not_inspectable": 0}
+    (taught,) = [s for s in col.samples if s.origin == str(crop)]
+    h, w = taught.image.shape
+    assert (taught.circle.cx, taught.circle.cy) == (w / 2, h / 2), "on the circle the station inspected it on"
+
+
+def test_a_file_changed_since_the_export_wrote_it_is_read_as_a_photo_and_named(tmp_path: Path) -> None:
+    """Put under a crop's name (here a whole photo, its part off the image's centre), its bytes differ from the digest:
+    its part is located afresh, never taken on the crop's circle, and the note names it."""
+    root = _exported(tmp_path, 2)
+    _with_digests(root)
+    crop = sorted((root / "def_front").iterdir())[0]
+    photo = _photo(sorted((SAMPLE / "def_front").iterdir())[3])
+    h, w = photo.shape
+    canvas = np.full((h * 2, w * 2), int(photo[0, 0]), np.uint8)
+    canvas[h // 8 : h // 8 + h, w // 8 : w // 8 + w] = photo  # the whole part, off the image's centre
+    cv2.imwrite(str(crop), canvas)
+    col = collect([root], SPEC, load_config(None, []))
+    (taught,) = [s for s in col.samples if s.origin == str(crop)]
+    assert abs(taught.circle.cx - (w // 8 + w / 2)) < 0.1 * w, "located where the part is, not on the crop's circle"
+    assert any(n.startswith(f"1 files differ from the crops the export wrote under their names (the first: {crop})") for n in col.notes)
+
+
 def test_an_exported_crop_is_used_only_where_the_station_finds_its_part_centred(tmp_path: Path) -> None:
-    """labels.csv marks a folder as an archive export, whose crops are centred on the part: still, an image with no part
-    in it, or with the part elsewhere, is refused as the station would refuse it, never taught as a part."""
+    """labels.csv marks a folder as an archive export, whose crops are centred on the part: in an older export (no
+    digests), an image with no part in it, or with the part elsewhere, is refused as the station would refuse it, never
+    taught as a part."""
     root = _exported(tmp_path, 2)
     rng = np.random.default_rng(0)
     cv2.imwrite(str(root / "ok_front" / "noise.png"), rng.integers(0, 256, (300, 300), dtype=np.uint8))
@@ -178,7 +222,7 @@ def test_an_exported_crop_is_used_only_where_the_station_finds_its_part_centred(
     with (root / "labels.csv").open("a") as f:  # as if the export had written them
         f.writelines(f"ok_front/{name},ok,0.1,m,0\n" for name in ("noise.png", "hello.png", "corner.png"))
     col = collect([root], SPEC, load_config(None, []))
-    assert {Path(r.origin).name: r.why for r in col.refused} == dict.fromkeys(("noise.png", "hello.png", "corner.png"), "not_centred")
+    assert {Path(r.origin).name: r.why for r in col.refused} == dict.fromkeys(("noise.png", "hello.png", "corner.png"), "rim_unseen")
     assert col.counts() == {"ok": 2, "defective": 2, "not_inspectable": 3}
     (root / "labels.csv").write_text("file,reason\n")  # not written by the export: each is a photo, located afresh
     again = collect([root], SPEC, load_config(None, []))
@@ -191,7 +235,7 @@ def test_the_parts_a_trial_run_on_footage_archived_are_taught_from_their_exporte
     locator found 4 of these cut off; the crop's own rim is checked instead. Two, whose rim has a fixture ring round it
     and a shaded side, show it on too few rays: they are named, not taught (station/teach/exported.py)."""
     from station import supervisor
-    from station.archive import export
+    from station.export import export
     from station.model import Model
     from station.pipeline import RunOptions
     from station.sources import source_for
@@ -204,7 +248,7 @@ def test_the_parts_a_trial_run_on_footage_archived_are_taught_from_their_exporte
     counts = export(tmp_path / "archive", tmp_path / "export").counts  # by the station's verdict: no relabelling needed here
     col = collect([tmp_path / "export"], SPEC, load_config(None, []))
     assert len(col.samples) + len(col.refused) == counts["ok_front"] + counts["def_front"] >= 30
-    assert len(col.refused) <= 2 and {r.why for r in col.refused} <= {"not_centred"}
+    assert col.refused == [], "the crops the export wrote are taught on the station's own circles"
 
 
 def test_an_exported_crop_under_both_labels_is_refused_though_one_copy_was_not_inspectable(tmp_path: Path) -> None:

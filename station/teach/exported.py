@@ -2,17 +2,19 @@
 
 Each crop is square and centred on the circle the station found for its part, grown by
 ``CROP_MARGIN`` (station.archive.crop_of); ``labels.csv`` beside the label folders keeps the
-station's reason for each. Teaching uses such a crop with that circle once the part's rim is seen
-there (:func:`rim_fits`), so that an image with no part in it, or with its part elsewhere or of
-another size, is not taught.
+station's reason for each and the SHA-256 of each crop file. Teaching uses a crop the export wrote
+with that circle, the one the station inspected the part on; a file changed since, or put there
+under a crop's name, is a photo, located afresh. An older export's crops (no digests) are used
+where the part's rim is seen on that circle (:func:`rim_misfit`).
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +44,19 @@ class Labels:
 
     reasons: dict[str, str]
     by_station: frozenset[str]
+    sha256: dict[str, str] = field(default_factory=dict)  # of each crop file as written, by name (exports since 2026-12-04)
+
+    def as_written(self, path: Path) -> bool | None:
+        """Whether ``path`` is the crop the export wrote under its name (its bytes' SHA-256); None: the export kept no
+        digest of it (an older export's crop, whose rim is checked instead: :func:`rim_misfit`)."""
+        digest = self.sha256.get(path.name)
+        if digest is None:
+            return None
+        try:
+            with path.open("rb") as f:
+                return hashlib.file_digest(f, "sha256").hexdigest() == digest
+        except OSError:
+            return False
 
     def unchecked(self, met: set[str]) -> str | None:
         """A note on the crops ``met`` (FOLDER/NAME) that still carry the station's verdict as their label; None if none."""
@@ -69,6 +84,7 @@ def read_labels(root: Path) -> Labels:
     if not {"file", "reason"} <= set(columns):
         raise InputError(f"{path}: not an export's labels (expected the columns file and reason)")
     reasons: dict[str, str] = {}
+    sha256: dict[str, str] = {}
     by_station = set()
     for n, row in enumerate(rows, start=2):
         if not any(v for k, v in row.items() if k is not None):  # a row a spreadsheet adds (,,,,,): it names no crop
@@ -80,39 +96,50 @@ def read_labels(root: Path) -> Labels:
             raise InputError(f"{path}: line {n}: {name} is listed again with another reason ({reasons[name]}, now {reason})")
         if row.get("label_by") == "station":
             by_station.add(row["file"])
-    return Labels(reasons, frozenset(by_station))
+        if row.get("sha256"):
+            sha256[name] = str(row["sha256"]).lower()
+    return Labels(reasons, frozenset(by_station), sha256)
 
 
-def inspect(image: GrayImage, spec: PreprocessSpec, reason: str) -> tuple[Preprocessed | None, str]:
+def inspect(image: GrayImage, spec: PreprocessSpec, reason: str, written: bool | None = None) -> tuple[Preprocessed | None, str]:
     """An exported crop preprocessed with the circle it is centred on, or None and why it is not taught. ``reason``: the
     station's, from labels.csv: a crop of a part it could not inspect is not one of its part. A crop that is not square
-    was cut by the frame's edge: located afresh, as a photo is."""
+    was cut by the frame's edge: located afresh, as a photo is. ``written``: the file is the crop the export wrote
+    (:meth:`Labels.as_written`), on the circle the station inspected it on, which is taken as it is; None (an older
+    export) has its rim checked first."""
     if reason == Reason.UNABLE.value:
         return None, "not inspectable on the line"
     h, w = image.shape
     if abs(h - w) > 2:
         return preprocess(image, spec), ""
     circle = Circle(w / 2, h / 2, min(w, h) / 2 / (1 + CROP_MARGIN))
-    if not rim_fits(image, circle):
-        return None, "not_centred"
+    misfit = None if written else rim_misfit(image, circle)
+    if misfit is not None:
+        return None, misfit
     return preprocess(image, spec, circle=circle), ""  # its quality checked as any part's
 
 
-def rim_fits(crop: GrayImage, circle: Circle) -> bool:
-    """The crop shows a part's rim where it says: on most rays, the strongest radial edge near ``circle`` lies on one
-    ellipse (a tilted camera's part is one) centred on it, of its size. The crop's own claim is checked, not the locator's
-    (it needs more belt round the part than an export keeps). Measured: of 147 crops exported from composed footage and 36
-    of the sample's, all but two pass (a fixture ring round a rim shaded on one side: two edges, neither on most rays);
-    of 156 crops made for a circle 20 % larger or smaller, or half a radius off, or of no part (a belt, a checkerboard,
-    spots), none does. A drawn ring or disc of the part's size, centred, passes: so would it the locator."""
+def rim_misfit(crop: GrayImage, circle: Circle) -> str | None:
+    """None when the crop shows a part's rim where it says: on most rays, the strongest radial edge near ``circle`` lies on
+    one ellipse (a tilted camera's part is one) centred on it, of its size. Otherwise why not: ``rim_unseen`` (on too few
+    rays: a rim shaded into the belt, no part) or ``not_centred`` (a rim, elsewhere or of another size). The crop's own
+    claim is checked, not the locator's (it needs more belt round the part than an export keeps). Only for an export
+    that names no crop's digest (before 2026-12-04): the station's own circles can lie off the rim's centre (a tilted
+    part's by up to 0.15 of the radius), and such crops of parts it inspected are refused here. Measured: of 147 crops
+    exported from composed footage and 36 of the sample's, all but two pass (a fixture ring round a rim shaded on one
+    side: two edges, neither on most rays); of 156 crops made for a circle 20 % larger or smaller, or half a radius off,
+    or of no part (a belt, a checkerboard, spots), none does. A drawn ring or disc of the part's size, centred, passes:
+    so would it the locator."""
     r = circle.r
     xs, ys, strength = rim_edges(crop, circle, RIM_BAND)
     keep = strength >= max(RIM_MIN_EDGE, 0.25 * float(np.percentile(strength, 90)))
     for _ in range(3):  # the ellipse through the rim points, those far from it dropped
         if keep.sum() < max(RIM_SHARE * len(keep), 5):
-            return False
+            return "rim_unseen"
         e = fit_ellipse(xs[keep], ys[keep])
         u = rectify_points(xs, ys, e)
         keep &= np.abs(np.hypot(u[0], u[1]) - e.r) < max(RIM_MISS * r, 1.0)
+    if keep.sum() < RIM_SHARE * len(keep):
+        return "rim_unseen"
     centred = math.hypot(e.cx - circle.cx, e.cy - circle.cy) <= CENTRED * r
-    return bool(keep.sum() >= RIM_SHARE * len(keep) and centred and SIZE[0] * r <= e.r <= SIZE[1] * r and e.squash >= ELLIPSE_MIN_SQUASH)
+    return None if centred and SIZE[0] * r <= e.r <= SIZE[1] * r and e.squash >= ELLIPSE_MIN_SQUASH else "not_centred"

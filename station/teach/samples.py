@@ -208,9 +208,10 @@ def collect(sources: list[Path], spec: PreprocessSpec, cfg: Config) -> Collectio
 
 def _folder(root: Path, spec: PreprocessSpec, col: Collection) -> None:
     labels = exported.read_labels(root) if os.path.lexists(root / "labels.csv") else None  # an export (a link that leads nowhere: named)
-    reasons, met = (labels.reasons if labels is not None else None), set()
+    met: set[str] = set()
+    changed: list[str] = []
     review = root / "review"
-    if reasons is not None and review.is_dir():
+    if labels is not None and review.is_dir():
         n = sum(1 for p in review.iterdir() if p.is_file())
         if n:
             col.notes.append(f"{review}: {n} crops not used (unlabelled: move each into ok_front/ or def_front/ to teach with it)")
@@ -233,7 +234,7 @@ def _folder(root: Path, spec: PreprocessSpec, col: Collection) -> None:
                 continue
             col.digest.update(os.fsencode(rel := p.relative_to(root).as_posix()))  # a name need not be UTF-8
             col.digest.update(content)
-            if _add(grab.image, label, str(p), spec, col, reasons):
+            if _add(grab.image, label, p, spec, col, labels, changed):
                 met.add(rel)
             if first[1] != label and any(s.origin in (str(p), first[0]) for s in col.samples):  # a copy taught: a label is wrong
                 kind = ("good", "defective")
@@ -242,6 +243,9 @@ def _folder(root: Path, spec: PreprocessSpec, col: Collection) -> None:
                 )
     if labels is not None and (note := labels.unchecked(met)):
         col.notes.append(note)
+    if changed:
+        col.notes.append(f"{len(changed)} files differ from the crops the export wrote under their names (the first: "
+                         f"{changed[0]}): each was read as a photo, its part located afresh")  # fmt: skip
 
 
 def _photos(d: Path, label: int, col: Collection) -> list[Path]:
@@ -259,15 +263,21 @@ def _photos(d: Path, label: int, col: Collection) -> list[Path]:
     return photos
 
 
-def _add(image: GrayImage, label: int, origin: str, spec: PreprocessSpec, col: Collection, reasons: dict[str, str] | None) -> bool:
-    """One image, as the station would locate and inspect its part (True: a part to learn from, False: refused); ``reasons``:
-    an export's, by file name (its crops are centred on their parts)."""
-    reason = reasons.get(Path(origin).name) if reasons is not None else None  # a file the export did not write: a photo
+def _add(image: GrayImage, label: int, path: Path, spec: PreprocessSpec, col: Collection, labels: exported.Labels | None,
+         changed: list[str]) -> bool:  # fmt: skip
+    """One image, as the station would locate and inspect its part (True: a part to learn from, False: refused); ``labels``:
+    an export's (its crops are centred on their parts); ``changed`` gets each file that is not the crop it wrote."""
+    origin = str(path)
+    reason = labels.reasons.get(path.name) if labels is not None else None  # a file the export did not write: a photo
+    written = labels.as_written(path) if labels is not None and reason is not None else None
+    if written is False:
+        changed.append(origin)
+        reason = None
     base: Preprocessed | None
     if reason is None:
         base, why = preprocess(image, spec), ""
     else:  # an export's crop: on the circle it was centred on
-        base, why = exported.inspect(image, spec, reason)
+        base, why = exported.inspect(image, spec, reason, written)
     pre = as_taught(base, lambda c: preprocess(image, rectifying(spec), found=c))  # a photo's and an export's alike
     inspects = base is not None and base.quality is Quality.OK
     if pre is None or pre.quality is not Quality.OK or pre.circle is None:  # None: an export's crop and why, or checks that failed

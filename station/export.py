@@ -1,0 +1,144 @@
+"""``station archive export``: the archive's crops as a labelled folder that ``station eval`` and ``station teach`` read.
+
+def_front/ and ok_front/ by the operator's label (the review page) or else the station's own verdict, review/ for the
+rest, and ``labels.csv`` beside them: each crop's file, the station's reason and score, who labelled it, and its pixels'
+digest, by which teaching knows a crop the export wrote from a file put there under its name.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from station.archive import PNG, read_sidecar
+from station.errors import InputError
+from station.wire import REASONS
+
+LABEL_FOLDERS = {"defect": "def_front", "good": "ok_front"}  # an operator's label -> where export puts the part
+REASON_LABELS = {"defect": "defect", "ok": "good"}  # the station's own reason, for a part no operator labelled
+
+
+@dataclass
+class Exported:
+    """What ``export`` wrote, by folder, and each archived part it could not use, with why."""
+
+    counts: dict[str, int]
+    skipped: list[str]
+    archived: int = 0  # parts found in the archive (sidecars), exported or not
+
+
+def export(archive: Path, out: Path, reviewed_only: bool = False) -> Exported:
+    """Copy the archive's crops into a training layout: def_front/, ok_front/, and review/ for the rest.
+
+    A part an operator labelled (the sidecar's ``review``) goes where the operator put it; an
+    unlabelled one goes by the station's own reason (defect, ok), the rest to review/. With
+    ``reviewed_only`` only the operator-labelled parts are written: the folder ``station eval`` and
+    ``station teach`` can trust. A part the station located nowhere (the trigger refused it: too
+    large, never seen whole; or no rim found) was kept as the trigger's box round it or its whole
+    frame, parts of others in it, centred on no rim: review/ whatever its label. ``out`` must be new
+    or empty (an earlier export left in it could put one part under both labels); InputError naming
+    it otherwise. A part whose sidecar or crop cannot be read is skipped and named, never silently.
+    ``labels.csv`` has a row for each crop written (:data:`COLUMNS`).
+    """
+    _empty_folder(out, ("def_front", "ok_front"))  # even empty: a labelled folder, which teach and eval count
+    done = Exported({"def_front": 0, "ok_front": 0, "review": 0}, [])
+    rows = [list(COLUMNS)]
+    for side in sorted(archive.glob("*/*/*.json")):
+        done.archived += 1
+        try:
+            meta, review = _sidecar(side)
+        except ValueError as exc:
+            done.skipped.append(f"{side}: {exc}")
+            continue
+        crop = side.with_suffix(".png")
+        if reviewed_only and review is None:
+            continue
+        label = review["label"] if review is not None else REASON_LABELS.get(str(meta.get("reason")))
+        nowhere = "circle" in meta and meta["circle"] is None  # no rim located: the crop is a box or the frame
+        folder = "review" if nowhere else LABEL_FOLDERS.get(str(label), "review")
+        dest = out / folder / crop.name
+        try:
+            _check_crop(crop, dest)
+            dest.parent.mkdir(exist_ok=True)
+            shutil.copyfile(crop, dest)
+            with dest.open("rb") as f:
+                digest = hashlib.file_digest(f, "sha256").hexdigest()
+        except OSError as exc:
+            done.skipped.append(f"{crop}: {getattr(exc, 'strerror', None) or exc}")
+            continue
+        done.counts[folder] += 1
+        rows.append(_row(f"{folder}/{crop.name}", meta, review["by"] if review is not None else "station", digest))
+    try:
+        with (out / "labels.csv").open("w", newline="", encoding="utf-8") as f:
+            csv.writer(f).writerows(rows)
+    except OSError as exc:
+        raise InputError(f"{out / 'labels.csv'}: cannot write: {exc.strerror or exc}") from None
+    return done
+
+
+COLUMNS = ("file", "reason", "score", "model", "captured_at", "label_by", "part_id", "frame", "image", "captured", "sha256")
+
+
+def _row(file: str, meta: dict[str, Any], by: str, digest: str) -> list[str]:
+    """A crop's row of labels.csv: the sidecar's facts (empty where it has none), who labelled it, the capture time in UTC
+    (to find the part in the line's own records) and the SHA-256 of the crop file as written, by which teaching knows it."""
+
+    def text(key: str) -> str:
+        value = meta.get(key)
+        return "" if value is None else str(value)
+
+    return [file, text("reason"), text("score"), text("model"), text("captured_at"), by, text("part_id"), text("frame"),
+            text("image"), _utc(meta.get("captured_at")), digest]  # fmt: skip
+
+
+def _utc(at: object) -> str:
+    """A sidecar's epoch time as ISO 8601 in UTC; empty for anything that is no time (a hostile sidecar's too)."""
+    if isinstance(at, bool) or not isinstance(at, int | float):
+        return ""
+    try:
+        return datetime.fromtimestamp(at, tz=UTC).isoformat(timespec="milliseconds")
+    except (OverflowError, OSError, ValueError):
+        return ""
+
+
+def _empty_folder(out: Path, below: tuple[str, ...]) -> None:
+    """``out``, new or empty, with the folders ``below`` made in it; InputError naming it otherwise."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        if any(out.iterdir()):
+            raise InputError(f"{out}: not empty; export into a new folder (an earlier export in it could label a part twice)")
+        for name in below:
+            (out / name).mkdir()
+    except OSError as exc:
+        raise InputError(f"{out}: cannot make the export folder: {exc.strerror or exc}") from None
+
+
+def _check_crop(crop: Path, dest: Path) -> None:
+    """OSError saying why ``crop`` is no archived crop to export to ``dest``: a link (it could lead anywhere), not a PNG
+    file, or a name another part exported already has."""
+    if crop.is_symlink() or not crop.is_file():
+        raise OSError("no crop beside it (or a link, or not a file)")
+    with crop.open("rb") as f:
+        if f.read(len(PNG)) != PNG:
+            raise OSError("the crop is not a PNG image")
+    if dest.exists():
+        raise OSError(f"a crop of that name was exported already ({dest}): two archives' parts share a name")
+
+
+def _sidecar(side: Path) -> tuple[dict[str, Any], dict[str, str] | None]:
+    """The sidecar's fields and the operator's review (None: not reviewed); ValueError saying why it cannot be used."""
+    meta = read_sidecar(side)
+    if meta.get("reason") not in REASONS:  # teaching reads it from labels.csv, as strictly
+        raise ValueError(f"its reason {json.dumps(meta.get('reason'))[:40]} is not one of the station's")
+    review = meta.get("review")
+    if review is None:
+        return meta, None
+    if not isinstance(review, dict) or review.get("label") not in LABEL_FOLDERS or not isinstance(review.get("by"), str):
+        raise ValueError(f"its review is not {{label: defect|good, by, at}}: {json.dumps(review)[:80]}")
+    return meta, review

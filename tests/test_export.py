@@ -1,0 +1,111 @@
+"""station archive export: the archive's crops as a labelled folder, and labels.csv beside it."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from station.errors import InputError
+from station.export import COLUMNS, export
+
+from .test_archive import _archived
+
+
+def test_export_names_every_part_it_cannot_use_and_writes_the_rest(tmp_path: Path) -> None:
+
+    reject, passed = tmp_path / "a" / "2026-01-01" / "reject", tmp_path / "a" / "2026-01-01" / "pass"
+    _archived(reject, "p1", json.dumps({"reason": "defect", "model": "m,1\nx"}))
+    _archived(passed, "p2", json.dumps({"reason": "ok", "review": {"label": "defect", "by": "op", "at": 1}}))
+    bad = {"p3": "{not json", "p4": "", "p5": "[1, 2]", "p6": json.dumps({"review": {"by": "x"}}),
+           "p7": json.dumps({"reason": "defect", "review": "defect"})}  # fmt: skip
+    for stem, text in bad.items():
+        _archived(reject, stem, text)
+    _archived(reject, "p8", b"\xff\xfe{", crop=True)
+    _archived(reject, "p9", json.dumps({"reason": "defect"}), crop=False)
+    (reject / "p10.png").mkdir()
+    _archived(reject, "p10", json.dumps({"reason": "defect"}), crop=False)
+    os.mkfifo(reject / "p11.json")  # reading it would block the export
+    secret = tmp_path / "secret.png"  # a crop that is a link could lead to any file the station can read
+    secret.write_bytes(b"\x89PNG\r\n\x1a\n not a crop")
+    _archived(reject, "p12", json.dumps({"reason": "defect"}), crop=False)
+    (reject / "p12.png").symlink_to(secret)
+    _archived(reject, "p13", json.dumps({"reason": "defect"}), crop=False)
+    (reject / "p13.png").write_text("not a png")
+    _archived(reject, "p14", json.dumps({"reason": 5}))  # teaching would refuse the whole export for it
+    _archived(tmp_path / "a" / "2026-01-02" / "reject", "p1", json.dumps({"reason": "defect"}))  # another day, the same name
+    done = export(tmp_path / "a", tmp_path / "out")
+    assert done.counts == {"def_front": 2, "ok_front": 0, "review": 0}
+    named = sorted(Path(why.split(":")[0]).stem for why in done.skipped)
+    assert named == sorted(["p1", "p3", "p4", "p5", "p6", "p7", "p8", "p9", "p10", "p11", "p12", "p13", "p14"])
+    assert any("2026-01-02" in why and "exported already" in why for why in done.skipped)
+    with (tmp_path / "out" / "labels.csv").open(newline="") as f:
+        rows = list(csv.reader(f))
+    assert [r[0] for r in rows[1:]] == ["def_front/p2.png", "def_front/p1.png"] and rows[2][3] == "m,1\nx"
+
+
+def test_a_part_located_nowhere_is_exported_for_review_whatever_its_label(tmp_path: Path) -> None:
+    """The trigger refused it (too large, never seen whole): its crop is the whole frame, other parts in it, and in a label
+    folder it would be judged or taught as one part."""
+
+    day = tmp_path / "a" / "2026-01-01" / "reject"
+    _archived(day, "p1", json.dumps({"reason": "unable_to_inspect", "circle": None, "review": {"label": "good", "by": "op", "at": 1}}))
+    _archived(day, "p2", json.dumps({"reason": "defect", "circle": [10.0, 10.0, 5.0], "review": {"label": "defect", "by": "op", "at": 1}}))
+    done = export(tmp_path / "a", tmp_path / "out", reviewed_only=True)
+    assert done.counts == {"def_front": 1, "ok_front": 0, "review": 1}
+    assert (tmp_path / "out" / "review" / "p1.png").exists() and (tmp_path / "out" / "def_front" / "p2.png").exists()
+
+
+def test_export_refuses_a_folder_that_is_not_empty(tmp_path: Path) -> None:
+
+    _archived(tmp_path / "a" / "2026-01-01" / "reject", "p1", json.dumps({"reason": "defect"}))
+    export(tmp_path / "a", tmp_path / "out")
+    with pytest.raises(InputError, match=r"out: not empty"):
+        export(tmp_path / "a", tmp_path / "out", reviewed_only=True)  # the first export's def_front/p1.png would stay
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(InputError, match=r"file: cannot make the export folder"):
+        export(tmp_path / "a", tmp_path / "file")
+    (tmp_path / "none").mkdir()
+    assert export(tmp_path / "none", tmp_path / "out2").counts == {"def_front": 0, "ok_front": 0, "review": 0}
+    assert (tmp_path / "out2" / "labels.csv").read_text().startswith("file,reason")
+
+
+def test_export_says_when_there_was_nothing_to_export_and_still_writes_a_labelled_folder(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    from station.cli import main
+
+    assert main(["archive", "export", str(tmp_path / "nowhere"), str(tmp_path / "o1")]) == 2
+    assert capsys.readouterr().err.strip() == f"station: error: {tmp_path / 'nowhere'}: no such archive folder"
+    photos = tmp_path / "photos"  # a folder of images, not an archive
+    photos.mkdir()
+    (photos / "a.png").write_bytes(b"x")
+    assert main(["archive", "export", str(photos), str(tmp_path / "o2")]) == 0
+    assert "holds no archived parts" in capsys.readouterr().err
+    assert (tmp_path / "o2" / "def_front").is_dir() and (tmp_path / "o2" / "ok_front").is_dir()  # teach and eval: "too few parts"
+    _archived(tmp_path / "a" / "2026-01-01" / "reject", "p1", json.dumps({"reason": "defect"}))
+    assert main(["archive", "export", str(tmp_path / "a"), str(tmp_path / "o3"), "--reviewed-only"]) == 0
+    said = capsys.readouterr()
+    assert f"no part in {tmp_path / 'a'} is labelled yet" in said.err and "sort" not in said.out
+    assert main(["archive", "export", str(tmp_path / "a"), str(tmp_path / "o4")]) == 0
+    assert "sorted by the station's verdict, which is not a label: look at every crop" in capsys.readouterr().out
+
+
+def test_labels_csv_names_each_crop_with_its_facts_and_the_digest_of_the_file_written(tmp_path: Path) -> None:
+    """Where to find the part (part id, frame, photo name, capture time in UTC), an empty cell for a fact the sidecar
+    lacks (never the word None), and the SHA-256 by which teaching knows the crop it wrote."""
+    day = tmp_path / "a" / "2026-01-01" / "reject"
+    _archived(day, "p1", json.dumps({"reason": "defect", "score": 0.93, "part_id": 7, "frame": 412, "captured_at": 1796400000.25}))
+    _archived(day, "p2", json.dumps({"reason": "unable_to_inspect", "score": None, "image": "x.png", "captured_at": 1e300}))
+    export(tmp_path / "a", tmp_path / "out")
+    with (tmp_path / "out" / "labels.csv").open(newline="") as f:
+        rows = {r["file"]: r for r in csv.DictReader(f)}
+    assert tuple(rows["def_front/p1.png"]) == COLUMNS
+    one, two = rows["def_front/p1.png"], rows["review/p2.png"]
+    assert (one["score"], one["part_id"], one["frame"], one["captured"]) == ("0.93", "7", "412", "2026-12-04T16:00:00.250+00:00")
+    assert (two["score"], two["image"], two["captured"], two["part_id"]) == ("", "x.png", "", ""), "a time that is none: empty"
+    for name, row in rows.items():
+        assert row["sha256"] == hashlib.sha256((tmp_path / "out" / name).read_bytes()).hexdigest()
