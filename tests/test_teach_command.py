@@ -23,6 +23,7 @@ from station.gate import admit
 from station.metrics import Metrics
 from station.model import META_TAUGHT
 from station.sources import read_image
+from station.teach.candidates import WHAT
 from station.teach.command import _check_paths, cross_fit
 from station.teach.finetune import Recipe, plain, score
 from station.teach.samples import Sample
@@ -66,6 +67,7 @@ def test_a_qualified_line_is_an_ordinary_model_file_with_what_it_was_taught(taug
     assert info["network"] == figures["network"]
     assert model.info.version == f"{Model(SHIPPED_MODEL).info.version}+test-line" and "+test-line-" in model.info.model_id
     assert model.info.threshold == figures["threshold"] and list(model.info.band) == figures["uncertain_band"]
+    assert figures["pass_limit"] == model.info.band[0], "a part passes under the band's lower edge"
     assert {p.name for p in report.iterdir()} >= {"confusion_matrix.png", "score_histograms.png", "heldout_mistakes.png"}
     scored = [s for s in figures["held_out_scores"] if s["label"] == 1]
     assert all(s["by_candidate"][figures["network"]] == s["score"] and len(s["by_candidate"]) == 4 for s in figures["held_out_scores"])
@@ -203,7 +205,7 @@ def test_without_the_train_extra_it_says_what_to_install(tmp_path: Path) -> None
 
 
 @pytest.mark.integration
-def test_a_trial_run_reviewed_and_exported_teaches_a_model(tmp_path: Path) -> None:
+def test_a_trial_run_reviewed_and_exported_teaches_a_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The commissioning loop: a trial run archives every part, an operator labels each on the review page's code path,
     the export of the reviewed parts is a source teaching reads, and the model it writes is admitted."""
     from station import supervisor
@@ -228,8 +230,13 @@ def test_a_trial_run_reviewed_and_exported_teaches_a_model(tmp_path: Path) -> No
     counts = export(archive, tmp_path / "export", reviewed_only=True).counts
     photos = {k: len(list((SAMPLE / k).iterdir())) for k in truth}
     assert counts == {**photos, "review": 0} and len(sides) == sum(photos.values())
+    capsys.readouterr()
     code, out, report = _teach(tmp_path, source=tmp_path / "export")
     assert code == 0, "the sample's line qualifies"
+    said = capsys.readouterr().err
+    figures = json.loads((report / "metrics.json").read_text())
+    assert f"wrote {out}: {WHAT[figures['network']]}; parts pass under {figures['pass_limit']:.3f} (the base model: under" in said
+    assert "fewer than the 100 parts of each kind advised" in said, "18 of each: the figures cannot say much"
     import onnx
 
     admit(out)

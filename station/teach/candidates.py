@@ -29,6 +29,12 @@ from station.teach.threshold import MARGIN
 MORE_FOLDS = 8  # what a refusal suggests where taught networks forgot defects (docs/teaching-measured.md)
 AS_SHIPPED = "base-as-shipped"  # the candidate whose threshold is the base model's, not the line's
 NO_BETTER_THAN_LABELS = 0.75  # a held-out ranking AUC this low or lower: look at the labels, not at the gate
+WHAT = {  # each candidate, as teaching names it to the person who runs it
+    "taught": "the network taught on the line's parts",
+    "base-line-threshold": "the base network unchanged, with a pass limit set on the line's parts",
+    "base-rectified": "the base network on parts made round (a tilted camera), with a pass limit set on the line's parts",
+    AS_SHIPPED: "the base model as shipped, its own pass limit",
+}
 
 
 @dataclass(frozen=True)

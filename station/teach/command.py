@@ -48,6 +48,7 @@ from station.teach import report, threshold
 from station.teach.candidates import (
     AS_SHIPPED,
     MORE_FOLDS,
+    WHAT,
     Candidate,
     advice,
     base_candidates,
@@ -228,7 +229,10 @@ def _write_and_say(args: argparse.Namespace, net: Any, base: Model, pick: Candid
     with STOPS.held() as written:
         failed = _write(Path(args.out), net, base, pick, figures, col, labels, args.seed)
         if not failed:
-            say(f"wrote {args.out} ({time.monotonic() - t0:.0f} s); report in {args.report}/")
+            say(
+                f"wrote {args.out}: {WHAT[pick.name]}; parts pass under {pick.band[0]:.3f} (the base model: under "
+                f"{base.info.band[0]:.3f}) ({time.monotonic() - t0:.0f} s); report in {args.report}/"
+            )
             written()
             return 0
         figures["qualified"], figures["refusals"] = False, [failed]
@@ -290,7 +294,7 @@ def _figures(args: argparse.Namespace, col: Collection, pick: Candidate, candida
     return {
         "sources": args.sources, "line": args.line, "counts": col.counts(), "folds": args.folds, "seed": args.seed,
         "recipe": asdict(recipe), "margin": args.margin, "from_scratch": args.from_scratch, "gate": asdict(gate),
-        "network": pick.name, "threshold": pick.threshold, "uncertain_band": list(pick.band),
+        "network": pick.name, "pass_limit": pick.band[0], "threshold": pick.threshold, "uncertain_band": list(pick.band),
         "held_out": pick.judged.as_dict(),
         "held_out_at_threshold": threshold.outcome(pick.held_out, labels, pick.band[0], refused, missed).as_dict(),
         "candidates": {c.name: {**c.judged.as_dict(), "threshold": c.threshold, "uncertain_band": list(c.band), **nearness(c, args.margin)}
@@ -346,6 +350,10 @@ def _summary(judged: threshold.Outcome, base: threshold.Outcome) -> None:
         f"defective parts pass and at most {fr:.1%} of its good parts are rejected ({threshold.parts_to_show(0.01)} defective parts, "
         "none passing, would show under 1%)"
     )
+    if min(judged.defective, judged.parts - judged.defective) < threshold.ADVISED:
+        say(f"fewer than the {threshold.ADVISED} parts of each kind advised: these figures are all the gate can go on, and a model it "
+            "writes can let through more defects than the one it replaces. Judge it on other labelled parts of the line "
+            "(station eval), and run it in shadow, before it goes live")  # fmt: skip
 
 
 def taught_version(base: str, line: str) -> str:

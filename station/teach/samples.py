@@ -30,7 +30,7 @@ from station.sources import VideoFileSource, files_below, read_image
 from station.stages.preprocess import PreprocessStage, locate
 from station.stages.trigger import trigger_for
 from station.teach import exported
-from station.teach.threshold import MIN_PER_CLASS, meets, shown
+from station.teach.threshold import ADVISED, MIN_PER_CLASS, meets, shown
 from station.teach.truth import read_truth, truth_csv
 
 LABELS = {"ok_front": 0, "def_front": 1}
@@ -93,7 +93,7 @@ class Collection:
         c, why = self.counts(), self._missed_defects(max_escape_rate)
         if c["ok"] < MIN_PER_CLASS or c["defective"] < MIN_PER_CLASS:
             why.append(f"too few inspectable parts ({c['ok']} good, {c['defective']} defective): collect at least {MIN_PER_CLASS} "
-                       "of each, 100 of each for a model you can trust")  # fmt: skip
+                       f"of each, {ADVISED} of each for a model you can trust")  # fmt: skip
         total = len(self.samples) + len(self.refused)
         if len(self.refused) > FRAMING * total:
             reason, n = Counter(r.kind for r in self.refused).most_common(1)[0]

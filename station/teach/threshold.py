@@ -32,6 +32,7 @@ Ints = npt.NDArray[np.int64]
 MARGIN = 1.0  # log-odds below the lowest held-out defect score; measured in docs/teaching-measured.md
 MOST_MARGIN = 20.0  # --margin's upper bound: scores are kept to 1e-6 (13.8 log-odds from 0.5), so more moves nothing
 MIN_PER_CLASS = 12
+ADVISED = 100  # parts of each kind for figures a line can trust (docs/commissioning.md, section 1)
 FOLDS = 4  # cross-fitting folds: each network learns from three quarters of the line (8 measured: docs/teaching-measured.md)
 CONFIDENCE = 0.95  # of the upper bounds the report gives beside each held-out rate
 
