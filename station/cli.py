@@ -257,7 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="accuracy, escapes, false rejects, F1 and ROC AUC on a labelled folder")
     p.add_argument("folder", help="folder with def_front/ and ok_front/")
     common(p)
-    p.add_argument("--report", type=report_folder, default="eval-report", help="folder for the report pictures")
+    p.add_argument("--report", type=report_folder, default="eval-report",
+                   help="folder for the report: metrics.json, parts.csv, the pictures (default %(default)s)")  # fmt: skip
     p.set_defaults(func=cmd_eval)
     teach_parser(sub).set_defaults(func=cmd_teach)
     p = sub.add_parser("gateway", help="reference PLC gateway: follow the station, fire reject or pass per part, hold a healthy output")

@@ -38,6 +38,43 @@ def test_eval_writes_the_report(tmp_path: Path, capsys: object) -> None:
         assert img is not None and img.size > 0, name
 
 
+def test_the_report_lists_every_photo_mistakes_first_and_says_where_it_is(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """parts.csv: which photo each figure counts, so that an escape can be found and looked at."""
+    import csv
+
+    assert evaluate_folder(SAMPLE, Model(MODEL), tmp_path / "r") == 0
+    figures = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    with (tmp_path / "r" / "parts.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 36 and {r["file"].split("/")[0] for r in rows} == {"ok_front", "def_front"}
+    mistakes = [r["mistake"] for r in rows]
+    n = figures["escapes"] + figures["false_rejects"]
+    assert mistakes.count("escape") == figures["escapes"] and mistakes.count("false_reject") == figures["false_rejects"]
+    assert all(mistakes[:n]) and not any(mistakes[n:]), "mistakes first"
+    assert all((r["label"] == "def") == (r["file"].startswith("def_front/")) for r in rows)
+    assert f"report in {tmp_path / 'r'}/" in capsys.readouterr().err
+
+
+def test_swapped_label_folders_are_suspected_aloud(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    shutil.copytree(SAMPLE / "ok_front", tmp_path / "line" / "def_front")
+    shutil.copytree(SAMPLE / "def_front", tmp_path / "line" / "ok_front")
+    assert evaluate_folder(tmp_path / "line", Model(MODEL), tmp_path / "r") == 0
+    assert "the scores rank these labels backwards" in capsys.readouterr().err
+    assert evaluate_folder(SAMPLE, Model(MODEL), tmp_path / "r2") == 0
+    assert "backwards" not in capsys.readouterr().err
+
+
+def test_a_mistakes_tile_names_its_file_and_a_sheet_with_none_says_so(tmp_path: Path) -> None:
+    from station.offline.evaluate import TILE, worst_png
+
+    photo = sorted((SAMPLE / "def_front").iterdir())[0]
+    escape = worst_png([Row(photo, 1, "pass", "ok", 0.01)])
+    assert escape.shape[:2] == (TILE, TILE * 6) and int(escape[5:18, 10:100].min()) == 0, "a dark caption strip on top"
+    assert int(escape[5:18, 10:100].max()) > 200, "white text on it"
+    none = worst_png([Row(photo, 1, "reject", "defect", 0.99)])
+    assert int(none.min()) < 200, "the words 'no mistakes', not a blank sheet"
+
+
 def test_a_tile_names_why_a_part_has_no_score() -> None:
     assert tile_label(Row(Path("a.jpg"), 1, "pass", "ok", 0.0123)) == ("ESCAPE 0.012",)
     assert tile_label(Row(Path("b.jpg"), 0, "reject", "unable_to_inspect", float("nan"))) == ("FALSE REJ", "unable to inspect")

@@ -7,6 +7,7 @@ mistakes, drawn with OpenCV (no plotting dependency).
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -26,6 +27,7 @@ from station.preprocess import part_digest, pixels_digest
 from station.sources import files_below, read_image
 
 CLASS_FOLDERS = (("ok_front", 0), ("def_front", 1))
+BACKWARDS = 0.25  # a ranking AUC this low: the labels are likelier swapped than the model that bad
 
 
 def auc(scores: npt.NDArray[np.floating], y: npt.NDArray[np.integer]) -> float:
@@ -127,7 +129,8 @@ def evaluate_folder(folder: Path, model: Model, report: Path) -> int:
     y = np.array([r.label for r in rows])
     rejected = np.array([r.verdict == "reject" for r in rows])
     scores = np.array([1.0 if np.isnan(r.score) else r.score for r in rows])
-    figures: dict[str, object] = dict(metrics_at(rejected, y, scores))
+    measured = metrics_at(rejected, y, scores)
+    figures: dict[str, object] = dict(measured)
     figures["not_inspected"] = int(sum(np.isnan(r.score) for r in rows))
     figures["skipped_files"] = len(problems)
     figures["model"] = model.info.model_id
@@ -135,12 +138,33 @@ def evaluate_folder(folder: Path, model: Model, report: Path) -> int:
         figures["taught_on"] = learnt
         print(one_line(f"station: note: {model.info.model_id} was taught on {learnt} of these {len(rows)} photos, so the figures "
                        "on them measure nothing: judge it on parts it never saw"), file=sys.stderr)  # fmt: skip
+    if (ranked := measured["auc"]) is not None and ranked <= BACKWARDS:
+        print(one_line(f"station: note: the scores rank these labels backwards (AUC {ranked}): are {folder}/ok_front "
+                       "and def_front swapped?"), file=sys.stderr)  # fmt: skip
     print(json.dumps(figures))
     write_metrics(report, figures, "the report")
+    write_parts(report / "parts.csv", rows, folder)
     write_png(report / "confusion_matrix.png", confusion_png(rejected, y))
     write_png(report / "score_histograms.png", histogram_png(scores, y, model.info.band[0]))
     write_png(report / "worst_mistakes.png", worst_png(rows))
+    print(one_line(f"station: report in {report}/ (each photo's verdict, reason and score: parts.csv)"), file=sys.stderr)
     return 0
+
+
+def write_parts(path: Path, rows: Sequence[Row], folder: Path) -> None:
+    """Every photo judged, one CSV row each (file relative to ``folder``, label, verdict, reason, score, which mistake),
+    the mistakes first; a StationError naming the file when it cannot be written."""
+    order = sorted(rows, key=lambda r: (r.verdict == "pass") == (r.label == 0))  # a mistake first, each kind in folder order
+    try:
+        with path.open("w", newline="", encoding="utf-8") as f:
+            out = csv.writer(f)
+            out.writerow(["file", "label", "verdict", "reason", "score", "mistake"])
+            for r in order:
+                mistake = "" if (r.verdict == "pass") == (r.label == 0) else ("escape" if r.label else "false_reject")
+                out.writerow([r.path.relative_to(folder).as_posix(), ("ok", "def")[r.label], r.verdict, r.reason,
+                              "" if np.isnan(r.score) else r.score, mistake])  # fmt: skip
+    except OSError as exc:
+        raise StationError(f"{path}: cannot write the report: {exc.strerror or exc}") from None
 
 
 def report_folder(path: Path) -> None:
@@ -216,7 +240,15 @@ def tile_label(r: Row) -> tuple[str, ...]:
     return (f"{kind} {r.score:.3f}",) if not np.isnan(r.score) else (kind, r.reason.replace("_", " "))
 
 
+def caption(t: npt.NDArray[np.uint8], name: str) -> None:
+    """``name`` (its end, as much as fits) across the top of tile ``t``: which file or part the tile is."""
+    text = name if len(name) <= CAPTION else "..." + name[-(CAPTION - 3) :]
+    cv2.rectangle(t, (3, 3), (TILE - 4, 19), (0, 0, 0), -1)
+    cv2.putText(t, text, (6, 15), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (255, 255, 255), 1, cv2.LINE_AA)
+
+
 TILE = 160  # pixels a side of one part in a contact sheet
+CAPTION = 24  # characters of a file name a tile shows
 
 
 def tile_of(g: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
@@ -241,10 +273,14 @@ def contact_sheet(tiles: Sequence[npt.NDArray[np.uint8] | None]) -> npt.NDArray[
 
 
 def worst_png(rows: list[Row], n: int = 24) -> npt.NDArray[np.uint8]:
-    """Contact sheet: escapes first (lowest-scored defective), then the highest-scored OK rejects, each marked where it was seen."""
+    """Contact sheet: escapes first (lowest-scored defective), then the highest-scored OK rejects, each marked where it was
+    seen and named; with none, a sheet that says so."""
     escapes = sorted((r for r in rows if r.label == 1 and r.verdict == "pass"), key=lambda r: r.score)
     false = sorted((r for r in rows if r.label == 0 and r.verdict == "reject"), key=lambda r: -np.nan_to_num(r.score, nan=1.0))
-    return contact_sheet([_mistake(r) for r in (escapes + false)[:n]])
+    sheet = contact_sheet([_mistake(r) for r in (escapes + false)[:n]])
+    if not escapes and not false:
+        cv2.putText(sheet, "no mistakes", (20, TILE // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (0, 120, 0), 2, cv2.LINE_AA)
+    return sheet
 
 
 def _mistake(r: Row) -> npt.NDArray[np.uint8] | None:
@@ -258,4 +294,5 @@ def _mistake(r: Row) -> npt.NDArray[np.uint8] | None:
         cv2.circle(t, at, 9, (0, 255, 255), 2, cv2.LINE_AA)
     cv2.rectangle(t, (0, 0), (TILE - 1, TILE - 1), colour, 3)
     label(t, tile_label(r), colour)
+    caption(t, r.path.name)
     return t

@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from station.offline import evaluate
-from station.offline.evaluate import TILE, confusion_png, contact_sheet, histogram_png, label, tile_of, write_png
+from station.offline.evaluate import TILE, caption, confusion_png, contact_sheet, histogram_png, label, tile_of, write_png
 from station.preprocess import quantised
 from station.teach.samples import Sample
 
@@ -29,6 +29,7 @@ def mistakes_png(samples: list[Sample], crops: npt.NDArray[np.float32], scores: 
         cv2.rectangle(t, (0, 0), (TILE - 1, TILE - 1), (0, 0, 255) if wrong else (150, 150, 150), 3 if wrong else 1)
         kind = ("ESCAPE" if labels[i] else "FALSE REJ") if wrong else ("defect" if labels[i] else "good")
         label(t, (f"{kind} {scores[i]:.3f}",), (80, 80, 255) if wrong else (230, 230, 230))
+        caption(t, Path(samples[i].origin).name)  # a footage part: VIDEO#part N
         tiles.append(t)
     return contact_sheet(tiles)
 
