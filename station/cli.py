@@ -131,8 +131,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from station.offline.evaluate import evaluate_folder
 
+    source = Path(args.source)
+    if source.is_file():  # footage with its ground truth: replayed as the station runs it, binding no port
+        from station.offline.evaluate_footage import OFFLINE, evaluate_video
+
+        args.overrides = [*args.overrides, *OFFLINE]
+        cfg, model = load(args)
+        return evaluate_video(source, cfg, model, Path(args.report))
     _cfg, model = load(args)
-    return evaluate_folder(Path(args.folder), model, Path(args.report))
+    return evaluate_folder(source, model, Path(args.report))
 
 
 def cmd_teach(args: argparse.Namespace) -> int:
@@ -254,8 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--parts", type=at_least(1, int), default=12, help="parts in the composed footage")
     p.add_argument("--seed", type=SEED, default=1)
     p.set_defaults(func=cmd_demo)
-    p = sub.add_parser("eval", help="accuracy, escapes, false rejects, F1 and ROC AUC on a labelled folder")
-    p.add_argument("folder", help="folder with def_front/ and ok_front/")
+    p = sub.add_parser("eval", help="accuracy, escapes, false rejects, F1 and ROC AUC on a labelled folder or footage")
+    p.add_argument("source", help="a labelled folder (def_front/, ok_front/), or a VIDEO with its ground truth VIDEO.csv beside it")
     common(p)
     p.add_argument("--report", type=report_folder, default="eval-report",
                    help="folder for the report: metrics.json, parts.csv, the pictures (default %(default)s)")  # fmt: skip

@@ -31,9 +31,13 @@ from station.stages.preprocess import PreprocessStage, locate
 from station.stages.trigger import trigger_for
 from station.teach import exported
 from station.teach.threshold import ADVISED, MIN_PER_CLASS, meets, shown
-from station.teach.truth import read_truth, truth_csv
+from station.teach.truth import read_truth, row_for, truth_csv
 
 LABELS = {"ok_front": 0, "def_front": 1}
+TRIGGER_CHECK = (
+    "(trigger.direction first, then min_diameter_px, max_diameter_px and contrast) in the config given with -c, "
+    "the default config if none was, with station eval VIDEO -c CONFIG: it lists the parts missed"
+)
 FRAMING = 0.2  # more of the parts than this not inspectable: a framing or light problem, not a model one
 MISSED = "missed by the trigger"  # a footage part whose row no trigger fired for
 
@@ -97,8 +101,8 @@ class Collection:
         total = len(self.samples) + len(self.refused)
         if len(self.refused) > FRAMING * total:
             reason, n = Counter(r.kind for r in self.refused).most_common(1)[0]
-            hint = (" For footage, check the trigger settings of the config given with -c (trigger.direction first): its parts went "
-                    "by uncounted" if reason == MISSED else "")  # fmt: skip
+            hint = (f" For footage, check the trigger settings {TRIGGER_CHECK}: its parts went by uncounted" if reason == MISSED
+                    else "")  # fmt: skip
             files = any(r.unreadable for r in self.refused if r.kind == reason)
             check = ("a file problem, not a model one. Check that each file is a photo of one part" if files else
                      "a framing or light problem, not a model one. Check that each part is whole in view, sharp, and neither washed "
@@ -121,11 +125,9 @@ class Collection:
         if meets(missed / defective, max_escape_rate):
             return []
         rate = shown(missed / defective, max_escape_rate)
-        return [f"the trigger fired for none of {missed} of the {defective} defective parts of the footage ({rate}; "
-                f"the report's not_inspectable names them, '{MISSED}'): on the line a part the "
-                "trigger misses gets no verdict, so such a defect passes whatever the model. Check the trigger settings of the config "
-                "given with -c (trigger.direction, min_diameter_px, max_diameter_px, contrast) with station replay, then teach "
-                "again"]  # fmt: skip
+        return [f"{missed} of the footage's {defective} defective parts got no verdict, the trigger never firing for them ({rate}; "
+                f"the report's not_inspectable names them, '{MISSED}'): on the line such a defect passes whatever the model. "
+                f"Check the trigger settings {TRIGGER_CHECK}, then teach again"]  # fmt: skip
 
     def refused_by_label(self, missed: bool = False) -> tuple[int, int]:
         """(good, defective) parts that could not be inspected: rejects that were never scored. With ``missed``, instead
@@ -350,25 +352,6 @@ def _unmatched(video: Path, truth: list[tuple[int, int, int]], used: list[bool],
             col.refused.append(Refused(f"{video}#row{k + 1}", label, MISSED))
 
 
-def _row_for(part: Part, truth: list[tuple[int, int, int]], used: list[bool], rtl: bool) -> int | None:
-    """The unused row whose part was where this one is: each row's centre runs from d/2 to W - d/2 over its window.
-
-    Windows of parts in view together overlap, so the frame alone cannot say which part fired;
-    its position along the belt can. None when no row's part was within half a diameter of it.
-    """
-    f, width = part.frame.index, part.frame.image.shape[1]
-    cx, d = (part.blob[0], part.blob[2]) if part.blob is not None else (width / 2, 0.0)
-    best, gap = None, 0.5 * d if d else float(width)
-    for k, (_, a, b) in enumerate(truth):
-        if used[k] or not a <= f <= b:
-            continue
-        x = d / 2 + (f - a) / max(b - a, 1) * (width - d)
-        off = abs((width - x if rtl else x) - cx)
-        if off <= gap:
-            best, gap = k, off
-    return best
-
-
 def _judged(part: Part, crops: PreprocessStage, spec: PreprocessSpec) -> tuple[Preprocessed | None, bool]:
     """One footage part as the preprocess stage sees it, judged as the taught model will (:func:`as_taught`), and whether
     the base model's stage inspects it."""
@@ -382,7 +365,9 @@ def _match(video: Path, part: Part, pre: Preprocessed | None, inspects: bool, tr
     """The part to its ground-truth row; kept as the pixels its crops can use (not the whole frame: an hour of footage is
     thousands of parts), refused with why, or noted as a fragment."""
     origin = f"{video}#part{part.part_id}@frame{part.frame.index}"
-    row = _row_for(part, truth, used, rtl)
+    f, width = part.frame.index, part.frame.image.shape[1]
+    cx, d = (part.blob[0], part.blob[2]) if part.blob is not None else (width / 2, 0.0)
+    row = row_for(f, cx, d, width, truth, used, rtl)
     if row is None:
         col.notes.append(f"{origin}: where it fired, no part of the ground truth was (a fragment?), not used")
         return

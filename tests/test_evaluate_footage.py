@@ -1,0 +1,85 @@
+"""station eval VIDEO: footage replayed through the station, each verdict matched to its part, the line's figures."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from station.cli import main
+from station.footage import Envelope, compose, labelled_photos
+from station.messages import Reason
+from station.offline.evaluate_footage import line_figures, match
+from station.wire import VerdictMessage
+
+from .conftest import SAMPLE
+
+TRUTH = [(1, 0, 30), (0, 15, 45), (1, 30, 60)]  # (label, first, last): three parts, 640 px wide, d = 200 px
+
+
+def _verdict(part_id: int, frame: int, verdict: str, cx: float | None) -> VerdictMessage:
+    reason, score = (Reason.OK, 0.01) if verdict == "pass" else (Reason.DEFECT, 0.97)
+    return VerdictMessage(
+        station="s", run_id="r", seq=part_id, sent_at=0.0, part_id=part_id, frame=frame, verdict=verdict, reason=reason,  # type: ignore[arg-type]
+        score=score, captured_at=0.0, published_at=0.0, deadline_at=1.0, model="m", config="c", detail="",
+        circle=None if cx is None else (cx, 180.0, 100.0),
+    )  # fmt: skip
+
+
+def test_each_verdict_goes_to_the_part_that_was_where_it_was_judged() -> None:
+    """Frames 30: parts 1 (leaving) and 3 (entering) are both in view; the place along the belt says which was judged."""
+    at_30_entering = 100 + 0 / 30 * 440  # part 3 enters at d/2
+    parts, extra = match([_verdict(1, 30, "reject", at_30_entering), _verdict(2, 30, "pass", 540.0)], TRUTH, 640, rtl=False)
+    assert [p.verdict.part_id if p.verdict else None for p in parts] == [2, None, 1]
+    assert extra == []
+
+
+def test_a_missed_defect_is_an_escape_and_a_verdict_for_no_part_is_extra() -> None:
+    """On the line a part with no verdict gets no reject: a defective one passes."""
+    got = [_verdict(1, 15, "reject", 320.0), _verdict(2, 40, "pass", 466.0), _verdict(3, 100, "reject", 320.0)]
+    parts, extra = match(got, TRUTH, 640, rtl=False)
+    assert [p.verdict.part_id if p.verdict else None for p in parts] == [1, 2, None] and [v.part_id for v in extra] == [3]
+    figures = line_figures(parts, extra)
+    assert (figures["missed"], figures["extra"], figures["escapes"], figures["false_rejects"]) == (1, 1, 1, 0)
+    assert figures["verdicts"] == 3 and figures["wrong"] == 1 and figures["escape_rate"] == 0.5
+
+
+def test_a_part_located_nowhere_goes_to_the_first_part_due() -> None:
+    parts, _ = match([_verdict(1, 20, "reject", None)], TRUTH, 640, rtl=False)
+    assert parts[0].verdict is not None and parts[1].verdict is None
+
+
+@pytest.mark.integration
+def test_eval_of_footage_replays_it_and_judges_every_part(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    env = Envelope(width=960, height=540, fps=30, speed=16.0, diameter=240.0)
+    video = compose(labelled_photos(SAMPLE)[:10], tmp_path / "line.mp4", env, seed=3)
+    assert main(["eval", str(video), "--report", str(tmp_path / "r")]) == 0
+    said = capsys.readouterr()
+    figures = json.loads(said.out.strip().splitlines()[-1])
+    with video.with_suffix(".csv").open() as f:
+        truth = list(csv.DictReader(f))
+    assert figures["parts"] == len(truth) == 10 and figures["missed"] == 0 and figures["extra"] == 0
+    assert figures["escapes"] == 0, "the sample's defects are the shipped model's own kind"
+    with (tmp_path / "r" / "parts.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["label"] for r in sorted(rows, key=lambda r: int(r["part"]))] == [t["label"] for t in truth]
+    assert (tmp_path / "r" / "metrics.json").exists() and f"report in {tmp_path / 'r'}/" in said.err
+
+
+@pytest.mark.integration
+def test_footage_judged_the_wrong_way_round_shows_its_parts_missed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    env = Envelope(width=960, height=540, fps=30, speed=16.0, diameter=240.0)
+    video = compose(labelled_photos(SAMPLE)[:6], tmp_path / "line.mp4", env, seed=3)
+    assert main(["eval", str(video), "--report", str(tmp_path / "r"), "--set", "trigger.direction=right_to_left"]) == 0
+    figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert figures["missed"] + figures["extra"] > 0, "parts crossing the other way are not the parts of the ground truth"
+
+
+def test_a_video_without_its_ground_truth_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    video = tmp_path / "line.mp4"
+    video.write_bytes(b"not a video")
+    assert main(["eval", str(video), "--report", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == f"station: error: {video}: a video needs its ground truth beside it (line.mp4.csv or line.csv)"

@@ -1,0 +1,24 @@
+"""station/teach/truth.py: a video's ground truth, and which of its parts a part seen in a frame is."""
+
+from __future__ import annotations
+
+from station.teach.truth import row_for
+
+
+def test_a_missed_part_does_not_shift_the_labels_of_the_parts_after_it() -> None:
+    # rows A..D in order of arrival, windows overlapping (parts in view together); A never fires
+    truth = [(1, 0, 30), (0, 20, 50), (0, 40, 70), (1, 60, 90)]
+    used = [False] * 4
+    d = 200.0
+
+    def at(frame: int, row: int) -> float:  # where row's part is at that frame: its centre runs d/2 .. W - d/2
+        a, b = truth[row][1], truth[row][2]
+        return d / 2 + (frame - a) / (b - a) * (1000 - d)
+
+    got = []
+    for frame, row in ((25, 1), (45, 2), (65, 3)):
+        k = row_for(frame, at(frame, row), d, 1000, truth, used, rtl=False)
+        assert k is not None
+        used[k] = True
+        got.append(k)
+    assert got == [1, 2, 3] and not used[0]  # A is reported missed; D keeps its defective label
