@@ -94,3 +94,13 @@ def inputs_apart(out: Path, what: str, inputs: Sequence[Path], suffixes: Collect
 def ground_truths(video: Path) -> tuple[Path, Path]:
     """Where a video's ground truth may lie (docs: line-video.md): VIDEO.csv, or VIDEO.EXT.csv."""
     return video.with_suffix(".csv"), video.with_name(video.name + ".csv")
+
+
+def misnamed(folder: Path, name: str) -> str:
+    """Where ``folder``/``name`` is missing: the entry there whose name differs from it in case only, as a hint for the
+    message (``" (OK_front is there: the name is ok_front, in lower case)"``), or an empty string."""
+    try:
+        near = [p.name for p in folder.iterdir() if p.name.lower() == name.lower() and p.name != name]
+    except OSError:
+        return ""
+    return f" ({near[0]} is there: the name is {name}, in lower case)" if near else ""

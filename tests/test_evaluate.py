@@ -80,9 +80,12 @@ def test_a_tile_names_why_a_part_has_no_score() -> None:
     assert tile_label(Row(Path("b.jpg"), 0, "reject", "unable_to_inspect", float("nan"))) == ("FALSE REJ", "unable to inspect")
 
 
-def test_eval_needs_both_class_folders(tmp_path: Path) -> None:
+def test_eval_needs_both_class_folders(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "ok_front").mkdir()
     assert evaluate_folder(tmp_path, Model(MODEL), tmp_path / "r") == 2
+    (tmp_path / "Def_Front").mkdir()
+    assert evaluate_folder(tmp_path, Model(MODEL), tmp_path / "r") == 2
+    assert capsys.readouterr().err.rstrip().endswith("(Def_Front is there: the name is def_front, in lower case)")
 
 
 def test_entries_that_are_not_files_are_named_and_one_class_gives_no_auc(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -75,3 +75,11 @@ def test_a_path_a_command_writes_is_refused_where_it_reads(tmp_path: Path) -> No
             not_read(path, "--out", read)
     not_read(tmp_path / "model.onnx", "--out", read)  # beside them: fine
     not_read(tmp_path / "missing-not", "--out", read)
+
+
+def test_a_folder_named_in_another_case_is_pointed_at(tmp_path: Path) -> None:
+    from station.files import misnamed
+
+    (tmp_path / "OK_front").mkdir()
+    assert misnamed(tmp_path, "ok_front") == " (OK_front is there: the name is ok_front, in lower case)"
+    assert misnamed(tmp_path, "def_front") == "" and misnamed(tmp_path / "nowhere", "ok_front") == ""

@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from station.errors import InputError, StationError, one_line
-from station.files import not_read
+from station.files import misnamed, not_read
 from station.messages import Reason
 from station.model import Model
 from station.offline.classify import Classifier
@@ -89,7 +89,7 @@ def _collect(folder: Path, clf: Classifier, taught: frozenset[str] = frozenset()
     for sub, label in CLASS_FOLDERS:
         d = folder / sub
         if not d.is_dir():
-            raise FileNotFoundError(f"{d}: missing (expected {folder}/ok_front and {folder}/def_front)")
+            raise FileNotFoundError(f"{d}: missing (expected {folder}/ok_front and {folder}/def_front){misnamed(folder, sub)}")
         for p, why in files_below(d):  # a link, a pipe, a device, another file type: named, never silently passed over
             grab = read_image(p) if not why else None
             if grab is None or grab.image is None:

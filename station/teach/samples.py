@@ -21,7 +21,7 @@ from typing import Any
 
 from station.config import Config, Direction
 from station.errors import InputError
-from station.files import ground_truths
+from station.files import ground_truths, misnamed
 from station.locate import OFF_CENTRE, Circle, GrayImage, asymmetry, ellipse_of
 from station.messages import Frame, Part
 from station.metrics import Metrics
@@ -222,7 +222,7 @@ def _folder(root: Path, spec: PreprocessSpec, col: Collection) -> None:
         if d.exists() and not d.is_dir():
             raise InputError(f"{d}: not a folder (the {'defective' if label else 'good'} parts go in a folder of that name)")
         if not d.is_dir():
-            col.notes.append(f"{d}: missing, so no {'defective' if label else 'good'} parts from {root}")
+            col.notes.append(f"{d}: missing, so no {'defective' if label else 'good'} parts from {root}{misnamed(root, sub)}")
             continue
         for p in _photos(d, label, col):
             grab = read_image(p)
