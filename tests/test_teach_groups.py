@@ -53,3 +53,31 @@ def test_the_closest_pairs_are_joined_first(tmp_path: Path) -> None:
     g = groups(samples, SPEC, tau=2.0, most=2)  # every pair of a class is close enough: only the closest may join
     assert g[names.index(photo.name)] == g[names.index("turned.png")]
     assert np.bincount(g).max() == 2
+
+
+def test_parts_that_name_the_same_part_share_a_group_however_they_look(tmp_path: Path) -> None:
+    """A part photographed and filmed (a footage row's source is the photo), or run past the camera twice: its looks differ
+    too much for the profiles, the name joins them. Only within a class: a part named under both labels is a label
+    question, not a group; no name joins nothing."""
+    from dataclasses import replace
+
+    root = sample_line(tmp_path, 3)
+    samples = collect([root], SPEC, load_config(None, [])).samples
+    good = [i for i, s in enumerate(samples) if s.label == 0]
+    bad = [i for i, s in enumerate(samples) if s.label == 1]
+    assert len(set(groups(samples, SPEC))) == len(samples), "six parts that look unlike"
+    named = list(samples)
+    named[good[1]] = replace(samples[good[1]], part=samples[good[0]].part)  # filmed: the video's row names the photo
+    named[bad[0]] = replace(samples[bad[0]], part=samples[good[2]].part)  # the same name under the other label
+    named[bad[1]] = replace(samples[bad[1]], part="")
+    named[bad[2]] = replace(samples[bad[2]], part="")
+    g = groups(named, SPEC)
+    assert g[good[0]] == g[good[1]] and len(set(g)) == len(samples) - 1
+
+
+def test_a_footage_rows_source_names_its_part_by_file_name() -> None:
+    from station.teach.truth import part_names
+
+    raw = b"part,label,first_frame,last_frame,source\n1,ok,0,9,photos/ok_front/a.jpeg\n2,def,5,14, \n"
+    assert part_names(raw) == ["a.jpeg", ""]
+    assert part_names(b"part,label,first_frame,last_frame\n1,ok,0,9\n") == [""], "no source column: no names"

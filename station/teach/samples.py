@@ -31,7 +31,7 @@ from station.stages.preprocess import PreprocessStage, locate
 from station.stages.trigger import trigger_for
 from station.teach import exported
 from station.teach.threshold import ADVISED, MIN_PER_CLASS, meets, shown
-from station.teach.truth import read_truth, row_for, truth_csv
+from station.teach.truth import part_names, read_truth, row_for, truth_csv
 
 LABELS = {"ok_front": 0, "def_front": 1}
 TRIGGER_CHECK = (
@@ -51,6 +51,7 @@ class Sample:
     label: int
     origin: str  # the file, or VIDEO#part
     base_inspects: bool = True  # False: the base model's own checks refuse it (e.g. off_centre), the taught model's do not
+    part: str = ""  # which part it is, where known: a photo's file name, a footage row's source (groups keep one together)
 
 
 @dataclass(frozen=True)
@@ -285,7 +286,7 @@ def _add(image: GrayImage, label: int, path: Path, spec: PreprocessSpec, col: Co
     if pre is None or pre.quality is not Quality.OK or pre.circle is None:  # None: an export's crop and why, or checks that failed
         col.refused.append(Refused(origin, label, pre.quality.value if pre is not None else why or CHECKS_FAILED))
         return False
-    col.samples.append(Sample(image, pre.circle, label, origin, inspects))
+    col.samples.append(Sample(image, pre.circle, label, origin, inspects, path.name))
     return True
 
 
@@ -294,6 +295,7 @@ def _video(video: Path, spec: PreprocessSpec, cfg: Config, col: Collection) -> N
     truth_path = truth_csv(video)
     assert truth_path is not None
     truth, raw = read_truth(truth_path)
+    names = part_names(raw)
     try:
         with video.open("rb") as f:
             content = hashlib.file_digest(f, "sha256").digest()
@@ -316,10 +318,10 @@ def _video(video: Path, spec: PreprocessSpec, cfg: Config, col: Collection) -> N
         while (grab := source.read()) is not None:
             if grab.image is not None:
                 for part in trigger(Frame(index, grab.image, index / (source.fps or 25.0), 0.0)):
-                    _match(video, part, *_judged(part, crops, spec), truth, used, col, rtl, spec)
+                    _match(video, part, *_judged(part, crops, spec), truth, used, col, rtl, spec, names)
             index += 1
         for part in trigger.flush():  # parts in view at the end, as replay's drain inspects them
-            _match(video, part, *_judged(part, crops, spec), truth, used, col, rtl, spec)
+            _match(video, part, *_judged(part, crops, spec), truth, used, col, rtl, spec, names)
     finally:
         source.close()
     _lost(video, source, col)
@@ -361,7 +363,7 @@ def _judged(part: Part, crops: PreprocessStage, spec: PreprocessSpec) -> tuple[P
 
 
 def _match(video: Path, part: Part, pre: Preprocessed | None, inspects: bool, truth: list[tuple[int, int, int]], used: list[bool],
-           col: Collection, rtl: bool, spec: PreprocessSpec) -> None:  # fmt: skip
+           col: Collection, rtl: bool, spec: PreprocessSpec, names: list[str]) -> None:  # fmt: skip
     """The part to its ground-truth row; kept as the pixels its crops can use (not the whole frame: an hour of footage is
     thousands of parts), refused with why, or noted as a fragment."""
     origin = f"{video}#part{part.part_id}@frame{part.frame.index}"
@@ -379,4 +381,4 @@ def _match(video: Path, part: Part, pre: Preprocessed | None, inspects: bool, tr
         col.refused.append(Refused(origin, label, pre.quality.value if pre is not None else CHECKS_FAILED))
     else:
         region, circle = part_region(to_gray(part.frame.image), pre.circle, spec)  # the same crops, made or turned (to the warp's rounding)
-        col.samples.append(Sample(region.copy(), circle, label, origin, inspects))  # a copy: the frame itself is let go
+        col.samples.append(Sample(region.copy(), circle, label, origin, inspects, names[row]))  # a copy: the frame is let go

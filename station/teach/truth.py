@@ -78,3 +78,10 @@ def row_for(frame: int, cx: float | None, d: float, width: int, truth: list[tupl
         if off <= gap:
             best, gap = k, off
     return best
+
+
+def part_names(raw: bytes) -> list[str]:
+    """Each row's ``source`` of a ground truth :func:`read_truth` took (its bytes): which part it is, where the file names
+    it (a serial number, the photo a video was composed from; its file name, a path's folders dropped), else ''."""
+    with io.StringIO(raw.decode("utf-8-sig"), newline="") as f:
+        return [Path((row.get("source") or "").strip()).name for row in csv.DictReader(f)]
