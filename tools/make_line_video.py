@@ -31,6 +31,7 @@ def main() -> int:
     ap.add_argument("--parts", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--one-line", action="store_true", help="every video from one line: the envelope is drawn once, not per video")
+    ap.add_argument("--distinct", action="store_true", help="no photo in two videos (else each video draws its own parts)")
     for f in fields(Envelope):
         if f.name == "gap":
             continue
@@ -45,12 +46,19 @@ def main() -> int:
     if not 0 < args.parts <= len(photos):
         print(f"make_line_video: --parts {args.parts}: each video takes distinct photos, 1 to {len(photos)} here", file=sys.stderr)
         return 2
+    if args.distinct and args.parts * args.videos > len(photos):
+        print(f"make_line_video: --distinct: {args.videos} videos of {args.parts} parts need as many photos, {len(photos)} here",
+              file=sys.stderr)  # fmt: skip
+        return 2
     pinned = {f.name: getattr(args, f.name) for f in fields(Envelope) if f.name != "gap" and getattr(args, f.name, None) is not None}
     rng = np.random.default_rng(args.seed)
     line = replace(Envelope.random(rng), **pinned) if args.one_line else None  # else the same draws as before
+    order = rng.permutation(len(photos)) if args.distinct else None  # drawn once: each video its own slice
     for i in range(args.videos):
         env = line or replace(Envelope.random(rng), **pinned)
-        chosen = [photos[k] for k in rng.choice(len(photos), size=args.parts, replace=False)]
+        drawn = order[i * args.parts : (i + 1) * args.parts] if order is not None else None
+        picked = drawn if drawn is not None else rng.choice(len(photos), size=args.parts, replace=False)
+        chosen = [photos[k] for k in picked]
         video = args.out / f"line_{i:03d}{CODECS.get(env.codec, '.mp4')}"
         compose(chosen, video, env, seed=args.seed * 1000 + i)
         video.with_suffix(".json").write_text(json.dumps(asdict(env), indent=2) + "\n")
