@@ -227,10 +227,11 @@ def _write_and_say(args: argparse.Namespace, net: Any, base: Model, pick: Candid
     """Write the qualified model and say so; a stop meanwhile comes before it is written or not at all (0, or 1 when the
     last checks refused it)."""
     with STOPS.held() as written:
+        replaced = " (replacing the file that was there)" if os.path.lexists(args.out) else ""
         failed = _write(Path(args.out), net, base, pick, figures, col, labels, args.seed)
         if not failed:
             say(
-                f"wrote {args.out}: {WHAT[pick.name]}; parts pass under {pick.band[0]:.3f} (the base model: under "
+                f"wrote {args.out}{replaced}: {WHAT[pick.name]}; parts pass under {pick.band[0]:.3f} (the base model: under "
                 f"{base.info.band[0]:.3f}) ({time.monotonic() - t0:.0f} s); report in {args.report}/"
             )
             written()
