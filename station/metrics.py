@@ -110,6 +110,19 @@ class Metrics:
             registry=r,
         )  # fmt: skip
 
+    def shadow_totals(self) -> dict[str, int]:
+        """What the shadow model did this run: parts it judged, how many it would have judged otherwise, each skip's cause."""
+
+        def total(name: str, **labels: str) -> int:
+            return int(self.registry.get_sample_value(name, labels) or 0)
+
+        pairs = [(a, b) for a in ("pass", "reject") for b in ("pass", "reject") if a != b]
+        return {
+            "judged": total("station_shadow_parts_total"),
+            "disagreed": sum(total("station_shadow_disagreements_total", active=a, shadow=b) for a, b in pairs),
+            **{f"skipped_{c.value}": total("station_shadow_skipped_total", cause=c.value) for c in ShadowSkip},
+        }
+
     def _preset_labels(self) -> None:
         """Every known label value exists from the start, so a rate() over it never begins with a gap."""
         for drop in DropReason:

@@ -321,3 +321,5 @@ class Pipeline:
         if self.web is not None:
             self.web.close()
         log.info("pipeline_stopped", verdicts=self.publisher.verdicts, frames=self.capture.frames)
+        if self.cfg.model.shadow is not None:  # e.g. a replay checked with a candidate: how many parts it judged
+            log.info("shadow_summary", model=str(self.cfg.model.shadow), **self.metrics.shadow_totals())

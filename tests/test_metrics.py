@@ -57,3 +57,17 @@ def test_the_model_in_use_shows_the_scores_it_passes_below_and_rejects_above() -
     text = generate_latest(m.registry).decode()
     assert f'pass_below="{info.band[0]}"' in text and f'defect_above="{info.band[1]}"' in text
     assert "threshold=" not in text, "the file's threshold lies inside the band and decides no verdict"
+
+
+def test_the_shadows_totals_are_read_from_its_counters() -> None:
+    """What a replay with a shadow model logs at its end (shadow_summary): parts judged, disagreements, each skip's cause."""
+    from station.messages import ShadowSkip
+
+    m = Metrics()
+    m.shadow_parts.inc(5)
+    m.shadow_disagreements.labels(active="pass", shadow="reject").inc(2)
+    m.shadow_disagreements.labels(active="reject", shadow="pass").inc()
+    m.shadow_skipped.labels(cause=ShadowSkip.NOT_READY.value).inc(7)
+    totals = m.shadow_totals()
+    assert (totals["judged"], totals["disagreed"], totals["skipped_not_ready"], totals["skipped_busy"]) == (5, 3, 7, 0)
+    assert set(totals) == {"judged", "disagreed", *(f"skipped_{c.value}" for c in ShadowSkip)}
