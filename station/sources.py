@@ -160,7 +160,7 @@ class ImageFolderSource(_QuickOpen):
                 log.warning("file_not_an_image", file=str(p), reason="extension is not an image type; not a part")
         self._files = [p for p in entries if p.suffix.lower() in IMAGE_SUFFIXES]
         if not self._files:
-            raise CameraError(f"{self._folder}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
+            raise CameraError(f"{self._folder}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) in it; folders in it are not read")
         self.frame_count = len(self._files)
 
     def read(self) -> Grab | None:

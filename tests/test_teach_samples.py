@@ -174,7 +174,7 @@ def test_a_source_of_no_known_kind_is_one_clear_error(tmp_path: Path) -> None:
     (tmp_path / "clip.mp4").write_bytes(b"x")
     (tmp_path / "empty").mkdir()
     cfg = load_config(None, [])
-    with pytest.raises(InputError, match=r"clip\.mp4: a video needs its ground truth beside it \(clip\.csv\)"):
+    with pytest.raises(InputError, match=r"clip\.mp4: a video needs its ground truth beside it \(clip\.mp4\.csv or clip\.csv\)"):
         collect([tmp_path / "clip.mp4"], SPEC, cfg)
     with pytest.raises(InputError, match="not a labelled folder"):
         collect([tmp_path / "empty"], SPEC, cfg)

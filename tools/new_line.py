@@ -144,13 +144,14 @@ SETUPS: dict[str, Callable[[Gray, np.random.Generator], Shot]] = {
 
 def main() -> None:
     ap = argparse.ArgumentParser(prog="python3 -m tools.new_line", description=__doc__.splitlines()[0] if __doc__ else None)
-    ap.add_argument("setup", choices=sorted(SETUPS))
-    ap.add_argument("--out", required=True, type=Path)
-    ap.add_argument("--data", type=Path, default=HERE.parent / "shared/data/casting/train")
-    ap.add_argument("--split", type=Path, default=HERE / "models/validation_split.json")
-    ap.add_argument("--seed", type=int, default=5)
+    ap.add_argument("setup", choices=sorted(SETUPS), help="the simulated setup")
+    ap.add_argument("--out", required=True, type=Path, help="folder for the re-shot photos (OUT-teach/, OUT-judge/ beside it)")
+    ap.add_argument("--data", type=Path, default=HERE.parent / "shared/data/casting/train",
+                    help="the training photos' folder (default: ../shared/data/casting/train beside the checkout)")  # fmt: skip
+    ap.add_argument("--split", type=Path, default=HERE / "models/validation_split.json", help="the photos to re-shoot")
+    ap.add_argument("--seed", type=int, default=5, help="the setup's draws")
     ap.add_argument("--teach", type=int, default=0, help="also split: this many photos of each class to teach from, the rest to judge")
-    ap.add_argument("--split-seed", type=int, default=3)
+    ap.add_argument("--split-seed", type=int, default=3, help="the draw of the photos to teach from")
     args = ap.parse_args()
     args.out = args.out.resolve()  # its name makes the -truth.csv, -teach and -judge beside it
     files = json.loads(args.split.read_text())["files"]
@@ -158,7 +159,7 @@ def main() -> None:
     for k, name in enumerate(files):
         photo = cast(Gray | None, cv2.imread(str(args.data / name), cv2.IMREAD_GRAYSCALE))
         if photo is None:
-            sys.exit(f"error: {args.data / name}: unreadable (is ../shared beside the checkout?)")
+            sys.exit(f"error: {args.data / name}: unreadable (is ../shared beside the checkout? else give --data)")
         out = args.out / name
         out.parent.mkdir(parents=True, exist_ok=True)
         shot, (cx, cy, r) = shoot(photo, np.random.default_rng([args.seed, k]))

@@ -194,7 +194,7 @@ def collect(sources: list[Path], spec: PreprocessSpec, cfg: Config) -> Collectio
         elif src.is_file() and truth_csv(src) is not None:
             _video(src, spec, cfg, col)
         elif src.is_file():
-            raise InputError(f"{src}: a video needs its ground truth beside it ({src.with_suffix('.csv').name})")
+            raise InputError(f"{src}: a video needs its ground truth beside it ({src.name}.csv or {src.with_suffix('.csv').name})")
         elif src.is_dir():
             raise InputError(f"{src}: not a labelled folder (expected ok_front/ and def_front/ in it)")
         elif src.exists():
