@@ -132,7 +132,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from station.offline.evaluate import evaluate_folder
 
     source = Path(args.source)
-    if source.is_file():  # footage with its ground truth: replayed as the station runs it, binding no port
+    if source.exists() and not source.is_dir():  # footage with its ground truth: replayed as the station runs it, binding no port
         from station.offline.evaluate_footage import OFFLINE, evaluate_video
 
         args.overrides = [*args.overrides, *OFFLINE]

@@ -75,26 +75,27 @@ def export(archive: Path, out: Path, reviewed_only: bool = False) -> Exported:
         done.counts[folder] += 1
         rows.append(_row(f"{folder}/{crop.name}", meta, review["by"] if review is not None else "station", digest))
     try:
-        with (out / "labels.csv").open("w", newline="", encoding="utf-8") as f:
+        with (out / "labels.csv").open("w", newline="", encoding="utf-8", errors="backslashreplace") as f:  # a sidecar's odd text
             csv.writer(f).writerows(rows)
     except OSError as exc:
         raise InputError(f"{out / 'labels.csv'}: cannot write: {exc.strerror or exc}") from None
     return done
 
 
-COLUMNS = ("file", "reason", "score", "model", "captured_at", "label_by", "part_id", "frame", "image", "captured", "sha256")
+COLUMNS = ("file", "reason", "score", "model", "captured_at", "label_by", "part_id", "frame", "image", "captured", "circle", "sha256")
 
 
 def _row(file: str, meta: dict[str, Any], by: str, digest: str) -> list[str]:
     """A crop's row of labels.csv: the sidecar's facts (empty where it has none), who labelled it, the capture time in UTC
-    (to find the part in the line's own records) and the SHA-256 of the crop file as written, by which teaching knows it."""
+    (to find the part in the line's own records), the circle it was inspected on (empty: located nowhere, its crop a box
+    or a frame) and the SHA-256 of the crop file as written, by which teaching knows it."""
 
     def text(key: str) -> str:
         value = meta.get(key)
         return "" if value is None else str(value)
 
     return [file, text("reason"), text("score"), text("model"), text("captured_at"), by, text("part_id"), text("frame"),
-            text("image"), _utc(meta.get("captured_at")), digest]  # fmt: skip
+            text("image"), _utc(meta.get("captured_at")), json.dumps(meta["circle"]) if meta.get("circle") else "", digest]  # fmt: skip
 
 
 def _utc(at: object) -> str:

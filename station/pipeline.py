@@ -63,6 +63,7 @@ class RunOptions:
     realtime: bool = False
     out: Path | None = None
     metrics_server: bool = True
+    on_verdict: Callable[[Verdict], None] | None = None  # each verdict as published, in order (station eval VIDEO)
 
 
 class Pipeline:
@@ -70,6 +71,7 @@ class Pipeline:
 
     def __init__(self, cfg: Config, source: FrameSource, model: Model, metrics: Metrics, opts: RunOptions) -> None:
         self.cfg = cfg
+        self.opts = opts
         self.metrics = metrics
         self._blanks = RateLimitedLog()
         self.state = StationState.STARTING  # written only by _move_to (stopping is final)
@@ -176,6 +178,8 @@ class Pipeline:
         self._blanks.emit("blank", "frame_blank", level="warning", frame=index, why=why)
 
     def _published(self, v: Verdict, msg: VerdictMessage) -> None:
+        if self.opts.on_verdict is not None:
+            self.opts.on_verdict(v)
         self.live.record(v, msg)
         if self.archive is not None:
             self.archive.submit(v, msg)

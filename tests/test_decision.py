@@ -59,7 +59,8 @@ def test_a_score_that_rounds_onto_the_pass_limit_as_published_is_not_a_pass() ->
 
 
 def test_a_part_the_trigger_refused_keeps_the_box_it_was_seen_in() -> None:
-    """The archive crops a part located nowhere to that box, and the live page draws it."""
+    """The verdict carries the trigger's box (what the archive crops a part located nowhere to, and the live page draws:
+    test_archive, test_web)."""
     from dataclasses import replace
 
     from station.metrics import Metrics

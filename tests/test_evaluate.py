@@ -158,3 +158,17 @@ def test_an_exact_copy_counts_once_and_one_photo_under_both_labels_is_refused(tm
         cv2.imwrite(str(tmp_path / sub / "blank.png"), np.full((300, 300), 128, np.uint8))
     assert evaluate_folder(tmp_path, Model(MODEL), tmp_path / "r") == 0
     assert json.loads(capsys.readouterr().out)["not_inspected"] == 2
+
+
+def test_a_file_name_that_is_not_utf8_is_escaped_in_the_report_and_drawn_as_ascii(tmp_path: Path) -> None:
+    """Linux names are bytes: one that is not UTF-8 crashed parts.csv, and as a tile's caption it crashed OpenCV."""
+    root = tmp_path / "line"
+    for sub in ("ok_front", "def_front"):
+        shutil.copytree(SAMPLE / sub, root / sub)
+    odd = os.fsdecode(bytes(root / "ok_front") + b"/part\xff.jpeg")  # a defective photo labelled good: a false reject, drawn
+    photo = read_image(sorted((SAMPLE / "def_front").iterdir())[0]).image
+    assert photo is not None
+    Path(odd).write_bytes(cv2.imencode(".png", photo[:, ::-1])[1].tobytes())  # mirrored: no copy of the defective one
+    assert evaluate_folder(root, Model(MODEL), tmp_path / "r") == 0
+    assert "ok_front/part\\udcff.jpeg" in (tmp_path / "r" / "parts.csv").read_text(encoding="utf-8")
+    assert cv2.imread(str(tmp_path / "r" / "worst_mistakes.png")) is not None

@@ -10,22 +10,20 @@ import pytest
 
 from station.cli import main
 from station.footage import Envelope, compose, labelled_photos
-from station.messages import Reason
+from station.messages import Reason, Verdict
 from station.offline.evaluate_footage import line_figures, match
-from station.wire import VerdictMessage
 
 from .conftest import SAMPLE
 
 TRUTH = [(1, 0, 30), (0, 15, 45), (1, 30, 60)]  # (label, first, last): three parts, 640 px wide, d = 200 px
 
 
-def _verdict(part_id: int, frame: int, verdict: str, cx: float | None) -> VerdictMessage:
-    reason, score = (Reason.OK, 0.01) if verdict == "pass" else (Reason.DEFECT, 0.97)
-    return VerdictMessage(
-        station="s", run_id="r", seq=part_id, sent_at=0.0, part_id=part_id, frame=frame, verdict=verdict, reason=reason,  # type: ignore[arg-type]
-        score=score, captured_at=0.0, published_at=0.0, deadline_at=1.0, model="m", config="c", detail="",
-        circle=None if cx is None else (cx, 180.0, 100.0),
-    )  # fmt: skip
+def _verdict(part_id: int, frame: int, verdict: str, cx: float, reason: Reason | None = None) -> Verdict:
+    """A verdict as the pipeline hands it to eval, for a part the trigger saw at ``cx`` (d = 200 px)."""
+    why, score = (Reason.OK, 0.01) if verdict == "pass" else (Reason.DEFECT, 0.97)
+    if reason is Reason.UNABLE:
+        return Verdict(part_id, frame, reason, None, "never seen whole", 0.0, 0.0, None, blob=(cx, 180.0, 200.0))
+    return Verdict(part_id, frame, why, score, "", 0.0, 0.0, None, blob=(cx, 180.0, 200.0))
 
 
 def test_each_verdict_goes_to_the_part_that_was_where_it_was_judged() -> None:
@@ -43,12 +41,18 @@ def test_a_missed_defect_is_an_escape_and_a_verdict_for_no_part_is_extra() -> No
     assert [p.verdict.part_id if p.verdict else None for p in parts] == [1, 2, None] and [v.part_id for v in extra] == [3]
     figures = line_figures(parts, extra)
     assert (figures["missed"], figures["extra"], figures["escapes"], figures["false_rejects"]) == (1, 1, 1, 0)
-    assert figures["verdicts"] == 3 and figures["wrong"] == 1 and figures["escape_rate"] == 0.5
+    assert figures["verdicts"] == 3 and figures["wrong"] == 1 and figures["escape_rate"] == 0.5 and figures["extra_rejects"] == 1
 
 
-def test_a_part_located_nowhere_goes_to_the_first_part_due() -> None:
-    parts, _ = match([_verdict(1, 20, "reject", None)], TRUTH, 640, rtl=False)
-    assert parts[0].verdict is not None and parts[1].verdict is None
+def test_a_part_not_located_is_matched_by_where_the_trigger_saw_it_not_to_the_first_part_due() -> None:
+    """A review's case: the defect ahead is missed, the good part behind is rejected unable (no circle): the reject is the
+    good part's, and the missed defect an escape."""
+    truth = [(1, 50, 135), (0, 90, 175)]
+    behind = 100 + (132 - 90) / 85 * 440  # the good part's place at frame 132
+    parts, extra = match([_verdict(1, 132, "reject", behind, Reason.UNABLE)], truth, 640, rtl=False)
+    assert parts[0].verdict is None and parts[1].verdict is not None and extra == []
+    figures = line_figures(parts, extra)
+    assert (figures["escapes"], figures["false_rejects"], figures["not_inspected"]) == (1, 1, 1)
 
 
 @pytest.mark.integration
@@ -83,3 +87,39 @@ def test_a_video_without_its_ground_truth_is_one_line_and_exit_2(tmp_path: Path,
     assert main(["eval", str(video), "--report", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1] == f"station: error: {video}: a video needs its ground truth beside it (line.mp4.csv or line.csv)"
+
+
+@pytest.mark.integration
+def test_eval_of_footage_is_not_swayed_by_settings_for_the_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A looping camera would replay for ever; a tight deadline would turn passes into late rejects (counted as caught);
+    CURVE would read the station's key. Eval sets them aside; the frame trigger, which cannot be, is refused."""
+    env = Envelope(width=960, height=540, fps=30, speed=16.0, diameter=240.0)
+    video = compose(labelled_photos(SAMPLE)[:4], tmp_path / "line.mp4", env, seed=3)
+    line = ["--set", "camera.loop=true", "--set", "publisher.deadline_ms=1", "--set", "publisher.curve.enabled=true",
+            "--set", f"publisher.curve.secret_key_file={tmp_path / 'none.key_secret'}"]  # fmt: skip
+    assert main(["eval", str(video), "--report", str(tmp_path / "r"), *line]) == 0
+    figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert figures["parts"] == 4 and figures["missed"] == 0 and figures["extra"] == 0
+    with (tmp_path / "r" / "parts.csv").open(newline="") as f:
+        assert "late" not in {r["reason"] for r in csv.DictReader(f)}
+    assert main(["eval", str(video), "--report", str(tmp_path / "r"), "--set", "trigger.mode=frame"]) == 2
+    assert "trigger.mode frame: every frame would be a part" in capsys.readouterr().err
+
+
+@pytest.mark.integration
+def test_a_video_that_loses_frames_is_refused_not_judged_against_shifted_frame_numbers(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    """A zeroed stretch mid-file: FFmpeg skips its frames without a failed read, and every later verdict's frame comes
+    numbered too early (a review saw part 4's verdict given to part 3, and F1 1.0)."""
+    import shutil
+
+    env = Envelope(width=640, height=360, fps=25, speed=20.0, diameter=200.0, codec="MJPG")
+    video = compose(labelled_photos(SAMPLE)[::3], tmp_path / "line.avi", env, seed=4)
+    data = video.read_bytes()
+    a, b = int(0.45 * len(data)), int(0.52 * len(data))
+    (tmp_path / "damaged").mkdir()
+    damaged = tmp_path / "damaged" / "line.avi"
+    damaged.write_bytes(data[:a] + bytes(b - a) + data[b:])
+    shutil.copy(video.with_suffix(".csv"), damaged.with_suffix(".csv"))
+    assert main(["eval", str(damaged), "--report", str(tmp_path / "r")]) == 2
+    assert "frames it declares could not be read (damaged or cut short)" in capsys.readouterr().err

@@ -109,3 +109,10 @@ def test_labels_csv_names_each_crop_with_its_facts_and_the_digest_of_the_file_wr
     assert (two["score"], two["image"], two["captured"], two["part_id"]) == ("", "x.png", "", ""), "a time that is none: empty"
     for name, row in rows.items():
         assert row["sha256"] == hashlib.sha256((tmp_path / "out" / name).read_bytes()).hexdigest()
+
+
+def test_a_sidecar_whose_text_is_no_unicode_is_exported_escaped(tmp_path: Path) -> None:
+    """JSON may carry a lone surrogate (\\ud800), which no UTF-8 file can hold: it crashed labels.csv half-way."""
+    _archived(tmp_path / "a" / "2026-01-01" / "reject", "p1", '{"reason": "defect", "image": "\\ud800x", "model": "m"}')
+    done = export(tmp_path / "a", tmp_path / "out")
+    assert done.counts["def_front"] == 1 and "\\ud800x" in (tmp_path / "out" / "labels.csv").read_text(encoding="utf-8")

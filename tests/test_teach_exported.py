@@ -4,6 +4,7 @@ folder read as a teaching source (``station.teach.samples.collect``)."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 from pathlib import Path
@@ -295,3 +296,21 @@ def test_an_exports_labels_that_are_a_link_leading_nowhere_stop_teaching_with_th
     (root / "labels.csv").symlink_to(root / "gone.csv")
     with pytest.raises(InputError, match=r"labels\.csv: cannot read the labels: No such file"):
         collect([root], SPEC, load_config(None, []))
+
+
+def test_a_crop_of_a_part_located_nowhere_moved_into_a_label_folder_is_not_taught(tmp_path: Path) -> None:
+    """A part that was late or failed, never located (its crop the trigger's box): the export puts it in review/, and a
+    person may move it; its digest matches, but there is no rim on the circle the crop's size implies (a review's case)."""
+    from station.export import export
+
+    day = tmp_path / "a" / "2026-01-01" / "reject"
+    day.mkdir(parents=True)
+    photo = _photo(sorted((SAMPLE / "def_front").iterdir())[0])
+    cv2.imwrite(str(day / "boxed.png"), photo)
+    (day / "boxed.json").write_text(json.dumps({"reason": "late", "circle": None}))
+    export(tmp_path / "a", tmp_path / "out")
+    (tmp_path / "out" / "review" / "boxed.png").rename(tmp_path / "out" / "def_front" / "boxed.png")  # a person sorted it
+    col = collect([tmp_path / "out"], SPEC, load_config(None, []))
+    assert [(Path(r.origin).name, r.why) for r in col.refused] == [
+        ("boxed.png", "located nowhere on the line (its crop is a box round it, not its rim)")
+    ]

@@ -67,7 +67,9 @@ def test_parts_that_name_the_same_part_share_a_group_however_they_look(tmp_path:
     bad = [i for i, s in enumerate(samples) if s.label == 1]
     assert len(set(groups(samples, SPEC))) == len(samples), "six parts that look unlike"
     named = list(samples)
-    named[good[1]] = replace(samples[good[1]], part=samples[good[0]].part)  # filmed: the video's row names the photo
+    named[good[1]] = replace(
+        samples[good[1]], part=samples[good[0]].part, origin="/line.mp4#part3@frame40"
+    )  # filmed: its row names the photo
     named[bad[0]] = replace(samples[bad[0]], part=samples[good[2]].part)  # the same name under the other label
     named[bad[1]] = replace(samples[bad[1]], part="")
     named[bad[2]] = replace(samples[bad[2]], part="")
@@ -81,3 +83,15 @@ def test_a_footage_rows_source_names_its_part_by_file_name() -> None:
     raw = b"part,label,first_frame,last_frame,source\n1,ok,0,9,photos/ok_front/a.jpeg\n2,def,5,14, \n"
     assert part_names(raw) == ["a.jpeg", ""]
     assert part_names(b"part,label,first_frame,last_frame\n1,ok,0,9\n") == [""], "no source column: no names"
+
+
+def test_a_name_that_names_no_one_part_joins_nothing_and_is_named() -> None:
+    """IMG_0001.jpg in two folders, or a source that names the camera on every row: not a part's name."""
+    from station.teach.groups import named_alike
+
+    image = np.zeros((8, 8), np.uint8)
+    photos = [Sample(image, None, 0, f"/lot{k}/IMG_0001.jpg", part="IMG_0001.jpg") for k in "AB"]  # type: ignore[arg-type]
+    filmed = [Sample(image, None, 1, f"/v.mp4#part{k}@frame{10 * k}", part="camera1") for k in range(1, 10)]  # type: ignore[arg-type]
+    again = [Sample(image, None, 1, f"/v{k}.mp4#part1@frame5", part="serial-7") for k in (1, 2)]  # type: ignore[arg-type]
+    pairs, unused = named_alike([*photos, *filmed, *again])
+    assert pairs == [(11, 12)] and unused == ["IMG_0001.jpg", "camera1"]

@@ -129,8 +129,7 @@ def evaluate_folder(folder: Path, model: Model, report: Path) -> int:
     y = np.array([r.label for r in rows])
     rejected = np.array([r.verdict == "reject" for r in rows])
     scores = np.array([1.0 if np.isnan(r.score) else r.score for r in rows])
-    measured = metrics_at(rejected, y, scores)
-    figures: dict[str, object] = dict(measured)
+    figures: dict[str, object] = dict(metrics_at(rejected, y, scores))
     figures["not_inspected"] = int(sum(np.isnan(r.score) for r in rows))
     figures["skipped_files"] = len(problems)
     figures["model"] = model.info.model_id
@@ -138,8 +137,9 @@ def evaluate_folder(folder: Path, model: Model, report: Path) -> int:
         figures["taught_on"] = learnt
         print(one_line(f"station: note: {model.info.model_id} was taught on {learnt} of these {len(rows)} photos, so the figures "
                        "on them measure nothing: judge it on parts it never saw"), file=sys.stderr)  # fmt: skip
-    if (ranked := measured["auc"]) is not None and ranked <= BACKWARDS:
-        print(one_line(f"station: note: the scores rank these labels backwards (AUC {ranked}): are {folder}/ok_front "
+    inspected = ~np.isnan(np.array([r.score for r in rows]))  # a part never scored says nothing of how the labels rank
+    if (ranked := auc(scores[inspected], y[inspected])) <= BACKWARDS:  # NaN (one class inspected) is never <=
+        print(one_line(f"station: note: the scores rank these labels backwards (AUC {ranked:.3f}): are {folder}/ok_front "
                        "and def_front swapped?"), file=sys.stderr)  # fmt: skip
     print(json.dumps(figures))
     write_metrics(report, figures, "the report")
@@ -156,7 +156,7 @@ def write_parts(path: Path, rows: Sequence[Row], folder: Path) -> None:
     the mistakes first; a StationError naming the file when it cannot be written."""
     order = sorted(rows, key=lambda r: (r.verdict == "pass") == (r.label == 0))  # a mistake first, each kind in folder order
     try:
-        with path.open("w", newline="", encoding="utf-8") as f:
+        with path.open("w", newline="", encoding="utf-8", errors="backslashreplace") as f:  # a file name not UTF-8: escaped
             out = csv.writer(f)
             out.writerow(["file", "label", "verdict", "reason", "score", "mistake"])
             for r in order:
@@ -242,6 +242,7 @@ def tile_label(r: Row) -> tuple[str, ...]:
 
 def caption(t: npt.NDArray[np.uint8], name: str) -> None:
     """``name`` (its end, as much as fits) across the top of tile ``t``: which file or part the tile is."""
+    name = name.encode("ascii", "replace").decode()  # OpenCV's fonts draw ASCII (and crash on a lone surrogate: a name not UTF-8)
     text = name if len(name) <= CAPTION else "..." + name[-(CAPTION - 3) :]
     cv2.rectangle(t, (3, 3), (TILE - 4, 19), (0, 0, 0), -1)
     cv2.putText(t, text, (6, 15), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (255, 255, 255), 1, cv2.LINE_AA)

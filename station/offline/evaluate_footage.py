@@ -2,7 +2,8 @@
 ``station replay`` runs it, each verdict matched to its part, and the line's figures: parts missed, verdicts doubled or
 for no part, escapes (a defective part passed, or missed: on the line it gets no verdict), false rejects, F1.
 
-The run binds no port and writes no archive (:data:`OFFLINE`): it can run beside the station on the line PC.
+The run binds no port, reads no key, writes no archive, plays the file once and never rejects a part as late
+(:data:`OFFLINE`): it can run beside the station on the line PC, and its figures do not depend on how busy that is.
 """
 
 from __future__ import annotations
@@ -10,25 +11,28 @@ from __future__ import annotations
 import csv
 import json
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from station.config import Config, Direction
+from station.config import Config, Direction, TriggerMode, resolved_mode
 from station.errors import InputError, StationError, one_line
+from station.messages import Verdict
 from station.model import Model
 from station.offline.evaluate import auc, confusion_png, f1_score, histogram_png, report_folder, write_metrics, write_png
 from station.pipeline import RunOptions
+from station.sources import VideoFileSource
+from station.stages.decision import published
 from station.supervisor import configured_source, run_pipeline
 from station.teach.truth import read_truth, row_for, truth_csv
-from station.wire import VerdictMessage
 
-# what eval sets over the config: no socket another process could reach, no server, no archive, no second model
-OFFLINE = ["publisher.endpoint=inproc://station-eval", "publisher.resend_endpoint=null", "metrics.enabled=false",
-           "archive.dir=null", "model.shadow=null", "model.watch=false", "review.token_file=null", "logging.level=warning"]  # fmt: skip
+# what eval sets over the config: no socket another process could reach, no key, no server, no archive, no second model,
+# the file once, no deadline (an unpaced replay on a busy PC would make late rejects, which count as caught defects)
+OFFLINE = ["publisher.endpoint=inproc://station-eval", "publisher.resend_endpoint=null", "publisher.curve.enabled=false",
+           "publisher.deadline_ms=600000", "metrics.enabled=false", "archive.dir=null", "model.shadow=null", "model.watch=false",
+           "review.token_file=null", "camera.loop=false", "logging.level=warning"]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -39,41 +43,59 @@ class Matched:
     label: int
     first: int
     last: int
-    verdict: VerdictMessage | None
+    verdict: Verdict | None
 
 
 def evaluate_video(video: Path, cfg: Config, model: Model, report: Path) -> int:
     """Replay ``video`` through the station with ``cfg`` (OFFLINE applied), judge its verdicts against the ground truth:
     one JSON object on stdout, the report in ``report``; 0 on success, 2 for bad input, the run's own code if it failed."""
     try:
-        truth_path = truth_csv(video)
-        if truth_path is None:
-            raise InputError(f"{video}: a video needs its ground truth beside it ({video.name}.csv or {video.with_suffix('.csv').name})")
-        truth, _ = read_truth(truth_path)
-        report_folder(report)
-        width = _width(video)
+        truth, width = _inputs(video, cfg, report)
     except InputError as exc:
         print(one_line(f"station: error: {exc}"), file=sys.stderr)
         return 2
-    with tempfile.TemporaryDirectory(prefix="station-eval-") as tmp:
-        out = Path(tmp) / "verdicts.jsonl"
-        code = run_pipeline(cfg, model, configured_source(cfg, str(video)), RunOptions(out=out, metrics_server=False), progress=True)
-        if code != 0:
-            return code
-        got = [VerdictMessage.decode(line) for line in out.read_text().splitlines() if line.strip()]
+    got: list[Verdict] = []
+    source = configured_source(cfg, str(video))
+    code = run_pipeline(cfg, model, source, RunOptions(metrics_server=False, on_verdict=got.append), progress=True)
+    if code != 0:
+        return code
+    if isinstance(source, VideoFileSource) and (lost := source.frames_lost()) and source.count_is_exact:
+        print(one_line(f"station: error: {video}: {lost} of the {source.frame_count} frames it declares could not be read "
+                       "(damaged or cut short): its frames no longer match the ground truth's frame numbers"), file=sys.stderr)  # fmt: skip
+        return 2
     parts, extra = match(got, truth, width, cfg.trigger.direction is Direction.RIGHT_TO_LEFT)
     figures = {**line_figures(parts, extra), "model": model.info.model_id, "video": str(video)}
     print(json.dumps(figures))
-    write_metrics(report, figures, "the report")
-    _write_parts(report / "parts.csv", parts, extra)
-    scored = [(p.label, p.verdict) for p in parts if p.verdict is not None]
-    y = np.array([label for label, _ in scored], dtype=np.int64)
-    rejected = np.array([v.verdict == "reject" for _, v in scored], dtype=np.bool_)
-    scores = np.array([1.0 if v.score is None else v.score for _, v in scored])
-    write_png(report / "confusion_matrix.png", confusion_png(rejected, y))
-    write_png(report / "score_histograms.png", histogram_png(scores, y, model.info.band[0]))
+    _write_report(report, figures, parts, extra, model.info.band[0])
     print(one_line(f"station: report in {report}/ (each part's verdict, reason and score: parts.csv)"), file=sys.stderr)
     return 0
+
+
+def _inputs(video: Path, cfg: Config, report: Path) -> tuple[list[tuple[int, int, int]], int]:
+    """The ground truth and the frame width, the report folder made; InputError for what cannot be judged."""
+    if resolved_mode(cfg, images=False, live=False) is not TriggerMode.LINE:
+        raise InputError(f"trigger.mode {cfg.trigger.mode.value}: every frame would be a part; footage with a ground truth "
+                         "is judged with the line trigger (trigger.mode line or auto)")  # fmt: skip
+    if not video.is_file():
+        raise InputError(f"{video}: not a regular file (a pipe or a device is no video to judge)")
+    truth_path = truth_csv(video)
+    if truth_path is None:
+        raise InputError(f"{video}: a video needs its ground truth beside it ({video.name}.csv or {video.with_suffix('.csv').name})")
+    truth, _ = read_truth(truth_path)
+    report_folder(report)
+    return truth, _width(video)
+
+
+def _write_report(report: Path, figures: dict[str, object], parts: list[Matched], extra: list[Verdict], limit: float) -> None:
+    """metrics.json, parts.csv, the confusion matrix (a part missed is a pass: it gets no reject) and the score histograms."""
+    write_metrics(report, figures, "the report")
+    _write_parts(report / "parts.csv", parts, extra)
+    y = np.array([p.label for p in parts], dtype=np.int64)
+    rejected = np.array([p.verdict is not None and p.verdict.verdict == "reject" for p in parts], dtype=np.bool_)
+    write_png(report / "confusion_matrix.png", confusion_png(rejected, y))
+    scored = [(p.label, p.verdict.score) for p in parts if p.verdict is not None and p.verdict.score is not None]
+    labels = np.array([label for label, _ in scored], dtype=np.int64)
+    write_png(report / "score_histograms.png", histogram_png(np.array([score for _, score in scored]), labels, limit))
 
 
 def _width(video: Path) -> int:
@@ -88,15 +110,14 @@ def _width(video: Path) -> int:
     return width
 
 
-def match(got: list[VerdictMessage], truth: list[tuple[int, int, int]], width: int,
-          rtl: bool) -> tuple[list[Matched], list[VerdictMessage]]:  # fmt: skip
-    """Each ground-truth part with the verdict given for it, found by where the part was when it was judged (its window
-    and its place along the belt; a part located nowhere: the first part due then), and the verdicts for no part."""
+def match(got: list[Verdict], truth: list[tuple[int, int, int]], width: int, rtl: bool) -> tuple[list[Matched], list[Verdict]]:
+    """Each ground-truth part with the verdict given for it, found by where the trigger saw the part when it fired (its
+    window and its place along the belt, as teaching finds it), and the verdicts for no part."""
     used = [False] * len(truth)
-    verdict_of: dict[int, VerdictMessage] = {}
+    verdict_of: dict[int, Verdict] = {}
     extra = []
     for v in got:
-        cx, d = (v.circle[0], 2 * v.circle[2]) if v.circle is not None else (None, 0.0)
+        cx, d = (v.blob[0], v.blob[2]) if v.blob is not None else (width / 2, 0.0)  # no blob: the line trigger always has one
         row = row_for(v.frame, cx, d, width, truth, used, rtl)
         if row is None:
             extra.append(v)
@@ -107,8 +128,9 @@ def match(got: list[VerdictMessage], truth: list[tuple[int, int, int]], width: i
     return parts, extra
 
 
-def line_figures(parts: list[Matched], extra: list[VerdictMessage]) -> dict[str, object]:
-    """The line's figures: a defective part missed passes on the line (no verdict, no reject) and counts as an escape."""
+def line_figures(parts: list[Matched], extra: list[Verdict]) -> dict[str, object]:
+    """The line's figures: a defective part missed passes on the line (no verdict, no reject) and counts as an escape; a
+    verdict for no part (a fragment, a part judged twice) is ``extra``, and fires the ejector when it rejects."""
     n_def = sum(p.label for p in parts)
     n_ok = len(parts) - n_def
     missed = [p for p in parts if p.verdict is None]
@@ -121,7 +143,7 @@ def line_figures(parts: list[Matched], extra: list[VerdictMessage]) -> dict[str,
     ranked = auc(scores, y) if len(scored) else float("nan")
     return {
         "parts": len(parts), "defective": n_def, "verdicts": len(parts) - len(missed) + len(extra),
-        "missed": len(missed), "extra": len(extra),
+        "missed": len(missed), "extra": len(extra), "extra_rejects": sum(v.verdict == "reject" for v in extra),
         "escapes": escapes, "escape_rate": round(escapes / max(n_def, 1), 4),
         "false_rejects": false_rejects, "false_reject_rate": round(false_rejects / max(n_ok, 1), 4),
         "wrong": escapes + false_rejects, "f1": round(f1_score(caught, false_rejects, escapes), 4),
@@ -130,7 +152,7 @@ def line_figures(parts: list[Matched], extra: list[VerdictMessage]) -> dict[str,
     }  # fmt: skip
 
 
-def _write_parts(path: Path, parts: list[Matched], extra: list[VerdictMessage]) -> None:
+def _write_parts(path: Path, parts: list[Matched], extra: list[Verdict]) -> None:
     """One row per part of the ground truth and per verdict for none, mistakes first; StationError when it cannot be written."""
 
     def mistake(p: Matched) -> str:
@@ -151,8 +173,8 @@ def _write_parts(path: Path, parts: list[Matched], extra: list[VerdictMessage]) 
         raise StationError(f"{path}: cannot write the report: {exc.strerror or exc}") from None
 
 
-def _said(v: VerdictMessage | None) -> list[str]:
+def _said(v: Verdict | None) -> list[str]:
     """A verdict's cells in parts.csv: frame, part id, verdict, reason, score (empty where none)."""
     if v is None:
         return ["", "", "", "", ""]
-    return [str(v.frame), str(v.part_id), v.verdict, v.reason.value, "" if v.score is None else str(v.score)]
+    return [str(v.frame), str(v.part_id), v.verdict, v.reason.value, "" if v.score is None else str(published(v.score))]

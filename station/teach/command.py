@@ -18,20 +18,18 @@
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import math
 import os
 import re
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 
@@ -42,7 +40,7 @@ from station.files import not_read, real
 from station.gate import admit
 from station.model import Model
 from station.offline.evaluate import report_folder
-from station.preprocess import PreprocessSpec, crop_square, part_digest, part_region, quantised, rectifying
+from station.preprocess import PreprocessSpec, part_digest, rectifying
 from station.signals import STOPS
 from station.teach import report, threshold
 from station.teach.candidates import (
@@ -59,42 +57,16 @@ from station.teach.candidates import (
     nearness,
 )
 from station.teach.finetune import Recipe, fit, plain, score, soup
-from station.teach.groups import groups
+from station.teach.groups import groups, named_alike
 from station.teach.samples import Collection, Sample, collect, read_by, rectified
+from station.teach.selftest import self_test_meta
 
 Trainer = Callable[[list[Sample], int, str], Any]  # (parts, seed, progress label) -> a trained network
 Scorer = Callable[[Any, npt.NDArray[np.float32]], npt.NDArray[np.float64]]
 
-SELF_TEST_PER_CLASS = 16
-
 
 def say(text: str) -> None:
     print(one_line(f"station teach: {text}"), file=sys.stderr, flush=True)
-
-
-def _png(image: npt.NDArray[np.uint8]) -> str:
-    return base64.b64encode(cv2.imencode(".png", image)[1].tobytes()).decode()
-
-
-def self_test_meta(crops: npt.NDArray[np.float32], labels: npt.NDArray[np.int64], spec: PreprocessSpec, seed: int,
-                   parts: Sequence[Sample] = ()) -> str:  # fmt: skip
-    """Up to SELF_TEST_PER_CLASS crops of each class as PNG (grey levels over +-clip), for the model gate.
-
-    With ``parts`` (the samples the crops were made from), the first crop of each class also keeps
-    the pixels it was cut from, its circle (``station.preprocess.part_region``) and its square crop
-    before normalisation: the gate remakes that crop with the model's own preprocessing, so a file
-    whose crop settings were changed is refused.
-    """
-    rng = np.random.default_rng(seed)
-    picked = [int(i) for cls in (0, 1) for i in rng.permutation(np.flatnonzero(labels == cls))[:SELF_TEST_PER_CLASS]]
-    pngs = [_png(quantised(crops[i], spec.clip)) for i in picked]
-    remade = []
-    for k in sorted({next(k for k, i in enumerate(picked) if labels[i] == cls) for cls in (0, 1)} if len(parts) else ()):
-        part = parts[picked[k]]
-        region, circle = part_region(part.image, part.circle, spec)
-        remade.append({"crop": k, "image": _png(region), "circle": [circle.cx, circle.cy, circle.r, circle.squash, circle.axis],
-                       "square": _png(crop_square(part.image, part.circle, spec))})  # fmt: skip
-    return json.dumps({"clip": spec.clip, "labels": [int(labels[i]) for i in picked], "crops": pngs, "parts": remade})
 
 
 def _collect(args: argparse.Namespace, cfg: Config, base: Model) -> tuple[Collection, list[Sample]]:
@@ -231,7 +203,7 @@ def _write_and_say(args: argparse.Namespace, net: Any, base: Model, pick: Candid
         failed = _write(Path(args.out), net, base, pick, figures, col, labels, args.seed)
         if not failed:
             say(
-                f"wrote {args.out}{replaced}: {WHAT[pick.name]}; parts pass under {pick.band[0]:.3f} (the base model: under "
+                f"wrote {args.out}{replaced}: {WHAT.get(pick.name, pick.name)}; parts pass under {pick.band[0]:.3f} (the base model: under "
                 f"{base.info.band[0]:.3f}) ({time.monotonic() - t0:.0f} s); report in {args.report}/"
             )
             written()
@@ -261,6 +233,9 @@ def _folds(samples: list[Sample], spec: PreprocessSpec, labels: npt.NDArray[np.i
     """A fold per part, whole groups (photos of one part) to a fold; the folds there are (no more than ``asked``, nor than
     groups of a kind); the groups of the kind with fewest: more folds than that leave it in some folds only."""
     part_groups = groups(samples, spec)
+    if unused := named_alike(samples)[1]:
+        say(f"{len(unused)} part names ({', '.join(unused[:3])}{', ...' if len(unused) > 3 else ''}) name no one part (two photo "
+            "files, or more parts than a part's photos): their parts are grouped by their looks alone")  # fmt: skip
     fold = threshold.folds(part_groups, labels, asked, seed)
     per_kind = [len(np.unique(part_groups[labels == c])) for c in (0, 1)]
     if (used := int(fold.max()) + 1) < asked:

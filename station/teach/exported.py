@@ -45,6 +45,7 @@ class Labels:
     reasons: dict[str, str]
     by_station: frozenset[str]
     sha256: dict[str, str] = field(default_factory=dict)  # of each crop file as written, by name (exports since 2026-12-04)
+    nowhere: frozenset[str] = frozenset()  # crops of parts located nowhere (an empty circle): a box or a frame, by name
 
     def as_written(self, path: Path) -> bool | None:
         """Whether ``path`` is the crop the export wrote under its name (its bytes' SHA-256); None: the export kept no
@@ -85,7 +86,7 @@ def read_labels(root: Path) -> Labels:
         raise InputError(f"{path}: not an export's labels (expected the columns file and reason)")
     reasons: dict[str, str] = {}
     sha256: dict[str, str] = {}
-    by_station = set()
+    by_station, nowhere = set(), set()
     for n, row in enumerate(rows, start=2):
         if not any(v for k, v in row.items() if k is not None):  # a row a spreadsheet adds (,,,,,): it names no crop
             continue
@@ -98,7 +99,9 @@ def read_labels(root: Path) -> Labels:
             by_station.add(row["file"])
         if row.get("sha256"):
             sha256[name] = str(row["sha256"]).lower()
-    return Labels(reasons, frozenset(by_station), sha256)
+        if "circle" in columns and not (row.get("circle") or "").strip():
+            nowhere.add(name)
+    return Labels(reasons, frozenset(by_station), sha256, frozenset(nowhere))
 
 
 def inspect(image: GrayImage, spec: PreprocessSpec, reason: str, written: bool | None = None) -> tuple[Preprocessed | None, str]:

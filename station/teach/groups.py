@@ -3,6 +3,7 @@ parts into folds separates them (a part learnt from and judged at once would fla
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -16,6 +17,7 @@ from station.teach.samples import Sample
 
 TAU = 0.02  # cosine distance of two parts' ring profiles under which they may be one part (turned: < 0.01; others: > 0.04)
 MAX_GROUP = 8  # photos of one part: four turns and their mirror images; a larger group is parts that look alike
+FOOTAGE = re.compile(r"#part\d+@frame\d+$")  # a footage part's origin (station.teach.samples), not a photo file's
 
 
 def descriptor(image: GrayImage, circle: Circle, spec: PreprocessSpec) -> npt.NDArray[np.float32]:
@@ -47,21 +49,28 @@ def groups(samples: list[Sample], spec: PreprocessSpec, tau: float = TAU, most: 
     same = labels[:, None] == labels[None, :]
     a, b = np.nonzero(np.triu((dist < tau) & same, 1))
     order = np.argsort(dist[a, b], kind="stable")
-    return components(len(samples), [*named_alike(samples), *zip(a[order], b[order], strict=True)], most)
+    return components(len(samples), [*named_alike(samples, most)[0], *zip(a[order], b[order], strict=True)], most)
 
 
-def named_alike(samples: list[Sample]) -> list[tuple[int, int]]:
-    """Pairs of one class that name the same part (``Sample.part``: a photo's file name, a footage row's source): a
-    part photographed and also filmed, or run past the camera twice, whose looks differ too much for their profiles to
-    join them (measured: 21 of 30 footage parts composed from photos taught beside them, 2 of 10 parts in two videos)."""
-    first: dict[tuple[str, int], int] = {}
-    pairs = []
+def named_alike(samples: list[Sample], most: int = MAX_GROUP) -> tuple[list[tuple[int, int]], list[str]]:
+    """Pairs of one class that name the same part (``Sample.part``: a photo's file name, a footage row's source): a part
+    photographed and also filmed, or run past the camera twice, whose looks differ too much for their profiles to join
+    them (measured: 21 of 30 footage parts composed from photos taught beside them, 2 of 10 parts in two videos); and
+    the names not used, which name no one part: shared by two photo files (IMG_0001.jpg in two folders) or by more parts
+    than a group holds (a ``source`` that names the camera)."""
+    named: dict[tuple[str, int], list[int]] = {}
     for i, s in enumerate(samples):
         if s.part:
-            k = first.setdefault((s.part, s.label), i)
-            if k != i:
-                pairs.append((k, i))
-    return pairs
+            named.setdefault((s.part, s.label), []).append(i)
+    pairs: list[tuple[int, int]] = []
+    unused = []
+    for (name, _), idx in named.items():
+        photos = {samples[i].origin for i in idx if not FOOTAGE.search(samples[i].origin)}
+        if len(idx) > most or len(photos) > 1:
+            unused.append(name)
+        else:
+            pairs += [(idx[0], j) for j in idx[1:]]
+    return pairs, sorted(set(unused))
 
 
 def components(n: int, pairs: Iterable[tuple[Any, Any]], most: int | None = None) -> npt.NDArray[np.int64]:

@@ -276,6 +276,9 @@ def _add(image: GrayImage, label: int, path: Path, spec: PreprocessSpec, col: Co
     if written is False:
         changed.append(origin)
         reason = None
+    elif labels is not None and path.name in labels.nowhere:  # a late or failed part's box, moved out of review/
+        col.refused.append(Refused(origin, label, "located nowhere on the line (its crop is a box round it, not its rim)"))
+        return False
     base: Preprocessed | None
     if reason is None:
         base, why = preprocess(image, spec), ""
