@@ -119,3 +119,19 @@ def taught(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     code, out, report = teach_sample(tmp_path_factory.mktemp("taught"))
     assert code == 0
     return out, report
+
+
+def damaged_video(tmp_path: Path) -> tuple[Path, Path]:
+    """A composed MJPG AVI of the sample (whose frame count is exact) and a copy with a zeroed stretch mid-file (FFmpeg skips
+    its frames without a failed read), each with its ground truth: (intact, damaged)."""
+    from station.footage import Envelope, compose, labelled_photos
+
+    env = Envelope(width=640, height=360, fps=25, speed=20.0, diameter=200.0, codec="MJPG")
+    video = compose(labelled_photos(SAMPLE)[::3], tmp_path / "line.avi", env, seed=4)
+    data = video.read_bytes()
+    a, b = int(0.45 * len(data)), int(0.52 * len(data))
+    (tmp_path / "damaged").mkdir()
+    damaged = tmp_path / "damaged" / "line.avi"
+    damaged.write_bytes(data[:a] + bytes(b - a) + data[b:])
+    shutil.copy(video.with_suffix(".csv"), damaged.with_suffix(".csv"))
+    return video, damaged

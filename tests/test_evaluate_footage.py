@@ -13,7 +13,7 @@ from station.footage import Envelope, compose, labelled_photos
 from station.messages import Reason, Verdict
 from station.offline.evaluate_footage import line_figures, match
 
-from .conftest import SAMPLE
+from .conftest import SAMPLE, damaged_video
 
 TRUTH = [(1, 0, 30), (0, 15, 45), (1, 30, 60)]  # (label, first, last): three parts, 640 px wide, d = 200 px
 
@@ -111,15 +111,6 @@ def test_a_video_that_loses_frames_is_refused_not_judged_against_shifted_frame_n
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
     """A zeroed stretch mid-file: FFmpeg skips its frames without a failed read, and every later verdict's frame comes
     numbered too early (a review saw part 4's verdict given to part 3, and F1 1.0)."""
-    import shutil
-
-    env = Envelope(width=640, height=360, fps=25, speed=20.0, diameter=200.0, codec="MJPG")
-    video = compose(labelled_photos(SAMPLE)[::3], tmp_path / "line.avi", env, seed=4)
-    data = video.read_bytes()
-    a, b = int(0.45 * len(data)), int(0.52 * len(data))
-    (tmp_path / "damaged").mkdir()
-    damaged = tmp_path / "damaged" / "line.avi"
-    damaged.write_bytes(data[:a] + bytes(b - a) + data[b:])
-    shutil.copy(video.with_suffix(".csv"), damaged.with_suffix(".csv"))
+    _, damaged = damaged_video(tmp_path)
     assert main(["eval", str(damaged), "--report", str(tmp_path / "r")]) == 2
     assert "frames it declares could not be read (damaged or cut short)" in capsys.readouterr().err

@@ -19,7 +19,7 @@ from station.preprocess import PreprocessSpec, drawn_part
 from station.sources import read_image
 from station.teach.samples import MISSED, Collection, Refused, Sample, collect
 
-from .conftest import SAMPLE, sample_line
+from .conftest import SAMPLE, damaged_video, sample_line
 
 SPEC = PreprocessSpec(size=192, margin=0.16, mask_radius=1.12)
 
@@ -124,14 +124,7 @@ def test_a_video_is_read_through_the_line_trigger_and_matched_to_its_ground_trut
 def test_a_video_that_loses_frames_is_refused_not_matched_to_its_ground_truth_by_shifted_frame_numbers(tmp_path: Path) -> None:
     """A zeroed stretch mid-file: FFmpeg skips its frames without a failed read, every later frame comes numbered too
     early, and parts were matched to the rows of the parts before them (20 of 48 on one 60-part video)."""
-    env = Envelope(width=640, height=360, fps=25, speed=20.0, diameter=200.0, codec="MJPG")
-    video = compose(labelled_photos(SAMPLE)[::3], tmp_path / "line.avi", env, seed=4)
-    data = video.read_bytes()
-    a, b = int(0.45 * len(data)), int(0.52 * len(data))
-    (tmp_path / "damaged").mkdir()
-    damaged = tmp_path / "damaged" / "line.avi"
-    damaged.write_bytes(data[:a] + bytes(b - a) + data[b:])
-    shutil.copy(video.with_suffix(".csv"), damaged.with_suffix(".csv"))
+    video, damaged = damaged_video(tmp_path)
     assert collect([video], SPEC, load_config(None, [])).samples  # the intact video teaches
     with pytest.raises(InputError, match=r"damaged/line\.avi: \d+ of the \d+ frames it declares could not be read"):
         collect([damaged], SPEC, load_config(None, []))
