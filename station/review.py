@@ -75,8 +75,9 @@ class Review:
             raise InputError(f"id {item}: no such archived part (deleted by the archive's quota?)")
         return side
 
-    def items(self) -> list[dict[str, Any]]:
-        """The newest archived rejects and disagreements, newest first, as the page shows them."""
+    def items(self, passes: bool = False) -> list[dict[str, Any]]:
+        """The newest archived rejects and disagreements, newest first, as the page shows them; with ``passes``, the
+        archived passes too (a trial run with ``archive.pass_sample: 1``, whose good parts a person confirms as well)."""
         sides: list[tuple[float, Path]] = []
         for side in self.root.glob("*/*/*.json"):
             try:
@@ -94,7 +95,7 @@ class Review:
                 continue
             shadow = meta.get("shadow")
             disagree = isinstance(shadow, dict) and shadow.get("verdict") != meta.get("verdict")
-            if meta.get("verdict") != "reject" and not disagree:
+            if meta.get("verdict") != "reject" and not disagree and not passes:
                 continue
             item = side.relative_to(self.root).with_suffix("").as_posix()
             keep = ("part_id", "verdict", "reason", "score", "where", "shadow", "review", "captured_at", "model")

@@ -241,10 +241,11 @@ class _Handler(BoundedHandler):
         else:
             self._send(200, "text/html; charset=utf-8", self.site.review_page)
 
-    def _review_items(self, _query: Query) -> None:
+    def _review_items(self, query: Query) -> None:
         if self._review_ok():
             assert self.site.review is not None
-            self._send(200, "application/json", json.dumps({"items": self.site.review.items()}).encode())
+            passes = query.get("passes", ["0"])[0] == "1"  # a trial run: its good parts are confirmed too
+            self._send(200, "application/json", json.dumps({"items": self.site.review.items(passes)}).encode())
 
     def _review_image(self, query: Query) -> None:
         if not self._review_ok():

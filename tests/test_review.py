@@ -51,6 +51,18 @@ def _archive(root: Path, shadow_pass: bool = True) -> list[str]:
     return sorted(p.relative_to(root).with_suffix("").as_posix() for p in root.glob("*/*/*.json"))
 
 
+def _archive_passes(root: Path, n: int) -> list[str]:
+    """``n`` passes, as a trial run with archive.pass_sample 1 archives them; their ids."""
+    a = Archive(load_config(None, [f"archive.dir={root}", "archive.pass_sample=1"]).archive, Metrics(), "0c1d", "cfg")
+    a.start()
+    for pid in range(101, 101 + n):
+        v, _ = _verdict(pid, "pass")
+        a.submit(v, to_message(v, Identity("s", "c", "m"), {"station": "s", "run_id": "r", "seq": pid, "sent_at": 0.0}, 0.5, 0.0))
+        time.sleep(0.02)
+    a.drain(20)
+    return sorted(p.relative_to(root).with_suffix("").as_posix() for p in root.glob("*/pass/0c1d-*.json"))
+
+
 def test_the_token_file_is_checked_at_start(tmp_path: Path) -> None:
     assert load_token(load_config(None, [])) is None
     tok = tmp_path / "token"
@@ -177,6 +189,12 @@ def test_the_listing_holds_rejects_and_disagreements_newest_first(tmp_path: Path
     assert items[0]["verdict"] == "pass" and items[0]["disagreement"] is True, "the newest first: the disagreement"
     assert all(i["verdict"] == "reject" for i in items[1:])
     assert Review(tmp_path, TOKEN, Metrics(), recent=2).items() == items[:2]
+    (tmp_path / "agreed").mkdir()
+    plain = _archive(tmp_path / "agreed", shadow_pass=False)
+    trial = _archive_passes(tmp_path / "agreed", 2)
+    assert {i["id"] for i in Review(tmp_path / "agreed", TOKEN, Metrics()).items()} == set(plain), "a pass both agree on: not listed"
+    listed = Review(tmp_path / "agreed", TOKEN, Metrics()).items(passes=True)
+    assert {i["id"] for i in listed} == {*plain, *trial} and [i["verdict"] for i in listed[:2]] == ["pass", "pass"]
     assert Review(tmp_path, TOKEN, Metrics()).allowed(TOKEN) and not Review(tmp_path, TOKEN, Metrics()).allowed(TOKEN[:-1])
 
 
@@ -341,6 +359,13 @@ def test_an_operator_clicks_good_in_chromium_and_the_sidecar_changes(station_wit
         assert wait_for(lambda: '#<img src="x"' in str(js(meta_of_first)), 30, poll=0.2), "the reloaded view never showed it"
         assert "defect -" in js(meta_of_first) and js("document.title") != "owned"  # a score that is no number shows as -
         assert js("document.querySelectorAll('.card img[src=\"x\"]').length") == 0
+        (trial,) = _archive_passes(archive, 1)  # a trial run's pass: listed once "passes too" is ticked
+        box = json.loads(js("JSON.stringify(document.getElementById('passes').getBoundingClientRect())"))
+        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        for kind in ("mousePressed", "mouseReleased"):
+            cdp("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
+        assert wait_for(lambda: int(js(listed) or 0) == 19, 30, poll=0.2), "ticking passes too never listed the pass"
+        assert js(f"document.querySelectorAll('.card[data-id=\"{trial}\"]').length") == 1
         ws.close()
     finally:
         browser.kill()

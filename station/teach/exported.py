@@ -66,8 +66,8 @@ class Labels:
             return None
         what = "crop is" if n == 1 else "crops are"
         return (f"{n} {what} still labelled by the station's own verdict (labels.csv label_by station, in the folder the export "
-                "put them in): a label is what a person decided; look at them, or export --reviewed-only (docs/commissioning.md, "
-                "section 2)")  # fmt: skip
+                "put them in): a label is what a person decided; look at them (and put your name in label_by for those you agree "
+                "with), or export --reviewed-only (docs/commissioning.md, section 2)")  # fmt: skip
 
 
 def read_labels(root: Path) -> Labels:
