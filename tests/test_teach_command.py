@@ -237,6 +237,7 @@ def test_a_trial_run_reviewed_and_exported_teaches_a_model(tmp_path: Path, capsy
     figures = json.loads((report / "metrics.json").read_text())
     assert f"wrote {out}: {WHAT[figures['network']]}; parts pass under {figures['pass_limit']:.3f} (the base model: under" in said
     assert "fewer than the 100 parts of each kind advised" in said, "18 of each: the figures cannot say much"
+    assert said.count(": network taught (") >= 2, "no terminal for the bar: a line for each network (2 folds, maybe a final one)"
     assert "replacing" not in said
     assert _teach(tmp_path, source=tmp_path / "export")[0] == 0
     assert f"wrote {out} (replacing the file that was there): " in capsys.readouterr().err, "taught again into one file: said"

@@ -28,6 +28,7 @@ from __future__ import annotations
 import copy
 import math
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from station.errors import one_line
 from station.locate import Circle, FloatImage, GrayImage, rectify, rotation, u8
 from station.preprocess import PreprocessSpec, normalise_crop
 from station.teach.pits import paint_pin_holes
@@ -135,6 +137,7 @@ def fit(base: Any, samples: list[Sample], spec: PreprocessSpec, recipe: Recipe, 
     ref = [p.detach().clone() for p in net.parameters()] if recipe.anchor else []
     batches = _Batches(samples, rehearsal, spec, recipe, np.random.default_rng(seed))
     bar = tqdm(total=steps, desc=desc, unit="batch", disable=not sys.stderr.isatty(), leave=False)
+    t0 = time.monotonic()
     for _ in range(recipe.epochs):
         net.train()
         if not (fresh or recipe.learn_norms):
@@ -150,6 +153,8 @@ def fit(base: Any, samples: list[Sample], spec: PreprocessSpec, recipe: Recipe, 
             sched.step()
             bar.update(1)
     bar.close()
+    if bar.disable:  # no terminal for the bar (a log, a pipe): a line a network, so that minutes never pass in silence
+        print(one_line(f"station teach: {desc}: network taught ({time.monotonic() - t0:.0f} s)"), file=sys.stderr, flush=True)
     return net.eval()
 
 
