@@ -114,3 +114,36 @@ def test_a_video_that_loses_frames_is_refused_not_judged_against_shifted_frame_n
     _, damaged = damaged_video(tmp_path)
     assert main(["eval", str(damaged), "--report", str(tmp_path / "r")]) == 2
     assert "frames it declares could not be read (damaged or cut short)" in capsys.readouterr().err
+
+
+@pytest.mark.integration
+def test_eval_of_the_footage_a_model_was_taught_on_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("torch", reason="station teach needs PyTorch (pip install -e '.[train]')")
+    from .teaching import QUICK
+
+    env = Envelope(width=960, height=540, fps=30, speed=16.0, diameter=240.0)
+    video = compose(labelled_photos(SAMPLE), tmp_path / "line.mp4", env, seed=3)
+    model = tmp_path / "m.onnx"
+    assert main(["teach", str(video), "--out", str(model), "--report", str(tmp_path / "t"), *QUICK]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(video), "--report", str(tmp_path / "r"), "--set", f"model.path={model}"]) == 0
+    said = capsys.readouterr()
+    figures = json.loads(said.out.strip().splitlines()[-1])
+    assert figures["taught_on"] >= 1 and "was taught on at least" in said.err
+    assert main(["eval", str(video), "--report", str(tmp_path / "r2")]) == 0, "the shipped model was taught on none of them"
+    assert "taught_on" not in json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+def test_the_verdicts_kept_for_judging_hold_no_frames() -> None:
+    """An hour of footage is thousands of parts: a frame each would be gigabytes."""
+    import numpy as np
+
+    from station.model import Model
+    from station.offline.evaluate_footage import _Kept
+
+    from .conftest import MODEL
+
+    kept = _Kept(Model(MODEL))
+    v = _verdict(1, 5, "pass", 320.0)
+    kept.add(Verdict(**{**v.__dict__, "image": np.zeros((360, 640), np.uint8)}))
+    assert kept.verdicts[0].image is None and kept.verdicts[0].blob == v.blob and kept.taught_on == 0
