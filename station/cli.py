@@ -291,11 +291,19 @@ def build_parser() -> argparse.ArgumentParser:
 DAEMONS = ("run", "replay", "demo", "gateway")  # they drain on SIGTERM; the other commands stop at once
 
 
+def _drains(args: argparse.Namespace) -> bool:
+    """The command runs a pipeline, which a stop drains: the daemons, and eval of footage (--check-plc is one-shot)."""
+    if args.command == "eval":
+        source = getattr(args, "source", None)
+        return source is not None and Path(source).exists() and not Path(source).is_dir()
+    return args.command in DAEMONS and not getattr(args, "check_plc", False)
+
+
 def main(argv: list[str] | None = None) -> int:
     SIGNALS.install()  # again, for callers that come in here directly (python -m station.cli)
     args = build_parser().parse_args(argv)
     try:
-        if args.command not in DAEMONS or getattr(args, "check_plc", False):  # --check-plc is one-shot too
+        if not _drains(args):
             SIGNALS.release()  # a SIGINT already received raises KeyboardInterrupt here: exit 130
         rc = int(args.func(args))
         if sys.stdout is not None:  # None: started with standard output closed

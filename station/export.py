@@ -87,15 +87,16 @@ COLUMNS = ("file", "reason", "score", "model", "captured_at", "label_by", "part_
 
 def _row(file: str, meta: dict[str, Any], by: str, digest: str) -> list[str]:
     """A crop's row of labels.csv: the sidecar's facts (empty where it has none), who labelled it, the capture time in UTC
-    (to find the part in the line's own records), the circle it was inspected on (empty: located nowhere, its crop a box
-    or a frame) and the SHA-256 of the crop file as written, by which teaching knows it."""
+    (to find the part in the line's own records), the circle it was inspected on (``null``: located nowhere, its crop a
+    box or a frame; empty: a sidecar from before circles were kept) and the SHA-256 of the crop file as written, by which
+    teaching knows it."""
 
     def text(key: str) -> str:
         value = meta.get(key)
         return "" if value is None else str(value)
 
     return [file, text("reason"), text("score"), text("model"), text("captured_at"), by, text("part_id"), text("frame"),
-            text("image"), _utc(meta.get("captured_at")), json.dumps(meta["circle"]) if meta.get("circle") else "", digest]  # fmt: skip
+            text("image"), _utc(meta.get("captured_at")), json.dumps(meta["circle"]) if "circle" in meta else "", digest]  # fmt: skip
 
 
 def _utc(at: object) -> str:

@@ -104,3 +104,13 @@ def misnamed(folder: Path, name: str) -> str:
     except OSError:
         return ""
     return f" ({near[0]} is there: the name is {name}, in lower case)" if near else ""
+
+
+def opencv_name(name: str | Path) -> bool:
+    """Whether OpenCV may be given ``name``: a name that is not UTF-8 (Linux names are bytes; Python keeps the others as
+    lone surrogates) crashes it, with no error to catch."""
+    try:
+        str(name).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

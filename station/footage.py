@@ -102,8 +102,8 @@ def _sprite(
     photo: PartPhoto, env: Envelope, rng: np.random.Generator, belt: float
 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], float]:
     try:
-        img = cv2.imread(str(photo.path), cv2.IMREAD_GRAYSCALE)
-    except cv2.error:  # a header claiming more pixels than OpenCV decodes
+        img = cv2.imdecode(np.fromfile(photo.path, np.uint8), cv2.IMREAD_GRAYSCALE)  # read by numpy: any file name
+    except (cv2.error, OSError, ValueError):  # a header claiming more pixels than OpenCV decodes; a file that cannot be read
         img = None
     if img is None:
         raise FileNotFoundError(f"{photo.path}: unreadable image")

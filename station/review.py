@@ -10,8 +10,10 @@ into a training folder. Changing data over HTTP needs protection: review is off 
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -128,12 +130,15 @@ class Review:
         crop = side.with_suffix(".png")
         try:
             meta = read_sidecar(side)
-        except ValueError as exc:
-            raise InputError(f"id {item}: its sidecar cannot be labelled: {exc}") from None
+            archived = side.stat().st_mtime
+        except (ValueError, OSError) as exc:
+            raise InputError(f"id {item}: its sidecar cannot be labelled: {getattr(exc, 'strerror', None) or exc}") from None
         if not crop.is_file():
             raise InputError(f"id {item}: no crop beside its sidecar: nothing an operator could have judged")
         meta["review"] = {"label": label, "by": who, "at": round(now, 3)}
         atomic_write(side, json.dumps(meta, indent=1).encode())
+        with contextlib.suppress(OSError):  # the part keeps its place in the listing (newest archived first) and its age
+            os.utime(side, (archived, archived))
         if not crop.is_file():  # the quota deleted the part while it was labelled: its sidecar goes too, as the quota meant
             side.unlink(missing_ok=True)
             raise InputError(f"id {item}: no such archived part (deleted by the archive's quota?)")

@@ -26,6 +26,7 @@ class Signals:
         self.stop = threading.Event()
         self.reload = threading.Event()
         self.last: signal.Signals | None = None
+        self.stopped = False  # the pipeline that ran last was stopped before its source ended (set by consume)
         self._installed = False
         self._previous: dict[signal.Signals, object] = {}
 
@@ -77,7 +78,8 @@ class Signals:
         self._installed = False
 
     def consume(self) -> None:
-        """Forget what was received (after a pipeline ran to its end in this process)."""
+        """Forget what was received (after a pipeline ran to its end in this process), but whether it was a stop."""
+        self.stopped = self.stop.is_set()
         self.stop.clear()
         self.reload.clear()
         self.last = None

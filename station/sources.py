@@ -20,7 +20,7 @@ import structlog
 from station.camera import CameraSettings, apply_v4l2, has_gstreamer
 from station.config import STILLS, SourceKind, source_kind
 from station.errors import CameraError, InputError, one_line
-from station.files import read_bounded, why
+from station.files import opencv_name, read_bounded, why
 from station.imagesize import claimed_size
 from station.preprocess import to_gray
 
@@ -203,6 +203,8 @@ class VideoFileSource(_QuickOpen):
         self._read = self._bad = 0
         if not self._path.is_file():
             raise CameraError(f"{self._path}: no such video file")
+        if not opencv_name(self._path):
+            raise CameraError(f"{self._path}: its name is not UTF-8, which the video decoder cannot open: rename the file")
         cap = cv2.VideoCapture(str(self._path), cv2.CAP_FFMPEG, self._decode_params)
         if not cap.isOpened():
             raise CameraError(f"{self._path}: not a readable video (unknown container or codec, or corrupt)")
@@ -319,6 +321,8 @@ class OpenCVLiveSource(_QuickOpen):
                 raise
             for _ in range(2):  # whatever the driver queued before we asked is stale: drop it
                 cap.grab()
+        elif not opencv_name(self._spec):
+            raise CameraError(f"{self._spec}: not UTF-8, which OpenCV cannot open")
         elif self._spec.startswith("gst:"):
             cap = cv2.VideoCapture(self._spec[4:], cv2.CAP_GSTREAMER)
         else:

@@ -280,3 +280,15 @@ def test_check_config_names_the_shadow_model_it_admitted(tmp_path: Path) -> None
     strict = Model(candidate(tmp_path / "strict.onnx", threshold, band, version="2.0.0-candidate"))
     p = run("check-config", *sets(f"model.shadow={strict.path}", "metrics.enabled=false"))
     assert p.returncode == 0 and f", shadow {strict.info.model_id}, " in p.stdout, p.stderr[-2000:]
+
+
+def test_the_commands_that_run_a_pipeline_drain_at_a_stop_and_the_rest_stop_at_once(tmp_path: Path) -> None:
+    """eval of footage runs a pipeline: a Ctrl-C raised inside it as KeyboardInterrupt aborted the process (exit 134)."""
+    from station.cli import _drains, build_parser
+
+    video = tmp_path / "line.mp4"
+    video.write_bytes(b"x")
+    parse = build_parser().parse_args
+    assert _drains(parse(["eval", str(video)])) and _drains(parse(["replay", str(video)]))
+    assert not _drains(parse(["eval", str(tmp_path)])) and not _drains(parse(["classify", str(video)]))
+    assert _drains(parse(["gateway"])) and not _drains(parse(["gateway", "--check-plc"]))

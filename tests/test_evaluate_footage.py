@@ -147,3 +147,44 @@ def test_the_verdicts_kept_for_judging_hold_no_frames() -> None:
     v = _verdict(1, 5, "pass", 320.0)
     kept.add(Verdict(**{**v.__dict__, "image": np.zeros((360, 640), np.uint8)}))
     assert kept.verdicts[0].image is None and kept.verdicts[0].blob == v.blob and kept.taught_on == 0
+
+
+@pytest.mark.integration
+def test_odd_video_names_are_judged_or_refused_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A file named like a camera (usb:0) is still the file; a name that is not UTF-8 crashed OpenCV (a segfault), and a
+    report folder with such a name crashed the pictures: refused, and written."""
+    import os
+    import shutil
+
+    env = Envelope(width=960, height=540, fps=30, speed=16.0, diameter=240.0)
+    video = compose(labelled_photos(SAMPLE)[:4], tmp_path / "line.mp4", env, seed=3)
+    camera_like = tmp_path / "usb:0"
+    shutil.copy(video, camera_like)
+    shutil.copy(video.with_suffix(".csv"), tmp_path / "usb:0.csv")
+    assert main(["eval", str(camera_like), "--report", os.fsdecode(bytes(tmp_path) + b"/r\xff")]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["parts"] == 4
+    assert (tmp_path / os.fsdecode(b"r\xff") / "confusion_matrix.png").is_file()
+    odd = os.fsdecode(bytes(tmp_path) + b"/line\xff.mp4")
+    shutil.copy(video, odd)
+    shutil.copy(video.with_suffix(".csv"), odd + ".csv")
+    assert main(["eval", odd, "--report", str(tmp_path / "r2")]) == 2
+    assert "its name is not UTF-8" in capsys.readouterr().err
+
+
+@pytest.mark.integration
+def test_a_stop_during_eval_of_footage_drains_and_gives_no_figures(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Ctrl-C raised inside the running pipeline and the process aborted (exit 134); it drains as replay does, and figures
+    on part of a video would count its other parts missed. A stop that came before the pipeline ran (here: set before the
+    command) drains it at once, as one in the middle does."""
+    from station.signals import SIGNALS
+
+    env = Envelope(width=640, height=360, fps=30, speed=16.0, diameter=180.0)
+    video = compose(labelled_photos(SAMPLE)[:6], tmp_path / "line.mp4", env, seed=3)
+    SIGNALS.stop.set()
+    try:
+        assert main(["eval", str(video), "--report", str(tmp_path / "r")]) == 130
+    finally:
+        SIGNALS.consume()
+    said = capsys.readouterr()
+    assert said.out.strip() == "" and "stopped before its end, so no figures" in said.err
+    assert main(["eval", str(video), "--report", str(tmp_path / "r")]) == 0, "the next run is not taken for stopped"

@@ -107,6 +107,12 @@ def test_labels_csv_names_each_crop_with_its_facts_and_the_digest_of_the_file_wr
     one, two = rows["def_front/p1.png"], rows["review/p2.png"]
     assert (one["score"], one["part_id"], one["frame"], one["captured"]) == ("0.93", "7", "412", "2026-12-04T16:00:00.250+00:00")
     assert (two["score"], two["image"], two["captured"], two["part_id"]) == ("", "x.png", "", ""), "a time that is none: empty"
+    assert (one["circle"], two["circle"]) == ("", ""), "no circle in the sidecar (kept since 2026-12-01): unknown"
+    _archived(tmp_path / "b" / "2026-01-01" / "reject", "p3", json.dumps({"reason": "late", "circle": None}))
+    _archived(tmp_path / "b" / "2026-01-01" / "reject", "p4", json.dumps({"reason": "defect", "circle": [5.0, 6.0, 7.0]}))
+    export(tmp_path / "b", tmp_path / "out2")
+    with (tmp_path / "out2" / "labels.csv").open(newline="") as f:
+        assert {r["file"]: r["circle"] for r in csv.DictReader(f)} == {"review/p3.png": "null", "def_front/p4.png": "[5.0, 6.0, 7.0]"}
     for name, row in rows.items():
         assert row["sha256"] == hashlib.sha256((tmp_path / "out" / name).read_bytes()).hexdigest()
 

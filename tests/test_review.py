@@ -370,3 +370,15 @@ def test_an_operator_clicks_good_in_chromium_and_the_sidecar_changes(station_wit
     finally:
         browser.kill()
         browser.wait(10)
+
+
+def test_a_label_keeps_the_parts_place_in_the_listing(tmp_path: Path) -> None:
+    """Labelling rewrites the sidecar: with its new time a labelled part came first, and once review.recent parts were
+    labelled the listing showed only those, the unlabelled ones never again."""
+    _archive(tmp_path, shadow_pass=False)
+    review = Review(tmp_path, TOKEN, Metrics(), recent=2)
+    before = [i["id"] for i in review.items()]
+    oldest = [i["id"] for i in Review(tmp_path, TOKEN, Metrics()).items()][-1]
+    time.sleep(0.02)
+    review.label(oldest, "defect", "Ana", time.time())
+    assert [i["id"] for i in review.items()] == before, "the newest archived parts, labelled or not"

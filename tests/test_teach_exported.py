@@ -314,3 +314,19 @@ def test_a_crop_of_a_part_located_nowhere_moved_into_a_label_folder_is_not_taugh
     assert [(Path(r.origin).name, r.why) for r in col.refused] == [
         ("boxed.png", "located nowhere on the line (its crop is a box round it, not its rim)")
     ]
+
+
+def test_odd_rows_of_labels_csv_are_read_as_a_person_may_leave_them(tmp_path: Path) -> None:
+    """A digest with spaces round it (a spreadsheet) still names its crop; a crop listed twice is refused naming both lines;
+    an empty circle cell is an older sidecar (no circle kept), not a part located nowhere (the export writes null)."""
+    root = _exported(tmp_path, 2)
+    _with_digests(root)
+    rows = (root / "labels.csv").read_text().splitlines()
+    header, body = rows[0], rows[1:]
+    spaced = [",".join([*r.split(",")[:-1], f"  {r.split(',')[-1].upper()} "]) for r in body]
+    (root / "labels.csv").write_text("\n".join([header + ",circle", *(f"{r}," for r in spaced)]) + "\n")
+    col = collect([root], SPEC, load_config(None, []))
+    assert col.refused == [] and len(col.samples) == 4 and not any("differ from the crops" in n for n in col.notes)
+    (root / "labels.csv").write_text("\n".join([header, *body, body[0]]) + "\n")
+    with pytest.raises(InputError, match=rf"labels\.csv: line {len(body) + 2}: .* is listed again \(line 2\)"):
+        collect([root], SPEC, load_config(None, []))

@@ -192,8 +192,13 @@ def write_metrics(folder: Path, figures: Mapping[str, object], what: str, stale:
 
 def write_png(path: Path, image: npt.NDArray[np.uint8]) -> None:
     """One report picture; a folder that cannot take it is a StationError naming the file (OpenCV only returns False)."""
-    if not cv2.imwrite(str(path), image):
-        raise StationError(f"{path}: cannot write the report picture (is the folder writable, the disk full?)")
+    ok, buf = cv2.imencode(".png", image)  # written by Python: OpenCV crashes on a name that is not UTF-8
+    try:
+        if not ok:
+            raise OSError("cannot encode it")
+        path.write_bytes(buf.tobytes())
+    except OSError as exc:
+        raise StationError(f"{path}: cannot write the report picture: {exc.strerror or exc}") from None
 
 
 def confusion_png(rejected: npt.NDArray[np.bool_], y: npt.NDArray[np.integer]) -> npt.NDArray[np.uint8]:

@@ -19,14 +19,16 @@ import numpy as np
 
 from station.config import Config, Direction, TriggerMode, resolved_mode
 from station.errors import InputError, StationError, one_line
+from station.files import opencv_name
 from station.messages import Verdict
 from station.model import Model
 from station.offline.evaluate import auc, confusion_png, f1_score, histogram_png, report_folder, write_metrics, write_png
 from station.pipeline import RunOptions
 from station.preprocess import part_digest, part_region, to_gray
+from station.signals import SIGNALS
 from station.sources import VideoFileSource
 from station.stages.decision import published
-from station.supervisor import configured_source, run_pipeline
+from station.supervisor import run_pipeline
 from station.teach.truth import read_truth, row_for, truth_csv
 
 # what eval sets over the config: no socket another process could reach, no key, no server, no archive, no second model,
@@ -56,12 +58,15 @@ def evaluate_video(video: Path, cfg: Config, model: Model, report: Path) -> int:
         print(one_line(f"station: error: {exc}"), file=sys.stderr)
         return 2
     kept = _Kept(model)
-    source = configured_source(cfg, str(video))
+    source = VideoFileSource(video, decode_threads=cfg.camera.decode_threads)  # the file, whatever its name looks like (usb:0)
     code = run_pipeline(cfg, model, source, RunOptions(metrics_server=False, on_verdict=kept.add), progress=True)
     got = kept.verdicts
     if code != 0:
         return code
-    if isinstance(source, VideoFileSource) and (lost := source.frames_lost()) and source.count_is_exact:
+    if SIGNALS.stopped:  # drained at a stop: the parts after it were never judged
+        print(one_line(f"station: {video}: stopped before its end, so no figures"), file=sys.stderr)
+        return 130
+    if (lost := source.frames_lost()) and source.count_is_exact:
         print(one_line(f"station: error: {video}: {lost} of the {source.frame_count} frames it declares could not be read "
                        "(damaged or cut short): its frames no longer match the ground truth's frame numbers"), file=sys.stderr)  # fmt: skip
         return 2
@@ -102,6 +107,8 @@ def _inputs(video: Path, cfg: Config, report: Path) -> tuple[list[tuple[int, int
                          "is judged with the line trigger (trigger.mode line or auto)")  # fmt: skip
     if not video.is_file():
         raise InputError(f"{video}: not a regular file (a pipe or a device is no video to judge)")
+    if not opencv_name(video):
+        raise InputError(f"{video}: its name is not UTF-8, which the video decoder cannot open: rename the file")
     truth_path = truth_csv(video)
     if truth_path is None:
         raise InputError(f"{video}: a video needs its ground truth beside it ({video.name}.csv or {video.with_suffix('.csv').name})")

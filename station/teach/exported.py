@@ -86,6 +86,7 @@ def read_labels(root: Path) -> Labels:
         raise InputError(f"{path}: not an export's labels (expected the columns file and reason)")
     reasons: dict[str, str] = {}
     sha256: dict[str, str] = {}
+    seen: dict[str, int] = {}
     by_station, nowhere = set(), set()
     for n, row in enumerate(rows, start=2):
         if not any(v for k, v in row.items() if k is not None):  # a row a spreadsheet adds (,,,,,): it names no crop
@@ -97,9 +98,12 @@ def read_labels(root: Path) -> Labels:
             raise InputError(f"{path}: line {n}: {name} is listed again with another reason ({reasons[name]}, now {reason})")
         if row.get("label_by") == "station":
             by_station.add(row["file"])
+        if name in seen:
+            raise InputError(f"{path}: line {n}: {name} is listed again (line {seen[name]}): one row a crop")
+        seen[name] = n
         if row.get("sha256"):
-            sha256[name] = str(row["sha256"]).lower()
-        if "circle" in columns and not (row.get("circle") or "").strip():
+            sha256[name] = str(row["sha256"]).strip().lower()
+        if (row.get("circle") or "").strip() == "null":  # the export's word for a part located nowhere
             nowhere.add(name)
     return Labels(reasons, frozenset(by_station), sha256, frozenset(nowhere))
 
