@@ -325,5 +325,7 @@ class Pipeline:
         if self.web is not None:
             self.web.close()
         log.info("pipeline_stopped", verdicts=self.publisher.verdicts, frames=self.capture.frames)
-        if self.cfg.model.shadow is not None:  # e.g. a replay checked with a candidate: how many parts it judged
-            log.info("shadow_summary", model=str(self.cfg.model.shadow), **self.metrics.shadow_totals())
+        shadow = self.shadow.current
+        if shadow is not None or self.cfg.model.shadow is not None:  # e.g. a replay checked with a candidate: what it judged
+            model = shadow.info.model_id if shadow is not None else None  # None: a reload took the shadow away meanwhile
+            log.info("shadow_summary", model=model, **self.metrics.shadow_totals())

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import cv2
 import pytest
+import structlog
+import structlog.testing
 import zmq
 
 from station import supervisor
@@ -325,8 +327,11 @@ def test_a_replay_with_a_shadow_publishes_the_same_verdicts_and_each_shadow_is_t
     cfg = load_config(None, sets)
     _run(cfg, video, Model(MODEL), tmp_path / "active.jsonl")
     _run(cfg, video, Model(strict), tmp_path / "strict.jsonl")
-    m = _run(load_config(None, [*sets, f"model.shadow={strict}"]), video, Model(MODEL), tmp_path / "both.jsonl")
+    with structlog.testing.capture_logs() as logs:
+        m = _run(load_config(None, [*sets, f"model.shadow={strict}"]), video, Model(MODEL), tmp_path / "both.jsonl")
     active, alone, both = (_out(tmp_path / f"{n}.jsonl") for n in ("active", "strict", "both"))
+    (summary,) = [e for e in logs if e["event"] == "shadow_summary"]  # the run's last word on its shadow
+    assert summary["model"] == Model(strict).info.model_id and summary["judged"] == sum(v.shadow is not None for v in both)
     assert len(both) == len(read_truth(video)) == len(active) == len(alone)
     key = [(v.part_id, v.frame, v.verdict, v.reason, v.score) for v in both]
     assert key == [(v.part_id, v.frame, v.verdict, v.reason, v.score) for v in active], "the shadow changed a published verdict"

@@ -273,6 +273,8 @@ def test_the_published_verdict_carries_the_shadow_and_disagreements_are_counted(
         assert m.registry.get_sample_value("station_shadow_disagreements_total", {"active": active, "shadow": shadow}) == want
     assert m.registry.get_sample_value("station_shadow_parts_total") == len(sent)
     assert json.loads(out.read_text().splitlines()[0])["shadow"]["model"] == strict.info.model_id
+    totals = m.shadow_totals()  # what a run's shadow_summary says at its end
+    assert totals["judged"] == len(sent) and totals["disagreed"] == len(pairs)
 
 
 needs_two_cpus = pytest.mark.skipif(
