@@ -77,8 +77,11 @@ def test_footage_judged_the_wrong_way_round_shows_its_parts_missed(tmp_path: Pat
     env = Envelope(width=960, height=540, fps=30, speed=16.0, diameter=240.0)
     video = compose(labelled_photos(SAMPLE)[:6], tmp_path / "line.mp4", env, seed=3)
     assert main(["eval", str(video), "--report", str(tmp_path / "r"), "--set", "trigger.direction=right_to_left"]) == 0
-    figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    said = capsys.readouterr()
+    figures = json.loads(said.out.strip().splitlines()[-1])
     assert figures["missed"] + figures["extra"] > 0, "parts crossing the other way are not the parts of the ground truth"
+    assert 2 * figures["missed"] > figures["parts"], figures
+    assert "got no verdict: check the trigger settings of the config given with -c (trigger.direction first" in said.err
 
 
 def test_a_video_without_its_ground_truth_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

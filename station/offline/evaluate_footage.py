@@ -72,6 +72,10 @@ def evaluate_video(video: Path, cfg: Config, model: Model, report: Path) -> int:
         return 2
     parts, extra = match(got, truth, width, cfg.trigger.direction is Direction.RIGHT_TO_LEFT)
     figures = {**line_figures(parts, extra), "model": model.info.model_id, "video": str(video)}
+    if 2 * (missed := sum(p.verdict is None for p in parts)) > len(parts):
+        print(one_line(f"station: note: {missed} of the {len(parts)} parts got no verdict: check the trigger settings "
+                       "of the config given with -c (trigger.direction first, then min_diameter_px, max_diameter_px and "
+                       "contrast)"), file=sys.stderr)  # fmt: skip
     if kept.taught_on:
         figures["taught_on"] = kept.taught_on
         print(one_line(f"station: note: {model.info.model_id} was taught on at least {kept.taught_on} of these {len(got)} parts "
