@@ -132,7 +132,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from station.offline.evaluate import evaluate_folder
 
     source = Path(args.source)
-    if source.exists() and not source.is_dir():  # footage with its ground truth: replayed as the station runs it, binding no port
+    if _footage(args):  # footage with its ground truth: replayed as the station runs it, binding no port
         from station.offline.evaluate_footage import OFFLINE, evaluate_video
 
         args.overrides = [*args.overrides, *OFFLINE]
@@ -291,12 +291,15 @@ def build_parser() -> argparse.ArgumentParser:
 DAEMONS = ("run", "replay", "demo", "gateway")  # they drain on SIGTERM; the other commands stop at once
 
 
+def _footage(args: argparse.Namespace) -> bool:
+    """``station eval`` was given a file (footage), not a labelled folder: it replays it through a pipeline."""
+    source = getattr(args, "source", None)
+    return args.command == "eval" and source is not None and Path(source).exists() and not Path(source).is_dir()
+
+
 def _drains(args: argparse.Namespace) -> bool:
     """The command runs a pipeline, which a stop drains: the daemons, and eval of footage (--check-plc is one-shot)."""
-    if args.command == "eval":
-        source = getattr(args, "source", None)
-        return source is not None and Path(source).exists() and not Path(source).is_dir()
-    return args.command in DAEMONS and not getattr(args, "check_plc", False)
+    return _footage(args) or (args.command in DAEMONS and not getattr(args, "check_plc", False))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -155,14 +155,22 @@ def write_parts(path: Path, rows: Sequence[Row], folder: Path) -> None:
     """Every photo judged, one CSV row each (file relative to ``folder``, label, verdict, reason, score, which mistake),
     the mistakes first; a StationError naming the file when it cannot be written."""
     order = sorted(rows, key=lambda r: (r.verdict == "pass") == (r.label == 0))  # a mistake first, each kind in folder order
+
+    def mistake(r: Row) -> str:
+        return "" if (r.verdict == "pass") == (r.label == 0) else ("escape" if r.label else "false_reject")
+
+    write_csv(path, ["file", "label", "verdict", "reason", "score", "mistake"],
+              [[r.path.relative_to(folder).as_posix(), ("ok", "def")[r.label], r.verdict, r.reason,
+                "" if np.isnan(r.score) else str(r.score), mistake(r)] for r in order])  # fmt: skip
+
+
+def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """A report's table; a file name that is not UTF-8 is escaped; StationError naming the file when it cannot be written."""
     try:
-        with path.open("w", newline="", encoding="utf-8", errors="backslashreplace") as f:  # a file name not UTF-8: escaped
+        with path.open("w", newline="", encoding="utf-8", errors="backslashreplace") as f:
             out = csv.writer(f)
-            out.writerow(["file", "label", "verdict", "reason", "score", "mistake"])
-            for r in order:
-                mistake = "" if (r.verdict == "pass") == (r.label == 0) else ("escape" if r.label else "false_reject")
-                out.writerow([r.path.relative_to(folder).as_posix(), ("ok", "def")[r.label], r.verdict, r.reason,
-                              "" if np.isnan(r.score) else r.score, mistake])  # fmt: skip
+            out.writerow(header)
+            out.writerows(rows)
     except OSError as exc:
         raise StationError(f"{path}: cannot write the report: {exc.strerror or exc}") from None
 

@@ -8,21 +8,19 @@ The run binds no port, reads no key, writes no archive, plays the file once and 
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from station.config import Config, Direction, TriggerMode, resolved_mode
-from station.errors import InputError, StationError, one_line
+from station.errors import InputError, one_line
 from station.files import opencv_name
 from station.messages import Verdict
 from station.model import Model
-from station.offline.evaluate import auc, confusion_png, f1_score, histogram_png, report_folder, write_metrics, write_png
+from station.offline.evaluate import auc, confusion_png, f1_score, histogram_png, report_folder, write_csv, write_metrics, write_png
 from station.pipeline import RunOptions
 from station.preprocess import part_digest, part_region, to_gray
 from station.signals import SIGNALS
@@ -52,13 +50,13 @@ class Matched:
 def evaluate_video(video: Path, cfg: Config, model: Model, report: Path) -> int:
     """Replay ``video`` through the station with ``cfg`` (OFFLINE applied), judge its verdicts against the ground truth:
     one JSON object on stdout, the report in ``report``; 0 on success, 2 for bad input, the run's own code if it failed."""
+    source = VideoFileSource(video, decode_threads=cfg.camera.decode_threads)  # the file, whatever its name looks like (usb:0)
     try:
-        truth, width = _inputs(video, cfg, report)
+        truth = _inputs(video, cfg, report, source)
     except InputError as exc:
         print(one_line(f"station: error: {exc}"), file=sys.stderr)
         return 2
     kept = _Kept(model)
-    source = VideoFileSource(video, decode_threads=cfg.camera.decode_threads)  # the file, whatever its name looks like (usb:0)
     code = run_pipeline(cfg, model, source, RunOptions(metrics_server=False, on_verdict=kept.add), progress=True)
     got = kept.verdicts
     if code != 0:
@@ -70,7 +68,7 @@ def evaluate_video(video: Path, cfg: Config, model: Model, report: Path) -> int:
         print(one_line(f"station: error: {video}: {lost} of the {source.frame_count} frames it declares could not be read "
                        "(damaged or cut short): its frames no longer match the ground truth's frame numbers"), file=sys.stderr)  # fmt: skip
         return 2
-    parts, extra = match(got, truth, width, cfg.trigger.direction is Direction.RIGHT_TO_LEFT)
+    parts, extra = match(got, truth, kept.width, cfg.trigger.direction is Direction.RIGHT_TO_LEFT)
     figures = {**line_figures(parts, extra), "model": model.info.model_id, "video": str(video)}
     if 2 * (missed := sum(p.verdict is None for p in parts)) > len(parts):
         print(one_line(f"station: note: {missed} of the {len(parts)} parts got no verdict: check the trigger settings "
@@ -95,17 +93,21 @@ class _Kept:
     def __init__(self, model: Model) -> None:
         self.verdicts: list[Verdict] = []
         self.taught_on = 0
+        self.width = 0  # of the frames, which places each part of the ground truth along the belt
         self._model = model
 
     def add(self, v: Verdict) -> None:
+        if v.image is not None:
+            self.width = v.image.shape[1]
         if self._model.info.taught_parts and v.image is not None and v.circle is not None:
             region = part_region(to_gray(v.image), v.circle, self._model.info.spec)[0]
             self.taught_on += part_digest(region) in self._model.info.taught_parts
         self.verdicts.append(replace(v, image=None, evidence=None))
 
 
-def _inputs(video: Path, cfg: Config, report: Path) -> tuple[list[tuple[int, int, int]], int]:
-    """The ground truth and the frame width, the report folder made; InputError for what cannot be judged."""
+def _inputs(video: Path, cfg: Config, report: Path, source: VideoFileSource) -> list[tuple[int, int, int]]:
+    """The ground truth, the report folder made and the video opened once as replay probes it (CameraError, one line,
+    when it is no video the station reads); InputError for what cannot be judged."""
     if resolved_mode(cfg, images=False, live=False) is not TriggerMode.LINE:
         raise InputError(f"trigger.mode {cfg.trigger.mode.value}: every frame would be a part; footage with a ground truth "
                          "is judged with the line trigger (trigger.mode line or auto)")  # fmt: skip
@@ -118,7 +120,9 @@ def _inputs(video: Path, cfg: Config, report: Path) -> tuple[list[tuple[int, int
         raise InputError(f"{video}: a video needs its ground truth beside it ({video.name}.csv or {video.with_suffix('.csv').name})")
     truth, _ = read_truth(truth_path)
     report_folder(report)
-    return truth, _width(video)
+    source.open()
+    source.close()
+    return truth
 
 
 def _write_report(report: Path, figures: dict[str, object], parts: list[Matched], extra: list[Verdict], limit: float) -> None:
@@ -131,18 +135,6 @@ def _write_report(report: Path, figures: dict[str, object], parts: list[Matched]
     scored = [(p.label, p.verdict.score) for p in parts if p.verdict is not None and p.verdict.score is not None]
     labels = np.array([label for label, _ in scored], dtype=np.int64)
     write_png(report / "score_histograms.png", histogram_png(np.array([score for _, score in scored]), labels, limit))
-
-
-def _width(video: Path) -> int:
-    """The video's frame width, which places each part of the ground truth along the belt; InputError when unreadable."""
-    cap = cv2.VideoCapture(str(video))
-    try:
-        width = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)) if cap.isOpened() else 0
-    finally:
-        cap.release()
-    if width <= 0:
-        raise InputError(f"{video}: not a video this station can read")
-    return width
 
 
 def match(got: list[Verdict], truth: list[tuple[int, int, int]], width: int, rtl: bool) -> tuple[list[Matched], list[Verdict]]:
@@ -188,7 +180,7 @@ def line_figures(parts: list[Matched], extra: list[Verdict]) -> dict[str, object
 
 
 def _write_parts(path: Path, parts: list[Matched], extra: list[Verdict]) -> None:
-    """One row per part of the ground truth and per verdict for none, mistakes first; StationError when it cannot be written."""
+    """One row per part of the ground truth and per verdict for none, mistakes first."""
 
     def mistake(p: Matched) -> str:
         if p.verdict is None:
@@ -199,13 +191,7 @@ def _write_parts(path: Path, parts: list[Matched], extra: list[Verdict]) -> None
     rows = [[str(p.row + 1), ("ok", "def")[p.label], str(p.first), str(p.last), *_said(p.verdict), mistake(p)] for p in parts]
     rows += [["", "", "", "", *_said(v), "extra"] for v in extra]
     rows.sort(key=lambda r: r[-1] == "")  # mistakes first, each kind in order of arrival
-    try:
-        with path.open("w", newline="", encoding="utf-8") as f:
-            out = csv.writer(f)
-            out.writerow(["part", "label", "first_frame", "last_frame", "frame", "part_id", "verdict", "reason", "score", "mistake"])
-            out.writerows(rows)
-    except OSError as exc:
-        raise StationError(f"{path}: cannot write the report: {exc.strerror or exc}") from None
+    write_csv(path, ["part", "label", "first_frame", "last_frame", "frame", "part_id", "verdict", "reason", "score", "mistake"], rows)
 
 
 def _said(v: Verdict | None) -> list[str]:
