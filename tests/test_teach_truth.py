@@ -17,7 +17,7 @@ def test_a_missed_part_does_not_shift_the_labels_of_the_parts_after_it() -> None
 
     got = []
     for frame, row in ((25, 1), (45, 2), (65, 3)):
-        k = row_for(frame, at(frame, row), d, 1000, truth, used, rtl=False)
+        k = row_for(frame, (at(frame, row), 200.0, d), 1000, truth, used, rtl=False)
         assert k is not None
         used[k] = True
         got.append(k)

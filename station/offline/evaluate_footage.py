@@ -144,8 +144,7 @@ def match(got: list[Verdict], truth: list[tuple[int, int, int]], width: int, rtl
     verdict_of: dict[int, Verdict] = {}
     extra = []
     for v in got:
-        cx, d = (v.blob[0], v.blob[2]) if v.blob is not None else (width / 2, 0.0)  # no blob: the line trigger always has one
-        row = row_for(v.frame, cx, d, width, truth, used, rtl)
+        row = row_for(v.frame, v.blob, width, truth, used, rtl)  # the line trigger gives every part a blob
         if row is None:
             extra.append(v)
             continue

@@ -45,7 +45,7 @@ class Labels:
     reasons: dict[str, str]
     by_station: frozenset[str]
     sha256: dict[str, str] = field(default_factory=dict)  # of each crop file as written, by name (exports since 2026-12-04)
-    nowhere: frozenset[str] = frozenset()  # crops of parts located nowhere (an empty circle): a box or a frame, by name
+    nowhere: frozenset[str] = frozenset()  # crops of parts located nowhere (circle null): a box or a frame, by name
 
     def as_written(self, path: Path) -> bool | None:
         """Whether ``path`` is the crop the export wrote under its name (its bytes' SHA-256); None: the export kept no

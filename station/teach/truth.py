@@ -58,21 +58,20 @@ def read_truth(path: Path) -> tuple[list[tuple[int, int, int]], bytes]:
     return rows, raw
 
 
-def row_for(frame: int, cx: float | None, d: float, width: int, truth: list[tuple[int, int, int]], used: list[bool],
+def row_for(frame: int, blob: tuple[float, float, float] | None, width: int, truth: list[tuple[int, int, int]], used: list[bool],
             rtl: bool) -> int | None:  # fmt: skip
-    """The unused row whose part was where a part seen at ``cx`` (diameter ``d``) in ``frame`` is: each row's centre runs
-    from d/2 to width - d/2 over its window.
+    """The unused row whose part was where a part the trigger saw in ``frame`` as ``blob`` (cx, cy, diameter) is: each
+    row's centre runs from d/2 to width - d/2 over its window.
 
     Windows of parts in view together overlap, so the frame alone cannot say which part it was;
     its position along the belt can. None when no row's part was within half a diameter of it.
-    With no position (``cx`` None: a part located nowhere), the first unused row whose window holds the frame.
+    With no blob (every frame a part), the row whose part was nearest the frame's middle.
     """
-    best, gap = None, 0.5 * d if d and cx is not None else float(width)
+    cx, d = (blob[0], blob[2]) if blob is not None else (width / 2, 0.0)
+    best, gap = None, 0.5 * d if d else float(width)
     for k, (_, a, b) in enumerate(truth):
         if used[k] or not a <= frame <= b:
             continue
-        if cx is None:
-            return k
         x = d / 2 + (frame - a) / max(b - a, 1) * (width - d)
         off = abs((width - x if rtl else x) - cx)
         if off <= gap:
