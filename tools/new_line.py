@@ -35,7 +35,7 @@ import sys
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import cast
+from typing import NoReturn, cast
 
 import cv2
 import numpy as np
@@ -154,12 +154,14 @@ def main() -> None:
     ap.add_argument("--split-seed", type=int, default=3, help="the draw of the photos to teach from")
     args = ap.parse_args()
     args.out = args.out.resolve()  # its name makes the -truth.csv, -teach and -judge beside it
+    if held := not_empty(args.out, args.teach > 0):
+        _fail(f"{held}: not empty (photos of an earlier run would be taught or judged with these): remove it first")
     files = json.loads(args.split.read_text())["files"]
     shoot, truth = SETUPS[args.setup], ["photo,cx,cy,r"]
     for k, name in enumerate(files):
         photo = cast(Gray | None, cv2.imread(str(args.data / name), cv2.IMREAD_GRAYSCALE))
         if photo is None:
-            sys.exit(f"error: {args.data / name}: unreadable (is ../shared beside the checkout? else give --data)")
+            _fail(f"{args.data / name}: unreadable (is ../shared beside the checkout? else give --data)")
         out = args.out / name
         out.parent.mkdir(parents=True, exist_ok=True)
         shot, (cx, cy, r) = shoot(photo, np.random.default_rng([args.seed, k]))
@@ -170,6 +172,17 @@ def main() -> None:
     print(f"wrote {len(files)} photos of setup {args.setup!r} to {args.out}, and where each part is to {where}")
     if args.teach:
         split(args.out, args.teach, args.split_seed)
+
+
+def _fail(why: str) -> NoReturn:
+    print(f"error: {why}", file=sys.stderr)
+    sys.exit(2)
+
+
+def not_empty(out: Path, splits: bool) -> Path | None:
+    """The first folder this run writes photos into that holds anything already (None: none does)."""
+    folders = [out, *((out.with_name(f"{out.name}-{part}") for part in ("teach", "judge")) if splits else ())]
+    return next((d for d in folders if d.is_dir() and any(d.iterdir())), None)
 
 
 def split(root: Path, n: int, seed: int) -> None:
