@@ -58,6 +58,9 @@ def _unread(cfg: Config, src: str) -> list[str]:
         out.append(f"camera.loop: camera.source {src} is no video file: nothing plays again, the key is not read")
     if cam.decode_threads is not None and (device or still):
         out.append(f"camera.decode_threads: camera.source {src} is no video file or network stream: the key is not read")
+    if cam.fps is not None and kind in (SourceKind.VIDEO, SourceKind.GIGE):
+        rate = "its own frame rate paces it" if kind is SourceKind.VIDEO else "camera.acquisition_fps sets its rate"
+        out.append(f"camera.fps: camera.source {src} is {kind.value} ({rate}): the key is not read")
     if g.tracking is Tracking.DELAY:
         out += [
             f"gateway.{key}: not read with gateway.tracking: delay (gateway.actuator_delay_ms times the actuator)"

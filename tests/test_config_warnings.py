@@ -43,6 +43,7 @@ def test_the_line_trigger_with_a_hardware_trigger_is_warned_of() -> None:
         (["camera.loop=true"], "camera.loop"),  # usb:0: a live camera
         (["camera.source=gige:Cam1", "camera.decode_threads=2"], "camera.decode_threads"),
         (["camera.source=rtsp://cam/1", "camera.loop=true"], "camera.loop"),
+        (["camera.source=gige:Cam1", "camera.fps=10"], "camera.fps"),  # acquisition_fps is the camera's rate
         (["gateway.belt_speed_mm_s=250"], "gateway.belt_speed_mm_s"),  # tracking: delay
         (["gateway.actuator_distance_mm=900"], "gateway.actuator_distance_mm"),
         (["publisher.curve.clients_dir=/etc/station/clients"], "publisher.curve.clients_dir"),  # CURVE off
@@ -54,11 +55,17 @@ def test_a_key_given_that_nothing_reads_is_warned_of_by_name(sets: list[str], ke
     assert w.startswith(f"{key}: ") and "not read" in w
 
 
+def test_a_frame_rate_given_for_a_video_file_is_warned_of(tmp_path: Path) -> None:
+    (w,) = warnings(load_config(None, [f"camera.source={tmp_path / 'line.mp4'}", "camera.fps=30"]))
+    assert w.startswith("camera.fps: ") and "its own frame rate paces it" in w
+
+
 def test_what_is_read_is_not_warned_of(tmp_path: Path) -> None:
     video, folder = tmp_path / "line.mp4", tmp_path / "photos"
     folder.mkdir()
     assert warnings(load_config(None, [f"camera.source={video}", "camera.loop=true", "camera.decode_threads=2"])) == []
-    assert warnings(load_config(None, ["camera.source=rtsp://cam/1", "camera.decode_threads=2"])) == []
+    assert warnings(load_config(None, ["camera.source=rtsp://cam/1", "camera.decode_threads=2", "camera.fps=12"])) == []
+    assert warnings(load_config(None, [f"camera.source={folder}", "camera.fps=6"])) == []
     distance = ["gateway.tracking=distance", "gateway.actuator_distance_mm=900", "gateway.belt_speed_mm_s=250"]
     assert warnings(load_config(None, distance)) == []
     (w,) = warnings(load_config(None, [f"camera.source={folder}", "camera.loop=true"]))  # an image folder plays once
