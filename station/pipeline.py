@@ -203,8 +203,10 @@ class Pipeline:
         return Health(not problems, body)
 
     def _idle(self) -> None:
-        cam = self.capture.state
-        self._move_to(StationState.DEGRADED if cam is CameraState.DISCONNECTED else StationState.RUNNING, only_from=_LIVE)
+        """The publish stage's idle turn: the state the heartbeats say, then a heartbeat. Degraded (gateways reject every
+        part) while the camera is lost or a stage that parts flow through is stuck: parts then get no verdict."""
+        blind = self.capture.state is CameraState.DISCONNECTED or self._stuck([self.capture, *self.stages]) is not None
+        self._move_to(StationState.DEGRADED if blind else StationState.RUNNING, only_from=_LIVE)
         self.publisher.set_state(self.state)
         self.publisher.beat()
         self.metrics.set_queue_depths([(StageName.CAPTURE, 0), *((n, q.qsize()) for n, q in self.queues.items() if n in QUEUED)])
@@ -286,9 +288,13 @@ class Pipeline:
         dead = self.failed()
         if dead is not None:
             return f"stage died: {dead}"
+        return self._stuck(self._loops())  # resend and archive wait on their own sockets and queues
+
+    def _stuck(self, loops: list[Worker]) -> str | None:
+        """The first of ``loops`` from downstream whose loop has not turned for pipeline.stall_after_s: a stage waiting to hand
+        its part to a stuck one is stuck too, and the cause is the one it waits on."""
         now = time.monotonic()
-        # downstream first: a stage waiting to hand its part to a stuck one is stuck too, and the cause is the one it waits on
-        for w in reversed(self._loops()):  # resend and archive wait on their own sockets and queues
+        for w in reversed(loops):
             if w.is_alive() and now - w.last_progress > self.cfg.pipeline.stall_after_s:
                 return f"{w.name} stuck for {now - w.last_progress:.0f} s"
         return None

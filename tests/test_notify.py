@@ -21,6 +21,7 @@ from station.model import Model
 from station.notify import Notifier, Watchdog
 from station.pipeline import Pipeline, RunOptions
 from station.sources import source_for
+from station.wire import StationState
 
 from .conftest import MODEL, ROOT, SAMPLE, free_port, wait_for
 
@@ -144,6 +145,10 @@ def test_a_stuck_stage_withholds_the_watchdog(systemd: FakeSystemd, monkeypatch:
         while w.withheld is None and time.monotonic() < deadline:
             time.sleep(0.05)
         assert w.withheld is not None and w.withheld.startswith("inference stuck")
+        deadline = time.monotonic() + 10
+        while pipe.state is not StationState.DEGRADED and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert pipe.state is StationState.DEGRADED, "the heartbeats say degraded: parts get no verdict meanwhile"
         frozen = len(systemd.times("WATCHDOG=1"))
         time.sleep(0.4)
         assert len(systemd.times("WATCHDOG=1")) == frozen
@@ -152,6 +157,9 @@ def test_a_stuck_stage_withholds_the_watchdog(systemd: FakeSystemd, monkeypatch:
         while w.withheld is not None and time.monotonic() < deadline:
             time.sleep(0.05)
         assert w.withheld is None, "pings resume once the stage moves again"
+        while pipe.state is not StationState.RUNNING and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert pipe.state is StationState.RUNNING
     finally:
         release.set()
         w.stop()

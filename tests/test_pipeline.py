@@ -22,7 +22,7 @@ from station.metrics import Metrics
 from station.model import Model
 from station.pipeline import Pipeline, RunOptions
 from station.sources import source_for
-from station.wire import Reason, VerdictMessage
+from station.wire import Reason, StationState, VerdictMessage
 
 from .conftest import MODEL, SAMPLE, free_port, wait_for
 from .test_metrics import NAMES
@@ -91,6 +91,22 @@ def test_a_stage_waiting_to_hand_on_to_a_stuck_one_is_not_named_as_the_hang(monk
             monkeypatch.setattr(stage[name], "is_alive", lambda: True)
             stage[name].last_progress = now - ago
         assert (pipe.hung() or "").startswith("inference stuck for 100 s")
+    finally:
+        pipe.close()
+
+
+def test_a_stuck_stage_makes_the_heartbeats_say_degraded_until_it_turns_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    pipe = Pipeline(_cfg(), source_for(str(SAMPLE / "ok_front")), Model(MODEL), Metrics(), RunOptions(metrics_server=False))
+    try:
+        pipe._move_to(StationState.RUNNING)  # as start() does, with no thread started: the test sets each loop's progress
+        stage = {s.name: s for s in pipe.stages}
+        monkeypatch.setattr(stage["inference"], "is_alive", lambda: True)
+        stage["inference"].last_progress = time.monotonic() - 100.0
+        pipe._idle()
+        said = [pipe.state]
+        stage["inference"].last_progress = time.monotonic()
+        pipe._idle()
+        assert [*said, pipe.state] == [StationState.DEGRADED, StationState.RUNNING]
     finally:
         pipe.close()
 
