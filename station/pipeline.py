@@ -191,12 +191,16 @@ class Pipeline:
         problems = []
         if self.capture.state is not CameraState.CONNECTED:
             problems.append(f"camera {self.capture.state.value}")
+        elif blind := self.capture.blind():
+            problems.append(blind)
         if age is None or age > self.cfg.metrics.healthy_within_s:
             problems.append("no frame yet" if age is None else f"no frame for {age:.1f} s")
         hung = self.hung()
         if hung is not None:
             problems.append(hung)
         degraded = [f"archive: {self.archive.failing}"] if self.archive is not None and self.archive.failing else []
+        if shadow := self._stuck([self.shadow_stage]):  # it changes no verdict: never a reason to restart the station
+            degraded.append(shadow)
         if self.publisher.out_failing is not None:
             degraded.append(self.publisher.out_failing)
         body.update({"problems": problems, "degraded": degraded, "status": "unhealthy" if problems else "degraded" if degraded else "ok"})
@@ -205,8 +209,13 @@ class Pipeline:
     def _idle(self) -> None:
         """The publish stage's idle turn: the state the heartbeats say, then a heartbeat. Degraded (gateways reject every
         part) while the camera is lost or a stage that parts flow through is stuck: parts then get no verdict."""
-        blind = self.capture.state is CameraState.DISCONNECTED or self._stuck([self.capture, *self.stages]) is not None
-        self._move_to(StationState.DEGRADED if blind else StationState.RUNNING, only_from=_LIVE)
+        why = self.capture.blind() or self._stuck(self._path())
+        was = self.state
+        self._move_to(StationState.DEGRADED if why else StationState.RUNNING, only_from=_LIVE)
+        if self.state is not was and why:
+            log.warning("station_degraded", why=why)
+        elif self.state is not was:
+            log.info("station_running")
         self.publisher.set_state(self.state)
         self.publisher.beat()
         self.metrics.set_queue_depths([(StageName.CAPTURE, 0), *((n, q.qsize()) for n, q in self.queues.items() if n in QUEUED)])
@@ -282,13 +291,17 @@ class Pipeline:
         return None
 
     def hung(self) -> str | None:
-        """Why the process is not healthy: a dead thread or a stage loop stuck past pipeline.stall_after_s."""
+        """Why the process is not healthy: a dead thread, or a loop that parts pass through stuck past pipeline.stall_after_s."""
         if self.state is StationState.STOPPING:
             return None  # the drain is bounded by shutdown.timeout_s
         dead = self.failed()
         if dead is not None:
             return f"stage died: {dead}"
-        return self._stuck(self._loops())  # resend and archive wait on their own sockets and queues
+        return self._stuck(self._path())  # resend and archive wait on their own sockets and queues; the shadow: healthz
+
+    def _path(self) -> list[Worker]:
+        """The threads parts flow through to their verdicts: capture and the stages (not the shadow beside them)."""
+        return [self.capture, *self.stages]
 
     def _stuck(self, loops: list[Worker]) -> str | None:
         """The first of ``loops`` from downstream whose loop has not turned for pipeline.stall_after_s: a stage waiting to hand

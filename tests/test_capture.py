@@ -192,6 +192,50 @@ def test_a_silent_free_running_camera_is_lost_within_a_second_and_back_without_a
         cap.join(2)
 
 
+class BlockingCamera(PausingCamera):
+    """A free-running camera whose read blocks while it is silent, as OpenCV's does for up to camera.read_timeout_s."""
+
+    def read(self) -> Grab | None:
+        if self._i >= self._n:
+            self.resume.wait(10)
+            self.resume.clear()
+            raise CameraError("fake: read timed out")
+        return super().read()
+
+
+def test_a_camera_silent_inside_a_blocked_read_is_blind_to_other_threads_before_the_read_returns() -> None:
+    q: queue.Queue[object] = queue.Queue(maxsize=1000)
+    src = BlockingCamera(10)
+    cap = CaptureStage(src, q, Metrics(), stale_after_s=30.0)
+    assert cap.blind() == "camera connecting"  # not opened yet: parts going by are not seen
+    cap.start()
+    try:
+        assert wait_for(lambda: cap.frames == 10, 5)
+        assert wait_for(lambda: cap.blind() is not None, 5)
+        assert (cap.blind() or "").startswith("camera silent for")
+        assert cap.state is CameraState.CONNECTED, "the capture thread itself is still in its read"
+        assert time.monotonic() - src.last_frame_at < 1.0, "blind within 8 frame intervals (0.32 s), not the read's timeout"
+    finally:
+        src.resume.set()
+        cap.stop()
+        cap.join(2)
+
+
+def test_a_recording_is_never_blind_and_a_hardware_trigger_not_for_its_silence() -> None:
+    q: queue.Queue[object] = queue.Queue(maxsize=1000)
+    assert CaptureStage(FakeSource(3, live=False), q, Metrics()).blind() is None
+    src = PausingCamera(2)
+    cap = CaptureStage(src, q, Metrics(), free_run=False)
+    cap.start()
+    try:
+        assert wait_for(lambda: cap.frames == 2, 5)
+        time.sleep(0.5)  # more than 8 frame intervals at 25 fps without a trigger
+        assert cap.blind() is None
+    finally:
+        cap.stop()
+        cap.join(2)
+
+
 def test_with_a_hardware_trigger_silence_is_normal() -> None:
     q: queue.Queue[object] = queue.Queue(maxsize=1000)
     src = PausingCamera(5)

@@ -22,6 +22,7 @@ from station.metrics import Metrics
 from station.model import Model
 from station.pipeline import Pipeline, RunOptions
 from station.sources import source_for
+from station.stages.capture import CameraState
 from station.wire import Reason, StationState, VerdictMessage
 
 from .conftest import MODEL, SAMPLE, free_port, wait_for
@@ -107,6 +108,34 @@ def test_a_stuck_stage_makes_the_heartbeats_say_degraded_until_it_turns_again(mo
         stage["inference"].last_progress = time.monotonic()
         pipe._idle()
         assert [*said, pipe.state] == [StationState.DEGRADED, StationState.RUNNING]
+    finally:
+        pipe.close()
+
+
+def test_a_blind_camera_makes_the_heartbeats_say_degraded_though_its_read_has_not_returned(monkeypatch: pytest.MonkeyPatch) -> None:
+    pipe = Pipeline(_cfg(), source_for(str(SAMPLE / "ok_front")), Model(MODEL), Metrics(), RunOptions(metrics_server=False))
+    try:
+        pipe._move_to(StationState.RUNNING)
+        monkeypatch.setattr(pipe.capture, "blind", lambda: "camera silent for 0.40 s")  # what CaptureStage.blind says then
+        monkeypatch.setattr(pipe.capture, "state", CameraState.CONNECTED)
+        pipe._idle()
+        assert pipe.state is StationState.DEGRADED
+        health = pipe.healthz()
+        assert not health.ok and "camera silent for 0.40 s" in health.body["problems"]
+    finally:
+        pipe.close()
+
+
+def test_a_stuck_shadow_is_degraded_on_healthz_and_never_withholds_the_watchdog(monkeypatch: pytest.MonkeyPatch) -> None:
+    pipe = Pipeline(_cfg(), source_for(str(SAMPLE / "ok_front")), Model(MODEL), Metrics(), RunOptions(metrics_server=False))
+    try:
+        pipe._move_to(StationState.RUNNING)
+        monkeypatch.setattr(pipe.shadow_stage, "is_alive", lambda: True)
+        pipe.shadow_stage.last_progress = time.monotonic() - 100.0
+        assert pipe.hung() is None, "a shadow changes no verdict: no reason to restart the station"
+        pipe._idle()
+        assert pipe.state is StationState.RUNNING
+        assert any(d.startswith("shadow stuck") for d in pipe.healthz().body["degraded"])
     finally:
         pipe.close()
 

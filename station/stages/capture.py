@@ -208,6 +208,21 @@ class CaptureStage(Worker):
         interval = max(1.0 / fps, self._interval)  # a camera slower than it says (long exposure) is not lost between its frames
         return min(self.stale_after_s, max(LOST_FLOOR_S, LOST_AFTER_FRAMES * interval))
 
+    def blind(self) -> str | None:
+        """Why the station cannot see the belt now (None: it can), for a live camera: not connected, no frame since it
+        opened, or free-running and silent past :meth:`lost_after_s`. Read from other threads (the heartbeats'), since this
+        one may be blocked in a read for up to camera.read_timeout_s while parts go by unseen. A recording is never blind."""
+        if not self.source.live:
+            return None
+        if self.state is not CameraState.CONNECTED:
+            return f"camera {self.state.value}"
+        if not self.free_run:  # a hardware trigger: silence is normal
+            return None
+        silent = time.monotonic() - self.last_frame_mono
+        if not self._streaming:
+            return "no frame since the camera opened"
+        return f"camera silent for {silent:.2f} s" if silent > self.lost_after_s() else None
+
     def _silent(self) -> bool:
         """A live read gave nothing: say the camera is lost after a few frame intervals, reopen it after stale_after_s.
 
@@ -251,7 +266,7 @@ class CaptureStage(Worker):
         self._drops_seen: dict[str, int] = {}
         while not self._stop.is_set():
             self.last_progress = time.monotonic()
-            if self.realtime and self._stop.wait(max(0.0, t0 + self.frames / fps - time.monotonic())):
+            if self.realtime and self._wait(t0 + self.frames / fps - time.monotonic()):  # pacing is not a hang
                 break
             try:
                 grab = self.source.read()
