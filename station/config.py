@@ -70,6 +70,7 @@ def source_kind(src: str) -> SourceKind:
 
 LIVE = (SourceKind.USB, SourceKind.GIGE, SourceKind.NETWORK, SourceKind.PIPELINE)
 IMAGES = (SourceKind.FOLDER, SourceKind.STILL)  # read as an image folder (sources.ImageFolderSource)
+GIGE_OPEN_S = 8.0  # the longest a GigE camera's open is waited for (station.gige); the capture stage shows no progress meanwhile
 
 
 def resolved_mode(cfg: Config, images: bool, live: bool) -> TriggerMode:
@@ -89,7 +90,11 @@ class CameraSection(Section):
         "usb:0", min_length=1, description="Video file, image folder, usb:N, /dev/videoN, rtsp:// or http:// URL, gige:[ID], gst:PIPELINE."
     )
     fps: float | None = Field(
-        None, gt=0, le=1000, description="Frame rate for pacing image folders and live sources that do not report one."
+        None,
+        gt=0,
+        le=1000,
+        description="Frame rate of an image folder (replay --realtime) or a USB camera or stream (its silence is judged against "
+        "it); null: the source's own, else 25. Not read for video files or GigE.",
     )
     queue_size: int = Field(8, ge=1, le=1024, description="Frames held between capture and trigger.")
     stale_after_s: float = Field(
@@ -273,7 +278,7 @@ class MetricsSection(Section):
 class PipelineSection(Section):
     queue_size: int = Field(16, ge=1, le=4096, description="Items held between the stages after capture.")
     stall_after_s: float = Field(
-        15.0, gt=0, le=3600, description="A stage whose loop has not turned for this long is hung: the systemd watchdog stops."
+        15.0, ge=1, le=3600, description="A stage whose loop has not turned for this long is hung: the systemd watchdog stops."
     )
     opencv_threads: int | None = Field(
         None, ge=1, le=64, description="Worker threads of each OpenCV image operation (null: OpenCV's own, one per core)."
@@ -322,6 +327,22 @@ class Config(Section):
     shutdown: ShutdownSection = Field(ShutdownSection(), description="How a stop drains.")
     logging: LoggingSection = Field(LoggingSection(), description="Log output.")
     gateway: GatewaySection = Field(GatewaySection(), description="The reference PLC gateway (station gateway).")
+
+    @model_validator(mode="after")
+    def _blocking(self) -> Config:
+        """A live camera's open or read in progress shows no progress: the hang detector and a stop's drain must outlast it."""
+        kind = source_kind(self.camera.source)
+        if kind not in LIVE:
+            return self
+        read = self.camera.read_timeout_s
+        longest, what = (GIGE_OPEN_S, "a GigE camera's open") if kind is SourceKind.GIGE else (read, "camera.read_timeout_s")
+        if self.pipeline.stall_after_s <= longest:
+            raise Contradiction("pipeline.stall_after_s", f"{self.pipeline.stall_after_s:g} s must be longer than {what} "
+                                f"({longest:g} s): a camera slow to answer would be taken for a hang, the station restarted")  # fmt: skip
+        if kind is not SourceKind.GIGE and self.shutdown.timeout_s <= read:  # a GigE read is at most 0.5 s, its open interrupted
+            raise Contradiction("shutdown.timeout_s", f"{self.shutdown.timeout_s:g} s must be longer than camera.read_timeout_s "
+                                f"({read:g} s): a stop waits for the read in progress, and the drain would run out")  # fmt: skip
+        return self
 
     @model_validator(mode="after")
     def _ports(self) -> Config:

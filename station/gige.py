@@ -19,13 +19,13 @@ import numpy as np
 import structlog
 
 from station.camera import CameraSettings
-from station.config import PIXEL_FORMATS
+from station.config import GIGE_OPEN_S, PIXEL_FORMATS
 from station.errors import CameraError
 from station.sources import Grab
 
 log = structlog.get_logger()
 BUFFERS = 8
-OPEN_TIMEOUT_S = 8.0
+OPEN_TIMEOUT_S = GIGE_OPEN_S
 
 
 def _aravis() -> Any:

@@ -174,6 +174,7 @@ class ImageFolderSource(_QuickOpen):
         self._files = []
 
 
+V4L2_WAIT = "OPENCV_VIDEOIO_V4L_SELECT_TIMEOUT"  # whole seconds OpenCV waits for a USB camera's frame (10 unless set)
 MAX_BAD_RUN = 50  # frames in a row that cannot be decoded before a video is taken to have ended (2 s at 25 fps)
 
 
@@ -310,6 +311,8 @@ class OpenCVLiveSource(_QuickOpen):
         params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, self._timeout_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, self._timeout_ms]
         if self._spec.startswith("usb:") or self._spec.startswith("/dev/video"):
             index = int(self._spec.split(":", 1)[1]) if self._spec.startswith("usb:") else int(self._spec[len("/dev/video") :])
+            # V4L2 takes no read timeout property: OpenCV reads this once, at the process's first frame (one set outside stands)
+            os.environ.setdefault(V4L2_WAIT, str(max(1, -(-self._timeout_ms // 1000))))
             cap = cv2.VideoCapture(index, cv2.CAP_V4L2)
             if not cap.isOpened():
                 raise CameraError(f"{self._spec}: cannot open camera")

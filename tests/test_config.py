@@ -151,12 +151,20 @@ def test_key_file_paths_resolve_against_the_config_folder(tmp_path: Path) -> Non
         (["metrics.port=5556", "publisher.endpoint=tcp://127.0.0.1:5556"], "metrics.port"),
         (["publisher.endpoint=tcp://*:7000", "publisher.resend_endpoint=tcp://127.0.0.1:7000"], "publisher.resend_endpoint"),
         (["metrics.port=9200", "gateway.metrics_port=9200"], "gateway.metrics_port"),  # both on metrics.host
+        (["camera.read_timeout_s=20"], "pipeline.stall_after_s"),  # usb:0: a read in progress taken for a hang
+        (["camera.source=gige:Cam1", "pipeline.stall_after_s=5"], "pipeline.stall_after_s"),  # its open takes up to 8 s
+        (["camera.source=rtsp://cam/1", "shutdown.timeout_s=2"], "shutdown.timeout_s"),  # a stop waits for the read
+        (["pipeline.stall_after_s=0.5"], "pipeline.stall_after_s"),  # under the loops' own turns
     ],
 )
 def test_contradictions_name_their_key(sets: list[str], key: str) -> None:
     with pytest.raises(ConfigError) as err:
         load_config(None, sets)
     assert err.value.key == key
+
+
+def test_a_recording_has_no_read_to_wait_for(tmp_path: Path) -> None:
+    load_config(None, [f"camera.source={tmp_path}", "camera.read_timeout_s=20", "shutdown.timeout_s=1"])
 
 
 def test_ports_that_cannot_clash_are_fine() -> None:

@@ -133,7 +133,7 @@ def test_a_stuck_stage_withholds_the_watchdog(systemd: FakeSystemd, monkeypatch:
     monkeypatch.setattr(pl.InferenceStage, "__call__", hang)
     cfg = load_config(
         None,
-        ["pipeline.stall_after_s=0.5", "metrics.enabled=false", "publisher.endpoint=tcp://127.0.0.1:*", "publisher.resend_endpoint=null"],
+        ["pipeline.stall_after_s=3", "metrics.enabled=false", "publisher.endpoint=tcp://127.0.0.1:*", "publisher.resend_endpoint=null"],
     )
     pipe = Pipeline(cfg, source_for(str(SAMPLE / "ok_front")), Model(MODEL), Metrics(), RunOptions(metrics_server=False))
     n = Notifier({"NOTIFY_SOCKET": str(systemd.path), "WATCHDOG_USEC": "200000"})

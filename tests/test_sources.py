@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,17 @@ import numpy as np
 import pytest
 
 from station.errors import CameraError, InputError
-from station.sources import MAX_IMAGE_SIDE, Grab, ImageFolderSource, OpenCVLiveSource, VideoFileSource, files_below, read_image, source_for
+from station.sources import (
+    MAX_IMAGE_SIDE,
+    V4L2_WAIT,
+    Grab,
+    ImageFolderSource,
+    OpenCVLiveSource,
+    VideoFileSource,
+    files_below,
+    read_image,
+    source_for,
+)
 
 from .conftest import SAMPLE
 
@@ -188,6 +199,18 @@ def test_a_camera_that_returns_empty_frames_is_a_camera_error() -> None:
     src._cap = _EmptyCapture()  # type: ignore[assignment]
     with pytest.raises(CameraError, match="no frame"):
         src.read()
+
+
+def test_a_usb_cameras_read_is_bounded_by_read_timeout_s_and_a_bound_set_outside_stands(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No USB camera here: the open fails, after the bound OpenCV's V4L2 reads take from the environment is set."""
+    monkeypatch.delenv(V4L2_WAIT, raising=False)
+    with pytest.raises(CameraError, match="cannot open camera"):
+        OpenCVLiveSource("usb:63", None, 2.5).open()
+    assert os.environ[V4L2_WAIT] == "3"  # whole seconds, rounded up (OpenCV's own is 10)
+    monkeypatch.setenv(V4L2_WAIT, "1")
+    with pytest.raises(CameraError):
+        OpenCVLiveSource("usb:63", None, 5.0).open()
+    assert os.environ[V4L2_WAIT] == "1"
 
 
 def test_a_gstreamer_pipeline_needs_an_opencv_with_gstreamer() -> None:
