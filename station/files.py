@@ -12,6 +12,7 @@ import os
 import stat
 from collections.abc import Collection, Sequence
 from pathlib import Path
+from typing import IO
 
 from station.errors import InputError
 
@@ -34,6 +35,25 @@ def read_bounded(path: Path, most: int, what: str) -> bytes:
     if len(data) > most:
         raise Refused(errno.EFBIG, f"more than {most} bytes for {what}")
     return data
+
+
+def open_append(path: Path) -> IO[str]:
+    """``path`` opened to append text lines without ever blocking the thread that writes: a pipe with nothing reading it is
+    refused at once (OSError), not waited on for ever; on a pipe or a device, a write that would wait fails instead (each
+    caller counts its failed writes). A regular file is written as usual."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC, 0o666)
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:
+            raise OSError(errno.ENXIO, "a pipe with nothing reading it") from None
+        raise
+    try:
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "a", encoding="utf-8")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 class Refused(OSError):

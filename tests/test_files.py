@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import os
+import threading
 from pathlib import Path
 
 import pytest
 
 from station.errors import InputError
-from station.files import Refused, not_read, read_bounded, why
+from station.files import Refused, not_read, open_append, read_bounded, why
 
 
 def test_a_regular_file_within_its_bound_is_read_whole(tmp_path: Path) -> None:
@@ -83,3 +85,47 @@ def test_a_folder_named_in_another_case_is_pointed_at(tmp_path: Path) -> None:
     (tmp_path / "OK_front").mkdir()
     assert misnamed(tmp_path, "ok_front") == " (OK_front is there: the name is ok_front, in lower case)"
     assert misnamed(tmp_path, "def_front") == "" and misnamed(tmp_path / "nowhere", "ok_front") == ""
+
+
+def _opened_within(path: Path, bound_s: float = 5.0) -> object:
+    """open_append(path) on a thread, waited for at most ``bound_s``: what it returned or raised."""
+    got: list[object] = []
+
+    def work() -> None:
+        try:
+            got.append(open_append(path))
+        except OSError as exc:
+            got.append(exc)
+
+    t = threading.Thread(target=work, daemon=True)
+    t.start()
+    t.join(bound_s)
+    assert got, f"opening {path} did not return within {bound_s} s"
+    return got[0]
+
+
+def test_a_pipe_nothing_reads_is_refused_at_once_not_waited_on(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe")
+    got = _opened_within(tmp_path / "pipe")
+    assert isinstance(got, OSError) and got.strerror == "a pipe with nothing reading it"
+
+
+def test_a_write_to_a_full_pipe_fails_instead_of_waiting_for_its_reader(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe")
+    reader = os.open(tmp_path / "pipe", os.O_RDONLY | os.O_NONBLOCK)  # there, but reading nothing
+    try:
+        out = _opened_within(tmp_path / "pipe")
+        assert isinstance(out, io.TextIOWrapper)
+        with pytest.raises(BlockingIOError), out:
+            for _ in range(10_000):  # a pipe holds 64 KiB: 10 MB would wait for ever
+                out.write("x" * 1000 + "\n")
+                out.flush()
+    finally:
+        os.close(reader)
+
+
+def test_a_regular_file_is_appended_to(tmp_path: Path) -> None:
+    (tmp_path / "v.jsonl").write_text("one\n")
+    with open_append(tmp_path / "v.jsonl") as out:
+        out.write("two\n")
+    assert (tmp_path / "v.jsonl").read_text() == "one\ntwo\n"

@@ -23,6 +23,7 @@ import structlog
 
 from station.config_gateway import ModbusSection
 from station.errors import ConfigError
+from station.files import open_append
 from station.gateway.reasons import PartDecision
 from station.ratelog import RateLimitedLog
 
@@ -49,7 +50,7 @@ class JsonLinesOutput:
         self.failed_writes = 0
         self._quiet = RateLimitedLog()
         try:
-            self._f: IO[str] = path.open("a", encoding="utf-8") if path is not None else sys.stdout
+            self._f: IO[str] = open_append(path) if path is not None else sys.stdout
         except OSError as exc:
             raise ConfigError("--out", f"{path}: cannot open for writing: {exc.strerror or exc}") from None
 

@@ -21,6 +21,7 @@ import zmq
 
 from station.config import PublisherSection
 from station.errors import ConfigError
+from station.files import open_append
 from station.keys import ClientAllowList, KeyPair, bind_server, server_keys
 from station.messages import StationState, Verdict
 from station.metrics import Metrics
@@ -106,7 +107,7 @@ class Publisher:
         self._quiet = RateLimitedLog()
         if out is not None:
             try:
-                self._out = out.open("a", encoding="utf-8")
+                self._out = open_append(out)
             except OSError as exc:
                 self._sock.close(0)
                 raise ConfigError("--out", f"{out}: cannot open for writing: {exc.strerror or exc}") from None

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
 import pytest
 
 from station.config import load_config
+from station.errors import ConfigError
 from station.gateway.outputs import JsonLinesOutput, ModbusOutput
 from station.gateway.reasons import PartDecision
 from station.gateway.service import Gateway, build_outputs
@@ -99,6 +101,13 @@ def test_json_lines_output(tmp_path: Path) -> None:
     out.close()
     row = json.loads((tmp_path / "g.jsonl").read_text())
     assert (row["part_id"], row["decision"], row["reason"]) == (3, "reject", "defect")
+
+
+def test_an_out_pipe_nothing_reads_is_refused_naming_out(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "decisions")
+    with pytest.raises(ConfigError, match="a pipe with nothing reading it") as err:
+        JsonLinesOutput(tmp_path / "decisions")  # before: blocked in open(), deaf to SIGTERM
+    assert err.value.key == "--out"
 
 
 def test_a_json_line_that_cannot_be_written_is_counted_and_the_outputs_go_on(tmp_path: Path) -> None:
