@@ -7,6 +7,7 @@ import math
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -22,6 +23,7 @@ from station.metrics import Metrics
 from station.model import Model
 from station.pipeline import Pipeline, RunOptions
 from station.sources import source_for
+from station.stages.base import Worker
 from station.stages.capture import CameraState
 from station.wire import Reason, StationState, VerdictMessage
 
@@ -83,61 +85,56 @@ def test_replay_gives_one_verdict_per_part_in_order_inside_its_window(env: Envel
     assert res["escapes"] == 0 and res["wrong"] <= 1, res
 
 
-def test_a_stage_waiting_to_hand_on_to_a_stuck_one_is_not_named_as_the_hang(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def idle() -> Iterator[Pipeline]:
+    """A pipeline said running, as start() leaves it, with no thread started: each test sets its loops' progress by hand."""
     pipe = Pipeline(_cfg(), source_for(str(SAMPLE / "ok_front")), Model(MODEL), Metrics(), RunOptions(metrics_server=False))
+    pipe._move_to(StationState.RUNNING)
     try:
-        stage = {s.name: s for s in pipe.stages}
-        now = time.monotonic()
-        for name, ago in (("preprocess", 200.0), ("inference", 100.0)):  # preprocess longest, blocked on the full inference queue
-            monkeypatch.setattr(stage[name], "is_alive", lambda: True)
-            stage[name].last_progress = now - ago
-        assert (pipe.hung() or "").startswith("inference stuck for 100 s")
+        yield pipe
     finally:
         pipe.close()
 
 
-def test_a_stuck_stage_makes_the_heartbeats_say_degraded_until_it_turns_again(monkeypatch: pytest.MonkeyPatch) -> None:
-    pipe = Pipeline(_cfg(), source_for(str(SAMPLE / "ok_front")), Model(MODEL), Metrics(), RunOptions(metrics_server=False))
-    try:
-        pipe._move_to(StationState.RUNNING)  # as start() does, with no thread started: the test sets each loop's progress
-        stage = {s.name: s for s in pipe.stages}
-        monkeypatch.setattr(stage["inference"], "is_alive", lambda: True)
-        stage["inference"].last_progress = time.monotonic() - 100.0
-        pipe._idle()
-        said = [pipe.state]
-        stage["inference"].last_progress = time.monotonic()
-        pipe._idle()
-        assert [*said, pipe.state] == [StationState.DEGRADED, StationState.RUNNING]
-    finally:
-        pipe.close()
+def _stuck(monkeypatch: pytest.MonkeyPatch, worker: Worker, ago: float) -> None:
+    monkeypatch.setattr(worker, "is_alive", lambda: True)
+    worker.last_progress = time.monotonic() - ago
 
 
-def test_a_blind_camera_makes_the_heartbeats_say_degraded_though_its_read_has_not_returned(monkeypatch: pytest.MonkeyPatch) -> None:
-    pipe = Pipeline(_cfg(), source_for(str(SAMPLE / "ok_front")), Model(MODEL), Metrics(), RunOptions(metrics_server=False))
-    try:
-        pipe._move_to(StationState.RUNNING)
-        monkeypatch.setattr(pipe.capture, "blind", lambda: "camera silent for 0.40 s")  # what CaptureStage.blind says then
-        monkeypatch.setattr(pipe.capture, "state", CameraState.CONNECTED)
-        pipe._idle()
-        assert pipe.state is StationState.DEGRADED
-        health = pipe.healthz()
-        assert not health.ok and "camera silent for 0.40 s" in health.body["problems"]
-    finally:
-        pipe.close()
+def test_a_stage_waiting_to_hand_on_to_a_stuck_one_is_not_named_as_the_hang(idle: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    stage = {s.name: s for s in idle.stages}
+    _stuck(monkeypatch, stage["preprocess"], 200.0)  # stuck longest, blocked on the full inference queue
+    _stuck(monkeypatch, stage["inference"], 100.0)
+    assert (idle.hung() or "").startswith("inference stuck for 100 s")
 
 
-def test_a_stuck_shadow_is_degraded_on_healthz_and_never_withholds_the_watchdog(monkeypatch: pytest.MonkeyPatch) -> None:
-    pipe = Pipeline(_cfg(), source_for(str(SAMPLE / "ok_front")), Model(MODEL), Metrics(), RunOptions(metrics_server=False))
-    try:
-        pipe._move_to(StationState.RUNNING)
-        monkeypatch.setattr(pipe.shadow_stage, "is_alive", lambda: True)
-        pipe.shadow_stage.last_progress = time.monotonic() - 100.0
-        assert pipe.hung() is None, "a shadow changes no verdict: no reason to restart the station"
-        pipe._idle()
-        assert pipe.state is StationState.RUNNING
-        assert any(d.startswith("shadow stuck") for d in pipe.healthz().body["degraded"])
-    finally:
-        pipe.close()
+def test_a_stuck_stage_makes_the_heartbeats_say_degraded_until_it_turns_again(idle: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    inference = {s.name: s for s in idle.stages}["inference"]
+    _stuck(monkeypatch, inference, 100.0)
+    idle._idle()
+    said = [idle.state]
+    inference.last_progress = time.monotonic()
+    idle._idle()
+    assert [*said, idle.state] == [StationState.DEGRADED, StationState.RUNNING]
+
+
+def test_a_blind_camera_makes_the_heartbeats_say_degraded_though_its_read_has_not_returned(
+    idle: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(idle.capture, "blind", lambda: "camera silent for 0.40 s")  # what CaptureStage.blind says then
+    monkeypatch.setattr(idle.capture, "state", CameraState.CONNECTED)
+    idle._idle()
+    assert idle.state is StationState.DEGRADED
+    health = idle.healthz()
+    assert not health.ok and "camera silent for 0.40 s" in health.body["problems"]
+
+
+def test_a_stuck_shadow_is_degraded_on_healthz_and_never_withholds_the_watchdog(idle: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    _stuck(monkeypatch, idle.shadow_stage, 100.0)
+    assert idle.hung() is None, "a shadow changes no verdict: no reason to restart the station"
+    idle._idle()
+    assert idle.state is StationState.RUNNING
+    assert any(d.startswith("shadow stuck") for d in idle.healthz().body["degraded"])
 
 
 @pytest.mark.parametrize("heartbeat_ms", [40, 250, 1000])
