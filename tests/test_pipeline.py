@@ -238,7 +238,8 @@ def test_a_dead_stage_fails_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
     monkeypatch.setattr(pl.DecisionStage, "__call__", boom)
     t0 = time.monotonic()
-    assert _replay(_cfg(**{"shutdown.timeout_s": 2}), str(SAMPLE / "ok_front"), tmp_path / "v.jsonl") == 1
+    cfg = _cfg(**{"shutdown.timeout_s": 2, "camera.source": SAMPLE / "ok_front"})  # no live camera's read for a stop to wait on
+    assert _replay(cfg, str(SAMPLE / "ok_front"), tmp_path / "v.jsonl") == 1
     assert time.monotonic() - t0 < 15
 
 
