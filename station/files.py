@@ -38,22 +38,28 @@ def read_bounded(path: Path, most: int, what: str) -> bytes:
 
 
 def open_append(path: Path) -> IO[str]:
-    """``path`` opened to append text lines without ever blocking the thread that writes: a pipe with nothing reading it is
-    refused at once (OSError), not waited on for ever; on a pipe or a device, a write that would wait fails instead (each
-    caller counts its failed writes). A regular file is written as usual."""
+    """``path`` opened to append text lines, without waiting for ever to open it: a pipe with nothing reading it is refused
+    at once (OSError), where a plain open waits for a reader, deaf to SIGTERM. Writes block as usual (a line is never torn),
+    so a reader that stalls stalls the writer: the station's stall check then says so."""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC, 0o666)
     except OSError as exc:
-        if exc.errno == errno.ENXIO:
+        if exc.errno == errno.ENXIO and _is_fifo(path):
             raise OSError(errno.ENXIO, "a pipe with nothing reading it") from None
         raise
     try:
-        if stat.S_ISREG(os.fstat(fd).st_mode):
-            os.set_blocking(fd, True)
+        os.set_blocking(fd, True)
         return os.fdopen(fd, "a", encoding="utf-8")
     except BaseException:
         os.close(fd)
         raise
+
+
+def _is_fifo(path: Path) -> bool:
+    try:
+        return stat.S_ISFIFO(path.stat().st_mode)
+    except OSError:
+        return False
 
 
 class Refused(OSError):

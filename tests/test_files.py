@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import io
+import json
 import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -110,18 +111,29 @@ def test_a_pipe_nothing_reads_is_refused_at_once_not_waited_on(tmp_path: Path) -
     assert isinstance(got, OSError) and got.strerror == "a pipe with nothing reading it"
 
 
-def test_a_write_to_a_full_pipe_fails_instead_of_waiting_for_its_reader(tmp_path: Path) -> None:
+def test_a_pipe_with_a_reader_gets_every_line_whole_however_slowly_it_reads(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "pipe")
-    reader = os.open(tmp_path / "pipe", os.O_RDONLY | os.O_NONBLOCK)  # there, but reading nothing
-    try:
-        out = _opened_within(tmp_path / "pipe")
-        assert isinstance(out, io.TextIOWrapper)
-        with pytest.raises(BlockingIOError), out:
-            for _ in range(10_000):  # a pipe holds 64 KiB: 10 MB would wait for ever
-                out.write("x" * 1000 + "\n")
+    reader = os.open(tmp_path / "pipe", os.O_RDONLY | os.O_NONBLOCK)  # there, reading late
+    lines = [json.dumps({"part_id": i, "pad": "x" * 500}) + "\n" for i in range(400)]  # 200 KB: more than a pipe holds
+
+    def write() -> None:
+        with open_append(tmp_path / "pipe") as out:
+            for line in lines:
+                out.write(line)
                 out.flush()
+
+    writer = threading.Thread(target=write, daemon=True)
+    got = b""
+    try:
+        writer.start()
+        time.sleep(0.3)  # the writer waits on the full pipe meanwhile: it does not drop or tear a line
+        os.set_blocking(reader, True)
+        while chunk := os.read(reader, 65536):
+            got += chunk
     finally:
         os.close(reader)
+    writer.join(5)
+    assert got.decode().splitlines(keepends=True) == lines
 
 
 def test_a_regular_file_is_appended_to(tmp_path: Path) -> None:
