@@ -21,7 +21,7 @@ import structlog
 from station import __version__
 from station.archive import probe
 from station.cli_args import SEED, at_least, common, report_folder, teach_parser
-from station.config import Config, load_config
+from station.config import Config, check_blocking, load_config
 from station.config_warnings import warnings as config_warnings
 from station.errors import CameraError, ConfigError, InputError, ModelError, StationError, one_line
 from station.files import inputs_apart
@@ -54,6 +54,7 @@ def load(args: argparse.Namespace, daemon: bool = False, source: str | None = No
         load_token(cfg)  # review.token_file: readable, a long enough token, and an archive to review
         if cfg.archive.dir is not None:
             probe(cfg.archive.dir)
+        check_blocking(cfg, source)
         for w in config_warnings(cfg, source):
             log.warning("config_warning", warning=w)
     return cfg, model

@@ -5,6 +5,7 @@ Relative paths in a config file are resolved against that file's own folder.
 
 from __future__ import annotations
 
+import math
 import re
 from enum import StrEnum
 from pathlib import Path
@@ -329,22 +330,6 @@ class Config(Section):
     gateway: GatewaySection = Field(GatewaySection(), description="The reference PLC gateway (station gateway).")
 
     @model_validator(mode="after")
-    def _blocking(self) -> Config:
-        """A live camera's open or read in progress shows no progress: the hang detector and a stop's drain must outlast it."""
-        kind = source_kind(self.camera.source)
-        if kind not in LIVE:
-            return self
-        read = self.camera.read_timeout_s
-        longest, what = (GIGE_OPEN_S, "a GigE camera's open") if kind is SourceKind.GIGE else (read, "camera.read_timeout_s")
-        if self.pipeline.stall_after_s <= longest:
-            raise Contradiction("pipeline.stall_after_s", f"{self.pipeline.stall_after_s:g} s must be longer than {what} "
-                                f"({longest:g} s): a camera slow to answer would be taken for a hang, the station restarted")  # fmt: skip
-        if kind is not SourceKind.GIGE and self.shutdown.timeout_s <= read:  # a GigE read is at most 0.5 s, its open interrupted
-            raise Contradiction("shutdown.timeout_s", f"{self.shutdown.timeout_s:g} s must be longer than camera.read_timeout_s "
-                                f"({read:g} s): a stop waits for the read in progress, and the drain would run out")  # fmt: skip
-        return self
-
-    @model_validator(mode="after")
     def _ports(self) -> Config:
         """Two of the station's own sockets on one TCP port and address can never both bind: say which key, before anything starts."""
         taken: dict[int, list[tuple[str, str]]] = {}
@@ -368,6 +353,37 @@ class Config(Section):
                     raise Contradiction(key, f"port {port} is already {other_key}'s")
             taken.setdefault(port, []).append((key, host))
         return self
+
+
+def longest_block(src: str, read_timeout_s: float) -> float:
+    """The longest the capture stage of a live ``src`` may wait in one call, showing no progress (0: not live). A USB
+    camera's open reads two frames (OpenCV's V4L2 wait is whole seconds), a GigE camera's open runs camera commands after
+    its bounded wait, and a stream's open and read are each bounded by ``read_timeout_s``."""
+    kind = source_kind(src)
+    if kind is SourceKind.USB:
+        return 2 * math.ceil(read_timeout_s)
+    if kind is SourceKind.GIGE:
+        return GIGE_OPEN_S * 1.5
+    return read_timeout_s if kind in LIVE else 0.0
+
+
+def check_blocking(cfg: Config, source: str | None = None) -> None:
+    """ConfigError naming the key when the hang check or a stop's drain would not outlast a call the live camera
+    ``source`` (default: camera.source) blocks in: a camera slow to answer would be taken for a hang and the station
+    restarted over and over by systemd, or the drain would run out. Where the station reads a recording, nothing to check."""
+    src = source or cfg.camera.source
+    longest = longest_block(src, cfg.camera.read_timeout_s)
+    if not longest:
+        return
+    what = f"the longest {source_kind(src).value} may take to answer ({longest:g} s, from camera.read_timeout_s)"
+    if source_kind(src) is SourceKind.GIGE:
+        what = f"the longest a GigE camera may take to open ({longest:g} s)"
+    if cfg.pipeline.stall_after_s <= longest:
+        raise ConfigError("pipeline.stall_after_s", f"{cfg.pipeline.stall_after_s:g} s must be longer than {what}: a camera slow "
+                          "to answer would be taken for a hang, and the station restarted")  # fmt: skip
+    if source_kind(src) is not SourceKind.GIGE and cfg.shutdown.timeout_s <= longest:  # a GigE open is interrupted by a stop
+        raise ConfigError("shutdown.timeout_s", f"{cfg.shutdown.timeout_s:g} s must be longer than {what}: a stop waits for "
+                          "it, and the drain would run out")  # fmt: skip
 
 
 def load_config(path: Path | None = None, overrides: list[str] | None = None) -> Config:

@@ -64,6 +64,7 @@ def test_check_config_default_is_valid() -> None:
         (["model.path=/nonexistent/model.onnx"], "model.path"),
         (["pipeline.opencv_threads=0"], "pipeline.opencv_threads"),
         (["camera.decode_threads=many"], "camera.decode_threads"),
+        (["camera.read_timeout_s=20"], "pipeline.stall_after_s"),  # usb:0: a slow camera would be taken for a hang
     ],
 )
 def test_bad_config_exits_2_naming_the_key(sets: list[str], key: str) -> None:

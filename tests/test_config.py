@@ -9,7 +9,7 @@ import yaml
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from station.config import DEFAULT_CONFIG, SHIPPED_MODEL, TriggerMode, load_config
+from station.config import DEFAULT_CONFIG, SHIPPED_MODEL, TriggerMode, check_blocking, load_config
 from station.errors import ConfigError
 from station.model import Threads
 
@@ -151,9 +151,6 @@ def test_key_file_paths_resolve_against_the_config_folder(tmp_path: Path) -> Non
         (["metrics.port=5556", "publisher.endpoint=tcp://127.0.0.1:5556"], "metrics.port"),
         (["publisher.endpoint=tcp://*:7000", "publisher.resend_endpoint=tcp://127.0.0.1:7000"], "publisher.resend_endpoint"),
         (["metrics.port=9200", "gateway.metrics_port=9200"], "gateway.metrics_port"),  # both on metrics.host
-        (["camera.read_timeout_s=20"], "pipeline.stall_after_s"),  # usb:0: a read in progress taken for a hang
-        (["camera.source=gige:Cam1", "pipeline.stall_after_s=5"], "pipeline.stall_after_s"),  # its open takes up to 8 s
-        (["camera.source=rtsp://cam/1", "shutdown.timeout_s=2"], "shutdown.timeout_s"),  # a stop waits for the read
         (["pipeline.stall_after_s=0.5"], "pipeline.stall_after_s"),  # under the loops' own turns
     ],
 )
@@ -163,8 +160,27 @@ def test_contradictions_name_their_key(sets: list[str], key: str) -> None:
     assert err.value.key == key
 
 
+@pytest.mark.parametrize(
+    ("sets", "key"),
+    [
+        (["camera.read_timeout_s=8"], "pipeline.stall_after_s"),  # usb:0: its open reads two frames of up to 8 s each
+        (["camera.read_timeout_s=7.2", "pipeline.stall_after_s=15"], "pipeline.stall_after_s"),  # OpenCV waits 8 s twice
+        (["camera.source=gige:Cam1", "pipeline.stall_after_s=9"], "pipeline.stall_after_s"),  # its open: 8 s, then commands
+        (["camera.source=rtsp://cam/1", "shutdown.timeout_s=2"], "shutdown.timeout_s"),  # a stop waits for the read
+    ],
+)
+def test_timing_a_live_camera_cannot_keep_names_its_key(sets: list[str], key: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        check_blocking(load_config(None, sets))
+    assert err.value.key == key
+
+
 def test_a_recording_has_no_read_to_wait_for(tmp_path: Path) -> None:
-    load_config(None, [f"camera.source={tmp_path}", "camera.read_timeout_s=20", "shutdown.timeout_s=1"])
+    cfg = load_config(None, ["camera.read_timeout_s=20", "shutdown.timeout_s=1"])  # usb:0 in the config, but replayed:
+    check_blocking(cfg, str(tmp_path))  # the source replay reads is what counts
+    check_blocking(load_config(None, ["camera.source=rtsp://cam/1"]))  # the defaults hold for every live kind
+    check_blocking(load_config(None, ["camera.source=gige:Cam1"]))
+    check_blocking(load_config(None, []))
 
 
 def test_ports_that_cannot_clash_are_fine() -> None:

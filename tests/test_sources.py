@@ -203,7 +203,8 @@ def test_a_camera_that_returns_empty_frames_is_a_camera_error() -> None:
 
 def test_a_usb_cameras_read_is_bounded_by_read_timeout_s_and_a_bound_set_outside_stands(monkeypatch: pytest.MonkeyPatch) -> None:
     """No USB camera here: the open fails, after the bound OpenCV's V4L2 reads take from the environment is set."""
-    monkeypatch.delenv(V4L2_WAIT, raising=False)
+    monkeypatch.setenv(V4L2_WAIT, "")  # recorded, so that the test leaves the environment as it found it
+    monkeypatch.delenv(V4L2_WAIT)
     with pytest.raises(CameraError, match="cannot open camera"):
         OpenCVLiveSource("usb:63", None, 2.5).open()
     assert os.environ[V4L2_WAIT] == "3"  # whole seconds, rounded up (OpenCV's own is 10)
