@@ -211,7 +211,10 @@ class Pipeline:
         part) while the camera is lost or a stage that parts flow through is stuck: parts then get no verdict."""
         why = self.capture.blind() or self._stuck(self._path())
         was = self.state
-        self._move_to(StationState.DEGRADED if why else StationState.RUNNING, only_from=_LIVE)
+        if why:  # starting stays starting until the camera first sees the belt: that is no fault to warn of
+            self._move_to(StationState.DEGRADED, only_from=_LIVE)
+        else:
+            self._move_to(StationState.RUNNING, only_from=(StationState.STARTING, *_LIVE))
         if self.state is not was and why:
             log.warning("station_degraded", why=why)
         elif self.state is not was:
@@ -247,7 +250,8 @@ class Pipeline:
         for s in reversed(self.stages):
             s.start()
         self.capture.start()
-        self._move_to(StationState.RUNNING, only_from=(StationState.STARTING,))
+        if self.capture.blind() is None:  # a recording; a live camera is running from its first frame (the idle turn)
+            self._move_to(StationState.RUNNING, only_from=(StationState.STARTING,))
         log.info("pipeline_started", source=self.capture.source.name, mode=self.mode.value, endpoint=self.publisher.endpoint)
 
     # ---- the facade: what the supervisor and the tools read ---------------------------------

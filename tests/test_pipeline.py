@@ -129,6 +129,19 @@ def test_a_blind_camera_makes_the_heartbeats_say_degraded_though_its_read_has_no
     assert not health.ok and "camera silent for 0.40 s" in health.body["problems"]
 
 
+def test_a_live_camera_is_starting_not_degraded_until_it_first_sees(monkeypatch: pytest.MonkeyPatch) -> None:
+    pipe = Pipeline(_cfg(), source_for(str(SAMPLE / "ok_front")), Model(MODEL), Metrics(), RunOptions(metrics_server=False))
+    try:
+        monkeypatch.setattr(pipe.capture, "blind", lambda: "no frame since the camera opened")
+        pipe._idle()
+        said = [pipe.state]
+        monkeypatch.setattr(pipe.capture, "blind", lambda: None)  # its first frame
+        pipe._idle()
+        assert [*said, pipe.state] == [StationState.STARTING, StationState.RUNNING]
+    finally:
+        pipe.close()
+
+
 def test_a_stuck_shadow_is_degraded_on_healthz_and_never_withholds_the_watchdog(idle: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
     _stuck(monkeypatch, idle.shadow_stage, 100.0)
     assert idle.hung() is None, "a shadow changes no verdict: no reason to restart the station"

@@ -288,7 +288,8 @@ class CaptureStage(Worker):
     def _emit(self, grab: Grab) -> None:
         mono, wall = time.monotonic(), time.time()
         if self._streaming:  # the observed frame interval, smoothed
-            self._interval += 0.1 * (min(mono - self.last_frame_mono, self.stale_after_s) - self._interval)
+            # a silence counts as at most the time that makes the camera lost: one long gap must not stretch that time
+            self._interval += 0.1 * (min(mono - self.last_frame_mono, self.lost_after_s()) - self._interval)
         self.last_frame_mono = mono
         self._streaming = True
         if self.state is CameraState.DISCONNECTED:  # frames again after a short silence, without a reopen
