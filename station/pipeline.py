@@ -211,8 +211,9 @@ class Pipeline:
         part) while the camera is lost or a stage that parts flow through is stuck: parts then get no verdict."""
         why = self.capture.blind() or self._stuck(self._path())
         was = self.state
-        if why:  # starting stays starting until the camera first sees the belt: that is no fault to warn of
-            self._move_to(StationState.DEGRADED, only_from=_LIVE)
+        if why:  # starting stays starting while the camera first opens and sends (no fault to warn of); not once it failed
+            lost = self.capture.state is CameraState.DISCONNECTED
+            self._move_to(StationState.DEGRADED, only_from=(StationState.STARTING, *_LIVE) if lost else _LIVE)
         else:
             self._move_to(StationState.RUNNING, only_from=(StationState.STARTING, *_LIVE))
         if self.state is not was and why:

@@ -142,6 +142,17 @@ def test_a_live_camera_is_starting_not_degraded_until_it_first_sees(monkeypatch:
         pipe.close()
 
 
+def test_a_camera_that_fails_to_open_at_start_is_degraded(monkeypatch: pytest.MonkeyPatch) -> None:
+    pipe = Pipeline(_cfg(), source_for(str(SAMPLE / "ok_front")), Model(MODEL), Metrics(), RunOptions(metrics_server=False))
+    try:
+        monkeypatch.setattr(pipe.capture, "blind", lambda: "camera disconnected")
+        monkeypatch.setattr(pipe.capture, "state", CameraState.DISCONNECTED)  # its first open failed: retrying
+        pipe._idle()
+        assert pipe.state is StationState.DEGRADED
+    finally:
+        pipe.close()
+
+
 def test_a_stuck_shadow_is_degraded_on_healthz_and_never_withholds_the_watchdog(idle: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
     _stuck(monkeypatch, idle.shadow_stage, 100.0)
     assert idle.hung() is None, "a shadow changes no verdict: no reason to restart the station"
