@@ -251,7 +251,7 @@ class Pipeline:
         for s in reversed(self.stages):
             s.start()
         self.capture.start()
-        if self.capture.blind() is None:  # a recording; a live camera is running from its first frame (the idle turn)
+        if not self.capture.source.live:  # a live camera is running from its first frame (the publish stage's idle turn)
             self._move_to(StationState.RUNNING, only_from=(StationState.STARTING,))
         log.info("pipeline_started", source=self.capture.source.name, mode=self.mode.value, endpoint=self.publisher.endpoint)
 

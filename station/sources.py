@@ -18,7 +18,7 @@ import numpy.typing as npt
 import structlog
 
 from station.camera import CameraSettings, apply_v4l2, has_gstreamer
-from station.config import STILLS, SourceKind, source_kind
+from station.config import STILLS, SourceKind, source_kind, v4l2_wait_s
 from station.errors import CameraError, InputError, one_line
 from station.files import opencv_name, read_bounded, why
 from station.imagesize import claimed_size
@@ -305,6 +305,7 @@ class OpenCVLiveSource(_QuickOpen):
         self.frame_count: int | None = None
         self._spec = spec
         self._timeout_ms = int(read_timeout_s * 1000)
+        self._v4l2_wait = str(v4l2_wait_s(read_timeout_s))
         self._cap: cv2.VideoCapture | None = None
 
     def open(self) -> None:
@@ -312,7 +313,7 @@ class OpenCVLiveSource(_QuickOpen):
         if self._spec.startswith("usb:") or self._spec.startswith("/dev/video"):
             index = int(self._spec.split(":", 1)[1]) if self._spec.startswith("usb:") else int(self._spec[len("/dev/video") :])
             # V4L2 takes no read timeout property: OpenCV reads this once, at the process's first frame (one set outside stands)
-            os.environ.setdefault(V4L2_WAIT, str(max(1, -(-self._timeout_ms // 1000))))
+            os.environ.setdefault(V4L2_WAIT, self._v4l2_wait)
             cap = cv2.VideoCapture(index, cv2.CAP_V4L2)
             if not cap.isOpened():
                 raise CameraError(f"{self._spec}: cannot open camera")

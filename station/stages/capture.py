@@ -218,10 +218,15 @@ class CaptureStage(Worker):
             return f"camera {self.state.value}"
         if not self.free_run:  # a hardware trigger: silence is normal
             return None
-        silent = time.monotonic() - self.last_frame_mono
         if not self._streaming:
             return "no frame since the camera opened"
-        return f"camera silent for {silent:.2f} s" if silent > self.lost_after_s() else None
+        silent = self._lost_silence()
+        return f"camera silent for {silent:.2f} s" if silent is not None else None
+
+    def _lost_silence(self) -> float | None:
+        """How long a streaming camera has been silent, once that is past :meth:`lost_after_s` (None: not lost)."""
+        silent = time.monotonic() - self.last_frame_mono
+        return silent if self._streaming and silent > self.lost_after_s() else None
 
     def _silent(self) -> bool:
         """A live read gave nothing: say the camera is lost after a few frame intervals, reopen it after stale_after_s.
@@ -237,11 +242,10 @@ class CaptureStage(Worker):
         """
         if not self.free_run:
             return True
-        silent = time.monotonic() - self.last_frame_mono
-        if self._streaming and self.state is CameraState.CONNECTED and silent > self.lost_after_s():
-            self._log.warning("camera_lost", error=f"no frame for {silent:.2f} s (free run at {self.source.fps or 0:.1f} fps)")
+        if self.state is CameraState.CONNECTED and (lost := self._lost_silence()) is not None:
+            self._log.warning("camera_lost", error=f"no frame for {lost:.2f} s (free run at {self.source.fps or 0:.1f} fps)")
             self._set_state(CameraState.DISCONNECTED)
-        if silent > self.stale_after_s:
+        if (silent := time.monotonic() - self.last_frame_mono) > self.stale_after_s:
             return self._reconnect(f"no frame for {silent:.1f} s (camera.stale_after_s)")
         return True
 
