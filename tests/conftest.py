@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 import pytest
+import structlog
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "station" / "sample" / "casting"
@@ -35,6 +36,15 @@ def _signals_as_they_were() -> Iterator[None]:
     yield
     for sig, handler in _OWN_HANDLERS.items():
         signal.signal(sig, handler)
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_it_was() -> Iterator[None]:
+    """A test that runs ``station.cli.main`` in this process leaves structlog configured as that command set it
+    (``station eval`` at warning): after every test structlog is back to its defaults, so that a later test still
+    hears the info lines it asserts on (a shadow's summary went missing after an eval test, in that order only)."""
+    yield
+    structlog.reset_defaults()
 
 
 def free_port() -> int:
