@@ -45,6 +45,9 @@ class Metrics:
         self.score = Histogram("station_score", "Defect score of inspected parts.", buckets=tuple(i / 20 for i in range(1, 21)), registry=r)
         self.camera_connected = Gauge("station_camera_connected", "1 while the camera delivers frames.", registry=r)
         self.camera_reconnects = Counter("station_camera_reconnects", "Camera reconnects.", registry=r)
+        self.parts_against_direction = Counter(
+            "station_parts_against_direction", "Parts the line trigger followed moving against trigger.direction.", registry=r
+        )
         self.http_refused = Counter(
             "station_http_connections_refused", "HTTP connections closed unanswered: as many others were being served.", registry=r
         )

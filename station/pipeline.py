@@ -43,6 +43,7 @@ from station.stages.preprocess import PreprocessStage
 from station.stages.publish import Identity, Outlet
 from station.stages.shadow import CpuSplit, ShadowStage
 from station.stages.trigger import FrameTrigger, LineTrigger, trigger_for
+from station.travel import TravelWatch
 from station.web import Health, LiveView, WebServer
 from station.wire import VerdictMessage
 
@@ -64,6 +65,17 @@ class RunOptions:
     out: Path | None = None
     metrics_server: bool = True
     on_verdict: Callable[[Verdict], None] | None = None  # each verdict as published, in order (station eval VIDEO)
+    travel: TravelWatch | None = None  # told which way the parts move (station eval VIDEO reads it); else the pipeline's own
+
+
+def _queues(cfg: Config) -> dict[StageName, queue.Queue[object]]:
+    """The bounded queue in front of each stage after capture: frames in front of the trigger, parts after it."""
+    size = cfg.pipeline.queue_size
+    return {
+        name: queue.Queue(maxsize=cfg.camera.queue_size if name is StageName.TRIGGER else size)
+        for name in StageName
+        if name is not StageName.CAPTURE
+    }
 
 
 class Pipeline:
@@ -73,19 +85,14 @@ class Pipeline:
         self.cfg = cfg
         self.opts = opts
         self.metrics = metrics
-        self._blanks = RateLimitedLog()
+        self._trigger_log = RateLimitedLog()
         self.state = StationState.STARTING  # written only by _move_to (stopping is final)
         self._state_lock = threading.Lock()
         if cfg.pipeline.opencv_threads is not None:  # a process-wide setting
             cv2.setNumThreads(cfg.pipeline.opencv_threads)
-        size = cfg.pipeline.queue_size
-        self.queues: dict[StageName, queue.Queue[object]] = {  # the queue in front of each stage after capture
-            name: queue.Queue(maxsize=cfg.camera.queue_size if name is StageName.TRIGGER else size)
-            for name in StageName
-            if name is not StageName.CAPTURE
-        }
-        q = self.queues
-        trig = trigger_for(cfg, source, self._blank_frame)
+        self.queues = q = _queues(cfg)
+        self.travel = opts.travel if opts.travel is not None else TravelWatch(cfg.trigger.direction, metrics, self._trigger_log)
+        trig = trigger_for(cfg, source, self._blank_frame, self.travel)
         self.mode = TriggerMode.FRAME if isinstance(trig, FrameTrigger) else TriggerMode.LINE
         self.capture = CaptureStage(
             source,
@@ -175,7 +182,7 @@ class Pipeline:
         """A frame the line trigger did not believe: counted, and logged at most every 10 s with how many more."""
         self.metrics.frames_dropped.labels(reason=DropReason.BLANK).inc()
         why = "it shows no part where one must be (a light out or a flash): the parts in view are looked for in the next frames"
-        self._blanks.emit("blank", "frame_blank", level="warning", frame=index, why=why)
+        self._trigger_log.emit("blank", "frame_blank", level="warning", frame=index, why=why)
 
     def _published(self, v: Verdict, msg: VerdictMessage) -> None:
         if self.opts.on_verdict is not None:
@@ -203,13 +210,16 @@ class Pipeline:
             degraded.append(shadow)
         if self.publisher.out_failing is not None:
             degraded.append(self.publisher.out_failing)
+        if against := self.travel.against():
+            degraded.append(against)
         body.update({"problems": problems, "degraded": degraded, "status": "unhealthy" if problems else "degraded" if degraded else "ok"})
         return Health(not problems, body)
 
     def _idle(self) -> None:
         """The publish stage's idle turn: the state the heartbeats say, then a heartbeat. Degraded (gateways reject every
-        part) while the camera is lost or a stage that parts flow through is stuck: parts then get no verdict."""
-        why = self.capture.blind() or self._stuck(self._path())
+        part) while the camera is lost or a stage that parts flow through is stuck (parts then get no verdict), or while
+        parts move against trigger.direction (their verdicts are timed from the wrong side of the view)."""
+        why = self.capture.blind() or self._stuck(self._path()) or self.travel.against()
         was = self.state
         if why:  # starting stays starting while the camera first opens and sends (no fault to warn of); not once it failed
             lost = self.capture.state is CameraState.DISCONNECTED

@@ -81,7 +81,8 @@ def test_footage_judged_the_wrong_way_round_shows_its_parts_missed(tmp_path: Pat
     figures = json.loads(said.out.strip().splitlines()[-1])
     assert figures["missed"] + figures["extra"] > 0, "parts crossing the other way are not the parts of the ground truth"
     assert 2 * figures["missed"] > figures["parts"], figures
-    assert "got no verdict: check the trigger settings of the config given with -c (trigger.direction first" in said.err
+    assert "note: the parts moved left_to_right (" in said.err and "trigger.direction is right_to_left" in said.err
+    assert "set trigger.direction: left_to_right" in said.err
 
 
 def test_a_video_without_its_ground_truth_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -66,7 +66,7 @@ LIBRARY = (
 )
 LAYERS = [
     {"wire", "messages"},
-    {*LIBRARY.split(), "metrics", "log", "ratelog", "reload", "signals"},
+    {*LIBRARY.split(), "metrics", "log", "ratelog", "reload", "signals", "travel"},
     {"stages", "resend"},
     {"pipeline", "supervisor", "archive", "review", "web", "notify"},
     {"offline", "export", "teach", "gateway"},

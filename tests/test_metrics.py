@@ -22,6 +22,7 @@ NAMES = [
     "station_score_bucket",
     "station_camera_connected",
     "station_camera_reconnects_total",
+    "station_parts_against_direction_total",
     "station_http_connections_refused_total",
     "station_queue_depth",
     "station_image_brightness",

@@ -25,6 +25,7 @@ from station.pipeline import Pipeline, RunOptions
 from station.sources import source_for
 from station.stages.base import Worker
 from station.stages.capture import CameraState
+from station.travel import RUN
 from station.wire import Reason, StationState, VerdictMessage
 
 from .conftest import MODEL, SAMPLE, free_port, wait_for
@@ -127,6 +128,17 @@ def test_a_blind_camera_makes_the_heartbeats_say_degraded_though_its_read_has_no
     assert idle.state is StationState.DEGRADED
     health = idle.healthz()
     assert not health.ok and "camera silent for 0.40 s" in health.body["problems"]
+
+
+def test_parts_moving_against_trigger_direction_make_the_heartbeats_say_degraded_until_one_moves_with_it(idle: Pipeline) -> None:
+    for _ in range(RUN):
+        idle.travel.moved(-900.0, 240.0)  # as the trigger tells it of each part that left the view
+    idle._idle()
+    said, health = [idle.state], idle.healthz()
+    idle.travel.moved(900.0, 240.0)
+    idle._idle()
+    assert [*said, idle.state] == [StationState.DEGRADED, StationState.RUNNING]
+    assert any("trigger.direction is left_to_right" in d for d in health.body["degraded"]), "a setting: no restart mends it"
 
 
 def test_a_live_camera_is_starting_not_degraded_until_it_first_sees(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -121,6 +121,14 @@ def test_a_video_is_read_through_the_line_trigger_and_matched_to_its_ground_trut
         collect([video, tmp_path / "again.mp4"], SPEC, load_config(None, []))
 
 
+def test_a_video_whose_parts_move_against_trigger_direction_is_refused_naming_the_key(tmp_path: Path) -> None:
+    env = Envelope(width=960, height=540, fps=25, speed=14.0, diameter=240.0)
+    video = compose(labelled_photos(SAMPLE)[:6], tmp_path / "line.mp4", env, seed=4)
+    with pytest.raises(InputError, match=r"line\.mp4: the parts moved left_to_right \(\d+ of the \d+ blobs the trigger followed across "
+                       r"the view\): trigger\.direction is right_to_left.*set trigger\.direction: left_to_right"):  # fmt: skip
+        collect([video], SPEC, load_config(None, ["trigger.direction=right_to_left"]))
+
+
 def test_a_video_that_loses_frames_is_refused_not_matched_to_its_ground_truth_by_shifted_frame_numbers(tmp_path: Path) -> None:
     """A zeroed stretch mid-file: FFmpeg skips its frames without a failed read, every later frame comes numbered too
     early, and parts were matched to the rows of the parts before them (20 of 48 on one 60-part video)."""

@@ -13,6 +13,7 @@ from station.footage import Envelope, compose, labelled_photos, read_truth
 from station.messages import Failure, Frame, Part, Reason
 from station.sources import source_for
 from station.stages.trigger import FrameTrigger, LineTrigger, trigger_for, trigger_mode
+from station.travel import TravelWatch
 
 from .conftest import SAMPLE
 
@@ -88,6 +89,17 @@ def test_synthetic_discs_fire_once_each_at_the_line(direction: Direction) -> Non
         x = s + v * p.frame.index
         assert x >= w / 2 and x - v < w / 2  # first frame past the line
         assert x - r >= 0 and x + r <= w
+
+
+@pytest.mark.parametrize("direction", [Direction.LEFT_TO_RIGHT, Direction.RIGHT_TO_LEFT])
+def test_the_trigger_tells_which_way_each_part_it_followed_moved(direction: Direction) -> None:
+    w, h, r, v = 960, 540, 100, 23
+    frames = _moving(w, h, r, [-r, -r - 320, -r - 700], v, 90)  # left to right
+    watch = TravelWatch(direction)
+    parts = _run(LineTrigger(TriggerSection(direction=direction), travel=watch), frames)
+    assert len(parts) == 3, "each part still gets one verdict"
+    moved = (watch.forwards, watch.backwards)
+    assert moved == ((3, 0) if direction is Direction.LEFT_TO_RIGHT else (0, 3))
 
 
 @pytest.mark.parametrize("shaded", ["left", "top"])

@@ -28,6 +28,7 @@ from station.sources import VideoFileSource
 from station.stages.decision import published
 from station.supervisor import run_pipeline
 from station.teach.truth import read_truth, row_for, truth_csv
+from station.travel import TravelWatch
 
 # what eval sets over the config: no socket another process could reach, no key, no server, no archive, no second model,
 # the file once, no deadline (an unpaced replay on a busy PC would make late rejects, which count as caught defects)
@@ -56,8 +57,8 @@ def evaluate_video(video: Path, cfg: Config, model: Model, report: Path) -> int:
     except InputError as exc:
         print(one_line(f"station: error: {exc}"), file=sys.stderr)
         return 2
-    kept = _Kept(model)
-    code = run_pipeline(cfg, model, source, RunOptions(metrics_server=False, on_verdict=kept.add), progress=True)
+    kept, travel = _Kept(model), TravelWatch(cfg.trigger.direction)
+    code = run_pipeline(cfg, model, source, RunOptions(metrics_server=False, on_verdict=kept.add, travel=travel), progress=True)
     got = kept.verdicts
     if code != 0:
         return code
@@ -70,7 +71,9 @@ def evaluate_video(video: Path, cfg: Config, model: Model, report: Path) -> int:
         return 2
     parts, extra = match(got, truth, kept.width, cfg.trigger.direction is Direction.RIGHT_TO_LEFT)
     figures = {**line_figures(parts, extra), "model": model.info.model_id, "video": str(video)}
-    if 2 * (missed := sum(p.verdict is None for p in parts)) > len(parts):
+    if travel.mostly_against():
+        print(one_line(f"station: note: {travel.summary()}"), file=sys.stderr)
+    elif 2 * (missed := sum(p.verdict is None for p in parts)) > len(parts):
         print(one_line(f"station: note: {missed} of the {len(parts)} parts got no verdict: check the trigger settings "
                        "of the config given with -c (trigger.direction first, then min_diameter_px, max_diameter_px and "
                        "contrast)"), file=sys.stderr)  # fmt: skip

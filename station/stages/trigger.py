@@ -17,12 +17,15 @@ queue dropped: gaps in the frame index) a track seen whole twice is looked for w
 has taken it, so that its part keeps its one verdict. A frame that shows nothing where such a part must be (the light
 out or a flash) is not believed either: the part is waited for, and judged on its last whole view if its speed takes
 it past the line unseen (:meth:`LineTrigger._blank`, :meth:`LineTrigger._unseen`).
+
+Each track that leaves tells a :class:`station.travel.TravelWatch` how far its part moved along the direction of
+travel: parts moving against ``trigger.direction`` are each already past the line as they come into view.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -30,6 +33,7 @@ from station.blobs import Blob, find_blobs, one_part
 from station.config import Config, Direction, TriggerMode, TriggerSection, resolved_mode
 from station.messages import Failure, Frame, Part, Reason
 from station.sources import FrameSource, ImageFolderSource
+from station.travel import TravelWatch
 
 _MAX_MISSED = 4
 _MIN_SPEED = 2.0  # px a frame along the travel: half the envelope's slowest belt; slower, a part may have stopped
@@ -42,10 +46,12 @@ def trigger_mode(cfg: Config, source: FrameSource) -> TriggerMode:
     return resolved_mode(cfg, isinstance(source, ImageFolderSource), source.live)
 
 
-def trigger_for(cfg: Config, source: FrameSource, on_blank: Callable[[int], None] | None = None) -> FrameTrigger | LineTrigger:
+def trigger_for(cfg: Config, source: FrameSource, on_blank: Callable[[int], None] | None = None,
+                travel: TravelWatch | None = None) -> FrameTrigger | LineTrigger:  # fmt: skip
     """The trigger :func:`trigger_mode` picks, for a replay, a live run and teaching alike; ``on_blank`` is told the
-    index of each frame the line trigger does not believe (:meth:`LineTrigger._blank`)."""
-    return FrameTrigger() if trigger_mode(cfg, source) is TriggerMode.FRAME else LineTrigger(cfg.trigger, on_blank)
+    index of each frame the line trigger does not believe (:meth:`LineTrigger._blank`), ``travel`` how far each part it
+    followed moved along the direction of travel."""
+    return FrameTrigger() if trigger_mode(cfg, source) is TriggerMode.FRAME else LineTrigger(cfg.trigger, on_blank, travel)
 
 
 class FrameTrigger:
@@ -81,7 +87,7 @@ class _Track:
     last_full: tuple[Frame, Blob, float] | None = None
     covered: bool = False  # beside a part rejected as never seen whole, perhaps a piece of it: no such reject of its own
     never_whole: bool = False  # rejected at the line as never seen whole
-    history: list[float] = field(default_factory=list)
+    came_at: float = 0.0  # its centre's x where it was first seen: how far it moved over its track (TravelWatch)
     seen: int = 0  # the index of the frame it was last matched in
     velocity: tuple[float, float] | None = None  # px per frame, measured between two whole views
     whole_view: tuple[int, Blob] | None = None  # the index of the frame it was last seen whole in, judged or not, and its blob
@@ -114,8 +120,9 @@ class _Track:
 class LineTrigger:
     """Tracks parts across frames and fires once per part at the trigger line."""
 
-    def __init__(self, cfg: TriggerSection, on_blank: Callable[[int], None] | None = None) -> None:
+    def __init__(self, cfg: TriggerSection, on_blank: Callable[[int], None] | None = None, travel: TravelWatch | None = None) -> None:
         self.cfg = cfg
+        self._travel = travel
         self._on_blank = on_blank
         self._tracks: list[_Track] = []
         self._next_id = 1
@@ -238,7 +245,7 @@ class LineTrigger:
         if self._blank(blobs, frame.index, w, h):
             return self._unseen(frame, w, h)
         for b in sorted(self._match(blobs, frame), key=lambda b: -self._progress(b, w)):
-            self._tracks.append(_Track(self._order, b, self._progress(b, w) < self.cfg.line, seen=frame.index))
+            self._tracks.append(_Track(self._order, b, self._progress(b, w) < self.cfg.line, seen=frame.index, came_at=b.cx))
             self._order += 1
         out: list[Part] = []
         for t in sorted(self._tracks, key=lambda t: t.order):
@@ -343,7 +350,11 @@ class LineTrigger:
         for t in sorted(self._tracks, key=lambda t: t.order):
             if not gone(t):  # type: ignore[operator]
                 keep.append(t)
-            elif not t.inspected and t.last_full is not None and not self._of_refused(t.last_full[1]):
+                continue
+            if self._travel is not None:
+                moved = t.blob.cx - t.came_at
+                self._travel.moved(moved if self.cfg.direction is Direction.LEFT_TO_RIGHT else -moved, t.blob.size)
+            if not t.inspected and t.last_full is not None and not self._of_refused(t.last_full[1]):
                 out.append(self._emit(*t.last_full))
         self._tracks = keep
         return out

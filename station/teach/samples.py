@@ -32,6 +32,7 @@ from station.stages.trigger import trigger_for
 from station.teach import exported
 from station.teach.threshold import ADVISED, MIN_PER_CLASS, meets, shown
 from station.teach.truth import part_names, read_truth, row_for, truth_csv
+from station.travel import TravelWatch
 
 LABELS = {"ok_front": 0, "def_front": 1}
 TRIGGER_CHECK = (
@@ -313,7 +314,8 @@ def _video(video: Path, spec: PreprocessSpec, cfg: Config, col: Collection) -> N
     col.videos[content] = (str(video), truth)
     used = [False] * len(truth)
     source = VideoFileSource(video)
-    trigger, crops = trigger_for(cfg, source), PreprocessStage(spec, Metrics())
+    travel = TravelWatch(cfg.trigger.direction)
+    trigger, crops = trigger_for(cfg, source, travel=travel), PreprocessStage(spec, Metrics())
     rtl = cfg.trigger.direction is Direction.RIGHT_TO_LEFT
     source.open()
     index = 0
@@ -327,6 +329,8 @@ def _video(video: Path, spec: PreprocessSpec, cfg: Config, col: Collection) -> N
             _match(video, part, *_judged(part, crops, spec), truth, used, col, rtl, spec, names)
     finally:
         source.close()
+    if travel.mostly_against():  # its parts were matched to rows where they entered the view, not at the line
+        raise InputError(f"{video}: {travel.summary()} (the config given with -c)")
     _lost(video, source, col)
     col.digest.update(content + raw)
     _unmatched(video, truth, used, index, col)

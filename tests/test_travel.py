@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry
+
+from station.config import Direction
+from station.metrics import Metrics
+from station.travel import RUN, TravelWatch
+
+
+def test_a_part_moved_less_than_half_its_size_says_nothing_of_the_direction() -> None:
+    watch = TravelWatch(Direction.LEFT_TO_RIGHT)
+    watch.moved(-99.0, 200.0)
+    watch.moved(99.0, 200.0)
+    assert (watch.forwards, watch.backwards) == (0, 0)
+
+
+def test_parts_moving_against_the_direction_degrade_the_station_only_after_a_run_of_them() -> None:
+    metrics = Metrics(CollectorRegistry())
+    watch = TravelWatch(Direction.RIGHT_TO_LEFT, metrics)
+    said = []
+    for _ in range(RUN):
+        said.append(watch.against())
+        watch.moved(-800.0, 240.0)
+    why = watch.against()
+    assert said == [None] * RUN, "one part backing out is not a wrong setting"
+    assert why is not None and why.startswith(f"the last {RUN} parts moved left_to_right")
+    assert "trigger.direction is right_to_left" in why and "set trigger.direction: left_to_right" in why
+    assert metrics.registry.get_sample_value("station_parts_against_direction_total") == RUN
+
+
+def test_one_part_with_the_direction_ends_the_run() -> None:
+    watch = TravelWatch(Direction.LEFT_TO_RIGHT)
+    for _ in range(RUN):
+        watch.moved(-800.0, 240.0)
+    watch.moved(800.0, 240.0)
+    assert watch.against() is None
+    assert (watch.forwards, watch.backwards) == (1, RUN)
+
+
+def test_mostly_against_needs_a_run_and_more_against_than_with() -> None:
+    watch = TravelWatch(Direction.LEFT_TO_RIGHT)
+    for _ in range(RUN - 1):
+        watch.moved(-800.0, 240.0)
+    assert not watch.mostly_against()
+    watch.moved(-800.0, 240.0)
+    assert watch.mostly_against()
+    for _ in range(RUN):
+        watch.moved(800.0, 240.0)
+    assert not watch.mostly_against(), "as many with the direction as against it: parts backing out, not the setting"
