@@ -351,9 +351,9 @@ class LineTrigger:
             if not gone(t):  # type: ignore[operator]
                 keep.append(t)
                 continue
-            if self._travel is not None:
+            if self._travel is not None and t.whole_view is not None:  # a part, not a piece or a sliver at the edge
                 moved = t.blob.cx - t.came_at
-                self._travel.moved(moved if self.cfg.direction is Direction.LEFT_TO_RIGHT else -moved, t.blob.size)
+                self._travel.moved(moved if self.cfg.direction is Direction.LEFT_TO_RIGHT else -moved, t.whole_view[1].size)
             if not t.inspected and t.last_full is not None and not self._of_refused(t.last_full[1]):
                 out.append(self._emit(*t.last_full))
         self._tracks = keep
