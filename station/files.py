@@ -14,7 +14,7 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import IO
 
-from station.errors import InputError
+from station.errors import ConfigError, InputError
 
 
 def read_bounded(path: Path, most: int, what: str) -> bytes:
@@ -53,6 +53,14 @@ def open_append(path: Path) -> IO[str]:
     except BaseException:
         os.close(fd)
         raise
+
+
+def open_out(path: Path) -> IO[str]:
+    """:func:`open_append` for a command's ``--out``: a file it cannot open is a ConfigError naming ``--out``."""
+    try:
+        return open_append(path)
+    except OSError as exc:
+        raise ConfigError("--out", f"{path}: cannot open for writing: {exc.strerror or exc}") from None
 
 
 def _is_fifo(path: Path) -> bool:

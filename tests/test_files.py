@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from station.errors import InputError
-from station.files import Refused, not_read, open_append, read_bounded, why
+from station.errors import ConfigError, InputError
+from station.files import Refused, not_read, open_append, open_out, read_bounded, why
 
 
 def test_a_regular_file_within_its_bound_is_read_whole(tmp_path: Path) -> None:
@@ -141,3 +141,11 @@ def test_a_regular_file_is_appended_to(tmp_path: Path) -> None:
     with open_append(tmp_path / "v.jsonl") as out:
         out.write("two\n")
     assert (tmp_path / "v.jsonl").read_text() == "one\ntwo\n"
+
+
+def test_an_out_file_that_cannot_be_opened_is_a_config_error_naming_out(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe")
+    for path, said in ((tmp_path, "Is a directory"), (tmp_path / "pipe", "a pipe with nothing reading it")):
+        with pytest.raises(ConfigError) as caught:
+            open_out(path)
+        assert caught.value.key == "--out" and str(caught.value).endswith(f"{path}: cannot open for writing: {said}")

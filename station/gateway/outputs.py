@@ -23,7 +23,7 @@ import structlog
 
 from station.config_gateway import ModbusSection
 from station.errors import ConfigError
-from station.files import open_append
+from station.files import open_out
 from station.gateway.reasons import PartDecision
 from station.ratelog import RateLimitedLog
 
@@ -49,10 +49,7 @@ class JsonLinesOutput:
         self._own = path is not None
         self.failed_writes = 0
         self._quiet = RateLimitedLog()
-        try:
-            self._f: IO[str] = open_append(path) if path is not None else sys.stdout
-        except OSError as exc:
-            raise ConfigError("--out", f"{path}: cannot open for writing: {exc.strerror or exc}") from None
+        self._f: IO[str] = open_out(path) if path is not None else sys.stdout
 
     def part(self, d: PartDecision) -> bool:
         """One line; a write that fails (a full disk, a closed pipe) is logged and counted, and the PLC output goes on (a log

@@ -21,7 +21,7 @@ import zmq
 
 from station.config import PublisherSection
 from station.errors import ConfigError
-from station.files import open_append
+from station.files import open_out
 from station.keys import ClientAllowList, KeyPair, bind_server, server_keys
 from station.messages import StationState, Verdict
 from station.metrics import Metrics
@@ -107,10 +107,10 @@ class Publisher:
         self._quiet = RateLimitedLog()
         if out is not None:
             try:
-                self._out = open_append(out)
-            except OSError as exc:
+                self._out = open_out(out)
+            except ConfigError:
                 self._sock.close(0)
-                raise ConfigError("--out", f"{out}: cannot open for writing: {exc.strerror or exc}") from None
+                raise
 
     def _envelope(self) -> dict[str, Any]:
         self.seq += 1
