@@ -87,6 +87,7 @@ class Pipeline:
         self.metrics = metrics
         self._trigger_log = RateLimitedLog()
         self.state = StationState.STARTING  # written only by _move_to (stopping is final)
+        self._degraded_by = ""  # the kind of fault (:meth:`_faults`) last logged as the reason for being degraded
         self._state_lock = threading.Lock()
         if cfg.pipeline.opencv_threads is not None:  # a process-wide setting
             cv2.setNumThreads(cfg.pipeline.opencv_threads)
@@ -218,21 +219,26 @@ class Pipeline:
     def _idle(self) -> None:
         """The publish stage's idle turn: the state the heartbeats say, then a heartbeat. Degraded (gateways reject every
         part) while the camera is lost or a stage that parts flow through is stuck (parts then get no verdict), or while
-        parts move against trigger.direction (their verdicts are timed from the wrong side of the view)."""
-        why = self.capture.blind() or self._stuck(self._path()) or self.travel.against()
+        parts move against trigger.direction (judged as they enter the view, or not at all)."""
+        kind, why = next(((k, w) for k, w in self._faults() if w), ("", None))
         was = self.state
         if why:  # starting stays starting while the camera first opens and sends (no fault to warn of); not once it failed
             lost = self.capture.state is CameraState.DISCONNECTED
             self._move_to(StationState.DEGRADED, only_from=(StationState.STARTING, *_LIVE) if lost else _LIVE)
         else:
             self._move_to(StationState.RUNNING, only_from=(StationState.STARTING, *_LIVE))
-        if self.state is not was and why:
+        if why and self.state is StationState.DEGRADED and kind != self._degraded_by:  # a reason of another kind is said too
             log.warning("station_degraded", why=why)
-        elif self.state is not was:
+        elif self.state is not was and not why:
             log.info("station_running")
+        self._degraded_by = kind if self.state is StationState.DEGRADED else ""
         self.publisher.set_state(self.state)
         self.publisher.beat()
         self.metrics.set_queue_depths([(StageName.CAPTURE, 0), *((n, q.qsize()) for n, q in self.queues.items() if n in QUEUED)])
+
+    def _faults(self) -> list[tuple[str, str | None]]:
+        """What makes the heartbeats say degraded, by kind, first first: why, or None where that kind is fine now."""
+        return [("camera", self.capture.blind()), ("stuck", self._stuck(self._path())), ("direction", self.travel.against())]
 
     def _final(self) -> list[None]:
         """Last words of the publish thread: the stopping status and a final heartbeat."""

@@ -2,14 +2,15 @@
 
 The line trigger inspects a part as its centre crosses the trigger line in the direction of travel, and the
 gateways time their actuators from that moment. With ``trigger.direction`` set the wrong way round, every part is
-already "past" the line as it comes into view: it still gets one verdict, in order, but on the frame it enters by,
-and the actuator fires for a part that is not yet where it is expected. Nothing else in the verdicts shows it.
+already "past" the line as it comes into view: it is judged as it enters, or not at all (one the frame's edge margin
+never shows whole), and the actuator fires for a part that is not yet where it is expected. Nothing in the verdicts
+themselves shows it.
 
-The trigger tells :class:`TravelWatch` how far each part it followed moved along the configured direction over its
-whole track (:meth:`TravelWatch.moved`). A few parts in a row that moved against it make the station ``degraded``
-(:meth:`TravelWatch.against`): the gateways then reject every part until the config is set right, and the reason
-names the key. One part backing out does not: it takes ``RUN`` in a row, and a part that moves with the direction
-ends the run.
+The trigger tells :class:`TravelWatch` how far each part it follows has moved along the configured direction, once it
+has moved far enough to tell (:meth:`TravelWatch.moved`). ``RUN`` parts in a row that moved against it make the station
+``degraded`` (:meth:`TravelWatch.against`): the gateways then reject every part, and the reason names the key. It
+stays so until ``RUN`` parts in a row move with the direction (which takes the setting changed and a restart): one
+part backing out does not degrade the station, and one stray count does not end it.
 """
 
 from __future__ import annotations
@@ -39,30 +40,36 @@ class TravelWatch:
         self._metrics = metrics
         self._log = log
         self._last: deque[bool] = deque(maxlen=RUN)  # the latest parts' directions, True: with trigger.direction
+        self._wrong = False  # RUN in a row moved against it, and not RUN in a row with it since
         self._lock = threading.Lock()
 
-    def moved(self, along_px: float, size_px: float) -> None:
-        """A part the trigger followed moved ``along_px`` in the direction of travel (negative: against it) over its
-        track; one that moved less than ``FOLLOWED`` of its ``size_px`` either way is not counted."""
+    def moved(self, along_px: float, size_px: float) -> bool:
+        """A part the trigger follows has moved ``along_px`` in the direction of travel (negative: against it) since it was
+        first seen; True when that tells which way it moves (at least ``FOLLOWED`` of its ``size_px`` either way): it is
+        counted, and need not be told again."""
         if abs(along_px) < FOLLOWED * size_px:
-            return
+            return False
         forwards = along_px > 0
         with self._lock:
             self._last.append(forwards)
             self.forwards += forwards
             self.backwards += not forwards
+            if len(self._last) == RUN and len(set(self._last)) == 1:
+                self._wrong = not forwards
         if forwards:
-            return
+            return True
         if self._metrics is not None:
             self._metrics.parts_against_direction.inc()
         if self._log is not None:
             self._log.emit("against", "part_against_direction", level="warning", moved_px=round(along_px), why=self.why())
+        return True
 
     def against(self) -> str | None:
-        """Why the station is degraded: the last ``RUN`` parts all moved against the direction; None otherwise."""
+        """Why the station is degraded: ``RUN`` parts in a row moved against the direction, and not ``RUN`` in a row with it
+        since; None otherwise."""
         with self._lock:
-            wrong = len(self._last) == RUN and not any(self._last)
-        return f"the last {RUN} parts moved {opposite(self.direction).value}: {self.why()}" if wrong else None
+            wrong = self._wrong
+        return f"{RUN} parts in a row moved {opposite(self.direction).value}: {self.why()}" if wrong else None
 
     def mostly_against(self) -> bool:
         """More of the parts counted moved against the direction than with it, and at least ``RUN`` of them."""
@@ -76,6 +83,6 @@ class TravelWatch:
         return f"the parts moved {opposite(self.direction).value} ({counts}): {self.why()}"
 
     def why(self) -> str:
-        return (f"trigger.direction is {self.direction.value}, so each part is inspected as it enters the view and the "
-                f"actuator is timed from there: set trigger.direction: {opposite(self.direction).value} if that is "
-                "how the belt runs")  # fmt: skip
+        return (f"trigger.direction is {self.direction.value}, so each part is judged as it enters the view, or not at all, "
+                f"and the actuator is timed from there: if the belt runs {opposite(self.direction).value}, set "
+                f"trigger.direction: {opposite(self.direction).value} and restart the station")  # fmt: skip

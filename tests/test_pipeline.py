@@ -130,12 +130,13 @@ def test_a_blind_camera_makes_the_heartbeats_say_degraded_though_its_read_has_no
     assert not health.ok and "camera silent for 0.40 s" in health.body["problems"]
 
 
-def test_parts_moving_against_trigger_direction_make_the_heartbeats_say_degraded_until_one_moves_with_it(idle: Pipeline) -> None:
+def test_parts_moving_against_trigger_direction_make_the_heartbeats_say_degraded_until_parts_move_with_it(idle: Pipeline) -> None:
     for _ in range(RUN):
-        idle.travel.moved(-900.0, 240.0)  # as the trigger tells it of each part that left the view
+        idle.travel.moved(-900.0, 240.0)  # as the trigger tells it of each part, once it has moved far enough to tell
     idle._idle()
     said, health = [idle.state], idle.healthz()
-    idle.travel.moved(900.0, 240.0)
+    for _ in range(RUN):
+        idle.travel.moved(900.0, 240.0)
     idle._idle()
     assert [*said, idle.state] == [StationState.DEGRADED, StationState.RUNNING]
     assert any("trigger.direction is left_to_right" in d for d in health.body["degraded"]), "a setting: no restart mends it"

@@ -7,11 +7,11 @@ from station.metrics import Metrics
 from station.travel import RUN, TravelWatch
 
 
-def test_a_part_moved_less_than_half_its_size_says_nothing_of_the_direction() -> None:
+def test_a_part_moved_less_than_half_its_size_says_nothing_of_the_direction_yet() -> None:
     watch = TravelWatch(Direction.LEFT_TO_RIGHT)
-    watch.moved(-99.0, 200.0)
-    watch.moved(99.0, 200.0)
-    assert (watch.forwards, watch.backwards) == (0, 0)
+    told = [watch.moved(-99.0, 200.0), watch.moved(99.0, 200.0), watch.moved(100.0, 200.0)]
+    assert told == [False, False, True], "told once it has moved far enough to tell, and then need not be told again"
+    assert (watch.forwards, watch.backwards) == (1, 0)
 
 
 def test_parts_moving_against_the_direction_degrade_the_station_only_after_a_run_of_them() -> None:
@@ -23,18 +23,21 @@ def test_parts_moving_against_the_direction_degrade_the_station_only_after_a_run
         watch.moved(-800.0, 240.0)
     why = watch.against()
     assert said == [None] * RUN, "one part backing out is not a wrong setting"
-    assert why is not None and why.startswith(f"the last {RUN} parts moved left_to_right")
-    assert "trigger.direction is right_to_left" in why and "set trigger.direction: left_to_right" in why
+    assert why is not None and why.startswith(f"{RUN} parts in a row moved left_to_right")
+    assert "trigger.direction is right_to_left" in why and "set trigger.direction: left_to_right and restart the station" in why
     assert metrics.registry.get_sample_value("station_parts_against_direction_total") == RUN
 
 
-def test_one_part_with_the_direction_ends_the_run() -> None:
+def test_it_takes_a_run_of_parts_with_the_direction_to_end_it_not_one_stray_count() -> None:
     watch = TravelWatch(Direction.LEFT_TO_RIGHT)
     for _ in range(RUN):
         watch.moved(-800.0, 240.0)
-    watch.moved(800.0, 240.0)
-    assert watch.against() is None
-    assert (watch.forwards, watch.backwards) == (1, RUN)
+    said = []
+    for _ in range(RUN):
+        watch.moved(800.0, 240.0)
+        said.append(watch.against() is not None)
+    assert said == [True] * (RUN - 1) + [False]
+    assert (watch.forwards, watch.backwards) == (RUN, RUN)
 
 
 def test_mostly_against_needs_a_run_and_more_against_than_with() -> None:

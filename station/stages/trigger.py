@@ -18,8 +18,8 @@ has taken it, so that its part keeps its one verdict. A frame that shows nothing
 out or a flash) is not believed either: the part is waited for, and judged on its last whole view if its speed takes
 it past the line unseen (:meth:`LineTrigger._blank`, :meth:`LineTrigger._unseen`).
 
-Each track that leaves tells a :class:`station.travel.TravelWatch` how far its part moved along the direction of
-travel: parts moving against ``trigger.direction`` are each already past the line as they come into view.
+Each part tells a :class:`station.travel.TravelWatch` which way it moves, once it has moved far enough to tell: parts
+moving against ``trigger.direction`` are each already past the line as they come into view.
 """
 
 from __future__ import annotations
@@ -87,7 +87,10 @@ class _Track:
     last_full: tuple[Frame, Blob, float] | None = None
     covered: bool = False  # beside a part rejected as never seen whole, perhaps a piece of it: no such reject of its own
     never_whole: bool = False  # rejected at the line as never seen whole
-    came_at: float = 0.0  # its centre's x where it was first seen: how far it moved over its track (TravelWatch)
+    came_at: float = 0.0  # its centre's x where it was first seen: how far it has moved since (TravelWatch)
+    part_like: bool = False  # seen whole, or part-sized clear of the frame's sides: a part, not a piece or a sliver
+    gapped: bool = False  # matched across frames whose blobs were not matched (unreadable, dropped, blank): perhaps another's
+    told: bool = False  # its direction of travel told to the TravelWatch
     seen: int = 0  # the index of the frame it was last matched in
     velocity: tuple[float, float] | None = None  # px per frame, measured between two whole views
     whole_view: tuple[int, Blob] | None = None  # the index of the frame it was last seen whole in, judged or not, and its blob
@@ -128,6 +131,7 @@ class LineTrigger:
         self._next_id = 1
         self._order = 0
         self._blanks = 0  # frames in a row that were blank where a part must be (:meth:`_blank`)
+        self._matched_at = -1  # the index of the last frame whose blobs were matched to the tracks
 
     def _inside(self, b: Blob, w: int, h: int) -> bool:
         """Entirely in view: no closer to a frame edge than trigger.edge_margin_px."""
@@ -218,6 +222,7 @@ class LineTrigger:
     def _match(self, blobs: list[Blob], frame: Frame) -> list[Blob]:
         """Assign blobs to tracks (nearest centre within 0.6 of a diameter of where each is now); return the unmatched."""
         free = list(blobs)
+        unseen, self._matched_at = frame.index - self._matched_at > 1, frame.index  # frames between: unreadable, dropped, blank
         for t in sorted(self._tracks, key=lambda t: t.order):
             at = t.where(max(frame.index - t.seen, 1))  # more than one frame on across frames not seen (unreadable, dropped, blank)
             if at is None:
@@ -232,6 +237,7 @@ class LineTrigger:
                 t.missed += 1
             else:
                 free.remove(best)
+                t.gapped = t.gapped or unseen
                 t.blob, t.missed, t.seen = best, 0, frame.index
         return free
 
@@ -254,6 +260,7 @@ class LineTrigger:
             full = self._full_view(t.blob, w, h)
             if full:
                 t.whole_view = (frame.index, t.blob)
+            self._tell_travel(t, w)
             if t.inspected:
                 continue
             past = self._progress(t.blob, w) >= self.cfg.line
@@ -273,6 +280,18 @@ class LineTrigger:
                     out.append(self._emit(frame, t.blob, belt))
         out += self._retire(lambda t: t.missed > _MAX_MISSED)
         return out
+
+    def _tell_travel(self, t: _Track, w: int) -> None:
+        """Once a part has moved far enough to tell (:meth:`TravelWatch.moved`), which way it moved: as it moves, so that
+        parts moving against trigger.direction are known while they are in view. Pieces, slivers at the edges and tracks
+        followed across frames not seen (whose blobs may have been another part's) are not told."""
+        m, b = self.cfg.edge_margin_px, t.blob
+        t.part_like = t.part_like or t.whole_view is not None or (self._part_sized(b) and b.x0 >= m and b.x1 <= w - m)
+        if self._travel is None or t.told or t.gapped or not t.part_like:
+            return
+        moved = b.cx - t.came_at
+        size = t.whole_view[1].size if t.whole_view is not None else b.size
+        t.told = self._travel.moved(moved if self.cfg.direction is Direction.LEFT_TO_RIGHT else -moved, size)
 
     def _blank(self, blobs: list[Blob], index: int, w: int, h: int) -> bool:
         """A frame that shows nothing at all where a part must be: the light went out or flashed, or the camera showed
@@ -351,9 +370,6 @@ class LineTrigger:
             if not gone(t):  # type: ignore[operator]
                 keep.append(t)
                 continue
-            if self._travel is not None and t.whole_view is not None:  # a part, not a piece or a sliver at the edge
-                moved = t.blob.cx - t.came_at
-                self._travel.moved(moved if self.cfg.direction is Direction.LEFT_TO_RIGHT else -moved, t.whole_view[1].size)
             if not t.inspected and t.last_full is not None and not self._of_refused(t.last_full[1]):
                 out.append(self._emit(*t.last_full))
         self._tracks = keep
