@@ -233,6 +233,23 @@ def test_a_piece_beside_a_part_seen_whole_is_not_a_second_part() -> None:
     assert [p.part_id for p in parts] == [1] and parts[0].failure is None
 
 
+def test_a_piece_ahead_of_a_part_that_goes_dark_never_takes_the_parts_blob() -> None:
+    """Under a low side light a part's leading rim can show as a bar of its own, ahead of the part and into view first
+    (an older track). When the bar goes dark its track waits where it was, and the part moving up to it came within
+    its reach: the bar's track, choosing first, took the part's blob and gave the part a second verdict (found on
+    composed footage at the envelope's edge: 1280 x 720, 40 px a frame, parts of 440 px, shade 0.6)."""
+    w, h, r, v = 960, 540, 100, 20
+    frames = []
+    for t in range(60):
+        img = _disc_frame(w, h, [(-r + v * t, 270, r)])
+        bar = -r + v * t + r + 60
+        if bar <= 785:  # then dark, 175 px ahead of the part's centre
+            cv2.rectangle(img, (bar, 170), (bar + 30, 370), 190, -1)
+        frames.append(Frame(t, img, 0.0, 0.0))
+    parts = _run(LineTrigger(TriggerSection()), frames)
+    assert [p.frame.index for p in parts] == [29]
+
+
 def test_fragments_at_the_edges_never_become_parts() -> None:
     w, h = 960, 540
     # a part sitting half out of the frame at both edges for the whole clip
