@@ -87,7 +87,7 @@ class _Track:
     last_full: tuple[Frame, Blob, float] | None = None
     covered: bool = False  # beside a part rejected as never seen whole, perhaps a piece of it: no such reject of its own
     never_whole: bool = False  # rejected at the line as never seen whole
-    came_at: float = 0.0  # its centre's x where it was first seen: how far it has moved since (TravelWatch)
+    came_at: float = 0.0  # its progress (:meth:`LineTrigger._progress`) where it was first seen: how far it has moved since
     part_like: bool = False  # seen whole, or part-sized clear of the frame's sides: a part, not a piece or a sliver
     gapped: bool = False  # matched across frames whose blobs were not matched (unreadable, dropped, blank): perhaps another's
     told: bool = False  # its direction of travel told to the TravelWatch
@@ -256,7 +256,8 @@ class LineTrigger:
         if self._blank(blobs, frame.index, w, h):
             return self._unseen(frame, w, h)
         for b in sorted(self._match(blobs, frame), key=lambda b: -self._progress(b, w)):
-            self._tracks.append(_Track(self._order, b, self._progress(b, w) < self.cfg.line, seen=frame.index, came_at=b.cx))
+            at = self._progress(b, w)
+            self._tracks.append(_Track(self._order, b, at < self.cfg.line, seen=frame.index, came_at=at))
             self._order += 1
         out: list[Part] = []
         for t in sorted(self._tracks, key=lambda t: t.order):
@@ -290,13 +291,13 @@ class LineTrigger:
         """Once a part has moved far enough to tell (:meth:`TravelWatch.moved`), which way it moved: as it moves, so that
         parts moving against trigger.direction are known while they are in view. Pieces, slivers at the edges and tracks
         followed across frames not seen (whose blobs may have been another part's) are not told."""
+        if self._travel is None or t.told or t.gapped:
+            return
         m, b = self.cfg.edge_margin_px, t.blob
         t.part_like = t.part_like or t.whole_view is not None or (self._part_sized(b) and b.x0 >= m and b.x1 <= w - m)
-        if self._travel is None or t.told or t.gapped or not t.part_like:
-            return
-        moved = b.cx - t.came_at
-        size = t.whole_view[1].size if t.whole_view is not None else b.size
-        t.told = self._travel.moved(moved if self.cfg.direction is Direction.LEFT_TO_RIGHT else -moved, size)
+        if t.part_like:
+            size = t.whole_view[1].size if t.whole_view is not None else b.size
+            t.told = self._travel.moved((self._progress(b, w) - t.came_at) * w, size)
 
     def _blank(self, blobs: list[Blob], index: int, w: int, h: int) -> bool:
         """A frame that shows nothing at all where a part must be: the light went out or flashed, or the camera showed
@@ -374,8 +375,7 @@ class LineTrigger:
         for t in sorted(self._tracks, key=lambda t: t.order):
             if not gone(t):  # type: ignore[operator]
                 keep.append(t)
-                continue
-            if not t.inspected and t.last_full is not None and not self._of_refused(t.last_full[1]):
+            elif not t.inspected and t.last_full is not None and not self._of_refused(t.last_full[1]):
                 out.append(self._emit(*t.last_full))
         self._tracks = keep
         return out
