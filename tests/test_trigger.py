@@ -250,6 +250,34 @@ def test_a_piece_ahead_of_a_part_that_goes_dark_never_takes_the_parts_blob() -> 
     assert [p.frame.index for p in parts] == [29]
 
 
+@pytest.mark.parametrize("ahead", [110, -110], ids=["leading-rim", "trailing-rim"])
+@pytest.mark.parametrize("at", [15, 24, 30], ids=["before-the-line", "crossing", "after-the-line"])
+def test_a_part_showing_for_a_frame_only_as_a_bar_of_its_rim_gets_one_verdict(ahead: int, at: int) -> None:
+    """For one frame the part shows only as a bar of its rim, out of its track's reach (a flash of side light): the bar
+    gets a track of its own, which takes the part when it shows whole again. The part's own track lost it; it got a
+    second verdict, from that track retiring or from the bar's crossing the line (before, at 25 px a frame, wherever
+    the part was in view)."""
+    frames = []
+    for t in range(48):
+        cx = -100 + 25 * t  # its centre crosses the line (x 480) on frame 24
+        img = _disc_frame(960, 540, [] if t == at else [(cx, 270, 100)])
+        if t == at:
+            cv2.rectangle(img, (cx + ahead - 20, 190), (cx + ahead + 20, 350), 190, -1)
+        frames.append(Frame(t, img, 0.0, 0.0))
+    parts = _run(LineTrigger(TriggerSection()), frames)
+    assert len(parts) == 1 and parts[0].failure is None
+    assert parts[0].frame.index == (25 if at == 24 else 24), "when it crosses the line, or the frame after when it is a bar then"
+
+
+def test_a_part_lost_across_blank_frames_before_its_speed_is_known_gets_one_verdict() -> None:
+    """Seen whole once (no speed yet), then three frames that show nothing while the part ahead is waited for: the part
+    moved out of its track's reach and was found again by a new track, which judged it at the line. Its first track,
+    retiring, judged it too (before: four verdicts for three parts)."""
+    frames = _with_blank(_moving(1280, 720, 100, [200, -300, -800], 40, 45), range(12, 15))
+    parts = _run(LineTrigger(TriggerSection()), frames)
+    assert [p.frame.index for p in parts] == [11, 24, 36] and all(p.failure is None for p in parts)
+
+
 def test_fragments_at_the_edges_never_become_parts() -> None:
     w, h = 960, 540
     # a part sitting half out of the frame at both edges for the whole clip

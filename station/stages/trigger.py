@@ -17,6 +17,8 @@ queue dropped: gaps in the frame index) a track seen whole twice is looked for w
 has taken it, so that its part keeps its one verdict. A frame that shows nothing where such a part must be (the light
 out or a flash) is not believed either: the part is waited for, and judged on its last whole view if its speed takes
 it past the line unseen (:meth:`LineTrigger._blank`, :meth:`LineTrigger._unseen`).
+A part that a new track finds again, less than its size ahead of where its own track lost it, keeps one verdict
+(:meth:`LineTrigger._found_again`).
 
 Each part tells a :class:`station.travel.TravelWatch` which way it moves, once it has moved far enough to tell: parts
 moving against ``trigger.direction`` are each already past the line as they come into view.
@@ -25,7 +27,7 @@ moving against ``trigger.direction`` are each already past the line as they come
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 
@@ -33,12 +35,12 @@ from station.blobs import Blob, find_blobs, one_part
 from station.config import Config, Direction, TriggerMode, TriggerSection, resolved_mode
 from station.messages import Failure, Frame, Part, Reason
 from station.sources import FrameSource, ImageFolderSource
+from station.tracks import Track
 from station.travel import TravelWatch
 
 _MAX_MISSED = 4
 _MIN_SPEED = 2.0  # px a frame along the travel: half the envelope's slowest belt; slower, a part may have stopped
 _MAX_BLANK = 50  # frames in a row that show nothing where a part must be, before it is no longer looked for there
-_MAX_DRIFT = 6.0  # sizes a part may move unseen and still be looked for: a tenth of that is the reach of a match (0.6)
 
 
 def trigger_mode(cfg: Config, source: FrameSource) -> TriggerMode:
@@ -77,49 +79,6 @@ class FrameTrigger:
 _ROUND = 0.6
 
 
-@dataclass
-class _Track:
-    order: int
-    blob: Blob
-    before_line: bool = False  # first seen short of the trigger line: it crosses while watched
-    missed: int = 0
-    inspected: bool = False
-    last_full: tuple[Frame, Blob, float] | None = None
-    covered: bool = False  # beside a part rejected as never seen whole, perhaps a piece of it: no such reject of its own
-    never_whole: bool = False  # rejected at the line as never seen whole
-    came_at: float = 0.0  # its progress (:meth:`LineTrigger._progress`) where it was first seen: how far it has moved since
-    part_like: bool = False  # seen whole, or part-sized clear of the frame's sides: a part, not a piece or a sliver
-    gapped: bool = False  # matched across frames whose blobs were not matched (unreadable, dropped, blank): perhaps another's
-    told: bool = False  # its direction of travel told to the TravelWatch
-    seen: int = 0  # the index of the frame it was last matched in
-    velocity: tuple[float, float] | None = None  # px per frame, measured between two whole views
-    whole_view: tuple[int, Blob] | None = None  # the index of the frame it was last seen whole in, judged or not, and its blob
-
-    def where(self, steps: int) -> tuple[float, float] | None:
-        """Its centre ``steps`` frames after it was last seen: where it was, or across frames not seen, moved on at its
-        speed (known once it was seen whole twice: a part coming into view seems to move at half its speed); None once
-        that is more than ``_MAX_DRIFT`` sizes (lost: a speed a tenth off would put it out of a match's reach)."""
-        if steps <= 1 or self.velocity is None:
-            return self.blob.cx, self.blob.cy
-        if self.drifted(steps, self.blob):
-            return None
-        return self.blob.cx + self.velocity[0] * steps, self.blob.cy + self.velocity[1] * steps
-
-    def drifted(self, steps: int, b: Blob) -> bool:
-        """Moved more than ``_MAX_DRIFT`` sizes of ``b`` in ``steps`` frames at its speed: a speed a tenth off has put it
-        out of a match's reach."""
-        return self.velocity is not None and float(np.hypot(*self.velocity)) * steps > _MAX_DRIFT * b.size
-
-    def whole(self, frame: Frame, b: Blob, belt: float) -> None:
-        """Seen whole on ``frame``: its last full view, and its speed since the one before."""
-        if self.last_full is not None and frame.index > self.last_full[0].index:
-            was, steps = self.last_full[1], frame.index - self.last_full[0].index
-            moved = ((b.cx - was.cx) / steps, (b.cy - was.cy) / steps)
-            v = self.velocity
-            self.velocity = moved if v is None else ((v[0] + moved[0]) / 2, (v[1] + moved[1]) / 2)
-        self.last_full = (frame, b, belt)
-
-
 class LineTrigger:
     """Tracks parts across frames and fires once per part at the trigger line."""
 
@@ -127,11 +86,12 @@ class LineTrigger:
         self.cfg = cfg
         self._travel = travel
         self._on_blank = on_blank
-        self._tracks: list[_Track] = []
+        self._tracks: list[Track] = []
         self._next_id = 1
         self._order = 0
         self._blanks = 0  # frames in a row that were blank where a part must be (:meth:`_blank`)
         self._matched_at = -1  # the index of the last frame whose blobs were matched to the tracks
+        self._width = 0  # of the last frame looked at
 
     def _inside(self, b: Blob, w: int, h: int) -> bool:
         """Entirely in view: no closer to a frame edge than trigger.edge_margin_px."""
@@ -155,7 +115,7 @@ class LineTrigger:
         self._next_id += 1
         return part
 
-    def _outside_envelope(self, t: _Track, w: int, h: int) -> str | None:
+    def _outside_envelope(self, t: Track, w: int, h: int) -> str | None:
         """Why a part crossing the line is too large to inspect; None for anything else.
 
         Larger than max_diameter_px: a part, whatever edges it touches, if it crossed the line while
@@ -172,7 +132,7 @@ class LineTrigger:
             return f"part {b.size} px across, larger than trigger.max_diameter_px ({c.max_diameter_px}): outside the size envelope"
         return None
 
-    def _never_whole(self, t: _Track, w: int, h: int) -> str | None:
+    def _never_whole(self, t: Track, w: int, h: int) -> str | None:
         """Why a part-sized blob crossing the line unseen as a whole part is a part to reject; None when it is not.
 
         Under a low side light, or a part as dark as the belt, only a crescent of the rim may differ from
@@ -197,7 +157,7 @@ class LineTrigger:
         bw, bh = b.x1 - b.x0, b.y1 - b.y0
         return f"crossed the line never seen whole ({bw} x {bh} px, not round): part or framing too dark or shaded to inspect"
 
-    def _cut_by_frame(self, t: _Track, w: int, h: int) -> bool:
+    def _cut_by_frame(self, t: Track, w: int, h: int) -> bool:
         """A part-sized blob that crossed the line while watched, clear of the frame's sides but touching its top or bottom
         edge, never seen whole, and no piece of a part seen whole or judged (the two fit in one part's box): a part the
         frame cuts, or whose shadow reaches the edge (measured: parts of 270 px in a 360 px frame). It was a fragment,
@@ -212,6 +172,25 @@ class LineTrigger:
     def _of_refused(self, b: Blob) -> bool:
         """A whole view centred where a part rejected as never seen whole is (as close as a track follows its blob)."""
         return any(o.never_whole and o.blob.apart(b) < 0.6 * o.blob.size for o in self._tracks)
+
+    def _judged(self, t: Track, b: Blob) -> bool:
+        """``t``'s part, seen whole as ``b``, has its verdict from another track: a part rejected as never seen whole, or
+        found again (:meth:`_found_again`) by a newer track seen whole or inspected, or found again of an inspected one."""
+        return self._of_refused(b) or any(
+            (self._found_again(t, o) and (o.inspected or o.last_full is not None)) or (self._found_again(o, t) and o.inspected)
+            for o in self._tracks
+        )
+
+    def _found_again(self, t: Track, o: Track) -> bool:
+        """``o`` is ``t``'s part found again: first seen after ``t`` was last seen, clear of the frame's sides, in its lane
+        and ahead of it along the travel by less than its size. ``t`` lost it across blank frames before its speed was
+        known, or while only a bar of its rim showed (the bar's track took it on). Another part is never that close
+        ahead: parts do not touch, and it moves on as fast."""
+        w, m, c = self._width, self.cfg.edge_margin_px, o.came
+        if o.order <= t.order or o.born <= t.seen or c.x0 < m or c.x1 > w - m:
+            return False
+        size, ahead = (t.last_full[1] if t.last_full is not None else t.blob).size, (self._progress(c, w) - self._progress(t.blob, w)) * w
+        return 0 < ahead < size and abs(c.cy - t.blob.cy) < 0.5 * size
 
     def _refuse(self, frame: Frame, blob: Blob, belt: float | None, why: str) -> Part:
         """A part the trigger saw but that cannot be inspected: rejected unable_to_inspect, with why."""
@@ -252,12 +231,13 @@ class LineTrigger:
         if frame.failure is not None or frame.image.size == 0:
             return []  # unseen: the tracks wait, and are looked for where they will have moved to
         h, w = frame.image.shape
+        self._width = w
         blobs, belt = find_blobs(frame.image, self.cfg)
         if self._blank(blobs, frame.index, w, h):
             return self._unseen(frame, w, h)
         for b in sorted(self._match(blobs, frame), key=lambda b: -self._progress(b, w)):
             at = self._progress(b, w)
-            self._tracks.append(_Track(self._order, b, at < self.cfg.line, seen=frame.index, came_at=at))
+            self._tracks.append(Track(self._order, b, at < self.cfg.line, seen=frame.index, born=frame.index))
             self._order += 1
         out: list[Part] = []
         for t in sorted(self._tracks, key=lambda t: t.order):
@@ -282,12 +262,12 @@ class LineTrigger:
             t.whole(frame, t.blob, belt)
             if past:
                 t.inspected = True
-                if not self._of_refused(t.blob):  # else the rejected part itself, seen whole after all
+                if not self._judged(t, t.blob):
                     out.append(self._emit(frame, t.blob, belt))
         out += self._retire(lambda t: t.missed > _MAX_MISSED)
         return out
 
-    def _tell_travel(self, t: _Track, w: int) -> None:
+    def _tell_travel(self, t: Track, w: int) -> None:
         """Once a part has moved far enough to tell (:meth:`TravelWatch.moved`), which way it moved: as it moves, so that
         parts moving against trigger.direction are known while they are in view. Pieces, slivers at the edges and tracks
         followed across frames not seen (whose blobs may have been another part's) are not told."""
@@ -297,7 +277,7 @@ class LineTrigger:
         t.part_like = t.part_like or t.whole_view is not None or (self._part_sized(b) and b.x0 >= m and b.x1 <= w - m)
         if t.part_like:
             size = t.whole_view[1].size if t.whole_view is not None else b.size
-            t.told = self._travel.moved((self._progress(b, w) - t.came_at) * w, size)
+            t.told = self._travel.moved((self._progress(b, w) - self._progress(t.came, w)) * w, size)
 
     def _blank(self, blobs: list[Blob], index: int, w: int, h: int) -> bool:
         """A frame that shows nothing at all where a part must be: the light went out or flashed, or the camera showed
@@ -325,7 +305,7 @@ class LineTrigger:
         A waited-for part its speed takes past the line is inspected now, as a photo-eye would fire: on the pixels of
         its last whole view, stamped with this frame's number and capture time, for the gateway times its actuator
         from the moment a part crosses the line. It is still followed, so that seen again it gets no second verdict.
-        One followed further than its speed is known for (``_MAX_DRIFT``) is lost, and inspected now the same way, as near
+        One followed further than its speed is known for (``MAX_DRIFT``) is lost, and inspected now the same way, as near
         the line as it will be seen. One that a track behind it, inspected now, would overtake is inspected now too:
         verdicts stay in order."""
         waited, due = set(), set()  # by order: followed across this frame; to be inspected now
@@ -347,19 +327,19 @@ class LineTrigger:
             if not t.inspected and t.last_full is not None and (t.order in due or (t.order in waited and t.order < behind)):
                 t.inspected = True
                 seen, blob, belt = t.last_full
-                if not self._of_refused(blob):
+                if not self._judged(t, blob):
                     out.append(self._emit(replace(frame, image=seen.image), blob, belt))
         return out + self._retire(lambda t: t.missed > _MAX_MISSED)
 
-    def _expected(self, t: _Track, index: int, w: int, h: int) -> bool:
+    def _expected(self, t: Track, index: int, w: int, h: int) -> bool:
         """Where its speed has taken it by frame ``index`` (:meth:`_predicted`) it is entirely in view."""
         at = self._predicted(t, index)
         return at is not None and self._inside(at, w, h)
 
-    def _predicted(self, t: _Track, index: int) -> Blob | None:
+    def _predicted(self, t: Track, index: int) -> Blob | None:
         """Its box on frame ``index``, moved on from its last whole view at its speed; None unless it was seen on the last
         frame the trigger believed, whole then or a few frames before, at a speed along the direction of travel of at
-        least ``_MIN_SPEED`` (slower, it may have stopped, and be lifted off). How far to trust it: :meth:`_Track.drifted`."""
+        least ``_MIN_SPEED`` (slower, it may have stopped, and be lifted off). How far to trust it: :meth:`Track.drifted`."""
         v, seen = t.velocity, t.whole_view
         if t.missed or v is None or seen is None:
             return None
@@ -371,11 +351,11 @@ class LineTrigger:
 
     def _retire(self, gone: object) -> list[Part]:
         out: list[Part] = []
-        keep: list[_Track] = []
+        keep: list[Track] = []
         for t in sorted(self._tracks, key=lambda t: t.order):
             if not gone(t):  # type: ignore[operator]
                 keep.append(t)
-            elif not t.inspected and t.last_full is not None and not self._of_refused(t.last_full[1]):
+            elif not t.inspected and t.last_full is not None and not self._judged(t, t.last_full[1]):
                 out.append(self._emit(*t.last_full))
         self._tracks = keep
         return out

@@ -1,0 +1,62 @@
+"""A part followed across frames by the line trigger (:mod:`station.stages.trigger`): where it was seen, whole or not,
+how fast it moves, and what the trigger has done with it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from station.blobs import Blob
+from station.messages import Frame
+
+MAX_DRIFT = 6.0  # sizes a part may move unseen and still be looked for: a tenth of that is the reach of a match (0.6)
+
+
+@dataclass
+class Track:
+    """One part (or a piece of one) as the line trigger follows it; ``order`` is the order it was first seen in."""
+
+    order: int
+    blob: Blob
+    before_line: bool = False  # first seen short of the trigger line: it crosses while watched
+    missed: int = 0
+    inspected: bool = False
+    last_full: tuple[Frame, Blob, float] | None = None
+    covered: bool = False  # beside a part rejected as never seen whole, perhaps a piece of it: no such reject of its own
+    never_whole: bool = False  # rejected at the line as never seen whole
+    born: int = 0  # the index of the frame it was first seen in; ``came``, its blob then: how far it has moved since
+    part_like: bool = False  # seen whole, or part-sized clear of the frame's sides: a part, not a piece or a sliver
+    gapped: bool = False  # matched across frames whose blobs were not matched (unreadable, dropped, blank): perhaps another's
+    told: bool = False  # its direction of travel told to the TravelWatch
+    seen: int = 0  # the index of the frame it was last matched in
+    velocity: tuple[float, float] | None = None  # px per frame, measured between two whole views
+    whole_view: tuple[int, Blob] | None = None  # the index of the frame it was last seen whole in, judged or not, and its blob
+    came: Blob = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.came = self.blob
+
+    def where(self, steps: int) -> tuple[float, float] | None:
+        """Its centre ``steps`` frames after it was last seen: where it was, or across frames not seen, moved on at its
+        speed (known once it was seen whole twice: a part coming into view seems to move at half its speed); None once
+        that is more than ``MAX_DRIFT`` sizes (lost: a speed a tenth off would put it out of a match's reach)."""
+        if steps <= 1 or self.velocity is None:
+            return self.blob.cx, self.blob.cy
+        if self.drifted(steps, self.blob):
+            return None
+        return self.blob.cx + self.velocity[0] * steps, self.blob.cy + self.velocity[1] * steps
+
+    def drifted(self, steps: int, b: Blob) -> bool:
+        """Moved more than ``MAX_DRIFT`` sizes of ``b`` in ``steps`` frames at its speed: a speed a tenth off has put it
+        out of a match's reach."""
+        return self.velocity is not None and float(np.hypot(*self.velocity)) * steps > MAX_DRIFT * b.size
+
+    def whole(self, frame: Frame, b: Blob, belt: float) -> None:
+        """Seen whole on ``frame``: its last full view, and its speed since the one before."""
+        if self.last_full is not None and frame.index > self.last_full[0].index:
+            was, steps = self.last_full[1], frame.index - self.last_full[0].index
+            moved = ((b.cx - was.cx) / steps, (b.cy - was.cy) / steps)
+            v = self.velocity
+            self.velocity = moved if v is None else ((v[0] + moved[0]) / 2, (v[1] + moved[1]) / 2)
+        self.last_full = (frame, b, belt)

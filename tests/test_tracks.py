@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import numpy as np
+
+from station.blobs import Blob
+from station.messages import Frame
+from station.tracks import MAX_DRIFT, Track
+
+
+def _frame(index: int) -> Frame:
+    return Frame(index, np.zeros((4, 4), np.uint8), 0.0, 0.0)
+
+
+def _box(cx: int, size: int = 200) -> Blob:
+    return Blob(cx - size // 2, 100, cx + size // 2, 100 + size)
+
+
+def test_a_track_remembers_where_it_was_first_seen_as_it_moves_on() -> None:
+    t = Track(0, _box(300), born=7)
+    t.blob = _box(340)
+    assert (t.came, t.born) == (_box(300), 7)
+
+
+def test_its_speed_is_known_only_once_it_was_seen_whole_twice() -> None:
+    t = Track(0, _box(300))
+    t.whole(_frame(10), _box(300), 60.0)
+    assert t.velocity is None and t.where(3) == (300.0, 200.0), "one whole view: it is looked for where it was"
+    t.whole(_frame(12), _box(340), 60.0)
+    t.blob = _box(340)
+    assert t.velocity == (20.0, 0.0), "40 px in 2 frames"
+    assert t.where(1) == (340.0, 200.0) and t.where(3) == (400.0, 200.0), "across frames not seen it moves on at its speed"
+
+
+def test_a_track_followed_further_than_its_speed_can_be_trusted_is_lost() -> None:
+    t = Track(0, _box(300), velocity=(40.0, 0.0))
+    steps = int(MAX_DRIFT * 200 / 40)
+    assert not t.drifted(steps, t.blob) and t.where(steps) is not None
+    assert t.drifted(steps + 1, t.blob) and t.where(steps + 1) is None
