@@ -278,6 +278,21 @@ def test_a_part_lost_across_blank_frames_before_its_speed_is_known_gets_one_verd
     assert [p.frame.index for p in parts] == [11, 24, 36] and all(p.failure is None for p in parts)
 
 
+def test_a_part_coming_into_view_in_the_dark_behind_one_judged_keeps_its_verdict_where_that_one_was_last_seen() -> None:
+    """A part judged at the line, and the next still coming into view, then 15 frames that show nothing (a light
+    dropout); after them the first is gone (lifted off) and the next shows up past where the first was last seen. It
+    is not the first part found again: that one would be far on by then, at the belt's speed (counting it so, the next
+    part lost its verdict)."""
+    frames = [
+        Frame(
+            t, _disc_frame(1280, 720, [(x, 360, 100) for x in ((-100 + 40 * t, -660 + 40 * t) if t < 19 else (-660 + 40 * t,))]), 0.0, 0.0
+        )
+        for t in range(80)
+    ]
+    parts = _run(LineTrigger(TriggerSection()), _with_blank(frames, range(19, 34)))
+    assert [p.frame.index for p in parts] == [19, 34] and all(p.failure is None for p in parts)
+
+
 def test_fragments_at_the_edges_never_become_parts() -> None:
     w, h = 960, 540
     # a part sitting half out of the frame at both edges for the whole clip

@@ -17,7 +17,7 @@ queue dropped: gaps in the frame index) a track seen whole twice is looked for w
 has taken it, so that its part keeps its one verdict. A frame that shows nothing where such a part must be (the light
 out or a flash) is not believed either: the part is waited for, and judged on its last whole view if its speed takes
 it past the line unseen (:meth:`LineTrigger._blank`, :meth:`LineTrigger._unseen`).
-A part that a new track finds again, less than its size ahead of where its own track lost it, keeps one verdict
+A part that a new track finds again where its own track would have had it by then keeps one verdict
 (:meth:`LineTrigger._found_again`).
 
 Each part tells a :class:`station.travel.TravelWatch` which way it moves, once it has moved far enough to tell: parts
@@ -35,7 +35,7 @@ from station.blobs import Blob, find_blobs, one_part
 from station.config import Config, Direction, TriggerMode, TriggerSection, resolved_mode
 from station.messages import Failure, Frame, Part, Reason
 from station.sources import FrameSource, ImageFolderSource
-from station.tracks import Track
+from station.tracks import MAX_DRIFT, Track
 from station.travel import TravelWatch
 
 _MAX_MISSED = 4
@@ -182,15 +182,26 @@ class LineTrigger:
         )
 
     def _found_again(self, t: Track, o: Track) -> bool:
-        """``o`` is ``t``'s part found again: first seen after ``t`` was last seen, clear of the frame's sides, in its lane
-        and ahead of it along the travel by less than its size. ``t`` lost it across blank frames before its speed was
-        known, or while only a bar of its rim showed (the bar's track took it on). Another part is never that close
-        ahead: parts do not touch, and it moves on as fast."""
+        """``o`` is ``t``'s part (seen whole) found again: first seen after ``t`` was last seen, clear of the frame's sides,
+        in its lane, no larger, and from half its size behind to less than its size ahead of where it would be by then,
+        moved on at its speed (or the belt's, :meth:`_belt`; not known, only on the next frame). ``t`` lost it across
+        blank frames, or while only a bar of its rim showed (the bar's track took it on). Another part is never there:
+        parts do not touch, and one behind moves on as fast."""
         w, m, c = self._width, self.cfg.edge_margin_px, o.came
-        if o.order <= t.order or o.born <= t.seen or c.x0 < m or c.x1 > w - m:
+        if t.last_full is None or o.order <= t.order or o.born <= t.seen or c.x0 < m or c.x1 > w - m:
             return False
-        size, ahead = (t.last_full[1] if t.last_full is not None else t.blob).size, (self._progress(c, w) - self._progress(t.blob, w)) * w
-        return 0 < ahead < size and abs(c.cy - t.blob.cy) < 0.5 * size
+        steps, size, v = o.born - t.seen, t.last_full[1].size, t.velocity or self._belt()
+        if v is None and steps > 1:
+            return False
+        dx, dy = (0.0, 0.0) if v is None else (v[0] * steps, v[1] * steps)
+        ahead = (c.cx - t.blob.cx - dx) * (1 if self.cfg.direction is Direction.LEFT_TO_RIGHT else -1)
+        lane = abs(c.cy - t.blob.cy - dy) < 0.5 * size and c.size < 1.25 * size  # not two parts run together
+        return float(np.hypot(dx, dy)) <= MAX_DRIFT * size and -0.5 * size < ahead < size and lane
+
+    def _belt(self) -> tuple[float, float] | None:
+        """The belt's speed, px a frame: that of the part seen last whose speed is known; None if none is."""
+        known = [t for t in self._tracks if t.velocity is not None]
+        return max(known, key=lambda t: t.seen).velocity if known else None
 
     def _refuse(self, frame: Frame, blob: Blob, belt: float | None, why: str) -> Part:
         """A part the trigger saw but that cannot be inspected: rejected unable_to_inspect, with why."""
