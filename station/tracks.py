@@ -25,17 +25,17 @@ class Track:
     last_full: tuple[Frame, Blob, float] | None = None
     covered: bool = False  # beside a part rejected as never seen whole, perhaps a piece of it: no such reject of its own
     never_whole: bool = False  # rejected at the line as never seen whole
-    born: int = 0  # the index of the frame it was first seen in; ``came``, its blob then: how far it has moved since
     part_like: bool = False  # seen whole, or part-sized clear of the frame's sides: a part, not a piece or a sliver
     gapped: bool = False  # matched across frames whose blobs were not matched (unreadable, dropped, blank): perhaps another's
     told: bool = False  # its direction of travel told to the TravelWatch
     seen: int = 0  # the index of the frame it was last matched in
     velocity: tuple[float, float] | None = None  # px per frame, measured between two whole views
     whole_view: tuple[int, Blob] | None = None  # the index of the frame it was last seen whole in, judged or not, and its blob
-    came: Blob = field(init=False)
+    came: Blob = field(init=False)  # its blob on the frame it was first seen in, ``born``: how far it has moved since
+    born: int = field(init=False)
 
     def __post_init__(self) -> None:
-        self.came = self.blob
+        self.came, self.born = self.blob, self.seen
 
     def where(self, steps: int) -> tuple[float, float] | None:
         """Its centre ``steps`` frames after it was last seen: where it was, or across frames not seen, moved on at its

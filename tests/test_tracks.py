@@ -16,8 +16,8 @@ def _box(cx: int, size: int = 200) -> Blob:
 
 
 def test_a_track_remembers_where_it_was_first_seen_as_it_moves_on() -> None:
-    t = Track(0, _box(300), born=7)
-    t.blob = _box(340)
+    t = Track(0, _box(300), seen=7)
+    t.blob, t.seen = _box(340), 8
     assert (t.came, t.born) == (_box(300), 7)
 
 

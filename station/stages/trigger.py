@@ -110,6 +110,10 @@ class LineTrigger:
         x = b.cx / w
         return x if self.cfg.direction is Direction.LEFT_TO_RIGHT else 1.0 - x
 
+    def _along(self, dx: float) -> float:
+        """A move of ``dx`` px across the frame, along the direction of travel (negative: against it)."""
+        return dx if self.cfg.direction is Direction.LEFT_TO_RIGHT else -dx
+
     def _emit(self, frame: Frame, blob: Blob, belt: float) -> Part:
         part = Part(self._next_id, frame, blob=(blob.cx, blob.cy, float(blob.size)), belt_level=belt)
         self._next_id += 1
@@ -194,7 +198,7 @@ class LineTrigger:
         if v is None and steps > 1:
             return False
         dx, dy = (0.0, 0.0) if v is None else (v[0] * steps, v[1] * steps)
-        ahead = (c.cx - t.blob.cx - dx) * (1 if self.cfg.direction is Direction.LEFT_TO_RIGHT else -1)
+        ahead = self._along(c.cx - t.blob.cx - dx)
         lane = abs(c.cy - t.blob.cy - dy) < 0.5 * size and c.size < 1.25 * size  # not two parts run together
         return float(np.hypot(dx, dy)) <= MAX_DRIFT * size and -0.5 * size < ahead < size and lane
 
@@ -247,8 +251,7 @@ class LineTrigger:
         if self._blank(blobs, frame.index, w, h):
             return self._unseen(frame, w, h)
         for b in sorted(self._match(blobs, frame), key=lambda b: -self._progress(b, w)):
-            at = self._progress(b, w)
-            self._tracks.append(Track(self._order, b, at < self.cfg.line, seen=frame.index, born=frame.index))
+            self._tracks.append(Track(self._order, b, self._progress(b, w) < self.cfg.line, seen=frame.index))
             self._order += 1
         out: list[Part] = []
         for t in sorted(self._tracks, key=lambda t: t.order):
@@ -288,7 +291,7 @@ class LineTrigger:
         t.part_like = t.part_like or t.whole_view is not None or (self._part_sized(b) and b.x0 >= m and b.x1 <= w - m)
         if t.part_like:
             size = t.whole_view[1].size if t.whole_view is not None else b.size
-            t.told = self._travel.moved((self._progress(b, w) - self._progress(t.came, w)) * w, size)
+            t.told = self._travel.moved(self._along(b.cx - t.came.cx), size)
 
     def _blank(self, blobs: list[Blob], index: int, w: int, h: int) -> bool:
         """A frame that shows nothing at all where a part must be: the light went out or flashed, or the camera showed
@@ -354,7 +357,7 @@ class LineTrigger:
         v, seen = t.velocity, t.whole_view
         if t.missed or v is None or seen is None:
             return None
-        if (v[0] if self.cfg.direction is Direction.LEFT_TO_RIGHT else -v[0]) < _MIN_SPEED or t.seen - seen[0] > _MAX_MISSED:
+        if self._along(v[0]) < _MIN_SPEED or t.seen - seen[0] > _MAX_MISSED:
             return None
         steps, b = index - seen[0], seen[1]
         dx, dy = v[0] * steps, v[1] * steps
