@@ -31,26 +31,28 @@ class Track:
     seen: int = 0  # the index of the frame it was last matched in
     velocity: tuple[float, float] | None = None  # px per frame, measured between two whole views
     whole_view: tuple[int, Blob] | None = None  # the index of the frame it was last seen whole in, judged or not, and its blob
+    belt: tuple[float, float] | None = None  # the belt's speed, px a frame, when it was last seen: another part's, if known
     came: Blob = field(init=False)  # its blob on the frame it was first seen in, ``born``: how far it has moved since
     born: int = field(init=False)
 
     def __post_init__(self) -> None:
         self.came, self.born = self.blob, self.seen
 
+    def speed(self) -> tuple[float, float] | None:
+        """Its own speed, px a frame; seen whole only once, the ``belt``'s (a whole part moves with the belt, while one
+        coming into view seems to move at half its speed); None when neither is known."""
+        return self.velocity if self.velocity is not None or self.last_full is None else self.belt
+
     def where(self, steps: int) -> tuple[float, float] | None:
         """Its centre ``steps`` frames after it was last seen: where it was, or across frames not seen, moved on at its
-        speed (known once it was seen whole twice: a part coming into view seems to move at half its speed); None once
-        that is more than ``MAX_DRIFT`` sizes (lost: a speed a tenth off would put it out of a match's reach)."""
-        if steps <= 1 or self.velocity is None:
+        :meth:`speed`; None once that is more than ``MAX_DRIFT`` sizes (lost: a speed a tenth off would put it out of a
+        match's reach)."""
+        v = self.speed()
+        if steps <= 1 or v is None:
             return self.blob.cx, self.blob.cy
-        if self.drifted(steps, self.blob):
+        if drifted(v, steps, self.blob):
             return None
-        return self.blob.cx + self.velocity[0] * steps, self.blob.cy + self.velocity[1] * steps
-
-    def drifted(self, steps: int, b: Blob) -> bool:
-        """Moved more than ``MAX_DRIFT`` sizes of ``b`` in ``steps`` frames at its speed: a speed a tenth off has put it
-        out of a match's reach."""
-        return self.velocity is not None and float(np.hypot(*self.velocity)) * steps > MAX_DRIFT * b.size
+        return self.blob.cx + v[0] * steps, self.blob.cy + v[1] * steps
 
     def whole(self, frame: Frame, b: Blob, belt: float) -> None:
         """Seen whole on ``frame``: its last full view, and its speed since the one before."""
@@ -60,3 +62,9 @@ class Track:
             v = self.velocity
             self.velocity = moved if v is None else ((v[0] + moved[0]) / 2, (v[1] + moved[1]) / 2)
         self.last_full = (frame, b, belt)
+
+
+def drifted(v: tuple[float, float], steps: int, b: Blob) -> bool:
+    """Moved more than ``MAX_DRIFT`` sizes of ``b`` in ``steps`` frames at speed ``v``: a speed a tenth off has put it out
+    of a match's reach."""
+    return float(np.hypot(*v)) * steps > MAX_DRIFT * b.size

@@ -4,7 +4,7 @@ import numpy as np
 
 from station.blobs import Blob
 from station.messages import Frame
-from station.tracks import MAX_DRIFT, Track
+from station.tracks import MAX_DRIFT, Track, drifted
 
 
 def _frame(index: int) -> Frame:
@@ -24,7 +24,7 @@ def test_a_track_remembers_where_it_was_first_seen_as_it_moves_on() -> None:
 def test_its_speed_is_known_only_once_it_was_seen_whole_twice() -> None:
     t = Track(0, _box(300))
     t.whole(_frame(10), _box(300), 60.0)
-    assert t.velocity is None and t.where(3) == (300.0, 200.0), "one whole view: it is looked for where it was"
+    assert t.velocity is None and t.where(3) == (300.0, 200.0), "one whole view, the belt's speed not known: where it was"
     t.whole(_frame(12), _box(340), 60.0)
     t.blob = _box(340)
     assert t.velocity == (20.0, 0.0), "40 px in 2 frames"
@@ -34,5 +34,14 @@ def test_its_speed_is_known_only_once_it_was_seen_whole_twice() -> None:
 def test_a_track_followed_further_than_its_speed_can_be_trusted_is_lost() -> None:
     t = Track(0, _box(300), velocity=(40.0, 0.0))
     steps = int(MAX_DRIFT * 200 / 40)
-    assert not t.drifted(steps, t.blob) and t.where(steps) is not None
-    assert t.drifted(steps + 1, t.blob) and t.where(steps + 1) is None
+    assert not drifted((40.0, 0.0), steps, t.blob) and t.where(steps) is not None
+    assert drifted((40.0, 0.0), steps + 1, t.blob) and t.where(steps + 1) is None
+
+
+def test_seen_whole_once_it_moves_on_at_the_belts_speed_as_it_was_when_last_seen() -> None:
+    t = Track(0, _box(300), belt=(40.0, 0.0))
+    assert t.speed() is None and t.where(3) == (300.0, 200.0), "never whole: perhaps coming into view, at half the speed"
+    t.whole(_frame(10), _box(300), 60.0)
+    assert t.speed() == (40.0, 0.0) and t.where(3) == (420.0, 200.0)
+    t.whole(_frame(11), _box(330), 60.0)
+    assert t.speed() == (30.0, 0.0), "seen whole twice: its own speed, not the belt's"

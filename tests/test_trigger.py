@@ -522,14 +522,20 @@ def test_a_part_judged_without_a_speed_leaves_no_track_to_take_the_next_parts_bl
     assert len(parts) == 3 and _never_seen_whole(parts[0]) and parts[1].failure is None and parts[2].failure is None
 
 
-def test_a_part_behind_judged_on_its_last_view_in_the_dark_never_overtakes_the_waited_for_part_ahead() -> None:
-    """Fast parts (40 px a frame), the line at 0.7: the one ahead seen whole and moving (waited for), the one behind seen
-    whole once as the light goes (no speed: it misses the dark frames and is judged on its one whole view when it
-    retires). The one ahead is judged first; it was judged four frames after the one behind (a second review)."""
-    frames = _with_blank(_moving(1280, 720, 100, [-100, -500, -900], 40, 90), range(17, 47))
+@pytest.mark.parametrize("frames_out", [8, 20, 30])
+def test_a_part_seen_whole_once_as_the_light_goes_is_judged_once_as_the_belt_takes_it_across_the_line(frames_out: int) -> None:
+    """Fast parts (40 px a frame), the line at 0.7, the light out from frame 17: the one ahead seen whole and moving, the
+    one behind seen whole once as the light goes (no speed of its own). It moves on at the belt's (the part ahead's, as
+    it was when the part was last seen) and is judged once, as that takes it across the line, after the part ahead.
+    Before, it missed the dark frames and was judged on retiring, 14 frames before it crossed (the actuator times from
+    the stamp), and where the light came back while it was in view its part came back as a second part: 8 and 20 frames
+    out gave four verdicts for three parts."""
+    frames = _with_blank(_moving(1280, 720, 100, [-100, -500, -900], 40, 90), range(17, 17 + frames_out))
     emitted = _emitted(LineTrigger(TriggerSection(line=0.7)), frames)
-    assert [(p.part_id, p.blob[0] if p.blob else None) for _, p in emitted][:2] == [(1, 540.0), (2, 140.0)]
-    assert len(emitted) == 3 and [at for at, _ in emitted][:2] == [21, 21]
+    assert [p.part_id for _, p in emitted] == [1, 2, 3]
+    assert [(at, p.frame.index) for at, p in emitted][:2] == [(25, 25), (35, 35)], "x 140 on frame 16: past 896 on frame 35"
+    if frames_out == 30:
+        assert [p.blob[0] if p.blob else None for _, p in emitted][:2] == [540.0, 140.0], "judged on their views before the dark"
 
 
 def test_a_part_judged_in_the_dark_is_stamped_with_the_time_it_crossed_the_line() -> None:

@@ -12,11 +12,11 @@ bottom (:meth:`LineTrigger._cut_by_frame`: preprocess then says whether it is cu
 part-sized blob that crosses the line in view without ever looking round, with no whole part
 near it, is rejected at the line, unable to inspect (:meth:`LineTrigger._never_whole`).
 
-Across frames the trigger did not see (undecodable frames of a recording, frames the capture
-queue dropped: gaps in the frame index) a track seen whole twice is looked for where its own speed
-has taken it, so that its part keeps its one verdict. A frame that shows nothing where such a part must be (the light
-out or a flash) is not believed either: the part is waited for, and judged on its last whole view if its speed takes
-it past the line unseen (:meth:`LineTrigger._blank`, :meth:`LineTrigger._unseen`).
+Across frames the trigger did not see (undecodable frames of a recording, frames the capture queue dropped: gaps in
+the frame index) a track seen whole is looked for where its speed has taken it (:meth:`station.tracks.Track.speed`:
+seen whole only once, the belt's), so that its part keeps its one verdict. A frame that shows nothing where such a part
+must be (the light out or a flash) is not believed either: the part is waited for, and judged on its last whole view if
+its speed takes it past the line unseen (:meth:`LineTrigger._blank`, :meth:`LineTrigger._unseen`).
 A part that a new track finds again where its own track would have had it by then keeps one verdict
 (:meth:`LineTrigger._found_again`).
 
@@ -35,7 +35,7 @@ from station.blobs import Blob, find_blobs, one_part
 from station.config import Config, Direction, TriggerMode, TriggerSection, resolved_mode
 from station.messages import Failure, Frame, Part, Reason
 from station.sources import FrameSource, ImageFolderSource
-from station.tracks import MAX_DRIFT, Track
+from station.tracks import MAX_DRIFT, Track, drifted
 from station.travel import TravelWatch
 
 _MAX_MISSED = 4
@@ -188,13 +188,14 @@ class LineTrigger:
     def _found_again(self, t: Track, o: Track) -> bool:
         """``o`` is ``t``'s part (seen whole) found again: first seen after ``t`` was last seen, clear of the frame's sides,
         in its lane, no larger, and from half its size behind to less than its size ahead of where it would be by then,
-        moved on at its speed (or the belt's, :meth:`_belt`; not known, only on the next frame). ``t`` lost it across
+        moved on at its speed (:meth:`Track.speed`; not known, the belt's now, :meth:`_belt`, perhaps ``o``'s own; neither,
+        only on the next frame). ``t`` lost it across
         blank frames, or while only a bar of its rim showed (the bar's track took it on). Another part is never there:
         parts do not touch, and one behind moves on as fast."""
         w, m, c = self._width, self.cfg.edge_margin_px, o.came
         if t.last_full is None or o.order <= t.order or o.born <= t.seen or c.x0 < m or c.x1 > w - m:
             return False
-        steps, size, v = o.born - t.seen, t.last_full[1].size, t.velocity or self._belt()
+        steps, size, v = o.born - t.seen, t.last_full[1].size, t.speed() or self._belt()
         if v is None and steps > 1:
             return False
         dx, dy = (0.0, 0.0) if v is None else (v[0] * steps, v[1] * steps)
@@ -222,6 +223,7 @@ class LineTrigger:
         composed footage: the closest pairs first does that too, for a piece on the part's centre line)."""
         free = list(blobs)
         unseen, self._matched_at = frame.index - self._matched_at > 1, frame.index  # frames between: unreadable, dropped, blank
+        belt = self._belt()
         for t in sorted(self._tracks, key=lambda t: (t.missed > 0, t.order)):
             at = t.where(max(frame.index - t.seen, 1))  # more than one frame on across frames not seen (unreadable, dropped, blank)
             if at is None:
@@ -237,7 +239,7 @@ class LineTrigger:
             else:
                 free.remove(best)
                 t.gapped = t.gapped or unseen
-                t.blob, t.missed, t.seen = best, 0, frame.index
+                t.blob, t.missed, t.seen, t.belt = best, 0, frame.index, belt or t.belt
         return free
 
     def __call__(self, frame: Frame) -> list[Part]:
@@ -251,7 +253,7 @@ class LineTrigger:
         if self._blank(blobs, frame.index, w, h):
             return self._unseen(frame, w, h)
         for b in sorted(self._match(blobs, frame), key=lambda b: -self._progress(b, w)):
-            self._tracks.append(Track(self._order, b, self._progress(b, w) < self.cfg.line, seen=frame.index))
+            self._tracks.append(Track(self._order, b, self._progress(b, w) < self.cfg.line, seen=frame.index, belt=self._belt()))
             self._order += 1
         out: list[Part] = []
         for t in sorted(self._tracks, key=lambda t: t.order):
@@ -324,10 +326,10 @@ class LineTrigger:
         verdicts stay in order."""
         waited, due = set(), set()  # by order: followed across this frame; to be inspected now
         for t in self._tracks:
-            at = self._predicted(t, frame.index)
+            at, v = self._predicted(t, frame.index), t.speed()
             if at is not None and self._inside(at, w, h):
-                assert t.whole_view is not None  # as _predicted gave a box
-                if not t.drifted(frame.index - t.whole_view[0], t.whole_view[1]):
+                assert t.whole_view is not None and v is not None  # as _predicted gave a box
+                if not drifted(v, frame.index - t.whole_view[0], t.whole_view[1]):
                     waited.add(t.order)
                     if self._progress(at, w) >= self.cfg.line:
                         due.add(t.order)
@@ -351,10 +353,11 @@ class LineTrigger:
         return at is not None and self._inside(at, w, h)
 
     def _predicted(self, t: Track, index: int) -> Blob | None:
-        """Its box on frame ``index``, moved on from its last whole view at its speed; None unless it was seen on the last
-        frame the trigger believed, whole then or a few frames before, at a speed along the direction of travel of at
-        least ``_MIN_SPEED`` (slower, it may have stopped, and be lifted off). How far to trust it: :meth:`Track.drifted`."""
-        v, seen = t.velocity, t.whole_view
+        """Its box on frame ``index``, moved on from its last whole view at its speed (:meth:`Track.speed`: seen whole only
+        once, the belt's); None unless it was seen on the last frame the trigger believed, whole then or a few frames
+        before, at a speed along the direction of travel of at least ``_MIN_SPEED`` (slower, it may have stopped, and be
+        lifted off). How far to trust it: :func:`station.tracks.drifted`."""
+        v, seen = t.speed(), t.whole_view
         if t.missed or v is None or seen is None:
             return None
         if self._along(v[0]) < _MIN_SPEED or t.seen - seen[0] > _MAX_MISSED:
