@@ -54,6 +54,15 @@ class Track:
             return None
         return self.blob.cx + v[0] * steps, self.blob.cy + v[1] * steps
 
+    def findable(self, index: int, belt: tuple[float, float] | None) -> bool:
+        """Seen whole, its part may be found again on frame ``index``
+        (:meth:`station.stages.trigger.LineTrigger._found_again`): moved on no more than ``MAX_DRIFT`` sizes at its
+        :meth:`speed`, or the ``belt``'s now; with neither known, only on the next frame."""
+        v, steps = self.speed() or belt, index - self.seen
+        if self.last_full is None:
+            return False
+        return steps <= 1 if v is None else not drifted(v, steps, self.last_full[1])
+
     def whole(self, frame: Frame, b: Blob, belt: float) -> None:
         """Seen whole on ``frame``: its last full view, and its speed since the one before."""
         if self.last_full is not None and frame.index > self.last_full[0].index:

@@ -45,3 +45,12 @@ def test_seen_whole_once_it_moves_on_at_the_belts_speed_as_it_was_when_last_seen
     assert t.speed() == (40.0, 0.0) and t.where(3) == (420.0, 200.0)
     t.whole(_frame(11), _box(330), 60.0)
     assert t.speed() == (30.0, 0.0), "seen whole twice: its own speed, not the belt's"
+
+
+def test_a_lost_part_may_be_found_again_only_as_far_as_its_speed_can_be_trusted() -> None:
+    t = Track(0, _box(300), seen=10)
+    assert not t.findable(11, (40.0, 0.0)), "never seen whole: nothing to find again"
+    t.whole(_frame(10), _box(300), 60.0)
+    assert t.findable(11, None) and not t.findable(12, None), "no speed known: only on the next frame"
+    steps = int(MAX_DRIFT * 200 / 40)
+    assert t.findable(10 + steps, (40.0, 0.0)) and not t.findable(11 + steps, (40.0, 0.0)), "the belt's speed, up to MAX_DRIFT sizes"

@@ -538,6 +538,27 @@ def test_a_part_seen_whole_once_as_the_light_goes_is_judged_once_as_the_belt_tak
         assert [p.blob[0] if p.blob else None for _, p in emitted][:2] == [540.0, 140.0], "judged on their views before the dark"
 
 
+@pytest.mark.parametrize("frames_out", [5, 10, 20])
+def test_a_part_unseen_while_the_others_show_keeps_one_verdict_when_it_is_seen_again(frames_out: int) -> None:
+    """Three parts at 25 px a frame; the middle one, seen whole from frame 24, is not seen from frame 27 (a hand over it, a
+    shade) while the others show, so the frames are not blank. Its track gives up after 4 frames and judges it on its last
+    whole view; seen again, it is found again where its speed has taken it, and keeps that one verdict (it got a second
+    at the line)."""
+    frames = [
+        Frame(
+            t,
+            _disc_frame(
+                1280, 720, [(s + 25 * t, 360, 100) for s in (-100, -500, -900) if s != -500 or t not in range(27, 27 + frames_out)]
+            ),
+            0.0,
+            0.0,
+        )
+        for t in range(90)
+    ]
+    emitted = _emitted(LineTrigger(TriggerSection()), frames)
+    assert [(at, p.part_id, p.blob[0] if p.blob else None) for at, p in emitted] == [(30, 1, 650.0), (31, 2, 150.0), (62, 3, 650.0)]
+
+
 def test_a_part_judged_in_the_dark_is_stamped_with_the_time_it_crossed_the_line() -> None:
     """The gateway times the actuator from a verdict's capture time, as the moment its part crossed the line. A part last
     seen whole well short of the line (the light out for 30 frames at 25 fps) is judged on that view's pixels, stamped

@@ -18,7 +18,7 @@ seen whole only once, the belt's), so that its part keeps its one verdict. A fra
 must be (the light out or a flash) is not believed either: the part is waited for, and judged on its last whole view if
 its speed takes it past the line unseen (:meth:`LineTrigger._blank`, :meth:`LineTrigger._unseen`).
 A part that a new track finds again where its own track would have had it by then keeps one verdict
-(:meth:`LineTrigger._found_again`).
+(:meth:`LineTrigger._found_again`), also once its own track has given up on it (:meth:`LineTrigger._retire`).
 
 Each part tells a :class:`station.travel.TravelWatch` which way it moves, once it has moved far enough to tell: parts
 moving against ``trigger.direction`` are each already past the line as they come into view.
@@ -87,6 +87,7 @@ class LineTrigger:
         self._travel = travel
         self._on_blank = on_blank
         self._tracks: list[Track] = []
+        self._lost: list[Track] = []  # retired after a whole view, with its part's verdict: perhaps found again (_found_again)
         self._next_id = 1
         self._order = 0
         self._blanks = 0  # frames in a row that were blank where a part must be (:meth:`_blank`)
@@ -182,7 +183,7 @@ class LineTrigger:
         found again (:meth:`_found_again`) by a newer track seen whole or inspected, or found again of an inspected one."""
         return self._of_refused(b) or any(
             (self._found_again(t, o) and (o.inspected or o.last_full is not None)) or (self._found_again(o, t) and o.inspected)
-            for o in self._tracks
+            for o in [*self._tracks, *self._lost]
         )
 
     def _found_again(self, t: Track, o: Track) -> bool:
@@ -280,7 +281,7 @@ class LineTrigger:
                 t.inspected = True
                 if not self._judged(t, t.blob):
                     out.append(self._emit(frame, t.blob, belt))
-        out += self._retire(lambda t: t.missed > _MAX_MISSED)
+        out += self._retire(lambda t: t.missed > _MAX_MISSED, frame.index)
         return out
 
     def _tell_travel(self, t: Track, w: int) -> None:
@@ -345,7 +346,7 @@ class LineTrigger:
                 seen, blob, belt = t.last_full
                 if not self._judged(t, blob):
                     out.append(self._emit(replace(frame, image=seen.image), blob, belt))
-        return out + self._retire(lambda t: t.missed > _MAX_MISSED)
+        return out + self._retire(lambda t: t.missed > _MAX_MISSED, frame.index)
 
     def _expected(self, t: Track, index: int, w: int, h: int) -> bool:
         """Where its speed has taken it by frame ``index`` (:meth:`_predicted`) it is entirely in view."""
@@ -366,15 +367,24 @@ class LineTrigger:
         dx, dy = v[0] * steps, v[1] * steps
         return Blob(int(b.x0 + dx), int(b.y0 + dy), int(b.x1 + dx), int(b.y1 + dy))
 
-    def _retire(self, gone: object) -> list[Part]:
+    def _retire(self, gone: Callable[[Track], bool], index: int | None = None) -> list[Part]:
+        """Drops the tracks ``gone``: one seen whole and not yet inspected is inspected now on its last whole view, unless
+        its part has its verdict from another track. One whose part has its verdict from it is kept among the lost for as
+        long as its part may be found again (:meth:`_found_again`, :meth:`Track.findable`): a part unseen for a while
+        (shaded, a hand over it) keeps one verdict. ``index``: this frame's; None, the stream ended."""
         out: list[Part] = []
         keep: list[Track] = []
         for t in sorted(self._tracks, key=lambda t: t.order):
-            if not gone(t):  # type: ignore[operator]
+            if not gone(t):
                 keep.append(t)
-            elif not t.inspected and t.last_full is not None and not self._judged(t, t.last_full[1]):
+                continue
+            if not t.inspected and t.last_full is not None and not self._judged(t, t.last_full[1]):
                 out.append(self._emit(*t.last_full))
+                t.inspected = True
+            if t.inspected and t.last_full is not None:
+                self._lost.append(t)
         self._tracks = keep
+        self._lost = [] if index is None else [t for t in self._lost if t.findable(index, self._belt())]
         return out
 
     def _blinded(self, marker: Frame) -> list[Part]:
@@ -387,7 +397,7 @@ class LineTrigger:
             if not t.inspected:
                 frame = t.last_full[0] if t.last_full is not None else marker
                 out.append(self._refuse(frame, t.blob, None, "camera lost while the part was in view"))
-        self._tracks = []
+        self._tracks, self._lost = [], []
         return out
 
     def flush(self) -> list[Part]:
