@@ -46,6 +46,29 @@ def one_part(a: Blob, b: Blob) -> bool:
     return union.size <= 1.1 * max(a.size, b.size)
 
 
+# A whole part's blob is at least this much as wide as tall (and the other way): under a low side light a
+# sector of the rim falls to the belt's grey and the blob narrows to about 0.7 (at 0.75, a part on composed
+# footage crossed the line unseen); a piece of a broken rim is narrower still (half a rim: 0.5).
+_ROUND = 0.6
+
+
+def inside(b: Blob, cfg: TriggerSection, w: int, h: int) -> bool:
+    """Entirely in a ``w`` x ``h`` view: no closer to a frame edge than trigger.edge_margin_px."""
+    m = cfg.edge_margin_px
+    return b.x0 >= m and b.y0 >= m and b.x1 <= w - m and b.y1 <= h - m
+
+
+def part_sized(b: Blob, cfg: TriggerSection) -> bool:
+    """From trigger.min_diameter_px to max_diameter_px across: a part's size, not a piece's or two parts'."""
+    return cfg.min_diameter_px <= b.size <= cfg.max_diameter_px
+
+
+def whole_part(b: Blob, cfg: TriggerSection, w: int, h: int) -> bool:
+    """A whole part in view: entirely in view (:func:`inside`), part-sized and round enough (``_ROUND``)."""
+    round_enough = _ROUND <= (b.x1 - b.x0) / max(b.y1 - b.y0, 1) <= 1 / _ROUND
+    return inside(b, cfg, w, h) and round_enough and part_sized(b, cfg)
+
+
 def work_image(gray: npt.NDArray[np.uint8], min_diameter_px: int) -> tuple[npt.NDArray[np.uint8], float]:
     """Halve the frame while the smallest part stays _MIN_PART_PX wide: 2x2 means are cheap and average the noise."""
     small = gray

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from station.blobs import find_blobs, work_image
+from station.blobs import Blob, find_blobs, inside, part_sized, whole_part, work_image
 from station.config import TriggerSection
 from station.locate import level_percentiles
 
@@ -37,3 +37,13 @@ def test_the_work_copy_keeps_the_smallest_part_30_px_wide() -> None:
         assert 30 <= 120 * f < 60 and small.shape == (round(h * f), round(w * f))
     small, f = work_image(np.zeros((360, 640), np.uint8), 40)  # small parts: nothing to halve
     assert f == 1.0 and small.shape == (360, 640)
+
+
+def test_a_whole_part_is_in_view_by_the_edge_margin_part_sized_and_round() -> None:
+    cfg = TriggerSection(edge_margin_px=3, min_diameter_px=100, max_diameter_px=300)
+    part = Blob(100, 100, 300, 300)
+    assert inside(part, cfg, 400, 400) and part_sized(part, cfg) and whole_part(part, cfg, 400, 400)
+    assert not inside(Blob(2, 100, 202, 300), cfg, 400, 400) and not inside(part, cfg, 302, 400), "within the margin of an edge"
+    assert not part_sized(Blob(0, 0, 99, 99), cfg) and not part_sized(Blob(0, 0, 301, 301), cfg)
+    assert whole_part(Blob(100, 100, 220, 300), cfg, 400, 400), "a rim a low side light shades: 0.6 as wide as tall"
+    assert not whole_part(Blob(100, 100, 210, 300), cfg, 400, 400), "half a rim: a piece, not a whole part"

@@ -31,7 +31,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from station.blobs import Blob, find_blobs, one_part
+from station.blobs import Blob, find_blobs, inside, one_part, part_sized, whole_part
 from station.config import Config, Direction, TriggerMode, TriggerSection, resolved_mode
 from station.messages import Failure, Frame, Part, Reason
 from station.sources import FrameSource, ImageFolderSource
@@ -73,12 +73,6 @@ class FrameTrigger:
         return []
 
 
-# A whole part's blob is at least this much as wide as tall (and the other way): under a low side light a
-# sector of the rim falls to the belt's grey and the blob narrows to about 0.7 (at 0.75, a part on composed
-# footage crossed the line unseen); a piece of a broken rim is narrower still (half a rim: 0.5).
-_ROUND = 0.6
-
-
 class LineTrigger:
     """Tracks parts across frames and fires once per part at the trigger line."""
 
@@ -93,18 +87,6 @@ class LineTrigger:
         self._blanks = 0  # frames in a row that were blank where a part must be (:meth:`_blank`)
         self._matched_at = -1  # the index of the last frame whose blobs were matched to the tracks
         self._width = 0  # of the last frame looked at
-
-    def _inside(self, b: Blob, w: int, h: int) -> bool:
-        """Entirely in view: no closer to a frame edge than trigger.edge_margin_px."""
-        m = self.cfg.edge_margin_px
-        return b.x0 >= m and b.y0 >= m and b.x1 <= w - m and b.y1 <= h - m
-
-    def _part_sized(self, b: Blob) -> bool:
-        return self.cfg.min_diameter_px <= b.size <= self.cfg.max_diameter_px
-
-    def _full_view(self, b: Blob, w: int, h: int) -> bool:
-        round_enough = _ROUND <= (b.x1 - b.x0) / max(b.y1 - b.y0, 1) <= 1 / _ROUND
-        return self._inside(b, w, h) and round_enough and self._part_sized(b)
 
     def _progress(self, b: Blob, w: int) -> float:
         """Centre position along the direction of travel, 0..1."""
@@ -131,7 +113,7 @@ class LineTrigger:
         around them, added 2 verdicts to 25 parts of in-envelope footage).
         """
         b, c = t.blob, self.cfg
-        if not t.before_line and not self._inside(b, w, h):  # past the line when first seen, cut by the frame: a sliver
+        if not t.before_line and not inside(b, self.cfg, w, h):  # past the line when first seen, cut by the frame: a sliver
             return None
         if b.size > c.max_diameter_px:
             return f"part {b.size} px across, larger than trigger.max_diameter_px ({c.max_diameter_px}): outside the size envelope"
@@ -151,13 +133,13 @@ class LineTrigger:
         footage (six videos, 25 to 600 parts, shaded ones among them): not one verdict more.
         """
         b = t.blob
-        if t.covered or not (t.before_line and self._inside(b, w, h) and t.last_full is None and self._part_sized(b)):
+        if t.covered or not (t.before_line and inside(b, self.cfg, w, h) and t.last_full is None and part_sized(b, self.cfg)):
             return None
         near = [o for o in self._tracks if o is not t and o.blob.apart(b) < max(o.blob.size, b.size)]
         if any(o.last_full is not None or o.inspected for o in near):
             return None
         for o in near:  # perhaps pieces of this part; a neighbour's piece is rarely in view and in its box
-            o.covered = o.covered or (not o.missed and self._inside(o.blob, w, h) and one_part(b, o.blob))
+            o.covered = o.covered or (not o.missed and inside(o.blob, self.cfg, w, h) and one_part(b, o.blob))
         t.never_whole = True
         bw, bh = b.x1 - b.x0, b.y1 - b.y0
         return f"crossed the line never seen whole ({bw} x {bh} px, not round): part or framing too dark or shaded to inspect"
@@ -168,7 +150,7 @@ class LineTrigger:
         frame cuts, or whose shadow reaches the edge (measured: parts of 270 px in a 360 px frame). It was a fragment,
         and got no verdict."""
         b, m = t.blob, self.cfg.edge_margin_px
-        if t.covered or t.last_full is not None or not t.before_line or not self._part_sized(b):
+        if t.covered or t.last_full is not None or not t.before_line or not part_sized(b, self.cfg):
             return False
         if b.x0 < m or b.x1 > w - m or (b.y0 >= m and b.y1 <= h - m):
             return False
@@ -260,7 +242,7 @@ class LineTrigger:
         for t in sorted(self._tracks, key=lambda t: t.order):
             if t.missed:
                 continue
-            full = self._full_view(t.blob, w, h)
+            full = whole_part(t.blob, self.cfg, w, h)
             if full:
                 t.whole_view = (frame.index, t.blob)
             self._tell_travel(t, w)
@@ -291,7 +273,7 @@ class LineTrigger:
         if self._travel is None or t.told or t.gapped:
             return
         m, b = self.cfg.edge_margin_px, t.blob
-        t.part_like = t.part_like or t.whole_view is not None or (self._part_sized(b) and b.x0 >= m and b.x1 <= w - m)
+        t.part_like = t.part_like or t.whole_view is not None or (part_sized(b, self.cfg) and b.x0 >= m and b.x1 <= w - m)
         if t.part_like:
             size = t.whole_view[1].size if t.whole_view is not None else b.size
             t.told = self._travel.moved(self._along(b.cx - t.came.cx), size)
@@ -328,7 +310,7 @@ class LineTrigger:
         waited, due = set(), set()  # by order: followed across this frame; to be inspected now
         for t in self._tracks:
             at, v = self._predicted(t, frame.index), t.speed()
-            if at is not None and self._inside(at, w, h):
+            if at is not None and inside(at, self.cfg, w, h):
                 assert t.whole_view is not None and v is not None  # as _predicted gave a box
                 if not drifted(v, frame.index - t.whole_view[0], t.whole_view[1]):
                     waited.add(t.order)
@@ -351,7 +333,7 @@ class LineTrigger:
     def _expected(self, t: Track, index: int, w: int, h: int) -> bool:
         """Where its speed has taken it by frame ``index`` (:meth:`_predicted`) it is entirely in view."""
         at = self._predicted(t, index)
-        return at is not None and self._inside(at, w, h)
+        return at is not None and inside(at, self.cfg, w, h)
 
     def _predicted(self, t: Track, index: int) -> Blob | None:
         """Its box on frame ``index``, moved on from its last whole view at its speed (:meth:`Track.speed`: seen whole only
