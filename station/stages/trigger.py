@@ -366,7 +366,8 @@ class LineTrigger:
             if t.inspected and t.last_full is not None:
                 self._lost.append(t)
         self._tracks = keep
-        self._lost = [] if index is None else [t for t in self._lost if t.findable(index, self._belt())]
+        belt = self._belt() if self._lost else None  # read once, not once per lost track
+        self._lost = [] if index is None else [t for t in self._lost if t.findable(index, belt)]
         return out
 
     def _blinded(self, marker: Frame) -> list[Part]:
