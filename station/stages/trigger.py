@@ -35,7 +35,7 @@ from station.blobs import Blob, find_blobs, inside, one_part, part_sized, whole_
 from station.config import Config, Direction, TriggerMode, TriggerSection, resolved_mode
 from station.messages import Failure, Frame, Part, Reason
 from station.sources import FrameSource, ImageFolderSource
-from station.tracks import MAX_DRIFT, Track, drifted
+from station.tracks import Track, drifted
 from station.travel import TravelWatch
 
 _MAX_MISSED = 4
@@ -171,20 +171,19 @@ class LineTrigger:
     def _found_again(self, t: Track, o: Track) -> bool:
         """``o`` is ``t``'s part (seen whole) found again: first seen after ``t`` was last seen, clear of the frame's sides,
         in its lane, no larger, and from half its size behind to less than its size ahead of where it would be by then,
-        moved on at its speed (:meth:`Track.speed`; not known, the belt's now, :meth:`_belt`, perhaps ``o``'s own; neither,
-        only on the next frame). ``t`` lost it across
+        moved on at its speed (:meth:`Track.speed`; not known, the belt's now, :meth:`_belt`, perhaps ``o``'s own) as far as
+        that is trusted (:meth:`Track.findable`; no speed, only on the next frame). ``t`` lost it across
         blank frames, or while only a bar of its rim showed (the bar's track took it on). Another part is never there:
         parts do not touch, and one behind moves on as fast."""
-        w, m, c = self._width, self.cfg.edge_margin_px, o.came
-        if t.last_full is None or o.order <= t.order or o.born <= t.seen or c.x0 < m or c.x1 > w - m:
+        w, m, c, belt = self._width, self.cfg.edge_margin_px, o.came, self._belt()
+        if o.order <= t.order or o.born <= t.seen or c.x0 < m or c.x1 > w - m or not t.findable(o.born, belt):
             return False
-        steps, size, v = o.born - t.seen, t.last_full[1].size, t.speed() or self._belt()
-        if v is None and steps > 1:
-            return False
+        assert t.last_full is not None  # as findable
+        steps, size, v = o.born - t.seen, t.last_full[1].size, t.speed() or belt
         dx, dy = (0.0, 0.0) if v is None else (v[0] * steps, v[1] * steps)
         ahead = self._along(c.cx - t.blob.cx - dx)
         lane = abs(c.cy - t.blob.cy - dy) < 0.5 * size and c.size < 1.25 * size  # not two parts run together
-        return float(np.hypot(dx, dy)) <= MAX_DRIFT * size and -0.5 * size < ahead < size and lane
+        return -0.5 * size < ahead < size and lane
 
     def _belt(self) -> tuple[float, float] | None:
         """The belt's speed, px a frame: that of the part seen last whose speed is known; None if none is."""
@@ -235,8 +234,9 @@ class LineTrigger:
         blobs, belt = find_blobs(frame.image, self.cfg)
         if self._blank(blobs, frame.index, w, h):
             return self._unseen(frame, w, h)
-        for b in sorted(self._match(blobs, frame), key=lambda b: -self._progress(b, w)):
-            self._tracks.append(Track(self._order, b, self._progress(b, w) < self.cfg.line, seen=frame.index, belt=self._belt()))
+        new, speed = self._match(blobs, frame), self._belt()
+        for b in sorted(new, key=lambda b: -self._progress(b, w)):
+            self._tracks.append(Track(self._order, b, self._progress(b, w) < self.cfg.line, seen=frame.index, belt=speed))
             self._order += 1
         out: list[Part] = []
         for t in sorted(self._tracks, key=lambda t: t.order):
