@@ -7,12 +7,13 @@ import cv2
 import numpy as np
 import pytest
 
-from station.blobs import find_blobs
+from station.blobs import Blob, find_blobs
 from station.config import Direction, TriggerMode, TriggerSection, load_config
 from station.footage import Envelope, compose, labelled_photos, read_truth
 from station.messages import Failure, Frame, Part, Reason
 from station.sources import source_for
 from station.stages.trigger import FrameTrigger, LineTrigger, trigger_for, trigger_mode
+from station.tracks import Track
 from station.travel import TravelWatch
 
 from .conftest import SAMPLE
@@ -463,11 +464,13 @@ def test_a_part_lifted_off_short_of_the_line_gets_one_verdict_and_the_next_part_
 
 
 def test_a_part_lifted_off_while_moving_is_inspected_on_its_last_whole_view_within_a_bound() -> None:
-    """Frames that stay empty are believed after _MAX_BLANK of them: no part is waited for for ever."""
+    """Frames that stay empty are believed after _MAX_BLANK of them; the part, no longer seen, is followed at its speed
+    from its last whole view (x 346 on frame 49, 4 px a frame) and judged on that view as its speed takes it across the
+    line (960 px, frame 203), as a photo-eye would fire: no part is waited for for ever."""
     frames = _with_blank(_moving(1920, 360, 100, [150], 4, 300), range(50, 300))
     trig = LineTrigger(TriggerSection())
-    parts = _run_no_flush(trig, frames[:120])
-    assert len(parts) == 1 and parts[0].frame.index < 50 and parts[0].failure is None
+    parts = _run_no_flush(trig, frames)
+    assert [(p.frame.index, p.blob[0] if p.blob else None, p.failure) for p in parts] == [(203, 346.0, None)]
     assert trig.flush() == []
 
 
@@ -539,11 +542,26 @@ def test_a_part_seen_whole_once_as_the_light_goes_is_judged_once_as_the_belt_tak
 
 
 @pytest.mark.parametrize("frames_out", [5, 10, 20])
-def test_a_part_unseen_while_the_others_show_keeps_one_verdict_when_it_is_seen_again(frames_out: int) -> None:
+def test_a_slow_part_unseen_while_the_others_show_keeps_one_verdict_when_it_is_seen_again(frames_out: int) -> None:
+    """Two parts at 1 px a frame, too slow to be followed (under _MIN_SPEED: it may have stopped and been lifted off); the
+    one behind, seen whole from frame 0, is not seen from frame 40 while the other shows, so the frames are not blank.
+    Its track gives up after 4 frames and judges it on its last whole view (frame 39); seen again, it is found again
+    where its speed has taken it, and keeps that one verdict (it got a second at the line)."""
+    frames = [
+        Frame(t, _disc_frame(640, 360, [(s + t, 180, 70) for s in (290, 100) if s != 100 or t not in range(40, 40 + frames_out)]), 0.0, 0.0)
+        for t in range(260)
+    ]
+    emitted = _emitted(LineTrigger(TriggerSection()), frames)
+    assert [(at, p.part_id, p.frame.index, p.blob[0] if p.blob else None) for at, p in emitted] == [(29, 1, 29, 320.0), (44, 2, 39, 140.0)]
+
+
+@pytest.mark.parametrize(("frames_out", "judged"), [(5, (46, 650.0)), (10, (46, 650.0)), (20, (47, 676.0))])
+def test_a_part_unseen_while_the_others_show_is_followed_and_judged_once_as_it_crosses(frames_out: int, judged: tuple[int, float]) -> None:
     """Three parts at 25 px a frame; the middle one, seen whole from frame 24, is not seen from frame 27 (a hand over it, a
-    shade) while the others show, so the frames are not blank. Its track gives up after 4 frames and judges it on its last
-    whole view; seen again, it is found again where its speed has taken it, and keeps that one verdict (it got a second
-    at the line)."""
+    shade) while the others show, so the frames are not blank. Its track is followed at its speed, as across blank
+    frames, and matched again where that has taken it: judged once, on the frame it is seen across the line. Before, it
+    was judged on its track giving up (frame 31, on its frame-26 view at x 150, 15 frames before it crossed), and given a
+    second verdict at the line (without its lost track kept to find it again)."""
     frames = [
         Frame(
             t,
@@ -556,7 +574,89 @@ def test_a_part_unseen_while_the_others_show_keeps_one_verdict_when_it_is_seen_a
         for t in range(90)
     ]
     emitted = _emitted(LineTrigger(TriggerSection()), frames)
-    assert [(at, p.part_id, p.blob[0] if p.blob else None) for at, p in emitted] == [(30, 1, 650.0), (31, 2, 150.0), (62, 3, 650.0)]
+    assert [(at, p.part_id, p.blob[0] if p.blob else None) for at, p in emitted] == [
+        (30, 1, 650.0),
+        (judged[0], 2, judged[1]),
+        (62, 3, 650.0),
+    ]
+
+
+@pytest.mark.parametrize("dark_from", [90, 100, 120])
+def test_a_part_unseen_behind_one_short_of_the_line_is_judged_after_it(dark_from: int) -> None:
+    """Two parts at 8 px a frame, the line at 0.8 (x 1024): the one behind, seen whole from frame 83, is not seen for 6
+    frames while the one ahead is still short of the line. It was judged as its track gave up, before the part ahead
+    (out of order) and about 100 frames before it crossed (the gateway times the actuator from the stamp); followed at
+    its speed, it is seen again and judged as it crosses."""
+    frames = [
+        Frame(
+            t,
+            _disc_frame(1280, 720, [(s + 8 * t, 360, 100) for s in (-100, -560) if s != -560 or t not in range(dark_from, dark_from + 6)]),
+            0.0,
+            0.0,
+        )
+        for t in range(220)
+    ]
+    emitted = _emitted(LineTrigger(TriggerSection(line=0.8)), frames)
+    assert [(at, p.part_id, p.frame.index, p.blob[0] if p.blob else None) for at, p in emitted] == [
+        (141, 1, 141, 1028.0),
+        (198, 2, 198, 1024.0),
+    ]
+
+
+def _ring_or_bar(img: np.ndarray, x: int, y: int, r: int, bar: int | None) -> None:
+    """A part at (x, y), or only a bright bar of its rim ``bar`` px from its centre along the belt (a side light that
+    shows one sector for a frame)."""
+    if bar is None:
+        cv2.circle(img, (x, y), r, 190, -1)
+        cv2.circle(img, (x, y), r // 2, 25, -1)
+    else:
+        cv2.rectangle(img, (x + bar - 20, int(y - 0.8 * r)), (x + bar + 20, int(y + 0.8 * r)), 190, -1)
+
+
+@pytest.mark.parametrize("at", [20, 24, 28])
+def test_a_part_whose_track_took_a_bar_of_its_rim_keeps_one_verdict(at: int) -> None:
+    """A part at 20 px a frame shows only as a bar of its rim ahead of its centre on one frame (its track takes the bar),
+    and behind it on the next (a new track starts there and follows the part). The track left on the bar is given up;
+    the new one is its part found again, reckoned from where the part was last seen whole, not from the bar: one verdict,
+    at the line (it got a second on its last whole view, stamped when its track gave up)."""
+    frames = []
+    for t in range(80):
+        img = np.full((720, 1280), 60, np.uint8)
+        _ring_or_bar(img, -100 + 20 * t, 360, 100, {at: 85, at + 1: -60}.get(t))
+        frames.append(Frame(t, img, 0.0, 0.0))
+    emitted = _emitted(LineTrigger(TriggerSection()), frames)
+    assert [(at, p.frame.index, p.blob[0] if p.blob else None) for at, p in emitted] == [(37, 37, 640.0)]
+
+
+def test_a_part_lost_on_a_bar_and_found_again_is_followed_by_the_track_that_found_it_only() -> None:
+    """Right to left at 26 px a frame: the part behind shows as a bar behind its centre (its track takes it), then ahead
+    (a new track), then whole, then not at all for 4 frames while the part ahead shows. Both tracks have lost it by then;
+    only the new one, which found the part again, is followed. Following the old one as well, it took the part back as
+    it reappeared, and the new one, followed to the line unseen, judged it a second time."""
+    frames = []
+    for t in range(100):
+        img = np.full((720, 1280), 60, np.uint8)
+        _ring_or_bar(img, 1830 - 26 * t, 306, 155, None)
+        if t not in range(53, 57):
+            _ring_or_bar(img, 2300 - 26 * t, 300, 155, {50: 150, 51: -140}.get(t))
+        frames.append(Frame(t, img, 0.0, 0.0))
+    cfg = TriggerSection(direction=Direction.RIGHT_TO_LEFT, line=0.75, min_diameter_px=201, max_diameter_px=413)
+    emitted = _emitted(LineTrigger(cfg), frames)
+    assert [(at, p.frame.index, p.blob[0] if p.blob else None) for at, p in emitted] == [(59, 59, 296.0), (77, 77, 300.0)]
+
+
+def test_a_track_that_deferred_its_verdict_gives_none_to_defer_to() -> None:
+    """A newer track that finds the part of one inspected again defers its verdict to it, unless that one deferred its
+    own (to this one): then neither would give one, and a part crossing the line got no verdict."""
+    trig, frame = LineTrigger(TriggerSection()), Frame(10, np.zeros((720, 1280), np.uint8), 0.0, 0.0)
+    trig._width = 1280
+    old, new = Track(0, Blob(500, 260, 700, 460), True, seen=10), Track(1, Blob(520, 260, 720, 460), True, seen=11)
+    old.whole(frame, old.blob, 60.0)
+    old.whole_view, old.inspected = (10, old.blob), True
+    trig._tracks = [old, new]
+    assert trig._judged(new, new.blob), "found again of one that gave its verdict"
+    old.deferred = True
+    assert not trig._judged(new, new.blob), "found again of one that deferred: this one gives the verdict"
 
 
 def test_a_part_judged_in_the_dark_is_stamped_with_the_time_it_crossed_the_line() -> None:

@@ -16,8 +16,9 @@ Across frames the trigger did not see (undecodable frames of a recording, frames
 the frame index) a track seen whole is looked for where its speed has taken it (:meth:`station.tracks.Track.speed`:
 seen whole only once, the belt's), so that its part keeps its one verdict. A frame that shows nothing where such a part
 must be (the light out or a flash) is not believed either: the part is waited for, and judged on its last whole view if
-its speed takes it past the line unseen (:meth:`LineTrigger._blank`, :meth:`LineTrigger._unseen`).
-A part that a new track finds again where its own track would have had it by then keeps one verdict
+its speed takes it past the line unseen (:meth:`LineTrigger._blank`, :meth:`LineTrigger._unseen`). A part whose track
+misses it for more than ``_MAX_MISSED`` frames that do show other parts (a hand over it, a shade) is followed the same
+way (:meth:`LineTrigger._followed`). A part that a new track finds again where its own track would have had it by then keeps one verdict
 (:meth:`LineTrigger._found_again`), also once its own track has given up on it (:meth:`LineTrigger._retire`).
 
 Each part tells a :class:`station.travel.TravelWatch` which way it moves, once it has moved far enough to tell: parts
@@ -162,27 +163,31 @@ class LineTrigger:
 
     def _judged(self, t: Track, b: Blob) -> bool:
         """``t``'s part, seen whole as ``b``, has its verdict from another track: a part rejected as never seen whole, or
-        found again (:meth:`_found_again`) by a newer track seen whole or inspected, or found again of an inspected one."""
+        found again (:meth:`_found_again`) by a newer track seen whole or inspected, or found again of one that gave its
+        verdict. Never of one that deferred to it (``deferred``): then neither would give one."""
         return self._of_refused(b) or any(
-            (self._found_again(t, o) and (o.inspected or o.last_full is not None)) or (self._found_again(o, t) and o.inspected)
+            (self._found_again(t, o) and (o.inspected or o.last_full is not None))
+            or (self._found_again(o, t) and o.inspected and not o.deferred)
             for o in [*self._tracks, *self._lost]
         )
 
     def _found_again(self, t: Track, o: Track) -> bool:
         """``o`` is ``t``'s part (seen whole) found again: first seen after ``t`` was last seen, clear of the frame's sides,
         in its lane, no larger, and from half its size behind to less than its size ahead of where it would be by then,
-        moved on at its speed (:meth:`Track.speed`; not known, the belt's now, :meth:`_belt`, perhaps ``o``'s own) as far as
-        that is trusted (:meth:`Track.findable`; no speed, only on the next frame). ``t`` lost it across
-        blank frames, or while only a bar of its rim showed (the bar's track took it on). Another part is never there:
-        parts do not touch, and one behind moves on as fast."""
+        moved on at its speed from where it was last seen whole (:meth:`Track.speed`; not known, the belt's now,
+        :meth:`_belt`, perhaps ``o``'s own) as far as that is trusted (:meth:`Track.findable`; no speed, only on the next
+        frame, from where it was last seen). ``t`` lost it across blank frames, or while only a bar of its rim showed (the
+        bar's track took it on, or ``t`` took a bar and lost the part). Another part is never there: parts do not touch,
+        and one behind moves on as fast."""
         w, m, c, belt = self._width, self.cfg.edge_margin_px, o.came, self._belt()
         if o.order <= t.order or o.born <= t.seen or c.x0 < m or c.x1 > w - m or not t.findable(o.born, belt):
             return False
-        assert t.last_full is not None  # as findable
-        steps, size, v = o.born - t.seen, t.last_full[1].size, t.speed() or belt
-        dx, dy = (0.0, 0.0) if v is None else (v[0] * steps, v[1] * steps)
-        ahead = self._along(c.cx - t.blob.cx - dx)
-        lane = abs(c.cy - t.blob.cy - dy) < 0.5 * size and c.size < 1.25 * size  # not two parts run together
+        assert t.last_full is not None and t.whole_view is not None  # as findable: seen whole
+        size, v = t.last_full[1].size, t.speed() or belt
+        seen, b = t.whole_view if v is not None else (t.seen, t.blob)
+        dx, dy = (0.0, 0.0) if v is None else (v[0] * (o.born - seen), v[1] * (o.born - seen))
+        ahead = self._along(c.cx - b.cx - dx)
+        lane = abs(c.cy - b.cy - dy) < 0.5 * size and c.size < 1.25 * size  # not two parts run together
         return -0.5 * size < ahead < size and lane
 
     def _belt(self) -> tuple[float, float] | None:
@@ -260,11 +265,11 @@ class LineTrigger:
                 continue
             t.whole(frame, t.blob, belt)
             if past:
-                t.inspected = True
-                if not self._judged(t, t.blob):
+                t.inspected, t.deferred = True, self._judged(t, t.blob)
+                if not t.deferred:
                     out.append(self._emit(frame, t.blob, belt))
-        out += self._retire(lambda t: t.missed > _MAX_MISSED, frame.index)
-        return out
+        waited, due = self._followed([t for t in self._tracks if t.missed > _MAX_MISSED], frame.index, w, h)
+        return out + self._inspect_followed(frame, waited, due)
 
     def _tell_travel(self, t: Track, w: int) -> None:
         """Once a part has moved far enough to tell (:meth:`TravelWatch.moved`), which way it moved: as it moves, so that
@@ -298,8 +303,10 @@ class LineTrigger:
         return True
 
     def _unseen(self, frame: Frame, w: int, h: int) -> list[Part]:
-        """A blank frame (:meth:`_blank`). The parts that must be in view wait for it to pass; every other track misses
-        it, as it would have, and retires after ``_MAX_MISSED`` (a whole one inspected on its last whole view).
+        """A blank frame (:meth:`_blank`). The parts that must be in view wait for it to pass, as do those whose tracks
+        had already missed them for more than ``_MAX_MISSED`` frames and are followed (:meth:`_followed`); every other
+        track misses it, as it would have, and retires after ``_MAX_MISSED`` (a whole one inspected on its last whole
+        view).
 
         A waited-for part its speed takes past the line is inspected now, as a photo-eye would fire: on the pixels of
         its last whole view, stamped with this frame's number and capture time, for the gateway times its actuator
@@ -307,41 +314,66 @@ class LineTrigger:
         One followed further than its speed is known for (``MAX_DRIFT``) is lost, and inspected now the same way, as near
         the line as it will be seen. One that a track behind it, inspected now, would overtake is inspected now too:
         verdicts stay in order."""
-        waited, due = set(), set()  # by order: followed across this frame; to be inspected now
+        waited, due = self._followed([t for t in self._tracks if t.missed == 0 or t.missed > _MAX_MISSED], frame.index, w, h)
         for t in self._tracks:
-            at, v = self._predicted(t, frame.index), t.speed()
-            if at is not None and inside(at, self.cfg, w, h):
-                assert t.whole_view is not None and v is not None  # as _predicted gave a box
-                if not drifted(v, frame.index - t.whole_view[0], t.whole_view[1]):
-                    waited.add(t.order)
-                    if self._progress(at, w) >= self.cfg.line:
-                        due.add(t.order)
-                    continue
-                due.add(t.order)  # followed further than its speed is known: lost here, as near the line as it will be seen
-            t.missed += 1
-        retiring = [t.order for t in self._tracks if t.missed > _MAX_MISSED and t.last_full is not None and not t.inspected]
+            t.missed += 0 if t.order in waited else 1
+        return self._inspect_followed(frame, waited, due)
+
+    def _followed(self, tracks: list[Track], index: int, w: int, h: int) -> tuple[set[int], set[int]]:
+        """Of ``tracks``, by order: those followed across frame ``index`` at their speed (:meth:`_predicted`) and still in
+        view; and those to inspect now, followed past the line or further than their speed is known (lost here, as near
+        the line as they will be seen). Those are the tracks seen on the last frame believed, across a blank frame
+        (:meth:`_unseen`), and those that have missed their part for more than ``_MAX_MISSED`` frames: a part unseen while
+        other parts show (a hand over it, a shade) is judged as it crosses the line, in order, and found where it is
+        seen again, as across blank frames. Not one whose part a newer track has found again (:meth:`_found_again`) and
+        seen whole: that one follows it (following both, each could take the part in turn, and both judge it)."""
+        waited, due = set(), set()
+        for t in tracks:
+            at, v = self._predicted(t, index), t.speed()
+            if at is None or not inside(at, self.cfg, w, h) or (t.missed and self._picked_up(t)):
+                continue
+            assert t.whole_view is not None and v is not None  # as _predicted gave a box
+            if drifted(v, index - t.whole_view[0], t.whole_view[1]):
+                due.add(t.order)
+                continue
+            waited.add(t.order)
+            if self._progress(at, w) >= self.cfg.line:
+                due.add(t.order)
+        return waited, due
+
+    def _picked_up(self, t: Track) -> bool:
+        """A newer track has found ``t``'s part again (:meth:`_found_again`) and seen it whole."""
+        return any(o.last_full is not None and self._found_again(t, o) for o in self._tracks)
+
+    def _inspect_followed(self, frame: Frame, waited: set[int], due: set[int]) -> list[Part]:
+        """Inspects now each track ``due`` (:meth:`_followed`), and each ``waited`` for ahead of one due or of one that
+        retires now (verdicts stay in order): on its last whole view, stamped with ``frame``. Then retires the tracks that
+        have missed their part for more than ``_MAX_MISSED`` frames and are not followed (:meth:`_retire`)."""
+        gone = {t.order for t in self._tracks if t.missed > _MAX_MISSED and t.order not in waited}
+        retiring = [t.order for t in self._tracks if t.order in gone and t.last_full is not None and not t.inspected]
         behind = max([*retiring, *due], default=-1)
         out: list[Part] = []
         for t in sorted(self._tracks, key=lambda t: t.order):
             if not t.inspected and t.last_full is not None and (t.order in due or (t.order in waited and t.order < behind)):
-                t.inspected = True
                 seen, blob, belt = t.last_full
-                if not self._judged(t, blob):
+                t.inspected, t.deferred = True, self._judged(t, blob)
+                if not t.deferred:
                     out.append(self._emit(replace(frame, image=seen.image), blob, belt))
-        return out + self._retire(lambda t: t.missed > _MAX_MISSED, frame.index)
+        return out + self._retire(lambda t: t.order in gone, frame.index)
 
     def _expected(self, t: Track, index: int, w: int, h: int) -> bool:
-        """Where its speed has taken it by frame ``index`` (:meth:`_predicted`) it is entirely in view."""
-        at = self._predicted(t, index)
+        """Seen on the last frame the trigger believed, where its speed has taken it by frame ``index``
+        (:meth:`_predicted`) it is entirely in view."""
+        at = self._predicted(t, index) if not t.missed else None
         return at is not None and inside(at, self.cfg, w, h)
 
     def _predicted(self, t: Track, index: int) -> Blob | None:
         """Its box on frame ``index``, moved on from its last whole view at its speed (:meth:`Track.speed`: seen whole only
-        once, the belt's); None unless it was seen on the last frame the trigger believed, whole then or a few frames
-        before, at a speed along the direction of travel of at least ``_MIN_SPEED`` (slower, it may have stopped, and be
-        lifted off). How far to trust it: :func:`station.tracks.drifted`."""
+        once, the belt's); None unless it was seen whole when it was last seen or a few frames before, at a speed along the
+        direction of travel of at least ``_MIN_SPEED`` (slower, it may have stopped, and be lifted off). How far to trust
+        it: :func:`station.tracks.drifted`."""
         v, seen = t.speed(), t.whole_view
-        if t.missed or v is None or seen is None:
+        if v is None or seen is None:
             return None
         if self._along(v[0]) < _MIN_SPEED or t.seen - seen[0] > _MAX_MISSED:
             return None
