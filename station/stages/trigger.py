@@ -8,9 +8,9 @@ frame in which the part's centre has crossed the trigger line while the part is 
 view. A track that leaves (or a stream that ends) after a full view but before crossing is
 inspected on its last full view; a blob never entirely in view is a fragment and never a part,
 unless it is part-sized and crosses the line clear of the frame's sides, touching only its top or
-bottom (:meth:`LineTrigger._cut_by_frame`: preprocess then says whether it is cut off). A
+bottom (:func:`station.refusals.cut_by_frame`: preprocess then says whether it is cut off). A
 part-sized blob that crosses the line in view without ever looking round, with no whole part
-near it, is rejected at the line, unable to inspect (:meth:`LineTrigger._never_whole`).
+near it, is rejected at the line, unable to inspect (:func:`station.refusals.never_whole`).
 
 Across frames the trigger did not see (undecodable frames of a recording, frames the capture queue dropped: gaps in
 the frame index) a track seen whole is looked for where its speed has taken it (:meth:`station.tracks.Track.speed`:
@@ -32,9 +32,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from station.blobs import Blob, find_blobs, inside, one_part, part_sized, whole_part
+from station.blobs import Blob, find_blobs, inside, part_sized, whole_part
 from station.config import Config, Direction, TriggerMode, TriggerSection, resolved_mode
 from station.messages import Failure, Frame, Part, Reason
+from station.refusals import cut_by_frame, never_whole, of_refused, too_large
 from station.sources import FrameSource, ImageFolderSource
 from station.tracks import Track, drifted
 from station.travel import TravelWatch
@@ -103,69 +104,11 @@ class LineTrigger:
         self._next_id += 1
         return part
 
-    def _outside_envelope(self, t: Track, w: int, h: int) -> str | None:
-        """Why a part crossing the line is too large to inspect; None for anything else.
-
-        Larger than max_diameter_px: a part, whatever edges it touches, if it crossed the line while
-        watched, or entirely in view if already past the line when first seen (else it is a sliver
-        at the edge). Smaller ones that never look round are :meth:`_never_whole`'s: under shaded
-        light a part's rim breaks into pieces, and a rejected piece would be a second verdict for
-        its part (measured: a rule for part-sized blobs that never look round, blind to the tracks
-        around them, added 2 verdicts to 25 parts of in-envelope footage).
-        """
-        b, c = t.blob, self.cfg
-        if not t.before_line and not inside(b, self.cfg, w, h):  # past the line when first seen, cut by the frame: a sliver
-            return None
-        if b.size > c.max_diameter_px:
-            return f"part {b.size} px across, larger than trigger.max_diameter_px ({c.max_diameter_px}): outside the size envelope"
-        return None
-
-    def _never_whole(self, t: Track, w: int, h: int) -> str | None:
-        """Why a part-sized blob crossing the line unseen as a whole part is a part to reject; None when it is not.
-
-        Under a low side light, or a part as dark as the belt, only a crescent of the rim may differ from
-        the belt: a blob as long as a part but never round. Crossing the line while watched, away from the
-        frame's edges, and with no track near it (centres closer than the larger size) that was ever a
-        whole part or rejected, it is a part that cannot be inspected, not a piece of one that has its
-        own verdict. The tracks near it that are in view and fit with it in one part's box may be
-        pieces of the same part: they are ``covered`` (no such reject of their own). A covered track
-        that turns whole is still a part of its own unless its centre is where the rejected part is
-        (:meth:`_of_refused`): a neighbouring part keeps its verdict. Checked on 925 parts of composed
-        footage (six videos, 25 to 600 parts, shaded ones among them): not one verdict more.
-        """
-        b = t.blob
-        if t.covered or not (t.before_line and inside(b, self.cfg, w, h) and t.last_full is None and part_sized(b, self.cfg)):
-            return None
-        near = [o for o in self._tracks if o is not t and o.blob.apart(b) < max(o.blob.size, b.size)]
-        if any(o.last_full is not None or o.inspected for o in near):
-            return None
-        for o in near:  # perhaps pieces of this part; a neighbour's piece is rarely in view and in its box
-            o.covered = o.covered or (not o.missed and inside(o.blob, self.cfg, w, h) and one_part(b, o.blob))
-        t.never_whole = True
-        bw, bh = b.x1 - b.x0, b.y1 - b.y0
-        return f"crossed the line never seen whole ({bw} x {bh} px, not round): part or framing too dark or shaded to inspect"
-
-    def _cut_by_frame(self, t: Track, w: int, h: int) -> bool:
-        """A part-sized blob that crossed the line while watched, clear of the frame's sides but touching its top or bottom
-        edge, never seen whole, and no piece of a part seen whole or judged (the two fit in one part's box): a part the
-        frame cuts, or whose shadow reaches the edge (measured: parts of 270 px in a 360 px frame). It was a fragment,
-        and got no verdict."""
-        b, m = t.blob, self.cfg.edge_margin_px
-        if t.covered or t.last_full is not None or not t.before_line or not part_sized(b, self.cfg):
-            return False
-        if b.x0 < m or b.x1 > w - m or (b.y0 >= m and b.y1 <= h - m):
-            return False
-        return not any(o is not t and (o.last_full is not None or o.inspected) and one_part(b, o.blob) for o in self._tracks)
-
-    def _of_refused(self, b: Blob) -> bool:
-        """A whole view centred where a part rejected as never seen whole is (as close as a track follows its blob)."""
-        return any(o.never_whole and o.blob.apart(b) < 0.6 * o.blob.size for o in self._tracks)
-
     def _judged(self, t: Track, b: Blob) -> bool:
         """``t``'s part, seen whole as ``b``, has its verdict from another track: a part rejected as never seen whole, or
         found again (:meth:`_found_again`) by a newer track seen whole or inspected, or found again of one that gave its
         verdict. Never of one that deferred to it (``deferred``): then neither would give one."""
-        return self._of_refused(b) or any(
+        return of_refused(b, self._tracks) or any(
             (self._found_again(t, o) and (o.inspected or o.last_full is not None))
             or (self._found_again(o, t) and o.inspected and not o.deferred)
             for o in [*self._tracks, *self._lost]
@@ -255,11 +198,11 @@ class LineTrigger:
                 continue
             past = self._progress(t.blob, w) >= self.cfg.line
             if not full:
-                why = (self._outside_envelope(t, w, h) or self._never_whole(t, w, h)) if past else None
+                why = (too_large(t, self.cfg, w, h) or never_whole(t, self._tracks, self.cfg, w, h)) if past else None
                 if why is not None:  # it crossed the line and cannot be inspected: a reject, never ignored
                     t.inspected = True
                     out.append(self._refuse(frame, t.blob, belt, why))
-                elif past and self._cut_by_frame(t, w, h):  # never ignored either: preprocess says whether it is cut off
+                elif past and cut_by_frame(t, self._tracks, self.cfg, w, h):  # never ignored either: preprocess says whether it is cut off
                     t.inspected = True
                     out.append(self._emit(frame, t.blob, belt))
                 continue

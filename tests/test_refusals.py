@@ -1,0 +1,43 @@
+"""The line trigger's refusals at the line: too large, never seen whole, cut by the frame's top or bottom."""
+
+from __future__ import annotations
+
+from station.blobs import Blob
+from station.config import TriggerSection
+from station.refusals import cut_by_frame, never_whole, of_refused, too_large
+from station.tracks import Track
+
+CFG = TriggerSection(edge_margin_px=3, min_diameter_px=100, max_diameter_px=300)
+
+
+def test_a_part_larger_than_the_envelope_is_too_large_unless_a_sliver_already_past_the_line() -> None:
+    why = too_large(Track(0, Blob(100, 50, 450, 400), before_line=True), CFG, 640, 480)
+    assert why is not None and "350 px across" in why and "trigger.max_diameter_px (300)" in why
+    assert too_large(Track(0, Blob(0, 50, 350, 400), before_line=False), CFG, 640, 480) is None, "first seen past the line, cut"
+    assert too_large(Track(0, Blob(100, 50, 350, 300), before_line=True), CFG, 640, 480) is None, "250 px: in the envelope"
+
+
+def test_a_part_sized_blob_never_round_is_refused_and_the_pieces_in_its_box_are_covered() -> None:
+    crescent = Track(0, Blob(100, 100, 300, 210), before_line=True)
+    piece = Track(1, Blob(150, 200, 260, 290), before_line=True)
+    why = never_whole(crescent, [crescent, piece], CFG, 640, 480)
+    assert why is not None and "never seen whole (200 x 110 px" in why
+    assert crescent.never_whole and piece.covered, "the piece fits with it in one part's box: no reject of its own"
+    assert never_whole(piece, [crescent, piece], CFG, 640, 480) is None
+    assert of_refused(Blob(110, 100, 310, 300), [crescent, piece]), "a whole view where the rejected part is"
+    assert not of_refused(Blob(400, 100, 600, 300), [crescent, piece]), "a neighbour keeps its verdict"
+
+
+def test_a_crescent_beside_a_part_judged_is_a_piece_of_it_not_a_part() -> None:
+    whole = Track(0, Blob(120, 120, 320, 320), before_line=True, inspected=True)
+    crescent = Track(1, Blob(100, 100, 300, 210), before_line=True)
+    assert never_whole(crescent, [whole, crescent], CFG, 640, 480) is None and not crescent.never_whole
+
+
+def test_a_part_the_frames_top_or_bottom_cuts_is_handed_on_unless_a_piece_of_one_judged() -> None:
+    cut = Track(0, Blob(200, 0, 400, 150), before_line=True)
+    assert cut_by_frame(cut, [cut], CFG, 640, 480)
+    assert not cut_by_frame(Track(0, Blob(0, 0, 200, 150), before_line=True), [], CFG, 640, 480), "at a side: a sliver"
+    assert not cut_by_frame(Track(0, Blob(200, 100, 400, 250), before_line=True), [], CFG, 640, 480), "touches no edge"
+    judged = Track(1, Blob(200, 0, 400, 160), before_line=True, inspected=True)
+    assert not cut_by_frame(cut, [cut, judged], CFG, 640, 480), "a piece of a part already judged"
