@@ -31,6 +31,7 @@ class Track:
     told: bool = False  # its direction of travel told to the TravelWatch
     seen: int = 0  # the index of the frame it was last matched in
     velocity: tuple[float, float] | None = None  # px per frame, measured between two whole views
+    moved: tuple[float, float] | None = None  # px per frame, between its last two whole views
     whole_view: tuple[int, Blob] | None = None  # the index of the frame it was last seen whole in, judged or not, and its blob
     belt: tuple[float, float] | None = None  # the belt's speed, px a frame, when it was last seen: another part's, if known
     came: Blob = field(init=False)  # its blob on the frame it was first seen in, ``born``: how far it has moved since
@@ -70,8 +71,20 @@ class Track:
             was, steps = self.last_full[1], frame.index - self.last_full[0].index
             moved = ((b.cx - was.cx) / steps, (b.cy - was.cy) / steps)
             v = self.velocity
-            self.velocity = moved if v is None else ((v[0] + moved[0]) / 2, (v[1] + moved[1]) / 2)
+            self.velocity, self.moved = (moved if v is None else ((v[0] + moved[0]) / 2, (v[1] + moved[1]) / 2)), moved
         self.last_full = (frame, b, belt)
+
+    def steady(self) -> bool:
+        """Its own speed is known and it moved at :func:`about` that speed between its last two whole views: not speeding
+        up or slowing down, as a belt starting again does, where the :attr:`velocity` its whole views average lags."""
+        v, m = self.velocity, self.moved
+        return v is not None and m is not None and about(m, v)
+
+
+def about(v: tuple[float, float], to: tuple[float, float], share: float = 0.2, px: float = 2.0) -> bool:
+    """Speed ``v`` is about speed ``to``: within ``share`` of it, and ``px`` a frame more (the pixels a centre is measured
+    to: one measured move is off by up to 2, a speed averaged over several by less)."""
+    return float(np.hypot(v[0] - to[0], v[1] - to[1])) <= share * float(np.hypot(*to)) + px
 
 
 def drifted(v: tuple[float, float], steps: int, b: Blob) -> bool:

@@ -4,7 +4,7 @@ import numpy as np
 
 from station.blobs import Blob
 from station.messages import Frame
-from station.tracks import MAX_DRIFT, Track, drifted
+from station.tracks import MAX_DRIFT, Track, about, drifted
 
 
 def _frame(index: int) -> Frame:
@@ -54,3 +54,22 @@ def test_a_lost_part_may_be_found_again_only_as_far_as_its_speed_can_be_trusted(
     assert t.findable(11, None) and not t.findable(12, None), "no speed known: only on the next frame"
     steps = int(MAX_DRIFT * 200 / 40)
     assert t.findable(10 + steps, (40.0, 0.0)) and not t.findable(11 + steps, (40.0, 0.0)), "the belt's speed, up to MAX_DRIFT sizes"
+
+
+def test_a_track_is_steady_while_it_moves_at_about_its_averaged_speed() -> None:
+    t = Track(0, _box(300))
+    t.whole(_frame(10), _box(300), 60.0)
+    assert not t.steady(), "no speed of its own yet"
+    for i, x in enumerate((312, 324, 336), start=11):
+        t.whole(_frame(i), _box(x), 60.0)
+    assert t.steady() and t.velocity is not None and abs(t.velocity[0] - 12.0) < 0.1
+    stopped = Track(1, _box(300))
+    for i in range(10, 15):
+        stopped.whole(_frame(i), _box(300), 60.0)
+    stopped.whole(_frame(15), _box(312), 60.0)
+    assert stopped.moved == (12.0, 0.0) and not stopped.steady(), "starting again: the average (6 px a frame) lags the move"
+
+
+def test_a_speed_is_about_another_within_a_share_of_it_and_some_pixels() -> None:
+    assert about((11.0, 0.0), (10.0, 0.0)) and about((14.0, 0.0), (10.0, 0.0)) and not about((14.1, 0.0), (10.0, 0.0))
+    assert about((12.0, 0.0), (10.0, 0.0), 0.1, 1.0) and not about((12.1, 0.0), (10.0, 0.0), 0.1, 1.0), "a tenth and 1 px"

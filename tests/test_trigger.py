@@ -645,6 +645,53 @@ def test_a_part_lost_on_a_bar_and_found_again_is_followed_by_the_track_that_foun
     assert [(at, p.frame.index, p.blob[0] if p.blob else None) for at, p in emitted] == [(59, 59, 296.0), (77, 77, 300.0)]
 
 
+def _rings(w: int, t: int, centres: list[tuple[float, bool]], blank: bool = False) -> Frame:
+    """Frame ``t``: a part of 160 px at each x of ``centres`` shown (True), on a belt ``w`` px wide and 720 px high."""
+    img = np.full((720, w), 60, np.uint8)
+    for x, shown in centres:
+        if shown and not blank:
+            _ring_or_bar(img, round(x), 360, 80, None)
+    return Frame(t, img, 0.0, 0.0)
+
+
+def test_a_part_lifted_off_as_the_belt_starts_again_is_judged_before_the_part_behind_it() -> None:
+    """The belt stops (frames 30 to 44) and starts again at 12 px a frame; a part is lifted off on the first frame it moves
+    (46) while the one behind stays in view. Its speed, averaged over its whole views, lags the belt's (it halved at
+    every view at rest), so it is not followed (Track.steady): it is judged as its track gives up, before the part
+    behind. Followed at half the belt's speed, it was judged 60 frames late, after the part behind."""
+    belt = [0.0]
+    for k in range(1, 200):
+        belt.append(belt[-1] + (0.0 if 30 <= k < 45 else 12.0))
+    frames = [_rings(1280, t, [(-60 + belt[t], t < 46), (-380 + belt[t], True)]) for t in range(200)]
+    emitted = _emitted(LineTrigger(TriggerSection(line=0.8)), frames)
+    assert [(at, p.frame.index, p.blob[0] if p.blob else None) for at, p in emitted] == [(50, 45, 300.0), (132, 132, 1024.0)]
+
+
+@pytest.mark.parametrize("dark_from", [53, 54, 55, 56])
+def test_a_part_lifted_off_as_the_light_goes_out_is_still_judged_as_it_crosses(dark_from: int) -> None:
+    """A part at 10 px a frame, lifted off on frame 50 while the one behind stays; the light goes out for 3 frames as its
+    track is about to give up. It is followed across them as across frames that show the others, and judged as its speed
+    takes it across the line (frame 70), not on the frame its track gave up, stamped with its last whole view."""
+    frames = [_rings(1280, t, [(-60 + 10 * t, t < 50), (-380 + 10 * t, True)], t in range(dark_from, dark_from + 3)) for t in range(140)]
+    emitted = _emitted(LineTrigger(TriggerSection()), frames)
+    assert [(at, p.frame.index, p.blob[0] if p.blob else None) for at, p in emitted] == [(70, 70, 430.0), (102, 102, 640.0)]
+
+
+@pytest.mark.parametrize("again", [60, 74, 80, 86])
+def test_a_part_past_the_line_that_shows_as_bars_twice_keeps_one_verdict(again: int) -> None:
+    """A part judged at the line (x 384, frame 25) shows, past it, twice for two frames only as bars of its rim: each time
+    its track takes the first bar and a new track follows the part from the second. The second new track finds the
+    first new one again, which deferred its verdict to the track that judged the part, an older one: it defers too (it
+    gave a second verdict once the track that judged the part was too far behind to be found again)."""
+    frames = []
+    for t in range(120):
+        img = np.full((720, 1920), 60, np.uint8)
+        _ring_or_bar(img, -100 + 20 * t, 360, 80, {28: 68, 29: -48, again: 68, again + 1: -48}.get(t))
+        frames.append(Frame(t, img, 0.0, 0.0))
+    emitted = _emitted(LineTrigger(TriggerSection(line=0.2)), frames)
+    assert [(at, p.frame.index, p.blob[0] if p.blob else None) for at, p in emitted] == [(25, 25, 400.0)]
+
+
 def test_a_track_that_deferred_its_verdict_gives_none_to_defer_to() -> None:
     """A newer track that finds the part of one inspected again defers its verdict to it, unless that one deferred its
     own (to this one): then neither would give one, and a part crossing the line got no verdict."""

@@ -37,7 +37,7 @@ from station.config import Config, Direction, TriggerMode, TriggerSection, resol
 from station.messages import Failure, Frame, Part, Reason
 from station.refusals import cut_by_frame, never_whole, of_refused, too_large
 from station.sources import FrameSource, ImageFolderSource
-from station.tracks import Track, drifted
+from station.tracks import Track, about, drifted
 from station.travel import TravelWatch
 
 _MAX_MISSED = 4
@@ -106,13 +106,17 @@ class LineTrigger:
 
     def _judged(self, t: Track, b: Blob) -> bool:
         """``t``'s part, seen whole as ``b``, has its verdict from another track: a part rejected as never seen whole, or
-        found again (:meth:`_found_again`) by a newer track seen whole or inspected, or found again of one that gave its
-        verdict. Never of one that deferred to it (``deferred``): then neither would give one."""
-        return of_refused(b, self._tracks) or any(
-            (self._found_again(t, o) and (o.inspected or o.last_full is not None))
-            or (self._found_again(o, t) and o.inspected and not o.deferred)
-            for o in [*self._tracks, *self._lost]
+        found again by a newer track (:meth:`_to_newer`), or found again (:meth:`_found_again`) of an inspected one. Never
+        of one that deferred to a newer track (``deferred``, perhaps ``t``): then neither would give one."""
+        return (
+            of_refused(b, self._tracks)
+            or self._to_newer(t)
+            or any(self._found_again(o, t) and o.inspected and not o.deferred for o in [*self._tracks, *self._lost])
         )
+
+    def _to_newer(self, t: Track) -> bool:
+        """``t``'s part found again (:meth:`_found_again`) by a newer track seen whole or inspected: that one judges it."""
+        return any(self._found_again(t, o) and (o.inspected or o.last_full is not None) for o in [*self._tracks, *self._lost])
 
     def _found_again(self, t: Track, o: Track) -> bool:
         """``o`` is ``t``'s part (seen whole) found again: first seen after ``t`` was last seen, clear of the frame's sides,
@@ -147,14 +151,16 @@ class LineTrigger:
     def _match(self, blobs: list[Blob], frame: Frame) -> list[Blob]:
         """Assign blobs to tracks (nearest centre within 0.6 of a diameter of where each is now); return the unmatched.
 
-        Tracks matched on the last frame choose first, oldest first; then those not seen since. A track not seen for a
-        frame or two is where it was (a piece of a rim that went dark): chosen first, it could take the blob of the part
-        that has just moved up to it, while that part's own track took nothing (two verdicts for one part; measured on
-        composed footage: the closest pairs first does that too, for a piece on the part's centre line)."""
+        Tracks matched on the last frame choose first, oldest first; then those not seen since, and last those followed
+        after they lost their part (:meth:`_followed`: at a speed perhaps a little off, they would take a part behind
+        that a frame did not show as it passed, from its own track). A track not seen for a frame or two is where it was
+        (a piece of a rim that went dark): chosen first, it could take the blob of the part that has just moved up to
+        it, while that part's own track took nothing (two verdicts for one part; measured on composed footage: the
+        closest pairs first does that too, for a piece on the part's centre line)."""
         free = list(blobs)
         unseen, self._matched_at = frame.index - self._matched_at > 1, frame.index  # frames between: unreadable, dropped, blank
         belt = self._belt()
-        for t in sorted(self._tracks, key=lambda t: (t.missed > 0, t.order)):
+        for t in sorted(self._tracks, key=lambda t: (t.missed > 0, t.missed > _MAX_MISSED, t.order)):
             at = t.where(max(frame.index - t.seen, 1))  # more than one frame on across frames not seen (unreadable, dropped, blank)
             if at is None:
                 t.missed += 1
@@ -208,8 +214,8 @@ class LineTrigger:
                 continue
             t.whole(frame, t.blob, belt)
             if past:
-                t.inspected, t.deferred = True, self._judged(t, t.blob)
-                if not t.deferred:
+                t.inspected, t.deferred = True, self._to_newer(t)
+                if not self._judged(t, t.blob):
                     out.append(self._emit(frame, t.blob, belt))
         waited, due = self._followed([t for t in self._tracks if t.missed > _MAX_MISSED], frame.index, w, h)
         return out + self._inspect_followed(frame, waited, due)
@@ -257,7 +263,7 @@ class LineTrigger:
         One followed further than its speed is known for (``MAX_DRIFT``) is lost, and inspected now the same way, as near
         the line as it will be seen. One that a track behind it, inspected now, would overtake is inspected now too:
         verdicts stay in order."""
-        waited, due = self._followed([t for t in self._tracks if t.missed == 0 or t.missed > _MAX_MISSED], frame.index, w, h)
+        waited, due = self._followed([t for t in self._tracks if t.missed == 0 or t.missed >= _MAX_MISSED], frame.index, w, h)
         for t in self._tracks:
             t.missed += 0 if t.order in waited else 1
         return self._inspect_followed(frame, waited, due)
@@ -269,11 +275,13 @@ class LineTrigger:
         (:meth:`_unseen`), and those that have missed their part for more than ``_MAX_MISSED`` frames: a part unseen while
         other parts show (a hand over it, a shade) is judged as it crosses the line, in order, and found where it is
         seen again, as across blank frames. Not one whose part a newer track has found again (:meth:`_found_again`) and
-        seen whole: that one follows it (following both, each could take the part in turn, and both judge it)."""
-        waited, due = set(), set()
+        seen whole: that one follows it (following both, each could take the part in turn, and both judge it); nor one whose
+        speed is not steady, or no longer the belt's (:meth:`_followable`: on a belt starting again its averaged speed
+        lags, and it would be judged late, and after the part behind it)."""
+        waited, due, belt = set(), set(), self._belt()
         for t in tracks:
             at, v = self._predicted(t, index), t.speed()
-            if at is None or not inside(at, self.cfg, w, h) or (t.missed and self._picked_up(t)):
+            if at is None or not inside(at, self.cfg, w, h) or (t.missed and not self._followable(t, belt)):
                 continue
             assert t.whole_view is not None and v is not None  # as _predicted gave a box
             if drifted(v, index - t.whole_view[0], t.whole_view[1]):
@@ -284,9 +292,13 @@ class LineTrigger:
                 due.add(t.order)
         return waited, due
 
-    def _picked_up(self, t: Track) -> bool:
-        """A newer track has found ``t``'s part again (:meth:`_found_again`) and seen it whole."""
-        return any(o.last_full is not None and self._found_again(t, o) for o in self._tracks)
+    def _followable(self, t: Track, belt: tuple[float, float] | None) -> bool:
+        """A track that lost its part may follow it on: its speed steady (:meth:`Track.steady`) and within a tenth (and 1 px
+        a frame) of the ``belt``'s now (:meth:`_belt`, the other parts': followed far, a speed a tenth off puts a verdict
+        frames late), and no newer track has found the part again (:meth:`_found_again`) and seen it whole."""
+        if not t.steady() or (belt is not None and t.velocity is not None and not about(belt, t.velocity, 0.1, 1.0)):
+            return False
+        return not any(o.last_full is not None and self._found_again(t, o) for o in self._tracks)
 
     def _inspect_followed(self, frame: Frame, waited: set[int], due: set[int]) -> list[Part]:
         """Inspects now each track ``due`` (:meth:`_followed`), and each ``waited`` for ahead of one due or of one that
@@ -299,8 +311,8 @@ class LineTrigger:
         for t in sorted(self._tracks, key=lambda t: t.order):
             if not t.inspected and t.last_full is not None and (t.order in due or (t.order in waited and t.order < behind)):
                 seen, blob, belt = t.last_full
-                t.inspected, t.deferred = True, self._judged(t, blob)
-                if not t.deferred:
+                t.inspected, t.deferred = True, self._to_newer(t)
+                if not self._judged(t, blob):
                     out.append(self._emit(replace(frame, image=seen.image), blob, belt))
         return out + self._retire(lambda t: t.order in gone, frame.index)
 
