@@ -22,7 +22,7 @@ class Track:
     before_line: bool = False  # first seen short of the trigger line: it crosses while watched
     missed: int = 0
     inspected: bool = False
-    deferred: bool = False  # inspected as a part whose verdict another track gives: no verdict of its own to defer to
+    deferred: bool = False  # inspected as a part a newer track judges: no verdict of its own to defer to
     last_full: tuple[Frame, Blob, float] | None = None
     covered: bool = False  # beside a part rejected as never seen whole, perhaps a piece of it: no such reject of its own
     never_whole: bool = False  # rejected at the line as never seen whole

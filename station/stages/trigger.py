@@ -106,13 +106,19 @@ class LineTrigger:
 
     def _judged(self, t: Track, b: Blob) -> bool:
         """``t``'s part, seen whole as ``b``, has its verdict from another track: a part rejected as never seen whole, or
-        found again by a newer track (:meth:`_to_newer`), or found again (:meth:`_found_again`) of an inspected one. Never
-        of one that deferred to a newer track (``deferred``, perhaps ``t``): then neither would give one."""
-        return (
-            of_refused(b, self._tracks)
-            or self._to_newer(t)
-            or any(self._found_again(o, t) and o.inspected and not o.deferred for o in [*self._tracks, *self._lost])
-        )
+        found again by a newer track (:meth:`_to_newer`), or of an older one that gave its verdict (:meth:`_of_older`)."""
+        return of_refused(b, self._tracks) or self._to_newer(t) or self._of_older(t)
+
+    def _inspect(self, t: Track, b: Blob) -> bool:
+        """Marks ``t`` inspected, seen whole as ``b``, and ``deferred`` when a newer track judges its part (:meth:`_to_newer`);
+        True when it is to give its part's verdict (no other track does: :meth:`_judged`)."""
+        t.inspected, t.deferred = True, self._to_newer(t)
+        return not (t.deferred or of_refused(b, self._tracks) or self._of_older(t))
+
+    def _of_older(self, t: Track) -> bool:
+        """``t`` finds again (:meth:`_found_again`) the part of an older track inspected. Never of one that deferred to a
+        newer track (``deferred``, perhaps ``t``): then neither would give a verdict."""
+        return any(self._found_again(o, t) and o.inspected and not o.deferred for o in [*self._tracks, *self._lost])
 
     def _to_newer(self, t: Track) -> bool:
         """``t``'s part found again (:meth:`_found_again`) by a newer track seen whole or inspected: that one judges it."""
@@ -213,10 +219,8 @@ class LineTrigger:
                     out.append(self._emit(frame, t.blob, belt))
                 continue
             t.whole(frame, t.blob, belt)
-            if past:
-                t.inspected, t.deferred = True, self._to_newer(t)
-                if not self._judged(t, t.blob):
-                    out.append(self._emit(frame, t.blob, belt))
+            if past and self._inspect(t, t.blob):
+                out.append(self._emit(frame, t.blob, belt))
         waited, due = self._followed([t for t in self._tracks if t.missed > _MAX_MISSED], frame.index, w, h)
         return out + self._inspect_followed(frame, waited, due)
 
@@ -278,7 +282,7 @@ class LineTrigger:
         seen whole: that one follows it (following both, each could take the part in turn, and both judge it); nor one whose
         speed is not steady, or no longer the belt's (:meth:`_followable`: on a belt starting again its averaged speed
         lags, and it would be judged late, and after the part behind it)."""
-        waited, due, belt = set(), set(), self._belt()
+        waited, due, belt = set(), set(), self._belt() if tracks else None  # most frames follow none: no pass over the tracks
         for t in tracks:
             at, v = self._predicted(t, index), t.speed()
             if at is None or not inside(at, self.cfg, w, h) or (t.missed and not self._followable(t, belt)):
@@ -311,8 +315,7 @@ class LineTrigger:
         for t in sorted(self._tracks, key=lambda t: t.order):
             if not t.inspected and t.last_full is not None and (t.order in due or (t.order in waited and t.order < behind)):
                 seen, blob, belt = t.last_full
-                t.inspected, t.deferred = True, self._to_newer(t)
-                if not self._judged(t, blob):
+                if self._inspect(t, blob):
                     out.append(self._emit(replace(frame, image=seen.image), blob, belt))
         return out + self._retire(lambda t: t.order in gone, frame.index)
 
