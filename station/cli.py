@@ -21,16 +21,17 @@ import structlog
 from station import __version__
 from station.archive import probe
 from station.cli_args import SEED, at_least, common, report_folder, teach_parser
-from station.config import Config, check_blocking, load_config
+from station.config import DEFAULT_CONFIG, Config, check_blocking, load_config
 from station.config_warnings import warnings as config_warnings
 from station.errors import CameraError, ConfigError, InputError, ModelError, StationError, one_line
-from station.files import inputs_apart
+from station.files import inputs_apart, not_read
 from station.gate import admit_configured
 from station.keys import server_keys
 from station.log import configure
 from station.model import Model
 from station.pipeline import RunOptions
 from station.review import load_token
+from station.settings_file import paths_in
 from station.signals import SIGNALS, STOPS, Stopped
 from station.sources import IMAGE_SUFFIXES, FrameSource
 from station.supervisor import configured_source, run_pipeline
@@ -71,12 +72,17 @@ def _rereader(args: argparse.Namespace) -> Callable[[], Config]:
     return lambda: load_config(args.config, args.overrides)
 
 
+def read_with(args: argparse.Namespace, cfg: Config) -> list[Path]:
+    """What a command that loads ``cfg`` reads besides its source: its config file (the packaged one without -c), and
+    every file and folder the config names (models, keys, the review token, the archive)."""
+    return [args.config or DEFAULT_CONFIG, *paths_in(cfg)]
+
+
 def _out_apart(args: argparse.Namespace, cfg: Config, source: str) -> None:
     """--out (JSON lines, appended) never onto what the station reads: a recording or image folder given as the source, a
     video's ground truth, its models or its config (a verdicts file among the images was judged as a part)."""
     if args.out is not None:
-        also = [p for p in (cfg.model.path, cfg.model.shadow, args.config) if p is not None]
-        inputs_apart(args.out, "--out", [Path(source)] if Path(source).exists() else [], IMAGE_SUFFIXES, also)
+        inputs_apart(args.out, "--out", [Path(source)] if Path(source).exists() else [], IMAGE_SUFFIXES, read_with(args, cfg))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -118,8 +124,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_classify(args: argparse.Namespace) -> int:
     from station.offline.classify import classify_paths
 
-    _cfg, model = load(args)
-    return classify_paths([Path(p) for p in args.paths], model, args.out, args.config)
+    cfg, model = load(args)
+    return classify_paths([Path(p) for p in args.paths], model, args.out, read_with(args, cfg))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -183,6 +189,8 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     for w in config_warnings(cfg):  # the gateway's own (a Modbus timeout a stop cannot wait out); the station's are run's
         if w.startswith("gateway."):
             log.warning("config_warning", warning=w)
+    if args.out is not None:
+        not_read(args.out, "--out", read_with(args, cfg))
     SIGNALS.install()
     registry, served = serve_metrics(cfg)
     try:

@@ -163,3 +163,16 @@ def resolve_paths(model: BaseModel, base: Path, given: frozenset[str] = frozense
         return m.model_copy(update=upd) if upd else m
 
     return fix(model, "", False)
+
+
+def paths_in(model: BaseModel) -> list[Path]:
+    """Every file or folder ``model`` names, in any section (a model, a key, a token, the archive): what a command that
+    loads it reads, and must not write over."""
+    found: list[Path] = []
+    for name in type(model).model_fields:
+        v = getattr(model, name)
+        if isinstance(v, Path):
+            found.append(v)
+        elif isinstance(v, BaseModel):
+            found += paths_in(v)
+    return found

@@ -154,6 +154,25 @@ def test_classify_never_writes_its_out_over_an_image_it_reads(tmp_path: Path) ->
     assert len((tmp_path / "in" / "v.jsonl").read_text().splitlines()) == 1
 
 
+def test_out_never_writes_over_a_file_the_config_names(tmp_path: Path) -> None:
+    """A review token, a key or the archive: a station that read its own verdicts there would not start again."""
+    photo = str(sorted((SAMPLE / "ok_front").iterdir())[0])
+    token = tmp_path / "token"
+    token.write_text("a-long-enough-review-token-of-words\n")
+    (tmp_path / "archive").mkdir()
+    sets = ["--set", f"archive.dir={tmp_path / 'archive'}", "--set", f"review.token_file={token}"]
+    _one_line_error(_run("classify", photo, *sets, "--out", str(token)), "token: --out is", "which this command reads")
+    _one_line_error(_run("classify", photo, *sets, "--out", str(tmp_path / "archive" / "v.jsonl")), "--out is inside")
+    assert token.read_text() == "a-long-enough-review-token-of-words\n"
+
+
+def test_the_gateway_never_writes_its_decisions_over_its_config(tmp_path: Path) -> None:
+    cfg = tmp_path / "gateway.yaml"
+    cfg.write_text("gateway:\n  actuator_delay_ms: 600\n")
+    _one_line_error(_run("gateway", "-c", str(cfg), "--out", str(cfg)), "gateway.yaml: --out is", "which this command reads")
+    assert cfg.read_text() == "gateway:\n  actuator_delay_ms: 600\n"
+
+
 def test_replay_never_appends_its_verdicts_to_what_it_replays(tmp_path: Path) -> None:
     """A verdicts file among the images was judged as one more part; one beside a video, its ground truth."""
     photos = tmp_path / "photos"

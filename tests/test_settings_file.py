@@ -5,8 +5,9 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
+from station.config import load_config
 from station.errors import ConfigError
-from station.settings_file import apply_override, read_mapping, resolve_paths
+from station.settings_file import apply_override, paths_in, read_mapping, resolve_paths
 
 
 def test_an_empty_file_is_an_empty_mapping(tmp_path: Path) -> None:
@@ -148,3 +149,10 @@ def test_a_relative_path_whose_links_loop_is_a_config_error_naming_its_key(tmp_p
 
 def test_an_override_says_which_key_it_set() -> None:
     assert apply_override({}, "model.path=x.onnx") == "model.path"
+
+
+def test_paths_in_names_every_file_and_folder_of_every_section(tmp_path: Path) -> None:
+    cfg = load_config(None, [f"archive.dir={tmp_path / 'a'}", f"model.shadow={tmp_path / 'm.onnx'}"])
+    found = paths_in(cfg)
+    assert {cfg.model.path, tmp_path / "m.onnx", tmp_path / "a"} <= set(found)
+    assert all(isinstance(p, Path) for p in found)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -57,11 +57,11 @@ class Classifier:
         return self.decide(self.infer(self.crop(part)[0])[0])[0]
 
 
-def classify_paths(paths: list[Path], model: Model, out_path: Path | None, config: Path | None = None) -> int:
+def classify_paths(paths: list[Path], model: Model, out_path: Path | None, read: Sequence[Path] = ()) -> int:
     """Exit 0 when images were classified (files that could not be, each reported on stderr); 2 when none."""
     clf = Classifier(model)
     if out_path is not None:  # opened for writing first: an image given would be emptied before it is read
-        inputs_apart(out_path, "--out", paths, IMAGE_SUFFIXES, [model.path, *([config] if config else [])])
+        inputs_apart(out_path, "--out", paths, IMAGE_SUFFIXES, [model.path, *read])  # read: its config and what it names
     try:
         out: IO[str] = out_path.open("w", encoding="utf-8") if out_path else sys.stdout
     except OSError as exc:
