@@ -88,6 +88,23 @@ def modbus_client(cfg: ModbusSection) -> Any:
     return ModbusTcpClient(cfg.host, port=cfg.port, timeout=cfg.timeout_s, retries=0, reconnect_delay=0)
 
 
+ANSWERS = {"write_coil": (5, "bits"), "write_register": (6, "registers"), "read_holding_registers": (3, "registers")}
+
+
+def not_the_answer(fn: str, address: int, args: tuple[Any, ...], rr: Any) -> str:
+    """Why ``rr`` is not the PLC's answer to this request ("" when it is): pymodbus matches an answer to its request by
+    transaction id alone. A write is done only when its echo names the same function, address and value (a PLC that
+    answers a reject coil's write with another function's answer, or echoes 0, kept the coil as the last part left it)."""
+    code, field = ANSWERS[fn]
+    values = getattr(rr, field, None)
+    got = f"{type(rr).__name__} (function {getattr(rr, 'function_code', None)})"
+    if getattr(rr, "function_code", None) != code or not values:
+        return f"{got}: not the answer to a {fn} (function {code})"
+    if fn.startswith("write") and (getattr(rr, "address", None) != address or values[0] != args[0]):
+        return f"{got}: echoed {values[0]!r} at {getattr(rr, 'address', None)}, not {args[0]!r} at {address}: the write was not taken"
+    return ""
+
+
 class ModbusOutput:
     """Coils and registers on a PLC that is a Modbus TCP server (pymodbus client)."""
 
@@ -111,8 +128,8 @@ class ModbusOutput:
             rr = getattr(self._client, fn)(address, *args, device_id=self.cfg.device_id)
             if rr.isError():
                 raise ConnectionError(str(rr))
-            if fn.startswith("read") and not getattr(rr, "registers", None):
-                raise ConnectionError("an answer without the register asked for")
+            if wrong := not_the_answer(fn, address, args, rr):
+                raise ConnectionError(wrong)
             self._down = False
             return rr
         except Exception as exc:  # pymodbus raises its own and OS errors; all mean "PLC not reached"

@@ -5,19 +5,21 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from station.config import load_config
 from station.errors import ConfigError
-from station.gateway.outputs import JsonLinesOutput, ModbusOutput
+from station.gateway.outputs import JsonLinesOutput, ModbusOutput, not_the_answer
 from station.gateway.reasons import PartDecision
 from station.gateway.service import Gateway, build_outputs
 
 from ..conftest import free_port, wait_for
 from .conftest import Line
 from .plc import Plc
+from .test_plccheck import _RawServer
 from .test_service import finish
 
 pymodbus = pytest.importorskip("pymodbus", reason="the Modbus adapter needs the modbus extra (pymodbus)")
@@ -195,8 +197,11 @@ def test_the_log_line_of_a_part_the_plc_did_not_take_says_so(tmp_path: Path) -> 
 
 
 class _Answer:
-    def __init__(self, ok: bool, registers: list[int] | None = None) -> None:
-        self.ok, self.registers = ok, registers or []
+    """pymodbus's answer as far as the output reads it: its function, and the address and values it echoes."""
+
+    def __init__(self, ok: bool, registers: list[int] | None = None, function_code: int = 3, address: int = 0,
+                 bits: list[bool] | None = None) -> None:  # fmt: skip
+        self.ok, self.registers, self.function_code, self.address, self.bits = ok, registers or [], function_code, address, bits
 
     def isError(self) -> bool:  # pymodbus's name
         return not self.ok
@@ -226,13 +231,13 @@ class _ScriptedPlc:
         return None
 
     def write_coil(self, address: int, value: bool, device_id: int) -> _Answer:
-        return self._answer("write_coil") or _Answer(True)
+        return self._answer("write_coil") or _Answer(True, function_code=5, address=address, bits=[value])
 
     def write_register(self, address: int, value: int, device_id: int) -> _Answer:
         refused = self._answer("write_register")
         if refused is None:
             self.regs[address] = value
-        return refused or _Answer(True)
+        return refused or _Answer(True, [value], function_code=6, address=address)
 
     def read_holding_registers(self, address: int, device_id: int) -> _Answer:
         return self._answer("read") or _Answer(True, [] if self.empty_reads else [self.regs.get(address, 0)])
@@ -256,3 +261,46 @@ def test_an_answer_without_the_register_asked_for_is_a_failed_request_not_a_cras
     out._client = fake
     fake.empty_reads = True
     assert out.part(_decision(1, "reject")) is False and out.failed_requests == 1
+
+
+def _coil_echo(value: int, function: int = 5) -> Callable[[bytes], bytes | None]:
+    """A PLC that answers a reject coil's write (coil 0 set) with ``function``'s echo of ``value`` and leaves it unset;
+    every other request it echoes, as a PLC does."""
+
+    def answer(request: bytes) -> bytes:
+        pdu = request[7:12]
+        if pdu[0] == 3:  # a read of the event register: 0
+            pdu = b"\x03\x02\x00\x00"
+        elif pdu[0] == 5 and pdu[1:5] == b"\x00\x00\xff\x00":
+            pdu = bytes([function]) + b"\x00\x00" + value.to_bytes(2, "big")
+        return request[:4] + (len(pdu) + 1).to_bytes(2, "big") + request[6:7] + pdu
+
+    return answer
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("answer", [_coil_echo(0), _coil_echo(0xFF00, function=6)], ids=["echoes 0", "another function's answer"])
+def test_a_reject_the_plc_did_not_echo_is_not_delivered(answer: Callable[[bytes], bytes | None]) -> None:
+    server = _RawServer(answer)
+    try:
+        out = ModbusOutput(load_config(None, [f"gateway.modbus.port={server.port}", "gateway.modbus.timeout_s=1"]).gateway.modbus)
+        assert out.part(_decision(1, "pass"))  # echoed as written: delivered
+        assert out.part(_decision(2, "reject")) is False  # the coil still holds part 1's pass
+        assert out.failed_requests == 1
+        out.close()
+    finally:
+        server.close()
+
+
+def test_a_write_is_the_answer_only_when_its_echo_names_its_function_address_and_value() -> None:
+    from pymodbus.pdu.bit_message import WriteSingleCoilResponse
+    from pymodbus.pdu.register_message import WriteSingleRegisterResponse
+
+    assert not_the_answer("write_coil", 4, (True,), WriteSingleCoilResponse(address=4, bits=[True])) == ""
+    assert "echoed False at 4, not True at 4" in not_the_answer("write_coil", 4, (True,), WriteSingleCoilResponse(address=4, bits=[False]))
+    assert "not True at 4" in not_the_answer("write_coil", 4, (True,), WriteSingleCoilResponse(address=5, bits=[True]))
+    assert "not the answer to a write_coil" in not_the_answer(
+        "write_coil", 4, (True,), WriteSingleRegisterResponse(address=4, registers=[1])
+    )
+    assert not_the_answer("write_register", 2, (9,), WriteSingleRegisterResponse(address=2, registers=[9])) == ""
+    assert "not 9 at 2" in not_the_answer("write_register", 2, (9,), WriteSingleRegisterResponse(address=2, registers=[8]))
