@@ -8,7 +8,9 @@ score is a finite number in [0, 1] and at least SELF_TEST_ACCURACY of the photos
 as the decision would judge them (a taught model: on the crops of its own line that it carries,
 two of which its own preprocessing must remake from the pixels it keeps of them). An inverted,
 NaN-producing or ruined model fails the last two, a taught model with changed crop settings the
-remake. Anything else it does wrong is a ModelError too.
+remake. A model whose output is no probability (integers, booleans: station.model) or whose every
+self-test score is exactly 0 or 1 (a hard decision, which no uncertain band can hold back) is
+refused too. Anything else it does wrong is a ModelError too.
 
 The gate catches broken and mistaken models, not forged ones: a file crafted to invert its graph
 *and* the labels of the self-test it carries passes it. A model file is trusted as the program is
@@ -155,6 +157,8 @@ def _judge(model: Model, crops: list[FloatImage], labels: list[int], accuracy_ne
     if not np.all(np.isfinite(scores)) or scores.min() < 0.0 or scores.max() > 1.0:
         bad = int(np.sum(~np.isfinite(scores) | (scores < 0) | (scores > 1)))
         return f"{bad} of its {len(labels)} self-test scores are not a finite number in [0, 1]"
+    if np.all((scores == 0.0) | (scores == 1.0)):  # no sigmoid gives exactly 0 to every good part: rounded, or a rule
+        return f"all its {len(labels)} self-test scores are exactly 0 or 1: hard decisions, which no uncertain band can hold back"
     lo = model.info.band[0]  # the station passes a part only below its uncertain band (station/stages/decision.py)
     accuracy = float(np.mean((scores >= min(lo, model.info.threshold)) == np.array(labels, dtype=bool)))
     if accuracy < accuracy_needed:

@@ -38,6 +38,9 @@ MAX_MODEL_BYTES = 256 * 1024 * 1024  # far above any station model (the shipped 
 REQUIRED = (META_VERSION, META_CLASSES, META_INPUT, META_NORMALISATION, META_THRESHOLD, META_BAND)
 
 
+SCORE_TYPES = ("tensor(float)", "tensor(double)", "tensor(float16)")  # what a probability may come as
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     """What the model file says about itself."""
@@ -201,7 +204,10 @@ class Model:
         if len(shape) != 4 or shape[1:] != self.info.input_shape():
             raise ModelError(f"{path}: input shape {shape} does not match the metadata's {['n', *self.info.input_shape()]}")
         self.input_name: str = inp.name
-        self._output: str = self._session.get_outputs()[0].name
+        out = self._session.get_outputs()[0]
+        if out.type not in SCORE_TYPES:  # an integer or boolean "score" is a hard decision: no uncertain band could apply
+            raise ModelError(f"{path}: its output is {out.type}, not a probability (one of {', '.join(SCORE_TYPES)})")
+        self._output: str = out.name
         self._unwrap = PolarUnwrap(self.info.unwrap, self.info.spec.size) if self.info.unwrap is not None else None
 
     def graph_input(self, crops: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:

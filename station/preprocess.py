@@ -38,6 +38,9 @@ class Quality(StrEnum):
     OFF_CENTRE = "off_centre"  # the part does not look the same all round the circle found: it is not centred on the part
 
 
+MAX_CUT_OFF = 0.1  # of the radius: a part may leave the frame by a sliver (2 % of it) and be inspected, never by more
+
+
 @dataclass(frozen=True)
 class PreprocessSpec:
     """How a crop is made; read from the model file's metadata, never guessed."""
@@ -55,7 +58,8 @@ class PreprocessSpec:
         checks = {
             "size": 8 <= self.size <= 2048, "margin": 0 <= self.margin <= 1, "mask_radius": 0 < self.mask_radius <= 2,
             "clip": self.clip > 0, "min_radius_frac": 0 < self.min_radius_frac < 1,
-            "max_radius_frac": self.min_radius_frac < self.max_radius_frac <= 1, "cut_off_tolerance": 0 <= self.cut_off_tolerance < 0.5,
+            "max_radius_frac": self.min_radius_frac < self.max_radius_frac <= 1,
+            "cut_off_tolerance": 0 <= self.cut_off_tolerance <= MAX_CUT_OFF,
         }  # fmt: skip
         wrong = [name for name, ok in checks.items() if not ok]
         if wrong:

@@ -5,7 +5,9 @@ Each wraps the shipped graph's output ``defect_probability`` (p) in a few more n
 - ``nan_above``: NaN where p > 0.5, else p (every defect scores NaN);
 - ``inf_above``: +inf where p > 0.5, else p;
 - ``slow``: p, after ``layers`` matrix products on the input that add nothing (a model far slower than the shipped one);
-- ``fails_on_blank``: p on any crop but an all-zero one (what the station warms a model up with), where it cannot run.
+- ``fails_on_blank``: p on any crop but an all-zero one (what the station warms a model up with), where it cannot run;
+- ``rounded``: round(p), 0 or 1 (a hard decision: a defect in the uncertain band passes);
+- ``as_integers``: round(p) as int64 or bool, the output's declared type (``elem``) too.
 They load, describe themselves and have the right input shape, so only the model gate's
 self-test (and the decision's finite-score rule) stand between them and the line.
 """
@@ -38,6 +40,19 @@ def _wrap(dst: Path, nodes: list[onnx.NodeProto], consts: dict[str, float | np.n
 
 def inverted(dst: Path) -> Path:
     return _wrap(dst, [helper.make_node("Sub", ["one", "p"], [OUT])], {"one": 1.0})
+
+
+def rounded(dst: Path) -> Path:
+    return _wrap(dst, [helper.make_node("Round", ["p"], [OUT])], {})
+
+
+def as_integers(dst: Path, elem: int = onnx.TensorProto.INT64) -> Path:
+    _wrap(dst, [helper.make_node("Round", ["p"], ["r"]), helper.make_node("Cast", ["r"], [OUT], to=elem)], {})
+    m = onnx.load(str(dst))
+    m.graph.output[0].type.tensor_type.elem_type = elem
+    onnx.checker.check_model(m)
+    onnx.save(m, str(dst))
+    return dst
 
 
 def _above(dst: Path, value: float) -> Path:

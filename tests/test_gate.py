@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import onnx
 import pytest
 
 from station.errors import ModelError
@@ -14,7 +15,7 @@ from station.gate import STOPPED, admit, self_test
 from station.model import Model
 
 from .conftest import MODEL
-from .hostile_models import fails_on_blank, inf_above, inverted, nan_above
+from .hostile_models import as_integers, fails_on_blank, inf_above, inverted, nan_above, rounded
 
 
 def test_the_shipped_model_is_admitted(tmp_path: Path) -> None:
@@ -26,12 +27,20 @@ def test_the_shipped_model_is_admitted(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("make", "why"),
     [(inverted, "accuracy 0.00"), (nan_above, "not a finite number"), (inf_above, "not a finite number"),
-     (fails_on_blank, "it cannot score a blank crop")],
+     (fails_on_blank, "it cannot score a blank crop"), (rounded, "exactly 0 or 1: hard decisions")],
 )  # fmt: skip
 def test_a_model_whose_scores_lie_is_refused(tmp_path: Path, make: Callable[[Path], Path], why: str) -> None:
     path = make(tmp_path / f"{make.__name__}.onnx")
     Model(path)  # it loads and describes itself: only the self-test catches it
     with pytest.raises(ModelError, match=why) as exc:
+        admit(path)
+    assert str(path) in str(exc.value)
+
+
+@pytest.mark.parametrize("elem", [onnx.TensorProto.INT64, onnx.TensorProto.BOOL], ids=["int64", "bool"])
+def test_a_model_whose_output_is_no_probability_is_refused_as_it_loads(tmp_path: Path, elem: int) -> None:
+    path = as_integers(tmp_path / "m.onnx", elem)
+    with pytest.raises(ModelError, match=r"its output is tensor\((int64|bool)\), not a probability") as exc:
         admit(path)
     assert str(path) in str(exc.value)
 
@@ -78,6 +87,7 @@ def test_metadata_that_describes_an_impossible_crop_is_refused_not_a_traceback(t
         '{"size": 32, "margin": "0.12"}': "margin must be a finite number",
         '{"size": 32, "max_radius_frac": 0.0}': "outside what a crop can be",
         '{"size": 32, "margin": 3.0}': "outside what a crop can be",
+        '{"size": 32, "cut_off_tolerance": 0.49}': "cut_off_tolerance 0.49: outside",  # a part cut by the frame inspected
     }
     for i, (spec, why) in enumerate(cases.items()):
         path = _tiny(tmp_path / f"t{i}.onnx", props={META_INPUT: spec})
