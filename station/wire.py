@@ -52,6 +52,9 @@ class StationState(StrEnum):
     STOPPING = "stopping"
 
 
+MAX_TEXT = 2000  # characters of free text (a verdict's detail, an image name): a message stays far below 64 KiB
+
+
 class WireError(ValueError):
     """Bytes that are not the contract; the message names the field."""
 
@@ -65,12 +68,31 @@ def _refuse(name: str) -> object:
     raise WireError(f"{name} is not JSON")
 
 
+def text(s: str, limit: int = MAX_TEXT) -> str:
+    """``s`` as text every strict decoder reads: a byte of a file name that is not UTF-8 (Python keeps it as a lone
+    surrogate) written as ``\\xff``, and at most ``limit`` characters (a frame over a gateway's bound loses the peer)."""
+    out = s.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace") if not s.isascii() else s
+    return out if len(out) <= limit else out[: limit - 3] + "..."
+
+
+def _once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):  # parsers differ on which of two keys wins: a reject could be read as a pass
+        raise WireError(f"{next(k for i, (k, _) in enumerate(pairs) if k in dict(pairs[:i]))}: given twice")
+    return out
+
+
 def decode(data: bytes | str) -> dict[str, Any]:
-    """A JSON object from strict JSON, without NaN or Infinity; WireError otherwise."""
+    """A JSON object from strict JSON (UTF-8, each key once, no lone surrogates), without NaN or Infinity; WireError
+    otherwise."""
     try:
-        out = json.loads(data, parse_constant=_refuse)
+        raw = data.decode("utf-8") if isinstance(data, bytes) else data  # json.loads would guess UTF-16 or -32 from bytes
+        out = json.loads(raw, parse_constant=_refuse, object_pairs_hook=_once)
+        json.dumps(out, ensure_ascii=False).encode("utf-8")  # a "\ud800" escape: text no UTF-8 peer can hold
     except RecursionError:
         raise WireError("nested too deeply") from None
+    except UnicodeError:
+        raise WireError("not UTF-8 text, or a lone surrogate in a string") from None
     except ValueError as exc:
         raise WireError(f"not JSON: {exc}") from None
     if not isinstance(out, dict):
@@ -291,6 +313,8 @@ class ResendRequest(_Body):
     last: int
 
     def __post_init__(self) -> None:
+        _counted("from", self.first)
+        _counted("to", self.last)
         if not 1 <= self.first <= self.last:
             raise WireError("from, to: expected 1 <= from <= to")
         if self.last - self.first + 1 > self.MAX_SPAN:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import sys
 import pytest
 
 from station.wire import (
+    MAX_TEXT,
     Heartbeat,
     Reason,
     ResendReply,
@@ -21,6 +23,7 @@ from station.wire import (
     encode,
     frames,
     read,
+    text,
 )
 
 from .conftest import ROOT
@@ -34,10 +37,29 @@ def test_encode_refuses_a_number_that_is_not_finite(bad: float) -> None:
         encode({"circle": [1.0, bad, 2.0]})
 
 
-@pytest.mark.parametrize("data", [b'{"score": NaN}', b'{"a": Infinity}', b"[1, 2]", b"[" * 5000 + b"]" * 5000, b"not json"])
+@pytest.mark.parametrize(
+    "data",
+    [b'{"score": NaN}', b'{"a": Infinity}', b"[1, 2]", b"[" * 5000 + b"]" * 5000, b"not json",
+     b'{"verdict": "reject", "verdict": "pass"}', b'{"a": {"b": 1, "b": 2}}',  # which one wins differs from parser to parser
+     '{"a": 1}'.encode("utf-16"), '{"a": 1}'.encode("utf-32"), '{"a": 1}'.encode("utf-8-sig"), b'{"a": "\xff"}',
+     b'{"a": "\\ud800"}'],  # a lone surrogate: text no UTF-8 peer can hold
+)  # fmt: skip
 def test_decode_refuses_what_a_strict_subscriber_must_refuse(data: bytes) -> None:
     with pytest.raises(ValueError):
         decode(data)
+
+
+def test_a_duplicate_key_is_named() -> None:
+    with pytest.raises(WireError, match="verdict: given twice"):
+        decode(b'{"verdict": "reject", "score": 0.9, "verdict": "pass"}')
+
+
+def test_text_is_utf8_and_bounded() -> None:
+    name = os.fsdecode(b"part\xff.jpeg")  # a file name that is not UTF-8, as Python keeps it
+    assert text(name) == "part\\xff.jpeg" and decode(encode({"image": text(name)})) == {"image": "part\\xff.jpeg"}
+    assert text("é" * 5) == "é" * 5
+    long = text("x" * 100_000)
+    assert len(long) == MAX_TEXT and long.endswith("...")
 
 
 def test_round_trip() -> None:
@@ -131,6 +153,7 @@ def test_resend_request_and_reply_as_documented() -> None:
     assert served.encode() == b'{"v": 1, "run_id": "r", "from": 57, "to": 59, "gone": null, "count": 3}'
     assert ResendReply.decode(served.encode()) == served
     assert ResendReply(run_id="r", error="x").encode() == b'{"v": 1, "run_id": "r", "error": "x"}'
-    for bad in (b'{"from": 2, "to": 1}', b'{"from": 1, "to": 1001}', b'{"from": 1}', b'{"from": 1, "to": 2, "run_id": 5}'):
+    for bad in (b'{"from": 2, "to": 1}', b'{"from": 1, "to": 1001}', b'{"from": 1}', b'{"from": 1, "to": 2, "run_id": 5}',
+                b'{"from": 10000000000000000000000000, "to": 10000000000000000000000001}'):  # fmt: skip
         with pytest.raises(WireError):
             ResendRequest.decode(bad)

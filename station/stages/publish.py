@@ -28,7 +28,7 @@ from station.metrics import Metrics
 from station.ratelog import RateLimitedLog
 from station.resend import ResendServer, Ring
 from station.stages.decision import finalise
-from station.wire import Heartbeat, Message, Status, VerdictMessage, frames
+from station.wire import Heartbeat, Message, Status, VerdictMessage, frames, text
 
 log = structlog.get_logger()
 
@@ -59,9 +59,9 @@ def to_message(v: Verdict, who: Identity, envelope: dict[str, Any], deadline_s: 
         deadline_at=v.captured_at + deadline_s,
         model=v.model_id or who.model,
         config=who.config,
-        detail=v.detail,
+        detail=text(v.detail),
         circle=circle,
-        image=v.name,
+        image=text(v.name) if v.name is not None else None,
         where=where,
         shadow=v.shadow,
     )
