@@ -34,6 +34,7 @@ from station.wire import Message, ResendReply, ResendRequest, WireError, read
 log = structlog.get_logger()
 READ_BATCH = 256  # messages read from one socket before the loop ticks again: a flood cannot hold decisions up
 MAX_MESSAGE = 65536  # bytes of one frame; a peer that sends more is disconnected by libzmq (a verdict is under 2 KiB)
+REDIAL_MIN_S = 2.0  # the stream silent this long at least (4 x the heartbeats it may miss): its sockets are made anew
 CLOCK_STEP_S = 0.1  # the wall clock moved this much against the monotonic one within one turn of the loop: it was stepped
 # The most the loop waits between two marks of progress (a turn, the health told, a part delivered): one part's four Modbus
 # requests, each up to three timeouts (pymodbus bounds a connect, and each read of an answer that trickles in, by timeout_s).
@@ -73,28 +74,53 @@ class Gateway(Worker):
         plc_s = TIMEOUTS_BETWEEN_MARKS * g.modbus.timeout_s if g.output is GatewayOutputKind.MODBUS else 0.0
         self.stall_s = max(GATEWAY_STOP_S, plc_s + 1.0)  # no progress for longer is a hang, not a slow or silent PLC
         self._offset = time.time() - time.monotonic()  # the wall clock against the monotonic one: a change is a step
+        self._keys, self._server_key = self._curve(cfg)
+        self._stream = g.station_endpoint or local_endpoint(cfg.publisher.endpoint)
+        self._resend_at = g.resend_endpoint or (local_endpoint(cfg.publisher.resend_endpoint) if cfg.publisher.resend_endpoint else None)
+        # libzmq never dials again after a peer broke the protocol (a frame over MAX_MESSAGE) or refused its CURVE key
+        self._redial_s = max(REDIAL_MIN_S, 4 * g.missed_heartbeats * cfg.publisher.heartbeat_ms / 1000)
+        self._heard = time.monotonic()  # anything read from the stream, even junk: the connection is up
+        self._redials = 0  # since the stream was last heard
+        self._sub, self._resend = self._dial()
+        super().__init__("gateway")
+        log.info("gateway_started", stage="gateway", station=self._stream, resend=self._resend_at, delay_s=g.actuator_delay_s(),
+                 curve=self._keys is not None)  # fmt: skip
+
+    def _dial(self) -> tuple[zmq.Socket[bytes], zmq.Socket[bytes] | None]:
+        """The stream's SUB socket and the resend DEALER, connected (libzmq dials in the background)."""
         ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
-        keys, server_key = self._curve(cfg)
-        self._sub: zmq.Socket[bytes] = ctx.socket(zmq.SUB)
-        self._sub.setsockopt(zmq.LINGER, 0)
-        self._sub.setsockopt(zmq.SUBSCRIBE, b"")
-        stream = g.station_endpoint or local_endpoint(cfg.publisher.endpoint)
-        resend = g.resend_endpoint or (local_endpoint(cfg.publisher.resend_endpoint) if cfg.publisher.resend_endpoint else None)
-        self._resend: zmq.Socket[bytes] | None = ctx.socket(zmq.DEALER) if resend else None
-        for sock in (self._sub, self._resend):
+        sub = ctx.socket(zmq.SUB)
+        sub.setsockopt(zmq.SUBSCRIBE, b"")
+        resend = ctx.socket(zmq.DEALER) if self._resend_at else None
+        for sock in (sub, resend):
             if sock is None:
                 continue
             sock.setsockopt(zmq.LINGER, 0)
             sock.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE)
             sock.setsockopt(zmq.RECONNECT_IVL, 20)
             sock.setsockopt(zmq.RECONNECT_IVL_MAX, 500)
-            if keys is not None and server_key is not None:
-                curve_client(sock, keys, server_key)
-        self._sub.connect(stream)
-        if self._resend is not None and resend:
-            self._resend.connect(resend)
-        super().__init__("gateway")
-        log.info("gateway_started", stage="gateway", station=stream, resend=resend, delay_s=g.actuator_delay_s(), curve=keys is not None)
+            if self._keys is not None and self._server_key is not None:
+                curve_client(sock, self._keys, self._server_key)
+        sub.connect(self._stream)
+        if resend is not None and self._resend_at:
+            resend.connect(self._resend_at)
+        return sub, resend
+
+    def _redial(self, poller: zmq.Poller) -> None:
+        """New sockets when the stream has been silent for ``_redial_s``: a station that broke the protocol once, or was
+        restarted with this gateway's key added, is heard again (vision is unhealthy meanwhile: the core saw no heartbeat)."""
+        if not self._redials:  # once per silence: a station that is down is redialled every _redial_s, said once
+            log.warning("station_redialled", stage="gateway", station=self._stream, silent_s=round(time.monotonic() - self._heard, 1))
+        self._redials += 1
+        for sock in (self._sub, self._resend):
+            if sock is not None:
+                poller.unregister(sock)
+                sock.close(0)
+        self._sub, self._resend = self._dial()
+        for sock in (self._sub, self._resend):
+            if sock is not None:
+                poller.register(sock, zmq.POLLIN)
+        self._heard = time.monotonic()
 
     @staticmethod
     def _curve(cfg: Config) -> tuple[KeyPair | None, bytes | None]:
@@ -118,6 +144,8 @@ class Gateway(Worker):
                 wait = self._poll_s if due is None else min(self._poll_s, max(due - now, 0.0))
                 for sock, _ in poller.poll(int(wait * 1000)):
                     self._read(sock)
+                if time.monotonic() - self._heard > self._redial_s:
+                    self._redial(poller)
                 now = self._now()
                 self._send_resend_requests()
                 self.core.tick(now)
@@ -176,6 +204,8 @@ class Gateway(Worker):
             except zmq.Again:
                 return
             now = self._now()  # each message when it is read: a batch read late is not stamped early
+            if sock is self._sub:
+                self._heard, self._redials = time.monotonic(), 0
             if sock is self._resend:
                 self._on_resend(frames, now)
                 continue

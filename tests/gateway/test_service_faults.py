@@ -11,6 +11,7 @@ import pytest
 import zmq
 
 from station.gateway.reasons import PartDecision
+from station.gateway.service import MAX_MESSAGE
 from station.wire import Heartbeat, Reason, StationState, VerdictMessage, frames
 
 from ..conftest import wait_for
@@ -55,6 +56,30 @@ def test_junk_a_decoder_chokes_on_never_kills_the_gateway_and_a_stop_rejects_the
     gw.join(5)
     assert gw.failed is None and [(d.part_id, d.decision, d.reason) for d in rec.parts] == [(1, "reject", "gateway_stopped")]
     assert rec.health[-1][1:] == (False, "gateway_stopped")
+
+
+def test_a_frame_over_the_bound_loses_the_stream_only_until_the_gateway_dials_again(line: Line, gateways: Any) -> None:
+    """libzmq drops a peer that sent a frame over MAXMSGSIZE and never dials it again: the gateway makes new sockets."""
+    endpoint = line.config().publisher.endpoint
+    pub: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.PUB)
+    pub.setsockopt(zmq.LINGER, 0)
+    pub.bind(endpoint)
+    gw, _ = gateways(line.config("publisher.resend_endpoint=null", "publisher.heartbeat_ms=100"))
+    run, seq = "f2f2f2f2f2f2f2f2", itertools.count(1)
+
+    def beat() -> int:
+        env: dict[str, Any] = {"station": "station-1", "run_id": run, "seq": next(seq), "sent_at": time.time()}
+        pub.send_multipart(frames(Heartbeat(**env, state=StationState.RUNNING, last_seq=env["seq"] - 1, verdicts=0, camera="ok")))
+        time.sleep(0.05)
+        return gw.core.next_seq
+
+    try:
+        assert wait_for(lambda: beat() > 0 and gw.core.run_id == run, 5)  # subscribed
+        pub.send_multipart([b"heartbeat", b"x" * (MAX_MESSAGE + 1)])
+        lost = next(seq)
+        assert wait_for(lambda: beat() > lost + 20, 15)  # heard again, within the redial bound and a few beats
+    finally:
+        pub.close(0)
 
 
 def test_a_step_of_the_gateways_wall_clock_is_noticed_and_trips_vision(
