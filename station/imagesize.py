@@ -4,7 +4,12 @@ A file of a few kilobytes can claim 16000 x 16000 pixels of 16-bit colour, gigab
 the station refuses an image too large to inspect from its header, never after decoding it. The
 still formats the station reads (``config.STILLS``): JPEG, PNG, BMP, TIFF, PGM/PNM and WebP, from
 the whole file (a TIFF's size table often follows its pixels; a JPEG's frame header, its metadata).
-A header this does not know (BigTIFF, a truncated file) gives None, and the decoder's own limits hold.
+A header this does not know (BigTIFF, another format, a truncated file) gives None, and the station
+does not decode it (``sources.read_image``).
+
+A JPEG whose data is damaged is decoded by OpenCV with a warning on stderr and grey where its data
+ran out: :func:`jpeg_damage` decodes it once more with libjpeg-turbo told to stop at its first
+warning, so that such a file is refused, not inspected with a band of invented grey.
 """
 
 from __future__ import annotations
@@ -108,3 +113,15 @@ _READERS = (
     (b"P", _pnm),
     (b"RIFF", _webp),
 )
+
+
+def jpeg_damage(data: bytes) -> str | None:
+    """Why the JPEG ``data`` does not decode whole (libjpeg-turbo's first warning: "Corrupt JPEG data: premature end
+    of data segment"); None when it does."""
+    import simplejpeg
+
+    try:
+        simplejpeg.decode_jpeg(data, colorspace="GRAY", strict=True)
+    except (ValueError, RuntimeError, MemoryError) as exc:
+        return str(exc).strip() or type(exc).__name__
+    return None

@@ -21,7 +21,7 @@ from station.camera import CameraSettings, apply_v4l2, has_gstreamer
 from station.config import STILLS, SourceKind, source_kind, v4l2_wait_s
 from station.errors import CameraError, InputError, one_line
 from station.files import opencv_name, read_bounded, why
-from station.imagesize import claimed_size
+from station.imagesize import claimed_size, jpeg_damage
 from station.preprocess import to_gray
 
 MAX_IMAGE_BYTES = 256 * 1024 * 1024
@@ -81,8 +81,12 @@ def read_image(path: Path) -> Grab:
     if not raw:
         return Grab(None, f"{path}: empty file", str(path))
     claimed = claimed_size(raw)  # never decoded when too large: a small file may claim gigabytes
-    if claimed is not None and max(claimed) > MAX_IMAGE_SIDE:
+    if claimed is None:  # OpenCV decodes by content (a GIF named .png too), each format with its own limits or none
+        return Grab(None, f"{path}: not a decodable image (no JPEG, PNG, BMP, TIFF, PNM or WebP header that says its size)", str(path))
+    if max(claimed) > MAX_IMAGE_SIDE:
         return Grab(None, f"{path}: image is {claimed[0]}x{claimed[1]} px, larger than {MAX_IMAGE_SIDE} px", str(path))
+    if raw.startswith(b"\xff\xd8") and (damage := jpeg_damage(raw)):
+        return Grab(None, f"{path}: not a decodable image (its JPEG data is damaged: {one_line(damage)})", str(path))
     try:  # OpenCV raises for a header that claims more pixels than it will decode (CV_IO_MAX_IMAGE_PIXELS)
         img = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_UNCHANGED)
     except cv2.error as exc:

@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from station.config import STILLS
-from station.imagesize import claimed_size
+from station.imagesize import claimed_size, jpeg_damage
+
+from .conftest import SAMPLE
 
 IMAGE = (np.random.default_rng(0).random((37, 53)) * 255).astype(np.uint8)  # 53 wide, 37 high: the two never swapped
 
@@ -50,3 +52,18 @@ def test_a_size_table_after_the_pixels_or_a_frame_header_after_large_metadata_is
     ok, jpg = cv2.imencode(".jpg", IMAGE)
     app = b"\xff\xe1" + struct.pack(">H", 65535) + bytes(65533)  # one full metadata segment (EXIF, ICC, XMP) first
     assert ok and claimed_size(b"\xff\xd8" + app + app + jpg.tobytes()[2:]) == (53, 37)
+
+
+def _ended_early(jpeg: bytes, at: float = 0.85) -> bytes:
+    """``jpeg`` with an end-of-image marker written over its scan ``at`` of the way through (the rest left as it was)."""
+    scan = jpeg.find(b"\xff\xda")
+    i = scan + int((len(jpeg) - scan) * at)
+    return jpeg[:i] + b"\xff\xd9\x00\x00" + jpeg[i + 4 :]
+
+
+def test_a_jpeg_whose_data_ends_early_is_damaged_though_opencv_decodes_it() -> None:
+    whole = sorted((SAMPLE / "ok_front").iterdir())[0].read_bytes()
+    assert jpeg_damage(whole) is None
+    damaged = _ended_early(whole)
+    assert cv2.imdecode(np.frombuffer(damaged, np.uint8), cv2.IMREAD_GRAYSCALE) is not None  # grey where the data ran out
+    assert "premature end of data segment" in (jpeg_damage(damaged) or "")

@@ -46,7 +46,7 @@ def _variant(dst: Path, version: str | None = None, sabotage: bool = False) -> P
 def test_self_test_passes_the_shipped_model_and_fails_a_ruined_one(tmp_path: Path) -> None:
     assert self_test(Model(MODEL)) is None
     why = self_test(Model(_variant(tmp_path / "bad.onnx", sabotage=True)))
-    assert why is not None and "accuracy" in why
+    assert why is not None and ("accuracy" in why or "hard decisions" in why)  # its scores saturate at 0 and 1
 
 
 def test_reloader_refuses_junk_and_keeps_the_old_model(tmp_path: Path) -> None:

@@ -331,3 +331,20 @@ def test_a_video_of_frames_larger_than_any_photo_is_refused_when_it_is_opened(tm
     for source in (VideoFileSource(p), OpenCVLiveSource(str(p), None, 1.0)):  # a stream is opened by FFmpeg the same way
         with pytest.raises(CameraError, match=rf"wide\.avi: frames are {MAX_IMAGE_SIDE + 8}x16 px, larger than {MAX_IMAGE_SIDE} px"):
             source.open()
+
+
+def test_a_jpeg_whose_data_is_damaged_is_never_inspected(tmp_path: Path) -> None:
+    from .test_imagesize import _ended_early
+
+    path = tmp_path / "a.jpeg"
+    path.write_bytes(_ended_early(sorted((SAMPLE / "ok_front").iterdir())[0].read_bytes()))
+    grab = read_image(path)
+    assert grab.image is None and "its JPEG data is damaged: Corrupt JPEG data: premature end of data segment" in (grab.error or "")
+
+
+def test_a_file_of_another_format_is_refused_before_it_is_decoded(tmp_path: Path) -> None:
+    """OpenCV decodes by content: a GIF named .png claiming 16000 x 16000 px took 2 GB and 11 s to be refused after."""
+    path = tmp_path / "big.png"
+    path.write_bytes(b"GIF89a" + (16000).to_bytes(2, "little") * 2 + b"\x00" * 64)
+    grab = read_image(path)
+    assert grab.image is None and "no JPEG, PNG, BMP, TIFF, PNM or WebP header that says its size" in (grab.error or "")
