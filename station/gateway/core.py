@@ -30,6 +30,8 @@ MAX_SKIPPED = DONE_KEPT  # part ids lost and not yet decided, all together; more
 MAX_GAPS = 256  # seq gaps open at once; more within one resend timeout is not a stream to mend by resend: lost at once
 ENDED_KEPT = 64  # runs remembered as ended: a message of one is stale (or a second station under this id), never a new run
 CLOCK_AHEAD_S = 0.25  # a verdict captured further in the future than this: the station's clock is not the gateway's
+CLOCK_BEHIND_BEATS = 8  # heartbeats heard live, each sent more than CLOCK_AHEAD_S before it was read: the station's clock
+# is that far behind (each part would be fired that much early); the least of 8 lags, so that one read late is no fault
 DECISION_LATE_S = 0.1  # a part decided this long after its actuator time: the loop stalled (a slow PLC), not scheduling jitter
 
 
@@ -71,6 +73,7 @@ class GatewayCore:
         self.station_state = "unknown"
         self.state_seq = 0  # the seq that said it (a heartbeat or status)
         self.last_heartbeat = float("-inf")
+        self.lags: deque[float] = deque(maxlen=CLOCK_BEHIND_BEATS)  # of the last heartbeats heard live: read minus sent
         self.gaps: list[_Gap] = []
         self.awaiting: set[int] = set()
         self.done: dict[int, tuple[str, str] | None] = {}  # part ids heard in this run (the last DONE_KEPT): (verdict, reason), None lost
@@ -110,6 +113,8 @@ class GatewayCore:
             return
         if msg.run_id != self.run_id:
             self._new_run(msg, now)
+        if isinstance(msg, Heartbeat):  # live: a resent one was sent long before
+            self.lags.append(now - msg.sent_at)
         seq = msg.seq
         if seq >= self.next_seq:
             if seq - self.next_seq + sum(len(g.seqs) for g in self.gaps) > MAX_GAP:  # lost at once, never listed one by one
@@ -148,6 +153,7 @@ class GatewayCore:
             log.warning("station_restarted", stage="gateway", old=self.run_id, new=msg.run_id)
             self.ended.append(self.run_id)
         self.gaps.clear()
+        self.lags.clear()
         self._abandon_awaiting(now)
         self._trip(now, Fault.RUN_CHANGED if self.run_id is not None else Fault.JOINED)
         self.run_id = msg.run_id
@@ -297,6 +303,7 @@ class GatewayCore:
         log.error("clock_stepped", stage="gateway", step_s=round(step, 3))
         self.last_heartbeat += step
         self.hold_until += step
+        self.lags.clear()  # read against the clock before the step
         for g in self.gaps:
             g.asked_at += step
         self._trip(now, Fault.CLOCK_STEPPED)
@@ -334,6 +341,8 @@ class GatewayCore:
         silent = now - self.last_heartbeat > self.t.missed_heartbeats * self.t.heartbeat_s
         if silent:  # never heard since the gateway started, or heard and gone quiet
             live: Fault | None = Fault.NO_HEARTBEAT if self.run_id is not None else Fault.NO_STATION
+        elif len(self.lags) == CLOCK_BEHIND_BEATS and min(self.lags) > CLOCK_AHEAD_S:
+            live = Fault.CLOCK_BEHIND
         else:
             live = None if self.station_state == "running" else Fault.of_station(self.station_state)
         if live is not None:  # a present fault keeps the hold a full actuator delay ahead

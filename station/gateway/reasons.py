@@ -42,6 +42,7 @@ class Fault(StrEnum):
     PART_IDS_BACKWARDS = "part_ids_backwards"
     PART_IDS_JUMPED = "part_ids_jumped"
     CLOCK_AHEAD = "clock_ahead"
+    CLOCK_BEHIND = "clock_behind"  # the station's heartbeats arrive sent further in the past than CLOCK_AHEAD_S
     VERDICT_CONFLICT = "verdict_conflict"
     VERDICT_MISSING = "verdict_missing"
     DECISION_LATE = "decision_late"

@@ -19,12 +19,15 @@ class FakeStation:
         self.seq = 0
         self.part = 0
         self.verdicts = 0  # sent: part ids may jump
+        self.skew = 0.0  # run_to's beats: the station's clock ahead of the gateway's by this (behind when negative)
+        self.clock = 0.0  # the station's clock: when the helpers below last beat (the gateway's, unless a test moves it)
 
     def envelope(self) -> dict[str, Any]:
         self.seq += 1
-        return {"station": "station-1", "run_id": self.run_id, "seq": self.seq, "sent_at": 0.0}
+        return {"station": "station-1", "run_id": self.run_id, "seq": self.seq, "sent_at": self.clock}
 
-    def beat(self, state: str = "running") -> Heartbeat:
+    def beat(self, state: str = "running", at: float | None = None) -> Heartbeat:
+        self.clock = self.clock if at is None else at
         return Heartbeat(**self.envelope(), state=StationState(state), last_seq=self.seq - 1, verdicts=self.verdicts, camera="connected")
 
     def verdict(self, captured_at: float, verdict: str = "pass", reason: str = "ok") -> VerdictMessage:
@@ -51,7 +54,7 @@ def healthy_core(st: FakeStation, until: float = 1.5) -> GatewayCore:
     core = GatewayCore(T, "station-1")
     t = 0.0
     while t <= until:
-        core.receive(st.beat(), t)
+        core.receive(st.beat(at=t), t)
         core.tick(t)
         t = round(t + 0.25, 6)
     assert core.healthy, core.reason
@@ -62,7 +65,7 @@ def run_to(core: GatewayCore, st: FakeStation, start: float, end: float, beats: 
     t = start
     while t <= end:
         if beats:
-            core.receive(st.beat(), t)
+            core.receive(st.beat(at=t + st.skew), t)
         core.tick(t)
         t = round(t + 0.05, 6)
 
@@ -243,6 +246,31 @@ def test_a_verdict_captured_in_the_future_is_a_clock_fault_and_its_part_is_rejec
     (d,) = core.decisions
     assert (d.decision, d.reason, d.actuate_at) == ("reject", "clock_ahead", 2.6)  # due when the part is, not at 7.6
     assert core.fault == "clock_ahead"
+
+
+def test_a_station_clock_behind_the_gateways_trips_vision_and_its_parts_are_rejected() -> None:
+    """Each part is fired at captured_at + the delay by the gateway's clock: a station 0.4 s behind would fire it 0.4 s
+    early. Heartbeats sent further than CLOCK_AHEAD_S before they are read, 8 in a row, are that fault."""
+    st = FakeStation()
+    core = healthy_core(st)
+    st.skew = -0.4
+    run_to(core, st, 1.55, 2.0)
+    assert not core.healthy and core.reason == "clock_behind"
+    core.receive(st.verdict(captured_at=2.0 - 0.4), 2.01)
+    run_to(core, st, 2.05, 3.0)
+    (d,) = core.decisions
+    assert (d.decision, d.reason) == ("reject", "vision_unhealthy")
+    st.skew = 0.0
+    run_to(core, st, 3.05, 5.0)  # heard on time again: healthy once the hold is past
+    assert core.healthy
+
+
+def test_one_heartbeat_read_late_is_no_clock_fault() -> None:
+    st = FakeStation()
+    core = healthy_core(st)
+    core.receive(st.beat(at=1.55), 2.4)  # the gateway's loop was held up
+    run_to(core, st, 2.45, 3.0)
+    assert core.healthy
 
 
 def test_a_seq_jump_beyond_any_resend_buffer_is_lost_at_once_and_never_listed() -> None:
