@@ -71,7 +71,7 @@ def test_a_frame_over_the_bound_loses_the_stream_only_until_the_gateway_dials_ag
         env: dict[str, Any] = {"station": "station-1", "run_id": run, "seq": next(seq), "sent_at": time.time()}
         pub.send_multipart(frames(Heartbeat(**env, state=StationState.RUNNING, last_seq=env["seq"] - 1, verdicts=0, camera="ok")))
         time.sleep(0.05)
-        return gw.core.next_seq
+        return int(gw.core.next_seq)
 
     try:
         assert wait_for(lambda: beat() > 0 and gw.core.run_id == run, 5)  # subscribed
