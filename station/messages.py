@@ -92,6 +92,7 @@ class ResendResult(StrEnum):
     SERVED = "served"  # every message asked for was still in the ring and was sent again
     GONE = "gone"  # some or all of the range had left the ring, or it was another run's
     BAD = "bad"  # not a request the contract knows, or handling it failed
+    DROPPED = "dropped"  # answered, but the reply could not be sent: the peer went away, or its queue is full
 
 
 class ReloadResult(StrEnum):

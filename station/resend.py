@@ -106,7 +106,7 @@ class ResendServer(Worker):
         self._quiet = RateLimitedLog()
         opts: dict[int, int] = {
             zmq.LINGER: 0,
-            zmq.ROUTER_MANDATORY: 0,
+            zmq.ROUTER_MANDATORY: 1,  # a reply the peer cannot take raises (counted dropped), never vanishes
             zmq.SNDHWM: 100,
             zmq.RCVHWM: 100,
             zmq.MAXMSGSIZE: MAX_REQUEST_BYTES,
@@ -135,32 +135,36 @@ class ResendServer(Worker):
         split = frames.index(b"", 1) + 1 if b"" in frames[1:2] else 1
         envelope, body = frames[:split], frames[split:]
         try:
-            reply = self._answer(body)
+            reply, result = self._answer(body)
         except Exception as exc:  # whatever a request does, the thread goes on
-            self.metrics.resend_requests.labels(result=ResendResult.BAD).inc()
             self._quiet.emit("error", "resend_request_failed", level="error", stage="resend", error=f"{type(exc).__name__}: {exc}")
-            reply = [b"resend", ResendReply(run_id=self.run_id, error="the request could not be handled").encode()]
+            reply, result = (
+                [b"resend", ResendReply(run_id=self.run_id, error="the request could not be handled").encode()],
+                ResendResult.BAD,
+            )
         try:
             self._sock.send_multipart(envelope + reply, zmq.NOBLOCK)
-        except zmq.ZMQError as exc:  # the peer went away or is not reading: its loss
+        except zmq.ZMQError as exc:  # the peer went away or is not reading (its queue full): its loss, counted
             self._quiet.emit("dropped", "resend_reply_dropped", level="warning", stage="resend", error=str(exc))
+            result = ResendResult.DROPPED
+        else:
+            self.metrics.resent_messages.inc((len(reply) - 2) // 2)
+        self.metrics.resend_requests.labels(result=result).inc()
         return (BAD_REQUEST_COST if b"error" in reply[1] else 1.0) + (len(reply) - 2) / 2
 
-    def _answer(self, body: list[bytes]) -> list[bytes]:
+    def _answer(self, body: list[bytes]) -> tuple[list[bytes], ResendResult]:
+        """The reply's frames (after the peer's envelope), and the result it is counted under once sent."""
         req = parse_request(body)
         if isinstance(req, str):
-            self.metrics.resend_requests.labels(result=ResendResult.BAD).inc()
             self._quiet.emit("bad", "resend_bad_request", level="warning", stage="resend", error=req)
-            return [b"resend", ResendReply(run_id=self.run_id, error=req).encode()]
+            return [b"resend", ResendReply(run_id=self.run_id, error=req).encode()], ResendResult.BAD
         a, b = req.first, req.last
         if req.run_id not in (None, self.run_id):
-            self.metrics.resend_requests.labels(result=ResendResult.GONE).inc()
-            return [b"resend", ResendReply(run_id=self.run_id, first=a, last=b, gone=(a, b), count=0, error="another run").encode()]
+            reply = ResendReply(run_id=self.run_id, first=a, last=b, gone=(a, b), count=0, error="another run")
+            return [b"resend", reply.encode()], ResendResult.GONE
         held, gone = self.ring.span(a, b)
-        self.metrics.resend_requests.labels(result=ResendResult.GONE if gone else ResendResult.SERVED).inc()
-        self.metrics.resent_messages.inc(len(held))
         out = [b"resend", ResendReply(run_id=self.run_id, first=a, last=b, gone=gone, count=len(held)).encode()]
         for _seq, topic, payload in held:
             out += [topic, payload]
         self._quiet.emit("served", "resend_served", stage="resend", first=a, last=b, count=len(held), gone=gone)
-        return out
+        return out, ResendResult.GONE if gone else ResendResult.SERVED

@@ -11,6 +11,8 @@ import zmq
 from station.metrics import Metrics
 from station.resend import MAX_SPAN, ResendServer, Ring
 
+from .conftest import wait_for
+
 
 @pytest.fixture
 def server() -> Iterator[ResendServer]:
@@ -106,6 +108,37 @@ def test_a_message_over_the_size_bound_is_dropped_by_libzmq_and_others_are_serve
 
     assert _raw(server, [b"resend", b"x" * (MAX_REQUEST_BYTES * 8)], wait_ms=500) is None  # disconnected, never parsed
     assert server.is_alive() and json.loads(_ask(server, {"from": 24, "to": 25})[1])["count"] == 2
+
+
+@pytest.mark.integration
+def test_replies_a_peer_does_not_take_are_counted_dropped_never_served() -> None:
+    """A peer that asks many times and reads nothing: libzmq dropped what its full queue could not take, silently."""
+    ring = Ring(1000)
+    for seq in range(1, 1001):
+        ring.add(seq, b"heartbeat", b"x" * 1000)
+    srv = ResendServer("tcp://127.0.0.1:*", ring, "run-1", Metrics(), poll_s=0.05)
+    srv.start()
+    s: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.DEALER)
+    s.setsockopt(zmq.LINGER, 0)
+    s.setsockopt(zmq.RCVHWM, 1)
+    s.connect(srv.endpoint)
+
+    def count(result: str) -> float:
+        return srv.metrics.registry.get_sample_value("station_resend_requests_total", {"result": result}) or 0.0
+
+    try:
+        for _ in range(400):  # 40 MB of replies: more than the sockets' queues (100 each) and the kernel's buffers hold
+            s.send_multipart([b"resend", json.dumps({"from": 1, "to": 100}).encode()])
+        assert wait_for(lambda: count("served") + count("dropped") == 400, 20)
+        got = 0
+        while s.poll(500):
+            s.recv_multipart()
+            got += 1
+        assert count("dropped") > 0 and got == count("served")  # each reply counted served was sent; the rest dropped
+    finally:
+        s.close(0)
+        srv.stop()
+        srv.join(2)
 
 
 @pytest.mark.integration
