@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import Field, field_validator, model_validator
 
 from station.config_base import Contradiction, Section
-from station.endpoints import check_endpoint, check_host
+from station.endpoints import check_connectable, check_host
 
 GATEWAY_STOP_S = 5.0  # station gateway exits 1 when its loop has not stopped this long after SIGTERM (blocked in an output)
 
@@ -91,7 +91,7 @@ class GatewaySection(Section):
     @field_validator("station_endpoint", "resend_endpoint")
     @classmethod
     def _endpoint(cls, v: str | None) -> str | None:
-        return None if v is None else check_endpoint(v)
+        return None if v is None else check_connectable(v)
 
     @model_validator(mode="after")
     def _distance(self) -> GatewaySection:

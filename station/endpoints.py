@@ -71,3 +71,18 @@ def same_interface(a: str, b: str) -> bool:
 def local_endpoint(endpoint: str) -> str:
     """A bind endpoint as a client on this machine connects to it: a wildcard host becomes loopback."""
     return endpoint.replace("tcp://*", "tcp://127.0.0.1").replace("tcp://0.0.0.0", "tcp://127.0.0.1")
+
+
+def check_connectable(v: str) -> str:
+    """``v``, when a client can connect to it (no wildcard host or port: those only bind); a ValueError saying why."""
+    check_endpoint(v)
+    if v.startswith("tcp://"):
+        host, port = v[len("tcp://") :].rsplit(":", 1)
+        if port == "*" or host.strip("[]") in _ANY:
+            raise ValueError(f"{v!r}: a wildcard host or port binds, it cannot be connected to: give the station's address and port")
+    return v
+
+
+def is_ipv6(endpoint: str) -> bool:
+    """A tcp endpoint whose host is a bracketed IPv6 address: libzmq needs its IPV6 option to bind or connect to it."""
+    return endpoint.startswith("tcp://[")

@@ -18,6 +18,7 @@ import zmq.auth
 import zmq.utils.z85
 
 from station.config import CurveSection
+from station.endpoints import is_ipv6
 from station.errors import ConfigError, StationError
 
 log = structlog.get_logger()
@@ -183,6 +184,7 @@ def bind_server(kind: int, endpoint: str, key: str, keys: KeyPair | None, option
     sock: zmq.Socket[bytes] = zmq.Context.instance().socket(kind)
     for opt, value in options.items():
         sock.setsockopt(opt, value)
+    sock.setsockopt(zmq.IPV6, int(is_ipv6(endpoint)))
     if keys is not None:
         curve_server(sock, keys)
     try:

@@ -48,3 +48,23 @@ def test_a_plc_host_that_is_neither_is_refused_naming_the_key(host: str) -> None
     with pytest.raises(ConfigError) as err:
         load_config(None, [f"gateway.modbus.host={host}"])
     assert err.value.key == "gateway.modbus.host" and "not an IP address or a host name" in str(err.value)
+
+
+@pytest.mark.parametrize("endpoint", ["tcp://*:5556", "tcp://0.0.0.0:5556", "tcp://[::]:5556", "tcp://127.0.0.1:*"])
+def test_a_station_endpoint_that_only_binds_is_refused_naming_the_key(endpoint: str) -> None:
+    for key in ("gateway.station_endpoint", "gateway.resend_endpoint"):
+        with pytest.raises(ConfigError) as err:
+            load_config(None, [f"{key}={endpoint}"])
+        assert err.value.key == key and "cannot be connected to" in str(err.value)
+
+
+def test_a_station_port_chosen_at_its_start_is_refused_for_the_gateway_naming_the_key() -> None:
+    from station.gateway.service import station_endpoints
+
+    assert station_endpoints(load_config(None, ["publisher.endpoint=tcp://*:5556"]))[0] == "tcp://127.0.0.1:5556"
+    with pytest.raises(ConfigError) as err:
+        station_endpoints(load_config(None, ["publisher.endpoint=tcp://127.0.0.1:*"]))
+    assert err.value.key == "gateway.station_endpoint" and "on a port it chooses at start" in str(err.value)
+    with pytest.raises(ConfigError) as err:
+        station_endpoints(load_config(None, ["publisher.resend_endpoint=tcp://127.0.0.1:*"]))
+    assert err.value.key == "gateway.resend_endpoint"

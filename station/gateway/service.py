@@ -20,7 +20,8 @@ from prometheus_client import CollectorRegistry
 
 from station.config import Config
 from station.config_gateway import GATEWAY_STOP_S, GatewayOutputKind
-from station.endpoints import local_endpoint
+from station.endpoints import is_ipv6, local_endpoint
+from station.errors import ConfigError
 from station.gateway.core import GatewayCore, Timing
 from station.gateway.metrics import GatewayCounts, MetricsOutput
 from station.gateway.outputs import JsonLinesOutput, ModbusOutput, Output, Outputs
@@ -75,8 +76,7 @@ class Gateway(Worker):
         self.stall_s = max(GATEWAY_STOP_S, plc_s + 1.0)  # no progress for longer is a hang, not a slow or silent PLC
         self._offset = time.time() - time.monotonic()  # the wall clock against the monotonic one: a change is a step
         self._keys, self._server_key = self._curve(cfg)
-        self._stream = g.station_endpoint or local_endpoint(cfg.publisher.endpoint)
-        self._resend_at = g.resend_endpoint or (local_endpoint(cfg.publisher.resend_endpoint) if cfg.publisher.resend_endpoint else None)
+        self._stream, self._resend_at = station_endpoints(cfg)
         # libzmq never dials again after a peer broke the protocol (a frame over MAX_MESSAGE) or refused its CURVE key
         self._redial_s = max(REDIAL_MIN_S, 4 * g.missed_heartbeats * cfg.publisher.heartbeat_ms / 1000)
         self._heard = time.monotonic()  # anything read from the stream, even junk: the connection is up
@@ -96,6 +96,7 @@ class Gateway(Worker):
             if sock is None:
                 continue
             sock.setsockopt(zmq.LINGER, 0)
+            sock.setsockopt(zmq.IPV6, int(is_ipv6(self._stream if sock is sub else self._resend_at or "")))
             sock.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE)
             sock.setsockopt(zmq.RECONNECT_IVL, 20)
             sock.setsockopt(zmq.RECONNECT_IVL_MAX, 500)
@@ -248,6 +249,18 @@ class Gateway(Worker):
                     log.warning("resend_request_not_sent", stage="gateway", first=first, last=last)
                     break
         self.core.resend_requests.clear()
+
+
+def station_endpoints(cfg: Config) -> tuple[str, str | None]:
+    """Where the gateway connects: the station's stream and resend endpoints, given or as the station binds them (a
+    wildcard host read as 127.0.0.1); ConfigError naming the key when the station binds a port chosen at its start."""
+    g, p = cfg.gateway, cfg.publisher
+    stream = g.station_endpoint or local_endpoint(p.endpoint)
+    resend = g.resend_endpoint or (local_endpoint(p.resend_endpoint) if p.resend_endpoint else None)
+    for key, endpoint in (("gateway.station_endpoint", stream), ("gateway.resend_endpoint", resend)):
+        if endpoint is not None and endpoint.startswith("tcp://") and endpoint.endswith(":*"):
+            raise ConfigError(key, f"the station binds {endpoint.rsplit(':', 1)[0]} on a port it chooses at start: give that port here")
+    return stream, resend
 
 
 def build_outputs(cfg: Config, out: Path | None, registry: CollectorRegistry | None = None) -> list[Output]:

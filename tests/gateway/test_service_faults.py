@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import socket
 import threading
 import time
 from typing import Any
@@ -78,6 +79,32 @@ def test_a_frame_over_the_bound_loses_the_stream_only_until_the_gateway_dials_ag
         pub.send_multipart([b"heartbeat", b"x" * (MAX_MESSAGE + 1)])
         lost = next(seq)
         assert wait_for(lambda: beat() > lost + 20, 15)  # heard again, within the redial bound and a few beats
+    finally:
+        pub.close(0)
+
+
+def test_a_station_on_an_ipv6_address_is_followed(line: Line, gateways: Any) -> None:
+    """libzmq connects to a bracketed IPv6 address only with its IPV6 option: without it the gateway waited, silent."""
+    try:
+        socket.socket(socket.AF_INET6).close()
+    except OSError:
+        pytest.skip("no IPv6 on this machine")
+    pub: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.PUB)
+    pub.setsockopt(zmq.LINGER, 0)
+    pub.setsockopt(zmq.IPV6, 1)
+    port = pub.bind_to_random_port("tcp://[::1]")
+    endpoint = f"tcp://[::1]:{port}"
+    gw, _ = gateways(line.config(f"publisher.endpoint={endpoint}", "publisher.resend_endpoint=null"))
+    run, seq = "a6a6a6a6a6a6a6a6", itertools.count(1)
+
+    def beat() -> bool:
+        env: dict[str, Any] = {"station": "station-1", "run_id": run, "seq": next(seq), "sent_at": time.time()}
+        pub.send_multipart(frames(Heartbeat(**env, state=StationState.RUNNING, last_seq=env["seq"] - 1, verdicts=0, camera="ok")))
+        time.sleep(0.05)
+        return True
+
+    try:
+        assert wait_for(lambda: beat() and gw.core.run_id == run, 10)
     finally:
         pub.close(0)
 
