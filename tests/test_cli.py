@@ -131,6 +131,10 @@ def test_classify_reports_bad_files_and_classifies_the_good(tmp_path: Path) -> N
     assert "broken.jpg" in p.stderr and "notes.txt" in p.stderr
 
 
+def test_classify_of_an_empty_folder_says_so_in_one_line(tmp_path: Path) -> None:
+    _one_line_error(_run("classify", str(tmp_path)), f"no image files in {tmp_path}")
+
+
 def test_classify_to_an_out_file_it_cannot_write_is_one_line_naming_it(tmp_path: Path) -> None:
     one = str(sorted((SAMPLE / "ok_front").iterdir())[0])
     p = _run("classify", one, "--out", str(tmp_path / "nowhere" / "v.jsonl"))

@@ -87,4 +87,6 @@ def classify_paths(paths: list[Path], model: Model, out_path: Path | None, read:
             out.close()
     if unreadable:
         print(f"station: classified {classified} images, skipped {unreadable} files", file=sys.stderr)
+    elif not classified:  # an empty folder: exit 2 says nothing by itself
+        print(one_line(f"station: error: no image files in {', '.join(map(str, paths))}"), file=sys.stderr)
     return 0 if classified else 2
