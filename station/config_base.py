@@ -32,6 +32,14 @@ class Section(BaseModel):
             raise ValueError("expected a number or text, not true/false")
         return value
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_empty_path(cls, value: Any, info: ValidationInfo) -> Any:
+        """An empty path is no file or folder (it would be read as ".": the config's own folder), never a default."""
+        if isinstance(value, str) and not value.strip() and info.field_name and "Path" in str(cls.model_fields[info.field_name].annotation):
+            raise ValueError("an empty path: give a file or folder, or null")
+        return value
+
 
 class Contradiction(ValueError):
     """Two settings that cannot both hold; ``key`` names the one reported (the full key path)."""

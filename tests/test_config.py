@@ -98,6 +98,16 @@ def test_true_or_false_where_a_number_or_text_belongs_is_refused(override: str) 
     assert err.value.key == key and "not true/false" in str(err.value)
 
 
+@pytest.mark.parametrize("key", ["archive.dir", "model.path", "model.shadow", "review.token_file", "publisher.curve.clients_dir"])
+def test_an_empty_path_is_refused_naming_its_key_never_read_as_the_config_folder(key: str, tmp_path: Path) -> None:
+    config = tmp_path / "station.yaml"
+    section, _, name = key.rpartition(".")
+    config.write_text(f"{section.replace('.', ': {')}: {{{name}: ''}}{'}' * section.count('.')}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(config)
+    assert err.value.key == key and "an empty path" in str(err.value)
+
+
 def test_true_or_false_still_set_the_switches() -> None:
     cfg = load_config(None, ["camera.loop=true", "model.watch=yes"])
     assert cfg.camera.loop is True and cfg.model.watch is True
