@@ -93,6 +93,17 @@ def test_a_video_without_its_ground_truth_is_one_line_and_exit_2(tmp_path: Path,
     assert err[-1] == f"station: error: {video}: a video needs its ground truth beside it (line.mp4.csv or line.csv)"
 
 
+def test_a_report_that_would_write_over_the_ground_truth_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    video = tmp_path / "parts.mp4"
+    video.write_bytes(b"not read")
+    truth = tmp_path / "parts.csv"
+    truth.write_text(rows := "part,label,first_frame,last_frame,source\n1,ok,0,30,a.jpeg\n")
+    assert main(["eval", str(video), "--report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == f"station: error: {truth}: --report is {truth}, which this command reads; write it elsewhere"
+    assert truth.read_text() == rows
+
+
 @pytest.mark.integration
 def test_eval_of_footage_is_not_swayed_by_settings_for_the_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A looping camera would replay for ever; a tight deadline would turn passes into late rejects (counted as caught);

@@ -17,7 +17,7 @@ import numpy as np
 
 from station.config import Config, Direction, TriggerMode, resolved_mode
 from station.errors import InputError, one_line
-from station.files import opencv_name
+from station.files import ground_truths, not_read, opencv_name
 from station.messages import Verdict
 from station.model import Model
 from station.offline.evaluate import auc, confusion_png, f1_score, histogram_png, report_folder, write_csv, write_metrics, write_png
@@ -122,10 +122,15 @@ def _inputs(video: Path, cfg: Config, report: Path, source: VideoFileSource) -> 
     if truth_path is None:
         raise InputError(f"{video}: a video needs its ground truth beside it ({video.name}.csv or {video.with_suffix('.csv').name})")
     truth, _ = read_truth(truth_path)
+    for name in REPORT_FILES:  # a video named parts.mp4 with its report beside it: parts.csv is its ground truth
+        not_read(report / name, "--report", [video, *ground_truths(video)])
     report_folder(report)
     source.open()
     source.close()
     return truth
+
+
+REPORT_FILES = ("metrics.json", "parts.csv", "confusion_matrix.png", "score_histograms.png")  # what _write_report writes
 
 
 def _write_report(report: Path, figures: dict[str, object], parts: list[Matched], extra: list[Verdict], limit: float) -> None:
