@@ -132,6 +132,19 @@ def test_a_video_that_loses_frames_is_refused_not_judged_against_shifted_frame_n
 
 
 @pytest.mark.integration
+def test_a_video_cut_short_before_parts_its_ground_truth_lists_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Whose frame count is not exact (not an MJPG AVI): the parts after its end were judged missed, escapes."""
+    env = Envelope(width=640, height=360, fps=25, speed=20.0, diameter=200.0, codec="mp4v")
+    video = compose(labelled_photos(SAMPLE)[::3], tmp_path / "line.avi", env, seed=4)
+    (tmp_path / "cut").mkdir()
+    cut = tmp_path / "cut" / "line.avi"
+    cut.write_bytes(video.read_bytes()[: video.stat().st_size // 2])
+    cut.with_suffix(".csv").write_bytes(video.with_suffix(".csv").read_bytes())
+    assert main(["eval", str(cut), "--report", str(tmp_path / "r")]) == 2
+    assert "frames it declares (cut short), and its ground truth has parts up to frame" in capsys.readouterr().err
+
+
+@pytest.mark.integration
 def test_eval_of_the_footage_a_model_was_taught_on_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("torch", reason="station teach needs PyTorch (pip install -e '.[train]')")
     from .teaching import QUICK
