@@ -69,7 +69,7 @@ def evaluate_video(video: Path, cfg: Config, model: Model, report: Path) -> int:
         print(one_line(f"station: error: {video}: {lost} of the {source.frame_count} frames it declares could not be read "
                        "(damaged or cut short): its frames no longer match the ground truth's frame numbers"), file=sys.stderr)  # fmt: skip
         return 2
-    if (lost := source.frames_lost()) and (last := max(row[2] for row in truth)) >= (ended := source.frame_count - lost):
+    if (lost := source.frames_lost()) and (last := max(row[2] for row in truth)) >= (ended := (source.frame_count or 0) - lost):
         print(one_line(f"station: error: {video}: it ended after {ended} of the {source.frame_count} frames it declares "
                        f"(cut short), and its ground truth has parts up to frame {last}: those would count as missed"),
               file=sys.stderr)  # fmt: skip
