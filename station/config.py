@@ -395,6 +395,8 @@ def load_config(path: Path | None = None, overrides: list[str] | None = None) ->
     """Load, override and validate; every problem is a ConfigError naming its key path."""
     path = path or DEFAULT_CONFIG
     data = read_mapping(path)
+    if not data:  # a file cut short as it was saved (a SIGHUP then would put the shipped model on the line), or never written
+        raise ConfigError("", f"{path}: holds no settings; an empty config is not the defaults (leave -c out for those)")
     given = frozenset(apply_override(data, o) for o in overrides or [])
     try:
         cfg = Config.model_validate(data)

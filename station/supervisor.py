@@ -46,7 +46,8 @@ def _model_section(cfg: Config, reread: Callable[[], Config] | None) -> ModelSec
     except Exception as exc:  # a fault in reading it is never worth the running station
         log.error("config_refused", stage="reload", why=f"{type(exc).__name__}: {exc}", then="the model files already named are read again")
         return None
-    old, now = cfg.model_dump(mode="json", exclude={"model"}), new.model_dump(mode="json", exclude={"model"})
+    kept = {"model": {"path", "shadow"}}  # what a reload takes; every other key changed waits for a restart
+    old, now = cfg.model_dump(mode="json", exclude=kept), new.model_dump(mode="json", exclude=kept)
     changed = sorted(f"{sec}.{k}" for sec in now for k in now[sec] if now[sec][k] != old.get(sec, {}).get(k))
     if changed:
         log.warning("config_needs_restart", stage="reload", keys=changed)
