@@ -14,7 +14,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from station.config_base import Contradiction, Section, shown
 from station.config_gateway import GatewaySection
-from station.endpoints import check_endpoint, check_host, same_interface, tcp_address
+from station.endpoints import check_endpoint, check_host, same_interface, same_socket, tcp_address
 from station.errors import ConfigError
 from station.model import Threads
 from station.settings_file import apply_override, read_mapping, resolve_paths
@@ -342,7 +342,7 @@ class Config(Section):
         if self.gateway.metrics_port:  # on metrics.host too: one config for the station and its gateway on one PC
             pairs.append(("gateway.metrics_port", (self.metrics.host, self.gateway.metrics_port)))
         pub, resend = self.publisher.endpoint, self.publisher.resend_endpoint
-        if pub == resend and pub.startswith(("ipc://", "inproc://")):  # one name, one socket: the second bind takes it over
+        if resend is not None and same_socket(pub, resend) and pub.startswith(("ipc://", "inproc://")):  # the second bind takes it over
             raise Contradiction("publisher.resend_endpoint", f"{resend} is already publisher.endpoint's")
         for key, address in pairs:
             if address is None:

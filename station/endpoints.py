@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
+import socket
+import stat
+from pathlib import Path
 
 _ENDPOINT = re.compile(r"^(tcp://(\*|[A-Za-z0-9.\-]+|\[[0-9a-fA-F:]+\]):(\d{1,5}|\*)|ipc://.+|inproc://.+)$")
 
@@ -86,3 +90,28 @@ def check_connectable(v: str) -> str:
 def is_ipv6(endpoint: str) -> bool:
     """A tcp endpoint whose host is a bracketed IPv6 address: libzmq needs its IPV6 option to bind or connect to it."""
     return endpoint.startswith("tcp://[")
+
+
+def same_socket(a: str, b: str) -> bool:
+    """Two endpoints that name one socket: the same text, or ipc paths to one file (``/run//a`` and ``/run/./a``)."""
+    if a.startswith("ipc://") and b.startswith("ipc://"):
+        return Path(a[len("ipc://") :]).resolve() == Path(b[len("ipc://") :]).resolve()
+    return a == b
+
+
+def ipc_in_use(endpoint: str, timeout_s: float = 0.5) -> bool:
+    """Whether another process listens on ``endpoint``'s ipc path: libzmq would take the path over without a word, and the
+    other's subscribers would hear nothing more (a stale file of a process that ended is no one's)."""
+    if not endpoint.startswith("ipc://"):
+        return False
+    path = endpoint[len("ipc://") :]
+    abstract = path.startswith("@")  # Linux's abstract namespace: no file
+    try:
+        if not abstract and not stat.S_ISSOCK(os.stat(path).st_mode):
+            return False
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            probe.settimeout(timeout_s)
+            probe.connect("\0" + path[1:] if abstract else path)
+    except OSError:  # no such file, or no one listening (refused): free to bind
+        return False
+    return True

@@ -18,7 +18,7 @@ import zmq.auth
 import zmq.utils.z85
 
 from station.config import CurveSection
-from station.endpoints import is_ipv6
+from station.endpoints import ipc_in_use, is_ipv6
 from station.errors import ConfigError, StationError
 
 log = structlog.get_logger()
@@ -187,6 +187,9 @@ def bind_server(kind: int, endpoint: str, key: str, keys: KeyPair | None, option
     sock.setsockopt(zmq.IPV6, int(is_ipv6(endpoint)))
     if keys is not None:
         curve_server(sock, keys)
+    if ipc_in_use(endpoint):  # libzmq would take the path over: the other process's subscribers would hear nothing more
+        sock.close(0)
+        raise ConfigError(key, f"{endpoint}: another process is listening there (a second station?)")
     try:
         sock.bind(endpoint)
     except zmq.ZMQError as exc:

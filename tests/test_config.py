@@ -211,6 +211,7 @@ def test_ports_that_cannot_clash_are_fine() -> None:
         (["camera.source=usb:\u00b2"], "camera.source", "usb:N or /dev/videoN, N its device number"),  # a digit to isdigit()
         (["camera.source=gige:Cam1", "camera.pixel_format=RGB8"], "camera.pixel_format", "the station reads Mono8"),
         (["publisher.endpoint=ipc:///tmp/s", "publisher.resend_endpoint=ipc:///tmp/s"], "publisher.resend_endpoint", "already"),
+        (["publisher.endpoint=ipc:///tmp/s", "publisher.resend_endpoint=ipc:///tmp//./s"], "publisher.resend_endpoint", "already"),
     ],
 )
 def test_a_camera_setting_the_source_cannot_take_is_refused_naming_the_key(sets: list[str], key: str, said: str) -> None:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
-from station.endpoints import check_endpoint, local_endpoint, same_interface, tcp_address
+import pytest
+import zmq
+
+from station.endpoints import check_endpoint, ipc_in_use, local_endpoint, same_interface, same_socket, tcp_address
+
+from .conftest import wait_for
 
 
 @pytest.mark.parametrize("good", ["tcp://127.0.0.1:5556", "tcp://*:*", "tcp://[::1]:80", "ipc:///run/station.sock", "inproc://x"])
@@ -35,3 +40,22 @@ def test_bind_hosts_collide_when_they_are_the_same_address_or_either_is_every_ad
 def test_a_client_on_this_machine_connects_to_a_wildcard_bind_on_loopback() -> None:
     assert local_endpoint("tcp://*:5556") == local_endpoint("tcp://0.0.0.0:5556") == "tcp://127.0.0.1:5556"
     assert local_endpoint("tcp://10.0.0.5:5556") == "tcp://10.0.0.5:5556"
+
+
+def test_ipc_endpoints_that_name_one_file_are_one_socket() -> None:
+    assert same_socket("ipc:///run/station/a", "ipc:///run/station//a") and same_socket("ipc:///run/./a", "ipc:///run/a")
+    assert not same_socket("ipc:///run/a", "ipc:///run/b") and not same_socket("tcp://127.0.0.1:1", "tcp://127.0.0.1:2")
+
+
+def test_an_ipc_path_another_process_listens_on_is_in_use_and_a_stale_one_is_not(tmp_path: Path) -> None:
+    endpoint = f"ipc://{tmp_path / 'pub'}"
+    assert not ipc_in_use(endpoint)  # no file
+    pub: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.PUB)
+    pub.setsockopt(zmq.LINGER, 0)
+    pub.bind(endpoint)
+    try:
+        assert ipc_in_use(endpoint) and ipc_in_use(f"ipc://{tmp_path}//pub")
+    finally:
+        pub.close(0)
+    assert wait_for(lambda: not ipc_in_use(endpoint), 5)  # closed in libzmq's own thread; its file may stay: no one listens
+    assert not ipc_in_use("tcp://127.0.0.1:5556")
