@@ -21,7 +21,8 @@ import structlog
 from station import __version__
 from station.archive import probe
 from station.cli_args import SEED, at_least, common, report_folder, teach_parser
-from station.config import DEFAULT_CONFIG, Config, check_blocking, load_config
+from station.config import DEFAULT_CONFIG, Config, load_config
+from station.config_blocking import check_blocking
 from station.config_warnings import warnings as config_warnings
 from station.errors import CameraError, ConfigError, InputError, ModelError, StationError, one_line
 from station.files import inputs_apart, not_read

@@ -5,7 +5,6 @@ Relative paths in a config file are resolved against that file's own folder.
 
 from __future__ import annotations
 
-import math
 import re
 from enum import StrEnum
 from pathlib import Path
@@ -355,42 +354,6 @@ class Config(Section):
         return self
 
 
-def v4l2_wait_s(read_timeout_s: float) -> int:
-    """The whole seconds OpenCV's V4L2 backend waits for a USB camera's frame, set from ``read_timeout_s`` (station.sources):
-    it takes no read timeout property, only this."""
-    return max(1, math.ceil(read_timeout_s))
-
-
-def longest_block(kind: SourceKind, read_timeout_s: float) -> float:
-    """The longest the capture stage of a live camera of ``kind`` may wait in one call, showing no progress (0: not live). A
-    USB camera's open reads two frames, a GigE camera's open runs camera commands after its bounded wait (half as long
-    again), and a stream's open and read are each bounded by ``read_timeout_s``."""
-    if kind is SourceKind.USB:
-        return 2 * v4l2_wait_s(read_timeout_s)
-    if kind is SourceKind.GIGE:
-        return GIGE_OPEN_S * 1.5
-    return read_timeout_s if kind in LIVE else 0.0
-
-
-def check_blocking(cfg: Config, source: str | None = None) -> None:
-    """ConfigError naming the key when the hang check or a stop's drain would not outlast a call the live camera
-    ``source`` (default: camera.source) blocks in: a camera slow to answer would be taken for a hang and the station
-    restarted over and over by systemd, or the drain would run out. Where the station reads a recording, nothing to check."""
-    kind = source_kind(source or cfg.camera.source)
-    longest = longest_block(kind, cfg.camera.read_timeout_s)
-    if not longest:
-        return
-    gige = kind is SourceKind.GIGE
-    what = (f"the longest a GigE camera may take to open ({longest:g} s)" if gige else
-            f"the longest {kind.value} may take to answer ({longest:g} s, from camera.read_timeout_s)")  # fmt: skip
-    if cfg.pipeline.stall_after_s <= longest:
-        raise ConfigError("pipeline.stall_after_s", f"{cfg.pipeline.stall_after_s:g} s must be longer than {what}: a camera slow "
-                          "to answer would be taken for a hang, and the station restarted")  # fmt: skip
-    if not gige and cfg.shutdown.timeout_s <= longest:  # a GigE open is interrupted by a stop
-        raise ConfigError("shutdown.timeout_s", f"{cfg.shutdown.timeout_s:g} s must be longer than {what}: a stop waits for "
-                          "it, and the drain would run out")  # fmt: skip
-
-
 def load_config(path: Path | None = None, overrides: list[str] | None = None) -> Config:
     """Load, override and validate; every problem is a ConfigError naming its key path."""
     path = path or DEFAULT_CONFIG
@@ -415,4 +378,13 @@ def load_config(path: Path | None = None, overrides: list[str] | None = None) ->
         raise ConfigError(key, msg) from None
     fixed = resolve_paths(cfg, path.parent, given)  # relative paths: in the file against its folder, from --set against the cwd
     assert isinstance(fixed, Config)
-    return fixed
+    return _source_from(fixed, path.parent, given)
+
+
+def _source_from(cfg: Config, folder: Path, given: frozenset[str]) -> Config:
+    """A recording or image folder named by a relative path in the config file, against the file's folder as every other
+    path there (it was opened against the working directory: another file of the same name); from --set, as typed."""
+    src = cfg.camera.source
+    if src.startswith((*USB, "gige:", *NETWORK, "gst:")) or Path(src).is_absolute() or given & {"camera", "camera.source"}:
+        return cfg
+    return cfg.model_copy(update={"camera": cfg.camera.model_copy(update={"source": str(folder / src)})})

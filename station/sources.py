@@ -18,7 +18,8 @@ import numpy.typing as npt
 import structlog
 
 from station.camera import CameraSettings, apply_v4l2, has_gstreamer
-from station.config import STILLS, SourceKind, source_kind, v4l2_wait_s
+from station.config import STILLS, SourceKind, source_kind
+from station.config_blocking import v4l2_wait_s
 from station.errors import CameraError, InputError, one_line
 from station.files import opencv_name, read_bounded, why
 from station.imagesize import claimed_size, jpeg_damage

@@ -9,7 +9,8 @@ import yaml
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from station.config import DEFAULT_CONFIG, SHIPPED_MODEL, TriggerMode, check_blocking, load_config
+from station.config import DEFAULT_CONFIG, SHIPPED_MODEL, TriggerMode, load_config
+from station.config_blocking import check_blocking
 from station.errors import ConfigError
 from station.model import Threads
 
@@ -136,6 +137,18 @@ def test_relative_model_path_is_relative_to_the_config_file(tmp_path: Path) -> N
     p = tmp_path / "c.yaml"
     p.write_text("model:\n  path: m/x.onnx\n")
     assert load_config(p).model.path == (tmp_path / "m/x.onnx").resolve()
+
+
+def test_a_relative_recording_in_the_config_file_is_relative_to_its_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """It was opened against the working directory: another video of the same name, and check-config said OK."""
+    p = tmp_path / "c.yaml"
+    p.write_text("camera:\n  source: vid/line.mp4\n")
+    monkeypatch.chdir(tmp_path.parent)
+    assert load_config(p).camera.source == str(tmp_path / "vid/line.mp4")
+    assert load_config(p, ["camera.source=vid/other.mp4"]).camera.source == "vid/other.mp4"  # typed in a shell: as typed
+    for live in ("usb:0", "rtsp://cam/1", "gige:", "gst:videotestsrc ! appsink", "/dev/video0"):
+        p.write_text(f"camera:\n  source: '{live}'\n")
+        assert load_config(p).camera.source == live
 
 
 def test_a_relative_path_given_with_set_is_relative_to_the_working_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
