@@ -86,12 +86,22 @@ def _out_apart(args: argparse.Namespace, cfg: Config, source: str) -> None:
         inputs_apart(args.out, "--out", [Path(source)] if Path(source).exists() else [], IMAGE_SUFFIXES, read_with(args, cfg))
 
 
+def _recording(cfg: Config) -> FrameSource:
+    """camera.source made (and, for a recording or image folder, opened once): ConfigError naming the key when it cannot
+    be; a live camera is opened by the capture stage, which retries it."""
+    try:
+        source = configured_source(cfg)  # a recording that is not there, a pipeline this OpenCV cannot run
+        if not source.live:  # a file that is no video, an empty folder: bad config, as check-config says
+            _probe(source)
+    except CameraError as exc:
+        raise ConfigError("camera.source", str(exc)) from None
+    return source
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     cfg, model = load(args, daemon=True)
     _out_apart(args, cfg, cfg.camera.source)
-    source = configured_source(cfg)
-    if not source.live:
-        _probe(source)
+    source = _recording(cfg)
     return run_pipeline(cfg, model, source, RunOptions(realtime=False, out=args.out), reread=_rereader(args))
 
 
@@ -111,10 +121,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     cfg, model = load(args, daemon=True)
-    try:
-        configured_source(cfg)  # made, not opened: a recording that is not there, a pipeline this OpenCV cannot run
-    except CameraError as exc:
-        raise ConfigError("camera.source", str(exc)) from None
+    _recording(cfg)
     shadow = ""
     if cfg.model.shadow is not None:  # run admits it when the pipeline is built: the same gate, the same key
         shadow = f", shadow {admit_configured(cfg.model.shadow, 'model.shadow', cfg.model.threads()).info.model_id}"

@@ -189,6 +189,11 @@ def test_replay_never_appends_its_verdicts_to_what_it_replays(tmp_path: Path) ->
 
 def test_check_config_makes_the_source_so_that_run_cannot_fail_on_it_later(tmp_path: Path) -> None:
     _one_line_error(_run("check-config", "--set", f"camera.source={tmp_path / 'gone.mp4'}"), "camera.source:", "no such file")
+    (tmp_path / "text.mp4").write_text("not a video")
+    (tmp_path / "empty").mkdir()
+    for source, why in ((tmp_path / "text.mp4", "not a readable video"), (tmp_path / "empty", "no image files")):
+        for command in ("check-config", "run"):  # check-config passed them, and run refused them with exit 1
+            _one_line_error(_run(command, "--set", f"camera.source={source}", *_ports()), "camera.source:", why)
 
 
 def test_a_name_too_long_or_a_full_disk_is_one_line_never_a_traceback(tmp_path: Path) -> None:
