@@ -8,6 +8,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+from structlog.testing import capture_logs
 
 from station.errors import CameraError, InputError
 from station.sources import (
@@ -54,6 +55,20 @@ def test_folder_reads_in_name_order_and_reports_bad_files(tmp_path: Path) -> Non
     assert grabs[0].image is None and "not a decodable image" in (grabs[0].error or "")
     assert grabs[2].image is None and "empty file" in (grabs[2].error or "")
     assert grabs[1].image is not None and grabs[3].image is not None
+
+
+def test_a_folder_skips_hidden_files_and_names_the_folders_below_it_never_silently(tmp_path: Path) -> None:
+    good = sorted((SAMPLE / "ok_front").iterdir())[0]
+    shutil.copy(good, tmp_path / "a.jpeg")
+    shutil.copy(good, tmp_path / ".a.jpeg.tmp.jpeg")  # a file being written
+    (tmp_path / "sub").mkdir()
+    shutil.copy(good, tmp_path / "sub" / "b.jpeg")
+    src = ImageFolderSource(tmp_path, None)
+    with capture_logs() as logs:
+        src.open()
+    assert src.frame_count == 1
+    said = {(e["event"], Path(e.get("folder") or e.get("file") or "").name) for e in logs}
+    assert said == {("folder_not_read", "sub"), ("file_not_an_image", ".a.jpeg.tmp.jpeg")}
 
 
 @pytest.mark.parametrize(
