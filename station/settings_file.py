@@ -53,7 +53,7 @@ def _one_each(node: yaml.MappingNode) -> None:
     """A key given twice in one mapping: YAML keeps the last without a word (a second ``curve:`` would drop the first)."""
     seen: set[str] = set()
     for key, _ in node.value:
-        if isinstance(key, yaml.ScalarNode) and key.value != "<<":
+        if isinstance(key, yaml.ScalarNode):  # ``<<`` twice too: the last merge won (``<<: [*a, *b]`` merges both)
             if key.value in seen:
                 raise Unreadable(f"the key {key.value!r} is given twice in one mapping (line {key.start_mark.line + 1}): keep one")
             seen.add(key.value)

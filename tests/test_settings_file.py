@@ -156,3 +156,12 @@ def test_paths_in_names_every_file_and_folder_of_every_section(tmp_path: Path) -
     found = paths_in(cfg)
     assert {cfg.model.path, tmp_path / "m.onnx", tmp_path / "a"} <= set(found)
     assert all(isinstance(p, Path) for p in found)
+
+
+def test_a_merge_key_given_twice_is_refused_and_one_merging_a_list_is_yaml(tmp_path: Path) -> None:
+    p = tmp_path / "c.yaml"
+    p.write_text("a: &a {source: 'usb:1'}\nb: &b {fps: 5}\ncamera:\n  <<: *a\n  <<: *b\n")
+    with pytest.raises(ConfigError, match="the key '<<' is given twice"):
+        read_mapping(p)
+    p.write_text("a: &a {source: 'usb:1'}\nb: &b {fps: 5}\ncamera:\n  <<: [*a, *b]\n")
+    assert read_mapping(p)["camera"] == {"source": "usb:1", "fps": 5}
