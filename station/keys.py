@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ import zmq.utils.z85
 
 from station.config import CurveSection
 from station.endpoints import ipc_in_use, is_ipv6
-from station.errors import ConfigError, StationError
+from station.errors import ConfigError, InputError, StationError
 
 log = structlog.get_logger()
 
@@ -34,6 +35,10 @@ def create_keys(folder: Path, name: str) -> tuple[Path, Path]:
     """Write ``NAME.key`` and ``NAME.key_secret`` (mode 600) in ``folder``; never overwrite."""
     if not zmq.has("curve"):
         raise StationError("this libzmq was built without CURVE support")
+    if not re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}", name):  # "" made hidden files; "../x" and "a/b" left the folder
+        raise InputError(f"--name {name!r}: one word of letters, digits, '.', '-' or '_', not starting with '.'")
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"{folder}: not a folder (the keys are written into a folder)")
     public, secret = folder / f"{name}.key", folder / f"{name}.key_secret"
     for p in (public, secret):
         if p.exists():

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from station.errors import ConfigError, StationError
+from station.errors import ConfigError, InputError, StationError
 from station.keys import create_keys, load_public, load_secret
 
 from .conftest import ROOT
@@ -44,6 +44,19 @@ def test_bad_key_files_name_the_key_and_the_file(tmp_path: Path) -> None:
         load_secret(None, "publisher.curve.secret_key_file")
     with pytest.raises(StationError):
         create_keys(tmp_path, "st")
+
+
+@pytest.mark.parametrize("name", ["", ".hidden", "../outside", "a/b", "two\nlines", "x" * 65])
+def test_a_key_name_that_is_no_plain_word_is_refused_and_nothing_written(tmp_path: Path, name: str) -> None:
+    with pytest.raises(InputError, match="--name"):
+        create_keys(tmp_path / "keys", name)
+    assert not (tmp_path / "keys").exists() and list(tmp_path.iterdir()) == []
+
+
+def test_keys_into_a_file_are_refused_as_bad_input(tmp_path: Path) -> None:
+    (tmp_path / "station.yaml").write_text("x: 1\n")
+    with pytest.raises(InputError, match="not a folder"):
+        create_keys(tmp_path / "station.yaml", "st")
 
 
 @pytest.mark.integration
