@@ -14,6 +14,9 @@ def one_line(text: str) -> str:
     return "".join(_escape(c) for c in text)
 
 
+MAX_KEY_SHOWN = 120  # characters of a key path in an error; no real key is a quarter as long
+
+
 class StationError(Exception):
     """Base of every error the station raises on purpose."""
 
@@ -22,7 +25,8 @@ class ConfigError(StationError):
     """The configuration is invalid; the message names the key path."""
 
     def __init__(self, key: str, message: str) -> None:
-        super().__init__(f"{key}: {message}" if key else message)
+        said = key if len(key) <= MAX_KEY_SHOWN else f"{key[: MAX_KEY_SHOWN - 3]}..."  # an unknown key of 500 kB: a line, not a page
+        super().__init__(f"{said}: {message}" if key else message)
         self.key = key
 
 
