@@ -133,7 +133,7 @@ class Pipeline:
         """The HTTP endpoints (metrics, health, live page, review when on); a port or token that fails closes the publisher."""
         cfg = self.cfg
         try:
-            token = load_token(cfg)
+            token = load_token(cfg, warn=False)  # warned of when the command checked it, before anything started
             review = Review(cfg.archive.dir, token, self.metrics, cfg.review.recent) if token and cfg.archive.dir else None
             return WebServer(cfg.metrics.host, cfg.metrics.port, self.metrics, self.live, self.healthz, review)
         except ConfigError:

@@ -35,8 +35,9 @@ _WHO = re.compile(r"[\w .@'-]{1,64}")  # both matched whole (fullmatch: no newli
 log = structlog.get_logger()
 
 
-def load_token(cfg: Config) -> str | None:
-    """The review token from ``review.token_file``, or None when review is off; ConfigError naming the key."""
+def load_token(cfg: Config, warn: bool = True) -> str | None:
+    """The review token from ``review.token_file``, or None when review is off; ConfigError naming the key. ``warn``: say
+    when others may read the file (once a start: the command line checks it first, then the pipeline reads it again)."""
     path = cfg.review.token_file
     if path is None:
         return None
@@ -52,7 +53,8 @@ def load_token(cfg: Config) -> str | None:
         raise ConfigError(
             "review.token_file", f"{path}: the token must be one word of at least {MIN_TOKEN} printable ASCII characters (an HTTP header)"
         )
-    warn_if_others_read(path, "review.token_file", "review_token_readable")
+    if warn:
+        warn_if_others_read(path, "review.token_file", "review_token_readable")
     return token
 
 

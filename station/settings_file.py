@@ -26,7 +26,7 @@ class TooBig(Unreadable):
     """A YAML document whose aliases (*name) write out to more than MAX_VALUES values, or to themselves, or nested too deep."""
 
 
-ALIASES = f"its aliases (*name) write out to more than {MAX_VALUES} values, or to themselves"
+ALIASES = f"it holds more than {MAX_VALUES} values once its aliases (*name) are written out, or an alias holds itself"
 
 
 def _values(node: yaml.Node, sizes: dict[int, int], open_: set[int]) -> int:
