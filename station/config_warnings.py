@@ -33,6 +33,11 @@ def warnings(cfg: Config, source: str | None = None) -> list[str]:
             f"if it is under {2 * near:.0%} of the frame's width across; a larger one never seen whole, or cut by the frame, "
             "may leave without a verdict (keep the line between 0.2 and 0.8)"
         )
+    if kind in IMAGES and cfg.trigger.mode is TriggerMode.LINE:
+        out.append(
+            "trigger.mode: line on an image folder takes its images for frames of one belt, following parts across them; "
+            "photos of separate parts (one part each) may run together into one part: auto or frame judges each photo"
+        )
     if cfg.model.shadow is not None and cfg.model.shadow_wait_ms > p.deadline_ms / 2:
         out.append(
             f"model.shadow_wait_ms: {cfg.model.shadow_wait_ms:g} ms is over half publisher.deadline_ms ({p.deadline_ms}): a verdict "
