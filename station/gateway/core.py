@@ -30,8 +30,10 @@ MAX_SKIPPED = DONE_KEPT  # part ids lost and not yet decided, all together; more
 MAX_GAPS = 256  # seq gaps open at once; more within one resend timeout is not a stream to mend by resend: lost at once
 ENDED_KEPT = 64  # runs remembered as ended: a message of one is stale (or a second station under this id), never a new run
 CLOCK_AHEAD_S = 0.25  # a verdict captured further in the future than this: the station's clock is not the gateway's
-CLOCK_BEHIND_BEATS = 8  # heartbeats heard live, each sent more than CLOCK_AHEAD_S before it was read: the station's clock
-# is that far behind (each part would be fired that much early); the least of 8 lags, so that one read late is no fault
+CLOCK_BEHIND_S = 1.5  # every heartbeat heard live for this long (3 at least) sent more than CLOCK_AHEAD_S before it was
+# read: the station's clock is that far behind (each part would be fired that much early). Heartbeats read late in a
+# burst after the gateway's loop was held up are no fault: the ones read before and after the burst were on time.
+CLOCK_BEHIND_BEATS = 3
 DECISION_LATE_S = 0.1  # a part decided this long after its actuator time: the loop stalled (a slow PLC), not scheduling jitter
 
 
@@ -73,7 +75,7 @@ class GatewayCore:
         self.station_state = "unknown"
         self.state_seq = 0  # the seq that said it (a heartbeat or status)
         self.last_heartbeat = float("-inf")
-        self.lags: deque[float] = deque(maxlen=CLOCK_BEHIND_BEATS)  # of the last heartbeats heard live: read minus sent
+        self.lags: deque[tuple[float, float]] = deque()  # the heartbeats heard live in the last CLOCK_BEHIND_S: (read, read - sent)
         self.gaps: list[_Gap] = []
         self.awaiting: set[int] = set()
         self.done: dict[int, tuple[str, str] | None] = {}  # part ids heard in this run (the last DONE_KEPT): (verdict, reason), None lost
@@ -114,7 +116,7 @@ class GatewayCore:
         if msg.run_id != self.run_id:
             self._new_run(msg, now)
         if isinstance(msg, Heartbeat):  # live: a resent one was sent long before
-            self.lags.append(now - msg.sent_at)
+            self._lagged(now, now - msg.sent_at)
         seq = msg.seq
         if seq >= self.next_seq:
             if seq - self.next_seq + sum(len(g.seqs) for g in self.gaps) > MAX_GAP:  # lost at once, never listed one by one
@@ -333,6 +335,17 @@ class GatewayCore:
         self._abandon_awaiting(now)
         self._trip(now, Fault.GAP)  # the cause, named last
 
+    def _lagged(self, now: float, lag: float) -> None:
+        self.lags.append((now, lag))
+        while len(self.lags) > 1 and self.lags[1][0] <= now - CLOCK_BEHIND_S:  # the one just older than the span stays
+            self.lags.popleft()
+
+    def _behind(self, now: float) -> bool:
+        """Every heartbeat heard over the last CLOCK_BEHIND_S (3 at least) was read more than CLOCK_AHEAD_S after it was sent."""
+        lags = self.lags
+        spans = bool(lags) and lags[0][0] <= now - CLOCK_BEHIND_S and lags[-1][0] > now - CLOCK_BEHIND_S
+        return spans and len(lags) >= CLOCK_BEHIND_BEATS and min(lag for _, lag in lags) > CLOCK_AHEAD_S
+
     def _trip(self, now: float, fault: Fault) -> None:
         self.fault = fault
         self.hold_until = max(self.hold_until, now + self.t.actuator_delay_s)
@@ -341,7 +354,7 @@ class GatewayCore:
         silent = now - self.last_heartbeat > self.t.missed_heartbeats * self.t.heartbeat_s
         if silent:  # never heard since the gateway started, or heard and gone quiet
             live: Fault | None = Fault.NO_HEARTBEAT if self.run_id is not None else Fault.NO_STATION
-        elif len(self.lags) == CLOCK_BEHIND_BEATS and min(self.lags) > CLOCK_AHEAD_S:
+        elif self._behind(now):
             live = Fault.CLOCK_BEHIND
         else:
             live = None if self.station_state == "running" else Fault.of_station(self.station_state)
