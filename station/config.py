@@ -41,6 +41,7 @@ class StationSection(Section):
 CAMERA_SETTINGS = ("exposure_us", "gain_db", "acquisition_fps", "roi", "pixel_format")  # written to the camera (with trigger)
 USB = ("usb:", "/dev/video")  # camera.source prefixes, by kind (sources.source_for)
 NETWORK = ("rtsp://", "rtsps://", "http://", "https://")
+SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")  # a URL (udp://, rtmp://, file:// too): never a path in the config's folder
 STILLS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".pgm", ".webp")  # camera.source suffixes of a single image
 
 
@@ -385,6 +386,6 @@ def _source_from(cfg: Config, folder: Path, given: frozenset[str]) -> Config:
     """A recording or image folder named by a relative path in the config file, against the file's folder as every other
     path there (it was opened against the working directory: another file of the same name); from --set, as typed."""
     src = cfg.camera.source
-    if src.startswith((*USB, "gige:", *NETWORK, "gst:")) or Path(src).is_absolute() or given & {"camera", "camera.source"}:
+    if src.startswith((*USB, "gige:", "gst:")) or SCHEME.match(src) or Path(src).is_absolute() or given & {"camera", "camera.source"}:
         return cfg
     return cfg.model_copy(update={"camera": cfg.camera.model_copy(update={"source": str(folder / src)})})

@@ -7,7 +7,6 @@ import os
 import re
 import socket
 import stat
-from pathlib import Path
 
 _ENDPOINT = re.compile(r"^(tcp://(\*|[A-Za-z0-9.\-]+|\[[0-9a-fA-F:]+\]):(\d{1,5}|\*)|ipc://.+|inproc://.+)$")
 
@@ -40,6 +39,8 @@ def check_endpoint(v: str) -> str:
     """``v``, when it is a ZeroMQ endpoint the station can bind or connect to; otherwise a ValueError saying why."""
     if not _ENDPOINT.match(v):
         raise ValueError(f"{v!r} is not a ZeroMQ endpoint (tcp://HOST:PORT, ipc://PATH or inproc://NAME)")
+    if "\0" in v:
+        raise ValueError(f"{v!r}: an endpoint cannot hold a NUL character")
     port = v.rsplit(":", 1)[1]
     if v.startswith("tcp://") and port != "*" and not 0 < int(port) < 65536:
         raise ValueError(f"{v!r}: port out of range")
@@ -94,8 +95,8 @@ def is_ipv6(endpoint: str) -> bool:
 
 def same_socket(a: str, b: str) -> bool:
     """Two endpoints that name one socket: the same text, or ipc paths to one file (``/run//a`` and ``/run/./a``)."""
-    if a.startswith("ipc://") and b.startswith("ipc://"):
-        return Path(a[len("ipc://") :]).resolve() == Path(b[len("ipc://") :]).resolve()
+    if a.startswith("ipc://") and b.startswith("ipc://"):  # by the text of the path: no link is followed (a loop is no error)
+        return os.path.normpath(os.path.abspath(a[len("ipc://") :])) == os.path.normpath(os.path.abspath(b[len("ipc://") :]))
     return a == b
 
 
@@ -112,6 +113,6 @@ def ipc_in_use(endpoint: str, timeout_s: float = 0.5) -> bool:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
             probe.settimeout(timeout_s)
             probe.connect("\0" + path[1:] if abstract else path)
-    except OSError:  # no such file, or no one listening (refused): free to bind
+    except (OSError, ValueError):  # no such file, no one listening (refused), or no path a socket can have: bind says
         return False
     return True

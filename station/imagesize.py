@@ -17,6 +17,8 @@ from __future__ import annotations
 import re
 import struct
 
+import simplejpeg
+
 Size = tuple[int, int]  # width, height
 _JPEG_SOF = set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # start-of-frame markers (not DHT, JPG, DAC)
 _JPEG_BARE = set(range(0xD0, 0xDA)) | {0x01}  # markers without a length: RSTn, SOI, EOI, TEM
@@ -118,8 +120,8 @@ _READERS = (
 def jpeg_damage(data: bytes) -> str | None:
     """Why the JPEG ``data`` does not decode whole (libjpeg-turbo's first warning: "Corrupt JPEG data: premature end
     of data segment"); None when it does."""
-    import simplejpeg
-
+    if not data.rstrip(b"\0").endswith(b"\xff\xd9"):  # whole but for its end marker (some writers drop it): judged on its data
+        data += b"\xff\xd9"
     try:
         simplejpeg.decode_jpeg(data, colorspace="GRAY", strict=True)
     except (ValueError, RuntimeError, MemoryError) as exc:

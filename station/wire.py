@@ -71,14 +71,19 @@ def _refuse(name: str) -> object:
 def text(s: str, limit: int = MAX_TEXT) -> str:
     """``s`` as text every strict decoder reads: a byte of a file name that is not UTF-8 (Python keeps it as a lone
     surrogate) written as ``\\xff``, and at most ``limit`` characters (a frame over a gateway's bound loses the peer)."""
-    out = s.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace") if not s.isascii() else s
+    try:
+        out = s.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace") if not s.isascii() else s
+    except UnicodeEncodeError:  # a lone surrogate no file name makes (outside U+DC80-U+DCFF): written as its escape
+        out = s.encode("utf-8", "backslashreplace").decode("utf-8")
     return out if len(out) <= limit else out[: limit - 3] + "..."
 
 
 def _once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out = dict(pairs)
-    if len(out) != len(pairs):  # parsers differ on which of two keys wins: a reject could be read as a pass
-        raise WireError(f"{next(k for i, (k, _) in enumerate(pairs) if k in dict(pairs[:i]))}: given twice")
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:  # parsers differ on which of two keys wins: a reject could be read as a pass
+            raise WireError(f"{k[:40]}: given twice")
+        out[k] = v
     return out
 
 

@@ -146,7 +146,7 @@ def test_a_relative_recording_in_the_config_file_is_relative_to_its_folder(tmp_p
     monkeypatch.chdir(tmp_path.parent)
     assert load_config(p).camera.source == str(tmp_path / "vid/line.mp4")
     assert load_config(p, ["camera.source=vid/other.mp4"]).camera.source == "vid/other.mp4"  # typed in a shell: as typed
-    for live in ("usb:0", "rtsp://cam/1", "gige:", "gst:videotestsrc ! appsink", "/dev/video0"):
+    for live in ("usb:0", "rtsp://cam/1", "gige:", "gst:videotestsrc ! appsink", "/dev/video0", "udp://239.0.0.1:1234"):
         p.write_text(f"camera:\n  source: '{live}'\n")
         assert load_config(p).camera.source == live
 

@@ -59,3 +59,11 @@ def test_an_ipc_path_another_process_listens_on_is_in_use_and_a_stale_one_is_not
         pub.close(0)
     assert wait_for(lambda: not ipc_in_use(endpoint), 5)  # closed in libzmq's own thread; its file may stay: no one listens
     assert not ipc_in_use("tcp://127.0.0.1:5556")
+
+
+def test_an_ipc_path_through_a_link_loop_or_with_a_nul_is_no_crash(tmp_path: Path) -> None:
+    (tmp_path / "l1").symlink_to(tmp_path / "l2")
+    (tmp_path / "l2").symlink_to(tmp_path / "l1")
+    assert not same_socket(f"ipc://{tmp_path}/l1/a", f"ipc://{tmp_path}/b") and not ipc_in_use(f"ipc://{tmp_path}/l1/a")
+    with pytest.raises(ValueError, match="NUL"):
+        check_endpoint("ipc:///tmp/a\0b")

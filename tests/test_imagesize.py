@@ -67,3 +67,8 @@ def test_a_jpeg_whose_data_ends_early_is_damaged_though_opencv_decodes_it() -> N
     damaged = _ended_early(whole)
     assert cv2.imdecode(np.frombuffer(damaged, np.uint8), cv2.IMREAD_GRAYSCALE) is not None  # grey where the data ran out
     assert "premature end of data segment" in (jpeg_damage(damaged) or "")
+
+
+def test_a_jpeg_whole_but_for_its_end_marker_is_not_damaged() -> None:
+    whole = sorted((SAMPLE / "ok_front").iterdir())[0].read_bytes()
+    assert whole.endswith(b"\xff\xd9") and jpeg_damage(whole[:-2]) is None

@@ -58,6 +58,7 @@ def test_text_is_utf8_and_bounded() -> None:
     name = os.fsdecode(b"part\xff.jpeg")  # a file name that is not UTF-8, as Python keeps it
     assert text(name) == "part\\xff.jpeg" and decode(encode({"image": text(name)})) == {"image": "part\\xff.jpeg"}
     assert text("é" * 5) == "é" * 5
+    assert text("a\ud800b") == "a\\ud800b"  # a lone surrogate no file name makes: escaped, never an exception
     long = text("x" * 100_000)
     assert len(long) == MAX_TEXT and long.endswith("...")
 

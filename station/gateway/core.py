@@ -337,13 +337,17 @@ class GatewayCore:
 
     def _lagged(self, now: float, lag: float) -> None:
         self.lags.append((now, lag))
-        while len(self.lags) > 1 and self.lags[1][0] <= now - CLOCK_BEHIND_S:  # the one just older than the span stays
+        while len(self.lags) > 1 and self.lags[1][0] <= now - self._behind_span():  # the one just older than the span stays
             self.lags.popleft()
+
+    def _behind_span(self) -> float:
+        """CLOCK_BEHIND_S, or long enough for CLOCK_BEHIND_BEATS heartbeats where they come slower than that."""
+        return max(CLOCK_BEHIND_S, CLOCK_BEHIND_BEATS * self.t.heartbeat_s)
 
     def _behind(self, now: float) -> bool:
         """Every heartbeat heard over the last CLOCK_BEHIND_S (3 at least) was read more than CLOCK_AHEAD_S after it was sent."""
-        lags = self.lags
-        spans = bool(lags) and lags[0][0] <= now - CLOCK_BEHIND_S and lags[-1][0] > now - CLOCK_BEHIND_S
+        lags, span = self.lags, self._behind_span()
+        spans = bool(lags) and lags[0][0] <= now - span and lags[-1][0] > now - span
         return spans and len(lags) >= CLOCK_BEHIND_BEATS and min(lag for _, lag in lags) > CLOCK_AHEAD_S
 
     def _trip(self, now: float, fault: Fault) -> None:

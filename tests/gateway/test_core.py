@@ -267,6 +267,18 @@ def test_a_station_clock_behind_the_gateways_trips_vision_and_its_parts_are_reje
     assert core.healthy
 
 
+def test_a_station_clock_behind_is_found_with_slow_heartbeats_too() -> None:
+    """Heartbeats every 2 s: never 3 within 1.5 s, and a station 0.4 s behind went unseen."""
+    slow = replace(T, heartbeat_s=2.0)
+    st, core, t = FakeStation(), GatewayCore(slow, "station-1"), 0.0
+    while t <= 20.0:
+        if round(t / 2.0, 6).is_integer():
+            core.receive(st.beat(at=t - 0.4), t)
+        core.tick(t)
+        t = round(t + 0.05, 6)
+    assert not core.healthy and core.reason == "clock_behind"
+
+
 def test_heartbeats_read_late_in_a_burst_after_the_loop_was_held_up_are_no_clock_fault() -> None:
     st = FakeStation()
     core = healthy_core(st)
