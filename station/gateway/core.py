@@ -206,6 +206,7 @@ class GatewayCore:
             self.state_seq = msg.seq
             if isinstance(msg, Heartbeat):
                 self.last_heartbeat = now
+                self._counted(msg.verdicts, now)
             self.station_state = msg.state.value
             return
         self._verdict(msg, now)
@@ -259,6 +260,21 @@ class GatewayCore:
         self._trip(now, Fault.VERDICT_CONFLICT)
         if mine is not None:
             mine.fault = GatewayReason.VERDICT_CONFLICT
+
+    def _counted(self, sent: int, now: float) -> None:
+        """A heartbeat's count of the verdicts sent before it: part ids run 1, 2, ... with one verdict each, so the parts
+        past the last one heard are awaited as any part id skipped. The last verdicts of a run, lost in a gap the station
+        no longer holds, had no later verdict to tell of them: they got no decision at all. Joined mid-run (no part id
+        learnt yet): the count says nothing of which ids."""
+        if self.next_part == 0 or sent < self.next_part:
+            return
+        if sent - self.next_part + 1 + len(self.awaiting) > MAX_SKIPPED:  # not parts on a belt: a stream gone wrong
+            self._quiet.emit("jumped", GatewayReason.PART_IDS_JUMPED, level="error", stage="gateway", expected=self.next_part,
+                             got=sent, lost_before=len(self.awaiting))  # fmt: skip
+            self._trip(now, Fault.PART_IDS_JUMPED)
+            return
+        self.awaiting |= set(range(self.next_part, sent + 1))
+        self.next_part = sent + 1
 
     def _abandon_awaiting(self, now: float) -> None:
         """Part ids skipped over with no gap left to fill them: their verdicts are lost. Each is rejected in its place in

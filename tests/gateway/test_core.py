@@ -172,6 +172,19 @@ def test_a_gap_the_station_no_longer_holds_trips_health_and_rejects_the_lost_par
     assert got == [(1, "reject", "missing"), (2, "reject", "vision_unhealthy")]
 
 
+def test_the_last_verdicts_lost_in_a_gap_the_station_no_longer_holds_are_rejected_as_missing() -> None:
+    """No later verdict told of them: the heartbeat's count of verdicts sent does (they got no decision at all)."""
+    st = FakeStation()
+    core = healthy_core(st)
+    core.receive(st.verdict(captured_at=1.5), 1.55)
+    lost = st.verdict(captured_at=1.6)  # the run's last part: its verdict never arrives
+    core.receive(st.beat(at=1.65), 1.65)  # verdicts: 2, and seq lost.seq missing: a gap
+    core.resent(ResendReply(run_id="run-a", first=lost.seq, last=lost.seq, gone=(lost.seq, lost.seq), count=0), [], 1.7)
+    run_to(core, st, 1.75, 3.0)
+    got = [(d.part_id, d.decision, d.reason) for d in core.decisions]
+    assert got == [(1, "reject", "vision_unhealthy"), (2, "reject", "missing")]  # 1 was on the belt when the gap tripped vision
+
+
 def test_a_gap_nobody_fills_times_out() -> None:
     st = FakeStation()
     core = healthy_core(st)
@@ -220,7 +233,7 @@ def test_degraded_and_stopping_states_are_unhealthy() -> None:
 def test_another_station_s_messages_and_undecodable_ones_are_ignored() -> None:
     st = FakeStation()
     core = healthy_core(st)
-    core.receive(replace(st.verdict(2.0), station="someone-else"), 1.6)
+    core.receive(replace(FakeStation().verdict(2.0), station="someone-else"), 1.6)  # its own seqs and counts
     core.ignore("v: expected 1")  # what the service reports for bytes the wire contract refuses (tests/test_wire.py)
     run_to(core, st, 1.65, 3.2)
     assert core.ignored == 2
