@@ -156,6 +156,7 @@ class Gateway(Worker):
                     self.last_progress = time.monotonic()
                 self._write_decisions()
                 self.outputs.tick(now)
+            self._read(self._sub)  # verdicts that came while the loop was held up (a slow PLC) when the stop came: each its line
             self.core.stop(self._now())  # the parts still on their way to the actuator: rejected, each with its line
             self._write_decisions()
         except BaseException as exc:  # a dead gateway must say so; the PLC sees the healthy coil drop

@@ -179,6 +179,50 @@ def test_a_decision_the_plc_did_not_take_trips_vision(line: Line, gateways: Any)
         pub.close(0)
 
 
+def test_verdicts_that_came_while_the_loop_was_held_up_get_their_line_at_a_stop(line: Line, gateways: Any) -> None:
+    """A slow PLC holds the loop; verdicts queue unread; SIGTERM: each was left without a line."""
+    held, blocked, release = threading.Event(), threading.Event(), threading.Event()
+
+    class SlowPlc(Recorder):
+        def tick(self, now: float) -> None:
+            if held.is_set() and not release.is_set():
+                blocked.set()
+                release.wait(10)
+
+    pub: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.PUB)
+    pub.setsockopt(zmq.LINGER, 0)
+    pub.bind(line.config().publisher.endpoint)
+    rec = SlowPlc()
+    gw, _ = gateways(line.config("gateway.actuator_delay_ms=5000", "publisher.resend_endpoint=null"), rec)
+    run, seq = "b7b7b7b7b7b7b7b7", itertools.count(1)
+
+    def send(part: int | None = None) -> bool:
+        now = time.time()
+        env: dict[str, Any] = {"station": "station-1", "run_id": run, "seq": next(seq), "sent_at": now}
+        if part is None:
+            pub.send_multipart(frames(Heartbeat(**env, state=StationState.RUNNING, last_seq=env["seq"] - 1, verdicts=0, camera="ok")))
+        else:
+            pub.send_multipart(frames(VerdictMessage(
+                **env, part_id=part, frame=part, verdict="pass", reason=Reason.OK, score=0.01, captured_at=now,
+                published_at=now, deadline_at=now + 0.5, model="m", config="c", detail="d")))  # fmt: skip
+        time.sleep(0.05)
+        return True
+
+    try:
+        assert wait_for(lambda: send() and gw.core.run_id == run, 5)  # subscribed, from seq 1
+        held.set()
+        assert blocked.wait(5)  # the loop is inside the PLC
+        for part in (1, 2, 3):
+            send(part)
+        time.sleep(1.0)  # in the gateway's socket, unread (loopback TCP delivers in well under this)
+        gw.stop()
+    finally:
+        release.set()
+        pub.close(0)
+    gw.join(5)
+    assert [(d.part_id, d.decision, d.reason) for d in rec.parts] == [(p, "reject", "gateway_stopped") for p in (1, 2, 3)]
+
+
 def test_station_gateway_exits_1_when_an_output_blocks_its_stop(
         line: Line, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
     from station import cli
