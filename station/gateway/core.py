@@ -229,12 +229,8 @@ class GatewayCore:
             self.next_part, self.joined_at = pid, (msg.seq, pid)
         fault: GatewayReason | None = None  # the part's own reason to be rejected, and the fault it trips
         trip: Fault | None = None
-        lost = len(self.awaiting) + sum(1 for p in self.pending if p.msg is None and p.run_id == self.run_id)
-        if pid - self.next_part + lost > MAX_SKIPPED:  # not parts on a belt: a stream gone wrong
+        if not self._skipped_to(pid):
             fault, trip = GatewayReason.PART_IDS_JUMPED, Fault.PART_IDS_JUMPED
-            self._quiet.emit("jumped", fault, level="error", stage="gateway", expected=self.next_part, got=pid, lost_before=lost)
-        elif pid >= self.next_part:
-            self.awaiting |= set(range(self.next_part, pid))
         self.next_part = max(self.next_part, pid + 1)
         self.awaiting.discard(pid)
         self._mark_done(pid, (msg.verdict, msg.reason.value))
@@ -268,13 +264,22 @@ class GatewayCore:
         learnt yet): the count says nothing of which ids."""
         if self.next_part == 0 or sent < self.next_part:
             return
-        if sent - self.next_part + 1 + len(self.awaiting) > MAX_SKIPPED:  # not parts on a belt: a stream gone wrong
-            self._quiet.emit("jumped", GatewayReason.PART_IDS_JUMPED, level="error", stage="gateway", expected=self.next_part,
-                             got=sent, lost_before=len(self.awaiting))  # fmt: skip
+        if self._skipped_to(sent + 1):
+            self.next_part = sent + 1
+        else:
             self._trip(now, Fault.PART_IDS_JUMPED)
-            return
-        self.awaiting |= set(range(self.next_part, sent + 1))
-        self.next_part = sent + 1
+
+    def _skipped_to(self, pid: int) -> bool:
+        """Part ids from ``next_part`` up to ``pid`` (a verdict's, or one past a heartbeat's count) were not heard: awaited
+        as lost. False, with nothing awaited, when so many would be lost that this is no belt's parts (logged)."""
+        lost = len(self.awaiting) + sum(1 for p in self.pending if p.msg is None and p.run_id == self.run_id)
+        if pid - self.next_part + lost > MAX_SKIPPED:  # not parts on a belt: a stream gone wrong
+            self._quiet.emit("jumped", GatewayReason.PART_IDS_JUMPED, level="error", stage="gateway", expected=self.next_part,
+                             got=pid, lost_before=lost)  # fmt: skip
+            return False
+        if pid >= self.next_part:
+            self.awaiting |= set(range(self.next_part, pid))
+        return True
 
     def _abandon_awaiting(self, now: float) -> None:
         """Part ids skipped over with no gap left to fill them: their verdicts are lost. Each is rejected in its place in
