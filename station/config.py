@@ -386,6 +386,6 @@ def _source_from(cfg: Config, folder: Path, given: frozenset[str]) -> Config:
     """A recording or image folder named by a relative path in the config file, against the file's folder as every other
     path there (it was opened against the working directory: another file of the same name); from --set, as typed."""
     src = cfg.camera.source
-    if src.startswith((*USB, "gige:", "gst:")) or SCHEME.match(src) or Path(src).is_absolute() or given & {"camera", "camera.source"}:
+    if source_kind(src) in LIVE or SCHEME.match(src) or Path(src).is_absolute() or given & {"camera", "camera.source"}:
         return cfg
     return cfg.model_copy(update={"camera": cfg.camera.model_copy(update={"source": str(folder / src)})})

@@ -81,10 +81,8 @@ def local_endpoint(endpoint: str) -> str:
 def check_connectable(v: str) -> str:
     """``v``, when a client can connect to it (no wildcard host or port: those only bind); a ValueError saying why."""
     check_endpoint(v)
-    if v.startswith("tcp://"):
-        host, port = v[len("tcp://") :].rsplit(":", 1)
-        if port == "*" or host.strip("[]") in _ANY:
-            raise ValueError(f"{v!r}: a wildcard host or port binds, it cannot be connected to: give the station's address and port")
+    if v.startswith("tcp://") and ((address := tcp_address(v)) is None or address[0] in _ANY):
+        raise ValueError(f"{v!r}: a wildcard host or port binds, it cannot be connected to: give the station's address and port")
     return v
 
 
