@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -12,10 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import zmq
 
 from station.config import Config, load_config
+from station.endpoints import is_ipv6
 from station.gateway.reasons import PartDecision
 from station.gateway.service import Gateway
+from station.wire import Heartbeat, Message, Reason, StationState, VerdictMessage, frames
 
 from ..conftest import ROOT, SAMPLE, free_port
 from .plc import Plc
@@ -71,6 +75,43 @@ class Line:
 
     def verdicts(self) -> list[dict[str, Any]]:
         return [json.loads(line) for line in self.out.read_text().splitlines()] if self.out.exists() else []
+
+
+class StationPub:
+    """A station's PUB socket as the gateway's tests play one: heartbeats and verdicts of one run, one seq over all, each
+    followed by ``pause`` (so that a test polling the gateway does not flood it)."""
+
+    def __init__(self, endpoint: str, run: str, pause: float = 0.05, clock: Callable[[], float] = time.time) -> None:
+        self.sock: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.PUB)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt(zmq.IPV6, int(is_ipv6(endpoint)))
+        self.sock.bind(endpoint)
+        self.endpoint: str = str(self.sock.getsockopt_string(zmq.LAST_ENDPOINT))  # the port a tcp://HOST:* bind took
+        self.run, self.pause, self.clock = run, pause, clock
+        self.seq = itertools.count(1)
+
+    def _envelope(self) -> dict[str, Any]:
+        return {"station": "station-1", "run_id": self.run, "seq": next(self.seq), "sent_at": self.clock()}
+
+    def _send(self, msg: Message) -> None:
+        self.sock.send_multipart(frames(msg))
+        time.sleep(self.pause)
+
+    def beat(self) -> bool:
+        """One heartbeat (True: for ``wait_for(lambda: pub.beat() and ...)``)."""
+        env = self._envelope()
+        self._send(Heartbeat(**env, state=StationState.RUNNING, last_seq=env["seq"] - 1, verdicts=0, camera="connected"))
+        return True
+
+    def verdict(self, part: int, deadline_s: float = 0.5) -> None:
+        """A pass for ``part``, captured now."""
+        now = self.clock()
+        self._send(VerdictMessage(
+            **self._envelope(), part_id=part, frame=part, verdict="pass", reason=Reason.OK, score=0.01, captured_at=now,
+            published_at=now, deadline_at=now + deadline_s, model="m", config="c", detail="d"))  # fmt: skip
+
+    def close(self) -> None:
+        self.sock.close(0)
 
 
 @pytest.fixture

@@ -2,57 +2,39 @@
 
 from __future__ import annotations
 
-import itertools
 import socket
 import threading
 import time
 from typing import Any
 
 import pytest
-import zmq
 
 from station.gateway.reasons import PartDecision
 from station.gateway.service import MAX_MESSAGE
-from station.wire import Heartbeat, Reason, StationState, VerdictMessage, frames
 
 from ..conftest import wait_for
-from .conftest import Line, Recorder
+from .conftest import Line, Recorder, StationPub
 from .test_service import finish
 
 pytestmark = pytest.mark.integration  # real sockets and threads
 
 
 def test_junk_a_decoder_chokes_on_never_kills_the_gateway_and_a_stop_rejects_the_parts_still_due(line: Line, gateways: Any) -> None:
-    endpoint = line.config().publisher.endpoint
-    pub: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.PUB)
-    pub.setsockopt(zmq.LINGER, 0)
-    pub.bind(endpoint)
+    pub = StationPub(line.config().publisher.endpoint, run := "e1e1e1e1e1e1e1e1", pause=0)
     gw, rec = gateways(line.config("gateway.actuator_delay_ms=5000", "publisher.resend_endpoint=null"))
     try:
-        run, seq = "e1e1e1e1e1e1e1e1", itertools.count(1)
-
-        def beat() -> bool:
-            env: dict[str, Any] = {"station": "station-1", "run_id": run, "seq": next(seq), "sent_at": time.time()}
-            msg = Heartbeat(**env, state=StationState.RUNNING, last_seq=env["seq"] - 1, verdicts=0, camera="connected")
-            pub.send_multipart(frames(msg))
-            return True
-
-        assert wait_for(lambda: beat() and gw.core.run_id == run, 5)  # subscribed
+        assert wait_for(lambda: pub.beat() and gw.core.run_id == run, 5)  # subscribed
         body = b'{"v": 1, "station": "station-1", "run_id": "' + run.encode() + b'", "seq": 99, "sent_at": 1' + b"0" * 400 + b"}"
-        pub.send_multipart([b"heartbeat", body])  # a float too large for a float: OverflowError in a lax decoder
-        now = time.time()
-        env: dict[str, Any] = {"station": "station-1", "run_id": run, "seq": next(seq), "sent_at": now}
-        pub.send_multipart(frames(VerdictMessage(
-            **env, part_id=1, frame=1, verdict="pass", reason=Reason.OK, score=0.01, captured_at=now, published_at=now,
-            deadline_at=now + 0.5, model="m", config="c", detail="d")))  # fmt: skip
-        assert wait_for(lambda: beat() and len(gw.core.pending) == 1, 5)
+        pub.sock.send_multipart([b"heartbeat", body])  # a float too large for a float: OverflowError in a lax decoder
+        pub.verdict(1)
+        assert wait_for(lambda: pub.beat() and len(gw.core.pending) == 1, 5)
         assert gw.core.ignored >= 1 and gw.failed is None and gw.is_alive()
         ignored = gw.core.ignored
-        pub.send_multipart([b"heartbeat", b"x" * 200_000])  # over the socket's message size: libzmq drops the peer, never reads it
+        pub.sock.send_multipart([b"heartbeat", b"x" * 200_000])  # over the socket's message size: libzmq drops the peer, never reads it
         time.sleep(0.2)
         assert gw.failed is None and gw.is_alive() and gw.core.ignored == ignored  # never handed to Python
     finally:
-        pub.close(0)
+        pub.close()
     gw.stop()
     gw.join(5)
     assert gw.failed is None and [(d.part_id, d.decision, d.reason) for d in rec.parts] == [(1, "reject", "gateway_stopped")]
@@ -61,26 +43,15 @@ def test_junk_a_decoder_chokes_on_never_kills_the_gateway_and_a_stop_rejects_the
 
 def test_a_frame_over_the_bound_loses_the_stream_only_until_the_gateway_dials_again(line: Line, gateways: Any) -> None:
     """libzmq drops a peer that sent a frame over MAXMSGSIZE and never dials it again: the gateway makes new sockets."""
-    endpoint = line.config().publisher.endpoint
-    pub: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.PUB)
-    pub.setsockopt(zmq.LINGER, 0)
-    pub.bind(endpoint)
+    pub = StationPub(line.config().publisher.endpoint, run := "f2f2f2f2f2f2f2f2")
     gw, _ = gateways(line.config("publisher.resend_endpoint=null", "publisher.heartbeat_ms=100"))
-    run, seq = "f2f2f2f2f2f2f2f2", itertools.count(1)
-
-    def beat() -> int:
-        env: dict[str, Any] = {"station": "station-1", "run_id": run, "seq": next(seq), "sent_at": time.time()}
-        pub.send_multipart(frames(Heartbeat(**env, state=StationState.RUNNING, last_seq=env["seq"] - 1, verdicts=0, camera="ok")))
-        time.sleep(0.05)
-        return int(gw.core.next_seq)
-
     try:
-        assert wait_for(lambda: beat() > 0 and gw.core.run_id == run, 5)  # subscribed
-        pub.send_multipart([b"heartbeat", b"x" * (MAX_MESSAGE + 1)])
-        lost = next(seq)
-        assert wait_for(lambda: beat() > lost + 20, 15)  # heard again, within the redial bound and a few beats
+        assert wait_for(lambda: pub.beat() and gw.core.run_id == run, 5)  # subscribed
+        pub.sock.send_multipart([b"heartbeat", b"x" * (MAX_MESSAGE + 1)])
+        lost = next(pub.seq)
+        assert wait_for(lambda: pub.beat() and gw.core.next_seq > lost + 20, 15)  # heard again, within the redial bound and a few beats
     finally:
-        pub.close(0)
+        pub.close()
 
 
 def test_a_station_on_an_ipv6_address_is_followed(line: Line, gateways: Any) -> None:
@@ -89,24 +60,12 @@ def test_a_station_on_an_ipv6_address_is_followed(line: Line, gateways: Any) -> 
         socket.socket(socket.AF_INET6).close()
     except OSError:
         pytest.skip("no IPv6 on this machine")
-    pub: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.PUB)
-    pub.setsockopt(zmq.LINGER, 0)
-    pub.setsockopt(zmq.IPV6, 1)
-    port = pub.bind_to_random_port("tcp://[::1]")
-    endpoint = f"tcp://[::1]:{port}"
-    gw, _ = gateways(line.config(f"publisher.endpoint={endpoint}", "publisher.resend_endpoint=null"))
-    run, seq = "a6a6a6a6a6a6a6a6", itertools.count(1)
-
-    def beat() -> bool:
-        env: dict[str, Any] = {"station": "station-1", "run_id": run, "seq": next(seq), "sent_at": time.time()}
-        pub.send_multipart(frames(Heartbeat(**env, state=StationState.RUNNING, last_seq=env["seq"] - 1, verdicts=0, camera="ok")))
-        time.sleep(0.05)
-        return True
-
+    pub = StationPub("tcp://[::1]:*", run := "a6a6a6a6a6a6a6a6")
+    gw, _ = gateways(line.config(f"publisher.endpoint={pub.endpoint}", "publisher.resend_endpoint=null"))
     try:
-        assert wait_for(lambda: beat() and gw.core.run_id == run, 10)
+        assert wait_for(lambda: pub.beat() and gw.core.run_id == run, 10)
     finally:
-        pub.close(0)
+        pub.close()
 
 
 def test_a_step_of_the_gateways_wall_clock_is_noticed_and_trips_vision(
@@ -124,25 +83,15 @@ def test_a_step_of_the_gateways_wall_clock_is_noticed_and_trips_vision(
 
     clock = SteppedTime()
     monkeypatch.setattr(service, "time", clock)
-    pub: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.PUB)
-    pub.setsockopt(zmq.LINGER, 0)
-    pub.bind(line.config().publisher.endpoint)
+    pub = StationPub(line.config().publisher.endpoint, "c0c0c0c0c0c0c0c0", pause=0.02, clock=clock.time)
     gw, _rec = gateways(line.config("publisher.resend_endpoint=null", "gateway.actuator_delay_ms=100"))
-    seq = itertools.count(1)
-
-    def beat() -> bool:
-        env: dict[str, Any] = {"station": "station-1", "run_id": "c0c0c0c0c0c0c0c0", "seq": next(seq), "sent_at": clock.time()}
-        pub.send_multipart(frames(Heartbeat(**env, state=StationState.RUNNING, last_seq=env["seq"] - 1, verdicts=0, camera="connected")))
-        time.sleep(0.02)
-        return True
-
     try:
-        assert wait_for(lambda: beat() and gw.core.healthy, 10)
+        assert wait_for(lambda: pub.beat() and gw.core.healthy, 10)
         clock.shift = 30.0  # an NTP step at boot, say
-        assert wait_for(lambda: beat() and gw.core.fault == "clock_stepped", 5)
+        assert wait_for(lambda: pub.beat() and gw.core.fault == "clock_stepped", 5)
         assert not gw.core.healthy and gw.failed is None
     finally:
-        pub.close(0)
+        pub.close()
 
 
 class RefusingPlc(Recorder):
@@ -154,29 +103,15 @@ class RefusingPlc(Recorder):
 
 
 def test_a_decision_the_plc_did_not_take_trips_vision(line: Line, gateways: Any) -> None:
-    pub: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.PUB)
-    pub.setsockopt(zmq.LINGER, 0)
-    pub.bind(line.config().publisher.endpoint)
+    pub = StationPub(line.config().publisher.endpoint, "d0d0d0d0d0d0d0d0", pause=0.02)
     gw, rec = gateways(line.config("publisher.resend_endpoint=null", "gateway.actuator_delay_ms=100"), rec=RefusingPlc())
-    run, seq = "d0d0d0d0d0d0d0d0", itertools.count(1)
-
-    def beat() -> bool:
-        env: dict[str, Any] = {"station": "station-1", "run_id": run, "seq": next(seq), "sent_at": time.time()}
-        pub.send_multipart(frames(Heartbeat(**env, state=StationState.RUNNING, last_seq=env["seq"] - 1, verdicts=0, camera="connected")))
-        time.sleep(0.02)
-        return True
-
     try:
-        assert wait_for(lambda: beat() and gw.core.healthy, 10)
-        now = time.time()
-        env: dict[str, Any] = {"station": "station-1", "run_id": run, "seq": next(seq), "sent_at": now}
-        pub.send_multipart(frames(VerdictMessage(
-            **env, part_id=1, frame=1, verdict="pass", reason=Reason.OK, score=0.01, captured_at=now, published_at=now,
-            deadline_at=now + 0.05, model="m", config="c", detail="d")))  # fmt: skip
-        assert wait_for(lambda: beat() and bool(rec.health) and rec.health[-1][1:] == (False, "recovering_from_output_failed"), 5)
+        assert wait_for(lambda: pub.beat() and gw.core.healthy, 10)
+        pub.verdict(1, deadline_s=0.05)
+        assert wait_for(lambda: pub.beat() and bool(rec.health) and rec.health[-1][1:] == (False, "recovering_from_output_failed"), 5)
         assert [(d.part_id, d.decision) for d in rec.parts] == [(1, "pass")] and gw.core.fault == "output_failed"
     finally:
-        pub.close(0)
+        pub.close()
 
 
 def test_verdicts_that_came_while_the_loop_was_held_up_get_their_line_at_a_stop(line: Line, gateways: Any) -> None:
@@ -189,36 +124,20 @@ def test_verdicts_that_came_while_the_loop_was_held_up_get_their_line_at_a_stop(
                 blocked.set()
                 release.wait(10)
 
-    pub: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.PUB)
-    pub.setsockopt(zmq.LINGER, 0)
-    pub.bind(line.config().publisher.endpoint)
+    pub = StationPub(line.config().publisher.endpoint, run := "b7b7b7b7b7b7b7b7")
     rec = SlowPlc()
     gw, _ = gateways(line.config("gateway.actuator_delay_ms=5000", "publisher.resend_endpoint=null"), rec)
-    run, seq = "b7b7b7b7b7b7b7b7", itertools.count(1)
-
-    def send(part: int | None = None) -> bool:
-        now = time.time()
-        env: dict[str, Any] = {"station": "station-1", "run_id": run, "seq": next(seq), "sent_at": now}
-        if part is None:
-            pub.send_multipart(frames(Heartbeat(**env, state=StationState.RUNNING, last_seq=env["seq"] - 1, verdicts=0, camera="ok")))
-        else:
-            pub.send_multipart(frames(VerdictMessage(
-                **env, part_id=part, frame=part, verdict="pass", reason=Reason.OK, score=0.01, captured_at=now,
-                published_at=now, deadline_at=now + 0.5, model="m", config="c", detail="d")))  # fmt: skip
-        time.sleep(0.05)
-        return True
-
     try:
-        assert wait_for(lambda: send() and gw.core.run_id == run, 5)  # subscribed, from seq 1
+        assert wait_for(lambda: pub.beat() and gw.core.run_id == run, 5)  # subscribed, from seq 1
         held.set()
         assert blocked.wait(5)  # the loop is inside the PLC
         for part in (1, 2, 3):
-            send(part)
+            pub.verdict(part)
         time.sleep(1.0)  # in the gateway's socket, unread (loopback TCP delivers in well under this)
         gw.stop()
     finally:
         release.set()
-        pub.close(0)
+        pub.close()
     gw.join(5)
     assert [(d.part_id, d.decision, d.reason) for d in rec.parts] == [(p, "reject", "gateway_stopped") for p in (1, 2, 3)]
 
