@@ -159,15 +159,16 @@ class ImageFolderSource(_QuickOpen):
         if not self._folder.is_dir():
             raise CameraError(f"{self._folder}: not a folder")
         # every entry but a folder: a dangling or looping link named .jpg is a part whose image cannot be read
-        everything = sorted(self._folder.iterdir())
-        for p in everything:
+        self._files = []
+        for p in sorted(self._folder.iterdir()):
             if p.is_dir():  # said, as classify and eval read below it: here its images would be missing without a word
                 log.warning("folder_not_read", folder=str(p), reason="replay reads the images in the folder itself, not below it")
             elif p.name.startswith("."):  # a file being written (.name.tmp), a thumbnail: skipped as classify and eval do
                 log.warning("file_not_an_image", file=str(p), reason="a hidden file; not a part")
             elif p.suffix.lower() not in IMAGE_SUFFIXES:
                 log.warning("file_not_an_image", file=str(p), reason="extension is not an image type; not a part")
-        self._files = [p for p in everything if not p.is_dir() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES]
+            else:
+                self._files.append(p)
         if not self._files:
             raise CameraError(f"{self._folder}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) in it; folders in it are not read")
         self.frame_count = len(self._files)
