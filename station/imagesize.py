@@ -9,13 +9,18 @@ does not decode it (``sources.read_image``).
 
 A JPEG whose data is damaged is decoded by OpenCV with a warning on stderr and grey where its data
 ran out: :func:`jpeg_damage` decodes it once more with libjpeg-turbo told to stop at its first
-warning, so that such a file is refused, not inspected with a band of invented grey.
+warning, so that such a file is refused, not inspected with a band of invented grey. Two of
+libjpeg's warnings are about a header field it then ignores (a JFIF version other than 1.x, scan
+parameters of a progressive JPEG in a sequential one, which some phones and cameras write): the
+pixels decode the same, so the check goes on past them (on a copy with the field as libjpeg reads
+it) to any damage after them.
 """
 
 from __future__ import annotations
 
 import re
 import struct
+from collections.abc import Callable, Iterator
 
 import simplejpeg
 
@@ -44,10 +49,21 @@ def _png(data: bytes) -> Size | None:
 
 
 def _jpeg(data: bytes) -> Size | None:
+    for marker, i in _headers(data):
+        if marker in _JPEG_SOF:
+            h, w = struct.unpack(">HH", data[i + 5 : i + 9])
+            return int(w), int(h)
+        if marker == 0xDA:  # the scan begins before any frame header: not a JPEG to trust
+            return None
+    return None
+
+
+def _headers(data: bytes) -> Iterator[tuple[int, int]]:
+    """Each header segment's marker and offset in a JPEG, up to and with its first start of scan."""
     i = 2
     while i + 4 <= len(data):
         if data[i] != 0xFF:
-            return None
+            return
         marker = data[i + 1]
         if marker == 0xFF:  # fill byte
             i += 1
@@ -55,13 +71,10 @@ def _jpeg(data: bytes) -> Size | None:
         if marker in _JPEG_BARE:
             i += 2
             continue
-        if marker in _JPEG_SOF:
-            h, w = struct.unpack(">HH", data[i + 5 : i + 9])
-            return int(w), int(h)
-        if marker == 0xDA:  # the scan begins before any frame header: not a JPEG to trust
-            return None
+        yield marker, i
+        if marker == 0xDA:
+            return
         i += 2 + struct.unpack(">H", data[i + 2 : i + 4])[0]
-    return None
 
 
 def _bmp(data: bytes) -> Size | None:
@@ -119,11 +132,47 @@ _READERS = (
 
 def jpeg_damage(data: bytes) -> str | None:
     """Why the JPEG ``data`` does not decode whole (libjpeg-turbo's first warning: "Corrupt JPEG data: premature end
-    of data segment"); None when it does."""
+    of data segment"); None when it does. A warning about a header field libjpeg ignores is no damage (``_IGNORED``)."""
     if not data.rstrip(b"\0").endswith(b"\xff\xd9"):  # whole but for its end marker (some writers drop it): judged on its data
         data += b"\xff\xd9"
-    try:
-        simplejpeg.decode_jpeg(data, colorspace="GRAY", strict=True)
-    except (ValueError, RuntimeError, MemoryError) as exc:
-        return str(exc).strip() or type(exc).__name__
-    return None
+    passed: set[str] = set()
+    while True:
+        try:
+            simplejpeg.decode_jpeg(data, colorspace="GRAY", strict=True)
+        except (ValueError, RuntimeError, MemoryError) as exc:
+            why = str(exc).strip() or type(exc).__name__
+            ignored = next((start for start in _IGNORED if why.startswith(start)), None)
+            if ignored is None or ignored in passed:
+                return why
+            passed.add(ignored)
+            data = _IGNORED[ignored](data)
+            continue
+        return None
+
+
+def _jfif_1(data: bytes) -> bytes:
+    """``data`` with its JFIF version 1.x (libjpeg warns of another major version, and reads the segment the same)."""
+    out = bytearray(data)
+    for marker, i in _headers(data):
+        if marker == 0xE0 and data[i + 4 : i + 10].startswith(b"JFIF\0") and i + 9 < len(data):
+            out[i + 9] = 1
+    return bytes(out)
+
+
+def _scans_sequential(data: bytes) -> bytes:
+    """``data`` with every scan's progressive parameters as a sequential JPEG's (libjpeg warns of others, and ignores them)."""
+    out = bytearray(data)
+    first = next((i for marker, i in _headers(data) if marker == 0xDA), None)
+    i = first
+    while i is not None and 0 <= i <= len(data) - 4:  # later scans: in the coded data 0xFF is followed by 0x00 or a marker
+        end = i + 2 + struct.unpack(">H", data[i + 2 : i + 4])[0]
+        if i + 7 <= end <= len(data):  # a whole segment: its last three bytes are Ss, Se, Ah and Al
+            out[end - 3 : end] = b"\x00\x3f\x00"
+        i = data.find(b"\xff\xda", end)
+    return bytes(out)
+
+
+_IGNORED: dict[str, Callable[[bytes], bytes]] = {  # libjpeg-turbo's warnings about a field it ignores: its pixels as without it
+    "Warning: unknown JFIF revision number": _jfif_1,
+    "Invalid SOS parameters for sequential JPEG": _scans_sequential,
+}

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
 
 from station.config import STILLS
 from station.imagesize import claimed_size, jpeg_damage
+from station.sources import read_image
 
 from .conftest import SAMPLE
 
@@ -72,3 +76,36 @@ def test_a_jpeg_whose_data_ends_early_is_damaged_though_opencv_decodes_it() -> N
 def test_a_jpeg_whole_but_for_its_end_marker_is_not_damaged() -> None:
     whole = sorted((SAMPLE / "ok_front").iterdir())[0].read_bytes()
     assert whole.endswith(b"\xff\xd9") and jpeg_damage(whole[:-2]) is None
+
+
+def _field(jpeg: bytes, marker: bytes, at: int, value: int) -> bytes:
+    """``jpeg`` with the byte ``at`` past the first ``marker`` (its two bytes) set to ``value``."""
+    out = bytearray(jpeg)
+    out[jpeg.index(marker) + at] = value
+    return bytes(out)
+
+
+def _jfif_2(jpeg: bytes) -> bytes:  # JFIF version 2.01: libjpeg warns "unknown JFIF revision number" and reads it the same
+    return _field(jpeg, b"JFIF\0", 5, 2)
+
+
+def _scan_al_1(jpeg: bytes) -> bytes:  # a sequential scan that names a successive approximation bit (Al 1): libjpeg ignores it
+    scan = jpeg.index(b"\xff\xda")
+    return _field(jpeg, b"\xff\xda", 2 + int.from_bytes(jpeg[scan + 2 : scan + 4], "big") - 1, 1)
+
+
+@pytest.mark.parametrize("odd", [_jfif_2, _scan_al_1, lambda j: _jfif_2(_scan_al_1(j))], ids=["jfif-2", "scan-al-1", "both"])
+def test_a_header_field_libjpeg_ignores_is_no_damage(odd: Callable[[bytes], bytes], tmp_path: Path) -> None:
+    photo = sorted((SAMPLE / "ok_front").iterdir())[0]
+    odd_one = odd(photo.read_bytes())
+    (tmp_path / photo.name).write_bytes(odd_one)
+    assert odd_one != photo.read_bytes() and jpeg_damage(odd_one) is None
+    read, original = read_image(tmp_path / photo.name), read_image(photo)
+    assert read.error is None and read.image is not None and original.image is not None
+    assert np.array_equal(read.image, original.image)  # the same pixels: the field changed nothing
+
+
+@pytest.mark.parametrize("odd", [_jfif_2, _scan_al_1], ids=["jfif-2", "scan-al-1"])
+def test_damage_after_a_header_field_libjpeg_ignores_is_still_found(odd: Callable[[bytes], bytes]) -> None:
+    whole = sorted((SAMPLE / "ok_front").iterdir())[0].read_bytes()
+    assert "premature end of data segment" in (jpeg_damage(_ended_early(odd(whole))) or "")
