@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -18,17 +17,17 @@ import numpy as np
 import pytest
 
 from station.config import SHIPPED_MODEL, load_config
-from station.errors import InputError, ModelError
+from station.errors import ModelError
 from station.gate import admit
 from station.metrics import Metrics
 from station.model import META_TAUGHT
 from station.sources import read_image
 from station.teach.candidates import WHAT
-from station.teach.command import _check_paths, cross_fit
+from station.teach.command import cross_fit
 from station.teach.finetune import Recipe, plain, score
 from station.teach.samples import Sample
 
-from .conftest import ROOT, SAMPLE, sample_line
+from .conftest import ROOT, SAMPLE
 from .teaching import teach_sample as _teach
 
 pytest.importorskip("torch", reason="station teach needs PyTorch (pip install -e '.[train]')")
@@ -301,75 +300,6 @@ def test_a_model_the_gate_refuses_leaves_the_old_model_at_out_as_it_was(tmp_path
     why = command._write(out, None, base, pick, figures, col, labels, seed=1)
     assert why == f"{out}: the taught model failed the station's own gate (nothing written): refused by the self-test: inverted"
     assert out.read_bytes() == b"the model this line runs now" and list(tmp_path.iterdir()) == [out]
-
-
-def test_an_out_or_report_over_what_teaching_reads_or_the_stations_own_files_is_refused_before_it_starts(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """A photo, a video's ground truth, the config, the bundled self-test photos and default config: each would be replaced
-    by the model (or the report's pictures put among the photos), and the source or the station ruined."""
-    line, video, config = sample_line(tmp_path, 2), tmp_path / "line.mp4", tmp_path / "station.yaml"
-    for made in (video, video.with_suffix(".csv"), config):
-        made.write_bytes(b"x")
-    (tmp_path / "loop_a").symlink_to(tmp_path / "loop_b")
-    (tmp_path / "loop_b").symlink_to(tmp_path / "loop_a")
-    photo = next((line / "ok_front").iterdir())
-    cfg = load_config(None, [])
-
-    def check(out: Path, report: Path | str) -> None:
-        args = argparse.Namespace(out=str(out), report=str(report), sources=[str(line), str(video)], config=config)
-        _check_paths(args, SHIPPED_MODEL, cfg)
-
-    fine = tmp_path / "report"
-    cases: list[tuple[Path, Path | str, str]] = [
-        (photo, fine, f"--out is inside {photo.parent}, which this command reads"),
-        (video.with_suffix(".csv"), fine, "--out is .*line.csv, which this command reads"),
-        (config, fine, "--out is .*station.yaml, which this command reads"),
-        (SHIPPED_MODEL.parent / "station.yaml", fine, "--out is inside .*station, which this command reads"),
-        (SAMPLE / "ok_front" / "x.onnx", fine, "--out is inside"),
-        (tmp_path / "loop_a", fine, "loop_a: cannot follow its links"),
-        (tmp_path / "m.onnx", line / "def_front", "--report is .*def_front, which this command reads"),
-    ]
-    for out, report, why in cases:
-        with pytest.raises(InputError, match=why):
-            check(out, report)
-    check(line / "m.onnx", line / "teach-report")  # beside the label folders: never read as parts
-    assert (line / "teach-report").is_dir()
-    from station.cli import build_parser
-
-    with pytest.raises(SystemExit) as stop:  # the working directory: a usage error before anything is read
-        build_parser().parse_args(["teach", str(line), "--out", str(tmp_path / "m.onnx"), "--report", ""])
-    assert stop.value.code == 2 and "--report: give the report's folder" in capsys.readouterr().err
-
-
-def test_an_out_that_teaching_would_wreck_or_never_write_is_refused_before_it_starts(tmp_path: Path) -> None:
-    live, shadow, base = tmp_path / "live.onnx", tmp_path / "shadow.onnx", tmp_path / "base.onnx"
-    cfg = load_config(None, [f"model.path={live}", f"model.shadow={shadow}"])
-
-    def check(out: Path, report: Path | None = None) -> None:
-        args = argparse.Namespace(out=str(out), report=str(report or tmp_path / "report"), sources=[], config=None)
-        _check_paths(args, base, cfg)
-
-    os.mkfifo(tmp_path / "pipe")
-    (tmp_path / "link.onnx").symlink_to(tmp_path / "elsewhere.onnx")
-    (tmp_path / "folder").mkdir()
-    refused = {
-        base: "the base model itself",
-        SHIPPED_MODEL: "--out is the shipped model",
-        live: "--out is model.path, the model the station runs",
-        tmp_path / "." / "shadow.onnx": "--out is model.shadow",
-        tmp_path / "missing" / "m.onnx": "cannot write the model there",
-        tmp_path / "folder": "--out is a folder; give the taught model.s file name",
-        tmp_path / "pipe": "not a regular file",
-        tmp_path / "link.onnx": "not a regular file",
-    }
-    for out, why in refused.items():
-        with pytest.raises(InputError, match=why):
-            check(out)
-    with pytest.raises(InputError, match="--out and --report are the same path"):
-        check(tmp_path / "same", tmp_path / "same")
-    check(tmp_path / "new.onnx")  # a new file in a writable folder: taught into
-    assert (tmp_path / "report").is_dir() and not (tmp_path / "new.onnx").exists()
 
 
 @pytest.mark.integration

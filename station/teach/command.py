@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -34,12 +35,10 @@ import numpy as np
 import numpy.typing as npt
 
 from station import model as meta
-from station.config import DEFAULTS, SHIPPED_MODEL, Config
+from station.config import Config
 from station.errors import InputError, ModelError, one_line
-from station.files import not_read, real
 from station.gate import admit
 from station.model import Model
-from station.offline.evaluate import report_folder
 from station.preprocess import PreprocessSpec, part_digest, rectifying
 from station.signals import STOPS
 from station.teach import report, threshold
@@ -58,7 +57,8 @@ from station.teach.candidates import (
 )
 from station.teach.finetune import Recipe, fit, plain, score, soup
 from station.teach.groups import groups, named_alike
-from station.teach.samples import Collection, Sample, collect, read_by, rectified
+from station.teach.paths import check_paths, part_path
+from station.teach.samples import Collection, Sample, collect, rectified
 from station.teach.selftest import self_test_meta
 
 Trainer = Callable[[list[Sample], int, str], Any]  # (parts, seed, progress label) -> a trained network
@@ -108,37 +108,10 @@ def fresh_start(base: Model, seed: int) -> Any:
     return build(arch_of(base.info), 16, base.info.spec)
 
 
-def _check_paths(args: argparse.Namespace, base: Path, cfg: Config) -> None:
-    """Refuse at once what would only fail after minutes of teaching: an --out that cannot be written, or a model the
-    station has: the base, the shipped model, or the config's live or shadow model (a taught model goes live by a config
-    edit, after its shadow run: docs/commissioning.md)."""
-    out = Path(args.out)
-    where = real(out)
-    if where == real(base):
-        raise InputError(f"{out}: --out is the base model itself; write the taught model to another file")
-    taken = [(SHIPPED_MODEL, "the shipped model"), (cfg.model.path, "model.path, the model the station runs"),
-             (cfg.model.shadow, "model.shadow, the model the station runs in shadow")]  # fmt: skip
-    for path, what in taken:
-        if path is not None and where == real(Path(path)):
-            raise InputError(f"{out}: --out is {what}; write the taught model to a new file, then point the config at it")
-    read = [DEFAULTS.parent, *(p for src in args.sources for p in read_by(Path(src))), *([args.config] if args.config else [])]
-    not_read(out, "--out", read)  # a photo, a ground truth, the config or the station's own files would be overwritten
-    not_read(Path(args.report), "--report", read)
-    if out.is_dir():
-        raise InputError(f"{out}: --out is a folder; give the taught model's file name (e.g. {out / 'line.onnx'})")
-    if not out.parent.is_dir() or not os.access(out.parent, os.W_OK):
-        raise InputError(f"{out}: cannot write the model there (no such folder, or not writable)")
-    if (out.exists() and not out.is_file()) or out.is_symlink():  # a device, a pipe or a link would be replaced by the model
-        raise InputError(f"{out}: not a regular file; write the taught model to a new file or over an old model")
-    if where == real(Path(args.report)):
-        raise InputError(f"{out}: --out and --report are the same path")
-    report_folder(Path(args.report))
-
-
 def teach(args: argparse.Namespace, cfg: Config) -> int:
     t0 = time.monotonic()
     base_path = Path(args.base) if args.base else cfg.model.path
-    _check_paths(args, base_path, cfg)
+    check_paths(args, base_path, cfg)
     base = admit(base_path)
     start = _start(base, args.from_scratch, args.seed)  # a base it cannot learn from is refused before the parts are collected
     col, samples = _collect(args, cfg, base)  # samples: as the taught model will locate them; col.samples as the base model does
@@ -361,7 +334,7 @@ def _write(out: Path, net: Any, base: Model, pick: Candidate, figures: dict[str,
         meta.META_METRICS: json.dumps({"validation": figures["held_out"]}),
         meta.META_SELF_TEST: self_test_meta(pick.crops, labels, pick.spec, seed, pick.parts),
     }
-    part = out.with_name(f".{out.name}.{os.getpid()}.part")  # --out changes only to a model the gate took: an old one stays otherwise
+    part = part_path(out)  # --out changes only to a model the gate took: an old one stays otherwise
     try:
         if net is None:  # a base candidate: its network, its preprocessing (perhaps rectifying), the line's operating point
             relabel(base.path, part, pick.threshold, pick.band, {**extra, meta.META_INPUT: json.dumps(asdict(pick.spec))})
@@ -375,5 +348,6 @@ def _write(out: Path, net: Any, base: Model, pick: Candidate, figures: dict[str,
     except OSError as exc:
         return f"{out}: cannot write the taught model: {exc.strerror or exc}"
     finally:
-        part.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            part.unlink(missing_ok=True)
     return None
