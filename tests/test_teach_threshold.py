@@ -32,6 +32,13 @@ def test_folds_stay_balanced_when_some_groups_are_large() -> None:
         assert counts.max() - counts.min() <= 1, counts  # smallest last: the singles even the folds out
 
 
+def test_more_folds_than_groups_give_a_fold_per_group_and_take_no_memory_for_the_rest() -> None:
+    groups = np.repeat(np.arange(10), 2)  # 5 parts of each class, photographed twice
+    labels = (np.arange(20) >= 10).astype(np.int64)
+    fold = th.folds(groups, labels, 10**12, seed=1)  # --folds 10**12 asked for 7 TiB of fold sizes
+    assert np.array_equal(fold, th.folds(groups, labels, 5, seed=1)) and fold.max() == 4
+
+
 def test_no_held_out_defect_passes_at_the_operating_point() -> None:
     rng = np.random.default_rng(0)
     labels = np.array([0] * 50 + [1] * 50)

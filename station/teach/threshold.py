@@ -50,7 +50,7 @@ def folds(groups: Ints, labels: Ints, k: int, seed: int) -> Ints:
         rng.shuffle(ids)
         members_of = np.array([int(np.sum((groups == g) & (labels == cls))) for g in ids], np.int64)
         ids = ids[np.argsort(-members_of, kind="stable")]
-        sizes = np.zeros(k, np.int64)
+        sizes = np.zeros(min(k, max(len(ids), 1)), np.int64)  # a fold per group at most: --folds 10**12 takes no memory
         for g in ids:
             members = (groups == g) & (fold < 0)
             f = int(np.argmin(sizes))
