@@ -148,3 +148,13 @@ def opencv_name(name: str | Path) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def columns_once(path: Path, columns: Sequence[str] | None) -> None:
+    """InputError naming ``path`` when its CSV header names a column twice: a reader by name takes the last, so a second
+    ``label`` column would relabel every part without a word."""
+    seen: set[str] = set()
+    for c in columns or ():
+        if c in seen:
+            raise InputError(f"{path}: line 1: the column {c!r} is named twice; which one holds the value cannot be told")
+        seen.add(c)

@@ -248,13 +248,18 @@ class VideoFileSource(_QuickOpen):
             log.warning("video_ended_early", file=self.name, frames_read=self._read, frames_declared=self.frame_count)
         return grab
 
+    @property
+    def frames_handed_on(self) -> int:
+        """Frames read so far (since the last open or loop), those that could not be decoded too: the next frame's index."""
+        return self._read + self._bad
+
     def frames_lost(self) -> int:
         """How many of the frames the file declares were never handed on, once it has ended (0 when it declares none).
 
         Lost mid-file (a damaged stretch FFmpeg skips without a failed read) or at the end (a cut-short file): the count
         alone cannot say where, and frames lost mid-file renumber every frame after them. One frame short is not a
         loss: some files declare a frame more than they hold."""
-        handed_on = self._read + self._bad
+        handed_on = self.frames_handed_on
         return self.frame_count - handed_on if self.frame_count and handed_on < self.frame_count - 1 else 0
 
     def _next(self) -> Grab | None:

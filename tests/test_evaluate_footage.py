@@ -144,6 +144,14 @@ def test_a_video_cut_short_before_parts_its_ground_truth_lists_is_refused(tmp_pa
     assert "frames it declares (cut short), and its ground truth has parts up to frame" in capsys.readouterr().err
 
 
+def test_a_video_none_of_whose_ground_truth_it_holds_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A photo named .avi is a video of one frame: its ground truth's parts were judged missed, and the note blamed the trigger."""
+    (tmp_path / "clip.avi").write_bytes(sorted((SAMPLE / "ok_front").iterdir())[0].read_bytes())
+    (tmp_path / "clip.csv").write_text("part,label,first_frame,last_frame,source\n1,ok,3,9,x\n2,def,12,19,y\n")
+    assert main(["eval", str(tmp_path / "clip.avi"), "--report", str(tmp_path / "r")]) == 2
+    assert "clip.avi: every part its ground truth lists comes after its last frame (0)" in capsys.readouterr().err
+
+
 @pytest.mark.integration
 def test_eval_of_the_footage_a_model_was_taught_on_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("torch", reason="station teach needs PyTorch (pip install -e '.[train]')")

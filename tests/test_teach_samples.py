@@ -238,12 +238,16 @@ def test_a_photo_whose_name_is_not_utf8_is_taught_like_any_other(tmp_path: Path)
 
 def test_a_photo_given_twice_is_used_once_and_one_given_both_labels_is_refused(tmp_path: Path) -> None:
     root = sample_line(tmp_path, 2)
-    col = collect([root, root], SPEC, load_config(None, []))  # the same folder twice
+    col = collect([root, root / "." / ".." / root.name], SPEC, load_config(None, []))  # the same folder twice
+    assert col.counts() == {"ok": 2, "defective": 2, "not_inspectable": 0} and not col.copies
+    assert col.notes == [f"{root / '.' / '..' / root.name}: the same folder as {root}, used once"]
+    again = shutil.copytree(root, tmp_path / "again")
+    col = collect([root, again], SPEC, load_config(None, []))  # another folder of the same photos
     assert col.counts() == {"ok": 2, "defective": 2, "not_inspectable": 0}
     assert any("4 photos are exact copies of others and were used once" in n and "the report's copies" in n for n in col.notes)
-    photos = sorted(str(p) for p in root.glob("*/*"))
+    photos = sorted(str(p) for p in again.glob("*/*"))
     assert sorted(c["photo"] for c in col.listed()["copies"]) == photos  # every copy named, each with the photo it copies
-    assert all(c["copy_of"] == c["photo"] for c in col.listed()["copies"])
+    assert all(c["copy_of"] == c["photo"].replace(str(again), str(root)) for c in col.listed()["copies"])
     first = sorted((root / "ok_front").iterdir())[0]
     shutil.copy(first, root / "def_front" / "again.jpeg")
     with pytest.raises(InputError, match=r"again\.jpeg: the same photo as .*labelled good, but here defective"):
@@ -402,3 +406,43 @@ def test_whether_a_part_can_be_inspected_is_the_taught_models_to_say_except_what
         assert judged is not None and judged.quality is searched
     for base in (Quality.OK, Quality.CUT_OFF):  # checks that fail never leave the base's word: the part is not taught
         assert as_taught(pre(base), fails) is None
+
+
+def test_a_labelled_folder_with_no_photo_is_one_clear_error_never_passed_over(tmp_path: Path) -> None:
+    root = sample_line(tmp_path / "line", 2)
+    for sub in ("ok_front", "def_front"):
+        (tmp_path / "empty" / sub).mkdir(parents=True)
+    with pytest.raises(InputError, match=r"empty: no photo in ok_front/ or def_front/: nothing to teach from"):
+        collect([root, tmp_path / "empty"], SPEC, load_config(None, []))
+
+
+def test_a_video_none_of_whose_ground_truth_it_holds_is_refused(tmp_path: Path) -> None:
+    """A photo named .avi is a video of one frame to OpenCV: every row of its ground truth came after its end, each only
+    noted, and the line was taught from the other sources as though it had been given none."""
+    shutil.copy(sorted((SAMPLE / "ok_front").iterdir())[0], tmp_path / "clip.avi")
+    (tmp_path / "clip.csv").write_text("part,label,first_frame,last_frame,source\n1,ok,3,9,x\n2,def,12,19,y\n")
+    with pytest.raises(InputError, match=r"clip\.avi: every part its ground truth lists comes after its last frame \(0\)"):
+        collect([tmp_path / "clip.avi"], SPEC, load_config(None, []))
+
+
+def test_a_ground_truth_with_a_column_named_twice_is_refused_not_read_by_its_last(tmp_path: Path) -> None:
+    (tmp_path / "clip.mp4").write_bytes(b"x")
+    (tmp_path / "clip.csv").write_text("part,label,first_frame,last_frame,source,label\n1,ok,3,9,x,def\n")
+    with pytest.raises(InputError, match=r"clip\.csv: line 1: the column 'label' is named twice"):
+        collect([tmp_path / "clip.mp4"], SPEC, load_config(None, []))
+
+
+def test_a_ground_truth_that_is_no_regular_file_is_named_not_called_missing(tmp_path: Path) -> None:
+    (tmp_path / "clip.mp4").write_bytes(b"x")
+    os.mkfifo(tmp_path / "clip.csv")
+    with pytest.raises(InputError, match=r"clip\.csv: the ground truth of clip\.mp4 is not a regular file"):
+        collect([tmp_path / "clip.mp4"], SPEC, load_config(None, []))
+
+
+def test_crops_in_review_are_named_not_taught_in_any_labelled_folder(tmp_path: Path) -> None:
+    root = sample_line(tmp_path, 2)  # no labels.csv: an export whose labels were deleted, or a folder sorted by hand
+    (root / "review").mkdir()
+    shutil.copy(sorted((SAMPLE / "def_front").iterdir())[-1], root / "review" / "unsure.jpeg")
+    col = collect([root], SPEC, load_config(None, []))
+    assert col.counts() == {"ok": 2, "defective": 2, "not_inspectable": 0}
+    assert f"{root / 'review'}: 1 crops not used (unlabelled: move each into ok_front/ or def_front/ to teach with it)" in col.notes

@@ -74,6 +74,10 @@ def evaluate_video(video: Path, cfg: Config, model: Model, report: Path) -> int:
                        f"(cut short), and its ground truth has parts up to frame {last}: those would count as missed"),
               file=sys.stderr)  # fmt: skip
         return 2
+    if truth and min(row[1] for row in truth) >= (frames := source.frames_handed_on):
+        print(one_line(f"station: error: {video}: every part its ground truth lists comes after its last frame ({frames - 1}): the "
+                       "ground truth is another video's, or the file is no video of the line"), file=sys.stderr)  # fmt: skip
+        return 2
     parts, extra = match(got, truth, kept.width, cfg.trigger.direction is Direction.RIGHT_TO_LEFT)
     figures = {**line_figures(parts, extra), "model": model.info.model_id, "video": str(video)}
     if travel.mostly_against():

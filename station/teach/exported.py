@@ -21,7 +21,7 @@ import numpy as np
 
 from station.archive import CROP_MARGIN
 from station.errors import InputError
-from station.files import read_bounded, why
+from station.files import columns_once, read_bounded, why
 from station.locate import ELLIPSE_MIN_SQUASH, Circle, GrayImage, fit_ellipse, rectify_points, rim_edges
 from station.messages import Reason
 from station.preprocess import Preprocessed, PreprocessSpec, preprocess
@@ -82,6 +82,7 @@ def read_labels(root: Path) -> Labels:
         raise InputError(f"{path}: {why(exc, 'cannot read the labels')}") from None
     except (UnicodeDecodeError, csv.Error) as exc:
         raise InputError(f"{path}: cannot read the export's labels: {exc}") from None
+    columns_once(path, columns)
     if not {"file", "reason"} <= set(columns):
         raise InputError(f"{path}: not an export's labels (expected the columns file and reason)")
     reasons: dict[str, str] = {}

@@ -21,7 +21,7 @@ from typing import Any
 
 from station.config import Config, Direction
 from station.errors import InputError
-from station.files import ground_truths, misnamed
+from station.files import ground_truths, misnamed, real
 from station.locate import OFF_CENTRE, Circle, GrayImage, asymmetry, ellipse_of
 from station.messages import Frame, Part
 from station.metrics import Metrics
@@ -189,9 +189,16 @@ def collect(sources: list[Path], spec: PreprocessSpec, cfg: Config) -> Collectio
     (:func:`rectified` adds that); InputError naming the first source that is none of the kinds."""
     spec = replace(spec, rectify=False)
     col = Collection()
+    given: dict[Path, Path] = {}
     for src in sources:
+        if src.is_dir() and (met := given.setdefault(real(src), src)) is not src:  # a video given twice: its content says so
+            col.notes.append(f"{src}: the same folder as {met}, used once")
+            continue
         if src.is_dir() and any((src / sub).is_dir() for sub in LABELS):
+            had = len(col.samples) + len(col.refused) + len(col.copies)
             _folder(src, spec, col)
+            if len(col.samples) + len(col.refused) + len(col.copies) == had:  # given to teach from, so never passed over silently
+                raise InputError(f"{src}: no photo in {' or '.join(f'{sub}/' for sub in LABELS)}: nothing to teach from")
         elif src.is_file() and truth_csv(src) is not None:
             _video(src, spec, cfg, col)
         elif src.is_file():
@@ -215,7 +222,7 @@ def _folder(root: Path, spec: PreprocessSpec, col: Collection) -> None:
     met: set[str] = set()
     changed: list[str] = []
     review = root / "review"
-    if labels is not None and review.is_dir():
+    if review.is_dir():  # an export's, or one made by hand: named, never taught
         n = sum(1 for p in review.iterdir() if p.is_file())
         if n:
             col.notes.append(f"{review}: {n} crops not used (unlabelled: move each into ok_front/ or def_front/ to teach with it)")
@@ -350,7 +357,11 @@ def _lost(video: Path, source: VideoFileSource, col: Collection) -> None:
 
 
 def _unmatched(video: Path, truth: list[tuple[int, int, int]], used: list[bool], frames: int, col: Collection) -> None:
-    """Rows no part was matched to: missed by the trigger, or (a mistake of the ground truth) after the video's end."""
+    """Rows no part was matched to: missed by the trigger, or (a mistake of the ground truth) after the video's end;
+    InputError when every row is after it (no ground truth of this video: a photo named .avi is a video of one frame)."""
+    if truth and min(first for _, first, _ in truth) >= frames:
+        raise InputError(f"{video}: every part its ground truth lists comes after its last frame ({frames - 1}): the ground truth "
+                         "is another video's, or the file is no video of the line")  # fmt: skip
     for k, done in enumerate(used):
         label, first, last = truth[k]
         if done:

@@ -5,20 +5,31 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from pathlib import Path
 
 from station.errors import InputError
-from station.files import ground_truths, read_bounded, why
+from station.files import columns_once, ground_truths, read_bounded, why
 
 MAX_TRUTH_BYTES = 16 << 20  # a ground truth CSV: about 40 bytes a part
 
 
 def truth_csv(video: Path) -> Path | None:
     """The ground truth beside ``video``: VIDEO.csv or VIDEO.EXT.csv; InputError when both are there and differ."""
-    found = [c for c in ground_truths(video) if c.is_file()]
-    if len(found) == 2 and found[0].read_bytes() != found[1].read_bytes():
+    found = [c for c in ground_truths(video) if os.path.lexists(c)]
+    for c in found:
+        if not c.is_file():  # a pipe, a device, a folder, a link that leads nowhere: named, not taken for no ground truth
+            raise InputError(f"{c}: the ground truth of {video.name} is not a regular file")
+    if len(found) == 2 and _bytes(found[0]) != _bytes(found[1]):
         raise InputError(f"{video}: two ground truths beside it ({found[0].name} and {found[1].name}): keep the right one")
     return found[0] if found else None
+
+
+def _bytes(path: Path) -> bytes:
+    try:
+        return read_bounded(path, MAX_TRUTH_BYTES, "a ground truth")
+    except OSError as exc:
+        raise InputError(f"{path}: {why(exc, 'cannot read the ground truth')}") from None
 
 
 def check_row(path: Path, n: int, rows: list[tuple[int, int, int]]) -> None:
@@ -38,6 +49,7 @@ def read_truth(path: Path) -> tuple[list[tuple[int, int, int]], bytes]:
         raw = read_bounded(path, MAX_TRUTH_BYTES, "a ground truth")
         with io.StringIO(raw.decode("utf-8-sig"), newline="") as f:
             reader = csv.DictReader(f)
+            columns_once(path, reader.fieldnames)
             if not {"label", "first_frame", "last_frame"} <= set(reader.fieldnames or ()):
                 raise InputError(f"{path}: line 1: expected the header part,label,first_frame,last_frame,source")
             for n, row in enumerate(reader, start=2):
