@@ -232,7 +232,9 @@ def cmd_archive(args: argparse.Namespace) -> int:
 
     src = Path(args.archive)
     if not src.is_dir():
-        raise InputError(f"{src}: no such archive folder")
+        raise InputError(f"{src}: {'not a folder (give archive.dir' if src.exists() else 'no such archive folder (give archive.dir'}, "
+                         "the folder the station archives into)")  # fmt: skip
+    not_read(Path(args.out), "OUT", [src])  # the archive's quota would prune it, and its next export would read it back
     done = export(src, Path(args.out), reviewed_only=args.reviewed_only)
     for why in done.skipped:
         print(one_line(f"station archive export: not exported: {why}"), file=sys.stderr)

@@ -79,7 +79,14 @@ def test_export_says_when_there_was_nothing_to_export_and_still_writes_a_labelle
     from station.cli import main
 
     assert main(["archive", "export", str(tmp_path / "nowhere"), str(tmp_path / "o1")]) == 2
-    assert capsys.readouterr().err.strip() == f"station: error: {tmp_path / 'nowhere'}: no such archive folder"
+    nowhere = f"station: error: {tmp_path / 'nowhere'}: no such archive folder (give archive.dir, the folder the station archives into)"
+    assert capsys.readouterr().err.strip() == nowhere
+    (tmp_path / "a_file").write_bytes(b"x")
+    assert main(["archive", "export", str(tmp_path / "a_file"), str(tmp_path / "o1")]) == 2
+    assert f"{tmp_path / 'a_file'}: not a folder (give archive.dir" in capsys.readouterr().err
+    (tmp_path / "archive").mkdir()  # an export inside the archive: its quota would prune the crops, its next export read them
+    assert main(["archive", "export", str(tmp_path / "archive"), str(tmp_path / "archive" / "trial")]) == 2
+    assert "OUT is inside" in capsys.readouterr().err and not (tmp_path / "archive" / "trial").exists()
     photos = tmp_path / "photos"  # a folder of images, not an archive
     photos.mkdir()
     (photos / "a.png").write_bytes(b"x")
