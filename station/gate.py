@@ -90,7 +90,7 @@ def _taught(model: Model) -> tuple[list[FloatImage], list[int]] | str:
     try:
         raw = json.loads(model.info.self_test)
         clip, labels = float(raw["clip"]), [int(v) for v in raw["labels"]]
-        if raw.get("parts") and clip != model.info.spec.clip:  # the crops were stored over the clip the model crops with
+        if clip != model.info.spec.clip:  # the crops were stored over the clip the model crops with
             return f"its self-test crops were stored with clip {clip}, its input's {model.info.spec.clip}: its metadata was changed"
         size = model.info.spec.size
         stored = [_grey_png(b64) for b64 in raw["crops"]]

@@ -21,6 +21,7 @@ from station.unwrap import PolarUnwrap, UnwrapSpec
 # metadata_props keys written by tools.train and read here; the single source of their names.
 META_VERSION = "station.version"
 META_CLASSES = "station.class_names"
+CLASSES = ("ok", "defect")  # the classes of every model the station runs: its output is the probability of the second
 META_INPUT = "station.input"
 META_NORMALISATION = "station.normalisation"
 META_THRESHOLD = "station.threshold"
@@ -127,6 +128,9 @@ def _parse_meta(meta: dict[str, str], path: Path, digest: str) -> ModelInfo:
         raise ModelError(f"{path}: uncertain band {json.dumps(band)[:40]} is not two finite numbers")
     if not 0.0 < threshold < 1.0 or not band[0] <= threshold <= band[1]:
         raise ModelError(f"{path}: threshold {threshold} / uncertain band {band} are inconsistent")
+    if classes != CLASSES:  # the station reads the one output as the probability of the second class
+        raise ModelError(f"{path}: class names {meta[META_CLASSES][:60]} are not {json.dumps(CLASSES)}: the station reads the "
+                         "model's output as the probability that a part is defective")  # fmt: skip
     version = meta[META_VERSION]
     return ModelInfo(
         model_id=f"{path.stem}-{version}-{digest[:12]}",

@@ -37,6 +37,25 @@ def test_a_taught_model_whose_crop_settings_were_changed_is_refused(taught: tupl
         admit(tmp_path / "edited.onnx")
 
 
+def test_a_taught_model_whose_clip_was_changed_with_its_remade_parts_removed_is_still_refused(taught: tuple[Path, Path],
+                                                                                                tmp_path: Path) -> None:  # fmt: skip
+    """The clip was compared only where the self-test kept parts to remake: emptying them let any clip through."""
+    import onnx
+
+    from station.errors import ModelError
+    from station.model import META_INPUT, META_SELF_TEST
+
+    m = onnx.load(str(taught[0]))
+    props = {p.key: p for p in m.metadata_props}
+    raw = json.loads(props[META_SELF_TEST].value)
+    props[META_SELF_TEST].value = json.dumps({**raw, "parts": []})
+    spec = json.loads(props[META_INPUT].value)
+    props[META_INPUT].value = json.dumps({**spec, "clip": spec["clip"] / 2})
+    onnx.save(m, str(tmp_path / "edited.onnx"))
+    with pytest.raises(ModelError, match=r"its self-test crops were stored with clip .*its metadata was changed"):
+        admit(tmp_path / "edited.onnx")
+
+
 @pytest.mark.parametrize(
     "part",
     [{"image": ""}, {"square": ""}, {"circle": [10.0, 10.0, 0.0, 1.0, 0.0]}, {"circle": [10.0, 10.0, 9.0, 0.0, 0.0]}, {"crop": 1e300}],

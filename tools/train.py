@@ -33,7 +33,6 @@ from tools.toolkit import environment, in_batches
 from tools.validation_split import TAU, descriptor, frozen_split, group_near_duplicates, grouped_split, whiten
 
 SPEC = PreprocessSpec(size=192, margin=0.16, mask_radius=1.12)  # --size changes the input size only
-CLASSES = ("ok", "defect")
 VERSION = "1.0.0"
 PIT_GRID = 24  # cells per side of the network's 24 x 24 stage, where the pit head looks (8 px of a 192 px crop)
 
@@ -331,7 +330,7 @@ def write_metadata(path: Path, report: dict[str, object], data_fp: str, spec: Pr
     m = onnx.load(str(path))
     props = {
         meta.META_VERSION: VERSION,
-        meta.META_CLASSES: json.dumps(list(CLASSES)),
+        meta.META_CLASSES: json.dumps(list(meta.CLASSES)),
         meta.META_INPUT: json.dumps(asdict(spec)),
         meta.META_NORMALISATION: meta.NORMALISATION,
         meta.META_THRESHOLD: str(report["threshold"]),
