@@ -13,13 +13,16 @@ warning, so that such a file is refused, not inspected with a band of invented g
 libjpeg's warnings are about a header field it then ignores (a JFIF version other than 1.x, scan
 parameters of a progressive JPEG in a sequential one, which some phones and cameras write): the
 pixels decode the same, so the check goes on past them (on a copy with the field as libjpeg reads
-it) to any damage after them.
+it) to any damage after them. A PNG whose chunks do not add up (cut short, a critical chunk's
+checksum wrong) is refused by :func:`png_damage` before libpng, which would refuse it too, with a
+line of its own on stderr.
 """
 
 from __future__ import annotations
 
 import re
 import struct
+import zlib
 from collections.abc import Callable, Iterator
 
 import simplejpeg
@@ -27,6 +30,7 @@ import simplejpeg
 Size = tuple[int, int]  # width, height
 _JPEG_SOF = set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # start-of-frame markers (not DHT, JPG, DAC)
 _JPEG_BARE = set(range(0xD0, 0xDA)) | {0x01}  # markers without a length: RSTn, SOI, EOI, TEM
+PNG = b"\x89PNG\r\n\x1a\n"  # a PNG file's signature
 _PNM = re.compile(rb"^P[1-6](?:\s+|#[^\n]*\n)*(\d+)(?:\s+|#[^\n]*\n)+(\d+)")
 
 
@@ -120,7 +124,7 @@ def _webp(data: bytes) -> Size | None:
 
 
 _READERS = (
-    (b"\x89PNG\r\n\x1a\n", _png),
+    (PNG, _png),
     (b"\xff\xd8", _jpeg),
     (b"BM", _bmp),
     (b"II*\x00", _tiff),
@@ -176,3 +180,20 @@ _IGNORED: dict[str, Callable[[bytes], bytes]] = {  # libjpeg-turbo's warnings ab
     "Warning: unknown JFIF revision number": _jfif_1,
     "Invalid SOS parameters for sequential JPEG": _scans_sequential,
 }
+
+
+def png_damage(data: bytes) -> str | None:
+    """Why the PNG ``data`` is not whole: a chunk that runs past the end, a critical chunk (IHDR, PLTE, IDAT, IEND) whose
+    checksum is wrong, no end chunk; None when it is whole (what follows the end chunk is not read, as libpng reads it)."""
+    i = 8
+    while i + 12 <= len(data):
+        length, kind = struct.unpack(">I4s", data[i : i + 8])
+        end = i + 12 + length
+        if end > len(data):
+            return f"its {kind.decode('latin-1')!r} chunk runs past the end of the file (cut short)"
+        if kind[:1].isupper() and zlib.crc32(data[i + 4 : end - 4]) != struct.unpack(">I", data[end - 4 : end])[0]:
+            return f"its {kind.decode('latin-1')!r} chunk's checksum is wrong (damaged)"
+        if kind == b"IEND":
+            return None
+        i = end
+    return "it ends before its end chunk (cut short)"

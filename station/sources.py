@@ -22,7 +22,7 @@ from station.config import STILLS, SourceKind, source_kind
 from station.config_blocking import v4l2_wait_s
 from station.errors import CameraError, InputError, one_line
 from station.files import opencv_name, read_bounded, why
-from station.imagesize import claimed_size, jpeg_damage
+from station.imagesize import PNG, claimed_size, jpeg_damage, png_damage
 from station.preprocess import to_gray
 
 MAX_IMAGE_BYTES = 256 * 1024 * 1024
@@ -88,6 +88,8 @@ def read_image(path: Path) -> Grab:
         return Grab(None, f"{path}: image is {claimed[0]}x{claimed[1]} px, larger than {MAX_IMAGE_SIDE} px", str(path))
     if raw.startswith(b"\xff\xd8") and (damage := jpeg_damage(raw)):
         return Grab(None, f"{path}: not a decodable image (its JPEG data is damaged: {one_line(damage)})", str(path))
+    if raw.startswith(PNG) and (damage := png_damage(raw)):
+        return Grab(None, f"{path}: not a decodable image (its PNG data is not whole: {damage})", str(path))
     try:  # OpenCV raises for a header that claims more pixels than it will decode (CV_IO_MAX_IMAGE_PIXELS)
         img = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_UNCHANGED)
     except cv2.error as exc:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from station.config import STILLS
-from station.imagesize import claimed_size, jpeg_damage
+from station.imagesize import claimed_size, jpeg_damage, png_damage
 from station.sources import read_image
 
 from .conftest import SAMPLE
@@ -109,3 +109,30 @@ def test_a_header_field_libjpeg_ignores_is_no_damage(odd: Callable[[bytes], byte
 def test_damage_after_a_header_field_libjpeg_ignores_is_still_found(odd: Callable[[bytes], bytes]) -> None:
     whole = sorted((SAMPLE / "ok_front").iterdir())[0].read_bytes()
     assert "premature end of data segment" in (jpeg_damage(_ended_early(odd(whole))) or "")
+
+
+def _png_of(image: np.ndarray) -> bytes:
+    return bytes(cv2.imencode(".png", image)[1].tobytes())
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_whole_png_is_not_damaged(kind: str) -> None:
+    assert png_damage(_png_of(KINDS[kind])) is None
+    assert png_damage(_png_of(KINDS[kind]) + b"trailing bytes") is None  # past the end chunk: libpng never reads them
+
+
+def test_a_png_cut_short_or_with_a_damaged_chunk_is_named_before_libpng_sees_it(tmp_path: Path) -> None:
+    """libpng refuses each too, with a line of its own on stderr before the station's ("libpng error: ...")."""
+    whole = _png_of(IMAGE)
+    idat = whole.index(b"IDAT")
+    flipped = whole[: idat + 10] + bytes([whole[idat + 10] ^ 1]) + whole[idat + 11 :]
+    cases = {
+        whole[: len(whole) * 2 // 3]: "its 'IDAT' chunk runs past the end of the file (cut short)",
+        whole[:-12]: "it ends before its end chunk (cut short)",
+        flipped: "its 'IDAT' chunk's checksum is wrong (damaged)",
+    }
+    for damaged, why in cases.items():
+        assert png_damage(damaged) == why
+        assert cv2.imdecode(np.frombuffer(damaged, np.uint8), cv2.IMREAD_UNCHANGED) is None  # libpng would refuse it too
+        (tmp_path / "p.png").write_bytes(damaged)
+        assert read_image(tmp_path / "p.png").error == f"{tmp_path / 'p.png'}: not a decodable image (its PNG data is not whole: {why})"
