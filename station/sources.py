@@ -7,6 +7,7 @@ Every source implements :class:`FrameSource`. ``source_for`` picks one from the
 from __future__ import annotations
 
 import os
+import threading
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,7 +92,7 @@ def read_image(path: Path) -> Grab:
     if raw.startswith(PNG) and (damage := png_damage(raw)):
         return Grab(None, f"{path}: not a decodable image (its PNG data is not whole: {damage})", str(path))
     try:  # OpenCV raises for a header that claims more pixels than it will decode (CV_IO_MAX_IMAGE_PIXELS)
-        img = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_UNCHANGED)
+        img = _quiet_decode(raw)
     except cv2.error as exc:
         return Grab(None, f"{path}: not a decodable image (OpenCV refused it: {one_line(str(exc.err or exc))} is false)", str(path))
     if img is None:
@@ -105,6 +106,21 @@ def read_image(path: Path) -> Grab:
     if max(gray.shape) > MAX_IMAGE_SIDE:  # a header that claimed less than it held
         return Grab(None, f"{path}: image is {gray.shape[1]}x{gray.shape[0]} px, larger than {MAX_IMAGE_SIDE} px", str(path))
     return Grab(gray, None, str(path))
+
+
+_DECODING = threading.Lock()  # OpenCV's log level is the process's: one decode at a time lowers and restores it
+
+
+def _quiet_decode(raw: bytes) -> npt.NDArray[np.generic] | None:
+    """``raw`` decoded by OpenCV, which logs a file it cannot decode (a BMP cut short: "[ERROR] imdecode_ ... Unexpected end
+    of input stream") as well as answering None: the station names the file in one line of its own."""
+    with _DECODING:
+        level = cv2.utils.logging.getLogLevel()
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+        try:
+            return cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_UNCHANGED)
+        finally:
+            cv2.utils.logging.setLogLevel(level)
 
 
 def files_below(folder: Path, strict: bool = False) -> list[tuple[Path, str | None]]:

@@ -363,3 +363,18 @@ def test_a_file_of_another_format_is_refused_before_it_is_decoded(tmp_path: Path
     path.write_bytes(b"GIF89a" + (16000).to_bytes(2, "little") * 2 + b"\x00" * 64)
     grab = read_image(path)
     assert grab.image is None and "no JPEG, PNG, BMP, TIFF, PNM or WebP header that says its size" in (grab.error or "")
+
+
+@pytest.mark.parametrize("ext", [".bmp", ".pgm"])
+def test_an_image_opencv_cannot_decode_is_named_in_one_line_with_no_line_of_opencvs_own(
+    ext: str, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A BMP or PGM cut short: OpenCV logged "[ERROR] ... imdecode_ ... Unexpected end of input stream" on stderr as well."""
+    image = (np.random.default_rng(0).random((64, 80)) * 255).astype(np.uint8)
+    whole = cv2.imencode(ext, image)[1].tobytes()
+    (tmp_path / f"cut{ext}").write_bytes(whole[: len(whole) // 2])
+    assert read_image(tmp_path / f"cut{ext}").error == f"{tmp_path / f'cut{ext}'}: not a decodable image"
+    assert capfd.readouterr().err == ""
+    (tmp_path / f"whole{ext}").write_bytes(whole)
+    read = read_image(tmp_path / f"whole{ext}").image
+    assert read is not None and np.array_equal(read, image)
