@@ -81,6 +81,7 @@ class Gateway(Worker):
         self._redial_s = max(REDIAL_MIN_S, 4 * g.missed_heartbeats * cfg.publisher.heartbeat_ms / 1000)
         self._heard = time.monotonic()  # anything read from the stream, even junk: the connection is up
         self._redials = 0  # since the stream was last heard
+        self._asked: float | None = None  # when a resend request was due with no reply since (monotonic)
         self._sub, self._resend = self._dial()
         super().__init__("gateway")
         log.info("gateway_started", stage="gateway", station=self._stream, resend=self._resend_at, delay_s=g.actuator_delay_s(),
@@ -88,24 +89,36 @@ class Gateway(Worker):
 
     def _dial(self) -> tuple[zmq.Socket[bytes], zmq.Socket[bytes] | None]:
         """The stream's SUB socket and the resend DEALER, connected (libzmq dials in the background)."""
+        sub = self._socket(zmq.SUB, self._stream)
+        return sub, self._socket(zmq.DEALER, self._resend_at) if self._resend_at else None
+
+    def _socket(self, kind: int, endpoint: str) -> zmq.Socket[bytes]:
         ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
-        sub = ctx.socket(zmq.SUB)
-        sub.setsockopt(zmq.SUBSCRIBE, b"")
-        resend = ctx.socket(zmq.DEALER) if self._resend_at else None
-        for sock in (sub, resend):
-            if sock is None:
-                continue
-            sock.setsockopt(zmq.LINGER, 0)
-            sock.setsockopt(zmq.IPV6, int(is_ipv6(self._stream if sock is sub else self._resend_at or "")))
-            sock.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE)
-            sock.setsockopt(zmq.RECONNECT_IVL, 20)
-            sock.setsockopt(zmq.RECONNECT_IVL_MAX, 500)
-            if self._keys is not None and self._server_key is not None:
-                curve_client(sock, self._keys, self._server_key)
-        sub.connect(self._stream)
-        if resend is not None and self._resend_at:
-            resend.connect(self._resend_at)
-        return sub, resend
+        sock = ctx.socket(kind)
+        if kind == zmq.SUB:
+            sock.setsockopt(zmq.SUBSCRIBE, b"")
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.IPV6, int(is_ipv6(endpoint)))
+        sock.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE)
+        sock.setsockopt(zmq.RECONNECT_IVL, 20)
+        sock.setsockopt(zmq.RECONNECT_IVL_MAX, 500)
+        if self._keys is not None and self._server_key is not None:
+            curve_client(sock, self._keys, self._server_key)
+        sock.connect(endpoint)
+        return sock
+
+    def _redial_resend(self, poller: zmq.Poller) -> None:
+        """A new resend DEALER when requests have gone unanswered for ``_redial_s`` while the stream is heard: a reply
+        frame over MAX_MESSAGE broke the old one for good (libzmq never dials that peer again), and every gap after it was
+        lost, each part rejected ``missing``."""
+        assert self._resend is not None and self._resend_at is not None
+        unanswered = round(time.monotonic() - (self._asked or 0.0), 1)
+        log.warning("resend_redialled", stage="gateway", resend=self._resend_at, unanswered_s=unanswered)
+        poller.unregister(self._resend)
+        self._resend.close(0)
+        self._resend = self._socket(zmq.DEALER, self._resend_at)
+        poller.register(self._resend, zmq.POLLIN)
+        self._asked = None
 
     def _redial(self, poller: zmq.Poller) -> None:
         """New sockets when the stream has been silent for ``_redial_s``: a station that broke the protocol once, or was
@@ -121,7 +134,7 @@ class Gateway(Worker):
         for sock in (self._sub, self._resend):
             if sock is not None:
                 poller.register(sock, zmq.POLLIN)
-        self._heard = time.monotonic()
+        self._heard, self._asked = time.monotonic(), None
 
     @staticmethod
     def _curve(cfg: Config) -> tuple[KeyPair | None, bytes | None]:
@@ -147,6 +160,8 @@ class Gateway(Worker):
                     self._read(sock)
                 if time.monotonic() - self._heard > self._redial_s:
                     self._redial(poller)
+                elif self._asked is not None and time.monotonic() - self._asked > self._redial_s:
+                    self._redial_resend(poller)
                 now = self._now()
                 self._send_resend_requests()
                 self.core.tick(now)
@@ -229,6 +244,7 @@ class Gateway(Worker):
         except WireError as exc:
             self.core.ignore(f"resend reply: {exc}")
             return
+        self._asked = None  # the station's resend socket answers
         messages: list[Message] = []
         for i in range(2, len(frames) - 1, 2):
             try:
@@ -244,6 +260,7 @@ class Gateway(Worker):
                 continue
             for a in range(first, last + 1, span):  # a long gap is asked for in requests of at most MAX_SPAN
                 body = ResendRequest(run_id=run_id, first=a, last=min(last, a + span - 1)).encode()
+                self._asked = self._asked or time.monotonic()  # answered, or the DEALER is remade (_redial_resend)
                 try:
                     self._resend.send_multipart([b"resend", body], zmq.NOBLOCK)
                 except zmq.Again:  # the station's resend socket is not there: the gap will time out

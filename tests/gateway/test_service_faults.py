@@ -54,6 +54,40 @@ def test_a_frame_over_the_bound_loses_the_stream_only_until_the_gateway_dials_ag
         pub.close()
 
 
+def test_a_resend_reply_over_the_bound_loses_resend_only_until_the_gateway_dials_it_again(line: Line, gateways: Any) -> None:
+    """libzmq drops a peer that sent a frame over MAXMSGSIZE and never dials it again: the resend DEALER was dead for good,
+    every later gap lost (each part rejected missing) while the stream was heard. It is remade once a request goes
+    unanswered, and the next gap is asked for again."""
+    import zmq
+
+    from station.wire import ResendRequest
+
+    cfg = line.config("publisher.heartbeat_ms=100")
+    pub = StationPub(cfg.publisher.endpoint, run := "e5e5e5e5e5e5e5e5")
+    router = zmq.Context.instance().socket(zmq.ROUTER)
+    router.setsockopt(zmq.LINGER, 0)
+    assert cfg.publisher.resend_endpoint is not None
+    router.bind(cfg.publisher.resend_endpoint)
+    gw, _ = gateways(cfg)
+
+    def asked() -> list[bytes] | None:
+        """The next resend request, after a seq the gateway never got (None when none came within a second)."""
+        next(pub.seq)  # a gap
+        pub.beat()
+        return router.recv_multipart() if router.poll(1000) else None
+
+    try:
+        assert wait_for(lambda: pub.beat() and gw.core.run_id == run, 5)  # subscribed
+        first = next((r for r in (asked() for _ in range(5)) if r is not None), None)
+        assert first is not None and ResendRequest.decode(first[2]).run_id == run
+        router.send_multipart([first[0], b"resend", b"x" * (MAX_MESSAGE + 1)])  # the DEALER drops the station for good
+        again = [r for r in (asked() for _ in range(15)) if r is not None]  # within the redial bound (2 s) and a few gaps
+        assert again and ResendRequest.decode(again[-1][2]).run_id == run
+    finally:
+        router.close(0)
+        pub.close()
+
+
 def test_a_station_on_an_ipv6_address_is_followed(line: Line, gateways: Any) -> None:
     """libzmq connects to a bracketed IPv6 address only with its IPV6 option: without it the gateway waited, silent."""
     try:
