@@ -27,7 +27,7 @@ from station.signals import SIGNALS
 from station.sources import VideoFileSource
 from station.stages.decision import published
 from station.supervisor import run_pipeline
-from station.teach.truth import read_truth, row_for, truth_csv
+from station.teach.truth import all_after_the_end, read_truth, row_for, truth_csv
 from station.travel import TravelWatch
 
 # what eval sets over the config: no socket another process could reach, no key, no server, no archive, no second model,
@@ -74,9 +74,10 @@ def evaluate_video(video: Path, cfg: Config, model: Model, report: Path) -> int:
                        f"(cut short), and its ground truth has parts up to frame {last}: those would count as missed"),
               file=sys.stderr)  # fmt: skip
         return 2
-    if truth and min(row[1] for row in truth) >= (frames := source.frames_handed_on):
-        print(one_line(f"station: error: {video}: every part its ground truth lists comes after its last frame ({frames - 1}): the "
-                       "ground truth is another video's, or the file is no video of the line"), file=sys.stderr)  # fmt: skip
+    try:
+        all_after_the_end(video, truth, source.frames_handed_on)
+    except InputError as exc:
+        print(one_line(f"station: error: {exc}"), file=sys.stderr)
         return 2
     parts, extra = match(got, truth, kept.width, cfg.trigger.direction is Direction.RIGHT_TO_LEFT)
     figures = {**line_figures(parts, extra), "model": model.info.model_id, "video": str(video)}

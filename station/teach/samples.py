@@ -31,7 +31,7 @@ from station.stages.preprocess import PreprocessStage, locate
 from station.stages.trigger import trigger_for
 from station.teach import exported
 from station.teach.threshold import ADVISED, MIN_PER_CLASS, meets, shown
-from station.teach.truth import part_names, read_truth, row_for, truth_csv
+from station.teach.truth import all_after_the_end, part_names, read_truth, row_for, truth_csv
 from station.travel import TravelWatch
 
 LABELS = {"ok_front": 0, "def_front": 1}
@@ -359,9 +359,7 @@ def _lost(video: Path, source: VideoFileSource, col: Collection) -> None:
 def _unmatched(video: Path, truth: list[tuple[int, int, int]], used: list[bool], frames: int, col: Collection) -> None:
     """Rows no part was matched to: missed by the trigger, or (a mistake of the ground truth) after the video's end;
     InputError when every row is after it (no ground truth of this video: a photo named .avi is a video of one frame)."""
-    if truth and min(first for _, first, _ in truth) >= frames:
-        raise InputError(f"{video}: every part its ground truth lists comes after its last frame ({frames - 1}): the ground truth "
-                         "is another video's, or the file is no video of the line")  # fmt: skip
+    all_after_the_end(video, truth, frames)
     for k, done in enumerate(used):
         label, first, last = truth[k]
         if done:

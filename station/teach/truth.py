@@ -32,6 +32,14 @@ def _bytes(path: Path) -> bytes:
         raise InputError(f"{path}: {why(exc, 'cannot read the ground truth')}") from None
 
 
+def all_after_the_end(video: Path, truth: list[tuple[int, int, int]], frames: int) -> None:
+    """InputError when every part of ``truth`` comes after the ``frames`` the video held: no ground truth of this video (a
+    photo named .avi is a video of one frame to OpenCV)."""
+    if truth and min(first for _, first, _ in truth) >= frames:
+        raise InputError(f"{video}: every part its ground truth lists comes after its last frame ({frames - 1}): the ground truth "
+                         "is another video's, or the file is no video of the line")  # fmt: skip
+
+
 def check_row(path: Path, n: int, rows: list[tuple[int, int, int]]) -> None:
     """The newest row's frames are possible: 0 <= first <= last, not before the previous row's (rows come in order of arrival;
     parts in view together at the start or end share frames), and not the previous row's exactly (a part twice)."""
