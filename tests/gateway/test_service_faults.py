@@ -64,7 +64,7 @@ def test_a_resend_reply_over_the_bound_loses_resend_only_until_the_gateway_dials
 
     cfg = line.config("publisher.heartbeat_ms=100")
     pub = StationPub(cfg.publisher.endpoint, run := "e5e5e5e5e5e5e5e5")
-    router = zmq.Context.instance().socket(zmq.ROUTER)
+    router: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.ROUTER)
     router.setsockopt(zmq.LINGER, 0)
     assert cfg.publisher.resend_endpoint is not None
     router.bind(cfg.publisher.resend_endpoint)
