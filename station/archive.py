@@ -21,6 +21,7 @@ import random
 import stat
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -184,9 +185,10 @@ class Archive(Worker):
         self.failing = why
 
     def _delete(self, stem: Path) -> None:
-        """An archived part's files, its sidecar last (a review label racing this sees its crop go first), and only when the
-        rest went: a crop left without its sidecar would be out of every later count of the archive."""
-        files = sorted(stem.parent.glob(stem.name + ".*"), key=lambda f: f.suffix == ".json")
+        """An archived part's files (those the archive writes: nothing else a name starts with), its sidecar last (a review
+        label racing this sees its crop go first), and only when the rest went: a crop left without its sidecar would be
+        out of every later count of the archive."""
+        files = [f for suffix in SUFFIXES if os.path.lexists(f := stem.with_name(stem.name + suffix))]
         for i, p in enumerate(files):
             if p.suffix == ".json" and any(f.exists() for f in files[:i]):
                 return
@@ -236,16 +238,24 @@ class Archive(Worker):
         self.metrics.archive_bytes.set(self._bytes)
 
     def _scan(self) -> None:
-        """Index what an earlier run left, so the quota covers it too."""
-        if not self.root.exists():
-            return
-        for side in self.root.glob("*/*/*.json"):
-            stem = side.with_suffix("")
+        """Index what an earlier run left, so the quota covers it too: each folder listed once (a trial run leaves tens of
+        thousands of parts; a listing per part took minutes, the archive writing nothing meanwhile)."""
+        for folder in kind_folders(self.root):
+            sizes: dict[str, int] = {}
+            sides: dict[str, float] = {}
             try:
-                size = sum(p.stat().st_size for p in side.parent.glob(stem.name + ".*"))
-                self._add(_Entry(side.stat().st_mtime, size, stem, side.parent.name))
+                for e in os.scandir(folder):
+                    stem, suffix = split_name(e.name)
+                    if suffix is None or not e.is_file(follow_symlinks=False):
+                        continue
+                    st = e.stat(follow_symlinks=False)
+                    sizes[stem] = sizes.get(stem, 0) + st.st_size
+                    if suffix == ".json":
+                        sides[stem] = st.st_mtime
             except OSError:
                 continue
+            for stem, mtime in sides.items():
+                self._add(_Entry(mtime, sizes[stem], folder / stem, folder.name))
         self._entries.sort(key=lambda e: e.mtime)
 
     def _enforce_quota(self) -> None:
@@ -263,16 +273,54 @@ class Archive(Worker):
 
 MAX_SIDECAR = 1 << 20  # bytes: the archive writes about 1 KB
 PNG = b"\x89PNG\r\n\x1a\n"  # the first bytes of every PNG file
+SUFFIXES = (".frame.png", ".heat.png", ".png", ".json")  # the files of one archived part, the sidecar last
+
+
+def split_name(name: str) -> tuple[str, str | None]:
+    """An archive file's name as the part's stem and which of its files it is (None: no file the archive writes)."""
+    for suffix in SUFFIXES:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)], suffix
+    return name, None
+
+
+def kind_folders(root: Path) -> Iterator[Path]:
+    """``root``'s DAY/KIND folders, by name, links never followed: a linked folder leads out of the archive, where its
+    quota would delete and the review page read and write."""
+    for day in _folders(root):
+        yield from _folders(day)
+
+
+def _folders(at: Path) -> list[Path]:
+    try:
+        return sorted(Path(e.path) for e in os.scandir(at) if e.is_dir(follow_symlinks=False))
+    except OSError:  # not there yet, or cannot be listed: nothing archived there to count
+        return []
+
+
+def sidecars(root: Path) -> Iterator[Path]:
+    """Every entry named as a sidecar in the archive at ``root`` but folders, folder by folder: :func:`read_sidecar` names
+    what is none (a pipe, a link)."""
+    for folder in kind_folders(root):
+        with contextlib.suppress(OSError):
+            yield from sorted(Path(e.path) for e in os.scandir(folder) if e.name.endswith(".json") and not e.is_dir(follow_symlinks=False))
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is no number the archive writes")
 
 
 def read_sidecar(side: Path) -> dict[str, Any]:
     """An archived part's sidecar as the archive wrote it (a JSON object in a regular file); ValueError saying why not.
 
-    A pipe or a device named ``.json`` is never opened (the read would block), nor a file far larger than a sidecar.
+    A pipe or a device named ``.json`` is never opened (the read would block), nor a link, nor a file far larger than a
+    sidecar; NaN, Infinity and nesting deeper than Python's stack (a RecursionError) are no sidecar either.
     """
     try:
-        meta = json.loads(read_bounded(side, MAX_SIDECAR, "a sidecar"))
-    except (OSError, ValueError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        meta = json.loads(read_bounded(side, MAX_SIDECAR, "a sidecar", follow=False), parse_constant=_no_constant)
+    except (OSError, ValueError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        if isinstance(exc, RecursionError):
+            exc = ValueError("nested too deep")
         raise ValueError(f"not a sidecar the archive wrote ({getattr(exc, 'strerror', None) or exc})") from None
     if not isinstance(meta, dict):
         raise ValueError("not a sidecar the archive wrote (not a JSON object)")

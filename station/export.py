@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from station.archive import PNG, read_sidecar
+from station.archive import PNG, read_sidecar, sidecars
 from station.errors import InputError
 from station.wire import REASONS
 
@@ -49,7 +49,7 @@ def export(archive: Path, out: Path, reviewed_only: bool = False) -> Exported:
     _empty_folder(out, ("def_front", "ok_front"))  # even empty: a labelled folder, which teach and eval count
     done = Exported({"def_front": 0, "ok_front": 0, "review": 0}, [])
     rows = [list(COLUMNS)]
-    for side in sorted(archive.glob("*/*/*.json")):
+    for side in sidecars(archive):  # links never followed: a linked day folder is no part of the archive
         done.archived += 1
         try:
             meta, review = _sidecar(side)

@@ -17,15 +17,17 @@ from typing import IO
 from station.errors import ConfigError, InputError
 
 
-def read_bounded(path: Path, most: int, what: str) -> bytes:
+def read_bounded(path: Path, most: int, what: str, follow: bool = True) -> bytes:
     """The bytes of ``path``, a regular file of at most ``most`` bytes (``what``: "a config file", for the message).
 
     OSError otherwise: the system's own (no such file, no permission, a link that loops), or :class:`Refused` ("not a
-    regular file", or its size). A file that grows past ``most`` while it is read is refused too.
+    regular file", or its size). A file that grows past ``most`` while it is read is refused too. With ``follow`` False,
+    a link is refused too (ELOOP): a file the station wrote itself, which a link in its place must not lead elsewhere.
     """
-    _check(path.stat(), most, what)  # nothing else is opened: opening some devices does something
+    _check(path.stat(follow_symlinks=follow), most, what)  # nothing else is opened: opening some devices does something
+    flags = os.O_RDONLY | os.O_NONBLOCK | (0 if follow else os.O_NOFOLLOW)
     try:
-        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:  # a pipe put there since cannot block the open
+        with os.fdopen(os.open(path, flags), "rb") as f:  # a pipe put there since cannot block the open
             size = _check(os.fstat(f.fileno()), most, what)  # ... nor the read: the file opened is the one checked
             data = f.read(size + 1)  # its size, not the bound: a buffer of the bound for every image would be 256 MiB
             if len(data) > size:  # it grew since: read on, up to one byte past the bound

@@ -20,7 +20,7 @@ from typing import Any
 
 import structlog
 
-from station.archive import atomic_write, read_sidecar
+from station.archive import atomic_write, read_sidecar, sidecars
 from station.config import Config
 from station.errors import ConfigError, InputError
 from station.files import read_bounded, why
@@ -58,6 +58,9 @@ def load_token(cfg: Config, warn: bool = True) -> str | None:
     return token
 
 
+MAX_ARCHIVED_IMAGE = 16 << 20  # bytes: the archive's largest PNG, a full 1920 x 1080 frame, is about 2 MB
+
+
 class Review:
     """The archive seen for review: listing, images and labels; the HTTP handler's only door to it."""
 
@@ -75,7 +78,7 @@ class Review:
         if not _ID.fullmatch(item):
             raise InputError(f"id {item[:80]!r} is not an archived part")
         side = self.root / f"{item}.json"
-        if not side.is_file():
+        if not side.is_file() or any(p.is_symlink() for p in (side, side.parent, side.parent.parent)):  # never out of the archive
             raise InputError(f"id {item}: no such archived part (deleted by the archive's quota?)")
         return side
 
@@ -83,9 +86,9 @@ class Review:
         """The newest archived rejects and disagreements, newest first, as the page shows them; with ``passes``, the
         archived passes too (a trial run with ``archive.pass_sample: 1``, whose good parts a person confirms as well)."""
         sides: list[tuple[float, Path]] = []
-        for side in self.root.glob("*/*/*.json"):
+        for side in sidecars(self.root):
             try:
-                sides.append((side.stat().st_mtime, side))
+                sides.append((side.stat(follow_symlinks=False).st_mtime, side))
             except OSError:
                 continue  # deleted meanwhile by the quota
         out: list[dict[str, Any]] = []
@@ -115,10 +118,8 @@ class Review:
         path = side.with_suffix(".png") if kind == "crop" else side.with_name(side.stem + ".heat.png") if kind == "heat" else None
         if path is None:
             raise InputError(f"kind {kind[:20]!r} is not crop or heat")
-        if not path.is_file():  # a pipe would hold this thread for ever
-            raise InputError(f"id {item}: no {kind} image")
-        try:
-            return path.read_bytes()
+        try:  # a regular file the archive wrote: never a pipe (it would hold this thread), a link out of it, a huge file
+            return read_bounded(path, MAX_ARCHIVED_IMAGE, "an archived image", follow=False)
         except OSError:
             raise InputError(f"id {item}: no {kind} image") from None
 

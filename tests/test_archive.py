@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import subprocess
 import sys
 import time
@@ -259,3 +260,26 @@ def _archived(day: Path, stem: str, sidecar: str | bytes, crop: bool = True) -> 
     (day / f"{stem}.json").write_bytes(sidecar if isinstance(sidecar, bytes) else sidecar.encode())
     if crop:
         (day / f"{stem}.png").write_bytes(b"\x89PNG\r\n\x1a\n and the rest")
+
+
+def test_the_quota_never_deletes_through_a_linked_day_folder_nor_a_file_the_archive_did_not_write(tmp_path: Path) -> None:
+    """A day folder linked elsewhere had its files deleted there by the quota, and so was any file whose name began
+    with a part's (notes.txt beside an archived part)."""
+    root, victim = tmp_path / "archive", tmp_path / "elsewhere"
+    (victim / "reject").mkdir(parents=True)
+    for name in ("ffff-0000001.json", "ffff-0000001.png", "ffff-0000001.txt"):
+        (victim / "reject" / name).write_text("{}")
+    os.utime(victim / "reject" / "ffff-0000001.json", (1.0, 1.0))  # 1970: far over any age limit
+    root.mkdir()
+    (root / "2001-09-09").symlink_to(victim)
+    own = root / "2001-09-10" / "reject"
+    own.mkdir(parents=True)
+    for name in ("aaaa-0000001.json", "aaaa-0000001.png", "aaaa-0000001.heat.png", "aaaa-0000001.notes.txt"):
+        (own / name).write_text("{}")
+    os.utime(own / "aaaa-0000001.json", (1.0, 1.0))
+    a = Archive(load_config(None, [f"archive.dir={root}", "archive.max_age_days=1"]).archive, Metrics(), "run", "cfg")
+    a._scan()
+    assert [e.stem for e in a._entries] == [own / "aaaa-0000001"] and a._entries[0].size == 6  # its three files, 2 bytes each
+    a._enforce_quota()
+    assert sorted(p.name for p in (victim / "reject").iterdir()) == ["ffff-0000001.json", "ffff-0000001.png", "ffff-0000001.txt"]
+    assert [p.name for p in own.iterdir()] == ["aaaa-0000001.notes.txt"]  # not the archive's: left where it is

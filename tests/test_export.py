@@ -37,11 +37,13 @@ def test_export_names_every_part_it_cannot_use_and_writes_the_rest(tmp_path: Pat
     _archived(reject, "p13", json.dumps({"reason": "defect"}), crop=False)
     (reject / "p13.png").write_text("not a png")
     _archived(reject, "p14", json.dumps({"reason": 5}))  # teaching would refuse the whole export for it
+    _archived(reject, "p15", '{"reason": "defect", "x": ' + "[" * 100_000 + "]" * 100_000 + "}")  # a RecursionError: a traceback
+    _archived(reject, "p16", '{"reason": "defect", "score": NaN}')
     _archived(tmp_path / "a" / "2026-01-02" / "reject", "p1", json.dumps({"reason": "defect"}))  # another day, the same name
     done = export(tmp_path / "a", tmp_path / "out")
     assert done.counts == {"def_front": 2, "ok_front": 0, "review": 0}
     named = sorted(Path(why.split(":")[0]).stem for why in done.skipped)
-    assert named == sorted(["p1", "p3", "p4", "p5", "p6", "p7", "p8", "p9", "p10", "p11", "p12", "p13", "p14"])
+    assert named == sorted(["p1", "p3", "p4", "p5", "p6", "p7", "p8", "p9", "p10", "p11", "p12", "p13", "p14", "p15", "p16"])
     assert any("2026-01-02" in why and "exported already" in why for why in done.skipped)
     with (tmp_path / "out" / "labels.csv").open(newline="") as f:
         rows = list(csv.reader(f))

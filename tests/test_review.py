@@ -382,3 +382,52 @@ def test_a_label_keeps_the_parts_place_in_the_listing(tmp_path: Path) -> None:
     time.sleep(0.02)
     review.label(oldest, "defect", "Ana", time.time())
     assert [i["id"] for i in review.items()] == before, "the newest archived parts, labelled or not"
+
+
+def test_a_sidecar_nested_past_the_stack_or_holding_nan_is_named_not_listed_and_the_rest_still_are(tmp_path: Path) -> None:
+    """200 kB of nested brackets raised a RecursionError that ended every listing and label request with no answer; a NaN
+    score was sent to the page as NaN, which no JSON parser takes, and the page stayed empty."""
+    ids = _archive(tmp_path)
+    (tmp_path / f"{ids[0]}.json").write_text('{"verdict": "reject", "shadow": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    (tmp_path / f"{ids[1]}.json").write_text('{"verdict": "reject", "part_id": 5, "score": NaN}')
+    review = Review(tmp_path, TOKEN, Metrics())
+    with structlog.testing.capture_logs() as logs:
+        assert [i["id"] for i in review.items()] == [ids[3], ids[2]]
+    named = sorted(e["why"] for e in logs if e["event"] == "review_sidecar_unreadable")
+    assert "nested too deep" in named[0] and "NaN is no number the archive writes" in named[1]
+    for item in ids[:2]:
+        with pytest.raises(InputError, match="its sidecar cannot be labelled"):
+            review.label(item, "good", "Ana", 0.0)
+
+
+def test_a_link_in_the_archive_leads_nowhere_out_of_it(tmp_path: Path) -> None:
+    """A heat map linked to /etc/shadow was served as a PNG; a day folder linked elsewhere was listed and labelled there."""
+    root, outside = tmp_path / "archive", tmp_path / "outside"
+    rejects = [i for i in _archive(root) if "/reject/" in i]
+    secret = tmp_path / "secret"
+    secret.write_text("root:*:20228:0:99999:7:::")
+    heat = root / f"{rejects[0]}.heat.png"
+    heat.unlink(missing_ok=True)
+    heat.symlink_to(secret)
+    review = Review(root, TOKEN, Metrics())
+    with pytest.raises(InputError, match="no heat image"):
+        review.image(rejects[0], "heat")
+    assert review.image(rejects[1], "crop").startswith(b"\x89PNG")
+    day = root / rejects[2].split("/")[0]
+    day.rename(outside)
+    day.symlink_to(outside)
+    assert review.items() == []
+    with pytest.raises(InputError, match="no such archived part"):
+        review.label(rejects[2], "good", "Ana", 0.0)
+    assert all("review" not in json.loads(p.read_text()) for p in outside.glob("*/*.json"))
+
+
+def test_an_archived_image_larger_than_any_the_archive_writes_is_not_served(tmp_path: Path) -> None:
+    from station.review import MAX_ARCHIVED_IMAGE
+
+    ids = _archive(tmp_path)
+    with (tmp_path / f"{ids[0]}.png").open("r+b") as f:  # sparse: four such requests at once took 6 GB
+        f.truncate(MAX_ARCHIVED_IMAGE + 1)
+    with pytest.raises(InputError, match="no crop image"):
+        Review(tmp_path, TOKEN, Metrics()).image(ids[0], "crop")
+    assert Review(tmp_path, TOKEN, Metrics()).image(ids[1], "crop").startswith(b"\x89PNG")
