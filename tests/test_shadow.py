@@ -166,6 +166,28 @@ def test_the_shadow_is_skipped_and_counted_when_the_deadline_is_near(strict: Mod
     assert _skipped(m) == {ShadowSkip.DEADLINE: 1}
 
 
+def test_a_slow_spell_keeps_the_shadow_off_only_while_it_is_recent_and_a_newly_loaded_model_is_timed_afresh(strict: Model) -> None:
+    """The time a part must have left was twice the slowest of the last 32 runs, however old: a few seconds of the CPU
+    taken by other work stopped the shadow until a restart (no skipped part was timed again), and a reload kept it."""
+    from station.stages.shadow import RECENT_S
+
+    m = Metrics()
+    crop, _ = _alone(Model(MODEL), _photos()[0], 1)
+    fresh = replace(crop, part=replace(crop.part, frame=replace(crop.part.frame, captured_mono=time.monotonic())))
+    with _running(ShadowSlot(strict), m, deadline_s=5.0) as stage:
+        stage.ran(3.0, strict)  # a run during the spell: no part has twice that left
+        stage.submit(fresh)
+        assert _skipped(m) == {ShadowSkip.DEADLINE: 1}
+        with stage._lock:  # the same run, RECENT_S ago: the spell is over
+            stage._runs[-1] = (time.monotonic() - RECENT_S - 1.0, 3.0, strict)
+        stage.submit(replace(fresh, part=replace(fresh.part, part_id=2)))
+        assert wait_for(lambda: stage._runs[-1][1] < 3.0, 30)  # scored, and timed afresh
+        stage.ran(3.0, Model(MODEL))  # another model's run (the shadow before a reload) sets no time for this one
+        stage.submit(replace(fresh, part=replace(fresh.part, part_id=3)))
+        assert wait_for(lambda: len(stage.durations) == 4, 30)  # scored too
+    assert _skipped(m) == {ShadowSkip.DEADLINE: 1}
+
+
 @pytest.mark.parametrize(("deadline_s", "wait_s", "at_least"), [(60.0, 0.3, 0.25), (2.0, 60.0, 0.5)], ids=["its-wait", "half-time-left"])
 def test_a_shadow_under_way_but_not_ready_in_time_is_skipped_and_counted(
     strict: Model, monkeypatch: pytest.MonkeyPatch, deadline_s: float, wait_s: float, at_least: float
@@ -346,7 +368,7 @@ def test_every_skip_is_counted_and_a_run_of_skips_is_one_log_line(strict: Model)
     crop, _ = _alone(Model(MODEL), _photos()[0], 1)
     with _running(ShadowSlot(strict), m, deadline_s=1.0) as stage:
         stage._skips = RateLimitedLog(interval_s=60.0, logger=lines)
-        stage.durations.append(1.0)  # a shadow run took 1 s: no part has twice that left
+        stage.ran(1.0, strict)  # a shadow run took 1 s: no part has twice that left
         for pid in range(1, 6):
             fresh = replace(crop.part.frame, captured_mono=time.monotonic())
             stage.submit(replace(crop, part=replace(crop.part, part_id=pid, frame=fresh)))

@@ -45,7 +45,6 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from itertools import islice
 
 import structlog
 
@@ -61,6 +60,7 @@ from station.stages.preprocess import crop_part
 
 log = structlog.get_logger()
 RECENT = 32  # shadow runs whose longest sets the time a part must have left to be queued
+RECENT_S = 10.0  # s: an older run sets it no more (after a slow spell, parts that were skipped for it are scored again)
 
 
 @dataclass(frozen=True)
@@ -131,6 +131,7 @@ class ShadowStage(Worker):
         self._poll_s = poll_s
         self._timer = timer
         self.durations: deque[float] = deque(maxlen=4096)  # every run's time, newest last (benchmarks read it too)
+        self._runs: deque[tuple[float, float, Model]] = deque(maxlen=RECENT)  # when each run ended, its time, its model
         self._jobs: dict[int, _Job] = {}  # by part id; at most the parts between inference and decision
         self._lock = threading.Lock()
         self._busy = False  # the shadow thread is scoring a part (written by it alone)
@@ -146,7 +147,7 @@ class ShadowStage(Worker):
             return
         part = crop.part
         left = self.deadline_s - (time.monotonic() - part.frame.captured_mono)
-        if left < self._allowance():
+        if left < self._allowance(model):
             self._skip(part.part_id, ShadowSkip.DEADLINE, f"{left * 1000:.1f} ms left before the deadline")
             return
         if not self.inbox.empty():  # overflow policy: one part waits at most; a newer one goes without a shadow
@@ -178,9 +179,18 @@ class ShadowStage(Worker):
             return v
         return replace(v, shadow=job.verdict)
 
-    def _allowance(self) -> float:
-        """Twice the longest of the RECENT latest shadow runs (0 before the first)."""
-        return 2.0 * max(islice(reversed(self.durations), RECENT), default=0.0)
+    def _allowance(self, model: Model) -> float:
+        """Twice the longest of the RECENT latest runs of ``model`` in the last RECENT_S (0 before its first): a slow spell
+        once set it for good (no part skipped for it was timed again), and a model loaded since inherited it."""
+        now = time.monotonic()
+        with self._lock:  # the shadow thread appends
+            return 2.0 * max((took for at, took, m in self._runs if m is model and now - at <= RECENT_S), default=0.0)
+
+    def ran(self, took: float, model: Model) -> None:
+        """One shadow run of ``model`` took ``took`` seconds (the shadow thread; tests)."""
+        self.durations.append(took)
+        with self._lock:
+            self._runs.append((time.monotonic(), took, model))
 
     def _skip(self, part_id: int, cause: ShadowSkip, why: str) -> None:
         self.metrics.shadow_skipped.labels(cause=cause.value).inc()
@@ -203,7 +213,7 @@ class ShadowStage(Worker):
             t0 = time.perf_counter()
             job.verdict = self.judge(job.model, job.crop)
             took = time.perf_counter() - t0
-            self.durations.append(took)
+            self.ran(took, job.model)
             self._busy = False
             if self._timer is not None:
                 self._timer(took)
