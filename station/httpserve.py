@@ -25,6 +25,7 @@ from station.errors import ConfigError
 from station.ratelog import RateLimitedLog
 
 MAX_CLIENTS = 16  # connections served at once: scrapes, live pages, a review; more are closed unanswered
+MAX_PER_CLIENT = 8  # of them from one address (a browser opens 6): one client, slow or not, never takes every slot
 REQUEST_S = 10.0  # the whole request (line, headers, body) must arrive within this
 
 
@@ -36,27 +37,46 @@ class BoundedServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], refused: Counter) -> None:
         self._slots = threading.BoundedSemaphore(MAX_CLIENTS)
+        self._by_client: dict[str, int] = {}  # connections being served, by address
+        self._lock = threading.Lock()
         self._refused = refused
         self._quiet = RateLimitedLog()
         super().__init__(address, handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        if not self._slots.acquire(blocking=False):
+        host = str(client_address[0])
+        with self._lock:
+            mine = self._by_client.get(host, 0) < MAX_PER_CLIENT and self._slots.acquire(blocking=False)
+            if mine:
+                self._by_client[host] = self._by_client.get(host, 0) + 1
+        if not mine:
             self._refused.inc()
-            self._quiet.emit("refused", "http_connection_refused", level="warning", max_clients=MAX_CLIENTS)
+            self._quiet.emit("refused", "http_connection_refused", level="warning", max_clients=MAX_CLIENTS, per_client=MAX_PER_CLIENT,
+                             client=host)  # fmt: skip
             self.shutdown_request(request)
             return
         try:
             super().process_request(request, client_address)  # starts the connection's thread
         except BaseException:
-            self._slots.release()
+            self._release(host)
             raise
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
             super().process_request_thread(request, client_address)
         finally:
+            self._release(str(client_address[0]))
+
+    def _release(self, host: str) -> None:
+        with self._lock:
             self._slots.release()
+            left = self._by_client.pop(host) - 1
+            if left:
+                self._by_client[host] = left
+
+    def note(self, kind: str, event: str, **fields: Any) -> None:
+        """A line about a request (a refused token, say), at most one of ``kind`` every 10 s, the rest counted in it."""
+        self._quiet.emit(kind, event, level="warning", **fields)
 
     def service_actions(self) -> None:
         self._quiet.tick()  # the counts of lines held back, every poll of the accept loop
@@ -116,6 +136,7 @@ class BoundedHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")  # a browser takes each answer as the type it says it is
         self.connection.settimeout(self.timeout)  # the answer has its own bound, whatever was left of the request's
         self.end_headers()
         if not self.head_only:

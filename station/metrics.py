@@ -92,7 +92,8 @@ class Metrics:
             "station_output_errors", "Verdict lines that could not be written to --out (disk full, file gone).", registry=r
         )
         self.part_errors = Counter("station_part_errors", "Parts whose handling raised, by stage.", ["stage"], registry=r)
-        self.reviewed = Counter("station_reviewed", "Archived parts an operator labelled on the review page.", registry=r)
+        self.reviewed = Counter("station_reviewed", "Labels operators gave archived parts on the review page (the label a part "
+                                "has already, given again, is not counted).", registry=r)  # fmt: skip
         self.review_overruled = Counter(
             "station_review_overruled", "Operator labels that contradict the station's verdict (good on a reject, defect on a pass).",
             registry=r,

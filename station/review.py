@@ -138,6 +138,7 @@ class Review:
             raise InputError(f"id {item}: its sidecar cannot be labelled: {getattr(exc, 'strerror', None) or exc}") from None
         if not crop.is_file():
             raise InputError(f"id {item}: no crop beside its sidecar: nothing an operator could have judged")
+        before = meta.get("review")
         meta["review"] = {"label": label, "by": who, "at": round(now, 3)}
         atomic_write(side, json.dumps(meta, indent=1).encode())
         with contextlib.suppress(OSError):  # the part keeps its place in the listing (newest archived first) and its age
@@ -145,6 +146,8 @@ class Review:
         if not crop.is_file():  # the quota deleted the part while it was labelled: its sidecar goes too, as the quota meant
             side.unlink(missing_ok=True)
             raise InputError(f"id {item}: no such archived part (deleted by the archive's quota?)")
+        if isinstance(before, dict) and before.get("label") == label:  # the same label again (a second click, two operators)
+            return meta
         self.metrics.reviewed.inc()
         if (label == "good") == (meta.get("verdict") == "reject"):
             self.metrics.review_overruled.inc()

@@ -31,7 +31,7 @@ import numpy.typing as npt
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from station.errors import InputError
-from station.httpserve import BoundedHandler, Served, bind_key
+from station.httpserve import BoundedHandler, BoundedServer, Served, bind_key
 from station.locate import u8
 from station.messages import Reason, Verdict
 from station.metrics import Metrics
@@ -139,6 +139,8 @@ def _page(name: str = "live.html") -> bytes:
 
 
 MAX_BODY = 4096  # bytes of a review request (a label is about 100)
+NOT_FRAMED = {"X-Frame-Options": "DENY", "Content-Security-Policy": "frame-ancestors 'none'"}  # no page of another site lays
+# the review page under its own to steer an operator's clicks
 Query = dict[str, list[str]]
 
 
@@ -231,6 +233,8 @@ class _Handler(BoundedHandler):
             return False
         if not review.allowed(self.headers.get("X-Review-Token")):
             self._send(403, "text/plain", b"a review request needs the token (X-Review-Token)\n")
+            if isinstance(self.server, BoundedServer):  # someone guessing it is said, a few lines at most
+                self.server.note("review_token", "review_token_refused", client=str(self.client_address[0]), path=self.path[:80])
             return False
         return True
 
@@ -239,7 +243,7 @@ class _Handler(BoundedHandler):
         if self.site.review is None:
             self._send(404, "text/plain", b"review is off (review.token_file)\n")
         else:
-            self._send(200, "text/html; charset=utf-8", self.site.review_page)
+            self._send(200, "text/html; charset=utf-8", self.site.review_page, NOT_FRAMED)
 
     def _review_items(self, query: Query) -> None:
         if self._review_ok():

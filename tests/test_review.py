@@ -106,6 +106,9 @@ def test_a_label_is_written_into_the_sidecar_with_who_and_when_and_counted(tmp_p
     assert side["verdict"] == "reject" and side["part_id"] == meta["part_id"], "the rest of the sidecar is kept"
     review.label(reject, "defect", "Bo", 1795800001.0)  # a second opinion replaces the first
     assert json.loads((tmp_path / f"{reject}.json").read_text())["review"]["by"] == "Bo"
+    for _ in range(3):  # the same label again (a double click, two operators agreeing): written, not counted again
+        review.label(reject, "defect", "Cy", 1795800002.0)
+    assert json.loads((tmp_path / f"{reject}.json").read_text())["review"]["by"] == "Cy"
     assert m.registry.get_sample_value("station_reviewed_total") == 2
     assert m.registry.get_sample_value("station_review_overruled_total") == 1  # good on a reject
     assert not list(tmp_path.rglob(".*.tmp")), "no half-written sidecar"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import socket
@@ -9,10 +10,12 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+import structlog
 import yaml
 
 from station import httpserve
@@ -238,6 +241,56 @@ def test_clients_past_the_limit_are_closed_unanswered_and_counted(monkeypatch: p
             s.close()
     try:
         assert _wait(lambda: _get(server.port, "/healthz")[0] == 200, 5.0)  # the slots come back as the idle ones go
+    finally:
+        server.close()
+
+
+def test_one_client_never_takes_every_slot(monkeypatch: pytest.MonkeyPatch) -> None:
+    """16 connections trickling a byte a second from one address kept /healthz and /metrics from every other client."""
+    import http.client
+
+    monkeypatch.setattr(httpserve, "MAX_CLIENTS", 4)
+    monkeypatch.setattr(httpserve, "MAX_PER_CLIENT", 2)
+    m = Metrics()
+    server = _ok_server(m)
+    idle = [socket.create_connection(("127.0.0.1", server.port), timeout=5, source_address=("127.0.0.1", 0)) for _ in range(2)]
+    try:
+        for s in idle:
+            s.sendall(b"GET")
+        extra = socket.create_connection(("127.0.0.1", server.port), timeout=5, source_address=("127.0.0.1", 0))
+        assert _closed_within(extra, 5.0)  # its third: closed at once, two slots still free
+        extra.close()
+        other = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5, source_address=("127.0.0.2", 0))
+        other.request("GET", "/healthz")
+        assert other.getresponse().status == 200  # another address is served
+        other.close()
+        assert m.registry.get_sample_value("station_http_connections_refused_total") == 1
+    finally:
+        for s in idle:
+            s.close()
+        server.close()
+
+
+def test_every_answer_says_its_type_is_meant_and_the_review_page_is_never_framed(tmp_path: Path) -> None:
+    from station.review import Review
+
+    m = Metrics()
+    server = WebServer("127.0.0.1", 0, m, LiveView(m), lambda: Health(True, {"problems": []}), Review(tmp_path, "t" * 16, m))
+    try:
+        with structlog.testing.capture_logs() as logs:
+            for _ in range(3):  # someone guessing the token: said, once in 10 s
+                with contextlib.suppress(urllib.error.HTTPError):
+                    urllib.request.urlopen(f"http://127.0.0.1:{server.port}/review/items", timeout=5).close()
+        assert [e["event"] for e in logs if e["event"].startswith("review_token")] == ["review_token_refused"]
+        for path in ("/", "/healthz", "/metrics", "/review", "/review/items", "/nowhere"):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{server.port}{path}", timeout=5) as r:
+                    headers = r.headers
+            except urllib.error.HTTPError as refused:  # 403 without the token, 404
+                headers = refused.headers
+            assert headers["X-Content-Type-Options"] == "nosniff"
+            framed = headers["X-Frame-Options"], headers["Content-Security-Policy"]
+            assert framed == (("DENY", "frame-ancestors 'none'") if path == "/review" else (None, None))  # the live page may be
     finally:
         server.close()
 
