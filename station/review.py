@@ -15,6 +15,7 @@ import hmac
 import json
 import os
 import re
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,8 @@ class Review:
         self.metrics = metrics
         self.recent = recent
         self._named: set[Path] = set()  # sidecars the listing cannot read, each logged once
+        self._read: dict[Path, tuple[tuple[int, int, int], dict[str, Any] | None]] = {}  # each sidecar's entry, as last read
+        self._reading = threading.Lock()  # one listing at a time (each web request has its thread) keeps _read whole
 
     def allowed(self, token: str | None) -> bool:
         return token is not None and hmac.compare_digest(token.encode(), self._token.encode())
@@ -84,33 +87,51 @@ class Review:
 
     def items(self, passes: bool = False) -> list[dict[str, Any]]:
         """The newest archived rejects and disagreements, newest first, as the page shows them; with ``passes``, the
-        archived passes too (a trial run with ``archive.pass_sample: 1``, whose good parts a person confirms as well)."""
-        sides: list[tuple[float, Path]] = []
+        archived passes too (a trial run with ``archive.pass_sample: 1``, whose good parts a person confirms as well).
+        A sidecar is read again only when it changed (a trial run leaves tens of thousands: each page poll read them all)."""
+        sides: list[tuple[float, Path, tuple[int, int, int]]] = []
         for side in sidecars(self.root):
             try:
-                sides.append((side.stat(follow_symlinks=False).st_mtime, side))
+                st = side.stat(follow_symlinks=False)
             except OSError:
                 continue  # deleted meanwhile by the quota
+            sides.append((st.st_mtime, side, (st.st_ino, st.st_mtime_ns, st.st_size)))  # a label replaces the file: a new inode
+        seen = {side for _, side, _ in sides}
         out: list[dict[str, Any]] = []
-        for _, side in sorted(sides, reverse=True):
-            try:
-                meta = read_sidecar(side)
-            except ValueError as exc:  # not listed; named once in the log, unless the quota deleted it meanwhile
-                if side.exists() and side not in self._named:
-                    self._named.add(side)
-                    log.warning("review_sidecar_unreadable", stage="review", why=f"{side}: {exc}")
-                continue
-            shadow = meta.get("shadow")
-            disagree = isinstance(shadow, dict) and shadow.get("verdict") != meta.get("verdict")
-            if meta.get("verdict") != "reject" and not disagree and not passes:
-                continue
-            item = side.relative_to(self.root).with_suffix("").as_posix()
-            keep = ("part_id", "verdict", "reason", "score", "where", "shadow", "review", "captured_at", "model")
-            heat = side.with_name(side.stem + ".heat.png").exists()
-            out.append({"id": item, "disagreement": disagree, "heat": heat, **{k: meta.get(k) for k in keep}})
-            if len(out) >= self.recent:
-                break
+        with self._reading:
+            for gone in [p for p in self._read if p not in seen]:  # the quota deleted them: held no longer
+                del self._read[gone]
+            for _, side, version in sorted(sides, key=lambda s: (s[0], s[1]), reverse=True):
+                entry = self._entry(side, version)
+                if entry is None or (not passes and entry["verdict"] != "reject" and not entry["disagreement"]):
+                    continue
+                out.append(entry)
+                if len(out) >= self.recent:
+                    break
         return out
+
+    def _entry(self, side: Path, version: tuple[int, int, int]) -> dict[str, Any] | None:
+        """The page's entry for one sidecar, read when it is new or changed since (``version``: its mtime and size); None
+        when it is no sidecar the archive wrote (named once in the log)."""
+        held = self._read.get(side)
+        if held is not None and held[0] == version:
+            return held[1]
+        try:
+            meta = read_sidecar(side)
+        except ValueError as exc:  # not listed; named once in the log, unless the quota deleted it meanwhile
+            if side.exists() and side not in self._named:
+                self._named.add(side)
+                log.warning("review_sidecar_unreadable", stage="review", why=f"{side}: {exc}")
+            self._read[side] = (version, None)
+            return None
+        shadow = meta.get("shadow")
+        disagree = isinstance(shadow, dict) and shadow.get("verdict") != meta.get("verdict")
+        item = side.relative_to(self.root).with_suffix("").as_posix()
+        keep = ("part_id", "verdict", "reason", "score", "where", "shadow", "review", "captured_at", "model")
+        heat = side.with_name(side.stem + ".heat.png").exists()
+        entry = {"id": item, "disagreement": disagree, "heat": heat, **{k: meta.get(k) for k in keep}}
+        self._read[side] = (version, entry)
+        return entry
 
     def image(self, item: str, kind: str) -> bytes:
         """The part's crop (``crop``) or heat map (``heat``), PNG bytes."""

@@ -434,3 +434,27 @@ def test_an_archived_image_larger_than_any_the_archive_writes_is_not_served(tmp_
     with pytest.raises(InputError, match="no crop image"):
         Review(tmp_path, TOKEN, Metrics()).image(ids[0], "crop")
     assert Review(tmp_path, TOKEN, Metrics()).image(ids[1], "crop").startswith(b"\x89PNG")
+
+
+def test_a_listing_reads_only_the_sidecars_new_or_changed_since_the_last(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A trial run leaves tens of thousands of sidecars: every poll of the page read them all (about 1 s for 20,000)."""
+    from station import review as review_module
+
+    ids = _archive(tmp_path)
+    review = Review(tmp_path, TOKEN, Metrics())
+    from station.archive import read_sidecar
+
+    reads: list[Path] = []
+
+    def counted(side: Path) -> dict[str, Any]:
+        reads.append(side)
+        return read_sidecar(side)
+
+    monkeypatch.setattr(review_module, "read_sidecar", counted)
+    first = review.items(passes=True)
+    assert len(reads) == 4
+    assert review.items(passes=True) == first and len(reads) == 4  # nothing changed: nothing read
+    reject = next(i for i in ids if "/reject/" in i)
+    review.label(reject, "good", "Ana", 1795800000.0)  # read once to label it, once more to list it as it is now
+    listed = {i["id"]: i for i in review.items(passes=True)}
+    assert listed[reject]["review"]["label"] == "good" and len(reads) == 6
