@@ -54,6 +54,9 @@ def load_token(cfg: Config, warn: bool = True) -> str | None:
         raise ConfigError(
             "review.token_file", f"{path}: the token must be one word of at least {MIN_TOKEN} printable ASCII characters (an HTTP header)"
         )
+    if len(set(token)) < MIN_TOKEN // 2:  # 'aaaaaaaaaaaaaaaa', '1212121212121212': guessed in a few tries
+        raise ConfigError("review.token_file", f"{path}: the token has fewer than {MIN_TOKEN // 2} different characters, which is "
+                          "guessable: make one with python3 -c 'import secrets; print(secrets.token_urlsafe(24))'")  # fmt: skip
     if warn:
         warn_if_others_read(path, "review.token_file", "review_token_readable")
     return token

@@ -70,6 +70,9 @@ def test_the_token_file_is_checked_at_start(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"review\.token_file.*archive\.dir"):
         load_token(load_config(None, [f"review.token_file={tok}"]))
     assert load_token(load_config(None, [f"review.token_file={tok}", f"archive.dir={tmp_path / 'a'}"])) == TOKEN
+    tok.write_text("a" * 40 + "\n")
+    with pytest.raises(ConfigError, match="fewer than 8 different characters, which is guessable"):
+        load_token(load_config(None, [f"review.token_file={tok}", f"archive.dir={tmp_path / 'a'}"]))
     tok.write_text("short\n")
     with pytest.raises(ConfigError, match="at least 16"):
         load_token(load_config(None, [f"review.token_file={tok}", f"archive.dir={tmp_path / 'a'}"]))
