@@ -137,12 +137,14 @@ def self_test(model: Model, sample: Path = SAMPLE, stop: threading.Event | None 
     got = _taught(model) if model.info.self_test else _photos(model, sample)
     if isinstance(got, str):
         return got
-    return _judge(model, *got, accuracy_needed=SELF_TEST_ACCURACY, stop=stop)
+    return _judge(model, *got, accuracy_needed=SELF_TEST_ACCURACY, stop=stop, no_escape=not model.info.self_test)
 
 
 def _judge(model: Model, crops: list[FloatImage], labels: list[int], accuracy_needed: float,
-           stop: threading.Event | None = None) -> str | None:  # fmt: skip
-    """Every score a finite number in [0, 1], and at least ``accuracy_needed`` judged as the decision would."""
+           stop: threading.Event | None = None, no_escape: bool = False) -> str | None:  # fmt: skip
+    """Every score a finite number in [0, 1], and at least ``accuracy_needed`` judged as the decision would; with
+    ``no_escape``, no defective photo passed (the bundled photos of the line the shipped model knows: it rejects their
+    defects by 4.4 log-odds at least, and a model whose threshold or band was moved to let one through is refused)."""
     scored = []
     try:  # one crop at a time, as the station scores them (a graph with a fixed batch of 1 is fine), with the evidence
         for c in crops:
@@ -160,9 +162,12 @@ def _judge(model: Model, crops: list[FloatImage], labels: list[int], accuracy_ne
     if np.all((scores == 0.0) | (scores == 1.0)):  # no sigmoid gives exactly 0 to every good part: rounded, or a rule
         return f"all its {len(labels)} self-test scores are exactly 0 or 1: hard decisions, which no uncertain band can hold back"
     lo = model.info.band[0]  # the station passes a part only below its uncertain band (station/stages/decision.py)
-    accuracy = float(np.mean((scores >= min(lo, model.info.threshold)) == np.array(labels, dtype=bool)))
+    defective = np.array(labels, dtype=bool)
+    accuracy = float(np.mean((scores >= min(lo, model.info.threshold)) == defective))
     if accuracy < accuracy_needed:
         return f"accuracy {accuracy:.2f} on the {len(labels)} self-test photos (needs {accuracy_needed})"
+    if no_escape and (passed := int(np.sum(defective & (scores < lo)))):
+        return f"it passes {passed} of the {int(defective.sum())} defective self-test photos (pass limit {lo:g}): each must be rejected"
     return None
 
 

@@ -37,6 +37,16 @@ def test_a_model_whose_scores_lie_is_refused(tmp_path: Path, make: Callable[[Pat
     assert str(path) in str(exc.value)
 
 
+def test_a_model_whose_threshold_lets_a_bundled_defect_pass_is_refused(tmp_path: Path) -> None:
+    """The shipped network with its pass limit moved to 0.97: 35 of the 36 photos still judged right (over the 0.8 the
+    gate asks), so it was admitted, and let one defect of its own line through."""
+    from .variants import candidate
+
+    with pytest.raises(ModelError, match=r"it passes 1 of the 18 defective self-test photos \(pass limit 0.97\)"):
+        admit(candidate(tmp_path / "loose.onnx", 0.98, (0.97, 0.99)))
+    assert admit(candidate(tmp_path / "strict.onnx", 0.05, (0.04, 0.05)))  # rejecting more good parts is no escape
+
+
 @pytest.mark.parametrize("elem", [onnx.TensorProto.INT64, onnx.TensorProto.BOOL], ids=["int64", "bool"])
 def test_a_model_whose_output_is_no_probability_is_refused_as_it_loads(tmp_path: Path, elem: int) -> None:
     path = as_integers(tmp_path / "m.onnx", elem)
