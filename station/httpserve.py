@@ -129,6 +129,12 @@ class BoundedHandler(BaseHTTPRequestHandler):
         self.head_only = True
         self.do_GET()
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The standard library's own refusals (a malformed request line, a method no handler takes: PUT, DELETE) as one
+        plain line, as every other answer is, not its HTML page."""
+        self.close_connection = True
+        self._send(code, "text/plain", f"{message or self.responses.get(code, ('error',))[0]}\n".encode("utf-8", "replace"))
+
     def _send(self, code: int, ctype: str, body: bytes, headers: dict[str, str] | None = None) -> None:
         self.send_response(code)
         for name, value in (headers or {}).items():

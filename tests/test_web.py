@@ -295,6 +295,23 @@ def test_every_answer_says_its_type_is_meant_and_the_review_page_is_never_framed
         server.close()
 
 
+def test_a_method_no_handler_takes_is_refused_in_one_plain_line() -> None:
+    import http.client
+
+    m = Metrics()
+    server = _ok_server(m)
+    try:
+        for method in ("DELETE", "PUT", "OPTIONS"):
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+            conn.request(method, "/metrics")
+            answer = conn.getresponse()
+            assert (answer.status, answer.headers["Content-Type"]) == (501, "text/plain")  # not the standard library's HTML
+            assert answer.read() == f"Unsupported method ('{method}')\n".encode()
+            conn.close()
+    finally:
+        server.close()
+
+
 def _wait(ok: Callable[[], bool], seconds: float) -> bool:
     end = time.monotonic() + seconds
     while time.monotonic() < end:
