@@ -31,7 +31,7 @@ from station.metrics import Metrics
 LABELS = ("defect", "good")
 MIN_TOKEN = 16  # characters: a token shorter than this is refused at start
 MAX_TOKEN_FILE = 4096  # bytes: a token is one word
-_ID = re.compile(r"\d{4}-\d{2}-\d{2}/(reject|pass)/[0-9a-f]{1,64}-\d{7,16}")  # <day>/<kind>/<run>-<part>, as the archive names
+_ID = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}/(reject|pass)/[0-9a-f]{1,64}-[0-9]{7,16}")  # <day>/<kind>/<run>-<part>, as the archive names
 _WHO = re.compile(r"[\w .@'-]{1,64}")  # both matched whole (fullmatch: no newline after the end)
 log = structlog.get_logger()
 
