@@ -16,8 +16,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from station.archive import PNG, read_sidecar, sidecars
+from station.archive import CROP, read_sidecar, sidecars
 from station.errors import InputError
+from station.imagesize import PNG
 from station.wire import REASONS
 
 LABEL_FOLDERS = {"defect": "def_front", "good": "ok_front"}  # an operator's label -> where export puts the part
@@ -56,7 +57,7 @@ def export(archive: Path, out: Path, reviewed_only: bool = False) -> Exported:
         except ValueError as exc:
             done.skipped.append(f"{side}: {exc}")
             continue
-        crop = side.with_suffix(".png")
+        crop = side.with_suffix(CROP)
         if reviewed_only and review is None:
             continue
         label = review["label"] if review is not None else REASON_LABELS.get(str(meta.get("reason")))

@@ -1,4 +1,5 @@
-"""An image file's width and height as its header claims them, read before anything is decoded.
+"""An image file's bytes before the station inspects them: the width and height its header claims, read before anything
+is decoded; whether its data is whole; then its pixels, decoded by OpenCV (:func:`decode`).
 
 A file of a few kilobytes can claim 16000 x 16000 pixels of 16-bit colour, gigabytes once decoded:
 the station refuses an image too large to inspect from its header, never after decoding it. The
@@ -13,18 +14,22 @@ warning, so that such a file is refused, not inspected with a band of invented g
 libjpeg's warnings are about a header field it then ignores (a JFIF version other than 1.x, scan
 parameters of a progressive JPEG in a sequential one, which some phones and cameras write): the
 pixels decode the same, so the check goes on past them (on a copy with the field as libjpeg reads
-it) to any damage after them. A PNG whose chunks do not add up (cut short, a critical chunk's
-checksum wrong) is refused by :func:`png_damage` before libpng, which would refuse it too, with a
-line of its own on stderr.
+it, which OpenCV then decodes: no warning on stderr for every such photo) to any damage after them.
+A PNG whose chunks do not add up (cut short, a critical chunk's checksum wrong) is refused by
+:func:`png_damage` before libpng, which would refuse it too, with a line of its own on stderr.
 """
 
 from __future__ import annotations
 
 import re
 import struct
+import threading
 import zlib
 from collections.abc import Callable, Iterator
 
+import cv2
+import numpy as np
+import numpy.typing as npt
 import simplejpeg
 
 Size = tuple[int, int]  # width, height
@@ -137,6 +142,13 @@ _READERS = (
 def jpeg_damage(data: bytes) -> str | None:
     """Why the JPEG ``data`` does not decode whole (libjpeg-turbo's first warning: "Corrupt JPEG data: premature end
     of data segment"); None when it does. A warning about a header field libjpeg ignores is no damage (``_IGNORED``)."""
+    return jpeg_as_read(data)[1]
+
+
+def jpeg_as_read(data: bytes) -> tuple[bytes, str | None]:
+    """The JPEG ``data`` as libjpeg reads it, and why it does not decode whole (None when it does): with an end marker
+    where some writers drop it, and a header field libjpeg warns of and ignores (``_IGNORED``) as it reads it. The same
+    pixels, which OpenCV then decodes without a warning of its own on stderr for every such photo."""
     if not data.rstrip(b"\0").endswith(b"\xff\xd9"):  # whole but for its end marker (some writers drop it): judged on its data
         data += b"\xff\xd9"
     passed: set[str] = set()
@@ -147,11 +159,11 @@ def jpeg_damage(data: bytes) -> str | None:
             why = str(exc).strip() or type(exc).__name__
             ignored = next((start for start in _IGNORED if why.startswith(start)), None)
             if ignored is None or ignored in passed:
-                return why
+                return data, why
             passed.add(ignored)
             data = _IGNORED[ignored](data)
             continue
-        return None
+        return data, None
 
 
 def _jfif_1(data: bytes) -> bytes:
@@ -183,7 +195,7 @@ _IGNORED: dict[str, Callable[[bytes], bytes]] = {  # libjpeg-turbo's warnings ab
 
 
 def png_damage(data: bytes) -> str | None:
-    """Why the PNG ``data`` is not whole: a chunk that runs past the end, a critical chunk (IHDR, PLTE, IDAT, IEND) whose
+    """Why the PNG ``data`` is not whole: a chunk that runs past the end, a critical chunk (IHDR, PLTE, IDAT) whose
     checksum is wrong, no end chunk; None when it is whole (what follows the end chunk is not read, as libpng reads it)."""
     i = 8
     while i + 12 <= len(data):
@@ -191,9 +203,33 @@ def png_damage(data: bytes) -> str | None:
         end = i + 12 + length
         if end > len(data):
             return f"its {kind.decode('latin-1')!r} chunk runs past the end of the file (cut short)"
-        if kind[:1].isupper() and zlib.crc32(data[i + 4 : end - 4]) != struct.unpack(">I", data[end - 4 : end])[0]:
+        checked = kind[:1].isupper() and kind != b"IEND"  # libpng only warns of the end chunk's checksum, and of an ancillary one
+        if checked and zlib.crc32(data[i + 4 : end - 4]) != struct.unpack(">I", data[end - 4 : end])[0]:
             return f"its {kind.decode('latin-1')!r} chunk's checksum is wrong (damaged)"
         if kind == b"IEND":
             return None
         i = end
     return "it ends before its end chunk (cut short)"
+
+
+_DECODING = threading.Lock()  # OpenCV's log level is the process's: one decode at a time lowers and restores it
+
+
+def decode(data: bytes) -> tuple[npt.NDArray[np.generic] | None, str]:
+    """An image file's ``data`` decoded by OpenCV as it is stored, or None and why (" (its JPEG data is damaged: ...)",
+    or "" when OpenCV alone refused it). OpenCV logs a file it cannot decode ("[ERROR] imdecode_ ... Unexpected end of
+    input stream" for a BMP cut short) as well as answering None: held back, so that the station's one line names it.
+    cv2.error for a header that claims more pixels than OpenCV decodes (CV_IO_MAX_IMAGE_PIXELS)."""
+    if data.startswith(b"\xff\xd8"):
+        data, damage = jpeg_as_read(data)
+        if damage:
+            return None, f" (its JPEG data is damaged: {damage})"
+    if data.startswith(PNG) and (damage := png_damage(data)):
+        return None, f" (its PNG data is not whole: {damage})"
+    with _DECODING:
+        level = cv2.utils.logging.getLogLevel()
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+        try:
+            return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED), ""
+        finally:
+            cv2.utils.logging.setLogLevel(level)

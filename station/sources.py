@@ -7,7 +7,6 @@ Every source implements :class:`FrameSource`. ``source_for`` picks one from the
 from __future__ import annotations
 
 import os
-import threading
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ from station.config import STILLS, SourceKind, source_kind
 from station.config_blocking import v4l2_wait_s
 from station.errors import CameraError, InputError, one_line
 from station.files import opencv_name, read_bounded, why
-from station.imagesize import PNG, claimed_size, jpeg_damage, png_damage
+from station.imagesize import claimed_size, decode
 from station.preprocess import to_gray
 
 MAX_IMAGE_BYTES = 256 * 1024 * 1024
@@ -87,16 +86,12 @@ def read_image(path: Path) -> Grab:
         return Grab(None, f"{path}: not a decodable image (no JPEG, PNG, BMP, TIFF, PNM or WebP header that says its size)", str(path))
     if max(claimed) > MAX_IMAGE_SIDE:
         return Grab(None, f"{path}: image is {claimed[0]}x{claimed[1]} px, larger than {MAX_IMAGE_SIDE} px", str(path))
-    if raw.startswith(b"\xff\xd8") and (damage := jpeg_damage(raw)):
-        return Grab(None, f"{path}: not a decodable image (its JPEG data is damaged: {one_line(damage)})", str(path))
-    if raw.startswith(PNG) and (damage := png_damage(raw)):
-        return Grab(None, f"{path}: not a decodable image (its PNG data is not whole: {damage})", str(path))
     try:  # OpenCV raises for a header that claims more pixels than it will decode (CV_IO_MAX_IMAGE_PIXELS)
-        img = _quiet_decode(raw)
+        img, refused = decode(raw)
     except cv2.error as exc:
         return Grab(None, f"{path}: not a decodable image (OpenCV refused it: {one_line(str(exc.err or exc))} is false)", str(path))
     if img is None:
-        return Grab(None, f"{path}: not a decodable image", str(path))
+        return Grab(None, one_line(f"{path}: not a decodable image{refused}"), str(path))
     try:
         gray = to_gray(img)
     except (ValueError, cv2.error) as exc:
@@ -106,21 +101,6 @@ def read_image(path: Path) -> Grab:
     if max(gray.shape) > MAX_IMAGE_SIDE:  # a header that claimed less than it held
         return Grab(None, f"{path}: image is {gray.shape[1]}x{gray.shape[0]} px, larger than {MAX_IMAGE_SIDE} px", str(path))
     return Grab(gray, None, str(path))
-
-
-_DECODING = threading.Lock()  # OpenCV's log level is the process's: one decode at a time lowers and restores it
-
-
-def _quiet_decode(raw: bytes) -> npt.NDArray[np.generic] | None:
-    """``raw`` decoded by OpenCV, which logs a file it cannot decode (a BMP cut short: "[ERROR] imdecode_ ... Unexpected end
-    of input stream") as well as answering None: the station names the file in one line of its own."""
-    with _DECODING:
-        level = cv2.utils.logging.getLogLevel()
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
-        try:
-            return cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_UNCHANGED)
-        finally:
-            cv2.utils.logging.setLogLevel(level)
 
 
 def files_below(folder: Path, strict: bool = False) -> list[tuple[Path, str | None]]:

@@ -95,7 +95,8 @@ def _scan_al_1(jpeg: bytes) -> bytes:  # a sequential scan that names a successi
 
 
 @pytest.mark.parametrize("odd", [_jfif_2, _scan_al_1, lambda j: _jfif_2(_scan_al_1(j))], ids=["jfif-2", "scan-al-1", "both"])
-def test_a_header_field_libjpeg_ignores_is_no_damage(odd: Callable[[bytes], bytes], tmp_path: Path) -> None:
+def test_a_header_field_libjpeg_ignores_is_no_damage(odd: Callable[[bytes], bytes], tmp_path: Path,
+                                                      capfd: pytest.CaptureFixture[str]) -> None:  # fmt: skip
     photo = sorted((SAMPLE / "ok_front").iterdir())[0]
     odd_one = odd(photo.read_bytes())
     (tmp_path / photo.name).write_bytes(odd_one)
@@ -103,6 +104,7 @@ def test_a_header_field_libjpeg_ignores_is_no_damage(odd: Callable[[bytes], byte
     read, original = read_image(tmp_path / photo.name), read_image(photo)
     assert read.error is None and read.image is not None and original.image is not None
     assert np.array_equal(read.image, original.image)  # the same pixels: the field changed nothing
+    assert capfd.readouterr().err == ""  # OpenCV's libjpeg warned of the field on stderr for every such photo
 
 
 @pytest.mark.parametrize("odd", [_jfif_2, _scan_al_1], ids=["jfif-2", "scan-al-1"])
@@ -131,6 +133,8 @@ def test_a_png_cut_short_or_with_a_damaged_chunk_is_named_before_libpng_sees_it(
         whole[:-12]: "it ends before its end chunk (cut short)",
         flipped: "its 'IDAT' chunk's checksum is wrong (damaged)",
     }
+    iend = whole[:-1] + bytes([whole[-1] ^ 1])  # only the end chunk's checksum wrong: libpng warns, and decodes every pixel
+    assert png_damage(iend) is None
     for damaged, why in cases.items():
         assert png_damage(damaged) == why
         assert cv2.imdecode(np.frombuffer(damaged, np.uint8), cv2.IMREAD_UNCHANGED) is None  # libpng would refuse it too
