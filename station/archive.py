@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import queue
 import random
@@ -52,7 +53,7 @@ class _Item:
 class _Entry:
     mtime: float
     size: int
-    stem: Path  # path without suffix; the entry is every file starting with it
+    stem: Path  # path without suffix; the entry is its files of SUFFIXES
     kind: str
 
 
@@ -190,7 +191,7 @@ class Archive(Worker):
         out of every later count of the archive."""
         files = [f for suffix in SUFFIXES if os.path.lexists(f := stem.with_name(stem.name + suffix))]
         for i, p in enumerate(files):
-            if p.suffix == ".json" and any(f.exists() for f in files[:i]):
+            if p.name.endswith(SIDECAR) and any(f.exists() for f in files[:i]):
                 return
             try:
                 p.unlink(missing_ok=True)  # a review label may have removed the sidecar meanwhile
@@ -210,11 +211,11 @@ class Archive(Worker):
             side["shadow"] = body["shadow"]
         side.update({"run_id": self.run_id, "config": self.config_hash, "archived_at": time.time(), "image": v.name})
         assert v.image is not None  # submit() keeps only verdicts with their frame
-        files = [(stem.with_suffix(".png"), crop_of(v))]
+        files = [(stem.with_suffix(CROP), crop_of(v))]
         if self.cfg.full_frame:
-            files.append((stem.with_suffix(".frame.png"), u8(v.image)))
+            files.append((stem.with_suffix(FRAME), u8(v.image)))
         if v.evidence is not None and v.circle is not None:  # a defect or uncertain reject: where the network saw it
-            files.append((stem.with_suffix(".heat.png"), v.evidence.picture(u8(v.image), v.circle)))
+            files.append((stem.with_suffix(HEAT), v.evidence.picture(u8(v.image), v.circle)))
         try:
             stem.parent.mkdir(parents=True, exist_ok=True)
             size = 0
@@ -224,7 +225,7 @@ class Archive(Worker):
                     atomic_write(path, buf.tobytes())
                     size += len(buf)
             data = json.dumps(side, indent=1).encode()
-            atomic_write(stem.with_suffix(".json"), data)  # last: a sidecar means the entry is whole
+            atomic_write(stem.with_suffix(SIDECAR), data)  # last: a sidecar means the entry is whole
         except OSError as exc:
             self._fail(f"writing {stem}", exc)
             return
@@ -244,16 +245,20 @@ class Archive(Worker):
             sizes: dict[str, int] = {}
             sides: dict[str, float] = {}
             try:
-                for e in os.scandir(folder):
-                    stem, suffix = split_name(e.name)
+                entries = list(os.scandir(folder))
+            except OSError:
+                continue
+            for e in entries:
+                stem, suffix = split_name(e.name)
+                try:
                     if suffix is None or not e.is_file(follow_symlinks=False):
                         continue
                     st = e.stat(follow_symlinks=False)
-                    sizes[stem] = sizes.get(stem, 0) + st.st_size
-                    if suffix == ".json":
-                        sides[stem] = st.st_mtime
-            except OSError:
-                continue
+                except OSError:  # gone since the listing (a review label's rename): the rest of the folder still counts
+                    continue
+                sizes[stem] = sizes.get(stem, 0) + st.st_size
+                if suffix == SIDECAR:
+                    sides[stem] = st.st_mtime
             for stem, mtime in sides.items():
                 self._add(_Entry(mtime, sizes[stem], folder / stem, folder.name))
         self._entries.sort(key=lambda e: e.mtime)
@@ -272,8 +277,8 @@ class Archive(Worker):
 
 
 MAX_SIDECAR = 1 << 20  # bytes: the archive writes about 1 KB
-PNG = b"\x89PNG\r\n\x1a\n"  # the first bytes of every PNG file
-SUFFIXES = (".frame.png", ".heat.png", ".png", ".json")  # the files of one archived part, the sidecar last
+CROP, FRAME, HEAT, SIDECAR = ".png", ".frame.png", ".heat.png", ".json"  # the files of one archived part
+SUFFIXES = (FRAME, HEAT, CROP, SIDECAR)  # longest first (a frame's name ends as a crop's does), the sidecar last
 
 
 def split_name(name: str) -> tuple[str, str | None]:
@@ -292,8 +297,9 @@ def kind_folders(root: Path) -> Iterator[Path]:
 
 
 def _folders(at: Path) -> list[Path]:
+    """``at``'s folders but hidden ones (a desktop's .Trash-1000 on an archive disk: its parts are no longer archived)."""
     try:
-        return sorted(Path(e.path) for e in os.scandir(at) if e.is_dir(follow_symlinks=False))
+        return sorted(Path(e.path) for e in os.scandir(at) if e.is_dir(follow_symlinks=False) and not e.name.startswith("."))
     except OSError:  # not there yet, or cannot be listed: nothing archived there to count
         return []
 
@@ -303,11 +309,17 @@ def sidecars(root: Path) -> Iterator[Path]:
     what is none (a pipe, a link)."""
     for folder in kind_folders(root):
         with contextlib.suppress(OSError):
-            yield from sorted(Path(e.path) for e in os.scandir(folder) if e.name.endswith(".json") and not e.is_dir(follow_symlinks=False))
+            yield from sorted(Path(e.path) for e in os.scandir(folder) if e.name.endswith(SIDECAR) and not e.is_dir(follow_symlinks=False))
 
 
 def _no_constant(name: str) -> None:
     raise ValueError(f"{name} is no number the archive writes")
+
+
+def _finite(text: str) -> float:
+    if not math.isfinite(value := float(text)):  # 1e999: a number too large for a float, read as inf
+        raise ValueError(f"{text[:20]} is no number the archive writes")
+    return value
 
 
 def read_sidecar(side: Path) -> dict[str, Any]:
@@ -317,7 +329,7 @@ def read_sidecar(side: Path) -> dict[str, Any]:
     sidecar; NaN, Infinity and nesting deeper than Python's stack (a RecursionError) are no sidecar either.
     """
     try:
-        meta = json.loads(read_bounded(side, MAX_SIDECAR, "a sidecar", follow=False), parse_constant=_no_constant)
+        meta = json.loads(read_bounded(side, MAX_SIDECAR, "a sidecar", follow=False), parse_constant=_no_constant, parse_float=_finite)
     except (OSError, ValueError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         if isinstance(exc, RecursionError):
             exc = ValueError("nested too deep")

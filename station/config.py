@@ -309,8 +309,9 @@ class LoggingSection(Section):
 class ReviewSection(Section):
     token_file: Path | None = Field(
         None,
-        description="File holding the review token (one word, at least 16 characters). Set: the live page's /review view lets "
-        "an operator label archived rejects, each request carrying the token; null: review is off. Needs archive.dir.",
+        description="File holding the review token (one word, at least 16 characters, 4 of them different). Set: the live page's "
+        "/review view lets an operator label archived rejects, each request carrying the token; null: review is off. Needs "
+        "archive.dir.",
     )
     recent: int = Field(60, ge=1, le=1000, description="Archived parts the review view lists, newest first.")
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import structlog
 
-from station.archive import atomic_write, read_sidecar, sidecars
+from station.archive import CROP, HEAT, atomic_write, read_sidecar, sidecars
 from station.config import Config
 from station.errors import ConfigError, InputError
 from station.files import read_bounded, why
@@ -30,6 +30,7 @@ from station.metrics import Metrics
 
 LABELS = ("defect", "good")
 MIN_TOKEN = 16  # characters: a token shorter than this is refused at start
+MIN_KINDS = 4  # different characters in it at least (a random 16-digit token has fewer than 8 one time in four)
 MAX_TOKEN_FILE = 4096  # bytes: a token is one word
 _ID = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}/(reject|pass)/[0-9a-f]{1,64}-[0-9]{7,16}")  # <day>/<kind>/<run>-<part>, as the archive names
 _WHO = re.compile(r"[\w .@'-]{1,64}")  # both matched whole (fullmatch: no newline after the end)
@@ -54,15 +55,16 @@ def load_token(cfg: Config, warn: bool = True) -> str | None:
         raise ConfigError(
             "review.token_file", f"{path}: the token must be one word of at least {MIN_TOKEN} printable ASCII characters (an HTTP header)"
         )
-    if len(set(token)) < MIN_TOKEN // 2:  # 'aaaaaaaaaaaaaaaa', '1212121212121212': guessed in a few tries
-        raise ConfigError("review.token_file", f"{path}: the token has fewer than {MIN_TOKEN // 2} different characters, which is "
+    if len(set(token)) < MIN_KINDS:  # 'aaaaaaaaaaaaaaaa', '1212121212121212': guessed in a few tries
+        raise ConfigError("review.token_file", f"{path}: the token has fewer than {MIN_KINDS} different characters, which is "
                           "guessable: make one with python3 -c 'import secrets; print(secrets.token_urlsafe(24))'")  # fmt: skip
     if warn:
         warn_if_others_read(path, "review.token_file", "review_token_readable")
     return token
 
 
-MAX_ARCHIVED_IMAGE = 16 << 20  # bytes: the archive's largest PNG, a full 1920 x 1080 frame, is about 2 MB
+MAX_ARCHIVED_IMAGE = 64 << 20  # bytes: a 1920 x 1080 frame's PNG is about 2 MB, a noisy 20 MP frame's 10 (a larger one is
+# not served: "no crop image")
 
 
 class Review:
@@ -76,6 +78,7 @@ class Review:
         self._named: set[Path] = set()  # sidecars the listing cannot read, each logged once
         self._read: dict[Path, tuple[tuple[int, int, int], dict[str, Any] | None]] = {}  # each sidecar's entry, as last read
         self._reading = threading.Lock()  # one listing at a time (each web request has its thread) keeps _read whole
+        self._labelling = threading.Lock()
 
     def allowed(self, token: str | None) -> bool:
         return token is not None and hmac.compare_digest(token.encode(), self._token.encode())
@@ -98,7 +101,7 @@ class Review:
                 st = side.stat(follow_symlinks=False)
             except OSError:
                 continue  # deleted meanwhile by the quota
-            sides.append((st.st_mtime, side, (st.st_ino, st.st_mtime_ns, st.st_size)))  # a label replaces the file: a new inode
+            sides.append((st.st_mtime, side, (st.st_ino, st.st_ctime_ns, st.st_size)))  # a label replaces it: ctime moves
         seen = {side for _, side, _ in sides}
         out: list[dict[str, Any]] = []
         with self._reading:
@@ -114,7 +117,8 @@ class Review:
         return out
 
     def _entry(self, side: Path, version: tuple[int, int, int]) -> dict[str, Any] | None:
-        """The page's entry for one sidecar, read when it is new or changed since (``version``: its mtime and size); None
+        """The page's entry for one sidecar, read when it is new or changed since (``version``: its inode, change time and
+        size: a label sets the modification time back, never the change time); None
         when it is no sidecar the archive wrote (named once in the log)."""
         held = self._read.get(side)
         if held is not None and held[0] == version:
@@ -131,7 +135,7 @@ class Review:
         disagree = isinstance(shadow, dict) and shadow.get("verdict") != meta.get("verdict")
         item = side.relative_to(self.root).with_suffix("").as_posix()
         keep = ("part_id", "verdict", "reason", "score", "where", "shadow", "review", "captured_at", "model")
-        heat = side.with_name(side.stem + ".heat.png").exists()
+        heat = side.with_suffix(HEAT).exists()
         entry = {"id": item, "disagreement": disagree, "heat": heat, **{k: meta.get(k) for k in keep}}
         self._read[side] = (version, entry)
         return entry
@@ -139,7 +143,7 @@ class Review:
     def image(self, item: str, kind: str) -> bytes:
         """The part's crop (``crop``) or heat map (``heat``), PNG bytes."""
         side = self._side(item)
-        path = side.with_suffix(".png") if kind == "crop" else side.with_name(side.stem + ".heat.png") if kind == "heat" else None
+        path = side.with_suffix(CROP) if kind == "crop" else side.with_suffix(HEAT) if kind == "heat" else None
         if path is None:
             raise InputError(f"kind {kind[:20]!r} is not crop or heat")
         try:  # a regular file the archive wrote: never a pipe (it would hold this thread), a link out of it, a huge file
@@ -153,8 +157,11 @@ class Review:
             raise InputError(f"label {label[:20]!r} is not defect or good")
         if not _WHO.fullmatch(who):
             raise InputError("who: a name of 1-64 letters, digits, spaces or .@'-")
-        side = self._side(item)
-        crop = side.with_suffix(".png")
+        with self._labelling:  # two at once: each read the sidecar before either wrote, and one label was lost
+            return self._label(self._side(item), item, label, who, now)
+
+    def _label(self, side: Path, item: str, label: str, who: str, now: float) -> dict[str, Any]:
+        crop = side.with_suffix(CROP)
         try:
             meta = read_sidecar(side)
             archived = side.stat().st_mtime

@@ -12,6 +12,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -283,3 +284,29 @@ def test_the_quota_never_deletes_through_a_linked_day_folder_nor_a_file_the_arch
     a._enforce_quota()
     assert sorted(p.name for p in (victim / "reject").iterdir()) == ["ffff-0000001.json", "ffff-0000001.png", "ffff-0000001.txt"]
     assert [p.name for p in own.iterdir()] == ["aaaa-0000001.notes.txt"]  # not the archive's: left where it is
+
+
+def test_the_start_up_scan_counts_a_folder_whatever_vanishes_during_it_and_skips_hidden_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One file gone between the listing and its stat dropped the whole day from the quota; a desktop's .Trash folder on
+    the archive disk was indexed (and exported before the real part)."""
+    root = tmp_path / "archive"
+    day = root / "2026-12-01" / "reject"
+    day.mkdir(parents=True)
+    for k in range(1, 6):
+        for suffix in (".png", ".json"):
+            (day / f"aaaa-{k:07d}{suffix}").write_text("{}")
+    (root / ".Trash-1000" / "files").mkdir(parents=True)
+    (root / ".Trash-1000" / "files" / "aaaa-0000009.json").write_text("{}")
+    real_scandir = os.scandir
+
+    def vanishing(path: Any) -> Any:  # the listing names part 3's sidecar; it is gone before its stat
+        entries = list(real_scandir(path))
+        (day / "aaaa-0000003.json").unlink(missing_ok=True)
+        return iter(entries)
+
+    monkeypatch.setattr(os, "scandir", vanishing)
+    a = Archive(load_config(None, [f"archive.dir={root}"]).archive, Metrics(), "run", "cfg")
+    a._scan()
+    assert sorted(e.stem.name for e in a._entries) == ["aaaa-0000001", "aaaa-0000002", "aaaa-0000004", "aaaa-0000005"]

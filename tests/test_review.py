@@ -71,7 +71,7 @@ def test_the_token_file_is_checked_at_start(tmp_path: Path) -> None:
         load_token(load_config(None, [f"review.token_file={tok}"]))
     assert load_token(load_config(None, [f"review.token_file={tok}", f"archive.dir={tmp_path / 'a'}"])) == TOKEN
     tok.write_text("a" * 40 + "\n")
-    with pytest.raises(ConfigError, match="fewer than 8 different characters, which is guessable"):
+    with pytest.raises(ConfigError, match="fewer than 4 different characters, which is guessable"):
         load_token(load_config(None, [f"review.token_file={tok}", f"archive.dir={tmp_path / 'a'}"]))
     tok.write_text("short\n")
     with pytest.raises(ConfigError, match="at least 16"):
@@ -396,12 +396,14 @@ def test_a_sidecar_nested_past_the_stack_or_holding_nan_is_named_not_listed_and_
     ids = _archive(tmp_path)
     (tmp_path / f"{ids[0]}.json").write_text('{"verdict": "reject", "shadow": ' + "[" * 100_000 + "]" * 100_000 + "}")
     (tmp_path / f"{ids[1]}.json").write_text('{"verdict": "reject", "part_id": 5, "score": NaN}')
+    (tmp_path / f"{ids[2]}.json").write_text('{"verdict": "reject", "part_id": 6, "score": 1e999}')  # read as inf
     review = Review(tmp_path, TOKEN, Metrics())
     with structlog.testing.capture_logs() as logs:
-        assert [i["id"] for i in review.items()] == [ids[3], ids[2]]
+        assert [i["id"] for i in review.items()] == [ids[3]]
     named = sorted(e["why"] for e in logs if e["event"] == "review_sidecar_unreadable")
     assert "nested too deep" in named[0] and "NaN is no number the archive writes" in named[1]
-    for item in ids[:2]:
+    assert "1e999 is no number the archive writes" in named[2]
+    for item in ids[:3]:
         with pytest.raises(InputError, match="its sidecar cannot be labelled"):
             review.label(item, "good", "Ana", 0.0)
 
