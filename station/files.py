@@ -157,6 +157,8 @@ def columns_once(path: Path, columns: Sequence[str] | None) -> None:
     ``label`` column would relabel every part without a word."""
     seen: set[str] = set()
     for c in columns or ():
+        if not c.strip():  # the unnamed columns a spreadsheet adds at the end (part,label,...,source,,): never read
+            continue
         if c in seen:
             raise InputError(f"{path}: line 1: the column {c!r} is named twice; which one holds the value cannot be told")
         seen.add(c)

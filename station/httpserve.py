@@ -2,7 +2,8 @@
 deadline for its whole request, errors as rate-limited log lines. The station's pages (``station.web``) and the
 gateway's metrics are served this way.
 
-At most MAX_CLIENTS connections are served at once; more are closed unanswered and counted. Each connection has
+At most MAX_CLIENTS connections are served at once, MAX_PER_CLIENT of them from one address; more are closed unanswered
+and counted. Each connection has
 REQUEST_S to send its whole request, however slowly it trickles in, and each read or write a socket timeout. A client
 that goes away mid-answer costs at most one log line every 10 s, never a traceback.
 """

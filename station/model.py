@@ -122,8 +122,8 @@ def _parse_meta(meta: dict[str, str], path: Path, digest: str) -> ModelInfo:
         classes = tuple(json.loads(meta[META_CLASSES]))
         metrics = json.loads(meta.get(META_METRICS, "{}"))
         parts = _taught_parts(meta)
-    except (ValueError, TypeError) as exc:
-        raise ModelError(f"{path}: model metadata is malformed: {exc}") from None
+    except (ValueError, TypeError, RecursionError) as exc:  # RecursionError: JSON nested deeper than Python's stack
+        raise ModelError(f"{path}: model metadata is malformed: {str(exc)[:160]}") from None
     if not isinstance(band, list) or len(band) != 2 or not all(_is_a(b, float) for b in band):
         raise ModelError(f"{path}: uncertain band {json.dumps(band)[:40]} is not two finite numbers")
     if not 0.0 < threshold < 1.0 or not band[0] <= threshold <= band[1]:

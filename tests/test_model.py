@@ -71,6 +71,7 @@ def test_metadata_drives_the_model(tmp_path: Path) -> None:
         ({meta.META_CLASSES: '["defect", "ok"]'}, r'class names \["defect", "ok"\] are not \["ok", "defect"\]'),
         ({meta.META_CLASSES: '["ok", "defect", "scrap"]'}, "class names"),
         ({meta.META_CLASSES: '"ok"'}, "class names"),
+        ({meta.META_CLASSES: "[" * 100_000 + "]" * 100_000}, "model metadata is malformed"),  # a RecursionError: a traceback
         ({meta.META_UNWRAP: json.dumps({**_UNWRAP, "reach": 3.0})}, "station.unwrap is malformed: reach 3.0"),
         ({meta.META_UNWRAP: json.dumps({**_UNWRAP, "spiral": True})}, "station.unwrap has unknown fields"),
         ({meta.META_UNWRAP: "[32, 96]"}, "station.unwrap is not a JSON object"),

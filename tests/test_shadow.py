@@ -174,15 +174,15 @@ def test_a_slow_spell_keeps_the_shadow_off_only_while_it_is_recent_and_a_newly_l
     m = Metrics()
     crop, _ = _alone(Model(MODEL), _photos()[0], 1)
     fresh = replace(crop, part=replace(crop.part, frame=replace(crop.part.frame, captured_mono=time.monotonic())))
-    with _running(ShadowSlot(strict), m, deadline_s=5.0) as stage:
-        stage.ran(3.0, strict)  # a run during the spell: no part has twice that left
+    with _running(ShadowSlot(strict), m, deadline_s=60.0) as stage:
+        stage.ran(40.0, strict)  # a run during the spell: no part has twice that left
         stage.submit(fresh)
         assert _skipped(m) == {ShadowSkip.DEADLINE: 1}
         with stage._lock:  # the same run, RECENT_S ago: the spell is over
-            stage._runs[-1] = (time.monotonic() - RECENT_S - 1.0, 3.0, strict)
+            stage._runs[-1] = (time.monotonic() - RECENT_S - 1.0, 40.0, strict)
         stage.submit(replace(fresh, part=replace(fresh.part, part_id=2)))
-        assert wait_for(lambda: stage._runs[-1][1] < 3.0, 30)  # scored, and timed afresh
-        stage.ran(3.0, Model(MODEL))  # another model's run (the shadow before a reload) sets no time for this one
+        assert wait_for(lambda: stage._runs[-1][1] < 40.0, 30)  # scored, and timed afresh
+        stage.ran(40.0, Model(MODEL))  # another model's run (the shadow before a reload) sets no time for this one
         stage.submit(replace(fresh, part=replace(fresh.part, part_id=3)))
         assert wait_for(lambda: len(stage.durations) == 4, 30)  # scored too
     assert _skipped(m) == {ShadowSkip.DEADLINE: 1}

@@ -238,9 +238,10 @@ def test_a_photo_whose_name_is_not_utf8_is_taught_like_any_other(tmp_path: Path)
 
 def test_a_photo_given_twice_is_used_once_and_one_given_both_labels_is_refused(tmp_path: Path) -> None:
     root = sample_line(tmp_path, 2)
-    col = collect([root, root / "." / ".." / root.name], SPEC, load_config(None, []))  # the same folder twice
-    assert col.counts() == {"ok": 2, "defective": 2, "not_inspectable": 0} and not col.copies
-    assert col.notes == [f"{root / '.' / '..' / root.name}: the same folder as {root}, used once"]
+    for twice in (root, root / "." / ".." / root.name):  # the same folder given twice, by the same path or another
+        col = collect([root, twice], SPEC, load_config(None, []))
+        assert col.counts() == {"ok": 2, "defective": 2, "not_inspectable": 0} and not col.copies
+        assert col.notes == [f"{twice}: the same folder as {root}, used once"]
     again = shutil.copytree(root, tmp_path / "again")
     col = collect([root, again], SPEC, load_config(None, []))  # another folder of the same photos
     assert col.counts() == {"ok": 2, "defective": 2, "not_inspectable": 0}
@@ -426,6 +427,10 @@ def test_a_video_none_of_whose_ground_truth_it_holds_is_refused(tmp_path: Path) 
 
 
 def test_a_ground_truth_with_a_column_named_twice_is_refused_not_read_by_its_last(tmp_path: Path) -> None:
+    from station.teach.truth import read_truth as read_ground_truth
+
+    (tmp_path / "sheet.csv").write_text("part,label,first_frame,last_frame,source,,\n1,ok,3,9,x,,\n")  # a spreadsheet's: fine
+    assert read_ground_truth(tmp_path / "sheet.csv")[0] == [(0, 3, 9)]
     (tmp_path / "clip.mp4").write_bytes(b"x")
     (tmp_path / "clip.csv").write_text("part,label,first_frame,last_frame,source,label\n1,ok,3,9,x,def\n")
     with pytest.raises(InputError, match=r"clip\.csv: line 1: the column 'label' is named twice"):

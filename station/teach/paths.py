@@ -24,6 +24,9 @@ def check_paths(args: argparse.Namespace, base: Path, cfg: Config) -> None:
     station has: the base, the shipped model, the config's live or shadow model (a taught model goes live by a config
     edit, after its shadow run: docs/commissioning.md), any other file or folder the config names."""
     out = Path(args.out)
+    if len(os.fsencode(part_path(out).name)) > _name_max(out.parent):  # .NAME.PID.part: known now, not after teaching
+        raise InputError(f"{out}: --out's file name is too long for its folder (the model is written beside it first, "
+                         f"as {part_path(out).name[:24]}...); give a shorter name")  # fmt: skip
     where = real(out)
     if where == real(base):
         raise InputError(f"{out}: --out is the base model itself; write the taught model to another file")
@@ -46,9 +49,6 @@ def check_paths(args: argparse.Namespace, base: Path, cfg: Config) -> None:
         raise InputError(f"{out}: --out and --report are the same path")
     if where.is_relative_to(real(Path(args.report))):  # the report's next writing would replace it, or delete it as a picture
         raise InputError(f"{out}: --out is inside --report {args.report}, which teaching rewrites; write the model elsewhere")
-    if len(os.fsencode(part_path(out).name)) > _name_max(out.parent):  # known now, not after minutes of teaching
-        raise InputError(f"{out}: --out's file name is too long for its folder (the model is written beside it first, "
-                         f"as {part_path(out).name[:24]}...); give a shorter name")  # fmt: skip
     report_folder(Path(args.report))
 
 

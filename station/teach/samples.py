@@ -191,9 +191,10 @@ def collect(sources: list[Path], spec: PreprocessSpec, cfg: Config) -> Collectio
     col = Collection()
     given: dict[Path, Path] = {}
     for src in sources:
-        if src.is_dir() and (met := given.setdefault(real(src), src)) is not src:  # a video given twice: its content says so
-            col.notes.append(f"{src}: the same folder as {met}, used once")
+        if src.is_dir() and (key := real(src)) in given:  # a video given twice: its content says so
+            col.notes.append(f"{src}: the same folder as {given[key]}, used once")
             continue
+        given[real(src)] = src
         if src.is_dir() and any((src / sub).is_dir() for sub in LABELS):
             had = len(col.samples) + len(col.refused) + len(col.copies)
             _folder(src, spec, col)
@@ -340,7 +341,7 @@ def _video(video: Path, spec: PreprocessSpec, cfg: Config, col: Collection) -> N
         raise InputError(f"{video}: {travel.summary()} (the config given with -c)")
     _lost(video, source, col)
     col.digest.update(content + raw)
-    _unmatched(video, truth, used, index, col)
+    _unmatched(video, truth, used, index, col, source.frame_count)
 
 
 def _lost(video: Path, source: VideoFileSource, col: Collection) -> None:
@@ -356,10 +357,11 @@ def _lost(video: Path, source: VideoFileSource, col: Collection) -> None:
                      "its parts after the loss would carry other parts' labels (the held-out mistakes would show them)")  # fmt: skip
 
 
-def _unmatched(video: Path, truth: list[tuple[int, int, int]], used: list[bool], frames: int, col: Collection) -> None:
+def _unmatched(video: Path, truth: list[tuple[int, int, int]], used: list[bool], frames: int, col: Collection,
+               declared: int | None) -> None:  # fmt: skip
     """Rows no part was matched to: missed by the trigger, or (a mistake of the ground truth) after the video's end;
     InputError when every row is after it (no ground truth of this video: a photo named .avi is a video of one frame)."""
-    all_after_the_end(video, truth, frames)
+    all_after_the_end(video, truth, frames, declared)
     for k, done in enumerate(used):
         label, first, last = truth[k]
         if done:

@@ -32,12 +32,13 @@ def _bytes(path: Path) -> bytes:
         raise InputError(f"{path}: {why(exc, 'cannot read the ground truth')}") from None
 
 
-def all_after_the_end(video: Path, truth: list[tuple[int, int, int]], frames: int) -> None:
+def all_after_the_end(video: Path, truth: list[tuple[int, int, int]], frames: int, declared: int | None = None) -> None:
     """InputError when every part of ``truth`` comes after the ``frames`` the video held: no ground truth of this video (a
-    photo named .avi is a video of one frame to OpenCV)."""
+    photo named .avi is a video of one frame to OpenCV), or a video cut short (it ``declared`` more)."""
     if truth and min(first for _, first, _ in truth) >= frames:
-        raise InputError(f"{video}: every part its ground truth lists comes after its last frame ({frames - 1}): the ground truth "
-                         "is another video's, or the file is no video of the line")  # fmt: skip
+        why = f"it ended after {frames} of the {declared} frames it declares (cut short)" if declared and declared > frames + 1 else (
+            "the ground truth is another video's, or the file is no video of the line")  # fmt: skip
+        raise InputError(f"{video}: every part its ground truth lists comes after its last frame ({frames - 1}): {why}")
 
 
 def check_row(path: Path, n: int, rows: list[tuple[int, int, int]]) -> None:
