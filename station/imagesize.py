@@ -16,7 +16,9 @@ parameters of a progressive JPEG in a sequential one, which some phones and came
 pixels decode the same, so the check goes on past them (on a copy with the field as libjpeg reads
 it, which OpenCV then decodes: no warning on stderr for every such photo) to any damage after them.
 A PNG whose chunks do not add up (cut short, a critical chunk's checksum wrong) is refused by
-:func:`png_damage` before libpng, which would refuse it too, with a line of its own on stderr.
+:func:`png_damage` before libpng, which would refuse it too, with a line of its own on stderr; a
+whole one is decoded from the chunks its pixels come from, without those libpng warns of and
+ignores (a broken colour profile, text with a wrong checksum).
 """
 
 from __future__ import annotations
@@ -197,19 +199,28 @@ _IGNORED: dict[str, Callable[[bytes], bytes]] = {  # libjpeg-turbo's warnings ab
 def png_damage(data: bytes) -> str | None:
     """Why the PNG ``data`` is not whole: a chunk that runs past the end, a critical chunk (IHDR, PLTE, IDAT) whose
     checksum is wrong, no end chunk; None when it is whole (what follows the end chunk is not read, as libpng reads it)."""
-    i = 8
+    return png_as_read(data)[1]
+
+
+def png_as_read(data: bytes) -> tuple[bytes, str | None]:
+    """The PNG ``data`` with the chunks OpenCV decodes its pixels from (the critical ones, and tRNS: transparency), and why
+    it is not whole (None when it is). The others (a colour profile, text, gamma) change no pixel OpenCV gives, and libpng
+    warns on stderr of one it finds wrong ("libpng warning: iCCP: known incorrect sRGB profile") for every such photo."""
+    kept, i = [data[:8]], 8
     while i + 12 <= len(data):
         length, kind = struct.unpack(">I4s", data[i : i + 8])
         end = i + 12 + length
         if end > len(data):
-            return f"its {kind.decode('latin-1')!r} chunk runs past the end of the file (cut short)"
+            return data, f"its {kind.decode('latin-1')!r} chunk runs past the end of the file (cut short)"
         checked = kind[:1].isupper() and kind != b"IEND"  # libpng only warns of the end chunk's checksum, and of an ancillary one
         if checked and zlib.crc32(data[i + 4 : end - 4]) != struct.unpack(">I", data[end - 4 : end])[0]:
-            return f"its {kind.decode('latin-1')!r} chunk's checksum is wrong (damaged)"
+            return data, f"its {kind.decode('latin-1')!r} chunk's checksum is wrong (damaged)"
+        if kind[:1].isupper() or kind == b"tRNS":
+            kept.append(data[i:end])
         if kind == b"IEND":
-            return None
+            return b"".join(kept), None
         i = end
-    return "it ends before its end chunk (cut short)"
+    return data, "it ends before its end chunk (cut short)"
 
 
 _DECODING = threading.Lock()  # OpenCV's log level is the process's: one decode at a time lowers and restores it
@@ -224,8 +235,10 @@ def decode(data: bytes) -> tuple[npt.NDArray[np.generic] | None, str]:
         data, damage = jpeg_as_read(data)
         if damage:
             return None, f" (its JPEG data is damaged: {damage})"
-    if data.startswith(PNG) and (damage := png_damage(data)):
-        return None, f" (its PNG data is not whole: {damage})"
+    if data.startswith(PNG):
+        data, damage = png_as_read(data)
+        if damage:
+            return None, f" (its PNG data is not whole: {damage})"
     with _DECODING:
         level = cv2.utils.logging.getLogLevel()
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -140,3 +142,22 @@ def test_a_png_cut_short_or_with_a_damaged_chunk_is_named_before_libpng_sees_it(
         assert cv2.imdecode(np.frombuffer(damaged, np.uint8), cv2.IMREAD_UNCHANGED) is None  # libpng would refuse it too
         (tmp_path / "p.png").write_bytes(damaged)
         assert read_image(tmp_path / "p.png").error == f"{tmp_path / 'p.png'}: not a decodable image (its PNG data is not whole: {why})"
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def test_a_png_with_a_chunk_libpng_warns_of_and_ignores_is_taken_without_a_line_on_stderr(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A broken colour profile ("libpng warning: iCCP: known incorrect sRGB profile", as some exporters write) or text with a
+    wrong checksum: libpng warned on stderr for every such photo, and OpenCV gave the same pixels."""
+    whole = _png_of(IMAGE)
+    header = 8 + 25  # the signature and IHDR
+    odd = whole[:header] + _chunk(b"iCCP", b"bogus\0\0" + zlib.compress(b"no profile" * 20)) + whole[header:]
+    odd = odd[:header] + _chunk(b"tEXt", b"Comment\0hello")[:-1] + b"\0" + odd[header:]  # its checksum wrong
+    (tmp_path / "odd.png").write_bytes(odd)
+    read = read_image(tmp_path / "odd.png")
+    assert read.error is None and read.image is not None and np.array_equal(read.image, IMAGE)
+    assert capfd.readouterr().err == ""
