@@ -69,6 +69,11 @@ class GatewayCounts(Collector):
         yield GaugeMetricFamily("gateway_parts_pending", "Parts heard of and not yet at their actuator.", value=len(self._core.pending))
         yield from self._vision()
         if self._plc:
+            yield GaugeMetricFamily(
+                "gateway_plc_reachable", "1 when the PLC answered the gateway's last request (the healthy coil, every alive_ms), "
+                "0 when it did not: gateway_vision_healthy says what the gateway tells the PLC, this whether the PLC hears it.",
+                value=int(all(o.reachable for o in self._plc)),
+            )  # fmt: skip
             yield CounterMetricFamily(
                 "gateway_plc_requests_failed", "Modbus requests the PLC did not answer or refused.",
                 value=sum(o.failed_requests for o in self._plc),

@@ -164,6 +164,11 @@ class ModbusOutput:
         self._event = event
         return True
 
+    @property
+    def reachable(self) -> bool:
+        """The PLC answered the gateway's last request (the healthy coil is written every alive_ms)."""
+        return not self._down
+
     def healthy(self, ok: bool, reason: str) -> None:
         self._ok = ok
         self._call("healthy_coil", "write_coil", self.cfg.healthy_coil, ok)

@@ -59,6 +59,7 @@ def test_the_core_s_and_the_outputs_counts_are_series_read_at_each_scrape() -> N
     value = registry.get_sample_value
     assert [value(n) for n in ("gateway_messages_ignored_total", "gateway_plc_requests_failed_total", "gateway_plc_parts_skipped_total",
                                "gateway_out_write_failures_total", "gateway_parts_pending")] == [0, 0, 0, 0, 0]  # fmt: skip
+    assert value("gateway_plc_reachable") == 1  # nothing asked of it yet
     core.ignore("not the contract")
     st = FakeStation()
     core.receive(st.beat(), 0.0)
@@ -69,6 +70,7 @@ def test_the_core_s_and_the_outputs_counts_are_series_read_at_each_scrape() -> N
     assert value("gateway_messages_ignored_total") == 1
     assert value("gateway_parts_pending") == 1  # the verdict heard, its part not yet at the actuator
     assert (value("gateway_plc_requests_failed_total"), value("gateway_plc_parts_skipped_total")) == (1, 1)
+    assert value("gateway_plc_reachable") == 0  # vision may read healthy again once its hold ends: this says the PLC is not heard
     assert value("gateway_out_write_failures_total") == 2  # both lines, whatever the PLC did
     plc.close()
     log.close()
