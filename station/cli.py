@@ -21,7 +21,7 @@ import structlog
 from station import __version__
 from station.archive import probe
 from station.cli_args import SEED, at_least, common, report_folder, teach_parser
-from station.config import DEFAULT_CONFIG, Config, load_config
+from station.config import Config, load_config, read_with
 from station.config_blocking import check_blocking
 from station.config_warnings import warnings as config_warnings
 from station.errors import CameraError, ConfigError, InputError, ModelError, StationError, one_line
@@ -32,7 +32,6 @@ from station.log import configure
 from station.model import Model
 from station.pipeline import RunOptions
 from station.review import load_token
-from station.settings_file import paths_in
 from station.signals import SIGNALS, STOPS, Stopped
 from station.sources import IMAGE_SUFFIXES, FrameSource
 from station.supervisor import configured_source, run_pipeline
@@ -73,17 +72,11 @@ def _rereader(args: argparse.Namespace) -> Callable[[], Config]:
     return lambda: load_config(args.config, args.overrides)
 
 
-def read_with(args: argparse.Namespace, cfg: Config) -> list[Path]:
-    """What a command that loads ``cfg`` reads besides its source: its config file (the packaged one without -c), and
-    every file and folder the config names (models, keys, the review token, the archive)."""
-    return [args.config or DEFAULT_CONFIG, *paths_in(cfg)]
-
-
 def _out_apart(args: argparse.Namespace, cfg: Config, source: str) -> None:
     """--out (JSON lines, appended) never onto what the station reads: a recording or image folder given as the source, a
     video's ground truth, its models or its config (a verdicts file among the images was judged as a part)."""
     if args.out is not None:
-        inputs_apart(args.out, "--out", [Path(source)] if Path(source).exists() else [], IMAGE_SUFFIXES, read_with(args, cfg))
+        inputs_apart(args.out, "--out", [Path(source)] if Path(source).exists() else [], IMAGE_SUFFIXES, read_with(args.config, cfg))
 
 
 def _recording(cfg: Config) -> FrameSource:
@@ -133,7 +126,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
     from station.offline.classify import classify_paths
 
     cfg, model = load(args)
-    return classify_paths([Path(p) for p in args.paths], model, args.out, read_with(args, cfg))
+    return classify_paths([Path(p) for p in args.paths], model, args.out, read_with(args.config, cfg))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -198,7 +191,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
         if w.startswith("gateway."):
             log.warning("config_warning", warning=w)
     if args.out is not None:
-        not_read(args.out, "--out", read_with(args, cfg))
+        not_read(args.out, "--out", read_with(args.config, cfg))
     SIGNALS.install()
     registry, served = serve_metrics(cfg)
     try:
@@ -232,8 +225,8 @@ def cmd_archive(args: argparse.Namespace) -> int:
 
     src = Path(args.archive)
     if not src.is_dir():
-        raise InputError(f"{src}: {'not a folder (give archive.dir' if src.exists() else 'no such archive folder (give archive.dir'}, "
-                         "the folder the station archives into)")  # fmt: skip
+        what = "not a folder" if src.exists() else "no such archive folder"
+        raise InputError(f"{src}: {what} (give archive.dir, the folder the station archives into)")
     not_read(Path(args.out), "OUT", [src])  # the archive's quota would prune it, and its next export would read it back
     done = export(src, Path(args.out), reviewed_only=args.reviewed_only)
     for why in done.skipped:

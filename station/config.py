@@ -16,7 +16,7 @@ from station.config_gateway import GatewaySection
 from station.endpoints import check_endpoint, check_host, same_interface, same_socket, tcp_address
 from station.errors import ConfigError
 from station.model import Threads
-from station.settings_file import apply_override, read_mapping, resolve_paths
+from station.settings_file import apply_override, paths_in, read_mapping, resolve_paths
 
 DEFAULTS = Path(__file__).resolve().parent / "defaults"  # package data: in the wheel as in the source tree
 DEFAULT_CONFIG = DEFAULTS / "station.yaml"
@@ -390,3 +390,9 @@ def _source_from(cfg: Config, folder: Path, given: frozenset[str]) -> Config:
     if source_kind(src) in LIVE or SCHEME.match(src) or Path(src).is_absolute() or given & {"camera", "camera.source"}:
         return cfg
     return cfg.model_copy(update={"camera": cfg.camera.model_copy(update={"source": str(folder / src)})})
+
+
+def read_with(config: Path | None, cfg: Config) -> list[Path]:
+    """What a command that loads ``cfg`` from ``config`` reads besides its source: the config file (the packaged one when
+    None), and every file and folder the config names (models, keys, the review token, the archive)."""
+    return [config or DEFAULT_CONFIG, *paths_in(cfg)]

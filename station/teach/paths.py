@@ -11,11 +11,10 @@ import argparse
 import os
 from pathlib import Path
 
-from station.config import DEFAULTS, SHIPPED_MODEL, Config
+from station.config import DEFAULTS, SHIPPED_MODEL, Config, read_with
 from station.errors import InputError
 from station.files import not_read, real
 from station.offline.evaluate import report_folder
-from station.settings_file import paths_in
 from station.teach.samples import read_by
 
 
@@ -35,8 +34,7 @@ def check_paths(args: argparse.Namespace, base: Path, cfg: Config) -> None:
     for path, what in taken:
         if path is not None and where == real(Path(path)):
             raise InputError(f"{out}: --out is {what}; write the taught model to a new file, then point the config at it")
-    read = [DEFAULTS.parent, *(p for src in args.sources for p in read_by(Path(src))), *([args.config] if args.config else []),
-            *paths_in(cfg)]  # fmt: skip
+    read = [DEFAULTS.parent, *(p for src in args.sources for p in read_by(Path(src))), *read_with(args.config, cfg)]
     not_read(out, "--out", read)  # a photo, a ground truth, the config, a file it names (a key, the review token, the archive)
     not_read(Path(args.report), "--report", read)
     if out.is_dir():
