@@ -191,10 +191,12 @@ def collect(sources: list[Path], spec: PreprocessSpec, cfg: Config) -> Collectio
     col = Collection()
     given: dict[Path, Path] = {}
     for src in sources:
-        if src.is_dir() and (key := real(src)) in given:  # a video given twice: its content says so
-            col.notes.append(f"{src}: the same folder as {given[key]}, used once")
-            continue
-        given[real(src)] = src
+        if src.is_dir():  # a video given twice: its content says so
+            key = real(src)
+            if key in given:  # by the same path or another
+                col.notes.append(f"{src}: the same folder as {given[key]}, used once")
+                continue
+            given[key] = src
         if src.is_dir() and any((src / sub).is_dir() for sub in LABELS):
             had = len(col.samples) + len(col.refused) + len(col.copies)
             _folder(src, spec, col)

@@ -55,7 +55,7 @@ def read_truth(path: Path) -> tuple[list[tuple[int, int, int]], bytes]:
     """(label, first_frame, last_frame) per row, and the file's bytes; InputError naming the file and row when malformed."""
     rows = []
     try:
-        raw = read_bounded(path, MAX_TRUTH_BYTES, "a ground truth")
+        raw = _bytes(path)
         with io.StringIO(raw.decode("utf-8-sig"), newline="") as f:
             reader = csv.DictReader(f)
             columns_once(path, reader.fieldnames)
@@ -70,8 +70,6 @@ def read_truth(path: Path) -> tuple[list[tuple[int, int, int]], bytes]:
                 check_row(path, n, rows)
     except csv.Error as exc:  # a field past the csv module's size limit
         raise InputError(f"{path}: not a ground truth CSV: {exc}") from None
-    except OSError as exc:
-        raise InputError(f"{path}: {why(exc, 'cannot read the ground truth')}") from None
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: cannot read the ground truth: {exc}") from None
     if not rows:
