@@ -37,8 +37,7 @@ class BoundedServer(ThreadingHTTPServer):
     request_queue_size = 64  # connects waiting for accept(): a burst is not left to SYN retries
 
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], refused: Counter) -> None:
-        self._slots = threading.BoundedSemaphore(MAX_CLIENTS)
-        self._by_client: dict[str, int] = {}  # connections being served, by address
+        self._by_client: dict[str, int] = {}  # connections being served, by address (MAX_CLIENTS in all at most)
         self._lock = threading.Lock()
         self._refused = refused
         self._quiet = RateLimitedLog()
@@ -47,7 +46,7 @@ class BoundedServer(ThreadingHTTPServer):
     def process_request(self, request: Any, client_address: Any) -> None:
         host = str(client_address[0])
         with self._lock:
-            mine = self._by_client.get(host, 0) < MAX_PER_CLIENT and self._slots.acquire(blocking=False)
+            mine = self._by_client.get(host, 0) < MAX_PER_CLIENT and sum(self._by_client.values()) < MAX_CLIENTS
             if mine:
                 self._by_client[host] = self._by_client.get(host, 0) + 1
         if not mine:
@@ -70,7 +69,6 @@ class BoundedServer(ThreadingHTTPServer):
 
     def _release(self, host: str) -> None:
         with self._lock:
-            self._slots.release()
             left = self._by_client.pop(host) - 1
             if left:
                 self._by_client[host] = left

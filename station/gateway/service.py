@@ -114,10 +114,7 @@ class Gateway(Worker):
         assert self._resend is not None and self._resend_at is not None
         unanswered = round(time.monotonic() - (self._asked or 0.0), 1)
         log.warning("resend_redialled", stage="gateway", resend=self._resend_at, unanswered_s=unanswered)
-        poller.unregister(self._resend)
-        self._resend.close(0)
-        self._resend = self._socket(zmq.DEALER, self._resend_at)
-        poller.register(self._resend, zmq.POLLIN)
+        self._resend = self._remade(poller, self._resend, zmq.DEALER, self._resend_at)
         self._asked = None
 
     def _redial(self, poller: zmq.Poller) -> None:
@@ -126,15 +123,18 @@ class Gateway(Worker):
         if not self._redials:  # once per silence: a station that is down is redialled every _redial_s, said once
             log.warning("station_redialled", stage="gateway", station=self._stream, silent_s=round(time.monotonic() - self._heard, 1))
         self._redials += 1
-        for sock in (self._sub, self._resend):
-            if sock is not None:
-                poller.unregister(sock)
-                sock.close(0)
-        self._sub, self._resend = self._dial()
-        for sock in (self._sub, self._resend):
-            if sock is not None:
-                poller.register(sock, zmq.POLLIN)
+        self._sub = self._remade(poller, self._sub, zmq.SUB, self._stream)
+        if self._resend is not None and self._resend_at:
+            self._resend = self._remade(poller, self._resend, zmq.DEALER, self._resend_at)
         self._heard, self._asked = time.monotonic(), None
+
+    def _remade(self, poller: zmq.Poller, old: zmq.Socket[bytes], kind: int, endpoint: str) -> zmq.Socket[bytes]:
+        """A new socket of ``kind`` dialling ``endpoint`` in ``old``'s place, ``old`` closed, the poller told."""
+        poller.unregister(old)
+        old.close(0)
+        sock = self._socket(kind, endpoint)
+        poller.register(sock, zmq.POLLIN)
+        return sock
 
     @staticmethod
     def _curve(cfg: Config) -> tuple[KeyPair | None, bytes | None]:
