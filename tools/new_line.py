@@ -17,7 +17,12 @@ setup changes what a real new line changes, and the setups are unlike each other
   line whose camera sees the belt's whole width tight), a slight tilt, a light belt, a vignetting
   lens, motion blur along the belt and JPEG 80 (each part's centre off the frame's by a normal
   error of 12 px a side); ``offset_wide``: the same, with an error of 16 px a side and corners
-  darker (45 %, not 30 %).
+  darker (45 %, not 30 %);
+- ``framed``: what the held-back description names, all at once: a camera 15-25 degrees off
+  perpendicular over a near-white belt, framed tight (parts fill 80-92 % of the frame, off-centre
+  by a normal error of 9 px a side, so some reach past its edge), and a side light of its own kind:
+  one side of the frame brighter than the other and the part's relief lit by an emboss (a larger
+  blur than ``tilted``'s), then a slight defocus and JPEG 90.
 
 It also writes FOLDER-truth.csv (and with ``--teach``, FOLDER-teach-truth.csv and
 FOLDER-judge-truth.csv): where each photo's part is (its centre, and its rim's radius along the
@@ -133,12 +138,32 @@ def offset(photo: Gray, rng: np.random.Generator, spread: float = 12.0, vignette
     return cast(Gray, cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)), (side / 2 - dx, side / 2 - dy, fill * big / 2)
 
 
+def framed(photo: Gray, rng: np.random.Generator) -> Shot:
+    side, big, axis, deg = 300, 420, float(rng.uniform(0, math.pi)), float(rng.uniform(15, 25))
+    fill, level = float(rng.uniform(0.8, 0.92)) * side / big, float(rng.uniform(215, 240))
+    f = _tilt(photo.astype(np.float32), deg, axis, big, fill, level)
+    f = _belt(f, photo, level, deg, axis, big, fill)
+    light = float(rng.uniform(0, 2 * math.pi))
+    lx, ly = math.cos(light), math.sin(light)
+    smooth = cv2.GaussianBlur(f, (0, 0), 3.0)
+    emboss = lx * cv2.Sobel(smooth, cv2.CV_32F, 1, 0, ksize=5) + ly * cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=5)
+    yy, xx = np.mgrid[0:big, 0:big].astype(np.float32) / big - 0.5
+    f = f * (1.0 + float(rng.uniform(0.3, 0.5)) * (lx * xx + ly * yy)) + float(rng.uniform(0.05, 0.09)) * emboss
+    dx, dy = (int(np.clip(round(float(v)), -50, 50)) for v in rng.normal(0, 9.0, 2))
+    x0, y0 = (big - side) // 2 + dx, (big - side) // 2 + dy
+    f = cv2.GaussianBlur(f[y0 : y0 + side, x0 : x0 + side], (0, 0), float(rng.uniform(0.5, 0.9)))
+    f += rng.normal(0, 2.5, f.shape).astype(np.float32)
+    _ok, buf = cv2.imencode(".jpg", np.clip(f, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    return cast(Gray, cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)), (side / 2 - dx, side / 2 - dy, fill * big / 2)
+
+
 SETUPS: dict[str, Callable[[Gray, np.random.Generator], Shot]] = {
     "tilted": tilted,
     "dark": dark,
     "glare": glare,
     "offset": offset,
     "offset_wide": partial(offset, spread=16.0, vignette=0.9),
+    "framed": framed,
 }
 
 
