@@ -155,6 +155,7 @@ class _Body:
 
     RENAME: ClassVar[dict[str, str]] = {}  # Python name -> wire name (``from`` is a keyword)
     VERSIONED: ClassVar[bool] = True  # carries ``v``
+    NULLABLE: ClassVar[frozenset[str]] = frozenset()  # optional fields sent as null when they have no value (others: absent)
 
     def body(self) -> dict[str, Any]:
         out: dict[str, Any] = {"v": PROTOCOL_VERSION} if self.VERSIONED else {}
@@ -185,7 +186,10 @@ class _Body:
                 if f.default is None:
                     continue
                 raise WireError(f"{key}: missing")
-            values[f.name] = _check(key, hints[f.name], raw.pop(key))
+            value = raw.pop(key)
+            if value is None and f.default is None and key not in cls.NULLABLE:
+                raise WireError(f"{key}: null (absent when it has no value)")
+            values[f.name] = _check(key, hints[f.name], value)
         if raw:
             raise WireError(f"{sorted(raw)[0]}: unknown field")
         return cls(**values)
@@ -334,6 +338,7 @@ class ResendReply(_Body):
     """
 
     RENAME: ClassVar[dict[str, str]] = {"first": "from", "last": "to"}
+    NULLABLE: ClassVar[frozenset[str]] = frozenset({"gone"})
     run_id: str
     first: int | None = None
     last: int | None = None

@@ -127,6 +127,13 @@ def test_the_strict_decoder_names_what_is_not_the_contract(body: dict[str, objec
         VerdictMessage.decode(encode(body))
 
 
+@pytest.mark.parametrize("key", ["circle", "image", "where", "shadow"])
+def test_an_optional_field_is_absent_when_it_has_no_value_never_null(key: str) -> None:
+    body = {**_verdict(), key: None}  # the encoder leaves such a field out: null is no message it sends
+    with pytest.raises(WireError, match=re.escape(f"{key}: null")):
+        VerdictMessage.decode(encode(body))
+
+
 @pytest.mark.parametrize(
     ("over", "names"),
     [({"last_seq": 5, "verdicts": 0}, "last_seq: 5 is not seq - 1 (7)"),
@@ -155,6 +162,7 @@ def test_resend_request_and_reply_as_documented() -> None:
     assert ResendReply.decode(served.encode()) == served
     assert ResendReply(run_id="r", error="x").encode() == b'{"v": 1, "run_id": "r", "error": "x"}'
     for bad in (b'{"from": 2, "to": 1}', b'{"from": 1, "to": 1001}', b'{"from": 1}', b'{"from": 1, "to": 2, "run_id": 5}',
-                b'{"from": 10000000000000000000000000, "to": 10000000000000000000000001}'):  # fmt: skip
+                b'{"from": 10000000000000000000000000, "to": 10000000000000000000000001}',
+                b'{"from": 1, "to": 2, "run_id": null}'):  # fmt: skip
         with pytest.raises(WireError):
             ResendRequest.decode(bad)
