@@ -86,6 +86,21 @@ def _relief(img: Floats, strength: float, direction: float) -> Floats:
     return cast(Floats, img * ramp + strength * (math.cos(direction) * gx + math.sin(direction) * gy))
 
 
+def _off_centre(f: Floats, side: int, spread: float, most: int, rng: np.random.Generator) -> tuple[Floats, int, int]:
+    """A ``side`` square of the larger ``f`` whose centre is off ``f``'s by a normal error of ``spread`` px a side (at most
+    ``most``), and that offset: the part lies at the centre minus it."""
+    big = f.shape[0]
+    dx, dy = (int(np.clip(round(float(v)), -most, most)) for v in rng.normal(0, spread, 2))
+    x0, y0 = (big - side) // 2 + dx, (big - side) // 2 + dy
+    return f[y0 : y0 + side, x0 : x0 + side], dx, dy
+
+
+def _jpeg(f: Floats, quality: int) -> Gray:
+    """``f`` as the camera's JPEG at ``quality`` gives it back."""
+    _ok, buf = cv2.imencode(".jpg", np.clip(f, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return cast(Gray, cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE))
+
+
 def tilted(photo: Gray, rng: np.random.Generator) -> Shot:
     side, fill, axis, deg = 320, float(rng.uniform(0.62, 0.75)), float(rng.uniform(0, math.pi)), float(rng.uniform(18, 26))
     level = float(rng.uniform(225, 245))
@@ -104,8 +119,7 @@ def dark(photo: Gray, rng: np.random.Generator) -> Shot:
     f = 255.0 * (np.clip(f, 0, 255) / 255.0) ** 0.6
     f = f + 1.4 * (f - cv2.GaussianBlur(f, (0, 0), 1.2))  # the camera's sharpening
     f += rng.normal(0, 7.0, f.shape).astype(np.float32)
-    _ok, buf = cv2.imencode(".jpg", np.clip(f, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 45])
-    return cast(Gray, cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)), (side / 2, side / 2, fill * side / 2)
+    return _jpeg(f, 45), (side / 2, side / 2, fill * side / 2)
 
 
 def glare(photo: Gray, rng: np.random.Generator) -> Shot:
@@ -126,16 +140,13 @@ def offset(photo: Gray, rng: np.random.Generator, spread: float = 12.0, vignette
     fill, level = float(rng.uniform(0.78, 0.9)) * side / big, float(rng.uniform(195, 215))
     f = _tilt(photo.astype(np.float32), deg, axis, big, fill, level)
     f = _belt(f, photo, level, deg, axis, big, fill)
-    dx, dy = (int(np.clip(round(float(v)), -60, 60)) for v in rng.normal(0, spread, 2))  # off-centre (12 px: 1 part in 8 reaches the edge)
-    x0, y0 = (big - side) // 2 + dx, (big - side) // 2 + dy
-    f = f[y0 : y0 + side, x0 : x0 + side]
+    f, dx, dy = _off_centre(f, side, spread, 60, rng)  # 12 px: 1 part in 8 reaches the edge
     yy, xx = np.mgrid[0:side, 0:side].astype(np.float32) / side - 0.5
     f = 0.8 * f * (1.0 - vignette * (xx**2 + yy**2))  # lower gain, and a lens darker to its corners (0.6: 30 %)
     n = int(rng.integers(3, 6))
     f = cast(Floats, np.asarray(cv2.filter2D(f, -1, np.full((1, n), 1.0 / n, np.float32)), np.float32))  # motion blur along the belt
     f += rng.normal(0, 3.0, f.shape).astype(np.float32)
-    _ok, buf = cv2.imencode(".jpg", np.clip(f, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 80])
-    return cast(Gray, cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)), (side / 2 - dx, side / 2 - dy, fill * big / 2)
+    return _jpeg(f, 80), (side / 2 - dx, side / 2 - dy, fill * big / 2)
 
 
 def framed(photo: Gray, rng: np.random.Generator) -> Shot:
@@ -149,12 +160,10 @@ def framed(photo: Gray, rng: np.random.Generator) -> Shot:
     emboss = lx * cv2.Sobel(smooth, cv2.CV_32F, 1, 0, ksize=5) + ly * cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=5)
     yy, xx = np.mgrid[0:big, 0:big].astype(np.float32) / big - 0.5
     f = f * (1.0 + float(rng.uniform(0.3, 0.5)) * (lx * xx + ly * yy)) + float(rng.uniform(0.05, 0.09)) * emboss
-    dx, dy = (int(np.clip(round(float(v)), -50, 50)) for v in rng.normal(0, 9.0, 2))
-    x0, y0 = (big - side) // 2 + dx, (big - side) // 2 + dy
-    f = cv2.GaussianBlur(f[y0 : y0 + side, x0 : x0 + side], (0, 0), float(rng.uniform(0.5, 0.9)))
+    f, dx, dy = _off_centre(f, side, 9.0, 50, rng)
+    f = cast(Floats, cv2.GaussianBlur(f, (0, 0), float(rng.uniform(0.5, 0.9))))
     f += rng.normal(0, 2.5, f.shape).astype(np.float32)
-    _ok, buf = cv2.imencode(".jpg", np.clip(f, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 90])
-    return cast(Gray, cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)), (side / 2 - dx, side / 2 - dy, fill * big / 2)
+    return _jpeg(f, 90), (side / 2 - dx, side / 2 - dy, fill * big / 2)
 
 
 SETUPS: dict[str, Callable[[Gray, np.random.Generator], Shot]] = {
