@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar, get_type_hints
@@ -36,6 +37,8 @@ NORMALISATION = (
 )
 _Spec = TypeVar("_Spec", PreprocessSpec, UnwrapSpec)
 MAX_MODEL_BYTES = 256 * 1024 * 1024  # far above any station model (the shipped one is about 2 MB)
+MAX_VERSION = 64  # characters of station.version: with the file's name and a digest, the model id every verdict carries
+VERSION_FORM = re.compile(rf"[0-9A-Za-z.+_-]{{1,{MAX_VERSION}}}", re.ASCII)
 REQUIRED = (META_VERSION, META_CLASSES, META_INPUT, META_NORMALISATION, META_THRESHOLD, META_BAND)
 
 
@@ -132,6 +135,9 @@ def _parse_meta(meta: dict[str, str], path: Path, digest: str) -> ModelInfo:
         raise ModelError(f"{path}: class names {meta[META_CLASSES][:60]} are not {json.dumps(CLASSES)}: the station reads the "
                          "model's output as the probability that a part is defective")  # fmt: skip
     version = meta[META_VERSION]
+    if not VERSION_FORM.fullmatch(version):  # every verdict names the model: a long id would make each too big for a gateway
+        raise ModelError(f"{path}: model version {version[:40]!r}{'...' if len(version) > 40 else ''} is not 1 to {MAX_VERSION} of "
+                         "the characters 0-9 A-Z a-z . + - _")  # fmt: skip
     return ModelInfo(
         model_id=f"{path.stem}-{version}-{digest[:12]}",
         version=version,

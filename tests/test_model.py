@@ -89,6 +89,9 @@ def test_metadata_drives_the_model(tmp_path: Path) -> None:
         ({meta.META_INPUT: json.dumps({"size": 32, "margin": 3.0})}, "station.input is malformed: margin 3.0: outside what a crop can be"),
         ({meta.META_TAUGHT: "{not json"}, "station.teach is not a JSON object whose parts are a list of digests"),
         ({meta.META_TAUGHT: '{"parts": [1, 2]}'}, "station.teach is not a JSON object whose parts are a list of digests"),
+        ({meta.META_VERSION: "1" * 70_000}, r"model version '1{40}'\.\.\. is not 1 to 64 of"),  # every verdict would be 70 kB
+        ({meta.META_VERSION: ""}, "model version '' is not 1 to 64"),
+        ({meta.META_VERSION: "1.0\n"}, r"model version '1\.0\\n' is not"),
     ],
 )
 def test_bad_metadata_is_refused(tmp_path: Path, props: dict[str, str], message: str) -> None:

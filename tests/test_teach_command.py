@@ -105,10 +105,14 @@ def test_a_base_taught_on_some_of_the_parts_is_refused_before_any_teaching(taugh
 
 
 def test_a_taught_models_version_names_its_line_once() -> None:
+    from station.model import MAX_VERSION
     from station.teach.command import taught_version
 
     assert taught_version("1.0.0", "Line A / shift 2") == "1.0.0+line-a-shift-2" and taught_version("1.0.0", "") == "1.0.0+taught"
     assert taught_version("1.0.0+line-a", "line b") == "1.0.0+line-b"  # taught again from a taught base
+    long = taught_version("1.0.0", "a" * 70_000)  # the whole name is in the teach record; the id every verdict carries stays short
+    assert long == "1.0.0+" + "a" * 58 and len(long) == MAX_VERSION
+    assert taught_version("9" * MAX_VERSION, "line a") == "9" * MAX_VERSION
 
 
 def test_fine_tuning_stays_near_the_base_weights_and_a_network_from_scratch_has_none_to_stay_near(

@@ -38,7 +38,7 @@ from station import model as meta
 from station.config import Config
 from station.errors import InputError, ModelError, one_line
 from station.gate import admit
-from station.model import Model
+from station.model import MAX_VERSION, Model
 from station.preprocess import PreprocessSpec, part_digest, rectifying
 from station.signals import STOPS
 from station.teach import report, threshold
@@ -308,8 +308,10 @@ def _summary(judged: threshold.Outcome, base: threshold.Outcome) -> None:
 def taught_version(base: str, line: str) -> str:
     """The base model's version with the line's name as its build part (``1.0.0+line-a``): a model's id, which every
     verdict carries, then says what line it was taught for, whatever its file is called."""
-    name = re.sub(r"[^0-9A-Za-z]+", "-", line).strip("-").lower()
-    return f"{base.split('+')[0]}+{name or 'taught'}"  # a base taught for another line: that line's name gives way
+    core = base.split("+")[0]  # a base taught for another line: that line's name gives way
+    name = re.sub(r"[^0-9A-Za-z]+", "-", line).strip("-").lower() or "taught"
+    room = MAX_VERSION - len(core) - 1  # the id every verdict carries stays short; the whole name is in the model's teach record
+    return f"{core}+{name[:room].strip('-')}" if room > 0 and name[:room].strip("-") else core
 
 
 def _write(out: Path, net: Any, base: Model, pick: Candidate, figures: dict[str, Any], col: Collection, labels: npt.NDArray[np.int64],
