@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import secrets
 import stat
 from collections.abc import Collection, Sequence
 from pathlib import Path
@@ -39,12 +40,14 @@ def read_bounded(path: Path, most: int, what: str, follow: bool = True) -> bytes
     return data
 
 
-def open_append(path: Path) -> IO[str]:
-    """``path`` opened to append text lines, without waiting for ever to open it: a pipe with nothing reading it is refused
-    at once (OSError), where a plain open waits for a reader, deaf to SIGTERM. Writes block as usual (a line is never torn),
-    so a reader that stalls stalls the writer: the station's stall check then says so."""
+def open_append(path: Path, truncate: bool = False) -> IO[str]:
+    """``path`` opened to append text lines (``truncate``: emptied first), without waiting for ever to open it: a pipe
+    with nothing reading it is refused at once (OSError), where a plain open waits for a reader, deaf to SIGTERM. Writes
+    block as usual (a line is never torn), so a reader that stalls stalls the writer: the station's stall check then says
+    so."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC | (os.O_TRUNC if truncate else 0)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC, 0o666)
+        fd = os.open(path, flags, 0o666)
     except OSError as exc:
         if exc.errno == errno.ENXIO and _is_fifo(path):
             raise OSError(errno.ENXIO, "a pipe with nothing reading it") from None
@@ -54,6 +57,21 @@ def open_append(path: Path) -> IO[str]:
         return os.fdopen(fd, "a", encoding="utf-8")
     except BaseException:
         os.close(fd)
+        raise
+
+
+def replace_file(path: Path, data: bytes) -> None:
+    """``path`` made a new regular file holding ``data``: written beside it under another name, then renamed over it, so
+    that whatever was there (a link to another file, a pipe nothing reads) is replaced, never written through or waited
+    on, and no reader ever sees half a file. OSError when the folder cannot take it, or ``path`` is a folder."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
         raise
 
 

@@ -141,6 +141,9 @@ def test_classify_to_an_out_file_it_cannot_write_is_one_line_naming_it(tmp_path:
     _one_line_error(p, "nowhere/v.jsonl: cannot write the verdicts there (--out)")
     p = _run("classify", one, "--out", str(tmp_path))
     _one_line_error(p, f"{tmp_path}: cannot write the verdicts there (--out)")
+    os.mkfifo(tmp_path / "pipe")  # nothing reads it: a plain open would wait for ever
+    p = _run("classify", one, "--out", str(tmp_path / "pipe"))
+    _one_line_error(p, "pipe: cannot write the verdicts there (--out): a pipe with nothing reading it")
 
 
 def test_classify_never_writes_its_out_over_an_image_it_reads(tmp_path: Path) -> None:

@@ -105,6 +105,19 @@ def test_entries_that_are_not_files_are_named_and_one_class_gives_no_auc(tmp_pat
     assert figures["images"] == 2 and figures["auc"] is None and figures["skipped_files"] == 3
 
 
+def test_a_link_or_a_pipe_in_the_report_folder_is_replaced_not_written_through(tmp_path: Path) -> None:
+    report = tmp_path / "r"
+    report.mkdir()
+    victim = tmp_path / "station.yaml"
+    victim.write_text("camera: {}\n")
+    (report / "parts.csv").symlink_to(victim)
+    os.mkfifo(report / "metrics.json")  # written through, it would wait for a reader for ever
+    assert evaluate_folder(SAMPLE, Model(MODEL), report) == 0
+    assert victim.read_text() == "camera: {}\n"
+    assert json.loads((report / "metrics.json").read_text())["images"] == 36
+    assert (report / "parts.csv").read_text().startswith("file,label,verdict") and not (report / "parts.csv").is_symlink()
+
+
 def test_a_report_that_cannot_be_written_is_one_line_naming_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from station.cli import main
     from station.offline.evaluate import write_png

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import threading
 import time
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from station.errors import ConfigError, InputError
-from station.files import Refused, not_read, open_append, open_out, read_bounded, why
+from station.files import Refused, not_read, open_append, open_out, read_bounded, replace_file, why
 
 
 def test_a_regular_file_within_its_bound_is_read_whole(tmp_path: Path) -> None:
@@ -149,3 +150,27 @@ def test_an_out_file_that_cannot_be_opened_is_a_config_error_naming_out(tmp_path
         with pytest.raises(ConfigError) as caught:
             open_out(path)
         assert caught.value.key == "--out" and str(caught.value).endswith(f"{path}: cannot open for writing: {said}")
+
+
+def test_a_file_the_station_makes_replaces_a_link_or_a_pipe_in_its_place_never_writing_through_it(tmp_path: Path) -> None:
+    victim = tmp_path / "model.onnx"
+    victim.write_bytes(b"the model")
+    (tmp_path / "metrics.json").symlink_to(victim)  # a report file linked to a file a report must never touch
+    os.mkfifo(tmp_path / "parts.csv")  # nothing reads it: writing through it would wait for ever
+    for name in ("metrics.json", "parts.csv"):
+        replace_file(tmp_path / name, b"figures")
+        assert (tmp_path / name).read_bytes() == b"figures" and stat.S_ISREG((tmp_path / name).lstat().st_mode)
+    assert victim.read_bytes() == b"the model"
+    with pytest.raises(IsADirectoryError):
+        replace_file(tmp_path, b"x")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json", "model.onnx", "parts.csv"], "no temporary file left"
+
+
+def test_a_file_opened_to_be_emptied_is_emptied_and_a_pipe_nothing_reads_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "v.jsonl").write_text("old\n")
+    with open_append(tmp_path / "v.jsonl", truncate=True) as out:
+        out.write("new\n")
+    assert (tmp_path / "v.jsonl").read_text() == "new\n"
+    os.mkfifo(tmp_path / "pipe")
+    with pytest.raises(OSError, match="a pipe with nothing reading it"):
+        open_append(tmp_path / "pipe", truncate=True)

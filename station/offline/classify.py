@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from station.errors import InputError, one_line
-from station.files import inputs_apart
+from station.files import inputs_apart, open_append
 from station.messages import Frame, Part, Reason, Verdict
 from station.metrics import Metrics
 from station.model import Model
@@ -63,7 +63,7 @@ def classify_paths(paths: list[Path], model: Model, out_path: Path | None, read:
     if out_path is not None:  # opened for writing first: an image given would be emptied before it is read
         inputs_apart(out_path, "--out", paths, IMAGE_SUFFIXES, [model.path, *read])  # read: its config and what it names
     try:
-        out: IO[str] = out_path.open("w", encoding="utf-8") if out_path else sys.stdout
+        out: IO[str] = open_append(out_path, truncate=True) if out_path else sys.stdout  # a pipe nothing reads: refused
     except OSError as exc:
         raise InputError(f"{out_path}: cannot write the verdicts there (--out): {exc.strerror or exc}") from None
     unreadable = classified = 0

@@ -8,6 +8,7 @@ mistakes, drawn with OpenCV (no plotting dependency).
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -19,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from station.errors import InputError, StationError, one_line
-from station.files import misnamed, not_read
+from station.files import misnamed, not_read, replace_file
 from station.messages import Reason
 from station.model import Model
 from station.offline.classify import Classifier
@@ -166,11 +167,12 @@ def write_parts(path: Path, rows: Sequence[Row], folder: Path) -> None:
 
 def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     """A report's table; a file name that is not UTF-8 is escaped; StationError naming the file when it cannot be written."""
+    text = io.StringIO(newline="")
+    out = csv.writer(text)
+    out.writerow(header)
+    out.writerows(rows)
     try:
-        with path.open("w", newline="", encoding="utf-8", errors="backslashreplace") as f:
-            out = csv.writer(f)
-            out.writerow(header)
-            out.writerows(rows)
+        replace_file(path, text.getvalue().encode("utf-8", "backslashreplace"))
     except OSError as exc:
         raise StationError(f"{path}: cannot write the report: {exc.strerror or exc}") from None
 
@@ -193,7 +195,7 @@ def write_metrics(folder: Path, figures: Mapping[str, object], what: str, stale:
         folder.mkdir(parents=True, exist_ok=True)
         for name in stale:
             (folder / name).unlink(missing_ok=True)
-        (folder / "metrics.json").write_text(json.dumps(figures, indent=2) + "\n")
+        replace_file(folder / "metrics.json", (json.dumps(figures, indent=2) + "\n").encode())
     except OSError as exc:
         raise StationError(f"{folder}: cannot write {what}: {exc.strerror or exc}") from None
 
@@ -204,7 +206,7 @@ def write_png(path: Path, image: npt.NDArray[np.uint8]) -> None:
     try:
         if not ok:
             raise OSError("cannot encode it")
-        path.write_bytes(buf.tobytes())
+        replace_file(path, buf.tobytes())
     except OSError as exc:
         raise StationError(f"{path}: cannot write the report picture: {exc.strerror or exc}") from None
 
