@@ -33,6 +33,7 @@ def at_least(low: float, kind: type[int] | type[float], high: float | None = Non
     return parse
 
 
+MOST_EPOCHS = 1000  # passes over the parts: the default is 60; more than this would teach for days, not minutes
 SEED = at_least(0, int, 2**32 - 1)  # what NumPy's and PyTorch's generators both take
 
 
@@ -43,6 +44,13 @@ def report_folder(text: str) -> str:
     return text
 
 
+def model_file(text: str) -> Path:
+    """An argparse type: a model file's path; one with no file name ("", ".", "/", "..") is a usage error."""
+    if Path(text).name in ("", ".", ".."):
+        raise argparse.ArgumentTypeError(f"{text!r} names no file: give the taught model's file name (e.g. line.onnx)")
+    return Path(text)
+
+
 def teach_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     """The ``teach`` command's parser, added to ``sub``."""
     from station.teach.finetune import Recipe
@@ -51,7 +59,7 @@ def teach_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> ar
     p = sub.add_parser("teach", help="fine-tune the model on a line's labelled parts, qualify it on held-out parts, write it")
     kinds = "a labelled folder (ok_front/, def_front/, as archive export writes), or a VIDEO with VIDEO.csv beside it"
     p.add_argument("sources", nargs="+", metavar="SOURCE", help=kinds)
-    p.add_argument("--out", required=True, type=Path, help="the taught model file (written only if it qualifies)")
+    p.add_argument("--out", required=True, type=model_file, help="the taught model file (written only if it qualifies)")
     common(p)
     p.add_argument("--base", type=Path, help="start from this model (default: model.path of the config)")
     p.add_argument("--from-scratch", action="store_true", help="a new network on the samples alone (a new part type, many samples)")
@@ -71,7 +79,8 @@ def teach_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> ar
         default=FOLDS,
         help="cross-fitting folds: each part's held-out score comes from a network taught on the others (default %(default)s)",
     )
-    p.add_argument("--epochs", type=at_least(1, int), default=Recipe.epochs, help="passes over the parts (default %(default)s)")
+    epochs = at_least(1, int, MOST_EPOCHS)
+    p.add_argument("--epochs", type=epochs, default=Recipe.epochs, help="passes over the parts (default %(default)s)")
     p.add_argument("--lr", type=at_least(1e-9, float, 1.0), default=Recipe.lr, help="learning rate (default %(default)s)")
     p.add_argument(
         "--pits", type=at_least(0.0, float, 1.0), default=Recipe.pits, metavar="SHARE",

@@ -82,6 +82,23 @@ def test_an_out_that_teaching_would_wreck_or_never_write_is_refused_before_it_st
         check(tmp_path / "same", tmp_path / "same")
     check(tmp_path / "new.onnx")  # a new file in a writable folder: taught into
     assert (tmp_path / "report").is_dir() and not (tmp_path / "new.onnx").exists()
+    (tmp_path / "notes.txt").write_text("the line's notes\n")  # a file teaching would replace that is no model
+    with pytest.raises(InputError, match=r"notes\.txt: --out is a file that is not a model"):
+        check(tmp_path / "notes.txt")
+    (tmp_path / "old.ONNX").write_bytes(b"an old model")
+    check(tmp_path / "old.ONNX")  # an old model: replaced once the new one qualifies
+
+
+def test_an_out_that_names_no_file_or_epochs_without_end_are_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    from station.cli import build_parser
+
+    for out in ("", ".", "/", ".."):
+        with pytest.raises(SystemExit) as stop:
+            build_parser().parse_args(["teach", "line", "--out", out])
+        assert stop.value.code == 2 and f"argument --out: {out!r} names no file" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        build_parser().parse_args(["teach", "line", "--out", "m.onnx", "--epochs", "1001"])
+    assert stop.value.code == 2 and "--epochs: 1001 is out of range (1 to 1000)" in capsys.readouterr().err
 
 
 def test_an_out_over_a_file_the_config_names_is_refused_before_it_starts(tmp_path: Path) -> None:

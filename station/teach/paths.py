@@ -2,7 +2,8 @@
 
 Teaching takes minutes; what would make it fail or destroy something at the end is refused at once: an ``--out``
 that is the base model, the shipped one, a model or any other file the config names, a photo or ground truth it
-reads, a place inside the report, a folder, a link or device, or a name too long to be written beside itself first.
+reads, a place inside the report, a folder, a link or device, a file that is not a model (.onnx), or a name too long to be
+written beside itself first.
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ def check_paths(args: argparse.Namespace, base: Path, cfg: Config) -> None:
         raise InputError(f"{out}: cannot write the model there (no such folder, or not writable)")
     if (out.exists() and not out.is_file()) or out.is_symlink():  # a device, a pipe or a link would be replaced by the model
         raise InputError(f"{out}: not a regular file; write the taught model to a new file or over an old model")
+    if out.is_file() and out.suffix.lower() != ".onnx":  # a note, a photo, a settings file: teaching replaces only a model
+        raise InputError(f"{out}: --out is a file that is not a model (.onnx); write the taught model to a new file or over an "
+                         "old model")  # fmt: skip
     if where == real(Path(args.report)):
         raise InputError(f"{out}: --out and --report are the same path")
     if where.is_relative_to(real(Path(args.report))):  # the report's next writing would replace it, or delete it as a picture
