@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -160,3 +161,41 @@ def test_a_point_or_circle_that_is_not_finite_is_left_out_of_the_verdict_never_f
         msg = to_message(v, Identity("s", "c", "m"), envelope, 0.5, time.time())
         assert msg.where is None and decode(msg.encode())["reason"] == "defect"
     assert msg.circle is None
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
+
+
+def test_a_subscription_larger_than_a_topic_drops_its_subscriber_and_costs_the_station_no_memory() -> None:
+    """libzmq keeps every subscription in a tree of about 50-100 bytes a byte: a 4 MB one cost the publisher 250 MB, an 8 MB
+    one 1 GB. Sent by a bare ZMTP peer (no libzmq on its side keeping a copy in this process), it is refused by its size."""
+    import socket
+    import struct
+
+    port = free_port()
+    pub = _publisher(port, Metrics())
+    good = _sub(f"tcp://127.0.0.1:{port}")
+    try:
+        _joined(pub, good)
+        before = _rss_mb()
+        peer = socket.create_connection(("127.0.0.1", port), timeout=5)
+        greeting = b"\xff" + b"\x00" * 8 + b"\x7f" + bytes([3, 0]) + b"NULL".ljust(20, b"\x00") + b"\x00" * 32
+        peer.sendall(greeting)
+        ready = b"\x05READY\x0bSocket-Type" + struct.pack(">I", 3) + b"SUB"
+        peer.sendall(bytes([0x04, len(ready)]) + ready)
+        big = 4 << 20
+        with contextlib.suppress(OSError):  # disconnected part way: the refusal itself
+            peer.sendall(b"\x02" + struct.pack(">Q", big + 1) + b"\x01" + b"h" * big)  # one long frame: a subscription
+        end = time.monotonic() + 3
+        while time.monotonic() < end and _rss_mb() - before < 128:  # the publisher reads subscriptions as it sends
+            pub.beat()
+            time.sleep(0.01)
+        grown = _rss_mb() - before
+        assert grown < 64, f"the station grew by {grown:.0f} MB for one subscription"
+        assert good.poll(2000), "the well-behaved subscriber still hears the station"
+        peer.close()
+    finally:
+        good.close(0)
+        pub.close()

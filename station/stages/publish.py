@@ -31,6 +31,9 @@ from station.stages.decision import finalise
 from station.wire import Heartbeat, Message, Status, VerdictMessage, frames, text
 
 log = structlog.get_logger()
+# what a subscriber may send (a subscription: a topic prefix, a flag byte); a peer that sends more is disconnected. libzmq
+# keeps every subscription in a tree of about 50-100 bytes a byte: one 8 MB subscription cost the station 1 GB
+MAX_SUBSCRIPTION_BYTES = 256
 
 
 @dataclass(frozen=True)
@@ -100,7 +103,7 @@ class Publisher:
         self._next_beat = 0.0
         self._state = StationState.STARTING
         self._announced = False
-        opts: dict[int, int] = {zmq.LINGER: cfg.linger_ms, zmq.SNDHWM: cfg.sndhwm}
+        opts: dict[int, int] = {zmq.LINGER: cfg.linger_ms, zmq.SNDHWM: cfg.sndhwm, zmq.MAXMSGSIZE: MAX_SUBSCRIPTION_BYTES}
         self._sock, self.endpoint = bind_server(zmq.PUB, cfg.endpoint, "publisher.endpoint", keys, opts)
         self._out: IO[str] | None = None
         self.out_failing: str | None = None  # why the last --out write failed (health shows it); None while it works
