@@ -28,6 +28,7 @@ from station.ratelog import RateLimitedLog
 MAX_CLIENTS = 16  # connections served at once: scrapes, live pages, a review; more are closed unanswered
 MAX_PER_CLIENT = 8  # of them from one address (a browser opens 6): one client, slow or not, never takes every slot
 REQUEST_S = 10.0  # the whole request (line, headers, body) must arrive within this
+ACCEPT_PAUSE_S = 0.1  # an accept that fails for want of file descriptors waits this before the next (it spun a core)
 
 
 class BoundedServer(ThreadingHTTPServer):
@@ -42,6 +43,18 @@ class BoundedServer(ThreadingHTTPServer):
         self._refused = refused
         self._quiet = RateLimitedLog()
         super().__init__(address, handler)
+
+    def get_request(self) -> tuple[Any, Any]:
+        """The next connection; when the process is out of file descriptors (a flood of idle connections to its other
+        ports), one rate-limited line and a pause: the connection waiting stays waiting, and a loop retrying at once
+        took a whole core."""
+        try:
+            return super().get_request()
+        except OSError as exc:
+            if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                self._quiet.emit("accept", "http_accept_failed", level="error", error=exc.strerror or str(exc))
+                time.sleep(ACCEPT_PAUSE_S)
+            raise
 
     def process_request(self, request: Any, client_address: Any) -> None:
         host = str(client_address[0])
