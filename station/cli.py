@@ -236,7 +236,7 @@ def cmd_archive(args: argparse.Namespace) -> int:
     elif args.reviewed_only and not sum(done.counts.values()) and not done.skipped:
         print(f"station archive export: no part in {src} is labelled yet (the live page's /review)", file=sys.stderr)
     print(f"exported to {args.out}: " + ", ".join(f"{k} {v}" for k, v in done.counts.items())
-          + (f"; {len(done.skipped)} parts not exported (named above)" if done.skipped else ""))  # fmt: skip
+          + (f"; {len(done.skipped)} parts or folders not exported (named above)" if done.skipped else ""))  # fmt: skip
     if not args.reviewed_only and sum(done.counts.values()) > 0:
         print("sorted by the station's verdict, which is not a label: look at every crop and move the wrong ones, and sort "
               "review/ by hand (labels.csv says where each part was; docs/commissioning.md, section 2)")  # fmt: skip
