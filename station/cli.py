@@ -21,7 +21,7 @@ import structlog
 from station import __version__
 from station.archive import probe
 from station.cli_args import SEED, at_least, common, report_folder, teach_parser
-from station.config import Config, load_config, read_with
+from station.config import LIVE, Config, load_config, read_with, source_kind
 from station.config_blocking import check_blocking
 from station.config_warnings import warnings as config_warnings
 from station.errors import CameraError, ConfigError, InputError, ModelError, StationError, one_line
@@ -102,7 +102,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     cfg, model = load(args, daemon=True, source=args.source)
     path = Path(args.source)
     if not path.exists():
-        raise CameraError(f"{path}: no such file or folder")
+        kind = source_kind(args.source)
+        said = f"{kind.value}: replay takes a video file or an image folder (`station run` reads a live camera)" if kind in LIVE else ""
+        raise CameraError(f"{args.source}: {said or 'no such file or folder'}")
     _out_apart(args, cfg, args.source)
     source = configured_source(cfg, str(path))
     if source.live:
@@ -146,6 +148,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         args.overrides = [*args.overrides, *OFFLINE]
         cfg, model = load(args)
         return evaluate_video(source, cfg, model, Path(args.report))
+    if not source.exists():  # neither footage nor a labelled folder: not one of its label folders, which it is not there to hold
+        raise InputError(f"{source}: no such file or folder (give a labelled folder, or a video with its ground truth)")
     _cfg, model = load(args)
     return evaluate_folder(source, model, Path(args.report))
 

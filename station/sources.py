@@ -210,8 +210,9 @@ class VideoFileSource(_QuickOpen):
     def open(self) -> None:
         self._ahead.clear()  # opened again (a probe first, then the capture stage): from its first frame, counted afresh
         self._read = self._bad = 0
-        if not self._path.is_file():
-            raise CameraError(f"{self._path}: no such video file")
+        if not self._path.is_file():  # a pipe or a device would block the decoder's open, or never end
+            said = "not a regular file (a pipe or a device is no video file)" if self._path.exists() else "no such video file"
+            raise CameraError(f"{self._path}: {said}")
         if not opencv_name(self._path):
             raise CameraError(f"{self._path}: its name is not UTF-8, which the video decoder cannot open: rename the file")
         cap = cv2.VideoCapture(str(self._path), cv2.CAP_FFMPEG, self._decode_params)

@@ -110,6 +110,11 @@ def test_replay_of_a_missing_or_junk_video_is_one_line(tmp_path: Path) -> None:
     junk = tmp_path / "junk.mp4"
     junk.write_bytes(os.urandom(2000))
     _one_line_error(_run("replay", str(junk), *_ports()), "junk.mp4")
+    os.mkfifo(tmp_path / "pipe.mp4")  # the decoder's open would wait for a writer
+    _one_line_error(_run("replay", str(tmp_path / "pipe.mp4"), *_ports()), "pipe.mp4: not a regular file")
+    _one_line_error(_run("replay", "rtsp://127.0.0.1:1/x", *_ports()), "rtsp://127.0.0.1:1/x: a network stream: replay takes a video")
+    _one_line_error(_run("eval", str(tmp_path / "nope.avi"), "--report", str(tmp_path / "r")),
+                    "nope.avi: no such file or folder (give a labelled folder, or a video with its ground truth)")  # fmt: skip
 
 
 def test_classify_reports_bad_files_and_classifies_the_good(tmp_path: Path) -> None:
