@@ -31,9 +31,10 @@ from station.stages.decision import finalise
 from station.wire import Heartbeat, Message, Status, VerdictMessage, frames, text
 
 log = structlog.get_logger()
-# what a subscriber may send (a subscription: a topic prefix, a flag byte); a peer that sends more is disconnected. libzmq
-# keeps every subscription in a tree of about 50-100 bytes a byte: one 8 MB subscription cost the station 1 GB
-MAX_SUBSCRIPTION_BYTES = 256
+# the largest frame a subscriber may send (a subscription is a topic prefix and a flag byte, but CURVE's handshake commands
+# come through this limit too: 256 bytes refused them); a peer that sends more is disconnected. libzmq keeps every
+# subscription in a tree of about 50-100 bytes a byte: one 8 MB subscription cost the station 1 GB
+MAX_SUBSCRIPTION_BYTES = 4096
 
 
 @dataclass(frozen=True)
