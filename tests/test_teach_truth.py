@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from station.teach.truth import row_for
+from pathlib import Path
+
+import pytest
+
+from station.errors import InputError
+from station.teach.truth import read_truth, row_for
 
 
 def test_a_missed_part_does_not_shift_the_labels_of_the_parts_after_it() -> None:
@@ -22,3 +27,14 @@ def test_a_missed_part_does_not_shift_the_labels_of_the_parts_after_it() -> None
         used[k] = True
         got.append(k)
     assert got == [1, 2, 3] and not used[0]  # A is reported missed; D keeps its defective label
+
+
+@pytest.mark.parametrize("frame", ["7_0", "+7", " 7", "\u0667", "-1", "7.0"])
+def test_a_frame_number_is_ascii_digits_only_never_read_round(tmp_path: Path, frame: str) -> None:
+    """int() reads 7_0 as 70 and takes a sign, spaces and other scripts' digits: a file that is not what it seems."""
+    csv = tmp_path / "line.csv"
+    csv.write_text(f"part,label,first_frame,last_frame,source\n1,ok,{frame},90,a.png\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"line\.csv: line 2: expected part,label\(ok\|def\),first_frame,last_frame,source"):
+        read_truth(csv)
+    csv.write_text("part,label,first_frame,last_frame,source\n1,ok,70,90,a.png\n", encoding="utf-8")
+    assert read_truth(csv)[0] == [(0, 70, 90)]

@@ -51,6 +51,14 @@ def check_row(path: Path, n: int, rows: list[tuple[int, int, int]]) -> None:
         raise InputError(f"{path}: line {n}: frames {first}-{last} do not follow the previous row's (one row per part, in arrival order)")
 
 
+def _frame(text: str) -> int:
+    """A frame number as the ground truth writes it: ASCII digits only (``int`` also takes ``7_0`` as 70, ``+7``, `` 7 ``
+    and other scripts' digits, which no generator writes: a sign of a file that is not what it seems)."""
+    if not (text.isascii() and text.isdigit()):
+        raise ValueError(text)
+    return int(text)
+
+
 def read_truth(path: Path) -> tuple[list[tuple[int, int, int]], bytes]:
     """(label, first_frame, last_frame) per row, and the file's bytes; InputError naming the file and row when malformed."""
     rows = []
@@ -64,7 +72,7 @@ def read_truth(path: Path) -> tuple[list[tuple[int, int, int]], bytes]:
             for n, row in enumerate(reader, start=2):
                 try:
                     label = {"ok": 0, "def": 1}[row["label"]]
-                    rows.append((label, int(row["first_frame"]), int(row["last_frame"])))
+                    rows.append((label, _frame(row["first_frame"]), _frame(row["last_frame"])))
                 except (KeyError, ValueError, TypeError):
                     raise InputError(f"{path}: line {n}: expected part,label(ok|def),first_frame,last_frame,source") from None
                 check_row(path, n, rows)
