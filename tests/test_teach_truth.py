@@ -29,7 +29,7 @@ def test_a_missed_part_does_not_shift_the_labels_of_the_parts_after_it() -> None
     assert got == [1, 2, 3] and not used[0]  # A is reported missed; D keeps its defective label
 
 
-@pytest.mark.parametrize("frame", ["7_0", "+7", " 7", "\u0667", "-1", "7.0"])
+@pytest.mark.parametrize("frame", ["7_0", "+7", " 7", "\u0667", "--1", "7.0"])
 def test_a_frame_number_is_ascii_digits_only_never_read_round(tmp_path: Path, frame: str) -> None:
     """int() reads 7_0 as 70 and takes a sign, spaces and other scripts' digits: a file that is not what it seems."""
     csv = tmp_path / "line.csv"

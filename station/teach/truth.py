@@ -53,8 +53,10 @@ def check_row(path: Path, n: int, rows: list[tuple[int, int, int]]) -> None:
 
 def _frame(text: str) -> int:
     """A frame number as the ground truth writes it: ASCII digits only (``int`` also takes ``7_0`` as 70, ``+7``, `` 7 ``
-    and other scripts' digits, which no generator writes: a sign of a file that is not what it seems)."""
-    if not (text.isascii() and text.isdigit()):
+    and other scripts' digits, which no generator writes: a sign of a file that is not what it seems). A minus sign is
+    read, so that :func:`check_row` can say a negative frame is impossible."""
+    digits = text.removeprefix("-")
+    if not (digits.isascii() and digits.isdigit()):
         raise ValueError(text)
     return int(text)
 
