@@ -22,7 +22,7 @@ import random
 import stat
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -289,27 +289,52 @@ def split_name(name: str) -> tuple[str, str | None]:
     return name, None
 
 
-def kind_folders(root: Path) -> Iterator[Path]:
+def kind_folders(root: Path, passed: Callable[[str], None] | None = None) -> Iterator[Path]:
     """``root``'s DAY/KIND folders, by name, links never followed: a linked folder leads out of the archive, where its
-    quota would delete and the review page read and write."""
-    for day in _folders(root):
-        yield from _folders(day)
+    quota would delete and the review page read and write. ``passed`` is told each folder passed over, and why."""
+    for day in _folders(root, passed):
+        yield from _folders(day, passed)
 
 
-def _folders(at: Path) -> list[Path]:
-    """``at``'s folders but hidden ones (a desktop's .Trash-1000 on an archive disk: its parts are no longer archived)."""
+def _folders(at: Path, passed: Callable[[str], None] | None = None) -> list[Path]:
+    """``at``'s folders but hidden ones (a desktop's .Trash-1000 on an archive disk: its parts are no longer archived) and
+    links; ``passed`` is told of each of those, and of ``at`` when it cannot be listed."""
     try:
-        return sorted(Path(e.path) for e in os.scandir(at) if e.is_dir(follow_symlinks=False) and not e.name.startswith("."))
-    except OSError:  # not there yet, or cannot be listed: nothing archived there to count
+        entries = sorted(os.scandir(at), key=lambda e: e.name)
+    except OSError as exc:  # not there yet, or cannot be listed: nothing archived there to count
+        if passed is not None and at.exists():
+            passed(f"{at}: cannot be listed ({exc.strerror or exc})")
         return []
+    if passed is not None:
+        for e in entries:
+            if why := _passed_over(e):
+                passed(f"{e.path}: {why}")
+    return [Path(e.path) for e in entries if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")]
 
 
-def sidecars(root: Path) -> Iterator[Path]:
+def _passed_over(e: os.DirEntry[str]) -> str:
+    """Why the archive's readers pass over this entry, when it is a folder they pass over (or a link to one)."""
+    try:
+        if e.is_symlink() and e.is_dir():
+            return "a link to a folder, never followed (it may lead out of the archive)"
+        if e.is_dir(follow_symlinks=False) and e.name.startswith("."):
+            return "a hidden folder (a desktop's trash, say), not read as part of the archive"
+    except OSError:  # a link that loops or cannot be looked through: no folder
+        pass
+    return ""
+
+
+def sidecars(root: Path, passed: Callable[[str], None] | None = None) -> Iterator[Path]:
     """Every entry named as a sidecar in the archive at ``root`` but folders, folder by folder: :func:`read_sidecar` names
-    what is none (a pipe, a link)."""
-    for folder in kind_folders(root):
-        with contextlib.suppress(OSError):
-            yield from sorted(Path(e.path) for e in os.scandir(folder) if e.name.endswith(SIDECAR) and not e.is_dir(follow_symlinks=False))
+    what is none (a pipe, a link). ``passed`` is told each folder passed over, and why (:func:`kind_folders`)."""
+    for folder in kind_folders(root, passed):
+        try:
+            entries = list(os.scandir(folder))
+        except OSError as exc:
+            if passed is not None:
+                passed(f"{folder}: cannot be listed ({exc.strerror or exc})")
+            continue
+        yield from sorted(Path(e.path) for e in entries if e.name.endswith(SIDECAR) and not e.is_dir(follow_symlinks=False))
 
 
 def _no_constant(name: str) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
 import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -49,9 +48,9 @@ def export(archive: Path, out: Path, reviewed_only: bool = False) -> Exported:
     ``labels.csv`` has a row for each crop written (:data:`COLUMNS`).
     """
     _empty_folder(out, ("def_front", "ok_front"))  # even empty: a labelled folder, which teach and eval count
-    done = Exported({"def_front": 0, "ok_front": 0, "review": 0}, passed_over(archive))
+    done = Exported({"def_front": 0, "ok_front": 0, "review": 0}, [])
     rows = [list(COLUMNS)]
-    for side in sidecars(archive):  # links never followed: a linked day folder is no part of the archive
+    for side in sidecars(archive, done.skipped.append):  # links never followed, each folder passed over named
         done.archived += 1
         try:
             meta, review = _sidecar(side)
@@ -82,46 +81,6 @@ def export(archive: Path, out: Path, reviewed_only: bool = False) -> Exported:
     except OSError as exc:
         raise InputError(f"{out / 'labels.csv'}: cannot write: {exc.strerror or exc}") from None
     return done
-
-
-def passed_over(archive: Path) -> list[str]:
-    """The folders of ``archive`` (days) and of its days (kinds) that the archive's own readers pass over, each with why: a
-    link (it leads out of the archive, where the quota would delete), a hidden folder (a desktop's trash), a folder that
-    cannot be listed. Said by export, so that no part is left out without a word."""
-    said: list[str] = []
-    days = _entries(archive, said)
-    for day in days:
-        said += _why_not(day)
-        if _listed(day):
-            for kind in _entries(Path(day.path), said):
-                said += _why_not(kind)
-                if _listed(kind):
-                    _entries(Path(kind.path), said)
-    return said
-
-
-def _entries(at: Path, said: list[str]) -> list[os.DirEntry[str]]:
-    try:
-        return sorted(os.scandir(at), key=lambda e: e.name)
-    except OSError as exc:
-        said.append(f"{at}: cannot be listed ({exc.strerror or exc}): its parts are not exported")
-        return []
-
-
-def _listed(e: os.DirEntry[str]) -> bool:
-    return e.is_dir(follow_symlinks=False) and not e.name.startswith(".")
-
-
-def _why_not(e: os.DirEntry[str]) -> list[str]:
-    """Why the archive's readers pass over this entry, if they do and it is a folder (or leads to one)."""
-    try:
-        if e.is_symlink() and e.is_dir():
-            return [f"{e.path}: a link to a folder, never followed (it may lead out of the archive)"]
-        if e.is_dir(follow_symlinks=False) and e.name.startswith("."):
-            return [f"{e.path}: a hidden folder (a desktop's trash, say), not read as part of the archive"]
-    except OSError:  # a link that loops or cannot be looked through: no folder
-        pass
-    return []
 
 
 COLUMNS = ("file", "reason", "score", "model", "captured_at", "label_by", "part_id", "frame", "image", "captured", "circle", "sha256")

@@ -131,3 +131,29 @@ def test_a_sidecar_whose_text_is_no_unicode_is_exported_escaped(tmp_path: Path) 
     _archived(tmp_path / "a" / "2026-01-01" / "reject", "p1", '{"reason": "defect", "image": "\\ud800x", "model": "m"}')
     done = export(tmp_path / "a", tmp_path / "out")
     assert done.counts["def_front"] == 1 and "\\ud800x" in (tmp_path / "out" / "labels.csv").read_text(encoding="utf-8")
+
+
+def test_folders_the_archive_passes_over_are_each_named_not_silently_left_out(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    """Links are never followed and hidden folders never read (the quota and the review page pass them over too): their
+    parts are not exported, and the export says so, folder by folder, as the archive is walked."""
+    from station.cli import main
+
+    archive, elsewhere = tmp_path / "a", tmp_path / "elsewhere"
+    _archived(archive / "2026-01-01" / "reject", "p1", json.dumps({"reason": "defect"}))
+    _archived(elsewhere / "reject", "p2", json.dumps({"reason": "defect"}))
+    _archived(archive / ".Trash-1000" / "reject", "p3", json.dumps({"reason": "defect"}))
+    (archive / "2026-01-02").symlink_to(elsewhere)  # a linked day
+    (archive / "2026-01-01" / "pass").symlink_to(elsewhere / "reject")  # a linked kind
+    assert main(["archive", "export", str(archive), str(tmp_path / "out")]) == 0
+    said = capsys.readouterr()
+    assert said.err.splitlines() == [
+        f"station archive export: not exported: {archive / '.Trash-1000'}: a hidden folder (a desktop's trash, say), not read as "
+        "part of the archive",
+        f"station archive export: not exported: {archive / '2026-01-02'}: a link to a folder, never followed (it may lead out of "
+        "the archive)",
+        f"station archive export: not exported: {archive / '2026-01-01' / 'pass'}: a link to a folder, never followed (it may "
+        "lead out of the archive)",
+    ]
+    assert "def_front 1" in said.out and "3 parts or folders not exported (named above)" in said.out
+    assert [p.name for p in (tmp_path / "out" / "def_front").iterdir()] == ["p1.png"]
