@@ -148,7 +148,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         args.overrides = [*args.overrides, *OFFLINE]
         cfg, model = load(args)
         return evaluate_video(source, cfg, model, Path(args.report))
-    if not source.exists():  # neither footage nor a labelled folder: not one of its label folders, which it is not there to hold
+    if not source.exists():  # said of the path given, not of the label folders a labelled folder would hold
         raise InputError(f"{source}: no such file or folder (give a labelled folder, or a video with its ground truth)")
     _cfg, model = load(args)
     return evaluate_folder(source, model, Path(args.report))

@@ -310,8 +310,8 @@ def taught_version(base: str, line: str) -> str:
     verdict carries, then says what line it was taught for, whatever its file is called."""
     core = base.split("+")[0]  # a base taught for another line: that line's name gives way
     name = re.sub(r"[^0-9A-Za-z]+", "-", line).strip("-").lower() or "taught"
-    room = MAX_VERSION - len(core) - 1  # the id every verdict carries stays short; the whole name is in the model's teach record
-    return f"{core}+{name[:room].strip('-')}" if room > 0 and name[:room].strip("-") else core
+    short = name[: max(MAX_VERSION - len(core) - 1, 0)].strip("-")  # the id every verdict carries stays short; the whole
+    return f"{core}+{short}" if short else core  # name is in the model's teach record
 
 
 def _write(out: Path, net: Any, base: Model, pick: Candidate, figures: dict[str, Any], col: Collection, labels: npt.NDArray[np.int64],
