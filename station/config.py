@@ -11,12 +11,13 @@ from pathlib import Path
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from station.config_base import Contradiction, Section, shown
+from station.config_base import Contradiction, Section
 from station.config_gateway import GatewaySection
 from station.endpoints import check_endpoint, check_host, same_interface, same_socket, tcp_address
 from station.errors import ConfigError
 from station.model import Threads
 from station.settings_file import apply_override, paths_in, read_mapping, resolve_paths
+from station.wire import shown
 
 DEFAULTS = Path(__file__).resolve().parent / "defaults"  # package data: in the wheel as in the source tree
 DEFAULT_CONFIG = DEFAULTS / "station.yaml"

@@ -1,23 +1,11 @@
-"""What every config section shares: strict, frozen models, one error for two settings that contradict each other, and
-a bad value shown at a bounded size."""
+"""What every config section shares: strict, frozen models, and one error for two settings that contradict each
+other."""
 
 from __future__ import annotations
 
-import reprlib
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
-
-_SHOWN = reprlib.Repr()  # a bad value, shown in its error, in a line of its own size (keywords need Python 3.12)
-_SHOWN.maxlevel, _SHOWN.maxstring, _SHOWN.maxother = 3, 80, 80
-
-
-def shown(value: object) -> str:
-    """``value`` as its error shows it; an integer too long for Python to write out (over 4300 digits) said in words."""
-    try:
-        return _SHOWN.repr(value)
-    except ValueError:
-        return "an integer of thousands of digits"
 
 
 class Section(BaseModel):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import reprlib
 import types
 import typing
 from dataclasses import dataclass, fields
@@ -59,6 +60,19 @@ class WireError(ValueError):
     """Bytes that are not the contract; the message names the field."""
 
 
+_SHOWN = reprlib.Repr()  # a bad value, shown in its error, in a line of its own size (keywords need Python 3.12)
+_SHOWN.maxlevel, _SHOWN.maxstring, _SHOWN.maxother, _SHOWN.maxlong = 3, 80, 80, 40
+
+
+def shown(value: object) -> str:
+    """``value`` as an error shows it: a peer's 4000-digit number or 10 kB string is cut to a line; an integer too
+    long for Python to write out (over 4300 digits) is said in words."""
+    try:
+        return _SHOWN.repr(value)
+    except ValueError:
+        return "an integer of thousands of digits"
+
+
 def encode(body: dict[str, Any]) -> bytes:
     """One JSON object as strict JSON (ValueError for NaN or Infinity anywhere in it)."""
     return json.dumps(body, allow_nan=False).encode()
@@ -82,7 +96,7 @@ def _once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in pairs:
         if k in out:  # parsers differ on which of two keys wins: a reject could be read as a pass
-            raise WireError(f"{k[:40]}: given twice")
+            raise WireError(f"{text(k, 80)}: given twice")
         out[k] = v
     return out
 
@@ -122,7 +136,7 @@ def _check(name: str, kind: Any, v: object) -> object:
         return None if v is None else _check(name, next(a for a in args if a is not type(None)), v)
     if origin is Literal:
         if v not in args:
-            raise WireError(f"{name}: {v!r} is not one of {', '.join(map(str, args))}")
+            raise WireError(f"{name}: {shown(v)} is not one of {', '.join(map(str, args))}")
         return v
     if origin is tuple:
         if not isinstance(v, list) or len(v) != len(args):
@@ -137,7 +151,7 @@ def _check(name: str, kind: Any, v: object) -> object:
             raise WireError(f"{name}.{exc}") from None
     if isinstance(kind, type) and issubclass(kind, StrEnum):
         if not isinstance(v, str) or v not in {m.value for m in kind}:
-            raise WireError(f"{name}: {v!r} is not one of {', '.join(kind)}")
+            raise WireError(f"{name}: {shown(v)} is not one of {', '.join(kind)}")
         return kind(v)
     ok = {int: lambda: isinstance(v, int) and not isinstance(v, bool), float: lambda: _number(v), str: lambda: isinstance(v, str)}[kind]()
     if not ok:
@@ -191,7 +205,7 @@ class _Body:
                 raise WireError(f"{key}: null (absent when it has no value)")
             values[f.name] = _check(key, hints[f.name], value)
         if raw:
-            raise WireError(f"{sorted(raw)[0]}: unknown field")
+            raise WireError(f"{text(sorted(raw)[0], 80)}: unknown field")
         return cls(**values)
 
 
@@ -200,7 +214,7 @@ MAX_COUNT = 2**53  # seqs, part ids and frames count from 1 (frames from 0) and 
 
 def _counted(name: str, v: int, least: int = 1) -> None:
     if not least <= v < MAX_COUNT:
-        raise WireError(f"{name}: {v} is not in {least}..2^53")
+        raise WireError(f"{name}: {shown(v)} is not in {least}..2^53")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -277,9 +291,9 @@ class Heartbeat(_Envelope):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.last_seq != self.seq - 1:
-            raise WireError(f"last_seq: {self.last_seq} is not seq - 1 ({self.seq - 1})")
+            raise WireError(f"last_seq: {shown(self.last_seq)} is not seq - 1 ({self.seq - 1})")
         if not 0 <= self.verdicts <= self.last_seq:  # each verdict is one of the messages before this one
-            raise WireError(f"verdicts: {self.verdicts} is not in 0..last_seq ({self.last_seq})")
+            raise WireError(f"verdicts: {shown(self.verdicts)} is not in 0..last_seq ({self.last_seq})")
 
 
 @dataclass(frozen=True, kw_only=True)

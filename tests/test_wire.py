@@ -154,6 +154,27 @@ def test_read_refuses_frames_that_are_not_a_published_message(parts: list[bytes]
         read(parts)
 
 
+@pytest.mark.parametrize(
+    ("data", "names"),
+    [(b'{"from": 1' + b"0" * 3999 + b', "to": 5}', "from: 1000"),
+     (b'{"from": 1, "to": 2, "' + b"k" * 5000 + b'": 0}', "kkk"),
+     (b'{"from": 1, "to": 2, "to": 2, "' + b"k" * 5000 + b'": 0, "' + b"k" * 5000 + b'": 0}', "to: given twice"),
+     (b'{"from": 1, "to": ' + b"9" * 500 + b"}", "to: 999")],
+    ids=["long-from", "long-key", "twice", "long-to"],
+)  # fmt: skip
+def test_a_peers_oversized_value_is_echoed_in_a_line_of_bounded_size(data: bytes, names: str) -> None:
+    """A gateway logs the error a resend request gets: a 4000-digit number or a 5000-character key is cut, not echoed."""
+    with pytest.raises(WireError, match=re.escape(names)) as raised:
+        ResendRequest.decode(data)
+    assert len(str(raised.value)) < 200
+
+
+def test_a_verdict_that_is_no_verdict_is_shown_cut() -> None:
+    with pytest.raises(WireError, match="verdict: 'mmm") as raised:
+        VerdictMessage.decode(encode(_verdict(verdict="m" * 10_000)))
+    assert len(str(raised.value)) < 200
+
+
 def test_resend_request_and_reply_as_documented() -> None:
     assert ResendRequest(run_id="r", first=57, last=59).encode() == b'{"run_id": "r", "from": 57, "to": 59}'
     assert ResendRequest.decode(b'{"from": 1, "to": 2}') == ResendRequest(first=1, last=2)
