@@ -7,20 +7,14 @@ from station.config import IMAGES, LIVE, Config, SourceKind, TriggerMode, resolv
 from station.config_gateway import GATEWAY_STOP_S, GatewayOutputKind, Tracking
 
 LINE_NEAR_EDGE = 0.2  # trigger.line closer than this to a side of the frame (a fraction of its width) is warned of
+SHORT_DEADLINE_MS = 50  # publisher.deadline_ms under this is warned of: about 5 times the benchmark's p99 (docs/benchmarks.md)
 
 
 def warnings(cfg: Config, source: str | None = None) -> list[str]:
     """Settings that are valid but unwise together, or not read: ``check-config`` prints them and ``run`` logs them
     (key first); ``source``: what replay reads in place of camera.source."""
-    out = []
+    out = _timing(cfg)
     g, p = cfg.gateway, cfg.publisher
-    budget_ms = g.actuator_delay_s() * 1000 - g.margin_ms
-    if budget_ms < p.deadline_ms:
-        key = "gateway.actuator_delay_ms" if g.tracking is Tracking.DELAY else "gateway.actuator_distance_mm"
-        out.append(
-            f"{key}: the actuator comes {g.actuator_delay_s() * 1000:.0f} ms after capture, less gateway.margin_ms "
-            f"({g.margin_ms}) is under publisher.deadline_ms ({p.deadline_ms}): the gateway rejects verdicts the station sent on time"
-        )
     if cfg.camera.trigger != "free_run" and cfg.trigger.mode is TriggerMode.LINE:
         out.append(
             "trigger.mode: line with a hardware trigger (camera.trigger) follows parts across frames, as for pulses by belt travel; "
@@ -50,6 +44,34 @@ def warnings(cfg: Config, source: str | None = None) -> list[str]:
             "gateway then exits 1"
         )
     return out + _unread(cfg, source or cfg.camera.source)
+
+
+def _timing(cfg: Config) -> list[str]:
+    """The deadline against the actuator and against inspection's own time, and endpoints nothing else can reach."""
+    out = []
+    g, p = cfg.gateway, cfg.publisher
+    budget_ms = g.actuator_delay_s() * 1000 - g.margin_ms
+    if budget_ms < p.deadline_ms:
+        key = "gateway.actuator_delay_ms" if g.tracking is Tracking.DELAY else "gateway.actuator_distance_mm"
+        out.append(
+            f"{key}: the actuator comes {g.actuator_delay_s() * 1000:.0f} ms after capture, less gateway.margin_ms "
+            f"({g.margin_ms}) is under publisher.deadline_ms ({p.deadline_ms}): the gateway rejects verdicts the station sent on time"
+        )
+    if p.deadline_ms < SHORT_DEADLINE_MS:
+        out.append(
+            f"publisher.deadline_ms: {p.deadline_ms} ms is under {SHORT_DEADLINE_MS} ms: a part took about 10 ms from capture to "
+            "its verdict at the 99th percentile on the benchmark's PC (docs/benchmarks.md), and a verdict past its deadline is a "
+            "reject (late): on a slower or busier PC most parts, or all, are rejected as late"
+        )
+    unreachable = {"publisher.endpoint": (p.endpoint, "the gateway rejects every part as missing"),
+                   "publisher.resend_endpoint": (p.resend_endpoint, "a gateway cannot ask again for a verdict it lost")}  # fmt: skip
+    out += [
+        f"{key}: {endpoint} reaches only this process: no gateway or subscriber elsewhere can connect, so {then} "
+        "(tcp://HOST:PORT or ipc://PATH)"
+        for key, (endpoint, then) in unreachable.items()
+        if endpoint is not None and endpoint.startswith("inproc://")
+    ]
+    return out
 
 
 def _unread(cfg: Config, src: str) -> list[str]:

@@ -16,6 +16,19 @@ def test_timing_that_makes_the_gateway_reject_on_time_verdicts_is_warned_of() ->
     assert w.startswith("gateway.actuator_delay_ms:") and "publisher.deadline_ms (500)" in w
 
 
+def test_a_deadline_shorter_than_inspection_takes_is_warned_of() -> None:
+    assert warnings(load_config(None, ["publisher.deadline_ms=50"])) == []
+    (w,) = warnings(load_config(None, ["publisher.deadline_ms=1"]))
+    assert w.startswith("publisher.deadline_ms: 1 ms is under 50 ms") and "rejected as late" in w
+
+
+@pytest.mark.parametrize(("key", "then"), [("publisher.endpoint", "every part as missing"), ("publisher.resend_endpoint", "ask again")])
+def test_an_endpoint_no_other_process_can_reach_is_warned_of(key: str, then: str) -> None:
+    assert warnings(load_config(None, [f"{key}=ipc:///run/station/{key}.sock"])) == []
+    (w,) = warnings(load_config(None, [f"{key}=inproc://verdicts"]))
+    assert w.startswith(f"{key}: inproc://verdicts reaches only this process") and then in w
+
+
 def test_a_shadow_wait_longer_than_a_verdict_can_give_is_warned_of() -> None:
     shadow = f"model.shadow={SHIPPED_MODEL}"
     assert warnings(load_config(None, [shadow, "model.shadow_wait_ms=250"])) == []  # half the 500 ms deadline: honoured
