@@ -187,8 +187,11 @@ class GatewayCore:
 
     def _seq_again(self, msg: Message, now: float) -> None:
         """A seq heard before (or given up as lost). The same message again changes nothing; another under that seq is a
-        stream gone wrong: vision trips, and a part either one is about is rejected if it is still pending."""
+        stream gone wrong: vision trips, and a part either one is about is rejected if it is still pending. Under a seq
+        too old to tell (or given up), a verdict is still held against its part's, as any second verdict is."""
         before, heard = self.heard.get(msg.seq), _heard(msg)
+        if before is None and isinstance(msg, VerdictMessage) and msg.part_id in self.done:
+            self._again(msg, now)
         if before is None or before == heard:  # the same again, or too old to tell: never acted on twice
             return
         self._quiet.emit("seq_conflict", "seq_conflict", level="error", stage="gateway", seq=msg.seq, before=list(before), now=list(heard))

@@ -73,6 +73,20 @@ def test_part_ids_skipped_without_a_seq_gap_reject_the_lost_part_and_trip_vision
     assert core.fault == "verdict_missing"
 
 
+def test_a_verdict_under_a_seq_given_up_as_lost_is_still_held_against_its_parts_verdict() -> None:
+    st = FakeStation()
+    core = healthy_core(st)
+    lost = st.verdict(captured_at=1.5)  # part 1: its seq never arrives, and the station no longer holds it
+    core.receive(st.verdict(captured_at=1.55), 1.56)  # part 2: pass
+    core.resent(ResendReply(run_id="run-a", first=lost.seq, last=lost.seq, gone=(lost.seq, lost.seq), count=0), [], 1.57)
+    run_to(core, st, 1.6, 4.0)  # vision tripped by the gap, and back
+    assert [(d.part_id, d.reason) for d in core.decisions] == [(1, "missing"), (2, "vision_unhealthy")] and core.healthy
+    core.receive(lost, 4.01)  # part 1's verdict after all, under the seq given up: it was rejected as lost, nothing changes
+    assert core.healthy
+    core.receive(replace(lost, part_id=2, verdict="reject", reason=Reason.DEFECT, score=0.9), 4.02)  # part 2, another verdict
+    assert core.fault == "verdict_conflict" and len(core.decisions) == 2
+
+
 def test_more_seq_gaps_open_at_once_than_max_gaps_are_lost_at_once() -> None:
     from station.gateway.core import MAX_GAPS
 
