@@ -83,6 +83,10 @@ def evaluate_video(video: Path, cfg: Config, model: Model, report: Path) -> int:
     figures = {**line_figures(parts, extra), "model": model.info.model_id, "video": str(video)}
     if travel.mostly_against():
         print(one_line(f"station: note: {travel.summary()}"), file=sys.stderr)
+    elif resolved_mode(cfg, images=False, live=False) is TriggerMode.FRAME and len(extra) > len(parts):
+        print(one_line(f"station: note: {len(extra)} verdicts for no part of the ground truth: trigger.mode frame makes every "
+                       "frame a part, as for a hardware-triggered camera's recording (one part a frame); footage of a moving "
+                       "belt is judged with the line trigger (trigger.mode line or auto)"), file=sys.stderr)  # fmt: skip
     elif 2 * (missed := sum(p.verdict is None for p in parts)) > len(parts):
         print(one_line(f"station: note: {missed} of the {len(parts)} parts got no verdict: check the trigger settings "
                        "of the config given with -c (trigger.direction first, then min_diameter_px, max_diameter_px and "
@@ -121,9 +125,6 @@ class _Kept:
 def _inputs(video: Path, cfg: Config, report: Path, source: VideoFileSource) -> list[tuple[int, int, int]]:
     """The ground truth, the report folder made and the video opened once as replay probes it (CameraError, one line,
     when it is no video the station reads); InputError for what cannot be judged."""
-    if resolved_mode(cfg, images=False, live=False) is not TriggerMode.LINE:
-        raise InputError(f"trigger.mode {cfg.trigger.mode.value}: every frame would be a part; footage with a ground truth "
-                         "is judged with the line trigger (trigger.mode line or auto)")  # fmt: skip
     if not video.is_file():
         raise InputError(f"{video}: not a regular file (a pipe or a device is no video to judge)")
     if not opencv_name(video):
