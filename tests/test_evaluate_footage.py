@@ -152,6 +152,22 @@ def test_a_hardware_triggered_recording_is_judged_one_part_a_frame(tmp_path: Pat
 
 
 @pytest.mark.integration
+def test_ground_truth_rows_after_the_videos_end_are_named_and_not_judged(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """As teach leaves them: they were never in the video, so they are neither missed parts nor escapes."""
+    photos = [(p.path, p.label) for p in labelled_photos(SAMPLE)[::4]]
+    video = tmp_path / "triggered.avi"
+    _one_part_a_frame(photos, video)
+    n = len(photos)
+    with video.with_suffix(".csv").open("a") as f:
+        f.write(f"{n + 1},def,{n},{n},\n{n + 2},def,{n + 1},{n + 1},\n")
+    assert main(["eval", str(video), "--report", str(tmp_path / "r"), "--set", "trigger.mode=frame"]) == 0
+    said = capsys.readouterr()
+    figures = json.loads(said.out.strip().splitlines()[-1])
+    assert figures["parts"] == n and figures["missed"] == 0 and figures["escapes"] == 0
+    assert f"2 rows of its ground truth (from row {n + 1}) come after its last frame ({n - 1}): not judged" in said.err
+
+
+@pytest.mark.integration
 def test_a_video_that_loses_frames_is_refused_not_judged_against_shifted_frame_numbers(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
     """A zeroed stretch mid-file: FFmpeg skips its frames without a failed read, and every later verdict's frame comes

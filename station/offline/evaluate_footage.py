@@ -79,6 +79,10 @@ def evaluate_video(video: Path, cfg: Config, model: Model, report: Path) -> int:
     except InputError as exc:
         print(one_line(f"station: error: {exc}"), file=sys.stderr)
         return 2
+    if after := [k for k, (_, first, _) in enumerate(truth) if first >= source.frames_handed_on]:  # as teach leaves them
+        print(one_line(f"station: note: {video}: {len(after)} rows of its ground truth (from row {after[0] + 1}) come after "
+                       f"its last frame ({source.frames_handed_on - 1}): not judged"), file=sys.stderr)  # fmt: skip
+        truth = truth[: after[0]]
     parts, extra = match(got, truth, kept.width, cfg.trigger.direction is Direction.RIGHT_TO_LEFT)
     figures = {**line_figures(parts, extra), "model": model.info.model_id, "video": str(video)}
     if travel.mostly_against():
