@@ -65,24 +65,11 @@ def evaluate_video(video: Path, cfg: Config, model: Model, report: Path) -> int:
     if SIGNALS.stopped:  # drained at a stop: the parts after it were never judged
         print(one_line(f"station: {video}: stopped before its end, so no figures"), file=sys.stderr)
         return 130
-    if (lost := source.frames_lost()) and source.count_is_exact:
-        print(one_line(f"station: error: {video}: {lost} of the {source.frame_count} frames it declares could not be read "
-                       "(damaged or cut short): its frames no longer match the ground truth's frame numbers"), file=sys.stderr)  # fmt: skip
-        return 2
-    if (lost := source.frames_lost()) and (last := max(row[2] for row in truth)) >= (ended := (source.frame_count or 0) - lost):
-        print(one_line(f"station: error: {video}: it ended after {ended} of the {source.frame_count} frames it declares "
-                       f"(cut short), and its ground truth has parts up to frame {last}: those would count as missed"),
-              file=sys.stderr)  # fmt: skip
-        return 2
     try:
-        all_after_the_end(video, truth, source.frames_handed_on)
+        truth = _in_the_video(video, source, truth)
     except InputError as exc:
         print(one_line(f"station: error: {exc}"), file=sys.stderr)
         return 2
-    if after := [k for k, (_, first, _) in enumerate(truth) if first >= source.frames_handed_on]:  # as teach leaves them
-        print(one_line(f"station: note: {video}: {len(after)} rows of its ground truth (from row {after[0] + 1}) come after "
-                       f"its last frame ({source.frames_handed_on - 1}): not judged"), file=sys.stderr)  # fmt: skip
-        truth = truth[: after[0]]
     parts, extra = match(got, truth, kept.width, cfg.trigger.direction is Direction.RIGHT_TO_LEFT)
     figures = {**line_figures(parts, extra), "model": model.info.model_id, "video": str(video)}
     if travel.mostly_against():
@@ -124,6 +111,24 @@ class _Kept:
             region = part_region(to_gray(v.image), v.circle, self._model.info.spec)[0]
             self.taught_on += part_digest(region) in self._model.info.taught_parts
         self.verdicts.append(replace(v, image=None, evidence=None))
+
+
+def _in_the_video(video: Path, source: VideoFileSource, truth: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """The rows of ``truth`` the replayed video held, after it ended: InputError for a video whose frames no longer match
+    the ground truth's numbers (frames lost where the count is exact, or cut short before rows it lists); rows after the
+    last frame of a whole video are named (a note) and left out, as teach leaves them."""
+    if (lost := source.frames_lost()) and source.count_is_exact:
+        raise InputError(f"{video}: {lost} of the {source.frame_count} frames it declares could not be read (damaged or cut "
+                         "short): its frames no longer match the ground truth's frame numbers")  # fmt: skip
+    if (lost := source.frames_lost()) and (last := max(row[2] for row in truth)) >= (ended := (source.frame_count or 0) - lost):
+        raise InputError(f"{video}: it ended after {ended} of the {source.frame_count} frames it declares (cut short), and "
+                         f"its ground truth has parts up to frame {last}: those would count as missed")  # fmt: skip
+    all_after_the_end(video, truth, source.frames_handed_on)
+    if after := [k for k, (_, first, _) in enumerate(truth) if first >= source.frames_handed_on]:
+        print(one_line(f"station: note: {video}: {len(after)} rows of its ground truth (from row {after[0] + 1}) come after "
+                       f"its last frame ({source.frames_handed_on - 1}): not judged"), file=sys.stderr)  # fmt: skip
+        return truth[: after[0]]
+    return truth
 
 
 def _inputs(video: Path, cfg: Config, report: Path, source: VideoFileSource) -> list[tuple[int, int, int]]:
