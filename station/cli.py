@@ -284,6 +284,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder for the report: metrics.json, parts.csv, the pictures (default %(default)s)")  # fmt: skip
     p.set_defaults(func=cmd_eval)
     teach_parser(sub).set_defaults(func=cmd_teach)
+    _tool_commands(sub)
+    return ap
+
+
+def _tool_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The gateway, the archive's export and the key maker: commands beside the station's own."""
     p = sub.add_parser("gateway", help="reference PLC gateway: follow the station, fire reject or pass per part, hold a healthy output")
     common(p)
     one = p.add_mutually_exclusive_group()  # the check decides no part: an --out with it would be ignored
@@ -301,7 +307,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("folder")
     p.add_argument("--name", default="station", help="file name stem (station, or the gateway's name)")
     p.set_defaults(func=cmd_keys)
-    return ap
 
 
 DAEMONS = ("run", "replay", "demo", "gateway")  # they drain on SIGTERM; the other commands stop at once
