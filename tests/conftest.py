@@ -145,3 +145,16 @@ def damaged_video(tmp_path: Path) -> tuple[Path, Path]:
     damaged.write_bytes(data[:a] + bytes(b - a) + data[b:])
     shutil.copy(video.with_suffix(".csv"), damaged.with_suffix(".csv"))
     return video, damaged
+
+
+def one_part_a_frame(photos: list[tuple[Path, str]], video: Path) -> None:
+    """A hardware-triggered camera's recording: one frame for each part, in order, and its ground truth beside it."""
+    out = cv2.VideoWriter(str(video), cv2.VideoWriter.fourcc(*"MJPG"), 5.0, (300, 300))
+    rows = ["part,label,first_frame,last_frame,source"]
+    for k, (photo, label) in enumerate(photos):
+        frame = cv2.imread(str(photo))
+        assert frame is not None and frame.shape[:2] == (300, 300)
+        out.write(frame)
+        rows.append(f"{k + 1},{label},{k},{k},{photo.name}")
+    out.release()
+    video.with_suffix(".csv").write_text("\n".join(rows) + "\n")

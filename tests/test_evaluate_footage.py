@@ -6,7 +6,6 @@ import csv
 import json
 from pathlib import Path
 
-import cv2
 import pytest
 
 from station.cli import main
@@ -14,7 +13,7 @@ from station.footage import Envelope, compose, labelled_photos
 from station.messages import Reason, Verdict
 from station.offline.evaluate_footage import line_figures, match
 
-from .conftest import SAMPLE, damaged_video
+from .conftest import SAMPLE, damaged_video, one_part_a_frame
 
 TRUTH = [(1, 0, 30), (0, 15, 45), (1, 30, 60)]  # (label, first, last): three parts, 640 px wide, d = 200 px
 
@@ -108,8 +107,8 @@ def test_a_report_that_would_write_over_the_ground_truth_is_refused(tmp_path: Pa
 @pytest.mark.integration
 def test_eval_of_footage_is_not_swayed_by_settings_for_the_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A looping camera would replay for ever; a tight deadline would turn passes into late rejects (counted as caught);
-    CURVE would read the station's key. Eval sets them aside. The frame trigger on a belt's footage is judged as asked,
-    every frame a part, and the note says why nearly every verdict is for no part."""
+    CURVE would read the station's key. Eval sets them aside. The frame trigger on a belt's footage, whose parts span
+    frames, is refused: each frame's verdict would go to whichever part's window it falls in."""
     env = Envelope(width=960, height=540, fps=30, speed=16.0, diameter=240.0)
     video = compose(labelled_photos(SAMPLE)[:4], tmp_path / "line.mp4", env, seed=3)
     line = ["--set", "camera.loop=true", "--set", "publisher.deadline_ms=1", "--set", "publisher.curve.enabled=true",
@@ -119,29 +118,14 @@ def test_eval_of_footage_is_not_swayed_by_settings_for_the_line(tmp_path: Path, 
     assert figures["parts"] == 4 and figures["missed"] == 0 and figures["extra"] == 0
     with (tmp_path / "r" / "parts.csv").open(newline="") as f:
         assert "late" not in {r["reason"] for r in csv.DictReader(f)}
-    assert main(["eval", str(video), "--report", str(tmp_path / "r"), "--set", "trigger.mode=frame"]) == 0
-    said = capsys.readouterr()
-    figures = json.loads(said.out.strip().splitlines()[-1])
-    assert figures["extra"] > figures["parts"] and "trigger.mode frame makes every frame a part" in said.err
-
-
-def _one_part_a_frame(photos: list[tuple[Path, str]], video: Path) -> None:
-    """A hardware-triggered camera's recording: one frame for each part, in order, and its ground truth beside it."""
-    out = cv2.VideoWriter(str(video), cv2.VideoWriter.fourcc(*"MJPG"), 5.0, (300, 300))
-    rows = ["part,label,first_frame,last_frame,source"]
-    for k, (photo, label) in enumerate(photos):
-        frame = cv2.imread(str(photo))
-        assert frame is not None and frame.shape[:2] == (300, 300)
-        out.write(frame)
-        rows.append(f"{k + 1},{label},{k},{k},{photo.name}")
-    out.release()
-    video.with_suffix(".csv").write_text("\n".join(rows) + "\n")
+    assert main(["eval", str(video), "--report", str(tmp_path / "r"), "--set", "trigger.mode=frame"]) == 2
+    assert "line.csv: line 2: frames " in (err := capsys.readouterr().err) and "trigger.mode frame makes every frame a part" in err
 
 
 @pytest.mark.integration
-def test_a_hardware_triggered_recording_is_judged_one_part_a_frame(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_hardware_triggered_recording_is_judgedone_part_a_frame(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     photos = [(p.path, p.label) for p in labelled_photos(SAMPLE)[::3]]
-    _one_part_a_frame(photos, tmp_path / "triggered.avi")
+    one_part_a_frame(photos, tmp_path / "triggered.avi")
     assert main(["eval", str(tmp_path / "triggered.avi"), "--report", str(tmp_path / "r"), "--set", "trigger.mode=frame"]) == 0
     figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert figures["parts"] == figures["verdicts"] == len(photos) and figures["missed"] == figures["extra"] == 0
@@ -156,15 +140,15 @@ def test_ground_truth_rows_after_the_videos_end_are_named_and_not_judged(tmp_pat
     """As teach leaves them: they were never in the video, so they are neither missed parts nor escapes."""
     photos = [(p.path, p.label) for p in labelled_photos(SAMPLE)[::4]]
     video = tmp_path / "triggered.avi"
-    _one_part_a_frame(photos, video)
+    one_part_a_frame(photos, video)
     n = len(photos)
     with video.with_suffix(".csv").open("a") as f:
         f.write(f"{n + 1},def,{n},{n},\n{n + 2},def,{n + 1},{n + 1},\n")
     assert main(["eval", str(video), "--report", str(tmp_path / "r"), "--set", "trigger.mode=frame"]) == 0
     said = capsys.readouterr()
     figures = json.loads(said.out.strip().splitlines()[-1])
-    assert figures["parts"] == n and figures["missed"] == 0 and figures["escapes"] == 0
-    assert f"2 rows of its ground truth (from row {n + 1}) come after its last frame ({n - 1}): not judged" in said.err
+    assert figures["parts"] == n and figures["not_judged"] == 2 and figures["missed"] == 0 and figures["escapes"] == 0
+    assert f"2 rows of its ground truth (from line {n + 2} of the CSV) after its last frame ({n - 1}): not judged" in said.err
 
 
 @pytest.mark.integration

@@ -19,7 +19,7 @@ from station.preprocess import PreprocessSpec, drawn_part
 from station.sources import read_image
 from station.teach.samples import MISSED, Collection, Refused, Sample, collect
 
-from .conftest import SAMPLE, damaged_video, sample_line
+from .conftest import SAMPLE, damaged_video, one_part_a_frame, sample_line
 
 SPEC = PreprocessSpec(size=192, margin=0.16, mask_radius=1.12)
 
@@ -119,6 +119,22 @@ def test_a_video_is_read_through_the_line_trigger_and_matched_to_its_ground_trut
     (tmp_path / "again.csv").write_text("\n".join([rows[0], ",".join(first), *rows[2:]]) + "\n")
     with pytest.raises(InputError, match=r"again\.mp4: the same video as .*line\.mp4, but its ground truth again\.csv differs"):
         collect([video, tmp_path / "again.mp4"], SPEC, load_config(None, []))
+
+
+def test_a_hardware_triggered_recording_is_taught_one_part_a_frame_with_the_frame_trigger(tmp_path: Path) -> None:
+    photos = [(p.path, p.label) for p in labelled_photos(SAMPLE)[::4]]
+    one_part_a_frame(photos, tmp_path / "triggered.avi")
+    col = collect([tmp_path / "triggered.avi"], SPEC, load_config(None, ["trigger.mode=frame"]))
+    assert not col.refused and not col.notes
+    assert [(s.part, s.label) for s in col.samples] == [(p.name, int(label == "def")) for p, label in photos]
+
+
+def test_a_belts_footage_is_refused_with_the_frame_trigger_which_makes_every_frame_a_part(tmp_path: Path) -> None:
+    """Each frame's part would take the label of whichever row's window the frame falls in, another part's as often as not."""
+    env = Envelope(width=960, height=540, fps=25, speed=14.0, diameter=240.0)
+    video = compose(labelled_photos(SAMPLE)[:4], tmp_path / "line.mp4", env, seed=4)
+    with pytest.raises(InputError, match=r"line\.csv: line 2: frames \d+-\d+, but trigger\.mode frame makes every frame a part"):
+        collect([video], SPEC, load_config(None, ["trigger.mode=frame"]))
 
 
 def test_a_video_whose_parts_move_against_trigger_direction_is_refused_naming_the_key(tmp_path: Path) -> None:

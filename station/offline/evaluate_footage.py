@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from station.config import Config, Direction, TriggerMode, resolved_mode
+from station.config import Config, Direction
 from station.errors import InputError, one_line
 from station.files import ground_truths, not_read, opencv_name
 from station.messages import Verdict
@@ -27,7 +27,7 @@ from station.signals import SIGNALS
 from station.sources import VideoFileSource
 from station.stages.decision import published
 from station.supervisor import run_pipeline
-from station.teach.truth import all_after_the_end, read_truth, row_for, truth_csv
+from station.teach.truth import all_after_the_end, frame_a_part, read_truth, row_for, truth_csv
 from station.travel import TravelWatch
 
 # what eval sets over the config: no socket another process could reach, no key, no server, no archive, no second model,
@@ -66,18 +66,14 @@ def evaluate_video(video: Path, cfg: Config, model: Model, report: Path) -> int:
         print(one_line(f"station: {video}: stopped before its end, so no figures"), file=sys.stderr)
         return 130
     try:
-        truth = _in_the_video(video, source, truth)
+        judged = _in_the_video(video, source, truth)
     except InputError as exc:
         print(one_line(f"station: error: {exc}"), file=sys.stderr)
         return 2
-    parts, extra = match(got, truth, kept.width, cfg.trigger.direction is Direction.RIGHT_TO_LEFT)
-    figures = {**line_figures(parts, extra), "model": model.info.model_id, "video": str(video)}
+    parts, extra = match(got, judged, kept.width, cfg.trigger.direction is Direction.RIGHT_TO_LEFT)
+    figures = {**line_figures(parts, extra), "not_judged": len(truth) - len(judged), "model": model.info.model_id, "video": str(video)}
     if travel.mostly_against():
         print(one_line(f"station: note: {travel.summary()}"), file=sys.stderr)
-    elif resolved_mode(cfg, images=False, live=False) is TriggerMode.FRAME and len(extra) > len(parts):
-        print(one_line(f"station: note: {len(extra)} verdicts for no part of the ground truth: trigger.mode frame makes every "
-                       "frame a part, as for a hardware-triggered camera's recording (one part a frame); footage of a moving "
-                       "belt is judged with the line trigger (trigger.mode line or auto)"), file=sys.stderr)  # fmt: skip
     elif 2 * (missed := sum(p.verdict is None for p in parts)) > len(parts):
         print(one_line(f"station: note: {missed} of the {len(parts)} parts got no verdict: check the trigger settings "
                        "of the config given with -c (trigger.direction first, then min_diameter_px, max_diameter_px and "
@@ -115,18 +111,21 @@ class _Kept:
 
 def _in_the_video(video: Path, source: VideoFileSource, truth: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
     """The rows of ``truth`` the replayed video held, after it ended: InputError for a video whose frames no longer match
-    the ground truth's numbers (frames lost where the count is exact, or cut short before rows it lists); rows after the
-    last frame of a whole video are named (a note) and left out, as teach leaves them."""
-    if (lost := source.frames_lost()) and source.count_is_exact:
-        raise InputError(f"{video}: {lost} of the {source.frame_count} frames it declares could not be read (damaged or cut "
-                         "short): its frames no longer match the ground truth's frame numbers")  # fmt: skip
-    if (lost := source.frames_lost()) and (last := max(row[2] for row in truth)) >= (ended := (source.frame_count or 0) - lost):
-        raise InputError(f"{video}: it ended after {ended} of the {source.frame_count} frames it declares (cut short), and "
-                         f"its ground truth has parts up to frame {last}: those would count as missed")  # fmt: skip
+    the ground truth's numbers (frames lost where the count is exact, or cut short before rows it lists); rows after its
+    last frame (the last it declares, where it was cut short) are named in a note and left out, as teach leaves them."""
+    lost, declared = source.frames_lost(), source.frame_count or 0
+    if lost and source.count_is_exact:
+        raise InputError(f"{video}: {lost} of the {declared} frames it declares could not be read (damaged or cut short): "
+                         "its frames no longer match the ground truth's frame numbers")  # fmt: skip
+    if lost and (cut := [last for _, first, last in truth if first < declared and last >= declared - lost]):
+        raise InputError(f"{video}: it ended after {declared - lost} of the {declared} frames it declares (cut short), and "
+                         f"its ground truth has parts up to frame {max(cut)}: those cannot be judged")  # fmt: skip
     all_after_the_end(video, truth, source.frames_handed_on)
-    if after := [k for k, (_, first, _) in enumerate(truth) if first >= source.frames_handed_on]:
-        print(one_line(f"station: note: {video}: {len(after)} rows of its ground truth (from row {after[0] + 1}) come after "
-                       f"its last frame ({source.frames_handed_on - 1}): not judged"), file=sys.stderr)  # fmt: skip
+    frames = declared if lost else source.frames_handed_on
+    if after := [k for k, (_, first, _) in enumerate(truth) if first >= frames]:
+        rows = "1 row" if len(after) == 1 else f"{len(after)} rows"
+        print(one_line(f"station: note: {video}: {rows} of its ground truth (from line {after[0] + 2} of the CSV) after its "
+                       f"last frame ({frames - 1}): not judged"), file=sys.stderr)  # fmt: skip
         return truth[: after[0]]
     return truth
 
@@ -142,6 +141,7 @@ def _inputs(video: Path, cfg: Config, report: Path, source: VideoFileSource) -> 
     if truth_path is None:
         raise InputError(f"{video}: a video needs its ground truth beside it ({video.name}.csv or {video.with_suffix('.csv').name})")
     truth, _ = read_truth(truth_path)
+    frame_a_part(truth_path, truth, cfg)
     for name in REPORT_FILES:  # a video named parts.mp4 with its report beside it: parts.csv is its ground truth
         not_read(report / name, "--report", [video, *ground_truths(video)])
     report_folder(report)

@@ -31,7 +31,7 @@ from station.stages.preprocess import PreprocessStage, locate
 from station.stages.trigger import trigger_for
 from station.teach import exported
 from station.teach.threshold import ADVISED, MIN_PER_CLASS, meets, shown
-from station.teach.truth import all_after_the_end, part_names, read_truth, row_for, truth_csv
+from station.teach.truth import all_after_the_end, frame_a_part, part_names, read_truth, row_for, truth_csv
 from station.travel import TravelWatch
 
 LABELS = {"ok_front": 0, "def_front": 1}
@@ -309,6 +309,7 @@ def _video(video: Path, spec: PreprocessSpec, cfg: Config, col: Collection) -> N
     truth_path = truth_csv(video)
     assert truth_path is not None
     truth, raw = read_truth(truth_path)
+    frame_a_part(truth_path, truth, cfg)
     names = part_names(raw)
     try:
         with video.open("rb") as f:

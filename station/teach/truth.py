@@ -8,6 +8,7 @@ import io
 import os
 from pathlib import Path
 
+from station.config import Config, TriggerMode, resolved_mode
 from station.errors import InputError
 from station.files import columns_once, ground_truths, read_bounded, why
 
@@ -30,6 +31,19 @@ def _bytes(path: Path) -> bytes:
         return read_bounded(path, MAX_TRUTH_BYTES, "a ground truth")
     except OSError as exc:
         raise InputError(f"{path}: {why(exc, 'cannot read the ground truth')}") from None
+
+
+def frame_a_part(path: Path, truth: list[tuple[int, int, int]], cfg: Config) -> None:
+    """InputError when the frame trigger (every frame a part: a hardware-triggered camera's recording) meets a ground
+    truth whose parts span several frames (a moving belt's footage): each frame's verdict would go to whichever part's
+    window it falls in, another part's as often as not."""
+    if resolved_mode(cfg, images=False, live=False) is not TriggerMode.FRAME:
+        return
+    if (wide := next((k for k, (_, first, last) in enumerate(truth) if last != first), None)) is not None:
+        _, first, last = truth[wide]
+        raise InputError(f"{path}: line {wide + 2}: frames {first}-{last}, but trigger.mode frame makes every frame a "
+                         "part (a hardware-triggered camera's recording: one row a frame); a moving belt's footage is "
+                         "judged and taught with the line trigger (trigger.mode line or auto)")  # fmt: skip
 
 
 def all_after_the_end(video: Path, truth: list[tuple[int, int, int]], frames: int, declared: int | None = None) -> None:
