@@ -92,11 +92,17 @@ def text(s: str, limit: int = MAX_TEXT) -> str:
     return out if len(out) <= limit else out[: limit - 3] + "..."
 
 
+def _key(k: str) -> str:
+    """A peer's key as an error names it: as it is when it reads as a field's name, else cut and escaped (a key holding a
+    newline would forge a second log line)."""
+    return k if len(k) <= 80 and k.isascii() and k.isprintable() else shown(k)
+
+
 def _once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in pairs:
         if k in out:  # parsers differ on which of two keys wins: a reject could be read as a pass
-            raise WireError(f"{text(k, 80)}: given twice")
+            raise WireError(f"{_key(k)}: given twice")
         out[k] = v
     return out
 
@@ -205,7 +211,7 @@ class _Body:
                 raise WireError(f"{key}: null (absent when it has no value)")
             values[f.name] = _check(key, hints[f.name], value)
         if raw:
-            raise WireError(f"{text(sorted(raw)[0], 80)}: unknown field")
+            raise WireError(f"{_key(sorted(raw)[0])}: unknown field")
         return cls(**values)
 
 

@@ -158,15 +158,17 @@ def test_read_refuses_frames_that_are_not_a_published_message(parts: list[bytes]
     ("data", "names"),
     [(b'{"from": 1' + b"0" * 3999 + b', "to": 5}', "from: 1000"),
      (b'{"from": 1, "to": 2, "' + b"k" * 5000 + b'": 0}', "kkk"),
-     (b'{"from": 1, "to": 2, "to": 2, "' + b"k" * 5000 + b'": 0, "' + b"k" * 5000 + b'": 0}', "to: given twice"),
+     (b'{"' + b"k" * 3000 + b'": 0, "' + b"k" * 3000 + b'": 0, "from": 1, "to": 2}', "kkk': given twice"),
+     (b'{"from": 1, "to": 2, "x\\nERROR forged": 0}', "'x\\nERROR forged': unknown field"),
      (b'{"from": 1, "to": ' + b"9" * 500 + b"}", "to: 999")],
-    ids=["long-from", "long-key", "twice", "long-to"],
+    ids=["long-from", "long-key", "long-key-twice", "newline-in-key", "long-to"],
 )  # fmt: skip
 def test_a_peers_oversized_value_is_echoed_in_a_line_of_bounded_size(data: bytes, names: str) -> None:
-    """A gateway logs the error a resend request gets: a 4000-digit number or a 5000-character key is cut, not echoed."""
+    """The station's resend server logs the error a request gets and sends it back: a 4000-digit number or a long key is
+    cut, and a key holding a newline escaped (it would forge a second log line)."""
     with pytest.raises(WireError, match=re.escape(names)) as raised:
         ResendRequest.decode(data)
-    assert len(str(raised.value)) < 200
+    assert len(str(raised.value)) < 200 and "\n" not in str(raised.value)
 
 
 def test_a_verdict_that_is_no_verdict_is_shown_cut() -> None:

@@ -17,7 +17,7 @@ import structlog
 
 from station.gateway.reasons import Fault, GatewayReason, PartDecision
 from station.ratelog import RateLimitedLog
-from station.wire import Heartbeat, Message, Reason, ResendReply, Status, VerdictMessage
+from station.wire import Heartbeat, Message, Reason, ResendReply, Status, VerdictMessage, shown
 
 Heard = tuple[str, int, str, str]  # what one seq carried, as far as deciding goes: topic, part id (0: none), verdict or state, reason
 
@@ -103,14 +103,14 @@ class GatewayCore:
     def _ours(self, msg: Message) -> bool:
         if self.station_id is None or msg.station == self.station_id:
             return True
-        self.ignore(f"station {msg.station!r} is not {self.station_id!r}")
+        self.ignore(f"station {shown(msg.station)} is not {self.station_id!r}")
         return False
 
     def receive(self, msg: Message, now: float) -> None:
         if not self._ours(msg):
             return
         if msg.run_id in self.ended:  # its parts were decided, or rejected when the newer run began: never again
-            self.ignore(f"run {msg.run_id!r} ended when a newer run began")
+            self.ignore(f"run {shown(msg.run_id)} ended when a newer run began")
             self._trip(now, Fault.ENDED_RUN)  # a station that is not one stream cannot be believed about its parts
             return
         if msg.run_id != self.run_id:

@@ -87,6 +87,15 @@ def test_a_verdict_under_a_seq_given_up_as_lost_is_still_held_against_its_parts_
     assert core.fault == "verdict_conflict" and len(core.decisions) == 2
 
 
+def test_a_message_from_another_station_is_ignored_in_a_log_line_of_bounded_size(capsys: pytest.CaptureFixture[str]) -> None:
+    core = GatewayCore(T, station_id="station-1")
+    st = FakeStation()
+    beat = st.beat()
+    core.receive(replace(beat, station="s" * 60_000), 1.5)  # a 64 KiB frame's worth of name, echoed whole before
+    (line,) = [x for x in capsys.readouterr().out.splitlines() if "message_ignored" in x]
+    assert core.ignored == 1 and "is not 'station-1'" in line and len(line) < 600
+
+
 def test_more_seq_gaps_open_at_once_than_max_gaps_are_lost_at_once() -> None:
     from station.gateway.core import MAX_GAPS
 
