@@ -63,7 +63,7 @@ def _timing(cfg: Config) -> list[str]:
             "its verdict at the 99th percentile on the benchmark's PC (docs/benchmarks.md), and a verdict past its deadline is a "
             "reject (late): on a slower or busier PC most parts, or all, are rejected as late"
         )
-    unreachable = {"publisher.endpoint": (p.endpoint, "the gateway rejects every part as missing"),
+    unreachable = {"publisher.endpoint": (p.endpoint, "no gateway hears the station: vision stays unhealthy and every part is rejected"),
                    "publisher.resend_endpoint": (p.resend_endpoint, "a gateway cannot ask again for a verdict it lost")}  # fmt: skip
     out += [
         f"{key}: {endpoint} reaches only this process: no gateway or subscriber elsewhere can connect, so {then} "

@@ -22,7 +22,7 @@ def test_a_deadline_shorter_than_inspection_takes_is_warned_of() -> None:
     assert w.startswith("publisher.deadline_ms: 1 ms is under 50 ms") and "rejected as late" in w
 
 
-@pytest.mark.parametrize(("key", "then"), [("publisher.endpoint", "every part as missing"), ("publisher.resend_endpoint", "ask again")])
+@pytest.mark.parametrize(("key", "then"), [("publisher.endpoint", "every part is rejected"), ("publisher.resend_endpoint", "ask again")])
 def test_an_endpoint_no_other_process_can_reach_is_warned_of(key: str, then: str) -> None:
     assert warnings(load_config(None, [f"{key}=ipc:///run/station/{key}.sock"])) == []
     (w,) = warnings(load_config(None, [f"{key}=inproc://verdicts"]))
