@@ -145,13 +145,22 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if _footage(args):  # footage with its ground truth: replayed as the station runs it, binding no port
         from station.offline.evaluate_footage import OFFLINE, evaluate_video
 
+        _unjudged_shadow(load_config(args.config, args.overrides).model.shadow)  # OFFLINE sets it aside
         args.overrides = [*args.overrides, *OFFLINE]
         cfg, model = load(args)
         return evaluate_video(source, cfg, model, Path(args.report))
     if not source.exists():  # said of the path given, not of the label folders a labelled folder would hold
         raise InputError(f"{source}: no such file or folder (give a labelled folder, or a video with its ground truth)")
-    _cfg, model = load(args)
+    cfg, model = load(args)
+    _unjudged_shadow(cfg.model.shadow)
     return evaluate_folder(source, model, Path(args.report))
+
+
+def _unjudged_shadow(shadow: Path | None) -> None:
+    """eval judges model.path alone: a shadow model in the config is said to be set aside, with how to judge it."""
+    if shadow is not None:
+        print(one_line(f"station: note: model.shadow ({shadow}) is not judged: eval judges model.path alone; judge the "
+                       f"shadow with --set model.path={shadow}"), file=sys.stderr)  # fmt: skip
 
 
 def cmd_teach(args: argparse.Namespace) -> int:

@@ -118,6 +118,18 @@ def test_a_link_or_a_pipe_in_the_report_folder_is_replaced_not_written_through(t
     assert (report / "parts.csv").read_text().startswith("file,label,verdict") and not (report / "parts.csv").is_symlink()
 
 
+def test_a_shadow_model_in_the_config_is_said_to_be_set_aside(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """eval judges model.path alone; a shadow given with it is not silently taken for judged."""
+    from station.cli import main
+
+    assert main(["eval", str(SAMPLE), "--report", str(tmp_path / "plain")]) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert main(["eval", str(SAMPLE), "--report", str(tmp_path / "r"), "--set", f"model.shadow={MODEL}"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out) == plain
+    assert f"station: note: model.shadow ({MODEL}) is not judged: eval judges model.path alone" in err
+
+
 def test_a_report_that_cannot_be_written_is_one_line_naming_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from station.cli import main
     from station.offline.evaluate import write_png

@@ -13,7 +13,7 @@ from station.footage import Envelope, compose, labelled_photos
 from station.messages import Reason, Verdict
 from station.offline.evaluate_footage import line_figures, match
 
-from .conftest import SAMPLE, damaged_video, one_part_a_frame
+from .conftest import MODEL, SAMPLE, damaged_video, one_part_a_frame
 
 TRUTH = [(1, 0, 30), (0, 15, 45), (1, 30, 60)]  # (label, first, last): three parts, 640 px wide, d = 200 px
 
@@ -113,9 +113,11 @@ def test_eval_of_footage_is_not_swayed_by_settings_for_the_line(tmp_path: Path, 
     video = compose(labelled_photos(SAMPLE)[:4], tmp_path / "line.mp4", env, seed=3)
     line = ["--set", "camera.loop=true", "--set", "publisher.deadline_ms=1", "--set", "publisher.curve.enabled=true",
             "--set", f"publisher.curve.secret_key_file={tmp_path / 'none.key_secret'}"]  # fmt: skip
-    assert main(["eval", str(video), "--report", str(tmp_path / "r"), *line]) == 0
-    figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert main(["eval", str(video), "--report", str(tmp_path / "r"), *line, "--set", f"model.shadow={MODEL}"]) == 0
+    said = capsys.readouterr()
+    figures = json.loads(said.out.strip().splitlines()[-1])
     assert figures["parts"] == 4 and figures["missed"] == 0 and figures["extra"] == 0
+    assert f"model.shadow ({MODEL}) is not judged" in said.err
     with (tmp_path / "r" / "parts.csv").open(newline="") as f:
         assert "late" not in {r["reason"] for r in csv.DictReader(f)}
     assert main(["eval", str(video), "--report", str(tmp_path / "r"), "--set", "trigger.mode=frame"]) == 2
