@@ -148,6 +148,16 @@ def test_an_archive_export_is_read_centred_and_its_unlabelled_crops_are_named(tm
     assert any("review" in n and "1 crops not used" in n for n in col.notes)
 
 
+def test_files_an_exports_labels_do_not_list_are_counted_in_a_note(tmp_path: Path) -> None:
+    """A labels.csv left with its header alone (or another export's): its crops are read as photos, which the note says."""
+    root = _exported(tmp_path, 2)
+    assert not any("not in labels.csv" in n for n in collect([root], SPEC, load_config(None, [])).notes)
+    header = (root / "labels.csv").read_text().splitlines()[0]
+    (root / "labels.csv").write_text(header + "\n")
+    note = "4 of the 4 files in the label folders are not in labels.csv: each was read as a photo, its part located afresh"
+    assert any(n.startswith(note) for n in collect([root], SPEC, load_config(None, [])).notes)
+
+
 def test_exported_crops_still_labelled_by_the_station_s_verdict_are_counted_in_a_note(tmp_path: Path) -> None:
     """label_by station: the export sorted the crop by the station's verdict, and no person has moved it since. Taught as
     is, an escape the old model passed would be learnt as good; a person may have looked and agreed, so it is a note."""

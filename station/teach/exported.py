@@ -59,6 +59,13 @@ class Labels:
         except OSError:
             return False
 
+    def unlisted(self, names: list[str]) -> str | None:
+        """A note on the files read from the label folders (``names``) that labels.csv does not list; None if it lists all."""
+        if not (n := sum(name not in self.reasons for name in names)):
+            return None
+        return (f"{n} of the {len(names)} files in the label folders are not in labels.csv: each was read as a photo, its part "
+                "located afresh (the export's crops are listed; was labels.csv replaced?)")  # fmt: skip
+
     def unchecked(self, met: set[str]) -> str | None:
         """A note on the crops ``met`` (FOLDER/NAME) that still carry the station's verdict as their label; None if none."""
         n = len(self.by_station & met)

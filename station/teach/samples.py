@@ -224,6 +224,7 @@ def _folder(root: Path, spec: PreprocessSpec, col: Collection) -> None:
     labels = exported.read_labels(root) if os.path.lexists(root / "labels.csv") else None  # an export (a link that leads nowhere: named)
     met: set[str] = set()
     changed: list[str] = []
+    read: list[str] = []  # the names of the files read, for labels.csv
     review = root / "review"
     if review.is_dir():  # an export's, or one made by hand: named, never taught
         n = sum(1 for p in review.iterdir() if p.is_file())
@@ -238,6 +239,7 @@ def _folder(root: Path, spec: PreprocessSpec, col: Collection) -> None:
             continue
         for p in _photos(d, label, col):
             grab = read_image(p)
+            read.append(p.name)
             if grab.image is None:
                 col.refused.append(Refused(str(p), label, (grab.error or "unreadable").removeprefix(f"{p}: "), unreadable=True))
                 continue
@@ -255,8 +257,7 @@ def _folder(root: Path, spec: PreprocessSpec, col: Collection) -> None:
                 raise InputError(
                     f"{p}: the same photo as {first[0]}, which is labelled {kind[first[1]]}, but here {kind[label]}: fix a label"
                 )
-    if labels is not None and (note := labels.unchecked(met)):
-        col.notes.append(note)
+    col.notes += [note for note in (labels.unlisted(read), labels.unchecked(met)) if note] if labels is not None else []
     if changed:
         col.notes.append(f"{len(changed)} files differ from the crops the export wrote under their names (the first: "
                          f"{changed[0]}): each was read as a photo, its part located afresh")  # fmt: skip
