@@ -221,6 +221,34 @@ def test_a_camera_silent_inside_a_blocked_read_is_blind_to_other_threads_before_
         cap.join(2)
 
 
+class GarbledCamera(PausingCamera):
+    """A free-running camera at 25 fps whose frames stop decoding after ``n`` (a stream's corrupt packets) until ``resume``."""
+
+    def read(self) -> Grab | None:
+        if self._i >= self._n and not self.resume.is_set():
+            time.sleep(0.04)
+            return Grab(None, "fake: frame could not be decoded", self.name)
+        return super().read()
+
+
+def test_a_camera_whose_frames_stop_decoding_is_blind_though_frames_still_arrive() -> None:
+    """1.6 s of undecodable frames is a belt no one sees: degraded (gateways reject every part), not running."""
+    q: queue.Queue[object] = queue.Queue(maxsize=1000)
+    src = GarbledCamera(10)
+    cap = CaptureStage(src, q, Metrics(), stale_after_s=30.0)
+    cap.start()
+    try:
+        assert wait_for(lambda: cap.frames == 10, 5) and cap.blind() is None
+        assert wait_for(lambda: cap.blind() is not None, 5)
+        assert (cap.blind() or "").startswith("no frame decoded for") and cap.state is CameraState.CONNECTED
+        assert time.monotonic() - src.last_frame_at < 1.0, "blind within 8 frame intervals (0.32 s) of the last good frame"
+        src.resume.set()
+        assert wait_for(lambda: cap.blind() is None, 5), "frames that decode again: it sees"
+    finally:
+        cap.stop()
+        cap.join(2)
+
+
 def test_a_recording_is_never_blind_and_a_hardware_trigger_not_for_its_silence() -> None:
     q: queue.Queue[object] = queue.Queue(maxsize=1000)
     assert CaptureStage(FakeSource(3, live=False), q, Metrics()).blind() is None

@@ -65,6 +65,7 @@ class CaptureStage(Worker):
         self.state = CameraState.CONNECTING
         self.frames = 0
         self.last_frame_mono = 0.0
+        self.last_seen_mono = 0.0  # the last frame that decoded: a stream of undecodable frames shows the belt to no one
         self._streaming = False  # a frame came since the last open
         self._interval = 0.0  # observed seconds between frames (smoothed)
         self._log = log.bind(stage="capture", camera=source.name)
@@ -194,7 +195,7 @@ class CaptureStage(Worker):
         if not self._open_with_backoff():
             return False
         self.metrics.camera_reconnects.inc()
-        self.last_frame_mono = time.monotonic()
+        self.last_frame_mono = self.last_seen_mono = time.monotonic()
         return True
 
     def lost_after_s(self) -> float:
@@ -210,7 +211,8 @@ class CaptureStage(Worker):
 
     def blind(self) -> str | None:
         """Why the station cannot see the belt now (None: it can), for a live camera: not connected, no frame since it
-        opened, or free-running and silent past :meth:`lost_after_s`. Read from other threads (the heartbeats'), since this
+        opened, or free-running and silent, or sending only frames that do not decode (a stream's corrupt packets), past
+        :meth:`lost_after_s`. Read from other threads (the heartbeats'), since this
         one may be blocked in a read for up to camera.read_timeout_s while parts go by unseen. A recording is never blind."""
         if not self.source.live:
             return None
@@ -220,8 +222,10 @@ class CaptureStage(Worker):
             return None
         if not self._streaming:
             return "no frame since the camera opened"
-        silent = self._lost_silence()
-        return f"camera silent for {silent:.2f} s" if silent is not None else None
+        if (silent := self._lost_silence()) is not None:
+            return f"camera silent for {silent:.2f} s"
+        undecoded = time.monotonic() - self.last_seen_mono
+        return f"no frame decoded for {undecoded:.2f} s" if undecoded > self.lost_after_s() else None
 
     def _lost_silence(self) -> float | None:
         """How long a streaming camera has been silent, once that is past :meth:`lost_after_s` (None: not lost)."""
@@ -265,7 +269,7 @@ class CaptureStage(Worker):
         if not self._open_with_backoff():
             return
         t0 = time.monotonic()
-        self.last_frame_mono = t0
+        self.last_frame_mono = self.last_seen_mono = t0
         fps = self.source.fps or 25.0
         self._drops_seen: dict[str, int] = {}
         while not self._stop.is_set():
@@ -301,6 +305,8 @@ class CaptureStage(Worker):
         if grab.error is not None:
             self._log.error("frame_unreadable", error=grab.error, frame=self.frames)
             self.metrics.frames_dropped.labels(reason=DropReason.UNREADABLE).inc()
+        else:
+            self.last_seen_mono = mono
         image = grab.image if grab.image is not None else _EMPTY
         unreadable = Failure(Reason.UNABLE, grab.error) if grab.error is not None else None
         self._put(Frame(self.frames, image, mono, wall, unreadable, grab.name))
