@@ -184,6 +184,7 @@ class ImageFolderSource(_QuickOpen):
 
 V4L2_WAIT = "OPENCV_VIDEOIO_V4L_SELECT_TIMEOUT"  # whole seconds OpenCV waits for a USB camera's frame (10 unless set)
 MAX_BAD_RUN = 50  # frames in a row that cannot be decoded before a video is taken to have ended (2 s at 25 fps)
+MAX_TIME_GAP = 250  # frames a recording's timestamps may say are missing at one place, each handed on as unseen (10 s at 25 fps)
 
 
 class VideoFileSource(_QuickOpen):
@@ -205,11 +206,14 @@ class VideoFileSource(_QuickOpen):
         self.count_is_exact = False  # frame_count is every frame the file holds (so frames_lost is a loss)
         self._read = 0
         self._bad = 0  # frames that could not be decoded, with one that could after them
+        self._skipped = 0  # frames the file's timestamps say are missing (cut out, or never recorded): handed on as unseen
+        self._last_ms: float | None = None  # the timestamp of the last frame read
         self._ahead: deque[Grab] = deque()  # read, not yet handed on
 
     def open(self) -> None:
         self._ahead.clear()  # opened again (a probe first, then the capture stage): from its first frame, counted afresh
-        self._read = self._bad = 0
+        self._read = self._bad = self._skipped = 0
+        self._last_ms = None
         if not self._path.is_file():  # a pipe or a device would block the decoder's open, or never end
             said = "not a regular file (a pipe or a device is no video file)" if self._path.exists() else "no such video file"
             raise CameraError(f"{self._path}: {said}")
@@ -241,7 +245,8 @@ class VideoFileSource(_QuickOpen):
         grab = self._next()
         if grab is None and self._loop and self._read > 0:  # demos and soak tests: round again
             self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
-            self._read = self._bad = 0
+            self._read = self._bad = self._skipped = 0
+            self._last_ms = None
             grab = self._next()
         if grab is None and self.frames_lost():
             log.warning("video_ended_early", file=self.name, frames_read=self._read, frames_declared=self.frame_count)
@@ -249,8 +254,9 @@ class VideoFileSource(_QuickOpen):
 
     @property
     def frames_handed_on(self) -> int:
-        """Frames read so far (since the last open or loop), those that could not be decoded too: the next frame's index."""
-        return self._read + self._bad
+        """Frames read so far (since the last open or loop), those that could not be decoded and those its timestamps say
+        are missing too: the next frame's index."""
+        return self._read + self._bad + self._skipped
 
     def frames_lost(self) -> int:
         """How many of the frames the file declares were never handed on, once it has ended (0 when it declares none).
@@ -277,11 +283,30 @@ class VideoFileSource(_QuickOpen):
             if failed >= MAX_BAD_RUN:  # a count unknown: read on as far as this (its true end looks the same: no warning)
                 return None
         self._ahead.extend(
-            Grab(None, f"{self.name}: frame {self._read + self._bad + k} could not be decoded", self.name) for k in range(failed)
+            Grab(None, f"{self.name}: frame {self.frames_handed_on + k} could not be decoded", self.name) for k in range(failed)
         )
-        self._bad, self._read = self._bad + failed, self._read + 1
+        self._bad += failed
+        self._time_gap(failed)
+        self._read += 1
         self._ahead.append(Grab(to_gray(frame)))
         return self._ahead.popleft()
+
+    def _time_gap(self, failed: int) -> None:
+        """Frames the file's timestamps say are missing before the frame just read (a stretch cut out, or frames the
+        recorder dropped), besides the ``failed`` ones that did not decode: each handed on as unseen (up to MAX_TIME_GAP),
+        so that the trigger knows how far the parts moved meanwhile. Taken for consecutive frames, the tracks took the
+        blobs of the parts behind them: a part got no verdict, another two."""
+        assert self._cap is not None
+        ms, last = self._cap.get(cv2.CAP_PROP_POS_MSEC), self._last_ms
+        self._last_ms = ms
+        if last is None or not self.fps or not ms > last:
+            return
+        missing = min(round((ms - last) * self.fps / 1000.0) - 1 - failed, MAX_TIME_GAP)  # the undecodable ones are counted
+        if missing < 1:
+            return
+        said = f"{self.name}: frame {{}} missing (its timestamps go from {last / 1000:.3f} s to {ms / 1000:.3f} s)"
+        self._ahead.extend(Grab(None, said.format(self.frames_handed_on + k), self.name) for k in range(missing))
+        self._skipped += missing
 
     def close(self) -> None:
         if self._cap is not None:

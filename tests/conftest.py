@@ -158,3 +158,16 @@ def one_part_a_frame(photos: list[tuple[Path, str]], video: Path) -> None:
         rows.append(f"{k + 1},{label},{k},{k},{photo.name}")
     out.release()
     video.with_suffix(".csv").write_text("\n".join(rows) + "\n")
+
+
+def cut_out(video: Path, first: int, last: int, out: Path) -> None:
+    """``video`` with its frames ``first``..``last`` cut out and the timestamps of the rest kept (MJPEG in Matroska), as a
+    recorder that dropped them writes it; skipped where ffmpeg is not installed."""
+    import subprocess
+
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        pytest.skip("Debian's ffmpeg is not installed (.ci/run installs it)")
+    keep = f"select='not(between(n\\,{first}\\,{last}))'"
+    cmd = [ffmpeg, "-v", "error", "-i", str(video), "-vf", keep, "-fps_mode", "passthrough", "-c:v", "mjpeg", "-q:v", "3", str(out)]
+    subprocess.run(cmd, check=True, timeout=120)

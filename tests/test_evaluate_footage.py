@@ -13,7 +13,7 @@ from station.footage import Envelope, compose, labelled_photos
 from station.messages import Reason, Verdict
 from station.offline.evaluate_footage import line_figures, match
 
-from .conftest import MODEL, SAMPLE, damaged_video, one_part_a_frame
+from .conftest import MODEL, SAMPLE, cut_out, damaged_video, one_part_a_frame
 
 TRUTH = [(1, 0, 30), (0, 15, 45), (1, 30, 60)]  # (label, first, last): three parts, 640 px wide, d = 200 px
 
@@ -151,6 +151,23 @@ def test_ground_truth_rows_after_the_videos_end_are_named_and_not_judged(tmp_pat
     figures = json.loads(said.out.strip().splitlines()[-1])
     assert figures["parts"] == n and figures["not_judged"] == 2 and figures["missed"] == 0 and figures["escapes"] == 0
     assert f"2 rows of its ground truth (from line {n + 2} of the CSV) after its last frame ({n - 1}): not judged" in said.err
+
+
+@pytest.mark.integration
+def test_frames_a_recorder_dropped_cost_no_part_its_verdict(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """7 frames cut out at 40 px a frame, their timestamps kept: taken for consecutive frames, each track took the blob of
+    the part behind it (a hostile review: a defective part got no verdict, and eval counted 3 escapes)."""
+    photos = labelled_photos(SAMPLE)
+    mix = [x for pair in zip([p for p in photos if p.label == "ok"][:4], [p for p in photos if p.label == "def"][:4], strict=True)
+           for x in pair]  # fmt: skip
+    env = Envelope(width=960, height=540, fps=30, speed=40.0, diameter=240.0, codec="MJPG")
+    whole = compose(mix, tmp_path / "whole.avi", env, seed=3)
+    cut_out(whole, 40, 46, tmp_path / "cut.mkv")
+    (tmp_path / "cut.csv").write_text(whole.with_suffix(".csv").read_text())  # the frames keep their numbers
+    assert main(["eval", str(tmp_path / "cut.mkv"), "--report", str(tmp_path / "r")]) == 0
+    figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (figures["parts"], figures["verdicts"], figures["missed"], figures["extra"]) == (8, 8, 0, 0)
+    assert figures["escapes"] == 0 and figures["wrong"] == 0
 
 
 @pytest.mark.integration

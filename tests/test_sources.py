@@ -23,7 +23,7 @@ from station.sources import (
     source_for,
 )
 
-from .conftest import SAMPLE
+from .conftest import SAMPLE, cut_out
 
 
 def test_source_kind_follows_the_source_string(tmp_path: Path) -> None:
@@ -302,6 +302,24 @@ def test_a_video_with_no_frame_that_decodes_is_one_line_when_it_is_opened(tmp_pa
     cv2.VideoWriter(str(p), cv2.VideoWriter.fourcc(*"MJPG"), 25, (160, 120)).release()
     with pytest.raises(CameraError, match=r"empty\.avi: no frame of it decodes"):
         VideoFileSource(p).open()
+
+
+def test_frames_a_recordings_timestamps_say_are_missing_are_handed_on_as_unseen(tmp_path: Path) -> None:
+    """Cut out, they would be taken for consecutive frames: the line trigger's tracks then take the parts behind them."""
+    make = cv2.VideoWriter(str(tmp_path / "whole.avi"), cv2.VideoWriter.fourcc(*"MJPG"), 25, (160, 120))
+    for k in range(60):
+        make.write(np.full((120, 160, 3), 4 * k, np.uint8))
+    make.release()
+    cut_out(tmp_path / "whole.avi", 20, 26, tmp_path / "cut.mkv")
+    src = VideoFileSource(tmp_path / "cut.mkv")
+    src.open()
+    grabs = list(iter(src.read, None))
+    src.close()
+    assert len(grabs) == src.frames_handed_on == 60 and src.frames_lost() == 0
+    assert [k for k, g in enumerate(grabs) if g.image is None] == list(range(20, 27))
+    assert "frame 20 missing (its timestamps go from 0.760 s to 1.080 s)" in (grabs[20].error or "")
+    after = grabs[27].image
+    assert after is not None and abs(float(np.mean(after)) - 4 * 27) < 3, "the frame after the gap keeps its own number"
 
 
 def test_a_raw_mjpeg_stream_is_read_past_a_corrupt_stretch_though_its_frame_count_is_unknown(tmp_path: Path) -> None:
