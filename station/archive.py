@@ -299,17 +299,22 @@ def kind_folders(root: Path, passed: Callable[[str], None] | None = None) -> Ite
 def _folders(at: Path, passed: Callable[[str], None] | None = None) -> list[Path]:
     """``at``'s folders but hidden ones (a desktop's .Trash-1000 on an archive disk: its parts are no longer archived) and
     links; ``passed`` is told of each of those, and of ``at`` when it cannot be listed."""
-    try:
-        entries = sorted(os.scandir(at), key=lambda e: e.name)
-    except OSError as exc:  # not there yet, or cannot be listed: nothing archived there to count
-        if passed is not None and at.exists():
-            passed(f"{at}: cannot be listed ({exc.strerror or exc})")
-        return []
+    entries = _entries(at, passed)
     if passed is not None:
         for e in entries:
             if why := _passed_over(e):
                 passed(f"{e.path}: {why}")
     return [Path(e.path) for e in entries if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")]
+
+
+def _entries(at: Path, passed: Callable[[str], None] | None) -> list[os.DirEntry[str]]:
+    """``at``'s entries by name; none when it is not there yet, or cannot be listed (``passed`` is told of that)."""
+    try:
+        return sorted(os.scandir(at), key=lambda e: e.name)
+    except OSError as exc:  # nothing archived there to count
+        if passed is not None and at.exists():
+            passed(f"{at}: cannot be listed ({exc.strerror or exc})")
+        return []
 
 
 def _passed_over(e: os.DirEntry[str]) -> str:
@@ -328,13 +333,7 @@ def sidecars(root: Path, passed: Callable[[str], None] | None = None) -> Iterato
     """Every entry named as a sidecar in the archive at ``root`` but folders, folder by folder: :func:`read_sidecar` names
     what is none (a pipe, a link). ``passed`` is told each folder passed over, and why (:func:`kind_folders`)."""
     for folder in kind_folders(root, passed):
-        try:
-            entries = list(os.scandir(folder))
-        except OSError as exc:
-            if passed is not None:
-                passed(f"{folder}: cannot be listed ({exc.strerror or exc})")
-            continue
-        yield from sorted(Path(e.path) for e in entries if e.name.endswith(SIDECAR) and not e.is_dir(follow_symlinks=False))
+        yield from (Path(e.path) for e in _entries(folder, passed) if e.name.endswith(SIDECAR) and not e.is_dir(follow_symlinks=False))
 
 
 def _no_constant(name: str) -> None:
