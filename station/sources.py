@@ -212,8 +212,7 @@ class VideoFileSource(_QuickOpen):
 
     def open(self) -> None:
         self._ahead.clear()  # opened again (a probe first, then the capture stage): from its first frame, counted afresh
-        self._read = self._bad = self._skipped = 0
-        self._last_ms = None
+        self._afresh()
         if not self._path.is_file():  # a pipe or a device would block the decoder's open, or never end
             said = "not a regular file (a pipe or a device is no video file)" if self._path.exists() else "no such video file"
             raise CameraError(f"{self._path}: {said}")
@@ -245,12 +244,16 @@ class VideoFileSource(_QuickOpen):
         grab = self._next()
         if grab is None and self._loop and self._read > 0:  # demos and soak tests: round again
             self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
-            self._read = self._bad = self._skipped = 0
-            self._last_ms = None
+            self._afresh()
             grab = self._next()
         if grab is None and self.frames_lost():
             log.warning("video_ended_early", file=self.name, frames_read=self._read, frames_declared=self.frame_count)
         return grab
+
+    def _afresh(self) -> None:
+        """Counting from the first frame again: opened, or played again from its start."""
+        self._read = self._bad = self._skipped = 0
+        self._last_ms = None
 
     @property
     def frames_handed_on(self) -> int:
