@@ -183,14 +183,17 @@ class ImageFolderSource(_QuickOpen):
 
 
 V4L2_WAIT = "OPENCV_VIDEOIO_V4L_SELECT_TIMEOUT"  # whole seconds OpenCV waits for a USB camera's frame (10 unless set)
-MAX_BAD_RUN = 50  # frames in a row that cannot be decoded before a video is taken to have ended (2 s at 25 fps)
+MAX_BAD_RUN = 50  # frames in a row that cannot be decoded before a video that declares no frame count has ended (2 s at 25 fps)
+# The same for one that declares its count, read on to that count (a corrupt stretch of an MP4 lasted 71 frames): a bound for
+# a header that lies (a read past the true end takes under a microsecond; a corrupt frame's, about 10).
+MAX_DECLARED_BAD_RUN = 100_000
 MAX_TIME_GAP = 250  # frames a recording's timestamps may say are missing at one place, each handed on as unseen (10 s at 25 fps)
 
 
 class VideoFileSource(_QuickOpen):
     """A recorded video: every frame, in order. Frames that cannot be decoded, followed by one that can, are unreadable
-    frames (counted); MAX_BAD_RUN of them with none after, or the end the file declares, is the end: a truncated file
-    ends early with a warning."""
+    frames (counted); the end the file declares is the end, or without one MAX_BAD_RUN of them with none after: a
+    truncated file ends early with a warning."""
 
     live = False
 
@@ -272,7 +275,9 @@ class VideoFileSource(_QuickOpen):
 
     def _next(self) -> Grab | None:
         """The next frame that decodes, the ones before it that did not queued first as unreadable (a corrupt packet: the
-        frames after it still decode); None at the end, or after MAX_BAD_RUN that did not with none after them."""
+        frames after it still decode); None at the end the file declares, or, with none declared, after MAX_BAD_RUN that
+        did not with none after them. A declared count is read on to, however long the corrupt stretch (it had been taken
+        for the end, and every part after it got no verdict), up to MAX_DECLARED_BAD_RUN in a row."""
         assert self._cap is not None
         failed = 0
         while True:
@@ -283,7 +288,7 @@ class VideoFileSource(_QuickOpen):
             at = self._read + self._bad + failed - 1  # the index of the frame that failed
             if self.frame_count and at >= self.frame_count - 1:  # its end
                 return None
-            if failed >= MAX_BAD_RUN:  # a count unknown: read on as far as this (its true end looks the same: no warning)
+            if failed >= (MAX_DECLARED_BAD_RUN if self.frame_count else MAX_BAD_RUN):  # a count unknown: its true end looks the same
                 return None
         self._ahead.extend(
             Grab(None, f"{self.name}: frame {self.frames_handed_on + k} could not be decoded", self.name) for k in range(failed)

@@ -166,6 +166,19 @@ def test_a_frame_that_cannot_be_decoded_mid_video_is_one_unreadable_frame_and_th
     assert len(grabs) == 40 and len(bad) <= 2 and sum(g.image is not None for g in grabs[bad[-1] :]) >= 15  # read on past it
 
 
+def test_a_video_that_declares_its_frame_count_is_read_past_a_corrupt_stretch_of_more_than_fifty_frames(tmp_path: Path) -> None:
+    """70 frames in a row that do not decode (a corrupt stretch of an MP4 lasted 71): taken for the end after 50, every
+    frame after them was lost, and every part they showed got no verdict."""
+    data = bytearray(_noise_avi(tmp_path / "v.avi", 120))
+    starts = [i for i in range(len(data) - 1) if data[i] == 0xFF and data[i + 1] == 0xD8]  # each frame's JPEG
+    for k in range(30, 100):
+        data[starts[k] : starts[k] + 400] = bytes(400)
+    (tmp_path / "c.avi").write_bytes(bytes(data))
+    src, grabs = _read_to_end(tmp_path / "c.avi")
+    assert len(grabs) == 120 and src.frames_lost() == 0
+    assert [k for k, g in enumerate(grabs) if g.image is None] == list(range(30, 100))
+
+
 def _small_video(path: Path, frames: int = 10) -> Path:
     w = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), 25, (160, 120))  # MPEG-4 decodes on threads; MJPEG does not
     for i in range(frames):
