@@ -4,8 +4,8 @@ frame's top or bottom edge cuts is handed on for preprocess to judge; a piece of
 
 from __future__ import annotations
 
-from station.blobs import Blob, inside, one_part, part_sized
-from station.config import TriggerSection
+from station.blobs import Blob, inside, one_part, part_sized, whole_part
+from station.config import Direction, TriggerSection
 from station.tracks import Track
 
 
@@ -70,3 +70,38 @@ def of_refused(b: Blob, tracks: list[Track]) -> bool:
     """A whole view centred where a part of ``tracks`` rejected as never seen whole is (as close as a track follows its
     blob)."""
     return any(o.never_whole and o.blob.apart(b) < 0.6 * o.blob.size for o in tracks)
+
+
+def unseen_part(t: Track, tracks: list[Track], cfg: TriggerSection) -> bool:
+    """A part-sized blob, never seen whole, first seen short of the line, that is a part of its own: not a piece of a part
+    of ``tracks`` seen whole on the frame ``t`` was last seen in (the two fit in one part's box), nor of one rejected as
+    never seen whole, nor covered by one (:func:`never_whole`). Lost across frames not seen, it may have crossed the line
+    unseen (:meth:`station.stages.trigger.LineTrigger._lost_across`)."""
+    b = t.blob
+    if t.covered or t.never_whole or t.inspected or t.last_full is not None or not t.before_line or not part_sized(b, cfg):
+        return False
+    whole_then = [o.whole_view[1] for o in tracks if o is not t and o.whole_view is not None and o.whole_view[0] == t.seen]
+    return not of_refused(b, tracks) and not any(one_part(b, o) for o in whole_then)
+
+
+def crossed_unseen(
+    t: Track, new: list[Track], cfg: TriggerSection, w: int, h: int, v: tuple[float, float], steps: int
+) -> tuple[bool, Track | None]:
+    """Whether ``t``'s part (an :func:`unseen_part`, last seen ``steps`` frames ago) crossed the line in the frames not seen
+    since, moved on at the belt's speed ``v``, with no track of ``new`` (those first seen on this frame) to judge it; and
+    the one of ``new`` that is its part found again, leaving the frame past the line, if one is. Found again means in its
+    lane and where ``v`` has taken it, to a tenth of that travel and one part's size (a part coming into view has its
+    blob's centre up to half its size behind the part's). A part coming into view is taken to be centred half its
+    height behind its leading edge."""
+    b, sign = t.blob, 1.0 if cfg.direction is Direction.LEFT_TO_RIGHT else -1.0
+    at = sorted((b.x0, b.x1) if sign > 0 else (w - b.x1, w - b.x0))  # along the travel, from the side parts come in from
+    centre = at[1] - (b.y1 - b.y0) / 2 if at[0] < cfg.edge_margin_px else sign * (b.cx - w / 2) + w / 2
+    travel = sign * v[0] * steps
+    if centre + travel < cfg.line * w:
+        return False, None
+    for o in new:
+        c = o.came
+        if abs(c.cy - b.cy - v[1] * steps) < 0.5 * max(b.size, c.size) and abs(sign * (c.cx - b.cx) - travel) <= 0.1 * abs(travel) + c.size:
+            judged_there = whole_part(c, cfg, w, h) or (sign * (c.cx - w / 2) + w / 2) < cfg.line * w
+            return not judged_there, None if judged_there else o
+    return True, None

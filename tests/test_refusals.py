@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from station.blobs import Blob
 from station.config import TriggerSection
-from station.refusals import cut_by_frame, never_whole, of_refused, too_large
+from station.refusals import cut_by_frame, never_whole, of_refused, too_large, unseen_part
 from station.tracks import Track
 
 CFG = TriggerSection(edge_margin_px=3, min_diameter_px=100, max_diameter_px=300)
@@ -41,3 +41,15 @@ def test_a_part_the_frames_top_or_bottom_cuts_is_handed_on_unless_a_piece_of_one
     assert not cut_by_frame(Track(0, Blob(200, 100, 400, 250), before_line=True), [], CFG, 640, 480), "touches no edge"
     judged = Track(1, Blob(200, 0, 400, 160), before_line=True, inspected=True)
     assert not cut_by_frame(cut, [cut, judged], CFG, 640, 480), "a piece of a part already judged"
+
+
+def test_a_part_coming_into_view_is_an_unseen_part_unless_a_piece_of_one_seen_whole_then_or_too_small() -> None:
+    coming = Track(0, Blob(0, 100, 150, 300), before_line=True, seen=33)
+    assert unseen_part(coming, [coming], CFG)
+    whole = Track(1, Blob(20, 100, 220, 300), before_line=True, seen=33)
+    whole.whole_view = (33, whole.blob)
+    assert not unseen_part(coming, [coming, whole], CFG), "a piece of the part seen whole on the same frame"
+    whole.whole_view = (20, whole.blob)
+    assert unseen_part(coming, [coming, whole], CFG), "seen whole there earlier: another part"
+    assert not unseen_part(Track(2, Blob(0, 100, 60, 160), before_line=True, seen=33), [], CFG), "60 px: a piece or a sliver"
+    assert not unseen_part(Track(3, Blob(0, 100, 150, 300), before_line=False, seen=33), [], CFG), "first seen past the line"

@@ -410,6 +410,43 @@ def test_unreadable_frames_leave_a_fast_part_one_verdict() -> None:
     assert len(_run(LineTrigger(TriggerSection()), frames)) == 1
 
 
+def _unreadable(frames: list[Frame], lost: range) -> list[Frame]:
+    """The frames in ``lost`` replaced by frames that could not be decoded (their numbers kept)."""
+    bad = Failure(Reason.UNABLE, "could not be decoded")
+    return [Frame(f.index, np.zeros((0, 0), np.uint8), 0.0, 0.0, bad) if f.index in lost else f for f in frames]
+
+
+def test_a_part_coming_into_view_that_crosses_the_line_in_frames_not_decoded_is_rejected_once_in_order() -> None:
+    """The middle part is seen only coming into view (x -56 to 144 on frame 33), then 72 frames do not decode: at 16 px a
+    frame it crossed the line (x 640) meanwhile, as did the part ahead of it, and it is leaving when frames decode again.
+    Before, it got no verdict: its track stayed where it was and took the part behind it, coming into view there. Now it
+    is rejected, unable to inspect, once, after the part ahead (judged on its last whole view, x 428) and before the part
+    behind; the bar of it leaving gets none."""
+    frames = _unreadable(_moving(1280, 360, 100, [-100, -500, -900], 16, 130), range(34, 106))
+    parts = _run(LineTrigger(TriggerSection()), frames)
+    assert [(p.part_id, p.frame.index) for p in parts] == [(1, 106), (2, 106), (3, 106)]
+    first, middle, last = parts
+    assert first.failure is None and first.blob is not None and first.blob[0] == pytest.approx(428, abs=4)
+    assert middle.failure is not None and middle.failure.reason is Reason.UNABLE and "frames not seen" in middle.failure.detail
+    assert last.failure is None and last.blob is not None and last.blob[0] == pytest.approx(796, abs=4)
+
+
+def test_a_part_seen_only_coming_into_view_is_not_rejected_when_it_is_found_again_whole() -> None:
+    """The same with 50 frames not decoded: the middle part is whole when they end, past the line, and judged on that view."""
+    parts = _run(LineTrigger(TriggerSection()), _unreadable(_moving(1280, 360, 100, [-100, -500, -900], 16, 130), range(34, 84)))
+    assert [p.part_id for p in parts] == [1, 2, 3] and all(p.failure is None for p in parts)
+    assert parts[1].frame.index == 84 and parts[1].blob is not None and parts[1].blob[0] == pytest.approx(844, abs=4)
+
+
+def test_a_part_that_crosses_the_line_in_frames_not_decoded_is_judged_before_the_part_behind_it() -> None:
+    """Seen whole short of the line (x 524 on frame 39), then 40 frames not decoded: it is leaving the frame when they
+    end, and the part behind it is whole past the line. It is judged at once on its last whole view, then the part
+    behind; before, it waited for its track to give up, and was judged after the part behind it (out of order)."""
+    parts = _run(LineTrigger(TriggerSection()), _unreadable(_moving(1280, 360, 100, [-100, -500], 16, 120), range(40, 80)))
+    assert [(p.part_id, p.frame.index, p.failure) for p in parts] == [(1, 80, None), (2, 80, None)]
+    assert [p.blob[0] if p.blob else None for p in parts] == [pytest.approx(524, abs=4), pytest.approx(780, abs=4)]
+
+
 def test_a_part_touching_the_frames_bottom_close_behind_one_leaving_gets_its_own_verdict() -> None:
     """The part ahead, half out of the frame, is near it but no piece of it (the two do not fit in one part's box)."""
     frames = [Frame(t, _disc_frame(640, 360, [(200 + 20 * t, 180, 140), (200 + 20 * t - 340, 225, 140)]), t / 25, 0.0) for t in range(40)]

@@ -32,10 +32,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from station.blobs import Blob, find_blobs, inside, part_sized, whole_part
+from station.blobs import Blob, find_blobs, inside, one_part, part_sized, whole_part
 from station.config import Config, Direction, TriggerMode, TriggerSection, resolved_mode
 from station.messages import Failure, Frame, Part, Reason
-from station.refusals import cut_by_frame, never_whole, of_refused, too_large
+from station.refusals import crossed_unseen, cut_by_frame, never_whole, of_refused, too_large, unseen_part
 from station.sources import FrameSource, ImageFolderSource
 from station.tracks import Track, about, drifted
 from station.travel import TravelWatch
@@ -88,6 +88,7 @@ class LineTrigger:
         self._order = 0
         self._blanks = 0  # frames in a row that were blank where a part must be (:meth:`_blank`)
         self._matched_at = -1  # the index of the last frame whose blobs were matched to the tracks
+        self._gap_from = -1  # on the first frame matched after frames not seen, the last one matched before them; else -1
         self._width = 0  # of the last frame looked at
 
     def _progress(self, b: Blob, w: int) -> float:
@@ -164,11 +165,13 @@ class LineTrigger:
         it, while that part's own track took nothing (two verdicts for one part; measured on composed footage: the
         closest pairs first does that too, for a piece on the part's centre line)."""
         free = list(blobs)
-        unseen, self._matched_at = frame.index - self._matched_at > 1, frame.index  # frames between: unreadable, dropped, blank
+        before, self._matched_at = self._matched_at, frame.index
+        unseen = frame.index - before > 1  # frames between: unreadable, dropped, blank
+        self._gap_from = before if unseen else -1
         belt = self._belt()
         for t in sorted(self._tracks, key=lambda t: (t.missed > 0, t.missed > _MAX_MISSED, t.order)):
             at = t.where(max(frame.index - t.seen, 1))  # more than one frame on across frames not seen (unreadable, dropped, blank)
-            if at is None:
+            if at is None or (unseen and self._carried_off(t, frame.index - t.seen, belt)):
                 t.missed += 1
                 continue
             (x, y), best, dist = at, None, 0.6 * max(t.blob.size, 1)
@@ -201,6 +204,8 @@ class LineTrigger:
         out: list[Part] = []
         for t in sorted(self._tracks, key=lambda t: t.order):
             if t.missed:
+                if t.missed == 1 and t.seen == self._gap_from and not t.inspected:
+                    out.extend(self._lost_across(t, frame, w, h))
                 continue
             full = whole_part(t.blob, self.cfg, w, h)
             if full:
@@ -209,6 +214,9 @@ class LineTrigger:
             if t.inspected:
                 continue
             past = self._progress(t.blob, w) >= self.cfg.line
+            if not full and past and self._crossed_in_gap(t, w):
+                out.extend(self._on_last_whole(t, frame))
+                continue
             if not full:
                 why = (too_large(t, self.cfg, w, h) or never_whole(t, self._tracks, self.cfg, w, h)) if past else None
                 if why is not None:  # it crossed the line and cannot be inspected: a reject, never ignored
@@ -223,6 +231,53 @@ class LineTrigger:
                 out.append(self._emit(frame, t.blob, belt))
         waited, due = self._followed([t for t in self._tracks if t.missed > _MAX_MISSED], frame.index, w, h)
         return out + self._inspect_followed(frame, waited, due)
+
+    def _carried_off(self, t: Track, steps: int, belt: tuple[float, float] | None) -> bool:
+        """``t``, never seen whole, has no speed of its own to be looked for with across ``steps`` - 1 frames not seen, and
+        the ``belt`` has carried its part out of a match's reach meanwhile: where it was is now another part's (the
+        one behind, coming into view there: taking it, the track took that part's place, and its own got no verdict)."""
+        return t.last_full is None and belt is not None and abs(self._along(belt[0])) * steps > 0.6 * t.blob.size
+
+    def _lost_across(self, t: Track, frame: Frame, w: int, h: int) -> list[Part]:
+        """``t``, seen on the last frame before frames not seen (undecodable, dropped), is not where its speed has taken it
+        by ``frame``: the first after them. Taken past the line meanwhile, its part crossed it unseen, and is judged now,
+        in order: before the parts behind it (a new track, past the line when first seen, judges its part at once; ``t``
+        had waited to retire, and its verdict came after theirs). Seen whole, on its last whole view (as :meth:`_retire`
+        would); coming into view, never seen whole, it is rejected, unable to inspect, unless it is a piece of a part
+        seen whole (:func:`station.refusals.unseen_part`) or found again (:func:`station.refusals.crossed_unseen`):
+        before, it got no verdict at all (measured: 49 undecodable frames of an AVI, a defective part among them)."""
+        if t.last_full is not None:
+            at = self._predicted(t, frame.index)
+            if at is None or self._progress(at, w) < self.cfg.line:
+                return []  # still to cross: found again by a new track, or judged when its track gives up
+            return self._on_last_whole(t, frame)
+        v, steps = self._belt(), frame.index - t.seen
+        if v is None or self._along(v[0]) < _MIN_SPEED or not unseen_part(t, self._tracks, self.cfg):
+            return []
+        new = [o for o in self._tracks if o.born == self._matched_at and o.order > t.order]
+        crossed, leaving = crossed_unseen(t, new, self.cfg, w, h, v, steps)
+        if not crossed:
+            return []
+        t.inspected = True
+        if leaving is not None:  # its part found again leaving, past the line: it may look whole for a frame, and is judged here
+            leaving.inspected = True
+        for o in self._tracks:  # other pieces of the same part, seen with it: no reject of their own
+            o.covered = o.covered or (o is not t and o.seen == t.seen and one_part(o.blob, t.blob))
+        return [self._refuse(frame, t.blob, None, f"crossed the line in {steps - 1} frames not seen, never seen whole")]
+
+    def _crossed_in_gap(self, t: Track, w: int) -> bool:
+        """``t``, matched on the first frame after frames not seen, is past the line and not whole now (a part leaving the
+        frame), its last whole view short of it: it crossed the line unseen, and is judged now, on that view (it had
+        waited for its track to give up, and the parts behind it were judged first)."""
+        if self._gap_from < 0 or t.seen != self._matched_at or t.last_full is None or t.inspected:
+            return False
+        return self._progress(t.last_full[1], w) < self.cfg.line
+
+    def _on_last_whole(self, t: Track, frame: Frame) -> list[Part]:
+        """``t``'s part judged now (:meth:`_inspect`), on its last whole view, stamped with ``frame``."""
+        assert t.last_full is not None
+        seen, blob, level = t.last_full
+        return [self._emit(replace(frame, image=seen.image), blob, level)] if self._inspect(t, blob) else []
 
     def _tell_travel(self, t: Track, w: int) -> None:
         """Once a part has moved far enough to tell (:meth:`TravelWatch.moved`), which way it moved: as it moves, so that
@@ -314,9 +369,7 @@ class LineTrigger:
         out: list[Part] = []
         for t in sorted(self._tracks, key=lambda t: t.order):
             if not t.inspected and t.last_full is not None and (t.order in due or (t.order in waited and t.order < behind)):
-                seen, blob, belt = t.last_full
-                if self._inspect(t, blob):
-                    out.append(self._emit(replace(frame, image=seen.image), blob, belt))
+                out.extend(self._on_last_whole(t, frame))
         return out + self._retire(lambda t: t.order in gone, frame.index)
 
     def _expected(self, t: Track, index: int, w: int, h: int) -> bool:

@@ -1,0 +1,33 @@
+"""tools/unseen_sweep.py: the line trigger over composed footage with stretches of frames it does not see."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from station.config import TriggerSection
+from station.messages import Frame, Part
+from tools import unseen_sweep
+
+
+def _part(index: int) -> Part:
+    return Part(index, Frame(index, np.zeros((2, 2), np.uint8), 0.0, 0.0))
+
+
+def test_a_case_is_wrong_out_of_order_or_with_a_part_missing_or_doubled() -> None:
+    windows = [(10, 20), (30, 40)]  # two parts, each entirely in view over its window; 5 frames to come into view
+    assert not unseen_sweep.wrong([_part(15), _part(35)], windows, range(50, 60), 5)
+    assert unseen_sweep.wrong([_part(35), _part(15)], windows, range(50, 60), 5), "out of order"
+    assert unseen_sweep.wrong([_part(15)], windows, range(50, 60), 5), "a part seen whole got none"
+    assert unseen_sweep.wrong([_part(15), _part(35), _part(36)], windows, range(50, 60), 5), "a part got two"
+    assert not unseen_sweep.wrong([_part(15)], windows, range(26, 46), 5), "the second never seen: none due"
+    assert not unseen_sweep.wrong([_part(15), _part(46)], windows, range(28, 41), 5), "the second seen leaving: one allowed"
+
+
+def test_a_stretch_a_part_crosses_the_line_in_gives_one_verdict_a_part_in_order(tmp_path: Path) -> None:
+    frames, windows = unseen_sweep._video(tmp_path, 40.0)
+    assert len(windows) == 8
+    lost = range(40, 47)
+    parts = unseen_sweep.run(frames, lost, False, TriggerSection())
+    assert not unseen_sweep.wrong(parts, windows, lost, 6) and len(parts) == 8

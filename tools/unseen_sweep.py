@@ -1,0 +1,97 @@
+"""Frames the line trigger does not see, swept over composed footage: one verdict a part, in order, whatever stretch is lost.
+
+    python3 -m tools.unseen_sweep [--lengths 3,10,25,49,80] [--step 3] [--dropped] [--right-to-left]
+
+Composes two videos of the bundled sample's first 4 good and 4 defective photos, alternating (960 x 540 px, 30 fps,
+parts 240 px across, 16 and 40 px a frame), then runs the station's line trigger over each once for every stretch
+of ``--lengths`` frames starting at every ``--step``-th frame, the stretch's frames undecodable (their numbers kept) or,
+with ``--dropped``, missing from the numbering (a capture queue's drops). A case is wrong when the verdicts come out of
+order, or are fewer than the parts seen whole outside the stretch, or more than the parts seen at all outside it (a
+part coming into view or leaving counts as seen). Prints one JSON line per video and length, and the total.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from station.config import Direction, TriggerSection
+from station.footage import Envelope, compose, labelled_photos, read_truth
+from station.messages import Failure, Frame, Part, Reason
+from station.stages.trigger import LineTrigger
+
+SAMPLE = Path(__file__).resolve().parent.parent / "station/sample/casting"
+SPEEDS = (16.0, 40.0)
+DIAMETER = 240.0
+_UNDECODED = Failure(Reason.UNABLE, "could not be decoded")
+
+
+def _video(folder: Path, speed: float) -> tuple[list[npt.NDArray[np.uint8]], list[tuple[int, int]]]:
+    """The composed video's frames, grey, and each part's first and last frame entirely in view."""
+    photos = labelled_photos(SAMPLE)
+    ok, bad = [p for p in photos if p.label == "ok"][:4], [p for p in photos if p.label == "def"][:4]
+    video = folder / f"line{speed:.0f}.avi"
+    compose([p for pair in zip(ok, bad, strict=True) for p in pair], video, Envelope(960, 540, 30, speed, DIAMETER, codec="MJPG"), seed=3)
+    cap = cv2.VideoCapture(str(video))
+    frames = []
+    while (got := cap.read())[0]:
+        frames.append(np.asarray(cv2.cvtColor(got[1], cv2.COLOR_BGR2GRAY), np.uint8))
+    cap.release()
+    return frames, [(int(r["first_frame"]), int(r["last_frame"])) for r in read_truth(video)]
+
+
+def run(frames: list[npt.NDArray[np.uint8]], lost: range, dropped: bool, cfg: TriggerSection) -> list[Part]:
+    """The parts the line trigger gives for ``frames`` with those in ``lost`` undecodable, or ``dropped``."""
+    trig, out = LineTrigger(cfg), []
+    for i, img in enumerate(frames):
+        if i not in lost:
+            out += trig(Frame(i, img, float(i), float(i)))
+        elif not dropped:
+            out += trig(Frame(i, np.zeros((0, 0), np.uint8), float(i), float(i), _UNDECODED))
+    return out + trig.flush()
+
+
+def wrong(parts: list[Part], windows: list[tuple[int, int]], lost: range, edge: int) -> bool:
+    """Out of order, or fewer verdicts than parts seen whole outside ``lost``, or more than parts seen at all."""
+    outside = [any(f not in lost for f in range(a, b + 1)) for a, b in windows]
+    seen = [any(f not in lost for f in range(a - edge, b + edge + 1)) for a, b in windows]
+    stamps = [p.frame.index for p in parts]
+    return stamps != sorted(stamps) or not sum(outside) <= len(parts) <= sum(seen)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(prog="python3 -m tools.unseen_sweep", description=__doc__.splitlines()[0] if __doc__ else None)
+    ap.add_argument("--lengths", default="3,10,25,49,80", help="stretch lengths, frames, comma-separated")
+    ap.add_argument("--step", type=int, default=3, help="a stretch starts at every this many frames")
+    ap.add_argument("--dropped", action="store_true", help="the stretch's frames are missing from the numbering")
+    ap.add_argument("--right-to-left", action="store_true", help="the videos mirrored, trigger.direction right_to_left")
+    args = ap.parse_args()
+    rtl = args.right_to_left
+    cfg = TriggerSection(direction=Direction.RIGHT_TO_LEFT if rtl else Direction.LEFT_TO_RIGHT)
+    cases = bad = 0
+    with tempfile.TemporaryDirectory(prefix="station-unseen-") as tmp:
+        for speed in SPEEDS:
+            frames, windows = _video(Path(tmp), speed)
+            frames = [np.ascontiguousarray(f[:, ::-1]) for f in frames] if rtl else frames
+            for n in (int(x) for x in args.lengths.split(",")):
+                starts = range(5, len(frames) - 10, args.step)
+                misses = [
+                    a
+                    for a in starts
+                    if wrong(run(frames, range(a, a + n), args.dropped, cfg), windows, range(a, a + n), math.ceil(DIAMETER / speed))
+                ]
+                cases, bad = cases + len(starts), bad + len(misses)
+                print(json.dumps({"speed": speed, "length": n, "cases": len(starts), "wrong": len(misses), "wrong_starts": misses}))
+    print(json.dumps({"total": {"cases": cases, "wrong": bad}}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
