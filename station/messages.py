@@ -132,6 +132,7 @@ class Part:
     blob: tuple[float, float, float] | None = None  # line mode: the trigger's (cx, cy, diameter) of the part
     belt_level: float | None = None  # line mode: grey level to paint outside the part
     failure: Failure | None = None  # set when the part cannot be inspected at all (e.g. camera lost)
+    seen: int | None = None  # line mode: the index of the frame the blob was seen in, when earlier than frame's (judged late)
 
 
 @dataclass(frozen=True, eq=False)
@@ -173,6 +174,7 @@ class Verdict:
     shadow: ShadowVerdict | None = None  # what the shadow model would have published alone (model.shadow)
     where: tuple[float, float] | None = None  # defect or uncertain: the frame point that drove the score
     blob: tuple[float, float, float] | None = None  # line mode: the trigger's (cx, cy, diameter), where a part not located is
+    seen: int | None = None  # line mode: the index of the frame the blob was seen in, when earlier than frame (Part.seen)
     evidence: Evidence | None = field(default=None, compare=False, repr=False)  # its map, for the archive's heat map
 
     @property

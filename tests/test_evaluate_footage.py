@@ -55,6 +55,16 @@ def test_a_part_not_located_is_matched_by_where_the_trigger_saw_it_not_to_the_fi
     assert (figures["escapes"], figures["false_rejects"], figures["not_inspected"]) == (1, 1, 1)
 
 
+def test_a_part_judged_late_on_an_earlier_view_goes_to_the_part_that_was_where_that_view_saw_it() -> None:
+    """Across frames the trigger did not believe (a light dropout) or could not decode, a part is judged as it crosses
+    the line on its last whole view: stamped with a later frame (40, after its window), its blob from the view (frame 20).
+    It went to no part (missed and extra) by the frame it was stamped with."""
+    at_20 = 100 + (20 - 0) / 30 * 440
+    late = Verdict(1, 40, Reason.OK, 0.01, "", 0.0, 0.0, None, blob=(at_20, 180.0, 200.0), seen=20)
+    parts, extra = match([late], TRUTH[:1], 640, rtl=False)
+    assert parts[0].verdict is late and extra == []
+
+
 @pytest.mark.integration
 def test_eval_of_footage_replays_it_and_judges_every_part(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     env = Envelope(width=960, height=540, fps=30, speed=16.0, diameter=240.0)

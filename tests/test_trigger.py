@@ -445,6 +445,7 @@ def test_a_part_that_crosses_the_line_in_frames_not_decoded_is_judged_before_the
     parts = _run(LineTrigger(TriggerSection()), _unreadable(_moving(1280, 360, 100, [-100, -500], 16, 120), range(40, 80)))
     assert [(p.part_id, p.frame.index, p.failure) for p in parts] == [(1, 80, None), (2, 80, None)]
     assert [p.blob[0] if p.blob else None for p in parts] == [pytest.approx(524, abs=4), pytest.approx(780, abs=4)]
+    assert [p.seen for p in parts] == [39, None], "the view it was judged on, for eval to find its part by"
 
 
 def test_a_part_touching_the_frames_bottom_close_behind_one_leaving_gets_its_own_verdict() -> None:

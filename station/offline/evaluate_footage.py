@@ -172,7 +172,7 @@ def match(got: list[Verdict], truth: list[tuple[int, int, int]], width: int, rtl
     verdict_of: dict[int, Verdict] = {}
     extra = []
     for v in got:
-        row = row_for(v.frame, v.blob, width, truth, used, rtl)  # the line trigger gives every part a blob
+        row = row_for(v.frame if v.seen is None else v.seen, v.blob, width, truth, used, rtl)  # the line trigger gives every part a blob
         if row is None:
             extra.append(v)
             continue

@@ -101,5 +101,6 @@ class DecisionStage:
                 where=shown.where(circle) if shown is not None and circle is not None else None,
                 evidence=shown,
                 blob=part.blob,
+                seen=part.seen,
             )
         ]

@@ -100,8 +100,8 @@ class LineTrigger:
         """A move of ``dx`` px across the frame, along the direction of travel (negative: against it)."""
         return dx if self.cfg.direction is Direction.LEFT_TO_RIGHT else -dx
 
-    def _emit(self, frame: Frame, blob: Blob, belt: float) -> Part:
-        part = Part(self._next_id, frame, blob=(blob.cx, blob.cy, float(blob.size)), belt_level=belt)
+    def _emit(self, frame: Frame, blob: Blob, belt: float, seen: int | None = None) -> Part:
+        part = Part(self._next_id, frame, blob=(blob.cx, blob.cy, float(blob.size)), belt_level=belt, seen=seen)
         self._next_id += 1
         return part
 
@@ -149,9 +149,10 @@ class LineTrigger:
         known = [t for t in self._tracks if t.velocity is not None]
         return max(known, key=lambda t: t.seen).velocity if known else None
 
-    def _refuse(self, frame: Frame, blob: Blob, belt: float | None, why: str) -> Part:
+    def _refuse(self, frame: Frame, blob: Blob, belt: float | None, why: str, seen: int | None = None) -> Part:
         """A part the trigger saw but that cannot be inspected: rejected unable_to_inspect, with why."""
-        part = Part(self._next_id, frame, blob=(blob.cx, blob.cy, float(blob.size)), belt_level=belt, failure=Failure(Reason.UNABLE, why))
+        box, failure = (blob.cx, blob.cy, float(blob.size)), Failure(Reason.UNABLE, why)
+        part = Part(self._next_id, frame, blob=box, belt_level=belt, failure=failure, seen=seen)
         self._next_id += 1
         return part
 
@@ -263,7 +264,7 @@ class LineTrigger:
             leaving.inspected = True
         for o in self._tracks:  # other pieces of the same part, seen with it: no reject of their own
             o.covered = o.covered or (o is not t and o.seen == t.seen and one_part(o.blob, t.blob))
-        return [self._refuse(frame, t.blob, None, f"crossed the line in {steps - 1} frames not seen, never seen whole")]
+        return [self._refuse(frame, t.blob, None, f"crossed the line in {steps - 1} frames not seen, never seen whole", t.seen)]
 
     def _crossed_in_gap(self, t: Track, w: int) -> bool:
         """``t``, matched on the first frame after frames not seen, is past the line and not whole now (a part leaving the
@@ -274,10 +275,11 @@ class LineTrigger:
         return self._progress(t.last_full[1], w) < self.cfg.line
 
     def _on_last_whole(self, t: Track, frame: Frame) -> list[Part]:
-        """``t``'s part judged now (:meth:`_inspect`), on its last whole view, stamped with ``frame``."""
+        """``t``'s part judged now (:meth:`_inspect`), on its last whole view, stamped with ``frame`` (the view's own
+        index kept as the part's ``seen``)."""
         assert t.last_full is not None
         seen, blob, level = t.last_full
-        return [self._emit(replace(frame, image=seen.image), blob, level)] if self._inspect(t, blob) else []
+        return [self._emit(replace(frame, image=seen.image), blob, level, seen.index)] if self._inspect(t, blob) else []
 
     def _tell_travel(self, t: Track, w: int) -> None:
         """Once a part has moved far enough to tell (:meth:`TravelWatch.moved`), which way it moved: as it moves, so that

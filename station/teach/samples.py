@@ -389,7 +389,7 @@ def _match(video: Path, part: Part, pre: Preprocessed | None, inspects: bool, tr
     """The part to its ground-truth row; kept as the pixels its crops can use (not the whole frame: an hour of footage is
     thousands of parts), refused with why, or noted as a fragment."""
     origin = f"{video}#part{part.part_id}@frame{part.frame.index}"
-    row = row_for(part.frame.index, part.blob, part.frame.image.shape[1], truth, used, rtl)
+    row = row_for(part.frame.index if part.seen is None else part.seen, part.blob, part.frame.image.shape[1], truth, used, rtl)
     if row is None:
         col.notes.append(f"{origin}: where it fired, no part of the ground truth was (a fragment?), not used")
         return
