@@ -58,6 +58,16 @@ def inside(b: Blob, cfg: TriggerSection, w: int, h: int) -> bool:
     return b.x0 >= m and b.y0 >= m and b.x1 <= w - m and b.y1 <= h - m
 
 
+def no_room(cfg: TriggerSection, w: int, h: int) -> str | None:
+    """Why a ``w`` x ``h`` frame cannot show a part of trigger.min_diameter_px entirely in view (:func:`inside`), so that
+    the line trigger can judge no part of it; None when it can."""
+    least = cfg.min_diameter_px + 2 * cfg.edge_margin_px
+    if min(w, h) >= least:
+        return None
+    return (f"frames of {w} x {h} px cannot show a part of trigger.min_diameter_px ({cfg.min_diameter_px} px) entirely in view "
+            f"(with trigger.edge_margin_px, {least} px across): no part could be judged")  # fmt: skip
+
+
 def part_sized(b: Blob, cfg: TriggerSection) -> bool:
     """From trigger.min_diameter_px to max_diameter_px across: a part's size, not a piece's or two parts'."""
     return cfg.min_diameter_px <= b.size <= cfg.max_diameter_px

@@ -34,6 +34,7 @@ from station.pipeline import RunOptions
 from station.review import load_token
 from station.signals import SIGNALS, STOPS, Stopped
 from station.sources import IMAGE_SUFFIXES, FrameSource
+from station.stages.trigger import probe_recording
 from station.supervisor import configured_source, run_pipeline
 
 log = structlog.get_logger()
@@ -61,12 +62,6 @@ def load(args: argparse.Namespace, daemon: bool = False, source: str | None = No
     return cfg, model
 
 
-def _probe(source: FrameSource) -> None:
-    """Open a recording once up front, so that a bad file is a one-line error before anything starts."""
-    source.open()
-    source.close()
-
-
 def _rereader(args: argparse.Namespace) -> Callable[[], Config]:
     """Reads the same config file with the same --set overrides again (SIGHUP: model.path and model.shadow)."""
     return lambda: load_config(args.config, args.overrides)
@@ -85,7 +80,7 @@ def _recording(cfg: Config) -> FrameSource:
     try:
         source = configured_source(cfg)  # a recording that is not there, a pipeline this OpenCV cannot run
         if not source.live:  # a file that is no video, an empty folder: bad config, as check-config says
-            _probe(source)
+            probe_recording(cfg, source)  # opened once up front: a bad file is a one-line error before anything starts
     except CameraError as exc:
         raise ConfigError("camera.source", str(exc)) from None
     return source
@@ -109,7 +104,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     source = configured_source(cfg, str(path))
     if source.live:
         raise CameraError(f"{path}: replay takes a video file or an image folder")
-    _probe(source)
+    probe_recording(cfg, source)
     opts = RunOptions(realtime=args.realtime, out=args.out)
     return run_pipeline(cfg, model, source, opts, progress=not args.no_progress, reread=_rereader(args))
 

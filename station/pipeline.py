@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ import structlog
 
 from station import __version__
 from station.archive import Archive
+from station.blobs import no_room
 from station.config import Config, ModelSection, TriggerMode
 from station.errors import ConfigError
 from station.gate import admit_configured
@@ -104,6 +106,7 @@ class Pipeline:
             backoff_cap_s=cfg.camera.backoff_max_s,
             free_run=cfg.camera.trigger == "free_run",
             frames_are_parts=isinstance(trig, FrameTrigger),
+            no_room=None if isinstance(trig, FrameTrigger) else partial(no_room, cfg.trigger),
         )
         self.slot = ModelSlot(model)
         shadow = admit_configured(cfg.model.shadow, "model.shadow", cfg.model.threads()) if cfg.model.shadow else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from station.blobs import Blob, find_blobs, inside, part_sized, whole_part, work_image
+from station.blobs import Blob, find_blobs, inside, no_room, part_sized, whole_part, work_image
 from station.config import TriggerSection
 from station.locate import level_percentiles
 
@@ -47,3 +47,10 @@ def test_a_whole_part_is_in_view_by_the_edge_margin_part_sized_and_round() -> No
     assert not part_sized(Blob(0, 0, 99, 99), cfg) and not part_sized(Blob(0, 0, 301, 301), cfg)
     assert whole_part(Blob(100, 100, 220, 300), cfg, 400, 400), "a rim a low side light shades: 0.6 as wide as tall"
     assert not whole_part(Blob(100, 100, 210, 300), cfg, 400, 400), "half a rim: a piece, not a whole part"
+
+
+def test_frames_too_small_for_the_smallest_part_with_its_margins_have_no_room_and_say_why() -> None:
+    cfg = TriggerSection(min_diameter_px=120, edge_margin_px=3)
+    why = no_room(cfg, 640, 100)
+    assert why is not None and "frames of 640 x 100 px" in why and "trigger.min_diameter_px (120 px)" in why and "126 px" in why
+    assert no_room(cfg, 126, 126) is None and no_room(cfg, 125, 640) is not None

@@ -6,9 +6,13 @@ import itertools
 import queue
 import threading
 import time
+from functools import partial
 
 import numpy as np
+import pytest
 
+from station.blobs import no_room
+from station.config import TriggerSection
 from station.errors import CameraError
 from station.messages import END, Frame
 from station.metrics import Metrics
@@ -358,3 +362,33 @@ def test_on_a_free_running_line_the_frames_the_source_lost_are_only_counted() ->
     frames = _skipping_camera_run(m, frames_are_parts=False)
     assert [int(f.image[0, 0]) for f in frames] == list(range(1, 11))
     assert m.frames_dropped.labels(reason="missing_id")._value.get() == 2
+
+
+@pytest.mark.parametrize("free_run", [True, False], ids=["free-running", "hardware-trigger"])
+def test_a_camera_whose_frames_cannot_show_a_whole_part_is_blind_whatever_its_trigger(free_run: bool) -> None:
+    """4 x 4 px frames (a camera.roi too small for the parts): the line trigger sees no part in them, so gateways must
+    reject every part meanwhile."""
+    q: queue.Queue[object] = queue.Queue(maxsize=1000)
+    src = PausingCamera(1000)
+    src.resume.set()
+    cap = CaptureStage(src, q, Metrics(), stale_after_s=30.0, free_run=free_run, no_room=partial(no_room, TriggerSection()))
+    cap.start()
+    try:
+        said = "frames of 4 x 4 px cannot show a part of trigger.min_diameter_px (120 px)"
+        assert wait_for(lambda: (cap.blind() or "").startswith(said), 5) and cap.state is CameraState.CONNECTED
+    finally:
+        cap.stop()
+        cap.join(2)
+
+
+def test_a_camera_whose_frames_can_show_a_whole_part_is_not_blind_for_their_size() -> None:
+    q: queue.Queue[object] = queue.Queue(maxsize=1000)
+    src = PausingCamera(1000)
+    src.resume.set()
+    cap = CaptureStage(src, q, Metrics(), stale_after_s=30.0, no_room=lambda w, h: None)
+    cap.start()
+    try:
+        assert wait_for(lambda: cap.frames >= 5, 5) and cap.blind() is None
+    finally:
+        cap.stop()
+        cap.join(2)

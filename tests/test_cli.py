@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from station.footage import Envelope, compose, labelled_photos
@@ -115,6 +117,22 @@ def test_replay_of_a_missing_or_junk_video_is_one_line(tmp_path: Path) -> None:
     _one_line_error(_run("replay", "rtsp://127.0.0.1:1/x", *_ports()), "rtsp://127.0.0.1:1/x: a network stream: replay takes a video")
     _one_line_error(_run("eval", str(tmp_path / "nope.avi"), "--report", str(tmp_path / "r")),
                     "nope.avi: no such file or folder (give a labelled folder, or a video with its ground truth)")  # fmt: skip
+
+
+def test_footage_too_small_to_show_a_whole_part_is_one_line_naming_the_key_for_replay_eval_and_teach(tmp_path: Path) -> None:
+    """64 x 48 px frames, smaller than trigger.min_diameter_px (120): no part can be entirely in view. Replay gave no
+    verdict and exit 0, without a word."""
+    video = tmp_path / "tiny.avi"
+    w = cv2.VideoWriter(str(video), cv2.VideoWriter.fourcc(*"MJPG"), 25, (64, 48))
+    for i in range(30):
+        w.write(np.full((48, 64, 3), 40 + 4 * i, np.uint8))
+    w.release()
+    (tmp_path / "tiny.csv").write_text("part,label,first_frame,last_frame,source\n1,ok,5,9,a.jpeg\n")
+    said = ("trigger.min_diameter_px", "tiny.avi: frames of 64 x 48 px cannot show a part of trigger.min_diameter_px (120 px)")
+    _one_line_error(_run("replay", str(video), "--out", str(tmp_path / "v.jsonl"), *_ports()), *said)
+    _one_line_error(_run("eval", str(video), "--report", str(tmp_path / "r")), *said)
+    _one_line_error(_run("teach", str(video), "--out", str(tmp_path / "m.onnx")), *said)
+    assert not (tmp_path / "v.jsonl").exists() and not (tmp_path / "m.onnx").exists()
 
 
 def test_classify_reports_bad_files_and_classifies_the_good(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from station.preprocess import part_digest, part_region, to_gray
 from station.signals import SIGNALS
 from station.sources import VideoFileSource
 from station.stages.decision import published
+from station.stages.trigger import probe_recording
 from station.supervisor import run_pipeline
 from station.teach.truth import all_after_the_end, frame_a_part, read_truth, row_for, truth_csv
 from station.travel import TravelWatch
@@ -145,8 +146,7 @@ def _inputs(video: Path, cfg: Config, report: Path, source: VideoFileSource) -> 
     for name in REPORT_FILES:  # a video named parts.mp4 with its report beside it: parts.csv is its ground truth
         not_read(report / name, "--report", [video, *ground_truths(video)])
     report_folder(report)
-    source.open()
-    source.close()
+    probe_recording(cfg, source)
     return truth
 
 

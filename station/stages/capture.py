@@ -14,10 +14,12 @@ from __future__ import annotations
 import queue
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import replace
 from enum import StrEnum
 
 import numpy as np
+import numpy.typing as npt
 import structlog
 
 from station.errors import CameraError
@@ -52,6 +54,7 @@ class CaptureStage(Worker):
         stale_after_s: float = 5.0,
         free_run: bool = True,
         frames_are_parts: bool = False,
+        no_room: Callable[[int, int], str | None] | None = None,
     ) -> None:
         self.source = source
         self.stale_after_s = stale_after_s
@@ -68,6 +71,8 @@ class CaptureStage(Worker):
         self.last_seen_mono = 0.0  # the last frame that decoded: a stream of undecodable frames shows the belt to no one
         self._streaming = False  # a frame came since the last open
         self._interval = 0.0  # observed seconds between frames (smoothed)
+        self._no_room = no_room  # the line trigger: why frames of a size cannot show a whole part (None: they can)
+        self._view: tuple[tuple[int, ...], str | None] = ((), None)  # the last decoded frame's shape, and why it shows no part
         self._log = log.bind(stage="capture", camera=source.name)
         super().__init__("capture", "stage-capture")
 
@@ -211,13 +216,16 @@ class CaptureStage(Worker):
 
     def blind(self) -> str | None:
         """Why the station cannot see the belt now (None: it can), for a live camera: not connected, no frame since it
-        opened, or free-running and silent, or sending only frames that do not decode (a stream's corrupt packets), past
+        opened, frames too small to show a whole part (with the line trigger: a camera.roi or mode too small), or
+        free-running and silent, or sending only frames that do not decode (a stream's corrupt packets), past
         :meth:`lost_after_s`. Read from other threads (the heartbeats'), since this
         one may be blocked in a read for up to camera.read_timeout_s while parts go by unseen. A recording is never blind."""
         if not self.source.live:
             return None
         if self.state is not CameraState.CONNECTED:
             return f"camera {self.state.value}"
+        if (small := self._view[1]) is not None:  # a camera.roi or mode too small for the parts: it sees none of them
+            return small
         if not self.free_run:  # a hardware trigger: silence is normal
             return None
         if not self._streaming:
@@ -265,6 +273,15 @@ class CaptureStage(Worker):
         if self._lost:
             self._flush_lost()
 
+    def _sized(self, image: npt.NDArray[np.uint8]) -> None:
+        """A frame that decoded: when its size is new, whether the line trigger can see a whole part in it
+        (:meth:`blind` says why not: 64 x 48 px frames gave no verdict and no word)."""
+        if self._no_room is None or image.shape == self._view[0]:
+            return
+        self._view = (image.shape, self._no_room(image.shape[1], image.shape[0]))
+        if self._view[1] is not None:
+            self._log.warning("frames_too_small", error=self._view[1])
+
     def _run(self) -> None:
         if not self._open_with_backoff():
             return
@@ -305,8 +322,9 @@ class CaptureStage(Worker):
         if grab.error is not None:
             self._log.error("frame_unreadable", error=grab.error, frame=self.frames)
             self.metrics.frames_dropped.labels(reason=DropReason.UNREADABLE).inc()
-        else:
+        elif grab.image is not None:
             self.last_seen_mono = mono
+            self._sized(grab.image)
         image = grab.image if grab.image is not None else _EMPTY
         unreadable = Failure(Reason.UNABLE, grab.error) if grab.error is not None else None
         self._put(Frame(self.frames, image, mono, wall, unreadable, grab.name))

@@ -32,8 +32,9 @@ from dataclasses import replace
 
 import numpy as np
 
-from station.blobs import Blob, find_blobs, inside, one_part, part_sized, whole_part
+from station.blobs import Blob, find_blobs, inside, no_room, one_part, part_sized, whole_part
 from station.config import Config, Direction, TriggerMode, TriggerSection, resolved_mode
+from station.errors import ConfigError
 from station.messages import Failure, Frame, Part, Reason
 from station.refusals import crossed_unseen, cut_by_frame, never_whole, of_refused, too_large, unseen_part
 from station.sources import FrameSource, ImageFolderSource
@@ -56,6 +57,19 @@ def trigger_for(cfg: Config, source: FrameSource, on_blank: Callable[[int], None
     index of each frame the line trigger does not believe (:meth:`LineTrigger._blank`), ``travel`` how far each part it
     followed moved along the direction of travel."""
     return FrameTrigger() if trigger_mode(cfg, source) is TriggerMode.FRAME else LineTrigger(cfg.trigger, on_blank, travel)
+
+
+def probe_recording(cfg: Config, source: FrameSource) -> None:
+    """Opens a recording (or an image folder) once and closes it: CameraError, one line, when it cannot be read; with the
+    line trigger, ConfigError naming trigger.min_diameter_px when its first frame cannot show a part of that size whole
+    (:func:`station.blobs.no_room`). Such a recording was replayed as no verdict at all, exit 0 (64 x 48 px frames)."""
+    source.open()
+    try:
+        first = source.read() if trigger_mode(cfg, source) is TriggerMode.LINE else None
+    finally:
+        source.close()
+    if first is not None and first.image is not None and (why := no_room(cfg.trigger, first.image.shape[1], first.image.shape[0])):
+        raise ConfigError("trigger.min_diameter_px", f"{source.name}: {why}")
 
 
 class FrameTrigger:

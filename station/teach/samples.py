@@ -28,7 +28,7 @@ from station.metrics import Metrics
 from station.preprocess import Preprocessed, PreprocessSpec, Quality, part_region, pixels_digest, preprocess, rectifying, to_gray
 from station.sources import VideoFileSource, files_below, read_image
 from station.stages.preprocess import PreprocessStage, locate
-from station.stages.trigger import trigger_for
+from station.stages.trigger import probe_recording, trigger_for
 from station.teach import exported
 from station.teach.threshold import ADVISED, MIN_PER_CLASS, meets, shown
 from station.teach.truth import all_after_the_end, frame_a_part, part_names, read_truth, row_for, truth_csv
@@ -329,6 +329,7 @@ def _video(video: Path, spec: PreprocessSpec, cfg: Config, col: Collection) -> N
     travel = TravelWatch(cfg.trigger.direction)
     trigger, crops = trigger_for(cfg, source, travel=travel), PreprocessStage(spec, Metrics())
     rtl = cfg.trigger.direction is Direction.RIGHT_TO_LEFT
+    probe_recording(cfg, source)
     source.open()
     index = 0
     try:
