@@ -6,6 +6,8 @@ import itertools
 import queue
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 
 import numpy as np
@@ -364,31 +366,26 @@ def test_on_a_free_running_line_the_frames_the_source_lost_are_only_counted() ->
     assert m.frames_dropped.labels(reason="missing_id")._value.get() == 2
 
 
+@contextmanager
+def _streaming(free_run: bool, room: Callable[[int, int], str | None]) -> Iterator[CaptureStage]:
+    """A capture stage started on a live 25 fps camera of 4 x 4 px frames, stopped after."""
+    src = PausingCamera(1000)
+    src.resume.set()
+    cap = CaptureStage(src, queue.Queue(maxsize=1000), Metrics(), stale_after_s=30.0, free_run=free_run, no_room=room)
+    cap.start()
+    try:
+        yield cap
+    finally:
+        cap.stop()
+        cap.join(2)
+
+
 @pytest.mark.parametrize("free_run", [True, False], ids=["free-running", "hardware-trigger"])
 def test_a_camera_whose_frames_cannot_show_a_whole_part_is_blind_whatever_its_trigger(free_run: bool) -> None:
     """4 x 4 px frames (a camera.roi too small for the parts): the line trigger sees no part in them, so gateways must
-    reject every part meanwhile."""
-    q: queue.Queue[object] = queue.Queue(maxsize=1000)
-    src = PausingCamera(1000)
-    src.resume.set()
-    cap = CaptureStage(src, q, Metrics(), stale_after_s=30.0, free_run=free_run, no_room=partial(no_room, TriggerSection()))
-    cap.start()
-    try:
-        said = "frames of 4 x 4 px cannot show a part of trigger.min_diameter_px (120 px)"
+    reject every part meanwhile. Frames that can show one do not make it blind."""
+    said = "frames of 4 x 4 px cannot show a part of trigger.min_diameter_px (120 px)"
+    with _streaming(free_run, partial(no_room, TriggerSection())) as cap:
         assert wait_for(lambda: (cap.blind() or "").startswith(said), 5) and cap.state is CameraState.CONNECTED
-    finally:
-        cap.stop()
-        cap.join(2)
-
-
-def test_a_camera_whose_frames_can_show_a_whole_part_is_not_blind_for_their_size() -> None:
-    q: queue.Queue[object] = queue.Queue(maxsize=1000)
-    src = PausingCamera(1000)
-    src.resume.set()
-    cap = CaptureStage(src, q, Metrics(), stale_after_s=30.0, no_room=lambda w, h: None)
-    cap.start()
-    try:
+    with _streaming(free_run, lambda w, h: None) as cap:
         assert wait_for(lambda: cap.frames >= 5, 5) and cap.blind() is None
-    finally:
-        cap.stop()
-        cap.join(2)
