@@ -212,6 +212,7 @@ class VideoFileSource(_QuickOpen):
         self._skipped = 0  # frames the file's timestamps say are missing (cut out, or never recorded): handed on as unseen
         self._last_ms: float | None = None  # the timestamp of the last frame read
         self._ahead: deque[Grab] = deque()  # read, not yet handed on
+        self._cap_said = False  # what the file's rotation metadata is was logged (at its first open)
 
     def open(self) -> None:
         self._ahead.clear()  # opened again (a probe first, then the capture stage): from its first frame, counted afresh
@@ -225,6 +226,8 @@ class VideoFileSource(_QuickOpen):
         if not cap.isOpened():
             raise CameraError(f"{self._path}: not a readable video (unknown container or codec, or corrupt)")
         _not_oversize(cap, str(self._path))
+        _as_stored(cap, self.name, said=self._cap_said)
+        self._cap_said = True
         fps = cap.get(cv2.CAP_PROP_FPS)
         count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
         self.fps = fps if fps and 0 < fps < 1000 else None
@@ -331,6 +334,16 @@ def _not_oversize(cap: cv2.VideoCapture, name: str) -> None:
         raise CameraError(f"{name}: frames are {size[0]}x{size[1]} px, larger than {MAX_IMAGE_SIDE} px")
 
 
+def _as_stored(cap: cv2.VideoCapture, name: str, said: bool) -> None:
+    """Frames read as the file stores them, as a live camera hands them on: a rotation in the file's metadata is not
+    applied (turned, the parts of in-envelope footage moved down the frame, across the trigger line's direction, and a
+    defective part passed). Where there is one, it is logged at the first open (not ``said`` yet)."""
+    cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 0)
+    turn = int(cap.get(cv2.CAP_PROP_ORIENTATION_META)) % 360
+    if turn and not said:
+        log.warning("video_rotation_not_applied", file=name, rotation_deg=turn, frames="read as stored, as a camera sends them")
+
+
 def _decode_params(threads: int | None) -> list[int]:
     """FFmpeg open parameters: the decoder's thread count (camera.decode_threads), or none to keep FFmpeg's own."""
     return [] if threads is None else [cv2.CAP_PROP_N_THREADS, threads]
@@ -354,6 +367,7 @@ class OpenCVLiveSource(_QuickOpen):
         self._timeout_ms = int(read_timeout_s * 1000)
         self._v4l2_wait = str(v4l2_wait_s(read_timeout_s))
         self._cap: cv2.VideoCapture | None = None
+        self._cap_said = False  # a stream's rotation metadata logged (at its first open)
 
     def open(self) -> None:
         params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, self._timeout_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, self._timeout_ms]
@@ -378,6 +392,9 @@ class OpenCVLiveSource(_QuickOpen):
             cap = cv2.VideoCapture(self._spec[4:], cv2.CAP_GSTREAMER)
         else:
             cap = cv2.VideoCapture(self._spec, cv2.CAP_FFMPEG, params + self._decode_params)
+            if cap.isOpened():
+                _as_stored(cap, self._spec, said=self._cap_said)
+                self._cap_said = True
         if not cap.isOpened():
             raise CameraError(f"{self._spec}: cannot open camera or stream")
         _not_oversize(cap, self._spec)

@@ -2,12 +2,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 import pytest
+import structlog.testing
 from structlog.testing import capture_logs
 
 from station.errors import CameraError, InputError
@@ -333,6 +335,33 @@ def test_frames_a_recordings_timestamps_say_are_missing_are_handed_on_as_unseen(
     assert "frame 20 missing (its timestamps go from 0.760 s to 1.080 s)" in (grabs[20].error or "")
     after = grabs[27].image
     assert after is not None and abs(float(np.mean(after)) - 4 * 27) < 3, "the frame after the gap keeps its own number"
+
+
+def test_a_videos_rotation_metadata_is_not_applied_and_is_logged_once(tmp_path: Path) -> None:
+    """Frames are read as stored, as a camera sends them: turned by a 90-degree rotation in the file's metadata, the parts
+    of a belt's footage moved down the frame, across the line trigger's direction, and a defective part passed."""
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        pytest.skip("Debian's ffmpeg is not installed (.ci/run installs it)")
+    plain = tmp_path / "plain.avi"
+    w = cv2.VideoWriter(str(plain), cv2.VideoWriter.fourcc(*"MJPG"), 25, (160, 120))
+    for i in range(5):
+        w.write(np.full((120, 160, 3), 40 * i, np.uint8))
+    w.release()
+    stored, turned = tmp_path / "stored.mp4", tmp_path / "turned.mp4"
+    subprocess.run([ffmpeg, "-v", "error", "-i", str(plain), "-c:v", "mpeg4", "-q:v", "3", str(stored)], check=True, timeout=120)
+    cmd = [ffmpeg, "-v", "error", "-i", str(stored), "-c", "copy", "-metadata:s:v:0", "rotate=90", str(turned)]  # as recorded turned
+    subprocess.run(cmd, check=True, timeout=120)
+    src = VideoFileSource(turned)
+    with structlog.testing.capture_logs() as logs:
+        src.open()
+        src.close()
+        src.open()
+        grabs = list(iter(src.read, None))
+        src.close()
+    assert len(grabs) == 5 and all(g.image is not None and g.image.shape == (120, 160) for g in grabs), "as stored"
+    said = [e for e in logs if e["event"] == "video_rotation_not_applied"]
+    assert len(said) == 1 and said[0]["rotation_deg"] in (90, 270) and said[0]["file"] == str(turned)
 
 
 def test_a_raw_mjpeg_stream_is_read_past_a_corrupt_stretch_though_its_frame_count_is_unknown(tmp_path: Path) -> None:
