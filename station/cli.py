@@ -26,6 +26,7 @@ from station.config_blocking import check_blocking
 from station.config_warnings import warnings as config_warnings
 from station.errors import CameraError, ConfigError, InputError, ModelError, StationError, one_line
 from station.files import inputs_apart, not_read
+from station.frame_source import FrameSource
 from station.gate import admit_configured
 from station.keys import server_keys
 from station.log import configure
@@ -33,8 +34,8 @@ from station.model import Model
 from station.pipeline import RunOptions
 from station.review import load_token
 from station.signals import SIGNALS, STOPS, Stopped
-from station.sources import IMAGE_SUFFIXES, FrameSource
 from station.stages.trigger import probe_recording
+from station.stills import IMAGE_SUFFIXES
 from station.supervisor import configured_source, run_pipeline
 
 log = structlog.get_logger()

@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from station.locate import Circle, f32, u8
 from station.preprocess import locate_part
-from station.sources import IMAGE_SUFFIXES
+from station.stills import IMAGE_SUFFIXES
 from station.wire import Reason, VerdictMessage
 
 CODECS = {"mp4v": ".mp4", "avc1": ".mp4", "MJPG": ".avi"}

@@ -34,7 +34,7 @@ from station.imagesize import claimed_size
 from station.locate import Circle, FloatImage, GrayImage
 from station.model import META_SELF_TEST, Model, Threads
 from station.preprocess import Quality, crop_square, normalise, preprocess, quantised
-from station.sources import IMAGE_SUFFIXES, MAX_IMAGE_SIDE, read_image
+from station.stills import IMAGE_SUFFIXES, MAX_IMAGE_SIDE, read_image
 
 SAMPLE = Path(__file__).resolve().parent / "sample" / "casting"
 SELF_TEST_ACCURACY = 0.8

@@ -21,7 +21,7 @@ import structlog
 from station.camera import CameraSettings
 from station.config import GIGE_OPEN_S, PIXEL_FORMATS
 from station.errors import CameraError
-from station.sources import Grab
+from station.frame_source import Grab
 
 log = structlog.get_logger()
 BUFFERS = 8
@@ -58,7 +58,7 @@ def to_gray(data: bytes, width: int, height: int, pixel_format: str) -> np.ndarr
 
 
 class AravisSource:
-    """A GigE Vision camera; implements station.sources.FrameSource."""
+    """A GigE Vision camera; implements station.frame_source.FrameSource."""
 
     live = True
 

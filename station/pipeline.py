@@ -29,6 +29,7 @@ from station.archive import Archive
 from station.blobs import no_room
 from station.config import Config, ModelSection, TriggerMode
 from station.errors import ConfigError
+from station.frame_source import FrameSource
 from station.gate import admit_configured
 from station.messages import DropReason, Part, Scored, StageName, StationState, Verdict
 from station.metrics import QUEUED, Metrics
@@ -36,7 +37,6 @@ from station.model import Model
 from station.ratelog import RateLimitedLog
 from station.reload import ModelSlot, Reloader, ShadowSlot
 from station.review import Review, load_token
-from station.sources import FrameSource
 from station.stages.base import Stage, Worker
 from station.stages.capture import CameraState, CaptureStage
 from station.stages.decision import DecisionStage

@@ -1,187 +1,29 @@
-"""Frame sources: recorded (video file, image folder) and live (OpenCV device or stream).
+"""Frame sources: video files and live OpenCV devices and streams; image folders are :mod:`station.stills`'.
 
-Every source implements :class:`FrameSource`. ``source_for`` picks one from the
-``camera.source`` string; a new kind (GigE Vision) adds a prefix there and a class here.
+Every source implements :class:`station.frame_source.FrameSource`. ``source_for`` picks one from the
+``camera.source`` string; a new kind (GigE Vision) adds a prefix there and a class beside these.
 """
 
 from __future__ import annotations
 
 import os
 from collections import deque
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import cv2
-import numpy as np
-import numpy.typing as npt
 import structlog
 
 from station.camera import CameraSettings, apply_v4l2, has_gstreamer
-from station.config import STILLS, SourceKind, source_kind
+from station.config import SourceKind, source_kind
 from station.config_blocking import v4l2_wait_s
-from station.errors import CameraError, InputError, one_line
-from station.files import opencv_name, read_bounded, why
-from station.imagesize import claimed_size, decode
+from station.errors import CameraError
+from station.files import opencv_name
+from station.frame_source import FrameSource, Grab, QuickOpen
 from station.preprocess import to_gray
+from station.stills import MAX_IMAGE_SIDE, ImageFolderSource, SingleImage
 
-MAX_IMAGE_BYTES = 256 * 1024 * 1024
-MAX_IMAGE_SIDE = 12000  # px: a photo larger than this is no part's on a belt
-IMAGE_SUFFIXES = set(STILLS)
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".m4v", ".mjpeg", ".mjpg", ".webm"}
 log = structlog.get_logger()
-
-
-@dataclass(frozen=True)
-class Grab:
-    """One read: grey pixels, or why there are none (the frame still counts)."""
-
-    image: npt.NDArray[np.uint8] | None
-    error: str | None = None
-    name: str | None = None
-
-
-class FrameSource(Protocol):
-    """What the capture stage needs from a camera or a recording."""
-
-    name: str
-    live: bool
-    fps: float | None
-    frame_count: int | None
-    drops: dict[str, int]  # frames the source itself lost, by reason (station_frames_dropped_total), counted up
-
-    def open(self) -> None: ...
-
-    def read(self) -> Grab | None:
-        """The next frame; None at the end of a recording (or when a live read timed out)."""
-        ...
-
-    def interrupt(self) -> None:
-        """Called from another thread on stop: an open in progress gives up at once (a no-op where opens are quick)."""
-        ...
-
-    def close(self) -> None: ...
-
-
-class _QuickOpen:
-    """For sources whose open and read never block for long: nothing to interrupt, nothing dropped by the source."""
-
-    def __init__(self) -> None:
-        self.drops: dict[str, int] = {}
-
-    def interrupt(self) -> None:
-        return None
-
-
-def read_image(path: Path) -> Grab:
-    """Decode one image file as 8-bit grey, or say why it cannot be (a dangling or looping link, a pipe, ...)."""
-    try:
-        raw = read_bounded(path, MAX_IMAGE_BYTES, "one image")
-    except OSError as exc:  # a dangling or looping link, vanished, no permission, a pipe or a device, too large
-        return Grab(None, f"{path}: {why(exc, 'cannot read file')}", str(path))
-    if not raw:
-        return Grab(None, f"{path}: empty file", str(path))
-    claimed = claimed_size(raw)  # never decoded when too large: a small file may claim gigabytes
-    if claimed is None:  # OpenCV decodes by content (a GIF named .png too), each format with its own limits or none
-        return Grab(None, f"{path}: not a decodable image (no JPEG, PNG, BMP, TIFF, PNM or WebP header that says its size)", str(path))
-    if max(claimed) > MAX_IMAGE_SIDE:
-        return Grab(None, f"{path}: image is {claimed[0]}x{claimed[1]} px, larger than {MAX_IMAGE_SIDE} px", str(path))
-    try:  # OpenCV raises for a header that claims more pixels than it will decode (CV_IO_MAX_IMAGE_PIXELS)
-        img, refused = decode(raw)
-    except cv2.error as exc:
-        return Grab(None, f"{path}: not a decodable image (OpenCV refused it: {one_line(str(exc.err or exc))} is false)", str(path))
-    if img is None:
-        return Grab(None, one_line(f"{path}: not a decodable image{refused}"), str(path))
-    try:
-        gray = to_gray(img)
-    except (ValueError, cv2.error) as exc:
-        return Grab(None, f"{path}: {exc}", str(path))
-    if min(gray.shape) < 32:
-        return Grab(None, f"{path}: image is {gray.shape[1]}x{gray.shape[0]} px, too small to inspect", str(path))
-    if max(gray.shape) > MAX_IMAGE_SIDE:  # a header that claimed less than it held
-        return Grab(None, f"{path}: image is {gray.shape[1]}x{gray.shape[0]} px, larger than {MAX_IMAGE_SIDE} px", str(path))
-    return Grab(gray, None, str(path))
-
-
-def files_below(folder: Path, strict: bool = False) -> list[tuple[Path, str | None]]:
-    """Every entry below ``folder`` but its folders, in name order, each with why it is not an image to read (None: it may be).
-
-    Named, never opened: an entry that is not a regular file (a link that leads nowhere, a pipe, a
-    device), a name without an image extension, a hidden file, a linked folder (not followed: no loops), a hidden
-    folder (``.thumbnails``, a NAS's ``@eaDir``: not read) and a folder that cannot be listed; with
-    ``strict``, a folder that cannot be listed (``folder`` itself or one below it) is an InputError.
-    """
-    found: list[tuple[Path, str | None]] = []
-
-    def unlistable(exc: OSError) -> None:
-        name = Path(exc.filename) if exc.filename else folder
-        why = f"{name}: cannot list folder: {exc.strerror or exc}"
-        if strict:
-            raise InputError(why)
-        found.append((name, why))
-
-    for top, dirs, files in os.walk(folder, followlinks=False, onerror=unlistable):
-        here = Path(top)
-        found += [(here / d, f"{here / d}: a linked folder, not followed") for d in dirs if (here / d).is_symlink()]
-        found += [(here / d, f"{here / d}: a hidden folder, not read") for d in dirs if d.startswith((".", "@"))]
-        dirs[:] = [d for d in dirs if not d.startswith((".", "@"))]
-        found += [(here / f, _not_an_image(here / f)) for f in files]
-    return sorted(found, key=lambda x: x[0])
-
-
-def _not_an_image(p: Path) -> str | None:
-    if p.name.startswith("."):  # a Mac's ._NAME.jpeg beside each photo copied from it holds no image
-        return f"{p}: a hidden file, not read"
-    if p.is_symlink() and not p.exists():
-        return f"{p}: a link that leads nowhere (or to itself)"
-    if not p.is_file():
-        return f"{p}: not a regular file"
-    return None if p.suffix.lower() in IMAGE_SUFFIXES else f"{p}: not an image file (by extension)"
-
-
-class ImageFolderSource(_QuickOpen):
-    """Each image in a folder is one part, in name order. Other files are reported, not read."""
-
-    live = False
-
-    def __init__(self, folder: Path, fps: float | None) -> None:
-        super().__init__()
-        self.name = str(folder)
-        self.fps = fps
-        self._folder = folder
-        self._files: list[Path] = []
-        self._next = 0
-        self.frame_count: int | None = None
-
-    def open(self) -> None:
-        if not self._folder.is_dir():
-            raise CameraError(f"{self._folder}: not a folder")
-        # every entry but a folder: a dangling or looping link named .jpg is a part whose image cannot be read
-        self._files = []
-        for p in sorted(self._folder.iterdir()):
-            if p.is_dir():  # said, as classify and eval read below it: here its images would be missing without a word
-                log.warning("folder_not_read", folder=str(p), reason="replay reads the images in the folder itself, not below it")
-            elif p.name.startswith("."):  # a file being written (.name.tmp), a thumbnail: skipped as classify and eval do
-                log.warning("file_not_an_image", file=str(p), reason="a hidden file; not a part")
-            elif p.suffix.lower() not in IMAGE_SUFFIXES:
-                log.warning("file_not_an_image", file=str(p), reason="extension is not an image type; not a part")
-            else:
-                self._files.append(p)
-        if not self._files:
-            raise CameraError(f"{self._folder}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) in it; folders in it are not read")
-        self.frame_count = len(self._files)
-
-    def read(self) -> Grab | None:
-        if self._next >= len(self._files):
-            return None
-        path = self._files[self._next]
-        self._next += 1
-        return read_image(path)
-
-    def close(self) -> None:
-        self._files = []
-
-
 V4L2_WAIT = "OPENCV_VIDEOIO_V4L_SELECT_TIMEOUT"  # whole seconds OpenCV waits for a USB camera's frame (10 unless set)
 MAX_BAD_RUN = 50  # frames in a row that cannot be decoded before a video that declares no frame count has ended (2 s at 25 fps)
 # The same for one that declares its count, read on to that count (a corrupt stretch of an MP4 lasted 71 frames): a bound for
@@ -190,7 +32,7 @@ MAX_DECLARED_BAD_RUN = 100_000
 MAX_TIME_GAP = 250  # frames a recording's timestamps may say are missing at one place, each handed on as unseen (10 s at 25 fps)
 
 
-class VideoFileSource(_QuickOpen):
+class VideoFileSource(QuickOpen):
     """A recorded video: every frame, in order. Frames that cannot be decoded, followed by one that can, are unreadable
     frames (counted); the end the file declares is the end, or without one MAX_BAD_RUN of them with none after: a
     truncated file ends early with a warning."""
@@ -349,7 +191,7 @@ def _decode_params(threads: int | None) -> list[int]:
     return [] if threads is None else [cv2.CAP_PROP_N_THREADS, threads]
 
 
-class OpenCVLiveSource(_QuickOpen):
+class OpenCVLiveSource(QuickOpen):
     """A USB camera (``usb:N`` or ``/dev/videoN``) or a network stream, through OpenCV."""
 
     live = True
@@ -443,19 +285,7 @@ def source_for(
     if kind is SourceKind.FOLDER:
         return ImageFolderSource(path, fps)
     if kind is SourceKind.STILL and path.is_file():
-        return _SingleImage(path)
+        return SingleImage(path)
     if not path.exists():
         raise CameraError(f"{spec}: no such file or folder")
     return VideoFileSource(path, loop, decode_threads)
-
-
-class _SingleImage(ImageFolderSource):
-    """One image file as a one-part recording."""
-
-    def __init__(self, path: Path) -> None:
-        super().__init__(path.parent, None)
-        self._one = path
-
-    def open(self) -> None:
-        self._files = [self._one]
-        self.frame_count = 1

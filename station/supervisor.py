@@ -17,12 +17,13 @@ import structlog
 from station.camera import CameraSettings
 from station.config import Config, ModelSection
 from station.errors import ConfigError, one_line
+from station.frame_source import FrameSource
 from station.metrics import Metrics
 from station.model import Model
 from station.notify import Notifier, Watchdog
 from station.pipeline import Pipeline, RunOptions
 from station.signals import SIGNALS
-from station.sources import FrameSource, source_for
+from station.sources import source_for
 from station.stages.capture import CameraState
 
 log = structlog.get_logger()

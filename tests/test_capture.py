@@ -16,9 +16,9 @@ import pytest
 from station.blobs import no_room
 from station.config import TriggerSection
 from station.errors import CameraError
+from station.frame_source import Grab
 from station.messages import END, Frame
 from station.metrics import Metrics
-from station.sources import Grab
 from station.stages.capture import CameraState, CaptureStage
 
 from .conftest import wait_for

@@ -14,7 +14,7 @@ from station.errors import StationError
 from station.model import Model
 from station.offline.evaluate import Row, auc, evaluate_folder, metrics_at, tile_label
 from station.preprocess import part_digest
-from station.sources import read_image
+from station.stills import read_image
 
 from .conftest import MODEL, SAMPLE
 

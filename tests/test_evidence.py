@@ -19,10 +19,10 @@ from station.model import Model
 from station.onnxgraph import read_graph
 from station.preprocess import locate_part, preprocess
 from station.reload import ModelSlot
-from station.sources import read_image
 from station.stages.decision import DecisionStage
 from station.stages.inference import InferenceStage
 from station.stages.preprocess import PreprocessStage
+from station.stills import read_image
 from tools.augment import paint_pin_holes
 
 from .conftest import MODEL, SAMPLE

@@ -13,7 +13,7 @@ import pytest
 
 from station.config import STILLS
 from station.imagesize import claimed_size, jpeg_damage, png_damage
-from station.sources import read_image
+from station.stills import read_image
 
 from .conftest import SAMPLE
 

@@ -7,10 +7,10 @@ from pathlib import Path
 from station.messages import Frame, Part, Reason
 from station.metrics import Metrics
 from station.model import Model
-from station.sources import read_image
 from station.stages.decision import DecisionStage
 from station.stages.inference import InferenceStage
 from station.stages.preprocess import PreprocessStage
+from station.stills import read_image
 
 from .conftest import SAMPLE
 from .hostile_models import nan_above

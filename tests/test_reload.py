@@ -108,9 +108,9 @@ def test_sighup_refuses_a_bad_model_then_swaps_a_good_one_between_parts(tmp_path
 def test_a_model_with_other_preprocessing_takes_over_at_a_part_boundary(tmp_path: Path) -> None:
     from station.messages import Frame, Part
     from station.model import META_INPUT
-    from station.sources import read_image
     from station.stages.inference import InferenceStage
     from station.stages.preprocess import PreprocessStage
+    from station.stills import read_image
 
     path = Path(shutil.copy(MODEL, tmp_path / "live.onnx"))
     slot = ModelSlot(Model(path))

@@ -18,11 +18,11 @@ from station.messages import Crop, Frame, Part, Reason, ShadowSkip, Verdict
 from station.metrics import Metrics
 from station.model import Model
 from station.reload import ModelSlot, ShadowSlot
-from station.sources import read_image
 from station.stages.decision import DecisionStage
 from station.stages.inference import InferenceStage
 from station.stages.preprocess import PreprocessStage
 from station.stages.shadow import CpuSplit, ShadowStage
+from station.stills import read_image
 from station.wire import VerdictMessage
 
 from .conftest import MODEL, SAMPLE, wait_for

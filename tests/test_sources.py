@@ -9,21 +9,12 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
-import structlog.testing
 from structlog.testing import capture_logs
 
 from station.errors import CameraError, InputError
-from station.sources import (
-    MAX_IMAGE_SIDE,
-    V4L2_WAIT,
-    Grab,
-    ImageFolderSource,
-    OpenCVLiveSource,
-    VideoFileSource,
-    files_below,
-    read_image,
-    source_for,
-)
+from station.frame_source import Grab
+from station.sources import V4L2_WAIT, OpenCVLiveSource, VideoFileSource, source_for
+from station.stills import MAX_IMAGE_SIDE, ImageFolderSource, files_below, read_image
 
 from .conftest import SAMPLE, cut_out
 
@@ -353,7 +344,7 @@ def test_a_videos_rotation_metadata_is_not_applied_and_is_logged_once(tmp_path: 
     cmd = [ffmpeg, "-v", "error", "-i", str(stored), "-c", "copy", "-metadata:s:v:0", "rotate=90", str(turned)]  # as recorded turned
     subprocess.run(cmd, check=True, timeout=120)
     src = VideoFileSource(turned)
-    with structlog.testing.capture_logs() as logs:
+    with capture_logs() as logs:
         src.open()
         src.close()
         src.open()

@@ -21,7 +21,7 @@ from station.errors import ModelError
 from station.gate import admit
 from station.metrics import Metrics
 from station.model import META_TAUGHT
-from station.sources import read_image
+from station.stills import read_image
 from station.teach.candidates import WHAT
 from station.teach.command import cross_fit
 from station.teach.finetune import Recipe, plain, score

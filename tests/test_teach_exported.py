@@ -20,7 +20,7 @@ from station.errors import InputError
 from station.footage import Envelope, compose, labelled_photos
 from station.locate import Circle, GrayImage, u8
 from station.preprocess import PreprocessSpec, preprocess
-from station.sources import read_image
+from station.stills import read_image
 from station.teach.exported import inspect, read_labels
 from station.teach.samples import collect
 

@@ -11,7 +11,7 @@ import pytest
 from station.config import SHIPPED_MODEL, load_config
 from station.model import Model
 from station.preprocess import PreprocessSpec, locate_part
-from station.sources import read_image
+from station.stills import read_image
 from station.teach.finetune import augmented
 from station.teach.samples import Sample
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from station.config import load_config
 from station.preprocess import PreprocessSpec
-from station.sources import read_image
+from station.stills import read_image
 from station.teach.groups import MAX_GROUP, components, groups
 from station.teach.samples import Sample, collect
 

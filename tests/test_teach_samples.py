@@ -16,7 +16,7 @@ from station.errors import InputError
 from station.footage import Envelope, compose, labelled_photos, read_truth
 from station.locate import Circle, find
 from station.preprocess import PreprocessSpec, drawn_part
-from station.sources import read_image
+from station.stills import read_image
 from station.teach.samples import MISSED, Collection, Refused, Sample, collect
 
 from .conftest import SAMPLE, damaged_video, one_part_a_frame, sample_line

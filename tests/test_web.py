@@ -135,10 +135,10 @@ def test_the_live_frame_shows_the_heat_map_of_a_defect_beside_the_part() -> None
     from station.messages import Frame, Part
     from station.model import Model
     from station.reload import ModelSlot
-    from station.sources import read_image
     from station.stages.decision import DecisionStage
     from station.stages.inference import InferenceStage
     from station.stages.preprocess import PreprocessStage
+    from station.stills import read_image
     from station.web import annotate
 
     from .conftest import MODEL, SAMPLE

@@ -26,7 +26,7 @@ from station.locate import Circle
 from station.model import Model
 from station.offline.evaluate import metrics_at
 from station.preprocess import PreprocessSpec, Quality, locate_part, preprocess
-from station.sources import read_image
+from station.stills import read_image
 from tools.augment import View, random_view, render
 from tools.robustness import pool
 from tools.toolkit import in_batches

@@ -27,7 +27,7 @@ def photo_crops(paths: list[Path], spec: Any, unreadable: Literal["skip", "raise
     An unreadable photo is left out too (``"skip"``: a benchmark on whatever photos there are) or
     stops the tool with its path named (``"raise"``: a comparison that must use every photo given)."""
     from station.preprocess import preprocess
-    from station.sources import read_image
+    from station.stills import read_image
 
     out = []
     for p in paths:

@@ -24,10 +24,10 @@ from station.metrics import Metrics
 from station.model import Model
 from station.preprocess import locate_part
 from station.reload import ModelSlot
-from station.sources import read_image
 from station.stages.decision import DecisionStage
 from station.stages.inference import InferenceStage
 from station.stages.preprocess import PreprocessStage
+from station.stills import read_image
 from tools.augment import paint_pin_holes
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -18,10 +18,10 @@ from station.messages import Frame, Part, Reason, Verdict
 from station.metrics import Metrics
 from station.model import Model
 from station.reload import ModelSlot
-from station.sources import IMAGE_SUFFIXES, files_below, read_image
 from station.stages.decision import DecisionStage
 from station.stages.inference import InferenceStage
 from station.stages.preprocess import PreprocessStage
+from station.stills import IMAGE_SUFFIXES, files_below, read_image
 
 
 def iter_images(paths: list[Path]) -> Iterator[tuple[Path, str | None]]:

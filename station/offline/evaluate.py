@@ -25,7 +25,7 @@ from station.messages import Reason
 from station.model import Model
 from station.offline.classify import Classifier
 from station.preprocess import part_digest, pixels_digest
-from station.sources import files_below, read_image
+from station.stills import files_below, read_image
 
 CLASS_FOLDERS = (("ok_front", 0), ("def_front", 1))
 BACKWARDS = 0.25  # a ranking AUC this low: the labels are likelier swapped than the model that bad

@@ -23,9 +23,9 @@ import numpy.typing as npt
 import structlog
 
 from station.errors import CameraError
+from station.frame_source import FrameSource, Grab
 from station.messages import END, DropReason, Failure, Frame, Reason
 from station.metrics import Metrics
-from station.sources import FrameSource, Grab
 from station.stages.base import Worker, put_bounded
 
 log = structlog.get_logger()

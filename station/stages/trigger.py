@@ -35,9 +35,10 @@ import numpy as np
 from station.blobs import Blob, find_blobs, inside, no_room, one_part, part_sized, whole_part
 from station.config import Config, Direction, TriggerMode, TriggerSection, resolved_mode
 from station.errors import ConfigError
+from station.frame_source import FrameSource
 from station.messages import Failure, Frame, Part, Reason
 from station.refusals import crossed_unseen, cut_by_frame, never_whole, of_refused, too_large, unseen_part
-from station.sources import FrameSource, ImageFolderSource
+from station.stills import ImageFolderSource
 from station.tracks import Track, about, drifted
 from station.travel import TravelWatch
 

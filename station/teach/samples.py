@@ -26,9 +26,10 @@ from station.locate import OFF_CENTRE, Circle, GrayImage, asymmetry, ellipse_of
 from station.messages import Frame, Part
 from station.metrics import Metrics
 from station.preprocess import Preprocessed, PreprocessSpec, Quality, part_region, pixels_digest, preprocess, rectifying, to_gray
-from station.sources import VideoFileSource, files_below, read_image
+from station.sources import VideoFileSource
 from station.stages.preprocess import PreprocessStage, locate
 from station.stages.trigger import probe_recording, trigger_for
+from station.stills import files_below, read_image
 from station.teach import exported
 from station.teach.threshold import ADVISED, MIN_PER_CLASS, meets, shown
 from station.teach.truth import all_after_the_end, frame_a_part, part_names, read_truth, row_for, truth_csv
