@@ -41,10 +41,11 @@ from station.stages.base import Stage, Worker
 from station.stages.capture import CameraState, CaptureStage
 from station.stages.decision import DecisionStage
 from station.stages.inference import InferenceStage
+from station.stages.line_trigger import LineTrigger
 from station.stages.preprocess import PreprocessStage
 from station.stages.publish import Identity, Outlet
 from station.stages.shadow import CpuSplit, ShadowStage
-from station.stages.trigger import FrameTrigger, LineTrigger, trigger_for
+from station.stages.trigger import FrameTrigger, trigger_for
 from station.travel import TravelWatch
 from station.web import Health, LiveView, WebServer
 from station.wire import VerdictMessage

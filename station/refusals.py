@@ -1,4 +1,4 @@
-"""What the line trigger (:mod:`station.stages.trigger`) does with a part crossing the line that it has never seen whole:
+"""What the line trigger (:mod:`station.stages.line_trigger`) does with a part crossing the line that it has never seen whole:
 a part too large to inspect, or never round enough to be a whole part, is rejected there (never ignored); a part the
 frame's top or bottom edge cuts is handed on for preprocess to judge; a piece of a part already judged is neither."""
 
@@ -76,7 +76,7 @@ def unseen_part(t: Track, tracks: list[Track], cfg: TriggerSection) -> bool:
     """A part-sized blob, never seen whole, first seen short of the line, that is a part of its own: not a piece of a part
     of ``tracks`` seen whole on the frame ``t`` was last seen in (the two fit in one part's box), nor of one rejected as
     never seen whole, nor covered by one (:func:`never_whole`). Lost across frames not seen, it may have crossed the line
-    unseen (:meth:`station.stages.trigger.LineTrigger._lost_across`)."""
+    unseen (:meth:`station.stages.line_trigger.LineTrigger._lost_across`)."""
     b = t.blob
     if t.covered or t.never_whole or t.inspected or t.last_full is not None or not t.before_line or not part_sized(b, cfg):
         return False

@@ -1,4 +1,4 @@
-"""A part followed across frames by the line trigger (:mod:`station.stages.trigger`): where it was seen, whole or not,
+"""A part followed across frames by the line trigger (:mod:`station.stages.line_trigger`): where it was seen, whole or not,
 how fast it moves, and what the trigger has done with it."""
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ class Track:
 
     def findable(self, index: int, belt: tuple[float, float] | None) -> bool:
         """Seen whole, its part may be found again on frame ``index``
-        (:meth:`station.stages.trigger.LineTrigger._found_again`): moved on no more than ``MAX_DRIFT`` sizes at its
+        (:meth:`station.stages.line_trigger.LineTrigger._found_again`): moved on no more than ``MAX_DRIFT`` sizes at its
         :meth:`speed`, or the ``belt``'s now; with neither known, only on the next frame."""
         v, steps = self.speed() or belt, index - self.seen
         if self.last_full is None:

@@ -12,7 +12,8 @@ from station.config import Direction, TriggerMode, TriggerSection, load_config
 from station.footage import Envelope, compose, labelled_photos, read_truth
 from station.messages import Failure, Frame, Part, Reason
 from station.sources import source_for
-from station.stages.trigger import FrameTrigger, LineTrigger, trigger_for, trigger_mode
+from station.stages.line_trigger import LineTrigger
+from station.stages.trigger import FrameTrigger, trigger_for, trigger_mode
 from station.tracks import Track
 from station.travel import TravelWatch
 

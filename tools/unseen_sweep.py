@@ -25,7 +25,7 @@ import numpy.typing as npt
 from station.config import Direction, TriggerSection
 from station.footage import Envelope, compose, labelled_photos, read_truth
 from station.messages import Failure, Frame, Part, Reason
-from station.stages.trigger import LineTrigger
+from station.stages.line_trigger import LineTrigger
 
 SAMPLE = Path(__file__).resolve().parent.parent / "station/sample/casting"
 SPEEDS = (16.0, 40.0)

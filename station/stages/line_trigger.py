@@ -1,0 +1,399 @@
+"""The line trigger, for free-running conveyor footage (:mod:`station.stages.trigger` picks it).
+
+Parts are found as blobs that differ from the belt, tracked from frame to frame, and inspected exactly once, like a photo-eye: on the first
+frame in which the part's centre has crossed the trigger line while the part is entirely in
+view. A track that leaves (or a stream that ends) after a full view but before crossing is
+inspected on its last full view; a blob never entirely in view is a fragment and never a part,
+unless it is part-sized and crosses the line clear of the frame's sides, touching only its top or
+bottom (:func:`station.refusals.cut_by_frame`: preprocess then says whether it is cut off). A
+part-sized blob that crosses the line in view without ever looking round, with no whole part
+near it, is rejected at the line, unable to inspect (:func:`station.refusals.never_whole`).
+
+Across frames the trigger did not see (undecodable frames of a recording, frames the capture queue dropped: gaps in
+the frame index) a track seen whole is looked for where its speed has taken it (:meth:`station.tracks.Track.speed`:
+seen whole only once, the belt's), so that its part keeps its one verdict. A frame that shows nothing where such a part
+must be (the light out or a flash) is not believed either: the part is waited for, and judged on its last whole view if
+its speed takes it past the line unseen (:meth:`LineTrigger._blank`, :meth:`LineTrigger._unseen`). A part whose track
+misses it for more than ``_MAX_MISSED`` frames that do show other parts (a hand over it, a shade) is followed the same
+way (:meth:`LineTrigger._followed`). A part that a new track finds again where its own track would have had it by then keeps one verdict
+(:meth:`LineTrigger._found_again`), also once its own track has given up on it (:meth:`LineTrigger._retire`).
+
+Each part tells a :class:`station.travel.TravelWatch` which way it moves, once it has moved far enough to tell: parts
+moving against ``trigger.direction`` are each already past the line as they come into view.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+import numpy as np
+
+from station.blobs import Blob, find_blobs, inside, one_part, part_sized, whole_part
+from station.config import Direction, TriggerSection
+from station.messages import Failure, Frame, Part, Reason
+from station.refusals import crossed_unseen, cut_by_frame, never_whole, of_refused, too_large, unseen_part
+from station.tracks import Track, about, drifted
+from station.travel import TravelWatch
+
+_MAX_MISSED = 4
+_MIN_SPEED = 2.0  # px a frame along the travel: half the envelope's slowest belt; slower, a part may have stopped
+_MAX_BLANK = 50  # frames in a row that show nothing where a part must be, before it is no longer looked for there
+
+
+class LineTrigger:
+    """Tracks parts across frames and fires once per part at the trigger line."""
+
+    def __init__(self, cfg: TriggerSection, on_blank: Callable[[int], None] | None = None, travel: TravelWatch | None = None) -> None:
+        self.cfg = cfg
+        self._travel = travel
+        self._on_blank = on_blank
+        self._tracks: list[Track] = []
+        self._lost: list[Track] = []  # retired after a whole view, with its part's verdict: perhaps found again (_found_again)
+        self._next_id = 1
+        self._order = 0
+        self._blanks = 0  # frames in a row that were blank where a part must be (:meth:`_blank`)
+        self._matched_at = -1  # the index of the last frame whose blobs were matched to the tracks
+        self._gap_from = -1  # on the first frame matched after frames not seen, the last one matched before them; else -1
+        self._width = 0  # of the last frame looked at
+
+    def _progress(self, b: Blob, w: int) -> float:
+        """Centre position along the direction of travel, 0..1."""
+        x = b.cx / w
+        return x if self.cfg.direction is Direction.LEFT_TO_RIGHT else 1.0 - x
+
+    def _along(self, dx: float) -> float:
+        """A move of ``dx`` px across the frame, along the direction of travel (negative: against it)."""
+        return dx if self.cfg.direction is Direction.LEFT_TO_RIGHT else -dx
+
+    def _emit(self, frame: Frame, blob: Blob, belt: float, seen: int | None = None) -> Part:
+        part = Part(self._next_id, frame, blob=(blob.cx, blob.cy, float(blob.size)), belt_level=belt, seen=seen)
+        self._next_id += 1
+        return part
+
+    def _judged(self, t: Track, b: Blob) -> bool:
+        """``t``'s part, seen whole as ``b``, has its verdict from another track: a part rejected as never seen whole, or
+        found again by a newer track (:meth:`_to_newer`), or of an older one that gave its verdict (:meth:`_of_older`)."""
+        return of_refused(b, self._tracks) or self._to_newer(t) or self._of_older(t)
+
+    def _inspect(self, t: Track, b: Blob) -> bool:
+        """Marks ``t`` inspected, seen whole as ``b``, and ``deferred`` when a newer track judges its part (:meth:`_to_newer`);
+        True when it is to give its part's verdict (no other track does: :meth:`_judged`)."""
+        t.inspected, t.deferred = True, self._to_newer(t)
+        return not (t.deferred or of_refused(b, self._tracks) or self._of_older(t))
+
+    def _of_older(self, t: Track) -> bool:
+        """``t`` finds again (:meth:`_found_again`) the part of an older track inspected. Never of one that deferred to a
+        newer track (``deferred``, perhaps ``t``): then neither would give a verdict."""
+        return any(self._found_again(o, t) and o.inspected and not o.deferred for o in [*self._tracks, *self._lost])
+
+    def _to_newer(self, t: Track) -> bool:
+        """``t``'s part found again (:meth:`_found_again`) by a newer track seen whole or inspected: that one judges it."""
+        return any(self._found_again(t, o) and (o.inspected or o.last_full is not None) for o in [*self._tracks, *self._lost])
+
+    def _found_again(self, t: Track, o: Track) -> bool:
+        """``o`` is ``t``'s part (seen whole) found again: first seen after ``t`` was last seen, clear of the frame's sides,
+        in its lane, no larger, and from half its size behind to less than its size ahead of where it would be by then,
+        moved on at its speed from where it was last seen whole (:meth:`Track.speed`; not known, the belt's now,
+        :meth:`_belt`, perhaps ``o``'s own) as far as that is trusted (:meth:`Track.findable`; no speed, only on the next
+        frame, from where it was last seen). ``t`` lost it across blank frames, or while only a bar of its rim showed (the
+        bar's track took it on, or ``t`` took a bar and lost the part). Another part is never there: parts do not touch,
+        and one behind moves on as fast."""
+        w, m, c, belt = self._width, self.cfg.edge_margin_px, o.came, self._belt()
+        if o.order <= t.order or o.born <= t.seen or c.x0 < m or c.x1 > w - m or not t.findable(o.born, belt):
+            return False
+        assert t.last_full is not None and t.whole_view is not None  # as findable: seen whole
+        size, v = t.last_full[1].size, t.speed() or belt
+        seen, b = t.whole_view if v is not None else (t.seen, t.blob)
+        dx, dy = (0.0, 0.0) if v is None else (v[0] * (o.born - seen), v[1] * (o.born - seen))
+        ahead = self._along(c.cx - b.cx - dx)
+        lane = abs(c.cy - b.cy - dy) < 0.5 * size and c.size < 1.25 * size  # not two parts run together
+        return -0.5 * size < ahead < size and lane
+
+    def _belt(self) -> tuple[float, float] | None:
+        """The belt's speed, px a frame: that of the part seen last whose speed is known; None if none is."""
+        known = [t for t in self._tracks if t.velocity is not None]
+        return max(known, key=lambda t: t.seen).velocity if known else None
+
+    def _refuse(self, frame: Frame, blob: Blob, belt: float | None, why: str, seen: int | None = None) -> Part:
+        """A part the trigger saw but that cannot be inspected: rejected unable_to_inspect, with why."""
+        box, failure = (blob.cx, blob.cy, float(blob.size)), Failure(Reason.UNABLE, why)
+        part = Part(self._next_id, frame, blob=box, belt_level=belt, failure=failure, seen=seen)
+        self._next_id += 1
+        return part
+
+    def _match(self, blobs: list[Blob], frame: Frame) -> list[Blob]:
+        """Assign blobs to tracks (nearest centre within 0.6 of a diameter of where each is now); return the unmatched.
+
+        Tracks matched on the last frame choose first, oldest first; then those not seen since, and last those followed
+        after they lost their part (:meth:`_followed`: at a speed perhaps a little off, they would take a part behind
+        that a frame did not show as it passed, from its own track). A track not seen for a frame or two is where it was
+        (a piece of a rim that went dark): chosen first, it could take the blob of the part that has just moved up to
+        it, while that part's own track took nothing (two verdicts for one part; measured on composed footage: the
+        closest pairs first does that too, for a piece on the part's centre line)."""
+        free = list(blobs)
+        before, self._matched_at = self._matched_at, frame.index
+        unseen = frame.index - before > 1  # frames between: unreadable, dropped, blank
+        self._gap_from = before if unseen else -1
+        belt = self._belt()
+        for t in sorted(self._tracks, key=lambda t: (t.missed > 0, t.missed > _MAX_MISSED, t.order)):
+            at = t.where(max(frame.index - t.seen, 1))  # more than one frame on across frames not seen (unreadable, dropped, blank)
+            if at is None or (unseen and self._carried_off(t, frame.index - t.seen, belt)):
+                t.missed += 1
+                continue
+            (x, y), best, dist = at, None, 0.6 * max(t.blob.size, 1)
+            for b in free:
+                d = float(np.hypot(b.cx - x, b.cy - y))
+                if d < dist:
+                    best, dist = b, d
+            if best is None:
+                t.missed += 1
+            else:
+                free.remove(best)
+                t.gapped = t.gapped or unseen
+                t.blob, t.missed, t.seen, t.belt = best, 0, frame.index, belt or t.belt
+        return free
+
+    def __call__(self, frame: Frame) -> list[Part]:
+        if frame.camera_lost:
+            return self._blinded(frame)
+        if frame.failure is not None or frame.image.size == 0:
+            return []  # unseen: the tracks wait, and are looked for where they will have moved to
+        h, w = frame.image.shape
+        self._width = w
+        blobs, belt = find_blobs(frame.image, self.cfg)
+        if self._blank(blobs, frame.index, w, h):
+            return self._unseen(frame, w, h)
+        new, speed = self._match(blobs, frame), self._belt()
+        for b in sorted(new, key=lambda b: -self._progress(b, w)):
+            self._tracks.append(Track(self._order, b, self._progress(b, w) < self.cfg.line, seen=frame.index, belt=speed))
+            self._order += 1
+        out: list[Part] = []
+        for t in sorted(self._tracks, key=lambda t: t.order):
+            if t.missed:
+                if t.missed == 1 and t.seen == self._gap_from and not t.inspected:
+                    out.extend(self._lost_across(t, frame, w, h))
+                continue
+            full = whole_part(t.blob, self.cfg, w, h)
+            if full:
+                t.whole_view = (frame.index, t.blob)
+            self._tell_travel(t, w)
+            if t.inspected:
+                continue
+            past = self._progress(t.blob, w) >= self.cfg.line
+            if not full and past and self._crossed_in_gap(t, w):
+                out.extend(self._on_last_whole(t, frame))
+                continue
+            if not full:
+                why = (too_large(t, self.cfg, w, h) or never_whole(t, self._tracks, self.cfg, w, h)) if past else None
+                if why is not None:  # it crossed the line and cannot be inspected: a reject, never ignored
+                    t.inspected = True
+                    out.append(self._refuse(frame, t.blob, belt, why))
+                elif past and cut_by_frame(t, self._tracks, self.cfg, w, h):  # never ignored either: preprocess says whether it is cut off
+                    t.inspected = True
+                    out.append(self._emit(frame, t.blob, belt))
+                continue
+            t.whole(frame, t.blob, belt)
+            if past and self._inspect(t, t.blob):
+                out.append(self._emit(frame, t.blob, belt))
+        waited, due = self._followed([t for t in self._tracks if t.missed > _MAX_MISSED], frame.index, w, h)
+        return out + self._inspect_followed(frame, waited, due)
+
+    def _carried_off(self, t: Track, steps: int, belt: tuple[float, float] | None) -> bool:
+        """``t``, never seen whole, has no speed of its own to be looked for with across ``steps`` - 1 frames not seen, and
+        the ``belt`` has carried its part out of a match's reach meanwhile: where it was is now another part's (the
+        one behind, coming into view there: taking it, the track took that part's place, and its own got no verdict)."""
+        return t.last_full is None and belt is not None and abs(self._along(belt[0])) * steps > 0.6 * t.blob.size
+
+    def _lost_across(self, t: Track, frame: Frame, w: int, h: int) -> list[Part]:
+        """``t``, seen on the last frame before frames not seen (undecodable, dropped), is not where its speed has taken it
+        by ``frame``: the first after them. Taken past the line meanwhile, its part crossed it unseen, and is judged now,
+        in order: before the parts behind it (a new track, past the line when first seen, judges its part at once; ``t``
+        had waited to retire, and its verdict came after theirs). Seen whole, on its last whole view (as :meth:`_retire`
+        would); coming into view, never seen whole, it is rejected, unable to inspect, unless it is a piece of a part
+        seen whole (:func:`station.refusals.unseen_part`) or found again (:func:`station.refusals.crossed_unseen`):
+        before, it got no verdict at all (measured: 49 undecodable frames of an AVI, a defective part among them)."""
+        if t.last_full is not None:
+            at = self._predicted(t, frame.index)
+            if at is None or self._progress(at, w) < self.cfg.line:
+                return []  # still to cross: found again by a new track, or judged when its track gives up
+            return self._on_last_whole(t, frame)
+        v, steps = self._belt(), frame.index - t.seen
+        if v is None or self._along(v[0]) < _MIN_SPEED or not unseen_part(t, self._tracks, self.cfg):
+            return []
+        new = [o for o in self._tracks if o.born == self._matched_at and o.order > t.order]
+        crossed, leaving = crossed_unseen(t, new, self.cfg, w, h, v, steps)
+        if not crossed:
+            return []
+        t.inspected = True
+        if leaving is not None:  # its part found again leaving, past the line: it may look whole for a frame, and is judged here
+            leaving.inspected = True
+        for o in self._tracks:  # other pieces of the same part, seen with it: no reject of their own
+            o.covered = o.covered or (o is not t and o.seen == t.seen and one_part(o.blob, t.blob))
+        return [self._refuse(frame, t.blob, None, f"crossed the line in {steps - 1} frames not seen, never seen whole", t.seen)]
+
+    def _crossed_in_gap(self, t: Track, w: int) -> bool:
+        """``t``, matched on the first frame after frames not seen, is past the line and not whole now (a part leaving the
+        frame), its last whole view short of it: it crossed the line unseen, and is judged now, on that view (it had
+        waited for its track to give up, and the parts behind it were judged first)."""
+        if self._gap_from < 0 or t.seen != self._matched_at or t.last_full is None or t.inspected:
+            return False
+        return self._progress(t.last_full[1], w) < self.cfg.line
+
+    def _on_last_whole(self, t: Track, frame: Frame) -> list[Part]:
+        """``t``'s part judged now (:meth:`_inspect`), on its last whole view, stamped with ``frame`` (the view's own
+        index kept as the part's ``seen``)."""
+        assert t.last_full is not None
+        seen, blob, level = t.last_full
+        return [self._emit(replace(frame, image=seen.image), blob, level, seen.index)] if self._inspect(t, blob) else []
+
+    def _tell_travel(self, t: Track, w: int) -> None:
+        """Once a part has moved far enough to tell (:meth:`TravelWatch.moved`), which way it moved: as it moves, so that
+        parts moving against trigger.direction are known while they are in view. Pieces, slivers at the edges and tracks
+        followed across frames not seen (whose blobs may have been another part's) are not told."""
+        if self._travel is None or t.told or t.gapped:
+            return
+        m, b = self.cfg.edge_margin_px, t.blob
+        t.part_like = t.part_like or t.whole_view is not None or (part_sized(b, self.cfg) and b.x0 >= m and b.x1 <= w - m)
+        if t.part_like:
+            size = t.whole_view[1].size if t.whole_view is not None else b.size
+            t.told = self._travel.moved(self._along(b.cx - t.came.cx), size)
+
+    def _blank(self, blobs: list[Blob], index: int, w: int, h: int) -> bool:
+        """A frame that shows nothing at all where a part must be: the light went out or flashed, or the camera showed
+        an empty belt. Parts do not vanish from the middle of the belt, so it is not believed: the trigger waits
+        for the next frame, as across an unreadable one, and looks for each part where its speed has taken it.
+
+        A part must be in view when it was seen whole and moving along the belt (:meth:`_expected`). Up to
+        ``_MAX_BLANK`` such frames in a row; after that the frames are taken as they are. What each track does in
+        such a frame is :meth:`_unseen`'s.
+        """
+        if blobs:
+            self._blanks = 0
+            return False
+        if self._blanks >= _MAX_BLANK or not any(self._expected(t, index, w, h) for t in self._tracks):
+            return False
+        self._blanks += 1
+        if self._on_blank is not None:
+            self._on_blank(index)
+        return True
+
+    def _unseen(self, frame: Frame, w: int, h: int) -> list[Part]:
+        """A blank frame (:meth:`_blank`). The parts that must be in view wait for it to pass, as do those whose tracks
+        had already missed them for more than ``_MAX_MISSED`` frames and are followed (:meth:`_followed`); every other
+        track misses it, as it would have, and retires after ``_MAX_MISSED`` (a whole one inspected on its last whole
+        view).
+
+        A waited-for part its speed takes past the line is inspected now, as a photo-eye would fire: on the pixels of
+        its last whole view, stamped with this frame's number and capture time, for the gateway times its actuator
+        from the moment a part crosses the line. It is still followed, so that seen again it gets no second verdict.
+        One followed further than its speed is known for (``MAX_DRIFT``) is lost, and inspected now the same way, as near
+        the line as it will be seen. One that a track behind it, inspected now, would overtake is inspected now too:
+        verdicts stay in order."""
+        waited, due = self._followed([t for t in self._tracks if t.missed == 0 or t.missed >= _MAX_MISSED], frame.index, w, h)
+        for t in self._tracks:
+            t.missed += 0 if t.order in waited else 1
+        return self._inspect_followed(frame, waited, due)
+
+    def _followed(self, tracks: list[Track], index: int, w: int, h: int) -> tuple[set[int], set[int]]:
+        """Of ``tracks``, by order: those followed across frame ``index`` at their speed (:meth:`_predicted`) and still in
+        view; and those to inspect now, followed past the line or further than their speed is known (lost here, as near
+        the line as they will be seen). Those are the tracks seen on the last frame believed, across a blank frame
+        (:meth:`_unseen`), and those that have missed their part for more than ``_MAX_MISSED`` frames: a part unseen while
+        other parts show (a hand over it, a shade) is judged as it crosses the line, in order, and found where it is
+        seen again, as across blank frames. Not one whose part a newer track has found again (:meth:`_found_again`) and
+        seen whole: that one follows it (following both, each could take the part in turn, and both judge it); nor one whose
+        speed is not steady, or no longer the belt's (:meth:`_followable`: on a belt starting again its averaged speed
+        lags, and it would be judged late, and after the part behind it)."""
+        waited, due, belt = set(), set(), self._belt() if tracks else None  # most frames follow none: no pass over the tracks
+        for t in tracks:
+            at, v = self._predicted(t, index), t.speed()
+            if at is None or not inside(at, self.cfg, w, h) or (t.missed and not self._followable(t, belt)):
+                continue
+            assert t.whole_view is not None and v is not None  # as _predicted gave a box
+            if drifted(v, index - t.whole_view[0], t.whole_view[1]):
+                due.add(t.order)
+                continue
+            waited.add(t.order)
+            if self._progress(at, w) >= self.cfg.line:
+                due.add(t.order)
+        return waited, due
+
+    def _followable(self, t: Track, belt: tuple[float, float] | None) -> bool:
+        """A track that lost its part may follow it on: its speed steady (:meth:`Track.steady`) and within a tenth (and 1 px
+        a frame) of the ``belt``'s now (:meth:`_belt`, the other parts': followed far, a speed a tenth off puts a verdict
+        frames late), and no newer track has found the part again (:meth:`_found_again`) and seen it whole."""
+        if not t.steady() or (belt is not None and t.velocity is not None and not about(belt, t.velocity, 0.1, 1.0)):
+            return False
+        return not any(o.last_full is not None and self._found_again(t, o) for o in self._tracks)
+
+    def _inspect_followed(self, frame: Frame, waited: set[int], due: set[int]) -> list[Part]:
+        """Inspects now each track ``due`` (:meth:`_followed`), and each ``waited`` for ahead of one due or of one that
+        retires now (verdicts stay in order): on its last whole view, stamped with ``frame``. Then retires the tracks that
+        have missed their part for more than ``_MAX_MISSED`` frames and are not followed (:meth:`_retire`)."""
+        gone = {t.order for t in self._tracks if t.missed > _MAX_MISSED and t.order not in waited}
+        retiring = [t.order for t in self._tracks if t.order in gone and t.last_full is not None and not t.inspected]
+        behind = max([*retiring, *due], default=-1)
+        out: list[Part] = []
+        for t in sorted(self._tracks, key=lambda t: t.order):
+            if not t.inspected and t.last_full is not None and (t.order in due or (t.order in waited and t.order < behind)):
+                out.extend(self._on_last_whole(t, frame))
+        return out + self._retire(lambda t: t.order in gone, frame.index)
+
+    def _expected(self, t: Track, index: int, w: int, h: int) -> bool:
+        """Seen on the last frame the trigger believed, where its speed has taken it by frame ``index``
+        (:meth:`_predicted`) it is entirely in view."""
+        at = self._predicted(t, index) if not t.missed else None
+        return at is not None and inside(at, self.cfg, w, h)
+
+    def _predicted(self, t: Track, index: int) -> Blob | None:
+        """Its box on frame ``index``, moved on from its last whole view at its speed (:meth:`Track.speed`: seen whole only
+        once, the belt's); None unless it was seen whole when it was last seen or a few frames before, at a speed along the
+        direction of travel of at least ``_MIN_SPEED`` (slower, it may have stopped, and be lifted off). How far to trust
+        it: :func:`station.tracks.drifted`."""
+        v, seen = t.speed(), t.whole_view
+        if v is None or seen is None:
+            return None
+        if self._along(v[0]) < _MIN_SPEED or t.seen - seen[0] > _MAX_MISSED:
+            return None
+        steps, b = index - seen[0], seen[1]
+        dx, dy = v[0] * steps, v[1] * steps
+        return Blob(int(b.x0 + dx), int(b.y0 + dy), int(b.x1 + dx), int(b.y1 + dy))
+
+    def _retire(self, gone: Callable[[Track], bool], index: int | None = None) -> list[Part]:
+        """Drops the tracks ``gone``: one seen whole and not yet inspected is inspected now on its last whole view, unless
+        its part has its verdict from another track. One whose part has its verdict from it is kept among the lost for as
+        long as its part may be found again (:meth:`_found_again`, :meth:`Track.findable`): a part unseen for a while
+        (shaded, a hand over it) keeps one verdict. ``index``: this frame's; None, the stream ended."""
+        out: list[Part] = []
+        keep: list[Track] = []
+        for t in sorted(self._tracks, key=lambda t: t.order):
+            if not gone(t):
+                keep.append(t)
+                continue
+            if not t.inspected and t.last_full is not None and not self._judged(t, t.last_full[1]):
+                out.append(self._emit(*t.last_full))
+                t.inspected = True
+            if t.inspected and t.last_full is not None:
+                self._lost.append(t)
+        self._tracks = keep
+        belt = self._belt() if self._lost else None  # read once, not once per lost track
+        self._lost = [] if index is None else [t for t in self._lost if t.findable(index, belt)]
+        return out
+
+    def _blinded(self, marker: Frame) -> list[Part]:
+        """The camera went away: every part in view not yet inspected is rejected, unable to inspect.
+
+        They move on while the station is blind, so no later frame can be matched to them.
+        """
+        out = []
+        for t in sorted(self._tracks, key=lambda t: t.order):
+            if not t.inspected:
+                frame = t.last_full[0] if t.last_full is not None else marker
+                out.append(self._refuse(frame, t.blob, None, "camera lost while the part was in view"))
+        self._tracks, self._lost = [], []
+        return out
+
+    def flush(self) -> list[Part]:
+        """End of stream: parts seen whole but not yet past the line are inspected now."""
+        return self._retire(lambda t: True)
