@@ -31,3 +31,12 @@ def test_a_stretch_a_part_crosses_the_line_in_gives_one_verdict_a_part_in_order(
     lost = range(40, 47)
     parts = unseen_sweep.run(frames, lost, False, TriggerSection())
     assert not unseen_sweep.wrong(parts, windows, lost, 6) and len(parts) == 8
+
+
+def test_frames_gone_without_a_trace_are_numbered_on_and_the_verdicts_stamped_back(tmp_path: Path) -> None:
+    """--silent: the trigger sees the frames after the stretch numbered on from the last before it (a renumbered AVI), and
+    each verdict is stamped back with the number its frame had in the whole video, as a ground truth would count it."""
+    frames, _ = unseen_sweep._video(tmp_path, 40.0)
+    lost = range(40, 47)
+    stamps = [p.frame.index for p in unseen_sweep.run(frames, lost, False, TriggerSection(), silent=True)]
+    assert stamps and not any(s in lost for s in stamps) and any(s >= 47 for s in stamps)

@@ -16,6 +16,7 @@ import argparse
 import json
 import math
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -47,12 +48,16 @@ def _video(folder: Path, speed: float) -> tuple[list[npt.NDArray[np.uint8]], lis
     return frames, [(int(r["first_frame"]), int(r["last_frame"])) for r in read_truth(video)]
 
 
-def run(frames: list[npt.NDArray[np.uint8]], lost: range, dropped: bool, cfg: TriggerSection) -> list[Part]:
-    """The parts the line trigger gives for ``frames`` with those in ``lost`` undecodable, or ``dropped``."""
-    trig, out = LineTrigger(cfg), []
+def run(frames: list[npt.NDArray[np.uint8]], lost: range, dropped: bool, cfg: TriggerSection, silent: bool = False) -> list[Part]:
+    """The parts the line trigger gives for ``frames`` with those in ``lost`` undecodable, or ``dropped``, or gone without a
+    trace (``silent``: the frames after them numbered on from the last before them, their parts' verdicts stamped back)."""
+    trig, out, shift = LineTrigger(cfg), [], 0
     for i, img in enumerate(frames):
         if i not in lost:
-            out += trig(Frame(i, img, float(i), float(i)))
+            got = trig(Frame(i - shift, img, float(i), float(i)))
+            out += [replace(p, frame=replace(p.frame, index=p.frame.index + shift)) for p in got] if silent else got
+        elif silent:
+            shift += 1
         elif not dropped:
             out += trig(Frame(i, np.zeros((0, 0), np.uint8), float(i), float(i), _UNDECODED))
     return out + trig.flush()
@@ -71,6 +76,7 @@ def main() -> int:
     ap.add_argument("--lengths", default="3,10,25,49,80", help="stretch lengths, frames, comma-separated")
     ap.add_argument("--step", type=int, default=3, help="a stretch starts at every this many frames")
     ap.add_argument("--dropped", action="store_true", help="the stretch's frames are missing from the numbering")
+    ap.add_argument("--silent", action="store_true", help="the stretch's frames gone without a trace (renumbered after it)")
     ap.add_argument("--right-to-left", action="store_true", help="the videos mirrored, trigger.direction right_to_left")
     args = ap.parse_args()
     rtl = args.right_to_left
@@ -85,7 +91,9 @@ def main() -> int:
                 misses = [
                     a
                     for a in starts
-                    if wrong(run(frames, range(a, a + n), args.dropped, cfg), windows, range(a, a + n), math.ceil(DIAMETER / speed))
+                    if wrong(
+                        run(frames, range(a, a + n), args.dropped, cfg, args.silent), windows, range(a, a + n), math.ceil(DIAMETER / speed)
+                    )
                 ]
                 cases, bad = cases + len(starts), bad + len(misses)
                 print(json.dumps({"speed": speed, "length": n, "cases": len(starts), "wrong": len(misses), "wrong_starts": misses}))
