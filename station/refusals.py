@@ -91,17 +91,21 @@ def crossed_unseen(
     since, moved on at the belt's speed ``v``, with no track of ``new`` (those first seen on this frame) to judge it; and
     the one of ``new`` that is its part found again, leaving the frame past the line, if one is. Found again means in its
     lane and where ``v`` has taken it, to a tenth of that travel and one part's size (a part coming into view has its
-    blob's centre up to half its size behind the part's). A part coming into view is taken to be centred half its
-    height behind its leading edge."""
+    blob's centre up to half its size behind the part's), part-sized (a piece of it is not). A part coming into view is
+    taken to be centred half its height behind its leading edge."""
     b, sign = t.blob, 1.0 if cfg.direction is Direction.LEFT_TO_RIGHT else -1.0
     at = sorted((b.x0, b.x1) if sign > 0 else (w - b.x1, w - b.x0))  # along the travel, from the side parts come in from
     centre = at[1] - (b.y1 - b.y0) / 2 if at[0] < cfg.edge_margin_px else sign * (b.cx - w / 2) + w / 2
     travel = sign * v[0] * steps
     if centre + travel < cfg.line * w:
         return False, None
-    for o in new:
-        c = o.came
-        if abs(c.cy - b.cy - v[1] * steps) < 0.5 * max(b.size, c.size) and abs(sign * (c.cx - b.cx) - travel) <= 0.1 * abs(travel) + c.size:
-            judged_there = whole_part(c, cfg, w, h) or (sign * (c.cx - w / 2) + w / 2) < cfg.line * w
-            return not judged_there, None if judged_there else o
-    return True, None
+    found = [
+        o
+        for o in new
+        if part_sized(o.came, cfg)  # not a piece of it, or of another part
+        and abs(o.came.cy - b.cy - v[1] * steps) < 0.5 * max(b.size, o.came.size)
+        and abs(sign * (o.came.cx - b.cx) - travel) <= 0.1 * abs(travel) + o.came.size
+    ]
+    if any(whole_part(o.came, cfg, w, h) or (sign * (o.came.cx - w / 2) + w / 2) < cfg.line * w for o in found):
+        return False, None  # found again, to be judged there
+    return True, (found[0] if found else None)

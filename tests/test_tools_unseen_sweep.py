@@ -40,3 +40,14 @@ def test_frames_gone_without_a_trace_are_numbered_on_and_the_verdicts_stamped_ba
     lost = range(40, 47)
     stamps = [p.frame.index for p in unseen_sweep.run(frames, lost, False, TriggerSection(), silent=True)]
     assert stamps and not any(s in lost for s in stamps) and any(s >= 47 for s in stamps)
+
+
+def test_the_part_coming_into_view_where_a_part_rejected_as_crossed_unseen_was_gets_its_own_verdict(tmp_path: Path) -> None:
+    """Frames 15-39 undecodable at 40 px a frame: the part seen only coming into view before them is rejected as crossed
+    unseen. Its track stayed where it was, with no speed, and took the part coming into view there four frames later,
+    which, that track judged, got no verdict (a review's case: part 4, whole in frames 50-66, all after the stretch)."""
+    frames, windows = unseen_sweep._video(tmp_path, 40.0)
+    parts = unseen_sweep.run(frames, range(15, 40), False, TriggerSection())
+    first, last = windows[4]
+    assert any(first <= p.frame.index <= last and p.failure is None for p in parts)
+    assert not unseen_sweep.wrong(parts, windows, range(15, 40), 6)

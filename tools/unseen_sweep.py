@@ -7,7 +7,8 @@ parts 240 px across, 16 and 40 px a frame), then runs the station's line trigger
 of ``--lengths`` frames starting at every ``--step``-th frame, the stretch's frames undecodable (their numbers kept) or,
 with ``--dropped``, missing from the numbering (a capture queue's drops). A case is wrong when the verdicts come out of
 order, or are fewer than the parts seen whole outside the stretch, or more than the parts seen at all outside it (a
-part coming into view or leaving counts as seen). Prints one JSON line per video and length, and the total.
+part coming into view or leaving counts as seen). It counts verdicts and does not match them to parts, so a part missed
+and another judged twice in one case cancel out. Prints one JSON line per video and length, and the total.
 """
 
 from __future__ import annotations

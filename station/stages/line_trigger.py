@@ -228,8 +228,10 @@ class LineTrigger:
         t.inspected = True
         if leaving is not None:  # its part found again leaving, past the line: it may look whole for a frame, and is judged here
             leaving.inspected = True
-        for o in self._tracks:  # other pieces of the same part, seen with it: no reject of their own
-            o.covered = o.covered or (o is not t and o.seen == t.seen and one_part(o.blob, t.blob))
+        # it and the other pieces of its part seen with it are dropped: where they were is the place of the part behind now
+        # (kept, such a track took that part's blob as it came into view, and, judged, never judged it)
+        gone = [o for o in self._tracks if o is t or (o.seen == t.seen and o.last_full is None and one_part(o.blob, t.blob))]
+        self._tracks = [o for o in self._tracks if all(o is not g for g in gone)]
         return [self._refuse(frame, t.blob, None, f"crossed the line in {steps - 1} frames not seen, never seen whole", t.seen)]
 
     def _crossed_in_gap(self, t: Track, w: int) -> bool:
