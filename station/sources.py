@@ -1,4 +1,4 @@
-"""Frame sources: video files and live OpenCV devices and streams; image folders are :mod:`station.stills`'.
+"""Frame sources: video files and live OpenCV devices and streams; image folders are in :mod:`station.stills`.
 
 Every source implements :class:`station.frame_source.FrameSource`. ``source_for`` picks one from the
 ``camera.source`` string; a new kind (GigE Vision) adds a prefix there and a class beside these.
