@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from station.config import TriggerSection
+from station.config import Direction, TriggerSection
 from station.locate import level_percentiles, u8
 
 _MIN_PART_PX = 30  # the smallest part (trigger.min_diameter_px) stays at least this wide in the work image
@@ -56,6 +56,17 @@ def inside(b: Blob, cfg: TriggerSection, w: int, h: int) -> bool:
     """Entirely in a ``w`` x ``h`` view: no closer to a frame edge than trigger.edge_margin_px."""
     m = cfg.edge_margin_px
     return b.x0 >= m and b.y0 >= m and b.x1 <= w - m and b.y1 <= h - m
+
+
+def along(cfg: TriggerSection, dx: float) -> float:
+    """A move of ``dx`` px across the frame, along trigger.direction (negative: against it)."""
+    return dx if cfg.direction is Direction.LEFT_TO_RIGHT else -dx
+
+
+def progress(b: Blob, cfg: TriggerSection, w: int) -> float:
+    """``b``'s centre along trigger.direction in a frame ``w`` px wide: 0 at the side parts come in from, 1 at the other."""
+    x = b.cx / w
+    return x if cfg.direction is Direction.LEFT_TO_RIGHT else 1.0 - x
 
 
 def no_room(cfg: TriggerSection, w: int, h: int) -> str | None:

@@ -4,7 +4,7 @@ frame's top or bottom edge cuts is handed on for preprocess to judge; a piece of
 
 from __future__ import annotations
 
-from station.blobs import Blob, inside, one_part, part_sized, whole_part
+from station.blobs import Blob, along, inside, one_part, part_sized, progress, whole_part
 from station.config import Direction, TriggerSection
 from station.tracks import Track
 
@@ -93,19 +93,19 @@ def crossed_unseen(
     lane and where ``v`` has taken it, to a tenth of that travel and one part's size (a part coming into view has its
     blob's centre up to half its size behind the part's), part-sized (a piece of it is not). A part coming into view is
     taken to be centred half its height behind its leading edge."""
-    b, sign = t.blob, 1.0 if cfg.direction is Direction.LEFT_TO_RIGHT else -1.0
-    at = sorted((b.x0, b.x1) if sign > 0 else (w - b.x1, w - b.x0))  # along the travel, from the side parts come in from
-    centre = at[1] - (b.y1 - b.y0) / 2 if at[0] < cfg.edge_margin_px else sign * (b.cx - w / 2) + w / 2
-    travel = sign * v[0] * steps
-    if centre + travel < cfg.line * w:
-        return False, None
+    b = t.blob
+    at = sorted((b.x0, b.x1) if cfg.direction is Direction.LEFT_TO_RIGHT else (w - b.x1, w - b.x0))  # from the side parts come in from
+    centre = at[1] - (b.y1 - b.y0) / 2 if at[0] < cfg.edge_margin_px else progress(b, cfg, w) * w
+    travel = along(cfg, v[0]) * steps
+    if centre >= cfg.line * w or centre + travel < cfg.line * w:
+        return False, None  # it crossed the line in view (and was judged or not there, :func:`never_whole`), or has yet to
     found = [
         o
         for o in new
         if part_sized(o.came, cfg)  # not a piece of it, or of another part
         and abs(o.came.cy - b.cy - v[1] * steps) < 0.5 * max(b.size, o.came.size)
-        and abs(sign * (o.came.cx - b.cx) - travel) <= 0.1 * abs(travel) + o.came.size
+        and abs(along(cfg, o.came.cx - b.cx) - travel) <= 0.1 * abs(travel) + o.came.size
     ]
-    if any(whole_part(o.came, cfg, w, h) or (sign * (o.came.cx - w / 2) + w / 2) < cfg.line * w for o in found):
+    if any(whole_part(o.came, cfg, w, h) or progress(o.came, cfg, w) < cfg.line for o in found):
         return False, None  # found again, to be judged there
     return True, (found[0] if found else None)

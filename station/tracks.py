@@ -3,6 +3,7 @@ how fast it moves, and what the trigger has done with it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -44,6 +45,17 @@ class Track:
         """Its own speed, px a frame; seen whole only once, the ``belt``'s (a whole part moves with the belt, while one
         coming into view seems to move at half its speed); None when neither is known."""
         return self.velocity if self.velocity is not None or self.last_full is None else self.belt
+
+    def ahead(self, index: int, moving: Callable[[tuple[float, float]], bool], recent: int) -> Blob | None:
+        """Its box on frame ``index``, moved on from its last whole view at its :meth:`speed`; None unless it was seen
+        whole when it was last seen or up to ``recent`` frames before, at a speed that is ``moving``. How far to trust it:
+        :func:`drifted`."""
+        v, seen = self.speed(), self.whole_view
+        if v is None or seen is None or not moving(v) or self.seen - seen[0] > recent:
+            return None
+        steps, b = index - seen[0], seen[1]
+        dx, dy = v[0] * steps, v[1] * steps
+        return Blob(int(b.x0 + dx), int(b.y0 + dy), int(b.x1 + dx), int(b.y1 + dy))
 
     def where(self, steps: int) -> tuple[float, float] | None:
         """Its centre ``steps`` frames after it was last seen: where it was, or across frames not seen, moved on at its

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from station.blobs import Blob, find_blobs, inside, no_room, part_sized, whole_part, work_image
-from station.config import TriggerSection
+from station.blobs import Blob, along, find_blobs, inside, no_room, part_sized, progress, whole_part, work_image
+from station.config import Direction, TriggerSection
 from station.locate import level_percentiles
 
 from .test_trigger import _disc_frame
@@ -54,3 +54,10 @@ def test_frames_too_small_for_the_smallest_part_with_its_margins_have_no_room_an
     why = no_room(cfg, 640, 100)
     assert why is not None and "frames of 640 x 100 px" in why and "trigger.min_diameter_px (120 px)" in why and "126 px" in why
     assert no_room(cfg, 126, 126) is None and no_room(cfg, 125, 640) is not None
+
+
+def test_along_and_progress_count_from_the_side_parts_come_in_from() -> None:
+    ltr, rtl = TriggerSection(), TriggerSection(direction=Direction.RIGHT_TO_LEFT)
+    b = Blob(100, 0, 300, 200)  # centre x 200 in a frame 800 px wide
+    assert (progress(b, ltr, 800), progress(b, rtl, 800)) == (0.25, 0.75)
+    assert (along(ltr, 30.0), along(rtl, 30.0)) == (30.0, -30.0), "a move to the right is against right_to_left"

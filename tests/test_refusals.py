@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from station.blobs import Blob
 from station.config import TriggerSection
-from station.refusals import cut_by_frame, never_whole, of_refused, too_large, unseen_part
+from station.refusals import crossed_unseen, cut_by_frame, never_whole, of_refused, too_large, unseen_part
 from station.tracks import Track
 
 CFG = TriggerSection(edge_margin_px=3, min_diameter_px=100, max_diameter_px=300)
@@ -53,3 +53,11 @@ def test_a_part_coming_into_view_is_an_unseen_part_unless_a_piece_of_one_seen_wh
     assert unseen_part(coming, [coming, whole], CFG), "seen whole there earlier: another part"
     assert not unseen_part(Track(2, Blob(0, 100, 60, 160), before_line=True, seen=33), [], CFG), "60 px: a piece or a sliver"
     assert not unseen_part(Track(3, Blob(0, 100, 150, 300), before_line=False, seen=33), [], CFG), "first seen past the line"
+
+
+def test_a_part_coming_into_view_crossed_unseen_when_the_belt_took_it_past_the_line_unless_it_was_past_it_already() -> None:
+    coming = Track(0, Blob(0, 100, 150, 300), before_line=True, seen=33)  # its centre about 50 px in view
+    assert crossed_unseen(coming, [], CFG, 640, 480, (20.0, 0.0), 20) == (True, None), "50 + 400 px: past 320"
+    assert crossed_unseen(coming, [], CFG, 640, 480, (20.0, 0.0), 10) == (False, None), "50 + 200 px: short of it"
+    leaving = Track(1, Blob(500, 100, 640, 300), before_line=True, seen=33)
+    assert crossed_unseen(leaving, [], CFG, 640, 480, (20.0, 0.0), 20) == (False, None), "it crossed in view: decided there"

@@ -25,6 +25,25 @@ def test_a_case_is_wrong_out_of_order_or_with_a_part_missing_or_doubled() -> Non
     assert not unseen_sweep.wrong([_part(15), _part(46)], windows, range(28, 41), 5), "the second seen leaving: one allowed"
 
 
+def test_a_part_seen_coming_into_view_that_crossed_the_line_in_the_stretch_is_due_a_verdict() -> None:
+    windows = [(10, 20), (30, 40)]  # the second's centre in view from frame 27 (3.5 frames before it is whole)
+    assert not unseen_sweep.wrong([_part(15)], windows, range(28, 41), 5), "without --entering, none due"
+    assert unseen_sweep.wrong([_part(15)], windows, range(28, 41), 5, entering=3.5), "seen on 27, crossed on 35: due one"
+    assert not unseen_sweep.wrong([_part(15), _part(41)], windows, range(28, 41), 5, entering=3.5)
+    assert not unseen_sweep.wrong([_part(15)], windows, range(27, 41), 5, entering=3.5), "its centre never seen: none due"
+
+
+def test_blank_frames_show_the_belts_grey_and_keep_their_numbers(tmp_path: Path) -> None:
+    """--blank: the stretch's frames are handed in, each one grey level (the light out); the line trigger does not believe
+    them, and a part coming into view before them that crossed the line in them is rejected on the first after them."""
+    frames, windows = unseen_sweep._video(tmp_path, 16.0)
+    lost = range(40, 89)  # part 2 (whole 41-83) comes into view before them and crosses the line in them
+    parts = unseen_sweep.run(frames, lost, False, TriggerSection(), blank=True)
+    assert not unseen_sweep.wrong(parts, windows, lost, 15, entering=7.5)
+    refused = [(p.frame.index, p.seen, p.failure.detail) for p in parts if p.failure is not None]
+    assert [(i, s) for i, s, _ in refused] == [(89, 39)] and "49 frames not seen" in refused[0][2]
+
+
 def test_a_stretch_a_part_crosses_the_line_in_gives_one_verdict_a_part_in_order(tmp_path: Path) -> None:
     frames, windows = unseen_sweep._video(tmp_path, 40.0)
     assert len(windows) == 8

@@ -73,3 +73,21 @@ def test_a_track_is_steady_while_it_moves_at_about_its_averaged_speed() -> None:
 def test_a_speed_is_about_another_within_a_share_of_it_and_some_pixels() -> None:
     assert about((11.0, 0.0), (10.0, 0.0)) and about((14.0, 0.0), (10.0, 0.0)) and not about((14.1, 0.0), (10.0, 0.0))
     assert about((12.0, 0.0), (10.0, 0.0), 0.1, 1.0) and not about((12.1, 0.0), (10.0, 0.0), 0.1, 1.0), "a tenth and 1 px"
+
+
+def test_ahead_moves_the_last_whole_view_on_at_its_speed_while_that_view_is_recent_and_the_part_moving() -> None:
+    t = Track(0, _box(300), belt=(20.0, 0.0))
+
+    def moving(v: tuple[float, float]) -> bool:
+        return v[0] >= 2.0
+
+    assert t.ahead(12, moving, 4) is None, "never seen whole"
+    t.whole(_frame(10), _box(300), 60.0)
+    t.seen, t.whole_view = 10, (10, _box(300))
+    assert t.ahead(12, moving, 4) == _box(340), "seen whole once: at the belt's speed, 2 frames on"
+    t.seen = 15
+    assert t.ahead(16, moving, 4) is None, "last seen whole 5 frames before it was last seen"
+    still = Track(0, _box(300), belt=(1.0, 0.0))
+    still.whole(_frame(10), _box(300), 60.0)
+    still.seen, still.whole_view = 10, (10, _box(300))
+    assert still.ahead(12, moving, 4) is None, "1 px a frame: perhaps stopped"

@@ -449,6 +449,42 @@ def test_a_part_that_crosses_the_line_in_frames_not_decoded_is_judged_before_the
     assert [p.seen for p in parts] == [39, None], "the view it was judged on, for eval to find its part by"
 
 
+def test_a_part_coming_into_view_that_crosses_the_line_while_frames_show_nothing_is_rejected_once_in_order() -> None:
+    """As above, with the 72 frames showing only the belt (the light out) instead of not decoding. Before, the middle part
+    got no verdict: its track missed it on each of them and gave up, the part ahead's (which gave the belt's speed)
+    with it. Now a frame that shows nothing while a part is coming into view is not believed, as one not decoded, up to
+    50 in a row: it is rejected on the 50th, as the frames are believed again."""
+    frames = _with_blank(_moving(1280, 360, 100, [-100, -500, -900], 16, 130), range(34, 106))
+    parts = _run(LineTrigger(TriggerSection()), frames)
+    assert [p.part_id for p in parts] == [1, 2, 3]
+    first, middle, last = parts
+    assert first.failure is None and first.blob is not None and first.blob[0] == pytest.approx(428, abs=4)
+    assert middle.failure is not None and middle.failure.reason is Reason.UNABLE and "frames not seen" in middle.failure.detail
+    assert middle.frame.index == 84 and middle.seen == 33
+    assert last.failure is None and last.blob is not None and last.blob[0] == pytest.approx(796, abs=4)
+
+
+def test_a_part_coming_into_view_then_unseen_then_shown_by_an_empty_frame_gets_one_verdict_when_seen_whole() -> None:
+    """Seen only coming into view, then 22 frames not decoded, then one that decodes and shows only the belt, then the
+    part whole past the line. It was rejected as crossed unseen on the empty frame, and judged again on the next."""
+    frames = _moving(960, 540, 100, [150, -200], 23, 70)
+    frames = _with_blank(_unreadable(frames, range(9, 31)), range(31, 32))
+    parts = _run(LineTrigger(TriggerSection()), frames)
+    assert [(p.part_id, p.frame.index, p.failure) for p in parts] == [(1, 32, None), (2, 32, None)]
+    assert parts[1].blob is not None and parts[1].blob[0] == pytest.approx(536, abs=4), "the part behind, judged on its whole view"
+
+
+def test_a_part_the_belt_took_past_the_line_in_frames_not_decoded_at_the_end_of_a_recording_is_rejected() -> None:
+    """Seen only coming into view, then the recording's last 46 frames do not decode: at 16 px a frame the part behind
+    crossed the line in them. Before, the stream ended with no verdict for it."""
+    frames = _unreadable(_moving(1280, 360, 100, [-100, -500], 16, 80), range(34, 80))
+    parts = _run(LineTrigger(TriggerSection()), frames)
+    assert [p.part_id for p in parts] == [1, 2] and parts[0].failure is None
+    last = parts[1]
+    assert last.failure is not None and "crossed the line in 46 frames not seen" in last.failure.detail
+    assert last.frame.index == 79 and last.seen == 33
+
+
 def test_a_part_touching_the_frames_bottom_close_behind_one_leaving_gets_its_own_verdict() -> None:
     """The part ahead, half out of the frame, is near it but no piece of it (the two do not fit in one part's box)."""
     frames = [Frame(t, _disc_frame(640, 360, [(200 + 20 * t, 180, 140), (200 + 20 * t - 340, 225, 140)]), t / 25, 0.0) for t in range(40)]

@@ -1,14 +1,17 @@
 """Frames the line trigger does not see, swept over composed footage: one verdict a part, in order, whatever stretch is lost.
 
-    python3 -m tools.unseen_sweep [--lengths 3,10,25,49,80] [--step 3] [--dropped] [--right-to-left]
+    python3 -m tools.unseen_sweep [--lengths 3,10,25,49,80] [--step 3] [--dropped | --silent | --blank] [--right-to-left]
 
 Composes two videos of the bundled sample's first 4 good and 4 defective photos, alternating (960 x 540 px, 30 fps,
 parts 240 px across, 16 and 40 px a frame), then runs the station's line trigger over each once for every stretch
 of ``--lengths`` frames starting at every ``--step``-th frame, the stretch's frames undecodable (their numbers kept) or,
-with ``--dropped``, missing from the numbering (a capture queue's drops). A case is wrong when the verdicts come out of
-order, or are fewer than the parts seen whole outside the stretch, or more than the parts seen at all outside it (a
-part coming into view or leaving counts as seen). It counts verdicts and does not match them to parts, so a part missed
-and another judged twice in one case cancel out. Prints one JSON line per video and length, and the total.
+with ``--dropped``, missing from the numbering (a capture queue's drops), with ``--silent`` gone without a trace, with
+``--blank`` showing only the belt. A case is wrong when the verdicts come out of
+order, or are fewer than the parts due one, or more than the parts seen at all outside it (a part coming into view or
+leaving counts as seen). Due one: a part seen whole outside the stretch, and a part seen coming into view with its
+centre in view before the stretch that crossed the line in it (rejected, never seen whole). It counts verdicts and
+does not match them to parts, so a part missed and another judged twice in one case cancel out. Prints one JSON line
+per video and length, and the total.
 """
 
 from __future__ import annotations
@@ -49,12 +52,17 @@ def _video(folder: Path, speed: float) -> tuple[list[npt.NDArray[np.uint8]], lis
     return frames, [(int(r["first_frame"]), int(r["last_frame"])) for r in read_truth(video)]
 
 
-def run(frames: list[npt.NDArray[np.uint8]], lost: range, dropped: bool, cfg: TriggerSection, silent: bool = False) -> list[Part]:
+def run(
+    frames: list[npt.NDArray[np.uint8]], lost: range, dropped: bool, cfg: TriggerSection, silent: bool = False, blank: bool = False
+) -> list[Part]:
     """The parts the line trigger gives for ``frames`` with those in ``lost`` undecodable, or ``dropped``, or gone without a
-    trace (``silent``: the frames after them numbered on from the last before them, their parts' verdicts stamped back)."""
+    trace (``silent``: the frames after them numbered on from the last before them, their parts' verdicts stamped back),
+    or showing nothing (``blank``: each the grey of its belt, the light out)."""
     trig, out, shift = LineTrigger(cfg), [], 0
     for i, img in enumerate(frames):
-        if i not in lost:
+        if blank and i in lost:
+            out += trig(Frame(i, np.full_like(img, int(np.median(img))), float(i), float(i)))
+        elif i not in lost:
             got = trig(Frame(i - shift, img, float(i), float(i)))
             out += [replace(p, frame=replace(p.frame, index=p.frame.index + shift)) for p in got] if silent else got
         elif silent:
@@ -64,12 +72,18 @@ def run(frames: list[npt.NDArray[np.uint8]], lost: range, dropped: bool, cfg: Tr
     return out + trig.flush()
 
 
-def wrong(parts: list[Part], windows: list[tuple[int, int]], lost: range, edge: int) -> bool:
-    """Out of order, or fewer verdicts than parts seen whole outside ``lost``, or more than parts seen at all."""
+def wrong(parts: list[Part], windows: list[tuple[int, int]], lost: range, edge: int, entering: float = 0.0) -> bool:
+    """Out of order, or fewer verdicts than parts due one, or more than parts seen at all (``edge``: frames a part takes
+    to come into view, or to leave). Due one: a part seen whole outside ``lost``, and one seen with its centre in view
+    (for ``entering`` frames before it is whole) before the stretch and crossing the line (mid-window) in it."""
     outside = [any(f not in lost for f in range(a, b + 1)) for a, b in windows]
     seen = [any(f not in lost for f in range(a - edge, b + edge + 1)) for a, b in windows]
+    crossed = [
+        not whole and (a + b) // 2 in lost and any(f < lost.start for f in range(math.floor(a - entering) + 1, a))
+        for (a, b), whole in zip(windows, outside, strict=True)
+    ]
     stamps = [p.frame.index for p in parts]
-    return stamps != sorted(stamps) or not sum(outside) <= len(parts) <= sum(seen)
+    return stamps != sorted(stamps) or not sum(outside) + sum(crossed) <= len(parts) <= sum(seen)
 
 
 def main() -> int:
@@ -78,6 +92,7 @@ def main() -> int:
     ap.add_argument("--step", type=int, default=3, help="a stretch starts at every this many frames")
     ap.add_argument("--dropped", action="store_true", help="the stretch's frames are missing from the numbering")
     ap.add_argument("--silent", action="store_true", help="the stretch's frames gone without a trace (renumbered after it)")
+    ap.add_argument("--blank", action="store_true", help="the stretch's frames show only the belt's grey (the light out)")
     ap.add_argument("--right-to-left", action="store_true", help="the videos mirrored, trigger.direction right_to_left")
     args = ap.parse_args()
     rtl = args.right_to_left
@@ -93,7 +108,11 @@ def main() -> int:
                     a
                     for a in starts
                     if wrong(
-                        run(frames, range(a, a + n), args.dropped, cfg, args.silent), windows, range(a, a + n), math.ceil(DIAMETER / speed)
+                        run(frames, range(a, a + n), args.dropped, cfg, args.silent, args.blank),
+                        windows,
+                        range(a, a + n),
+                        math.ceil(DIAMETER / speed),
+                        DIAMETER / 2 / speed,
                     )
                 ]
                 cases, bad = cases + len(starts), bad + len(misses)

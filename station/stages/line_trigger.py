@@ -29,8 +29,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from station.blobs import Blob, find_blobs, inside, one_part, part_sized, whole_part
-from station.config import Direction, TriggerSection
+from station.blobs import Blob, along, find_blobs, inside, one_part, part_sized, progress, whole_part
+from station.config import TriggerSection
 from station.messages import Failure, Frame, Part, Reason
 from station.refusals import crossed_unseen, cut_by_frame, never_whole, of_refused, too_large, unseen_part
 from station.tracks import Track, about, drifted
@@ -56,15 +56,9 @@ class LineTrigger:
         self._matched_at = -1  # the index of the last frame whose blobs were matched to the tracks
         self._gap_from = -1  # on the first frame matched after frames not seen, the last one matched before them; else -1
         self._width = 0  # of the last frame looked at
-
-    def _progress(self, b: Blob, w: int) -> float:
-        """Centre position along the direction of travel, 0..1."""
-        x = b.cx / w
-        return x if self.cfg.direction is Direction.LEFT_TO_RIGHT else 1.0 - x
-
-    def _along(self, dx: float) -> float:
-        """A move of ``dx`` px across the frame, along the direction of travel (negative: against it)."""
-        return dx if self.cfg.direction is Direction.LEFT_TO_RIGHT else -dx
+        self._belt_then: tuple[float, float] | None = None  # the belt's speed (:meth:`_belt`) as of the last frame believed
+        self._last: Frame | None = None  # the last frame handed in (perhaps unseen): where the stream ended (:meth:`flush`)
+        self._height = 0
 
     def _emit(self, frame: Frame, blob: Blob, belt: float, seen: int | None = None) -> Part:
         part = Part(self._next_id, frame, blob=(blob.cx, blob.cy, float(blob.size)), belt_level=belt, seen=seen)
@@ -106,7 +100,7 @@ class LineTrigger:
         size, v = t.last_full[1].size, t.speed() or belt
         seen, b = t.whole_view if v is not None else (t.seen, t.blob)
         dx, dy = (0.0, 0.0) if v is None else (v[0] * (o.born - seen), v[1] * (o.born - seen))
-        ahead = self._along(c.cx - b.cx - dx)
+        ahead = along(self.cfg, c.cx - b.cx - dx)
         lane = abs(c.cy - b.cy - dy) < 0.5 * size and c.size < 1.25 * size  # not two parts run together
         return -0.5 * size < ahead < size and lane
 
@@ -138,7 +132,7 @@ class LineTrigger:
         belt = self._belt()
         for t in sorted(self._tracks, key=lambda t: (t.missed > 0, t.missed > _MAX_MISSED, t.order)):
             at = t.where(max(frame.index - t.seen, 1))  # more than one frame on across frames not seen (unreadable, dropped, blank)
-            if at is None or (unseen and self._carried_off(t, frame.index - t.seen, belt)):
+            if at is None or (unseen and self._carried_off(t, frame.index - t.seen, self._belt_then)):
                 t.missed += 1
                 continue
             (x, y), best, dist = at, None, 0.6 * max(t.blob.size, 1)
@@ -157,21 +151,22 @@ class LineTrigger:
     def __call__(self, frame: Frame) -> list[Part]:
         if frame.camera_lost:
             return self._blinded(frame)
+        self._last = frame
         if frame.failure is not None or frame.image.size == 0:
             return []  # unseen: the tracks wait, and are looked for where they will have moved to
         h, w = frame.image.shape
-        self._width = w
+        self._width, self._height = w, h
         blobs, belt = find_blobs(frame.image, self.cfg)
         if self._blank(blobs, frame.index, w, h):
             return self._unseen(frame, w, h)
         new, speed = self._match(blobs, frame), self._belt()
-        for b in sorted(new, key=lambda b: -self._progress(b, w)):
-            self._tracks.append(Track(self._order, b, self._progress(b, w) < self.cfg.line, seen=frame.index, belt=speed))
+        for b in sorted(new, key=lambda b: -progress(b, self.cfg, w)):
+            self._tracks.append(Track(self._order, b, progress(b, self.cfg, w) < self.cfg.line, seen=frame.index, belt=speed))
             self._order += 1
         out: list[Part] = []
         for t in sorted(self._tracks, key=lambda t: t.order):
             if t.missed:
-                if t.missed == 1 and t.seen == self._gap_from and not t.inspected:
+                if t.seen == self._gap_from and not t.inspected:  # missed on this frame, or on blank frames before it
                     out.extend(self._lost_across(t, frame, w, h))
                 continue
             full = whole_part(t.blob, self.cfg, w, h)
@@ -180,7 +175,7 @@ class LineTrigger:
             self._tell_travel(t, w)
             if t.inspected:
                 continue
-            past = self._progress(t.blob, w) >= self.cfg.line
+            past = progress(t.blob, self.cfg, w) >= self.cfg.line
             if not full and past and self._crossed_in_gap(t, w):
                 out.extend(self._on_last_whole(t, frame))
                 continue
@@ -197,15 +192,17 @@ class LineTrigger:
             if past and self._inspect(t, t.blob):
                 out.append(self._emit(frame, t.blob, belt))
         waited, due = self._followed([t for t in self._tracks if t.missed > _MAX_MISSED], frame.index, w, h)
-        return out + self._inspect_followed(frame, waited, due)
+        out += self._inspect_followed(frame, waited, due)
+        self._belt_then = self._belt()
+        return out
 
     def _carried_off(self, t: Track, steps: int, belt: tuple[float, float] | None) -> bool:
         """``t``, never seen whole, has no speed of its own to be looked for with across ``steps`` - 1 frames not seen, and
         the ``belt`` has carried its part out of a match's reach meanwhile: where it was is now another part's (the
         one behind, coming into view there: taking it, the track took that part's place, and its own got no verdict)."""
-        return t.last_full is None and belt is not None and abs(self._along(belt[0])) * steps > 0.6 * t.blob.size
+        return t.last_full is None and belt is not None and abs(along(self.cfg, belt[0])) * steps > 0.6 * t.blob.size
 
-    def _lost_across(self, t: Track, frame: Frame, w: int, h: int) -> list[Part]:
+    def _lost_across(self, t: Track, frame: Frame, w: int, h: int, ended: bool = False) -> list[Part]:
         """``t``, seen on the last frame before frames not seen (undecodable, dropped), is not where its speed has taken it
         by ``frame``: the first after them. Taken past the line meanwhile, its part crossed it unseen, and is judged now,
         in order: before the parts behind it (a new track, past the line when first seen, judges its part at once; ``t``
@@ -215,13 +212,13 @@ class LineTrigger:
         before, it got no verdict at all (measured: 49 undecodable frames of an AVI, a defective part among them)."""
         if t.last_full is not None:
             at = self._predicted(t, frame.index)
-            if at is None or self._progress(at, w) < self.cfg.line:
+            if at is None or progress(at, self.cfg, w) < self.cfg.line:
                 return []  # still to cross: found again by a new track, or judged when its track gives up
             return self._on_last_whole(t, frame)
-        v, steps = self._belt(), frame.index - t.seen
-        if v is None or self._along(v[0]) < _MIN_SPEED or not unseen_part(t, self._tracks, self.cfg):
+        v, steps = self._belt_then, frame.index - t.seen  # as of the last frame believed: tracks may have retired since
+        if v is None or along(self.cfg, v[0]) < _MIN_SPEED or not unseen_part(t, self._tracks, self.cfg):
             return []
-        new = [o for o in self._tracks if o.born == self._matched_at and o.order > t.order]
+        new = [o for o in self._tracks if o.born == frame.index and o.order > t.order]  # none when the stream ended (flush)
         crossed, leaving = crossed_unseen(t, new, self.cfg, w, h, v, steps)
         if not crossed:
             return []
@@ -232,7 +229,8 @@ class LineTrigger:
         # (kept, such a track took that part's blob as it came into view, and, judged, never judged it)
         gone = [o for o in self._tracks if o is t or (o.seen == t.seen and o.last_full is None and one_part(o.blob, t.blob))]
         self._tracks = [o for o in self._tracks if all(o is not g for g in gone)]
-        return [self._refuse(frame, t.blob, None, f"crossed the line in {steps - 1} frames not seen, never seen whole", t.seen)]
+        unseen = steps if ended else steps - 1  # ``frame`` not seen either: the last of the stream (:meth:`flush`)
+        return [self._refuse(frame, t.blob, None, f"crossed the line in {unseen} frames not seen, never seen whole", t.seen)]
 
     def _crossed_in_gap(self, t: Track, w: int) -> bool:
         """``t``, matched on the first frame after frames not seen, is past the line and not whole now (a part leaving the
@@ -240,7 +238,7 @@ class LineTrigger:
         waited for its track to give up, and the parts behind it were judged first)."""
         if self._gap_from < 0 or t.seen != self._matched_at or t.last_full is None or t.inspected:
             return False
-        return self._progress(t.last_full[1], w) < self.cfg.line
+        return progress(t.last_full[1], self.cfg, w) < self.cfg.line
 
     def _on_last_whole(self, t: Track, frame: Frame) -> list[Part]:
         """``t``'s part judged now (:meth:`_inspect`), on its last whole view, stamped with ``frame`` (the view's own
@@ -259,7 +257,7 @@ class LineTrigger:
         t.part_like = t.part_like or t.whole_view is not None or (part_sized(b, self.cfg) and b.x0 >= m and b.x1 <= w - m)
         if t.part_like:
             size = t.whole_view[1].size if t.whole_view is not None else b.size
-            t.told = self._travel.moved(self._along(b.cx - t.came.cx), size)
+            t.told = self._travel.moved(along(self.cfg, b.cx - t.came.cx), size)
 
     def _blank(self, blobs: list[Blob], index: int, w: int, h: int) -> bool:
         """A frame that shows nothing at all where a part must be: the light went out or flashed, or the camera showed
@@ -273,7 +271,7 @@ class LineTrigger:
         if blobs:
             self._blanks = 0
             return False
-        if self._blanks >= _MAX_BLANK or not any(self._expected(t, index, w, h) for t in self._tracks):
+        if self._blanks >= _MAX_BLANK or not any(self._expected(t, index, w, h) or self._awaited(t) for t in self._tracks):
             return False
         self._blanks += 1
         if self._on_blank is not None:
@@ -294,7 +292,7 @@ class LineTrigger:
         verdicts stay in order."""
         waited, due = self._followed([t for t in self._tracks if t.missed == 0 or t.missed >= _MAX_MISSED], frame.index, w, h)
         for t in self._tracks:
-            t.missed += 0 if t.order in waited else 1
+            t.missed += 0 if t.order in waited or self._awaited(t) else 1
         return self._inspect_followed(frame, waited, due)
 
     def _followed(self, tracks: list[Track], index: int, w: int, h: int) -> tuple[set[int], set[int]]:
@@ -317,7 +315,7 @@ class LineTrigger:
                 due.add(t.order)
                 continue
             waited.add(t.order)
-            if self._progress(at, w) >= self.cfg.line:
+            if progress(at, self.cfg, w) >= self.cfg.line:
                 due.add(t.order)
         return waited, due
 
@@ -342,6 +340,15 @@ class LineTrigger:
                 out.extend(self._on_last_whole(t, frame))
         return out + self._retire(lambda t: t.order in gone, frame.index)
 
+    def _awaited(self, t: Track) -> bool:
+        """``t``, a part coming into view (:func:`station.refusals.unseen_part`), short of the line on the last frame
+        believed, the belt moving: a frame that shows nothing is not believed, and the part is looked for where the belt
+        has taken it on the next that shows something (:meth:`_lost_across`). Believed, the part was missed in a run of
+        them, or judged crossed unseen on one and again as it showed whole past the line on the next."""
+        if t.missed or t.seen != self._matched_at or (v := self._belt_then) is None or along(self.cfg, v[0]) < _MIN_SPEED:
+            return False
+        return progress(t.blob, self.cfg, self._width) < self.cfg.line and unseen_part(t, self._tracks, self.cfg)
+
     def _expected(self, t: Track, index: int, w: int, h: int) -> bool:
         """Seen on the last frame the trigger believed, where its speed has taken it by frame ``index``
         (:meth:`_predicted`) it is entirely in view."""
@@ -349,18 +356,9 @@ class LineTrigger:
         return at is not None and inside(at, self.cfg, w, h)
 
     def _predicted(self, t: Track, index: int) -> Blob | None:
-        """Its box on frame ``index``, moved on from its last whole view at its speed (:meth:`Track.speed`: seen whole only
-        once, the belt's); None unless it was seen whole when it was last seen or a few frames before, at a speed along the
-        direction of travel of at least ``_MIN_SPEED`` (slower, it may have stopped, and be lifted off). How far to trust
-        it: :func:`station.tracks.drifted`."""
-        v, seen = t.speed(), t.whole_view
-        if v is None or seen is None:
-            return None
-        if self._along(v[0]) < _MIN_SPEED or t.seen - seen[0] > _MAX_MISSED:
-            return None
-        steps, b = index - seen[0], seen[1]
-        dx, dy = v[0] * steps, v[1] * steps
-        return Blob(int(b.x0 + dx), int(b.y0 + dy), int(b.x1 + dx), int(b.y1 + dy))
+        """Its box on frame ``index`` (:meth:`Track.ahead`): seen whole in the last ``_MAX_MISSED`` frames it was seen in,
+        moving along at ``_MIN_SPEED`` or more (slower, it may have stopped, and be lifted off)."""
+        return t.ahead(index, lambda v: along(self.cfg, v[0]) >= _MIN_SPEED, _MAX_MISSED)
 
     def _retire(self, gone: Callable[[Track], bool], index: int | None = None) -> list[Part]:
         """Drops the tracks ``gone``: one seen whole and not yet inspected is inspected now on its last whole view, unless
@@ -397,5 +395,13 @@ class LineTrigger:
         return out
 
     def flush(self) -> list[Part]:
-        """End of stream: parts seen whole but not yet past the line are inspected now."""
-        return self._retire(lambda t: True)
+        """End of stream: parts seen whole but not yet past the line are inspected now. Ended in frames not seen, the parts
+        seen before them are first judged as across them (:meth:`_lost_across`), as of the last: one the belt took past the
+        line meanwhile, never seen whole, is rejected (before, it got no verdict)."""
+        last, out = self._last, []
+        if last is not None and last.index > self._matched_at >= 0:
+            stamp = replace(last, failure=None)
+            for t in sorted(self._tracks, key=lambda t: t.order):
+                if t.seen == self._matched_at and not t.inspected:
+                    out += self._lost_across(t, stamp, self._width, self._height, ended=True)
+        return out + self._retire(lambda t: True)
