@@ -485,6 +485,18 @@ def test_a_part_the_belt_took_past_the_line_in_frames_not_decoded_at_the_end_of_
     assert last.frame.index == 79 and last.seen == 33
 
 
+def test_a_recording_that_ends_in_frames_not_decoded_gives_its_verdicts_in_order() -> None:
+    """The part ahead, short of the line, does not show on the last two frames that decode (a shade); the part behind
+    does, and the belt takes it past the line in the frames that follow, to the end, none decoded. The part ahead is
+    judged first, on its last whole view; before, the part behind was judged first, as across those frames, and the
+    part ahead after it, as its track was given up."""
+    frames = [Frame(t, _disc_frame(1280, 360, [(300 + 16 * t, 180, 100)] * (t < 13) + [(-100 + 16 * t, 180, 100)]), 0.0, 0.0)
+              for t in range(60)]  # fmt: skip
+    parts = _run(LineTrigger(TriggerSection()), _unreadable(frames, range(15, 60)))
+    assert [(p.part_id, p.frame.index, p.seen) for p in parts] == [(1, 12, None), (2, 59, 14)]
+    assert [p.blob[0] if p.blob else None for p in parts] == [pytest.approx(492, abs=4), pytest.approx(124, abs=4)]
+
+
 def test_a_part_touching_the_frames_bottom_close_behind_one_leaving_gets_its_own_verdict() -> None:
     """The part ahead, half out of the frame, is near it but no piece of it (the two do not fit in one part's box)."""
     frames = [Frame(t, _disc_frame(640, 360, [(200 + 20 * t, 180, 140), (200 + 20 * t - 340, 225, 140)]), t / 25, 0.0) for t in range(40)]

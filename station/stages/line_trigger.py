@@ -371,15 +371,21 @@ class LineTrigger:
             if not gone(t):
                 keep.append(t)
                 continue
-            if not t.inspected and t.last_full is not None and not self._judged(t, t.last_full[1]):
-                out.append(self._emit(*t.last_full))
-                t.inspected = True
+            out += self._last_verdict(t)
             if t.inspected and t.last_full is not None:
                 self._lost.append(t)
         self._tracks = keep
         belt = self._belt() if self._lost else None  # read once, not once per lost track
         self._lost = [] if index is None else [t for t in self._lost if t.findable(index, belt)]
         return out
+
+    def _last_verdict(self, t: Track) -> list[Part]:
+        """``t`` seen whole and not yet inspected: inspected now on its last whole view, unless its part has its verdict
+        from another track (:meth:`_judged`)."""
+        if t.inspected or t.last_full is None or self._judged(t, t.last_full[1]):
+            return []
+        t.inspected = True
+        return [self._emit(*t.last_full)]
 
     def _blinded(self, marker: Frame) -> list[Part]:
         """The camera went away: every part in view not yet inspected is rejected, unable to inspect.
@@ -399,9 +405,9 @@ class LineTrigger:
         seen before them are first judged as across them (:meth:`_lost_across`), as of the last: one the belt took past the
         line meanwhile, never seen whole, is rejected (before, it got no verdict)."""
         last, out = self._last, []
-        if last is not None and last.index > self._matched_at >= 0:
-            stamp = replace(last, failure=None)
-            for t in sorted(self._tracks, key=lambda t: t.order):
-                if t.seen == self._matched_at and not t.inspected:
-                    out += self._lost_across(t, stamp, self._width, self._height, ended=True)
+        unseen = last is not None and last.index > self._matched_at >= 0
+        for t in sorted(self._tracks, key=lambda t: t.order):  # one pass, in order: the verdicts stay in order
+            if unseen and last is not None and t.seen == self._matched_at and not t.inspected:
+                out += self._lost_across(t, replace(last, failure=None), self._width, self._height, ended=True)
+            out += self._last_verdict(t)
         return out + self._retire(lambda t: True)
