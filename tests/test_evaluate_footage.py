@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,20 @@ def test_a_part_judged_late_on_an_earlier_view_goes_to_the_part_that_was_where_t
     late = Verdict(1, 40, Reason.OK, 0.01, "", 0.0, 0.0, None, blob=(at_20, 180.0, 200.0), seen=20)
     parts, extra = match([late], TRUTH[:1], 640, rtl=False)
     assert parts[0].verdict is late and extra == []
+
+
+def test_a_part_rejected_as_crossed_unseen_on_a_view_of_it_coming_into_view_goes_to_that_part() -> None:
+    """The line trigger rejects a part seen only coming into view before frames it did not see (the belt took it past
+    the line in them) on that view: frame 12, three frames before the second part's window, its leading edge at 156 px
+    (its blob 0-156 px, centre 78). It went to no part (missed and extra): the view is outside the part's window."""
+    refused = Verdict(
+        1, 40, Reason.UNABLE, None, "crossed the line in 27 frames not seen", 0.0, 0.0, None, blob=(78.0, 180.0, 200.0), seen=12
+    )
+    parts, extra = match([refused], TRUTH, 640, rtl=False)
+    assert [p.verdict is refused for p in parts] == [False, True, False] and extra == []
+    mirrored = replace(refused, blob=(640 - 78.0, 180.0, 200.0))
+    parts, extra = match([mirrored], TRUTH, 640, rtl=True)
+    assert parts[1].verdict is mirrored and extra == []
 
 
 @pytest.mark.integration

@@ -29,6 +29,16 @@ def test_a_missed_part_does_not_shift_the_labels_of_the_parts_after_it() -> None
     assert got == [1, 2, 3] and not used[0]  # A is reported missed; D keeps its defective label
 
 
+def test_a_part_coming_into_view_before_its_window_is_found_by_its_leading_edge() -> None:
+    """Seen 3 frames before its window (at 20 px a frame its centre is 40 px into the frame, its leading edge 140 px),
+    cut by the frame's side: its blob runs from 0 to 140 px. Before, a frame outside every window matched no row."""
+    truth = [(0, 0, 40), (1, 30, 70)]  # 1000 px wide, d = 200: 20 px a frame
+    assert row_for(27, (70.0, 200.0, 200.0), 1000, truth, [False, False], rtl=False) == 1
+    assert row_for(27, (930.0, 200.0, 200.0), 1000, truth, [False, False], rtl=True) == 1
+    assert row_for(19, (70.0, 200.0, 200.0), 1000, truth, [False, False], rtl=False) is None, "11 frames early: not in view"
+    assert row_for(27, (70.0, 200.0, 200.0), 1000, truth, [False, True], rtl=False) is None, "its row used: another part's"
+
+
 @pytest.mark.parametrize("frame", ["7_0", "+7", " 7", "\u0667", "--1", "7.0"])
 def test_a_frame_number_is_ascii_digits_only_never_read_round(tmp_path: Path, frame: str) -> None:
     """int() reads 7_0 as 70 and takes a sign, spaces and other scripts' digits: a file that is not what it seems."""

@@ -104,19 +104,24 @@ def read_truth(path: Path) -> tuple[list[tuple[int, int, int]], bytes]:
 def row_for(frame: int, blob: tuple[float, float, float] | None, width: int, truth: list[tuple[int, int, int]], used: list[bool],
             rtl: bool) -> int | None:  # fmt: skip
     """The unused row whose part was where a part the trigger saw in ``frame`` as ``blob`` (cx, cy, diameter) is: each
-    row's centre runs from d/2 to width - d/2 over its window.
+    row's centre runs from d/2 to width - d/2 over its window, and on at that speed before it.
 
     Windows of parts in view together overlap, so the frame alone cannot say which part it was;
     its position along the belt can. None when no row's part was within half a diameter of it.
     With no blob (every frame a part), the row whose part was nearest the frame's middle.
+    A blob seen before its row's window is the part coming into view, cut by the frame's side (a part the line trigger
+    rejected as crossed unseen, never seen whole): the part's centre is taken to be half its size behind the blob's
+    leading edge.
     """
     cx, d = (blob[0], blob[2]) if blob is not None else (width / 2, 0.0)
+    along = width - cx if rtl else cx
     best, gap = None, 0.5 * d if d else float(width)
     for k, (_, a, b) in enumerate(truth):
-        if used[k] or not a <= frame <= b:
+        step = max(width - d, 1.0) / max(b - a, 1)  # px a frame
+        if used[k] or not a - (d / step if d else 0) <= frame <= b:
             continue
-        x = d / 2 + (frame - a) / max(b - a, 1) * (width - d)
-        off = abs((width - x if rtl else x) - cx)
+        x = d / 2 + (frame - a) * step
+        off = abs(x - (along if frame >= a else 2 * along - d / 2))
         if off <= gap:
             best, gap = k, off
     return best
