@@ -18,9 +18,11 @@ from __future__ import annotations
 import threading
 from collections import deque
 
-from station.config import Direction
+from station.blobs import along, part_sized
+from station.config import Direction, TriggerSection
 from station.metrics import Metrics
 from station.ratelog import RateLimitedLog
+from station.tracks import Track
 
 RUN = 3  # parts in a row against the direction before the station says so: one backing out is not a wrong setting
 FOLLOWED = 0.5  # of a part's size it must move over its track for its direction to count (a part at rest says nothing)
@@ -42,6 +44,19 @@ class TravelWatch:
         self._last: deque[bool] = deque(maxlen=RUN)  # the latest parts' directions, True: with trigger.direction
         self._wrong = False  # RUN in a row moved against it, and not RUN in a row with it since
         self._lock = threading.Lock()
+
+    def tell(self, t: Track, cfg: TriggerSection, w: int) -> None:
+        """Once the part of the line trigger's track ``t`` has moved far enough to tell (:meth:`moved`), which way it moved:
+        as it moves, so that parts moving against trigger.direction are known while they are in view. Pieces, slivers at
+        the edges of a frame ``w`` px wide and tracks followed across frames not seen (whose blobs may have been another
+        part's) are not told."""
+        if t.told or t.gapped:
+            return
+        m, b = cfg.edge_margin_px, t.blob
+        t.part_like = t.part_like or t.whole_view is not None or (part_sized(b, cfg) and b.x0 >= m and b.x1 <= w - m)
+        if t.part_like:
+            size = t.whole_view[1].size if t.whole_view is not None else b.size
+            t.told = self.moved(along(cfg, b.cx - t.came.cx), size)
 
     def moved(self, along_px: float, size_px: float) -> bool:
         """A part the trigger follows has moved ``along_px`` in the direction of travel (negative: against it) since it was

@@ -2,8 +2,10 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry
 
-from station.config import Direction
+from station.blobs import Blob
+from station.config import Direction, TriggerSection
 from station.metrics import Metrics
+from station.tracks import Track
 from station.travel import RUN, TravelWatch
 
 
@@ -50,3 +52,19 @@ def test_mostly_against_needs_a_run_and_more_against_than_with() -> None:
     for _ in range(RUN):
         watch.moved(800.0, 240.0)
     assert not watch.mostly_against(), "as many with the direction as against it: parts backing out, not the setting"
+
+
+def test_a_track_is_told_once_it_moved_half_its_size_unless_a_piece_or_followed_across_frames_not_seen() -> None:
+    watch, cfg = TravelWatch(Direction.LEFT_TO_RIGHT), TriggerSection(min_diameter_px=100, max_diameter_px=300)
+    part = Track(0, Blob(400, 100, 600, 300))
+    part.blob = Blob(290, 100, 490, 300)  # 110 px against left_to_right: more than half its 200 px
+    watch.tell(part, cfg, 1280)
+    assert part.part_like and part.told and watch.backwards == 1
+    piece = Track(1, Blob(400, 100, 450, 150))  # 50 px: a piece, not a part
+    piece.blob = Blob(200, 100, 250, 150)
+    watch.tell(piece, cfg, 1280)
+    assert not piece.told and watch.backwards == 1
+    gapped = Track(2, Blob(400, 100, 600, 300), gapped=True)
+    gapped.blob = Blob(200, 100, 400, 300)
+    watch.tell(gapped, cfg, 1280)
+    assert not gapped.told and watch.backwards == 1, "its blob may have been another part's"

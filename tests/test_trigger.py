@@ -489,12 +489,21 @@ def test_a_recording_that_ends_in_frames_not_decoded_gives_its_verdicts_in_order
     """The part ahead, short of the line, does not show on the last two frames that decode (a shade); the part behind
     does, and the belt takes it past the line in the frames that follow, to the end, none decoded. The part ahead is
     judged first, on its last whole view; before, the part behind was judged first, as across those frames, and the
-    part ahead after it, as its track was given up."""
+    part ahead after it, as its track was given up. Each is stamped with the last frame, the stamps in order too."""
     frames = [Frame(t, _disc_frame(1280, 360, [(300 + 16 * t, 180, 100)] * (t < 13) + [(-100 + 16 * t, 180, 100)]), 0.0, 0.0)
               for t in range(60)]  # fmt: skip
     parts = _run(LineTrigger(TriggerSection()), _unreadable(frames, range(15, 60)))
-    assert [(p.part_id, p.frame.index, p.seen) for p in parts] == [(1, 12, None), (2, 59, 14)]
+    assert [(p.part_id, p.frame.index, p.seen) for p in parts] == [(1, 59, 12), (2, 59, 14)]
     assert [p.blob[0] if p.blob else None for p in parts] == [pytest.approx(492, abs=4), pytest.approx(124, abs=4)]
+
+
+def test_a_part_judged_at_the_end_after_one_judged_across_frames_not_decoded_is_stamped_no_earlier() -> None:
+    """Two parts seen whole, 300 px apart; the last 16 frames do not decode, and the belt takes the part ahead past the
+    line in them, not the part behind. It was judged across them (stamped with the last frame), the part behind on its
+    last whole view (stamped with that view's, earlier): stamps out of order (a review's case)."""
+    frames = _unreadable(_moving(1280, 360, 100, [200, -100], 16, 36), range(20, 36))
+    parts = _run(LineTrigger(TriggerSection()), frames)
+    assert [(p.part_id, p.frame.index, p.seen) for p in parts] == [(1, 35, 19), (2, 35, 19)]
 
 
 def test_a_part_touching_the_frames_bottom_close_behind_one_leaving_gets_its_own_verdict() -> None:

@@ -12,8 +12,10 @@ near it, is rejected at the line, unable to inspect (:func:`station.refusals.nev
 Across frames the trigger did not see (undecodable frames of a recording, frames the capture queue dropped: gaps in
 the frame index) a track seen whole is looked for where its speed has taken it (:meth:`station.tracks.Track.speed`:
 seen whole only once, the belt's), so that its part keeps its one verdict. A frame that shows nothing where such a part
-must be (the light out or a flash) is not believed either: the part is waited for, and judged on its last whole view if
-its speed takes it past the line unseen (:meth:`LineTrigger._blank`, :meth:`LineTrigger._unseen`). A part whose track
+must be (the light out or a flash), or while a part is coming into view, is not believed either: the part is waited
+for, and judged on its last whole view if its speed takes it past the line unseen, or, never seen whole, looked for where
+the belt has taken it on the next frame that shows something (:meth:`LineTrigger._blank`, :meth:`LineTrigger._unseen`,
+:meth:`LineTrigger._awaited`). A recording that ends in such frames is judged as of its last (:meth:`LineTrigger.flush`). A part whose track
 misses it for more than ``_MAX_MISSED`` frames that do show other parts (a hand over it, a shade) is followed the same
 way (:meth:`LineTrigger._followed`). A part that a new track finds again where its own track would have had it by then keeps one verdict
 (:meth:`LineTrigger._found_again`), also once its own track has given up on it (:meth:`LineTrigger._retire`).
@@ -29,7 +31,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from station.blobs import Blob, along, find_blobs, inside, one_part, part_sized, progress, whole_part
+from station.blobs import Blob, along, find_blobs, inside, one_part, progress, whole_part
 from station.config import TriggerSection
 from station.messages import Failure, Frame, Part, Reason
 from station.refusals import crossed_unseen, cut_by_frame, never_whole, of_refused, too_large, unseen_part
@@ -172,7 +174,8 @@ class LineTrigger:
             full = whole_part(t.blob, self.cfg, w, h)
             if full:
                 t.whole_view = (frame.index, t.blob)
-            self._tell_travel(t, w)
+            if self._travel is not None:
+                self._travel.tell(t, self.cfg, w)
             if t.inspected:
                 continue
             past = progress(t.blob, self.cfg, w) >= self.cfg.line
@@ -203,10 +206,11 @@ class LineTrigger:
         return t.last_full is None and belt is not None and abs(along(self.cfg, belt[0])) * steps > 0.6 * t.blob.size
 
     def _lost_across(self, t: Track, frame: Frame, w: int, h: int, ended: bool = False) -> list[Part]:
-        """``t``, seen on the last frame before frames not seen (undecodable, dropped), is not where its speed has taken it
-        by ``frame``: the first after them. Taken past the line meanwhile, its part crossed it unseen, and is judged now,
-        in order: before the parts behind it (a new track, past the line when first seen, judges its part at once; ``t``
-        had waited to retire, and its verdict came after theirs). Seen whole, on its last whole view (as :meth:`_retire`
+        """``t``, seen on the last frame before frames not seen (undecodable, dropped, blank), is not where its speed has
+        taken it by ``frame``: the first after them (``ended``: the last of the stream, not seen either). Taken past the
+        line meanwhile, its part crossed it unseen, and is judged now, in order: before the parts behind it (a new track,
+        past the line when first seen, judges its part at once; ``t`` had waited to retire, and its verdict came after
+        theirs). Seen whole, on its last whole view (as :meth:`_retire`
         would); coming into view, never seen whole, it is rejected, unable to inspect, unless it is a piece of a part
         seen whole (:func:`station.refusals.unseen_part`) or found again (:func:`station.refusals.crossed_unseen`):
         before, it got no verdict at all (measured: 49 undecodable frames of an AVI, a defective part among them)."""
@@ -247,24 +251,14 @@ class LineTrigger:
         seen, blob, level = t.last_full
         return [self._emit(replace(frame, image=seen.image), blob, level, seen.index)] if self._inspect(t, blob) else []
 
-    def _tell_travel(self, t: Track, w: int) -> None:
-        """Once a part has moved far enough to tell (:meth:`TravelWatch.moved`), which way it moved: as it moves, so that
-        parts moving against trigger.direction are known while they are in view. Pieces, slivers at the edges and tracks
-        followed across frames not seen (whose blobs may have been another part's) are not told."""
-        if self._travel is None or t.told or t.gapped:
-            return
-        m, b = self.cfg.edge_margin_px, t.blob
-        t.part_like = t.part_like or t.whole_view is not None or (part_sized(b, self.cfg) and b.x0 >= m and b.x1 <= w - m)
-        if t.part_like:
-            size = t.whole_view[1].size if t.whole_view is not None else b.size
-            t.told = self._travel.moved(along(self.cfg, b.cx - t.came.cx), size)
-
     def _blank(self, blobs: list[Blob], index: int, w: int, h: int) -> bool:
         """A frame that shows nothing at all where a part must be: the light went out or flashed, or the camera showed
         an empty belt. Parts do not vanish from the middle of the belt, so it is not believed: the trigger waits
         for the next frame, as across an unreadable one, and looks for each part where its speed has taken it.
 
-        A part must be in view when it was seen whole and moving along the belt (:meth:`_expected`). Up to
+        A part must be in view when it was seen whole and moving along the belt (:meth:`_expected`), or coming into view
+        on the last frame believed (:meth:`_awaited`: debris that vanishes with everything else in view is taken for such
+        a part, and rejected as crossed unseen). Up to
         ``_MAX_BLANK`` such frames in a row; after that the frames are taken as they are. What each track does in
         such a frame is :meth:`_unseen`'s.
         """
@@ -280,9 +274,9 @@ class LineTrigger:
 
     def _unseen(self, frame: Frame, w: int, h: int) -> list[Part]:
         """A blank frame (:meth:`_blank`). The parts that must be in view wait for it to pass, as do those whose tracks
-        had already missed them for more than ``_MAX_MISSED`` frames and are followed (:meth:`_followed`); every other
-        track misses it, as it would have, and retires after ``_MAX_MISSED`` (a whole one inspected on its last whole
-        view).
+        had already missed them for more than ``_MAX_MISSED`` frames and are followed (:meth:`_followed`), and parts coming
+        into view (:meth:`_awaited`, looked for after it); every other track misses it, as it would have, and retires
+        after ``_MAX_MISSED`` (a whole one inspected on its last whole view).
 
         A waited-for part its speed takes past the line is inspected now, as a photo-eye would fire: on the pixels of
         its last whole view, stamped with this frame's number and capture time, for the gateway times its actuator
@@ -404,10 +398,11 @@ class LineTrigger:
         """End of stream: parts seen whole but not yet past the line are inspected now. Ended in frames not seen, the parts
         seen before them are first judged as across them (:meth:`_lost_across`), as of the last: one the belt took past the
         line meanwhile, never seen whole, is rejected (before, it got no verdict)."""
-        last, out = self._last, []
-        unseen = last is not None and last.index > self._matched_at >= 0
+        out, last = [], self._last if self._last is not None and self._last.index > self._matched_at >= 0 else None
+        stamp = None if last is None else replace(last, failure=None)
         for t in sorted(self._tracks, key=lambda t: t.order):  # one pass, in order: the verdicts stay in order
-            if unseen and last is not None and t.seen == self._matched_at and not t.inspected:
-                out += self._lost_across(t, replace(last, failure=None), self._width, self._height, ended=True)
-            out += self._last_verdict(t)
+            if stamp is not None and t.seen == self._matched_at and not t.inspected:
+                out += self._lost_across(t, stamp, self._width, self._height, ended=True)
+            # after frames not seen, each stamped with the last, as those judged across them (in order of their stamps too)
+            out += self._last_verdict(t) if stamp is None or t.inspected or t.last_full is None else self._on_last_whole(t, stamp)
         return out + self._retire(lambda t: True)
