@@ -70,3 +70,12 @@ def test_the_part_coming_into_view_where_a_part_rejected_as_crossed_unseen_was_g
     first, last = windows[4]
     assert any(first <= p.frame.index <= last and p.failure is None for p in parts)
     assert not unseen_sweep.wrong(parts, windows, range(15, 40), 6)
+
+
+def test_a_short_frozen_stretch_reads_as_the_belt_pausing_and_keeps_one_verdict_a_part(tmp_path: Path) -> None:
+    """--frozen: three copies of the frame before the stretch, the parts still in them, then the belt three frames on:
+    the trigger sees the belt pause and jump, and each part keeps its one verdict (a longer freeze is F1's hole)."""
+    frames, windows = unseen_sweep._video(tmp_path, 16.0)
+    lost = range(60, 63)
+    parts = unseen_sweep.run(frames, lost, False, TriggerSection(), frozen=True)
+    assert len(parts) == 8 and not unseen_sweep.wrong(parts, windows, lost, 15, entering=7.5)

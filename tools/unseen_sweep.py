@@ -1,17 +1,17 @@
 """Frames the line trigger does not see, swept over composed footage: one verdict a part, in order, whatever stretch is lost.
 
-    python3 -m tools.unseen_sweep [--lengths 3,10,25,49,80] [--step 3] [--dropped | --silent | --blank] [--right-to-left]
+    python3 -m tools.unseen_sweep [--lengths 3,10,25,49,80] [--step 3] [--dropped | --silent | --blank | --frozen] [--right-to-left]
 
 Composes two videos of the bundled sample's first 4 good and 4 defective photos, alternating (960 x 540 px, 30 fps,
 parts 240 px across, 16 and 40 px a frame), then runs the station's line trigger over each once for every stretch
-of ``--lengths`` frames starting at every ``--step``-th frame, the stretch's frames undecodable (their numbers kept) or,
-with ``--dropped``, missing from the numbering (a capture queue's drops), with ``--silent`` gone without a trace, with
-``--blank`` showing only the belt. A case is wrong when the verdicts come out of
-order, or are fewer than the parts due one, or more than the parts seen at all outside it (a part coming into view or
-leaving counts as seen). Due one: a part seen whole outside the stretch, and a part seen coming into view with its
-centre in view before the stretch that crossed the line in it (rejected, never seen whole). It counts verdicts and
-does not match them to parts, so a part missed and another judged twice in one case cancel out. Prints one JSON line
-per video and length, and the total.
+of ``--lengths`` frames starting at every ``--step``-th frame, the stretch's frames undecodable (their numbers kept);
+with ``--dropped``, missing from the numbering (a capture queue's drops); with ``--silent``, gone without a trace;
+with ``--blank``, showing only the belt; with ``--frozen``, each a copy of the frame before the stretch. A case is
+wrong when the verdicts come out of order, or are fewer than the parts due one, or more than the parts seen at all
+outside it (a part coming into view or leaving counts as seen). Due one: a part seen whole outside the stretch, and a
+part seen coming into view with its centre in view before the stretch that crossed the line in it (rejected, never
+seen whole). It counts verdicts and does not match them to parts, so a part missed and another judged twice in one
+case cancel out. Prints one JSON line per video and length, and the total.
 """
 
 from __future__ import annotations
@@ -53,15 +53,23 @@ def _video(folder: Path, speed: float) -> tuple[list[npt.NDArray[np.uint8]], lis
 
 
 def run(
-    frames: list[npt.NDArray[np.uint8]], lost: range, dropped: bool, cfg: TriggerSection, silent: bool = False, blank: bool = False
+    frames: list[npt.NDArray[np.uint8]],
+    lost: range,
+    dropped: bool,
+    cfg: TriggerSection,
+    silent: bool = False,
+    blank: bool = False,
+    frozen: bool = False,
 ) -> list[Part]:
     """The parts the line trigger gives for ``frames`` with those in ``lost`` undecodable, or ``dropped``, or gone without a
     trace (``silent``: the frames after them numbered on from the last before them, their parts' verdicts stamped back),
-    or showing nothing (``blank``: each the grey of its belt, the light out)."""
+    or showing nothing (``blank``: each the grey of its belt, the light out), or each a copy of the frame before them
+    (``frozen``: frames lost and filled in by a recorder that keeps a constant rate)."""
     trig, out, shift = LineTrigger(cfg), [], 0
     for i, img in enumerate(frames):
-        if blank and i in lost:
-            out += trig(Frame(i, np.full_like(img, int(np.median(img))), float(i), float(i)))
+        if (blank or frozen) and i in lost:
+            still = frames[lost.start - 1] if lost.start > 0 else img
+            out += trig(Frame(i, still if frozen else np.full_like(img, int(np.median(img))), float(i), float(i)))
         elif i not in lost:
             got = trig(Frame(i - shift, img, float(i), float(i)))
             out += [replace(p, frame=replace(p.frame, index=p.frame.index + shift)) for p in got] if silent else got
@@ -93,6 +101,7 @@ def main() -> int:
     ap.add_argument("--dropped", action="store_true", help="the stretch's frames are missing from the numbering")
     ap.add_argument("--silent", action="store_true", help="the stretch's frames gone without a trace (renumbered after it)")
     ap.add_argument("--blank", action="store_true", help="the stretch's frames show only the belt's grey (the light out)")
+    ap.add_argument("--frozen", action="store_true", help="the stretch's frames each a copy of the frame before it")
     ap.add_argument("--right-to-left", action="store_true", help="the videos mirrored, trigger.direction right_to_left")
     args = ap.parse_args()
     rtl = args.right_to_left
@@ -108,7 +117,7 @@ def main() -> int:
                     a
                     for a in starts
                     if wrong(
-                        run(frames, range(a, a + n), args.dropped, cfg, args.silent, args.blank),
+                        run(frames, range(a, a + n), args.dropped, cfg, args.silent, args.blank, args.frozen),
                         windows,
                         range(a, a + n),
                         math.ceil(DIAMETER / speed),
