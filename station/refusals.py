@@ -90,9 +90,9 @@ def crossed_unseen(
     """Whether ``t``'s part (an :func:`unseen_part`, last seen ``steps`` frames ago) crossed the line in the frames not seen
     since, moved on at the belt's speed ``v``, with no track of ``new`` (those first seen on this frame) to judge it; and
     the one of ``new`` that is its part found again, leaving the frame past the line, if one is. Found again means in its
-    lane and where ``v`` has taken it, to a tenth of that travel and one part's size (a part coming into view has its
-    blob's centre up to half its size behind the part's), part-sized (a piece of it is not). A part coming into view is
-    taken to be centred half its height behind its leading edge."""
+    lane and where ``v`` has taken it, to a tenth of that travel and half a part's size (a whole size for one cut by the
+    frame's side, whose blob's centre is up to half its size behind the part's), part-sized (a piece of it is not). A
+    part coming into view is taken to be centred half its height behind its leading edge."""
     b = t.blob
     at = sorted((b.x0, b.x1) if cfg.direction is Direction.LEFT_TO_RIGHT else (w - b.x1, w - b.x0))  # from the side parts come in from
     centre = at[1] - (b.y1 - b.y0) / 2 if at[0] < cfg.edge_margin_px else progress(b, cfg, w) * w
@@ -104,7 +104,7 @@ def crossed_unseen(
         for o in new
         if part_sized(o.came, cfg)  # not a piece of it, or of another part
         and abs(o.came.cy - b.cy - v[1] * steps) < 0.5 * max(b.size, o.came.size)
-        and abs(along(cfg, o.came.cx - b.cx) - travel) <= 0.1 * abs(travel) + o.came.size
+        and abs(along(cfg, o.came.cx - b.cx) - travel) <= 0.1 * abs(travel) + o.came.size * (0.5 if inside(o.came, cfg, w, h) else 1.0)
     ]
     if any(whole_part(o.came, cfg, w, h) or progress(o.came, cfg, w) < cfg.line for o in found):
         return False, None  # found again, to be judged there

@@ -61,3 +61,14 @@ def test_a_part_coming_into_view_crossed_unseen_when_the_belt_took_it_past_the_l
     assert crossed_unseen(coming, [], CFG, 640, 480, (20.0, 0.0), 10) == (False, None), "50 + 200 px: short of it"
     leaving = Track(1, Blob(500, 100, 640, 300), before_line=True, seen=33)
     assert crossed_unseen(leaving, [], CFG, 640, 480, (20.0, 0.0), 20) == (False, None), "it crossed in view: decided there"
+
+
+def test_a_whole_part_further_than_its_speeds_error_and_half_its_size_from_where_the_belt_took_it_is_another_part() -> None:
+    """Coming into view (centre about 50 px in), then 40 frames at 20 px: it must be near 850 px. A whole part at 660 px
+    is the part behind, not it (the reach was a whole part's size, for a blob cut by the frame's side: the part behind,
+    whole, was taken for it, and it got no verdict)."""
+    coming = Track(0, Blob(0, 100, 150, 300), before_line=True, seen=33)
+    behind = Track(1, Blob(560, 100, 760, 300))
+    assert crossed_unseen(coming, [behind], CFG, 1280, 480, (20.0, 0.0), 40) == (True, None)
+    found = Track(2, Blob(680, 100, 880, 300))  # 780 px: within a tenth of the travel and half its size
+    assert crossed_unseen(coming, [found], CFG, 1280, 480, (20.0, 0.0), 40) == (False, None)
