@@ -38,7 +38,7 @@ def test_blank_frames_show_the_belts_grey_and_keep_their_numbers(tmp_path: Path)
     them, and a part coming into view before them that crossed the line in them is rejected on the first after them."""
     frames, windows = unseen_sweep._video(tmp_path, 16.0)
     lost = range(40, 89)  # part 2 (whole 41-83) comes into view before them and crosses the line in them
-    parts = unseen_sweep.run(frames, lost, False, TriggerSection(), blank=True)
+    parts = unseen_sweep.run(frames, lost, TriggerSection(), "blank")
     assert not unseen_sweep.wrong(parts, windows, lost, 15, entering=7.5)
     refused = [(p.frame.index, p.seen, p.failure.detail) for p in parts if p.failure is not None]
     assert [(i, s) for i, s, _ in refused] == [(89, 39)] and "49 frames not seen" in refused[0][2]
@@ -48,7 +48,7 @@ def test_a_stretch_a_part_crosses_the_line_in_gives_one_verdict_a_part_in_order(
     frames, windows = unseen_sweep._video(tmp_path, 40.0)
     assert len(windows) == 8
     lost = range(40, 47)
-    parts = unseen_sweep.run(frames, lost, False, TriggerSection())
+    parts = unseen_sweep.run(frames, lost, TriggerSection())
     assert not unseen_sweep.wrong(parts, windows, lost, 6) and len(parts) == 8
 
 
@@ -57,7 +57,7 @@ def test_frames_gone_without_a_trace_are_numbered_on_and_the_verdicts_stamped_ba
     each verdict is stamped back with the number its frame had in the whole video, as a ground truth would count it."""
     frames, _ = unseen_sweep._video(tmp_path, 40.0)
     lost = range(40, 47)
-    stamps = [p.frame.index for p in unseen_sweep.run(frames, lost, False, TriggerSection(), silent=True)]
+    stamps = [p.frame.index for p in unseen_sweep.run(frames, lost, TriggerSection(), "silent")]
     assert stamps and not any(s in lost for s in stamps) and any(s >= 47 for s in stamps)
 
 
@@ -66,7 +66,7 @@ def test_the_part_coming_into_view_where_a_part_rejected_as_crossed_unseen_was_g
     unseen. Its track stayed where it was, with no speed, and took the part coming into view there four frames later,
     which, that track judged, got no verdict (a review's case: part 4, whole in frames 50-66, all after the stretch)."""
     frames, windows = unseen_sweep._video(tmp_path, 40.0)
-    parts = unseen_sweep.run(frames, range(15, 40), False, TriggerSection())
+    parts = unseen_sweep.run(frames, range(15, 40), TriggerSection())
     first, last = windows[4]
     assert any(first <= p.frame.index <= last and p.failure is None for p in parts)
     assert not unseen_sweep.wrong(parts, windows, range(15, 40), 6)
@@ -77,5 +77,5 @@ def test_a_short_frozen_stretch_reads_as_the_belt_pausing_and_keeps_one_verdict_
     the trigger sees the belt pause and jump, and each part keeps its one verdict (a longer freeze is F1's hole)."""
     frames, windows = unseen_sweep._video(tmp_path, 16.0)
     lost = range(60, 63)
-    parts = unseen_sweep.run(frames, lost, False, TriggerSection(), frozen=True)
+    parts = unseen_sweep.run(frames, lost, TriggerSection(), "frozen")
     assert len(parts) == 8 and not unseen_sweep.wrong(parts, windows, lost, 15, entering=7.5)

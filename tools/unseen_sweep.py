@@ -22,6 +22,7 @@ import math
 import tempfile
 from dataclasses import replace
 from pathlib import Path
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -52,30 +53,27 @@ def _video(folder: Path, speed: float) -> tuple[list[npt.NDArray[np.uint8]], lis
     return frames, [(int(r["first_frame"]), int(r["last_frame"])) for r in read_truth(video)]
 
 
-def run(
-    frames: list[npt.NDArray[np.uint8]],
-    lost: range,
-    dropped: bool,
-    cfg: TriggerSection,
-    silent: bool = False,
-    blank: bool = False,
-    frozen: bool = False,
-) -> list[Part]:
-    """The parts the line trigger gives for ``frames`` with those in ``lost`` undecodable, or ``dropped``, or gone without a
-    trace (``silent``: the frames after them numbered on from the last before them, their parts' verdicts stamped back),
-    or showing nothing (``blank``: each the grey of its belt, the light out), or each a copy of the frame before them
-    (``frozen``: frames lost and filled in by a recorder that keeps a constant rate)."""
+Lost = Literal["undecodable", "dropped", "silent", "blank", "frozen"]
+
+
+def run(frames: list[npt.NDArray[np.uint8]], lost: range, cfg: TriggerSection, how: Lost = "undecodable") -> list[Part]:
+    """The parts the line trigger gives for ``frames`` with those in ``lost`` undecodable (their numbers kept), or
+    ``dropped`` (missing from the numbering), or gone without a trace (``silent``: the frames after them numbered on from
+    the last before them, their parts' verdicts stamped back), or showing nothing (``blank``: each the grey of its belt,
+    the light out), or each a copy of the frame before them (``frozen``: frames lost and filled in by a recorder that
+    keeps a constant rate)."""
     trig, out, shift = LineTrigger(cfg), [], 0
     for i, img in enumerate(frames):
-        if (blank or frozen) and i in lost:
-            still = frames[lost.start - 1] if lost.start > 0 else img
-            out += trig(Frame(i, still if frozen else np.full_like(img, int(np.median(img))), float(i), float(i)))
-        elif i not in lost:
+        if i not in lost:
             got = trig(Frame(i - shift, img, float(i), float(i)))
-            out += [replace(p, frame=replace(p.frame, index=p.frame.index + shift)) for p in got] if silent else got
-        elif silent:
+            out += [replace(p, frame=replace(p.frame, index=p.frame.index + shift)) for p in got] if how == "silent" else got
+        elif how == "silent":
             shift += 1
-        elif not dropped:
+        elif how == "frozen":
+            out += trig(Frame(i, frames[lost.start - 1] if lost.start > 0 else img, float(i), float(i)))
+        elif how == "blank":
+            out += trig(Frame(i, np.full_like(img, int(np.median(img))), float(i), float(i)))
+        elif how == "undecodable":
             out += trig(Frame(i, np.zeros((0, 0), np.uint8), float(i), float(i), _UNDECODED))
     return out + trig.flush()
 
@@ -98,10 +96,14 @@ def main() -> int:
     ap = argparse.ArgumentParser(prog="python3 -m tools.unseen_sweep", description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--lengths", default="3,10,25,49,80", help="stretch lengths, frames, comma-separated")
     ap.add_argument("--step", type=int, default=3, help="a stretch starts at every this many frames")
-    ap.add_argument("--dropped", action="store_true", help="the stretch's frames are missing from the numbering")
-    ap.add_argument("--silent", action="store_true", help="the stretch's frames gone without a trace (renumbered after it)")
-    ap.add_argument("--blank", action="store_true", help="the stretch's frames show only the belt's grey (the light out)")
-    ap.add_argument("--frozen", action="store_true", help="the stretch's frames each a copy of the frame before it")
+    how = ap.add_mutually_exclusive_group()  # without one: undecodable, their numbers kept
+    for name, what in (
+        ("dropped", "the stretch's frames are missing from the numbering"),
+        ("silent", "the stretch's frames gone without a trace (renumbered after it)"),
+        ("blank", "the stretch's frames show only the belt's grey (the light out)"),
+        ("frozen", "the stretch's frames each a copy of the frame before it"),
+    ):
+        how.add_argument(f"--{name}", dest="how", action="store_const", const=name, default="undecodable", help=what)
     ap.add_argument("--right-to-left", action="store_true", help="the videos mirrored, trigger.direction right_to_left")
     args = ap.parse_args()
     rtl = args.right_to_left
@@ -117,7 +119,7 @@ def main() -> int:
                     a
                     for a in starts
                     if wrong(
-                        run(frames, range(a, a + n), args.dropped, cfg, args.silent, args.blank, args.frozen),
+                        run(frames, range(a, a + n), cfg, args.how),
                         windows,
                         range(a, a + n),
                         math.ceil(DIAMETER / speed),
