@@ -131,7 +131,7 @@ class LineTrigger:
         before, self._matched_at = self._matched_at, frame.index
         unseen = frame.index - before > 1  # frames between: unreadable, dropped, blank
         self._gap_from = before if unseen else -1
-        belt = self._belt()
+        belt = self._belt() if unseen else self._belt_then  # nothing has moved the tracks since the frame before
         for t in sorted(self._tracks, key=lambda t: (t.missed > 0, t.missed > _MAX_MISSED, t.order)):
             at = t.where(max(frame.index - t.seen, 1))  # more than one frame on across frames not seen (unreadable, dropped, blank)
             if at is None or (unseen and self._carried_off(t, frame.index - t.seen, self._belt_then)):
@@ -391,7 +391,7 @@ class LineTrigger:
             if not t.inspected:
                 frame = t.last_full[0] if t.last_full is not None else marker
                 out.append(self._refuse(frame, t.blob, None, "camera lost while the part was in view"))
-        self._tracks, self._lost = [], []
+        self._tracks, self._lost, self._belt_then = [], [], None
         return out
 
     def flush(self) -> list[Part]:
