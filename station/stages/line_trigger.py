@@ -210,10 +210,10 @@ class LineTrigger:
         taken it by ``frame``: the first after them (``ended``: the last of the stream, not seen either). Taken past the
         line meanwhile, its part crossed it unseen, and is judged now, in order: before the parts behind it (a new track,
         past the line when first seen, judges its part at once; ``t`` had waited to retire, and its verdict came after
-        theirs). Seen whole, on its last whole view (as :meth:`_retire`
-        would); coming into view, never seen whole, it is rejected, unable to inspect, unless it is a piece of a part
-        seen whole (:func:`station.refusals.unseen_part`) or found again (:func:`station.refusals.crossed_unseen`):
-        before, it got no verdict at all (measured: 49 undecodable frames of an AVI, a defective part among them)."""
+        theirs). Seen whole, on its last whole view (as :meth:`_retire` would); coming into view, never seen whole, it
+        is rejected, unable to inspect, unless it is a piece of a part seen whole (:func:`station.refusals.unseen_part`)
+        or found again (:func:`station.refusals.crossed_unseen`): before, it got no verdict at all (measured: 49
+        undecodable frames of an AVI, a defective part among them)."""
         if t.last_full is not None:
             at = self._predicted(t, frame.index)
             if at is None or progress(at, self.cfg, w) < self.cfg.line:
