@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import cv2
 import structlog
 
+from station.config import FREE_RUN
 from station.errors import CameraError
 
 log = structlog.get_logger()
@@ -25,7 +26,7 @@ class CameraSettings:
     acquisition_fps: float | None = None
     roi: tuple[int, int, int, int] | None = None
     pixel_format: str | None = None
-    trigger: str = "free_run"
+    trigger: str = FREE_RUN
 
 
 def apply_v4l2(cap: cv2.VideoCapture, s: CameraSettings, name: str) -> None:

@@ -71,7 +71,8 @@ def source_kind(src: str) -> SourceKind:
 
 
 LIVE = (SourceKind.USB, SourceKind.GIGE, SourceKind.NETWORK, SourceKind.PIPELINE)
-IMAGES = (SourceKind.FOLDER, SourceKind.STILL)  # read as an image folder (sources.ImageFolderSource)
+IMAGES = (SourceKind.FOLDER, SourceKind.STILL)  # read as an image folder (stills.ImageFolderSource)
+FREE_RUN = "free_run"  # camera.trigger of a camera that takes frames at its own rate (any other value: a hardware trigger line)
 GIGE_OPEN_S = 8.0  # the longest a GigE camera's open is waited for (station.gige); the capture stage shows no progress meanwhile
 
 
@@ -81,7 +82,7 @@ def resolved_mode(cfg: Config, images: bool, live: bool) -> TriggerMode:
     a conveyor). ``images``, ``live``: what the source is."""
     if cfg.trigger.mode is not TriggerMode.AUTO:
         return cfg.trigger.mode
-    return TriggerMode.FRAME if images or (live and cfg.camera.trigger != "free_run") else TriggerMode.LINE
+    return TriggerMode.FRAME if images or (live and cfg.camera.trigger != FREE_RUN) else TriggerMode.LINE
 
 
 PIXEL_FORMATS = ("Mono8", "Mono10", "Mono12", "Mono16", "BayerRG8", "BayerGR8", "BayerBG8", "BayerGB8")  # gige.to_gray's
@@ -116,9 +117,7 @@ class CameraSection(Section):
     acquisition_fps: float | None = Field(None, gt=0, le=1000, description="Frame rate asked of the camera (null: its own).")
     roi: tuple[int, int, int, int] | None = Field(None, description="Sensor region [x, y, width, height] (null: full sensor).")
     pixel_format: str | None = Field(None, min_length=1, description="GenICam pixel format, e.g. Mono8 (GigE only; null: the camera's).")
-    trigger: str = Field(
-        "free_run", min_length=1, description="free_run, or the hardware trigger line that starts each frame (e.g. Line1)."
-    )
+    trigger: str = Field(FREE_RUN, min_length=1, description="free_run, or the hardware trigger line that starts each frame (e.g. Line1).")
 
     @field_validator("source")
     @classmethod
@@ -145,12 +144,12 @@ class CameraSection(Section):
     def _settings_fit_the_source(self) -> CameraSection:
         """Camera settings are written to a GigE camera, and some of them to a USB one; anywhere else they would be
         ignored without a word, so they are refused, naming the key."""
-        given = [k for k in CAMERA_SETTINGS if getattr(self, k) is not None] + ["trigger"] * (self.trigger != "free_run")
+        given = [k for k in CAMERA_SETTINGS if getattr(self, k) is not None] + ["trigger"] * (self.trigger != FREE_RUN)
         src, kind = self.source, source_kind(self.source)
         if not given or kind is SourceKind.GIGE:
             return self
         if kind is SourceKind.USB:
-            if self.trigger != "free_run":
+            if self.trigger != FREE_RUN:
                 raise Contradiction("camera.trigger", f"{src} is a USB camera, which has no hardware trigger line here")
             if self.pixel_format is not None:
                 raise Contradiction("camera.pixel_format", f"{src}: pixel formats are set on GigE cameras only")

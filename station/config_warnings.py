@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from station.config import IMAGES, LIVE, Config, SourceKind, TriggerMode, resolved_mode, source_kind
+from station.config import FREE_RUN, IMAGES, LIVE, Config, SourceKind, TriggerMode, resolved_mode, source_kind
 from station.config_gateway import GATEWAY_STOP_S, GatewayOutputKind, Tracking
 
 LINE_NEAR_EDGE = 0.2  # trigger.line closer than this to a side of the frame (a fraction of its width) is warned of
@@ -15,7 +15,7 @@ def warnings(cfg: Config, source: str | None = None) -> list[str]:
     (key first); ``source``: what replay reads in place of camera.source."""
     out = _timing(cfg)
     g, p = cfg.gateway, cfg.publisher
-    if cfg.camera.trigger != "free_run" and cfg.trigger.mode is TriggerMode.LINE:
+    if cfg.camera.trigger != FREE_RUN and cfg.trigger.mode is TriggerMode.LINE:
         out.append(
             "trigger.mode: line with a hardware trigger (camera.trigger) follows parts across frames, as for pulses by belt travel; "
             "a frame lost on the way is then only counted, not a part rejected in its place (auto: one part a frame)"

@@ -19,9 +19,10 @@ from typing import Any
 from station.archive import CROP, read_sidecar, sidecars
 from station.errors import InputError
 from station.imagesize import PNG
+from station.stills import DEFECTIVE, GOOD
 from station.wire import REASONS
 
-LABEL_FOLDERS = {"defect": "def_front", "good": "ok_front"}  # an operator's label -> where export puts the part
+LABEL_FOLDERS = {"defect": DEFECTIVE, "good": GOOD}  # an operator's label -> where export puts the part
 REASON_LABELS = {"defect": "defect", "ok": "good"}  # the station's own reason, for a part no operator labelled
 
 
@@ -47,8 +48,8 @@ def export(archive: Path, out: Path, reviewed_only: bool = False) -> Exported:
     it otherwise. A part whose sidecar or crop cannot be read is skipped and named, never silently.
     ``labels.csv`` has a row for each crop written (:data:`COLUMNS`).
     """
-    _empty_folder(out, ("def_front", "ok_front"))  # even empty: a labelled folder, which teach and eval count
-    done = Exported({"def_front": 0, "ok_front": 0, "review": 0}, [])
+    _empty_folder(out, (DEFECTIVE, GOOD))  # even empty: a labelled folder, which teach and eval count
+    done = Exported({DEFECTIVE: 0, GOOD: 0, "review": 0}, [])
     rows = [list(COLUMNS)]
     for side in sidecars(archive, done.skipped.append):  # links never followed, each folder passed over named
         done.archived += 1

@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from station.locate import Circle, f32, u8
 from station.preprocess import locate_part
-from station.stills import IMAGE_SUFFIXES
+from station.stills import IMAGE_SUFFIXES, LABELLED
 from station.wire import Reason, VerdictMessage
 
 CODECS = {"mp4v": ".mp4", "avc1": ".mp4", "MJPG": ".avi"}
@@ -81,8 +81,8 @@ class PartPhoto:
 def labelled_photos(root: Path) -> list[PartPhoto]:
     """Photos under ``root/ok_front`` and ``root/def_front``."""
     out: list[PartPhoto] = []
-    for folder, label in (("ok_front", "ok"), ("def_front", "def")):
-        out += [PartPhoto(p, label) for p in sorted((root / folder).iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
+    for folder, label in LABELLED.items():
+        out += [PartPhoto(p, ("ok", "def")[label]) for p in sorted((root / folder).iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
     if not out:
         raise FileNotFoundError(f"{root}: no images in ok_front/ or def_front/")
     return out

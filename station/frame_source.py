@@ -9,6 +9,8 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from station.messages import DropReason
+
 
 @dataclass(frozen=True)
 class Grab:
@@ -26,7 +28,7 @@ class FrameSource(Protocol):
     live: bool
     fps: float | None
     frame_count: int | None
-    drops: dict[str, int]  # frames the source itself lost, by reason (station_frames_dropped_total), counted up
+    drops: dict[DropReason, int]  # frames the source itself lost, by reason (station_frames_dropped_total), counted up
 
     def open(self) -> None: ...
 
@@ -45,7 +47,7 @@ class QuickOpen:
     """For sources whose open and read never block for long: nothing to interrupt, nothing dropped by the source."""
 
     def __init__(self) -> None:
-        self.drops: dict[str, int] = {}
+        self.drops: dict[DropReason, int] = {}
 
     def interrupt(self) -> None:
         return None

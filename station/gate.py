@@ -34,7 +34,7 @@ from station.imagesize import claimed_size
 from station.locate import Circle, FloatImage, GrayImage
 from station.model import META_SELF_TEST, Model, Threads
 from station.preprocess import Quality, crop_square, normalise, preprocess, quantised
-from station.stills import IMAGE_SUFFIXES, MAX_IMAGE_SIDE, read_image
+from station.stills import IMAGE_SUFFIXES, LABELLED, MAX_IMAGE_SIDE, read_image
 
 SAMPLE = Path(__file__).resolve().parent / "sample" / "casting"
 SELF_TEST_ACCURACY = 0.8
@@ -44,7 +44,7 @@ REMADE_TOLERANCE = 3  # grey levels: a square crop remade from its stored pixels
 
 def _photos(model: Model, sample: Path) -> tuple[list[FloatImage], list[int]] | str:
     """The bundled labelled photos, cropped by the model's own preprocessing; or why there are none."""
-    photos = [(p, label) for folder, label in (("ok_front", 0), ("def_front", 1)) if (sample / folder).is_dir()
+    photos = [(p, label) for folder, label in LABELLED.items() if (sample / folder).is_dir()
               for p in sorted((sample / folder).iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]  # fmt: skip
     if len({label for _, label in photos}) < 2:
         return f"{sample}: the self-test photos are missing"

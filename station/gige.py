@@ -19,9 +19,10 @@ import numpy as np
 import structlog
 
 from station.camera import CameraSettings
-from station.config import GIGE_OPEN_S, PIXEL_FORMATS
+from station.config import FREE_RUN, GIGE_OPEN_S, PIXEL_FORMATS
 from station.errors import CameraError
 from station.frame_source import Grab
+from station.messages import DropReason
 
 log = structlog.get_logger()
 BUFFERS = 8
@@ -66,7 +67,7 @@ class AravisSource:
         self.name = f"gige:{device_id or ''}"
         self.fps: float | None = None
         self.frame_count: int | None = None
-        self.drops: dict[str, int] = {"incomplete": 0, "missing_id": 0}
+        self.drops: dict[DropReason, int] = {DropReason.INCOMPLETE: 0, DropReason.MISSING_ID: 0}
         self._device_id = device_id
         self._settings = settings
         self._timeout_us = int(read_timeout_s * 1e6)
@@ -164,9 +165,9 @@ class AravisSource:
             steps.append(("camera.gain_db", s.gain_db, lambda: cam.set_gain(s.gain_db), cam.get_gain))
         if s.acquisition_fps is not None:
             steps.append(("camera.acquisition_fps", s.acquisition_fps, lambda: cam.set_frame_rate(s.acquisition_fps), cam.get_frame_rate))
-        if s.trigger == "free_run":
+        if s.trigger == FREE_RUN:
             free = ar.AcquisitionMode.CONTINUOUS
-            steps.append(("camera.trigger", "free_run", lambda: cam.set_acquisition_mode(free), lambda: "free_run"))
+            steps.append(("camera.trigger", FREE_RUN, lambda: cam.set_acquisition_mode(free), lambda: FREE_RUN))
         else:
             steps.append(("camera.trigger", s.trigger, lambda: cam.set_trigger(s.trigger), lambda: s.trigger))
         for key, wanted, write, read in steps:
@@ -189,11 +190,11 @@ class AravisSource:
         try:
             ar = _aravis()
             if buf.get_status() != ar.BufferStatus.SUCCESS:
-                self.drops["incomplete"] += 1
+                self.drops[DropReason.INCOMPLETE] += 1
                 return None
             fid = int(buf.get_frame_id())
             if self._last_id is not None and fid > self._last_id + 1:
-                self.drops["missing_id"] += fid - self._last_id - 1
+                self.drops[DropReason.MISSING_ID] += fid - self._last_id - 1
             self._last_id = fid
             # PyGObject hands the pixels over as one bytes object; Mono8 is viewed, not copied again
             return Grab(to_gray(buf.get_data(), buf.get_image_width(), buf.get_image_height(), self._format))

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Final, Literal
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 import numpy.typing as npt
 
-from station.wire import Reason, ShadowVerdict, StationState
+from station.wire import CameraState, Disposition, Reason, ShadowVerdict, StationState
 
 if TYPE_CHECKING:  # types only: the messages are the bottom layer, above the wire contract alone
     from station.evidence import Evidence
@@ -19,7 +19,9 @@ if TYPE_CHECKING:  # types only: the messages are the bottom layer, above the wi
 
 __all__ = [
     "END",
+    "CameraState",
     "Crop",
+    "Disposition",
     "DropReason",
     "Failure",
     "Frame",
@@ -178,5 +180,5 @@ class Verdict:
     evidence: Evidence | None = field(default=None, compare=False, repr=False)  # its map, for the archive's heat map
 
     @property
-    def verdict(self) -> Literal["pass", "reject"]:
-        return "pass" if self.reason is Reason.OK else "reject"
+    def verdict(self) -> Disposition:
+        return Disposition.of(self.reason)

@@ -11,13 +11,15 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
-from station.messages import DropReason, Reason, ReloadResult, ResendResult, ShadowSkip, StageName, StationState
+from station.messages import Disposition, DropReason, Reason, ReloadResult, ResendResult, ShadowSkip, StageName, StationState
 
 if TYPE_CHECKING:
     from station.model import ModelInfo
 
 _MS_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
-QUEUED = tuple(s for s in StageName if s is not StageName.PUBLISH)  # stages with a queue in front (capture: the camera's)
+# the stages with a bounded queue in front (the trigger's holds the camera's frames), and those whose handling of one part may raise
+QUEUED = tuple(s for s in StageName if s is not StageName.CAPTURE)
+PART_HANDLERS = (StageName.PREPROCESS, StageName.INFERENCE, StageName.DECISION, StageName.SHADOW)  # an exception rejects that part
 
 
 def _buckets(deadline_s: float) -> tuple[float, ...]:
@@ -120,7 +122,7 @@ class Metrics:
         def total(name: str, **labels: str) -> int:
             return int(self.registry.get_sample_value(name, labels) or 0)
 
-        pairs = [(a, b) for a in ("pass", "reject") for b in ("pass", "reject") if a != b]
+        pairs = [(a, b) for a in Disposition for b in Disposition if a != b]
         return {
             "judged": total("station_shadow_parts_total"),
             "disagreed": sum(total("station_shadow_disagreements_total", active=a, shadow=b) for a, b in pairs),
@@ -134,20 +136,21 @@ class Metrics:
         for cause in ShadowSkip:
             self.shadow_skipped.labels(cause=cause.value)
         for reason in Reason:
-            self.parts.labels(verdict="pass" if reason is Reason.OK else "reject", reason=reason.value)
-        for active, shadow in (("pass", "reject"), ("reject", "pass")):
-            self.shadow_disagreements.labels(active=active, shadow=shadow)
+            self.parts.labels(verdict=Disposition.of(reason).value, reason=reason.value)
+        for active, shadow in ((a, b) for a in Disposition for b in Disposition if a != b):
+            self.shadow_disagreements.labels(active=active.value, shadow=shadow.value)
         self.set_shadow(None)
         for resend in ResendResult:
             self.resend_requests.labels(result=resend.value)
         for reload in ReloadResult:
             self.model_reloads.labels(result=reload.value)
-        for kind in ("reject", "pass"):
-            self.archive_writes.labels(kind=kind)
+        for kind in Disposition:
+            self.archive_writes.labels(kind=kind.value)
         for stage in StageName:
             self.stage_seconds.labels(stage=stage.value)
         for stage in QUEUED:
             self.queue_depth.labels(stage=stage.value)
+        for stage in PART_HANDLERS:
             self.part_errors.labels(stage=stage.value)
 
     def set_queue_depths(self, depths: Iterable[tuple[str, int]]) -> None:

@@ -27,18 +27,18 @@ import structlog
 from station import __version__
 from station.archive import Archive
 from station.blobs import no_room
-from station.config import Config, ModelSection, TriggerMode
+from station.config import FREE_RUN, Config, ModelSection, TriggerMode
 from station.errors import ConfigError
 from station.frame_source import FrameSource
 from station.gate import admit_configured
-from station.messages import DropReason, Part, Scored, StageName, StationState, Verdict
+from station.messages import CameraState, DropReason, Part, Scored, StageName, StationState, Verdict
 from station.metrics import QUEUED, Metrics
 from station.model import Model
 from station.ratelog import RateLimitedLog
 from station.reload import ModelSlot, Reloader, ShadowSlot
 from station.review import Review, load_token
 from station.stages.base import Stage, Worker
-from station.stages.capture import CameraState, CaptureStage
+from station.stages.capture import CaptureStage
 from station.stages.decision import DecisionStage
 from station.stages.inference import InferenceStage
 from station.stages.line_trigger import LineTrigger
@@ -72,13 +72,10 @@ class RunOptions:
 
 
 def _queues(cfg: Config) -> dict[StageName, queue.Queue[object]]:
-    """The bounded queue in front of each stage after capture: frames in front of the trigger, parts after it."""
-    size = cfg.pipeline.queue_size
-    return {
-        name: queue.Queue(maxsize=cfg.camera.queue_size if name is StageName.TRIGGER else size)
-        for name in StageName
-        if name is not StageName.CAPTURE
-    }
+    """The bounded queue in front of each stage after capture: frames in front of the trigger, parts after it; the shadow's
+    holds one part (its overflow policy: a part that finds it full goes without a shadow, counted)."""
+    sizes = {StageName.TRIGGER: cfg.camera.queue_size, StageName.SHADOW: 1}
+    return {name: queue.Queue(maxsize=sizes.get(name, cfg.pipeline.queue_size)) for name in QUEUED}
 
 
 class Pipeline:
@@ -105,7 +102,7 @@ class Pipeline:
             opts.realtime,
             stale_after_s=cfg.camera.stale_after_s,
             backoff_cap_s=cfg.camera.backoff_max_s,
-            free_run=cfg.camera.trigger == "free_run",
+            free_run=cfg.camera.trigger == FREE_RUN,
             frames_are_parts=isinstance(trig, FrameTrigger),
             no_room=None if isinstance(trig, FrameTrigger) else partial(no_room, cfg.trigger),
         )
@@ -118,9 +115,7 @@ class Pipeline:
         self.archive: Archive | None = None
         cfg_hash = config_hash(cfg)
         who = Identity(cfg.station.id, cfg_hash, model.info.model_id)
-        self.outlet = Outlet(
-            cfg.publisher, who, metrics, out=opts.out, camera=lambda: self.capture.state.value, on_published=self._published
-        )
+        self.outlet = Outlet(cfg.publisher, who, metrics, out=opts.out, camera=lambda: self.capture.state, on_published=self._published)
         if cfg.archive.dir is not None:
             self.archive = Archive(cfg.archive, metrics, self.outlet.publisher.run_id, cfg_hash)
         self.publisher = self.outlet.publisher
@@ -238,7 +233,7 @@ class Pipeline:
         self._degraded_by = kind if self.state is StationState.DEGRADED else ""
         self.publisher.set_state(self.state)
         self.publisher.beat()
-        self.metrics.set_queue_depths([(StageName.CAPTURE, 0), *((n, q.qsize()) for n, q in self.queues.items() if n in QUEUED)])
+        self.metrics.set_queue_depths((n, q.qsize()) for n, q in self.queues.items())
 
     def _faults(self) -> list[tuple[str, str | None]]:
         """What makes the heartbeats say degraded, by kind, first first: why, or None where that kind is fine now."""

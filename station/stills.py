@@ -19,6 +19,8 @@ from station.preprocess import to_gray
 MAX_IMAGE_BYTES = 256 * 1024 * 1024
 MAX_IMAGE_SIDE = 12000  # px: a photo larger than this is no part's on a belt
 IMAGE_SUFFIXES = set(STILLS)
+GOOD, DEFECTIVE = "ok_front", "def_front"  # a labelled folder's two subfolders (the training photos' layout)
+LABELLED = {GOOD: 0, DEFECTIVE: 1}  # each subfolder's label (0 good, 1 defective), good first: eval, teach, the gate, footage
 log = structlog.get_logger()
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from dataclasses import fields
 from typing import Any
 
 import structlog
@@ -18,13 +19,13 @@ from station.camera import CameraSettings
 from station.config import Config, ModelSection
 from station.errors import ConfigError, one_line
 from station.frame_source import FrameSource
+from station.messages import CameraState
 from station.metrics import Metrics
 from station.model import Model
 from station.notify import Notifier, Watchdog
 from station.pipeline import Pipeline, RunOptions
 from station.signals import SIGNALS
 from station.sources import source_for
-from station.stages.capture import CameraState
 
 log = structlog.get_logger()
 
@@ -120,8 +121,8 @@ def _watch(cfg: Config, pipe: Pipeline, notifier: Notifier, bar: Any, reread: Ca
 
 
 def camera_settings(cfg: Config) -> CameraSettings:
-    c = cfg.camera
-    return CameraSettings(c.exposure_us, c.gain_db, c.acquisition_fps, c.roi, c.pixel_format, c.trigger)
+    """The camera.* keys a live camera is asked for: each of CameraSettings' fields, read by its name."""
+    return CameraSettings(**{f.name: getattr(cfg.camera, f.name) for f in fields(CameraSettings)})
 
 
 def configured_source(cfg: Config, spec: str | None = None) -> FrameSource:

@@ -41,6 +41,17 @@ class Reason(StrEnum):
     LATE = "late"
 
 
+class Disposition(StrEnum):
+    """What becomes of the part (a verdict's ``verdict``): it passes for reason ``ok`` alone (:meth:`of`)."""
+
+    PASS = "pass"
+    REJECT = "reject"
+
+    @classmethod
+    def of(cls, reason: Reason) -> Disposition:
+        return cls.PASS if reason is Reason.OK else cls.REJECT
+
+
 REASONS = frozenset(r.value for r in Reason)  # the strings a reason may be: sidecars and an export's labels.csv are checked
 
 
@@ -51,6 +62,15 @@ class StationState(StrEnum):
     RUNNING = "running"
     DEGRADED = "degraded"
     STOPPING = "stopping"
+
+
+class CameraState(StrEnum):
+    """What the heartbeats say of the camera; the capture stage alone writes it."""
+
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    DISCONNECTED = "disconnected"
+    ENDED = "ended"
 
 
 MAX_TEXT = 2000  # characters of free text (a verdict's detail, an image name): a message stays far below 64 KiB
@@ -236,9 +256,9 @@ class _Envelope(_Body):
         _counted("seq", self.seq)
 
 
-def _consistent(verdict: str, reason: Reason, score: float | None) -> None:
+def _consistent(verdict: Disposition, reason: Reason, score: float | None) -> None:
     """Only ``pass``/``ok`` with a score passes; a score is a number in [0, 1]."""
-    if (verdict == "pass") != (reason is Reason.OK) or (verdict == "pass" and score is None):
+    if verdict != Disposition.of(reason) or (verdict == Disposition.PASS and score is None):
         raise WireError(f"verdict: {verdict} with reason {reason.value} and score {score!r}")
     if score is not None and not 0.0 <= score <= 1.0:
         raise WireError(f"score: {score!r} is not in [0, 1]")
@@ -249,7 +269,7 @@ class ShadowVerdict(_Body):
     """What the shadow model would have published alone on the part (its own threshold and band)."""
 
     VERSIONED: ClassVar[bool] = False
-    verdict: Literal["pass", "reject"]
+    verdict: Disposition
     reason: Reason
     score: float | None
     model: str
@@ -265,7 +285,7 @@ class VerdictMessage(_Envelope):
     TOPIC: ClassVar[Topic] = Topic.VERDICT
     part_id: int
     frame: int
-    verdict: Literal["pass", "reject"]
+    verdict: Disposition
     reason: Reason
     score: float | None
     captured_at: float
@@ -292,7 +312,7 @@ class Heartbeat(_Envelope):
     state: StationState
     last_seq: int
     verdicts: int
-    camera: str
+    camera: CameraState
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -306,7 +326,7 @@ class Heartbeat(_Envelope):
 class Status(_Envelope):
     TOPIC: ClassVar[Topic] = Topic.STATUS
     state: StationState
-    camera: str
+    camera: CameraState
 
 
 Message = VerdictMessage | Heartbeat | Status

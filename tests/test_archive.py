@@ -28,7 +28,7 @@ from station.model import Model
 from station.pipeline import Pipeline, RunOptions
 from station.sources import source_for
 from station.stages.publish import Identity, to_message
-from station.wire import VerdictMessage
+from station.wire import Disposition, VerdictMessage
 
 from .conftest import MODEL, ROOT, SAMPLE, free_port
 
@@ -242,8 +242,8 @@ def test_a_shadow_disagreement_is_archived_whatever_the_pass_sample_with_both_ve
     cfg = load_config(None, [f"archive.dir={tmp_path}", "archive.pass_sample=0"]).archive
     a = Archive(cfg, Metrics(), "run", "cfg")
     a.start()
-    agree = ShadowVerdict(verdict="pass", reason=Reason.OK, score=0.01, model="cand")
-    differ = ShadowVerdict(verdict="reject", reason=Reason.DEFECT, score=0.9, model="cand")
+    agree = ShadowVerdict(verdict=Disposition.PASS, reason=Reason.OK, score=0.01, model="cand")
+    differ = ShadowVerdict(verdict=Disposition.REJECT, reason=Reason.DEFECT, score=0.9, model="cand")
     for pid, shadow in ((1, None), (2, agree), (3, differ)):
         v, _ = _verdict(pid, "pass")
         v = replace(v, shadow=shadow)

@@ -17,9 +17,9 @@ from station.blobs import no_room
 from station.config import TriggerSection
 from station.errors import CameraError
 from station.frame_source import Grab
-from station.messages import END, Frame
+from station.messages import END, CameraState, DropReason, Frame
 from station.metrics import Metrics
-from station.stages.capture import CameraState, CaptureStage
+from station.stages.capture import CaptureStage
 
 from .conftest import wait_for
 
@@ -37,7 +37,7 @@ class FakeSource:
         self._fail_opens = fail_opens
         self._lose_after = lose_after
         self.opens = 0
-        self.drops: dict[str, int] = {}
+        self.drops: dict[DropReason, int] = {}
 
     def interrupt(self) -> None:
         pass
@@ -331,7 +331,7 @@ class SkippingCamera(FakeSource):
 
     def read(self) -> Grab | None:
         if self._i == 5:
-            self.drops["missing_id"] = self.drops.get("missing_id", 0) + 2
+            self.drops[DropReason.MISSING_ID] = self.drops.get(DropReason.MISSING_ID, 0) + 2
         return super().read()
 
 

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 
 from station.footage import Envelope, compose, labelled_photos, read_truth
-from station.wire import Reason, VerdictMessage
+from station.wire import Disposition, Reason, VerdictMessage
 
 from .conftest import SAMPLE
 
@@ -40,7 +40,7 @@ def test_truth_windows_match_the_frames(tmp_path: Path) -> None:
 
 def _passed(frame: int) -> VerdictMessage:
     return VerdictMessage(
-        station="s", run_id="r", seq=frame, sent_at=0.0, part_id=frame, frame=frame, verdict="pass", reason=Reason.OK, score=0.01,
+        station="s", run_id="r", seq=frame, sent_at=0.0, part_id=frame, frame=frame, verdict=Disposition.PASS, reason=Reason.OK, score=0.01,
         captured_at=0.0, published_at=0.0,
         deadline_at=0.5, model="m", config="c", detail="d",
     )  # fmt: skip

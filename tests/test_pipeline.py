@@ -19,12 +19,12 @@ import zmq
 from station import supervisor
 from station.config import Config, load_config
 from station.footage import Envelope, compose, judge, labelled_photos, read_truth
+from station.messages import CameraState, StageName
 from station.metrics import Metrics
 from station.model import Model
 from station.pipeline import Pipeline, RunOptions
 from station.sources import source_for
 from station.stages.base import Worker
-from station.stages.capture import CameraState
 from station.travel import RUN
 from station.wire import Reason, StationState, VerdictMessage
 
@@ -140,6 +140,15 @@ def test_parts_moving_against_trigger_direction_make_the_heartbeats_say_degraded
     idle._idle()
     assert [*said, idle.state] == [StationState.DEGRADED, StationState.RUNNING]
     assert any("trigger.direction is left_to_right" in d for d in health.body["degraded"]), "a setting: no restart mends it"
+
+
+def test_the_queue_depth_series_are_the_queues_in_front_of_each_stage_the_publish_one_included(idle: Pipeline) -> None:
+    idle.queues[StageName.PUBLISH].put_nowait(object())  # a verdict waiting for the publish stage
+    idle.queues[StageName.SHADOW].put_nowait(object())  # the shadow's queue holds one part
+    idle._idle()
+    depth = {s.labels["stage"]: s.value for m in idle.metrics.registry.collect() for s in m.samples if s.name == "station_queue_depth"}
+    assert depth == {n.value: 0.0 for n in StageName if n is not StageName.CAPTURE} | {"publish": 1.0, "shadow": 1.0}
+    assert idle.queues[StageName.SHADOW].full()
 
 
 def test_a_live_camera_is_starting_not_degraded_until_it_first_sees(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -28,7 +28,7 @@ from station.pipeline import Pipeline, RunOptions
 from station.review import Review, load_token
 from station.sources import source_for
 from station.stages.publish import Identity, to_message
-from station.wire import ShadowVerdict
+from station.wire import Disposition, ShadowVerdict
 
 from .conftest import MODEL, SAMPLE, free_port, wait_for
 from .test_archive import _verdict
@@ -44,7 +44,7 @@ def _archive(root: Path, shadow_pass: bool = True) -> list[str]:
     for pid, kind in enumerate(kinds, 1):
         v, _ = _verdict(pid, kind)
         if kind == "pass":
-            v = replace(v, shadow=ShadowVerdict(verdict="reject", reason=Reason.DEFECT, score=0.8, model="cand"))
+            v = replace(v, shadow=ShadowVerdict(verdict=Disposition.REJECT, reason=Reason.DEFECT, score=0.8, model="cand"))
         a.submit(v, to_message(v, Identity("s", "c", "m"), {"station": "s", "run_id": "r", "seq": pid, "sent_at": 0.0}, 0.5, 0.0))
         time.sleep(0.02)  # distinct mtimes: the listing is newest first
     a.drain(20)

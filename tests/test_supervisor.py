@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
+from station.camera import CameraSettings
 from station.config import Config, load_config
 from station.errors import ConfigError
-from station.supervisor import _model_section
+from station.supervisor import _model_section, camera_settings
 
 
 def test_sighup_takes_the_model_files_and_names_keys_that_need_a_restart(tmp_path: Path) -> None:
@@ -44,3 +45,11 @@ def test_a_config_file_that_holds_no_settings_is_refused(tmp_path: Path) -> None
         (tmp_path / "station.yaml").write_text(text)
         with pytest.raises(ConfigError, match="holds no settings"):
             load_config(tmp_path / "station.yaml")
+
+
+def test_a_gige_cameras_settings_are_each_camera_key_as_configured() -> None:
+    keys = ["camera.source='gige:'", "camera.exposure_us=800", "camera.gain_db=2.5", "camera.acquisition_fps=40",
+            "camera.roi=[8, 16, 640, 480]", "camera.pixel_format=Mono8", "camera.trigger=Line1"]  # fmt: skip
+    got = camera_settings(load_config(None, keys))
+    want = CameraSettings(exposure_us=800, gain_db=2.5, acquisition_fps=40, roi=(8, 16, 640, 480), pixel_format="Mono8", trigger="Line1")
+    assert got == want

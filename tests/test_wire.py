@@ -11,6 +11,7 @@ import pytest
 
 from station.wire import (
     MAX_TEXT,
+    CameraState,
     Heartbeat,
     Reason,
     ResendReply,
@@ -90,10 +91,10 @@ def test_each_message_decodes_to_its_class_and_encodes_to_the_same_bytes() -> No
     assert isinstance(msg, VerdictMessage) and msg.reason is Reason.OK and msg.circle == (1.5, 2.0, 3.0)
     assert msg.encode() == data  # field order as documented: the bytes on the wire are unchanged
     beat = b'{"v": 1, "station": "s", "run_id": "r", "seq": 8, "sent_at": 2.0, "state": "running", "last_seq": 7, "verdicts": 3, '
-    beat += b'"camera": "x"}'
+    beat += b'"camera": "connected"}'
     hb = read([b"heartbeat", beat])
     assert isinstance(hb, Heartbeat) and hb.state is StationState.RUNNING and hb.encode() == beat
-    status = Status(station="s", run_id="r", seq=9, sent_at=2.0, state=StationState.STOPPING, camera="ended")
+    status = Status(station="s", run_id="r", seq=9, sent_at=2.0, state=StationState.STOPPING, camera=CameraState.ENDED)
     assert read(frames(status)) == status
 
 
@@ -141,9 +142,18 @@ def test_an_optional_field_is_absent_when_it_has_no_value_never_null(key: str) -
      ({"last_seq": 7, "verdicts": 8}, "verdicts: 8 is not in 0..last_seq (7)")],
 )  # fmt: skip
 def test_a_heartbeat_whose_counters_cannot_be_is_refused(over: dict[str, int], names: str) -> None:
-    body = {"v": 1, "station": "s", "run_id": "r", "seq": 8, "sent_at": 2.0, "state": "running", "camera": "x", **over}
+    body = {"v": 1, "station": "s", "run_id": "r", "seq": 8, "sent_at": 2.0, "state": "running", "camera": "connected", **over}
     with pytest.raises(WireError, match=re.escape(names)):
         Heartbeat.decode(encode(body))
+
+
+@pytest.mark.parametrize("topic", [Heartbeat, Status])
+def test_a_camera_state_that_is_not_in_the_contract_is_refused_naming_camera(topic: type[Heartbeat] | type[Status]) -> None:
+    body = {"v": 1, "station": "s", "run_id": "r", "seq": 8, "sent_at": 2.0, "state": "running", "camera": "on fire"}
+    if topic is Heartbeat:
+        body |= {"last_seq": 7, "verdicts": 0}
+    with pytest.raises(WireError, match="camera: 'on fire' is not one of connecting, connected, disconnected, ended"):
+        topic.decode(encode(body))
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ import structlog
 
 from station.gateway.reasons import Fault, GatewayReason, PartDecision
 from station.ratelog import RateLimitedLog
-from station.wire import Heartbeat, Message, Reason, ResendReply, Status, VerdictMessage, shown
+from station.wire import Disposition, Heartbeat, Message, Reason, ResendReply, Status, VerdictMessage, shown
 
 Heard = tuple[str, int, str, str]  # what one seq carried, as far as deciding goes: topic, part id (0: none), verdict or state, reason
 
@@ -406,8 +406,8 @@ class GatewayCore:
             reason = p.fault
         elif not self.healthy or p.actuate_at <= self.hold_until:  # on the belt when vision tripped, whenever the loop got to it
             reason = GatewayReason.VISION_UNHEALTHY
-        elif m.verdict == "pass" and m.reason is Reason.OK:
-            reason = "ok"
+        elif m.verdict == Disposition.PASS and m.reason is Reason.OK:
+            reason = Reason.OK
         else:
             reason = m.reason.value
         return _decision(p, reason, now)
@@ -436,6 +436,6 @@ def _decision(p: _Pending, reason: str, now: float) -> PartDecision:
     """The line written for a part: it passes only for ``ok``."""
     m = p.msg
     if m is None:
-        return PartDecision(p.run_id, p.part_id, "reject", reason, None, None, None, None, p.actuate_at, now)
-    decision = "pass" if reason == "ok" else "reject"
+        return PartDecision(p.run_id, p.part_id, Disposition.REJECT, reason, None, None, None, None, p.actuate_at, now)
+    decision = Disposition.PASS if reason == Reason.OK else Disposition.REJECT
     return PartDecision(p.run_id, p.part_id, decision, reason, m.verdict, m.reason.value, m.seq, m.captured_at, p.actuate_at, now)

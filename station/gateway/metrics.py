@@ -19,6 +19,7 @@ from prometheus_client.registry import Collector
 from station.gateway.core import GatewayCore
 from station.gateway.outputs import JsonLinesOutput, ModbusOutput, Output
 from station.gateway.reasons import REJECTS, Fault, PartDecision
+from station.wire import Disposition, Reason
 
 
 class MetricsOutput:
@@ -31,9 +32,9 @@ class MetricsOutput:
         )  # fmt: skip
         self.undelivered = Counter("gateway_decisions_undelivered", "Decisions the PLC did not take (vision trips).", registry=registry)
         self.healthy_state = Gauge("gateway_vision_healthy", "1 while the gateway tells the PLC that vision is healthy.", registry=registry)
-        self.decisions.labels(decision="pass", reason="ok")
+        self.decisions.labels(decision=Disposition.PASS.value, reason=Reason.OK.value)
         for reason in REJECTS:  # every series from the first scrape
-            self.decisions.labels(decision="reject", reason=reason)
+            self.decisions.labels(decision=Disposition.REJECT.value, reason=reason)
 
     def part(self, d: PartDecision) -> bool:
         self.decisions.labels(decision=d.decision, reason=d.reason).inc()

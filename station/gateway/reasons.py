@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from station.wire import Reason
+from station.wire import Disposition, Reason
 
 
 class GatewayReason(StrEnum):
@@ -68,7 +68,7 @@ class PartDecision:
 
     run_id: str
     part_id: int
-    decision: str  # "pass" or "reject"
+    decision: Disposition
     reason: str  # ok, or why it was rejected
     station_verdict: str | None
     station_reason: str | None

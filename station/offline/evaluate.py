@@ -25,9 +25,8 @@ from station.messages import Reason
 from station.model import Model
 from station.offline.classify import Classifier
 from station.preprocess import part_digest, pixels_digest
-from station.stills import files_below, read_image
+from station.stills import DEFECTIVE, GOOD, LABELLED, files_below, read_image
 
-CLASS_FOLDERS = (("ok_front", 0), ("def_front", 1))
 BACKWARDS = 0.25  # a ranking AUC this low: the labels are likelier swapped than the model that bad
 
 
@@ -87,10 +86,10 @@ def _collect(folder: Path, clf: Classifier, taught: frozenset[str] = frozenset()
     rows: list[Row] = []
     problems: list[str] = []
     seen: dict[bytes, tuple[Path, int, bool]] = {}  # content -> the first photo of it, its label, whether it was inspected
-    for sub, label in CLASS_FOLDERS:
+    for sub, label in LABELLED.items():
         d = folder / sub
         if not d.is_dir():
-            raise FileNotFoundError(f"{d}: missing (expected {folder}/ok_front and {folder}/def_front){misnamed(folder, sub)}")
+            raise InputError(f"{d}: missing (expected {folder}/{GOOD} and {folder}/{DEFECTIVE}){misnamed(folder, sub)}")
         for p, why in files_below(d):  # a link, a pipe, a device, another file type: named, never silently passed over
             grab = read_image(p) if not why else None
             if grab is None or grab.image is None:
@@ -116,7 +115,7 @@ def evaluate_folder(folder: Path, model: Model, report: Path) -> int:
     import sys
 
     try:
-        not_read(report, "--report", [folder / "ok_front", folder / "def_front"])  # its pictures would be judged next time
+        not_read(report, "--report", [folder / sub for sub in LABELLED])  # its pictures would be judged next time
         report_folder(report)  # before the photos are judged, not after
         rows, problems = _collect(folder, Classifier(model), model.info.taught_parts)
     except (FileNotFoundError, InputError) as exc:

@@ -16,7 +16,6 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
-from enum import StrEnum
 
 import numpy as np
 import numpy.typing as npt
@@ -24,7 +23,7 @@ import structlog
 
 from station.errors import CameraError
 from station.frame_source import FrameSource, Grab
-from station.messages import END, DropReason, Failure, Frame, Reason
+from station.messages import END, CameraState, DropReason, Failure, Frame, Reason
 from station.metrics import Metrics
 from station.stages.base import Worker, put_bounded
 
@@ -32,13 +31,6 @@ log = structlog.get_logger()
 LOST_AFTER_FRAMES = 8  # frame intervals of silence after which a free-running camera is lost
 LOST_FLOOR_S = 0.25  # never sooner (a late packet resend is not a lost camera)
 _EMPTY = np.zeros((0, 0), dtype=np.uint8)
-
-
-class CameraState(StrEnum):
-    CONNECTING = "connecting"
-    CONNECTED = "connected"
-    DISCONNECTED = "disconnected"
-    ENDED = "ended"
 
 
 class CaptureStage(Worker):
@@ -130,7 +122,7 @@ class CaptureStage(Worker):
         self._drain_lost()
         put_bounded(self.outbox, item, self._abort)
 
-    def _lost_by_source(self, reason: str, n: int) -> None:
+    def _lost_by_source(self, reason: DropReason, n: int) -> None:
         """Markers for ``n`` frames the source lost since the last frame, in the frame numbers and at the times they would
         have had (spread evenly between the last frame and now: a hardware trigger's pulses come at the line's pace)."""
         mono, wall = time.monotonic(), time.time()
@@ -266,7 +258,7 @@ class CaptureStage(Worker):
         for reason, n in self.source.drops.items():
             seen = self._drops_seen.get(reason, 0)
             if n > seen:
-                self.metrics.frames_dropped.labels(reason=reason).inc(n - seen)
+                self.metrics.frames_dropped.labels(reason=reason.value).inc(n - seen)
                 self._drops_seen[reason] = n
                 if self.frames_are_parts:
                     self._lost_by_source(reason, n - seen)
@@ -288,7 +280,7 @@ class CaptureStage(Worker):
         t0 = time.monotonic()
         self.last_frame_mono = self.last_seen_mono = t0
         fps = self.source.fps or 25.0
-        self._drops_seen: dict[str, int] = {}
+        self._drops_seen: dict[DropReason, int] = {}
         while not self._stop.is_set():
             self.last_progress = time.monotonic()
             if self.realtime and self._wait(t0 + self.frames / fps - time.monotonic()):  # pacing is not a hang

@@ -23,7 +23,7 @@ from station.config import PublisherSection
 from station.errors import ConfigError
 from station.files import open_out
 from station.keys import ClientAllowList, KeyPair, bind_server, server_keys
-from station.messages import StationState, Verdict
+from station.messages import CameraState, StationState, Verdict
 from station.metrics import Metrics
 from station.ratelog import RateLimitedLog
 from station.resend import ResendServer, Ring
@@ -86,7 +86,7 @@ class Publisher:
         metrics: Metrics,
         *,
         out: Path | None = None,
-        camera: Callable[[], str] = lambda: "connected",
+        camera: Callable[[], CameraState] = lambda: CameraState.CONNECTED,
         ring: Ring | None = None,
         keys: KeyPair | None = None,
         on_published: Callable[[Verdict, VerdictMessage], None] | None = None,
@@ -203,7 +203,7 @@ class Outlet:
         metrics: Metrics,
         *,
         out: Path | None = None,
-        camera: Callable[[], str] = lambda: "connected",
+        camera: Callable[[], CameraState] = lambda: CameraState.CONNECTED,
         on_published: Callable[[Verdict, VerdictMessage], None] | None = None,
     ) -> None:
         keys = server_keys(cfg.curve)

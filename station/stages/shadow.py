@@ -48,7 +48,7 @@ from dataclasses import dataclass, field, replace
 
 import structlog
 
-from station.messages import Crop, Failure, Reason, Scored, ShadowSkip, ShadowVerdict, StageName, Verdict
+from station.messages import Crop, Disposition, Failure, Reason, Scored, ShadowSkip, ShadowVerdict, StageName, Verdict
 from station.metrics import Metrics
 from station.model import Model
 from station.preprocess import same_search
@@ -127,7 +127,7 @@ class ShadowStage(Worker):
         self.metrics = metrics
         self.deadline_s = deadline_s
         self.wait_s = wait_s
-        self.inbox: queue.Queue[object] = inbox if inbox is not None else queue.Queue(maxsize=8)
+        self.inbox: queue.Queue[object] = inbox if inbox is not None else queue.Queue(maxsize=1)  # one part waits at most
         self._poll_s = poll_s
         self._timer = timer
         self.durations: deque[float] = deque(maxlen=4096)  # every run's time, newest last (benchmarks read it too)
@@ -150,13 +150,13 @@ class ShadowStage(Worker):
         if left < self._allowance(model):
             self._skip(part.part_id, ShadowSkip.DEADLINE, f"{left * 1000:.1f} ms left before the deadline")
             return
-        if not self.inbox.empty():  # overflow policy: one part waits at most; a newer one goes without a shadow
+        if self.inbox.full():  # overflow policy (a queue of one): one part waits at most; a newer one goes without a shadow
             self._skip(part.part_id, ShadowSkip.BUSY, "the shadow is still busy with earlier parts")
             return
         job = _Job(crop, model, behind=self._busy)
         with self._lock:
             self._jobs[part.part_id] = job
-        self.inbox.put_nowait(job)  # this thread alone puts, into an empty queue: never full
+        self.inbox.put_nowait(job)  # this thread alone puts, and the queue had room: never Full
 
     def attach(self, v: Verdict) -> Verdict:
         """The decided verdict with the part's shadow, when it is ready in time (decision thread)."""
@@ -245,9 +245,9 @@ class ShadowStage(Worker):
         except Exception as exc:  # the shadow's failure is its own verdict; the active one is untouched
             self.metrics.part_errors.labels(stage=StageName.SHADOW).inc()
             log.error("part_error", stage="shadow", part_id=crop.part.part_id, error=f"{type(exc).__name__}: {exc}")
-            return ShadowVerdict(verdict="reject", reason=Reason.ERROR, score=None, model=info.model_id)
+            return ShadowVerdict(verdict=Disposition.REJECT, reason=Reason.ERROR, score=None, model=info.model_id)
         score = published(scored.score)
-        return ShadowVerdict(verdict="pass" if reason is Reason.OK else "reject", reason=reason, score=score, model=info.model_id)
+        return ShadowVerdict(verdict=Disposition.of(reason), reason=reason, score=score, model=info.model_id)
 
     def _own_crop(self, crop: Crop, model: Model) -> Crop:
         """The live model's crop where the preprocessing is the same; else the shadow model's own, made from the circle the

@@ -29,13 +29,12 @@ from station.preprocess import Preprocessed, PreprocessSpec, Quality, part_regio
 from station.sources import VideoFileSource
 from station.stages.preprocess import PreprocessStage, locate
 from station.stages.trigger import probe_recording, trigger_for
-from station.stills import files_below, read_image
+from station.stills import LABELLED, files_below, read_image
 from station.teach import exported
 from station.teach.threshold import ADVISED, MIN_PER_CLASS, meets, shown
 from station.teach.truth import all_after_the_end, frame_a_part, part_names, read_truth, row_for, truth_csv
 from station.travel import TravelWatch
 
-LABELS = {"ok_front": 0, "def_front": 1}
 TRIGGER_CHECK = (
     "(trigger.direction first, then min_diameter_px, max_diameter_px and contrast) in the config given with -c, "
     "the default config if none was, with station eval VIDEO -c CONFIG: it lists the parts missed"
@@ -181,7 +180,7 @@ def read_by(src: Path) -> list[Path]:
     """What teaching reads of a SOURCE: a labelled folder's label folders, labels.csv and review/; a video and its ground
     truth. The rest of a labelled folder (a report, the taught model) is never read."""
     if src.is_dir():
-        return [src / name for name in (*LABELS, "labels.csv", "review")]
+        return [src / name for name in (*LABELLED, "labels.csv", "review")]
     return [src, *ground_truths(src)]
 
 
@@ -198,11 +197,11 @@ def collect(sources: list[Path], spec: PreprocessSpec, cfg: Config) -> Collectio
                 col.notes.append(f"{src}: the same folder as {given[key]}, used once")
                 continue
             given[key] = src
-        if src.is_dir() and any((src / sub).is_dir() for sub in LABELS):
+        if src.is_dir() and any((src / sub).is_dir() for sub in LABELLED):
             had = len(col.samples) + len(col.refused) + len(col.copies)
             _folder(src, spec, col)
             if len(col.samples) + len(col.refused) + len(col.copies) == had:  # given to teach from, so never passed over silently
-                raise InputError(f"{src}: no photo in {' or '.join(f'{sub}/' for sub in LABELS)}: nothing to teach from")
+                raise InputError(f"{src}: no photo in {' or '.join(f'{sub}/' for sub in LABELLED)}: nothing to teach from")
         elif src.is_file() and truth_csv(src) is not None:
             _video(src, spec, cfg, col)
         elif src.is_file():
@@ -231,7 +230,7 @@ def _folder(root: Path, spec: PreprocessSpec, col: Collection) -> None:
         n = sum(1 for p in review.iterdir() if p.is_file())
         if n:
             col.notes.append(f"{review}: {n} crops not used (unlabelled: move each into ok_front/ or def_front/ to teach with it)")
-    for sub, label in LABELS.items():
+    for sub, label in LABELLED.items():
         d = root / sub
         if d.exists() and not d.is_dir():
             raise InputError(f"{d}: not a folder (the {'defective' if label else 'good'} parts go in a folder of that name)")

@@ -19,7 +19,7 @@ from station.config import Config, load_config
 from station.endpoints import is_ipv6
 from station.gateway.reasons import PartDecision
 from station.gateway.service import Gateway
-from station.wire import Heartbeat, Message, Reason, StationState, VerdictMessage, frames
+from station.wire import CameraState, Disposition, Heartbeat, Message, Reason, StationState, VerdictMessage, frames
 
 from ..conftest import ROOT, SAMPLE, free_port
 from .plc import Plc
@@ -100,14 +100,14 @@ class StationPub:
     def beat(self) -> bool:
         """One heartbeat (True: for ``wait_for(lambda: pub.beat() and ...)``)."""
         env = self._envelope()
-        self._send(Heartbeat(**env, state=StationState.RUNNING, last_seq=env["seq"] - 1, verdicts=0, camera="connected"))
+        self._send(Heartbeat(**env, state=StationState.RUNNING, last_seq=env["seq"] - 1, verdicts=0, camera=CameraState.CONNECTED))
         return True
 
     def verdict(self, part: int, deadline_s: float = 0.5) -> None:
         """A pass for ``part``, captured now."""
         now = self.clock()
         self._send(VerdictMessage(
-            **self._envelope(), part_id=part, frame=part, verdict="pass", reason=Reason.OK, score=0.01, captured_at=now,
+            **self._envelope(), part_id=part, frame=part, verdict=Disposition.PASS, reason=Reason.OK, score=0.01, captured_at=now,
             published_at=now, deadline_at=now + deadline_s, model="m", config="c", detail="d"))  # fmt: skip
 
     def close(self) -> None:

@@ -6,7 +6,7 @@ from dataclasses import replace
 from typing import Any
 
 from station.gateway.core import GatewayCore, Timing
-from station.wire import Heartbeat, Message, Reason, ResendReply, StationState, VerdictMessage
+from station.wire import CameraState, Disposition, Heartbeat, Message, Reason, ResendReply, StationState, VerdictMessage
 
 T = Timing(actuator_delay_s=1.0, margin_s=0.02, heartbeat_s=0.25, missed_heartbeats=3, resend_timeout_s=0.3)
 
@@ -28,7 +28,9 @@ class FakeStation:
 
     def beat(self, state: str = "running", at: float | None = None) -> Heartbeat:
         self.clock = self.clock if at is None else at
-        return Heartbeat(**self.envelope(), state=StationState(state), last_seq=self.seq - 1, verdicts=self.verdicts, camera="connected")
+        return Heartbeat(
+            **self.envelope(), state=StationState(state), last_seq=self.seq - 1, verdicts=self.verdicts, camera=CameraState.CONNECTED
+        )
 
     def verdict(self, captured_at: float, verdict: str = "pass", reason: str = "ok") -> VerdictMessage:
         self.part += 1
@@ -37,7 +39,7 @@ class FakeStation:
             **self.envelope(),
             part_id=self.part,
             frame=self.part,
-            verdict="pass" if verdict == "pass" else "reject",
+            verdict=Disposition(verdict),
             reason=Reason(reason),
             score=0.01,
             captured_at=captured_at,
@@ -344,10 +346,10 @@ def test_a_second_different_verdict_for_a_part_rejects_it_and_trips_vision() -> 
     core = healthy_core(st)
     v = st.verdict(captured_at=1.6)
     core.receive(v, 1.61)
-    core.receive(replace(v, seq=v.seq + 1, verdict="pass", reason=Reason.OK), 1.62)  # the same again: nothing changes
+    core.receive(replace(v, seq=v.seq + 1, verdict=Disposition.PASS, reason=Reason.OK), 1.62)  # the same again: nothing changes
     st.seq += 1
     assert core.healthy and core.fault != "verdict_conflict"
-    core.receive(replace(v, seq=st.seq + 1, verdict="reject", reason=Reason.DEFECT, score=0.9), 1.63)
+    core.receive(replace(v, seq=st.seq + 1, verdict=Disposition.REJECT, reason=Reason.DEFECT, score=0.9), 1.63)
     st.seq += 1
     run_to(core, st, 1.65, 2.7)
     (d,) = core.decisions
@@ -413,7 +415,7 @@ def test_the_same_verdict_repeated_after_its_part_was_decided_changes_nothing_an
     core.receive(replace(v, seq=st.seq), 2.72)
     assert core.healthy and core.fault != "verdict_conflict"
     st.seq += 1
-    core.receive(replace(v, seq=st.seq, verdict="reject", reason=Reason.DEFECT, score=0.9), 2.74)
+    core.receive(replace(v, seq=st.seq, verdict=Disposition.REJECT, reason=Reason.DEFECT, score=0.9), 2.74)
     assert core.fault == "verdict_conflict" and [d.part_id for d in core.decisions] == [1]  # tripped; no second decision
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from station.gateway.core import GatewayCore
 from station.gateway.reasons import Fault
-from station.wire import Reason, ResendReply, StationState, Status
+from station.wire import CameraState, Disposition, Reason, ResendReply, StationState, Status
 
 from .test_core import FakeStation, T, healthy_core, run_to
 
@@ -24,7 +24,7 @@ def test_a_part_decided_so_long_ago_that_it_is_forgotten_is_never_decided_again(
     core.receive(st.verdict(captured_at=1.62), 1.62)
     assert first.part_id not in core.done
     st.seq += 1
-    core.receive(replace(first, seq=st.seq, verdict="pass", reason=Reason.OK), 1.64)  # part 1 again, now a pass
+    core.receive(replace(first, seq=st.seq, verdict=Disposition.PASS, reason=Reason.OK), 1.64)  # part 1 again, now a pass
     run_to(core, st, 1.65, 2.8)
     assert [d.decision for d in core.decisions if d.part_id == 1] == ["reject"]  # once, as the station said
     assert core.fault == "part_ids_backwards"
@@ -53,7 +53,7 @@ def test_another_verdict_under_a_seq_already_heard_trips_vision_and_rejects_the_
     core.receive(v, 1.6)
     core.receive(v, 1.61)  # the same message again: nothing changes
     assert core.healthy and core.fault != "seq_conflict"
-    core.receive(replace(v, verdict="reject", reason=Reason.DEFECT, score=0.9), 1.62)  # the same seq, another verdict
+    core.receive(replace(v, verdict=Disposition.REJECT, reason=Reason.DEFECT, score=0.9), 1.62)  # the same seq, another verdict
     core.resent(ResendReply(run_id="run-a", first=v.seq, last=v.seq, count=1), [replace(v, part_id=7)], 1.63)
     run_to(core, st, 1.65, 2.7)
     assert [(d.part_id, d.decision, d.reason) for d in core.decisions] == [(1, "reject", "seq_conflict")]
@@ -83,7 +83,7 @@ def test_a_verdict_under_a_seq_given_up_as_lost_is_still_held_against_its_parts_
     assert [(d.part_id, d.reason) for d in core.decisions] == [(1, "missing"), (2, "vision_unhealthy")] and core.healthy
     core.receive(lost, 4.01)  # part 1's verdict after all, under the seq given up: it was rejected as lost, nothing changes
     assert core.healthy
-    core.receive(replace(lost, part_id=2, verdict="reject", reason=Reason.DEFECT, score=0.9), 4.02)  # part 2, another verdict
+    core.receive(replace(lost, part_id=2, verdict=Disposition.REJECT, reason=Reason.DEFECT, score=0.9), 4.02)  # part 2, another verdict
     assert core.fault == "verdict_conflict" and len(core.decisions) == 2
 
 
@@ -191,7 +191,7 @@ def test_a_heartbeat_resent_after_a_newer_stopping_status_never_makes_the_statio
     st = FakeStation()
     core = healthy_core(st)
     lost = st.beat()  # running, lost on the way
-    core.receive(Status(**st.envelope(), state=StationState.STOPPING, camera="ended"), 1.7)
+    core.receive(Status(**st.envelope(), state=StationState.STOPPING, camera=CameraState.ENDED), 1.7)
     core.tick(1.7)
     core.resent(ResendReply(run_id=st.run_id, first=lost.seq, last=lost.seq, gone=None, count=1), [lost], 1.71)
     assert core.station_state == "stopping" and core.last_heartbeat == 1.5

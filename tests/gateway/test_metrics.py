@@ -16,6 +16,7 @@ from station.gateway.metrics import GatewayCounts, MetricsOutput
 from station.gateway.outputs import JsonLinesOutput, ModbusOutput, Outputs
 from station.gateway.reasons import REJECTS, Fault, PartDecision
 from station.httpserve import MetricsServer
+from station.wire import Disposition
 
 from ..conftest import free_port
 from .conftest import Recorder
@@ -23,7 +24,7 @@ from .test_core import FakeStation, T, healthy_core, run_to
 
 
 def _decision(pid: int, decision: str, reason: str) -> PartDecision:
-    return PartDecision("r", pid, decision, reason, decision, reason, pid, 0.0, 1.0, 1.0)
+    return PartDecision("r", pid, Disposition(decision), reason, decision, reason, pid, 0.0, 1.0, 1.0)
 
 
 class _Refusing(Recorder):

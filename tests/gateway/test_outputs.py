@@ -15,6 +15,7 @@ from station.errors import ConfigError
 from station.gateway.outputs import JsonLinesOutput, ModbusOutput, not_the_answer
 from station.gateway.reasons import PartDecision
 from station.gateway.service import Gateway, build_outputs
+from station.wire import Disposition
 
 from ..conftest import free_port, wait_for
 from .conftest import Line
@@ -26,7 +27,7 @@ pymodbus = pytest.importorskip("pymodbus", reason="the Modbus adapter needs the 
 
 
 def _decision(pid: int, decision: str) -> PartDecision:
-    return PartDecision("r", pid, decision, "ok" if decision == "pass" else "defect", decision, "ok", pid, 0.0, 1.0, 1.0)
+    return PartDecision("r", pid, Disposition(decision), "ok" if decision == "pass" else "defect", decision, "ok", pid, 0.0, 1.0, 1.0)
 
 
 @pytest.mark.integration

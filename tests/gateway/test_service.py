@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import zmq
 
-from station.wire import Heartbeat, Message, Reason, StationState, VerdictMessage, frames
+from station.wire import CameraState, Disposition, Heartbeat, Message, Reason, StationState, VerdictMessage, frames
 
 from ..conftest import free_port, wait_for
 from .conftest import STATION, Line, Recorder
@@ -182,10 +182,10 @@ def test_curve_stream_is_followed_and_a_forged_pass_is_ignored(line: Line, gatew
             env: dict[str, Any] = {"station": "station-1", "run_id": run, "seq": seq, "sent_at": now}
             msg: Message
             if seq % 2:
-                msg = Heartbeat(**env, state=StationState.RUNNING, last_seq=seq - 1, verdicts=seq // 2, camera="connected")
+                msg = Heartbeat(**env, state=StationState.RUNNING, last_seq=seq - 1, verdicts=seq // 2, camera=CameraState.CONNECTED)
             else:
                 msg = VerdictMessage(
-                    **env, part_id=seq // 2, frame=seq, verdict="pass", reason=Reason.OK, score=0.01, captured_at=now,
+                    **env, part_id=seq // 2, frame=seq, verdict=Disposition.PASS, reason=Reason.OK, score=0.01, captured_at=now,
                     published_at=now, deadline_at=now + 0.5, model="forged", config="forged", detail="forged",
                 )  # fmt: skip
             forger.send_multipart(frames(msg))
@@ -212,7 +212,7 @@ def test_a_subscriber_that_stops_reading_leaves_the_station_bounded(tmp_path: Pa
     ring = Ring(1000)
     pad = "x" * 2000
     cfg = PublisherSection.model_construct(endpoint=f"tcp://127.0.0.1:{port}", heartbeat_ms=0, sndhwm=500)  # a beat every call
-    pub = Publisher(cfg, Identity("s", "c", "m"), Metrics(), camera=lambda: pad, ring=ring)
+    pub = Publisher(cfg, Identity(pad, "c", "m"), Metrics(), ring=ring)  # a long station id: 2 kB a heartbeat
     stuck: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.SUB)
     stuck.setsockopt(zmq.LINGER, 0)
     stuck.setsockopt(zmq.RCVHWM, 500)
