@@ -240,7 +240,7 @@ class Pipeline:
         return [("camera", self.capture.blind()), ("stuck", self._stuck(self._path())), ("direction", self.travel.against())]
 
     def _final(self) -> list[None]:
-        """Last words of the publish thread: the stopping status and a final heartbeat."""
+        """Last words of the publish thread: the station is stopping, said in a status message (the run's last)."""
         self._move_to(StationState.STOPPING)
         self.publisher.set_state(self.state)
         return []
