@@ -15,6 +15,8 @@ from typing import TypeVar
 
 import structlog
 
+from station.gateway.clock import CLOCK_AHEAD_S, HeartbeatLag
+from station.gateway.gaps import MAX_GAP, MAX_GAPS, Gaps
 from station.gateway.reasons import Fault, GatewayReason, PartDecision
 from station.ratelog import RateLimitedLog
 from station.wire import Disposition, Heartbeat, Message, Reason, ResendReply, Status, VerdictMessage, shown
@@ -25,15 +27,8 @@ log = structlog.get_logger()
 _V = TypeVar("_V")  # what a DONE_KEPT-capped memory keeps per key
 DONE_KEPT = 4096
 JOIN_BACKFILL = 64  # a run first heard at seq <= this is followed from seq 1
-MAX_GAP = 100_000  # seqs all open gaps together may ask for again; a jump past that is lost without asking
 MAX_SKIPPED = DONE_KEPT  # part ids lost and not yet decided, all together; more is not a stream to follow part by part: vision trips
-MAX_GAPS = 256  # seq gaps open at once; more within one resend timeout is not a stream to mend by resend: lost at once
 ENDED_KEPT = 64  # runs remembered as ended: a message of one is stale (or a second station under this id), never a new run
-CLOCK_AHEAD_S = 0.25  # a verdict captured further in the future than this: the station's clock is not the gateway's
-CLOCK_BEHIND_S = 1.5  # every heartbeat heard live for this long (3 at least) sent more than CLOCK_AHEAD_S before it was
-# read: the station's clock is that far behind (each part would be fired that much early). Heartbeats read late in a
-# burst after the gateway's loop was held up are no fault: the ones read before and after the burst were on time.
-CLOCK_BEHIND_BEATS = 3
 DECISION_LATE_S = 0.1  # a part decided this long after its actuator time: the loop stalled (a slow PLC), not scheduling jitter
 
 
@@ -56,12 +51,6 @@ class _Pending:
     fault: GatewayReason | None = field(default=None, compare=False)  # why the stream cannot be believed about it: it is rejected
 
 
-@dataclass
-class _Gap:
-    seqs: set[int]
-    asked_at: float
-
-
 class GatewayCore:
     """Feed it messages with :meth:`receive` and resend replies with :meth:`resent`; call :meth:`tick`."""
 
@@ -75,8 +64,8 @@ class GatewayCore:
         self.station_state = "unknown"
         self.state_seq = 0  # the seq that said it (a heartbeat or status)
         self.last_heartbeat = float("-inf")
-        self.lags: deque[tuple[float, float]] = deque()  # the heartbeats heard live in the last CLOCK_BEHIND_S: (read, read - sent)
-        self.gaps: list[_Gap] = []
+        self.lag = HeartbeatLag(timing.heartbeat_s)  # is the station's clock behind ours
+        self.gaps = Gaps()
         self.awaiting: set[int] = set()
         self.done: dict[int, tuple[str, str] | None] = {}  # part ids heard in this run (the last DONE_KEPT): (verdict, reason), None lost
         self.heard: dict[int, Heard] = {}  # what each seq of this run carried (the last DONE_KEPT seqs)
@@ -116,17 +105,17 @@ class GatewayCore:
         if msg.run_id != self.run_id:
             self._new_run(msg, now)
         if isinstance(msg, Heartbeat):  # live: a resent one was sent long before
-            self._lagged(now, now - msg.sent_at)
+            self.lag.heard(now, msg.sent_at)
         seq = msg.seq
         if seq >= self.next_seq:
-            if seq - self.next_seq + sum(len(g.seqs) for g in self.gaps) > MAX_GAP:  # lost at once, never listed one by one
+            if seq - self.next_seq + self.gaps.missing() > MAX_GAP:  # lost at once, never listed one by one
                 self._unrecovered(now, f"seq jumped from {self.next_seq} to {seq}")
             elif seq > self.next_seq and len(self.gaps) >= MAX_GAPS:
                 self._unrecovered(now, f"more than {MAX_GAPS} seq gaps open at once")
             elif seq > self.next_seq:
                 self._gap(self.next_seq, seq - 1, now)
             self.next_seq = seq + 1
-        elif not self._fills_gap(seq):
+        elif not self.gaps.fill(seq):
             self._seq_again(msg, now)
             return
         self._handle(msg, now)
@@ -139,13 +128,13 @@ class GatewayCore:
         for msg in messages:
             if not self._ours(msg) or msg.run_id != self.run_id:
                 continue
-            if self._fills_gap(msg.seq):
+            if self.gaps.fill(msg.seq):
                 self._handle(msg, now)
             else:
                 self._seq_again(msg, now)
         self._abandon_awaiting(now)
         gone = head.gone
-        if gone is not None and any(gone[0] <= q <= gone[1] for g in self.gaps for q in g.seqs):
+        if gone is not None and self.gaps.any_within(*gone):
             self._unrecovered(now, f"seq {gone[0]}..{gone[1]} gone from the station's buffer")
 
     def _new_run(self, msg: Message, now: float) -> None:
@@ -155,7 +144,7 @@ class GatewayCore:
             log.warning("station_restarted", stage="gateway", old=self.run_id, new=msg.run_id)
             self.ended.append(self.run_id)
         self.gaps.clear()
-        self.lags.clear()
+        self.lag.clear()
         self._abandon_awaiting(now)
         self._trip(now, Fault.RUN_CHANGED if self.run_id is not None else Fault.JOINED)
         self.run_id = msg.run_id
@@ -173,17 +162,9 @@ class GatewayCore:
 
     def _gap(self, first: int, last: int, now: float) -> None:
         assert self.run_id is not None
-        self.gaps.append(_Gap(set(range(first, last + 1)), now))
+        self.gaps.open(first, last, now)
         self.resend_requests.append((self.run_id, first, last))
         log.warning("seq_gap", stage="gateway", first=first, last=last)
-
-    def _fills_gap(self, seq: int) -> bool:
-        for g in self.gaps:
-            if seq in g.seqs:
-                g.seqs.discard(seq)
-                self.gaps = [x for x in self.gaps if x.seqs]
-                return True
-        return False
 
     def _seq_again(self, msg: Message, now: float) -> None:
         """A seq heard before (or given up as lost). The same message again changes nothing; another under that seq is a
@@ -310,9 +291,8 @@ class GatewayCore:
     # ---- time --------------------------------------------------------------------------
     def tick(self, now: float) -> None:
         """Resend timeouts, health, and every part whose actuator time has come."""
-        for g in list(self.gaps):
-            if now - g.asked_at > self.t.resend_timeout_s:
-                self._unrecovered(now, f"no resend within {self.t.resend_timeout_s:.3f} s")
+        if self.gaps.overdue(now, self.t.resend_timeout_s):
+            self._unrecovered(now, f"no resend within {self.t.resend_timeout_s:.3f} s")
         first = self.pending[0] if self.pending else None
         if first is not None and not first.late and now > first.actuate_at + DECISION_LATE_S:  # the loop fell behind (a stall)
             log.error("decision_late", stage="gateway", part_id=first.part_id, behind_s=round(now - first.actuate_at, 3))
@@ -329,9 +309,8 @@ class GatewayCore:
         log.error("clock_stepped", stage="gateway", step_s=round(step, 3))
         self.last_heartbeat += step
         self.hold_until += step
-        self.lags.clear()  # read against the clock before the step
-        for g in self.gaps:
-            g.asked_at += step
+        self.lag.clear()  # read against the clock before the step
+        self.gaps.shift(step)
         self._trip(now, Fault.CLOCK_STEPPED)
         self._reject_pending(GatewayReason.CLOCK_STEPPED, now)  # when each comes due can no longer be told (the healthy coil is down)
 
@@ -359,21 +338,6 @@ class GatewayCore:
         self._abandon_awaiting(now)
         self._trip(now, Fault.GAP)  # the cause, named last
 
-    def _lagged(self, now: float, lag: float) -> None:
-        self.lags.append((now, lag))
-        while len(self.lags) > 1 and self.lags[1][0] <= now - self._behind_span():  # the one just older than the span stays
-            self.lags.popleft()
-
-    def _behind_span(self) -> float:
-        """CLOCK_BEHIND_S, or long enough for CLOCK_BEHIND_BEATS heartbeats where they come slower than that."""
-        return max(CLOCK_BEHIND_S, CLOCK_BEHIND_BEATS * self.t.heartbeat_s)
-
-    def _behind(self, now: float) -> bool:
-        """Every heartbeat heard over the last CLOCK_BEHIND_S (3 at least) was read more than CLOCK_AHEAD_S after it was sent."""
-        lags, span = self.lags, self._behind_span()
-        spans = bool(lags) and lags[0][0] <= now - span and lags[-1][0] > now - span
-        return spans and len(lags) >= CLOCK_BEHIND_BEATS and min(lag for _, lag in lags) > CLOCK_AHEAD_S
-
     def _trip(self, now: float, fault: Fault) -> None:
         self.fault = fault
         self.hold_until = max(self.hold_until, now + self.t.actuator_delay_s)
@@ -382,7 +346,7 @@ class GatewayCore:
         silent = now - self.last_heartbeat > self.t.missed_heartbeats * self.t.heartbeat_s
         if silent:  # never heard since the gateway started, or heard and gone quiet
             live: Fault | None = Fault.NO_HEARTBEAT if self.run_id is not None else Fault.NO_STATION
-        elif self._behind(now):
+        elif self.lag.behind(now):
             live = Fault.CLOCK_BEHIND
         else:
             live = None if self.station_state == "running" else Fault.of_station(self.station_state)

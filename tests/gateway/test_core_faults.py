@@ -97,7 +97,7 @@ def test_a_message_from_another_station_is_ignored_in_a_log_line_of_bounded_size
 
 
 def test_more_seq_gaps_open_at_once_than_max_gaps_are_lost_at_once() -> None:
-    from station.gateway.core import MAX_GAPS
+    from station.gateway.gaps import MAX_GAPS
 
     st = FakeStation()
     core = healthy_core(st)
