@@ -1,3 +1,6 @@
+"""The publish stage (``station/stages/publish.py``): verdicts, heartbeats and status on the wire, ``--out`` lines, and the
+metrics counted as each goes out."""
+
 from __future__ import annotations
 
 import contextlib

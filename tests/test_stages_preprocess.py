@@ -1,3 +1,6 @@
+"""The preprocess stage (``station/stages/preprocess.py``): each part located, checked and cropped as the model needs it, and a
+part that cannot be is a reject with the station's reason."""
+
 from __future__ import annotations
 
 import time
