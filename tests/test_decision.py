@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from station.messages import Crop, Failure, Frame, Part, Reason, Scored
 from station.preprocess import Preprocessed, Quality
@@ -73,3 +77,12 @@ def test_a_part_the_trigger_refused_keeps_the_box_it_was_seen_in() -> None:
     part = replace(refused.crop.part, blob=(30.0, 20.0, 12.0))
     v = DecisionStage(info, Metrics())(replace(refused, crop=replace(refused.crop, part=part)))[0]
     assert v.reason is Reason.UNABLE and v.blob == (30.0, 20.0, 12.0) and v.circle is None
+
+
+@settings(max_examples=500, deadline=None)
+@given(score=st.floats(allow_nan=True, allow_infinity=True, width=64), lo=st.floats(0, 1), hi=st.floats(0, 1))
+def test_any_number_passes_only_when_it_is_a_score_in_0_1_published_under_the_pass_limit(score: float, lo: float, hi: float) -> None:
+    band = (min(lo, hi), max(lo, hi))
+    reason = decide(_scored(score), band)[0]
+    shown = published(score)
+    assert (reason is Reason.OK) == (math.isfinite(score) and 0.0 <= score <= 1.0 and shown is not None and shown < band[0])
