@@ -277,7 +277,7 @@ class MetricsSection(Section):
 
 
 class PipelineSection(Section):
-    queue_size: int = Field(16, ge=1, le=4096, description="Items held between the stages after capture.")
+    queue_size: int = Field(16, ge=1, le=4096, description="Items held between the stages after capture (the shadow model's queue: one).")
     stall_after_s: float = Field(
         15.0, ge=1, le=3600, description="A stage whose loop has not turned for this long is hung: the systemd watchdog stops."
     )

@@ -240,7 +240,8 @@ class Pipeline:
         return [("camera", self.capture.blind()), ("stuck", self._stuck(self._path())), ("direction", self.travel.against())]
 
     def _final(self) -> list[None]:
-        """Last words of the publish thread: the station is stopping, said in a status message (the run's last)."""
+        """Last words of the publish thread: the station is stopping (a status message, unless an idle turn during the
+        drain already said so)."""
         self._move_to(StationState.STOPPING)
         self.publisher.set_state(self.state)
         return []

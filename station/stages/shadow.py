@@ -150,13 +150,13 @@ class ShadowStage(Worker):
         if left < self._allowance(model):
             self._skip(part.part_id, ShadowSkip.DEADLINE, f"{left * 1000:.1f} ms left before the deadline")
             return
-        if self.inbox.full():  # overflow policy (a queue of one): one part waits at most; a newer one goes without a shadow
+        if not self.inbox.empty():  # overflow policy: one part waits at most (a queue of one); a newer one goes without a shadow
             self._skip(part.part_id, ShadowSkip.BUSY, "the shadow is still busy with earlier parts")
             return
         job = _Job(crop, model, behind=self._busy)
         with self._lock:
             self._jobs[part.part_id] = job
-        self.inbox.put_nowait(job)  # this thread alone puts, and the queue had room: never Full
+        self.inbox.put_nowait(job)  # this thread alone puts, into an empty queue: never Full
 
     def attach(self, v: Verdict) -> Verdict:
         """The decided verdict with the part's shadow, when it is ready in time (decision thread)."""
