@@ -25,6 +25,7 @@ from station.footage import CODECS, Envelope, PartPhoto, compose, judge, labelle
 from station.model import Model
 from station.pipeline import RunOptions
 from station.sources import VideoFileSource
+from station.stills import DEFECTIVE
 from station.supervisor import run_pipeline
 from station.wire import VerdictMessage
 
@@ -35,7 +36,7 @@ def _photos(root: Path, files: Path | None) -> list[PartPhoto]:
     names = json.loads(files.read_text())
     if isinstance(names, dict):
         names = names["validation_files"]
-    return [PartPhoto(root / n, "def" if n.startswith("def_front") else "ok") for n in names]
+    return [PartPhoto(root / n, "def" if n.startswith(DEFECTIVE) else "ok") for n in names]
 
 
 def main() -> int:

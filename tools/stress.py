@@ -26,7 +26,7 @@ from station.locate import Circle
 from station.model import Model
 from station.offline.evaluate import metrics_at
 from station.preprocess import PreprocessSpec, Quality, locate_part, preprocess
-from station.stills import read_image
+from station.stills import DEFECTIVE, GOOD, read_image
 from tools.augment import View, random_view, render
 from tools.robustness import pool
 from tools.toolkit import in_batches
@@ -46,7 +46,7 @@ STRESS_VIEWS: dict[str, View] = {
     "noise sigma 10 (up to 4)": View(fill=0.0, noise=10.0),
     "JPEG quality 12 (25-90)": View(fill=0.0, jpeg=12),
 }
-DEFECT_DIRS = {"def_front": 1, "ok_front": 0}
+DEFECT_DIRS = {DEFECTIVE: 1, GOOD: 0}
 SHARED: dict[str, Any] = {}  # read-only inputs for the forked workers
 
 

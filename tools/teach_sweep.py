@@ -43,6 +43,7 @@ import numpy as np
 from station.config import load_config
 from station.gate import admit
 from station.offline.evaluate import f1_score
+from station.stills import LABELLED
 from station.teach import threshold
 from station.teach.command import cross_fit, fresh_start, taught_spec
 from station.teach.finetune import Recipe, fit, plain, score, soup
@@ -155,7 +156,7 @@ def _rehearsal(train: Path, base: Any, cfg: Any, seed: int, per_class: int = 600
     held_out = set(json.loads((ROOT / "models" / "validation_split.json").read_text())["files"])
     rng = np.random.default_rng(seed)
     with tempfile.TemporaryDirectory() as tmp:
-        for sub in ("ok_front", "def_front"):
+        for sub in LABELLED:
             (Path(tmp) / sub).mkdir()
             names = sorted(p.name for p in (train / sub).iterdir() if f"{sub}/{p.name}" not in held_out)
             for name in rng.permutation(names)[:per_class]:

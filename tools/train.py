@@ -26,6 +26,7 @@ import numpy.typing as npt
 from station import model as meta
 from station.locate import Circle
 from station.preprocess import PreprocessSpec, normalise_crop, preprocess
+from station.stills import LABELLED
 from station.unwrap import UnwrapSpec
 from tools.augment import PIT_DEPTHS, PIT_SIZES, paint_pin_holes, photo_view, random_view, render
 from tools.robustness import SHARED, evaluate, pool
@@ -40,7 +41,7 @@ PIT_GRID = 24  # cells per side of the network's 24 x 24 stage, where the pit he
 def load_images(root: Path) -> tuple[list[Path], npt.NDArray[np.int64], list[npt.NDArray[np.uint8]]]:
     paths: list[Path] = []
     labels: list[int] = []
-    for label, folder in ((0, "ok_front"), (1, "def_front")):
+    for folder, label in LABELLED.items():
         files = sorted((root / folder).glob("*.jp*g"))
         if not files:
             sys.exit(f"error: {root / folder}: no JPEG images found")
