@@ -19,7 +19,7 @@ from station.gateway.clock import CLOCK_AHEAD_S, HeartbeatLag
 from station.gateway.gaps import MAX_GAP, MAX_GAPS, Gaps
 from station.gateway.reasons import Fault, GatewayReason, PartDecision
 from station.ratelog import RateLimitedLog
-from station.wire import Disposition, Heartbeat, Message, Reason, ResendReply, Status, VerdictMessage, shown
+from station.wire import Disposition, Heartbeat, Message, Reason, ResendReply, StationState, Status, VerdictMessage, shown
 
 Heard = tuple[str, int, str, str]  # what one seq carried, as far as deciding goes: topic, part id (0: none), verdict or state, reason
 
@@ -61,7 +61,7 @@ class GatewayCore:
         self.ended: deque[str] = deque(maxlen=ENDED_KEPT)  # runs a newer run followed
         self.next_seq = 0
         self.next_part = 1
-        self.station_state = "unknown"
+        self.station_state: StationState | None = None  # as its newest heartbeat or status said
         self.state_seq = 0  # the seq that said it (a heartbeat or status)
         self.last_heartbeat = float("-inf")
         self.lag = HeartbeatLag(timing.heartbeat_s)  # is the station's clock behind ours
@@ -191,7 +191,7 @@ class GatewayCore:
             if isinstance(msg, Heartbeat):
                 self.last_heartbeat = now
                 self._counted(msg.verdicts, now)
-            self.station_state = msg.state.value
+            self.station_state = msg.state
             return
         self._verdict(msg, now)
 
@@ -349,7 +349,7 @@ class GatewayCore:
         elif self.lag.behind(now):
             live = Fault.CLOCK_BEHIND
         else:
-            live = None if self.station_state == "running" else Fault.of_station(self.station_state)
+            live = None if self.station_state is StationState.RUNNING else Fault.of_station(self.station_state)
         if live is not None:  # a present fault keeps the hold a full actuator delay ahead
             self._trip(now, live)
         ok = live is None and now >= self.hold_until

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from station.wire import Disposition, Reason
+from station.wire import Disposition, Reason, StationState
 
 
 class GatewayReason(StrEnum):
@@ -50,12 +50,12 @@ class Fault(StrEnum):
     OUTPUT_FAILED = "output_failed"
 
     @staticmethod
-    def of_station(state: str) -> Fault:
-        """The fault a station in ``state`` (anything but running) is; never raises (a dead gateway tells the PLC nothing)."""
-        try:
-            return Fault(f"station_{state}")
-        except ValueError:
-            return Fault.STATION_NOT_RUNNING
+    def of_station(state: StationState | None) -> Fault:
+        """The fault a station in ``state`` (anything but running; None: not yet said) is: ``station_`` and the state's
+        name, or station_not_running for a state without a fault of its own; never raises (a dead gateway tells the PLC
+        nothing)."""
+        named = f"station_{state.value}" if state is not None else ""
+        return Fault(named) if named in Fault.__members__.values() else Fault.STATION_NOT_RUNNING
 
 
 # every reason a reject may give, once each (late is both the station's and the gateway's)

@@ -178,10 +178,10 @@ def test_a_stop_rejects_parts_whose_verdicts_were_being_asked_for_again_too() ->
     assert [(d.part_id, d.reason) for d in core.decisions] == [(1, "gateway_stopped"), (2, "missing"), (3, "gateway_stopped")]
 
 
-def test_a_station_state_this_gateway_has_no_name_for_is_a_fault_not_a_dead_gateway() -> None:
+def test_a_station_whose_state_this_gateway_does_not_know_is_a_fault_not_a_dead_gateway() -> None:
     st = FakeStation()
     core = healthy_core(st)
-    core.station_state = "paused"  # as if a newer station said so (today's decoder refuses it before the core)
+    core.station_state = None  # as if no state were known (the decoder refuses one outside the contract before the core)
     core.tick(1.6)
     assert not core.healthy and core.reason == "station_not_running"
 
@@ -194,7 +194,7 @@ def test_a_heartbeat_resent_after_a_newer_stopping_status_never_makes_the_statio
     core.receive(Status(**st.envelope(), state=StationState.STOPPING, camera=CameraState.ENDED), 1.7)
     core.tick(1.7)
     core.resent(ResendReply(run_id=st.run_id, first=lost.seq, last=lost.seq, gone=None, count=1), [lost], 1.71)
-    assert core.station_state == "stopping" and core.last_heartbeat == 1.5
+    assert core.station_state is StationState.STOPPING and core.last_heartbeat == 1.5
     for t in (1.8, 2.2, 2.6, 3.0):  # past the hold of the trip (1.0 s), past three heartbeat intervals
         core.tick(t)
         assert not core.healthy

@@ -11,8 +11,9 @@ from ..conftest import ROOT
 def test_every_station_state_but_running_and_a_state_not_yet_heard_is_a_fault() -> None:
     for state in StationState:
         if state is not StationState.RUNNING:
-            assert Fault.of_station(state.value).value == f"station_{state.value}"
-    assert Fault.of_station("paused") is Fault.STATION_NOT_RUNNING  # a state added after this gateway: a fault, never a crash
+            assert Fault.of_station(state).value == f"station_{state.value}"
+    assert Fault.of_station(StationState.RUNNING) is Fault.STATION_NOT_RUNNING  # asked of running all the same: never a crash
+    assert Fault.of_station(None) is Fault.STATION_NOT_RUNNING  # no state said yet
 
 
 def test_the_reasons_a_reject_may_give_are_the_station_s_but_ok_and_the_gateway_s_own() -> None:
