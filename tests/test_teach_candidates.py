@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from station.teach.candidates import AS_SHIPPED
-from station.teach.samples import Sample
+from station.teach.parts import Sample
 from station.teach.threshold import Gate
 
 

@@ -25,7 +25,7 @@ from station.stills import read_image
 from station.teach.candidates import WHAT
 from station.teach.command import cross_fit
 from station.teach.finetune import Recipe, plain, score
-from station.teach.samples import Sample
+from station.teach.parts import Sample
 
 from .conftest import ROOT, SAMPLE
 from .teaching import teach_sample as _teach

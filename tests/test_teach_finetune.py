@@ -13,7 +13,7 @@ from station.model import Model
 from station.preprocess import PreprocessSpec, locate_part
 from station.stills import read_image
 from station.teach.finetune import augmented
-from station.teach.samples import Sample
+from station.teach.parts import Sample
 
 from .conftest import MODEL, SAMPLE
 

@@ -11,7 +11,8 @@ from station.config import load_config
 from station.preprocess import PreprocessSpec
 from station.stills import read_image
 from station.teach.groups import MAX_GROUP, components, groups
-from station.teach.samples import Sample, collect
+from station.teach.parts import Sample
+from station.teach.samples import collect
 
 from .conftest import sample_line
 

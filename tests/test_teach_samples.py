@@ -17,7 +17,8 @@ from station.footage import Envelope, compose, labelled_photos, read_truth
 from station.locate import Circle, find
 from station.preprocess import PreprocessSpec, drawn_part
 from station.stills import read_image
-from station.teach.samples import MISSED, Collection, Refused, Sample, collect
+from station.teach.parts import MISSED, Collection, Refused, Sample
+from station.teach.samples import collect
 
 from .conftest import SAMPLE, damaged_video, one_part_a_frame, sample_line
 

@@ -49,7 +49,8 @@ from station.teach.command import cross_fit, fresh_start, taught_spec
 from station.teach.finetune import Recipe, fit, plain, score, soup
 from station.teach.groups import groups
 from station.teach.net import Ensemble
-from station.teach.samples import Sample, collect, rectified
+from station.teach.parts import Sample
+from station.teach.samples import collect, rectified
 from station.teach.weights import from_onnx
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -23,7 +23,7 @@ from station.offline.evaluate import auc
 from station.preprocess import PreprocessSpec
 from station.teach import threshold
 from station.teach.finetune import plain, score
-from station.teach.samples import Sample
+from station.teach.parts import Sample
 from station.teach.threshold import MARGIN
 
 MORE_FOLDS = 8  # what a refusal suggests where taught networks forgot defects (docs/teaching-measured.md)

@@ -57,8 +57,9 @@ from station.teach.candidates import (
 )
 from station.teach.finetune import Recipe, fit, plain, score, soup
 from station.teach.groups import groups, named_alike
+from station.teach.parts import Collection, Sample
 from station.teach.paths import check_paths, part_path
-from station.teach.samples import Collection, Sample, collect, rectified
+from station.teach.samples import collect, rectified
 from station.teach.selftest import self_test_meta
 
 Trainer = Callable[[list[Sample], int, str], Any]  # (parts, seed, progress label) -> a trained network

@@ -40,8 +40,8 @@ import numpy.typing as npt
 from station.errors import one_line
 from station.locate import Circle, FloatImage, GrayImage, rectify, rotation, u8
 from station.preprocess import PreprocessSpec, normalise_crop
+from station.teach.parts import Sample
 from station.teach.pits import paint_pin_holes
-from station.teach.samples import Sample
 
 
 @dataclass(frozen=True)

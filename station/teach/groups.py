@@ -13,7 +13,7 @@ import numpy.typing as npt
 
 from station.locate import Circle, GrayImage
 from station.preprocess import PreprocessSpec, normalise_crop
-from station.teach.samples import Sample
+from station.teach.parts import Sample
 
 TAU = 0.02  # cosine distance of two parts' ring profiles under which they may be one part (turned: < 0.01; others: > 0.04)
 MAX_GROUP = 8  # photos of one part: four turns and their mirror images; a larger group is parts that look alike

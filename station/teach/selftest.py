@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from station.preprocess import PreprocessSpec, crop_square, part_region, quantised
-from station.teach.samples import Sample
+from station.teach.parts import Sample
 
 SELF_TEST_PER_CLASS = 16
 

@@ -1,0 +1,116 @@
+"""The line's parts as teaching keeps them: each :class:`Sample` it may learn from, each :class:`Refused` part it may not,
+and the :class:`Collection` of both, which says whether they can teach a line at all (before any network learns)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from station.locate import Circle, GrayImage
+from station.teach.threshold import ADVISED, MIN_PER_CLASS, meets, shown
+
+TRIGGER_CHECK = (
+    "(trigger.direction first, then min_diameter_px, max_diameter_px and contrast) in the config given with -c, "
+    "the default config if none was, with station eval VIDEO -c CONFIG: it lists the parts missed"
+)
+FRAMING = 0.2  # more of the parts than this not inspectable: a framing or light problem, not a model one
+MISSED = "missed by the trigger"  # a footage part whose row no trigger fired for
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One labelled part as the station located it: the grey image, the part's circle, the label (1 = defective)."""
+
+    image: GrayImage
+    circle: Circle
+    label: int
+    origin: str  # the file, or VIDEO#part
+    base_inspects: bool = True  # False: the base model's own checks refuse it (e.g. off_centre), the taught model's do not
+    part: str = ""  # which part it is, where known: a photo's file name, a footage row's source (groups keep one together)
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A labelled part the station could not inspect, with its reason (never used for teaching).
+
+    ``kind`` is the reason without this part's particulars (a size, a file name), so that parts refused
+    for one reason count together; ``why`` is the whole reason, for the listing.
+    """
+
+    origin: str
+    label: int
+    why: str
+    kind: str = ""
+    unreadable: bool = False  # the file is no image the station can read: not a part it failed to inspect
+
+    def __post_init__(self) -> None:
+        if not self.kind:
+            object.__setattr__(self, "kind", re.split(r" \(|: ", self.why, maxsplit=1)[0])
+
+
+@dataclass
+class Collection:
+    samples: list[Sample] = field(default_factory=list)
+    refused: list[Refused] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what else was found and not used (unlabelled review/ crops, stray files)
+    digest: hashlib._Hash = field(default_factory=hashlib.sha256)
+    seen: dict[bytes, tuple[str, int]] = field(default_factory=dict)  # each photo's content -> where it was first met, its label
+    copies: list[tuple[str, str]] = field(default_factory=list)  # (a photo, the photo it is an exact copy of): used once
+    videos: dict[bytes, tuple[str, list[tuple[int, int, int]]]] = field(default_factory=dict)  # content -> first path, its truth
+
+    def listed(self) -> dict[str, Any]:
+        """What the report lists beside the figures: every part not inspected, every exact copy used once, the notes."""
+        return {"not_inspectable": [asdict(r) for r in self.refused], "copies": [{"photo": c, "copy_of": f} for c, f in self.copies],
+                "notes": self.notes}  # fmt: skip
+
+    def counts(self) -> dict[str, int]:
+        n_def = sum(s.label for s in self.samples)
+        return {"ok": len(self.samples) - n_def, "defective": n_def, "not_inspectable": len(self.refused)}
+
+    def unteachable(self, max_escape_rate: float = 0.0) -> list[str]:
+        """Why these parts cannot teach a line at all, known before any network learns (too few of a class, too many the
+        station cannot inspect, defective footage parts the trigger missed), each with what would help; empty when they can."""
+        c, why = self.counts(), self._missed_defects(max_escape_rate)
+        if c["ok"] < MIN_PER_CLASS or c["defective"] < MIN_PER_CLASS:
+            why.append(f"too few inspectable parts ({c['ok']} good, {c['defective']} defective): collect at least {MIN_PER_CLASS} "
+                       f"of each, {ADVISED} of each for a model you can trust")  # fmt: skip
+        total = len(self.samples) + len(self.refused)
+        if len(self.refused) > FRAMING * total:
+            reason, n = Counter(r.kind for r in self.refused).most_common(1)[0]
+            hint = (f" For footage, check the trigger settings {TRIGGER_CHECK}: its parts went by uncounted" if reason == MISSED
+                    else "")  # fmt: skip
+            files = any(r.unreadable for r in self.refused if r.kind == reason)
+            check = ("a file problem, not a model one. Check that each file is a photo of one part" if files else
+                     "a framing or light problem, not a model one. Check that each part is whole in view, sharp, and neither washed "
+                     "out nor dark")  # fmt: skip
+            why.append(
+                f"{len(self.refused)} of the {total} parts ({len(self.refused) / total:.1%}, allowed {FRAMING:.0%}) could not be "
+                f"inspected, most of them ({n}) {reason}: {check} (every part and its reason: the report's not_inspectable).{hint}"
+            )
+        return why
+
+    def _missed_defects(self, max_escape_rate: float) -> list[str]:
+        """Defective footage parts the trigger fired for none of: on the line they get no verdict, so they pass whatever the
+        model; more of them than the gate lets pass (of the footage's defective parts) is a trigger problem."""
+        _, missed = self.refused_by_label(missed=True)
+        if not missed:
+            return []
+        videos = tuple(f"{path}#" for path, _ in self.videos.values())  # a footage part's origin: VIDEO#part.. or VIDEO#row..
+        parts: list[Sample | Refused] = [*self.samples, *self.refused]
+        defective = sum(p.label for p in parts if p.origin.startswith(videos))
+        if meets(missed / defective, max_escape_rate):
+            return []
+        rate = shown(missed / defective, max_escape_rate)
+        return [f"{missed} of the footage's {defective} defective parts got no verdict, the trigger never firing for them ({rate}; "
+                f"the report's not_inspectable names them, '{MISSED}'): on the line such a defect passes whatever the model. "
+                f"Check the trigger settings {TRIGGER_CHECK}, then teach again"]  # fmt: skip
+
+    def refused_by_label(self, missed: bool = False) -> tuple[int, int]:
+        """(good, defective) parts that could not be inspected: rejects that were never scored. With ``missed``, instead
+        the footage parts no trigger fired for: on the line they get no verdict, so no reject either."""
+        mine = [r for r in self.refused if (r.why == MISSED) == missed]
+        n_def = sum(r.label for r in mine)
+        return len(mine) - n_def, n_def
