@@ -32,9 +32,10 @@ def _isolate(image: np.ndarray, blob: tuple[float, float, float], belt_level: fl
     return roi, x0, y0
 
 
-def locate(part: Part, spec: PreprocessSpec, found: Circle | None = None) -> Preprocessed:
-    """Find the part in its frame (or in the trigger's blob) and crop it as ``spec`` says; circle in frame pixels.
-    ``found``: the circle another model's preprocessing found for this part (frame pixels; see :func:`preprocess`)."""
+def preprocess_part(part: Part, spec: PreprocessSpec, found: Circle | None = None) -> Preprocessed:
+    """One part preprocessed where it is: found in its frame (or in the trigger's blob), checked and cropped as ``spec``
+    says; circle in frame pixels. ``found``: the circle another model's preprocessing found for this part (frame pixels;
+    see :func:`preprocess`)."""
     image = part.frame.image
     if part.blob is None:
         return preprocess(image, spec, found=found)
@@ -54,11 +55,11 @@ def crop_part(
     part: Part, spec: PreprocessSpec, model: Model | None, metrics: Metrics, stage: StageName, found: Circle | None = None
 ) -> Crop:
     """One part as a :class:`Crop` for ``model`` (its failure set when it cannot be inspected); never raises.
-    ``found``: the circle another model's preprocessing found for it (see :func:`locate`)."""
+    ``found``: the circle another model's preprocessing found for it (see :func:`preprocess_part`)."""
     if part.failure is not None:
         return Crop(part, None, part.failure, model)
     try:
-        pre = locate(part, spec, found)
+        pre = preprocess_part(part, spec, found)
     except Exception as exc:  # one bad part must not stop the line: it is rejected as error
         metrics.part_errors.labels(stage=stage).inc()
         log.error("part_error", stage=stage.value, part_id=part.part_id, error=f"{type(exc).__name__}: {exc}")

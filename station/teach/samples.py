@@ -25,7 +25,7 @@ from station.messages import Frame, Part
 from station.metrics import Metrics
 from station.preprocess import Preprocessed, PreprocessSpec, Quality, part_region, pixels_digest, preprocess, rectifying, to_gray
 from station.sources import VideoFileSource
-from station.stages.preprocess import PreprocessStage, locate
+from station.stages.preprocess import PreprocessStage, preprocess_part
 from station.stages.trigger import probe_recording, trigger_for
 from station.stills import LABELLED, files_below, read_image
 from station.teach import exported
@@ -276,7 +276,7 @@ def _judged(part: Part, crops: PreprocessStage, spec: PreprocessSpec) -> tuple[P
     the base model's stage inspects it."""
     base = crops(part)[0].pre
     inspects = base is not None and base.quality is Quality.OK
-    return as_taught(base, lambda c: locate(part, rectifying(spec), found=c)), inspects
+    return as_taught(base, lambda c: preprocess_part(part, rectifying(spec), found=c)), inspects
 
 
 def _match(video: Path, part: Part, pre: Preprocessed | None, inspects: bool, truth: list[tuple[int, int, int]], used: list[bool],
