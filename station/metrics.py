@@ -20,6 +20,7 @@ _MS_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5
 # the stages with a bounded queue in front (the trigger's holds the camera's frames), and those whose handling of one part may raise
 QUEUED = tuple(s for s in StageName if s is not StageName.CAPTURE)
 PART_HANDLERS = (StageName.PREPROCESS, StageName.INFERENCE, StageName.DECISION, StageName.SHADOW)  # an exception rejects that part
+DISAGREEMENTS = tuple((a, b) for a in Disposition for b in Disposition if a != b)  # (active, shadow) when they differ
 
 
 def _buckets(deadline_s: float) -> tuple[float, ...]:
@@ -122,10 +123,9 @@ class Metrics:
         def total(name: str, **labels: str) -> int:
             return int(self.registry.get_sample_value(name, labels) or 0)
 
-        pairs = [(a, b) for a in Disposition for b in Disposition if a != b]
         return {
             "judged": total("station_shadow_parts_total"),
-            "disagreed": sum(total("station_shadow_disagreements_total", active=a, shadow=b) for a, b in pairs),
+            "disagreed": sum(total("station_shadow_disagreements_total", active=a, shadow=b) for a, b in DISAGREEMENTS),
             **{f"skipped_{c.value}": total("station_shadow_skipped_total", cause=c.value) for c in ShadowSkip},
         }
 
@@ -137,7 +137,7 @@ class Metrics:
             self.shadow_skipped.labels(cause=cause.value)
         for reason in Reason:
             self.parts.labels(verdict=Disposition.of(reason).value, reason=reason.value)
-        for active, shadow in ((a, b) for a in Disposition for b in Disposition if a != b):
+        for active, shadow in DISAGREEMENTS:
             self.shadow_disagreements.labels(active=active.value, shadow=shadow.value)
         self.set_shadow(None)
         for resend in ResendResult:

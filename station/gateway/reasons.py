@@ -54,8 +54,10 @@ class Fault(StrEnum):
         """The fault a station in ``state`` (anything but running; None: not yet said) is: ``station_`` and the state's
         name, or station_not_running for a state without a fault of its own; never raises (a dead gateway tells the PLC
         nothing)."""
-        named = f"station_{state.value}" if state is not None else ""
-        return Fault(named) if named in Fault.__members__.values() else Fault.STATION_NOT_RUNNING
+        try:
+            return Fault(f"station_{state.value}") if state is not None else Fault.STATION_NOT_RUNNING
+        except ValueError:
+            return Fault.STATION_NOT_RUNNING
 
 
 # every reason a reject may give, once each (late is both the station's and the gateway's)
