@@ -9,7 +9,7 @@ from station.blobs import Blob, along, find_blobs, inside, no_room, part_sized, 
 from station.config import Direction, TriggerSection
 from station.locate import level_percentiles
 
-from .test_trigger import _disc_frame
+from .belt_frames import disc_frame
 
 
 def test_belt_median_from_the_histogram_equals_numpys_median() -> None:
@@ -22,7 +22,7 @@ def test_belt_median_from_the_histogram_equals_numpys_median() -> None:
 
 
 def test_find_blobs_separates_parts_and_ignores_noise() -> None:
-    img = _disc_frame(960, 540, [(200, 270, 100), (520, 280, 110)])
+    img = disc_frame(960, 540, [(200, 270, 100), (520, 280, 110)])
     img = np.clip(img + np.random.default_rng(0).normal(0, 4, img.shape), 0, 255).astype(np.uint8)
     blobs, belt = find_blobs(img, TriggerSection())
     assert len(blobs) == 2 and abs(belt - 60) < 3
