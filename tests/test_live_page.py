@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import time
 import urllib.request
@@ -18,9 +17,9 @@ from station.model import Model
 from station.pipeline import Pipeline, RunOptions
 from station.sources import source_for
 
+from .browser import CHROMIUM
 from .conftest import MODEL, SAMPLE, free_port
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [
     pytest.mark.integration,  # headless Chromium against a running station
     pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium package is not installed (.ci/run installs it)"),

@@ -7,7 +7,7 @@ import math
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
@@ -322,6 +322,18 @@ def _parts_total(text: str) -> float:
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("station_parts_total{"))
 
 
+def _scrape_until(port: int, pipe: Pipeline, seconds: float, done: Callable[[str], bool]) -> str:
+    """The metrics page, scraped every 0.3 s until ``done`` says so, the run ends or ``seconds`` pass: the last scrape."""
+    end, text = time.monotonic() + seconds, ""
+    while time.monotonic() < end and not pipe.finished():
+        time.sleep(0.3)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+            text = r.read().decode()
+        if done(text):
+            break
+    return text
+
+
 def test_metrics_scraped_over_http_while_running_and_heartbeats_flow(tmp_path: Path) -> None:
     env = Envelope(width=640, height=360, fps=25, speed=10.0, diameter=200.0)
     video = compose(labelled_photos(SAMPLE)[:5], tmp_path / "line.mp4", env, seed=5)
@@ -345,15 +357,8 @@ def test_metrics_scraped_over_http_while_running_and_heartbeats_flow(tmp_path: P
     t.start()
     pipe.start()
     try:
-        end = time.monotonic() + 20
-        text = ""
-        while time.monotonic() < end and not pipe.finished():
-            time.sleep(0.3)
-            with urllib.request.urlopen(f"http://127.0.0.1:{mport}/metrics", timeout=5) as r:
-                text = r.read().decode()
-            # every labelled series exists from the first scrape at 0: wait for a part actually counted
-            if _parts_total(text) > 0 and "station_frames_total 0.0" not in text and topics.count("verdict") >= 1:
-                break
+        # every labelled series exists from the first scrape at 0: wait for a part actually counted
+        text = _scrape_until(mport, pipe, 20, lambda t: _parts_total(t) > 0 and "station_frames_total 0.0" not in t and "verdict" in topics)
         assert "station_camera_connected 1.0" in text
         assert "station_frames_total" in text and "station_frames_total 0.0" not in text
         for name in NAMES:
@@ -361,11 +366,7 @@ def test_metrics_scraped_over_http_while_running_and_heartbeats_flow(tmp_path: P
         with urllib.request.urlopen(f"http://127.0.0.1:{mport}/healthz", timeout=5) as r:
             assert r.status == 200 and json.loads(r.read())["problems"] == []
         parts = _parts_total(text)
-        moved = time.monotonic() + 10
-        while _parts_total(text) <= parts and time.monotonic() < moved and not pipe.finished():
-            time.sleep(0.2)
-            with urllib.request.urlopen(f"http://127.0.0.1:{mport}/metrics", timeout=5) as r:
-                text = r.read().decode()
+        text = _scrape_until(mport, pipe, 10, lambda t: _parts_total(t) > parts)
         assert _parts_total(text) > parts, "station_parts_total moves while parts pass"
     finally:
         pipe.drain(10)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import shutil
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -30,6 +28,7 @@ from station.sources import source_for
 from station.stages.publish import Identity, to_message
 from station.wire import Disposition, ShadowVerdict
 
+from .browser import CHROMIUM, Browser
 from .conftest import MODEL, SAMPLE, free_port, wait_for
 from .test_archive import _verdict
 
@@ -302,80 +301,32 @@ def test_review_is_off_without_a_token_file(tmp_path: Path) -> None:
         pipe.close()
 
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
 @pytest.mark.integration
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium package is not installed (.ci/run installs it)")
 def test_an_operator_clicks_good_in_chromium_and_the_sidecar_changes(station_with_review: Any, tmp_path: Path) -> None:
-    import websocket
-
     port, archive, _m = station_with_review
-    debug = free_port()
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-sync"]
-    url = f"http://127.0.0.1:{port}/review#token={TOKEN}&name=Ana"
-    args = [str(CHROMIUM), *flags, f"--remote-debugging-port={debug}", f"--user-data-dir={tmp_path / 'profile'}", url]
-    env = {**os.environ, "TMPDIR": str(tmp_path)}  # Chromium's own temporary folders go with the test's
-    browser = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    try:
-        targets: list[dict[str, Any]] = []
-
-        def page_up() -> bool:
-            nonlocal targets
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{debug}/json", timeout=2) as r:
-                    targets = [t for t in json.loads(r.read()) if t.get("type") == "page"]
-            except OSError:
-                return False
-            return bool(targets)
-
-        assert wait_for(page_up, 60, poll=0.2), "Chromium's debugging port never answered"
-        ws = websocket.create_connection(targets[0]["webSocketDebuggerUrl"], timeout=10, suppress_origin=True)
-        calls = iter(range(1, 1000))
-
-        def cdp(method: str, **params: Any) -> dict[str, Any]:
-            n = next(calls)
-            ws.send(json.dumps({"id": n, "method": method, "params": params}))
-            while True:
-                msg = json.loads(ws.recv())
-                if msg.get("id") == n:
-                    return msg.get("result", {})  # type: ignore[no-any-return]
-
-        def js(expr: str) -> Any:
-            return cdp("Runtime.evaluate", expression=expr, returnByValue=True).get("result", {}).get("value")
-
+    with Browser(f"http://127.0.0.1:{port}/review#token={TOKEN}&name=Ana", tmp_path) as page:
         listed = "(document.body && document.body.dataset.loaded) || 0"  # evaluated from the first moment: the page may still load
-        assert wait_for(lambda: int(js(listed) or 0) == 18, 30, poll=0.2), "the review view never listed the parts"
-        first = js("document.querySelector('.card').dataset.id")
-        box = js("JSON.stringify(document.querySelector('.card button.good').getBoundingClientRect())")
-        r = json.loads(box)
-        x, y = r["x"] + r["width"] / 2, r["y"] + r["height"] / 2
-        for kind in ("mousePressed", "mouseReleased"):  # a real click on the button, not a call of its handler
-            cdp("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
+        assert wait_for(lambda: int(page.js(listed) or 0) == 18, 30, poll=0.2), "the review view never listed the parts"
+        first = page.js("document.querySelector('.card').dataset.id")
+        page.click("document.querySelector('.card button.good')")
         side = archive / f"{first}.json"
         assert wait_for(lambda: "review" in json.loads(side.read_text()), 10), "the click never reached the sidecar"
         review = json.loads(side.read_text())["review"]
         assert review["label"] == "good" and review["by"] == "Ana"
-        assert wait_for(lambda: "good (by Ana" in str(js("document.querySelector('.card .label').textContent")), 10)
+        assert wait_for(lambda: "good (by Ana" in str(page.js("document.querySelector('.card .label').textContent")), 10)
         meta = json.loads(side.read_text())  # a sidecar is a file on disk: what it holds is shown as text, never run as markup
         meta.update(part_id='<img src="x" onerror="document.title=\'owned\'">', score="high")
         side.write_text(json.dumps(meta))
-        js("location.reload()")
+        page.js("location.reload()")
         meta_of_first = f"(document.querySelector('.card[data-id=\"{first}\"] .meta') || {{}}).textContent"
-        assert wait_for(lambda: '#<img src="x"' in str(js(meta_of_first)), 30, poll=0.2), "the reloaded view never showed it"
-        assert "defect -" in js(meta_of_first) and js("document.title") != "owned"  # a score that is no number shows as -
-        assert js("document.querySelectorAll('.card img[src=\"x\"]').length") == 0
+        assert wait_for(lambda: '#<img src="x"' in str(page.js(meta_of_first)), 30, poll=0.2), "the reloaded view never showed it"
+        assert "defect -" in page.js(meta_of_first) and page.js("document.title") != "owned"  # a score that is no number shows as -
+        assert page.js("document.querySelectorAll('.card img[src=\"x\"]').length") == 0
         (trial,) = _archive_passes(archive, 1)  # a trial run's pass: listed once "passes too" is ticked
-        box = json.loads(js("JSON.stringify(document.getElementById('passes').getBoundingClientRect())"))
-        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-        for kind in ("mousePressed", "mouseReleased"):
-            cdp("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
-        assert wait_for(lambda: int(js(listed) or 0) == 19, 30, poll=0.2), "ticking passes too never listed the pass"
-        assert js(f"document.querySelectorAll('.card[data-id=\"{trial}\"]').length") == 1
-        ws.close()
-    finally:
-        browser.kill()
-        browser.wait(10)
+        page.click("document.getElementById('passes')")
+        assert wait_for(lambda: int(page.js(listed) or 0) == 19, 30, poll=0.2), "ticking passes too never listed the pass"
+        assert page.js(f"document.querySelectorAll('.card[data-id=\"{trial}\"]').length") == 1
 
 
 def test_a_label_keeps_the_parts_place_in_the_listing(tmp_path: Path) -> None:

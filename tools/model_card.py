@@ -24,6 +24,16 @@ def _row(name: str, m: dict[str, float]) -> str:
     )
 
 
+def _head(first_column: str) -> list[str]:
+    """The head of a table of the figures ``_row`` writes."""
+    return [f"| {first_column} | ROC AUC | accuracy | F1 | escapes | false rejects | part located |", "|---|---|---|---|---|---|---|"]
+
+
+def _table(intro: str, first_column: str, rows: list[str]) -> list[str]:
+    """A paragraph, then a table of the figures ``_row`` writes, after a blank line each."""
+    return ["", intro, "", *_head(first_column), *rows]
+
+
 def render(report: dict[str, object]) -> str:
     val = report["validation"]
     rob = report["robustness"]
@@ -41,42 +51,32 @@ def render(report: dict[str, object]) -> str:
         f"uncertain band **{report['uncertain_band']}** (scores inside it are rejected as `uncertain`). "
         f"99th percentile of OK validation scores: {report['val_ok_scores_p99']}.",
         "",
-        "| validation set (grouped split) | ROC AUC | accuracy | F1 | escapes | false rejects | part located |",
-        "|---|---|---|---|---|---|---|",
+        *_head("validation set (grouped split)"),
         _row("as photographed", val),
     ]
-    lines += [
-        "",
+    lines += _table(
         "Robustness: the same validation photos re-shot (`tools/augment.py: ROBUSTNESS_VIEWS`), found by the "
         "station's own locator, scored at the same threshold (the uncertain band not applied):",
-        "",
-        "| re-shot as | ROC AUC | accuracy | F1 | escapes | false rejects | part located |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    lines += [_row(name.replace("_", " "), m) for name, m in rob.items()]
+        "re-shot as",
+        [_row(name.replace("_", " "), m) for name, m in rob.items()],
+    )
     pins = report.get("pin_holes")
     if isinstance(pins, dict):
-        lines += [
-            "",
+        lines += _table(
             "Pin holes per background brightness band (`tools/robustness.py: PIN_HOLE_BANDS`): every OK validation photo "
             "on that background twice, once as it is (OK) and once with 1-3 small pits painted on its lit metal (defective); "
             "escapes are painted photos passed:",
-            "",
-            "| background | ROC AUC | accuracy | F1 | escapes | false rejects | part located |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        lines += [_row(name.removeprefix("pin_holes_").replace("_", " "), m) for name, m in pins.items()]
+            "background",
+            [_row(name.removeprefix("pin_holes_").replace("_", " "), m) for name, m in pins.items()],
+        )
     turns = report.get("orientations")
     if isinstance(turns, dict):
-        lines += [
-            "",
+        lines += _table(
             "Orientation: the same validation crops turned and flipped (the 8 ways a part can lie in its square crop), "
             "at the same threshold; on the line a part arrives at any of them:",
-            "",
-            "| validation crops | ROC AUC | accuracy | F1 | escapes | false rejects | part located |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        lines += [_row(name, m) for name, m in turns.items()]
+            "validation crops",
+            [_row(name, m) for name, m in turns.items()],
+        )
     return "\n".join(lines)
 
 

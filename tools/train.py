@@ -214,20 +214,10 @@ def train(args: argparse.Namespace) -> None:
         loader = DataLoader(ds, batch_size=args.batch, shuffle=True, generator=g, num_workers=args.workers, drop_last=True)
         tot = 0.0
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{args.epochs}", disable=args.no_progress)
-        for x, y, grid, known in bar:
-            opt.zero_grad()
-            p, pit_logits = net.forward_with_pits(x.contiguous(memory_format=torch.channels_last))
-            loss = defect_loss(p, y)
-            if pit_logits is not None:  # where the painted pits are: a direct signal for the pit detector
-                cell_loss = torch.nn.functional.binary_cross_entropy_with_logits(
-                    pit_logits, grid, pos_weight=torch.tensor(10.0), reduction="none"
-                ).mean(dim=(1, 2, 3))
-                loss = loss + args.pit_loss * (cell_loss * known).sum() / known.sum().clamp(min=1.0)
-            loss.backward()
-            opt.step()
-            sched.step()
-            tot += float(loss.detach())
-            bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
+        for batch in bar:
+            loss = _step(net, opt, sched, batch, args.pit_loss)
+            tot += loss
+            bar.set_postfix(loss=f"{loss:.3f}")
         losses.append(round(tot / max(len(loader), 1), 4))
         print(f"epoch {epoch + 1}: loss {losses[-1]:.4f} ({time.time() - t0:.0f}s)")
     net = net.to(memory_format=torch.contiguous_format)
@@ -240,6 +230,25 @@ def train(args: argparse.Namespace) -> None:
     report.update({"epochs": args.epochs, "train_seconds": round(time.time() - t0), "recipe": recipe, "epoch_loss": losses})
     report["environment"] = environment()
     finish(args, data, report, lambda path: export(net, path, data.spec.size))
+
+
+def _step(net: Any, opt: Any, sched: Any, batch: tuple[Any, Any, Any, Any], pit_loss: float) -> float:
+    """One optimiser step on a batch (crops, labels, pit grids, which grids are known); its loss."""
+    import torch
+
+    x, y, grid, known = batch
+    opt.zero_grad()
+    p, pit_logits = net.forward_with_pits(x.contiguous(memory_format=torch.channels_last))
+    loss = defect_loss(p, y)
+    if pit_logits is not None:  # where the painted pits are: a direct signal for the pit detector
+        cell_loss = torch.nn.functional.binary_cross_entropy_with_logits(
+            pit_logits, grid, pos_weight=torch.tensor(10.0), reduction="none"
+        ).mean(dim=(1, 2, 3))
+        loss = loss + pit_loss * (cell_loss * known).sum() / known.sum().clamp(min=1.0)
+    loss.backward()
+    opt.step()
+    sched.step()
+    return float(loss.detach())
 
 
 def sample_set(
