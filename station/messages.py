@@ -71,7 +71,7 @@ class DropReason(StrEnum):
     """Why a frame was dropped (station_frames_dropped_total): before the trigger saw it, or by the trigger (blank)."""
 
     QUEUE_FULL = "queue_full"  # a live camera outran the pipeline: the oldest queued frame goes (frame trigger: the newest)
-    UNREADABLE = "unreadable"  # a live camera's frame could not be decoded
+    UNREADABLE = "unreadable"  # a frame could not be decoded (a live camera's, or a stretch of a recording)
     INCOMPLETE = "incomplete"  # GigE: the camera's buffer arrived with packets missing
     MISSING_ID = "missing_id"  # GigE: frame ids jumped (frames lost on the wire)
     BLANK = "blank"  # line trigger: it showed nothing where a part must be (a light out or a flash), so was not believed
