@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from station.errors import InputError
-from station.teach.truth import read_truth, row_for
+from station.teach.truth import read_truth, renumbered, row_for
 
 
 def test_a_missed_part_does_not_shift_the_labels_of_the_parts_after_it() -> None:
@@ -48,3 +48,11 @@ def test_a_frame_number_is_ascii_digits_only_never_read_round(tmp_path: Path, fr
         read_truth(csv)
     csv.write_text("part,label,first_frame,last_frame,source\n1,ok,70,90,a.png\n", encoding="utf-8")
     assert read_truth(csv)[0] == [(0, 70, 90)]
+
+
+def test_frames_lost_where_the_count_is_exact_are_refused_and_elsewhere_left_to_the_caller() -> None:
+    """Teach and eval share the rule: a video of exact frame count that lost frames has its later frames renumbered."""
+    with pytest.raises(InputError, match=r"line\.avi: 3 of the 90 frames it declares could not be read .*use an intact copy"):
+        renumbered(Path("line.avi"), 3, 90, exact=True)
+    renumbered(Path("line.mp4"), 3, 90, exact=False)  # a count that is a guess: teach notes it, eval checks the rows
+    renumbered(Path("line.avi"), 0, 90, exact=True)

@@ -28,7 +28,7 @@ from station.sources import VideoFileSource
 from station.stages.decision import published
 from station.stages.trigger import probe_recording
 from station.supervisor import run_pipeline
-from station.teach.truth import all_after_the_end, frame_a_part, read_truth, row_for, truth_csv
+from station.teach.truth import all_after_the_end, frame_a_part, read_truth, renumbered, row_for, truth_csv
 from station.travel import TravelWatch
 
 # what eval sets over the config: no socket another process could reach, no key, no server, no archive, no second model,
@@ -115,9 +115,7 @@ def _in_the_video(video: Path, source: VideoFileSource, truth: list[tuple[int, i
     the ground truth's numbers (frames lost where the count is exact, or cut short before rows it lists); rows after its
     last frame (the last it declares, where it was cut short) are named in a note and left out, as teach leaves them."""
     lost, declared = source.frames_lost(), source.frame_count or 0
-    if lost and source.count_is_exact:
-        raise InputError(f"{video}: {lost} of the {declared} frames it declares could not be read (damaged or cut short): "
-                         "its frames no longer match the ground truth's frame numbers")  # fmt: skip
+    renumbered(video, lost, declared, source.count_is_exact)
     if lost and (cut := [last for _, first, last in truth if first < declared and last >= declared - lost]):
         raise InputError(f"{video}: it ended after {declared - lost} of the {declared} frames it declares (cut short), and "
                          f"its ground truth has parts up to frame {max(cut)}: those cannot be judged")  # fmt: skip

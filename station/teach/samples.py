@@ -30,7 +30,7 @@ from station.stages.trigger import probe_recording, trigger_for
 from station.stills import LABELLED, files_below, read_image
 from station.teach import exported
 from station.teach.parts import MISSED, Collection, Refused, Sample
-from station.teach.truth import all_after_the_end, frame_a_part, part_names, read_truth, row_for, truth_csv
+from station.teach.truth import all_after_the_end, frame_a_part, part_names, read_truth, renumbered, row_for, truth_csv
 from station.travel import TravelWatch
 
 CHECKS_FAILED = "error: the station's checks failed on it"  # a part no preprocess could judge: the line would reject it, error
@@ -244,15 +244,13 @@ def _video(video: Path, spec: PreprocessSpec, cfg: Config, col: Collection) -> N
 
 
 def _lost(video: Path, source: VideoFileSource, col: Collection) -> None:
-    """A video that yields fewer frames than it declares: refused where the count is exact (a damaged stretch the decoder
-    skipped without a failed read renumbers every later frame, and its parts would take other parts' labels), else noted."""
+    """A video that yields fewer frames than it declares: refused where the count is exact (:func:`renumbered`), else
+    noted."""
     if not (lost := source.frames_lost()):
         return
-    said = f"{video}: {lost} of the {source.frame_count} frames it declares could not be read"
-    if source.count_is_exact:
-        raise InputError(f"{said} (a damaged or cut-short file), so its frames cannot be matched to the ground truth's frame "
-                         "numbers: teach from an intact copy")  # fmt: skip
-    col.notes.append(f"{said}: usual for a clip cut without re-encoding or a variable frame rate; were the file damaged, "
+    renumbered(video, lost, source.frame_count or 0, source.count_is_exact)
+    col.notes.append(f"{video}: {lost} of the {source.frame_count} frames it declares could not be read: usual for a clip "
+                     "cut without re-encoding or a variable frame rate; were the file damaged, "
                      "its parts after the loss would carry other parts' labels (the held-out mistakes would show them)")  # fmt: skip
 
 

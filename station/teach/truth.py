@@ -46,6 +46,15 @@ def frame_a_part(path: Path, truth: list[tuple[int, int, int]], cfg: Config) -> 
                          "judged and taught with the line trigger (trigger.mode line or auto)")  # fmt: skip
 
 
+def renumbered(video: Path, lost: int, declared: int, exact: bool) -> None:
+    """InputError when ``lost`` of the ``declared`` frames could not be read where the video's frame count is ``exact``: a
+    damaged stretch the decoder skipped without a failed read renumbers every later frame, and each part after it would
+    take another part's row (teach and eval alike; where the count is a guess, each says what it does)."""
+    if lost and exact:
+        raise InputError(f"{video}: {lost} of the {declared} frames it declares could not be read (damaged or cut short): "
+                         "its frames no longer match the ground truth's frame numbers; use an intact copy")  # fmt: skip
+
+
 def all_after_the_end(video: Path, truth: list[tuple[int, int, int]], frames: int, declared: int | None = None) -> None:
     """InputError when every part of ``truth`` comes after the ``frames`` the video held: no ground truth of this video (a
     photo named .avi is a video of one frame to OpenCV), or a video cut short (it ``declared`` more)."""
