@@ -174,6 +174,7 @@ def test_the_gate_refuses_a_line_it_cannot_learn_and_writes_nothing(tmp_path: Pa
     assert "not qualified" in err and "collect more" in err and "at 95% confidence: at most" in err
     figures = json.loads((report / "metrics.json").read_text())
     assert figures["qualified"] is False
+    assert figures["advice"] and all(f"not qualified: {a}" in err for a in figures["advice"])  # the report keeps what was said
     parts, held = figures["held_out_scores"], figures["held_out"]  # each part's honest verdict: the parts behind the counts
     assert sum(p["label"] == 1 and p["honest"] == "pass" for p in parts) == held["escapes"] > 0
     assert sum(p["label"] == 0 and p["honest"] == "reject" for p in parts) == held["false_rejects"]

@@ -147,11 +147,12 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
     for p in passed_over:
         say(f"not written: {p}; the next candidate the gate takes instead, if any")
     figures = _figures(args, col, pick, candidates, base, labels, fold, gate, recipe)
-    figures["qualified"], figures["refusals"], figures["passed_over"] = not why, why, passed_over
+    helps = _advice(pick, taught, candidates[0], labels, samples, gate, args, fewest_groups) if why and qualify(pick) else []
+    figures.update(qualified=not why, refusals=why, advice=helps, passed_over=passed_over)
     report.write(Path(args.report), figures, samples, pick.crops, pick.held_out, base_scores, pick.band[0], pick.limits(), pick.spec.clip)
     _summary(pick.judged, candidates[0].judged)  # the base model as shipped, at its own threshold, on the same scored parts
     if why:
-        for w in why + (_advice(pick, taught, candidates[0], labels, samples, gate, args, fewest_groups) if qualify(pick) else []):
+        for w in why + helps:
             say(f"not qualified: {w}")
         say(f"nothing written; the report is in {args.report}/")
         return 1
