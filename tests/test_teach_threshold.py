@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from station.stages.decision import passes
 from station.teach import threshold as th
 
 
@@ -200,14 +201,21 @@ def test_the_written_limit_rejects_no_more_good_parts_than_allowed(margin: float
         assert th.outcome(scores, labels, written).false_rejects <= math.floor(most * 100 + 1e-9), (most, written)
 
 
-def test_a_limit_raised_past_a_good_part_that_must_pass_is_written_past_it_despite_float_rounding() -> None:
+def test_a_limit_raised_past_a_good_part_that_must_pass_is_written_past_it_as_the_station_publishes_it() -> None:
     labels = np.array([0, 0, 0, 1])
-    scores = np.array([0.5242596, 0.5242595, 0.01, 0.001])  # a defect the network cannot see: the allowance sets the limit
+    scores = np.array([0.52426004, 0.5242596, 0.01, 0.001])  # a defect the network cannot see: the allowance sets the limit
     limit = th.pass_limit(scores, labels, most_rejected=0.34)  # one good part of three may be rejected
-    assert limit == 0.52426 and round(limit * 1e6) == 524260  # 524259.99999... as a float
     written = th.operating_point(scores, labels, most_rejected=0.34)[1][0]
-    assert written == 0.52426  # was floored to 0.524259, which rejected both good parts: more than the one allowed
-    assert th.outcome(scores, labels, written).false_rejects == 0  # both lie in the millionth below the limit
+    assert limit == written == 0.524261  # the good part that must pass is published as 0.52426: the limit lies past that
+    assert passes(0.5242596, written) and not passes(0.5242596, 0.52426)  # as the line's decision judges it (0.52426 rejected
+    assert th.outcome(scores, labels, written).false_rejects == 0  # both, where the limit once went: one more than allowed)
+
+
+def test_teaching_judges_a_score_as_the_line_does_rounded_as_published() -> None:
+    """0.4999996 is published as 0.5: on the line it is not under a pass limit of 0.5, so teaching must not count it a pass."""
+    scores, labels = np.array([0.4999996, 0.4999994, float("nan")]), np.array([1, 1, 1])
+    assert th.passing(scores, 0.5).tolist() == [False, True, False] == [passes(float(s), 0.5) for s in scores]
+    assert th.outcome(scores, labels, 0.5).escapes == 1
 
 
 def test_parts_never_inspected_are_rejects_and_parts_the_trigger_missed_are_passes() -> None:

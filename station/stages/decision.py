@@ -28,6 +28,12 @@ def published(score: float | None) -> float | None:
     return round(score, SCORE_DIGITS) if score is not None and valid_score(score) else None
 
 
+def passes(score: float, pass_limit: float) -> bool:
+    """The one pass rule, the line's and teaching's: a valid score whose published value (:func:`published`) lies under the
+    pass limit. A score a hair under the limit that rounds onto it does not pass, so no pass is published at its limit."""
+    return valid_score(score) and round(score, SCORE_DIGITS) < pass_limit
+
+
 def decide(scored: Scored, band: tuple[float, float]) -> tuple[Reason, str]:
     """The reason for one part's verdict, and a short detail for the log and the archive.
 
@@ -45,11 +51,11 @@ def decide(scored: Scored, band: tuple[float, float]) -> tuple[Reason, str]:
     if not valid_score(scored.score):
         return Reason.ERROR, f"score {scored.score!r} is not a finite number in [0, 1]"
     s = round(scored.score, SCORE_DIGITS)
-    if band[0] <= s <= band[1]:
+    if passes(scored.score, band[0]):
+        return Reason.OK, f"score {s:.3f} below the pass limit {band[0]:.3f}"
+    if s <= band[1]:
         return Reason.UNCERTAIN, f"score {s:.3f} within uncertain band [{band[0]:.3f}, {band[1]:.3f}]"
-    if s > band[1]:
-        return Reason.DEFECT, f"score {s:.3f} above the uncertain band [{band[0]:.3f}, {band[1]:.3f}]"
-    return Reason.OK, f"score {s:.3f} below the pass limit {band[0]:.3f}"
+    return Reason.DEFECT, f"score {s:.3f} above the uncertain band [{band[0]:.3f}, {band[1]:.3f}]"
 
 
 def finalise(v: Verdict, now_mono: float, deadline_s: float) -> Verdict:

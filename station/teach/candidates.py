@@ -134,10 +134,11 @@ def last_check(pick: Candidate, net: Any, labels: npt.NDArray[np.int64], samples
     if net is None:  # a base candidate: its held-out scores are the ones it will give, judged above
         return ""
     scores = score(net, pick.crops)  # a part given no number counts against the network either way
-    missed = [samples[i].origin for i in np.flatnonzero((labels == 1) & ~(scores >= pick.band[0]))]
+    passed = threshold.passing(scores, pick.band[0])
+    missed = [samples[i].origin for i in np.flatnonzero((labels == 1) & (passed | ~np.isfinite(scores)))]
     if missed:
         return f"the written networks pass {len(missed)} of the defective parts they were taught: {', '.join(missed[:5])}"
-    good, rejected = labels == 0, ~(scores < pick.band[0])
+    good, rejected = labels == 0, ~passed
     if not threshold.meets(float(np.mean(rejected[good])) if good.any() else 0.0, gate.max_false_reject_rate):
         wrong = [samples[i].origin for i in np.flatnonzero(good & rejected)]
         return f"the written networks reject {len(wrong)} of the {int(good.sum())} good parts they were taught: {', '.join(wrong[:5])}"
@@ -166,8 +167,9 @@ def advice(pick: Candidate, labels: npt.NDArray[np.int64], samples: list[Sample]
     out = [f"the held-out scores {what[0]} (ranking AUC {ranking:.2f}; 0.5 is chance): check that ok_front/ and def_front/ "
            f"hold what they say ({what[1]}) before collecting more parts"] if chance else []  # fmt: skip
     at = pick.limits()  # as the honest figures and heldout_mistakes.png judge each part: the mistakes they count, worst first
-    passed = [i for i in np.argsort(pick.held_out) if labels[i] == 1 and pick.held_out[i] < at[i]][:3]
-    rejected = [i for i in np.argsort(-pick.held_out) if labels[i] == 0 and not pick.held_out[i] < at[i]][:3]
+    ok = threshold.passing(pick.held_out, at)
+    passed = [i for i in np.argsort(pick.held_out) if labels[i] == 1 and ok[i]][:3]
+    rejected = [i for i in np.argsort(-pick.held_out) if labels[i] == 0 and not ok[i]][:3]
     for kind, wrong in (("defective parts that passed", passed), ("good parts that were rejected", rejected)):
         named = ", ".join(f"{samples[i].origin} ({pick.held_out[i]:.3f})" for i in wrong)
         out += [f"check the labels of the held-out {kind}: {named}"] if wrong else []
@@ -189,8 +191,9 @@ def forgotten(taught: Candidate, shipped: Candidate, labels: npt.NDArray[np.int6
     """Held-out defects the taught networks pass at the written limit but the base model as shipped rejects: taught without
     them, the networks lost their kind (measured on a tilted line: docs/teaching-measured.md). ``more_folds``: the line's part
     groups allow more than ``folds`` folds."""
-    passing = (labels == 1) & (taught.held_out < taught.band[0])
-    lost = [i for i in np.argsort(taught.held_out) if passing[i] and not shipped.held_out[i] < shipped.band[0]]  # lowest first
+    passing = (labels == 1) & threshold.passing(taught.held_out, taught.band[0])
+    kept = threshold.passing(shipped.held_out, shipped.band[0])
+    lost = [i for i in np.argsort(taught.held_out) if passing[i] and not kept[i]]  # lowest first
     if not lost:
         return []
     names = ", ".join(f"{samples[i].origin} ({taught.held_out[i]:.3f}, base model {shipped.held_out[i]:.3f})" for i in lost[:5])

@@ -242,6 +242,7 @@ def _figures(args: argparse.Namespace, col: Collection, pick: Candidate, candida
              labels: npt.NDArray[np.int64], fold: npt.NDArray[np.int64], gate: threshold.Gate,
              recipe: Recipe) -> dict[str, Any]:  # fmt: skip
     refused, missed, at = col.refused_by_label(), col.refused_by_label(missed=True), pick.limits()
+    honest = threshold.passing(pick.held_out, at)
     return {
         "sources": args.sources, "line": args.line, "counts": col.counts(), "folds": args.folds, "seed": args.seed,
         "recipe": asdict(recipe), "margin": args.margin, "from_scratch": args.from_scratch, "gate": asdict(gate),
@@ -254,7 +255,7 @@ def _figures(args: argparse.Namespace, col: Collection, pick: Candidate, candida
                  **threshold.outcome(candidates[0].held_out, labels, base.info.band[0], refused, missed).as_dict()},
         **col.listed(),
         "held_out_scores": [{"part": s.origin, "label": s.label, "fold": int(f), "score": _number(pick.held_out[i]),
-                             "judged_at": float(at[i]), "honest": "pass" if pick.held_out[i] < at[i] else "reject",
+                             "judged_at": float(at[i]), "honest": "pass" if honest[i] else "reject",
                              "by_candidate": {c.name: _number(c.held_out[i]) for c in candidates}}
                             for i, (s, f) in enumerate(zip(col.samples, fold, strict=True))],
     }  # fmt: skip

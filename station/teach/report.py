@@ -13,6 +13,7 @@ from station.offline import evaluate
 from station.offline.evaluate import TILE, caption, confusion_png, contact_sheet, histogram_png, label, tile_of, write_png
 from station.preprocess import quantised
 from station.teach.parts import Sample
+from station.teach.threshold import passing
 
 
 def mistakes_png(samples: list[Sample], crops: npt.NDArray[np.float32], scores: npt.NDArray[np.float64],
@@ -25,7 +26,7 @@ def mistakes_png(samples: list[Sample], crops: npt.NDArray[np.float32], scores: 
     tiles = []
     for i in list(defects) + list(goods):
         t = tile_of(quantised(crops[i], clip))
-        wrong = (not scores[i] < limits[i]) != bool(labels[i])
+        wrong = bool(passing(scores[i : i + 1], limits[i])[0]) == bool(labels[i])
         cv2.rectangle(t, (0, 0), (TILE - 1, TILE - 1), (0, 0, 255) if wrong else (150, 150, 150), 3 if wrong else 1)
         kind = ("ESCAPE" if labels[i] else "FALSE REJ") if wrong else ("defect" if labels[i] else "good")
         label(t, (f"{kind} {scores[i]:.3f}",), (80, 80, 255) if wrong else (230, 230, 230))
@@ -54,7 +55,7 @@ def write(folder: Path, figures: dict[str, Any], samples: list[Sample], crops: n
     labels = np.array([s.label for s in samples])
     if len(samples):
         base_limit = float(figures["base"]["pass_limit"])
-        pictures = (confusion_png(~(held_out < judged_at), labels), histogram_png(held_out, labels, limit),
+        pictures = (confusion_png(~passing(held_out, judged_at), labels), histogram_png(held_out, labels, limit),
                     histogram_png(base, labels, base_limit), mistakes_png(samples, crops, held_out, judged_at, clip))  # fmt: skip
         for name, picture in zip(PICTURES, pictures, strict=True):
             write_png(folder / name, picture)

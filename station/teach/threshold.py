@@ -14,9 +14,10 @@ share of good parts the gate allows (with the same margin upwards, but never pas
 the gate judges the defects it lets pass: with the default gate (no escape) such a line is
 refused, and the report shows the defects that would pass. Only defects scored below good parts
 the gate lets pass can pass. Scores from the limit up to
-``max(limit, 0.5)`` are ``uncertain``, above that ``defect``; both reject. The gate
-(:func:`short_of`, on :func:`honest` figures) judges the rule honestly: for each fold, the limit set on the *other* folds'
-held-out scores is applied to this fold's, so no part is judged by a limit its own score set.
+``max(limit, 0.5)`` are ``uncertain``, above that ``defect``; both reject. Every part is judged by the line's own pass
+rule (:func:`passing`: the score as published, rounded to a millionth). The gate (:func:`short_of`, on the figures
+:func:`fold_limits` sets) judges the rule honestly: for each fold, the limit set on the *other* folds' held-out scores
+is applied to this fold's, so no part is judged by a limit its own score set.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+
+from station.stages.decision import SCORE_DIGITS, passes
 
 Scores = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
@@ -97,7 +100,7 @@ def pass_limit(scores: Scores, labels: Ints, margin: float = MARGIN, most_reject
     above = defects[defects > must_pass]
     if len(above):  # no defect passes that the allowance does not make pass
         raised = min(raised, (must_pass + float(above.min())) / 2)
-    return max(raised, (_micro_down(must_pass) + 1) / 1e6)  # above it on the 1e-6 grid the model file keeps
+    return max(raised, (round(round(must_pass, SCORE_DIGITS) * 1e6) + 1) / 1e6)  # above it as published, on the file's grid
 
 
 def _micro_down(x: float) -> int:
@@ -190,11 +193,18 @@ class Outcome:
                 "escape_rate" + upper: round(esc, 4), "false_reject_rate" + upper: round(fr, 4)}  # fmt: skip
 
 
+def passing(scores: Scores, limit: float | Scores) -> npt.NDArray[np.bool_]:
+    """Which parts pass at ``limit`` (one, or each part's own), by the station's own rule (:func:`decision.passes`: the
+    score as published, rounded to a millionth); a score that is not a number never passes."""
+    limits = np.broadcast_to(np.asarray(limit, np.float64), np.shape(scores))
+    return np.array([passes(float(s), float(at)) for s, at in zip(scores, limits, strict=True)], bool)
+
+
 def outcome(scores: Scores, labels: Ints, limit: float | Scores, not_inspectable: tuple[int, int] = (0, 0),
             missed: tuple[int, int] = (0, 0)) -> Outcome:  # fmt: skip
     """Pass below ``limit`` (one, or each part's own); ``not_inspectable`` (good, defective) parts are rejects that were never
     scored; ``missed`` (good, defective) parts got no verdict at all, so no reject: a missed defect is an escape."""
-    rejected = ~(scores < limit)  # a score that is not a number is never a pass
+    rejected = ~passing(scores, limit)
     ok_refused, def_refused = not_inspectable
     return Outcome(
         parts=len(scores) + ok_refused + def_refused + sum(missed),
