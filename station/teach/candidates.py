@@ -133,14 +133,20 @@ def last_check(pick: Candidate, net: Any, labels: npt.NDArray[np.int64], samples
         return f"at the written limit {at_limit.escapes} of {at_limit.defective} held-out defective parts pass"
     if net is None:  # a base candidate: its held-out scores are the ones it will give, judged above
         return ""
-    scores = score(net, pick.crops)  # a part given no number counts against the network either way
-    passed = threshold.passing(scores, pick.band[0])
-    missed = [samples[i].origin for i in np.flatnonzero((labels == 1) & (passed | ~np.isfinite(scores)))]
+    return on_taught_parts(score(net, pick.crops), pick.band[0], labels, [s.origin for s in samples], gate)
+
+
+def on_taught_parts(scores: npt.NDArray[np.float64], limit: float, labels: npt.NDArray[np.int64], origins: list[str],
+                    gate: threshold.Gate) -> str:  # fmt: skip
+    """Why a network written must not be, by its ``scores`` of the parts it was taught, or "": it must reject every defective
+    one, and no more of the good ones than the gate allows. A part given no number counts against it either way."""
+    passed = threshold.passing(scores, limit)
+    missed = [origins[i] for i in np.flatnonzero((labels == 1) & (passed | ~np.isfinite(scores)))]
     if missed:
         return f"the written networks pass {len(missed)} of the defective parts they were taught: {', '.join(missed[:5])}"
     good, rejected = labels == 0, ~passed
     if not threshold.meets(float(np.mean(rejected[good])) if good.any() else 0.0, gate.max_false_reject_rate):
-        wrong = [samples[i].origin for i in np.flatnonzero(good & rejected)]
+        wrong = [origins[i] for i in np.flatnonzero(good & rejected)]
         return f"the written networks reject {len(wrong)} of the {int(good.sum())} good parts they were taught: {', '.join(wrong[:5])}"
     return ""
 

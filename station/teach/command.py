@@ -54,6 +54,7 @@ from station.teach.candidates import (
     forgotten,
     last_check,
     nearness,
+    on_taught_parts,
 )
 from station.teach.finetune import Recipe, fit, plain, score, soup
 from station.teach.groups import groups, named_alike
@@ -317,6 +318,14 @@ def taught_version(base: str, line: str) -> str:
     return f"{core}+{short}" if short else core  # name is in the model's teach record
 
 
+def _as_run(part: Path, pick: Candidate, labels: npt.NDArray[np.int64], col: Collection, gate: threshold.Gate) -> str:
+    """The last check of the written network (:func:`candidates.last_check`) again, on the file as the station runs it (ONNX
+    Runtime, its own unwrap), where the check judged PyTorch's scores: the file is what goes live. Why not, or ""."""
+    scores = Model(part).score(pick.crops).astype(np.float64)
+    why = on_taught_parts(scores, pick.band[0], labels, [s.origin for s in col.samples], gate)
+    return f"as the station runs it, {why}" if why else ""
+
+
 def _write(out: Path, net: Any, base: Model, pick: Candidate, figures: dict[str, Any], col: Collection, labels: npt.NDArray[np.int64],
            seed: int) -> str | None:  # fmt: skip
     """The taught network, or the base network with the line's threshold, with what it was taught, if the station's gate takes
@@ -346,6 +355,8 @@ def _write(out: Path, net: Any, base: Model, pick: Candidate, figures: dict[str,
         else:
             write_model(net, part, replace(base.info, spec=pick.spec), pick.threshold, pick.band, extra)
         admit(part)
+        if net is not None and (why := _as_run(part, pick, labels, col, threshold.Gate(**figures["gate"]))):
+            return f"{out}: {why} (nothing written)"
         part.replace(out)
     except ModelError as exc:
         why = str(exc).removeprefix(f"{part}: ")  # the file judged was --out's, written aside first; it is gone
