@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -27,13 +28,24 @@ from station.teach.parts import Sample
 from station.teach.threshold import MARGIN
 
 MORE_FOLDS = 8  # what a refusal suggests where taught networks forgot defects (docs/teaching-measured.md)
-AS_SHIPPED = "base-as-shipped"  # the candidate whose threshold is the base model's, not the line's
 NO_BETTER_THAN_LABELS = 0.75  # a held-out ranking AUC this low or lower: look at the labels, not at the gate
+
+
+class Network(StrEnum):
+    """The candidates teaching compares, as the report and the model file name them (``network``)."""
+
+    TAUGHT = "taught"
+    LINE_THRESHOLD = "base-line-threshold"
+    RECTIFIED = "base-rectified"
+    AS_SHIPPED = "base-as-shipped"  # its threshold is the base model's, not the line's
+
+
+AS_SHIPPED = Network.AS_SHIPPED
 WHAT = {  # each candidate, as teaching names it to the person who runs it
-    "taught": "the network taught on the line's parts",
-    "base-line-threshold": "the base network unchanged, with a pass limit set on the line's parts",
-    "base-rectified": "the base network on parts made round (a tilted camera), with a pass limit set on the line's parts",
-    AS_SHIPPED: "the base model as shipped, its own pass limit",
+    Network.TAUGHT: "the network taught on the line's parts",
+    Network.LINE_THRESHOLD: "the base network unchanged, with a pass limit set on the line's parts",
+    Network.RECTIFIED: "the base network on parts made round (a tilted camera), with a pass limit set on the line's parts",
+    Network.AS_SHIPPED: "the base model as shipped, its own pass limit",
 }
 
 
@@ -41,8 +53,7 @@ WHAT = {  # each candidate, as teaching names it to the person who runs it
 class Candidate:
     """A network for the line with its held-out scores, the threshold they set, and the honest figures."""
 
-    name: str  # "taught": fine-tuned on the line; "base-line-threshold": the base network, the line's threshold;
-    # "base-rectified": the base network on parts made round (a tilted camera), the line's threshold; "base-as-shipped"
+    name: str  # a Network (WHAT says each in words); tools.teach_sweep names its own recipes
     spec: PreprocessSpec
     crops: npt.NDArray[np.float32]
     held_out: npt.NDArray[np.float64]
@@ -98,9 +109,9 @@ def base_candidates(base: Model, found: list[Sample], samples: list[Sample], spe
         base_scores[[not s.base_inspects for s in found]] = 1.0
     as_shipped = Candidate(AS_SHIPPED, base.info.spec, base_crops, base_scores, threshold.outcome(base_scores, labels,
                            base.info.band[0]), base.info.threshold, base.info.band, base_parts)  # fmt: skip
-    rethresholded = candidate("base-line-threshold", base.info.spec, base_parts, base_crops, base_scores, labels, fold, gate, margin)
+    rethresholded = candidate(Network.LINE_THRESHOLD, base.info.spec, base_parts, base_crops, base_scores, labels, fold, gate, margin)
     round_scores = base_scores if same else base.score(crops).astype(np.float64)
-    made_round = candidate("base-rectified", spec, samples, crops, round_scores, labels, fold, gate, margin)
+    made_round = candidate(Network.RECTIFIED, spec, samples, crops, round_scores, labels, fold, gate, margin)
     return as_shipped, rethresholded, made_round
 
 

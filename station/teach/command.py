@@ -47,6 +47,7 @@ from station.teach.candidates import (
     MORE_FOLDS,
     WHAT,
     Candidate,
+    Network,
     advice,
     base_candidates,
     candidate,
@@ -201,7 +202,7 @@ def _cross_fitted(args: argparse.Namespace, start: Any, samples: list[Sample], s
         return nets[-1]
 
     held_out = cross_fit(samples, crops, fold, train, score, args.seed)
-    return candidate("taught", spec, samples, crops, held_out, labels, fold, gate, args.margin), nets
+    return candidate(Network.TAUGHT, spec, samples, crops, held_out, labels, fold, gate, args.margin), nets
 
 
 def _folds(samples: list[Sample], spec: PreprocessSpec, labels: npt.NDArray[np.int64], asked: int,
