@@ -41,7 +41,7 @@ class Network(StrEnum):
 
 
 AS_SHIPPED = Network.AS_SHIPPED
-WHAT = {  # each candidate, as teaching names it to the person who runs it
+WHAT: dict[str, str] = {  # each candidate, as teaching names it to the person who runs it
     Network.TAUGHT: "the network taught on the line's parts",
     Network.LINE_THRESHOLD: "the base network unchanged, with a pass limit set on the line's parts",
     Network.RECTIFIED: "the base network on parts made round (a tilted camera), with a pass limit set on the line's parts",
