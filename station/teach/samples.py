@@ -1,8 +1,8 @@
 """The line's labelled parts, found the way the station finds them: photos, footage, archive exports.
 
 A SOURCE is a labelled folder (``ok_front/`` and ``def_front/``; ``station archive export`` writes
-one), or a video with its ground-truth CSV beside it (``VIDEO.csv`` or ``VIDEO.EXT.csv``, the format
-of docs/protocol.md's line-video spec). Every part goes through the station's own locator: for a
+one), or a video with its ground-truth CSV beside it (``VIDEO.csv`` or ``VIDEO.EXT.csv``: one row a part,
+``part,label,first_frame,last_frame,source``, read by :mod:`station.teach.truth`). Every part goes through the station's own locator: for a
 video, the same trigger (``trigger.mode``) and preprocess stage as ``replay``. A part the station cannot locate
 or inspect is never used and never dropped silently: it is a :class:`Refused` with the station's
 own reason, and the teaching report counts them.
