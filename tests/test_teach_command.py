@@ -115,9 +115,8 @@ def test_a_taught_models_version_names_its_line_once() -> None:
     assert taught_version("9" * MAX_VERSION, "line a") == "9" * MAX_VERSION
 
 
-def test_fine_tuning_stays_near_the_base_weights_and_a_network_from_scratch_has_none_to_stay_near(
-    taught: tuple[Path, Path], tmp_path: Path
-) -> None:
+def test_station_teach_fine_tunes_with_the_anchor_and_from_scratch_without(taught: tuple[Path, Path], tmp_path: Path) -> None:
+    """The recipe the command used, as its report says (what the anchor does: test_teach_finetune.py)."""
     _, report = taught
     assert json.loads((report / "metrics.json").read_text())["recipe"]["anchor"] == Recipe.anchor > 0
     code, _, scratch = _teach(tmp_path, "--from-scratch", "--max-escape-rate", "100", "--max-false-reject-rate", "100")
