@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from station.locate import Circle
-from station.teach.parts import MISSED, Collection, Refused, Sample
+from station.teach.parts import MISSED, Collection, Refused, Sample, footage_part, footage_row, from_footage
 
 
 def _collection(good: int, defective: int, refused: list[str]) -> Collection:
@@ -58,3 +60,9 @@ def test_footage_parts_the_trigger_missed_are_counted_apart_from_parts_it_could_
     col = _collection(0, 0, ["blurred", MISSED, "cut_off"])
     col.refused.append(Refused("v.mp4#row9", 1, MISSED))
     assert col.refused_by_label() == (2, 0) and col.refused_by_label(missed=True) == (1, 1)
+
+
+def test_a_footage_parts_origin_is_told_from_a_photos_whatever_the_names() -> None:
+    video = Path("/lines/a#part3@frame9.mp4")  # a name that looks like an origin inside
+    assert from_footage(footage_part(video, 12, 340)) and from_footage(footage_row(video, 4))
+    assert not from_footage(str(video)) and not from_footage("/photos/ok_front/cast_ok_0_1.jpeg")

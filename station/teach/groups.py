@@ -3,7 +3,6 @@ parts into folds separates them (a part learnt from and judged at once would fla
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -13,11 +12,10 @@ import numpy.typing as npt
 
 from station.locate import Circle, GrayImage
 from station.preprocess import PreprocessSpec, normalise_crop
-from station.teach.parts import Sample
+from station.teach.parts import Sample, from_footage
 
 TAU = 0.02  # cosine distance of two parts' ring profiles under which they may be one part (turned: < 0.01; others: > 0.04)
 MAX_GROUP = 8  # photos of one part: four turns and their mirror images; a larger group is parts that look alike
-FOOTAGE = re.compile(r"#part\d+@frame\d+$")  # a footage part's origin (station.teach.samples), not a photo file's
 
 
 def descriptor(image: GrayImage, circle: Circle, spec: PreprocessSpec) -> npt.NDArray[np.float32]:
@@ -65,7 +63,7 @@ def named_alike(samples: list[Sample], most: int = MAX_GROUP) -> tuple[list[tupl
     pairs: list[tuple[int, int]] = []
     unused = []
     for (name, _), idx in named.items():
-        photos = {samples[i].origin for i in idx if not FOOTAGE.search(samples[i].origin)}
+        photos = {samples[i].origin for i in idx if not from_footage(samples[i].origin)}
         if len(idx) > most or len(photos) > 1:
             unused.append(name)
         else:

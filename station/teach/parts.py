@@ -7,6 +7,7 @@ import hashlib
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from station.locate import Circle, GrayImage
@@ -18,6 +19,24 @@ TRIGGER_CHECK = (
 )
 FRAMING = 0.2  # more of the parts than this not inspectable: a framing or light problem, not a model one
 MISSED = "missed by the trigger"  # a footage part whose row no trigger fired for
+
+
+def footage_part(video: Path, part_id: int, frame: int) -> str:
+    """A footage part's origin: the video, the trigger's part id and the frame it fired on."""
+    return f"{video}#part{part_id}@frame{frame}"
+
+
+def footage_row(video: Path, row: int) -> str:
+    """The origin of a ground-truth row no part was found for (1-based)."""
+    return f"{video}#row{row}"
+
+
+def from_footage(origin: str) -> bool:
+    """The origin is a footage part's or row's (:func:`footage_part`, :func:`footage_row`), not a photo file's."""
+    return _FOOTAGE.search(origin) is not None
+
+
+_FOOTAGE = re.compile(r"#(part\d+@frame\d+|row\d+)$")
 
 
 @dataclass(frozen=True)
@@ -98,9 +117,8 @@ class Collection:
         _, missed = self.refused_by_label(missed=True)
         if not missed:
             return []
-        videos = tuple(f"{path}#" for path, _ in self.videos.values())  # a footage part's origin: VIDEO#part.. or VIDEO#row..
         parts: list[Sample | Refused] = [*self.samples, *self.refused]
-        defective = sum(p.label for p in parts if p.origin.startswith(videos))
+        defective = sum(p.label for p in parts if from_footage(p.origin))
         if meets(missed / defective, max_escape_rate):
             return []
         rate = shown(missed / defective, max_escape_rate)

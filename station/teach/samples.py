@@ -29,7 +29,7 @@ from station.stages.preprocess import PreprocessStage, preprocess_part
 from station.stages.trigger import probe_recording, trigger_for
 from station.stills import LABELLED, files_below, read_image
 from station.teach import exported
-from station.teach.parts import MISSED, Collection, Refused, Sample
+from station.teach.parts import MISSED, Collection, Refused, Sample, footage_part, footage_row
 from station.teach.truth import all_after_the_end, frame_a_part, part_names, read_truth, renumbered, row_for, truth_csv
 from station.travel import TravelWatch
 
@@ -264,9 +264,9 @@ def _unmatched(video: Path, truth: list[tuple[int, int, int]], used: list[bool],
         if done:
             continue
         if first >= frames:  # no verdict was due
-            col.notes.append(f"{video}#row{k + 1}: frames {first}-{last}, after the video's last frame ({frames - 1}), not used")
+            col.notes.append(f"{footage_row(video, k + 1)}: frames {first}-{last}, after the video's last frame ({frames - 1}), not used")
         else:
-            col.refused.append(Refused(f"{video}#row{k + 1}", label, MISSED))
+            col.refused.append(Refused(footage_row(video, k + 1), label, MISSED))
 
 
 def _judged(part: Part, crops: PreprocessStage, spec: PreprocessSpec) -> tuple[Preprocessed | None, bool]:
@@ -281,7 +281,7 @@ def _match(video: Path, part: Part, pre: Preprocessed | None, inspects: bool, tr
            col: Collection, rtl: bool, spec: PreprocessSpec, names: list[str]) -> None:  # fmt: skip
     """The part to its ground-truth row; kept as the pixels its crops can use (not the whole frame: an hour of footage is
     thousands of parts), refused with why, or noted as a fragment."""
-    origin = f"{video}#part{part.part_id}@frame{part.frame.index}"
+    origin = footage_part(video, part.part_id, part.frame.index)
     row = row_for(part.frame.index if part.seen is None else part.seen, part.blob, part.frame.image.shape[1], truth, used, rtl)
     if row is None:
         col.notes.append(f"{origin}: where it fired, no part of the ground truth was (a fragment?), not used")
