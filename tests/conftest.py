@@ -16,6 +16,8 @@ import numpy.typing as npt
 import pytest
 import structlog
 
+from station.config import Config, load_config
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "station" / "sample" / "casting"
 MODEL = ROOT / "station" / "defaults" / "defect.onnx"
@@ -51,6 +53,17 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def loopback_config(**sets: object) -> Config:
+    """The default config with the station's metrics and ZeroMQ sockets on free loopback ports, and ``sets`` (dotted keys)."""
+    pairs = {
+        "metrics.port": free_port(),
+        "publisher.endpoint": f"tcp://127.0.0.1:{free_port()}",
+        "publisher.resend_endpoint": "tcp://127.0.0.1:*",
+        **sets,
+    }
+    return load_config(None, [f"{k}={v}" for k, v in pairs.items()])
 
 
 def wait_for(cond: Callable[[], bool], timeout: float, poll: float = 0.02) -> bool:

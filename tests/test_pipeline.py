@@ -7,7 +7,7 @@ import math
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -19,16 +19,13 @@ import zmq
 from station import supervisor
 from station.config import Config, load_config
 from station.footage import Envelope, compose, judge, labelled_photos, read_truth
-from station.messages import CameraState, StageName
 from station.metrics import Metrics
 from station.model import Model
 from station.pipeline import Pipeline, RunOptions
 from station.sources import source_for
-from station.stages.base import Worker
-from station.travel import RUN
-from station.wire import Reason, StationState, VerdictMessage
+from station.wire import Reason, VerdictMessage
 
-from .conftest import MODEL, SAMPLE, free_port, wait_for
+from .conftest import MODEL, SAMPLE, free_port, loopback_config, wait_for
 from .test_metrics import NAMES
 from .variants import STRICT, candidate
 
@@ -40,16 +37,6 @@ ENVELOPE = [
     Envelope(width=960, height=540, fps=30, speed=15.0, diameter=240.0, direction="right_to_left", stripes=5.0),
     Envelope(width=1920, height=1080, fps=50, speed=40.0, diameter=430.0, offset=0.1),
 ]
-
-
-def _cfg(**sets: object) -> Config:
-    pairs = {
-        "metrics.port": free_port(),
-        "publisher.endpoint": f"tcp://127.0.0.1:{free_port()}",
-        "publisher.resend_endpoint": "tcp://127.0.0.1:*",
-        **sets,
-    }
-    return load_config(None, [f"{k}={v}" for k, v in pairs.items()])
 
 
 def _out(path: Path) -> list[VerdictMessage]:
@@ -67,7 +54,7 @@ def test_replay_gives_one_verdict_per_part_in_order_inside_its_window(env: Envel
     photos = labelled_photos(SAMPLE)[1::3]
     video = compose(photos, tmp_path / ("line.avi" if env.codec == "MJPG" else "line.mp4"), env, seed=int(env.diameter))
     truth = read_truth(video)
-    cfg = _cfg(**{"trigger.direction": env.direction})
+    cfg = loopback_config(**{"trigger.direction": env.direction})
     assert _replay(cfg, str(video), tmp_path / "v.jsonl") == 0
     got = _out(tmp_path / "v.jsonl")
     assert [v.part_id for v in got] == list(range(1, len(truth) + 1))
@@ -86,121 +73,12 @@ def test_replay_gives_one_verdict_per_part_in_order_inside_its_window(env: Envel
     assert res["escapes"] == 0 and res["wrong"] <= 1, res
 
 
-@pytest.fixture
-def idle() -> Iterator[Pipeline]:
-    """A pipeline said running, as start() leaves it, with no thread started: each test sets its loops' progress by hand."""
-    pipe = Pipeline(_cfg(), source_for(str(SAMPLE / "ok_front")), Model(MODEL), Metrics(), RunOptions(metrics_server=False))
-    pipe._move_to(StationState.RUNNING)
-    try:
-        yield pipe
-    finally:
-        pipe.close()
-
-
-def _stuck(monkeypatch: pytest.MonkeyPatch, worker: Worker, ago: float) -> None:
-    monkeypatch.setattr(worker, "is_alive", lambda: True)
-    worker.last_progress = time.monotonic() - ago
-
-
-def test_a_stage_waiting_to_hand_on_to_a_stuck_one_is_not_named_as_the_hang(idle: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
-    stage = {s.name: s for s in idle.stages}
-    _stuck(monkeypatch, stage["preprocess"], 200.0)  # stuck longest, blocked on the full inference queue
-    _stuck(monkeypatch, stage["inference"], 100.0)
-    assert (idle.hung() or "").startswith("inference stuck for 100 s")
-
-
-def test_a_stuck_stage_makes_the_heartbeats_say_degraded_until_it_turns_again(idle: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
-    inference = {s.name: s for s in idle.stages}["inference"]
-    _stuck(monkeypatch, inference, 100.0)
-    idle._idle()
-    said = [idle.state]
-    inference.last_progress = time.monotonic()
-    idle._idle()
-    assert [*said, idle.state] == [StationState.DEGRADED, StationState.RUNNING]
-
-
-def test_a_blind_camera_makes_the_heartbeats_say_degraded_though_its_read_has_not_returned(
-    idle: Pipeline, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(idle.capture, "blind", lambda: "camera silent for 0.40 s")  # what CaptureStage.blind says then
-    monkeypatch.setattr(idle.capture, "state", CameraState.CONNECTED)
-    idle._idle()
-    assert idle.state is StationState.DEGRADED
-    health = idle.healthz()
-    assert not health.ok and "camera silent for 0.40 s" in health.body["problems"]
-
-
-def test_parts_moving_against_trigger_direction_make_the_heartbeats_say_degraded_until_parts_move_with_it(idle: Pipeline) -> None:
-    for _ in range(RUN):
-        idle.travel.moved(-900.0, 240.0)  # as the trigger tells it of each part, once it has moved far enough to tell
-    idle._idle()
-    said, health = [idle.state], idle.healthz()
-    for _ in range(RUN):
-        idle.travel.moved(900.0, 240.0)
-    idle._idle()
-    assert [*said, idle.state] == [StationState.DEGRADED, StationState.RUNNING]
-    assert any("trigger.direction is left_to_right" in d for d in health.body["degraded"]), "a setting: no restart mends it"
-
-
-def test_the_queue_depth_series_are_the_queues_in_front_of_each_stage_the_publish_one_included(idle: Pipeline) -> None:
-    idle.queues[StageName.PUBLISH].put_nowait(object())  # a verdict waiting for the publish stage
-    idle.queues[StageName.SHADOW].put_nowait(object())  # the shadow's queue holds one part
-    idle._idle()
-    depth = {s.labels["stage"]: s.value for m in idle.metrics.registry.collect() for s in m.samples if s.name == "station_queue_depth"}
-    assert depth == {n.value: 0.0 for n in StageName if n is not StageName.CAPTURE} | {"publish": 1.0, "shadow": 1.0}
-    assert idle.queues[StageName.SHADOW].full()
-
-
-def test_a_live_camera_is_starting_not_degraded_until_it_first_sees(monkeypatch: pytest.MonkeyPatch) -> None:
-    pipe = Pipeline(_cfg(), source_for(str(SAMPLE / "ok_front")), Model(MODEL), Metrics(), RunOptions(metrics_server=False))
-    try:
-        monkeypatch.setattr(pipe.capture, "blind", lambda: "no frame since the camera opened")
-        pipe._idle()
-        said = [pipe.state]
-        monkeypatch.setattr(pipe.capture, "blind", lambda: None)  # its first frame
-        pipe._idle()
-        assert [*said, pipe.state] == [StationState.STARTING, StationState.RUNNING]
-    finally:
-        pipe.close()
-
-
-def test_a_camera_that_fails_to_open_at_start_is_degraded(monkeypatch: pytest.MonkeyPatch) -> None:
-    pipe = Pipeline(_cfg(), source_for(str(SAMPLE / "ok_front")), Model(MODEL), Metrics(), RunOptions(metrics_server=False))
-    try:
-        monkeypatch.setattr(pipe.capture, "blind", lambda: "camera disconnected")
-        monkeypatch.setattr(pipe.capture, "state", CameraState.DISCONNECTED)  # its first open failed: retrying
-        pipe._idle()
-        assert pipe.state is StationState.DEGRADED
-    finally:
-        pipe.close()
-
-
-def test_a_stuck_shadow_is_degraded_on_healthz_and_never_withholds_the_watchdog(idle: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
-    _stuck(monkeypatch, idle.shadow_stage, 100.0)
-    assert idle.hung() is None, "a shadow changes no verdict: no reason to restart the station"
-    idle._idle()
-    assert idle.state is StationState.RUNNING
-    assert any(d.startswith("shadow stuck") for d in idle.healthz().body["degraded"])
-
-
-@pytest.mark.parametrize("heartbeat_ms", [40, 250, 1000])
-def test_the_publish_stage_turns_at_least_twice_a_heartbeat_interval_so_heartbeats_keep_their_pace(heartbeat_ms: int) -> None:
-    cfg = load_config(None, ["metrics.enabled=false", f"publisher.heartbeat_ms={heartbeat_ms}", "publisher.endpoint=tcp://127.0.0.1:*",
-                             "publisher.resend_endpoint=null"])  # fmt: skip
-    pipe = Pipeline(cfg, source_for(str(SAMPLE / "ok_front")), Model(MODEL), Metrics(), RunOptions(metrics_server=False))
-    try:
-        publish = next(s for s in pipe.stages if s.name == "publish")
-        assert publish._poll_s <= min(0.1, heartbeat_ms / 2000)
-    finally:
-        pipe.close()
-
-
 def test_thread_settings_change_no_verdict(tmp_path: Path) -> None:
     env = Envelope(width=960, height=540, fps=30, speed=20.0, diameter=260.0)
     video = compose(labelled_photos(SAMPLE)[::6], tmp_path / "line.mp4", env, seed=4)
     runs = []
     for opencv, decode in (("1", "null"), ("null", "1"), ("2", "2")):
-        cfg = _cfg(**{"pipeline.opencv_threads": opencv, "camera.decode_threads": decode})
+        cfg = loopback_config(**{"pipeline.opencv_threads": opencv, "camera.decode_threads": decode})
         assert _replay(cfg, str(video), tmp_path / f"{opencv}-{decode}.jsonl") == 0
         if opencv != "null":
             assert cv2.getNumThreads() == int(opencv)  # the pipeline set it for the process
@@ -218,7 +96,7 @@ def test_image_folder_replay_one_verdict_per_image_and_bad_files_rejected(tmp_pa
         (folder / f"{i:02d}.jpeg").write_bytes(p.read_bytes())
     (folder / "02b.jpeg").write_bytes(b"garbage")
     (folder / "readme.txt").write_text("not a part")
-    assert _replay(_cfg(), str(folder), tmp_path / "v.jsonl") == 0
+    assert _replay(loopback_config(), str(folder), tmp_path / "v.jsonl") == 0
     got = _out(tmp_path / "v.jsonl")
     assert [Path(v.image or "").name for v in got] == ["00.jpeg", "01.jpeg", "02.jpeg", "02b.jpeg", "03.jpeg"]
     bad = got[3]
@@ -237,7 +115,7 @@ def test_a_running_station_makes_a_thread_wait_at_most_a_millisecond_for_the_gil
         folder = tmp_path / "imgs"
         folder.mkdir()
         (folder / "00.jpeg").write_bytes(sorted((SAMPLE / "ok_front").iterdir())[0].read_bytes())
-        assert _replay(_cfg(), str(folder), tmp_path / "v.jsonl") == 0
+        assert _replay(loopback_config(), str(folder), tmp_path / "v.jsonl") == 0
         assert sys.getswitchinterval() == pytest.approx(GIL_SWITCH_S) == 0.001
     finally:
         sys.setswitchinterval(before)
@@ -252,7 +130,7 @@ def test_blank_footage_gives_no_parts(tmp_path: Path) -> None:
     for _ in range(30):
         w.write(np.full((360, 640, 3), 70, np.uint8))
     w.release()
-    assert _replay(_cfg(), str(p), tmp_path / "v.jsonl") == 0
+    assert _replay(loopback_config(), str(p), tmp_path / "v.jsonl") == 0
     assert (tmp_path / "v.jsonl").read_text() == ""
 
 
@@ -269,7 +147,7 @@ def test_one_failing_part_is_rejected_as_error_and_the_line_goes_on(tmp_path: Pa
         return real(*a, **k)  # type: ignore[arg-type]
 
     monkeypatch.setattr("station.stages.preprocess.preprocess", flaky)  # the name the preprocess stage calls
-    assert _replay(_cfg(), str(SAMPLE / "def_front"), tmp_path / "v.jsonl") == 0
+    assert _replay(loopback_config(), str(SAMPLE / "def_front"), tmp_path / "v.jsonl") == 0
     got = _out(tmp_path / "v.jsonl")
     assert len(got) == 18
     assert got[1].reason is Reason.ERROR and "injected fault" in got[1].detail
@@ -284,7 +162,7 @@ def test_a_dead_stage_fails_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
     monkeypatch.setattr(pl.DecisionStage, "__call__", boom)
     t0 = time.monotonic()
-    cfg = _cfg(**{"shutdown.timeout_s": 2, "camera.source": SAMPLE / "ok_front"})  # no live camera's read for a stop to wait on
+    cfg = loopback_config(**{"shutdown.timeout_s": 2, "camera.source": SAMPLE / "ok_front"})  # no live camera's read for a stop to wait on
     assert _replay(cfg, str(SAMPLE / "ok_front"), tmp_path / "v.jsonl") == 1
     assert time.monotonic() - t0 < 15
 
@@ -297,7 +175,7 @@ def test_a_dead_resend_thread_is_supervised_like_a_stage(tmp_path: Path, monkeyp
         raise SystemError("resend bug")
 
     monkeypatch.setattr(rs.ResendServer, "_serve_one", boom)
-    cfg = _cfg(**{"camera.fps": 6, "publisher.resend_endpoint": f"tcp://127.0.0.1:{free_port()}"})
+    cfg = loopback_config(**{"camera.fps": 6, "publisher.resend_endpoint": f"tcp://127.0.0.1:{free_port()}"})
     pipe = Pipeline(cfg, source_for(str(SAMPLE / "ok_front")), Model(MODEL), Metrics(), RunOptions(realtime=True))
     pipe.start()
     ask: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.DEALER)
@@ -378,7 +256,7 @@ def test_metrics_scraped_over_http_while_running_and_heartbeats_flow(tmp_path: P
 
 
 def test_stopping_is_final_whatever_the_idle_hook_sees(tmp_path: Path) -> None:
-    pipe = Pipeline(_cfg(), source_for(str(SAMPLE / "ok_front")), Model(MODEL), Metrics(), RunOptions(realtime=True))
+    pipe = Pipeline(loopback_config(), source_for(str(SAMPLE / "ok_front")), Model(MODEL), Metrics(), RunOptions(realtime=True))
 
     def state() -> str:  # read afresh each time
         return pipe.state.value
@@ -458,7 +336,7 @@ def test_a_light_dropout_while_parts_cross_the_line_leaves_one_verdict_each_and_
         i += 1
     cap.release()
     out.release()
-    m = _run(_cfg(), video, Model(MODEL), tmp_path / "v.jsonl")
+    m = _run(loopback_config(), video, Model(MODEL), tmp_path / "v.jsonl")
     res = judge(truth, _out(tmp_path / "v.jsonl"))
     assert res["missing_or_extra"] == 0 and res["outside_window"] == 0 and res["escapes"] == 0, res
     assert m.frames_dropped.labels(reason="blank")._value.get() >= len(truth[::3]) * 6
