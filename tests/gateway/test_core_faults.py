@@ -10,7 +10,7 @@ from station.gateway.core import GatewayCore
 from station.gateway.reasons import Fault
 from station.wire import CameraState, Disposition, Reason, ResendReply, StationState, Status
 
-from .test_core import FakeStation, T, healthy_core, run_to
+from .stream import FakeStation, T, healthy_core, run_to
 
 
 def test_a_part_decided_so_long_ago_that_it_is_forgotten_is_never_decided_again() -> None:

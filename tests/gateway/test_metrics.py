@@ -20,7 +20,7 @@ from station.wire import Disposition
 
 from ..conftest import free_port
 from .conftest import Recorder
-from .test_core import FakeStation, T, healthy_core, run_to
+from .stream import FakeStation, T, healthy_core, run_to
 
 
 def _decision(pid: int, decision: str, reason: str) -> PartDecision:
