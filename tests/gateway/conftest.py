@@ -151,3 +151,9 @@ def plc() -> Iterator[Plc]:
     p = Plc()
     yield p
     p.close()
+
+
+def finish(proc: subprocess.Popen[str], timeout: float = 60) -> None:
+    """Wait for a station or gateway process to end by itself, and check that it exited 0."""
+    _out, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, err[-2000:]

@@ -1,10 +1,13 @@
-"""A real Modbus TCP server (pymodbus) on loopback, standing in for the PLC; needs the modbus extra."""
+"""PLCs on loopback: a real Modbus TCP server (pymodbus, the modbus extra) standing in for the PLC, and a raw TCP server
+that answers Modbus requests however a test says (a PLC that answers wrongly or never)."""
 
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ..conftest import free_port
@@ -56,3 +59,44 @@ class Plc:
     def close(self) -> None:
         asyncio.run_coroutine_threadsafe(self._server.shutdown(), self._loop).result(5)
         self._thread.join(5)
+
+
+class RawServer:
+    """A TCP server that answers each Modbus request with ``answer(request)`` (None: never answers), on its own thread."""
+
+    def __init__(self, answer: Callable[[bytes], bytes | None]) -> None:
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen()
+        self._sock.settimeout(0.1)
+        self.port = self._sock.getsockname()[1]
+        self._answer, self._stop = answer, threading.Event()
+        self.connected = threading.Event()  # a client came
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn = self._sock.accept()[0]
+            except OSError:
+                continue
+            self.connected.set()
+            with conn:
+                conn.settimeout(0.1)
+                while not self._stop.is_set():
+                    try:
+                        request = conn.recv(260)
+                    except TimeoutError:
+                        continue
+                    except OSError:
+                        break
+                    if not request:
+                        break
+                    if (reply := self._answer(request)) is not None:
+                        conn.sendall(reply)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self._sock.close()

@@ -18,10 +18,8 @@ from station.gateway.service import Gateway, build_outputs
 from station.wire import Disposition
 
 from ..conftest import free_port, wait_for
-from .conftest import Line
-from .plc import Plc
-from .test_plccheck import _RawServer
-from .test_service import finish
+from .conftest import Line, finish
+from .plc import Plc, RawServer
 
 pymodbus = pytest.importorskip("pymodbus", reason="the Modbus adapter needs the modbus extra (pymodbus)")
 
@@ -282,7 +280,7 @@ def _coil_echo(value: int, function: int = 5) -> Callable[[bytes], bytes | None]
 @pytest.mark.integration
 @pytest.mark.parametrize("answer", [_coil_echo(0), _coil_echo(0xFF00, function=6)], ids=["echoes 0", "another function's answer"])
 def test_a_reject_the_plc_did_not_echo_is_not_delivered(answer: Callable[[bytes], bytes | None]) -> None:
-    server = _RawServer(answer)
+    server = RawServer(answer)
     try:
         out = ModbusOutput(load_config(None, [f"gateway.modbus.port={server.port}", "gateway.modbus.timeout_s=1"]).gateway.modbus)
         assert out.part(_decision(1, "pass"))  # echoed as written: delivered

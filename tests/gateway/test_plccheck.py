@@ -19,7 +19,7 @@ from station.gateway.plccheck import LATENCY_READS, Fault, PlcCheck, check_plc, 
 
 from ..conftest import ROOT, free_port
 from ..proc import STATION, run
-from .plc import Plc
+from .plc import Plc, RawServer
 
 pytestmark = pytest.mark.integration  # a real Modbus server on loopback
 pymodbus = pytest.importorskip("pymodbus", reason="the PLC check needs the modbus extra (pymodbus)")
@@ -112,47 +112,6 @@ def test_a_server_that_is_not_modbus_fails_the_check_as_not_answered() -> None:
     assert "connection dropped (no Modbus TCP server there, or it closes connections)" in report(cfg, check)[-1]
 
 
-class _RawServer:
-    """A TCP server that answers each Modbus request with ``answer(request)`` (None: never answers), on its own thread."""
-
-    def __init__(self, answer: Callable[[bytes], bytes | None]) -> None:
-        self._sock = socket.socket()
-        self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen()
-        self._sock.settimeout(0.1)
-        self.port = self._sock.getsockname()[1]
-        self._answer, self._stop = answer, threading.Event()
-        self.connected = threading.Event()  # a client came
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn = self._sock.accept()[0]
-            except OSError:
-                continue
-            self.connected.set()
-            with conn:
-                conn.settimeout(0.1)
-                while not self._stop.is_set():
-                    try:
-                        request = conn.recv(260)
-                    except TimeoutError:
-                        continue
-                    except OSError:
-                        break
-                    if not request:
-                        break
-                    if (reply := self._answer(request)) is not None:
-                        conn.sendall(reply)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self._sock.close()
-
-
 def _input_registers(request: bytes) -> bytes:
     """An answer to another request: read input registers (function 4), one register, whatever was asked."""
     return request[:2] + b"\x00\x00\x00\x05" + request[6:7] + b"\x04\x02\x00\x07"
@@ -162,7 +121,7 @@ def _input_registers(request: bytes) -> bytes:
                          ids=["another function's answer", "no answer"])  # fmt: skip
 def test_answers_to_another_request_and_no_answers_fail_the_check_each_with_its_cause(
         answer: Callable[[bytes], bytes | None], fault: Fault) -> None:  # fmt: skip
-    server = _RawServer(answer)
+    server = RawServer(answer)
     try:
         cfg = _modbus(server.port, "gateway.modbus.timeout_s=0.3")
         check = check_plc(cfg)
@@ -182,7 +141,7 @@ def test_a_host_given_as_a_name_is_said_to_be_unbounded() -> None:
 
 
 def test_ctrl_c_stops_the_check_at_once() -> None:
-    server = _RawServer(lambda request: None)  # never answers: the check would take 5 reads of 2 s
+    server = RawServer(lambda request: None)  # never answers: the check would take 5 reads of 2 s
     try:
         cmd = [*STATION, "gateway", "--check-plc", "--set", "gateway.output=modbus", "--set", f"gateway.modbus.port={server.port}",
                "--set", "gateway.modbus.timeout_s=2"]  # fmt: skip

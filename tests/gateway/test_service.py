@@ -17,14 +17,9 @@ import zmq
 from station.wire import CameraState, Disposition, Heartbeat, Message, Reason, StationState, VerdictMessage, frames
 
 from ..conftest import free_port, wait_for
-from .conftest import STATION, Line, Recorder
+from .conftest import STATION, Line, Recorder, finish
 
 pytestmark = pytest.mark.integration  # real processes, sockets, servers or browsers
-
-
-def finish(proc: subprocess.Popen[str], timeout: float = 60) -> None:
-    _out, err = proc.communicate(timeout=timeout)
-    assert proc.returncode == 0, err[-2000:]
 
 
 def check_follows(verdicts: list[dict[str, Any]], rec: Recorder) -> None:

@@ -13,8 +13,7 @@ from station.gateway.reasons import PartDecision
 from station.gateway.service import MAX_MESSAGE
 
 from ..conftest import wait_for
-from .conftest import Line, Recorder, StationPub
-from .test_service import finish
+from .conftest import Line, Recorder, StationPub, finish
 
 pytestmark = pytest.mark.integration  # real sockets and threads
 
