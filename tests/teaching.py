@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from station.cli import main
+from station.cli import build_parser, main
+from station.teach.options import Asked
 
 from .conftest import SAMPLE
 
@@ -16,3 +17,8 @@ def teach_sample(tmp_path: Path, *extra: str, source: Path = SAMPLE) -> tuple[in
     out, report = tmp_path / "taught.onnx", tmp_path / "report"
     code = main(["teach", str(source), "--out", str(out), "--report", str(report), "--line", "test line", *QUICK, *extra])
     return code, out, report
+
+
+def asked(*options: str) -> Asked:
+    """The teach command's options for ``options``, as its own parser reads them (a source and --out given)."""
+    return Asked.of(build_parser().parse_args(["teach", str(SAMPLE), "--out", "taught.onnx", *options]))

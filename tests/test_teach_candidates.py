@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import math
 from dataclasses import replace
 from pathlib import Path
@@ -13,6 +12,8 @@ import numpy as np
 from station.teach.candidates import AS_SHIPPED
 from station.teach.parts import Sample
 from station.teach.threshold import Gate
+
+from .teaching import asked
 
 
 def test_between_candidates_that_cost_the_same_the_one_with_fewer_parts_near_its_limit_wins() -> None:
@@ -253,11 +254,11 @@ def test_a_refused_base_candidate_is_never_said_to_have_forgotten_anything() -> 
     line = Candidate("base-line-threshold", PreprocessSpec(), crops, scores, Outcome(4, 2, 1, 0), 0.7, (0.7, 0.7))
     taught = Candidate("taught", PreprocessSpec(), crops, np.array([0.1, 0.2, 0.01, 0.9]), Outcome(4, 2, 1, 0), 0.5, (0.5, 0.5))
     samples = [Sample(np.zeros((2, 2), np.uint8), None, int(v), f"p{i}.png") for i, v in enumerate(labels)]  # type: ignore[arg-type]
-    args = argparse.Namespace(from_scratch=False, folds=4)
+    args = asked("--folds", "4")
     assert not any("lost their kind" in w for w in _advice(line, taught, shipped, labels, samples, Gate(), args, 25))
     said = _advice(taught, taught, shipped, labels, samples, Gate(), args, 25)
     assert "lost their kind" in said[-2] and said[-1].startswith("to go live")  # before the gate that would take the figures
-    scratch = argparse.Namespace(from_scratch=True, folds=4)
+    scratch = asked("--folds", "4", "--from-scratch")
     assert not any("lost their kind" in w for w in _advice(taught, taught, shipped, labels, samples, Gate(), scratch, 25))
 
 

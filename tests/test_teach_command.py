@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import shutil
@@ -28,6 +27,7 @@ from station.teach.finetune import Recipe, plain, score
 from station.teach.parts import Sample
 
 from .conftest import ROOT, SAMPLE
+from .teaching import asked
 from .teaching import teach_sample as _teach
 
 pytest.importorskip("torch", reason="station teach needs PyTorch (pip install -e '.[train]')")
@@ -133,7 +133,7 @@ def test_from_scratch_the_network_written_is_one_network_taught_on_every_part_an
 
     base = Model(SHIPPED_MODEL)
     samples = collect([SAMPLE], base.info.spec, load_config(None, [])).samples
-    args = argparse.Namespace(from_scratch=True, seed=3, folds=2)
+    args = asked("--from-scratch", "--seed", "3", "--folds", "2")
     start, recipe = fresh_start(base, 3), Recipe(epochs=1, anchor=0.0)
     folds = [fit(start, samples[k::2], base.info.spec, recipe, k, "fold", fresh=True) for k in (0, 1)]
     net = _taught_network(True, folds, args, start, samples, base.info.spec, recipe)

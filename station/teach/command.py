@@ -59,6 +59,7 @@ from station.teach.candidates import (
 )
 from station.teach.finetune import Recipe, fit, plain, score, soup
 from station.teach.groups import groups, named_alike
+from station.teach.options import Asked
 from station.teach.parts import Collection, Sample
 from station.teach.paths import check_paths, part_path
 from station.teach.samples import collect, rectified
@@ -72,9 +73,9 @@ def say(text: str) -> None:
     print(one_line(f"station teach: {text}"), file=sys.stderr, flush=True)
 
 
-def _collect(args: argparse.Namespace, cfg: Config, base: Model) -> tuple[Collection, list[Sample]]:
+def _collect(asked: Asked, cfg: Config, base: Model) -> tuple[Collection, list[Sample]]:
     """The line's parts as the base model locates them (``col.samples``), and as the taught model will (rectified)."""
-    col = collect([Path(s) for s in args.sources], base.info.spec, cfg)
+    col = collect([Path(s) for s in asked.sources], base.info.spec, cfg)
     samples = rectified(col)
     c = col.counts()
     say(f"{c['ok']} good and {c['defective']} defective parts to learn from; {c['not_inspectable']} could not be inspected")
@@ -115,50 +116,51 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
     t0 = time.monotonic()
     base_path = Path(args.base) if args.base else cfg.model.path
     check_paths(args, base_path, cfg)
+    asked = Asked.of(args)
     base = admit(base_path)
-    start = _start(base, args.from_scratch, args.seed)  # a base it cannot learn from is refused before the parts are collected
-    col, samples = _collect(args, cfg, base)  # samples: as the taught model will locate them; col.samples as the base model does
+    start = _start(base, asked.from_scratch, asked.seed)  # a base it cannot learn from is refused before the parts are collected
+    col, samples = _collect(asked, cfg, base)  # samples: as the taught model will locate them; col.samples as the base model does
     _not_seen_by(base, col.samples)
-    unteachable = col.unteachable(args.max_escape_rate / 100)
+    unteachable = col.unteachable(asked.max_escape_rate / 100)
     if unteachable:  # no network could change it: refuse before minutes of teaching
-        return _refuse_early(args, col, unteachable)
+        return _refuse_early(asked, col, unteachable)
     spec = taught_spec(base)
     labels = np.array([s.label for s in samples], np.int64)
-    gate = threshold.Gate(args.max_escape_rate / 100, args.max_false_reject_rate / 100)
-    anchor = 0.0 if args.from_scratch else Recipe.anchor  # from scratch: no base weights to stay near
-    recipe = Recipe(epochs=args.epochs, lr=args.lr, threads=args.threads, pits=args.pits, anchor=anchor)
-    fold, used, fewest_groups = _folds(samples, spec, labels, args.folds, args.seed)
-    args = argparse.Namespace(**{**vars(args), "folds": used})  # the folds there are, from here on; the caller's args untouched
+    gate = threshold.Gate(asked.max_escape_rate / 100, asked.max_false_reject_rate / 100)
+    anchor = 0.0 if asked.from_scratch else Recipe.anchor  # from scratch: no base weights to stay near
+    recipe = Recipe(epochs=asked.epochs, lr=asked.lr, threads=asked.threads, pits=asked.pits, anchor=anchor)
+    fold, used, fewest_groups = _folds(samples, spec, labels, asked.folds, asked.seed)
+    asked = replace(asked, folds=used)  # the folds there are, from here on
     crops = plain(samples, spec)
-    taught, nets = _cross_fitted(args, start, samples, spec, crops, labels, fold, gate, recipe)
-    say(f"{args.folds} folds learnt ({time.monotonic() - t0:.0f} s)")
+    taught, nets = _cross_fitted(asked, start, samples, spec, crops, labels, fold, gate, recipe)
+    say(f"{asked.folds} folds learnt ({time.monotonic() - t0:.0f} s)")
     if lost := int(np.sum(~np.isfinite(taught.held_out))):  # such a candidate is never written: say why it is not
         say(f"the taught networks gave {lost} of {len(samples)} parts no number (they diverged: teach with a smaller --lr)")
-    candidates = (*base_candidates(base, col.samples, samples, spec, crops, labels, fold, gate, args.margin), taught)
+    candidates = (*base_candidates(base, col.samples, samples, spec, crops, labels, fold, gate, asked.margin), taught)
     base_scores = candidates[0].held_out
-    ranked = sorted(candidates, key=lambda c: c.cost(args.margin))  # the first of exact equals: change no more than the figures ask for
+    ranked = sorted(candidates, key=lambda c: c.cost(asked.margin))  # the first of exact equals: change no more than the figures ask for
 
     def qualify(c: Candidate) -> list[str]:
         return threshold.short_of(gate, c.judged, col.refused_by_label(missed=True)[1])
 
     def build(c: Candidate) -> tuple[Any, str]:
-        net = _taught_network(c is taught, nets, args, start, samples, spec, recipe)
+        net = _taught_network(c is taught, nets, asked, start, samples, spec, recipe)
         return net, last_check(c, net, labels, samples, gate)
 
     pick, net, why, passed_over = choose(ranked, qualify, build)
     for p in passed_over:
         say(f"not written: {p}; the next candidate the gate takes instead, if any")
-    figures = _figures(args, col, pick, candidates, base, labels, fold, gate, recipe)
-    helps = _advice(pick, taught, candidates[0], labels, samples, gate, args, fewest_groups) if why and qualify(pick) else []
+    figures = _figures(asked, col, pick, candidates, base, labels, fold, gate, recipe)
+    helps = _advice(pick, taught, candidates[0], labels, samples, gate, asked, fewest_groups) if why and qualify(pick) else []
     figures.update(qualified=not why, refusals=why, advice=helps, passed_over=passed_over)
-    report.write(Path(args.report), figures, samples, pick.crops, pick.held_out, base_scores, pick.band[0], pick.limits(), pick.spec.clip)
+    report.write(asked.report, figures, samples, pick.crops, pick.held_out, base_scores, pick.band[0], pick.limits(), pick.spec.clip)
     _summary(pick.judged, candidates[0].judged)  # the base model as shipped, at its own threshold, on the same scored parts
     if why:
         for w in why + helps:
             say(f"not qualified: {w}")
-        say(f"nothing written; the report is in {args.report}/")
+        say(f"nothing written; the report is in {asked.report}/")
         return 1
-    return _write_and_say(args, net, base, pick, figures, col, labels, t0)
+    return _write_and_say(asked, net, base, pick, figures, col, labels, t0)
 
 
 def _not_seen_by(base: Model, samples: list[Sample]) -> None:
@@ -171,38 +173,38 @@ def _not_seen_by(base: Model, samples: list[Sample]) -> None:
         )
 
 
-def _write_and_say(args: argparse.Namespace, net: Any, base: Model, pick: Candidate, figures: dict[str, Any], col: Collection,
+def _write_and_say(asked: Asked, net: Any, base: Model, pick: Candidate, figures: dict[str, Any], col: Collection,
                    labels: npt.NDArray[np.int64], t0: float) -> int:  # fmt: skip
     """Write the qualified model and say so; a stop meanwhile comes before it is written or not at all (0, or 1 when the
     last checks refused it)."""
     with STOPS.held() as written:
-        replaced = " (replacing the file that was there)" if os.path.lexists(args.out) else ""
-        failed = _write(Path(args.out), net, base, pick, figures, col, labels, args.seed)
+        replaced = " (replacing the file that was there)" if os.path.lexists(asked.out) else ""
+        failed = _write(asked.out, net, base, pick, figures, col, labels, asked.seed)
         if not failed:
             say(
-                f"wrote {args.out}{replaced}: {WHAT.get(pick.name, pick.name)}; parts pass under {pick.band[0]:.3f} (the base model: under "
-                f"{base.info.band[0]:.3f}) ({time.monotonic() - t0:.0f} s); report in {args.report}/"
+                f"wrote {asked.out}{replaced}: {WHAT.get(pick.name, pick.name)}; parts pass under {pick.band[0]:.3f} (the base model: "
+                f"under {base.info.band[0]:.3f}) ({time.monotonic() - t0:.0f} s); report in {asked.report}/"
             )
             written()
             return 0
         figures["qualified"], figures["refusals"] = False, [failed]
-        report.write_metrics(Path(args.report), figures, keep_pictures=True)
-        say(f"not written: {failed}; the report is in {args.report}/")
+        report.write_metrics(asked.report, figures, keep_pictures=True)
+        say(f"not written: {failed}; the report is in {asked.report}/")
     return 1
 
 
-def _cross_fitted(args: argparse.Namespace, start: Any, samples: list[Sample], spec: PreprocessSpec, crops: npt.NDArray[np.float32],
+def _cross_fitted(asked: Asked, start: Any, samples: list[Sample], spec: PreprocessSpec, crops: npt.NDArray[np.float32],
                   labels: npt.NDArray[np.int64], fold: npt.NDArray[np.int64], gate: threshold.Gate,
                   recipe: Recipe) -> tuple[Candidate, list[Any]]:  # fmt: skip
     """The taught candidate (each part scored by the network that learnt every fold but its own), and those networks."""
     nets: list[Any] = []
 
     def train(part: list[Sample], seed: int, desc: str) -> Any:
-        nets.append(fit(start, part, spec, recipe, seed, desc, fresh=args.from_scratch))
+        nets.append(fit(start, part, spec, recipe, seed, desc, fresh=asked.from_scratch))
         return nets[-1]
 
-    held_out = cross_fit(samples, crops, fold, train, score, args.seed)
-    return candidate(Network.TAUGHT, spec, samples, crops, held_out, labels, fold, gate, args.margin), nets
+    held_out = cross_fit(samples, crops, fold, train, score, asked.seed)
+    return candidate(Network.TAUGHT, spec, samples, crops, held_out, labels, fold, gate, asked.margin), nets
 
 
 def _folds(samples: list[Sample], spec: PreprocessSpec, labels: npt.NDArray[np.int64], asked: int,
@@ -221,37 +223,37 @@ def _folds(samples: list[Sample], spec: PreprocessSpec, labels: npt.NDArray[np.i
 
 
 def _advice(pick: Candidate, taught: Candidate, shipped: Candidate, labels: npt.NDArray[np.int64], samples: list[Sample],
-            gate: threshold.Gate, args: argparse.Namespace, fewest_groups: int) -> list[str]:  # fmt: skip
+            gate: threshold.Gate, asked: Asked, fewest_groups: int) -> list[str]:  # fmt: skip
     """What would help a refused line: the parts to look at again, the defects fine-tuned networks forgot, and the gate."""
     out = advice(pick, labels, samples, gate)
-    if pick is taught and not args.from_scratch:  # from scratch, nothing was there to forget
-        out[-1:-1] = forgotten(taught, shipped, labels, samples, args.folds, fewest_groups >= MORE_FOLDS)  # each kind in every fold
+    if pick is taught and not asked.from_scratch:  # from scratch, nothing was there to forget
+        out[-1:-1] = forgotten(taught, shipped, labels, samples, asked.folds, fewest_groups >= MORE_FOLDS)  # each kind in every fold
     return out
 
 
-def _taught_network(won: bool, nets: list[Any], args: argparse.Namespace, start: Any, samples: list[Sample], spec: PreprocessSpec,
+def _taught_network(won: bool, nets: list[Any], asked: Asked, start: Any, samples: list[Sample], spec: PreprocessSpec,
                     recipe: Recipe) -> Any:  # fmt: skip
     """What is written when the taught networks won: one network taught on every part, fine-tuned with its weights averaged
     with the fold networks'; from scratch, alone (each network learnt its own batch-norm statistics, whose mean means nothing;
     measured against the mean of the fold networks' scores in docs/teaching-measured.md)."""
     if not won:
         return None
-    final = fit(start, samples, spec, recipe, args.seed + args.folds, "all parts", fresh=args.from_scratch)
-    return final if args.from_scratch else soup([*nets, final])
+    final = fit(start, samples, spec, recipe, asked.seed + asked.folds, "all parts", fresh=asked.from_scratch)
+    return final if asked.from_scratch else soup([*nets, final])
 
 
-def _figures(args: argparse.Namespace, col: Collection, pick: Candidate, candidates: tuple[Candidate, ...], base: Model,
+def _figures(asked: Asked, col: Collection, pick: Candidate, candidates: tuple[Candidate, ...], base: Model,
              labels: npt.NDArray[np.int64], fold: npt.NDArray[np.int64], gate: threshold.Gate,
              recipe: Recipe) -> dict[str, Any]:  # fmt: skip
     refused, missed, at = col.refused_by_label(), col.refused_by_label(missed=True), pick.limits()
     honest = threshold.passing(pick.held_out, at)
     return {
-        "sources": args.sources, "line": args.line, "counts": col.counts(), "folds": args.folds, "seed": args.seed,
-        "recipe": asdict(recipe), "margin": args.margin, "from_scratch": args.from_scratch, "gate": asdict(gate),
+        "sources": asked.sources, "line": asked.line, "counts": col.counts(), "folds": asked.folds, "seed": asked.seed,
+        "recipe": asdict(recipe), "margin": asked.margin, "from_scratch": asked.from_scratch, "gate": asdict(gate),
         "network": pick.name, "pass_limit": pick.band[0], "threshold": pick.threshold, "uncertain_band": list(pick.band),
         "held_out": pick.judged.as_dict(),
         "held_out_at_threshold": threshold.outcome(pick.held_out, labels, pick.band[0], refused, missed).as_dict(),
-        "candidates": {c.name: {**c.judged.as_dict(), "threshold": c.threshold, "uncertain_band": list(c.band), **nearness(c, args.margin)}
+        "candidates": {c.name: {**c.judged.as_dict(), "threshold": c.threshold, "uncertain_band": list(c.band), **nearness(c, asked.margin)}
                        for c in candidates},
         "base": {"model": base.info.model_id, "pass_limit": base.info.band[0],
                  **threshold.outcome(candidates[0].held_out, labels, base.info.band[0], refused, missed).as_dict()},
@@ -281,13 +283,13 @@ def cross_fit(samples: list[Sample], crops: npt.NDArray[np.float32], fold: npt.N
     return held_out
 
 
-def _refuse_early(args: argparse.Namespace, col: Collection, why: list[str]) -> int:
+def _refuse_early(asked: Asked, col: Collection, why: list[str]) -> int:
     """Refuse a line no network could qualify on, with the parts it could not inspect in the report (metrics.json)."""
     for reason in why:
         say(f"not qualified: {reason}")
-    figures = {"sources": args.sources, "line": args.line, "counts": col.counts(), "qualified": False, "refusals": why, **col.listed()}
-    report.write_metrics(Path(args.report), figures)
-    say(f"nothing written; the report is in {args.report}/")
+    figures = {"sources": asked.sources, "line": asked.line, "counts": col.counts(), "qualified": False, "refusals": why, **col.listed()}
+    report.write_metrics(asked.report, figures)
+    say(f"nothing written; the report is in {asked.report}/")
     return 1
 
 
