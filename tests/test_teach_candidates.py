@@ -287,3 +287,9 @@ def test_a_written_network_that_rejects_more_of_the_good_parts_it_was_taught_tha
     assert last_check(pick, Fixed(), labels, samples, Gate(max_false_reject_rate=0.1)) == ""
     crops[0, 0, 0] = np.nan  # no number is no pass
     assert "reject 1 of the 10 good parts" in last_check(pick, Fixed(), labels, samples, Gate())
+    crops[0, 0, 0] = 0.0
+    as_run = np.array([0.1] * 10 + [0.9, 0.4])  # the file, as the station runs it, passes a defect the network rejected
+    said = last_check(pick, Fixed(), labels, samples, Gate(), lambda net, c: as_run)
+    assert said == "as the station runs its file, the written networks pass 1 of the defective parts they were taught: p11"
+    as_run[11] = -0.1  # no valid score: the line rejects it as an error, but the network is not to be trusted with it
+    assert "pass 1 of the defective parts" in last_check(pick, Fixed(), labels, samples, Gate(), lambda net, c: as_run)

@@ -135,24 +135,32 @@ def choose(ranked: Sequence[Candidate], qualify: Callable[[Candidate], list[str]
     return ranked[0], None, qualify(ranked[0]) + failed or ["no candidate gave every held-out part a number"], failed
 
 
-def last_check(pick: Candidate, net: Any, labels: npt.NDArray[np.int64], samples: list[Sample], gate: threshold.Gate) -> str:
+def last_check(pick: Candidate, net: Any, labels: npt.NDArray[np.int64], samples: list[Sample], gate: threshold.Gate,
+               as_run: Callable[[Any, Candidate], npt.NDArray[np.float64]] | None = None) -> str:  # fmt: skip
     """Why the model about to be written must not be, or "": every held-out score by the limit the file will hold
     (not only fold by fold); then the written network itself, which no held-out figure judged, on the parts it was
-    taught: it must reject every defective one, and no more of the good ones than the gate allows."""
+    taught: it must reject every defective one, and no more of the good ones than the gate allows. Judged on PyTorch's
+    scores, then on ``as_run``'s: the network's scores as the station runs its file (ONNX Runtime, its own unwrap)."""
     at_limit = threshold.outcome(pick.held_out, labels, pick.band[0])
     if not threshold.meets(at_limit.escape_rate, gate.max_escape_rate):
         return f"at the written limit {at_limit.escapes} of {at_limit.defective} held-out defective parts pass"
     if net is None:  # a base candidate: its held-out scores are the ones it will give, judged above
         return ""
-    return on_taught_parts(score(net, pick.crops), pick.band[0], labels, [s.origin for s in samples], gate)
+    origins = [s.origin for s in samples]
+    why = on_taught_parts(score(net, pick.crops), pick.band[0], labels, origins, gate)
+    if why or as_run is None:
+        return why
+    why = on_taught_parts(as_run(net, pick), pick.band[0], labels, origins, gate)
+    return f"as the station runs its file, {why}" if why else ""
 
 
 def on_taught_parts(scores: npt.NDArray[np.float64], limit: float, labels: npt.NDArray[np.int64], origins: list[str],
                     gate: threshold.Gate) -> str:  # fmt: skip
     """Why a network written must not be, by its ``scores`` of the parts it was taught, or "": it must reject every defective
-    one, and no more of the good ones than the gate allows. A part given no number counts against it either way."""
+    one, and no more of the good ones than the gate allows. A part given no valid score counts against it either way."""
     passed = threshold.passing(scores, limit)
-    missed = [origins[i] for i in np.flatnonzero((labels == 1) & (passed | ~np.isfinite(scores)))]
+    invalid = ~(np.isfinite(scores) & (scores >= 0.0) & (scores <= 1.0))  # as decision.valid_score: the line rejects it, error
+    missed = [origins[i] for i in np.flatnonzero((labels == 1) & (passed | invalid))]
     if missed:
         return f"the written networks pass {len(missed)} of the defective parts they were taught: {', '.join(missed[:5])}"
     good, rejected = labels == 0, ~passed

@@ -24,6 +24,7 @@ import math
 import os
 import re
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, replace
@@ -55,7 +56,6 @@ from station.teach.candidates import (
     forgotten,
     last_check,
     nearness,
-    on_taught_parts,
 )
 from station.teach.finetune import Recipe, fit, plain, score, soup
 from station.teach.groups import groups, named_alike
@@ -145,7 +145,7 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
 
     def build(c: Candidate) -> tuple[Any, str]:
         net = _taught_network(c is taught, nets, asked, start, samples, spec, recipe)
-        return net, last_check(c, net, labels, samples, gate)
+        return net, last_check(c, net, labels, samples, gate, lambda n, p: as_run(n, base, p))
 
     pick, net, why, passed_over = choose(ranked, qualify, build)
     for p in passed_over:
@@ -321,12 +321,15 @@ def taught_version(base: str, line: str) -> str:
     return f"{core}+{short}" if short else core  # name is in the model's teach record
 
 
-def _as_run(part: Path, pick: Candidate, labels: npt.NDArray[np.int64], col: Collection, gate: threshold.Gate) -> str:
-    """The last check of the written network (:func:`candidates.last_check`) again, on the file as the station runs it (ONNX
-    Runtime, its own unwrap), where the check judged PyTorch's scores: the file is what goes live. Why not, or ""."""
-    scores = Model(part).score(pick.crops).astype(np.float64)
-    why = on_taught_parts(scores, pick.band[0], labels, [s.origin for s in col.samples], gate)
-    return f"as the station runs it, {why}" if why else ""
+def as_run(net: Any, base: Model, pick: Candidate) -> npt.NDArray[np.float64]:
+    """``net``'s scores of ``pick``'s crops as the station runs its file: written as ``pick`` would be, loaded and scored by
+    ONNX Runtime with the station's own unwrap (the last check judges these too: the file is what goes live)."""
+    from station.teach.weights import write_model
+
+    with tempfile.TemporaryDirectory(prefix="station-teach-") as folder:
+        path = Path(folder) / "check.onnx"
+        write_model(net, path, replace(base.info, spec=pick.spec), pick.threshold, pick.band, {})
+        return Model(path).score(pick.crops).astype(np.float64)
 
 
 def _write(out: Path, net: Any, base: Model, pick: Candidate, figures: dict[str, Any], col: Collection, labels: npt.NDArray[np.int64],
@@ -358,8 +361,6 @@ def _write(out: Path, net: Any, base: Model, pick: Candidate, figures: dict[str,
         else:
             write_model(net, part, replace(base.info, spec=pick.spec), pick.threshold, pick.band, extra)
         admit(part)
-        if net is not None and (why := _as_run(part, pick, labels, col, threshold.Gate(**figures["gate"]))):
-            return f"{out}: {why} (nothing written)"
         part.replace(out)
     except ModelError as exc:
         why = str(exc).removeprefix(f"{part}: ")  # the file judged was --out's, written aside first; it is gone
