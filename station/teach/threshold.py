@@ -30,6 +30,8 @@ import numpy.typing as npt
 
 from station.stages.decision import SCORE_DIGITS, passes
 
+GRID: int = 10**SCORE_DIGITS  # a pass limit and a band are kept in millionths, as a score is published (SCORE_DIGITS)
+
 Scores = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
 MARGIN = 1.0  # log-odds below the lowest held-out defect score; measured in docs/teaching-measured.md
@@ -100,12 +102,12 @@ def pass_limit(scores: Scores, labels: Ints, margin: float = MARGIN, most_reject
     above = defects[defects > must_pass]
     if len(above):  # no defect passes that the allowance does not make pass
         raised = min(raised, (must_pass + float(above.min())) / 2)
-    return max(raised, (round(round(must_pass, SCORE_DIGITS) * 1e6) + 1) / 1e6)  # above it as published, on the file's grid
+    return max(raised, (round(round(must_pass, SCORE_DIGITS) * GRID) + 1) / GRID)  # above it as published, on the file's grid
 
 
 def _micro_down(x: float) -> int:
     """``x`` in millionths, rounded down; a float a hair under a millionth (0.52426 * 1e6 = 524259.99...) is that millionth."""
-    return math.floor(round(x * 1e6, 3))
+    return math.floor(round(x * GRID, 3))
 
 
 def operating_point(scores: Scores, labels: Ints, margin: float = MARGIN, most_rejected: float = 1.0) -> tuple[float, tuple[float, float]]:
@@ -114,9 +116,9 @@ def operating_point(scores: Scores, labels: Ints, margin: float = MARGIN, most_r
     The band's lower edge is the pass limit as written in the model file (rounded down, never
     above the limit): the honest figures judge with exactly this number.
     """
-    lo = min(_micro_down(pass_limit(scores, labels, margin, most_rejected)) / 1e6, 0.99)
+    lo = min(_micro_down(pass_limit(scores, labels, margin, most_rejected)) / GRID, 0.99)
     hi = max(lo, 0.5)
-    return round(hi, 6), (round(lo, 6), round(hi, 6))
+    return round(hi, SCORE_DIGITS), (round(lo, SCORE_DIGITS), round(hi, SCORE_DIGITS))
 
 
 def _from_limit(scores: Scores, limit: float) -> npt.NDArray[np.float64]:

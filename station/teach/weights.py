@@ -19,6 +19,7 @@ import numpy as np
 from station import model as meta
 from station.errors import ModelError
 from station.model import Model, ModelInfo
+from station.stages.decision import SCORE_DIGITS
 from station.teach.net import PolarNet, build, export
 
 ARCH_UNWRAP_WRAPPED = "polar-wrap"
@@ -121,8 +122,13 @@ def relabel(src: Path, path: Path, threshold: float, band: tuple[float, float], 
     import onnx
 
     m = onnx.load(str(src))
-    _set_props(m, {meta.META_THRESHOLD: f"{threshold:.6f}", meta.META_BAND: json.dumps([round(band[0], 6), round(band[1], 6)]), **extra})
+    _set_props(m, {**_operating_point(threshold, band), **extra})
     onnx.save(m, str(path))
+
+
+def _operating_point(threshold: float, band: tuple[float, float]) -> dict[str, str]:
+    """The threshold and band as a model file keeps them: in millionths, as a score is published."""
+    return {meta.META_THRESHOLD: f"{threshold:.{SCORE_DIGITS}f}", meta.META_BAND: json.dumps([round(b, SCORE_DIGITS) for b in band])}
 
 
 def write_model(net: Any, path: Path, info: ModelInfo, threshold: float, band: tuple[float, float], extra: dict[str, str]) -> None:
@@ -137,8 +143,7 @@ def write_model(net: Any, path: Path, info: ModelInfo, threshold: float, band: t
         meta.META_CLASSES: json.dumps(list(info.class_names)),
         meta.META_INPUT: json.dumps(asdict(info.spec)),
         meta.META_NORMALISATION: meta.NORMALISATION,
-        meta.META_THRESHOLD: f"{threshold:.6f}",
-        meta.META_BAND: json.dumps([round(band[0], 6), round(band[1], 6)]),
+        **_operating_point(threshold, band),
         **extra,
     }
     if unwrap is not None:
