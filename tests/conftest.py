@@ -17,6 +17,8 @@ import pytest
 import structlog
 
 from station.config import Config, load_config
+from station.messages import Crop, Failure, Frame, Part, Scored
+from station.preprocess import Preprocessed, Quality
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "station" / "sample" / "casting"
@@ -64,6 +66,13 @@ def loopback_config(**sets: object) -> Config:
         **sets,
     }
     return load_config(None, [f"{k}={v}" for k, v in pairs.items()])
+
+
+def scored_part(score: float | None, quality: Quality = Quality.OK, failure: Failure | None = None) -> Scored:
+    """A part as the decision stage gets it: preprocessed with ``quality`` and scored ``score`` (or failed)."""
+    part = Part(1, Frame(0, np.zeros((4, 4), np.uint8), 0.0, 0.0), failure=failure)
+    pre = Preprocessed(quality, None, np.zeros((4, 4), np.float32) if quality is Quality.OK else None, 100.0, 1.0, 0.0)
+    return Scored(Crop(part, pre, failure), score, failure)
 
 
 def wait_for(cond: Callable[[], bool], timeout: float, poll: float = 0.02) -> bool:

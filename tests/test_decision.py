@@ -2,37 +2,32 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from station.messages import Crop, Failure, Frame, Part, Reason, Scored
-from station.preprocess import Preprocessed, Quality
+from station.messages import Failure, Reason, Scored
+from station.preprocess import Quality
 from station.stages.decision import decide, published
 
+from .conftest import scored_part
+
 BAND = (0.2, 0.5)
-
-
-def _scored(score: float | None, quality: Quality = Quality.OK, failure: Failure | None = None) -> Scored:
-    part = Part(1, Frame(0, np.zeros((4, 4), np.uint8), 0.0, 0.0), failure=failure)
-    pre = Preprocessed(quality, None, np.zeros((4, 4), np.float32) if quality is Quality.OK else None, 100.0, 1.0, 0.0)
-    return Scored(Crop(part, pre, failure), score, failure)
 
 
 @pytest.mark.parametrize(
     ("scored", "reason"),
     [
-        (_scored(0.05), Reason.OK),
-        (_scored(0.25), Reason.UNCERTAIN),
-        (_scored(0.45), Reason.UNCERTAIN),
-        (_scored(0.9), Reason.DEFECT),
-        (_scored(None, Quality.CUT_OFF), Reason.UNABLE),
-        (_scored(None, Quality.NO_PART), Reason.UNABLE),
-        (_scored(None, Quality.BLURRED), Reason.UNABLE),
-        (_scored(None, failure=Failure(Reason.UNABLE, "camera lost")), Reason.UNABLE),
-        (_scored(None, failure=Failure(Reason.ERROR, "inference: boom")), Reason.ERROR),
-        (_scored(None), Reason.ERROR),
+        (scored_part(0.05), Reason.OK),
+        (scored_part(0.25), Reason.UNCERTAIN),
+        (scored_part(0.45), Reason.UNCERTAIN),
+        (scored_part(0.9), Reason.DEFECT),
+        (scored_part(None, Quality.CUT_OFF), Reason.UNABLE),
+        (scored_part(None, Quality.NO_PART), Reason.UNABLE),
+        (scored_part(None, Quality.BLURRED), Reason.UNABLE),
+        (scored_part(None, failure=Failure(Reason.UNABLE, "camera lost")), Reason.UNABLE),
+        (scored_part(None, failure=Failure(Reason.ERROR, "inference: boom")), Reason.ERROR),
+        (scored_part(None), Reason.ERROR),
     ],
 )
 def test_only_a_confident_ok_passes(scored: Scored, reason: Reason) -> None:
@@ -41,7 +36,7 @@ def test_only_a_confident_ok_passes(scored: Scored, reason: Reason) -> None:
 
 @pytest.mark.parametrize("score", [float("nan"), float("inf"), float("-inf"), 1.5, -0.01])
 def test_a_score_that_is_not_a_finite_number_in_0_1_is_an_error_never_a_pass(score: float) -> None:
-    reason, detail = decide(_scored(score), BAND)
+    reason, detail = decide(scored_part(score), BAND)
     assert reason is Reason.ERROR and "not a finite number" in detail
 
 
@@ -52,13 +47,13 @@ def test_the_verdict_of_a_nan_score_is_a_reject_without_the_nan() -> None:
     from station.stages.decision import DecisionStage
 
     info = ModelInfo("m", "1", ("ok", "defect"), PreprocessSpec(), 0.3, BAND, {}, "")
-    v = DecisionStage(info, Metrics())(_scored(float("nan")))[0]
+    v = DecisionStage(info, Metrics())(scored_part(float("nan")))[0]
     assert v.verdict == "reject" and v.reason is Reason.ERROR and v.score is None
 
 
 def test_a_score_that_rounds_onto_the_pass_limit_as_published_is_not_a_pass() -> None:
-    assert decide(_scored(0.2 - 4e-7), BAND)[0] is Reason.UNCERTAIN, "published as 0.2, the pass limit itself"
-    assert decide(_scored(0.2 - 6e-7), BAND)[0] is Reason.OK, "published as 0.199999, under it"
+    assert decide(scored_part(0.2 - 4e-7), BAND)[0] is Reason.UNCERTAIN, "published as 0.2, the pass limit itself"
+    assert decide(scored_part(0.2 - 6e-7), BAND)[0] is Reason.OK, "published as 0.199999, under it"
     assert published(0.2 - 4e-7) == BAND[0] and published(float("nan")) is None
 
 
@@ -73,7 +68,7 @@ def test_a_part_the_trigger_refused_keeps_the_box_it_was_seen_in() -> None:
     from station.stages.decision import DecisionStage
 
     info = ModelInfo("m", "1", ("ok", "defect"), PreprocessSpec(), 0.3, BAND, {}, "")
-    refused = _scored(None, failure=Failure(Reason.UNABLE, "never seen whole"))
+    refused = scored_part(None, failure=Failure(Reason.UNABLE, "never seen whole"))
     part = replace(refused.crop.part, blob=(30.0, 20.0, 12.0))
     v = DecisionStage(info, Metrics())(replace(refused, crop=replace(refused.crop, part=part)))[0]
     assert v.reason is Reason.UNABLE and v.blob == (30.0, 20.0, 12.0) and v.circle is None
@@ -83,6 +78,6 @@ def test_a_part_the_trigger_refused_keeps_the_box_it_was_seen_in() -> None:
 @given(score=st.floats(allow_nan=True, allow_infinity=True, width=64), lo=st.floats(0, 1), hi=st.floats(0, 1))
 def test_any_number_passes_only_when_it_is_a_score_in_0_1_published_under_the_pass_limit(score: float, lo: float, hi: float) -> None:
     band = (min(lo, hi), max(lo, hi))
-    reason = decide(_scored(score), band)[0]
+    reason = decide(scored_part(score), band)[0]
     shown = published(score)
     assert (reason is Reason.OK) == (math.isfinite(score) and 0.0 <= score <= 1.0 and shown is not None and shown < band[0])

@@ -7,8 +7,11 @@ import math
 import numpy as np
 import pytest
 
-from station.stages.decision import passes
+from station.messages import Reason
+from station.stages.decision import decide, passes
 from station.teach import threshold as th
+
+from .conftest import scored_part
 
 
 def test_folds_keep_a_group_together_and_spread_each_class() -> None:
@@ -214,7 +217,8 @@ def test_a_limit_raised_past_a_good_part_that_must_pass_is_written_past_it_as_th
 def test_teaching_judges_a_score_as_the_line_does_rounded_as_published() -> None:
     """0.4999996 is published as 0.5: on the line it is not under a pass limit of 0.5, so teaching must not count it a pass."""
     scores, labels = np.array([0.4999996, 0.4999994, float("nan")]), np.array([1, 1, 1])
-    assert th.passing(scores, 0.5).tolist() == [False, True, False] == [passes(float(s), 0.5) for s in scores]
+    line = [decide(scored_part(float(s)), (0.5, 0.5))[0] is Reason.OK for s in scores]  # the decision stage's own verdicts
+    assert th.passing(scores, 0.5).tolist() == [False, True, False] == line
     assert th.outcome(scores, labels, 0.5).escapes == 1
 
 

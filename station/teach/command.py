@@ -114,9 +114,9 @@ def fresh_start(base: Model, seed: int) -> Any:
 
 def teach(args: argparse.Namespace, cfg: Config) -> int:
     t0 = time.monotonic()
-    base_path = Path(args.base) if args.base else cfg.model.path
-    check_paths(args, base_path, cfg)
     asked = Asked.of(args)
+    base_path = asked.base or cfg.model.path
+    check_paths(args, base_path, cfg)
     base = admit(base_path)
     start = _start(base, asked.from_scratch, asked.seed)  # a base it cannot learn from is refused before the parts are collected
     col, samples = _collect(asked, cfg, base)  # samples: as the taught model will locate them; col.samples as the base model does
