@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shutil
 import signal
 import socket
@@ -193,3 +194,20 @@ def cut_out(video: Path, first: int, last: int, out: Path) -> None:
     keep = f"select='not(between(n\\,{first}\\,{last}))'"
     cmd = [ffmpeg, "-v", "error", "-i", str(video), "-vf", keep, "-fps_mode", "passthrough", "-c:v", "mjpeg", "-q:v", "3", str(out)]
     subprocess.run(cmd, check=True, timeout=120)
+
+
+def jpeg_ended_early(jpeg: bytes, at: float = 0.85) -> bytes:
+    """``jpeg`` with an end-of-image marker written over its scan ``at`` of the way through (the rest left as it was)."""
+    scan = jpeg.find(b"\xff\xda")
+    i = scan + int((len(jpeg) - scan) * at)
+    return jpeg[:i] + b"\xff\xd9\x00\x00" + jpeg[i + 4 :]
+
+
+def tilted_view(photo: np.ndarray, squash: float, axis_deg: float) -> np.ndarray:
+    """``photo`` as a camera tilted about ``axis_deg`` sees it: squashed by ``squash`` across that axis."""
+    h, w = photo.shape
+    a = math.radians(axis_deg)
+    rot = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
+    lin = rot @ np.diag([squash, 1.0]) @ rot.T
+    m = np.hstack([lin, (np.array([w / 2, h / 2]) - lin @ np.array([w / 2, h / 2]))[:, None]])
+    return cv2.warpAffine(photo, m, (w, h), borderMode=cv2.BORDER_CONSTANT, borderValue=float(np.median(photo[0])))

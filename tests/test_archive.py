@@ -28,8 +28,9 @@ from station.model import Model
 from station.pipeline import Pipeline, RunOptions
 from station.sources import source_for
 from station.stages.publish import Identity, to_message
-from station.wire import Disposition, VerdictMessage
+from station.wire import Disposition
 
+from .archived import archived_files, archived_verdict
 from .conftest import MODEL, ROOT, SAMPLE, free_port
 
 
@@ -41,13 +42,6 @@ def _sets(archive: Path, *extra: str) -> list[str]:
         "publisher.resend_endpoint=null",
         *extra,
     ]
-
-
-def _verdict(pid: int, verdict: str, seed: int = 0) -> tuple[Verdict, VerdictMessage]:
-    img = np.random.default_rng(seed + pid).integers(0, 255, (400, 400), dtype=np.uint8)  # noise: PNGs of ~100 kB
-    reason = Reason.OK if verdict == "pass" else Reason.DEFECT
-    v = Verdict(pid, pid, reason, 0.5, "d", time.time(), time.monotonic(), Circle(200, 200, 150), image=img)
-    return v, to_message(v, Identity("s", "c", "m"), {"station": "s", "run_id": "r", "seq": pid, "sent_at": 0.0}, 0.5, 0.0)
 
 
 @pytest.mark.integration
@@ -82,7 +76,7 @@ def test_drain_writes_every_queued_part_before_the_thread_ends(tmp_path: Path) -
     a = Archive(cfg, Metrics(), "run", "cfg")
     a.start()
     for pid in range(1, 31):  # queued far faster than PNGs are written
-        a.submit(*_verdict(pid, "reject"))
+        a.submit(*archived_verdict(pid, "reject"))
     a.drain(60)
     assert not a.is_alive()
     assert len(list(tmp_path.glob("*/reject/*.json"))) == 30
@@ -94,9 +88,9 @@ def test_quota_deletes_the_oldest_passes_first(tmp_path: Path) -> None:
     a = Archive(cfg, m, "run", "cfg")
     a.start()
     for pid in range(1, 6):
-        a.submit(*_verdict(pid, "reject"))
+        a.submit(*archived_verdict(pid, "reject"))
     for pid in range(6, 26):
-        a.submit(*_verdict(pid, "pass"))
+        a.submit(*archived_verdict(pid, "pass"))
         time.sleep(0.01)  # the queue holds 64; keep it honest about order
     a.drain(20)
     left = {int(p.stem.split("-")[1]): p.parent.name for p in tmp_path.glob("*/*/*.json")}
@@ -113,7 +107,7 @@ def test_the_quota_deletes_a_parts_sidecar_last_and_keeps_it_when_a_file_beside_
     m = Metrics()
     a = Archive(cfg, m, "run", "cfg")
     day = tmp_path / "2026-01-01" / "reject"
-    _archived(day, "run-0000001", json.dumps({"reason": "defect"}))
+    archived_files(day, "run-0000001", json.dumps({"reason": "defect"}))
     (day / "run-0000001.heat.png").write_bytes(b"x")
     gone: list[str] = []
     real_unlink = Path.unlink
@@ -126,7 +120,7 @@ def test_the_quota_deletes_a_parts_sidecar_last_and_keeps_it_when_a_file_beside_
         mp.setattr(Path, "unlink", unlink)
         a._delete(day / "run-0000001")
     assert gone[-1] == "run-0000001.json" and not list(day.iterdir()), "every file, the sidecar last"
-    _archived(day, "run-0000002", json.dumps({"reason": "defect"}))
+    archived_files(day, "run-0000002", json.dumps({"reason": "defect"}))
     (day / "run-0000002.frame.png").mkdir()  # a file the quota cannot delete
     (day / "run-0000002.frame.png" / "x").write_bytes(b"x")
     a._delete(day / "run-0000002")
@@ -203,9 +197,9 @@ def test_a_part_the_archive_cannot_encode_degrades_it_and_the_thread_lives_on(tm
     cfg = load_config(None, [f"archive.dir={tmp_path / 'a'}"]).archive
     arch = Archive(cfg, m, "run", "cfg")
     arch.start()
-    v, msg = _verdict(1, "reject")
+    v, msg = archived_verdict(1, "reject")
     arch.submit(Verdict(**{**v.__dict__, "circle": Circle(99999.0, 99999.0, 5.0)}), msg)  # crop outside the frame: empty
-    arch.submit(*_verdict(2, "reject"))
+    arch.submit(*archived_verdict(2, "reject"))
     arch.drain(10)
     assert arch.failed is None and arch.failing is None, "the next part was written again"
     assert m.registry.get_sample_value("station_archive_errors_total") == 1
@@ -217,7 +211,7 @@ def test_a_part_not_located_is_archived_as_the_triggers_box_round_it_and_a_frame
     saw it in, grown by the crop margin, not the whole frame with the other parts in it; the sidecar says where."""
     from station.archive import crop_of
 
-    v, msg = _verdict(1, "reject")
+    v, msg = archived_verdict(1, "reject")
     image = np.zeros((360, 640), np.uint8)
     image[150:250, 250:350] = 200  # the part meant
     v = replace(v, reason=Reason.UNABLE, circle=None, image=image, blob=(300.0, 200.0, 100.0))
@@ -245,7 +239,7 @@ def test_a_shadow_disagreement_is_archived_whatever_the_pass_sample_with_both_ve
     agree = ShadowVerdict(verdict=Disposition.PASS, reason=Reason.OK, score=0.01, model="cand")
     differ = ShadowVerdict(verdict=Disposition.REJECT, reason=Reason.DEFECT, score=0.9, model="cand")
     for pid, shadow in ((1, None), (2, agree), (3, differ)):
-        v, _ = _verdict(pid, "pass")
+        v, _ = archived_verdict(pid, "pass")
         v = replace(v, shadow=shadow)
         a.submit(v, to_message(v, Identity("s", "c", "m"), {"station": "s", "run_id": "r", "seq": pid, "sent_at": 0.0}, 0.5, 0.0))
     a.drain(20)
@@ -254,13 +248,6 @@ def test_a_shadow_disagreement_is_archived_whatever_the_pass_sample_with_both_ve
     assert sides[3]["verdict"] == "pass" and sides[3]["score"] == 0.5
     assert sides[3]["shadow"] == {"verdict": "reject", "reason": "defect", "score": 0.9, "model": "cand"}
     assert sides[3]["circle"] == [200.0, 200.0, 150.0]
-
-
-def _archived(day: Path, stem: str, sidecar: str | bytes, crop: bool = True) -> None:
-    day.mkdir(parents=True, exist_ok=True)
-    (day / f"{stem}.json").write_bytes(sidecar if isinstance(sidecar, bytes) else sidecar.encode())
-    if crop:
-        (day / f"{stem}.png").write_bytes(b"\x89PNG\r\n\x1a\n and the rest")
 
 
 def test_the_quota_never_deletes_through_a_linked_day_folder_nor_a_file_the_archive_did_not_write(tmp_path: Path) -> None:

@@ -13,33 +13,33 @@ import pytest
 from station.errors import InputError
 from station.export import COLUMNS, export
 
-from .test_archive import _archived
+from .archived import archived_files
 
 
 def test_export_names_every_part_it_cannot_use_and_writes_the_rest(tmp_path: Path) -> None:
 
     reject, passed = tmp_path / "a" / "2026-01-01" / "reject", tmp_path / "a" / "2026-01-01" / "pass"
-    _archived(reject, "p1", json.dumps({"reason": "defect", "model": "m,1\nx"}))
-    _archived(passed, "p2", json.dumps({"reason": "ok", "review": {"label": "defect", "by": "op", "at": 1}}))
+    archived_files(reject, "p1", json.dumps({"reason": "defect", "model": "m,1\nx"}))
+    archived_files(passed, "p2", json.dumps({"reason": "ok", "review": {"label": "defect", "by": "op", "at": 1}}))
     bad = {"p3": "{not json", "p4": "", "p5": "[1, 2]", "p6": json.dumps({"review": {"by": "x"}}),
            "p7": json.dumps({"reason": "defect", "review": "defect"})}  # fmt: skip
     for stem, text in bad.items():
-        _archived(reject, stem, text)
-    _archived(reject, "p8", b"\xff\xfe{", crop=True)
-    _archived(reject, "p9", json.dumps({"reason": "defect"}), crop=False)
+        archived_files(reject, stem, text)
+    archived_files(reject, "p8", b"\xff\xfe{", crop=True)
+    archived_files(reject, "p9", json.dumps({"reason": "defect"}), crop=False)
     (reject / "p10.png").mkdir()
-    _archived(reject, "p10", json.dumps({"reason": "defect"}), crop=False)
+    archived_files(reject, "p10", json.dumps({"reason": "defect"}), crop=False)
     os.mkfifo(reject / "p11.json")  # reading it would block the export
     secret = tmp_path / "secret.png"  # a crop that is a link could lead to any file the station can read
     secret.write_bytes(b"\x89PNG\r\n\x1a\n not a crop")
-    _archived(reject, "p12", json.dumps({"reason": "defect"}), crop=False)
+    archived_files(reject, "p12", json.dumps({"reason": "defect"}), crop=False)
     (reject / "p12.png").symlink_to(secret)
-    _archived(reject, "p13", json.dumps({"reason": "defect"}), crop=False)
+    archived_files(reject, "p13", json.dumps({"reason": "defect"}), crop=False)
     (reject / "p13.png").write_text("not a png")
-    _archived(reject, "p14", json.dumps({"reason": 5}))  # teaching would refuse the whole export for it
-    _archived(reject, "p15", '{"reason": "defect", "x": ' + "[" * 100_000 + "]" * 100_000 + "}")  # a RecursionError: a traceback
-    _archived(reject, "p16", '{"reason": "defect", "score": NaN}')
-    _archived(tmp_path / "a" / "2026-01-02" / "reject", "p1", json.dumps({"reason": "defect"}))  # another day, the same name
+    archived_files(reject, "p14", json.dumps({"reason": 5}))  # teaching would refuse the whole export for it
+    archived_files(reject, "p15", '{"reason": "defect", "x": ' + "[" * 100_000 + "]" * 100_000 + "}")  # a RecursionError: a traceback
+    archived_files(reject, "p16", '{"reason": "defect", "score": NaN}')
+    archived_files(tmp_path / "a" / "2026-01-02" / "reject", "p1", json.dumps({"reason": "defect"}))  # another day, the same name
     done = export(tmp_path / "a", tmp_path / "out")
     assert done.counts == {"def_front": 2, "ok_front": 0, "review": 0}
     named = sorted(Path(why.split(":")[0]).stem for why in done.skipped)
@@ -55,8 +55,9 @@ def test_a_part_located_nowhere_is_exported_for_review_whatever_its_label(tmp_pa
     folder it would be judged or taught as one part."""
 
     day = tmp_path / "a" / "2026-01-01" / "reject"
-    _archived(day, "p1", json.dumps({"reason": "unable_to_inspect", "circle": None, "review": {"label": "good", "by": "op", "at": 1}}))
-    _archived(day, "p2", json.dumps({"reason": "defect", "circle": [10.0, 10.0, 5.0], "review": {"label": "defect", "by": "op", "at": 1}}))
+    good, defect = {"label": "good", "by": "op", "at": 1}, {"label": "defect", "by": "op", "at": 1}
+    archived_files(day, "p1", json.dumps({"reason": "unable_to_inspect", "circle": None, "review": good}))
+    archived_files(day, "p2", json.dumps({"reason": "defect", "circle": [10.0, 10.0, 5.0], "review": defect}))
     done = export(tmp_path / "a", tmp_path / "out", reviewed_only=True)
     assert done.counts == {"def_front": 1, "ok_front": 0, "review": 1}
     assert (tmp_path / "out" / "review" / "p1.png").exists() and (tmp_path / "out" / "def_front" / "p2.png").exists()
@@ -64,7 +65,7 @@ def test_a_part_located_nowhere_is_exported_for_review_whatever_its_label(tmp_pa
 
 def test_export_refuses_a_folder_that_is_not_empty(tmp_path: Path) -> None:
 
-    _archived(tmp_path / "a" / "2026-01-01" / "reject", "p1", json.dumps({"reason": "defect"}))
+    archived_files(tmp_path / "a" / "2026-01-01" / "reject", "p1", json.dumps({"reason": "defect"}))
     export(tmp_path / "a", tmp_path / "out")
     with pytest.raises(InputError, match=r"out: not empty"):
         export(tmp_path / "a", tmp_path / "out", reviewed_only=True)  # the first export's def_front/p1.png would stay
@@ -95,7 +96,7 @@ def test_export_says_when_there_was_nothing_to_export_and_still_writes_a_labelle
     assert main(["archive", "export", str(photos), str(tmp_path / "o2")]) == 0
     assert "holds no archived parts" in capsys.readouterr().err
     assert (tmp_path / "o2" / "def_front").is_dir() and (tmp_path / "o2" / "ok_front").is_dir()  # teach and eval: "too few parts"
-    _archived(tmp_path / "a" / "2026-01-01" / "reject", "p1", json.dumps({"reason": "defect"}))
+    archived_files(tmp_path / "a" / "2026-01-01" / "reject", "p1", json.dumps({"reason": "defect"}))
     assert main(["archive", "export", str(tmp_path / "a"), str(tmp_path / "o3"), "--reviewed-only"]) == 0
     said = capsys.readouterr()
     assert f"no part in {tmp_path / 'a'} is labelled yet" in said.err and "sort" not in said.out
@@ -107,8 +108,8 @@ def test_labels_csv_names_each_crop_with_its_facts_and_the_digest_of_the_file_wr
     """Where to find the part (part id, frame, photo name, capture time in UTC), an empty cell for a fact the sidecar
     lacks (never the word None), and the SHA-256 by which teaching knows the crop it wrote."""
     day = tmp_path / "a" / "2026-01-01" / "reject"
-    _archived(day, "p1", json.dumps({"reason": "defect", "score": 0.93, "part_id": 7, "frame": 412, "captured_at": 1796400000.25}))
-    _archived(day, "p2", json.dumps({"reason": "unable_to_inspect", "score": None, "image": "x.png", "captured_at": 1e300}))
+    archived_files(day, "p1", json.dumps({"reason": "defect", "score": 0.93, "part_id": 7, "frame": 412, "captured_at": 1796400000.25}))
+    archived_files(day, "p2", json.dumps({"reason": "unable_to_inspect", "score": None, "image": "x.png", "captured_at": 1e300}))
     export(tmp_path / "a", tmp_path / "out")
     with (tmp_path / "out" / "labels.csv").open(newline="") as f:
         rows = {r["file"]: r for r in csv.DictReader(f)}
@@ -117,8 +118,8 @@ def test_labels_csv_names_each_crop_with_its_facts_and_the_digest_of_the_file_wr
     assert (one["score"], one["part_id"], one["frame"], one["captured"]) == ("0.93", "7", "412", "2026-12-04T16:00:00.250+00:00")
     assert (two["score"], two["image"], two["captured"], two["part_id"]) == ("", "x.png", "", ""), "a time that is none: empty"
     assert (one["circle"], two["circle"]) == ("", ""), "no circle in the sidecar (kept since 2026-12-01): unknown"
-    _archived(tmp_path / "b" / "2026-01-01" / "reject", "p3", json.dumps({"reason": "late", "circle": None}))
-    _archived(tmp_path / "b" / "2026-01-01" / "reject", "p4", json.dumps({"reason": "defect", "circle": [5.0, 6.0, 7.0]}))
+    archived_files(tmp_path / "b" / "2026-01-01" / "reject", "p3", json.dumps({"reason": "late", "circle": None}))
+    archived_files(tmp_path / "b" / "2026-01-01" / "reject", "p4", json.dumps({"reason": "defect", "circle": [5.0, 6.0, 7.0]}))
     export(tmp_path / "b", tmp_path / "out2")
     with (tmp_path / "out2" / "labels.csv").open(newline="") as f:
         assert {r["file"]: r["circle"] for r in csv.DictReader(f)} == {"review/p3.png": "null", "def_front/p4.png": "[5.0, 6.0, 7.0]"}
@@ -128,7 +129,7 @@ def test_labels_csv_names_each_crop_with_its_facts_and_the_digest_of_the_file_wr
 
 def test_a_sidecar_whose_text_is_no_unicode_is_exported_escaped(tmp_path: Path) -> None:
     """JSON may carry a lone surrogate (\\ud800), which no UTF-8 file can hold: it crashed labels.csv half-way."""
-    _archived(tmp_path / "a" / "2026-01-01" / "reject", "p1", '{"reason": "defect", "image": "\\ud800x", "model": "m"}')
+    archived_files(tmp_path / "a" / "2026-01-01" / "reject", "p1", '{"reason": "defect", "image": "\\ud800x", "model": "m"}')
     done = export(tmp_path / "a", tmp_path / "out")
     assert done.counts["def_front"] == 1 and "\\ud800x" in (tmp_path / "out" / "labels.csv").read_text(encoding="utf-8")
 
@@ -140,9 +141,9 @@ def test_folders_the_archive_passes_over_are_each_named_not_silently_left_out(
     from station.cli import main
 
     archive, elsewhere = tmp_path / "a", tmp_path / "elsewhere"
-    _archived(archive / "2026-01-01" / "reject", "p1", json.dumps({"reason": "defect"}))
-    _archived(elsewhere / "reject", "p2", json.dumps({"reason": "defect"}))
-    _archived(archive / ".Trash-1000" / "reject", "p3", json.dumps({"reason": "defect"}))
+    archived_files(archive / "2026-01-01" / "reject", "p1", json.dumps({"reason": "defect"}))
+    archived_files(elsewhere / "reject", "p2", json.dumps({"reason": "defect"}))
+    archived_files(archive / ".Trash-1000" / "reject", "p3", json.dumps({"reason": "defect"}))
     (archive / "2026-01-02").symlink_to(elsewhere)  # a linked day
     (archive / "2026-01-01" / "pass").symlink_to(elsewhere / "reject")  # a linked kind
     assert main(["archive", "export", str(archive), str(tmp_path / "out")]) == 0

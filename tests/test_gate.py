@@ -16,6 +16,7 @@ from station.model import Model
 
 from .conftest import MODEL
 from .hostile_models import as_integers, fails_on_blank, inf_above, inverted, nan_above, rounded
+from .variants import tiny_model
 
 
 def test_the_shipped_model_is_admitted(tmp_path: Path) -> None:
@@ -91,8 +92,6 @@ def test_self_test_without_its_photos_says_so(tmp_path: Path) -> None:
 def test_metadata_that_describes_an_impossible_crop_is_refused_not_a_traceback(tmp_path: Path) -> None:
     from station.model import META_INPUT
 
-    from .test_model import _tiny
-
     cases = {
         '{"size": 32, "margin": "0.12"}': "margin must be a finite number",
         '{"size": 32, "max_radius_frac": 0.0}': "outside what a crop can be",
@@ -100,7 +99,7 @@ def test_metadata_that_describes_an_impossible_crop_is_refused_not_a_traceback(t
         '{"size": 32, "cut_off_tolerance": 0.49}': "cut_off_tolerance 0.49: outside",  # a part cut by the frame inspected
     }
     for i, (spec, why) in enumerate(cases.items()):
-        path = _tiny(tmp_path / f"t{i}.onnx", props={META_INPUT: spec})
+        path = tiny_model(tmp_path / f"t{i}.onnx", props={META_INPUT: spec})
         with pytest.raises(ModelError, match=rf"station\.input.*{why}"):
             admit(path)
 

@@ -15,7 +15,7 @@ from station.config import STILLS
 from station.imagesize import claimed_size, jpeg_damage, png_damage
 from station.stills import read_image
 
-from .conftest import SAMPLE
+from .conftest import SAMPLE, jpeg_ended_early
 
 IMAGE = (np.random.default_rng(0).random((37, 53)) * 255).astype(np.uint8)  # 53 wide, 37 high: the two never swapped
 
@@ -60,17 +60,10 @@ def test_a_size_table_after_the_pixels_or_a_frame_header_after_large_metadata_is
     assert ok and claimed_size(b"\xff\xd8" + app + app + jpg.tobytes()[2:]) == (53, 37)
 
 
-def _ended_early(jpeg: bytes, at: float = 0.85) -> bytes:
-    """``jpeg`` with an end-of-image marker written over its scan ``at`` of the way through (the rest left as it was)."""
-    scan = jpeg.find(b"\xff\xda")
-    i = scan + int((len(jpeg) - scan) * at)
-    return jpeg[:i] + b"\xff\xd9\x00\x00" + jpeg[i + 4 :]
-
-
 def test_a_jpeg_whose_data_ends_early_is_damaged_though_opencv_decodes_it() -> None:
     whole = sorted((SAMPLE / "ok_front").iterdir())[0].read_bytes()
     assert jpeg_damage(whole) is None
-    damaged = _ended_early(whole)
+    damaged = jpeg_ended_early(whole)
     assert cv2.imdecode(np.frombuffer(damaged, np.uint8), cv2.IMREAD_GRAYSCALE) is not None  # grey where the data ran out
     assert "premature end of data segment" in (jpeg_damage(damaged) or "")
 
@@ -112,7 +105,7 @@ def test_a_header_field_libjpeg_ignores_is_no_damage(odd: Callable[[bytes], byte
 @pytest.mark.parametrize("odd", [_jfif_2, _scan_al_1], ids=["jfif-2", "scan-al-1"])
 def test_damage_after_a_header_field_libjpeg_ignores_is_still_found(odd: Callable[[bytes], bytes]) -> None:
     whole = sorted((SAMPLE / "ok_front").iterdir())[0].read_bytes()
-    assert "premature end of data segment" in (jpeg_damage(_ended_early(odd(whole))) or "")
+    assert "premature end of data segment" in (jpeg_damage(jpeg_ended_early(odd(whole))) or "")
 
 
 def _png_of(image: np.ndarray) -> bytes:

@@ -14,6 +14,7 @@ from station.model import Model, Threads
 from station.unwrap import PolarUnwrap, UnwrapSpec
 
 from .conftest import MODEL
+from .variants import tiny_model
 
 onnx = pytest.importorskip("onnx")
 helper = onnx.helper
@@ -22,39 +23,8 @@ helper = onnx.helper
 _UNWRAP: dict[str, Any] = {"rings": 32, "angles": 96, "reach": 0.9, "overlap": 0.0625}
 
 
-def _tiny(path: Path, size: int = 32, props: dict[str, str] | None = None, shape: list[object] | None = None) -> Path:
-    """A real ONNX graph: mean of the crop through a sigmoid, with the station's metadata."""
-    x = helper.make_tensor_value_info("crop", onnx.TensorProto.FLOAT, shape or ["n", 1, size, size])
-    y = helper.make_tensor_value_info("defect_probability", onnx.TensorProto.FLOAT, ["n", 1])
-    axes = helper.make_tensor("axes", onnx.TensorProto.INT64, [3], [1, 2, 3])
-    nodes = [
-        helper.make_node("ReduceMean", ["crop", "axes"], ["m"], keepdims=0),
-        helper.make_node("Sigmoid", ["m"], ["s"]),
-        helper.make_node("Unsqueeze", ["s", "one"], ["defect_probability"]),
-    ]
-    one = helper.make_tensor("one", onnx.TensorProto.INT64, [1], [1])
-    g = helper.make_graph(nodes, "tiny", [x], [y], initializer=[axes, one])
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
-    m.ir_version = 8
-    base = {
-        meta.META_VERSION: "0.0.1",
-        meta.META_CLASSES: json.dumps(["ok", "defect"]),
-        meta.META_INPUT: json.dumps({"size": size}),
-        meta.META_NORMALISATION: meta.NORMALISATION,
-        meta.META_THRESHOLD: "0.5",
-        meta.META_BAND: "[0.4, 0.6]",
-    }
-    for k, v in {**base, **(props or {})}.items():
-        if v is None:
-            continue
-        e = m.metadata_props.add()
-        e.key, e.value = k, v
-    onnx.save(m, str(path))
-    return path
-
-
 def test_metadata_drives_the_model(tmp_path: Path) -> None:
-    m = Model(_tiny(tmp_path / "t.onnx"))
+    m = Model(tiny_model(tmp_path / "t.onnx"))
     assert m.info.spec.size == 32 and m.info.threshold == 0.5 and m.info.band == (0.4, 0.6)
     assert m.info.class_names == ("ok", "defect") and m.info.model_id.startswith("t-0.0.1-")
     s = m.score(np.zeros((2, 32, 32), np.float32))
@@ -96,12 +66,12 @@ def test_metadata_drives_the_model(tmp_path: Path) -> None:
 )
 def test_bad_metadata_is_refused(tmp_path: Path, props: dict[str, str], message: str) -> None:
     with pytest.raises(ModelError, match=message):
-        Model(_tiny(tmp_path / "t.onnx", props=props))
+        Model(tiny_model(tmp_path / "t.onnx", props=props))
 
 
 def test_wrong_shape_corrupt_and_missing_models_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="input shape"):
-        Model(_tiny(tmp_path / "s.onnx", shape=["n", 3, 32, 32]))
+        Model(tiny_model(tmp_path / "s.onnx", shape=["n", 3, 32, 32]))
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"\x00" * 64)
     with pytest.raises(ModelError, match="not a loadable ONNX model"):
@@ -116,13 +86,13 @@ def test_wrong_shape_corrupt_and_missing_models_are_refused(tmp_path: Path) -> N
 
 def test_a_polar_model_is_fed_the_crop_unwrapped_by_its_own_metadata(tmp_path: Path) -> None:
     polar = {meta.META_UNWRAP: json.dumps(_UNWRAP)}
-    m = Model(_tiny(tmp_path / "p.onnx", size=64, props=polar, shape=["n", 1, 32, 96]))
+    m = Model(tiny_model(tmp_path / "p.onnx", size=64, props=polar, shape=["n", 1, 32, 96]))
     assert m.info.unwrap == UnwrapSpec(**_UNWRAP) and m.info.spec.size == 64
     crops = np.random.default_rng(5).normal(size=(2, 64, 64)).astype(np.float32)
     means = PolarUnwrap(UnwrapSpec(**_UNWRAP), 64)(crops).mean(axis=(1, 2, 3))
     np.testing.assert_allclose(m.score(crops), 1 / (1 + np.exp(-means)), atol=1e-6)  # the tiny graph: sigmoid of the mean
     with pytest.raises(ModelError, match=r"input shape \['n', 1, 64, 64\] does not match the metadata's \['n', 1, 32, 96\]"):
-        Model(_tiny(tmp_path / "q.onnx", size=64, props=polar))  # unwrap promised, square crop taken
+        Model(tiny_model(tmp_path / "q.onnx", size=64, props=polar))  # unwrap promised, square crop taken
 
 
 def test_shipped_model_describes_itself_and_is_small() -> None:

@@ -11,7 +11,7 @@ import pytest
 from station.locate import Circle
 from station.preprocess import PreprocessSpec, Quality, drawn_part, locate_part, normalise_crop, preprocess, to_gray
 
-from .conftest import SAMPLE, grey
+from .conftest import SAMPLE, grey, tilted_view
 
 PHOTOS = sorted(SAMPLE.glob("*/*.jpeg"))
 
@@ -154,16 +154,6 @@ def test_the_warm_up_part_goes_the_whole_way(spec: PreprocessSpec) -> None:
     assert abs(pre.circle.r - int(side * 0.38)) < 3
 
 
-def _tilted(photo: np.ndarray, squash: float, axis_deg: float) -> np.ndarray:
-    """``photo`` as a camera tilted about ``axis_deg`` sees it: squashed by ``squash`` across that axis."""
-    h, w = photo.shape
-    a = math.radians(axis_deg)
-    rot = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
-    lin = rot @ np.diag([squash, 1.0]) @ rot.T
-    m = np.hstack([lin, (np.array([w / 2, h / 2]) - lin @ np.array([w / 2, h / 2]))[:, None]])
-    return cv2.warpAffine(photo, m, (w, h), borderMode=cv2.BORDER_CONSTANT, borderValue=float(np.median(photo[0])))
-
-
 def _apart(a: np.ndarray, b: np.ndarray) -> float:
     """Mean difference of two crops with the drawn part's pixel noise blurred away: their shapes are what differs."""
     return float(np.mean(np.abs(np.asarray(cv2.GaussianBlur(a, (0, 0), 2.0), np.float32) - cv2.GaussianBlur(b, (0, 0), 2.0))))
@@ -175,16 +165,16 @@ def test_a_tilted_part_is_located_as_an_ellipse_and_made_round() -> None:
     base = preprocess(drawn, spec)
     assert base.circle is not None and base.circle.squash == 1.0
     for squash, axis in ((0.9, 30.0), (0.85, 120.0)):
-        pre = preprocess(_tilted(drawn, squash, axis), spec)
+        pre = preprocess(tilted_view(drawn, squash, axis), spec)
         c = pre.circle
         assert c is not None and pre.crop is not None
         assert abs(c.squash - squash) < 0.015
         assert abs((math.degrees(c.axis) - axis + 90) % 180 - 90) < 5  # the squashed direction
         assert abs(c.r - base.circle.r) < 0.02 * base.circle.r  # the major axis keeps the part's size
         round_spec = PreprocessSpec(size=192, margin=0.16, mask_radius=1.12)
-        found = locate_part(_tilted(drawn, squash, axis), round_spec)  # cropped as found: a circle that fits no ellipse well
+        found = locate_part(tilted_view(drawn, squash, axis), round_spec)  # cropped as found: a circle that fits no ellipse well
         assert base.crop is not None and found is not None
-        unrectified = normalise_crop(_tilted(drawn, squash, axis), found, round_spec)[0]
+        unrectified = normalise_crop(tilted_view(drawn, squash, axis), found, round_spec)[0]
         assert _apart(pre.crop, base.crop) < 0.5 * _apart(unrectified, base.crop)  # made round: close to the untilted part's crop
 
 
@@ -198,7 +188,7 @@ def test_an_asymmetry_that_is_not_a_number_refuses_the_part(monkeypatch: pytest.
 
 def test_a_tilted_part_the_round_search_finds_off_its_centre_is_refused_unless_made_round() -> None:
     drawn = drawn_part(PreprocessSpec(size=192))
-    tilted = _tilted(drawn, 0.85, 120.0)  # a camera ~32 degrees off: the round search's circle lies 0.1 radii off centre
+    tilted = tilted_view(drawn, 0.85, 120.0)  # a camera ~32 degrees off: the round search's circle lies 0.1 radii off centre
     spec = PreprocessSpec(size=192, margin=0.16, mask_radius=1.12)
     assert preprocess(tilted, spec).quality is Quality.OFF_CENTRE  # the shipped model: never inspected on that crop
     assert preprocess(tilted, replace(spec, rectify=True)).quality is Quality.OK  # a taught model: its ellipse, made round
@@ -206,7 +196,7 @@ def test_a_tilted_part_the_round_search_finds_off_its_centre_is_refused_unless_m
 
 def test_without_rectify_or_on_a_round_part_nothing_changes() -> None:
     spec = PreprocessSpec(size=192, margin=0.16, mask_radius=1.12)
-    tilted = _tilted(grey(sorted((SAMPLE / "ok_front").iterdir())[0]), 0.9, 30.0)
+    tilted = tilted_view(grey(sorted((SAMPLE / "ok_front").iterdir())[0]), 0.9, 30.0)
     plain = preprocess(tilted, spec)
     assert plain.circle is not None and plain.circle.squash == 1.0  # the shipped model's crops are as before
     drawn = drawn_part(spec)  # a perfect circle

@@ -28,9 +28,9 @@ from station.sources import source_for
 from station.stages.publish import Identity, to_message
 from station.wire import Disposition, ShadowVerdict
 
+from .archived import archived_verdict
 from .browser import CHROMIUM, Browser
 from .conftest import MODEL, SAMPLE, free_port, wait_for
-from .test_archive import _verdict
 
 TOKEN = "0123456789abcdef-review"
 
@@ -41,7 +41,7 @@ def _archive(root: Path, shadow_pass: bool = True) -> list[str]:
     a.start()
     kinds = ["reject", "reject", "reject", *(["pass"] if shadow_pass else [])]
     for pid, kind in enumerate(kinds, 1):
-        v, _ = _verdict(pid, kind)
+        v, _ = archived_verdict(pid, kind)
         if kind == "pass":
             v = replace(v, shadow=ShadowVerdict(verdict=Disposition.REJECT, reason=Reason.DEFECT, score=0.8, model="cand"))
         a.submit(v, to_message(v, Identity("s", "c", "m"), {"station": "s", "run_id": "r", "seq": pid, "sent_at": 0.0}, 0.5, 0.0))
@@ -55,7 +55,7 @@ def _archive_passes(root: Path, n: int) -> list[str]:
     a = Archive(load_config(None, [f"archive.dir={root}", "archive.pass_sample=1"]).archive, Metrics(), "0c1d", "cfg")
     a.start()
     for pid in range(101, 101 + n):
-        v, _ = _verdict(pid, "pass")
+        v, _ = archived_verdict(pid, "pass")
         a.submit(v, to_message(v, Identity("s", "c", "m"), {"station": "s", "run_id": "r", "seq": pid, "sent_at": 0.0}, 0.5, 0.0))
         time.sleep(0.02)
     a.drain(20)

@@ -16,7 +16,7 @@ from station.frame_source import Grab
 from station.sources import V4L2_WAIT, OpenCVLiveSource, VideoFileSource, source_for
 from station.stills import MAX_IMAGE_SIDE, ImageFolderSource, files_below, read_image
 
-from .conftest import SAMPLE, cut_out
+from .conftest import SAMPLE, cut_out, jpeg_ended_early
 
 
 def test_source_kind_follows_the_source_string(tmp_path: Path) -> None:
@@ -400,10 +400,9 @@ def test_a_video_of_frames_larger_than_any_photo_is_refused_when_it_is_opened(tm
 
 
 def test_a_jpeg_whose_data_is_damaged_is_never_inspected(tmp_path: Path) -> None:
-    from .test_imagesize import _ended_early
 
     path = tmp_path / "a.jpeg"
-    path.write_bytes(_ended_early(sorted((SAMPLE / "ok_front").iterdir())[0].read_bytes()))
+    path.write_bytes(jpeg_ended_early(sorted((SAMPLE / "ok_front").iterdir())[0].read_bytes()))
     grab = read_image(path)
     assert grab.image is None and "its JPEG data is damaged: Corrupt JPEG data: premature end of data segment" in (grab.error or "")
 

@@ -20,7 +20,7 @@ from station.stills import read_image
 from station.teach.parts import Collection, Sample
 from station.teach.samples import collect
 
-from .conftest import SAMPLE, damaged_video, one_part_a_frame, sample_line
+from .conftest import SAMPLE, damaged_video, one_part_a_frame, sample_line, tilted_view
 
 SPEC = PreprocessSpec(size=192, margin=0.16, mask_radius=1.12)
 
@@ -334,9 +334,7 @@ def test_a_tilted_part_the_round_search_finds_off_centre_is_taught_when_the_taug
     from station.preprocess import Quality, preprocess
     from station.teach.samples import rectified
 
-    from .test_preprocess import _tilted
-
-    tilted = _tilted(drawn_part(SPEC), 0.85, 120.0)
+    tilted = tilted_view(drawn_part(SPEC), 0.85, 120.0)
     assert preprocess(tilted, SPEC).quality is Quality.OFF_CENTRE  # the base model's round search refuses it
     assert preprocess(tilted, replace(SPEC, rectify=True)).quality is Quality.OK  # the taught model inspects it
     for sub, image in (("ok_front", tilted), ("def_front", drawn_part(SPEC))):
