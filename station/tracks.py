@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from station.blobs import Blob
+from station.blobs import Blob, along
+from station.config import TriggerSection
 from station.messages import Frame
 
 MAX_DRIFT = 6.0  # sizes a part may move unseen and still be looked for: a tenth of that is the reach of a match (0.6)
@@ -70,7 +71,7 @@ class Track:
 
     def findable(self, index: int, belt: tuple[float, float] | None) -> bool:
         """Seen whole, its part may be found again on frame ``index``
-        (:meth:`station.stages.line_trigger.LineTrigger._found_again`): moved on no more than ``MAX_DRIFT`` sizes at its
+        (:func:`found_again`): moved on no more than ``MAX_DRIFT`` sizes at its
         :meth:`speed`, or the ``belt``'s now; with neither known, only on the next frame."""
         v, steps = self.speed() or belt, index - self.seen
         if self.last_full is None:
@@ -103,3 +104,23 @@ def drifted(v: tuple[float, float], steps: int, b: Blob) -> bool:
     """Moved more than ``MAX_DRIFT`` sizes of ``b`` in ``steps`` frames at speed ``v``: a speed a tenth off has put it out
     of a match's reach."""
     return float(np.hypot(*v)) * steps > MAX_DRIFT * b.size
+
+
+def found_again(t: Track, o: Track, cfg: TriggerSection, width: int, belt: tuple[float, float] | None) -> bool:
+    """``o`` is ``t``'s part (seen whole) found again: first seen after ``t`` was last seen, clear of the frame's sides,
+    in its lane, no larger, and from half its size behind to less than its size ahead of where it would be by then,
+    moved on at its speed from where it was last seen whole (:meth:`Track.speed`; not known, the ``belt``'s now, perhaps
+    ``o``'s own) as far as that is trusted (:meth:`Track.findable`; no speed, only on the next frame, from where it was
+    last seen); ``width``: the frame's. ``t`` lost it across blank frames, or while only a bar of its rim showed (the
+    bar's track took it on, or ``t`` took a bar and lost the part). Another part is never there: parts do not touch, and
+    one behind moves on as fast."""
+    w, m, c = width, cfg.edge_margin_px, o.came
+    if o.order <= t.order or o.born <= t.seen or c.x0 < m or c.x1 > w - m or not t.findable(o.born, belt):
+        return False
+    assert t.last_full is not None and t.whole_view is not None  # as findable: seen whole
+    size, v = t.last_full[1].size, t.speed() or belt
+    seen, b = t.whole_view if v is not None else (t.seen, t.blob)
+    dx, dy = (0.0, 0.0) if v is None else (v[0] * (o.born - seen), v[1] * (o.born - seen))
+    ahead = along(cfg, c.cx - b.cx - dx)
+    lane = abs(c.cy - b.cy - dy) < 0.5 * size and c.size < 1.25 * size  # not two parts run together
+    return -0.5 * size < ahead < size and lane

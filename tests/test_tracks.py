@@ -3,8 +3,9 @@ from __future__ import annotations
 import numpy as np
 
 from station.blobs import Blob
+from station.config import TriggerSection
 from station.messages import Frame
-from station.tracks import MAX_DRIFT, Track, about, drifted
+from station.tracks import MAX_DRIFT, Track, about, drifted, found_again
 
 
 def _frame(index: int) -> Frame:
@@ -91,3 +92,14 @@ def test_ahead_moves_the_last_whole_view_on_at_its_speed_while_that_view_is_rece
     still.whole(_frame(10), _box(300), 60.0)
     still.seen, still.whole_view = 10, (10, _box(300))
     assert still.ahead(12, moving, 4) is None, "1 px a frame: perhaps stopped"
+
+
+def test_a_part_is_found_again_ahead_where_its_speed_took_it_within_its_size_and_never_by_an_older_track() -> None:
+    cfg, width = TriggerSection(), 1280
+    lost = Track(0, _box(300), seen=10, velocity=(20.0, 0.0))
+    lost.whole(_frame(10), _box(300), 60.0)  # seen whole at x 300 on frame 10, moving 20 px a frame
+    lost.whole_view = (10, _box(300))
+    at = {x: Track(1, _box(x), seen=15) for x in (400, 250, 520, 620)}  # first seen 5 frames on: expected at x 400
+    assert found_again(lost, at[400], cfg, width, None) and found_again(lost, at[520], cfg, width, None)  # up to a size ahead
+    assert not found_again(lost, at[250], cfg, width, None) and not found_again(lost, at[620], cfg, width, None)
+    assert not found_again(at[400], lost, cfg, width, None), "an older track is never a part found again"

@@ -35,7 +35,7 @@ from station.blobs import Blob, along, find_blobs, inside, one_part, progress, w
 from station.config import TriggerSection
 from station.messages import Failure, Frame, Part, Reason
 from station.refusals import crossed_unseen, cut_by_frame, never_whole, of_refused, too_large, unseen_part
-from station.tracks import Track, about, drifted
+from station.tracks import Track, about, drifted, found_again
 from station.travel import TravelWatch
 
 _MAX_MISSED = 4
@@ -88,23 +88,8 @@ class LineTrigger:
         return any(self._found_again(t, o) and (o.inspected or o.last_full is not None) for o in [*self._tracks, *self._lost])
 
     def _found_again(self, t: Track, o: Track) -> bool:
-        """``o`` is ``t``'s part (seen whole) found again: first seen after ``t`` was last seen, clear of the frame's sides,
-        in its lane, no larger, and from half its size behind to less than its size ahead of where it would be by then,
-        moved on at its speed from where it was last seen whole (:meth:`Track.speed`; not known, the belt's now,
-        :meth:`_belt`, perhaps ``o``'s own) as far as that is trusted (:meth:`Track.findable`; no speed, only on the next
-        frame, from where it was last seen). ``t`` lost it across blank frames, or while only a bar of its rim showed (the
-        bar's track took it on, or ``t`` took a bar and lost the part). Another part is never there: parts do not touch,
-        and one behind moves on as fast."""
-        w, m, c, belt = self._width, self.cfg.edge_margin_px, o.came, self._belt()
-        if o.order <= t.order or o.born <= t.seen or c.x0 < m or c.x1 > w - m or not t.findable(o.born, belt):
-            return False
-        assert t.last_full is not None and t.whole_view is not None  # as findable: seen whole
-        size, v = t.last_full[1].size, t.speed() or belt
-        seen, b = t.whole_view if v is not None else (t.seen, t.blob)
-        dx, dy = (0.0, 0.0) if v is None else (v[0] * (o.born - seen), v[1] * (o.born - seen))
-        ahead = along(self.cfg, c.cx - b.cx - dx)
-        lane = abs(c.cy - b.cy - dy) < 0.5 * size and c.size < 1.25 * size  # not two parts run together
-        return -0.5 * size < ahead < size and lane
+        """:func:`station.tracks.found_again`, on this frame's width and the belt's speed now (:meth:`_belt`)."""
+        return found_again(t, o, self.cfg, self._width, self._belt())
 
     def _belt(self) -> tuple[float, float] | None:
         """The belt's speed, px a frame: that of the part seen last whose speed is known; None if none is."""
