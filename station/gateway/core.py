@@ -10,13 +10,14 @@ from __future__ import annotations
 import heapq
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TypeVar
 
 import structlog
 
 from station.gateway.clock import CLOCK_AHEAD_S, HeartbeatLag
 from station.gateway.gaps import MAX_GAP, MAX_GAPS, Gaps
+from station.gateway.pending import Pending, decision
 from station.gateway.reasons import Fault, GatewayReason, PartDecision
 from station.ratelog import RateLimitedLog
 from station.wire import Disposition, Heartbeat, Message, Reason, ResendReply, StationState, Status, VerdictMessage, shown
@@ -41,16 +42,6 @@ class Timing:
     resend_timeout_s: float = 0.3
 
 
-@dataclass(order=True)
-class _Pending:
-    actuate_at: float
-    part_id: int
-    run_id: str = field(compare=False)
-    msg: VerdictMessage | None = field(compare=False)  # None: its verdict was lost
-    late: bool = field(compare=False)
-    fault: GatewayReason | None = field(default=None, compare=False)  # why the stream cannot be believed about it: it is rejected
-
-
 class GatewayCore:
     """Feed it messages with :meth:`receive` and resend replies with :meth:`resent`; call :meth:`tick`."""
 
@@ -71,7 +62,7 @@ class GatewayCore:
         self.heard: dict[int, Heard] = {}  # what each seq of this run carried (the last DONE_KEPT seqs)
         self.forgotten_below = 0  # part ids under this were decided and may have left ``done``
         self.joined_at: tuple[int, int] | None = None  # a run joined mid-way: the seq and part id of its first verdict heard
-        self.pending: list[_Pending] = []
+        self.pending: list[Pending] = []
         self.fault = Fault.NO_STATION  # the fault holding vision down, or the last one
         self.hold_until = 0.0
         self.healthy = False
@@ -225,7 +216,7 @@ class GatewayCore:
         if trip is not None:
             self._trip(now, trip)
         due = min(msg.captured_at, now) + self.t.actuator_delay_s
-        heapq.heappush(self.pending, _Pending(due, pid, self.run_id, msg, late, fault))
+        heapq.heappush(self.pending, Pending(due, pid, self.run_id, msg, late, fault))
 
     def _again(self, msg: VerdictMessage, now: float) -> None:
         """A second verdict for a part, under another seq: the station sends one per part, so this is a stream gone wrong.
@@ -278,7 +269,7 @@ class GatewayCore:
             while k < len(known) and known[k][0] < pid:
                 due = max(due, known[k][1])
                 k += 1
-            heapq.heappush(self.pending, _Pending(due, pid, self.run_id, None, False))
+            heapq.heappush(self.pending, Pending(due, pid, self.run_id, None, False))
             self._mark_done(pid, None)
         log.warning("verdicts_missing", stage="gateway", first=lost[0], last=lost[-1], count=len(lost))
         self.awaiting.clear()
@@ -330,7 +321,7 @@ class GatewayCore:
         """Every part pending, rejected now, in actuator order: ``reason``, or ``missing`` where its verdict never came."""
         while self.pending:
             p = heapq.heappop(self.pending)
-            self.decisions.append(_decision(p, reason if p.msg is not None else GatewayReason.MISSING, now))
+            self.decisions.append(decision(p, reason if p.msg is not None else GatewayReason.MISSING, now))
 
     def _unrecovered(self, now: float, why: str) -> None:
         log.error("gap_unrecovered", stage="gateway", why=why)
@@ -360,7 +351,7 @@ class GatewayCore:
                 self.trips[self.fault] += 1  # each time vision goes unhealthy, by the fault that took it down
         self.healthy, self.reason = ok, reason
 
-    def _actuate(self, p: _Pending, now: float) -> PartDecision:
+    def _actuate(self, p: Pending, now: float) -> PartDecision:
         m = p.msg
         if m is None:  # its verdict was lost
             reason: str = GatewayReason.MISSING
@@ -374,7 +365,7 @@ class GatewayCore:
             reason = Reason.OK
         else:
             reason = m.reason.value
-        return _decision(p, reason, now)
+        return decision(p, reason, now)
 
     def next_due(self) -> float | None:
         return self.pending[0].actuate_at if self.pending else None
@@ -394,12 +385,3 @@ def _heard(msg: Message) -> Heard:
     if isinstance(msg, VerdictMessage):
         return ("verdict", msg.part_id, msg.verdict, msg.reason.value)
     return ("heartbeat", 0, "", "") if isinstance(msg, Heartbeat) else ("status", 0, msg.state.value, "")
-
-
-def _decision(p: _Pending, reason: str, now: float) -> PartDecision:
-    """The line written for a part: it passes only for ``ok``."""
-    m = p.msg
-    if m is None:
-        return PartDecision(p.run_id, p.part_id, Disposition.REJECT, reason, None, None, None, None, p.actuate_at, now)
-    decision = Disposition.PASS if reason == Reason.OK else Disposition.REJECT
-    return PartDecision(p.run_id, p.part_id, decision, reason, m.verdict, m.reason.value, m.seq, m.captured_at, p.actuate_at, now)
