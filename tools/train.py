@@ -76,17 +76,9 @@ def _locate(i: int) -> tuple[Circle, int, npt.NDArray[np.float32]]:
     return pre.circle, fallback, descriptor(normalise_crop(img, pre.circle, SPEC)[0], SPEC.margin)
 
 
-def make_sample(
-    img: npt.NDArray[np.uint8],
-    circle: Circle,
-    label: int,
-    rng: np.random.Generator,
-    paint: float,
-    pits: tuple[float, float],
-    pit_map: bool = False,
-    spec: PreprocessSpec = SPEC,
-    depths: tuple[float, float] = PIT_DEPTHS,
-) -> tuple[npt.NDArray[np.float32], int, npt.NDArray[np.float32] | None]:
+def make_sample(img: npt.NDArray[np.uint8], circle: Circle, label: int, rng: np.random.Generator, paint: float, pits: tuple[float, float],
+                pit_map: bool = False, spec: PreprocessSpec = SPEC, depths: tuple[float, float] = PIT_DEPTHS,
+                ) -> tuple[npt.NDArray[np.float32], int, npt.NDArray[np.float32] | None]:  # fmt: skip
     """One augmented training crop, made by the station's own preprocessing, its label, and its pit map.
 
     ``paint``: the share of OK photos given 1-4 painted pits (then labelled defective), ``pits``:
