@@ -1,16 +1,22 @@
-"""Archived parts made by hand for the archive, review and export tests."""
+"""Archived parts made by hand for the archive, review and export tests, and the review token they write."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from station.archive import Archive
+from station.config import load_config
 from station.locate import Circle
 from station.messages import Reason, Verdict
+from station.metrics import Metrics
 from station.stages.publish import Identity, to_message
-from station.wire import VerdictMessage
+from station.wire import Disposition, ShadowVerdict, VerdictMessage
+
+REVIEW_TOKEN = "0123456789abcdef-review"
 
 
 def archived_verdict(pid: int, verdict: str, seed: int = 0) -> tuple[Verdict, VerdictMessage]:
@@ -27,3 +33,30 @@ def archived_files(day: Path, stem: str, sidecar: str | bytes, crop: bool = True
     (day / f"{stem}.json").write_bytes(sidecar if isinstance(sidecar, bytes) else sidecar.encode())
     if crop:
         (day / f"{stem}.png").write_bytes(b"\x89PNG\r\n\x1a\n and the rest")
+
+
+def archive_of_rejects(root: Path, shadow_pass: bool = True) -> list[str]:
+    """Three rejects and (optionally) one pass the shadow would reject, written by the real archive; their ids."""
+    a = Archive(load_config(None, [f"archive.dir={root}", "archive.pass_sample=0"]).archive, Metrics(), "0a1b", "cfg")
+    a.start()
+    kinds = ["reject", "reject", "reject", *(["pass"] if shadow_pass else [])]
+    for pid, kind in enumerate(kinds, 1):
+        v, _ = archived_verdict(pid, kind)
+        if kind == "pass":
+            v = replace(v, shadow=ShadowVerdict(verdict=Disposition.REJECT, reason=Reason.DEFECT, score=0.8, model="cand"))
+        a.submit(v, to_message(v, Identity("s", "c", "m"), {"station": "s", "run_id": "r", "seq": pid, "sent_at": 0.0}, 0.5, 0.0))
+        time.sleep(0.02)  # distinct mtimes: the listing is newest first
+    a.drain(20)
+    return sorted(p.relative_to(root).with_suffix("").as_posix() for p in root.glob("*/*/*.json"))
+
+
+def archive_of_passes(root: Path, n: int) -> list[str]:
+    """``n`` passes, as a trial run with archive.pass_sample 1 archives them; their ids."""
+    a = Archive(load_config(None, [f"archive.dir={root}", "archive.pass_sample=1"]).archive, Metrics(), "0c1d", "cfg")
+    a.start()
+    for pid in range(101, 101 + n):
+        v, _ = archived_verdict(pid, "pass")
+        a.submit(v, to_message(v, Identity("s", "c", "m"), {"station": "s", "run_id": "r", "seq": pid, "sent_at": 0.0}, 0.5, 0.0))
+        time.sleep(0.02)
+    a.drain(20)
+    return sorted(p.relative_to(root).with_suffix("").as_posix() for p in root.glob("*/pass/0c1d-*.json"))

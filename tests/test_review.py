@@ -1,4 +1,5 @@
-"""Operator review: labels written into the archive's sidecars, behind a token, and clicked in a real Chromium."""
+"""Operator review: labels written into the archive's sidecars, behind a token (served by a running station:
+test_review_served.py)."""
 
 from __future__ import annotations
 
@@ -6,69 +7,28 @@ import csv
 import json
 import os
 import time
-import urllib.error
-import urllib.request
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 import structlog.testing
 
-from station.archive import Archive
 from station.config import load_config
 from station.errors import ConfigError, InputError
 from station.export import export
-from station.messages import Reason
 from station.metrics import Metrics
-from station.model import Model
-from station.pipeline import Pipeline, RunOptions
 from station.review import Review, load_token
-from station.sources import source_for
-from station.stages.publish import Identity, to_message
-from station.wire import Disposition, ShadowVerdict
 
-from .archived import archived_verdict
-from .browser import CHROMIUM, Browser
-from .conftest import MODEL, SAMPLE, free_port, wait_for
-
-TOKEN = "0123456789abcdef-review"
-
-
-def _archive(root: Path, shadow_pass: bool = True) -> list[str]:
-    """Three rejects and (optionally) one pass the shadow would reject, written by the real archive; their ids."""
-    a = Archive(load_config(None, [f"archive.dir={root}", "archive.pass_sample=0"]).archive, Metrics(), "0a1b", "cfg")
-    a.start()
-    kinds = ["reject", "reject", "reject", *(["pass"] if shadow_pass else [])]
-    for pid, kind in enumerate(kinds, 1):
-        v, _ = archived_verdict(pid, kind)
-        if kind == "pass":
-            v = replace(v, shadow=ShadowVerdict(verdict=Disposition.REJECT, reason=Reason.DEFECT, score=0.8, model="cand"))
-        a.submit(v, to_message(v, Identity("s", "c", "m"), {"station": "s", "run_id": "r", "seq": pid, "sent_at": 0.0}, 0.5, 0.0))
-        time.sleep(0.02)  # distinct mtimes: the listing is newest first
-    a.drain(20)
-    return sorted(p.relative_to(root).with_suffix("").as_posix() for p in root.glob("*/*/*.json"))
-
-
-def _archive_passes(root: Path, n: int) -> list[str]:
-    """``n`` passes, as a trial run with archive.pass_sample 1 archives them; their ids."""
-    a = Archive(load_config(None, [f"archive.dir={root}", "archive.pass_sample=1"]).archive, Metrics(), "0c1d", "cfg")
-    a.start()
-    for pid in range(101, 101 + n):
-        v, _ = archived_verdict(pid, "pass")
-        a.submit(v, to_message(v, Identity("s", "c", "m"), {"station": "s", "run_id": "r", "seq": pid, "sent_at": 0.0}, 0.5, 0.0))
-        time.sleep(0.02)
-    a.drain(20)
-    return sorted(p.relative_to(root).with_suffix("").as_posix() for p in root.glob("*/pass/0c1d-*.json"))
+from .archived import REVIEW_TOKEN, archive_of_passes, archive_of_rejects
 
 
 def test_the_token_file_is_checked_at_start(tmp_path: Path) -> None:
     assert load_token(load_config(None, [])) is None
     tok = tmp_path / "token"
-    tok.write_text(TOKEN + "\n")
+    tok.write_text(REVIEW_TOKEN + "\n")
     with pytest.raises(ConfigError, match=r"review\.token_file.*archive\.dir"):
         load_token(load_config(None, [f"review.token_file={tok}"]))
-    assert load_token(load_config(None, [f"review.token_file={tok}", f"archive.dir={tmp_path / 'a'}"])) == TOKEN
+    assert load_token(load_config(None, [f"review.token_file={tok}", f"archive.dir={tmp_path / 'a'}"])) == REVIEW_TOKEN
     tok.write_text("a" * 40 + "\n")
     with pytest.raises(ConfigError, match="fewer than 4 different characters, which is guessable"):
         load_token(load_config(None, [f"review.token_file={tok}", f"archive.dir={tmp_path / 'a'}"]))
@@ -88,19 +48,19 @@ def test_the_token_file_is_checked_at_start(tmp_path: Path) -> None:
 
 def test_a_token_file_others_can_read_is_warned_of(tmp_path: Path) -> None:
     tok = tmp_path / "token"
-    tok.write_text(TOKEN)
+    tok.write_text(REVIEW_TOKEN)
     sets = [f"review.token_file={tok}", f"archive.dir={tmp_path / 'a'}"]
     for mode, warned in ((0o600, False), (0o644, True)):
         tok.chmod(mode)
         with structlog.testing.capture_logs() as logs:
-            assert load_token(load_config(None, sets)) == TOKEN
+            assert load_token(load_config(None, sets)) == REVIEW_TOKEN
         assert any(e["event"] == "review_token_readable" for e in logs) == warned
 
 
 def test_a_label_is_written_into_the_sidecar_with_who_and_when_and_counted(tmp_path: Path) -> None:
-    ids = _archive(tmp_path)
+    ids = archive_of_rejects(tmp_path)
     m = Metrics()
-    review = Review(tmp_path, TOKEN, m)
+    review = Review(tmp_path, REVIEW_TOKEN, m)
     reject = next(i for i in ids if "/reject/" in i)
     meta = review.label(reject, "good", "Ana", 1795800000.0)
     side = json.loads((tmp_path / f"{reject}.json").read_text())
@@ -131,18 +91,18 @@ def test_a_label_is_written_into_the_sidecar_with_who_and_when_and_counted(tmp_p
     ],
 )
 def test_a_bad_label_request_is_refused_naming_what(tmp_path: Path, item: str | None, label: str, who: str, names: str) -> None:
-    ids = _archive(tmp_path)
+    ids = archive_of_rejects(tmp_path)
     with pytest.raises(InputError, match=names):
-        Review(tmp_path, TOKEN, Metrics()).label((item or "ITEM").replace("ITEM", ids[0]), label, who, 0.0)
+        Review(tmp_path, REVIEW_TOKEN, Metrics()).label((item or "ITEM").replace("ITEM", ids[0]), label, who, 0.0)
 
 
 def test_a_sidecar_the_archive_did_not_write_is_never_listed_nor_labelled_and_is_named_once(tmp_path: Path) -> None:
-    ids = _archive(tmp_path)
+    ids = archive_of_rejects(tmp_path)
     bad = {ids[0]: b"{not json", ids[1]: b"[1, 2]", ids[2]: b"\xff\xfe\x00"}
     for item, data in bad.items():
         (tmp_path / f"{item}.json").write_bytes(data)
     os.mkfifo(tmp_path / Path(ids[0]).parent / "0a1b-0000009.json")  # a pipe named .json: a read would block the listing for ever
-    review = Review(tmp_path, TOKEN, Metrics())
+    review = Review(tmp_path, REVIEW_TOKEN, Metrics())
     with structlog.testing.capture_logs() as logs:
         assert [i["id"] for i in review.items()] == [ids[3]] and [i["id"] for i in review.items()] == [ids[3]]
     named = [e["why"] for e in logs if e["event"] == "review_sidecar_unreadable"]
@@ -153,17 +113,17 @@ def test_a_sidecar_the_archive_did_not_write_is_never_listed_nor_labelled_and_is
 
 
 def test_a_part_whose_crop_is_gone_is_not_labelled_and_keeps_its_sidecar(tmp_path: Path) -> None:
-    ids = _archive(tmp_path)
+    ids = archive_of_rejects(tmp_path)
     (tmp_path / f"{ids[0]}.png").unlink()
     with pytest.raises(InputError, match="no crop beside its sidecar"):
-        Review(tmp_path, TOKEN, Metrics()).label(ids[0], "good", "Ana", 0.0)
+        Review(tmp_path, REVIEW_TOKEN, Metrics()).label(ids[0], "good", "Ana", 0.0)
     assert "review" not in json.loads((tmp_path / f"{ids[0]}.json").read_text())
 
 
 def test_a_label_racing_the_quotas_delete_leaves_no_sidecar_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from station import review as review_module
 
-    ids = _archive(tmp_path)
+    ids = archive_of_rejects(tmp_path)
     side, crop = tmp_path / f"{ids[0]}.json", tmp_path / f"{ids[0]}.png"
     from station.archive import atomic_write as write
 
@@ -175,37 +135,39 @@ def test_a_label_racing_the_quotas_delete_leaves_no_sidecar_behind(tmp_path: Pat
     monkeypatch.setattr(review_module, "atomic_write", quota_first)
     m = Metrics()
     with pytest.raises(InputError, match="no such archived part"):
-        Review(tmp_path, TOKEN, m).label(ids[0], "good", "Ana", 0.0)
+        Review(tmp_path, REVIEW_TOKEN, m).label(ids[0], "good", "Ana", 0.0)
     assert not side.exists() and not list(tmp_path.rglob(f"{Path(ids[0]).name}*")), "nothing of the part is left"
     assert m.registry.get_sample_value("station_reviewed_total") == 0
 
 
 def test_an_image_that_is_a_pipe_is_not_read(tmp_path: Path) -> None:
-    ids = _archive(tmp_path)
+    ids = archive_of_rejects(tmp_path)
     os.mkfifo(tmp_path / f"{ids[0]}.heat.png")  # a read would hold the web thread for ever
     with pytest.raises(InputError, match="no heat image"):
-        Review(tmp_path, TOKEN, Metrics()).image(ids[0], "heat")
+        Review(tmp_path, REVIEW_TOKEN, Metrics()).image(ids[0], "heat")
 
 
 def test_the_listing_holds_rejects_and_disagreements_newest_first(tmp_path: Path) -> None:
-    ids = _archive(tmp_path)
-    items = Review(tmp_path, TOKEN, Metrics()).items()
+    ids = archive_of_rejects(tmp_path)
+    items = Review(tmp_path, REVIEW_TOKEN, Metrics()).items()
     assert sorted(i["id"] for i in items) == ids
     assert items[0]["verdict"] == "pass" and items[0]["disagreement"] is True, "the newest first: the disagreement"
     assert all(i["verdict"] == "reject" for i in items[1:])
-    assert Review(tmp_path, TOKEN, Metrics(), recent=2).items() == items[:2]
+    assert Review(tmp_path, REVIEW_TOKEN, Metrics(), recent=2).items() == items[:2]
     (tmp_path / "agreed").mkdir()
-    plain = _archive(tmp_path / "agreed", shadow_pass=False)
-    trial = _archive_passes(tmp_path / "agreed", 2)
-    assert {i["id"] for i in Review(tmp_path / "agreed", TOKEN, Metrics()).items()} == set(plain), "a pass both agree on: not listed"
-    listed = Review(tmp_path / "agreed", TOKEN, Metrics()).items(passes=True)
+    plain = archive_of_rejects(tmp_path / "agreed", shadow_pass=False)
+    trial = archive_of_passes(tmp_path / "agreed", 2)
+    assert {i["id"] for i in Review(tmp_path / "agreed", REVIEW_TOKEN, Metrics()).items()} == set(plain), "a pass both agree on: not listed"
+    listed = Review(tmp_path / "agreed", REVIEW_TOKEN, Metrics()).items(passes=True)
     assert {i["id"] for i in listed} == {*plain, *trial} and [i["verdict"] for i in listed[:2]] == ["pass", "pass"]
-    assert Review(tmp_path, TOKEN, Metrics()).allowed(TOKEN) and not Review(tmp_path, TOKEN, Metrics()).allowed(TOKEN[:-1])
+    assert Review(tmp_path, REVIEW_TOKEN, Metrics()).allowed(REVIEW_TOKEN) and not Review(tmp_path, REVIEW_TOKEN, Metrics()).allowed(
+        REVIEW_TOKEN[:-1]
+    )
 
 
 def test_export_reviewed_only_writes_the_operators_labels_as_a_training_folder(tmp_path: Path) -> None:
-    ids = _archive(tmp_path / "a")
-    review = Review(tmp_path / "a", TOKEN, Metrics())
+    ids = archive_of_rejects(tmp_path / "a")
+    review = Review(tmp_path / "a", REVIEW_TOKEN, Metrics())
     review.label(ids[0], "good", "Ana", 0.0)
     review.label(ids[1], "defect", "Ana", 0.0)
     counts = export(tmp_path / "a", tmp_path / "out", reviewed_only=True).counts
@@ -219,123 +181,13 @@ def test_export_reviewed_only_writes_the_operators_labels_as_a_training_folder(t
         review.image("x", "crop")
 
 
-def _http(port: int, path: str, token: str | None = None, body: dict[str, Any] | bytes | None = None) -> tuple[int, bytes]:
-    data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method="POST" if data is not None else "GET")
-    if token is not None:
-        req.add_header("X-Review-Token", token)
-    try:
-        with urllib.request.urlopen(req, timeout=5) as r:
-            return int(r.status), r.read()
-    except urllib.error.HTTPError as e:
-        return int(e.code), e.read()
-
-
-@pytest.fixture
-def station_with_review(tmp_path: Path) -> Any:
-    """A replay of 18 defective parts archived, the station's HTTP port left up with review on."""
-    tok = tmp_path / "token"
-    tok.write_text(TOKEN + "\n")
-    port = free_port()
-    sets = [f"metrics.port={port}", f"archive.dir={tmp_path / 'archive'}", f"review.token_file={tok}",
-            "publisher.endpoint=tcp://127.0.0.1:*", "publisher.resend_endpoint=null"]  # fmt: skip
-    m = Metrics()
-    pipe = Pipeline(load_config(None, sets), source_for(str(SAMPLE / "def_front")), Model(MODEL), m, RunOptions())
-    pipe.start()
-    try:
-        assert wait_for(pipe.finished, 60)
-        assert pipe.drain(10)
-        yield port, tmp_path / "archive", m
-    finally:
-        pipe.close()
-
-
-@pytest.mark.integration
-def test_review_over_http_needs_the_token_and_writes_the_label(station_with_review: Any) -> None:
-    port, archive, m = station_with_review
-    assert _http(port, "/review/items")[0] == 403
-    assert _http(port, "/review/items", token="wrong-token-wrong-token")[0] == 403
-    code, body = _http(port, "/review/items", token=TOKEN)
-    items = json.loads(body)["items"]
-    assert code == 200 and len(items) == 18 and all(i["heat"] for i in items)
-    first = items[0]["id"]
-    code, png = _http(port, f"/review/image?id={first}&kind=heat", token=TOKEN)
-    assert code == 200 and png.startswith(b"\x89PNG")
-    assert _http(port, "/review/label", token=None, body={"id": first, "label": "good", "who": "Ana"})[0] == 403
-    assert _http(port, "/review/label", token=TOKEN, body=b"{" * 5000)[0] == 413
-    assert _http(port, "/review/label", token=TOKEN, body={"id": first, "label": "maybe", "who": "Ana"})[0] == 400
-    assert _http(port, "/review/label", token=TOKEN, body=b"[NaN]")[0] == 400
-    assert _http(port, "/review/label", token=TOKEN, body={"id": first, "label": "good", "who": "Ana\n"})[0] == 400
-    import socket
-
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:  # a length that is no number: an answer, not a traceback
-        sock.sendall(f"POST /review/label HTTP/1.1\r\nX-Review-Token: {TOKEN}\r\nContent-Length: abc\r\n\r\n".encode())
-        assert sock.recv(64).startswith(b"HTTP/1.0 413")
-    assert _http(port, "/metrics", token=TOKEN, body={"id": first})[0] == 405  # a page that is only read
-    assert _http(port, "/nothing", token=TOKEN, body={"id": first})[0] == 404
-    code, body = _http(port, "/review/label", token=TOKEN, body={"id": first, "label": "good", "who": "Ana"})
-    assert code == 200 and json.loads(body)["review"]["by"] == "Ana"
-    assert json.loads((archive / f"{first}.json").read_text())["review"]["label"] == "good"
-    assert m.registry.get_sample_value("station_review_overruled_total") == 1
-    for item in items[1:]:  # the rest confirmed as defective: a labelled folder with both kinds
-        assert _http(port, "/review/label", token=TOKEN, body={"id": item["id"], "label": "defect", "who": "Bo"})[0] == 200
-    out = archive.parent / "reviewed"
-    assert export(archive, out, reviewed_only=True).counts == {"def_front": 17, "ok_front": 1, "review": 0}
-    from station.offline.evaluate import evaluate_folder
-
-    assert evaluate_folder(out, Model(MODEL), archive.parent / "report") == 0, "station eval reads the export"
-    figures = json.loads((archive.parent / "report" / "metrics.json").read_text())
-    assert figures["images"] == 18
-
-
-@pytest.mark.integration
-def test_review_is_off_without_a_token_file(tmp_path: Path) -> None:
-    port = free_port()
-    cfg = load_config(None, [f"metrics.port={port}", "publisher.endpoint=tcp://127.0.0.1:*", "publisher.resend_endpoint=null"])
-    pipe = Pipeline(cfg, source_for(str(SAMPLE / "def_front")), Model(MODEL), Metrics(), RunOptions())
-    try:
-        for path in ("/review", "/review/items"):
-            assert _http(port, path, token=TOKEN)[0] == 404
-        assert _http(port, "/review/label", token=TOKEN, body={"id": "x", "label": "good", "who": "A"})[0] == 404
-    finally:
-        pipe.close()
-
-
-@pytest.mark.integration
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium package is not installed (.ci/run installs it)")
-def test_an_operator_clicks_good_in_chromium_and_the_sidecar_changes(station_with_review: Any, tmp_path: Path) -> None:
-    port, archive, _m = station_with_review
-    with Browser(f"http://127.0.0.1:{port}/review#token={TOKEN}&name=Ana", tmp_path) as page:
-        listed = "(document.body && document.body.dataset.loaded) || 0"  # evaluated from the first moment: the page may still load
-        assert wait_for(lambda: int(page.js(listed) or 0) == 18, 30, poll=0.2), "the review view never listed the parts"
-        first = page.js("document.querySelector('.card').dataset.id")
-        page.click("document.querySelector('.card button.good')")
-        side = archive / f"{first}.json"
-        assert wait_for(lambda: "review" in json.loads(side.read_text()), 10), "the click never reached the sidecar"
-        review = json.loads(side.read_text())["review"]
-        assert review["label"] == "good" and review["by"] == "Ana"
-        assert wait_for(lambda: "good (by Ana" in str(page.js("document.querySelector('.card .label').textContent")), 10)
-        meta = json.loads(side.read_text())  # a sidecar is a file on disk: what it holds is shown as text, never run as markup
-        meta.update(part_id='<img src="x" onerror="document.title=\'owned\'">', score="high")
-        side.write_text(json.dumps(meta))
-        page.js("location.reload()")
-        meta_of_first = f"(document.querySelector('.card[data-id=\"{first}\"] .meta') || {{}}).textContent"
-        assert wait_for(lambda: '#<img src="x"' in str(page.js(meta_of_first)), 30, poll=0.2), "the reloaded view never showed it"
-        assert "defect -" in page.js(meta_of_first) and page.js("document.title") != "owned"  # a score that is no number shows as -
-        assert page.js("document.querySelectorAll('.card img[src=\"x\"]').length") == 0
-        (trial,) = _archive_passes(archive, 1)  # a trial run's pass: listed once "passes too" is ticked
-        page.click("document.getElementById('passes')")
-        assert wait_for(lambda: int(page.js(listed) or 0) == 19, 30, poll=0.2), "ticking passes too never listed the pass"
-        assert page.js(f"document.querySelectorAll('.card[data-id=\"{trial}\"]').length") == 1
-
-
 def test_a_label_keeps_the_parts_place_in_the_listing(tmp_path: Path) -> None:
     """Labelling rewrites the sidecar: with its new time a labelled part came first, and once review.recent parts were
     labelled the listing showed only those, the unlabelled ones never again."""
-    _archive(tmp_path, shadow_pass=False)
-    review = Review(tmp_path, TOKEN, Metrics(), recent=2)
+    archive_of_rejects(tmp_path, shadow_pass=False)
+    review = Review(tmp_path, REVIEW_TOKEN, Metrics(), recent=2)
     before = [i["id"] for i in review.items()]
-    oldest = [i["id"] for i in Review(tmp_path, TOKEN, Metrics()).items()][-1]
+    oldest = [i["id"] for i in Review(tmp_path, REVIEW_TOKEN, Metrics()).items()][-1]
     time.sleep(0.02)
     review.label(oldest, "defect", "Ana", time.time())
     assert [i["id"] for i in review.items()] == before, "the newest archived parts, labelled or not"
@@ -344,11 +196,11 @@ def test_a_label_keeps_the_parts_place_in_the_listing(tmp_path: Path) -> None:
 def test_a_sidecar_nested_past_the_stack_or_holding_nan_is_named_not_listed_and_the_rest_still_are(tmp_path: Path) -> None:
     """200 kB of nested brackets raised a RecursionError that ended every listing and label request with no answer; a NaN
     score was sent to the page as NaN, which no JSON parser takes, and the page stayed empty."""
-    ids = _archive(tmp_path)
+    ids = archive_of_rejects(tmp_path)
     (tmp_path / f"{ids[0]}.json").write_text('{"verdict": "reject", "shadow": ' + "[" * 100_000 + "]" * 100_000 + "}")
     (tmp_path / f"{ids[1]}.json").write_text('{"verdict": "reject", "part_id": 5, "score": NaN}')
     (tmp_path / f"{ids[2]}.json").write_text('{"verdict": "reject", "part_id": 6, "score": 1e999}')  # read as inf
-    review = Review(tmp_path, TOKEN, Metrics())
+    review = Review(tmp_path, REVIEW_TOKEN, Metrics())
     with structlog.testing.capture_logs() as logs:
         assert [i["id"] for i in review.items()] == [ids[3]]
     named = sorted(e["why"] for e in logs if e["event"] == "review_sidecar_unreadable")
@@ -362,13 +214,13 @@ def test_a_sidecar_nested_past_the_stack_or_holding_nan_is_named_not_listed_and_
 def test_a_link_in_the_archive_leads_nowhere_out_of_it(tmp_path: Path) -> None:
     """A heat map linked to /etc/shadow was served as a PNG; a day folder linked elsewhere was listed and labelled there."""
     root, outside = tmp_path / "archive", tmp_path / "outside"
-    rejects = [i for i in _archive(root) if "/reject/" in i]
+    rejects = [i for i in archive_of_rejects(root) if "/reject/" in i]
     secret = tmp_path / "secret"
     secret.write_text("root:*:20228:0:99999:7:::")
     heat = root / f"{rejects[0]}.heat.png"
     heat.unlink(missing_ok=True)
     heat.symlink_to(secret)
-    review = Review(root, TOKEN, Metrics())
+    review = Review(root, REVIEW_TOKEN, Metrics())
     with pytest.raises(InputError, match="no heat image"):
         review.image(rejects[0], "heat")
     assert review.image(rejects[1], "crop").startswith(b"\x89PNG")
@@ -384,20 +236,20 @@ def test_a_link_in_the_archive_leads_nowhere_out_of_it(tmp_path: Path) -> None:
 def test_an_archived_image_larger_than_any_the_archive_writes_is_not_served(tmp_path: Path) -> None:
     from station.review import MAX_ARCHIVED_IMAGE
 
-    ids = _archive(tmp_path)
+    ids = archive_of_rejects(tmp_path)
     with (tmp_path / f"{ids[0]}.png").open("r+b") as f:  # sparse: four such requests at once took 6 GB
         f.truncate(MAX_ARCHIVED_IMAGE + 1)
     with pytest.raises(InputError, match="no crop image"):
-        Review(tmp_path, TOKEN, Metrics()).image(ids[0], "crop")
-    assert Review(tmp_path, TOKEN, Metrics()).image(ids[1], "crop").startswith(b"\x89PNG")
+        Review(tmp_path, REVIEW_TOKEN, Metrics()).image(ids[0], "crop")
+    assert Review(tmp_path, REVIEW_TOKEN, Metrics()).image(ids[1], "crop").startswith(b"\x89PNG")
 
 
 def test_a_listing_reads_only_the_sidecars_new_or_changed_since_the_last(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A trial run leaves tens of thousands of sidecars: every poll of the page read them all (about 1 s for 20,000)."""
     from station import review as review_module
 
-    ids = _archive(tmp_path)
-    review = Review(tmp_path, TOKEN, Metrics())
+    ids = archive_of_rejects(tmp_path)
+    review = Review(tmp_path, REVIEW_TOKEN, Metrics())
     from station.archive import read_sidecar
 
     reads: list[Path] = []
