@@ -28,6 +28,14 @@ def test_a_part_that_cannot_be_inspected_is_rejected_never_passed() -> None:
     assert passed["escapes"] == 1 and passed["escaped"] == ["d.jpg"]
 
 
+def test_a_score_that_is_no_number_is_a_reject_as_the_station_decides_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    model = Model(MODEL)
+    crop = np.zeros((model.info.spec.size,) * 2, dtype=np.float32)
+    monkeypatch.setattr(model, "score", lambda crops: np.full(len(crops), np.nan, np.float32))
+    m = stress.judge(model, stress.Shot([crop, crop], ["ok", "ok"], np.array([1, 0]), ["a.jpg", "b.jpg"]))
+    assert (m["escapes"], m["false_rejects"], m["escaped"]) == (0, 1, [])  # the defect is rejected, the good part too
+
+
 @pytest.mark.integration
 def test_every_view_is_reported_on_the_bundled_sample(tmp_path: Path) -> None:
     out = tmp_path / "stress.json"

@@ -41,6 +41,7 @@ import numpy as np
 import numpy.typing as npt
 
 from station.footage import Envelope, compose, labelled_photos, read_truth
+from station.teach.threshold import passing
 from station.wire import VerdictMessage
 from tools.toolkit import cpu, in_batches, photo_crops
 
@@ -207,8 +208,8 @@ def int8(x: np.ndarray[Any, Any]) -> dict[str, Any]:
         batches = cast(Sequence[npt.NDArray[np.float32]], crops)  # an N x S x S array: a sequence of crops
         s8 = in_batches(lambda b: sess.run(None, {name: fp32.graph_input(b)})[0].reshape(-1), batches, 64)
     s32 = fp32.score(crops)
-    lo = fp32.info.band[0]  # a part passes only below the uncertain band
-    changed = int(np.sum((s8 < lo) != (s32 < lo)))
+    lo = fp32.info.band[0]  # a part passes only below the uncertain band, by the station's own rule
+    changed = int(np.sum(passing(s8, lo) != passing(s32, lo)))
     return {"p50_ms": _pct(ms, 50), "judged_on": judged_on, "crops": len(crops), "decisions_changed": changed,
             "max_score_change": float(np.max(np.abs(s8 - s32)))}  # fmt: skip
 

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from station import model as meta
+from station.teach.threshold import passing
 from station.unwrap import UnwrapSpec, polar_grid
 from tools.toolkit import photo_crops
 
@@ -97,8 +98,8 @@ def compare(whole: Path, parts: Path, photos: list[Path]) -> dict[str, Any]:
     a, b = Model(whole), Model(parts)
     crops = photo_crops(photos, a.info.spec, "raise")
     sa, sb = a.score(crops), b.score(crops)
-    edges = (a.info.band[0], a.info.threshold, a.info.band[1])  # pass / uncertain / reject lie between these
-    changed = int(np.sum(np.any([(sa < e) != (sb < e) for e in edges], axis=0)))
+    edges = a.info.band  # pass below the first, uncertain up to the second, defect above (the threshold decides nothing)
+    changed = int(np.sum(np.any([passing(sa, e) != passing(sb, e) for e in edges], axis=0)))
     return {"crops": len(crops), "max_score_change": float(np.abs(sa - sb).max()), "decisions_changed": changed}
 
 

@@ -27,6 +27,7 @@ from station.model import Model
 from station.offline.evaluate import metrics_at
 from station.preprocess import PreprocessSpec, Quality, locate_part, preprocess
 from station.stills import DEFECTIVE, GOOD, read_image
+from station.teach.threshold import passing
 from tools.augment import View, random_view, render
 from tools.robustness import pool
 from tools.toolkit import in_batches
@@ -128,9 +129,10 @@ def judge(model: Model, shot: Shot) -> dict[str, Any]:
     crops = [c if c is not None else blank for c in shot.crops]
     scores = in_batches(model.score, crops)
     scores[~found] = 1.0  # unreadable: rejected, as the decision stage does
-    m = metrics_at(scores >= model.info.band[0], shot.labels, scores)
+    passed = passing(scores, model.info.band[0])  # the station's own pass rule: a score that is no number never passes
+    m = metrics_at(~passed, shot.labels, scores)
     why = {q: shot.quality.count(q) for q in sorted(set(shot.quality)) if q != Quality.OK.value}
-    escaped = [n for n, y, s in zip(shot.names, shot.labels, scores, strict=True) if y == 1 and s < model.info.band[0]]
+    escaped = [n for n, y, ok in zip(shot.names, shot.labels, passed, strict=True) if y == 1 and ok]
     out = {**m, "unreadable": int((~found).sum()), "unreadable_why": why, "parts": len(found), "escaped": escaped}
     return {**out, "inspected_cut": shot.cut}
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -195,7 +196,7 @@ class Outcome:
                 "escape_rate" + upper: round(esc, 4), "false_reject_rate" + upper: round(fr, 4)}  # fmt: skip
 
 
-def passing(scores: Scores, limit: float | Scores) -> npt.NDArray[np.bool_]:
+def passing(scores: npt.NDArray[np.floating[Any]], limit: float | Scores) -> npt.NDArray[np.bool_]:
     """Which parts pass at ``limit`` (one, or each part's own), by the station's own rule (:func:`decision.passes`: the
     score as published, rounded to a millionth); a score that is not a number never passes."""
     limits = np.broadcast_to(np.asarray(limit, np.float64), np.shape(scores))
