@@ -40,14 +40,16 @@ from typing import Any, cast
 import numpy as np
 import numpy.typing as npt
 
+from station.config import SHIPPED_MODEL
 from station.footage import Envelope, compose, labelled_photos, read_truth
+from station.gate import SAMPLE
 from station.teach.threshold import passing
 from station.wire import VerdictMessage
 from tools.toolkit import cpu, in_batches, photo_crops
 
 ROOT = Path(__file__).resolve().parent.parent
 
-MODEL = ROOT / "station" / "defaults" / "defect.onnx"
+MODEL = SHIPPED_MODEL
 ENV = Envelope(width=1280, height=720, fps=30.0, speed=25.0, diameter=300.0, codec="mp4v")
 
 
@@ -175,7 +177,7 @@ def _judged_photos() -> tuple[str, list[Path]]:
     report = ROOT / "models/training_report.json"
     if shared.is_dir() and report.is_file():
         return "validation photos", [shared / n for n in json.loads(report.read_text())["validation_files"]]
-    return "bundled sample photos", sorted((ROOT / "station/sample/casting").glob("*/*.jp*g"))
+    return "bundled sample photos", sorted(SAMPLE.glob("*/*.jp*g"))
 
 
 def int8(x: np.ndarray[Any, Any]) -> dict[str, Any]:
@@ -187,7 +189,7 @@ def int8(x: np.ndarray[Any, Any]) -> dict[str, Any]:
 
     fp32 = Model(MODEL)
     name = fp32.input_name
-    calib = photo_crops(sorted((ROOT / "station/sample/casting").glob("*/*.jp*g")), fp32.info.spec, "skip")
+    calib = photo_crops(sorted(SAMPLE.glob("*/*.jp*g")), fp32.info.spec, "skip")
 
     class Reader(CalibrationDataReader):  # type: ignore[misc, unused-ignore]  # torch or onnxruntime: Any without the train extra
         def __init__(self) -> None:
@@ -308,7 +310,7 @@ def main() -> int:
         print(json.dumps(child(args.child, args.video, args.set)))
         return 0
     with tempfile.TemporaryDirectory(prefix="station-bench-") as tmp:
-        photos = labelled_photos(ROOT / "station" / "sample" / "casting")
+        photos = labelled_photos(SAMPLE)
         photos = (photos * (args.parts // len(photos) + 1))[: args.parts]
         video = compose(photos, Path(tmp) / "line.mp4", ENV, seed=3)
         res: dict[str, Any] = {"machine": _machine(), "footage": {"width": ENV.width, "height": ENV.height, "fps": ENV.fps}}

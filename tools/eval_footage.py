@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from station.config import load_config
+from station.config import SHIPPED_MODEL, load_config
 from station.footage import CODECS, Envelope, PartPhoto, compose, judge, labelled_photos, read_truth
 from station.model import Model
 from station.pipeline import RunOptions
@@ -47,7 +47,7 @@ def main() -> int:
     ap.add_argument("--videos", type=int, default=8)
     ap.add_argument("--parts", type=int, default=25)
     ap.add_argument("--seed", type=int, default=11)
-    ap.add_argument("--model", type=Path, default=here / "station/defaults/defect.onnx")
+    ap.add_argument("--model", type=Path, default=SHIPPED_MODEL)
     args = ap.parse_args()
     photos = _photos(args.photos, args.files)
     rng = np.random.default_rng(args.seed)

@@ -30,12 +30,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from station.config import SHIPPED_MODEL
 from station.gate import admit
 from station.locate import OFF_CENTRE, Circle, asymmetry, u8
 from station.preprocess import PreprocessSpec, Quality, preprocess
 from station.teach.command import taught_spec
 
-SHIPPED = Path(__file__).resolve().parent.parent / "station" / "defaults" / "defect.onnx"
+SHIPPED = SHIPPED_MODEL
 
 
 def _kind(circle: Circle, truth: dict[str, str], wrong: float, right: float) -> str:

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from station.footage import Envelope, compose, labelled_photos
+from station.gate import SAMPLE
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,7 +44,7 @@ def main() -> int:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="station-soak-") as tmp:
         env = Envelope(width=960, height=540, fps=30.0, speed=12.0, diameter=260.0)
-        video = compose(labelled_photos(ROOT / "station" / "sample" / "casting"), Path(tmp) / "line.mp4", env, seed=5)
+        video = compose(labelled_photos(SAMPLE), Path(tmp) / "line.mp4", env, seed=5)
         sets = ["camera.loop=true", "metrics.port=0", "publisher.endpoint=tcp://127.0.0.1:*", "publisher.resend_endpoint=null"]
         cmd = [sys.executable, "-m", "station.cli", "replay", str(video), "--realtime", "--no-progress"]
         cmd += [a for s in sets for a in ("--set", s)]

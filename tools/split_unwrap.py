@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from station import model as meta
+from station.gate import SAMPLE
 from station.teach.threshold import passing
 from station.unwrap import UnwrapSpec, polar_grid
 from tools.toolkit import photo_crops
@@ -111,7 +112,7 @@ def main() -> int:
     ap.add_argument("--photos", type=Path, nargs="*", help="photos to compare on (default: the bundled sample)")
     args = ap.parse_args()
     unwrap = split(args.model, args.out, args.overlap)
-    photos = args.photos or sorted((ROOT / "station/sample/casting").glob("*/*.jp*g"))
+    photos = args.photos or sorted(SAMPLE.glob("*/*.jp*g"))
     print(json.dumps({"unwrap": asdict(unwrap), **compare(args.model, args.out, photos)}))
     return 0
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from station.config import SHIPPED_MODEL
 from station.locate import Circle
 from station.model import Model
 from station.offline.evaluate import metrics_at
@@ -139,7 +140,7 @@ def judge(model: Model, shot: Shot) -> dict[str, Any]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(prog="python3 -m tools.stress", description=__doc__.splitlines()[0] if __doc__ else None)
-    ap.add_argument("--model", type=Path, default=ROOT / "station/defaults/defect.onnx")
+    ap.add_argument("--model", type=Path, default=SHIPPED_MODEL)
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared/data/casting/train")
     ap.add_argument("--split", default=str(ROOT / "models/validation_split.json"), help="frozen validation photos; '' takes all")
     ap.add_argument("--seed", type=int, default=7)

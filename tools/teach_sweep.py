@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from station.config import load_config
+from station.config import SHIPPED_MODEL, load_config
 from station.gate import admit
 from station.offline.evaluate import f1_score
 from station.stills import LABELLED
@@ -64,7 +64,7 @@ def run(teach: Path, judge: Path, plan: list[dict[str, Any]], folds: int, seed: 
         most: float = threshold.Gate().max_false_reject_rate, toward_base: tuple[float, ...] = (),
         keep: Path | None = None, mirror: bool = False) -> list[dict[str, Any]]:  # fmt: skip
     cfg = load_config(None, [])
-    base = admit(ROOT / "station" / "defaults" / "defect.onnx")
+    base = admit(SHIPPED_MODEL)
     spec = taught_spec(base)
     rehearsal = _rehearsal(rehearse, base, cfg, seed) if rehearse else []
     samples = rectified(collect([teach], base.info.spec, cfg))

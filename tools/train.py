@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from station import model as meta
+from station.config import SHIPPED_MODEL
 from station.locate import Circle
 from station.preprocess import PreprocessSpec, normalise_crop, preprocess
 from station.stills import LABELLED
@@ -354,7 +355,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(prog="python3 -m tools.train", description=__doc__.splitlines()[1] if __doc__ else None)
     here = Path(__file__).resolve().parent.parent
     ap.add_argument("--data", default=str(here.parent / "shared/data/casting/train"))
-    ap.add_argument("--out", default=str(here / "station/defaults/defect.onnx"))
+    ap.add_argument("--out", default=str(SHIPPED_MODEL))
     ap.add_argument("--report", default=str(here / "models/training_report.json"))
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--paint", type=float, default=0.2, help="share of OK photos given synthetic pits (labelled defective)")

@@ -30,10 +30,10 @@ import numpy.typing as npt
 
 from station.config import Direction, TriggerSection
 from station.footage import Envelope, compose, labelled_photos, read_truth
+from station.gate import SAMPLE
 from station.messages import Failure, Frame, Part, Reason
 from station.stages.line_trigger import LineTrigger
 
-SAMPLE = Path(__file__).resolve().parent.parent / "station/sample/casting"
 SPEEDS = (16.0, 40.0)
 DIAMETER = 240.0
 _UNDECODED = Failure(Reason.UNABLE, "could not be decoded")

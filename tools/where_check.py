@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from station.config import SHIPPED_MODEL
 from station.messages import Frame, Part, Reason
 from station.metrics import Metrics
 from station.model import Model
@@ -35,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def main() -> int:
     ap = argparse.ArgumentParser(prog="python3 -m tools.where_check", description=__doc__.splitlines()[0])
-    ap.add_argument("--model", type=Path, default=ROOT / "station" / "defaults" / "defect.onnx")
+    ap.add_argument("--model", type=Path, default=SHIPPED_MODEL)
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "casting" / "train")
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()

@@ -14,13 +14,12 @@ import zmq
 from station.config import Config
 from station.endpoints import local_endpoint
 from station.footage import Envelope, compose, judge, labelled_photos, read_truth
+from station.gate import SAMPLE
 from station.model import Model
 from station.pipeline import RunOptions
 from station.sources import VideoFileSource
 from station.supervisor import run_pipeline
 from station.wire import VerdictMessage, WireError, read
-
-SAMPLE = Path(__file__).resolve().parent.parent / "sample" / "casting"
 
 
 def _follow(endpoint: str, stop: threading.Event, seen: list[VerdictMessage]) -> None:
