@@ -1,6 +1,6 @@
 """Render the measured sections of models/README.md from models/training_report.json.
 
-    python3 -m tools.model_card
+    python3 -m tools.model_card [--report models/training_report.json] [--card models/README.md]
 
 Replaces the text between ``<!-- report:begin -->`` and ``<!-- report:end -->``; the prose
 around it is written by hand. Numbers are never typed in by hand.
@@ -8,6 +8,7 @@ around it is written by hand. Numbers are never typed in by hand.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -80,9 +81,13 @@ def render(report: dict[str, object]) -> str:
     return "\n".join(lines)
 
 
-def main() -> int:
-    report = json.loads((HERE / "models/training_report.json").read_text())
-    card = HERE / "models/README.md"
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python3 -m tools.model_card", description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--report", type=Path, default=HERE / "models/training_report.json", help="the training report (JSON)")
+    ap.add_argument("--card", type=Path, default=HERE / "models/README.md", help="the model card whose measured sections are rewritten")
+    args = ap.parse_args(argv)
+    report = json.loads(args.report.read_text())
+    card: Path = args.card
     text = card.read_text()
     if BEGIN not in text or END not in text:
         print(f"{card}: markers {BEGIN} / {END} missing", file=sys.stderr)

@@ -352,7 +352,7 @@ def write_metadata(path: Path, report: dict[str, object], data_fp: str, spec: Pr
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(prog="python3 -m tools.train", description=__doc__.splitlines()[1] if __doc__ else None)
+    ap = argparse.ArgumentParser(prog="python3 -m tools.train", description=__doc__.splitlines()[0] if __doc__ else None)
     here = Path(__file__).resolve().parent.parent
     ap.add_argument("--data", default=str(here.parent / "shared/data/casting/train"))
     ap.add_argument("--out", default=str(SHIPPED_MODEL))
