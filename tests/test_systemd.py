@@ -152,6 +152,7 @@ def test_install_and_uninstall_into_a_scratch_root(tmp_path: Path) -> None:
     assert p.returncode == 0, p.stdout + p.stderr
     conf = tmp_path / "etc" / "station.yaml"
     assert f"path: {tmp_path / 'opt'}/models/defect.onnx" in conf.read_text()
+    assert "  dir: /var/lib/station/archive  # the unit's StateDirectory" in conf.read_text()  # the guide's trial run relies on it
     assert (tmp_path / "opt" / "models" / "defect.onnx").exists()
     unit = (tmp_path / "units" / "station.service").read_text()
     assert f"ExecStart={tmp_path / 'opt'}/venv/bin/station run -c {conf}" in unit

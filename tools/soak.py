@@ -63,6 +63,9 @@ def main() -> int:
                 proc.kill()
                 rc = -9
     args.out.write_text("seconds,rss_mb,fds,threads\n" + "".join(f"{t},{r:.1f},{f},{n}\n" for t, r, f, n in rows))
+    if not rows:  # the station ended before the first sample
+        print(json.dumps({"minutes": 0, "exit_code": rc, "samples": 0}))
+        return 1
     base = [r for r in rows if r[0] >= args.warmup * 60] or rows
     summary = {
         "minutes": round(rows[-1][0] / 60, 1) if rows else 0,

@@ -4,7 +4,8 @@
 
 Each entry of the plan is one augmentation stream (``paint``, ``pits``, optionally ``pit_depth``,
 as tools/train.py's ``--pit-depth``) and the networks trained
-on it (``name``, ``epochs``, net ``seed``, ``lr``, ``arch`` as tools/train.py's ``--arch``): every network of a stream sees the same
+on it (``name``, ``epochs``, net ``seed``, ``lr``, ``arch`` as tools/train.py's ``--arch``, but ``square`` when not given,
+as in the sweeps of runs 1-19 that sweep_plan.json repeats; the shipped network is ``polar-wrap``): every network of a stream sees the same
 batches, made on many CPU workers by tools/train.py's own ``make_sample`` (so by the station's own
 preprocessing), and is judged by tools/robustness.py on the same frozen validation split, re-shoots
 and pin holes as a training run. It writes ``sweep.json`` (one report per network, with its loss
