@@ -286,7 +286,11 @@ def steady(runs: int = 3000) -> dict[str, Any]:
             "over_twice_p50_pct": 100 * float(np.mean(np.array(work) > 2 * p50)), "stolen_pct": _stolen(before, _cpu_ticks())}  # fmt: skip
 
 
+CHILDREN = ("steady", "floor", "fast", "realtime", "threads")  # the runs a round is made of, each measured alone
+
+
 def child(mode: str, video: Path, overrides: list[str]) -> dict[str, Any]:
+    """One run, measured in a process of its own: ``mode`` one of CHILDREN, on ``video``, with config ``overrides``."""
     runs = {
         "steady": steady,
         "floor": lambda: floor(video),
@@ -297,22 +301,30 @@ def child(mode: str, video: Path, overrides: list[str]) -> dict[str, Any]:
     return runs[mode]()
 
 
+def _footage(parts: int) -> list[Any]:
+    """The parts of the benchmark's footage: the bundled photos over and over, the first ``parts`` of them."""
+    photos = labelled_photos(SAMPLE)
+    return (photos * (parts // len(photos) + 1))[:parts]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(prog="python3 -m tools.bench", description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--parts", type=int, default=40)
     ap.add_argument("--json", type=Path, help="also write the figures here")
     ap.add_argument("--repeat", type=int, default=1, help="measure the floor, the fast and the real-time replay this many times each")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="station config override for (b) and (c)")
-    ap.add_argument("--child", help=argparse.SUPPRESS)
-    ap.add_argument("--video", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--write-video", type=Path, metavar="PATH", help="only compose the footage of --parts parts to PATH (a .mp4)")
+    ap.add_argument("--child", choices=CHILDREN, help="measure one run alone on --video, as each round does (JSON on stdout)")
+    ap.add_argument("--video", type=Path, help="with --child: the footage to replay (made by --write-video)")
     args = ap.parse_args()
     if args.child:
         print(json.dumps(child(args.child, args.video, args.set)))
         return 0
+    if args.write_video:
+        compose(_footage(args.parts), args.write_video, ENV, seed=3)
+        return 0
     with tempfile.TemporaryDirectory(prefix="station-bench-") as tmp:
-        photos = labelled_photos(SAMPLE)
-        photos = (photos * (args.parts // len(photos) + 1))[: args.parts]
-        video = compose(photos, Path(tmp) / "line.mp4", ENV, seed=3)
+        video = compose(_footage(args.parts), Path(tmp) / "line.mp4", ENV, seed=3)
         res: dict[str, Any] = {"machine": _machine(), "footage": {"width": ENV.width, "height": ENV.height, "fps": ENV.fps}}
         runs: dict[str, list[dict[str, Any]]] = {}
         for mode in [*("floor", "fast") * args.repeat, *("realtime",) * args.repeat, "threads"]:
