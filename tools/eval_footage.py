@@ -6,7 +6,10 @@ and compare every verdict with the ground truth.
 ``--files`` takes a JSON list of photo paths relative to ``--photos`` (e.g. the validation split
 recorded in models/training_report.json, so that no trained-on photo is used). Prints, per video
 and in total: parts, verdicts, missed/doubled parts, verdicts outside the part's whole-in-view
-window, escapes (defective parts passed) and wrong verdicts.
+window, escapes (defective parts passed) and wrong verdicts. Each video is replayed as ``station eval VIDEO`` replays
+one (``station.offline.evaluate_footage.OFFLINE``: no port, no deadline), but its verdicts are paired with the parts
+by order: where a video has parts missed or doubled (``missing_or_extra``), the counts after the first are not per
+part, and ``station eval VIDEO`` on that video (it matches each verdict by place) says which part was which.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import numpy as np
 from station.config import SHIPPED_MODEL, load_config
 from station.footage import CODECS, Envelope, PartPhoto, compose, judge, labelled_photos, read_truth
 from station.model import Model
+from station.offline.evaluate_footage import OFFLINE
 from station.pipeline import RunOptions
 from station.sources import VideoFileSource
 from station.stills import DEFECTIVE
@@ -62,15 +66,7 @@ def main() -> int:
             video = Path(tmp) / f"v{i}{CODECS[env.codec]}"
             compose(chosen, video, env, seed=args.seed * 100 + i)
             out = Path(tmp) / f"v{i}.jsonl"
-            cfg = load_config(
-                None,
-                [
-                    "metrics.enabled=false",
-                    "publisher.endpoint=tcp://127.0.0.1:*",
-                    "logging.level=warning",
-                    f"trigger.direction={env.direction}",
-                ],
-            )
+            cfg = load_config(None, [*OFFLINE, f"trigger.direction={env.direction}"])  # as station eval VIDEO replays
             run_pipeline(cfg, model, VideoFileSource(video), RunOptions(out=out, metrics_server=False))
             got = [VerdictMessage.decode(x) for x in out.read_text().splitlines()]
             truth = read_truth(video)
