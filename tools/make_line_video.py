@@ -22,7 +22,7 @@ import numpy as np
 from station.footage import CODECS, Envelope, compose, labelled_photos
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     here = Path(__file__).resolve().parent.parent
     ap = argparse.ArgumentParser(prog="python3 -m tools.make_line_video", description="Compose conveyor footage with ground truth.")
     ap.add_argument("out", type=Path)
@@ -33,11 +33,12 @@ def main() -> int:
     ap.add_argument("--one-line", action="store_true", help="every video from one line: the envelope is drawn once, not per video")
     ap.add_argument("--distinct", action="store_true", help="no photo in two videos (else each video draws its own parts)")
     for f in fields(Envelope):
-        if f.name == "gap":
+        kind = {"int": int, "float": float, "str": str}.get(str(f.type))  # the field's own type (annotations are strings)
+        if kind is None:  # a pair (gap): not settable here
             continue
-        kind = str if f.name in ("direction", "codec") else (int if f.name in ("width", "height") else float)
-        ap.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=None)
-    args = ap.parse_args()
+        ap.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=None, metavar=kind.__name__.upper(),
+                        help=f"pin the envelope's {f.name} (station.footage.Envelope; its default {f.default!r})")  # fmt: skip
+    args = ap.parse_args(argv)
     try:
         photos = labelled_photos(args.photos)
     except (FileNotFoundError, NotADirectoryError) as exc:
@@ -50,7 +51,7 @@ def main() -> int:
         print(f"make_line_video: --distinct: {args.videos} videos of {args.parts} parts need as many photos, {len(photos)} here",
               file=sys.stderr)  # fmt: skip
         return 2
-    pinned = {f.name: getattr(args, f.name) for f in fields(Envelope) if f.name != "gap" and getattr(args, f.name, None) is not None}
+    pinned = {f.name: getattr(args, f.name) for f in fields(Envelope) if getattr(args, f.name, None) is not None}
     rng = np.random.default_rng(args.seed)
     line = replace(Envelope.random(rng), **pinned) if args.one_line else None  # else the same draws as before
     order = rng.permutation(len(photos)) if args.distinct else None  # drawn once: each video its own slice
