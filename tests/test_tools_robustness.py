@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from typing import Any
 
 import cv2
 import numpy as np
 import pytest
 
-from tools.robustness import pool
+from tools.augment import ROBUSTNESS_VIEWS
+from tools.robustness import ViewCrops, pool, summarise
 
 from .conftest import ROOT
 
@@ -47,3 +49,19 @@ def test_forked_workers_give_what_this_process_gives_and_opencv_gets_its_threads
     code = "from tests.test_tools_robustness import forked_workers_check; forked_workers_check()"
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_the_shipped_operating_point_passes_no_clean_validation_defect_and_each_view_is_judged_at_it() -> None:
+    """summarise sets the threshold and band the shipped model carries, from the clean view alone."""
+    labels = np.array([0] * 6 + [1] * 4)
+    clean = np.array([0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.35, 0.6, 0.9, 0.99], np.float32)  # the lowest defect at 0.35
+    crops = [np.zeros((2, 2), np.float32)] * 10
+    blurred = np.where(labels == 1, 0.2, 0.01).astype(np.float32)  # a view where every defect scores under the threshold
+    view = next(v for v in ROBUSTNESS_VIEWS if v != "as_photographed")
+    views = {"as_photographed": (clean, ViewCrops(crops, labels, 1.0)), view: (blurred, ViewCrops(crops, labels, 0.9))}
+    figures: dict[str, Any] = summarise(views)
+    lo, hi = figures["uncertain_band"]
+    assert figures["threshold"] == 0.3499 and lo < figures["threshold"] < hi, "just under the lowest clean defect"
+    assert lo == round(0.9 * 0.3499, 4) and not np.any(clean[labels == 1] < lo), "no clean validation defect passes the band's lower edge"
+    judged = figures["robustness"][view]
+    assert judged["escapes"] == 4 and judged["part_located"] == 0.9, "the other views at the same threshold"
