@@ -22,6 +22,7 @@ import numpy.typing as npt
 from station.model import Model
 from station.offline.evaluate import auc
 from station.preprocess import PreprocessSpec
+from station.stages.decision import valid_score
 from station.teach import threshold
 from station.teach.finetune import plain, score
 from station.teach.parts import Sample
@@ -159,7 +160,7 @@ def on_taught_parts(scores: npt.NDArray[np.float64], limit: float, labels: npt.N
     """Why a network written must not be, by its ``scores`` of the parts it was taught, or "": it must reject every defective
     one, and no more of the good ones than the gate allows. A part given no valid score counts against it either way."""
     passed = threshold.passing(scores, limit)
-    invalid = ~(np.isfinite(scores) & (scores >= 0.0) & (scores <= 1.0))  # as decision.valid_score: the line rejects it, error
+    invalid = np.array([not valid_score(float(s)) for s in scores], bool)  # the line rejects it as an error; not to be trusted
     missed = [origins[i] for i in np.flatnonzero((labels == 1) & (passed | invalid))]
     if missed:
         return f"the written networks pass {len(missed)} of the defective parts they were taught: {', '.join(missed[:5])}"

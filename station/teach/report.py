@@ -12,6 +12,7 @@ import numpy.typing as npt
 from station.offline import evaluate
 from station.offline.evaluate import TILE, caption, confusion_png, contact_sheet, histogram_png, label, tile_of, write_png
 from station.preprocess import quantised
+from station.stages.decision import passes
 from station.teach.parts import Sample
 from station.teach.threshold import passing
 
@@ -26,7 +27,7 @@ def mistakes_png(samples: list[Sample], crops: npt.NDArray[np.float32], scores: 
     tiles = []
     for i in list(defects) + list(goods):
         t = tile_of(quantised(crops[i], clip))
-        wrong = bool(passing(scores[i : i + 1], limits[i])[0]) == bool(labels[i])
+        wrong = passes(float(scores[i]), float(limits[i])) == bool(labels[i])
         cv2.rectangle(t, (0, 0), (TILE - 1, TILE - 1), (0, 0, 255) if wrong else (150, 150, 150), 3 if wrong else 1)
         kind = ("ESCAPE" if labels[i] else "FALSE REJ") if wrong else ("defect" if labels[i] else "good")
         label(t, (f"{kind} {scores[i]:.3f}",), (80, 80, 255) if wrong else (230, 230, 230))
