@@ -37,3 +37,14 @@ def test_help_writes_nothing(tmp_path: Path) -> None:
     with pytest.raises(SystemExit):
         model_card.main(["--help", "--card", str(card)])
     assert card.read_text() == "untouched\n"
+
+
+def test_a_report_or_card_that_cannot_be_read_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    card = tmp_path / "card.md"
+    card.write_text(f"{model_card.BEGIN}\n{model_card.END}\n")
+    (tmp_path / "bad.json").write_text("{not json")
+    for args in (["--report", str(tmp_path / "none.json")], ["--report", str(tmp_path / "bad.json")], ["--card", str(tmp_path / "no.md")]):
+        assert model_card.main([*args, *(["--card", str(card)] if "--card" not in args else [])]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("model_card: ") and err.count("\n") == 1
+    assert card.read_text() == f"{model_card.BEGIN}\n{model_card.END}\n"

@@ -86,9 +86,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--report", type=Path, default=HERE / "models/training_report.json", help="the training report (JSON)")
     ap.add_argument("--card", type=Path, default=HERE / "models/README.md", help="the model card whose measured sections are rewritten")
     args = ap.parse_args(argv)
-    report = json.loads(args.report.read_text())
     card: Path = args.card
-    text = card.read_text()
+    try:
+        report, text = json.loads(args.report.read_text()), card.read_text()
+    except (OSError, ValueError) as exc:  # a file missing or unreadable, a report that is no JSON: one line, never a traceback
+        print(f"model_card: {exc}", file=sys.stderr)
+        return 2
     if BEGIN not in text or END not in text:
         print(f"{card}: markers {BEGIN} / {END} missing", file=sys.stderr)
         return 2
