@@ -317,6 +317,8 @@ def main() -> int:
     ap.add_argument("--child", choices=CHILDREN, help="measure one run alone on --video, as each round does (JSON on stdout)")
     ap.add_argument("--video", type=Path, help="with --child: the footage to replay (made by --write-video)")
     args = ap.parse_args()
+    if args.parts < 1:
+        ap.error("--parts: at least 1")
     if args.child:
         print(json.dumps(child(args.child, args.video, args.set)))
         return 0
