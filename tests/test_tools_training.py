@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import numpy as np
 import numpy.typing as npt
+import pytest
 
 from station.locate import Circle
 from station.preprocess import PreprocessSpec, locate_part
+from station.stills import read_image
 from tools import augment, robustness, train
 
 from .conftest import SAMPLE, grey
@@ -82,3 +87,19 @@ def test_the_eight_orientations_put_each_corner_of_the_crop_first_twice() -> Non
     assert len(scores) == 8 and float(scores["as photographed"][0]) == 1.0
     firsts = sorted(float(s[0]) for s in scores.values())
     assert firsts == [1, 1, 2, 2, 3, 3, 4, 4]  # four turns, each also flipped: every corner, twice
+
+
+def test_the_training_photos_are_read_as_the_station_reads_them_and_a_broken_one_stops_with_its_name(tmp_path: Path) -> None:
+    for folder in ("ok_front", "def_front"):
+        (tmp_path / folder).mkdir()
+        for photo in sorted((SAMPLE / folder).glob("*.jp*g"))[:2]:
+            shutil.copy(photo, tmp_path / folder / photo.name)
+    paths, labels, images = train.load_images(tmp_path)
+    assert labels.tolist() == [0, 0, 1, 1]  # good first, as LABELLED says
+    station_reads = [read_image(p).image for p in paths]
+    assert all(read is not None and np.array_equal(image, read) for read, image in zip(station_reads, images, strict=True))
+    broken = tmp_path / "def_front" / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff not a whole JPEG")
+    with pytest.raises(SystemExit) as stop:
+        train.load_images(tmp_path)
+    assert str(stop.value).startswith(f"error: {broken}: not a decodable image") and "\n" not in str(stop.value)

@@ -27,13 +27,13 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from station.config import SHIPPED_MODEL
 from station.gate import admit
-from station.locate import OFF_CENTRE, Circle, asymmetry, u8
+from station.locate import OFF_CENTRE, Circle, asymmetry
 from station.preprocess import PreprocessSpec, Quality, preprocess
+from station.stills import read_image
 from station.teach.command import taught_spec
 
 SHIPPED = SHIPPED_MODEL
@@ -53,9 +53,10 @@ def against_truth(folder: Path, spec: PreprocessSpec, wrong: float, right: float
     wrong_inspected = []
     with truth.open() as f:
         for row in csv.DictReader(f):
-            image = cv2.imread(str(folder / row["photo"]), cv2.IMREAD_GRAYSCALE)
-            if image is None:
-                raise SystemExit(f"error: {folder / row['photo']}: unreadable")
+            read = read_image(folder / row["photo"])
+            if read.image is None:
+                raise SystemExit(f"error: {read.error}")
+            image = read.image
             pre = preprocess(image, spec)
             kind = "none" if pre.circle is None else _kind(pre.circle, row, wrong, right)
             seen[(kind, pre.quality.value)] += 1
@@ -73,10 +74,10 @@ def against_truth(folder: Path, spec: PreprocessSpec, wrong: float, right: float
 def spread(folder: Path, spec: PreprocessSpec) -> None:
     values, took = [], 0.0
     for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg")):
-        read = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-        if read is None:
-            continue
-        image = u8(read)
+        read = read_image(path)
+        if read.image is None:
+            raise SystemExit(f"error: {read.error}")
+        image = read.image
         circle = preprocess(image, spec).circle  # refused or not: the circle found
         if circle is None:
             continue

@@ -17,9 +17,8 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 
@@ -27,7 +26,7 @@ from station import model as meta
 from station.config import SHIPPED_MODEL
 from station.locate import Circle
 from station.preprocess import PreprocessSpec, normalise_crop, preprocess
-from station.stills import LABELLED
+from station.stills import LABELLED, read_image
 from station.unwrap import UnwrapSpec
 from tools.augment import PIT_DEPTHS, PIT_SIZES, paint_pin_holes, photo_view, random_view, render
 from tools.robustness import SHARED, evaluate, pool
@@ -50,11 +49,11 @@ def load_images(root: Path) -> tuple[list[Path], npt.NDArray[np.int64], list[npt
         labels += [label] * len(files)
     images = []
     for p in paths:
-        img = cv2.imread(str(p), cv2.IMREAD_GRAYSCALE)
-        if img is None:
-            sys.exit(f"error: {p}: unreadable image")
-        images.append(img)
-    return paths, np.array(labels), cast(list[npt.NDArray[np.uint8]], images)
+        read = read_image(p)  # the station's own reader: the same pixels as stills, footage and teach
+        if read.image is None:
+            sys.exit(f"error: {read.error}")
+        images.append(read.image)
+    return paths, np.array(labels), images
 
 
 def fingerprint(root: Path, paths: list[Path]) -> str:
