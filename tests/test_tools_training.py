@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -9,12 +10,14 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from station.config import SHIPPED_MODEL
 from station.locate import Circle
+from station.model import Model
 from station.preprocess import PreprocessSpec, locate_part
 from station.stills import read_image
 from tools import augment, robustness, train
 
-from .conftest import SAMPLE, grey
+from .conftest import ROOT, SAMPLE, grey
 
 
 def test_pin_hole_view_pairs_each_ok_photo_with_its_painted_twin() -> None:
@@ -103,3 +106,15 @@ def test_the_training_photos_are_read_as_the_station_reads_them_and_a_broken_one
     with pytest.raises(SystemExit) as stop:
         train.load_images(tmp_path)
     assert str(stop.value).startswith(f"error: {broken}: not a decodable image") and "\n" not in str(stop.value)
+
+
+def test_the_metadata_training_writes_is_what_the_station_reads_back_from_the_file(tmp_path: Path) -> None:
+    shipped = Model(SHIPPED_MODEL).info
+    path = tmp_path / "trained.onnx"
+    shutil.copy(SHIPPED_MODEL, path)
+    report = json.loads((ROOT / "models" / "training_report.json").read_text())
+    train.write_metadata(path, report, shipped.fingerprint, shipped.spec, shipped.unwrap)
+    read = Model(path).info
+    assert (read.version, read.spec, read.unwrap, read.fingerprint) == (train.VERSION, shipped.spec, shipped.unwrap, shipped.fingerprint)
+    assert (read.threshold, read.band) == (report["threshold"], tuple(report["uncertain_band"]))
+    assert read.metrics == shipped.metrics and read.metrics["validation"] == report["validation"]

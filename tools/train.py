@@ -15,9 +15,9 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -327,26 +327,14 @@ def scores_for(net: object, crops: list[npt.NDArray[np.float32]]) -> npt.NDArray
 
 
 def write_metadata(path: Path, report: dict[str, object], data_fp: str, spec: PreprocessSpec, unwrap: UnwrapSpec | None) -> None:
-    import onnx
+    from station.teach.weights import operating_point, stamp
 
-    m = onnx.load(str(path))
-    props = {
-        meta.META_VERSION: VERSION,
-        meta.META_CLASSES: json.dumps(list(meta.CLASSES)),
-        meta.META_INPUT: json.dumps(asdict(spec)),
-        meta.META_NORMALISATION: meta.NORMALISATION,
-        meta.META_THRESHOLD: str(report["threshold"]),
-        meta.META_BAND: json.dumps(report["uncertain_band"]),
+    band = cast(list[float], report["uncertain_band"])
+    stamp(path, VERSION, spec, unwrap, {
+        **operating_point(float(cast(float, report["threshold"])), (band[0], band[1])),
         meta.META_FINGERPRINT: data_fp,
         meta.META_METRICS: json.dumps({"validation": report["validation"], "near_duplicate_groups": report["near_duplicate_groups"]}),
-    }
-    if unwrap is not None:
-        props[meta.META_UNWRAP] = json.dumps(asdict(unwrap))
-    del m.metadata_props[:]
-    for k, v in props.items():
-        e = m.metadata_props.add()
-        e.key, e.value = k, v
-    onnx.save(m, str(path))
+    })  # fmt: skip
     print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
 
 

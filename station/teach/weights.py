@@ -19,8 +19,10 @@ import numpy as np
 from station import model as meta
 from station.errors import ModelError
 from station.model import Model, ModelInfo
+from station.preprocess import PreprocessSpec
 from station.stages.decision import SCORE_DIGITS
 from station.teach.net import PolarNet, build, export
+from station.unwrap import UnwrapSpec
 
 ARCH_UNWRAP_WRAPPED = "polar-wrap"
 
@@ -122,32 +124,39 @@ def relabel(src: Path, path: Path, threshold: float, band: tuple[float, float], 
     import onnx
 
     m = onnx.load(str(src))
-    _set_props(m, {**_operating_point(threshold, band), **extra})
+    _set_props(m, {**operating_point(threshold, band), **extra})
     onnx.save(m, str(path))
 
 
-def _operating_point(threshold: float, band: tuple[float, float]) -> dict[str, str]:
+def operating_point(threshold: float, band: tuple[float, float]) -> dict[str, str]:
     """The threshold and band as a model file keeps them: in millionths, as a score is published."""
     return {meta.META_THRESHOLD: f"{threshold:.{SCORE_DIGITS}f}", meta.META_BAND: json.dumps([round(b, SCORE_DIGITS) for b in band])}
 
 
 def write_model(net: Any, path: Path, info: ModelInfo, threshold: float, band: tuple[float, float], extra: dict[str, str]) -> None:
     """Export ``net`` to ``path`` with ``info``'s preprocessing and the given operating point; ``extra``: more metadata."""
-    import onnx
-
     net.eval()
     unwrap = export(net, path, info.spec.size)
+    stamp(path, info.version, info.spec, unwrap, {**operating_point(threshold, band), **extra})
+
+
+def stamp(path: Path, version: str, spec: PreprocessSpec, unwrap: UnwrapSpec | None, props: dict[str, str]) -> None:
+    """Give the graph at ``path`` the metadata the station reads (``props``: the operating point and more), and only that.
+
+    The one writer of a model file's metadata: ``station teach`` and the base model's training (``tools/train.py``).
+    """
+    import onnx
+
     m = onnx.load(str(path))
-    props = {
-        meta.META_VERSION: info.version,
-        meta.META_CLASSES: json.dumps(list(info.class_names)),
-        meta.META_INPUT: json.dumps(asdict(info.spec)),
+    own = {
+        meta.META_VERSION: version,
+        meta.META_CLASSES: json.dumps(list(meta.CLASSES)),
+        meta.META_INPUT: json.dumps(asdict(spec)),
         meta.META_NORMALISATION: meta.NORMALISATION,
-        **_operating_point(threshold, band),
-        **extra,
+        **props,
     }
     if unwrap is not None:
-        props[meta.META_UNWRAP] = json.dumps(asdict(unwrap))
+        own[meta.META_UNWRAP] = json.dumps(asdict(unwrap))
     del m.metadata_props[:]
-    _set_props(m, props)
+    _set_props(m, own)
     onnx.save(m, str(path))
