@@ -86,6 +86,27 @@ def wait_for(cond: Callable[[], bool], timeout: float, poll: float = 0.02) -> bo
     return cond()
 
 
+# every series the station exports from its first scrape (test_metrics and test_pipeline look for each)
+SERIES = [
+    "station_frames_total",
+    "station_frames_dropped_total",
+    "station_parts_total",
+    "station_inference_seconds_bucket",
+    "station_latency_seconds_bucket",
+    "station_score_bucket",
+    "station_camera_connected",
+    "station_camera_reconnects_total",
+    "station_parts_against_direction_total",
+    "station_http_connections_refused_total",
+    "station_queue_depth",
+    "station_image_brightness",
+    "station_image_sharpness",
+    "station_image_clipped_ratio",
+    "station_model_info",
+    "station_build_info",
+    "station_last_verdict_timestamp_seconds",
+]
+
 FAKE_GV = shutil.which("arv-fake-gv-camera-0.8")
 
 

@@ -9,29 +9,9 @@ from station.metrics import Metrics
 from station.model import Model
 from station.web import Health, LiveView, WebServer
 
-from .conftest import MODEL, free_port
+from .conftest import MODEL, SERIES, free_port
 
 pytestmark = pytest.mark.integration  # real processes, sockets, servers or browsers
-
-NAMES = [
-    "station_frames_total",
-    "station_frames_dropped_total",
-    "station_parts_total",
-    "station_inference_seconds_bucket",
-    "station_latency_seconds_bucket",
-    "station_score_bucket",
-    "station_camera_connected",
-    "station_camera_reconnects_total",
-    "station_parts_against_direction_total",
-    "station_http_connections_refused_total",
-    "station_queue_depth",
-    "station_image_brightness",
-    "station_image_sharpness",
-    "station_image_clipped_ratio",
-    "station_model_info",
-    "station_build_info",
-    "station_last_verdict_timestamp_seconds",
-]
 
 
 def test_all_series_exported_from_the_start_over_real_http() -> None:
@@ -45,7 +25,7 @@ def test_all_series_exported_from_the_start_over_real_http() -> None:
             text = r.read().decode()
     finally:
         server.close()
-    for name in NAMES:
+    for name in SERIES:
         assert name in text, name
     assert 'station_parts_total{reason="uncertain",verdict="reject"} 0.0' in text
     assert 'station_latency_seconds_bucket{le="0.5"}' in text  # a bucket exactly at the deadline

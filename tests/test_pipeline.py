@@ -25,8 +25,7 @@ from station.pipeline import Pipeline, RunOptions
 from station.sources import source_for
 from station.wire import Reason, VerdictMessage
 
-from .conftest import MODEL, SAMPLE, free_port, loopback_config, wait_for
-from .test_metrics import NAMES
+from .conftest import MODEL, SAMPLE, SERIES, free_port, loopback_config, wait_for
 from .variants import STRICT, candidate
 
 pytestmark = pytest.mark.integration  # real processes, sockets, servers or browsers
@@ -239,7 +238,7 @@ def test_metrics_scraped_over_http_while_running_and_heartbeats_flow(tmp_path: P
         text = _scrape_until(mport, pipe, 20, lambda t: _parts_total(t) > 0 and "station_frames_total 0.0" not in t and "verdict" in topics)
         assert "station_camera_connected 1.0" in text
         assert "station_frames_total" in text and "station_frames_total 0.0" not in text
-        for name in NAMES:
+        for name in SERIES:
             assert name in text, name
         with urllib.request.urlopen(f"http://127.0.0.1:{mport}/healthz", timeout=5) as r:
             assert r.status == 200 and json.loads(r.read())["problems"] == []
