@@ -23,7 +23,7 @@ from station.stages.decision import DecisionStage
 from station.stages.inference import InferenceStage
 from station.stages.preprocess import PreprocessStage
 from station.stills import read_image
-from tools.augment import paint_pin_holes
+from station.teach.pits import paint_pin_holes
 
 from .conftest import MODEL, SAMPLE
 

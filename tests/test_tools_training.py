@@ -15,7 +15,8 @@ from station.locate import Circle
 from station.model import Model
 from station.preprocess import PreprocessSpec, locate_part
 from station.stills import read_image
-from tools import augment, robustness, train
+from station.teach.pits import paint_pin_holes
+from tools import robustness, train
 
 from .conftest import ROOT, SAMPLE, grey
 
@@ -75,8 +76,8 @@ def test_a_larger_input_makes_larger_crops_with_the_same_pit_grid() -> None:
 
 def test_shallower_pits_darken_the_metal_less_at_the_same_places() -> None:
     image, circle = _sample_photo("ok_front")
-    deep = augment.paint_pin_holes(image, circle, np.random.default_rng(5), 3, (0.03, 0.05), (0.8, 0.8))
-    faint = augment.paint_pin_holes(image, circle, np.random.default_rng(5), 3, (0.03, 0.05), (0.2, 0.2))
+    deep = paint_pin_holes(image, circle, np.random.default_rng(5), 3, (0.03, 0.05), (0.8, 0.8))
+    faint = paint_pin_holes(image, circle, np.random.default_rng(5), 3, (0.03, 0.05), (0.2, 0.2))
     dark_deep = image.astype(np.int16) - deep.astype(np.int16)
     dark_faint = image.astype(np.int16) - faint.astype(np.int16)
     assert np.array_equal(dark_deep > 8, (dark_deep > 8) | (dark_faint > 8))  # the same spots, no new ones

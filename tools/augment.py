@@ -16,9 +16,6 @@ import numpy as np
 import numpy.typing as npt
 
 from station.locate import Circle
-from station.teach.pits import PIT_DEPTHS as PIT_DEPTHS  # re-exported: the pits moved to the station (teaching paints them)
-from station.teach.pits import PIT_SIZES as PIT_SIZES
-from station.teach.pits import paint_pin_holes as paint_pin_holes
 
 Gray = npt.NDArray[np.uint8]
 

@@ -18,7 +18,8 @@ import numpy.typing as npt
 from station.locate import Circle
 from station.offline.evaluate import metrics_at as station_metrics
 from station.preprocess import PreprocessSpec, normalise_crop, preprocess
-from tools.augment import ROBUSTNESS_VIEWS, View, paint_pin_holes, render
+from station.teach.pits import paint_pin_holes
+from tools.augment import ROBUSTNESS_VIEWS, View, render
 
 Crops = list[npt.NDArray[np.float32]]
 Scorer = Callable[[Crops], npt.NDArray[np.float32]]

@@ -28,8 +28,9 @@ from typing import Any
 
 import numpy as np
 
+from station.teach.pits import PIT_DEPTHS
 from tools import train as T
-from tools.augment import PIT_DEPTHS, ROBUSTNESS_VIEWS
+from tools.augment import ROBUSTNESS_VIEWS
 from tools.robustness import PIN_HOLE_BANDS, SHARED, ViewCrops, pool, summarise, view_crops
 from tools.toolkit import in_batches
 from tools.validation_split import TAU

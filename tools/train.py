@@ -27,8 +27,9 @@ from station.config import SHIPPED_MODEL
 from station.locate import Circle
 from station.preprocess import PreprocessSpec, normalise_crop, preprocess
 from station.stills import LABELLED, read_image
+from station.teach.pits import PIT_DEPTHS, PIT_SIZES, paint_pin_holes
 from station.unwrap import UnwrapSpec
-from tools.augment import PIT_DEPTHS, PIT_SIZES, paint_pin_holes, photo_view, random_view, render
+from tools.augment import photo_view, random_view, render
 from tools.robustness import SHARED, evaluate, pool
 from tools.toolkit import environment, in_batches
 from tools.validation_split import TAU, descriptor, frozen_split, group_near_duplicates, grouped_split, whiten

@@ -1,7 +1,7 @@
 """How often a verdict's ``where`` lands on the defect: pits painted as training paints them, at known places.
 
 Each good validation photo (held out from training, ``models/validation_split.json``) gets one pit
-painted by ``tools.augment.paint_pin_holes`` (training's sizes and depths) on its lit metal; the
+painted by ``station.teach.pits.paint_pin_holes`` (training's sizes and depths) on its lit metal; the
 photo then goes through the station's own stage handlers (preprocess, inference, decision). For
 the painted parts rejected as ``defect`` or ``uncertain``, the distance from ``where`` to the
 pit's centre is measured in part radii. Prints one JSON line.
@@ -29,7 +29,7 @@ from station.stages.decision import DecisionStage
 from station.stages.inference import InferenceStage
 from station.stages.preprocess import PreprocessStage
 from station.stills import read_image
-from tools.augment import paint_pin_holes
+from station.teach.pits import paint_pin_holes
 
 ROOT = Path(__file__).resolve().parent.parent
 
