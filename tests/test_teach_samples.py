@@ -1,4 +1,4 @@
-"""station/teach/samples.py: every source kind, read through the station's own locator and trigger."""
+"""station/teach/samples.py: labelled folders as sources, read through the station's own locator (exports: test_teach_exported.py)."""
 
 from __future__ import annotations
 
@@ -13,14 +13,13 @@ import pytest
 
 from station.config import load_config
 from station.errors import InputError
-from station.footage import Envelope, compose, labelled_photos, read_truth
 from station.locate import Circle, find
 from station.preprocess import PreprocessSpec, drawn_part
 from station.stills import read_image
 from station.teach.parts import Collection, Sample
 from station.teach.samples import collect
 
-from .conftest import SAMPLE, damaged_video, one_part_a_frame, sample_line, tilted_view
+from .conftest import SAMPLE, sample_line, tilted_view
 
 SPEC = PreprocessSpec(size=192, margin=0.16, mask_radius=1.12)
 
@@ -96,98 +95,6 @@ def test_a_folder_below_a_label_that_cannot_be_listed_stops_teaching_with_its_na
         collect([root], SPEC, load_config(None, []))
 
 
-def test_a_video_is_read_through_the_line_trigger_and_matched_to_its_ground_truth(tmp_path: Path) -> None:
-    env = Envelope(width=960, height=540, fps=25, speed=14.0, diameter=240.0)
-    video = compose(labelled_photos(SAMPLE)[::3], tmp_path / "line.mp4", env, seed=4)
-    truth = read_truth(video)
-    col = collect([video], SPEC, load_config(None, []))
-    assert not col.refused and not col.notes
-    assert [s.label for s in col.samples] == [int(t["label"] == "def") for t in truth]
-    assert all("#part" in s.origin for s in col.samples)
-    assert [s.part for s in col.samples] == [t["source"] for t in truth], "each part named by its row's source"
-    _crops_are_the_frames(video, col.samples)
-    shutil.copy(video, tmp_path / "again.mp4")
-    shutil.copy(video.with_suffix(".csv"), tmp_path / "again.csv")
-    twice = collect([video, video, tmp_path / "again.mp4"], SPEC, load_config(None, []))
-    assert len(twice.samples) == len(col.samples) and twice.digest.hexdigest() == col.digest.hexdigest()  # each part once
-    assert twice.notes == [
-        f"{video}: the same video as {video}, used once",
-        f"{tmp_path / 'again.mp4'}: the same video as {video}, used once",
-    ]
-    rows = video.with_suffix(".csv").read_text().splitlines()
-    first = rows[1].split(",")
-    first[1] = "ok" if first[1] == "def" else "def"  # one part labelled otherwise
-    (tmp_path / "again.csv").write_text("\n".join([rows[0], ",".join(first), *rows[2:]]) + "\n")
-    with pytest.raises(InputError, match=r"again\.mp4: the same video as .*line\.mp4, but its ground truth again\.csv differs"):
-        collect([video, tmp_path / "again.mp4"], SPEC, load_config(None, []))
-
-
-def test_a_hardware_triggered_recording_is_taught_one_part_a_frame_with_the_frame_trigger(tmp_path: Path) -> None:
-    photos = [(p.path, p.label) for p in labelled_photos(SAMPLE)[::4]]
-    one_part_a_frame(photos, tmp_path / "triggered.avi")
-    col = collect([tmp_path / "triggered.avi"], SPEC, load_config(None, ["trigger.mode=frame"]))
-    assert not col.refused and not col.notes
-    assert [(s.part, s.label) for s in col.samples] == [(p.name, int(label == "def")) for p, label in photos]
-
-
-def test_a_belts_footage_is_refused_with_the_frame_trigger_which_makes_every_frame_a_part(tmp_path: Path) -> None:
-    """Each frame's part would take the label of whichever row's window the frame falls in, another part's as often as not."""
-    env = Envelope(width=960, height=540, fps=25, speed=14.0, diameter=240.0)
-    video = compose(labelled_photos(SAMPLE)[:4], tmp_path / "line.mp4", env, seed=4)
-    with pytest.raises(InputError, match=r"line\.csv: line 2: frames \d+-\d+, but trigger\.mode frame makes every frame a part"):
-        collect([video], SPEC, load_config(None, ["trigger.mode=frame"]))
-
-
-def test_a_video_whose_parts_move_against_trigger_direction_is_refused_naming_the_key(tmp_path: Path) -> None:
-    env = Envelope(width=960, height=540, fps=25, speed=14.0, diameter=240.0)
-    video = compose(labelled_photos(SAMPLE)[:6], tmp_path / "line.mp4", env, seed=4)
-    with pytest.raises(InputError, match=r"line\.mp4: the parts moved left_to_right \(\d+ of the \d+ blobs the trigger followed across "
-                       r"the view\): trigger\.direction is right_to_left.*set trigger\.direction: left_to_right"):  # fmt: skip
-        collect([video], SPEC, load_config(None, ["trigger.direction=right_to_left"]))
-
-
-def test_a_video_that_loses_frames_is_refused_not_matched_to_its_ground_truth_by_shifted_frame_numbers(tmp_path: Path) -> None:
-    """A zeroed stretch mid-file: FFmpeg skips its frames without a failed read, every later frame comes numbered too
-    early, and parts were matched to the rows of the parts before them (20 of 48 on one 60-part video)."""
-    video, damaged = damaged_video(tmp_path)
-    assert collect([video], SPEC, load_config(None, [])).samples  # the intact video teaches
-    with pytest.raises(InputError, match=r"damaged/line\.avi: \d+ of the \d+ frames it declares could not be read"):
-        collect([damaged], SPEC, load_config(None, []))
-
-
-def test_a_ground_truth_row_after_the_videos_end_is_named_not_counted_as_missed_by_the_trigger(tmp_path: Path) -> None:
-    env = Envelope(width=960, height=540, fps=25, speed=14.0, diameter=240.0)
-    video = compose(labelled_photos(SAMPLE)[::6], tmp_path / "line.mp4", env, seed=4)
-    rows = video.with_suffix(".csv").read_text().splitlines()
-    end = int(cv2.VideoCapture(str(video)).get(cv2.CAP_PROP_FRAME_COUNT)) - 1
-    video.with_suffix(".csv").write_text("\n".join([*rows, f"99,def,{end + 500},{end + 520},x.jpeg"]) + "\n")
-    col = collect([video], SPEC, load_config(None, []))
-    assert not col.refused and len(col.samples) == len(rows) - 1
-    assert col.notes == [f"{video}#row{len(rows)}: frames {end + 500}-{end + 520}, after the video's last frame ({end}), not used"]
-
-
-def _crops_are_the_frames(video: Path, samples: list[Sample]) -> None:
-    """Each footage part keeps only the pixels round it, and makes the crop its whole frame would have made (the warp's
-    sub-pixel rounding aside: OpenCV's fixed point rounds a coordinate moved by a whole pixel now and then the other way)."""
-    from station.preprocess import normalise_crop, to_gray
-    from station.sources import VideoFileSource
-
-    source, frames = VideoFileSource(video), []
-    source.open()
-    while (grab := source.read()) is not None:
-        frames.append(to_gray(grab.image) if grab.image is not None else None)
-    source.close()
-    for s in samples:
-        frame = frames[int(s.origin.rsplit("@frame", 1)[1])]
-        assert frame is not None and s.image.size < frame.size / 2  # not the frame: a square round the part
-        x0, y0 = cv2.minMaxLoc(cv2.matchTemplate(frame, s.image, cv2.TM_SQDIFF))[2]
-        h, w = s.image.shape
-        assert np.array_equal(frame[y0 : y0 + h, x0 : x0 + w], s.image)  # cut from the frame as it is
-        in_frame = Circle(s.circle.cx + x0, s.circle.cy + y0, s.circle.r, s.circle.squash, s.circle.axis)
-        diff = np.abs(normalise_crop(s.image, s.circle, SPEC)[0] - normalise_crop(frame, in_frame, SPEC)[0])
-        assert diff.max() < 0.1 and diff.mean() < 1e-3  # the same crop, to OpenCV's fixed-point sub-pixel rounding
-
-
 def test_a_source_of_no_known_kind_is_one_clear_error(tmp_path: Path) -> None:
     (tmp_path / "clip.mp4").write_bytes(b"x")
     (tmp_path / "empty").mkdir()
@@ -205,42 +112,6 @@ def test_a_source_of_no_known_kind_is_one_clear_error(tmp_path: Path) -> None:
     (tmp_path / "half" / "ok_front").write_text("x")
     with pytest.raises(InputError, match=r"ok_front: not a folder"):
         collect([tmp_path / "half"], SPEC, cfg)
-
-
-@pytest.mark.parametrize(
-    ("truth", "error"),
-    [
-        ("part,label\n", r"clip\.csv: line 1: expected the header part,label,first_frame,last_frame,source"),
-        ("part,label,first_frame,last_frame,source\n", r"clip\.csv: no parts in the ground truth"),
-        ("part,label,first_frame,last_frame,source\n1,maybe,0,5,x\n", r"clip\.csv: line 2: expected part,label\(ok\|def\)"),
-        ("part,label,first_frame,last_frame,source\n1,ok,34,21,x\n", r"clip\.csv: line 2: first_frame 34 and last_frame 21"),
-        ("part,label,first_frame,last_frame,source\n1,ok,-34,-21,x\n", r"clip\.csv: line 2: first_frame -34"),
-        ("part,label,first_frame,last_frame,source\n1,def,3,9,x\n2,ok,3,9,x\n", r"clip\.csv: line 3: frames 3-9 do not follow"),
-        ("part,label,first_frame,last_frame,source\n1,def,5,9,x\n2,ok,4,12,x\n", r"clip\.csv: line 3: frames 4-12 do not follow"),
-        ('part,label,first_frame,last_frame,source\n1,ok,1,5,"' + "x" * 200_000 + '"\n', r"clip\.csv: not a ground truth CSV"),
-    ],
-)
-def test_ground_truth_that_names_no_part_or_an_impossible_one_is_one_clear_error(tmp_path: Path, truth: str, error: str) -> None:
-    (tmp_path / "clip.mp4").write_bytes(b"x")
-    (tmp_path / "clip.csv").write_text(truth)
-    with pytest.raises(InputError, match=error):
-        collect([tmp_path / "clip.mp4"], SPEC, load_config(None, []))
-
-
-def test_parts_in_view_together_at_the_start_may_share_frames() -> None:
-    from station.teach.truth import check_row
-
-    rows = [(0, 0, 40), (1, 0, 90), (0, 12, 90)]  # two parts whole in the first frame, two in the last
-    for n in range(1, 4):
-        check_row(Path("clip.csv"), n + 1, rows[:n])
-
-
-def test_a_video_with_two_different_ground_truths_beside_it_is_refused(tmp_path: Path) -> None:
-    (tmp_path / "clip.mp4").write_bytes(b"x")
-    (tmp_path / "clip.csv").write_text("part,label,first_frame,last_frame,source\n1,ok,3,9,x\n")
-    (tmp_path / "clip.mp4.csv").write_text("part,label,first_frame,last_frame,source\n1,def,3,9,x\n")
-    with pytest.raises(InputError, match=r"clip\.mp4: two ground truths beside it \(clip\.csv and clip\.mp4\.csv\)"):
-        collect([tmp_path / "clip.mp4"], SPEC, load_config(None, []))
 
 
 def test_a_photo_whose_name_is_not_utf8_is_taught_like_any_other(tmp_path: Path) -> None:
@@ -278,34 +149,6 @@ def test_a_blank_frame_under_both_labels_is_refused_as_no_part_not_as_a_wrong_la
         cv2.imwrite(str(root / sub / "blank.png"), np.full((300, 300), 128, np.uint8))
     col = collect([root], SPEC, load_config(None, []))
     assert [(Path(r.origin).parent.name, r.why) for r in col.refused] == [("ok_front", "no_part"), ("def_front", "no_part")]
-
-
-@pytest.mark.integration
-def test_an_intact_clip_whose_declared_frame_count_is_an_estimate_is_noted_not_refused(tmp_path: Path) -> None:
-    """A clip cut from a longer H.264 video without re-encoding declares more frames than it decodes (so does a variable
-    frame rate in MKV): it is intact, and refusing it as damaged would send the operator the wrong way."""
-    import subprocess
-
-    from station.sources import VideoFileSource
-    from station.teach.samples import _lost
-
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None or "libx264" not in subprocess.run([ffmpeg, "-v", "error", "-encoders"], capture_output=True, text=True,
-                                                         timeout=60).stdout:  # fmt: skip
-        pytest.skip("no ffmpeg with libx264 here (.ci/run installs it)")
-    whole, cut = tmp_path / "long.mp4", tmp_path / "cut.mp4"
-    make = ["-f", "lavfi", "-i", "testsrc=size=160x120:rate=25:duration=8", "-c:v", "libx264", "-bf", "3", "-g", "50", str(whole)]
-    subprocess.run([ffmpeg, "-v", "error", *make], check=True, timeout=120)
-    subprocess.run([ffmpeg, "-v", "error", "-ss", "1.3", "-i", str(whole), "-t", "3", "-c", "copy", str(cut)], check=True, timeout=120)
-    src = VideoFileSource(cut)
-    src.open()
-    while src.read() is not None:
-        pass
-    src.close()
-    assert src.frames_lost() > 0 and not src.count_is_exact
-    col = Collection()
-    _lost(cut, src, col)
-    assert len(col.notes) == 1 and "usual for a clip cut without re-encoding" in col.notes[0]
 
 
 def test_a_part_off_centre_about_the_ellipse_a_taught_model_fits_is_refused_not_taught(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -378,33 +221,6 @@ def test_a_labelled_folder_with_no_photo_is_one_clear_error_never_passed_over(tm
         (tmp_path / "empty" / sub).mkdir(parents=True)
     with pytest.raises(InputError, match=r"empty: no photo in ok_front/ or def_front/: nothing to teach from"):
         collect([root, tmp_path / "empty"], SPEC, load_config(None, []))
-
-
-def test_a_video_none_of_whose_ground_truth_it_holds_is_refused(tmp_path: Path) -> None:
-    """A photo named .avi is a video of one frame to OpenCV: every row of its ground truth came after its end, each only
-    noted, and the line was taught from the other sources as though it had been given none."""
-    shutil.copy(sorted((SAMPLE / "ok_front").iterdir())[0], tmp_path / "clip.avi")
-    (tmp_path / "clip.csv").write_text("part,label,first_frame,last_frame,source\n1,ok,3,9,x\n2,def,12,19,y\n")
-    with pytest.raises(InputError, match=r"clip\.avi: every part its ground truth lists comes after its last frame \(0\)"):
-        collect([tmp_path / "clip.avi"], SPEC, load_config(None, []))
-
-
-def test_a_ground_truth_with_a_column_named_twice_is_refused_not_read_by_its_last(tmp_path: Path) -> None:
-    from station.teach.truth import read_truth as read_ground_truth
-
-    (tmp_path / "sheet.csv").write_text("part,label,first_frame,last_frame,source,,\n1,ok,3,9,x,,\n")  # a spreadsheet's: fine
-    assert read_ground_truth(tmp_path / "sheet.csv")[0] == [(0, 3, 9)]
-    (tmp_path / "clip.mp4").write_bytes(b"x")
-    (tmp_path / "clip.csv").write_text("part,label,first_frame,last_frame,source,label\n1,ok,3,9,x,def\n")
-    with pytest.raises(InputError, match=r"clip\.csv: line 1: the column 'label' is named twice"):
-        collect([tmp_path / "clip.mp4"], SPEC, load_config(None, []))
-
-
-def test_a_ground_truth_that_is_no_regular_file_is_named_not_called_missing(tmp_path: Path) -> None:
-    (tmp_path / "clip.mp4").write_bytes(b"x")
-    os.mkfifo(tmp_path / "clip.csv")
-    with pytest.raises(InputError, match=r"clip\.csv: the ground truth of clip\.mp4 is not a regular file"):
-        collect([tmp_path / "clip.mp4"], SPEC, load_config(None, []))
 
 
 def test_crops_in_review_are_named_not_taught_in_any_labelled_folder(tmp_path: Path) -> None:
