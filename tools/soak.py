@@ -35,13 +35,13 @@ def sample(pid: int) -> tuple[float, int, int]:
     return rss_mb, len(os.listdir(f"/proc/{pid}/fd")), int(fields["Threads"])
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python3 -m tools.soak", description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--minutes", type=float, default=60.0)
     ap.add_argument("--every", type=float, default=10.0, help="seconds between samples")
     ap.add_argument("--warmup", type=float, default=2.0, help="minutes before the memory baseline is taken")
     ap.add_argument("--out", type=Path, default=Path("soak.csv"))
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="station-soak-") as tmp:
         env = Envelope(width=960, height=540, fps=30.0, speed=12.0, diameter=260.0)
         video = compose(labelled_photos(SAMPLE), Path(tmp) / "line.mp4", env, seed=5)

@@ -34,13 +34,15 @@ from station.teach.pits import paint_pin_holes
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python3 -m tools.where_check", description=__doc__.splitlines()[0])
     ap.add_argument("--model", type=Path, default=SHIPPED_MODEL)
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "casting" / "train")
     ap.add_argument("--seed", type=int, default=1)
-    args = ap.parse_args()
+    ap.add_argument("--limit", type=int, default=0, help="only the first this many good validation photos (0: all)")
+    args = ap.parse_args(argv)
     names = [n for n in json.loads((ROOT / "models" / "validation_split.json").read_text())["files"] if n.startswith("ok_front/")]
+    names = names[: args.limit] if args.limit > 0 else names
     model = Model(args.model)
     slot, m = ModelSlot(model), Metrics()
     stages = PreprocessStage(slot, m), InferenceStage(slot, m), DecisionStage(model.info, m)
@@ -48,9 +50,11 @@ def main() -> int:
     dist: list[float] = []
     painted = 0
     for i, name in enumerate(names):
-        image = read_image(args.data / name).image
-        circle = locate_part(image) if image is not None else None
-        if image is None or circle is None:
+        read = read_image(args.data / name)
+        if read.image is None:
+            raise SystemExit(f"error: {read.error} (is ../shared beside the checkout? else give --data)")
+        image, circle = read.image, locate_part(read.image)
+        if circle is None:  # a photo the station cannot locate is not painted: no part to judge where
             continue
         placed: list[tuple[float, float, float]] = []
         part = Part(i, Frame(i, paint_pin_holes(image, circle, rng, 1, placed=placed), time.monotonic(), time.time()))
