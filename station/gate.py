@@ -4,9 +4,10 @@ Start-up (``run``, ``replay``, ``classify``, ``demo``, ``eval``, ``check-config`
 file watch all come through :func:`admit`. A model is admitted when it loads, its metadata and
 input shape agree (station.model checks both), it scores a blank crop (what the station warms it up
 with) without failing, and on the bundled labelled sample photos every
-score is a finite number in [0, 1] and at least SELF_TEST_ACCURACY of the photos are judged right
-as the decision would judge them (a taught model: on the crops of its own line that it carries,
-two of which its own preprocessing must remake from the pixels it keeps of them). An inverted,
+score is a finite number in [0, 1], at least SELF_TEST_ACCURACY of the photos are judged right
+as the decision would judge them, and no defective one passes (a taught model: on the crops of its
+own line that it carries, two of which its own preprocessing must remake from the pixels it keeps of
+them). An inverted,
 NaN-producing or ruined model fails the last two, a taught model with changed crop settings the
 remake. A model whose output is no probability (integers, booleans: station.model) or whose every
 self-test score is exactly 0 or 1 (a hard decision, which no uncertain band can hold back) is
@@ -137,14 +138,15 @@ def self_test(model: Model, sample: Path = SAMPLE, stop: threading.Event | None 
     got = _taught(model) if model.info.self_test else _photos(model, sample)
     if isinstance(got, str):
         return got
-    return _judge(model, *got, accuracy_needed=SELF_TEST_ACCURACY, stop=stop, no_escape=not model.info.self_test)
+    return _judge(model, *got, accuracy_needed=SELF_TEST_ACCURACY, stop=stop, no_escape=True)
 
 
 def _judge(model: Model, crops: list[FloatImage], labels: list[int], accuracy_needed: float,
            stop: threading.Event | None = None, no_escape: bool = False) -> str | None:  # fmt: skip
     """Every score a finite number in [0, 1], and at least ``accuracy_needed`` judged as the decision would; with
-    ``no_escape``, no defective photo passed (the bundled photos of the line the shipped model knows: it rejects their
-    defects by 4.4 log-odds at least, and a model whose threshold or band was moved to let one through is refused)."""
+    ``no_escape``, no defective photo passed: a model whose threshold or band was moved to let one through is refused. The
+    shipped model rejects the bundled defects by 4.4 log-odds at least; a taught model carries only defective crops it
+    rejected by a margin when it was written (station.teach.selftest)."""
     scored = []
     try:  # one crop at a time, as the station scores them (a graph with a fixed batch of 1 is fine), with the evidence
         for c in crops:

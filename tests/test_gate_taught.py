@@ -106,3 +106,30 @@ def test_an_inverted_taught_model_is_still_refused(tmp_path: Path, taught: tuple
     onnx.save(m, str(out))
     with pytest.raises(ModelError, match="self-test"):
         admit(out)
+
+
+@pytest.mark.parametrize("limit", [0.9999, "just past its nearest defect"])
+def test_a_taught_model_whose_pass_limit_was_raised_past_a_defect_it_carries_is_refused(taught: tuple[Path, Path], tmp_path: Path,
+                                                                                        limit: float | str) -> None:  # fmt: skip
+    """A raised limit passed some of the defective crops it carries; the gate asked only 80 % of them judged right."""
+    import onnx
+
+    from station.errors import ModelError
+    from station.gate import _taught
+    from station.model import META_BAND, META_THRESHOLD, Model
+
+    model = Model(taught[0])
+    stored = _taught(model)
+    assert not isinstance(stored, str), stored
+    crops, labels = stored
+    defective = [c for c, label in zip(crops, labels, strict=True) if label == 1]
+    nearest = min(float(model.score(c[None])[0]) for c in defective)
+    assert nearest > model.info.band[0]  # the file as written rejects every defective crop it carries
+    raised = limit if isinstance(limit, float) else nearest + 1e-3
+    m = onnx.load(str(taught[0]))
+    for p in m.metadata_props:
+        if p.key in (META_THRESHOLD, META_BAND):
+            p.value = f"{raised:.6f}" if p.key == META_THRESHOLD else json.dumps([round(raised, 6), round(max(raised, 0.99995), 6)])
+    onnx.save(m, str(tmp_path / "raised.onnx"))
+    with pytest.raises(ModelError, match=r"it passes \d+ of the 16 defective self-test photos .*each must be rejected"):
+        admit(tmp_path / "raised.onnx")

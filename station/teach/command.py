@@ -332,6 +332,12 @@ def as_run(net: Any, base: Model, pick: Candidate) -> npt.NDArray[np.float64]:
         return Model(path).score(pick.crops).astype(np.float64)
 
 
+def _scores(net: Any, pick: Candidate) -> npt.NDArray[np.float64]:
+    """The written model's scores of its parts: the taught network's own, or a base candidate's held-out ones (the base network
+    learnt none of them: they are the scores it gives)."""
+    return pick.held_out if net is None else score(net, pick.crops)
+
+
 def _write(out: Path, net: Any, base: Model, pick: Candidate, figures: dict[str, Any], col: Collection, labels: npt.NDArray[np.int64],
            seed: int) -> str | None:  # fmt: skip
     """The taught network, or the base network with the line's threshold, with what it was taught, if the station's gate takes
@@ -352,10 +358,10 @@ def _write(out: Path, net: Any, base: Model, pick: Candidate, figures: dict[str,
         meta.META_TAUGHT: json.dumps(taught),
         meta.META_FINGERPRINT: col.digest.hexdigest(),
         meta.META_METRICS: json.dumps({"validation": figures["held_out"]}),
-        meta.META_SELF_TEST: self_test_meta(pick.crops, labels, pick.spec, seed, pick.parts),
     }
     part = part_path(out)  # --out changes only to a model the gate took: an old one stays otherwise
     try:
+        extra[meta.META_SELF_TEST] = self_test_meta(pick.crops, labels, pick.spec, seed, pick.parts, _scores(net, pick), pick.band[0])
         if net is None:  # a base candidate: its network, its preprocessing (perhaps rectifying), the line's operating point
             relabel(base.path, part, pick.threshold, pick.band, {**extra, meta.META_INPUT: json.dumps(asdict(pick.spec))})
         else:

@@ -11,10 +11,14 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from station.errors import ModelError
+from station.gate import TAUGHT_PER_CLASS
 from station.preprocess import PreprocessSpec, crop_square, part_region, quantised
+from station.teach import threshold
 from station.teach.parts import Sample
 
 SELF_TEST_PER_CLASS = 16
+CLEAR = 0.05  # log-odds: a stored defective crop's least clearance above the limit (storing it as PNG moves its score far less)
 
 
 def _png(image: npt.NDArray[np.uint8]) -> str:
@@ -22,8 +26,13 @@ def _png(image: npt.NDArray[np.uint8]) -> str:
 
 
 def self_test_meta(crops: npt.NDArray[np.float32], labels: npt.NDArray[np.int64], spec: PreprocessSpec, seed: int,
-                   parts: Sequence[Sample] = ()) -> str:  # fmt: skip
+                   parts: Sequence[Sample], scores: npt.NDArray[np.float64], limit: float) -> str:  # fmt: skip
     """Up to SELF_TEST_PER_CLASS crops of each class as PNG (grey levels over +-clip), for the model gate.
+
+    The good crops are drawn at random. The defective ones are drawn from those the model written rejects by at least
+    CLEAR log-odds (``scores``: its scores of ``crops``; ``limit``: its pass limit), the half of them nearest the limit
+    first: the gate refuses a taught model that passes any of them, so a pass limit raised past them is refused, and no
+    crop the model itself lets through (within the escapes a gate allowed) is stored as one it must reject.
 
     With ``parts`` (the samples the crops were made from), the first crop of each class also keeps
     the pixels it was cut from, its circle (``station.preprocess.part_region``) and its square crop
@@ -31,10 +40,17 @@ def self_test_meta(crops: npt.NDArray[np.float32], labels: npt.NDArray[np.int64]
     whose crop settings were changed is refused.
     """
     rng = np.random.default_rng(seed)
-    picked = [int(i) for cls in (0, 1) for i in rng.permutation(np.flatnonzero(labels == cls))[:SELF_TEST_PER_CLASS]]
+    good = rng.permutation(np.flatnonzero(labels == 0))[:SELF_TEST_PER_CLASS]
+    clear = np.flatnonzero((labels == 1) & (threshold.above(scores, limit) >= CLEAR))
+    if len(clear) < TAUGHT_PER_CLASS:
+        raise ModelError(f"it rejects only {len(clear)} of its {int(np.sum(labels == 1))} defective parts clear of its pass limit, "
+                         f"and the model gate judges it on {TAUGHT_PER_CLASS} at least: teach it with more defective parts")  # fmt: skip
+    nearest = clear[np.argsort(scores[clear], kind="stable")][: SELF_TEST_PER_CLASS // 2]
+    rest = rng.permutation(np.setdiff1d(clear, nearest))[: SELF_TEST_PER_CLASS - len(nearest)]
+    picked = [int(i) for i in (*good, *nearest, *rest)]
     pngs = [_png(quantised(crops[i], spec.clip)) for i in picked]
     remade = []
-    for k in sorted({next(k for k, i in enumerate(picked) if labels[i] == cls) for cls in (0, 1)} if len(parts) else ()):
+    for k in sorted({next(k for k, i in enumerate(picked) if labels[i] == cls) for cls in (0, 1)} if parts else ()):
         part = parts[picked[k]]
         region, circle = part_region(part.image, part.circle, spec)
         remade.append({"crop": k, "image": _png(region), "circle": [circle.cx, circle.cy, circle.r, circle.squash, circle.axis],

@@ -122,10 +122,15 @@ def operating_point(scores: Scores, labels: Ints, margin: float = MARGIN, most_r
     return round(hi, SCORE_DIGITS), (round(lo, SCORE_DIGITS), round(hi, SCORE_DIGITS))
 
 
+def above(scores: Scores, limit: float) -> npt.NDArray[np.float64]:
+    """How far each score lies above ``limit`` in log-odds (below it: negative)."""
+    p = np.clip(scores, 1e-6, 1 - 1e-6)  # as _logit clips one score
+    return np.asarray(np.log(p / (1 - p)) - _logit(limit), np.float64)
+
+
 def _from_limit(scores: Scores, limit: float) -> npt.NDArray[np.float64]:
     """Each score's distance from ``limit`` in log-odds, on either side."""
-    p = np.clip(scores, 1e-6, 1 - 1e-6)  # as _logit clips one score
-    return np.asarray(np.abs(np.log(p / (1 - p)) - _logit(limit)), np.float64)
+    return np.abs(above(scores, limit))
 
 
 def near_limit(scores: Scores, limit: float, margin: float = MARGIN) -> int:
