@@ -32,24 +32,39 @@ class KeyPair:
 
 
 def create_keys(folder: Path, name: str) -> tuple[Path, Path]:
-    """Write ``NAME.key`` and ``NAME.key_secret`` (mode 600) in ``folder``; never overwrite."""
+    """Write ``NAME.key`` and ``NAME.key_secret`` (mode 600 from its first byte) in ``folder``; never overwrite, never through
+    a link (a dangling one would have put the secret where it leads)."""
     if not zmq.has("curve"):
         raise StationError("this libzmq was built without CURVE support")
     if not re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}", name):  # "" made hidden files; "../x" and "a/b" left the folder
-        raise InputError(f"--name {name!r}: one word of letters, digits, '.', '-' or '_', not starting with '.'")
+        why = "at most 64 characters" if len(name) > 64 else "one word of letters, digits, '.', '-' or '_', not starting with '.'"
+        raise InputError(f"--name {name[:80]!r}: {why}")
     if folder.exists() and not folder.is_dir():
         raise InputError(f"{folder}: not a folder (the keys are written into a folder)")
     public, secret = folder / f"{name}.key", folder / f"{name}.key_secret"
     for p in (public, secret):
-        if p.exists():
-            raise StationError(f"{p}: already exists; refusing to overwrite a key")
+        if os.path.lexists(p):
+            raise InputError(f"{p}: already exists; refusing to overwrite a key")
+    pair = zmq.curve_keypair()
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        made_public, made_secret = zmq.auth.create_certificates(str(folder), name)
+        _key_file(public, 0o644, "Public", pair[0])
+        _key_file(secret, 0o600, "**Secret**", *pair)
     except OSError as exc:
-        raise StationError(f"{folder}: cannot write keys: {exc.strerror or exc}") from None
-    os.chmod(made_secret, 0o600)
-    return Path(made_public), Path(made_secret)
+        raise StationError(f"{exc.filename or folder}: cannot write keys: {exc.strerror or exc}") from None
+    return public, secret
+
+
+def _key_file(path: Path, mode: int, kind: str, public: bytes, secret: bytes | None = None) -> None:
+    """One key file in ZeroMQ's certificate format (``zmq.auth.load_certificate`` reads it), created with ``mode``: a new file
+    only (O_EXCL), and not through a link at its name (O_NOFOLLOW)."""
+    text = f'#   ZeroMQ CURVE {kind} Certificate, made by station keys\nmetadata\ncurve\n    public-key = "{public.decode()}"\n'
+    if secret is not None:
+        text += f'    secret-key = "{secret.decode()}"\n'
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        os.fchmod(fd, mode)  # whatever the umask took away from the public file's read bits
+        f.write(text)
 
 
 def _z85_key(value: bytes | None) -> bool:

@@ -21,7 +21,7 @@ def test_keys_command_makes_a_pair_and_refuses_to_overwrite(tmp_path: Path) -> N
     first = subprocess.run(args, capture_output=True, text=True, timeout=30)
     assert first.returncode == 0 and "gw.key_secret" in first.stdout
     again = subprocess.run(args, capture_output=True, text=True, timeout=30)
-    assert again.returncode == 1 and "already exists" in again.stderr and "Traceback" not in again.stderr
+    assert again.returncode == 2 and "already exists" in again.stderr and "Traceback" not in again.stderr  # bad input
     assert (tmp_path / "gw.key_secret").stat().st_mode & 0o077 == 0
     pair = load_secret(tmp_path / "gw.key_secret", "k")
     assert pair.public == load_public(tmp_path / "gw.key", "k")
@@ -44,6 +44,27 @@ def test_bad_key_files_name_the_key_and_the_file(tmp_path: Path) -> None:
         load_secret(None, "publisher.curve.secret_key_file")
     with pytest.raises(StationError):
         create_keys(tmp_path, "st")
+
+
+@pytest.mark.parametrize("which", ["station.key", "station.key_secret"])
+def test_a_link_at_a_key_files_name_is_refused_and_nothing_written_where_it_leads(tmp_path: Path, which: str) -> None:
+    """A dangling link does not exist to Path.exists: pyzmq's writer followed it and put the secret where it led."""
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / which).symlink_to(tmp_path / "stolen")
+    with pytest.raises(InputError, match=rf"{which}: already exists; refusing to overwrite a key"):
+        create_keys(tmp_path / "keys", "station")
+    assert not (tmp_path / "stolen").exists() and [p.name for p in (tmp_path / "keys").iterdir()] == [which]
+
+
+def test_a_secret_key_file_is_never_readable_by_others_and_both_files_load(tmp_path: Path) -> None:
+    old = os.umask(0)  # the most open umask: the secret is still the owner's alone
+    try:
+        public, secret = create_keys(tmp_path, "st")
+    finally:
+        os.umask(old)
+    assert secret.stat().st_mode & 0o777 == 0o600 and public.stat().st_mode & 0o777 == 0o644
+    pair = load_secret(secret, "publisher.curve.secret_key_file")
+    assert pair.public == load_public(public, "gateway.curve_public_key_file") and len(pair.secret) == 40
 
 
 @pytest.mark.parametrize("name", ["", ".hidden", "../outside", "a/b", "two\nlines", "x" * 65])
