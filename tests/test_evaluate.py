@@ -88,6 +88,25 @@ def test_eval_needs_both_class_folders(tmp_path: Path, capsys: pytest.CaptureFix
     assert capsys.readouterr().err.rstrip().endswith("(Def_Front is there: the name is def_front, in lower case)")
 
 
+def test_a_folder_below_a_label_that_cannot_be_listed_stops_eval_with_its_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                             capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    for sub in ("ok_front", "def_front"):
+        (tmp_path / sub).mkdir()
+        shutil.copy(sorted((SAMPLE / sub).iterdir())[0], tmp_path / sub)
+    (tmp_path / "ok_front" / "tuesday").mkdir()
+    scandir = os.scandir
+
+    def denied(path: str = ".") -> object:  # run as root, a chmod 000 folder would be listed: the OS's refusal is faked
+        if Path(path).name == "tuesday":
+            raise PermissionError(13, "Permission denied", str(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", denied)
+    assert evaluate_folder(tmp_path, Model(MODEL), tmp_path / "r") == 2  # figures without its good parts would read f1 1.0
+    out, err = capsys.readouterr()
+    assert out == "" and err.strip().endswith("tuesday: cannot list folder: Permission denied") and len(err.strip().splitlines()) == 1
+
+
 def test_entries_that_are_not_files_are_named_and_one_class_gives_no_auc(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ok, bad = tmp_path / "ok_front", tmp_path / "def_front"
     ok.mkdir()

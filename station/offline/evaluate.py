@@ -90,7 +90,8 @@ def _collect(folder: Path, clf: Classifier, taught: frozenset[str] = frozenset()
         d = folder / sub
         if not d.is_dir():
             raise InputError(f"{d}: missing (expected {folder}/{GOOD} and {folder}/{DEFECTIVE}){misnamed(folder, sub)}")
-        for p, why in files_below(d):  # a link, a pipe, a device, another file type: named, never silently passed over
+        for p, why in files_below(d, strict=True):  # a link, a pipe, a device, another file type: named, never silently passed over;
+            # a folder that cannot be listed stops it: figures without its parts would be read as the line's
             grab = read_image(p) if not why else None
             if grab is None or grab.image is None:
                 problems.append(why or (grab.error if grab is not None else None) or f"{p}: unreadable")
