@@ -25,7 +25,7 @@ def at_least(low: float, kind: type[int] | type[float], high: float | None = Non
         try:
             v = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'a whole number' if kind is int else 'a number'}") from None
         if not math.isfinite(v) or v < low or (high is not None and v > high):
             raise argparse.ArgumentTypeError(f"{text} is out of range ({low} to {high if high is not None else 'any'})")
         return v

@@ -34,6 +34,17 @@ def test_an_out_of_range_option_is_a_usage_error_naming_it(args: list[str], opti
     assert f"argument {option}:" in last and "Traceback" not in last
 
 
+@pytest.mark.parametrize(
+    ("option", "text", "said"), [("--epochs", "1.5", "'1.5' is not a whole number"), ("--lr", "fast", "'fast' is not a number")]
+)
+def test_an_option_that_is_no_number_of_its_kind_says_which_kind(
+    option: str, text: str, said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stop:
+        build_parser().parse_args(["teach", "x", "--out", "y", option, text])
+    assert stop.value.code == 2 and said in capsys.readouterr().err  # "'1.5' is not a number" it said, of a number
+
+
 def test_the_widest_seeds_are_taken() -> None:
     assert build_parser().parse_args(["demo", "--seed", "0"]).seed == 0
     assert build_parser().parse_args(["teach", "x", "--out", "y", "--seed", str(2**32 - 1)]).seed == 2**32 - 1
