@@ -150,6 +150,12 @@ def ground_truths(video: Path) -> tuple[Path, Path]:
     return video.with_suffix(".csv"), video.with_name(video.name + ".csv")
 
 
+def no_ground_truth(video: Path) -> str:
+    """What a video without its ground truth beside it is told: where it may lie (one name, for a file with no extension)."""
+    names = " or ".join(dict.fromkeys(p.name for p in reversed(ground_truths(video))))
+    return f"{video}: a video needs its ground truth beside it ({names})"
+
+
 def misnamed(folder: Path, name: str) -> str:
     """Where ``folder``/``name`` is missing: the entry there whose name differs from it in case only, as a hint for the
     message (``" (OK_front is there: the name is ok_front, in lower case)"``), or an empty string."""

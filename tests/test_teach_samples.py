@@ -101,6 +101,9 @@ def test_a_source_of_no_known_kind_is_one_clear_error(tmp_path: Path) -> None:
     cfg = load_config(None, [])
     with pytest.raises(InputError, match=r"clip\.mp4: a video needs its ground truth beside it \(clip\.mp4\.csv or clip\.csv\)"):
         collect([tmp_path / "clip.mp4"], SPEC, cfg)
+    (tmp_path / "status").write_bytes(b"x")  # no extension: one name, not the same name twice
+    with pytest.raises(InputError, match=r"status: a video needs its ground truth beside it \(status\.csv\)$"):
+        collect([tmp_path / "status"], SPEC, cfg)
     with pytest.raises(InputError, match="not a labelled folder"):
         collect([tmp_path / "empty"], SPEC, cfg)
     with pytest.raises(InputError, match="no such file or folder"):

@@ -17,7 +17,7 @@ import numpy as np
 
 from station.config import Config, Direction
 from station.errors import InputError, one_line
-from station.files import ground_truths, not_read, opencv_name
+from station.files import ground_truths, no_ground_truth, not_read, opencv_name
 from station.messages import Verdict
 from station.model import Model
 from station.offline.evaluate import auc, confusion_png, f1_score, histogram_png, report_folder, write_csv, write_metrics, write_png
@@ -138,7 +138,7 @@ def _inputs(video: Path, cfg: Config, report: Path, source: VideoFileSource) -> 
         raise InputError(f"{video}: its name is not UTF-8, which the video decoder cannot open: rename the file")
     truth_path = truth_csv(video)
     if truth_path is None:
-        raise InputError(f"{video}: a video needs its ground truth beside it ({video.name}.csv or {video.with_suffix('.csv').name})")
+        raise InputError(no_ground_truth(video))
     truth, _ = read_truth(truth_path)
     frame_a_part(truth_path, truth, cfg)
     for name in REPORT_FILES:  # a video named parts.mp4 with its report beside it: parts.csv is its ground truth

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from station.config import Config, Direction
 from station.errors import InputError
-from station.files import ground_truths, misnamed, real
+from station.files import ground_truths, misnamed, no_ground_truth, real
 from station.locate import OFF_CENTRE, Circle, GrayImage, asymmetry, ellipse_of
 from station.messages import Frame, Part
 from station.metrics import Metrics
@@ -99,7 +99,7 @@ def collect(sources: list[Path], spec: PreprocessSpec, cfg: Config) -> Collectio
         elif src.is_file() and truth_csv(src) is not None:
             _video(src, spec, cfg, col)
         elif src.is_file():
-            raise InputError(f"{src}: a video needs its ground truth beside it ({src.name}.csv or {src.with_suffix('.csv').name})")
+            raise InputError(no_ground_truth(src))
         elif src.is_dir():
             raise InputError(f"{src}: not a labelled folder (expected ok_front/ and def_front/ in it)")
         elif src.exists():
