@@ -43,7 +43,7 @@ CAMERA_SETTINGS = ("exposure_us", "gain_db", "acquisition_fps", "roi", "pixel_fo
 USB = ("usb:", "/dev/video")  # camera.source prefixes, by kind (sources.source_for)
 NETWORK = ("rtsp://", "rtsps://", "http://", "https://")
 SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")  # a URL (udp://, rtmp://, file:// too): never a path in the config's folder
-STILLS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".pgm", ".webp")  # camera.source suffixes of a single image
+STILLS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".pgm", ".ppm", ".pnm", ".webp")  # camera.source suffixes of a single image
 
 
 class SourceKind(StrEnum):
