@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -137,6 +138,35 @@ def test_replies_a_peer_does_not_take_are_counted_dropped_never_served() -> None
         assert count("dropped") > 0 and got == count("served")  # each reply counted served was sent; the rest dropped
     finally:
         s.close(0)
+        srv.stop()
+        srv.join(2)
+
+
+@pytest.mark.integration
+def test_requests_left_by_peers_that_went_away_do_not_keep_a_live_gateway_waiting() -> None:
+    """Each queued request of a peer gone was charged the whole reply it would have had: a live gateway's request waited its
+    turn behind them all, seconds for each round of the dead peers' queues (a gateway gives a gap up after 0.3 s)."""
+    ring = Ring(MAX_SPAN)
+    for seq in range(1, MAX_SPAN + 1):
+        ring.add(seq, b"heartbeat", b"x" * 200)
+    srv = ResendServer("tcp://127.0.0.1:*", ring, "run-1", Metrics(), poll_s=0.05)
+    srv.start()
+    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
+    gone = [ctx.socket(zmq.DEALER) for _ in range(128)]
+    try:
+        for peer in gone:
+            peer.setsockopt(zmq.LINGER, 1000)  # its requests go out before it closes
+            peer.connect(srv.endpoint)
+            for _ in range(10):
+                peer.send_multipart([b"resend", json.dumps({"from": 1, "to": MAX_SPAN}).encode()])
+        for peer in gone:
+            peer.close()
+        t0 = time.monotonic()
+        got = _ask(srv, {"from": MAX_SPAN - 2, "to": MAX_SPAN})  # fails after 3 s without an answer
+        assert time.monotonic() - t0 < 2.0 and json.loads(got[1])["count"] == 3  # 128 dead peers a round: 6.4 s of budget before
+        dropped = {"result": "dropped"}
+        assert wait_for(lambda: (srv.metrics.registry.get_sample_value("station_resend_requests_total", dropped) or 0) > 0, 5)  # counted
+    finally:
         srv.stop()
         srv.join(2)
 
