@@ -104,6 +104,12 @@ class GatewaySection(Section):
                 f"{self.actuator_distance_mm} mm at belt_speed_mm_s {self.belt_speed_mm_s} is {delay:.3g} s to the actuator, "
                 "outside 0.001-600 s",
             )
+        if self.margin_ms >= delay * 1000:  # a verdict is late after capture + delay - margin: before any could come
+            raise Contradiction(
+                "gateway.margin_ms",
+                f"{self.margin_ms} ms is not under the {delay * 1000:.0f} ms from capture to the actuator: every verdict would come "
+                "too late, and every part would be rejected",
+            )
         return self
 
     def actuator_delay_s(self) -> float:

@@ -54,8 +54,9 @@ def _timing(cfg: Config) -> list[str]:
     if budget_ms < p.deadline_ms:
         key = "gateway.actuator_delay_ms" if g.tracking is Tracking.DELAY else "gateway.actuator_distance_mm"
         out.append(
-            f"{key}: the actuator comes {g.actuator_delay_s() * 1000:.0f} ms after capture, less gateway.margin_ms "
-            f"({g.margin_ms}) is under publisher.deadline_ms ({p.deadline_ms}): the gateway rejects verdicts the station sent on time"
+            f"{key}: the actuator comes {g.actuator_delay_s() * 1000:.0f} ms after capture; less gateway.margin_ms ({g.margin_ms}), "
+            f"that leaves {budget_ms:.0f} ms, under publisher.deadline_ms ({p.deadline_ms}): the gateway rejects verdicts the "
+            "station sent on time"
         )
     if p.deadline_ms < SHORT_DEADLINE_MS:
         out.append(

@@ -16,6 +16,16 @@ def test_a_distance_and_belt_speed_that_put_the_actuator_at_no_time_or_never_are
     assert err.value.key == "gateway.actuator_distance_mm"
 
 
+@pytest.mark.parametrize("sets", [["gateway.actuator_delay_ms=1500", "gateway.margin_ms=2000"],
+                                  ["gateway.tracking=distance", "gateway.actuator_distance_mm=600", "gateway.belt_speed_mm_s=1000",
+                                   "gateway.margin_ms=600"]])  # fmt: skip
+def test_a_margin_that_leaves_no_time_before_the_actuator_is_refused_naming_it(sets: list[str]) -> None:
+    with pytest.raises(ConfigError, match=r"is not under the (1500|600) ms from capture to the actuator") as err:
+        load_config(None, sets)  # a gateway so set started, with a warning, and rejected every part as late
+    assert err.value.key == "gateway.margin_ms"
+    assert load_config(None, [*sets[:-1], "gateway.margin_ms=20"]).gateway.margin_ms == 20
+
+
 def test_gateway_tracking_by_distance_over_belt_speed() -> None:
     g = load_config(None, ["gateway.tracking=distance", "gateway.actuator_distance_mm=900", "gateway.belt_speed_mm_s=600"]).gateway
     assert g.actuator_delay_s() == 1.5

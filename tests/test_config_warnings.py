@@ -13,7 +13,8 @@ from station.config_warnings import warnings
 def test_timing_that_makes_the_gateway_reject_on_time_verdicts_is_warned_of() -> None:
     assert warnings(load_config()) == []
     (w,) = warnings(load_config(None, ["gateway.actuator_delay_ms=400"]))
-    assert w.startswith("gateway.actuator_delay_ms:") and "publisher.deadline_ms (500)" in w
+    assert w.startswith("gateway.actuator_delay_ms: the actuator comes 400 ms after capture; less gateway.margin_ms (20), that "
+                        "leaves 380 ms, under publisher.deadline_ms (500)")  # fmt: skip
 
 
 def test_a_deadline_shorter_than_inspection_takes_is_warned_of() -> None:
