@@ -79,8 +79,12 @@ def local_endpoint(endpoint: str) -> str:
 
 
 def check_connectable(v: str) -> str:
-    """``v``, when a client can connect to it (no wildcard host or port: those only bind); a ValueError saying why."""
+    """``v``, when a client in another process can connect to it (no wildcard host or port: those only bind; no inproc: it
+    reaches only its own process); a ValueError saying why."""
     check_endpoint(v)
+    if v.startswith("inproc://"):
+        raise ValueError(f"{v!r}: inproc reaches only its own process, and the station is another: it cannot be connected to "
+                         "from here: give the station's tcp://HOST:PORT or ipc://PATH")  # fmt: skip
     if v.startswith("tcp://") and ((address := tcp_address(v)) is None or address[0] in _ANY):
         raise ValueError(f"{v!r}: a wildcard host or port binds, it cannot be connected to: give the station's address and port")
     return v

@@ -60,7 +60,7 @@ def test_a_plc_host_that_is_neither_is_refused_naming_the_key(host: str) -> None
     assert err.value.key == "gateway.modbus.host" and "not an IP address or a host name" in str(err.value)
 
 
-@pytest.mark.parametrize("endpoint", ["tcp://*:5556", "tcp://0.0.0.0:5556", "tcp://[::]:5556", "tcp://127.0.0.1:*"])
+@pytest.mark.parametrize("endpoint", ["tcp://*:5556", "tcp://0.0.0.0:5556", "tcp://[::]:5556", "tcp://127.0.0.1:*", "inproc://station"])
 def test_a_station_endpoint_that_only_binds_is_refused_naming_the_key(endpoint: str) -> None:
     for key in ("gateway.station_endpoint", "gateway.resend_endpoint"):
         with pytest.raises(ConfigError) as err:
