@@ -7,7 +7,7 @@ with) without failing, and on the bundled labelled sample photos every
 score is a finite number in [0, 1], at least SELF_TEST_ACCURACY of the photos are judged right
 as the decision would judge them, and no defective one passes (a taught model: on the crops of its
 own line that it carries, two of which its own preprocessing must remake from the pixels it keeps of
-them). An inverted,
+them; one taught before its self-test said ``rejected`` keeps the 80 % alone). An inverted,
 NaN-producing or ruined model fails the last two, a taught model with changed crop settings the
 remake. A model whose output is no probability (integers, booleans: station.model) or whose every
 self-test score is exactly 0 or 1 (a hard decision, which no uncertain band can hold back) is
@@ -34,12 +34,13 @@ from station.errors import ConfigError, ModelError
 from station.imagesize import claimed_size
 from station.locate import Circle, FloatImage, GrayImage
 from station.model import META_SELF_TEST, Model, Threads
-from station.preprocess import Quality, crop_square, normalise, preprocess, quantised
+from station.preprocess import Quality, crop_square, dequantised, normalise, preprocess, quantised
 from station.stills import IMAGE_SUFFIXES, LABELLED, MAX_IMAGE_SIDE, read_image
 
 SAMPLE = Path(__file__).resolve().parent / "sample" / "casting"
 SELF_TEST_ACCURACY = 0.8
 TAUGHT_PER_CLASS = 8  # a taught model's own self-test: at least this many crops of each class
+REJECTED = "rejected"  # a taught self-test's key: true when each defective crop is one the model rejected when written
 REMADE_TOLERANCE = 3  # grey levels: a square crop remade from its stored pixels differs by rounding (1 measured), no more
 
 
@@ -82,8 +83,9 @@ def _off(a: GrayImage, b: GrayImage) -> int:
     return int(np.abs(a.astype(np.int16) - b.astype(np.int16)).max())
 
 
-def _taught(model: Model) -> tuple[list[FloatImage], list[int]] | str:
-    """A taught model's own line: the labelled crops ``station teach`` stored in it (grey levels over +-clip).
+def _taught(model: Model) -> tuple[list[FloatImage], list[int], bool] | str:
+    """A taught model's own line: the labelled crops ``station teach`` stored in it (grey levels over +-clip), and whether
+    its defective crops are all ones it rejected when written (``REJECTED``: taught since 2026-12-06; each must still be).
 
     Where it also kept the pixels some crops were cut from, those crops are remade with the model's
     own preprocessing and must come out the same: a file whose crop settings were changed is refused.
@@ -111,7 +113,7 @@ def _taught(model: Model) -> tuple[list[FloatImage], list[int]] | str:
                 return f"its preprocessing does not remake the crops it was taught on (self-test crop {k}): its input metadata was changed"
     except (ValueError, KeyError, TypeError, IndexError, ArithmeticError, cv2.error) as exc:
         return f"its {META_SELF_TEST} metadata is malformed ({str(exc).strip()[:160]})"
-    return [(img.astype(np.float32) / 255.0 * 2.0 - 1.0) * clip for img in stored], labels
+    return [dequantised(img, clip) for img in stored], labels, raw.get(REJECTED) is True
 
 
 STOPPED = "not finished: the station is stopping"  # the self-test's answer once ``stop`` is set
@@ -135,10 +137,14 @@ def self_test(model: Model, sample: Path = SAMPLE, stop: threading.Event | None 
         why = _judge(model, *photos, accuracy_needed=0.0, stop=stop)
         if why is not None:
             return why
-    got = _taught(model) if model.info.self_test else _photos(model, sample)
-    if isinstance(got, str):
-        return got
-    return _judge(model, *got, accuracy_needed=SELF_TEST_ACCURACY, stop=stop, no_escape=True)
+    if not model.info.self_test:
+        got = _photos(model, sample)
+        return got if isinstance(got, str) else _judge(model, *got, accuracy_needed=SELF_TEST_ACCURACY, stop=stop, no_escape=True)
+    taught = _taught(model)
+    if isinstance(taught, str):
+        return taught
+    crops, labels, rejected = taught  # a model taught before REJECTED was written may carry defects it passed: 80 % for it
+    return _judge(model, crops, labels, accuracy_needed=SELF_TEST_ACCURACY, stop=stop, no_escape=rejected)
 
 
 def _judge(model: Model, crops: list[FloatImage], labels: list[int], accuracy_needed: float,

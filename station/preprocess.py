@@ -175,6 +175,11 @@ def quantised(crop: FloatImage, clip: float) -> GrayImage:
     return cast(GrayImage, np.clip(np.rint((crop + clip) / (2 * clip) * 255), 0, 255).astype(np.uint8))
 
 
+def dequantised(grey: GrayImage, clip: float) -> FloatImage:
+    """Grey levels stored by :func:`quantised` as a normalised crop again (how the model gate reads a self-test crop)."""
+    return cast(FloatImage, (grey.astype(np.float32) / 255.0 * 2.0 - 1.0) * clip)
+
+
 def crop_sharpness(crop: FloatImage) -> float:
     """Mean absolute Laplacian over the centre of a normalised crop: independent of scale and contrast.
 

@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 
 from station.config import SHIPPED_MODEL, load_config
-from station.errors import ModelError
 from station.gate import admit
 from station.metrics import Metrics
 from station.model import META_TAUGHT
@@ -277,33 +276,6 @@ def test_the_base_network_made_round_is_written_as_the_base_network_that_rectifi
     assert (written.info.threshold, written.info.band) == (thr, band)
     assert np.array_equal(written.score(crops), base.score(crops))
     assert list(tmp_path.iterdir()) == [out]  # no .part left behind
-
-
-def test_a_model_the_gate_refuses_leaves_the_old_model_at_out_as_it_was(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from station.model import Model
-    from station.teach import command
-    from station.teach.candidates import Candidate
-    from station.teach.samples import collect
-    from station.teach.threshold import Outcome
-
-    base = Model(SHIPPED_MODEL)
-    col = collect([SAMPLE], base.info.spec, load_config(None, []))
-    labels = np.array([s.label for s in col.samples], np.int64)
-    crops = plain(col.samples, base.info.spec)
-    pick = Candidate("base-line-threshold", base.info.spec, crops, base.score(crops).astype(np.float64),
-                     Outcome(len(labels), int(labels.sum()), 0, 0), 0.5, (0.5, 0.5))  # fmt: skip
-    figures = {"line": "", "counts": col.counts(), "held_out": pick.judged.as_dict(), "margin": 1.0,
-               "gate": {"max_escape_rate": 0.0, "max_false_reject_rate": 0.03}}  # fmt: skip
-    out = tmp_path / "line.onnx"
-    out.write_bytes(b"the model this line runs now")
-
-    def refuse(path: Path) -> Any:
-        raise ModelError(f"{path}: refused by the self-test: inverted")
-
-    monkeypatch.setattr(command, "admit", refuse)
-    why = command._write(out, None, base, pick, figures, col, labels, seed=1)
-    assert why == f"{out}: the taught model failed the station's own gate (nothing written): refused by the self-test: inverted"
-    assert out.read_bytes() == b"the model this line runs now" and list(tmp_path.iterdir()) == [out]
 
 
 @pytest.mark.integration

@@ -10,9 +10,9 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from station.errors import ModelError
-from station.preprocess import PreprocessSpec
-from station.teach.selftest import SELF_TEST_PER_CLASS, self_test_meta
+from station.gate import REJECTED
+from station.preprocess import PreprocessSpec, dequantised, quantised
+from station.teach.selftest import CLEAR, SELF_TEST_PER_CLASS, clear_defects, self_test_meta, stored
 
 SPEC = PreprocessSpec(size=32, margin=0.16, mask_radius=1.12)
 
@@ -32,22 +32,34 @@ def _rank(png: str) -> int:
     return round((float(grey.mean()) / 255 * 2 * SPEC.clip - SPEC.clip + 3.9) / 0.15)
 
 
-def test_no_defective_crop_the_model_passes_or_nearly_passes_is_stored_and_the_nearest_clear_ones_are() -> None:
-    crops, labels, scores = _line()
+def test_the_defects_clear_of_the_limit_are_those_rejected_by_a_margin_nearest_first() -> None:
+    _crops, labels, scores = _line()
     limit = 0.2
-    meta = json.loads(self_test_meta(crops, labels, SPEC, 3, (), scores, limit))
-    assert meta["labels"].count(0) == meta["labels"].count(1) == SELF_TEST_PER_CLASS
-    stored = [k for k, label in enumerate(meta["labels"]) if label == 1]
-    clear = np.flatnonzero((labels == 1) & (np.log(scores / (1 - scores)) - np.log(limit / (1 - limit)) >= 0.05))
-    again = json.loads(self_test_meta(crops, labels, SPEC, 3, (), scores, limit))
-    assert again == meta  # the same for a seed
-    nearest = sorted(clear, key=lambda i: scores[i])[: SELF_TEST_PER_CLASS // 2]
-    picked = [40 + _rank(meta["crops"][k]) for k in stored]
-    assert set(picked) <= set(clear.tolist())  # never a defect the model passes, nor one a hair above its limit
-    assert picked[: len(nearest)] == nearest  # the half nearest the limit first: a limit raised past any of them is refused
+    clear = clear_defects(labels, scores, limit)
+    above = np.log(scores / (1 - scores)) - np.log(limit / (1 - limit))
+    assert set(clear.tolist()) == set(np.flatnonzero((labels == 1) & (above >= CLEAR)).tolist())  # never one it passes, nor one a hair over
+    assert scores[clear].tolist() == sorted(scores[clear].tolist()) and scores[clear[0]] > limit
 
 
-def test_a_model_that_rejects_too_few_defects_clear_of_its_limit_for_the_gate_is_refused_with_why() -> None:
+def test_the_stored_defects_are_the_nearest_clear_ones_then_others_clear_and_the_self_test_says_so() -> None:
+    crops, labels, scores = _line()
+    clear = clear_defects(labels, scores, 0.2)
+    meta = json.loads(self_test_meta(crops, labels, SPEC, 3, (), clear))
+    assert meta[REJECTED] is True and meta["labels"].count(0) == meta["labels"].count(1) == SELF_TEST_PER_CLASS
+    picked = [40 + _rank(png) for png, label in zip(meta["crops"], meta["labels"], strict=True) if label == 1]
+    half = SELF_TEST_PER_CLASS // 2
+    assert picked[:half] == clear[:half].tolist() and set(picked) <= set(clear.tolist())
+    assert json.loads(self_test_meta(crops, labels, SPEC, 3, (), clear)) == meta  # the same for a seed
+
+
+def test_a_self_test_is_never_made_from_fewer_clear_defects_than_the_gate_asks_for() -> None:
     crops, labels, scores = _line(12)
-    with pytest.raises(ModelError, match=r"rejects only \d of its 12 defective parts clear of its pass limit.*more defective parts"):
-        self_test_meta(crops, labels, SPEC, 3, (), scores, 0.8)
+    with pytest.raises(ValueError, match="fewer than the gate's 8"):
+        self_test_meta(crops, labels, SPEC, 3, (), clear_defects(labels, scores, 0.8))
+
+
+def test_crops_are_scored_as_the_gate_reads_them_back_from_the_file() -> None:
+    crops = np.random.default_rng(0).normal(0, 2, (3, 32, 32)).astype(np.float32)
+    back = stored(crops, SPEC.clip)
+    assert all(np.array_equal(b, dequantised(quantised(c, SPEC.clip), SPEC.clip)) for b, c in zip(back, crops, strict=True))
+    assert 0 < float(np.abs(back - np.clip(crops, -SPEC.clip, SPEC.clip)).max()) <= SPEC.clip / 255 + 1e-6  # rounded, as the PNG keeps it

@@ -38,7 +38,7 @@ import numpy.typing as npt
 from station import model as meta
 from station.config import Config
 from station.errors import InputError, ModelError, one_line
-from station.gate import admit
+from station.gate import TAUGHT_PER_CLASS, admit
 from station.model import MAX_VERSION, Model
 from station.preprocess import PreprocessSpec, part_digest, rectifying
 from station.signals import STOPS
@@ -63,7 +63,7 @@ from station.teach.options import Asked
 from station.teach.parts import Collection, Sample
 from station.teach.paths import check_paths, part_path
 from station.teach.samples import collect, rectified
-from station.teach.selftest import self_test_meta
+from station.teach.selftest import clear_defects, self_test_meta, stored
 
 Trainer = Callable[[list[Sample], int, str], Any]  # (parts, seed, progress label) -> a trained network
 Scorer = Callable[[Any, npt.NDArray[np.float32]], npt.NDArray[np.float64]]
@@ -332,10 +332,21 @@ def as_run(net: Any, base: Model, pick: Candidate) -> npt.NDArray[np.float64]:
         return Model(path).score(pick.crops).astype(np.float64)
 
 
-def _scores(net: Any, pick: Candidate) -> npt.NDArray[np.float64]:
-    """The written model's scores of its parts: the taught network's own, or a base candidate's held-out ones (the base network
-    learnt none of them: they are the scores it gives)."""
-    return pick.held_out if net is None else score(net, pick.crops)
+def _add_self_test(path: Path, pick: Candidate, labels: npt.NDArray[np.int64], seed: int) -> str:
+    """Give the model file at ``path`` its self-test: crops of the line's parts, the defective ones among those the file itself
+    rejects clear of its limit, scored as the gate will read them (quantised, by ONNX Runtime); or why it cannot have one."""
+    from station.teach.weights import relabel
+
+    scores = Model(path).score(stored(pick.crops, pick.spec.clip)).astype(np.float64)
+    clear = clear_defects(labels, scores, pick.band[0])
+    if len(clear) < TAUGHT_PER_CLASS:
+        return (f"it rejects only {len(clear)} of its {int(np.sum(labels == 1))} defective parts clear of its pass limit, and the "
+                f"model gate checks a taught model on {TAUGHT_PER_CLASS} at least: teach with more defective parts, or a gate that "
+                "lets fewer pass (--max-escape-rate)")  # fmt: skip
+    relabel(
+        path, path, pick.threshold, pick.band, {meta.META_SELF_TEST: self_test_meta(pick.crops, labels, pick.spec, seed, pick.parts, clear)}
+    )
+    return ""
 
 
 def _write(out: Path, net: Any, base: Model, pick: Candidate, figures: dict[str, Any], col: Collection, labels: npt.NDArray[np.int64],
@@ -361,11 +372,12 @@ def _write(out: Path, net: Any, base: Model, pick: Candidate, figures: dict[str,
     }
     part = part_path(out)  # --out changes only to a model the gate took: an old one stays otherwise
     try:
-        extra[meta.META_SELF_TEST] = self_test_meta(pick.crops, labels, pick.spec, seed, pick.parts, _scores(net, pick), pick.band[0])
         if net is None:  # a base candidate: its network, its preprocessing (perhaps rectifying), the line's operating point
             relabel(base.path, part, pick.threshold, pick.band, {**extra, meta.META_INPUT: json.dumps(asdict(pick.spec))})
         else:
             write_model(net, part, replace(base.info, spec=pick.spec), pick.threshold, pick.band, extra)
+        if short := _add_self_test(part, pick, labels, seed):
+            return f"{out}: not written: {short}"
         admit(part)
         part.replace(out)
     except ModelError as exc:
