@@ -78,3 +78,15 @@ def test_a_station_port_chosen_at_its_start_is_refused_for_the_gateway_naming_th
     with pytest.raises(ConfigError) as err:
         station_endpoints(load_config(None, ["publisher.resend_endpoint=tcp://127.0.0.1:*"]))
     assert err.value.key == "gateway.resend_endpoint"
+
+
+@pytest.mark.parametrize(("publisher_key", "key"), [("publisher.endpoint", "gateway.station_endpoint"),
+                                                    ("publisher.resend_endpoint", "gateway.resend_endpoint")])  # fmt: skip
+def test_a_station_endpoint_the_gateway_would_take_from_an_inproc_bind_is_refused_naming_the_gateways_key(publisher_key: str,
+                                                                                                          key: str) -> None:  # fmt: skip
+    """Not given, the gateway's endpoint is the station's bind: inproc reaches only the station's process (it heard nothing)."""
+    from station.gateway.service import station_endpoints
+
+    with pytest.raises(ConfigError, match="reaches only the station's own process") as err:
+        station_endpoints(load_config(None, [f"{publisher_key}=inproc://verdicts"]))
+    assert err.value.key == key

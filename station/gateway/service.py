@@ -278,6 +278,9 @@ def station_endpoints(cfg: Config) -> tuple[str, str | None]:
     for key, endpoint in (("gateway.station_endpoint", stream), ("gateway.resend_endpoint", resend)):
         if endpoint is not None and endpoint.startswith("tcp://") and endpoint.endswith(":*"):
             raise ConfigError(key, f"the station binds {endpoint.rsplit(':', 1)[0]} on a port it chooses at start: give that port here")
+        if endpoint is not None and endpoint.startswith("inproc://"):  # given here, the key's own check refused it already
+            raise ConfigError(key, f"the station binds {endpoint}, which reaches only the station's own process: bind it on "
+                                   "tcp://HOST:PORT or ipc://PATH, and give that here")  # fmt: skip
     return stream, resend
 
 
