@@ -47,8 +47,8 @@ def test_serves_what_it_holds_and_says_what_is_gone(server: ResendServer) -> Non
         assert frames[0] == b"resend" and head["gone"] == [12, 15] and head["count"] == 3
         assert [json.loads(p)["seq"] for p in frames[3::2]] == [16, 17, 18]
         assert set(frames[2::2]) == {b"heartbeat"}
-    m = server.metrics.registry
-    assert m.get_sample_value("station_resend_requests_total", {"result": "gone"}) == 2
+    m = server.metrics.registry  # counted once sent: the reply can reach the client before the count moves
+    assert wait_for(lambda: m.get_sample_value("station_resend_requests_total", {"result": "gone"}) == 2, 5)
     assert m.get_sample_value("station_resent_messages_total") == 6
 
 
@@ -178,7 +178,7 @@ def test_served_requests_are_summarised_in_the_log_not_one_line_each(server: Res
     out = capsys.readouterr()
     lines = [x for x in (out.out + out.err).splitlines() if "resend_served" in x]
     assert 1 <= len(lines) <= 2
-    assert server.metrics.registry.get_sample_value("station_resend_requests_total", {"result": "served"}) == 30
+    assert wait_for(lambda: server.metrics.registry.get_sample_value("station_resend_requests_total", {"result": "served"}) == 30, 5)
 
 
 def test_budget_paces_a_flood_and_refills_with_time() -> None:
