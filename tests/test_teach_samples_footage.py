@@ -123,6 +123,7 @@ def _crops_are_the_frames(video: Path, samples: list[Sample]) -> None:
         ("part,label,first_frame,last_frame,source\n1,maybe,0,5,x\n", r"clip\.csv: line 2: expected part,label\(ok\|def\)"),
         ("part,label,first_frame,last_frame,source\n1,ok,9\n", r"clip\.csv: line 2: expected part,label\(ok\|def\)"),
         ("part,label,first_frame,last_frame,source\n1,ok\n", r"clip\.csv: line 2: expected part,label\(ok\|def\)"),
+        ("part,label,first_frame,last_frame,source\n1,ok,3,9,x,12\n", r"clip\.csv: line 2: expected part,label\(ok\|def\)"),
         ("part,label,first_frame,last_frame,source\n1,ok,34,21,x\n", r"clip\.csv: line 2: first_frame 34 and last_frame 21"),
         ("part,label,first_frame,last_frame,source\n1,ok,-34,-21,x\n", r"clip\.csv: line 2: first_frame -34"),
         ("part,label,first_frame,last_frame,source\n1,def,3,9,x\n2,ok,3,9,x\n", r"clip\.csv: line 3: frames 3-9 do not follow"),

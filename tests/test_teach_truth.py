@@ -56,3 +56,16 @@ def test_frames_lost_where_the_count_is_exact_are_refused_and_elsewhere_left_to_
         renumbered(Path("line.avi"), 3, 90, exact=True)
     renumbered(Path("line.mp4"), 3, 90, exact=False)  # a count that is a guess: teach notes it, eval checks the rows
     renumbered(Path("line.avi"), 0, 90, exact=True)
+
+
+@pytest.mark.parametrize("row", ["1,ok,3,9,x.jpeg", "1,ok,3,9,x.jpeg,", '1,ok,3,9,"x, y.jpeg"'])
+def test_a_row_of_the_headers_five_fields_is_read_a_trailing_comma_or_a_quoted_comma_too(tmp_path: Path, row: str) -> None:
+    (tmp_path / "clip.csv").write_text(f"part,label,first_frame,last_frame,source\n{row}\n")
+    assert read_truth(tmp_path / "clip.csv")[0] == [(0, 3, 9)]
+
+
+@pytest.mark.parametrize("row", ["1,ok,3", "1,ok,3,9,x.jpeg,12", "1,ok,3,4,9,x.jpeg"])
+def test_a_row_short_of_the_headers_fields_or_with_values_past_them_is_refused_naming_its_line(tmp_path: Path, row: str) -> None:
+    (tmp_path / "clip.csv").write_text(f"part,label,first_frame,last_frame,source\n{row}\n")
+    with pytest.raises(InputError, match=r"clip\.csv: line 2: expected part,label\(ok\|def\),first_frame,last_frame,source"):
+        read_truth(tmp_path / "clip.csv")

@@ -96,8 +96,8 @@ def read_truth(path: Path) -> tuple[list[tuple[int, int, int]], bytes]:
                 raise InputError(f"{path}: line 1: expected the header part,label,first_frame,last_frame,source")
             for n, row in enumerate(reader, start=2):
                 try:
-                    if None in row.values():  # a row short of the header's fields (csv fills them with None)
-                        raise ValueError("too few fields")
+                    if None in row.values() or any(row.get(None) or ()):  # short of the header's fields, or a value past them
+                        raise ValueError("not the header's fields")  # (a trailing comma's empty field is no value)
                     label = {"ok": 0, "def": 1}[row["label"]]
                     rows.append((label, _frame(row["first_frame"]), _frame(row["last_frame"])))
                 except (KeyError, ValueError, TypeError):
