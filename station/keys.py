@@ -45,26 +45,34 @@ def create_keys(folder: Path, name: str) -> tuple[Path, Path]:
     for p in (public, secret):
         if os.path.lexists(p):
             raise InputError(f"{p}: already exists; refusing to overwrite a key")
-    pair = zmq.curve_keypair()
+    (key, secret_key), made = zmq.curve_keypair(), list[Path]()
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        _key_file(public, 0o644, "Public", pair[0])
-        _key_file(secret, 0o600, "**Secret**", *pair)
+        _key_file(public, 0o644, "Public", key, None, made)
+        _key_file(secret, 0o600, "**Secret**", key, secret_key, made)
     except OSError as exc:
+        for path in made:  # half a pair is no pair: gone, so that the next try is not told a key already exists
+            with contextlib.suppress(OSError):
+                path.unlink()
         raise StationError(f"{exc.filename or folder}: cannot write keys: {exc.strerror or exc}") from None
     return public, secret
 
 
-def _key_file(path: Path, mode: int, kind: str, public: bytes, secret: bytes | None = None) -> None:
-    """One key file in ZeroMQ's certificate format (``zmq.auth.load_certificate`` reads it), created with ``mode``: a new file
-    only (O_EXCL), and not through a link at its name (O_NOFOLLOW)."""
-    text = f'#   ZeroMQ CURVE {kind} Certificate, made by station keys\nmetadata\ncurve\n    public-key = "{public.decode()}"\n'
+def _key_file(path: Path, mode: int, kind: str, public: bytes, secret: bytes | None = None, made: list[Path] | None = None) -> None:
+    """One key file in ZeroMQ's certificate format (``zmq.auth.load_certificate`` reads it), created with ``mode`` whatever the
+    umask: a new file only (O_EXCL: a link at its name, even one leading nowhere, is refused). ``made`` gets it once created."""
+    lines = [f"#   ZeroMQ CURVE {kind} Certificate, made by station keys"]
     if secret is not None:
-        text += f'    secret-key = "{secret.decode()}"\n'
+        lines.append("#   DO NOT PROVIDE THIS FILE TO OTHER USERS nor change its permissions.")
+    lines += ["metadata", "curve", f'    public-key = "{public.decode()}"']
+    if secret is not None:
+        lines.append(f'    secret-key = "{secret.decode()}"')
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+    if made is not None:
+        made.append(path)
     with os.fdopen(fd, "w", encoding="ascii") as f:
         os.fchmod(fd, mode)  # whatever the umask took away from the public file's read bits
-        f.write(text)
+        f.write("\n".join(lines) + "\n")
 
 
 def _z85_key(value: bytes | None) -> bool:

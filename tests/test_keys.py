@@ -67,6 +67,22 @@ def test_a_secret_key_file_is_never_readable_by_others_and_both_files_load(tmp_p
     assert pair.public == load_public(public, "gateway.curve_public_key_file") and len(pair.secret) == 40
 
 
+def test_a_pair_whose_secret_cannot_be_written_leaves_no_half_and_a_retry_makes_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_open = os.open
+
+    def full(path: str | os.PathLike[str], flags: int, mode: int = 0o777) -> int:
+        if str(path).endswith(".key_secret"):
+            raise OSError(28, "No space left on device", str(path))
+        return real_open(path, flags, mode)
+
+    monkeypatch.setattr(os, "open", full)
+    with pytest.raises(StationError, match=r"st\.key_secret: cannot write keys: No space left on device"):
+        create_keys(tmp_path, "st")
+    assert list(tmp_path.iterdir()) == []  # the public half written first is gone: a retry is not told it exists
+    monkeypatch.setattr(os, "open", real_open)
+    assert [p.name for p in create_keys(tmp_path, "st")] == ["st.key", "st.key_secret"]
+
+
 @pytest.mark.parametrize("name", ["", ".hidden", "../outside", "a/b", "two\nlines", "x" * 65])
 def test_a_key_name_that_is_no_plain_word_is_refused_and_nothing_written(tmp_path: Path, name: str) -> None:
     with pytest.raises(InputError, match="--name"):
