@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from station.cli_args import at_least
 from station.config import SHIPPED_MODEL
 from station.messages import Frame, Part, Reason
 from station.metrics import Metrics
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", type=Path, default=SHIPPED_MODEL)
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "casting" / "train")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--limit", type=int, default=0, help="only the first this many good validation photos (0: all)")
+    ap.add_argument("--limit", type=at_least(0, int), default=0, help="only the first this many good validation photos (0: all)")
     args = ap.parse_args(argv)
     names = [n for n in json.loads((ROOT / "models" / "validation_split.json").read_text())["files"] if n.startswith("ok_front/")]
     names = names[: args.limit] if args.limit > 0 else names
