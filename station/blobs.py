@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -12,6 +14,8 @@ from station.config import Direction, TriggerSection
 from station.locate import level_percentiles, u8
 
 _MIN_PART_PX = 30  # the smallest part (trigger.min_diameter_px) stays at least this wide in the work image
+_PART_MARGIN = 0.1  # of a part's size, across: round where the belt's speed takes a part a frame later, kept off the belt's sample
+_LEAST_BELT = 0.05  # of a frame: the least belt the belt's level is read from, away from the parts a frame before
 
 
 @dataclass(frozen=True)
@@ -98,11 +102,40 @@ def work_image(gray: npt.NDArray[np.uint8], min_diameter_px: int) -> tuple[npt.N
     return small, small.shape[1] / gray.shape[1]
 
 
-def find_blobs(gray: npt.NDArray[np.uint8], cfg: TriggerSection) -> tuple[list[Blob], float]:
-    """Blobs that differ from the belt by more than ``cfg.contrast``, and the belt's grey level."""
+def ahead(blobs: Sequence[Blob], speed: tuple[float, float] | None) -> list[Blob]:
+    """``blobs`` a frame later at the belt's ``speed`` (px a frame; None: not known, where they are)."""
+    dx, dy = (round(speed[0]), round(speed[1])) if speed is not None else (0, 0)
+    return [Blob(b.x0 + dx, b.y0 + dy, b.x1 + dx, b.y1 + dy) for b in blobs]
+
+
+def belt_level(sample: npt.NDArray[np.uint8], scale: float, parts: Sequence[Blob]) -> float:
+    """The belt's grey level in ``sample`` (a frame scaled by ``scale``): the median of its pixels away from ``parts`` (the
+    frame before's, where the belt has taken them: :func:`ahead`; in full-frame pixels); the whole frame's median where
+    that leaves under _LEAST_BELT of it, or no parts are known.
+
+    The whole frame's median alone is the belt's only while parts cover under half the frame: large parts close together
+    on a small frame cover up to two thirds of it, the median fell on their metal, every pixel of the belt differed from
+    it, and the whole frame became one blob (measured: 12 of 20 parts of such footage got no verdict)."""
+    if parts:
+        keep = np.full(sample.shape, 255, np.uint8)
+        for b in parts:  # a part is round: the belt in its box's corners is kept (between parts close together, most of it)
+            m = _PART_MARGIN * b.size
+            centre, axes = (
+                (round(b.cx * scale), round(b.cy * scale)),
+                (math.ceil((b.x1 - b.x0 + m) * scale / 2), math.ceil((b.y1 - b.y0 + m) * scale / 2)),
+            )
+            cv2.ellipse(keep, centre, axes, 0, 0, 360, 0, -1)
+        if np.count_nonzero(keep) >= _LEAST_BELT * keep.size:
+            return level_percentiles(sample, (50.0,), keep)[0]
+    return level_percentiles(sample, (50.0,))[0]  # the median, from a histogram
+
+
+def find_blobs(gray: npt.NDArray[np.uint8], cfg: TriggerSection, parts: Sequence[Blob] = ()) -> tuple[list[Blob], float]:
+    """Blobs that differ from the belt by more than ``cfg.contrast``, and the belt's grey level (:func:`belt_level`; ``parts``:
+    the blobs found a frame before, those no larger than a part kept off the belt's sample)."""
     h, w = gray.shape
     small, f = work_image(gray, cfg.min_diameter_px)
-    belt = level_percentiles(small[::2, ::2], (50.0,))[0]  # the median, from a histogram
+    belt = belt_level(small[::2, ::2], f / 2, [b for b in parts if b.size <= cfg.max_diameter_px])
     smooth = cv2.GaussianBlur(small, (5, 5), 1.5)
     mask = u8(cv2.threshold(cv2.absdiff(smooth, np.full_like(smooth, round(belt))), cfg.contrast, 1, cv2.THRESH_BINARY)[1])
     k = max(3, int(cfg.min_diameter_px * f * 0.12) | 1)

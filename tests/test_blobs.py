@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from station.blobs import Blob, along, find_blobs, inside, no_room, part_sized, progress, whole_part, work_image
+from station.blobs import Blob, ahead, along, find_blobs, inside, no_room, part_sized, progress, whole_part, work_image
 from station.config import Direction, TriggerSection
 from station.locate import level_percentiles
 
@@ -29,6 +29,30 @@ def test_find_blobs_separates_parts_and_ignores_noise() -> None:
     # found on a quarter-size copy (120 px parts -> 30 px): box edges good to about 4 px each, plus the blur's spread
     assert abs(blobs[0].size - 200) <= 16 or abs(blobs[1].size - 200) <= 16
     assert all(abs(b.cy - 270) <= 8 or abs(b.cy - 280) <= 8 for b in blobs)
+
+
+def _crowded(dx: int = 0) -> np.ndarray:
+    """Large parts close together on a small frame: two thirds of it part, its median on their metal, not the belt."""
+    img = disc_frame(640, 360, [(110 + dx, 185, 165), (490 + dx, 175, 165)], belt=50)
+    return np.clip(img + np.random.default_rng(1).normal(0, 3, img.shape), 0, 255).astype(np.uint8)
+
+
+def test_the_belts_level_is_read_away_from_the_parts_a_frame_before_where_parts_cover_most_of_the_frame() -> None:
+    cfg = TriggerSection(max_diameter_px=440)
+    img = _crowded()
+    assert np.median(img) > 100  # the whole frame's median is the parts'
+    alone, belt_alone = find_blobs(img, cfg)
+    assert belt_alone > 100 and [b.size for b in alone] == [640]  # every pixel of the belt differed: one blob, no part
+    before, _ = find_blobs(_crowded(-10), cfg, [Blob(0, 20, 270, 350), Blob(315, 10, 645, 340)])  # as a frame before saw them
+    blobs, belt = find_blobs(img, cfg, ahead(before, (10.0, 0.0)))
+    assert abs(belt - 50) < 3 and len(blobs) == 2 and all(abs(b.size - 330) <= 20 for b in blobs)
+
+
+def test_a_blob_larger_than_a_part_is_not_kept_off_the_belts_sample_and_the_frames_median_is_read_again() -> None:
+    """A whole-frame blob (the belt misread) is no part: kept off the sample, the belt could never be read right again."""
+    img = disc_frame(640, 360, [(320, 180, 100)], belt=50)
+    blobs, belt = find_blobs(img, TriggerSection(), [Blob(0, 0, 640, 360)])
+    assert abs(belt - 50) < 1 and len(blobs) == 1
 
 
 def test_the_work_copy_keeps_the_smallest_part_30_px_wide() -> None:

@@ -31,7 +31,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from station.blobs import Blob, along, find_blobs, inside, one_part, progress, whole_part
+from station.blobs import Blob, ahead, along, find_blobs, inside, one_part, progress, whole_part
 from station.config import TriggerSection
 from station.messages import Failure, Frame, Part, Reason
 from station.refusals import crossed_unseen, cut_by_frame, never_whole, of_refused, too_large, unseen_part
@@ -61,6 +61,7 @@ class LineTrigger:
         self._belt_then: tuple[float, float] | None = None  # the belt's speed (:meth:`_belt`) as of the last frame believed
         self._last: Frame | None = None  # the last frame handed in (perhaps unseen): where the stream ended (:meth:`flush`)
         self._height = 0
+        self._blobs_then: list[Blob] = []  # the last frame's blobs, where the belt takes them: its level is read elsewhere
 
     def _emit(self, frame: Frame, blob: Blob, belt: float, seen: int | None = None) -> Part:
         part = Part(self._next_id, frame, blob=(blob.cx, blob.cy, float(blob.size)), belt_level=belt, seen=seen)
@@ -143,7 +144,8 @@ class LineTrigger:
             return []  # unseen: the tracks wait, and are looked for where they will have moved to
         h, w = frame.image.shape
         self._width, self._height = w, h
-        blobs, belt = find_blobs(frame.image, self.cfg)
+        blobs, belt = find_blobs(frame.image, self.cfg, self._blobs_then)
+        self._blobs_then = ahead(blobs, self._belt())
         if self._blank(blobs, frame.index, w, h):
             return self._unseen(frame, w, h)
         new, speed = self._match(blobs, frame), self._belt()
