@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -53,6 +54,25 @@ def test_a_blob_larger_than_a_part_is_not_kept_off_the_belts_sample_and_the_fram
     img = disc_frame(640, 360, [(320, 180, 100)], belt=50)
     blobs, belt = find_blobs(img, TriggerSection(), [Blob(0, 0, 640, 360)])
     assert abs(belt - 50) < 1 and len(blobs) == 1
+
+
+def test_parts_diagonal_to_each_other_15_percent_of_a_diameter_apart_are_two_blobs_though_their_boxes_overlap() -> None:
+    r = 125
+    gap = 0.15 * 2 * r
+    dx = dy = (2 * r + gap) / 2**0.5  # their outlines 15 % of a diameter apart, their boxes overlapping by 2r - dx each way
+    img = disc_frame(1280, 720, [(400, 250, r), (400 + round(dx), 250 + round(dy), r)], belt=50)
+    blobs, _ = find_blobs(img, TriggerSection())
+    assert len(blobs) == 2 and all(abs(b.size - 2 * r) <= 16 for b in blobs)  # joined as one by their boxes before
+
+
+def test_pieces_of_one_part_whose_boxes_overlap_are_one_blob() -> None:
+    """A rim split by two shaded sectors: its pieces' boxes nearly touch, their outlines are far apart, together one part's box
+    (what kept parts diagonal to each other apart must not split a part)."""
+    img = np.full((540, 960), 50, np.uint8)
+    cv2.ellipse(img, (480, 270), (120, 120), 0, 160, 380, 200, 30)  # the top, down to 20 degrees below the middle each side
+    cv2.ellipse(img, (480, 270), (120, 120), 0, 40, 140, 200, 30)  # the bottom
+    blobs, _ = find_blobs(img, TriggerSection())
+    assert len(blobs) == 1 and abs(blobs[0].size - 270) <= 24
 
 
 def test_the_work_copy_keeps_the_smallest_part_30_px_wide() -> None:

@@ -40,14 +40,6 @@ def test_synthetic_discs_fire_once_each_at_the_line(direction: Direction) -> Non
         assert x - r >= 0 and x + r <= w
 
 
-def test_large_parts_close_together_on_a_small_frame_get_one_verdict_each() -> None:
-    """Two thirds of the frame part: its median, once the belt's level, fell on their metal, and parts got no verdict."""
-    r, pitch = 165, 380  # 330 px parts in a 360 px frame, 15 % of a diameter apart
-    frames = [Frame(t, disc_frame(640, 360, [(-r - pitch * k + 10 * t, 180, r) for k in range(5)], belt=50), 0.0, 0.0) for t in range(240)]
-    parts = run(LineTrigger(TriggerSection(min_diameter_px=180, max_diameter_px=440)), frames)
-    assert [p.part_id for p in parts] == [1, 2, 3, 4, 5] and all(p.failure is None for p in parts)
-
-
 @pytest.mark.parametrize("direction", [Direction.LEFT_TO_RIGHT, Direction.RIGHT_TO_LEFT])
 def test_the_trigger_tells_which_way_each_part_it_followed_moved(direction: Direction) -> None:
     w, h, r, v = 960, 540, 100, 23
