@@ -69,3 +69,10 @@ def test_a_row_short_of_the_headers_fields_or_with_values_past_them_is_refused_n
     (tmp_path / "clip.csv").write_text(f"part,label,first_frame,last_frame,source\n{row}\n")
     with pytest.raises(InputError, match=r"clip\.csv: line 2: expected part,label\(ok\|def\),first_frame,last_frame,source"):
         read_truth(tmp_path / "clip.csv")
+
+
+def test_a_part_in_view_as_the_video_began_is_found_where_the_belt_has_taken_it() -> None:
+    """Its window begins at frame 0 only because the video does: 800 px of travel at 10 px a frame put its start at -30."""
+    truth = [(1, 0, 50), (0, 60, 140), (1, 120, 200)]  # the first cut by the video's start; the others 80 frames each
+    assert row_for(20, (600.0, 300.0, 200.0), 1000, truth, [False] * 3, rtl=False) == 0  # its centre: 100 + 50 x 10
+    assert row_for(20, (420.0, 300.0, 200.0), 1000, truth, [False] * 3, rtl=False) is None  # where its cut window put it

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import statistics
 from pathlib import Path
 
 from station.config import Config, TriggerMode, resolved_mode
@@ -122,13 +123,19 @@ def row_for(frame: int, blob: tuple[float, float, float] | None, width: int, tru
     With no blob (every frame a part), the row whose part was nearest the frame's middle.
     A blob seen before its row's window is the part coming into view, cut by the frame's side (a part the line trigger
     rejected as crossed unseen, never seen whole): the part's centre is taken to be half its size behind the blob's
-    leading edge.
+    leading edge. A row whose window begins at frame 0 was in view as the video began, and its window was cut short:
+    its part runs at the other rows' median speed to where its window ends (placed from its start, a part in view from
+    the first frame was looked for far behind where it was: counted missed, and its verdict extra).
     """
     cx, d = (blob[0], blob[2]) if blob is not None else (width / 2, 0.0)
     along = width - cx if rtl else cx
     best, gap = None, 0.5 * d if d else float(width)
+    whole = [max(width - d, 1.0) / (b - a) for _, a, b in truth if 0 < a < b]  # px a frame, of windows the video did not cut
     for k, (_, a, b) in enumerate(truth):
         step = max(width - d, 1.0) / max(b - a, 1)  # px a frame
+        if a == 0 and whole:  # in view as the video began: its window cut, its part is placed from where it left it
+            step = statistics.median(whole)
+            a = round(b - max(width - d, 1.0) / step)
         if used[k] or not a - (d / step if d else 0) <= frame <= b:
             continue
         x = d / 2 + (frame - a) * step
