@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import signal
 import socket
@@ -10,6 +11,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -151,6 +153,19 @@ def grey(path: Path) -> npt.NDArray[np.uint8]:
     img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     assert img is not None, f"{path}: not readable"
     return np.asarray(img, dtype=np.uint8)
+
+
+def deny_listing(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """Listing a folder called ``name`` fails with Permission denied, as a chmod 000 folder's would: run as root, such a
+    folder would be listed, so the OS's refusal is faked."""
+    scandir = os.scandir
+
+    def denied(path: Any = ".") -> Any:
+        if Path(path).name == name:
+            raise PermissionError(13, "Permission denied", str(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", denied)
 
 
 def sample_line(tmp_path: Path, n: int = 4) -> Path:

@@ -16,7 +16,7 @@ from station.offline.evaluate import Row, auc, evaluate_folder, metrics_at, tile
 from station.preprocess import part_digest
 from station.stills import read_image
 
-from .conftest import MODEL, SAMPLE
+from .conftest import MODEL, SAMPLE, deny_listing, sample_line
 
 
 def test_auc_and_metrics_on_known_values() -> None:
@@ -90,19 +90,10 @@ def test_eval_needs_both_class_folders(tmp_path: Path, capsys: pytest.CaptureFix
 
 def test_a_folder_below_a_label_that_cannot_be_listed_stops_eval_with_its_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                              capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
-    for sub in ("ok_front", "def_front"):
-        (tmp_path / sub).mkdir()
-        shutil.copy(sorted((SAMPLE / sub).iterdir())[0], tmp_path / sub)
-    (tmp_path / "ok_front" / "tuesday").mkdir()
-    scandir = os.scandir
-
-    def denied(path: str = ".") -> object:  # run as root, a chmod 000 folder would be listed: the OS's refusal is faked
-        if Path(path).name == "tuesday":
-            raise PermissionError(13, "Permission denied", str(path))
-        return scandir(path)
-
-    monkeypatch.setattr(os, "scandir", denied)
-    assert evaluate_folder(tmp_path, Model(MODEL), tmp_path / "r") == 2  # figures without its good parts would read f1 1.0
+    line = sample_line(tmp_path, 1)
+    (line / "ok_front" / "tuesday").mkdir()
+    deny_listing(monkeypatch, "tuesday")
+    assert evaluate_folder(line, Model(MODEL), tmp_path / "r") == 2  # figures without its good parts would read f1 1.0
     out, err = capsys.readouterr()
     assert out == "" and err.strip().endswith("tuesday: cannot list folder: Permission denied") and len(err.strip().splitlines()) == 1
 

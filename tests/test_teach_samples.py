@@ -19,7 +19,7 @@ from station.stills import read_image
 from station.teach.parts import Collection, Sample
 from station.teach.samples import collect
 
-from .conftest import SAMPLE, sample_line, tilted_view
+from .conftest import SAMPLE, deny_listing, sample_line, tilted_view
 
 SPEC = PreprocessSpec(size=192, margin=0.16, mask_radius=1.12)
 
@@ -83,14 +83,7 @@ def test_photos_in_folders_below_a_label_are_used_and_what_cannot_be_read_is_nam
 def test_a_folder_below_a_label_that_cannot_be_listed_stops_teaching_with_its_name(tmp_path: Path, monkeypatch: Any) -> None:
     root = sample_line(tmp_path)
     (root / "def_front" / "tuesday").mkdir()
-    scandir = os.scandir
-
-    def denied(path: Any = ".") -> Any:  # run as root, a chmod 000 folder would be listed: the OS's refusal is faked
-        if Path(path).name == "tuesday":
-            raise PermissionError(13, "Permission denied", str(path))
-        return scandir(path)
-
-    monkeypatch.setattr(os, "scandir", denied)
+    deny_listing(monkeypatch, "tuesday")
     with pytest.raises(InputError, match="tuesday: cannot list folder: Permission denied"):  # its defects would be missing unsaid
         collect([root], SPEC, load_config(None, []))
 
