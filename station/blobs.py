@@ -41,6 +41,10 @@ class Blob:
     def size(self) -> int:
         return max(self.x1 - self.x0, self.y1 - self.y0)
 
+    def union(self, other: Blob) -> Blob:
+        """The box round both."""
+        return Blob(min(self.x0, other.x0), min(self.y0, other.y0), max(self.x1, other.x1), max(self.y1, other.y1))
+
     def apart(self, other: Blob) -> float:
         """Distance between the two centres."""
         return float(np.hypot(other.cx - self.cx, other.cy - self.cy))
@@ -48,8 +52,7 @@ class Blob:
 
 def one_part(a: Blob, b: Blob, room: float = 1.1) -> bool:
     """Two blobs that fit together in one part's box: the larger one's size, and a tenth more (``room``: that much)."""
-    union = Blob(min(a.x0, b.x0), min(a.y0, b.y0), max(a.x1, b.x1), max(a.y1, b.y1))
-    return union.size <= room * max(a.size, b.size)
+    return a.union(b).size <= room * max(a.size, b.size)
 
 
 # A whole part's blob is at least this much as wide as tall (and the other way): under a low side light a
@@ -171,7 +174,7 @@ def _merge_close(found: list[tuple[Blob, npt.NDArray[np.int32]]], gap: float, f:
                 (a, ca), (b, cb) = groups[i], groups[j]
                 near = a.x0 - gap <= b.x1 and b.x0 - gap <= a.x1 and a.y0 - gap <= b.y1 and b.y0 - gap <= a.y1
                 if near and (one_part(a, b, _PIECES) or _outline_gap(ca, cb) <= gap * f):
-                    groups[i] = (Blob(min(a.x0, b.x0), min(a.y0, b.y0), max(a.x1, b.x1), max(a.y1, b.y1)), ca + cb)
+                    groups[i] = (a.union(b), ca + cb)
                     del groups[j]
                     merged = True
                     break

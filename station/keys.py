@@ -58,7 +58,7 @@ def create_keys(folder: Path, name: str) -> tuple[Path, Path]:
     return public, secret
 
 
-def _key_file(path: Path, mode: int, kind: str, public: bytes, secret: bytes | None = None, made: list[Path] | None = None) -> None:
+def _key_file(path: Path, mode: int, kind: str, public: bytes, secret: bytes | None, made: list[Path]) -> None:
     """One key file in ZeroMQ's certificate format (``zmq.auth.load_certificate`` reads it), created with ``mode`` whatever the
     umask: a new file only (O_EXCL: a link at its name, even one leading nowhere, is refused). ``made`` gets it once created."""
     lines = [f"#   ZeroMQ CURVE {kind} Certificate, made by station keys"]
@@ -68,8 +68,7 @@ def _key_file(path: Path, mode: int, kind: str, public: bytes, secret: bytes | N
     if secret is not None:
         lines.append(f'    secret-key = "{secret.decode()}"')
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
-    if made is not None:
-        made.append(path)
+    made.append(path)
     with os.fdopen(fd, "w", encoding="ascii") as f:
         os.fchmod(fd, mode)  # whatever the umask took away from the public file's read bits
         f.write("\n".join(lines) + "\n")
