@@ -232,6 +232,38 @@ def cut_out(video: Path, first: int, last: int, out: Path) -> None:
     subprocess.run(cmd, check=True, timeout=120)
 
 
+def ended_in_a_window(tmp_path: Path, share: float) -> tuple[Path, int]:
+    """A composed MJPG AVI of 4 good and 4 defective sample parts, ended ``share`` of the way through its sixth part's
+    window (the part still in view), and its ground truth as a generator writes it for such a video: the parts after
+    it left out, each window ending at the last frame at most. (video, rows kept)."""
+    import csv
+
+    from station.footage import Envelope, compose, labelled_photos
+
+    photos = labelled_photos(SAMPLE)
+    mix = [x for pair in zip([p for p in photos if p.label == "ok"][:4], [p for p in photos if p.label == "def"][:4], strict=True)
+           for x in pair]  # fmt: skip
+    whole = compose(mix, tmp_path / "whole.avi", Envelope(960, 540, 30, 16.0, 240.0, codec="MJPG"), seed=3)
+    with whole.with_suffix(".csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    first, last = int(rows[5]["first_frame"]), int(rows[5]["last_frame"])
+    end = first + int(share * (last - first))  # the new last frame
+    cap, video = cv2.VideoCapture(str(whole)), tmp_path / "ended.avi"
+    out = cv2.VideoWriter(str(video), cv2.VideoWriter.fourcc(*"MJPG"), 30.0, (960, 540))
+    for _ in range(end + 1):
+        got, frame = cap.read()
+        assert got
+        out.write(frame)
+    cap.release()
+    out.release()
+    kept = [{**r, "last_frame": str(min(int(r["last_frame"]), end))} for r in rows if int(r["first_frame"]) <= end]
+    with video.with_suffix(".csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(kept)
+    return video, len(kept)
+
+
 def jpeg_ended_early(jpeg: bytes, at: float = 0.85) -> bytes:
     """``jpeg`` with an end-of-image marker written over its scan ``at`` of the way through (the rest left as it was)."""
     scan = jpeg.find(b"\xff\xda")

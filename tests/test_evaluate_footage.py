@@ -14,7 +14,7 @@ from station.footage import Envelope, compose, labelled_photos
 from station.messages import Reason, Verdict
 from station.offline.evaluate_footage import line_figures, match
 
-from .conftest import MODEL, SAMPLE, cut_out, damaged_video, one_part_a_frame
+from .conftest import MODEL, SAMPLE, cut_out, damaged_video, ended_in_a_window, one_part_a_frame
 
 TRUTH = [(1, 0, 30), (0, 15, 45), (1, 30, 60)]  # (label, first, last): three parts, 640 px wide, d = 200 px
 
@@ -176,6 +176,18 @@ def test_ground_truth_rows_after_the_videos_end_are_named_and_not_judged(tmp_pat
     figures = json.loads(said.out.strip().splitlines()[-1])
     assert figures["parts"] == n and figures["not_judged"] == 2 and figures["missed"] == 0 and figures["escapes"] == 0
     assert f"2 rows of its ground truth (from line {n + 2} of the CSV) after its last frame ({n - 1}): not judged" in said.err
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("share", [0.3, 0.7])
+def test_a_part_in_view_as_the_video_ended_is_not_counted_missed(tmp_path: Path, capsys: pytest.CaptureFixture[str], share: float) -> None:
+    """Its window ends where the video does: placed at that cut window's speed, eval counted it missed (an escape, for a
+    defect) and its verdict extra, where the station judged it right."""
+    video, rows = ended_in_a_window(tmp_path, share)
+    assert main(["eval", str(video), "--report", str(tmp_path / "r")]) == 0
+    figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (figures["parts"], figures["verdicts"], figures["missed"], figures["extra"]) == (rows, rows, 0, 0)
+    assert figures["escapes"] == 0 and figures["wrong"] == 0
 
 
 @pytest.mark.integration

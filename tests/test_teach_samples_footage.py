@@ -18,7 +18,7 @@ from station.preprocess import PreprocessSpec
 from station.teach.parts import Collection, Sample
 from station.teach.samples import collect
 
-from .conftest import SAMPLE, damaged_video, one_part_a_frame
+from .conftest import SAMPLE, damaged_video, ended_in_a_window, one_part_a_frame
 
 SPEC = PreprocessSpec(size=192, margin=0.16, mask_radius=1.12)
 
@@ -91,6 +91,15 @@ def test_a_ground_truth_row_after_the_videos_end_is_named_not_counted_as_missed_
     col = collect([video], SPEC, load_config(None, []))
     assert not col.refused and len(col.samples) == len(rows) - 1
     assert col.notes == [f"{video}#row{len(rows)}: frames {end + 500}-{end + 520}, after the video's last frame ({end}), not used"]
+
+
+@pytest.mark.parametrize("share", [0.3, 0.7])
+def test_a_part_in_view_as_the_video_ended_is_taught_with_its_rows_label(tmp_path: Path, share: float) -> None:
+    """Its window ends where the video does; placed at the speed of that cut window, it was left unused as a fragment."""
+    video, rows = ended_in_a_window(tmp_path, share)
+    col = collect([video], SPEC, load_config(None, []))
+    assert not col.refused and not col.notes
+    assert [s.label for s in col.samples] == [0, 1, 0, 1, 0, 1][:rows]
 
 
 def _crops_are_the_frames(video: Path, samples: list[Sample]) -> None:

@@ -76,3 +76,12 @@ def test_a_part_in_view_as_the_video_began_is_found_where_the_belt_has_taken_it(
     truth = [(1, 0, 50), (0, 60, 140), (1, 120, 200)]  # the first cut by the video's start; the others 80 frames each
     assert row_for(20, (600.0, 300.0, 200.0), 1000, truth, [False] * 3, rtl=False) == 0  # its centre: 100 + 50 x 10
     assert row_for(20, (420.0, 300.0, 200.0), 1000, truth, [False] * 3, rtl=False) is None  # where its cut window put it
+
+
+def test_a_part_in_view_as_the_video_ended_is_found_where_the_belt_took_it_from_its_first_frame() -> None:
+    """Its window ends at the video's last frame only because the video does: 20 of its 80 frames in the video, taken for
+    a whole window, ran its part at 40 px a frame where it ran at 10."""
+    truth = [(0, 40, 120), (1, 100, 180), (1, 160, 180)]  # the last cut by the video's end at 180; the others 80 frames each
+    assert row_for(175, (250.0, 300.0, 200.0), 1000, truth, [True, True, False], rtl=False, end=180) == 2  # 100 + 15 x 10
+    assert row_for(175, (700.0, 300.0, 200.0), 1000, truth, [True, True, False], rtl=False, end=180) is None  # its cut window's place
+    assert row_for(175, (700.0, 300.0, 200.0), 1000, truth, [True, True, False], rtl=False) == 2, "end not known: as before"

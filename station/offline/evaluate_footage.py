@@ -71,7 +71,8 @@ def evaluate_video(video: Path, cfg: Config, model: Model, report: Path) -> int:
     except InputError as exc:
         print(one_line(f"station: error: {exc}"), file=sys.stderr)
         return 2
-    parts, extra = match(got, judged, kept.width, cfg.trigger.direction is Direction.RIGHT_TO_LEFT)
+    end = source.frames_handed_on - 1  # a part still in view as the video ended has its window cut there
+    parts, extra = match(got, judged, kept.width, cfg.trigger.direction is Direction.RIGHT_TO_LEFT, end)
     figures = {**line_figures(parts, extra), "not_judged": len(truth) - len(judged), "model": model.info.model_id, "video": str(video)}
     if travel.mostly_against():
         print(one_line(f"station: note: {travel.summary()}"), file=sys.stderr)
@@ -163,14 +164,16 @@ def _write_report(report: Path, figures: dict[str, object], parts: list[Matched]
     write_png(report / "score_histograms.png", histogram_png(np.array([score for _, score in scored]), labels, limit))
 
 
-def match(got: list[Verdict], truth: list[tuple[int, int, int]], width: int, rtl: bool) -> tuple[list[Matched], list[Verdict]]:
+def match(got: list[Verdict], truth: list[tuple[int, int, int]], width: int, rtl: bool,
+          end: int | None = None) -> tuple[list[Matched], list[Verdict]]:  # fmt: skip
     """Each ground-truth part with the verdict given for it, found by where the trigger saw the part when it fired (its
-    window and its place along the belt, as teaching finds it), and the verdicts for no part."""
+    window and its place along the belt, as teaching finds it), and the verdicts for no part. ``end``: the video's last
+    frame, where a part still in view had its window cut."""
     used = [False] * len(truth)
     verdict_of: dict[int, Verdict] = {}
     extra = []
     for v in got:
-        row = row_for(v.frame if v.seen is None else v.seen, v.blob, width, truth, used, rtl)  # the line trigger gives every part a blob
+        row = row_for(v.frame if v.seen is None else v.seen, v.blob, width, truth, used, rtl, end)  # the line trigger: a blob each
         if row is None:
             extra.append(v)
             continue

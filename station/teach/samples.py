@@ -14,7 +14,7 @@ import hashlib
 import os
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from station.config import Config, Direction
@@ -225,17 +225,20 @@ def _video(video: Path, spec: PreprocessSpec, cfg: Config, col: Collection) -> N
     rtl = cfg.trigger.direction is Direction.RIGHT_TO_LEFT
     probe_recording(cfg, source)
     source.open()
-    index = 0
+    index, later = 0, []  # later: parts no row was found for while the video's end was not yet known
     try:
         while (grab := source.read()) is not None:
             if grab.image is not None:
                 for part in trigger(Frame(index, grab.image, index / (source.fps or 25.0), 0.0)):
-                    _match(video, part, *_judged(part, crops, spec), truth, used, col, rtl, spec, names)
+                    later += _seen(video, part, crops, spec).matched(truth, used, col, rtl, names, None)
             index += 1
         for part in trigger.flush():  # parts in view at the end, as replay's drain inspects them
-            _match(video, part, *_judged(part, crops, spec), truth, used, col, rtl, spec, names)
+            later += _seen(video, part, crops, spec).matched(truth, used, col, rtl, names, None)
     finally:
         source.close()
+    for seen in later:  # a part still in view as the video ended: its window cut there
+        if seen.matched(truth, used, col, rtl, names, index - 1):
+            col.notes.append(f"{seen.origin}: where it fired, no part of the ground truth was (a fragment?), not used")
     if travel.mostly_against():  # its parts were matched to rows where they entered the view, not at the line
         raise InputError(f"{video}: {travel.summary()} (the config given with -c)")
     _lost(video, source, col)
@@ -269,29 +272,46 @@ def _unmatched(video: Path, truth: list[tuple[int, int, int]], used: list[bool],
             col.refused.append(Refused(footage_row(video, k + 1), label, MISSED))
 
 
-def _judged(part: Part, crops: PreprocessStage, spec: PreprocessSpec) -> tuple[Preprocessed | None, bool]:
-    """One footage part as the preprocess stage sees it, judged as the taught model will (:func:`as_taught`), and whether
-    the base model's stage inspects it."""
+@dataclass(frozen=True)
+class _Seen:
+    """A footage part as matching to its row needs it, without its frame (an hour of footage is thousands of parts):
+    where the trigger saw it, and what teaching may take of it (the pixels its crops can use) or why not."""
+
+    origin: str
+    frame: int
+    blob: tuple[float, float, float] | None
+    width: int
+    refused: str | None
+    kept: tuple[GrayImage, Circle, bool] | None  # the region round the part, its circle there, whether the base inspects it
+
+    def matched(self, truth: list[tuple[int, int, int]], used: list[bool], col: Collection, rtl: bool, names: list[str],
+                end: int | None) -> list[_Seen]:  # fmt: skip
+        """The part to its ground-truth row (``end``: the video's last frame, where known): kept, or refused with why;
+        [self] when no row's part was where it fired."""
+        row = row_for(self.frame, self.blob, self.width, truth, used, rtl, end)
+        if row is None:
+            return [self]
+        used[row] = True
+        label = truth[row][0]
+        if self.kept is None:
+            col.refused.append(Refused(self.origin, label, self.refused or CHECKS_FAILED))
+        else:
+            region, circle, inspects = self.kept
+            col.samples.append(Sample(region, circle, label, self.origin, inspects, names[row]))
+        return []
+
+
+def _seen(video: Path, part: Part, crops: PreprocessStage, spec: PreprocessSpec) -> _Seen:
+    """One footage part judged as the taught model will (:func:`as_taught`), and whether the base model's stage inspects
+    it; a part the station refused keeps why (its failure, or the quality that would reject it)."""
+    origin = footage_part(video, part.part_id, part.frame.index)
+    frame, width = part.frame.index if part.seen is None else part.seen, part.frame.image.shape[1]
+    if part.failure is not None:
+        return _Seen(origin, frame, part.blob, width, part.failure.detail, None)
     base = crops(part)[0].pre
     inspects = base is not None and base.quality is Quality.OK
-    return as_taught(base, lambda c: preprocess_part(part, rectifying(spec), found=c)), inspects
-
-
-def _match(video: Path, part: Part, pre: Preprocessed | None, inspects: bool, truth: list[tuple[int, int, int]], used: list[bool],
-           col: Collection, rtl: bool, spec: PreprocessSpec, names: list[str]) -> None:  # fmt: skip
-    """The part to its ground-truth row; kept as the pixels its crops can use (not the whole frame: an hour of footage is
-    thousands of parts), refused with why, or noted as a fragment."""
-    origin = footage_part(video, part.part_id, part.frame.index)
-    row = row_for(part.frame.index if part.seen is None else part.seen, part.blob, part.frame.image.shape[1], truth, used, rtl)
-    if row is None:
-        col.notes.append(f"{origin}: where it fired, no part of the ground truth was (a fragment?), not used")
-        return
-    used[row] = True
-    label = truth[row][0]
-    if part.failure is not None:
-        col.refused.append(Refused(origin, label, part.failure.detail))
-    elif pre is None or pre.quality is not Quality.OK or pre.circle is None:
-        col.refused.append(Refused(origin, label, pre.quality.value if pre is not None else CHECKS_FAILED))
-    else:
-        region, circle = part_region(to_gray(part.frame.image), pre.circle, spec)  # the same crops, made or turned (to the warp's rounding)
-        col.samples.append(Sample(region.copy(), circle, label, origin, inspects, names[row]))  # a copy: the frame is let go
+    pre = as_taught(base, lambda c: preprocess_part(part, rectifying(spec), found=c))
+    if pre is None or pre.quality is not Quality.OK or pre.circle is None:
+        return _Seen(origin, frame, part.blob, width, pre.quality.value if pre is not None else CHECKS_FAILED, None)
+    region, circle = part_region(to_gray(part.frame.image), pre.circle, spec)  # the same crops, made or turned (to the warp's rounding)
+    return _Seen(origin, frame, part.blob, width, None, (region.copy(), circle, inspects))  # a copy: the frame is let go

@@ -114,7 +114,7 @@ def read_truth(path: Path) -> tuple[list[tuple[int, int, int]], bytes]:
 
 
 def row_for(frame: int, blob: tuple[float, float, float] | None, width: int, truth: list[tuple[int, int, int]], used: list[bool],
-            rtl: bool) -> int | None:  # fmt: skip
+            rtl: bool, end: int | None = None) -> int | None:  # fmt: skip
     """The unused row whose part was where a part the trigger saw in ``frame`` as ``blob`` (cx, cy, diameter) is: each
     row's centre runs from d/2 to width - d/2 over its window, and on at that speed before it.
 
@@ -123,19 +123,16 @@ def row_for(frame: int, blob: tuple[float, float, float] | None, width: int, tru
     With no blob (every frame a part), the row whose part was nearest the frame's middle.
     A blob seen before its row's window is the part coming into view, cut by the frame's side (a part the line trigger
     rejected as crossed unseen, never seen whole): the part's centre is taken to be half its size behind the blob's
-    leading edge. A row whose window begins at frame 0 was in view as the video began, and its window was cut short:
-    its part runs at the other rows' median speed to where its window ends (placed from its start, a part in view from
-    the first frame was looked for far behind where it was: counted missed, and its verdict extra).
+    leading edge. A window the video cut short, beginning at frame 0 (in view as the video began) or ending at ``end``
+    (the video's last frame, where known: still in view as it ended), gives no speed: its part runs at the other rows'
+    median speed, to where its window ends or from where it begins (from its cut window's speed, it was looked for far
+    from where it was: counted missed, and its verdict extra).
     """
     cx, d = (blob[0], blob[2]) if blob is not None else (width / 2, 0.0)
     along = width - cx if rtl else cx
     best, gap = None, 0.5 * d if d else float(width)
-    whole = [max(width - d, 1.0) / (b - a) for _, a, b in truth if 0 < a < b]  # px a frame, of windows the video did not cut
-    for k, (_, a, b) in enumerate(truth):
-        step = max(width - d, 1.0) / max(b - a, 1)  # px a frame
-        if a == 0 and whole:  # in view as the video began: its window cut, its part is placed from where it left it
-            step = statistics.median(whole)
-            a = round(b - max(width - d, 1.0) / step)
+    for k, (a, step) in enumerate(_travel(truth, width, d, end)):
+        b = truth[k][2]
         if used[k] or not a - (d / step if d else 0) <= frame <= b:
             continue
         x = d / 2 + (frame - a) * step
@@ -143,6 +140,24 @@ def row_for(frame: int, blob: tuple[float, float, float] | None, width: int, tru
         if off <= gap:
             best, gap = k, off
     return best
+
+
+def _travel(truth: list[tuple[int, int, int]], width: int, d: float, end: int | None) -> list[tuple[float, float]]:
+    """Each row's first frame entirely in view and its speed (px a frame); a window cut by the video's start or
+    ``end`` takes the median speed of the windows it did not cut, and one cut at its start is placed from its end."""
+    run = max(width - d, 1.0)  # the centre's travel over a whole window
+    cut_end = end if end is not None else -1
+    whole = [run / (b - a) for _, a, b in truth if 0 < a < b and b != cut_end]
+    median = statistics.median(whole) if whole else None
+    out = []
+    for _, a, b in truth:
+        if median is not None and a == 0:  # in view as the video began: placed from where its window ends
+            out.append((b - run / median, median))
+        elif median is not None and b == cut_end:  # in view as the video ended: placed from where its window begins
+            out.append((float(a), median))
+        else:
+            out.append((float(a), run / max(b - a, 1)))
+    return out
 
 
 def part_names(raw: bytes) -> list[str]:
