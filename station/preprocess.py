@@ -92,6 +92,13 @@ def part_digest(image: npt.NDArray[Any]) -> str:
     return pixels_digest(image).hex()[:16]
 
 
+def view_digest(frame: npt.NDArray[Any], blob: tuple[float, float, float]) -> str:
+    """A footage part's short digest as the line trigger gave it: its whole frame's pixels and its blob (cx, cy, diameter).
+    The same video replayed with the same trigger settings gives each part the same frame and blob to the bit, where the
+    pixels round it (:func:`part_digest`) move with the circle a model's search finds."""
+    return hashlib.sha256(pixels_digest(frame) + np.asarray(blob, dtype="<f8").tobytes()).hexdigest()[:16]
+
+
 def to_gray(image: npt.NDArray[Any]) -> GrayImage:
     """Return an 8-bit single-channel view of ``image``; refuse what we cannot read."""
     if image.ndim == 3 and image.shape[2] == 1:

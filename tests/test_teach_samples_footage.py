@@ -32,6 +32,7 @@ def test_a_video_is_read_through_the_line_trigger_and_matched_to_its_ground_trut
     assert [s.label for s in col.samples] == [int(t["label"] == "def") for t in truth]
     assert all("#part" in s.origin for s in col.samples)
     assert [s.part for s in col.samples] == [t["source"] for t in truth], "each part named by its row's source"
+    assert len({s.view for s in col.samples} - {""}) == len(col.samples), "each known again by its frame and blob (eval)"
     _crops_are_the_frames(video, col.samples)
     shutil.copy(video, tmp_path / "again.mp4")
     shutil.copy(video.with_suffix(".csv"), tmp_path / "again.csv")

@@ -22,7 +22,7 @@ from station.messages import Verdict
 from station.model import Model
 from station.offline.evaluate import auc, confusion_png, f1_score, histogram_png, report_folder, write_csv, write_metrics, write_png
 from station.pipeline import RunOptions
-from station.preprocess import part_digest, part_region, to_gray
+from station.preprocess import part_digest, part_region, to_gray, view_digest
 from station.signals import SIGNALS
 from station.sources import VideoFileSource
 from station.stages.decision import published
@@ -83,7 +83,7 @@ def evaluate_video(video: Path, cfg: Config, model: Model, report: Path) -> int:
     if kept.taught_on:
         figures["taught_on"] = kept.taught_on
         print(one_line(f"station: note: {model.info.model_id} was taught on at least {kept.taught_on} of these {len(got)} parts "
-                       "(known by their pixels), so the figures on them measure nothing: judge it on footage of parts it never "
+                       "(known by their frames or pixels), so the figures on them measure nothing: judge it on footage of parts it never "
                        "saw"), file=sys.stderr)  # fmt: skip
     print(json.dumps(figures))
     _write_report(report, figures, parts, extra, model.info.band[0])
@@ -93,8 +93,10 @@ def evaluate_video(video: Path, cfg: Config, model: Model, report: Path) -> int:
 
 class _Kept:
     """The verdicts of a replay, in order, without their frames (an hour of footage is thousands), and how many of their
-    parts the model was taught on (the digest of the pixels round each, as teaching records them: a circle found a
-    sub-pixel apart takes other pixels, so some taught parts go unrecognised; measured 27 of 40)."""
+    parts the model was taught on: known by their view (frame and blob, as teaching records a footage part: the same video
+    replayed with the same trigger settings), or by the pixels round them (a photo's or export's crop seen in a video;
+    before views were recorded, 27 of 40 footage parts were known by these alone, a circle found a sub-pixel apart
+    taking other pixels)."""
 
     def __init__(self, model: Model) -> None:
         self.verdicts: list[Verdict] = []
@@ -105,9 +107,12 @@ class _Kept:
     def add(self, v: Verdict) -> None:
         if v.image is not None:
             self.width = v.image.shape[1]
-        if self._model.info.taught_parts and v.image is not None and v.circle is not None:
-            region = part_region(to_gray(v.image), v.circle, self._model.info.spec)[0]
-            self.taught_on += part_digest(region) in self._model.info.taught_parts
+        if (taught := self._model.info.taught_parts) and v.image is not None:
+            gray = to_gray(v.image)
+            seen = {view_digest(gray, v.blob)} if v.blob is not None else set()
+            if v.circle is not None:
+                seen.add(part_digest(part_region(gray, v.circle, self._model.info.spec)[0]))
+            self.taught_on += not seen.isdisjoint(taught)
         self.verdicts.append(replace(v, image=None, evidence=None))
 
 

@@ -163,9 +163,14 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
     return _write_and_say(asked, net, base, pick, figures, col, labels, t0)
 
 
+def _digests(samples: list[Sample]) -> set[str]:
+    """What a taught model records of the parts it learnt from: each one's pixels, and a footage part's view as well."""
+    return {part_digest(s.image) for s in samples} | {s.view for s in samples if s.view}
+
+
 def _not_seen_by(base: Model, samples: list[Sample]) -> None:
     """InputError when the base model was taught on any of these parts: every figure on them would be on parts it learnt."""
-    seen = sum(part_digest(s.image) in base.info.taught_parts for s in samples) if base.info.taught_parts else 0
+    seen = sum(not _digests([s]).isdisjoint(base.info.taught_parts) for s in samples)
     if seen:
         raise InputError(
             f"{base.path}: it was taught on {seen} of these {len(samples)} parts, so no figure on them would be held out: teach "
@@ -357,7 +362,7 @@ def _write(out: Path, net: Any, base: Model, pick: Candidate, figures: dict[str,
 
     taught = {
         "base_model": base.info.model_id, "network": pick.name, "line": figures["line"], "samples_fingerprint": col.digest.hexdigest(),
-        "parts": sorted(base.info.taught_parts | {part_digest(s.image) for s in col.samples}),  # its base's too: it holds them
+        "parts": sorted(base.info.taught_parts | _digests(col.samples)),  # its base's too: it holds them
         "counts": figures["counts"], "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "validation": figures["held_out"],
         "networks": len(net.members) if hasattr(net, "members") else 1,
         "threshold_rule": "the base model's own" if pick.name == AS_SHIPPED else f"no held-out defect passes: {figures['margin']} "

@@ -49,6 +49,7 @@ class Sample:
     origin: str  # the file, or VIDEO#part
     base_inspects: bool = True  # False: the base model's own checks refuse it (e.g. off_centre), the taught model's do not
     part: str = ""  # which part it is, where known: a photo's file name, a footage row's source (groups keep one together)
+    view: str = ""  # a footage part's frame and blob (preprocess.view_digest), by which eval knows it again
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,17 @@ from station.files import ground_truths, misnamed, no_ground_truth, real
 from station.locate import OFF_CENTRE, Circle, GrayImage, asymmetry, ellipse_of
 from station.messages import Frame, Part
 from station.metrics import Metrics
-from station.preprocess import Preprocessed, PreprocessSpec, Quality, part_region, pixels_digest, preprocess, rectifying, to_gray
+from station.preprocess import (
+    Preprocessed,
+    PreprocessSpec,
+    Quality,
+    part_region,
+    pixels_digest,
+    preprocess,
+    rectifying,
+    to_gray,
+    view_digest,
+)
 from station.sources import VideoFileSource
 from station.stages.preprocess import PreprocessStage, preprocess_part
 from station.stages.trigger import probe_recording, trigger_for
@@ -282,7 +292,8 @@ class _Seen:
     blob: tuple[float, float, float] | None
     width: int
     refused: str | None
-    kept: tuple[GrayImage, Circle, bool] | None  # the region round the part, its circle there, whether the base inspects it
+    kept: tuple[GrayImage, Circle, bool, str] | None  # the region round the part, its circle there, whether the base
+    # inspects it, and its view (preprocess.view_digest)
 
     def matched(self, truth: list[tuple[int, int, int]], used: list[bool], col: Collection, rtl: bool, names: list[str],
                 end: int | None) -> list[_Seen]:  # fmt: skip
@@ -296,8 +307,8 @@ class _Seen:
         if self.kept is None:
             col.refused.append(Refused(self.origin, label, self.refused or CHECKS_FAILED))
         else:
-            region, circle, inspects = self.kept
-            col.samples.append(Sample(region, circle, label, self.origin, inspects, names[row]))
+            region, circle, inspects, view = self.kept
+            col.samples.append(Sample(region, circle, label, self.origin, inspects, names[row], view))
         return []
 
 
@@ -313,5 +324,7 @@ def _seen(video: Path, part: Part, crops: PreprocessStage, spec: PreprocessSpec)
     pre = as_taught(base, lambda c: preprocess_part(part, rectifying(spec), found=c))
     if pre is None or pre.quality is not Quality.OK or pre.circle is None:
         return _Seen(origin, frame, part.blob, width, pre.quality.value if pre is not None else CHECKS_FAILED, None)
-    region, circle = part_region(to_gray(part.frame.image), pre.circle, spec)  # the same crops, made or turned (to the warp's rounding)
-    return _Seen(origin, frame, part.blob, width, None, (region.copy(), circle, inspects))  # a copy: the frame is let go
+    gray = to_gray(part.frame.image)
+    region, circle = part_region(gray, pre.circle, spec)  # the same crops, made or turned (to the warp's rounding)
+    view = view_digest(gray, part.blob) if part.blob is not None else ""
+    return _Seen(origin, frame, part.blob, width, None, (region.copy(), circle, inspects, view))  # a copy: the frame is let go
