@@ -27,21 +27,24 @@ def too_large(t: Track, cfg: TriggerSection, w: int, h: int) -> str | None:
     return None
 
 
-def never_whole(t: Track, tracks: list[Track], cfg: TriggerSection, w: int, h: int) -> str | None:
+def never_whole(t: Track, tracks: list[Track], cfg: TriggerSection, w: int, h: int, when: str = "crossed the line") -> str | None:
     """Why a part-sized blob crossing the line unseen as a whole part is a part to reject; None when it is not.
 
     Under a low side light, or a part as dark as the belt, only a crescent of the rim may differ from
     the belt: a blob as long as a part but never round. Crossing the line while watched, away from the
     frame's edges, and with no track of ``tracks`` near it (centres closer than the larger size) that was ever a
     whole part or rejected, it is a part that cannot be inspected, not a piece of one that has its
-    own verdict. The tracks near it that are in view and fit with it in one part's box may be
-    pieces of the same part: they are marked ``covered`` (no such reject of their own), and ``t`` ``never_whole``. A
+    own verdict. So is one past the line, entirely in view, among the first parts the stream showed
+    (``Track.first``: before, a part in view as a video began, under a shaded sector, got no verdict). The tracks near it
+    that are in view and fit with it in one part's box may be pieces of the same part: they are marked ``covered`` (no
+    such reject of their own), and ``t`` ``never_whole``. A
     covered track that turns whole is still a part of its own unless its centre is where the rejected part is
     (:func:`of_refused`): a neighbouring part keeps its verdict. Checked on 925 parts of composed
-    footage (six videos, 25 to 600 parts, shaded ones among them): not one verdict more.
+    footage (six videos, 25 to 600 parts, shaded ones among them): not one verdict more. ``when``: what it did unseen
+    (the stream ended with it in view: :meth:`station.stages.line_trigger.LineTrigger.flush`).
     """
     b = t.blob
-    if t.covered or not (t.before_line and inside(b, cfg, w, h) and t.last_full is None and part_sized(b, cfg)):
+    if t.covered or not ((t.before_line or t.first) and inside(b, cfg, w, h) and t.last_full is None and part_sized(b, cfg)):
         return None
     near = [o for o in tracks if o is not t and o.blob.apart(b) < max(o.blob.size, b.size)]
     if any(o.last_full is not None or o.inspected for o in near):
@@ -50,7 +53,7 @@ def never_whole(t: Track, tracks: list[Track], cfg: TriggerSection, w: int, h: i
         o.covered = o.covered or (not o.missed and inside(o.blob, cfg, w, h) and one_part(b, o.blob))
     t.never_whole = True
     bw, bh = b.x1 - b.x0, b.y1 - b.y0
-    return f"crossed the line never seen whole ({bw} x {bh} px, not round): part or framing too dark or shaded to inspect"
+    return f"{when} never seen whole ({bw} x {bh} px, not round): part or framing too dark or shaded to inspect"
 
 
 def cut_by_frame(t: Track, tracks: list[Track], cfg: TriggerSection, w: int, h: int) -> bool:

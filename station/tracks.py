@@ -22,6 +22,7 @@ class Track:
     order: int
     blob: Blob
     before_line: bool = False  # first seen short of the trigger line: it crosses while watched
+    first: bool = False  # among the first parts seen: no part was judged before it, so it is no piece of one
     missed: int = 0
     inspected: bool = False
     deferred: bool = False  # inspected as a part a newer track judges: no verdict of its own to defer to

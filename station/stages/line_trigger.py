@@ -148,11 +148,12 @@ class LineTrigger:
         self._blobs_then = ahead(blobs, self._belt())
         if self._blank(blobs, frame.index, w, h):
             return self._unseen(frame, w, h)
-        new, speed = self._match(blobs, frame), self._belt()
+        new, speed, first = self._match(blobs, frame), self._belt(), self._order == 0
         for b in sorted(new, key=lambda b: -progress(b, self.cfg, w)):
-            self._tracks.append(Track(self._order, b, progress(b, self.cfg, w) < self.cfg.line, seen=frame.index, belt=speed))
+            self._tracks.append(Track(self._order, b, progress(b, self.cfg, w) < self.cfg.line, seen=frame.index, belt=speed, first=first))
             self._order += 1
         out: list[Part] = []
+        waiting: list[Track] = []  # past the line, seen whole before but not now: judged before any part behind them
         for t in sorted(self._tracks, key=lambda t: t.order):
             if t.missed:
                 if t.seen == self._gap_from and not t.inspected:  # missed on this frame, or on blank frames before it
@@ -165,25 +166,42 @@ class LineTrigger:
                 self._travel.tell(t, self.cfg, w)
             if t.inspected:
                 continue
-            past = progress(t.blob, self.cfg, w) >= self.cfg.line
-            if not full and past and self._crossed_in_gap(t, w):
-                out.extend(self._on_last_whole(t, frame))
-                continue
-            if not full:
-                why = (too_large(t, self.cfg, w, h) or never_whole(t, self._tracks, self.cfg, w, h)) if past else None
-                if why is not None:  # it crossed the line and cannot be inspected: a reject, never ignored
-                    t.inspected = True
-                    out.append(self._refuse(frame, t.blob, belt, why))
-                elif past and cut_by_frame(t, self._tracks, self.cfg, w, h):  # never ignored either: preprocess says whether it is cut off
-                    t.inspected = True
-                    out.append(self._emit(frame, t.blob, belt))
-                continue
-            t.whole(frame, t.blob, belt)
-            if past and self._inspect(t, t.blob):
-                out.append(self._emit(frame, t.blob, belt))
+            judged = self._decide(t, frame, belt, full, waiting)
+            out += judged
+            if not judged and not full and t.last_full is not None and progress(t.blob, self.cfg, w) >= self.cfg.line:
+                waiting.append(t)
         waited, due = self._followed([t for t in self._tracks if t.missed > _MAX_MISSED], frame.index, w, h)
         out += self._inspect_followed(frame, waited, due)
         self._belt_then = self._belt()
+        return out
+
+    def _decide(self, t: Track, frame: Frame, belt: float, full: bool, waiting: list[Track]) -> list[Part]:
+        """``t``'s part on this frame, not yet inspected (``full``: seen whole on it): judged, rejected or left to wait. The
+        parts of ``waiting`` (ahead of it, past the line, seen whole before but not now) are judged first on their last
+        whole view, so that the verdicts stay in order: they had waited for their track to give up, and a part seen whole
+        as it came into view and never again (a shaded sector: a half disc) got its verdict after the part behind it."""
+        h, w = frame.image.shape
+        past = progress(t.blob, self.cfg, w) >= self.cfg.line
+        if not full and past and self._crossed_in_gap(t, w):
+            return self._on_last_whole(t, frame)
+        if not full:
+            why = (too_large(t, self.cfg, w, h) or never_whole(t, self._tracks, self.cfg, w, h)) if past else None
+            if why is not None:  # it crossed the line and cannot be inspected: a reject, never ignored
+                t.inspected = True
+                return [*self._ahead(waiting, frame), self._refuse(frame, t.blob, belt, why)]
+            if past and cut_by_frame(t, self._tracks, self.cfg, w, h):  # never ignored either: preprocess says whether it is cut off
+                t.inspected = True
+                return [*self._ahead(waiting, frame), self._emit(frame, t.blob, belt)]
+            return []
+        t.whole(frame, t.blob, belt)
+        if past and self._inspect(t, t.blob):
+            return [*self._ahead(waiting, frame), self._emit(frame, t.blob, belt)]
+        return []
+
+    def _ahead(self, waiting: list[Track], frame: Frame) -> list[Part]:
+        """The parts ``waiting`` ahead of one judged now, each judged on its last whole view, stamped with ``frame``."""
+        out = [p for t in waiting if not t.inspected for p in self._on_last_whole(t, frame)]
+        waiting.clear()
         return out
 
     def _carried_off(self, t: Track, steps: int, belt: tuple[float, float] | None) -> bool:
@@ -382,7 +400,8 @@ class LineTrigger:
         return out
 
     def flush(self) -> list[Part]:
-        """End of stream: parts seen whole but not yet past the line are inspected now. Ended in frames not seen, the parts
+        """End of stream: parts seen whole but not yet past the line are inspected now, and parts never seen whole are
+        rejected as at the line (:meth:`_ended_unseen`). Ended in frames not seen, the parts
         seen before them are first judged as across them (:meth:`_lost_across`), as of the last: one the belt took past the
         line meanwhile, never seen whole, is rejected (before, it got no verdict)."""
         out, last = [], self._last if self._last is not None and self._last.index > self._matched_at >= 0 else None
@@ -392,4 +411,17 @@ class LineTrigger:
                 out += self._lost_across(t, stamp, self._width, self._height, ended=True)
             # after frames not seen, each stamped with the last, as those judged across them (in order of their stamps too)
             out += self._last_verdict(t) if stamp is None or t.inspected or t.last_full is None else self._on_last_whole(t, stamp)
+            out += self._ended_unseen(t) if stamp is None else []
         return out + self._retire(lambda t: True)
+
+    def _ended_unseen(self, t: Track) -> list[Part]:
+        """``t``, in view on the last frame and never seen whole (a part under a shaded sector, a crescent of its rim, not
+        round): rejected as it would be at the line (:func:`station.refusals.never_whole`), where it is no piece of a part
+        seen whole. Before, a part entirely in view as a recording ended got no verdict."""
+        if t.inspected or t.last_full is not None or self._last is None or t.seen != self._last.index:
+            return []
+        why = never_whole(t, self._tracks, self.cfg, self._width, self._height, when="in view as the stream ended,")
+        if why is None:
+            return []
+        t.inspected = True
+        return [self._refuse(self._last, t.blob, None, why)]

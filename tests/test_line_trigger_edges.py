@@ -1,0 +1,70 @@
+"""The line trigger at the edges of a recording and of the frame: a part a few pixels inside the frame is entirely in view,
+a part in view as the stream begins or ends gets its verdict, and a part seen whole only as it came into view keeps its
+place in the order of verdicts."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from station.blobs import find_blobs, inside
+from station.config import TriggerSection
+from station.messages import Frame
+from station.stages.line_trigger import LineTrigger
+
+from .belt_frames import disc_frame, emitted_by, moving, run
+
+
+def _frame(w: int, h: int, parts: list[tuple[int, bool]], index: int, r: int = 100) -> Frame:
+    """A belt with a part at each (x, round) on the middle line: a bright disc with a dark hub, or where not ``round`` only
+    a crescent of it shows (a shaded sector: a blob twice as wide as it is long along the belt, never round)."""
+    img = np.full((h, w), 60, np.uint8)
+    for x, whole in parts:
+        if whole:
+            cv2.circle(img, (x, h // 2), r, 190, -1)
+            cv2.circle(img, (x, h // 2), r // 2, 25, -1)
+        else:
+            cv2.ellipse(img, (x, h // 2), (r // 2, r), 0, 0, 360, 190, -1)
+    return Frame(index, img, index / 25, 0.0)
+
+
+def test_a_part_a_few_pixels_inside_the_frame_is_entirely_in_view_and_one_cut_by_it_is_not() -> None:
+    """Found in the work image, a blob is wider than its part by the blur: 9 px inside the frame, it reached the edge."""
+    cfg = TriggerSection()
+    for x, entire in [(640 - 100 - 9, True), (100 + 9, True), (640 - 100 + 5, False), (100 - 5, False)]:
+        blobs, _ = find_blobs(disc_frame(640, 360, [(x, 180, 100)]), cfg)
+        assert len(blobs) == 1 and inside(blobs[0], cfg, 640, 360) is entire, x
+        assert blobs[0].x1 - blobs[0].x0 >= 200, "its box still holds all of it"
+
+
+def test_a_part_whole_only_in_the_first_frames_a_few_pixels_from_the_edge_gets_its_verdict() -> None:
+    """Past the line and leaving, entirely in view in frames 0-2 with 9, 5 and 1 px to spare: it got none (an escape, for
+    a defect)."""
+    parts = run(LineTrigger(TriggerSection()), moving(640, 360, 100, [640 - 100 - 9], 4, 30))
+    assert len(parts) == 1 and parts[0].failure is None and parts[0].frame.index == 0
+
+
+def test_a_part_in_view_as_the_stream_ends_never_seen_whole_is_rejected() -> None:
+    """Entirely in view in the last frames, short of the line, never round (a shaded sector): it got no verdict."""
+    frames = [_frame(1280, 720, [(-100 + 12 * t, False)], t) for t in range(30)]  # its centre at 248 px on the last
+    parts = run(LineTrigger(TriggerSection()), frames)
+    assert len(parts) == 1 and parts[0].failure is not None
+    assert parts[0].failure.detail.startswith("in view as the stream ended, never seen whole")
+
+
+def test_a_part_never_round_past_the_line_as_the_stream_begins_is_rejected() -> None:
+    """In view from the first frame, past the line, never round: no part was judged before it, so it is no piece of one."""
+    frames = [_frame(1280, 720, [(800 + 12 * t, False)], t) for t in range(40)]
+    parts = run(LineTrigger(TriggerSection()), frames)
+    assert len(parts) == 1 and parts[0].failure is not None and "never seen whole" in parts[0].failure.detail
+
+
+def test_a_part_seen_whole_only_as_it_came_into_view_is_judged_before_the_part_behind_it() -> None:
+    """Round as it comes into view, a crescent from then on (a shaded sector): it waited past the line for a whole view,
+    to be judged on its last when its track gave up, after the part behind it had its verdict (out of order)."""
+    frames = [_frame(1280, 720, [(-100 + 12 * t, t <= 25), (-430 + 12 * t, True)], t) for t in range(130)]
+    emitted = emitted_by(LineTrigger(TriggerSection()), frames)
+    assert [p.part_id for _, p in emitted] == [1, 2]
+    (at_a, a), (at_b, b) = emitted
+    assert at_a == at_b and a.frame.index <= b.frame.index, "judged as the part behind it is, stamped no later"
+    assert a.seen is not None and a.seen <= 25, "on its last whole view"
