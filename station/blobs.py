@@ -161,7 +161,8 @@ def find_blobs(gray: npt.NDArray[np.uint8], cfg: TriggerSection, parts: Sequence
             (Blob(int(x / f), int(y / f), int(min(w, (x + bw) / f)), int(min(h, (y + bh) / f))), np.asarray(c.reshape(-1, 2), np.int32))
         )
     reach = math.ceil(4 / f) + cfg.edge_margin_px  # the work image's blur and rounding widen a blob by up to 3 / f px a side
-    return [_at_the_edges(gray, b, belt, cfg.contrast, reach) for b in _merge_close(found, cfg.min_diameter_px * 0.1, f)], belt
+    merged = _merge_close(found, cfg.min_diameter_px * 0.1, f)
+    return [b if inside(b, cfg, w, h) else _at_the_edges(gray, b, belt, cfg.contrast, reach) for b in merged], belt
 
 
 def _at_the_edges(gray: npt.NDArray[np.uint8], b: Blob, belt: float, contrast: float, reach: int) -> Blob:
@@ -174,16 +175,19 @@ def _at_the_edges(gray: npt.NDArray[np.uint8], b: Blob, belt: float, contrast: f
     x0, y0, x1, y1 = b.x0, b.y0, b.x1, b.y1
     if min(x0, y0, w - x1, h - y1) > reach or x1 - x0 <= 2 * reach or y1 - y0 <= 2 * reach:
         return b
-    roi = cv2.GaussianBlur(gray[y0:y1, x0:x1], (3, 3), 0.8)
-    part = cv2.absdiff(roi, np.full_like(roi, round(belt))) > contrast
-    cols, rows = np.asarray(part.any(axis=0), np.bool_), np.asarray(part.any(axis=1), np.bool_)
-    if not cols.any():
-        return b
-    x0 += _clear(cols, reach) if x0 <= reach else 0
-    x1 -= _clear(cols[::-1], reach) if w - x1 <= reach else 0
-    y0 += _clear(rows, reach) if y0 <= reach else 0
-    y1 -= _clear(rows[::-1], reach) if h - y1 <= reach else 0
+    level, k = round(belt), reach + 1  # a strip a pixel wider than reach: the smoothing's support
+    x0 += _clear(_marked(gray[y0:y1, x0 : x0 + k], level, contrast, 0), reach) if x0 <= reach else 0
+    x1 -= _clear(_marked(gray[y0:y1, x1 - k : x1], level, contrast, 0)[::-1], reach) if w - x1 <= reach else 0
+    y0 += _clear(_marked(gray[y0 : y0 + k, b.x0 : b.x1], level, contrast, 1), reach) if y0 <= reach else 0
+    y1 -= _clear(_marked(gray[y1 - k : y1, b.x0 : b.x1], level, contrast, 1)[::-1], reach) if h - y1 <= reach else 0
     return replace(b, tight=(x0, y0, x1, y1))
+
+
+def _marked(strip: npt.NDArray[np.uint8], level: int, contrast: float, axis: int) -> npt.NDArray[np.bool_]:
+    """Along a strip of the frame at a blob's side: whether each column (``axis`` 0) or row (1) holds a pixel that differs
+    from the belt's ``level`` by more than ``contrast``, lightly smoothed (the frame's noise)."""
+    smooth = cv2.GaussianBlur(np.ascontiguousarray(strip), (3, 3), 0.8)
+    return np.asarray((cv2.absdiff(smooth, np.full_like(smooth, level)) > contrast).any(axis=axis), np.bool_)
 
 
 def _clear(flags: npt.NDArray[np.bool_], reach: int) -> int:
