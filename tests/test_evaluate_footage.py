@@ -12,7 +12,7 @@ import pytest
 from station.cli import main
 from station.footage import Envelope, compose, labelled_photos
 from station.messages import Reason, Verdict
-from station.offline.evaluate_footage import line_figures, match
+from station.offline.evaluate_footage import line_figures, match, out_of_order
 
 from .conftest import MODEL, SAMPLE, cut_out, damaged_video, ended_in_a_window, one_part_a_frame
 
@@ -43,6 +43,16 @@ def test_a_missed_defect_is_an_escape_and_a_verdict_for_no_part_is_extra() -> No
     figures = line_figures(parts, extra)
     assert (figures["missed"], figures["extra"], figures["escapes"], figures["false_rejects"]) == (1, 1, 1, 0)
     assert figures["verdicts"] == 3 and figures["wrong"] == 1 and figures["escape_rate"] == 0.5 and figures["extra_rejects"] == 1
+    assert figures["out_of_order"] == 0
+
+
+def test_verdicts_out_of_the_order_the_parts_arrived_in_are_counted() -> None:
+    """Verdicts go out in order of arrival: the second part's verdict went out before the first's (its id is lower)."""
+    got = [_verdict(2, 20, "reject", 320.0), _verdict(1, 40, "pass", 466.0), _verdict(3, 50, "reject", 373.0)]
+    parts, extra = match(got, TRUTH, 640, rtl=False)
+    assert [p.verdict.part_id if p.verdict else None for p in parts] == [2, 1, 3] and extra == []
+    assert line_figures(parts, extra)["out_of_order"] == 1
+    assert out_of_order([1, 2, 3]) == 0 and out_of_order([3, 1, 2]) == 2 and out_of_order([2, 1, 4, 3]) == 2
 
 
 def test_a_part_not_located_is_matched_by_where_the_trigger_saw_it_not_to_the_first_part_due() -> None:

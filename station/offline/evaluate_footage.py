@@ -190,7 +190,8 @@ def match(got: list[Verdict], truth: list[tuple[int, int, int]], width: int, rtl
 
 def line_figures(parts: list[Matched], extra: list[Verdict]) -> dict[str, object]:
     """The line's figures: a defective part missed passes on the line (no verdict, no reject) and counts as an escape; a
-    verdict for no part (a fragment, a part judged twice) is ``extra``, and fires the ejector when it rejects."""
+    verdict for no part (a fragment, a part judged twice) is ``extra``, and fires the ejector when it rejects; a part
+    whose verdict came before that of a part ahead of it (verdicts go out in order of arrival) is ``out_of_order``."""
     n_def = sum(p.label for p in parts)
     n_ok = len(parts) - n_def
     missed = [p for p in parts if p.verdict is None]
@@ -204,12 +205,24 @@ def line_figures(parts: list[Matched], extra: list[Verdict]) -> dict[str, object
     return {
         "parts": len(parts), "defective": n_def, "verdicts": len(parts) - len(missed) + len(extra),
         "missed": len(missed), "extra": len(extra), "extra_rejects": sum(v.verdict == "reject" for v in extra),
+        "out_of_order": out_of_order([p.verdict.part_id for p in parts if p.verdict is not None]),
         "escapes": escapes, "escape_rate": round(escapes / max(n_def, 1), 4),
         "false_rejects": false_rejects, "false_reject_rate": round(false_rejects / max(n_ok, 1), 4),
         "wrong": escapes + false_rejects, "f1": round(f1_score(caught, false_rejects, escapes), 4),
         "not_inspected": sum(p.verdict is not None and p.verdict.score is None for p in parts),
         "auc": None if np.isnan(ranked) else round(ranked, 4),
     }  # fmt: skip
+
+
+def out_of_order(ids: list[int]) -> int:
+    """How many of the verdicts ``ids`` (their part ids, in the order the parts arrived; ids count up as verdicts go out)
+    went out before the verdict of a part that arrived ahead of them."""
+    ahead = -1
+    late = 0
+    for i in ids:
+        late += i < ahead
+        ahead = max(ahead, i)
+    return late
 
 
 def _write_parts(path: Path, parts: list[Matched], extra: list[Verdict]) -> None:
