@@ -47,7 +47,7 @@ def never_whole(t: Track, tracks: list[Track], cfg: TriggerSection, w: int, h: i
     if t.covered or not ((t.before_line or t.first) and inside(b, cfg, w, h) and t.last_full is None and part_sized(b, cfg)):
         return None
     near = [o for o in tracks if o is not t and o.blob.apart(b) < max(o.blob.size, b.size)]
-    if any(o.last_full is not None or o.inspected for o in near):
+    if any((o.last_full is not None or o.inspected) and not o.deferred for o in near):  # deferred: another judges its part
         return None
     for o in near:  # perhaps pieces of this part; a neighbour's piece is rarely in view and in its box
         o.covered = o.covered or (not o.missed and inside(o.blob, cfg, w, h) and one_part(b, o.blob))

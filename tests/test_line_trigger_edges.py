@@ -68,3 +68,27 @@ def test_a_part_seen_whole_only_as_it_came_into_view_is_judged_before_the_part_b
     (at_a, a), (at_b, b) = emitted
     assert at_a == at_b and a.frame.index <= b.frame.index, "judged as the part behind it is, stamped no later"
     assert a.seen is not None and a.seen <= 25, "on its last whole view"
+
+
+def _piece_then_part(t: int, speed: int = 20, r: int = 190) -> Frame:
+    """A 380 px part coming into view from the left with its leading sector shaded: a sliver of its rim at the frame's side
+    and a lit piece of it further in (a disc 130 px across, round and clear of the side) show until its centre is 80 px
+    into the frame, then all of it."""
+    x = -200 + speed * t
+    img = np.full((720, 1280), 60, np.uint8)
+    if -40 <= x < 80:
+        cv2.rectangle(img, (0, 300), (60, 560), 190, -1)
+    if 10 <= x < 80:
+        cv2.circle(img, (x + 60, 200), 65, 190, -1)
+    elif x >= 80:
+        cv2.circle(img, (x, 360), r, 190, -1)
+        cv2.circle(img, (x, 360), r // 2, 25, -1)
+    return Frame(t, img, t / 25, 0.0)
+
+
+def test_a_lit_piece_of_a_part_coming_into_view_seen_whole_before_it_is_no_part_of_its_own() -> None:
+    """The sliver's track takes the part's blob; the piece's, lost, was followed at the belt's speed and judged on its
+    whole view as it crossed the line (or as its track gave up): a verdict for no part (another generator's footage: a
+    reject, once a part's only verdict, stamped before it came into view)."""
+    parts = run(LineTrigger(TriggerSection()), [_piece_then_part(t) for t in range(80)])
+    assert len(parts) == 1 and parts[0].failure is None and parts[0].blob is not None and parts[0].blob[2] > 300

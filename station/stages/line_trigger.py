@@ -74,9 +74,10 @@ class LineTrigger:
         return of_refused(b, self._tracks) or self._to_newer(t) or self._of_older(t)
 
     def _inspect(self, t: Track, b: Blob) -> bool:
-        """Marks ``t`` inspected, seen whole as ``b``, and ``deferred`` when a newer track judges its part (:meth:`_to_newer`);
-        True when it is to give its part's verdict (no other track does: :meth:`_judged`)."""
-        t.inspected, t.deferred = True, self._to_newer(t)
+        """Marks ``t`` inspected, seen whole as ``b``, and ``deferred`` when a newer track judges its part (:meth:`_to_newer`)
+        or it was a piece of a part still in view (:meth:`_a_piece`); True when it is to give its part's verdict (no other
+        track does: :meth:`_judged`)."""
+        t.inspected, t.deferred = True, self._to_newer(t) or self._a_piece(t)
         return not (t.deferred or of_refused(b, self._tracks) or self._of_older(t))
 
     def _of_older(self, t: Track) -> bool:
@@ -384,7 +385,27 @@ class LineTrigger:
         if t.inspected or t.last_full is None or self._judged(t, t.last_full[1]):
             return []
         t.inspected = True
-        return [self._emit(*t.last_full)]
+        t.deferred = self._a_piece(t)
+        return [] if t.deferred else [self._emit(*t.last_full)]
+
+    def _a_piece(self, t: Track) -> bool:
+        """``t``, seen whole last short of the line, was a piece of a part still in view: where the belt has taken its last
+        whole view lies inside the blob of a track seen on this frame, not yet inspected, half as large again (a lit piece
+        of a part coming into view under a shaded sector, seen whole before the part's own edge came in: judged on that
+        view as its track gave up, it was a verdict for no part, a reject, and the part had its own)."""
+        speed = self._belt()
+        if t.last_full is None or speed is None or progress(t.last_full[1], self.cfg, self._width) >= self.cfg.line:
+            return False
+        seen, b, _ = t.last_full
+        steps = self._matched_at - seen.index
+        moved = ahead([b], (speed[0] * steps, speed[1] * steps))[0]
+        for o in self._tracks:
+            m = 0.1 * o.blob.size
+            if o is t or o.inspected or o.missed or o.blob.size < 1.5 * b.size:
+                continue
+            if o.blob.x0 - m <= moved.x0 and moved.x1 <= o.blob.x1 + m and o.blob.y0 - m <= moved.y0 and moved.y1 <= o.blob.y1 + m:
+                return True
+        return False
 
     def _blinded(self, marker: Frame) -> list[Part]:
         """The camera went away: every part in view not yet inspected is rejected, unable to inspect.
