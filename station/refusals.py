@@ -4,7 +4,7 @@ frame's top or bottom edge cuts is handed on for preprocess to judge; a piece of
 
 from __future__ import annotations
 
-from station.blobs import Blob, along, inside, one_part, part_sized, progress, whole_part
+from station.blobs import Blob, ahead, along, inside, one_part, part_sized, progress, whole_part
 from station.config import Direction, TriggerSection
 from station.tracks import Track
 
@@ -112,3 +112,23 @@ def crossed_unseen(
     if any(whole_part(o.came, cfg, w, h) or progress(o.came, cfg, w) < cfg.line for o in found):
         return False, None  # found again, to be judged there
     return True, (found[0] if found else None)
+
+
+def a_piece(t: Track, tracks: list[Track], cfg: TriggerSection, w: int, speed: tuple[float, float] | None, now: int) -> bool:
+    """``t``, seen whole last short of the line, was a piece of a part still in view: where the belt (``speed``, px a
+    frame) has taken its last whole view by frame ``now`` lies inside the blob of a track of ``tracks`` seen on that frame,
+    not yet inspected, half as large again. A lit piece of a part coming into view under a shaded sector, seen whole
+    before the part's own edge came in: judged on that view as its track gave up or was followed across the line, it was
+    a verdict for no part (a reject), and the part had its own."""
+    if t.last_full is None or speed is None or progress(t.last_full[1], cfg, w) >= cfg.line:
+        return False
+    seen, b, _ = t.last_full
+    steps = now - seen.index
+    moved = ahead([b], (speed[0] * steps, speed[1] * steps))[0]
+    for o in tracks:
+        m = 0.1 * o.blob.size
+        if o is t or o.inspected or o.missed or o.blob.size < 1.5 * b.size:
+            continue
+        if o.blob.x0 - m <= moved.x0 and moved.x1 <= o.blob.x1 + m and o.blob.y0 - m <= moved.y0 and moved.y1 <= o.blob.y1 + m:
+            return True
+    return False

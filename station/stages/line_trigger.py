@@ -34,7 +34,7 @@ import numpy as np
 from station.blobs import Blob, ahead, along, find_blobs, inside, one_part, progress, whole_part
 from station.config import TriggerSection
 from station.messages import Failure, Frame, Part, Reason
-from station.refusals import crossed_unseen, cut_by_frame, never_whole, of_refused, too_large, unseen_part
+from station.refusals import a_piece, crossed_unseen, cut_by_frame, never_whole, of_refused, too_large, unseen_part
 from station.tracks import Track, about, drifted, found_again
 from station.travel import TravelWatch
 
@@ -389,23 +389,8 @@ class LineTrigger:
         return [] if t.deferred else [self._emit(*t.last_full)]
 
     def _a_piece(self, t: Track) -> bool:
-        """``t``, seen whole last short of the line, was a piece of a part still in view: where the belt has taken its last
-        whole view lies inside the blob of a track seen on this frame, not yet inspected, half as large again (a lit piece
-        of a part coming into view under a shaded sector, seen whole before the part's own edge came in: judged on that
-        view as its track gave up, it was a verdict for no part, a reject, and the part had its own)."""
-        speed = self._belt()
-        if t.last_full is None or speed is None or progress(t.last_full[1], self.cfg, self._width) >= self.cfg.line:
-            return False
-        seen, b, _ = t.last_full
-        steps = self._matched_at - seen.index
-        moved = ahead([b], (speed[0] * steps, speed[1] * steps))[0]
-        for o in self._tracks:
-            m = 0.1 * o.blob.size
-            if o is t or o.inspected or o.missed or o.blob.size < 1.5 * b.size:
-                continue
-            if o.blob.x0 - m <= moved.x0 and moved.x1 <= o.blob.x1 + m and o.blob.y0 - m <= moved.y0 and moved.y1 <= o.blob.y1 + m:
-                return True
-        return False
+        """:func:`station.refusals.a_piece`, on this frame's tracks, width and belt speed."""
+        return a_piece(t, self._tracks, self.cfg, self._width, self._belt(), self._matched_at)
 
     def _blinded(self, marker: Frame) -> list[Part]:
         """The camera went away: every part in view not yet inspected is rejected, unable to inspect.
