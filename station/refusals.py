@@ -62,7 +62,7 @@ def cut_by_frame(t: Track, tracks: list[Track], cfg: TriggerSection, w: int, h: 
     part the frame cuts, or whose shadow reaches the edge (measured: parts of 270 px in a 360 px frame). It was a
     fragment, and got no verdict."""
     b, m = t.blob, cfg.edge_margin_px
-    if t.covered or t.last_full is not None or not t.before_line or not part_sized(b, cfg):
+    if t.covered or t.last_full is not None or not (t.before_line or t.first) or not part_sized(b, cfg):
         return False
     if b.x0 < m or b.x1 > w - m or (b.y0 >= m and b.y1 <= h - m):
         return False
@@ -117,9 +117,10 @@ def crossed_unseen(
 def a_piece(t: Track, tracks: list[Track], cfg: TriggerSection, w: int, speed: tuple[float, float] | None, now: int) -> bool:
     """``t``, seen whole last short of the line, was a piece of a part still in view: where the belt (``speed``, px a
     frame) has taken its last whole view by frame ``now`` lies inside the blob of a track of ``tracks`` seen on that frame,
-    not yet inspected, half as large again. A lit piece of a part coming into view under a shaded sector, seen whole
-    before the part's own edge came in: judged on that view as its track gave up or was followed across the line, it was
-    a verdict for no part (a reject), and the part had its own."""
+    not yet inspected, short of the line (it faces the line with ``t`` deferred), half as large again. A lit piece of a
+    part coming into view under a shaded sector, seen whole before the part's own edge came in: judged on that view as
+    its track gave up or was followed across the line, it was a verdict for no part (a reject), and the part had its
+    own."""
     if t.last_full is None or speed is None or progress(t.last_full[1], cfg, w) >= cfg.line:
         return False
     seen, b, _ = t.last_full
@@ -127,8 +128,8 @@ def a_piece(t: Track, tracks: list[Track], cfg: TriggerSection, w: int, speed: t
     moved = ahead([b], (speed[0] * steps, speed[1] * steps))[0]
     for o in tracks:
         m = 0.1 * o.blob.size
-        if o is t or o.inspected or o.missed or o.blob.size < 1.5 * b.size:
-            continue
+        if o is t or o.inspected or o.missed or o.blob.size < 1.5 * b.size or progress(o.blob, cfg, w) >= cfg.line:
+            continue  # past the line, it was judged as never whole there or not at all: ``t`` is its only verdict
         if o.blob.x0 - m <= moved.x0 and moved.x1 <= o.blob.x1 + m and o.blob.y0 - m <= moved.y0 and moved.y1 <= o.blob.y1 + m:
             return True
     return False

@@ -59,11 +59,13 @@ class LineTrigger:
         self._gap_from = -1  # on the first frame matched after frames not seen, the last one matched before them; else -1
         self._width = 0  # of the last frame looked at
         self._belt_then: tuple[float, float] | None = None  # the belt's speed (:meth:`_belt`) as of the last frame believed
+        self._level: float | None = None  # the belt's grey level on the last frame seen
+        self._ended = False  # flush has begun: no track defers to a part as a piece of it (:meth:`_a_piece`)
         self._last: Frame | None = None  # the last frame handed in (perhaps unseen): where the stream ended (:meth:`flush`)
         self._height = 0
         self._blobs_then: list[Blob] = []  # the last frame's blobs, where the belt takes them: its level is read elsewhere
 
-    def _emit(self, frame: Frame, blob: Blob, belt: float, seen: int | None = None) -> Part:
+    def _emit(self, frame: Frame, blob: Blob, belt: float | None, seen: int | None = None) -> Part:
         part = Part(self._next_id, frame, blob=(blob.cx, blob.cy, float(blob.size)), belt_level=belt, seen=seen)
         self._next_id += 1
         return part
@@ -146,6 +148,7 @@ class LineTrigger:
         h, w = frame.image.shape
         self._width, self._height = w, h
         blobs, belt = find_blobs(frame.image, self.cfg, self._blobs_then)
+        self._level = belt
         self._blobs_then = ahead(blobs, self._belt())
         if self._blank(blobs, frame.index, w, h):
             return self._unseen(frame, w, h)
@@ -389,8 +392,9 @@ class LineTrigger:
         return [] if t.deferred else [self._emit(*t.last_full)]
 
     def _a_piece(self, t: Track) -> bool:
-        """:func:`station.refusals.a_piece`, on this frame's tracks, width and belt speed."""
-        return a_piece(t, self._tracks, self.cfg, self._width, self._belt(), self._matched_at)
+        """:func:`station.refusals.a_piece`, on this frame's tracks, width and belt speed. Never as the stream ends: the part
+        it would leave the verdict to may get none there (never whole, it is rejected only as no piece's part)."""
+        return not self._ended and a_piece(t, self._tracks, self.cfg, self._width, self._belt(), self._matched_at)
 
     def _blinded(self, marker: Frame) -> list[Part]:
         """The camera went away: every part in view not yet inspected is rejected, unable to inspect.
@@ -411,23 +415,28 @@ class LineTrigger:
         seen before them are first judged as across them (:meth:`_lost_across`), as of the last: one the belt took past the
         line meanwhile, never seen whole, is rejected (before, it got no verdict)."""
         out, last = [], self._last if self._last is not None and self._last.index > self._matched_at >= 0 else None
-        stamp = None if last is None else replace(last, failure=None)
+        stamp, self._ended = None if last is None else replace(last, failure=None), True
         for t in sorted(self._tracks, key=lambda t: t.order):  # one pass, in order: the verdicts stay in order
             if stamp is not None and t.seen == self._matched_at and not t.inspected:
                 out += self._lost_across(t, stamp, self._width, self._height, ended=True)
             # after frames not seen, each stamped with the last, as those judged across them (in order of their stamps too)
             out += self._last_verdict(t) if stamp is None or t.inspected or t.last_full is None else self._on_last_whole(t, stamp)
-            out += self._ended_unseen(t) if stamp is None else []
+            out += self._ended_unseen(t, stamp or self._last)
         return out + self._retire(lambda t: True)
 
-    def _ended_unseen(self, t: Track) -> list[Part]:
-        """``t``, in view on the last frame and never seen whole (a part under a shaded sector, a crescent of its rim, not
-        round): rejected as it would be at the line (:func:`station.refusals.never_whole`), where it is no piece of a part
-        seen whole. Before, a part entirely in view as a recording ended got no verdict."""
-        if t.inspected or t.last_full is not None or self._last is None or t.seen != self._last.index:
+    def _ended_unseen(self, t: Track, last: Frame | None) -> list[Part]:
+        """``t``, in view as the stream ended (``last``: its last frame, or where it ended in frames not seen, the last of
+        them) and never seen whole: rejected as it would be at the line (:func:`station.refusals.never_whole`: a part
+        under a shaded sector, a crescent of its rim, no piece of a part seen whole), or handed to preprocess where the
+        frame's top or bottom cuts it (:func:`station.refusals.cut_by_frame`). Before, it got no verdict."""
+        if t.inspected or t.last_full is not None or last is None:
             return []
-        why = never_whole(t, self._tracks, self.cfg, self._width, self._height, when="in view as the stream ended,")
-        if why is None:
-            return []
-        t.inspected = True
-        return [self._refuse(self._last, t.blob, None, why)]
+        w, h = self._width, self._height
+        why = never_whole(t, self._tracks, self.cfg, w, h, when="in view as the stream ended,")
+        if why is not None:
+            t.inspected = True
+            return [self._refuse(last, t.blob, None, why)]
+        if cut_by_frame(t, self._tracks, self.cfg, w, h):
+            t.inspected = True
+            return [self._emit(last, t.blob, self._level)]
+        return []
