@@ -188,15 +188,9 @@ class LineTrigger:
         past = progress(t.blob, self.cfg, w) >= self.cfg.line
         if not full and past and self._crossed_in_gap(t, w):
             return self._on_last_whole(t, frame)
-        if not full:
-            why = (too_large(t, self.cfg, w, h) or never_whole(t, self._tracks, self.cfg, w, h)) if past else None
-            if why is not None:  # it crossed the line and cannot be inspected: a reject, never ignored
-                t.inspected = True
-                return [*self._ahead(waiting, frame), self._refuse(frame, t.blob, belt, why)]
-            if past and cut_by_frame(t, self._tracks, self.cfg, w, h):  # never ignored either: preprocess says whether it is cut off
-                t.inspected = True
-                return [*self._ahead(waiting, frame), self._emit(frame, t.blob, belt)]
-            return []
+        if not full:  # crossed the line never seen whole: a reject or preprocess's to judge, never ignored
+            part = self._never_whole(t, frame, belt, too_large(t, self.cfg, w, h), "crossed the line") if past else None
+            return [*self._ahead(waiting, frame), part] if part is not None else []
         t.whole(frame, t.blob, belt)
         if past and self._inspect(t, t.blob):
             return [*self._ahead(waiting, frame), self._emit(frame, t.blob, belt)]
@@ -431,12 +425,20 @@ class LineTrigger:
         frame's top or bottom cuts it (:func:`station.refusals.cut_by_frame`). Before, it got no verdict."""
         if t.inspected or t.last_full is not None or last is None:
             return []
+        part = self._never_whole(t, last, self._level, None, "in view as the stream ended,")
+        return [part] if part is not None else []
+
+    def _never_whole(self, t: Track, frame: Frame, belt: float | None, why: str | None, when: str) -> Part | None:
+        """``t``'s part, never seen whole (``when``: as it crossed the line, or as the stream ended), judged on ``frame``:
+        rejected for ``why`` or as :func:`station.refusals.never_whole` says, or handed to preprocess where the frame's top
+        or bottom cuts it (:func:`station.refusals.cut_by_frame`: preprocess says whether it is cut off); None when it is
+        no part of its own (a piece of a part seen whole, a sliver)."""
         w, h = self._width, self._height
-        why = never_whole(t, self._tracks, self.cfg, w, h, when="in view as the stream ended,")
+        why = why or never_whole(t, self._tracks, self.cfg, w, h, when)
         if why is not None:
             t.inspected = True
-            return [self._refuse(last, t.blob, None, why)]
+            return self._refuse(frame, t.blob, belt, why)
         if cut_by_frame(t, self._tracks, self.cfg, w, h):
             t.inspected = True
-            return [self._emit(last, t.blob, self._level)]
-        return []
+            return self._emit(frame, t.blob, belt)
+        return None
