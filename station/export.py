@@ -18,6 +18,7 @@ from typing import Any
 
 from station.archive import CROP, read_sidecar, sidecars
 from station.errors import InputError
+from station.files import to_cell
 from station.imagesize import PNG
 from station.stills import DEFECTIVE, GOOD
 from station.wire import REASONS
@@ -78,7 +79,7 @@ def export(archive: Path, out: Path, reviewed_only: bool = False) -> Exported:
         rows.append(_row(f"{folder}/{crop.name}", meta, review["by"] if review is not None else "station", digest))
     try:
         with (out / "labels.csv").open("w", newline="", encoding="utf-8", errors="backslashreplace") as f:  # a sidecar's odd text
-            csv.writer(f).writerows(rows)
+            csv.writer(f).writerows([[to_cell(c) for c in row] for row in rows])
     except OSError as exc:
         raise InputError(f"{out / 'labels.csv'}: cannot write: {exc.strerror or exc}") from None
     return done

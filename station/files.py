@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import secrets
 import stat
 from collections.abc import Collection, Sequence
@@ -186,3 +187,31 @@ def columns_once(path: Path, columns: Sequence[str] | None) -> None:
         if c in seen:
             raise InputError(f"{path}: line 1: the column {c!r} is named twice; which one holds the value cannot be told")
         seen.add(c)
+
+
+_FORMULA = re.compile(r"'*[=+\-@\t\r]")  # what a spreadsheet takes a cell starting so for: a formula (after the quotes)
+
+
+def to_cell(text: str) -> str:
+    """``text`` as a cell of a CSV the station writes (a report, an export's labels), such that a spreadsheet shows it
+    as the text it is: one that would start a formula (``=``, ``+``, ``-``, ``@``, a tab or a carriage return, as in a
+    photo named ``=HYPERLINK(...).png`` or a reviewer's name; a number such as ``-0.5`` is a number) gets an apostrophe
+    in front, the spreadsheet's mark of text, as does one that starts with apostrophes before such a character, so that
+    :func:`from_cell` gives back exactly the text."""
+    if _FORMULA.match(text) and (text[0] == "'" or not _number(text)):
+        return "'" + text
+    return text
+
+
+def from_cell(cell: str) -> str:
+    """The text of a cell :func:`to_cell` wrote: its one apostrophe in front of a formula's start taken off (a cell saved
+    again by a spreadsheet has none, and is its text)."""
+    return cell[1:] if cell.startswith("'") and _FORMULA.match(cell) else cell
+
+
+def _number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

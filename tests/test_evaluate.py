@@ -12,7 +12,7 @@ import pytest
 
 from station.errors import StationError
 from station.model import Model
-from station.offline.evaluate import Row, auc, evaluate_folder, metrics_at, tile_label
+from station.offline.evaluate import Row, auc, evaluate_folder, metrics_at, tile_label, write_csv
 from station.preprocess import part_digest
 from station.stills import read_image
 
@@ -207,3 +207,9 @@ def test_a_file_name_that_is_not_utf8_is_escaped_in_the_report_and_drawn_as_asci
     assert evaluate_folder(root, Model(MODEL), tmp_path / "r") == 0
     assert "ok_front/part\\udcff.jpeg" in (tmp_path / "r" / "parts.csv").read_text(encoding="utf-8")
     assert cv2.imread(str(tmp_path / "r" / "worst_mistakes.png")) is not None
+
+
+def test_a_reports_cell_a_spreadsheet_would_take_for_a_formula_is_written_as_text(tmp_path: Path) -> None:
+    """parts.csv names each photo as its path has it: a photo named =1+1.png was a formula in a spreadsheet."""
+    write_csv(tmp_path / "parts.csv", ["file", "score"], [["def_front/=1+1.png", "0.5"], ["=1+1.png", "-0.25"]])
+    assert (tmp_path / "parts.csv").read_text().splitlines() == ["file,score", "def_front/=1+1.png,0.5", "'=1+1.png,-0.25"]

@@ -127,6 +127,16 @@ def test_labels_csv_names_each_crop_with_its_facts_and_the_digest_of_the_file_wr
         assert row["sha256"] == hashlib.sha256((tmp_path / "out" / name).read_bytes()).hexdigest()
 
 
+def test_a_sidecars_text_that_a_spreadsheet_would_take_for_a_formula_is_exported_marked_as_text(tmp_path: Path) -> None:
+    """labels.csv is opened in a spreadsheet to put a name in label_by: a model id (or any text from a sidecar) written as
+    ``=HYPERLINK(...)`` ran there as a formula."""
+    archived_files(tmp_path / "a" / "2026-01-01" / "reject", "p1", json.dumps({"reason": "defect", "model": '=HYPERLINK("http://x")'}))
+    export(tmp_path / "a", tmp_path / "out")
+    with (tmp_path / "out" / "labels.csv").open(newline="") as f:
+        row = next(csv.DictReader(f))
+    assert row["model"] == '\'=HYPERLINK("http://x")' and row["reason"] == "defect"
+
+
 def test_a_sidecar_whose_text_is_no_unicode_is_exported_escaped(tmp_path: Path) -> None:
     """JSON may carry a lone surrogate (\\ud800), which no UTF-8 file can hold: it crashed labels.csv half-way."""
     archived_files(tmp_path / "a" / "2026-01-01" / "reject", "p1", '{"reason": "defect", "image": "\\ud800x", "model": "m"}')

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from station.errors import ConfigError, InputError
-from station.files import Refused, not_read, open_append, open_out, read_bounded, replace_file, why
+from station.files import Refused, from_cell, not_read, open_append, open_out, read_bounded, replace_file, to_cell, why
 
 
 def test_a_regular_file_within_its_bound_is_read_whole(tmp_path: Path) -> None:
@@ -174,3 +174,18 @@ def test_a_file_opened_to_be_emptied_is_emptied_and_a_pipe_nothing_reads_is_refu
     os.mkfifo(tmp_path / "pipe")
     with pytest.raises(OSError, match="a pipe with nothing reading it"):
         open_append(tmp_path / "pipe", truncate=True)
+
+
+@pytest.mark.parametrize("text", ['=HYPERLINK("http://x")', "+1 555", "-rm", "@SUM(A1)", "\t=1", "\r=1", "'=1", "''+x"])
+def test_a_cell_a_spreadsheet_would_take_for_a_formula_is_written_as_text_and_read_back_as_it_was(text: str) -> None:
+    assert to_cell(text).startswith("'") and to_cell(text)[1:] == text
+    assert from_cell(to_cell(text)) == text
+
+
+@pytest.mark.parametrize("text", ["-0.5", "+3", "1e-3", "def_front/p1.png", "station", "'quoted", "", "0.93"])
+def test_numbers_and_plain_text_are_written_as_they_are(text: str) -> None:
+    assert to_cell(text) == text and from_cell(text) == text
+
+
+def test_a_cell_a_spreadsheet_saved_again_without_its_mark_is_read_as_its_text() -> None:
+    assert from_cell("=1+1") == "=1+1" and from_cell("'=1+1") == "=1+1"

@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from station.errors import InputError, StationError, one_line
-from station.files import misnamed, not_read, replace_file
+from station.files import misnamed, not_read, replace_file, to_cell
 from station.messages import Reason
 from station.model import Model
 from station.offline.classify import Classifier
@@ -166,11 +166,12 @@ def write_parts(path: Path, rows: Sequence[Row], folder: Path) -> None:
 
 
 def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    """A report's table; a file name that is not UTF-8 is escaped; StationError naming the file when it cannot be written."""
+    """A report's table; a file name that is not UTF-8 is escaped, and a cell a spreadsheet would take for a formula
+    marked as text (:func:`station.files.to_cell`); StationError naming the file when it cannot be written."""
     text = io.StringIO(newline="")
     out = csv.writer(text)
     out.writerow(header)
-    out.writerows(rows)
+    out.writerows([[to_cell(c) for c in row] for row in rows])
     try:
         replace_file(path, text.getvalue().encode("utf-8", "backslashreplace"))
     except OSError as exc:

@@ -21,7 +21,7 @@ import numpy as np
 
 from station.archive import CROP_MARGIN
 from station.errors import InputError
-from station.files import columns_once, read_bounded, why
+from station.files import columns_once, from_cell, read_bounded, why
 from station.locate import ELLIPSE_MIN_SQUASH, Circle, GrayImage, fit_ellipse, rectify_points, rim_edges
 from station.messages import Reason
 from station.preprocess import Preprocessed, PreprocessSpec, preprocess
@@ -83,7 +83,7 @@ def read_labels(root: Path) -> Labels:
     path = root / "labels.csv"
     try:  # a spreadsheet's "CSV UTF-8" starts with a BOM
         reader = csv.DictReader(io.StringIO(read_bounded(path, MAX_LABELS_BYTES, "an export's labels").decode("utf-8-sig"), newline=""))
-        rows = list(reader)
+        rows = [{k: from_cell(v) if isinstance(v, str) else v for k, v in row.items()} for row in reader]  # as export wrote them
         columns = reader.fieldnames or []
     except OSError as exc:
         raise InputError(f"{path}: {why(exc, 'cannot read the labels')}") from None
