@@ -143,8 +143,12 @@ class BoundedHandler(BaseHTTPRequestHandler):
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """The standard library's own refusals (a malformed request line, a method no handler takes: PUT, DELETE) as one
-        plain line, as every other answer is, not its HTML page."""
+        plain line, as every other answer is, not its HTML page. A request line whose HTTP version is not served (HTTP/9.9)
+        is refused before its version is taken: answered as HTTP/0.9 is, the body alone, a client read no answer at all;
+        it gets a status line and headers (a request of HTTP/0.9 itself, no version at all, is still answered as one)."""
         self.close_connection = True
+        if self.request_version == "HTTP/0.9" and len(getattr(self, "requestline", "").split()) == 3:
+            self.request_version = "HTTP/1.0"
         self._send(code, "text/plain", f"{message or self.responses.get(code, ('error',))[0]}\n".encode("utf-8", "replace"))
 
     def _send(self, code: int, ctype: str, body: bytes, headers: dict[str, str] | None = None) -> None:

@@ -42,3 +42,36 @@ def test_an_accept_that_fails_for_want_of_file_descriptors_pauses_instead_of_spi
         server.close()
     assert first, "the waiting connection was never tried"
     assert tried <= 15, f"{tried} accepts in a second: the loop spins"
+
+
+def _answer(port: int, request: bytes) -> bytes:
+    """All the server answers ``request`` with, read until it closes the connection (bounded by the socket's timeout)."""
+    got = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(request)
+        while chunk := sock.recv(4096):
+            got += chunk
+    return got
+
+
+@pytest.mark.parametrize("version", [b"HTTP/9.9", b"HTTP/2.0", b"HTTP/x.y"])
+def test_a_request_in_an_http_version_not_served_is_refused_with_a_status_line(version: bytes) -> None:
+    """Refused before its version was taken, it was answered as HTTP/0.9 is: the body alone, no status line or headers,
+    which a client reads as no answer."""
+    server = MetricsServer("127.0.0.1", 0, CollectorRegistry(), "metrics.port", "test")
+    try:
+        got = _answer(server.port, b"GET /metrics " + version + b"\r\n\r\n")
+    finally:
+        server.close()
+    head, _, body = got.partition(b"\r\n\r\n")
+    assert head.split(b"\r\n")[0].split(b" ")[1] in (b"400", b"505") and b"Content-Type: text/plain" in head, got[:200]
+    assert body.endswith(b"\n") and b"<" not in body
+
+
+def test_a_request_of_http_0_9_is_still_answered_with_the_body_alone() -> None:
+    server = MetricsServer("127.0.0.1", 0, CollectorRegistry(), "metrics.port", "test")
+    try:
+        got = _answer(server.port, b"GET /metrics\r\n\r\n")
+    finally:
+        server.close()
+    assert got.startswith(b"# HELP"), got[:200]
