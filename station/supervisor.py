@@ -28,6 +28,7 @@ from station.signals import SIGNALS
 from station.sources import source_for
 
 log = structlog.get_logger()
+_KEPT = "the config in use stays, and the model files it names are read again"  # a config refused on SIGHUP
 
 
 def _model_section(cfg: Config, reread: Callable[[], Config] | None) -> ModelSection | None:
@@ -43,10 +44,10 @@ def _model_section(cfg: Config, reread: Callable[[], Config] | None) -> ModelSec
         new = reread()
     except ConfigError as exc:
         named = {"key": exc.key} if exc.key else {}  # a file that is not YAML names no key
-        log.error("config_refused", stage="reload", why=str(exc), then="the model files already named are read again", **named)
+        log.error("config_refused", stage="reload", why=str(exc), then=_KEPT, **named)
         return None
     except Exception as exc:  # a fault in reading it is never worth the running station
-        log.error("config_refused", stage="reload", why=f"{type(exc).__name__}: {exc}", then="the model files already named are read again")
+        log.error("config_refused", stage="reload", why=f"{type(exc).__name__}: {exc}", then=_KEPT)
         return None
     kept = {"model": {"path", "shadow"}}  # what a reload takes; every other key changed waits for a restart
     old, now = cfg.model_dump(mode="json", exclude=kept), new.model_dump(mode="json", exclude=kept)
