@@ -232,10 +232,9 @@ def cut_out(video: Path, first: int, last: int, out: Path) -> None:
     subprocess.run(cmd, check=True, timeout=120)
 
 
-def ended_in_a_window(tmp_path: Path, share: float) -> tuple[Path, int]:
-    """A composed MJPG AVI of 4 good and 4 defective sample parts, ended ``share`` of the way through its sixth part's
-    window (the part still in view), and its ground truth as a generator writes it for such a video: the parts after
-    it left out, each window ending at the last frame at most. (video, rows kept)."""
+def _composed_eight(tmp_path: Path) -> tuple[Path, list[dict[str, str]]]:
+    """A composed MJPG AVI (960 x 540, 30 fps, 16 px a frame, 240 px parts) of 4 good and 4 defective sample parts, and
+    its ground truth's rows."""
     import csv
 
     from station.footage import Envelope, compose, labelled_photos
@@ -245,23 +244,51 @@ def ended_in_a_window(tmp_path: Path, share: float) -> tuple[Path, int]:
            for x in pair]  # fmt: skip
     whole = compose(mix, tmp_path / "whole.avi", Envelope(960, 540, 30, 16.0, 240.0, codec="MJPG"), seed=3)
     with whole.with_suffix(".csv").open(newline="") as f:
-        rows = list(csv.DictReader(f))
-    first, last = int(rows[5]["first_frame"]), int(rows[5]["last_frame"])
-    end = first + int(share * (last - first))  # the new last frame
-    cap, video = cv2.VideoCapture(str(whole)), tmp_path / "ended.avi"
-    out = cv2.VideoWriter(str(video), cv2.VideoWriter.fourcc(*"MJPG"), 30.0, (960, 540))
-    for _ in range(end + 1):
+        return whole, list(csv.DictReader(f))
+
+
+def _clip(whole: Path, rows: list[dict[str, str]], first: int, last: int, video: Path) -> int:
+    """Frames ``first``..``last`` of ``whole`` as ``video``, and its ground truth as a generator writes it for such a clip:
+    the parts entirely in view in it, each window cut to the clip and counted from its first frame. The rows kept."""
+    import csv
+
+    cap, out = cv2.VideoCapture(str(whole)), cv2.VideoWriter(str(video), cv2.VideoWriter.fourcc(*"MJPG"), 30.0, (960, 540))
+    for k in range(last + 1):
         got, frame = cap.read()
         assert got
-        out.write(frame)
+        if k >= first:
+            out.write(frame)
     cap.release()
     out.release()
-    kept = [{**r, "last_frame": str(min(int(r["last_frame"]), end))} for r in rows if int(r["first_frame"]) <= end]
+    kept = [{**r, "first_frame": str(max(int(r["first_frame"]), first) - first), "last_frame": str(min(int(r["last_frame"]), last) - first)}
+            for r in rows if int(r["first_frame"]) <= last and int(r["last_frame"]) >= first]  # fmt: skip
     with video.with_suffix(".csv").open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(kept)
-    return video, len(kept)
+    return len(kept)
+
+
+def ended_in_a_window(tmp_path: Path, share: float) -> tuple[Path, int]:
+    """A composed video of 8 parts (:func:`_composed_eight`), ended ``share`` of the way through its sixth part's window
+    (the part still in view), and its ground truth as a generator writes it for such a video: the parts after it left
+    out, each window ending at the last frame at most. (video, rows kept)."""
+    whole, rows = _composed_eight(tmp_path)
+    first, last = int(rows[5]["first_frame"]), int(rows[5]["last_frame"])
+    end = first + int(share * (last - first))  # the new last frame
+    video = tmp_path / "ended.avi"
+    return video, _clip(whole, rows, 0, end, video)
+
+
+def every_window_cut(tmp_path: Path) -> tuple[Path, int]:
+    """A clip of a composed video of 8 parts (:func:`_composed_eight`) in which every part's window is cut by its start or
+    its end: it begins with the third part entirely in view, and ends on the first frame after the next part came
+    entirely into view. No window says how fast the parts move. (video, rows kept)."""
+    whole, rows = _composed_eight(tmp_path)
+    begin = int(rows[2]["first_frame"]) + 1
+    end = min(int(r["first_frame"]) for r in rows if int(r["first_frame"]) >= begin) + 1
+    video = tmp_path / "clip.avi"
+    return video, _clip(whole, rows, begin, end, video)
 
 
 def jpeg_ended_early(jpeg: bytes, at: float = 0.85) -> bytes:

@@ -14,7 +14,7 @@ from station.footage import Envelope, compose, labelled_photos
 from station.messages import Reason, Verdict
 from station.offline.evaluate_footage import line_figures, match, out_of_order
 
-from .conftest import MODEL, SAMPLE, cut_out, damaged_video, ended_in_a_window, one_part_a_frame
+from .conftest import MODEL, SAMPLE, cut_out, damaged_video, ended_in_a_window, every_window_cut, one_part_a_frame
 
 TRUTH = [(1, 0, 30), (0, 15, 45), (1, 30, 60)]  # (label, first, last): three parts, 640 px wide, d = 200 px
 
@@ -88,6 +88,16 @@ def test_a_part_rejected_as_crossed_unseen_on_a_view_of_it_coming_into_view_goes
     mirrored = replace(refused, blob=(640 - 78.0, 180.0, 200.0))
     parts, extra = match([mirrored], TRUTH, 640, rtl=True)
     assert parts[1].verdict is mirrored and extra == []
+
+
+def test_a_clip_whose_parts_were_all_in_view_as_it_began_has_each_verdict_matched_to_its_part() -> None:
+    """Three parts in view on the first frame (640 px, d = 200, 20 px a frame; they leave at frames 4, 10 and 16): no
+    window says how fast they move. Before, each cut window was taken for a whole one: missed 2 and extra 2 (the first
+    judged part went to the wrong row), with the station right."""
+    truth = [(1, 0, 4), (0, 0, 10), (1, 0, 16)]  # centres at 460, 340 and 220 on frame 0
+    got = [_verdict(1, 0, "reject", 460.0), _verdict(2, 0, "pass", 340.0), _verdict(3, 5, "reject", 320.0)]
+    parts, extra = match(got, truth, 640, rtl=False, end=30)
+    assert [p.verdict.part_id if p.verdict else None for p in parts] == [1, 2, 3] and extra == []
 
 
 @pytest.mark.integration
@@ -198,6 +208,20 @@ def test_a_part_in_view_as_the_video_ended_is_not_counted_missed(tmp_path: Path,
     figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert (figures["parts"], figures["verdicts"], figures["missed"], figures["extra"]) == (rows, rows, 0, 0)
     assert figures["escapes"] == 0 and figures["wrong"] == 0
+
+
+@pytest.mark.integration
+def test_a_clip_whose_every_part_was_in_view_as_it_began_or_ended_is_judged_right(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No window of the clip's ground truth says how fast its parts move: each cut window taken for a whole one placed its
+    part far from where it was, so eval counted parts missed and verdicts extra where the station judged them right."""
+    video, rows = every_window_cut(tmp_path)
+    assert main(["eval", str(video), "--report", str(tmp_path / "r")]) == 0
+    said = capsys.readouterr()
+    figures = json.loads(said.out.strip().splitlines()[-1])
+    assert (figures["parts"], figures["verdicts"], figures["missed"], figures["extra"]) == (rows, rows, 0, 0)
+    assert figures["escapes"] == 0 and "check the trigger settings" not in said.err
 
 
 @pytest.mark.integration

@@ -18,7 +18,7 @@ from station.preprocess import PreprocessSpec
 from station.teach.parts import Collection, Sample
 from station.teach.samples import collect
 
-from .conftest import SAMPLE, damaged_video, ended_in_a_window, one_part_a_frame
+from .conftest import SAMPLE, damaged_video, ended_in_a_window, every_window_cut, one_part_a_frame
 
 SPEC = PreprocessSpec(size=192, margin=0.16, mask_radius=1.12)
 
@@ -101,6 +101,16 @@ def test_a_part_in_view_as_the_video_ended_is_taught_with_its_rows_label(tmp_pat
     col = collect([video], SPEC, load_config(None, []))
     assert not col.refused and not col.notes
     assert [s.label for s in col.samples] == [0, 1, 0, 1, 0, 1][:rows]
+
+
+def test_each_part_of_a_clip_whose_every_window_is_cut_is_taught_with_its_rows_label(tmp_path: Path) -> None:
+    """No window of the clip says how fast its parts move: placed by their cut windows, parts were refused as missed by
+    the trigger and their verdicts taken for fragments."""
+    video, rows = every_window_cut(tmp_path)
+    truth = read_truth(video)
+    col = collect([video], SPEC, load_config(None, []))
+    assert not col.refused and not col.notes
+    assert [s.label for s in col.samples] == [int(t["label"] == "def") for t in truth] and len(truth) == rows
 
 
 def _crops_are_the_frames(video: Path, samples: list[Sample]) -> None:

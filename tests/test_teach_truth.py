@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from station.errors import InputError
-from station.teach.truth import read_truth, renumbered, row_for
+from station.teach.truth import fitted_speed, read_truth, renumbered, row_for
 
 
 def test_a_missed_part_does_not_shift_the_labels_of_the_parts_after_it() -> None:
@@ -85,3 +85,50 @@ def test_a_part_in_view_as_the_video_ended_is_found_where_the_belt_took_it_from_
     assert row_for(175, (250.0, 300.0, 200.0), 1000, truth, [True, True, False], rtl=False, end=180) == 2  # 100 + 15 x 10
     assert row_for(175, (700.0, 300.0, 200.0), 1000, truth, [True, True, False], rtl=False, end=180) is None  # its cut window's place
     assert row_for(175, (700.0, 300.0, 200.0), 1000, truth, [True, True, False], rtl=False) == 2, "end not known: as before"
+
+
+# Three parts in view as a short clip begins, none coming in after: 1000 px wide, d = 200, 20 px a frame. Each leaves
+# (its centre at 900) at its window's end, so at frame 0 their centres were at 700, 400 and 100.
+ALL_CUT = [(1, 0, 10), (0, 0, 25), (1, 0, 40)]
+SEEN_ALL_CUT: list[tuple[int, tuple[float, float, float] | None]] = [(0, (700.0, 200.0, 200.0)), (6, (520.0, 200.0, 200.0)),
+                                                                      (20, (500.0, 200.0, 200.0))]  # fmt: skip
+
+
+def test_where_every_window_is_cut_by_the_video_the_belts_speed_is_fitted_to_the_parts_seen() -> None:
+    assert fitted_speed(SEEN_ALL_CUT, 1000, ALL_CUT, rtl=False, end=60) == pytest.approx(20.0)
+
+
+def test_with_the_fitted_speed_each_part_of_a_clip_whose_windows_are_all_cut_finds_its_row() -> None:
+    """Before, each cut window was taken for a whole one (the first part ran at 80 px a frame from 100 px at frame 0):
+    the part judged at 700 px on frame 0 found no row."""
+    used = [False] * 3
+    rows = []
+    for frame, blob in SEEN_ALL_CUT:
+        rows.append(row_for(frame, blob, 1000, ALL_CUT, used, rtl=False, end=60, speed=20.0))
+        used[rows[-1] or 0] = True
+    assert rows == [0, 1, 2]
+    assert row_for(0, SEEN_ALL_CUT[0][1], 1000, ALL_CUT, [False] * 3, rtl=False, end=60) is None, "no speed: as before"
+
+
+def test_a_part_in_view_as_a_clip_ends_gives_the_fit_its_speed_from_where_its_window_began() -> None:
+    """Right to left, two parts come in at frames 10 and 30 and are in view as the clip ends at frame 45 (15 px a frame)."""
+    truth = [(0, 10, 45), (1, 30, 45)]
+    seen: list[tuple[int, tuple[float, float, float] | None]] = [(37, (495.0, 200.0, 200.0)), (42, (720.0, 200.0, 200.0))]
+    assert fitted_speed(seen, 1000, truth, rtl=True, end=45) == pytest.approx(15.0)
+
+
+def test_no_speed_is_fitted_where_a_window_is_whole_or_too_many_rows_would_be_tried() -> None:
+    assert fitted_speed(SEEN_ALL_CUT, 1000, [*ALL_CUT, (0, 30, 70)], rtl=False, end=100) is None, "a whole window says it"
+    assert fitted_speed(SEEN_ALL_CUT, 1000, [(0, 0, 10 + k) for k in range(17)], rtl=False, end=100) is None
+    assert fitted_speed([(5, None)], 1000, ALL_CUT, rtl=False, end=60) is None, "no blob: no place to fit to"
+
+
+def test_a_part_in_view_from_a_clips_first_frame_to_its_last_is_the_one_seen_where_it_could_have_stayed_in_view() -> None:
+    """At 5 px a frame the second part, in view throughout the 60 frames, had its centre between 100 and 600 px at frame
+    0. Before, its window was taken to end as it left the frame: it was looked for 300 px ahead of where it was."""
+    truth = [(1, 0, 10), (0, 0, 60)]
+    seen: list[tuple[int, tuple[float, float, float] | None]] = [(0, (850.0, 200.0, 200.0)), (20, (500.0, 200.0, 200.0))]
+    assert fitted_speed(seen, 1000, truth, rtl=False, end=60) == pytest.approx(5.0)
+    assert row_for(20, seen[1][1], 1000, truth, [True, False], rtl=False, end=60, speed=5.0) == 1
+    assert row_for(20, (800.0, 200.0, 200.0), 1000, truth, [True, False], rtl=False, end=60, speed=5.0) is None, "where it never was"
+    assert row_for(0, seen[0][1], 1000, truth, [False, False], rtl=False, end=60, speed=5.0) == 0, "a row whose place is known first"

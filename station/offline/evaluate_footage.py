@@ -28,7 +28,7 @@ from station.sources import VideoFileSource
 from station.stages.decision import published
 from station.stages.trigger import probe_recording
 from station.supervisor import run_pipeline
-from station.teach.truth import all_after_the_end, frame_a_part, read_truth, renumbered, row_for, truth_csv
+from station.teach.truth import all_after_the_end, fitted_speed, frame_a_part, read_truth, renumbered, row_for, truth_csv
 from station.travel import TravelWatch
 
 # what eval sets over the config: no socket another process could reach, no key, no server, no archive, no second model,
@@ -173,12 +173,15 @@ def match(got: list[Verdict], truth: list[tuple[int, int, int]], width: int, rtl
           end: int | None = None) -> tuple[list[Matched], list[Verdict]]:  # fmt: skip
     """Each ground-truth part with the verdict given for it, found by where the trigger saw the part when it fired (its
     window and its place along the belt, as teaching finds it), and the verdicts for no part. ``end``: the video's last
-    frame, where a part still in view had its window cut."""
+    frame, where a part still in view had its window cut; where every window is cut so, the belt's speed is fitted to
+    the verdicts (:func:`station.teach.truth.fitted_speed`)."""
     used = [False] * len(truth)
     verdict_of: dict[int, Verdict] = {}
     extra = []
-    for v in got:
-        row = row_for(v.frame if v.seen is None else v.seen, v.blob, width, truth, used, rtl, end)  # the line trigger: a blob each
+    seen = [(v.frame if v.seen is None else v.seen, v.blob) for v in got]  # the line trigger: a blob each
+    speed = fitted_speed(seen, width, truth, rtl, end) if end is not None else None
+    for v, (frame, blob) in zip(got, seen, strict=True):
+        row = row_for(frame, blob, width, truth, used, rtl, end, speed)
         if row is None:
             extra.append(v)
             continue

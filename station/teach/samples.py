@@ -40,7 +40,7 @@ from station.stages.trigger import probe_recording, trigger_for
 from station.stills import LABELLED, files_below, read_image
 from station.teach import exported
 from station.teach.parts import MISSED, Collection, Refused, Sample, footage_part, footage_row
-from station.teach.truth import all_after_the_end, frame_a_part, part_names, read_truth, renumbered, row_for, truth_csv
+from station.teach.truth import all_after_the_end, fitted_speed, frame_a_part, part_names, read_truth, renumbered, row_for, truth_csv
 from station.travel import TravelWatch
 
 CHECKS_FAILED = "error: the station's checks failed on it"  # a part no preprocess could judge: the line would reject it, error
@@ -235,20 +235,20 @@ def _video(video: Path, spec: PreprocessSpec, cfg: Config, col: Collection) -> N
     rtl = cfg.trigger.direction is Direction.RIGHT_TO_LEFT
     probe_recording(cfg, source)
     source.open()
-    index, later = 0, []  # later: parts no row was found for while the video's end was not yet known
+    index, seen = 0, []  # matched to rows once the video's end is known: a part in view as it ended had its window cut there
     try:
         while (grab := source.read()) is not None:
             if grab.image is not None:
-                for part in trigger(Frame(index, grab.image, index / (source.fps or 25.0), 0.0)):
-                    later += _seen(video, part, crops, spec).matched(truth, used, col, rtl, names, None)
+                seen += [_seen(video, p, crops, spec) for p in trigger(Frame(index, grab.image, index / (source.fps or 25.0), 0.0))]
             index += 1
-        for part in trigger.flush():  # parts in view at the end, as replay's drain inspects them
-            later += _seen(video, part, crops, spec).matched(truth, used, col, rtl, names, None)
+        seen += [_seen(video, p, crops, spec) for p in trigger.flush()]  # parts in view at the end, as replay's drain inspects them
     finally:
         source.close()
-    for seen in later:  # a part still in view as the video ended: its window cut there
-        if seen.matched(truth, used, col, rtl, names, index - 1):
-            col.notes.append(f"{seen.origin}: where it fired, no part of the ground truth was (a fragment?), not used")
+    where = [(s.frame, s.blob) for s in seen]
+    speed = fitted_speed(where, seen[0].width, truth, rtl, index - 1) if seen else None  # every window cut: from the parts
+    for s in seen:
+        if not s.matched(truth, used, col, rtl, names, index - 1, speed):
+            col.notes.append(f"{s.origin}: where it fired, no part of the ground truth was (a fragment?), not used")
     if travel.mostly_against():  # its parts were matched to rows where they entered the view, not at the line
         raise InputError(f"{video}: {travel.summary()} (the config given with -c)")
     _lost(video, source, col)
@@ -296,12 +296,13 @@ class _Seen:
     # inspects it, and its view (preprocess.view_digest)
 
     def matched(self, truth: list[tuple[int, int, int]], used: list[bool], col: Collection, rtl: bool, names: list[str],
-                end: int | None) -> list[_Seen]:  # fmt: skip
-        """The part to its ground-truth row (``end``: the video's last frame, where known): kept, or refused with why;
-        [self] when no row's part was where it fired."""
-        row = row_for(self.frame, self.blob, self.width, truth, used, rtl, end)
+                end: int, speed: float | None) -> bool:  # fmt: skip
+        """The part to its ground-truth row (``end``: the video's last frame; ``speed``: the belt's, where every window is
+        cut: :func:`station.teach.truth.fitted_speed`): kept, or refused with why; False when no row's part was where it
+        fired."""
+        row = row_for(self.frame, self.blob, self.width, truth, used, rtl, end, speed)
         if row is None:
-            return [self]
+            return False
         used[row] = True
         label = truth[row][0]
         if self.kept is None:
@@ -309,7 +310,7 @@ class _Seen:
         else:
             region, circle, inspects, view = self.kept
             col.samples.append(Sample(region, circle, label, self.origin, inspects, names[row], view))
-        return []
+        return True
 
 
 def _seen(video: Path, part: Part, crops: PreprocessStage, spec: PreprocessSpec) -> _Seen:

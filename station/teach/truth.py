@@ -14,6 +14,7 @@ from station.errors import InputError
 from station.files import columns_once, ground_truths, read_bounded, why
 
 MAX_TRUTH_BYTES = 16 << 20  # a ground truth CSV: about 40 bytes a part
+_MAX_FIT = 16, 64  # rows, and parts seen, a speed is fitted to: every window cut leaves a frame's parts at each end
 
 
 def truth_csv(video: Path) -> Path | None:
@@ -114,7 +115,7 @@ def read_truth(path: Path) -> tuple[list[tuple[int, int, int]], bytes]:
 
 
 def row_for(frame: int, blob: tuple[float, float, float] | None, width: int, truth: list[tuple[int, int, int]], used: list[bool],
-            rtl: bool, end: int | None = None) -> int | None:  # fmt: skip
+            rtl: bool, end: int | None = None, speed: float | None = None) -> int | None:  # fmt: skip
     """The unused row whose part was where a part the trigger saw in ``frame`` as ``blob`` (cx, cy, diameter) is: each
     row's centre runs from d/2 to width - d/2 over its window, and on at that speed before it.
 
@@ -126,38 +127,85 @@ def row_for(frame: int, blob: tuple[float, float, float] | None, width: int, tru
     leading edge. A window the video cut short, beginning at frame 0 (in view as the video began) or ending at ``end``
     (the video's last frame, where known: still in view as it ended), gives no speed: its part runs at the other rows'
     median speed, to where its window ends or from where it begins (from its cut window's speed, it was looked for far
-    from where it was: counted missed, and its verdict extra).
+    from where it was: counted missed, and its verdict extra). Where every window is cut so, ``speed`` (px a frame:
+    :func:`fitted_speed`) stands for that median. A part in view from the video's first frame to its last was somewhere
+    it stayed in view at that speed (anywhere in view, the speed not known): a blob there is its part where no row's
+    part was nearer.
     """
     cx, d = (blob[0], blob[2]) if blob is not None else (width / 2, 0.0)
     along = width - cx if rtl else cx
     best, gap = None, 0.5 * d if d else float(width)
-    for k, (a, step) in enumerate(_travel(truth, width, d, end)):
+    for k, (a, step) in enumerate(_travel(truth, width, d, end, speed)):
         b = truth[k][2]
-        if used[k] or not a - (d / step if d else 0) <= frame <= b:
+        throughout = bool(d) and truth[k][1] == 0 and b == end  # in view from the video's first frame to its last
+        if used[k] or frame > b or (not throughout and frame < a - (d / step if d else 0)):
             continue
-        x = d / 2 + (frame - a) * step
-        off = abs(x - (along if frame >= a else 2 * along - d / 2))
+        if throughout:  # where it was is known only to lie where it stayed in view: the last choice of a part there
+            off = max(d / 2 + frame * step - along, along - (width - d / 2 - (b - frame) * step), 0.0) + 0.4 * d
+        else:
+            x = d / 2 + (frame - a) * step
+            off = abs(x - (along if frame >= a else 2 * along - d / 2))
         if off <= gap:
             best, gap = k, off
     return best
 
 
-def _travel(truth: list[tuple[int, int, int]], width: int, d: float, end: int | None) -> list[tuple[float, float]]:
+def _travel(truth: list[tuple[int, int, int]], width: int, d: float, end: int | None, speed: float | None) -> list[tuple[float, float]]:
     """Each row's first frame entirely in view and its speed (px a frame); a window cut by the video's start or
-    ``end`` takes the median speed of the windows it did not cut, and one cut at its start is placed from its end."""
+    ``end`` takes the median speed of the windows it did not cut (none: ``speed``), and one cut at its start is placed
+    from its end."""
     run = max(width - d, 1.0)  # the centre's travel over a whole window
     cut_end = end if end is not None else -1
     whole = [run / (b - a) for _, a, b in truth if 0 < a < b and b != cut_end]
-    median = statistics.median(whole) if whole else None
+    median = statistics.median(whole) if whole else speed
     out = []
     for _, a, b in truth:
-        if median is not None and a == 0:  # in view as the video began: placed from where its window ends
+        if a == 0 and b == cut_end:  # in view throughout: no place in the video, only where it may have been (row_for)
+            out.append((0.0, median or 0.0))
+        elif median is not None and a == 0:  # in view as the video began: placed from where its window ends
             out.append((b - run / median, median))
         elif median is not None and b == cut_end:  # in view as the video ended: placed from where its window begins
             out.append((float(a), median))
         else:
             out.append((float(a), run / max(b - a, 1)))
     return out
+
+
+def fitted_speed(seen: list[tuple[int, tuple[float, float, float] | None]], width: int, truth: list[tuple[int, int, int]],
+                 rtl: bool, end: int) -> float | None:  # fmt: skip
+    """The belt's speed (px a frame) that places the most of the parts ``seen`` (each: the frame the trigger saw it in, and
+    its blob) on a row of ``truth``, where every row's window is cut by the video's start or its ``end`` (3 parts in view
+    as a short clip begins): then no window says how fast the parts move, and each row's cut window, taken for a whole
+    one, put its part far from where it was (eval counted it missed and its verdict extra; teach refused it as missed).
+    Each part and row give a speed: the one that takes the row's part from where the video cut its window to the part's
+    place; the speed that places the most parts wins (ties: the median of those speeds). None where a window is whole
+    (:func:`row_for` reads the speed from those) or no part and row give one, and where there are more rows or parts
+    than a video's two ends show (``_MAX_FIT``: the fit tries each part against each row)."""
+    if any(0 < a < b and b != end for _, a, b in truth) or len(truth) > _MAX_FIT[0] or len(seen) > _MAX_FIT[1]:
+        return None
+    tried = []
+    for f, blob in seen:
+        if blob is None:
+            continue
+        along, d = (width - blob[0] if rtl else blob[0]), blob[2]
+        for _, a, b in truth:
+            if a == 0 and b != end and b > f:  # in view as the video began: its centre reaches width - d/2 at frame b
+                tried.append((width - d / 2 - along) / (b - f))
+            elif a > 0 and b == end and f > a:  # in view as it ended: its centre was at d/2 at frame a
+                tried.append((along - d / 2) / (f - a))
+    scored = [(_placed(v, seen, width, truth, rtl, end), v) for v in tried if v > 0]
+    best = max((n for n, _ in scored), default=0)
+    return statistics.median(v for n, v in scored if n == best) if best else None
+
+
+def _placed(speed: float, seen: list[tuple[int, tuple[float, float, float] | None]], width: int, truth: list[tuple[int, int, int]],
+            rtl: bool, end: int) -> int:  # fmt: skip
+    """How many of the parts ``seen`` :func:`row_for` finds a row for, the belt moving at ``speed``."""
+    used = [False] * len(truth)
+    for f, blob in seen:
+        if (row := row_for(f, blob, width, truth, used, rtl, end, speed)) is not None:
+            used[row] = True
+    return sum(used)
 
 
 def part_names(raw: bytes) -> list[str]:
