@@ -16,8 +16,8 @@ must be (the light out or a flash), or while a part is coming into view, is not 
 for, and judged on its last whole view if its speed takes it past the line unseen, or, never seen whole, looked for where
 the belt has taken it on the next frame that shows something (:meth:`LineTrigger._blank`, :meth:`LineTrigger._unseen`,
 :meth:`LineTrigger._awaited`). A recording that ends in such frames is judged as of its last (:meth:`LineTrigger.flush`). A part whose track
-misses it for more than ``_MAX_MISSED`` frames that do show other parts (a hand over it, a shade) is followed the same
-way (:meth:`LineTrigger._followed`). A part that a new track finds again where its own track would have had it by then keeps one verdict
+misses it for more than ``MAX_MISSED`` frames that do show other parts (a hand over it, a shade) is followed the same
+way (:mod:`station.following`). A part that a new track finds again where its own track would have had it by then keeps one verdict
 (:meth:`LineTrigger._found_again`), also once its own track has given up on it (:meth:`LineTrigger._retire`).
 
 Each part tells a :class:`station.travel.TravelWatch` which way it moves, once it has moved far enough to tell: parts
@@ -31,15 +31,14 @@ from dataclasses import replace
 
 import numpy as np
 
-from station.blobs import Blob, ahead, along, find_blobs, inside, one_part, progress, whole_part
+from station.blobs import Blob, ahead, along, find_blobs, one_part, progress, whole_part
 from station.config import TriggerSection
+from station.following import MAX_MISSED, MIN_SPEED, carried_off, expected, followed, predicted
 from station.messages import Failure, Frame, Part, Reason
 from station.refusals import a_piece, crossed_unseen, cut_by_frame, never_whole, of_refused, too_large, unseen_part
-from station.tracks import Track, about, drifted, found_again
+from station.tracks import Track, found_again
 from station.travel import TravelWatch
 
-_MAX_MISSED = 4
-_MIN_SPEED = 2.0  # px a frame along the travel: half the envelope's slowest belt; slower, a part may have stopped
 _MAX_BLANK = 50  # frames in a row that show nothing where a part must be, before it is no longer looked for there
 
 
@@ -121,9 +120,9 @@ class LineTrigger:
         unseen = frame.index - before > 1  # frames between: unreadable, dropped, blank
         self._gap_from = before if unseen else -1
         belt = self._belt() if unseen else self._belt_then  # nothing has moved the tracks since the frame before
-        for t in sorted(self._tracks, key=lambda t: (t.missed > 0, t.missed > _MAX_MISSED, t.order)):
+        for t in sorted(self._tracks, key=lambda t: (t.missed > 0, t.missed > MAX_MISSED, t.order)):
             at = t.where(max(frame.index - t.seen, 1))  # more than one frame on across frames not seen (unreadable, dropped, blank)
-            if at is None or (unseen and self._carried_off(t, frame.index - t.seen, self._belt_then)):
+            if at is None or (unseen and carried_off(t, frame.index - t.seen, self._belt_then, self.cfg)):
                 t.missed += 1
                 continue
             (x, y), best, dist = at, None, 0.6 * max(t.blob.size, 1)
@@ -174,7 +173,7 @@ class LineTrigger:
             out += judged
             if not judged and not full and t.last_full is not None and progress(t.blob, self.cfg, w) >= self.cfg.line:
                 waiting.append(t)
-        waited, due = self._followed([t for t in self._tracks if t.missed > _MAX_MISSED], frame.index, w, h)
+        waited, due = self._followed([t for t in self._tracks if t.missed > MAX_MISSED], frame.index, w, h)
         out += self._inspect_followed(frame, waited, due)
         self._belt_then = self._belt()
         return out
@@ -202,12 +201,6 @@ class LineTrigger:
         waiting.clear()
         return out
 
-    def _carried_off(self, t: Track, steps: int, belt: tuple[float, float] | None) -> bool:
-        """``t``, never seen whole, has no speed of its own to be looked for with across ``steps`` - 1 frames not seen, and
-        the ``belt`` has carried its part out of a match's reach meanwhile: where it was is now another part's (the
-        one behind, coming into view there: taking it, the track took that part's place, and its own got no verdict)."""
-        return t.last_full is None and belt is not None and abs(along(self.cfg, belt[0])) * steps > 0.6 * t.blob.size
-
     def _lost_across(self, t: Track, frame: Frame, w: int, h: int, ended: bool = False) -> list[Part]:
         """``t``, seen on the last frame before frames not seen (undecodable, dropped, blank), is not where its speed has
         taken it by ``frame``: the first after them (``ended``: the last of the stream, not seen either). Taken past the
@@ -218,12 +211,12 @@ class LineTrigger:
         or found again (:func:`station.refusals.crossed_unseen`): before, it got no verdict at all (measured: 49
         undecodable frames of an AVI, a defective part among them)."""
         if t.last_full is not None:
-            at = self._predicted(t, frame.index)
+            at = predicted(t, frame.index, self.cfg)
             if at is None or progress(at, self.cfg, w) < self.cfg.line:
                 return []  # still to cross: found again by a new track, or judged when its track gives up
             return self._on_last_whole(t, frame)
         v, steps = self._belt_then, frame.index - t.seen  # as of the last frame believed: tracks may have retired since
-        if v is None or along(self.cfg, v[0]) < _MIN_SPEED or not unseen_part(t, self._tracks, self.cfg):
+        if v is None or along(self.cfg, v[0]) < MIN_SPEED or not unseen_part(t, self._tracks, self.cfg):
             return []
         new = [o for o in self._tracks if o.born == frame.index and o.order > t.order]  # none when the stream ended (flush)
         crossed, leaving = crossed_unseen(t, new, self.cfg, w, h, v, steps)
@@ -259,7 +252,7 @@ class LineTrigger:
         an empty belt. Parts do not vanish from the middle of the belt, so it is not believed: the trigger waits
         for the next frame, as across an unreadable one, and looks for each part where its speed has taken it.
 
-        A part must be in view when it was seen whole and moving along the belt (:meth:`_expected`), or coming into view
+        A part must be in view when it was seen whole and moving along the belt (:func:`station.following.expected`), or coming into view
         on the last frame believed (:meth:`_awaited`: debris that vanishes with everything else in view is taken for such
         a part, and rejected as crossed unseen). Up to
         ``_MAX_BLANK`` such frames in a row; after that the frames are taken as they are. What each track does in
@@ -268,7 +261,7 @@ class LineTrigger:
         if blobs:
             self._blanks = 0
             return False
-        if self._blanks >= _MAX_BLANK or not any(self._expected(t, index, w, h) or self._awaited(t) for t in self._tracks):
+        if self._blanks >= _MAX_BLANK or not any(expected(t, index, self.cfg, w, h) or self._awaited(t) for t in self._tracks):
             return False
         self._blanks += 1
         if self._on_blank is not None:
@@ -277,9 +270,9 @@ class LineTrigger:
 
     def _unseen(self, frame: Frame, w: int, h: int) -> list[Part]:
         """A blank frame (:meth:`_blank`). The parts that must be in view wait for it to pass, as do those whose tracks
-        had already missed them for more than ``_MAX_MISSED`` frames and are followed (:meth:`_followed`), and parts coming
+        had already missed them for more than ``MAX_MISSED`` frames and are followed (:meth:`_followed`), and parts coming
         into view (:meth:`_awaited`, looked for after it); every other track misses it, as it would have, and retires
-        after ``_MAX_MISSED`` (a whole one inspected on its last whole view).
+        after ``MAX_MISSED`` (a whole one inspected on its last whole view).
 
         A waited-for part its speed takes past the line is inspected now, as a photo-eye would fire: on the pixels of
         its last whole view, stamped with this frame's number and capture time, for the gateway times its actuator
@@ -287,48 +280,21 @@ class LineTrigger:
         One followed further than its speed is known for (``MAX_DRIFT``) is lost, and inspected now the same way, as near
         the line as it will be seen. One that a track behind it, inspected now, would overtake is inspected now too:
         verdicts stay in order."""
-        waited, due = self._followed([t for t in self._tracks if t.missed == 0 or t.missed >= _MAX_MISSED], frame.index, w, h)
+        waited, due = self._followed([t for t in self._tracks if t.missed == 0 or t.missed >= MAX_MISSED], frame.index, w, h)
         for t in self._tracks:
             t.missed += 0 if t.order in waited or self._awaited(t) else 1
         return self._inspect_followed(frame, waited, due)
 
     def _followed(self, tracks: list[Track], index: int, w: int, h: int) -> tuple[set[int], set[int]]:
-        """Of ``tracks``, by order: those followed across frame ``index`` at their speed (:meth:`_predicted`) and still in
-        view; and those to inspect now, followed past the line or further than their speed is known (lost here, as near
-        the line as they will be seen). Those are the tracks seen on the last frame believed, across a blank frame
-        (:meth:`_unseen`), and those that have missed their part for more than ``_MAX_MISSED`` frames: a part unseen while
-        other parts show (a hand over it, a shade) is judged as it crosses the line, in order, and found where it is
-        seen again, as across blank frames. Not one whose part a newer track has found again (:meth:`_found_again`) and
-        seen whole: that one follows it (following both, each could take the part in turn, and both judge it); nor one whose
-        speed is not steady, or no longer the belt's (:meth:`_followable`: on a belt starting again its averaged speed
-        lags, and it would be judged late, and after the part behind it)."""
-        waited, due, belt = set(), set(), self._belt() if tracks else None  # most frames follow none: no pass over the tracks
-        for t in tracks:
-            at, v = self._predicted(t, index), t.speed()
-            if at is None or not inside(at, self.cfg, w, h) or (t.missed and not self._followable(t, belt)):
-                continue
-            assert t.whole_view is not None and v is not None  # as _predicted gave a box
-            if drifted(v, index - t.whole_view[0], t.whole_view[1]):
-                due.add(t.order)
-                continue
-            waited.add(t.order)
-            if progress(at, self.cfg, w) >= self.cfg.line:
-                due.add(t.order)
-        return waited, due
-
-    def _followable(self, t: Track, belt: tuple[float, float] | None) -> bool:
-        """A track that lost its part may follow it on: its speed steady (:meth:`Track.steady`) and within a tenth (and 1 px
-        a frame) of the ``belt``'s now (:meth:`_belt`, the other parts': followed far, a speed a tenth off puts a verdict
-        frames late), and no newer track has found the part again (:meth:`_found_again`) and seen it whole."""
-        if not t.steady() or (belt is not None and t.velocity is not None and not about(belt, t.velocity, 0.1, 1.0)):
-            return False
-        return not any(o.last_full is not None and self._found_again(t, o) for o in self._tracks)
+        """:func:`station.following.followed`, on this frame's tracks and the belt's speed now (:meth:`_belt`; read only when
+        there are ``tracks`` to follow: most frames follow none)."""
+        return followed(tracks, self._tracks, index, self._belt() if tracks else None, self.cfg, w, h)
 
     def _inspect_followed(self, frame: Frame, waited: set[int], due: set[int]) -> list[Part]:
         """Inspects now each track ``due`` (:meth:`_followed`), and each ``waited`` for ahead of one due or of one that
         retires now (verdicts stay in order): on its last whole view, stamped with ``frame``. Then retires the tracks that
-        have missed their part for more than ``_MAX_MISSED`` frames and are not followed (:meth:`_retire`)."""
-        gone = {t.order for t in self._tracks if t.missed > _MAX_MISSED and t.order not in waited}
+        have missed their part for more than ``MAX_MISSED`` frames and are not followed (:meth:`_retire`)."""
+        gone = {t.order for t in self._tracks if t.missed > MAX_MISSED and t.order not in waited}
         retiring = [t.order for t in self._tracks if t.order in gone and t.last_full is not None and not t.inspected]
         behind = max([*retiring, *due], default=-1)
         out: list[Part] = []
@@ -342,20 +308,9 @@ class LineTrigger:
         believed, the belt moving: a frame that shows nothing is not believed, and the part is looked for where the belt
         has taken it on the next that shows something (:meth:`_lost_across`). Believed, the part was missed in a run of
         them, or judged crossed unseen on one and again as it showed whole past the line on the next."""
-        if t.missed or t.seen != self._matched_at or (v := self._belt_then) is None or along(self.cfg, v[0]) < _MIN_SPEED:
+        if t.missed or t.seen != self._matched_at or (v := self._belt_then) is None or along(self.cfg, v[0]) < MIN_SPEED:
             return False
         return progress(t.blob, self.cfg, self._width) < self.cfg.line and unseen_part(t, self._tracks, self.cfg)
-
-    def _expected(self, t: Track, index: int, w: int, h: int) -> bool:
-        """Seen on the last frame the trigger believed, where its speed has taken it by frame ``index``
-        (:meth:`_predicted`) it is entirely in view."""
-        at = self._predicted(t, index) if not t.missed else None
-        return at is not None and inside(at, self.cfg, w, h)
-
-    def _predicted(self, t: Track, index: int) -> Blob | None:
-        """Its box on frame ``index`` (:meth:`Track.ahead`): seen whole in the last ``_MAX_MISSED`` frames it was seen in,
-        moving along at ``_MIN_SPEED`` or more (slower, it may have stopped, and be lifted off)."""
-        return t.ahead(index, lambda v: along(self.cfg, v[0]) >= _MIN_SPEED, _MAX_MISSED)
 
     def _retire(self, gone: Callable[[Track], bool], index: int | None = None) -> list[Part]:
         """Drops the tracks ``gone``: one seen whole and not yet inspected is inspected now on its last whole view, unless
