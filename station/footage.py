@@ -3,8 +3,9 @@
 Covers the envelope of shared/spec/line-video.md: frame sizes 640x360..1920x1080, 25-60 fps,
 4-40 px/frame (constant within 10 %), part diameters 180-440 px, any rotation, a thin fixture
 ring, gaps of at least 15 % of a diameter, at most 4 parts in view, off-centre parts, a belt at
-least 40 grey levels darker than the rim, shaded rim sectors, belt texture, stripes and noise,
-global gain drift and per-part brightness. Nothing here is written into the repository.
+least 40 grey levels darker than the rim, shaded rim sectors (``Envelope.shadow``: a shadow down to
+the belt's level or below, drawn only when set), belt texture, stripes and noise, global gain drift
+and per-part brightness. Nothing here is written into the repository.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class Envelope:
     belt_drop: float = 70.0  # belt grey level below the rim's mean
     noise: float = 2.0
     shade: float = 0.4  # up to this fraction of a rim sector is darkened
+    shadow: float = 0.0  # degrees: a shadow up to this wide either side of its middle darkens each part to the belt or below
     drift: float = 0.08
     part_gain: float = 0.1
     stripes: float = 3.0
@@ -121,6 +123,8 @@ def _sprite(
     ang = np.arctan2(yy, xx)
     shade = 1.0 - env.shade * float(rng.uniform(0.5, 1.0)) * np.clip(np.cos(ang - rng.uniform(0, 2 * math.pi)), 0, 1) ** 2
     rim = spr[(rho > 0.8) & (rho < 0.95)]
+    if env.shadow > 0:  # drawn only then: without it, the footage is what it always was
+        shade = shade * _shadow(ang, env.shadow, belt / max(float(np.mean(rim)), 1.0), rng)
     gain = 1.0 + float(rng.uniform(-env.part_gain, env.part_gain))
     spr = spr * shade * gain
     # keep the rim at least belt_drop above the belt on average (the envelope's contrast floor)
@@ -129,6 +133,18 @@ def _sprite(
         spr = spr + (40.0 - (rim_mean - belt))
     alpha = np.clip((1.0 + env.ring - rho) * d / 2 / 1.5, 0, 1).astype(np.float32)
     return spr.astype(np.float32), alpha, outer * s
+
+
+def _shadow(ang: npt.NDArray[np.float32], widest: float, to_belt: float, rng: np.random.Generator) -> npt.NDArray[np.float32]:
+    """A low side light's shadow over a sector of a part (``line-video.md``: a sector of a rim may be shaded down to the
+    belt's level or below it): up to ``widest`` degrees either side of a random middle, with a soft edge 10-40 degrees
+    wide, darkening the part by a factor down to 0.7-1.0 times ``to_belt`` (the belt's level over the rim's)."""
+    mid, half = rng.uniform(0, 2 * math.pi), math.radians(widest) * float(rng.uniform(0.3, 1.0))
+    edge, depth = math.radians(float(rng.uniform(10.0, 40.0))), 1.0 - min(to_belt, 1.0) * float(rng.uniform(0.7, 1.0))
+    off = np.abs((ang - mid + np.pi) % (2 * np.pi) - np.pi)  # each pixel's angle from the shadow's middle
+    inside = np.clip((half + edge / 2 - off) / edge, 0, 1)
+    out: npt.NDArray[np.float32] = (1.0 - depth * (0.5 - 0.5 * np.cos(np.pi * inside))).astype(np.float32)
+    return out
 
 
 def _belt(env: Envelope, rng: np.random.Generator, level: float) -> npt.NDArray[np.float32]:

@@ -57,3 +57,14 @@ def test_judge_counts_misses_windows_escapes_and_wrong_verdicts() -> None:
     got = [_passed(frame=5), _passed(frame=16)]
     res = judge(truth, got)
     assert res == {"parts": 3, "verdicts": 2, "missing_or_extra": 1, "outside_window": 1, "escapes": 1, "wrong": 1, "unable": 0}
+
+
+def test_a_shadow_takes_its_sector_of_a_part_down_to_the_belt_or_below_and_leaves_at_least_half_of_it_lit() -> None:
+    """line-video.md: a sector of a rim may be shaded down to the belt's level or below it (``Envelope.shadow``)."""
+    from station.footage import _shadow
+
+    ang = np.linspace(-np.pi, np.pi, 720, endpoint=False).astype(np.float32)
+    for seed in range(20):
+        factor = _shadow(ang, 60.0, 0.3, np.random.default_rng(seed))  # the belt at 0.3 of the rim's level
+        assert 0.3 * 0.7 - 1e-6 <= factor.min() <= 0.3 + 1e-6, "the rim at 0.7 to 1.0 times the belt's level"
+        assert np.mean(factor > 0.99) >= 0.5 - 20 / 360, "at most 60 degrees either side, and half the soft edge"
