@@ -7,7 +7,7 @@ preprocessing runs, so that training sees exactly the crops serving will make.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import cast
 
@@ -38,6 +38,8 @@ class View:
     shade_dir: float = 0.0
     sector: float = 0.0  # darkening of one sector of the part (a low side light), 0..1
     sector_dir: float = 0.0
+    sector_half: float = 0.0  # radians: a shadow of this half-width, soft-edged (0: a light's cos^2 falloff instead)
+    sector_edge: float = math.radians(20)  # radians: how wide the shadow's soft edge is
     blur: float = 0.0
     jpeg: int = 0  # re-encode at this JPEG quality (a video codec's blocking), 0 = off
     noise: float = 0.0
@@ -82,9 +84,8 @@ def render(img: Gray, c: Circle, v: View, rng: np.random.Generator) -> tuple[Gra
     r_new = c.r * s
     yy, xx = _grid(side)
     rho = cv2.magnitude(xx - np.float32(tx), yy - np.float32(ty)) / np.float32(r_new)
-    if v.sector > 0:  # as station.footage shades a rim sector: the part and its ring, not the belt
-        ang = np.arctan2(yy - ty, xx - tx)
-        f = f * (1.0 - v.sector * np.clip(np.cos(ang - v.sector_dir), 0, 1) ** 2)
+    if v.sector > 0:  # a sector of the part and its ring darkened, not the belt: see _sector
+        f = f * (1.0 - v.sector * _sector(np.arctan2(yy - ty, xx - tx), v))
     level, ring = v.background, v.bg_ring
     if level is None:  # the photo's own background, continued past the photo's edge
         level, ring = float(np.median(np.concatenate([img[0], img[-1], img[:, 0], img[:, -1]]))), 1.16
@@ -104,6 +105,16 @@ def render(img: Gray, c: Circle, v: View, rng: np.random.Generator) -> tuple[Gra
     return out8, Circle(tx, ty, r_new)
 
 
+def _sector(ang: npt.NDArray[np.float32], v: View) -> npt.NDArray[np.float32]:
+    """How much of ``v.sector``'s darkening each angle gets, 0..1: a light's cos^2 falloff over half a turn, or a shadow
+    over a sector (``v.sector_half`` either side of ``v.sector_dir``, a raised-cosine edge ``v.sector_edge`` wide)."""
+    if v.sector_half <= 0:
+        return cast(npt.NDArray[np.float32], np.clip(np.cos(ang - v.sector_dir), 0, 1) ** 2)
+    off = np.abs((ang - v.sector_dir + np.pi) % (2 * np.pi) - np.pi)  # angle from the shadow's middle
+    inside = np.clip((v.sector_half + v.sector_edge / 2 - off) / v.sector_edge, 0, 1)
+    return cast(npt.NDArray[np.float32], (0.5 - 0.5 * np.cos(np.pi * inside)).astype(np.float32))
+
+
 def _photometric(
     f: npt.NDArray[np.float32], v: View, xx: npt.NDArray[np.float32], yy: npt.NDArray[np.float32], side: int
 ) -> npt.NDArray[np.float32]:
@@ -117,8 +128,11 @@ def _photometric(
     return f * v.gain + v.offset
 
 
-def random_view(rng: np.random.Generator) -> View:
-    """A random re-shoot covering the whole envelope.
+def random_view(rng: np.random.Generator, shadow: float = 0.0) -> View:
+    """A random re-shoot covering the whole envelope. ``shadow`` (0..1, ``tools.train --shadow``): the darkened sector
+    may go this deep instead of 0.6, half the time a soft-edged shadow 15-90 degrees either side of its middle rather
+    than a light's cos^2 falloff (``line-video.md``: a sector may be shaded down to the belt's level or below; the
+    shipped model since run 35: 0.8); 0 draws exactly the views of runs 1-31.
 
     The photo's own background is replaced almost always, from just outside the rim: in the
     training photos its brightness goes with the label (defective photos are darker), and on the
@@ -129,7 +143,7 @@ def random_view(rng: np.random.Generator) -> View:
     if rng.random() < 0.9:
         band = rng.integers(0, 3)
         bg = float(rng.uniform(*((200, 250), (90, 200), (10, 90))[band]))
-    return View(
+    view = View(
         fill=float(rng.uniform(0.58, 1.0)),
         angle=float(rng.uniform(0, 360)),
         flip=bool(rng.random() < 0.5),
@@ -142,13 +156,17 @@ def random_view(rng: np.random.Generator) -> View:
         contrast=float(rng.uniform(0.45, 1.1)),
         shade=float(rng.uniform(0, 0.35)) if rng.random() < 0.5 else 0.0,
         shade_dir=float(rng.uniform(0, 2 * math.pi)),
-        sector=float(rng.uniform(0, 0.6)) if rng.random() < 0.4 else 0.0,
+        sector=float(rng.uniform(0, shadow or 0.6)) if rng.random() < 0.4 else 0.0,
         sector_dir=float(rng.uniform(0, 2 * math.pi)),
         blur=float(rng.uniform(0, 1.3)) if rng.random() < 0.4 else 0.0,
         noise=float(rng.uniform(0, 4)),
         jpeg=int(rng.integers(25, 90)) if rng.random() < 0.4 else 0,
         out_side=int(rng.integers(224, 400)),
     )
+    if not shadow:  # drawn only then: without it, the views of runs 1-31 and the draws after them are as they were
+        return view
+    half = float(rng.uniform(math.radians(15), math.radians(90))) if rng.random() < 0.5 else 0.0
+    return replace(view, sector_half=half, sector_edge=float(rng.uniform(math.radians(8), math.radians(40))))
 
 
 def photo_view(rng: np.random.Generator) -> View:
@@ -175,4 +193,5 @@ ROBUSTNESS_VIEWS: dict[str, View] = {
     "dark_background": View(fill=0.0, background=45.0),
     "dark_belt_at_rim": View(fill=0.8, background=70.0, bg_ring=1.01, sector=0.4, jpeg=40),
     "small_white_flat": View(fill=0.62, background=228.0, contrast=0.6, shift=(0.5, -0.4), angle=37.0),
+    "shadowed_sector": View(fill=0.8, background=45.0, sector=0.8, sector_dir=1.0, sector_half=math.radians(50)),
 }
