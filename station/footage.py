@@ -122,13 +122,13 @@ def _sprite(
     rho = np.sqrt(xx * xx + yy * yy) / (d / 2)
     ang = np.arctan2(yy, xx)
     shade = 1.0 - env.shade * float(rng.uniform(0.5, 1.0)) * np.clip(np.cos(ang - rng.uniform(0, 2 * math.pi)), 0, 1) ** 2
-    rim = spr[(rho > 0.8) & (rho < 0.95)]
+    rim = float(np.mean(spr[(rho > 0.8) & (rho < 0.95)]))  # the rim's mean level, unshaded
     if env.shadow > 0:  # drawn only then: without it, the footage is what it always was
-        shade = shade * _shadow(ang, env.shadow, belt / max(float(np.mean(rim)), 1.0), rng)
+        shade = shade * _shadow(ang, env.shadow, belt / max(rim, 1.0), rng)
     gain = 1.0 + float(rng.uniform(-env.part_gain, env.part_gain))
     spr = spr * shade * gain
     # keep the rim at least belt_drop above the belt on average (the envelope's contrast floor)
-    rim_mean = float(np.mean(rim)) * gain
+    rim_mean = rim * gain
     if rim_mean - belt < 40.0:
         spr = spr + (40.0 - (rim_mean - belt))
     alpha = np.clip((1.0 + env.ring - rho) * d / 2 / 1.5, 0, 1).astype(np.float32)
@@ -141,10 +141,18 @@ def _shadow(ang: npt.NDArray[np.float32], widest: float, to_belt: float, rng: np
     wide, darkening the part by a factor down to 0.7-1.0 times ``to_belt`` (the belt's level over the rim's)."""
     mid, half = rng.uniform(0, 2 * math.pi), math.radians(widest) * float(rng.uniform(0.3, 1.0))
     edge, depth = math.radians(float(rng.uniform(10.0, 40.0))), 1.0 - min(to_belt, 1.0) * float(rng.uniform(0.7, 1.0))
-    off = np.abs((ang - mid + np.pi) % (2 * np.pi) - np.pi)  # each pixel's angle from the shadow's middle
-    inside = np.clip((half + edge / 2 - off) / edge, 0, 1)
-    out: npt.NDArray[np.float32] = (1.0 - depth * (0.5 - 0.5 * np.cos(np.pi * inside))).astype(np.float32)
+    out: npt.NDArray[np.float32] = (1.0 - depth * shadow_weight(ang, mid, half, edge)).astype(np.float32)
     return out
+
+
+def shadow_weight(ang: npt.NDArray[np.float32], mid: float, half: float, edge: float) -> npt.NDArray[np.float32]:
+    """How much of a shadow's darkening each angle ``ang`` (radians) gets, 0..1: all of it within ``half`` either side of
+    ``mid``, none past half ``edge`` more, a raised cosine across the soft edge ``edge`` wide between (footage's shadows,
+    and training's: ``tools/augment.py``)."""
+    off = np.abs((ang - mid + np.pi) % (2 * np.pi) - np.pi)  # each angle's distance from the shadow's middle
+    inside = np.clip((half + edge / 2 - off) / edge, 0, 1)
+    weight: npt.NDArray[np.float32] = (0.5 - 0.5 * np.cos(np.pi * inside)).astype(np.float32)
+    return weight
 
 
 def _belt(env: Envelope, rng: np.random.Generator, level: float) -> npt.NDArray[np.float32]:

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from station.footage import shadow_weight
 from station.locate import Circle
 
 Gray = npt.NDArray[np.uint8]
@@ -110,9 +111,7 @@ def _sector(ang: npt.NDArray[np.float32], v: View) -> npt.NDArray[np.float32]:
     over a sector (``v.sector_half`` either side of ``v.sector_dir``, a raised-cosine edge ``v.sector_edge`` wide)."""
     if v.sector_half <= 0:
         return cast(npt.NDArray[np.float32], np.clip(np.cos(ang - v.sector_dir), 0, 1) ** 2)
-    off = np.abs((ang - v.sector_dir + np.pi) % (2 * np.pi) - np.pi)  # angle from the shadow's middle
-    inside = np.clip((v.sector_half + v.sector_edge / 2 - off) / v.sector_edge, 0, 1)
-    return cast(npt.NDArray[np.float32], (0.5 - 0.5 * np.cos(np.pi * inside)).astype(np.float32))
+    return shadow_weight(ang, v.sector_dir, v.sector_half, v.sector_edge)
 
 
 def _photometric(

@@ -156,7 +156,7 @@ def _travel(truth: list[tuple[int, int, int]], width: int, d: float, end: int | 
     from its end."""
     run = max(width - d, 1.0)  # the centre's travel over a whole window
     cut_end = end if end is not None else -1
-    whole = [run / (b - a) for _, a, b in truth if 0 < a < b and b != cut_end]
+    whole = [run / (b - a) for _, a, b in truth if _whole(a, b, cut_end)]
     median = statistics.median(whole) if whole else speed
     out = []
     for _, a, b in truth:
@@ -171,6 +171,12 @@ def _travel(truth: list[tuple[int, int, int]], width: int, d: float, end: int | 
     return out
 
 
+def _whole(first: int, last: int, end: int) -> bool:
+    """A window the video did not cut (it begins after frame 0 and ends before ``end``, the video's last frame): its
+    length says how fast its part moved."""
+    return 0 < first < last and last != end
+
+
 def fitted_speed(seen: list[tuple[int, tuple[float, float, float] | None]], width: int, truth: list[tuple[int, int, int]],
                  rtl: bool, end: int) -> float | None:  # fmt: skip
     """The belt's speed (px a frame) that places the most of the parts ``seen`` (each: the frame the trigger saw it in, and
@@ -181,7 +187,7 @@ def fitted_speed(seen: list[tuple[int, tuple[float, float, float] | None]], widt
     place; the speed that places the most parts wins (ties: the median of those speeds). None where a window is whole
     (:func:`row_for` reads the speed from those) or no part and row give one, and where there are more rows or parts
     than a video's two ends show (``_MAX_FIT``: the fit tries each part against each row)."""
-    if any(0 < a < b and b != end for _, a, b in truth) or len(truth) > _MAX_FIT[0] or len(seen) > _MAX_FIT[1]:
+    if any(_whole(a, b, end) for _, a, b in truth) or len(truth) > _MAX_FIT[0] or len(seen) > _MAX_FIT[1]:
         return None
     tried = []
     for f, blob in seen:
