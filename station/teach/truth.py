@@ -135,12 +135,12 @@ def row_for(frame: int, blob: tuple[float, float, float] | None, width: int, tru
     cx, d = (blob[0], blob[2]) if blob is not None else (width / 2, 0.0)
     along = width - cx if rtl else cx
     best, gap = None, 0.5 * d if d else float(width)
-    for k, (a, step) in enumerate(_travel(truth, width, d, end, speed)):
+    for k, (a, step, whole_video) in enumerate(_travel(truth, width, d, end, speed)):
         b = truth[k][2]
-        throughout = bool(d) and truth[k][1] == 0 and b == end  # in view from the video's first frame to its last
+        throughout = bool(d) and whole_video  # where it was is known only to lie where it stayed in view
         if used[k] or frame > b or (not throughout and frame < a - (d / step if d else 0)):
             continue
-        if throughout:  # where it was is known only to lie where it stayed in view: the last choice of a part there
+        if throughout:  # the last choice of a part there
             off = max(d / 2 + frame * step - along, along - (width - d / 2 - (b - frame) * step), 0.0) + 0.4 * d
         else:
             x = d / 2 + (frame - a) * step
@@ -150,24 +150,26 @@ def row_for(frame: int, blob: tuple[float, float, float] | None, width: int, tru
     return best
 
 
-def _travel(truth: list[tuple[int, int, int]], width: int, d: float, end: int | None, speed: float | None) -> list[tuple[float, float]]:
-    """Each row's first frame entirely in view and its speed (px a frame); a window cut by the video's start or
-    ``end`` takes the median speed of the windows it did not cut (none: ``speed``), and one cut at its start is placed
-    from its end."""
+def _travel(truth: list[tuple[int, int, int]], width: int, d: float, end: int | None,
+            speed: float | None) -> list[tuple[float, float, bool]]:  # fmt: skip
+    """Each row's first frame entirely in view, its speed (px a frame), and whether it was in view from the video's
+    first frame to its last (then it has no place in the video, only where it may have been: :func:`row_for`). A window
+    cut by the video's start or ``end`` takes the median speed of the windows it did not cut (none: ``speed``), and one
+    cut at its start is placed from its end."""
     run = max(width - d, 1.0)  # the centre's travel over a whole window
     cut_end = end if end is not None else -1
     whole = [run / (b - a) for _, a, b in truth if _whole(a, b, cut_end)]
     median = statistics.median(whole) if whole else speed
     out = []
     for _, a, b in truth:
-        if a == 0 and b == cut_end:  # in view throughout: no place in the video, only where it may have been (row_for)
-            out.append((0.0, median or 0.0))
+        if a == 0 and b == cut_end:  # in view throughout
+            out.append((0.0, median or 0.0, True))
         elif median is not None and a == 0:  # in view as the video began: placed from where its window ends
-            out.append((b - run / median, median))
+            out.append((b - run / median, median, False))
         elif median is not None and b == cut_end:  # in view as the video ended: placed from where its window begins
-            out.append((float(a), median))
+            out.append((float(a), median, False))
         else:
-            out.append((float(a), run / max(b - a, 1)))
+            out.append((float(a), run / max(b - a, 1), False))
     return out
 
 
