@@ -36,6 +36,7 @@ class Track:
     velocity: tuple[float, float] | None = None  # px per frame, measured between two whole views
     moved: tuple[float, float] | None = None  # px per frame, between its last two whole views
     whole_view: tuple[int, Blob] | None = None  # the index of the frame it was last seen whole in, judged or not, and its blob
+    was: tuple[int, Blob] | None = None  # the index of the frame it was matched in before ``seen``, and its blob there
     belt: tuple[float, float] | None = None  # the belt's speed, px a frame, when it was last seen: another part's, if known
     came: Blob = field(init=False)  # its blob on the frame it was first seen in, ``born``: how far it has moved since
     born: int = field(init=False)

@@ -177,6 +177,27 @@ def test_a_piece_beside_a_part_seen_whole_is_not_a_second_part() -> None:
     assert [p.part_id for p in parts] == [1] and parts[0].failure is None
 
 
+def _parted(t: int, x: int, r: int, after: int) -> np.ndarray:
+    """A part at ``x`` on frame ``t``; from frame ``after`` on, shadows down to the belt's level along its two axes part it
+    in four round pieces (as a wide sector's shadow parts in two what is left of a part leaving the view)."""
+    img = disc_frame(960, 540, [(x, 270, r)])
+    if t >= after:
+        cv2.line(img, (x - r - 2, 270), (x + r + 2, 270), 60, 40)
+        cv2.line(img, (x, 270 - r - 2), (x, 270 + r + 2), 60, 40)
+    return img
+
+
+def test_pieces_a_shadow_parts_off_a_part_judged_are_no_parts_of_their_own() -> None:
+    """Past the line, a part judged there falls apart into four round, part-sized pieces: its track follows one, and each
+    other was a new whole part past the line, inspected (found on composed footage with shadows 120 degrees either side:
+    a reject for no part). Each lies where the belt has taken the part: one verdict, the part's."""
+    frames = [Frame(t, _parted(t, -160 + 23 * t, 150, 36), 0.0, 0.0) for t in range(44)]
+    blobs, _ = find_blobs(frames[38].image, TriggerSection())
+    assert len(blobs) == 4 and all(b.size >= TriggerSection().min_diameter_px for b in blobs), "the test must draw four pieces"
+    parts = run(LineTrigger(TriggerSection()), frames)
+    assert [p.part_id for p in parts] == [1] and parts[0].failure is None
+
+
 def test_a_piece_ahead_of_a_part_that_goes_dark_never_takes_the_parts_blob() -> None:
     """Under a low side light a part's leading rim can show as a bar of its own, ahead of the part and into view first
     (an older track). When the bar goes dark its track waits where it was, and the part moving up to it came within

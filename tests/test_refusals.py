@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from station.blobs import Blob
 from station.config import TriggerSection
-from station.refusals import crossed_unseen, cut_by_frame, never_whole, of_refused, too_large, unseen_part
+from station.refusals import crossed_unseen, cut_by_frame, never_whole, of_refused, split_off, too_large, unseen_part
 from station.tracks import Track
 
 CFG = TriggerSection(edge_margin_px=3, min_diameter_px=100, max_diameter_px=300)
@@ -72,3 +74,19 @@ def test_a_whole_part_further_than_its_speeds_error_and_half_its_size_from_where
     assert crossed_unseen(coming, [behind], CFG, 1280, 480, (20.0, 0.0), 40) == (True, None)
     found = Track(2, Blob(680, 100, 880, 300))  # 780 px: within a tenth of the travel and half its size
     assert crossed_unseen(coming, [found], CFG, 1280, 480, (20.0, 0.0), 40) == (False, None)
+
+
+def test_a_whole_blob_first_seen_past_the_line_where_a_judged_part_has_moved_to_is_a_piece_split_off_it() -> None:
+    judged = Track(0, Blob(430, 110, 500, 210), before_line=True, inspected=True, seen=20)  # on a piece of it now
+    judged.was = (19, Blob(280, 100, 480, 300))  # whole on the frame before, 20 px a frame: now 300-500
+    piece = Track(1, Blob(310, 110, 400, 210), seen=20)  # another quarter of it, first seen past the line
+    assert split_off(piece, [judged, piece], (20.0, 0.0), 20)
+    behind = Track(1, Blob(60, 100, 260, 300), seen=20)
+    assert not split_off(behind, [judged, behind], (20.0, 0.0), 20), "a part where no judged part is: its own verdict"
+    assert not split_off(piece, [judged, piece], None, 20), "the belt's speed not known: its own verdict"
+    assert not split_off(replace(piece, seen=21), [judged, piece], (20.0, 0.0), 21), "the judged part not seen on this frame"
+    assert not split_off(replace(piece, seen=19), [judged, piece], (20.0, 0.0), 20), "first seen before: its own track"
+    came = Track(1, Blob(310, 110, 400, 210), before_line=True, seen=20)
+    assert not split_off(came, [judged, came], (20.0, 0.0), 20), "crossed the line while watched: the line's to judge"
+    judged.inspected = False
+    assert not split_off(piece, [judged, piece], (20.0, 0.0), 20), "no verdict for the part yet"

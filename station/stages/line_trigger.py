@@ -35,7 +35,7 @@ from station.blobs import Blob, ahead, along, find_blobs, one_part, progress, wh
 from station.config import TriggerSection
 from station.following import MAX_MISSED, MIN_SPEED, carried_off, expected, followed, predicted
 from station.messages import Failure, Frame, Part, Reason
-from station.refusals import a_piece, crossed_unseen, cut_by_frame, never_whole, of_refused, too_large, unseen_part
+from station.refusals import a_piece, crossed_unseen, cut_by_frame, never_whole, of_refused, split_off, too_large, unseen_part
 from station.tracks import Track, found_again
 from station.travel import TravelWatch
 
@@ -76,9 +76,9 @@ class LineTrigger:
 
     def _inspect(self, t: Track, b: Blob) -> bool:
         """Marks ``t`` inspected, seen whole as ``b``, and ``deferred`` when a newer track judges its part (:meth:`_to_newer`)
-        or it was a piece of a part still in view (:meth:`_a_piece`); True when it is to give its part's verdict (no other
-        track does: :meth:`_judged`)."""
-        t.inspected, t.deferred = True, self._to_newer(t) or self._a_piece(t)
+        or it was a piece of a part still in view (:meth:`_a_piece`) or split off one judged (:func:`split_off`); True when
+        it is to give its part's verdict (no other track does: :meth:`_judged`)."""
+        t.inspected, t.deferred = True, self._to_newer(t) or self._a_piece(t) or split_off(t, self._tracks, self._belt(), self._matched_at)
         return not (t.deferred or of_refused(b, self._tracks) or self._of_older(t))
 
     def _of_older(self, t: Track) -> bool:
@@ -135,7 +135,7 @@ class LineTrigger:
             else:
                 free.remove(best)
                 t.gapped = t.gapped or unseen
-                t.blob, t.missed, t.seen, t.belt = best, 0, frame.index, belt or t.belt
+                t.was, t.blob, t.missed, t.seen, t.belt = (t.seen, t.blob), best, 0, frame.index, belt or t.belt
         return free
 
     def __call__(self, frame: Frame) -> list[Part]:
