@@ -39,6 +39,7 @@ ELLIPSE_SQUASH = 0.97  # a rim flatter than this is an ellipse (a camera ~14 deg
 ELLIPSE_MIN_SQUASH = 0.8  # ... up to ~37 degrees; flatter than that is not a part seen from above
 ELLIPSE_BETTER = 2.5  # how much closer the rim's points lie to the ellipse than to the best circle
 OFF_CENTRE = 0.65  # share of the part's grey-level variance not the same all round the circle found: above it, not the part's centre
+SHADED = 0.45  # ... where it is over OFF_CENTRE, that share with each ray's own light taken out: at most this, a shadow's doing
 _SYMMETRY_RADII = np.linspace(0.0, 0.95, 48, dtype=np.float32)  # where asymmetry looks, in radii: inside the rim only
 
 
@@ -248,7 +249,12 @@ def asymmetry(gray: GrayImage, circle: Circle) -> float:
     the search found elsewhere on the part (the Hough vote's strongest circle off the part's centre, a ring fitted
     round it) cuts across its rings: most measure 0.65-0.97, a few less (docs/teaching-measured.md). Sampled on 96 rays of 48 points, made
     round first for an ellipse; rays that leave the image are left out. 1 when it cannot tell (fewer than 8 rays stay in
-    the image, a radius or squash that is no positive number); 0 for a part of one grey level (LOW_CONTRAST refuses it)."""
+    the image, a radius or squash that is no positive number); 0 for a part of one grey level (LOW_CONTRAST refuses it).
+
+    A shadow over a wide sector (down to the belt's level: ``line-video.md``) darkens the rays under it, and a part so
+    shaded measured 0.65-0.71 round its own centre. Over OFF_CENTRE, the share is measured again with each ray scaled to
+    the same mean light: a shadow's part then measures SHADED or less (0.20-0.30), a circle off the centre does not (0.5
+    or more on the simulated lines' wrong circles), and the part gets the share of its rays as lit alike."""
     if not (circle.r > 0 and 0 < circle.squash <= 1 and math.isfinite(circle.r) and math.isfinite(circle.axis)):
         return 1.0
     m = np.linalg.inv(rectify(circle))
@@ -262,11 +268,17 @@ def asymmetry(gray: GrayImage, circle: Circle) -> float:
     if int(inside.sum()) < 8:
         return 1.0
     rays = f32(cv2.GaussianBlur(polar, (0, 0), 1.0))[inside]
-    total = float(np.var(rays))
-    if total < 1e-6:
-        return 0.0
-    share = float(np.mean((rays - rays.mean(axis=0)) ** 2)) / total
+    share = _unexplained(rays)
+    if share > OFF_CENTRE:
+        alike = _unexplained(rays * (float(rays.mean()) / np.maximum(rays.mean(axis=1, keepdims=True), 1.0)))
+        share = alike if alike <= SHADED else share
     return share if math.isfinite(share) else 1.0
+
+
+def _unexplained(rays: FloatImage) -> float:
+    """The share of ``rays``' variance (one ray a row) that the distance along them does not explain; 0 for no variance."""
+    total = float(np.var(rays))
+    return float(np.mean((rays - rays.mean(axis=0)) ** 2)) / total if total >= 1e-6 else 0.0
 
 
 def level_percentiles(levels: GrayImage, qs: tuple[float, ...], mask: GrayImage | None = None) -> list[float]:
