@@ -386,6 +386,10 @@ class ResendReply(_Body):
     count: int | None = None
     error: str | None = None
 
+    def __post_init__(self) -> None:
+        if self.count is not None and not 0 <= self.count <= ResendRequest.MAX_SPAN:  # what a reply can hold: one request's span
+            raise WireError(f"count: expected 0 to {ResendRequest.MAX_SPAN} messages (the most one request asks for)")
+
     def body(self) -> dict[str, Any]:
         out = super().body()
         if self.first is not None:

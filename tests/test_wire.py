@@ -193,6 +193,9 @@ def test_resend_request_and_reply_as_documented() -> None:
     served = ResendReply(run_id="r", first=57, last=59, gone=None, count=3)
     assert served.encode() == b'{"v": 1, "run_id": "r", "from": 57, "to": 59, "gone": null, "count": 3}'
     assert ResendReply.decode(served.encode()) == served
+    for count in (-1, ResendRequest.MAX_SPAN + 1):  # a reply holds at most what one request asks for
+        with pytest.raises(WireError, match="count: expected 0 to 1000"):
+            ResendReply.decode(served.encode().replace(b'"count": 3', b'"count": %d' % count))
     assert ResendReply(run_id="r", error="x").encode() == b'{"v": 1, "run_id": "r", "error": "x"}'
     for bad in (b'{"from": 2, "to": 1}', b'{"from": 1, "to": 1001}', b'{"from": 1}', b'{"from": 1, "to": 2, "run_id": 5}',
                 b'{"from": 10000000000000000000000000, "to": 10000000000000000000000001}',

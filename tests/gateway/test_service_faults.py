@@ -87,6 +87,42 @@ def test_a_resend_reply_over_the_bound_loses_resend_only_until_the_gateway_dials
         pub.close()
 
 
+def test_a_resend_reply_whose_frames_are_not_its_count_is_ignored_whole_never_read_frame_by_frame(line: Line, gateways: Any) -> None:
+    """A reply is its header and ``count`` messages of two frames. One with 400k frames was read pair by pair (0.7 s with
+    the loop held, every part due meanwhile rejected); now one that does not match its count is ignored at once, once."""
+    import zmq
+
+    from station.wire import ResendReply, ResendRequest
+
+    cfg = line.config("publisher.heartbeat_ms=100")
+    pub = StationPub(cfg.publisher.endpoint, run := "f6f6f6f6f6f6f6f6")
+    router: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.ROUTER)
+    router.setsockopt(zmq.LINGER, 0)
+    assert cfg.publisher.resend_endpoint is not None
+    router.bind(cfg.publisher.resend_endpoint)
+    gw, _ = gateways(cfg)
+    try:
+        assert wait_for(lambda: pub.beat() and gw.core.run_id == run, 5)  # subscribed
+        asked = None
+        for _ in range(5):
+            next(pub.seq)  # a gap
+            pub.beat()
+            if router.poll(1000):
+                asked = router.recv_multipart()
+                break
+        assert asked is not None
+        req = ResendRequest.decode(asked[2])
+        head = ResendReply(run_id=run, first=req.first, last=req.last, count=0).encode()
+        before = gw.core.ignored
+        router.send_multipart([asked[0], b"resend", head] + [b"junk"] * 20_000)
+        assert wait_for(lambda: gw.core.ignored > before, 5)
+        time.sleep(0.2)  # the rest of the loop's turn
+        assert gw.core.ignored == before + 1 and gw.is_alive()
+    finally:
+        router.close(0)
+        pub.close()
+
+
 def test_a_station_on_an_ipv6_address_is_followed(line: Line, gateways: Any) -> None:
     """libzmq connects to a bracketed IPv6 address only with its IPV6 option: without it the gateway waited, silent."""
     try:
