@@ -53,74 +53,68 @@ def test_a_frame_over_the_bound_loses_the_stream_only_until_the_gateway_dials_ag
         pub.close()
 
 
+class _FakeResend:
+    """A station's stream (``pub``) and, bound on its resend endpoint, a ROUTER that answers the gateway's requests as a test
+    says; ``gw`` follows them, subscribed to run ``run``."""
+
+    def __init__(self, line: Line, gateways: Any, run: str) -> None:
+        import zmq
+
+        cfg = line.config("publisher.heartbeat_ms=100")
+        self.run, self.pub = run, StationPub(cfg.publisher.endpoint, run)
+        self.router: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.ROUTER)
+        self.router.setsockopt(zmq.LINGER, 0)
+        assert cfg.publisher.resend_endpoint is not None
+        self.router.bind(cfg.publisher.resend_endpoint)
+        self.gw, _ = gateways(cfg)
+        assert wait_for(lambda: self.pub.beat() and self.gw.core.run_id == run, 5)  # subscribed
+
+    def asked(self) -> list[bytes] | None:
+        """The next resend request, after a seq the gateway never got (None when none came within a second)."""
+        next(self.pub.seq)  # a gap
+        self.pub.beat()
+        return self.router.recv_multipart() if self.router.poll(1000) else None
+
+    def close(self) -> None:
+        self.router.close(0)
+        self.pub.close()
+
+
 def test_a_resend_reply_over_the_bound_loses_resend_only_until_the_gateway_dials_it_again(line: Line, gateways: Any) -> None:
     """libzmq drops a peer that sent a frame over MAXMSGSIZE and never dials it again: the resend DEALER was dead for good,
     every later gap lost (each part rejected missing) while the stream was heard. It is remade once a request goes
     unanswered, and the next gap is asked for again."""
-    import zmq
-
     from station.wire import ResendRequest
 
-    cfg = line.config("publisher.heartbeat_ms=100")
-    pub = StationPub(cfg.publisher.endpoint, run := "e5e5e5e5e5e5e5e5")
-    router: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.ROUTER)
-    router.setsockopt(zmq.LINGER, 0)
-    assert cfg.publisher.resend_endpoint is not None
-    router.bind(cfg.publisher.resend_endpoint)
-    gw, _ = gateways(cfg)
-
-    def asked() -> list[bytes] | None:
-        """The next resend request, after a seq the gateway never got (None when none came within a second)."""
-        next(pub.seq)  # a gap
-        pub.beat()
-        return router.recv_multipart() if router.poll(1000) else None
-
+    fake = _FakeResend(line, gateways, run := "e5e5e5e5e5e5e5e5")
     try:
-        assert wait_for(lambda: pub.beat() and gw.core.run_id == run, 5)  # subscribed
-        first = next((r for r in (asked() for _ in range(5)) if r is not None), None)
+        first = next((r for r in (fake.asked() for _ in range(5)) if r is not None), None)
         assert first is not None and ResendRequest.decode(first[2]).run_id == run
-        router.send_multipart([first[0], b"resend", b"x" * (MAX_MESSAGE + 1)])  # the DEALER drops the station for good
-        again = [r for r in (asked() for _ in range(15)) if r is not None]  # within the redial bound (2 s) and a few gaps
+        fake.router.send_multipart([first[0], b"resend", b"x" * (MAX_MESSAGE + 1)])  # the DEALER drops the station for good
+        again = [r for r in (fake.asked() for _ in range(15)) if r is not None]  # within the redial bound (2 s) and a few gaps
         assert again and ResendRequest.decode(again[-1][2]).run_id == run
     finally:
-        router.close(0)
-        pub.close()
+        fake.close()
 
 
 def test_a_resend_reply_whose_frames_are_not_its_count_is_ignored_whole_never_read_frame_by_frame(line: Line, gateways: Any) -> None:
     """A reply is its header and ``count`` messages of two frames. One with 400k frames was read pair by pair (0.7 s with
     the loop held, every part due meanwhile rejected); now one that does not match its count is ignored at once, once."""
-    import zmq
-
     from station.wire import ResendReply, ResendRequest
 
-    cfg = line.config("publisher.heartbeat_ms=100")
-    pub = StationPub(cfg.publisher.endpoint, run := "f6f6f6f6f6f6f6f6")
-    router: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.ROUTER)
-    router.setsockopt(zmq.LINGER, 0)
-    assert cfg.publisher.resend_endpoint is not None
-    router.bind(cfg.publisher.resend_endpoint)
-    gw, _ = gateways(cfg)
+    fake = _FakeResend(line, gateways, run := "f6f6f6f6f6f6f6f6")
     try:
-        assert wait_for(lambda: pub.beat() and gw.core.run_id == run, 5)  # subscribed
-        asked = None
-        for _ in range(5):
-            next(pub.seq)  # a gap
-            pub.beat()
-            if router.poll(1000):
-                asked = router.recv_multipart()
-                break
+        asked = next((r for r in (fake.asked() for _ in range(5)) if r is not None), None)
         assert asked is not None
         req = ResendRequest.decode(asked[2])
         head = ResendReply(run_id=run, first=req.first, last=req.last, count=0).encode()
-        before = gw.core.ignored
-        router.send_multipart([asked[0], b"resend", head] + [b"junk"] * 20_000)
-        assert wait_for(lambda: gw.core.ignored > before, 5)
+        before = fake.gw.core.ignored
+        fake.router.send_multipart([asked[0], b"resend", head] + [b"junk"] * 20_000)
+        assert wait_for(lambda: fake.gw.core.ignored > before, 5)
         time.sleep(0.2)  # the rest of the loop's turn
-        assert gw.core.ignored == before + 1 and gw.is_alive()
+        assert fake.gw.core.ignored == before + 1 and fake.gw.is_alive()
     finally:
-        router.close(0)
-        pub.close()
+        fake.close()
 
 
 def test_a_station_on_an_ipv6_address_is_followed(line: Line, gateways: Any) -> None:
