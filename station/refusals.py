@@ -116,20 +116,23 @@ def crossed_unseen(
 
 def split_off(t: Track, tracks: list[Track], speed: tuple[float, float] | None, now: int) -> bool:
     """``t``, first seen on frame ``now`` past the line (and not among the first parts), is a piece split off a part of
-    ``tracks`` that has its verdict: ``t``'s blob lies inside where the belt (``speed``, px a frame) has taken that part's
-    blob on the frame its track was matched in before this one (``Track.was``), to a tenth of its size. A shadow over the
-    middle of a part leaving the view parts what is left of it in two; its track follows one piece, and the other, round
-    and part-sized, was a whole part past the line to inspect (a verdict for no part: measured, shadows up to 120 degrees
-    either side, one of 50 parts). A real part is never there: parts do not touch."""
+    ``tracks`` that was seen whole and has its verdict: ``t``'s blob, smaller than that part's on the frame before
+    (``Track.was``, matched on consecutive frames), lies inside where the belt (``speed``, px a frame) took that blob, to a
+    tenth of its size. A shadow over the middle of a part leaving the view parts what is left of it in two; its track
+    follows one piece, and the other, round and part-sized, was a whole part past the line to inspect (a verdict for no
+    part: measured, shadows up to 120 degrees either side, one of 50 parts). A real part is never there: parts do not
+    touch. Marks ``t`` ``split``: no part's found again in it (its verdict would be no one's)."""
     if t.before_line or t.first or t.born != now or speed is None:
         return False
     for o in tracks:
-        if o is t or o.order > t.order or not o.inspected or o.deferred or o.seen != now or o.was is None:
+        if o is t or o.order > t.order or not o.inspected or o.deferred or o.last_full is None or o.seen != now or o.gapped:
             continue
-        seen, b = o.was
-        steps, m = now - seen, 0.1 * b.size
-        moved = ahead([b], (speed[0] * steps, speed[1] * steps))[0]
+        if o.was is None or o.was[0] != now - 1 or t.blob.size >= o.was[1].size:
+            continue
+        b, m = o.was[1], 0.1 * o.was[1].size
+        moved = ahead([b], speed)[0]
         if moved.x0 - m <= t.blob.x0 and t.blob.x1 <= moved.x1 + m and moved.y0 - m <= t.blob.y0 and t.blob.y1 <= moved.y1 + m:
+            t.split = True
             return True
     return False
 

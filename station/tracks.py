@@ -30,6 +30,7 @@ class Track:
     covered: bool = False  # beside a part rejected as never seen whole, perhaps a piece of it: no such reject of its own
     never_whole: bool = False  # rejected at the line as never seen whole
     part_like: bool = False  # seen whole, or part-sized clear of the frame's sides: a part, not a piece or a sliver
+    split: bool = False  # a piece a shadow split off a part judged (refusals.split_off): no part of its own, nor another's
     gapped: bool = False  # matched across frames whose blobs were not matched (unreadable, dropped, blank): perhaps another's
     told: bool = False  # its direction of travel told to the TravelWatch
     seen: int = 0  # the index of the frame it was last matched in

@@ -177,10 +177,11 @@ def test_a_piece_beside_a_part_seen_whole_is_not_a_second_part() -> None:
     assert [p.part_id for p in parts] == [1] and parts[0].failure is None
 
 
-def _parted(t: int, x: int, r: int, after: int) -> np.ndarray:
+def _parted(t: int, x: int, r: int, after: int, behind: int | None = None) -> np.ndarray:
     """A part at ``x`` on frame ``t``; from frame ``after`` on, shadows down to the belt's level along its two axes part it
-    in four round pieces (as a wide sector's shadow parts in two what is left of a part leaving the view)."""
-    img = disc_frame(960, 540, [(x, 270, r)])
+    in four round pieces (as a wide sector's shadow parts in two what is left of a part leaving the view). ``behind``: a
+    second part that far behind it, shaded out of view from frame ``after`` on."""
+    img = disc_frame(960, 540, [(x, 270, r)] + ([(x - behind, 270, r)] if behind is not None and t < after else []))
     if t >= after:
         cv2.line(img, (x - r - 2, 270), (x + r + 2, 270), 60, 40)
         cv2.line(img, (x, 270 - r - 2), (x, 270 + r + 2), 60, 40)
@@ -196,6 +197,15 @@ def test_pieces_a_shadow_parts_off_a_part_judged_are_no_parts_of_their_own() -> 
     assert len(blobs) == 4 and all(b.size >= TriggerSection().min_diameter_px for b in blobs), "the test must draw four pieces"
     parts = run(LineTrigger(TriggerSection()), frames)
     assert [p.part_id for p in parts] == [1] and parts[0].failure is None
+
+
+def test_a_part_lost_in_shade_behind_one_that_splits_keeps_its_verdict() -> None:
+    """The part behind, seen whole and then shaded out of view short of the line, is found again nowhere: a piece split
+    off the part ahead lay where it would be, and took its part's verdict from it as a piece with no verdict of its own
+    (no verdict for it at all). It is judged on its last whole view."""
+    frames = [Frame(t, _parted(t, -160 + 23 * t, 150, 36, behind=375), 0.0, 0.0) for t in range(60)]
+    parts = run(LineTrigger(TriggerSection()), frames)
+    assert [(p.part_id, p.frame.index) for p in parts] == [(1, 28), (2, 35)] and all(p.failure is None for p in parts)
 
 
 def test_a_piece_ahead_of_a_part_that_goes_dark_never_takes_the_parts_blob() -> None:

@@ -5,7 +5,9 @@ from dataclasses import replace
 
 import cv2
 import numpy as np
+import pytest
 
+from station import locate
 from station.footage import shadow_weight
 from station.locate import OFF_CENTRE, SHADED, Circle, asymmetry, ellipse_of, find, level_percentiles, u8
 from station.preprocess import PreprocessSpec, drawn_part, locate_part
@@ -56,7 +58,9 @@ def test_a_part_is_symmetric_about_its_own_centre_and_not_about_a_circle_across_
             assert asymmetry(img, across) > OFF_CENTRE, (path.name, a)
 
 
-def test_a_part_under_a_shadow_over_most_of_it_is_symmetric_about_its_centre_and_not_about_a_circle_across_it() -> None:
+def test_a_part_under_a_shadow_over_most_of_it_is_symmetric_about_its_centre_and_not_about_a_circle_across_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """A shadow 130 degrees either side of its middle, down to a quarter of the light (``line-video.md``: a sector may be
     shaded to the belt's level): every sample part measured over OFF_CENTRE about its own centre and was refused as
     off_centre; its rays lit alike, it is rings round its centre again. Circles across it still are not."""
@@ -68,6 +72,9 @@ def test_a_part_under_a_shadow_over_most_of_it_is_symmetric_about_its_centre_and
         light = 1.0 - 0.75 * shadow_weight(np.arctan2(yy - c.cy, xx - c.cx), 0.7, math.radians(130), math.radians(20))
         shaded = np.clip(img * light, 0, 255).astype(np.uint8)
         assert asymmetry(shaded, c) <= SHADED, path.name
+        with monkeypatch.context() as m:
+            m.setattr(locate, "SHADED", -1.0)  # the share before the rays are lit alike
+            assert asymmetry(shaded, c) > OFF_CENTRE, path.name
         for a in np.linspace(0.0, 2.0 * math.pi, 6, endpoint=False):
             across = Circle(c.cx + 0.3 * c.r * math.cos(a), c.cy + 0.3 * c.r * math.sin(a), 0.7 * c.r)
             assert asymmetry(shaded, across) > OFF_CENTRE, (path.name, a)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
+
 from station.blobs import Blob
 from station.config import TriggerSection
+from station.messages import Frame
 from station.refusals import crossed_unseen, cut_by_frame, never_whole, of_refused, split_off, too_large, unseen_part
 from station.tracks import Track
 
@@ -77,16 +80,24 @@ def test_a_whole_part_further_than_its_speeds_error_and_half_its_size_from_where
 
 
 def test_a_whole_blob_first_seen_past_the_line_where_a_judged_part_has_moved_to_is_a_piece_split_off_it() -> None:
-    judged = Track(0, Blob(430, 110, 500, 210), before_line=True, inspected=True, seen=20)  # on a piece of it now
-    judged.was = (19, Blob(280, 100, 480, 300))  # whole on the frame before, 20 px a frame: now 300-500
-    piece = Track(1, Blob(310, 110, 400, 210), seen=20)  # another quarter of it, first seen past the line
-    assert split_off(piece, [judged, piece], (20.0, 0.0), 20)
+    def judged_part() -> Track:
+        """A part seen whole and judged, on a piece of it now (frame 20); whole on the frame before, at 280-480."""
+        o = Track(0, Blob(430, 110, 500, 210), before_line=True, inspected=True, seen=20)
+        o.last_full, o.was = (Frame(9, np.zeros((1, 1), np.uint8), 0.0, 0.0), Blob(0, 100, 200, 300), 0.0), (19, Blob(280, 100, 480, 300))
+        return o
+
+    v = (20.0, 0.0)  # px a frame: the part is at 300-500 now
+    judged, piece = judged_part(), Track(1, Blob(310, 110, 400, 210), seen=20)  # another quarter of it, first seen past the line
+    assert split_off(piece, [judged, piece], v, 20) and piece.split, "no part of its own, nor another's found again"
     behind = Track(1, Blob(60, 100, 260, 300), seen=20)
-    assert not split_off(behind, [judged, behind], (20.0, 0.0), 20), "a part where no judged part is: its own verdict"
+    assert not split_off(behind, [judged, behind], v, 20), "a part where no judged part is: its own verdict"
+    assert not split_off(Track(1, Blob(300, 100, 500, 300), seen=20), [judged], v, 20), "as large as the part: not a piece"
     assert not split_off(piece, [judged, piece], None, 20), "the belt's speed not known: its own verdict"
-    assert not split_off(replace(piece, seen=21), [judged, piece], (20.0, 0.0), 21), "the judged part not seen on this frame"
-    assert not split_off(replace(piece, seen=19), [judged, piece], (20.0, 0.0), 20), "first seen before: its own track"
-    came = Track(1, Blob(310, 110, 400, 210), before_line=True, seen=20)
-    assert not split_off(came, [judged, came], (20.0, 0.0), 20), "crossed the line while watched: the line's to judge"
-    judged.inspected = False
-    assert not split_off(piece, [judged, piece], (20.0, 0.0), 20), "no verdict for the part yet"
+    assert not split_off(replace(piece, seen=21), [judged, piece], v, 21), "the judged part not seen on this frame"
+    assert not split_off(replace(piece, seen=19), [judged, piece], v, 20), "first seen before: its own track"
+    assert not split_off(replace(piece, before_line=True), [judged], v, 20), "crossed the line while watched: the line's to judge"
+    for change in ({"inspected": False}, {"last_full": None}, {"gapped": True}, {"was": (18, Blob(260, 100, 460, 300))}):
+        other = judged_part()
+        for k, value in change.items():
+            setattr(other, k, value)
+        assert not split_off(replace(piece), [other], v, 20), change  # no verdict yet, never whole (a blob refused), a gap

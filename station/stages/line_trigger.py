@@ -87,8 +87,8 @@ class LineTrigger:
         return any(self._found_again(o, t) and o.inspected and not o.deferred for o in [*self._tracks, *self._lost])
 
     def _to_newer(self, t: Track) -> bool:
-        """``t``'s part found again (:meth:`_found_again`) by a newer track seen whole or inspected: that one judges it."""
-        return any(self._found_again(t, o) and (o.inspected or o.last_full is not None) for o in [*self._tracks, *self._lost])
+        """``t``'s part found again (:meth:`_found_again`) by a newer track seen whole or inspected, no split piece: that judges it."""
+        return any(self._found_again(t, o) and (o.inspected or o.last_full is not None) and not o.split for o in self._tracks + self._lost)
 
     def _found_again(self, t: Track, o: Track) -> bool:
         """:func:`station.tracks.found_again`, on this frame's width and the belt's speed now (:meth:`_belt`)."""

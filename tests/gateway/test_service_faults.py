@@ -55,7 +55,7 @@ def test_a_frame_over_the_bound_loses_the_stream_only_until_the_gateway_dials_ag
 
 class _FakeResend:
     """A station's stream (``pub``) and, bound on its resend endpoint, a ROUTER that answers the gateway's requests as a test
-    says; ``gw`` follows them, subscribed to run ``run``."""
+    says; ``gw`` follows them (:meth:`subscribed`: to run ``run``)."""
 
     def __init__(self, line: Line, gateways: Any, run: str) -> None:
         import zmq
@@ -67,7 +67,10 @@ class _FakeResend:
         assert cfg.publisher.resend_endpoint is not None
         self.router.bind(cfg.publisher.resend_endpoint)
         self.gw, _ = gateways(cfg)
-        assert wait_for(lambda: self.pub.beat() and self.gw.core.run_id == run, 5)  # subscribed
+
+    def subscribed(self) -> bool:
+        """The gateway follows the run (within 5 s)."""
+        return wait_for(lambda: self.pub.beat() and self.gw.core.run_id == self.run, 5)
 
     def asked(self) -> list[bytes] | None:
         """The next resend request, after a seq the gateway never got (None when none came within a second)."""
@@ -88,6 +91,7 @@ def test_a_resend_reply_over_the_bound_loses_resend_only_until_the_gateway_dials
 
     fake = _FakeResend(line, gateways, run := "e5e5e5e5e5e5e5e5")
     try:
+        assert fake.subscribed()
         first = next((r for r in (fake.asked() for _ in range(5)) if r is not None), None)
         assert first is not None and ResendRequest.decode(first[2]).run_id == run
         fake.router.send_multipart([first[0], b"resend", b"x" * (MAX_MESSAGE + 1)])  # the DEALER drops the station for good
@@ -104,6 +108,7 @@ def test_a_resend_reply_whose_frames_are_not_its_count_is_ignored_whole_never_re
 
     fake = _FakeResend(line, gateways, run := "f6f6f6f6f6f6f6f6")
     try:
+        assert fake.subscribed()
         asked = next((r for r in (fake.asked() for _ in range(5)) if r is not None), None)
         assert asked is not None
         req = ResendRequest.decode(asked[2])
