@@ -35,20 +35,32 @@ def _isolate(image: np.ndarray, blob: tuple[float, float, float], belt_level: fl
 def preprocess_part(part: Part, spec: PreprocessSpec, found: Circle | None = None) -> Preprocessed:
     """One part preprocessed where it is: found in its frame (or in the trigger's blob), checked and cropped as ``spec``
     says; circle in frame pixels. ``found``: the circle another model's preprocessing found for this part (frame pixels;
-    see :func:`preprocess`)."""
+    see :func:`preprocess`).
+
+    A part cut off by the square round its blob but not by the frame is looked for again in a square round the circle
+    found: under a shadow over a wide sector (down to the belt's level) the blob is the lit part of the part alone, off
+    its centre and smaller (180 px across where the part was 233), and the part reached past the square."""
     image = part.frame.image
     if part.blob is None:
         return preprocess(image, spec, found=found)
-    roi, x0, y0 = _isolate(image, part.blob, part.belt_level)
-    pre = preprocess(roi, spec, found=None if found is None else replace(found, cx=found.cx - x0, cy=found.cy - y0))
+    pre = _in_region(image, part.blob, part.belt_level, spec, found)
+    c = pre.circle
+    if pre.quality is Quality.CUT_OFF and c is not None and c.inside(image.shape[1], image.shape[0], spec.cut_off_tolerance):
+        pre = _in_region(image, (c.cx, c.cy, 2.0 * c.r), part.belt_level, spec, found)
     if pre.circle is None:
         return pre
-    c = pre.circle
     # an inner ring taken for the rim would crop away the rim, where burrs and flash are:
     # the trigger's blob says how big the part is, so such a crop is never inspected
-    ok = c.r >= MIN_RADIUS_OF_BLOB * part.blob[2] / 2.0
-    moved = replace(pre, circle=replace(c, cx=c.cx + x0, cy=c.cy + y0))  # back in frame coordinates
-    return moved if ok else replace(moved, quality=Quality.OUTLINE_MISMATCH, crop=None)
+    ok = pre.circle.r >= MIN_RADIUS_OF_BLOB * part.blob[2] / 2.0
+    return pre if ok else replace(pre, quality=Quality.OUTLINE_MISMATCH, crop=None)
+
+
+def _in_region(image: np.ndarray, blob: tuple[float, float, float], belt: float | None, spec: PreprocessSpec,
+               found: Circle | None) -> Preprocessed:  # fmt: skip
+    """:func:`preprocess` in the square :func:`_isolate` cuts round ``blob``; the circle in frame pixels."""
+    roi, x0, y0 = _isolate(image, blob, belt)
+    pre = preprocess(roi, spec, found=None if found is None else replace(found, cx=found.cx - x0, cy=found.cy - y0))
+    return pre if pre.circle is None else replace(pre, circle=replace(pre.circle, cx=pre.circle.cx + x0, cy=pre.circle.cy + y0))
 
 
 def crop_part(
