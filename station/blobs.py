@@ -48,6 +48,11 @@ class Blob:
         """The box round both."""
         return Blob(min(self.x0, other.x0), min(self.y0, other.y0), max(self.x1, other.x1), max(self.y1, other.y1))
 
+    def holds(self, other: Blob, margin: float) -> bool:
+        """``other``'s box lies inside this one widened by ``margin`` px on every side."""
+        m = margin
+        return self.x0 - m <= other.x0 and other.x1 <= self.x1 + m and self.y0 - m <= other.y0 and other.y1 <= self.y1 + m
+
     def apart(self, other: Blob) -> float:
         """Distance between the two centres."""
         return float(np.hypot(other.cx - self.cx, other.cy - self.cy))

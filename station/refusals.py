@@ -129,9 +129,7 @@ def split_off(t: Track, tracks: list[Track], speed: tuple[float, float] | None, 
             continue
         if o.was is None or o.was[0] != now - 1 or t.blob.size >= o.was[1].size:
             continue
-        b, m = o.was[1], 0.1 * o.was[1].size
-        moved = ahead([b], speed)[0]
-        if moved.x0 - m <= t.blob.x0 and t.blob.x1 <= moved.x1 + m and moved.y0 - m <= t.blob.y0 and t.blob.y1 <= moved.y1 + m:
+        if ahead([o.was[1]], speed)[0].holds(t.blob, 0.1 * o.was[1].size):
             t.split = True
             return True
     return False
@@ -153,6 +151,6 @@ def a_piece(t: Track, tracks: list[Track], cfg: TriggerSection, w: int, speed: t
         m = 0.1 * o.blob.size
         if o is t or o.inspected or o.missed or o.blob.size < 1.5 * b.size or progress(o.blob, cfg, w) >= cfg.line:
             continue  # past the line, it was judged as never whole there or not at all: ``t`` is its only verdict
-        if o.blob.x0 - m <= moved.x0 and moved.x1 <= o.blob.x1 + m and o.blob.y0 - m <= moved.y0 and moved.y1 <= o.blob.y1 + m:
+        if o.blob.holds(moved, m):
             return True
     return False

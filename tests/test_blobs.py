@@ -105,3 +105,10 @@ def test_along_and_progress_count_from_the_side_parts_come_in_from() -> None:
     b = Blob(100, 0, 300, 200)  # centre x 200 in a frame 800 px wide
     assert (progress(b, ltr, 800), progress(b, rtl, 800)) == (0.25, 0.75)
     assert (along(ltr, 30.0), along(rtl, 30.0)) == (30.0, -30.0), "a move to the right is against right_to_left"
+
+
+def test_a_box_holds_another_inside_it_widened_by_the_margin_on_every_side() -> None:
+    outer = Blob(100, 100, 200, 200)
+    assert outer.holds(Blob(120, 120, 180, 180), 0.0) and outer.holds(Blob(95, 100, 200, 205), 5.0)
+    for beyond in (Blob(94, 120, 180, 180), Blob(120, 94, 180, 180), Blob(120, 120, 206, 180), Blob(120, 120, 180, 206)):
+        assert not outer.holds(beyond, 5.0), beyond
