@@ -15,11 +15,12 @@ if TYPE_CHECKING:  # types only: the messages are the bottom layer, above the wi
     from station.evidence import Evidence
     from station.locate import Circle
     from station.model import Model, ModelInfo
-    from station.preprocess import Preprocessed
+    from station.preprocess import Preprocessed, Quality
 
 __all__ = [
     "END",
     "CameraState",
+    "Cause",
     "Crop",
     "Disposition",
     "DropReason",
@@ -104,12 +105,32 @@ class ReloadResult(StrEnum):
     REFUSED = "refused"  # the gate refused it; the running model stays
 
 
+class Cause(StrEnum):
+    """Why the camera or the trigger handed on a part that cannot be inspected (station_parts_unable_total, beside
+    preprocess's :class:`~station.preprocess.Quality`, and what teaching counts its refused parts by)."""
+
+    UNREADABLE = "unreadable"  # its image could not be read or decoded
+    FRAME_LOST = "frame_lost"  # its frame never reached the trigger (the capture queue full, a camera's frame not whole)
+    CAMERA_LOST = "camera_lost"  # the camera went away while it was in view
+    TOO_LARGE = "too_large"  # larger than trigger.max_diameter_px
+    NEVER_WHOLE = "never_whole"  # crossed the line never looking like a whole part (too dark or shaded)
+    UNSEEN = "unseen"  # crossed the line in frames the trigger could not see, never seen whole
+
+
 @dataclass(frozen=True)
 class Failure:
-    """Why a part cannot pass, set by the stage that found out and carried unchanged to the decision."""
+    """Why a part cannot pass, set by the stage that found out and carried unchanged to the decision: ``unable_to_inspect``
+    with its cause (one of a fixed list, which the metrics count), or ``error`` (an exception, a score not valid)."""
 
     reason: Reason
     detail: str
+    cause: Cause | Quality | None = None
+
+    def __post_init__(self) -> None:
+        if self.reason not in (Reason.UNABLE, Reason.ERROR):
+            raise ValueError(f"a failure is unable_to_inspect or error, not {self.reason.value}")
+        if (self.reason is Reason.UNABLE) != (self.cause is not None) or self.cause == "ok":
+            raise ValueError(f"{self.reason.value} with cause {self.cause!r}: unable_to_inspect has a cause, error none")
 
 
 @dataclass(frozen=True, eq=False)

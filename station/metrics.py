@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
-from station.messages import Disposition, DropReason, Reason, ReloadResult, ResendResult, ShadowSkip, StageName, StationState
+from station.messages import Cause, Disposition, DropReason, Reason, ReloadResult, ResendResult, ShadowSkip, StageName, StationState
+from station.preprocess import Quality
 
 if TYPE_CHECKING:
     from station.model import ModelInfo
@@ -21,6 +22,7 @@ _MS_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5
 QUEUED = tuple(s for s in StageName if s is not StageName.CAPTURE)
 PART_HANDLERS = (StageName.PREPROCESS, StageName.INFERENCE, StageName.DECISION, StageName.SHADOW)  # an exception rejects that part
 DISAGREEMENTS = tuple((a, b) for a in Disposition for b in Disposition if a != b)  # (active, shadow) when they differ
+UNABLE_CAUSES = (*Cause, *(q for q in Quality if q is not Quality.OK))  # why a part could not be inspected: the trigger's, preprocess's
 
 
 def _buckets(deadline_s: float) -> tuple[float, ...]:
@@ -36,6 +38,9 @@ class Metrics:
         self.frames = Counter("station_frames", "Frames grabbed from the source.", registry=r)
         self.frames_dropped = Counter("station_frames_dropped", "Frames dropped, by reason.", ["reason"], registry=r)
         self.parts = Counter("station_parts", "Parts with a verdict, by verdict and reason.", ["verdict", "reason"], registry=r)
+        self.parts_unable = Counter(
+            "station_parts_unable", "Parts decided unable_to_inspect, by cause (one then published late too).", ["cause"], registry=r
+        )
         self.inference_seconds = Histogram(
             "station_inference_seconds", "Model run time per part.", buckets=_buckets(deadline_s), registry=r
         )
@@ -137,6 +142,8 @@ class Metrics:
             self.shadow_skipped.labels(cause=cause.value)
         for reason in Reason:
             self.parts.labels(verdict=Disposition.of(reason).value, reason=reason.value)
+        for cause in UNABLE_CAUSES:
+            self.parts_unable.labels(cause=cause.value)
         for active, shadow in DISAGREEMENTS:
             self.shadow_disagreements.labels(active=active.value, shadow=shadow.value)
         self.set_shadow(None)

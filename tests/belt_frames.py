@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from station.messages import Failure, Frame, Part, Reason
+from station.messages import Cause, Failure, Frame, Part, Reason
 from station.stages.line_trigger import LineTrigger
 
 
@@ -63,7 +63,7 @@ def moving(w: int, h: int, r: int, starts: list[int], v: int, n: int, y: int | N
 
 def unreadable(frames: list[Frame], lost: range) -> list[Frame]:
     """The frames in ``lost`` replaced by frames that could not be decoded (their numbers kept)."""
-    bad = Failure(Reason.UNABLE, "could not be decoded")
+    bad = Failure(Reason.UNABLE, "could not be decoded", Cause.UNREADABLE)
     return [Frame(f.index, np.zeros((0, 0), np.uint8), 0.0, 0.0, bad) if f.index in lost else f for f in frames]
 
 

@@ -93,6 +93,7 @@ SERIES = [
     "station_frames_total",
     "station_frames_dropped_total",
     "station_parts_total",
+    "station_parts_unable_total",
     "station_inference_seconds_bucket",
     "station_latency_seconds_bucket",
     "station_score_bucket",

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from station.messages import Failure, Reason, Scored
+from station.messages import Cause, Failure, Reason, Scored
 from station.preprocess import Quality
 from station.stages.decision import decide, published
 
@@ -25,7 +25,7 @@ BAND = (0.2, 0.5)
         (scored_part(None, Quality.CUT_OFF), Reason.UNABLE),
         (scored_part(None, Quality.NO_PART), Reason.UNABLE),
         (scored_part(None, Quality.BLURRED), Reason.UNABLE),
-        (scored_part(None, failure=Failure(Reason.UNABLE, "camera lost")), Reason.UNABLE),
+        (scored_part(None, failure=Failure(Reason.UNABLE, "camera lost", Cause.CAMERA_LOST)), Reason.UNABLE),
         (scored_part(None, failure=Failure(Reason.ERROR, "inference: boom")), Reason.ERROR),
         (scored_part(None), Reason.ERROR),
     ],
@@ -68,10 +68,32 @@ def test_a_part_the_trigger_refused_keeps_the_box_it_was_seen_in() -> None:
     from station.stages.decision import DecisionStage
 
     info = ModelInfo("m", "1", ("ok", "defect"), PreprocessSpec(), 0.3, BAND, {}, "")
-    refused = scored_part(None, failure=Failure(Reason.UNABLE, "never seen whole"))
+    refused = scored_part(None, failure=Failure(Reason.UNABLE, "never seen whole", Cause.NEVER_WHOLE))
     part = replace(refused.crop.part, blob=(30.0, 20.0, 12.0))
     v = DecisionStage(info, Metrics())(replace(refused, crop=replace(refused.crop, part=part)))[0]
     assert v.reason is Reason.UNABLE and v.blob == (30.0, 20.0, 12.0) and v.circle is None
+
+
+def test_parts_that_cannot_be_inspected_are_counted_by_cause_and_nothing_else_is() -> None:
+    from station.metrics import UNABLE_CAUSES, Metrics
+    from station.model import ModelInfo
+    from station.preprocess import PreprocessSpec
+    from station.stages.decision import DecisionStage
+
+    m = Metrics()
+    stage = DecisionStage(ModelInfo("m", "1", ("ok", "defect"), PreprocessSpec(), 0.3, BAND, {}, ""), m)
+    parts = [
+        scored_part(None, Quality.CUT_OFF),
+        scored_part(None, Quality.CUT_OFF),
+        scored_part(None, failure=Failure(Reason.UNABLE, "part 300 px across, larger than ...", Cause.TOO_LARGE)),
+        scored_part(None, failure=Failure(Reason.ERROR, "inference: boom")),
+        scored_part(0.05),
+        scored_part(0.9),
+    ]
+    reasons = [stage(p)[0].reason for p in parts]
+    counted = {c.value: m.registry.get_sample_value("station_parts_unable_total", {"cause": c.value}) or 0.0 for c in UNABLE_CAUSES}
+    assert counted == {c.value: {"cut_off": 2.0, "too_large": 1.0}.get(c.value, 0.0) for c in UNABLE_CAUSES}
+    assert reasons.count(Reason.UNABLE) == sum(counted.values()) == 3
 
 
 @settings(max_examples=500, deadline=None)

@@ -13,7 +13,7 @@ import pytest
 from station.blobs import find_blobs
 from station.config import Direction, TriggerSection
 from station.footage import Envelope, compose, labelled_photos, read_truth
-from station.messages import Failure, Frame, Reason
+from station.messages import Cause, Failure, Frame, Reason
 from station.stages.line_trigger import LineTrigger
 from station.stages.trigger import FrameTrigger
 from station.travel import TravelWatch
@@ -315,7 +315,12 @@ def test_parts_in_view_when_the_camera_is_lost_are_unable_to_inspect() -> None:
     frames = [Frame(i, disc_frame(640, 360, [(150 + 10 * i, 180, 100)]), time.monotonic(), time.time()) for i in range(5)]
     assert run_no_flush(trig, frames) == []  # whole and followed, not yet at the line
     lost = Frame(
-        5, np.zeros((0, 0), np.uint8), time.monotonic(), time.time(), Failure(Reason.UNABLE, "camera lost: test"), camera_lost=True
+        5,
+        np.zeros((0, 0), np.uint8),
+        time.monotonic(),
+        time.time(),
+        Failure(Reason.UNABLE, "camera lost: test", Cause.CAMERA_LOST),
+        camera_lost=True,
     )
     parts = trig(lost)
     assert (

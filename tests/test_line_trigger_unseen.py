@@ -8,7 +8,7 @@ import pytest
 
 from station.blobs import Blob
 from station.config import TriggerSection
-from station.messages import Failure, Frame, Part, Reason
+from station.messages import Cause, Failure, Frame, Part, Reason
 from station.stages.line_trigger import LineTrigger
 from station.tracks import Track
 
@@ -17,7 +17,7 @@ from .belt_frames import disc_frame, emitted_by, moving, never_seen_whole, ring_
 
 def test_unreadable_frames_leave_a_fast_part_one_verdict() -> None:
     """Five frames that could not be decoded, a part moving 25 px a frame: it is looked for where it has moved to."""
-    bad = Failure(Reason.UNABLE, "frame 8 could not be decoded")
+    bad = Failure(Reason.UNABLE, "frame 8 could not be decoded", Cause.UNREADABLE)
     blank = np.zeros((0, 0), np.uint8)
     seen = [disc_frame(1280, 360, [(120 + 25 * t, 180, 100)]) for t in range(30)]
     frames = [Frame(t, blank, t / 25, 0.0, bad) if 8 <= t <= 12 else Frame(t, seen[t], t / 25, 0.0) for t in range(30)]
@@ -163,14 +163,14 @@ def test_a_part_waited_for_when_the_camera_is_lost_is_rejected_once() -> None:
     frames = with_blank(moving(1280, 360, 100, [-100], 12, 40), range(30, 40))
     trig = LineTrigger(TriggerSection())
     assert run_no_flush(trig, frames) == []
-    lost = Frame(40, np.zeros((0, 0), np.uint8), 0.0, 0.0, Failure(Reason.UNABLE, "camera lost: test"), camera_lost=True)
+    lost = Frame(40, np.zeros((0, 0), np.uint8), 0.0, 0.0, Failure(Reason.UNABLE, "camera lost: test", Cause.CAMERA_LOST), camera_lost=True)
     parts = trig(lost)
     assert len(parts) == 1 and parts[0].failure is not None and "camera lost" in parts[0].failure.detail
     assert trig.flush() == []
 
 
 def test_unreadable_and_blank_frames_together_leave_one_verdict_each() -> None:
-    bad = Failure(Reason.UNABLE, "not decodable")
+    bad = Failure(Reason.UNABLE, "not decodable", Cause.UNREADABLE)
     frames = with_blank(moving(1280, 360, 100, [-100, -400], 12, 120), range(38, 46), 3)
     frames = [Frame(f.index, np.zeros((0, 0), np.uint8), 0.0, 0.0, bad) if f.index % 3 == 0 and 30 < f.index < 60 else f for f in frames]
     parts = run(LineTrigger(TriggerSection()), frames)

@@ -7,13 +7,15 @@ from pathlib import Path
 import numpy as np
 
 from station.locate import Circle
+from station.messages import Cause
+from station.preprocess import Quality
 from station.teach.parts import MISSED, Collection, Refused, Sample, footage_part, footage_row, from_footage
 
 
 def _collection(good: int, defective: int, refused: list[str]) -> Collection:
     image = np.zeros((8, 8), np.uint8)
     parts = [Sample(image, Circle(4, 4, 3), int(k >= good), f"part{k}") for k in range(good + defective)]
-    return Collection(samples=parts, refused=[Refused(f"gone{k}", 0, why) for k, why in enumerate(refused)])
+    return Collection(samples=parts, refused=[Refused(f"gone{k}", 0, why, why) for k, why in enumerate(refused)])
 
 
 def test_a_line_with_too_few_parts_of_a_class_cannot_be_taught() -> None:
@@ -28,9 +30,9 @@ def test_a_line_with_many_parts_it_cannot_inspect_is_a_framing_problem_named_by_
     assert "21 of the 101 parts (20.8%, allowed 20%)" in framing and "most of them (15) cut_off" in framing
     assert "a framing or light problem" in framing and "trigger.direction" not in framing
     files = _collection(40, 40, [])
-    files.refused += [Refused(f"torn{k}.jpg", 0, "not a decodable image", unreadable=True) for k in range(21)]
+    files.refused += [Refused(f"torn{k}.jpg", 0, "not a decodable image", Cause.UNREADABLE, unreadable=True) for k in range(21)]
     (unreadable,) = files.unteachable()
-    assert "most of them (21) not a decodable image: a file problem, not a model one" in unreadable and "framing" not in unreadable
+    assert "most of them (21) unreadable: a file problem, not a model one" in unreadable and "framing" not in unreadable
     (missed,) = _collection(40, 40, [MISSED] * 30).unteachable()
     assert "(30) missed by the trigger" in missed and "trigger.direction" in missed
 
@@ -39,9 +41,9 @@ def test_a_defective_footage_part_the_trigger_missed_refuses_the_line_unless_the
     col = _collection(40, 40, [])  # photos
     col.videos[b"v"] = ("line.mp4", [])
     col.samples += [Sample(np.zeros((8, 8), np.uint8), Circle(4, 4, 3), 1, f"line.mp4#part{k}@frame{9 * k}") for k in range(19)]
-    col.refused += [Refused("line.mp4#row3", 0, MISSED), Refused("line.mp4#part30@frame270", 1, "cut_off")]
+    col.refused += [Refused("line.mp4#row3", 0, MISSED, MISSED), Refused("line.mp4#part30@frame270", 1, "cut_off", Quality.CUT_OFF)]
     assert col.unteachable() == [], "a good part missed: noted in the report, no escape"
-    col.refused.append(Refused("line.mp4#row9", 1, MISSED))
+    col.refused.append(Refused("line.mp4#row9", 1, MISSED, MISSED))
     (missed,) = col.unteachable()
     assert "1 of the footage's 21 defective parts got no verdict" in missed, "the photos' 40 do not count"
     assert "passes whatever the model" in missed
@@ -50,15 +52,16 @@ def test_a_defective_footage_part_the_trigger_missed_refuses_the_line_unless_the
 
 
 def test_parts_refused_for_one_reason_count_together_whatever_their_particulars() -> None:
-    shaded = [f"crossed the line never seen whole ({90 + k} x 40 px, not round): part or framing too dark" for k in range(6)]
-    (framing,) = _collection(20, 20, shaded + ["blurred"] * 5).unteachable()
-    assert "most of them (6) crossed the line never seen whole:" in framing
-    assert Refused("v.mp4#part1", 0, "camera lost: timeout").kind == "camera lost" and Refused("a.png", 1, "blurred").kind == "blurred"
+    col = _collection(20, 20, ["blurred"] * 5)
+    large = [f"part {300 + k} px across, larger than trigger.max_diameter_px (280): outside the size envelope" for k in range(6)]
+    col.refused += [Refused(f"v.mp4#part{k}@frame{k}", 0, why, Cause.TOO_LARGE) for k, why in enumerate(large)]
+    (framing,) = col.unteachable()
+    assert "most of them (6) too_large:" in framing, "six sizes, one reason"
 
 
 def test_footage_parts_the_trigger_missed_are_counted_apart_from_parts_it_could_not_inspect() -> None:
     col = _collection(0, 0, ["blurred", MISSED, "cut_off"])
-    col.refused.append(Refused("v.mp4#row9", 1, MISSED))
+    col.refused.append(Refused("v.mp4#row9", 1, MISSED, MISSED))
     assert col.refused_by_label() == (2, 0) and col.refused_by_label(missed=True) == (1, 1)
 
 

@@ -41,6 +41,7 @@ def test_a_part_that_cannot_be_inspected_is_reported_never_used(tmp_path: Path) 
     why = {Path(r.origin).name: (r.label, r.why) for r in col.refused}
     assert why["blank.png"] == (0, "no_part")
     assert why["broken.jpg"][0] == 1 and why["broken.jpg"][1].startswith("not a decodable image")  # the reason, without the path
+    assert {Path(r.origin).name: r.kind for r in col.refused} == {"blank.png": "no_part", "broken.jpg": "unreadable"}
     assert any("notes.txt" in n for n in col.notes)
 
 
@@ -58,7 +59,7 @@ def test_a_part_whose_taught_checks_fail_is_refused_with_why_never_taught(tmp_pa
     monkeypatch.setattr(samples, "preprocess", failing)
     col = collect([sample_line(tmp_path)], SPEC, load_config(None, []))
     assert col.samples == [] and len(col.refused) == 8
-    assert {r.why for r in col.refused} == {samples.CHECKS_FAILED}
+    assert {(r.why, r.kind) for r in col.refused} == {(samples.CHECKS_FAILED, "error")}
 
 
 def test_photos_in_folders_below_a_label_are_used_and_what_cannot_be_read_is_named_never_opened(tmp_path: Path) -> None:

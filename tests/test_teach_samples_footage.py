@@ -50,6 +50,15 @@ def test_a_video_is_read_through_the_line_trigger_and_matched_to_its_ground_trut
         collect([video, tmp_path / "again.mp4"], SPEC, load_config(None, []))
 
 
+def test_footage_parts_the_trigger_refuses_are_reported_by_its_cause_with_its_whole_reason(tmp_path: Path) -> None:
+    env = Envelope(width=960, height=540, fps=25, speed=14.0, diameter=240.0)
+    video = compose(labelled_photos(SAMPLE)[::6], tmp_path / "line.mp4", env, seed=4)
+    col = collect([video], SPEC, load_config(None, ["trigger.max_diameter_px=200"]))
+    assert col.samples == [] and len(col.refused) == len(read_truth(video))
+    assert {r.kind for r in col.refused} == {"too_large"}
+    assert all("larger than trigger.max_diameter_px (200)" in r.why for r in col.refused)
+
+
 def test_a_hardware_triggered_recording_is_taught_one_part_a_frame_with_the_frame_trigger(tmp_path: Path) -> None:
     photos = [(p.path, p.label) for p in labelled_photos(SAMPLE)[::4]]
     one_part_a_frame(photos, tmp_path / "triggered.avi")

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from station.config import TriggerMode, load_config
-from station.messages import Failure, Frame, Reason
+from station.messages import Cause, Failure, Frame, Reason
 from station.sources import source_for
 from station.stages.trigger import FrameTrigger, trigger_for, trigger_mode
 
@@ -22,8 +22,9 @@ def test_frame_trigger_makes_one_part_per_frame_in_order() -> None:
 
 
 def test_unreadable_frame_becomes_a_part_that_cannot_be_inspected() -> None:
-    p = FrameTrigger()(Frame(0, np.zeros((0, 0), np.uint8), 0.0, 0.0, Failure(Reason.UNABLE, "x.jpg: not a decodable image")))[0]
-    assert p.failure == Failure(Reason.UNABLE, "x.jpg: not a decodable image")
+    unreadable = Failure(Reason.UNABLE, "x.jpg: not a decodable image", Cause.UNREADABLE)
+    p = FrameTrigger()(Frame(0, np.zeros((0, 0), np.uint8), 0.0, 0.0, unreadable))[0]
+    assert p.failure == unreadable
 
 
 def test_auto_makes_each_frame_a_part_for_a_hardware_triggered_camera_and_an_image_folder(tmp_path: Path) -> None:

@@ -31,12 +31,12 @@ import numpy.typing as npt
 from station.config import Direction, TriggerSection
 from station.footage import Envelope, compose, labelled_photos, read_truth
 from station.gate import SAMPLE
-from station.messages import Failure, Frame, Part, Reason
+from station.messages import Cause, Failure, Frame, Part, Reason
 from station.stages.line_trigger import LineTrigger
 
 SPEEDS = (16.0, 40.0)
 DIAMETER = 240.0
-_UNDECODED = Failure(Reason.UNABLE, "could not be decoded")
+_UNDECODED = Failure(Reason.UNABLE, "could not be decoded", Cause.UNREADABLE)
 
 
 def _video(folder: Path, speed: float) -> tuple[list[npt.NDArray[np.uint8]], list[tuple[int, int]]]:

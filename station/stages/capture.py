@@ -23,7 +23,7 @@ import structlog
 
 from station.errors import CameraError
 from station.frame_source import FrameSource, Grab
-from station.messages import END, CameraState, DropReason, Failure, Frame, Reason
+from station.messages import END, CameraState, Cause, DropReason, Failure, Frame, Reason
 from station.metrics import Metrics
 from station.stages.base import Worker, put_bounded
 
@@ -117,7 +117,7 @@ class CaptureStage(Worker):
             why = "the capture queue was full (the station fell behind the trigger)"
             if item.failure is not None:
                 why = f"{item.failure.detail}; then {why}"
-            self._lost.append(replace(item, image=_EMPTY, failure=Failure(Reason.UNABLE, f"frame lost: {why}")))
+            self._lost.append(replace(item, image=_EMPTY, failure=Failure(Reason.UNABLE, f"frame lost: {why}", Cause.FRAME_LOST)))
             return
         self._drain_lost()
         put_bounded(self.outbox, item, self._abort)
@@ -129,7 +129,7 @@ class CaptureStage(Worker):
         since = max(0.0, mono - self.last_frame_mono) if self._streaming else 0.0
         for k in range(n):
             back = since * (n - k) / (n + 1)
-            lost = Failure(Reason.UNABLE, f"frame lost: the camera's frame did not arrive whole ({reason})")
+            lost = Failure(Reason.UNABLE, f"frame lost: the camera's frame did not arrive whole ({reason})", Cause.FRAME_LOST)
             self._lost.append(Frame(self.frames, _EMPTY, mono - back, wall - back, lost))
             self.frames += 1
 
@@ -186,7 +186,7 @@ class CaptureStage(Worker):
         self._log.warning("camera_lost", error=why)
         self._set_state(CameraState.DISCONNECTED)
         # tell the trigger: parts it was following cannot be matched across the outage
-        lost = Failure(Reason.UNABLE, f"camera lost: {why}")
+        lost = Failure(Reason.UNABLE, f"camera lost: {why}", Cause.CAMERA_LOST)
         self._put(Frame(self.frames, _EMPTY, time.monotonic(), time.time(), lost, camera_lost=True))
         self.source.close()
         if not self._open_with_backoff():
@@ -318,7 +318,7 @@ class CaptureStage(Worker):
             self.last_seen_mono = mono
             self._sized(grab.image)
         image = grab.image if grab.image is not None else _EMPTY
-        unreadable = Failure(Reason.UNABLE, grab.error) if grab.error is not None else None
+        unreadable = Failure(Reason.UNABLE, grab.error, Cause.UNREADABLE) if grab.error is not None else None
         self._put(Frame(self.frames, image, mono, wall, unreadable, grab.name))
         self.metrics.frames.inc()
         self.frames += 1

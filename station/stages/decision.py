@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import structlog
 
-from station.messages import Reason, Scored, StageName, Verdict
+from station.messages import Cause, Reason, Scored, StageName, Verdict
 from station.metrics import Metrics
 from station.model import ModelInfo
 from station.preprocess import Quality
@@ -58,6 +58,15 @@ def decide(scored: Scored, band: tuple[float, float]) -> tuple[Reason, str]:
     return Reason.DEFECT, f"score {s:.3f} above the uncertain band [{band[0]:.3f}, {band[1]:.3f}]"
 
 
+def unable_cause(scored: Scored) -> Cause | Quality | None:
+    """Why ``scored`` could not be inspected (station_parts_unable_total's cause): its failure's, or its preprocessing's;
+    None for a part inspected, or one that failed with an error."""
+    if scored.failure is not None:
+        return scored.failure.cause
+    pre = scored.crop.pre
+    return pre.quality if pre is not None and pre.quality is not Quality.OK else None
+
+
 def finalise(v: Verdict, now_mono: float, deadline_s: float) -> Verdict:
     """The verdict as it goes out, decided at the moment of publishing: the one that is sent, shown and archived.
 
@@ -88,6 +97,8 @@ class DecisionStage:
         except Exception as exc:  # never lose the part: reject it
             self.metrics.part_errors.labels(stage=StageName.DECISION).inc()
             reason, detail = Reason.ERROR, f"decision: {type(exc).__name__}: {exc}"
+        if reason is Reason.UNABLE and (cause := unable_cause(scored)) is not None:
+            self.metrics.parts_unable.labels(cause=cause.value).inc()
         pre = scored.crop.pre
         circle = pre.circle if pre is not None else None
         shown = scored.evidence if reason in (Reason.DEFECT, Reason.UNCERTAIN) and circle is not None else None

@@ -34,7 +34,7 @@ import numpy as np
 from station.blobs import Blob, ahead, along, find_blobs, one_part, progress, whole_part
 from station.config import TriggerSection
 from station.following import MAX_MISSED, MIN_SPEED, carried_off, expected, followed, predicted
-from station.messages import Failure, Frame, Part, Reason
+from station.messages import Cause, Failure, Frame, Part, Reason
 from station.refusals import a_piece, crossed_unseen, cut_by_frame, never_whole, of_refused, split_off, too_large, unseen_part
 from station.tracks import Track, found_again
 from station.travel import TravelWatch
@@ -99,9 +99,9 @@ class LineTrigger:
         known = [t for t in self._tracks if t.velocity is not None]
         return max(known, key=lambda t: t.seen).velocity if known else None
 
-    def _refuse(self, frame: Frame, blob: Blob, belt: float | None, why: str, seen: int | None = None) -> Part:
-        """A part the trigger saw but that cannot be inspected: rejected unable_to_inspect, with why."""
-        box, failure = (blob.cx, blob.cy, float(blob.size)), Failure(Reason.UNABLE, why)
+    def _refuse(self, frame: Frame, blob: Blob, belt: float | None, why: str, cause: Cause, seen: int | None = None) -> Part:
+        """A part the trigger saw but that cannot be inspected: rejected unable_to_inspect, with why and its cause."""
+        box, failure = (blob.cx, blob.cy, float(blob.size)), Failure(Reason.UNABLE, why, cause)
         part = Part(self._next_id, frame, blob=box, belt_level=belt, failure=failure, seen=seen)
         self._next_id += 1
         return part
@@ -230,7 +230,7 @@ class LineTrigger:
         gone = [o for o in self._tracks if o is t or (o.seen == t.seen and o.last_full is None and one_part(o.blob, t.blob))]
         self._tracks = [o for o in self._tracks if all(o is not g for g in gone)]
         unseen = steps if ended else steps - 1  # ``frame`` not seen either: the last of the stream (:meth:`flush`)
-        return [self._refuse(frame, t.blob, None, f"crossed the line in {unseen} frames not seen, never seen whole", t.seen)]
+        return [self._refuse(frame, t.blob, None, f"crossed the line in {unseen} frames not seen, never seen whole", Cause.UNSEEN, t.seen)]
 
     def _crossed_in_gap(self, t: Track, w: int) -> bool:
         """``t``, matched on the first frame after frames not seen, is past the line and not whole now (a part leaving the
@@ -354,7 +354,7 @@ class LineTrigger:
         for t in sorted(self._tracks, key=lambda t: t.order):
             if not t.inspected:
                 frame = t.last_full[0] if t.last_full is not None else marker
-                out.append(self._refuse(frame, t.blob, None, "camera lost while the part was in view"))
+                out.append(self._refuse(frame, t.blob, None, "camera lost while the part was in view", Cause.CAMERA_LOST))
         self._tracks, self._lost, self._belt_then = [], [], None
         return out
 
@@ -389,10 +389,10 @@ class LineTrigger:
         or bottom cuts it (:func:`station.refusals.cut_by_frame`: preprocess says whether it is cut off); None when it is
         no part of its own (a piece of a part seen whole, a sliver)."""
         w, h = self._width, self._height
-        why = why or never_whole(t, self._tracks, self.cfg, w, h, when)
+        cause, why = (Cause.TOO_LARGE, why) if why else (Cause.NEVER_WHOLE, never_whole(t, self._tracks, self.cfg, w, h, when))
         if why is not None:
             t.inspected = True
-            return self._refuse(frame, t.blob, belt, why)
+            return self._refuse(frame, t.blob, belt, why, cause)
         if cut_by_frame(t, self._tracks, self.cfg, w, h):
             t.inspected = True
             return self._emit(frame, t.blob, belt)

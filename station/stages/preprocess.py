@@ -76,7 +76,7 @@ def crop_part(
         metrics.part_errors.labels(stage=stage).inc()
         log.error("part_error", stage=stage.value, part_id=part.part_id, error=f"{type(exc).__name__}: {exc}")
         return Crop(part, None, Failure(Reason.ERROR, f"{stage.value}: {type(exc).__name__}: {exc}"), model)
-    unable = Failure(Reason.UNABLE, pre.quality.value) if pre.quality is not Quality.OK or pre.crop is None else None
+    unable = Failure(Reason.UNABLE, pre.quality.value, pre.quality) if pre.quality is not Quality.OK or pre.crop is None else None
     return Crop(part, pre, unable, model)
 
 

@@ -19,6 +19,8 @@ TRIGGER_CHECK = (
 )
 FRAMING = 0.2  # more of the parts than this not inspectable: a framing or light problem, not a model one
 MISSED = "missed by the trigger"  # a footage part whose row no trigger fired for
+NOWHERE = "located nowhere on the line"  # an exported crop of a part the station never located (a box round it)
+FAILED = "error"  # the station's checks failed on it: the line would reject it, error
 
 
 def footage_part(video: Path, part_id: int, frame: int) -> str:
@@ -56,19 +58,16 @@ class Sample:
 class Refused:
     """A labelled part the station could not inspect, with its reason (never used for teaching).
 
-    ``kind`` is the reason without this part's particulars (a size, a file name), so that parts refused
-    for one reason count together; ``why`` is the whole reason, for the listing.
+    ``kind`` is one of a fixed list (the line's :class:`~station.messages.Cause` and :class:`~station.preprocess.Quality`,
+    and teaching's own: :data:`MISSED`, :data:`NOWHERE`, :data:`FAILED`, an export's), so that parts refused for one
+    reason count together; ``why`` is the whole reason, with this part's particulars (a size, a file), for the listing.
     """
 
     origin: str
     label: int
     why: str
-    kind: str = ""
+    kind: str
     unreadable: bool = False  # the file is no image the station can read: not a part it failed to inspect
-
-    def __post_init__(self) -> None:
-        if not self.kind:
-            object.__setattr__(self, "kind", re.split(r" \(|: ", self.why, maxsplit=1)[0])
 
 
 @dataclass

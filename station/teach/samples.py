@@ -21,7 +21,7 @@ from station.config import Config, Direction
 from station.errors import InputError
 from station.files import ground_truths, misnamed, no_ground_truth, real
 from station.locate import OFF_CENTRE, Circle, GrayImage, asymmetry, ellipse_of
-from station.messages import Frame, Part
+from station.messages import Cause, Frame, Part
 from station.metrics import Metrics
 from station.preprocess import (
     Preprocessed,
@@ -39,7 +39,7 @@ from station.stages.preprocess import PreprocessStage, preprocess_part
 from station.stages.trigger import probe_recording, trigger_for
 from station.stills import LABELLED, files_below, read_image
 from station.teach import exported
-from station.teach.parts import MISSED, Collection, Refused, Sample, footage_part, footage_row
+from station.teach.parts import FAILED, MISSED, NOWHERE, Collection, Refused, Sample, footage_part, footage_row
 from station.teach.truth import all_after_the_end, fitted_speed, frame_a_part, part_names, read_truth, renumbered, row_for, truth_csv
 from station.travel import TravelWatch
 
@@ -73,7 +73,8 @@ def rectified(col: Collection) -> list[Sample]:
     for s in col.samples:
         fitted = replace(s, circle=ellipse_of(s.image, s.circle))
         if fitted.circle != s.circle and not asymmetry(s.image, fitted.circle) <= OFF_CENTRE:
-            col.refused.append(Refused(s.origin, s.label, f"{Quality.OFF_CENTRE.value} (about the ellipse its rim fits)"))
+            why = f"{Quality.OFF_CENTRE.value} (about the ellipse its rim fits)"
+            col.refused.append(Refused(s.origin, s.label, why, Quality.OFF_CENTRE))
         else:
             kept.append((s, fitted))
     col.samples = [s for s, _ in kept]
@@ -145,7 +146,7 @@ def _folder(root: Path, spec: PreprocessSpec, col: Collection) -> None:
             grab = read_image(p)
             read.append(p.name)
             if grab.image is None:
-                col.refused.append(Refused(str(p), label, (grab.error or "unreadable").removeprefix(f"{p}: "), unreadable=True))
+                col.refused.append(Refused(str(p), label, (grab.error or "unreadable").removeprefix(f"{p}: "), Cause.UNREADABLE, True))
                 continue
             content = pixels_digest(grab.image)
             first = col.seen.setdefault(content, here := (str(p), label))
@@ -193,7 +194,7 @@ def _add(image: GrayImage, label: int, path: Path, spec: PreprocessSpec, col: Co
         changed.append(origin)
         reason = None
     elif labels is not None and path.name in labels.nowhere:  # a late or failed part's box, moved out of review/
-        col.refused.append(Refused(origin, label, "located nowhere on the line (its crop is a box round it, not its rim)"))
+        col.refused.append(Refused(origin, label, f"{NOWHERE} (its crop is a box round it, not its rim)", NOWHERE))
         return False
     base: Preprocessed | None
     if reason is None:
@@ -203,7 +204,8 @@ def _add(image: GrayImage, label: int, path: Path, spec: PreprocessSpec, col: Co
     pre = as_taught(base, lambda c: preprocess(image, rectifying(spec), found=c))  # a photo's and an export's alike
     inspects = base is not None and base.quality is Quality.OK
     if pre is None or pre.quality is not Quality.OK or pre.circle is None:  # None: an export's crop and why, or checks that failed
-        col.refused.append(Refused(origin, label, pre.quality.value if pre is not None else why or CHECKS_FAILED))
+        why, kind = (pre.quality.value, pre.quality) if pre is not None else (why, why) if why else (CHECKS_FAILED, FAILED)
+        col.refused.append(Refused(origin, label, why, kind))
         return False
     col.samples.append(Sample(image, pre.circle, label, origin, inspects, path.name))
     return True
@@ -279,7 +281,7 @@ def _unmatched(video: Path, truth: list[tuple[int, int, int]], used: list[bool],
         if first >= frames:  # no verdict was due
             col.notes.append(f"{footage_row(video, k + 1)}: frames {first}-{last}, after the video's last frame ({frames - 1}), not used")
         else:
-            col.refused.append(Refused(footage_row(video, k + 1), label, MISSED))
+            col.refused.append(Refused(footage_row(video, k + 1), label, MISSED, MISSED))
 
 
 @dataclass(frozen=True)
@@ -291,7 +293,7 @@ class _Seen:
     frame: int
     blob: tuple[float, float, float] | None
     width: int
-    refused: str | None
+    refused: tuple[str, str] | None  # why it cannot be taught, and that reason's kind (Refused)
     kept: tuple[GrayImage, Circle, bool, str] | None  # the region round the part, its circle there, whether the base
     # inspects it, and its view (preprocess.view_digest)
 
@@ -306,7 +308,8 @@ class _Seen:
         used[row] = True
         label = truth[row][0]
         if self.kept is None:
-            col.refused.append(Refused(self.origin, label, self.refused or CHECKS_FAILED))
+            why, kind = self.refused or (CHECKS_FAILED, FAILED)
+            col.refused.append(Refused(self.origin, label, why, kind))
         else:
             region, circle, inspects, view = self.kept
             col.samples.append(Sample(region, circle, label, self.origin, inspects, names[row], view))
@@ -319,12 +322,13 @@ def _seen(video: Path, part: Part, crops: PreprocessStage, spec: PreprocessSpec)
     origin = footage_part(video, part.part_id, part.frame.index)
     frame, width = part.frame.index if part.seen is None else part.seen, part.frame.image.shape[1]
     if part.failure is not None:
-        return _Seen(origin, frame, part.blob, width, part.failure.detail, None)
+        return _Seen(origin, frame, part.blob, width, (part.failure.detail, part.failure.cause or FAILED), None)
     base = crops(part)[0].pre
     inspects = base is not None and base.quality is Quality.OK
     pre = as_taught(base, lambda c: preprocess_part(part, rectifying(spec), found=c))
     if pre is None or pre.quality is not Quality.OK or pre.circle is None:
-        return _Seen(origin, frame, part.blob, width, pre.quality.value if pre is not None else CHECKS_FAILED, None)
+        refused = (pre.quality.value, pre.quality) if pre is not None else (CHECKS_FAILED, FAILED)
+        return _Seen(origin, frame, part.blob, width, refused, None)
     gray = to_gray(part.frame.image)
     region, circle = part_region(gray, pre.circle, spec)  # the same crops, made or turned (to the warp's rounding)
     view = view_digest(gray, part.blob) if part.blob is not None else ""
