@@ -8,6 +8,16 @@ from station.blobs import Blob, ahead, along, inside, one_part, part_sized, prog
 from station.config import Direction, TriggerSection
 from station.tracks import Track
 
+OUTGROWN = 1.5  # a blob this many times the size of its track's last whole view: that view was a piece of its part
+
+
+def seen_whole(t: Track) -> bool:
+    """``t``'s part was seen whole: a whole view, and not one ``OUTGROWN`` times smaller than its blob now, which was a
+    piece of it (a part as dark as the belt behind a bright crescent of its rim, coming into view under a low side light,
+    then the whole part). Measured: a part of 400 px in a 480 px frame, seen whole at 120 px, crossed the line touching
+    the frame's bottom, and was judged on that piece 25 frames late, as its track gave up: the part behind it in time."""
+    return t.last_full is not None and t.blob.size < OUTGROWN * t.last_full[1].size
+
 
 def too_large(t: Track, cfg: TriggerSection, w: int, h: int) -> str | None:
     """Why a part crossing the line is too large to inspect; None for anything else.
@@ -44,7 +54,7 @@ def never_whole(t: Track, tracks: list[Track], cfg: TriggerSection, w: int, h: i
     (the stream ended with it in view: :meth:`station.stages.line_trigger.LineTrigger.flush`).
     """
     b = t.blob
-    if t.covered or not ((t.before_line or t.first) and inside(b, cfg, w, h) and t.last_full is None and part_sized(b, cfg)):
+    if t.covered or not ((t.before_line or t.first) and inside(b, cfg, w, h) and not seen_whole(t) and part_sized(b, cfg)):
         return None
     near = [o for o in tracks if o is not t and o.blob.apart(b) < max(o.blob.size, b.size)]
     if any((o.last_full is not None or o.inspected) and not o.deferred for o in near):  # deferred: another judges its part
@@ -60,9 +70,9 @@ def cut_by_frame(t: Track, tracks: list[Track], cfg: TriggerSection, w: int, h: 
     """A part-sized blob that crossed the line while watched, clear of the frame's sides but touching its top or bottom
     edge, never seen whole, and no piece of a part of ``tracks`` seen whole or judged (the two fit in one part's box): a
     part the frame cuts, or whose shadow reaches the edge (measured: parts of 270 px in a 360 px frame). It was a
-    fragment, and got no verdict."""
+    fragment, and got no verdict. Seen whole as a piece of it only (:func:`seen_whole`) is never seen whole."""
     b, m = t.blob, cfg.edge_margin_px
-    if t.covered or t.last_full is not None or not (t.before_line or t.first) or not part_sized(b, cfg):
+    if t.covered or seen_whole(t) or not (t.before_line or t.first) or not part_sized(b, cfg):
         return False
     if b.x0 < m or b.x1 > w - m or (b.y0 >= m and b.y1 <= h - m):
         return False

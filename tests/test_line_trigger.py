@@ -208,6 +208,34 @@ def test_a_part_lost_in_shade_behind_one_that_splits_keeps_its_verdict() -> None
     assert [(p.part_id, p.frame.index) for p in parts] == [(1, 28), (2, 35)] and all(p.failure is None for p in parts)
 
 
+def _lit_late(x: int, y: int, ring: bool) -> np.ndarray:
+    """A part at ``x``: short of x = 80 only a bright crescent of its leading rim shows (a round blob of 130 px, the part
+    as dark as the belt under a low side light), then the part: a disc of 400 px touching the frame's bottom (``ring``),
+    or a part never round, its lower half in the dark."""
+    img = np.full((480, 640), 60, np.uint8)
+    if x < 80:
+        cv2.circle(img, (x + 80, y), 65, 190, -1)
+    elif ring:
+        img = disc_frame(640, 480, [(x, y, 200)])
+    else:
+        cv2.ellipse(img, (x, y), (150, 60), 0, 0, 360, 190, -1)
+    return img
+
+
+def test_a_part_seen_whole_only_as_a_piece_of_it_is_judged_at_the_line_not_on_the_piece() -> None:
+    """Found on another generator's footage (parts of 400 px in 640 x 480, shade 150 degrees): the crescent was the track's
+    whole view, so the part crossing the line after it, cut by the frame's bottom, waited to be judged on the crescent,
+    until its track gave up 25 frames later: the part behind's time. Now it is handed on at the line, on its own view;
+    one never round is rejected there as never seen whole (the crescent's crop was judged before)."""
+    frames = [Frame(t, _lit_late(-200 + 20 * t, 280, ring=True), 0.0, 0.0) for t in range(40)]
+    (part,) = run(LineTrigger(TriggerSection()), frames)
+    assert part.failure is None and part.seen is None and part.blob is not None and part.blob[2] >= 400
+    assert 320 <= part.blob[0] < 340, "the frame it crossed the line on"
+    frames = [Frame(t, _lit_late(-150 + 20 * t, 240, ring=False), 0.0, 0.0) for t in range(40)]
+    (part,) = run(LineTrigger(TriggerSection()), frames)
+    assert never_seen_whole(part) and part.blob is not None and 320 <= part.blob[0] < 340
+
+
 def test_a_piece_ahead_of_a_part_that_goes_dark_never_takes_the_parts_blob() -> None:
     """Under a low side light a part's leading rim can show as a bar of its own, ahead of the part and into view first
     (an older track). When the bar goes dark its track waits where it was, and the part moving up to it came within

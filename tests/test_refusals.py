@@ -9,7 +9,7 @@ import numpy as np
 from station.blobs import Blob
 from station.config import TriggerSection
 from station.messages import Frame
-from station.refusals import crossed_unseen, cut_by_frame, never_whole, of_refused, split_off, too_large, unseen_part
+from station.refusals import crossed_unseen, cut_by_frame, never_whole, of_refused, seen_whole, split_off, too_large, unseen_part
 from station.tracks import Track
 
 CFG = TriggerSection(edge_margin_px=3, min_diameter_px=100, max_diameter_px=300)
@@ -46,6 +46,21 @@ def test_a_part_the_frames_top_or_bottom_cuts_is_handed_on_unless_a_piece_of_one
     assert not cut_by_frame(Track(0, Blob(200, 100, 400, 250), before_line=True), [], CFG, 640, 480), "touches no edge"
     judged = Track(1, Blob(200, 0, 400, 160), before_line=True, inspected=True)
     assert not cut_by_frame(cut, [cut, judged], CFG, 640, 480), "a piece of a part already judged"
+
+
+def test_a_part_seen_whole_only_as_a_piece_of_it_counts_as_never_seen_whole() -> None:
+    """Seen whole at 130 px as it came into view (a bright crescent of a dark part's rim), then 280 px across: that view
+    was a piece of it, and the part is judged as one never seen whole; seen whole at 200 px, it was seen whole."""
+    frame = Frame(0, np.zeros((4, 4), np.uint8), 0.0, 0.0)
+    cut = Track(0, Blob(200, 200, 480, 480), before_line=True)  # touching the frame's bottom
+    cut.last_full = (frame, Blob(40, 300, 170, 430), 0.0)
+    assert not seen_whole(cut) and cut_by_frame(cut, [cut], CFG, 640, 480)
+    dark = Track(1, Blob(200, 150, 480, 300), before_line=True)  # in view, never round
+    dark.last_full = cut.last_full
+    assert not seen_whole(dark) and never_whole(dark, [dark], CFG, 640, 480) is not None
+    cut.last_full = dark.last_full = (frame, Blob(40, 250, 240, 450), 0.0)
+    assert seen_whole(cut) and not cut_by_frame(cut, [cut], CFG, 640, 480)
+    assert seen_whole(dark) and never_whole(dark, [dark], CFG, 640, 480) is None
 
 
 def test_a_part_coming_into_view_is_an_unseen_part_unless_a_piece_of_one_seen_whole_then_or_too_small() -> None:
