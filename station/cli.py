@@ -25,7 +25,7 @@ from station.config import LIVE, Config, load_config, read_with, source_kind
 from station.config_blocking import check_blocking
 from station.config_warnings import warnings as config_warnings
 from station.errors import CameraError, ConfigError, InputError, ModelError, StationError, one_line
-from station.files import inputs_apart, not_read
+from station.files import inputs_apart, not_read, real
 from station.frame_source import FrameSource
 from station.gate import admit_configured
 from station.keys import server_keys
@@ -146,6 +146,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         cfg, model = load(args)
         return evaluate_video(source, cfg, model, Path(args.report))
     if not source.exists():  # said of the path given, not of the label folders a labelled folder would hold
+        real(source)  # a link that loops: said so
         raise InputError(f"{source}: no such file or folder (give a labelled folder, or a video with its ground truth)")
     cfg, model = load(args)
     _unjudged_shadow(cfg.model.shadow)
@@ -356,10 +357,18 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except OSError as exc:  # a file the command was given or writes to (a name too long, a full disk), not caught nearer
         _mute_stdout()
-        print(one_line(f"station: error: {str(exc) or type(exc).__name__}"), file=sys.stderr)  # some carry no text at all
+        print(one_line(f"station: error: {_os_error(exc)}"), file=sys.stderr)
         return 2
     finally:
         SIGNALS.retire()
+
+
+def _os_error(exc: OSError) -> str:
+    """The file and the system's word for what went wrong with it ("PATH: Permission denied"), not Python's form of it
+    ("[Errno 13] Permission denied: 'PATH'"); some carry no file, some no text at all."""
+    if exc.filename is not None and exc.strerror:
+        return f"{os.fsdecode(exc.filename)}: {exc.strerror}"
+    return str(exc) or type(exc).__name__
 
 
 def _mute_stdout() -> None:

@@ -64,6 +64,10 @@ class VideoFileSource(QuickOpen):
             raise CameraError(f"{self._path}: {said}")
         if not opencv_name(self._path):
             raise CameraError(f"{self._path}: its name is not UTF-8, which the video decoder cannot open: rename the file")
+        try:  # the decoder says a file it may not read is no video
+            self._path.open("rb").close()
+        except OSError as exc:
+            raise CameraError(f"{self._path}: cannot read the video: {exc.strerror or exc}") from None
         cap = cv2.VideoCapture(str(self._path), cv2.CAP_FFMPEG, self._decode_params)
         if not cap.isOpened():
             raise CameraError(f"{self._path}: not a readable video (unknown container or codec, or corrupt)")

@@ -60,7 +60,8 @@ def files_below(folder: Path, strict: bool = False) -> list[tuple[Path, str | No
     Named, never opened: an entry that is not a regular file (a link that leads nowhere, a pipe, a
     device), a name without an image extension, a hidden file, a linked folder (not followed: no loops), a hidden
     folder (``.thumbnails``, a NAS's ``@eaDir``: not read) and a folder that cannot be listed; with
-    ``strict``, a folder that cannot be listed (``folder`` itself or one below it) is an InputError.
+    ``strict``, a folder that cannot be listed, or whose files cannot be looked at (``folder`` itself or one below it),
+    is an InputError.
     """
     found: list[tuple[Path, str | None]] = []
 
@@ -76,8 +77,28 @@ def files_below(folder: Path, strict: bool = False) -> list[tuple[Path, str | No
         found += [(here / d, f"{here / d}: a linked folder, not followed") for d in dirs if (here / d).is_symlink()]
         found += [(here / d, f"{here / d}: a hidden folder, not read") for d in dirs if d.startswith((".", "@"))]
         dirs[:] = [d for d in dirs if not d.startswith((".", "@"))]
-        found += [(here / f, _not_an_image(here / f)) for f in files]
+        for f in files:
+            try:
+                found.append((here / f, _not_an_image(here / f)))
+            except OSError as exc:  # listed, but its files cannot be looked at (a folder readable, not searchable)
+                if strict:
+                    raise InputError(f"{here}: cannot read the files in it: {exc.strerror or exc}") from None
+                found.append((here / f, f"{here / f}: cannot be read: {exc.strerror or exc}"))
     return sorted(found, key=lambda x: x[0])
+
+
+def beside_labels(root: Path, used: tuple[str, ...] = ()) -> str | None:
+    """One line naming what the labelled folder ``root`` holds beside its ``ok_front/`` and ``def_front/`` (and ``used``:
+    what else the caller reads there) that is never read: photos at its top, a misnamed folder (``def_front_2/``), a video;
+    None when there is nothing. A folder that cannot be listed is left to the reading of its label folders."""
+    try:
+        names = sorted(e.name + ("/" if e.is_dir() else "") for e in os.scandir(root) if e.name not in (*LABELLED, *used))
+    except OSError:
+        return None
+    if not names:
+        return None
+    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    return f"{root}: not read, as not in {GOOD}/ or {DEFECTIVE}/: {shown} (a photo counts only inside one of them)"
 
 
 def _not_an_image(p: Path) -> str | None:

@@ -117,6 +117,15 @@ def test_replay_of_a_missing_or_junk_video_is_one_line(tmp_path: Path) -> None:
     _one_line_error(_run("replay", "rtsp://127.0.0.1:1/x", *_ports()), "rtsp://127.0.0.1:1/x: a network stream: replay takes a video")
     _one_line_error(_run("eval", str(tmp_path / "nope.avi"), "--report", str(tmp_path / "r")),
                     "nope.avi: no such file or folder (give a labelled folder, or a video with its ground truth)")  # fmt: skip
+    (tmp_path / "loop.avi").symlink_to("loop.avi")  # was "no such file or folder" to eval
+    _one_line_error(_run("eval", str(tmp_path / "loop.avi"), "--report", str(tmp_path / "r")), "loop.avi: cannot follow its links")
+
+
+def test_a_file_error_no_command_caught_nearer_is_the_file_and_the_systems_word() -> None:
+    from station.cli import _os_error
+
+    assert _os_error(PermissionError(13, "Permission denied", "/line/ok_front")) == "/line/ok_front: Permission denied"
+    assert _os_error(OSError("disk on fire")) == "disk on fire" and _os_error(OSError()) == "OSError"
 
 
 def test_footage_too_small_to_show_a_whole_part_is_one_line_naming_the_key_for_replay_eval_and_teach(tmp_path: Path) -> None:

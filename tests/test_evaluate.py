@@ -64,6 +64,27 @@ def test_swapped_label_folders_are_suspected_aloud(tmp_path: Path, capsys: pytes
     assert "backwards" not in capsys.readouterr().err
 
 
+def test_what_eval_does_not_judge_and_crops_still_labelled_by_the_station_are_said(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Photos beside the label folders, a misnamed folder and an export's review/ are named, not passed over; an export's
+    crops that still carry the station's own verdict are counted (the figures on them compare the model with itself)."""
+    root = sample_line(tmp_path, 2)
+    shutil.copy(next((root / "def_front").iterdir()), root / "loose.jpeg")
+    (root / "def_front_2").mkdir()
+    (root / "review").mkdir()
+    name = sorted((root / "ok_front").iterdir())[0].name
+    (root / "labels.csv").write_text(f"file,reason,label_by\nok_front/{name},ok,station\ndef_front/gone.png,defect,station\n")
+    assert evaluate_folder(root, Model(MODEL), tmp_path / "r") == 0
+    err = capsys.readouterr().err
+    assert f"station: note: {root}: not read, as not in ok_front/ or def_front/: def_front_2/, loose.jpeg, review/ (" in err
+    assert "station: note: 1 of these crops are labelled by the station's own verdict (labels.csv, label_by station)" in err
+    (root / "labels.csv").write_text("file\nx.png\n")
+    assert evaluate_folder(root, Model(MODEL), tmp_path / "r") == 0
+    said = capsys.readouterr().err
+    assert "not an export's labels (expected the columns file and reason) (eval judges by the label folders alone)" in said
+
+
 def test_a_mistakes_tile_names_its_file_and_a_sheet_with_none_says_so(tmp_path: Path) -> None:
     from station.offline.evaluate import TILE, worst_png
 

@@ -20,6 +20,22 @@ from station.stills import MAX_IMAGE_SIDE, ImageFolderSource
 from .conftest import SAMPLE, cut_out
 
 
+def test_a_video_file_it_may_not_read_is_said_so_not_called_corrupt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A video at mode 000 (faked: these tests run as root): the decoder's open fails on it as on a corrupt file."""
+    video = tmp_path / "v.avi"
+    video.write_bytes(b"x")
+    opened = Path.open
+
+    def denied(self: Path, *args: object, **kwargs: object) -> object:
+        if self == video:
+            raise PermissionError(13, "Permission denied", str(self))
+        return opened(self, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(Path, "open", denied)
+    with pytest.raises(CameraError, match=r"v\.avi: cannot read the video: Permission denied$"):
+        VideoFileSource(video).open()
+
+
 def test_source_kind_follows_the_source_string(tmp_path: Path) -> None:
     assert isinstance(source_for("usb:0"), OpenCVLiveSource)
     assert isinstance(source_for("/dev/video2"), OpenCVLiveSource)

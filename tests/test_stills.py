@@ -14,7 +14,7 @@ from structlog.testing import capture_logs
 
 from station.errors import InputError
 from station.frame_source import Grab
-from station.stills import ImageFolderSource, files_below, read_image
+from station.stills import ImageFolderSource, beside_labels, files_below, read_image
 
 from .conftest import SAMPLE, jpeg_ended_early
 
@@ -143,6 +143,34 @@ def test_a_folder_below_that_cannot_be_listed_is_named_or_with_strict_is_an_inpu
     assert files_below(tmp_path) == [(tmp_path / "a.jpg", None), (tmp_path / "locked", why)]
     with pytest.raises(InputError, match="locked: cannot list folder: Permission denied"):
         files_below(tmp_path, strict=True)
+
+
+def test_files_a_folder_lists_but_cannot_look_at_are_named_or_with_strict_stop_naming_the_folder(tmp_path: Path, monkeypatch: Any) -> None:
+    """A folder readable but not searchable (mode 644): its names list, and looking at any of them is refused (faked: root
+    is not refused). That was Python's own line for the first file, "[Errno 13] Permission denied: '...'"."""
+    import station.stills as stills
+
+    (tmp_path / "a.jpg").write_bytes(b"x")
+
+    def denied(p: Path) -> str | None:
+        raise PermissionError(13, "Permission denied", str(p))
+
+    monkeypatch.setattr(stills, "_not_an_image", denied)
+    assert files_below(tmp_path) == [(tmp_path / "a.jpg", f"{tmp_path / 'a.jpg'}: cannot be read: Permission denied")]
+    with pytest.raises(InputError, match=f"^{tmp_path}: cannot read the files in it: Permission denied$"):
+        files_below(tmp_path, strict=True)
+
+
+def test_what_a_labelled_folder_holds_beside_its_label_folders_is_named_in_one_line(tmp_path: Path) -> None:
+    for sub in ("ok_front", "def_front", "review", "def_front_2"):
+        (tmp_path / sub).mkdir()
+    assert beside_labels(tmp_path, ("review", "def_front_2")) is None
+    for name in ("a.jpg", "b.jpg", "line.avi", "line.csv", "labels.csv"):
+        (tmp_path / name).write_bytes(b"x")
+    assert beside_labels(tmp_path, ("review",)) == (
+        f"{tmp_path}: not read, as not in ok_front/ or def_front/: a.jpg, b.jpg, def_front_2/, labels.csv, line.avi and 1 more "
+        "(a photo counts only inside one of them)"
+    )
 
 
 def test_a_jpeg_whose_data_is_damaged_is_never_inspected(tmp_path: Path) -> None:

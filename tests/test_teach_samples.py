@@ -45,6 +45,16 @@ def test_a_part_that_cannot_be_inspected_is_reported_never_used(tmp_path: Path) 
     assert any("notes.txt" in n for n in col.notes)
 
 
+def test_photos_beside_the_label_folders_are_named_never_taught(tmp_path: Path) -> None:
+    root = sample_line(tmp_path)
+    shutil.copy(next((root / "def_front").iterdir()), root / "loose.jpeg")
+    (root / "def_front_shift2").mkdir()
+    col = collect([root], SPEC, load_config(None, []))
+    assert col.counts() == {"ok": 4, "defective": 4, "not_inspectable": 0}
+    beside = "def_front_shift2/, loose.jpeg (a photo counts only inside one of them)"
+    assert f"{root}: not read, as not in ok_front/ or def_front/: {beside}" in col.notes
+
+
 def test_a_part_whose_taught_checks_fail_is_refused_with_why_never_taught(tmp_path: Path, monkeypatch: Any) -> None:
     """The taught model's checks (a search from the part's circle) raising on a part: the base's judgement used to stand,
     and the part was taught though the taught model on the line would reject it, error."""

@@ -87,6 +87,14 @@ def test_a_part_in_view_as_the_video_ended_is_found_where_the_belt_took_it_from_
     assert row_for(175, (700.0, 300.0, 200.0), 1000, truth, [True, True, False], rtl=False) == 2, "end not known: as before"
 
 
+def test_a_window_past_the_videos_last_frame_is_one_the_video_cut_there() -> None:
+    """A last frame no video of the line has (a video cut short, or a ground truth's impossible value) took the window for
+    a part crawling across: placed far from its own, missed, and its verdict extra."""
+    truth = [(0, 40, 120), (1, 100, 180), (1, 160, 99999999999999999999)]  # the video's last frame is 180
+    assert row_for(175, (250.0, 300.0, 200.0), 1000, truth, [True, True, False], rtl=False, end=180) == 2  # 100 + 15 x 10
+    assert row_for(175, (250.0, 300.0, 200.0), 1000, truth, [True, True, False], rtl=False) is None, "end not known"
+
+
 # Three parts in view as a short clip begins, none coming in after: 1000 px wide, d = 200, 20 px a frame. Each leaves
 # (its centre at 900) at its window's end, so at frame 0 their centres were at 700, 400 and 100.
 ALL_CUT = [(1, 0, 10), (0, 0, 25), (1, 0, 40)]

@@ -25,7 +25,7 @@ from station.messages import Reason
 from station.model import Model
 from station.offline.classify import Classifier
 from station.preprocess import part_digest, pixels_digest
-from station.stills import DEFECTIVE, GOOD, LABELLED, files_below, read_image
+from station.stills import DEFECTIVE, GOOD, LABELLED, beside_labels, files_below, read_image
 
 BACKWARDS = 0.25  # a ranking AUC this low: the labels are likelier swapped than the model that bad
 
@@ -111,6 +111,25 @@ def _collect(folder: Path, clf: Classifier, taught: frozenset[str] = frozenset()
     return rows, problems
 
 
+def _unjudged(folder: Path, rows: list[Row]) -> list[str]:
+    """What the folder holds beside its label folders (never judged), and, in an export, how many of the crops judged
+    still carry the station's own verdict as their label (figures on them compare the model with itself)."""
+    export = os.path.lexists(folder / "labels.csv")
+    notes = [note for note in (beside_labels(folder, ("labels.csv",) if export else ()),) if note]
+    if export:
+        from station.teach.exported import read_labels  # an export's labels, as teaching reads them
+
+        try:
+            unchecked = read_labels(folder).by_station & {f"{r.path.parent.name}/{r.path.name}" for r in rows}
+        except InputError as exc:
+            return [*notes, f"{exc} (eval judges by the label folders alone)"]
+        if unchecked:
+            notes.append(f"{len(unchecked)} of these crops are labelled by the station's own verdict (labels.csv, label_by "
+                         "station): figures on them compare the model with itself; look at them first (docs/commissioning.md, "
+                         "section 2)")  # fmt: skip
+    return notes
+
+
 def evaluate_folder(folder: Path, model: Model, report: Path) -> int:
     """Print the figures as one JSON object and write the report pictures; 0 on success."""
     import sys
@@ -124,6 +143,8 @@ def evaluate_folder(folder: Path, model: Model, report: Path) -> int:
         return 2
     for p in problems:
         print(one_line(f"station: skipped {p}"), file=sys.stderr)
+    for note in _unjudged(folder, rows):
+        print(one_line(f"station: note: {note}"), file=sys.stderr)
     if not rows:
         print(one_line(f"station: error: {folder}: no readable images"), file=sys.stderr)
         return 2

@@ -37,7 +37,7 @@ from station.preprocess import (
 from station.sources import VideoFileSource
 from station.stages.preprocess import PreprocessStage, preprocess_part
 from station.stages.trigger import probe_recording, trigger_for
-from station.stills import LABELLED, files_below, read_image
+from station.stills import LABELLED, beside_labels, files_below, read_image
 from station.teach import exported
 from station.teach.parts import FAILED, MISSED, NOWHERE, Collection, Refused, Sample, footage_part, footage_row
 from station.teach.truth import all_after_the_end, fitted_speed, frame_a_part, part_names, read_truth, renumbered, row_for, truth_csv
@@ -163,6 +163,7 @@ def _folder(root: Path, spec: PreprocessSpec, col: Collection) -> None:
                     f"{p}: the same photo as {first[0]}, which is labelled {kind[first[1]]}, but here {kind[label]}: fix a label"
                 )
     col.notes += [note for note in (labels.unlisted(read), labels.unchecked(met)) if note] if labels is not None else []
+    col.notes += [note for note in (beside_labels(root, ("review", "labels.csv")),) if note]
     if changed:
         col.notes.append(f"{len(changed)} files differ from the crops the export wrote under their names (the first: "
                          f"{changed[0]}): each was read as a photo, its part located afresh")  # fmt: skip

@@ -158,6 +158,7 @@ def _travel(truth: list[tuple[int, int, int]], width: int, d: float, end: int | 
     cut at its start is placed from its end."""
     run = max(width - d, 1.0)  # the centre's travel over a whole window
     cut_end = end if end is not None else -1
+    truth = _in_video(truth, end)
     whole = [run / (b - a) for _, a, b in truth if _whole(a, b, cut_end)]
     median = statistics.median(whole) if whole else speed
     out = []
@@ -171,6 +172,13 @@ def _travel(truth: list[tuple[int, int, int]], width: int, d: float, end: int | 
         else:
             out.append((float(a), run / max(b - a, 1), False))
     return out
+
+
+def _in_video(truth: list[tuple[int, int, int]], end: int | None) -> list[tuple[int, int, int]]:
+    """``truth`` with each window that runs past the video's last frame (``end``, where known) cut there, as a part still
+    in view as the video ended: a video cut short, or a last frame no video of the line has (99999999999999999999 took
+    the window for a part crawling across, placed nowhere near its own: missed, and its verdict extra)."""
+    return truth if end is None or end < 0 else [(label, a, min(b, end)) for label, a, b in truth]
 
 
 def _whole(first: int, last: int, end: int) -> bool:
@@ -189,6 +197,7 @@ def fitted_speed(seen: list[tuple[int, tuple[float, float, float] | None]], widt
     place; the speed that places the most parts wins (ties: the median of those speeds). None where a window is whole
     (:func:`row_for` reads the speed from those) or no part and row give one, and where there are more rows or parts
     than a video's two ends show (``_MAX_FIT``: the fit tries each part against each row)."""
+    truth = _in_video(truth, end)
     if any(_whole(a, b, end) for _, a, b in truth) or len(truth) > _MAX_FIT[0] or len(seen) > _MAX_FIT[1]:
         return None
     tried = []
