@@ -15,6 +15,7 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 import structlog
 
@@ -255,8 +256,16 @@ def cmd_archive(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """A bad command line is one line, as any bad input is (argparse printed its usage block above it); ``--help`` shows
+    the usage. Its subcommands' parsers are of this class too (argparse makes them of their parent's)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, one_line(f"{self.prog}: error: {message} (see {self.prog} --help)") + "\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="station", description="Inline camera inspection station for cast parts.")
+    ap: argparse.ArgumentParser = _Parser(prog="station", description="Inline camera inspection station for cast parts.")
     ap.add_argument("--version", action="version", version=f"station {__version__}")
     sub = ap.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="the daemon: inspect parts from camera.source")

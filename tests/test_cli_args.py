@@ -85,3 +85,21 @@ def test_the_plc_check_with_an_out_it_would_never_write_is_a_usage_error(capsys:
         build_parser().parse_args(["gateway", "--check-plc", "--out", "decisions.jsonl"])
     assert stop.value.code == 2
     assert "argument --out: not allowed with argument --check-plc" in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["teach", "x", "--out", "m.onnx", "--folds", "0"], "station teach: error: argument --folds: 0 is out of range"),
+        (["eval"], "station eval: error: the following arguments are required: source"),
+        (["nonsense"], "station: error: argument command: invalid choice: 'nonsense'"),
+    ],
+)
+def test_a_bad_command_line_is_one_line_naming_the_argument_and_exit_2(
+    argv: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """argparse printed its usage block above the error (--help shows it)."""
+    with pytest.raises(SystemExit) as stop:
+        build_parser().parse_args(argv)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and len(err.splitlines()) == 1 and err.startswith(said) and err.rstrip().endswith("--help)")
