@@ -199,6 +199,7 @@ class Verdict:
     blob: tuple[float, float, float] | None = None  # line mode: the trigger's (cx, cy, diameter), where a part not located is
     seen: int | None = None  # line mode: the index of the frame the blob was seen in, when earlier than frame (Part.seen)
     evidence: Evidence | None = field(default=None, compare=False, repr=False)  # its map, for the archive's heat map
+    cause: Cause | Quality | None = None  # unable_to_inspect: why, from a fixed list (Failure.cause); not on the wire
 
     @property
     def verdict(self) -> Disposition:

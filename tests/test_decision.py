@@ -90,7 +90,9 @@ def test_parts_that_cannot_be_inspected_are_counted_by_cause_and_nothing_else_is
         scored_part(0.05),
         scored_part(0.9),
     ]
-    reasons = [stage(p)[0].reason for p in parts]
+    verdicts = [stage(p)[0] for p in parts]
+    assert [v.cause for v in verdicts] == [Quality.CUT_OFF, Quality.CUT_OFF, Cause.TOO_LARGE, None, None, None]
+    reasons = [v.reason for v in verdicts]
     counted = {c.value: m.registry.get_sample_value("station_parts_unable_total", {"cause": c.value}) or 0.0 for c in UNABLE_CAUSES}
     assert counted == {c.value: {"cut_off": 2.0, "too_large": 1.0}.get(c.value, 0.0) for c in UNABLE_CAUSES}
     assert reasons.count(Reason.UNABLE) == sum(counted.values()) == 3

@@ -55,6 +55,20 @@ def test_the_report_lists_every_photo_mistakes_first_and_says_where_it_is(tmp_pa
     assert f"report in {tmp_path / 'r'}/" in capsys.readouterr().err
 
 
+def test_the_report_says_why_each_part_that_could_not_be_inspected_was_not(tmp_path: Path) -> None:
+    """Framing against light: 40 good parts cut off by the frame read differently from 40 too dark to see."""
+    import csv
+
+    root = sample_line(tmp_path, 2)
+    cv2.imwrite(str(root / "ok_front" / "blank.png"), np.full((300, 300), 128, np.uint8))
+    assert evaluate_folder(root, Model(MODEL), tmp_path / "r") == 0
+    figures = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert figures["not_inspected"] == 1 and figures["not_inspected_causes"] == {"no_part": 1}
+    with (tmp_path / "r" / "parts.csv").open(newline="") as f:
+        causes = {r["file"]: r["cause"] for r in csv.DictReader(f)}
+    assert causes.pop("ok_front/blank.png") == "no_part" and set(causes.values()) == {""}
+
+
 def test_swapped_label_folders_are_suspected_aloud(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     shutil.copytree(SAMPLE / "ok_front", tmp_path / "line" / "def_front")
     shutil.copytree(SAMPLE / "def_front", tmp_path / "line" / "ok_front")

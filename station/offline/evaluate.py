@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import os
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +78,7 @@ class Row:
     score: float  # NaN when not inspected
     where: tuple[float, float] | None = None  # a defect or uncertain verdict: the point that drove the score (image pixels)
     taught: bool = False  # a part the model was taught on (station teach): no measure of it
+    cause: str = ""  # unable_to_inspect: why (cut_off, blurred, ...)
 
 
 def _collect(folder: Path, clf: Classifier, taught: frozenset[str] = frozenset()) -> tuple[list[Row], list[str]]:
@@ -107,7 +109,8 @@ def _collect(folder: Path, clf: Classifier, taught: frozenset[str] = frozenset()
             v = clf.judge(grab.image, str(p))
             seen.setdefault(content, (p, label, v.reason is not Reason.UNABLE))
             score = float("nan") if v.score is None else v.score
-            rows.append(Row(p, label, v.verdict, v.reason.value, score, v.where, part_digest(grab.image) in taught))
+            cause = v.cause.value if v.cause is not None else ""
+            rows.append(Row(p, label, v.verdict, v.reason.value, score, v.where, part_digest(grab.image) in taught, cause))
     return rows, problems
 
 
@@ -153,6 +156,7 @@ def evaluate_folder(folder: Path, model: Model, report: Path) -> int:
     scores = np.array([1.0 if np.isnan(r.score) else r.score for r in rows])
     figures: dict[str, object] = dict(metrics_at(rejected, y, scores))
     figures["not_inspected"] = int(sum(np.isnan(r.score) for r in rows))
+    figures["not_inspected_causes"] = dict(sorted(Counter(r.cause for r in rows if r.cause).items()))  # cut_off: framing ...
     figures["skipped_files"] = len(problems)
     figures["model"] = model.info.model_id
     if learnt := sum(r.taught for r in rows):
@@ -174,16 +178,16 @@ def evaluate_folder(folder: Path, model: Model, report: Path) -> int:
 
 
 def write_parts(path: Path, rows: Sequence[Row], folder: Path) -> None:
-    """Every photo judged, one CSV row each (file relative to ``folder``, label, verdict, reason, score, which mistake),
-    the mistakes first; a StationError naming the file when it cannot be written."""
+    """Every photo judged, one CSV row each (file relative to ``folder``, label, verdict, reason, score, which mistake, and
+    why a part could not be inspected), the mistakes first; a StationError naming the file when it cannot be written."""
     order = sorted(rows, key=lambda r: (r.verdict == "pass") == (r.label == 0))  # a mistake first, each kind in folder order
 
     def mistake(r: Row) -> str:
         return "" if (r.verdict == "pass") == (r.label == 0) else ("escape" if r.label else "false_reject")
 
-    write_csv(path, ["file", "label", "verdict", "reason", "score", "mistake"],
+    write_csv(path, ["file", "label", "verdict", "reason", "score", "mistake", "cause"],
               [[r.path.relative_to(folder).as_posix(), ("ok", "def")[r.label], r.verdict, r.reason,
-                "" if np.isnan(r.score) else str(r.score), mistake(r)] for r in order])  # fmt: skip
+                "" if np.isnan(r.score) else str(r.score), mistake(r), r.cause] for r in order])  # fmt: skip
 
 
 def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:

@@ -97,7 +97,8 @@ class DecisionStage:
         except Exception as exc:  # never lose the part: reject it
             self.metrics.part_errors.labels(stage=StageName.DECISION).inc()
             reason, detail = Reason.ERROR, f"decision: {type(exc).__name__}: {exc}"
-        if reason is Reason.UNABLE and (cause := unable_cause(scored)) is not None:
+        cause = unable_cause(scored) if reason is Reason.UNABLE else None
+        if cause is not None:
             self.metrics.parts_unable.labels(cause=cause.value).inc()
         pre = scored.crop.pre
         circle = pre.circle if pre is not None else None
@@ -119,5 +120,6 @@ class DecisionStage:
                 evidence=shown,
                 blob=part.blob,
                 seen=part.seen,
+                cause=cause,
             )
         ]
