@@ -51,6 +51,17 @@ def model_file(text: str) -> Path:
     return Path(text)
 
 
+MAX_LINE_NAME = 100  # characters: a name, shown in the teaching report and the model's teach record
+
+
+def line_name(text: str) -> str:
+    """An argparse type: a line's name, one short line of printable characters (a newline would break the one-line logs
+    it is quoted in; a page of text is no name), told before minutes of teaching, not when the model is written."""
+    if len(text) > MAX_LINE_NAME or not text.isprintable():
+        raise argparse.ArgumentTypeError(f"a line's name is up to {MAX_LINE_NAME} printable characters, on one line (e.g. 'line 3')")
+    return text
+
+
 def teach_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     """The ``teach`` command's parser, added to ``sub``."""
     from station.teach.finetune import Recipe
@@ -63,7 +74,7 @@ def teach_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> ar
     common(p)
     p.add_argument("--base", type=Path, help="start from this model (default: model.path of the config)")
     p.add_argument("--from-scratch", action="store_true", help="a new network on the samples alone (a new part type, many samples)")
-    p.add_argument("--line", default="", help="the line's name, kept in the model file")
+    p.add_argument("--line", default="", type=line_name, help="the line's name, kept in the model file")
     p.add_argument("--report", type=report_folder, default="teach-report", help="folder for the teaching report (default %(default)s)")
     gate = "qualification: the most held-out %s allowed, %%%% (default %g)"
     pct, defaults = at_least(0.0, float, 100.0), Gate()

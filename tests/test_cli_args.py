@@ -103,3 +103,11 @@ def test_a_bad_command_line_is_one_line_naming_the_argument_and_exit_2(
         build_parser().parse_args(argv)
     err = capsys.readouterr().err
     assert stop.value.code == 2 and len(err.splitlines()) == 1 and err.startswith(said) and err.rstrip().endswith("--help)")
+
+
+def test_a_lines_name_is_one_short_printable_line_told_before_teaching(capsys: pytest.CaptureFixture[str]) -> None:
+    assert build_parser().parse_args(["teach", "x", "--out", "m.onnx", "--line", "Line 3 (café)"]).line == "Line 3 (café)"
+    for bad in ("a\nb", "x" * 101, "tab\there"):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["teach", "x", "--out", "m.onnx", "--line", bad])
+        assert "argument --line: a line's name is up to 100 printable characters" in capsys.readouterr().err
