@@ -96,7 +96,7 @@ def until(cond: Callable[[], bool], timeout: float) -> bool:
 
 
 def outage_and_recovery(st: Station, kill: Callable[[], None], restart: Callable[[], None], outage_s: float = 4.0) -> None:
-    """The issue's acceptance: blind while the camera is gone, back by itself within 5 s of its return."""
+    """Blind while the camera is gone, and back by itself within 5 s of its return."""
     assert until(lambda: st.metric("station_frames_total") > 10, 30), "frames flow"
     assert st.metric("station_camera_connected") == 1 and st.healthz() == 200
     st.states()
