@@ -16,7 +16,7 @@ from typing import TypeVar
 import structlog
 
 from station.gateway.clock import CLOCK_AHEAD_S, HeartbeatLag
-from station.gateway.gaps import MAX_GAP, MAX_GAPS, Gaps
+from station.gateway.gaps import MAX_GAP, MAX_GAPS, Gaps, Skipped
 from station.gateway.pending import Pending, decision
 from station.gateway.reasons import Fault, GatewayReason, PartDecision
 from station.ratelog import RateLimitedLog
@@ -51,6 +51,7 @@ class GatewayCore:
         self.run_id: str | None = None
         self.ended: deque[str] = deque(maxlen=ENDED_KEPT)  # runs a newer run followed
         self.next_seq = 0
+        self.skipped = Skipped()  # the seqs the newest jump went past, and what came under them since
         self.next_part = 1
         self.station_state: StationState | None = None  # as its newest heartbeat or status said
         self.state_seq = 0  # the seq that said it (a heartbeat or status)
@@ -105,10 +106,14 @@ class GatewayCore:
                 self._unrecovered(now, f"more than {MAX_GAPS} seq gaps open at once")
             elif seq > self.next_seq:
                 self._gap(self.next_seq, seq - 1, now)
+            if seq > self.next_seq:
+                self.skipped.jumped(self.next_seq, seq)
             self.next_seq = seq + 1
         elif not self.gaps.fill(seq):
-            self._seq_again(msg, now)
-            return
+            if seq in self.heard or not self.skipped.below(seq):
+                self._seq_again(msg, now)
+                return
+            self._went_back(seq, now)
         self._handle(msg, now)
         self._abandon_awaiting(now)
 
@@ -144,6 +149,7 @@ class GatewayCore:
         # parts are decided too; a run joined later starts where we joined, learnt from its first verdict
         seq = msg.seq
         self.next_seq = 1 if seq <= JOIN_BACKFILL else seq
+        self.skipped = Skipped()
         self.next_part = 1 if self.next_seq == 1 else 0
         self.done.clear()
         self.heard.clear()
@@ -156,6 +162,14 @@ class GatewayCore:
         self.gaps.open(first, last, now)
         self.resend_requests.append((self.run_id, first, last))
         log.warning("seq_gap", stage="gateway", first=first, last=last)
+
+    def _went_back(self, seq: int, now: float) -> None:
+        """The stream goes on below a jump whose gap was given up (:class:`Skipped`): vision trips, and the stream is
+        followed from ``seq`` (before, every later message was under a seq heard past and dropped without a word: no
+        heartbeat, no decision, vision down until the run changed). What the jump said of the station's state goes too."""
+        self._quiet.emit("went_back", "seq_went_back", level="error", stage="gateway", seq=seq, jumped_to=self.skipped.end)
+        self._trip(now, Fault.SEQ_CONFLICT)
+        self.next_seq, self.skipped, self.state_seq = seq + 1, Skipped(), 0
 
     def _seq_again(self, msg: Message, now: float) -> None:
         """A seq heard before (or given up as lost). The same message again changes nothing; another under that seq is a

@@ -55,3 +55,30 @@ class Gaps:
 
     def clear(self) -> None:
         self._open.clear()
+
+
+BELOW = 3  # new live messages in a row under seqs a jump went past that show the stream goes on below it
+
+
+@dataclass
+class Skipped:
+    """The seqs the newest jump of the live stream went past (``first`` to ``end`` - 1), and the new messages heard under
+    them since. The live stream is ordered, so ``BELOW`` of them in a row, each after the one before, show the jump was a
+    message out of this stream (forged, or another publisher's) and the stream goes on below it; one alone is a message
+    late (under a seq given up as lost: never acted on twice)."""
+
+    first: int = 0
+    end: int = 0
+    last: int = -1
+    count: int = 0
+
+    def jumped(self, first: int, end: int) -> None:
+        self.first, self.end, self.last, self.count = first, end, -1, 0
+
+    def below(self, seq: int) -> bool:
+        """``seq``, new and no gap's, is one more of a stream going on below the jump (and ``BELOW`` of them now)."""
+        if not self.first <= seq < self.end:
+            return False
+        self.count = self.count + 1 if seq > self.last else 1
+        self.last = seq
+        return self.count >= BELOW

@@ -257,6 +257,29 @@ def test_a_seq_jump_beyond_any_resend_buffer_is_lost_at_once_and_never_listed() 
     assert len(core2.gaps) == 1 and core2.resend_requests[-1][2] - core2.resend_requests[-1][1] == MAX_GAP // 2 - 1
 
 
+def test_a_message_that_jumps_the_seq_of_a_stream_that_goes_on_below_it_trips_vision_once_not_for_the_run() -> None:
+    """One message 50000 seqs ahead (a forged one, or another publisher's), then the station's own stream: once the gap it
+    opened was given up (no resend of seqs never sent), every later message was under a seq heard past and dropped
+    without a word, heartbeats too, so vision stayed down and no part had a decision until the station restarted. The
+    ordered stream going on below the jump proves the jump false: it is followed from there."""
+    st = FakeStation()
+    core = healthy_core(st)
+    own = st.seq
+    st.seq += 50000
+    core.receive(st.beat(at=1.6), 1.6)
+    st.seq = own
+    run_to(core, st, 1.65, 1.95)  # the gap is asked for and never answered: given up after 0.3 s
+    assert core.fault == "gap" and not core.healthy
+    core.receive(st.verdict(captured_at=2.0), 2.0)  # under the jump, the first since: a message late, perhaps, not acted on
+    run_to(core, st, 2.05, 2.1)  # the third: the stream goes on below the jump, and is followed from there
+    assert core.next_seq == st.seq + 1
+    run_to(core, st, 2.15, 4.0)
+    assert core.healthy and [(d.part_id, d.decision) for d in core.decisions] == [(1, "reject")]  # its verdict missing
+    core.receive(st.verdict(captured_at=4.05), 4.05)
+    run_to(core, st, 4.1, 5.3)
+    assert [(d.part_id, d.decision) for d in core.decisions] == [(1, "reject"), (2, "pass")]
+
+
 def test_part_ids_that_jump_further_than_parts_on_a_belt_trip_vision_without_a_reject_per_id() -> None:
     st = FakeStation()
     core = healthy_core(st)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from station.gateway.gaps import Gaps
+from station.gateway.gaps import Gaps, Skipped
 
 
 def test_a_gap_closes_when_its_last_seq_is_filled_and_a_seq_no_gap_waits_for_is_not_a_fill() -> None:
@@ -29,3 +29,14 @@ def test_a_stretch_said_gone_is_found_among_the_missing_seqs() -> None:
     assert gaps.any_within(12, 15) and gaps.any_within(1, 10) and not gaps.any_within(13, 19)
     gaps.fill(20)
     assert not gaps.any_within(20, 20)
+
+
+def test_a_stream_goes_on_below_a_jump_only_when_new_messages_under_it_come_in_order_three_in_a_row() -> None:
+    skipped = Skipped()
+    skipped.jumped(8, 50008)
+    assert not skipped.below(7) and not skipped.below(50008), "outside what the jump went past"
+    assert not skipped.below(11) and not skipped.below(12), "one or two: perhaps messages late"
+    assert skipped.below(13)
+    skipped.jumped(8, 50008)
+    assert not skipped.below(20) and not skipped.below(21) and not skipped.below(9), "not after the one before: counted afresh"
+    assert not skipped.below(10) and skipped.below(11)
