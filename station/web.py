@@ -207,15 +207,18 @@ class _Handler(BoundedHandler):
         if not self._review_ok():
             return
         assert review is not None
-        try:
-            size = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            size = -1  # not a number: answered as a size out of range
+        lengths = self.headers.get_all("Content-Length") or []
+        if len(lengths) != 1 or "Transfer-Encoding" in self.headers:  # one body, framed one way (never two ways to read)
+            self._send(400, "text/plain", b"a label request has one Content-Length and no Transfer-Encoding\n")
+            return
+        size = int(lengths[0]) if lengths[0].isascii() and lengths[0].isdigit() else -1  # int() also takes "0_7", " 7"
         if not 0 < size <= MAX_BODY:
             self._send(413, "text/plain", f"a label request is 1-{MAX_BODY} bytes\n".encode())
             return
         try:
             body = decode(self.rfile.read(size))
+            if extra := sorted(set(body) - {"id", "label", "who"}):
+                raise InputError(f"a label request has id, label and who, not {', '.join(map(repr, extra))}"[:200])
             item, label, who = (body.get(k) for k in ("id", "label", "who"))
             if not all(isinstance(x, str) for x in (item, label, who)):
                 raise InputError("id, label and who must be strings")

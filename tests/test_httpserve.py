@@ -75,3 +75,21 @@ def test_a_request_of_http_0_9_is_still_answered_with_the_body_alone() -> None:
     finally:
         server.close()
     assert got.startswith(b"# HELP"), got[:200]
+
+
+def test_a_request_cut_at_its_deadline_is_said_in_a_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A request line never ended (or a body short of its length): closed at the deadline without a word before."""
+    from structlog.testing import capture_logs
+
+    import station.httpserve as httpserve
+
+    monkeypatch.setattr(httpserve, "REQUEST_S", 0.5)
+    server = MetricsServer("127.0.0.1", 0, CollectorRegistry(), "metrics.port", "test")
+    try:
+        with capture_logs() as logs:
+            got = _answer(server.port, b"GET /metrics HTTP/1.1\r\nHost: x\r\n")  # the blank line never comes
+    finally:
+        server.close()
+    assert got == b""
+    said = [e for e in logs if e["event"] == "http_request_failed"]
+    assert len(said) == 1 and said[0]["error"].startswith("Request timed out") and said[0]["client"] == "127.0.0.1"

@@ -75,6 +75,17 @@ def test_review_over_http_needs_the_token_and_writes_the_label(station_with_revi
     with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:  # a length that is no number: an answer, not a traceback
         sock.sendall(f"POST /review/label HTTP/1.1\r\nX-Review-Token: {REVIEW_TOKEN}\r\nContent-Length: abc\r\n\r\n".encode())
         assert sock.recv(64).startswith(b"HTTP/1.0 413")
+    label = json.dumps({"id": first, "label": "good", "who": "Ana"}).encode()
+    for head, status in [  # read one way only: a length int() reads kindly, two lengths, or a length and chunks
+        (f"Content-Length: {len(label) // 10}_{len(label) % 10}", b"413"),
+        (f"Content-Length: {len(label)}\r\nContent-Length: 4000", b"400"),
+        (f"Content-Length: {len(label)}\r\nTransfer-Encoding: chunked", b"400"),
+    ]:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(f"POST /review/label HTTP/1.1\r\nX-Review-Token: {REVIEW_TOKEN}\r\n{head}\r\n\r\n".encode() + label)
+            assert sock.recv(64).startswith(b"HTTP/1.0 " + status), head
+    extra = {"id": first, "label": "good", "who": "Ana", "by": "Bo"}  # a key the contract does not have: refused, not passed over
+    assert _http(port, "/review/label", token=REVIEW_TOKEN, body=extra)[0] == 400
     assert _http(port, "/metrics", token=REVIEW_TOKEN, body={"id": first})[0] == 405  # a page that is only read
     assert _http(port, "/nothing", token=REVIEW_TOKEN, body={"id": first})[0] == 404
     code, body = _http(port, "/review/label", token=REVIEW_TOKEN, body={"id": first, "label": "good", "who": "Ana"})
