@@ -19,6 +19,7 @@ import math
 import os
 import queue
 import random
+import re
 import stat
 import tempfile
 import time
@@ -58,6 +59,7 @@ class _Entry:
 
 
 CROP_MARGIN = 0.12  # an archived crop is the part's circle grown by this share, centred (station teach reads exports so)
+DAY, KIND, PART = r"[0-9]{4}-[0-9]{2}-[0-9]{2}", r"reject|pass", r"[0-9a-f]{1,64}-[0-9]{7,16}"  # <day>/<kind>/<run>-<part>
 
 
 def crop_of(v: Verdict, margin: float = CROP_MARGIN) -> Any:
@@ -242,6 +244,8 @@ class Archive(Worker):
         """Index what an earlier run left, so the quota covers it too: each folder listed once (a trial run leaves tens of
         thousands of parts; a listing per part took minutes, the archive writing nothing meanwhile)."""
         for folder in kind_folders(self.root):
+            if not (re.fullmatch(DAY, folder.parent.name) and re.fullmatch(KIND, folder.name)):
+                continue  # no folder the archive writes: its files are never the quota's to delete
             sizes: dict[str, int] = {}
             sides: dict[str, float] = {}
             try:
@@ -251,7 +255,7 @@ class Archive(Worker):
             for e in entries:
                 stem, suffix = split_name(e.name)
                 try:
-                    if suffix is None or not e.is_file(follow_symlinks=False):
+                    if suffix is None or not re.fullmatch(PART, stem) or not e.is_file(follow_symlinks=False):
                         continue
                     st = e.stat(follow_symlinks=False)
                 except OSError:  # gone since the listing (a review label's rename): the rest of the folder still counts

@@ -21,7 +21,7 @@ from typing import Any
 
 import structlog
 
-from station.archive import CROP, HEAT, atomic_write, read_sidecar, sidecars
+from station.archive import CROP, DAY, HEAT, KIND, PART, atomic_write, read_sidecar, sidecars
 from station.config import Config
 from station.errors import ConfigError, InputError
 from station.files import read_bounded, why
@@ -32,7 +32,7 @@ LABELS = ("defect", "good")
 MIN_TOKEN = 16  # characters: a token shorter than this is refused at start
 MIN_KINDS = 4  # different characters in it at least (a random 16-digit token has fewer than 8 one time in four)
 MAX_TOKEN_FILE = 4096  # bytes: a token is one word
-_ID = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}/(reject|pass)/[0-9a-f]{1,64}-[0-9]{7,16}")  # <day>/<kind>/<run>-<part>, as the archive names
+_ID = re.compile(rf"{DAY}/({KIND})/{PART}")  # as the archive names a part
 _WHO = re.compile(r"[\w .@'-]{1,64}")  # both matched whole (fullmatch: no newline after the end)
 log = structlog.get_logger()
 

@@ -273,6 +273,26 @@ def test_the_quota_never_deletes_through_a_linked_day_folder_nor_a_file_the_arch
     assert [p.name for p in own.iterdir()] == ["aaaa-0000001.notes.txt"]  # not the archive's: left where it is
 
 
+def test_the_quota_deletes_only_what_is_named_as_the_archive_names_its_parts(tmp_path: Path) -> None:
+    """archive.dir set to a folder that held other files: any DAY/KIND/NAME.json with its NAME.png was taken for an archived
+    part and deleted by age (a photo album's 2020/holiday/beach.png and .json)."""
+    root = tmp_path / "photos"
+    for rel in ("2020/holiday/beach", "2020-01-01/holiday/beach", "2020-01-01/reject/beach", "2020-01-01/reject/IMG_2.jpg"):
+        for suffix in (".json", ".png"):
+            (root / f"{rel}{suffix}").parent.mkdir(parents=True, exist_ok=True)
+            (root / f"{rel}{suffix}").write_text("{}")
+            os.utime(root / f"{rel}{suffix}", (1.0, 1.0))  # 1970: far over any age limit
+    own = root / "2020-01-01" / "pass" / "ab12-0000007"
+    own.parent.mkdir(parents=True)
+    own.with_suffix(".json").write_text("{}")
+    os.utime(own.with_suffix(".json"), (1.0, 1.0))
+    a = Archive(load_config(None, [f"archive.dir={root}", "archive.max_age_days=1"]).archive, Metrics(), "run", "cfg")
+    a._scan()
+    assert [e.stem for e in a._entries] == [own]
+    a._enforce_quota()
+    assert len(list(root.rglob("*.json"))) == 4 and len(list(root.rglob("*.png"))) == 4 and not own.with_suffix(".json").exists()
+
+
 def test_the_start_up_scan_counts_a_folder_whatever_vanishes_during_it_and_skips_hidden_folders(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
