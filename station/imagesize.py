@@ -105,9 +105,27 @@ def _tiff(data: bytes) -> Size | None:
     for k in range(n):
         at = ifd + 2 + 12 * k
         tag, kind = struct.unpack(order + "HH", data[at : at + 4])
-        if tag in (256, 257):  # ImageWidth, ImageLength: SHORT (3) or LONG (4)
-            found[tag] = struct.unpack(order + ("H" if kind == 3 else "I"), data[at + 8 : at + (10 if kind == 3 else 12)])[0]
+        if tag in (256, 257):  # ImageWidth, ImageLength: SHORT (3) or LONG (4); named twice, OpenCV may read either
+            value = struct.unpack(order + ("H" if kind == 3 else "I"), data[at + 8 : at + (10 if kind == 3 else 12)])[0]
+            found[tag] = max(found.get(tag, 0), value)
     return (found[256], found[257]) if len(found) == 2 else None
+
+
+def several_images(data: bytes) -> bool:
+    """``data`` holds more than one image, of which OpenCV decodes the first alone: a TIFF of several pages (its first
+    directory names a next), an animated WebP, an animated PNG. One photo is one part: a second page unseen is a part
+    never inspected (a multi-page TIFF whose first page was good passed)."""
+    try:
+        if data[:4] in (b"II*\x00", b"MM\x00*"):
+            order = "<" if data[:2] == b"II" else ">"
+            ifd = struct.unpack(order + "I", data[4:8])[0]
+            n = struct.unpack(order + "H", data[ifd : ifd + 2])[0]
+            return bool(struct.unpack(order + "I", data[ifd + 2 + 12 * n : ifd + 6 + 12 * n])[0] != 0)
+    except struct.error:  # a directory cut short: OpenCV's to refuse
+        return False
+    if data[8:16] == b"WEBPVP8X":
+        return bool(data[20] & 0x02)  # the extended header's animation flag
+    return data.startswith(PNG) and b"acTL" in data[: data.find(b"IDAT")]  # an animation control chunk before the image
 
 
 def _pnm(data: bytes) -> Size | None:

@@ -13,7 +13,7 @@ from station.config import STILLS
 from station.errors import CameraError, InputError, one_line
 from station.files import read_bounded, why
 from station.frame_source import Grab, QuickOpen
-from station.imagesize import claimed_size, decode
+from station.imagesize import claimed_size, decode, several_images
 from station.preprocess import to_gray
 
 MAX_IMAGE_BYTES = 256 * 1024 * 1024
@@ -37,6 +37,8 @@ def read_image(path: Path) -> Grab:
         return Grab(None, f"{path}: not a decodable image (no JPEG, PNG, BMP, TIFF, PNM or WebP header that says its size)", str(path))
     if max(claimed) > MAX_IMAGE_SIDE:
         return Grab(None, f"{path}: image is {claimed[0]}x{claimed[1]} px, larger than {MAX_IMAGE_SIDE} px", str(path))
+    if several_images(raw):
+        return Grab(None, f"{path}: holds several images (pages or frames): one photo a part, each in a file of its own", str(path))
     try:  # OpenCV raises for a header that claims more pixels than it will decode (CV_IO_MAX_IMAGE_PIXELS)
         img, refused = decode(raw)
     except cv2.error as exc:

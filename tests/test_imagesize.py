@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from station.config import STILLS
-from station.imagesize import claimed_size, jpeg_damage, png_damage
+from station.imagesize import claimed_size, jpeg_damage, png_damage, several_images
 from station.stills import read_image
 
 from .conftest import SAMPLE, jpeg_ended_early
@@ -155,3 +155,27 @@ def test_a_png_with_a_chunk_libpng_warns_of_and_ignores_is_taken_without_a_line_
     read = read_image(tmp_path / "odd.png")
     assert read.error is None and read.image is not None and np.array_equal(read.image, IMAGE)
     assert capfd.readouterr().err == ""
+
+
+def _tiff(entries: list[tuple[int, int]], next_ifd: int = 0) -> bytes:
+    """A little-endian TIFF header and one directory of LONG entries (tag, value), no pixels."""
+    ifd = struct.pack("<H", len(entries)) + b"".join(struct.pack("<HHII", tag, 4, 1, value) for tag, value in entries)
+    return b"II*\x00" + struct.pack("<I", 8) + ifd + struct.pack("<I", next_ifd)
+
+
+def test_a_tiff_that_names_its_size_twice_is_taken_at_the_larger() -> None:
+    """OpenCV read the first of two sizes, the check the last: 24000 px claimed as 100 decoded to gigabytes."""
+    assert claimed_size(_tiff([(256, 24000), (257, 24000), (256, 100), (257, 100)])) == (24000, 24000)
+    assert claimed_size(_tiff([(256, 100), (257, 100), (256, 24000), (257, 24000)])) == (24000, 24000)
+
+
+def test_a_file_of_several_images_is_refused_never_judged_on_its_first(tmp_path: Path) -> None:
+    """A TIFF of two pages, the first a good part and the second a defective one, passed on its first page."""
+    assert not several_images(_tiff([(256, 100), (257, 100)])) and several_images(_tiff([(256, 100), (257, 100)], next_ifd=64))
+    webp = b"RIFF\x00\x00\x00\x00WEBPVP8X\x0a\x00\x00\x00"
+    assert several_images(webp + b"\x02" + bytes(9)) and not several_images(webp + b"\x00" + bytes(9))
+    pages = [np.asarray(cv2.imread(str(p), cv2.IMREAD_GRAYSCALE), np.uint8) for p in sorted((SAMPLE / "ok_front").iterdir())[:2]]
+    assert cv2.imwritemulti(str(tmp_path / "two.tif"), pages)
+    grab = read_image(tmp_path / "two.tif")
+    assert grab.image is None and grab.error is not None and "holds several images" in grab.error
+    assert cv2.imwrite(str(tmp_path / "one.tif"), pages[0]) and read_image(tmp_path / "one.tif").image is not None
