@@ -106,8 +106,9 @@ class CameraSection(Section):
         le=600,
         description="A free-running live source silent this long is reopened (with a hardware trigger only a failed read is).",
     )
-    backoff_max_s: float = Field(2.0, gt=0, le=300, description="Cap of the exponential backoff between reconnect attempts.")
-    read_timeout_s: float = Field(2.0, gt=0, le=60, description="Bound on one blocking frame read.")
+    backoff_max_s: float = Field(2.0, ge=0.1, le=300, description="Cap of the exponential backoff between reconnect attempts.")
+    # at least 10 ms: the decoders take whole milliseconds, and 0 ms is no timeout at all to them
+    read_timeout_s: float = Field(2.0, ge=0.01, le=60, description="Bound on one blocking frame read.")
     decode_threads: int | None = Field(
         None, ge=1, le=64, description="FFmpeg decoder threads for video files and network streams (null: FFmpeg's own, one per core)."
     )

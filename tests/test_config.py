@@ -292,3 +292,11 @@ def test_a_camera_source_is_classified_once_by_its_prefix_or_what_the_path_holds
              str(tmp_path / "photos"): SourceKind.FOLDER, str(tmp_path / "part.JPG"): SourceKind.STILL,
              str(tmp_path / "line.mp4"): SourceKind.VIDEO, str(tmp_path / "missing"): SourceKind.VIDEO}  # fmt: skip
     assert {src: source_kind(src) for src in named} == named
+
+
+@pytest.mark.parametrize(("key", "value"), [("camera.read_timeout_s", "0.0001"), ("camera.backoff_max_s", "0.000001")])
+def test_a_read_bound_or_backoff_too_short_to_be_one_is_a_config_error(key: str, value: str) -> None:
+    """A read timeout under a millisecond reached the decoder as 0 ms, which is none (a stream that never answered held
+    the read until SIGTERM's drain ran out); a backoff of a microsecond logged 5000 reconnect failures a second."""
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_config(None, [f"{key}={value}"])
