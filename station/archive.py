@@ -306,7 +306,7 @@ def _folders(at: Path, passed: Callable[[str], None] | None = None) -> list[Path
     entries = _entries(at, passed)
     if passed is not None:
         for e in entries:
-            if why := _passed_over(e):
+            if why := _passed_over(e) or _not_a_folder(e):
                 passed(f"{e.path}: {why}")
     return [Path(e.path) for e in entries if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")]
 
@@ -333,11 +333,39 @@ def _passed_over(e: os.DirEntry[str]) -> str:
     return ""
 
 
+def _not_a_folder(e: os.DirEntry[str]) -> str:
+    """Why an entry where the archive keeps its DAY and KIND folders is passed over when it is no folder; "" for one."""
+    try:
+        return "" if e.is_dir() else "not a folder, where the archive keeps its DAY/KIND folders: not read"
+    except OSError:  # a link that loops
+        return "not a folder, where the archive keeps its DAY/KIND folders: not read"
+
+
 def sidecars(root: Path, passed: Callable[[str], None] | None = None) -> Iterator[Path]:
     """Every entry named as a sidecar in the archive at ``root`` but folders, folder by folder: :func:`read_sidecar` names
-    what is none (a pipe, a link). ``passed`` is told each folder passed over, and why (:func:`kind_folders`)."""
+    what is none (a pipe, a link). ``passed`` is told each folder passed over, and why (:func:`kind_folders`), and each
+    other entry of a KIND folder that is no part's (:func:`_stray`)."""
     for folder in kind_folders(root, passed):
-        yield from (Path(e.path) for e in _entries(folder, passed) if e.name.endswith(SIDECAR) and not e.is_dir(follow_symlinks=False))
+        entries = _entries(folder, passed)
+        sides = {e.name for e in entries if e.name.endswith(SIDECAR) and not e.is_dir(follow_symlinks=False)}
+        parts = {name[: -len(SIDECAR)] for name in sides}
+        for e in entries:
+            if e.name in sides:
+                yield Path(e.path)
+            elif passed is not None and (why := _stray(e, parts)):
+                passed(f"{e.path}: {why}")
+
+
+def _stray(e: os.DirEntry[str], parts: set[str]) -> str:
+    """Why an entry of a KIND folder that is no sidecar is passed over: a folder, a file of no part (its sidecar gone, or
+    no file the archive writes); "" for one named as a part's crop, frame or heat map beside its sidecar (the sidecar's
+    reading says what is wrong with it)."""
+    stem, suffix = split_name(e.name)
+    if suffix is not None and stem in parts:
+        return ""
+    if e.is_dir(follow_symlinks=False):
+        return "a folder where the archive keeps a part's files, not read"
+    return "no file the archive writes, not read" if suffix is None else "no sidecar beside it (the part's facts are gone), not exported"
 
 
 def _no_constant(name: str) -> None:

@@ -139,11 +139,12 @@ def _check_crop(crop: Path, dest: Path) -> None:
 def _sidecar(side: Path) -> tuple[dict[str, Any], dict[str, str] | None]:
     """The sidecar's fields and the operator's review (None: not reviewed); ValueError saying why it cannot be used."""
     meta = read_sidecar(side)
-    if meta.get("reason") not in REASONS:  # teaching reads it from labels.csv, as strictly
+    if not isinstance(meta.get("reason"), str) or meta.get("reason") not in REASONS:  # as labels.csv is read, as strictly
         raise ValueError(f"its reason {json.dumps(meta.get('reason'))[:40]} is not one of the station's")
     review = meta.get("review")
     if review is None:
         return meta, None
-    if not isinstance(review, dict) or review.get("label") not in LABEL_FOLDERS or not isinstance(review.get("by"), str):
+    label = review.get("label") if isinstance(review, dict) else None
+    if not isinstance(label, str) or label not in LABEL_FOLDERS or not isinstance(review.get("by"), str):
         raise ValueError(f"its review is not {{label: defect|good, by, at}}: {json.dumps(review)[:80]}")
     return meta, review

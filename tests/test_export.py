@@ -39,11 +39,13 @@ def test_export_names_every_part_it_cannot_use_and_writes_the_rest(tmp_path: Pat
     archived_files(reject, "p14", json.dumps({"reason": 5}))  # teaching would refuse the whole export for it
     archived_files(reject, "p15", '{"reason": "defect", "x": ' + "[" * 100_000 + "]" * 100_000 + "}")  # a RecursionError: a traceback
     archived_files(reject, "p16", '{"reason": "defect", "score": NaN}')
+    archived_files(reject, "p17", json.dumps({"reason": ["defect"]}))  # a list: unhashable, a traceback
+    archived_files(reject, "p18", json.dumps({"reason": "defect", "review": {"label": {"a": 1}, "by": "x"}}))
     archived_files(tmp_path / "a" / "2026-01-02" / "reject", "p1", json.dumps({"reason": "defect"}))  # another day, the same name
     done = export(tmp_path / "a", tmp_path / "out")
     assert done.counts == {"def_front": 2, "ok_front": 0, "review": 0}
     named = sorted(Path(why.split(":")[0]).stem for why in done.skipped)
-    assert named == sorted(["p1", "p3", "p4", "p5", "p6", "p7", "p8", "p9", "p10", "p11", "p12", "p13", "p14", "p15", "p16"])
+    assert named == sorted(["p1", "p3", "p4", "p5", "p6", "p7", "p8", "p9", "p10", "p11", "p12", "p13", "p14", "p15", "p16", "p17", "p18"])
     assert any("2026-01-02" in why and "exported already" in why for why in done.skipped)
     with (tmp_path / "out" / "labels.csv").open(newline="") as f:
         rows = list(csv.reader(f))
@@ -168,3 +170,25 @@ def test_folders_the_archive_passes_over_are_each_named_not_silently_left_out(
     ]
     assert "def_front 1" in said.out and "3 parts or folders not exported (named above)" in said.out
     assert [p.name for p in (tmp_path / "out" / "def_front").iterdir()] == ["p1.png"]
+
+
+def test_what_lies_where_the_archive_keeps_its_folders_and_parts_but_is_neither_is_named(tmp_path: Path) -> None:
+    """A file where a day or kind folder belongs, a folder or a crop without its sidecar among a kind's parts, a sidecar
+    that is a folder: each was passed over without a word."""
+    archive = tmp_path / "a"
+    kind = archive / "2026-01-01" / "reject"
+    archived_files(kind, "p1", json.dumps({"reason": "defect"}))
+    (archive / "notes.txt").write_text("x")
+    (archive / "2026-01-01" / "pass").write_text("x")  # a kind that is a file
+    (kind / "p2.png").write_bytes(b"\x89PNG\r\n\x1a\n")  # its sidecar gone
+    (kind / "p3.json").mkdir()  # a sidecar that is a folder
+    (kind / "deeper").mkdir()
+    done = export(archive, tmp_path / "out")
+    assert done.counts == {"def_front": 1, "ok_front": 0, "review": 0}
+    assert sorted(why.split(": ")[0].removeprefix(str(archive) + "/") for why in done.skipped) == [
+        "2026-01-01/pass",
+        "2026-01-01/reject/deeper",
+        "2026-01-01/reject/p2.png",
+        "2026-01-01/reject/p3.json",
+        "notes.txt",
+    ]
