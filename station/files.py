@@ -7,7 +7,9 @@ read in its own words, and :func:`why` what went wrong.
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import io
 import os
 import re
 import secrets
@@ -58,6 +60,32 @@ def open_append(path: Path, truncate: bool = False) -> IO[str]:
         return os.fdopen(fd, "a", encoding="utf-8")
     except BaseException:
         os.close(fd)
+        raise
+
+
+def append_line(f: IO[str], line: str) -> None:
+    """``line`` appended whole to ``f`` (a file :func:`open_append` opened, or standard output), or not at all: written
+    by one call to the file itself, and on a failure partway (a disk that fills mid-line) the file is cut back to where
+    it was, so no torn line is left for a reader to choke on; OSError says why. (Written through the text file's
+    buffer, a full disk left half a line, and the next flush wrote another part of a later one.)"""
+    f.flush()
+    try:
+        fd, data = f.fileno(), line.encode("utf-8")
+    except io.UnsupportedOperation:  # a stream of no file (a test's captured output): its own write
+        f.write(line)
+        f.flush()
+        return
+    try:
+        end: int | None = os.lseek(fd, 0, os.SEEK_END)  # where an append starts
+    except OSError:  # a pipe: nothing to cut back
+        end = None
+    try:
+        if os.write(fd, data) != len(data):
+            raise OSError(errno.ENOSPC, "the line was cut short: the disk is full")
+    except OSError:
+        if end is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, end)
         raise
 
 

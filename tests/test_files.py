@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from station.errors import ConfigError, InputError
-from station.files import Refused, from_cell, not_read, open_append, open_out, read_bounded, replace_file, to_cell, why
+from station.files import Refused, append_line, from_cell, not_read, open_append, open_out, read_bounded, replace_file, to_cell, why
 
 
 def test_a_regular_file_within_its_bound_is_read_whole(tmp_path: Path) -> None:
@@ -189,3 +189,17 @@ def test_numbers_and_plain_text_are_written_as_they_are(text: str) -> None:
 
 def test_a_cell_a_spreadsheet_saved_again_without_its_mark_is_read_as_its_text() -> None:
     assert from_cell("=1+1") == "=1+1" and from_cell("'=1+1") == "=1+1"
+
+
+def test_a_line_that_does_not_fit_is_cut_back_never_left_torn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A disk that fills mid-line: the text file's buffer left half a line, and a later flush wrote part of another."""
+    path = tmp_path / "out.jsonl"
+    with open_append(path) as f:
+        append_line(f, '{"part_id": 1}\n')
+        real = os.write
+        monkeypatch.setattr(os, "write", lambda fd, data: real(fd, data[: len(data) // 2]))  # half of it fits
+        with pytest.raises(OSError, match="cut short"):
+            append_line(f, '{"part_id": 2, "verdict": "reject"}\n')
+        monkeypatch.setattr(os, "write", real)
+        append_line(f, '{"part_id": 3}\n')
+    assert path.read_text() == '{"part_id": 1}\n{"part_id": 3}\n'

@@ -23,7 +23,7 @@ import structlog
 
 from station.config_gateway import ModbusSection
 from station.errors import ConfigError
-from station.files import open_out
+from station.files import append_line, open_out
 from station.gateway.reasons import PartDecision
 from station.ratelog import RateLimitedLog
 
@@ -55,8 +55,7 @@ class JsonLinesOutput:
         """One line; a write that fails (a full disk, a closed pipe) is logged and counted, and the PLC output goes on (a log
         line lost is not a part lost: True either way)."""
         try:
-            self._f.write(json.dumps(d.as_dict()) + "\n")
-            self._f.flush()
+            append_line(self._f, json.dumps(d.as_dict()) + "\n")
         except (OSError, ValueError) as exc:  # ValueError: the file was closed under us
             self.failed_writes += 1
             self._quiet.emit("out", "out_write_failed", level="error", stage="gateway", part_id=d.part_id, error=str(exc))

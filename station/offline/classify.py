@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -12,8 +13,8 @@ from typing import IO
 import numpy as np
 import numpy.typing as npt
 
-from station.errors import InputError, one_line
-from station.files import inputs_apart, open_append
+from station.errors import InputError, StationError, one_line
+from station.files import append_line, inputs_apart, open_append
 from station.messages import Frame, Part, Reason, Verdict
 from station.metrics import Metrics
 from station.model import Model
@@ -80,11 +81,16 @@ def classify_paths(paths: list[Path], model: Model, out_path: Path | None, read:
                 row["where"] = list(v.where)
             if v.reason is not Reason.OK:
                 row["detail"] = v.detail
-            out.write(json.dumps(row) + "\n")
-            out.flush()
+            try:
+                append_line(out, json.dumps(row) + "\n")
+            except OSError as exc:  # a full disk: nothing after it could be written either; no torn line left
+                where = f"{out_path} (--out)" if out_path else "standard output"
+                raise StationError(f"{where}: cannot write: {exc.strerror or exc}; stopped after {classified - 1} "
+                                   f"images classified, {path} and those after it not") from None  # fmt: skip
     finally:
         if out_path:
-            out.close()
+            with contextlib.suppress(OSError):  # the last flush on a full disk: said above
+                out.close()
     if unreadable:
         print(f"station: classified {classified} images, skipped {unreadable} files", file=sys.stderr)
     elif not classified:  # an empty folder: exit 2 says nothing by itself

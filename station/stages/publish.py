@@ -21,7 +21,7 @@ import zmq
 
 from station.config import PublisherSection
 from station.errors import ConfigError
-from station.files import open_out
+from station.files import append_line, open_out
 from station.keys import ClientAllowList, KeyPair, bind_server, server_keys
 from station.messages import CameraState, StationState, Verdict
 from station.metrics import Metrics
@@ -154,8 +154,7 @@ class Publisher:
         if self._out is None:
             return
         try:
-            self._out.write(msg.encode().decode() + "\n")
-            self._out.flush()
+            append_line(self._out, msg.encode().decode() + "\n")
             if self.out_failing is not None:
                 log.info("out_write_recovered", stage="publish", part_id=msg.part_id, was=self.out_failing)
             self.out_failing = None
