@@ -38,6 +38,13 @@ class Direction(StrEnum):
 class StationSection(Section):
     id: str = Field("station-1", min_length=1, max_length=64, description="Station id, sent with every verdict.")
 
+    @field_validator("id")
+    @classmethod
+    def _printable(cls, v: str) -> str:
+        if not v.isprintable():  # it is quoted in every log line, the live page and the PLC gateway's
+            raise ValueError("a station id is printable characters on one line (no newline, tab or escape)")
+        return v
+
 
 CAMERA_SETTINGS = ("exposure_us", "gain_db", "acquisition_fps", "roi", "pixel_format")  # written to the camera (with trigger)
 USB = ("usb:", "/dev/video")  # camera.source prefixes, by kind (sources.source_for)

@@ -29,6 +29,17 @@ class TooBig(Unreadable):
 ALIASES = f"it holds more than {MAX_VALUES} values once its aliases (*name) are written out, or an alias holds itself"
 
 
+INT, FLOAT = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
+
+
+def _unshared(value: Any) -> Any:
+    """``value`` with every mapping and list a copy of its own: an alias (``pipeline: *q``) made two sections one object,
+    and ``--set camera.queue_size=4`` set ``pipeline.queue_size`` too (a bomb of them is refused before: MAX_VALUES)."""
+    if isinstance(value, dict):
+        return {k: _unshared(v) for k, v in value.items()}
+    return [_unshared(v) for v in value] if isinstance(value, list) else value
+
+
 def _values(node: yaml.Node, sizes: dict[int, int], open_: set[int]) -> int:
     """How many values ``node`` holds once every alias in it is written out; each node counted once (memo), a cycle raises."""
     if id(node) in sizes:
@@ -37,6 +48,9 @@ def _values(node: yaml.Node, sizes: dict[int, int], open_: set[int]) -> int:
         raise TooBig(ALIASES)
     open_.add(id(node))
     n = 1
+    if isinstance(node, yaml.ScalarNode) and node.tag in (INT, FLOAT) and ":" in node.value:  # YAML 1.1's base 60
+        raise Unreadable(f"{node.value} (line {node.start_mark.line + 1}) is a base-60 number to YAML ({yaml.safe_load(node.value)}): "
+                         "write the number, or quote it for a string")  # fmt: skip
     if isinstance(node, yaml.SequenceNode):
         n += sum(_values(child, sizes, open_) for child in node.value)
     elif isinstance(node, yaml.MappingNode):
@@ -67,7 +81,7 @@ def load_yaml(text: str) -> Any:
         if node is None:
             return None
         _values(node, {}, set())
-        return loader.construct_document(node)
+        return _unshared(loader.construct_document(node))
     except RecursionError:
         raise TooBig("it nests lists or mappings too deep to read") from None
     except Unreadable:

@@ -300,3 +300,11 @@ def test_a_read_bound_or_backoff_too_short_to_be_one_is_a_config_error(key: str,
     the read until SIGTERM's drain ran out); a backoff of a microsecond logged 5000 reconnect failures a second."""
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         load_config(None, [f"{key}={value}"])
+
+
+def test_a_station_id_is_printable_on_one_line() -> None:
+    """A newline or a terminal escape in it went into every log line and message as it was."""
+    for bad in ('"a\\nb"', '"a\\x1b[31mb"'):
+        with pytest.raises(ConfigError, match=r"station\.id: .*printable characters on one line"):
+            load_config(None, [f"station.id={bad}"])
+    assert load_config(None, ["station.id=line 3 (café)"]).station.id == "line 3 (café)"

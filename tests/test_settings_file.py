@@ -7,7 +7,7 @@ from pydantic import BaseModel
 
 from station.config import load_config
 from station.errors import ConfigError
-from station.settings_file import apply_override, paths_in, read_mapping, resolve_paths
+from station.settings_file import Unreadable, apply_override, load_yaml, paths_in, read_mapping, resolve_paths
 
 
 def test_an_empty_file_is_an_empty_mapping(tmp_path: Path) -> None:
@@ -165,3 +165,14 @@ def test_a_merge_key_given_twice_is_refused_and_one_merging_a_list_is_yaml(tmp_p
         read_mapping(p)
     p.write_text("a: &a {source: 'usb:1'}\nb: &b {fps: 5}\ncamera:\n  <<: [*a, *b]\n")
     assert read_mapping(p)["camera"] == {"source": "usb:1", "fps": 5}
+
+
+def test_sections_an_alias_shares_are_each_their_own_and_a_base_60_number_is_refused(tmp_path: Path) -> None:
+    """``pipeline: *q`` made one object of two sections: a --set of one set the other (and an unknown key in one was
+    named under the other). ``deadline_ms: 8:20`` was 500 to YAML 1.1, without a word."""
+    data = load_yaml("camera: &q\n  queue_size: 8\npipeline: *q\n")
+    apply_override(data, "camera.queue_size=4")
+    assert data == {"camera": {"queue_size": 4}, "pipeline": {"queue_size": 8}}
+    with pytest.raises(Unreadable, match=r"8:20 \(line 2\) is a base-60 number to YAML \(500\)"):
+        load_yaml("publisher:\n  deadline_ms: 8:20\n")
+    assert load_yaml('a: "8:20"\nb: 1.5\n') == {"a": "8:20", "b": 1.5}
