@@ -13,7 +13,7 @@ from typing import IO
 import numpy as np
 import numpy.typing as npt
 
-from station.errors import InputError, StationError, one_line
+from station.errors import InputError, one_line
 from station.files import append_line, inputs_apart, open_append
 from station.messages import Frame, Part, Reason, Verdict
 from station.metrics import Metrics
@@ -85,7 +85,7 @@ def classify_paths(paths: list[Path], model: Model, out_path: Path | None, read:
                 append_line(out, json.dumps(row) + "\n")
             except OSError as exc:  # a full disk: nothing after it could be written either; no torn line left
                 where = f"{out_path} (--out)" if out_path else "standard output"
-                raise StationError(f"{where}: cannot write: {exc.strerror or exc}; stopped after {classified - 1} "
+                raise InputError(f"{where}: cannot write: {exc.strerror or exc}; stopped after {classified - 1} "
                                    f"images classified, {path} and those after it not") from None  # fmt: skip
     finally:
         if out_path:
