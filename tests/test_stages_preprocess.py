@@ -8,6 +8,7 @@ import time
 
 import cv2
 import numpy as np
+import pytest
 
 from station.config import SHIPPED_MODEL
 from station.footage import shadow_weight
@@ -61,3 +62,14 @@ def test_a_part_shaded_over_its_upper_half_is_found_whole_where_its_blob_is_the_
     assert abs(whole.pre.circle.cx - 320) < 5 and abs(whole.pre.circle.cy - 180) < 5 and abs(whole.pre.circle.r - 110) < 8
     cut = stage(Part(2, Frame(1, _shaded_part(-70), time.monotonic(), time.time()), blob=(320.0, 85.0, 170.0), belt_level=50.0))[0]
     assert cut.pre is not None and cut.pre.quality is Quality.CUT_OFF and cut.failure is not None
+
+
+def test_a_part_judged_ok_without_a_crop_is_an_error_never_a_raise(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Never so from preprocess itself; its failure named the cause "ok", which a Failure refuses: crop_part raised."""
+    import station.stages.preprocess as stage
+    from station.messages import Reason, StageName
+    from station.preprocess import Preprocessed
+
+    monkeypatch.setattr(stage, "preprocess_part", lambda *_: Preprocessed(Quality.OK, None, None, 100.0, 1.0, 0.0))
+    crop = stage.crop_part(Part(1, _frame()), PreprocessSpec(), None, Metrics(), StageName.PREPROCESS)
+    assert crop.failure is not None and crop.failure.reason is Reason.ERROR and "without a crop" in crop.failure.detail

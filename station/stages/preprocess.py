@@ -76,8 +76,11 @@ def crop_part(
         metrics.part_errors.labels(stage=stage).inc()
         log.error("part_error", stage=stage.value, part_id=part.part_id, error=f"{type(exc).__name__}: {exc}")
         return Crop(part, None, Failure(Reason.ERROR, f"{stage.value}: {type(exc).__name__}: {exc}"), model)
-    unable = Failure(Reason.UNABLE, pre.quality.value, pre.quality) if pre.quality is not Quality.OK or pre.crop is None else None
-    return Crop(part, pre, unable, model)
+    if pre.quality is not Quality.OK:
+        return Crop(part, pre, Failure(Reason.UNABLE, pre.quality.value, pre.quality), model)
+    if pre.crop is None:  # never so from preprocess: an ok part's cause would be "ok", which a Failure refuses (it raised)
+        return Crop(part, pre, Failure(Reason.ERROR, f"{stage.value}: a part judged ok without a crop"), model)
+    return Crop(part, pre, None, model)
 
 
 class PreprocessStage:
