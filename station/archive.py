@@ -335,10 +335,10 @@ def _passed_over(e: os.DirEntry[str]) -> str:
 
 def _not_a_folder(e: os.DirEntry[str]) -> str:
     """Why an entry where the archive keeps its DAY and KIND folders is passed over when it is no folder; "" for one."""
-    try:
-        return "" if e.is_dir() else "not a folder, where the archive keeps its DAY/KIND folders: not read"
-    except OSError:  # a link that loops
-        return "not a folder, where the archive keeps its DAY/KIND folders: not read"
+    with contextlib.suppress(OSError):  # a link that loops: no folder
+        if e.is_dir():
+            return ""
+    return "not a folder, where the archive keeps its DAY/KIND folders: not read"
 
 
 def sidecars(root: Path, passed: Callable[[str], None] | None = None) -> Iterator[Path]:

@@ -139,8 +139,9 @@ def _check_crop(crop: Path, dest: Path) -> None:
 def _sidecar(side: Path) -> tuple[dict[str, Any], dict[str, str] | None]:
     """The sidecar's fields and the operator's review (None: not reviewed); ValueError saying why it cannot be used."""
     meta = read_sidecar(side)
-    if not isinstance(meta.get("reason"), str) or meta.get("reason") not in REASONS:  # as labels.csv is read, as strictly
-        raise ValueError(f"its reason {json.dumps(meta.get('reason'))[:40]} is not one of the station's")
+    reason = meta.get("reason")
+    if not isinstance(reason, str) or reason not in REASONS:  # as labels.csv is read, as strictly (a list: unhashable)
+        raise ValueError(f"its reason {json.dumps(reason)[:40]} is not one of the station's")
     review = meta.get("review")
     if review is None:
         return meta, None
