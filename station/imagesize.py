@@ -124,7 +124,7 @@ def several_images(data: bytes) -> bool:
     except struct.error:  # a directory cut short: OpenCV's to refuse
         return False
     if data[8:16] == b"WEBPVP8X":
-        return bool(data[20] & 0x02)  # the extended header's animation flag
+        return bool(data[20:21]) and bool(data[20] & 0x02)  # the extended header's animation flag (a header cut short: none)
     return data.startswith(PNG) and b"acTL" in data[: data.find(b"IDAT")]  # an animation control chunk before the image
 
 

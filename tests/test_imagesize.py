@@ -174,6 +174,9 @@ def test_a_file_of_several_images_is_refused_never_judged_on_its_first(tmp_path:
     assert not several_images(_tiff([(256, 100), (257, 100)])) and several_images(_tiff([(256, 100), (257, 100)], next_ifd=64))
     webp = b"RIFF\x00\x00\x00\x00WEBPVP8X\x0a\x00\x00\x00"
     assert several_images(webp + b"\x02" + bytes(9)) and not several_images(webp + b"\x00" + bytes(9))
+    assert not several_images(webp[:17]) and not several_images(webp), "a header cut short: no flag, no IndexError"
+    (tmp_path / "short.webp").write_bytes(webp[:17])
+    assert "not a decodable image" in (read_image(tmp_path / "short.webp").error or "")
     pages = [np.asarray(cv2.imread(str(p), cv2.IMREAD_GRAYSCALE), np.uint8) for p in sorted((SAMPLE / "ok_front").iterdir())[:2]]
     assert cv2.imwritemulti(str(tmp_path / "two.tif"), pages)
     grab = read_image(tmp_path / "two.tif")
