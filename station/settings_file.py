@@ -30,6 +30,8 @@ ALIASES = f"it holds more than {MAX_VALUES} values once its aliases (*name) are 
 
 
 INT, FLOAT = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
+STR, MERGE = "tag:yaml.org,2002:str", "tag:yaml.org,2002:merge"
+KEY_KINDS = {"int": "a number", "float": "a number", "null": "nothing (null)", "bool": "true or false", "timestamp": "a date"}
 
 
 def _unshared(value: Any) -> Any:
@@ -67,6 +69,10 @@ def _one_each(node: yaml.MappingNode) -> None:
     """A key given twice in one mapping: YAML keeps the last without a word (a second ``curve:`` would drop the first)."""
     seen: set[str] = set()
     for key, _ in node.value:
+        if isinstance(key, yaml.ScalarNode) and key.tag not in (STR, MERGE):  # ``1:``, ``null:`` or ``yes:`` reached the
+            kind = KEY_KINDS.get(key.tag.rsplit(":", 1)[-1], key.tag)  # model as 1, None or True
+            raise Unreadable(f"the key {key.value or '(empty)'} (line {key.start_mark.line + 1}) is read as {kind}, "
+                             "not a name: quote it, or name the setting")  # fmt: skip
         if isinstance(key, yaml.ScalarNode):  # ``<<`` twice too: the last merge won (``<<: [*a, *b]`` merges both)
             if key.value in seen:
                 raise Unreadable(f"the key {key.value!r} is given twice in one mapping (line {key.start_mark.line + 1}): keep one")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -176,3 +177,13 @@ def test_sections_an_alias_shares_are_each_their_own_and_a_base_60_number_is_ref
     with pytest.raises(Unreadable, match=r"8:20 \(line 2\) is a base-60 number to YAML \(500\)"):
         load_yaml("publisher:\n  deadline_ms: 8:20\n")
     assert load_yaml('a: "8:20"\nb: 1.5\n') == {"a": "8:20", "b": 1.5}
+
+
+def test_a_key_yaml_reads_as_a_number_null_or_bool_is_refused_naming_it_and_its_line() -> None:
+    """``null: 2`` under camera was named ``camera.None`` by the model, ``true: 1`` under gateway ``gateway.1``."""
+    for text, named in (("camera:\n  null: 2\n", "null (line 2) is read as nothing (null)"),
+                        ("gateway:\n  true: 1\n", "true (line 2) is read as true or false"),
+                        ("1: 2\n", "1 (line 1) is read as a number")):  # fmt: skip
+        with pytest.raises(Unreadable, match=rf"the key {re.escape(named)}, not a name: quote it"):
+            load_yaml(text)
+    assert load_yaml('camera:\n  "1": 2\nb: &b {x: 1}\nc:\n  <<: *b\n') == {"camera": {"1": 2}, "b": {"x": 1}, "c": {"x": 1}}
