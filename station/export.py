@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,9 +17,9 @@ from typing import Any
 
 from station.archive import CROP, read_sidecar, sidecars
 from station.errors import InputError
-from station.files import to_cell
-from station.imagesize import PNG
-from station.stills import DEFECTIVE, GOOD
+from station.files import read_bounded, to_cell
+from station.imagesize import PNG, png_damage
+from station.stills import DEFECTIVE, GOOD, MAX_IMAGE_BYTES
 from station.wire import REASONS
 
 LABEL_FOLDERS = {"defect": DEFECTIVE, "good": GOOD}  # an operator's label -> where export puts the part
@@ -67,11 +66,10 @@ def export(archive: Path, out: Path, reviewed_only: bool = False) -> Exported:
         folder = "review" if nowhere else LABEL_FOLDERS.get(str(label), "review")
         dest = out / folder / crop.name
         try:
-            _check_crop(crop, dest)
+            data = _crop(crop, dest)
             dest.parent.mkdir(exist_ok=True)
-            shutil.copyfile(crop, dest)
-            with dest.open("rb") as f:
-                digest = hashlib.file_digest(f, "sha256").hexdigest()
+            dest.write_bytes(data)
+            digest = hashlib.sha256(data).hexdigest()
         except OSError as exc:
             done.skipped.append(f"{crop}: {getattr(exc, 'strerror', None) or exc}")
             continue
@@ -124,16 +122,20 @@ def _empty_folder(out: Path, below: tuple[str, ...]) -> None:
         raise InputError(f"{out}: cannot make the export folder: {exc.strerror or exc}") from None
 
 
-def _check_crop(crop: Path, dest: Path) -> None:
-    """OSError saying why ``crop`` is no archived crop to export to ``dest``: a link (it could lead anywhere), not a PNG
-    file, or a name another part exported already has."""
+def _crop(crop: Path, dest: Path) -> bytes:
+    """The bytes of the archived ``crop`` to export to ``dest``; OSError saying why it is none: a link (it could lead
+    anywhere), not a PNG file, a PNG not whole (cut short as the disk filled: teach and eval would refuse it, unlabelled
+    by then), or a name another part exported already has."""
     if crop.is_symlink() or not crop.is_file():
         raise OSError("no crop beside it (or a link, or not a file)")
-    with crop.open("rb") as f:
-        if f.read(len(PNG)) != PNG:
-            raise OSError("the crop is not a PNG image")
+    data = read_bounded(crop, MAX_IMAGE_BYTES, "a crop", follow=False)
+    if not data.startswith(PNG):
+        raise OSError("the crop is not a PNG image")
+    if damage := png_damage(data):
+        raise OSError(f"the crop's PNG data is not whole: {damage}")
     if dest.exists():
         raise OSError(f"a crop of that name was exported already ({dest}): two archives' parts share a name")
+    return data
 
 
 def _sidecar(side: Path) -> tuple[dict[str, Any], dict[str, str] | None]:

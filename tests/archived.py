@@ -6,6 +6,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from station.archive import Archive
@@ -32,7 +33,14 @@ def archived_files(day: Path, stem: str, sidecar: str | bytes, crop: bool = True
     day.mkdir(parents=True, exist_ok=True)
     (day / f"{stem}.json").write_bytes(sidecar if isinstance(sidecar, bytes) else sidecar.encode())
     if crop:
-        (day / f"{stem}.png").write_bytes(b"\x89PNG\r\n\x1a\n and the rest")
+        (day / f"{stem}.png").write_bytes(small_png())
+
+
+def small_png() -> bytes:
+    """A whole PNG file of a few grey pixels: an archived crop as export reads it."""
+    ok, data = cv2.imencode(".png", np.full((4, 4), 128, np.uint8))
+    assert ok
+    return bytes(data)
 
 
 def archive_of_rejects(root: Path, shadow_pass: bool = True) -> list[str]:

@@ -13,7 +13,7 @@ import pytest
 from station.errors import InputError
 from station.export import COLUMNS, export
 
-from .archived import archived_files
+from .archived import archived_files, small_png
 
 
 def test_export_names_every_part_it_cannot_use_and_writes_the_rest(tmp_path: Path) -> None:
@@ -41,12 +41,15 @@ def test_export_names_every_part_it_cannot_use_and_writes_the_rest(tmp_path: Pat
     archived_files(reject, "p16", '{"reason": "defect", "score": NaN}')
     archived_files(reject, "p17", json.dumps({"reason": ["defect"]}))  # a list: unhashable, a traceback
     archived_files(reject, "p18", json.dumps({"reason": "defect", "review": {"label": {"a": 1}, "by": "x"}}))
+    archived_files(reject, "p19", json.dumps({"reason": "defect"}))
+    (reject / "p19.png").write_bytes(small_png()[:-20])  # cut short as the disk filled: teach would refuse it, unlabelled
     archived_files(tmp_path / "a" / "2026-01-02" / "reject", "p1", json.dumps({"reason": "defect"}))  # another day, the same name
     done = export(tmp_path / "a", tmp_path / "out")
     assert done.counts == {"def_front": 2, "ok_front": 0, "review": 0}
     named = sorted(Path(why.split(":")[0]).stem for why in done.skipped)
-    assert named == sorted(["p1", "p3", "p4", "p5", "p6", "p7", "p8", "p9", "p10", "p11", "p12", "p13", "p14", "p15", "p16", "p17", "p18"])
+    assert named == sorted(["p1"] + [f"p{i}" for i in range(3, 20)])
     assert any("2026-01-02" in why and "exported already" in why for why in done.skipped)
+    assert any("p19.png: the crop's PNG data is not whole" in why and "cut short" in why for why in done.skipped)
     with (tmp_path / "out" / "labels.csv").open(newline="") as f:
         rows = list(csv.reader(f))
     assert [r[0] for r in rows[1:]] == ["def_front/p2.png", "def_front/p1.png"] and rows[2][3] == "m,1\nx"
