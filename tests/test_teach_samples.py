@@ -237,3 +237,15 @@ def test_crops_in_review_are_named_not_taught_in_any_labelled_folder(tmp_path: P
     col = collect([root], SPEC, load_config(None, []))
     assert col.counts() == {"ok": 2, "defective": 2, "not_inspectable": 0}
     assert f"{root / 'review'}: 1 crops not used (unlabelled: move each into ok_front/ or def_front/ to teach with it)" in col.notes
+
+
+def test_parts_whose_images_would_fill_the_memory_stop_teaching_naming_the_photo(tmp_path: Path, monkeypatch: Any) -> None:
+    """Each photo is held whole: a folder of huge ones had the system kill teaching without a word. The memory free is the
+    system's, not this test's to set: it is stood in for, half of it 5.5 of the sample's 300 x 300 photos."""
+    root = sample_line(tmp_path)
+    monkeypatch.setattr("station.teach.parts.free_memory", lambda: 11 * 300 * 300)
+    with pytest.raises(InputError, match=r"def_front/.*: teaching holds each part's image whole, and this one \(300 x 300\) "
+                                         r"would take the 5 held so far past 0\.5 MiB, 50% of the memory free"):  # fmt: skip
+        collect([root], SPEC, load_config(None, []))
+    monkeypatch.setattr("station.teach.parts.free_memory", lambda: None)  # a system that cannot say: no bound
+    assert collect([root], SPEC, load_config(None, [])).counts()["ok"] == 4

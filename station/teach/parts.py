@@ -4,12 +4,14 @@ and the :class:`Collection` of both, which says whether they can teach a line at
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from station.errors import InputError
 from station.locate import Circle, GrayImage
 from station.teach.threshold import ADVISED, MIN_PER_CLASS, meets, shown
 
@@ -21,6 +23,22 @@ FRAMING = 0.2  # more of the parts than this not inspectable: a framing or light
 MISSED = "missed by the trigger"  # a footage part whose row no trigger fired for
 NOWHERE = "located nowhere on the line"  # an exported crop of a part the station never located (a box round it)
 FAILED = "error"  # the station's checks failed on it: the line would reject it, error
+HELD_SHARE = 0.5  # of the memory free as teaching begins, what the parts' images may take (the networks and batches need the rest)
+
+
+def free_memory() -> int | None:
+    """Bytes of memory the system could give now (Linux's MemAvailable, else its free pages); None where it cannot say."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        return None
 
 
 def footage_part(video: Path, part_id: int, frame: int) -> str:
@@ -54,6 +72,10 @@ class Sample:
     view: str = ""  # a footage part's frame and blob (preprocess.view_digest), by which eval knows it again
 
 
+def _size(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
+
+
 @dataclass(frozen=True)
 class Refused:
     """A labelled part the station could not inspect, with its reason (never used for teaching).
@@ -79,6 +101,21 @@ class Collection:
     seen: dict[bytes, tuple[str, int]] = field(default_factory=dict)  # each photo's content -> where it was first met, its label
     copies: list[tuple[str, str]] = field(default_factory=list)  # (a photo, the photo it is an exact copy of): used once
     videos: dict[bytes, tuple[str, list[tuple[int, int, int]]]] = field(default_factory=dict)  # content -> first path, its truth
+    budget: int | None = field(default_factory=lambda: None if (n := free_memory()) is None else int(n * HELD_SHARE))
+    held: int = 0  # bytes of the samples' images
+
+    def hold(self, sample: Sample) -> None:
+        """``sample`` kept to learn from; InputError naming it when its image would take the images held past ``budget``
+        (a photo is held whole: a few of 1 Gpixel would have the system kill teaching without a word)."""
+        if self.budget is not None and self.held + sample.image.nbytes > self.budget:
+            h, w = sample.image.shape[:2]
+            raise InputError(
+                f"{sample.origin}: teaching holds each part's image whole, and this one ({w} x {h}) would take the "
+                f"{len(self.samples)} held so far past {_size(self.budget)}, {HELD_SHARE:.0%} of the memory free as "
+                "it began: teach from an archive export's crops (station archive export), or photos cut round their parts"
+            )
+        self.held += sample.image.nbytes
+        self.samples.append(sample)
 
     def listed(self) -> dict[str, Any]:
         """What the report lists beside the figures: every part not inspected, every exact copy used once, the notes."""

@@ -208,7 +208,7 @@ def _add(image: GrayImage, label: int, path: Path, spec: PreprocessSpec, col: Co
         why, kind = (pre.quality.value, pre.quality) if pre is not None else (why, why) if why else (CHECKS_FAILED, FAILED)
         col.refused.append(Refused(origin, label, why, kind))
         return False
-    col.samples.append(Sample(image, pre.circle, label, origin, inspects, path.name))
+    col.hold(Sample(image, pre.circle, label, origin, inspects, path.name))
     return True
 
 
@@ -313,7 +313,7 @@ class _Seen:
             col.refused.append(Refused(self.origin, label, why, kind))
         else:
             region, circle, inspects, view = self.kept
-            col.samples.append(Sample(region, circle, label, self.origin, inspects, names[row], view))
+            col.hold(Sample(region, circle, label, self.origin, inspects, names[row], view))
         return True
 
 
