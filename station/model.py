@@ -187,6 +187,16 @@ def _feature_output(blob: bytes) -> tuple[bytes, Head] | None:
         return None
 
 
+def one_each(out: object, crops: int) -> npt.NDArray[np.float32]:
+    """The graph's output as one score for each of ``crops``; ModelError when it holds another count of numbers (a graph
+    whose output's shape changes with its input gave [[p]] on its self-test and [[0.001, p]] on some parts: the first
+    number, taken as the score, passed defects)."""
+    scores = np.asarray(out, dtype=np.float32).reshape(-1)
+    if scores.size != crops:
+        raise ModelError(f"the model gave {scores.size} numbers for {crops} crop{'s' * (crops != 1)}, not one score each")
+    return scores
+
+
 class Model:
     """An ONNX Runtime session for one model file, checked against its own metadata."""
 
@@ -229,7 +239,7 @@ class Model:
     def score(self, crops: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """Defect probability for each crop (N x S x S float32)."""
         out = self._session.run([self._output], {self.input_name: self.graph_input(crops)})[0]
-        return np.asarray(out, dtype=np.float32).reshape(-1)
+        return one_each(out, len(crops))
 
     def score_with_evidence(self, crops: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.float32], list[Evidence | None] | None]:
         """Defect probabilities, and each crop's evidence map (station.evidence) when the graph's head allows one: None for
@@ -239,7 +249,7 @@ class Model:
         out, feats = self._session.run([self._output, self._head.feature], {self.input_name: self.graph_input(crops)})
         cells = self._head.evidence(np.asarray(feats, np.float32))
         evidence = [Evidence(c, self.info.spec, self.info.unwrap) if np.all(np.isfinite(c)) else None for c in cells]
-        return np.asarray(out, dtype=np.float32).reshape(-1), evidence
+        return one_each(out, len(crops)), evidence
 
     def warm_up(self, runs: int = 3) -> None:
         """Run a few blank crops so that the first real part is not slow."""

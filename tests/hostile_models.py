@@ -5,6 +5,7 @@ Each wraps the shipped graph's output ``defect_probability`` (p) in a few more n
 - ``nan_above``: NaN where p > 0.5, else p (every defect scores NaN);
 - ``inf_above``: +inf where p > 0.5, else p;
 - ``slow``: p, after ``layers`` matrix products on the input that add nothing (a model far slower than the shipped one);
+- ``two_above``: [[0.001, p]] where p > 0.5, else [[p]] (an output whose shape changes with the input: a first number low);
 - ``fails_on_blank``: p on any crop but an all-zero one (what the station warms a model up with), where it cannot run;
 - ``rounded``: round(p), 0 or 1 (a hard decision: a defect in the uncertain band passes);
 - ``as_integers``: round(p) as int64 or bool, the output's declared type (``elem``) too.
@@ -69,6 +70,23 @@ def nan_above(dst: Path) -> Path:
 
 def inf_above(dst: Path) -> Path:
     return _above(dst, float("inf"))
+
+
+def two_above(dst: Path) -> Path:
+    """[[p]] for a crop whose p is at most 0.5 (a good part: what a self-test sees), [[0.001, p]] above: (1, 2 - low)."""
+    nodes = [
+        helper.make_node("Concat", ["tiny", "p"], ["both"], axis=1),
+        helper.make_node("LessOrEqual", ["p", "half"], ["low"]),
+        helper.make_node("Cast", ["low"], ["low_i"], to=onnx.TensorProto.INT64),
+        helper.make_node("Reshape", ["low_i", "axis0"], ["start"]),
+        helper.make_node("Slice", ["both", "start", "end", "axis1"], [OUT]),
+    ]
+    ints = {"axis0": np.array([1], np.int64), "axis1": np.array([1], np.int64), "end": np.array([2], np.int64)}
+    m = _wrap(dst, nodes, {"half": 0.5, "tiny": np.array([[0.001]], np.float32), **ints})
+    model = onnx.load(str(m))
+    model.graph.output[0].type.tensor_type.shape.dim[1].dim_param = "k"  # its second dimension: 1 or 2
+    onnx.save(model, str(m))
+    return m
 
 
 def slow(dst: Path, layers: int) -> Path:

@@ -13,7 +13,7 @@ from station.stages.preprocess import PreprocessStage
 from station.stills import read_image
 
 from .conftest import SAMPLE
-from .hostile_models import nan_above
+from .hostile_models import nan_above, two_above
 
 
 def test_nan_scores_are_counted_and_every_defect_is_rejected_as_error(tmp_path: Path) -> None:
@@ -29,3 +29,20 @@ def test_nan_scores_are_counted_and_every_defect_is_rejected_as_error(tmp_path: 
     nan = [v for v in verdicts if v.reason is Reason.ERROR]
     assert nan and all(v.score is None and "not a finite score" in v.detail for v in nan)
     assert m.registry.get_sample_value("station_invalid_scores_total") == len(nan)
+
+
+def test_a_model_giving_several_numbers_for_one_crop_is_rejected_as_error_never_its_first_number_passed(tmp_path: Path) -> None:
+    """A graph whose output is [[p]] on good parts (and so on a self-test) but [[0.001, p]] on defects: the first number was
+    taken as the score and every defect passed."""
+    model = Model(two_above(tmp_path / "two.onnx"))  # straight in, past the gate: the stage itself must hold
+    m = Metrics()
+    crop, infer, decide = PreprocessStage(model.info.spec, m), InferenceStage(model, m), DecisionStage(model.info, m)
+    verdicts = []
+    for i, p in enumerate(sorted((SAMPLE / "def_front").iterdir())):
+        image = read_image(p).image
+        assert image is not None
+        verdicts += decide(infer(crop(Part(i, Frame(i, image, 0.0, 0.0)))[0])[0])
+    assert len(verdicts) == len(list((SAMPLE / "def_front").iterdir())) and all(v.verdict == "reject" for v in verdicts)
+    errors = [v for v in verdicts if v.reason is Reason.ERROR]
+    assert errors and all("gave 2 numbers for 1 crop, not one score each" in v.detail for v in errors)
+    assert all(v.reason in (Reason.ERROR, Reason.UNABLE) for v in verdicts)

@@ -112,3 +112,11 @@ def test_thread_settings_reach_the_session_and_change_no_score(spin: bool) -> No
     assert opts.intra_op_num_threads == 2
     assert opts.get_session_config_entry("session.intra_op.allow_spinning") == ("1" if spin else "0")
     np.testing.assert_allclose(two.score(crops), one.score(crops), atol=1e-5)
+
+
+def test_an_output_of_another_count_of_numbers_than_crops_is_refused_not_read_as_scores(tmp_path: Path) -> None:
+    m = Model(tiny_model(tmp_path / "t.onnx", numbers=2))
+    with pytest.raises(ModelError, match="gave 4 numbers for 2 crops, not one score each"):
+        m.score(np.zeros((2, 32, 32), np.float32))
+    with pytest.raises(ModelError, match="gave 2 numbers for 1 crop,"):
+        m.score_with_evidence(np.zeros((1, 32, 32), np.float32))

@@ -33,15 +33,18 @@ def candidate(dst: Path, threshold: float, band: tuple[float, float], rectify: b
     return dst
 
 
-def tiny_model(path: Path, size: int = 32, props: dict[str, str] | None = None, shape: list[str | int | None] | None = None) -> Path:
-    """A real ONNX graph: mean of the crop through a sigmoid, with the station's metadata."""
+def tiny_model(path: Path, size: int = 32, props: dict[str, str] | None = None, shape: list[str | int | None] | None = None,
+               numbers: int = 1) -> Path:  # fmt: skip
+    """A real ONNX graph: mean of the crop through a sigmoid, with the station's metadata; ``numbers`` of it for each crop
+    (one: a score)."""
     x = helper.make_tensor_value_info("crop", onnx.TensorProto.FLOAT, shape or ["n", 1, size, size])
-    y = helper.make_tensor_value_info("defect_probability", onnx.TensorProto.FLOAT, ["n", 1])
+    y = helper.make_tensor_value_info("defect_probability", onnx.TensorProto.FLOAT, ["n", numbers])
     axes = helper.make_tensor("axes", onnx.TensorProto.INT64, [3], [1, 2, 3])
     nodes = [
         helper.make_node("ReduceMean", ["crop", "axes"], ["m"], keepdims=0),
         helper.make_node("Sigmoid", ["m"], ["s"]),
-        helper.make_node("Unsqueeze", ["s", "one"], ["defect_probability"]),
+        helper.make_node("Unsqueeze", ["s", "one"], ["u"]),
+        helper.make_node("Concat", ["u"] * numbers, ["defect_probability"], axis=1),
     ]
     one = helper.make_tensor("one", onnx.TensorProto.INT64, [1], [1])
     g = helper.make_graph(nodes, "tiny", [x], [y], initializer=[axes, one])
