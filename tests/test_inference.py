@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from station.messages import Frame, Part, Reason
+from station.messages import Frame, Part, Reason, Verdict
 from station.metrics import Metrics
 from station.model import Model
 from station.stages.decision import DecisionStage
@@ -16,15 +16,21 @@ from .conftest import SAMPLE
 from .hostile_models import nan_above, two_above
 
 
-def test_nan_scores_are_counted_and_every_defect_is_rejected_as_error(tmp_path: Path) -> None:
-    model = Model(nan_above(tmp_path / "nan.onnx"))  # straight in, past the gate: the stage itself must hold
-    m = Metrics()
+def _defects_judged(model: Model, m: Metrics) -> list[Verdict]:
+    """The bundled defects through preprocess, inference and decision with ``model``, as the line would judge them."""
     crop, infer, decide = PreprocessStage(model.info.spec, m), InferenceStage(model, m), DecisionStage(model.info, m)
     verdicts = []
     for i, p in enumerate(sorted((SAMPLE / "def_front").iterdir())):
         image = read_image(p).image
         assert image is not None
         verdicts += decide(infer(crop(Part(i, Frame(i, image, 0.0, 0.0)))[0])[0])
+    return verdicts
+
+
+def test_nan_scores_are_counted_and_every_defect_is_rejected_as_error(tmp_path: Path) -> None:
+    model = Model(nan_above(tmp_path / "nan.onnx"))  # straight in, past the gate: the stage itself must hold
+    m = Metrics()
+    verdicts = _defects_judged(model, m)
     assert verdicts and all(v.verdict == "reject" for v in verdicts)
     nan = [v for v in verdicts if v.reason is Reason.ERROR]
     assert nan and all(v.score is None and "not a finite score" in v.detail for v in nan)
@@ -36,12 +42,7 @@ def test_a_model_giving_several_numbers_for_one_crop_is_rejected_as_error_never_
     taken as the score and every defect passed."""
     model = Model(two_above(tmp_path / "two.onnx"))  # straight in, past the gate: the stage itself must hold
     m = Metrics()
-    crop, infer, decide = PreprocessStage(model.info.spec, m), InferenceStage(model, m), DecisionStage(model.info, m)
-    verdicts = []
-    for i, p in enumerate(sorted((SAMPLE / "def_front").iterdir())):
-        image = read_image(p).image
-        assert image is not None
-        verdicts += decide(infer(crop(Part(i, Frame(i, image, 0.0, 0.0)))[0])[0])
+    verdicts = _defects_judged(model, m)
     assert len(verdicts) == len(list((SAMPLE / "def_front").iterdir())) and all(v.verdict == "reject" for v in verdicts)
     errors = [v for v in verdicts if v.reason is Reason.ERROR]
     assert errors and all("gave 2 numbers for 1 crop, not one score each" in v.detail for v in errors)
