@@ -17,6 +17,7 @@ from station.errors import ModelError
 from station.evidence import Evidence, Head, with_feature_output
 from station.files import read_bounded, why
 from station.preprocess import PreprocessSpec
+from station.runs import RUN_BOUND_S, RunGuard
 from station.unwrap import PolarUnwrap, UnwrapSpec
 
 # metadata_props keys written by tools.train and read here; the single source of their names.
@@ -200,8 +201,10 @@ def one_each(out: object, crops: int) -> npt.NDArray[np.float32]:
 class Model:
     """An ONNX Runtime session for one model file, checked against its own metadata."""
 
-    def __init__(self, path: Path, threads: Threads | None = None) -> None:
+    def __init__(self, path: Path, threads: Threads | None = None, run_bound_s: float = RUN_BOUND_S) -> None:
         import onnxruntime as ort
+
+        self._guard = RunGuard(run_bound_s)  # every run of its graph: a graph may loop for ever on some crops
 
         try:
             blob = read_bounded(path, MAX_MODEL_BYTES, "a station model")
@@ -238,7 +241,7 @@ class Model:
 
     def score(self, crops: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """Defect probability for each crop (N x S x S float32)."""
-        out = self._session.run([self._output], {self.input_name: self.graph_input(crops)})[0]
+        out = self._guard.run(self._session, [self._output], {self.input_name: self.graph_input(crops)}, len(crops))[0]
         return one_each(out, len(crops))
 
     def score_with_evidence(self, crops: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.float32], list[Evidence | None] | None]:
@@ -246,10 +249,15 @@ class Model:
         a crop whose map is not finite numbers (its features overflowed), which points nowhere."""
         if self._head is None:
             return self.score(crops), None
-        out, feats = self._session.run([self._output, self._head.feature], {self.input_name: self.graph_input(crops)})
+        out, feats = self._guard.run(self._session, [self._output, self._head.feature], {self.input_name: self.graph_input(crops)},
+                                     len(crops))  # fmt: skip
         cells = self._head.evidence(np.asarray(feats, np.float32))
         evidence = [Evidence(c, self.info.spec, self.info.unwrap) if np.all(np.isfinite(c)) else None for c in cells]
         return one_each(out, len(crops)), evidence
+
+    def interrupt(self, why: str) -> None:
+        """End its runs in flight now: each raises ModelError saying ``why`` (a later run is run as ever)."""
+        self._guard.interrupt(why)
 
     def warm_up(self, runs: int = 3) -> None:
         """Run a few blank crops so that the first real part is not slow."""

@@ -346,6 +346,7 @@ class Pipeline:
         for s in self.stages:
             s.join(max(0.0, deadline - time.monotonic()))
         self.shadow_stage.stop()  # decision, its one user, has ended (or the drain ran out of time)
+        self._interrupt(self.shadow.current, "the station is stopping: the shadow's verdict has no part to go with")
         self.shadow_stage.join(max(0.0, deadline - time.monotonic()))
         done = self.finished()
         if self.archive is not None:
@@ -354,7 +355,13 @@ class Pipeline:
             log.error("drain_timed_out", timeout_s=timeout_s)
             for w in self._loops():
                 w.abort()
+            self._interrupt(self.slot.current, f"the drain ran out of time ({timeout_s:g} s)")  # a run left going aborts the exit
         return done
+
+    @staticmethod
+    def _interrupt(model: Model | None, why: str) -> None:
+        if model is not None:
+            model.interrupt(why)
 
     def close(self) -> None:
         for s in self.stages:  # the publish thread owns the socket: it must be gone before the socket closes

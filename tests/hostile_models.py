@@ -6,6 +6,8 @@ Each wraps the shipped graph's output ``defect_probability`` (p) in a few more n
 - ``inf_above``: +inf where p > 0.5, else p;
 - ``slow``: p, after ``layers`` matrix products on the input that add nothing (a model far slower than the shipped one);
 - ``two_above``: [[0.001, p]] where p > 0.5, else [[p]] (an output whose shape changes with the input: a first number low);
+- ``loops_above``: p, after a loop of two billion turns where p > 0.5 (a model that never finishes on defects);
+- ``loops_on_bright``: the same on crops brighter than any the gate's self-test scores (a model that passes the gate);
 - ``fails_on_blank``: p on any crop but an all-zero one (what the station warms a model up with), where it cannot run;
 - ``rounded``: round(p), 0 or 1 (a hard decision: a defect in the uncertain band passes);
 - ``as_integers``: round(p) as int64 or bool, the output's declared type (``elem``) too.
@@ -17,11 +19,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from .conftest import MODEL
+from .conftest import MODEL, SAMPLE
 
 OUT = "defect_probability"
 
@@ -87,6 +90,61 @@ def two_above(dst: Path) -> Path:
     model.graph.output[0].type.tensor_type.shape.dim[1].dim_param = "k"  # its second dimension: 1 or 2
     onnx.save(model, str(m))
     return m
+
+
+def loops_above(dst: Path, above: float = 0.5) -> Path:
+    """p, after a Loop of 2e9 turns where p > ``above``, of none elsewhere: a run that never ends on defects (on every
+    crop with ``above`` -1)."""
+    high = [helper.make_node("ReduceMax", ["p"], ["most"], keepdims=0), helper.make_node("Greater", ["most", "above"], ["high"])]
+    return _loops(dst, high, {"above": above})
+
+
+def loops_on_bright(dst: Path) -> Path:
+    """p, after a Loop of 2e9 turns on a crop whose mean input is over -0.15 and not 0: none of the gate's self-test crops
+    (-0.74 to -0.20) nor its blank crop (0), a bundled defect with a white disc painted on it (:func:`bright_parts`)."""
+    high = [
+        helper.make_node("ReduceMean", ["polar"], ["mean"], keepdims=0),
+        helper.make_node("Greater", ["mean", "dim"], ["lit"]),
+        helper.make_node("Abs", ["mean"], ["size"]),
+        helper.make_node("Greater", ["size", "eps"], ["not_blank"]),
+        helper.make_node("And", ["lit", "not_blank"], ["high"]),
+    ]
+    return _loops(dst, high, {"dim": -0.15, "eps": 1e-4})
+
+
+def bright_parts(folder: Path, n: int = 3) -> Path:
+    """``folder`` with the first ``n`` bundled defects, each with a white disc of radius 70 painted on its centre: parts
+    the station still inspects, whose crops :func:`loops_on_bright` loops on."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for p in sorted((SAMPLE / "def_front").iterdir())[:n]:
+        image = cv2.imread(str(p), cv2.IMREAD_GRAYSCALE)
+        assert image is not None
+        cv2.circle(image, (image.shape[1] // 2, image.shape[0] // 2), 70, 255, -1)
+        cv2.imwrite(str(folder / f"{p.stem}.png"), image)
+    return folder
+
+
+def _loops(dst: Path, high: list[onnx.NodeProto], consts: dict[str, float]) -> Path:
+    """p, after a Loop of 2e9 turns (each a product of a 4 x 4 matrix) where the nodes ``high`` say so, of none elsewhere."""
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["go"], ["go_on"]), helper.make_node("MatMul", ["h", "w"], ["h_next"])],
+        "turn",
+        [helper.make_tensor_value_info("i", onnx.TensorProto.INT64, []), helper.make_tensor_value_info("go", onnx.TensorProto.BOOL, []),
+         helper.make_tensor_value_info("h", onnx.TensorProto.FLOAT, [4, 4])],
+        [helper.make_tensor_value_info("go_on", onnx.TensorProto.BOOL, []),
+         helper.make_tensor_value_info("h_next", onnx.TensorProto.FLOAT, [4, 4])],
+    )  # fmt: skip
+    nodes = [
+        *high,
+        helper.make_node("Where", ["high", "turns", "none"], ["n"]),
+        helper.make_node("Loop", ["n", "yes", "w"], ["h_end"], body=body),
+        helper.make_node("ReduceMean", ["h_end"], ["h_mean"], keepdims=0),
+        helper.make_node("Mul", ["h_mean", "zero"], ["nothing"]),
+        helper.make_node("Add", ["p", "nothing"], [OUT]),
+    ]
+    more: dict[str, float | np.ndarray] = {"zero": 0.0, "w": np.eye(4, dtype=np.float32), "yes": np.array(True),
+            "turns": np.array(2_000_000_000, np.int64), "none": np.array(0, np.int64)}  # fmt: skip
+    return _wrap(dst, nodes, {**consts, **more})
 
 
 def slow(dst: Path, layers: int) -> Path:

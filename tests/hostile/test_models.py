@@ -16,7 +16,7 @@ from station.pipeline import RunOptions
 from station.sources import source_for
 
 from ..conftest import MODEL, SAMPLE, free_port, wait_for
-from ..hostile_models import inf_above, inverted, nan_above
+from ..hostile_models import bright_parts, inf_above, inverted, loops_above, loops_on_bright, nan_above
 from ..proc import Station, one_line_error, run, sets, strict_json
 
 PORTS = ("metrics.port=0", "publisher.endpoint=tcp://127.0.0.1:*", "publisher.resend_endpoint=tcp://127.0.0.1:*")
@@ -53,8 +53,8 @@ def test_nan_scores_that_got_past_the_gate_are_never_a_pass_and_the_wire_stays_s
     assert errors and all(v["score"] is None and "not a finite score" in str(v["detail"]) for v in errors)
 
 
-@pytest.mark.parametrize("make", [nan_above, inverted], ids=lambda f: f.__name__)
-def test_a_reload_to_a_lying_model_is_refused_and_inspection_goes_on(tmp_path: Path, make: Callable[[Path], Path]) -> None:
+def _line_of_defects(tmp_path: Path) -> tuple[Path, Path]:
+    """A copy of the shipped model to replace, and a folder of 72 parts (the bundled defects four times)."""
     live = tmp_path / "live.onnx"
     shutil.copy(MODEL, live)
     folder = tmp_path / "parts"
@@ -62,6 +62,12 @@ def test_a_reload_to_a_lying_model_is_refused_and_inspection_goes_on(tmp_path: P
     for i in range(4):
         for p in sorted((SAMPLE / "def_front").iterdir()):
             shutil.copy(p, folder / f"{i}-{p.name}")
+    return live, folder
+
+
+@pytest.mark.parametrize("make", [nan_above, inverted], ids=lambda f: f.__name__)
+def test_a_reload_to_a_lying_model_is_refused_and_inspection_goes_on(tmp_path: Path, make: Callable[[Path], Path]) -> None:
+    live, folder = _line_of_defects(tmp_path)
     out = tmp_path / "v.jsonl"
     st = Station(
         "replay", str(folder), "--realtime", "--no-progress", "--out", str(out), extra=tuple(sets(f"model.path={live}", "camera.fps=8"))
@@ -78,3 +84,36 @@ def test_a_reload_to_a_lying_model_is_refused_and_inspection_goes_on(tmp_path: P
     assert [v["part_id"] for v in verdicts] == list(range(1, 73)), "every part judged, by the old model"
     assert len({v["model"] for v in verdicts}) == 1 and all(v["verdict"] == "reject" for v in verdicts)
     assert not st.invalid and st.verdicts(), "what the subscriber saw was strict JSON"
+
+
+def test_a_shadow_model_that_never_finishes_costs_no_live_verdict_and_the_station_exits_0(tmp_path: Path) -> None:
+    """A shadow whose every run loops two billion turns: the live verdicts were right, but every stop waited out the drain
+    and the process aborted with a run still going (exit 134, ``terminate called without an active exception``)."""
+    endless, out = loops_on_bright(tmp_path / "endless.onnx"), tmp_path / "v.jsonl"
+    parts = bright_parts(tmp_path / "parts")
+    p = run("replay", str(parts), "--no-progress", "--out", str(out), *sets(f"model.shadow={endless}", *PORTS))
+    assert p.returncode == 0, p.stderr[-2000:]
+    verdicts = [strict_json(line) for line in out.read_text().splitlines()]
+    assert [v["part_id"] for v in verdicts] == [1, 2, 3] and all(v["verdict"] == "reject" for v in verdicts)
+    assert "terminate called" not in p.stderr
+
+
+def test_a_reload_to_a_model_that_never_finishes_its_self_test_is_refused_and_a_stop_then_drains(tmp_path: Path) -> None:
+    """The gate's first run never ended: the reload held the main thread for good, SIGTERM was never taken, SIGKILL alone
+    ended the station. Each run is bounded now (station.runs: 5 s), so the model is refused and the stop drains."""
+    live, folder = _line_of_defects(tmp_path)
+    out = tmp_path / "v.jsonl"
+    st = Station("replay", str(folder), "--realtime", "--no-progress", "--out", str(out),
+                 extra=tuple(sets(f"model.path={live}", "camera.fps=4")))  # fmt: skip
+    try:
+        assert st.up() and wait_for(lambda: len(st.verdicts()) >= 2, 60)
+        loops_above(tmp_path / "endless.onnx", above=-1.0).replace(live)
+        st.signal(signal.SIGHUP)
+        assert wait_for(lambda: st.metric("station_model_reloads_total", result="refused") == 1, 60), st.stderr()[-2000:]
+        st.signal(signal.SIGTERM)
+        assert st.wait(60) == 0
+    finally:
+        st.close()
+    assert "the model's run was ended: it ran past 5 s" in st.stderr()
+    verdicts = [strict_json(line) for line in out.read_text().splitlines()]
+    assert [v["part_id"] for v in verdicts] == list(range(1, len(verdicts) + 1)) and all(v["verdict"] == "reject" for v in verdicts)

@@ -1,0 +1,79 @@
+"""Bounded model runs: a run past its bound, or interrupted, ends with ModelError; the others run as ever."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from station.errors import ModelError
+from station.model import Model
+from station.runs import RunGuard
+
+from .hostile_models import loops_above
+
+
+@pytest.fixture(scope="module")
+def endless(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model whose every run loops two billion turns: minutes, had nothing ended it."""
+    return loops_above(tmp_path_factory.mktemp("runs") / "endless.onnx", above=-1.0)
+
+
+def _crops(model: Model, n: int = 1) -> Any:
+    return np.zeros((n, model.info.spec.size, model.info.spec.size), np.float32)
+
+
+def test_a_run_past_its_bound_ends_with_a_model_error_saying_so(endless: Path) -> None:
+    model = Model(endless, run_bound_s=0.2)
+    started = time.monotonic()
+    with pytest.raises(ModelError, match=r"the model's run was ended: it ran past 0\.2 s"):
+        model.score(_crops(model))
+    assert time.monotonic() - started < 30  # ended, not run out (its loop takes minutes)
+    with pytest.raises(ModelError, match=r"ran past 0\.4 s"):  # a run of two crops is allowed the bound for each
+        model.score_with_evidence(_crops(model, 2))
+
+
+def test_an_interrupt_ends_the_run_in_flight_with_why_and_the_next_run_is_run(endless: Path, tmp_path: Path) -> None:
+    model = Model(endless, run_bound_s=600)
+    failed: list[Exception] = []
+
+    def score() -> None:
+        try:
+            model.score(_crops(model))
+        except ModelError as exc:
+            failed.append(exc)
+
+    t = threading.Thread(target=score)
+    t.start()
+    for _ in range(3000):  # until the run is in flight (a bound: 30 s)
+        if model._guard.in_flight():
+            break
+        time.sleep(0.01)
+    model.interrupt("the station is stopping")
+    t.join(30)
+    assert not t.is_alive() and "the model's run was ended: the station is stopping" in str(failed[0])
+    with pytest.raises(ModelError, match="ran past"):  # not refused: run, and ended by its bound
+        Model(endless, run_bound_s=0.1).score(_crops(model))
+    quick = Model(loops_above(tmp_path / "loops_on_defects.onnx"), run_bound_s=0.1)
+    assert quick.score(_crops(quick)).shape == (1,)  # a blank crop: no turn of the loop, a score
+
+
+def test_the_watching_thread_ends_when_idle_and_a_later_run_starts_another(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("station.runs.IDLE_S", 0.05)
+    guard = RunGuard(1.0)
+
+    class Session:
+        def run(self, outputs: list[str], feeds: dict[str, Any], opts: Any) -> list[Any]:
+            return [feeds["x"] * 2]
+
+    assert guard.run(Session(), ["y"], {"x": 2}) == [4]
+    for _ in range(3000):
+        if not guard.watching():
+            break
+        time.sleep(0.01)
+    assert not guard.watching()
+    assert guard.run(Session(), ["y"], {"x": 3}) == [6] and guard.in_flight() == 0
