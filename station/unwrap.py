@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float32]
+MAX_SAMPLES = 1 << 20  # rings x angles: the shipped network's 96 x 384 is 36,864; a table of this many takes about 50 MB
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,8 @@ class UnwrapSpec:
     def __post_init__(self) -> None:
         if self.rings < 1 or self.angles < 1:
             raise ValueError(f"rings {self.rings} and angles {self.angles} must be positive")
+        if self.rings * self.angles > MAX_SAMPLES:  # its table is 64 bytes a sample: 1e6 x 1e6 asked 3.6 TiB, a traceback
+            raise ValueError(f"rings {self.rings} x angles {self.angles} is more than the {MAX_SAMPLES} samples an unwrap may take")
         if not 0.0 < self.reach <= 1.0:
             raise ValueError(f"reach {self.reach} must lie in (0, 1]: the crop's half side is 1")
         if not 0.0 <= self.overlap < 1.0:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import shutil
+import struct
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
 import onnx
 import pytest
 
@@ -120,3 +125,27 @@ def test_a_model_carrying_a_broken_self_test_of_its_own_is_refused(tmp_path: Pat
     onnx.save(m, str(tmp_path / "t.onnx"))
     with pytest.raises(ModelError, match=why):
         admit(tmp_path / "t.onnx")
+
+
+def test_a_self_test_that_is_nested_too_deep_holds_huge_crops_or_too_many_parts_is_refused_before_decoding(tmp_path: Path) -> None:
+    """Found by a hostile pass: JSON nested 100,000 deep was a RecursionError traceback from check-config, and crops of
+    12000 x 12000 px (140 kB each in the file) were each decoded to 144 MB before their size was checked."""
+    from station.model import META_SELF_TEST
+
+    clip, size = Model(MODEL).info.spec.clip, Model(MODEL).info.spec.size
+    _, small = cv2.imencode(".png", np.zeros((4, 4), np.uint8))
+    huge = bytearray(small.tobytes())
+    huge[16:24] = struct.pack(">II", 12000, 12000)  # the header's width and height: what is read before decoding
+    crop = base64.b64encode(bytes(huge)).decode()
+    cases = {
+        '{"clip": ' + "[" * 100_000 + "]" * 100_000 + "}": "malformed \\(nested too deep\\)",
+        json.dumps({"clip": clip, "labels": [0, 1], "crops": [crop, crop]}): f"a crop of 12000 x 12000 px, not of the input size .{size}",
+        json.dumps({"clip": clip, "labels": [0, 1], "crops": [crop, crop], "parts": [{}, {}, {}]}): "more remade parts than one of each",
+    }  # fmt: skip
+    for i, (text, why) in enumerate(cases.items()):
+        m = onnx.load(str(MODEL))
+        e = m.metadata_props.add()
+        e.key, e.value = META_SELF_TEST, text
+        onnx.save(m, str(tmp_path / f"t{i}.onnx"))
+        with pytest.raises(ModelError, match=why):
+            admit(tmp_path / f"t{i}.onnx")

@@ -45,6 +45,10 @@ def test_metadata_drives_the_model(tmp_path: Path) -> None:
         ({meta.META_UNWRAP: json.dumps({**_UNWRAP, "reach": 3.0})}, "station.unwrap is malformed: reach 3.0"),
         ({meta.META_UNWRAP: json.dumps({**_UNWRAP, "spiral": True})}, "station.unwrap has unknown fields"),
         ({meta.META_UNWRAP: "[32, 96]"}, "station.unwrap is not a JSON object"),
+        (
+            {meta.META_UNWRAP: json.dumps({**_UNWRAP, "rings": 10**6, "angles": 10**6})},  # its table: 3.6 TiB, a traceback
+            r"station.unwrap is malformed: rings 1000000 x angles 1000000 is more than the 1048576 samples",
+        ),
         ({meta.META_BAND: '["0.1", "0.9"]'}, "uncertain band .* is not two finite numbers"),
         ({meta.META_BAND: "[[0.1], [0.9]]"}, "uncertain band .* is not two finite numbers"),
         ({meta.META_BAND: '{"a": 0.1, "b": 0.9}'}, "uncertain band .* is not two finite numbers"),
