@@ -11,6 +11,8 @@ from collections import deque
 from pathlib import Path
 
 import cv2
+import numpy as np
+import numpy.typing as npt
 import structlog
 
 from station.camera import CameraSettings, apply_v4l2, has_gstreamer
@@ -20,7 +22,7 @@ from station.errors import CameraError
 from station.files import opencv_name
 from station.frame_source import FrameSource, Grab, QuickOpen
 from station.preprocess import to_gray
-from station.stills import MAX_IMAGE_SIDE, ImageFolderSource, SingleImage
+from station.stills import MAX_IMAGE_SIDE, ImageFolderSource, SingleImage, decoded
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".m4v", ".mjpeg", ".mjpg", ".webm"}
 log = structlog.get_logger()
@@ -29,6 +31,7 @@ MAX_BAD_RUN = 50  # frames in a row that cannot be decoded before a video that d
 # The same for one that declares its count, read on to that count (a corrupt stretch of an MP4 lasted 71 frames): a bound for
 # a header that lies (a read past the true end takes under a microsecond; a corrupt frame's, about 10).
 MAX_DECLARED_BAD_RUN = 100_000
+MJPG = b"MJPG"  # Motion JPEG's FourCC: every frame a JPEG file of its own
 MAX_TIME_GAP = 250  # frames a recording's timestamps may say are missing at one place, each handed on as unseen (10 s at 25 fps)
 
 
@@ -55,6 +58,7 @@ class VideoFileSource(QuickOpen):
         self._last_ms: float | None = None  # the timestamp of the last frame read
         self._ahead: deque[Grab] = deque()  # read, not yet handed on
         self._cap_said = False  # what the file's rotation metadata is was logged (at its first open)
+        self._raw = False  # Motion JPEG: each frame read as its JPEG file and decoded as a photo is (_raw_jpeg)
 
     def open(self) -> None:
         self._ahead.clear()  # opened again (a probe first, then the capture stage): from its first frame, counted afresh
@@ -80,7 +84,8 @@ class VideoFileSource(QuickOpen):
         self.frame_count = count if count > 0 else None
         fourcc = int(cap.get(cv2.CAP_PROP_FOURCC)) & 0xFFFFFFFF
         # MJPG in AVI: every frame a picture of its own, counted in the header; elsewhere the count may be an estimate
-        self.count_is_exact = self._path.suffix.lower() == ".avi" and fourcc.to_bytes(4, "little") == b"MJPG"
+        self.count_is_exact = self._path.suffix.lower() == ".avi" and fourcc.to_bytes(4, "little") == MJPG
+        self._raw = _raw_jpeg(cap)
         self._cap = cap
         first = self._next()  # read ahead: a file with no frame that decodes is said at once, not replayed as nothing
         if first is None:
@@ -127,26 +132,36 @@ class VideoFileSource(QuickOpen):
         frames after it still decode); None at the end the file declares, or, with none declared, after MAX_BAD_RUN that
         did not with none after them. A declared count is read on to, however long the corrupt stretch (it had been taken
         for the end, and every part after it got no verdict), up to MAX_DECLARED_BAD_RUN in a row."""
-        assert self._cap is not None
-        failed = 0
+        failed, whys = 0, []
         while True:
-            ok, frame = self._cap.read()
-            if ok and frame is not None:
+            image, why = self._frame(self.frames_handed_on + failed)
+            if image is not None:
                 break
+            whys.append(why or f"{self.name}: frame {self.frames_handed_on + failed} could not be decoded")
             failed += 1
             at = self._read + self._bad + failed - 1  # the index of the frame that failed
             if self.frame_count and at >= self.frame_count - 1:  # its end
                 return None
             if failed >= (MAX_DECLARED_BAD_RUN if self.frame_count else MAX_BAD_RUN):  # a count unknown: its true end looks the same
                 return None
-        self._ahead.extend(
-            Grab(None, f"{self.name}: frame {self.frames_handed_on + k} could not be decoded", self.name) for k in range(failed)
-        )
+        self._ahead.extend(Grab(None, why, self.name) for why in whys)
         self._bad += failed
         self._time_gap(failed)
         self._read += 1
-        self._ahead.append(Grab(to_gray(frame)))
+        self._ahead.append(Grab(image))
         return self._ahead.popleft()
+
+    def _frame(self, index: int) -> tuple[npt.NDArray[np.uint8] | None, str | None]:
+        """The next frame's grey pixels, or None and why (None: FFmpeg could not decode it, or the file ended); a Motion
+        JPEG frame is decoded as a photo is (``_raw_jpeg``), and damage it carries is why."""
+        assert self._cap is not None
+        ok, frame = self._cap.read()
+        if not ok or frame is None:
+            return None, None
+        if not self._raw:
+            return to_gray(frame), None
+        grab = decoded(frame.tobytes(), f"{self.name}: frame {index}", self.name)
+        return grab.image, grab.error
 
     def _time_gap(self, failed: int) -> None:
         """Frames the file's timestamps say are missing before the frame just read (a stretch cut out, or frames the
@@ -190,6 +205,15 @@ def _as_stored(cap: cv2.VideoCapture, name: str, said: bool) -> None:
         log.warning("video_rotation_not_applied", file=name, rotation_deg=turn, frames="read as stored, as a camera sends them")
 
 
+def _raw_jpeg(cap: cv2.VideoCapture) -> bool:
+    """Whether ``cap`` (FFmpeg's) carries Motion JPEG and now hands on each frame's JPEG file undecoded, for
+    :func:`station.stills.decoded`: FFmpeg's decoder hides damage (a frame cut short came out grey below the cut, and every
+    part on it went by without a verdict), and takes a frame's size from the first (a stream that turned to 8 x 6 px
+    frames was scaled up, never found too small). A photo's decoder and checks find both."""
+    fourcc = (int(cap.get(cv2.CAP_PROP_FOURCC)) & 0xFFFFFFFF).to_bytes(4, "little")
+    return fourcc == MJPG and bool(cap.set(cv2.CAP_PROP_FORMAT, -1))
+
+
 def _decode_params(threads: int | None) -> list[int]:
     """FFmpeg open parameters: the decoder's thread count (camera.decode_threads), or none to keep FFmpeg's own."""
     return [] if threads is None else [cv2.CAP_PROP_N_THREADS, threads]
@@ -214,6 +238,7 @@ class OpenCVLiveSource(QuickOpen):
         self._v4l2_wait = str(v4l2_wait_s(read_timeout_s))
         self._cap: cv2.VideoCapture | None = None
         self._cap_said = False  # a stream's rotation metadata logged (at its first open)
+        self._raw = False  # a Motion JPEG stream: each frame decoded as a photo is (_raw_jpeg)
 
     def open(self) -> None:
         params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, self._timeout_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, self._timeout_ms]
@@ -241,6 +266,7 @@ class OpenCVLiveSource(QuickOpen):
             if cap.isOpened():
                 _as_stored(cap, self._spec, said=self._cap_said)
                 self._cap_said = True
+                self._raw = _raw_jpeg(cap)
         if not cap.isOpened():
             raise CameraError(f"{self._spec}: cannot open camera or stream")
         _not_oversize(cap, self._spec)
@@ -255,7 +281,7 @@ class OpenCVLiveSource(QuickOpen):
         ok, frame = self._cap.read()
         if not ok or frame is None or frame.size == 0:
             raise CameraError(f"{self._spec}: no frame (camera disconnected or stream ended)")
-        return Grab(to_gray(frame))
+        return decoded(frame.tobytes(), f"{self._spec}: a frame", self._spec) if self._raw else Grab(to_gray(frame))
 
     def close(self) -> None:
         if self._cap is not None:

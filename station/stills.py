@@ -30,30 +30,37 @@ def read_image(path: Path) -> Grab:
         raw = read_bounded(path, MAX_IMAGE_BYTES, "one image")
     except OSError as exc:  # a dangling or looping link, vanished, no permission, a pipe or a device, too large
         return Grab(None, f"{path}: {why(exc, 'cannot read file')}", str(path))
+    return decoded(raw, str(path), str(path))
+
+
+def decoded(raw: bytes, label: str, name: str | None) -> Grab:
+    """One image file's bytes (a photo's, or a frame a Motion-JPEG video or stream carries) as 8-bit grey, or why not
+    (``label``: the file or frame, for the message; ``name``: the Grab's). Damage libjpeg-turbo finds is refused, where
+    FFmpeg would hide it (a frame cut short came out grey below the cut, and the parts on it went by unjudged)."""
     if not raw:
-        return Grab(None, f"{path}: empty file", str(path))
+        return Grab(None, f"{label}: empty file", name)
     claimed = claimed_size(raw)  # never decoded when too large: a small file may claim gigabytes
     if claimed is None:  # OpenCV decodes by content (a GIF named .png too), each format with its own limits or none
-        return Grab(None, f"{path}: not a decodable image (no JPEG, PNG, BMP, TIFF, PNM or WebP header that says its size)", str(path))
+        return Grab(None, f"{label}: not a decodable image (no JPEG, PNG, BMP, TIFF, PNM or WebP header that says its size)", name)
     if max(claimed) > MAX_IMAGE_SIDE:
-        return Grab(None, f"{path}: image is {claimed[0]}x{claimed[1]} px, larger than {MAX_IMAGE_SIDE} px", str(path))
+        return Grab(None, f"{label}: image is {claimed[0]}x{claimed[1]} px, larger than {MAX_IMAGE_SIDE} px", name)
     if several_images(raw):
-        return Grab(None, f"{path}: holds several images (pages or frames): one photo a part, each in a file of its own", str(path))
+        return Grab(None, f"{label}: holds several images (pages or frames): one photo a part, each in a file of its own", name)
     try:  # OpenCV raises for a header that claims more pixels than it will decode (CV_IO_MAX_IMAGE_PIXELS)
         img, refused = decode(raw)
     except cv2.error as exc:
-        return Grab(None, f"{path}: not a decodable image (OpenCV refused it: {one_line(str(exc.err or exc))} is false)", str(path))
+        return Grab(None, f"{label}: not a decodable image (OpenCV refused it: {one_line(str(exc.err or exc))} is false)", name)
     if img is None:
-        return Grab(None, one_line(f"{path}: not a decodable image{refused}"), str(path))
+        return Grab(None, one_line(f"{label}: not a decodable image{refused}"), name)
     try:
         gray = to_gray(img)
     except (ValueError, cv2.error) as exc:
-        return Grab(None, f"{path}: {exc}", str(path))
+        return Grab(None, f"{label}: {exc}", name)
     if min(gray.shape) < 32:
-        return Grab(None, f"{path}: image is {gray.shape[1]}x{gray.shape[0]} px, too small to inspect", str(path))
+        return Grab(None, f"{label}: image is {gray.shape[1]}x{gray.shape[0]} px, too small to inspect", name)
     if max(gray.shape) > MAX_IMAGE_SIDE:  # a header that claimed less than it held
-        return Grab(None, f"{path}: image is {gray.shape[1]}x{gray.shape[0]} px, larger than {MAX_IMAGE_SIDE} px", str(path))
-    return Grab(gray, None, str(path))
+        return Grab(None, f"{label}: image is {gray.shape[1]}x{gray.shape[0]} px, larger than {MAX_IMAGE_SIDE} px", name)
+    return Grab(gray, None, name)
 
 
 def files_below(folder: Path, strict: bool = False) -> list[tuple[Path, str | None]]:
