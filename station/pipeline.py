@@ -221,9 +221,9 @@ class Pipeline:
         parts move against trigger.direction (judged as they enter the view, or not at all)."""
         kind, why = next(((k, w) for k, w in self._faults() if w), ("", None))
         was = self.state
-        if why:  # starting stays starting while the camera first opens and sends (no fault to warn of); not once it failed
-            lost = self.capture.state is CameraState.DISCONNECTED
-            self._move_to(StationState.DEGRADED, only_from=(StationState.STARTING, *_LIVE) if lost else _LIVE)
+        if why:  # starting stays starting while the camera first opens (no fault to warn of); not once it failed or sent frames
+            failed = self.capture.state is CameraState.DISCONNECTED or self.capture.sending  # frames too small, or none decoding
+            self._move_to(StationState.DEGRADED, only_from=(StationState.STARTING, *_LIVE) if failed else _LIVE)
         else:
             self._move_to(StationState.RUNNING, only_from=(StationState.STARTING, *_LIVE))
         if why and self.state is StationState.DEGRADED and kind != self._degraded_by:  # a reason of another kind is said too

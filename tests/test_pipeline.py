@@ -339,3 +339,20 @@ def test_a_light_dropout_while_parts_cross_the_line_leaves_one_verdict_each_and_
     res = judge(truth, _out(tmp_path / "v.jsonl"))
     assert res["missing_or_extra"] == 0 and res["outside_window"] == 0 and res["escapes"] == 0, res
     assert m.frames_dropped.labels(reason="blank")._value.get() >= len(truth[::3]) * 6
+
+
+def test_a_camera_that_sends_from_the_start_frames_too_small_for_a_part_makes_the_station_degraded_not_starting() -> None:
+    """A camera.roi too small from the first frame: blind, and the heartbeats said ``starting`` for ever (a state a
+    commissioning engineer reads as "wait"). Once frames come, a fault is ``degraded``."""
+    from .test_capture import PausingCamera  # a live 25 fps camera of 4 x 4 px frames
+
+    src = PausingCamera(100_000)
+    src.resume.set()
+    pipe = Pipeline(loopback_config(), src, Model(MODEL), Metrics(), RunOptions(metrics_server=False))
+    pipe.start()
+    try:
+        assert wait_for(lambda: pipe.state.value == "degraded", 10), pipe.state
+        assert (pipe.capture.blind() or "").startswith("frames of 4 x 4 px cannot show a part")
+    finally:
+        pipe.drain(10)
+        pipe.close()

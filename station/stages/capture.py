@@ -206,6 +206,11 @@ class CaptureStage(Worker):
         interval = max(1.0 / fps, self._interval)  # a camera slower than it says (long exposure) is not lost between its frames
         return min(self.stale_after_s, max(LOST_FLOOR_S, LOST_AFTER_FRAMES * interval))
 
+    @property
+    def sending(self) -> bool:
+        """Frames came since the camera last opened, whether they decode or not."""
+        return self._streaming
+
     def blind(self) -> str | None:
         """Why the station cannot see the belt now (None: it can), for a live camera: not connected, no frame since it
         opened, frames too small to show a whole part (with the line trigger: a camera.roi or mode too small), or
