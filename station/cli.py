@@ -26,7 +26,7 @@ from station.config import LIVE, Config, load_config, read_with, source_kind
 from station.config_blocking import check_blocking
 from station.config_warnings import warnings as config_warnings
 from station.errors import CameraError, ConfigError, InputError, ModelError, StationError, one_line
-from station.files import inputs_apart, not_read, real
+from station.files import inputs_apart, not_read, not_there, real
 from station.frame_source import FrameSource
 from station.gate import admit_configured
 from station.keys import server_keys
@@ -101,7 +101,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if not path.exists():
         kind = source_kind(args.source)
         said = f"{kind.value}: replay takes a video file or an image folder (`station run` reads a live camera)" if kind in LIVE else ""
-        raise CameraError(f"{args.source}: {said or 'no such file or folder'}")
+        raise CameraError(f"{args.source}: {said or not_there(path)}")
     _out_apart(args, cfg, args.source)
     source = configured_source(cfg, str(path))
     if source.live:

@@ -139,6 +139,11 @@ def _check(st: os.stat_result, most: int, what: str) -> int:
     return st.st_size
 
 
+def not_there(path: Path) -> str:
+    """Why ``path``, which does not exist, is not there: a link to nothing (or round in a loop), or nothing at all."""
+    return "a link that leads nowhere, or round in a loop" if path.is_symlink() else "no such file or folder"
+
+
 def real(path: Path) -> Path:
     """``path`` made absolute with its links followed (a path not there yet: as far as it goes); InputError naming it when
     its links go round in a loop."""

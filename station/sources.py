@@ -19,7 +19,7 @@ from station.camera import CameraSettings, apply_v4l2, has_gstreamer
 from station.config import SourceKind, source_kind
 from station.config_blocking import v4l2_wait_s
 from station.errors import CameraError
-from station.files import opencv_name
+from station.files import not_there, opencv_name
 from station.frame_source import FrameSource, Grab, QuickOpen
 from station.preprocess import to_gray
 from station.stills import MAX_IMAGE_SIDE, ImageFolderSource, SingleImage, decoded
@@ -317,5 +317,5 @@ def source_for(
     if kind is SourceKind.STILL and path.is_file():
         return SingleImage(path)
     if not path.exists():
-        raise CameraError(f"{spec}: no such file or folder")
+        raise CameraError(f"{spec}: {not_there(path)}")
     return VideoFileSource(path, loop, decode_threads)

@@ -45,6 +45,10 @@ def test_source_kind_follows_the_source_string(tmp_path: Path) -> None:
     assert isinstance(source_for(str(tmp_path / "v.mp4")), VideoFileSource)
     with pytest.raises(CameraError, match="no such file"):
         source_for(str(tmp_path / "missing.mp4"))
+    (tmp_path / "a.avi").symlink_to(tmp_path / "b.avi")
+    (tmp_path / "b.avi").symlink_to(tmp_path / "a.avi")
+    with pytest.raises(CameraError, match=r"a\.avi: a link that leads nowhere, or round in a loop"):  # not "no such file"
+        source_for(str(tmp_path / "a.avi"))
     with pytest.raises(CameraError, match="usb:N"):
         source_for("usb:abc")
 

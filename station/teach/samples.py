@@ -19,7 +19,7 @@ from pathlib import Path
 
 from station.config import Config, Direction
 from station.errors import InputError
-from station.files import ground_truths, misnamed, no_ground_truth, real
+from station.files import ground_truths, misnamed, no_ground_truth, not_there, real
 from station.locate import OFF_CENTRE, Circle, GrayImage, asymmetry, ellipse_of
 from station.messages import Cause, Frame, Part
 from station.metrics import Metrics
@@ -116,7 +116,7 @@ def collect(sources: list[Path], spec: PreprocessSpec, cfg: Config) -> Collectio
         elif src.exists():
             raise InputError(f"{src}: not a regular file or folder (a pipe or a device is no video to teach from)")
         else:
-            raise InputError(f"{src}: no such file or folder")
+            raise InputError(f"{src}: {not_there(src)}")
     if col.copies:
         copy, first = col.copies[0]
         n = len(col.copies)
