@@ -96,7 +96,8 @@ class GatewaySection(Section):
     @model_validator(mode="after")
     def _distance(self) -> GatewaySection:
         if self.tracking is Tracking.DISTANCE and (self.actuator_distance_mm is None or self.belt_speed_mm_s is None):
-            raise ValueError("tracking: distance needs actuator_distance_mm and belt_speed_mm_s")
+            missing = "actuator_distance_mm" if self.actuator_distance_mm is None else "belt_speed_mm_s"
+            raise Contradiction(f"gateway.{missing}", "tracking: distance needs actuator_distance_mm and belt_speed_mm_s")
         delay = self.actuator_delay_s()
         if not 0.001 <= delay <= 600:  # actuator_delay_ms's own range
             raise Contradiction(

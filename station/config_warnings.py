@@ -58,6 +58,13 @@ def _timing(cfg: Config) -> list[str]:
             f"that leaves {budget_ms:.0f} ms, under publisher.deadline_ms ({p.deadline_ms}): the gateway rejects verdicts the "
             "station sent on time"
         )
+    silent_ms = g.missed_heartbeats * p.heartbeat_ms
+    if silent_ms >= budget_ms:
+        out.append(
+            f"gateway.missed_heartbeats: {g.missed_heartbeats} heartbeats of publisher.heartbeat_ms ({p.heartbeat_ms}) is {silent_ms} ms "
+            f"of silence before vision is unhealthy, not under the {budget_ms:.0f} ms a part takes to the actuator (less "
+            "gateway.margin_ms): parts captured as the station fell silent reach the actuator with the healthy coil still 1"
+        )
     if p.deadline_ms < SHORT_DEADLINE_MS:
         out.append(
             f"publisher.deadline_ms: {p.deadline_ms} ms is under {SHORT_DEADLINE_MS} ms: a part took 10 to 30 ms from capture "

@@ -32,7 +32,7 @@ def test_gateway_tracking_by_distance_over_belt_speed() -> None:
     assert load_config(None, ["gateway.actuator_delay_ms=700"]).gateway.actuator_delay_s() == 0.7
     with pytest.raises(ConfigError) as err:
         load_config(None, ["gateway.tracking=distance", "gateway.actuator_distance_mm=900"])
-    assert err.value.key == "gateway" and "belt_speed_mm_s" in str(err.value)
+    assert err.value.key == "gateway.belt_speed_mm_s" and "tracking: distance needs" in str(err.value)  # the key missing, not the section
 
 
 @pytest.mark.parametrize(

@@ -12,9 +12,19 @@ from station.config_warnings import warnings
 
 def test_timing_that_makes_the_gateway_reject_on_time_verdicts_is_warned_of() -> None:
     assert warnings(load_config()) == []
-    (w,) = warnings(load_config(None, ["gateway.actuator_delay_ms=400"]))
+    w, silence = warnings(load_config(None, ["gateway.actuator_delay_ms=400"]))
     assert w.startswith("gateway.actuator_delay_ms: the actuator comes 400 ms after capture; less gateway.margin_ms (20), that "
                         "leaves 380 ms, under publisher.deadline_ms (500)")  # fmt: skip
+    assert silence.startswith("gateway.missed_heartbeats: 3 heartbeats")  # 750 ms of silence: over the 380 ms too
+
+
+def test_a_silence_that_trips_vision_only_after_a_part_reached_the_actuator_is_warned_of() -> None:
+    """20 heartbeats of silence before vision trips: parts captured as the station fell silent reached the actuator with
+    the healthy coil still 1 (4.6 s against a 1.5 s actuator delay, found by a hostile pass)."""
+    (w,) = warnings(load_config(None, ["gateway.missed_heartbeats=20"]))
+    assert w.startswith("gateway.missed_heartbeats: 20 heartbeats of publisher.heartbeat_ms (250) is 5000 ms of silence before "
+                        "vision is unhealthy, not under the 1480 ms")  # fmt: skip
+    assert warnings(load_config(None, ["gateway.missed_heartbeats=5"])) == []  # 1250 ms
 
 
 def test_a_deadline_shorter_than_inspection_takes_is_warned_of() -> None:

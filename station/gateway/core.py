@@ -11,13 +11,12 @@ import heapq
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
 
 import structlog
 
 from station.gateway.clock import CLOCK_AHEAD_S, HeartbeatLag
 from station.gateway.gaps import MAX_GAP, MAX_GAPS, Gaps, Skipped
-from station.gateway.pending import Pending, decision
+from station.gateway.pending import DONE_KEPT, Pending, decision, keep
 from station.gateway.reasons import Fault, GatewayReason, PartDecision
 from station.ratelog import RateLimitedLog
 from station.wire import Disposition, Heartbeat, Message, Reason, ResendReply, StationState, Status, VerdictMessage, shown
@@ -25,8 +24,6 @@ from station.wire import Disposition, Heartbeat, Message, Reason, ResendReply, S
 Heard = tuple[str, int, str, str]  # what one seq carried, as far as deciding goes: topic, part id (0: none), verdict or state, reason
 
 log = structlog.get_logger()
-_V = TypeVar("_V")  # what a DONE_KEPT-capped memory keeps per key
-DONE_KEPT = 4096
 JOIN_BACKFILL = 64  # a run first heard at seq <= this is followed from seq 1
 MAX_SKIPPED = DONE_KEPT  # part ids lost and not yet decided, all together; more is not a stream to follow part by part: vision trips
 ENDED_KEPT = 64  # runs remembered as ended: a message of one is stale (or a second station under this id), never a new run
@@ -188,7 +185,7 @@ class GatewayCore:
                 p.fault = GatewayReason.SEQ_CONFLICT
 
     def _handle(self, msg: Message, now: float) -> None:
-        _keep(self.heard, msg.seq, _heard(msg))
+        keep(self.heard, msg.seq, _heard(msg))
         if isinstance(msg, Heartbeat | Status):
             if msg.seq < self.state_seq:  # resent to fill a gap: the station's state and liveness are the newest said
                 return
@@ -290,7 +287,7 @@ class GatewayCore:
         self._trip(now, Fault.VERDICT_MISSING)  # the stream loses verdicts: the parts around them may have lost theirs too
 
     def _mark_done(self, pid: int, heard: tuple[str, str] | None) -> None:
-        if (old := _keep(self.done, pid, heard)) is not None:
+        if (old := keep(self.done, pid, heard)) is not None:
             self.forgotten_below = max(self.forgotten_below, old + 1)
 
     # ---- time --------------------------------------------------------------------------
@@ -319,10 +316,11 @@ class GatewayCore:
         self._trip(now, Fault.CLOCK_STEPPED)
         self._reject_pending(GatewayReason.CLOCK_STEPPED, now)  # when each comes due can no longer be told (the healthy coil is down)
 
-    def output_failed(self, part_id: int, now: float) -> None:
-        """A part's decision did not reach the PLC: until an actuator delay has passed, the PLC rejects on the healthy coil."""
-        log.error("decision_not_delivered", stage="gateway", part_id=part_id)
-        self._trip(now, Fault.OUTPUT_FAILED)
+    def output_failed(self, part_id: int, now: float, late_s: float | None = None) -> None:
+        """A part's decision never reached the PLC, or ``late_s`` after its actuator time: the PLC rejects on the coil."""
+        event = "decision_not_delivered" if late_s is None else "decision_delivered_late"
+        log.error(event, stage="gateway", part_id=part_id, late_s=late_s)
+        self._trip(now, Fault.OUTPUT_FAILED if late_s is None else Fault.OUTPUT_LATE)
 
     def stop(self, now: float) -> None:
         """Every part still pending, decided now as a reject: the gateway stops before their actuator time."""
@@ -373,6 +371,9 @@ class GatewayCore:
             reason = GatewayReason.LATE
         elif p.fault is not None:
             reason = p.fault
+        elif self.gaps.before(m.seq):  # a verdict lost ahead of it (the stream is in order): that part went by undecided
+            self._trip(now, Fault.GAP)
+            reason = GatewayReason.VISION_UNHEALTHY
         elif not self.healthy or p.actuate_at <= self.hold_until:  # on the belt when vision tripped, whenever the loop got to it
             reason = GatewayReason.VISION_UNHEALTHY
         elif m.verdict == Disposition.PASS and m.reason is Reason.OK:
@@ -383,16 +384,6 @@ class GatewayCore:
 
     def next_due(self) -> float | None:
         return self.pending[0].actuate_at if self.pending else None
-
-
-def _keep(memory: dict[int, _V], key: int, value: _V) -> int | None:
-    """Remember ``value`` under ``key``, the oldest key forgotten past DONE_KEPT; that key, or None."""
-    memory[key] = value
-    if len(memory) <= DONE_KEPT:
-        return None
-    old = next(iter(memory))
-    del memory[old]
-    return old
 
 
 def _heard(msg: Message) -> Heard:

@@ -48,6 +48,9 @@ class MetricsOutput:
     def tick(self, now: float) -> None:
         pass
 
+    def stopping(self) -> None:
+        pass
+
     def close(self) -> None:
         self.healthy_state.set(0)
 

@@ -39,6 +39,9 @@ class Output(Protocol):
 
     def tick(self, now: float) -> None: ...
 
+    def stopping(self) -> None:
+        """The gateway is stopping, the healthy coil down: parts after this need not reach a slow device."""
+
     def close(self) -> None: ...
 
 
@@ -66,6 +69,9 @@ class JsonLinesOutput:
 
     def tick(self, now: float) -> None:
         self._quiet.tick()  # the count of failed lines held back
+
+    def stopping(self) -> None:
+        pass  # every part's line is written, to the end
 
     def close(self) -> None:
         self._quiet.flush()
@@ -163,6 +169,10 @@ class ModbusOutput:
         self._event = event
         return True
 
+    def stopping(self) -> None:
+        """Parts from now are not sent (each a failed delivery at once, its line ``delivered: false``): the healthy coil is 0."""
+        self._down = True
+
     @property
     def reachable(self) -> bool:
         """The PLC answered the gateway's last request (the healthy coil is written every alive_ms)."""
@@ -211,6 +221,10 @@ class Outputs:
     def tick(self, now: float) -> None:
         for o in self.outputs:
             o.tick(now)
+
+    def stopping(self) -> None:
+        for o in self.outputs:
+            o.stopping()
 
     def close(self) -> None:
         for o in self.outputs:

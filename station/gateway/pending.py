@@ -1,11 +1,15 @@
-"""A part the gateway core holds until its actuator time, and the decision line written for it."""
+"""A part the gateway core holds until its actuator time, the decision line written for it, and what it remembers of a run."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from station.gateway.reasons import GatewayReason, PartDecision
 from station.wire import Disposition, Reason, VerdictMessage
+
+_V = TypeVar("_V")  # what a DONE_KEPT-capped memory keeps per key
+DONE_KEPT = 4096  # part ids and seqs of a run the gateway remembers
 
 
 @dataclass(order=True)
@@ -27,3 +31,13 @@ def decision(p: Pending, reason: str, now: float) -> PartDecision:
         return PartDecision(p.run_id, p.part_id, Disposition.REJECT, reason, None, None, None, None, p.actuate_at, now)
     d = Disposition.PASS if reason == Reason.OK else Disposition.REJECT
     return PartDecision(p.run_id, p.part_id, d, reason, m.verdict, m.reason.value, m.seq, m.captured_at, p.actuate_at, now)
+
+
+def keep(memory: dict[int, _V], key: int, value: _V) -> int | None:
+    """Remember ``value`` under ``key``, the oldest key forgotten past DONE_KEPT; that key, or None."""
+    memory[key] = value
+    if len(memory) <= DONE_KEPT:
+        return None
+    old = next(iter(memory))
+    del memory[old]
+    return old

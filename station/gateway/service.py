@@ -22,7 +22,7 @@ from station.config import Config
 from station.config_gateway import GATEWAY_STOP_S, GatewayOutputKind
 from station.endpoints import is_ipv6, local_endpoint
 from station.errors import ConfigError
-from station.gateway.core import GatewayCore, Timing
+from station.gateway.core import DECISION_LATE_S, GatewayCore, Timing
 from station.gateway.metrics import GatewayCounts, MetricsOutput
 from station.gateway.outputs import JsonLinesOutput, ModbusOutput, Output, Outputs
 from station.httpserve import MetricsServer
@@ -40,6 +40,7 @@ CLOCK_STEP_S = 0.1  # the wall clock moved this much against the monotonic one w
 # The most the loop waits between two marks of progress (a turn, the health told, a part delivered): one part's four Modbus
 # requests, each up to three timeouts (pymodbus bounds a connect, and each read of an answer that trickles in, by timeout_s).
 TIMEOUTS_BETWEEN_MARKS = 4 * 3
+STOP_WRITES_S = GATEWAY_STOP_S / 2  # at a stop, the PLC is told the pending parts' rejects for this long at most
 
 
 class Gateway(Worker):
@@ -149,7 +150,7 @@ class Gateway(Worker):
         poller.register(self._sub, zmq.POLLIN)
         if self._resend is not None:
             poller.register(self._resend, zmq.POLLIN)
-        healthy = None
+        healthy, told = None, False
         try:
             while not self._stop.is_set():
                 self.last_progress = time.monotonic()
@@ -172,13 +173,16 @@ class Gateway(Worker):
                 self._write_decisions()
                 self.outputs.tick(now)
             self._read(self._sub)  # verdicts that came while the loop was held up (a slow PLC) when the stop came: each its line
+            self.outputs.healthy(False, "gateway_stopped")  # first: from now the PLC rejects every part, whatever comes after
+            told = True
             self.core.stop(self._now())  # the parts still on their way to the actuator: rejected, each with its line
-            self._write_decisions()
+            self._write_decisions(time.monotonic() + STOP_WRITES_S)
         except BaseException as exc:  # a dead gateway must say so; the PLC sees the healthy coil drop
             self.failed = exc
             log.error("gateway_failed", stage="gateway", error=f"{type(exc).__name__}: {exc}")
         finally:
-            self.outputs.healthy(False, "gateway_stopped")
+            if not told:
+                self.outputs.healthy(False, "gateway_stopped")
             self.outputs.close()
             self._sub.close(0)
             if self._resend is not None:
@@ -206,11 +210,19 @@ class Gateway(Worker):
             self.core.clock_stepped(step, now)
         return now
 
-    def _write_decisions(self) -> None:
+    def _write_decisions(self, stop_by: float | None = None) -> None:
+        """Each decision to the outputs, in order; one the PLC took only after its actuator time trips vision as one it
+        never got does. At a stop (``stop_by``, the healthy coil already 0) the PLC is told no more parts after that time:
+        a slow PLC held every pending part's line past the stop's bound (and the healthy coil at 1)."""
         self.decided += len(self.core.decisions)
         for d in self.core.decisions:
-            if not self.outputs.part(d):  # the PLC never got this part's decision: vision trips, the healthy coil drops
-                self.core.output_failed(d.part_id, self._now())
+            if stop_by is not None and time.monotonic() > stop_by:
+                self.outputs.stopping()
+            delivered, now = self.outputs.part(d), self._now()
+            if not delivered:  # the PLC never got this part's decision: vision trips, the healthy coil drops
+                self.core.output_failed(d.part_id, now)
+            elif d.actuate_at is not None and d.decided_at <= d.actuate_at + DECISION_LATE_S < now:  # the PLC slower than a part
+                self.core.output_failed(d.part_id, now, now - d.actuate_at)
             self.last_progress = time.monotonic()  # a slow PLC with many parts due is slow, not hung
         self.core.decisions.clear()
 

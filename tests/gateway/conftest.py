@@ -46,6 +46,9 @@ class Recorder:
     def tick(self, now: float) -> None:
         pass
 
+    def stopping(self) -> None:
+        pass
+
     def close(self) -> None:
         self.closed = True
 

@@ -14,7 +14,7 @@ from .stream import FakeStation, T, healthy_core, run_to
 
 
 def test_a_part_decided_so_long_ago_that_it_is_forgotten_is_never_decided_again() -> None:
-    from station.gateway.core import DONE_KEPT
+    from station.gateway.pending import DONE_KEPT
 
     st = FakeStation()
     core = healthy_core(st)
@@ -210,3 +210,18 @@ def test_a_part_id_before_the_first_heard_on_joining_sent_after_it_trips_vision_
     run_to(core, st, 1.75, 3.0)
     assert [(d.part_id, d.reason) for d in core.decisions] == [(41, "vision_unhealthy")]
     assert core.trips[Fault.PART_IDS_BACKWARDS] == 1
+
+
+def test_a_part_due_while_a_verdict_before_it_is_still_asked_for_is_rejected_and_vision_trips() -> None:
+    """A resend timeout longer than the time to the actuator: the lost part went by undecided, and the pass behind it
+    fired while the gap was open, vision healthy. The stream is in order: the lost verdict's part was ahead of it."""
+    st = FakeStation()
+    core = GatewayCore(replace(T, resend_timeout_s=5.0), "station-1")
+    for k in range(7):  # heartbeats to t = 1.5, past the join hold
+        core.receive(st.beat(at=k * 0.25), k * 0.25)
+        core.tick(k * 0.25)
+    st.verdict(captured_at=1.5, verdict="reject", reason="defect")  # lost, and not resent before its part is due
+    core.receive(st.verdict(captured_at=1.55), 1.6)
+    run_to(core, st, 1.65, 2.6)
+    assert [(d.part_id, d.decision, d.reason) for d in core.decisions] == [(2, "reject", "vision_unhealthy")]
+    assert not core.healthy and core.fault == "gap"

@@ -284,3 +284,63 @@ def test_a_slow_output_with_many_parts_due_at_once_is_slow_not_hung(line: Line, 
     finish(proc)
     assert len(rec.parts) == len(line.verdicts()) == 18 and hung == []
     assert any(d.reason == "vision_unhealthy" for d in rec.parts)  # decided late, so vision tripped: slow is still not safe
+
+
+def test_a_decision_the_plc_takes_only_after_its_actuator_time_trips_vision(line: Line, gateways: Any) -> None:
+    """A PLC that answers every request, but slower than the time a part allows: its decisions were latched after the
+    part had gone (1.35 s late) while vision stayed healthy, with no word. Now the first one late trips vision."""
+
+    class SlowPlc(Recorder):
+        def part(self, d: PartDecision) -> bool:
+            time.sleep(0.4)  # answered, under any request timeout, after the part's actuator time
+            return super().part(d)
+
+    pub = StationPub(line.config().publisher.endpoint, "c8c8c8c8c8c8c8c8")
+    gw, rec = gateways(line.config("publisher.resend_endpoint=null"), SlowPlc())
+    try:
+        assert wait_for(lambda: pub.beat() and gw.core.healthy, 10), gw.core.reason
+        pub.verdict(1)
+        assert wait_for(lambda: pub.beat() and bool(rec.parts), 10)
+        assert wait_for(lambda: pub.beat() and gw.core.fault == "output_late" and not rec.healthy_at(time.time()), 5), gw.core.fault
+    finally:
+        pub.close()
+    assert [(d.part_id, d.decision) for d in rec.parts] == [(1, "pass")]  # on time at the station, late at the PLC
+
+
+def test_a_stop_drops_the_healthy_coil_first_and_tells_a_slow_plc_its_pending_parts_for_a_bounded_time(
+        line: Line, gateways: Any) -> None:  # fmt: skip
+    """20 parts pending and a PLC taking 0.3 s a part: the stop wrote every part's reject first, the healthy coil last;
+    the gateway overran its 5 s (exit 1), parts were left without a line, and the coil stayed 1."""
+    told: list[str] = []
+
+    class SlowPlc(Recorder):
+        skip = False
+
+        def part(self, d: PartDecision) -> bool:
+            told.append(f"part {d.part_id} {d.reason}")
+            if not self.skip:
+                time.sleep(0.3)
+            return super().part(d)
+
+        def healthy(self, ok: bool, reason: str) -> None:
+            told.append(f"healthy {ok}")
+            super().healthy(ok, reason)
+
+        def stopping(self) -> None:  # as the Modbus output does: no more requests to the PLC
+            self.skip = True
+
+    pub = StationPub(line.config().publisher.endpoint, "d9d9d9d9d9d9d9d9")
+    gw, _ = gateways(line.config("gateway.actuator_delay_ms=8000", "publisher.resend_endpoint=null"), SlowPlc())
+    try:
+        assert wait_for(lambda: pub.beat() and gw.core.run_id is not None, 5)
+        for part in range(1, 21):
+            pub.verdict(part, deadline_s=8.0)
+        assert wait_for(lambda: len(gw.core.pending) == 20, 5)
+        started = time.monotonic()
+        gw.stop()
+        gw.join(5)
+        assert not gw.is_alive() and time.monotonic() - started < 4.5
+    finally:
+        pub.close()
+    stopped = [t for t in told if t.endswith("gateway_stopped")]
+    assert len(stopped) == 20 and told.index("healthy False") < told.index(stopped[0])
