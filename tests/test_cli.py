@@ -209,9 +209,9 @@ def test_out_never_writes_over_a_file_the_config_names(tmp_path: Path) -> None:
 
 def test_the_gateway_never_writes_its_decisions_over_its_config(tmp_path: Path) -> None:
     cfg = tmp_path / "gateway.yaml"
-    cfg.write_text("gateway:\n  actuator_delay_ms: 600\n")
+    cfg.write_text("gateway:\n  actuator_delay_ms: 1000\n")
     _one_line_error(_run("gateway", "-c", str(cfg), "--out", str(cfg)), "gateway.yaml: --out is", "which this command reads")
-    assert cfg.read_text() == "gateway:\n  actuator_delay_ms: 600\n"
+    assert cfg.read_text() == "gateway:\n  actuator_delay_ms: 1000\n"
 
 
 def test_replay_never_appends_its_verdicts_to_what_it_replays(tmp_path: Path) -> None:
