@@ -4,6 +4,7 @@ event register is a part's decision to the PLC)."""
 
 from __future__ import annotations
 
+import socket
 import statistics
 import time
 from dataclasses import dataclass
@@ -81,6 +82,18 @@ def _read(client: Any, cfg: ModbusSection, kind: str, address: int) -> tuple[int
     return int(values[0]), None, ""
 
 
+def _unresolved(host: str) -> str | None:
+    """Why ``host``, a name, does not resolve (the system's resolver; a wrong name was said to be a PLC not reached in
+    time); None for an address, or a name that resolves."""
+    if is_ip_address(host):
+        return None
+    try:
+        socket.getaddrinfo(host, None)
+    except (socket.gaierror, UnicodeError) as exc:
+        return f"the name does not resolve ({getattr(exc, 'strerror', None) or exc}): give the PLC's address"
+    return None
+
+
 def check_plc(cfg: ModbusSection) -> PlcCheck:
     """Connect (bounded by ``timeout_s``), read each of the gateway's coils and registers once, time reads of the event
     register, and read the alive register again a little later."""
@@ -91,7 +104,8 @@ def check_plc(cfg: ModbusSection) -> PlcCheck:
         except Exception as exc:  # an address that cannot be resolved or reached
             connected, why = False, f"{type(exc).__name__}: {exc}"
         else:
-            why = f"not reached within {cfg.timeout_s:g} s (a wrong address or port, nothing listening, or a firewall)"
+            why = _unresolved(cfg.host) or (
+                f"not reached within {cfg.timeout_s:g} s (a wrong address or port, nothing listening, or a firewall)")  # fmt: skip
         if not connected:
             return PlcCheck(f"cannot connect to {cfg.host}:{cfg.port}: {why}", (), ())
         addresses = [("reject_coil", "coil"), ("healthy_coil", "coil"), ("part_register", "register"),

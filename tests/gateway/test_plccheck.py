@@ -155,3 +155,13 @@ def test_ctrl_c_stops_the_check_at_once() -> None:
         server.close()
     assert p.returncode == 130, err[-2000:]
     assert stopped_in < 3.0  # not the 6 s of reads still to come
+
+
+def test_a_plc_host_name_that_does_not_resolve_is_said_to_be_one_not_a_plc_not_reached_in_time() -> None:
+    """``.invalid`` is reserved never to resolve (RFC 2606): it was said to be "not reached within 0.5 s (a wrong address
+    or port, nothing listening, or a firewall)"."""
+    cfg = load_config(None, ["gateway.output=modbus", "gateway.modbus.host=no.such.host.invalid"]).gateway.modbus
+    check = check_plc(cfg)
+    assert not check.passed and check.reached is not None
+    assert check.reached.startswith("cannot connect to no.such.host.invalid:502: the name does not resolve (")
+    assert check.reached.endswith("give the PLC's address")
