@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 from enum import StrEnum
 from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
 
 from station.config_base import Contradiction, Section
-from station.endpoints import check_connectable, check_host
+from station.endpoints import check_connectable, check_host, is_ip_address
 
 GATEWAY_STOP_S = 5.0  # station gateway exits 1 when its loop has not stopped this long after SIGTERM (blocked in an output)
 
@@ -46,8 +47,12 @@ class ModbusSection(Section):
     @field_validator("host")
     @classmethod
     def _host(cls, v: str) -> str:
-        """An IP address or a host name as DNS writes it; anything else (a space, a NUL, a URL) is a mistake."""
-        return check_host(v)
+        """An IP address or a host name as DNS writes it; anything else (a space, a NUL, a URL) is a mistake, and so is an
+        address no one PLC can have (0.0.0.0, a broadcast or a multicast group: a connect to it fails, or reaches whoever)."""
+        v = check_host(v)
+        if is_ip_address(v) and ((ip := ipaddress.ip_address(v)).is_unspecified or ip.is_multicast or v == "255.255.255.255"):
+            raise ValueError(f"{v} is no one device's address (unspecified, broadcast or multicast): give the PLC's own")
+        return v
 
     @model_validator(mode="after")
     def _one_address_each(self) -> ModbusSection:

@@ -90,3 +90,11 @@ def test_a_station_endpoint_the_gateway_would_take_from_an_inproc_bind_is_refuse
     with pytest.raises(ConfigError, match="reaches only the station's own process") as err:
         station_endpoints(load_config(None, [f"{publisher_key}=inproc://verdicts"]))
     assert err.value.key == key
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "255.255.255.255", "224.0.0.1", '"::"', "ff02::1"])
+def test_a_plc_host_that_is_no_one_devices_address_is_refused_naming_the_key(host: str) -> None:
+    """Unspecified, broadcast or multicast: accepted before 2026-12-07, and no PLC was ever reached there."""
+    with pytest.raises(ConfigError) as err:
+        load_config(None, [f"gateway.modbus.host={host}"])
+    assert err.value.key == "gateway.modbus.host" and "is no one device's address" in str(err.value)
