@@ -346,8 +346,7 @@ class Pipeline:
         for s in self.stages:
             s.join(max(0.0, deadline - time.monotonic()))
         self.shadow_stage.stop()  # decision, its one user, has ended (or the drain ran out of time)
-        self._interrupt(self.shadow.current, "the station is stopping: the shadow's verdict has no part to go with")
-        self.shadow_stage.join(max(0.0, deadline - time.monotonic()))
+        self._ended(self.shadow_stage, lambda: self.shadow.current, "the station is stopping: the shadow's verdict has no part", deadline)
         done = self.finished()
         if self.archive is not None:
             self.archive.drain(max(0.5, deadline - time.monotonic()))
@@ -355,13 +354,18 @@ class Pipeline:
             log.error("drain_timed_out", timeout_s=timeout_s)
             for w in self._loops():
                 w.abort()
-            self._interrupt(self.slot.current, f"the drain ran out of time ({timeout_s:g} s)")  # a run left going aborts the exit
+            for s in self.stages:  # a run left going aborts the exit (exit 134)
+                self._ended(s, lambda: self.slot.current, f"the drain ran out of time ({timeout_s:g} s)", time.monotonic() + 1.0)
         return done
 
     @staticmethod
-    def _interrupt(model: Model | None, why: str) -> None:
-        if model is not None:
-            model.interrupt(why)
+    def _ended(worker: Worker, model: Callable[[], Model | None], why: str, until: float) -> None:
+        """Join ``worker`` by ``until``, ending every run of ``model()`` meanwhile: one it starts after an interrupt would
+        have its whole bound (station.runs)."""
+        while worker.is_alive() and time.monotonic() < until:
+            if (m := model()) is not None:
+                m.interrupt(why)
+            worker.join(0.05)
 
     def close(self) -> None:
         for s in self.stages:  # the publish thread owns the socket: it must be gone before the socket closes

@@ -371,6 +371,9 @@ class GatewayCore:
             reason = GatewayReason.LATE
         elif p.fault is not None:
             reason = p.fault
+        elif now > p.actuate_at + DECISION_LATE_S:  # the loop fell behind (a slow PLC): the part is past the actuator
+            self._trip(now, Fault.DECISION_LATE)
+            reason = GatewayReason.VISION_UNHEALTHY
         elif self.gaps.before(m.seq):  # a verdict lost ahead of it (the stream is in order): that part went by undecided
             self._trip(now, Fault.GAP)
             reason = GatewayReason.VISION_UNHEALTHY

@@ -48,7 +48,7 @@ class Fault(StrEnum):
     DECISION_LATE = "decision_late"
     CLOCK_STEPPED = "clock_stepped"
     OUTPUT_FAILED = "output_failed"
-    OUTPUT_LATE = "output_late"  # the PLC took a part's decision after its actuator time: slower than gateway.margin_ms
+    OUTPUT_LATE = "output_late"  # the PLC took a part's decision more than 0.1 s after its actuator time (core.DECISION_LATE_S)
 
     @staticmethod
     def of_station(state: StationState | None) -> Fault:

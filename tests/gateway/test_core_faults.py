@@ -225,3 +225,18 @@ def test_a_part_due_while_a_verdict_before_it_is_still_asked_for_is_rejected_and
     run_to(core, st, 1.65, 2.6)
     assert [(d.part_id, d.decision, d.reason) for d in core.decisions] == [(2, "reject", "vision_unhealthy")]
     assert not core.healthy and core.fault == "gap"
+
+
+def test_a_part_decided_past_its_actuator_time_is_rejected_even_behind_a_late_one() -> None:
+    """The loop stalled 1.1 s (a slow PLC) with a late part first in line: the stall's trip looked at that part alone (late,
+    so passed over), and the on-time pass behind it was decided 0.15 s after its actuator time, a pass, no trip."""
+    st = FakeStation()
+    core = healthy_core(st)
+    core.receive(st.verdict(captured_at=1.0), 1.6)  # past its deadline: rejected late
+    core.receive(st.verdict(captured_at=1.55), 1.6)  # on time: due at 2.55
+    core.tick(1.6)
+    core.receive(st.beat(at=2.7), 2.7)
+    core.tick(2.7)  # the loop held up until 0.15 s past the second part's actuator time
+    assert [(d.part_id, d.decision, d.reason) for d in core.decisions] == [(1, "reject", "late"), (2, "reject", "vision_unhealthy")]
+    core.tick(2.75)
+    assert core.fault == Fault.DECISION_LATE and not core.healthy
