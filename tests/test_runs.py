@@ -14,6 +14,7 @@ from station.errors import ModelError
 from station.model import Model
 from station.runs import RunGuard
 
+from .conftest import wait_for
 from .hostile_models import loops_above
 
 
@@ -49,10 +50,7 @@ def test_an_interrupt_ends_the_run_in_flight_with_why_and_the_next_run_is_run(en
 
     t = threading.Thread(target=score)
     t.start()
-    for _ in range(3000):  # until the run is in flight (a bound: 30 s)
-        if model._guard.in_flight():
-            break
-        time.sleep(0.01)
+    assert wait_for(lambda: model._guard.in_flight() > 0, 30)  # the run is in flight
     model.interrupt("the station is stopping")
     t.join(30)
     assert not t.is_alive() and "the model's run was ended: the station is stopping" in str(failed[0])
@@ -71,9 +69,5 @@ def test_the_watching_thread_ends_when_idle_and_a_later_run_starts_another(monke
             return [feeds["x"] * 2]
 
     assert guard.run(Session(), ["y"], {"x": 2}) == [4]
-    for _ in range(3000):
-        if not guard.watching():
-            break
-        time.sleep(0.01)
-    assert not guard.watching()
+    assert wait_for(lambda: not guard.watching(), 30)
     assert guard.run(Session(), ["y"], {"x": 3}) == [6] and guard.in_flight() == 0
