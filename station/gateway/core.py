@@ -374,7 +374,7 @@ class GatewayCore:
         elif now > p.actuate_at + DECISION_LATE_S:  # the loop fell behind (a slow PLC): the part is past the actuator
             self._trip(now, Fault.DECISION_LATE)
             reason = GatewayReason.VISION_UNHEALTHY
-        elif self.gaps.before(m.seq):  # a verdict lost ahead of it (the stream is in order): that part went by undecided
+        elif self.gaps.any_within(0, m.seq - 1):  # a verdict lost ahead of it (the stream is in order): that part went by undecided
             self._trip(now, Fault.GAP)
             reason = GatewayReason.VISION_UNHEALTHY
         elif not self.healthy or p.actuate_at <= self.hold_until:  # on the belt when vision tripped, whenever the loop got to it

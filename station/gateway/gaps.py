@@ -44,10 +44,6 @@ class Gaps:
         """A seq still missing lies in ``first``..``last`` (a resend reply says those are gone)."""
         return any(first <= q <= last for g in self._open for q in g.seqs)
 
-    def before(self, seq: int) -> bool:
-        """A seq still missing lies under ``seq``: a message sent before it was lost (and may yet be resent)."""
-        return any(q < seq for g in self._open for q in g.seqs)
-
     def overdue(self, now: float, timeout_s: float) -> bool:
         """A gap was asked for more than ``timeout_s`` ago and is still open."""
         return any(now - g.asked_at > timeout_s for g in self._open)
