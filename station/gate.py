@@ -102,7 +102,7 @@ def _taught(model: Model) -> tuple[list[FloatImage], list[int], bool] | str:
         if len(raw["crops"]) != len(labels) or len(raw.get("parts", [])) > len(set(labels)):  # before any is decoded
             raise ValueError("crops and labels do not match, or more remade parts than one of each class")
         stored = [_grey_png(b64, size) for b64 in raw["crops"]]
-        if len(stored) != len(labels) or min(labels.count(0), labels.count(1)) < TAUGHT_PER_CLASS or set(labels) != {0, 1}:
+        if min(labels.count(0), labels.count(1)) < TAUGHT_PER_CLASS or set(labels) != {0, 1}:  # one crop a label: above
             raise ValueError(f"crops and labels do not match, or fewer than {TAUGHT_PER_CLASS} crops of a class")
         for part in raw.get("parts", []):
             k, (cx, cy, r, squash, axis) = int(part["crop"]), (float(v) for v in part["circle"])
