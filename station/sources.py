@@ -82,10 +82,10 @@ class VideoFileSource(QuickOpen):
         count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
         self.fps = fps if fps and 0 < fps < 1000 else None
         self.frame_count = count if count > 0 else None
-        fourcc = int(cap.get(cv2.CAP_PROP_FOURCC)) & 0xFFFFFFFF
+        mjpeg = _fourcc(cap) == MJPG
         # MJPG in AVI: every frame a picture of its own, counted in the header; elsewhere the count may be an estimate
-        self.count_is_exact = self._path.suffix.lower() == ".avi" and fourcc.to_bytes(4, "little") == MJPG
-        self._raw = _raw_jpeg(cap)
+        self.count_is_exact = self._path.suffix.lower() == ".avi" and mjpeg
+        self._raw = mjpeg and _raw_jpeg(cap)
         self._cap = cap
         first = self._next()  # read ahead: a file with no frame that decodes is said at once, not replayed as nothing
         if first is None:
@@ -205,13 +205,17 @@ def _as_stored(cap: cv2.VideoCapture, name: str, said: bool) -> None:
         log.warning("video_rotation_not_applied", file=name, rotation_deg=turn, frames="read as stored, as a camera sends them")
 
 
+def _fourcc(cap: cv2.VideoCapture) -> bytes:
+    """The four characters naming the codec ``cap`` decodes (``MJPG``: Motion JPEG)."""
+    return (int(cap.get(cv2.CAP_PROP_FOURCC)) & 0xFFFFFFFF).to_bytes(4, "little")
+
+
 def _raw_jpeg(cap: cv2.VideoCapture) -> bool:
-    """Whether ``cap`` (FFmpeg's) carries Motion JPEG and now hands on each frame's JPEG file undecoded, for
+    """Whether ``cap`` (FFmpeg's, of Motion JPEG: :func:`_fourcc`) now hands on each frame's JPEG file undecoded, for
     :func:`station.stills.decoded`: FFmpeg's decoder hides damage (a frame cut short came out grey below the cut, and every
     part on it went by without a verdict), and takes a frame's size from the first (a stream that turned to 8 x 6 px
     frames was scaled up, never found too small). A photo's decoder and checks find both."""
-    fourcc = (int(cap.get(cv2.CAP_PROP_FOURCC)) & 0xFFFFFFFF).to_bytes(4, "little")
-    return fourcc == MJPG and bool(cap.set(cv2.CAP_PROP_FORMAT, -1))
+    return bool(cap.set(cv2.CAP_PROP_FORMAT, -1))
 
 
 def _decode_params(threads: int | None) -> list[int]:
@@ -266,7 +270,7 @@ class OpenCVLiveSource(QuickOpen):
             if cap.isOpened():
                 _as_stored(cap, self._spec, said=self._cap_said)
                 self._cap_said = True
-                self._raw = _raw_jpeg(cap)
+                self._raw = _fourcc(cap) == MJPG and _raw_jpeg(cap)
         if not cap.isOpened():
             raise CameraError(f"{self._spec}: cannot open camera or stream")
         _not_oversize(cap, self._spec)
