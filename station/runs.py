@@ -43,8 +43,7 @@ class RunGuard:
         with self._cond:
             self._runs[key] = (opts, due := time.monotonic() + bound)
             if not self._watching:
-                self._watching, self._wake_at = True, due
-                threading.Thread(target=self._watch, name="model-runs", daemon=True).start()
+                self._start_watching(key, due)
             elif due < self._wake_at:
                 self._cond.notify()
         try:
@@ -58,6 +57,15 @@ class RunGuard:
             with self._cond:
                 del self._runs[key]
                 self._why.pop(key, None)
+
+    def _start_watching(self, key: int, due: float) -> None:
+        """The watching thread started (the lock held), or ModelError and the run not begun: unwatched, it had no bound."""
+        try:
+            threading.Thread(target=self._watch, name="model-runs", daemon=True).start()
+        except RuntimeError as exc:  # "can't start new thread": the process is out of threads or memory
+            del self._runs[key]
+            raise ModelError(f"the model's run cannot be bounded, so it was not begun: {exc}") from None
+        self._watching, self._wake_at = True, due
 
     def interrupt(self, why: str) -> None:
         """End every run in flight now, each raising ModelError with ``why`` (e.g. "the station is stopping")."""

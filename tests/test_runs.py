@@ -71,3 +71,24 @@ def test_the_watching_thread_ends_when_idle_and_a_later_run_starts_another(monke
     assert guard.run(Session(), ["y"], {"x": 2}) == [4]
     assert wait_for(lambda: not guard.watching(), 30)
     assert guard.run(Session(), ["y"], {"x": 3}) == [6] and guard.in_flight() == 0
+
+
+def test_a_run_whose_watching_thread_cannot_start_is_not_begun_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unwatched, a run had no bound, and no later run started a watcher (the guard thought one ran)."""
+    guard, began = RunGuard(1.0), []
+
+    class Session:
+        def run(self, outputs: list[str], feeds: dict[str, Any], opts: Any) -> list[Any]:
+            began.append(feeds["x"])
+            return [feeds["x"] * 2]
+
+    def out_of_threads(self: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    with monkeypatch.context() as m:
+        m.setattr(threading.Thread, "start", out_of_threads)
+        with pytest.raises(ModelError, match=r"cannot be bounded, so it was not begun: can't start new thread"):
+            guard.run(Session(), ["y"], {"x": 2})
+    assert began == [] and guard.in_flight() == 0 and not guard.watching()
+    assert guard.run(Session(), ["y"], {"x": 3}) == [6] and began == [3]  # threads again: watched and run
+    assert guard.watching()
