@@ -132,24 +132,34 @@ class VideoFileSource(QuickOpen):
         frames after it still decode); None at the end the file declares, or, with none declared, after MAX_BAD_RUN that
         did not with none after them. A declared count is read on to, however long the corrupt stretch (it had been taken
         for the end, and every part after it got no verdict), up to MAX_DECLARED_BAD_RUN in a row."""
-        failed, whys = 0, []
+        failed, whys, held = 0, [], 0  # held: of the failed frames, up to the last the file held (read, its data damaged)
         while True:
             image, why = self._frame(self.frames_handed_on + failed)
             if image is not None:
                 break
             whys.append(why or f"{self.name}: frame {self.frames_handed_on + failed} could not be decoded")
             failed += 1
+            held = failed if why else held
             at = self._read + self._bad + failed - 1  # the index of the frame that failed
-            if self.frame_count and at >= self.frame_count - 1:  # its end
-                return None
-            if failed >= (MAX_DECLARED_BAD_RUN if self.frame_count else MAX_BAD_RUN):  # a count unknown: its true end looks the same
-                return None
+            ended = self.frame_count is not None and at >= self.frame_count - 1  # its end
+            if ended or failed >= (MAX_DECLARED_BAD_RUN if self.frame_count else MAX_BAD_RUN):  # count unknown: its end looks the same
+                return self._ending(whys[:held])
         self._ahead.extend(Grab(None, why, self.name) for why in whys)
         self._bad += failed
         self._time_gap(failed)
         self._read += 1
         self._ahead.append(Grab(image))
         return self._ahead.popleft()
+
+    def _ending(self, whys: list[str]) -> Grab | None:
+        """At the end, the frames the file held whose data is damaged (a Motion JPEG frame cut short: read, not decodable)
+        handed on as unreadable, as one mid-file is; None when there are none (the file had ended), or when none of its
+        frames decoded (a video of only such frames is refused at its open)."""
+        if not self._read:
+            return None
+        self._ahead.extend(Grab(None, why, self.name) for why in whys)
+        self._bad += len(whys)
+        return self._ahead.popleft() if self._ahead else None
 
     def _frame(self, index: int) -> tuple[npt.NDArray[np.uint8] | None, str | None]:
         """The next frame's grey pixels, or None and why (None: FFmpeg could not decode it, or the file ended); a Motion

@@ -83,20 +83,22 @@ def test_truncated_video_ends_cleanly(tmp_path: Path) -> None:
     data = p.read_bytes()
     (tmp_path / "t.avi").write_bytes(data[: len(data) // 2])
     _, grabs = _read_to_end(tmp_path / "t.avi")
-    assert 0 < len(grabs) < 40 and all(g.image is not None for g in grabs)  # no frames made up past where the file ends
+    assert 0 < len(grabs) < 40 and all(g.image is not None for g in grabs[:-1])  # no frames made up past where the file ends
+    assert grabs[-1].image is not None or "frame 12: not a decodable image" in str(grabs[-1].error)  # the one the cut goes through
 
 
 def test_frames_a_damaged_or_cut_short_video_loses_are_counted(tmp_path: Path) -> None:
     """FFmpeg skips a zeroed stretch of an AVI without a failed read: the frames after it come numbered too early, and
     only the count the file declares shows it. The frame the stretch begins in is damaged: decoded as a photo, it is
-    found (FFmpeg's decoder hid it). A cut-short file loses its end. An intact one loses nothing."""
+    found (FFmpeg's decoder hid it). A cut-short file loses its end, the frame the cut goes through unreadable. An intact one
+    loses nothing."""
     data = _noise_avi(tmp_path / "v.avi", 60)
     a, b = int(0.45 * len(data)), int(0.52 * len(data))
     for name, content, lost in (("intact", data, False), ("zeroed", data[:a] + bytes(b - a) + data[b:], True), ("cut", data[:a], True)):
         (tmp_path / f"{name}.avi").write_bytes(content)
         src, grabs = _read_to_end(tmp_path / f"{name}.avi")
         damaged = [g.error for g in grabs if g.image is None]
-        assert src.frame_count == 60 and src.count_is_exact and len(damaged) == (name == "zeroed"), name
+        assert src.frame_count == 60 and src.count_is_exact and len(damaged) == (name != "intact"), name  # cut: the frame cut through
         assert all("its JPEG data is damaged" in str(why) for why in damaged)
         assert src.frames_lost() == 60 - len(grabs) and (src.frames_lost() > 0) is lost, name
 
@@ -318,3 +320,20 @@ def test_motion_jpeg_frames_whose_data_is_damaged_are_unreadable_and_a_video_of_
     (tmp_path / "all.avi").write_bytes(damaged(range(30)))
     with pytest.raises(CameraError, match=r"all\.avi: no frame of it decodes"):
         VideoFileSource(tmp_path / "all.avi").open()
+
+
+def test_a_damaged_last_frame_of_a_motion_jpeg_video_is_handed_on_as_unreadable(tmp_path: Path) -> None:
+    """The file's last frames are damaged (read, not decodable): each is an unreadable frame, as one mid-file is, so the
+    trigger knows the parts in it went unseen; before, the video ended a frame early without a word."""
+    data = bytearray(_noise_avi(tmp_path / "v.avi", 30))
+    starts = [i for i in range(len(data) - 1) if data[i] == 0xFF and data[i + 1] == 0xD8]
+    for k in (28, 29):
+        end = data.index(b"\xff\xd9", starts[k])
+        middle = (starts[k] + end) // 2
+        data[middle:end] = bytes(end - middle)
+    (tmp_path / "end.avi").write_bytes(bytes(data))
+    src, grabs = _read_to_end(tmp_path / "end.avi")
+    bad = {k: g.error for k, g in enumerate(grabs) if g.image is None}
+    assert len(grabs) == 30 and sorted(bad) == [28, 29], bad
+    assert "end.avi: frame 29: not a decodable image (its JPEG data is damaged" in str(bad[29])
+    assert src.frames_lost() == 0
