@@ -7,6 +7,7 @@ digest, by which teaching knows a crop the export wrote from a file put there un
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
@@ -67,8 +68,7 @@ def export(archive: Path, out: Path, reviewed_only: bool = False) -> Exported:
         dest = out / folder / crop.name
         try:
             data = _crop(crop, dest)
-            dest.parent.mkdir(exist_ok=True)
-            dest.write_bytes(data)
+            _write(dest, data)
             digest = hashlib.sha256(data).hexdigest()
         except OSError as exc:
             done.skipped.append(f"{crop}: {getattr(exc, 'strerror', None) or exc}")
@@ -108,6 +108,18 @@ def _utc(at: object) -> str:
         return datetime.fromtimestamp(at, tz=UTC).isoformat(timespec="milliseconds")
     except (OverflowError, OSError, ValueError):
         return ""
+
+
+def _write(dest: Path, data: bytes) -> None:
+    """``data`` written to the new file ``dest``, or OSError and no file: one written in part (a full disk) is removed, so
+    that no crop cut short lies in a label folder."""
+    dest.parent.mkdir(exist_ok=True)
+    try:
+        dest.write_bytes(data)
+    except OSError:
+        with contextlib.suppress(OSError):  # never made, or its folder unwritable: nothing of it to remove
+            dest.unlink(missing_ok=True)
+        raise
 
 
 def _empty_folder(out: Path, below: tuple[str, ...]) -> None:

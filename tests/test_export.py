@@ -195,3 +195,23 @@ def test_what_lies_where_the_archive_keeps_its_folders_and_parts_but_is_neither_
         "2026-01-01/reject/p3.json",
         "notes.txt",
     ]
+
+
+def test_a_crop_the_disk_fills_while_it_is_written_is_named_and_not_left_cut_short(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Teach would refuse the whole folder for a crop cut short: the part is named, its file removed, the rest exported."""
+    reject = tmp_path / "a" / "2026-01-01" / "reject"
+    for stem in ("p1", "p2"):
+        archived_files(reject, stem, json.dumps({"reason": "defect"}))
+    written = Path.write_bytes
+
+    def disk_fills(self: Path, data: bytes) -> int:
+        if self.name != "p1.png":
+            return written(self, data)
+        written(self, data[: len(data) // 2])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", disk_fills)
+    done = export(tmp_path / "a", tmp_path / "out")
+    assert done.counts["def_front"] == 1 and [Path(w.split(":")[0]).name for w in done.skipped] == ["p1.png"]
+    assert "No space left on device" in done.skipped[0]
+    assert sorted(p.name for p in (tmp_path / "out" / "def_front").iterdir()) == ["p2.png"]
