@@ -142,3 +142,17 @@ def test_an_operator_clicks_good_in_chromium_and_the_sidecar_changes(station_wit
         page.click("document.getElementById('passes')")
         assert wait_for(lambda: int(page.js(listed) or 0) == 19, 30, poll=0.2), "ticking passes too never listed the pass"
         assert page.js(f"document.querySelectorAll('.card[data-id=\"{trial}\"]').length") == 1
+        _a_link_asks_before_it_replaces_the_stored_token_and_name(page)
+
+
+def _a_link_asks_before_it_replaces_the_stored_token_and_name(page: Browser) -> None:
+    """A link with another token and name fills the login form and stores nothing until Start; a token the station refuses
+    brings the form back, saying so."""
+    page.js("location.hash = 'token=wrong&name=Mallory'; location.reload()")
+    shown = "getComputedStyle(document.getElementById('login')).display"
+    assert wait_for(lambda: page.js(shown) == "block", 30, poll=0.2), "the link was taken without asking"
+    assert "another token or name" in page.js("document.getElementById('status').textContent")
+    assert page.js("[localStorage.getItem('reviewName'), document.getElementById('name').value]") == ["Ana", "Mallory"]
+    page.click("document.getElementById('save')")
+    assert wait_for(lambda: page.js(shown) == "block" and "refused" in page.js("document.getElementById('status').textContent"), 30)
+    assert page.js("localStorage.getItem('reviewName')") == "Mallory"
