@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import io
 import struct
 import zlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 import pytest
+import simplejpeg
+from PIL import Image
 
 from station.config import STILLS
-from station.imagesize import claimed_size, jpeg_damage, png_damage, several_images
+from station.imagesize import claimed_size, decode, jpeg_damage, png_damage, several_images
 from station.stills import read_image
 
 from .conftest import SAMPLE, jpeg_ended_early
@@ -182,3 +186,31 @@ def test_a_file_of_several_images_is_refused_never_judged_on_its_first(tmp_path:
     grab = read_image(tmp_path / "two.tif")
     assert grab.image is None and grab.error is not None and "holds several images" in grab.error
     assert cv2.imwrite(str(tmp_path / "one.tif"), pages[0]) and read_image(tmp_path / "one.tif").image is not None
+
+
+@pytest.mark.parametrize("kind", ["gray", "420", "422", "444", "cmyk"])
+def test_a_jpeg_decoded_once_is_opencvs_decode_pixel_for_pixel(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Grey and YCbCr JPEGs come out of the damage check's one decode: the pixels OpenCV gives, so that every score stays
+    as it was (train/serve parity); a CMYK one, which OpenCV converts its own way, is OpenCV's decode."""
+    rng = np.random.default_rng(3)
+    img = cv2.GaussianBlur(rng.integers(0, 256, (120, 161, 3), np.uint8), (5, 5), 2)  # an odd width: chroma edges
+    if kind == "gray":
+        data = cv2.imencode(".jpg", img[:, :, 0])[1].tobytes()
+    elif kind == "cmyk":
+        out = io.BytesIO()
+        Image.fromarray(img).convert("CMYK").save(out, "JPEG")
+        data = out.getvalue()
+    else:
+        data = simplejpeg.encode_jpeg(img, quality=90, colorsubsampling=kind)
+    opencv = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    imdecode, calls = cv2.imdecode, []
+
+    def counted(*args: Any) -> Any:
+        calls.append(args)
+        return imdecode(*args)
+
+    monkeypatch.setattr(cv2, "imdecode", counted)
+    pixels, why = decode(data)
+    assert len(calls) == (kind == "cmyk")
+    assert why == "" and pixels is not None and opencv is not None
+    assert pixels.shape == opencv.shape and np.array_equal(pixels, opencv)
