@@ -11,8 +11,8 @@ import pytest
 
 from station.cli import main
 from station.footage import Envelope, compose, labelled_photos
-from station.messages import Reason, Verdict
-from station.offline.evaluate_footage import line_figures, match, out_of_order
+from station.messages import Cause, Reason, Verdict
+from station.offline.evaluate_footage import Matched, _write_parts, line_figures, match, out_of_order
 
 from .conftest import MODEL, SAMPLE, cut_out, damaged_video, ended_in_a_window, every_window_cut, one_part_a_frame
 
@@ -370,3 +370,15 @@ def test_a_stop_during_eval_of_footage_drains_and_gives_no_figures(tmp_path: Pat
     said = capsys.readouterr()
     assert said.out.strip() == "" and "stopped before its end, so no figures" in said.err
     assert main(["eval", str(video), "--report", str(tmp_path / "r")]) == 0, "the next run is not taken for stopped"
+
+
+def test_parts_csv_says_why_each_part_not_inspected_was_not(tmp_path: Path) -> None:
+    """As the photos' parts.csv does: a line whose parts go uninspected for one cause (off centre, never whole) is a framing
+    or light problem the engineer can name from the report."""
+    unable = replace(_verdict(2, 10, "reject", 300.0, Reason.UNABLE), cause=Cause.NEVER_WHOLE)
+    parts = [Matched(0, 1, 0, 4, _verdict(1, 2, "reject", 460.0)), Matched(1, 0, 6, 12, unable)]
+    _write_parts(tmp_path / "parts.csv", parts, [])
+    with (tmp_path / "parts.csv").open(newline="") as f:
+        rows = {r["part"]: r for r in csv.DictReader(f)}
+    assert rows["2"]["reason"] == "unable_to_inspect" and rows["2"]["cause"] == "never_whole" and rows["2"]["mistake"] == "false_reject"
+    assert rows["1"]["cause"] == "" and rows["1"]["mistake"] == ""

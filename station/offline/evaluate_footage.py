@@ -237,10 +237,19 @@ def _write_parts(path: Path, parts: list[Matched], extra: list[Verdict]) -> None
         wrong = (p.verdict.verdict == "pass") == bool(p.label)
         return ("escape" if p.label else "false_reject") if wrong else ""
 
-    rows = [[str(p.row + 1), ("ok", "def")[p.label], str(p.first), str(p.last), *_said(p.verdict), mistake(p)] for p in parts]
-    rows += [["", "", "", "", *_said(v), "extra"] for v in extra]
-    rows.sort(key=lambda r: r[-1] == "")  # mistakes first, each kind in order of arrival
-    write_csv(path, ["part", "label", "first_frame", "last_frame", "frame", "part_id", "verdict", "reason", "score", "mistake"], rows)
+    rows = [
+        [str(p.row + 1), ("ok", "def")[p.label], str(p.first), str(p.last), *_said(p.verdict), mistake(p), _cause(p.verdict)] for p in parts
+    ]
+    rows += [["", "", "", "", *_said(v), "extra", _cause(v)] for v in extra]
+    rows.sort(key=lambda r: r[-2] == "")  # mistakes first, each kind in order of arrival
+    header = ["part", "label", "first_frame", "last_frame", "frame", "part_id", "verdict", "reason", "score", "mistake", "cause"]
+    write_csv(path, header, rows)
+
+
+def _cause(v: Verdict | None) -> str:
+    """Why a part could not be inspected (``unable_to_inspect``: off centre, cut off, blurred, ...), as the photos' parts.csv
+    says it; empty for any other verdict."""
+    return v.cause.value if v is not None and v.cause is not None else ""
 
 
 def _said(v: Verdict | None) -> list[str]:
