@@ -130,8 +130,9 @@ class VideoFileSource(QuickOpen):
     def _next(self) -> Grab | None:
         """The next frame that decodes, the ones before it that did not queued first as unreadable (a corrupt packet: the
         frames after it still decode); None at the end the file declares, or, with none declared, after MAX_BAD_RUN that
-        did not with none after them. A declared count is read on to, however long the corrupt stretch (it had been taken
-        for the end, and every part after it got no verdict), up to MAX_DECLARED_BAD_RUN in a row."""
+        could not be read with none after them (frames read but damaged, Motion JPEG's, are handed on: ``_ending``). A
+        declared count is read on to, however long the corrupt stretch (it had been taken for the end, and every part
+        after it got no verdict), up to MAX_DECLARED_BAD_RUN in a row."""
         failed, whys, held = 0, [], 0  # held: of the failed frames, up to the last the file held (read, its data damaged)
         while True:
             image, why = self._frame(self.frames_handed_on + failed)
@@ -154,11 +155,15 @@ class VideoFileSource(QuickOpen):
     def _ending(self, whys: list[str]) -> Grab | None:
         """At the end, the frames the file held whose data is damaged (a Motion JPEG frame cut short: read, not decodable)
         handed on as unreadable, as one mid-file is; None when there are none (the file had ended), or when none of its
-        frames decoded (a video of only such frames is refused at its open)."""
+        frames decoded (a video of only such frames is refused at its open). A video that declares no count is read on
+        after MAX_BAD_RUN such frames: the last one's time is the one the next frame's is compared with (_time_gap), so
+        that they are not counted again as missing."""
         if not self._read:
             return None
         self._ahead.extend(Grab(None, why, self.name) for why in whys)
         self._bad += len(whys)
+        if whys and self._cap is not None:
+            self._last_ms = self._cap.get(cv2.CAP_PROP_POS_MSEC)
         return self._ahead.popleft() if self._ahead else None
 
     def _frame(self, index: int) -> tuple[npt.NDArray[np.uint8] | None, str | None]:

@@ -337,3 +337,18 @@ def test_a_damaged_last_frame_of_a_motion_jpeg_video_is_handed_on_as_unreadable(
     assert len(grabs) == 30 and sorted(bad) == [28, 29], bad
     assert "end.avi: frame 29: not a decodable image (its JPEG data is damaged" in str(bad[29])
     assert src.frames_lost() == 0
+
+
+def test_a_long_damaged_stretch_of_a_video_without_a_frame_count_is_read_through_and_counted_once(tmp_path: Path) -> None:
+    """Raw Motion JPEG (no container, no count): 60 damaged frames mid-file, more than MAX_BAD_RUN. Each is one unreadable
+    frame, the frames after them numbered as they are, none taken again for missing by the timestamps."""
+    rng = np.random.default_rng(0)
+    frames = [bytearray(cv2.imencode(".jpg", rng.integers(0, 255, (120, 160, 3), np.uint8))[1].tobytes()) for _ in range(160)]
+    for k in range(30, 90):
+        end = len(frames[k]) - 2
+        frames[k][end // 2 : end] = bytes(end - end // 2)
+    (tmp_path / "gap.mjpeg").write_bytes(b"".join(frames))
+    src, grabs = _read_to_end(tmp_path / "gap.mjpeg")
+    bad = [k for k, g in enumerate(grabs) if g.image is None]
+    assert src.frame_count is None and len(grabs) == 160 and bad == list(range(30, 90))
+    assert all("its JPEG data is damaged" in str(grabs[k].error) for k in bad)
