@@ -62,7 +62,7 @@ class RunGuard:
         """The watching thread started (the lock held), or ModelError and the run not begun: unwatched, it had no bound."""
         try:
             threading.Thread(target=self._watch, name="model-runs", daemon=True).start()
-        except RuntimeError as exc:  # "can't start new thread": the process is out of threads or memory
+        except Exception as exc:  # RuntimeError "can't start new thread" (out of threads), MemoryError, ...
             del self._runs[key]
             raise ModelError(f"the model's run cannot be bounded, so it was not begun: {exc}") from None
         self._watching, self._wake_at = True, due

@@ -73,7 +73,8 @@ def test_the_watching_thread_ends_when_idle_and_a_later_run_starts_another(monke
     assert guard.run(Session(), ["y"], {"x": 3}) == [6] and guard.in_flight() == 0
 
 
-def test_a_run_whose_watching_thread_cannot_start_is_not_begun_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("failure", [RuntimeError("can't start new thread"), MemoryError("can't start new thread")])
+def test_a_run_whose_watching_thread_cannot_start_is_not_begun_and_says_so(monkeypatch: pytest.MonkeyPatch, failure: Exception) -> None:
     """Unwatched, a run had no bound, and no later run started a watcher (the guard thought one ran)."""
     guard, began = RunGuard(1.0), []
 
@@ -83,7 +84,7 @@ def test_a_run_whose_watching_thread_cannot_start_is_not_begun_and_says_so(monke
             return [feeds["x"] * 2]
 
     def out_of_threads(self: threading.Thread) -> None:
-        raise RuntimeError("can't start new thread")
+        raise failure
 
     with monkeypatch.context() as m:
         m.setattr(threading.Thread, "start", out_of_threads)
