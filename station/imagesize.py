@@ -23,6 +23,7 @@ ignores (a broken colour profile, text with a wrong checksum).
 
 from __future__ import annotations
 
+import functools
 import re
 import struct
 import threading
@@ -172,13 +173,17 @@ def jpeg_as_read(data: bytes) -> tuple[bytes, str | None, npt.NDArray[np.uint8] 
     on stderr for every such photo. Grey and YCbCr JPEGs (photos, Motion JPEG frames) come out of this one decode as
     OpenCV's, pixel for pixel (both libjpeg-turbo, its exact integer transform and smooth upsampling: measured on our
     footage's frames, the training photos and 1080p frames of each chroma subsampling); others (CMYK, YCCK, RGB-coded),
-    whose conversion OpenCV does its own way, it decodes again."""
+    whose conversion OpenCV does its own way, it decodes again, as it does every JPEG where the two libraries installed do
+    not decode alike (:func:`_opencv_alike`). A progressive JPEG without its end marker may lack its later scans (cut short
+    between two): libjpeg decodes what it has, blurred, without a warning, so it is damage."""
     if not data.rstrip(b"\0").endswith(b"\xff\xd9"):  # whole but for its end marker (some writers drop it): judged on its data
+        if any(marker in _PROGRESSIVE for marker, _ in _headers(data)):
+            return data, "a progressive JPEG without its end marker: its later scans may be missing (cut short)", None
         data += b"\xff\xd9"
     passed: set[str] = set()
     while True:
         try:
-            space = _AS_OPENCV.get(simplejpeg.decode_jpeg_header(data)[2])
+            space = _AS_OPENCV.get(simplejpeg.decode_jpeg_header(data)[2]) if _opencv_alike() else None
             pixels = simplejpeg.decode_jpeg(data, colorspace=space or "GRAY", strict=True)
         except (ValueError, RuntimeError, MemoryError) as exc:
             why = str(exc).strip() or type(exc).__name__
@@ -192,6 +197,22 @@ def jpeg_as_read(data: bytes) -> tuple[bytes, str | None, npt.NDArray[np.uint8] 
 
 
 _AS_OPENCV = {"Gray": "GRAY", "YCbCr": "BGR"}  # a JPEG's colour space -> libjpeg-turbo's output that is OpenCV's decode
+_PROGRESSIVE = {0xC2, 0xC6, 0xCA, 0xCE}  # the start-of-frame markers of progressive JPEGs
+
+
+@functools.cache
+def _opencv_alike() -> bool:
+    """Whether simplejpeg's libjpeg-turbo decodes as OpenCV's does, here: a grey and a progressive 4:2:0 colour JPEG made
+    now, each decoded by both. Both wheels bundle their own libjpeg-turbo, and a release may change a decoder's pixels
+    (3.0.1 changed block smoothing): where they differ, OpenCV decodes every JPEG, so that no score moves."""
+    img = (np.indices((37, 53, 3)).sum(axis=0) * 7 % 256).astype(np.uint8)  # an odd size: edges of blocks and of chroma
+    for probe in (img[:, :, 0], img):
+        jpeg = cv2.imencode(".jpg", probe, [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])[1].tobytes()
+        opencv = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_UNCHANGED)
+        ours = simplejpeg.decode_jpeg(jpeg, colorspace="GRAY" if probe.ndim == 2 else "BGR", strict=True)
+        if opencv is None or not np.array_equal(ours.reshape(opencv.shape), opencv):
+            return False
+    return True
 
 
 def _jfif_1(data: bytes) -> bytes:

@@ -15,6 +15,7 @@ import pytest
 import simplejpeg
 from PIL import Image
 
+from station import imagesize
 from station.config import STILLS
 from station.imagesize import claimed_size, decode, jpeg_damage, png_damage, several_images
 from station.stills import read_image
@@ -76,6 +77,18 @@ def test_a_jpeg_whose_data_ends_early_is_damaged_though_opencv_decodes_it() -> N
 def test_a_jpeg_whole_but_for_its_end_marker_is_not_damaged() -> None:
     whole = sorted((SAMPLE / "ok_front").iterdir())[0].read_bytes()
     assert whole.endswith(b"\xff\xd9") and jpeg_damage(whole[:-2]) is None
+
+
+def test_a_progressive_jpeg_without_its_end_marker_is_damaged_for_its_later_scans_may_be_missing() -> None:
+    """Cut between two scans, libjpeg decodes the scans it has, blurred, without a warning: the part would be judged on it.
+    A baseline JPEG without its end marker (some writers drop it) is judged on its data, as above."""
+    img = cv2.GaussianBlur(np.random.default_rng(1).integers(0, 256, (96, 128, 3), np.uint8), (5, 5), 2)
+    jpeg = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])[1].tobytes()
+    scans = [i for i in range(len(jpeg) - 1) if jpeg[i : i + 2] == b"\xff\xda"]
+    assert len(scans) > 2 and jpeg_damage(jpeg) is None
+    for cut in (jpeg[: scans[2]], jpeg[:-2]):  # two scans of many; every scan, its end marker dropped
+        assert "a progressive JPEG without its end marker" in (jpeg_damage(cut) or "")
+        assert decode(cut)[0] is None
 
 
 def _field(jpeg: bytes, marker: bytes, at: int, value: int) -> bytes:
@@ -214,3 +227,21 @@ def test_a_jpeg_decoded_once_is_opencvs_decode_pixel_for_pixel(kind: str, monkey
     assert len(calls) == (kind == "cmyk")
     assert why == "" and pixels is not None and opencv is not None
     assert pixels.shape == opencv.shape and np.array_equal(pixels, opencv)
+
+
+def test_where_the_two_libjpeg_turbos_decode_unlike_opencv_decodes_every_jpeg(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each wheel bundles its own libjpeg-turbo: a release that moved pixels would move scores. Measured at the first
+    decode; here they agree."""
+    assert imagesize._opencv_alike()
+    data = simplejpeg.encode_jpeg(np.full((40, 60, 3), 90, np.uint8), quality=90)
+    calls: list[object] = []
+    imdecode = cv2.imdecode
+
+    def counted(*args: Any) -> Any:
+        calls.append(args)
+        return imdecode(*args)
+
+    monkeypatch.setattr(imagesize, "_opencv_alike", lambda: False)
+    monkeypatch.setattr(cv2, "imdecode", counted)
+    pixels, why = decode(data)
+    assert why == "" and pixels is not None and len(calls) == 1
