@@ -24,7 +24,7 @@ from typing import Any
 import cv2
 import structlog
 
-from station import __version__
+from station import __version__, runs
 from station.archive import Archive
 from station.blobs import no_room
 from station.config import FREE_RUN, Config, ModelSection, TriggerMode
@@ -346,7 +346,7 @@ class Pipeline:
         for s in self.stages:
             s.join(max(0.0, deadline - time.monotonic()))
         self.shadow_stage.stop()  # decision, its one user, has ended (or the drain ran out of time)
-        self._ended(self.shadow_stage, lambda: self.shadow.current, "the station is stopping: the shadow's verdict has no part", deadline)
+        self._ended(self.shadow_stage, self._end_shadow_runs, "the station is stopping: the shadow's verdict has no part", deadline)
         done = self.finished()
         if self.archive is not None:
             self.archive.drain(max(0.5, deadline - time.monotonic()))
@@ -354,17 +354,20 @@ class Pipeline:
             log.error("drain_timed_out", timeout_s=timeout_s)
             for w in self._loops():
                 w.abort()
-            for s in self.stages:  # a run left going aborts the exit (exit 134)
-                self._ended(s, lambda: self.slot.current, f"the drain ran out of time ({timeout_s:g} s)", time.monotonic() + 1.0)
+            for s in self.stages:  # a run left going aborts the exit (exit 134); a part may run on a model a reload replaced
+                self._ended(s, runs.interrupt_all, f"the drain ran out of time ({timeout_s:g} s)", time.monotonic() + 1.0)
         return done
 
+    def _end_shadow_runs(self, why: str) -> None:
+        if (m := self.shadow.current) is not None:
+            m.interrupt(why)
+
     @staticmethod
-    def _ended(worker: Worker, model: Callable[[], Model | None], why: str, until: float) -> None:
-        """Join ``worker`` by ``until``, ending every run of ``model()`` meanwhile: one it starts after an interrupt would
+    def _ended(worker: Worker, interrupt: Callable[[str], None], why: str, until: float) -> None:
+        """Join ``worker`` by ``until``, ending runs (``interrupt(why)``) meanwhile: one it starts after an interrupt would
         have its whole bound (station.runs)."""
         while worker.is_alive() and time.monotonic() < until:
-            if (m := model()) is not None:
-                m.interrupt(why)
+            interrupt(why)
             worker.join(0.05)
 
     def close(self) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,10 +22,25 @@ RUN_BOUND_S = 5.0  # one run of one crop; the shipped network takes about 5 ms o
 IDLE_S = 5.0  # the watching thread ends after this long with no run to watch; the next run starts another
 
 
+_GUARDS: weakref.WeakSet[RunGuard] = weakref.WeakSet()  # every model's, until the model is gone
+_GUARDS_LOCK = threading.Lock()
+
+
+def interrupt_all(why: str) -> None:
+    """End every run in flight of every model in the process (:meth:`RunGuard.interrupt`): a drain out of time, whose
+    parts may be running on a model a reload has replaced since, or on a reload's candidate."""
+    with _GUARDS_LOCK:
+        guards = list(_GUARDS)
+    for guard in guards:
+        guard.interrupt(why)
+
+
 class RunGuard:
     """Runs one session's graph with a bound on each run; :meth:`interrupt` ends those in flight."""
 
     def __init__(self, bound_s: float = RUN_BOUND_S) -> None:
+        with _GUARDS_LOCK:
+            _GUARDS.add(self)
         self.bound_s = bound_s
         self._cond = threading.Condition()
         self._runs: dict[int, tuple[Any, float]] = {}  # id of the run's options -> (the options, when it is due)

@@ -12,7 +12,7 @@ import pytest
 
 from station.errors import ModelError
 from station.model import Model
-from station.runs import RunGuard
+from station.runs import RunGuard, interrupt_all
 
 from .conftest import wait_for
 from .hostile_models import loops_above
@@ -93,3 +93,25 @@ def test_a_run_whose_watching_thread_cannot_start_is_not_begun_and_says_so(monke
     assert began == [] and guard.in_flight() == 0 and not guard.watching()
     assert guard.run(Session(), ["y"], {"x": 3}) == [6] and began == [3]  # threads again: watched and run
     assert guard.watching()
+
+
+def test_interrupt_all_ends_the_runs_of_every_model_in_the_process(endless: Path) -> None:
+    """A drain out of time: a part may be running on the model a reload replaced, which the slot no longer holds."""
+    old, new = Model(endless, run_bound_s=600), Model(endless, run_bound_s=600)
+    failed: list[Exception] = []
+
+    def score(model: Model) -> None:
+        try:
+            model.score(_crops(model))
+        except ModelError as exc:
+            failed.append(exc)
+
+    threads = [threading.Thread(target=score, args=(m,)) for m in (old, new)]
+    for t in threads:
+        t.start()
+    assert wait_for(lambda: old._guard.in_flight() + new._guard.in_flight() == 2, 30)
+    interrupt_all("the drain ran out of time (5 s)")
+    for t in threads:
+        t.join(30)
+    assert not any(t.is_alive() for t in threads) and len(failed) == 2
+    assert all("the model's run was ended: the drain ran out of time (5 s)" in str(exc) for exc in failed)
