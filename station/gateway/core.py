@@ -201,7 +201,7 @@ class GatewayCore:
         pid = msg.part_id
         assert self.run_id is not None
         if pid in self.done:
-            self._again(msg, now)
+            self._again(msg, now, new_seq=True)
             return
         joined = self.joined_at is not None and pid < self.joined_at[1] and msg.seq > self.joined_at[0]
         if (pid < self.forgotten_below and pid not in self.awaiting) or joined:  # decided so long ago that it is forgotten
@@ -229,12 +229,14 @@ class GatewayCore:
         due = min(msg.captured_at, now) + self.t.actuator_delay_s
         heapq.heappush(self.pending, Pending(due, pid, self.run_id, msg, late, fault))
 
-    def _again(self, msg: VerdictMessage, now: float) -> None:
+    def _again(self, msg: VerdictMessage, now: float, new_seq: bool = False) -> None:
         """A second verdict for a part, under another seq: the station sends one per part, so this is a stream gone wrong.
-        The same verdict again (or one for a part already rejected as lost) changes nothing; a different one rejects the
-        part, if it is still pending, and trips vision either way."""
+        Under a seq given up as lost (a resend reply after its gap was), the same verdict again, or one for a part rejected
+        as lost, changes nothing. Under a seq never heard of before (``new_seq``), it trips vision whatever it says: a part
+        id used twice may be a second part on the belt, which no decision is for (the blind hold rejects it), and so may a
+        part's verdict after its id was given up as lost. A different verdict rejects the part, if it is still pending."""
         heard = self.done.get(msg.part_id)
-        if heard is None or heard == (msg.verdict, msg.reason.value):
+        if not new_seq and (heard is None or heard == (msg.verdict, msg.reason.value)):
             log.warning("verdict_repeated", stage="gateway", part_id=msg.part_id, seq=msg.seq, lost_before=heard is None)
             return
         mine = next((p for p in self.pending if p.part_id == msg.part_id and p.run_id == self.run_id), None)

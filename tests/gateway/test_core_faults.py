@@ -240,3 +240,23 @@ def test_a_part_decided_past_its_actuator_time_is_rejected_even_behind_a_late_on
     assert [(d.part_id, d.decision, d.reason) for d in core.decisions] == [(1, "reject", "late"), (2, "reject", "vision_unhealthy")]
     core.tick(2.75)
     assert core.fault == Fault.DECISION_LATE and not core.healthy
+
+
+def test_a_verdict_for_a_part_id_given_up_as_lost_under_a_seq_never_heard_trips_vision() -> None:
+    """Ids skipped, or a heartbeat counting verdicts the station had not sent: those parts were rejected as lost at once,
+    vision back within an actuator delay. Their verdicts coming after, each under a new seq, were passed over: parts
+    captured then reached the actuator with vision healthy and no decision."""
+    st = FakeStation()
+    core = healthy_core(st)
+    core.receive(st.verdict(captured_at=1.55), 1.56)  # part 1
+    st.verdicts += 3  # a heartbeat that counts parts 2 to 4 before they were sent
+    core.receive(st.beat(at=1.57), 1.57)
+    run_to(core, st, 1.6, 2.7)
+    assert [(d.part_id, d.reason) for d in core.decisions][1:] == [(2, "missing"), (3, "missing"), (4, "missing")]
+    assert core.healthy
+    st.verdicts -= 3
+    for _ in range(3):  # parts 2 to 4 now, as the station sends them
+        core.receive(st.verdict(captured_at=2.72, verdict="reject", reason="defect"), 2.72)
+        assert core.fault == "verdict_conflict" and core.hold_until >= 2.72 + T.actuator_delay_s
+    core.tick(2.73)
+    assert not core.healthy
