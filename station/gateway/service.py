@@ -258,7 +258,7 @@ class Gateway(Worker):
             return
         self._asked = None  # the station's resend socket answers
         if len(frames) != 2 + 2 * (head.count or 0):  # not read: 400k frames read one by one held the loop up for 0.7 s
-            self.core.ignore(f"resend reply: {len(frames) - 2} frames after its header, where its count says {head.count or 0} of 2")
+            self.core.ignore(f"resend reply: {len(frames) - 2} frames after its header, where its count says {2 * (head.count or 0)}")
             return
         messages: list[Message] = []
         for i in range(2, len(frames) - 1, 2):
