@@ -144,6 +144,11 @@ def test_a_refusal_whose_held_out_scores_cannot_tell_the_labels_apart_points_at_
     assert not any("--max-escape-rate" in line for line in said) and said[-1] == "no gate setting makes these figures worth going live with"
     swapped = replace(pick, held_out=np.where(labels == 1, 0.1, 0.9) + rng.uniform(0, 0.05, 48))  # every label the wrong way round
     assert advice(swapped, labels, samples, Gate())[0].startswith("the held-out scores rank the two labels the wrong way round")
+    # swapped wholesale, the taught networks learn nothing (every part alike) and the base model ranks them backwards
+    alike = replace(pick, name="taught", held_out=np.full(48, 1.0))
+    first = advice(alike, labels, samples, Gate(), shipped=replace(swapped, name="base-as-shipped"))[0]
+    assert "hardly tell the two labels apart (ranking AUC 0.50; 0.5 is chance), and the base model's scores rank them" in first
+    assert "(ok_front/ and def_front/ look swapped)" in first
 
 
 def test_a_network_that_gives_a_part_no_number_is_a_candidate_never_chosen_not_a_traceback() -> None:

@@ -177,21 +177,30 @@ def nearness(c: Candidate, margin: float) -> dict[str, float | None]:
     return {"near_limit": None, "clearance_log_odds": None} if math.isinf(cost) else {"near_limit": near, "clearance_log_odds": -clear}
 
 
-def advice(pick: Candidate, labels: npt.NDArray[np.int64], samples: list[Sample], gate: threshold.Gate) -> list[str]:
+def _ranking(c: Candidate, labels: npt.NDArray[np.int64]) -> tuple[float, bool]:
+    """Its held-out scores' ranking AUC, and whether enough parts of each kind were scored for it to say anything."""
+    scored = np.isfinite(c.held_out)
+    enough = min(np.sum(labels[scored] == k) for k in (0, 1)) >= threshold.MIN_PER_CLASS
+    return auc(c.held_out[scored], labels[scored]), bool(enough)
+
+
+def advice(pick: Candidate, labels: npt.NDArray[np.int64], samples: list[Sample], gate: threshold.Gate,
+           shipped: Candidate | None = None) -> list[str]:  # fmt: skip
     """The parts to look at again (a wrong label is the commonest cause), and the gate that would take these figures;
-    where the held-out scores hardly tell the labels apart, the labels first, and no gate."""
-    scored = np.isfinite(pick.held_out)
-    ranking = auc(pick.held_out[scored], labels[scored])
-    enough = min(np.sum(labels[scored] == c) for c in (0, 1)) >= threshold.MIN_PER_CLASS  # a few parts' ranking says nothing
+    where the held-out scores hardly tell the labels apart, the labels first, and no gate. Networks taught on labels
+    swapped wholesale learn nothing (every part scored alike); the base model as shipped (``shipped``) then ranks the
+    parts the wrong way round, and the labels are said to look swapped."""
+    ranking, enough = _ranking(pick, labels)
     chance = enough and not ranking > NO_BETTER_THAN_LABELS
-    swapped = ranking < 1 - NO_BETTER_THAN_LABELS  # the good parts scored as defective and the defective as good
-    what = (
-        ("rank the two labels the wrong way round", "ok_front/ and def_front/ look swapped")
-        if swapped
-        else ("hardly tell the two labels apart", "swapped or mixed labels look like this")
-    )
-    out = [f"the held-out scores {what[0]} (ranking AUC {ranking:.2f}; 0.5 is chance): check that ok_front/ and def_front/ "
-           f"hold what they say ({what[1]}) before collecting more parts"] if chance else []  # fmt: skip
+    base = _ranking(shipped, labels) if shipped is not None and shipped is not pick else (0.5, False)
+    wrong_way = ranking < 1 - NO_BETTER_THAN_LABELS  # the good parts scored as defective and the defective as good
+    backwards = chance and not wrong_way and base[1] and base[0] < 1 - NO_BETTER_THAN_LABELS  # so by the base model
+    said = "rank the two labels the wrong way round" if wrong_way else "hardly tell the two labels apart"
+    said += f" (ranking AUC {ranking:.2f}; 0.5 is chance)"
+    said += f", and the base model's scores rank them the wrong way round (its ranking AUC {base[0]:.2f})" if backwards else ""
+    look = "ok_front/ and def_front/ look swapped" if wrong_way or backwards else "swapped or mixed labels look like this"
+    out = [f"the held-out scores {said}: check that ok_front/ and def_front/ hold what they say ({look}) before collecting "
+           "more parts"] if chance else []  # fmt: skip
     at = pick.limits()  # as the honest figures and heldout_mistakes.png judge each part: the mistakes they count, worst first
     ok = threshold.passing(pick.held_out, at)
     passed = [i for i in np.argsort(pick.held_out) if labels[i] == 1 and ok[i]][:3]

@@ -230,7 +230,7 @@ def _folds(samples: list[Sample], spec: PreprocessSpec, labels: npt.NDArray[np.i
 def _advice(pick: Candidate, taught: Candidate, shipped: Candidate, labels: npt.NDArray[np.int64], samples: list[Sample],
             gate: threshold.Gate, asked: Asked, fewest_groups: int) -> list[str]:  # fmt: skip
     """What would help a refused line: the parts to look at again, the defects fine-tuned networks forgot, and the gate."""
-    out = advice(pick, labels, samples, gate)
+    out = advice(pick, labels, samples, gate, shipped)
     if pick is taught and not asked.from_scratch:  # from scratch, nothing was there to forget
         out[-1:-1] = forgotten(taught, shipped, labels, samples, asked.folds, fewest_groups >= MORE_FOLDS)  # each kind in every fold
     return out
