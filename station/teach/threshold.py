@@ -283,10 +283,14 @@ def short_of(gate: Gate, judged: Outcome, missed: int = 0) -> list[str]:
             f"({shown(judged.escape_rate, gate.max_escape_rate)}): collect more defective parts, "
             "especially of the kinds the report's heldout_mistakes.png shows passing"
         )
+    good = judged.parts - judged.defective
     if not meets(judged.false_reject_rate, gate.max_false_reject_rate):
         why.append(
-            f"{judged.false_rejects} of {judged.parts - judged.defective} held-out good parts would be rejected "
+            f"{judged.false_rejects} of {good} held-out good parts would be rejected "
             f"({shown(judged.false_reject_rate, gate.max_false_reject_rate)}): collect more "
             "good parts, especially like those the report's heldout_mistakes.png shows rejected, and check the light is steady"
         )
+    elif good and judged.false_rejects == good:  # a gate that allows it (100 %): a model that rejects every part is no model
+        why.append(f"every one of the {good} held-out good parts would be rejected, whatever the gate allows: no model is worth "
+                   "writing that rejects every part; check that ok_front/ and def_front/ hold what they say")  # fmt: skip
     return why
