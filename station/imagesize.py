@@ -177,7 +177,7 @@ def jpeg_as_read(data: bytes) -> tuple[bytes, str | None, npt.NDArray[np.uint8] 
     not decode alike (:func:`_opencv_alike`). A progressive JPEG without its end marker may lack its later scans (cut short
     between two): libjpeg decodes what it has, blurred, without a warning, so it is damage."""
     if not data.rstrip(b"\0").endswith(b"\xff\xd9"):  # whole but for its end marker (some writers drop it): judged on its data
-        if any(marker in _PROGRESSIVE for marker, _ in _headers(data)):
+        if any(marker in _PROGRESSIVE for marker, _ in _headers(data)) and not _ends(data):  # (bytes after it are no matter)
             return data, "a progressive JPEG without its end marker: its later scans may be missing (cut short)", None
         data += b"\xff\xd9"
     passed: set[str] = set()
@@ -196,6 +196,24 @@ def jpeg_as_read(data: bytes) -> tuple[bytes, str | None, npt.NDArray[np.uint8] 
         return data, None, (pixels[:, :, 0] if space == "GRAY" else pixels) if space else None
 
 
+def _ends(data: bytes) -> bool:
+    """Whether the JPEG ``data`` holds its end-of-image marker: found walking its segments from the first scan, and each
+    scan's coded data (where a 0xFF byte is followed by 0x00, a restart marker or more 0xFF, unless a marker begins);
+    what follows the marker (a trailer, padding) does not count."""
+    i = next((at for marker, at in _headers(data) if marker == 0xDA), None)
+    while i is not None and i + 4 <= len(data):
+        i += 2 + struct.unpack(">H", data[i + 2 : i + 4])[0]  # past this segment: a scan's coded data, or the next segment
+        while (j := data.find(b"\xff", i)) >= 0 and j + 1 < len(data) and (data[j + 1] in _IN_SCAN or 0xD0 <= data[j + 1] <= 0xD7):
+            i = j + 1 if data[j + 1] == 0xFF else j + 2
+        if j < 0 or j + 1 >= len(data):
+            return False
+        if data[j + 1] == 0xD9:
+            return True
+        i = j  # another segment: tables, or the next scan
+    return False
+
+
+_IN_SCAN = {0x00, 0xFF}  # after 0xFF in a scan's coded data: a stuffed byte, or a fill byte before a marker
 _AS_OPENCV = {"Gray": "GRAY", "YCbCr": "BGR"}  # a JPEG's colour space -> libjpeg-turbo's output that is OpenCV's decode
 _PROGRESSIVE = {0xC2, 0xC6, 0xCA, 0xCE}  # the start-of-frame markers of progressive JPEGs
 
@@ -206,12 +224,15 @@ def _opencv_alike() -> bool:
     now, each decoded by both. Both wheels bundle their own libjpeg-turbo, and a release may change a decoder's pixels
     (3.0.1 changed block smoothing): where they differ, OpenCV decodes every JPEG, so that no score moves."""
     img = (np.indices((37, 53, 3)).sum(axis=0) * 7 % 256).astype(np.uint8)  # an odd size: edges of blocks and of chroma
-    for probe in (img[:, :, 0], img):
-        jpeg = cv2.imencode(".jpg", probe, [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])[1].tobytes()
-        opencv = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_UNCHANGED)
-        ours = simplejpeg.decode_jpeg(jpeg, colorspace="GRAY" if probe.ndim == 2 else "BGR", strict=True)
-        if opencv is None or not np.array_equal(ours.reshape(opencv.shape), opencv):
-            return False
+    try:
+        for probe in (img[:, :, 0], img):
+            jpeg = cv2.imencode(".jpg", probe, [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])[1].tobytes()
+            opencv = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_UNCHANGED)
+            ours = simplejpeg.decode_jpeg(jpeg, colorspace="GRAY" if probe.ndim == 2 else "BGR", strict=True)
+            if opencv is None or not np.array_equal(ours.reshape(opencv.shape), opencv):
+                return False
+    except Exception:  # the probe failed (out of memory, say): OpenCV decodes, never a photo's damage
+        return False
     return True
 
 

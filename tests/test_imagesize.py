@@ -89,6 +89,10 @@ def test_a_progressive_jpeg_without_its_end_marker_is_damaged_for_its_later_scan
     for cut in (jpeg[: scans[2]], jpeg[:-2]):  # two scans of many; every scan, its end marker dropped
         assert "a progressive JPEG without its end marker" in (jpeg_damage(cut) or "")
         assert decode(cut)[0] is None
+    for trailer in (b"ftypmp42" + bytes(range(1, 65)), b"\xff" * 8):  # after its end marker: a phone's video, padding
+        (with_it, _), (without, _) = decode(jpeg + trailer), decode(jpeg)
+        assert jpeg_damage(jpeg + trailer) is None and with_it is not None and without is not None
+        assert np.array_equal(with_it, without)
 
 
 def _field(jpeg: bytes, marker: bytes, at: int, value: int) -> bytes:
@@ -245,3 +249,23 @@ def test_where_the_two_libjpeg_turbos_decode_unlike_opencv_decodes_every_jpeg(mo
     monkeypatch.setattr(cv2, "imdecode", counted)
     pixels, why = decode(data)
     assert why == "" and pixels is not None and len(calls) == 1
+
+
+def test_a_probe_that_fails_leaves_every_jpeg_to_opencv_never_a_photos_damage(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The probe runs inside a photo's damage check: its own failure (out of memory) was that photo's damage."""
+    data = simplejpeg.encode_jpeg(np.full((40, 60, 3), 90, np.uint8), quality=90)
+    decode_jpeg = simplejpeg.decode_jpeg
+
+    def failing(jpeg: bytes, *args: Any, **kwargs: Any) -> Any:
+        if len(jpeg) != len(data):  # the probe's own JPEGs
+            raise MemoryError("out of memory")
+        return decode_jpeg(jpeg, *args, **kwargs)
+
+    imagesize._opencv_alike.cache_clear()
+    monkeypatch.setattr(simplejpeg, "decode_jpeg", failing)
+    try:
+        assert jpeg_damage(data) is None and not imagesize._opencv_alike()
+        pixels, why = decode(data)
+        assert why == "" and pixels is not None
+    finally:
+        imagesize._opencv_alike.cache_clear()
