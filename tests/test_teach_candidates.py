@@ -149,6 +149,9 @@ def test_a_refusal_whose_held_out_scores_cannot_tell_the_labels_apart_points_at_
     first = advice(alike, labels, samples, Gate(), shipped=replace(swapped, name="base-as-shipped"))[0]
     assert "hardly tell the two labels apart (ranking AUC 0.50; 0.5 is chance), and the base model's scores rank them" in first
     assert "(ok_front/ and def_front/ look swapped)" in first
+    refused = [replace(x, base_inspects=bool(v)) for x, v in zip(samples, labels, strict=True)]  # its own checks refuse every good part
+    first = advice(alike, labels, samples, Gate(), shipped=replace(swapped, name="base-as-shipped", parts=refused))[0]
+    assert "look swapped" not in first and "base model" not in first  # scored 1.0 as rejects, not as it ranks them
 
 
 def test_a_network_that_gives_a_part_no_number_is_a_candidate_never_chosen_not_a_traceback() -> None:

@@ -98,6 +98,7 @@ def test_the_gate_refuses_with_what_would_help() -> None:
     assert th.short_of(gate, th.Outcome(200, 100, 0, 3)) == []
     (every,) = th.short_of(th.Gate(1.0, 1.0), th.Outcome(200, 100, 0, 100))  # whatever the gate allows
     assert every.startswith("every one of the 100 held-out good parts would be rejected, whatever the gate allows")
+    assert "held-out defective parts scored below every good part" in every
     escapes = th.short_of(gate, th.Outcome(200, 100, 1, 0))
     assert len(escapes) == 1 and "collect more defective parts" in escapes[0]
     rejects = th.short_of(gate, th.Outcome(200, 100, 0, 4))

@@ -178,8 +178,10 @@ def nearness(c: Candidate, margin: float) -> dict[str, float | None]:
 
 
 def _ranking(c: Candidate, labels: npt.NDArray[np.int64]) -> tuple[float, bool]:
-    """Its held-out scores' ranking AUC, and whether enough parts of each kind were scored for it to say anything."""
-    scored = np.isfinite(c.held_out)
+    """Its held-out scores' ranking AUC, and whether enough parts of each kind were scored for it to say anything; not
+    counting parts the base model's own checks refuse (scored 1.0 as the rejects they are: ``base_candidates``)."""
+    inspected = [s.base_inspects for s in c.parts] if c.name == AS_SHIPPED and len(c.parts) == len(labels) else True
+    scored = np.isfinite(c.held_out) & np.asarray(inspected, bool)
     enough = min(np.sum(labels[scored] == k) for k in (0, 1)) >= threshold.MIN_PER_CLASS
     return auc(c.held_out[scored], labels[scored]), bool(enough)
 
@@ -208,9 +210,9 @@ def advice(pick: Candidate, labels: npt.NDArray[np.int64], samples: list[Sample]
     for kind, wrong in (("defective parts that passed", passed), ("good parts that were rejected", rejected)):
         named = ", ".join(f"{samples[i].origin} ({pick.held_out[i]:.3f})" for i in wrong)
         out += [f"check the labels of the held-out {kind}: {named}"] if wrong else []
-    if chance:
-        return [*out, "no gate setting makes these figures worth going live with"]
     j, written = pick.judged, threshold.outcome(pick.held_out, labels, pick.band[0])  # the last check judges the written limit too
+    if chance or j.false_rejects == j.parts - j.defective > 0:  # a model rejecting every good part: no gate makes it one to write
+        return [*out, "no gate setting makes these figures worth going live with"]
     fr = max(threshold.percent_up(j.false_reject_rate), 100 * gate.max_false_reject_rate)  # a lower one would move the limit down
     esc = threshold.percent_up(max(j.escape_rate, written.escape_rate))
     out.append(

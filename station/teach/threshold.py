@@ -292,5 +292,6 @@ def short_of(gate: Gate, judged: Outcome, missed: int = 0) -> list[str]:
         )
     elif good and judged.false_rejects == good:  # a gate that allows it (100 %): a model that rejects every part is no model
         why.append(f"every one of the {good} held-out good parts would be rejected, whatever the gate allows: no model is worth "
-                   "writing that rejects every part; check that ok_front/ and def_front/ hold what they say")  # fmt: skip
+                   "writing that rejects every part; held-out defective parts scored below every good part set the limit so "
+                   "low (the report's heldout_mistakes.png), or the labels are wrong")  # fmt: skip
     return why
