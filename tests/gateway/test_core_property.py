@@ -1,7 +1,7 @@
 """The core's fail-safe rules on random streams: a healthy stream from one station, perturbed at random by everything a
-network and a station can do to it (seqs skipped, repeated or reused with another verdict, part ids skipped, late
-verdicts, a station restarting or degraded, heartbeats late or missing, resend replies saying seqs are gone, the
-gateway's clock stepping). Whatever happens, a part passes only on the station's own timely pass, while vision is
+network and a station can do to it (seqs skipped, repeated or reused with another verdict, part ids skipped or used
+twice, late verdicts, a station restarting or degraded, heartbeats late or missing, resend replies saying seqs are
+gone, the gateway's clock stepping). Whatever happens, a part passes only on the station's own timely pass, while vision is
 healthy, and each part gets exactly one decision."""
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ PERTURBED = st.one_of(  # what can go wrong with it
     st.tuples(st.just("skip_seqs"), st.integers(1, 3)),
     st.tuples(st.just("skip_part")),
     st.tuples(st.just("again"), st.booleans()),  # the last verdict again: as it was, or with another reason
+    st.tuples(st.just("again_new"), st.booleans(), st.floats(0, 0.6)),  # its part id again under a new seq, captured then
     st.tuples(st.just("gone"), st.integers(0, 3)),
     st.tuples(st.just("restart")),
     st.tuples(st.just("clock"), st.floats(-1, 1)),
@@ -104,6 +105,12 @@ def _event(core: GatewayCore, st_: _Station, kind: str, e: list[Any], now: float
         other = Reason.DEFECT if st_.last.reason is Reason.OK else Reason.OK
         again = st_.last if e[0] else replace(st_.last, reason=other, verdict=Disposition.of(other), score=0.1)
         _send(core, st_, again, now)
+    elif kind == "again_new" and st_.last is not None:  # a part id used twice: the part this one stands for has no decision
+        other = Reason.DEFECT if st_.last.reason is Reason.OK else Reason.OK
+        again = st_.last if e[0] else replace(st_.last, reason=other, verdict=Disposition.of(other), score=0.1)
+        again = replace(again, seq=st_.next_seq(), captured_at=now - e[1], deadline_at=now - e[1] + 1.0)
+        _send(core, st_, again, now)
+        assert core.hold_until >= again.captured_at + DELAY  # blind while it passes the actuator: the PLC rejects it
     elif kind == "gone":
         first = max(1, st_.seq - e[0])
         core.resent(ResendReply(run_id=st_.run, first=first, last=st_.seq or 1, gone=(first, st_.seq or 1), count=0), [], now)
