@@ -179,7 +179,8 @@ def jpeg_as_read(data: bytes) -> tuple[bytes, str | None, npt.NDArray[np.uint8] 
     if not data.rstrip(b"\0").endswith(b"\xff\xd9"):  # whole but for its end marker (some writers drop it): judged on its data
         if any(marker in _PROGRESSIVE for marker, _ in _headers(data)) and not _ends(data):  # (bytes after it are no matter)
             return data, "a progressive JPEG without its end marker: its later scans may be missing (cut short)", None
-        data += b"\xff\xd9"
+        coded = data.rstrip(b"\0")  # zeros a writer padded it with, which libjpeg would take for coded data before the marker
+        data = (coded + b"\0" if coded.endswith(b"\xff") else coded) + b"\xff\xd9"  # a 0xFF byte's stuffed zero is its data
     passed: set[str] = set()
     while True:
         try:

@@ -77,6 +77,7 @@ def test_a_jpeg_whose_data_ends_early_is_damaged_though_opencv_decodes_it() -> N
 def test_a_jpeg_whole_but_for_its_end_marker_is_not_damaged() -> None:
     whole = sorted((SAMPLE / "ok_front").iterdir())[0].read_bytes()
     assert whole.endswith(b"\xff\xd9") and jpeg_damage(whole[:-2]) is None
+    assert jpeg_damage(whole[:-2] + bytes(16)) is None  # padded with zeros where the marker was: "16 extraneous bytes" before
 
 
 def test_a_progressive_jpeg_without_its_end_marker_is_damaged_for_its_later_scans_may_be_missing() -> None:
