@@ -211,7 +211,7 @@ def advice(pick: Candidate, labels: npt.NDArray[np.int64], samples: list[Sample]
         named = ", ".join(f"{samples[i].origin} ({pick.held_out[i]:.3f})" for i in wrong)
         out += [f"check the labels of the held-out {kind}: {named}"] if wrong else []
     j, written = pick.judged, threshold.outcome(pick.held_out, labels, pick.band[0])  # the last check judges the written limit too
-    if chance or j.false_rejects == j.parts - j.defective > 0:  # a model rejecting every good part: no gate makes it one to write
+    if chance or j.rejects_every_good_part:  # no gate makes such a model one to write
         return [*out, "no gate setting makes these figures worth going live with"]
     fr = max(threshold.percent_up(j.false_reject_rate), 100 * gate.max_false_reject_rate)  # a lower one would move the limit down
     esc = threshold.percent_up(max(j.escape_rate, written.escape_rate))

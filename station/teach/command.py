@@ -303,15 +303,15 @@ def _summary(judged: threshold.Outcome, base: threshold.Outcome) -> None:
     esc, fr = judged.bounds()
     say(
         f"held out (each part judged by a network and a threshold that never saw it): {judged.escapes} of {judged.defective} defective "
-        f"parts pass, {judged.false_rejects} of {judged.parts - judged.defective} good parts rejected; the base model on the same "
-        f"parts: {base.escapes} of {base.defective} defective pass, {base.false_rejects} of {base.parts - base.defective} good rejected"
+        f"parts pass, {judged.false_rejects} of {judged.good} good parts rejected; the base model on the same "
+        f"parts: {base.escapes} of {base.defective} defective pass, {base.false_rejects} of {base.good} good rejected"
     )
     say(
         f"what {judged.parts} held-out parts can show, at {threshold.CONFIDENCE:.0%} confidence: at most {esc:.1%} of the line's "
         f"defective parts pass and at most {fr:.1%} of its good parts are rejected ({threshold.parts_to_show(0.01)} defective parts, "
         "none passing, would show under 1%)"
     )
-    if min(judged.defective, judged.parts - judged.defective) < threshold.ADVISED:
+    if min(judged.defective, judged.good) < threshold.ADVISED:
         say(f"fewer than the {threshold.ADVISED} parts of each kind advised: these figures are all the gate can go on, and a model it "
             "writes can let through more defects than the one it replaces. Judge it on other labelled parts of the line "
             "(station eval), and run it in shadow, before it goes live")  # fmt: skip

@@ -182,16 +182,25 @@ class Outcome:
     false_rejects: int
 
     @property
+    def good(self) -> int:
+        return self.parts - self.defective
+
+    @property
     def escape_rate(self) -> float:
         return self.escapes / max(self.defective, 1)
 
     @property
     def false_reject_rate(self) -> float:
-        return self.false_rejects / max(self.parts - self.defective, 1)
+        return self.false_rejects / max(self.good, 1)
+
+    @property
+    def rejects_every_good_part(self) -> bool:
+        """No model, whatever a gate allows: it rejects every part."""
+        return self.good > 0 and self.false_rejects == self.good
 
     def bounds(self) -> tuple[float, float]:
         """Upper bounds at CONFIDENCE on the line's escape and false-reject rates that these counts show."""
-        return upper_bound(self.escapes, self.defective), upper_bound(self.false_rejects, self.parts - self.defective)
+        return upper_bound(self.escapes, self.defective), upper_bound(self.false_rejects, self.good)
 
     def as_dict(self) -> dict[str, float]:
         esc, fr = self.bounds()
@@ -283,15 +292,14 @@ def short_of(gate: Gate, judged: Outcome, missed: int = 0) -> list[str]:
             f"({shown(judged.escape_rate, gate.max_escape_rate)}): collect more defective parts, "
             "especially of the kinds the report's heldout_mistakes.png shows passing"
         )
-    good = judged.parts - judged.defective
     if not meets(judged.false_reject_rate, gate.max_false_reject_rate):
         why.append(
-            f"{judged.false_rejects} of {good} held-out good parts would be rejected "
+            f"{judged.false_rejects} of {judged.good} held-out good parts would be rejected "
             f"({shown(judged.false_reject_rate, gate.max_false_reject_rate)}): collect more "
             "good parts, especially like those the report's heldout_mistakes.png shows rejected, and check the light is steady"
         )
-    elif good and judged.false_rejects == good:  # a gate that allows it (100 %): a model that rejects every part is no model
-        why.append(f"every one of the {good} held-out good parts would be rejected, whatever the gate allows: no model is worth "
+    elif judged.rejects_every_good_part:  # a gate that allows it (100 %)
+        why.append(f"every one of the {judged.good} held-out good parts would be rejected, whatever the gate allows: no model is worth "
                    "writing that rejects every part; held-out defective parts scored below every good part set the limit so "
                    "low (the report's heldout_mistakes.png), or the labels are wrong")  # fmt: skip
     return why
