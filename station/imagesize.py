@@ -176,10 +176,10 @@ def jpeg_as_read(data: bytes) -> tuple[bytes, str | None, npt.NDArray[np.uint8] 
     whose conversion OpenCV does its own way, it decodes again, as it does every JPEG where the two libraries installed do
     not decode alike (:func:`_opencv_alike`). A progressive JPEG without its end marker may lack its later scans (cut short
     between two): libjpeg decodes what it has, blurred, without a warning, so it is damage."""
-    if not data.rstrip(b"\0").endswith(b"\xff\xd9"):  # whole but for its end marker (some writers drop it): judged on its data
+    coded = data.rstrip(b"\0")  # zeros a writer padded it with, which libjpeg would take for coded data before the marker
+    if not coded.endswith(b"\xff\xd9"):  # whole but for its end marker (some writers drop it): judged on its data
         if any(marker in _PROGRESSIVE for marker, _ in _headers(data)) and not _ends(data):  # (bytes after it are no matter)
             return data, "a progressive JPEG without its end marker: its later scans may be missing (cut short)", None
-        coded = data.rstrip(b"\0")  # zeros a writer padded it with, which libjpeg would take for coded data before the marker
         data = (coded + b"\0" if coded.endswith(b"\xff") else coded) + b"\xff\xd9"  # a 0xFF byte's stuffed zero is its data
     passed: set[str] = set()
     while True:
