@@ -135,10 +135,11 @@ class VideoFileSource(QuickOpen):
         after it got no verdict), up to MAX_DECLARED_BAD_RUN in a row."""
         failed, whys, held = 0, [], 0  # held: of the failed frames, up to the last the file held (read, its data damaged)
         while True:
-            image, why = self._frame(self.frames_handed_on + failed)
+            index = self.frames_handed_on + failed
+            image, why = self._frame(index)
             if image is not None:
                 break
-            whys.append(why or f"{self.name}: frame {self.frames_handed_on + failed} could not be decoded")
+            whys.append(why or f"{self.name}: frame {index} could not be decoded")
             failed += 1
             held = failed if why else held
             at = self._read + self._bad + failed - 1  # the index of the frame that failed
