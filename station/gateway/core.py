@@ -7,7 +7,6 @@ healthy, gap-free stream passes a part; everything else rejects it, with a reaso
 
 from __future__ import annotations
 
-import heapq
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ import structlog
 
 from station.gateway.clock import CLOCK_AHEAD_S, HeartbeatLag
 from station.gateway.gaps import MAX_GAP, MAX_GAPS, Gaps, Skipped
-from station.gateway.pending import DONE_KEPT, Pending, decision, keep
+from station.gateway.pending import DONE_KEPT, PartsPending, Pending, decision, keep
 from station.gateway.reasons import Fault, GatewayReason, PartDecision
 from station.ratelog import RateLimitedLog
 from station.wire import Disposition, Heartbeat, Message, Reason, ResendReply, StationState, Status, VerdictMessage, shown
@@ -60,7 +59,7 @@ class GatewayCore:
         self.heard: dict[int, Heard] = {}  # what each seq of this run carried (the last DONE_KEPT seqs)
         self.forgotten_below = 0  # part ids under this were decided and may have left ``done``
         self.joined_at: tuple[int, int] | None = None  # a run joined mid-way: the seq and part id of its first verdict heard
-        self.pending: list[Pending] = []
+        self.pending = PartsPending()
         self.fault = Fault.NO_STATION  # the fault holding vision down, or the last one
         self.hold_until = 0.0
         self.healthy = False
@@ -227,7 +226,7 @@ class GatewayCore:
         if trip is not None:
             self._trip(now, trip)
         due = min(msg.captured_at, now) + self.t.actuator_delay_s
-        heapq.heappush(self.pending, Pending(due, pid, self.run_id, msg, late, fault))
+        self.pending.push(Pending(due, pid, self.run_id, msg, late, fault))
 
     def _again(self, msg: VerdictMessage, now: float, new_seq: bool = False) -> None:
         """A second verdict for a part, under another seq: the station sends one per part, so this is a stream gone wrong.
@@ -260,7 +259,7 @@ class GatewayCore:
     def _skipped_to(self, pid: int) -> bool:
         """Part ids from ``next_part`` up to ``pid`` (a verdict's, or one past a heartbeat's count) were not heard: awaited
         as lost. False, with nothing awaited, when so many would be lost that this is no belt's parts (logged)."""
-        lost = len(self.awaiting) + sum(1 for p in self.pending if p.msg is None and p.run_id == self.run_id)
+        lost = len(self.awaiting) + self.pending.lost(self.run_id)
         if pid - self.next_part + lost > MAX_SKIPPED:  # not parts on a belt: a stream gone wrong
             self._quiet.emit("jumped", GatewayReason.PART_IDS_JUMPED, level="error", stage="gateway", expected=self.next_part,
                              got=pid, lost_before=lost)  # fmt: skip
@@ -282,7 +281,7 @@ class GatewayCore:
             while k < len(known) and known[k][0] < pid:
                 due = max(due, known[k][1])
                 k += 1
-            heapq.heappush(self.pending, Pending(due, pid, self.run_id, None, False))
+            self.pending.push(Pending(due, pid, self.run_id, None, False))
             self._mark_done(pid, None)
         log.warning("verdicts_missing", stage="gateway", first=lost[0], last=lost[-1], count=len(lost))
         self.awaiting.clear()
@@ -297,14 +296,14 @@ class GatewayCore:
         """Resend timeouts, health, and every part whose actuator time has come."""
         if self.gaps.overdue(now, self.t.resend_timeout_s):
             self._unrecovered(now, f"no resend within {self.t.resend_timeout_s:.3f} s")
-        first = self.pending[0] if self.pending else None
+        first = self.pending.first()
         if first is not None and not first.late and now > first.actuate_at + DECISION_LATE_S:  # the loop fell behind (a stall)
             log.error("decision_late", stage="gateway", part_id=first.part_id, behind_s=round(now - first.actuate_at, 3))
             self._trip(now, Fault.DECISION_LATE)
         self._health(now)
         self._quiet.tick()
-        while self.pending and self.pending[0].actuate_at <= now:
-            self.decisions.append(self._actuate(heapq.heappop(self.pending), now))
+        while (due := self.pending.first()) is not None and due.actuate_at <= now:
+            self.decisions.append(self._actuate(self.pending.pop(), now))
 
     def clock_stepped(self, step: float, now: float) -> None:
         """The gateway's wall clock jumped by ``step`` s (the service saw it against the monotonic clock): the times it
@@ -334,7 +333,7 @@ class GatewayCore:
     def _reject_pending(self, reason: GatewayReason, now: float) -> None:
         """Every part pending, rejected now, in actuator order: ``reason``, or ``missing`` where its verdict never came."""
         while self.pending:
-            p = heapq.heappop(self.pending)
+            p = self.pending.pop()
             self.decisions.append(decision(p, reason if p.msg is not None else GatewayReason.MISSING, now))
 
     def _unrecovered(self, now: float, why: str) -> None:
@@ -388,7 +387,8 @@ class GatewayCore:
         return decision(p, reason, now)
 
     def next_due(self) -> float | None:
-        return self.pending[0].actuate_at if self.pending else None
+        first = self.pending.first()
+        return first.actuate_at if first is not None else None
 
 
 def _heard(msg: Message) -> Heard:

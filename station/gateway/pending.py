@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import heapq
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -22,6 +25,40 @@ class Pending:
     msg: VerdictMessage | None = field(compare=False)  # None: its verdict was lost
     late: bool = field(compare=False)
     fault: GatewayReason | None = field(default=None, compare=False)  # why the stream cannot be believed about it: it is rejected
+
+
+class PartsPending:
+    """The parts held until their actuator time, soonest first, with how many of them lost their verdict, per run (kept as
+    they come and go: counting them over the parts pending at every verdict grew with the square of the parts pending)."""
+
+    def __init__(self) -> None:
+        self._heap: list[Pending] = []
+        self._lost: Counter[str] = Counter()
+
+    def push(self, p: Pending) -> None:
+        heapq.heappush(self._heap, p)
+        if p.msg is None:
+            self._lost[p.run_id] += 1
+
+    def pop(self) -> Pending:
+        p = heapq.heappop(self._heap)
+        if p.msg is None:
+            self._lost[p.run_id] -= 1
+        return p
+
+    def first(self) -> Pending | None:
+        """The part whose actuator time comes first, or None."""
+        return self._heap[0] if self._heap else None
+
+    def lost(self, run_id: str | None) -> int:
+        """The parts of ``run_id`` pending whose verdict was lost."""
+        return self._lost[run_id] if run_id is not None else 0
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+    def __iter__(self) -> Iterator[Pending]:
+        return iter(self._heap)
 
 
 def decision(p: Pending, reason: str, now: float) -> PartDecision:

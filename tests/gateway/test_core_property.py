@@ -129,6 +129,7 @@ def test_a_part_passes_only_on_the_stations_timely_pass_while_healthy_and_is_dec
         now = _healthy_start(core, st_)
         for kind, *e in events:
             now = _event(core, st_, kind, e, now)
+            assert core.pending.lost(core.run_id) == sum(1 for p in core.pending if p.msg is None and p.run_id == core.run_id)
         now += 5.0
         core.tick(now)
         core.stop(now)
