@@ -53,6 +53,16 @@ def test_a_model_whose_threshold_lets_a_bundled_defect_pass_is_refused(tmp_path:
     assert admit(candidate(tmp_path / "strict.onnx", 0.05, (0.04, 0.05)))  # rejecting more good parts is no escape
 
 
+def test_a_model_whose_pass_limit_is_finer_than_a_published_score_is_refused(tmp_path: Path) -> None:
+    """A score is judged as published, to a millionth (decision.passes): under a pass limit of 0.3000004 a score of
+    0.3000004, at the limit, was published as 0.3 and passed. Such a limit is no file station teach writes: hand-edited."""
+    from .variants import candidate
+
+    with pytest.raises(ModelError, match=r"its pass limit 0.3000004 is not in whole millionths"):
+        admit(candidate(tmp_path / "fine.onnx", 0.4, (0.3000004, 0.5)))
+    assert admit(candidate(tmp_path / "grid.onnx", 0.4, (0.300001, 0.5)))
+
+
 @pytest.mark.parametrize("elem", [onnx.TensorProto.INT64, onnx.TensorProto.BOOL], ids=["int64", "bool"])
 def test_a_model_whose_output_is_no_probability_is_refused_as_it_loads(tmp_path: Path, elem: int) -> None:
     path = as_integers(tmp_path / "m.onnx", elem)
