@@ -85,7 +85,7 @@ class ShadowSkip(StrEnum):
     BUSY = "busy"  # the shadow was still busy with earlier parts and one was already waiting
     NOT_STARTED = "not_started"  # queued behind another part's shadow when the live verdict was decided
     NOT_READY = "not_ready"  # not ready model.shadow_wait_ms after the live verdict was decided
-    FAILED = "failed"  # handing the part to the shadow raised
+    FAILED = "failed"  # handing the part to the shadow, or the shadow's verdict to the part's, raised
     STOPPED = "stopped"  # the shadow thread stopped first (a drain that ran out of time) with the part not yet judged
 
 

@@ -5,6 +5,7 @@ import math
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from structlog.testing import capture_logs
 
 from station.messages import Cause, Failure, Reason, Scored
 from station.preprocess import Quality
@@ -49,6 +50,32 @@ def test_the_verdict_of_a_nan_score_is_a_reject_without_the_nan() -> None:
     info = ModelInfo("m", "1", ("ok", "defect"), PreprocessSpec(), 0.3, BAND, {}, "")
     v = DecisionStage(info, Metrics())(scored_part(float("nan")))[0]
     assert v.verdict == "reject" and v.reason is Reason.ERROR and v.score is None
+
+
+def test_an_evidence_map_that_cannot_say_where_leaves_the_part_its_one_reject_verdict() -> None:
+    """An empty map (a broken graph's) raised in Evidence.where, outside the stage's guard: the decision thread ended and
+    the part had no verdict. It is now rejected as decided, pointing nowhere, and the error counted."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from station.evidence import Evidence
+    from station.locate import Circle
+    from station.metrics import Metrics
+    from station.model import ModelInfo
+    from station.preprocess import PreprocessSpec
+    from station.stages.decision import DecisionStage
+
+    info, m = ModelInfo("m", "1", ("ok", "defect"), PreprocessSpec(), 0.3, BAND, {}, ""), Metrics()
+    part = scored_part(0.9)
+    assert part.crop.pre is not None
+    pre = replace(part.crop.pre, circle=Circle(2.0, 2.0, 1.5))
+    broken = replace(part, crop=replace(part.crop, pre=pre), evidence=Evidence(np.zeros((0, 8), np.float32), PreprocessSpec(), None))
+    with capture_logs() as logs:
+        verdicts = DecisionStage(info, m)(broken)
+    assert [(v.reason, v.where, v.evidence is not None) for v in verdicts] == [(Reason.DEFECT, None, True)]
+    assert m.registry.get_sample_value("station_part_errors_total", {"stage": "decision"}) == 1.0
+    assert [e["event"] for e in logs] == ["evidence_unreadable"]
 
 
 def test_a_score_that_rounds_onto_the_pass_limit_as_published_is_not_a_pass() -> None:

@@ -353,6 +353,24 @@ def test_a_shadow_that_cannot_take_a_part_never_costs_the_live_score() -> None:
     assert _skipped(m) == {ShadowSkip.FAILED: 1}
 
 
+def test_a_shadow_verdict_that_cannot_be_joined_to_the_part_never_costs_the_live_verdict(
+    strict: Model, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever goes wrong joining the shadow's verdict to the live one (outside the decision stage's guard, it ended the
+    stage and the part had no verdict), the live verdict goes out as decided and a skip is counted."""
+    import station.stages.shadow as shadow_module
+
+    def broken(*_args: object, **_kwargs: object) -> Verdict:
+        raise ValueError("cannot join")
+
+    m = Metrics()
+    crop, v = _alone(Model(MODEL), _photos()[0], 1)
+    with _running(ShadowSlot(strict), m) as stage:
+        monkeypatch.setattr(shadow_module, "replace", broken)
+        assert _through(stage, crop, v) == v
+    assert _skipped(m) == {ShadowSkip.FAILED: 1}
+
+
 def test_every_skip_is_counted_and_a_run_of_skips_is_one_log_line(strict: Model) -> None:
     """A shadow that cannot keep up would otherwise log a warning for every part."""
     from station.ratelog import RateLimitedLog

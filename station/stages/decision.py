@@ -7,6 +7,8 @@ from dataclasses import replace
 
 import structlog
 
+from station.evidence import Evidence
+from station.locate import Circle
 from station.messages import Cause, Reason, Scored, StageName, Verdict
 from station.metrics import Metrics
 from station.model import ModelInfo
@@ -103,6 +105,7 @@ class DecisionStage:
         pre = scored.crop.pre
         circle = pre.circle if pre is not None else None
         shown = scored.evidence if reason in (Reason.DEFECT, Reason.UNCERTAIN) and circle is not None else None
+        where = self._where(shown, circle, part.part_id)
         return [
             Verdict(
                 part_id=part.part_id,
@@ -116,10 +119,22 @@ class DecisionStage:
                 name=part.frame.name,
                 image=part.frame.image,
                 model_id=info.model_id,
-                where=shown.where(circle) if shown is not None and circle is not None else None,
+                where=where,
                 evidence=shown,
                 blob=part.blob,
                 seen=part.seen,
                 cause=cause,
             )
         ]
+
+    def _where(self, shown: Evidence | None, circle: Circle | None, part_id: int) -> tuple[float, float] | None:
+        """Where the evidence points on the frame. A map from a broken graph that cannot say (an empty one) points nowhere:
+        the part, rejected whatever, still gets its one verdict (it once ended the stage, and the part had none)."""
+        if shown is None or circle is None:
+            return None
+        try:
+            return shown.where(circle)
+        except Exception as exc:
+            self.metrics.part_errors.labels(stage=StageName.DECISION).inc()
+            log.error("evidence_unreadable", stage="decision", part_id=part_id, error=f"{type(exc).__name__}: {exc}"[:200])
+            return None

@@ -159,7 +159,16 @@ class ShadowStage(Worker):
         self.inbox.put_nowait(job)  # this thread alone puts, into an empty queue: never Full
 
     def attach(self, v: Verdict) -> Verdict:
-        """The decided verdict with the part's shadow, when it is ready in time (decision thread)."""
+        """The decided verdict with the part's shadow, when it is ready in time (decision thread). Never raises: whatever
+        goes wrong joining the shadow to it, the verdict goes out as decided, a skip counted (as for handing the crop over)."""
+        try:
+            return self._attach(v)
+        except Exception as exc:
+            self.metrics.shadow_skipped.labels(cause=ShadowSkip.FAILED.value).inc()
+            log.error("shadow_attach_failed", stage="decision", part_id=v.part_id, error=f"{type(exc).__name__}: {exc}"[:200])
+            return v
+
+    def _attach(self, v: Verdict) -> Verdict:
         with self._lock:
             job = self._jobs.pop(v.part_id, None)
         if job is None:
