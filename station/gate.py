@@ -35,7 +35,7 @@ from station.imagesize import claimed_size
 from station.locate import Circle, FloatImage, GrayImage
 from station.model import META_SELF_TEST, Model, Threads
 from station.preprocess import Quality, crop_square, dequantised, normalise, preprocess, quantised
-from station.stages.decision import SCORE_DIGITS, passes
+from station.score import SCORE_DIGITS, passes
 from station.stills import IMAGE_SUFFIXES, LABELLED, MAX_IMAGE_SIDE, read_image
 
 SAMPLE = Path(__file__).resolve().parent / "sample" / "casting"
@@ -133,7 +133,7 @@ def self_test(model: Model, sample: Path = SAMPLE, stop: threading.Event | None 
     two crops, answering :data:`STOPPED` (a slow model's self-test must not hold up a stop).
     """
     lo = model.info.band[0]
-    if round(lo, SCORE_DIGITS) != lo:  # a score is judged as published (decision.passes): one a hair over the limit would pass
+    if round(lo, SCORE_DIGITS) != lo:  # a score is judged as published (score.passes): one a hair over the limit would pass
         return f"its pass limit {lo!r} is not in whole millionths, as scores are published and judged; a score just above it would pass"
     try:  # what the station runs it on first (Model.warm_up): a model that fails on it would fail the start or the reload
         model.warm_up(runs=1)
@@ -179,7 +179,7 @@ def _judge(model: Model, crops: list[FloatImage], labels: list[int], accuracy_ne
         return f"{bad} of its {len(labels)} self-test scores are not a finite number in [0, 1]"
     if np.all((scores == 0.0) | (scores == 1.0)):  # no sigmoid gives exactly 0 to every good part: rounded, or a rule
         return f"all its {len(labels)} self-test scores are exactly 0 or 1: hard decisions, which no uncertain band can hold back"
-    lo = model.info.band[0]  # the station passes a part only below its uncertain band (station/stages/decision.py)
+    lo = model.info.band[0]  # the station passes a part only below its uncertain band (station/score.py)
     defective = np.array(labels, dtype=bool)
     accuracy = float(np.mean((scores >= min(lo, model.info.threshold)) == defective))
     if accuracy < accuracy_needed:

@@ -9,7 +9,8 @@ from structlog.testing import capture_logs
 
 from station.messages import Cause, Failure, Reason, Scored
 from station.preprocess import Quality
-from station.stages.decision import decide, published
+from station.score import published
+from station.stages.decision import decide
 
 from .conftest import scored_part
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from station.messages import Reason
-from station.stages.decision import decide, passes
+from station.score import passes
+from station.stages.decision import decide
 from station.teach import threshold as th
 
 from .conftest import scored_part

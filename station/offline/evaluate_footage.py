@@ -23,9 +23,9 @@ from station.model import Model
 from station.offline.evaluate import auc, confusion_png, f1_score, histogram_png, report_folder, write_csv, write_metrics, write_png
 from station.pipeline import RunOptions
 from station.preprocess import part_digest, part_region, to_gray, view_digest
+from station.score import published
 from station.signals import SIGNALS
 from station.sources import VideoFileSource
-from station.stages.decision import published
 from station.stages.trigger import probe_recording
 from station.supervisor import run_pipeline
 from station.teach.truth import all_after_the_end, fitted_speed, frame_a_part, read_truth, renumbered, row_for, truth_csv

@@ -16,7 +16,7 @@ from station.metrics import Metrics
 from station.model import Model
 from station.preprocess import Quality
 from station.reload import ModelSlot
-from station.stages.decision import valid_score
+from station.score import valid_score
 
 log = structlog.get_logger()
 

@@ -54,8 +54,9 @@ from station.model import Model
 from station.preprocess import same_search
 from station.ratelog import RateLimitedLog
 from station.reload import ShadowSlot
+from station.score import published, valid_score
 from station.stages.base import Worker
-from station.stages.decision import decide, published, valid_score
+from station.stages.decision import decide
 from station.stages.preprocess import crop_part
 
 log = structlog.get_logger()

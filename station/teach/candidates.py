@@ -22,7 +22,7 @@ import numpy.typing as npt
 from station.model import Model
 from station.offline.evaluate import auc
 from station.preprocess import PreprocessSpec
-from station.stages.decision import valid_score
+from station.score import valid_score
 from station.teach import threshold
 from station.teach.finetune import plain, score
 from station.teach.parts import Sample

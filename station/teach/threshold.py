@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from station.stages.decision import SCORE_DIGITS, passes
+from station.score import SCORE_DIGITS, passes
 
 GRID: int = 10**SCORE_DIGITS  # a pass limit and a band are kept in millionths, as a score is published (SCORE_DIGITS)
 
@@ -211,7 +211,7 @@ class Outcome:
 
 
 def passing(scores: npt.NDArray[np.floating[Any]], limit: float | Scores) -> npt.NDArray[np.bool_]:
-    """Which parts pass at ``limit`` (one, or each part's own), by the station's own rule (:func:`decision.passes`: the
+    """Which parts pass at ``limit`` (one, or each part's own), by the station's own rule (:func:`score.passes`: the
     score as published, rounded to a millionth); a score that is not a number never passes."""
     limits = np.broadcast_to(np.asarray(limit, np.float64), np.shape(scores))
     return np.array([passes(float(s), float(at)) for s, at in zip(scores, limits, strict=True)], bool)

@@ -20,7 +20,7 @@ from station import model as meta
 from station.errors import ModelError
 from station.model import Model, ModelInfo
 from station.preprocess import PreprocessSpec
-from station.stages.decision import SCORE_DIGITS
+from station.score import SCORE_DIGITS
 from station.teach.net import PolarNet, build, export
 from station.unwrap import UnwrapSpec
 
