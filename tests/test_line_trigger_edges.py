@@ -70,6 +70,21 @@ def test_a_part_seen_whole_only_as_it_came_into_view_is_judged_before_the_part_b
     assert a.seen is not None and a.seen <= 25, "on its last whole view"
 
 
+def test_a_part_waiting_past_the_line_keeps_its_place_before_a_part_behind_it_rejected_as_never_whole() -> None:
+    """A small part seen whole before the line, then a half disc past it (a shaded sector), waits for a whole view; a part
+    behind it, too large for the trigger, crosses the line never whole and is rejected: the waiting part is judged first,
+    and its id came after the reject's (verdicts 2, 1: the gateway took part 1 as lost)."""
+    w, h = 1600, 720
+    frames = []
+    for t in range(90):
+        img = disc_frame(w, h, [(200 + 20 * t - 500, h // 2, 300), (200 + 20 * t, h // 2, 80)])
+        if 200 + 20 * t >= 780:  # the small part's lower half shaded to the belt's level
+            img[h // 2 + 1 : h // 2 + 90, 200 + 20 * t - 90 : 200 + 20 * t + 90] = 60
+        frames.append(Frame(t, img, float(t), float(t)))
+    parts = run(LineTrigger(TriggerSection()), frames)
+    assert [(p.part_id, str(p.failure.cause) if p.failure else "inspect") for p in parts] == [(1, "inspect"), (2, "too_large")]
+
+
 def _piece_then_part(t: int, speed: int = 20, r: int = 190, crescent: bool = False) -> Frame:
     """A 380 px part coming into view from the left with its leading sector shaded: a sliver of its rim at the frame's side
     and a lit piece of it further in (a disc 130 px across, round and clear of the side) show until its centre is 80 px

@@ -188,8 +188,7 @@ class LineTrigger:
         if not full and past and self._crossed_in_gap(t, w):
             return self._on_last_whole(t, frame)
         if not full:  # crossed the line never seen whole: a reject or preprocess's to judge, never ignored
-            part = self._never_whole(t, frame, belt, too_large(t, self.cfg, w, h), "crossed the line") if past else None
-            return [*self._ahead(waiting, frame), part] if part is not None else []
+            return self._never_whole(t, frame, belt, too_large(t, self.cfg, w, h), "crossed the line", waiting) if past else []
         t.whole(frame, t.blob, belt)
         if past and self._inspect(t, t.blob):
             return [*self._ahead(waiting, frame), self._emit(frame, t.blob, belt)]
@@ -380,20 +379,20 @@ class LineTrigger:
         frame's top or bottom cuts it (:func:`station.refusals.cut_by_frame`). Before, it got no verdict."""
         if t.inspected or t.last_full is not None or last is None:
             return []
-        part = self._never_whole(t, last, self._level, None, "in view as the stream ended,")
-        return [part] if part is not None else []
+        return self._never_whole(t, last, self._level, None, "in view as the stream ended,")
 
-    def _never_whole(self, t: Track, frame: Frame, belt: float | None, why: str | None, when: str) -> Part | None:
+    def _never_whole(
+        self, t: Track, frame: Frame, belt: float | None, why: str | None, when: str, ahead: list[Track] | None = None
+    ) -> list[Part]:
         """``t``'s part, never seen whole (``when``: as it crossed the line, or as the stream ended), judged on ``frame``:
         rejected for ``why`` or as :func:`station.refusals.never_whole` says, or handed to preprocess where the frame's top
-        or bottom cuts it (:func:`station.refusals.cut_by_frame`: preprocess says whether it is cut off); None when it is
-        no part of its own (a piece of a part seen whole, a sliver)."""
+        or bottom cuts it (:func:`station.refusals.cut_by_frame`: preprocess says whether it is cut off); none when it is
+        no part of its own (a piece of a part seen whole, a sliver). The parts waiting ``ahead`` of it (:meth:`_ahead`) are
+        judged first, their ids before its own (its id was taken first, and verdicts went out 2, 1)."""
         w, h = self._width, self._height
         cause, why = (Cause.TOO_LARGE, why) if why else (Cause.NEVER_WHOLE, never_whole(t, self._tracks, self.cfg, w, h, when))
-        if why is not None:
-            t.inspected = True
-            return self._refuse(frame, t.blob, belt, why, cause)
-        if cut_by_frame(t, self._tracks, self.cfg, w, h):
-            t.inspected = True
-            return self._emit(frame, t.blob, belt)
-        return None
+        if why is None and not cut_by_frame(t, self._tracks, self.cfg, w, h):
+            return []
+        t.inspected = True
+        first = self._ahead(ahead, frame) if ahead is not None else []
+        return [*first, self._refuse(frame, t.blob, belt, why, cause) if why is not None else self._emit(frame, t.blob, belt)]
