@@ -114,6 +114,21 @@ def test_live_source_drops_the_oldest_and_counts_it() -> None:
     assert dropped == 50 - len(frames) and dropped > 0
 
 
+def test_a_live_sources_full_queue_drops_frames_never_the_camera_lost_marker() -> None:
+    """The camera is lost after 20 frames and reopened while the trigger is behind (nothing takes from the queue): the
+    marker once went as the oldest frame, and the trigger matched the parts after the outage to tracks from before it."""
+    q: queue.Queue[object] = queue.Queue(maxsize=3)
+    m = Metrics()
+    cap = CaptureStage(FakeSource(50, live=True, lose_after=20), q, m, backoff_cap_s=0.05)
+    cap.start()
+    assert wait_for(lambda: cap.frames >= 50, 10)
+    cap.stop()
+    cap.join(2)
+    got = [x for x in _drain(q) if isinstance(x, Frame)]
+    assert [("lost" if f.camera_lost else f.index) for f in got] == ["lost", 48, 49]
+    assert m.frames_dropped.labels(reason="queue_full")._value.get() == 48  # every frame but the newest two, counted
+
+
 def test_live_source_reconnects_with_backoff_and_counts_it() -> None:
     q: queue.Queue[object] = queue.Queue(maxsize=100)
     m = Metrics()

@@ -1,7 +1,8 @@
 """Capture stage: one thread that reads the source and queues frames.
 
 Overflow policy: a free-running camera drops the *oldest* queued frame and counts it (the newest
-frame is what the line needs; the line trigger follows its parts across the gap); a recording waits
+frame is what the line needs; the line trigger follows its parts across the gap), never a marker
+(the end, a camera lost); a recording waits
 for room, so replay never drops a frame. Where each frame is one part (a hardware-triggered camera,
 ``frames_are_parts``) a frame lost is a part lost: the *newest* goes, and each frame lost, whether
 here or by the source (an incomplete GigE buffer, missing frame ids), takes its place in order as a
@@ -28,6 +29,13 @@ from station.metrics import Metrics
 from station.stages.base import Worker, put_bounded
 
 log = structlog.get_logger()
+
+
+def _marker(item: object) -> bool:
+    """The end of the stream, or a camera lost: what a full queue never drops."""
+    return item is END or (isinstance(item, Frame) and item.camera_lost)
+
+
 LOST_AFTER_FRAMES = 8  # frame intervals of silence after which a free-running camera is lost
 LOST_FLOOR_S = 0.25  # never sooner (a late packet resend is not a lost camera)
 _EMPTY = np.zeros((0, 0), dtype=np.uint8)
@@ -91,14 +99,27 @@ class CaptureStage(Worker):
                 self.outbox.put_nowait(item)
                 return
             except queue.Full:
-                try:
-                    dropped = self.outbox.get_nowait()
-                    if dropped is END:  # never drop the end marker
-                        self.outbox.put_nowait(dropped)
-                        return
+                if self._drop_oldest_frame():
+                    continue
+                if _marker(item):  # nothing queued but markers: a marker waits for room, a frame is the one that goes
+                    put_bounded(self.outbox, item, self._abort)
+                else:
                     self.metrics.frames_dropped.labels(reason=DropReason.QUEUE_FULL).inc()
-                except queue.Empty:
-                    pass
+                return
+
+    def _drop_oldest_frame(self) -> bool:
+        """The oldest queued frame dropped and counted, never a marker (a camera-lost marker went as the oldest, and the
+        trigger matched the parts after the outage to tracks from before it: a new part got no verdict); False when
+        nothing but markers is queued. This thread is the queue's only producer."""
+        q = self.outbox
+        with q.mutex:
+            gone = next((k for k, x in enumerate(q.queue) if not _marker(x)), None)
+            if gone is None:
+                return False
+            del q.queue[gone]
+            q.not_full.notify()
+        self.metrics.frames_dropped.labels(reason=DropReason.QUEUE_FULL).inc()
+        return True
 
     def _put_part(self, item: object) -> None:
         """One frame, one part: markers for frames lost go first; with no room, this frame is lost too (the newest goes),
