@@ -374,10 +374,13 @@ def test_where_frames_are_parts_frames_the_source_lost_are_rejected_before_the_n
     assert m.frames_dropped.labels(reason="missing_id")._value.get() == 2
 
 
-def test_on_a_free_running_line_the_frames_the_source_lost_are_only_counted() -> None:
+def test_on_a_free_running_line_the_frames_the_source_lost_are_counted_and_numbered_past() -> None:
+    """The line trigger follows its parts across frames it did not see by the gap in their numbers: numbered on as if
+    none was lost, a part that moved two frames' way unseen was judged twice, or not at all."""
     m = Metrics()
     frames = _skipping_camera_run(m, frames_are_parts=False)
     assert [int(f.image[0, 0]) for f in frames] == list(range(1, 11))
+    assert [f.index for f in frames] == [0, 1, 2, 3, 4, 7, 8, 9, 10, 11]
     assert m.frames_dropped.labels(reason="missing_id")._value.get() == 2
 
 

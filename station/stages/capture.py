@@ -280,7 +280,9 @@ class CaptureStage(Worker):
         return True
 
     def _count_source_drops(self) -> None:
-        """Frames the source itself lost (incomplete GigE buffers, missing frame ids); where frames are parts, each is one."""
+        """Frames the source itself lost (incomplete GigE buffers, missing frame ids): where frames are parts, each is one;
+        on a free-running line the frames after them are numbered past them, so that the line trigger follows its parts
+        across the frames it did not see (numbered on as if none was lost, a part got two verdicts or none)."""
         for reason, n in self.source.drops.items():
             seen = self._drops_seen.get(reason, 0)
             if n > seen:
@@ -288,6 +290,8 @@ class CaptureStage(Worker):
                 self._drops_seen[reason] = n
                 if self.frames_are_parts:
                     self._lost_by_source(reason, n - seen)
+                else:
+                    self.frames += n - seen
         if self._lost:
             self._flush_lost()
 
