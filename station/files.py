@@ -33,14 +33,29 @@ def read_bounded(path: Path, most: int, what: str, follow: bool = True) -> bytes
     try:
         with os.fdopen(os.open(path, flags), "rb") as f:  # a pipe put there since cannot block the open
             size = _check(os.fstat(f.fileno()), most, what)  # ... nor the read: the file opened is the one checked
-            data = f.read(size + 1)  # its size, not the bound: a buffer of the bound for every image would be 256 MiB
+            data = _now(f.read(size + 1))  # its size, not the bound: a buffer of the bound for every image would be 256 MiB
             if len(data) > size:  # it grew since: read on, up to one byte past the bound
-                data += f.read(most + 1 - len(data))
+                data += _now(f.read(most + 1 - len(data)))
     except MemoryError:  # a memory limit (systemd's, an edge box without overcommit) below the file: said, not a traceback
         raise Refused(errno.ENOMEM, f"too large to read into the memory left ({what})") from None
     if len(data) > most:
         raise Refused(errno.EFBIG, f"more than {most} bytes for {what}")
     return data
+
+
+def _now(data: bytes | None) -> bytes:
+    """What a read without waiting gave; Refused where it would have waited: a file that calls itself regular and whose
+    data comes when something else writes it (``/proc/kmsg``), which a read would wait on for ever, deaf to SIGTERM."""
+    if data is None:
+        raise Refused(errno.EAGAIN, "a file whose read would wait for data (not a regular file's)")
+    return data
+
+
+def readable_now(path: Path) -> None:
+    """OSError unless ``path`` can be opened and its first byte read without waiting (for a file another library opens
+    and reads as it will, such as a video's decoder): the system's own error, or Refused as :func:`_now` says."""
+    with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:
+        _now(f.read(1))
 
 
 def open_append(path: Path, truncate: bool = False) -> IO[str]:

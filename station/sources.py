@@ -19,7 +19,7 @@ from station.camera import CameraSettings, apply_v4l2, has_gstreamer
 from station.config import SourceKind, source_kind
 from station.config_blocking import v4l2_wait_s
 from station.errors import CameraError
-from station.files import not_there, opencv_name
+from station.files import not_there, opencv_name, readable_now
 from station.frame_source import FrameSource, Grab, QuickOpen
 from station.preprocess import to_gray
 from station.stills import MAX_IMAGE_SIDE, ImageFolderSource, SingleImage, decoded
@@ -68,8 +68,8 @@ class VideoFileSource(QuickOpen):
             raise CameraError(f"{self._path}: {said}")
         if not opencv_name(self._path):
             raise CameraError(f"{self._path}: its name is not UTF-8, which the video decoder cannot open: rename the file")
-        try:  # the decoder says a file it may not read is no video
-            self._path.open("rb").close()
+        try:  # the decoder says a file it may not read is no video, and waits on one whose data never comes
+            readable_now(self._path)
         except OSError as exc:
             raise CameraError(f"{self._path}: cannot read the video: {exc.strerror or exc}") from None
         cap = cv2.VideoCapture(str(self._path), cv2.CAP_FFMPEG, self._decode_params)

@@ -12,7 +12,19 @@ from pathlib import Path
 import pytest
 
 from station.errors import ConfigError, InputError
-from station.files import Refused, append_line, from_cell, not_read, open_append, open_out, read_bounded, replace_file, to_cell, why
+from station.files import (
+    Refused,
+    append_line,
+    from_cell,
+    not_read,
+    open_append,
+    open_out,
+    read_bounded,
+    readable_now,
+    replace_file,
+    to_cell,
+    why,
+)
 
 
 def test_a_regular_file_within_its_bound_is_read_whole(tmp_path: Path) -> None:
@@ -33,6 +45,24 @@ def test_a_pipe_is_refused_without_blocking_and_a_device_without_reading_it(tmp_
         with pytest.raises(Refused) as err:
             read_bounded(path, 100, "a thing")
         assert why(err.value, "cannot read") == "not a regular file"
+
+
+def test_a_file_whose_read_would_wait_is_refused_not_a_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``/proc/kmsg`` calls itself a regular file of 0 bytes and its read waits for the kernel's next line: read without
+    waiting it gave None, and `station check-config -c /proc/kmsg` a traceback. A pipe with a writer and no data reads the
+    same way; the check that refuses it as a pipe is set aside, as kmsg passes it."""
+    os.mkfifo(tmp_path / "kmsg")
+    held = os.open(tmp_path / "kmsg", os.O_RDWR)  # a writer that writes nothing: a read waits
+    try:
+        for read in (lambda p: readable_now(p), lambda p: read_bounded(p, 100, "a thing")):
+            monkeypatch.setattr("station.files._check", lambda st, most, what: 0)
+            with pytest.raises(Refused) as err:
+                read(tmp_path / "kmsg")
+            assert why(err.value, "cannot read") == "a file whose read would wait for data (not a regular file's)"
+    finally:
+        os.close(held)
+    (tmp_path / "video").write_bytes(b"x")
+    readable_now(tmp_path / "video")  # a regular file is read at once
 
 
 def test_what_the_system_refuses_is_said_after_the_caller_s_words(tmp_path: Path) -> None:
