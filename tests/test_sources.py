@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -24,14 +25,14 @@ def test_a_video_file_it_may_not_read_is_said_so_not_called_corrupt(tmp_path: Pa
     """A video at mode 000 (faked: these tests run as root): the decoder's open fails on it as on a corrupt file."""
     video = tmp_path / "v.avi"
     video.write_bytes(b"x")
-    opened = Path.open
+    opened = os.open
 
-    def denied(self: Path, *args: object, **kwargs: object) -> object:
-        if self == video:
-            raise PermissionError(13, "Permission denied", str(self))
-        return opened(self, *args, **kwargs)  # type: ignore[call-overload]
+    def denied(path: object, *args: Any, **kwargs: Any) -> int:
+        if Path(str(path)) == video:
+            raise PermissionError(13, "Permission denied", str(path))
+        return opened(path, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(Path, "open", denied)
+    monkeypatch.setattr(os, "open", denied)
     with pytest.raises(CameraError, match=r"v\.avi: cannot read the video: Permission denied$"):
         VideoFileSource(video).open()
 
