@@ -244,6 +244,37 @@ def test_a_name_too_long_or_a_full_disk_is_one_line_never_a_traceback(tmp_path: 
         _one_line_error(p, "No space left on device")
 
 
+def test_sigterm_drains_and_exits_0_with_its_log_pipe_full_and_unread(tmp_path: Path) -> None:
+    """A journald that stalls, or a pager paused: every thread that logged blocked on the full pipe, the drain's too, and
+    the station went on running after SIGTERM until it was killed. Its lines are dropped instead (station/log.py)."""
+    r, w = os.pipe()
+    os.set_blocking(w, False)
+    try:
+        while True:
+            os.write(w, b"#" * 4096)
+    except BlockingIOError:
+        pass
+    os.set_blocking(w, True)  # as the station's stderr: a write waits for room
+    out = tmp_path / "v.jsonl"
+    cmd = [*STATION, "replay", str(SAMPLE / "def_front"), "--realtime", "--no-progress", "--out", str(out), *_ports()]
+    proc = subprocess.Popen([*cmd, "--set", "camera.fps=4"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=w)
+    os.close(w)
+    try:
+        end = time.monotonic() + 30
+        while time.monotonic() < end and (not out.exists() or out.read_text().count("\n") < 2):
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+        os.close(r)
+    assert rc == 0
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [r["part_id"] for r in rows] == list(range(1, len(rows) + 1)) and len(rows) >= 2
+
+
 def test_sigterm_drains_and_exits_0_with_whole_lines(tmp_path: Path) -> None:
     env = Envelope(width=640, height=360, fps=25, speed=12.0, diameter=200.0)
     video = compose(labelled_photos(SAMPLE)[:12], tmp_path / "line.mp4", env, seed=9)

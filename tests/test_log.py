@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import IO
 
 import pytest
 
-from station.log import configure
+from station.log import Sink, configure
 
 
 def test_a_library_warning_is_one_json_line_naming_its_logger(capsys: pytest.CaptureFixture[str]) -> None:
@@ -52,3 +57,61 @@ def test_a_library_line_whose_arguments_do_not_fit_its_format_is_still_one_json_
         root.handlers = kept
     (line,) = err.strip().splitlines()  # once a "--- Logging error ---" traceback
     assert json.loads(line)["message"].startswith("bad %d")
+
+
+@contextmanager
+def _full_pipe() -> Iterator[tuple[IO[str], int]]:
+    """A pipe's write end as a text stream, filled up: nothing reads it (a stalled journald, a paused pager)."""
+    r, w = os.pipe()
+    os.set_blocking(w, False)
+    try:
+        while True:
+            os.write(w, b"#" * 4096)
+    except BlockingIOError:
+        pass
+    os.set_blocking(w, True)
+    stream = os.fdopen(w, "w")
+    try:
+        yield stream, r
+    finally:
+        stream.close()
+        os.close(r)
+
+
+def _read_all(r: int) -> bytes:
+    os.set_blocking(r, False)
+    out = b""
+    try:
+        while chunk := os.read(r, 1 << 16):
+            out += chunk
+    except BlockingIOError:
+        pass
+    return out
+
+
+def test_a_line_to_a_pipe_nothing_reads_is_dropped_within_the_bound_counted_and_said_once_there_is_room() -> None:
+    """Written as ever, a log line to a full pipe blocked the thread that logged until the reader came back: every stage,
+    and the drain SIGTERM asks for, stood still. Now the first line waits at most the bound and the next ones not at all."""
+    with _full_pipe() as (stream, r):
+        sink = Sink(lambda: stream, lambda n: f"dropped {n}", bound_s=0.2)
+        t0 = time.monotonic()
+        for k in range(50):
+            sink.line(f"line {k}")
+        assert time.monotonic() - t0 < 5.0, "fifty lines did not each wait for the bound"
+        assert (sink.dropped, sink.dropped_total) == (50, 50)
+        _read_all(r)  # the reader is back
+        sink.line("after")
+        assert _read_all(r).decode().splitlines() == ["dropped 50", "after"]
+        assert (sink.dropped, sink.dropped_total) == (0, 50)
+
+
+def test_a_line_longer_than_a_pipe_writes_at_once_is_written_whole_in_pieces() -> None:
+    r, w = os.pipe()
+    stream = os.fdopen(w, "w")
+    try:
+        sink = Sink(lambda: stream, lambda n: f"dropped {n}", bound_s=2.0)
+        sink.line("x" * 10_000)
+        assert _read_all(r) == b"x" * 10_000 + b"\n" and sink.dropped_total == 0
+    finally:
+        stream.close()
+        os.close(r)
