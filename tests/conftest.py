@@ -60,6 +60,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def full_pipe() -> tuple[int, int]:
+    """A pipe (read end, write end) whose write end is full, as nothing has read it: a write to it waits for room."""
+    r, w = os.pipe()
+    os.set_blocking(w, False)
+    try:
+        while True:
+            os.write(w, b"#" * 4096)
+    except BlockingIOError:
+        pass
+    os.set_blocking(w, True)  # blocking, as a process's stderr is: the flag is the pipe's, shared with a child given it
+    return r, w
+
+
 def loopback_config(**sets: object) -> Config:
     """The default config with the station's metrics and ZeroMQ sockets on free loopback ports, and ``sets`` (dotted keys)."""
     pairs = {

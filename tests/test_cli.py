@@ -18,7 +18,7 @@ import pytest
 from station.footage import Envelope, compose, labelled_photos
 from station.model import Model
 
-from .conftest import MODEL, ROOT, SAMPLE, free_port
+from .conftest import MODEL, ROOT, SAMPLE, free_port, full_pipe
 from .proc import one_line_error, run, sets
 from .variants import STRICT, candidate
 
@@ -247,14 +247,7 @@ def test_a_name_too_long_or_a_full_disk_is_one_line_never_a_traceback(tmp_path: 
 def test_sigterm_drains_and_exits_0_with_its_log_pipe_full_and_unread(tmp_path: Path) -> None:
     """A journald that stalls, or a pager paused: every thread that logged blocked on the full pipe, the drain's too, and
     the station went on running after SIGTERM until it was killed. Its lines are dropped instead (station/log.py)."""
-    r, w = os.pipe()
-    os.set_blocking(w, False)
-    try:
-        while True:
-            os.write(w, b"#" * 4096)
-    except BlockingIOError:
-        pass
-    os.set_blocking(w, True)  # as the station's stderr: a write waits for room
+    r, w = full_pipe()
     out = tmp_path / "v.jsonl"
     cmd = [*STATION, "replay", str(SAMPLE / "def_front"), "--realtime", "--no-progress", "--out", str(out), *_ports()]
     proc = subprocess.Popen([*cmd, "--set", "camera.fps=4"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=w)

@@ -14,6 +14,8 @@ import pytest
 
 from station.log import Sink, configure
 
+from .conftest import full_pipe
+
 
 def test_a_library_warning_is_one_json_line_naming_its_logger(capsys: pytest.CaptureFixture[str]) -> None:
     configure("info", "json")
@@ -62,14 +64,7 @@ def test_a_library_line_whose_arguments_do_not_fit_its_format_is_still_one_json_
 @contextmanager
 def _full_pipe() -> Iterator[tuple[IO[str], int]]:
     """A pipe's write end as a text stream, filled up: nothing reads it (a stalled journald, a paused pager)."""
-    r, w = os.pipe()
-    os.set_blocking(w, False)
-    try:
-        while True:
-            os.write(w, b"#" * 4096)
-    except BlockingIOError:
-        pass
-    os.set_blocking(w, True)
+    r, w = full_pipe()
     stream = os.fdopen(w, "w")
     try:
         yield stream, r
