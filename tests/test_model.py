@@ -124,3 +124,18 @@ def test_an_output_of_another_count_of_numbers_than_crops_is_refused_not_read_as
         m.score(np.zeros((2, 32, 32), np.float32))
     with pytest.raises(ModelError, match="gave 2 numbers for 1 crop,"):
         m.score_with_evidence(np.zeros((1, 32, 32), np.float32))
+
+
+@pytest.mark.parametrize(("given", "seen"), [(None, "1"), ("0", "0")], ids=["unset", "operator-set"])
+def test_onnx_runtime_s_telemetry_is_off_before_it_loads_unless_the_operator_says_otherwise(given: str | None, seen: str) -> None:
+    """ONNX Runtime's official wheels send usage telemetry to Microsoft (Linux too, since 1.29) unless ORT_DISABLE_TELEMETRY
+    is set before it starts: on a line PC whose resolver never answers, its lookup held each exit 9.7 s more."""
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    env = {k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"} | ({"ORT_DISABLE_TELEMETRY": given} if given else {})
+    code = "import os, station.model as m; m.Model(m.Path('station/defaults/defect.onnx')); print(os.environ['ORT_DISABLE_TELEMETRY'])"
+    p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and p.stdout.strip() == seen, p.stderr
