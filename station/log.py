@@ -4,14 +4,17 @@ Under systemd (``$JOURNAL_STREAM`` is set) the JSON lines go to stdout, where jo
 elsewhere to stderr, so that commands that print results on stdout stay clean.
 
 A line never waits long to be written: on a pipe or a socket that nothing drains (journald stalled, a
-pager paused) the first line waits at most WRITE_BOUND_S, and lines are then dropped until there is
-room again, when one line says how many went. A plain write there blocked every thread that logged,
-the one SIGTERM's drain runs on included, for as long as the reader stalled.
+pager paused) a line waits for room at most WRITE_BOUND_S, and no line waits again within QUIET_S of
+that wait; lines that find no room are dropped whole, counted, and said in one line once there is
+room again. A plain write there blocked every thread that logged, the one SIGTERM's drain runs on
+included, for as long as the reader stalled.
 """
 
 from __future__ import annotations
 
+import array
 import datetime
+import fcntl
 import json
 import logging
 import os
@@ -19,14 +22,17 @@ import select
 import stat
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import IO
 
 import structlog
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
-WRITE_BOUND_S = 1.0  # the longest a line waits for room on a pipe or socket; once one has not found it, none waits
-CHUNK = select.PIPE_BUF  # written at once when a pipe has room: a line is written in pieces of this, each waited for
+WRITE_BOUND_S = 1.0  # the longest a line waits for room on a pipe or socket
+QUIET_S = 10.0  # after a wait, lines that find no room are dropped at once for this long: a slow reader slows no thread
+CHUNK = select.PIPE_BUF  # what a pipe takes at once when poll says it has room: a line is written in pieces of this
+_F_GETPIPE_SZ, _FIONREAD = 1032, 0x541B  # Linux: a pipe's size; the bytes in it not yet read
 
 
 class Sink:
@@ -38,8 +44,8 @@ class Sink:
         self._lock = threading.Lock()
         self.dropped = 0  # lines dropped since the last written (said in the next one's notice)
         self.dropped_total = 0
-        self._stalled = False  # the last line found no room: the next ones do not wait for it
-        self._torn = False  # a line was cut short part way: the next write ends it first
+        self._waited = float("-inf")  # when a line last waited for room
+        self._torn = False  # a line was cut short part way (a socket's reader stalled): the next write ends it first
 
     def line(self, text: str) -> None:
         """``text`` as a line, or dropped and counted: where the reader has made no room within the bound, or the write
@@ -52,7 +58,6 @@ class Sink:
                     stream.write(text + "\n")
                     stream.flush()
                     return
-                stream.flush()  # whatever else was written to it goes first (nothing, but for a caller's own print)
                 if self.dropped and self._write(fd, self._notice(self.dropped) + "\n"):
                     self.dropped = 0
                 if not self.dropped and self._write(fd, text + "\n"):
@@ -63,18 +68,19 @@ class Sink:
             self.dropped_total += 1
 
     def _write(self, fd: int, text: str) -> bool:
-        """``text`` written whole, each piece once the reader has made room, within the bound; False when it found none (a
-        line cut short by a reader that stalled part way is ended first, once there is room again)."""
+        """``text`` written whole, each piece once the reader has made room; False when it found none, or when a pipe has
+        not room for all of it (a line dropped whole, never left in pieces). A socket's line cut short by its reader
+        stalling part way is ended first, once there is room again."""
         data, begun = memoryview(text.encode("utf-8", "replace")), False
         while data:
-            if not self._room(fd):
+            if not self._room(fd, len(data) if not begun else 0):
                 self._torn = self._torn or begun
                 return False
             piece = b"\n" if self._torn else data[:CHUNK]
             try:
                 n = os.write(fd, piece)
             except BlockingIOError:  # a stream another process made non-blocking: no room after all
-                self._stalled, self._torn = True, self._torn or begun
+                self._torn = self._torn or begun
                 return False
             if self._torn:
                 self._torn = n == 0
@@ -82,12 +88,43 @@ class Sink:
                 data, begun = data[n:], begun or n > 0
         return True
 
-    def _room(self, fd: int) -> bool:
-        poll = select.poll()
-        poll.register(fd, select.POLLOUT)
-        room = bool(poll.poll(0 if self._stalled else self._bound_s * 1000))
-        self._stalled = not room
-        return room
+    def _room(self, fd: int, whole: int) -> bool:
+        """Room for a piece now, or after a wait of at most the bound, unless a line waited within QUIET_S; on a pipe, room
+        for ``whole`` bytes (a line begun there is written to its end)."""
+        if _writable(fd, 0.0) and _fits(fd, whole):
+            return True
+        now = time.monotonic()
+        if now - self._waited < QUIET_S:
+            return False
+        self._waited = now
+        end = now + self._bound_s
+        while _writable(fd, end - time.monotonic()):
+            if _fits(fd, whole):
+                return True
+            time.sleep(min(0.01, max(0.0, end - time.monotonic())))  # room for a piece, not yet for the line: the reader reads on
+            if time.monotonic() >= end:
+                break
+        return False
+
+
+def _writable(fd: int, wait_s: float) -> bool:
+    poll = select.poll()
+    poll.register(fd, select.POLLOUT)
+    return bool(poll.poll(max(0.0, wait_s) * 1000))
+
+
+def _fits(fd: int, n: int) -> bool:
+    """Whether a pipe takes ``n`` more bytes without waiting (two pages kept back: the one partly read, the one partly
+    written); anything else is taken to, once poll says it has room."""
+    if n <= CHUNK:
+        return True
+    try:
+        size = fcntl.fcntl(fd, _F_GETPIPE_SZ)
+        unread = array.array("i", [0])
+        fcntl.ioctl(fd, _FIONREAD, unread)
+    except OSError:  # not a pipe (a socket): written in pieces
+        return True
+    return size - unread[0] - 2 * CHUNK >= n
 
 
 def _waiting_fd(stream: IO[str]) -> int | None:

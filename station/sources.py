@@ -6,6 +6,7 @@ Every source implements :class:`station.frame_source.FrameSource`. ``source_for`
 
 from __future__ import annotations
 
+import errno
 import os
 from collections import deque
 from pathlib import Path
@@ -19,7 +20,7 @@ from station.camera import CameraSettings, apply_v4l2, has_gstreamer
 from station.config import SourceKind, source_kind
 from station.config_blocking import v4l2_wait_s
 from station.errors import CameraError
-from station.files import not_there, opencv_name, readable_now
+from station.files import Refused, not_there, opencv_name, readable_now
 from station.frame_source import FrameSource, Grab, QuickOpen
 from station.preprocess import to_gray
 from station.stills import MAX_IMAGE_SIDE, ImageFolderSource, SingleImage, decoded
@@ -69,6 +70,8 @@ class VideoFileSource(QuickOpen):
         if not opencv_name(self._path):
             raise CameraError(f"{self._path}: its name is not UTF-8, which the video decoder cannot open: rename the file")
         try:  # the decoder says a file it may not read is no video, and waits on one whose data never comes
+            if self._path.stat().st_size == 0:  # nor is an empty one, and a file the kernel makes (/proc) says 0 bytes
+                raise Refused(errno.EINVAL, "an empty file (0 bytes) is no video")
             readable_now(self._path)
         except OSError as exc:
             raise CameraError(f"{self._path}: cannot read the video: {exc.strerror or exc}") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -98,6 +99,39 @@ def test_a_line_to_a_pipe_nothing_reads_is_dropped_within_the_bound_counted_and_
         sink.line("after")
         assert _read_all(r).decode().splitlines() == ["dropped 50", "after"]
         assert (sink.dropped, sink.dropped_total) == (0, 50)
+
+
+def test_after_a_wait_a_reader_that_makes_room_slowly_holds_no_line_up_for_a_while() -> None:
+    """A reader that reads a little now and then (rather than not at all) had each line that found the pipe full again
+    wait for it: the threads that logged went at its pace. Once a line has waited, none waits within QUIET_S of it."""
+    with _full_pipe() as (stream, r):
+        sink = Sink(lambda: stream, lambda n: f"dropped {n}", bound_s=1.0)
+        sink.line("first")  # waits the bound, then is dropped
+        os.read(r, 8192)  # the reader takes a little: room for a few lines
+        t0 = time.monotonic()
+        for _ in range(1000):  # written until the pipe is full again, and one is dropped
+            sink.line("x" * 1000)
+            if sink.dropped:
+                break
+        assert sink.dropped == 1 and time.monotonic() - t0 < 0.5, "the line that found it full waited again"
+
+
+def test_a_long_line_a_pipe_has_no_room_for_is_dropped_whole_never_left_in_pieces() -> None:
+    """A line longer than a pipe takes at once (a library's traceback) into a pipe with room for part of it: a reader that
+    stalled part way left the first 8 KiB of it, a line of broken JSON, in the log."""
+    r, w = os.pipe()
+    fcntl.fcntl(w, 1031, 32768)  # F_SETPIPE_SZ: eight pages
+    stream = os.fdopen(w, "w")
+    try:
+        os.write(w, b"#" * 16384)  # room for 16 KiB, of which the station keeps two pages back
+        sink = Sink(lambda: stream, lambda n: f"dropped {n}", bound_s=0.2)
+        sink.line("y" * 10_000)
+        assert _read_all(r) == b"#" * 16384 and sink.dropped == 1, "nothing of it written"
+        sink.line("z" * 10_000)  # room now
+        assert _read_all(r).decode().splitlines() == ["dropped 1", "z" * 10_000]
+    finally:
+        stream.close()
+        os.close(r)
 
 
 def test_a_line_longer_than_a_pipe_writes_at_once_is_written_whole_in_pieces() -> None:

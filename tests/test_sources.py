@@ -21,6 +21,14 @@ from station.stills import MAX_IMAGE_SIDE, ImageFolderSource
 from .conftest import SAMPLE, cut_out
 
 
+def test_an_empty_video_file_is_said_so_before_the_decoder_opens_it(tmp_path: Path) -> None:
+    """Empty, or a file the kernel makes (``/proc/kmsg`` says 0 bytes, and with messages unread a first byte reads at
+    once): the decoder's open of the latter waits for the kernel's next line, deaf to SIGTERM."""
+    (tmp_path / "v.mp4").write_bytes(b"")
+    with pytest.raises(CameraError, match=r"v\.mp4: cannot read the video: an empty file \(0 bytes\) is no video$"):
+        VideoFileSource(tmp_path / "v.mp4").open()
+
+
 def test_a_video_file_it_may_not_read_is_said_so_not_called_corrupt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A video at mode 000 (faked: these tests run as root): the decoder's open fails on it as on a corrupt file."""
     video = tmp_path / "v.avi"
