@@ -35,6 +35,14 @@ CHUNK = select.PIPE_BUF  # what a pipe takes at once when poll says it has room:
 _F_GETPIPE_SZ, _FIONREAD = 1032, 0x541B  # Linux: a pipe's size; the bytes in it not yet read
 
 
+_DROPPED = [0]  # log lines dropped in this process, by every sink (station_log_lines_dropped_total)
+
+
+def lines_dropped() -> int:
+    """The log lines dropped in this process so far: their reader made no room for them, or their write failed."""
+    return _DROPPED[0]
+
+
 class Sink:
     """Where log lines go: a stream (got afresh for each line: a caller that swaps sys.stderr, as pytest does, is
     followed), written to at once where it is a file or a terminal, and within a bound where it is a pipe or a socket."""
@@ -66,6 +74,7 @@ class Sink:
                 pass
             self.dropped += 1
             self.dropped_total += 1
+            _DROPPED[0] += 1
 
     def _write(self, fd: int, text: str) -> bool:
         """``text`` written whole, each piece once the reader has made room; False when it found none, or when a pipe has

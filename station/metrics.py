@@ -10,7 +10,10 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
+from station.log import lines_dropped
 from station.messages import Cause, Disposition, DropReason, Reason, ReloadResult, ResendResult, ShadowSkip, StageName, StationState
 from station.preprocess import Quality
 
@@ -25,6 +28,15 @@ DISAGREEMENTS = tuple((a, b) for a in Disposition for b in Disposition if a != b
 UNABLE_CAUSES = (*Cause, *(q for q in Quality if q is not Quality.OK))  # why a part could not be inspected: the trigger's, preprocess's
 
 
+class _LogLinesDropped(Collector):
+    """The log lines this process dropped (station/log.py: a reader that made no room for them)."""
+
+    def collect(self) -> Iterable[CounterMetricFamily]:
+        yield CounterMetricFamily(
+            "station_log_lines_dropped", "Log lines dropped: the log's reader made no room for them.", value=lines_dropped()
+        )
+
+
 def _buckets(deadline_s: float) -> tuple[float, ...]:
     return tuple(sorted(set(_MS_BUCKETS) | {deadline_s}))
 
@@ -35,6 +47,7 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None, deadline_s: float = 0.5) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
+        r.register(_LogLinesDropped())
         self.frames = Counter("station_frames", "Frames grabbed from the source.", registry=r)
         self.frames_dropped = Counter("station_frames_dropped", "Frames dropped, by reason.", ["reason"], registry=r)
         self.parts = Counter("station_parts", "Parts with a verdict, by verdict and reason.", ["verdict", "reason"], registry=r)

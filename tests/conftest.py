@@ -121,6 +121,7 @@ SERIES = [
     "station_model_info",
     "station_build_info",
     "station_last_verdict_timestamp_seconds",
+    "station_log_lines_dropped_total",
 ]
 
 FAKE_GV = shutil.which("arv-fake-gv-camera-0.8")

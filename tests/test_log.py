@@ -88,6 +88,10 @@ def _read_all(r: int) -> bytes:
 def test_a_line_to_a_pipe_nothing_reads_is_dropped_within_the_bound_counted_and_said_once_there_is_room() -> None:
     """Written as ever, a log line to a full pipe blocked the thread that logged until the reader came back: every stage,
     and the drain SIGTERM asks for, stood still. Now the first line waits at most the bound and the next ones not at all."""
+    from station.metrics import Metrics
+
+    scraped = Metrics().registry.get_sample_value
+    before = scraped("station_log_lines_dropped_total")
     with _full_pipe() as (stream, r):
         sink = Sink(lambda: stream, lambda n: f"dropped {n}", bound_s=0.2)
         t0 = time.monotonic()
@@ -95,6 +99,7 @@ def test_a_line_to_a_pipe_nothing_reads_is_dropped_within_the_bound_counted_and_
             sink.line(f"line {k}")
         assert time.monotonic() - t0 < 5.0, "fifty lines did not each wait for the bound"
         assert (sink.dropped, sink.dropped_total) == (50, 50)
+        assert scraped("station_log_lines_dropped_total") == (before or 0.0) + 50
         _read_all(r)  # the reader is back
         sink.line("after")
         assert _read_all(r).decode().splitlines() == ["dropped 50", "after"]
