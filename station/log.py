@@ -3,18 +3,18 @@
 Under systemd (``$JOURNAL_STREAM`` is set) the JSON lines go to stdout, where journald keeps them;
 elsewhere to stderr, so that commands that print results on stdout stay clean.
 
-A line never waits long to be written: on a pipe or a socket that nothing drains (journald stalled, a
-pager paused) a line waits for room at most WRITE_BOUND_S, and no line waits again within QUIET_S of
-that wait; lines that find no room are dropped whole, counted, and said in one line once there is
-room again. A plain write there blocked every thread that logged, the one SIGTERM's drain runs on
+A line never waits long to be written: on a pipe, a socket or a terminal that nothing drains (journald
+stalled, a pager paused, Ctrl-S) a line waits for room at most WRITE_BOUND_S, and no new line waits
+again within QUIET_S of that wait; lines that find no room are dropped, counted, and said in one line
+once there is room again. A line longer than the reader takes at once (4 KiB: a library's traceback)
+is cut short only where its reader stalls part way, the cut ended before the next line and counted
+as dropped. A plain write there blocked every thread that logged, the one SIGTERM's drain runs on
 included, for as long as the reader stalled.
 """
 
 from __future__ import annotations
 
-import array
 import datetime
-import fcntl
 import json
 import logging
 import os
@@ -32,7 +32,6 @@ _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARN
 WRITE_BOUND_S = 1.0  # the longest a line waits for room on a pipe or socket
 QUIET_S = 10.0  # after a wait, lines that find no room are dropped at once for this long: a slow reader slows no thread
 CHUNK = select.PIPE_BUF  # what a pipe takes at once when poll says it has room: a line is written in pieces of this
-_F_GETPIPE_SZ, _FIONREAD = 1032, 0x541B  # Linux: a pipe's size; the bytes in it not yet read
 
 
 _DROPPED = [0]  # log lines dropped in this process, by every sink (station_log_lines_dropped_total)
@@ -45,7 +44,7 @@ def lines_dropped() -> int:
 
 class Sink:
     """Where log lines go: a stream (got afresh for each line: a caller that swaps sys.stderr, as pytest does, is
-    followed), written to at once where it is a file or a terminal, and within a bound where it is a pipe or a socket."""
+    followed), written to at once where it is a file, and within a bound where it is a pipe, a socket or a terminal."""
 
     def __init__(self, stream: Callable[[], IO[str]], notice: Callable[[int], str], bound_s: float = WRITE_BOUND_S) -> None:
         self._stream, self._notice, self._bound_s = stream, notice, bound_s
@@ -62,7 +61,7 @@ class Sink:
         fd = _waiting_fd(stream)
         with self._lock:
             try:
-                if fd is None:  # a file, a terminal, or no file at all (a test's captured output): written as ever
+                if fd is None:  # a file, or no file at all (a test's captured output): written as ever
                     stream.write(text + "\n")
                     stream.flush()
                     return
@@ -77,43 +76,41 @@ class Sink:
             _DROPPED[0] += 1
 
     def _write(self, fd: int, text: str) -> bool:
-        """``text`` written whole, each piece once the reader has made room; False when it found none, or when a pipe has
-        not room for all of it (a line dropped whole, never left in pieces). A socket's line cut short by its reader
-        stalling part way is ended first, once there is room again."""
-        data, begun = memoryview(text.encode("utf-8", "replace")), False
-        while data:
-            if not self._room(fd, len(data) if not begun else 0):
-                self._torn = self._torn or begun
-                return False
-            piece = b"\n" if self._torn else data[:CHUNK]
-            try:
-                n = os.write(fd, piece)
-            except BlockingIOError:  # a stream another process made non-blocking: no room after all
-                self._torn = self._torn or begun
-                return False
-            if self._torn:
-                self._torn = n == 0
-            else:
-                data, begun = data[n:], begun or n > 0
-        return True
+        """``text`` written whole, each piece once the reader has made room; False when it found none. A line begun may wait
+        for the rest of it up to the bound in all, whatever QUIET_S says: one longer than a pipe takes at once (a library's
+        traceback) is cut short only where its reader stalls that long part way, and then ended before the next line."""
+        data, begun, until = memoryview(text.encode("utf-8", "replace")), False, 0.0
+        try:
+            while data:
+                if not self._room(fd, until if begun else None):
+                    self._torn = self._torn or begun
+                    return False
+                piece = b"\n" if self._torn else data[:CHUNK]
+                try:
+                    n = os.write(fd, piece)
+                except BlockingIOError:  # a stream another process made non-blocking: no room after all
+                    self._torn = self._torn or begun
+                    return False
+                if self._torn:
+                    self._torn = n == 0
+                elif n:
+                    until = until if begun else time.monotonic() + self._bound_s
+                    data, begun = data[n:], True
+            return True
+        except BaseException:  # a signal's exception part way (a stop while teaching): the next line starts on its own
+            self._torn = self._torn or begun
+            raise
 
-    def _room(self, fd: int, whole: int) -> bool:
-        """Room for a piece now, or after a wait of at most the bound, unless a line waited within QUIET_S; on a pipe, room
-        for ``whole`` bytes (a line begun there is written to its end)."""
-        if _writable(fd, 0.0) and _fits(fd, whole):
+    def _room(self, fd: int, until: float | None) -> bool:
+        """Room for a piece now, or after a wait: for a line begun, up to ``until``; else at most the bound, and not at all
+        within QUIET_S of the last wait."""
+        if _writable(fd, 0.0):
             return True
         now = time.monotonic()
-        if now - self._waited < QUIET_S:
+        if until is None and now - self._waited < QUIET_S:
             return False
         self._waited = now
-        end = now + self._bound_s
-        while _writable(fd, end - time.monotonic()):
-            if _fits(fd, whole):
-                return True
-            time.sleep(min(0.01, max(0.0, end - time.monotonic())))  # room for a piece, not yet for the line: the reader reads on
-            if time.monotonic() >= end:
-                break
-        return False
+        return _writable(fd, until - now if until is not None else self._bound_s)
 
 
 def _writable(fd: int, wait_s: float) -> bool:
@@ -122,28 +119,15 @@ def _writable(fd: int, wait_s: float) -> bool:
     return bool(poll.poll(max(0.0, wait_s) * 1000))
 
 
-def _fits(fd: int, n: int) -> bool:
-    """Whether a pipe takes ``n`` more bytes without waiting (two pages kept back: the one partly read, the one partly
-    written); anything else is taken to, once poll says it has room."""
-    if n <= CHUNK:
-        return True
-    try:
-        size = fcntl.fcntl(fd, _F_GETPIPE_SZ)
-        unread = array.array("i", [0])
-        fcntl.ioctl(fd, _FIONREAD, unread)
-    except OSError:  # not a pipe (a socket): written in pieces
-        return True
-    return size - unread[0] - 2 * CHUNK >= n
-
-
 def _waiting_fd(stream: IO[str]) -> int | None:
-    """The file descriptor under ``stream`` where a write can wait on a reader (a pipe, a socket); None elsewhere."""
+    """The file descriptor under ``stream`` where a write can wait on a reader (a pipe, a socket, a terminal that output is
+    held for: Ctrl-S, a frozen remote session); None elsewhere."""
     try:
         fd = stream.fileno()
         mode = os.fstat(fd).st_mode
     except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError and a ValueError
         return None
-    return fd if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) else None
+    return fd if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or (stat.S_ISCHR(mode) and os.isatty(fd)) else None
 
 
 class _Logger:

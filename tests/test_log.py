@@ -6,6 +6,9 @@ import fcntl
 import json
 import logging
 import os
+import select
+import socket
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -121,31 +124,95 @@ def test_after_a_wait_a_reader_that_makes_room_slowly_holds_no_line_up_for_a_whi
         assert sink.dropped == 1 and time.monotonic() - t0 < 0.5, "the line that found it full waited again"
 
 
-def test_a_long_line_a_pipe_has_no_room_for_is_dropped_whole_never_left_in_pieces() -> None:
-    """A line longer than a pipe takes at once (a library's traceback) into a pipe with room for part of it: a reader that
-    stalled part way left the first 8 KiB of it, a line of broken JSON, in the log."""
+def test_a_long_line_its_reader_stalls_part_way_through_is_ended_before_the_next_line_and_counted() -> None:
+    """A line longer than a pipe takes at once (a library's traceback) waits for the rest of it up to the bound; a reader
+    that stalls longer leaves it cut short, and the next line does not run on from the cut: a newline ends it first."""
     r, w = os.pipe()
     fcntl.fcntl(w, 1031, 32768)  # F_SETPIPE_SZ: eight pages
     stream = os.fdopen(w, "w")
     try:
-        os.write(w, b"#" * 16384)  # room for 16 KiB, of which the station keeps two pages back
+        os.write(w, b"#" * 16384)  # room for four pages of it
         sink = Sink(lambda: stream, lambda n: f"dropped {n}", bound_s=0.2)
-        sink.line("y" * 10_000)
-        assert _read_all(r) == b"#" * 16384 and sink.dropped == 1, "nothing of it written"
-        sink.line("z" * 10_000)  # room now
-        assert _read_all(r).decode().splitlines() == ["dropped 1", "z" * 10_000]
+        sink.line("y" * 30_000)
+        assert sink.dropped == 1
+        cut, *after = _read_all(r)[16384:].decode().split("\n")
+        assert cut and set(cut) == {"y"} and len(cut) < 30_000 and after == [], "cut short, not yet ended"
+        sink.line("after")
+        assert _read_all(r).decode().splitlines() == ["", "dropped 1", "after"]
     finally:
         stream.close()
         os.close(r)
 
 
-def test_a_line_longer_than_a_pipe_writes_at_once_is_written_whole_in_pieces() -> None:
+def test_a_line_longer_than_a_pipe_holds_is_written_whole_while_its_reader_reads_on() -> None:
     r, w = os.pipe()
+    fcntl.fcntl(w, 1031, 16384)  # F_SETPIPE_SZ: four pages, for a line of ten
     stream = os.fdopen(w, "w")
+    got: list[bytes] = []
+
+    def reader() -> None:
+        while (chunk := os.read(r, 4096)) and sum(map(len, got)) + len(chunk) <= 40_001:
+            got.append(chunk)
+            if sum(map(len, got)) == 40_001:
+                return
+            time.sleep(0.02)
+
+    t = threading.Thread(target=reader)
+    t.start()
     try:
-        sink = Sink(lambda: stream, lambda n: f"dropped {n}", bound_s=2.0)
-        sink.line("x" * 10_000)
-        assert _read_all(r) == b"x" * 10_000 + b"\n" and sink.dropped_total == 0
+        sink = Sink(lambda: stream, lambda n: f"dropped {n}", bound_s=5.0)
+        sink.line("x" * 40_000)
+        t.join(10)
+        assert b"".join(got) == b"x" * 40_000 + b"\n" and sink.dropped_total == 0
     finally:
         stream.close()
         os.close(r)
+
+
+def test_a_line_to_a_socket_whose_reader_stalls_is_dropped_within_the_bound() -> None:
+    """journald's stream socket under systemd, its reader stalled: the line waits the bound and is dropped, counted."""
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    try:
+        while True:
+            a.send(b"#" * 4096)
+    except BlockingIOError:
+        pass
+    a.setblocking(True)
+    stream = os.fdopen(os.dup(a.fileno()), "w")
+    try:
+        sink = Sink(lambda: stream, lambda n: f"dropped {n}", bound_s=0.2)
+        t0 = time.monotonic()
+        sink.line("line")
+        assert sink.dropped == 1 and time.monotonic() - t0 < 5.0
+    finally:
+        stream.close()
+        a.close()
+        b.close()
+
+
+def test_a_line_to_a_terminal_nothing_reads_is_dropped_within_the_bound() -> None:
+    """A terminal whose output is held (Ctrl-S, a frozen remote session: nothing reads its other side) blocked the plain
+    write, and every thread that logged after it on the lock."""
+    import pty
+
+    master, slave = pty.openpty()
+    os.set_blocking(slave, False)
+    for _ in range(100):  # filled until it stays full: the kernel moves what was written on to the other side a while later
+        try:
+            while True:
+                os.write(slave, b"#" * 1024)
+        except BlockingIOError:
+            time.sleep(0.05)
+        if not select.select([], [slave], [], 0.1)[1]:
+            break
+    os.set_blocking(slave, True)
+    stream = os.fdopen(slave, "w")
+    try:
+        sink = Sink(lambda: stream, lambda n: f"dropped {n}", bound_s=0.2)
+        t0 = time.monotonic()
+        sink.line("line")
+        assert sink.dropped == 1 and time.monotonic() - t0 < 5.0
+    finally:
+        stream.close()
+        os.close(master)
