@@ -169,6 +169,13 @@ def test_a_line_longer_than_a_pipe_holds_is_written_whole_while_its_reader_reads
         os.close(r)
 
 
+def _dropped_within_the_bound(stream: IO[str]) -> None:
+    sink = Sink(lambda: stream, lambda n: f"dropped {n}", bound_s=0.2)
+    t0 = time.monotonic()
+    sink.line("line")
+    assert sink.dropped == 1 and time.monotonic() - t0 < 5.0
+
+
 def test_a_line_to_a_socket_whose_reader_stalls_is_dropped_within_the_bound() -> None:
     """journald's stream socket under systemd, its reader stalled: the line waits the bound and is dropped, counted."""
     a, b = socket.socketpair()
@@ -181,10 +188,7 @@ def test_a_line_to_a_socket_whose_reader_stalls_is_dropped_within_the_bound() ->
     a.setblocking(True)
     stream = os.fdopen(os.dup(a.fileno()), "w")
     try:
-        sink = Sink(lambda: stream, lambda n: f"dropped {n}", bound_s=0.2)
-        t0 = time.monotonic()
-        sink.line("line")
-        assert sink.dropped == 1 and time.monotonic() - t0 < 5.0
+        _dropped_within_the_bound(stream)
     finally:
         stream.close()
         a.close()
@@ -209,10 +213,7 @@ def test_a_line_to_a_terminal_nothing_reads_is_dropped_within_the_bound() -> Non
     os.set_blocking(slave, True)
     stream = os.fdopen(slave, "w")
     try:
-        sink = Sink(lambda: stream, lambda n: f"dropped {n}", bound_s=0.2)
-        t0 = time.monotonic()
-        sink.line("line")
-        assert sink.dropped == 1 and time.monotonic() - t0 < 5.0
+        _dropped_within_the_bound(stream)
     finally:
         stream.close()
         os.close(master)
