@@ -30,7 +30,7 @@ from station.files import inputs_apart, not_read, not_there, real
 from station.frame_source import FrameSource
 from station.gate import admit_configured
 from station.keys import server_keys
-from station.log import configure
+from station.log import configure, say
 from station.model import Model
 from station.pipeline import RunOptions
 from station.review import load_token
@@ -349,13 +349,13 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.flush()  # here, not at exit: a full disk or a closed pipe is one line too
         return rc
     except ConfigError as exc:
-        print(one_line(f"station: config error: {exc}"), file=sys.stderr)
+        say(one_line(f"station: config error: {exc}"))
         return 2
     except (CameraError, ModelError) as exc:
-        print(one_line(f"station: error: {exc}"), file=sys.stderr)
+        say(one_line(f"station: error: {exc}"))
         return 2 if args.command in ("replay", "classify", "eval", "teach") else 1
     except StationError as exc:  # bad input: 2; anything else gone wrong at run time: 1
-        print(one_line(f"station: error: {exc}"), file=sys.stderr)
+        say(one_line(f"station: error: {exc}"))
         return 2 if isinstance(exc, InputError) else 1
     except KeyboardInterrupt:
         return 130
@@ -366,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except OSError as exc:  # a file the command was given or writes to (a name too long, a full disk), not caught nearer
         _mute_stdout()
-        print(one_line(f"station: error: {_os_error(exc)}"), file=sys.stderr)
+        say(one_line(f"station: error: {_os_error(exc)}"))
         return 2
     finally:
         SIGNALS.retire()

@@ -130,6 +130,12 @@ def _waiting_fd(stream: IO[str]) -> int | None:
     return fd if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or (stat.S_ISCHR(mode) and os.isatty(fd)) else None
 
 
+def say(text: str) -> None:
+    """``text`` as one line on stderr for whoever ran the command, within the log's bound: an exit's own error line must not
+    wait for ever on a reader that stalled (there it is dropped, as a log line would be)."""
+    Sink(lambda: sys.stderr, _notice(False)).line(text)
+
+
 class _Logger:
     """structlog's logger: each rendered line to the sink, whatever its level (the bound logger has filtered it)."""
 

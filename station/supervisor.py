@@ -19,6 +19,7 @@ from station.camera import CameraSettings
 from station.config import Config, ModelSection
 from station.errors import ConfigError, one_line
 from station.frame_source import FrameSource
+from station.log import say
 from station.messages import CameraState
 from station.metrics import Metrics
 from station.model import Model
@@ -96,7 +97,7 @@ def run_pipeline(
     if ours:  # called from another program (a test, a tool): its handlers back
         stop.uninstall()
     if failure is not None:
-        print(one_line(f"station: error: stage failed: {failure}"), file=sys.stderr)
+        say(one_line(f"station: error: stage failed: {failure}"))
         return 1
     return 0 if drained else 1
 

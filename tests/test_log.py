@@ -217,3 +217,20 @@ def test_a_line_to_a_terminal_nothing_reads_is_dropped_within_the_bound() -> Non
     finally:
         stream.close()
         os.close(master)
+
+
+def test_an_exit_s_own_error_line_is_said_on_stderr_and_never_waits_for_ever(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`station: error: ...` as the command exits was a plain print: on a stalled pipe the exit waited until killed."""
+    from station.log import say
+
+    with _full_pipe() as (stream, _r):
+        monkeypatch.setattr("sys.stderr", stream)
+        t0 = time.monotonic()
+        say("station: error: stage failed")
+        assert time.monotonic() - t0 < 5.0
+    r, w = os.pipe()
+    with os.fdopen(w, "w") as stream:
+        monkeypatch.setattr("sys.stderr", stream)
+        say("station: error: stage failed")
+    assert _read_all(r) == b"station: error: stage failed\n"
+    os.close(r)

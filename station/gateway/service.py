@@ -9,7 +9,6 @@ turns, and STOPPING=1 at a stop.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,12 +20,13 @@ from prometheus_client import CollectorRegistry
 from station.config import Config
 from station.config_gateway import GATEWAY_STOP_S, GatewayOutputKind
 from station.endpoints import is_ipv6, local_endpoint
-from station.errors import ConfigError
+from station.errors import ConfigError, one_line
 from station.gateway.core import DECISION_LATE_S, GatewayCore, Timing
 from station.gateway.metrics import GatewayCounts, MetricsOutput
 from station.gateway.outputs import JsonLinesOutput, ModbusOutput, Output, Outputs
 from station.httpserve import MetricsServer
 from station.keys import KeyPair, curve_client, ephemeral, load_public, load_secret
+from station.log import say
 from station.notify import Notifier, Watchdog
 from station.signals import SIGNALS
 from station.stages.base import Worker
@@ -334,9 +334,9 @@ def follow(gw: Gateway) -> int:
     watchdog.join(2.0)
     notifier.close()
     if gw.is_alive():  # its loop is stuck in a write (a PLC or an --out that takes no more): the healthy coil may still be 1
-        print(f"station: error: gateway did not stop within {stop_s:g} s (an output is blocked); stopping anyway", file=sys.stderr)
+        say(f"station: error: gateway did not stop within {stop_s:g} s (an output is blocked); stopping anyway")
         return 1
     if gw.failed is not None:
-        print(f"station: error: gateway failed: {type(gw.failed).__name__}: {gw.failed}", file=sys.stderr)
+        say(one_line(f"station: error: gateway failed: {type(gw.failed).__name__}: {gw.failed}"))
         return 1
     return 0
