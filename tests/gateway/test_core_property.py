@@ -106,11 +106,13 @@ def _event(core: GatewayCore, st_: _Station, kind: str, e: list[Any], now: float
         again = st_.last if e[0] else replace(st_.last, reason=other, verdict=Disposition.of(other), score=0.1)
         _send(core, st_, again, now)
     elif kind == "again_new" and st_.last is not None:  # a part id used twice: the part this one stands for has no decision
+        heard = (st_.last.run_id, st_.last.seq) in st_.heard_at  # the first under that id reached the gateway (not skip_part)
         other = Reason.DEFECT if st_.last.reason is Reason.OK else Reason.OK
         again = st_.last if e[0] else replace(st_.last, reason=other, verdict=Disposition.of(other), score=0.1)
         again = replace(again, seq=st_.next_seq(), captured_at=now - e[1], deadline_at=now - e[1] + 1.0)
         _send(core, st_, again, now)
-        assert core.hold_until >= again.captured_at + DELAY  # blind while it passes the actuator: the PLC rejects it
+        # blind while it passes the actuator: the PLC rejects it (a first never heard is a gap, judged at the end as any)
+        assert not heard or core.hold_until >= again.captured_at + DELAY
     elif kind == "gone":
         first = max(1, st_.seq - e[0])
         core.resent(ResendReply(run_id=st_.run, first=first, last=st_.seq or 1, gone=(first, st_.seq or 1), count=0), [], now)
