@@ -35,7 +35,7 @@ from station.imagesize import claimed_size
 from station.locate import Circle, FloatImage, GrayImage
 from station.model import META_SELF_TEST, Model, Threads
 from station.preprocess import Quality, crop_square, dequantised, normalise, preprocess, quantised
-from station.score import SCORE_DIGITS, passes
+from station.score import SCORE_DIGITS, passing
 from station.stills import IMAGE_SUFFIXES, LABELLED, MAX_IMAGE_SIDE, read_image
 
 SAMPLE = Path(__file__).resolve().parent / "sample" / "casting"
@@ -184,7 +184,7 @@ def _judge(model: Model, crops: list[FloatImage], labels: list[int], accuracy_ne
     accuracy = float(np.mean((scores >= min(lo, model.info.threshold)) == defective))
     if accuracy < accuracy_needed:
         return f"accuracy {accuracy:.2f} on the {len(labels)} self-test photos (needs {accuracy_needed})"
-    if no_escape and (passed := sum(passes(float(s), lo) for s in scores[defective])):  # judged as the line judges
+    if no_escape and (passed := int(passing(scores[defective], lo).sum())):  # judged as the line judges
         return f"it passes {passed} of the {int(defective.sum())} defective self-test photos (pass limit {lo:g}): each must be rejected"
     return None
 

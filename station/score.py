@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import math
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
 
 
 def valid_score(s: float) -> bool:
@@ -22,3 +26,10 @@ def passes(score: float, pass_limit: float) -> bool:
     """The one pass rule, the line's and teaching's: a valid score whose published value (:func:`published`) lies under the
     pass limit. A score a hair under the limit that rounds onto it does not pass, so no pass is published at its limit."""
     return valid_score(score) and round(score, SCORE_DIGITS) < pass_limit
+
+
+def passing(scores: npt.NDArray[np.floating[Any]], limit: float | npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+    """Which parts pass at ``limit`` (one, or each part's own), by the station's own rule (:func:`passes`: the
+    score as published, rounded to a millionth); a score that is not a number never passes."""
+    limits = np.broadcast_to(np.asarray(limit, np.float64), np.shape(scores))
+    return np.array([passes(float(s), float(at)) for s, at in zip(scores, limits, strict=True)], bool)

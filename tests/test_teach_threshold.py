@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from station.messages import Reason
-from station.score import passes
+from station.score import passes, passing
 from station.stages.decision import decide
 from station.teach import threshold as th
 
@@ -222,7 +222,7 @@ def test_teaching_judges_a_score_as_the_line_does_rounded_as_published() -> None
     """0.4999996 is published as 0.5: on the line it is not under a pass limit of 0.5, so teaching must not count it a pass."""
     scores, labels = np.array([0.4999996, 0.4999994, float("nan")]), np.array([1, 1, 1])
     line = [decide(scored_part(float(s)), (0.5, 0.5))[0] is Reason.OK for s in scores]  # the decision stage's own verdicts
-    assert th.passing(scores, 0.5).tolist() == [False, True, False] == line
+    assert passing(scores, 0.5).tolist() == [False, True, False] == line
     assert th.outcome(scores, labels, 0.5).escapes == 1
 
 

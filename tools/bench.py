@@ -43,7 +43,7 @@ import numpy.typing as npt
 from station.config import SHIPPED_MODEL
 from station.footage import Envelope, compose, labelled_photos, read_truth
 from station.gate import SAMPLE
-from station.teach.threshold import passing
+from station.score import passing
 from station.wire import VerdictMessage
 from tools.toolkit import cpu, in_batches, photo_crops
 

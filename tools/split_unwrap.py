@@ -25,7 +25,7 @@ import numpy as np
 
 from station import model as meta
 from station.gate import SAMPLE
-from station.teach.threshold import passing
+from station.score import passing
 from station.unwrap import UnwrapSpec, polar_grid
 from tools.toolkit import photo_crops
 

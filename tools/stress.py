@@ -27,8 +27,8 @@ from station.locate import Circle
 from station.model import Model
 from station.offline.evaluate import metrics_at
 from station.preprocess import PreprocessSpec, Quality, locate_part, preprocess
+from station.score import passing
 from station.stills import DEFECTIVE, GOOD, read_image
-from station.teach.threshold import passing
 from tools.augment import View, random_view, render
 from tools.robustness import pool
 from tools.toolkit import in_batches

@@ -22,7 +22,7 @@ import numpy.typing as npt
 from station.model import Model
 from station.offline.evaluate import auc
 from station.preprocess import PreprocessSpec
-from station.score import valid_score
+from station.score import passing, valid_score
 from station.teach import threshold
 from station.teach.finetune import plain, score
 from station.teach.parts import Sample
@@ -159,7 +159,7 @@ def on_taught_parts(scores: npt.NDArray[np.float64], limit: float, labels: npt.N
                     gate: threshold.Gate) -> str:  # fmt: skip
     """Why a network written must not be, by its ``scores`` of the parts it was taught, or "": it must reject every defective
     one, and no more of the good ones than the gate allows. A part given no valid score counts against it either way."""
-    passed = threshold.passing(scores, limit)
+    passed = passing(scores, limit)
     invalid = np.array([not valid_score(float(s)) for s in scores], bool)  # the line rejects it as an error; not to be trusted
     missed = [origins[i] for i in np.flatnonzero((labels == 1) & (passed | invalid))]
     if missed:
@@ -204,7 +204,7 @@ def advice(pick: Candidate, labels: npt.NDArray[np.int64], samples: list[Sample]
     out = [f"the held-out scores {said}: check that ok_front/ and def_front/ hold what they say ({look}) before collecting "
            "more parts"] if chance else []  # fmt: skip
     at = pick.limits()  # as the honest figures and heldout_mistakes.png judge each part: the mistakes they count, worst first
-    ok = threshold.passing(pick.held_out, at)
+    ok = passing(pick.held_out, at)
     passed = [i for i in np.argsort(pick.held_out) if labels[i] == 1 and ok[i]][:3]
     rejected = [i for i in np.argsort(-pick.held_out) if labels[i] == 0 and not ok[i]][:3]
     for kind, wrong in (("defective parts that passed", passed), ("good parts that were rejected", rejected)):
@@ -228,9 +228,9 @@ def forgotten(taught: Candidate, shipped: Candidate, labels: npt.NDArray[np.int6
     """Held-out defects the taught networks pass at the written limit but the base model as shipped rejects: taught without
     them, the networks lost their kind (measured on a tilted line: docs/teaching-measured.md). ``more_folds``: the line's part
     groups allow more than ``folds`` folds."""
-    passing = (labels == 1) & threshold.passing(taught.held_out, taught.band[0])
-    kept = threshold.passing(shipped.held_out, shipped.band[0])
-    lost = [i for i in np.argsort(taught.held_out) if passing[i] and not kept[i]]  # lowest first
+    escaped = (labels == 1) & passing(taught.held_out, taught.band[0])
+    kept = passing(shipped.held_out, shipped.band[0])
+    lost = [i for i in np.argsort(taught.held_out) if escaped[i] and not kept[i]]  # lowest first
     if not lost:
         return []
     names = ", ".join(f"{samples[i].origin} ({taught.held_out[i]:.3f}, base model {shipped.held_out[i]:.3f})" for i in lost[:5])
@@ -238,6 +238,6 @@ def forgotten(taught: Candidate, shipped: Candidate, labels: npt.NDArray[np.int6
             f"line instead of {(folds - 1) / folds:.0%}, with {MORE_FOLDS / folds:g} times the networks to teach)"
             if more_folds and folds < MORE_FOLDS else "")  # fmt: skip
     return [
-        f"{len(lost)} of the {int(passing.sum())} held-out defective parts that pass at the written limit are rejected by the base "
+        f"{len(lost)} of the {int(escaped.sum())} held-out defective parts that pass at the written limit are rejected by the base "
         f"model as shipped: {names}. Networks taught without them lost their kind: more defective parts like them would help{more}"
     ]

@@ -41,6 +41,7 @@ from station.errors import InputError, ModelError, one_line
 from station.gate import TAUGHT_PER_CLASS, admit
 from station.model import MAX_VERSION, Model
 from station.preprocess import PreprocessSpec, part_digest, rectifying
+from station.score import passing
 from station.signals import STOPS
 from station.teach import report, threshold
 from station.teach.candidates import (
@@ -251,7 +252,7 @@ def _figures(asked: Asked, col: Collection, pick: Candidate, candidates: tuple[C
              labels: npt.NDArray[np.int64], fold: npt.NDArray[np.int64], gate: threshold.Gate,
              recipe: Recipe) -> dict[str, Any]:  # fmt: skip
     refused, missed, at = col.refused_by_label(), col.refused_by_label(missed=True), pick.limits()
-    honest = threshold.passing(pick.held_out, at)
+    honest = passing(pick.held_out, at)
     return {
         "sources": asked.sources, "line": asked.line, "counts": col.counts(), "folds": asked.folds, "seed": asked.seed,
         "recipe": asdict(recipe), "margin": asked.margin, "from_scratch": asked.from_scratch, "gate": asdict(gate),

@@ -12,9 +12,8 @@ import numpy.typing as npt
 from station.offline import evaluate
 from station.offline.evaluate import TILE, caption, confusion_png, contact_sheet, histogram_png, label, tile_of, write_png
 from station.preprocess import quantised
-from station.score import passes
+from station.score import passes, passing
 from station.teach.parts import Sample
-from station.teach.threshold import passing
 
 
 def mistakes_png(samples: list[Sample], crops: npt.NDArray[np.float32], scores: npt.NDArray[np.float64],

@@ -24,12 +24,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from station.score import SCORE_DIGITS, passes
+from station.score import SCORE_DIGITS, passing
 
 GRID: int = 10**SCORE_DIGITS  # a pass limit and a band are kept in millionths, as a score is published (SCORE_DIGITS)
 
@@ -208,13 +207,6 @@ class Outcome:
         return {"parts": self.parts, "defective": self.defective, "escapes": self.escapes, "false_rejects": self.false_rejects,
                 "escape_rate": round(self.escape_rate, 4), "false_reject_rate": round(self.false_reject_rate, 4),
                 "escape_rate" + upper: round(esc, 4), "false_reject_rate" + upper: round(fr, 4)}  # fmt: skip
-
-
-def passing(scores: npt.NDArray[np.floating[Any]], limit: float | Scores) -> npt.NDArray[np.bool_]:
-    """Which parts pass at ``limit`` (one, or each part's own), by the station's own rule (:func:`score.passes`: the
-    score as published, rounded to a millionth); a score that is not a number never passes."""
-    limits = np.broadcast_to(np.asarray(limit, np.float64), np.shape(scores))
-    return np.array([passes(float(s), float(at)) for s, at in zip(scores, limits, strict=True)], bool)
 
 
 def outcome(scores: Scores, labels: Ints, limit: float | Scores, not_inspectable: tuple[int, int] = (0, 0),
