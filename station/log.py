@@ -50,7 +50,6 @@ class Sink:
         self._stream, self._notice, self._bound_s = stream, notice, bound_s
         self._lock = threading.Lock()
         self.dropped = 0  # lines dropped since the last written (said in the next one's notice)
-        self.dropped_total = 0
         self._waited = float("-inf")  # when a line last waited for room
         self._torn = False  # a line was cut short part way (a socket's reader stalled): the next write ends it first
 
@@ -72,7 +71,6 @@ class Sink:
             except OSError:
                 pass
             self.dropped += 1
-            self.dropped_total += 1
             _DROPPED[0] += 1
 
     def _write(self, fd: int, text: str) -> bool:
