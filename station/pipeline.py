@@ -45,7 +45,7 @@ from station.stages.line_trigger import LineTrigger
 from station.stages.preprocess import PreprocessStage
 from station.stages.publish import Identity, Outlet
 from station.stages.shadow import CpuSplit, ShadowStage
-from station.stages.trigger import FrameTrigger, trigger_for
+from station.stages.trigger import FrameTrigger, TriggerStage, trigger_for
 from station.travel import TravelWatch
 from station.web import Health, LiveView, WebServer
 from station.wire import VerdictMessage
@@ -155,14 +155,13 @@ class Pipeline:
         deadline_s, wait_s = self.publisher.deadline_s, self.cfg.model.shadow_wait_ms / 1000
         self.shadow_stage = ShadowStage(self.shadow, metrics, deadline_s, wait_s, q[S.SHADOW], timer=t(S.SHADOW), split=split)
         decision, shadow = DecisionStage(model.info, metrics), self.shadow_stage
+        self.trigger_stage = tr = TriggerStage(trig, metrics, self._trigger_log)
 
         def decide_then_attach(scored: Scored) -> list[Verdict]:
             return [shadow.attach(v) for v in decision(scored)]
 
         return [
-            Stage(
-                S.TRIGGER, q[S.TRIGGER], q[S.PREPROCESS], lambda f: count(trig(f)), on_end=lambda: count(trig.flush()), timer=t(S.TRIGGER)
-            ),
+            Stage(S.TRIGGER, q[S.TRIGGER], q[S.PREPROCESS], lambda f: count(tr(f)), on_end=lambda: count(tr.flush()), timer=t(S.TRIGGER)),
             Stage(S.PREPROCESS, q[S.PREPROCESS], q[S.INFERENCE], PreprocessStage(self.slot, metrics), timer=t(S.PREPROCESS)),
             Stage(S.INFERENCE, q[S.INFERENCE], q[S.DECISION], InferenceStage(self.slot, metrics, shadow.submit), timer=t(S.INFERENCE)),
             Stage(S.DECISION, q[S.DECISION], q[S.PUBLISH], decide_then_attach, timer=t(S.DECISION)),
@@ -212,6 +211,8 @@ class Pipeline:
             degraded.append(self.publisher.out_failing)
         if against := self.travel.against():
             degraded.append(against)
+        if trigger := self.trigger_stage.failing(time.monotonic()):
+            degraded.append(trigger)
         body.update({"problems": problems, "degraded": degraded, "status": "unhealthy" if problems else "degraded" if degraded else "ok"})
         return Health(not problems, body)
 
@@ -237,7 +238,12 @@ class Pipeline:
 
     def _faults(self) -> list[tuple[str, str | None]]:
         """What makes the heartbeats say degraded, by kind, first first: why, or None where that kind is fine now."""
-        return [("camera", self.capture.blind()), ("stuck", self._stuck(self._path())), ("direction", self.travel.against())]
+        return [
+            ("camera", self.capture.blind()),
+            ("stuck", self._stuck(self._path())),
+            ("trigger", self.trigger_stage.failing(time.monotonic())),
+            ("direction", self.travel.against()),
+        ]
 
     def _final(self) -> list[None]:
         """Last words of the publish thread: the station is stopping (a status message, unless an idle turn during the
@@ -318,6 +324,9 @@ class Pipeline:
         dead = self.failed()
         if dead is not None:
             return f"stage died: {dead}"
+        since = self.trigger_stage.failing_since
+        if since is not None and (failing := time.monotonic() - since) > self.cfg.pipeline.stall_after_s:
+            return f"the trigger has failed on every frame for {failing:.0f} s"
         return self._stuck(self._path())  # resend and archive wait on their own sockets and queues; the shadow: healthz
 
     def _path(self) -> list[Worker]:

@@ -17,6 +17,7 @@ import structlog.testing
 import zmq
 
 from station import supervisor
+from station.blobs import find_blobs
 from station.config import Config, load_config
 from station.footage import Envelope, compose, judge, labelled_photos, read_truth
 from station.metrics import Metrics
@@ -151,6 +152,37 @@ def test_one_failing_part_is_rejected_as_error_and_the_line_goes_on(tmp_path: Pa
     assert len(got) == 18
     assert got[1].reason is Reason.ERROR and "injected fault" in got[1].detail
     assert all(v.reason is not Reason.ERROR for i, v in enumerate(got) if i != 1)
+
+
+def test_a_trigger_that_fails_on_a_frame_leaves_one_verdict_per_part_and_the_replay_ends_as_ever(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before 2026-12-07 the trigger's exception ended its stage: the parts after it got no verdict and the drain waited
+    out shutdown.timeout_s (exit 1)."""
+    import station.stages.line_trigger as lt
+
+    env = ENVELOPE[2]
+    video = compose(labelled_photos(SAMPLE)[::2], tmp_path / "line.mp4", env, seed=3)
+    truth = read_truth(video)
+    middle = (int(truth[len(truth) // 2]["first_frame"]) + int(truth[len(truth) // 2]["last_frame"])) // 2
+    seen = {"n": 0}
+
+    def fails_once(*a: object) -> object:
+        seen["n"] += 1
+        if seen["n"] == middle + 1:
+            raise RuntimeError("injected trigger fault")
+        return find_blobs(*a)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(lt, "find_blobs", fails_once)
+    cfg = loopback_config(**{"trigger.direction": env.direction, "shutdown.timeout_s": 60})
+    t0 = time.monotonic()
+    assert _replay(cfg, str(video), tmp_path / "v.jsonl") == 0
+    assert time.monotonic() - t0 < 45, "the drain did not wait out its bound"
+    got = _out(tmp_path / "v.jsonl")
+    assert [v.part_id for v in got] == list(range(1, len(truth) + 1)), "one verdict per part, in order"
+    failed = [v for v in got if v.reason is Reason.ERROR]
+    assert failed and all("injected trigger fault" in v.detail and v.verdict == "reject" for v in failed)
+    assert len(failed) < len(got), "only the parts in view as it failed"
 
 
 def test_a_dead_stage_fails_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,15 +6,17 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
 
 from station.config import load_config
-from station.messages import CameraState, StageName
+from station.messages import CameraState, Frame, Part, Reason, StageName
 from station.metrics import Metrics
 from station.model import Model
 from station.pipeline import Pipeline, RunOptions
 from station.sources import source_for
 from station.stages.base import Worker
+from station.stages.trigger import FrameTrigger
 from station.travel import RUN
 from station.wire import StationState
 
@@ -77,6 +79,24 @@ def test_parts_moving_against_trigger_direction_make_the_heartbeats_say_degraded
     idle._idle()
     assert [*said, idle.state] == [StationState.DEGRADED, StationState.RUNNING]
     assert any("trigger.direction is left_to_right" in d for d in health.body["degraded"]), "a setting: no restart mends it"
+
+
+def test_a_trigger_that_fails_makes_the_heartbeats_say_degraded_and_failing_on_every_frame_unhealthy(
+    idle: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def boom(self: FrameTrigger, frame: Frame) -> list[Part]:
+        raise RuntimeError("injected")
+
+    monkeypatch.setattr(FrameTrigger, "__call__", boom)  # an image folder's trigger
+    stage = idle.trigger_stage
+    assert [p.failure.reason if p.failure else None for p in stage(Frame(0, np.zeros((8, 8), np.uint8), 0.0, 0.0))] == [Reason.ERROR]
+    idle._idle()
+    health = idle.healthz()
+    assert idle.state is StationState.DEGRADED and idle.hung() is None, "one frame failed: degraded, nothing to restart"
+    assert any("the trigger failed on frame 0" in d for d in health.body["degraded"])
+    stage.failing_since = time.monotonic() - idle.cfg.pipeline.stall_after_s - 1  # failing on every frame since
+    assert (idle.hung() or "").startswith("the trigger has failed on every frame for")
+    assert any(p.startswith("the trigger has failed on every frame") for p in idle.healthz().body["problems"])
 
 
 def test_the_queue_depth_series_are_the_queues_in_front_of_each_stage_the_publish_one_included(idle: Pipeline) -> None:

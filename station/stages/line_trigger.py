@@ -99,10 +99,12 @@ class LineTrigger:
         known = [t for t in self._tracks if t.velocity is not None]
         return max(known, key=lambda t: t.seen).velocity if known else None
 
-    def _refuse(self, frame: Frame, blob: Blob, belt: float | None, why: str, cause: Cause, seen: int | None = None) -> Part:
-        """A part the trigger saw but that cannot be inspected: rejected unable_to_inspect, with why and its cause."""
-        box, failure = (blob.cx, blob.cy, float(blob.size)), Failure(Reason.UNABLE, why, cause)
-        part = Part(self._next_id, frame, blob=box, belt_level=belt, failure=failure, seen=seen)
+    def _refuse(self, frame: Frame, blob: Blob, belt: float | None, why: str | Failure, cause: Cause | None = None,
+                seen: int | None = None) -> Part:  # fmt: skip
+        """A part the trigger saw but that cannot be inspected: rejected unable_to_inspect, with why and its cause (or for
+        the ``Failure`` given as ``why``)."""
+        failure = why if isinstance(why, Failure) else Failure(Reason.UNABLE, why, cause)
+        part = Part(self._next_id, frame, blob=(blob.cx, blob.cy, float(blob.size)), belt_level=belt, failure=failure, seen=seen)
         self._next_id += 1
         return part
 
@@ -345,17 +347,31 @@ class LineTrigger:
         return not self._ended and a_piece(t, self._tracks, self.cfg, self._width, self._belt(), self._matched_at)
 
     def _blinded(self, marker: Frame) -> list[Part]:
-        """The camera went away: every part in view not yet inspected is rejected, unable to inspect.
+        """The camera went away: every part in view not yet inspected is rejected, unable to inspect, and none is followed
+        on: they move on while the station is blind, so no later frame can be matched to them."""
+        return self.failed(marker, Failure(Reason.UNABLE, "camera lost while the part was in view", Cause.CAMERA_LOST), self._next_id)
 
-        They move on while the station is blind, so no later frame can be matched to them.
-        """
-        out = []
+    def failed(self, frame: Frame | None, failure: Failure, since: int) -> list[Part]:
+        """The trigger could not go on with ``frame`` (None: the stream's end): the parts numbered from ``since`` on, lost
+        with it, are each rejected for ``failure`` under its number, then every part in view not yet inspected, on its last
+        whole view if it had one. The tracks are kept, each inspected, so that no part is judged twice; not across a camera
+        lost (:meth:`_blinded`). :class:`station.stages.trigger.TriggerStage` calls it when the trigger raised."""
+        at = frame if frame is not None else self._last
+        if at is None:
+            return []  # nothing seen: no part numbered, none in view
+        out = [Part(n, at, failure=failure) for n in range(since, self._next_id)]
         for t in sorted(self._tracks, key=lambda t: t.order):
             if not t.inspected:
-                frame = t.last_full[0] if t.last_full is not None else marker
-                out.append(self._refuse(frame, t.blob, None, "camera lost while the part was in view", Cause.CAMERA_LOST))
-        self._tracks, self._lost, self._belt_then = [], [], None
+                t.inspected = True
+                out.append(self._refuse(t.last_full[0] if t.last_full is not None else at, t.blob, None, failure))
+        if at.camera_lost:
+            self._tracks, self._lost, self._belt_then = [], [], None
         return out
+
+    @property
+    def next_id(self) -> int:
+        """The number the next part will take."""
+        return self._next_id
 
     def flush(self) -> list[Part]:
         """End of stream: parts seen whole but not yet past the line are inspected now, and parts never seen whole are

@@ -7,13 +7,16 @@ as it crosses the trigger line. :func:`trigger_for` picks one for a replay, a li
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from station.blobs import no_room
 from station.config import Config, TriggerMode, resolved_mode
 from station.errors import ConfigError
 from station.frame_source import FrameSource
-from station.messages import Frame, Part
+from station.messages import Failure, Frame, Part, Reason, StageName
+from station.metrics import Metrics
+from station.ratelog import RateLimitedLog
 from station.stages.line_trigger import LineTrigger
 from station.stills import ImageFolderSource
 from station.travel import TravelWatch
@@ -60,3 +63,71 @@ class FrameTrigger:
 
     def flush(self) -> list[Part]:
         return []
+
+    def failed(self, frame: Frame | None, failure: Failure, since: int) -> list[Part]:
+        """The trigger could not go on with ``frame`` (see :meth:`LineTrigger.failed`): its part, rejected for ``failure``
+        under the number it took, or the next one if it took none; none for a camera-lost marker or the stream's end."""
+        if frame is None or (frame.camera_lost and self._next_id == since):
+            return []
+        part = Part(since, frame, failure=failure)
+        self._next_id = since + 1
+        return [part]
+
+    @property
+    def next_id(self) -> int:
+        """The number the next part will take."""
+        return self._next_id
+
+
+class TriggerStage:
+    """Handler for the trigger stage: the trigger's parts for each frame, never an exception (like every stage's).
+
+    Had the trigger raised on a frame (no input is known to make it), the stage would have ended, and every verdict after
+    it with it: instead the parts it had numbered on that frame and every part in view not yet inspected are rejected as
+    ``error``, each once and in order (``failed``), counted (``station_part_errors_total{stage="trigger"}``) and logged
+    (``trigger_failed``, at most every 10 s with how many more). For ``FAULT_HOLD_S`` after it fails, :meth:`failing` says
+    so, and the station is degraded (the gateways reject every part): a part that comes into view on a frame the trigger
+    fails on is not followed, and would get no verdict of its own. Failing on every frame for
+    ``pipeline.stall_after_s`` (``failing_since``), it is as good as stuck: the station is unhealthy, and the service
+    manager restarts it.
+    """
+
+    FAULT_HOLD_S = 5.0
+
+    def __init__(self, trigger: FrameTrigger | LineTrigger, metrics: Metrics, logger: RateLimitedLog) -> None:
+        self.trigger = trigger
+        self._metrics = metrics
+        self._log = logger
+        self._why: str | None = None
+        self._failed_at = float("-inf")
+        self.failing_since: float | None = None  # when it began to fail on every frame; None once it handles one
+
+    def __call__(self, frame: Frame) -> list[Part]:
+        since = self.trigger.next_id
+        try:
+            parts = self.trigger(frame)
+        except Exception as exc:
+            return self._failed(frame, since, exc)
+        self.failing_since = None
+        return parts
+
+    def flush(self) -> list[Part]:
+        since = self.trigger.next_id
+        try:
+            return self.trigger.flush()
+        except Exception as exc:
+            return self._failed(None, since, exc)
+
+    def _failed(self, frame: Frame | None, since: int, exc: Exception) -> list[Part]:
+        why = f"{StageName.TRIGGER.value}: {type(exc).__name__}: {exc}"
+        where = "as the stream ended" if frame is None else f"on frame {frame.index}"
+        self._metrics.part_errors.labels(stage=StageName.TRIGGER).inc()
+        self._log.emit("failed", "trigger_failed", level="error", frame=None if frame is None else frame.index, error=why)
+        self._why, self._failed_at = f"the trigger failed {where}: {why}", time.monotonic()
+        if self.failing_since is None:
+            self.failing_since = self._failed_at
+        return self.trigger.failed(frame, Failure(Reason.ERROR, why), since)
+
+    def failing(self, now: float) -> str | None:
+        """Why the trigger is not to be trusted (it failed less than ``FAULT_HOLD_S`` before ``now``), or None."""
+        return self._why if now - self._failed_at < self.FAULT_HOLD_S else None
