@@ -351,6 +351,9 @@ class Pipeline:
         log.info("drain_started", timeout_s=timeout_s)
         self.capture.stop()
         deadline = time.monotonic() + timeout_s
+        if (dead := next((i for i, s in enumerate(self.stages) if s.failed is not None), None)) is not None:
+            for w in [self.capture, *self.stages[:dead]]:  # what they hold can reach no verdict: they are not waited for
+                w.abort()
         self.capture.join(max(0.0, deadline - time.monotonic()))
         for s in self.stages:
             s.join(max(0.0, deadline - time.monotonic()))

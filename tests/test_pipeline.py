@@ -198,6 +198,30 @@ def test_a_dead_stage_fails_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert time.monotonic() - t0 < 15
 
 
+def test_a_stage_that_dies_lets_the_parts_past_it_out_and_the_drain_waits_for_nothing_before_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inference dies on its fourth part (a bug past its per-part guard), every queue before it full: the three parts it
+    scored get their verdicts, and the run fails at once (before 2026-12-07: it waited out shutdown.timeout_s)."""
+    import station.stages.inference as inf
+
+    real, calls = inf.InferenceStage.__call__, {"n": 0}
+
+    def dies_on_the_fourth(self: inf.InferenceStage, crop: object) -> list[object]:
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise SystemError("stage bug outside per-part handling")
+        return real(self, crop)  # type: ignore[arg-type, return-value]
+
+    monkeypatch.setattr(inf.InferenceStage, "__call__", dies_on_the_fourth)
+    small = {"pipeline.queue_size": 1, "camera.queue_size": 1, "shutdown.timeout_s": 60}
+    cfg = loopback_config(**{**small, "camera.source": SAMPLE / "def_front"})
+    t0 = time.monotonic()
+    assert _replay(cfg, str(SAMPLE / "def_front"), tmp_path / "v.jsonl") == 1
+    assert time.monotonic() - t0 < 30, "the drain did not wait out its bound"
+    assert [v.part_id for v in _out(tmp_path / "v.jsonl")] == [1, 2, 3]
+
+
 def test_a_dead_resend_thread_is_supervised_like_a_stage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A fault injected past the handler's own guard (a bug, not a request): health says so and the run fails."""
     import station.resend as rs

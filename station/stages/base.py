@@ -109,6 +109,12 @@ class Stage(Worker, Generic[In, Out]):
         self._on_idle = on_idle
         self._poll_s = poll_s
 
+    def _finish(self) -> None:
+        """Dead (``failed``), it hands on the end marker all the same: the stages after it finish the parts already past it,
+        and a drain need not wait out its bound for an end that would never come."""
+        if self.failed is not None and self.outbox is not None:
+            put_bounded(self.outbox, END, self._abort, self._poll_s)
+
     def _emit(self, items: list[Out]) -> None:
         if self.outbox is None:
             return
