@@ -44,6 +44,8 @@ class PartsPending:
         p = heapq.heappop(self._heap)
         if p.msg is None:
             self._lost[p.run_id] -= 1
+            if not self._lost[p.run_id]:  # a run with none pending is forgotten: a gateway hears run after run for months
+                del self._lost[p.run_id]
         return p
 
     def first(self) -> Pending | None:

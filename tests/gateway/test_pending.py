@@ -36,3 +36,11 @@ def test_the_parts_pending_with_a_lost_verdict_are_counted_per_run_as_they_come_
     assert (held.lost("old"), held.lost(st.run_id), held.lost(None), len(held)) == (1, 2, 0, 4)
     held.pop(), held.pop(), held.pop()
     assert (held.lost("old"), held.lost(st.run_id), [p.part_id for p in held]) == (0, 1, [4])
+
+
+def test_a_run_with_no_lost_verdict_pending_is_forgotten() -> None:
+    held = PartsPending()
+    for run in range(100):  # a station restarted 100 times, a verdict lost in each run
+        held.push(Pending(float(run), run, f"run-{run}", None, late=False))
+        held.pop()
+    assert not held._lost, "no entry kept per run"
