@@ -319,14 +319,13 @@ class Pipeline:
 
     def hung(self) -> str | None:
         """Why the process is not healthy: a dead thread, or a loop that parts pass through stuck past pipeline.stall_after_s."""
+        dead = self.failed()
+        if dead is not None:  # stopping too: a dead stage hands on its end marker, which says stopping as the last stage ends
+            return f"stage died: {dead}"
         if self.state is StationState.STOPPING:
             return None  # the drain is bounded by shutdown.timeout_s
-        dead = self.failed()
-        if dead is not None:
-            return f"stage died: {dead}"
-        since = self.trigger_stage.failing_since
-        if since is not None and (failing := time.monotonic() - since) > self.cfg.pipeline.stall_after_s:
-            return f"the trigger has failed on every frame for {failing:.0f} s"
+        if failing := self.trigger_stage.stuck(time.monotonic(), self.cfg.pipeline.stall_after_s):
+            return failing
         return self._stuck(self._path())  # resend and archive wait on their own sockets and queues; the shadow: healthz
 
     def _path(self) -> list[Worker]:
@@ -351,24 +350,30 @@ class Pipeline:
         log.info("drain_started", timeout_s=timeout_s)
         self.capture.stop()
         deadline = time.monotonic() + timeout_s
-        if (dead := next((i for i, s in enumerate(self.stages) if s.failed is not None), None)) is not None:
-            for w in [self.capture, *self.stages[:dead]]:  # what they hold can reach no verdict: they are not waited for
-                w.abort()
-        self.capture.join(max(0.0, deadline - time.monotonic()))
-        for s in self.stages:
-            s.join(max(0.0, deadline - time.monotonic()))
+        self._join_path(deadline)
         self.shadow_stage.stop()  # decision, its one user, has ended (or the drain ran out of time)
         self._ended(self.shadow_stage, self._end_shadow_runs, "the station is stopping: the shadow's verdict has no part", deadline)
-        done = self.finished()
+        ended = not any(w.is_alive() for w in self._path())
         if self.archive is not None:
             self.archive.drain(max(0.5, deadline - time.monotonic()))
-        if not done:
+        if not ended:
             log.error("drain_timed_out", timeout_s=timeout_s)
             for w in self._loops():
                 w.abort()
             for s in self.stages:  # a run left going aborts the exit (exit 134); a part may run on a model a reload replaced
                 self._ended(s, runs.interrupt_all, f"the drain ran out of time ({timeout_s:g} s)", time.monotonic() + 1.0)
-        return done
+        return ended and all(w.failed is None for w in self._path())  # a dead stage's parts, and those before it, got none
+
+    def _join_path(self, deadline: float) -> None:
+        """Wait by ``deadline`` for capture and the stages to end, in order. Once one of the stages is dead (before the drain
+        or during it), the threads before it are not waited for: what they hold can reach no verdict (a dead stage hands on
+        its end marker: those after it finish the parts already past it)."""
+        loops = self._path()
+        while (alive := next((w for w in loops if w.is_alive()), None)) is not None and time.monotonic() < deadline:
+            if (dead := next((i for i, w in enumerate(loops) if w.failed is not None), None)) is not None:
+                for w in loops[:dead]:
+                    w.abort()
+            alive.join(min(0.1, max(0.0, deadline - time.monotonic())))
 
     def _end_shadow_runs(self, why: str) -> None:
         if (m := self.shadow.current) is not None:

@@ -20,6 +20,7 @@ from station import supervisor
 from station.blobs import find_blobs
 from station.config import Config, load_config
 from station.footage import Envelope, compose, judge, labelled_photos, read_truth
+from station.messages import Part
 from station.metrics import Metrics
 from station.model import Model
 from station.pipeline import Pipeline, RunOptions
@@ -157,32 +158,39 @@ def test_one_failing_part_is_rejected_as_error_and_the_line_goes_on(tmp_path: Pa
 def test_a_trigger_that_fails_on_a_frame_leaves_one_verdict_per_part_and_the_replay_ends_as_ever(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Before 2026-12-07 the trigger's exception ended its stage: the parts after it got no verdict and the drain waited
-    out shutdown.timeout_s (exit 1)."""
+    """The trigger raises once as it finds the parts on a frame, and once right after numbering the third part. Before
+    2026-12-07 its first exception ended its stage: the parts after it got no verdict and the drain waited out
+    shutdown.timeout_s (exit 1)."""
     import station.stages.line_trigger as lt
 
     env = ENVELOPE[2]
     video = compose(labelled_photos(SAMPLE)[::2], tmp_path / "line.mp4", env, seed=3)
-    truth = read_truth(video)
-    middle = (int(truth[len(truth) // 2]["first_frame"]) + int(truth[len(truth) // 2]["last_frame"])) // 2
-    seen = {"n": 0}
+    truth, emit = read_truth(video), lt.LineTrigger._emit
+    calls = {"find": 0}
 
     def fails_once(*a: object) -> object:
-        seen["n"] += 1
-        if seen["n"] == middle + 1:
+        calls["find"] += 1
+        if calls["find"] == int(truth[1]["first_frame"]) + 3:
             raise RuntimeError("injected trigger fault")
         return find_blobs(*a)  # type: ignore[arg-type]
 
+    def loses_the_third(self: lt.LineTrigger, *a: object) -> Part:
+        part = emit(self, *a)  # type: ignore[arg-type]
+        if part.part_id == 3:
+            raise RuntimeError("injected after numbering")
+        return part
+
     monkeypatch.setattr(lt, "find_blobs", fails_once)
+    monkeypatch.setattr(lt.LineTrigger, "_emit", loses_the_third)
     cfg = loopback_config(**{"trigger.direction": env.direction, "shutdown.timeout_s": 60})
     t0 = time.monotonic()
     assert _replay(cfg, str(video), tmp_path / "v.jsonl") == 0
     assert time.monotonic() - t0 < 45, "the drain did not wait out its bound"
     got = _out(tmp_path / "v.jsonl")
     assert [v.part_id for v in got] == list(range(1, len(truth) + 1)), "one verdict per part, in order"
-    failed = [v for v in got if v.reason is Reason.ERROR]
-    assert failed and all("injected trigger fault" in v.detail and v.verdict == "reject" for v in failed)
-    assert len(failed) < len(got), "only the parts in view as it failed"
+    assert calls["find"] > int(truth[1]["first_frame"]) + 3, "the first fault came"
+    assert [v.part_id for v in got if v.reason is Reason.ERROR] == [3] and got[2].verdict == "reject"
+    assert "injected after numbering" in got[2].detail and int(truth[2]["first_frame"]) <= got[2].frame <= int(truth[2]["last_frame"])
 
 
 def test_a_dead_stage_fails_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

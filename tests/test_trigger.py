@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -17,6 +18,7 @@ from station.ratelog import RateLimitedLog
 from station.sources import source_for
 from station.stages.line_trigger import LineTrigger
 from station.stages.trigger import FrameTrigger, TriggerStage, trigger_for, trigger_mode
+from station.tracks import Track
 
 from .belt_frames import disc_frame
 from .conftest import SAMPLE
@@ -65,10 +67,32 @@ class _LosesItsPart(LineTrigger):
         return part
 
 
-def _discs() -> list[Frame]:
-    """Three discs crossing a 960 px belt, 320 and 380 px apart: the third in view as the second crosses the line."""
+class _FailsJudging(LineTrigger):
+    """A line trigger that raises on its ``on``-th check whether a part was an older one's, found again: the part is
+    already marked inspected and has no number yet."""
+
+    def __init__(self, on: int) -> None:
+        super().__init__(TriggerSection())
+        self.on, self.calls = on, 0
+
+    def _of_older(self, t: Track) -> bool:
+        self.calls += 1
+        if self.calls == self.on:
+            raise RuntimeError("injected while judging")
+        return super()._of_older(t)
+
+
+def _discs(chip: bool = False) -> list[Frame]:
+    """Three discs crossing a 960 px belt, 320 and 380 px apart: the third in view as the second crosses the line; with
+    ``chip``, a 40 px chip of debris on the belt between the first two, off their row."""
     w, h, r, v = 960, 540, 100, 23
-    return [Frame(t, disc_frame(w, h, [(s + v * t, 270, r) for s in (-r, -r - 320, -r - 700)]), 0.0, 0.0) for t in range(90)]
+    frames = []
+    for t in range(90):
+        img = disc_frame(w, h, [(s + v * t, 270, r) for s in (-r, -r - 320, -r - 700)])
+        if chip:
+            cv2.rectangle(img, (v * t - 290, 60), (v * t - 250, 100), 190, -1)
+        frames.append(Frame(t, img, 0.0, 0.0))
+    return frames
 
 
 def _stage(trigger: FrameTrigger | LineTrigger, metrics: Metrics | None = None) -> TriggerStage:
@@ -79,43 +103,76 @@ def _errors(metrics: Metrics) -> float | None:
     return metrics.registry.get_sample_value("station_part_errors_total", {"stage": "trigger"})
 
 
-def test_a_part_numbered_before_the_trigger_raised_is_rejected_under_its_number_and_the_parts_in_view_once_each() -> None:
+def _reasons(parts: list[Part]) -> list[Reason | None]:
+    return [p.failure.reason if p.failure else None for p in parts]
+
+
+def test_a_part_numbered_before_the_trigger_raised_is_rejected_under_its_number_and_the_others_are_judged_as_ever() -> None:
     metrics = Metrics()
     stage = _stage(_LosesItsPart(on=2), metrics)
-    frames = _discs()
-    parts = [p for f in frames for p in stage(f)] + stage.flush()
+    parts = [p for f in _discs() for p in stage(f)] + stage.flush()
     assert [p.part_id for p in parts] == [1, 2, 3], "one verdict each, in order: none lost, none judged twice"
-    assert parts[0].failure is None
-    for p in parts[1:]:  # the second lost with the exception; the third in view, not yet inspected
-        assert p.failure is not None and p.failure.reason is Reason.ERROR
-        assert p.failure.detail == "trigger: RuntimeError: injected after numbering"
+    assert _reasons(parts) == [None, Reason.ERROR, None], "the third, in view as it failed, judged at the line"
+    assert parts[1].failure is not None and parts[1].failure.detail == "trigger: RuntimeError: injected after numbering"
     crossed = -420 + 23 * 40  # the second disc's centre on frame 40, the first past the line (480 px)
-    assert crossed >= 480 > crossed - 23 and parts[1].frame.index == parts[2].frame.index == 40, "both on the frame it failed on"
+    assert crossed >= 480 > crossed - 23 and parts[1].frame.index == 40 and parts[1].blob is not None
+    assert abs(parts[1].blob[0] - crossed) < 5, "where the part was, as its lost verdict would have said"
     assert _errors(metrics) == 1
 
 
-def test_a_trigger_that_raises_on_a_frame_goes_on_with_the_next_and_says_it_failed_for_a_while(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_part_the_trigger_was_judging_as_it_raised_gets_a_reject_never_no_verdict() -> None:
+    """Found by a review: a track was marked inspected before its number was taken, and the exception left it with none."""
+    stage = _stage(_FailsJudging(on=2))
+    parts = [p for f in _discs() for p in stage(f)] + stage.flush()
+    assert [p.part_id for p in parts] == [1, 2, 3]
+    assert _reasons(parts) == [None, Reason.ERROR, None]
+    assert parts[1].frame.index == 40 and parts[1].failure is not None and "injected while judging" in parts[1].failure.detail
+
+
+@pytest.mark.parametrize("chip", [False, True])
+def test_a_trigger_that_raises_on_a_frame_goes_on_with_the_next_and_says_it_failed_for_a_while(
+    chip: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The frame it fails on is as good as a frame not seen: the parts are followed across it and judged as ever, and a
+    chip of debris on the belt gets no verdict (before a review: every part in view was rejected, the chip too)."""
     import station.stages.line_trigger as lt
 
     calls = {"n": 0}
 
-    def fails_on_frame_20(image: np.ndarray, *args: object) -> object:
+    def fails_on_frame_30(image: np.ndarray, *args: object) -> object:
         calls["n"] += 1
-        if calls["n"] == 21:
+        if calls["n"] == 31:
             raise ValueError("injected")
         return find_blobs(image, *args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(lt, "find_blobs", fails_on_frame_20)
-    stage, frames = _stage(LineTrigger(TriggerSection())), _discs()
-    parts = [p for f in frames[:21] for p in stage(f)]
-    failed_then, since = stage.failing(time.monotonic()), stage.failing_since
-    parts += [p for f in frames[21:] for p in stage(f)] + stage.flush()
-    assert [p.part_id for p in parts] == [1, 2, 3]
-    assert [p.failure.reason if p.failure else None for p in parts] == [Reason.ERROR, Reason.ERROR, None], "the third judged as ever"
-    assert [p.frame.index for p in parts[:2]] == [19, 20], "the two in view as it failed: the first on its last whole view"
-    assert failed_then == "the trigger failed on frame 20: trigger: ValueError: injected" and since is not None
-    assert stage.failing_since is None, "it handled a frame since"
+    monkeypatch.setattr(lt, "find_blobs", fails_on_frame_30)
+    metrics = Metrics()
+    stage, frames = _stage(LineTrigger(TriggerSection()), metrics), _discs(chip)
+    parts = [p for f in frames[:31] for p in stage(f)]
+    failed_then = stage.failing(time.monotonic())
+    parts += [p for f in frames[31:] for p in stage(f)] + stage.flush()
+    assert [p.part_id for p in parts] == [1, 2, 3] and _reasons(parts) == [None, None, None] and _errors(metrics) == 1
+    assert failed_then == "the trigger failed on frame 30: trigger: ValueError: injected"
     assert stage.failing(time.monotonic()) is not None and stage.failing(time.monotonic() + TriggerStage.FAULT_HOLD_S) is None
+
+
+def test_a_trigger_is_stuck_only_while_it_fails_on_every_frame_it_is_handed(monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(self: FrameTrigger, frame: Frame) -> list[Part]:
+        raise RuntimeError("injected")
+
+    now = {"t": 0.0}
+    stage = TriggerStage(FrameTrigger(), Metrics(), RateLimitedLog(), clock=lambda: now["t"])
+    monkeypatch.setattr(FrameTrigger, "__call__", boom)
+    stage(Frame(0, np.zeros((8, 8), np.uint8), 0.0, 0.0))
+    assert stage.stuck(20.0, 15.0) is None, "one failure, then the line stopped: nothing to restart"
+    for i in range(1, 4):
+        now["t"] = 6.0 * i
+        stage(Frame(i, np.zeros((8, 8), np.uint8), 0.0, 0.0))
+    assert stage.stuck(19.0, 15.0) == "the trigger has failed on every frame for 19 s (4 frames)"
+    assert stage.stuck(40.0, 15.0) is None, "no frame since for longer than the bound: the line stopped"
+    monkeypatch.undo()
+    stage(Frame(4, np.zeros((8, 8), np.uint8), 0.0, 0.0))
+    assert stage.stuck(19.0, 15.0) is None, "it handled a frame"
 
 
 def test_a_trigger_that_raises_as_the_stream_ends_rejects_the_part_still_in_view(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -126,10 +183,15 @@ def test_a_trigger_that_raises_as_the_stream_ends_rejects_the_part_still_in_view
     def boom() -> list[Part]:
         raise RuntimeError("injected at the end")
 
-    monkeypatch.setattr(trig, "flush", boom)
+    monkeypatch.setattr(trig, "_ended_unseen", lambda *a: boom())
     parts += stage.flush()
-    assert [p.part_id for p in parts] == [1, 2]
-    assert [p.failure.reason if p.failure else None for p in parts] == [None, Reason.ERROR]
+    assert [p.part_id for p in parts] == [1, 2] and _reasons(parts) == [None, Reason.ERROR]
+
+
+def test_a_trigger_that_raises_as_the_stream_ends_after_numbering_a_part_rejects_it_under_that_number() -> None:
+    stage, frames = _stage(_LosesItsPart(on=2)), _discs()
+    parts = [p for f in frames[:36] for p in stage(f)] + stage.flush()  # the second seen whole, short of the line
+    assert [p.part_id for p in parts] == [1, 2] and _reasons(parts) == [None, Reason.ERROR], "the third never in view"
 
 
 def test_a_frame_trigger_that_raises_still_makes_its_frame_a_part_rejected_and_numbers_on(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -31,7 +31,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from station.blobs import Blob, ahead, along, find_blobs, one_part, progress, whole_part
+from station.blobs import Blob, ahead, along, find_blobs, one_part, part_sized, progress, whole_part
 from station.config import TriggerSection
 from station.following import MAX_MISSED, MIN_SPEED, carried_off, expected, followed, predicted
 from station.messages import Cause, Failure, Frame, Part, Reason
@@ -63,6 +63,11 @@ class LineTrigger:
         self._last: Frame | None = None  # the last frame handed in (perhaps unseen): where the stream ended (:meth:`flush`)
         self._height = 0
         self._blobs_then: list[Blob] = []  # the last frame's blobs, where the belt takes them: its level is read elsewhere
+        self._judged_before: set[int] = set()  # the tracks inspected before this frame, by order (:meth:`failed`)
+
+    def _begin(self) -> None:
+        """A frame, or the stream's end, begins: the parts judged before it are known (:meth:`failed`)."""
+        self._judged_before = {t.order for t in (*self._tracks, *self._lost) if t.inspected}
 
     def _emit(self, frame: Frame, blob: Blob, belt: float | None, seen: int | None = None) -> Part:
         part = Part(self._next_id, frame, blob=(blob.cx, blob.cy, float(blob.size)), belt_level=belt, seen=seen)
@@ -141,6 +146,7 @@ class LineTrigger:
         return free
 
     def __call__(self, frame: Frame) -> list[Part]:
+        self._begin()
         if frame.camera_lost:
             return self._blinded(frame)
         self._last = frame
@@ -346,27 +352,44 @@ class LineTrigger:
         it would leave the verdict to may get none there (never whole, it is rejected only as no piece's part)."""
         return not self._ended and a_piece(t, self._tracks, self.cfg, self._width, self._belt(), self._matched_at)
 
-    def _blinded(self, marker: Frame) -> list[Part]:
-        """The camera went away: every part in view not yet inspected is rejected, unable to inspect, and none is followed
-        on: they move on while the station is blind, so no later frame can be matched to them."""
-        return self.failed(marker, Failure(Reason.UNABLE, "camera lost while the part was in view", Cause.CAMERA_LOST), self._next_id)
+    def _blinded(self, marker: Frame, failure: Failure | None = None) -> list[Part]:
+        """The camera went away: every part in view not yet inspected is rejected, unable to inspect (or for ``failure``),
+        and none is followed on: they move on while the station is blind, so no later frame can be matched to them."""
+        why, out = failure or Failure(Reason.UNABLE, "camera lost while the part was in view", Cause.CAMERA_LOST), []
+        for t in sorted(self._tracks, key=lambda t: t.order):
+            if not t.inspected:
+                frame = t.last_full[0] if t.last_full is not None else marker
+                out.append(self._refuse(frame, t.blob, None, why))
+        self._tracks, self._lost, self._belt_then = [], [], None
+        return out
 
     def failed(self, frame: Frame | None, failure: Failure, since: int) -> list[Part]:
-        """The trigger could not go on with ``frame`` (None: the stream's end): the parts numbered from ``since`` on, lost
-        with it, are each rejected for ``failure`` under its number, then every part in view not yet inspected, on its last
-        whole view if it had one. The tracks are kept, each inspected, so that no part is judged twice; not across a camera
-        lost (:meth:`_blinded`). :class:`station.stages.trigger.TriggerStage` calls it when the trigger raised."""
+        """The trigger raised on ``frame`` (None: as the stream ended; :class:`station.stages.trigger.TriggerStage`): its
+        work on the frame was cut short. Each part it had begun to judge on it (inspected since, not left to another track)
+        is rejected for ``failure``, under the numbers taken since ``since`` first (their parts were lost with the
+        exception), then under new ones; at the stream's end, every part seen whole, or of a part's size and past the line,
+        not yet inspected too. Each is stamped with the frame (the gateway times its actuator from it), where it was
+        then. Nothing else changes: the other parts are judged as ever. A part judged on that frame by a track of a piece
+        of it may so get a second verdict, a reject: never none."""
         at = frame if frame is not None else self._last
         if at is None:
             return []  # nothing seen: no part numbered, none in view
-        out = [Part(n, at, failure=failure) for n in range(since, self._next_id)]
-        for t in sorted(self._tracks, key=lambda t: t.order):
-            if not t.inspected:
-                t.inspected = True
-                out.append(self._refuse(t.last_full[0] if t.last_full is not None else at, t.blob, None, failure))
+        lost = range(since, self._next_id)
         if at.camera_lost:
-            self._tracks, self._lost, self._belt_then = [], [], None
-        return out
+            return [Part(n, at, failure=failure) for n in lost] + self._blinded(at, failure)
+        tracks = sorted({t.order: t for t in [*self._tracks, *self._lost]}.values(), key=lambda t: t.order)
+        begun = [t for t in tracks if t.inspected and not t.deferred and t.order not in self._judged_before]
+        if frame is None:
+            begun += [t for t in tracks if not t.inspected and (t.last_full is not None or self._crossed_a_part(t))]
+        boxes = [(b.cx, b.cy, float(b.size)) for b in (t.blob for t in begun)]
+        out = [Part(n, at, blob=box, failure=failure) for n, box in zip(lost, [*boxes, *[None] * len(lost)], strict=False)]
+        for t in begun:
+            t.inspected = True
+        return out + [self._refuse(at, t.blob, None, failure) for t in begun[len(out) :]]
+
+    def _crossed_a_part(self, t: Track) -> bool:
+        """``t``, never seen whole, is of a part's size and past the line: as the stream ends it is judged."""
+        return part_sized(t.blob, self.cfg) and progress(t.blob, self.cfg, self._width) >= self.cfg.line
 
     @property
     def next_id(self) -> int:
@@ -378,6 +401,7 @@ class LineTrigger:
         rejected as at the line (:meth:`_ended_unseen`). Ended in frames not seen, the parts
         seen before them are first judged as across them (:meth:`_lost_across`), as of the last: one the belt took past the
         line meanwhile, never seen whole, is rejected (before, it got no verdict)."""
+        self._begin()
         out, last = [], self._last if self._last is not None and self._last.index > self._matched_at >= 0 else None
         stamp, self._ended = None if last is None else replace(last, failure=None), True
         for t in sorted(self._tracks, key=lambda t: t.order):  # one pass, in order: the verdicts stay in order

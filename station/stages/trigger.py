@@ -83,24 +83,27 @@ class TriggerStage:
     """Handler for the trigger stage: the trigger's parts for each frame, never an exception (like every stage's).
 
     Had the trigger raised on a frame (no input is known to make it), the stage would have ended, and every verdict after
-    it with it: instead the parts it had numbered on that frame and every part in view not yet inspected are rejected as
-    ``error``, each once and in order (``failed``), counted (``station_part_errors_total{stage="trigger"}``) and logged
-    (``trigger_failed``, at most every 10 s with how many more). For ``FAULT_HOLD_S`` after it fails, :meth:`failing` says
-    so, and the station is degraded (the gateways reject every part): a part that comes into view on a frame the trigger
-    fails on is not followed, and would get no verdict of its own. Failing on every frame for
-    ``pipeline.stall_after_s`` (``failing_since``), it is as good as stuck: the station is unhealthy, and the service
-    manager restarts it.
+    it with it: instead the parts it had begun to judge on that frame are rejected as ``error``, each under the number it
+    took or the next, in order (``failed``; the other parts are followed and judged as ever), counted
+    (``station_part_errors_total{stage="trigger"}``) and logged (``trigger_failed``, at most every 10 s with how many
+    more). For ``FAULT_HOLD_S`` after it fails, :meth:`failing` says so, and the station is degraded (the gateways reject
+    every part): the frame's parts are known less well. Failing on every frame for ``pipeline.stall_after_s``
+    (:meth:`stuck`), it is as good as stuck: the station is unhealthy, and the service manager restarts it.
     """
 
     FAULT_HOLD_S = 5.0
 
-    def __init__(self, trigger: FrameTrigger | LineTrigger, metrics: Metrics, logger: RateLimitedLog) -> None:
+    def __init__(
+        self, trigger: FrameTrigger | LineTrigger, metrics: Metrics, logger: RateLimitedLog, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.trigger = trigger
+        self._clock = clock
         self._metrics = metrics
         self._log = logger
         self._why: str | None = None
         self._failed_at = float("-inf")
-        self.failing_since: float | None = None  # when it began to fail on every frame; None once it handles one
+        self._failing_since: float | None = None  # when it began to fail on every frame; None once it handles one
+        self._in_a_row = 0  # the frames it failed on since it last handled one
 
     def __call__(self, frame: Frame) -> list[Part]:
         since = self.trigger.next_id
@@ -108,7 +111,7 @@ class TriggerStage:
             parts = self.trigger(frame)
         except Exception as exc:
             return self._failed(frame, since, exc)
-        self.failing_since = None
+        self._failing_since, self._in_a_row = None, 0
         return parts
 
     def flush(self) -> list[Part]:
@@ -123,10 +126,19 @@ class TriggerStage:
         where = "as the stream ended" if frame is None else f"on frame {frame.index}"
         self._metrics.part_errors.labels(stage=StageName.TRIGGER).inc()
         self._log.emit("failed", "trigger_failed", level="error", frame=None if frame is None else frame.index, error=why)
-        self._why, self._failed_at = f"the trigger failed {where}: {why}", time.monotonic()
-        if self.failing_since is None:
-            self.failing_since = self._failed_at
+        self._why, self._failed_at = f"the trigger failed {where}: {why}", self._clock()
+        self._in_a_row += 1
+        if self._failing_since is None:
+            self._failing_since = self._failed_at
         return self.trigger.failed(frame, Failure(Reason.ERROR, why), since)
+
+    def stuck(self, now: float, after_s: float) -> str | None:
+        """Why the trigger is as good as stuck: it has failed on every frame handed to it for more than ``after_s``, on two
+        at least, the last less than ``after_s`` before ``now`` (a line that stops after one failure is not stuck)."""
+        since = self._failing_since
+        if since is None or self._in_a_row < 2 or now - since <= after_s or now - self._failed_at >= after_s:
+            return None
+        return f"the trigger has failed on every frame for {now - since:.0f} s ({self._in_a_row} frames)"
 
     def failing(self, now: float) -> str | None:
         """Why the trigger is not to be trusted (it failed less than ``FAULT_HOLD_S`` before ``now``), or None."""
