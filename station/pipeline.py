@@ -370,8 +370,8 @@ class Pipeline:
         its end marker: those after it finish the parts already past it)."""
         loops = self._path()
         while (alive := next((w for w in loops if w.is_alive()), None)) is not None and time.monotonic() < deadline:
-            if (dead := next((i for i, w in enumerate(loops) if w.failed is not None), None)) is not None:
-                for w in loops[:dead]:
+            if dead := [i for i, w in enumerate(loops) if w.failed is not None]:
+                for w in loops[: dead[-1]]:  # the last: one alive between two dead ones waits on the second
                     w.abort()
             alive.join(min(0.1, max(0.0, deadline - time.monotonic())))
 

@@ -45,6 +45,12 @@ class Track:
     def __post_init__(self) -> None:
         self.came, self.born = self.blob, self.seen
 
+    def copy(self) -> Track:
+        """A copy (its fields are values: frames and blobs are not changed in place)."""
+        c = object.__new__(Track)
+        c.__dict__.update(self.__dict__)
+        return c
+
     def speed(self) -> tuple[float, float] | None:
         """Its own speed, px a frame; seen whole only once, the ``belt``'s (a whole part moves with the belt, while one
         coming into view seems to move at half its speed); None when neither is known."""

@@ -39,6 +39,7 @@ from station.refusals import a_piece, crossed_unseen, cut_by_frame, never_whole,
 from station.tracks import Track, found_again
 from station.travel import TravelWatch
 
+_END = object()  # the stream's end, as the frame being handled (:meth:`LineTrigger._begin`)
 _MAX_BLANK = 50  # frames in a row that show nothing where a part must be, before it is no longer looked for there
 
 
@@ -63,11 +64,17 @@ class LineTrigger:
         self._last: Frame | None = None  # the last frame handed in (perhaps unseen): where the stream ended (:meth:`flush`)
         self._height = 0
         self._blobs_then: list[Blob] = []  # the last frame's blobs, where the belt takes them: its level is read elsewhere
-        self._judged_before: set[int] = set()  # the tracks inspected before this frame, by order (:meth:`failed`)
+        self._saved: tuple[object, dict[str, object]] = (None, {})  # the frame being handled, and the state it found
 
-    def _begin(self) -> None:
-        """A frame, or the stream's end, begins: the parts judged before it are known (:meth:`failed`)."""
-        self._judged_before = {t.order for t in (*self._tracks, *self._lost) if t.inspected}
+    def _begin(self, at: Frame | None) -> None:
+        """The frame ``at`` (None: the stream's end) begins: the state it finds is kept, to go back to should the trigger
+        fail on it (:meth:`failed`). The tracks are copied, the rest is values or not changed in place (about 4 µs)."""
+        copies = {id(t): t.copy() for t in (*self._tracks, *self._lost)}
+        saved = dict(vars(self))
+        del saved["_saved"]
+        saved.update(_tracks=[copies[id(t)] for t in self._tracks], _lost=[copies[id(t)] for t in self._lost])
+        saved["_blobs_then"] = list(self._blobs_then)
+        self._saved = (_END if at is None else at, saved)
 
     def _emit(self, frame: Frame, blob: Blob, belt: float | None, seen: int | None = None) -> Part:
         part = Part(self._next_id, frame, blob=(blob.cx, blob.cy, float(blob.size)), belt_level=belt, seen=seen)
@@ -146,7 +153,7 @@ class LineTrigger:
         return free
 
     def __call__(self, frame: Frame) -> list[Part]:
-        self._begin()
+        self._begin(frame)
         if frame.camera_lost:
             return self._blinded(frame)
         self._last = frame
@@ -352,56 +359,57 @@ class LineTrigger:
         it would leave the verdict to may get none there (never whole, it is rejected only as no piece's part)."""
         return not self._ended and a_piece(t, self._tracks, self.cfg, self._width, self._belt(), self._matched_at)
 
-    def _blinded(self, marker: Frame, failure: Failure | None = None) -> list[Part]:
-        """The camera went away: every part in view not yet inspected is rejected, unable to inspect (or for ``failure``),
-        and none is followed on: they move on while the station is blind, so no later frame can be matched to them."""
-        why, out = failure or Failure(Reason.UNABLE, "camera lost while the part was in view", Cause.CAMERA_LOST), []
+    def _blinded(self, marker: Frame) -> list[Part]:
+        """The camera went away: every part in view not yet inspected is rejected, unable to inspect.
+
+        They move on while the station is blind, so no later frame can be matched to them.
+        """
+        out = []
         for t in sorted(self._tracks, key=lambda t: t.order):
             if not t.inspected:
                 frame = t.last_full[0] if t.last_full is not None else marker
-                out.append(self._refuse(frame, t.blob, None, why))
+                out.append(self._refuse(frame, t.blob, None, "camera lost while the part was in view", Cause.CAMERA_LOST))
         self._tracks, self._lost, self._belt_then = [], [], None
         return out
 
-    def failed(self, frame: Frame | None, failure: Failure, since: int) -> list[Part]:
+    def failed(self, frame: Frame | None, failure: Failure) -> list[Part]:
         """The trigger raised on ``frame`` (None: as the stream ended; :class:`station.stages.trigger.TriggerStage`): its
-        work on the frame was cut short. Each part it had begun to judge on it (inspected since, not left to another track)
-        is rejected for ``failure``, under the numbers taken since ``since`` first (their parts were lost with the
-        exception), then under new ones; at the stream's end, every part seen whole, or of a part's size and past the line,
-        not yet inspected too. Each is stamped with the frame (the gateway times its actuator from it), where it was
-        then. Nothing else changes: the other parts are judged as ever. A part judged on that frame by a track of a piece
-        of it may so get a second verdict, a reject: never none."""
+        state goes back to what the frame found (the numbers it took on it too: their parts were lost with the exception),
+        and the frame is taken as one not seen, as an unreadable one: the parts are followed across it and judged as ever.
+        A camera-lost marker, or the stream's end, has no next frame to judge them on: each part in view not yet judged,
+        seen whole or of a part's size clear of the frame's sides, is rejected for ``failure`` (a piece of such a size may
+        so get a verdict of its own, a reject: never none), and after a camera lost none is followed on."""
+        if self._saved[0] is (_END if frame is None else frame):  # else it raised before it changed anything
+            vars(self).update(self._saved[1])
+        if frame is not None and not frame.camera_lost:
+            self._last = frame
+            return []
         at = frame if frame is not None else self._last
         if at is None:
-            return []  # nothing seen: no part numbered, none in view
-        lost = range(since, self._next_id)
-        if at.camera_lost:
-            return [Part(n, at, failure=failure) for n in lost] + self._blinded(at, failure)
-        tracks = sorted({t.order: t for t in [*self._tracks, *self._lost]}.values(), key=lambda t: t.order)
-        begun = [t for t in tracks if t.inspected and not t.deferred and t.order not in self._judged_before]
-        if frame is None:
-            begun += [t for t in tracks if not t.inspected and (t.last_full is not None or self._crossed_a_part(t))]
-        boxes = [(b.cx, b.cy, float(b.size)) for b in (t.blob for t in begun)]
-        out = [Part(n, at, blob=box, failure=failure) for n, box in zip(lost, [*boxes, *[None] * len(lost)], strict=False)]
-        for t in begun:
+            return []  # nothing seen: none in view
+        self._ended = frame is None
+        out = [
+            self._refuse(at, t.blob, None, failure)
+            for t in sorted(self._tracks, key=lambda t: t.order)
+            if not t.inspected and (t.last_full is not None or self._clear_part(t.blob))
+        ]
+        for t in self._tracks:
             t.inspected = True
-        return out + [self._refuse(at, t.blob, None, failure) for t in begun[len(out) :]]
+        if at.camera_lost:
+            self._tracks, self._lost, self._belt_then = [], [], None
+        return out
 
-    def _crossed_a_part(self, t: Track) -> bool:
-        """``t``, never seen whole, is of a part's size and past the line: as the stream ends it is judged."""
-        return part_sized(t.blob, self.cfg) and progress(t.blob, self.cfg, self._width) >= self.cfg.line
-
-    @property
-    def next_id(self) -> int:
-        """The number the next part will take."""
-        return self._next_id
+    def _clear_part(self, b: Blob) -> bool:
+        """``b`` is of a part's size, clear of the frame's sides (not a part coming into view or leaving it)."""
+        m = self.cfg.edge_margin_px
+        return part_sized(b, self.cfg) and b.x0 >= m and b.x1 <= self._width - m
 
     def flush(self) -> list[Part]:
         """End of stream: parts seen whole but not yet past the line are inspected now, and parts never seen whole are
         rejected as at the line (:meth:`_ended_unseen`). Ended in frames not seen, the parts
         seen before them are first judged as across them (:meth:`_lost_across`), as of the last: one the belt took past the
         line meanwhile, never seen whole, is rejected (before, it got no verdict)."""
-        self._begin()
+        self._begin(None)
         out, last = [], self._last if self._last is not None and self._last.index > self._matched_at >= 0 else None
         stamp, self._ended = None if last is None else replace(last, failure=None), True
         for t in sorted(self._tracks, key=lambda t: t.order):  # one pass, in order: the verdicts stay in order

@@ -53,42 +53,39 @@ class FrameTrigger:
 
     def __init__(self) -> None:
         self._next_id = 1
+        self._numbered: Frame | None = None  # the frame the last number went to (:meth:`failed`)
 
     def __call__(self, frame: Frame) -> list[Part]:
         if frame.camera_lost:
             return []  # no trigger came while blind; the gateways see the station degraded meanwhile
         part = Part(self._next_id, frame, failure=frame.failure)
-        self._next_id += 1
+        self._next_id, self._numbered = self._next_id + 1, frame
         return [part]
 
     def flush(self) -> list[Part]:
         return []
 
-    def failed(self, frame: Frame | None, failure: Failure, since: int) -> list[Part]:
-        """The trigger could not go on with ``frame`` (see :meth:`LineTrigger.failed`): its part, rejected for ``failure``
-        under the number it took, or the next one if it took none; none for a camera-lost marker or the stream's end."""
-        if frame is None or (frame.camera_lost and self._next_id == since):
+    def failed(self, frame: Frame | None, failure: Failure) -> list[Part]:
+        """The trigger raised on ``frame`` (see :meth:`LineTrigger.failed`): its part, rejected for ``failure`` under the
+        number it took, or the next; none for a camera-lost marker or the stream's end."""
+        if frame is None or frame.camera_lost:
             return []
-        part = Part(since, frame, failure=failure)
-        self._next_id = since + 1
-        return [part]
-
-    @property
-    def next_id(self) -> int:
-        """The number the next part will take."""
-        return self._next_id
+        if self._numbered is not frame:
+            self._next_id, self._numbered = self._next_id + 1, frame
+        return [Part(self._next_id - 1, frame, failure=failure)]
 
 
 class TriggerStage:
     """Handler for the trigger stage: the trigger's parts for each frame, never an exception (like every stage's).
 
     Had the trigger raised on a frame (no input is known to make it), the stage would have ended, and every verdict after
-    it with it: instead the parts it had begun to judge on that frame are rejected as ``error``, each under the number it
-    took or the next, in order (``failed``; the other parts are followed and judged as ever), counted
-    (``station_part_errors_total{stage="trigger"}``) and logged (``trigger_failed``, at most every 10 s with how many
-    more). For ``FAULT_HOLD_S`` after it fails, :meth:`failing` says so, and the station is degraded (the gateways reject
-    every part): the frame's parts are known less well. Failing on every frame for ``pipeline.stall_after_s``
-    (:meth:`stuck`), it is as good as stuck: the station is unhealthy, and the service manager restarts it.
+    it with it: instead (``failed``) a frame trigger's frame is its part, rejected as ``error``, and the line trigger takes
+    the frame as one not seen, its parts followed across it and judged as ever (at the stream's end or a camera lost,
+    those not yet judged are rejected as ``error``). Counted (``station_part_errors_total{stage="trigger"}``) and logged
+    (``trigger_failed``, at most every 10 s with how many more). For ``FAULT_HOLD_S`` after it fails, :meth:`failing`
+    says so, and the station is degraded (the gateways reject every part). Failing on every frame for
+    ``pipeline.stall_after_s`` (:meth:`stuck`), it is as good as stuck: the station is unhealthy, and the service manager
+    restarts it.
     """
 
     FAULT_HOLD_S = 5.0
@@ -106,22 +103,20 @@ class TriggerStage:
         self._in_a_row = 0  # the frames it failed on since it last handled one
 
     def __call__(self, frame: Frame) -> list[Part]:
-        since = self.trigger.next_id
         try:
             parts = self.trigger(frame)
         except Exception as exc:
-            return self._failed(frame, since, exc)
+            return self._failed(frame, exc)
         self._failing_since, self._in_a_row = None, 0
         return parts
 
     def flush(self) -> list[Part]:
-        since = self.trigger.next_id
         try:
             return self.trigger.flush()
         except Exception as exc:
-            return self._failed(None, since, exc)
+            return self._failed(None, exc)
 
-    def _failed(self, frame: Frame | None, since: int, exc: Exception) -> list[Part]:
+    def _failed(self, frame: Frame | None, exc: Exception) -> list[Part]:
         why = f"{StageName.TRIGGER.value}: {type(exc).__name__}: {exc}"
         where = "as the stream ended" if frame is None else f"on frame {frame.index}"
         self._metrics.part_errors.labels(stage=StageName.TRIGGER).inc()
@@ -130,7 +125,7 @@ class TriggerStage:
         self._in_a_row += 1
         if self._failing_since is None:
             self._failing_since = self._failed_at
-        return self.trigger.failed(frame, Failure(Reason.ERROR, why), since)
+        return self.trigger.failed(frame, Failure(Reason.ERROR, why))
 
     def stuck(self, now: float, after_s: float) -> str | None:
         """Why the trigger is as good as stuck: it has failed on every frame handed to it for more than ``after_s``, on two
