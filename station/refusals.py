@@ -135,7 +135,7 @@ def split_off(t: Track, tracks: list[Track], speed: tuple[float, float] | None, 
     if t.before_line or t.first or t.born != now or speed is None:
         return False
     for o in tracks:
-        if o is t or o.order > t.order or not o.inspected or o.deferred or o.last_full is None or o.seen != now or o.gapped:
+        if o is t or o.order > t.order or not o.inspected or o.deferred or o.last_full is None or o.seen != now:
             continue
         if o.was is None or o.was[0] != now - 1 or t.blob.size >= o.was[1].size:
             continue

@@ -18,7 +18,7 @@ from station.stages.line_trigger import LineTrigger
 from station.stages.trigger import FrameTrigger
 from station.travel import TravelWatch
 
-from .belt_frames import disc_frame, emitted_by, frames_of, moving, never_seen_whole, ring_or_bar, run, run_no_flush, with_blank
+from .belt_frames import disc_frame, emitted_by, frames_of, moving, never_seen_whole, ring_or_bar, run, run_no_flush, unreadable, with_blank
 from .conftest import SAMPLE
 
 
@@ -196,6 +196,17 @@ def test_pieces_a_shadow_parts_off_a_part_judged_are_no_parts_of_their_own() -> 
     blobs, _ = find_blobs(frames[38].image, TriggerSection())
     assert len(blobs) == 4 and all(b.size >= TriggerSection().min_diameter_px for b in blobs), "the test must draw four pieces"
     parts = run(LineTrigger(TriggerSection()), frames)
+    assert [p.part_id for p in parts] == [1] and parts[0].failure is None
+
+
+@pytest.mark.parametrize("lost", ["unreadable", "dropped"])
+def test_pieces_a_shadow_parts_off_a_part_followed_across_a_frame_not_seen_long_before_are_no_parts_either(lost: str) -> None:
+    """Found by a review: one frame not seen while the part came into view, 29 frames before it fell apart, and each of
+    its pieces but one got a verdict of its own, passes for no part (the part's track, matched across that frame, was
+    never again taken for a part that pieces split off)."""
+    frames = [Frame(t, _parted(t, -160 + 23 * t, 150, 36), 0.0, 0.0) for t in range(44)]
+    seen = [f for f in frames if f.index != 7] if lost == "dropped" else unreadable(frames, range(7, 8))
+    parts = run(LineTrigger(TriggerSection()), seen)
     assert [p.part_id for p in parts] == [1] and parts[0].failure is None
 
 
