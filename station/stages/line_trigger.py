@@ -68,12 +68,10 @@ class LineTrigger:
 
     def _begin(self, at: Frame | None) -> None:
         """The frame ``at`` (None: the stream's end) begins: the state it finds is kept, to go back to should the trigger
-        fail on it (:meth:`failed`). The tracks are copied, the rest is values or not changed in place (about 4 µs)."""
-        copies = {id(t): t.copy() for t in (*self._tracks, *self._lost)}
-        saved = dict(vars(self))
-        del saved["_saved"]
-        saved.update(_tracks=[copies[id(t)] for t in self._tracks], _lost=[copies[id(t)] for t in self._lost])
-        saved["_blobs_then"] = list(self._blobs_then)
+        fail on it (:meth:`failed`). The tracks in view are copied; the rest is values, or lists of them copied (tracks
+        retired to ``_lost`` are not changed in place); a few µs."""
+        saved = vars(self).copy()
+        saved.update(_tracks=[t.copy() for t in self._tracks], _lost=self._lost.copy(), _blobs_then=self._blobs_then.copy(), _saved=None)
         self._saved = (_END if at is None else at, saved)
 
     def _emit(self, frame: Frame, blob: Blob, belt: float | None, seen: int | None = None) -> Part:
@@ -381,6 +379,7 @@ class LineTrigger:
         so get a verdict of its own, a reject: never none), and after a camera lost none is followed on."""
         if self._saved[0] is (_END if frame is None else frame):  # else it raised before it changed anything
             vars(self).update(self._saved[1])
+            self._saved = (None, {})
         if frame is not None and not frame.camera_lost:
             self._last = frame
             return []
