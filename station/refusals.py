@@ -8,6 +8,7 @@ from station.blobs import Blob, ahead, along, inside, one_part, part_sized, prog
 from station.config import Direction, TriggerSection
 from station.tracks import Track
 
+MAX_SPLIT_GAP = 3  # frames from a part's last blob to the piece split off it (:func:`split_off`): two not seen between
 OUTGROWN = 1.5  # a blob this many times the size of its track's last whole view: that view was a piece of its part
 
 
@@ -137,9 +138,10 @@ def split_off(t: Track, tracks: list[Track], speed: tuple[float, float] | None, 
     for o in tracks:
         if o is t or o.order > t.order or not o.inspected or o.deferred or o.last_full is None or o.seen != now:
             continue
-        if o.was is None or o.was[0] != now - 1 or t.blob.size >= o.was[1].size:
+        if o.was is None or not 1 <= now - o.was[0] <= MAX_SPLIT_GAP or t.blob.size >= o.was[1].size:
             continue
-        if ahead([o.was[1]], speed)[0].holds(t.blob, 0.1 * o.was[1].size):
+        steps = now - o.was[0]  # more than one across frames not seen (the part came apart on one of them, or just after)
+        if ahead([o.was[1]], (speed[0] * steps, speed[1] * steps))[0].holds(t.blob, 0.1 * o.was[1].size):
             t.split = True
             return True
     return False

@@ -200,12 +200,14 @@ def test_pieces_a_shadow_parts_off_a_part_judged_are_no_parts_of_their_own() -> 
 
 
 @pytest.mark.parametrize("lost", ["unreadable", "dropped"])
-def test_pieces_a_shadow_parts_off_a_part_followed_across_a_frame_not_seen_long_before_are_no_parts_either(lost: str) -> None:
-    """Found by a review: one frame not seen while the part came into view, 29 frames before it fell apart, and each of
-    its pieces but one got a verdict of its own, passes for no part (the part's track, matched across that frame, was
-    never again taken for a part that pieces split off)."""
+@pytest.mark.parametrize("gap", [range(7, 8), range(35, 36), range(36, 38)], ids=["long_before", "just_before", "as_it_parts"])
+def test_pieces_a_shadow_parts_off_a_part_followed_across_frames_not_seen_are_no_parts_either(lost: str, gap: range) -> None:
+    """Found by a review: frames not seen while the part came into view (29 frames before it fell apart on frame 36), just
+    before it fell apart or as it did, and each of its pieces but one got a verdict of its own, passes for no part (its
+    track, matched across them, was never again taken for a part that pieces split off, nor one whose blob of the frame
+    just before was not seen)."""
     frames = [Frame(t, _parted(t, -160 + 23 * t, 150, 36), 0.0, 0.0) for t in range(44)]
-    seen = [f for f in frames if f.index != 7] if lost == "dropped" else unreadable(frames, range(7, 8))
+    seen = [f for f in frames if f.index not in gap] if lost == "dropped" else unreadable(frames, gap)
     parts = run(LineTrigger(TriggerSection()), seen)
     assert [p.part_id for p in parts] == [1] and parts[0].failure is None
 

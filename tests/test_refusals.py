@@ -111,11 +111,13 @@ def test_a_whole_blob_first_seen_past_the_line_where_a_judged_part_has_moved_to_
     assert not split_off(replace(piece, seen=21), [judged, piece], v, 21), "the judged part not seen on this frame"
     assert not split_off(replace(piece, seen=19), [judged, piece], v, 20), "first seen before: its own track"
     assert not split_off(replace(piece, before_line=True), [judged], v, 20), "crossed the line while watched: the line's to judge"
-    for change in ({"inspected": False}, {"last_full": None}, {"was": (18, Blob(260, 100, 460, 300))}):
+    for change in ({"inspected": False}, {"last_full": None}, {"was": (16, Blob(220, 100, 420, 300))}):
         other = judged_part()
         for k, value in change.items():
             setattr(other, k, value)
-        assert not split_off(replace(piece), [other], v, 20), change  # no verdict yet, never whole (a blob refused), a gap
-    once = judged_part()
-    once.gapped = True  # matched across a frame not seen long before (before 2026-12-07: its pieces were parts for good)
-    assert split_off(replace(piece), [once], v, 20), "its blob on the frame before is its own: the gap is behind it"
+        assert not split_off(replace(piece), [other], v, 20), change  # no verdict yet, never whole (a blob refused), a long gap
+    for change in ({"gapped": True}, {"was": (18, Blob(260, 100, 460, 300))}):  # before 2026-12-07 each made the pieces parts
+        other = judged_part()
+        for k, value in change.items():
+            setattr(other, k, value)
+        assert split_off(replace(piece), [other], v, 20), change  # matched across a frame not seen long before; one just before
