@@ -92,3 +92,14 @@ def ring_or_bar(img: np.ndarray, x: int, y: int, r: int, bar: int | None) -> Non
         cv2.circle(img, (x, y), r // 2, 25, -1)
     else:
         cv2.rectangle(img, (x + bar - 20, int(y - 0.8 * r)), (x + bar + 20, int(y + 0.8 * r)), 190, -1)
+
+
+def parted(t: int, x: int, r: int, after: int, behind: int | None = None) -> np.ndarray:
+    """A part at ``x`` on frame ``t``; from frame ``after`` on, shadows down to the belt's level along its two axes part it
+    in four round pieces (as a wide sector's shadow parts in two what is left of a part leaving the view). ``behind``: a
+    second part that far behind it, shaded out of view from frame ``after`` on."""
+    img = disc_frame(960, 540, [(x, 270, r)] + ([(x - behind, 270, r)] if behind is not None and t < after else []))
+    if t >= after:
+        cv2.line(img, (x - r - 2, 270), (x + r + 2, 270), 60, 40)
+        cv2.line(img, (x, 270 - r - 2), (x, 270 + r + 2), 60, 40)
+    return img

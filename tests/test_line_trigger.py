@@ -18,7 +18,19 @@ from station.stages.line_trigger import LineTrigger
 from station.stages.trigger import FrameTrigger
 from station.travel import TravelWatch
 
-from .belt_frames import disc_frame, emitted_by, frames_of, moving, never_seen_whole, ring_or_bar, run, run_no_flush, unreadable, with_blank
+from .belt_frames import (
+    disc_frame,
+    emitted_by,
+    frames_of,
+    moving,
+    never_seen_whole,
+    parted,
+    ring_or_bar,
+    run,
+    run_no_flush,
+    unreadable,
+    with_blank,
+)
 from .conftest import SAMPLE
 
 
@@ -177,22 +189,11 @@ def test_a_piece_beside_a_part_seen_whole_is_not_a_second_part() -> None:
     assert [p.part_id for p in parts] == [1] and parts[0].failure is None
 
 
-def _parted(t: int, x: int, r: int, after: int, behind: int | None = None) -> np.ndarray:
-    """A part at ``x`` on frame ``t``; from frame ``after`` on, shadows down to the belt's level along its two axes part it
-    in four round pieces (as a wide sector's shadow parts in two what is left of a part leaving the view). ``behind``: a
-    second part that far behind it, shaded out of view from frame ``after`` on."""
-    img = disc_frame(960, 540, [(x, 270, r)] + ([(x - behind, 270, r)] if behind is not None and t < after else []))
-    if t >= after:
-        cv2.line(img, (x - r - 2, 270), (x + r + 2, 270), 60, 40)
-        cv2.line(img, (x, 270 - r - 2), (x, 270 + r + 2), 60, 40)
-    return img
-
-
 def test_pieces_a_shadow_parts_off_a_part_judged_are_no_parts_of_their_own() -> None:
     """Past the line, a part judged there falls apart into four round, part-sized pieces: its track follows one, and each
     other was a new whole part past the line, inspected (found on composed footage with shadows 120 degrees either side:
     a reject for no part). Each lies where the belt has taken the part: one verdict, the part's."""
-    frames = [Frame(t, _parted(t, -160 + 23 * t, 150, 36), 0.0, 0.0) for t in range(44)]
+    frames = [Frame(t, parted(t, -160 + 23 * t, 150, 36), 0.0, 0.0) for t in range(44)]
     blobs, _ = find_blobs(frames[38].image, TriggerSection())
     assert len(blobs) == 4 and all(b.size >= TriggerSection().min_diameter_px for b in blobs), "the test must draw four pieces"
     parts = run(LineTrigger(TriggerSection()), frames)
@@ -206,7 +207,7 @@ def test_pieces_a_shadow_parts_off_a_part_followed_across_frames_not_seen_are_no
     before it fell apart or as it did, and each of its pieces but one got a verdict of its own, passes for no part (its
     track, matched across them, was never again taken for a part that pieces split off, nor one whose blob of the frame
     just before was not seen)."""
-    frames = [Frame(t, _parted(t, -160 + 23 * t, 150, 36), 0.0, 0.0) for t in range(44)]
+    frames = [Frame(t, parted(t, -160 + 23 * t, 150, 36), 0.0, 0.0) for t in range(44)]
     seen = [f for f in frames if f.index not in gap] if lost == "dropped" else unreadable(frames, gap)
     parts = run(LineTrigger(TriggerSection()), seen)
     assert [p.part_id for p in parts] == [1] and parts[0].failure is None
@@ -216,7 +217,7 @@ def test_a_part_lost_in_shade_behind_one_that_splits_keeps_its_verdict() -> None
     """The part behind, seen whole and then shaded out of view short of the line, is found again nowhere: a piece split
     off the part ahead lay where it would be, and took its part's verdict from it as a piece with no verdict of its own
     (no verdict for it at all). It is judged on its last whole view."""
-    frames = [Frame(t, _parted(t, -160 + 23 * t, 150, 36, behind=375), 0.0, 0.0) for t in range(60)]
+    frames = [Frame(t, parted(t, -160 + 23 * t, 150, 36, behind=375), 0.0, 0.0) for t in range(60)]
     parts = run(LineTrigger(TriggerSection()), frames)
     assert [(p.part_id, p.frame.index) for p in parts] == [(1, 28), (2, 35)] and all(p.failure is None for p in parts)
 
