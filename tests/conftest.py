@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import random
 import shutil
 import signal
 import socket
@@ -54,10 +55,35 @@ def _logging_as_it_was() -> Iterator[None]:
     structlog.reset_defaults()
 
 
+_HANDED: set[int] = set()  # ports free_port gave this process: never given twice
+
+
 def free_port() -> int:
-    with socket.socket() as s:
+    """A loopback TCP port free now, below the kernel's range for outgoing connections (on Linux 32768 and up), so that
+    no connection made meanwhile takes it before the test binds it: one a CI run lost to that, bound by the kernel's pick
+    (`Address already in use`); never one handed out before in this process."""
+    low = _ephemeral_low()
+    for _ in range(200):
+        port = random.randrange(max(1024, low - 12000), low)
+        if port in _HANDED:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED.add(port)
+        return port
+    with socket.socket() as s:  # the low range all taken: the kernel's pick, as before
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 def full_pipe() -> tuple[int, int]:
