@@ -102,6 +102,13 @@ def part_sized(b: Blob, cfg: TriggerSection) -> bool:
     return cfg.min_diameter_px <= b.size <= cfg.max_diameter_px
 
 
+def part_clear_of_sides(b: Blob, cfg: TriggerSection, w: int) -> bool:
+    """Of a part's size (:func:`part_sized`) and clear of the sides of a frame ``w`` px wide by trigger.edge_margin_px:
+    not a part coming into view or leaving it, cut by a side."""
+    m = cfg.edge_margin_px
+    return part_sized(b, cfg) and b.x0 >= m and b.x1 <= w - m
+
+
 def whole_part(b: Blob, cfg: TriggerSection, w: int, h: int) -> bool:
     """A whole part in view: entirely in view (:func:`inside`), part-sized and round enough (``_ROUND``)."""
     round_enough = _ROUND <= (b.x1 - b.x0) / max(b.y1 - b.y0, 1) <= 1 / _ROUND

@@ -138,9 +138,11 @@ def split_off(t: Track, tracks: list[Track], speed: tuple[float, float] | None, 
     for o in tracks:
         if o is t or o.order > t.order or not o.inspected or o.deferred or o.last_full is None or o.seen != now:
             continue
-        if o.was is None or not 1 <= now - o.was[0] <= MAX_SPLIT_GAP or t.blob.size >= o.was[1].size:
+        if o.was is None or t.blob.size >= o.was[1].size:
             continue
         steps = now - o.was[0]  # more than one across frames not seen (the part came apart on one of them, or just after)
+        if not 1 <= steps <= MAX_SPLIT_GAP:
+            continue
         if ahead([o.was[1]], (speed[0] * steps, speed[1] * steps))[0].holds(t.blob, 0.1 * o.was[1].size):
             t.split = True
             return True

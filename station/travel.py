@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 
-from station.blobs import along, part_sized
+from station.blobs import along, part_clear_of_sides
 from station.config import Direction, TriggerSection
 from station.metrics import Metrics
 from station.ratelog import RateLimitedLog
@@ -52,8 +52,8 @@ class TravelWatch:
         part's) are not told."""
         if t.told or t.gapped:
             return
-        m, b = cfg.edge_margin_px, t.blob
-        t.part_like = t.part_like or t.whole_view is not None or (part_sized(b, cfg) and b.x0 >= m and b.x1 <= w - m)
+        b = t.blob
+        t.part_like = t.part_like or t.whole_view is not None or part_clear_of_sides(b, cfg, w)
         if t.part_like:
             size = t.whole_view[1].size if t.whole_view is not None else b.size
             t.told = self.moved(along(cfg, b.cx - t.came.cx), size)

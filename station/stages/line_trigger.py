@@ -31,7 +31,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from station.blobs import Blob, ahead, along, find_blobs, one_part, part_sized, progress, whole_part
+from station.blobs import Blob, ahead, along, find_blobs, one_part, part_clear_of_sides, progress, whole_part
 from station.config import TriggerSection
 from station.following import MAX_MISSED, MIN_SPEED, carried_off, expected, followed, predicted
 from station.messages import Cause, Failure, Frame, Part, Reason
@@ -390,18 +390,13 @@ class LineTrigger:
         out = [
             self._refuse(at, t.blob, None, failure)
             for t in sorted(self._tracks, key=lambda t: t.order)
-            if not t.inspected and (t.last_full is not None or self._clear_part(t.blob))
+            if not t.inspected and (t.last_full is not None or part_clear_of_sides(t.blob, self.cfg, self._width))
         ]
         for t in self._tracks:
             t.inspected = True
         if at.camera_lost:
             self._tracks, self._lost, self._belt_then = [], [], None
         return out
-
-    def _clear_part(self, b: Blob) -> bool:
-        """``b`` is of a part's size, clear of the frame's sides (not a part coming into view or leaving it)."""
-        m = self.cfg.edge_margin_px
-        return part_sized(b, self.cfg) and b.x0 >= m and b.x1 <= self._width - m
 
     def flush(self) -> list[Part]:
         """End of stream: parts seen whole but not yet past the line are inspected now, and parts never seen whole are
