@@ -1,24 +1,24 @@
 """The line trigger, for free-running conveyor footage (:mod:`station.stages.trigger` picks it).
 
-Parts are found as blobs that differ from the belt, tracked from frame to frame, and inspected exactly once, like a photo-eye: on the first
-frame in which the part's centre has crossed the trigger line while the part is entirely in
-view. A track that leaves (or a stream that ends) after a full view but before crossing is
-inspected on its last full view; a blob never entirely in view is a fragment and never a part,
-unless it is part-sized and crosses the line clear of the frame's sides, touching only its top or
-bottom (:func:`station.refusals.cut_by_frame`: preprocess then says whether it is cut off). A
-part-sized blob that crosses the line in view without ever looking round, with no whole part
+Parts are found as blobs that differ from the belt, tracked from frame to frame, and inspected exactly once, like a
+photo-eye: on the first frame in which the part's centre has crossed the trigger line while the part is entirely in
+view. A track that leaves (or a stream that ends) after a full view but before crossing is inspected on its last full
+view; a blob never entirely in view is a fragment and never a part, unless it is part-sized and crosses the line clear
+of the frame's sides, touching only its top or bottom (:func:`station.refusals.cut_by_frame`: preprocess then says
+whether it is cut off). A part-sized blob that crosses the line in view without ever looking round, with no whole part
 near it, is rejected at the line, unable to inspect (:func:`station.refusals.never_whole`).
 
-Across frames the trigger did not see (undecodable frames of a recording, frames the capture queue dropped: gaps in
-the frame index) a track seen whole is looked for where its speed has taken it (:meth:`station.tracks.Track.speed`:
-seen whole only once, the belt's), so that its part keeps its one verdict. A frame that shows nothing where such a part
-must be (the light out or a flash), or while a part is coming into view, is not believed either: the part is waited
-for, and judged on its last whole view if its speed takes it past the line unseen, or, never seen whole, looked for where
-the belt has taken it on the next frame that shows something (:meth:`LineTrigger._blank`, :meth:`LineTrigger._unseen`,
-:meth:`LineTrigger._awaited`). A recording that ends in such frames is judged as of its last (:meth:`LineTrigger.flush`). A part whose track
-misses it for more than ``MAX_MISSED`` frames that do show other parts (a hand over it, a shade) is followed the same
-way (:mod:`station.following`). A part that a new track finds again where its own track would have had it by then keeps one verdict
-(:meth:`LineTrigger._found_again`), also once its own track has given up on it (:meth:`LineTrigger._retire`).
+Across frames the trigger did not see (undecodable frames of a recording, frames the capture queue dropped: gaps in the
+frame index) a track seen whole is looked for where its speed has taken it (:meth:`station.tracks.Track.speed`: seen
+whole only once, the belt's), so that its part keeps its one verdict. A frame that shows nothing where such a part must
+be (the light out or a flash), or while a part is coming into view, is not believed either: the part is waited for, and
+judged on its last whole view if its speed takes it past the line unseen, or, never seen whole, looked for where the
+belt has taken it on the next frame that shows something (:meth:`LineTrigger._blank`, :meth:`LineTrigger._unseen`,
+:meth:`LineTrigger._awaited`). A recording that ends in such frames is judged as of its last
+(:meth:`LineTrigger.flush`). A part whose track misses it for more than ``MAX_MISSED`` frames that do show other parts
+(a hand over it, a shade) is followed the same way (:mod:`station.following`). A part that a new track finds again where
+its own track would have had it by then keeps one verdict (:meth:`LineTrigger._found_again`), also once its own track
+has given up on it (:meth:`LineTrigger._retire`).
 
 Each part tells a :class:`station.travel.TravelWatch` which way it moves, once it has moved far enough to tell: parts
 moving against ``trigger.direction`` are each already past the line as they come into view.
@@ -29,11 +29,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-import numpy as np
-
 from station.blobs import Blob, ahead, along, find_blobs, one_part, part_clear_of_sides, progress, whole_part
 from station.config import TriggerSection
-from station.following import MAX_MISSED, MIN_SPEED, carried_off, expected, followed, predicted
+from station.following import MAX_MISSED, MIN_SPEED, expected, followed, predicted
+from station.matching import match
 from station.messages import Cause, Failure, Frame, Part, Reason
 from station.refusals import a_piece, crossed_unseen, cut_by_frame, never_whole, of_refused, split_off, too_large, unseen_part
 from station.tracks import Track, found_again
@@ -119,36 +118,14 @@ class LineTrigger:
         return part
 
     def _match(self, blobs: list[Blob], frame: Frame) -> list[Blob]:
-        """Assign blobs to tracks (nearest centre within 0.6 of a diameter of where each is now); return the unmatched.
-
-        Tracks matched on the last frame choose first, oldest first; then those not seen since, and last those followed
-        after they lost their part (:meth:`_followed`: at a speed perhaps a little off, they would take a part behind
-        that a frame did not show as it passed, from its own track). A track not seen for a frame or two is where it was
-        (a piece of a rim that went dark): chosen first, it could take the blob of the part that has just moved up to
-        it, while that part's own track took nothing (two verdicts for one part; measured on composed footage: the
-        closest pairs first does that too, for a piece on the part's centre line)."""
-        free = list(blobs)
+        """:func:`station.matching.match` on this frame: the blobs no track took. After frames not seen, a matched track
+        whose own speed is not known keeps the belt's now; else the belt's as of the frame before (nothing has moved the
+        tracks since)."""
         before, self._matched_at = self._matched_at, frame.index
         unseen = frame.index - before > 1  # frames between: unreadable, dropped, blank
         self._gap_from = before if unseen else -1
-        belt = self._belt() if unseen else self._belt_then  # nothing has moved the tracks since the frame before
-        for t in sorted(self._tracks, key=lambda t: (t.missed > 0, t.missed > MAX_MISSED, t.order)):
-            at = t.where(max(frame.index - t.seen, 1))  # more than one frame on across frames not seen (unreadable, dropped, blank)
-            if at is None or (unseen and carried_off(t, frame.index - t.seen, self._belt_then, self.cfg)):
-                t.missed += 1
-                continue
-            (x, y), best, dist = at, None, 0.6 * max(t.blob.size, 1)
-            for b in free:
-                d = float(np.hypot(b.cx - x, b.cy - y))
-                if d < dist:
-                    best, dist = b, d
-            if best is None:
-                t.missed += 1
-            else:
-                free.remove(best)
-                t.gapped = t.gapped or unseen
-                t.was, t.blob, t.missed, t.seen, t.belt = (t.seen, t.blob), best, 0, frame.index, belt or t.belt
-        return free
+        belt = self._belt() if unseen else self._belt_then
+        return match(self._tracks, blobs, frame.index, unseen, belt, self.cfg, self._belt_then)
 
     def __call__(self, frame: Frame) -> list[Part]:
         self._begin(frame)
