@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -17,16 +18,31 @@ from typing import Any
 from .conftest import free_port, wait_for
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def short_tmp() -> Path:
+    """A new folder for Chromium's own temporary files (``TMPDIR``), in /tmp: its singleton socket's path must fit a Unix
+    socket's 107 bytes, which one under a test's folder did not with pytest-xdist's worker folder in it (Chromium aborted,
+    ``Socket path too long``). The caller removes it (:func:`remove_tmp`)."""
+    return Path(tempfile.mkdtemp(prefix="chromium-", dir="/tmp"))
+
+
+def remove_tmp(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-sync"]
 
 
 class Browser:
-    """Chromium showing ``url``, its profile and temporary folders under ``tmp``; closed (killed) on leaving the block."""
+    """Chromium showing ``url``, its profile under ``tmp``, its temporary files in a folder of their own
+    (:func:`short_tmp`); closed (killed) on leaving the block, that folder removed."""
 
     def __init__(self, url: str, tmp: Path) -> None:
         self._debug = free_port()
         args = [str(CHROMIUM), *FLAGS, f"--remote-debugging-port={self._debug}", f"--user-data-dir={tmp / 'profile'}", url]
-        env = {**os.environ, "TMPDIR": str(tmp)}  # Chromium's own temporary folders go with the test's
+        self._tmp = short_tmp()
+        env = {**os.environ, "TMPDIR": str(self._tmp)}
         self._proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         self._calls = itertools.count(1)
         self._ws: Any = None
@@ -61,6 +77,7 @@ class Browser:
             self._ws.close()
         self._proc.kill()
         self._proc.wait(10)
+        remove_tmp(self._tmp)
 
     def cdp(self, method: str, **params: Any) -> dict[str, Any]:
         """One DevTools call, its result within 30 s (each read bounded by the socket's 10 s timeout)."""

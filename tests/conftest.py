@@ -63,8 +63,11 @@ def free_port() -> int:
     no connection made meanwhile takes it before the test binds it: one a CI run lost to that, bound by the kernel's pick
     (`Address already in use`); never one handed out before in this process."""
     low = _ephemeral_low()
+    workers, k = _worker()
+    span = 12000 // workers  # each pytest-xdist worker picks from a span of its own: two never pick one port
+    start = max(1024, low - 12000) + k * span
     for _ in range(200):
-        port = random.randrange(max(1024, low - 12000), low)
+        port = random.randrange(start, min(start + span, low))
         if port in _HANDED:
             continue
         with socket.socket() as s:
@@ -77,6 +80,12 @@ def free_port() -> int:
     with socket.socket() as s:  # the low range all taken: the kernel's pick, as before
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _worker() -> tuple[int, int]:
+    """How many pytest-xdist workers run the tests, and which of them this process is (1 and 0 without xdist)."""
+    name, count = os.environ.get("PYTEST_XDIST_WORKER", "gw0"), os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")
+    return max(1, int(count)), int(name.removeprefix("gw"))
 
 
 def _ephemeral_low() -> int:
@@ -177,6 +186,14 @@ class FakeGigE:
         if self.proc is not None:
             self.proc.kill()
             self.proc.wait(5)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Aravis' emulator serves on 127.0.0.1's GigE Vision port, one at a time: with pytest-xdist (``--dist loadgroup``), the
+    tests that start it run in one worker, one after another."""
+    for item in items:
+        if "gige" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("gige"))
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from station.model import Model
 from station.pipeline import Pipeline, RunOptions
 from station.sources import source_for
 
-from .browser import CHROMIUM
+from .browser import CHROMIUM, remove_tmp, short_tmp
 from .conftest import MODEL, SAMPLE, free_port
 
 pytestmark = [
@@ -39,8 +39,11 @@ FLAGS = [
 
 def chromium(url: str, profile: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     args = [str(CHROMIUM), *FLAGS, f"--user-data-dir={profile}", *extra, url]
-    env = {**os.environ, "TMPDIR": str(profile.parent)}  # Chromium's own temporary folders go with the test's
-    return subprocess.run(args, capture_output=True, text=True, timeout=120, env=env)
+    tmp = short_tmp()
+    try:
+        return subprocess.run(args, capture_output=True, text=True, timeout=120, env={**os.environ, "TMPDIR": str(tmp)})
+    finally:
+        remove_tmp(tmp)
 
 
 def test_live_page_renders_the_frame_and_the_verdicts(tmp_path: Path) -> None:
