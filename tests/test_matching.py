@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from station.blobs import Blob
 from station.config import TriggerSection
+from station.following import MAX_MISSED
 from station.matching import match
 from station.tracks import Track
 
@@ -49,10 +50,17 @@ def test_across_frames_not_seen_a_track_the_belt_carried_off_takes_nothing() -> 
     """Never seen whole, it has no speed of its own: where it was is now the place of the part behind it."""
     belt = (40.0, 0.0)
     carried, kept = _track(0, 100, seen=5), _track(0, 100, seen=5)
-    assert match([carried], [_box(100)], 9, True, belt, CFG, belt) == [_box(100)], "4 frames at 40 px: 160 px, out of reach"
+    assert match([carried], [_box(100)], 9, True, None, CFG, belt) == [_box(100)], "4 frames at 40 px: 160 px, out of reach"
     assert carried.missed == 1
-    assert match([kept], [_box(100)], 9, False, belt, CFG, belt) == [], "no frames not seen between: where it was"
-    assert kept.blob == _box(100)
+    assert match([kept], [_box(100)], 9, False, None, CFG, belt) == [], "no frames not seen between: where it was"
+    assert kept.seen == 9 and kept.missed == 0
+
+
+def test_whether_the_belt_carried_a_track_off_is_told_by_its_speed_as_of_the_last_frame_believed() -> None:
+    """``belt_then``, not the speed a matched track is to keep (``belt``): unknown then, the track is looked for where it was."""
+    t = _track(0, 100, seen=5)
+    assert match([t], [_box(100)], 9, True, (40.0, 0.0), CFG, None) == []
+    assert t.seen == 9 and t.belt == (40.0, 0.0)
 
 
 def test_a_track_matched_across_frames_not_seen_is_marked_and_keeps_the_belts_speed() -> None:
@@ -62,3 +70,17 @@ def test_a_track_matched_across_frames_not_seen_is_marked_and_keeps_the_belts_sp
     u = _track(0, 300, seen=10)
     match([u], [_box(310)], 11, False, None, CFG, None)
     assert not u.gapped and u.belt is None, "no speed known: none is made up"
+
+
+def test_tracks_followed_after_losing_their_part_choose_last() -> None:
+    """Followed at a speed perhaps a little off, such a track would take a part behind it from that part's own track."""
+    followed = _track(0, 300, seen=5, missed=MAX_MISSED + 1)
+    missed = _track(1, 300, seen=9, missed=1)
+    assert match([followed, missed], [_box(300)], 11, False, None, CFG, None) == []
+    assert missed.seen == 11 and followed.missed == MAX_MISSED + 2
+
+
+def test_of_two_blobs_equally_near_a_track_takes_the_first() -> None:
+    t = _track(0, 300, seen=10)
+    assert match([t], [_box(260), _box(340)], 11, False, None, CFG, None) == [_box(340)]
+    assert t.blob == _box(260)
