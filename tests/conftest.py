@@ -64,10 +64,11 @@ def free_port() -> int:
     (`Address already in use`); never one handed out before in this process."""
     low = _ephemeral_low()
     workers, k = _worker()
-    span = 12000 // workers  # each pytest-xdist worker picks from a span of its own: two never pick one port
-    start = max(1024, low - 12000) + k * span
-    for _ in range(200):
-        port = random.randrange(start, min(start + span, low))
+    bottom = max(1024, low - 12000)
+    span = (low - bottom) // workers  # each pytest-xdist worker picks from a span of its own: two never pick one port
+    start = bottom + k * span
+    for _ in range(200 if span > 0 else 0):
+        port = random.randrange(start, start + span)
         if port in _HANDED:
             continue
         with socket.socket() as s:
@@ -77,15 +78,18 @@ def free_port() -> int:
                 continue
         _HANDED.add(port)
         return port
-    with socket.socket() as s:  # the low range all taken: the kernel's pick, as before
+    with socket.socket() as s:  # this worker's span all taken, or none (too few ports below the kernel's range): its pick
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
 def _worker() -> tuple[int, int]:
-    """How many pytest-xdist workers run the tests, and which of them this process is (1 and 0 without xdist)."""
+    """How many pytest-xdist workers run the tests, and which of them this process is (1 and 0 without xdist). A worker
+    that replaces one that crashed is numbered on (``gw2`` of 2): it takes the span of the one it replaced."""
     name, count = os.environ.get("PYTEST_XDIST_WORKER", "gw0"), os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")
-    return max(1, int(count)), int(name.removeprefix("gw"))
+    workers = int(count) if count.isdigit() and int(count) > 0 else 1
+    k = name.removeprefix("gw")
+    return workers, int(k) % workers if k.isdigit() else 0
 
 
 def _ephemeral_low() -> int:
@@ -188,6 +192,7 @@ class FakeGigE:
             self.proc.wait(5)
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own, which reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Aravis' emulator serves on 127.0.0.1's GigE Vision port, one at a time: with pytest-xdist (``--dist loadgroup``), the
     tests that start it run in one worker, one after another."""
@@ -238,8 +243,8 @@ def sample_line(tmp_path: Path, n: int = 4) -> Path:
 
 @pytest.fixture(scope="session")
 def taught(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """The bundled sample taught with the defaults (quick settings), once a session: the model file and its report. The base
-    network already judges that line well, so it qualifies."""
+    """The bundled sample taught with the defaults (quick settings), once a session (in each pytest-xdist worker): the model
+    file and its report. The base network already judges that line well, so it qualifies."""
     pytest.importorskip("torch", reason="station teach needs PyTorch (pip install -e '.[train]')")
     from .teaching import teach_sample
 

@@ -11,7 +11,10 @@ import pytest
 
 from .conftest import ROOT, free_port
 
-pytestmark = pytest.mark.integration  # builds a wheel, makes a venv, starts the installed command
+pytestmark = [
+    pytest.mark.integration,  # builds a wheel, makes a venv, starts the installed command
+    pytest.mark.xdist_group("wheel"),  # in one pytest-xdist worker: the wheel is built once, and its build folder is the tree's
+]
 
 
 @pytest.fixture(scope="module")
