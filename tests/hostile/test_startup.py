@@ -26,17 +26,20 @@ def busy_port() -> Iterator[int]:
 
 
 def _pub() -> str:
+    """A publisher endpoint of the test's own. Every station these tests start binds no default port (5556, 5557, 9108):
+    another test's station may hold those meanwhile (the tests run in two processes)."""
     return f"publisher.endpoint=tcp://127.0.0.1:{free_port()}"
 
 
 @pytest.mark.parametrize("command", ["run", "replay"])
 def test_a_metrics_port_in_use_is_exit_2_naming_it(busy_port: int, command: str) -> None:
     args = ["run", *sets(f"camera.source={FOLDER}")] if command == "run" else ["replay", FOLDER, "--no-progress"]
-    one_line_error(run(*args, *sets(f"metrics.port={busy_port}", _pub())), "metrics.port", "in use")
+    one_line_error(run(*args, *sets(f"metrics.port={busy_port}", _pub(), "publisher.resend_endpoint=null")), "metrics.port", "in use")
 
 
 def test_publisher_and_resend_ports_in_use_are_exit_2_naming_them(busy_port: int) -> None:
-    one_line_error(run("replay", FOLDER, *sets(f"publisher.endpoint=tcp://127.0.0.1:{busy_port}", "metrics.port=0")), "publisher.endpoint")
+    busy = f"publisher.endpoint=tcp://127.0.0.1:{busy_port}"
+    one_line_error(run("replay", FOLDER, *sets(busy, "publisher.resend_endpoint=null", "metrics.port=0")), "publisher.endpoint")
     p = run("replay", FOLDER, *sets(_pub(), f"publisher.resend_endpoint=tcp://127.0.0.1:{busy_port}", "metrics.port=0"))
     one_line_error(p, "publisher.resend_endpoint")
 
@@ -45,7 +48,15 @@ def test_publisher_and_resend_ports_in_use_are_exit_2_naming_them(busy_port: int
     ("assignments", "key"),
     [
         (["metrics.port=5556", "publisher.endpoint=tcp://127.0.0.1:5556"], "metrics.port"),
-        (["metrics.host=no-such-host.invalid", "metrics.port=0"], "metrics.host"),
+        (
+            [
+                "metrics.host=no-such-host.invalid",
+                "metrics.port=0",
+                "publisher.endpoint=tcp://127.0.0.1:*",
+                "publisher.resend_endpoint=null",
+            ],
+            "metrics.host",
+        ),
     ],
 )
 def test_clashing_ports_and_an_unusable_host_are_exit_2_naming_the_key(assignments: list[str], key: str) -> None:
