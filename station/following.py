@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from station.blobs import Blob, along, inside, progress
 from station.config import TriggerSection
-from station.tracks import Track, about, drifted, found_again
+from station.tracks import REACH, Track, about, drifted, found_again
 
 MAX_MISSED = 4  # frames that show other parts in which a track may miss its part before it is followed, or retires
 MIN_SPEED = 2.0  # px a frame along the travel: half the envelope's slowest belt; slower, a part may have stopped
@@ -29,7 +29,7 @@ def carried_off(t: Track, steps: int, belt: tuple[float, float] | None, cfg: Tri
     """``t``, never seen whole, has no speed of its own to be looked for with across ``steps`` - 1 frames not seen, and
     the ``belt`` has carried its part out of a match's reach meanwhile: where it was is now another part's (the
     one behind, coming into view there: taking it, the track took that part's place, and its own got no verdict)."""
-    return t.last_full is None and belt is not None and abs(along(cfg, belt[0])) * steps > 0.6 * t.blob.size
+    return t.last_full is None and belt is not None and abs(along(cfg, belt[0])) * steps > REACH * t.blob.size
 
 
 def followable(t: Track, tracks: list[Track], belt: tuple[float, float] | None, cfg: TriggerSection, width: int) -> bool:

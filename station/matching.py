@@ -8,9 +8,7 @@ import numpy as np
 from station.blobs import Blob
 from station.config import TriggerSection
 from station.following import MAX_MISSED, carried_off
-from station.tracks import Track
-
-REACH = 0.6  # of a part's diameter: how far from where a track is now a blob may be and still be its part
+from station.tracks import REACH, Track
 
 
 def match(

@@ -12,7 +12,8 @@ from station.blobs import Blob, along
 from station.config import TriggerSection
 from station.messages import Frame
 
-MAX_DRIFT = 6.0  # sizes a part may move unseen and still be looked for: a tenth of that is the reach of a match (0.6)
+REACH = 0.6  # of a part's diameter: how far from where a track is now a blob may be and still be its part (a match)
+MAX_DRIFT = 6.0  # sizes a part may move unseen and still be looked for: a tenth of that is the reach of a match
 
 
 @dataclass
