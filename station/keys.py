@@ -10,6 +10,7 @@ import contextlib
 import os
 import re
 import stat
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from station.endpoints import ipc_in_use, is_ipv6
 from station.errors import ConfigError, InputError, StationError
 
 log = structlog.get_logger()
+STOP_S = 2.0  # the longest a stop waits for the ZAP handler's thread
 
 
 @dataclass(frozen=True)
@@ -199,8 +201,16 @@ class ClientAllowList:
         self._auth.start()
         self._auth.configure_curve(domain="*", location=str(folder))
 
-    def stop(self) -> None:
-        self._auth.stop()
+    def stop(self, timeout_s: float = STOP_S) -> bool:
+        """Stop the ZAP handler's thread, waiting at most ``timeout_s`` (pyzmq's own stop joins it without a bound); False
+        when it did not stop in time: it is a daemon thread, and the stop goes on without it."""
+        stopping = threading.Thread(target=self._auth.stop, name="zap-stop", daemon=True)
+        stopping.start()
+        stopping.join(timeout_s)
+        if stopping.is_alive():
+            log.warning("zap_stop_timeout", timeout_s=timeout_s)
+            return False
+        return True
 
 
 def bind_server(kind: int, endpoint: str, key: str, keys: KeyPair | None, options: dict[int, int]) -> tuple[zmq.Socket[bytes], str]:

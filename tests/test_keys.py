@@ -177,3 +177,28 @@ def test_a_credentials_folder_that_cannot_be_looked_into_names_the_key(tmp_path:
     with pytest.raises(ConfigError) as err:  # a name longer than any file system takes (ENAMETOOLONG), as one odd path may be
         load_secret(tmp_path / ("k" * 300 + ".key_secret"), "gateway.curve_secret_key_file")
     assert err.value.key == "gateway.curve_secret_key_file" and "cannot look for the credential" in str(err.value)
+
+
+def test_the_client_allow_list_stops_within_its_bound_even_when_its_thread_hangs(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    from station.keys import ClientAllowList
+
+    create_keys(tmp_path / "clients", "gw1")
+    allow = ClientAllowList(tmp_path / "clients")
+    assert allow.stop(5.0) is True  # a ZAP thread that answers stops at once
+
+    release = threading.Event()
+
+    class Stuck:  # pyzmq's stop joins its thread without a bound: one that never ends is stood in for here
+        def stop(self) -> None:
+            release.wait(30.0)
+
+    allow._auth = Stuck()  # type: ignore[assignment]
+    t0 = time.monotonic()
+    try:
+        assert allow.stop(0.2) is False
+        assert time.monotonic() - t0 < 5.0
+    finally:
+        release.set()
