@@ -13,7 +13,7 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -26,7 +26,7 @@ from station.config import LIVE, Config, load_config, read_with, source_kind
 from station.config_blocking import check_blocking
 from station.config_warnings import warnings as config_warnings
 from station.errors import CameraError, ConfigError, InputError, ModelError, StationError, one_line
-from station.files import inputs_apart, not_read, not_there, real
+from station.files import inputs_apart, not_read, not_there, real, report_apart
 from station.frame_source import FrameSource
 from station.gate import admit_configured
 from station.keys import server_keys
@@ -136,22 +136,32 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from station.offline.evaluate import evaluate_folder
+    from station.offline.evaluate import REPORT_FILES, evaluate_folder
 
     source = Path(args.source)
     if _footage(args):  # footage with its ground truth: replayed as the station runs it, binding no port
         from station.offline.evaluate_footage import OFFLINE, evaluate_video
+        from station.offline.evaluate_footage import REPORT_FILES as FOOTAGE_REPORT
 
         _unjudged_shadow(load_config(args.config, args.overrides).model.shadow)  # OFFLINE sets it aside
         args.overrides = [*args.overrides, *OFFLINE]
         cfg, model = load(args)
+        _report_apart(args, cfg, FOOTAGE_REPORT)
         return evaluate_video(source, cfg, model, Path(args.report))
     if not source.exists():  # said of the path given, not of the label folders a labelled folder would hold
         real(source)  # a link that loops: said so
         raise InputError(f"{source}: no such file or folder (give a labelled folder, or a video with its ground truth)")
     cfg, model = load(args)
     _unjudged_shadow(cfg.model.shadow)
+    _report_apart(args, cfg, REPORT_FILES)
     return evaluate_folder(source, model, Path(args.report))
+
+
+def _report_apart(args: argparse.Namespace, cfg: Config, names: Sequence[str]) -> None:
+    """eval's report never written over the config, its model or another file the config names (``names``: its files)."""
+    read = read_with(args.config, cfg)
+    not_read(Path(args.report), "--report", read)
+    report_apart(Path(args.report), names, read)
 
 
 def _unjudged_shadow(shadow: Path | None) -> None:

@@ -60,10 +60,11 @@ def readable_now(path: Path) -> None:
 
 def open_append(path: Path, truncate: bool = False) -> IO[str]:
     """``path`` opened to append text lines (``truncate``: emptied first), without waiting for ever to open it: a pipe
-    with nothing reading it is refused at once (OSError), where a plain open waits for a reader, deaf to SIGTERM. Writes
+    with nothing reading it is refused at once (OSError), where a plain open waits for a reader, deaf to SIGTERM, and so is
+    a file with other names (hard links: an input's, the model's), which a write would change under them too. Writes
     block as usual (a line is never torn), so a reader that stalls stalls the writer: the station's stall check then says
     so."""
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC | (os.O_TRUNC if truncate else 0)
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC
     try:
         fd = os.open(path, flags, 0o666)
     except OSError as exc:
@@ -71,6 +72,11 @@ def open_append(path: Path, truncate: bool = False) -> IO[str]:
             raise OSError(errno.ENXIO, "a pipe with nothing reading it") from None
         raise
     try:
+        st = os.fstat(fd)
+        if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:  # an input's or the model's other name: written through, it is lost
+            raise OSError(errno.EMLINK, f"a file with {st.st_nlink - 1} other name(s) (hard links) that a write would change too")
+        if truncate and stat.S_ISREG(st.st_mode):
+            os.ftruncate(fd, 0)
         os.set_blocking(fd, True)
         return os.fdopen(fd, "a", encoding="utf-8")
     except BaseException:
@@ -176,9 +182,27 @@ def not_read(path: Path, what: str, read: Sequence[Path]) -> None:
     where = real(path)
     for r in read:
         mine = real(r)
-        if where == mine or (where.is_relative_to(mine) and mine.is_dir()):
-            inside = "" if where == mine else "inside "
-            raise InputError(f"{path}: {what} is {inside}{r}, which this command reads; write it elsewhere")
+        if where == mine or _same_file(where, mine) or (where.is_relative_to(mine) and mine.is_dir()):
+            how = "" if where == mine else "inside " if mine.is_dir() else "another name (a hard link) of "
+            raise InputError(f"{path}: {what} is {how}{r}, which this command reads; write it elsewhere")
+
+
+def report_apart(report: Path, names: Collection[str], read: Sequence[Path]) -> None:
+    """InputError when one of the files a report writes in the folder ``report`` (``names``) is a file the command reads
+    (``read``): the report would replace it (the config, the model, a photo), or remove it as an earlier run's picture."""
+    for name in names:
+        for r in read:
+            if real(report / name) == real(r) or _same_file(real(report / name), real(r)):
+                raise InputError(f"{report}: --report would write its {name} over {r}, which this command reads; give "
+                                 "another report folder")  # fmt: skip
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """``a`` and ``b`` are one file under two names (a hard link); False when either is not there."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def inputs_apart(out: Path, what: str, inputs: Sequence[Path], suffixes: Collection[str], also: Sequence[Path] = ()) -> None:

@@ -195,6 +195,26 @@ def test_classify_never_writes_its_out_over_an_image_it_reads(tmp_path: Path) ->
     assert len((tmp_path / "in" / "v.jsonl").read_text().splitlines()) == 1
 
 
+def test_no_out_or_report_writes_through_a_hard_link_or_over_the_config_or_model_it_runs_with(tmp_path: Path) -> None:
+    """classify emptied a photo whose other name was --out; eval's report replaced the config kept in it as metrics.json,
+    and a model kept as parts.csv (before 2026-12-07: exit 0, the station then refused to start)."""
+    (tmp_path / "in").mkdir()
+    photo = tmp_path / "in" / "a.jpeg"
+    shutil.copy(sorted((SAMPLE / "ok_front").iterdir())[0], photo)
+    before = photo.read_bytes()
+    os.link(photo, tmp_path / "v.jsonl")
+    _one_line_error(_run("classify", str(tmp_path / "in"), "--out", str(tmp_path / "v.jsonl")), "v.jsonl", "hard links")
+    assert photo.read_bytes() == before
+    (tmp_path / "r").mkdir()
+    config, model = tmp_path / "r" / "metrics.json", tmp_path / "r" / "parts.csv"
+    config.write_text(f"model:\n  path: {MODEL}\n")
+    shutil.copy(MODEL, model)
+    report = str(tmp_path / "r")
+    _one_line_error(_run("eval", str(SAMPLE), "-c", str(config), "--report", report), "--report would write its metrics.json over")
+    _one_line_error(_run("eval", str(SAMPLE), "--set", f"model.path={model}", "--report", report), "its parts.csv over")
+    assert config.read_text() == f"model:\n  path: {MODEL}\n" and model.read_bytes() == MODEL.read_bytes()
+
+
 def test_out_never_writes_over_a_file_the_config_names(tmp_path: Path) -> None:
     """A review token, a key or the archive: a station that read its own verdicts there would not start again."""
     photo = str(sorted((SAMPLE / "ok_front").iterdir())[0])

@@ -22,6 +22,7 @@ from station.files import (
     read_bounded,
     readable_now,
     replace_file,
+    report_apart,
     to_cell,
     why,
 )
@@ -109,6 +110,24 @@ def test_a_path_a_command_writes_is_refused_where_it_reads(tmp_path: Path) -> No
             not_read(path, "--out", read)
     not_read(tmp_path / "model.onnx", "--out", read)  # beside them: fine
     not_read(tmp_path / "missing-not", "--out", read)
+
+
+def test_a_hard_link_of_a_file_a_command_reads_is_refused_as_that_file(tmp_path: Path) -> None:
+    """Another name of the model or a photo is the file itself: compared by path alone, it got past (before 2026-12-07)."""
+    (tmp_path / "m.onnx").write_bytes(b"model")
+    os.link(tmp_path / "m.onnx", tmp_path / "v.jsonl")
+    with pytest.raises(InputError, match=r"v.jsonl: --out is another name \(a hard link\) of .*m.onnx, which this command reads"):
+        not_read(tmp_path / "v.jsonl", "--out", [tmp_path / "m.onnx"])
+
+
+def test_a_report_that_would_write_one_of_its_files_over_a_file_read_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "metrics.json").write_text("model: {}\n")  # a config kept under a report's name
+    os.link(tmp_path / "r" / "metrics.json", tmp_path / "station.yaml")
+    for read in (tmp_path / "r" / "metrics.json", tmp_path / "station.yaml"):
+        with pytest.raises(InputError, match=r"r: --report would write its metrics.json over .*, which this command reads"):
+            report_apart(tmp_path / "r", ("parts.csv", "metrics.json"), [read])
+    report_apart(tmp_path / "r", ("parts.csv",), [tmp_path / "station.yaml"])  # another name: fine
 
 
 def test_a_folder_named_in_another_case_is_pointed_at(tmp_path: Path) -> None:
@@ -204,6 +223,19 @@ def test_a_file_opened_to_be_emptied_is_emptied_and_a_pipe_nothing_reads_is_refu
     os.mkfifo(tmp_path / "pipe")
     with pytest.raises(OSError, match="a pipe with nothing reading it"):
         open_append(tmp_path / "pipe", truncate=True)
+
+
+@pytest.mark.parametrize("truncate", [False, True])
+def test_a_file_with_other_names_is_never_written_through_nor_emptied(tmp_path: Path, truncate: bool) -> None:
+    """A hard link of a photo or the model as ``--out``: classify emptied the photo, replay appended verdicts to the model
+    (before 2026-12-07); now refused, and the file as it was."""
+    (tmp_path / "m.onnx").write_bytes(b"model")
+    os.link(tmp_path / "m.onnx", tmp_path / "v.jsonl")
+    with pytest.raises(OSError, match=r"a file with 1 other name\(s\) \(hard links\)"):
+        open_append(tmp_path / "v.jsonl", truncate=truncate)
+    with pytest.raises(ConfigError, match=r"--out.*hard links"):
+        open_out(tmp_path / "v.jsonl")
+    assert (tmp_path / "m.onnx").read_bytes() == b"model"
 
 
 @pytest.mark.parametrize("text", ['=HYPERLINK("http://x")', "+1 555", "-rm", "@SUM(A1)", "\t=1", "\r=1", "'=1", "''+x"])

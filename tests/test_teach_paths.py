@@ -132,3 +132,32 @@ def test_an_out_inside_the_report_or_too_long_to_write_is_refused_before_it_star
         with pytest.raises(InputError, match="--out's file name is too long"):
             check(tmp_path / name)
     check(tmp_path / ("m" * (longest - 40) + ".onnx"))  # room for the first copy's name: taught into
+
+
+def test_a_report_that_would_write_over_the_config_the_model_or_the_base_is_refused_before_it_starts(tmp_path: Path) -> None:
+    """A config kept in the report folder as metrics.json, the live model or the base under a picture's name: the report
+    replaced the config and removed the models as an earlier run's pictures (before 2026-12-07), after teaching said
+    nothing of it. A hard link of the base is its other name: refused as the base is."""
+    report = tmp_path / "report"
+    report.mkdir()
+    config, live, base = report / "metrics.json", report / "score_histograms.png", report / "heldout_mistakes.png"
+    config.write_text("model:\n  path: live.onnx\n")
+    for model in (live, base):
+        model.write_bytes(SHIPPED_MODEL.read_bytes())
+    cfg = load_config(None, [f"model.path={live}"])
+
+    def check(out: Path, config_file: Path | None, base_model: Path) -> None:
+        args = argparse.Namespace(out=str(out), report=str(report), sources=[], config=config_file)
+        check_paths(args, base_model, cfg)
+
+    with pytest.raises(InputError, match=r"--report would write its metrics.json over .*metrics.json, which this command reads"):
+        check(tmp_path / "m.onnx", config, SHIPPED_MODEL)
+    with pytest.raises(InputError, match=r"--report would write its score_histograms\.png over"):
+        check(tmp_path / "m.onnx", None, SHIPPED_MODEL)
+    cfg = load_config(None, [])
+    with pytest.raises(InputError, match=r"--report would write its heldout_mistakes\.png over"):
+        check(tmp_path / "m.onnx", None, base)
+    os.link(base, tmp_path / "other.onnx")
+    with pytest.raises(InputError, match=r"--out is another name \(a hard link\) of .*heldout_mistakes.png"):
+        check(tmp_path / "other.onnx", None, base)
+    assert config.read_text() == "model:\n  path: live.onnx\n" and live.read_bytes() == base.read_bytes() == SHIPPED_MODEL.read_bytes()

@@ -103,3 +103,18 @@ def test_a_model_file_holding_the_mean_of_several_networks_is_no_base_for_more_t
     assert json.loads({p.key: p.value for p in onnx.load(str(out)).metadata_props}[META_TAUGHT])["networks"] == 2
     with pytest.raises(ModelError, match=r"mean of 2 networks.*teach again from the model it was taught from"):
         from_onnx(out, written)
+
+
+@pytest.mark.parametrize("name", ["base.json", "base.txtpb", "base.onnxtxt"])
+def test_a_base_model_whose_name_ends_like_a_text_format_is_read_and_relabelled_as_the_model_file_it_is(tmp_path: Path, name: str) -> None:
+    """ONNX's loader picks its format by the file's suffix: a model file named base.json raised UnicodeDecodeError, a
+    traceback from station teach (before 2026-12-07), where the station's gate runs the same file."""
+    from station.model import Model
+    from station.teach.weights import _initialisers, relabel
+
+    base = tmp_path / name
+    base.write_bytes(SHIPPED_MODEL.read_bytes())
+    convs, _head = _initialisers(base)
+    assert [w.shape for w, _ in convs] == [w.shape for w, _ in _initialisers(SHIPPED_MODEL)[0]]
+    relabel(base, tmp_path / "set.json", 0.4, (0.3, 0.4), {})
+    assert Model(tmp_path / "set.json").info.band == (0.3, 0.4)

@@ -60,7 +60,7 @@ def _needed(graph: Any, outputs: list[str], cut: Any) -> list[Any]:
 def split(src: Path, dst: Path, overlap: float) -> UnwrapSpec:
     import onnx
 
-    m = onnx.load(str(src))
+    m = onnx.load(str(src), format="protobuf")
     g = m.graph
     crop = g.input[0].name
     samples = [n for n in g.node if n.op_type == "GridSample" and n.input[0] == crop]
@@ -88,7 +88,7 @@ def split(src: Path, dst: Path, overlap: float) -> UnwrapSpec:
         out.metadata_props.add(key=p.key, value=p.value)
     out.metadata_props.add(key=meta.META_UNWRAP, value=json.dumps(asdict(unwrap)))
     onnx.checker.check_model(out)
-    onnx.save(out, str(dst))
+    onnx.save(out, str(dst), format="protobuf")
     return unwrap
 
 

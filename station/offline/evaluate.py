@@ -133,6 +133,9 @@ def _unjudged(folder: Path, rows: list[Row]) -> list[str]:
     return notes
 
 
+REPORT_FILES = ("metrics.json", "parts.csv", "confusion_matrix.png", "score_histograms.png", "worst_mistakes.png")  # its writes
+
+
 def evaluate_folder(folder: Path, model: Model, report: Path) -> int:
     """Print the figures as one JSON object and write the report pictures; 0 on success."""
     import sys

@@ -14,8 +14,9 @@ from pathlib import Path
 
 from station.config import DEFAULTS, SHIPPED_MODEL, Config, read_with
 from station.errors import InputError
-from station.files import not_read, real
+from station.files import not_read, real, report_apart
 from station.offline.evaluate import report_folder
+from station.teach.report import REPORT_FILES
 from station.teach.samples import read_by
 
 
@@ -35,9 +36,10 @@ def check_paths(args: argparse.Namespace, base: Path, cfg: Config) -> None:
     for path, what in taken:
         if path is not None and where == real(Path(path)):
             raise InputError(f"{out}: --out is {what}; write the taught model to a new file, then point the config at it")
-    read = [DEFAULTS.parent, *(p for src in args.sources for p in read_by(Path(src))), *read_with(args.config, cfg)]
+    read = [DEFAULTS.parent, base, *(p for src in args.sources for p in read_by(Path(src))), *read_with(args.config, cfg)]
     not_read(out, "--out", read)  # a photo, a ground truth, the config, a file it names (a key, the review token, the archive)
     not_read(Path(args.report), "--report", read)
+    report_apart(Path(args.report), REPORT_FILES, read)  # a config or model kept in the report folder under a report's name
     if out.is_dir():
         raise InputError(f"{out}: --out is a folder; give the taught model's file name (e.g. {out / 'line.onnx'})")
     if not out.parent.is_dir() or not os.access(out.parent, os.W_OK):

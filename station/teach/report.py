@@ -36,6 +36,7 @@ def mistakes_png(samples: list[Sample], crops: npt.NDArray[np.float32], scores: 
 
 
 PICTURES = ("confusion_matrix.png", "score_histograms.png", "base_score_histograms.png", "heldout_mistakes.png")
+REPORT_FILES = ("metrics.json", *PICTURES)  # every file a teaching report writes (or removes, as an earlier run's)
 
 
 def write_metrics(folder: Path, figures: dict[str, Any], keep_pictures: bool = False) -> None:

@@ -39,7 +39,7 @@ def _initialisers(path: Path) -> tuple[list[tuple[Any, Any]], tuple[Any, Any]]:
     import onnx
     from onnx import numpy_helper
 
-    graph = onnx.load(str(path)).graph
+    graph = onnx.load(str(path), format="protobuf").graph  # a name ending .json is still a model file
     heads = sum(node.op_type == "Gemm" for node in graph.node)
     if heads > 1:
         raise ModelError(
@@ -123,9 +123,9 @@ def relabel(src: Path, path: Path, threshold: float, band: tuple[float, float], 
     """``src``'s graph and metadata with another operating point and ``extra`` at ``path``: the base network, set for a line."""
     import onnx
 
-    m = onnx.load(str(src))
+    m = onnx.load(str(src), format="protobuf")
     _set_props(m, {**operating_point(threshold, band), **extra})
-    onnx.save(m, str(path))
+    onnx.save(m, str(path), format="protobuf")
 
 
 def operating_point(threshold: float, band: tuple[float, float]) -> dict[str, str]:
@@ -147,7 +147,7 @@ def stamp(path: Path, version: str, spec: PreprocessSpec, unwrap: UnwrapSpec | N
     """
     import onnx
 
-    m = onnx.load(str(path))
+    m = onnx.load(str(path), format="protobuf")
     own = {
         meta.META_VERSION: version,
         meta.META_CLASSES: json.dumps(list(meta.CLASSES)),
@@ -159,4 +159,4 @@ def stamp(path: Path, version: str, spec: PreprocessSpec, unwrap: UnwrapSpec | N
         own[meta.META_UNWRAP] = json.dumps(asdict(unwrap))
     del m.metadata_props[:]
     _set_props(m, own)
-    onnx.save(m, str(path))
+    onnx.save(m, str(path), format="protobuf")
