@@ -31,7 +31,8 @@ from station.config import FREE_RUN, Config, ModelSection, TriggerMode
 from station.errors import ConfigError
 from station.frame_source import FrameSource
 from station.gate import admit_configured
-from station.messages import CameraState, DropReason, Part, Scored, StageName, StationState, Verdict
+from station.inflight import InFlight, behind, first_waiting
+from station.messages import CameraState, DropReason, Frame, Part, Scored, StageName, StationState, Verdict
 from station.metrics import QUEUED, Metrics
 from station.model import Model
 from station.ratelog import RateLimitedLog
@@ -120,6 +121,7 @@ class Pipeline:
             self.archive = Archive(cfg.archive, metrics, self.outlet.publisher.run_id, cfg_hash)
         self.publisher = self.outlet.publisher
         self.parts_triggered = 0
+        self.inflight = InFlight()
 
         self.stages = self._stages(trig, model, metrics)
         self.web = self._serve() if opts.metrics_server and cfg.metrics.enabled else None
@@ -145,6 +147,7 @@ class Pipeline:
 
         def count(parts: list[Part]) -> list[Part]:
             self.parts_triggered += len(parts)
+            self.inflight.handed_on(parts)
             return parts
 
         def t(stage: StageName) -> Callable[[float], None]:
@@ -184,6 +187,7 @@ class Pipeline:
         self._trigger_log.emit("blank", "frame_blank", level="warning", frame=index, why=why)
 
     def _published(self, v: Verdict, msg: VerdictMessage) -> None:
+        self.inflight.published(v.part_id)
         if self.opts.on_verdict is not None:
             self.opts.on_verdict(v)
         self.live.record(v, msg)
@@ -213,6 +217,8 @@ class Pipeline:
             degraded.append(against)
         if trigger := self.trigger_stage.failing(time.monotonic()):
             degraded.append(trigger)
+        if late := self._behind():
+            degraded.append(late)
         body.update({"problems": problems, "degraded": degraded, "status": "unhealthy" if problems else "degraded" if degraded else "ok"})
         return Health(not problems, body)
 
@@ -241,9 +247,16 @@ class Pipeline:
         return [
             ("camera", self.capture.blind()),
             ("stuck", self._stuck(self._path())),
+            ("behind", self._behind()),
             ("trigger", self.trigger_stage.failing(time.monotonic())),
             ("direction", self.travel.against()),
         ]
+
+    def _behind(self) -> str | None:
+        """A part or a frame past its deadline without a verdict (:mod:`station.inflight`): gateways must hold."""
+        held = self.stages[0].handling
+        frames = [held if isinstance(held, Frame) else None, first_waiting(self.queues[StageName.TRIGGER])]
+        return behind(self.inflight, frames, self.publisher.deadline_s, time.monotonic())
 
     def _final(self) -> list[None]:
         """Last words of the publish thread: the station is stopping (a status message, unless an idle turn during the

@@ -223,6 +223,9 @@ class GatewayCore:
         if msg.captured_at > now + CLOCK_AHEAD_S:  # judged by the gateway's clock: the part was captured about now
             fault, trip = GatewayReason.CLOCK_AHEAD, Fault.CLOCK_AHEAD
             log.error(fault, stage="gateway", part_id=pid, captured_at=msg.captured_at, now=now)
+        elif (past := now - msg.captured_at - self.t.actuator_delay_s) > 0 and trip is None:  # its part went by undecided
+            log.error("verdict_after_actuator", stage="gateway", part_id=pid, late_s=round(past, 3))
+            trip = Fault.VERDICT_LATE
         if trip is not None:
             self._trip(now, trip)
         due = min(msg.captured_at, now) + self.t.actuator_delay_s

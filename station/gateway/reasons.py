@@ -46,6 +46,7 @@ class Fault(StrEnum):
     VERDICT_CONFLICT = "verdict_conflict"
     VERDICT_MISSING = "verdict_missing"
     DECISION_LATE = "decision_late"
+    VERDICT_LATE = "verdict_late"  # a verdict came after its part's actuator time: the part went by undecided, vision healthy
     CLOCK_STEPPED = "clock_stepped"
     OUTPUT_FAILED = "output_failed"
     OUTPUT_LATE = "output_late"  # the PLC took a part's decision more than 0.1 s after its actuator time (core.DECISION_LATE_S)

@@ -108,6 +108,7 @@ class Stage(Worker, Generic[In, Out]):
         self._on_end = on_end
         self._on_idle = on_idle
         self._poll_s = poll_s
+        self.handling: object | None = None  # the item in its hands now (the trigger's frame: :func:`station.inflight.behind`)
 
     def _finish(self) -> None:
         """Dead (``failed``), it hands on the end marker all the same: the stages after it finish the parts already past it,
@@ -136,8 +137,11 @@ class Stage(Worker, Generic[In, Out]):
                 if self.outbox is not None:
                     put_bounded(self.outbox, END, self._abort, self._poll_s)
                 return
-            t0 = time.perf_counter()
-            out = self._handle(item)  # type: ignore[arg-type]
+            t0, self.handling = time.perf_counter(), item
+            try:
+                out = self._handle(item)  # type: ignore[arg-type]
+            finally:
+                self.handling = None
             took = time.perf_counter() - t0
             self.durations.append(took)
             if self._timer is not None:

@@ -380,13 +380,20 @@ def test_a_verdict_for_a_part_decided_under_a_seq_never_heard_trips_vision_whate
         assert [(d.part_id, d.reason) for d in core.decisions] == [(1, "ok"), (2, "vision_unhealthy")], again
 
 
-def test_a_verdict_that_arrives_late_is_rejected_late_without_tripping_vision_for_the_next_part() -> None:
+def test_a_verdict_after_its_parts_actuator_time_is_rejected_late_and_trips_vision() -> None:
+    """The station fell behind without a word (heartbeats saying running): its part went by the actuator undecided with the
+    healthy output 1, and so may others captured meanwhile (before 2026-12-07: rejected late, vision left healthy). A
+    verdict late by the station's deadline but before the actuator is no fault: the part is rejected in time."""
     st = FakeStation()
     core = healthy_core(st)
-    core.receive(st.verdict(captured_at=0.4), 1.6)  # the station's own lateness: its actuator time (1.4) has gone
-    core.receive(st.verdict(captured_at=1.6), 1.6)
+    core.receive(st.verdict(captured_at=0.55), 1.5)  # after its deadline (0.5 s), before its actuator time (1.55)
+    run_to(core, st, 1.5, 1.6)
+    assert core.healthy and [(d.part_id, d.reason) for d in core.decisions] == [(1, "late")]
+    core.receive(st.verdict(captured_at=0.4), 1.6)  # its actuator time (1.4) has gone
+    assert core.fault == "verdict_late" and core.hold_until >= 1.6 + T.actuator_delay_s
+    core.receive(st.verdict(captured_at=1.55), 1.6)
     run_to(core, st, 1.6, 2.7)
-    assert [(d.part_id, d.reason) for d in core.decisions] == [(1, "late"), (2, "ok")]
+    assert [(d.part_id, d.reason) for d in core.decisions] == [(1, "late"), (2, "late"), (3, "vision_unhealthy")]
 
 
 def test_open_gaps_together_never_ask_for_more_than_max_gap() -> None:

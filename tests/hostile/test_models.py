@@ -117,3 +117,33 @@ def test_a_reload_to_a_model_that_never_finishes_its_self_test_is_refused_and_a_
     assert "the model's run was ended: it ran past 5 s" in st.stderr()
     verdicts = [strict_json(line) for line in out.read_text().splitlines()]
     assert [v["part_id"] for v in verdicts] == list(range(1, len(verdicts) + 1)) and all(v["verdict"] == "reject" for v in verdicts)
+
+
+def test_a_model_run_that_holds_a_part_past_its_deadline_makes_the_station_say_degraded_until_its_verdict_is_out(
+    tmp_path: Path,
+) -> None:
+    """A live model that runs to its 5 s bound on one part (a bright one): the heartbeats said ``running`` all the while,
+    so gateways took the station as keeping its deadline and that part, and those behind it, reached the actuator
+    undecided (before 2026-12-07). Now the heartbeats say ``degraded`` (gateways hold: every part rejected) from the
+    part's deadline until its verdict, a reject, is out, and ``running`` again after."""
+    live, folder = loops_on_bright(tmp_path / "slow.onnx"), tmp_path / "parts"
+    folder.mkdir()
+    shutil.copy(sorted((SAMPLE / "ok_front").iterdir())[0], folder / "a_ok.jpeg")
+    bright_parts(tmp_path / "bright", 1)
+    shutil.copy(next((tmp_path / "bright").iterdir()), folder / "b_bright.png")
+    shutil.copy(sorted((SAMPLE / "ok_front").iterdir())[1], folder / "c_ok.jpeg")
+    out = tmp_path / "v.jsonl"
+    st = Station("replay", str(folder), "--realtime", "--no-progress", "--out", str(out),
+                 extra=tuple(sets(f"model.path={live}", "camera.fps=1")))  # fmt: skip
+    try:
+        assert st.wait(60) == 0, st.stderr()[-2000:]
+    finally:
+        st.close()
+    verdicts = [strict_json(line) for line in out.read_text().splitlines()]
+    assert [v["part_id"] for v in verdicts] == [1, 2, 3]
+    assert [(v["part_id"], v["verdict"], v["reason"]) for v in verdicts][1] == (2, "reject", "late")  # the run ended at 5 s
+    states = [b["state"] for t, b, _ in st.messages if t in ("heartbeat", "status")]  # a change of state is sent at once
+    first = states.index("degraded")
+    assert "running" in states[:first] and "running" in states[first:], states
+    behind = st.logged("station_degraded")
+    assert behind and "part 2 has no verdict" in str(behind[0]["why"]), behind
