@@ -34,7 +34,7 @@ import structlog
 
 from station.config import ArchiveSection
 from station.errors import ConfigError
-from station.files import read_bounded
+from station.files import hold_folder, read_bounded
 from station.locate import u8
 from station.messages import Verdict
 from station.metrics import Metrics
@@ -134,7 +134,23 @@ class Archive(Worker):
         self._rng = random.Random(0)
         self._entries: list[_Entry] = []
         self._bytes = 0
+        with contextlib.suppress(OSError):  # one that cannot be made is said by the first write
+            self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            self._hold = hold_folder(self.root)  # the quota counts this process's parts: a second writer would double it
+        except OSError:
+            raise ConfigError("archive.dir", f"{self.root}: another station archives into this folder (each keeps its own "
+                              "archive.max_bytes there); give each station a folder of its own") from None  # fmt: skip
         super().__init__("archive")
+
+    def release(self) -> None:
+        """Let go of the folder (the thread's end, or a start-up that failed after the archive was made)."""
+        if self._hold is not None:
+            os.close(self._hold)
+            self._hold = None
+
+    def _finish(self) -> None:
+        self.release()
 
     def submit(self, v: Verdict, msg: VerdictMessage) -> None:
         """Queue a verdict for the archive if it is kept (all rejects and shadow disagreements, a sample of passes); never blocks."""
@@ -230,6 +246,9 @@ class Archive(Worker):
             atomic_write(stem.with_suffix(SIDECAR), data)  # last: a sidecar means the entry is whole
         except OSError as exc:
             self._fail(f"writing {stem}", exc)
+            for path, _ in files:  # without its sidecar, no count of the archive would ever see (or delete) it
+                with contextlib.suppress(OSError):
+                    path.unlink(missing_ok=True)
             return
         self.failing = None
         self.metrics.archive_writes.labels(kind=kind).inc()

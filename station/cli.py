@@ -249,7 +249,14 @@ def cmd_archive(args: argparse.Namespace) -> int:
         what = "not a folder" if src.exists() else "no such archive folder"
         raise InputError(f"{src}: {what} (give archive.dir, the folder the station archives into)")
     not_read(Path(args.out), "OUT", [src])  # the archive's quota would prune it, and its next export would read it back
-    done = export(src, Path(args.out), reviewed_only=args.reviewed_only)
+    try:
+        STOPS.install()  # SIGTERM as Ctrl-C: the export made so far is removed, never left for teach to read as labelled
+        done = export(src, Path(args.out), reviewed_only=args.reviewed_only)
+    except Stopped as exc:
+        print(f"station archive export: stopped by {signal.Signals(exc.signum).name}; nothing exported", file=sys.stderr)
+        return 128 + exc.signum
+    finally:
+        STOPS.uninstall()
     for why in done.skipped:
         print(one_line(f"station archive export: not exported: {why}"), file=sys.stderr)
     if not done.archived:

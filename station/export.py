@@ -10,7 +10,10 @@ from __future__ import annotations
 import contextlib
 import csv
 import hashlib
+import io
 import json
+import os
+import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +21,7 @@ from typing import Any
 
 from station.archive import CROP, read_sidecar, sidecars
 from station.errors import InputError
-from station.files import read_bounded, to_cell
+from station.files import read_bounded, replace_file, to_cell
 from station.imagesize import PNG, png_damage
 from station.stills import DEFECTIVE, GOOD, MAX_IMAGE_BYTES
 from station.wire import REASONS
@@ -48,7 +51,28 @@ def export(archive: Path, out: Path, reviewed_only: bool = False) -> Exported:
     or empty (an earlier export left in it could put one part under both labels); InputError naming
     it otherwise. A part whose sidecar or crop cannot be read is skipped and named, never silently.
     ``labels.csv`` has a row for each crop written (:data:`COLUMNS`).
+
+    The export is made in a folder beside ``out`` and renamed to it once whole: one stopped or failed partway (a stop, a
+    full disk) leaves nothing at ``out`` and is removed. (Before 2026-12-07 it left crops sorted by the station's own
+    verdict and no ``labels.csv``, or one cut short, which said nothing of them: teach then took them as an operator's.)
     """
+    made = not out.exists()
+    _empty_folder(out, ())
+    stage = out.with_name(f".{out.name}.{os.getpid()}.export")
+    try:
+        done = _export_into(archive, stage, out, reviewed_only)
+        os.replace(stage, out)  # over the empty folder checked above
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        if made:
+            with contextlib.suppress(OSError):
+                out.rmdir()
+        raise
+    return done
+
+
+def _export_into(archive: Path, out: Path, final: Path, reviewed_only: bool) -> Exported:
+    """:func:`export`'s work, into the new folder ``out``, renamed ``final`` once whole (named in what goes wrong)."""
     _empty_folder(out, (DEFECTIVE, GOOD))  # even empty: a labelled folder, which teach and eval count
     done = Exported({DEFECTIVE: 0, GOOD: 0, "review": 0}, [])
     rows = [list(COLUMNS)]
@@ -75,11 +99,12 @@ def export(archive: Path, out: Path, reviewed_only: bool = False) -> Exported:
             continue
         done.counts[folder] += 1
         rows.append(_row(f"{folder}/{crop.name}", meta, review["by"] if review is not None else "station", digest))
+    text = io.StringIO(newline="")
+    csv.writer(text).writerows([[to_cell(c) for c in row] for row in rows])
     try:
-        with (out / "labels.csv").open("w", newline="", encoding="utf-8", errors="backslashreplace") as f:  # a sidecar's odd text
-            csv.writer(f).writerows([[to_cell(c) for c in row] for row in rows])
+        replace_file(out / "labels.csv", text.getvalue().encode("utf-8", "backslashreplace"))  # a sidecar's odd text
     except OSError as exc:
-        raise InputError(f"{out / 'labels.csv'}: cannot write: {exc.strerror or exc}") from None
+        raise InputError(f"{final / 'labels.csv'}: cannot write: {exc.strerror or exc}") from None
     return done
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import io
 import os
 import re
@@ -158,6 +159,22 @@ def _check(st: os.stat_result, most: int, what: str) -> int:
     if st.st_size > most:
         raise Refused(errno.EFBIG, f"{st.st_size} bytes, more than {most} for {what}")
     return st.st_size
+
+
+def hold_folder(folder: Path) -> int | None:
+    """An exclusive hold on ``folder`` (``flock``) for as long as the descriptor returned stays open (``os.close`` it, or
+    the process ends); OSError when another holds it; None when the folder cannot be opened (whoever writes there says
+    why)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
 
 
 def not_there(path: Path) -> str:

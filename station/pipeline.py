@@ -118,7 +118,11 @@ class Pipeline:
         who = Identity(cfg.station.id, cfg_hash, model.info.model_id)
         self.outlet = Outlet(cfg.publisher, who, metrics, out=opts.out, camera=lambda: self.capture.state, on_published=self._published)
         if cfg.archive.dir is not None:
-            self.archive = Archive(cfg.archive, metrics, self.outlet.publisher.run_id, cfg_hash)
+            try:
+                self.archive = Archive(cfg.archive, metrics, self.outlet.publisher.run_id, cfg_hash)
+            except ConfigError:
+                self.outlet.close()
+                raise
         self.publisher = self.outlet.publisher
         self.parts_triggered = 0
         self.inflight = InFlight()
@@ -139,6 +143,8 @@ class Pipeline:
             return WebServer(cfg.metrics.host, cfg.metrics.port, self.metrics, self.live, self.healthz, review)
         except ConfigError:
             self.outlet.close()
+            if self.archive is not None:
+                self.archive.release()
             raise
 
     def _stages(self, trig: FrameTrigger | LineTrigger, model: Model, metrics: Metrics) -> list[Stage[Any, Any]]:

@@ -155,8 +155,10 @@ class Review:
         """Write the operator's label into the part's sidecar, atomically; the sidecar as written."""
         if label not in LABELS:
             raise InputError(f"label {label[:20]!r} is not defect or good")
-        if not _WHO.fullmatch(who):
+        if not _WHO.fullmatch(who) or not who.strip():
             raise InputError("who: a name of 1-64 letters, digits, spaces or .@'-")
+        if who.strip().lower() == "station":  # an export tells the station's own verdicts by label_by "station"
+            raise InputError("who: 'station' is how an export names the station's own verdicts; give the person's name")
         with self._labelling:  # two at once: each read the sidecar before either wrote, and one label was lost
             return self._label(self._side(item), item, label, who, now)
 

@@ -206,6 +206,61 @@ def test_a_part_the_archive_cannot_encode_degrades_it_and_the_thread_lives_on(tm
     assert m.registry.get_sample_value("station_archive_writes_total", {"kind": "reject"}) == 1
 
 
+def test_a_part_whose_sidecar_cannot_be_written_leaves_none_of_its_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The disk filled between its crop and its sidecar: the crop stayed, outside every later count of the quota (the scan
+    and the quota know a part by its sidecar), for good (before 2026-12-07)."""
+    from station import archive
+
+    written = archive.atomic_write
+
+    def full_at_the_sidecar(path: Path, data: bytes) -> None:
+        if path.suffix == ".json":
+            raise OSError(28, "No space left on device")
+        written(path, data)
+
+    monkeypatch.setattr(archive, "atomic_write", full_at_the_sidecar)
+    m = Metrics()
+    arch = Archive(load_config(None, [f"archive.dir={tmp_path / 'a'}"]).archive, m, "run", "cfg")
+    arch.start()
+    arch.submit(*archived_verdict(1, "reject"))
+    arch.drain(10)
+    assert arch.failing is not None and "No space left on device" in arch.failing
+    assert [p for p in (tmp_path / "a").rglob("*") if p.is_file()] == []
+
+
+def test_a_second_archive_in_one_folder_is_refused_naming_archive_dir_until_the_first_lets_go(tmp_path: Path) -> None:
+    """Each archive counts its own parts against archive.max_bytes: two stations in one folder kept twice the quota there
+    (before 2026-12-07)."""
+    from station.errors import ConfigError
+
+    cfg = load_config(None, [f"archive.dir={tmp_path / 'a'}"]).archive
+    first = Archive(cfg, Metrics(), "run1", "cfg")
+    with pytest.raises(ConfigError, match="another station archives into this folder") as err:
+        Archive(cfg, Metrics(), "run2", "cfg")
+    assert err.value.key == "archive.dir"
+    first.start()
+    first.drain(10)  # its thread's end lets go of the folder
+    second = Archive(cfg, Metrics(), "run2", "cfg")
+    second.release()
+
+
+@pytest.mark.integration
+def test_a_second_station_on_one_archive_folder_exits_2_naming_archive_dir(tmp_path: Path) -> None:
+    from .proc import Station, one_line_error, run, sets
+
+    archive = str(tmp_path / "a")
+    first = Station("replay", str(SAMPLE / "ok_front"), "--realtime", "--no-progress",
+                    extra=tuple(sets(f"archive.dir={archive}", "camera.fps=1")))  # fmt: skip
+    try:
+        assert first.up(), first.stderr()[-2000:]
+        ports = ("metrics.port=0", "publisher.endpoint=tcp://127.0.0.1:*", "publisher.resend_endpoint=null")
+        second = run("run", *sets(f"archive.dir={archive}", f"camera.source={SAMPLE / 'ok_front'}", *ports))
+        one_line_error(second, "archive.dir", "another station archives into this folder")
+        assert first.proc.poll() is None
+    finally:
+        first.close()
+
+
 def test_a_part_not_located_is_archived_as_the_triggers_box_round_it_and_a_frame_part_as_its_frame(tmp_path: Path) -> None:
     """Line mode: the trigger refused it (never seen whole, too large) or no rim was found. The crop is the box the trigger
     saw it in, grown by the crop margin, not the whole frame with the other parts in it; the sidecar says where."""

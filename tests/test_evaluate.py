@@ -93,10 +93,10 @@ def test_what_eval_does_not_judge_and_crops_still_labelled_by_the_station_are_sa
     err = capsys.readouterr().err
     assert f"station: note: {root}: not read, as not in ok_front/ or def_front/: def_front_2/, loose.jpeg, review/ (" in err
     assert "station: note: 1 of these crops are labelled by the station's own verdict (labels.csv, label_by station)" in err
-    (root / "labels.csv").write_text("file\nx.png\n")
-    assert evaluate_folder(root, Model(MODEL), tmp_path / "r") == 0
-    said = capsys.readouterr().err
-    assert "not an export's labels (expected the columns file and reason) (eval judges by the label folders alone)" in said
+    (root / "labels.csv").write_text("file\nx.png\n")  # which crops an operator labelled is not known: as teach, refused
+    assert evaluate_folder(root, Model(MODEL), tmp_path / "r") == 2
+    said = capsys.readouterr().err.strip().splitlines()
+    assert len(said) == 1 and "labels.csv: not an export's labels (expected the columns file and reason)" in said[0], said
 
 
 def test_a_mistakes_tile_names_its_file_and_a_sheet_with_none_says_so(tmp_path: Path) -> None:

@@ -215,3 +215,58 @@ def test_a_crop_the_disk_fills_while_it_is_written_is_named_and_not_left_cut_sho
     assert done.counts["def_front"] == 1 and [Path(w.split(":")[0]).name for w in done.skipped] == ["p1.png"]
     assert "No space left on device" in done.skipped[0]
     assert sorted(p.name for p in (tmp_path / "out" / "def_front").iterdir()) == ["p2.png"]
+
+
+@pytest.mark.parametrize("made", [False, True])
+def test_an_export_stopped_or_failed_partway_leaves_nothing_to_read_as_labelled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, made: bool
+) -> None:
+    """Stopped after its first crop, or its labels.csv refused by a full disk: the crops written so far lay sorted by the
+    station's own verdict with no labels.csv (or one cut short) saying so, and teach took them as an operator's labels
+    (before 2026-12-07). Now nothing is left at OUT (an empty folder given stays empty), and no folder beside it."""
+    from station.signals import Stopped
+
+    reject = tmp_path / "a" / "2026-01-01" / "reject"
+    for stem in ("p1", "p2", "p3"):
+        archived_files(reject, stem, json.dumps({"reason": "defect"}))
+    out = tmp_path / "out"
+    if made:
+        out.mkdir()
+    written = Path.write_bytes
+
+    def stopped_after_one(self: Path, data: bytes) -> int:
+        if self.name == "p2.png":
+            raise Stopped(15)
+        return written(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", stopped_after_one)
+    with pytest.raises(Stopped):
+        export(tmp_path / "a", out)
+    monkeypatch.setattr(Path, "write_bytes", written)
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["a", "out"] if made else ["a"])
+    assert not made or list(out.iterdir()) == []
+
+    def disk_full(path: Path, data: bytes) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("station.export.replace_file", disk_full)
+    with pytest.raises(InputError, match=r"out/labels.csv: cannot write: No space left on device"):
+        export(tmp_path / "a", out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["a", "out"] if made else ["a"])
+
+
+def test_an_export_stopped_by_a_signal_says_so_and_exits_128_plus_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from station import export as export_module
+    from station.cli import main
+    from station.signals import Stopped
+
+    archived_files(tmp_path / "a" / "2026-01-01" / "reject", "p1", json.dumps({"reason": "defect"}))
+
+    def stopped(*_args: object, **_kw: object) -> None:
+        raise Stopped(15)
+
+    monkeypatch.setattr(export_module, "export", stopped)
+    assert main(["archive", "export", str(tmp_path / "a"), str(tmp_path / "out")]) == 143
+    assert "station archive export: stopped by SIGTERM; nothing exported" in capsys.readouterr().err

@@ -85,6 +85,8 @@ def test_a_label_is_written_into_the_sidecar_with_who_and_when_and_counted(tmp_p
         (None, "good", "", "who"),
         (None, "good", "<script>", "who"),
         (None, "good", "Ana\n", "who"),
+        (None, "good", "   ", "who"),  # a name of no one
+        (None, "good", "Station", "'station' is how an export names the station's own verdicts"),
         ("ITEM\n", "good", "Ana", "not an archived part"),
         ("2026-12-01/reject/0a1b-12345678901234567", "good", "Ana", "not an archived part"),  # a part id over 2 ** 53
         ("2026-12-01/reject/0a1b-12345678", "good", "Ana", "no such archived part"),  # the 12,345,678th part: an id

@@ -114,18 +114,24 @@ def _collect(folder: Path, clf: Classifier, taught: frozenset[str] = frozenset()
     return rows, problems
 
 
-def _unjudged(folder: Path, rows: list[Row]) -> list[str]:
+def _by_station(folder: Path) -> frozenset[str] | None:
+    """In an export (a ``labels.csv`` beside the label folders), the crops still labelled by the station's own verdict;
+    None in a folder that is none. InputError, as teaching says it, for labels that cannot be read: which crops carry an
+    operator's label is then not known, and figures on the station's own would compare the model with itself (before
+    2026-12-07 eval went on, saying only that it judged by the folders)."""
+    if not os.path.lexists(folder / "labels.csv"):
+        return None
+    from station.teach.exported import read_labels  # an export's labels, as teaching reads them
+
+    return read_labels(folder).by_station
+
+
+def _unjudged(folder: Path, rows: list[Row], by_station: frozenset[str] | None) -> list[str]:
     """What the folder holds beside its label folders (never judged), and, in an export, how many of the crops judged
     still carry the station's own verdict as their label (figures on them compare the model with itself)."""
-    export = os.path.lexists(folder / "labels.csv")
-    notes = [note for note in (beside_labels(folder, ("labels.csv",) if export else ()),) if note]
-    if export:
-        from station.teach.exported import read_labels  # an export's labels, as teaching reads them
-
-        try:
-            unchecked = read_labels(folder).by_station & {f"{r.path.parent.name}/{r.path.name}" for r in rows}
-        except InputError as exc:
-            return [*notes, f"{exc} (eval judges by the label folders alone)"]
+    notes = [note for note in (beside_labels(folder, ("labels.csv",) if by_station is not None else ()),) if note]
+    if by_station is not None:
+        unchecked = by_station & {f"{r.path.parent.name}/{r.path.name}" for r in rows}
         if unchecked:
             notes.append(f"{len(unchecked)} of these crops are labelled by the station's own verdict (labels.csv, label_by "
                          "station): figures on them compare the model with itself; look at them first (docs/commissioning.md, "
@@ -143,13 +149,14 @@ def evaluate_folder(folder: Path, model: Model, report: Path) -> int:
     try:
         not_read(report, "--report", [folder / sub for sub in LABELLED])  # its pictures would be judged next time
         report_folder(report)  # before the photos are judged, not after
+        by_station = _by_station(folder)
         rows, problems = _collect(folder, Classifier(model), model.info.taught_parts)
     except (FileNotFoundError, InputError) as exc:
         print(one_line(f"station: error: {exc}"), file=sys.stderr)
         return 2
     for p in problems:
         print(one_line(f"station: skipped {p}"), file=sys.stderr)
-    for note in _unjudged(folder, rows):
+    for note in _unjudged(folder, rows, by_station):
         print(one_line(f"station: note: {note}"), file=sys.stderr)
     if not rows:
         print(one_line(f"station: error: {folder}: no readable images"), file=sys.stderr)
