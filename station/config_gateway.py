@@ -43,6 +43,13 @@ class ModbusSection(Section):
     )
     alive_ms: int = Field(200, ge=20, le=10000, description="Interval of the alive count and of re-asserting the healthy coil.")
     timeout_s: float = Field(0.5, gt=0, le=10, description="Bound on one Modbus request.")
+    hold_ms: int = Field(
+        20,
+        ge=0,
+        le=500,
+        description="Each part's decision stays on the PLC at least this long before the next part's reject coil is written: "
+        "at least the PLC's scan time (a scan between the next coil and its event would latch that coil for this part).",
+    )
 
     @field_validator("host")
     @classmethod
@@ -50,7 +57,10 @@ class ModbusSection(Section):
         """An IP address or a host name as DNS writes it; anything else (a space, a NUL, a URL) is a mistake, and so is an
         address no one PLC can have (0.0.0.0, a broadcast or a multicast group: a connect to it fails, or reaches whoever)."""
         v = check_host(v)
-        if is_ip_address(v) and ((ip := ipaddress.ip_address(v)).is_unspecified or ip.is_multicast or v == "255.255.255.255"):
+        ip = ipaddress.ip_address(v) if is_ip_address(v) else None
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:  # ::ffff:0.0.0.0 is 0.0.0.0
+            ip = ip.ipv4_mapped
+        if ip is not None and (ip.is_unspecified or ip.is_multicast or ip == ipaddress.IPv4Address("255.255.255.255")):
             raise ValueError(f"{v} is no one device's address (unspecified, broadcast or multicast): give the PLC's own")
         return v
 

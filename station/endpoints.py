@@ -32,7 +32,11 @@ def check_host(v: str) -> str:
     labels = v.removesuffix(".").split(".")
     if len(v) > 253 or not all(HOST_LABEL.fullmatch(x) for x in labels) or all(x.isdigit() for x in labels):
         raise ValueError(f"{v!r} is not an IP address or a host name (letters, digits, hyphens and underscores, dots between)")
-    return v
+    try:  # the resolver reads such a name as a number ("0x0" is 0.0.0.0): an address that no check here would see
+        address = socket.inet_ntoa(socket.inet_aton(v))
+    except OSError:
+        return v
+    raise ValueError(f"{v!r} is read as the IPv4 address {address}: write the address itself")
 
 
 def check_endpoint(v: str) -> str:

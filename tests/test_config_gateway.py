@@ -92,9 +92,22 @@ def test_a_station_endpoint_the_gateway_would_take_from_an_inproc_bind_is_refuse
     assert err.value.key == key
 
 
-@pytest.mark.parametrize("host", ["0.0.0.0", "255.255.255.255", "224.0.0.1", '"::"', "ff02::1"])
+@pytest.mark.parametrize(
+    "host",
+    ["0.0.0.0", "255.255.255.255", "224.0.0.1", '"::"', "ff02::1", '"::ffff:0.0.0.0"', '"::ffff:255.255.255.255"', '"::ffff:224.0.0.1"'],
+)
 def test_a_plc_host_that_is_no_one_devices_address_is_refused_naming_the_key(host: str) -> None:
-    """Unspecified, broadcast or multicast: accepted before 2026-12-07, and no PLC was ever reached there."""
+    """Unspecified, broadcast or multicast, also as an IPv4-mapped IPv6 address: accepted before 2026-12-07 (the mapped
+    ones after the plain ones were refused), and no PLC was ever reached there, or whatever listened on this machine."""
     with pytest.raises(ConfigError) as err:
         load_config(None, [f"gateway.modbus.host={host}"])
     assert err.value.key == "gateway.modbus.host" and "is no one device's address" in str(err.value)
+
+
+@pytest.mark.parametrize(("host", "address"), [("0x0", "0.0.0.0"), ("0x7f000001", "127.0.0.1"), ("0x7f.1", "127.0.0.1")])
+def test_a_host_name_the_resolver_reads_as_a_number_is_refused_as_the_address_it_is(host: str, address: str) -> None:
+    """'0x0' passed as a host name, and the resolver made it 0.0.0.0: the address checks never saw it (before 2026-12-07)."""
+    with pytest.raises(ConfigError) as err:
+        load_config(None, [f'gateway.modbus.host="{host}"'])  # quoted: YAML would take 0x0 for a number itself
+    assert err.value.key == "gateway.modbus.host" and f"is read as the IPv4 address {address}" in str(err.value)
+    assert load_config(None, ["gateway.modbus.host=plc-1"]).gateway.modbus.host == "plc-1"

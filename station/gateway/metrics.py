@@ -48,7 +48,7 @@ class MetricsOutput:
     def tick(self, now: float) -> None:
         pass
 
-    def stopping(self) -> None:
+    def stopping(self, at: float | None = None) -> None:
         pass
 
     def close(self) -> None:

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -39,8 +41,9 @@ class Output(Protocol):
 
     def tick(self, now: float) -> None: ...
 
-    def stopping(self) -> None:
-        """The gateway is stopping, the healthy coil down: parts after this need not reach a slow device."""
+    def stopping(self, at: float | None = None) -> None:
+        """The gateway is stopping, the healthy coil down: parts after monotonic time ``at`` (None: now) need not reach a
+        slow device, nor the rest of a part under way then."""
 
     def close(self) -> None: ...
 
@@ -70,7 +73,7 @@ class JsonLinesOutput:
     def tick(self, now: float) -> None:
         self._quiet.tick()  # the count of failed lines held back
 
-    def stopping(self) -> None:
+    def stopping(self, at: float | None = None) -> None:
         pass  # every part's line is written, to the end
 
     def close(self) -> None:
@@ -124,6 +127,8 @@ class ModbusOutput:
         self.failed_requests = 0
         self._down = False  # a request failed: parts are not tried (not waited on) until tick() reaches the PLC again
         self.skipped_parts = 0
+        self._held_until = 0.0  # monotonic: the last part's decision stays on the PLC until then (hold_ms)
+        self._stop_at = math.inf  # monotonic: no part is sent from then on (stopping)
 
     def _call(self, what: str, fn: str, address: int, *args: Any) -> Any | None:
         """One request's response, or None when the PLC was not reached or refused it (logged, counted)."""
@@ -148,15 +153,20 @@ class ModbusOutput:
             return None
 
     def part(self, d: PartDecision) -> bool:
-        """The reject coil, the part register, then the event register the PLC latches them on; False when any failed."""
+        """The reject coil, the part register, then the event register the PLC latches them on; False when any failed. The
+        next part's coil waits ``hold_ms`` after this part's event: written back to back, a PLC scan between the next
+        coil and its event saw this part's event with the next part's coil, and a defect followed by a pass was latched
+        as a pass (before 2026-12-07; a PLC answering in 3 ms, scanning every 10 ms: 1 to 7 defects in 10)."""
         m = self.cfg
-        if self._down:  # not waited on part after part: the decisions behind it are due too (vision trips either way)
+        if self._down or self._stopped():  # not waited on part after part: the decisions behind it are due too (vision trips)
             self.skipped_parts += 1
             self._quiet.emit("down", "modbus_part_skipped", level="error", stage="gateway", part_id=d.part_id, why="PLC not reached")
             return False
-        if self._call("reject_coil", "write_coil", m.reject_coil, d.decision != "pass") is None:
+        if (wait := self._held_until - time.monotonic()) > 0:  # the last part's event must be scanned with its own coil
+            time.sleep(wait)
+        if self._call("reject_coil", "write_coil", m.reject_coil, d.decision != "pass") is None or self._stopped():
             return False
-        if self._call("part_register", "write_register", m.part_register, d.part_id % 65536) is None:
+        if self._call("part_register", "write_register", m.part_register, d.part_id % 65536) is None or self._stopped():
             return False
         if self._event is None:  # continue from what the PLC holds: a new value, whatever an earlier gateway left there
             held = self._call("event_register", "read_holding_registers", m.event_register)
@@ -167,11 +177,17 @@ class ModbusOutput:
         if self._call("event_register", "write_register", m.event_register, event) is None:
             return False  # _call forgot the value: it is read again before the next part
         self._event = event
+        self._held_until = time.monotonic() + m.hold_ms / 1000
         return True
 
-    def stopping(self) -> None:
-        """Parts from now are not sent (each a failed delivery at once, its line ``delivered: false``): the healthy coil is 0."""
-        self._down = True
+    def stopping(self, at: float | None = None) -> None:
+        """Parts from monotonic time ``at`` (None: now) are not sent (each a failed delivery at once, its line ``delivered:
+        false``), and a part under way then stops before its next request (its event never written: the PLC never takes
+        it): the healthy coil is 0. Set from the thread that stops the gateway, so that a slow PLC cannot hold the stop."""
+        self._stop_at = min(self._stop_at, time.monotonic() if at is None else at)
+
+    def _stopped(self) -> bool:
+        return time.monotonic() >= self._stop_at
 
     @property
     def reachable(self) -> bool:
@@ -222,9 +238,9 @@ class Outputs:
         for o in self.outputs:
             o.tick(now)
 
-    def stopping(self) -> None:
+    def stopping(self, at: float | None = None) -> None:
         for o in self.outputs:
-            o.stopping()
+            o.stopping(at)
 
     def close(self) -> None:
         for o in self.outputs:

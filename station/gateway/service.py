@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import structlog
@@ -24,13 +25,14 @@ from station.errors import ConfigError, one_line
 from station.gateway.core import DECISION_LATE_S, GatewayCore, Timing
 from station.gateway.metrics import GatewayCounts, MetricsOutput
 from station.gateway.outputs import JsonLinesOutput, ModbusOutput, Output, Outputs
+from station.gateway.reasons import GatewayReason, PartDecision
 from station.httpserve import MetricsServer
 from station.keys import KeyPair, curve_client, ephemeral, load_public, load_secret
 from station.log import say
 from station.notify import Notifier, Watchdog
 from station.signals import SIGNALS
 from station.stages.base import Worker
-from station.wire import Message, ResendReply, ResendRequest, WireError, read
+from station.wire import Disposition, Message, ResendReply, ResendRequest, WireError, read
 
 log = structlog.get_logger()
 READ_BATCH = 256  # messages read from one socket before the loop ticks again: a flood cannot hold decisions up
@@ -76,6 +78,7 @@ class Gateway(Worker):
         plc_s = TIMEOUTS_BETWEEN_MARKS * g.modbus.timeout_s if g.output is GatewayOutputKind.MODBUS else 0.0
         self.stall_s = max(GATEWAY_STOP_S, plc_s + 1.0)  # no progress for longer is a hang, not a slow or silent PLC
         self._offset = time.time() - time.monotonic()  # the wall clock against the monotonic one: a change is a step
+        self._told: bool | None = None  # the vision health the outputs were last told (None: not yet)
         self._keys, self._server_key = self._curve(cfg)
         self._stream, self._resend_at = station_endpoints(cfg)
         # libzmq never dials again after a peer broke the protocol (a frame over MAX_MESSAGE) or refused its CURVE key
@@ -150,7 +153,7 @@ class Gateway(Worker):
         poller.register(self._sub, zmq.POLLIN)
         if self._resend is not None:
             poller.register(self._resend, zmq.POLLIN)
-        healthy, told = None, False
+        told = False
         try:
             while not self._stop.is_set():
                 self.last_progress = time.monotonic()
@@ -166,15 +169,15 @@ class Gateway(Worker):
                 now = self._now()
                 self._send_resend_requests()
                 self.core.tick(now)
-                if self.core.healthy != healthy:
-                    healthy = self.core.healthy
-                    self.outputs.healthy(healthy, self.core.reason)
+                if self.core.healthy != self._told:
+                    self._told = self.core.healthy
+                    self.outputs.healthy(self._told, self.core.reason)
                     self.last_progress = time.monotonic()
                 self._write_decisions()
                 self.outputs.tick(now)
             self._read(self._sub)  # verdicts that came while the loop was held up (a slow PLC) when the stop came: each its line
             self.outputs.healthy(False, "gateway_stopped")  # first: from now the PLC rejects every part, whatever comes after
-            told = True
+            told, self._told = True, False
             self.core.stop(self._now())  # the parts still on their way to the actuator: rejected, each with its line
             self._write_decisions(time.monotonic() + STOP_WRITES_S)
         except BaseException as exc:  # a dead gateway must say so; the PLC sees the healthy coil drop
@@ -187,6 +190,12 @@ class Gateway(Worker):
             self._sub.close(0)
             if self._resend is not None:
                 self._resend.close(0)
+
+    def stop(self) -> None:
+        """Stop the loop, and tell the outputs the time after which no part is sent: a part under way at a slow PLC stops
+        before its next request then, never holding the stop past its bound (it waited for the loop's whole turn)."""
+        super().stop()
+        self.outputs.stopping(time.monotonic() + STOP_WRITES_S)
 
     def hung(self) -> str | None:
         """Why systemd's watchdog must not be pinged: the loop ended, or has made no progress (no turn, no part delivered or
@@ -214,8 +223,9 @@ class Gateway(Worker):
         """Each decision to the outputs, in order; one the PLC took only after its actuator time trips vision as one it
         never got does. At a stop (``stop_by``, the healthy coil already 0) the PLC is told no more parts after that time:
         a slow PLC held every pending part's line past the stop's bound (and the healthy coil at 1)."""
-        self.decided += len(self.core.decisions)
-        for d in self.core.decisions:
+        while self.core.decisions and (stop_by is not None or not self._stop.is_set()):  # a stop takes the rest as its own
+            d = self._as_it_stands(self.core.decisions.pop(0), self._now(), stop_by is not None)
+            self.decided += 1
             if stop_by is not None and time.monotonic() > stop_by:
                 self.outputs.stopping()
             delivered, now = self.outputs.part(d), self._now()
@@ -223,8 +233,22 @@ class Gateway(Worker):
                 self.core.output_failed(d.part_id, now)
             elif d.actuate_at is not None and d.decided_at <= d.actuate_at + DECISION_LATE_S < now:  # the PLC slower than a part
                 self.core.output_failed(d.part_id, now, now - d.actuate_at)
+            if now < self.core.hold_until and self._told:  # tripped: the PLC is told before the next part's decision
+                self._told = False
+                self.outputs.healthy(False, f"recovering_from_{self.core.fault}")
             self.last_progress = time.monotonic()  # a slow PLC with many parts due is slow, not hung
-        self.core.decisions.clear()
+
+    def _as_it_stands(self, d: PartDecision, now: float, stopping: bool) -> PartDecision:
+        """A pass as it stands when it is written: a reject once the writes before it took it past its actuator time (the
+        PLC too slow for the parts), once vision tripped since it was decided, or at a stop (the healthy coil is 0). Passes
+        decided together were all written as passes, late and with the healthy coil 1 (before 2026-12-07)."""
+        if d.decision != Disposition.PASS:
+            return d
+        if stopping:
+            return replace(d, decision=Disposition.REJECT, reason=GatewayReason.GATEWAY_STOPPED)
+        if d.actuate_at is not None and now > d.actuate_at + DECISION_LATE_S:
+            self.core.output_failed(d.part_id, now, now - d.actuate_at)
+        return replace(d, decision=Disposition.REJECT, reason=GatewayReason.VISION_UNHEALTHY) if now < self.core.hold_until else d
 
     def _read(self, sock: zmq.Socket[bytes]) -> None:
         for _ in range(READ_BATCH):  # then the loop ticks, decides what is due, and comes back for the rest

@@ -46,7 +46,7 @@ class Recorder:
     def tick(self, now: float) -> None:
         pass
 
-    def stopping(self) -> None:
+    def stopping(self, at: float | None = None) -> None:
         pass
 
     def close(self) -> None:

@@ -22,6 +22,7 @@ class Plc:
 
         self.port = free_port()
         self.writes: list[tuple[str, int, int]] = []
+        self.times: list[float] = []  # when each write came (monotonic), as writes
         self._lock = threading.Lock()
         blocks = (
             [SimData(0, count=64, datatype=DataType.BITS)],
@@ -50,11 +51,16 @@ class Plc:
             value = int(pdu.bits[0]) if name == "WriteSingleCoilRequest" else int(pdu.registers[0])
             with self._lock:
                 self.writes.append(("coil" if "Coil" in name else "register", int(pdu.address), value))
+                self.times.append(time.monotonic())
         return pdu
 
     def log(self) -> list[tuple[str, int, int]]:
         with self._lock:
             return list(self.writes)
+
+    def timed(self) -> list[tuple[float, str, int, int]]:
+        with self._lock:
+            return [(t, *w) for t, w in zip(self.times, self.writes, strict=True)]
 
     def close(self) -> None:
         asyncio.run_coroutine_threadsafe(self._server.shutdown(), self._loop).result(5)

@@ -75,6 +75,26 @@ def test_every_part_changes_the_event_register_even_when_a_part_id_comes_again(p
 
 
 @pytest.mark.integration
+def test_each_parts_decision_stays_on_the_plc_for_hold_ms_before_the_next_parts_coil(plc: Plc) -> None:
+    """Parts due together were written back to back: a PLC scan between the next part's reject coil and its event saw this
+    part's event with the next part's coil, and a defect followed by a pass was latched as a pass (before 2026-12-07). A
+    PLC that scans at least every hold_ms now sees each event with its own coil and part id."""
+    cfg = load_config(None, [f"gateway.modbus.port={plc.port}", "gateway.modbus.hold_ms=30"]).gateway.modbus
+    out = ModbusOutput(cfg)
+    for pid in range(1, 9):
+        assert out.part(_decision(pid, "reject" if pid % 2 else "pass"))
+    out.close()
+    writes = [w for w in plc.timed() if w[2] != cfg.healthy_coil or w[1] == "register"]
+    events = [i for i, (_, kind, addr, _v) in enumerate(writes) if kind == "register" and addr == cfg.event_register]
+    assert len(events) == 8
+    for i in events[:-1]:
+        at, (nxt, kind, addr, _) = writes[i][0], writes[i + 1]
+        assert (kind, addr) == ("coil", cfg.reject_coil) and nxt - at >= 0.03, (i, nxt - at)
+        coil = next(v for _, k, a, v in reversed(writes[:i]) if (k, a) == ("coil", cfg.reject_coil))
+        assert coil == (1 if writes[i][3] % 2 else 0), "each event follows its own part's coil"
+
+
+@pytest.mark.integration
 def test_the_alive_count_stops_while_the_healthy_coil_cannot_be_written(plc: Plc) -> None:
     cfg = load_config(None, [f"gateway.modbus.port={plc.port}", "gateway.modbus.healthy_coil=5001"]).gateway.modbus  # none
     out = ModbusOutput(cfg)
@@ -303,3 +323,27 @@ def test_a_write_is_the_answer_only_when_its_echo_names_its_function_address_and
     )
     assert not_the_answer("write_register", 2, (9,), WriteSingleRegisterResponse(address=2, registers=[9])) == ""
     assert "not 9 at 2" in not_the_answer("write_register", 2, (9,), WriteSingleRegisterResponse(address=2, registers=[8]))
+
+
+@pytest.mark.integration
+def test_a_part_under_way_at_a_slow_plc_stops_before_its_next_request_once_the_stop_time_comes() -> None:
+    """A PLC answering each request in 0.3 s, under its timeout: a stop waited for the whole part (four requests) and the
+    loop's turn (before 2026-12-07: past the gateway's 5 s with many parts due, exit 1). The part is not delivered (its
+    event never written: the PLC never takes it, and its healthy coil is 0)."""
+    seen: list[int] = []
+
+    def slow(request: bytes) -> bytes:
+        seen.append(request[7])
+        time.sleep(0.3)
+        return _coil_echo(0xFF00)(request) or b""
+
+    server = RawServer(slow)
+    try:
+        out = ModbusOutput(load_config(None, [f"gateway.modbus.port={server.port}", "gateway.modbus.timeout_s=2"]).gateway.modbus)
+        out.stopping(time.monotonic() + 0.1)  # the stop's time comes while the coil's write is under way
+        t0 = time.monotonic()
+        assert out.part(_decision(1, "reject")) is False
+        assert seen == [5] and time.monotonic() - t0 < 1.0  # the coil alone, not the part or event register
+        assert out.part(_decision(2, "reject")) is False and seen == [5]  # after it: none sent
+    finally:
+        server.close()

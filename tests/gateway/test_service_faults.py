@@ -307,6 +307,41 @@ def test_a_decision_the_plc_takes_only_after_its_actuator_time_trips_vision(line
     assert [(d.part_id, d.decision) for d in rec.parts] == [(1, "pass")]  # on time at the station, late at the PLC
 
 
+def test_passes_due_together_that_a_slow_plc_would_take_late_are_written_as_rejects_after_the_healthy_coil_drops(
+        line: Line, gateways: Any) -> None:  # fmt: skip
+    """Five passes due at once, a PLC taking 0.2 s a part (under its timeout): each was written as a pass, the last 0.8 s
+    past its actuator time, the healthy coil dropped only after the last (before 2026-12-07). Now the first one late
+    trips vision, the PLC is told so at once, and each pass after it is written as a reject."""
+    told: list[str] = []
+
+    class SlowPlc(Recorder):
+        def part(self, d: PartDecision) -> bool:
+            told.append(f"part {d.part_id} {d.decision}")
+            time.sleep(0.2)
+            return super().part(d)
+
+        def healthy(self, ok: bool, reason: str) -> None:
+            told.append(f"healthy {ok}")
+            super().healthy(ok, reason)
+
+    frozen: list[float] = []
+    pub = StationPub(line.config().publisher.endpoint, "eaeaeaeaeaeaeaea", clock=lambda: frozen[0] if frozen else time.time())
+    gw, rec = gateways(line.config("publisher.resend_endpoint=null"), SlowPlc())
+    try:
+        assert wait_for(lambda: pub.beat() and gw.core.healthy, 10), gw.core.reason
+        frozen.append(time.time())
+        for part in range(1, 6):
+            pub.verdict(part, deadline_s=1.0)  # five parts captured together: due together
+        frozen.clear()
+        assert wait_for(lambda: pub.beat() and len(rec.parts) == 5, 10)
+    finally:
+        pub.close()
+    assert [(d.part_id, d.decision, d.reason) for d in rec.parts] == [(1, "pass", "ok")] + [
+        (p, "reject", "vision_unhealthy") for p in range(2, 6)
+    ]
+    assert told[told.index("part 1 pass") + 1] == "healthy False", told  # before the next part's decision
+
+
 def test_a_stop_drops_the_healthy_coil_first_and_tells_a_slow_plc_its_pending_parts_for_a_bounded_time(
         line: Line, gateways: Any) -> None:  # fmt: skip
     """20 parts pending and a PLC taking 0.3 s a part: the stop wrote every part's reject first, the healthy coil last;
@@ -316,9 +351,11 @@ def test_a_stop_drops_the_healthy_coil_first_and_tells_a_slow_plc_its_pending_pa
     class SlowPlc(Recorder):
         skip = False
 
+        stop_at = float("inf")
+
         def part(self, d: PartDecision) -> bool:
             told.append(f"part {d.part_id} {d.reason}")
-            if not self.skip:
+            if not self.skip and time.monotonic() < self.stop_at:
                 time.sleep(0.3)
             return super().part(d)
 
@@ -326,8 +363,11 @@ def test_a_stop_drops_the_healthy_coil_first_and_tells_a_slow_plc_its_pending_pa
             told.append(f"healthy {ok}")
             super().healthy(ok, reason)
 
-        def stopping(self) -> None:  # as the Modbus output does: no more requests to the PLC
-            self.skip = True
+        def stopping(self, at: float | None = None) -> None:  # as the Modbus output does: no more requests to the PLC
+            if at is None:
+                self.skip = True
+            else:
+                self.stop_at = min(self.stop_at, at)
 
     pub = StationPub(line.config().publisher.endpoint, "d9d9d9d9d9d9d9d9")
     gw, _ = gateways(line.config("gateway.actuator_delay_ms=8000", "publisher.resend_endpoint=null"), SlowPlc())
