@@ -201,32 +201,21 @@ class Pipeline:
             self.archive.submit(v, msg)
 
     def healthz(self) -> Health:
-        """Camera connected, frames arriving within metrics.healthy_within_s, no stage dead or stuck."""
-        age = time.monotonic() - self.capture.last_frame_mono if self.capture.frames else None
-        body: dict[str, Any] = {"state": self.state.value, "camera": self.capture.state.value, "last_frame_age_s": age}
-        problems = []
-        if self.capture.state is not CameraState.CONNECTED:
-            problems.append(f"camera {self.capture.state.value}")
-        elif blind := self.capture.blind():
-            problems.append(blind)
-        if age is None or age > self.cfg.metrics.healthy_within_s:
-            problems.append("no frame yet" if age is None else f"no frame for {age:.1f} s")
-        hung = self.hung()
-        if hung is not None:
-            problems.append(hung)
-        degraded = [f"archive: {self.archive.failing}"] if self.archive is not None and self.archive.failing else []
-        if shadow := self._stuck([self.shadow_stage]):  # it changes no verdict: never a reason to restart the station
-            degraded.append(shadow)
-        if self.publisher.out_failing is not None:
-            degraded.append(self.publisher.out_failing)
-        if against := self.travel.against():
-            degraded.append(against)
-        if trigger := self.trigger_stage.failing(time.monotonic()):
-            degraded.append(trigger)
-        if late := self._behind():
-            degraded.append(late)
-        body.update({"problems": problems, "degraded": degraded, "status": "unhealthy" if problems else "degraded" if degraded else "ok"})
-        return Health(not problems, body)
+        """Camera connected, frames arriving within metrics.healthy_within_s, no stage dead or stuck; else unhealthy (503).
+        Degraded (200, each named): the archive failing, the shadow stuck (it changes no verdict: never a reason to restart
+        the station), --out failing, parts against trigger.direction, the trigger failing, a part past its deadline."""
+        now, camera = time.monotonic(), self.capture.state
+        age = now - self.capture.last_frame_mono if self.capture.frames else None
+        late = None if age is None or age <= self.cfg.metrics.healthy_within_s else f"no frame for {age:.1f} s"
+        seen = self.capture.blind() if camera is CameraState.CONNECTED else f"camera {camera.value}"
+        problems = [p for p in (seen, "no frame yet" if age is None else late, self.hung()) if p]
+        failing = f"archive: {self.archive.failing}" if self.archive is not None and self.archive.failing else None
+        faults = (failing, self._stuck([self.shadow_stage]), self.publisher.out_failing, self.travel.against(),
+                  self.trigger_stage.failing(now), self._behind())  # fmt: skip
+        degraded = [d for d in faults if d]
+        status = "unhealthy" if problems else "degraded" if degraded else "ok"
+        body = {"state": self.state.value, "camera": camera.value, "last_frame_age_s": age, "problems": problems, "degraded": degraded}
+        return Health(not problems, {**body, "status": status})
 
     def _idle(self) -> None:
         """The publish stage's idle turn: the state the heartbeats say, then a heartbeat. Degraded (gateways reject every
