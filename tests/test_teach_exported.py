@@ -109,8 +109,9 @@ def test_the_station_reasons_are_read_by_file_name_and_labels_that_are_not_an_ex
     ("rows", "named"),
     [("def_front/a.png,UNABLE_TO_INSPECT\n", r"line 2: reason 'UNABLE_TO_INSPECT' is not one of the station's"),
      ("def_front/a.png,defect\nok_front/a.png,unable_to_inspect\n", r"line 3: a\.png is listed again with another reason"),
-     ("file,reason,reason\ndef_front/a.png,defect,ok\n", r"line 1: the column 'reason' is named twice")],
-    ids=["unknown-reason", "one-name-two-reasons", "a-column-twice"],
+     ("file,reason,reason\ndef_front/a.png,defect,ok\n", r"line 1: the column 'reason' is named twice"),
+     ("def_front/a.png,defect\n\n\nok_front/a.png,ok\n", r"line 5: a\.png is listed again with another reason")],
+    ids=["unknown-reason", "one-name-two-reasons", "a-column-twice", "after-blank-lines"],
 )  # fmt: skip
 def test_export_labels_a_crop_could_be_wrongly_taught_by_are_refused_naming_the_line(tmp_path: Path, rows: str, named: str) -> None:
     (tmp_path / "labels.csv").write_text(rows if rows.startswith("file,") else "file,reason\n" + rows)  # with its header, or this one

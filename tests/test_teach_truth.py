@@ -71,6 +71,13 @@ def test_a_row_short_of_the_headers_fields_or_with_values_past_them_is_refused_n
         read_truth(tmp_path / "clip.csv")
 
 
+def test_a_bad_row_is_named_by_its_line_in_the_file_after_blank_lines_and_a_quoted_newline(tmp_path: Path) -> None:
+    """The rows were counted, not the file's lines: after blank lines the line named was another (before 2026-12-07)."""
+    (tmp_path / "clip.csv").write_text('part,label,first_frame,last_frame,source\n\n1,ok,3,9,"a\nb.png"\n\n2,maybe,10,20,c.png\n')
+    with pytest.raises(InputError, match=r"clip\.csv: line 6: expected part"):
+        read_truth(tmp_path / "clip.csv")
+
+
 def test_a_part_in_view_as_the_video_began_is_found_where_the_belt_has_taken_it() -> None:
     """Its window begins at frame 0 only because the video does: 800 px of travel at 10 px a frame put its start at -30."""
     truth = [(1, 0, 50), (0, 60, 140), (1, 120, 200)]  # the first cut by the video's start; the others 80 frames each

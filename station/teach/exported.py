@@ -83,7 +83,8 @@ def read_labels(root: Path) -> Labels:
     path = root / "labels.csv"
     try:  # a spreadsheet's "CSV UTF-8" starts with a BOM
         reader = csv.DictReader(io.StringIO(read_bounded(path, MAX_LABELS_BYTES, "an export's labels").decode("utf-8-sig"), newline=""))
-        rows = [{k: from_cell(v) if isinstance(v, str) else v for k, v in row.items()} for row in reader]  # as export wrote them
+        # as export wrote them, each with its line in the file (blank lines are skipped, a quoted field may hold a newline)
+        rows = [(reader.line_num, {k: from_cell(v) if isinstance(v, str) else v for k, v in row.items()}) for row in reader]
         columns = reader.fieldnames or []
     except OSError as exc:
         raise InputError(f"{path}: {why(exc, 'cannot read the labels')}") from None
@@ -96,7 +97,7 @@ def read_labels(root: Path) -> Labels:
     sha256: dict[str, str] = {}
     seen: dict[str, int] = {}
     by_station, nowhere = set(), set()
-    for n, row in enumerate(rows, start=2):
+    for n, row in rows:
         if not any(v for k, v in row.items() if k is not None):  # a row a spreadsheet adds (,,,,,): it names no crop
             continue
         name, reason = Path(row["file"] or "").name, row["reason"] or ""

@@ -96,7 +96,8 @@ def read_truth(path: Path) -> tuple[list[tuple[int, int, int]], bytes]:
             columns_once(path, reader.fieldnames)
             if not {"label", "first_frame", "last_frame"} <= set(reader.fieldnames or ()):
                 raise InputError(f"{path}: line 1: expected the header part,label,first_frame,last_frame,source")
-            for n, row in enumerate(reader, start=2):
+            for row in reader:
+                n = reader.line_num  # the file's own line (blank lines are skipped, and a quoted field may hold a newline)
                 try:
                     if None in row.values() or any(row.get(None) or ()):  # short of the header's fields, or a value past them
                         raise ValueError("not the header's fields")  # (a trailing comma's empty field is no value)
