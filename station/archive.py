@@ -138,7 +138,7 @@ class Archive(Worker):
             self.root.mkdir(parents=True, exist_ok=True)
         try:
             self._hold = hold_folder(self.root)  # the quota counts this process's parts: a second writer would double it
-        except OSError:
+        except BlockingIOError:
             raise ConfigError("archive.dir", f"{self.root}: another station archives into this folder (each keeps its own "
                               "archive.max_bytes there); give each station a folder of its own") from None  # fmt: skip
         super().__init__("archive")

@@ -253,7 +253,8 @@ def cmd_archive(args: argparse.Namespace) -> int:
         STOPS.install()  # SIGTERM as Ctrl-C: the export made so far is removed, never left for teach to read as labelled
         done = export(src, Path(args.out), reviewed_only=args.reviewed_only)
     except Stopped as exc:
-        print(f"station archive export: stopped by {signal.Signals(exc.signum).name}; nothing exported", file=sys.stderr)
+        got = "as it ended: the export is whole" if (Path(args.out) / "labels.csv").exists() else "nothing exported"
+        print(f"station archive export: stopped by {signal.Signals(exc.signum).name}; {got}", file=sys.stderr)
         return 128 + exc.signum
     finally:
         STOPS.uninstall()

@@ -46,7 +46,7 @@ class ModbusSection(Section):
     hold_ms: int = Field(
         20,
         ge=0,
-        le=500,
+        le=50,  # two parts due together are then still within the 0.1 s a decision may be late
         description="Each part's decision stays on the PLC at least this long before the next part's reject coil is written: "
         "at least the PLC's scan time (a scan between the next coil and its event would latch that coil for this part).",
     )

@@ -56,17 +56,21 @@ def export(archive: Path, out: Path, reviewed_only: bool = False) -> Exported:
     full disk) leaves nothing at ``out`` and is removed. (Before 2026-12-07 it left crops sorted by the station's own
     verdict and no ``labels.csv``, or one cut short, which said nothing of them: teach then took them as an operator's.)
     """
+    whole = Path(os.path.abspath(out))  # "." has no name to make a folder beside
+    if whole == Path.cwd():
+        raise InputError(f"{out}: the current folder; export into a new folder (it is made beside it, then renamed to it)")
     made = not out.exists()
     _empty_folder(out, ())
-    stage = out.with_name(f".{out.name}.{os.getpid()}.export")
+    stage = whole.with_name(f".{whole.name}.{os.getpid()}.export")
     try:
         done = _export_into(archive, stage, out, reviewed_only)
-        os.replace(stage, out)  # over the empty folder checked above
+        os.replace(stage, whole)  # over the empty folder checked above: from here the export is whole, whatever comes
     except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        if made:
-            with contextlib.suppress(OSError):
-                out.rmdir()
+        if stage.exists():  # not renamed: nothing of it may stay
+            shutil.rmtree(stage, ignore_errors=True)
+            if made:
+                with contextlib.suppress(OSError):
+                    out.rmdir()
         raise
     return done
 

@@ -163,17 +163,20 @@ def _check(st: os.stat_result, most: int, what: str) -> int:
 
 def hold_folder(folder: Path) -> int | None:
     """An exclusive hold on ``folder`` (``flock``) for as long as the descriptor returned stays open (``os.close`` it, or
-    the process ends); OSError when another holds it; None when the folder cannot be opened (whoever writes there says
-    why)."""
+    the process ends); BlockingIOError when another holds it; None when the folder cannot be opened (whoever writes there
+    says why) or its file system takes no locks."""
     try:
         fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError:
         return None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+    except BlockingIOError:  # held: EWOULDBLOCK
         os.close(fd)
         raise
+    except OSError:  # a file system without locks (some NFS, CIFS or FUSE mounts): no one's hold to respect
+        os.close(fd)
+        return None
     return fd
 
 

@@ -244,6 +244,21 @@ def test_a_second_archive_in_one_folder_is_refused_naming_archive_dir_until_the_
     second.release()
 
 
+def test_an_archive_folder_on_a_file_system_without_locks_is_archived_into_unheld(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """flock failing for want of locks (some NFS, CIFS or FUSE mounts) is no second station: refused as one, the station
+    would never start there (found by review)."""
+    import errno
+    import fcntl
+
+    def no_locks(fd: int, op: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    cfg = load_config(None, [f"archive.dir={tmp_path / 'a'}"]).archive
+    first, second = Archive(cfg, Metrics(), "run1", "cfg"), Archive(cfg, Metrics(), "run2", "cfg")
+    assert first._hold is None and second._hold is None
+
+
 @pytest.mark.integration
 def test_a_second_station_on_one_archive_folder_exits_2_naming_archive_dir(tmp_path: Path) -> None:
     from .proc import Station, one_line_error, run, sets

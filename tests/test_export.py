@@ -270,3 +270,14 @@ def test_an_export_stopped_by_a_signal_says_so_and_exits_128_plus_it(
     monkeypatch.setattr(export_module, "export", stopped)
     assert main(["archive", "export", str(tmp_path / "a"), str(tmp_path / "out")]) == 143
     assert "station archive export: stopped by SIGTERM; nothing exported" in capsys.readouterr().err
+
+
+def test_an_export_into_the_current_folder_is_refused_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ "." has no name to make the export beside it (a traceback, found by review), and renaming over the current folder
+    would leave the shell in a deleted one."""
+    archived_files(tmp_path / "a" / "2026-01-01" / "reject", "p1", json.dumps({"reason": "defect"}))
+    (tmp_path / "here").mkdir()
+    monkeypatch.chdir(tmp_path / "here")
+    with pytest.raises(InputError, match=r"^\.: the current folder; export into a new folder"):
+        export(tmp_path / "a", Path("."))
+    assert export(tmp_path / "a", Path("out")).counts["def_front"] == 1 and (tmp_path / "here" / "out" / "labels.csv").is_file()

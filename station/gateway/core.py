@@ -59,6 +59,7 @@ class GatewayCore:
         self.heard: dict[int, Heard] = {}  # what each seq of this run carried (the last DONE_KEPT seqs)
         self.forgotten_below = 0  # part ids under this were decided and may have left ``done``
         self.joined_at: tuple[int, int] | None = None  # a run joined mid-way: the seq and part id of its first verdict heard
+        self.first_seq = 0  # the seq this run was first heard at (what came before it, resent, is the join's to hold)
         self.pending = PartsPending()
         self.fault = Fault.NO_STATION  # the fault holding vision down, or the last one
         self.hold_until = 0.0
@@ -143,7 +144,7 @@ class GatewayCore:
         # a run that began moments ago (ZeroMQ's slow joiner: the first messages went out before our
         # subscription arrived) is taken from seq 1, the rest asked for by resend, so that its first
         # parts are decided too; a run joined later starts where we joined, learnt from its first verdict
-        seq = msg.seq
+        seq = self.first_seq = msg.seq
         self.next_seq = 1 if seq <= JOIN_BACKFILL else seq
         self.skipped = Skipped()
         self.next_part = 1 if self.next_seq == 1 else 0
@@ -223,9 +224,9 @@ class GatewayCore:
         if msg.captured_at > now + CLOCK_AHEAD_S:  # judged by the gateway's clock: the part was captured about now
             fault, trip = GatewayReason.CLOCK_AHEAD, Fault.CLOCK_AHEAD
             log.error(fault, stage="gateway", part_id=pid, captured_at=msg.captured_at, now=now)
-        elif (past := now - msg.captured_at - self.t.actuator_delay_s) > 0 and trip is None:  # its part went by undecided
-            log.error("verdict_after_actuator", stage="gateway", part_id=pid, late_s=round(past, 3))
-            trip = Fault.VERDICT_LATE
+        elif (past := now - msg.captured_at - self.t.actuator_delay_s) > 0 and trip is None and msg.seq >= self.first_seq:
+            self._quiet.emit("late", "verdict_after_actuator", level="error", stage="gateway", part_id=pid, late_s=round(past, 3))
+            trip = Fault.VERDICT_LATE  # its part went by undecided (one sent before the run was heard: the join's hold covers it)
         if trip is not None:
             self._trip(now, trip)
         due = min(msg.captured_at, now) + self.t.actuator_delay_s

@@ -79,6 +79,7 @@ class Gateway(Worker):
         self.stall_s = max(GATEWAY_STOP_S, plc_s + 1.0)  # no progress for longer is a hang, not a slow or silent PLC
         self._offset = time.time() - time.monotonic()  # the wall clock against the monotonic one: a change is a step
         self._told: bool | None = None  # the vision health the outputs were last told (None: not yet)
+        self._hold_s = cfg.gateway.modbus.hold_ms / 1000 if cfg.gateway.output is GatewayOutputKind.MODBUS else 0.0
         self._keys, self._server_key = self._curve(cfg)
         self._stream, self._resend_at = station_endpoints(cfg)
         # libzmq never dials again after a peer broke the protocol (a frame over MAX_MESSAGE) or refused its CURVE key
@@ -174,7 +175,8 @@ class Gateway(Worker):
                     self.outputs.healthy(self._told, self.core.reason)
                     self.last_progress = time.monotonic()
                 self._write_decisions()
-                self.outputs.tick(now)
+                if not self._stop.is_set():  # a stop's first word to the PLC is the healthy coil 0, never a 1 again
+                    self.outputs.tick(now)
             self._read(self._sub)  # verdicts that came while the loop was held up (a slow PLC) when the stop came: each its line
             self.outputs.healthy(False, "gateway_stopped")  # first: from now the PLC rejects every part, whatever comes after
             told, self._told = True, False
@@ -224,31 +226,34 @@ class Gateway(Worker):
         never got does. At a stop (``stop_by``, the healthy coil already 0) the PLC is told no more parts after that time:
         a slow PLC held every pending part's line past the stop's bound (and the healthy coil at 1)."""
         while self.core.decisions and (stop_by is not None or not self._stop.is_set()):  # a stop takes the rest as its own
-            d = self._as_it_stands(self.core.decisions.pop(0), self._now(), stop_by is not None)
+            d, told_late = self._as_it_stands(self.core.decisions.pop(0), self._now(), stop_by is not None)
             self.decided += 1
             if stop_by is not None and time.monotonic() > stop_by:
                 self.outputs.stopping()
             delivered, now = self.outputs.part(d), self._now()
             if not delivered:  # the PLC never got this part's decision: vision trips, the healthy coil drops
                 self.core.output_failed(d.part_id, now)
-            elif d.actuate_at is not None and d.decided_at <= d.actuate_at + DECISION_LATE_S < now:  # the PLC slower than a part
+            elif not told_late and d.actuate_at is not None and d.decided_at <= d.actuate_at + DECISION_LATE_S < now:  # slow PLC
                 self.core.output_failed(d.part_id, now, now - d.actuate_at)
             if now < self.core.hold_until and self._told:  # tripped: the PLC is told before the next part's decision
                 self._told = False
                 self.outputs.healthy(False, f"recovering_from_{self.core.fault}")
             self.last_progress = time.monotonic()  # a slow PLC with many parts due is slow, not hung
 
-    def _as_it_stands(self, d: PartDecision, now: float, stopping: bool) -> PartDecision:
-        """A pass as it stands when it is written: a reject once the writes before it took it past its actuator time (the
-        PLC too slow for the parts), once vision tripped since it was decided, or at a stop (the healthy coil is 0). Passes
+    def _as_it_stands(self, d: PartDecision, now: float, stopping: bool) -> tuple[PartDecision, bool]:
+        """A pass as it stands when it is written: a reject once the writes before it, and the PLC's hold after the last part
+        (``gateway.modbus.hold_ms``), take it past its actuator time (the PLC too slow for the parts), once vision tripped
+        since it was decided, or at a stop (the healthy coil is 0); and whether its lateness was told to the core. Passes
         decided together were all written as passes, late and with the healthy coil 1 (before 2026-12-07)."""
         if d.decision != Disposition.PASS:
-            return d
+            return d, False
         if stopping:
-            return replace(d, decision=Disposition.REJECT, reason=GatewayReason.GATEWAY_STOPPED)
-        if d.actuate_at is not None and now > d.actuate_at + DECISION_LATE_S:
-            self.core.output_failed(d.part_id, now, now - d.actuate_at)
-        return replace(d, decision=Disposition.REJECT, reason=GatewayReason.VISION_UNHEALTHY) if now < self.core.hold_until else d
+            return replace(d, decision=Disposition.REJECT, reason=GatewayReason.GATEWAY_STOPPED), False
+        late = d.actuate_at is not None and now + self._hold_s > d.actuate_at + DECISION_LATE_S
+        if late and d.actuate_at is not None:
+            self.core.output_failed(d.part_id, now, now + self._hold_s - d.actuate_at)
+        unhealthy = now < self.core.hold_until
+        return (replace(d, decision=Disposition.REJECT, reason=GatewayReason.VISION_UNHEALTHY) if unhealthy else d), late
 
     def _read(self, sock: zmq.Socket[bytes]) -> None:
         for _ in range(READ_BATCH):  # then the loop ticks, decides what is due, and comes back for the rest

@@ -146,6 +146,19 @@ def test_a_gateway_that_joins_a_run_decides_its_first_parts_when_resend_fills_th
     assert sorted(d.part_id for d in core.decisions) == [100, 101, 102, 103, 104] and core.fault == "joined"
 
 
+def test_verdicts_resent_from_before_a_young_run_was_joined_are_the_joins_to_hold_not_a_late_station() -> None:
+    """A gateway restarted in a run's first seconds asks for its first messages again: their parts are past the actuator,
+    and each tripped vision as a verdict the station sent late (``verdict_late``), an error line each (found by review)."""
+    st = FakeStation()
+    old = [st.verdict(captured_at=0.0) for _ in range(5)]  # seqs 1..5, before the gateway was there
+    core = GatewayCore(T, "station-1")
+    core.receive(st.beat(at=3.0), 3.0)  # joined at seq 6: seqs 1..5 asked for again
+    core.resent(ResendReply(run_id="run-a", first=1, last=5, count=5), old, 3.05)
+    assert core.fault == "joined"
+    core.receive(st.verdict(captured_at=1.0), 3.1)  # sent after the join, 1.1 s after its part's actuator time
+    assert core.fault == "verdict_late"
+
+
 def test_a_forward_clock_step_rejects_the_parts_pending_at_once_in_order() -> None:
     st = FakeStation()
     core = healthy_core(st)
