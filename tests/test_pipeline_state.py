@@ -100,6 +100,26 @@ def test_a_trigger_that_fails_makes_the_heartbeats_say_degraded_and_failing_on_e
     assert any(p.startswith("the trigger has failed on every frame") for p in idle.healthz().body["problems"])
 
 
+def test_a_frame_past_its_deadline_in_the_triggers_hands_or_first_in_its_queue_makes_the_heartbeats_say_degraded(
+    idle: Pipeline,
+) -> None:
+    """A trigger held on a frame (or frames waiting for it) past publisher.deadline_ms: the parts in them have no verdict
+    yet, and gateways hearing running would let them reach the actuator undecided; healthz says it among the degraded."""
+    old = Frame(7, np.zeros((8, 8), np.uint8), time.monotonic() - 2.0, time.time() - 2.0)
+    trigger = idle.stages[0]
+    trigger.handling = old
+    idle._idle()
+    said = [idle.state]
+    assert any(d.startswith("frame 7 not through the trigger 2.") for d in idle.healthz().body["degraded"])
+    trigger.handling = None
+    idle.queues[StageName.TRIGGER].put(old)
+    idle._idle()
+    said.append(idle.state)
+    idle.queues[StageName.TRIGGER].get()
+    idle._idle()
+    assert [*said, idle.state] == [StationState.DEGRADED, StationState.DEGRADED, StationState.RUNNING]
+
+
 def test_the_queue_depth_series_are_the_queues_in_front_of_each_stage_the_publish_one_included(idle: Pipeline) -> None:
     idle.queues[StageName.PUBLISH].put_nowait(object())  # a verdict waiting for the publish stage
     idle.queues[StageName.SHADOW].put_nowait(object())  # the shadow's queue holds one part
