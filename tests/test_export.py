@@ -255,21 +255,31 @@ def test_an_export_stopped_or_failed_partway_leaves_nothing_to_read_as_labelled(
     assert sorted(p.name for p in tmp_path.iterdir()) == (["a", "out"] if made else ["a"])
 
 
-def test_an_export_stopped_by_a_signal_says_so_and_exits_128_plus_it(
+def test_an_export_sent_sigterm_partway_says_so_exits_128_plus_it_and_leaves_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """A real SIGTERM to this process after the first crop is written: the command's handler turns it into a stop, the
+    export made so far is removed, and the command says so (before 2026-12-07: killed, the crops left behind)."""
+    import signal
+
     from station import export as export_module
     from station.cli import main
-    from station.signals import Stopped
 
-    archived_files(tmp_path / "a" / "2026-01-01" / "reject", "p1", json.dumps({"reason": "defect"}))
+    reject = tmp_path / "a" / "2026-01-01" / "reject"
+    for stem in ("p1", "p2", "p3"):
+        archived_files(reject, stem, json.dumps({"reason": "defect"}))
+    crop, calls = export_module._crop, []
 
-    def stopped(*_args: object, **_kw: object) -> None:
-        raise Stopped(15)
+    def crop_then_sigterm(src: Path, dest: Path) -> bytes:
+        calls.append(src.name)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return crop(src, dest)
 
-    monkeypatch.setattr(export_module, "export", stopped)
-    assert main(["archive", "export", str(tmp_path / "a"), str(tmp_path / "out")]) == 143
+    monkeypatch.setattr(export_module, "_crop", crop_then_sigterm)
+    assert main(["archive", "export", str(tmp_path / "a"), str(tmp_path / "out")]) == 128 + signal.SIGTERM
     assert "station archive export: stopped by SIGTERM; nothing exported" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a"]
 
 
 def test_an_export_into_the_current_folder_is_refused_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
