@@ -407,3 +407,39 @@ def test_a_camera_whose_frames_cannot_show_a_whole_part_is_blind_whatever_its_tr
         assert wait_for(lambda: (cap.blind() or "").startswith(said), 5) and cap.state is CameraState.CONNECTED
     with _streaming(free_run, lambda w, h: None) as cap:
         assert wait_for(lambda: cap.frames >= 5, 5) and cap.blind() is None
+
+
+class ResizingCamera(FakeSource):
+    """A camera whose frames are 8 x 8 px, then from the 4th frame 16 x 16 px (a mode switched under the station)."""
+
+    def read(self) -> Grab | None:
+        if self._i >= self._n:
+            return None
+        self._i += 1
+        side = 8 if self._i <= 3 else 16
+        return Grab(np.full((side, side), self._i, np.uint8))
+
+
+@pytest.mark.parametrize("live", [True, False], ids=["camera", "recording"])
+def test_a_change_of_frame_size_is_a_break_and_a_live_camera_is_blind_until_it_is_opened_anew(live: bool) -> None:
+    """A camera switching mode, or a stream's encoder its size, mid-run: the line trigger matched its tracks at the old
+    scale in the new frames (a part judged twice, or parts crossing never judged: 0.5 x frames made 6 of 10 parts, 3 of
+    them defects, go without a verdict, the station saying running; before 2026-12-07). Now a camera-lost marker goes
+    before the first frame of the new size (the parts in view rejected, the trigger starts over), and a live camera is
+    blind until reopened: its parts may now be too small or too large for the trigger's sizes."""
+    q: queue.Queue[object] = queue.Queue(maxsize=1000)
+    src = ResizingCamera(6, live=live)
+    cap = CaptureStage(src, q, Metrics(), stale_after_s=30.0, free_run=False, no_room=lambda w, h: None)
+    cap.start()
+    try:
+        assert wait_for(lambda: cap.frames == 6, 5)
+        items = [f for f in _drain(q, 0.5) if isinstance(f, Frame)]
+        assert [(f.index, f.camera_lost, f.image.shape[:1]) for f in items][2:5] == [(2, False, (8,)), (3, True, (0,)), (3, False, (16,))]
+        assert items[3].failure is not None and "the frame size changed from 8x8 to 16x16" in items[3].failure.detail
+        if live:
+            assert (cap.blind() or "").startswith("frames of 16x16 since the camera opened at 8x8")
+        else:
+            assert cap.blind() is None  # a recording is never blind: its parts in view at the change are rejected
+    finally:
+        cap.stop()
+        cap.join(2)

@@ -73,6 +73,7 @@ class CaptureStage(Worker):
         self._interval = 0.0  # observed seconds between frames (smoothed)
         self._no_room = no_room  # the line trigger: why frames of a size cannot show a whole part (None: they can)
         self._view: tuple[tuple[int, ...], str | None] = ((), None)  # the last decoded frame's shape, and why it shows no part
+        self._opened: tuple[int, ...] = ()  # the first decoded frame's shape since the camera opened
         self._log = log.bind(stage="capture", camera=source.name)
         super().__init__("capture", "stage-capture")
 
@@ -185,6 +186,7 @@ class CaptureStage(Worker):
             try:
                 self.source.open()
                 self._streaming = False  # the first frame after an open may take longer than a frame interval
+                self._view, self._opened = ((), None), ()  # its frames' size is the camera's as opened now
                 self._set_state(CameraState.CONNECTED)
                 return True
             except CameraError as exc:
@@ -295,14 +297,27 @@ class CaptureStage(Worker):
         if self._lost:
             self._flush_lost()
 
-    def _sized(self, image: npt.NDArray[np.uint8]) -> None:
+    def _sized(self, image: npt.NDArray[np.uint8], mono: float, wall: float) -> None:
         """A frame that decoded: when its size is new, whether the line trigger can see a whole part in it
-        (:meth:`blind` says why not: 64 x 48 px frames gave no verdict and no word)."""
+        (:meth:`blind` says why not: 64 x 48 px frames gave no verdict and no word). A size other than the last frame's (a
+        camera or a stream's encoder switching mode) is a break, as a camera lost: the trigger's tracks are of the other
+        scale, and matched in this one a part was judged twice, or parts crossed never judged, the station saying running
+        (before 2026-12-07); the parts in view are rejected, and the trigger starts over on this frame."""
         if self._no_room is None or image.shape == self._view[0]:
             return
-        self._view = (image.shape, self._no_room(image.shape[1], image.shape[0]))
+        (h, w), was = image.shape, self._view[0]
+        if was:
+            why = f"the frame size changed from {was[1]}x{was[0]} to {w}x{h}"
+            self._log.warning("frame_size_changed", error=why, frame=self.frames)
+            lost = Failure(Reason.UNABLE, f"camera lost: {why}", Cause.CAMERA_LOST)
+            self._put(Frame(self.frames, _EMPTY, mono, wall, lost, camera_lost=True))
+        self._opened = self._opened or image.shape
+        self._view = (image.shape, self._no_room(w, h))
         if self._view[1] is not None:
             self._log.warning("frames_too_small", error=self._view[1])
+        elif image.shape != self._opened:  # its parts may be too small or too large for the trigger now: none is trusted
+            self._view = (image.shape, f"frames of {w}x{h} since the camera opened at {self._opened[1]}x{self._opened[0]} "
+                                       "(trigger sizes are in px): restore its mode, or restart the station to open it anew")  # fmt: skip
 
     def _run(self) -> None:
         if not self._open_with_backoff():
@@ -346,7 +361,7 @@ class CaptureStage(Worker):
             self.metrics.frames_dropped.labels(reason=DropReason.UNREADABLE).inc()
         elif grab.image is not None:
             self.last_seen_mono = mono
-            self._sized(grab.image)
+            self._sized(grab.image, mono, wall)
         image = grab.image if grab.image is not None else _EMPTY
         unreadable = Failure(Reason.UNABLE, grab.error, Cause.UNREADABLE) if grab.error is not None else None
         self._put(Frame(self.frames, image, mono, wall, unreadable, grab.name))
