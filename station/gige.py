@@ -43,9 +43,15 @@ def _aravis() -> Any:
 
 
 def to_gray(data: bytes, width: int, height: int, pixel_format: str) -> np.ndarray[Any, np.dtype[np.uint8]]:
-    """The buffer's pixels as 8-bit grey (Mono8 without a copy; Mono10/12/16 scaled; Bayer debayered)."""
+    """The buffer's pixels as 8-bit grey (Mono8 without a copy; Mono10/12/16 scaled; Bayer debayered). CameraError for a
+    buffer too short for its size and the format the camera opened with (a mode switched under the station: numpy's
+    ValueError ended the capture thread): the capture takes the camera as lost, and the reopen reads its format again."""
     import cv2
 
+    need = width * height * (2 if pixel_format in ("Mono10", "Mono12", "Mono16") else 1)
+    if len(data) < need:
+        raise CameraError(f"a frame of {len(data)} bytes is not {width}x{height} {pixel_format} ({need} bytes): the camera's "
+                          "pixel format or size changed")  # fmt: skip
     if pixel_format == "Mono8":
         return np.frombuffer(data, np.uint8, width * height).reshape(height, width)
     if pixel_format in ("Mono10", "Mono12", "Mono16"):
