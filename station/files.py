@@ -215,6 +215,18 @@ def report_apart(report: Path, names: Collection[str], read: Sequence[Path]) -> 
             if real(report / name) == real(r) or _same_file(real(report / name), real(r)):
                 raise InputError(f"{report}: --report would write its {name} over {r}, which this command reads; give "
                                  "another report folder")  # fmt: skip
+        if name.endswith(".csv") and (video := _video_of(report / name)) is not None:  # another video's, or made one
+            raise InputError(f"{report}: --report would write its {name} where {video.name}'s ground truth lies; give "
+                             "another report folder")  # fmt: skip
+
+
+def _video_of(truth: Path) -> Path | None:
+    """A file beside ``truth`` whose ground truth it is (:func:`ground_truths`: VIDEO.csv or VIDEO.EXT.csv), if any."""
+    try:
+        beside = list(truth.parent.iterdir())
+    except OSError:
+        return None
+    return next((p for p in beside if p != truth and truth in ground_truths(p) and p.is_file()), None)
 
 
 def _same_file(a: Path, b: Path) -> bool:

@@ -7,6 +7,7 @@ Every source implements :class:`station.frame_source.FrameSource`. ``source_for`
 from __future__ import annotations
 
 import errno
+import math
 import os
 from collections import deque
 from pathlib import Path
@@ -192,7 +193,7 @@ class VideoFileSource(QuickOpen):
         self._last_ms = ms
         if last is None or not self.fps or not ms > last:
             return
-        missing = min(round((ms - last) * self.fps / 1000.0) - 1 - failed, MAX_TIME_GAP)  # the undecodable ones are counted
+        missing = min(missing_between(last, ms, self.fps) - failed, MAX_TIME_GAP)  # the undecodable ones are counted
         if missing < 1:
             return
         said = f"{self.name}: frame {{}} missing (its timestamps go from {last / 1000:.3f} s to {ms / 1000:.3f} s)"
@@ -203,6 +204,15 @@ class VideoFileSource(QuickOpen):
         if self._cap is not None:
             self._cap.release()
             self._cap = None
+
+
+def missing_between(last_ms: float, ms: float, fps: float) -> int:
+    """Frames missing between two consecutive frames of a video at ``fps`` stamped ``last_ms`` and ``ms``: a frame is
+    taken as missing only where the gap reaches 1.75 intervals, so that a frame stamped up to three quarters of an
+    interval late (a recorder's jitter) is no frame lost. Rounded at 1.5, a frame stamped 12 ms late at 50 fps put an
+    unseen frame in the count every time: the parts' frames drifted from their ground truth, and eval counted parts
+    judged right as missed, and a defect rejected as an escape (before 2026-12-07; found by a hostile probe)."""
+    return max(0, math.floor((ms - last_ms) * fps / 1000.0 - 0.75))
 
 
 def _not_oversize(cap: cv2.VideoCapture, name: str) -> None:

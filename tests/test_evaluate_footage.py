@@ -145,8 +145,53 @@ def test_a_report_that_would_write_over_the_ground_truth_is_refused(tmp_path: Pa
     truth.write_text(rows := "part,label,first_frame,last_frame,source\n1,ok,0,30,a.jpeg\n")
     assert main(["eval", str(video), "--report", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1] == f"station: error: {truth}: --report is {truth}, which this command reads; write it elsewhere"
+    assert (
+        err[-1] == f"station: error: {tmp_path}: --report would write its parts.csv where parts.mp4's ground truth lies; give "
+        "another report folder"
+    )
     assert truth.read_text() == rows
+
+
+def test_a_report_is_never_written_where_another_videos_ground_truth_lies_or_would(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Judging x.mp4 with its report beside parts.mp4: the report's parts.csv replaced parts.mp4's ground truth, and parts.mp4
+    was then judged against x's report (exit 0, wrong figures; before 2026-12-07, found by a hostile probe). A video named
+    parts beside a report folder's parts.csv would take it for its ground truth too."""
+    (tmp_path / "x.mp4").write_bytes(b"not read")
+    (tmp_path / "x.csv").write_text("part,label,first_frame,last_frame,source\n1,ok,0,30,a.jpeg\n")
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "parts.avi").write_bytes(b"another video")
+    assert main(["eval", str(tmp_path / "x.mp4"), "--report", str(tmp_path / "r")]) == 2
+    assert "--report would write its parts.csv where parts.avi's ground truth lies" in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["parts.avi"]
+
+
+@pytest.mark.integration
+def test_footage_whose_frames_change_size_is_refused_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Eval places each ground-truth part along one frame width: the last frame's misplaced the parts of the other size, and
+    parts judged right were counted missed, a defect rejected as an escape (exit 0; before 2026-12-07, found by a probe)."""
+    import shutil
+    import subprocess
+
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        pytest.skip("Debian's ffmpeg is not installed (.ci/run installs it)")
+    photos = labelled_photos(SAMPLE)
+    small = compose(
+        photos[:3], tmp_path / "a.avi", Envelope(width=640, height=360, fps=25, speed=20.0, diameter=200.0, codec="MJPG"), seed=1
+    )
+    large = compose(
+        photos[3:6], tmp_path / "b.avi", Envelope(width=800, height=450, fps=25, speed=20.0, diameter=200.0, codec="MJPG"), seed=2
+    )
+    (tmp_path / "list.txt").write_text(f"file '{small}'\nfile '{large}'\n")
+    video = tmp_path / "mixed.avi"
+    subprocess.run([ffmpeg, "-v", "error", "-f", "concat", "-safe", "0", "-i", str(tmp_path / "list.txt"), "-c", "copy", str(video)],
+                   check=True, timeout=120)  # fmt: skip
+    (tmp_path / "mixed.csv").write_text(small.with_suffix(".csv").read_text())  # the first stretch's parts suffice to be judged
+    assert main(["eval", str(video), "--report", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"station: error: {video}: its frames change size (640x360, 800x450)"), err
 
 
 @pytest.mark.integration

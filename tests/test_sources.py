@@ -361,3 +361,12 @@ def test_a_long_damaged_stretch_of_a_video_without_a_frame_count_is_read_through
     bad = [k for k, g in enumerate(grabs) if g.image is None]
     assert src.frame_count is None and len(grabs) == 160 and bad == list(range(30, 90))
     assert all("its JPEG data is damaged" in str(grabs[k].error) for k in bad)
+
+
+def test_a_frame_stamped_late_by_less_than_three_quarters_of_an_interval_is_no_frame_lost() -> None:
+    """At 50 fps (20 ms): a frame stamped 12 ms late counted as one lost, and every such frame moved the parts' frames
+    one further from their ground truth (before 2026-12-07). Frames truly lost still count: 40 ms is one, 60 ms two."""
+    from station.sources import missing_between
+
+    assert [missing_between(1000.0, 1000.0 + gap, 50.0) for gap in (20, 32, 34, 40, 45, 60, 80)] == [0, 0, 0, 1, 1, 2, 3]
+    assert missing_between(0.0, 80.0, 25.0) == 1  # two intervals at 25 fps

@@ -67,6 +67,10 @@ def evaluate_video(video: Path, cfg: Config, model: Model, report: Path) -> int:
         print(one_line(f"station: {video}: stopped before its end, so no figures"), file=sys.stderr)
         return 130
     try:
+        if len(kept.sizes) > 1:  # each part is placed along one width: the last frame's misplaced the others (found by a probe)
+            sizes = ", ".join(f"{w}x{h}" for w, h in sorted(kept.sizes))
+            raise InputError(f"{video}: its frames change size ({sizes}): eval places each part of the ground truth along one "
+                             "frame width; judge each stretch of one size as a video of its own")  # fmt: skip
         judged = _in_the_video(video, source, truth)
     except InputError as exc:
         print(one_line(f"station: error: {exc}"), file=sys.stderr)
@@ -102,10 +106,12 @@ class _Kept:
         self.verdicts: list[Verdict] = []
         self.taught_on = 0
         self.width = 0  # of the frames, which places each part of the ground truth along the belt
+        self.sizes: set[tuple[int, int]] = set()  # of the frames judged on: one, or the ground truth cannot be placed
         self._model = model
 
     def add(self, v: Verdict) -> None:
-        if v.image is not None:
+        if v.image is not None and v.image.size:
+            self.sizes.add((v.image.shape[1], v.image.shape[0]))
             self.width = v.image.shape[1]
         if (taught := self._model.info.taught_parts) and v.image is not None:
             gray = to_gray(v.image)
