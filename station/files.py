@@ -250,9 +250,10 @@ def inputs_apart(out: Path, what: str, inputs: Sequence[Path], suffixes: Collect
     not_read(out, what, read)
 
 
-def ground_truths(video: Path) -> tuple[Path, Path]:
-    """Where a video's ground truth may lie (docs: line-video.md): VIDEO.csv, or VIDEO.EXT.csv."""
-    return video.with_suffix(".csv"), video.with_name(video.name + ".csv")
+def ground_truths(video: Path) -> tuple[Path, ...]:
+    """Where a video's ground truth may lie (docs: line-video.md): VIDEO.csv, or VIDEO.EXT.csv; never the video itself (a
+    video named ``v.csv`` was its own ground truth, beside ``v.csv.csv``)."""
+    return tuple(p for p in (video.with_suffix(".csv"), video.with_name(video.name + ".csv")) if p != video)
 
 
 def no_ground_truth(video: Path) -> str:

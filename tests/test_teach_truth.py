@@ -147,3 +147,13 @@ def test_a_part_in_view_from_a_clips_first_frame_to_its_last_is_the_one_seen_whe
     assert row_for(20, seen[1][1], 1000, truth, [True, False], rtl=False, end=60, speed=5.0) == 1
     assert row_for(20, (800.0, 200.0, 200.0), 1000, truth, [True, False], rtl=False, end=60, speed=5.0) is None, "where it never was"
     assert row_for(0, seen[0][1], 1000, truth, [False, False], rtl=False, end=60, speed=5.0) == 0, "a row whose place is known first"
+
+
+def test_a_video_named_like_a_ground_truth_is_never_its_own(tmp_path: Path) -> None:
+    """A video named v.csv beside v.csv.csv: told it had two ground truths, the message inviting the video's deletion
+    (before 2026-12-07, found by a hostile probe)."""
+    from station.teach.truth import truth_csv
+
+    (tmp_path / "v.csv").write_bytes(b"a video")
+    (tmp_path / "v.csv.csv").write_text("part,label,first_frame,last_frame,source\n1,ok,0,9,a.png\n")
+    assert truth_csv(tmp_path / "v.csv") == tmp_path / "v.csv.csv"
