@@ -202,7 +202,7 @@ def not_read(path: Path, what: str, read: Sequence[Path]) -> None:
     where = real(path)
     for r in read:
         mine = real(r)
-        if where == mine or _same_file(where, mine) or (where.is_relative_to(mine) and mine.is_dir()):
+        if _one_file(where, mine) or (where.is_relative_to(mine) and mine.is_dir()):
             how = "" if where == mine else "inside " if mine.is_dir() else "another name (a hard link) of "
             raise InputError(f"{path}: {what} is {how}{r}, which this command reads; write it elsewhere")
 
@@ -211,8 +211,9 @@ def report_apart(report: Path, names: Collection[str], read: Sequence[Path]) -> 
     """InputError when one of the files a report writes in the folder ``report`` (``names``) is a file the command reads
     (``read``): the report would replace it (the config, the model, a photo), or remove it as an earlier run's picture."""
     for name in names:
+        where = real(report / name)
         for r in read:
-            if real(report / name) == real(r) or _same_file(real(report / name), real(r)):
+            if _one_file(where, real(r)):
                 raise InputError(f"{report}: --report would write its {name} over {r}, which this command reads; give "
                                  "another report folder")  # fmt: skip
         if name.endswith(".csv") and (video := _video_of(report / name)) is not None:  # another video's, or made one
@@ -229,11 +230,11 @@ def _video_of(truth: Path) -> Path | None:
     return next((p for p in beside if p != truth and truth in ground_truths(p) and p.is_file()), None)
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    """``a`` and ``b`` are one file under two names (a hard link); False when either is not there."""
+def _one_file(a: Path, b: Path) -> bool:
+    """``a`` and ``b`` (followed: :func:`real`) are one path, or one file under two names (a hard link)."""
     try:
-        return os.path.samefile(a, b)
-    except OSError:
+        return a == b or os.path.samefile(a, b)
+    except OSError:  # either not there (yet)
         return False
 
 

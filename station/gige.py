@@ -27,6 +27,7 @@ from station.messages import DropReason
 log = structlog.get_logger()
 BUFFERS = 8
 OPEN_TIMEOUT_S = GIGE_OPEN_S
+WIDE = ("Mono10", "Mono12", "Mono16")  # pixel formats of two bytes a pixel
 
 
 def _aravis() -> Any:
@@ -48,13 +49,13 @@ def to_gray(data: bytes, width: int, height: int, pixel_format: str) -> np.ndarr
     ValueError ended the capture thread): the capture takes the camera as lost, and the reopen reads its format again."""
     import cv2
 
-    need = width * height * (2 if pixel_format in ("Mono10", "Mono12", "Mono16") else 1)
+    need = width * height * (2 if pixel_format in WIDE else 1)
     if len(data) < need:
         raise CameraError(f"a frame of {len(data)} bytes is not {width}x{height} {pixel_format} ({need} bytes): the camera's "
                           "pixel format or size changed")  # fmt: skip
     if pixel_format == "Mono8":
         return np.frombuffer(data, np.uint8, width * height).reshape(height, width)
-    if pixel_format in ("Mono10", "Mono12", "Mono16"):
+    if pixel_format in WIDE:
         bits = int(pixel_format[4:])
         return (np.frombuffer(data, "<u2", width * height).reshape(height, width) >> (bits - 8)).astype(np.uint8)
     if pixel_format.startswith("Bayer") and pixel_format.endswith("8"):

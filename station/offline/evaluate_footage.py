@@ -17,7 +17,7 @@ import numpy as np
 
 from station.config import Config, Direction
 from station.errors import InputError, one_line
-from station.files import ground_truths, no_ground_truth, not_read, opencv_name
+from station.files import ground_truths, no_ground_truth, opencv_name, report_apart
 from station.messages import Verdict
 from station.model import Model
 from station.offline.evaluate import auc, confusion_png, f1_score, histogram_png, report_folder, write_csv, write_metrics, write_png
@@ -105,14 +105,17 @@ class _Kept:
     def __init__(self, model: Model) -> None:
         self.verdicts: list[Verdict] = []
         self.taught_on = 0
-        self.width = 0  # of the frames, which places each part of the ground truth along the belt
         self.sizes: set[tuple[int, int]] = set()  # of the frames judged on: one, or the ground truth cannot be placed
         self._model = model
+
+    @property
+    def width(self) -> int:
+        """Of the frames (one size: :func:`evaluate_video` refuses more), which places each ground-truth part along the belt."""
+        return max((w for w, _ in self.sizes), default=0)
 
     def add(self, v: Verdict) -> None:
         if v.image is not None and v.image.size:
             self.sizes.add((v.image.shape[1], v.image.shape[0]))
-            self.width = v.image.shape[1]
         if (taught := self._model.info.taught_parts) and v.image is not None:
             gray = to_gray(v.image)
             seen = {view_digest(gray, v.blob)} if v.blob is not None else set()
@@ -153,8 +156,7 @@ def _inputs(video: Path, cfg: Config, report: Path, source: VideoFileSource) -> 
         raise InputError(no_ground_truth(video))
     truth, _ = read_truth(truth_path)
     frame_a_part(truth_path, truth, cfg)
-    for name in REPORT_FILES:  # a video named parts.mp4 with its report beside it: parts.csv is its ground truth
-        not_read(report / name, "--report", [video, *ground_truths(video)])
+    report_apart(report, REPORT_FILES, [video, *ground_truths(video)])  # parts.mp4's report beside it: parts.csv its truth
     report_folder(report)
     probe_recording(cfg, source)
     return truth

@@ -208,15 +208,18 @@ class CaptureStage(Worker):
         """Close and reopen a live source (with backoff); False when stopped meanwhile."""
         self._log.warning("camera_lost", error=why)
         self._set_state(CameraState.DISCONNECTED)
-        # tell the trigger: parts it was following cannot be matched across the outage
-        lost = Failure(Reason.UNABLE, f"camera lost: {why}", Cause.CAMERA_LOST)
-        self._put(Frame(self.frames, _EMPTY, time.monotonic(), time.time(), lost, camera_lost=True))
+        self._mark_lost(why)  # tell the trigger: parts it was following cannot be matched across the outage
         self.source.close()
         if not self._open_with_backoff():
             return False
         self.metrics.camera_reconnects.inc()
         self.last_frame_mono = self.last_seen_mono = time.monotonic()
         return True
+
+    def _mark_lost(self, why: str) -> None:
+        """A camera-lost marker before the next frame: the trigger rejects the parts in view and starts over."""
+        lost = Failure(Reason.UNABLE, f"camera lost: {why}", Cause.CAMERA_LOST)
+        self._put(Frame(self.frames, _EMPTY, time.monotonic(), time.time(), lost, camera_lost=True))
 
     def lost_after_s(self) -> float:
         """Silence after which a free-running camera is lost: LOST_AFTER_FRAMES frame intervals (at least LOST_FLOOR_S).
@@ -297,7 +300,7 @@ class CaptureStage(Worker):
         if self._lost:
             self._flush_lost()
 
-    def _sized(self, image: npt.NDArray[np.uint8], mono: float, wall: float) -> None:
+    def _sized(self, image: npt.NDArray[np.uint8]) -> None:
         """A frame that decoded: when its size is new, whether the line trigger can see a whole part in it
         (:meth:`blind` says why not: 64 x 48 px frames gave no verdict and no word). A size other than the last frame's (a
         camera or a stream's encoder switching mode) is a break, as a camera lost: the trigger's tracks are of the other
@@ -309,8 +312,7 @@ class CaptureStage(Worker):
         if was:
             why = f"the frame size changed from {was[1]}x{was[0]} to {w}x{h}"
             self._log.warning("frame_size_changed", error=why, frame=self.frames)
-            lost = Failure(Reason.UNABLE, f"camera lost: {why}", Cause.CAMERA_LOST)
-            self._put(Frame(self.frames, _EMPTY, mono, wall, lost, camera_lost=True))
+            self._mark_lost(why)
         self._opened = self._opened or image.shape
         self._view = (image.shape, self._no_room(w, h))
         if self._view[1] is not None:
@@ -361,7 +363,7 @@ class CaptureStage(Worker):
             self.metrics.frames_dropped.labels(reason=DropReason.UNREADABLE).inc()
         elif grab.image is not None:
             self.last_seen_mono = mono
-            self._sized(grab.image, mono, wall)
+            self._sized(grab.image)
         image = grab.image if grab.image is not None else _EMPTY
         unreadable = Failure(Reason.UNABLE, grab.error, Cause.UNREADABLE) if grab.error is not None else None
         self._put(Frame(self.frames, image, mono, wall, unreadable, grab.name))
