@@ -16,6 +16,7 @@ import numpy.typing as npt
 from station.errors import ModelError
 from station.evidence import Evidence, Head, with_feature_output
 from station.files import read_bounded, why
+from station.onnxgraph import external_data
 from station.preprocess import PreprocessSpec
 from station.runs import RUN_BOUND_S, RunGuard
 from station.unwrap import PolarUnwrap, UnwrapSpec
@@ -188,14 +189,42 @@ def _feature_output(blob: bytes) -> tuple[bytes, Head] | None:
         return None
 
 
+def _one_file(blob: bytes, path: Path) -> None:
+    """ModelError for a model whose weights are in another file: found or not by the working directory, and changed
+    without the model id (its file's digest) saying so."""
+    try:
+        outside = external_data(blob)
+    except (ValueError, IndexError):  # no protobuf: ONNX Runtime judges it next, with its own message
+        return
+    if outside:
+        raise ModelError(f"{path}: its weights are in another file (ONNX external data): a station model is one file, "
+                         "whose digest, in every verdict, names all that judges (save it without external data)")  # fmt: skip
+
+
 def one_each(out: object, crops: int) -> npt.NDArray[np.float32]:
     """The graph's output as one score for each of ``crops``; ModelError when it holds another count of numbers (a graph
     whose output's shape changes with its input gave [[p]] on its self-test and [[0.001, p]] on some parts: the first
-    number, taken as the score, passed defects)."""
-    scores = np.asarray(out, dtype=np.float32).reshape(-1)
-    if scores.size != crops:
-        raise ModelError(f"the model gave {scores.size} numbers for {crops} crop{'s' * (crops != 1)}, not one score each")
-    return scores
+    number, taken as the score, passed defects). A number outside [0, 1] in the graph's own precision is NaN: no score."""
+    exact = np.asarray(out, dtype=np.float64).reshape(-1)  # float16, float32 and float64 scores all exactly
+    if exact.size != crops:
+        raise ModelError(f"the model gave {exact.size} numbers for {crops} crop{'s' * (crops != 1)}, not one score each")
+    # judged in range before the cast to float32, which would make a double's -1e-300 a -0.0 in [0, 1]: out of range, NaN
+    return np.where((exact >= 0.0) & (exact <= 1.0), exact, np.nan).astype(np.float32)
+
+
+def _described(session: Any, path: Path) -> tuple[dict[str, str], Any, Any]:
+    """The session's metadata, first input and first output; ModelError for a graph with none, or a name or value that is
+    not UTF-8 (ONNX Runtime raised as it read them: a traceback at every door)."""
+    try:
+        meta = dict(session.get_modelmeta().custom_metadata_map)
+        inputs, outputs = session.get_inputs(), session.get_outputs()
+        for arg in [*inputs, *outputs]:  # each name is decoded as it is read
+            _ = arg.name
+    except UnicodeDecodeError as exc:
+        raise ModelError(f"{path}: its metadata or a name in its graph is not text (UTF-8): {exc.reason}") from None
+    if not inputs or not outputs:
+        raise ModelError(f"{path}: its graph has no {'inputs' if not inputs else 'outputs'}: it cannot score a crop")
+    return meta, inputs[0], outputs[0]
 
 
 class Model:
@@ -210,6 +239,7 @@ class Model:
             blob = read_bounded(path, MAX_MODEL_BYTES, "a station model")
         except OSError as exc:
             raise ModelError(f"{path}: {why(exc, 'cannot read model file')}") from None
+        _one_file(blob, path)
         opts = session_options(threads)
         try:
             with_head = _feature_output(blob)
@@ -219,15 +249,13 @@ class Model:
         except Exception as exc:  # onnxruntime raises its own untyped errors for corrupt files
             said = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
             raise ModelError(f"{path}: not a loadable ONNX model ({said})") from None
-        meta = dict(self._session.get_modelmeta().custom_metadata_map)
+        meta, inp, out = _described(self._session, path)
         self.info = _parse_meta(meta, path, hashlib.sha256(blob).hexdigest())
         self.path = path
-        inp = self._session.get_inputs()[0]
         shape = list(inp.shape)
         if len(shape) != 4 or shape[1:] != self.info.input_shape():
             raise ModelError(f"{path}: input shape {shape} does not match the metadata's {['n', *self.info.input_shape()]}")
         self.input_name: str = inp.name
-        out = self._session.get_outputs()[0]
         if out.type not in SCORE_TYPES:  # an integer or boolean "score" is a hard decision: no uncertain band could apply
             raise ModelError(f"{path}: its output is {out.type}, not a probability (one of {', '.join(SCORE_TYPES)})")
         self._output: str = out.name

@@ -170,6 +170,47 @@ def read_graph(model: bytes) -> Graph:
     return Graph(nodes, inits, outputs)
 
 
+# where a tensor may sit (onnx.proto): ModelProto.graph 7 and .functions 25 (FunctionProto.node 7); GraphProto.node 1,
+# .initializer 5, .sparse_initializer 15; NodeProto.attribute 5; AttributeProto.t 5, .g 6, .tensors 10, .graphs 11,
+# .sparse_tensor 22, .sparse_tensors 23; SparseTensorProto.values 1, .indices 2; TensorProto.external_data 13, .data_location 14
+_TENSOR_EXTERNAL_DATA, _TENSOR_LOCATION, _EXTERNAL = 13, 14, 1
+
+
+def _subs(buf: bytes, wanted: tuple[int, ...]) -> list[tuple[int, bytes]]:
+    return [(n, v) for n, v in fields(buf) if n in wanted and isinstance(v, bytes)]
+
+
+def _tensor_outside(buf: bytes) -> bool:
+    return any(n == _TENSOR_EXTERNAL_DATA or (n == _TENSOR_LOCATION and v == _EXTERNAL) for n, v in fields(buf))
+
+
+def _sparse_outside(buf: bytes) -> bool:
+    return any(_tensor_outside(v) for _, v in _subs(buf, (1, 2)))
+
+
+def _node_outside(buf: bytes) -> bool:
+    for _, attr in _subs(buf, (5,)):
+        for n, v in _subs(attr, (5, 6, 10, 11, 22, 23)):
+            if _tensor_outside(v) if n in (5, 10) else _graph_outside(v) if n in (6, 11) else _sparse_outside(v):
+                return True
+    return False
+
+
+def _graph_outside(buf: bytes) -> bool:
+    parts = _subs(buf, (1, 5, 15))
+    return any(_node_outside(v) if n == 1 else _tensor_outside(v) if n == 5 else _sparse_outside(v) for n, v in parts)
+
+
+def external_data(model: bytes) -> bool:
+    """Whether any tensor of the model, in its graph, a subgraph or a function, keeps its numbers in another file (ONNX
+    external data): ONNX Runtime, given the model's bytes, looks for that file in the working directory, and the model's
+    digest does not cover it. ValueError for bytes that are no protobuf."""
+    for n, v in _subs(model, (_MODEL_GRAPH, 25)):
+        if _graph_outside(v) if n == _MODEL_GRAPH else any(_node_outside(x) for _, x in _subs(v, (7,))):
+            return True
+    return False
+
+
 def add_float_output(model: bytes, name: str) -> bytes:
     """The model with ``name`` (a float tensor of the graph) as one more output; everything else byte for byte."""
     tensor_type = _bytes_field(1, _key(1, 0) + _encode_varint(_FLOAT))  # TypeProto.tensor_type { elem_type: FLOAT }

@@ -57,7 +57,7 @@ class PreprocessSpec:
     def __post_init__(self) -> None:
         checks = {
             "size": 8 <= self.size <= 2048, "margin": 0 <= self.margin <= 1, "mask_radius": 0 < self.mask_radius <= 2,
-            "clip": self.clip > 0, "min_radius_frac": 0 < self.min_radius_frac < 1,
+            "clip": 0.01 <= self.clip <= 1000, "min_radius_frac": 0 < self.min_radius_frac < 1,  # 1e300 overflowed float32
             "max_radius_frac": self.min_radius_frac < self.max_radius_frac <= 1,
             "cut_off_tolerance": 0 <= self.cut_off_tolerance <= MAX_CUT_OFF,
         }  # fmt: skip

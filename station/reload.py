@@ -24,6 +24,7 @@ from station.preprocess import warm_up
 
 log = structlog.get_logger()
 M = TypeVar("M")
+Signature = tuple[int, int, int, int]  # what model.watch compares of a file: device, inode, size, time (ns)
 
 
 class _Slot(Generic[M]):
@@ -78,27 +79,29 @@ class Reloader:
         self.shadow_path = shadow_path
         self.metrics = metrics
         self._threads = threads
-        self._mtimes = self._stat()
+        self._seen = self._stat()
 
-    def _stat(self) -> tuple[float | None, float | None]:
-        def mtime(p: Path | None) -> float | None:
+    def _stat(self) -> tuple[Signature | None, Signature | None]:
+        def seen(p: Path | None) -> Signature | None:
             try:
-                return p.stat().st_mtime if p is not None else None
+                st = p.stat() if p is not None else None
             except OSError:
                 return None
+            return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) if st is not None else None
 
-        return mtime(self.path), mtime(self.shadow_path)
+        return seen(self.path), seen(self.shadow_path)
 
     def retarget(self, path: Path, shadow_path: Path | None) -> None:
         """The files the next reload loads (a config re-read on SIGHUP may name others)."""
         self.path, self.shadow_path = path, shadow_path
 
     def changed(self) -> bool:
-        """True once each time either file's mtime moves (for model.watch)."""
+        """True once each time either file changes (for model.watch): its time, its size, or which file it is (a file
+        renamed over it, a link moved to another file of the same time)."""
         m = self._stat()
-        if m == self._mtimes or m[0] is None:
+        if m == self._seen or m[0] is None:
             return False
-        self._mtimes = m
+        self._seen = m
         return True
 
     def _admit(self, path: Path, role: str, keeping: str | None, stop: threading.Event | None) -> Model | None:
@@ -128,7 +131,7 @@ class Reloader:
         set, the model gate gives up on the files (a slow model's self-test takes seconds) and the
         running models stay.
         """
-        self._mtimes = self._stat()
+        self._seen = self._stat()
         old = self.slot.current
         new = self._admit(self.path, "active", old.info.model_id, stop)
         self.reload_shadow(stop)

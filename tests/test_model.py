@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from station import model as meta
+from station import onnxgraph
 from station.errors import ModelError
 from station.model import Model, Threads
 from station.unwrap import PolarUnwrap, UnwrapSpec
@@ -61,6 +62,7 @@ def test_metadata_drives_the_model(tmp_path: Path) -> None:
         ({meta.META_INPUT: '{"size": 32, "margin": 1' + "0" * 400 + "}"}, "station.input: margin must be a finite number"),
         ({meta.META_BAND: "[1" + "0" * 400 + ", 1]"}, "uncertain band .* is not two finite numbers"),
         ({meta.META_INPUT: json.dumps({"size": 32, "margin": 3.0})}, "station.input is malformed: margin 3.0: outside what a crop can be"),
+        ({meta.META_INPUT: json.dumps({"size": 32, "clip": 1e300})}, "clip 1e\\+300: outside what a crop can be"),  # overflowed float32
         ({meta.META_TAUGHT: "{not json"}, "station.teach is not a JSON object whose parts are a list of digests"),
         ({meta.META_TAUGHT: '{"parts": [1, 2]}'}, "station.teach is not a JSON object whose parts are a list of digests"),
         ({meta.META_VERSION: "1" * 70_000}, r"model version '1{40}'\.\.\. is not 1 to 64 of"),  # every verdict would be 70 kB
@@ -139,3 +141,40 @@ def test_onnx_runtime_s_telemetry_is_off_before_it_loads_unless_the_operator_say
     code = "import os, station.model as m; m.Model(m.Path('station/defaults/defect.onnx')); print(os.environ['ORT_DISABLE_TELEMETRY'])"
     p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert p.returncode == 0 and p.stdout.strip() == seen, p.stderr
+
+
+def test_a_model_with_no_input_or_output_or_a_name_not_utf8_is_refused_in_one_line(tmp_path: Path) -> None:
+    """ONNX Runtime raised IndexError or UnicodeDecodeError as they were read: a traceback at every door, exit 1."""
+    tiny = onnx.load(str(tiny_model(tmp_path / "t.onnx")))
+    del tiny.graph.output[:]
+    onnx.save(tiny, str(tmp_path / "no_output.onnx"))
+    with pytest.raises(ModelError, match=r"no_output\.onnx: its graph has no outputs: it cannot score a crop"):
+        Model(tmp_path / "no_output.onnx")
+    blob = (tmp_path / "t.onnx").read_bytes()
+    assert blob.count(b"defect_probability") == 2  # the node's output and the graph's: one name, renamed in both
+    (tmp_path / "bad_name.onnx").write_bytes(blob.replace(b"defect_probability", b"\xffefect_probability"))
+    with pytest.raises(ModelError, match=r"bad_name\.onnx: its metadata or a name in its graph is not text \(UTF-8\)"):
+        Model(tmp_path / "bad_name.onnx")
+
+
+def test_a_score_out_of_range_in_the_graphs_own_precision_is_no_score(tmp_path: Path) -> None:
+    """A double -1e-300 became -0.0 as float32, inside [0, 1]: the gate took the model and good parts passed on it."""
+    got = meta.one_each(np.array([[-1e-300], [0.25], [1.0 + 1e-12], [0.0], [1.0]], np.float64), 5)
+    assert got.dtype == np.float32 and np.isnan(got[0]) and np.isnan(got[2])
+    np.testing.assert_array_equal(got[[1, 3, 4]], [0.25, 0.0, 1.0])
+    assert np.isnan(meta.one_each(np.array([-0.001], np.float16), 1)[0])
+
+
+def test_a_model_whose_weights_are_in_another_file_is_refused_wherever_it_is_loaded_from(tmp_path: Path) -> None:
+    """Loaded from its bytes, ONNX Runtime looked for the data file in the working directory: refused from one folder,
+    taken from another, and a data file swapped under an unchanged model id."""
+    m = onnx.load(str(MODEL))
+    onnx.save(m, str(tmp_path / "ext.onnx"), save_as_external_data=True, location="ext.data", size_threshold=0)
+    here = Path.cwd()
+    try:
+        os.chdir(tmp_path)  # where the data file is: ONNX Runtime would find it
+        with pytest.raises(ModelError, match=r"ext\.onnx: its weights are in another file \(ONNX external data\)"):
+            Model(tmp_path / "ext.onnx")
+    finally:
+        os.chdir(here)
+    assert not onnxgraph.external_data(MODEL.read_bytes())

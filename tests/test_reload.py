@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -68,6 +69,21 @@ def test_reloader_refuses_junk_and_keeps_the_old_model(tmp_path: Path) -> None:
     assert r.changed()
     assert r.reload() is True and slot.current.info.version == "9.9.9"
     assert m.registry.get_sample_value("station_model_reloads_total", {"result": "ok"}) == 1
+
+
+def test_the_watch_sees_a_link_moved_to_another_file_of_the_same_time(tmp_path: Path) -> None:
+    """A relative model.path was the link's target (config), and only the time was compared: ``ln -sfn taught.onnx
+    live.onnx`` onto a copy as old as the model went unseen, the old model judging on."""
+    base, taught, live = tmp_path / "base.onnx", tmp_path / "taught.onnx", tmp_path / "live.onnx"
+    shutil.copy2(MODEL, base)
+    _variant(taught, version="9.9.9")
+    os.utime(taught, ns=(base.stat().st_atime_ns, base.stat().st_mtime_ns))
+    live.symlink_to(base.name)
+    r = Reloader(live, ModelSlot(Model(live)), Metrics())
+    assert not r.changed()
+    (tmp_path / "next").symlink_to(taught.name)
+    (tmp_path / "next").rename(live)
+    assert r.changed() and not r.changed()
 
 
 @pytest.mark.integration
