@@ -15,16 +15,17 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import structlog
 
 from station import __version__
 from station.archive import probe
-from station.cli_args import SEED, at_least, common, report_folder, teach_parser
-from station.config import LIVE, Config, load_config, read_with, source_kind
+from station.cli_args import SEED, at_least, common, key_folder, report_folder, teach_parser
+from station.config import Config, load_config, read_with
 from station.config_blocking import check_blocking
 from station.config_warnings import warnings as config_warnings
+from station.endpoints import without_password
 from station.errors import CameraError, ConfigError, InputError, ModelError, StationError, one_line
 from station.files import inputs_apart, not_read, not_there, real, report_apart
 from station.frame_source import FrameSource
@@ -35,6 +36,7 @@ from station.model import Model
 from station.pipeline import RunOptions
 from station.review import load_token
 from station.signals import SIGNALS, STOPS, Stopped
+from station.source_kind import LIVE, source_kind
 from station.stages.trigger import probe_recording
 from station.stills import IMAGE_SUFFIXES
 from station.supervisor import configured_source, run_pipeline
@@ -117,7 +119,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     shadow = ""
     if cfg.model.shadow is not None:  # run admits it when the pipeline is built: the same gate, the same key
         shadow = f", shadow {admit_configured(cfg.model.shadow, 'model.shadow', cfg.model.threads()).info.model_id}"
-    print(f"config OK: model {model.info.model_id}{shadow}, source {cfg.camera.source}, publisher {cfg.publisher.endpoint}")
+    print(
+        f"config OK: model {model.info.model_id}{shadow}, source {without_password(cfg.camera.source)}, publisher {cfg.publisher.endpoint}"
+    )
     return 0
 
 
@@ -274,9 +278,25 @@ def cmd_archive(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Once(argparse._StoreAction):
+    """An option that takes one value, given once: argparse kept the last of ``-c a.yaml -c b.yaml`` without a word."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option: str | None = None) -> None:
+        seen = f"_given_{self.dest}"
+        if getattr(namespace, seen, False):
+            raise argparse.ArgumentError(self, "given twice: give it once")
+        setattr(namespace, seen, True)
+        super().__call__(parser, namespace, values, option)
+
+
 class _Parser(argparse.ArgumentParser):
     """A bad command line is one line, as any bad input is (argparse printed its usage block above it); ``--help`` shows
     the usage. Its subcommands' parsers are of this class too (argparse makes them of their parent's)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.register("action", None, _Once)  # every option that stores one value
+        self.register("action", "store", _Once)
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, one_line(f"{self.prog}: error: {message} (see {self.prog} --help)") + "\n")
@@ -337,7 +357,7 @@ def _tool_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     p.add_argument("--reviewed-only", action="store_true", help="only the parts an operator labelled on the review page")
     p.set_defaults(func=cmd_archive)
     p = sub.add_parser("keys", help="make a CURVE key pair (NAME.key public, NAME.key_secret secret) in FOLDER")
-    p.add_argument("folder")
+    p.add_argument("folder", type=key_folder)
     p.add_argument("--name", default="station", help="file name stem (station, or the gateway's name)")
     p.set_defaults(func=cmd_keys)
 

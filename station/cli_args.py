@@ -44,6 +44,14 @@ def report_folder(text: str) -> str:
     return text
 
 
+def key_folder(text: str) -> str:
+    """An argparse type: the folder a key pair is written to; an empty one (an unset ``$KEYDIR``) would be the working
+    directory, where a secret key does not belong unasked: a usage error ('.' asks for it)."""
+    if not text:
+        raise argparse.ArgumentTypeError("give the keys' folder (an empty path would write the secret key into the working directory)")
+    return text
+
+
 def model_file(text: str) -> Path:
     """An argparse type: a model file's path; one with no file name ("", ".", "/", "..") is a usage error."""
     if Path(text).name in ("", ".", ".."):

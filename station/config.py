@@ -13,10 +13,11 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from station.config_base import Contradiction, Section
 from station.config_gateway import GatewaySection
-from station.endpoints import check_endpoint, check_host, same_interface, same_socket, tcp_address
+from station.endpoints import check_endpoint, check_host, same_interface, same_socket, tcp_address, without_password
 from station.errors import ConfigError
 from station.model import Threads
 from station.settings_file import apply_override, paths_in, read_mapping, resolve_paths
+from station.source_kind import LIVE, NETWORK, USB, SourceKind, host_of, source_kind
 from station.wire import shown
 
 DEFAULTS = Path(__file__).resolve().parent / "defaults"  # package data: in the wheel as in the source tree
@@ -47,39 +48,10 @@ class StationSection(Section):
 
 
 CAMERA_SETTINGS = ("exposure_us", "gain_db", "acquisition_fps", "roi", "pixel_format")  # written to the camera (with trigger)
-USB = ("usb:", "/dev/video")  # camera.source prefixes, by kind (sources.source_for)
-NETWORK = ("rtsp://", "rtsps://", "http://", "https://")
 SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")  # a URL (udp://, rtmp://, file:// too): never a path in the config's folder
-STILLS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".pgm", ".ppm", ".pnm", ".webp")  # camera.source suffixes of a single image
-
-
-class SourceKind(StrEnum):
-    """What a ``camera.source`` string names, by its prefix, or as a path by what is there and its suffix; declared once for
-    the source it opens (``sources.source_for``), the settings it takes, and the keys it reads (``config_warnings``)."""
-
-    USB = "a USB camera"
-    GIGE = "a GigE camera"
-    NETWORK = "a network stream"
-    PIPELINE = "a GStreamer pipeline"
-    FOLDER = "an image folder"
-    STILL = "an image"
-    VIDEO = "a video file"
-
-
-def source_kind(src: str) -> SourceKind:
-    prefixes = ((USB, SourceKind.USB), (("gige:",), SourceKind.GIGE), (NETWORK, SourceKind.NETWORK), (("gst:",), SourceKind.PIPELINE))
-    for prefix, kind in prefixes:
-        if src.startswith(prefix):
-            return kind
-    path = Path(src)
-    if path.is_dir():
-        return SourceKind.FOLDER
-    return SourceKind.STILL if path.suffix.lower() in STILLS else SourceKind.VIDEO
-
-
-LIVE = (SourceKind.USB, SourceKind.GIGE, SourceKind.NETWORK, SourceKind.PIPELINE)
-IMAGES = (SourceKind.FOLDER, SourceKind.STILL)  # read as an image folder (stills.ImageFolderSource)
 FREE_RUN = "free_run"  # camera.trigger of a camera that takes frames at its own rate (any other value: a hardware trigger line)
+TRIGGER_LINE = re.compile(r"[A-Z][A-Za-z0-9]{0,63}")  # any other camera.trigger: a GenICam trigger source (Line1, Software, Action0)
+NOT_A_LINE = ("freerun", "none", "off", "continuous", "auto")  # near misses of free_run, in letters: a hardware trigger by mistake
 GIGE_OPEN_S = 8.0  # the longest a GigE camera's open is waited for (station.gige); the capture stage shows no progress meanwhile
 
 
@@ -132,6 +104,15 @@ class CameraSection(Section):
     def _device_number(cls, v: str) -> str:
         if v.startswith(USB) and not re.fullmatch(r"(usb:|/dev/video)[0-9]{1,4}", v):
             raise ValueError("a USB camera is usb:N or /dev/videoN, N its device number (0-9999)")
+        if v.startswith(NETWORK) and not host_of(v):  # rtsp:// alone was retried for ever, the station degraded
+            raise ValueError("a stream's URL names its host: rtsp://HOST[:PORT]/PATH (or rtsps, http, https)")
+        return v
+
+    @field_validator("trigger")
+    @classmethod
+    def _trigger_line(cls, v: str) -> str:
+        if v != FREE_RUN and (not TRIGGER_LINE.fullmatch(v) or re.sub("[^a-z]", "", v.lower()) in NOT_A_LINE):
+            raise ValueError(f"{FREE_RUN}, or a hardware trigger line named as the camera names it (Line1, Software ...)")
         return v
 
     @field_validator("pixel_format")
@@ -153,7 +134,7 @@ class CameraSection(Section):
         """Camera settings are written to a GigE camera, and some of them to a USB one; anywhere else they would be
         ignored without a word, so they are refused, naming the key."""
         given = [k for k in CAMERA_SETTINGS if getattr(self, k) is not None] + ["trigger"] * (self.trigger != FREE_RUN)
-        src, kind = self.source, source_kind(self.source)
+        src, kind = without_password(self.source), source_kind(self.source)
         if not given or kind is SourceKind.GIGE:
             return self
         if kind is SourceKind.USB:
@@ -306,7 +287,9 @@ class ArchiveSection(Section):
 
 
 class ShutdownSection(Section):
-    timeout_s: float = Field(10.0, gt=0, le=300, description="Bound on the drain after SIGTERM.")
+    timeout_s: float = Field(  # 1 µs was taken, and a SIGTERM then ended in exit 1 with the parts in flight unjudged
+        10.0, ge=1, le=300, description="Bound on the drain after SIGTERM (at least 1 s: the parts in flight are judged)."
+    )
 
 
 class LoggingSection(Section):
@@ -382,7 +365,7 @@ def load_config(path: Path | None = None, overrides: list[str] | None = None) ->
         msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
         got = err.get("input")
         if err["type"] != "extra_forbidden":
-            msg = f"{msg} (got {shown(got)})"
+            msg = f"{msg} (got {shown(without_password(got) if isinstance(got, str) else got)})"
         if err["type"] == "string_type" and isinstance(got, dict) and list(got.values()) == [None]:  # `gige:`: YAML for {gige: null}
             msg += f'; a value with a colon is a string only in quotes: "{next(iter(got))}:"'
         raise ConfigError(key, msg) from None

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import math
 
-from station.config import GIGE_OPEN_S, LIVE, Config, SourceKind, source_kind
+from station.config import GIGE_OPEN_S, Config
 from station.errors import ConfigError
+from station.source_kind import LIVE, SourceKind, source_kind
 
 
 def v4l2_wait_s(read_timeout_s: float) -> int:

@@ -3,8 +3,12 @@
 
 from __future__ import annotations
 
-from station.config import FREE_RUN, IMAGES, LIVE, Config, SourceKind, TriggerMode, resolved_mode, source_kind
+from pydantic import BaseModel
+
+from station.config import FREE_RUN, Config, TriggerMode, resolved_mode
 from station.config_gateway import GATEWAY_STOP_S, GatewayOutputKind, Tracking
+from station.endpoints import without_password
+from station.source_kind import IMAGES, LIVE, SourceKind, source_kind
 
 LINE_NEAR_EDGE = 0.2  # trigger.line closer than this to a side of the frame (a fraction of its width) is warned of
 SHORT_DEADLINE_MS = 50  # publisher.deadline_ms under this is warned of: the benchmark's p99 is 10-30 ms (docs/benchmarks.md)
@@ -86,7 +90,7 @@ def _unread(cfg: Config, src: str) -> list[str]:
     """Keys given a value that nothing reads with the rest of the config as it is and ``src`` the source (key first)."""
     out = []
     cam, g, curve = cfg.camera, cfg.gateway, cfg.publisher.curve
-    kind = source_kind(src)
+    kind, src = source_kind(src), without_password(src)
     device = kind in (SourceKind.USB, SourceKind.GIGE, SourceKind.PIPELINE)
     still = kind in IMAGES
     if cam.loop and kind is not SourceKind.VIDEO:
@@ -102,10 +106,33 @@ def _unread(cfg: Config, src: str) -> list[str]:
             for key in ("actuator_distance_mm", "belt_speed_mm_s")
             if getattr(g, key) is not None
         ]
+    out += _changed_unread(cfg, kind)
     if not curve.enabled:
         keys = {"publisher.curve.secret_key_file": curve.secret_key_file, "publisher.curve.clients_dir": curve.clients_dir,
                 "gateway.curve_public_key_file": g.curve_public_key_file,
                 "gateway.curve_secret_key_file": g.curve_secret_key_file}  # fmt: skip
         out += [f"{key}: not read while publisher.curve.enabled is false: the verdict stream is neither encrypted nor authenticated"
                 for key, value in keys.items() if value is not None]  # fmt: skip
+    return out
+
+
+def _changed(section: BaseModel, keys: tuple[str, ...] | None = None) -> list[str]:
+    """The keys of ``section`` (all, or ``keys``) set to other than their defaults: given, where every key may be written
+    out with its default (the packaged config is)."""
+    fields = type(section).model_fields
+    return [k for k in keys or tuple(fields) if getattr(section, k) != fields[k].get_default(call_default_factory=True)]
+
+
+def _changed_unread(cfg: Config, kind: SourceKind) -> list[str]:
+    """Keys moved from their defaults in a section the rest of the config leaves unread (key first)."""
+    out = []
+    if cfg.gateway.output is GatewayOutputKind.LOG:
+        out += [f"gateway.modbus.{k}: not read with gateway.output: log (the gateway drives no PLC; modbus drives it)"
+                for k in _changed(cfg.gateway.modbus)]  # fmt: skip
+    if not cfg.metrics.enabled:
+        out += [f"metrics.{k}: not read while metrics.enabled is false (no /metrics, /healthz or live page is served)"
+                for k in _changed(cfg.metrics, ("host", "port", "healthy_within_s"))]  # fmt: skip
+    if kind not in LIVE:
+        out += [f"camera.{k}: camera.source is {kind.value}, which is never silent or reopened: the key is not read"
+                for k in _changed(cfg.camera, ("stale_after_s", "read_timeout_s", "backoff_max_s"))]  # fmt: skip
     return out

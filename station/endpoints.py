@@ -1,4 +1,5 @@
-"""ZeroMQ endpoints as the config writes them: their syntax, their TCP address, and which bind hosts can collide."""
+"""ZeroMQ endpoints as the config writes them: their syntax, their TCP address, and which bind hosts can collide; a
+camera URL as the station shows it (its password hidden)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,16 @@ import re
 import socket
 import stat
 
-_ENDPOINT = re.compile(r"^(tcp://(\*|[A-Za-z0-9.\-]+|\[[0-9a-fA-F:]+\]):(\d{1,5}|\*)|ipc://.+|inproc://.+)$")
+_ENDPOINT = re.compile(r"^(tcp://(\*|[A-Za-z0-9.\-]+|\[[0-9a-fA-F:]+\]):([0-9]{1,5}|\*)|ipc://.+|inproc://.+)$")
+
+
+_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^/@:\s]*):[^/\s]*@")  # scheme://user:PASSWORD@, anywhere in a string
+
+
+def without_password(text: str) -> str:
+    """``text`` (a camera's URL, a pipeline naming one) with each URL's password shown as ***: what logs, errors and
+    check-config say of camera.source (rtsp://admin:***@10.0.0.5/stream), so that journald never holds it."""
+    return _PASSWORD.sub(r"\1:***@", text)
 
 
 HOST_LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")  # a host name's label (RFC 1123, and _ as hosts files allow)

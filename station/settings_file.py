@@ -5,6 +5,7 @@ The parts of loading a config that know nothing of its sections (``station.confi
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,8 @@ ALIASES = f"it holds more than {MAX_VALUES} values once its aliases (*name) are 
 
 INT, FLOAT = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
 STR, MERGE = "tag:yaml.org,2002:str", "tag:yaml.org,2002:merge"
+SHELL_WORD = re.compile(r"^~|\$(\{|[A-Za-z_])")  # a path written as a shell would expand it: ~/x, $HOME/x, ${HOME}/x
+DECIMAL = re.compile(r"[-+]?(0|[1-9][0-9_]*)")  # the one way to write an integer here: 0x1F, 0b101 and 0755 are refused
 KEY_KINDS = {"int": "a number", "float": "a number", "null": "nothing (null)", "bool": "true or false", "timestamp": "a date"}
 
 
@@ -53,6 +56,10 @@ def _values(node: yaml.Node, sizes: dict[int, int], open_: set[int]) -> int:
     if isinstance(node, yaml.ScalarNode) and node.tag in (INT, FLOAT) and ":" in node.value:  # YAML 1.1's base 60
         raise Unreadable(f"{node.value} (line {node.start_mark.line + 1}) is a base-60 number to YAML ({yaml.safe_load(node.value)}): "
                          "write the number, or quote it for a string")  # fmt: skip
+    if isinstance(node, yaml.ScalarNode) and node.tag == INT and not DECIMAL.fullmatch(node.value):  # 010 is 8 to YAML 1.1
+        shown = yaml.safe_load(node.value) if len(node.value) <= 20 else "another number"
+        raise Unreadable(f"{node.value[:20]}{'...' * (len(node.value) > 20)} (line {node.start_mark.line + 1}) is read by YAML as "
+                         f"{shown} (octal, binary or hexadecimal): write the number in decimal without leading zeros")  # fmt: skip
     if isinstance(node, yaml.SequenceNode):
         n += sum(_values(child, sizes, open_) for child in node.value)
     elif isinstance(node, yaml.MappingNode):
@@ -139,6 +146,11 @@ def apply_override(data: dict[str, Any], assignment: str) -> str:
     parts = key.strip().split(".")
     if not all(parts):
         raise ConfigError(key.strip(), "a key is names joined by dots, none of them empty (e.g. camera.source)")
+    if isinstance(value, dict):  # it replaced the file's whole section: every other key in it went back to its default
+        said = "--set takes a value, not a mapping: a section's keys are set one at a time (SECTION.KEY=VALUE)"
+        if list(value.values()) == [None]:  # `camera.source=gige:`: YAML for {gige: null}
+            said += f'; a value with a colon is a string only in quotes: "{next(iter(value))}:"'
+        raise ConfigError(key.strip(), said)
     for p in parts[:-1]:
         child = node.setdefault(p, {})
         if not isinstance(child, dict):
@@ -149,7 +161,8 @@ def apply_override(data: dict[str, Any], assignment: str) -> str:
 
 
 def _resolved(path: Path, key: str) -> Path:
-    """``path`` made absolute, its links followed; ConfigError naming ``key`` for links that lead round in a loop."""
+    """``path`` made absolute, its links followed (the check: the path is kept as given); ConfigError naming ``key`` for links
+    that lead round in a loop."""
     try:
         return real(path)
     except InputError as exc:
@@ -174,8 +187,11 @@ def resolve_paths(model: BaseModel, base: Path, given: frozenset[str] = frozense
             mine = typed or key in given
             if isinstance(v, Path) and "\0" in str(v):  # no file is named so: every use of it would raise
                 raise ConfigError(key, "a path cannot hold a NUL character")
-            if isinstance(v, Path) and not v.is_absolute():
-                upd[name] = _resolved((typed_from(key) if mine else base).joinpath(v), key)
+            if isinstance(v, Path) and SHELL_WORD.search(str(v)):  # ~/arch was a folder named ~ beside the config
+                raise ConfigError(key, f"{v}: no shell reads the config, so ~ and $NAME stay as written: give the path itself")
+            if isinstance(v, Path) and not v.is_absolute():  # a link is kept, as an absolute path keeps it: model.watch
+                upd[name] = (typed_from(key) if mine else base).joinpath(v)  # follows it (a link moved to a new model)
+                _resolved(upd[name], key)
             elif isinstance(v, Path):
                 _resolved(v, key)  # kept as given; links that loop are as wrong absolute as relative
             elif isinstance(v, BaseModel):

@@ -18,12 +18,13 @@ import numpy.typing as npt
 import structlog
 
 from station.camera import CameraSettings, apply_v4l2, has_gstreamer
-from station.config import SourceKind, source_kind
 from station.config_blocking import v4l2_wait_s
+from station.endpoints import without_password
 from station.errors import CameraError
 from station.files import Refused, not_there, opencv_name, readable_now
 from station.frame_source import FrameSource, Grab, QuickOpen
 from station.preprocess import to_gray
+from station.source_kind import SourceKind, source_kind
 from station.stills import MAX_IMAGE_SIDE, ImageFolderSource, SingleImage, decoded
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".m4v", ".mjpeg", ".mjpg", ".webm"}
@@ -261,7 +262,7 @@ class OpenCVLiveSource(QuickOpen):
         self, spec: str, fps: float | None, read_timeout_s: float, settings: CameraSettings | None = None, decode_threads: int | None = None
     ) -> None:
         super().__init__()
-        self.name = spec
+        self.name = without_password(spec)  # in every log line and error: a camera URL's password never in journald
         self._decode_params = _decode_params(decode_threads)
         self.fps = fps
         self._settings = settings or CameraSettings()
@@ -281,28 +282,28 @@ class OpenCVLiveSource(QuickOpen):
             os.environ.setdefault(V4L2_WAIT, self._v4l2_wait)
             cap = cv2.VideoCapture(index, cv2.CAP_V4L2)
             if not cap.isOpened():
-                raise CameraError(f"{self._spec}: cannot open camera")
+                raise CameraError(f"{self.name}: cannot open camera")
             cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # a buffer of one: the frame read is the newest
             try:
-                apply_v4l2(cap, self._settings, self._spec)
+                apply_v4l2(cap, self._settings, self.name)
             except CameraError:
                 cap.release()
                 raise
             for _ in range(2):  # whatever the driver queued before we asked is stale: drop it
                 cap.grab()
         elif not opencv_name(self._spec):
-            raise CameraError(f"{self._spec}: not UTF-8, which OpenCV cannot open")
+            raise CameraError(f"{self.name}: not UTF-8, which OpenCV cannot open")
         elif self._spec.startswith("gst:"):
             cap = cv2.VideoCapture(self._spec[4:], cv2.CAP_GSTREAMER)
         else:
             cap = cv2.VideoCapture(self._spec, cv2.CAP_FFMPEG, params + self._decode_params)
             if cap.isOpened():
-                _as_stored(cap, self._spec, said=self._cap_said)
+                _as_stored(cap, self.name, said=self._cap_said)
                 self._cap_said = True
                 self._raw = _fourcc(cap) == MJPG and _raw_jpeg(cap)
         if not cap.isOpened():
-            raise CameraError(f"{self._spec}: cannot open camera or stream")
-        _not_oversize(cap, self._spec)
+            raise CameraError(f"{self.name}: cannot open camera or stream")
+        _not_oversize(cap, self.name)
         fps = cap.get(cv2.CAP_PROP_FPS)
         if self.fps is None and fps and 0 < fps < 1000:
             self.fps = fps
@@ -310,11 +311,11 @@ class OpenCVLiveSource(QuickOpen):
 
     def read(self) -> Grab | None:
         if self._cap is None:
-            raise CameraError(f"{self._spec}: not open")
+            raise CameraError(f"{self.name}: not open")
         ok, frame = self._cap.read()
         if not ok or frame is None or frame.size == 0:
-            raise CameraError(f"{self._spec}: no frame (camera disconnected or stream ended)")
-        return decoded(frame.tobytes(), f"{self._spec}: a frame", self._spec) if self._raw else Grab(to_gray(frame))
+            raise CameraError(f"{self.name}: no frame (camera disconnected or stream ended)")
+        return decoded(frame.tobytes(), f"{self.name}: a frame", self.name) if self._raw else Grab(to_gray(frame))
 
     def close(self) -> None:
         if self._cap is not None:
@@ -338,7 +339,9 @@ def source_for(
         return OpenCVLiveSource(spec, fps, read_timeout_s, settings, decode_threads)
     if kind is SourceKind.PIPELINE:
         if not has_gstreamer():
-            raise CameraError(f"{spec}: this OpenCV build has no GStreamer (the pip wheels do not); use gige:, usb:, rtsp:// or http://")
+            raise CameraError(
+                f"{without_password(spec)}: this OpenCV build has no GStreamer (the pip wheels do not); use gige:, usb:, rtsp:// or http://"
+            )
         return OpenCVLiveSource(spec, fps, read_timeout_s, settings)
     if kind is SourceKind.GIGE:
         from station.gige import AravisSource
@@ -347,8 +350,11 @@ def source_for(
     path = Path(spec)
     if kind is SourceKind.FOLDER:
         return ImageFolderSource(path, fps)
-    if kind is SourceKind.STILL and path.is_file():
-        return SingleImage(path)
-    if not path.exists():
-        raise CameraError(f"{spec}: {not_there(path)}")
+    try:
+        if kind is SourceKind.STILL and path.is_file():
+            return SingleImage(path)
+        if not path.exists():
+            raise CameraError(f"{spec}: {not_there(path)}")
+    except OSError as exc:  # a name too long for the file system, a folder on its way that may not be read
+        raise CameraError(f"{spec}: {exc.strerror or exc}") from None
     return VideoFileSource(path, loop, decode_threads)

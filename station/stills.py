@@ -9,12 +9,12 @@ from pathlib import Path
 import cv2
 import structlog
 
-from station.config import STILLS
 from station.errors import CameraError, InputError, one_line
 from station.files import read_bounded, why
 from station.frame_source import Grab, QuickOpen
 from station.imagesize import claimed_size, decode, several_images
 from station.preprocess import to_gray
+from station.source_kind import STILLS
 
 MAX_IMAGE_BYTES = 256 * 1024 * 1024
 MAX_IMAGE_SIDE = 12000  # px: a photo larger than this is no part's on a belt

@@ -13,9 +13,11 @@ QUICK = ["--epochs", "1", "--folds", "2", "--seed", "3"]
 
 
 def teach_sample(tmp_path: Path, *extra: str, source: Path = SAMPLE) -> tuple[int, Path, Path]:
-    """``station teach`` of ``source`` (the bundled sample) with QUICK settings: its exit code, model and report paths."""
+    """``station teach`` of ``source`` (the bundled sample) with QUICK settings, those ``extra`` names in it replaced (an
+    option is given once): its exit code, model and report paths."""
     out, report = tmp_path / "taught.onnx", tmp_path / "report"
-    code = main(["teach", str(source), "--out", str(out), "--report", str(report), "--line", "test line", *QUICK, *extra])
+    quick = [x for i in range(0, len(QUICK), 2) if QUICK[i] not in extra for x in QUICK[i : i + 2]]
+    code = main(["teach", str(source), "--out", str(out), "--report", str(report), "--line", "test line", *quick, *extra])
     return code, out, report
 
 

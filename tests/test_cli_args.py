@@ -93,12 +93,16 @@ def test_the_plc_check_with_an_out_it_would_never_write_is_a_usage_error(capsys:
         (["teach", "x", "--out", "m.onnx", "--folds", "0"], "station teach: error: argument --folds: 0 is out of range"),
         (["eval"], "station eval: error: the following arguments are required: source"),
         (["nonsense"], "station: error: argument command: invalid choice: 'nonsense'"),
+        (["check-config", "-c", "a.yaml", "-c", "b.yaml"], "station check-config: error: argument -c/--config: given twice"),
+        (["teach", "x", "--out", "a.onnx", "--out", "b.onnx"], "station teach: error: argument --out: given twice"),
+        (["keys", ""], "station keys: error: argument folder: give the keys' folder (an empty path would write the secret key"),
     ],
 )
 def test_a_bad_command_line_is_one_line_naming_the_argument_and_exit_2(
     argv: list[str], said: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """argparse printed its usage block above the error (--help shows it)."""
+    """argparse printed its usage block above the error (--help shows it), and kept the last of an option given twice
+    (``-c a.yaml -c b.yaml`` took b.yaml without a word)."""
     with pytest.raises(SystemExit) as stop:
         build_parser().parse_args(argv)
     err = capsys.readouterr().err

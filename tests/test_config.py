@@ -73,6 +73,9 @@ def test_an_address_or_a_host_or_interface_name_is_taken_for_metrics_and_the_pub
         ("metrics.host='[::1]'", "metrics.host"),  # brackets belong to an endpoint, not to an address
         ("publisher.endpoint=tcp://256.1.1.1:5556", "publisher.endpoint"),
         ("publisher.resend_endpoint=tcp://a b:5557", "publisher.resend_endpoint"),
+        ("shutdown.timeout_s=0.000001", "shutdown.timeout_s"),  # taken, and SIGTERM ended in exit 1, the parts in flight unjudged
+        ("camera.source=rtsp://", "camera.source"),  # a stream with no host: retried for ever, the station degraded
+        ("camera.source='https://[::1'", "camera.source"),
     ],
 )
 def test_bad_values_name_the_key(override: str, key: str) -> None:
@@ -222,12 +225,17 @@ def test_ports_that_cannot_clash_are_fine() -> None:
         (["camera.source=usb:abc"], "camera.source", "usb:N or /dev/videoN, N its device number"),
         (["camera.source=/dev/videofoo"], "camera.source", "usb:N or /dev/videoN, N its device number"),
         (["camera.source=usb:\u00b2"], "camera.source", "usb:N or /dev/videoN, N its device number"),  # a digit to isdigit()
+        (["camera.source=rtsp://cam/1", "camera.trigger=freerun"], "camera.trigger", "free_run, or a hardware trigger line"),
+        (["camera.source=rtsp://cam/1", "camera.trigger=FreeRun"], "camera.trigger", "free_run, or a hardware trigger line"),
+        (["camera.source=gige:Cam1", 'camera.trigger="free run"'], "camera.trigger", "free_run, or a hardware trigger line"),
+        (["camera.source=rtsp://cam/1", "camera.trigger=None"], "camera.trigger", "free_run, or a hardware trigger line"),
         (["camera.source=gige:Cam1", "camera.pixel_format=RGB8"], "camera.pixel_format", "the station reads Mono8"),
         (["publisher.endpoint=ipc:///tmp/s", "publisher.resend_endpoint=ipc:///tmp/s"], "publisher.resend_endpoint", "already"),
         (["publisher.endpoint=ipc:///tmp/s", "publisher.resend_endpoint=ipc:///tmp//./s"], "publisher.resend_endpoint", "already"),
     ],
 )
 def test_a_camera_setting_the_source_cannot_take_is_refused_naming_the_key(sets: list[str], key: str, said: str) -> None:
+    """A stream with camera.trigger ``freerun`` was taken as hardware-triggered: every frame a part, silence normal."""
     with pytest.raises(ConfigError, match=re.escape(key)) as err:
         load_config(None, sets)
     assert said in str(err.value)
@@ -266,7 +274,7 @@ def test_a_key_given_twice_is_refused_naming_it(tmp_path: Path) -> None:
 def test_a_number_python_cannot_write_out_and_a_path_with_a_nul_are_one_line_naming_the_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"camera\.queue_size: --set value: a value it cannot read"):
         load_config(None, ["camera.queue_size=" + "9" * 5000])
-    with pytest.raises(ConfigError, match=r"camera\.fps: .*got an integer of thousands of digits"):
+    with pytest.raises(ConfigError, match=r"camera\.fps: --set value: 0xfff*\.\.\. \(line 1\) is read by YAML as another number"):
         load_config(None, ["camera.fps=0x" + "f" * 5000])
     with pytest.raises(ConfigError, match=r"model\.path: a path cannot hold a NUL character"):
         load_config(None, ['model.path="x\\0y"'])
@@ -284,7 +292,7 @@ def test_a_set_key_with_an_empty_name_in_it_is_refused_naming_it(key: str) -> No
 
 
 def test_a_camera_source_is_classified_once_by_its_prefix_or_what_the_path_holds(tmp_path: Path) -> None:
-    from station.config import SourceKind, source_kind
+    from station.source_kind import SourceKind, source_kind
 
     (tmp_path / "photos").mkdir()
     named = {"usb:0": SourceKind.USB, "/dev/video2": SourceKind.USB, "gige:Cam1": SourceKind.GIGE, "gige:": SourceKind.GIGE,

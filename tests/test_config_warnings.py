@@ -72,6 +72,11 @@ def test_the_line_trigger_with_a_hardware_trigger_is_warned_of() -> None:
         (["gateway.actuator_distance_mm=900"], "gateway.actuator_distance_mm"),
         (["publisher.curve.clients_dir=/etc/station/clients"], "publisher.curve.clients_dir"),  # CURVE off
         (["gateway.curve_public_key_file=/etc/station/station.key"], "gateway.curve_public_key_file"),
+        (["gateway.modbus.host=10.0.0.5"], "gateway.modbus.host"),  # output: log drives no PLC
+        (["gateway.modbus.reject_coil=3"], "gateway.modbus.reject_coil"),
+        (["metrics.enabled=false", "metrics.port=9200"], "metrics.port"),
+        (["camera.source=line.mp4", "camera.stale_after_s=3"], "camera.stale_after_s"),  # a recording is never silent
+        (["camera.source=line.mp4", "camera.read_timeout_s=1"], "camera.read_timeout_s"),
     ],
 )
 def test_a_key_given_that_nothing_reads_is_warned_of_by_name(sets: list[str], key: str) -> None:
@@ -92,6 +97,8 @@ def test_what_is_read_is_not_warned_of(tmp_path: Path) -> None:
     assert warnings(load_config(None, [f"camera.source={folder}", "camera.fps=6"])) == []
     distance = ["gateway.tracking=distance", "gateway.actuator_distance_mm=900", "gateway.belt_speed_mm_s=250"]
     assert warnings(load_config(None, distance)) == []
+    assert warnings(load_config(None, ["gateway.output=modbus", "gateway.modbus.host=10.0.0.5", "camera.stale_after_s=3"])) == []
+    assert warnings(load_config(None, ["metrics.enabled=false", "metrics.port=9108"])) == []  # the default, written out
     (w,) = warnings(load_config(None, [f"camera.source={folder}", "camera.loop=true"]))  # an image folder plays once
     assert w.startswith("camera.loop: ")
     looped = load_config(None, ["camera.loop=true"])  # usb:0 in the file, a recording replayed (tools/soak.py)

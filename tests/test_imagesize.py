@@ -16,8 +16,8 @@ import simplejpeg
 from PIL import Image
 
 from station import imagesize
-from station.config import STILLS
 from station.imagesize import claimed_size, decode, jpeg_damage, png_damage, several_images
+from station.source_kind import STILLS
 from station.stills import read_image
 
 from .conftest import SAMPLE, jpeg_ended_early

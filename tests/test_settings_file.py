@@ -187,3 +187,46 @@ def test_a_key_yaml_reads_as_a_number_null_or_bool_is_refused_naming_it_and_its_
         with pytest.raises(Unreadable, match=rf"the key {re.escape(named)}, not a name: quote it"):
             load_yaml(text)
     assert load_yaml('camera:\n  "1": 2\nb: &b {x: 1}\nc:\n  <<: *b\n') == {"camera": {"1": 2}, "b": {"x": 1}, "c": {"x": 1}}
+
+
+def test_an_integer_yaml_reads_as_octal_binary_or_hex_is_refused_naming_its_line() -> None:
+    """``actuator_delay_ms: 01500`` was 832 ms to YAML 1.1 without a word (and a quoted "01500" 1500 ms)."""
+    for text, read in (("gateway:\n  actuator_delay_ms: 01500\n", "01500 (line 2) is read by YAML as 832"),
+                       ("a: 0x10\n", "0x10 (line 1) is read by YAML as 16"),
+                       ("a:\n- 1\n- -0b101\n", "-0b101 (line 3) is read by YAML as -5")):  # fmt: skip
+        with pytest.raises(Unreadable, match=rf"{re.escape(read)} \(octal, binary or hexadecimal\): write the number in decimal"):
+            load_yaml(text)
+    assert load_yaml("a: [0, -0, +7, 1_000, 10, 08, 010.5]\n") == {"a": [0, 0, 7, 1000, 10, "08", 10.5]}
+    with pytest.raises(ConfigError, match=r"gateway\.modbus\.port: --set value: 0502 \(line 1\) is read by YAML as 322"):
+        apply_override({}, "gateway.modbus.port=0502")
+
+
+def test_a_relative_path_through_a_link_is_kept_as_the_link(tmp_path: Path) -> None:
+    """model.watch stats the path it is given: made the link's target, a link moved to a taught model went unseen."""
+    (tmp_path / "base.onnx").write_bytes(b"x")
+    (tmp_path / "live.onnx").symlink_to("base.onnx")
+    fixed = resolve_paths(_Outer(inner=_Inner(file=Path("live.onnx"), elsewhere=Path("/etc/b.key"))), tmp_path)
+    assert isinstance(fixed, _Outer) and fixed.inner.file == tmp_path / "live.onnx"
+
+
+def test_a_set_of_a_whole_section_is_refused_never_resetting_the_files_other_keys() -> None:
+    """``--set model={watch: true}`` replaced the file's model section: its path went back to the shipped model, and
+    ``--set publisher.curve={}`` turned the file's CURVE off, without a word."""
+    data = {"model": {"path": "taught.onnx"}}
+    for assignment in ("model={watch: true}", "publisher.curve={}"):
+        with pytest.raises(ConfigError, match=r"--set takes a value, not a mapping: a section's keys are set one at a time"):
+            apply_override(data, assignment)
+    assert data == {"model": {"path": "taught.onnx"}}
+    apply_override(data, "model.watch=true")
+    assert data == {"model": {"path": "taught.onnx", "watch": True}}
+
+
+@pytest.mark.parametrize("path", ["~/arch", "$HOME/arch", "${STATE}/arch", "line$A/arch"])
+def test_a_path_written_for_a_shell_to_expand_is_refused_naming_its_key(path: str, tmp_path: Path) -> None:
+    """``archive.dir: ~/arch`` was taken as a folder named ``~`` beside the config, check-config saying OK."""
+    config = tmp_path / "station.yaml"
+    config.write_text(f"archive:\n  dir: '{path}'\n")
+    with pytest.raises(ConfigError, match=rf"^archive\.dir: {re.escape(path)}: no shell reads the config, so ~ and \$NAME stay"):
+        load_config(config)
+    config.write_text("archive:\n  dir: 'a~b/c$'\n")  # a ~ or $ inside a name is that name's
+    assert load_config(config).archive.dir == tmp_path / "a~b/c$"

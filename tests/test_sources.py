@@ -60,6 +60,13 @@ def test_source_kind_follows_the_source_string(tmp_path: Path) -> None:
         source_for(str(tmp_path / "a.avi"))
     with pytest.raises(CameraError, match="usb:N"):
         source_for("usb:abc")
+    stream = source_for("rtsp://admin:s3cret@127.0.0.1:9/x")  # port 9: nothing answers, refused at once
+    assert stream.name == "rtsp://admin:***@127.0.0.1:9/x"
+    with pytest.raises(CameraError, match=r"^rtsp://admin:\*\*\*@127\.0\.0\.1:9/x: cannot open"):
+        stream.open()
+    for long in (tmp_path / ("a" * 300), tmp_path / ("a" * 300 + ".png")):  # the OSError escaped: not named camera.source
+        with pytest.raises(CameraError, match=r"a{20}(\.png)?: File name too long"):
+            source_for(str(long))
 
 
 def _noise_avi(path: Path, frames: int) -> bytes:

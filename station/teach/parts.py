@@ -56,7 +56,7 @@ def from_footage(origin: str) -> bool:
     return _FOOTAGE.search(origin) is not None
 
 
-_FOOTAGE = re.compile(r"#(part\d+@frame\d+|row\d+)$")
+_FOOTAGE = re.compile(r"#(part[0-9]+@frame[0-9]+|row[0-9]+)$")
 
 
 @dataclass(frozen=True)
