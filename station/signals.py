@@ -9,7 +9,9 @@ SIGTERM and SIGINT back their default meaning with :meth:`Signals.release`.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import select
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -20,24 +22,45 @@ HANDLED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 class Signals:
-    """SIGTERM/SIGINT set ``stop``; SIGHUP sets ``reload``. Waited on with a timeout by the supervisor."""
+    """SIGTERM/SIGINT set ``stop``; SIGHUP sets ``reload``. Waited on with a timeout by the supervisor.
+
+    The handler sets neither event itself: Python runs it in the main thread between two bytecodes, perhaps inside that
+    thread's own ``Event.wait`` or ``set`` with the event's lock held, and setting it there waited for ever on that lock
+    (two SIGTERMs microseconds apart hung the gateway). It writes the signal's number to a pipe, and a thread of its own
+    sets the event; what the handler saw is kept at once, without a lock (``stop_seen``, ``last``).
+    """
 
     def __init__(self) -> None:
         self.stop = threading.Event()
         self.reload = threading.Event()
         self.last: signal.Signals | None = None
+        self.stop_seen: signal.Signals | None = None  # the stop received, perhaps not yet relayed to ``stop``
         self.stopped = False  # the pipeline that ran last was stopped before its source ended (set by consume)
         self._installed = False
         self._previous: dict[signal.Signals, object] = {}
+        self._pipe: tuple[int, int] | None = None
 
     def install(self) -> bool:
         """Take over the three signals; True when this call did (idempotent; only the main thread may)."""
         if self._installed or threading.current_thread() is not threading.main_thread():
             return False
+        if self._pipe is None:
+            read, write = os.pipe()
+            os.set_blocking(write, False)
+            self._pipe = (read, write)
+            threading.Thread(target=self._relay, args=(read,), name="signals", daemon=True).start()
         for sig in HANDLED:
             self._previous[sig] = signal.signal(sig, self._handle)
         self._installed = True
         return True
+
+    def _relay(self, read: int) -> None:
+        """Each signal the handler wrote, set as its event (the process's life long, waiting a second at a time)."""
+        while True:
+            if not select.select([read], [], [], 1.0)[0]:
+                continue
+            for signum in os.read(read, 64):
+                (self.reload if signum == signal.SIGHUP else self.stop).set()
 
     def uninstall(self) -> None:
         """Give the three signals back the handlers they had before :meth:`install` (a pipeline run inside another program)."""
@@ -49,7 +72,11 @@ class Signals:
 
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
         self.last = signal.Signals(signum)
-        (self.reload if signum == signal.SIGHUP else self.stop).set()
+        if signum != signal.SIGHUP:
+            self.stop_seen = signal.Signals(signum)
+        if self._pipe is not None:
+            with contextlib.suppress(BlockingIOError):  # 64 kB of signals on their way already: this one changes nothing
+                os.write(self._pipe[1], bytes([signum]))
 
     def release(self) -> None:
         """Back to the defaults for SIGTERM and SIGINT (a one-shot command); one already received takes effect now.
@@ -60,8 +87,8 @@ class Signals:
             return
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        if self.stop.is_set() and self.last is not None:
-            os.kill(os.getpid(), self.last)
+        if self.stop_seen is not None:
+            os.kill(os.getpid(), self.stop_seen)
 
     def retire(self) -> None:
         """The work is done and the process is exiting: ignore the three signals from now on.
@@ -79,10 +106,10 @@ class Signals:
 
     def consume(self) -> None:
         """Forget what was received (after a pipeline ran to its end in this process), but whether it was a stop."""
-        self.stopped = self.stop.is_set()
+        self.stopped = self.stop_seen is not None or self.stop.is_set()
         self.stop.clear()
         self.reload.clear()
-        self.last = None
+        self.last, self.stop_seen = None, None
 
 
 SIGNALS = Signals()

@@ -29,6 +29,21 @@ def test_install_remembers_uninstall_gives_back_retire_ignores() -> None:
         signal.signal(signal.SIGHUP, before)
 
 
+def test_a_signal_while_the_main_thread_holds_the_events_lock_still_stops_and_never_hangs() -> None:
+    """The handler runs in the main thread between two bytecodes, perhaps inside its ``stop.wait`` with the event's lock
+    held (the supervisor and the gateway wait on it a tenth of a second at a time): setting the event in the handler
+    waited for ever on that lock, and two SIGTERMs microseconds apart hung the gateway."""
+    s = Signals()
+    s.install()
+    try:
+        with s.stop._cond:  # type: ignore[attr-defined]  # as Event.wait holds it for a few bytecodes every turn
+            signal.raise_signal(signal.SIGTERM)  # the handler runs here, in this thread, the lock held
+            assert s.stop_seen is signal.SIGTERM
+        assert s.stop.wait(5) and s.last is signal.SIGTERM
+    finally:
+        s.uninstall()
+
+
 def test_a_stop_raises_at_once_waits_inside_held_and_is_dropped_once_the_work_is_done() -> None:
     before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
     stops = Stops()
