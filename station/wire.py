@@ -93,6 +93,17 @@ def shown(value: object) -> str:
         return "an integer of thousands of digits"
 
 
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    """A message class's field types, read once: each decode read them again (compiling every annotation), 345 µs a
+    verdict, and a gateway stopping with 5000 verdicts in its socket took 3 s to read them."""
+    if (hints := _HINTS.get(cls)) is None:
+        hints = _HINTS[cls] = typing.get_type_hints(cls)
+    return hints
+
+
 def encode(body: dict[str, Any]) -> bytes:
     """One JSON object as strict JSON (ValueError for NaN or Infinity anywhere in it)."""
     return json.dumps(body, allow_nan=False).encode()
@@ -218,7 +229,7 @@ class _Body:
         raw = dict(raw)
         if cls.VERSIONED and not _is(raw.pop("v", None), PROTOCOL_VERSION):
             raise WireError(f"v: expected {PROTOCOL_VERSION}")
-        hints = typing.get_type_hints(cls)
+        hints = _hints(cls)
         values: dict[str, object] = {}
         for f in fields(cls):  # type: ignore[arg-type]
             key = cls.RENAME.get(f.name, f.name)

@@ -34,6 +34,12 @@ class HeartbeatLag:
         """Forget every heartbeat heard: a new run, or a step of the gateway's clock they were read against."""
         self._lags.clear()
 
+    def known(self, now: float) -> bool:
+        """Heartbeats heard live over the whole span (3 at least): enough to tell whether the station's clock is behind.
+        Not yet after a new run, a step of the gateway's clock or a silence: vision is not healthy before it is known."""
+        lags = self._lags
+        return bool(lags) and lags[0][0] <= now - self.span and len(lags) >= CLOCK_BEHIND_BEATS
+
     def behind(self, now: float) -> bool:
         """Every heartbeat heard over the last span (3 at least) was read more than CLOCK_AHEAD_S after it was sent."""
         lags = self._lags

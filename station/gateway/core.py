@@ -187,6 +187,8 @@ class GatewayCore:
     def _handle(self, msg: Message, now: float) -> None:
         keep(self.heard, msg.seq, _heard(msg))
         if isinstance(msg, Heartbeat | Status):
+            if msg.state is not StationState.RUNNING:  # however brief, and however it came (two states in one read, a
+                self._trip(now, Fault.of_station(msg.state))  # resent one): parts may have gone by undecided meanwhile
             if msg.seq < self.state_seq:  # resent to fill a gap: the station's state and liveness are the newest said
                 return
             self.state_seq = msg.seq
@@ -360,7 +362,7 @@ class GatewayCore:
             live = None if self.station_state is StationState.RUNNING else Fault.of_station(self.station_state)
         if live is not None:  # a present fault keeps the hold a full actuator delay ahead
             self._trip(now, live)
-        ok = live is None and now >= self.hold_until
+        ok = live is None and now >= self.hold_until and self.lag.known(now)  # a clock not yet known to be ours: held on
         reason = "ok" if ok else (live or f"recovering_from_{self.fault}")
         if ok != self.healthy:
             log.info("vision_healthy" if ok else "vision_unhealthy", stage="gateway", reason=reason, last_heartbeat=self.last_heartbeat)

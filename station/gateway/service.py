@@ -42,6 +42,7 @@ CLOCK_STEP_S = 0.1  # the wall clock moved this much against the monotonic one w
 # The most the loop waits between two marks of progress (a turn, the health told, a part delivered): one part's four Modbus
 # requests, each up to three timeouts (pymodbus bounds a connect, and each read of an answer that trickles in, by timeout_s).
 TIMEOUTS_BETWEEN_MARKS = 4 * 3
+STOP_READ_S = 1.0  # at a stop, the verdicts already in the socket are read for this long at most (100k take about 0.4 s)
 STOP_WRITES_S = GATEWAY_STOP_S / 2  # at a stop, the PLC is told the pending parts' rejects for this long at most
 
 
@@ -177,7 +178,9 @@ class Gateway(Worker):
                 self._write_decisions()
                 if not self._stop.is_set():  # a stop's first word to the PLC is the healthy coil 0, never a 1 again
                     self.outputs.tick(now)
-            self._read(self._sub)  # verdicts that came while the loop was held up (a slow PLC) when the stop came: each its line
+            read_by = time.monotonic() + STOP_READ_S  # the verdicts that came while the loop was held up (a slow PLC) when
+            while self._read(self._sub) and time.monotonic() < read_by:  # the stop came: each its line (one batch: 256)
+                pass
             self.outputs.healthy(False, "gateway_stopped")  # first: from now the PLC rejects every part, whatever comes after
             told, self._told = True, False
             self.core.stop(self._now())  # the parts still on their way to the actuator: rejected, each with its line
@@ -255,12 +258,13 @@ class Gateway(Worker):
         unhealthy = now < self.core.hold_until
         return (replace(d, decision=Disposition.REJECT, reason=GatewayReason.VISION_UNHEALTHY) if unhealthy else d), late
 
-    def _read(self, sock: zmq.Socket[bytes]) -> None:
+    def _read(self, sock: zmq.Socket[bytes]) -> bool:
+        """Up to READ_BATCH messages from ``sock``; True when it stopped at that count (more may be waiting)."""
         for _ in range(READ_BATCH):  # then the loop ticks, decides what is due, and comes back for the rest
             try:
                 frames = sock.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
-                return
+                return False
             now = self._now()  # each message when it is read: a batch read late is not stamped early
             if sock is self._sub:
                 self._heard, self._redials = time.monotonic(), 0
@@ -275,6 +279,7 @@ class Gateway(Worker):
             if self._drop is not None and self._drop(msg):
                 continue
             self.core.receive(msg, now)
+        return True
 
     def _on_resend(self, frames: list[bytes], now: float) -> None:
         if len(frames) < 2 or frames[0] != b"resend":

@@ -10,15 +10,17 @@ from station.wire import Disposition, Message, Reason, ResendReply
 from .stream import FakeStation, T, healthy_core, run_to
 
 
-def test_not_healthy_until_parts_in_flight_at_join_are_past_the_actuator() -> None:
+def test_not_healthy_until_parts_in_flight_at_join_are_past_the_actuator_and_the_clock_is_known() -> None:
+    """Past the actuator delay (1 s) the station's clock is not yet known to be the gateway's: heartbeats over 1.5 s tell
+    (before, vision was healthy at 1 s, and a clock 0.4 s behind fired passes early until they did)."""
     st = FakeStation()
     core = GatewayCore(T, "station-1")
     core.receive(st.beat(), 0.0)
     core.tick(0.0)
     assert not core.healthy
-    run_to(core, st, 0.05, 0.9)
-    assert not core.healthy
-    run_to(core, st, 0.95, 1.2)
+    run_to(core, st, 0.05, 1.2)
+    assert not core.healthy and core.reason == "recovering_from_joined"
+    run_to(core, st, 1.25, 1.5)
     assert core.healthy
 
 
@@ -142,9 +144,9 @@ def test_a_station_restart_trips_health() -> None:
     core.receive(st2.beat(), 1.6)
     core.tick(1.6)
     assert not core.healthy and core.reason.endswith("run_changed")
-    run_to(core, st2, 1.65, 2.5)
+    run_to(core, st2, 1.65, 3.05)  # the delay's hold, then the new run's clock, told from 1.5 s of its heartbeats
     assert not core.healthy
-    run_to(core, st2, 2.65, 2.8)
+    run_to(core, st2, 3.1, 3.2)
     assert core.healthy
 
 
@@ -405,3 +407,38 @@ def test_open_gaps_together_never_ask_for_more_than_max_gap() -> None:
         st.seq += MAX_GAP // 2
         core.receive(st.beat(), 1.6)
     assert core.gaps.missing() <= MAX_GAP and core.fault == "gap"
+
+
+def test_a_station_degraded_for_a_moment_trips_vision_however_the_state_came() -> None:
+    """Only the newest state was kept and read at the next tick: degraded then running in one read, or a degraded state
+    resent after a newer running one, never dropped vision while the parts of the moment went by undecided."""
+    st = FakeStation()
+    core = healthy_core(st)
+    core.receive(st.beat("degraded", at=1.6), 1.6)
+    core.receive(st.beat("running", at=1.605), 1.605)
+    core.tick(1.61)
+    assert not core.healthy and core.reason == "recovering_from_station_degraded"
+    st2 = FakeStation("run-c")
+    core2 = healthy_core(st2)
+    lost = st2.beat("degraded", at=1.6)  # lost on the way, and resent after the newer one
+    core2.receive(st2.beat("running", at=1.65), 1.65)
+    core2.tick(1.65)
+    core2.resent(ResendReply(run_id="run-c", first=lost.seq, last=lost.seq, count=1), [lost], 1.7)
+    core2.tick(1.7)
+    assert not core2.healthy and core2.fault == "station_degraded"
+
+
+def test_after_a_step_of_the_gateways_clock_vision_waits_until_the_stations_clock_is_known_again() -> None:
+    """The heartbeats heard before the step are forgotten (read against the old clock), and the hold ended an actuator
+    delay on, before 1.5 s of new heartbeats could tell a station 0.4 s behind: passes were fired early meanwhile."""
+    st = FakeStation()
+    core = healthy_core(st)
+    st.skew = -0.4  # the station's clock behind the gateway's, the gateway's clock stepped to where it is now
+    core.clock_stepped(0.4, 1.6)
+    t, seen = 1.6, []
+    while t <= 3.5:
+        core.receive(st.beat(at=t + st.skew), t)
+        core.tick(t)
+        seen.append(core.healthy)
+        t = round(t + 0.05, 6)
+    assert not any(seen) and core.reason == "clock_behind"

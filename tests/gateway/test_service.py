@@ -41,7 +41,7 @@ def check_follows(verdicts: list[dict[str, Any]], rec: Recorder) -> None:
 
 def test_gateway_started_before_the_station_decides_every_part(line: Line, gateways: Any) -> None:
     _gw, rec = gateways(line.config())
-    proc = line.station()
+    proc = line.station(fps=4.0)  # 4.5 s: vision healthy once the station's clock is known (1.5 s of heartbeats)
     finish(proc)
     verdicts = line.verdicts()
     assert wait_for(lambda: len(rec.parts) == len(verdicts), 5)
@@ -100,7 +100,7 @@ def test_a_lost_verdict_is_filled_by_resend(line: Line, gateways: Any) -> None:
         return False
 
     _gw, rec = gateways(line.config("gateway.actuator_delay_ms=800"), drop=drop)
-    finish(line.station())
+    finish(line.station(fps=4.0))  # parts 10 and 11 come 2.5 s in: vision healthy (the station's clock known) by then
     verdicts = line.verdicts()
     assert wait_for(lambda: len(rec.parts) == len(verdicts), 5)
     assert len(lost) == 2
@@ -120,7 +120,7 @@ def test_a_lost_verdict_without_resend_rejects_the_part_and_trips_health(line: L
     cfg = line.config("publisher.resend_endpoint=null")
     _gw, rec = gateways(cfg)
     _gw2, rec2 = gateways(cfg, drop=drop)
-    finish(line.station("publisher.resend_endpoint=null"))
+    finish(line.station("publisher.resend_endpoint=null", fps=4.0))  # part 12 comes 3 s in, vision healthy by then
     n = len(line.verdicts())
     assert wait_for(lambda: len(rec2.parts) == n and len(rec.parts) == n, 5)
     lost = next(d for d in rec2.parts if d.part_id == 12)

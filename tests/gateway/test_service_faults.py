@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from station.gateway.reasons import PartDecision
-from station.gateway.service import MAX_MESSAGE
+from station.gateway.service import MAX_MESSAGE, READ_BATCH
 
 from ..conftest import wait_for
 from .conftest import Line, Recorder, StationPub, finish
@@ -183,7 +183,8 @@ def test_a_decision_the_plc_did_not_take_trips_vision(line: Line, gateways: Any)
 
 
 def test_verdicts_that_came_while_the_loop_was_held_up_get_their_line_at_a_stop(line: Line, gateways: Any) -> None:
-    """A slow PLC holds the loop; verdicts queue unread; SIGTERM: each was left without a line."""
+    """A slow PLC holds the loop; verdicts queue unread; SIGTERM: each was left without a line. More than one read's batch
+    (READ_BATCH): the stop read one batch, and the rest had no line."""
     held, blocked, release = threading.Event(), threading.Event(), threading.Event()
 
     class SlowPlc(Recorder):
@@ -199,7 +200,8 @@ def test_verdicts_that_came_while_the_loop_was_held_up_get_their_line_at_a_stop(
         assert wait_for(lambda: pub.beat() and gw.core.run_id == run, 5)  # subscribed, from seq 1
         held.set()
         assert blocked.wait(5)  # the loop is inside the PLC
-        for part in (1, 2, 3):
+        parts, pub.pause = range(1, 2 * READ_BATCH + 100), 0.0
+        for part in parts:
             pub.verdict(part)
         time.sleep(1.0)  # in the gateway's socket, unread (loopback TCP delivers in well under this)
         gw.stop()
@@ -207,7 +209,7 @@ def test_verdicts_that_came_while_the_loop_was_held_up_get_their_line_at_a_stop(
         release.set()
         pub.close()
     gw.join(5)
-    assert [(d.part_id, d.decision, d.reason) for d in rec.parts] == [(p, "reject", "gateway_stopped") for p in (1, 2, 3)]
+    assert [(d.part_id, d.decision, d.reason) for d in rec.parts] == [(p, "reject", "gateway_stopped") for p in parts]
 
 
 def test_station_gateway_exits_1_when_an_output_blocks_its_stop(
