@@ -10,6 +10,7 @@ that goes away mid-answer costs at most one log line every 10 s, never a traceba
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import socket
@@ -19,6 +20,7 @@ import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import urlsplit
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 
@@ -28,6 +30,7 @@ from station.ratelog import RateLimitedLog
 MAX_CLIENTS = 16  # connections served at once: scrapes, live pages, a review; more are closed unanswered
 MAX_PER_CLIENT = 8  # of them from one address (a browser opens 6): one client, slow or not, never takes every slot
 REQUEST_S = 10.0  # the whole request (line, headers, body) must arrive within this
+CLOSE_S = 2.0  # at close, the connections being answered are given this long to end (an answer takes milliseconds)
 ACCEPT_PAUSE_S = 0.1  # an accept that fails for want of file descriptors waits this before the next (it spun a core)
 
 
@@ -40,6 +43,8 @@ class BoundedServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], refused: Counter) -> None:
         self._by_client: dict[str, int] = {}  # connections being served, by address (MAX_CLIENTS in all at most)
         self._lock = threading.Lock()
+        self._open: set[Any] = set()  # their sockets, shut at close (a keep-alive one waits for its next request)
+        self._ended = threading.Condition(self._lock)  # told as each connection's thread ends
         self._refused = refused
         self._quiet = RateLimitedLog()
         super().__init__(address, handler)
@@ -68,23 +73,37 @@ class BoundedServer(ThreadingHTTPServer):
                              client=host)  # fmt: skip
             self.shutdown_request(request)
             return
+        with self._lock:
+            self._open.add(request)
         try:
             super().process_request(request, client_address)  # starts the connection's thread
         except BaseException:
-            self._release(host)
+            self._release(host, request)
             raise
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
             super().process_request_thread(request, client_address)
         finally:
-            self._release(str(client_address[0]))
+            self._release(str(client_address[0]), request)
 
-    def _release(self, host: str) -> None:
+    def _release(self, host: str, request: Any) -> None:
         with self._lock:
             left = self._by_client.pop(host) - 1
             if left:
                 self._by_client[host] = left
+            self._open.discard(request)
+            self._ended.notify_all()
+
+    def end_connections(self, bound_s: float) -> bool:
+        """Shut every connection's socket and wait, at most ``bound_s``, for their threads to end; True when they did.
+        A thread still drawing a frame with OpenCV as the interpreter exits aborted the process (exit 134 after a
+        clean drain, SIGTERM during fetches of /frame.jpg)."""
+        with self._lock:
+            for request in self._open:
+                with contextlib.suppress(OSError):
+                    request.shutdown(socket.SHUT_RDWR)
+            return self._ended.wait_for(lambda: not self._open, bound_s)
 
     def note(self, kind: str, event: str, **fields: Any) -> None:
         """A line about a request (a refused token, say), at most one of ``kind`` every 10 s, the rest counted in it."""
@@ -132,6 +151,15 @@ class BoundedHandler(BaseHTTPRequestHandler):
         super().setup()
         self.rfile.close()  # the socket's own reader, replaced by one against the request's deadline
         self.rfile = io.BufferedReader(_Deadline(self.connection, time.monotonic() + REQUEST_S))
+
+    def parse_request(self) -> bool:
+        """The request; a target in absolute form (``GET http://station:9108/metrics``, as a client asks through a proxy,
+        RFC 9112 3.2.2) is taken as its path and query (it was answered 404)."""
+        ok = super().parse_request()
+        if ok and self.path[:8].lower().startswith(("http://", "https://")):
+            target = urlsplit(self.path)
+            self.path = (target.path or "/") + (f"?{target.query}" if target.query else "")
+        return ok
 
     def do_GET(self) -> None:
         self._send(404, "text/plain", b"not found\n")  # a server's own handler says what it serves
@@ -195,6 +223,7 @@ class Served:
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+        self._server.end_connections(CLOSE_S)
         self._server.flush_log()
         self._thread.join(2.0)
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import errno
 import socket
 import socketserver
+import threading
 import time
 from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Counter
 
-from station.httpserve import MetricsServer
+from station.httpserve import CLOSE_S, BoundedHandler, MetricsServer, Served
 
 pytestmark = pytest.mark.integration  # a real server on loopback
 
@@ -77,6 +78,16 @@ def test_a_request_of_http_0_9_is_still_answered_with_the_body_alone() -> None:
     assert got.startswith(b"# HELP"), got[:200]
 
 
+def test_a_request_target_in_absolute_form_is_answered_as_its_path() -> None:
+    """``GET http://host/metrics`` (a scraper through a proxy) was answered 404: a healthy station read as none."""
+    server = MetricsServer("127.0.0.1", 0, CollectorRegistry(), "metrics.port", "test")
+    try:
+        got = _answer(server.port, b"GET http://127.0.0.1/metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+    finally:
+        server.close()
+    assert got.startswith(b"HTTP/1.0 200") and b"# HELP" in got, got[:200]
+
+
 def test_a_request_cut_at_its_deadline_is_said_in_a_line(monkeypatch: pytest.MonkeyPatch) -> None:
     """A request line never ended (or a body short of its length): closed at the deadline without a word before."""
     from structlog.testing import capture_logs
@@ -93,3 +104,29 @@ def test_a_request_cut_at_its_deadline_is_said_in_a_line(monkeypatch: pytest.Mon
     assert got == b""
     said = [e for e in logs if e["event"] == "http_request_failed"]
     assert len(said) == 1 and said[0]["error"].startswith("Request timed out") and said[0]["client"] == "127.0.0.1"
+
+
+def test_a_close_waits_for_the_answers_under_way_and_ends_idle_connections_at_once() -> None:
+    """A connection's thread still drawing /frame.jpg with OpenCV as the interpreter exited aborted the process after a
+    clean drain (exit 134, SIGTERM during fetches); a keep-alive connection waiting for its next request must not hold
+    the close for its request bound (10 s)."""
+    entered, finished = threading.Event(), threading.Event()
+
+    class Slow(BoundedHandler):
+        def do_GET(self) -> None:
+            entered.set()
+            time.sleep(0.5)  # a frame being drawn
+            finished.set()
+            self.send_response(200)
+            self.end_headers()
+
+    server = Served("127.0.0.1", 0, Slow, Counter("refused", "test", registry=CollectorRegistry()), lambda _: "metrics.port")
+    with (socket.create_connection(("127.0.0.1", server.port), timeout=5) as idle,
+          socket.create_connection(("127.0.0.1", server.port), timeout=5) as asking):  # fmt: skip
+        asking.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert entered.wait(5)
+        began = time.monotonic()
+        server.close()
+        took = time.monotonic() - began
+        assert finished.is_set(), "closed while an answer was under way"
+        assert took < CLOSE_S and idle.recv(1) == b""  # the idle connection shut, not waited out
