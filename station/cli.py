@@ -15,13 +15,12 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
 
 import structlog
 
 from station import __version__
 from station.archive import probe
-from station.cli_args import SEED, at_least, common, key_folder, report_folder, teach_parser
+from station.cli_args import SEED, Parser, at_least, common, key_folder, report_folder, teach_parser
 from station.config import Config, load_config, read_with
 from station.config_blocking import check_blocking
 from station.config_warnings import warnings as config_warnings
@@ -278,32 +277,8 @@ def cmd_archive(args: argparse.Namespace) -> int:
     return 0
 
 
-class _Once(argparse._StoreAction):
-    """An option that takes one value, given once: argparse kept the last of ``-c a.yaml -c b.yaml`` without a word."""
-
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option: str | None = None) -> None:
-        seen = f"_given_{self.dest}"
-        if getattr(namespace, seen, False):
-            raise argparse.ArgumentError(self, "given twice: give it once")
-        setattr(namespace, seen, True)
-        super().__call__(parser, namespace, values, option)
-
-
-class _Parser(argparse.ArgumentParser):
-    """A bad command line is one line, as any bad input is (argparse printed its usage block above it); ``--help`` shows
-    the usage. Its subcommands' parsers are of this class too (argparse makes them of their parent's)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.register("action", None, _Once)  # every option that stores one value
-        self.register("action", "store", _Once)
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, one_line(f"{self.prog}: error: {message} (see {self.prog} --help)") + "\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    ap: argparse.ArgumentParser = _Parser(prog="station", description="Inline camera inspection station for cast parts.")
+    ap: argparse.ArgumentParser = Parser(prog="station", description="Inline camera inspection station for cast parts.")
     ap.add_argument("--version", action="version", version=f"station {__version__}")
     sub = ap.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="the daemon: inspect parts from camera.source")

@@ -1,5 +1,6 @@
-"""The command line's arguments: the options common to the commands, argparse types that make a bad value a usage
-error (exit 2) naming the option, and the ``teach`` command's many options."""
+"""The command line's arguments: the parser (a bad command line is one line, an option given once), the options common
+to the commands, argparse types that make a bad value a usage error (exit 2) naming the option, and the ``teach``
+command's many options."""
 
 from __future__ import annotations
 
@@ -8,6 +9,33 @@ import math
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, NoReturn
+
+from station.errors import one_line
+
+
+class _Once(argparse._StoreAction):
+    """An option that takes one value, given once: argparse kept the last of ``-c a.yaml -c b.yaml`` without a word."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option: str | None = None) -> None:
+        seen = f"_given_{self.dest}"
+        if getattr(namespace, seen, False):
+            raise argparse.ArgumentError(self, "given twice: give it once")
+        setattr(namespace, seen, True)
+        super().__call__(parser, namespace, values, option)
+
+
+class Parser(argparse.ArgumentParser):
+    """A bad command line is one line, as any bad input is (argparse printed its usage block above it); ``--help`` shows
+    the usage. Its subcommands' parsers are of this class too (argparse makes them of their parent's)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.register("action", None, _Once)  # every option that stores one value
+        self.register("action", "store", _Once)
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, one_line(f"{self.prog}: error: {message} (see {self.prog} --help)") + "\n")
 
 
 def common(p: argparse.ArgumentParser) -> None:
