@@ -50,7 +50,7 @@ class StationSection(Section):
 CAMERA_SETTINGS = ("exposure_us", "gain_db", "acquisition_fps", "roi", "pixel_format")  # written to the camera (with trigger)
 SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")  # a URL (udp://, rtmp://, file:// too): never a path in the config's folder
 FREE_RUN = "free_run"  # camera.trigger of a camera that takes frames at its own rate (any other value: a hardware trigger line)
-TRIGGER_LINE = re.compile(r"[A-Z][A-Za-z0-9]{0,63}")  # any other camera.trigger: a GenICam trigger source (Line1, Software, Action0)
+TRIGGER_LINE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")  # any other camera.trigger: a GenICam name (Line1, Software, Line_1)
 NOT_A_LINE = ("freerun", "none", "off", "continuous", "auto")  # near misses of free_run, in letters: a hardware trigger by mistake
 GIGE_OPEN_S = 8.0  # the longest a GigE camera's open is waited for (station.gige); the capture stage shows no progress meanwhile
 

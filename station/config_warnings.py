@@ -47,7 +47,7 @@ def warnings(cfg: Config, source: str | None = None) -> list[str]:
             f"requests (the one under way, a tick, the healthy coil, the close), over the {GATEWAY_STOP_S:g} s a stop has: the "
             "gateway then exits 1"
         )
-    return out + _unread(cfg, source or cfg.camera.source)
+    return out + _unread(cfg, source or cfg.camera.source) + _changed_unread(cfg, source_kind(cfg.camera.source), source is None)
 
 
 def _timing(cfg: Config) -> list[str]:
@@ -106,7 +106,6 @@ def _unread(cfg: Config, src: str) -> list[str]:
             for key in ("actuator_distance_mm", "belt_speed_mm_s")
             if getattr(g, key) is not None
         ]
-    out += _changed_unread(cfg, kind)
     if not curve.enabled:
         keys = {"publisher.curve.secret_key_file": curve.secret_key_file, "publisher.curve.clients_dir": curve.clients_dir,
                 "gateway.curve_public_key_file": g.curve_public_key_file,
@@ -123,16 +122,18 @@ def _changed(section: BaseModel, keys: tuple[str, ...] | None = None) -> list[st
     return [k for k in keys or tuple(fields) if getattr(section, k) != fields[k].get_default(call_default_factory=True)]
 
 
-def _changed_unread(cfg: Config, kind: SourceKind) -> list[str]:
-    """Keys moved from their defaults in a section the rest of the config leaves unread (key first)."""
+def _changed_unread(cfg: Config, kind: SourceKind, own_source: bool) -> list[str]:
+    """Keys moved from their defaults in a section the rest of the config leaves unread (key first); ``kind``: camera.source's,
+    whose timing keys are judged only where the station reads it (``own_source``: not replay, which reads another)."""
     out = []
     if cfg.gateway.output is GatewayOutputKind.LOG:
         out += [f"gateway.modbus.{k}: not read with gateway.output: log (the gateway drives no PLC; modbus drives it)"
                 for k in _changed(cfg.gateway.modbus)]  # fmt: skip
     if not cfg.metrics.enabled:
+        keys = ("port", "healthy_within_s") if cfg.gateway.metrics_port is not None else ("host", "port", "healthy_within_s")
         out += [f"metrics.{k}: not read while metrics.enabled is false (no /metrics, /healthz or live page is served)"
-                for k in _changed(cfg.metrics, ("host", "port", "healthy_within_s"))]  # fmt: skip
-    if kind not in LIVE:
+                for k in _changed(cfg.metrics, keys)]  # fmt: skip  # metrics.host: where the gateway serves its own
+    if own_source and kind not in LIVE:
         out += [f"camera.{k}: camera.source is {kind.value}, which is never silent or reopened: the key is not read"
                 for k in _changed(cfg.camera, ("stale_after_s", "read_timeout_s", "backoff_max_s"))]  # fmt: skip
     return out

@@ -12,13 +12,15 @@ import stat
 _ENDPOINT = re.compile(r"^(tcp://(\*|[A-Za-z0-9.\-]+|\[[0-9a-fA-F:]+\]):([0-9]{1,5}|\*)|ipc://.+|inproc://.+)$")
 
 
-_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^/@:\s]*):[^/\s]*@")  # scheme://user:PASSWORD@, anywhere in a string
+_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^/@:?#\s]*):[^/?#\s]*@")  # scheme://user:PASSWORD@, anywhere
+_SECRET = re.compile(r"((?:^|[?&;\s])(?:password|passwd|pwd|pass|user-pw|user_pw|token|secret|auth)=)(\"[^\"]*\"|[^&\s!]*)", re.I)
 
 
 def without_password(text: str) -> str:
-    """``text`` (a camera's URL, a pipeline naming one) with each URL's password shown as ***: what logs, errors and
-    check-config say of camera.source (rtsp://admin:***@10.0.0.5/stream), so that journald never holds it."""
-    return _PASSWORD.sub(r"\1:***@", text)
+    """``text`` (a camera's URL, a pipeline naming one) with each URL's password, and each value of a parameter named
+    for one (``?password=``, ``token=``, a GStreamer ``user-pw=``), shown as ***: what logs, errors and check-config say
+    of camera.source (rtsp://admin:***@10.0.0.5/stream), so that journald never holds it. What is opened is unchanged."""
+    return _SECRET.sub(r"\1***", _PASSWORD.sub(r"\1:***@", text))
 
 
 HOST_LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")  # a host name's label (RFC 1123, and _ as hosts files allow)

@@ -96,14 +96,22 @@ class BoundedServer(ThreadingHTTPServer):
             self._ended.notify_all()
 
     def end_connections(self, bound_s: float) -> bool:
-        """Shut every connection's socket and wait, at most ``bound_s``, for their threads to end; True when they did.
-        A thread still drawing a frame with OpenCV as the interpreter exits aborted the process (exit 134 after a
-        clean drain, SIGTERM during fetches of /frame.jpg)."""
+        """End every connection: their reads at once (a keep-alive one waits for its next request), and the answers
+        under way given ``bound_s`` to be written; True when all ended in it. A thread still drawing a frame with OpenCV
+        as the interpreter exits aborted the process (exit 134 after a clean drain, SIGTERM during fetches of
+        /frame.jpg)."""
         with self._lock:
-            for request in self._open:
-                with contextlib.suppress(OSError):
-                    request.shutdown(socket.SHUT_RDWR)
-            return self._ended.wait_for(lambda: not self._open, bound_s)
+            self._shut(socket.SHUT_RD)
+            ended = self._ended.wait_for(lambda: not self._open, bound_s)
+            if not ended:
+                self._shut(socket.SHUT_RDWR)
+                self._quiet.emit("unended", "http_connections_not_ended", level="warning", count=len(self._open), bound_s=bound_s)
+            return ended
+
+    def _shut(self, how: int) -> None:
+        for request in self._open:
+            with contextlib.suppress(OSError):
+                request.shutdown(how)
 
     def note(self, kind: str, event: str, **fields: Any) -> None:
         """A line about a request (a refused token, say), at most one of ``kind`` every 10 s, the rest counted in it."""

@@ -196,6 +196,8 @@ def _one_file(blob: bytes, path: Path) -> None:
         outside = external_data(blob)
     except (ValueError, IndexError):  # no protobuf: ONNX Runtime judges it next, with its own message
         return
+    except RecursionError:
+        raise ModelError(f"{path}: its graph nests subgraphs too deep to read") from None
     if outside:
         raise ModelError(f"{path}: its weights are in another file (ONNX external data): a station model is one file, "
                          "whose digest, in every verdict, names all that judges (save it without external data)")  # fmt: skip

@@ -32,7 +32,7 @@ ALIASES = f"it holds more than {MAX_VALUES} values once its aliases (*name) are 
 
 INT, FLOAT = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
 STR, MERGE = "tag:yaml.org,2002:str", "tag:yaml.org,2002:merge"
-SHELL_WORD = re.compile(r"^~|\$(\{|[A-Za-z_])")  # a path written as a shell would expand it: ~/x, $HOME/x, ${HOME}/x
+SHELL_WORD = re.compile(r"^~|(^|/)\$(\{|[A-Za-z_])")  # a path written for a shell to expand: ~/x, $HOME/x, /srv/${LINE}
 DECIMAL = re.compile(r"[-+]?(0|[1-9][0-9_]*)")  # the one way to write an integer here: 0x1F, 0b101 and 0755 are refused
 KEY_KINDS = {"int": "a number", "float": "a number", "null": "nothing (null)", "bool": "true or false", "timestamp": "a date"}
 
@@ -189,8 +189,8 @@ def resolve_paths(model: BaseModel, base: Path, given: frozenset[str] = frozense
                 raise ConfigError(key, "a path cannot hold a NUL character")
             if isinstance(v, Path) and SHELL_WORD.search(str(v)):  # ~/arch was a folder named ~ beside the config
                 raise ConfigError(key, f"{v}: no shell reads the config, so ~ and $NAME stay as written: give the path itself")
-            if isinstance(v, Path) and not v.is_absolute():  # a link is kept, as an absolute path keeps it: model.watch
-                upd[name] = (typed_from(key) if mine else base).joinpath(v)  # follows it (a link moved to a new model)
+            if isinstance(v, Path) and not v.is_absolute():  # absolute, a link kept as an absolute path keeps it:
+                upd[name] = (typed_from(key) if mine else base.absolute()).joinpath(v)  # model.watch follows a link moved
                 _resolved(upd[name], key)
             elif isinstance(v, Path):
                 _resolved(v, key)  # kept as given; links that loop are as wrong absolute as relative

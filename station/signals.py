@@ -10,10 +10,12 @@ SIGTERM and SIGINT back their default meaning with :meth:`Signals.release`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import select
 import signal
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -39,28 +41,49 @@ class Signals:
         self._installed = False
         self._previous: dict[signal.Signals, object] = {}
         self._pipe: tuple[int, int] | None = None
+        self._relaying = threading.Lock()  # the relay's read-and-set and consume's drain-and-clear, one at a time (never
+        # taken by the handler)
 
     def install(self) -> bool:
         """Take over the three signals; True when this call did (idempotent; only the main thread may)."""
         if self._installed or threading.current_thread() is not threading.main_thread():
             return False
         if self._pipe is None:
-            read, write = os.pipe()
-            os.set_blocking(write, False)
-            self._pipe = (read, write)
-            threading.Thread(target=self._relay, args=(read,), name="signals", daemon=True).start()
+            self._open_pipe()
+            os.register_at_fork(after_in_child=functools.partial(_after_fork, weakref.ref(self)))
         for sig in HANDLED:
             self._previous[sig] = signal.signal(sig, self._handle)
         self._installed = True
         return True
+
+    def _open_pipe(self) -> None:
+        read, write = os.pipe()
+        os.set_blocking(read, False)
+        os.set_blocking(write, False)
+        self._pipe = (read, write)
+        threading.Thread(target=self._relay, args=(read,), name="signals", daemon=True).start()
+
+    def _after_fork(self) -> None:
+        """A forked child has the handlers and the pipe but not the relay thread: its signals stopped the parent. A pipe
+        and a relay of its own."""
+        if self._pipe is not None:
+            for fd in self._pipe:
+                os.close(fd)
+            self._relaying = threading.Lock()
+            self._open_pipe()
 
     def _relay(self, read: int) -> None:
         """Each signal the handler wrote, set as its event (the process's life long, waiting a second at a time)."""
         while True:
             if not select.select([read], [], [], 1.0)[0]:
                 continue
-            for signum in os.read(read, 64):
-                (self.reload if signum == signal.SIGHUP else self.stop).set()
+            with self._relaying:
+                try:
+                    got = os.read(read, 64)
+                except BlockingIOError:  # consume drained it first
+                    continue
+                for signum in got:
+                    (self.reload if signum == signal.SIGHUP else self.stop).set()
 
     def uninstall(self) -> None:
         """Give the three signals back the handlers they had before :meth:`install` (a pipeline run inside another program)."""
@@ -106,10 +129,20 @@ class Signals:
 
     def consume(self) -> None:
         """Forget what was received (after a pipeline ran to its end in this process), but whether it was a stop."""
-        self.stopped = self.stop_seen is not None or self.stop.is_set()
-        self.stop.clear()
-        self.reload.clear()
-        self.last, self.stop_seen = None, None
+        with self._relaying:  # a signal on its way is taken now, not set after the clear for the next pipeline
+            if self._pipe is not None:
+                with contextlib.suppress(BlockingIOError):
+                    while os.read(self._pipe[0], 4096):
+                        pass
+            self.stopped = self.stop_seen is not None or self.stop.is_set()
+            self.stop.clear()
+            self.reload.clear()
+            self.last, self.stop_seen = None, None
+
+
+def _after_fork(ref: weakref.ref[Signals]) -> None:
+    if (signals := ref()) is not None:
+        signals._after_fork()
 
 
 SIGNALS = Signals()

@@ -246,6 +246,8 @@ def test_camera_settings_are_taken_where_they_are_written() -> None:
     assert load_config(None, ["camera.exposure_us=2000", "camera.roi=[0, 0, 640, 480]"]).camera.exposure_us == 2000  # usb:0
     assert load_config(None, ["camera.source=rtsp://cam/1"]).camera.source == "rtsp://cam/1"
     assert load_config(None, ["camera.source=rtsp://cam/1", "camera.trigger=Line1"]).camera.trigger == "Line1"  # triggered upstream
+    for name in ("Line0", "Software", "Action1", "Line_1", "mvLogicGateOR1Output"):  # GenICam names are identifiers
+        assert load_config(None, ["camera.source=gige:Cam1", f"camera.trigger={name}"]).camera.trigger == name
 
 
 def test_a_value_ending_in_a_colon_is_told_to_be_quoted(tmp_path: Path) -> None:

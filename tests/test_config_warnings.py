@@ -99,6 +99,10 @@ def test_what_is_read_is_not_warned_of(tmp_path: Path) -> None:
     assert warnings(load_config(None, distance)) == []
     assert warnings(load_config(None, ["gateway.output=modbus", "gateway.modbus.host=10.0.0.5", "camera.stale_after_s=3"])) == []
     assert warnings(load_config(None, ["metrics.enabled=false", "metrics.port=9108"])) == []  # the default, written out
+    gateway_metrics = ["metrics.enabled=false", "metrics.host=0.0.0.0", "gateway.metrics_port=9109"]  # the gateway serves there
+    assert warnings(load_config(None, gateway_metrics)) == []
+    camera = load_config(None, ["camera.source=gige:Cam1", "camera.stale_after_s=3"])  # a camera's config, a video replayed
+    assert warnings(camera) == [] and warnings(camera, str(video)) == []
     (w,) = warnings(load_config(None, [f"camera.source={folder}", "camera.loop=true"]))  # an image folder plays once
     assert w.startswith("camera.loop: ")
     looped = load_config(None, ["camera.loop=true"])  # usb:0 in the file, a recording replayed (tools/soak.py)

@@ -76,5 +76,9 @@ def test_a_camera_urls_password_is_never_shown() -> None:
     assert without_password("rtsp://admin:s3cr:et@10.0.0.5:554/s") == "rtsp://admin:***@10.0.0.5:554/s"
     assert without_password("rtsp://u:p@ss@h/x") == "rtsp://u:***@h/x"  # an @ the URL should have escaped
     assert without_password("gst:rtspsrc location=rtsp://u:pw@cam/1 ! decodebin") == "gst:rtspsrc location=rtsp://u:***@cam/1 ! decodebin"
+    assert without_password("rtsp://cam:554/s?user=admin&password=pw&x=1") == "rtsp://cam:554/s?user=admin&password=***&x=1"
+    assert without_password("rtsp://cam:554?token=a@b") == "rtsp://cam:554?token=***"  # no user: the host is kept
+    pipeline = "gst:rtspsrc location=rtsp://cam/1 user-id=admin user-pw=s3cret ! decodebin"
+    assert without_password(pipeline) == "gst:rtspsrc location=rtsp://cam/1 user-id=admin user-pw=*** ! decodebin"
     for kept in ("rtsp://admin@h/s", "rtsp://h:554/s", "usb:0", "/srv/line:1.mp4", "tcp://127.0.0.1:5556"):
         assert without_password(kept) == kept

@@ -130,3 +130,4 @@ def test_a_close_waits_for_the_answers_under_way_and_ends_idle_connections_at_on
         took = time.monotonic() - began
         assert finished.is_set(), "closed while an answer was under way"
         assert took < CLOSE_S and idle.recv(1) == b""  # the idle connection shut, not waited out
+        assert asking.recv(4096).startswith(b"HTTP/1.0 200"), "the answer waited for was not sent"

@@ -178,3 +178,13 @@ def test_a_model_whose_weights_are_in_another_file_is_refused_wherever_it_is_loa
     finally:
         os.chdir(here)
     assert not onnxgraph.external_data(MODEL.read_bytes())
+
+
+def test_a_model_nesting_subgraphs_too_deep_to_read_is_refused_in_one_line(tmp_path: Path) -> None:
+    """The scan for external data walks subgraphs: 5000 deep, a RecursionError's traceback at every door."""
+    graph = b""
+    for _ in range(5000):  # GraphProto.node 1 > NodeProto.attribute 5 > AttributeProto.g 6 > GraphProto ...
+        graph = onnxgraph._bytes_field(1, onnxgraph._bytes_field(5, onnxgraph._bytes_field(6, graph)))
+    (tmp_path / "deep.onnx").write_bytes(onnxgraph._bytes_field(7, graph))
+    with pytest.raises(ModelError, match=r"deep\.onnx: its graph nests subgraphs too deep to read"):
+        Model(tmp_path / "deep.onnx")

@@ -201,11 +201,14 @@ def test_an_integer_yaml_reads_as_octal_binary_or_hex_is_refused_naming_its_line
         apply_override({}, "gateway.modbus.port=0502")
 
 
-def test_a_relative_path_through_a_link_is_kept_as_the_link(tmp_path: Path) -> None:
+def test_a_relative_path_through_a_link_is_kept_as_the_link(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """model.watch stats the path it is given: made the link's target, a link moved to a taught model went unseen."""
     (tmp_path / "base.onnx").write_bytes(b"x")
     (tmp_path / "live.onnx").symlink_to("base.onnx")
     fixed = resolve_paths(_Outer(inner=_Inner(file=Path("live.onnx"), elsewhere=Path("/etc/b.key"))), tmp_path)
+    assert isinstance(fixed, _Outer) and fixed.inner.file == tmp_path / "live.onnx"
+    monkeypatch.chdir(tmp_path.parent)  # a config given by a relative path (-c NAME/station.yaml): its paths still absolute
+    fixed = resolve_paths(_Outer(inner=_Inner(file=Path("live.onnx"), elsewhere=Path("/etc/b.key"))), Path(tmp_path.name))
     assert isinstance(fixed, _Outer) and fixed.inner.file == tmp_path / "live.onnx"
 
 
@@ -221,12 +224,12 @@ def test_a_set_of_a_whole_section_is_refused_never_resetting_the_files_other_key
     assert data == {"model": {"path": "taught.onnx", "watch": True}}
 
 
-@pytest.mark.parametrize("path", ["~/arch", "$HOME/arch", "${STATE}/arch", "line$A/arch"])
+@pytest.mark.parametrize("path", ["~/arch", "$HOME/arch", "${STATE}/arch", "/srv/$LINE/arch"])
 def test_a_path_written_for_a_shell_to_expand_is_refused_naming_its_key(path: str, tmp_path: Path) -> None:
     """``archive.dir: ~/arch`` was taken as a folder named ``~`` beside the config, check-config saying OK."""
     config = tmp_path / "station.yaml"
     config.write_text(f"archive:\n  dir: '{path}'\n")
     with pytest.raises(ConfigError, match=rf"^archive\.dir: {re.escape(path)}: no shell reads the config, so ~ and \$NAME stay"):
         load_config(config)
-    config.write_text("archive:\n  dir: 'a~b/c$'\n")  # a ~ or $ inside a name is that name's
-    assert load_config(config).archive.dir == tmp_path / "a~b/c$"
+    config.write_text("archive:\n  dir: 'a~b/c$/price$list'\n")  # a ~ or $ inside a name is that name's
+    assert load_config(config).archive.dir == tmp_path / "a~b/c$/price$list"

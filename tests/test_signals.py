@@ -29,6 +29,7 @@ def test_install_remembers_uninstall_gives_back_retire_ignores() -> None:
         signal.signal(signal.SIGHUP, before)
 
 
+@pytest.mark.timeout(20)  # without its fix it hangs: failed here, not at the suite's bound
 def test_a_signal_while_the_main_thread_holds_the_events_lock_still_stops_and_never_hangs() -> None:
     """The handler runs in the main thread between two bytecodes, perhaps inside its ``stop.wait`` with the event's lock
     held (the supervisor and the gateway wait on it a tenth of a second at a time): setting the event in the handler
@@ -40,6 +41,35 @@ def test_a_signal_while_the_main_thread_holds_the_events_lock_still_stops_and_ne
             signal.raise_signal(signal.SIGTERM)  # the handler runs here, in this thread, the lock held
             assert s.stop_seen is signal.SIGTERM
         assert s.stop.wait(5) and s.last is signal.SIGTERM
+    finally:
+        s.uninstall()
+
+
+def test_a_signal_on_its_way_when_a_run_is_consumed_never_reaches_the_next_run() -> None:
+    """The relay set the event after consume cleared it: a stale stop or reload in the next pipeline of the process."""
+    s = Signals()
+    s.install()
+    try:
+        for _ in range(20):
+            signal.raise_signal(signal.SIGHUP)
+            s.consume()
+            assert not s.reload.wait(0.05)
+    finally:
+        s.uninstall()
+
+
+def test_a_forked_childs_signals_are_its_own() -> None:
+    """The child had the handler and the pipe but not the relay: its SIGTERM stopped the parent, and never itself."""
+    s = Signals()
+    s.install()
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child
+            signal.raise_signal(signal.SIGTERM)
+            os._exit(0 if s.stop.wait(5) else 1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0, "the child's own stop was never set"
+        assert not s.stop.wait(0.5), "the child's SIGTERM stopped the parent"
     finally:
         s.uninstall()
 

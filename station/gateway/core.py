@@ -354,8 +354,9 @@ class GatewayCore:
 
     def _health(self, now: float) -> None:
         silent = now - self.last_heartbeat > self.t.missed_heartbeats * self.t.heartbeat_s
-        if silent:  # never heard since the gateway started, or heard and gone quiet
+        if silent:  # never heard since the gateway started, or heard and gone quiet (its clock to be told again)
             live: Fault | None = Fault.NO_HEARTBEAT if self.run_id is not None else Fault.NO_STATION
+            self.lag.clear()
         elif self.lag.behind(now):
             live = Fault.CLOCK_BEHIND
         else:

@@ -178,11 +178,11 @@ class Gateway(Worker):
                 self._write_decisions()
                 if not self._stop.is_set():  # a stop's first word to the PLC is the healthy coil 0, never a 1 again
                     self.outputs.tick(now)
+            self.outputs.healthy(False, "gateway_stopped")  # first: from now the PLC rejects every part, whatever comes after
+            told, self._told = True, False
             read_by = time.monotonic() + STOP_READ_S  # the verdicts that came while the loop was held up (a slow PLC) when
             while self._read(self._sub) and time.monotonic() < read_by:  # the stop came: each its line (one batch: 256)
                 pass
-            self.outputs.healthy(False, "gateway_stopped")  # first: from now the PLC rejects every part, whatever comes after
-            told, self._told = True, False
             self.core.stop(self._now())  # the parts still on their way to the actuator: rejected, each with its line
             self._write_decisions(time.monotonic() + STOP_WRITES_S)
         except BaseException as exc:  # a dead gateway must say so; the PLC sees the healthy coil drop

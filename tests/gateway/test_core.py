@@ -79,14 +79,16 @@ def test_silence_makes_vision_unhealthy_after_three_heartbeats_and_parts_then_re
     assert [(d.part_id, d.decision, d.reason) for d in core.decisions] == [(1, "reject", "vision_unhealthy")]
 
 
-def test_heartbeats_back_recover_only_after_one_actuator_delay() -> None:
+def test_heartbeats_back_recover_only_after_one_actuator_delay_and_the_clock_known_again() -> None:
     st = FakeStation()
     core = healthy_core(st)
     run_to(core, st, 1.6, 2.5, beats=False)
     assert not core.healthy
     run_to(core, st, 2.55, 3.45)
     assert not core.healthy and core.reason.startswith("recovering")
-    run_to(core, st, 3.5, 3.7)
+    run_to(core, st, 3.5, 4.0)  # the delay is over; the station's clock is told from heartbeats over 1.5 s
+    assert not core.healthy and core.reason.startswith("recovering")
+    run_to(core, st, 4.05, 4.2)
     assert core.healthy
 
 
@@ -435,10 +437,25 @@ def test_after_a_step_of_the_gateways_clock_vision_waits_until_the_stations_cloc
     core = healthy_core(st)
     st.skew = -0.4  # the station's clock behind the gateway's, the gateway's clock stepped to where it is now
     core.clock_stepped(0.4, 1.6)
-    t, seen = 1.6, []
-    while t <= 3.5:
-        core.receive(st.beat(at=t + st.skew), t)
-        core.tick(t)
+    assert not any(_health_while_beating(core, st, 1.6, 3.5)) and core.reason == "clock_behind"
+
+
+def test_after_a_silence_vision_waits_until_the_stations_clock_is_known_again() -> None:
+    """The heartbeat kept from before a silence counted towards the clock: 2 new beats made it known, and an on-time one
+    hid a station now 0.4 s behind (passes fired early until it left the span)."""
+    st = FakeStation()
+    core = healthy_core(st)
+    core.tick(6.0)  # 4.5 s without a heartbeat
+    assert not core.healthy and core.reason == "no_heartbeat"
+    st.skew = -0.4  # the station back, its clock now behind the gateway's
+    assert not any(_health_while_beating(core, st, 6.0, 9.0)) and core.reason == "clock_behind"
+
+
+def _health_while_beating(core: GatewayCore, st: FakeStation, start: float, end: float) -> list[bool]:
+    """Whether vision was healthy at each tick of :func:`run_to` from ``start`` to ``end``, a heartbeat at each."""
+    seen = []
+    while start <= end:
+        run_to(core, st, start, start)
         seen.append(core.healthy)
-        t = round(t + 0.05, 6)
-    assert not any(seen) and core.reason == "clock_behind"
+        start = round(start + 0.05, 6)
+    return seen

@@ -110,12 +110,12 @@ def test_the_fault_holding_vision_down_is_1_and_each_time_vision_went_down_is_co
     assert trips()[Fault.NO_HEARTBEAT] == 1 and sum(v or 0 for v in trips().values()) == 1
     core.tick(3.0)  # still quiet: the same trip, not another
     assert trips()[Fault.NO_HEARTBEAT] == 1
-    core.receive(st.beat(), 3.0)  # back: healthy again only an actuator delay later
+    core.receive(st.beat(at=3.0), 3.0)  # back: healthy again an actuator delay later, its clock told (1.5 s of beats)
     core.tick(3.0)
     assert core.reason == "recovering_from_no_heartbeat" and faults()[Fault.NO_HEARTBEAT] == 1  # still what holds it down
-    run_to(core, st, 3.0, 4.2)
+    run_to(core, st, 3.0, 4.6)
     assert core.healthy and set(faults().values()) == {0}
-    core.tick(4.2 + 3 * T.heartbeat_s + 0.01)  # quiet again: a second trip
+    core.tick(4.6 + 3 * T.heartbeat_s + 0.01)  # quiet again: a second trip
     assert trips()[Fault.NO_HEARTBEAT] == 2
 
 

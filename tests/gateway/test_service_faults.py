@@ -184,14 +184,20 @@ def test_a_decision_the_plc_did_not_take_trips_vision(line: Line, gateways: Any)
 
 def test_verdicts_that_came_while_the_loop_was_held_up_get_their_line_at_a_stop(line: Line, gateways: Any) -> None:
     """A slow PLC holds the loop; verdicts queue unread; SIGTERM: each was left without a line. More than one read's batch
-    (READ_BATCH): the stop read one batch, and the rest had no line."""
+    (READ_BATCH): the stop read one batch, and the rest had no line. The healthy coil goes to 0 before they are read."""
     held, blocked, release = threading.Event(), threading.Event(), threading.Event()
+    heard_at_stop: list[int] = []
 
     class SlowPlc(Recorder):
         def tick(self, now: float) -> None:
             if held.is_set() and not release.is_set():
                 blocked.set()
                 release.wait(10)
+
+        def healthy(self, ok: bool, reason: str) -> None:
+            super().healthy(ok, reason)
+            if reason == "gateway_stopped":
+                heard_at_stop.append(gw.core.next_seq)  # the seq it waits for next: how far it had read
 
     pub = StationPub(line.config().publisher.endpoint, run := "b7b7b7b7b7b7b7b7")
     rec = SlowPlc()
@@ -210,6 +216,7 @@ def test_verdicts_that_came_while_the_loop_was_held_up_get_their_line_at_a_stop(
         pub.close()
     gw.join(5)
     assert [(d.part_id, d.decision, d.reason) for d in rec.parts] == [(p, "reject", "gateway_stopped") for p in parts]
+    assert heard_at_stop and heard_at_stop[0] < 10, "the healthy coil stayed 1 while the stop read the verdicts queued"
 
 
 def test_station_gateway_exits_1_when_an_output_blocks_its_stop(
