@@ -283,7 +283,8 @@ class Pipeline:
         self.capture.start()
         if not self.capture.source.live:  # a live camera is running from its first frame (the publish stage's idle turn)
             self._move_to(StationState.RUNNING, only_from=(StationState.STARTING,))
-        log.info("pipeline_started", source=self.capture.source.name, mode=self.mode.value, endpoint=self.publisher.endpoint)
+        web = f"http://{self.cfg.metrics.host}:{self.web.port}/" if self.web is not None else None  # metrics.port 0: the port taken
+        log.info("pipeline_started", source=self.capture.source.name, mode=self.mode.value, endpoint=self.publisher.endpoint, web=web)
 
     # ---- the facade: what the supervisor and the tools read ---------------------------------
     @property

@@ -442,3 +442,18 @@ def test_a_camera_that_sends_from_the_start_frames_too_small_for_a_part_makes_th
     finally:
         pipe.drain(10)
         pipe.close()
+
+
+def test_the_start_says_where_the_live_page_is_served_with_the_port_taken(tmp_path: Path) -> None:
+    """With metrics.port 0 (the README's way to run beside a service) nothing said which port was taken."""
+    cfg = load_config(None, ["metrics.port=0", "publisher.endpoint=tcp://127.0.0.1:*", "publisher.resend_endpoint=null"])
+    with structlog.testing.capture_logs() as logs:
+        pipe = Pipeline(cfg, source_for(str(SAMPLE / "ok_front")), Model(MODEL), Metrics(), RunOptions(out=tmp_path / "v.jsonl"))
+        try:
+            pipe.start()
+            port = pipe.metrics_port
+        finally:
+            assert wait_for(pipe.finished, 60) and pipe.drain(10)
+            pipe.close()
+    (started,) = [e for e in logs if e["event"] == "pipeline_started"]
+    assert port and started["web"] == f"http://127.0.0.1:{port}/"
