@@ -25,7 +25,7 @@ from station.archive import CROP, DAY, HEAT, KIND, PART, atomic_write, read_side
 from station.config import Config
 from station.errors import ConfigError, InputError
 from station.files import read_bounded, why
-from station.keys import warn_if_others_read
+from station.keys import credential, warn_if_others_read
 from station.metrics import Metrics
 
 LABELS = ("defect", "good")
@@ -38,13 +38,15 @@ log = structlog.get_logger()
 
 
 def load_token(cfg: Config, warn: bool = True) -> str | None:
-    """The review token from ``review.token_file``, or None when review is off; ConfigError naming the key. ``warn``: say
-    when others may read the file (once a start: the command line checks it first, then the pipeline reads it again)."""
-    path = cfg.review.token_file
-    if path is None:
+    """The review token from ``review.token_file`` (under systemd, a credential of the file's own name in its place: the
+    service's dynamic user cannot read a file only root may read), or None when review is off; ConfigError naming the key.
+    ``warn``: say when others may read the file (once a start: the command line checks it first, then the pipeline reads
+    it again)."""
+    if cfg.review.token_file is None:
         return None
     if cfg.archive.dir is None:
         raise ConfigError("review.token_file", "review labels archived parts: set archive.dir too")
+    path = credential(cfg.review.token_file, "review.token_file")  # under systemd, its copy (LoadCredential), as a key's
     try:
         token = read_bounded(path, MAX_TOKEN_FILE, "a token file").decode("utf-8").strip()
     except OSError as exc:

@@ -57,6 +57,16 @@ def test_a_token_file_others_can_read_is_warned_of(tmp_path: Path) -> None:
         assert any(e["event"] == "review_token_readable" for e in logs) == warned
 
 
+def test_under_systemd_the_token_is_read_from_its_credential(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The unit's dynamic user cannot read a token only root may read: as a CURVE key, it comes by LoadCredential."""
+    tok, credentials = tmp_path / "review.token", tmp_path / "credentials"
+    tok.write_text("not-read-under-the-unit-0123456789\n")
+    credentials.mkdir()
+    (credentials / "review.token").write_text(REVIEW_TOKEN + "\n")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
+    assert load_token(load_config(None, [f"review.token_file={tok}", f"archive.dir={tmp_path / 'a'}"])) == REVIEW_TOKEN
+
+
 def test_a_label_is_written_into_the_sidecar_with_who_and_when_and_counted(tmp_path: Path) -> None:
     ids = archive_of_rejects(tmp_path)
     m = Metrics()
