@@ -47,7 +47,7 @@ def warnings(cfg: Config, source: str | None = None) -> list[str]:
             f"requests (the one under way, a tick, the healthy coil, the close), over the {GATEWAY_STOP_S:g} s a stop has: the "
             "gateway then exits 1"
         )
-    return out + _unread(cfg, source or cfg.camera.source) + _changed_unread(cfg, source_kind(cfg.camera.source), source is None)
+    return out + _unread(cfg, source or cfg.camera.source, own_source=source is None)
 
 
 def _timing(cfg: Config) -> list[str]:
@@ -86,8 +86,9 @@ def _timing(cfg: Config) -> list[str]:
     return out
 
 
-def _unread(cfg: Config, src: str) -> list[str]:
-    """Keys given a value that nothing reads with the rest of the config as it is and ``src`` the source (key first)."""
+def _unread(cfg: Config, src: str, own_source: bool) -> list[str]:
+    """Keys given a value that nothing reads with the rest of the config as it is and ``src`` the source (key first);
+    ``own_source``: ``src`` is camera.source (not a replay's own)."""
     out = []
     cam, g, curve = cfg.camera, cfg.gateway, cfg.publisher.curve
     kind, src = source_kind(src), without_password(src)
@@ -112,7 +113,7 @@ def _unread(cfg: Config, src: str) -> list[str]:
                 "gateway.curve_secret_key_file": g.curve_secret_key_file}  # fmt: skip
         out += [f"{key}: not read while publisher.curve.enabled is false: the verdict stream is neither encrypted nor authenticated"
                 for key, value in keys.items() if value is not None]  # fmt: skip
-    return out
+    return out + _changed_unread(cfg, kind, own_source)
 
 
 def _changed(section: BaseModel, keys: tuple[str, ...] | None = None) -> list[str]:
@@ -123,8 +124,8 @@ def _changed(section: BaseModel, keys: tuple[str, ...] | None = None) -> list[st
 
 
 def _changed_unread(cfg: Config, kind: SourceKind, own_source: bool) -> list[str]:
-    """Keys moved from their defaults in a section the rest of the config leaves unread (key first); ``kind``: camera.source's,
-    whose timing keys are judged only where the station reads it (``own_source``: not replay, which reads another)."""
+    """Keys moved from their defaults in a section the rest of the config leaves unread (key first); ``kind``: the source's,
+    whose camera timing keys are judged only where it is camera.source (``own_source``: not replay, which reads another)."""
     out = []
     if cfg.gateway.output is GatewayOutputKind.LOG:
         out += [f"gateway.modbus.{k}: not read with gateway.output: log (the gateway drives no PLC; modbus drives it)"
