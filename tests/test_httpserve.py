@@ -55,36 +55,33 @@ def _answer(port: int, request: bytes) -> bytes:
     return got
 
 
+def _metrics_answer(request: bytes) -> bytes:
+    """What a metrics server on a free port answers ``request`` with (:func:`_answer`); the server closed after."""
+    server = MetricsServer("127.0.0.1", 0, CollectorRegistry(), "metrics.port", "test")
+    try:
+        return _answer(server.port, request)
+    finally:
+        server.close()
+
+
 @pytest.mark.parametrize("version", [b"HTTP/9.9", b"HTTP/2.0", b"HTTP/x.y"])
 def test_a_request_in_an_http_version_not_served_is_refused_with_a_status_line(version: bytes) -> None:
     """Refused before its version was taken, it was answered as HTTP/0.9 is: the body alone, no status line or headers,
     which a client reads as no answer."""
-    server = MetricsServer("127.0.0.1", 0, CollectorRegistry(), "metrics.port", "test")
-    try:
-        got = _answer(server.port, b"GET /metrics " + version + b"\r\n\r\n")
-    finally:
-        server.close()
+    got = _metrics_answer(b"GET /metrics " + version + b"\r\n\r\n")
     head, _, body = got.partition(b"\r\n\r\n")
     assert head.split(b"\r\n")[0].split(b" ")[1] in (b"400", b"505") and b"Content-Type: text/plain" in head, got[:200]
     assert body.endswith(b"\n") and b"<" not in body
 
 
 def test_a_request_of_http_0_9_is_still_answered_with_the_body_alone() -> None:
-    server = MetricsServer("127.0.0.1", 0, CollectorRegistry(), "metrics.port", "test")
-    try:
-        got = _answer(server.port, b"GET /metrics\r\n\r\n")
-    finally:
-        server.close()
+    got = _metrics_answer(b"GET /metrics\r\n\r\n")
     assert got.startswith(b"# HELP"), got[:200]
 
 
 def test_a_request_target_in_absolute_form_is_answered_as_its_path() -> None:
     """``GET http://host/metrics`` (a scraper through a proxy) was answered 404: a healthy station read as none."""
-    server = MetricsServer("127.0.0.1", 0, CollectorRegistry(), "metrics.port", "test")
-    try:
-        got = _answer(server.port, b"GET http://127.0.0.1/metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-    finally:
-        server.close()
+    got = _metrics_answer(b"GET http://127.0.0.1/metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
     assert got.startswith(b"HTTP/1.0 200") and b"# HELP" in got, got[:200]
 
 

@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from station.signals import Signals, Stopped, Stops
+
+
+@pytest.fixture
+def installed() -> Iterator[Signals]:
+    """A Signals of its own, its handlers installed for the test and given back after."""
+    s = Signals()
+    s.install()
+    try:
+        yield s
+    finally:
+        s.uninstall()
 
 
 def test_install_remembers_uninstall_gives_back_retire_ignores() -> None:
@@ -30,48 +42,34 @@ def test_install_remembers_uninstall_gives_back_retire_ignores() -> None:
 
 
 @pytest.mark.timeout(20)  # without its fix it hangs: failed here, not at the suite's bound
-def test_a_signal_while_the_main_thread_holds_the_events_lock_still_stops_and_never_hangs() -> None:
+def test_a_signal_while_the_main_thread_holds_the_events_lock_still_stops_and_never_hangs(installed: Signals) -> None:
     """The handler runs in the main thread between two bytecodes, perhaps inside its ``stop.wait`` with the event's lock
     held (the supervisor and the gateway wait on it a tenth of a second at a time): setting the event in the handler
     waited for ever on that lock, and two SIGTERMs microseconds apart hung the gateway."""
-    s = Signals()
-    s.install()
-    try:
-        with s.stop._cond:  # type: ignore[attr-defined]  # as Event.wait holds it for a few bytecodes every turn
-            signal.raise_signal(signal.SIGTERM)  # the handler runs here, in this thread, the lock held
-            assert s.stop_seen is signal.SIGTERM
-        assert s.stop.wait(5) and s.last is signal.SIGTERM
-    finally:
-        s.uninstall()
+    s = installed
+    with s.stop._cond:  # type: ignore[attr-defined]  # as Event.wait holds it for a few bytecodes every turn
+        signal.raise_signal(signal.SIGTERM)  # the handler runs here, in this thread, the lock held
+        assert s.stop_seen is signal.SIGTERM
+    assert s.stop.wait(5) and s.last is signal.SIGTERM
 
 
-def test_a_signal_on_its_way_when_a_run_is_consumed_never_reaches_the_next_run() -> None:
+def test_a_signal_on_its_way_when_a_run_is_consumed_never_reaches_the_next_run(installed: Signals) -> None:
     """The relay set the event after consume cleared it: a stale stop or reload in the next pipeline of the process."""
-    s = Signals()
-    s.install()
-    try:
-        for _ in range(20):
-            signal.raise_signal(signal.SIGHUP)
-            s.consume()
-            assert not s.reload.wait(0.05)
-    finally:
-        s.uninstall()
+    for _ in range(20):
+        signal.raise_signal(signal.SIGHUP)
+        installed.consume()
+        assert not installed.reload.wait(0.05)
 
 
-def test_a_forked_childs_signals_are_its_own() -> None:
+def test_a_forked_childs_signals_are_its_own(installed: Signals) -> None:
     """The child had the handler and the pipe but not the relay: its SIGTERM stopped the parent, and never itself."""
-    s = Signals()
-    s.install()
-    try:
-        pid = os.fork()
-        if pid == 0:  # the child
-            signal.raise_signal(signal.SIGTERM)
-            os._exit(0 if s.stop.wait(5) else 1)
-        _, status = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 0, "the child's own stop was never set"
-        assert not s.stop.wait(0.5), "the child's SIGTERM stopped the parent"
-    finally:
-        s.uninstall()
+    pid = os.fork()
+    if pid == 0:  # the child
+        signal.raise_signal(signal.SIGTERM)
+        os._exit(0 if installed.stop.wait(5) else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, "the child's own stop was never set"
+    assert not installed.stop.wait(0.5), "the child's SIGTERM stopped the parent"
 
 
 def test_a_stop_raises_at_once_waits_inside_held_and_is_dropped_once_the_work_is_done() -> None:
