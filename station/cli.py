@@ -210,6 +210,8 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, args.overrides)
     configure(cfg.logging.level, cfg.logging.format)
     if args.check_plc:
+        if args.test_reject:
+            raise InputError("--test-reject: --check-plc decides no part (time the actuator with the gateway running)")
         return _check_plc(cfg)
     for w in config_warnings(cfg):  # the gateway's own (a Modbus timeout a stop cannot wait out); the station's are run's
         if w.startswith("gateway."):
@@ -219,7 +221,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     SIGNALS.install()
     registry, served = serve_metrics(cfg)
     try:
-        return follow(Gateway(cfg, build_outputs(cfg, args.out, registry), registry=registry))
+        return follow(Gateway(cfg, build_outputs(cfg, args.out, registry), registry=registry, test_reject=args.test_reject))
     finally:
         if served is not None:
             served.close()
@@ -324,6 +326,9 @@ def _tool_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     one.add_argument("--out", type=Path, help="append one JSON line per part here (default: stdout)")
     one.add_argument("--check-plc", action="store_true",
                      help="read the PLC's coils and registers once, time them, write nothing, and exit (0: passed, 1: failed)")  # fmt: skip
+    p.add_argument("--test-reject", type=at_least(1, int, 1000), default=0, metavar="N",
+                   help="commissioning: reject each part whose id N divides where it would pass (reason test_reject), to time "
+                        "the actuator; never in service")  # fmt: skip
     p.set_defaults(func=cmd_gateway)
     p = sub.add_parser("archive", help="archive tools: export ARCHIVE OUT packs a labelled set for retraining")
     p.add_argument("action", choices=["export"])

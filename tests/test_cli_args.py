@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from station.cli import build_parser
+from station.cli import build_parser, main
 
 
 @pytest.mark.parametrize(
@@ -87,9 +87,17 @@ def test_the_plc_check_with_an_out_it_would_never_write_is_a_usage_error(capsys:
     assert "argument --out: not allowed with argument --check-plc" in capsys.readouterr().err.strip().splitlines()[-1]
 
 
+def test_test_rejects_with_the_plc_check_that_decides_no_part_are_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["gateway", "--check-plc", "--test-reject", "3"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "station: error: --test-reject: --check-plc decides no part (time the actuator with the gateway running)"
+    ]
+
+
 @pytest.mark.parametrize(
     ("argv", "said"),
     [
+        (["gateway", "--test-reject", "0"], "station gateway: error: argument --test-reject: 0 is out of range (1 to 1000)"),
         (["teach", "x", "--out", "m.onnx", "--folds", "0"], "station teach: error: argument --folds: 0 is out of range"),
         (["eval"], "station eval: error: the following arguments are required: source"),
         (["nonsense"], "station: error: argument command: invalid choice: 'nonsense'"),

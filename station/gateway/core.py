@@ -39,11 +39,13 @@ class Timing:
 
 
 class GatewayCore:
-    """Feed it messages with :meth:`receive` and resend replies with :meth:`resent`; call :meth:`tick`."""
+    """Feed it messages with :meth:`receive` and resend replies with :meth:`resent`; call :meth:`tick`. With ``test_every``
+    (commissioning: the actuator's timing) each part whose id it divides is rejected where it would pass."""
 
-    def __init__(self, timing: Timing, station_id: str | None = None) -> None:
+    def __init__(self, timing: Timing, station_id: str | None = None, test_every: int = 0) -> None:
         self.t = timing
         self.station_id = station_id
+        self.test_every = test_every
         self.run_id: str | None = None
         self.ended: deque[str] = deque(maxlen=ENDED_KEPT)  # runs a newer run followed
         self.next_seq = 0
@@ -388,7 +390,7 @@ class GatewayCore:
         elif not self.healthy or p.actuate_at <= self.hold_until:  # on the belt when vision tripped, whenever the loop got to it
             reason = GatewayReason.VISION_UNHEALTHY
         elif m.verdict == Disposition.PASS and m.reason is Reason.OK:
-            reason = Reason.OK
+            reason = GatewayReason.TEST_REJECT if self.test_every and m.part_id % self.test_every == 0 else Reason.OK
         else:
             reason = m.reason.value
         return decision(p, reason, now)

@@ -71,6 +71,10 @@ class GatewayCounts(Collector):
             value=self._core.ignored,
         )  # fmt: skip
         yield GaugeMetricFamily("gateway_parts_pending", "Parts heard of and not yet at their actuator.", value=len(self._core.pending))
+        yield GaugeMetricFamily(
+            "gateway_test_reject_every", "N while every part whose id N divides is rejected where it would pass "
+            "(station gateway --test-reject, to time the actuator); 0 otherwise.", value=self._core.test_every,
+        )  # fmt: skip
         yield from self._vision()
         if self._plc:
             yield GaugeMetricFamily(

@@ -23,6 +23,7 @@ class GatewayReason(StrEnum):
     SEQ_CONFLICT = "seq_conflict"
     CLOCK_STEPPED = "clock_stepped"
     GATEWAY_STOPPED = "gateway_stopped"
+    TEST_REJECT = "test_reject"  # a pass rejected on purpose, to time the actuator (station gateway --test-reject)
 
 
 class Fault(StrEnum):

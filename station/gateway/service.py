@@ -48,7 +48,8 @@ STOP_WRITES_S = GATEWAY_STOP_S / 2  # at a stop, the PLC is told the pending par
 
 class Gateway(Worker):
     """``start()``, then ``stop()`` and ``join()``; decisions go to ``outputs`` in actuator order; with ``registry``, the
-    core's and the outputs' counts are series on it (``station.gateway.metrics.GatewayCounts``)."""
+    core's and the outputs' counts are series on it (``station.gateway.metrics.GatewayCounts``); with ``test_reject`` N, the
+    parts whose ids N divides are rejected where they would pass (``station gateway --test-reject``)."""
 
     def __init__(
         self,
@@ -57,6 +58,7 @@ class Gateway(Worker):
         poll_s: float = 0.02,
         drop: Callable[[Message], bool] | None = None,
         registry: CollectorRegistry | None = None,
+        test_reject: int = 0,
     ) -> None:
         g = cfg.gateway
         self.core = GatewayCore(
@@ -68,6 +70,7 @@ class Gateway(Worker):
                 resend_timeout_s=g.resend_timeout_ms / 1000,
             ),
             cfg.station.id,
+            test_reject,
         )
         self.outputs = Outputs(outputs)
         if registry is not None:  # the core's and the outputs' own counts, read at each scrape
@@ -91,7 +94,10 @@ class Gateway(Worker):
         self._sub, self._resend = self._dial()
         super().__init__("gateway")
         log.info("gateway_started", stage="gateway", station=self._stream, resend=self._resend_at, delay_s=g.actuator_delay_s(),
-                 curve=self._keys is not None)  # fmt: skip
+                 curve=self._keys is not None, test_reject=test_reject or None)  # fmt: skip
+        if test_reject:
+            log.warning("test_reject", stage="gateway", every=test_reject,
+                        why=f"part ids that divide by {test_reject} are rejected where they would pass: to time the actuator")  # fmt: skip
 
     def _dial(self) -> tuple[zmq.Socket[bytes], zmq.Socket[bytes] | None]:
         """The stream's SUB socket and the resend DEALER, connected (libzmq dials in the background)."""

@@ -40,6 +40,19 @@ def test_a_timely_pass_passes_at_its_actuator_time_and_defects_reject() -> None:
     assert first.actuate_at == 2.6 and first.decided_at >= first.actuate_at
 
 
+def test_test_rejects_reject_each_part_whose_id_n_divides_where_it_would_pass_and_leave_the_others_as_they_were() -> None:
+    """``station gateway --test-reject 3``: parts 3 and 6 would pass and are rejected ``test_reject``; part 9, a defect,
+    keeps the station's reason; the rest pass as ever."""
+    st = FakeStation()
+    core = healthy_core(st, test_every=3)
+    for i in range(1, 10):
+        core.receive(st.verdict(captured_at=1.6 + i / 100, **({"verdict": "reject", "reason": "defect"} if i == 9 else {})), 1.7)
+    run_to(core, st, 1.75, 2.8)
+    got = [(d.part_id, d.decision, d.reason, d.station_verdict) for d in core.decisions]
+    tested = [(3, "reject", "test_reject", "pass"), (6, "reject", "test_reject", "pass"), (9, "reject", "defect", "reject")]
+    assert got == sorted([(i, "pass", "ok", "pass") for i in (1, 2, 4, 5, 7, 8)] + tested)
+
+
 def test_a_verdict_after_the_actuator_margin_is_rejected_late() -> None:
     st = FakeStation()
     core = healthy_core(st)

@@ -84,6 +84,14 @@ def test_without_a_plc_there_are_no_plc_series() -> None:
     assert registry.get_sample_value("gateway_out_write_failures_total") == 0
 
 
+def test_test_rejects_are_a_gauge_of_their_n_and_0_without_them() -> None:
+    """A gateway left running with ``--test-reject`` rejects good parts on purpose: the gauge lets an alert say so."""
+    for every in (0, 7):
+        registry = CollectorRegistry()
+        registry.register(GatewayCounts(GatewayCore(T, "station-1", every), [Recorder()]))
+        assert registry.get_sample_value("gateway_test_reject_every") == every
+
+
 def test_every_reject_reason_is_a_series_from_the_first_scrape() -> None:
     registry = CollectorRegistry()
     MetricsOutput(registry)

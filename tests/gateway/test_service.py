@@ -72,6 +72,34 @@ def test_gateway_started_after_the_station_joins_mid_run(line: Line, gateways: A
     assert any(d.decision == "pass" for d in rec.parts)
 
 
+def test_station_gateway_test_reject_rejects_the_parts_whose_ids_n_divides_and_says_so(line: Line, tmp_path: Path) -> None:
+    """``station gateway --test-reject 2`` (commissioning: timing the actuator) on a real station's stream: each even part
+    the station passed, decided while vision was healthy, is rejected ``test_reject``, each odd one passes."""
+    out, log = tmp_path / "decisions.jsonl", tmp_path / "gateway.log"
+    sets = [a for o in line.overrides for a in ("--set", o)]
+    with log.open("w") as err:
+        gw = subprocess.Popen([*STATION, "gateway", *sets, "--test-reject", "2", "--out", str(out)], stderr=err)
+    try:
+        assert wait_for(lambda: "gateway_started" in log.read_text(), 30)  # then the station: its parts while vision is healthy
+        finish(line.station(fps=4.0))
+        verdicts = line.verdicts()
+        assert wait_for(lambda: out.exists() and len(out.read_text().splitlines()) == len(verdicts), 10)
+        gw.send_signal(signal.SIGTERM)
+        gw.wait(20)
+    finally:
+        gw.kill()
+    assert gw.returncode == 0, log.read_text()[-2000:]
+    decided = [json.loads(x) for x in out.read_text().splitlines()]
+    # the station's passes the gateway did not reject for its own faults (vision not yet healthy, a verdict come late)
+    passed = [d for d in decided if d["station_verdict"] == "pass" and d["reason"] in ("ok", "test_reject")]
+    assert {d["part_id"] % 2 for d in passed} == {0, 1}, "parts of both kinds passed by the station while vision was healthy"
+    for d in passed:
+        assert (d["decision"], d["reason"]) == (("reject", "test_reject") if d["part_id"] % 2 == 0 else ("pass", "ok")), d
+    assert all(d["reason"] == d["station_reason"] for d in decided if d["station_verdict"] == "reject"), "the station's rejects as ever"
+    said = [json.loads(x) for x in log.read_text().splitlines() if '"test_reject"' in x]
+    assert [(x["event"], x["every"]) for x in said if x["event"] == "test_reject"] == [("test_reject", 2)]
+
+
 def test_station_killed_goes_unhealthy_within_one_second(line: Line, gateways: Any) -> None:
     _gw, rec = gateways(line.config())
     proc = line.station(fps=3.0)
