@@ -20,7 +20,7 @@ import structlog
 
 from station import __version__
 from station.archive import probe
-from station.cli_args import SEED, Parser, at_least, common, key_folder, report_folder, teach_parser
+from station.cli_args import SEED, Parser, at_least, common, report_folder, teach_parser, tool_parsers
 from station.config import Config, load_config, read_with
 from station.config_blocking import check_blocking
 from station.config_warnings import warnings as config_warnings
@@ -314,32 +314,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder for the report: metrics.json, parts.csv, the pictures (default %(default)s)")  # fmt: skip
     p.set_defaults(func=cmd_eval)
     teach_parser(sub).set_defaults(func=cmd_teach)
-    _tool_commands(sub)
+    for p, func in zip(tool_parsers(sub), (cmd_gateway, cmd_archive, cmd_keys), strict=True):
+        p.set_defaults(func=func)
     return ap
-
-
-def _tool_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """The gateway, the archive's export and the key maker: commands beside the station's own."""
-    p = sub.add_parser("gateway", help="reference PLC gateway: follow the station, fire reject or pass per part, hold a healthy output")
-    common(p)
-    one = p.add_mutually_exclusive_group()  # the check decides no part: an --out with it would be ignored
-    one.add_argument("--out", type=Path, help="append one JSON line per part here (default: stdout)")
-    one.add_argument("--check-plc", action="store_true",
-                     help="read the PLC's coils and registers once, time them, write nothing, and exit (0: passed, 1: failed)")  # fmt: skip
-    p.add_argument("--test-reject", type=at_least(1, int, 1000), default=0, metavar="N",
-                   help="commissioning: reject each part whose id N divides where it would pass (reason test_reject), to time "
-                        "the actuator; never in service")  # fmt: skip
-    p.set_defaults(func=cmd_gateway)
-    p = sub.add_parser("archive", help="archive tools: export ARCHIVE OUT packs a labelled set for retraining")
-    p.add_argument("action", choices=["export"])
-    p.add_argument("archive", help="the archive folder (archive.dir)")
-    p.add_argument("out", help="output folder: def_front/, ok_front/, review/ and labels.csv")
-    p.add_argument("--reviewed-only", action="store_true", help="only the parts an operator labelled on the review page")
-    p.set_defaults(func=cmd_archive)
-    p = sub.add_parser("keys", help="make a CURVE key pair (NAME.key public, NAME.key_secret secret) in FOLDER")
-    p.add_argument("folder", type=key_folder)
-    p.add_argument("--name", default="station", help="file name stem (station, or the gateway's name)")
-    p.set_defaults(func=cmd_keys)
 
 
 DAEMONS = ("run", "replay", "demo", "gateway")  # they drain on SIGTERM; the other commands stop at once

@@ -148,3 +148,27 @@ def teach_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> ar
         help=f"PyTorch's threads (1 to {cpus}, the CPUs; default %(default)s; 1 leaves a CPU to a station running beside it)",
     )
     return p
+
+
+def tool_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> tuple[argparse.ArgumentParser, ...]:
+    """The gateway's, the archive export's and the key maker's parsers: commands beside the station's own."""
+    gateway = sub.add_parser(
+        "gateway", help="reference PLC gateway: follow the station, fire reject or pass per part, hold a healthy output"
+    )
+    common(gateway)
+    one = gateway.add_mutually_exclusive_group()  # the check decides no part: an --out with it would be ignored
+    one.add_argument("--out", type=Path, help="append one JSON line per part here (default: stdout)")
+    one.add_argument("--check-plc", action="store_true",
+                     help="read the PLC's coils and registers once, time them, write nothing, and exit (0: passed, 1: failed)")  # fmt: skip
+    gateway.add_argument("--test-reject", type=at_least(1, int, 1000), default=0, metavar="N",
+                         help="commissioning: reject each part whose id N divides where it would pass (reason test_reject), to "
+                              "time the actuator; never in service")  # fmt: skip
+    archive = sub.add_parser("archive", help="archive tools: export ARCHIVE OUT packs a labelled set for retraining")
+    archive.add_argument("action", choices=["export"])
+    archive.add_argument("archive", help="the archive folder (archive.dir)")
+    archive.add_argument("out", help="output folder: def_front/, ok_front/, review/ and labels.csv")
+    archive.add_argument("--reviewed-only", action="store_true", help="only the parts an operator labelled on the review page")
+    keys = sub.add_parser("keys", help="make a CURVE key pair (NAME.key public, NAME.key_secret secret) in FOLDER")
+    keys.add_argument("folder", type=key_folder)
+    keys.add_argument("--name", default="station", help="file name stem (station, or the gateway's name)")
+    return gateway, archive, keys
