@@ -159,12 +159,13 @@ def _timing(cfg: ModbusSection, latency: tuple[float, ...]) -> list[str]:
     if len(latency) < LATENCY_READS:
         return [f"  timed reads of the event register: {len(latency)} of {LATENCY_READS} answered"]
     median, slowest = statistics.median(latency), max(latency)
-    per_part = REQUESTS_PER_PART * median
-    rate = f", so at most about {1 / per_part:.0f} parts a second" if per_part > 0 else ""
+    hold = cfg.hold_ms / 1000  # each part's writes stay this long before the next part's (outputs.ModbusOutput)
+    typical, worst = REQUESTS_PER_PART * median + hold, REQUESTS_PER_PART * slowest + hold
     return [
         f"  {LATENCY_READS} reads of the event register: median {median * 1000:.1f} ms, slowest {slowest * 1000:.1f} ms "
         f"(timeout_s {cfg.timeout_s:g} s)",
-        f"  one part's decision is {REQUESTS_PER_PART} requests: about {per_part * 1000:.1f} ms{rate}",
+        f"  one part's decision is {REQUESTS_PER_PART} requests and hold_ms {cfg.hold_ms:g}: about {typical * 1000:.1f} ms, "
+        f"{worst * 1000:.1f} ms at the slowest, so at most about {1 / worst:.0f} parts a second",
     ]
 
 

@@ -40,6 +40,16 @@ def test_a_plc_with_every_address_mapped_passes_and_nothing_is_written(plc: Plc)
     assert plc.log() == []  # not one coil or register written
 
 
+def test_the_parts_a_second_count_each_part_s_hold_and_its_slowest_requests() -> None:
+    """The rate said counted three median requests and no hold: 2 ms reads claimed 167 parts a second, where a part takes
+    three requests and ``hold_ms`` (20) before the next part's coil is written."""
+    cfg = _modbus(free_port())
+    check = PlcCheck(None, (), (0.002,) * (LATENCY_READS - 1) + (0.005,))
+    said = report(cfg, check)
+    want = "  one part's decision is 3 requests and hold_ms 20: about 26.0 ms, 35.0 ms at the slowest, so at most about 29 parts a second"
+    assert want in said
+
+
 def test_an_address_the_plc_does_not_map_fails_the_check_naming_its_key(plc: Plc) -> None:
     cfg = _modbus(plc.port, "gateway.modbus.event_register=100")  # the test PLC maps 64 registers
     check = check_plc(cfg)
