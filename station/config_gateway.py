@@ -41,6 +41,15 @@ class ModbusSection(Section):
         description="Holding register counted up after each part's coil and part register, on from the value the PLC holds: "
         "the PLC latches the reject coil when it changes (a part id may repeat; this never does).",
     )
+    decision_block: int | None = Field(
+        None,
+        ge=0,
+        le=65533,
+        description="N: each part's decision is holding registers N (1 reject, 0 pass), N+1 (the part id mod 65536) and N+2 "
+        "(the event count), written together by one request (function 16), so that no scan sees one part's event with "
+        "another's decision; reject_coil, part_register and event_register are then not used. null: that coil and those "
+        "two registers, a request each.",
+    )
     alive_ms: int = Field(200, ge=20, le=10000, description="Interval of the alive count and of re-asserting the healthy coil.")
     timeout_s: float = Field(0.5, gt=0, le=10, description="Bound on one Modbus request.")
     hold_ms: int = Field(
@@ -64,16 +73,30 @@ class ModbusSection(Section):
             raise ValueError(f"{v} is no one device's address (unspecified, broadcast or multicast): give the PLC's own")
         return v
 
+    def event_address(self) -> int:
+        """The holding register the event count is in: ``event_register``, or a decision block's third."""
+        return self.event_register if self.decision_block is None else self.decision_block + 2
+
+    def used(self) -> dict[str, dict[str, list[int]]]:
+        """The coils and the holding registers the gateway writes, by key: a decision block's three registers, or the
+        reject coil and the part and event registers."""
+        n = self.decision_block
+        if n is None:
+            coils = {"reject_coil": [self.reject_coil], "healthy_coil": [self.healthy_coil]}
+            return {"coil": coils, "register": {k: [getattr(self, k)] for k in ("part_register", "alive_register", "event_register")}}
+        return {"coil": {"healthy_coil": [self.healthy_coil]}, "register": {"alive_register": [self.alive_register],
+                                                                           "decision_block": [n, n + 1, n + 2]}}  # fmt: skip
+
     @model_validator(mode="after")
     def _one_address_each(self) -> ModbusSection:
         """Two outputs on one coil or one register would overwrite each other (a reject read as health)."""
-        for kind, keys in (("coil", ("reject_coil", "healthy_coil")), ("register", ("part_register", "alive_register", "event_register"))):
+        for kind, keys in self.used().items():
             seen: dict[int, str] = {}
-            for key in keys:
-                address = getattr(self, key)
-                if address in seen:
-                    raise Contradiction(f"gateway.modbus.{key}", f"{kind} {address} is already gateway.modbus.{seen[address]}")
-                seen[address] = key
+            for key, addresses in keys.items():
+                for address in addresses:
+                    if address in seen:
+                        raise Contradiction(f"gateway.modbus.{key}", f"{kind} {address} is already gateway.modbus.{seen[address]}")
+                    seen[address] = key
         return self
 
 

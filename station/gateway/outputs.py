@@ -96,7 +96,8 @@ def modbus_client(cfg: ModbusSection) -> Any:
     return ModbusTcpClient(cfg.host, port=cfg.port, timeout=cfg.timeout_s, retries=0, reconnect_delay=0)
 
 
-ANSWERS = {"write_coil": (5, "bits"), "write_register": (6, "registers"), "read_holding_registers": (3, "registers")}
+ANSWERS = {"write_coil": (5, "bits"), "write_register": (6, "registers"), "read_holding_registers": (3, "registers"),
+           "write_registers": (16, "count")}  # fmt: skip  # function 16 echoes the address and how many it wrote
 
 
 def not_the_answer(fn: str, address: int, args: tuple[Any, ...], rr: Any) -> str:
@@ -108,6 +109,10 @@ def not_the_answer(fn: str, address: int, args: tuple[Any, ...], rr: Any) -> str
     got = f"{type(rr).__name__} (function {getattr(rr, 'function_code', None)})"
     if getattr(rr, "function_code", None) != code or not values:
         return f"{got}: not the answer to a {fn} (function {code})"
+    if fn == "write_registers":  # its echo is the address and the count, not the values
+        if (getattr(rr, "address", None), values) == (address, len(args[0])):
+            return ""
+        return f"{got}: echoed {values!r} registers at {getattr(rr, 'address', None)}, not {len(args[0])} at {address}: not taken"
     if fn.startswith("write") and (getattr(rr, "address", None) != address or values[0] != args[0]):
         return f"{got}: echoed {values[0]!r} at {getattr(rr, 'address', None)}, not {args[0]!r} at {address}: the write was not taken"
     return ""
@@ -153,10 +158,12 @@ class ModbusOutput:
             return None
 
     def part(self, d: PartDecision) -> bool:
-        """The reject coil, the part register, then the event register the PLC latches them on; False when any failed. The
-        next part's coil waits ``hold_ms`` after this part's event: written back to back, a PLC scan between the next
-        coil and its event saw this part's event with the next part's coil, and a defect followed by a pass was latched
-        as a pass (before 2026-12-07; a PLC answering in 3 ms, scanning every 10 ms: 1 to 7 defects in 10)."""
+        """The reject coil, the part register, then the event register the PLC latches them on (with ``decision_block``: the
+        three in one request); False when any failed. The next part's coil waits ``hold_ms`` after this part's event:
+        written back to back, a PLC scan between the next coil and its event saw this part's event with the next part's
+        coil, and a defect followed by a pass was latched as a pass (before 2026-12-07; a PLC answering in 3 ms, scanning
+        every 10 ms: 1 to 7 defects in 10). A block written in one request leaves no such scan; the hold still lets each
+        event be scanned before the next."""
         m = self.cfg
         if self._down or self._stopped():  # not waited on part after part: the decisions behind it are due too (vision trips)
             self.skipped_parts += 1
@@ -164,21 +171,34 @@ class ModbusOutput:
             return False
         if (wait := self._held_until - time.monotonic()) > 0:  # the last part's event must be scanned with its own coil
             time.sleep(wait)
-        if self._call("reject_coil", "write_coil", m.reject_coil, d.decision != "pass") is None or self._stopped():
-            return False
-        if self._call("part_register", "write_register", m.part_register, d.part_id % 65536) is None or self._stopped():
-            return False
-        if self._event is None:  # continue from what the PLC holds: a new value, whatever an earlier gateway left there
-            held = self._call("event_register", "read_holding_registers", m.event_register)
-            if held is None:
+        reject, pid = int(d.decision != "pass"), d.part_id % 65536
+        if m.decision_block is None:
+            if self._call("reject_coil", "write_coil", m.reject_coil, bool(reject)) is None or self._stopped():
                 return False
-            self._event = int(held.registers[0])
-        event = (self._event + 1) % 65536
-        if self._call("event_register", "write_register", m.event_register, event) is None:
+            if self._call("part_register", "write_register", m.part_register, pid) is None or self._stopped():
+                return False
+        if (event := self._next_event()) is None:
+            return False
+        if m.decision_block is not None:
+            sent = self._call("decision_block", "write_registers", m.decision_block, [reject, pid, event])
+        else:
+            sent = self._call("event_register", "write_register", m.event_register, event)
+        if sent is None:
             return False  # _call forgot the value: it is read again before the next part
         self._event = event
         self._held_until = time.monotonic() + m.hold_ms / 1000
         return True
+
+    def _next_event(self) -> int | None:
+        """The event count's next value, on from what the PLC holds where it is not known (a new gateway, a failed
+        request: whatever an earlier gateway left there); None when the PLC was not read."""
+        if self._event is None:
+            what = "event_register" if self.cfg.decision_block is None else "decision_block"
+            held = self._call(what, "read_holding_registers", self.cfg.event_address())
+            if held is None:
+                return None
+            self._event = int(held.registers[0])
+        return (self._event + 1) % 65536
 
     def stopping(self, at: float | None = None) -> None:
         """Parts from monotonic time ``at`` (None: now) are not sent (each a failed delivery at once, its line ``delivered:

@@ -16,7 +16,7 @@ from station.endpoints import is_ip_address
 from station.gateway.outputs import modbus_client
 
 LATENCY_READS = 20  # reads of the event register timed, one after another
-REQUESTS_PER_PART = 3  # the reject coil, the part register and the event register, each a request
+REQUESTS_PER_PART = 3  # the reject coil, the part register and the event register, each a request (a decision block: one)
 ALIVE_WATCH_S = 5.0  # at most this long to see whether another gateway counts the alive register now
 EXCEPTIONS = {1: "illegal function", 2: "illegal data address: not mapped", 3: "illegal data value", 4: "server device failure",
               6: "server busy", 10: "gateway path unavailable", 11: "gateway target device failed to respond"}  # fmt: skip
@@ -108,12 +108,12 @@ def check_plc(cfg: ModbusSection) -> PlcCheck:
                 f"not reached within {cfg.timeout_s:g} s (a wrong address or port, nothing listening, or a firewall)")  # fmt: skip
         if not connected:
             return PlcCheck(f"cannot connect to {cfg.host}:{cfg.port}: {why}", (), ())
-        addresses = [("reject_coil", "coil"), ("healthy_coil", "coil"), ("part_register", "register"),
-                     ("alive_register", "register"), ("event_register", "register")]  # fmt: skip
-        probes = tuple(Probe(key, kind, getattr(cfg, key), *_read(client, cfg, kind, getattr(cfg, key))) for key, kind in addresses)
+        used = [(key, kind, a) for kind, keys in cfg.used().items() for key, addresses in keys.items() for a in addresses]
+        probes = tuple(Probe(key, kind, a, *_read(client, cfg, kind, a)) for key, kind, a in used)
         if any(p.fault is not None for p in probes):
             return PlcCheck(None, probes, ())
-        return PlcCheck(None, probes, _timed(client, cfg), _alive_moved(client, cfg, probes[3].value))
+        alive = next(p.value for p in probes if p.key == "alive_register")
+        return PlcCheck(None, probes, _timed(client, cfg), _alive_moved(client, cfg, alive))
     finally:
         client.close()
 
@@ -123,7 +123,7 @@ def _timed(client: Any, cfg: ModbusSection) -> tuple[float, ...]:
     latency: list[float] = []
     for _ in range(LATENCY_READS):
         start = time.monotonic()
-        if _read(client, cfg, "register", cfg.event_register)[1] is not None:
+        if _read(client, cfg, "register", cfg.event_address())[1] is not None:
             break
         latency.append(time.monotonic() - start)
     return tuple(latency)
@@ -160,11 +160,13 @@ def _timing(cfg: ModbusSection, latency: tuple[float, ...]) -> list[str]:
         return [f"  timed reads of the event register: {len(latency)} of {LATENCY_READS} answered"]
     median, slowest = statistics.median(latency), max(latency)
     hold = cfg.hold_ms / 1000  # each part's writes stay this long before the next part's (outputs.ModbusOutput)
-    typical, worst = REQUESTS_PER_PART * median + hold, REQUESTS_PER_PART * slowest + hold
+    requests = REQUESTS_PER_PART if cfg.decision_block is None else 1
+    typical, worst = requests * median + hold, requests * slowest + hold
+    said = f"{requests} requests" if requests > 1 else "1 request (gateway.modbus.decision_block)"
     return [
         f"  {LATENCY_READS} reads of the event register: median {median * 1000:.1f} ms, slowest {slowest * 1000:.1f} ms "
         f"(timeout_s {cfg.timeout_s:g} s)",
-        f"  one part's decision is {REQUESTS_PER_PART} requests and hold_ms {cfg.hold_ms:g}: about {typical * 1000:.1f} ms, "
+        f"  one part's decision is {said} and hold_ms {cfg.hold_ms:g}: about {typical * 1000:.1f} ms, "
         f"{worst * 1000:.1f} ms at the slowest, so at most about {1 / worst:.0f} parts a second",
     ]
 

@@ -46,12 +46,18 @@ class Plc:
         time.sleep(0.2)
 
     def _trace(self, sending: bool, pdu: Any) -> Any:
+        """Each write request as it comes: a coil's or a register's, and a multiple-register write as ``block`` writes,
+        one per register, with the time of the request."""
         name = type(pdu).__name__
-        if not sending and name in ("WriteSingleCoilRequest", "WriteSingleRegisterRequest"):
-            value = int(pdu.bits[0]) if name == "WriteSingleCoilRequest" else int(pdu.registers[0])
-            with self._lock:
-                self.writes.append(("coil" if "Coil" in name else "register", int(pdu.address), value))
-                self.times.append(time.monotonic())
+        if sending or name not in ("WriteSingleCoilRequest", "WriteSingleRegisterRequest", "WriteMultipleRegistersRequest"):
+            return pdu
+        if name == "WriteMultipleRegistersRequest":
+            writes = [("block", int(pdu.address) + i, int(v)) for i, v in enumerate(pdu.registers)]
+        else:
+            writes = [("coil" if "Coil" in name else "register", int(pdu.address), int((pdu.bits or pdu.registers)[0]))]
+        with self._lock:
+            self.writes += writes
+            self.times += [time.monotonic()] * len(writes)
         return pdu
 
     def log(self) -> list[tuple[str, int, int]]:

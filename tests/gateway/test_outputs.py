@@ -60,6 +60,27 @@ def test_modbus_output_writes_reject_coil_then_part_register(plc: Plc) -> None:
 
 
 @pytest.mark.integration
+def test_a_decision_block_is_one_request_a_part_with_the_decision_the_part_id_and_the_event_on_from_the_plcs(plc: Plc) -> None:
+    """``decision_block: 10``: registers 10, 11 and 12 written by one request a part (so no scan sees one part's event with
+    another's decision); the event goes on from what register 12 held; the reject coil and the two registers are not used."""
+    cfg = load_config(None, [f"gateway.modbus.port={plc.port}", "gateway.modbus.decision_block=10"]).gateway.modbus
+    first = ModbusOutput(cfg)
+    assert first.part(_decision(7, "reject")) and first.part(_decision(65537, "pass"))
+    first.close()
+    again = ModbusOutput(cfg)  # a new gateway reads the event count where the last one left it
+    assert again.part(_decision(1, "reject"))
+    again.close()
+    timed = [w for w in plc.timed() if w[1] == "block"]
+    assert [w[1:] for w in timed] == [
+        ("block", 10, 1), ("block", 11, 7), ("block", 12, 1),
+        ("block", 10, 0), ("block", 11, 1), ("block", 12, 2),  # part 65537 is 1 mod 65536
+        ("block", 10, 1), ("block", 11, 1), ("block", 12, 3),
+    ]  # fmt: skip
+    assert len({w[0] for w in timed}) == 3, "each part's three registers in one request"
+    assert [w for w in plc.log() if w[0] != "block"] == [("coil", cfg.healthy_coil, 0)] * 2  # each close: the healthy coil 0
+
+
+@pytest.mark.integration
 def test_every_part_changes_the_event_register_even_when_a_part_id_comes_again(plc: Plc) -> None:
     cfg = load_config(None, [f"gateway.modbus.port={plc.port}"]).gateway.modbus
     first = ModbusOutput(cfg)
@@ -313,7 +334,7 @@ def test_a_reject_the_plc_did_not_echo_is_not_delivered(answer: Callable[[bytes]
 
 def test_a_write_is_the_answer_only_when_its_echo_names_its_function_address_and_value() -> None:
     from pymodbus.pdu.bit_message import WriteSingleCoilResponse
-    from pymodbus.pdu.register_message import WriteSingleRegisterResponse
+    from pymodbus.pdu.register_message import WriteMultipleRegistersResponse, WriteSingleRegisterResponse
 
     assert not_the_answer("write_coil", 4, (True,), WriteSingleCoilResponse(address=4, bits=[True])) == ""
     assert "echoed False at 4, not True at 4" in not_the_answer("write_coil", 4, (True,), WriteSingleCoilResponse(address=4, bits=[False]))
@@ -323,6 +344,15 @@ def test_a_write_is_the_answer_only_when_its_echo_names_its_function_address_and
     )
     assert not_the_answer("write_register", 2, (9,), WriteSingleRegisterResponse(address=2, registers=[9])) == ""
     assert "not 9 at 2" in not_the_answer("write_register", 2, (9,), WriteSingleRegisterResponse(address=2, registers=[8]))
+    done = WriteMultipleRegistersResponse(address=10, count=3)
+    assert not_the_answer("write_registers", 10, ([1, 7, 1],), done) == ""
+    assert "echoed 2 registers at 10, not 3 at 10" in not_the_answer(
+        "write_registers", 10, ([1, 7, 1],), WriteMultipleRegistersResponse(address=10, count=2)
+    )
+    assert "not 3 at 10" in not_the_answer("write_registers", 10, ([1, 7, 1],), WriteMultipleRegistersResponse(address=11, count=3))
+    assert "not the answer to a write_registers" in not_the_answer(
+        "write_registers", 10, ([1, 7, 1],), WriteSingleRegisterResponse(address=10, registers=[1])
+    )
 
 
 @pytest.mark.integration

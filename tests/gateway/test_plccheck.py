@@ -40,6 +40,18 @@ def test_a_plc_with_every_address_mapped_passes_and_nothing_is_written(plc: Plc)
     assert plc.log() == []  # not one coil or register written
 
 
+def test_a_decision_block_is_checked_as_its_three_registers_and_one_request_a_part(plc: Plc) -> None:
+    cfg = _modbus(plc.port, "gateway.modbus.decision_block=10")
+    check = check_plc(cfg)
+    lines = report(cfg, check)
+    assert check.passed and [(p.key, p.kind, p.address) for p in check.probes] == [
+        ("healthy_coil", "coil", 1), ("alive_register", "register", 1),
+        ("decision_block", "register", 10), ("decision_block", "register", 11), ("decision_block", "register", 12),
+    ]  # fmt: skip
+    assert any(line.startswith("  one part's decision is 1 request (gateway.modbus.decision_block) and hold_ms 20") for line in lines)
+    assert plc.log() == []
+
+
 def test_the_parts_a_second_count_each_part_s_hold_and_its_slowest_requests() -> None:
     """The rate said counted three median requests and no hold: 2 ms reads claimed 167 parts a second, where a part takes
     three requests and ``hold_ms`` (20) before the next part's coil is written."""
