@@ -168,7 +168,10 @@ def test_the_plc_is_told_before_the_log_is_written() -> None:
 
 
 @pytest.mark.integration
-def test_coils_follow_the_verdicts_of_a_real_station(plc: Plc, tmp_path: Path) -> None:
+@pytest.mark.parametrize("block", [None, 10])
+def test_coils_follow_the_verdicts_of_a_real_station(plc: Plc, tmp_path: Path, block: int | None) -> None:
+    """Each part's decision and id reach the PLC in order: as the reject coil and the part register, or (``block``) as a
+    decision block's first two registers."""
     line = Line(
         [
             f"publisher.endpoint=tcp://127.0.0.1:{free_port()}",
@@ -178,6 +181,7 @@ def test_coils_follow_the_verdicts_of_a_real_station(plc: Plc, tmp_path: Path) -
             "gateway.output=modbus",
             f"gateway.modbus.port={plc.port}",
             "logging.format=json",
+            *([f"gateway.modbus.decision_block={block}"] if block is not None else []),
         ],
         tmp_path / "verdicts.jsonl",
     )
@@ -195,8 +199,9 @@ def test_coils_follow_the_verdicts_of_a_real_station(plc: Plc, tmp_path: Path) -
     decided = [json.loads(x) for x in (tmp_path / "gateway.jsonl").read_text().splitlines()]
     writes = plc.log()
     m = cfg.gateway.modbus
-    coils = [v for kind, addr, v in writes if kind == "coil" and addr == m.reject_coil]
-    parts = [v for kind, addr, v in writes if kind == "register" and addr == m.part_register]
+    at = ("coil", m.reject_coil, "register", m.part_register) if block is None else ("block", block, "block", block + 1)
+    coils = [v for kind, addr, v in writes if (kind, addr) == at[:2]]
+    parts = [v for kind, addr, v in writes if (kind, addr) == at[2:]]
     assert parts == [d["part_id"] for d in decided]
     assert coils == [int(d["decision"] == "reject") for d in decided]
     assert any(d["decision"] == "pass" for d in decided)
