@@ -38,17 +38,17 @@ class ModbusSection(Section):
         2,
         ge=0,
         le=65535,
-        description="Holding register counted up after each part's coil and part register, on from the value the PLC holds: "
-        "the PLC latches the reject coil when it changes (a part id may repeat; this never does).",
+        description="Holding register counted up after each part's coil and part register, on from the value the PLC holds "
+        "(1 to 65535, then 1: never 0): the PLC latches the reject coil when it changes (a part id may repeat; this never does).",
     )
     decision_block: int | None = Field(
         None,
         ge=0,
-        le=65533,
+        le=65532,
         description="N: each part's decision is holding registers N (1 reject, 0 pass), N+1 (the part id mod 65536) and N+2 "
         "(the event count), written together by one request (function 16), so that no scan sees one part's event with "
-        "another's decision; reject_coil, part_register and event_register are then not used. null: that coil and those "
-        "two registers, a request each.",
+        "another's decision; the alive count is N+3. reject_coil, part_register, event_register and alive_register are "
+        "then not used, so that a PLC programmed for the other layout sees no alive count. null: those, a request each.",
     )
     alive_ms: int = Field(200, ge=20, le=10000, description="Interval of the alive count and of re-asserting the healthy coil.")
     timeout_s: float = Field(0.5, gt=0, le=10, description="Bound on one Modbus request.")
@@ -77,15 +77,18 @@ class ModbusSection(Section):
         """The holding register the event count is in: ``event_register``, or a decision block's third."""
         return self.event_register if self.decision_block is None else self.decision_block + 2
 
+    def alive_address(self) -> int:
+        """The holding register the alive count is in: ``alive_register``, or a decision block's fourth."""
+        return self.alive_register if self.decision_block is None else self.decision_block + 3
+
     def used(self) -> dict[str, dict[str, list[int]]]:
-        """The coils and the holding registers the gateway writes, by key: a decision block's three registers, or the
-        reject coil and the part and event registers."""
+        """The coils and the holding registers the gateway writes, by key: a decision block's four registers, or the
+        reject coil and the part, alive and event registers."""
         n = self.decision_block
         if n is None:
             coils = {"reject_coil": [self.reject_coil], "healthy_coil": [self.healthy_coil]}
             return {"coil": coils, "register": {k: [getattr(self, k)] for k in ("part_register", "alive_register", "event_register")}}
-        return {"coil": {"healthy_coil": [self.healthy_coil]}, "register": {"alive_register": [self.alive_register],
-                                                                           "decision_block": [n, n + 1, n + 2]}}  # fmt: skip
+        return {"coil": {"healthy_coil": [self.healthy_coil]}, "register": {"decision_block": [n, n + 1, n + 2, n + 3]}}
 
     @model_validator(mode="after")
     def _one_address_each(self) -> ModbusSection:

@@ -131,8 +131,9 @@ def _changed_unread(cfg: Config, kind: SourceKind, own_source: bool) -> list[str
         out += [f"gateway.modbus.{k}: not read with gateway.output: log (the gateway drives no PLC; modbus drives it)"
                 for k in _changed(cfg.gateway.modbus)]  # fmt: skip
     elif cfg.gateway.modbus.decision_block is not None:
-        out += [f"gateway.modbus.{k}: not read with gateway.modbus.decision_block (each part's decision is its three registers)"
-                for k in _changed(cfg.gateway.modbus, ("reject_coil", "part_register", "event_register"))]  # fmt: skip
+        out += [f"gateway.modbus.{k}: not read with gateway.modbus.decision_block (the decision, part id, event and alive count "
+                "are its four registers)" for k in _changed(cfg.gateway.modbus, ("reject_coil", "part_register", "event_register",
+                                                                                "alive_register"))]  # fmt: skip
     if not cfg.metrics.enabled:
         keys = ("port", "healthy_within_s") if cfg.gateway.metrics_port is not None else ("host", "port", "healthy_within_s")
         out += [f"metrics.{k}: not read while metrics.enabled is false (no /metrics, /healthz or live page is served)"

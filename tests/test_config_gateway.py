@@ -40,8 +40,7 @@ def test_gateway_tracking_by_distance_over_belt_speed() -> None:
     [
         (["gateway.modbus.healthy_coil=0"], "gateway.modbus.healthy_coil"),  # the reject coil's: a reject would read as health
         (["gateway.modbus.event_register=1"], "gateway.modbus.event_register"),  # the alive register's
-        (["gateway.modbus.decision_block=0"], "gateway.modbus.decision_block"),  # registers 0-2: the alive register is 1
-        (["gateway.modbus.decision_block=65534"], "gateway.modbus.decision_block"),  # its third register would be 65536
+        (["gateway.modbus.decision_block=65533"], "gateway.modbus.decision_block"),  # its fourth register would be 65536
     ],
 )
 def test_two_keys_on_one_coil_or_register_are_refused_naming_the_second(sets: list[str], key: str) -> None:
@@ -51,11 +50,11 @@ def test_two_keys_on_one_coil_or_register_are_refused_naming_the_second(sets: li
 
 
 def test_a_decision_block_frees_the_reject_coil_and_the_part_and_event_registers() -> None:
-    """With decision_block the reject coil and the part and event registers are not written: the defaults' register 0 and
-    2 may be the block's own, the alive register moved off it."""
-    m = load_config(None, ["gateway.modbus.decision_block=0", "gateway.modbus.alive_register=3"]).gateway.modbus
-    assert m.used() == {"coil": {"healthy_coil": [1]}, "register": {"alive_register": [3], "decision_block": [0, 1, 2]}}
-    assert m.event_address() == 2
+    """With decision_block the reject coil and the part, event and alive registers are not written: the block's four
+    registers may lie over them."""
+    m = load_config(None, ["gateway.modbus.decision_block=0"]).gateway.modbus
+    assert m.used() == {"coil": {"healthy_coil": [1]}, "register": {"decision_block": [0, 1, 2, 3]}}
+    assert (m.event_address(), m.alive_address()) == (2, 3)
 
 
 @pytest.mark.parametrize("host", ["192.168.0.10", "fe80::1", "plc-1.line2", "plc_1", "PLC1."])

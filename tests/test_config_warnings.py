@@ -99,9 +99,7 @@ def test_what_is_read_is_not_warned_of(tmp_path: Path) -> None:
     distance = ["gateway.tracking=distance", "gateway.actuator_distance_mm=900", "gateway.belt_speed_mm_s=250"]
     assert warnings(load_config(None, distance)) == []
     assert warnings(load_config(None, ["gateway.output=modbus", "gateway.modbus.host=10.0.0.5", "camera.stale_after_s=3"])) == []
-    assert (
-        warnings(load_config(None, ["gateway.output=modbus", "gateway.modbus.decision_block=10", "gateway.modbus.alive_register=9"])) == []
-    )
+    assert warnings(load_config(None, ["gateway.output=modbus", "gateway.modbus.decision_block=10", "gateway.modbus.healthy_coil=9"])) == []
     assert warnings(load_config(None, ["metrics.enabled=false", "metrics.port=9108"])) == []  # the default, written out
     gateway_metrics = ["metrics.enabled=false", "metrics.host=0.0.0.0", "gateway.metrics_port=9109"]  # the gateway serves there
     assert warnings(load_config(None, gateway_metrics)) == []

@@ -198,7 +198,7 @@ class ModbusOutput:
             if held is None:
                 return None
             self._event = int(held.registers[0])
-        return (self._event + 1) % 65536
+        return self._event % 65535 + 1  # 1 to 65535, then 1: never 0, the value a PLC's registers start from
 
     def stopping(self, at: float | None = None) -> None:
         """Parts from monotonic time ``at`` (None: now) are not sent (each a failed delivery at once, its line ``delivered:
@@ -227,7 +227,8 @@ class ModbusOutput:
         self._next_alive = now + self.cfg.alive_ms / 1000
         if self._call("healthy_coil", "write_coil", self.cfg.healthy_coil, self._ok) is not None:
             self._alive = (self._alive + 1) % 65536
-            self._call("alive_register", "write_register", self.cfg.alive_register, self._alive)
+            what = "alive_register" if self.cfg.decision_block is None else "decision_block"
+            self._call(what, "write_register", self.cfg.alive_address(), self._alive)
 
     def close(self) -> None:
         self._ok = False

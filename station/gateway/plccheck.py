@@ -66,10 +66,12 @@ class PlcCheck:
         return every and self.alive_moved is None
 
 
-def _read(client: Any, cfg: ModbusSection, kind: str, address: int) -> tuple[int | None, Fault | None, str]:
+def _read(client: Any, cfg: ModbusSection, kind: str, address: int, count: int = 1) -> tuple[list[int] | None, Fault | None, str]:
+    """``count`` coils or registers from ``address`` in one request (a decision block's four, as the gateway writes three),
+    or why not."""
     fn = client.read_coils if kind == "coil" else client.read_holding_registers
     try:
-        rr = fn(address, count=1, device_id=cfg.device_id)
+        rr = fn(address, count=count, device_id=cfg.device_id)
     except Exception as exc:  # pymodbus raises its own and OS errors
         fault = Fault.SILENT if type(exc).__name__ == "ModbusIOException" else Fault.DROPPED  # a timeout; a closed connection
         return None, fault, f"{type(exc).__name__}: {exc}"
@@ -77,9 +79,9 @@ def _read(client: Any, cfg: ModbusSection, kind: str, address: int) -> tuple[int
         code = getattr(rr, "exception_code", None)
         return None, Fault.REFUSED, f"Modbus exception {code} ({EXCEPTIONS.get(code, 'unknown')})" if code else str(rr)
     values = getattr(rr, "bits" if kind == "coil" else "registers", None)
-    if getattr(rr, "function_code", None) != FUNCTION[kind] or not values:  # pymodbus does not check the answer is to this
+    if getattr(rr, "function_code", None) != FUNCTION[kind] or not values or len(values) < count:  # pymodbus does not check
         return None, Fault.WRONG, f"{type(rr).__name__} (function {getattr(rr, 'function_code', None)}) to a read of {kind}s"
-    return int(values[0]), None, ""
+    return [int(v) for v in values[:count]], None, ""
 
 
 def _unresolved(host: str) -> str | None:
@@ -108,14 +110,24 @@ def check_plc(cfg: ModbusSection) -> PlcCheck:
                 f"not reached within {cfg.timeout_s:g} s (a wrong address or port, nothing listening, or a firewall)")  # fmt: skip
         if not connected:
             return PlcCheck(f"cannot connect to {cfg.host}:{cfg.port}: {why}", (), ())
-        used = [(key, kind, a) for kind, keys in cfg.used().items() for key, addresses in keys.items() for a in addresses]
-        probes = tuple(Probe(key, kind, a, *_read(client, cfg, kind, a)) for key, kind, a in used)
+        probes = _probes(client, cfg)
         if any(p.fault is not None for p in probes):
             return PlcCheck(None, probes, ())
-        alive = next(p.value for p in probes if p.key == "alive_register")
+        alive = next(p.value for p in probes if p.kind == "register" and p.address == cfg.alive_address())
         return PlcCheck(None, probes, _timed(client, cfg), _alive_moved(client, cfg, alive))
     finally:
         client.close()
+
+
+def _probes(client: Any, cfg: ModbusSection) -> tuple[Probe, ...]:
+    """Each coil and register the gateway writes, read once: a key's addresses in one request (a decision block's four
+    together, so that a block the PLC maps in two areas, which one request cannot write, fails here too)."""
+    out: list[Probe] = []
+    for kind, keys in cfg.used().items():
+        for key, addresses in keys.items():
+            values, fault, error = _read(client, cfg, kind, addresses[0], len(addresses))
+            out += [Probe(key, kind, a, values[i] if values else None, fault, error) for i, a in enumerate(addresses)]
+    return tuple(out)
 
 
 def _timed(client: Any, cfg: ModbusSection) -> tuple[float, ...]:
@@ -133,7 +145,8 @@ def _alive_moved(client: Any, cfg: ModbusSection, first: int | None) -> tuple[in
     """The alive register read again two alive intervals (at most ``ALIVE_WATCH_S``) after ``first``: a changed value means a
     gateway drives this PLC now, and a second one would count the event register from under it."""
     time.sleep(min(2 * cfg.alive_ms / 1000, ALIVE_WATCH_S))
-    now = _read(client, cfg, "register", cfg.alive_register)[0]
+    values = _read(client, cfg, "register", cfg.alive_address())[0]
+    now = values[0] if values else None
     return (first, now) if first is not None and now is not None and now != first else None
 
 
@@ -147,9 +160,17 @@ def report(cfg: ModbusSection, check: PlcCheck) -> list[str]:
     for p in check.probes:
         said = f"reads {p.value}" if p.fault is None else f"{p.fault.value}: {p.error}"
         lines.append(f"  gateway.modbus.{p.key} ({p.kind} {p.address}): {said}")
+    if cfg.decision_block is not None and check.probes:
+        lines.append(
+            "  gateway.modbus.decision_block is written by function 16 (write multiple registers), which a check that "
+            "writes nothing cannot try: a PLC that refuses it fails the first part (gateway_plc_requests_failed_total)"
+        )
     lines += _timing(cfg, check.latency_s)
     if check.alive_moved is not None:
-        lines.append(f"  gateway.modbus.alive_register went from {check.alive_moved[0]} to {check.alive_moved[1]} during the check")
+        lines.append(
+            f"  the alive count (register {cfg.alive_address()}) went from {check.alive_moved[0]} to {check.alive_moved[1]} "
+            "during the check"
+        )
     return [*lines, _verdict(check)]
 
 
@@ -173,7 +194,7 @@ def _timing(cfg: ModbusSection, latency: tuple[float, ...]) -> list[str]:
 
 def _verdict(check: PlcCheck) -> str:
     for fault in Fault:  # the first kind of fault found, with its usual cause
-        keys = [f"gateway.modbus.{p.key}" for p in check.probes if p.fault is fault]
+        keys = list(dict.fromkeys(f"gateway.modbus.{p.key}" for p in check.probes if p.fault is fault))  # a block's key once
         if keys:
             return f"PLC check failed: {', '.join(keys)} {fault.value} ({fault.hint}); nothing was written"
     if len(check.latency_s) < LATENCY_READS:

@@ -12,7 +12,7 @@ import pytest
 
 from station.config import load_config
 from station.errors import ConfigError
-from station.gateway.outputs import JsonLinesOutput, ModbusOutput, not_the_answer
+from station.gateway.outputs import JsonLinesOutput, ModbusOutput, modbus_client, not_the_answer
 from station.gateway.reasons import PartDecision
 from station.gateway.service import Gateway, build_outputs
 from station.wire import Disposition
@@ -62,10 +62,12 @@ def test_modbus_output_writes_reject_coil_then_part_register(plc: Plc) -> None:
 @pytest.mark.integration
 def test_a_decision_block_is_one_request_a_part_with_the_decision_the_part_id_and_the_event_on_from_the_plcs(plc: Plc) -> None:
     """``decision_block: 10``: registers 10, 11 and 12 written by one request a part (so no scan sees one part's event with
-    another's decision); the event goes on from what register 12 held; the reject coil and the two registers are not used."""
+    another's decision); the event goes on from what register 12 held; the alive count is register 13; the reject coil
+    and the part, event and alive registers are not used (a PLC programmed for them sees no alive count: it rejects)."""
     cfg = load_config(None, [f"gateway.modbus.port={plc.port}", "gateway.modbus.decision_block=10"]).gateway.modbus
     first = ModbusOutput(cfg)
     assert first.part(_decision(7, "reject")) and first.part(_decision(65537, "pass"))
+    first.tick(time.monotonic())
     first.close()
     again = ModbusOutput(cfg)  # a new gateway reads the event count where the last one left it
     assert again.part(_decision(1, "reject"))
@@ -77,7 +79,27 @@ def test_a_decision_block_is_one_request_a_part_with_the_decision_the_part_id_an
         ("block", 10, 1), ("block", 11, 1), ("block", 12, 3),
     ]  # fmt: skip
     assert len({w[0] for w in timed}) == 3, "each part's three registers in one request"
-    assert [w for w in plc.log() if w[0] != "block"] == [("coil", cfg.healthy_coil, 0)] * 2  # each close: the healthy coil 0
+    assert [w for w in plc.log() if w[0] != "block"] == [
+        ("coil", cfg.healthy_coil, 0), ("register", 13, 1), ("coil", cfg.healthy_coil, 0), ("coil", cfg.healthy_coil, 0)
+    ]  # fmt: skip  # the tick: the healthy coil, then the alive count at 13; each close: the healthy coil 0
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("block", [None, 10])
+def test_the_event_count_after_65535_is_1_never_0_the_value_a_plc_restarts_its_registers_at(plc: Plc, block: int | None) -> None:
+    """A PLC that restarts with its registers at 0 (the connection kept, so the gateway does not read them again) saw
+    no change when the next event was 0 (65535 + 1 mod 65536): that part's reject was never latched."""
+    sets = [f"gateway.modbus.port={plc.port}", *([f"gateway.modbus.decision_block={block}"] if block is not None else [])]
+    cfg = load_config(None, sets).gateway.modbus
+    at = cfg.event_address()
+    seed = modbus_client(cfg)
+    assert seed.connect() and not seed.write_register(at, 65534, device_id=cfg.device_id).isError()  # an earlier gateway's
+    seed.close()
+    out = ModbusOutput(cfg)
+    assert out.part(_decision(1, "reject")) and out.part(_decision(2, "reject"))
+    out.close()
+    events = [v for kind, addr, v in plc.log() if addr == at and kind in ("register", "block")]
+    assert events == [65534, 65535, 1]
 
 
 @pytest.mark.integration
@@ -207,7 +229,7 @@ def test_coils_follow_the_verdicts_of_a_real_station(plc: Plc, tmp_path: Path, b
     assert any(d["decision"] == "pass" for d in decided)
     healthy = [v for kind, addr, v in writes if kind == "coil" and addr == m.healthy_coil]
     assert 1 in healthy and healthy[-1] == 0
-    alive = [v for kind, addr, v in writes if kind == "register" and addr == m.alive_register]
+    alive = [v for kind, addr, v in writes if kind == "register" and addr == m.alive_address()]
     assert len(alive) >= 5 and alive == sorted(alive)
 
 

@@ -40,16 +40,28 @@ def test_a_plc_with_every_address_mapped_passes_and_nothing_is_written(plc: Plc)
     assert plc.log() == []  # not one coil or register written
 
 
-def test_a_decision_block_is_checked_as_its_three_registers_and_one_request_a_part(plc: Plc) -> None:
+def test_a_decision_block_is_checked_as_its_four_registers_and_one_request_a_part(plc: Plc) -> None:
     cfg = _modbus(plc.port, "gateway.modbus.decision_block=10")
     check = check_plc(cfg)
     lines = report(cfg, check)
     assert check.passed and [(p.key, p.kind, p.address) for p in check.probes] == [
-        ("healthy_coil", "coil", 1), ("alive_register", "register", 1),
+        ("healthy_coil", "coil", 1),
         ("decision_block", "register", 10), ("decision_block", "register", 11), ("decision_block", "register", 12),
+        ("decision_block", "register", 13),
     ]  # fmt: skip
     assert any(line.startswith("  one part's decision is 1 request (gateway.modbus.decision_block) and hold_ms 20") for line in lines)
+    assert any("written by function 16 (write multiple registers), which a check that writes nothing cannot try" in x for x in lines)
     assert plc.log() == []
+
+
+def test_a_decision_block_the_plc_maps_only_in_part_fails_the_check_naming_the_key_once(plc: Plc) -> None:
+    """The test PLC maps registers 0 to 63: a block at 62 reaches 65. Read one register at a time, 62 and 63 passed, and
+    the gateway's one request a part would have failed at the first part."""
+    cfg = _modbus(plc.port, "gateway.modbus.decision_block=62")
+    check = check_plc(cfg)
+    lines = report(cfg, check)
+    assert not check.passed and {p.fault for p in check.probes if p.key == "decision_block"} == {Fault.REFUSED}
+    assert lines[-1].startswith("PLC check failed: gateway.modbus.decision_block refused (")
 
 
 def test_the_parts_a_second_count_each_part_s_hold_and_its_slowest_requests() -> None:
