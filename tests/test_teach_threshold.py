@@ -53,6 +53,18 @@ def test_no_held_out_defect_passes_at_the_operating_point() -> None:
     assert lo <= thr <= hi and 0 < thr < 1
 
 
+@pytest.mark.parametrize("limit_at", [0.001, 0.3, 0.7, 0.9])
+def test_the_uncertain_band_spans_the_margin_above_the_pass_limit_whatever_the_limit(limit_at: float) -> None:
+    """The band's top was 0.5 whatever the line: a limit of 0.3 had a band 0.85 log-odds wide, one of 0.7 none at all (a
+    near miss then said defect, never uncertain)."""
+    labels = np.array([0] * 20 + [1] * 20)
+    lowest_defect = 1 / (1 + (1 - limit_at) / limit_at / math.e)  # 1 log-odds above limit_at: the limit falls on it
+    scores = np.concatenate([np.full(20, limit_at * 0.98), np.full(20, lowest_defect)])
+    thr, (lo, hi) = th.operating_point(scores, labels, margin=1.0)
+    assert lo == pytest.approx(limit_at, rel=1e-3)
+    assert lo < hi == thr and th.above(np.array([hi]), lo)[0] == pytest.approx(1.0, abs=0.01)
+
+
 @pytest.mark.parametrize("margin", [th.MOST_MARGIN, 800.0])
 def test_the_widest_margin_still_lets_no_defect_pass_and_never_overflows(margin: float) -> None:
     labels = np.array([0] * 20 + [1] * 20)

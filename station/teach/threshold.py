@@ -114,10 +114,12 @@ def operating_point(scores: Scores, labels: Ints, margin: float = MARGIN, most_r
     """(threshold, uncertain band) for the station: pass below the band, uncertain in it, defect above.
 
     The band's lower edge is the pass limit as written in the model file (rounded down, never
-    above the limit): the honest figures judge with exactly this number.
+    above the limit): the honest figures judge with exactly this number. Its upper edge lies
+    ``margin`` log-odds above it: the scores that nearly passed, as :func:`near_limit` counts them
+    (before 2026-12-07 it was 0.5, whatever the line: no band at all where the limit was above).
     """
     lo = min(_micro_down(pass_limit(scores, labels, margin, most_rejected)) / GRID, 0.99)
-    hi = max(lo, 0.5)
+    hi = max(lo, min(_micro_down(_sigmoid(_logit(lo) + margin)) / GRID, 0.999))
     return round(hi, SCORE_DIGITS), (round(lo, SCORE_DIGITS), round(hi, SCORE_DIGITS))
 
 
