@@ -129,6 +129,31 @@ def test_the_gate_a_refusal_suggests_takes_the_figures_and_the_written_limit_ali
     assert short_of(gate, judged) == [] and last_check(pick, None, labels, samples, gate) == ""
 
 
+def test_held_out_defects_the_base_model_as_shipped_passes_too_are_named_first_as_labels_to_check_and_no_gate_is_offered() -> None:
+    """13 good photos moved into def_front/: the refusal said "collect more defective parts" first, named 3 of them, and
+    offered --max-escape-rate 11.4 to go live with a network taught on the wrong labels."""
+    from station.preprocess import PreprocessSpec
+    from station.teach.candidates import Candidate, advice, refusal
+    from station.teach.threshold import Outcome
+
+    labels = np.array([0] * 6 + [1] * 6)
+    held = np.array([0.01, 0.02, 0.03, 0.05, 0.06, 0.07, 0.04, 0.08, 0.1, 0.9, 0.95, 0.99])  # defects 6-8 pass at 0.3
+    base = np.array([0.1] * 6 + [0.05, 0.9, 0.2, 0.99, 0.99, 0.99])  # as shipped (limit 0.378): 6 and 8 pass, 7 is rejected
+    pick = Candidate("taught", PreprocessSpec(), np.zeros((12, 2, 2), np.float32), held, Outcome(12, 6, 3, 0), 0.5, (0.3, 0.5))
+    shipped = replace(pick, name="base-as-shipped", held_out=base, band=(0.378, 0.565), judged=Outcome(12, 6, 2, 0))
+    samples = [Sample(np.zeros((2, 2), np.uint8), None, int(v), f"p{i}") for i, v in enumerate(labels)]  # type: ignore[arg-type]
+    said = advice(pick, labels, samples, Gate(), shipped)
+    assert said[0] == (
+        "check these labels first: 2 held-out defective parts pass, and the base model as shipped passes them "
+        "too, so they may be good parts filed in def_front/: p6 (0.040; as shipped 0.050), p8 (0.100; as shipped 0.200)"
+    )
+    assert said[1] == "check the labels of the held-out defective parts that passed: p7 (0.080)"  # the base model rejects it
+    assert not any("--max-escape-rate" in line for line in said) and said[-1].startswith("no gate setting should take")
+    assert refusal(["3 of 6 held-out defective parts would pass: collect more defective parts"], said)[:2] == [
+        said[0], "3 of 6 held-out defective parts would pass: collect more defective parts"]  # fmt: skip
+    assert advice(pick, labels, samples, Gate())[0].startswith("check the labels of the held-out defective parts that passed: p6")
+
+
 def test_a_refusal_whose_held_out_scores_cannot_tell_the_labels_apart_points_at_the_labels_and_suggests_no_gate() -> None:
     from station.preprocess import PreprocessSpec
     from station.teach.candidates import Candidate, advice

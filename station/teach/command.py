@@ -57,6 +57,7 @@ from station.teach.candidates import (
     forgotten,
     last_check,
     nearness,
+    refusal,
 )
 from station.teach.finetune import Recipe, fit, plain, score, soup
 from station.teach.groups import groups, named_alike
@@ -157,7 +158,7 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
     report.write(asked.report, figures, samples, pick.crops, pick.held_out, base_scores, pick.band[0], pick.limits(), pick.spec.clip)
     _summary(pick.judged, candidates[0].judged)  # the base model as shipped, at its own threshold, on the same scored parts
     if why:
-        for w in why + helps:
+        for w in refusal(why, helps):
             say(f"not qualified: {w}")
         say(f"nothing written; the report is in {asked.report}/")
         return 1
