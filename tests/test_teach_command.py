@@ -169,7 +169,7 @@ def test_the_gate_refuses_a_line_it_cannot_learn_and_writes_nothing(tmp_path: Pa
     code, out, report = _teach(tmp_path, source=shuffled)
     assert code == 1 and not out.exists()
     err = capsys.readouterr().err
-    assert "not qualified" in err and "collect more" in err and "at 95% confidence: at most" in err
+    assert "not qualified" in err and "collect more" in err and "(95% upper bounds, each photo counted as a part, for the best of 4 candidates): at most" in err
     figures = json.loads((report / "metrics.json").read_text())
     assert figures["qualified"] is False
     assert figures["advice"] and all(f"not qualified: {a}" in err for a in figures["advice"])  # the report keeps what was said

@@ -156,7 +156,7 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
     helps = _advice(pick, taught, candidates[0], labels, samples, gate, asked, fewest_groups) if why and qualify(pick) else []
     figures.update(qualified=not why, refusals=why, advice=helps, passed_over=passed_over)
     report.write(asked.report, figures, samples, pick.crops, pick.held_out, base_scores, pick.band[0], pick.limits(), pick.spec.clip)
-    _summary(pick.judged, candidates[0].judged)  # the base model as shipped, at its own threshold, on the same scored parts
+    _summary(pick, candidates[0].judged, len(candidates))  # the base model as shipped, at its own threshold, on the same parts
     if why:
         for w in refusal(why, helps):
             say(f"not qualified: {w}")
@@ -300,19 +300,24 @@ def _refuse_early(asked: Asked, col: Collection, why: list[str]) -> int:
     return 1
 
 
-def _summary(judged: threshold.Outcome, base: threshold.Outcome) -> None:
-    """The held-out figures, beside the base model's (as shipped, at its own threshold) on the same parts."""
+def _summary(pick: Candidate, base: threshold.Outcome, candidates: int) -> None:
+    """The held-out figures of the candidate picked, named, beside the base model's (as shipped, at its own threshold) on the
+    same parts, and what they can show."""
+    judged = pick.judged
     esc, fr = judged.bounds()
     say(
-        f"held out (each part judged by a network and a threshold that never saw it): {judged.escapes} of {judged.defective} defective "
-        f"parts pass, {judged.false_rejects} of {judged.good} good parts rejected; the base model on the same "
-        f"parts: {base.escapes} of {base.defective} defective pass, {base.false_rejects} of {base.good} good rejected"
+        f"held out ({WHAT[pick.name]}; each part judged by a network and a threshold that never saw it): {judged.escapes} of "
+        f"{judged.defective} defective parts pass, {judged.false_rejects} of {judged.good} good parts rejected; the base model on "
+        f"the same parts: {base.escapes} of {base.defective} defective pass, {base.false_rejects} of {base.good} good rejected"
     )
     say(
-        f"what {judged.parts} held-out parts can show, at {threshold.CONFIDENCE:.0%} confidence: at most {esc:.1%} of the line's "
-        f"defective parts pass and at most {fr:.1%} of its good parts are rejected ({threshold.parts_to_show(0.01)} defective parts, "
-        "none passing, would show under 1%)"
+        f"what {judged.parts} held-out parts can show ({threshold.CONFIDENCE:.0%} upper bounds, each photo counted as a part, for "
+        f"the best of {candidates} candidates): at most {esc:.1%} of the line's defective parts pass and at most {fr:.1%} of its "
+        f"good parts are rejected ({threshold.parts_to_show(0.01)} defective parts, none passing, would show under 1%)"
     )
+    if pick.name == Network.TAUGHT:
+        say("those networks were each taught without the parts they judged; the network written learns from every part and "
+            "is judged on none: station eval on other labelled parts of the line, and a spell in shadow, judge it")  # fmt: skip
     if min(judged.defective, judged.good) < threshold.ADVISED:
         say(f"fewer than the {threshold.ADVISED} parts of each kind advised: these figures are all the gate can go on, and a model it "
             "writes can let through more defects than the one it replaces. Judge it on other labelled parts of the line "
