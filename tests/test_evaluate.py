@@ -248,3 +248,14 @@ def test_a_reports_cell_a_spreadsheet_would_take_for_a_formula_is_written_as_tex
     """parts.csv names each photo as its path has it: a photo named =1+1.png was a formula in a spreadsheet."""
     write_csv(tmp_path / "parts.csv", ["file", "score"], [["def_front/=1+1.png", "0.5"], ["=1+1.png", "-0.25"]])
     assert (tmp_path / "parts.csv").read_text().splitlines() == ["file,score", "def_front/=1+1.png,0.5", "'=1+1.png,-0.25"]
+
+
+def test_one_part_in_a_bin_is_a_bar_you_can_see_beside_hundreds() -> None:
+    """One escape among 464 defects was drawn 0 px tall: the histogram hid the one part that mattered."""
+    from station.offline.evaluate import histogram_png
+
+    scores = np.concatenate([np.full(464, 0.999), [0.06], np.full(333, 0.001)])
+    y = np.array([1] * 465 + [0] * 333)
+    img = histogram_png(scores, y, 0.5)
+    x = int(40 + 2 * (640 - 60) / 40 + (640 - 60) / 80) + 2  # the defect's bar in the bin of 0.05-0.075
+    assert (img[360 - 43 : 360 - 40, x] == (60, 60, 200)).all()  # 3 px of red above the axis

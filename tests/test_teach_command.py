@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
+import station
 from station.config import SHIPPED_MODEL, load_config
 from station.gate import admit
 from station.metrics import Metrics
@@ -66,6 +67,8 @@ def test_a_qualified_line_is_an_ordinary_model_file_with_what_it_was_taught(taug
     assert model.info.version == f"{Model(SHIPPED_MODEL).info.version}+test-line" and "+test-line-" in model.info.model_id
     assert model.info.threshold == figures["threshold"] and list(model.info.band) == figures["uncertain_band"]
     assert figures["pass_limit"] == model.info.band[0], "a part passes under the band's lower edge"
+    written = figures["written"]  # the report names the file it is the report of
+    assert (written["model"], written["file"], written["station"]) == (model.info.model_id, str(out), station.__version__)
     assert {p.name for p in report.iterdir()} >= {"confusion_matrix.png", "score_histograms.png", "heldout_mistakes.png"}
     scored = [s for s in figures["held_out_scores"] if s["label"] == 1]
     assert all(s["by_candidate"][figures["network"]] == s["score"] and len(s["by_candidate"]) == 4 for s in figures["held_out_scores"])
@@ -169,7 +172,11 @@ def test_the_gate_refuses_a_line_it_cannot_learn_and_writes_nothing(tmp_path: Pa
     code, out, report = _teach(tmp_path, source=shuffled)
     assert code == 1 and not out.exists()
     err = capsys.readouterr().err
-    assert "not qualified" in err and "collect more" in err and "(95% upper bounds, each photo counted as a part, for the best of 4 candidates): at most" in err
+    assert (
+        "not qualified" in err
+        and "collect more" in err
+        and "(95% upper bounds, each photo counted as a part, for the best of 4 candidates): at most" in err
+    )
     figures = json.loads((report / "metrics.json").read_text())
     assert figures["qualified"] is False
     assert figures["advice"] and all(f"not qualified: {a}" in err for a in figures["advice"])  # the report keeps what was said

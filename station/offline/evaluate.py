@@ -275,13 +275,24 @@ def histogram_png(scores: npt.NDArray[np.floating], y: npt.NDArray[np.integer], 
     for k, colour in ((0, (60, 160, 60)), (1, (60, 60, 200))):
         for b, count in enumerate(hist[k]):
             x0 = int(40 + b * bw + (bw / 2 if k else 0))
-            y1 = h - 40 - int((h - 80) * count / top)
+            if not count:
+                continue
+            y1 = h - 40 - max(3, int((h - 80) * count / top))  # one part is 3 px: 1 in 464 was drawn as nothing
             cv2.rectangle(img, (x0, y1), (int(x0 + bw / 2) - 1, h - 40), colour, -1)
     tx = int(40 + limit * (w - 60))
     cv2.line(img, (tx, 20), (tx, h - 40), (0, 0, 0), 1)
     font = cv2.FONT_HERSHEY_SIMPLEX
     cv2.putText(img, f"passes below {limit:.3f}", (min(tx + 4, w - 150), 30), font, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
-    cv2.putText(img, "green: ok  red: defective  x: defect score 0..1", (40, h - 12), font, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(
+        img,
+        f"green: ok  red: defective  x: defect score 0..1  tallest bar: {top} parts",
+        (40, h - 12),
+        font,
+        0.42,
+        (0, 0, 0),
+        1,
+        cv2.LINE_AA,
+    )
     return img
 
 

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from station import __version__
 from station import model as meta
 from station.config import Config
 from station.errors import InputError, ModelError, one_line
@@ -156,7 +157,8 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
     helps = _advice(pick, taught, candidates[0], labels, samples, gate, asked, fewest_groups) if why and qualify(pick) else []
     figures.update(qualified=not why, refusals=why, advice=helps, passed_over=passed_over)
     report.write(asked.report, figures, samples, pick.crops, pick.held_out, base_scores, pick.band[0], pick.limits(), pick.spec.clip)
-    _summary(pick, candidates[0].judged, len(candidates))  # the base model as shipped, at its own threshold, on the same parts
+    for line in report.summary(pick, candidates[0].judged, len(candidates)):  # beside the base model as shipped, on the same parts
+        say(line)
     if why:
         for w in refusal(why, helps):
             say(f"not qualified: {w}")
@@ -188,9 +190,13 @@ def _write_and_say(asked: Asked, net: Any, base: Model, pick: Candidate, figures
         replaced = " (replacing the file that was there)" if os.path.lexists(asked.out) else ""
         failed = _write(asked.out, net, base, pick, figures, col, labels, asked.seed)
         if not failed:
+            elapsed = time.monotonic() - t0
+            figures["written"] = {"model": Model(asked.out).info.model_id, "file": str(asked.out), "seconds": round(elapsed, 1),
+                                  "at": datetime.now(UTC).isoformat(timespec="seconds"), "station": __version__}  # fmt: skip
+            report.write_metrics(asked.report, figures, keep_pictures=True)  # the report names the file it is the report of
             say(
                 f"wrote {asked.out}{replaced}: {WHAT.get(pick.name, pick.name)}; parts pass under {pick.band[0]:.3f} (the base model: "
-                f"under {base.info.band[0]:.3f}) ({time.monotonic() - t0:.0f} s); report in {asked.report}/"
+                f"under {base.info.band[0]:.3f}) ({elapsed:.0f} s); report in {asked.report}/"
             )
             written()
             return 0
@@ -298,30 +304,6 @@ def _refuse_early(asked: Asked, col: Collection, why: list[str]) -> int:
     report.write_metrics(asked.report, figures)
     say(f"nothing written; the report is in {asked.report}/")
     return 1
-
-
-def _summary(pick: Candidate, base: threshold.Outcome, candidates: int) -> None:
-    """The held-out figures of the candidate picked, named, beside the base model's (as shipped, at its own threshold) on the
-    same parts, and what they can show."""
-    judged = pick.judged
-    esc, fr = judged.bounds()
-    say(
-        f"held out ({WHAT[pick.name]}; each part judged by a network and a threshold that never saw it): {judged.escapes} of "
-        f"{judged.defective} defective parts pass, {judged.false_rejects} of {judged.good} good parts rejected; the base model on "
-        f"the same parts: {base.escapes} of {base.defective} defective pass, {base.false_rejects} of {base.good} good rejected"
-    )
-    say(
-        f"what {judged.parts} held-out parts can show ({threshold.CONFIDENCE:.0%} upper bounds, each photo counted as a part, for "
-        f"the best of {candidates} candidates): at most {esc:.1%} of the line's defective parts pass and at most {fr:.1%} of its "
-        f"good parts are rejected ({threshold.parts_to_show(0.01)} defective parts, none passing, would show under 1%)"
-    )
-    if pick.name == Network.TAUGHT:
-        say("those networks were each taught without the parts they judged; the network written learns from every part and "
-            "is judged on none: station eval on other labelled parts of the line, and a spell in shadow, judge it")  # fmt: skip
-    if min(judged.defective, judged.good) < threshold.ADVISED:
-        say(f"fewer than the {threshold.ADVISED} parts of each kind advised: these figures are all the gate can go on, and a model it "
-            "writes can let through more defects than the one it replaces. Judge it on other labelled parts of the line "
-            "(station eval), and run it in shadow, before it goes live")  # fmt: skip
 
 
 def taught_version(base: str, line: str) -> str:

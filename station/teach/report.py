@@ -13,6 +13,8 @@ from station.offline import evaluate
 from station.offline.evaluate import TILE, caption, confusion_png, contact_sheet, histogram_png, label, tile_of, write_png
 from station.preprocess import quantised
 from station.score import passes, passing
+from station.teach import threshold
+from station.teach.candidates import WHAT, Candidate, Network
 from station.teach.parts import Sample
 
 
@@ -28,7 +30,7 @@ def mistakes_png(samples: list[Sample], crops: npt.NDArray[np.float32], scores: 
         t = tile_of(quantised(crops[i], clip))
         wrong = passes(float(scores[i]), float(limits[i])) == bool(labels[i])
         cv2.rectangle(t, (0, 0), (TILE - 1, TILE - 1), (0, 0, 255) if wrong else (150, 150, 150), 3 if wrong else 1)
-        kind = ("ESCAPE" if labels[i] else "FALSE REJ") if wrong else ("defect" if labels[i] else "good")
+        kind = ("ESCAPE" if labels[i] else "FALSE REJ") if wrong else ("label def" if labels[i] else "label ok")  # judged right
         label(t, (f"{kind} {scores[i]:.3f}",), (80, 80, 255) if wrong else (230, 230, 230))
         caption(t, Path(samples[i].origin).name)  # a footage part: VIDEO#part N
         tiles.append(t)
@@ -60,3 +62,30 @@ def write(folder: Path, figures: dict[str, Any], samples: list[Sample], crops: n
                     histogram_png(base, labels, base_limit), mistakes_png(samples, crops, held_out, judged_at, clip))  # fmt: skip
         for name, picture in zip(PICTURES, pictures, strict=True):
             write_png(folder / name, picture)
+
+
+def summary(pick: Candidate, base: threshold.Outcome, candidates: int) -> list[str]:
+    """The held-out figures of the candidate picked, named, beside the base model's (as shipped, at its own threshold) on the
+    same parts, and what they can show: the lines teaching says."""
+    judged = pick.judged
+    esc, fr = judged.bounds()
+    out = [
+        f"held out ({WHAT[pick.name]}; each part judged by a network and a threshold that never saw it): {judged.escapes} of "
+        f"{judged.defective} defective parts pass, {judged.false_rejects} of {judged.good} good parts rejected; the base model on "
+        f"the same parts: {base.escapes} of {base.defective} defective pass, {base.false_rejects} of {base.good} good rejected",
+        f"what {judged.parts} held-out parts can show ({threshold.CONFIDENCE:.0%} upper bounds, each photo counted as a part, for "
+        f"the best of {candidates} candidates): at most {esc:.1%} of the line's defective parts pass and at most {fr:.1%} of its "
+        f"good parts are rejected ({threshold.parts_to_show(0.01)} defective parts, none passing, would show under 1%)",
+    ]
+    if pick.name == Network.TAUGHT:
+        out.append(
+            "those networks were each taught without the parts they judged; the network written learns from every part "
+            "and is judged on none: station eval on other labelled parts of the line, and a spell in shadow, judge it"
+        )
+    if min(judged.defective, judged.good) < threshold.ADVISED:
+        out.append(
+            f"fewer than the {threshold.ADVISED} parts of each kind advised: these figures are all the gate can go on, and a "
+            "model it writes can let through more defects than the one it replaces. Judge it on other labelled parts of the "
+            "line (station eval), and run it in shadow, before it goes live"
+        )
+    return out
