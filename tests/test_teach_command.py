@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import shutil
@@ -67,6 +68,13 @@ def test_a_qualified_line_is_an_ordinary_model_file_with_what_it_was_taught(taug
     assert model.info.version == f"{Model(SHIPPED_MODEL).info.version}+test-line" and "+test-line-" in model.info.model_id
     assert model.info.threshold == figures["threshold"] and list(model.info.band) == figures["uncertain_band"]
     assert figures["pass_limit"] == model.info.band[0], "a part passes under the band's lower edge"
+    with (report / "parts.csv").open(newline="") as f:  # each part's row, as a spreadsheet reads it
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 36 and {r["fold"] for r in rows} <= {"1", "2", "3", "4"} and set(rows[0]) >= set(figures["candidates"])
+    assert [r["part"] for r in rows if not r["mistake"]] == [
+        p["part"] for p in figures["held_out_scores"] if (p["honest"] == "pass") == (p["label"] == 0)
+    ]  # mistakes first
+    assert all((r["at_pass_limit"] == "pass") == (float(r["score"]) < model.info.band[0]) for r in rows)
     written = figures["written"]  # the report names the file it is the report of
     assert (written["model"], written["file"], written["station"]) == (model.info.model_id, str(out), station.__version__)
     assert {p.name for p in report.iterdir()} >= {"confusion_matrix.png", "score_histograms.png", "heldout_mistakes.png"}

@@ -38,13 +38,14 @@ def mistakes_png(samples: list[Sample], crops: npt.NDArray[np.float32], scores: 
 
 
 PICTURES = ("confusion_matrix.png", "score_histograms.png", "base_score_histograms.png", "heldout_mistakes.png")
-REPORT_FILES = ("metrics.json", *PICTURES)  # every file a teaching report writes (or removes, as an earlier run's)
+DRAWN = (*PICTURES, "parts.csv")  # drawn from the held-out scores: none when a line is refused before teaching
+REPORT_FILES = ("metrics.json", *DRAWN)  # every file a teaching report writes (or removes, as an earlier run's)
 
 
 def write_metrics(folder: Path, figures: dict[str, Any], keep_pictures: bool = False) -> None:
     """metrics.json, and (unless ``keep_pictures``, this run's) none of an earlier run's pictures: a line refused before
     teaching has no scores to draw."""
-    evaluate.write_metrics(folder, figures, "the teaching report", () if keep_pictures else PICTURES)
+    evaluate.write_metrics(folder, figures, "the teaching report", () if keep_pictures else DRAWN)
 
 
 def write(folder: Path, figures: dict[str, Any], samples: list[Sample], crops: npt.NDArray[np.float32], held_out: npt.NDArray[np.float64],
@@ -62,6 +63,25 @@ def write(folder: Path, figures: dict[str, Any], samples: list[Sample], crops: n
                     histogram_png(base, labels, base_limit), mistakes_png(samples, crops, held_out, judged_at, clip))  # fmt: skip
         for name, picture in zip(PICTURES, pictures, strict=True):
             write_png(folder / name, picture)
+        write_parts(folder / "parts.csv", figures, limit)
+
+
+def write_parts(path: Path, figures: dict[str, Any], limit: float) -> None:
+    """One row a part, its honest mistakes first: the held-out score and the limit it was judged by (the other folds'),
+    the verdict so, the verdict at the written pass limit, and every candidate's held-out score; folds counted from 1, as
+    teaching says them."""
+    parts, names = figures["held_out_scores"], list(figures["candidates"])
+
+    def cell(v: float | None) -> str:
+        return "" if v is None else repr(v)
+
+    def mistake(p: dict[str, Any]) -> str:
+        return "" if (p["honest"] == "pass") == (p["label"] == 0) else ("escape" if p["label"] else "false_reject")
+
+    rows = [[p["part"], ("ok", "def")[p["label"]], str(p["fold"] + 1), cell(p["score"]), cell(p["judged_at"]), p["honest"],
+             mistake(p), "pass" if p["score"] is not None and passes(p["score"], limit) else "reject",
+             *(cell(p["by_candidate"][n]) for n in names)] for p in sorted(parts, key=lambda p: not mistake(p))]  # fmt: skip
+    evaluate.write_csv(path, ["part", "label", "fold", "score", "judged_at", "verdict", "mistake", "at_pass_limit", *names], rows)
 
 
 def summary(pick: Candidate, base: threshold.Outcome, candidates: int) -> list[str]:
