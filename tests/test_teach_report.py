@@ -41,3 +41,21 @@ def test_a_teaching_report_that_cannot_be_written_is_one_error_naming_its_folder
     (tmp_path / "metrics.json").mkdir()  # something in the way of the file
     with pytest.raises(StationError, match=f"{tmp_path}: cannot write the teaching report: Is a directory"):
         report.write_metrics(tmp_path, {"qualified": False})
+
+
+def test_a_mistakes_tile_says_so_where_the_written_pass_limit_judges_the_part_the_other_way() -> None:
+    """The sheet judges each part by the other folds' limit, the model file by its own: a good part at 0.751 was drawn as
+    judged right while the written limit 0.742 rejects it, and nothing on the sheet said so."""
+    import numpy as np
+
+    from station.teach.parts import Sample
+    from station.teach.report import mistakes_png
+
+    samples = [Sample(np.zeros((8, 8), np.uint8), None, 0, f"p{i}") for i in range(2)]  # type: ignore[arg-type]
+    crops, scores, limits = np.zeros((2, 8, 8), np.float32), np.array([0.751, 0.2]), np.array([0.8, 0.8])
+    same = mistakes_png(samples, crops, scores, limits, 3.0, written=0.8)
+    other = mistakes_png(samples, crops, scores, limits, 3.0, written=0.742)
+    from station.offline.evaluate import TILE
+
+    assert not np.array_equal(same[:, :TILE], other[:, :TILE])  # the first part's tile (highest score first) has a second line
+    assert np.array_equal(same[:, TILE : 2 * TILE], other[:, TILE : 2 * TILE])  # the second, judged alike both ways, is not

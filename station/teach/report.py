@@ -19,9 +19,10 @@ from station.teach.parts import Sample
 
 
 def mistakes_png(samples: list[Sample], crops: npt.NDArray[np.float32], scores: npt.NDArray[np.float64],
-                 limits: npt.NDArray[np.float64], clip: float, n: int = 24) -> npt.NDArray[np.uint8]:  # fmt: skip
+                 limits: npt.NDArray[np.float64], clip: float, written: float, n: int = 24) -> npt.NDArray[np.uint8]:  # fmt: skip
     """Contact sheet of the held-out mistakes and near misses: escapes and the lowest defects, then the highest good parts,
-    each judged by its own pass limit (``limits``); ``clip``: the crops' normalisation (their spec's)."""
+    each judged by its own pass limit (``limits``), with a second line where the ``written`` pass limit judges it the other
+    way; ``clip``: the crops' normalisation (their spec's)."""
     labels = np.array([s.label for s in samples])
     defects = sorted(np.flatnonzero(labels == 1), key=lambda i: scores[i])[: n // 2]
     goods = sorted(np.flatnonzero(labels == 0), key=lambda i: -scores[i])[: n - len(defects)]
@@ -31,7 +32,9 @@ def mistakes_png(samples: list[Sample], crops: npt.NDArray[np.float32], scores: 
         wrong = passes(float(scores[i]), float(limits[i])) == bool(labels[i])
         cv2.rectangle(t, (0, 0), (TILE - 1, TILE - 1), (0, 0, 255) if wrong else (150, 150, 150), 3 if wrong else 1)
         kind = ("ESCAPE" if labels[i] else "FALSE REJ") if wrong else ("label def" if labels[i] else "label ok")  # judged right
-        label(t, (f"{kind} {scores[i]:.3f}",), (80, 80, 255) if wrong else (230, 230, 230))
+        other = passes(float(scores[i]), written) != passes(float(scores[i]), float(limits[i]))
+        said = (f"{kind} {scores[i]:.3f}", *((f"file: {'pass' if passes(float(scores[i]), written) else 'reject'}",) if other else ()))
+        label(t, said, (80, 80, 255) if wrong else (230, 230, 230))
         caption(t, Path(samples[i].origin).name)  # a footage part: VIDEO#part N
         tiles.append(t)
     return contact_sheet(tiles)
@@ -60,7 +63,7 @@ def write(folder: Path, figures: dict[str, Any], samples: list[Sample], crops: n
     if len(samples):
         base_limit = float(figures["base"]["pass_limit"])
         pictures = (confusion_png(~passing(held_out, judged_at), labels), histogram_png(held_out, labels, limit),
-                    histogram_png(base, labels, base_limit), mistakes_png(samples, crops, held_out, judged_at, clip))  # fmt: skip
+                    histogram_png(base, labels, base_limit), mistakes_png(samples, crops, held_out, judged_at, clip, limit))  # fmt: skip
         for name, picture in zip(PICTURES, pictures, strict=True):
             write_png(folder / name, picture)
         write_parts(folder / "parts.csv", figures, limit)
