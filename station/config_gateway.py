@@ -24,6 +24,10 @@ class GatewayOutputKind(StrEnum):
     MODBUS = "modbus"
 
 
+REPLACED = ("reject_coil", "part_register", "event_register", "alive_register")  # what a decision block writes instead
+REPLACED_REGISTERS = REPLACED[1:]
+
+
 class ModbusSection(Section):
     host: str = Field("127.0.0.1", min_length=1, description="PLC (Modbus TCP server) address.")
     port: int = Field(502, ge=1, le=65535, description="PLC Modbus TCP port.")
@@ -77,6 +81,10 @@ class ModbusSection(Section):
         """The holding register the event count is in: ``event_register``, or a decision block's third."""
         return self.event_register if self.decision_block is None else self.decision_block + 2
 
+    def written_as(self, key: str) -> str:
+        """The key a write for ``key`` is logged and counted under: the decision block where it replaces ``key``."""
+        return "decision_block" if self.decision_block is not None and key in REPLACED else key
+
     def alive_address(self) -> int:
         """The holding register the alive count is in: ``alive_register``, or a decision block's fourth."""
         return self.alive_register if self.decision_block is None else self.decision_block + 3
@@ -92,7 +100,15 @@ class ModbusSection(Section):
 
     @model_validator(mode="after")
     def _one_address_each(self) -> ModbusSection:
-        """Two outputs on one coil or one register would overwrite each other (a reject read as health)."""
+        """Two outputs on one coil or one register would overwrite each other (a reject read as health). A decision block
+        never lies over the registers it replaces: a PLC still programmed for them would read its part id as the alive
+        count and its event count as the event, with the reject coil never written: every part would pass."""
+        if (n := self.decision_block) is not None:
+            for key in REPLACED_REGISTERS:
+                if n <= (address := getattr(self, key)) <= n + 3:
+                    raise Contradiction("gateway.modbus.decision_block", f"registers {n} to {n + 3} take in gateway.modbus."
+                                        f"{key} ({address}): a PLC programmed for it would read the block as its own; set the "
+                                        "block apart")  # fmt: skip
         for kind, keys in self.used().items():
             seen: dict[int, str] = {}
             for key, addresses in keys.items():

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from station.config import FREE_RUN, Config, TriggerMode, resolved_mode
-from station.config_gateway import GATEWAY_STOP_S, GatewayOutputKind, Tracking
+from station.config_gateway import GATEWAY_STOP_S, REPLACED, GatewayOutputKind, Tracking
 from station.endpoints import without_password
 from station.source_kind import IMAGES, LIVE, SourceKind, source_kind
 
@@ -132,8 +132,7 @@ def _changed_unread(cfg: Config, kind: SourceKind, own_source: bool) -> list[str
                 for k in _changed(cfg.gateway.modbus)]  # fmt: skip
     elif cfg.gateway.modbus.decision_block is not None:
         out += [f"gateway.modbus.{k}: not read with gateway.modbus.decision_block (the decision, part id, event and alive count "
-                "are its four registers)" for k in _changed(cfg.gateway.modbus, ("reject_coil", "part_register", "event_register",
-                                                                                "alive_register"))]  # fmt: skip
+                "are its four registers)" for k in _changed(cfg.gateway.modbus, REPLACED)]  # fmt: skip
     if not cfg.metrics.enabled:
         keys = ("port", "healthy_within_s") if cfg.gateway.metrics_port is not None else ("host", "port", "healthy_within_s")
         out += [f"metrics.{k}: not read while metrics.enabled is false (no /metrics, /healthz or live page is served)"

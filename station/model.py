@@ -115,6 +115,11 @@ def _taught_parts(meta: dict[str, str]) -> list[str]:
     return parts
 
 
+def model_id(path: Path, version: str, digest: str) -> str:
+    """What every verdict names its model by: the file's name, the model's version and the start of the file's SHA-256."""
+    return f"{path.stem}-{version}-{digest[:12]}"
+
+
 def _parse_meta(meta: dict[str, str], path: Path, digest: str) -> ModelInfo:
     missing = [k for k in REQUIRED if k not in meta]
     if missing:
@@ -141,7 +146,7 @@ def _parse_meta(meta: dict[str, str], path: Path, digest: str) -> ModelInfo:
         raise ModelError(f"{path}: model version {version[:40]!r}{'...' if len(version) > 40 else ''} is not 1 to {MAX_VERSION} of "
                          "the characters 0-9 A-Z a-z . + - _")  # fmt: skip
     return ModelInfo(
-        model_id=f"{path.stem}-{version}-{digest[:12]}",
+        model_id=model_id(path, version, digest),
         version=version,
         class_names=classes,
         spec=spec,

@@ -40,7 +40,6 @@ def test_gateway_tracking_by_distance_over_belt_speed() -> None:
     [
         (["gateway.modbus.healthy_coil=0"], "gateway.modbus.healthy_coil"),  # the reject coil's: a reject would read as health
         (["gateway.modbus.event_register=1"], "gateway.modbus.event_register"),  # the alive register's
-        (["gateway.modbus.decision_block=65533"], "gateway.modbus.decision_block"),  # its fourth register would be 65536
     ],
 )
 def test_two_keys_on_one_coil_or_register_are_refused_naming_the_second(sets: list[str], key: str) -> None:
@@ -49,12 +48,19 @@ def test_two_keys_on_one_coil_or_register_are_refused_naming_the_second(sets: li
     assert err.value.key == key
 
 
-def test_a_decision_block_frees_the_reject_coil_and_the_part_and_event_registers() -> None:
-    """With decision_block the reject coil and the part, event and alive registers are not written: the block's four
-    registers may lie over them."""
-    m = load_config(None, ["gateway.modbus.decision_block=0"]).gateway.modbus
-    assert m.used() == {"coil": {"healthy_coil": [1]}, "register": {"decision_block": [0, 1, 2, 3]}}
-    assert (m.event_address(), m.alive_address()) == (2, 3)
+@pytest.mark.parametrize("block", ["0", "65533"])
+def test_a_decision_block_over_the_registers_it_replaces_or_past_the_last_is_refused_naming_it(block: str) -> None:
+    """At 0, over the default part, alive and event registers, a PLC still programmed for them read the block's part id as
+    the alive count and its event count as the event, and the reject coil was never written: every part passed."""
+    with pytest.raises(ConfigError) as err:
+        load_config(None, [f"gateway.modbus.decision_block={block}"])
+    assert err.value.key == "gateway.modbus.decision_block"
+
+
+def test_a_decision_block_writes_four_registers_and_no_reject_coil() -> None:
+    m = load_config(None, ["gateway.modbus.decision_block=10"]).gateway.modbus
+    assert m.used() == {"coil": {"healthy_coil": [1]}, "register": {"decision_block": [10, 11, 12, 13]}}
+    assert (m.event_address(), m.alive_address()) == (12, 13)
 
 
 @pytest.mark.parametrize("host", ["192.168.0.10", "fe80::1", "plc-1.line2", "plc_1", "PLC1."])

@@ -24,14 +24,14 @@ def _sample_line_written_as_the_base(limit: float) -> tuple[Any, Any, Any, dict[
     from station.model import Model
     from station.teach.candidates import Candidate
     from station.teach.samples import collect
-    from station.teach.threshold import Outcome
+    from station.teach.threshold import Outcome, banded
 
     base = Model(SHIPPED_MODEL)
     col = collect([SAMPLE], base.info.spec, load_config(None, []))
     labels = np.array([s.label for s in col.samples], np.int64)
     crops = plain(col.samples, base.info.spec)
     pick = Candidate("base-line-threshold", base.info.spec, crops, base.score(crops).astype(np.float64),
-                     Outcome(len(labels), int(labels.sum()), 0, 0), max(limit, 0.5), (limit, max(limit, 0.5)))  # fmt: skip
+                     Outcome(len(labels), int(labels.sum()), 0, 0), *banded(limit))  # fmt: skip
     figures = {"line": "", "counts": col.counts(), "held_out": pick.judged.as_dict(), "margin": 1.0,
                "gate": {"max_escape_rate": 0.0, "max_false_reject_rate": 0.03}}  # fmt: skip
     return base, pick, col, figures, labels

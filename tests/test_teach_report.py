@@ -59,3 +59,21 @@ def test_a_mistakes_tile_says_so_where_the_written_pass_limit_judges_the_part_th
 
     assert not np.array_equal(same[:, :TILE], other[:, :TILE])  # the first part's tile (highest score first) has a second line
     assert np.array_equal(same[:, TILE : 2 * TILE], other[:, TILE : 2 * TILE])  # the second, judged alike both ways, is not
+
+
+@pytest.mark.parametrize("writing", [True, False])
+def test_the_summary_names_the_candidate_and_speaks_of_a_network_written_only_when_one_is(writing: bool) -> None:
+    """A refused line was told "the network written learns from every part" just before "nothing written"."""
+    import numpy as np
+
+    from station.preprocess import PreprocessSpec
+    from station.teach.candidates import Candidate
+    from station.teach.report import summary
+    from station.teach.threshold import Outcome
+
+    pick = Candidate("taught", PreprocessSpec(), np.zeros((4, 2, 2), np.float32), np.zeros(4), Outcome(4, 2, 0, 0), 0.5, (0.3, 0.5))
+    said = summary(pick, Outcome(4, 2, 1, 1), 4, writing)
+    assert said[0].startswith("held out (the network taught on the line's parts; each part judged by a network")
+    assert "the base model on the same parts: 1 of 2 defective pass, 1 of 2 good rejected" in said[0]
+    assert "(95% upper bounds, each photo counted as a part, for the best of 4 candidates)" in said[1]
+    assert any("the network written learns from every part" in x for x in said) is writing

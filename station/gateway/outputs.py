@@ -193,8 +193,7 @@ class ModbusOutput:
         """The event count's next value, on from what the PLC holds where it is not known (a new gateway, a failed
         request: whatever an earlier gateway left there); None when the PLC was not read."""
         if self._event is None:
-            what = "event_register" if self.cfg.decision_block is None else "decision_block"
-            held = self._call(what, "read_holding_registers", self.cfg.event_address())
+            held = self._call(self.cfg.written_as("event_register"), "read_holding_registers", self.cfg.event_address())
             if held is None:
                 return None
             self._event = int(held.registers[0])
@@ -227,8 +226,7 @@ class ModbusOutput:
         self._next_alive = now + self.cfg.alive_ms / 1000
         if self._call("healthy_coil", "write_coil", self.cfg.healthy_coil, self._ok) is not None:
             self._alive = (self._alive + 1) % 65536
-            what = "alive_register" if self.cfg.decision_block is None else "decision_block"
-            self._call(what, "write_register", self.cfg.alive_address(), self._alive)
+            self._call(self.cfg.written_as("alive_register"), "write_register", self.cfg.alive_address(), self._alive)
 
     def close(self) -> None:
         self._ok = False

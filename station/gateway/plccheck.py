@@ -188,7 +188,7 @@ def _timing(cfg: ModbusSection, latency: tuple[float, ...]) -> list[str]:
         f"  {LATENCY_READS} reads of the event register: median {median * 1000:.1f} ms, slowest {slowest * 1000:.1f} ms "
         f"(timeout_s {cfg.timeout_s:g} s)",
         f"  one part's decision is {said} and hold_ms {cfg.hold_ms:g}: about {typical * 1000:.1f} ms, "
-        f"{worst * 1000:.1f} ms at the slowest, so at most about {1 / worst:.0f} parts a second",
+        f"{worst * 1000:.1f} ms at the slowest{f', so at most about {1 / worst:.0f} parts a second' if worst > 0 else ''}",
     ]
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import math
 import os
@@ -38,7 +39,7 @@ import numpy.typing as npt
 from station import __version__
 from station import model as meta
 from station.config import Config
-from station.errors import InputError, ModelError, one_line
+from station.errors import InputError, ModelError, StationError, one_line
 from station.gate import TAUGHT_PER_CLASS, admit
 from station.model import MAX_VERSION, Model
 from station.preprocess import PreprocessSpec, part_digest, rectifying
@@ -59,6 +60,7 @@ from station.teach.candidates import (
     last_check,
     nearness,
     refusal,
+    suspected,
 )
 from station.teach.finetune import Recipe, fit, plain, score, soup
 from station.teach.groups import groups, named_alike
@@ -155,9 +157,15 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
         say(f"not written: {p}; the next candidate the gate takes instead, if any")
     figures = _figures(asked, col, pick, candidates, base, labels, fold, gate, recipe)
     helps = _advice(pick, taught, candidates[0], labels, samples, gate, asked, fewest_groups) if why and qualify(pick) else []
-    figures.update(qualified=not why, refusals=why, advice=helps, passed_over=passed_over)
+    figures.update(
+        qualified=not why,
+        refusals=why,
+        advice=helps,
+        passed_over=passed_over,
+        suspect_labels=[samples[i].origin for i in suspected(pick, candidates[0], labels)] if why else [],
+    )
     report.write(asked.report, figures, samples, pick.crops, pick.held_out, base_scores, pick.band[0], pick.limits(), pick.spec.clip)
-    for line in report.summary(pick, candidates[0].judged, len(candidates)):  # beside the base model as shipped, on the same parts
+    for line in report.summary(pick, candidates[0].judged, len(candidates), writing=not why):  # beside the base model as shipped
         say(line)
     if why:
         for w in refusal(why, helps):
@@ -191,9 +199,11 @@ def _write_and_say(asked: Asked, net: Any, base: Model, pick: Candidate, figures
         failed = _write(asked.out, net, base, pick, figures, col, labels, asked.seed)
         if not failed:
             elapsed = time.monotonic() - t0
-            figures["written"] = {"model": Model(asked.out).info.model_id, "file": str(asked.out), "seconds": round(elapsed, 1),
-                                  "at": datetime.now(UTC).isoformat(timespec="seconds"), "station": __version__}  # fmt: skip
-            report.write_metrics(asked.report, figures, keep_pictures=True)  # the report names the file it is the report of
+            figures["written"]["seconds"] = round(elapsed, 1)
+            try:  # the report names the file it is the report of; the model is in place already, whatever this does
+                report.write_metrics(asked.report, figures, keep_pictures=True)
+            except StationError as exc:
+                say(f"the report does not name the model written: {exc}")
             say(
                 f"wrote {asked.out}{replaced}: {WHAT.get(pick.name, pick.name)}; parts pass under {pick.band[0]:.3f} (the base model: "
                 f"under {base.info.band[0]:.3f}) ({elapsed:.0f} s); report in {asked.report}/"
@@ -372,7 +382,10 @@ def _write(out: Path, net: Any, base: Model, pick: Candidate, figures: dict[str,
             write_model(net, part, replace(base.info, spec=pick.spec), pick.threshold, pick.band, extra)
         if short := _add_self_test(part, pick, labels, seed):
             return f"{out}: not written: {short}"
-        admit(part)
+        admitted = admit(part)
+        digest = hashlib.sha256(part.read_bytes()).hexdigest()
+        figures["written"] = {"model": meta.model_id(out, admitted.info.version, digest), "file": str(out), "station": __version__,
+                              "at": datetime.now(UTC).isoformat(timespec="seconds")}  # fmt: skip
         part.replace(out)
     except ModelError as exc:
         why = str(exc).removeprefix(f"{part}: ")  # the file judged was --out's, written aside first; it is gone

@@ -73,7 +73,7 @@ def write_parts(path: Path, figures: dict[str, Any], limit: float) -> None:
     """One row a part, its honest mistakes first: the held-out score and the limit it was judged by (the other folds'),
     the verdict so, the verdict at the written pass limit, and every candidate's held-out score; folds counted from 1, as
     teaching says them."""
-    parts, names = figures["held_out_scores"], list(figures["candidates"])
+    parts, names, suspect = figures["held_out_scores"], list(figures["candidates"]), set(figures.get("suspect_labels", ()))
 
     def cell(v: float | None) -> str:
         return "" if v is None else repr(v)
@@ -83,13 +83,15 @@ def write_parts(path: Path, figures: dict[str, Any], limit: float) -> None:
 
     rows = [[p["part"], ("ok", "def")[p["label"]], str(p["fold"] + 1), cell(p["score"]), cell(p["judged_at"]), p["honest"],
              mistake(p), "pass" if p["score"] is not None and passes(p["score"], limit) else "reject",
-             *(cell(p["by_candidate"][n]) for n in names)] for p in sorted(parts, key=lambda p: not mistake(p))]  # fmt: skip
-    evaluate.write_csv(path, ["part", "label", "fold", "score", "judged_at", "verdict", "mistake", "at_pass_limit", *names], rows)
+             "suspect" if p["part"] in suspect else "", *(cell(p["by_candidate"][n]) for n in names)]
+            for p in sorted(parts, key=lambda p: not mistake(p))]  # fmt: skip
+    header = ["part", "label", "fold", "score", "judged_at", "verdict", "mistake", "at_pass_limit", "label_check", *names]
+    evaluate.write_csv(path, header, rows)
 
 
-def summary(pick: Candidate, base: threshold.Outcome, candidates: int) -> list[str]:
+def summary(pick: Candidate, base: threshold.Outcome, candidates: int, writing: bool) -> list[str]:
     """The held-out figures of the candidate picked, named, beside the base model's (as shipped, at its own threshold) on the
-    same parts, and what they can show: the lines teaching says."""
+    same parts, and what they can show: the lines teaching says (``writing``: a model is to be written)."""
     judged = pick.judged
     esc, fr = judged.bounds()
     out = [
@@ -100,7 +102,7 @@ def summary(pick: Candidate, base: threshold.Outcome, candidates: int) -> list[s
         f"the best of {candidates} candidates): at most {esc:.1%} of the line's defective parts pass and at most {fr:.1%} of its "
         f"good parts are rejected ({threshold.parts_to_show(0.01)} defective parts, none passing, would show under 1%)",
     ]
-    if pick.name == Network.TAUGHT:
+    if writing and pick.name == Network.TAUGHT:
         out.append(
             "those networks were each taught without the parts they judged; the network written learns from every part "
             "and is judged on none: station eval on other labelled parts of the line, and a spell in shadow, judge it"

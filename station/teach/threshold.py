@@ -13,8 +13,8 @@ would set the limit under every good part. Then the limit is the lowest that rej
 share of good parts the gate allows (with the same margin upwards, but never past a defect), and
 the gate judges the defects it lets pass: with the default gate (no escape) such a line is
 refused, and the report shows the defects that would pass. Only defects scored below good parts
-the gate lets pass can pass. Scores from the limit up to
-``max(limit, 0.5)`` are ``uncertain``, above that ``defect``; both reject. Every part is judged by the line's own pass
+the gate lets pass can pass. Scores from the limit up to ``margin`` log-odds above it (at most
+0.999) are ``uncertain``, above that ``defect``; both reject. Every part is judged by the line's own pass
 rule (:func:`passing`: the score as published, rounded to a millionth). The gate (:func:`short_of`, on the figures
 :func:`fold_limits` sets) judges the rule honestly: for each fold, the limit set on the *other* folds' held-out scores
 is applied to this fold's, so no part is judged by a limit its own score set.
@@ -118,7 +118,11 @@ def operating_point(scores: Scores, labels: Ints, margin: float = MARGIN, most_r
     ``margin`` log-odds above it: the scores that nearly passed, as :func:`near_limit` counts them
     (before 2026-12-07 it was 0.5, whatever the line: no band at all where the limit was above).
     """
-    lo = min(_micro_down(pass_limit(scores, labels, margin, most_rejected)) / GRID, 0.99)
+    return banded(min(_micro_down(pass_limit(scores, labels, margin, most_rejected)) / GRID, 0.99), margin)
+
+
+def banded(lo: float, margin: float = MARGIN) -> tuple[float, tuple[float, float]]:
+    """(threshold, uncertain band) for pass limit ``lo``: the band reaches ``margin`` log-odds above it, at most 0.999."""
     hi = max(lo, min(_micro_down(_sigmoid(_logit(lo) + margin)) / GRID, 0.999))
     return round(hi, SCORE_DIGITS), (round(lo, SCORE_DIGITS), round(hi, SCORE_DIGITS))
 

@@ -72,6 +72,8 @@ def test_the_parts_a_second_count_each_part_s_hold_and_its_slowest_requests() ->
     said = report(cfg, check)
     want = "  one part's decision is 3 requests and hold_ms 20: about 26.0 ms, 35.0 ms at the slowest, so at most about 29 parts a second"
     assert want in said
+    instant = report(_modbus(free_port(), "gateway.modbus.hold_ms=0"), PlcCheck(None, (), (0.0,) * LATENCY_READS))
+    assert "  one part's decision is 3 requests and hold_ms 0: about 0.0 ms, 0.0 ms at the slowest" in instant  # no rate, no traceback
 
 
 def test_an_address_the_plc_does_not_map_fails_the_check_naming_its_key(plc: Plc) -> None:
