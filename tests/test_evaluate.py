@@ -251,11 +251,23 @@ def test_a_reports_cell_a_spreadsheet_would_take_for_a_formula_is_written_as_tex
 
 
 def test_one_part_in_a_bin_is_a_bar_you_can_see_beside_hundreds() -> None:
-    """One escape among 464 defects was drawn 0 px tall: the histogram hid the one part that mattered."""
+    """One escape among 464 defects was drawn 0 px tall, and on a linear axis next to the good parts' bar: the histogram hid
+    the one part that mattered."""
     from station.offline.evaluate import histogram_png
 
     scores = np.concatenate([np.full(464, 0.999), [0.06], np.full(333, 0.001)])
     y = np.array([1] * 465 + [0] * 333)
     img = histogram_png(scores, y, 0.5)
-    x = int(40 + 2 * (640 - 60) / 40 + (640 - 60) / 80) + 2  # the defect's bar in the bin of 0.05-0.075
-    assert (img[360 - 43 : 360 - 40, x] == (60, 60, 200)).all()  # 3 px of red above the axis
+    red = (img[360 - 42] == (60, 60, 200)).all(axis=1)  # the row just above the axis
+    bars = np.flatnonzero(np.diff(red.astype(np.int8)) == 1)  # where a red bar begins
+    assert len(bars) == 2  # the 464 near 1.0, and the one at 0.06, on a log-odds axis far apart
+
+
+def test_scores_that_crowd_at_0_are_told_apart_on_the_histograms_log_odds_axis() -> None:
+    """A good part at 0.02 and 333 at 0.0001 fell in one bar of a linear axis (0 to 0.025): the part nearest the limit was
+    hidden among those furthest from it."""
+    from station.offline.evaluate import histogram_png
+
+    img = histogram_png(np.concatenate([np.full(333, 0.0001), [0.02]]), np.zeros(334, np.int64), 0.5)
+    green = (img[360 - 42] == (60, 160, 60)).all(axis=1)
+    assert len(np.flatnonzero(np.diff(green.astype(np.int8)) == 1)) == 2

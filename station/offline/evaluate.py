@@ -264,12 +264,16 @@ def confusion_png(rejected: npt.NDArray[np.bool_], y: npt.NDArray[np.integer]) -
     return img
 
 
+LOGIT_SPAN = 12.0  # the histograms' x axis: the score's log-odds from -12 to +12 (6e-6 to 0.999994), ends included
+
+
 def histogram_png(scores: npt.NDArray[np.floating], y: npt.NDArray[np.integer], limit: float) -> npt.NDArray[np.uint8]:
-    """Score histograms of the good and the defective parts, with the pass limit (a part passes below it)."""
-    w, h, bins = 640, 360, 40
+    """Score histograms of the good and the defective parts on a log-odds axis (scores crowd at 0 and 1: on a linear axis a
+    well-taught line was two bars), with the pass limit (a part passes below it); a bin of one part is 3 px tall."""
+    w, h, bins = 640, 360, 48
     img = np.full((h, w, 3), 255, np.uint8)
-    edges = np.linspace(0, 1, bins + 1)
-    hist = [np.histogram(scores[y == k], bins=edges)[0] for k in (0, 1)]
+    edges = np.linspace(-LOGIT_SPAN, LOGIT_SPAN, bins + 1)
+    hist = [np.histogram(_log_odds(scores[y == k]), bins=edges)[0] for k in (0, 1)]
     top = max(1, max(int(hh.max()) for hh in hist))
     bw = (w - 60) / bins
     for k, colour in ((0, (60, 160, 60)), (1, (60, 60, 200))):
@@ -279,21 +283,36 @@ def histogram_png(scores: npt.NDArray[np.floating], y: npt.NDArray[np.integer], 
                 continue
             y1 = h - 40 - max(3, int((h - 80) * count / top))  # one part is 3 px: 1 in 464 was drawn as nothing
             cv2.rectangle(img, (x0, y1), (int(x0 + bw / 2) - 1, h - 40), colour, -1)
-    tx = int(40 + limit * (w - 60))
-    cv2.line(img, (tx, 20), (tx, h - 40), (0, 0, 0), 1)
     font = cv2.FONT_HERSHEY_SIMPLEX
+    for p in (1e-4, 0.01, 0.5, 0.99, 0.9999):  # the score at a few places on the axis
+        tx = _x_of(p, w)
+        cv2.line(img, (tx, h - 40), (tx, h - 35), (0, 0, 0), 1)
+        cv2.putText(img, f"{p:g}", (tx - 14, h - 24), font, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
+    tx = _x_of(limit, w)
+    cv2.line(img, (tx, 20), (tx, h - 40), (0, 0, 0), 1)
     cv2.putText(img, f"passes below {limit:.3f}", (min(tx + 4, w - 150), 30), font, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
     cv2.putText(
         img,
-        f"green: ok  red: defective  x: defect score 0..1  tallest bar: {top} parts",
-        (40, h - 12),
+        f"green: ok  red: defective  x: defect score, log-odds scale  tallest bar: {top} parts",
+        (40, h - 8),
         font,
-        0.42,
+        0.4,
         (0, 0, 0),
         1,
         cv2.LINE_AA,
     )
     return img
+
+
+def _log_odds(p: npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:
+    """Each score's log-odds, held inside the axis (a score of exactly 0 or 1 at its ends)."""
+    q = np.clip(np.asarray(p, np.float64), 1e-12, 1 - 1e-12)
+    return np.asarray(np.clip(np.log(q / (1 - q)), -LOGIT_SPAN, LOGIT_SPAN), np.float64)
+
+
+def _x_of(p: float, w: int) -> int:
+    """Where score ``p`` lies on a histogram's x axis, in pixels."""
+    return int(40 + (float(_log_odds(np.array([p]))[0]) + LOGIT_SPAN) / (2 * LOGIT_SPAN) * (w - 60))
 
 
 def tile_label(r: Row) -> tuple[str, ...]:
