@@ -59,7 +59,7 @@ class ModbusSection(Section):
     hold_ms: int = Field(
         20,
         ge=0,
-        le=50,  # two parts due together are then still within the 0.1 s a decision may be late
+        le=50,  # two parts due together are then still within the default actuator_window_ms (100)
         description="Each part's decision stays on the PLC at least this long before the next part's reject coil is written: "
         "at least the PLC's scan time (a scan between the next coil and its event would latch that coil for this part).",
     )
@@ -131,6 +131,14 @@ class GatewaySection(Section):
     actuator_distance_mm: float | None = Field(None, gt=0, description="Camera to actuator distance along the belt (tracking: distance).")
     belt_speed_mm_s: float | None = Field(None, gt=0, description="Belt speed (tracking: distance).")
     margin_ms: int = Field(20, ge=0, le=60000, description="A verdict must arrive at least this long before the actuator time.")
+    actuator_window_ms: int = Field(
+        100,
+        ge=5,
+        le=1000,
+        description="A part's decision made, or taken by the PLC, more than this after its actuator time is late: a pass then "
+        "goes as a reject and vision trips. At most the time the actuator can still reach its part: half the gap between two "
+        "parts, in time, on a fast belt.",
+    )
     resend_timeout_ms: int = Field(300, ge=1, le=60000, description="A gap not filled by resend within this is unrecovered.")
     missed_heartbeats: int = Field(3, ge=1, le=100, description="Heartbeat intervals of silence after which vision is unhealthy.")
     metrics_port: int | None = Field(
@@ -162,6 +170,9 @@ class GatewaySection(Section):
                 f"{self.actuator_distance_mm} mm at belt_speed_mm_s {self.belt_speed_mm_s} is {delay:.3g} s to the actuator, "
                 "outside 0.001-600 s",
             )
+        if self.output is GatewayOutputKind.MODBUS and 2 * self.modbus.hold_ms >= self.actuator_window_ms:
+            raise Contradiction("gateway.actuator_window_ms", f"{self.actuator_window_ms} ms is not over twice gateway.modbus.hold_ms "
+                                f"({self.modbus.hold_ms} ms): the second of two parts due together would be late")  # fmt: skip
         if self.margin_ms >= delay * 1000:  # a verdict is late after capture + delay - margin: before any could come
             raise Contradiction(
                 "gateway.margin_ms",

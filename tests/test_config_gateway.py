@@ -126,3 +126,12 @@ def test_a_host_name_the_resolver_reads_as_a_number_is_refused_as_the_address_it
         load_config(None, [f'gateway.modbus.host="{host}"'])  # quoted: YAML would take 0x0 for a number itself
     assert err.value.key == "gateway.modbus.host" and f"is read as the IPv4 address {address}" in str(err.value)
     assert load_config(None, ["gateway.modbus.host=plc-1"]).gateway.modbus.host == "plc-1"
+
+
+def test_an_actuator_window_two_parts_held_hold_ms_each_would_overrun_is_refused_naming_it() -> None:
+    sets = ["gateway.output=modbus", "gateway.modbus.hold_ms=20"]
+    assert load_config(None, [*sets, "gateway.actuator_window_ms=41"]).gateway.actuator_window_ms == 41
+    with pytest.raises(ConfigError) as err:
+        load_config(None, [*sets, "gateway.actuator_window_ms=40"])
+    assert err.value.key == "gateway.actuator_window_ms" and "twice gateway.modbus.hold_ms" in str(err.value)
+    assert load_config(None, ["gateway.actuator_window_ms=40"]).gateway.actuator_window_ms == 40  # a log: no PLC to hold

@@ -26,7 +26,6 @@ log = structlog.get_logger()
 JOIN_BACKFILL = 64  # a run first heard at seq <= this is followed from seq 1
 MAX_SKIPPED = DONE_KEPT  # part ids lost and not yet decided, all together; more is not a stream to follow part by part: vision trips
 ENDED_KEPT = 64  # runs remembered as ended: a message of one is stale (or a second station under this id), never a new run
-DECISION_LATE_S = 0.1  # a part decided this long after its actuator time: the loop stalled (a slow PLC), not scheduling jitter
 
 
 @dataclass(frozen=True)
@@ -36,6 +35,7 @@ class Timing:
     heartbeat_s: float
     missed_heartbeats: int = 3
     resend_timeout_s: float = 0.3
+    window_s: float = 0.1  # a part decided this long after its actuator time is late: the loop stalled (a slow PLC)
 
 
 class GatewayCore:
@@ -305,7 +305,7 @@ class GatewayCore:
         if self.gaps.overdue(now, self.t.resend_timeout_s):
             self._unrecovered(now, f"no resend within {self.t.resend_timeout_s:.3f} s")
         first = self.pending.first()
-        if first is not None and not first.late and now > first.actuate_at + DECISION_LATE_S:  # the loop fell behind (a stall)
+        if first is not None and not first.late and now > first.actuate_at + self.t.window_s:  # the loop fell behind (a stall)
             log.error("decision_late", stage="gateway", part_id=first.part_id, behind_s=round(now - first.actuate_at, 3))
             self._trip(now, Fault.DECISION_LATE)
         self._health(now)
@@ -381,7 +381,7 @@ class GatewayCore:
             reason = GatewayReason.LATE
         elif p.fault is not None:
             reason = p.fault
-        elif now > p.actuate_at + DECISION_LATE_S:  # the loop fell behind (a slow PLC): the part is past the actuator
+        elif now > p.actuate_at + self.t.window_s:  # the loop fell behind (a slow PLC): the part is past the actuator
             self._trip(now, Fault.DECISION_LATE)
             reason = GatewayReason.VISION_UNHEALTHY
         elif self.gaps.any_within(0, m.seq - 1):  # a verdict lost ahead of it (the stream is in order): that part went by undecided

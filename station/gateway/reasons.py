@@ -50,7 +50,7 @@ class Fault(StrEnum):
     VERDICT_LATE = "verdict_late"  # a verdict came after its part's actuator time: the part went by undecided, vision healthy
     CLOCK_STEPPED = "clock_stepped"
     OUTPUT_FAILED = "output_failed"
-    OUTPUT_LATE = "output_late"  # the PLC took a part's decision more than 0.1 s after its actuator time (core.DECISION_LATE_S)
+    OUTPUT_LATE = "output_late"  # the PLC took a part's decision more than gateway.actuator_window_ms after its actuator time
 
     @staticmethod
     def of_station(state: StationState | None) -> Fault:

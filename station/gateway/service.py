@@ -22,7 +22,7 @@ from station.config import Config
 from station.config_gateway import GATEWAY_STOP_S, GatewayOutputKind
 from station.endpoints import is_ipv6, local_endpoint
 from station.errors import ConfigError, one_line
-from station.gateway.core import DECISION_LATE_S, GatewayCore, Timing
+from station.gateway.core import GatewayCore, Timing
 from station.gateway.metrics import GatewayCounts, MetricsOutput
 from station.gateway.outputs import JsonLinesOutput, ModbusOutput, Output, Outputs
 from station.gateway.reasons import GatewayReason, PartDecision
@@ -68,6 +68,7 @@ class Gateway(Worker):
                 heartbeat_s=cfg.publisher.heartbeat_ms / 1000,
                 missed_heartbeats=g.missed_heartbeats,
                 resend_timeout_s=g.resend_timeout_ms / 1000,
+                window_s=g.actuator_window_ms / 1000,
             ),
             cfg.station.id,
             test_reject,
@@ -242,7 +243,7 @@ class Gateway(Worker):
             delivered, now = self.outputs.part(d), self._now()
             if not delivered:  # the PLC never got this part's decision: vision trips, the healthy coil drops
                 self.core.output_failed(d.part_id, now)
-            elif not told_late and d.actuate_at is not None and d.decided_at <= d.actuate_at + DECISION_LATE_S < now:  # slow PLC
+            elif not told_late and d.actuate_at is not None and d.decided_at <= d.actuate_at + self.core.t.window_s < now:  # slow PLC
                 self.core.output_failed(d.part_id, now, now - d.actuate_at)
             if now < self.core.hold_until and self._told:  # tripped: the PLC is told before the next part's decision
                 self._told = False
@@ -258,7 +259,7 @@ class Gateway(Worker):
             return d, False
         if stopping:
             return replace(d, decision=Disposition.REJECT, reason=GatewayReason.GATEWAY_STOPPED), False
-        late = d.actuate_at is not None and now + self._hold_s > d.actuate_at + DECISION_LATE_S
+        late = d.actuate_at is not None and now + self._hold_s > d.actuate_at + self.core.t.window_s
         if late and d.actuate_at is not None:
             self.core.output_failed(d.part_id, now, now + self._hold_s - d.actuate_at)
         unhealthy = now < self.core.hold_until

@@ -51,10 +51,10 @@ class FakeStation:
         )
 
 
-def healthy_core(st: FakeStation, until: float = 1.5, test_every: int = 0) -> GatewayCore:
+def healthy_core(st: FakeStation, until: float = 1.5, test_every: int = 0, timing: Timing = T) -> GatewayCore:
     """A core that has followed ``st`` with heartbeats from t=0 to ``until`` (past the join hold); ``test_every``: its
     test rejects (GatewayCore)."""
-    core = GatewayCore(T, "station-1", test_every)
+    core = GatewayCore(timing, "station-1", test_every)
     t = 0.0
     while t <= until:
         core.receive(st.beat(at=t), t)

@@ -339,10 +339,22 @@ def test_a_decision_the_loop_makes_after_its_actuator_time_trips_vision() -> Non
     core.tick(2.5)
     assert core.healthy
     core.receive(st.verdict(captured_at=1.7), 1.7)
-    core.tick(2.65)  # within DECISION_LATE_S of its actuator time (2.6): scheduling jitter, not a stall
+    core.tick(2.65)  # within the actuator window (0.1 s) of its actuator time (2.6): scheduling jitter, not a stall
     assert core.healthy and core.decisions[-1].reason == "ok"
     core.tick(3.1)  # the loop stalled 0.4 s past the second part's actuator time (2.7)
     d = core.decisions[-1]
+    assert (d.decision, d.reason) == ("reject", "vision_unhealthy") and core.fault == "decision_late"
+
+
+def test_the_actuator_window_is_the_lateness_a_decision_may_have() -> None:
+    """gateway.actuator_window_ms 30: a pass decided 0.05 s after its actuator time is past the actuator on a fast belt (it
+    was taken while 0.1 s was fixed)."""
+    st = FakeStation()
+    core = healthy_core(st, timing=replace(T, window_s=0.03))
+    core.receive(st.verdict(captured_at=1.6), 1.6)
+    core.receive(st.beat(), 2.5)
+    core.tick(2.65)
+    (d,) = core.decisions
     assert (d.decision, d.reason) == ("reject", "vision_unhealthy") and core.fault == "decision_late"
 
 
