@@ -170,8 +170,8 @@ class GatewaySection(Section):
                 f"{self.actuator_distance_mm} mm at belt_speed_mm_s {self.belt_speed_mm_s} is {delay:.3g} s to the actuator, "
                 "outside 0.001-600 s",
             )
-        if self.output is GatewayOutputKind.MODBUS and 2 * self.modbus.hold_ms >= self.actuator_window_ms:
-            raise Contradiction("gateway.actuator_window_ms", f"{self.actuator_window_ms} ms is not over twice gateway.modbus.hold_ms "
+        if self.output is GatewayOutputKind.MODBUS and 2 * self.modbus.hold_ms > self.actuator_window_ms:
+            raise Contradiction("gateway.actuator_window_ms", f"{self.actuator_window_ms} ms is under twice gateway.modbus.hold_ms "
                                 f"({self.modbus.hold_ms} ms): the second of two parts due together would be late")  # fmt: skip
         if self.margin_ms >= delay * 1000:  # a verdict is late after capture + delay - margin: before any could come
             raise Contradiction(

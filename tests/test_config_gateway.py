@@ -130,8 +130,9 @@ def test_a_host_name_the_resolver_reads_as_a_number_is_refused_as_the_address_it
 
 def test_an_actuator_window_two_parts_held_hold_ms_each_would_overrun_is_refused_naming_it() -> None:
     sets = ["gateway.output=modbus", "gateway.modbus.hold_ms=20"]
-    assert load_config(None, [*sets, "gateway.actuator_window_ms=41"]).gateway.actuator_window_ms == 41
+    assert load_config(None, [*sets, "gateway.actuator_window_ms=40"]).gateway.actuator_window_ms == 40
     with pytest.raises(ConfigError) as err:
-        load_config(None, [*sets, "gateway.actuator_window_ms=40"])
-    assert err.value.key == "gateway.actuator_window_ms" and "twice gateway.modbus.hold_ms" in str(err.value)
-    assert load_config(None, ["gateway.actuator_window_ms=40"]).gateway.actuator_window_ms == 40  # a log: no PLC to hold
+        load_config(None, [*sets, "gateway.actuator_window_ms=39"])
+    assert err.value.key == "gateway.actuator_window_ms" and "under twice gateway.modbus.hold_ms" in str(err.value)
+    assert load_config(None, ["gateway.actuator_window_ms=39"]).gateway.actuator_window_ms == 39  # a log: no PLC to hold
+    assert load_config(None, ["gateway.output=modbus", "gateway.modbus.hold_ms=50"]).gateway.modbus.hold_ms == 50  # the most, as before
