@@ -24,8 +24,8 @@ class GatewayOutputKind(StrEnum):
     MODBUS = "modbus"
 
 
-REPLACED = ("reject_coil", "part_register", "event_register", "alive_register")  # what a decision block writes instead
-REPLACED_REGISTERS = REPLACED[1:]
+REPLACED_REGISTERS = ("part_register", "event_register", "alive_register")  # the registers a decision block writes instead
+REPLACED = ("reject_coil", *REPLACED_REGISTERS)  # and the coil
 
 
 class ModbusSection(Section):
