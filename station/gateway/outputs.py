@@ -39,7 +39,9 @@ class Output(Protocol):
 
     def healthy(self, ok: bool, reason: str) -> None: ...
 
-    def tick(self, now: float) -> None: ...
+    def tick(self, now: float) -> None:
+        """Called every turn of the gateway's loop; ``now`` is monotonic time (the alive count's: timed on the wall clock, a
+        step back of the clock stopped it, and the PLC rejected every part until the clock caught up)."""
 
     def stopping(self, at: float | None = None) -> None:
         """The gateway is stopping, the healthy coil down: parts after monotonic time ``at`` (None: now) need not reach a

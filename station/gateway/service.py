@@ -184,7 +184,7 @@ class Gateway(Worker):
                     self.last_progress = time.monotonic()
                 self._write_decisions()
                 if not self._stop.is_set():  # a stop's first word to the PLC is the healthy coil 0, never a 1 again
-                    self.outputs.tick(now)
+                    self.outputs.tick(time.monotonic())  # the alive count's time: a step of the wall clock never stops it
             self.outputs.healthy(False, "gateway_stopped")  # first: from now the PLC rejects every part, whatever comes after
             told, self._told = True, False
             read_by = time.monotonic() + STOP_READ_S  # the verdicts that came while the loop was held up (a slow PLC) when

@@ -9,11 +9,13 @@ from typing import Any
 
 import pytest
 
+from station.gateway import service
 from station.gateway.reasons import PartDecision
 from station.gateway.service import MAX_MESSAGE, READ_BATCH
 
 from ..conftest import wait_for
 from .conftest import Line, Recorder, StationPub, finish
+from .plc import Plc
 
 pytestmark = pytest.mark.integration  # real sockets and threads
 
@@ -136,21 +138,27 @@ def test_a_station_on_an_ipv6_address_is_followed(line: Line, gateways: Any) -> 
         pub.close()
 
 
-def test_a_step_of_the_gateways_wall_clock_is_noticed_and_trips_vision(
-        line: Line, gateways: Any, monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
-    from station.gateway import service
+class SteppedTime:
+    """The time module, with a wall clock that a test can step (the monotonic clock runs on)."""
 
-    class SteppedTime:
-        """The time module, with a wall clock that a test can step (the monotonic clock runs on)."""
+    shift = 0.0
+    monotonic = staticmethod(time.monotonic)
 
-        shift = 0.0
-        monotonic = staticmethod(time.monotonic)
+    def time(self) -> float:
+        return time.time() + self.shift
 
-        def time(self) -> float:
-            return time.time() + self.shift
 
+def stepped_time(monkeypatch: pytest.MonkeyPatch) -> SteppedTime:
+    """The gateway service's time module replaced by one whose wall clock the test steps."""
     clock = SteppedTime()
     monkeypatch.setattr(service, "time", clock)
+    return clock
+
+
+def test_a_step_of_the_gateways_wall_clock_is_noticed_and_trips_vision(
+        line: Line, gateways: Any, monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+
+    clock = stepped_time(monkeypatch)
     pub = StationPub(line.config().publisher.endpoint, "c0c0c0c0c0c0c0c0", pause=0.02, clock=clock.time)
     gw, _rec = gateways(line.config("publisher.resend_endpoint=null", "gateway.actuator_delay_ms=100"))
     try:
@@ -160,6 +168,29 @@ def test_a_step_of_the_gateways_wall_clock_is_noticed_and_trips_vision(
         assert not gw.core.healthy and gw.failed is None
     finally:
         pub.close()
+
+
+def test_the_plcs_alive_count_goes_on_when_the_gateways_wall_clock_steps_back(
+        line: Line, gateways: Any, plc: Plc, monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """The alive count is timed on the monotonic clock: timed on the wall clock, a step back of 30 s stopped it for 30 s,
+    and a PLC that watches it rejected every part meanwhile."""
+    pytest.importorskip("pymodbus", reason="the Modbus adapter needs the modbus extra (pymodbus)")
+    from station.gateway.outputs import ModbusOutput
+
+    clock = stepped_time(monkeypatch)
+    cfg = line.config("publisher.resend_endpoint=null", f"gateway.modbus.port={plc.port}", "gateway.modbus.alive_ms=50")
+    out = ModbusOutput(cfg.gateway.modbus)
+    gateways(cfg, rec=out)
+    alive = cfg.gateway.modbus.alive_address()
+
+    def counts() -> int:
+        return sum(1 for kind, addr, _ in plc.log() if kind == "register" and addr == alive)
+
+    assert wait_for(lambda: counts() >= 3, 5)
+    clock.shift = -30.0
+    time.sleep(0.2)  # a tick may have been timed before the step
+    before = counts()
+    assert wait_for(lambda: counts() >= before + 5, 5)  # 50 ms apart: well under 5 s, never 30
 
 
 class RefusingPlc(Recorder):
@@ -222,7 +253,6 @@ def test_verdicts_that_came_while_the_loop_was_held_up_get_their_line_at_a_stop(
 def test_station_gateway_exits_1_when_an_output_blocks_its_stop(
         line: Line, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
     from station import cli
-    from station.gateway import service
     from station.signals import SIGNALS
 
     release = threading.Event()
