@@ -92,9 +92,7 @@ def _load(path: Path, key: str) -> tuple[bytes, bytes | None]:
             raise ConfigError(key, f"{path}: not a regular file")
         public, secret = zmq.auth.load_certificate(str(path))
     except OSError as exc:
-        hint = ""
-        if isinstance(exc, PermissionError) and path.suffix == ".key_secret":  # most likely a service's dynamic user
-            hint = f"; a systemd unit is given it with LoadCredential={path.name}:{path} (docs/protocol.md)"
+        hint = credential_hint(exc, path) if path.suffix == ".key_secret" else ""
         raise ConfigError(key, f"{path}: cannot read key file: {exc.strerror or exc}{hint}") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise ConfigError(key, f"{path}: not a ZeroMQ key file: {exc}") from None
@@ -134,6 +132,14 @@ def credential(path: Path, key: str) -> Path:
         except OSError as exc:  # a folder this process may not look into (another unit's), a name too long
             raise ConfigError(key, f"{given}: cannot look for the credential: {exc.strerror or exc}") from None
     return path
+
+
+def credential_hint(exc: OSError, path: Path) -> str:
+    """How a systemd unit is given a secret file it may not read (most likely a service's dynamic user and a file only root
+    may read), for an error's end; "" when it was not refused."""
+    if not isinstance(exc, PermissionError):
+        return ""
+    return f"; a systemd unit is given it with LoadCredential={path.name}:{path} (docs/service.md)"
 
 
 def warn_if_others_read(path: Path, key: str, event: str) -> None:

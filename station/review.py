@@ -25,7 +25,7 @@ from station.archive import CROP, DAY, HEAT, KIND, PART, atomic_write, read_side
 from station.config import Config
 from station.errors import ConfigError, InputError
 from station.files import read_bounded, why
-from station.keys import credential, warn_if_others_read
+from station.keys import credential, credential_hint, warn_if_others_read
 from station.metrics import Metrics
 
 LABELS = ("defect", "good")
@@ -50,7 +50,7 @@ def load_token(cfg: Config, warn: bool = True) -> str | None:
     try:
         token = read_bounded(path, MAX_TOKEN_FILE, "a token file").decode("utf-8").strip()
     except OSError as exc:
-        raise ConfigError("review.token_file", f"{path}: {why(exc, 'cannot read')}") from None
+        raise ConfigError("review.token_file", f"{path}: {why(exc, 'cannot read')}{credential_hint(exc, path)}") from None
     except UnicodeDecodeError as exc:
         raise ConfigError("review.token_file", f"{path}: not text (UTF-8): byte {exc.start} cannot be read") from None
     if len(token) < MIN_TOKEN or not token.isascii() or not token.isprintable() or any(c.isspace() for c in token):

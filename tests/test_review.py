@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from station.metrics import Metrics
 from station.review import Review, load_token
 
 from .archived import REVIEW_TOKEN, archive_of_passes, archive_of_rejects
+from .conftest import ROOT
 
 
 def test_the_token_file_is_checked_at_start(tmp_path: Path) -> None:
@@ -65,6 +68,24 @@ def test_under_systemd_the_token_is_read_from_its_credential(tmp_path: Path, mon
     (credentials / "review.token").write_text(REVIEW_TOKEN + "\n")
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
     assert load_token(load_config(None, [f"review.token_file={tok}", f"archive.dir={tmp_path / 'a'}"])) == REVIEW_TOKEN
+
+
+def test_a_token_this_process_may_not_read_says_how_a_unit_is_given_it(tmp_path: Path) -> None:
+    """chmod 600, as the warning says, and the service's dynamic user may no longer read it: the error says how it may."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root, to read the token as another user (nobody)")
+    tok = tmp_path / "review.token"
+    tok.write_text(REVIEW_TOKEN)
+    tok.chmod(0o600)
+    tmp_path.chmod(0o755)
+    code = (
+        "import os\nfrom station.config import load_config\nfrom station.review import load_token\nos.setgid(65534); os.setuid(65534)\n"
+        f"try:\n    load_token(load_config(None, ['review.token_file={tok}', 'archive.dir={tmp_path / 'a'}']))\n"
+        "except Exception as e:\n    print(e)\n"
+    )
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, cwd=ROOT)
+    said = f"cannot read: Permission denied; a systemd unit is given it with LoadCredential=review.token:{tok}"
+    assert said in p.stdout and "review.token_file" in p.stdout, p.stdout + p.stderr
 
 
 def test_a_label_is_written_into_the_sidecar_with_who_and_when_and_counted(tmp_path: Path) -> None:

@@ -82,8 +82,9 @@ def test_unit_verifies_offline(tmp_path: Path, unit_file: Path) -> None:
 
 
 @needs_analyze
-def test_the_credential_drop_in_the_protocol_doc_gives_is_one_systemd_takes(tmp_path: Path) -> None:
-    doc = (ROOT / "docs" / "protocol.md").read_text()
+@pytest.mark.parametrize("doc_name", ["protocol.md", "service.md"])
+def test_the_credential_drop_in_each_doc_gives_is_one_systemd_takes(tmp_path: Path, doc_name: str) -> None:
+    doc = (ROOT / "docs" / doc_name).read_text()
     (drop_in,) = re.findall(r"```\n(\[Service\]\nLoadCredential=[^\n]+\n)```", doc)
     unit = _unit_here(tmp_path)
     (tmp_path / "station.service.d").mkdir()
