@@ -12,6 +12,8 @@ from station.source_kind import IMAGES, LIVE, SourceKind, source_kind
 
 LINE_NEAR_EDGE = 0.2  # trigger.line closer than this to a side of the frame (a fraction of its width) is warned of
 SHORT_DEADLINE_MS = 50  # publisher.deadline_ms under this is warned of: the benchmark's p99 is 10-30 ms (docs/benchmarks.md)
+UNIT_STOP_S = 30  # systemd/station.service's TimeoutStopSec: systemd kills the station this long after SIGTERM (a test holds them equal)
+AFTER_DRAIN_S = 3  # what a stop takes besides shutdown.timeout_s and publisher.linger_ms: the watchdog's join (2 s), closing
 
 
 def warnings(cfg: Config, source: str | None = None) -> list[str]:
@@ -47,7 +49,19 @@ def warnings(cfg: Config, source: str | None = None) -> list[str]:
             f"requests (the one under way, a tick, the healthy coil, the close), over the {GATEWAY_STOP_S:g} s a stop has: the "
             "gateway then exits 1"
         )
-    return out + _unread(cfg, source or cfg.camera.source, own_source=source is None)
+    return out + _stop(cfg) + _unread(cfg, source or cfg.camera.source, own_source=source is None)
+
+
+def _stop(cfg: Config) -> list[str]:
+    """A drain longer than the systemd unit lets a stop take: it is killed with parts in flight."""
+    drain_s = cfg.shutdown.timeout_s + cfg.publisher.linger_ms / 1000
+    if drain_s + AFTER_DRAIN_S <= UNIT_STOP_S:
+        return []
+    return [
+        f"shutdown.timeout_s: {cfg.shutdown.timeout_s:g} s, with publisher.linger_ms ({cfg.publisher.linger_ms}), lets a stop take "
+        f"{drain_s + AFTER_DRAIN_S:g} s, over the {UNIT_STOP_S} s the systemd unit gives it (TimeoutStopSec): it is killed with "
+        "parts in flight, exit 1 or none. Raise TimeoutStopSec past it in a drop-in (sudo systemctl edit station), or lower them"
+    ]
 
 
 def _timing(cfg: Config) -> list[str]:

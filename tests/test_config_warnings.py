@@ -54,6 +54,12 @@ def test_a_modbus_timeout_a_stop_cannot_wait_out_is_warned_of() -> None:
     assert w.startswith("gateway.modbus.timeout_s: 1.5 s") and "exits 1" in w
 
 
+def test_a_drain_longer_than_the_systemd_unit_lets_a_stop_take_is_warned_of() -> None:
+    assert warnings(load_config(None, ["shutdown.timeout_s=26"])) == []  # 26 + 1 + 3: the unit's 30 s
+    (w,) = warnings(load_config(None, ["shutdown.timeout_s=20", "publisher.linger_ms=10000"]))
+    assert w.startswith("shutdown.timeout_s: 20 s") and "33 s, over the 30 s" in w and "TimeoutStopSec" in w
+
+
 def test_the_line_trigger_with_a_hardware_trigger_is_warned_of() -> None:
     gige = ["camera.source=gige:Cam1", "camera.trigger=Line1"]
     assert warnings(load_config(None, gige)) == []  # auto: one part a frame

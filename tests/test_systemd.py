@@ -53,9 +53,11 @@ def test_unit_has_what_the_line_needs() -> None:
     assert re.search(r"^RestrictAddressFamilies=.*AF_INET .*AF_INET6", text, re.M)
     stop = int(re.search(r"^TimeoutStopSec=(\d+)", text, re.M).group(1))  # type: ignore[union-attr]
     from station.config import load_config
+    from station.config_warnings import AFTER_DRAIN_S, UNIT_STOP_S
 
     cfg = load_config()
-    assert stop > cfg.shutdown.timeout_s + cfg.publisher.linger_ms / 1000
+    assert stop > cfg.shutdown.timeout_s + cfg.publisher.linger_ms / 1000 + AFTER_DRAIN_S
+    assert stop == UNIT_STOP_S  # the drain check-config warns of is this unit's
     watchdog = int(re.search(r"^WatchdogSec=(\d+)", text, re.M).group(1))  # type: ignore[union-attr]
     assert watchdog > cfg.pipeline.stall_after_s / 2
 
