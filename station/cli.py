@@ -230,9 +230,12 @@ def cmd_gateway(args: argparse.Namespace) -> int:
 def _check_plc(cfg: Config) -> int:
     from station.config_gateway import GatewayOutputKind
     from station.gateway.plccheck import check_plc, report
+    from station.gateway.service import curve_keys, station_endpoints
 
     if cfg.gateway.output is not GatewayOutputKind.MODBUS:
         raise ConfigError("gateway.output", f"{cfg.gateway.output.value}: no PLC to check (set it to modbus)")
+    station_endpoints(cfg)  # what the service reads at its start besides the PLC: a wrong one exits 2 here, not in a restart loop
+    curve_keys(cfg)
     check = check_plc(cfg.gateway.modbus)
     print("\n".join(report(cfg.gateway.modbus, check)))
     return 0 if check.passed else 1

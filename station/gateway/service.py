@@ -85,7 +85,7 @@ class Gateway(Worker):
         self._offset = time.time() - time.monotonic()  # the wall clock against the monotonic one: a change is a step
         self._told: bool | None = None  # the vision health the outputs were last told (None: not yet)
         self._hold_s = cfg.gateway.modbus.hold_ms / 1000 if cfg.gateway.output is GatewayOutputKind.MODBUS else 0.0
-        self._keys, self._server_key = self._curve(cfg)
+        self._keys, self._server_key = curve_keys(cfg)
         self._stream, self._resend_at = station_endpoints(cfg)
         # libzmq never dials again after a peer broke the protocol (a frame over MAX_MESSAGE) or refused its CURVE key
         self._redial_s = max(REDIAL_MIN_S, 4 * g.missed_heartbeats * cfg.publisher.heartbeat_ms / 1000)
@@ -148,14 +148,6 @@ class Gateway(Worker):
         sock = self._socket(kind, endpoint)
         poller.register(sock, zmq.POLLIN)
         return sock
-
-    @staticmethod
-    def _curve(cfg: Config) -> tuple[KeyPair | None, bytes | None]:
-        if not cfg.publisher.curve.enabled:
-            return None, None
-        server = load_public(cfg.gateway.curve_public_key_file, "gateway.curve_public_key_file")
-        own = cfg.gateway.curve_secret_key_file
-        return (load_secret(own, "gateway.curve_secret_key_file") if own is not None else ephemeral()), server
 
     def _run(self) -> None:
         poller = zmq.Poller()
@@ -323,6 +315,15 @@ class Gateway(Worker):
                     log.warning("resend_request_not_sent", stage="gateway", first=first, last=last)
                     break
         self.core.resend_requests.clear()
+
+
+def curve_keys(cfg: Config) -> tuple[KeyPair | None, bytes | None]:
+    """The gateway's own key pair and the station's public key, with CURVE on (None, None: off); ConfigError naming the key."""
+    if not cfg.publisher.curve.enabled:
+        return None, None
+    server = load_public(cfg.gateway.curve_public_key_file, "gateway.curve_public_key_file")
+    own = cfg.gateway.curve_secret_key_file
+    return (load_secret(own, "gateway.curve_secret_key_file") if own is not None else ephemeral()), server
 
 
 def station_endpoints(cfg: Config) -> tuple[str, str | None]:

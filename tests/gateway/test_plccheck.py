@@ -9,6 +9,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +17,7 @@ from station.config import load_config
 from station.config_gateway import ModbusSection
 from station.gateway.outputs import ModbusOutput
 from station.gateway.plccheck import LATENCY_READS, Fault, PlcCheck, check_plc, report
+from station.keys import create_keys
 
 from ..conftest import ROOT, free_port
 from ..proc import STATION, run
@@ -122,6 +124,17 @@ def test_station_gateway_check_plc_exits_0_when_passed_and_2_without_a_plc_outpu
     assert p.stdout.splitlines()[-1] == "PLC check passed: every address read (nothing was written)"
     p = run("gateway", "--check-plc", timeout=60)
     assert p.returncode == 2 and p.stderr.strip() == "station: config error: gateway.output: log: no PLC to check (set it to modbus)"
+
+
+def test_the_check_refuses_the_keys_the_gateway_could_not_start_with_naming_the_key(plc: Plc, tmp_path: Path) -> None:
+    """CURVE on and no station key for the gateway: the service would exit 2 at its start, in a restart loop, the PLC's
+    alive count standing; the check says so first, and reads nothing from the PLC."""
+    _, secret = create_keys(tmp_path, "station")
+    sets = ["gateway.output=modbus", f"gateway.modbus.port={plc.port}", "publisher.curve.enabled=true",
+            f"publisher.curve.secret_key_file={secret}"]  # fmt: skip
+    p = run("gateway", "--check-plc", *(a for s in sets for a in ("--set", s)), timeout=60)
+    assert p.returncode == 2 and p.stderr.strip() == "station: config error: gateway.curve_public_key_file: required when CURVE is enabled"
+    assert "PLC check" not in p.stdout
 
 
 def test_a_server_that_is_not_modbus_fails_the_check_as_not_answered() -> None:
