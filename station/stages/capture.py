@@ -22,10 +22,12 @@ import numpy as np
 import numpy.typing as npt
 import structlog
 
+from station.config import CameraSection
 from station.errors import CameraError
 from station.frame_source import FrameSource, Grab
 from station.messages import END, CameraState, Cause, DropReason, Failure, Frame, Reason
 from station.metrics import Metrics
+from station.ratelog import RateLimitedLog
 from station.stages.base import Worker, put_bounded
 
 log = structlog.get_logger()
@@ -50,8 +52,8 @@ class CaptureStage(Worker):
         outbox: queue.Queue[object],
         metrics: Metrics,
         realtime: bool = False,
-        backoff_cap_s: float = 10.0,
-        stale_after_s: float = 5.0,
+        backoff_cap_s: float = CameraSection.model_fields["backoff_max_s"].default,  # the config's defaults, declared there
+        stale_after_s: float = CameraSection.model_fields["stale_after_s"].default,
         free_run: bool = True,
         frames_are_parts: bool = False,
         no_room: Callable[[int, int], str | None] | None = None,
@@ -75,6 +77,8 @@ class CaptureStage(Worker):
         self._view: tuple[tuple[int, ...], str | None] = ((), None)  # the last decoded frame's shape, and why it shows no part
         self._opened: tuple[int, ...] = ()  # the first decoded frame's shape since the camera opened
         self._log = log.bind(stage="capture", camera=source.name)
+        self._quiet = RateLimitedLog(logger=self._log)  # a stream of corrupt frames: one line every 10 s, each frame counted
+        self._drops_seen: dict[DropReason, int] = {}  # the source's own drop counts, as last read
         super().__init__("capture", "stage-capture")
 
     def stop(self) -> None:
@@ -200,6 +204,7 @@ class CaptureStage(Worker):
         return False
 
     def _finish(self) -> None:
+        self._quiet.flush()
         self.source.close()
         self._drain_lost()  # a drain still gives each part lost its reject
         put_bounded(self.outbox, END, self._abort)
@@ -327,9 +332,9 @@ class CaptureStage(Worker):
         t0 = time.monotonic()
         self.last_frame_mono = self.last_seen_mono = t0
         fps = self.source.fps or 25.0
-        self._drops_seen: dict[DropReason, int] = {}
         while not self._stop.is_set():
             self.last_progress = time.monotonic()
+            self._quiet.tick()
             if self.realtime and self._wait(t0 + self.frames / fps - time.monotonic()):  # pacing is not a hang
                 break
             try:
@@ -359,7 +364,7 @@ class CaptureStage(Worker):
         if self.state is CameraState.DISCONNECTED:  # frames again after a short silence, without a reopen
             self._set_state(CameraState.CONNECTED)
         if grab.error is not None:
-            self._log.error("frame_unreadable", error=grab.error, frame=self.frames)
+            self._quiet.emit("unreadable", "frame_unreadable", level="error", error=grab.error, frame=self.frames)
             self.metrics.frames_dropped.labels(reason=DropReason.UNREADABLE).inc()
         elif grab.image is not None:
             self.last_seen_mono = mono
