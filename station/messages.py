@@ -93,7 +93,8 @@ class ResendResult(StrEnum):
     """How a resend request was answered (station_resend_requests_total)."""
 
     SERVED = "served"  # every message asked for was still in the ring and was sent again
-    GONE = "gone"  # some or all of the range had left the ring, or it was another run's
+    GONE = "gone"  # some or all of the range had left the ring
+    OTHER_RUN = "other_run"  # asked of a run this station no longer publishes (a gateway still on the run before a restart)
     BAD = "bad"  # not a request the contract knows, or handling it failed
     DROPPED = "dropped"  # answered, but the reply could not be sent: the peer went away, or its queue is full
 

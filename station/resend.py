@@ -22,9 +22,9 @@ from station.ratelog import RateLimitedLog
 from station.stages.base import Worker
 from station.wire import ResendReply, ResendRequest, WireError
 
-MAX_SPAN = ResendRequest.MAX_SPAN  # most messages one reply carries
 MAX_REQUEST_BYTES = 4096  # a request is about 80 bytes; a peer sending a larger message is disconnected by libzmq
 BAD_REQUEST_COST = 10.0  # budget units a request that gets an error costs: junk is paced to 2,000 a second
+ANSWERED_WITH_AN_ERROR = frozenset({ResendResult.BAD, ResendResult.OTHER_RUN})  # the requests charged BAD_REQUEST_COST
 RESENT_PER_S = 20000.0  # messages resent a second at most (a gateway's gap is a few; a flood is paced, never served faster)
 log = structlog.get_logger()
 
@@ -158,7 +158,7 @@ class ResendServer(Worker):
         self._sock.send_multipart(reply, zmq.NOBLOCK)
         self.metrics.resent_messages.inc((len(reply) - 2) // 2)
         self.metrics.resend_requests.labels(result=result).inc()
-        return (BAD_REQUEST_COST if b"error" in reply[1] else 1.0) + (len(reply) - 2) / 2
+        return (BAD_REQUEST_COST if result in ANSWERED_WITH_AN_ERROR else 1.0) + (len(reply) - 2) / 2
 
     def _answer(self, body: list[bytes]) -> tuple[list[bytes], ResendResult]:
         """The reply's frames (after the peer's envelope), and the result it is counted under once sent."""
@@ -169,7 +169,7 @@ class ResendServer(Worker):
         a, b = req.first, req.last
         if req.run_id not in (None, self.run_id):
             reply = ResendReply(run_id=self.run_id, first=a, last=b, gone=(a, b), count=0, error="another run")
-            return [b"resend", reply.encode()], ResendResult.GONE
+            return [b"resend", reply.encode()], ResendResult.OTHER_RUN
         held, gone = self.ring.span(a, b)
         out = [b"resend", ResendReply(run_id=self.run_id, first=a, last=b, gone=gone, count=len(held)).encode()]
         for _seq, topic, payload in held:

@@ -27,7 +27,6 @@ from station.preprocess import to_gray
 from station.source_kind import SourceKind, source_kind
 from station.stills import MAX_IMAGE_SIDE, ImageFolderSource, SingleImage, decoded
 
-VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".m4v", ".mjpeg", ".mjpg", ".webm"}
 log = structlog.get_logger()
 V4L2_WAIT = "OPENCV_VIDEOIO_V4L_SELECT_TIMEOUT"  # whole seconds OpenCV waits for a USB camera's frame (10 unless set)
 MAX_BAD_RUN = 50  # frames in a row that cannot be decoded before a video that declares no frame count has ended (2 s at 25 fps)

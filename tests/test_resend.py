@@ -10,7 +10,8 @@ import pytest
 import zmq
 
 from station.metrics import Metrics
-from station.resend import MAX_SPAN, ResendServer, Ring
+from station.resend import ResendServer, Ring
+from station.wire import ResendRequest
 
 from .conftest import wait_for
 
@@ -61,7 +62,7 @@ def test_all_held_is_not_gone(server: ResendServer) -> None:
 @pytest.mark.integration
 @pytest.mark.parametrize(
     "body",
-    [{"from": 5}, {"from": 0, "to": 3}, {"from": 9, "to": 3}, {"from": 1, "to": MAX_SPAN + 1}, ["not", "an", "object"]],
+    [{"from": 5}, {"from": 0, "to": 3}, {"from": 9, "to": 3}, {"from": 1, "to": ResendRequest.MAX_SPAN + 1}, ["not", "an", "object"]],
 )
 def test_bad_requests_get_a_reason(server: ResendServer, body: object) -> None:
     head = json.loads(_ask(server, body)[1])
@@ -69,9 +70,11 @@ def test_bad_requests_get_a_reason(server: ResendServer, body: object) -> None:
 
 
 @pytest.mark.integration
-def test_another_runs_request_is_all_gone(server: ResendServer) -> None:
+def test_another_runs_request_is_all_gone_and_counted_as_another_runs(server: ResendServer) -> None:
     head = json.loads(_ask(server, {"run_id": "run-0", "from": 20, "to": 21})[1])
     assert head["gone"] == [20, 21] and head["run_id"] == "run-1"
+    counted = server.metrics.resend_requests.labels(result="other_run")
+    assert wait_for(lambda: counted._value.get() == 1, 2)
 
 
 def _raw(srv: ResendServer, frames: list[bytes], wait_ms: int = 3000) -> list[bytes] | None:
@@ -146,8 +149,8 @@ def test_replies_a_peer_does_not_take_are_counted_dropped_never_served() -> None
 def test_requests_left_by_peers_that_went_away_do_not_keep_a_live_gateway_waiting() -> None:
     """Each queued request of a peer gone was charged the whole reply it would have had: a live gateway's request waited its
     turn behind them all, seconds for each round of the dead peers' queues (a gateway gives a gap up after 0.3 s)."""
-    ring = Ring(MAX_SPAN)
-    for seq in range(1, MAX_SPAN + 1):
+    ring = Ring(ResendRequest.MAX_SPAN)
+    for seq in range(1, ResendRequest.MAX_SPAN + 1):
         ring.add(seq, b"heartbeat", b"x" * 200)
     srv = ResendServer("tcp://127.0.0.1:*", ring, "run-1", Metrics(), poll_s=0.05)
     srv.start()
@@ -158,11 +161,11 @@ def test_requests_left_by_peers_that_went_away_do_not_keep_a_live_gateway_waitin
             peer.setsockopt(zmq.LINGER, 1000)  # its requests go out before it closes
             peer.connect(srv.endpoint)
             for _ in range(10):
-                peer.send_multipart([b"resend", json.dumps({"from": 1, "to": MAX_SPAN}).encode()])
+                peer.send_multipart([b"resend", json.dumps({"from": 1, "to": ResendRequest.MAX_SPAN}).encode()])
         for peer in gone:
             peer.close()
         t0 = time.monotonic()
-        got = _ask(srv, {"from": MAX_SPAN - 2, "to": MAX_SPAN})  # fails after 3 s without an answer
+        got = _ask(srv, {"from": ResendRequest.MAX_SPAN - 2, "to": ResendRequest.MAX_SPAN})  # fails after 3 s without an answer
         assert time.monotonic() - t0 < 2.0 and json.loads(got[1])["count"] == 3  # 128 dead peers a round: 6.4 s of budget before
         dropped = {"result": "dropped"}
         assert wait_for(lambda: (srv.metrics.registry.get_sample_value("station_resend_requests_total", dropped) or 0) > 0, 5)  # counted
