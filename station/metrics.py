@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 _MS_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 # the stages with a bounded queue in front (the trigger's holds the camera's frames), and those whose handling of one part may raise
 QUEUED = tuple(s for s in StageName if s is not StageName.CAPTURE)
-PART_HANDLERS = (StageName.PREPROCESS, StageName.INFERENCE, StageName.DECISION, StageName.SHADOW)  # an exception rejects that part
+# an exception in their handling rejects the parts concerned (station_part_errors_total)
+PART_HANDLERS = (StageName.TRIGGER, StageName.PREPROCESS, StageName.INFERENCE, StageName.DECISION, StageName.SHADOW)
 DISAGREEMENTS = tuple((a, b) for a in Disposition for b in Disposition if a != b)  # (active, shadow) when they differ
 UNABLE_CAUSES = (*Cause, *(q for q in Quality if q is not Quality.OK))  # why a part could not be inspected: the trigger's, preprocess's
 

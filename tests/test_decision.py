@@ -133,3 +133,22 @@ def test_any_number_passes_only_when_it_is_a_score_in_0_1_published_under_the_pa
     reason = decide(scored_part(score), band)[0]
     shown = published(score)
     assert (reason is Reason.OK) == (math.isfinite(score) and 0.0 <= score <= 1.0 and shown is not None and shown < band[0])
+
+
+def test_a_decision_that_raises_rejects_its_part_as_error_counted_and_logged(monkeypatch: pytest.MonkeyPatch) -> None:
+    from station.metrics import Metrics
+    from station.model import ModelInfo
+    from station.preprocess import PreprocessSpec
+    from station.stages import decision
+
+    def broken(scored: Scored, band: tuple[float, float]) -> tuple[Reason, str]:
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(decision, "decide", broken)
+    info, m = ModelInfo("m", "1", ("ok", "defect"), PreprocessSpec(), 0.3, BAND, {}, ""), Metrics()
+    part = scored_part(0.01)
+    with capture_logs() as logs:
+        (v,) = decision.DecisionStage(info, m)(part)
+    assert v.verdict == "reject" and v.reason is Reason.ERROR and v.detail == "decision: ZeroDivisionError: a bug"
+    assert m.registry.get_sample_value("station_part_errors_total", {"stage": "decision"}) == 1.0
+    assert [(e["event"], e["stage"], e["part_id"]) for e in logs] == [("part_error", "decision", part.crop.part.part_id)]

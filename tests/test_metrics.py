@@ -29,6 +29,8 @@ def test_all_series_exported_from_the_start_over_real_http() -> None:
         assert name in text, name
     assert 'station_parts_total{reason="uncertain",verdict="reject"} 0.0' in text
     assert 'station_latency_seconds_bucket{le="0.5"}' in text  # a bucket exactly at the deadline
+    for stage in ("trigger", "preprocess", "inference", "decision", "shadow"):  # each stage whose handler may raise on a part
+        assert f'station_part_errors_total{{stage="{stage}"}} 0.0' in text, stage
 
 
 def test_the_model_in_use_shows_the_scores_it_passes_below_and_rejects_above() -> None:

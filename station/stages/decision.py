@@ -79,6 +79,7 @@ class DecisionStage:
             reason, detail = decide(scored, info.band)
         except Exception as exc:  # never lose the part: reject it
             self.metrics.part_errors.labels(stage=StageName.DECISION).inc()
+            log.error("part_error", stage=StageName.DECISION.value, part_id=part.part_id, error=f"{type(exc).__name__}: {exc}")
             reason, detail = Reason.ERROR, f"decision: {type(exc).__name__}: {exc}"
         cause = unable_cause(scored) if reason is Reason.UNABLE else None
         if cause is not None:
