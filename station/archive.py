@@ -14,6 +14,7 @@ makes /healthz say "degraded"; inspection goes on.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
@@ -238,10 +239,9 @@ class Archive(Worker):
             stem.parent.mkdir(parents=True, exist_ok=True)
             size = 0
             for path, img in files:
-                ok, buf = cv2.imencode(".png", img)
-                if ok:
-                    atomic_write(path, buf.tobytes())
-                    size += len(buf)
+                png = _png(path, img)
+                atomic_write(path, png)
+                size += len(png)
             data = json.dumps(side, indent=1).encode()
             atomic_write(stem.with_suffix(SIDECAR), data)  # last: a sidecar means the entry is whole
         except OSError as exc:
@@ -412,3 +412,15 @@ def read_sidecar(side: Path) -> dict[str, Any]:
     if not isinstance(meta, dict):
         raise ValueError("not a sidecar the archive wrote (not a JSON object)")
     return meta
+
+
+def _png(path: Path, img: Any) -> bytes:
+    """``img`` as PNG; OSError naming ``path`` when OpenCV cannot encode it (an empty crop, a picture of no size): the entry
+    is then not written, rather than written without it (its sidecar naming a crop no one finds)."""
+    try:
+        ok, buf = cv2.imencode(".png", img)
+    except cv2.error as exc:
+        raise OSError(errno.EINVAL, f"{path.name}: cannot be encoded as PNG ({str(exc).strip().splitlines()[-1]})") from None
+    if not ok:
+        raise OSError(errno.EINVAL, f"{path.name}: cannot be encoded as PNG")
+    return bytes(buf.tobytes())

@@ -206,6 +206,27 @@ def test_a_part_the_archive_cannot_encode_degrades_it_and_the_thread_lives_on(tm
     assert m.registry.get_sample_value("station_archive_writes_total", {"kind": "reject"}) == 1
 
 
+def test_a_frame_opencv_cannot_encode_leaves_none_of_its_parts_files_and_says_which(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """Before 2026-12-07 a PNG OpenCV declined to encode was left out without a word or a count, and the entry written as whole."""
+
+    encode, calls = cv2.imencode, []
+
+    def no_frame(ext: str, img: Any) -> Any:
+        calls.append(img.shape)
+        return (False, None) if len(calls) == 2 else encode(ext, img)  # the crop, then the whole frame
+
+    monkeypatch.setattr(cv2, "imencode", no_frame)
+    m = Metrics()
+    arch = Archive(load_config(None, [f"archive.dir={tmp_path / 'a'}", "archive.full_frame=true"]).archive, m, "run", "cfg")
+    arch.start()
+    arch.submit(*archived_verdict(1, "reject"))
+    arch.drain(10)
+    assert arch.failing is not None and "frame.png: cannot be encoded as PNG" in arch.failing, arch.failing
+    assert m.registry.get_sample_value("station_archive_errors_total") == 1
+    assert [p for p in (tmp_path / "a").rglob("*") if p.is_file()] == []
+
+
 def test_a_part_whose_sidecar_cannot_be_written_leaves_none_of_its_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The disk filled between its crop and its sidecar: the crop stayed, outside every later count of the quota (the scan
     and the quota know a part by its sidecar), for good (before 2026-12-07)."""
