@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from station.archive import CROP, read_sidecar, sidecars
+from station.archive_layout import CROP, read_sidecar, sidecars
 from station.errors import InputError
 from station.files import read_bounded, replace_file, to_cell
 from station.imagesize import PNG, png_damage

@@ -21,7 +21,7 @@ from typing import Any
 
 import structlog
 
-from station.archive import CROP, DAY, HEAT, KIND, PART, atomic_write, read_sidecar, sidecars
+from station.archive_layout import CROP, DAY, HEAT, KIND, PART, atomic_write, read_sidecar, sidecars
 from station.config import Config
 from station.errors import ConfigError, InputError
 from station.files import read_bounded, why

@@ -231,8 +231,7 @@ def test_a_part_whose_sidecar_cannot_be_written_leaves_none_of_its_files(tmp_pat
     """The disk filled between its crop and its sidecar: the crop stayed, outside every later count of the quota (the scan
     and the quota know a part by its sidecar), for good (before 2026-12-07)."""
     from station import archive
-
-    written = archive.atomic_write
+    from station.archive_layout import atomic_write as written
 
     def full_at_the_sidecar(path: Path, data: bytes) -> None:
         if path.suffix == ".json":

@@ -158,7 +158,7 @@ def test_a_label_racing_the_quotas_delete_leaves_no_sidecar_behind(tmp_path: Pat
 
     ids = archive_of_rejects(tmp_path)
     side, crop = tmp_path / f"{ids[0]}.json", tmp_path / f"{ids[0]}.png"
-    from station.archive import atomic_write as write
+    from station.archive_layout import atomic_write as write
 
     def quota_first(path: Path, data: bytes) -> None:  # the quota deletes the part just before the label is written
         crop.unlink()
@@ -283,7 +283,7 @@ def test_a_listing_reads_only_the_sidecars_new_or_changed_since_the_last(tmp_pat
 
     ids = archive_of_rejects(tmp_path)
     review = Review(tmp_path, REVIEW_TOKEN, Metrics())
-    from station.archive import read_sidecar
+    from station.archive_layout import read_sidecar
 
     reads: list[Path] = []
 
