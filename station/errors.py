@@ -38,5 +38,9 @@ class ModelError(StationError):
     """The model file is missing, corrupt, or does not describe itself."""
 
 
+class NotJudged(ModelError):
+    """The model gate stopped before judging a model to the end (the station is stopping): not a refusal."""
+
+
 class InputError(StationError):
     """A file or folder given on the command line that is not what the command takes (exit 2)."""

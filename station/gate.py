@@ -30,7 +30,7 @@ from typing import cast
 import cv2
 import numpy as np
 
-from station.errors import ConfigError, ModelError
+from station.errors import ConfigError, ModelError, NotJudged
 from station.imagesize import claimed_size
 from station.locate import Circle, FloatImage, GrayImage
 from station.model import META_SELF_TEST, Model, Threads
@@ -190,11 +190,13 @@ def _judge(model: Model, crops: list[FloatImage], labels: list[int], accuracy_ne
 
 
 def admit(path: Path, threads: Threads | None = None, stop: threading.Event | None = None) -> Model:
-    """The model at ``path`` if it passes the gate; else ModelError (also once ``stop`` is set: :func:`self_test`)."""
+    """The model at ``path`` if it passes the gate; else ModelError (NotJudged once ``stop`` is set: :func:`self_test`)."""
     if stop is not None and stop.is_set():  # not even the session built: a large model takes seconds
-        raise ModelError(f"{path}: refused by the self-test: {STOPPED}")
+        raise NotJudged(f"{path}: {STOPPED}")
     model = Model(path, threads)
     why = self_test(model, stop=stop)
+    if why == STOPPED:
+        raise NotJudged(f"{path}: {STOPPED}")
     if why is not None:
         raise ModelError(f"{path}: refused by the self-test: {why}")
     return model

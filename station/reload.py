@@ -15,8 +15,8 @@ from typing import Generic, TypeVar
 
 import structlog
 
-from station.errors import ModelError
-from station.gate import STOPPED, admit
+from station.errors import ModelError, NotJudged
+from station.gate import admit
 from station.messages import ReloadResult
 from station.metrics import Metrics
 from station.model import Model, Threads
@@ -110,13 +110,13 @@ class Reloader:
             new = admit(path, self._threads, stop)
             new.warm_up()  # the gate ran it once on the same blank crop
             warm_up(new.info.spec)  # its preprocessing may differ (a taught model rectifies tilted parts)
+        except NotJudged:  # not refused: not judged to the end
+            log.warning("reload_abandoned", stage="reload", role=role, path=str(path), why="the station is stopping", keeping=keeping)
+            return None
         except ModelError as exc:
             why = str(exc)
         except Exception as exc:  # whatever a broken file does inside ONNX Runtime, the old model stays
             why = f"{type(exc).__name__}: {exc}"
-        if why is not None and why.endswith(STOPPED):  # not refused: not judged to the end
-            log.warning("reload_abandoned", stage="reload", role=role, path=str(path), why="the station is stopping", keeping=keeping)
-            return None
         if why is not None:
             self.metrics.model_reloads.labels(result=ReloadResult.REFUSED).inc()
             log.error("model_refused", stage="reload", role=role, path=str(path), why=why, keeping=keeping)

@@ -15,7 +15,7 @@ import numpy as np
 import onnx
 import pytest
 
-from station.errors import ModelError
+from station.errors import ModelError, NotJudged
 from station.gate import STOPPED, admit, self_test
 from station.model import Model
 
@@ -89,8 +89,14 @@ def test_a_self_test_gives_up_once_the_station_is_stopping() -> None:
     assert self_test(model, stop=stop) == STOPPED and len(scored) == 3, "it gave up at the next crop"
     with pytest.MonkeyPatch.context() as mp:  # stopping: not even the session is built
         mp.setattr("station.gate.Model", lambda *_a: pytest.fail("a session was built while stopping"))
-        with pytest.raises(ModelError, match="the station is stopping"):
+        with pytest.raises(NotJudged, match="the station is stopping"):  # not a refusal: a reload says abandoned, not refused
             admit(MODEL, stop=stop)
+    model.score_with_evidence = stopped_after_three  # type: ignore[method-assign]
+    stop.clear()
+    scored.clear()
+    with pytest.MonkeyPatch.context() as mp, pytest.raises(NotJudged, match="the station is stopping"):  # stopped while judged
+        mp.setattr("station.gate.Model", lambda *_a: model)
+        admit(MODEL, stop=stop)
 
 
 def test_junk_is_refused(tmp_path: Path) -> None:
