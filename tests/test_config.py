@@ -3,13 +3,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from station.config import DEFAULT_CONFIG, SHIPPED_MODEL, TriggerMode, load_config
+from station.config import DEFAULT_CONFIG, SHIPPED_MODEL, Config, TriggerMode, load_config
 from station.config_blocking import check_blocking
 from station.errors import ConfigError
 from station.model import Threads
@@ -40,6 +41,20 @@ def test_every_field_is_documented_in_the_default_yaml() -> None:
             assert isinstance(node, dict) and part in node, f"{path} missing from config/station.yaml"
             node = node[part]
         assert f"{name}:" in text
+
+
+def test_the_default_yaml_holds_each_fields_own_default() -> None:
+    """Every default is written twice, as the field's and in the packaged YAML: they must not drift (a YAML value other than
+    the field's would run a partial -c config on other values than the packaged one, and warn of keys not read)."""
+    packaged, fields = load_config().model_dump(), Config.model_validate({}).model_dump()
+
+    def leaves(d: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+        for k, v in d.items():
+            yield from leaves(v, f"{prefix}{k}.") if isinstance(v, dict) else [(f"{prefix}{k}", v)]
+
+    yaml_values, field_values = dict(leaves(packaged)), dict(leaves(fields))
+    assert {k: (v, field_values.get(k)) for k, v in yaml_values.items() if field_values.get(k) != v} == {}
+    assert yaml_values.keys() == field_values.keys()
 
 
 def test_every_field_has_a_description() -> None:
