@@ -366,7 +366,7 @@ class GatewayCore:
         if live is not None:  # a present fault keeps the hold a full actuator delay ahead
             self._trip(now, live)
         ok = live is None and now >= self.hold_until and self.lag.known(now)  # a clock not yet known to be ours: held on
-        reason = "ok" if ok else (live or f"recovering_from_{self.fault}")
+        reason = "ok" if ok else (live or self.fault.recovering())
         if ok != self.healthy:
             log.info("vision_healthy" if ok else "vision_unhealthy", stage="gateway", reason=reason, last_heartbeat=self.last_heartbeat)
             if not ok:

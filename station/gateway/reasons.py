@@ -52,6 +52,10 @@ class Fault(StrEnum):
     OUTPUT_FAILED = "output_failed"
     OUTPUT_LATE = "output_late"  # the PLC took a part's decision more than gateway.actuator_window_ms after its actuator time
 
+    def recovering(self) -> str:
+        """The health reason while vision is held after this fault cleared (for an actuator delay)."""
+        return f"recovering_from_{self.value}"
+
     @staticmethod
     def of_station(state: StationState | None) -> Fault:
         """The fault a station in ``state`` (anything but running; None: not yet said) is: ``station_`` and the state's

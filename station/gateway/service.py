@@ -239,7 +239,7 @@ class Gateway(Worker):
                 self.core.output_failed(d.part_id, now, now - d.actuate_at)
             if now < self.core.hold_until and self._told:  # tripped: the PLC is told before the next part's decision
                 self._told = False
-                self.outputs.healthy(False, f"recovering_from_{self.core.fault}")
+                self.outputs.healthy(False, self.core.fault.recovering())
             self.last_progress = time.monotonic()  # a slow PLC with many parts due is slow, not hung
 
     def _as_it_stands(self, d: PartDecision, now: float, stopping: bool) -> tuple[PartDecision, bool]:
