@@ -39,7 +39,7 @@ from station.locate import u8
 from station.messages import Verdict
 from station.metrics import Metrics
 from station.stages.base import Worker
-from station.wire import VerdictMessage
+from station.wire import Disposition, VerdictMessage
 
 log = structlog.get_logger()
 
@@ -141,7 +141,7 @@ class Archive(Worker):
         if v.image is None or not v.image.size:
             return
         disagree = v.shadow is not None and v.shadow.verdict != v.verdict
-        if v.verdict == "pass" and not disagree and self._rng.random() >= self.cfg.pass_sample:
+        if v.verdict is Disposition.PASS and not disagree and self._rng.random() >= self.cfg.pass_sample:
             return
         try:
             self._queue.put_nowait(_Item(v, msg))
@@ -274,7 +274,7 @@ class Archive(Worker):
         now = time.time()
         while self._entries and (self._bytes > self.cfg.max_bytes or now - self._entries[0].mtime > max_age):
             over_age = now - self._entries[0].mtime > max_age
-            passes = [e for e in self._entries if e.kind == "pass"]
+            passes = [e for e in self._entries if e.kind == Disposition.PASS]
             victim = self._entries[0] if over_age or not passes else passes[0]
             self._delete(victim.stem)
             self._entries.remove(victim)

@@ -85,7 +85,7 @@ class Metrics:
         self._declare_archive(r)
         self._declare_shadow(r)
         self._preset_labels()
-        self.set_state("starting")
+        self.set_state(StationState.STARTING)
 
     def _declare_runtime(self, r: CollectorRegistry, deadline_s: float) -> None:
         """The model, the build, the publisher, resend and the station's state."""
@@ -185,9 +185,9 @@ class Metrics:
     def set_shadow(self, info: ModelInfo | None) -> None:
         self.shadow_info.info({"id": "none"} if info is None else _about(info))
 
-    def set_state(self, current: str) -> None:
+    def set_state(self, current: StationState) -> None:
         for state in StationState:
-            self.state.labels(state=state.value).set(1 if state == current else 0)
+            self.state.labels(state=state.value).set(1 if state is current else 0)
 
 
 def _about(info: ModelInfo) -> dict[str, str]:

@@ -27,6 +27,7 @@ from station.errors import ConfigError, InputError
 from station.files import read_bounded, why
 from station.keys import credential, credential_hint, warn_if_others_read
 from station.metrics import Metrics
+from station.wire import Disposition
 
 LABELS = ("defect", "good")
 MIN_TOKEN = 16  # characters: a token shorter than this is refused at start
@@ -111,7 +112,7 @@ class Review:
                 del self._read[gone]
             for _, side, version in sorted(sides, key=lambda s: (s[0], s[1]), reverse=True):
                 entry = self._entry(side, version)
-                if entry is None or (not passes and entry["verdict"] != "reject" and not entry["disagreement"]):
+                if entry is None or (not passes and entry["verdict"] != Disposition.REJECT and not entry["disagreement"]):
                     continue
                 out.append(entry)
                 if len(out) >= self.recent:
@@ -184,6 +185,6 @@ class Review:
         if isinstance(before, dict) and before.get("label") == label:  # the same label again (a second click, two operators)
             return meta
         self.metrics.reviewed.inc()
-        if (label == "good") == (meta.get("verdict") == "reject"):
+        if (label == "good") == (meta.get("verdict") == Disposition.REJECT):
             self.metrics.review_overruled.inc()
         return meta

@@ -63,7 +63,7 @@ def test_loading_a_model_imports_neither_the_onnx_package_nor_sockets(tmp_path: 
 LIBRARY = (
     "config config_base config_blocking config_gateway config_warnings settings_file source_kind errors files endpoints locate blobs"
     " preprocess unwrap model score runs onnxgraph tracks following matching refusals evidence gate camera imagesize frame_source stills"
-    " sources gige footage keys httpserve inflight"
+    " sources gige footage keys httpserve inflight archive_layout"
 )
 LAYERS = [
     {"wire", "messages"},

@@ -18,7 +18,7 @@ from station.gateway.gaps import MAX_GAP, MAX_GAPS, Gaps, Skipped
 from station.gateway.pending import DONE_KEPT, PartsPending, Pending, decision, keep
 from station.gateway.reasons import Fault, GatewayReason, PartDecision
 from station.ratelog import RateLimitedLog
-from station.wire import Disposition, Heartbeat, Message, Reason, ResendReply, StationState, Status, VerdictMessage, shown
+from station.wire import Disposition, Heartbeat, Message, Reason, ResendReply, StationState, Status, Topic, VerdictMessage, shown
 
 Heard = tuple[str, int, str, str]  # what one seq carried, as far as deciding goes: topic, part id (0: none), verdict or state, reason
 
@@ -181,7 +181,7 @@ class GatewayCore:
             return
         self._quiet.emit("seq_conflict", "seq_conflict", level="error", stage="gateway", seq=msg.seq, before=list(before), now=list(heard))
         self._trip(now, Fault.SEQ_CONFLICT)
-        parts = {x[1] for x in (before, heard) if x[0] == "verdict"}
+        parts = {x[1] for x in (before, heard) if x[0] == Topic.VERDICT}
         for p in self.pending:
             if p.part_id in parts and p.run_id == self.run_id:
                 p.fault = GatewayReason.SEQ_CONFLICT
@@ -402,5 +402,5 @@ class GatewayCore:
 
 def _heard(msg: Message) -> Heard:
     if isinstance(msg, VerdictMessage):
-        return ("verdict", msg.part_id, msg.verdict, msg.reason.value)
-    return ("heartbeat", 0, "", "") if isinstance(msg, Heartbeat) else ("status", 0, msg.state.value, "")
+        return (Topic.VERDICT, msg.part_id, msg.verdict, msg.reason.value)
+    return (Topic.HEARTBEAT, 0, "", "") if isinstance(msg, Heartbeat) else (Topic.STATUS, 0, msg.state.value, "")

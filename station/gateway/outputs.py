@@ -28,6 +28,7 @@ from station.errors import ConfigError
 from station.files import append_line, open_out
 from station.gateway.reasons import PartDecision
 from station.ratelog import RateLimitedLog
+from station.wire import Disposition
 
 log = structlog.get_logger()
 
@@ -173,7 +174,7 @@ class ModbusOutput:
             return False
         if (wait := self._held_until - time.monotonic()) > 0:  # the last part's event must be scanned with its own coil
             time.sleep(wait)
-        reject, pid = int(d.decision != "pass"), d.part_id % 65536
+        reject, pid = int(d.decision is not Disposition.PASS), d.part_id % 65536
         if m.decision_block is None:
             if self._call("reject_coil", "write_coil", m.reject_coil, bool(reject)) is None or self._stopped():
                 return False

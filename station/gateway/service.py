@@ -177,7 +177,7 @@ class Gateway(Worker):
                 self._write_decisions()
                 if not self._stop.is_set():  # a stop's first word to the PLC is the healthy coil 0, never a 1 again
                     self.outputs.tick(time.monotonic())  # the alive count's time: a step of the wall clock never stops it
-            self.outputs.healthy(False, "gateway_stopped")  # first: from now the PLC rejects every part, whatever comes after
+            self.outputs.healthy(False, GatewayReason.GATEWAY_STOPPED)  # first: from now the PLC rejects every part, whatever comes after
             told, self._told = True, False
             read_by = time.monotonic() + STOP_READ_S  # the verdicts that came while the loop was held up (a slow PLC) when
             while self._read(self._sub) and time.monotonic() < read_by:  # the stop came: each its line (one batch: 256)
@@ -189,7 +189,7 @@ class Gateway(Worker):
             log.error("gateway_failed", stage="gateway", error=f"{type(exc).__name__}: {exc}")
         finally:
             if not told:
-                self.outputs.healthy(False, "gateway_stopped")
+                self.outputs.healthy(False, GatewayReason.GATEWAY_STOPPED)
             self.outputs.close()
             self._sub.close(0)
             if self._resend is not None:

@@ -19,7 +19,7 @@ from station.model import Model
 from station.pipeline import RunOptions
 from station.sources import VideoFileSource
 from station.supervisor import run_pipeline
-from station.wire import VerdictMessage, WireError, read
+from station.wire import Disposition, VerdictMessage, WireError, read
 
 
 def _follow(endpoint: str, stop: threading.Event, seen: list[VerdictMessage]) -> None:
@@ -40,7 +40,7 @@ def _follow(endpoint: str, stop: threading.Event, seen: list[VerdictMessage]) ->
                 continue
             seen.append(msg)
             score = "  -  " if msg.score is None else f"{msg.score:.3f}"
-            mark = "PASS  " if msg.verdict == "pass" else "REJECT"
+            mark = "PASS  " if msg.verdict is Disposition.PASS else "REJECT"
             print(f"  part {msg.part_id:>3}  frame {msg.frame:>5}  {mark}  {msg.reason.value:<18} score {score}", flush=True)
     finally:
         sub.close()

@@ -28,7 +28,7 @@ from station.metrics import Metrics
 from station.ratelog import RateLimitedLog
 from station.resend import ResendServer, Ring
 from station.stages.decision import finalise
-from station.wire import Heartbeat, Message, Status, VerdictMessage, frames, text
+from station.wire import Disposition, Heartbeat, Message, Status, VerdictMessage, frames, text
 
 log = structlog.get_logger()
 # the largest frame a subscriber may send (a subscription is a topic prefix and a flag byte, but CURVE's handshake commands
@@ -144,7 +144,7 @@ class Publisher:
         if self._on_published is not None:
             self._on_published(v, msg)
         # one line per reject at info (journal searches by part_id / reason), passes only at debug
-        emit = log.info if v.verdict == "reject" else log.debug
+        emit = log.info if v.verdict is Disposition.REJECT else log.debug
         emit("part_verdict", stage="publish", part_id=v.part_id, frame=v.frame, verdict=v.verdict, reason=v.reason.value, score=v.score)
         self.beat()
         return []
@@ -167,7 +167,7 @@ class Publisher:
         """Announce a station state change with a status message."""
         if state is not self._state or not self._announced:
             self._state, self._announced = state, True
-            self.metrics.set_state(state.value)
+            self.metrics.set_state(state)
             self._send(Status(**self._envelope(), state=state, camera=self._camera()))
             self._next_beat = 0.0
 
