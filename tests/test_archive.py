@@ -46,12 +46,17 @@ def _sets(archive: Path, *extra: str) -> list[str]:
 
 @pytest.mark.integration
 def test_replay_archives_every_reject_and_sampled_passes_then_exports(tmp_path: Path) -> None:
-    archive = tmp_path / "archive"
+    archive, photos = tmp_path / "archive", tmp_path / "photos"
+    photos.mkdir()
+    for kind in ("def_front", "ok_front"):  # good parts and defective ones: passes and rejects
+        for f in sorted((SAMPLE / kind).iterdir())[:9]:
+            (photos / f.name).write_bytes(f.read_bytes())
     cfg = load_config(None, _sets(archive, "archive.pass_sample=1.0", "archive.full_frame=true"))
-    assert supervisor.run_pipeline(cfg, Model(MODEL), source_for(str(SAMPLE / "def_front")), RunOptions(out=tmp_path / "v.jsonl")) == 0
+    assert supervisor.run_pipeline(cfg, Model(MODEL), source_for(str(photos)), RunOptions(out=tmp_path / "v.jsonl")) == 0
     verdicts = [json.loads(x) for x in (tmp_path / "v.jsonl").read_text().splitlines()]
     sides = sorted(archive.glob("*/*/*.json"))
     assert len(sides) == len(verdicts) == 18
+    assert {side.parent.name for side in sides} == {"reject", "pass"}  # every pass sampled (pass_sample 1), every reject
     for side in sides:
         meta = json.loads(side.read_text())
         v = next(x for x in verdicts if x["part_id"] == meta["part_id"])

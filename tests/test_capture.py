@@ -135,10 +135,12 @@ def test_live_source_reconnects_with_backoff_and_counts_it() -> None:
     m = Metrics()
     src = FakeSource(20, live=True, fail_opens=2, lose_after=5)
     cap = CaptureStage(src, q, m, backoff_cap_s=0.3)
+    t0 = time.monotonic()
     cap.start()
-    end = time.monotonic() + 10
-    while time.monotonic() < end and cap.frames < 20:
-        time.sleep(0.02)
+    assert wait_for(lambda: cap.frames >= 1, 10)
+    assert time.monotonic() - t0 >= 0.2 + 0.3, "two refused opens: waits of 0.2 s, then 0.4 s capped at 0.3 s"
+    assert wait_for(lambda: cap.frames >= 20, 10), "frames again after the link was lost"
+    assert src.opens == 4  # two refused, the first that opened, the reopen after the link was lost
     assert cap.state is CameraState.CONNECTED
     assert m.camera_reconnects._value.get() == 1
     assert m.camera_connected._value.get() == 1

@@ -27,7 +27,7 @@ def _defects_judged(model: Model, m: Metrics, first: int | None = None) -> list[
     return verdicts
 
 
-def test_nan_scores_are_counted_and_every_defect_is_rejected_as_error(tmp_path: Path) -> None:
+def test_nan_scores_are_counted_no_defect_passes_and_each_nan_is_rejected_as_error(tmp_path: Path) -> None:
     model = Model(nan_above(tmp_path / "nan.onnx"))  # straight in, past the gate: the stage itself must hold
     m = Metrics()
     verdicts = _defects_judged(model, m)
