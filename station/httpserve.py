@@ -236,12 +236,17 @@ class Served:
         self._thread.join(2.0)
 
 
+def refused_counter(prefix: str, registry: CollectorRegistry) -> Counter:
+    """``PREFIX_http_connections_refused_total``: what a server counts when it closes a connection unanswered."""
+    return Counter(f"{prefix}_http_connections_refused", "HTTP connections closed unanswered: as many others were being served.",
+                   registry=registry)  # fmt: skip
+
+
 class MetricsServer(Served):
     """``/metrics`` of one registry on ``host:port`` (``key``: the config key a bind failure names)."""
 
     def __init__(self, host: str, port: int, registry: CollectorRegistry, key: str, prefix: str) -> None:
-        refused = Counter(f"{prefix}_http_connections_refused", "HTTP connections closed unanswered: as many others were "
-                          "being served.", registry=registry)  # fmt: skip
+        refused = refused_counter(prefix, registry)
         super().__init__(host, port, type("MetricsHandler", (_MetricsHandler,), {"registry": registry}), refused, bind_key(key))
 
 

@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
+from station.httpserve import refused_counter
 from station.log import lines_dropped
 from station.messages import Cause, Disposition, DropReason, Reason, ReloadResult, ResendResult, ShadowSkip, StageName, StationState
 from station.preprocess import Quality
@@ -70,9 +71,7 @@ class Metrics:
         self.parts_against_direction = Counter(
             "station_parts_against_direction", "Parts the line trigger followed moving against trigger.direction.", registry=r
         )
-        self.http_refused = Counter(
-            "station_http_connections_refused", "HTTP connections closed unanswered: as many others were being served.", registry=r
-        )
+        self.http_refused = refused_counter("station", r)
         self.queue_depth = Gauge("station_queue_depth", "Items waiting in front of each stage.", ["stage"], registry=r)
         self.brightness = Gauge("station_image_brightness", "Mean grey level of the last inspected frame (0-255).", registry=r)
         self.sharpness = Gauge("station_image_sharpness", "Mean absolute Laplacian on the last inspected part.", registry=r)
