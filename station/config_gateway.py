@@ -12,6 +12,7 @@ from station.config_base import Contradiction, Section
 from station.endpoints import check_connectable, check_host, is_ip_address
 
 GATEWAY_STOP_S = 5.0  # station gateway exits 1 when its loop has not stopped this long after SIGTERM (blocked in an output)
+DELAY_MS = (1, 600000)  # gateway.actuator_delay_ms's range, and so the time to the actuator by distance over speed
 
 
 class Tracking(StrEnum):
@@ -127,7 +128,7 @@ class GatewaySection(Section):
         None, description="The station's resend endpoint (null: publisher.resend_endpoint, wildcard host read as 127.0.0.1)."
     )
     tracking: Tracking = Field(Tracking.DELAY, description="delay: a fixed time from capture to actuator; distance: distance / belt speed.")
-    actuator_delay_ms: int = Field(1500, ge=1, le=600000, description="Capture to actuator time (tracking: delay).")
+    actuator_delay_ms: int = Field(1500, ge=DELAY_MS[0], le=DELAY_MS[1], description="Capture to actuator time (tracking: delay).")
     actuator_distance_mm: float | None = Field(None, gt=0, description="Camera to actuator distance along the belt (tracking: distance).")
     belt_speed_mm_s: float | None = Field(None, gt=0, description="Belt speed (tracking: distance).")
     margin_ms: int = Field(20, ge=0, le=60000, description="A verdict must arrive at least this long before the actuator time.")
@@ -164,11 +165,11 @@ class GatewaySection(Section):
             missing = "actuator_distance_mm" if self.actuator_distance_mm is None else "belt_speed_mm_s"
             raise Contradiction(f"gateway.{missing}", "tracking: distance needs actuator_distance_mm and belt_speed_mm_s")
         delay = self.actuator_delay_s()
-        if not 0.001 <= delay <= 600:  # actuator_delay_ms's own range
+        if not DELAY_MS[0] / 1000 <= delay <= DELAY_MS[1] / 1000:  # actuator_delay_ms's own range
             raise Contradiction(
                 "gateway.actuator_distance_mm",
                 f"{self.actuator_distance_mm} mm at belt_speed_mm_s {self.belt_speed_mm_s} is {delay:.3g} s to the actuator, "
-                "outside 0.001-600 s",
+                f"outside {DELAY_MS[0] / 1000:g}-{DELAY_MS[1] / 1000:g} s",
             )
         if self.output is GatewayOutputKind.MODBUS and 2 * self.modbus.hold_ms > self.actuator_window_ms:
             raise Contradiction("gateway.actuator_window_ms", f"{self.actuator_window_ms} ms is under twice gateway.modbus.hold_ms "
