@@ -15,6 +15,7 @@ from station.config_base import Contradiction, Section
 from station.config_gateway import GatewaySection
 from station.endpoints import check_endpoint, check_host, same_interface, same_socket, tcp_address, without_password
 from station.errors import ConfigError
+from station.log import LogFormat, LogLevel
 from station.model import Threads
 from station.settings_file import apply_override, paths_in, read_mapping, resolve_paths
 from station.source_kind import LIVE, NETWORK, USB, SourceKind, host_of, source_kind
@@ -293,8 +294,8 @@ class ShutdownSection(Section):
 
 
 class LoggingSection(Section):
-    level: str = Field("info", pattern="^(debug|info|warning|error)$", description="Log level.")
-    format: str = Field("auto", pattern="^(auto|json|console)$", description="auto: console on a terminal, JSON lines otherwise.")
+    level: LogLevel = Field(LogLevel.INFO, description="Log level.")
+    format: LogFormat = Field(LogFormat.AUTO, description="auto: console on a terminal, JSON lines otherwise.")
 
 
 class ReviewSection(Section):

@@ -24,11 +24,33 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from enum import StrEnum
 from typing import IO
 
 import structlog
 
-_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+
+class LogLevel(StrEnum):
+    """``logging.level``: the lowest level logged."""
+
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+    @property
+    def number(self) -> int:
+        return int(getattr(logging, self.name))
+
+
+class LogFormat(StrEnum):
+    """``logging.format``: JSON lines, a console's, or whichever fits where the log goes."""
+
+    AUTO = "auto"  # console on a terminal, JSON lines otherwise
+    JSON = "json"
+    CONSOLE = "console"
+
+
 WRITE_BOUND_S = 1.0  # the longest a line waits for room on a pipe or socket
 QUIET_S = 10.0  # after a wait, lines that find no room are dropped at once for this long: a slow reader slows no thread
 CHUNK = select.PIPE_BUF  # what a pipe takes at once when poll says it has room: a line is written in pieces of this
@@ -178,12 +200,12 @@ class _ToStructlog(logging.Handler):
             self.handleError(record)
 
 
-def configure(level: str = "info", fmt: str = "auto") -> None:
+def configure(level: LogLevel = LogLevel.INFO, fmt: LogFormat = LogFormat.AUTO) -> None:
     """Configure structlog at ``level``: JSON lines (journald, files) or a console format (a terminal); the standard
     logging module's records (libraries) go the same way, at warning and above."""
     journal = bool(os.environ.get("JOURNAL_STREAM"))
     out = sys.stdout if journal else sys.stderr
-    json_out = fmt == "json" or (fmt == "auto" and not out.isatty())
+    json_out = fmt is LogFormat.JSON or (fmt is LogFormat.AUTO and not out.isatty())
     sink = Sink((lambda: sys.stdout) if journal else (lambda: sys.stderr), _notice(json_out))
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer() if json_out else structlog.dev.ConsoleRenderer(colors=out.isatty())
@@ -195,7 +217,7 @@ def configure(level: str = "info", fmt: str = "auto") -> None:
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             renderer,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
+        wrapper_class=structlog.make_filtering_bound_logger(level.number),
         logger_factory=lambda *_args: _Logger(sink),
         cache_logger_on_first_use=False,
     )

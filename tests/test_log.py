@@ -16,13 +16,13 @@ from typing import IO
 
 import pytest
 
-from station.log import Sink, configure, lines_dropped
+from station.log import LogFormat, LogLevel, Sink, configure, lines_dropped
 
 from .conftest import full_pipe
 
 
 def test_a_library_warning_is_one_json_line_naming_its_logger(capsys: pytest.CaptureFixture[str]) -> None:
-    configure("info", "json")
+    configure(LogLevel.INFO, LogFormat.JSON)
     try:
         logging.getLogger("some.library").warning("Connection to (%s, %d) failed", "127.0.0.1", 502)
         logging.getLogger("some.library").info("chatter below warning")
@@ -36,7 +36,7 @@ def test_a_library_warning_is_one_json_line_naming_its_logger(capsys: pytest.Cap
 
 
 def test_a_library_level_of_its_own_and_its_exception_are_kept(capsys: pytest.CaptureFixture[str]) -> None:
-    configure("info", "json")
+    configure(LogLevel.INFO, LogFormat.JSON)
     try:
         logging.getLogger("some.library").log(35, "between warning and error")
         try:
@@ -54,7 +54,7 @@ def test_a_library_level_of_its_own_and_its_exception_are_kept(capsys: pytest.Ca
 def test_a_library_line_whose_arguments_do_not_fit_its_format_is_still_one_json_line(capsys: pytest.CaptureFixture[str]) -> None:
     root = logging.getLogger()
     kept = root.handlers
-    configure("info", "json")
+    configure(LogLevel.INFO, LogFormat.JSON)
     root.handlers = [h for h in root.handlers if type(h).__module__ == "station.log"]  # pytest's own would raise on it
     try:
         logging.getLogger("some.library").warning("bad %d", "x")

@@ -337,9 +337,9 @@ def test_head_answers_as_get_would_without_the_body() -> None:
 
 
 def test_a_client_gone_mid_answer_is_one_log_line_never_a_traceback(capfd: pytest.CaptureFixture[str]) -> None:
-    from station.log import configure
+    from station.log import LogFormat, LogLevel, configure
 
-    configure("info", "json")
+    configure(LogLevel.INFO, LogFormat.JSON)
     m = Metrics()
     server = _ok_server(m)
     try:
