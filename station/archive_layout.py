@@ -10,12 +10,24 @@ import math
 import os
 import tempfile
 from collections.abc import Callable, Iterator
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from station.files import read_bounded
 
 DAY, KIND, PART = r"[0-9]{4}-[0-9]{2}-[0-9]{2}", r"reject|pass", r"[0-9a-f]{1,64}-[0-9]{7,16}"  # <day>/<kind>/<run>-<part>
+
+
+class Label(StrEnum):
+    """An operator's label for an archived part: the review page's buttons, and where export sorts the part."""
+
+    DEFECT = "defect"
+    GOOD = "good"
+
+
+LABELS = frozenset(label.value for label in Label)
+STATION_LABELLER = "station"  # labels.csv's label_by for a part no operator labelled (its label is the station's verdict)
 MAX_SIDECAR = 1 << 20  # bytes: the archive writes about 1 KB
 CROP, FRAME, HEAT, SIDECAR = ".png", ".frame.png", ".heat.png", ".json"  # the files of one archived part
 SUFFIXES = (FRAME, HEAT, CROP, SIDECAR)  # longest first (a frame's name ends as a crop's does), the sidecar last

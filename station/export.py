@@ -19,15 +19,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from station.archive_layout import CROP, read_sidecar, sidecars
+from station.archive_layout import CROP, STATION_LABELLER, Label, read_sidecar, sidecars
 from station.errors import InputError
 from station.files import read_bounded, replace_file, to_cell
 from station.imagesize import PNG, png_damage
 from station.stills import DEFECTIVE, GOOD, MAX_IMAGE_BYTES
-from station.wire import REASONS
+from station.wire import REASONS, Reason
 
-LABEL_FOLDERS = {"defect": DEFECTIVE, "good": GOOD}  # an operator's label -> where export puts the part
-REASON_LABELS = {"defect": "defect", "ok": "good"}  # the station's own reason, for a part no operator labelled
+LABEL_FOLDERS = {Label.DEFECT.value: DEFECTIVE, Label.GOOD.value: GOOD}  # an operator's label -> where export puts the part
+REASON_LABELS = {Reason.DEFECT.value: Label.DEFECT.value, Reason.OK.value: Label.GOOD.value}  # the station's own reason, unlabelled
 
 
 @dataclass
@@ -102,7 +102,7 @@ def _export_into(archive: Path, out: Path, final: Path, reviewed_only: bool) -> 
             done.skipped.append(f"{crop}: {getattr(exc, 'strerror', None) or exc}")
             continue
         done.counts[folder] += 1
-        rows.append(_row(f"{folder}/{crop.name}", meta, review["by"] if review is not None else "station", digest))
+        rows.append(_row(f"{folder}/{crop.name}", meta, review["by"] if review is not None else STATION_LABELLER, digest))
     text = io.StringIO(newline="")
     csv.writer(text).writerows([[to_cell(c) for c in row] for row in rows])
     try:

@@ -21,7 +21,7 @@ from typing import Any
 
 import structlog
 
-from station.archive_layout import CROP, DAY, HEAT, KIND, PART, atomic_write, read_sidecar, sidecars
+from station.archive_layout import CROP, DAY, HEAT, KIND, LABELS, PART, STATION_LABELLER, Label, atomic_write, read_sidecar, sidecars
 from station.config import Config
 from station.errors import ConfigError, InputError
 from station.files import read_bounded, why
@@ -29,7 +29,6 @@ from station.keys import credential, credential_hint, warn_if_others_read
 from station.metrics import Metrics
 from station.wire import Disposition
 
-LABELS = ("defect", "good")
 MIN_TOKEN = 16  # characters: a token shorter than this is refused at start
 MIN_KINDS = 4  # different characters in it at least (a random 16-digit token has fewer than 8 one time in four)
 MAX_TOKEN_FILE = 4096  # bytes: a token is one word
@@ -157,11 +156,11 @@ class Review:
     def label(self, item: str, label: str, who: str, now: float) -> dict[str, Any]:
         """Write the operator's label into the part's sidecar, atomically; the sidecar as written."""
         if label not in LABELS:
-            raise InputError(f"label {label[:20]!r} is not defect or good")
+            raise InputError(f"label {label[:20]!r} is not {Label.DEFECT} or {Label.GOOD}")
         if not _WHO.fullmatch(who) or not who.strip():
             raise InputError("who: a name of 1-64 letters, digits, spaces or .@'-")
-        if who.strip().lower() == "station":  # an export tells the station's own verdicts by label_by "station"
-            raise InputError("who: 'station' is how an export names the station's own verdicts; give the person's name")
+        if who.strip().lower() == STATION_LABELLER:  # an export tells the station's own verdicts by their label_by
+            raise InputError(f"who: '{STATION_LABELLER}' is how an export names the station's own verdicts; give the person's name")
         with self._labelling:  # two at once: each read the sidecar before either wrote, and one label was lost
             return self._label(self._side(item), item, label, who, now)
 
@@ -185,6 +184,6 @@ class Review:
         if isinstance(before, dict) and before.get("label") == label:  # the same label again (a second click, two operators)
             return meta
         self.metrics.reviewed.inc()
-        if (label == "good") == (meta.get("verdict") == Disposition.REJECT):
+        if (label == Label.GOOD) == (meta.get("verdict") == Disposition.REJECT):
             self.metrics.review_overruled.inc()
         return meta

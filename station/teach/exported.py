@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from station.archive import CROP_MARGIN
+from station.archive_layout import STATION_LABELLER
 from station.errors import InputError
 from station.files import columns_once, from_cell, read_bounded, why
 from station.locate import ELLIPSE_MIN_SQUASH, Circle, GrayImage, fit_ellipse, rectify_points, rim_edges
@@ -105,7 +106,7 @@ def read_labels(root: Path) -> Labels:
             raise InputError(f"{path}: line {n}: reason {reason!r} is not one of the station's ({', '.join(sorted(REASONS))})")
         if reasons.setdefault(name, reason) != reason:
             raise InputError(f"{path}: line {n}: {name} is listed again with another reason ({reasons[name]}, now {reason})")
-        if row.get("label_by") == "station":
+        if row.get("label_by") == STATION_LABELLER:
             by_station.add(row["file"])
         if name in seen:
             raise InputError(f"{path}: line {n}: {name} is listed again (line {seen[name]}): one row a crop")
