@@ -78,12 +78,12 @@ class Gateway(Worker):
             registry.register(GatewayCounts(self.core, outputs))
         self._poll_s = poll_s
         self._drop = drop  # tests only: simulate a message lost on the network
-        self.failed: BaseException | None = None
         self.decided = 0  # parts decided, for systemd's STATUS=
         plc_s = TIMEOUTS_BETWEEN_MARKS * g.modbus.timeout_s if g.output is GatewayOutputKind.MODBUS else 0.0
         self.stall_s = max(GATEWAY_STOP_S, plc_s + 1.0)  # no progress for longer is a hang, not a slow or silent PLC
         self._offset = time.time() - time.monotonic()  # the wall clock against the monotonic one: a change is a step
         self._told: bool | None = None  # the vision health the outputs were last told (None: not yet)
+        self._told_stopped = False  # the stop's healthy coil 0 written (else _finish writes it, whatever ended the loop)
         self._hold_s = cfg.gateway.modbus.hold_ms / 1000 if cfg.gateway.output is GatewayOutputKind.MODBUS else 0.0
         self._keys, self._server_key = curve_keys(cfg)
         self._stream, self._resend_at = station_endpoints(cfg)
@@ -154,46 +154,44 @@ class Gateway(Worker):
         poller.register(self._sub, zmq.POLLIN)
         if self._resend is not None:
             poller.register(self._resend, zmq.POLLIN)
-        told = False
-        try:
-            while not self._stop.is_set():
+        while not self._stop.is_set():
+            self.last_progress = time.monotonic()
+            now = self._now()
+            due = self.core.next_due()
+            wait = self._poll_s if due is None else min(self._poll_s, max(due - now, 0.0))
+            for sock, _ in poller.poll(int(wait * 1000)):
+                self._read(sock)
+            if time.monotonic() - self._heard > self._redial_s:
+                self._redial(poller)
+            elif self._asked is not None and time.monotonic() - self._asked > self._redial_s:
+                self._redial_resend(poller)
+            now = self._now()
+            self._send_resend_requests()
+            self.core.tick(now)
+            if self.core.healthy != self._told:
+                self._told = self.core.healthy
+                self.outputs.healthy(self._told, self.core.reason)
                 self.last_progress = time.monotonic()
-                now = self._now()
-                due = self.core.next_due()
-                wait = self._poll_s if due is None else min(self._poll_s, max(due - now, 0.0))
-                for sock, _ in poller.poll(int(wait * 1000)):
-                    self._read(sock)
-                if time.monotonic() - self._heard > self._redial_s:
-                    self._redial(poller)
-                elif self._asked is not None and time.monotonic() - self._asked > self._redial_s:
-                    self._redial_resend(poller)
-                now = self._now()
-                self._send_resend_requests()
-                self.core.tick(now)
-                if self.core.healthy != self._told:
-                    self._told = self.core.healthy
-                    self.outputs.healthy(self._told, self.core.reason)
-                    self.last_progress = time.monotonic()
-                self._write_decisions()
-                if not self._stop.is_set():  # a stop's first word to the PLC is the healthy coil 0, never a 1 again
-                    self.outputs.tick(time.monotonic())  # the alive count's time: a step of the wall clock never stops it
-            self.outputs.healthy(False, GatewayReason.GATEWAY_STOPPED)  # first: from now the PLC rejects every part, whatever comes after
-            told, self._told = True, False
-            read_by = time.monotonic() + STOP_READ_S  # the verdicts that came while the loop was held up (a slow PLC) when
-            while self._read(self._sub) and time.monotonic() < read_by:  # the stop came: each its line (one batch: 256)
-                pass
-            self.core.stop(self._now())  # the parts still on their way to the actuator: rejected, each with its line
-            self._write_decisions(time.monotonic() + STOP_WRITES_S)
-        except BaseException as exc:  # a dead gateway must say so; the PLC sees the healthy coil drop
-            self.failed = exc
-            log.error("gateway_failed", stage="gateway", error=f"{type(exc).__name__}: {exc}")
-        finally:
-            if not told:
-                self.outputs.healthy(False, GatewayReason.GATEWAY_STOPPED)
-            self.outputs.close()
-            self._sub.close(0)
-            if self._resend is not None:
-                self._resend.close(0)
+            self._write_decisions()
+            if not self._stop.is_set():  # a stop's first word to the PLC is the healthy coil 0, never a 1 again
+                self.outputs.tick(time.monotonic())  # the alive count's time: a step of the wall clock never stops it
+        self.outputs.healthy(False, GatewayReason.GATEWAY_STOPPED)  # first: from now the PLC rejects every part, whatever comes after
+        self._told_stopped, self._told = True, False
+        read_by = time.monotonic() + STOP_READ_S  # the verdicts that came while the loop was held up (a slow PLC) when
+        while self._read(self._sub) and time.monotonic() < read_by:  # the stop came: each its line (one batch: 256)
+            pass
+        self.core.stop(self._now())  # the parts still on their way to the actuator: rejected, each with its line
+        self._write_decisions(time.monotonic() + STOP_WRITES_S)
+
+    def _finish(self) -> None:
+        """On every way out of the loop, a failure too (Worker keeps it in ``failed`` and logs ``stage_failed``): the PLC sees
+        the healthy coil drop, then the outputs and sockets close."""
+        if not self._told_stopped:
+            self.outputs.healthy(False, GatewayReason.GATEWAY_STOPPED)
+        self.outputs.close()
+        self._sub.close(0)
+        if self._resend is not None:
+            self._resend.close(0)
 
     def stop(self) -> None:
         """Stop the loop, and tell the outputs the time after which no part is sent: a part under way at a slow PLC stops

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import pytest
+import structlog.testing
 
 from station.gateway import service
 from station.gateway.reasons import PartDecision
@@ -191,6 +192,28 @@ def test_the_plcs_alive_count_goes_on_when_the_gateways_wall_clock_steps_back(
     time.sleep(0.2)  # a tick may have been timed before the step
     before = counts()
     assert wait_for(lambda: counts() >= before + 5, 5)  # 50 ms apart: well under 5 s, never 30
+
+
+class BrokenOutput(Recorder):
+    """An output with a bug: it raises on a part."""
+
+    def part(self, d: PartDecision) -> bool:
+        raise RuntimeError("a bug in an output")
+
+
+def test_a_gateway_whose_loop_fails_says_so_and_drops_the_healthy_coil_first(line: Line, gateways: Any) -> None:
+    pub = StationPub(line.config().publisher.endpoint, "f0f0f0f0f0f0f0f0", pause=0.02)
+    with structlog.testing.capture_logs() as logs:
+        gw, rec = gateways(line.config("publisher.resend_endpoint=null", "gateway.actuator_delay_ms=100"), rec=BrokenOutput())
+        try:
+            assert wait_for(lambda: pub.beat() and gw.core.healthy, 10)
+            pub.verdict(1, deadline_s=0.05)
+            assert wait_for(lambda: not gw.is_alive(), 5)
+        finally:
+            pub.close()
+    assert isinstance(gw.failed, RuntimeError) and rec.closed
+    assert rec.health[-1][1:] == (False, "gateway_stopped")  # the PLC rejects every part from then on
+    assert [e["error"] for e in logs if e["event"] == "stage_failed"] == ["RuntimeError: a bug in an output"]
 
 
 class RefusingPlc(Recorder):
