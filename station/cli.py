@@ -212,7 +212,9 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     if args.check_plc:
         if args.test_reject:
             raise InputError("--test-reject: --check-plc decides no part (time the actuator with the gateway running)")
-        return _check_plc(cfg)
+        return _check_plc(cfg, args.write_back)
+    if args.write_back:
+        raise InputError("--write-back: only with --check-plc (the gateway itself writes every part's decision)")
     for w in config_warnings(cfg):  # the gateway's own (a Modbus timeout a stop cannot wait out); the station's are run's
         if w.startswith("gateway."):
             log.warning("config_warning", warning=w)
@@ -227,7 +229,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
             served.close()
 
 
-def _check_plc(cfg: Config) -> int:
+def _check_plc(cfg: Config, write_back: bool) -> int:
     from station.config_gateway import GatewayOutputKind
     from station.gateway.plccheck import check_plc, report
     from station.gateway.service import curve_keys, station_endpoints
@@ -236,7 +238,7 @@ def _check_plc(cfg: Config) -> int:
         raise ConfigError("gateway.output", f"{cfg.gateway.output.value}: no PLC to check (set it to modbus)")
     station_endpoints(cfg)  # what the service reads at its start besides the PLC: a wrong one exits 2 here, not in a restart loop
     curve_keys(cfg)
-    check = check_plc(cfg.gateway.modbus)
+    check = check_plc(cfg.gateway.modbus, write_back)
     print("\n".join(report(cfg.gateway.modbus, check)))
     return 0 if check.passed else 1
 

@@ -160,6 +160,9 @@ def tool_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> tu
     one.add_argument("--out", type=Path, help="append one JSON line per part here (default: stdout)")
     one.add_argument("--check-plc", action="store_true",
                      help="read the PLC's coils and registers once, time them, write nothing, and exit (0: passed, 1: failed)")  # fmt: skip
+    gateway.add_argument("--write-back", action="store_true",
+                         help="with --check-plc: then write each address back with the value it holds, as the gateway writes it "
+                              "(function 16 for a decision block): write access tried, no value changed")  # fmt: skip
     gateway.add_argument("--test-reject", type=at_least(1, int, 1000), default=0, metavar="N",
                          help="commissioning: reject each part whose id N divides where it would pass (reason test_reject), to "
                               "time the actuator; never in service")  # fmt: skip

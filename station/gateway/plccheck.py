@@ -1,19 +1,20 @@
 """``station gateway --check-plc``: before going live, is the PLC there, are the gateway's coils and registers mapped, is
-it quick enough, and is no other gateway driving it? It only reads: a check never writes a coil or register (a changed
-event register is a part's decision to the PLC)."""
+it quick enough, and is no other gateway driving it? It only reads, unless told to write each address back with the value
+it holds (``--write-back``: write access and each function the gateway uses tried, no value changed; a changed event
+register would be a part's decision to the PLC)."""
 
 from __future__ import annotations
 
 import socket
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
 from station.config_gateway import ModbusSection
 from station.endpoints import is_ip_address
-from station.gateway.outputs import modbus_client
+from station.gateway.outputs import modbus_client, not_the_answer
 
 LATENCY_READS = 20  # reads of the event register timed, one after another
 REQUESTS_PER_PART = 3  # the reject coil, the part register and the event register, each a request (a decision block: one)
@@ -21,6 +22,7 @@ ALIVE_WATCH_S = 5.0  # at most this long to see whether another gateway counts t
 EXCEPTIONS = {1: "illegal function", 2: "illegal data address: not mapped", 3: "illegal data value", 4: "server device failure",
               6: "server busy", 10: "gateway path unavailable", 11: "gateway target device failed to respond"}  # fmt: skip
 FUNCTION = {"coil": 1, "register": 3}  # Modbus' read coils and read holding registers
+WRITES = {"write_coil": 5, "write_register": 6, "write_registers": 16}  # the functions the gateway writes with
 
 
 class Fault(StrEnum):
@@ -59,25 +61,33 @@ class PlcCheck:
     probes: tuple[Probe, ...]
     latency_s: tuple[float, ...]  # each timed read that the PLC answered
     alive_moved: tuple[int, int] | None = None  # the alive register changed while the check watched it: a gateway runs
+    written: tuple[Probe, ...] = ()  # --write-back: each write, its value the one read
 
     @property
     def passed(self) -> bool:
-        every = self.reached is None and all(p.fault is None for p in self.probes) and len(self.latency_s) == LATENCY_READS
-        return every and self.alive_moved is None
+        every = self.reached is None and all(p.fault is None for p in (*self.probes, *self.written))
+        return every and len(self.latency_s) == LATENCY_READS and self.alive_moved is None
 
 
-def _read(client: Any, cfg: ModbusSection, kind: str, address: int, count: int = 1) -> tuple[list[int] | None, Fault | None, str]:
-    """``count`` coils or registers from ``address`` in one request (a decision block's four, as the gateway writes three),
-    or why not."""
-    fn = client.read_coils if kind == "coil" else client.read_holding_registers
+def _request(client: Any, cfg: ModbusSection, fn: str, address: int, *args: Any, **kw: Any) -> tuple[Any, Fault | None, str]:
+    """One request's answer, or why there is none: not answered, the connection dropped, or refused (Modbus' exception)."""
     try:
-        rr = fn(address, count=count, device_id=cfg.device_id)
+        rr = getattr(client, fn)(address, *args, device_id=cfg.device_id, **kw)
     except Exception as exc:  # pymodbus raises its own and OS errors
         fault = Fault.SILENT if type(exc).__name__ == "ModbusIOException" else Fault.DROPPED  # a timeout; a closed connection
         return None, fault, f"{type(exc).__name__}: {exc}"
     if rr.isError():
         code = getattr(rr, "exception_code", None)
         return None, Fault.REFUSED, f"Modbus exception {code} ({EXCEPTIONS.get(code, 'unknown')})" if code else str(rr)
+    return rr, None, ""
+
+
+def _read(client: Any, cfg: ModbusSection, kind: str, address: int, count: int = 1) -> tuple[list[int] | None, Fault | None, str]:
+    """``count`` coils or registers from ``address`` in one request (a decision block's four, as the gateway writes three),
+    or why not."""
+    rr, fault, error = _request(client, cfg, "read_coils" if kind == "coil" else "read_holding_registers", address, count=count)
+    if rr is None:
+        return None, fault, error
     values = getattr(rr, "bits" if kind == "coil" else "registers", None)
     if getattr(rr, "function_code", None) != FUNCTION[kind] or not values or len(values) < count:  # pymodbus does not check
         return None, Fault.WRONG, f"{type(rr).__name__} (function {getattr(rr, 'function_code', None)}) to a read of {kind}s"
@@ -96,9 +106,10 @@ def _unresolved(host: str) -> str | None:
     return None
 
 
-def check_plc(cfg: ModbusSection) -> PlcCheck:
+def check_plc(cfg: ModbusSection, write_back: bool = False) -> PlcCheck:
     """Connect (bounded by ``timeout_s``), read each of the gateway's coils and registers once, time reads of the event
-    register, and read the alive register again a little later."""
+    register, and read the alive register again a little later; with ``write_back``, once all that passed, write each
+    address back with the value read from it (:func:`_written_back`)."""
     client = modbus_client(cfg)
     try:
         try:
@@ -114,7 +125,8 @@ def check_plc(cfg: ModbusSection) -> PlcCheck:
         if any(p.fault is not None for p in probes):
             return PlcCheck(None, probes, ())
         alive = next(p.value for p in probes if p.kind == "register" and p.address == cfg.alive_address())
-        return PlcCheck(None, probes, _timed(client, cfg), _alive_moved(client, cfg, alive))
+        check = PlcCheck(None, probes, _timed(client, cfg), _alive_moved(client, cfg, alive))
+        return replace(check, written=_written_back(client, cfg, probes)) if write_back and check.passed else check
     finally:
         client.close()
 
@@ -127,6 +139,37 @@ def _probes(client: Any, cfg: ModbusSection) -> tuple[Probe, ...]:
         for key, addresses in keys.items():
             values, fault, error = _read(client, cfg, kind, addresses[0], len(addresses))
             out += [Probe(key, kind, a, values[i] if values else None, fault, error) for i, a in enumerate(addresses)]
+    return tuple(out)
+
+
+def _writes(cfg: ModbusSection, read: dict[tuple[str, int], int]) -> list[tuple[str, str, int, Any]]:
+    """(key, function, address, value) of each write the gateway makes, the value the one ``read`` there: the block's first
+    three registers in one request (function 16), its alive count and every other address by itself (5 or 6)."""
+    out: list[tuple[str, str, int, Any]] = []
+    for key, addresses in cfg.used()["coil"].items():
+        out += [(key, "write_coil", a, bool(read["coil", a])) for a in addresses]
+    for key, addresses in cfg.used()["register"].items():
+        if key == "decision_block":
+            n = addresses[0]
+            out += [(key, "write_registers", n, [read["register", a] for a in addresses[:3]]),
+                    (key, "write_register", addresses[3], read["register", addresses[3]])]  # fmt: skip
+        else:
+            out += [(key, "write_register", a, read["register", a]) for a in addresses]
+    return out
+
+
+def _written_back(client: Any, cfg: ModbusSection, probes: tuple[Probe, ...]) -> tuple[Probe, ...]:
+    """Each address written back with the value just read from it, as the gateway writes it: write access and each function
+    it uses tried (function 16 for a decision block), and no value changed, so the PLC sees no event (an event register
+    written with the value it holds is none). A write is taken only when its echo names its function, address and value."""
+    read = {(p.kind, p.address): int(p.value) for p in probes if p.value is not None}
+    out: list[Probe] = []
+    for key, fn, address, value in _writes(cfg, read):
+        rr, fault, error = _request(client, cfg, fn, address, value)
+        if rr is not None and (wrong := not_the_answer(fn, address, (value,), rr)):
+            fault, error = Fault.WRONG, wrong
+        shown = int(value) if not isinstance(value, list) else value[0]
+        out.append(Probe(key, fn, address, shown if fault is None else None, fault, error))
     return tuple(out)
 
 
@@ -160,11 +203,14 @@ def report(cfg: ModbusSection, check: PlcCheck) -> list[str]:
     for p in check.probes:
         said = f"reads {p.value}" if p.fault is None else f"{p.fault.value}: {p.error}"
         lines.append(f"  gateway.modbus.{p.key} ({p.kind} {p.address}): {said}")
-    if cfg.decision_block is not None and check.probes:
+    if cfg.decision_block is not None and check.probes and not check.written:
         lines.append(
             "  gateway.modbus.decision_block is written by function 16 (write multiple registers), which a check that "
-            "writes nothing cannot try: a PLC that refuses it fails the first part (gateway_plc_requests_failed_total)"
+            "writes nothing cannot try: --write-back tries it (a PLC that refuses it fails the first part)"
         )
+    for p in check.written:
+        said = "taken" if p.fault is None else f"{p.fault.value}: {p.error}"
+        lines.append(f"  gateway.modbus.{p.key} (function {WRITES[p.kind]} at {p.address}) written back with the value it holds: {said}")
     lines += _timing(cfg, check.latency_s)
     if check.alive_moved is not None:
         lines.append(
@@ -193,12 +239,17 @@ def _timing(cfg: ModbusSection, latency: tuple[float, ...]) -> list[str]:
 
 
 def _verdict(check: PlcCheck) -> str:
+    written = "no value was changed" if check.written else "nothing was written"
     for fault in Fault:  # the first kind of fault found, with its usual cause
         keys = list(dict.fromkeys(f"gateway.modbus.{p.key}" for p in check.probes if p.fault is fault))  # a block's key once
         if keys:
             return f"PLC check failed: {', '.join(keys)} {fault.value} ({fault.hint}); nothing was written"
+        if keys := list(dict.fromkeys(f"gateway.modbus.{p.key}" for p in check.written if p.fault is fault)):
+            return f"PLC check failed: writing {', '.join(keys)} back {fault.value} ({fault.hint}); {written}"
     if len(check.latency_s) < LATENCY_READS:
         return "PLC check failed: the PLC stopped answering (nothing was written)"
     if check.alive_moved is not None:
         return "PLC check failed: a gateway drives this PLC now (its alive count moves): stop it first, never run two on one PLC"
+    if check.written:
+        return "PLC check passed: every address read, and written back as the gateway writes it (no value was changed)"
     return "PLC check passed: every address read (nothing was written)"

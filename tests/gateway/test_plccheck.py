@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -54,6 +55,68 @@ def test_a_decision_block_is_checked_as_its_four_registers_and_one_request_a_par
     assert any(line.startswith("  one part's decision is 1 request (gateway.modbus.decision_block) and hold_ms 20") for line in lines)
     assert any("written by function 16 (write multiple registers), which a check that writes nothing cannot try" in x for x in lines)
     assert plc.log() == []
+
+
+def _preset(plc: Plc, coils: dict[int, bool], registers: dict[int, int]) -> list[tuple[str, int, int]]:
+    """Values a PLC holds before the check (an earlier gateway's last part), written by a client of its own; the PLC's log
+    from then on."""
+    from pymodbus.client import ModbusTcpClient
+
+    client: Any = ModbusTcpClient("127.0.0.1", port=plc.port, timeout=2)
+    assert client.connect()
+    for a, on in coils.items():
+        assert not client.write_coil(a, on, device_id=1).isError()
+    for a, v in registers.items():
+        assert not client.write_register(a, v, device_id=1).isError()
+    client.close()
+    return plc.log()
+
+
+def test_write_back_writes_each_address_with_the_value_it_holds_as_the_gateway_writes_it(plc: Plc) -> None:
+    """Write access and each function the gateway uses are tried before the first part; the event register keeps its value,
+    so a PLC programmed as docs/protocol.md says sees no event."""
+    before = _preset(plc, {0: True}, {2: 41, 3: 7, 4: 1234})  # reject coil 1, event 41, alive 7, part 1234
+    cfg = _modbus(plc.port, "gateway.modbus.alive_register=3", "gateway.modbus.part_register=4")
+    check = check_plc(cfg, write_back=True)
+    lines = report(cfg, check)
+    assert check.passed, lines
+    assert plc.log()[len(before) :] == [("coil", 0, 1), ("coil", 1, 0), ("register", 4, 1234), ("register", 3, 7), ("register", 2, 41)]
+    assert lines[-1] == "PLC check passed: every address read, and written back as the gateway writes it (no value was changed)"
+    block = _modbus(plc.port, "gateway.modbus.decision_block=10")
+    _preset(plc, {}, {10: 1, 11: 99, 12: 65535, 13: 3})
+    n = len(plc.log())
+    assert check_plc(block, write_back=True).passed
+    assert plc.log()[n:] == [("coil", 1, 0), ("block", 10, 1), ("block", 11, 99), ("block", 12, 65535), ("register", 13, 3)]
+
+
+def _refuses_function_16(request: bytes) -> bytes:
+    """A PLC whose every coil and register reads 0 and takes single writes, but not function 16 (illegal function)."""
+    tid, unit, fc, body = request[:2], request[6:7], request[7], request[8:12]
+    if fc in (1, 3):
+        count = int.from_bytes(body[2:4], "big")
+        data = bytes([(count + 7) // 8]) + bytes((count + 7) // 8) if fc == 1 else bytes([2 * count]) + bytes(2 * count)
+        pdu = bytes([fc]) + data
+    elif fc in (5, 6):
+        pdu = bytes([fc]) + body  # the echo of a single write
+    else:
+        pdu = bytes([fc | 0x80, 1])
+    return tid + b"\x00\x00" + (len(pdu) + 1).to_bytes(2, "big") + unit + pdu
+
+
+def test_write_back_fails_the_check_on_a_plc_that_refuses_the_decision_blocks_function_16() -> None:
+    server = RawServer(_refuses_function_16)
+    try:
+        cfg = _modbus(server.port, "gateway.modbus.decision_block=10", "gateway.modbus.alive_ms=50")
+        plain, written = check_plc(cfg), check_plc(cfg, write_back=True)
+    finally:
+        server.close()
+    assert plain.passed, "every address reads: a check that writes nothing passes"
+    assert not written.passed and [(p.key, p.kind, p.fault) for p in written.written if p.fault] == [
+        ("decision_block", "write_registers", Fault.REFUSED)]  # fmt: skip
+    assert report(cfg, written)[-1].startswith(
+        "PLC check failed: writing gateway.modbus.decision_block back refused (each line names Modbus' exception"
+    )
+    assert "Modbus exception 1 (illegal function)" in "\n".join(report(cfg, written))
 
 
 def test_a_decision_block_the_plc_maps_only_in_part_fails_the_check_naming_the_key_once(plc: Plc) -> None:
@@ -122,8 +185,15 @@ def test_station_gateway_check_plc_exits_0_when_passed_and_2_without_a_plc_outpu
     p = run("gateway", "--check-plc", "--set", "gateway.output=modbus", "--set", f"gateway.modbus.port={plc.port}", timeout=60)
     assert p.returncode == 0, p.stdout + p.stderr
     assert p.stdout.splitlines()[-1] == "PLC check passed: every address read (nothing was written)"
+    p = run("gateway", "--check-plc", "--write-back", "--set", "gateway.output=modbus", "--set", f"gateway.modbus.port={plc.port}",
+            timeout=60)  # fmt: skip
+    assert p.returncode == 0 and p.stdout.splitlines()[-1].endswith("written back as the gateway writes it (no value was changed)")
     p = run("gateway", "--check-plc", timeout=60)
     assert p.returncode == 2 and p.stderr.strip() == "station: config error: gateway.output: log: no PLC to check (set it to modbus)"
+    p = run("gateway", "--write-back", timeout=60)
+    assert p.returncode == 2 and p.stderr.strip().endswith(
+        "--write-back: only with --check-plc (the gateway itself writes every part's decision)"
+    )
 
 
 def test_the_check_refuses_the_keys_the_gateway_could_not_start_with_naming_the_key(plc: Plc, tmp_path: Path) -> None:
