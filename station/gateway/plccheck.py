@@ -126,7 +126,7 @@ def check_plc(cfg: ModbusSection, write_back: bool = False) -> PlcCheck:
             return PlcCheck(None, probes, ())
         alive = next(p.value for p in probes if p.kind == "register" and p.address == cfg.alive_address())
         check = PlcCheck(None, probes, _timed(client, cfg), _alive_moved(client, cfg, alive))
-        return replace(check, written=_written_back(client, cfg, probes)) if write_back and check.passed else check
+        return replace(check, written=_written_back(client, cfg)) if write_back and check.passed else check
     finally:
         client.close()
 
@@ -158,10 +158,14 @@ def _writes(cfg: ModbusSection, read: dict[tuple[str, int], int]) -> list[tuple[
     return out
 
 
-def _written_back(client: Any, cfg: ModbusSection, probes: tuple[Probe, ...]) -> tuple[Probe, ...]:
-    """Each address written back with the value just read from it, as the gateway writes it: write access and each function
-    it uses tried (function 16 for a decision block), and no value changed, so the PLC sees no event (an event register
-    written with the value it holds is none). A write is taken only when its echo names its function, address and value."""
+def _written_back(client: Any, cfg: ModbusSection) -> tuple[Probe, ...]:
+    """Each address read again and written back at once with the value it holds, as the gateway writes it: write access
+    and each function it uses tried (function 16 for a decision block), and no value changed, so the PLC sees no event (an
+    event register written with the value it holds is none). A write is taken only when its echo names its function,
+    address and value."""
+    probes = _probes(client, cfg)  # now, not as the check began: nothing written is older than one request's round trip
+    if unread := tuple(p for p in probes if p.fault is not None):
+        return unread
     read = {(p.kind, p.address): int(p.value) for p in probes if p.value is not None}
     out: list[Probe] = []
     for key, fn, address, value in _writes(cfg, read):
@@ -210,7 +214,8 @@ def report(cfg: ModbusSection, check: PlcCheck) -> list[str]:
         )
     for p in check.written:
         said = "taken" if p.fault is None else f"{p.fault.value}: {p.error}"
-        lines.append(f"  gateway.modbus.{p.key} (function {WRITES[p.kind]} at {p.address}) written back with the value it holds: {said}")
+        how = f"function {WRITES[p.kind]} at" if p.kind in WRITES else f"{p.kind}, read again before its write:"  # unread now
+        lines.append(f"  gateway.modbus.{p.key} ({how} {p.address}) written back with the value it holds: {said}")
     lines += _timing(cfg, check.latency_s)
     if check.alive_moved is not None:
         lines.append(
