@@ -274,28 +274,30 @@ def test_a_camera_whose_frames_stop_decoding_is_blind_though_frames_still_arrive
 
 
 class Garbled(FakeSource):
-    """A recording whose every frame fails to decode."""
+    """A source whose first ``n`` frames fail to decode; live, silent after them."""
 
     def read(self) -> Grab | None:
         if self._i >= self._n:
+            time.sleep(0.01)
             return None
         self._i += 1
         return Grab(None, f"fake: frame {self._i} could not be decoded", self.name)
 
 
-def test_a_stream_of_unreadable_frames_is_one_log_line_and_a_count_not_a_line_a_frame() -> None:
-    """Each frame counted and passed on (its part rejected); the log, at 25 frames a second to journald, says the first
-    and then how many more every 10 s, and at the end."""
-    q: queue.Queue[object] = queue.Queue(maxsize=1000)
-    m = Metrics()
-    with structlog.testing.capture_logs() as logs:
-        cap = CaptureStage(Garbled(50, live=False), q, m)
-        cap.start()
-        assert _drain(q)[-1] is END
-        cap.join(2)
-    lines = [e for e in logs if e["event"] == "frame_unreadable"]
-    assert [e.get("suppressed") for e in lines] == [None, 49] and lines[0]["error"] == "fake: frame 1 could not be decoded"
-    assert m.frames_dropped.labels(reason="unreadable")._value.get() == 50
+def test_a_cameras_stream_of_unreadable_frames_is_one_log_line_and_a_count_a_files_a_line_each() -> None:
+    """Each frame counted and passed on (its part rejected). A camera's, at 25 frames a second to journald, is logged first
+    and then how many more every 10 s, and at the end; a file's (a folder's photos, a video's frames) each named."""
+    for live, said in ((True, [None, 49]), (False, [None] * 50)):
+        q: queue.Queue[object] = queue.Queue(maxsize=1000)
+        m = Metrics()
+        with structlog.testing.capture_logs() as logs:
+            cap = CaptureStage(Garbled(50, live=live), q, m, stale_after_s=30.0)
+            cap.start()
+            assert wait_for(lambda m=m: m.frames_dropped.labels(reason="unreadable")._value.get() == 50, 5)  # type: ignore[misc]
+            cap.stop()
+            cap.join(2)
+        lines = [e for e in logs if e["event"] == "frame_unreadable"]
+        assert [e.get("suppressed") for e in lines] == said and lines[0]["error"] == "fake: frame 1 could not be decoded"
 
 
 def test_a_recording_is_never_blind_and_a_hardware_trigger_not_for_its_silence() -> None:

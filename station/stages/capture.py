@@ -364,7 +364,10 @@ class CaptureStage(Worker):
         if self.state is CameraState.DISCONNECTED:  # frames again after a short silence, without a reopen
             self._set_state(CameraState.CONNECTED)
         if grab.error is not None:
-            self._quiet.emit("unreadable", "frame_unreadable", level="error", error=grab.error, frame=self.frames)
+            if self.source.live:  # a camera's corrupt stream: one line every 10 s with a count, not 25 a second
+                self._quiet.emit("unreadable", "frame_unreadable", level="error", error=grab.error, frame=self.frames)
+            else:  # a file given: each named (a photo of a folder, a video's frame), never a silent skip
+                self._log.error("frame_unreadable", error=grab.error, frame=self.frames)
             self.metrics.frames_dropped.labels(reason=DropReason.UNREADABLE).inc()
         elif grab.image is not None:
             self.last_seen_mono = mono
