@@ -175,22 +175,30 @@ class ModbusOutput:
         if (wait := self._held_until - time.monotonic()) > 0:  # the last part's event must be scanned with its own coil
             time.sleep(wait)
         reject, pid = int(d.decision is not Disposition.PASS), d.part_id % 65536
-        if m.decision_block is None:
-            if self._call("reject_coil", "write_coil", m.reject_coil, bool(reject)) is None or self._stopped():
-                return False
-            if self._call("part_register", "write_register", m.part_register, pid) is None or self._stopped():
-                return False
-        if (event := self._next_event()) is None:
-            return False
-        if m.decision_block is not None:
-            sent = self._call("decision_block", "write_registers", m.decision_block, [reject, pid, event])
-        else:
-            sent = self._call("event_register", "write_register", m.event_register, event)
-        if sent is None:
-            return False  # _call forgot the value: it is read again before the next part
+        event = self._plain(reject, pid) if m.decision_block is None else self._block(m.decision_block, reject, pid)
+        if event is None:
+            return False  # a failed request made _call forget the event's value: it is read again before the next part
         self._event = event
         self._held_until = time.monotonic() + m.hold_ms / 1000
         return True
+
+    def _plain(self, reject: int, pid: int) -> int | None:
+        """The reject coil, the part register, then the event register, each a request; the event written, or None."""
+        m = self.cfg
+        if self._call("reject_coil", "write_coil", m.reject_coil, bool(reject)) is None or self._stopped():
+            return None
+        if self._call("part_register", "write_register", m.part_register, pid) is None or self._stopped():
+            return None
+        if (event := self._next_event()) is None:
+            return None
+        return event if self._call("event_register", "write_register", m.event_register, event) is not None else None
+
+    def _block(self, block: int, reject: int, pid: int) -> int | None:
+        """The decision, the part id and the event in one request at ``block``; the event written, or None."""
+        if (event := self._next_event()) is None:
+            return None
+        sent = self._call("decision_block", "write_registers", block, [reject, pid, event])
+        return event if sent is not None else None
 
     def _next_event(self) -> int | None:
         """The event count's next value, on from what the PLC holds where it is not known (a new gateway, a failed
