@@ -1,4 +1,11 @@
-"""The station's exception hierarchy: small on purpose; and :func:`one_line`, for printing what they say."""
+"""The station's exception hierarchy: small on purpose; and :func:`one_line`, for printing what they say.
+
+Five exceptions live beside the code that raises them, each caught there or by its one caller, never by a command's
+top level: ``wire.WireError`` (the wire contract imports nothing of the station; a peer's bytes that are no message),
+``config_base.Contradiction`` (a ValueError, as pydantic's validators must raise; the loader turns it into a
+ConfigError naming its key), ``settings_file.Unreadable`` (YAML the loader refuses; a ConfigError too),
+``files.Refused`` (an OSError, so that a file refused for its kind or size is said as one that cannot be read) and
+``signals.Stopped`` (a BaseException: a stop, as KeyboardInterrupt is, that no ``except Exception`` swallows)."""
 
 from __future__ import annotations
 
