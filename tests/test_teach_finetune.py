@@ -137,6 +137,22 @@ def test_the_anchor_keeps_the_weights_near_the_base() -> None:
     assert 0.0 < moved(held) < 0.5 * moved(free)
 
 
+def test_a_network_that_diverges_scores_no_part_and_never_raises(capsys: pytest.CaptureFixture[str]) -> None:
+    """Its outputs no numbers (a rate far too high): before, PyTorch's loss raised, and teaching ended in a traceback."""
+    torch = pytest.importorskip("torch", reason="fine-tuning needs PyTorch (pip install -e '.[train]')")
+    from station.teach.finetune import Recipe, fit, plain, score
+    from station.teach.weights import from_onnx
+
+    base = Model(MODEL)
+    start = from_onnx(MODEL, base)
+    with torch.no_grad():
+        next(iter(start.parameters())).fill_(float("inf"))  # as a step too large leaves it
+    samples = _good_samples(4) + [replace(s, label=1) for s in _good_samples(8)[4:]]
+    net = fit(start, samples, base.info.spec, Recipe(epochs=2, batch=4), 3, "fold 1")
+    assert np.isnan(score(net, plain(samples, base.info.spec))).all()
+    assert "station teach: fold 1: the network diverged (its outputs were no numbers): its parts get none" in capsys.readouterr().err
+
+
 def test_a_network_taught_from_scratch_cannot_be_anchored() -> None:
     pytest.importorskip("torch", reason="fine-tuning needs PyTorch (pip install -e '.[train]')")
     from station.teach.finetune import Recipe, fit

@@ -143,8 +143,10 @@ def fit(base: Any, samples: list[Sample], spec: PreprocessSpec, recipe: Recipe, 
         if not (fresh or recipe.learn_norms):
             _freeze_norms(net)
         for x, y, w in batches.epoch():
-            p = net(torch.from_numpy(x)[:, None]).clamp(1e-6, 1 - 1e-6)
-            loss: Any = _loss(p, torch.from_numpy(y)[:, None], torch.from_numpy(w)[:, None], recipe.focus)
+            p = net(torch.from_numpy(x)[:, None])
+            if not bool(torch.isfinite(p).all()):  # diverged (a rate too high): no number is a score, never a traceback
+                return _diverged(net, desc, bar)
+            loss: Any = _loss(p.clamp(1e-6, 1 - 1e-6), torch.from_numpy(y)[:, None], torch.from_numpy(w)[:, None], recipe.focus)
             if ref:
                 loss = loss + recipe.anchor * sum(((q - r) ** 2).sum() for q, r in zip(net.parameters(), ref, strict=True))
             opt.zero_grad()
@@ -155,6 +157,20 @@ def fit(base: Any, samples: list[Sample], spec: PreprocessSpec, recipe: Recipe, 
     bar.close()
     if bar.disable:  # no terminal for the bar (a log, a pipe): a line a network, so that minutes never pass in silence
         print(one_line(f"station teach: {desc}: network taught ({time.monotonic() - t0:.0f} s)"), file=sys.stderr, flush=True)
+    return net.eval()
+
+
+def _diverged(net: Any, desc: str, bar: Any) -> Any:
+    """A network whose outputs stopped being numbers during training, every weight made NaN so that it scores each part as
+    no number (teaching then says the taught networks diverged and never writes them); said on stderr."""
+    import torch
+
+    bar.close()
+    with torch.no_grad():
+        for q in net.parameters():
+            q.fill_(float("nan"))
+    print(one_line(f"station teach: {desc}: the network diverged (its outputs were no numbers): its parts get none"),
+          file=sys.stderr, flush=True)  # fmt: skip
     return net.eval()
 
 
