@@ -368,6 +368,10 @@ def main(argv: list[str] | None = None) -> int:
         _mute_stdout()
         say(one_line(f"station: error: {_os_error(exc)}"))
         return 2
+    except Exception as exc:  # a bug, or a library failing in a way nothing nearer knows (out of memory in PyTorch): one line
+        say(one_line(f"station: internal error: {type(exc).__name__}: {exc} (a fault of the station, not of its input: "
+                     "please report it with the command that made it)"))  # fmt: skip
+        return 1
     finally:
         SIGNALS.retire()
 

@@ -123,3 +123,19 @@ def test_a_lines_name_is_one_short_printable_line_told_before_teaching(capsys: p
         with pytest.raises(SystemExit):
             build_parser().parse_args(["teach", "x", "--out", "m.onnx", "--line", bad])
         assert "argument --line: a line's name is up to 100 printable characters" in capsys.readouterr().err
+
+
+def test_a_fault_of_the_station_itself_is_one_line_and_exit_1_never_a_traceback(monkeypatch: pytest.MonkeyPatch,
+                                                                             capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    import argparse
+
+    from station import cli
+
+    def broken(_: argparse.Namespace) -> int:
+        raise RuntimeError("a bug\nover two lines")  # a library failing as nothing nearer knows (out of memory in PyTorch)
+
+    monkeypatch.setattr(cli, "build_parser", lambda: _Fixed(argparse.Namespace(command="teach", func=broken)))
+    assert cli.main([]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("station: internal error: RuntimeError: a bug\\x0aover two lines (a fault of the station")
+    assert err.count("\n") == 1 and "Traceback" not in err
