@@ -53,6 +53,22 @@ def test_a_model_the_gate_refuses_leaves_the_old_model_at_out_as_it_was(tmp_path
     assert out.read_bytes() == b"the model this line runs now" and list(tmp_path.iterdir()) == [out]
 
 
+def test_a_model_whose_file_cannot_be_put_in_place_is_not_named_written_in_the_report(tmp_path: Path,
+                                                                                   monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    from station.teach import command
+
+    base, pick, col, figures, labels = _sample_line_written_as_the_base(0.5)
+    out = tmp_path / "line.onnx"
+
+    def full(self: Path, target: Path) -> Path:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "replace", full)
+    why = command._write(out, None, base, pick, figures, col, labels, seed=1)
+    assert why == f"{out}: cannot write the taught model: No space left on device"
+    assert "written" not in figures and not out.exists()
+
+
 def test_a_model_that_rejects_too_few_defects_clear_of_its_limit_for_a_self_test_is_not_written_and_says_why(tmp_path: Path) -> None:
     """Its self-test may carry only defects it rejects by a margin, scored as stored: at a limit of 0.999999 the sample's defects
     are too few for the gate, and teach says so, before the gate (which would call the self-test malformed)."""
@@ -61,7 +77,7 @@ def test_a_model_that_rejects_too_few_defects_clear_of_its_limit_for_a_self_test
     base, pick, col, figures, labels = _sample_line_written_as_the_base(0.999999)
     out = tmp_path / "line.onnx"
     why = command._write(out, None, base, pick, figures, col, labels, seed=1)
-    assert why is not None and why.startswith(f"{out}: not written: it rejects only ")
+    assert why is not None and why.startswith(f"{out}: it rejects only ") and why.endswith(" (nothing written)")
     assert "clear of its pass limit, and the model gate checks a taught model on 8 at least" in why
     assert list(tmp_path.iterdir()) == []
 

@@ -381,12 +381,13 @@ def _write(out: Path, net: Any, base: Model, pick: Candidate, figures: dict[str,
         else:
             write_model(net, part, replace(base.info, spec=pick.spec), pick.threshold, pick.band, extra)
         if short := _add_self_test(part, pick, labels, seed):
-            return f"{out}: not written: {short}"
+            return f"{out}: {short} (nothing written)"
         admitted = admit(part)
         digest = hashlib.sha256(part.read_bytes()).hexdigest()
-        figures["written"] = {"model": meta.model_id(out, admitted.info.version, digest), "file": str(out), "station": __version__,
-                              "at": datetime.now(UTC).isoformat(timespec="seconds")}  # fmt: skip
+        written = {"model": meta.model_id(out, admitted.info.version, digest), "file": str(out), "station": __version__,
+                   "at": datetime.now(UTC).isoformat(timespec="seconds")}  # fmt: skip
         part.replace(out)
+        figures["written"] = written  # only once it is: a report never names a file that a failed rename left unwritten
     except ModelError as exc:
         why = str(exc).removeprefix(f"{part}: ")  # the file judged was --out's, written aside first; it is gone
         return f"{out}: the taught model failed the station's own gate (nothing written): {why}"
