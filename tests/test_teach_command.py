@@ -59,7 +59,7 @@ def test_a_qualified_line_is_an_ordinary_model_file_with_what_it_was_taught(taug
     model = admit(out)  # the station's own gate, on the crops of its line it carries
     meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
     info = json.loads(meta[META_TAUGHT])
-    assert info["line"] == "test line" and info["counts"] == {"ok": 18, "defective": 18, "not_inspectable": 0}
+    assert info["line"] == "test line" and info["counts"] == {"ok": 18, "defective": 18, "not_inspectable": 0, "unreadable": 0}
     assert info["base_model"].startswith("defect-") and info["samples_fingerprint"] and info["validation"]["parts"] == 36
     assert info["validation"]["escape_rate_upper_95"] > 0.15  # 18 held-out defects cannot show that fewer than 15 % pass
     figures = json.loads((report / "metrics.json").read_text())
@@ -263,7 +263,7 @@ def test_a_trial_run_reviewed_and_exported_teaches_a_model(tmp_path: Path, capsy
 
     admit(out)
     info = json.loads({p.key: p.value for p in onnx.load(str(out)).metadata_props}[META_TAUGHT])
-    assert info["counts"] == {"ok": photos["ok_front"], "defective": photos["def_front"], "not_inspectable": 0}
+    assert info["counts"] == {"ok": photos["ok_front"], "defective": photos["def_front"], "not_inspectable": 0, "unreadable": 0}
     assert json.loads((report / "metrics.json").read_text())["sources"] == [str(tmp_path / "export")]
 
 

@@ -194,7 +194,7 @@ def test_a_crop_the_export_wrote_is_taught_on_the_stations_circle_though_off_the
     assert [Path(r.origin).name for r in older.refused] == [crop.name]
     _with_digests(root)
     col = collect([root], SPEC, load_config(None, []))
-    assert col.refused == [] and col.counts() == {"ok": 2, "defective": 2, "not_inspectable": 0}
+    assert col.refused == [] and col.counts() == {"ok": 2, "defective": 2, "not_inspectable": 0, "unreadable": 0}
     (taught,) = [s for s in col.samples if s.origin == str(crop)]
     h, w = taught.image.shape
     assert (taught.circle.cx, taught.circle.cy) == (w / 2, h / 2), "on the circle the station inspected it on"
@@ -236,7 +236,7 @@ def test_an_exported_crop_is_used_only_where_the_station_finds_its_part_centred(
         f.writelines(f"ok_front/{name},ok,0.1,m,0\n" for name in ("noise.png", "hello.png", "corner.png"))
     col = collect([root], SPEC, load_config(None, []))
     assert {Path(r.origin).name: r.why for r in col.refused} == dict.fromkeys(("noise.png", "hello.png", "corner.png"), "rim_unseen")
-    assert col.counts() == {"ok": 2, "defective": 2, "not_inspectable": 3}
+    assert col.counts() == {"ok": 2, "defective": 2, "not_inspectable": 3, "unreadable": 0}
     (root / "labels.csv").write_text("file,reason\n")  # not written by the export: each is a photo, located afresh
     again = collect([root], SPEC, load_config(None, []))
     assert "corner.png" not in {Path(r.origin).name for r in again.refused} and again.counts()["ok"] == 3  # its whole part

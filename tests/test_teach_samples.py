@@ -27,7 +27,7 @@ SPEC = PreprocessSpec(size=192, margin=0.16, mask_radius=1.12)
 def test_a_labelled_folder_gives_each_photo_with_its_label(tmp_path: Path) -> None:
     root = sample_line(tmp_path)
     col = collect([root], SPEC, load_config(None, []))
-    assert col.counts() == {"ok": 4, "defective": 4, "not_inspectable": 0}
+    assert col.counts() == {"ok": 4, "defective": 4, "not_inspectable": 0, "unreadable": 0}
     assert {Path(s.origin).parent.name for s in col.samples if s.label == 1} == {"def_front"}
 
 
@@ -37,7 +37,8 @@ def test_a_part_that_cannot_be_inspected_is_reported_never_used(tmp_path: Path) 
     (root / "def_front" / "broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
     (root / "def_front" / "notes.txt").write_text("x")
     col = collect([root], SPEC, load_config(None, []))
-    assert col.counts() == {"ok": 4, "defective": 4, "not_inspectable": 2}
+    assert col.counts() == {"ok": 4, "defective": 4, "not_inspectable": 1, "unreadable": 1}
+    assert col.refused_by_label() == (1, 0)  # the blank good part is a reject on the line; a file that is no image, nothing
     why = {Path(r.origin).name: (r.label, r.why) for r in col.refused}
     assert why["blank.png"] == (0, "no_part")
     assert why["broken.jpg"][0] == 1 and why["broken.jpg"][1].startswith("not a decodable image")  # the reason, without the path
@@ -50,7 +51,7 @@ def test_photos_beside_the_label_folders_are_named_never_taught(tmp_path: Path) 
     shutil.copy(next((root / "def_front").iterdir()), root / "loose.jpeg")
     (root / "def_front_shift2").mkdir()
     col = collect([root], SPEC, load_config(None, []))
-    assert col.counts() == {"ok": 4, "defective": 4, "not_inspectable": 0}
+    assert col.counts() == {"ok": 4, "defective": 4, "not_inspectable": 0, "unreadable": 0}
     beside = "def_front_shift2/, loose.jpeg (a photo counts only inside one of them)"
     assert f"{root}: not read, as not in ok_front/ or def_front/: {beside}" in col.notes
 
@@ -83,7 +84,7 @@ def test_photos_in_folders_below_a_label_are_used_and_what_cannot_be_read_is_nam
     (root / "def_front" / "@eaDir").mkdir()  # a NAS's thumbnails: never taught as defects
     shutil.copy(extra, root / "def_front" / "@eaDir" / extra.name)
     col = collect([root], SPEC, load_config(None, []))
-    assert col.counts() == {"ok": 5, "defective": 4, "not_inspectable": 0}
+    assert col.counts() == {"ok": 5, "defective": 4, "not_inspectable": 0, "unreadable": 0}
     assert any(s.origin.endswith(f"monday/{extra.name}") and s.label == 0 for s in col.samples)
     notes = "\n".join(col.notes)
     for said in ("gone.jpg: a link that leads nowhere", "pipe.jpg: not a regular file", "linked: a linked folder, not followed",
@@ -135,11 +136,11 @@ def test_a_photo_given_twice_is_used_once_and_one_given_both_labels_is_refused(t
     root = sample_line(tmp_path, 2)
     for twice in (root, root / "." / ".." / root.name):  # the same folder given twice, by the same path or another
         col = collect([root, twice], SPEC, load_config(None, []))
-        assert col.counts() == {"ok": 2, "defective": 2, "not_inspectable": 0} and not col.copies
+        assert col.counts() == {"ok": 2, "defective": 2, "not_inspectable": 0, "unreadable": 0} and not col.copies
         assert col.notes == [f"{twice}: the same folder as {root}, used once"]
     again = shutil.copytree(root, tmp_path / "again")
     col = collect([root, again], SPEC, load_config(None, []))  # another folder of the same photos
-    assert col.counts() == {"ok": 2, "defective": 2, "not_inspectable": 0}
+    assert col.counts() == {"ok": 2, "defective": 2, "not_inspectable": 0, "unreadable": 0}
     assert any("4 photos are exact copies of others and were used once" in n and "the report's copies" in n for n in col.notes)
     photos = sorted(str(p) for p in again.glob("*/*"))
     assert sorted(c["photo"] for c in col.listed()["copies"]) == photos  # every copy named, each with the photo it copies
@@ -191,7 +192,7 @@ def test_a_tilted_part_the_round_search_finds_off_centre_is_taught_when_the_taug
         (tmp_path / sub).mkdir()
         cv2.imwrite(str(tmp_path / sub / "part.png"), image)
     col = collect([tmp_path], SPEC, load_config(None, []))
-    assert col.counts() == {"ok": 1, "defective": 1, "not_inspectable": 0}
+    assert col.counts() == {"ok": 1, "defective": 1, "not_inspectable": 0, "unreadable": 0}
     assert [(s.label, s.base_inspects) for s in col.samples] == [(0, False), (1, True)]
     kept = rectified(col)
     assert len(kept) == 2 and kept[0].circle.squash < 0.9 and col.refused == []
@@ -235,7 +236,7 @@ def test_crops_in_review_are_named_not_taught_in_any_labelled_folder(tmp_path: P
     (root / "review").mkdir()
     shutil.copy(sorted((SAMPLE / "def_front").iterdir())[-1], root / "review" / "unsure.jpeg")
     col = collect([root], SPEC, load_config(None, []))
-    assert col.counts() == {"ok": 2, "defective": 2, "not_inspectable": 0}
+    assert col.counts() == {"ok": 2, "defective": 2, "not_inspectable": 0, "unreadable": 0}
     assert f"{root / 'review'}: 1 crops not used (unlabelled: move each into ok_front/ or def_front/ to teach with it)" in col.notes
 
 

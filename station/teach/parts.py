@@ -123,8 +123,11 @@ class Collection:
                 "notes": self.notes}  # fmt: skip
 
     def counts(self) -> dict[str, int]:
-        n_def = sum(s.label for s in self.samples)
-        return {"ok": len(self.samples) - n_def, "defective": n_def, "not_inspectable": len(self.refused)}
+        """Parts learnt from, by label; parts the station could not inspect; files that are no image it can read (a file
+        problem, never a part the line will show it)."""
+        n_def, unreadable = sum(s.label for s in self.samples), sum(r.unreadable for r in self.refused)
+        return {"ok": len(self.samples) - n_def, "defective": n_def, "not_inspectable": len(self.refused) - unreadable,
+                "unreadable": unreadable}  # fmt: skip
 
     def unteachable(self, max_escape_rate: float = 0.0) -> list[str]:
         """Why these parts cannot teach a line at all, known before any network learns (too few of a class, too many the
@@ -164,8 +167,9 @@ class Collection:
                 f"Check the trigger settings {TRIGGER_CHECK}, then teach again"]  # fmt: skip
 
     def refused_by_label(self, missed: bool = False) -> tuple[int, int]:
-        """(good, defective) parts that could not be inspected: rejects that were never scored. With ``missed``, instead
-        the footage parts no trigger fired for: on the line they get no verdict, so no reject either."""
-        mine = [r for r in self.refused if (r.why == MISSED) == missed]
+        """(good, defective) parts that could not be inspected: rejects that were never scored (a file no image can be read
+        from is none: the line never shows the station a file). With ``missed``, instead the footage parts no trigger fired
+        for: on the line they get no verdict, so no reject either."""
+        mine = [r for r in self.refused if (r.why == MISSED) == missed and not r.unreadable]
         n_def = sum(r.label for r in mine)
         return len(mine) - n_def, n_def
