@@ -31,6 +31,15 @@ def test_a_labelled_folder_gives_each_photo_with_its_label(tmp_path: Path) -> No
     assert {Path(s.origin).parent.name for s in col.samples if s.label == 1} == {"def_front"}
 
 
+def test_the_samples_fingerprint_is_of_what_was_read_whatever_the_order_of_the_sources(tmp_path: Path) -> None:
+    a, b = sample_line(tmp_path / "a", 2), sample_line(tmp_path / "b", 4)
+    shutil.rmtree(b / "ok_front")  # b: other parts than a's
+    for f in sorted((b / "def_front").iterdir())[:2]:
+        f.unlink()
+    ab, ba = collect([a, b], SPEC, load_config(None, [])), collect([b, a], SPEC, load_config(None, []))
+    assert ab.fingerprint() == ba.fingerprint() != collect([a], SPEC, load_config(None, [])).fingerprint()
+
+
 def test_a_part_that_cannot_be_inspected_is_reported_never_used(tmp_path: Path) -> None:
     root = sample_line(tmp_path)
     cv2.imwrite(str(root / "ok_front" / "blank.png"), np.full((300, 300), 128, np.uint8))

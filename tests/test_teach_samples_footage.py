@@ -37,7 +37,7 @@ def test_a_video_is_read_through_the_line_trigger_and_matched_to_its_ground_trut
     shutil.copy(video, tmp_path / "again.mp4")
     shutil.copy(video.with_suffix(".csv"), tmp_path / "again.csv")
     twice = collect([video, video, tmp_path / "again.mp4"], SPEC, load_config(None, []))
-    assert len(twice.samples) == len(col.samples) and twice.digest.hexdigest() == col.digest.hexdigest()  # each part once
+    assert len(twice.samples) == len(col.samples) and twice.fingerprint() == col.fingerprint()  # each part once
     assert twice.notes == [
         f"{video}: the same video as {video}, used once",
         f"{tmp_path / 'again.mp4'}: the same video as {video}, used once",

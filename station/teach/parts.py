@@ -97,12 +97,20 @@ class Collection:
     samples: list[Sample] = field(default_factory=list)
     refused: list[Refused] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what else was found and not used (unlabelled review/ crops, stray files)
-    digest: hashlib._Hash = field(default_factory=hashlib.sha256)
+    pieces: list[bytes] = field(default_factory=list)  # each file's own digest, for :meth:`fingerprint`
     seen: dict[bytes, tuple[str, int]] = field(default_factory=dict)  # each photo's content -> where it was first met, its label
     copies: list[tuple[str, str]] = field(default_factory=list)  # (a photo, the photo it is an exact copy of): used once
     videos: dict[bytes, tuple[str, list[tuple[int, int, int]]]] = field(default_factory=dict)  # content -> first path, its truth
     budget: int | None = field(default_factory=lambda: None if (n := free_memory()) is None else int(n * HELD_SHARE))
     held: int = 0  # bytes of the samples' images
+
+    def read(self, *what: bytes) -> None:
+        """A file read: its name and content (a photo), or its content and its ground truth's (a video), into the fingerprint."""
+        self.pieces.append(hashlib.sha256(b"\0".join(hashlib.sha256(w).digest() for w in what)).digest())
+
+    def fingerprint(self) -> str:
+        """What was read, whatever the order the sources were given in: each file's own digest, sorted, hashed."""
+        return hashlib.sha256(b"".join(sorted(self.pieces))).hexdigest()
 
     def hold(self, sample: Sample) -> None:
         """``sample`` kept to learn from; InputError naming it when its image would take the images held past ``budget``

@@ -153,8 +153,7 @@ def _folder(root: Path, spec: PreprocessSpec, col: Collection) -> None:
             if first is not here and first[1] == label:  # an exact copy of a photo met before: used once
                 col.copies.append((str(p), first[0]))
                 continue
-            col.digest.update(os.fsencode(rel := p.relative_to(root).as_posix()))  # a name need not be UTF-8
-            col.digest.update(content)
+            col.read(os.fsencode(rel := p.relative_to(root).as_posix()), content)  # a name need not be UTF-8
             if _add(grab.image, label, p, spec, col, labels, changed):
                 met.add(rel)
             if first[1] != label and any(s.origin in (str(p), first[0]) for s in col.samples):  # a copy taught: a label is wrong
@@ -255,7 +254,7 @@ def _video(video: Path, spec: PreprocessSpec, cfg: Config, col: Collection) -> N
     if travel.mostly_against():  # its parts were matched to rows where they entered the view, not at the line
         raise InputError(f"{video}: {travel.summary()} (the config given with -c)")
     _lost(video, source, col)
-    col.digest.update(content + raw)
+    col.read(content, raw)
     _unmatched(video, truth, used, index, col, source.frame_count)
 
 
