@@ -40,27 +40,36 @@ def preprocess_part(part: Part, spec: PreprocessSpec, found: Circle | None = Non
     A part cut off by the square round its blob but not by the frame is looked for again in a square round the circle
     found: under a shadow over a wide sector (down to the belt's level) the blob is the lit part of the part alone, off
     its centre and smaller (180 px across where the part was 233), and the part reached past the square."""
+    return located(part, spec, found)[0]
+
+
+def located(part: Part, spec: PreprocessSpec, found: Circle | None = None) -> tuple[Preprocessed, np.ndarray, tuple[int, int]]:
+    """:func:`preprocess_part`, with the pixels it cropped the part from (the trigger's cut-out, painted outside the blob,
+    or the whole frame) and where they lie in the frame: teaching crops a footage part from exactly these."""
     image = part.frame.image
     if part.blob is None:
-        return preprocess(image, spec, found=found)
-    pre = _in_region(image, part.blob, part.belt_level, spec, found)
+        return preprocess(image, spec, found=found), image, (0, 0)
+    pre, roi, at = _in_region(image, part.blob, part.belt_level, spec, found)
     c = pre.circle
     if pre.quality is Quality.CUT_OFF and c is not None and c.inside(image.shape[1], image.shape[0], spec.cut_off_tolerance):
-        pre = _in_region(image, (c.cx, c.cy, 2.0 * c.r), part.belt_level, spec, found)
+        pre, roi, at = _in_region(image, (c.cx, c.cy, 2.0 * c.r), part.belt_level, spec, found)
     if pre.circle is None:
-        return pre
+        return pre, roi, at
     # an inner ring taken for the rim would crop away the rim, where burrs and flash are:
     # the trigger's blob says how big the part is, so such a crop is never inspected
     ok = pre.circle.r >= MIN_RADIUS_OF_BLOB * part.blob[2] / 2.0
-    return pre if ok else replace(pre, quality=Quality.OUTLINE_MISMATCH, crop=None)
+    return (pre if ok else replace(pre, quality=Quality.OUTLINE_MISMATCH, crop=None)), roi, at
 
 
 def _in_region(image: np.ndarray, blob: tuple[float, float, float], belt: float | None, spec: PreprocessSpec,
-               found: Circle | None) -> Preprocessed:  # fmt: skip
-    """:func:`preprocess` in the square :func:`_isolate` cuts round ``blob``; the circle in frame pixels."""
+               found: Circle | None) -> tuple[Preprocessed, np.ndarray, tuple[int, int]]:  # fmt: skip
+    """:func:`preprocess` in the square :func:`_isolate` cuts round ``blob``; the circle in frame pixels; that square, and
+    where it lies in the frame."""
     roi, x0, y0 = _isolate(image, blob, belt)
     pre = preprocess(roi, spec, found=None if found is None else replace(found, cx=found.cx - x0, cy=found.cy - y0))
-    return pre if pre.circle is None else replace(pre, circle=replace(pre.circle, cx=pre.circle.cx + x0, cy=pre.circle.cy + y0))
+    if pre.circle is not None:
+        pre = replace(pre, circle=replace(pre.circle, cx=pre.circle.cx + x0, cy=pre.circle.cy + y0))
+    return pre, roi, (x0, y0)
 
 
 def crop_part(

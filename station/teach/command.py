@@ -177,7 +177,7 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
 
 def _digests(samples: list[Sample]) -> set[str]:
     """What a taught model records of the parts it learnt from: each one's pixels, and a footage part's view as well."""
-    return {part_digest(s.image) for s in samples} | {s.view for s in samples if s.view}
+    return {part_digest(s.image) for s in samples} | {d for s in samples for d in (s.view, s.seen_as) if d}
 
 
 def _not_seen_by(base: Model, samples: list[Sample]) -> None:

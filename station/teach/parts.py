@@ -70,6 +70,7 @@ class Sample:
     base_inspects: bool = True  # False: the base model's own checks refuse it (e.g. off_centre), the taught model's do not
     part: str = ""  # which part it is, where known: a photo's file name, a footage row's source (groups keep one together)
     view: str = ""  # a footage part's frame and blob (preprocess.view_digest), by which eval knows it again
+    seen_as: str = ""  # a footage part: its frame's own pixels round it (part_digest), by which eval also knows it again
 
 
 def _size(n: int) -> str:

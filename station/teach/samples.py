@@ -27,6 +27,7 @@ from station.preprocess import (
     Preprocessed,
     PreprocessSpec,
     Quality,
+    part_digest,
     part_region,
     pixels_digest,
     preprocess,
@@ -35,7 +36,7 @@ from station.preprocess import (
     view_digest,
 )
 from station.sources import VideoFileSource
-from station.stages.preprocess import PreprocessStage, preprocess_part
+from station.stages.preprocess import PreprocessStage, located, preprocess_part
 from station.stages.trigger import probe_recording, trigger_for
 from station.stills import LABELLED, beside_labels, files_below, read_image
 from station.teach import exported
@@ -294,8 +295,8 @@ class _Seen:
     blob: tuple[float, float, float] | None
     width: int
     refused: tuple[str, str] | None  # why it cannot be taught, and that reason's kind (Refused)
-    kept: tuple[GrayImage, Circle, bool, str] | None  # the region round the part, its circle there, whether the base
-    # inspects it, and its view (preprocess.view_digest)
+    kept: tuple[GrayImage, Circle, bool, str, str] | None  # the region round the part, its circle there, whether the base
+    # inspects it, its view (preprocess.view_digest), and the digest of its frame's own pixels round it
 
     def matched(self, truth: list[tuple[int, int, int]], used: list[bool], col: Collection, rtl: bool, names: list[str],
                 end: int, speed: float | None) -> bool:  # fmt: skip
@@ -311,8 +312,8 @@ class _Seen:
             why, kind = self.refused or (CHECKS_FAILED, FAILED)
             col.refused.append(Refused(self.origin, label, why, kind))
         else:
-            region, circle, inspects, view = self.kept
-            col.hold(Sample(region, circle, label, self.origin, inspects, names[row], view))
+            region, circle, inspects, view, seen_as = self.kept
+            col.hold(Sample(region, circle, label, self.origin, inspects, names[row], view, seen_as))
         return True
 
 
@@ -329,7 +330,9 @@ def _seen(video: Path, part: Part, crops: PreprocessStage, spec: PreprocessSpec)
     if pre is None or pre.quality is not Quality.OK or pre.circle is None:
         refused = (pre.quality.value, pre.quality) if pre is not None else (CHECKS_FAILED, FAILED)
         return _Seen(origin, frame, part.blob, width, refused, None)
-    gray = to_gray(part.frame.image)
-    region, circle = part_region(gray, pre.circle, spec)  # the same crops, made or turned (to the warp's rounding)
+    gray, (_, pixels, (x0, y0)) = to_gray(part.frame.image), located(part, spec)  # the base's search again, as crops(part) ran it
+    # the pixels the station crops it from (the trigger's cut-out, painted outside the blob): the same crops, made or turned
+    region, circle = part_region(to_gray(pixels), replace(pre.circle, cx=pre.circle.cx - x0, cy=pre.circle.cy - y0), spec)
     view = view_digest(gray, part.blob) if part.blob is not None else ""
-    return _Seen(origin, frame, part.blob, width, None, (region.copy(), circle, inspects, view))  # a copy: the frame is let go
+    seen_as = part_digest(part_region(gray, pre.circle, spec)[0])  # as eval knows a part of footage re-triggered otherwise
+    return _Seen(origin, frame, part.blob, width, None, (region.copy(), circle, inspects, view, seen_as))  # a copy: the frame goes
