@@ -159,7 +159,8 @@ def tool_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> tu
     one = gateway.add_mutually_exclusive_group()  # the check decides no part: an --out with it would be ignored
     one.add_argument("--out", type=Path, help="append one JSON line per part here (default: stdout)")
     one.add_argument("--check-plc", action="store_true",
-                     help="read the PLC's coils and registers once, time them, write nothing, and exit (0: passed, 1: failed)")  # fmt: skip
+                     help="read the PLC's coils and registers once, time them, write nothing (but with --write-back), and exit (0: passed, "
+                          "1: failed)")  # fmt: skip
     gateway.add_argument("--write-back", action="store_true",
                          help="with --check-plc: then write each address back with the value it holds, as the gateway writes it "
                               "(function 16 for a decision block): write access tried, no value changed")  # fmt: skip

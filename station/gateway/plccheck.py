@@ -32,6 +32,7 @@ class Fault(StrEnum):
     WRONG = "answered wrongly"
     SILENT = "not answered"
     DROPPED = "connection dropped"
+    CHANGED = "changed during the check"  # --write-back: a value read again is not the one first read
 
     @property
     def hint(self) -> str:
@@ -40,6 +41,8 @@ class Fault(StrEnum):
             Fault.WRONG: "an answer to another request: not a Modbus PLC, or something in between mixing answers",
             Fault.SILENT: "no answer within timeout_s: another device_id, or a PLC slower than timeout_s",
             Fault.DROPPED: "no Modbus TCP server there, or it closes connections",
+            Fault.CHANGED: "another writer: a gateway started, or a PLC program that writes the gateway's addresses (it must "
+            "not); nothing more was written",
         }[self]
 
 
@@ -126,7 +129,7 @@ def check_plc(cfg: ModbusSection, write_back: bool = False) -> PlcCheck:
             return PlcCheck(None, probes, ())
         alive = next(p.value for p in probes if p.kind == "register" and p.address == cfg.alive_address())
         check = PlcCheck(None, probes, _timed(client, cfg), _alive_moved(client, cfg, alive))
-        return replace(check, written=_written_back(client, cfg)) if write_back and check.passed else check
+        return replace(check, written=_written_back(client, cfg, probes)) if write_back and check.passed else check
     finally:
         client.close()
 
@@ -142,38 +145,38 @@ def _probes(client: Any, cfg: ModbusSection) -> tuple[Probe, ...]:
     return tuple(out)
 
 
-def _writes(cfg: ModbusSection, read: dict[tuple[str, int], int]) -> list[tuple[str, str, int, Any]]:
-    """(key, function, address, value) of each write the gateway makes, the value the one ``read`` there: the block's first
-    three registers in one request (function 16), its alive count and every other address by itself (5 or 6)."""
-    out: list[tuple[str, str, int, Any]] = []
-    for key, addresses in cfg.used()["coil"].items():
-        out += [(key, "write_coil", a, bool(read["coil", a])) for a in addresses]
-    for key, addresses in cfg.used()["register"].items():
-        if key == "decision_block":
-            n = addresses[0]
-            out += [(key, "write_registers", n, [read["register", a] for a in addresses[:3]]),
-                    (key, "write_register", addresses[3], read["register", addresses[3]])]  # fmt: skip
-        else:
-            out += [(key, "write_register", a, read["register", a]) for a in addresses]
-    return out
+def _writes(kind: str, key: str, addresses: list[int], values: list[int]) -> list[tuple[str, int, Any]]:
+    """(function, address, value) of each write the gateway makes to ``key``'s addresses, the values ``values``: a decision
+    block's first three registers in one request (function 16) and its alive count by itself, every other address by
+    itself (function 5 or 6)."""
+    if kind == "coil":
+        return [("write_coil", a, bool(v)) for a, v in zip(addresses, values, strict=True)]
+    if key == "decision_block":
+        return [("write_registers", addresses[0], values[:3]), ("write_register", addresses[3], values[3])]
+    return [("write_register", a, v) for a, v in zip(addresses, values, strict=True)]
 
 
-def _written_back(client: Any, cfg: ModbusSection) -> tuple[Probe, ...]:
-    """Each address read again and written back at once with the value it holds, as the gateway writes it: write access
-    and each function it uses tried (function 16 for a decision block), and no value changed, so the PLC sees no event (an
-    event register written with the value it holds is none). A write is taken only when its echo names its function,
-    address and value."""
-    probes = _probes(client, cfg)  # now, not as the check began: nothing written is older than one request's round trip
-    if unread := tuple(p for p in probes if p.fault is not None):
-        return unread
-    read = {(p.kind, p.address): int(p.value) for p in probes if p.value is not None}
+def _written_back(client: Any, cfg: ModbusSection, first: tuple[Probe, ...]) -> tuple[Probe, ...]:
+    """Key by key, its addresses read again and, only when they still hold what the check first read, written back at once
+    with those values, as the gateway writes them: write access and each function it uses tried (function 16 for a decision
+    block), no value changed, so the PLC sees no event (an event register written with the value it holds is none). A
+    value that changed meanwhile (another writer) or a write not taken (its echo must name its function, address and
+    value) stops the write-back there."""
+    held = {(p.kind, p.address): p.value for p in first}
     out: list[Probe] = []
-    for key, fn, address, value in _writes(cfg, read):
-        rr, fault, error = _request(client, cfg, fn, address, value)
-        if rr is not None and (wrong := not_the_answer(fn, address, (value,), rr)):
-            fault, error = Fault.WRONG, wrong
-        shown = int(value) if not isinstance(value, list) else value[0]
-        out.append(Probe(key, fn, address, shown if fault is None else None, fault, error))
+    for kind, keys in cfg.used().items():
+        for key, addresses in keys.items():
+            values, fault, error = _read(client, cfg, kind, addresses[0], len(addresses))
+            if values is None or values != [held[kind, a] for a in addresses]:
+                why = error or f"{[held[kind, a] for a in addresses]} when first read, {values} now"
+                return (*out, Probe(key, "read", addresses[0], None, fault or Fault.CHANGED, why))
+            for fn, address, value in _writes(kind, key, addresses, values):
+                rr, fault, error = _request(client, cfg, fn, address, value)
+                if rr is not None and (wrong := not_the_answer(fn, address, (value,), rr)):
+                    fault, error = Fault.WRONG, wrong
+                out.append(Probe(key, fn, address, None if fault else int(value[0] if isinstance(value, list) else value), fault, error))
+                if fault is not None:
+                    return tuple(out)
     return tuple(out)
 
 
@@ -214,8 +217,12 @@ def report(cfg: ModbusSection, check: PlcCheck) -> list[str]:
         )
     for p in check.written:
         said = "taken" if p.fault is None else f"{p.fault.value}: {p.error}"
-        how = f"function {WRITES[p.kind]} at" if p.kind in WRITES else f"{p.kind}, read again before its write:"  # unread now
-        lines.append(f"  gateway.modbus.{p.key} ({how} {p.address}) written back with the value it holds: {said}")
+        if p.kind in WRITES:
+            lines.append(
+                f"  gateway.modbus.{p.key} (function {WRITES[p.kind]} at {p.address}) written back with the value it holds: {said}"
+            )
+        else:  # read again just before its write, and not as first read: not written
+            lines.append(f"  gateway.modbus.{p.key} ({p.address}) read again before its write: {said}; not written")
     lines += _timing(cfg, check.latency_s)
     if check.alive_moved is not None:
         lines.append(

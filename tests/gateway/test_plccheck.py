@@ -89,6 +89,31 @@ def test_write_back_writes_each_address_with_the_value_it_holds_as_the_gateway_w
     assert plc.log()[n:] == [("coil", 1, 0), ("block", 10, 1), ("block", 11, 99), ("block", 12, 65535), ("register", 13, 3)]
 
 
+def test_write_back_writes_nothing_more_once_a_value_changed_since_the_check_read_it(plc: Plc) -> None:
+    """Another writer between the check's reads and its write-back (a gateway started): the value it wrote is never
+    written over with the one read before it."""
+    from station.gateway.outputs import modbus_client
+    from station.gateway.plccheck import Probe, _written_back
+
+    cfg = _modbus(plc.port)
+    before = _preset(plc, {0: True}, {2: 41})  # what the other writer left: the reject coil 1, the event 41
+    first = (Probe("reject_coil", "coil", 0, 1), Probe("healthy_coil", "coil", 1, 0), Probe("part_register", "register", 0, 0),
+             Probe("alive_register", "register", 1, 0), Probe("event_register", "register", 2, 40))  # fmt: skip
+    client: Any = modbus_client(cfg)
+    try:
+        assert client.connect()
+        written = _written_back(client, cfg, first)
+    finally:
+        client.close()
+    assert [(p.key, p.kind, p.fault) for p in written] == [
+        ("reject_coil", "write_coil", None), ("healthy_coil", "write_coil", None), ("part_register", "write_register", None),
+        ("alive_register", "write_register", None), ("event_register", "read", Fault.CHANGED)]  # fmt: skip
+    assert written[-1].error == "[40] when first read, [41] now"
+    assert ("register", 2, 40) not in plc.log()[len(before) :]  # the event register never written back with the old value
+    check = PlcCheck(None, first, (0.001,) * LATENCY_READS, None, written)
+    assert report(cfg, check)[-1].startswith("PLC check failed: writing gateway.modbus.event_register back changed during the check")
+
+
 def _refuses_function_16(request: bytes) -> bytes:
     """A PLC whose every coil and register reads 0 and takes single writes, but not function 16 (illegal function)."""
     tid, unit, fc, body = request[:2], request[6:7], request[7], request[8:12]
