@@ -185,13 +185,18 @@ class Gateway(Worker):
 
     def _finish(self) -> None:
         """On every way out of the loop, a failure too (Worker keeps it in ``failed`` and logs ``stage_failed``): the PLC sees
-        the healthy coil drop, then the outputs and sockets close."""
-        if not self._told_stopped:
-            self.outputs.healthy(False, GatewayReason.GATEWAY_STOPPED)
-        self.outputs.close()
-        self._sub.close(0)
-        if self._resend is not None:
-            self._resend.close(0)
+        the healthy coil drop, then the outputs and sockets close, each tried whatever the one before did; the first of them
+        to fail is the gateway's failure when the loop had none (exit 1, never a stop that looks clean)."""
+        steps: list[Callable[[], None]] = [] if self._told_stopped else [lambda: self.outputs.healthy(False, GatewayReason.GATEWAY_STOPPED)]
+        steps += [self.outputs.close, lambda: self._sub.close(0)]
+        if (resend := self._resend) is not None:
+            steps.append(lambda: resend.close(0))
+        for step in steps:
+            try:
+                step()
+            except Exception as exc:  # the rest are closed all the same
+                log.error("stage_failed", stage=self.name, error=f"{type(exc).__name__}: {exc}", at="finish")
+                self.failed = self.failed or exc
 
     def stop(self) -> None:
         """Stop the loop, and tell the outputs the time after which no part is sent: a part under way at a slow PLC stops

@@ -195,10 +195,26 @@ def test_the_plcs_alive_count_goes_on_when_the_gateways_wall_clock_steps_back(
 
 
 class BrokenOutput(Recorder):
-    """An output with a bug: it raises on a part."""
+    """An output with a bug: it raises on a part (or, ``at_close``, as it closes); it keeps the order it was told things in."""
+
+    def __init__(self, at_close: bool = False) -> None:
+        super().__init__()
+        self.at_close, self.told = at_close, list[str]()
 
     def part(self, d: PartDecision) -> bool:
+        if self.at_close:
+            return super().part(d)
         raise RuntimeError("a bug in an output")
+
+    def healthy(self, ok: bool, reason: str) -> None:
+        super().healthy(ok, reason)
+        self.told.append(f"healthy {ok}")
+
+    def close(self) -> None:
+        super().close()
+        self.told.append("close")
+        if self.at_close:
+            raise OSError("the PLC's socket would not close")
 
 
 def test_a_gateway_whose_loop_fails_says_so_and_drops_the_healthy_coil_first(line: Line, gateways: Any) -> None:
@@ -213,7 +229,22 @@ def test_a_gateway_whose_loop_fails_says_so_and_drops_the_healthy_coil_first(lin
             pub.close()
     assert isinstance(gw.failed, RuntimeError) and rec.closed
     assert rec.health[-1][1:] == (False, "gateway_stopped")  # the PLC rejects every part from then on
+    assert rec.told[-2:] == ["healthy False", "close"]  # the coil dropped first
     assert [e["error"] for e in logs if e["event"] == "stage_failed"] == ["RuntimeError: a bug in an output"]
+
+
+def test_an_output_that_fails_to_close_at_a_clean_stop_is_the_gateways_failure(line: Line, gateways: Any) -> None:
+    """Before, it left the thread by threading.excepthook: failed stayed None and station gateway exited 0."""
+    pub = StationPub(line.config().publisher.endpoint, "f1f1f1f1f1f1f1f1", pause=0.02)
+    rec = BrokenOutput(at_close=True)
+    gw, _ = gateways(line.config("publisher.resend_endpoint=null"), rec=rec)
+    try:
+        assert wait_for(lambda: pub.beat() and gw.core.healthy, 10)
+    finally:
+        pub.close()
+    gw.stop()
+    gw.join(5)
+    assert isinstance(gw.failed, OSError) and rec.told[-2:] == ["healthy False", "close"]
 
 
 class RefusingPlc(Recorder):
