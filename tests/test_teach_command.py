@@ -205,7 +205,8 @@ def test_a_line_with_many_parts_it_cannot_inspect_is_refused_before_teaching_wit
     code, out, report = _teach(tmp_path, "--epochs", "200", source=line)  # were it taught, it would take an hour
     assert code == 1 and not out.exists()
     err = capsys.readouterr().err
-    assert "10 of the 46 parts (21.7%, allowed 20%) could not be inspected" in err and "not a decodable image" in err
+    assert "10 of the 46 parts (21.7%, allowed 20%) could not be inspected or read" in err and "not a decodable image" in err
+    assert "; 0 could not be inspected, 10 files no image can be read from" in err and "no image (not a decodable image" in err
     assert "a file problem, not a model one" in err  # not a framing one: no part was ever seen
     assert "folds learnt" not in err and "nothing written" in err
     metrics = json.loads((report / "metrics.json").read_text())

@@ -36,6 +36,7 @@ def test_the_samples_fingerprint_is_of_what_was_read_whatever_the_order_of_the_s
     shutil.rmtree(b / "ok_front")  # b: other parts than a's
     for f in sorted((b / "def_front").iterdir())[:2]:
         f.unlink()
+    shutil.copy(next((a / "def_front").iterdir()), b / "def_front" / "copy.jpeg")  # a copy of one of a's, under another name
     ab, ba = collect([a, b], SPEC, load_config(None, [])), collect([b, a], SPEC, load_config(None, []))
     assert ab.fingerprint() == ba.fingerprint() != collect([a], SPEC, load_config(None, [])).fingerprint()
 

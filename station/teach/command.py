@@ -83,9 +83,10 @@ def _collect(asked: Asked, cfg: Config, base: Model) -> tuple[Collection, list[S
     col = collect([Path(s) for s in asked.sources], base.info.spec, cfg)
     samples = rectified(col)
     c = col.counts()
-    say(f"{c['ok']} good and {c['defective']} defective parts to learn from; {c['not_inspectable']} could not be inspected")
+    files = f", {c['unreadable']} files no image can be read from" if c["unreadable"] else ""
+    say(f"{c['ok']} good and {c['defective']} defective parts to learn from; {c['not_inspectable']} could not be inspected{files}")
     for r in col.refused[:20]:
-        say(f"not inspectable ({r.why}): {r.origin}")
+        say(f"{'no image' if r.unreadable else 'not inspectable'} ({r.why}): {r.origin}")
     if len(col.refused) > 20:
         say(f"... and {len(col.refused) - 20} more (all in the report)")
     for note in col.notes[:20]:

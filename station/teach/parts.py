@@ -106,7 +106,7 @@ class Collection:
     held: int = 0  # bytes of the samples' images
 
     def read(self, *what: bytes) -> None:
-        """A file read: its name and content (a photo), or its content and its ground truth's (a video), into the fingerprint."""
+        """A file read: a photo's label and pixels, or a video's content and its ground truth's, into the fingerprint."""
         self.pieces.append(hashlib.sha256(b"\0".join(hashlib.sha256(w).digest() for w in what)).digest())
 
     def fingerprint(self) -> str:
@@ -156,7 +156,8 @@ class Collection:
                      "out nor dark")  # fmt: skip
             why.append(
                 f"{len(self.refused)} of the {total} parts ({len(self.refused) / total:.1%}, allowed {FRAMING:.0%}) could not be "
-                f"inspected, most of them ({n}) {reason}: {check} (every part and its reason: the report's not_inspectable).{hint}"
+                f"inspected or read, most of them ({n}) {reason}: {check} (every part and its reason: the report's "
+                f"not_inspectable).{hint}"
             )
         return why
 

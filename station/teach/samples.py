@@ -154,7 +154,8 @@ def _folder(root: Path, spec: PreprocessSpec, col: Collection) -> None:
             if first is not here and first[1] == label:  # an exact copy of a photo met before: used once
                 col.copies.append((str(p), first[0]))
                 continue
-            col.read(os.fsencode(rel := p.relative_to(root).as_posix()), content)  # a name need not be UTF-8
+            col.read(b"%d" % label, content)  # a photo's label and pixels, not its name: a copy met first elsewhere is the same
+            rel = p.relative_to(root).as_posix()
             if _add(grab.image, label, p, spec, col, labels, changed):
                 met.add(rel)
             if first[1] != label and any(s.origin in (str(p), first[0]) for s in col.samples):  # a copy taught: a label is wrong
