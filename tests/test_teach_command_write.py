@@ -82,6 +82,16 @@ def test_a_model_that_rejects_too_few_defects_clear_of_its_limit_for_a_self_test
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_candidate_that_could_carry_no_self_test_is_known_before_the_choice_so_the_next_is_tried() -> None:
+    """The last check (which choose() moves on from) says so, where before only the write did, and teaching ended there."""
+    from station.teach import command
+
+    base, pick, _col, _figures, labels = _sample_line_written_as_the_base(0.999999)
+    assert command._no_self_test(None, base, pick, labels).startswith("it rejects only ")
+    base, pick, _col, _figures, labels = _sample_line_written_as_the_base(0.5)
+    assert command._no_self_test(None, base, pick, labels) == ""
+
+
 def test_a_written_self_test_carries_only_defects_the_file_rejects_as_the_gate_reads_them(tmp_path: Path) -> None:
     from station.gate import _taught
     from station.model import Model

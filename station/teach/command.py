@@ -40,7 +40,7 @@ from station import __version__
 from station import model as meta
 from station.config import Config
 from station.errors import InputError, ModelError, StationError, one_line
-from station.gate import TAUGHT_PER_CLASS, admit
+from station.gate import admit
 from station.model import MAX_VERSION, Model
 from station.preprocess import PreprocessSpec, part_digest, rectifying
 from station.score import passing
@@ -68,7 +68,7 @@ from station.teach.options import Asked
 from station.teach.parts import Collection, Sample
 from station.teach.paths import check_paths, part_path
 from station.teach.samples import collect, rectified
-from station.teach.selftest import clear_defects, self_test_meta, stored
+from station.teach.selftest import add_self_test, stored, too_few_clear
 
 Trainer = Callable[[list[Sample], int, str], Any]  # (parts, seed, progress label) -> a trained network
 Scorer = Callable[[Any, npt.NDArray[np.float32]], npt.NDArray[np.float64]]
@@ -149,9 +149,9 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
     def qualify(c: Candidate) -> list[str]:
         return threshold.short_of(gate, c.judged, col.refused_by_label(missed=True)[1])
 
-    def build(c: Candidate) -> tuple[Any, str]:
+    def build(c: Candidate) -> tuple[Any, str]:  # a candidate that cannot carry a self-test gives way to the next as well
         net = _taught_network(c is taught, nets, asked, start, samples, spec, recipe)
-        return net, last_check(c, net, labels, samples, gate, lambda n, p: as_run(n, base, p))
+        return net, last_check(c, net, labels, samples, gate, lambda n, p: as_run(n, base, p)) or _no_self_test(net, base, c, labels)
 
     pick, net, why, passed_over = choose(ranked, qualify, build)
     for p in passed_over:
@@ -326,32 +326,25 @@ def taught_version(base: str, line: str) -> str:
     return f"{core}+{short}" if short else core  # name is in the model's teach record
 
 
-def as_run(net: Any, base: Model, pick: Candidate) -> npt.NDArray[np.float64]:
-    """``net``'s scores of ``pick``'s crops as the station runs its file: written as ``pick`` would be, loaded and scored by
-    ONNX Runtime with the station's own unwrap (the last check judges these too: the file is what goes live)."""
+def as_run(net: Any, base: Model, pick: Candidate, crops: npt.NDArray[np.float32] | None = None) -> npt.NDArray[np.float64]:
+    """``net``'s scores of ``pick``'s crops (or ``crops``) as the station runs its file: written as ``pick`` would be, loaded
+    and scored by ONNX Runtime with the station's own unwrap (the last check judges these too: the file is what goes live);
+    a base candidate's (``net`` None), the base model's own."""
     from station.teach.weights import write_model
 
+    crops = pick.crops if crops is None else crops
+    if net is None:
+        return base.score(crops).astype(np.float64)
     with tempfile.TemporaryDirectory(prefix="station-teach-") as folder:
         path = Path(folder) / "check.onnx"
         write_model(net, path, replace(base.info, spec=pick.spec), pick.threshold, pick.band, {})
-        return Model(path).score(pick.crops).astype(np.float64)
+        return Model(path).score(crops).astype(np.float64)
 
 
-def _add_self_test(path: Path, pick: Candidate, labels: npt.NDArray[np.int64], seed: int) -> str:
-    """Give the model file at ``path`` its self-test: crops of the line's parts, the defective ones among those the file itself
-    rejects clear of its limit, scored as the gate will read them (quantised, by ONNX Runtime); or why it cannot have one."""
-    from station.teach.weights import relabel
-
-    scores = Model(path).score(stored(pick.crops, pick.spec.clip)).astype(np.float64)
-    clear = clear_defects(labels, scores, pick.band[0])
-    if len(clear) < TAUGHT_PER_CLASS:
-        return (f"it rejects only {len(clear)} of its {int(np.sum(labels == 1))} defective parts clear of its pass limit, and the "
-                f"model gate checks a taught model on {TAUGHT_PER_CLASS} at least: teach with more defective parts, or a gate that "
-                "lets fewer pass (--max-escape-rate)")  # fmt: skip
-    relabel(
-        path, path, pick.threshold, pick.band, {meta.META_SELF_TEST: self_test_meta(pick.crops, labels, pick.spec, seed, pick.parts, clear)}
-    )
-    return ""
+def _no_self_test(net: Any, base: Model, pick: Candidate, labels: npt.NDArray[np.int64]) -> str:
+    """Why the file ``pick`` would write could carry no self-test (:func:`station.teach.selftest.too_few_clear`, on its
+    stored crops as it will run them), or "": known before the choice, so that the next candidate the gate takes is tried."""
+    return too_few_clear(as_run(net, base, pick, stored(pick.crops, pick.spec.clip)), labels, pick.band[0])
 
 
 def _write(out: Path, net: Any, base: Model, pick: Candidate, figures: dict[str, Any], col: Collection, labels: npt.NDArray[np.int64],
@@ -381,7 +374,7 @@ def _write(out: Path, net: Any, base: Model, pick: Candidate, figures: dict[str,
             relabel(base.path, part, pick.threshold, pick.band, {**extra, meta.META_INPUT: json.dumps(asdict(pick.spec))})
         else:
             write_model(net, part, replace(base.info, spec=pick.spec), pick.threshold, pick.band, extra)
-        if short := _add_self_test(part, pick, labels, seed):
+        if short := add_self_test(part, pick, labels, seed):
             return f"{out}: {short} (nothing written)"
         admitted = admit(part)
         digest = hashlib.sha256(part.read_bytes()).hexdigest()

@@ -6,15 +6,21 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
 from station.gate import REJECTED, TAUGHT_PER_CLASS
+from station.model import META_SELF_TEST, Model
 from station.preprocess import PreprocessSpec, crop_square, dequantised, part_region, quantised
 from station.teach import threshold
 from station.teach.parts import Sample
+
+if TYPE_CHECKING:
+    from station.teach.candidates import Candidate
 
 SELF_TEST_PER_CLASS = 16
 CLEAR = 0.05  # log-odds: a stored defective crop's least clearance above the limit, scored as stored (batch and single differ far less)
@@ -66,3 +72,27 @@ def self_test_meta(crops: npt.NDArray[np.float32], labels: npt.NDArray[np.int64]
                        "square": _png(crop_square(part.image, part.circle, spec))})  # fmt: skip
     labelled = [int(labels[i]) for i in picked]
     return json.dumps({"clip": spec.clip, "labels": labelled, "crops": pngs, "parts": remade, REJECTED: True})
+
+
+def too_few_clear(scores: npt.NDArray[np.float64], labels: npt.NDArray[np.int64], limit: float) -> str:
+    """Why a model scoring its stored crops ``scores`` can carry no self-test (fewer than the gate's TAUGHT_PER_CLASS defective
+    parts rejected clear of its pass ``limit``), or ""."""
+    n_clear = len(clear_defects(labels, scores, limit))
+    if n_clear >= TAUGHT_PER_CLASS:
+        return ""
+    return (f"it rejects only {n_clear} of its {int(np.sum(labels == 1))} defective parts clear of its pass limit, and the "
+            f"model gate checks a taught model on {TAUGHT_PER_CLASS} at least: teach with more defective parts, or a gate that "
+            "lets fewer pass (--max-escape-rate)")  # fmt: skip
+
+
+def add_self_test(path: Path, pick: Candidate, labels: npt.NDArray[np.int64], seed: int) -> str:
+    """Give the model file at ``path`` its self-test: crops of the line's parts, the defective ones among those the file itself
+    rejects clear of its limit, scored as the gate will read them (quantised, by ONNX Runtime); or why it cannot have one."""
+    from station.teach.weights import relabel
+
+    scores = Model(path).score(stored(pick.crops, pick.spec.clip)).astype(np.float64)
+    if short := too_few_clear(scores, labels, pick.band[0]):
+        return short
+    clear = clear_defects(labels, scores, pick.band[0])
+    relabel(path, path, pick.threshold, pick.band, {META_SELF_TEST: self_test_meta(pick.crops, labels, pick.spec, seed, pick.parts, clear)})
+    return ""
