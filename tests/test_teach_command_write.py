@@ -104,3 +104,9 @@ def test_a_written_self_test_carries_only_defects_the_file_rejects_as_the_gate_r
     assert not isinstance(carried, str) and carried[2]  # marked: the gate asks every defective crop rejected
     crops, kinds, _ = carried
     assert all(float(model.score(c[None])[0]) > 0.5 for c, kind in zip(crops, kinds, strict=True) if kind == 1)
+    import json
+
+    import onnx
+
+    props = {m.key: m.value for m in onnx.load(str(tmp_path / "line.onnx")).metadata_props}
+    assert json.loads(props["station.teach"])["threshold_rule"].endswith("then the limit that rejects so many; never above 0.99")

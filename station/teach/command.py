@@ -360,7 +360,8 @@ def _write(out: Path, net: Any, base: Model, pick: Candidate, figures: dict[str,
         "networks": len(net.members) if hasattr(net, "members") else 1,
         "threshold_rule": "the base model's own" if pick.name == AS_SHIPPED else f"no held-out defect passes: {figures['margin']} "
         "log-odds below the lowest, or mid-gap below it; unless that rejects more than "
-        f"{figures['gate']['max_false_reject_rate']:.1%} of the held-out good parts: then the limit that rejects so many",
+        f"{figures['gate']['max_false_reject_rate']:.1%} of the held-out good parts: then the limit that rejects so many; "
+        f"never above {threshold.MAX_LIMIT}",
     }  # fmt: skip
     extra = {
         meta.META_VERSION: taught_version(base.info.version, figures["line"]),

@@ -30,6 +30,7 @@ import numpy.typing as npt
 
 from station.score import SCORE_DIGITS, passing
 
+MAX_LIMIT = 0.99  # a line's pass limit is never set higher, whatever its held-out scores (its band reaches at most 0.999)
 GRID: int = 10**SCORE_DIGITS  # a pass limit and a band are kept in millionths, as a score is published (SCORE_DIGITS)
 
 Scores = npt.NDArray[np.float64]
@@ -118,7 +119,7 @@ def operating_point(scores: Scores, labels: Ints, margin: float = MARGIN, most_r
     ``margin`` log-odds above it: the scores that nearly passed, as :func:`near_limit` counts them
     (before 2026-12-07 it was 0.5, whatever the line: no band at all where the limit was above).
     """
-    return banded(min(_micro_down(pass_limit(scores, labels, margin, most_rejected)) / GRID, 0.99), margin)
+    return banded(min(_micro_down(pass_limit(scores, labels, margin, most_rejected)) / GRID, MAX_LIMIT), margin)
 
 
 def banded(lo: float, margin: float = MARGIN) -> tuple[float, tuple[float, float]]:
