@@ -22,7 +22,7 @@ from typing import Any
 import structlog
 
 from station.archive_layout import CROP, DAY, HEAT, KIND, LABELS, PART, STATION_LABELLER, Label, atomic_write, read_sidecar, sidecars
-from station.config import Config
+from station.config import Config, ReviewSection
 from station.errors import ConfigError, InputError
 from station.files import read_bounded, why
 from station.keys import credential, credential_hint, warn_if_others_read
@@ -72,7 +72,7 @@ MAX_ARCHIVED_IMAGE = 64 << 20  # bytes: a 1920 x 1080 frame's PNG is about 2 MB,
 class Review:
     """The archive seen for review: listing, images and labels; the HTTP handler's only door to it."""
 
-    def __init__(self, root: Path, token: str, metrics: Metrics, recent: int = 60) -> None:
+    def __init__(self, root: Path, token: str, metrics: Metrics, recent: int = ReviewSection.model_fields["recent"].default) -> None:
         self.root = root
         self._token = token
         self.metrics = metrics

@@ -18,6 +18,7 @@ import numpy.typing as npt
 import structlog
 
 from station.camera import CameraSettings, apply_v4l2, has_gstreamer
+from station.config import CameraSection
 from station.config_blocking import v4l2_wait_s
 from station.endpoints import without_password
 from station.errors import CameraError
@@ -325,7 +326,7 @@ class OpenCVLiveSource(QuickOpen):
 def source_for(
     spec: str,
     fps: float | None = None,
-    read_timeout_s: float = 2.0,
+    read_timeout_s: float = CameraSection.model_fields["read_timeout_s"].default,  # the config's default, declared there
     loop: bool = False,
     settings: CameraSettings | None = None,
     decode_threads: int | None = None,
