@@ -13,6 +13,7 @@ import pytest
 from station.config import load_config
 from station.errors import InputError
 from station.footage import Envelope, compose, labelled_photos, read_truth
+from station.messages import Part
 from station.preprocess import PreprocessSpec
 from station.teach.parts import Collection, Sample
 from station.teach.samples import collect
@@ -122,21 +123,23 @@ def test_each_part_of_a_clip_whose_every_window_is_cut_is_taught_with_its_rows_l
 
 
 def test_a_footage_part_is_taught_as_the_station_scores_it_on_a_shaded_belt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Train/serve parity for footage: teaching crops a part from its frame, the station from the trigger's cut-out of it,
-    painted belt grey outside the blob (stages/preprocess._isolate). Where shading or a shadow makes the blob smaller and off
-    the part's centre, the paint can reach the rim's edge; measured here, it moves no score by more than 0.1 log-odds
-    (0.04 at most over 90 parts of three such videos, the median 0)."""
+    """Train/serve parity for footage: a part is taught from the crop the station's preprocess stage scores on the line. It
+    crops from the trigger's cut-out of the frame, painted belt grey outside the blob (stages/preprocess._isolate); where
+    shading or a shadow makes the blob smaller and off the part's centre, the paint can reach the rim's edge, and a part
+    taught from its whole frame scored up to 0.33 log-odds apart (before 2026-12-07)."""
     from station.config import SHIPPED_MODEL
+    from station.metrics import Metrics
     from station.model import Model
     from station.preprocess import normalise_crop
+    from station.stages.preprocess import PreprocessStage
     from station.teach import samples
 
     model, pairs = Model(SHIPPED_MODEL), []
-    seen = samples._seen
+    seen, stage = samples._seen, PreprocessStage(model.info.spec, Metrics())
 
-    def both(video: Path, part: object, crops: object, spec: PreprocessSpec) -> object:
-        out = seen(video, part, crops, spec)  # type: ignore[arg-type]
-        served = crops(part)[0].pre  # type: ignore[operator]
+    def both(video: Path, part: Part, spec: PreprocessSpec) -> object:
+        out = seen(video, part, spec)
+        served = stage(part)[0].pre  # the crop the line scores
         if out.kept is not None and served is not None and served.crop is not None:
             pairs.append((normalise_crop(out.kept[0], out.kept[1], model.info.spec)[0], served.crop))
         return out

@@ -22,7 +22,6 @@ from station.errors import InputError
 from station.files import ground_truths, misnamed, no_ground_truth, not_there, real
 from station.locate import OFF_CENTRE, Circle, GrayImage, asymmetry, ellipse_of
 from station.messages import Cause, Frame, Part
-from station.metrics import Metrics
 from station.preprocess import (
     Preprocessed,
     PreprocessSpec,
@@ -36,7 +35,7 @@ from station.preprocess import (
     view_digest,
 )
 from station.sources import VideoFileSource
-from station.stages.preprocess import PreprocessStage, located, preprocess_part
+from station.stages.preprocess import located, preprocess_part
 from station.stages.trigger import probe_recording, trigger_for
 from station.stills import LABELLED, beside_labels, files_below, read_image
 from station.teach import exported
@@ -235,7 +234,7 @@ def _video(video: Path, spec: PreprocessSpec, cfg: Config, col: Collection) -> N
     used = [False] * len(truth)
     source = VideoFileSource(video)
     travel = TravelWatch(cfg.trigger.direction)
-    trigger, crops = trigger_for(cfg, source, travel=travel), PreprocessStage(spec, Metrics())
+    trigger = trigger_for(cfg, source, travel=travel)
     rtl = cfg.trigger.direction is Direction.RIGHT_TO_LEFT
     probe_recording(cfg, source)
     source.open()
@@ -243,9 +242,9 @@ def _video(video: Path, spec: PreprocessSpec, cfg: Config, col: Collection) -> N
     try:
         while (grab := source.read()) is not None:
             if grab.image is not None:
-                seen += [_seen(video, p, crops, spec) for p in trigger(Frame(index, grab.image, index / (source.fps or 25.0), 0.0))]
+                seen += [_seen(video, p, spec) for p in trigger(Frame(index, grab.image, index / (source.fps or 25.0), 0.0))]
             index += 1
-        seen += [_seen(video, p, crops, spec) for p in trigger.flush()]  # parts in view at the end, as replay's drain inspects them
+        seen += [_seen(video, p, spec) for p in trigger.flush()]  # parts in view at the end, as replay's drain inspects them
     finally:
         source.close()
     where = [(s.frame, s.blob) for s in seen]
@@ -318,20 +317,23 @@ class _Seen:
         return True
 
 
-def _seen(video: Path, part: Part, crops: PreprocessStage, spec: PreprocessSpec) -> _Seen:
-    """One footage part judged as the taught model will (:func:`as_taught`), and whether the base model's stage inspects
-    it; a part the station refused keeps why (its failure, or the quality that would reject it)."""
+def _seen(video: Path, part: Part, spec: PreprocessSpec) -> _Seen:
+    """One footage part judged as the taught model will (:func:`as_taught`), and whether the base model's preprocessing
+    inspects it; a part the station refused keeps why (its failure, or the quality that would reject it)."""
     origin = footage_part(video, part.part_id, part.frame.index)
     frame, width = part.frame.index if part.seen is None else part.seen, part.frame.image.shape[1]
     if part.failure is not None:
         return _Seen(origin, frame, part.blob, width, (part.failure.detail, part.failure.cause or FAILED), None)
-    base = crops(part)[0].pre
-    inspects = base is not None and base.quality is Quality.OK
+    try:  # the base model's preprocessing, as its stage runs it, with the pixels it crops the part from
+        base, pixels, (x0, y0) = located(part, spec)
+    except Exception:  # as the stage (crop_part): one part's exception is that part's refusal, never a stop
+        return _Seen(origin, frame, part.blob, width, (CHECKS_FAILED, FAILED), None)
+    inspects = base.quality is Quality.OK
     pre = as_taught(base, lambda c: preprocess_part(part, rectifying(spec), found=c))
     if pre is None or pre.quality is not Quality.OK or pre.circle is None:
         refused = (pre.quality.value, pre.quality) if pre is not None else (CHECKS_FAILED, FAILED)
         return _Seen(origin, frame, part.blob, width, refused, None)
-    gray, (_, pixels, (x0, y0)) = to_gray(part.frame.image), located(part, spec)  # the base's search again, as crops(part) ran it
+    gray = to_gray(part.frame.image)
     # the pixels the station crops it from (the trigger's cut-out, painted outside the blob): the same crops, made or turned
     region, circle = part_region(to_gray(pixels), replace(pre.circle, cx=pre.circle.cx - x0, cy=pre.circle.cy - y0), spec)
     view = view_digest(gray, part.blob) if part.blob is not None else ""
