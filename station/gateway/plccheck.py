@@ -48,7 +48,8 @@ class Fault(StrEnum):
 
 @dataclass(frozen=True)
 class Probe:
-    """One address read: ``value`` when the PLC answered with it, else ``fault`` and ``error`` say why not."""
+    """One address read: ``value`` when the PLC answered with it, else ``fault`` and ``error`` say why not. For a write
+    (--write-back), ``kind`` is its function's name and ``value`` None."""
 
     key: str
     kind: str
@@ -64,7 +65,7 @@ class PlcCheck:
     probes: tuple[Probe, ...]
     latency_s: tuple[float, ...]  # each timed read that the PLC answered
     alive_moved: tuple[int, int] | None = None  # the alive register changed while the check watched it: a gateway runs
-    written: tuple[Probe, ...] = ()  # --write-back: each write, its value the one read
+    written: tuple[Probe, ...] = ()  # --write-back: each write (of the value read), or the read again that stopped it
 
     @property
     def passed(self) -> bool:
@@ -174,7 +175,7 @@ def _written_back(client: Any, cfg: ModbusSection, first: tuple[Probe, ...]) -> 
                 rr, fault, error = _request(client, cfg, fn, address, value)
                 if rr is not None and (wrong := not_the_answer(fn, address, (value,), rr)):
                     fault, error = Fault.WRONG, wrong
-                out.append(Probe(key, fn, address, None if fault else int(value[0] if isinstance(value, list) else value), fault, error))
+                out.append(Probe(key, fn, address, None, fault, error))  # its value: the one read, written back
                 if fault is not None:
                     return tuple(out)
     return tuple(out)
