@@ -353,8 +353,9 @@ def _write(out: Path, net: Any, base: Model, pick: Candidate, figures: dict[str,
     it; else why not (nothing written)."""
     from station.teach.weights import relabel, write_model
 
+    fingerprint = col.fingerprint()
     taught = {
-        "base_model": base.info.model_id, "network": pick.name, "line": figures["line"], "samples_fingerprint": col.fingerprint(),
+        "base_model": base.info.model_id, "network": pick.name, "line": figures["line"], "samples_fingerprint": fingerprint,
         "parts": sorted(base.info.taught_parts | _digests(col.samples)),  # its base's too: it holds them
         "counts": figures["counts"], "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "validation": figures["held_out"],
         "networks": len(net.members) if hasattr(net, "members") else 1,
@@ -366,7 +367,7 @@ def _write(out: Path, net: Any, base: Model, pick: Candidate, figures: dict[str,
     extra = {
         meta.META_VERSION: taught_version(base.info.version, figures["line"]),
         meta.META_TAUGHT: json.dumps(taught),
-        meta.META_FINGERPRINT: col.fingerprint(),
+        meta.META_FINGERPRINT: fingerprint,
         meta.META_METRICS: json.dumps({"validation": figures["held_out"]}),
     }
     part = part_path(out)  # --out changes only to a model the gate took: an old one stays otherwise
