@@ -14,7 +14,6 @@ makes /healthz say "degraded"; inspection goes on.
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 import queue
@@ -28,13 +27,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import cv2
 import structlog
 
 from station.archive_layout import CROP, DAY, FRAME, HEAT, KIND, PART, SIDECAR, SUFFIXES, atomic_write, kind_folders, split_name
 from station.config import ArchiveSection
 from station.errors import ConfigError
 from station.files import hold_folder
+from station.imagesize import png_bytes
 from station.locate import u8
 from station.messages import Verdict
 from station.metrics import Metrics
@@ -222,7 +221,7 @@ class Archive(Worker):
             stem.parent.mkdir(parents=True, exist_ok=True)
             size = 0
             for path, img in files:
-                png = _png(path, img)
+                png = png_bytes(img, path.name)  # a picture OpenCV cannot encode: the whole entry is not written
                 atomic_write(path, png)
                 size += len(png)
             data = json.dumps(side, indent=1).encode()
@@ -280,15 +279,3 @@ class Archive(Worker):
             self._entries.remove(victim)
             self._bytes -= victim.size
         self.metrics.archive_bytes.set(self._bytes)
-
-
-def _png(path: Path, img: Any) -> bytes:
-    """``img`` as PNG; OSError naming ``path`` when OpenCV cannot encode it (an empty crop, a picture of no size): the entry
-    is then not written, rather than written without it (its sidecar naming a crop no one finds)."""
-    try:
-        ok, buf = cv2.imencode(".png", img)
-    except cv2.error as exc:
-        raise OSError(errno.EINVAL, f"{path.name}: cannot be encoded as PNG ({str(exc).strip().splitlines()[-1]})") from None
-    if not ok:
-        raise OSError(errno.EINVAL, f"{path.name}: cannot be encoded as PNG")
-    return bytes(buf.tobytes())

@@ -23,6 +23,7 @@ ignores (a broken colour profile, text with a wrong checksum).
 
 from __future__ import annotations
 
+import errno
 import functools
 import re
 import struct
@@ -317,3 +318,15 @@ def decode(data: bytes) -> tuple[npt.NDArray[np.generic] | None, str]:
             return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED), ""
         finally:
             cv2.utils.logging.setLogLevel(level)
+
+
+def png_bytes(image: npt.NDArray[np.uint8], name: str) -> bytes:
+    """``image`` as a PNG file's bytes; OSError saying ``name`` cannot be encoded where OpenCV refuses it (an empty crop, a
+    picture of no size: by raising or by returning False), never a half-written file or a silent skip."""
+    try:
+        ok, buf = cv2.imencode(".png", image)
+    except cv2.error as exc:
+        raise OSError(errno.EINVAL, f"{name}: cannot be encoded as PNG ({str(exc).strip().splitlines()[-1]})") from None
+    if not ok:
+        raise OSError(errno.EINVAL, f"{name}: cannot be encoded as PNG")
+    return bytes(buf.tobytes())

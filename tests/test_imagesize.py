@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import struct
 import zlib
@@ -16,7 +17,7 @@ import simplejpeg
 from PIL import Image
 
 from station import imagesize
-from station.imagesize import claimed_size, decode, jpeg_damage, png_damage, several_images
+from station.imagesize import claimed_size, decode, jpeg_damage, png_bytes, png_damage, several_images
 from station.source_kind import STILLS
 from station.stills import read_image
 
@@ -270,3 +271,11 @@ def test_a_probe_that_fails_leaves_every_jpeg_to_opencv_never_a_photos_damage(mo
         assert why == "" and pixels is not None
     finally:
         imagesize._opencv_alike.cache_clear()
+
+
+def test_a_picture_opencv_cannot_encode_is_an_os_error_naming_it() -> None:
+    """An empty crop makes OpenCV raise (where another picture makes it return False): either way one OSError, the name."""
+    with pytest.raises(OSError, match=r"^\[Errno 22\] crop\.png: cannot be encoded as PNG \(") as err:
+        png_bytes(np.zeros((0, 0), np.uint8), "crop.png")
+    assert err.value.errno == errno.EINVAL
+    assert png_bytes(np.zeros((4, 4), np.uint8), "crop.png").startswith(b"\x89PNG")

@@ -22,6 +22,7 @@ import numpy.typing as npt
 
 from station.errors import InputError, StationError, one_line
 from station.files import misnamed, not_read, replace_file, to_cell
+from station.imagesize import png_bytes
 from station.messages import Reason
 from station.model import Model
 from station.offline.classify import Classifier
@@ -237,12 +238,9 @@ def write_metrics(folder: Path, figures: Mapping[str, object], what: str, stale:
 
 
 def write_png(path: Path, image: npt.NDArray[np.uint8]) -> None:
-    """One report picture; a folder that cannot take it is a StationError naming the file (OpenCV only returns False)."""
-    ok, buf = cv2.imencode(".png", image)  # written by Python: OpenCV crashes on a name that is not UTF-8
-    try:
-        if not ok:
-            raise OSError("cannot encode it")
-        replace_file(path, buf.tobytes())
+    """One report picture; a folder that cannot take it, or a picture OpenCV cannot encode, is a StationError naming the file."""
+    try:  # written by Python: OpenCV crashes on a name that is not UTF-8
+        replace_file(path, png_bytes(image, path.name))
     except OSError as exc:
         raise StationError(f"{path}: cannot write the report picture: {exc.strerror or exc}") from None
 
