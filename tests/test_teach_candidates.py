@@ -181,6 +181,25 @@ def test_a_refusal_whose_held_out_scores_cannot_tell_the_labels_apart_points_at_
     assert "look swapped" not in first and "base model" not in first  # scored 1.0 as rejects, not as it ranks them
 
 
+def test_held_out_scores_that_cannot_tell_the_labels_apart_name_no_part_as_suspect_in_the_advice_or_in_parts_csv() -> None:
+    """The advice named no suspect part when the labels looked mixed as a whole, while the report's parts.csv (which reads
+    ``suspected``) still marked every held-out defect both networks passed."""
+    from station.preprocess import PreprocessSpec
+    from station.teach.candidates import Candidate, advice, suspected
+    from station.teach.threshold import Outcome
+
+    rng = np.random.default_rng(3)
+    labels = np.array([0, 1] * 24)
+    pick = Candidate("taught", PreprocessSpec(), np.zeros((48, 2, 2), np.float32), rng.uniform(0, 1, 48), Outcome(48, 24, 12, 12),
+                     0.5, (0.5, 0.5))  # fmt: skip
+    shipped = replace(pick, name="base-as-shipped", held_out=np.full(48, 0.01), band=(0.378, 0.565))  # passes every part
+    samples = [Sample(np.zeros((2, 2), np.uint8), None, int(v), f"p{i}") for i, v in enumerate(labels)]  # type: ignore[arg-type]
+    said = advice(pick, labels, samples, Gate(), shipped)
+    assert said[0].startswith("the held-out scores hardly tell the two labels apart")
+    assert not any("marked suspect" in line for line in said) and suspected(pick, shipped, labels) == []
+    assert suspected(replace(pick, held_out=np.where(labels == 1, 0.9, 0.1)), shipped, labels) == []  # none passes: none named
+
+
 def test_a_network_that_gives_a_part_no_number_is_a_candidate_never_chosen_not_a_traceback() -> None:
     from station.preprocess import PreprocessSpec
     from station.teach.candidates import candidate

@@ -356,7 +356,7 @@ def test_the_written_networks_scores_as_the_station_runs_its_file_are_onnx_runti
     station's own Model (ONNX Runtime, its unwrap). The shipped network, rebuilt, scores as the shipped file does."""
     from station.model import Model
     from station.teach.candidates import Candidate
-    from station.teach.command import as_run, taught_spec
+    from station.teach.command import as_file, taught_spec
     from station.teach.samples import collect
     from station.teach.threshold import Outcome
     from station.teach.weights import from_onnx
@@ -366,5 +366,6 @@ def test_the_written_networks_scores_as_the_station_runs_its_file_are_onnx_runti
     crops = plain(samples, base.info.spec)
     judged = Outcome(len(samples), sum(s.label for s in samples), 0, 0)
     pick = Candidate("taught", base.info.spec, crops, np.zeros(len(samples)), judged, base.info.threshold, base.info.band)
-    got = as_run(from_onnx(SHIPPED_MODEL, base), base, pick)
+    with as_file(from_onnx(SHIPPED_MODEL, base), base, pick) as run:
+        got = run(crops)
     assert got.shape == (len(samples),) and np.allclose(got, base.score(crops), atol=1e-5)

@@ -87,9 +87,11 @@ def test_a_candidate_that_could_carry_no_self_test_is_known_before_the_choice_so
     from station.teach import command
 
     base, pick, _col, _figures, labels = _sample_line_written_as_the_base(0.999999)
-    assert command._no_self_test(None, base, pick, labels).startswith("it rejects only ")
+    with command.as_file(None, base, pick) as run:
+        assert command._no_self_test(run, pick, labels).startswith("it rejects only ")
     base, pick, _col, _figures, labels = _sample_line_written_as_the_base(0.5)
-    assert command._no_self_test(None, base, pick, labels) == ""
+    with command.as_file(None, base, pick) as run:
+        assert command._no_self_test(run, pick, labels) == ""
 
 
 def test_a_written_self_test_carries_only_defects_the_file_rejects_as_the_gate_reads_them(tmp_path: Path) -> None:

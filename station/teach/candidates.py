@@ -186,14 +186,20 @@ def _ranking(c: Candidate, labels: npt.NDArray[np.int64]) -> tuple[float, bool]:
     return auc(c.held_out[scored], labels[scored]), bool(enough)
 
 
+def _chance(pick: Candidate, labels: npt.NDArray[np.int64]) -> tuple[float, bool]:
+    """Its held-out ranking AUC, and whether that says the scores hardly tell the labels apart (or rank them the wrong way
+    round): the labels as a whole are then what to check, not a part's."""
+    ranking, enough = _ranking(pick, labels)
+    return ranking, bool(enough and not ranking > NO_BETTER_THAN_LABELS)
+
+
 def advice(pick: Candidate, labels: npt.NDArray[np.int64], samples: list[Sample], gate: threshold.Gate,
            shipped: Candidate | None = None) -> list[str]:  # fmt: skip
     """The parts to look at again (a wrong label is the commonest cause), and the gate that would take these figures;
     where the held-out scores hardly tell the labels apart, the labels first, and no gate. Networks taught on labels
     swapped wholesale learn nothing (every part scored alike); the base model as shipped (``shipped``) then ranks the
     parts the wrong way round, and the labels are said to look swapped."""
-    ranking, enough = _ranking(pick, labels)
-    chance = enough and not ranking > NO_BETTER_THAN_LABELS
+    ranking, chance = _chance(pick, labels)
     base = _ranking(shipped, labels) if shipped is not None and shipped is not pick else (0.5, False)
     wrong_way = ranking < 1 - NO_BETTER_THAN_LABELS  # the good parts scored as defective and the defective as good
     backwards = chance and not wrong_way and base[1] and base[0] < 1 - NO_BETTER_THAN_LABELS  # so by the base model
@@ -205,7 +211,7 @@ def advice(pick: Candidate, labels: npt.NDArray[np.int64], samples: list[Sample]
            "more parts"] if chance else []  # fmt: skip
     at = pick.limits()  # as the honest figures and heldout_mistakes.png judge each part: the mistakes they count, worst first
     ok = passing(pick.held_out, at)
-    suspects = [] if chance else suspected(pick, shipped, labels)
+    suspects = suspected(pick, shipped, labels)
     out += _suspected(pick, shipped, samples, suspects)
     passed = [i for i in np.argsort(pick.held_out) if labels[i] == 1 and ok[i] and i not in suspects][:3]
     rejected = [i for i in np.argsort(-pick.held_out) if labels[i] == 0 and not ok[i]][:3]
@@ -243,8 +249,8 @@ def suspected(pick: Candidate, shipped: Candidate | None, labels: npt.NDArray[np
     """The held-out defective parts that pass and that the base model as shipped passes too, least defective-looking first:
     two networks, one never taught on this line's labels, find them good. A good part filed in def_front/ looks so
     (measured: 13 good photos moved there, 12 of them), and so does a kind of defect neither network sees yet."""
-    if shipped is None or shipped is pick or len(shipped.held_out) != len(labels):
-        return []
+    if shipped is None or shipped is pick or len(shipped.held_out) != len(labels) or _chance(pick, labels)[1]:
+        return []  # labels that look swapped or mixed as a whole: no part is named (advice names the labels first)
     ok, base_ok = passing(pick.held_out, pick.limits()), passing(shipped.held_out, shipped.limits())
     return [int(i) for i in np.argsort(pick.held_out) if labels[i] == 1 and ok[i] and base_ok[i]]
 

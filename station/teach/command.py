@@ -27,7 +27,7 @@ import re
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -151,7 +151,8 @@ def teach(args: argparse.Namespace, cfg: Config) -> int:
 
     def build(c: Candidate) -> tuple[Any, str]:  # a candidate that cannot carry a self-test gives way to the next as well
         net = _taught_network(c is taught, nets, asked, start, samples, spec, recipe)
-        return net, last_check(c, net, labels, samples, gate, lambda n, p: as_run(n, base, p)) or _no_self_test(net, base, c, labels)
+        with as_file(net, base, c) as run:  # written once for both checks
+            return net, last_check(c, net, labels, samples, gate, lambda _n, p: run(p.crops)) or _no_self_test(run, c, labels)
 
     pick, net, why, passed_over = choose(ranked, qualify, build)
     for p in passed_over:
@@ -326,25 +327,28 @@ def taught_version(base: str, line: str) -> str:
     return f"{core}+{short}" if short else core  # name is in the model's teach record
 
 
-def as_run(net: Any, base: Model, pick: Candidate, crops: npt.NDArray[np.float32] | None = None) -> npt.NDArray[np.float64]:
-    """``net``'s scores of ``pick``'s crops (or ``crops``) as the station runs its file: written as ``pick`` would be, loaded
-    and scored by ONNX Runtime with the station's own unwrap (the last check judges these too: the file is what goes live);
+@contextlib.contextmanager
+def as_file(net: Any, base: Model, pick: Candidate) -> Iterator[Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float64]]]:
+    """A function scoring crops as the station runs the file ``pick`` would write: ``net`` written so once, loaded and
+    scored by ONNX Runtime with the station's own unwrap (the last check judges these too: the file is what goes live);
     a base candidate's (``net`` None), the base model's own."""
     from station.teach.weights import write_model
 
-    crops = pick.crops if crops is None else crops
     if net is None:
-        return base.score(crops).astype(np.float64)
+        yield lambda crops: base.score(crops).astype(np.float64)
+        return
     with tempfile.TemporaryDirectory(prefix="station-teach-") as folder:
         path = Path(folder) / "check.onnx"
         write_model(net, path, replace(base.info, spec=pick.spec), pick.threshold, pick.band, {})
-        return Model(path).score(crops).astype(np.float64)
+        written = Model(path)
+        yield lambda crops: written.score(crops).astype(np.float64)
 
 
-def _no_self_test(net: Any, base: Model, pick: Candidate, labels: npt.NDArray[np.int64]) -> str:
+def _no_self_test(run: Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float64]], pick: Candidate, labels: npt.NDArray[np.int64]) -> str:
     """Why the file ``pick`` would write could carry no self-test (:func:`station.teach.selftest.too_few_clear`, on its
-    stored crops as it will run them), or "": known before the choice, so that the next candidate the gate takes is tried."""
-    return too_few_clear(as_run(net, base, pick, stored(pick.crops, pick.spec.clip)), labels, pick.band[0])
+    stored crops as ``run`` scores them, as the file will run them), or "": known before the choice, so that the next
+    candidate the gate takes is tried."""
+    return too_few_clear(run(stored(pick.crops, pick.spec.clip)), labels, pick.band[0])
 
 
 def _write(out: Path, net: Any, base: Model, pick: Candidate, figures: dict[str, Any], col: Collection, labels: npt.NDArray[np.int64],
